@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Ring-buffer output with counted loss and batched wakeups.
+ *
+ * Every Vigil program sends events through these helpers, never through
+ * bpf_ringbuf_* directly:
+ *  - a failed reserve/output is counted in vigil_lost (per CPU, indexed by
+ *    ring), which the TypeScript reader sums and reports as lost events;
+ *  - a submit wakes the reader only once vigil_wakeup_bytes are waiting
+ *    (BPF_RB_NO_WAKEUP otherwise); the reader also drains on a short timer,
+ *    so a quiet ring is never stranded. 0 wakes on every record.
+ */
+#ifndef __VIGIL_RINGBUF_H
+#define __VIGIL_RINGBUF_H
+
+#define VIGIL_MAX_RINGS 8
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_MAX_RINGS);
+	__type(key, __u32);
+	__type(value, __u64);
+} vigil_lost SEC(".maps");
+
+const volatile __u64 vigil_wakeup_bytes = 0;
+
+static __always_inline void vigil_count_lost(__u32 ring)
+{
+	__u64 *n = bpf_map_lookup_elem(&vigil_lost, &ring);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline __u64 vigil_wakeup_flags(void *rb)
+{
+	if (!vigil_wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= vigil_wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* Reserve `size` bytes in `rb`; on failure the loss is counted for `ring`. */
+static __always_inline void *vigil_reserve(void *rb, __u32 ring, __u64 size)
+{
+	void *rec = bpf_ringbuf_reserve(rb, size, 0);
+
+	if (!rec)
+		vigil_count_lost(ring);
+	return rec;
+}
+
+static __always_inline void vigil_submit(void *rb, void *rec)
+{
+	bpf_ringbuf_submit(rec, vigil_wakeup_flags(rb));
+}
+
+/* Copy-out variant for variable-length records built in scratch memory. */
+static __always_inline long vigil_output(void *rb, __u32 ring, void *data, __u64 size)
+{
+	long err = bpf_ringbuf_output(rb, data, size, vigil_wakeup_flags(rb));
+
+	if (err)
+		vigil_count_lost(ring);
+	return err;
+}
+
+#endif /* __VIGIL_RINGBUF_H */

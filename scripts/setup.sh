@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for Vigil, idempotently: system packages,
+# npm packages, the native addon, the BPF objects, generated codecs and the
+# TypeScript build. When everything is in place it only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "vigil setup: run as root (eBPF needs CAP_BPF/CAP_SYS_ADMIN, and packages are installed with apt-get)" >&2
+  exit 1
+fi
+
+# Build toolchain and libbpf; iproute2 for namespaced network tests; peers
+# (bpftrace, libbpf-tools, strace, perf) that the benchmarks measure against.
+PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
+          iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "vigil setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "vigil setup: Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+# npm packages (this also builds the native addon through node-gyp). Skipped
+# when node_modules matches the lockfile.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "vigil setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+exec bash scripts/build.sh

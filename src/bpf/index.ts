@@ -1,0 +1,19 @@
+// Vigil's eBPF runtime: the public face of src/bpf.
+export { ObjectSpec, BpfObject } from './object.js';
+export type { ProgramSpec, MapSpec, LoadOptions, ConstantValue } from './object.js';
+export { Program, onlineCpus, parseCpuList } from './program.js';
+export type { UprobeOptions, PerfSamplingOptions } from './program.js';
+export { BpfMap, TypedMap, PerCpuMap, numPossibleCpus } from './map.js';
+export type { MapInfo } from './map.js';
+export { Link, TcAttachment, XdpAttachment, SocketFilterAttachment, PerfEventAttachment } from './link.js';
+export type { Attachment } from './link.js';
+export { RingBufferReader, PerfBufferReader } from './reader.js';
+export type { RecordHandler, ReaderStats, ReaderOptions, RingBufferOptions, PerfBufferOptions } from './reader.js';
+export { Btf } from './btf.js';
+export { ensureTracefs, ensureBpffs, cgroup2, tracepointDir, mountTable } from './mounts.js';
+export type { MountState } from './mounts.js';
+export type { BtfType, BtfVariable } from './btf.js';
+export * as codec from './codec.js';
+export type { Codec } from './codec.js';
+export { BpfError, VerifierError, NotSupportedError, errnoName, summarizeVerifierLog } from './errors.js';
+export { ProgramType, MapType, Helper, UpdateFlags, XdpFlags, programTypeName, mapTypeName } from './types.js';

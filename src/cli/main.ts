@@ -1,0 +1,58 @@
+// vigil: the command-line entry point.
+import type { Command } from './command.js';
+import { UsageError } from './command.js';
+import { NotSupportedError, VerifierError } from '../bpf/index.js';
+
+type Loader = () => Promise<Command>;
+
+const commands: Record<string, Loader> = {
+  features: async () => (await import('./commands/features.js')).command,
+  observe: async () => (await import('./commands/observe.js')).command,
+};
+
+function help(): string {
+  return [
+    'usage: vigil <command> [options]',
+    '',
+    'commands:',
+    '  features   what the running kernel offers to eBPF, probed for real',
+    '  observe    stream events from the kernel (process executions, ...)',
+    '',
+    'Run `vigil <command> --help` for its options.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(help() + '\n');
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`vigil: unknown command "${name}"\n${help()}\n`);
+    return 2;
+  }
+  const cmd = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(cmd.usage + '\n');
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`vigil ${name}: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof NotSupportedError) {
+      process.stderr.write(`vigil ${name}: ${e.message}\n`);
+      return 3;
+    }
+    if (e instanceof VerifierError) {
+      process.stderr.write(`vigil ${name}: ${e.message}\n--- verifier log ---\n${e.log}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,34 @@
+// Shared helpers for the real-kernel tests.
+import { readdirSync } from 'node:fs';
+import { ensureTracefs } from '../src/bpf/mounts.js';
+
+/** Open descriptors of this process. */
+export function openFdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Runs `getppid(2)` n times: Node reads it anew on every access of process.ppid. */
+export function getppid(n: number): void {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += process.ppid;
+  if (x === -1) throw new Error('unreachable');
+}
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error('the real-kernel tests run as root');
+}
+
+export function tracefs(): void {
+  const st = ensureTracefs();
+  if (!st.path) throw new Error(`tracefs: ${st.reason}`);
+}
+
+/** Waits until cond() holds, polling; bounded. */
+export async function waitFor(cond: () => boolean, timeoutMs = 2000, stepMs = 10): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return cond();
+}
