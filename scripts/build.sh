@@ -14,13 +14,22 @@ fi
 make -s -j"$(nproc)" all
 
 tsc() { npx --no-install tsc -p tsconfig.json; }
-tsc
-# Codecs come from the BTF of the objects just built; rebuild TypeScript only
-# if a generated file changed.
-if ! node dist/src/codegen/cli.js --quiet; then
+# Codecs come from the BTF of the objects just built. The generator is
+# TypeScript too: compile first (a header change can leave the previous
+# generated files stale, so this pass may fail), generate, then compile for
+# real whenever the first pass failed or a generated file changed.
+first_ok=1
+tsc >/tmp/vigil-tsc.$$ 2>&1 || first_ok=0
+if [ ! -f dist/src/codegen/cli.js ]; then
+  cat /tmp/vigil-tsc.$$ >&2; rm -f /tmp/vigil-tsc.$$
+  echo "vigil build: TypeScript build failed before code generation" >&2
+  exit 1
+fi
+rm -f /tmp/vigil-tsc.$$
+if ! node dist/src/codegen/cli.js; then
   echo "vigil build: code generation failed" >&2
   exit 1
 fi
-if [ -n "$(find src/generated -newer dist/.tsbuildinfo -print -quit 2>/dev/null)" ]; then
+if [ "$first_ok" = 0 ] || [ -n "$(find src/generated -newer dist/.tsbuildinfo -print -quit 2>/dev/null)" ]; then
   tsc
 fi

@@ -16,6 +16,9 @@ const volatile __u64 cookie = 0;
 __u64 seq = 0;
 __u64 hits = 0;
 
+/* Keeps the record in this object's BTF for src/codegen (see bpf/include/vigil/README.md). */
+const struct vigil_test_record *unused_vigil_test_record __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
