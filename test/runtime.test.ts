@@ -95,6 +95,23 @@ describe('loaded objects (real kernel)', () => {
     assert.equal(counts?.reduce((a, b) => a + b, 0n), 1000n);
   });
 
+  test('a handler may close its reader: no record is delivered after that', async () => {
+    using obj = await ObjectSpec.fromFile(objPath).load({ programs: ['ringbuf_getppid'], constants: { target_pid: process.pid } });
+    let n = 0;
+    const reader = RingBufferReader.open(obj.map('events'), {
+      lostCounter: obj.map('vigil_lost'),
+      onRecord: () => {
+        if (++n === 5) reader.close();
+      },
+    });
+    using _link = obj.program('ringbuf_getppid').attach();
+    getppid(50);
+    reader.drain();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(n, 5);
+    assert.equal(reader.drain(), 0, 'closed');
+  });
+
   test('perf buffer reader (kernels before 5.8) delivers every record with its CPU', async () => {
     using obj = await ObjectSpec.fromFile(objPath).load({ programs: ['perfbuf_getppid'], constants: { target_pid: process.pid } });
     const cpus = new Set<number>();

@@ -17,3 +17,4 @@ export * as codec from './codec.js';
 export type { Codec } from './codec.js';
 export { BpfError, VerifierError, NotSupportedError, errnoName, summarizeVerifierLog } from './errors.js';
 export { ProgramType, MapType, Helper, UpdateFlags, XdpFlags, programTypeName, mapTypeName } from './types.js';
+export * from './features.js';

@@ -41,6 +41,8 @@ abstract class Reader implements Disposable {
   protected handle: ReaderHandle | undefined;
   protected view!: DataView;
   private timer: NodeJS.Timeout | undefined;
+  private dispatching = false;
+  private closeRequested = false;
 
   protected constructor(protected readonly opts: ReaderOptions) {}
 
@@ -57,18 +59,27 @@ abstract class Reader implements Disposable {
   }
 
   private dispatch(count: number, bytes: number): void {
+    // Records drained after close() was asked for (from a handler) are dropped
+    // on purpose: the consumer said it wants no more.
+    if (this.closeRequested) return;
     const view = this.view;
     const onRecord = this.opts.onRecord;
     let off = 0;
-    for (let i = 0; i < count && off < bytes; i++) {
-      const size = view.getUint32(off, true);
-      const tag = view.getUint32(off + 4, true);
-      onRecord(view, off + 8, size, tag);
-      off += 8 + ((size + 7) & ~7);
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < count && off < bytes; i++) {
+        const size = view.getUint32(off, true);
+        const tag = view.getUint32(off + 4, true);
+        onRecord(view, off + 8, size, tag);
+        off += 8 + ((size + 7) & ~7);
+        if (this.closeRequested) break;
+      }
+      this.stats.records += count;
+      this.stats.batches++;
+      this.opts.onBatchEnd?.(count);
+    } finally {
+      this.dispatching = false;
     }
-    this.stats.records += count;
-    this.stats.batches++;
-    this.opts.onBatchEnd?.(count);
   }
 
   protected tick(): void {
@@ -97,9 +108,21 @@ abstract class Reader implements Disposable {
 
   protected checkLost(): void {}
 
+  /**
+   * Stops reading: drains what is ready, then frees the buffers. Called from
+   * inside a handler (say, after the Nth event), it takes effect once the
+   * current batch returns.
+   */
   close(): void {
     if (!this.handle) return;
-    this.drain();
+    if (this.dispatching) {
+      if (!this.closeRequested) {
+        this.closeRequested = true;
+        setImmediate(() => this.close());
+      }
+      return;
+    }
+    if (!this.closeRequested) this.drain();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     const h = this.handle;

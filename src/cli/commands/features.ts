@@ -1,0 +1,102 @@
+// vigil features [--json]: what the running kernel offers to eBPF, probed for real.
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { probeAll, type FeatureReport, type FeatureResult } from '../../bpf/features.js';
+import type { MountState } from '../../bpf/mounts.js';
+
+const usage = `usage: vigil features [--json]
+
+Probes the running kernel for real (loads, attaches and detaches tiny test
+programs, creates maps) and reports what it offers: kernel release, BTF, JIT,
+lockdown, ring buffer, program types, attach kinds, helpers, map types and the
+filesystems Vigil needs (tracefs, bpffs, cgroup2).
+
+Each feature is "yes" (available), "no" (not supported: the reason says why
+and which kernel/config has it) or "?" (could not tell).
+
+options:
+  --json   print the report as JSON:
+           {"kernel":{...},"program_types":{NAME:{"available":bool,"reason":string,"status":...}},
+            "bpf_prog_types":{...},"attach":{...},"helpers":{...},"map_types":{...},"mounts":{...}}
+           program_types: by kind (tracepoint, tp_btf, kprobe, fentry, lsm, uprobe, xdp, ...):
+           usable here, i.e. the program loads and can be attached.
+           bpf_prog_types: by kernel program type (BPF_PROG_TYPE_*): loads at all.
+  -h, --help`;
+
+function toJson(report: FeatureReport): unknown {
+  // available and reason first: the documented shape; status adds the third value.
+  const section = (s: Record<string, FeatureResult>): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(s).map(([k, r]) => [k, { available: r.available, reason: r.reason, status: r.status }]));
+  return {
+    kernel: report.kernel,
+    program_types: section(report.program_types),
+    bpf_prog_types: section(report.bpf_prog_types),
+    attach: section(report.attach),
+    helpers: section(report.helpers),
+    map_types: section(report.map_types),
+    mounts: report.mounts,
+  };
+}
+
+const mark: Record<FeatureResult['status'], string> = { available: 'yes', unsupported: 'no', unknown: '?' };
+
+function table(title: string, rows: Record<string, FeatureResult>): string[] {
+  const width = Math.max(...Object.keys(rows).map((k) => k.length));
+  const out = [title];
+  for (const [name, r] of Object.entries(rows)) {
+    out.push(`  ${name.padEnd(width)}  ${mark[r.status].padEnd(3)}  ${r.reason}`);
+  }
+  return out;
+}
+
+function mountLine(name: string, m: MountState): string {
+  const where = m.path ? ` at ${m.path}` : '';
+  return `  ${name.padEnd(8)} ${m.state}${where}${m.reason ? ` (${m.reason})` : ''}`;
+}
+
+function text(report: FeatureReport): string {
+  const k = report.kernel;
+  const lines = [
+    'kernel',
+    `  release   ${k.release}`,
+    `  btf       ${k.btf ? 'yes (/sys/kernel/btf/vmlinux)' : 'no'}`,
+    `  jit       ${k.jit === null ? '? (net.core.bpf_jit_enable unreadable)' : k.jit ? 'yes' : 'no'}`,
+    `  lockdown  ${k.lockdown}`,
+    `  lsm       ${k.lsm ?? '?'}`,
+    `  ringbuf   ${k.ringbuf === null ? '? (needs privileges to probe)' : k.ringbuf ? 'yes' : 'no'}`,
+    `  libbpf    ${k.libbpf}`,
+    '',
+    ...table('attach kinds', report.attach),
+    '',
+    ...table('program types', report.program_types),
+    ...table('kernel program types (BPF_PROG_TYPE_*)', report.bpf_prog_types),
+    '',
+    ...table('helpers', report.helpers),
+    '',
+    ...table('map types', report.map_types),
+    '',
+    'mounts',
+    mountLine('tracefs', report.mounts.tracefs),
+    mountLine('bpffs', report.mounts.bpffs),
+    mountLine('cgroup2', report.mounts.cgroup2),
+  ];
+  return lines.join('\n');
+}
+
+export const command: Command = {
+  name: 'features',
+  summary: 'what the running kernel offers to eBPF, probed for real',
+  usage,
+  async run(argv: string[]): Promise<number> {
+    let values: { json?: boolean };
+    try {
+      ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true, allowPositionals: false }));
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+    const report = await probeAll();
+    process.stdout.write(values.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : `${text(report)}\n`);
+    return 0;
+  },
+};
