@@ -59,6 +59,13 @@ export class Link implements Attachment {
   }
 }
 
+/**
+ * Vigil's live TC filters per interface, and whether Vigil created the
+ * interface's clsact qdisc. One qdisc serves both directions, so it is
+ * removed only with the last of Vigil's filters on that interface.
+ */
+const clsactUsers = new Map<number, { live: number; created: boolean }>();
+
 /** A TC (clsact) filter: detached by handle and priority. */
 export class TcAttachment implements Attachment {
   private attached = true;
@@ -67,28 +74,42 @@ export class TcAttachment implements Attachment {
     readonly attachPoint: number,
     readonly handle: number,
     readonly priority: number,
-    private readonly createdHook: boolean,
+    createdHook: boolean,
     readonly description: string,
-  ) {}
+  ) {
+    const users = clsactUsers.get(ifindex) ?? { live: 0, created: false };
+    users.live++;
+    users.created ||= createdHook;
+    clsactUsers.set(ifindex, users);
+  }
+
+  /** Whether Vigil has filters on the interface's clsact qdisc. */
+  static hookInUse(ifindex: number): boolean {
+    return (clsactUsers.get(ifindex)?.live ?? 0) > 0;
+  }
 
   close(): void {
     if (!this.attached) return;
     this.attached = false;
     const n = native();
+    const users = clsactUsers.get(this.ifindex);
+    const last = !users || --users.live === 0;
+    if (last) clsactUsers.delete(this.ifindex);
     try {
       n.tcDetach(this.ifindex, this.attachPoint, this.handle, this.priority);
     } catch (e) {
       // ENOENT/ENODEV: the interface (or its qdisc) is already gone.
       const errno = (e as { errno?: number }).errno;
       if (errno !== 2 && errno !== 19) throw fromNative(e, `detach ${this.description}`);
-    }
-    if (this.createdHook) {
-      try {
-        // Destroying the hook removes the whole clsact qdisc (both directions):
-        // only done when Vigil created it and nothing else of Vigil's remains.
-        n.tcHookDestroy(this.ifindex, 3 /* BPF_TC_INGRESS|BPF_TC_EGRESS */);
-      } catch {
-        /* interface gone */
+    } finally {
+      if (last && users?.created) {
+        try {
+          // Destroying the hook removes the whole clsact qdisc (both directions):
+          // only done when Vigil created it and none of Vigil's filters remain.
+          n.tcHookDestroy(this.ifindex, 3 /* BPF_TC_INGRESS|BPF_TC_EGRESS */);
+        } catch {
+          /* interface gone */
+        }
       }
     }
   }

@@ -125,12 +125,20 @@ export class Program {
   attachTc(ifindex: number, direction: 'ingress' | 'egress', opts: { priority?: number; handle?: number } = {}): TcAttachment {
     const n = native();
     const point = TcAttachPoint[direction];
+    let created = false;
     try {
-      const created = n.tcHookCreate(ifindex, point);
+      created = n.tcHookCreate(ifindex, point);
       const r = n.tcAttach(ifindex, point, this.fd, opts.handle ?? 0, opts.priority ?? 0);
       return new TcAttachment(ifindex, point, r.handle, r.priority, created,
         `tc ${direction} ifindex ${ifindex} (${this.name})`);
     } catch (e) {
+      if (created && !TcAttachment.hookInUse(ifindex)) {
+        try {
+          n.tcHookDestroy(ifindex, 3 /* BPF_TC_INGRESS|BPF_TC_EGRESS */);
+        } catch {
+          /* interface gone */
+        }
+      }
       throw fromNative(e, `attach ${this.name} to tc ${direction} ifindex ${ifindex}`);
     }
   }
