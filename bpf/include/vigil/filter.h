@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* In-kernel event filters shared by every sensor.
+ *
+ * Which filters are on is a load-time constant (vigil_filter_flags), so a
+ * sensor loaded without filters compiles the checks away. The values live in
+ * maps that user space creates once and hands to every sensor's object
+ * (LoadOptions.reuseMaps), so one `--uid 1000` filters all sensors alike and
+ * a filter takes any number of values.
+ *
+ * Per-process state that cannot be read cheaply at event time (is this task
+ * a descendant of the --pid process? did its binary match the prefix at
+ * exec?) is kept in vigil_tracked, keyed by thread group id and maintained by
+ * the process sensor at fork, exec and exit (vigil_filter_on_fork/_exec/_exit).
+ * Processes that exist when Vigil starts are seeded from /proc by user space.
+ *
+ * A filtered-out event costs a few map lookups; it is counted in
+ * vigil_filter_counts (per CPU: [VIGIL_FILTER_PASSED], [VIGIL_FILTER_DROPPED])
+ * and never reaches user space.
+ */
+#ifndef __VIGIL_FILTER_H
+#define __VIGIL_FILTER_H
+
+enum vigil_filter_flag {
+	/* tgid in vigil_filter_pids. */
+	VIGIL_FILTER_PID = 1 << 0,
+	/* vigil_tracked[tgid].pid_tree: a --pid process or a descendant. */
+	VIGIL_FILTER_PID_TREE = 1 << 1,
+	/* real uid in vigil_filter_uids. */
+	VIGIL_FILTER_UID = 1 << 2,
+	/* comm in vigil_filter_comms. */
+	VIGIL_FILTER_COMM = 1 << 3,
+	/* vigil_tracked[tgid].binary: the executable matched vigil_filter_binaries at exec. */
+	VIGIL_FILTER_BINARY = 1 << 4,
+	/* cgroup v2 id in vigil_filter_cgroups ... */
+	VIGIL_FILTER_CGROUP = 1 << 5,
+	/* ... or, with this flag too, NOT in it (--container host: no container's cgroup). */
+	VIGIL_FILTER_CGROUP_NOT = 1 << 6,
+	/* file sensor: the absolute path has a prefix in vigil_filter_paths. */
+	VIGIL_FILTER_PATH = 1 << 7,
+};
+
+enum vigil_filter_limits {
+	/* Bytes of a path that prefix filters look at. */
+	VIGIL_FILTER_PATH_MAX = 256,
+	VIGIL_FILTER_MAX_VALUES = 4096,
+	VIGIL_TRACKED_MAX = 65536,
+};
+
+enum vigil_filter_count {
+	VIGIL_FILTER_PASSED = 0,
+	VIGIL_FILTER_DROPPED = 1,
+};
+
+/* LPM trie key for path prefixes: prefixlen in bits, the path root first. */
+struct vigil_path_key {
+	__u32 prefixlen;
+	__u8 path[VIGIL_FILTER_PATH_MAX];
+};
+
+struct vigil_tracked_task {
+	__u8 pid_tree;
+	__u8 binary;
+	__u8 pad[6];
+};
+
+const volatile __u32 vigil_filter_flags = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
+	__type(key, __u32);
+	__type(value, __u8);
+} vigil_filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
+	__type(key, __u32);
+	__type(value, __u8);
+} vigil_filter_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
+	__type(key, char[16]);
+	__type(value, __u8);
+} vigil_filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
+	__type(key, __u64);
+	__type(value, __u8);
+} vigil_filter_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_path_key);
+	__type(value, __u8);
+} vigil_filter_binaries SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_path_key);
+	__type(value, __u8);
+} vigil_filter_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VIGIL_TRACKED_MAX);
+	__type(key, __u32);
+	__type(value, struct vigil_tracked_task);
+} vigil_tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} vigil_filter_counts SEC(".maps");
+
+static __always_inline bool vigil_filter_count(bool pass)
+{
+	__u32 k = pass ? VIGIL_FILTER_PASSED : VIGIL_FILTER_DROPPED;
+	__u64 *n = bpf_map_lookup_elem(&vigil_filter_counts, &k);
+
+	if (n)
+		*n += 1;
+	return pass;
+}
+
+/* The task-level filters (everything but paths), for the current task. */
+static __always_inline bool vigil_filter_task_pass(void)
+{
+	__u32 f = vigil_filter_flags;
+	__u32 tgid;
+
+	if (!(f & ~VIGIL_FILTER_PATH))
+		return true;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (f & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) {
+		struct vigil_tracked_task *t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
+
+		if (!t)
+			return false;
+		if ((f & VIGIL_FILTER_PID_TREE) && !t->pid_tree)
+			return false;
+		if ((f & VIGIL_FILTER_BINARY) && !t->binary)
+			return false;
+	}
+	if ((f & VIGIL_FILTER_PID) && !bpf_map_lookup_elem(&vigil_filter_pids, &tgid))
+		return false;
+	if (f & VIGIL_FILTER_UID) {
+		__u32 uid = (__u32)bpf_get_current_uid_gid();
+
+		if (!bpf_map_lookup_elem(&vigil_filter_uids, &uid))
+			return false;
+	}
+	if (f & VIGIL_FILTER_COMM) {
+		char comm[16] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&vigil_filter_comms, comm))
+			return false;
+	}
+	if (f & VIGIL_FILTER_CGROUP) {
+		__u64 cg = bpf_get_current_cgroup_id();
+		bool in = bpf_map_lookup_elem(&vigil_filter_cgroups, &cg) != NULL;
+
+		if (in == !!(f & VIGIL_FILTER_CGROUP_NOT))
+			return false;
+	}
+	return true;
+}
+
+/* Task filters, counted: call once per candidate event. */
+static __always_inline bool vigil_filter_pass(void)
+{
+	if (!vigil_filter_flags)
+		return true;
+	return vigil_filter_count(vigil_filter_task_pass());
+}
+
+/* Path prefix filter: key->path holds the absolute path (root first, NUL
+ * padded); true when a prefix in vigil_filter_paths matches or the filter is off. */
+static __always_inline bool vigil_filter_path_pass(struct vigil_path_key *key)
+{
+	if (!(vigil_filter_flags & VIGIL_FILTER_PATH))
+		return true;
+	key->prefixlen = VIGIL_FILTER_PATH_MAX * 8;
+	return bpf_map_lookup_elem(&vigil_filter_paths, key) != NULL;
+}
+
+/* --- maintained by the process sensor ------------------------------------ */
+
+/* fork: the child inherits the parent's verdicts (a child of a --pid process
+ * is in the tree; its binary is the parent's until it execs). */
+static __always_inline void vigil_filter_on_fork(__u32 parent_tgid, __u32 child_tgid)
+{
+	struct vigil_tracked_task *p, t = {};
+
+	if (!(vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)))
+		return;
+	p = bpf_map_lookup_elem(&vigil_tracked, &parent_tgid);
+	if (p)
+		t = *p;
+	if (bpf_map_lookup_elem(&vigil_filter_pids, &child_tgid))
+		t.pid_tree = 1;
+	bpf_map_update_elem(&vigil_tracked, &child_tgid, &t, BPF_ANY);
+}
+
+/* exec: the binary verdict is recomputed from the new executable's absolute
+ * path (key->path, root first). */
+static __always_inline void vigil_filter_on_exec(__u32 tgid, struct vigil_path_key *binary)
+{
+	struct vigil_tracked_task *p, t = {};
+
+	if (!(vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)))
+		return;
+	p = bpf_map_lookup_elem(&vigil_tracked, &tgid);
+	if (p)
+		t = *p;
+	if (bpf_map_lookup_elem(&vigil_filter_pids, &tgid))
+		t.pid_tree = 1;
+	if (vigil_filter_flags & VIGIL_FILTER_BINARY) {
+		binary->prefixlen = VIGIL_FILTER_PATH_MAX * 8;
+		t.binary = bpf_map_lookup_elem(&vigil_filter_binaries, binary) != NULL;
+	}
+	bpf_map_update_elem(&vigil_tracked, &tgid, &t, BPF_ANY);
+}
+
+/* exit of the whole thread group. */
+static __always_inline void vigil_filter_on_exit(__u32 tgid)
+{
+	if (vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY))
+		bpf_map_delete_elem(&vigil_tracked, &tgid);
+}
+
+#endif /* __VIGIL_FILTER_H */
