@@ -13,6 +13,7 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard bpf/testdata/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 
 FIXTURES := test/.output/uprobe_target test/.output/libvigiltarget.so bench/.output/loadgen
+FIXTURES += bench/.output/consumer
 
 .PHONY: all bpf fixtures clean
 all: bpf fixtures
@@ -39,6 +40,14 @@ test/.output/uprobe_target: test/fixtures/uprobe_target.c test/.output/libvigilt
 bench/.output/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $<
+
+# The benchmark's libbpf C peer consumer, over a bpftool skeleton of bench.bpf.o.
+bench/.output/bench.skel.h: $(OUT)/bench.bpf.o
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) gen skeleton $< name bench > $@.tmp && mv $@.tmp $@
+
+bench/.output/consumer: bench/consumer.c bench/.output/bench.skel.h bpf/include/vigil/bench.h
+	$(CC) -O2 -Wall -Werror -Ibench/.output -Ibpf/include -o $@ $< -lbpf -lelf -lz
 
 clean:
 	rm -rf $(OUT) test/.output bench/.output

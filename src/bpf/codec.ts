@@ -103,7 +103,7 @@ export function cstring(n: number): Codec<string> {
 export function bytes(n: number): Codec<Uint8Array> {
   return {
     size: n,
-    decode: (v, o) => new Uint8Array(v.buffer.slice(v.byteOffset + o, v.byteOffset + o + n)),
+    decode: (v, o) => new Uint8Array(v.buffer, v.byteOffset + o, n).slice(),
     encode: (x, v, o) => {
       if (x.length > n) throw new RangeError(`bytes(${n}): value has ${x.length} bytes`);
       const dst = new Uint8Array(v.buffer, v.byteOffset + o, n);

@@ -299,7 +299,7 @@ class FnEmitter {
         return { pre: [], expr: `readCString(view, ${at(b)}, ${l.n})` };
       case 'bytes': {
         // A copy: a decoded record must outlive the ring-buffer batch it came from.
-        return { pre: [], expr: `new Uint8Array(view.buffer.slice(view.byteOffset + ${at(b)}, view.byteOffset + ${at(b, l.n)}))` };
+        return { pre: [], expr: `new Uint8Array(view.buffer, view.byteOffset + ${at(b)}, ${l.n}).slice()` };
       }
       case 'array': {
         if (leaves(l) <= UNROLL_LEAVES) {

@@ -34,7 +34,7 @@ export const vigilBenchRecord: Codec<VigilBenchRecord> & { readonly offsets: Rea
       pid: view.getUint32(o + 16, true),
       cpu: view.getUint32(o + 20, true),
       arg: view.getBigUint64(o + 24, true),
-      pad: new Uint8Array(view.buffer.slice(view.byteOffset + o + 32, view.byteOffset + o + 64)),
+      pad: new Uint8Array(view.buffer, view.byteOffset + o + 32, 32).slice(),
     };
   },
   encode(value: VigilBenchRecord, view: DataView, o: number): void {

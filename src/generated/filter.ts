@@ -41,7 +41,7 @@ export const vigilPathKey: Codec<VigilPathKey> & { readonly offsets: Readonly<Re
   decode(view: DataView, o: number): VigilPathKey {
     return {
       prefixlen: view.getUint32(o, true),
-      path: new Uint8Array(view.buffer.slice(view.byteOffset + o + 4, view.byteOffset + o + 260)),
+      path: new Uint8Array(view.buffer, view.byteOffset + o + 4, 256).slice(),
     };
   },
   encode(value: VigilPathKey, view: DataView, o: number): void {
@@ -68,7 +68,7 @@ export const vigilTrackedTask: Codec<VigilTrackedTask> & { readonly offsets: Rea
     return {
       pid_tree: view.getUint8(o),
       binary: view.getUint8(o + 1),
-      pad: new Uint8Array(view.buffer.slice(view.byteOffset + o + 2, view.byteOffset + o + 8)),
+      pad: new Uint8Array(view.buffer, view.byteOffset + o + 2, 6).slice(),
     };
   },
   encode(value: VigilTrackedTask, view: DataView, o: number): void {

@@ -5,9 +5,10 @@
  * bpf_ringbuf_* directly:
  *  - a failed reserve/output is counted in vigil_lost (per CPU, indexed by
  *    ring), which the TypeScript reader sums and reports as lost events;
- *  - a submit wakes the reader only once vigil_wakeup_bytes are waiting
- *    (BPF_RB_NO_WAKEUP otherwise); the reader also drains on a short timer,
- *    so a quiet ring is never stranded. 0 wakes on every record.
+ *  - a submit wakes the reader only when it brings the unread data to
+ *    vigil_wakeup_bytes (BPF_RB_NO_WAKEUP otherwise); the reader also drains
+ *    on a short timer, so a quiet ring is never stranded. 0 wakes on every
+ *    record.
  */
 #ifndef __VIGIL_RINGBUF_H
 #define __VIGIL_RINGBUF_H
@@ -31,11 +32,19 @@ static __always_inline void vigil_count_lost(__u32 ring)
 		*n += 1;
 }
 
-static __always_inline __u64 vigil_wakeup_flags(void *rb)
+/*
+ * Wake the reader only for the record that carries the ring across
+ * vigil_wakeup_bytes of unread data. Records after it (the reader is behind)
+ * do not wake it again: forcing a wakeup on every submit past the threshold
+ * would make a traced process pay for each one exactly when the reader is
+ * slowest. The reader also drains on a timer, so nothing is stranded.
+ * `pending` is the unread data including this record.
+ */
+static __always_inline __u64 vigil_wakeup_for(__u64 pending, __u64 size)
 {
 	if (!vigil_wakeup_bytes)
 		return 0;
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= vigil_wakeup_bytes ?
+	return pending >= vigil_wakeup_bytes && pending - size < vigil_wakeup_bytes ?
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
@@ -49,15 +58,24 @@ static __always_inline void *vigil_reserve(void *rb, __u32 ring, __u64 size)
 	return rec;
 }
 
-static __always_inline void vigil_submit(void *rb, void *rec)
+/* Submit a record from vigil_reserve; `size` as reserved. */
+static __always_inline void vigil_submit_sized(void *rb, void *rec, __u64 size)
 {
-	bpf_ringbuf_submit(rec, vigil_wakeup_flags(rb));
+	__u64 flags = vigil_wakeup_bytes ?
+		vigil_wakeup_for(bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA), size) : 0;
+
+	bpf_ringbuf_submit(rec, flags);
 }
+
+/* Submit a typed record from vigil_reserve. */
+#define vigil_submit(rb, rec) vigil_submit_sized(rb, rec, sizeof(*(rec)))
 
 /* Copy-out variant for variable-length records built in scratch memory. */
 static __always_inline long vigil_output(void *rb, __u32 ring, void *data, __u64 size)
 {
-	long err = bpf_ringbuf_output(rb, data, size, vigil_wakeup_flags(rb));
+	__u64 flags = vigil_wakeup_bytes ?
+		vigil_wakeup_for(bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) + size, size) : 0;
+	long err = bpf_ringbuf_output(rb, data, size, flags);
 
 	if (err)
 		vigil_count_lost(ring);
