@@ -1,0 +1,426 @@
+// vigil top: per-process syscall and file activity, refreshed in the terminal
+// like top(1), from aggregates the kernel keeps (src/sensors/syscalls.ts).
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
+import {
+  SyscallSensor, type DropCounts, type FileRow, type FileSnapshot, type SyscallRow, type SyscallSnapshot,
+} from '../../sensors/syscalls.js';
+import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../../process/container.js';
+
+const VIEWS = ['syscalls', 'files'] as const;
+export type TopView = (typeof VIEWS)[number];
+const OUTPUTS = ['table', 'json'] as const;
+
+const usage = `usage: vigil top syscalls|files [options]
+
+Shows what processes ask the kernel for, refreshed every interval like top(1):
+  syscalls  per process and syscall: calls/s, errors/s, p50/p99/max latency
+            (log2 histograms kept in the kernel), time spent in the calls
+  files     per process and file: opens/s (and failures), reads/s and read
+            bytes/s, writes/s and written bytes/s (read, write, pread64,
+            pwrite64, readv, writev, preadv(2), pwritev(2); open, openat,
+            openat2, creat)
+Sorted by rate, busiest first. Counting happens in the kernel; nothing per
+call crosses to user space. Vigil's own calls are left out.
+
+In a terminal: q or Ctrl-C quits. Otherwise one table per interval.
+
+options:
+  --interval S        seconds between refreshes (default 1; decimals allowed)
+  --duration S        stop after S seconds
+  --limit N           at most N rows (default: what fits the terminal; all in json)
+  --output FORMAT     table (default) or json. json with --duration prints ONE
+                      snapshot covering the S seconds, then exits; without it,
+                      one JSON object per line every interval
+  --pid N             only process N (repeatable) ...
+  --follow-children   ... and its descendants, also those forked later
+  --uid N             only processes of real uid N (repeatable)
+  --comm NAME         only tasks named NAME (repeatable; at most 15 bytes)
+  --container ID|host only the container ID (a unique prefix is enough), or
+                      only processes in no container
+  -h, --help
+
+Kernel-side map overflows are reported in the header ("drops"), never hidden.`;
+
+export interface TopOptions {
+  view: TopView;
+  intervalS: number;
+  durationS: number | undefined;
+  limit: number | undefined;
+  output: (typeof OUTPUTS)[number];
+  filter: FilterOptions;
+  container: string | undefined;
+}
+
+function positive(flag: string, v: string | undefined, integer: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+  }
+  return n;
+}
+
+function ids(flag: string, vs: string[] | undefined, min: number): number[] | undefined {
+  if (!vs?.length) return undefined;
+  return vs.map((v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > 0xffffffff) {
+      throw new UsageError(`${flag}: expected ${min > 0 ? 'a positive' : 'a non-negative'} integer, got "${v}"`);
+    }
+    return n;
+  });
+}
+
+/** Parses the command line; pure (containers are resolved later). */
+export function parseTopArgs(argv: string[]): TopOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        interval: { type: 'string' },
+        duration: { type: 'string' },
+        limit: { type: 'string' },
+        output: { type: 'string', short: 'o', default: 'table' },
+        pid: { type: 'string', multiple: true },
+        'follow-children': { type: 'boolean', default: false },
+        uid: { type: 'string', multiple: true },
+        comm: { type: 'string', multiple: true },
+        container: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? `what to show? ${VIEWS.join(' or ')}`
+      : `one view at a time, got ${positionals.join(' ')}`);
+  }
+  const view = positionals[0] as string;
+  if (!(VIEWS as readonly string[]).includes(view)) {
+    throw new UsageError(`unknown view "${view}"; available: ${VIEWS.join(', ')}`);
+  }
+  if (!(OUTPUTS as readonly string[]).includes(values.output)) {
+    throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUTS.join(', ')}`);
+  }
+  const pids = ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
+  const comms = values.comm;
+  for (const c of comms ?? []) {
+    if (c === '' || Buffer.byteLength(c) > 15) {
+      throw new UsageError(`--comm: "${c}" is ${c ? 'longer than 15 bytes (the kernel keeps 15)' : 'empty'}`);
+    }
+  }
+  const container = values.container;
+  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
+    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
+  }
+  return {
+    view: view as TopView,
+    intervalS: positive('--interval', values.interval, false) ?? 1,
+    durationS: positive('--duration', values.duration, false),
+    limit: positive('--limit', values.limit, true),
+    output: values.output as TopOptions['output'],
+    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms },
+    container,
+  };
+}
+
+/** FilterOptions with --container resolved to cgroup ids. */
+export function resolveContainer(filter: FilterOptions, container: string | undefined): FilterOptions {
+  if (container === undefined) return filter;
+  try {
+    if (container === 'host') return { ...filter, cgroupIds: containerCgroups().map((c) => c.id), notInCgroups: true };
+    return { ...filter, cgroupIds: containerCgroupIds(container) };
+  } catch (e) {
+    if (e instanceof ContainerLookupError) throw new UsageError(`--container: ${e.message}`);
+    throw e;
+  }
+}
+
+// --- formatting ---------------------------------------------------------------
+
+export function fmtCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  if (n >= 100 || Number.isInteger(n)) return String(Math.round(n));
+  return n.toFixed(1);
+}
+
+export function fmtNs(ns: number): string {
+  if (ns <= 0) return '0';
+  if (ns < 1e3) return `${Math.round(ns)}ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)}us`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)}ms`;
+  return `${(ns / 1e9).toFixed(2)}s`;
+}
+
+export function fmtBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return u === 0 ? `${Math.round(n)}B` : `${n.toFixed(n < 10 ? 2 : 1)}${units[u]}`;
+}
+
+function dropsTotal(d: DropCounts): number {
+  return d.inflight + d.stats + d.fileIo + d.fileOpens + d.openInflight;
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toTimeString().slice(0, 8);
+}
+
+const pad = (s: string, n: number): string => (s.length >= n ? s.slice(0, n) : s + ' '.repeat(n - s.length));
+const rpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+
+function dropsText(d: DropCounts, total: DropCounts): string {
+  const n = dropsTotal(d);
+  return `drops ${n}${dropsTotal(total) ? ` (${dropsTotal(total)} since start)` : ''}`;
+}
+
+/** Left-cuts s to n characters ("...e/name"), keeping the end where a path keeps its file name. */
+function leftCut(s: string, n: number | undefined): string {
+  if (n === undefined || s.length <= n) return s;
+  return n <= 3 ? s.slice(s.length - n) : `...${s.slice(s.length - n + 3)}`;
+}
+
+export interface RenderOptions {
+  /** Rows at most (default all). */
+  limit?: number;
+  /** Terminal width: the path column is cut from the left to fit (default: no cut). */
+  width?: number;
+}
+
+/** The syscalls table: two header lines with totals, column titles, rows. */
+export function renderSyscalls(s: SyscallSnapshot, o: RenderOptions = {}): string[] {
+  const secs = s.intervalNs / 1e9;
+  const lines = [
+    `vigil top syscalls  ${clock(s.timeMs)}  interval ${secs.toFixed(2)}s  processes ${s.totals.processes}  ` +
+    dropsText(s.drops, s.dropsTotal),
+    `calls ${fmtCount(s.totals.rate)}/s  errors ${fmtCount(s.totals.errorRate)}/s` +
+    (s.filter.passed + s.filter.dropped ? `  filtered out ${fmtCount(s.filter.dropped)} since start` : ''),
+    `${rpad('PID', 7)} ${pad('COMM', 15)} ${pad('SYSCALL', 16)} ${rpad('CALLS/s', 8)} ${rpad('ERR/s', 7)} ` +
+    `${rpad('P50', 8)} ${rpad('P99', 8)} ${rpad('MAX', 8)} ${rpad('TIME', 8)}`,
+  ];
+  for (const r of s.rows.slice(0, o.limit)) {
+    lines.push(`${rpad(String(r.pid), 7)} ${pad(r.comm, 15)} ${r.syscall.length > 16 ? r.syscall : pad(r.syscall, 16)} ` +
+      `${rpad(fmtCount(r.rate), 8)} ${rpad(r.errors ? fmtCount(r.errorRate) : '-', 7)} ${rpad(fmtNs(r.p50Ns), 8)} ` +
+      `${rpad(fmtNs(r.p99Ns), 8)} ${rpad(fmtNs(r.maxNs), 8)} ${rpad(fmtNs(r.totalNs), 8)}`);
+  }
+  return lines;
+}
+
+export function renderFiles(s: FileSnapshot, o: RenderOptions = {}): string[] {
+  const secs = s.intervalNs / 1e9;
+  const t = s.totals;
+  const lines = [
+    `vigil top files  ${clock(s.timeMs)}  interval ${secs.toFixed(2)}s  processes ${t.processes}  ` +
+    dropsText(s.drops, s.dropsTotal),
+    `opens ${fmtCount(t.opens / secs)}/s` + (t.openErrors ? ` (${fmtCount(t.openErrors / secs)}/s failed)` : '') +
+    `  reads ${fmtCount(t.reads / secs)}/s ${fmtBytes(t.readBytes / secs)}/s  writes ${fmtCount(t.writes / secs)}/s ` +
+    `${fmtBytes(t.writeBytes / secs)}/s`,
+    `${rpad('PID', 7)} ${pad('COMM', 15)} ${rpad('OPENS/s', 7)} ${rpad('FAIL/s', 6)} ${rpad('READ/s', 6)} ` +
+    `${rpad('RD B/s', 7)} ${rpad('WRIT/s', 6)} ${rpad('WR B/s', 7)} PATH`,
+  ];
+  const fixed = 7 + 15 + 7 + 6 + 6 + 7 + 6 + 7 + 8;
+  const pathWidth = o.width !== undefined ? Math.max(10, o.width - fixed) : undefined;
+  for (const r of s.rows.slice(0, o.limit)) {
+    const rate = (n: number): string => (n ? fmtCount(n / secs) : '-');
+    lines.push(`${rpad(String(r.pid), 7)} ${pad(r.comm, 15)} ${rpad(rate(r.opens), 7)} ${rpad(rate(r.openErrors), 6)} ` +
+      `${rpad(rate(r.reads), 6)} ${rpad(r.readBytes ? fmtBytes(r.readBytesRate) : '-', 7)} ` +
+      `${rpad(rate(r.writes), 6)} ${rpad(r.writeBytes ? fmtBytes(r.writeBytesRate) : '-', 7)} ` +
+      leftCut(r.path + (r.pathTruncated ? '...' : ''), pathWidth));
+  }
+  return lines;
+}
+
+const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function dropsJson(d: DropCounts): Record<string, number> {
+  return { inflight: d.inflight, stats: d.stats, file_io: d.fileIo, file_opens: d.fileOpens, open_inflight: d.openInflight };
+}
+
+/** One snapshot as a JSON object (snake_case, like the event JSON). */
+export function syscallsJson(s: SyscallSnapshot, limit: number | undefined): object {
+  return {
+    top: 'syscalls', time: new Date(s.timeMs).toISOString(), interval_s: round(s.intervalNs / 1e9, 3), arch: s.arch,
+    totals: { count: s.totals.count, errors: s.totals.errors, rate: round(s.totals.rate), error_rate: round(s.totals.errorRate),
+      processes: s.totals.processes },
+    drops: dropsJson(s.drops), drops_total: dropsJson(s.dropsTotal), filter: s.filter,
+    rows: s.rows.slice(0, limit).map((r: SyscallRow) => ({
+      pid: r.pid, comm: r.comm, syscall: r.syscall, nr: r.nr, count: r.count, errors: r.errors, rate: round(r.rate),
+      error_rate: round(r.errorRate), p50_ns: Math.round(r.p50Ns), p99_ns: Math.round(r.p99Ns), max_ns: r.maxNs,
+      avg_ns: Math.round(r.avgNs), total_ns: r.totalNs, hist_log2_ns: r.hist,
+    })),
+  };
+}
+
+export function filesJson(s: FileSnapshot, limit: number | undefined): object {
+  return {
+    top: 'files', time: new Date(s.timeMs).toISOString(), interval_s: round(s.intervalNs / 1e9, 3),
+    totals: { opens: s.totals.opens, open_errors: s.totals.openErrors, reads: s.totals.reads, read_bytes: s.totals.readBytes,
+      writes: s.totals.writes, write_bytes: s.totals.writeBytes, processes: s.totals.processes },
+    drops: dropsJson(s.drops), drops_total: dropsJson(s.dropsTotal), filter: s.filter,
+    rows: s.rows.slice(0, limit).map((r: FileRow) => ({
+      pid: r.pid, comm: r.comm, path: r.path, path_source: r.pathSource, path_truncated: r.pathTruncated,
+      dev: r.dev, ino: r.ino, opens: r.opens, open_errors: r.openErrors, reads: r.reads, read_bytes: r.readBytes,
+      writes: r.writes, write_bytes: r.writeBytes, io_errors: r.ioErrors, ops_rate: round(r.opsRate),
+      read_bytes_rate: round(r.readBytesRate), write_bytes_rate: round(r.writeBytesRate),
+    })),
+  };
+}
+
+// --- the command ------------------------------------------------------------------
+
+const ALT_SCREEN_ON = '\x1b[?1049h\x1b[?25l';
+const ALT_SCREEN_OFF = '\x1b[?25h\x1b[?1049l';
+const HOME_CLEAR = '\x1b[H\x1b[2J';
+
+export const command: Command = {
+  name: 'top',
+  summary: 'per-process syscall and file activity, refreshed like top',
+  usage,
+  async run(argv: string[]): Promise<number> {
+    const o = parseTopArgs(argv);
+    let filterOptions: FilterOptions;
+    let filter: FilterSet;
+    try {
+      filterOptions = resolveContainer(o.filter, o.container);
+      filter = new FilterSet(filterOptions);
+    } catch (e) {
+      if (e instanceof RangeError) throw new UsageError(e.message);
+      throw e;
+    }
+    try {
+      using sensor = await SyscallSensor.start({
+        filter, syscalls: o.view === 'syscalls', files: o.view === 'files', ignorePid: process.pid,
+      });
+      const json = o.output === 'json';
+      const take = (): { text: () => string[]; json: () => object } => {
+        if (o.view === 'syscalls') {
+          const s = sensor.snapshot();
+          return { text: () => renderSyscalls(s, view()), json: () => syscallsJson(s, o.limit) };
+        }
+        const s = sensor.fileSnapshot();
+        return { text: () => renderFiles(s, view()), json: () => filesJson(s, o.limit) };
+      };
+      const interactive = !json && process.stdout.isTTY === true;
+      // On a terminal: what fits (rows and columns, read at each redraw: it may be resized).
+      const view = (): RenderOptions => (interactive
+        ? { limit: o.limit ?? Math.max(1, (process.stdout.rows || 24) - 4), width: process.stdout.columns || 80 }
+        : { limit: o.limit });
+
+      if (json && o.durationS !== undefined) {
+        process.stderr.write(`vigil top: counting ${o.view} for ${o.durationS}s\n`);
+        // Interrupted early, it prints what it counted so far (interval_s says how long).
+        await sleepOrSignal(o.durationS * 1000);
+        await write(JSON.stringify(take().json()) + '\n');
+        return 0;
+      }
+      return await refresh(o, interactive, take);
+    } finally {
+      filter.close();
+    }
+  },
+};
+
+/** Resolves after ms, or early on SIGINT/SIGTERM. */
+async function sleepOrSignal(ms: number): Promise<'time' | 'signal'> {
+  return new Promise((resolve) => {
+    const done = (why: 'time' | 'signal'): void => {
+      clearTimeout(t);
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
+      resolve(why);
+    };
+    const onSig = (): void => done('signal');
+    const t = setTimeout(() => done('time'), ms);
+    process.on('SIGINT', onSig);
+    process.on('SIGTERM', onSig);
+  });
+}
+
+function write(text: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.write(text)) resolve();
+    else process.stdout.once('drain', resolve);
+  });
+}
+
+/** The refreshing display (or a JSON line / a plain table per interval when not on a terminal). */
+async function refresh(o: TopOptions, interactive: boolean,
+  take: () => { text: () => string[]; json: () => object }): Promise<number> {
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  const stdin = process.stdin;
+  const raw = interactive && stdin.isTTY === true;
+  let last: { text: () => string[]; json: () => object } | undefined;
+  const width = (): number => process.stdout.columns || 80;
+  const draw = (): void => {
+    if (!interactive) return;
+    const lines = last ? last.text() : [`vigil top ${o.view}: collecting for ${o.intervalS}s... (q to quit)`];
+    process.stdout.write(HOME_CLEAR + lines.map((l) => l.slice(0, width())).join('\n'));
+  };
+  const tick = (): void => {
+    last = take();
+    if (interactive) draw();
+    else if (o.output === 'json') process.stdout.write(JSON.stringify(last.json()) + '\n');
+    else process.stdout.write(last.text().join('\n') + '\n\n');
+  };
+  const onKey = (d: Buffer): void => {
+    if (d.includes(0x71 /* q */) || d.includes(0x51 /* Q */) || d.includes(0x03 /* Ctrl-C */)) stop();
+  };
+  const onSignal = (): void => stop();
+  const onError = (): void => stop(); // EPIPE: the reader went away
+  const restore = (): void => {
+    if (raw) stdin.setRawMode(false);
+    if (interactive) process.stdout.write(ALT_SCREEN_OFF);
+  };
+  const onExit = (): void => restore();
+
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', onExit);
+  process.stdout.on('error', onError);
+  process.stdout.on('resize', draw);
+  if (interactive) process.stdout.write(ALT_SCREEN_ON);
+  if (raw) {
+    stdin.setRawMode(true);
+    stdin.on('data', onKey);
+    stdin.resume();
+  } else if (!interactive) {
+    process.stderr.write(`vigil top: counting ${o.view} every ${o.intervalS}s; Ctrl-C to stop\n`);
+  }
+  draw();
+  const timer = setInterval(tick, o.intervalS * 1000);
+  const end = o.durationS !== undefined ? setTimeout(() => stop(), o.durationS * 1000) : undefined;
+  try {
+    await stopped;
+  } finally {
+    clearInterval(timer);
+    if (end) clearTimeout(end);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.stdout.off('error', onError);
+    process.stdout.off('resize', draw);
+    if (raw) {
+      stdin.off('data', onKey);
+      stdin.pause();
+    }
+    restore();
+    process.off('exit', onExit);
+  }
+  return 0;
+}
