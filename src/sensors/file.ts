@@ -1,0 +1,361 @@
+// FileSensor: one FileEvent per completed file syscall (open, openat,
+// openat2, creat, unlink, unlinkat, rename, renameat, renameat2, mkdir,
+// mkdirat, rmdir, link, linkat, symlink, symlinkat, chmod, fchmodat,
+// fchmodat2, chown, fchownat, lchown, truncate), from bpf/file.bpf.c.
+//
+//   using filter = new FilterSet({ pathPrefixes: ['/etc/'] });
+//   const sensor = await FileSensor.start({ filter, onEvent: (e) => ..., onLost: (n) => ... });
+//   sensor.attached;   // the syscalls this kernel has (arm64 has no open, creat, unlink, ...)
+//   ...
+//   sensor.close();    // detach, deliver what the ring still holds, free
+//
+// Paths are made absolute in the kernel at syscall entry; records are
+// decoded with the generated codec of struct vigil_file_event
+// (bpf/include/vigil/file.h).
+import { existsSync } from 'node:fs';
+import { ObjectSpec, RingBufferReader, NotSupportedError, ensureTracefs } from '../bpf/index.js';
+import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
+import { probeHelper } from '../bpf/features.js';
+import { bpfObjectPath } from '../util/paths.js';
+import { BootClock } from '../util/clock.js';
+import {
+  vigilFileEvent, VIGIL_FILE_EVENT, VIGIL_FILE_COMM_LEN,
+  VIGIL_FILE_HAS_MODE, VIGIL_FILE_HAS_OWNER, VIGIL_FILE_HAS_LENGTH,
+  VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_TRUNC_TARGET, VIGIL_FILE_ERROR_PATH, VIGIL_FILE_ERROR_TARGET,
+  VIGIL_FILE_OP_OPEN, VIGIL_FILE_OP_UNLINK, VIGIL_FILE_OP_RMDIR, VIGIL_FILE_OP_MKDIR, VIGIL_FILE_OP_RENAME,
+  VIGIL_FILE_OP_LINK, VIGIL_FILE_OP_SYMLINK, VIGIL_FILE_OP_CHMOD, VIGIL_FILE_OP_CHOWN, VIGIL_FILE_OP_TRUNCATE,
+  VIGIL_FILE_SYS_OPEN, VIGIL_FILE_SYS_OPENAT, VIGIL_FILE_SYS_OPENAT2, VIGIL_FILE_SYS_CREAT, VIGIL_FILE_SYS_UNLINK,
+  VIGIL_FILE_SYS_UNLINKAT, VIGIL_FILE_SYS_RENAME, VIGIL_FILE_SYS_RENAMEAT, VIGIL_FILE_SYS_RENAMEAT2,
+  VIGIL_FILE_SYS_MKDIR, VIGIL_FILE_SYS_MKDIRAT, VIGIL_FILE_SYS_RMDIR, VIGIL_FILE_SYS_LINK, VIGIL_FILE_SYS_LINKAT,
+  VIGIL_FILE_SYS_SYMLINK, VIGIL_FILE_SYS_SYMLINKAT, VIGIL_FILE_SYS_CHMOD, VIGIL_FILE_SYS_FCHMODAT,
+  VIGIL_FILE_SYS_FCHMODAT2, VIGIL_FILE_SYS_CHOWN, VIGIL_FILE_SYS_FCHOWNAT, VIGIL_FILE_SYS_LCHOWN,
+  VIGIL_FILE_SYS_TRUNCATE,
+} from '../generated/file.js';
+import { decodeFileFlags, hostFlagArch, type FlagArch, type FlagKind } from './flags.js';
+import type { FileEvent, FileEventFlags, FileOp, FileSyscall } from './file-events.js';
+import type { FilterSet } from './filter.js';
+import { filterCounts } from './filter.js';
+
+/** Each syscall: its id in the records, the flag word it takes. In the order the sensor attaches them. */
+export const FILE_SYSCALLS: readonly { name: FileSyscall; id: number; flags: FlagKind }[] = [
+  { name: 'open', id: VIGIL_FILE_SYS_OPEN, flags: 'open' },
+  { name: 'openat', id: VIGIL_FILE_SYS_OPENAT, flags: 'open' },
+  { name: 'openat2', id: VIGIL_FILE_SYS_OPENAT2, flags: 'open' },
+  { name: 'creat', id: VIGIL_FILE_SYS_CREAT, flags: 'open' },
+  { name: 'unlink', id: VIGIL_FILE_SYS_UNLINK, flags: 'none' },
+  { name: 'unlinkat', id: VIGIL_FILE_SYS_UNLINKAT, flags: 'at' },
+  { name: 'rename', id: VIGIL_FILE_SYS_RENAME, flags: 'none' },
+  { name: 'renameat', id: VIGIL_FILE_SYS_RENAMEAT, flags: 'none' },
+  { name: 'renameat2', id: VIGIL_FILE_SYS_RENAMEAT2, flags: 'rename' },
+  { name: 'mkdir', id: VIGIL_FILE_SYS_MKDIR, flags: 'none' },
+  { name: 'mkdirat', id: VIGIL_FILE_SYS_MKDIRAT, flags: 'none' },
+  { name: 'rmdir', id: VIGIL_FILE_SYS_RMDIR, flags: 'none' },
+  { name: 'link', id: VIGIL_FILE_SYS_LINK, flags: 'none' },
+  { name: 'linkat', id: VIGIL_FILE_SYS_LINKAT, flags: 'at' },
+  { name: 'symlink', id: VIGIL_FILE_SYS_SYMLINK, flags: 'none' },
+  { name: 'symlinkat', id: VIGIL_FILE_SYS_SYMLINKAT, flags: 'none' },
+  { name: 'chmod', id: VIGIL_FILE_SYS_CHMOD, flags: 'none' },
+  { name: 'fchmodat', id: VIGIL_FILE_SYS_FCHMODAT, flags: 'none' },
+  { name: 'fchmodat2', id: VIGIL_FILE_SYS_FCHMODAT2, flags: 'at' },
+  { name: 'chown', id: VIGIL_FILE_SYS_CHOWN, flags: 'none' },
+  { name: 'fchownat', id: VIGIL_FILE_SYS_FCHOWNAT, flags: 'at' },
+  { name: 'lchown', id: VIGIL_FILE_SYS_LCHOWN, flags: 'at' },
+  { name: 'truncate', id: VIGIL_FILE_SYS_TRUNCATE, flags: 'none' },
+];
+
+const SYSCALL_BY_ID = new Map(FILE_SYSCALLS.map((s) => [s.id, s]));
+const SYSCALL_BY_NAME = new Map(FILE_SYSCALLS.map((s) => [s.name, s]));
+
+const OPS: Record<number, FileOp> = {
+  [VIGIL_FILE_OP_OPEN]: 'open',
+  [VIGIL_FILE_OP_UNLINK]: 'unlink',
+  [VIGIL_FILE_OP_RMDIR]: 'rmdir',
+  [VIGIL_FILE_OP_MKDIR]: 'mkdir',
+  [VIGIL_FILE_OP_RENAME]: 'rename',
+  [VIGIL_FILE_OP_LINK]: 'link',
+  [VIGIL_FILE_OP_SYMLINK]: 'symlink',
+  [VIGIL_FILE_OP_CHMOD]: 'chmod',
+  [VIGIL_FILE_OP_CHOWN]: 'chown',
+  [VIGIL_FILE_OP_TRUNCATE]: 'truncate',
+};
+
+export interface FileSensorOptions {
+  onEvent(e: FileEvent): void;
+  /** After each batch of records (flush output here: once per batch, not per event). */
+  onBatchEnd?(): void;
+  /** Events the kernel dropped (ring full, or more syscalls in flight than the stash holds): counted in BPF, never silent. */
+  onLost?(count: number): void;
+  /** In-kernel filters (shared with the other sensors). Without it every file syscall on the host is reported. */
+  filter?: FilterSet;
+  /** Watch only these syscalls (default: all of FILE_SYSCALLS the kernel has). */
+  syscalls?: readonly FileSyscall[];
+  /** Ring buffer size in bytes (power of two, >= page size). Default 1 MiB. */
+  ringBytes?: number;
+  /** Syscalls in flight at once (entered, not yet returned) the kernel can hold. Default 4096. */
+  stashEntries?: number;
+  /** Wake the reader only once this many bytes wait in the ring (0: every record). Default 0. */
+  wakeupBytes?: number;
+  /** Reader poll interval, ms (bounds latency when wakeups are batched). Default 50. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * Bytes as UTF-8 text through a Buffer over the reader's batch memory (made
+ * once per batch buffer): a Buffer slice decodes a short path in about half
+ * the time of a TextDecoder call, which was the larger part of a record's cost.
+ */
+let lastArrayBuffer: ArrayBufferLike | undefined;
+let lastBuffer: Buffer | undefined;
+
+function text(view: DataView, offset: number, length: number): string {
+  if (view.buffer !== lastArrayBuffer || !lastBuffer) {
+    lastArrayBuffer = view.buffer;
+    lastBuffer = Buffer.from(view.buffer as ArrayBuffer);
+  }
+  const start = view.byteOffset + offset;
+  return lastBuffer.toString('utf8', start, start + length);
+}
+
+function cText(view: DataView, offset: number, max: number): string {
+  let n = 0;
+  while (n < max && view.getUint8(offset + n) !== 0) n++;
+  return text(view, offset, n);
+}
+
+/** A path the kernel kept only the leaf side of is shown as ".../leaf" (never as a shorter path that exists). */
+function shown(path: string, truncated: boolean): string {
+  if (!truncated) return path;
+  const slash = path.indexOf('/', 1);
+  return `...${slash > 0 ? path.slice(slash) : `/${path}`}`;
+}
+
+const UNCHANGED = 0xffffffff;
+const O = vigilFileEvent.offsets;
+
+/**
+ * Flag names by (arch, kind, word): a stream repeats a handful of flag words,
+ * so each is decoded once. The arrays are shared and frozen. Words above 32
+ * bits and openat2's RESOLVE_* (rare) are decoded each time.
+ */
+const flagNames = new Map<string, Map<number, readonly string[]>>();
+const FLAG_CACHE_MAX = 1024;
+
+function cachedFlags(kind: FlagKind, low: number, high: number, resolve: bigint, arch: FlagArch): readonly string[] {
+  if (high !== 0 || resolve !== 0n) {
+    return Object.freeze(decodeFileFlags(kind, (BigInt(high) << 32n) | BigInt(low), resolve, arch));
+  }
+  const cacheKey = arch === 'x86_64' ? kind : `${arch}:${kind}`;
+  let cache = flagNames.get(cacheKey);
+  if (!cache) flagNames.set(cacheKey, (cache = new Map()));
+  let names = cache.get(low);
+  if (!names) {
+    names = Object.freeze(decodeFileFlags(kind, low, 0n, arch));
+    if (cache.size >= FLAG_CACHE_MAX) cache.clear();
+    cache.set(low, names);
+  }
+  return names;
+}
+
+const HOST_ARCH = hostFlagArch();
+
+/**
+ * Decodes one file record (header + path + target). Pure: no kernel, no
+ * clock beyond the one given. Fields are read at the generated codec's
+ * offsets, only those the event carries (the full codec decode costs a
+ * BigInt per 64-bit field).
+ */
+export function decodeFileRecord(view: DataView, offset: number, size: number, clock: BootClock,
+  arch: FlagArch = HOST_ARCH): FileEvent {
+  if (size < vigilFileEvent.size) throw new RangeError(`file record of ${size} bytes, header is ${vigilFileEvent.size}`);
+  const o = offset;
+  const kind = view.getUint32(o + O.kind, true);
+  if (kind !== VIGIL_FILE_EVENT) throw new RangeError(`not a file record (kind 0x${kind.toString(16)})`);
+  const pathLen = view.getUint16(o + O.path_len, true);
+  const targetLen = view.getUint16(o + O.target_len, true);
+  if (vigilFileEvent.size + pathLen + targetLen > size) {
+    throw new RangeError(`file record of ${size} bytes declares ${pathLen}+${targetLen} bytes of paths`);
+  }
+  const syscallId = view.getUint16(o + O.syscall, true);
+  const opId = view.getUint16(o + O.op, true);
+  const sc = SYSCALL_BY_ID.get(syscallId);
+  const op = OPS[opId];
+  if (!sc || !op) throw new RangeError(`file record with unknown syscall ${syscallId} or op ${opId}`);
+  const s = view.getUint32(o + O.status, true);
+  const eventFlags: FileEventFlags = {
+    pathTruncated: (s & VIGIL_FILE_TRUNC_PATH) !== 0,
+    targetTruncated: (s & VIGIL_FILE_TRUNC_TARGET) !== 0,
+    pathError: (s & VIGIL_FILE_ERROR_PATH) !== 0,
+    targetError: (s & VIGIL_FILE_ERROR_TARGET) !== 0,
+  };
+  const blob = o + vigilFileEvent.size;
+  const twoNames = op === 'rename' || op === 'link' || op === 'symlink';
+  const hasOwner = (s & VIGIL_FILE_HAS_OWNER) !== 0;
+  const ownerUid = hasOwner ? view.getUint32(o + O.owner_uid, true) : UNCHANGED;
+  const ownerGid = hasOwner ? view.getUint32(o + O.owner_gid, true) : UNCHANGED;
+  const ktime = view.getBigUint64(o + O.ktime, true);
+  // Little-endian u64: low word first.
+  const flagsLow = view.getUint32(o + O.flags, true);
+  const flagsHigh = view.getUint32(o + O.flags + 4, true);
+  const resolve = syscallId === VIGIL_FILE_SYS_OPENAT2 ? view.getBigUint64(o + O.resolve, true) : 0n;
+  return {
+    kind: 'file',
+    op,
+    syscall: sc.name,
+    timeNs: clock.toEpochNs(ktime),
+    bootNs: ktime,
+    path: shown(text(view, blob, pathLen), eventFlags.pathTruncated),
+    target: twoNames ? shown(text(view, blob + pathLen, targetLen), eventFlags.targetTruncated) : null,
+    flags: cachedFlags(sc.flags, flagsLow, flagsHigh, resolve, arch),
+    rawFlags: flagsHigh ? view.getBigUint64(o + O.flags, true) : BigInt(flagsLow),
+    mode: s & VIGIL_FILE_HAS_MODE ? view.getUint32(o + O.mode, true) & 0o7777 : null,
+    ownerUid: ownerUid !== UNCHANGED ? ownerUid : null,
+    ownerGid: ownerGid !== UNCHANGED ? ownerGid : null,
+    length: s & VIGIL_FILE_HAS_LENGTH ? Number(view.getBigInt64(o + O.length, true)) : null,
+    // fd, 0 or -errno: an int the kernel widened to the s64; the low word holds it whole.
+    ret: view.getInt32(o + O.ret, true),
+    task: {
+      pid: view.getUint32(o + O.pid, true),
+      tid: view.getUint32(o + O.tid, true),
+      uid: view.getUint32(o + O.uid, true),
+      gid: view.getUint32(o + O.gid, true),
+      comm: cText(view, o + O.comm, VIGIL_FILE_COMM_LEN),
+      startBootNs: view.getBigUint64(o + O.start_boottime, true),
+      cgroupId: view.getBigUint64(o + O.cgroup_id, true),
+    },
+    eventFlags,
+  };
+}
+
+/** The syscalls whose entry and exit tracepoints this kernel has (x86_64 has the legacy open, creat, unlink, ...; arm64 does not). */
+export function availableFileSyscalls(tracefsPath: string): FileSyscall[] {
+  return FILE_SYSCALLS.filter((s) => existsSync(`${tracefsPath}/events/syscalls/sys_enter_${s.name}`) &&
+    existsSync(`${tracefsPath}/events/syscalls/sys_exit_${s.name}`)).map((s) => s.name);
+}
+
+export class FileSensor implements Disposable {
+  /** Records that did not parse (a bug if ever non-zero). */
+  malformed = 0;
+  /** The syscalls being watched (their tracepoints exist here). */
+  readonly attached: readonly FileSyscall[];
+  /** Asked for (or all) but not on this kernel: no tracepoint. */
+  readonly missing: readonly FileSyscall[];
+  private lostTotal = 0;
+  private obj: BpfObject | undefined;
+  private reader: RingBufferReader | undefined;
+  private entryLinks: Link[] = [];
+  private exitLinks: Link[] = [];
+
+  private constructor(obj: BpfObject, attached: FileSyscall[], missing: FileSyscall[]) {
+    this.obj = obj;
+    this.attached = attached;
+    this.missing = missing;
+  }
+
+  static async start(opts: FileSensorOptions): Promise<FileSensor> {
+    const tracefs = ensureTracefs();
+    if (!tracefs.path) throw new NotSupportedError('tracefs', `tracepoints need tracefs: ${tracefs.reason ?? 'not mounted'}`);
+    const loop = await probeHelper('bpf_loop');
+    if (loop.status === 'unsupported') {
+      throw new NotSupportedError('bpf_loop', `the file sensor resolves relative paths with it: ${loop.reason}`, '5.17');
+    }
+    const wanted = opts.syscalls ?? FILE_SYSCALLS.map((s) => s.name);
+    for (const w of wanted) {
+      if (!SYSCALL_BY_NAME.has(w)) throw new RangeError(`file sensor: unknown syscall "${w}"`);
+    }
+    const here = new Set(availableFileSyscalls(tracefs.path));
+    const attached = wanted.filter((w) => here.has(w));
+    const missing = wanted.filter((w) => !here.has(w));
+    if (attached.length === 0) {
+      throw new NotSupportedError('syscall tracepoints',
+        `none of ${wanted.join(', ')} has syscalls:sys_enter_/sys_exit_ tracepoints (CONFIG_FTRACE_SYSCALLS?)`);
+    }
+
+    const spec = ObjectSpec.fromFile(bpfObjectPath('file'));
+    const clock = BootClock.measure();
+    const arch = hostFlagArch();
+    const maxEntries: Record<string, number> = {};
+    if (opts.ringBytes) maxEntries.events = opts.ringBytes;
+    if (opts.stashEntries) {
+      maxEntries.stash_small = opts.stashEntries;
+      maxEntries.stash_large = opts.stashEntries;
+      maxEntries.retry = opts.stashEntries;
+    }
+    const obj = await spec.load({
+      // Programs of syscalls this kernel lacks stay out of the kernel.
+      programs: ['file_exit', ...attached.map((s) => `enter_${s}`)],
+      constants: { ...(opts.filter?.constants() ?? {}), vigil_wakeup_bytes: BigInt(opts.wakeupBytes ?? 0) },
+      reuseMaps: opts.filter?.reuseMaps() ?? {},
+      maxEntries,
+    });
+    const sensor = new FileSensor(obj, attached, missing);
+    try {
+      // Reader first, then exits, then entries: no record is made before
+      // someone reads, and no entry is stashed before its exit can send it.
+      sensor.reader = RingBufferReader.open(obj.map('events'), {
+        lostCounter: obj.map('vigil_lost'),
+        pollIntervalMs: opts.pollIntervalMs ?? 50,
+        onRecord: (view, offset, size) => {
+          let e: FileEvent;
+          try {
+            e = decodeFileRecord(view, offset, size, clock, arch);
+          } catch {
+            sensor.malformed++;
+            return;
+          }
+          opts.onEvent(e);
+        },
+        onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
+        onLost: (n) => {
+          sensor.lostTotal += n;
+          opts.onLost?.(n);
+        },
+      });
+      const exit = obj.program('file_exit');
+      for (const s of attached) sensor.exitLinks.push(exit.attachTracepoint('syscalls', `sys_exit_${s}`));
+      for (const s of attached) {
+        sensor.entryLinks.push(obj.program(`enter_${s}`).attachTracepoint('syscalls', `sys_enter_${s}`));
+      }
+      return sensor;
+    } catch (e) {
+      sensor.close();
+      throw e;
+    }
+  }
+
+  /** Events lost so far (ring full or stash full), as counted by the BPF side. */
+  get lost(): number {
+    return this.lostTotal;
+  }
+
+  get stats(): ReaderStats | undefined {
+    return this.reader?.stats;
+  }
+
+  /** Candidate events the in-kernel filters passed and dropped (0/0 without filters). */
+  filterCounts(): { passed: bigint; dropped: bigint } {
+    if (!this.obj) throw new Error('file sensor is closed');
+    return filterCounts(this.obj.map('vigil_filter_counts'));
+  }
+
+  /** Reads what the ring holds now (events are also read on wakeups and every pollIntervalMs). */
+  drain(): number {
+    return this.reader?.drain() ?? 0;
+  }
+
+  /** Detaches (entries first, so every stashed call still gets its exit), delivers what the ring holds, frees. */
+  close(): void {
+    for (const l of this.entryLinks) l.close();
+    this.entryLinks = [];
+    for (const l of this.exitLinks) l.close();
+    this.exitLinks = [];
+    this.reader?.close();
+    this.reader = undefined;
+    this.obj?.close();
+    this.obj = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+

@@ -1,0 +1,196 @@
+// The file sensor's pure parts (no kernel): flag names, record decoding, output lines.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  decodeAtFlags, decodeFileFlags, decodeOpenFlags, decodeRenameFlags, decodeResolveFlags, formatMode, openFlagValues,
+} from '../src/sensors/flags.js';
+import { availableFileSyscalls, decodeFileRecord, FILE_SYSCALLS } from '../src/sensors/file.js';
+import type { FileEvent } from '../src/sensors/file-events.js';
+import { compactFile, fileJson, formatRet } from '../src/output/file.js';
+import { BootClock } from '../src/util/clock.js';
+import {
+  vigilFileEvent, type VigilFileEvent, VIGIL_FILE_EVENT, VIGIL_FILE_HAS_MODE, VIGIL_FILE_HAS_OWNER,
+  VIGIL_FILE_OP_OPEN, VIGIL_FILE_OP_RENAME, VIGIL_FILE_OP_CHOWN, VIGIL_FILE_SYS_OPENAT, VIGIL_FILE_SYS_RENAMEAT2,
+  VIGIL_FILE_SYS_FCHOWNAT, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_TARGET, VIGIL_FILE_TARGET_LITERAL,
+} from '../src/generated/file.js';
+
+describe('open flags', () => {
+  test('x86_64: access mode first, then strace order', () => {
+    assert.deepEqual(decodeOpenFlags(0, 'x86_64'), ['O_RDONLY']);
+    assert.deepEqual(decodeOpenFlags(0o2000101, 'x86_64'), ['O_WRONLY', 'O_CREAT', 'O_CLOEXEC']);
+    assert.deepEqual(decodeOpenFlags(0o302, 'x86_64'), ['O_RDWR', 'O_CREAT', 'O_EXCL']);
+    assert.deepEqual(decodeOpenFlags(0o1101, 'x86_64'), ['O_WRONLY', 'O_CREAT', 'O_TRUNC']);
+    assert.deepEqual(decodeOpenFlags(0o2200000, 'x86_64'), ['O_RDONLY', 'O_DIRECTORY', 'O_CLOEXEC']);
+    assert.deepEqual(decodeOpenFlags(0o4002, 'x86_64'), ['O_RDWR', 'O_NONBLOCK']);
+    assert.deepEqual(decodeOpenFlags(0o10000000, 'x86_64'), ['O_RDONLY', 'O_PATH']);
+    assert.deepEqual(decodeOpenFlags(0o400000 | 0o100000 | 0o40000, 'x86_64'),
+      ['O_RDONLY', 'O_DIRECT', 'O_LARGEFILE', 'O_NOFOLLOW']);
+  });
+
+  test('O_SYNC is O_DSYNC plus __O_SYNC; O_TMPFILE includes O_DIRECTORY', () => {
+    const v = openFlagValues('x86_64');
+    assert.deepEqual(decodeOpenFlags(1 | (v.O_SYNC ?? 0), 'x86_64'), ['O_WRONLY', 'O_SYNC']);
+    assert.deepEqual(decodeOpenFlags(1 | (v.O_DSYNC ?? 0), 'x86_64'), ['O_WRONLY', 'O_DSYNC']);
+    assert.deepEqual(decodeOpenFlags(2 | (v.O_TMPFILE ?? 0), 'x86_64'), ['O_RDWR', 'O_TMPFILE']);
+    assert.deepEqual(decodeOpenFlags(2 | (openFlagValues('arm64').O_TMPFILE ?? 0), 'arm64'), ['O_RDWR', 'O_TMPFILE']);
+  });
+
+  test('arm64 numbers O_DIRECTORY, O_NOFOLLOW, O_DIRECT, O_LARGEFILE differently', () => {
+    assert.deepEqual(decodeOpenFlags(0o40000, 'arm64'), ['O_RDONLY', 'O_DIRECTORY']);
+    assert.deepEqual(decodeOpenFlags(0o40000, 'x86_64'), ['O_RDONLY', 'O_DIRECT']);
+    assert.deepEqual(decodeOpenFlags(0o100000, 'arm64'), ['O_RDONLY', 'O_NOFOLLOW']);
+    assert.deepEqual(decodeOpenFlags(0o200000, 'arm64'), ['O_RDONLY', 'O_DIRECT']);
+    assert.deepEqual(decodeOpenFlags(0o400000, 'arm64'), ['O_RDONLY', 'O_LARGEFILE']);
+  });
+
+  test('unknown bits are kept as hex, a u64 (openat2) too', () => {
+    assert.deepEqual(decodeOpenFlags(0x40000001, 'x86_64'), ['O_WRONLY', '0x40000000']);
+    assert.deepEqual(decodeOpenFlags(0x100000000n | 0o100n, 'x86_64'), ['O_RDONLY', 'O_CREAT', '0x100000000']);
+  });
+
+  test('AT_*, RENAME_*, RESOLVE_*', () => {
+    assert.deepEqual(decodeAtFlags(0), []);
+    assert.deepEqual(decodeAtFlags(0x200), ['AT_REMOVEDIR']);
+    assert.deepEqual(decodeAtFlags(0x1100), ['AT_SYMLINK_NOFOLLOW', 'AT_EMPTY_PATH']);
+    assert.deepEqual(decodeAtFlags(0x400 | 0x1), ['AT_SYMLINK_FOLLOW', '0x1']);
+    assert.deepEqual(decodeRenameFlags(1), ['RENAME_NOREPLACE']);
+    assert.deepEqual(decodeRenameFlags(6), ['RENAME_EXCHANGE', 'RENAME_WHITEOUT']);
+    assert.deepEqual(decodeResolveFlags(0x18), ['RESOLVE_BENEATH', 'RESOLVE_IN_ROOT']);
+  });
+
+  test('per syscall kind; modes in octal', () => {
+    assert.deepEqual(decodeFileFlags('open', 0o102, 0x08, 'x86_64'), ['O_RDWR', 'O_CREAT', 'RESOLVE_BENEATH']);
+    assert.deepEqual(decodeFileFlags('at', 0x200, 0), ['AT_REMOVEDIR']);
+    assert.deepEqual(decodeFileFlags('rename', 1), ['RENAME_NOREPLACE']);
+    assert.deepEqual(decodeFileFlags('none', 0), []);
+    assert.equal(formatMode(0o644), '0644');
+    assert.equal(formatMode(0o4755), '04755');
+    assert.equal(formatMode(0), '0000');
+  });
+});
+
+function record(h: Partial<VigilFileEvent>, pathText: string, targetText = ''): { view: DataView; size: number } {
+  const enc = new TextEncoder();
+  const p = enc.encode(pathText);
+  const t = enc.encode(targetText);
+  const size = vigilFileEvent.size + p.length + t.length;
+  const view = new DataView(new ArrayBuffer(8 + size + 8));
+  vigilFileEvent.encode({
+    kind: VIGIL_FILE_EVENT, syscall: VIGIL_FILE_SYS_OPENAT, op: VIGIL_FILE_OP_OPEN, ktime: 5_000n,
+    start_boottime: 1_000n, cgroup_id: 77n, ret: 3n, flags: 0n, resolve: 0n, length: 0n, mode: 0, owner_uid: 0,
+    owner_gid: 0, pid: 10, tid: 11, uid: 1000, gid: 1001, status: 0, nr: 257, dirfd: -100, dirfd2: -100,
+    path_len: p.length, target_len: t.length, comm: 'cat', ...h,
+  }, view, 8);
+  new Uint8Array(view.buffer, 8 + vigilFileEvent.size).set(p);
+  new Uint8Array(view.buffer, 8 + vigilFileEvent.size + p.length).set(t);
+  return { view, size };
+}
+
+describe('file records', () => {
+  const clock = BootClock.measure();
+
+  test('an open: path, flags, mode only with O_CREAT, ret, task', () => {
+    const { view, size } = record({ flags: 0o2000000n, ret: -2n }, '/etc/passwd');
+    const e = decodeFileRecord(view, 8, size, clock, 'x86_64');
+    assert.equal(e.kind, 'file');
+    assert.equal(e.op, 'open');
+    assert.equal(e.syscall, 'openat');
+    assert.equal(e.path, '/etc/passwd');
+    assert.equal(e.target, null);
+    assert.deepEqual(e.flags, ['O_RDONLY', 'O_CLOEXEC']);
+    assert.equal(e.mode, null);
+    assert.equal(e.ret, -2);
+    assert.deepEqual(e.task, { pid: 10, tid: 11, uid: 1000, gid: 1001, comm: 'cat', startBootNs: 1_000n, cgroupId: 77n });
+    assert.equal(e.timeNs, clock.toEpochNs(5_000n));
+    const c = decodeFileRecord(record({ flags: 0o101n, mode: 0o100644, status: VIGIL_FILE_HAS_MODE }, '/x').view, 8,
+      vigilFileEvent.size + 2, clock, 'x86_64');
+    assert.equal(c.mode, 0o644, 'the file type bits are not part of the mode shown');
+  });
+
+  test('two names; truncated and failed names are marked', () => {
+    const r = record({ syscall: VIGIL_FILE_SYS_RENAMEAT2, op: VIGIL_FILE_OP_RENAME, flags: 1n, ret: 0n,
+      status: VIGIL_FILE_TRUNC_PATH | VIGIL_FILE_ERROR_TARGET }, '/deep/er/leaf', 'rel');
+    const e = decodeFileRecord(r.view, 8, r.size, clock);
+    assert.equal(e.path, '.../er/leaf');
+    assert.equal(e.target, 'rel');
+    assert.deepEqual(e.flags, ['RENAME_NOREPLACE']);
+    assert.deepEqual(e.eventFlags, { pathTruncated: true, targetTruncated: false, pathError: false, targetError: true });
+    const s = record({ syscall: 15, op: 7, status: VIGIL_FILE_TARGET_LITERAL, ret: 0n }, '/tmp/l', '../x');
+    assert.equal(decodeFileRecord(s.view, 8, s.size, clock).target, '../x');
+  });
+
+  test('chown: -1 leaves the owner unchanged (null)', () => {
+    const r = record({ syscall: VIGIL_FILE_SYS_FCHOWNAT, op: VIGIL_FILE_OP_CHOWN, owner_uid: 0xffffffff, owner_gid: 5,
+      flags: 0x100n, status: VIGIL_FILE_HAS_OWNER, ret: 0n }, '/f');
+    const e = decodeFileRecord(r.view, 8, r.size, clock);
+    assert.equal(e.ownerUid, null);
+    assert.equal(e.ownerGid, 5);
+    assert.deepEqual(e.flags, ['AT_SYMLINK_NOFOLLOW']);
+  });
+
+  test('malformed records are refused', () => {
+    const r = record({}, '/etc/passwd');
+    assert.throws(() => decodeFileRecord(r.view, 8, r.size - 1, clock), /declares/);
+    assert.throws(() => decodeFileRecord(record({ kind: 1 }, '/x').view, 8, 200, clock), /not a file record/);
+    assert.throws(() => decodeFileRecord(record({ syscall: 99 }, '/x').view, 8, 200, clock), /unknown syscall/);
+  });
+
+  test('every syscall of the table has a distinct id', () => {
+    assert.equal(new Set(FILE_SYSCALLS.map((s) => s.id)).size, FILE_SYSCALLS.length);
+    assert.equal(FILE_SYSCALLS.length, 23);
+  });
+});
+
+describe('syscalls this kernel has', () => {
+  test('only those with both tracepoints', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-tracefs-'));
+    try {
+      const sc = path.join(root, 'events', 'syscalls');
+      for (const d of ['sys_enter_openat', 'sys_exit_openat', 'sys_enter_unlinkat', 'sys_exit_unlinkat', 'sys_enter_open']) {
+        mkdirSync(path.join(sc, d), { recursive: true });
+        writeFileSync(path.join(sc, d, 'id'), '1');
+      }
+      assert.deepEqual(availableFileSyscalls(root), ['openat', 'unlinkat']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('file output', () => {
+  const e: FileEvent = {
+    kind: 'file', op: 'open', syscall: 'openat', timeNs: 1_700_000_000_123_456_789n, bootNs: 5n, path: '/etc/passwd',
+    target: null, flags: ['O_RDONLY'], rawFlags: 0n, mode: null, ownerUid: null, ownerGid: null, length: null, ret: 3,
+    task: { pid: 10, tid: 11, uid: 0, gid: 0, comm: 'cat', startBootNs: 1n, cgroupId: 2n },
+    eventFlags: { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false },
+  };
+
+  test('compact: 📂 op binary path flags = ret', () => {
+    assert.equal(compactFile(e, '/usr/bin/cat'), '📂 open /usr/bin/cat /etc/passwd O_RDONLY = 3');
+    assert.equal(compactFile({ ...e, ret: -2 }), '📂 open cat /etc/passwd O_RDONLY = -2 ENOENT');
+    assert.equal(compactFile({ ...e, op: 'rename', syscall: 'rename', path: '/a', target: '/b', flags: [], ret: 0 }, '/bin/mv'),
+      '📂 rename /bin/mv /a -> /b = 0');
+    assert.equal(compactFile({ ...e, flags: ['O_WRONLY', 'O_CREAT'], mode: 0o600 }, '/bin/sh'),
+      '📂 open /bin/sh /etc/passwd O_WRONLY|O_CREAT 0600 = 3');
+    assert.equal(compactFile({ ...e, path: '/tmp/a\nb' }, '/x'), '📂 open /x /tmp/a\\nb O_RDONLY = 3');
+    assert.equal(formatRet(-13), '= -13 EACCES');
+  });
+
+  test('json: the issue\'s envelope', () => {
+    const p = { exec_id: 'x', pid: 10, binary: '/usr/bin/cat' };
+    const j = JSON.parse(JSON.stringify(fileJson(e, 'node1', p))) as Record<string, unknown>;
+    assert.deepEqual(j, {
+      file: { process: p, op: 'open', syscall: 'openat', path: '/etc/passwd', flags: ['O_RDONLY'], mode: null, ret: 3,
+        target: null },
+      node_name: 'node1',
+      time: '2023-11-14T22:13:20.123456789Z',
+    });
+    const bare = fileJson({ ...e, op: 'chown', ownerUid: 5, ownerGid: null }, 'n') as { file: Record<string, unknown> };
+    assert.equal((bare.file.process as { pid: number }).pid, 10);
+    assert.equal(bare.file.owner_uid, 5);
+    assert.equal(bare.file.owner_gid, null);
+  });
+});
