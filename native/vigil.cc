@@ -403,15 +403,28 @@ Napi::Value AttachAuto(const Napi::CallbackInfo &info) {
   return LinkResult(info.Env(), "bpf_program__attach", bpf_program__attach(p), cap.text);
 }
 
+// Optional trailing argument: a BPF cookie (bpf_get_attach_cookie), as a
+// bigint or number, so one program can serve many attach points.
+__u64 CookieArg(const Napi::CallbackInfo &info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined() || info[i].IsNull()) return 0;
+  if (info[i].IsBigInt()) {
+    bool lossless;
+    return info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  return (__u64)info[i].As<Napi::Number>().Int64Value();
+}
+
 Napi::Value AttachTracepoint(const Napi::CallbackInfo &info) {
   CHECK_ARGS(4);
   struct bpf_program *p = GetProgram(info, 0);
   if (!p) return info.Env().Undefined();
   std::string cat = info[2].As<Napi::String>().Utf8Value();
   std::string name = info[3].As<Napi::String>().Utf8Value();
+  LIBBPF_OPTS(bpf_tracepoint_opts, opts);
+  opts.bpf_cookie = CookieArg(info, 4);
   Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_tracepoint",
-                    bpf_program__attach_tracepoint(p, cat.c_str(), name.c_str()), cap.text);
+  return LinkResult(info.Env(), "bpf_program__attach_tracepoint_opts",
+                    bpf_program__attach_tracepoint_opts(p, cat.c_str(), name.c_str(), &opts), cap.text);
 }
 
 Napi::Value AttachRawTracepoint(const Napi::CallbackInfo &info) {
@@ -449,6 +462,7 @@ Napi::Value AttachKprobe(const Napi::CallbackInfo &info) {
   LIBBPF_OPTS(bpf_kprobe_opts, opts);
   opts.retprobe = info[3].As<Napi::Boolean>().Value();
   opts.offset = info[4].As<Napi::Number>().Int64Value();
+  opts.bpf_cookie = CookieArg(info, 5);
   Capture cap;
   return LinkResult(info.Env(), "bpf_program__attach_kprobe_opts",
                     bpf_program__attach_kprobe_opts(p, fn.c_str(), &opts), cap.text);
@@ -477,6 +491,7 @@ Napi::Value AttachUprobe(const Napi::CallbackInfo &info) {
   size_t off = (size_t)info[6].As<Napi::Number>().Int64Value();
   LIBBPF_OPTS(bpf_uprobe_opts, opts);
   opts.retprobe = ret;
+  opts.bpf_cookie = CookieArg(info, 7);
   opts.func_name = fn.empty() ? nullptr : fn.c_str();
   Capture cap;
   return LinkResult(info.Env(), "bpf_program__attach_uprobe_opts",

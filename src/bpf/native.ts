@@ -78,14 +78,14 @@ export interface NativeBinding {
   loadObject(h: ObjectHandle): Promise<string>;
 
   attachAuto(h: ObjectHandle, prog: string): LinkHandle;
-  attachTracepoint(h: ObjectHandle, prog: string, category: string, name: string): LinkHandle;
+  attachTracepoint(h: ObjectHandle, prog: string, category: string, name: string, cookie?: bigint): LinkHandle;
   attachRawTracepoint(h: ObjectHandle, prog: string, name: string): LinkHandle;
   attachTrace(h: ObjectHandle, prog: string): LinkHandle;
   attachLsm(h: ObjectHandle, prog: string): LinkHandle;
-  attachKprobe(h: ObjectHandle, prog: string, fn: string, retprobe: boolean, offset: number): LinkHandle;
+  attachKprobe(h: ObjectHandle, prog: string, fn: string, retprobe: boolean, offset: number, cookie?: bigint): LinkHandle;
   attachKprobeMulti(h: ObjectHandle, prog: string, pattern: string, retprobe: boolean): LinkHandle;
   attachUprobe(h: ObjectHandle, prog: string, retprobe: boolean, pid: number, binary: string,
-    fn: string | null, offset: number): LinkHandle;
+    fn: string | null, offset: number, cookie?: bigint): LinkHandle;
   attachPerfEvent(h: ObjectHandle, prog: string, perfFd: number): LinkHandle;
   attachXdp(h: ObjectHandle, prog: string, ifindex: number): LinkHandle;
   attachCgroup(h: ObjectHandle, prog: string, cgroupFd: number): LinkHandle;

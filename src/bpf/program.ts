@@ -16,6 +16,8 @@ export interface UprobeOptions {
   retprobe?: boolean;
   /** Process to trace; -1 (default) for every process. */
   pid?: number;
+  /** What bpf_get_attach_cookie() returns in the program. */
+  cookie?: bigint;
 }
 
 export interface PerfSamplingOptions {
@@ -66,8 +68,10 @@ export class Program {
     return this.link(this.section, (n, h) => n.attachAuto(h, this.name));
   }
 
-  attachTracepoint(category: string, event: string): Link {
-    return this.link(`tracepoint ${category}/${event}`, (n, h) => n.attachTracepoint(h, this.name, category, event));
+  /** `cookie` is what bpf_get_attach_cookie() returns in the program (one program, many attach points). */
+  attachTracepoint(category: string, event: string, opts: { cookie?: bigint } = {}): Link {
+    return this.link(`tracepoint ${category}/${event}`,
+      (n, h) => n.attachTracepoint(h, this.name, category, event, opts.cookie));
   }
 
   attachRawTracepoint(event: string): Link {
@@ -83,9 +87,9 @@ export class Program {
     return this.link(`${this.section}`, (n, h) => n.attachLsm(h, this.name));
   }
 
-  attachKprobe(fn: string, opts: { retprobe?: boolean; offset?: number } = {}): Link {
+  attachKprobe(fn: string, opts: { retprobe?: boolean; offset?: number; cookie?: bigint } = {}): Link {
     const what = `${opts.retprobe ? 'kretprobe' : 'kprobe'} ${fn}`;
-    return this.link(what, (n, h) => n.attachKprobe(h, this.name, fn, !!opts.retprobe, opts.offset ?? 0),
+    return this.link(what, (n, h) => n.attachKprobe(h, this.name, fn, !!opts.retprobe, opts.offset ?? 0, opts.cookie),
       kprobeUnsupported);
   }
 
@@ -103,7 +107,7 @@ export class Program {
   attachUprobe(o: UprobeOptions): Link {
     const what = `${o.retprobe ? 'uretprobe' : 'uprobe'} ${o.binary}:${o.symbol ?? `0x${(o.offset ?? 0).toString(16)}`}`;
     return this.link(what, (n, h) =>
-      n.attachUprobe(h, this.name, !!o.retprobe, o.pid ?? -1, o.binary, o.symbol ?? null, o.offset ?? 0));
+      n.attachUprobe(h, this.name, !!o.retprobe, o.pid ?? -1, o.binary, o.symbol ?? null, o.offset ?? 0, o.cookie));
   }
 
   attachXdp(ifindex: number): Link {
