@@ -12,10 +12,17 @@ export const VIGIL_NAME_MAX = 255;
 export const VIGIL_PATH_MAX = 4096;
 export const VIGIL_PATH_DEPTH = 128;
 export const VIGIL_ARGS_MAX = 4096;
-export const VIGIL_EXEC_DATA_MAX = 12288;
+export const VIGIL_ARGV_COUNT_MAX = 1024;
+export const VIGIL_CGROUP_PATH_MAX = 1024;
+export const VIGIL_CGROUP_DEPTH = 32;
+export const VIGIL_TTY_MAX = 64;
+export const VIGIL_EXEC_DATA_MAX = 13376;
 
 // enum vigil_process_kind
 export const VIGIL_PROCESS_EXEC = 1;
+export const VIGIL_PROCESS_EXIT = 2;
+export const VIGIL_PROCESS_FORK = 3;
+export const VIGIL_PROCESS_EXEC_FAILED = 4;
 
 // enum vigil_exec_flags
 export const VIGIL_EXEC_TRUNC_BINARY = 1;
@@ -24,9 +31,365 @@ export const VIGIL_EXEC_TRUNC_CWD = 4;
 export const VIGIL_EXEC_ERROR_BINARY = 8;
 export const VIGIL_EXEC_ERROR_ARGS = 16;
 export const VIGIL_EXEC_ERROR_CWD = 32;
+export const VIGIL_EXEC_TRUNC_CGROUP = 64;
+export const VIGIL_EXEC_SNAPSHOT = 128;
+export const VIGIL_EXEC_KTHREAD = 256;
+export const VIGIL_EXEC_AT = 512;
 
-/** struct vigil_exec_event: 88 bytes. */
+/** struct vigil_task_info: 136 bytes. */
+export interface VigilTaskInfo {
+  /** __u64 at 0 */
+  start_boottime: bigint;
+  /** __u64 at 8 */
+  parent_start_boottime: bigint;
+  /** __u64 at 16 */
+  cgroup_id: bigint;
+  /** __u64 at 24 */
+  cap_effective: bigint;
+  /** __u64 at 32 */
+  cap_permitted: bigint;
+  /** __u64 at 40 */
+  cap_inheritable: bigint;
+  /** __u32 at 48 */
+  pid: number;
+  /** __u32 at 52 */
+  tid: number;
+  /** __u32 at 56 */
+  ppid: number;
+  /** __u32 at 60 */
+  uid: number;
+  /** __u32 at 64 */
+  gid: number;
+  /** __u32 at 68 */
+  euid: number;
+  /** __u32 at 72 */
+  egid: number;
+  /** __u32 at 76 */
+  auid: number;
+  /** __u32 at 80 */
+  ns_uts: number;
+  /** __u32 at 84 */
+  ns_ipc: number;
+  /** __u32 at 88 */
+  ns_mnt: number;
+  /** __u32 at 92 */
+  ns_pid: number;
+  /** __u32 at 96 */
+  ns_pid_for_children: number;
+  /** __u32 at 100 */
+  ns_net: number;
+  /** __u32 at 104 */
+  ns_time: number;
+  /** __u32 at 108 */
+  ns_time_for_children: number;
+  /** __u32 at 112 */
+  ns_cgroup: number;
+  /** __u32 at 116 */
+  ns_user: number;
+  /** char[16] at 120 */
+  comm: string;
+}
+
+export const vigilTaskInfo: Codec<VigilTaskInfo> & { readonly offsets: Readonly<Record<'start_boottime' | 'parent_start_boottime' | 'cgroup_id' | 'cap_effective' | 'cap_permitted' | 'cap_inheritable' | 'pid' | 'tid' | 'ppid' | 'uid' | 'gid' | 'euid' | 'egid' | 'auid' | 'ns_uts' | 'ns_ipc' | 'ns_mnt' | 'ns_pid' | 'ns_pid_for_children' | 'ns_net' | 'ns_time' | 'ns_time_for_children' | 'ns_cgroup' | 'ns_user' | 'comm', number>> } = {
+  size: 136,
+  offsets: { start_boottime: 0, parent_start_boottime: 8, cgroup_id: 16, cap_effective: 24, cap_permitted: 32, cap_inheritable: 40, pid: 48, tid: 52, ppid: 56, uid: 60, gid: 64, euid: 68, egid: 72, auid: 76, ns_uts: 80, ns_ipc: 84, ns_mnt: 88, ns_pid: 92, ns_pid_for_children: 96, ns_net: 100, ns_time: 104, ns_time_for_children: 108, ns_cgroup: 112, ns_user: 116, comm: 120 },
+  decode(view: DataView, o: number): VigilTaskInfo {
+    return {
+      start_boottime: view.getBigUint64(o, true),
+      parent_start_boottime: view.getBigUint64(o + 8, true),
+      cgroup_id: view.getBigUint64(o + 16, true),
+      cap_effective: view.getBigUint64(o + 24, true),
+      cap_permitted: view.getBigUint64(o + 32, true),
+      cap_inheritable: view.getBigUint64(o + 40, true),
+      pid: view.getUint32(o + 48, true),
+      tid: view.getUint32(o + 52, true),
+      ppid: view.getUint32(o + 56, true),
+      uid: view.getUint32(o + 60, true),
+      gid: view.getUint32(o + 64, true),
+      euid: view.getUint32(o + 68, true),
+      egid: view.getUint32(o + 72, true),
+      auid: view.getUint32(o + 76, true),
+      ns_uts: view.getUint32(o + 80, true),
+      ns_ipc: view.getUint32(o + 84, true),
+      ns_mnt: view.getUint32(o + 88, true),
+      ns_pid: view.getUint32(o + 92, true),
+      ns_pid_for_children: view.getUint32(o + 96, true),
+      ns_net: view.getUint32(o + 100, true),
+      ns_time: view.getUint32(o + 104, true),
+      ns_time_for_children: view.getUint32(o + 108, true),
+      ns_cgroup: view.getUint32(o + 112, true),
+      ns_user: view.getUint32(o + 116, true),
+      comm: readCString(view, o + 120, 16),
+    };
+  },
+  encode(value: VigilTaskInfo, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 136).fill(0);
+    view.setBigUint64(o, value.start_boottime, true);
+    view.setBigUint64(o + 8, value.parent_start_boottime, true);
+    view.setBigUint64(o + 16, value.cgroup_id, true);
+    view.setBigUint64(o + 24, value.cap_effective, true);
+    view.setBigUint64(o + 32, value.cap_permitted, true);
+    view.setBigUint64(o + 40, value.cap_inheritable, true);
+    view.setUint32(o + 48, value.pid, true);
+    view.setUint32(o + 52, value.tid, true);
+    view.setUint32(o + 56, value.ppid, true);
+    view.setUint32(o + 60, value.uid, true);
+    view.setUint32(o + 64, value.gid, true);
+    view.setUint32(o + 68, value.euid, true);
+    view.setUint32(o + 72, value.egid, true);
+    view.setUint32(o + 76, value.auid, true);
+    view.setUint32(o + 80, value.ns_uts, true);
+    view.setUint32(o + 84, value.ns_ipc, true);
+    view.setUint32(o + 88, value.ns_mnt, true);
+    view.setUint32(o + 92, value.ns_pid, true);
+    view.setUint32(o + 96, value.ns_pid_for_children, true);
+    view.setUint32(o + 100, value.ns_net, true);
+    view.setUint32(o + 104, value.ns_time, true);
+    view.setUint32(o + 108, value.ns_time_for_children, true);
+    view.setUint32(o + 112, value.ns_cgroup, true);
+    view.setUint32(o + 116, value.ns_user, true);
+    cstring16.encode(value.comm, view, o + 120);
+  },
+};
+
+/** struct vigil_exec_event: 168 bytes. */
 export interface VigilExecEvent {
+  /** __u32 at 0 */
+  kind: number;
+  /** __u32 at 4 */
+  flags: number;
+  /** __u64 at 8 */
+  ktime: bigint;
+  /** __u32 at 16 */
+  size: number;
+  /** __u16 at 20 */
+  binary_len: number;
+  /** __u16 at 22 */
+  args_len: number;
+  /** __u16 at 24 */
+  cwd_len: number;
+  /** __u16 at 26 */
+  cgroup_len: number;
+  /** __u16 at 28 */
+  tty_len: number;
+  /** __u16 at 30 */
+  pad: number;
+  /** struct vigil_task_info at 32 */
+  task: VigilTaskInfo;
+}
+
+export const vigilExecEvent: Codec<VigilExecEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'size' | 'binary_len' | 'args_len' | 'cwd_len' | 'cgroup_len' | 'tty_len' | 'pad' | 'task', number>> } = {
+  size: 168,
+  offsets: { kind: 0, flags: 4, ktime: 8, size: 16, binary_len: 20, args_len: 22, cwd_len: 24, cgroup_len: 26, tty_len: 28, pad: 30, task: 32 },
+  decode(view: DataView, o: number): VigilExecEvent {
+    return {
+      kind: view.getUint32(o, true),
+      flags: view.getUint32(o + 4, true),
+      ktime: view.getBigUint64(o + 8, true),
+      size: view.getUint32(o + 16, true),
+      binary_len: view.getUint16(o + 20, true),
+      args_len: view.getUint16(o + 22, true),
+      cwd_len: view.getUint16(o + 24, true),
+      cgroup_len: view.getUint16(o + 26, true),
+      tty_len: view.getUint16(o + 28, true),
+      pad: view.getUint16(o + 30, true),
+      task: { start_boottime: view.getBigUint64(o + 32, true), parent_start_boottime: view.getBigUint64(o + 40, true), cgroup_id: view.getBigUint64(o + 48, true), cap_effective: view.getBigUint64(o + 56, true), cap_permitted: view.getBigUint64(o + 64, true), cap_inheritable: view.getBigUint64(o + 72, true), pid: view.getUint32(o + 80, true), tid: view.getUint32(o + 84, true), ppid: view.getUint32(o + 88, true), uid: view.getUint32(o + 92, true), gid: view.getUint32(o + 96, true), euid: view.getUint32(o + 100, true), egid: view.getUint32(o + 104, true), auid: view.getUint32(o + 108, true), ns_uts: view.getUint32(o + 112, true), ns_ipc: view.getUint32(o + 116, true), ns_mnt: view.getUint32(o + 120, true), ns_pid: view.getUint32(o + 124, true), ns_pid_for_children: view.getUint32(o + 128, true), ns_net: view.getUint32(o + 132, true), ns_time: view.getUint32(o + 136, true), ns_time_for_children: view.getUint32(o + 140, true), ns_cgroup: view.getUint32(o + 144, true), ns_user: view.getUint32(o + 148, true), comm: readCString(view, o + 152, 16) },
+    };
+  },
+  encode(value: VigilExecEvent, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 168).fill(0);
+    view.setUint32(o, value.kind, true);
+    view.setUint32(o + 4, value.flags, true);
+    view.setBigUint64(o + 8, value.ktime, true);
+    view.setUint32(o + 16, value.size, true);
+    view.setUint16(o + 20, value.binary_len, true);
+    view.setUint16(o + 22, value.args_len, true);
+    view.setUint16(o + 24, value.cwd_len, true);
+    view.setUint16(o + 26, value.cgroup_len, true);
+    view.setUint16(o + 28, value.tty_len, true);
+    view.setUint16(o + 30, value.pad, true);
+    view.setBigUint64(o + 32, value.task.start_boottime, true);
+    view.setBigUint64(o + 40, value.task.parent_start_boottime, true);
+    view.setBigUint64(o + 48, value.task.cgroup_id, true);
+    view.setBigUint64(o + 56, value.task.cap_effective, true);
+    view.setBigUint64(o + 64, value.task.cap_permitted, true);
+    view.setBigUint64(o + 72, value.task.cap_inheritable, true);
+    view.setUint32(o + 80, value.task.pid, true);
+    view.setUint32(o + 84, value.task.tid, true);
+    view.setUint32(o + 88, value.task.ppid, true);
+    view.setUint32(o + 92, value.task.uid, true);
+    view.setUint32(o + 96, value.task.gid, true);
+    view.setUint32(o + 100, value.task.euid, true);
+    view.setUint32(o + 104, value.task.egid, true);
+    view.setUint32(o + 108, value.task.auid, true);
+    view.setUint32(o + 112, value.task.ns_uts, true);
+    view.setUint32(o + 116, value.task.ns_ipc, true);
+    view.setUint32(o + 120, value.task.ns_mnt, true);
+    view.setUint32(o + 124, value.task.ns_pid, true);
+    view.setUint32(o + 128, value.task.ns_pid_for_children, true);
+    view.setUint32(o + 132, value.task.ns_net, true);
+    view.setUint32(o + 136, value.task.ns_time, true);
+    view.setUint32(o + 140, value.task.ns_time_for_children, true);
+    view.setUint32(o + 144, value.task.ns_cgroup, true);
+    view.setUint32(o + 148, value.task.ns_user, true);
+    cstring16.encode(value.task.comm, view, o + 152);
+  },
+};
+
+/** struct vigil_exec_failed_event: 176 bytes. */
+export interface VigilExecFailedEvent {
+  /** __u32 at 0 */
+  kind: number;
+  /** __u32 at 4 */
+  flags: number;
+  /** __u64 at 8 */
+  ktime: bigint;
+  /** __u32 at 16 */
+  size: number;
+  /** __s32 at 20 */
+  ret: number;
+  /** __s32 at 24 */
+  dfd: number;
+  /** __u32 at 28 */
+  at_flags: number;
+  /** __u16 at 32 */
+  filename_len: number;
+  /** __u16 at 34 */
+  args_len: number;
+  /** __u16 at 36 */
+  cwd_len: number;
+  /** __u16 at 38 */
+  pad: number;
+  /** struct vigil_task_info at 40 */
+  task: VigilTaskInfo;
+}
+
+export const vigilExecFailedEvent: Codec<VigilExecFailedEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'size' | 'ret' | 'dfd' | 'at_flags' | 'filename_len' | 'args_len' | 'cwd_len' | 'pad' | 'task', number>> } = {
+  size: 176,
+  offsets: { kind: 0, flags: 4, ktime: 8, size: 16, ret: 20, dfd: 24, at_flags: 28, filename_len: 32, args_len: 34, cwd_len: 36, pad: 38, task: 40 },
+  decode(view: DataView, o: number): VigilExecFailedEvent {
+    return {
+      kind: view.getUint32(o, true),
+      flags: view.getUint32(o + 4, true),
+      ktime: view.getBigUint64(o + 8, true),
+      size: view.getUint32(o + 16, true),
+      ret: view.getInt32(o + 20, true),
+      dfd: view.getInt32(o + 24, true),
+      at_flags: view.getUint32(o + 28, true),
+      filename_len: view.getUint16(o + 32, true),
+      args_len: view.getUint16(o + 34, true),
+      cwd_len: view.getUint16(o + 36, true),
+      pad: view.getUint16(o + 38, true),
+      task: { start_boottime: view.getBigUint64(o + 40, true), parent_start_boottime: view.getBigUint64(o + 48, true), cgroup_id: view.getBigUint64(o + 56, true), cap_effective: view.getBigUint64(o + 64, true), cap_permitted: view.getBigUint64(o + 72, true), cap_inheritable: view.getBigUint64(o + 80, true), pid: view.getUint32(o + 88, true), tid: view.getUint32(o + 92, true), ppid: view.getUint32(o + 96, true), uid: view.getUint32(o + 100, true), gid: view.getUint32(o + 104, true), euid: view.getUint32(o + 108, true), egid: view.getUint32(o + 112, true), auid: view.getUint32(o + 116, true), ns_uts: view.getUint32(o + 120, true), ns_ipc: view.getUint32(o + 124, true), ns_mnt: view.getUint32(o + 128, true), ns_pid: view.getUint32(o + 132, true), ns_pid_for_children: view.getUint32(o + 136, true), ns_net: view.getUint32(o + 140, true), ns_time: view.getUint32(o + 144, true), ns_time_for_children: view.getUint32(o + 148, true), ns_cgroup: view.getUint32(o + 152, true), ns_user: view.getUint32(o + 156, true), comm: readCString(view, o + 160, 16) },
+    };
+  },
+  encode(value: VigilExecFailedEvent, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 176).fill(0);
+    view.setUint32(o, value.kind, true);
+    view.setUint32(o + 4, value.flags, true);
+    view.setBigUint64(o + 8, value.ktime, true);
+    view.setUint32(o + 16, value.size, true);
+    view.setInt32(o + 20, value.ret, true);
+    view.setInt32(o + 24, value.dfd, true);
+    view.setUint32(o + 28, value.at_flags, true);
+    view.setUint16(o + 32, value.filename_len, true);
+    view.setUint16(o + 34, value.args_len, true);
+    view.setUint16(o + 36, value.cwd_len, true);
+    view.setUint16(o + 38, value.pad, true);
+    view.setBigUint64(o + 40, value.task.start_boottime, true);
+    view.setBigUint64(o + 48, value.task.parent_start_boottime, true);
+    view.setBigUint64(o + 56, value.task.cgroup_id, true);
+    view.setBigUint64(o + 64, value.task.cap_effective, true);
+    view.setBigUint64(o + 72, value.task.cap_permitted, true);
+    view.setBigUint64(o + 80, value.task.cap_inheritable, true);
+    view.setUint32(o + 88, value.task.pid, true);
+    view.setUint32(o + 92, value.task.tid, true);
+    view.setUint32(o + 96, value.task.ppid, true);
+    view.setUint32(o + 100, value.task.uid, true);
+    view.setUint32(o + 104, value.task.gid, true);
+    view.setUint32(o + 108, value.task.euid, true);
+    view.setUint32(o + 112, value.task.egid, true);
+    view.setUint32(o + 116, value.task.auid, true);
+    view.setUint32(o + 120, value.task.ns_uts, true);
+    view.setUint32(o + 124, value.task.ns_ipc, true);
+    view.setUint32(o + 128, value.task.ns_mnt, true);
+    view.setUint32(o + 132, value.task.ns_pid, true);
+    view.setUint32(o + 136, value.task.ns_pid_for_children, true);
+    view.setUint32(o + 140, value.task.ns_net, true);
+    view.setUint32(o + 144, value.task.ns_time, true);
+    view.setUint32(o + 148, value.task.ns_time_for_children, true);
+    view.setUint32(o + 152, value.task.ns_cgroup, true);
+    view.setUint32(o + 156, value.task.ns_user, true);
+    cstring16.encode(value.task.comm, view, o + 160);
+  },
+};
+
+/** struct vigil_fork_event: 160 bytes. */
+export interface VigilForkEvent {
+  /** __u32 at 0 */
+  kind: number;
+  /** __u32 at 4 */
+  flags: number;
+  /** __u64 at 8 */
+  ktime: bigint;
+  /** __u32 at 16 */
+  parent_tid: number;
+  /** __u32 at 20 */
+  pad: number;
+  /** struct vigil_task_info at 24 */
+  task: VigilTaskInfo;
+}
+
+export const vigilForkEvent: Codec<VigilForkEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'parent_tid' | 'pad' | 'task', number>> } = {
+  size: 160,
+  offsets: { kind: 0, flags: 4, ktime: 8, parent_tid: 16, pad: 20, task: 24 },
+  decode(view: DataView, o: number): VigilForkEvent {
+    return {
+      kind: view.getUint32(o, true),
+      flags: view.getUint32(o + 4, true),
+      ktime: view.getBigUint64(o + 8, true),
+      parent_tid: view.getUint32(o + 16, true),
+      pad: view.getUint32(o + 20, true),
+      task: { start_boottime: view.getBigUint64(o + 24, true), parent_start_boottime: view.getBigUint64(o + 32, true), cgroup_id: view.getBigUint64(o + 40, true), cap_effective: view.getBigUint64(o + 48, true), cap_permitted: view.getBigUint64(o + 56, true), cap_inheritable: view.getBigUint64(o + 64, true), pid: view.getUint32(o + 72, true), tid: view.getUint32(o + 76, true), ppid: view.getUint32(o + 80, true), uid: view.getUint32(o + 84, true), gid: view.getUint32(o + 88, true), euid: view.getUint32(o + 92, true), egid: view.getUint32(o + 96, true), auid: view.getUint32(o + 100, true), ns_uts: view.getUint32(o + 104, true), ns_ipc: view.getUint32(o + 108, true), ns_mnt: view.getUint32(o + 112, true), ns_pid: view.getUint32(o + 116, true), ns_pid_for_children: view.getUint32(o + 120, true), ns_net: view.getUint32(o + 124, true), ns_time: view.getUint32(o + 128, true), ns_time_for_children: view.getUint32(o + 132, true), ns_cgroup: view.getUint32(o + 136, true), ns_user: view.getUint32(o + 140, true), comm: readCString(view, o + 144, 16) },
+    };
+  },
+  encode(value: VigilForkEvent, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 160).fill(0);
+    view.setUint32(o, value.kind, true);
+    view.setUint32(o + 4, value.flags, true);
+    view.setBigUint64(o + 8, value.ktime, true);
+    view.setUint32(o + 16, value.parent_tid, true);
+    view.setUint32(o + 20, value.pad, true);
+    view.setBigUint64(o + 24, value.task.start_boottime, true);
+    view.setBigUint64(o + 32, value.task.parent_start_boottime, true);
+    view.setBigUint64(o + 40, value.task.cgroup_id, true);
+    view.setBigUint64(o + 48, value.task.cap_effective, true);
+    view.setBigUint64(o + 56, value.task.cap_permitted, true);
+    view.setBigUint64(o + 64, value.task.cap_inheritable, true);
+    view.setUint32(o + 72, value.task.pid, true);
+    view.setUint32(o + 76, value.task.tid, true);
+    view.setUint32(o + 80, value.task.ppid, true);
+    view.setUint32(o + 84, value.task.uid, true);
+    view.setUint32(o + 88, value.task.gid, true);
+    view.setUint32(o + 92, value.task.euid, true);
+    view.setUint32(o + 96, value.task.egid, true);
+    view.setUint32(o + 100, value.task.auid, true);
+    view.setUint32(o + 104, value.task.ns_uts, true);
+    view.setUint32(o + 108, value.task.ns_ipc, true);
+    view.setUint32(o + 112, value.task.ns_mnt, true);
+    view.setUint32(o + 116, value.task.ns_pid, true);
+    view.setUint32(o + 120, value.task.ns_pid_for_children, true);
+    view.setUint32(o + 124, value.task.ns_net, true);
+    view.setUint32(o + 128, value.task.ns_time, true);
+    view.setUint32(o + 132, value.task.ns_time_for_children, true);
+    view.setUint32(o + 136, value.task.ns_cgroup, true);
+    view.setUint32(o + 140, value.task.ns_user, true);
+    cstring16.encode(value.task.comm, view, o + 144);
+  },
+};
+
+/** struct vigil_exit_event: 64 bytes. */
+export interface VigilExitEvent {
   /** __u32 at 0 */
   kind: number;
   /** __u32 at 4 */
@@ -44,31 +407,15 @@ export interface VigilExecEvent {
   /** __u32 at 40 */
   ppid: number;
   /** __u32 at 44 */
-  uid: number;
-  /** __u32 at 48 */
-  gid: number;
-  /** __u32 at 52 */
-  euid: number;
-  /** __u32 at 56 */
-  egid: number;
-  /** __u32 at 60 */
-  auid: number;
-  /** char[16] at 64 */
+  exit_code: number;
+  /** char[16] at 48 */
   comm: string;
-  /** __u16 at 80 */
-  binary_len: number;
-  /** __u16 at 82 */
-  args_len: number;
-  /** __u16 at 84 */
-  cwd_len: number;
-  /** __u16 at 86 */
-  pad: number;
 }
 
-export const vigilExecEvent: Codec<VigilExecEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'start_boottime' | 'parent_start_boottime' | 'pid' | 'tid' | 'ppid' | 'uid' | 'gid' | 'euid' | 'egid' | 'auid' | 'comm' | 'binary_len' | 'args_len' | 'cwd_len' | 'pad', number>> } = {
-  size: 88,
-  offsets: { kind: 0, flags: 4, ktime: 8, start_boottime: 16, parent_start_boottime: 24, pid: 32, tid: 36, ppid: 40, uid: 44, gid: 48, euid: 52, egid: 56, auid: 60, comm: 64, binary_len: 80, args_len: 82, cwd_len: 84, pad: 86 },
-  decode(view: DataView, o: number): VigilExecEvent {
+export const vigilExitEvent: Codec<VigilExitEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'start_boottime' | 'parent_start_boottime' | 'pid' | 'tid' | 'ppid' | 'exit_code' | 'comm', number>> } = {
+  size: 64,
+  offsets: { kind: 0, flags: 4, ktime: 8, start_boottime: 16, parent_start_boottime: 24, pid: 32, tid: 36, ppid: 40, exit_code: 44, comm: 48 },
+  decode(view: DataView, o: number): VigilExitEvent {
     return {
       kind: view.getUint32(o, true),
       flags: view.getUint32(o + 4, true),
@@ -78,20 +425,12 @@ export const vigilExecEvent: Codec<VigilExecEvent> & { readonly offsets: Readonl
       pid: view.getUint32(o + 32, true),
       tid: view.getUint32(o + 36, true),
       ppid: view.getUint32(o + 40, true),
-      uid: view.getUint32(o + 44, true),
-      gid: view.getUint32(o + 48, true),
-      euid: view.getUint32(o + 52, true),
-      egid: view.getUint32(o + 56, true),
-      auid: view.getUint32(o + 60, true),
-      comm: readCString(view, o + 64, 16),
-      binary_len: view.getUint16(o + 80, true),
-      args_len: view.getUint16(o + 82, true),
-      cwd_len: view.getUint16(o + 84, true),
-      pad: view.getUint16(o + 86, true),
+      exit_code: view.getUint32(o + 44, true),
+      comm: readCString(view, o + 48, 16),
     };
   },
-  encode(value: VigilExecEvent, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 88).fill(0);
+  encode(value: VigilExitEvent, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 64).fill(0);
     view.setUint32(o, value.kind, true);
     view.setUint32(o + 4, value.flags, true);
     view.setBigUint64(o + 8, value.ktime, true);
@@ -100,15 +439,7 @@ export const vigilExecEvent: Codec<VigilExecEvent> & { readonly offsets: Readonl
     view.setUint32(o + 32, value.pid, true);
     view.setUint32(o + 36, value.tid, true);
     view.setUint32(o + 40, value.ppid, true);
-    view.setUint32(o + 44, value.uid, true);
-    view.setUint32(o + 48, value.gid, true);
-    view.setUint32(o + 52, value.euid, true);
-    view.setUint32(o + 56, value.egid, true);
-    view.setUint32(o + 60, value.auid, true);
-    cstring16.encode(value.comm, view, o + 64);
-    view.setUint16(o + 80, value.binary_len, true);
-    view.setUint16(o + 82, value.args_len, true);
-    view.setUint16(o + 84, value.cwd_len, true);
-    view.setUint16(o + 86, value.pad, true);
+    view.setUint32(o + 44, value.exit_code, true);
+    cstring16.encode(value.comm, view, o + 48);
   },
 };

@@ -1,14 +1,31 @@
-// Events in Tetragon's shapes, so tools built for Tetragon read Vigil:
-//   json     one line per event, the envelope of Tetragon's export
+// Events as lines, in Tetragon's shapes so tools built for Tetragon read Vigil:
+//   json     one object per line, the envelope of Tetragon's export
 //            ({"process_exec":{...},"node_name":..,"time":..}), field names as
-//            Tetragon's protobuf JSON has them (tetragon/api/v1 Process);
-//   compact  `tetra getevents -o compact`: "🚀 process <pid> <binary> <args>".
+//            Tetragon's protobuf JSON has them (tetragon/api/v1 Process),
+//            plus Vigil's cgroup_id, container_id and tty;
+//   compact  `tetra getevents -o compact`: "🚀 process <pid> <binary> <args>",
+//            "💥 exit    <pid> <binary> <args> <status|SIGNAL>";
+//   table    fixed-width columns under a header line (aligned while streaming).
+//
+// Event kinds Tetragon does not have are Vigil's own envelopes:
+// process_fork {process, parent}, process_exec_failed {process, parent,
+// filename, arguments, cwd, ret, error} and file {process, parent, op, path,
+// flags, mode, ret, target, syscall}. A file event names its task (pid and
+// start time); its process comes from the process cache (lookup).
 import os from 'node:os';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { rfc3339Nano } from '../util/clock.js';
-import { assertNever, type ExecEvent, type ExecProcess, type SensorEvent } from '../sensors/events.js';
+import {
+  assertNever, type ExecEvent, type ExecFailedEvent, type ExitEvent, type FileEvent, type ForkEvent, type ProcessInfo,
+  type SensorEvent,
+} from '../sensors/events.js';
+import type { ProcessLookup } from '../process/types.js';
+import { execId } from '../process/exec-id.js';
 
-export type OutputFormat = 'json' | 'compact';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['compact', 'json'];
+export { execId };
+
+export type OutputFormat = 'compact' | 'json' | 'table';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['compact', 'json', 'table'];
 
 /**
  * Tetragon's `arguments`: argv without argv[0] (the binary is its own field),
@@ -19,77 +36,119 @@ export function tetragonArguments(args: readonly string[]): string {
 }
 
 /**
- * Tetragon's exec_id: base64 of "<node>:<exec ktime>:<pid>", unique per exec
- * on a node. Vigil's ktime is CLOCK_BOOTTIME; the id is opaque either way.
+ * Capability names as Tetragon's CapabilitiesType enum spells them (index =
+ * capability number). Tetragon writes DAC_OVERRIDE without its CAP_ prefix;
+ * kept so, for tools that match Tetragon's strings.
  */
-export function execId(node: string, execBootNs: bigint, pid: number): string {
-  return Buffer.from(`${node}:${execBootNs}:${pid}`).toString('base64');
+export const CAPABILITY_NAMES: readonly string[] = [
+  'CAP_CHOWN', 'DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
+  'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
+/** The names of the bits set in a capability mask, lowest first ("CAP_63" for bits Tetragon does not name). */
+export function capabilityNames(mask: bigint): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 64; i++) {
+    if ((mask >> BigInt(i)) & 1n) out.push(CAPABILITY_NAMES[i] ?? `CAP_${i}`);
+  }
+  return out;
 }
 
-/** Tetragon's flags words for a process known from its exec. */
-function processFlags(p: ExecProcess): string {
-  const f = ['execve'];
+const NS_KEYS = [
+  ['uts', 'uts'], ['ipc', 'ipc'], ['mnt', 'mnt'], ['pid', 'pid'], ['pid_for_children', 'pidForChildren'],
+  ['net', 'net'], ['time', 'time'], ['time_for_children', 'timeForChildren'], ['cgroup', 'cgroup'], ['user', 'user'],
+] as const;
+
+type HostNamespaces = Partial<Record<(typeof NS_KEYS)[number][0], number>>;
+
+/**
+ * The host's namespace inodes, to mark is_host: kthreadd's (pid 2, always in
+ * the initial namespaces, and readable where pid 1's are not: a sandbox's
+ * init may refuse ptrace-mode reads of /proc/1/ns), else pid 1's.
+ */
+export function readHostNamespaces(procRoot = '/proc'): HostNamespaces {
+  const read = (pid: number): HostNamespaces => {
+    const out: HostNamespaces = {};
+    for (const [key] of NS_KEYS) {
+      try {
+        const m = /\[(\d+)\]$/.exec(readlinkSync(`${procRoot}/${pid}/ns/${key}`));
+        if (m) out[key] = Number(m[1]);
+      } catch {
+        // not readable (no such namespace kind, or no permission)
+      }
+    }
+    return out;
+  };
+  let kthreadd = false;
+  try {
+    kthreadd = readFileSync(`${procRoot}/2/comm`, 'utf8').trim() === 'kthreadd';
+  } catch {
+    // no pid 2 here (a pid namespace)
+  }
+  const fromKthreadd = kthreadd ? read(2) : {};
+  return fromKthreadd.mnt !== undefined ? fromKthreadd : read(1);
+}
+
+/** Tetragon's flags words for a process. */
+function processFlags(p: ProcessInfo): string {
+  const f: string[] = [];
+  switch (p.source) {
+    case 'exec': f.push('execve'); break;
+    case 'fork': f.push('clone'); break;
+    case 'iterator': case 'procfs': f.push('procFS'); break;
+    default: return assertNever(p.source);
+  }
   if (p.cwd === '/') f.push('rootcwd');
   if (p.flags.binaryTruncated) f.push('truncFilename');
   if (p.flags.argsTruncated) f.push('truncArgs');
-  if (p.flags.binaryError) f.push('errorFilename');
-  if (p.flags.argsError) f.push('errorArgs');
-  if (p.flags.cwdError) f.push('errorCWD');
+  if (p.flags.binaryError && p.source !== 'procfs') f.push('errorFilename');
+  if (p.flags.argsError && p.source !== 'procfs') f.push('errorArgs');
+  if (p.flags.cwdError && p.source !== 'procfs') f.push('errorCWD');
   if (p.flags.cwdTruncated) f.push('errorPathResolutionCwd');
   return f.join(' ');
 }
 
-interface TetragonProcess {
-  exec_id?: string;
+/** A bigint as a JSON number when exact, else as a string (protobuf JSON's uint64 rule). */
+function u64(v: bigint): number | string {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+}
+
+export interface TetragonProcess {
+  exec_id: string;
   pid: number;
-  uid?: number;
-  cwd?: string;
+  uid: number;
+  cwd: string;
   binary: string;
-  arguments?: string;
+  arguments: string;
   flags: string;
   start_time: string;
-  auid?: number;
+  auid: number;
   parent_exec_id?: string;
-  tid?: number;
+  docker?: string;
+  cap?: { permitted: string[]; effective: string[]; inheritable: string[] };
+  ns?: Record<string, { inum: number; is_host: boolean }>;
+  tid: number;
+  process_credentials: { uid: number; gid: number; euid: number; egid: number };
+  /** Vigil: cgroup v2 id, the container id ("host" outside containers; null when unknown), the controlling tty. */
+  cgroup_id: number | string;
+  container_id: string | null;
+  tty?: string;
 }
 
-function processJson(node: string, p: ExecProcess, parentExecId?: string): TetragonProcess {
-  return {
-    exec_id: execId(node, p.execBootNs, p.pid),
-    pid: p.pid,
-    uid: p.uid,
-    cwd: p.cwd,
-    binary: p.binary,
-    arguments: tetragonArguments(p.args),
-    flags: processFlags(p),
-    start_time: rfc3339Nano(p.startTimeNs),
-    auid: p.auid,
-    parent_exec_id: parentExecId,
-    tid: p.tid,
-  };
-}
-
-export function execJson(e: ExecEvent, node: string): object {
-  const parent = e.parent;
-  let parentJson: TetragonProcess;
-  let parentExecId: string | undefined;
-  if (parent.process) {
-    // Seen exec'ing: everything known (its own parent's id is not kept).
-    parentJson = processJson(node, parent.process);
-    parentExecId = parentJson.exec_id;
-  } else {
-    parentJson = {
-      pid: parent.pid,
-      binary: parent.binary ?? '',
-      flags: parent.source === 'procfs' ? 'procFS' : 'miss',
-      start_time: rfc3339Nano(parent.startTimeNs),
-    };
-  }
-  return {
-    process_exec: { process: processJson(node, e.process, parentExecId), parent: parentJson },
-    node_name: node,
-    time: rfc3339Nano(e.timeNs),
-  };
+export interface FormatterOptions {
+  /** Node name in envelopes and exec ids. Default os.hostname(). */
+  node?: string;
+  /** The process cache, for --ancestors. */
+  lookup?: ProcessLookup;
+  /** Add "ancestors" (beyond the parent) to process events; compact/table: a "⇐ a ⇐ b" tail. */
+  ancestors?: boolean;
+  /** Namespace inodes of the host (default: read from /proc/1/ns). */
+  hostNamespaces?: HostNamespaces;
 }
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
@@ -104,21 +163,222 @@ export function escapeControls(s: string): string {
   return s.replace(CONTROL, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-export function compactExec(e: ExecEvent): string {
-  const args = tetragonArguments(e.process.args);
-  return escapeControls(`🚀 process ${e.process.pid} ${e.process.binary}${args ? ` ${args}` : ''}`);
+function containerId(p: ProcessInfo): string | null {
+  if (p.container === undefined) return null;
+  return p.container === 'host' ? 'host' : p.container.id;
 }
 
 /** Formats events as lines (without the newline). A new event kind must be added here to compile. */
 export class TetragonFormatter {
-  constructor(readonly format: OutputFormat, readonly node: string = os.hostname()) {}
+  readonly node: string;
+  private readonly host: HostNamespaces;
 
-  line(e: SensorEvent): string {
+  constructor(readonly format: OutputFormat, private readonly opts: FormatterOptions = {}) {
+    this.node = opts.node ?? os.hostname();
+    this.host = opts.hostNamespaces ?? readHostNamespaces();
+  }
+
+  /** The Tetragon process object of p. */
+  process(p: ProcessInfo): TetragonProcess {
+    const out: TetragonProcess = {
+      exec_id: p.execId,
+      pid: p.pid,
+      uid: p.uid,
+      cwd: p.cwd,
+      binary: p.binary,
+      arguments: tetragonArguments(p.args),
+      flags: processFlags(p),
+      start_time: rfc3339Nano(p.startTimeNs),
+      auid: p.auid,
+      parent_exec_id: p.parentExecId,
+      tid: p.tid,
+      process_credentials: { uid: p.uid, gid: p.gid, euid: p.euid, egid: p.egid },
+      cgroup_id: u64(p.cgroupId),
+      container_id: containerId(p),
+    };
+    if (p.container !== undefined && p.container !== 'host') out.docker = p.container.id;
+    if (p.caps) {
+      out.cap = {
+        permitted: capabilityNames(p.caps.permitted),
+        effective: capabilityNames(p.caps.effective),
+        inheritable: capabilityNames(p.caps.inheritable),
+      };
+    }
+    if (p.ns) {
+      const ns: Record<string, { inum: number; is_host: boolean }> = {};
+      for (const [key, field] of NS_KEYS) {
+        const inum = p.ns[field];
+        if (inum) ns[key] = { inum, is_host: this.host[key] === inum };
+      }
+      out.ns = ns;
+    }
+    if (p.tty) out.tty = p.tty;
+    return out;
+  }
+
+  private ancestorsOf(p: ProcessInfo): ProcessInfo[] | undefined {
+    if (!this.opts.ancestors || !this.opts.lookup) return undefined;
+    // Tetragon's "ancestors": beyond the immediate parent.
+    return this.opts.lookup.ancestors(p).slice(1);
+  }
+
+  /** The process an event is about: process events carry it; a file event's comes from the cache. */
+  processOf(e: SensorEvent): ProcessInfo {
+    if (e.kind !== 'file') return e.process;
+    const t = e.task;
+    const known = this.opts.lookup?.get(t.pid, t.startBootNs);
+    if (known) return known;
+    return {
+      execId: execId(this.node, t.startBootNs, t.pid), pid: t.pid, tid: t.tid, ppid: 0, parentExecId: undefined,
+      parentStartBootNs: undefined, uid: t.uid, gid: t.gid, euid: t.uid, egid: t.gid, auid: 4294967295, comm: t.comm,
+      binary: '', args: [], cwd: '', tty: undefined, startBootNs: t.startBootNs, startTimeNs: e.timeNs - (e.bootNs - t.startBootNs),
+      execBootNs: t.startBootNs, caps: undefined, ns: undefined, cgroupId: t.cgroupId, cgroupPath: undefined,
+      container: undefined, source: 'procfs',
+      flags: { binaryTruncated: false, argsTruncated: false, cwdTruncated: false, binaryError: true, argsError: true, cwdError: true },
+      exit: undefined, replaced: false,
+    };
+  }
+
+  private parentOf(e: SensorEvent, p: ProcessInfo): ProcessInfo | undefined {
+    return e.kind === 'file' ? this.opts.lookup?.parentOf(p) : e.parent;
+  }
+
+  private body(e: SensorEvent, p: ProcessInfo): Record<string, unknown> {
+    const o: Record<string, unknown> = { process: this.process(p) };
+    const parent = this.parentOf(e, p);
+    if (parent) o.parent = this.process(parent);
+    const anc = this.ancestorsOf(p);
+    if (anc) o.ancestors = anc.map((a) => this.process(a));
+    return o;
+  }
+
+  private envelope(key: string, body: Record<string, unknown>, timeNs: bigint): string {
+    return JSON.stringify({ [key]: body, node_name: this.node, time: rfc3339Nano(timeNs) });
+  }
+
+  json(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string {
     switch (e.kind) {
       case 'exec':
-        return this.format === 'json' ? JSON.stringify(execJson(e, this.node)) : compactExec(e);
+        return this.envelope('process_exec', this.body(e, p), e.timeNs);
+      case 'exit':
+        // Tetragon: status is the exit status (0 when a signal ended it), signal the signal's name.
+        return this.envelope('process_exit', {
+          ...this.body(e, p), signal: e.signalName, status: e.status ?? 0, time: rfc3339Nano(e.timeNs),
+        }, e.timeNs);
+      case 'fork':
+        return this.envelope('process_fork', this.body(e, p), e.timeNs);
+      case 'exec_failed':
+        return this.envelope('process_exec_failed', {
+          ...this.body(e, p), filename: e.filename, arguments: tetragonArguments(e.args), cwd: e.cwd,
+          ret: -e.errno, error: e.error,
+        }, e.timeNs);
+      case 'file':
+        return this.envelope('file', {
+          ...this.body(e, p), op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target,
+          syscall: e.syscall,
+        }, e.timeNs);
       default:
-        return assertNever(e.kind);
+        return assertNever(e);
     }
   }
+
+  private chain(p: ProcessInfo): string {
+    const anc = this.opts.ancestors && this.opts.lookup ? this.opts.lookup.ancestors(p) : [];
+    return anc.length ? ` ⇐ ${anc.map((a) => `${a.pid} ${a.binary || a.comm}`).join(' ⇐ ')}` : '';
+  }
+
+  compact(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string {
+    const args = tetragonArguments(p.args);
+    const bin = p.binary || `[${p.comm}]`;
+    const words = (...w: (string | undefined)[]) => w.filter((x) => x !== undefined && x !== '').join(' ');
+    let line: string;
+    switch (e.kind) {
+      case 'exec':
+        line = words('🚀 process', String(p.pid), bin, args);
+        break;
+      case 'exit':
+        line = words('💥 exit   ', String(p.pid), bin, args, e.signalName ?? String(e.status));
+        break;
+      case 'fork':
+        line = words('🔀 fork   ', String(p.pid), bin, `(parent ${p.ppid})`);
+        break;
+      case 'exec_failed':
+        line = words('❌ exec   ', String(p.pid), e.filename, tetragonArguments(e.args), e.error);
+        break;
+      case 'file':
+        line = words(`${e.op === 'open' ? '📬' : '📁'} ${e.op.padEnd(7)}`, String(p.pid), bin, fileDetail(e));
+        break;
+      default:
+        return assertNever(e);
+    }
+    return escapeControls(line + this.chain(p));
+  }
+
+  /** The table's header line. */
+  header(): string {
+    return TABLE_COLUMNS.map(([name, width]) => (width ? name.padEnd(width) : name)).join(' ');
+  }
+
+  table(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string {
+    const time = rfc3339Nano(e.timeNs).slice(11, 23);
+    let detail: string;
+    switch (e.kind) {
+      case 'exec':
+        detail = [p.binary, tetragonArguments(p.args)].filter(Boolean).join(' ');
+        break;
+      case 'exit':
+        detail = `${p.binary || `[${p.comm}]`} ${e.signalName ?? `status=${e.status}`}`;
+        break;
+      case 'fork':
+        detail = p.binary || `[${p.comm}]`;
+        break;
+      case 'exec_failed':
+        detail = [e.filename, tetragonArguments(e.args), e.error].filter(Boolean).join(' ');
+        break;
+      case 'file':
+        detail = `${p.binary || `[${p.comm}]`} ${fileDetail(e)}`;
+        break;
+      default:
+        return assertNever(e);
+    }
+    const c = containerId(p);
+    const cells = [time, e.kind === 'file' ? e.op : e.kind, String(p.pid), String(p.ppid), String(p.uid), c === null ? '-' : c.slice(0, 12),
+      escapeControls(detail + this.chain(p))];
+    return cells.map((v, i) => {
+      const w = TABLE_COLUMNS[i]?.[1] ?? 0;
+      return w ? v.padEnd(w) : v;
+    }).join(' ');
+  }
+
+  line(e: SensorEvent): string {
+    switch (this.format) {
+      case 'json': return this.json(e);
+      case 'compact': return this.compact(e);
+      case 'table': return this.table(e);
+      default: return assertNever(this.format);
+    }
+  }
+
+  /** A lost-events report: the json line, or undefined (compact and table report on stderr). */
+  lostLine(count: number, sensor: string, timeNs: bigint): string | undefined {
+    if (this.format !== 'json') return undefined;
+    return JSON.stringify({ lost: { count, sensor }, node_name: this.node, time: rfc3339Nano(timeNs) });
+  }
 }
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
+
+/** "<path>[ -> <target>] <FLAGS|...>[ mode=0644] <fd | ERRNO>" */
+function fileDetail(e: FileEvent): string {
+  const parts = [e.path];
+  if (e.target !== null) parts.push('->', e.target);
+  if (e.flags.length) parts.push(e.flags.join('|'));
+  if (e.mode !== null) parts.push(`mode=0${e.mode.toString(8)}`);
+  parts.push(e.ret < 0 ? (ERRNO_NAMES.get(-e.ret) ?? `E${-e.ret}`) : String(e.ret));
+  return parts.join(' ');
+}
+
+/** Column name and width (0: the last, unpadded). */
+const TABLE_COLUMNS: readonly (readonly [string, number])[] = [
+  ['TIME', 12], ['EVENT', 11], ['PID', 7], ['PPID', 7], ['UID', 6], ['CONTAINER', 12], ['DETAIL', 0],
+];

@@ -1,70 +1,80 @@
 // The events sensors emit: one discriminated union, so a consumer's
 // `switch (e.kind)` stops compiling when a sensor adds a kind it does not
 // handle (see assertNever).
+//
+// Process events carry the process as the process cache describes it
+// (ProcessInfo, src/process/types.ts: a type-only dependency, so sensors stay
+// below the pipeline) and its parent. Other sensors add their kinds in their
+// own src/sensors/<x>-events.ts, imported into the union here.
+import type { ProcessInfo } from '../process/types.js';
+import type { FileEvent } from './file-events.js';
 
-/** What the kernel could not deliver whole. A set flag means the field beside it is partial or empty. */
-export interface ExecFlags {
-  /** The path had more than VIGIL_PATH_MAX bytes or VIGIL_PATH_DEPTH steps: only its leaf side is known. */
-  binaryTruncated: boolean;
-  /** argv had more than VIGIL_ARGS_MAX bytes: the last argument is cut short, later ones are missing. */
-  argsTruncated: boolean;
-  cwdTruncated: boolean;
-  binaryError: boolean;
-  argsError: boolean;
-  cwdError: boolean;
-}
+export type { ProcessInfo } from '../process/types.js';
+export type { FileEvent } from './file-events.js';
 
-/** A process as an exec event describes it. */
-export interface ExecProcess {
-  pid: number;
-  /** The thread that called exec (it became the group leader; equals pid after the exec). */
-  tid: number;
-  uid: number;
-  gid: number;
-  euid: number;
-  egid: number;
-  /** Login uid; 4294967295 when unset. */
-  auid: number;
-  /** The kernel's short name (up to 15 bytes). */
-  comm: string;
-  /** Absolute path of the executable (symlinks resolved, as the kernel mapped it). */
-  binary: string;
-  /** argv, argv[0] included. */
-  args: string[];
-  cwd: string;
-  /** Process start (its fork), CLOCK_BOOTTIME ns. */
-  startBootNs: bigint;
-  /** Process start, ns since the epoch. */
-  startTimeNs: bigint;
-  /** The exec's kernel time, CLOCK_BOOTTIME ns: with pid, this exec's identity. */
-  execBootNs: bigint;
-  /** Which of binary, args, cwd the kernel could not deliver whole. */
-  flags: ExecFlags;
-}
-
-/** The parent, from what Vigil has seen of it (its exec) or read from /proc. */
-export interface ExecParent {
-  pid: number;
-  /** Start (fork) of the parent, CLOCK_BOOTTIME ns, from the kernel. */
-  startBootNs: bigint;
-  startTimeNs: bigint;
-  /** Its executable, if known: undefined when it exited before Vigil could look. */
-  binary: string | undefined;
-  /** The rest is known only when Vigil saw the parent's exec. */
-  process?: ExecProcess;
-  /** Where the binary came from: Vigil's own exec events, or /proc/<pid>/exe. */
-  source: 'exec' | 'procfs' | 'unknown';
-}
-
+/** A successful execve/execveat: process is the new image. */
 export interface ExecEvent {
   readonly kind: 'exec';
-  /** When, ns since the epoch. */
+  /** When, ns since the epoch (and CLOCK_BOOTTIME ns, as the kernel stamped it). */
   timeNs: bigint;
-  process: ExecProcess;
-  parent: ExecParent;
+  timeBootNs: bigint;
+  process: ProcessInfo;
+  /** The parent's image, when known (from the cache, or /proc while it lives). */
+  parent: ProcessInfo | undefined;
 }
 
-export type SensorEvent = ExecEvent;
+/** An execve/execveat that failed: the caller stays what it was (process). */
+export interface ExecFailedEvent {
+  readonly kind: 'exec_failed';
+  timeNs: bigint;
+  timeBootNs: bigint;
+  process: ProcessInfo;
+  parent: ProcessInfo | undefined;
+  /** The path as given (may be relative to cwd, or to dfd for execveat). */
+  filename: string;
+  /** argv as given, argv[0] included. */
+  args: string[];
+  /** The caller's working directory. */
+  cwd: string;
+  /** The errno (positive) and its name ("ENOENT"). */
+  errno: number;
+  error: string;
+  /** execveat only: its dirfd and flags. */
+  at: { dfd: number; flags: number } | undefined;
+  /** argv did not fit VIGIL_ARGS_MAX bytes / VIGIL_ARGV_COUNT_MAX arguments; filename cut at VIGIL_PATH_MAX. */
+  argsTruncated: boolean;
+  filenameTruncated: boolean;
+}
+
+/** A new process (fork, vfork, clone without CLONE_THREAD). Threads are not reported. */
+export interface ForkEvent {
+  readonly kind: 'fork';
+  timeNs: bigint;
+  timeBootNs: bigint;
+  /** The child: a copy of the parent's image until it execs (source 'fork'). */
+  process: ProcessInfo;
+  parent: ProcessInfo | undefined;
+}
+
+/** The end of a process (its last thread). */
+export interface ExitEvent {
+  readonly kind: 'exit';
+  timeNs: bigint;
+  timeBootNs: bigint;
+  process: ProcessInfo;
+  parent: ProcessInfo | undefined;
+  /** exit(2) status when it exited, null when a signal killed it. */
+  status: number | null;
+  /** The killing signal, null when it exited. */
+  signal: number | null;
+  /** Its name ("SIGKILL"), null when it exited. */
+  signalName: string | null;
+  coreDumped: boolean;
+}
+
+export type ProcessEvent = ExecEvent | ExecFailedEvent | ForkEvent | ExitEvent;
+
+export type SensorEvent = ProcessEvent | FileEvent;
 export type SensorEventKind = SensorEvent['kind'];
 
 /** For the default branch of an exhaustive `switch (e.kind)`: `default: return assertNever(e.kind)`. */

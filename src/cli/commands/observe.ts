@@ -1,41 +1,91 @@
 // vigil observe: stream kernel events to stdout until interrupted, a duration
 // passes or a count is reached.
+//
+// The process sensor always runs: it feeds the process cache that gives every
+// event (a file event too) its process, parent and ancestors; --sensors only
+// chooses which events are printed. Filters are in-kernel (FilterSet): what
+// they drop never reaches this process.
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
-import { ExecSensor } from '../../sensors/exec.js';
-import type { SensorEvent } from '../../sensors/events.js';
+import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
+import { FileSensor } from '../../sensors/file.js';
+import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
+import type { FileEvent, SensorEvent } from '../../sensors/events.js';
+import { ProcessCache } from '../../process/cache.js';
+import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../../process/container.js';
 import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
 import { BatchWriter } from '../../output/batch.js';
+import { BootClock } from '../../util/clock.js';
 
-const SENSORS = ['exec'] as const;
-type SensorName = (typeof SENSORS)[number];
+export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
+export type SensorName = (typeof SENSORS)[number];
+const DEFAULT_SENSORS: readonly SensorName[] = ['exec', 'exit', 'file'];
 
-const usage = `usage: vigil observe [--sensors exec] [--output compact|json] [--duration S] [--count N]
+/** Process event kinds each sensor name prints. */
+const KINDS: Record<Exclude<SensorName, 'file'>, ProcessEventKind[]> = {
+  exec: ['exec', 'exec_failed'],
+  exit: ['exit'],
+  fork: ['fork'],
+};
+
+const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table]
+                     [--duration S] [--count N] [--ancestors]
 
 Streams events from the kernel to stdout, one line each, until Ctrl-C (SIGINT),
 SIGTERM, S seconds, or N events.
 
-options:
-  --sensors LIST    comma-separated sensors to run (default: exec)
-                      exec  every successful execve/execveat on the host
-  --output FORMAT   compact (default): 🚀 process <pid> <binary> <args>
-                    json: one Tetragon-shaped JSON object per line
-                      {"process_exec":{"process":{...},"parent":{...}},"node_name":..,"time":..}
-  --duration S      stop after S seconds (decimals allowed)
-  --count N         stop after N events
+sensors (--sensors, comma-separated; default: exec,exit,file):
+  exec    successful execve/execveat, and failed ones with their error
+  exit    the end of a process: exit status, or the signal that killed it
+  fork    a new process (fork, vfork, clone without CLONE_THREAD)
+  file    open/openat/openat2/creat, unlink, rename, mkdir, rmdir, link,
+          symlink, chmod, chown, truncate: absolute paths, flags, result
+
+filters (in the kernel; a flag given more than once matches any of its values):
+  --pid N             processes with this pid ...
+  --follow-children   ... and every process they start (with --pid)
+  --uid N             processes running as this (real) user id
+  --comm NAME         processes with this short name (comm, at most 15 bytes)
+  --binary PREFIX     processes whose executable path starts with PREFIX
+  --path-prefix PATH  file events on paths starting with PATH (file sensor)
+  --container ID|host processes in this container (id or unique id prefix),
+                      or "host": processes in no container
+Different filters must all match.
+
+output:
+  --output FORMAT     compact (default): 🚀 process <pid> <binary> <args>, ...
+                      json: one Tetragon-shaped JSON object per line
+                        {"process_exec":{"process":{...},"parent":{...}},"node_name":..,"time":..}
+                      table: aligned columns under a header line
+  --ancestors         add each process's ancestors beyond its parent
+  --duration S        stop after S seconds (decimals allowed)
+  --count N           stop after N events
   -h, --help
 
-Events the kernel had to drop (ring buffer full) are reported on stderr as
-they happen and in a final "lost N events" line.`;
+Events the kernel had to drop (ring buffer full) are reported as they happen:
+a {"lost":{"count":N,"sensor":...}} line in json, a stderr line otherwise, and
+a final "lost N events" line on stderr.`;
+
+export interface ObserveOptions {
+  sensors: SensorName[];
+  format: OutputFormat;
+  duration: number | undefined;
+  count: number | undefined;
+  ancestors: boolean;
+  filter: FilterOptions;
+  /** --container: an id (prefix) or 'host'; resolved to cgroup ids at start. */
+  container: string | undefined;
+}
 
 function parseSensors(list: string): SensorName[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError(`--sensors: empty list; available: ${SENSORS.join(', ')}`);
   for (const n of names) {
     if (!(SENSORS as readonly string[]).includes(n)) {
-      throw new UsageError(`--sensors: unknown sensor "${n}"; available: ${SENSORS.join(', ')}`);
+      const hint = n === 'syscall' || n === 'syscalls' ? ' (syscall counts are `vigil top syscalls`)' : '';
+      throw new UsageError(`--sensors: unknown sensor "${n}"; available: ${SENSORS.join(', ')}${hint}`);
     }
   }
   return [...new Set(names)] as SensorName[];
@@ -50,83 +100,182 @@ function positive(flag: string, v: string | undefined, integer: boolean): number
   return n;
 }
 
+function ids(flag: string, values: string[] | undefined, min: number): number[] | undefined {
+  if (!values?.length) return undefined;
+  return values.map((v) => {
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 0xfffffffe) {
+      throw new UsageError(`${flag}: expected an integer${min ? ` >= ${min}` : ''}, got "${v}"`);
+    }
+    return Number(v);
+  });
+}
+
+function prefixes(flag: string, values: string[] | undefined): string[] | undefined {
+  if (!values?.length) return undefined;
+  for (const v of values) {
+    if (!v.startsWith('/')) throw new UsageError(`${flag}: expected an absolute path (starting with /), got "${v}"`);
+    if (Buffer.byteLength(v) > 255) throw new UsageError(`${flag}: longer than 255 bytes: "${v.slice(0, 40)}..."`);
+  }
+  return values;
+}
+
+/** Parses and checks observe's flags. Pure: nothing is loaded, the container is resolved later. */
+export function parseObserveArgs(argv: string[]): ObserveOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        sensors: { type: 'string' },
+        output: { type: 'string', short: 'o', default: 'compact' },
+        duration: { type: 'string' },
+        count: { type: 'string' },
+        ancestors: { type: 'boolean', default: false },
+        pid: { type: 'string', multiple: true },
+        'follow-children': { type: 'boolean', default: false },
+        uid: { type: 'string', multiple: true },
+        comm: { type: 'string', multiple: true },
+        binary: { type: 'string', multiple: true },
+        'path-prefix': { type: 'string', multiple: true },
+        container: { type: 'string', multiple: true },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const sensors = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
+    throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
+  }
+  const pids = ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids) throw new UsageError('--follow-children: needs --pid');
+  const comms = values.comm;
+  for (const c of comms ?? []) {
+    if (c === '' || Buffer.byteLength(c) > 15) {
+      throw new UsageError(`--comm: "${c}" must be 1 to 15 bytes (the kernel keeps 15 of a process name)`);
+    }
+  }
+  const pathPrefixes = prefixes('--path-prefix', values['path-prefix']);
+  if (pathPrefixes && !sensors.includes('file')) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
+  if ((values.container?.length ?? 0) > 1) throw new UsageError('--container: give one container id (or host)');
+  const container = values.container?.[0];
+  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
+    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
+  }
+  return {
+    sensors,
+    format: values.output as OutputFormat,
+    duration: positive('--duration', values.duration, false),
+    count: positive('--count', values.count, true),
+    ancestors: values.ancestors,
+    filter: {
+      pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms,
+      binaryPrefixes: prefixes('--binary', values.binary), pathPrefixes,
+    },
+    container,
+  };
+}
+
+/** --container ID|host as cgroup ids for the filter (the tree is read now: containers started later are not known). */
+export function resolveContainer(filter: FilterOptions, container: string | undefined): FilterOptions {
+  if (container === undefined) return filter;
+  try {
+    if (container === 'host') return { ...filter, cgroupIds: containerCgroups().map((c) => c.id), notInCgroups: true };
+    return { ...filter, cgroupIds: containerCgroupIds(container) };
+  } catch (e) {
+    if (e instanceof ContainerLookupError) throw new UsageError(`--container: ${e.message}`);
+    throw e;
+  }
+}
+
 export const command: Command = {
   name: 'observe',
-  summary: 'stream events from the kernel (process executions, ...)',
+  summary: 'stream events from the kernel (processes, files)',
   usage,
   async run(argv: string[]): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          sensors: { type: 'string', default: 'exec' },
-          output: { type: 'string', short: 'o', default: 'compact' },
-          duration: { type: 'string' },
-          count: { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const sensors = parseSensors(values.sensors);
-    if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
-      throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
-    }
-    const format = values.output as OutputFormat;
-    const duration = positive('--duration', values.duration, false);
-    const count = positive('--count', values.count, true);
-
+    const o = parseObserveArgs(argv);
     // Tracepoints attach through tracefs, which is not always mounted at boot.
     const tracefs = ensureTracefs();
     if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
 
-    const formatter = new TetragonFormatter(format);
+    let filter: FilterSet;
+    try {
+      filter = new FilterSet(resolveContainer(o.filter, o.container));
+    } catch (e) {
+      if (e instanceof RangeError) throw new UsageError(e.message);
+      throw e;
+    }
+    using _filter = filter;
+    using cache = new ProcessCache();
+    const clock = BootClock.measure();
+    const formatter = new TetragonFormatter(o.format, { lookup: cache, ancestors: o.ancestors, node: cache.node });
+
     let stop!: (why: string) => void;
     const stopped = new Promise<string>((resolve) => {
       stop = resolve;
     });
     const out = new BatchWriter(process.stdout, () => stop('stdout closed'));
+    if (o.format === 'table') out.push(formatter.header());
     let seen = 0;
-    const onEvent = (e: SensorEvent): void => {
-      if (count !== undefined && seen >= count) return;
+    const print = (e: SensorEvent): void => {
+      if (o.count !== undefined && seen >= o.count) return;
       out.push(formatter.line(e));
-      if (count !== undefined && ++seen >= count) stop('count');
+      if (o.count !== undefined && ++seen >= o.count) stop('count');
     };
-    const onLost = (n: number): void => {
-      process.stderr.write(`vigil observe: lost ${n} events (ring buffer full)\n`);
+    const lost = (sensor: string) => (n: number): void => {
+      const line = formatter.lostLine(n, sensor, clock.toEpochNs(clock.nowBootNs()));
+      if (line) out.push(line);
+      else process.stderr.write(`vigil observe: lost ${n} ${sensor} events (ring buffer full)\n`);
     };
 
-    const running: ExecSensor[] = [];
-    for (const name of sensors) {
-      switch (name) {
-        case 'exec':
-          running.push(await ExecSensor.start({ onEvent, onLost, onBatchEnd: () => out.flush() }));
-          break;
+    const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
+    const proc = await ProcessSensor.start({
+      cache, filter, kinds, onEvent: print, onLost: lost('process'), onBatchEnd: () => out.flush(),
+      // File events need every process (forked ones too) in the cache; exec and exit events find parents anyway.
+      forks: o.sensors.includes('fork') || o.sensors.includes('file'),
+    });
+    let files: FileSensor | undefined;
+    try {
+      if (o.sensors.includes('file')) {
+        // A file event is printed once its batch ends, after the process
+        // ring was read: the exec that made its process is then cached.
+        const pending: FileEvent[] = [];
+        files = await FileSensor.start({
+          filter,
+          onEvent: (e) => pending.push(e),
+          onBatchEnd: () => {
+            proc.drain();
+            for (const e of pending.splice(0)) print(e);
+            out.flush();
+          },
+          onLost: lost('file'),
+        });
       }
+    } catch (e) {
+      proc.close();
+      throw e;
     }
 
     const onSignal = (sig: NodeJS.Signals): void => stop(sig);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const timer = duration !== undefined ? setTimeout(() => stop('duration'), duration * 1000) : undefined;
+    const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
     // On stderr, so stdout stays pure events; also tells scripts the sensors are attached.
-    process.stderr.write(`vigil observe: watching ${sensors.join(', ')}; Ctrl-C to stop\n`);
+    process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
 
     await stopped;
     if (timer) clearTimeout(timer);
-    // Detach first, then read what the rings still hold, then print.
-    let lost = 0;
-    for (const s of running) {
-      s.close();
-      lost += s.lost;
-    }
+    // Detach, then read what the rings still hold (processes first: file
+    // events need their processes), then print.
+    proc.close();
+    files?.close();
+    const lostTotal = proc.lost + (files?.lost ?? 0);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await out.end();
-    if (lost > 0) process.stderr.write(`vigil observe: lost ${lost} events\n`);
+    if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);
     return 0;
   },
 };

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Absolute paths of a struct path, built in the kernel at event time.
+ *
+ * Tracepoint programs may not call bpf_d_path, so this walks what the
+ * kernel's prepend_path walks: up d_parent to the mount's root, across to the
+ * mount point in the parent mount, until the task's root (fs->root) or the
+ * global root. Each step is one bpf_loop (5.17) iteration, so the verifier
+ * checks the step once, whatever the depth.
+ *
+ * Two layouts, same walk:
+ *
+ *  vigil_path_leaf_first()  components leaf first, each NUL-terminated,
+ *      written forwards at buf[start...]: "echo\0bin\0usr\0" is /usr/bin/echo.
+ *      Cheapest (one bpf_probe_read_kernel_str a component, no length read);
+ *      user space reverses and joins. Used for exec records.
+ *
+ *  vigil_path_root_first()  the path as text, "/usr/bin/echo", written
+ *      BACKWARDS so that it ends at buf[end - 1] (no NUL), like prepend_path
+ *      fills the end of its buffer. Returns the length; the path starts at
+ *      end - length. The root alone is "/". Use it where the kernel needs the
+ *      path in reading order: LPM-trie prefix keys (vigil_path_key_fill), and
+ *      resolving a relative name: walk the directory (cwd or a dir fd's file)
+ *      so it ends at `end`, then write '/' at buf[end] and the user's string
+ *      after it.
+ *
+ * The caller's buffer and mask: every write is at buf[offset & mask] for up
+ * to VIGIL_NAME_MAX + 1 bytes, so buf must hold at least
+ * mask + 1 + VIGIL_PATH_SLACK bytes, and mask must be 2^k - 1, a constant the
+ * verifier sees (a literal, a const volatile, or a field initialised from
+ * one). Offsets the caller passes keep real offsets at or below the mask
+ * (start + max <= mask + 1; max <= end <= mask + 1), so masking never changes
+ * one; it is there to let the verifier bound each write.
+ *
+ * Both return the bytes written and OR into *flags: trunc_flag when the path
+ * needed more than `max` bytes or VIGIL_PATH_DEPTH steps (the leaf side is
+ * kept, the root side is missing: user space should show ".../bin/echo"), or
+ * err_flag when there was no path or a name could not be read.
+ *
+ * A file of an internal mount (pipe, socket, anon inode, memfd) has no mount
+ * point; its own dentry name is given alone ("memfd:x", root first "/memfd:x").
+ */
+#ifndef __VIGIL_PATH_H
+#define __VIGIL_PATH_H
+
+#include "vigil/process.h"
+
+/* Bytes a buffer needs past mask + 1: the largest single write. */
+#define VIGIL_PATH_SLACK (VIGIL_NAME_MAX + 1)
+
+static __always_inline struct mount *vigil_real_mount(struct vfsmount *vfsmnt)
+{
+	return (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+}
+
+/*
+ * One walk in progress. It lives in per-CPU map memory, not on the stack, on
+ * purpose: the verifier tracks stack values exactly, so a length that starts
+ * at a known 0 and grows each step makes every bpf_loop iteration a new state
+ * (the callback never converges and the program is "too large"); values read
+ * from a map are unknown to it, so the step is verified in a pass or two.
+ * Programs run to completion on their CPU, so one slot serves all walks.
+ */
+struct __vigil_path_state {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 pos;		/* leaf first: start; root first: end */
+	__u32 len;		/* bytes written so far */
+	__u32 max;		/* bytes allowed */
+	__u32 done;		/* reached the root */
+	__u32 flags;
+	__u32 trunc_flag;
+	__u32 err_flag;
+	__u32 root_first;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct __vigil_path_state);
+} vigil_path_states SEC(".maps");
+
+/* bpf_loop's context (on the stack): what must stay exact for the verifier. */
+struct __vigil_path_walk {
+	__u8 *buf;
+	struct __vigil_path_state *st;
+	__u64 mask;
+};
+
+/* Writes one component; false when the walk must stop (flags say why). */
+static __always_inline bool vigil_path_emit(struct __vigil_path_walk *w, struct dentry *dentry)
+{
+	struct __vigil_path_state *st = w->st;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	__u32 n;
+
+	if (!st->root_first) {
+		long r = bpf_probe_read_kernel_str(w->buf + ((st->pos + st->len) & w->mask),
+						   VIGIL_NAME_MAX + 1, name);
+
+		if (r <= 0) {
+			st->flags |= st->err_flag;
+			return false;
+		}
+		if (st->len + r > st->max) {
+			st->flags |= st->trunc_flag;
+			return false;
+		}
+		st->len += r;
+		return true;
+	}
+
+	/* Root first: the length first, then name and '/' just before what
+	 * is already written. */
+	n = BPF_CORE_READ(dentry, d_name.len);
+	if (n == 0 || n > VIGIL_NAME_MAX) {
+		st->flags |= st->err_flag;
+		return false;
+	}
+	if (st->len + n + 1 > st->max) {
+		st->flags |= st->trunc_flag;
+		return false;
+	}
+	if (bpf_probe_read_kernel(w->buf + ((st->pos - st->len - n) & w->mask),
+				  n & VIGIL_NAME_MAX, name)) {
+		st->flags |= st->err_flag;
+		return false;
+	}
+	st->len += n + 1;
+	w->buf[(st->pos - st->len) & w->mask] = '/';
+	return true;
+}
+
+/* One step of prepend_path. Returns 1 to stop. */
+static long vigil_path_step(__u64 index, void *ctx)
+{
+	struct __vigil_path_walk *w = ctx;
+	struct __vigil_path_state *st = w->st;
+	struct dentry *dentry = st->dentry, *parent, *mnt_root;
+	struct vfsmount *vfsmnt = st->vfsmnt;
+
+	if (dentry == st->root_dentry && vfsmnt == st->root_mnt)
+		goto done;
+	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt = vigil_real_mount(vfsmnt);
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mnt != mnt_parent) {
+			st->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			st->vfsmnt = (struct vfsmount *)((void *)mnt_parent +
+				bpf_core_field_offset(struct mount, mnt));
+			return 0;
+		}
+		/* The global root (outside the task's root): done. A file of
+		 * an internal mount (memfd, pipe: a pseudo dentry that is its
+		 * own parent) has no mount point: d_path shows its name alone. */
+		if (!st->len && dentry != mnt_root)
+			vigil_path_emit(w, dentry);
+		goto done;
+	}
+	if (!vigil_path_emit(w, dentry))
+		return 1;
+	st->dentry = parent;
+	return 0;
+done:
+	st->done = 1;
+	return 1;
+}
+
+/* Runs one walk; returns the bytes written and ORs the flags into *flags. */
+static __always_inline __u32 vigil_path_run(__u8 *buf, __u64 mask, __u32 pos, __u32 max,
+					    bool root_first, const struct path *path,
+					    const struct path *root, __u32 *flags,
+					    __u32 trunc_flag, __u32 err_flag)
+{
+	struct __vigil_path_walk w = { .buf = buf, .mask = mask };
+	struct __vigil_path_state *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&vigil_path_states, &zero);
+	if (!st) {
+		*flags |= err_flag;
+		return 0;
+	}
+	w.st = st;
+	st->dentry = path->dentry;
+	st->vfsmnt = path->mnt;
+	st->root_dentry = root->dentry;
+	st->root_mnt = root->mnt;
+	st->pos = pos;
+	st->len = 0;
+	st->max = max;
+	st->done = 0;
+	st->flags = 0;
+	st->trunc_flag = trunc_flag;
+	st->err_flag = err_flag;
+	st->root_first = root_first;
+	if (!st->dentry || !st->vfsmnt) {
+		*flags |= err_flag;
+		return 0;
+	}
+	bpf_loop(VIGIL_PATH_DEPTH, vigil_path_step, &w, 0);
+	if (!st->done && !(st->flags & (trunc_flag | err_flag)))
+		st->flags |= trunc_flag;
+	*flags |= st->flags;
+	return st->len;
+}
+
+/*
+ * path's components, leaf first and NUL-terminated, at buf[start...], at most
+ * max bytes (<= VIGIL_PATH_MAX for the record formats). The root itself is
+ * written as nothing (0 bytes).
+ */
+static __always_inline __u32 vigil_path_leaf_first(__u8 *buf, __u32 mask, __u32 start, __u32 max,
+						   const struct path *path, const struct path *root,
+						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
+{
+	return vigil_path_run(buf, mask, start, max, false, path, root, flags, trunc_flag, err_flag);
+}
+
+/*
+ * path as "/a/b/c", written so that its last byte is buf[end - 1]; at most
+ * max bytes (max <= end). Returns the length: the path is
+ * buf[end - len .. end). On error or truncation the part written so far is
+ * still a well-formed "/x/y" (the leaf side).
+ */
+static __always_inline __u32 vigil_path_root_first(__u8 *buf, __u32 mask, __u32 end, __u32 max,
+						   const struct path *path, const struct path *root,
+						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
+{
+	__u32 len = vigil_path_run(buf, mask, end, max, true, path, root, flags, trunc_flag, err_flag);
+
+	if (!len && max) {
+		len = 1;
+		buf[(end - 1) & mask] = '/';
+	}
+	return len;
+}
+
+/* The current task's root (chroot-aware) and working directory. */
+static __always_inline void vigil_task_root_pwd(struct task_struct *task, struct path *root,
+						struct path *pwd)
+{
+	BPF_CORE_READ_INTO(root, task, fs, root);
+	if (pwd)
+		BPF_CORE_READ_INTO(pwd, task, fs, pwd);
+}
+
+#ifdef __VIGIL_FILTER_H
+/*
+ * A root-first path (buf[start .. start + len)) as an LPM-trie key for
+ * vigil_filter_*: copied to key->path[0...], NUL padded; a path longer than
+ * the key is cut (a prefix of it still matches the filters' prefixes).
+ */
+static __always_inline void vigil_path_key_fill(struct vigil_path_key *key, const __u8 *buf,
+						__u32 mask, __u32 start, __u32 len)
+{
+	__builtin_memset(key->path, 0, sizeof(key->path));
+	if (len > sizeof(key->path) - 1)
+		len = sizeof(key->path) - 1;
+	bpf_probe_read_kernel(key->path, len & (sizeof(key->path) - 1), buf + (start & mask));
+}
+#endif
+
+#endif /* __VIGIL_PATH_H */

@@ -1,0 +1,479 @@
+// ProcessSensor: exec, failed exec, fork and exit events for every process on
+// the host, from bpf/process.bpf.c, plus a start-up snapshot of the processes
+// already running (bpf/process_snapshot.bpf.c, a task iterator), so that
+// later events have parents.
+//
+//   using cache = new ProcessCache();
+//   const sensor = await ProcessSensor.start({ cache, filter, onEvent: (e) => ..., onLost: (n) => ... });
+//   ...
+//   sensor.close();   // detach, deliver what the ring still holds, free
+//
+// Every record feeds the process cache (given by the caller: the cache is the
+// pipeline's, this file only knows its interface), and the event carries the
+// process and its parent as the cache then describes them. Records are
+// decoded with the generated codecs of bpf/include/vigil/process.h; the blobs
+// after the headers are split here as that header describes.
+//
+// What the kernel sends does not depend on `kinds`: exec, fork and exit
+// always feed the cache (a file event of a forked child needs its process);
+// `kinds` chooses what reaches onEvent. Failed execs cost two tracepoints per
+// exec and are only attached when 'exec_failed' is among the kinds.
+import os from 'node:os';
+import { ObjectSpec, RingBufferReader, NotSupportedError, ensureTracefs } from '../bpf/index.js';
+import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
+import { probeHelper } from '../bpf/features.js';
+import { bpfObjectPath } from '../util/paths.js';
+import { BootClock } from '../util/clock.js';
+import {
+  vigilExecEvent, vigilExecFailedEvent, vigilExitEvent, vigilForkEvent,
+  VIGIL_PROCESS_EXEC, VIGIL_PROCESS_EXEC_FAILED, VIGIL_PROCESS_EXIT, VIGIL_PROCESS_FORK,
+  VIGIL_EXEC_TRUNC_BINARY, VIGIL_EXEC_TRUNC_ARGS, VIGIL_EXEC_TRUNC_CWD, VIGIL_EXEC_TRUNC_CGROUP,
+  VIGIL_EXEC_ERROR_BINARY, VIGIL_EXEC_ERROR_ARGS, VIGIL_EXEC_ERROR_CWD,
+  VIGIL_EXEC_SNAPSHOT, VIGIL_EXEC_KTHREAD, VIGIL_EXEC_AT,
+  type VigilTaskInfo,
+} from '../generated/process.js';
+import type {
+  ExecRecord, ExitRecord, ForkRecord, Namespaces, ProcessFlags, ProcessInfo, ProcessLookup,
+} from '../process/types.js';
+import { filterCounts, type FilterSet } from './filter.js';
+import { VIGIL_FILTER_BINARY, VIGIL_FILTER_PID_TREE } from '../generated/filter.js';
+import type { ProcessEvent } from './events.js';
+
+/** The process cache as the sensor uses it (src/process/cache.ts ProcessCache implements it). */
+export interface ProcessTable extends ProcessLookup {
+  readonly node: string;
+  onExec(r: ExecRecord): ProcessInfo;
+  onFork(r: ForkRecord): ProcessInfo;
+  onExit(r: ExitRecord): ProcessInfo | undefined;
+}
+
+export type ProcessEventKind = ProcessEvent['kind'];
+export const PROCESS_EVENT_KINDS: readonly ProcessEventKind[] = ['exec', 'exec_failed', 'fork', 'exit'];
+
+export interface ProcessSensorOptions {
+  /** The process cache every record feeds (shared with the other sensors and the outputs). */
+  cache: ProcessTable;
+  /** In-kernel filters (shared by every sensor). Without one, everything passes. */
+  filter?: FilterSet;
+  /** Which events reach onEvent. Default: all. */
+  kinds?: readonly ProcessEventKind[];
+  onEvent(e: ProcessEvent): void;
+  /** After each batch of records (flush output here: once per batch, not per event). */
+  onBatchEnd?(): void;
+  /** Records the kernel dropped because the ring was full (counted in BPF, never silent). */
+  onLost?(count: number): void;
+  /**
+   * Send fork records to feed the cache even when fork events are not among
+   * the kinds (default true): a process that forks without exec'ing is then
+   * known as a parent without reading /proc. An exec-only consumer saves a
+   * record per process with false. Exec and exit records always flow (exits
+   * retire cache entries).
+   */
+  forks?: boolean;
+  /** Read the processes already running at start into the cache (default true). */
+  snapshot?: boolean;
+  /** Ring buffer size in bytes (power of two, >= page size). Default 1 MiB. */
+  ringBytes?: number;
+  /** Reader poll interval, ms (bounds latency). Default 50. */
+  pollIntervalMs?: number;
+  /** Wake the reader only once this many bytes wait (0: every record). Default 0. */
+  wakeupBytes?: number;
+}
+
+const utf8 = new TextDecoder('utf-8');
+
+function bytesAt(view: DataView, offset: number, length: number): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset + offset, length);
+}
+
+/** NUL-terminated strings, the last one possibly unterminated (cut short). */
+export function splitNul(bytes: Uint8Array): string[] {
+  if (bytes.length === 0) return [];
+  const text = utf8.decode(bytes);
+  const parts = text.split('\0');
+  if (bytes[bytes.length - 1] === 0) parts.pop();
+  return parts;
+}
+
+/**
+ * Components sent leaf first ("echo", "bin", "usr") -> "/usr/bin/echo". A
+ * truncated path lost its root side: it is shown as ".../bin/echo" rather
+ * than as a shorter absolute path that does not exist.
+ */
+export function joinLeafFirst(components: string[], truncated: boolean): string {
+  const path = components.reverse().join('/');
+  return truncated ? `.../${path}` : `/${path}`;
+}
+
+export function decodeFlags(f: number): ProcessFlags {
+  return {
+    binaryTruncated: (f & VIGIL_EXEC_TRUNC_BINARY) !== 0,
+    argsTruncated: (f & VIGIL_EXEC_TRUNC_ARGS) !== 0,
+    cwdTruncated: (f & VIGIL_EXEC_TRUNC_CWD) !== 0,
+    binaryError: (f & VIGIL_EXEC_ERROR_BINARY) !== 0,
+    argsError: (f & VIGIL_EXEC_ERROR_ARGS) !== 0,
+    cwdError: (f & VIGIL_EXEC_ERROR_CWD) !== 0,
+  };
+}
+
+function namespaces(t: VigilTaskInfo): Namespaces | undefined {
+  // An exiting task has dropped its nsproxy: no namespaces then.
+  if (!t.ns_mnt) return undefined;
+  return {
+    uts: t.ns_uts, ipc: t.ns_ipc, mnt: t.ns_mnt, pid: t.ns_pid, pidForChildren: t.ns_pid_for_children || undefined,
+    net: t.ns_net, time: t.ns_time || undefined, timeForChildren: t.ns_time_for_children || undefined,
+    cgroup: t.ns_cgroup, user: t.ns_user,
+  };
+}
+
+/** The fields every record's task info gives a cache record. */
+function taskFields(t: VigilTaskInfo) {
+  return {
+    pid: t.pid, tid: t.tid, ppid: t.ppid, parentStartBootNs: t.parent_start_boottime,
+    uid: t.uid, gid: t.gid, euid: t.euid, egid: t.egid, auid: t.auid, comm: t.comm,
+    startBootNs: t.start_boottime,
+    caps: { effective: t.cap_effective, permitted: t.cap_permitted, inheritable: t.cap_inheritable },
+    ns: namespaces(t), cgroupId: t.cgroup_id,
+  };
+}
+
+/**
+ * The kernel names a pseudo-terminal "pts3" (tty_struct.name: driver name
+ * and index); its device is /dev/pts/3, the name ps and /proc use. Others
+ * ("tty1", "ttyS0") are their device names already.
+ */
+export function ttyDeviceName(kernelName: string): string {
+  const m = /^pts(\d+)$/.exec(kernelName);
+  return m ? `pts/${m[1]}` : kernelName;
+}
+
+export interface DecodedExec {
+  record: ExecRecord;
+  timeBootNs: bigint;
+  snapshot: boolean;
+  kthread: boolean;
+}
+
+/** Decodes one exec or snapshot record (header + blob). Pure. */
+export function decodeExecRecord(view: DataView, offset: number, size: number): DecodedExec {
+  const h = vigilExecEvent.decode(view, offset);
+  const lens = h.binary_len + h.args_len + h.cwd_len + h.cgroup_len + h.tty_len;
+  if (vigilExecEvent.size + lens > size || h.size > size) {
+    throw new RangeError(`exec record of ${size} bytes declares ${h.size} bytes (${lens} of data)`);
+  }
+  let at = offset + vigilExecEvent.size;
+  const take = (n: number): Uint8Array => {
+    const b = bytesAt(view, at, n);
+    at += n;
+    return b;
+  };
+  const flags = decodeFlags(h.flags);
+  const kthread = (h.flags & VIGIL_EXEC_KTHREAD) !== 0;
+  const binaryBytes = take(h.binary_len);
+  const argsBytes = take(h.args_len);
+  const cwdBytes = take(h.cwd_len);
+  const cgroupBytes = take(h.cgroup_len);
+  const ttyBytes = take(h.tty_len);
+  const binary = kthread || (!h.binary_len && flags.binaryError) ? '' : joinLeafFirst(splitNul(binaryBytes), flags.binaryTruncated);
+  const cwd = kthread || (!h.cwd_len && flags.cwdError) ? '' : joinLeafFirst(splitNul(cwdBytes), flags.cwdTruncated);
+  const snapshot = (h.flags & VIGIL_EXEC_SNAPSHOT) !== 0;
+  const record: ExecRecord = {
+    ...taskFields(h.task),
+    binary, args: splitNul(argsBytes), cwd,
+    tty: h.tty_len ? ttyDeviceName(utf8.decode(ttyBytes)) : undefined,
+    execBootNs: h.ktime,
+    cgroupPath: joinLeafFirst(splitNul(cgroupBytes), (h.flags & VIGIL_EXEC_TRUNC_CGROUP) !== 0),
+    flags, source: snapshot ? 'iterator' : 'exec',
+  };
+  return { record, timeBootNs: h.ktime, snapshot, kthread };
+}
+
+/** Snapshot records written back to back by the iterator. */
+export function decodeSnapshot(buf: Buffer): DecodedExec[] {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: DecodedExec[] = [];
+  let off = 0;
+  while (off + vigilExecEvent.size <= buf.length) {
+    const size = view.getUint32(off + vigilExecEvent.offsets.size, true);
+    if (view.getUint32(off, true) !== VIGIL_PROCESS_EXEC || size < vigilExecEvent.size || off + size > buf.length) {
+      throw new RangeError(`snapshot stream: bad record at byte ${off} of ${buf.length}`);
+    }
+    out.push(decodeExecRecord(view, off, size));
+    off += size;
+  }
+  if (off !== buf.length) throw new RangeError(`snapshot stream: ${buf.length - off} bytes after the last record`);
+  return out;
+}
+
+export interface DecodedExecFailed {
+  task: ReturnType<typeof taskFields>;
+  timeBootNs: bigint;
+  filename: string;
+  args: string[];
+  cwd: string;
+  errno: number;
+  at: { dfd: number; flags: number } | undefined;
+  flags: ProcessFlags;
+}
+
+export function decodeExecFailedRecord(view: DataView, offset: number, size: number): DecodedExecFailed {
+  const h = vigilExecFailedEvent.decode(view, offset);
+  const lens = h.filename_len + h.args_len + h.cwd_len;
+  if (vigilExecFailedEvent.size + lens > size) {
+    throw new RangeError(`failed-exec record of ${size} bytes declares ${lens} bytes of data`);
+  }
+  const blob = offset + vigilExecFailedEvent.size;
+  const flags = decodeFlags(h.flags);
+  return {
+    task: taskFields(h.task),
+    timeBootNs: h.ktime,
+    filename: utf8.decode(bytesAt(view, blob, h.filename_len)),
+    args: splitNul(bytesAt(view, blob + h.filename_len, h.args_len)),
+    cwd: !h.cwd_len && flags.cwdError ? ''
+      : joinLeafFirst(splitNul(bytesAt(view, blob + h.filename_len + h.args_len, h.cwd_len)), flags.cwdTruncated),
+    errno: -h.ret,
+    at: h.flags & VIGIL_EXEC_AT ? { dfd: h.dfd, flags: h.at_flags } : undefined,
+    flags,
+  };
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals).map(([k, v]) => [v, k]));
+
+/** "ENOENT" for 2; "E<n>" for a number this platform does not name. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
+/** "SIGKILL" for 9; "SIG<n>" for a number this platform does not name (real-time signals). */
+export function signalName(signal: number): string {
+  return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
+}
+
+/** Wait-status decoding (as the kernel's exit_code): status, or signal and core flag. */
+function decodeExitCode(code: number): { status: number | null; signal: number | null; coreDumped: boolean } {
+  const signal = code & 0x7f;
+  return signal ? { status: null, signal, coreDumped: (code & 0x80) !== 0 }
+    : { status: (code >> 8) & 0xff, signal: null, coreDumped: false };
+}
+
+const NO_AUID = 4294967295;
+
+/** A process the cache did not know (gone before anyone looked), described by what the record gave. */
+function transientInfo(node: string, toEpochNs: (b: bigint) => bigint, t: Partial<ReturnType<typeof taskFields>> &
+  { pid: number; startBootNs: bigint }): ProcessInfo {
+  return {
+    execId: Buffer.from(`${node}:${t.startBootNs}:${t.pid}`).toString('base64'),
+    pid: t.pid, tid: t.tid ?? t.pid, ppid: t.ppid ?? 0, parentExecId: undefined, parentStartBootNs: t.parentStartBootNs,
+    uid: t.uid ?? 0, gid: t.gid ?? 0, euid: t.euid ?? 0, egid: t.egid ?? 0, auid: t.auid ?? NO_AUID, comm: t.comm ?? '',
+    binary: '', args: [], cwd: '', tty: undefined, startBootNs: t.startBootNs, startTimeNs: toEpochNs(t.startBootNs),
+    execBootNs: t.startBootNs, caps: t.caps, ns: t.ns, cgroupId: t.cgroupId ?? 0n, cgroupPath: undefined,
+    container: undefined, source: 'procfs',
+    flags: { binaryTruncated: false, argsTruncated: false, cwdTruncated: false, binaryError: true, argsError: true, cwdError: true },
+    exit: undefined, replaced: false,
+  };
+}
+
+export interface ProcessSensorStats {
+  /** Records by kind, as read from the ring. */
+  exec: number;
+  execFailed: number;
+  fork: number;
+  exit: number;
+  /** Exit records for a process already reported exited (two last threads at once; kernels before 6.16). */
+  duplicateExits: number;
+  /** Processes read by the start-up snapshot. */
+  snapshot: number;
+}
+
+export class ProcessSensor implements Disposable {
+  /** Records that did not parse (a bug if ever non-zero). */
+  malformed = 0;
+  /** Why the start-up snapshot could not be taken, when it could not (the cache then falls back to /proc). */
+  snapshotError: Error | undefined;
+  readonly stats: ProcessSensorStats = { exec: 0, execFailed: 0, fork: 0, exit: 0, duplicateExits: 0, snapshot: 0 };
+  private lostTotal = 0;
+  private links: Link[] = [];
+  private reader: RingBufferReader | undefined;
+  private readonly clock = BootClock.measure();
+  private readonly wanted: Set<ProcessEventKind>;
+
+  private constructor(private obj: BpfObject | undefined, private readonly opts: ProcessSensorOptions) {
+    this.wanted = new Set(opts.kinds ?? PROCESS_EVENT_KINDS);
+  }
+
+  static async start(opts: ProcessSensorOptions): Promise<ProcessSensor> {
+    const tracefs = ensureTracefs();
+    if (!tracefs.path) throw new NotSupportedError('tracefs', `tracepoints need tracefs: ${tracefs.reason ?? 'not mounted'}`);
+    const loop = await probeHelper('bpf_loop');
+    if (loop.status === 'unsupported') {
+      throw new NotSupportedError('bpf_loop', `the process sensor walks paths with it: ${loop.reason}`, '5.17');
+    }
+    const kinds = opts.kinds ?? PROCESS_EVENT_KINDS;
+    const failed = kinds.includes('exec_failed');
+    const sendFork = kinds.includes('fork') || (opts.forks ?? true);
+    // handle_fork also keeps vigil_tracked for --pid trees and binary prefixes.
+    const tracking = ((opts.filter?.flags ?? 0) & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) !== 0;
+    const programs = ['handle_exec', 'handle_exit'];
+    if (sendFork || tracking) programs.push('handle_fork');
+    if (failed) programs.push('enter_execve', 'enter_execveat', 'exit_execve', 'exit_execveat');
+    const spec = ObjectSpec.fromFile(bpfObjectPath('process'));
+    const obj = await spec.load({
+      programs,
+      constants: {
+        ...(opts.filter?.constants() ?? {}),
+        send_exec_failed: failed,
+        send_fork: sendFork,
+        vigil_wakeup_bytes: BigInt(opts.wakeupBytes ?? 0),
+      },
+      reuseMaps: opts.filter?.reuseMaps() ?? {},
+      maxEntries: opts.ringBytes ? { events: opts.ringBytes } : {},
+    });
+    const s = new ProcessSensor(obj, opts);
+    try {
+      // Reader first, then attach: no event is produced before someone reads.
+      s.reader = RingBufferReader.open(obj.map('events'), {
+        lostCounter: obj.map('vigil_lost'),
+        pollIntervalMs: opts.pollIntervalMs ?? 50,
+        onRecord: (view, offset, size) => s.onRecord(view, offset, size),
+        onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
+        onLost: (n) => {
+          s.lostTotal += n;
+          opts.onLost?.(n);
+        },
+      });
+      // Fork and exit before exec, so vigil_tracked follows every process
+      // that an exec event may come from.
+      for (const p of ['handle_fork', 'handle_exit', 'handle_exec']) {
+        if (programs.includes(p)) s.links.push(obj.program(p).attach());
+      }
+      if (failed) {
+        for (const p of ['exit_execve', 'exit_execveat', 'enter_execve', 'enter_execveat']) s.links.push(obj.program(p).attach());
+      }
+      // Processes that ran before the fork tracking began: their --pid tree
+      // and binary verdicts, then their descriptions.
+      opts.filter?.seedExisting();
+      if (opts.snapshot ?? true) await s.takeSnapshot();
+      return s;
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    let records: DecodedExec[];
+    try {
+      const spec = ObjectSpec.fromFile(bpfObjectPath('process_snapshot'));
+      using obj = await spec.load();
+      using link = obj.program('process_snapshot').attachIter();
+      records = decodeSnapshot(await link.readIter());
+    } catch (e) {
+      this.snapshotError = e as Error;
+      return;
+    }
+    // Parents start before their children: in start order, each finds its parent cached.
+    records.sort((a, b) => (a.record.startBootNs < b.record.startBootNs ? -1 : a.record.startBootNs > b.record.startBootNs ? 1 : 0));
+    for (const r of records) this.opts.cache.onExec(r.record);
+    this.stats.snapshot = records.length;
+  }
+
+  private onRecord(view: DataView, offset: number, size: number): void {
+    let e: ProcessEvent | undefined;
+    try {
+      e = this.decode(view, offset, size);
+    } catch {
+      this.malformed++;
+      return;
+    }
+    if (e && this.wanted.has(e.kind)) this.opts.onEvent(e);
+  }
+
+  private decode(view: DataView, offset: number, size: number): ProcessEvent | undefined {
+    const cache = this.opts.cache;
+    const toEpoch = (b: bigint) => this.clock.toEpochNs(b);
+    switch (size >= 4 ? view.getUint32(offset, true) : 0) {
+      case VIGIL_PROCESS_EXEC: {
+        const d = decodeExecRecord(view, offset, size);
+        this.stats.exec++;
+        const process = cache.onExec(d.record);
+        return { kind: 'exec', timeNs: toEpoch(d.timeBootNs), timeBootNs: d.timeBootNs, process, parent: cache.parentOf(process) };
+      }
+      case VIGIL_PROCESS_FORK: {
+        if (size < vigilForkEvent.size) throw new RangeError('short fork record');
+        const h = vigilForkEvent.decode(view, offset);
+        this.stats.fork++;
+        const t = taskFields(h.task);
+        const process = cache.onFork({ ...t, cgroupPath: undefined });
+        return { kind: 'fork', timeNs: toEpoch(h.ktime), timeBootNs: h.ktime, process, parent: cache.parentOf(process) };
+      }
+      case VIGIL_PROCESS_EXIT: {
+        if (size < vigilExitEvent.size) throw new RangeError('short exit record');
+        const h = vigilExitEvent.decode(view, offset);
+        this.stats.exit++;
+        if (cache.get(h.pid, h.start_boottime)?.exit) {
+          this.stats.duplicateExits++;
+          return undefined;
+        }
+        const known = cache.onExit({ pid: h.pid, startBootNs: h.start_boottime, timeBootNs: h.ktime, code: h.exit_code });
+        const process = known ?? transientInfo(cache.node, toEpoch, {
+          pid: h.pid, tid: h.tid, ppid: h.ppid, startBootNs: h.start_boottime,
+          parentStartBootNs: h.parent_start_boottime, comm: h.comm,
+        });
+        const x = decodeExitCode(h.exit_code);
+        return {
+          kind: 'exit', timeNs: toEpoch(h.ktime), timeBootNs: h.ktime, process, parent: cache.parentOf(process),
+          status: x.status, signal: x.signal, signalName: x.signal === null ? null : signalName(x.signal),
+          coreDumped: x.coreDumped,
+        };
+      }
+      case VIGIL_PROCESS_EXEC_FAILED: {
+        const d = decodeExecFailedRecord(view, offset, size);
+        this.stats.execFailed++;
+        const process = cache.get(d.task.pid, d.task.startBootNs) ?? transientInfo(cache.node, toEpoch, d.task);
+        return {
+          kind: 'exec_failed', timeNs: toEpoch(d.timeBootNs), timeBootNs: d.timeBootNs, process,
+          parent: cache.parentOf(process), filename: d.filename, args: d.args, cwd: d.cwd, errno: d.errno,
+          error: errnoName(d.errno), at: d.at, argsTruncated: d.flags.argsTruncated,
+          filenameTruncated: d.flags.binaryTruncated,
+        };
+      }
+      default:
+        throw new RangeError('unknown process record');
+    }
+  }
+
+  /** Events lost so far (ring full), as counted by the BPF side. */
+  get lost(): number {
+    return this.lostTotal;
+  }
+
+  get readerStats(): ReaderStats | undefined {
+    return this.reader?.stats;
+  }
+
+  /** Events the in-kernel filters passed and dropped in this sensor's programs. */
+  filterCounts(): { passed: bigint; dropped: bigint } {
+    if (!this.obj) throw new Error('process sensor is closed');
+    return filterCounts(this.obj.map('vigil_filter_counts'));
+  }
+
+  /** Reads what the ring holds now (events are also read on wakeups and every pollIntervalMs). */
+  drain(): number {
+    return this.reader?.drain() ?? 0;
+  }
+
+  /** Detaches (no new events), delivers what the ring still holds, frees everything. */
+  close(): void {
+    for (const l of this.links) l.close();
+    this.links = [];
+    this.reader?.close();
+    this.reader = undefined;
+    this.obj?.close();
+    this.obj = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,291 @@
+// `vigil observe` as a user runs it: flags, in-kernel filters, each output
+// format, usage errors. Real kernel, real processes.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { parseObserveArgs } from '../src/cli/commands/observe.js';
+import { UsageError } from '../src/cli/command.js';
+import { probeAttach, probeHelper } from '../src/bpf/features.js';
+import { cgroup2 } from '../src/bpf/mounts.js';
+import { repoPath } from '../src/util/paths.js';
+import { requireRoot } from './helpers.js';
+
+const ECHO = realpathSync('/bin/echo');
+const SH = realpathSync('/bin/sh');
+const VIGIL = repoPath('bin', 'vigil');
+const marker = (what: string): string => `vigil-test-${what}-${randomBytes(4).toString('hex')}`;
+
+async function unsupported(): Promise<string | undefined> {
+  for (const r of [await probeAttach('tracepoint'), await probeAttach('raw_tracepoint'), await probeHelper('bpf_loop')]) {
+    if (r.status === 'unsupported') return r.reason;
+    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
+  }
+  return undefined;
+}
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+/**
+ * Runs `vigil observe args`, calls act() once it says it is watching, and
+ * returns when it exits (by --count or --duration; killed after 20 s).
+ */
+async function observe(args: string[], act: () => void | Promise<void>): Promise<Run> {
+  const child = spawn(process.execPath, [VIGIL, 'observe', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+        stderr += s;
+        if (stderr.includes('watching')) resolve();
+      });
+      child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
+    });
+    await act();
+    const code = await exited;
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(killer);
+    child.kill('SIGKILL');
+  }
+}
+
+const jsonLines = (s: string): Record<string, any>[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+describe('vigil observe flags (no kernel)', () => {
+  test('defaults and accumulated filter values', () => {
+    const o = parseObserveArgs([]);
+    assert.deepEqual(o.sensors, ['exec', 'exit', 'file']);
+    assert.equal(o.format, 'compact');
+    const p = parseObserveArgs(['--pid', '1', '--pid', '20', '--follow-children', '--uid', '0', '--uid', '1000',
+      '--comm', 'bash', '--comm', 'sh', '--binary', '/usr/bin/', '--binary', '/tmp/', '--path-prefix', '/etc/',
+      '--container', 'host', '--sensors', 'exec,fork,file', '--output', 'table', '--count', '5', '--duration', '1.5',
+      '--ancestors']);
+    assert.deepEqual(p.filter, {
+      pids: [1, 20], followChildren: true, uids: [0, 1000], comms: ['bash', 'sh'], binaryPrefixes: ['/usr/bin/', '/tmp/'],
+      pathPrefixes: ['/etc/'],
+    });
+    assert.deepEqual([p.sensors, p.format, p.count, p.duration, p.ancestors, p.container],
+      [['exec', 'fork', 'file'], 'table', 5, 1.5, true, 'host']);
+  });
+
+  for (const [argv, message] of [
+    [['--pid', 'abc'], /--pid: expected an integer >= 1, got "abc"/],
+    [['--pid', '0'], /--pid: expected an integer >= 1/],
+    [['--uid=-1'], /--uid: expected an integer, got "-1"/],
+    [['--uid', '-1'], /Option '--uid' argument is ambiguous/],
+    [['--uid', '1.5'], /--uid: expected an integer/],
+    [['--comm', 'a-name-longer-than-15'], /--comm: "a-name-longer-than-15" must be 1 to 15 bytes/],
+    [['--binary', 'usr/bin'], /--binary: expected an absolute path/],
+    [['--path-prefix', 'etc'], /--path-prefix: expected an absolute path/],
+    [['--path-prefix', '/etc', '--sensors', 'exec'], /--path-prefix: filters file events; add file to --sensors/],
+    [['--follow-children'], /--follow-children: needs --pid/],
+    [['--sensors', 'exec,syscall'], /unknown sensor "syscall"; available: exec, exit, fork, file \(syscall counts are `vigil top syscalls`\)/],
+    [['--sensors', ''], /--sensors: empty list/],
+    [['--output', 'xml'], /--output: unknown format "xml"; available: compact, json, table/],
+    [['--count', '0'], /--count: expected a positive integer, got "0"/],
+    [['--count', '2.5'], /--count: expected a positive integer/],
+    [['--duration=-1'], /--duration: expected a positive number, got "-1"/],
+    [['--container', 'not-hex'], /--container: expected a container id \(hex digits\) or "host"/],
+    [['--container', 'abc', '--container', 'def'], /--container: give one container id/],
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['extra'], /Unexpected argument 'extra'/],
+  ] as [string[], RegExp][]) {
+    test(`${argv.join(' ')}: usage error`, () => {
+      assert.throws(() => parseObserveArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message));
+    });
+  }
+
+  test('a malformed flag exits 2 with the message, before loading anything', () => {
+    const r = spawnSync(process.execPath, [VIGIL, 'observe', '--pid', 'abc'], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--pid: expected an integer >= 1, got "abc"/);
+    const r2 = spawnSync(process.execPath, [VIGIL, 'observe', '--sensors', 'exec,nope'], { encoding: 'utf8' });
+    assert.equal(r2.status, 2);
+    assert.match(r2.stderr, /unknown sensor "nope"; available: exec, exit, fork, file/);
+  });
+});
+
+describe('vigil observe (real kernel)', () => {
+  let skip: string | undefined;
+  let tmp = '';
+  before(async () => {
+    requireRoot();
+    skip = await unsupported();
+    tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'vigil-observe-')));
+  });
+  after(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  function copyBinary(name: string): string {
+    const to = path.join(tmp, name);
+    copyFileSync(ECHO, to);
+    chmodSync(to, 0o755);
+    return realpathSync(to);
+  }
+
+  test('--comm, json: the program\'s exec and exit and nothing else', async (t) => {
+    if (skip) return t.skip(skip);
+    const comm = `vgl${randomBytes(4).toString('hex')}`;
+    const bin = copyBinary(comm);
+    const mark = marker('json');
+    const r = await observe(['--sensors', 'exec,exit,fork', '--comm', comm, '--output', 'json', '--count', '2'], () => {
+      assert.equal(spawnSync('/bin/true').status, 0);
+      assert.equal(spawnSync(bin, [mark, 'x y'], { cwd: tmp, stdio: 'ignore' }).status, 0);
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = jsonLines(r.stdout);
+    assert.deepEqual(lines.map((l) => Object.keys(l)[0]), ['process_exec', 'process_exit']);
+    const [exec, exit] = lines;
+    const p = exec?.process_exec.process;
+    assert.equal(p.binary, bin);
+    assert.equal(p.arguments, `${mark} "x y"`);
+    assert.equal(p.cwd, tmp);
+    assert.equal(p.uid, process.getuid!());
+    assert.equal(p.flags, 'execve');
+    assert.equal(p.container_id, 'host');
+    assert.ok(p.exec_id && p.start_time && p.cap && p.ns, 'exec_id, start_time, cap, ns');
+    assert.equal(exec?.process_exec.parent.pid, process.pid);
+    assert.equal(exec?.process_exec.parent.binary, realpathSync(process.execPath));
+    assert.equal(exec?.process_exec.parent.exec_id, p.parent_exec_id);
+    assert.equal(exec?.node_name, os.hostname());
+    assert.equal(exit?.process_exit.process.exec_id, p.exec_id);
+    assert.equal(exit?.process_exit.status, 0);
+    assert.equal(exit?.process_exit.signal, null);
+    assert.doesNotMatch(r.stderr, /lost/);
+  });
+
+  test('--pid --follow-children, compact: a tree that began before vigil', async (t) => {
+    if (skip) return t.skip(skip);
+    const mark = marker('compact');
+    const script = `read x; /bin/echo ${mark}; exit 4`;
+    const sh = spawn('/bin/sh', ['-c', script], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const shExit = new Promise((resolve) => sh.on('close', resolve));
+    const r = await observe(['--sensors', 'exec,exit,fork', '--pid', String(sh.pid), '--follow-children', '--count', '4'],
+      async () => {
+        assert.equal(spawnSync('/bin/echo', ['outside']).status, 0);
+        sh.stdin?.end('go\n');
+        await shExit;
+      });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    const child = /^🔀 fork {4}(\d+) /.exec(lines[0] ?? '')?.[1];
+    assert.ok(child, r.stdout);
+    assert.deepEqual(lines, [
+      `🔀 fork    ${child} ${SH} (parent ${sh.pid})`,
+      `🚀 process ${child} ${ECHO} ${mark}`,
+      `💥 exit    ${child} ${ECHO} ${mark} 0`,
+      `💥 exit    ${sh.pid} ${SH} -c "${script}" 4`,
+    ]);
+  });
+
+  test('--binary prefix, table: a header and aligned rows; --ancestors in json', async (t) => {
+    if (skip) return t.skip(skip);
+    const bin = copyBinary('vigil-table-echo');
+    const mark = marker('table');
+    const r = await observe(['--sensors', 'exec,exit', '--binary', `${tmp}/`, '--output', 'table', '--count', '2'], () => {
+      assert.equal(spawnSync('/bin/sh', ['-c', `${bin} ${mark}; true`], { stdio: 'ignore' }).status, 0);
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const [header, ...rows] = r.stdout.split('\n').filter(Boolean);
+    assert.match(header ?? '', /^TIME +EVENT +PID +PPID +UID +CONTAINER +DETAIL$/);
+    assert.equal(rows.length, 2);
+    for (const row of rows) {
+      for (const col of ['EVENT', 'PID', 'PPID', 'UID', 'CONTAINER', 'DETAIL']) {
+        const at = header?.indexOf(col) ?? -1;
+        assert.equal(row[at - 1], ' ', `${col} column in ${row}`);
+        assert.notEqual(row[at], ' ', `${col} column in ${row}`);
+      }
+    }
+    assert.match(rows[0] ?? '', new RegExp(`exec +\\d+ +\\d+ +0 +host +${bin} ${mark}$`));
+    assert.match(rows[1] ?? '', new RegExp(`exit +\\d+ +\\d+ +0 +host +${bin} status=0$`));
+
+    // The parent's own events are filtered out: vigil reads it from /proc, so
+    // it waits (on stdin) until vigil is done.
+    const sh = spawn('/bin/sh', ['-c', `read go; ${bin} ${mark} >/dev/null; read done`], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const a = await observe(['--sensors', 'exec', '--binary', `${tmp}/`, '--output', 'json', '--count', '1', '--ancestors'],
+      () => {
+        sh.stdin?.write('go\n');
+      });
+    sh.stdin?.end('done\n');
+    assert.equal(a.code, 0, a.stderr);
+    const e = jsonLines(a.stdout)[0]?.process_exec;
+    assert.equal(e?.parent.binary, SH);
+    assert.equal(e?.ancestors[0].pid, process.pid, 'ancestors begin beyond the parent');
+    assert.equal(e?.ancestors[0].exec_id, e?.parent.parent_exec_id);
+  });
+
+  test('--container ID: a process in a docker-named cgroup; the same id is its container_id', async (t) => {
+    if (skip) return t.skip(skip);
+    const root = cgroup2().path;
+    if (!root) return t.skip('no cgroup v2 hierarchy');
+    const id = randomBytes(32).toString('hex');
+    const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const bin = copyBinary('vigil-ctr-echo');
+      const mark = marker('ctr');
+      const r = await observe(['--sensors', 'exec,exit', '--container', id.slice(0, 12), '--output', 'json', '--count', '2'],
+        () => {
+          assert.equal(spawnSync(bin, ['outside']).status, 0);
+          assert.equal(spawnSync('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${bin} ${mark}`]).status, 0);
+        });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = jsonLines(r.stdout);
+      assert.deepEqual(lines.map((l) => Object.keys(l)[0]), ['process_exec', 'process_exit']);
+      const p = lines[0]?.process_exec.process;
+      assert.equal(p.binary, bin);
+      assert.equal(p.arguments, mark);
+      assert.equal(p.container_id, id);
+      assert.equal(p.docker, id);
+    } finally {
+      rmdirSync(dir);
+      rmdirSync(path.dirname(dir));
+    }
+    const bad = spawnSync(process.execPath, [VIGIL, 'observe', '--container', 'fedcba9876'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--container: no cgroup of a container fedcba9876/);
+  });
+
+  test('--sensors file --path-prefix: file events with their process', async (t) => {
+    if (skip) return t.skip(skip);
+    const target = path.join(tmp, `file-${randomBytes(4).toString('hex')}`);
+    const r = await observe(['--sensors', 'file', '--path-prefix', `${tmp}/`, '--output', 'json', '--count', '1'], () => {
+      assert.equal(spawnSync('/bin/sh', ['-c', `echo hi > ${target}`]).status, 0);
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const f = jsonLines(r.stdout)[0]?.file;
+    assert.equal(f?.op, 'open');
+    assert.equal(f?.path, target);
+    assert.ok(f?.flags.includes('O_CREAT'), JSON.stringify(f?.flags));
+    assert.ok(f?.ret >= 0);
+    assert.equal(f?.process.binary, SH);
+    assert.equal(f?.parent.pid, process.pid);
+  });
+
+  test('no --sensors: exec, exit and file; SIGINT stops cleanly with status 0', async (t) => {
+    if (skip) return t.skip(skip);
+    const child = spawn(process.execPath, [VIGIL, 'observe', '--comm', 'no-such-comm'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+        stderr += s;
+        if (stderr.includes('watching')) resolve();
+      });
+      child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
+    });
+    assert.match(stderr, /watching exec, exit, file/);
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, stderr);
+  });
+});
+
