@@ -11,9 +11,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Build toolchain and libbpf; iproute2 for namespaced network tests; peers
-# (bpftrace, libbpf-tools, strace, perf) that the benchmarks measure against.
+# (bpftrace, libbpf-tools, strace, perf) that the benchmarks measure against;
+# chromium (headless) renders the profiler's flame graph SVG in its tests;
+# iptables and nftables are the XDP firewall benchmark's peers.
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
-          iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf)
+          iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
+          iptables nftables)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -18,6 +18,7 @@ import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../.
 import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
 import { BatchWriter } from '../../output/batch.js';
 import { BootClock } from '../../util/clock.js';
+import { isNetworkObserve, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
 export type SensorName = (typeof SENSORS)[number];
@@ -193,8 +194,9 @@ export function resolveContainer(filter: FilterOptions, container: string | unde
 export const command: Command = {
   name: 'observe',
   summary: 'stream events from the kernel (processes, files)',
-  usage,
+  usage: `${usage}\n\n${NETWORK_USAGE}`,
   async run(argv: string[]): Promise<number> {
+    if (isNetworkObserve(argv)) return runNetworkObserve(argv);
     const o = parseObserveArgs(argv);
     // Tracepoints attach through tracefs, which is not always mounted at boot.
     const tracefs = ensureTracefs();

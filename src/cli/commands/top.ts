@@ -8,12 +8,13 @@ import {
   SyscallSensor, type DropCounts, type FileRow, type FileSnapshot, type SyscallRow, type SyscallSnapshot,
 } from '../../sensors/syscalls.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../../process/container.js';
+import { isTopTcp, runTopTcp } from '../top-tcp.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
 export type TopView = (typeof VIEWS)[number];
 const OUTPUTS = ['table', 'json'] as const;
 
-const usage = `usage: vigil top syscalls|files [options]
+const usage = `usage: vigil top syscalls|files|tcp [options]
 
 Shows what processes ask the kernel for, refreshed every interval like top(1):
   syscalls  per process and syscall: calls/s, errors/s, p50/p99/max latency
@@ -22,6 +23,7 @@ Shows what processes ask the kernel for, refreshed every interval like top(1):
             bytes/s, writes/s and written bytes/s (read, write, pread64,
             pwrite64, readv, writev, preadv(2), pwritev(2); open, openat,
             openat2, creat)
+  tcp       TCP connections by bytes/s and bytes (vigil top tcp --help)
 Sorted by rate, busiest first. Counting happens in the kernel; nothing per
 call crosses to user space. Vigil's own calls are left out.
 
@@ -291,6 +293,7 @@ export const command: Command = {
   summary: 'per-process syscall and file activity, refreshed like top',
   usage,
   async run(argv: string[]): Promise<number> {
+    if (isTopTcp(argv)) return runTopTcp(argv);
     const o = parseTopArgs(argv);
     let filterOptions: FilterOptions;
     let filter: FilterSet;

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Per-cgroup network policy of `vigil netpolicy`: one object per policy,
+ * attached to one cgroup.
+ *
+ *  - cgroup/connect4, connect6 (TCP and UDP connect) and sendmsg4, sendmsg6
+ *    (unconnected UDP sends) judge egress in the calling process's context:
+ *    returning 0 makes the syscall fail with EPERM, and the denial carries the
+ *    pid and comm of the process that tried.
+ *  - cgroup_skb/ingress judges new inbound traffic: TCP segments arriving at a
+ *    listening socket (connection attempts; established connections were
+ *    judged when they began) and datagrams to unconnected UDP sockets.
+ *  - cgroup_skb/egress judges TCP SYNs and UDP datagrams leaving the cgroup's
+ *    sockets, which also covers sockets that were connected before the policy.
+ *  - cgroup/sock_create records who created each socket (sk_storage), so that
+ *    denials in the skb hooks (softirq, no current process) name the owner.
+ *
+ * Other protocols (ICMP, ...) and IPv6 packets whose next header is not TCP
+ * or UDP pass. Rules are read from a two-generation array (see
+ * vigil/netpolicy.h); the first matching rule decides.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "vigil/netpolicy.h"
+#include "vigil/ringbuf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define TCP_LISTEN 10
+#define TCP_ESTABLISHED 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * VIGIL_NP_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct vigil_np_rule);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_np_config);
+} policy SEC(".maps");
+
+/* Written by user space at apply, for status; the programs never touch it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_np_info);
+} info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_NP_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Hits per rule of the live generation; the last slot counts the default. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_NP_MAX_RULES + 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} rule_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vigil_np_owner);
+} owners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* The policy's cgroup (set before load). */
+const volatile __u64 policy_cgroup_id = 0;
+
+/* Keeps the types in this object's BTF for src/codegen (see bpf/include/vigil/README.md). */
+const struct vigil_np_denial *unused_vigil_np_denial __attribute__((unused));
+const enum vigil_np_limits *unused_vigil_np_limits __attribute__((unused));
+const enum vigil_np_action *unused_vigil_np_action __attribute__((unused));
+const enum vigil_np_match *unused_vigil_np_match __attribute__((unused));
+const enum vigil_np_hook *unused_vigil_np_hook __attribute__((unused));
+const enum vigil_np_counter *unused_vigil_np_counter __attribute__((unused));
+
+/* What is being judged: the peer (remote address) and destination port, as rules describe traffic. */
+struct traffic {
+	__u32 peer[4];  /* network order; IPv4 in peer[0] */
+	__u32 local[4];
+	__u32 family;
+	__u16 peer_port;  /* host order */
+	__u16 local_port;
+	__u16 dport;      /* the port rules match: peer's for egress, local for ingress */
+	__u8 protocol;    /* IPPROTO_* */
+	__u8 direction;   /* VIGIL_NP_EGRESS / INGRESS */
+};
+
+static __always_inline void count(__u32 hook, bool denied)
+{
+	__u32 key = hook * 2 + (denied ? 1 : 0);
+	__u64 *n = bpf_map_lookup_elem(&counters, &key);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline void hit(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&rule_hits, &slot);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline __u32 mask32(__s32 bits)
+{
+	if (bits <= 0)
+		return 0;
+	if (bits >= 32)
+		return 0xffffffff;
+	return bpf_htonl(~((1U << (32 - bits)) - 1));
+}
+
+static __always_inline bool cidr_match(const struct vigil_np_rule *r, const struct traffic *t)
+{
+	const __u32 *a = (const __u32 *)r->addr;
+	__s32 bits = r->prefixlen;
+
+	if (!r->family)
+		return true;
+	if (r->family != t->family)
+		return false;
+	if ((t->peer[0] ^ a[0]) & mask32(bits))
+		return false;
+	if (t->family == AF_INET)
+		return true;
+	if ((t->peer[1] ^ a[1]) & mask32(bits - 32))
+		return false;
+	if ((t->peer[2] ^ a[2]) & mask32(bits - 64))
+		return false;
+	return !((t->peer[3] ^ a[3]) & mask32(bits - 96));
+}
+
+static __always_inline bool rule_match(const struct vigil_np_rule *r, const struct traffic *t)
+{
+	__u8 proto = t->protocol == IPPROTO_TCP ? VIGIL_NP_TCP : VIGIL_NP_UDP;
+
+	if (r->directions && !(r->directions & t->direction))
+		return false;
+	if (r->protocols && !(r->protocols & proto))
+		return false;
+	if (t->dport < r->port_lo || t->dport > r->port_hi)
+		return false;
+	return cidr_match(r, t);
+}
+
+/* The first matching rule's index, or -1; *action gets the decision. */
+static __always_inline __s32 judge(const struct traffic *t, __u32 *action)
+{
+	__u32 zero = 0;
+	struct vigil_np_config *cfg = bpf_map_lookup_elem(&policy, &zero);
+	__u32 base, n;
+
+	*action = VIGIL_NP_ALLOW;
+	if (!cfg)
+		return -1;
+	*action = cfg->default_action;
+	base = cfg->generation ? VIGIL_NP_MAX_RULES : 0;
+	n = cfg->count;
+	for (__u32 i = 0; i < VIGIL_NP_MAX_RULES; i++) {
+		if (i >= n)
+			break;
+		__u32 key = base + i;
+		struct vigil_np_rule *r = bpf_map_lookup_elem(&rules, &key);
+
+		if (!r)
+			break;
+		if (rule_match(r, t)) {
+			*action = r->action;
+			hit(i);
+			return i;
+		}
+	}
+	hit(VIGIL_NP_MAX_RULES);
+	return -1;
+}
+
+static __always_inline void emit(const struct traffic *t, __u32 hook, __s32 rule, __u64 cookie,
+				 const struct vigil_np_owner *owner, bool current, __u32 bytes)
+{
+	struct vigil_np_denial *d = vigil_reserve(&events, 0, sizeof(*d));
+
+	if (!d)
+		return;
+	d->time_ns = bpf_ktime_get_boot_ns();
+	d->cgroup_id = policy_cgroup_id;
+	d->socket_cookie = cookie;
+	if (current) {
+		__u64 id = bpf_get_current_pid_tgid();
+
+		d->pid = id >> 32;
+		d->tid = (__u32)id;
+		bpf_get_current_comm(d->comm, sizeof(d->comm));
+	} else if (owner) {
+		d->pid = owner->pid;
+		d->tid = owner->tid;
+		__builtin_memcpy(d->comm, owner->comm, sizeof(d->comm));
+	} else {
+		d->pid = 0;
+		d->tid = 0;
+		__builtin_memset(d->comm, 0, sizeof(d->comm));
+	}
+	if (t->direction == VIGIL_NP_EGRESS) {
+		__builtin_memcpy(d->saddr, t->local, 16);
+		__builtin_memcpy(d->daddr, t->peer, 16);
+		d->sport = t->local_port;
+		d->dport = t->peer_port;
+	} else {
+		__builtin_memcpy(d->saddr, t->peer, 16);
+		__builtin_memcpy(d->daddr, t->local, 16);
+		d->sport = t->peer_port;
+		d->dport = t->local_port;
+	}
+	d->family = t->family;
+	d->protocol = t->protocol;
+	d->direction = t->direction;
+	d->hook = hook;
+	d->pad = 0;
+	d->rule = rule;
+	d->bytes = bytes;
+	vigil_submit(&events, d);
+}
+
+/* Records the socket's creator for the skb hooks. */
+static __always_inline void remember_owner(struct bpf_sock *sk)
+{
+	struct vigil_np_owner *o;
+	__u64 id;
+
+	if (!sk)
+		return;
+	o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!o || o->pid)
+		return;
+	id = bpf_get_current_pid_tgid();
+	o->pid = id >> 32;
+	o->tid = (__u32)id;
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+SEC("cgroup/sock_create")
+int np_sock_create(struct bpf_sock *sk)
+{
+	if (sk->family == AF_INET || sk->family == AF_INET6)
+		remember_owner(sk);
+	return 1;
+}
+
+static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 hook, bool v6)
+{
+	struct traffic t = {};
+	struct bpf_sock *sk = ctx->sk;
+	__u32 action;
+	__s32 rule;
+
+	if (ctx->protocol == IPPROTO_TCP)
+		t.protocol = IPPROTO_TCP;
+	else if (ctx->protocol == IPPROTO_UDP)
+		t.protocol = IPPROTO_UDP;
+	else
+		return 1;
+	t.direction = VIGIL_NP_EGRESS;
+	t.peer_port = bpf_ntohs((__u16)ctx->user_port);
+	t.dport = t.peer_port;
+	if (!v6) {
+		t.family = AF_INET;
+		t.peer[0] = ctx->user_ip4;
+	} else {
+		/* Each context field read once, unconditionally: the verifier rejects
+		 * loads through a ctx pointer the compiler has offset and merged. */
+		__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
+
+		if (a0 == 0 && a1 == 0 && a2 == bpf_htonl(0xffff)) {
+			/* An IPv4-mapped address on a dual-stack socket is IPv4 traffic. */
+			t.family = AF_INET;
+			t.peer[0] = a3;
+		} else {
+			t.family = AF_INET6;
+			t.peer[0] = a0;
+			t.peer[1] = a1;
+			t.peer[2] = a2;
+			t.peer[3] = a3;
+		}
+	}
+	if (sk) {
+		t.local_port = sk->src_port;
+		if (t.family == AF_INET && !v6) {
+			t.local[0] = sk->src_ip4;
+		} else if (v6 && t.family == AF_INET6) {
+			t.local[0] = sk->src_ip6[0];
+			t.local[1] = sk->src_ip6[1];
+			t.local[2] = sk->src_ip6[2];
+			t.local[3] = sk->src_ip6[3];
+		} else {
+			t.local[0] = sk->src_ip6[3];
+		}
+	}
+	if (hook == VIGIL_NP_SENDMSG4 && ctx->msg_src_ip4)
+		t.local[0] = ctx->msg_src_ip4;
+
+	rule = judge(&t, &action);
+	if (action != VIGIL_NP_DENY) {
+		count(hook, false);
+		return 1;
+	}
+	count(hook, true);
+	emit(&t, hook, rule, bpf_get_socket_cookie(ctx), NULL, true, 0);
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int np_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, VIGIL_NP_CONNECT4, false);
+}
+
+SEC("cgroup/connect6")
+int np_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, VIGIL_NP_CONNECT6, true);
+}
+
+SEC("cgroup/sendmsg4")
+int np_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, VIGIL_NP_SENDMSG4, false);
+}
+
+SEC("cgroup/sendmsg6")
+int np_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, VIGIL_NP_SENDMSG6, true);
+}
+
+struct ports {
+	__be16 source;
+	__be16 dest;
+};
+
+/*
+ * Parses the packet (cgroup_skb data starts at the IP header) into t: peer
+ * is the remote end (destination for egress, source for ingress). Returns
+ * false for what the policy does not judge.
+ */
+static __always_inline bool parse_skb(struct __sk_buff *skb, struct traffic *t, __u8 *tcp_flags)
+{
+	struct ports p;
+	__u32 l4;
+	__u32 src[4] = {}, dst[4] = {};
+
+	if (skb->protocol == bpf_htons(0x0800)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.ihl < 5)
+			return false;
+		/* Fragments after the first have no ports: not judged. */
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return false;
+		t->family = AF_INET;
+		t->protocol = ip.protocol;
+		src[0] = ip.saddr;
+		dst[0] = ip.daddr;
+		l4 = ip.ihl * 4;
+	} else if (skb->protocol == bpf_htons(0x86DD)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return false;
+		t->family = AF_INET6;
+		t->protocol = ip6.nexthdr;
+		__builtin_memcpy(src, &ip6.saddr, 16);
+		__builtin_memcpy(dst, &ip6.daddr, 16);
+		l4 = sizeof(ip6);
+	} else {
+		return false;
+	}
+	if (t->protocol != IPPROTO_TCP && t->protocol != IPPROTO_UDP)
+		return false;
+	if (bpf_skb_load_bytes(skb, l4, &p, sizeof(p)))
+		return false;
+	*tcp_flags = 0;
+	if (t->protocol == IPPROTO_TCP && bpf_skb_load_bytes(skb, l4 + 13, tcp_flags, 1))
+		return false;
+	if (t->direction == VIGIL_NP_EGRESS) {
+		__builtin_memcpy(t->local, src, 16);
+		__builtin_memcpy(t->peer, dst, 16);
+		t->local_port = bpf_ntohs(p.source);
+		t->peer_port = bpf_ntohs(p.dest);
+		t->dport = t->peer_port;
+	} else {
+		__builtin_memcpy(t->peer, src, 16);
+		__builtin_memcpy(t->local, dst, 16);
+		t->peer_port = bpf_ntohs(p.source);
+		t->local_port = bpf_ntohs(p.dest);
+		t->dport = t->local_port;
+	}
+	return true;
+}
+
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+
+static __always_inline int skb_hook(struct __sk_buff *skb, __u8 direction)
+{
+	struct traffic t = { .direction = direction };
+	__u32 hook = direction == VIGIL_NP_EGRESS ? VIGIL_NP_EGRESS_SKB : VIGIL_NP_INGRESS_SKB;
+	struct vigil_np_owner *owner = NULL;
+	struct bpf_sock *sk;
+	__u8 flags = 0;
+	__u32 action;
+	__s32 rule;
+
+	if (!parse_skb(skb, &t, &flags))
+		return 1;
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (t.protocol == IPPROTO_TCP) {
+		if (direction == VIGIL_NP_EGRESS) {
+			/* New outbound connections only: SYN without ACK. */
+			if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+				return 1;
+		} else if (!sk || sk->state != TCP_LISTEN) {
+			/* Segments of connections that exist were judged when they began. */
+			return 1;
+		}
+	} else if (direction == VIGIL_NP_INGRESS && sk && sk->state == TCP_ESTABLISHED) {
+		/* A connected UDP socket: its peer was judged at connect. */
+		return 1;
+	}
+
+	rule = judge(&t, &action);
+	if (action != VIGIL_NP_DENY) {
+		count(hook, false);
+		return 1;
+	}
+	count(hook, true);
+	if (sk)
+		owner = bpf_sk_storage_get(&owners, sk, 0, 0);
+	emit(&t, hook, rule, bpf_get_socket_cookie(skb), owner, false, skb->len);
+	return 0;
+}
+
+SEC("cgroup_skb/ingress")
+int np_ingress(struct __sk_buff *skb)
+{
+	return skb_hook(skb, VIGIL_NP_INGRESS);
+}
+
+SEC("cgroup_skb/egress")
+int np_egress(struct __sk_buff *skb)
+{
+	return skb_hook(skb, VIGIL_NP_EGRESS);
+}

@@ -1,0 +1,202 @@
+// vigil firewall: the XDP firewall (src/network/firewall.ts). State is pinned
+// in bpffs, so each subcommand is a short process that changes the running
+// program's maps.
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { Firewall, FirewallError, type FirewallStatus, type XdpMode } from '../../network/firewall.js';
+import { CidrError } from '../../network/cidr.js';
+import { VIGIL_FW_MAX_SOURCES } from '../../generated/firewall.js';
+
+const usage = `usage: vigil firewall <subcommand> [options]
+
+An XDP firewall that drops packets by source address before the network stack
+sees them. Rules change at run time (map updates, no reload) and persist in
+bpffs (/sys/fs/bpf/vigil/firewall/IFACE/) until detach, so every subcommand
+below can run from a new shell.
+
+subcommands:
+  attach IFACE [--mode native|generic]
+                      load and attach the firewall (no rules: everything passes).
+                      Default: a bpf_link, in the driver when it supports XDP;
+                      native: insist on driver mode; generic: skb mode (netlink)
+  detach IFACE        detach it and remove its rules and counters
+  block CIDR...       drop packets from these sources (IPv4 or IPv6; a bare
+                      address is a /32 or /128)
+  unblock CIDR...     remove block rules
+  allow CIDR...       exceptions: sources that always pass (they win over block
+                      rules and are not rate limited)
+  unallow CIDR...     remove exceptions
+  ratelimit --pps N [--burst N]
+                      at most N packets/s per source address (token bucket of
+                      --burst packets, default N); over it, packets are dropped
+  ratelimit --off     no rate limit
+  status [--json] [--top N]
+                      rules with their drop (block) or pass (allow) counters,
+                      totals, the rate limit, the top N sources by drops (10)
+
+options of block/unblock/allow/unallow/ratelimit/status:
+  -i, --iface IFACE   the firewall to change; may be left out when only one
+                      interface has one (status: default all)
+  -h, --help
+
+Rules match the source address only. Every packet is counted per CPU;
+per-source drops are kept for the ${VIGIL_FW_MAX_SOURCES} most recent sources (LRU).`;
+
+function firewallFor(iface: string | undefined): Firewall {
+  if (iface) return Firewall.open(iface);
+  const all = Firewall.list();
+  if (all.length === 0) throw new UsageError('no firewall is attached (vigil firewall attach IFACE)');
+  if (all.length > 1) throw new UsageError(`firewalls on ${all.join(', ')}: choose one with --iface`);
+  return Firewall.open(all[0]!);
+}
+
+function intArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new UsageError(`--${name}: expected a positive integer, got "${v}"`);
+  return n;
+}
+
+function formatStatus(s: FirewallStatus): string {
+  const c = s.counters;
+  const lines = [
+    `${s.interface} (ifindex ${s.ifindex}): XDP ${s.mode}, program ${s.programId}, ` +
+      `${s.attached ? 'attached' : `NOT ATTACHED (${s.problem ?? 'unknown'})`} since ${s.attachedAt}`,
+    `  packets: ${c.seen} seen, ${c.passed} passed, ${c.droppedBlocked} dropped by block rules, ` +
+      `${c.droppedRateLimited} dropped by the rate limit; ${c.allowed} allowed by exceptions, ` +
+      `${c.notIp} not IP, ${c.malformed} malformed`,
+    `  rate limit: ${s.ratelimit ? `${s.ratelimit.pps} packets/s per source, burst ${s.ratelimit.burst}` : 'off'}` +
+      ` (${s.bucketsTracked} sources tracked)`,
+  ];
+  if (s.rules.length === 0) lines.push('  rules: none');
+  else {
+    lines.push('  rules:');
+    const w = Math.max(4, ...s.rules.map((r) => r.cidr.length));
+    lines.push(`    ${'ACTION'.padEnd(6)}  ${'CIDR'.padEnd(w)}  ${'PACKETS'.padStart(12)}  ${'BYTES'.padStart(14)}`);
+    for (const r of s.rules) {
+      lines.push(`    ${r.action.padEnd(6)}  ${r.cidr.padEnd(w)}  ${String(r.packets).padStart(12)}  ${String(r.bytes).padStart(14)}`);
+    }
+  }
+  if (s.topSources.length) {
+    lines.push(`  top sources by drops (${s.sourcesTracked} with drops):`);
+    const w = Math.max(6, ...s.topSources.map((x) => x.address.length));
+    lines.push(`    ${'SOURCE'.padEnd(w)}  ${'BLOCKED'.padStart(12)}  ${'RATE-LIMITED'.padStart(12)}  ${'BYTES'.padStart(14)}`);
+    for (const x of s.topSources) {
+      lines.push(`    ${x.address.padEnd(w)}  ${String(x.blocked).padStart(12)}  ${String(x.rateLimited).padStart(12)}  ` +
+        `${String(x.bytes).padStart(14)}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      iface: { type: 'string', short: 'i' },
+      mode: { type: 'string' },
+      pps: { type: 'string' },
+      burst: { type: 'string' },
+      off: { type: 'boolean' },
+      json: { type: 'boolean' },
+      top: { type: 'string' },
+    },
+  });
+  const noPositionals = (): void => {
+    if (positionals.length) throw new UsageError(`${sub}: unexpected argument ${positionals[0]}`);
+  };
+  const out = (s: string): void => { process.stdout.write(`${s}\n`); };
+  try {
+    switch (sub) {
+      case 'attach': {
+        if (positionals.length !== 1) throw new UsageError('attach: give one interface');
+        if (values.mode !== undefined && values.mode !== 'native' && values.mode !== 'generic') {
+          throw new UsageError('--mode: native or generic');
+        }
+        const fw = await Firewall.attach(positionals[0]!, { mode: values.mode as XdpMode | undefined });
+        try {
+          const st = fw.status();
+          out(`firewall attached to ${st.interface} (XDP ${st.mode}, program ${st.programId})`);
+        } finally {
+          fw.close();
+        }
+        return 0;
+      }
+      case 'detach': {
+        if (positionals.length !== 1) throw new UsageError('detach: give one interface');
+        if (!Firewall.detach(positionals[0]!)) {
+          process.stderr.write(`vigil firewall: no firewall on ${positionals[0]}\n`);
+          return 1;
+        }
+        out(`firewall detached from ${positionals[0]}`);
+        return 0;
+      }
+      case 'block':
+      case 'allow': {
+        if (positionals.length === 0) throw new UsageError(`${sub}: give at least one CIDR`);
+        using fw = firewallFor(values.iface);
+        const added = fw.add(sub, positionals);
+        out(`${sub === 'block' ? 'blocking' : 'allowing'} ${added.join(' ')} on ${fw.ifname}`);
+        return 0;
+      }
+      case 'unblock':
+      case 'unallow': {
+        if (positionals.length === 0) throw new UsageError(`${sub}: give at least one CIDR`);
+        using fw = firewallFor(values.iface);
+        const action = sub === 'unblock' ? 'block' : 'allow';
+        const missing = fw.remove(action, positionals);
+        for (const m of missing) process.stderr.write(`vigil firewall: ${m} was not ${action === 'block' ? 'blocked' : 'allowed'}\n`);
+        return missing.length ? 1 : 0;
+      }
+      case 'ratelimit': {
+        noPositionals();
+        using fw = firewallFor(values.iface);
+        if (values.off) {
+          if (values.pps !== undefined || values.burst !== undefined) throw new UsageError('ratelimit: --off takes no --pps/--burst');
+          fw.rateLimitOff();
+          out(`rate limit off on ${fw.ifname}`);
+          return 0;
+        }
+        const pps = intArg('pps', values.pps);
+        if (pps === undefined) throw new UsageError('ratelimit: give --pps N (or --off)');
+        const burst = intArg('burst', values.burst) ?? pps;
+        fw.setRateLimit(pps, burst);
+        out(`rate limit on ${fw.ifname}: ${pps} packets/s per source, burst ${burst}`);
+        return 0;
+      }
+      case 'status': {
+        noPositionals();
+        const top = intArg('top', values.top) ?? 10;
+        const names = values.iface ? [values.iface] : Firewall.list();
+        const all: FirewallStatus[] = [];
+        for (const n of names) {
+          using fw = Firewall.open(n);
+          all.push(fw.status({ top }));
+        }
+        if (values.json) out(JSON.stringify({ firewalls: all }, null, 2));
+        else out(all.length ? all.map(formatStatus).join('\n\n') : 'no firewall is attached');
+        return 0;
+      }
+      case undefined:
+        throw new UsageError('give a subcommand: attach, detach, block, unblock, allow, unallow, ratelimit, status');
+      default:
+        throw new UsageError(`unknown subcommand "${sub}"`);
+    }
+  } catch (e) {
+    if (e instanceof FirewallError || e instanceof CidrError) {
+      process.stderr.write(`vigil firewall: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+export const command: Command = {
+  name: 'firewall',
+  summary: 'XDP firewall: block/allow CIDRs, per-source rate limit, drop counters',
+  usage,
+  run,
+};

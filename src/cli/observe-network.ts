@@ -1,0 +1,259 @@
+// `vigil observe --sensors flow,dns`: network flows with Hubble's filters.
+// observe.ts hands argv here when the sensors asked for are network ones
+// (isNetworkObserve); flags are parsed in order so that --not negates the
+// filter after it, as in `hubble observe`.
+import { parseArgs } from 'node:util';
+import { UsageError } from './command.js';
+import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
+import { FilterSet, type FilterOptions } from '../sensors/filter.js';
+import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
+import { ProcessCache } from '../process/cache.js';
+import { BatchWriter } from '../output/batch.js';
+import { BootClock, rfc3339Nano } from '../util/clock.js';
+import { FlowFilter, FLOW_FILTER_KINDS, type FlowFilterKind, type FlowFilterTerm } from '../network/flow-filter.js';
+import { FlowPipeline } from '../network/flow-pipeline.js';
+import { flowToJson, formatFlowCompact } from '../network/flow-format.js';
+import type { FlowRecord } from '../network/flow-types.js';
+
+export const NETWORK_SENSORS = ['flow', 'dns'] as const;
+export type NetworkSensorName = (typeof NETWORK_SENSORS)[number];
+
+export const NETWORK_USAGE = `usage: vigil observe --sensors flow[,dns] [filters] [--output compact|json]
+                     [--duration S] [--count N] [--udp-window S] [--dns-port N]
+
+Network flows with the process and container behind them, as Hubble shows them.
+
+sensors (--sensors, comma-separated):
+  flow    TCP connections (connect, accept, close with bytes, segments,
+          retransmits, RTT, duration; failed opens) and UDP conversations
+          (per socket and peer, reported every --udp-window seconds)
+  dns     DNS queries and answers over UDP (name, types, rcode, addresses,
+          latency); later flows to an answered address carry its name
+
+filters (values of one filter: any; different filters: all; --not before a
+filter negates it):
+  --ip CIDR, --from-ip CIDR, --to-ip CIDR   source or destination address
+  --port N, --from-port N, --to-port N      source or destination port
+  --protocol tcp|udp|icmp|dns               --verdict FORWARDED|DROPPED|DENIED
+  --pid N [--follow-children]               in the kernel: flows of these processes
+  --container ID|host                       in the kernel: flows of this container
+  --not FILTER                              e.g. --not --port 22, --not --container host
+
+output:
+  --output FORMAT   compact (default): Nov 21 20:01:02.123: 10.0.0.1:43210 (pid 123 curl) ->
+                      10.0.0.2:80 tcp-connect FORWARDED (TCP Flags: SYN)
+                    json: one {"flow":{...},"node_name":..,"time":..} per line
+  --udp-window S    report UDP conversations every S seconds (default 10)
+  --dns-port N      UDP port carrying DNS (default 53; up to 4, repeatable)
+  --duration S, --count N, -h/--help`;
+
+export interface NetworkObserveOptions {
+  sensors: NetworkSensorName[];
+  format: 'compact' | 'json';
+  duration: number | undefined;
+  count: number | undefined;
+  udpWindowMs: number;
+  dnsPorts: number[];
+  terms: FlowFilterTerm[];
+  followChildren: boolean;
+}
+
+/** Whether --sensors names a network sensor (observe.ts then hands over). */
+export function isNetworkObserve(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const list = a === '--sensors' ? argv[i + 1] : a.startsWith('--sensors=') ? a.slice(10) : undefined;
+    if (list?.split(',').some((s) => (NETWORK_SENSORS as readonly string[]).includes(s.trim()))) return true;
+  }
+  return false;
+}
+
+function positive(flag: string, v: string | undefined, integer: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+  }
+  return n;
+}
+
+/** Parses the flags (in order, for --not). Pure. */
+export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
+  const filterOptions = Object.fromEntries(FLOW_FILTER_KINDS.map((k) => [k, { type: 'string' as const, multiple: true }]));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        sensors: { type: 'string' },
+        output: { type: 'string', short: 'o', default: 'compact' },
+        duration: { type: 'string' },
+        count: { type: 'string' },
+        'udp-window': { type: 'string' },
+        'dns-port': { type: 'string', multiple: true },
+        'follow-children': { type: 'boolean', default: false },
+        not: { type: 'boolean', multiple: true },
+        ...filterOptions,
+      },
+      strict: true,
+      allowPositionals: false,
+      tokens: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, tokens } = parsed;
+  const sensors = (values.sensors as string | undefined ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of sensors) {
+    if (!(NETWORK_SENSORS as readonly string[]).includes(s)) {
+      throw new UsageError(`--sensors: "${s}" cannot be combined with network sensors here; ` +
+        `network sensors: ${NETWORK_SENSORS.join(', ')} (run a second vigil observe for the others)`);
+    }
+  }
+  if (sensors.length === 0) throw new UsageError('--sensors: empty list');
+  const format = values.output as string;
+  if (format !== 'compact' && format !== 'json') throw new UsageError(`--output: "${format}": compact or json for flows`);
+
+  // --not applies to the next filter flag; a trailing --not is an error.
+  const terms: FlowFilterTerm[] = [];
+  let negate = false;
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    if (t.name === 'not') {
+      if (negate) throw new UsageError('--not --not: negate a filter once');
+      negate = true;
+      continue;
+    }
+    if ((FLOW_FILTER_KINDS as readonly string[]).includes(t.name)) {
+      terms.push({ kind: t.name as FlowFilterKind, value: t.value ?? '', negated: negate });
+      negate = false;
+    } else if (negate) {
+      throw new UsageError(`--not: must come before a filter (${FLOW_FILTER_KINDS.map((k) => `--${k}`).join(', ')}), ` +
+        `not --${t.name}`);
+    }
+  }
+  if (negate) throw new UsageError('--not: must come before a filter');
+  try {
+    new FlowFilter(terms); // validates every value
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  const containers = terms.filter((t) => t.kind === 'container');
+  if (containers.length > 1) {
+    throw new UsageError('--container: give one container id (or host), negated or not');
+  }
+  const followChildren = values['follow-children'] as boolean;
+  if (followChildren && !terms.some((t) => t.kind === 'pid' && !t.negated)) throw new UsageError('--follow-children: needs --pid');
+  const dnsPorts = ((values['dns-port'] as string[] | undefined) ?? ['53']).map((p) => {
+    if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new UsageError(`--dns-port: not a port: "${p}"`);
+    return Number(p);
+  });
+  if (dnsPorts.length > 4) throw new UsageError('--dns-port: at most 4 ports');
+  return {
+    sensors: [...new Set(sensors)] as NetworkSensorName[],
+    format,
+    duration: positive('--duration', values.duration as string | undefined, false),
+    count: positive('--count', values.count as string | undefined, true),
+    udpWindowMs: (positive('--udp-window', values['udp-window'] as string | undefined, false) ?? 10) * 1000,
+    dnsPorts,
+    terms,
+    followChildren,
+  };
+}
+
+/** The in-kernel part of the filters: --pid and --container (negated: "in none of its cgroups"). */
+export function kernelFilter(o: NetworkObserveOptions): FilterOptions {
+  const pids = o.terms.filter((t) => t.kind === 'pid' && !t.negated).map((t) => Number(t.value));
+  const f: FilterOptions = pids.length ? { pids, followChildren: o.followChildren } : {};
+  const c = o.terms.find((t) => t.kind === 'container');
+  if (!c) return f;
+  try {
+    // "host" is "in no container's cgroup"; --not --container host is "in one of them".
+    const host = c.value === 'host';
+    const ids = host ? containerCgroups().map((x) => x.id) : containerCgroupIds(c.value);
+    const not = host !== c.negated;
+    if (!not && ids.length === 0) throw new UsageError('--not --container host: no container is running');
+    return { ...f, cgroupIds: ids, notInCgroups: not };
+  } catch (e) {
+    if (e instanceof ContainerLookupError) throw new UsageError(`--container: ${e.message}`);
+    throw e;
+  }
+}
+
+export async function runNetworkObserve(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${NETWORK_USAGE}\n`);
+    return 0;
+  }
+  const o = parseNetworkObserveArgs(argv);
+  const tracefs = ensureTracefs();
+  if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
+  const userFilter = new FlowFilter(o.terms);
+  let filter: FilterSet;
+  try {
+    filter = new FilterSet(kernelFilter(o));
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  using _filter = filter;
+  using cache = new ProcessCache();
+  const clock = BootClock.measure();
+
+  let stop!: (why: string) => void;
+  const stopped = new Promise<string>((resolve) => {
+    stop = resolve;
+  });
+  const out = new BatchWriter(process.stdout, () => stop('stdout closed'));
+  let seen = 0;
+  const print = (rec: FlowRecord): void => {
+    if (o.count !== undefined && seen >= o.count) return;
+    if (!userFilter.matches(rec)) return;
+    out.push(o.format === 'json' ? flowToJson(rec) : formatFlowCompact(rec));
+    if (o.count !== undefined && ++seen >= o.count) stop('count');
+  };
+  const lost = (n: number, sensor: string): void => {
+    if (o.format === 'json') {
+      out.push(JSON.stringify({ lost: { count: n, sensor }, node_name: cache.node,
+        time: rfc3339Nano(clock.toEpochNs(clock.nowBootNs())) }));
+    } else {
+      process.stderr.write(`vigil observe: lost ${n} ${sensor} events (ring buffer full)\n`);
+    }
+  };
+  const flow = o.sensors.includes('flow');
+  const want = {
+    tcp: flow && userFilter.wants('tcp'),
+    udp: flow && userFilter.wants('udp'),
+    dns: o.sensors.includes('dns') && userFilter.wants('dns'),
+  };
+  if (!want.tcp && !want.udp && !want.dns) {
+    throw new UsageError(`--protocol: nothing to show with --sensors ${o.sensors.join(',')} ` +
+      '(ICMP flows come from netpolicy and the firewall; DNS needs --sensors dns)');
+  }
+  const pipeline = await FlowPipeline.start({
+    filter, cache,
+    ...want,
+    dnsPorts: o.dnsPorts,
+    udpWindowMs: o.udpWindowMs,
+    onFlow: print,
+    onBatchEnd: () => out.flush(),
+    onLost: lost,
+  });
+  const onSignal = (sig: NodeJS.Signals): void => stop(sig);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
+  process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
+  try {
+    await stopped;
+  } finally {
+    if (timer) clearTimeout(timer);
+    pipeline.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  await out.end();
+  if (pipeline.lost > 0) process.stderr.write(`vigil observe: lost ${pipeline.lost} events\n`);
+  return 0;
+}

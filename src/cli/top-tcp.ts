@@ -1,0 +1,412 @@
+// `vigil top tcp`: TCP connections by bytes and rate, refreshed like
+// `vigil top syscalls`. top.ts hands argv here for the tcp view.
+//
+// Each interval the TCP socket iterator (bpf/flow.bpf.c, iter/tcp) reads
+// every live connection's counters; the rate is the difference from the
+// previous read. Connections that closed during the interval come from the
+// flow sensor's close records (their final counters), so a short transfer
+// between two refreshes is not missed. The owning process is the one the
+// sensor saw connect or accept; connections older than Vigil show no pid.
+import { parseArgs } from 'node:util';
+import { UsageError } from './command.js';
+import { FilterSet, type FilterOptions } from '../sensors/filter.js';
+import { ProcessSensor } from '../sensors/process.js';
+import { ProcessCache } from '../process/cache.js';
+import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
+import { FlowSensor, type TcpFlowEvent } from '../network/flow-sensor.js';
+
+export const TOP_TCP_USAGE = `usage: vigil top tcp [options]
+
+TCP connections by throughput, refreshed every interval like top(1): per
+connection the process that opened or accepted it, addresses, state, bytes
+sent and received per second and in total, smoothed RTT, retransmits.
+Connections that closed during the interval are shown once with their last
+counts (state CLOSED). Counters are tcp_sock's, read in the kernel by a
+socket iterator (this network namespace).
+
+In a terminal: q or Ctrl-C quits. Otherwise one table per interval.
+
+options:
+  --interval S        seconds between refreshes (default 1)
+  --duration S        stop after S seconds
+  --limit N           at most N rows (default: what fits the terminal; all in json)
+  --sort rate|bytes   busiest now (default) or most bytes in total
+  --output FORMAT     table (default) or json. json with --duration prints ONE
+                      snapshot covering the S seconds, then exits
+  --pid N [--follow-children], --uid N, --comm NAME, --container ID|host
+                      in-kernel filters: only connections these processes
+                      opened or accepted after the start
+  -h, --help`;
+
+export interface TopTcpOptions {
+  intervalS: number;
+  durationS: number | undefined;
+  limit: number | undefined;
+  sort: 'rate' | 'bytes';
+  output: 'table' | 'json';
+  filter: FilterOptions;
+  container: string | undefined;
+}
+
+/** Whether argv asks for the tcp view (the first positional, skipping option values). */
+export function isTopTcp(argv: readonly string[]): boolean {
+  const withValue = new Set(['--interval', '--duration', '--limit', '--output', '-o', '--pid', '--uid', '--comm',
+    '--container', '--sort']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (withValue.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return a === 'tcp';
+  }
+  return false;
+}
+
+function positive(flag: string, v: string | undefined, integer: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+  }
+  return n;
+}
+
+function ids(flag: string, vs: string[] | undefined, min: number): number[] | undefined {
+  if (!vs?.length) return undefined;
+  return vs.map((v) => {
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 0xfffffffe) {
+      throw new UsageError(`${flag}: expected an integer >= ${min}, got "${v}"`);
+    }
+    return Number(v);
+  });
+}
+
+export function parseTopTcpArgs(argv: string[]): TopTcpOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        interval: { type: 'string' },
+        duration: { type: 'string' },
+        limit: { type: 'string' },
+        sort: { type: 'string', default: 'rate' },
+        output: { type: 'string', short: 'o', default: 'table' },
+        pid: { type: 'string', multiple: true },
+        'follow-children': { type: 'boolean', default: false },
+        uid: { type: 'string', multiple: true },
+        comm: { type: 'string', multiple: true },
+        container: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1 || positionals[0] !== 'tcp') throw new UsageError(`expected "tcp", got ${positionals.join(' ')}`);
+  if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`--output: table or json, got "${values.output}"`);
+  if (values.sort !== 'rate' && values.sort !== 'bytes') throw new UsageError(`--sort: rate or bytes, got "${values.sort}"`);
+  const pids = ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
+  for (const c of values.comm ?? []) {
+    if (c === '' || Buffer.byteLength(c) > 15) throw new UsageError(`--comm: "${c}" must be 1 to 15 bytes`);
+  }
+  const container = values.container;
+  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
+    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
+  }
+  return {
+    intervalS: positive('--interval', values.interval, false) ?? 1,
+    durationS: positive('--duration', values.duration, false),
+    limit: positive('--limit', values.limit, true),
+    sort: values.sort,
+    output: values.output,
+    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
+    container,
+  };
+}
+
+export interface TcpRow {
+  pid: number | undefined;
+  comm: string;
+  local: string;
+  localPort: number;
+  remote: string;
+  remotePort: number;
+  /** 'ESTABLISHED', ... or 'CLOSED' for a connection that ended during the interval. */
+  state: string;
+  direction: 'out' | 'in' | '?';
+  bytesSent: number;
+  bytesReceived: number;
+  /** Bytes per second over the interval. */
+  sendRate: number;
+  receiveRate: number;
+  srttUs: number;
+  retransmits: number;
+  cookie: bigint;
+}
+
+export interface TcpTopSnapshot {
+  timeMs: number;
+  intervalNs: number;
+  rows: TcpRow[];
+  totals: { connections: number; closed: number; sendRate: number; receiveRate: number };
+}
+
+/**
+ * Turns successive socket snapshots and close records into per-interval
+ * rows. Pure: the caller reads the kernel.
+ */
+export class TcpTopTable {
+  private seen = new Map<bigint, { sent: number; received: number }>();
+  private closed: TcpFlowEvent[] = [];
+
+  /** The counters connections had when watching began: rates count from here. */
+  baseline(snapshot: readonly TcpFlowEvent[]): void {
+    for (const e of snapshot) this.seen.set(e.cookie, { sent: e.bytesSent, received: e.bytesReceived });
+  }
+
+  /** A close (or failed) record from the flow sensor. */
+  onClose(e: TcpFlowEvent): void {
+    this.closed.push(e);
+  }
+
+  take(snapshot: readonly TcpFlowEvent[], intervalNs: number, sort: 'rate' | 'bytes' = 'rate', timeMs = Date.now()):
+    TcpTopSnapshot {
+    const secs = intervalNs / 1e9 || 1e-9;
+    const rows: TcpRow[] = [];
+    const next = new Map<bigint, { sent: number; received: number }>();
+    const row = (e: TcpFlowEvent, state: string): TcpRow => {
+      const prev = this.seen.get(e.cookie) ?? { sent: 0, received: 0 };
+      return {
+        pid: e.owner?.pid, comm: e.owner?.comm ?? '', local: e.local.text, localPort: e.localPort,
+        remote: e.remote.text, remotePort: e.remotePort, state,
+        direction: e.startBootNs === undefined ? '?' : e.active ? 'out' : 'in',
+        bytesSent: e.bytesSent, bytesReceived: e.bytesReceived,
+        sendRate: Math.max(0, e.bytesSent - prev.sent) / secs,
+        receiveRate: Math.max(0, e.bytesReceived - prev.received) / secs,
+        srttUs: e.srttUs, retransmits: e.retransmits, cookie: e.cookie,
+      };
+    };
+    const closedNow = new Set<bigint>();
+    for (const e of this.closed.splice(0)) {
+      if (e.event === 'failed') continue;
+      rows.push(row(e, 'CLOSED'));
+      closedNow.add(e.cookie);
+    }
+    for (const e of snapshot) {
+      if (closedNow.has(e.cookie)) continue;
+      rows.push(row(e, e.newState));
+      next.set(e.cookie, { sent: e.bytesSent, received: e.bytesReceived });
+    }
+    this.seen = next;
+    const busy = (r: TcpRow): number => r.sendRate + r.receiveRate;
+    const total = (r: TcpRow): number => r.bytesSent + r.bytesReceived;
+    rows.sort(sort === 'rate'
+      ? (a, b) => busy(b) - busy(a) || total(b) - total(a) || (a.cookie < b.cookie ? -1 : 1)
+      : (a, b) => total(b) - total(a) || busy(b) - busy(a) || (a.cookie < b.cookie ? -1 : 1));
+    return {
+      timeMs, intervalNs, rows,
+      totals: {
+        connections: rows.length, closed: closedNow.size,
+        sendRate: rows.reduce((a, r) => a + r.sendRate, 0), receiveRate: rows.reduce((a, r) => a + r.receiveRate, 0),
+      },
+    };
+  }
+}
+
+// --- formatting ---------------------------------------------------------------
+
+function fmtBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return u === 0 ? `${Math.round(n)}B` : `${n.toFixed(n < 10 ? 2 : 1)}${units[u]}`;
+}
+
+function fmtUs(us: number): string {
+  if (us < 1000) return `${us}us`;
+  if (us < 1e6) return `${(us / 1000).toFixed(us < 1e4 ? 2 : 1)}ms`;
+  return `${(us / 1e6).toFixed(2)}s`;
+}
+
+const pad = (s: string, n: number): string => (s.length >= n ? s.slice(0, n) : s + ' '.repeat(n - s.length));
+const rpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+export function renderTcp(s: TcpTopSnapshot, limit?: number): string[] {
+  const lines = [
+    `vigil top tcp  ${new Date(s.timeMs).toTimeString().slice(0, 8)}  interval ${(s.intervalNs / 1e9).toFixed(2)}s  ` +
+    `connections ${s.totals.connections} (${s.totals.closed} closed)  ` +
+    `out ${fmtBytes(s.totals.sendRate)}/s  in ${fmtBytes(s.totals.receiveRate)}/s`,
+    `${rpad('PID', 7)} ${pad('COMM', 15)} ${pad('LOCAL', 22)} ${pad('', 2)} ${pad('REMOTE', 22)} ${pad('STATE', 11)} ` +
+    `${rpad('TX/s', 8)} ${rpad('RX/s', 8)} ${rpad('TX', 8)} ${rpad('RX', 8)} ${rpad('SRTT', 8)} ${rpad('RETR', 5)}`,
+  ];
+  for (const r of s.rows.slice(0, limit)) {
+    lines.push(`${rpad(r.pid === undefined ? '-' : String(r.pid), 7)} ${pad(r.comm || '-', 15)} ` +
+      `${pad(hostPort(r.local, r.localPort), 22)} ${pad(r.direction === 'in' ? '<-' : r.direction === 'out' ? '->' : '--', 2)} ` +
+      `${pad(hostPort(r.remote, r.remotePort), 22)} ${pad(r.state, 11)} ${rpad(fmtBytes(r.sendRate), 8)} ` +
+      `${rpad(fmtBytes(r.receiveRate), 8)} ${rpad(fmtBytes(r.bytesSent), 8)} ${rpad(fmtBytes(r.bytesReceived), 8)} ` +
+      `${rpad(fmtUs(r.srttUs), 8)} ${rpad(String(r.retransmits), 5)}`);
+  }
+  return lines;
+}
+
+const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export function tcpJson(s: TcpTopSnapshot, limit: number | undefined): object {
+  return {
+    top: 'tcp', time: new Date(s.timeMs).toISOString(), interval_s: round(s.intervalNs / 1e9, 3),
+    totals: { connections: s.totals.connections, closed: s.totals.closed, send_rate: round(s.totals.sendRate),
+      receive_rate: round(s.totals.receiveRate) },
+    rows: s.rows.slice(0, limit).map((r) => ({
+      pid: r.pid ?? null, comm: r.comm, local: r.local, local_port: r.localPort, remote: r.remote,
+      remote_port: r.remotePort, state: r.state, direction: r.direction, bytes_sent: r.bytesSent,
+      bytes_received: r.bytesReceived, send_rate: round(r.sendRate), receive_rate: round(r.receiveRate),
+      srtt_us: r.srttUs, retransmits: r.retransmits, socket_cookie: Number(r.cookie),
+    })),
+  };
+}
+
+// --- the command ----------------------------------------------------------------
+
+function resolveContainer(filter: FilterOptions, container: string | undefined): FilterOptions {
+  if (container === undefined) return filter;
+  try {
+    if (container === 'host') return { ...filter, cgroupIds: containerCgroups().map((c) => c.id), notInCgroups: true };
+    return { ...filter, cgroupIds: containerCgroupIds(container) };
+  } catch (e) {
+    if (e instanceof ContainerLookupError) throw new UsageError(`--container: ${e.message}`);
+    throw e;
+  }
+}
+
+function sleepOrSignal(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+const ALT_SCREEN_ON = '\x1b[?1049h\x1b[?25l';
+const ALT_SCREEN_OFF = '\x1b[?25h\x1b[?1049l';
+const HOME_CLEAR = '\x1b[H\x1b[2J';
+
+export async function runTopTcp(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${TOP_TCP_USAGE}\n`);
+    return 0;
+  }
+  const o = parseTopTcpArgs(argv);
+  let filter: FilterSet;
+  try {
+    filter = new FilterSet(resolveContainer(o.filter, o.container));
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  using _filter = filter;
+  using cache = new ProcessCache();
+  const table = new TcpTopTable();
+  // The process sensor keeps --pid --follow-children's tree current.
+  using _proc = o.filter.followChildren
+    ? await ProcessSensor.start({ cache, filter, kinds: [], onEvent: () => {} })
+    : undefined;
+  using sensor = await FlowSensor.start({
+    filter, tcp: true, udp: false, dns: false, tcpIterator: true,
+    onTcp: (e) => {
+      if (e.event === 'close') table.onClose(e);
+    },
+  });
+  table.baseline(await sensor.snapshotTcp());
+  let last = process.hrtime.bigint();
+  const take = async (): Promise<TcpTopSnapshot> => {
+    sensor.drain();
+    const snap = await sensor.snapshotTcp();
+    const now = process.hrtime.bigint();
+    const s = table.take(snap, Number(now - last), o.sort);
+    last = now;
+    return s;
+  };
+  const json = o.output === 'json';
+  if (json && o.durationS !== undefined) {
+    process.stderr.write(`vigil top: counting tcp for ${o.durationS}s\n`);
+    await sleepOrSignal(o.durationS * 1000);
+    process.stdout.write(`${JSON.stringify(tcpJson(await take(), o.limit))}\n`);
+    return 0;
+  }
+  const interactive = !json && process.stdout.isTTY === true;
+  const limit = (): number | undefined => (interactive ? o.limit ?? Math.max(1, (process.stdout.rows || 24) - 3) : o.limit);
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  const stdin = process.stdin;
+  const raw = interactive && stdin.isTTY === true;
+  const onKey = (d: Buffer): void => {
+    if (d.includes(0x71) || d.includes(0x51) || d.includes(0x03)) stop();
+  };
+  const restore = (): void => {
+    if (raw) stdin.setRawMode(false);
+    if (interactive) process.stdout.write(ALT_SCREEN_OFF);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('exit', restore);
+  process.stdout.on('error', stop);
+  if (interactive) process.stdout.write(`${ALT_SCREEN_ON}${HOME_CLEAR}vigil top tcp: collecting for ${o.intervalS}s... (q to quit)`);
+  else process.stderr.write(`vigil top: counting tcp every ${o.intervalS}s; Ctrl-C to stop\n`);
+  if (raw) {
+    stdin.setRawMode(true);
+    stdin.on('data', onKey);
+    stdin.resume();
+  }
+  let busy = false;
+  const tick = (): void => {
+    if (busy) return;
+    busy = true;
+    take().then((s) => {
+      const width = process.stdout.columns || 80;
+      if (interactive) process.stdout.write(HOME_CLEAR + renderTcp(s, limit()).map((l) => l.slice(0, width)).join('\n'));
+      else if (json) process.stdout.write(`${JSON.stringify(tcpJson(s, o.limit))}\n`);
+      else process.stdout.write(`${renderTcp(s, limit()).join('\n')}\n\n`);
+    }).catch((e: unknown) => {
+      process.stderr.write(`vigil top tcp: ${(e as Error).message}\n`);
+      stop();
+    }).finally(() => {
+      busy = false;
+    });
+  };
+  const timer = setInterval(tick, o.intervalS * 1000);
+  const end = o.durationS !== undefined ? setTimeout(stop, o.durationS * 1000) : undefined;
+  try {
+    await stopped;
+  } finally {
+    clearInterval(timer);
+    if (end) clearTimeout(end);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    process.stdout.off('error', stop);
+    if (raw) {
+      stdin.off('data', onKey);
+      stdin.pause();
+    }
+    restore();
+    process.off('exit', restore);
+  }
+  return 0;
+}

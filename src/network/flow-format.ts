@@ -1,0 +1,192 @@
+// Flow records out: the JSON line of `hubble observe -o json` ({"flow":...,
+// "node_name":..,"time":..}) and the compact line of `hubble observe`:
+//
+//   Nov 21 20:01:02.123: 10.0.0.1:43210 (pid 123 curl) -> 10.0.0.2:80 tcp-connect FORWARDED (TCP Flags: SYN)
+//
+// Like Hubble's: time in UTC with milliseconds, "->" from source to
+// destination, "<-" for replies (the endpoints then printed destination
+// first, so the client stays on the left), the observation point, the drop
+// reason before the verdict when there is one, the summary in parentheses.
+// Also the helpers that make a record (uuid, RFC 3339 time) for every
+// producer of flows (the flow tracker, netpolicy, the firewall).
+import { randomUUID } from 'node:crypto';
+import { rfc3339Nano } from '../util/clock.js';
+import { dnsRcodeName } from './dns.js';
+import type { DropReason, FlowEndpoint, FlowEnvelope, FlowRecord, FlowEventKind } from './flow-types.js';
+
+/** A record's time from ns since the epoch. */
+export function flowTime(epochNs: bigint): string {
+  return rfc3339Nano(epochNs);
+}
+
+export function flowUuid(): string {
+  return randomUUID();
+}
+
+type RecordInput = Omit<FlowRecord, 'time' | 'uuid' | 'Summary' | 'Type' | 'is_reply'> &
+  Partial<Pick<FlowRecord, 'Summary' | 'Type' | 'is_reply'>> & { timeNs: bigint };
+
+/** Field order of Hubble's JSON (flow.proto's), then Vigil's. */
+const FIELD_ORDER: readonly (keyof FlowRecord)[] = ['time', 'uuid', 'verdict', 'drop_reason_desc', 'IP', 'l4', 'source',
+  'destination', 'Type', 'node_name', 'source_names', 'destination_names', 'l7', 'is_reply', 'traffic_direction',
+  'socket_cookie', 'cgroup_id', 'Summary', 'event_kind', 'flow_id', 'traffic', 'tcp_info', 'duration_ns', 'policy'];
+
+/** A record with its uuid, time and defaults (Type L3_L4, is_reply false, a summary from the record), fields in Hubble's order. */
+export function newFlowRecord(input: RecordInput): FlowRecord {
+  const { timeNs, ...rest } = input;
+  const rec: FlowRecord = {
+    ...rest,
+    time: flowTime(timeNs),
+    uuid: flowUuid(),
+    Type: input.Type ?? 'L3_L4',
+    is_reply: input.is_reply ?? false,
+    Summary: input.Summary ?? '',
+  };
+  if (!rec.Summary) rec.Summary = flowSummary(rec);
+  const ordered: Record<string, unknown> = {};
+  for (const k of FIELD_ORDER) if (rec[k] !== undefined) ordered[k] = rec[k];
+  for (const [k, v] of Object.entries(rec)) if (!(k in ordered) && v !== undefined) ordered[k] = v;
+  return ordered as unknown as FlowRecord;
+}
+
+/** One JSON line (no newline), Hubble's envelope. */
+export function flowToJson(rec: FlowRecord): string {
+  const env: FlowEnvelope = { flow: rec, node_name: rec.node_name, time: rec.time };
+  return JSON.stringify(env);
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** "Nov 21 20:01:02.123" (UTC, Go's time.StampMilli as Hubble prints it). */
+export function compactTime(rfc3339: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$/.exec(rfc3339);
+  if (!m) return rfc3339;
+  const ms = (m[5] ?? '').padEnd(3, '0').slice(0, 3);
+  const day = String(Number(m[3])).padStart(2, ' ');
+  return `${MONTHS[Number(m[2]) - 1] ?? '???'} ${day} ${m[4]}.${ms}`;
+}
+
+const DROP_TEXT: Record<DropReason, string> = {
+  DROP_REASON_UNKNOWN: 'Unknown reason',
+  POLICY_DENIED: 'Policy denied',
+  FIREWALL_BLOCKED: 'Firewall blocked',
+  RATE_LIMITED: 'Rate limited',
+  CONNECTION_REFUSED: 'Connection refused',
+  CONNECTION_TIMED_OUT: 'Connection timed out',
+  HOST_UNREACHABLE: 'Host unreachable',
+  NETWORK_UNREACHABLE: 'Network unreachable',
+  CONNECTION_ABORTED: 'Connection aborted',
+  HANDSHAKE_FAILED: 'Handshake failed',
+};
+
+export function dropReasonText(r: DropReason): string {
+  return DROP_TEXT[r] ?? r;
+}
+
+/** What compact lines print where Hubble prints to-stack / dns-request. */
+const POINT: Record<FlowEventKind, string> = {
+  'tcp-connect': 'tcp-connect',
+  'tcp-accept': 'tcp-accept',
+  'tcp-close': 'tcp-close',
+  'tcp-failed': 'tcp-failed',
+  udp: 'udp',
+  'dns-query': 'dns-request',
+  'dns-answer': 'dns-response',
+  policy: 'policy-verdict',
+};
+
+function hostPort(ip: string, port: number | undefined): string {
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return port === undefined ? host : `${host}:${port}`;
+}
+
+function endpointText(ip: string, port: number | undefined, ep: FlowEndpoint, names: string[] | undefined): string {
+  const tags: string[] = [];
+  if (ep.process) tags.push(`pid ${ep.process.pid} ${ep.process.comm || ep.process.binary}`);
+  if (ep.container) tags.push(`container ${ep.container.id.slice(0, 12)}`);
+  if (names?.length) tags.push(names.join(','));
+  return tags.length ? `${hostPort(ip, port)} (${tags.join('; ')})` : hostPort(ip, port);
+}
+
+function ports(rec: FlowRecord): { s: number | undefined; d: number | undefined } {
+  const l4 = rec.l4.TCP ?? rec.l4.UDP;
+  return { s: l4?.source_port, d: l4?.destination_port };
+}
+
+/** The compact line (no newline). */
+export function formatFlowCompact(rec: FlowRecord): string {
+  const p = ports(rec);
+  let src = endpointText(rec.IP.source, p.s, rec.source, rec.source_names);
+  let dst = endpointText(rec.IP.destination, p.d, rec.destination, rec.destination_names);
+  let arrow = '->';
+  if (rec.is_reply) {
+    arrow = '<-';
+    [src, dst] = [dst, src];
+  }
+  const drop = rec.drop_reason_desc && rec.verdict !== 'FORWARDED' ? `${dropReasonText(rec.drop_reason_desc)} ` : '';
+  const summary = rec.Summary ? ` (${rec.Summary})` : '';
+  return `${compactTime(rec.time)}: ${src} ${arrow} ${dst} ${POINT[rec.event_kind] ?? rec.event_kind} ${drop}${rec.verdict}${summary}`;
+}
+
+/** 1536 -> "1.5 KiB". */
+export function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = -1;
+  do {
+    v /= 1024;
+    u++;
+  } while (v >= 1024 && u < units.length - 1);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+/** 1234567 ns -> "1.23 ms". */
+export function humanDuration(ns: number): string {
+  if (ns < 1_000) return `${ns} ns`;
+  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(ns < 10_000 ? 2 : 0)} µs`;
+  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(ns < 10_000_000 ? 2 : 1)} ms`;
+  return `${(ns / 1_000_000_000).toFixed(ns < 10_000_000_000 ? 2 : 1)} s`;
+}
+
+function flagsText(rec: FlowRecord): string | undefined {
+  const f = rec.l4.TCP?.flags;
+  if (!f) return undefined;
+  const names = (['SYN', 'FIN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'] as const).filter((k) => f[k]);
+  return names.length ? `TCP Flags: ${names.join(', ')}` : undefined;
+}
+
+/** Hubble-like summary: TCP flags, DNS question or answer, plus what Vigil counted. */
+export function flowSummary(rec: FlowRecord): string {
+  const parts: string[] = [];
+  const dns = rec.l7?.dns;
+  if (dns) {
+    const q = `${dns.query} ${(dns.qtypes ?? []).join(',')}`.trim();
+    if (rec.l7?.type === 'RESPONSE') {
+      const ips = dns.ips?.length ? `"${dns.ips.join(',')}" ` : '';
+      const rcode = dns.rcode ? ` ${dnsRcodeName(dns.rcode)}` : '';
+      const latency = rec.l7.latency_ns !== undefined ? ` ${humanDuration(rec.l7.latency_ns)}` : '';
+      parts.push(`DNS Answer ${ips}TTL: ${dns.ttl ?? 0} (${q})${rcode}${latency}`);
+    } else {
+      parts.push(`DNS Query ${q}`);
+    }
+  } else {
+    const flags = flagsText(rec);
+    if (flags) parts.push(flags);
+    else if (rec.l4.UDP) parts.push('UDP');
+  }
+  const t = rec.traffic;
+  if (t && (rec.event_kind === 'tcp-close' || rec.event_kind === 'udp')) {
+    const unit = rec.l4.UDP ? 'datagrams' : 'segments';
+    parts.push(`sent ${humanBytes(t.bytes_sent)} in ${t.packets_sent} ${unit}, received ${humanBytes(t.bytes_received)} ` +
+      `in ${t.packets_received}`);
+  }
+  if (rec.duration_ns !== undefined && rec.event_kind !== 'tcp-connect' && rec.event_kind !== 'tcp-accept') {
+    parts.push(`${rec.event_kind === 'udp' ? 'over' : 'lasted'} ${humanDuration(rec.duration_ns)}`);
+  }
+  if (rec.tcp_info && rec.event_kind === 'tcp-close') {
+    parts.push(`srtt ${humanDuration(rec.tcp_info.srtt_us * 1000)}, ${rec.tcp_info.retransmits} retransmits`);
+  }
+  if (rec.policy) parts.push(rec.policy);
+  return parts.join('; ');
+}
