@@ -52,12 +52,19 @@ export const CAPABILITY_NAMES: readonly string[] = [
 
 /** The names of the bits set in a capability mask, lowest first ("CAP_63" for bits Tetragon does not name). */
 export function capabilityNames(mask: bigint): string[] {
+  const cached = capNameCache.get(mask);
+  if (cached) return cached.slice();
   const out: string[] = [];
   for (let i = 0; i < 64; i++) {
     if ((mask >> BigInt(i)) & 1n) out.push(CAPABILITY_NAMES[i] ?? `CAP_${i}`);
   }
+  // A host has a handful of distinct masks (root's full set, none, a few
+  // services'): bounded anyway.
+  if (capNameCache.size < 256) capNameCache.set(mask, out.slice());
   return out;
 }
+
+const capNameCache = new Map<bigint, string[]>();
 
 const NS_KEYS = [
   ['uts', 'uts'], ['ipc', 'ipc'], ['mnt', 'mnt'], ['pid', 'pid'], ['pid_for_children', 'pidForChildren'],
@@ -243,39 +250,62 @@ export class TetragonFormatter {
     return e.kind === 'file' ? this.opts.lookup?.parentOf(p) : e.parent;
   }
 
-  private body(e: SensorEvent, p: ProcessInfo): Record<string, unknown> {
-    const o: Record<string, unknown> = { process: this.process(p) };
-    const parent = this.parentOf(e, p);
-    if (parent) o.parent = this.process(parent);
-    const anc = this.ancestorsOf(p);
-    if (anc) o.ancestors = anc.map((a) => this.process(a));
-    return o;
+  /**
+   * The process object as JSON text, serialised once per process image and
+   * reused: a busy process makes thousands of file events, and its ~2 KB
+   * object (capabilities, namespaces) would otherwise be rebuilt for each.
+   * The key holds every field the cache may still fill in after the first
+   * event (parent link, container, flags from a later /proc read).
+   */
+  private processJson(p: ProcessInfo): string {
+    const key = `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.uid}|${p.cwd}`;
+    const hit = this.jsonCache.get(p);
+    if (hit && hit.key === key) return hit.json;
+    const json = JSON.stringify(this.process(p));
+    this.jsonCache.set(p, { key, json });
+    return json;
   }
 
-  private envelope(key: string, body: Record<string, unknown>, timeNs: bigint): string {
-    return JSON.stringify({ [key]: body, node_name: this.node, time: rfc3339Nano(timeNs) });
+  private readonly jsonCache = new WeakMap<ProcessInfo, { key: string; json: string }>();
+
+  /** `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}` */
+  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+    timeNs: bigint): string {
+    let body = `"process":${this.processJson(p)}`;
+    const parent = this.parentOf(e, p);
+    if (parent) body += `,"parent":${this.processJson(parent)}`;
+    const anc = this.ancestorsOf(p);
+    if (anc) body += `,"ancestors":[${anc.map((a) => this.processJson(a)).join(',')}]`;
+    if (rest) {
+      const r = JSON.stringify(rest);
+      if (r.length > 2) body += `,${r.slice(1, -1)}`;
+    }
+    return `{"${key}":{${body}},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"}`;
   }
+
+  private get nodeJson(): string {
+    return (this.nodeJsonCached ??= JSON.stringify(this.node));
+  }
+
+  private nodeJsonCached: string | undefined;
 
   json(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string {
     switch (e.kind) {
       case 'exec':
-        return this.envelope('process_exec', this.body(e, p), e.timeNs);
+        return this.envelope('process_exec', e, p, undefined, e.timeNs);
       case 'exit':
         // Tetragon: status is the exit status (0 when a signal ended it), signal the signal's name.
-        return this.envelope('process_exit', {
-          ...this.body(e, p), signal: e.signalName, status: e.status ?? 0, time: rfc3339Nano(e.timeNs),
-        }, e.timeNs);
+        return this.envelope('process_exit', e, p,
+          { signal: e.signalName, status: e.status ?? 0, time: rfc3339Nano(e.timeNs) }, e.timeNs);
       case 'fork':
-        return this.envelope('process_fork', this.body(e, p), e.timeNs);
+        return this.envelope('process_fork', e, p, undefined, e.timeNs);
       case 'exec_failed':
-        return this.envelope('process_exec_failed', {
-          ...this.body(e, p), filename: e.filename, arguments: tetragonArguments(e.args), cwd: e.cwd,
-          ret: -e.errno, error: e.error,
+        return this.envelope('process_exec_failed', e, p, {
+          filename: e.filename, arguments: tetragonArguments(e.args), cwd: e.cwd, ret: -e.errno, error: e.error,
         }, e.timeNs);
       case 'file':
-        return this.envelope('file', {
-          ...this.body(e, p), op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target,
-          syscall: e.syscall,
+        return this.envelope('file', e, p, {
+          op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall,
         }, e.timeNs);
       default:
         return assertNever(e);

@@ -233,8 +233,12 @@ export const command: Command = {
     };
 
     const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
+    // Rings sized for bursts, and woken only once a batch's worth is waiting
+    // (the 50 ms poll bounds latency): a wakeup per record would cost a busy
+    // traced process about a microsecond each.
     const proc = await ProcessSensor.start({
       cache, filter, kinds, onEvent: print, onLost: lost('process'), onBatchEnd: () => out.flush(),
+      ringBytes: 4 << 20, wakeupBytes: 64 << 10,
       // File events need every process (forked ones too) in the cache; exec and exit events find parents anyway.
       forks: o.sensors.includes('fork') || o.sensors.includes('file'),
     });
@@ -246,6 +250,8 @@ export const command: Command = {
         const pending: FileEvent[] = [];
         files = await FileSensor.start({
           filter,
+          ringBytes: 16 << 20,
+          wakeupBytes: 256 << 10,
           onEvent: (e) => pending.push(e),
           onBatchEnd: () => {
             proc.drain();
