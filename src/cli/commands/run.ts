@@ -1,0 +1,313 @@
+// vigil run: evaluate Falco rules (and, with --policy, Tetragon-style
+// policies) live, alerts to stdout, a file and/or an HTTP endpoint, until
+// interrupted or a duration passes.
+//
+// The kernel is asked only for the event types the loaded rules can match
+// (see src/rules/live.ts); in-kernel filters (--pid, --uid, ...) narrow every
+// sensor alike.
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
+import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
+import { ProcessCache } from '../../process/cache.js';
+import {
+  AlertRouter, FileSink, HttpSink, RuleEngine, RulesLoadError, StreamSink, expandRulesPaths, formatDiagnostic,
+  parsePriority, type AlertSink, type OutputEncoding, type Priority,
+} from '../../rules/index.js';
+import { LiveRules } from '../../rules/live.js';
+import { resolveContainer } from './observe.js';
+
+const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
+                 [--output text|json] [--min-priority P] [--rule-matching first|all]
+                 [--file PATH] [--http URL] [--duration S] [filters]
+
+Evaluates Falco rules files live (loaded in the order given, as Falco loads
+them; a directory stands for its .yaml files in alphabetical order) and
+writes an alert for each match, until Ctrl-C (SIGINT), SIGTERM or S seconds.
+The kernel reports only the event types the loaded rules can match.
+
+rules:
+  --rules FILE|DIR      Falco rules (repeatable)
+  --policy FILE|DIR     Tetragon-style tracing policies, evaluated alongside (repeatable)
+  --min-priority P      load only rules at least this severe (emergency, alert,
+                        critical, error, warning, notice, info, debug; default debug)
+  --rule-matching M     first (default, as Falco): one alert per event, the first
+                        matching rule in load order; all: every matching rule
+
+alerts:
+  --output text|json    stdout format: Falco's text line "<time>: <Priority> <output>"
+                        (default) or Falco's JSON object, one per line
+  --file PATH           also append each alert to PATH (in the --output format)
+  --http URL            also POST each alert's JSON to URL (falcosidekick: http://host:2801/)
+  --quiet               no alerts on stdout (with --file or --http)
+
+filters (in the kernel; as vigil observe):
+  --pid N [--follow-children]   --uid N   --comm NAME   --container ID|host
+
+  --duration S          stop after S seconds
+  -h, --help
+
+Events the kernel had to drop (ring buffer full) are reported on stderr as
+they happen and in the closing summary.`;
+
+export interface RunOptions {
+  rules: string[];
+  policies: string[];
+  output: OutputEncoding;
+  minPriority: Priority | undefined;
+  ruleMatching: 'first' | 'all';
+  file: string | undefined;
+  http: string | undefined;
+  quiet: boolean;
+  duration: number | undefined;
+  filter: FilterOptions;
+  container: string | undefined;
+}
+
+function ids(flag: string, values: string[] | undefined, min: number): number[] | undefined {
+  if (!values?.length) return undefined;
+  return values.map((v) => {
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 0xfffffffe) {
+      throw new UsageError(`${flag}: expected an integer${min ? ` >= ${min}` : ''}, got "${v}"`);
+    }
+    return Number(v);
+  });
+}
+
+/** Parses and checks run's flags. Pure: nothing is loaded. */
+export function parseRunArgs(argv: string[]): RunOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        rules: { type: 'string', multiple: true },
+        policy: { type: 'string', multiple: true },
+        output: { type: 'string', short: 'o', default: 'text' },
+        'min-priority': { type: 'string' },
+        'rule-matching': { type: 'string', default: 'first' },
+        file: { type: 'string' },
+        http: { type: 'string' },
+        quiet: { type: 'boolean', default: false },
+        duration: { type: 'string' },
+        pid: { type: 'string', multiple: true },
+        'follow-children': { type: 'boolean', default: false },
+        uid: { type: 'string', multiple: true },
+        comm: { type: 'string', multiple: true },
+        container: { type: 'string', multiple: true },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const rules = values.rules ?? [];
+  const policies = values.policy ?? [];
+  if (!rules.length && !policies.length) throw new UsageError('give --rules FILE|DIR (and/or --policy FILE|DIR)');
+  if (values.output !== 'text' && values.output !== 'json') {
+    throw new UsageError(`--output: expected text or json, got "${values.output}"`);
+  }
+  let minPriority: Priority | undefined;
+  if (values['min-priority'] !== undefined) {
+    minPriority = parsePriority(values['min-priority']);
+    if (!minPriority) throw new UsageError(`--min-priority: unknown priority "${values['min-priority']}"`);
+  }
+  const rm = values['rule-matching'];
+  if (rm !== 'first' && rm !== 'all') throw new UsageError(`--rule-matching: expected first or all, got "${rm}"`);
+  if (values.http !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(values.http);
+    } catch {
+      throw new UsageError(`--http: not a URL: "${values.http}"`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError('--http: expected an http:// or https:// URL');
+  }
+  if (values.quiet && values.file === undefined && values.http === undefined) {
+    throw new UsageError('--quiet: alerts would go nowhere; add --file or --http');
+  }
+  let duration: number | undefined;
+  if (values.duration !== undefined) {
+    duration = Number(values.duration);
+    if (!/^\d+(\.\d+)?$/.test(values.duration.trim()) || !(duration > 0)) {
+      throw new UsageError(`--duration: expected a positive number, got "${values.duration}"`);
+    }
+  }
+  const pids = ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids) throw new UsageError('--follow-children: needs --pid');
+  for (const c of values.comm ?? []) {
+    if (c === '' || Buffer.byteLength(c) > 15) throw new UsageError(`--comm: "${c}" must be 1 to 15 bytes`);
+  }
+  if ((values.container?.length ?? 0) > 1) throw new UsageError('--container: give one container id (or host)');
+  const container = values.container?.[0];
+  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
+    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
+  }
+  return {
+    rules, policies, output: values.output, minPriority, ruleMatching: rm, file: values.file, http: values.http,
+    quiet: values.quiet, duration,
+    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
+    container,
+  };
+}
+
+// ------------------------------------------------------------------ policies
+// HOOK for issue 4 (src/policy/, helpers T1/T2): when --policy is given, run.ts
+// imports src/policy/index.ts and calls its startPolicies(); the policies run
+// alongside the rules, sharing the filter and the process cache. The module
+// is looked up at run time so that this command builds before it exists.
+// T2 may adapt this block (and only it) to the final startPolicies signature.
+
+/** What run.ts hands to src/policy/index.ts's startPolicies. */
+export interface PolicyStartOptions {
+  paths: string[];
+  filter: FilterSet;
+  cache: ProcessCache;
+  output: OutputEncoding;
+  onLost(count: number, sensor: string): void;
+}
+
+/** What startPolicies gives back. */
+export interface RunningPolicies {
+  close(): void | Promise<void>;
+}
+
+/** The policies could not start (they did not load, or one cannot run here): the message says why. */
+class PolicyStartError extends Error {
+  override readonly name = 'PolicyStartError';
+}
+
+async function startPoliciesHook(o: PolicyStartOptions): Promise<RunningPolicies> {
+  const modulePath = '../../policy/index.js';
+  let mod: { startPolicies?: (o: PolicyStartOptions) => Promise<RunningPolicies> };
+  try {
+    mod = (await import(modulePath)) as typeof mod;
+  } catch (e) {
+    throw new UsageError(`--policy: policies are not available in this build (${(e as Error).message})`);
+  }
+  if (typeof mod.startPolicies !== 'function') throw new UsageError('--policy: src/policy/index.ts has no startPolicies()');
+  try {
+    return await mod.startPolicies(o);
+  } catch (e) {
+    if (e instanceof NotSupportedError || e instanceof UsageError) throw e;
+    throw new PolicyStartError((e as Error).message, { cause: e });
+  }
+}
+// ------------------------------------------------------------------ end of hook
+
+export const command: Command = {
+  name: 'run',
+  summary: 'evaluate Falco rules (and policies) live; alerts as Falco writes them',
+  usage,
+  async run(argv: string[]): Promise<number> {
+    const o = parseRunArgs(argv);
+    let engine: RuleEngine | undefined;
+    if (o.rules.length) {
+      const files = expandRulesPaths(o.rules);
+      try {
+        engine = RuleEngine.load(files, { minPriority: o.minPriority, ruleMatching: o.ruleMatching });
+      } catch (e) {
+        if (!(e instanceof RulesLoadError)) throw e;
+        for (const d of e.diagnostics.filter((x) => x.severity === 'error')) process.stderr.write(`${formatDiagnostic(d)}\n`);
+        process.stderr.write(`vigil run: the rules did not load (vigil rules validate ${o.rules.join(' ')})\n`);
+        return 1;
+      }
+    }
+    const tracefs = ensureTracefs();
+    if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
+
+    let filter: FilterSet;
+    try {
+      filter = new FilterSet(resolveContainer(o.filter, o.container));
+    } catch (e) {
+      if (e instanceof RangeError) throw new UsageError(e.message);
+      throw e;
+    }
+    using _filter = filter;
+    using cache = new ProcessCache();
+
+    const sinks: AlertSink[] = [];
+    if (!o.quiet) sinks.push(new StreamSink(o.output));
+    if (o.file) sinks.push(new FileSink(o.file, o.output));
+    let http: HttpSink | undefined;
+    if (o.http) {
+      let reported = 0;
+      http = new HttpSink(o.http, {
+        onError: (err) => {
+          if (reported++ < 5) process.stderr.write(`vigil run: alert not delivered to ${o.http}: ${err.message}\n`);
+        },
+      });
+      sinks.push(http);
+    }
+    const router = new AlertRouter(sinks);
+    const lostBy = new Map<string, number>();
+    const onLost = (n: number, sensor: string): void => {
+      lostBy.set(sensor, (lostBy.get(sensor) ?? 0) + n);
+      process.stderr.write(`vigil run: lost ${n} ${sensor} events (ring buffer full)\n`);
+    };
+
+    let live: LiveRules | undefined;
+    let policies: RunningPolicies | undefined;
+    try {
+      if (engine) {
+        live = await LiveRules.start({ engine, sink: router, filter, cache, onLost });
+        const d = live.describe();
+        const parts = [
+          live.plan.execve || live.plan.execveat ? 'exec' : '',
+          d.fileSyscalls.length ? `files (${d.fileSyscalls.join(', ')})` : '',
+          d.sysCalls.length || d.rawCalls.length ? `syscalls (${[...d.sysCalls, ...d.rawCalls].join(', ')})` : '',
+          live.plan.procexit ? 'procexit' : '',
+        ].filter(Boolean);
+        process.stderr.write(`vigil run: ${engine.activeRules.length} rules active of ${engine.rules.length}; watching ${parts.join(', ') || 'nothing'}\n`);
+        const unsupported = [...live.plan.unsupported, ...live.missing];
+        if (unsupported.length) {
+          process.stderr.write(`vigil run: rules need event types not sensed here, never matched: ${unsupported.join(', ')}\n`);
+        }
+      }
+      if (o.policies.length) {
+        policies = await startPoliciesHook({ paths: o.policies, filter, cache, output: o.output, onLost });
+      }
+    } catch (e) {
+      await live?.close();
+      await policies?.close();
+      await router.close();
+      if (e instanceof PolicyStartError) {
+        process.stderr.write(`vigil run: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+
+    let stop!: (why: string) => void;
+    const stopped = new Promise<string>((resolve) => {
+      stop = resolve;
+    });
+    const onSignal = (sig: NodeJS.Signals): void => stop(sig);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
+    process.stderr.write('vigil run: running; Ctrl-C to stop\n');
+    await stopped;
+    if (timer) clearTimeout(timer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+
+    await live?.close();
+    await policies?.close();
+    await router.close();
+    if (live) {
+      const s = live.stats();
+      const lost = live.lost;
+      const lostTotal = lost.process + lost.file + lost.sys;
+      process.stderr.write(`vigil run: ${s.events.process + s.events.file + s.events.sys} events evaluated ` +
+        `(${s.events.process} process, ${s.events.file} file, ${s.events.sys} syscall), ${s.alerts} alerts` +
+        `${lostTotal ? `, lost ${lostTotal} events (process ${lost.process}, file ${lost.file}, syscall ${lost.sys})` : ', no events lost'}\n`);
+    }
+    if (http && (http.stats.failed || http.stats.dropped)) {
+      process.stderr.write(`vigil run: HTTP: ${http.stats.sent} alerts sent, ${http.stats.failed} failed, ${http.stats.dropped} dropped\n`);
+    }
+    return 0;
+  },
+};
