@@ -14,6 +14,16 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 
 FIXTURES := test/.output/uprobe_target test/.output/libvigiltarget.so bench/.output/loadgen
 FIXTURES += bench/.output/consumer
+FIXTURES += test/.output/fileops
+FIXTURES += test/.output/sysloop
+FIXTURES += test/.output/spawner test/.output/exit0
+FIXTURES += bench/.output/openstorm bench/.output/execstorm
+
+FIXTURES += test/.output/symtarget test/.output/symtarget-nopie test/.output/symtarget_cpp test/.output/libsymlib.so test/.output/libsymlib-stripped.so
+FIXTURES += test/.output/profiletarget test/.output/libprofiletarget.so
+FIXTURES += bench/.output/cpuwork
+FIXTURES += test/.output/falco_scenarios
+FIXTURES += bench/.output/udpflood bench/.output/tcpload
 
 .PHONY: all bpf fixtures clean
 all: bpf fixtures
@@ -37,6 +47,23 @@ test/.output/uprobe_target: test/fixtures/uprobe_target.c test/.output/libvigilt
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -fno-inline -o $@ $< -Ltest/.output -lvigiltarget -Wl,-rpath,'$$ORIGIN'
 
+test/.output/spawner: test/fixtures/spawner.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+test/.output/exit0: test/fixtures/exit0.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -static -nostdlib -o $@ $<
+
+# Static: no dynamic loader adds syscalls before main (test/syscalls.test.ts counts them exactly).
+test/.output/sysloop: test/fixtures/sysloop.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -Wall -Werror -static -o $@ $<
+
+test/.output/fileops: test/fixtures/fileops.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -Wall -Werror -o $@ $<
+
 bench/.output/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $<
@@ -49,5 +76,70 @@ bench/.output/bench.skel.h: $(OUT)/bench.bpf.o
 bench/.output/consumer: bench/consumer.c bench/.output/bench.skel.h bpf/include/vigil/bench.h
 	$(CC) -O2 -Wall -Werror -Ibench/.output -Ibpf/include -o $@ $< -lbpf -lelf -lz
 
+# Workloads of the file- and process-tracing benchmarks.
+bench/.output/openstorm: bench/openstorm.c bench/storm.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+bench/.output/execstorm: bench/execstorm.c bench/storm.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+# Symbolisation test targets: a PIE and a position-dependent executable over a
+# shared library, a stripped library (only .dynsym), and a C++ program.
+test/.output/libsymlib.so: test/fixtures/libsymlib.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O1 -g -Wall -Werror -o $@ $<
+
+test/.output/libsymlib-stripped.so: test/fixtures/libsymlib.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O1 -Wall -Werror -DSYMLIB_STRIPPED -Wl,-soname,libsymlib-stripped.so -o $@.tmp $<
+	strip --strip-all -o $@ $@.tmp && rm -f $@.tmp
+
+test/.output/symtarget: test/fixtures/symtarget.c test/.output/libsymlib.so
+	$(CC) -O1 -g -Wall -Werror -fPIE -pie -o $@ $< -Ltest/.output -lsymlib -ldl -Wl,-rpath,'$$ORIGIN'
+
+test/.output/symtarget-nopie: test/fixtures/symtarget.c test/.output/libsymlib.so
+	$(CC) -O1 -g -Wall -Werror -fno-pie -no-pie -o $@ $< -Ltest/.output -lsymlib -ldl -Wl,-rpath,'$$ORIGIN'
+
+test/.output/symtarget_cpp: test/fixtures/symtarget_cpp.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -O1 -g -Wall -Werror -o $@ $<
+
 clean:
 	rm -rf $(OUT) test/.output bench/.output
+
+# Profiler accuracy fixtures (test/profile.test.ts): frame pointers, known busy functions.
+test/.output/libprofiletarget.so: test/fixtures/profilelib.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wall -Werror -o $@ $<
+
+test/.output/profiletarget: test/fixtures/profiletarget.c test/.output/libprofiletarget.so
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wall -Werror -o $@ $< -Ltest/.output -lprofiletarget -Wl,-rpath,'$$ORIGIN'
+
+# The profiler benchmark's CPU-bound workload (bench/profile.ts).
+bench/.output/cpuwork: bench/cpuwork.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -fno-omit-frame-pointer -Wall -Werror -pthread -o $@ $<
+
+# The XDP firewall benchmark's bounded UDP flood (bench/xdp.ts).
+bench/.output/udpflood: bench/udpflood.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+# The flow-tracking benchmark's loopback TCP server and load generator (bench/flows.ts).
+bench/.output/tcpload: bench/tcpload.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -pthread -o $@ $<
+
+# Falco event-generator actions for the rules scenarios (test/rules-scenarios.test.ts).
+test/.output/falco_scenarios: test/fixtures/falco_scenarios.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -Wall -Werror -o $@ $<
+
+# The policy engine tests' syscalls (test/policy-engine*.test.ts).
+FIXTURES += test/.output/policyops
+test/.output/policyops: test/fixtures/policyops.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -Wall -Werror -o $@ $<

@@ -51,7 +51,7 @@ export function haveCommand(cmd: string): boolean {
 }
 
 /** A helper process whose output we watch; always ended by stop()/kill(). */
-class Proc {
+export class Proc {
   out = '';
   err = '';
   readonly closed: Promise<number | null>;
@@ -67,9 +67,11 @@ class Proc {
     });
   }
 
-  static start(cmd: string, args: string[], cpu: number | undefined, env?: NodeJS.ProcessEnv): Proc {
+  /** `stdout`: a file descriptor to write to (a file, /dev/null) instead of a pipe we read. */
+  static start(cmd: string, args: string[], cpu: number | undefined, env?: NodeJS.ProcessEnv,
+    stdout?: number): Proc {
     const [file, argv] = cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
-    return new Proc(spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+    return new Proc(spawn(file, argv, { stdio: ['ignore', stdout ?? 'pipe', 'pipe'], env: { ...process.env, ...env } }));
   }
 
   get pid(): number {

@@ -1,6 +1,7 @@
 // `npm run bench`: runs the benchmarks and prints a Markdown report on stdout
 // (progress goes to stderr). Every run is bounded in count and time; the
-// whole report takes about a minute. See bench/README.md for how to read it.
+// whole report takes about four minutes (`--only` runs a part). See
+// bench/README.md for how to read it.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,13 @@ import {
   type PeerRun, type ProducerCost, type ProducerTracer,
 } from './peers.js';
 import { bytes, count, markdownTable, ms, percent, rate, ratio } from './table.js';
+import { execSection, fileSections } from './storm-report.js';
+import { profileBenchReport, runProfileBench } from './profile.js';
+import { runSymbolizeBench, symbolizeBenchReport } from './symbolize.js';
+import { runXdpBench, xdpBenchReport } from './xdp.js';
+import { runFlowsBench, flowsBenchReport } from './flows.js';
+import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
+import { runPolicyBench, policyBenchReport } from './policy.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [options])
   --rates LIST          target records/s, comma-separated; "max" = unpaced
@@ -22,8 +30,25 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --wakeup-bytes N      vigil_wakeup_bytes of the threshold runs (default 262144)
   --duration-ms N       producer time per run (100..5000, default 1000)
   --repeat N            runs per configuration of the throughput table; the median is shown (1..9, default 3)
-  --no-peers            skip the peer comparisons
+  --no-peers            skip the peer comparisons (ring buffer part; perf record and addr2line in profile)
+  --only LIST           parts to run, comma-separated: ringbuf, files (open storm, every open streamed),
+                        idle (open storm, filters that match nothing), exec (exec storm),
+                        profile (profiler overhead at 19/99/999 Hz against perf record, symbolisation time),
+                        xdp (XDP firewall drops/s against iptables and nftables on a veth),
+                        flows (flow tracking overhead on loopback TCP),
+                        rules (Falco stable rules: condition evals/s over recorded events, live pipeline
+                        under the open storm),
+                        policy (the built-in TracingPolicy library on the open and exec storms, in-kernel
+                        filtering shown by the engine's counters); default all
+  --storm-ms N          duration of each open/exec storm loop (200..5000, default 500)
+  --storm-repeat N      traced runs per open-storm tracer, each after an untraced one; median shown (1..9, default 3)
+  --exec-repeat N       the same for the exec storm (1..9, default 3)
+  --paced-rate N        opens/s of the paced open storm (files part; 0 skips it; default 5000)
+  --no-bpf-stats        skip the "where the time goes" runs (kernel.bpf_stats_enabled)
   --help`;
+
+const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy'] as const;
+type Part = (typeof PARTS)[number];
 
 const MAX_RECORDS_PER_CALL = 64;
 const HALF_GOAL_RATE = 500_000;
@@ -47,6 +72,12 @@ interface Config {
   durationMs: number;
   repeat: number;
   peers: boolean;
+  parts: Set<Part>;
+  stormMs: number;
+  stormRepeat: number;
+  execRepeat: number;
+  pacedRate: number;
+  bpfStats: boolean;
   producerCpu?: number;
   consumerCpu?: number;
 }
@@ -62,6 +93,12 @@ function config(argv: string[]): Config | undefined {
       'duration-ms': { type: 'string' },
       repeat: { type: 'string' },
       'no-peers': { type: 'boolean' },
+      only: { type: 'string' },
+      'storm-ms': { type: 'string' },
+      'storm-repeat': { type: 'string' },
+      'exec-repeat': { type: 'string' },
+      'paced-rate': { type: 'string' },
+      'no-bpf-stats': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -72,6 +109,12 @@ function config(argv: string[]): Config | undefined {
     if (!Number.isFinite(n) || n <= 0 || n > 1e9) throw new Error(`--rates: bad rate ${r}`);
     return n;
   });
+  const parts = new Set<Part>();
+  for (const p of (values.only ?? PARTS.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--only: unknown part "${p}"; parts: ${PARTS.join(', ')}`);
+    parts.add(p as Part);
+  }
+  if (parts.size === 0) throw new Error(`--only: no part given; parts: ${PARTS.join(', ')}`);
   const ringBytes = intOpt('ring-bytes', values['ring-bytes'], 16 << 20, 4096, 1 << 30);
   if ((ringBytes & (ringBytes - 1)) !== 0) throw new Error('--ring-bytes: must be a power of two');
   return {
@@ -82,6 +125,12 @@ function config(argv: string[]): Config | undefined {
     durationMs: intOpt('duration-ms', values['duration-ms'], 1000, 100, 5000),
     repeat: intOpt('repeat', values.repeat, 3, 1, 9),
     peers: !values['no-peers'],
+    parts,
+    stormMs: intOpt('storm-ms', values['storm-ms'], 500, 200, 5000),
+    stormRepeat: intOpt('storm-repeat', values['storm-repeat'], 3, 1, 9),
+    execRepeat: intOpt('exec-repeat', values['exec-repeat'], 3, 1, 9),
+    pacedRate: intOpt('paced-rate', values['paced-rate'], 5000, 0, 1_000_000),
+    bpfStats: !values['no-bpf-stats'],
   };
 }
 
@@ -95,6 +144,7 @@ function placeCpus(cfg: Config): string {
   execFileSync('taskset', ['-a', '-p', '-c', String(cfg.consumerCpu), String(process.pid)], { stdio: 'ignore' });
   return `producer (load generator + the BPF program, which runs in its context) pinned to CPU ` +
     `${cfg.producerCpu}; consumer (this Node process, all threads; each peer consumer likewise) pinned to ` +
+    `CPU ${cfg.consumerCpu}. Open and exec storms: the workload loop on CPU ${cfg.producerCpu}, the tracer on ` +
     `CPU ${cfg.consumerCpu}`;
 }
 
@@ -189,6 +239,34 @@ async function main(): Promise<number> {
     (load > 0.5 ? ' (not idle: other work competes with the runs; see "waited for CPU")' : '') + '.', '');
   out.push(`Placement: ${placement}.`, '');
 
+  if (cfg.parts.has('ringbuf')) await ringbufSections(cfg, out);
+  const storms = { repeat: cfg.stormRepeat, execRepeat: cfg.execRepeat, pacedRate: cfg.pacedRate,
+    durationMs: cfg.stormMs, workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, bpfStats: cfg.bpfStats, log };
+  if (cfg.parts.has('files') || cfg.parts.has('idle')) {
+    await fileSections(storms, { files: cfg.parts.has('files'), idle: cfg.parts.has('idle') }, out);
+  }
+  if (cfg.parts.has('exec')) await execSection(storms, out);
+  if (cfg.parts.has('profile')) {
+    out.push(profileBenchReport(await runProfileBench({ peers: cfg.peers, log })));
+    out.push('## Time to symbolise a profile of a process with a large binary', '',
+      symbolizeBenchReport(await runSymbolizeBench({ peers: cfg.peers })), '');
+  }
+  if (cfg.parts.has('xdp')) out.push(xdpBenchReport(await runXdpBench({ senderCpu: cfg.producerCpu, log })));
+  if (cfg.parts.has('flows')) {
+    out.push(flowsBenchReport(await runFlowsBench({ workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, log })));
+  }
+
+  if (cfg.parts.has('rules')) out.push(rulesLiveBenchReport(await runRulesLiveBench({ workloadCpu: cfg.producerCpu, log })));
+  if (cfg.parts.has('policy')) {
+    out.push(policyBenchReport(await runPolicyBench({ stormMs: cfg.stormMs, repeat: cfg.stormRepeat, workloadCpu: cfg.producerCpu, log })));
+  }
+
+  out.push(`Total benchmark time: ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}
+
+async function ringbufSections(cfg: Config, out: string[]): Promise<void> {
   // Warm-up: JIT the consumer and fault in the ring before anything is measured.
   await runRingbuf({ rate: 0, recordsPerCall: cfg.recordsPerCall, durationMs: 300, ringBytes: cfg.ringBytes,
     wakeupBytes: 0, decode: 'fields', producerCpu: cfg.producerCpu });
@@ -254,11 +332,7 @@ async function main(): Promise<number> {
   })), '');
 
   if (cfg.peers) await peerSections(cfg, sweep, out);
-
   out.push(readingNotes(cfg));
-  out.push(`Total benchmark time: ${((Date.now() - started) / 1000).toFixed(0)} s.`);
-  process.stdout.write(out.join('\n') + '\n');
-  return 0;
 }
 
 async function peerSections(cfg: Config, sweep: Repeated[], out: string[]): Promise<void> {
