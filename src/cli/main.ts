@@ -8,6 +8,13 @@ type Loader = () => Promise<Command>;
 const commands: Record<string, Loader> = {
   features: async () => (await import('./commands/features.js')).command,
   observe: async () => (await import('./commands/observe.js')).command,
+  rules: async () => (await import('./commands/rules.js')).command,
+  run: async () => (await import('./commands/run.js')).command,
+  profile: async () => (await import('./commands/profile.js')).command,
+  top: async () => (await import('./commands/top.js')).command,
+  firewall: async () => (await import('./commands/firewall.js')).command,
+  netpolicy: async () => (await import('./commands/netpolicy.js')).command,
+  policy: async () => (await import('./commands/policy.js')).command,
 };
 
 function help(): string {
@@ -17,6 +24,13 @@ function help(): string {
     'commands:',
     '  features   what the running kernel offers to eBPF, probed for real',
     '  observe    stream events from the kernel (process executions, ...)',
+    '  rules      Falco rules files: validate FILE... (load, compile, report)',
+    '  run        evaluate Falco rules live (--rules FILE|DIR): alerts as Falco writes them',
+    '  profile    CPU profiles (on- or off-CPU): flame graphs, folded stacks, pprof',
+    '  top        per-process syscall and file activity, refreshed like top',
+    '  firewall   XDP firewall: block/allow CIDRs, per-source rate limit, drop counters',
+    '  netpolicy  per-cgroup network policy (connect/sendmsg/packets), denials as flows',
+    '  policy     TracingPolicies (Tetragon format): validate FILE..., list, compat DIR',
     '',
     'Run `vigil <command> --help` for its options.',
   ].join('\n');

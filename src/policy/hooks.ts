@@ -1,0 +1,877 @@
+// Hook resolution: which kernel hook serves each hook of a policy on THIS
+// kernel. Everything is decided by probing (src/bpf/features.ts) and by
+// reading what the kernel describes (tracefs formats, BTF, kallsyms), never by
+// kernel version.
+//
+//   tracepoints         tracefs events/<cat>/<ev> (its format types the args);
+//                       raw: true -> tp_btf / raw_tracepoint, args from BTF
+//   kprobes syscall     syscalls/sys_enter_<name> + sys_exit_<name>; a syscall
+//                       without its own tracepoint: raw_syscalls filtered by id
+//   kprobes / fentries  kprobe or fentry when the kernel has them (and the
+//                       function exists); else the portable equivalent
+//                       (portable.ts); else an error naming both features
+//   lsmhooks            BPF-LSM when the kernel has it; else the portable
+//                       equivalent; else an error
+//   uprobes             the binary and its symbol must exist
+// Actions are checked against what serves the hook: Override needs BPF-LSM or
+// kprobes with bpf_override_return; Sigkill/Signal need bpf_send_signal; Deny
+// needs cgroup sock_addr programs and a connect/sendmsg hook.
+import { readFileSync } from 'node:fs';
+import {
+  type Action, type ArgConversion, type ArgLocation, type ArgSource, type ArgSpec, type ArgType,
+  type AttachCondition, type Attachment, type CompiledPolicy, type Hook, type HookSpec, type PolicySpec,
+  type Selector, type ServedHook, type SourcePos, type TracepointField, INT_ARG_TYPES, STRING_ARG_TYPES,
+} from './ir.js';
+import { formatDiagnostic, joinPath, type PolicyDiagnostic } from './schema.js';
+import { parseFilterValues, syscallId, normaliseSyscallName } from './loader.js';
+import { PORTABLE, portableForFunction, portableForLsm, type Cond, type From, type PortableEntry, type StandIn } from './portable.js';
+import { readTracepointFormat, syscallsWithTracepoints, tracefsRoot } from './tracefs.js';
+import { probeAttach, probeHelper, type FeatureResult } from '../bpf/features.js';
+import { native } from '../bpf/native.js';
+import { Btf } from '../bpf/btf.js';
+import { ElfFile, FdSource } from '../profile/symbols/elf.js';
+import { syscallNumber } from '../sensors/syscall-names.js';
+
+// ---------------------------------------------------------------------------
+// What the resolver asks of the kernel
+
+export type ProbedAttach = 'kprobe' | 'fentry' | 'lsm' | 'tp_btf' | 'raw_tracepoint' | 'uprobe' | 'cgroup_sock_addr' | 'tracepoint';
+export type ProbedHelper = 'bpf_send_signal' | 'bpf_override_return' | 'bpf_get_stackid';
+
+export interface KernelEnv {
+  /** The fields of a tracepoint; undefined when tracefs has no such event. */
+  tracepoint(category: string, event: string): readonly TracepointField[] | undefined;
+  /** Syscalls that have syscalls/sys_enter_<name> tracepoints. */
+  syscallTracepoints(): ReadonlySet<string>;
+  /** The native number of a syscall (undefined when unknown). */
+  syscallNumber(name: string): number | undefined;
+  attach(name: ProbedAttach): Promise<FeatureResult>;
+  helper(name: ProbedHelper): Promise<FeatureResult>;
+  /** Whether the kernel has a function of that name (kallsyms); undefined when it cannot tell. */
+  kernelFunction(name: string): boolean | undefined;
+  /** Functions ftrace can hook (available_filter_functions); undefined when unreadable. */
+  ftraceFunctions(): readonly string[] | undefined;
+  /** TP_PROTO parameters of a tracepoint (from BTF btf_trace_<event>); undefined when unknown. */
+  rawTracepointArgs(event: string): readonly string[] | undefined;
+  /** Whether the kernel has the LSM hook (BTF bpf_lsm_<hook>); undefined when it cannot tell. */
+  lsmHook(hook: string): boolean | undefined;
+  /** A function symbol of an ELF file: its file offset, or why not. */
+  elfSymbol(path: string, symbol: string): { offset: number } | { error: string };
+  /** Whether a file exists and is readable (uprobe offsets). */
+  fileReadable(path: string): { ok: true } | { error: string };
+}
+
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+
+/** The running kernel, memoised. */
+export function liveKernel(): KernelEnv {
+  const formats = new Map<string, readonly TracepointField[] | undefined>();
+  let syscalls: ReadonlySet<string> | undefined;
+  let kallsyms: Set<string> | null | undefined;
+  let ftrace: readonly string[] | null | undefined;
+  let btf: Btf | null | undefined;
+  const vmlinux = (): Btf | undefined => {
+    if (btf === undefined) {
+      try {
+        btf = Btf.fromFile(VMLINUX);
+      } catch {
+        btf = null;
+      }
+    }
+    return btf ?? undefined;
+  };
+  return {
+    tracepoint(category, event) {
+      const key = `${category}/${event}`;
+      if (!formats.has(key)) formats.set(key, readTracepointFormat(category, event));
+      return formats.get(key);
+    },
+    syscallTracepoints() {
+      syscalls ??= syscallsWithTracepoints();
+      return syscalls;
+    },
+    syscallNumber: (name) => syscallNumber(name),
+    attach: (name) => probeAttach(name),
+    helper: (name) => probeHelper(name),
+    kernelFunction(name) {
+      if (kallsyms === undefined) {
+        try {
+          const set = new Set<string>();
+          for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
+            const parts = line.split(' ');
+            if (parts.length >= 3 && (parts[1] === 'T' || parts[1] === 't')) set.add(parts[2]!.split('\t')[0]!);
+          }
+          // Without privileges every address reads 0 but names are still there; an empty file means no kallsyms.
+          kallsyms = set.size > 0 ? set : null;
+        } catch {
+          kallsyms = null;
+        }
+      }
+      if (kallsyms === null) return undefined;
+      // Compiler clones (.isra.0, .constprop.0) still name the function.
+      return kallsyms.has(name) || [...['.isra.0', '.constprop.0', '.part.0', '.cold']].some((s) => kallsyms!.has(name + s));
+    },
+    ftraceFunctions() {
+      if (ftrace === undefined) {
+        const root = tracefsRoot();
+        try {
+          if (!('path' in root)) throw new Error(root.reason);
+          ftrace = readFileSync(`${root.path}/available_filter_functions`, 'utf8').split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+        } catch {
+          ftrace = null;
+        }
+      }
+      return ftrace ?? undefined;
+    },
+    rawTracepointArgs(event) {
+      const b = vmlinux();
+      if (!b) return undefined;
+      const td = b.byName(`btf_trace_${event}`, 'TYPEDEF');
+      if (!td || td.type_id === undefined) return undefined;
+      const proto = b.resolve(b.resolve(td.type_id).type_id ?? 0);
+      if (proto.kind !== 'FUNC_PROTO') return undefined;
+      // The first parameter is the program's context (void *__data).
+      return (proto.params ?? []).slice(1).map((p) => btfTypeName(b, p.type_id));
+    },
+    lsmHook(hook) {
+      try {
+        return native().btfFindId(VMLINUX, `bpf_lsm_${hook}`, 'FUNC') > 0;
+      } catch {
+        return undefined;
+      }
+    },
+    elfSymbol(path, symbol) {
+      let src: FdSource;
+      try {
+        src = FdSource.open(path);
+      } catch (e) {
+        return { error: `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+      }
+      try {
+        const elf = ElfFile.parse(src, path);
+        const syms = elf.symbols(src);
+        for (let i = 0; i < syms.count; i++) {
+          if (syms.name(i) !== symbol) continue;
+          const vaddr = syms.start(i);
+          const seg = elf.loads.find((l) => vaddr >= l.vaddr && vaddr < l.vaddr + l.memsz);
+          return { offset: seg ? vaddr - seg.vaddr + seg.offset : vaddr };
+        }
+        return { error: `${path} has no function symbol "${symbol}" (in .symtab or .dynsym)` };
+      } catch (e) {
+        return { error: (e as Error).message };
+      } finally {
+        src.close();
+      }
+    },
+    fileReadable(path) {
+      try {
+        FdSource.open(path).close();
+        return { ok: true };
+      } catch (e) {
+        return { error: `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+      }
+    },
+  };
+}
+
+function btfTypeName(b: Btf, id: number): string {
+  let stars = '';
+  let t = b.byId(id);
+  for (let i = 0; i < 16; i++) {
+    if (t.kind === 'PTR') {
+      stars += '*';
+      if (!t.type_id) return `void ${stars}`;
+      t = b.byId(t.type_id);
+    } else if (['CONST', 'VOLATILE', 'RESTRICT', 'TYPE_TAG'].includes(t.kind) && t.type_id) {
+      t = b.byId(t.type_id);
+    } else break;
+  }
+  const kind = t.kind === 'STRUCT' ? 'struct ' : t.kind === 'UNION' ? 'union ' : t.kind === 'ENUM' || t.kind === 'ENUM64' ? 'enum ' : '';
+  return `${kind}${t.name || 'void'}${stars ? ` ${stars}` : ''}`;
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+export interface ResolveResult {
+  readonly policy?: CompiledPolicy;
+  readonly diagnostics: readonly PolicyDiagnostic[];
+}
+
+/** A policy could not be resolved on this kernel; `diagnostics` says where and why. */
+export class PolicyResolveError extends Error {
+  override readonly name = 'PolicyResolveError';
+  constructor(readonly diagnostics: readonly PolicyDiagnostic[]) {
+    super(diagnostics.map(formatDiagnostic).join('\n'));
+  }
+}
+
+class Fail extends Error {
+  constructor(readonly diag: PolicyDiagnostic) {
+    super(diag.message);
+  }
+}
+
+function fail(pos: SourcePos, path: string, message: string): never {
+  throw new Fail({ pos, path, message });
+}
+
+function unavailable(f: FeatureResult): string {
+  return f.reason;
+}
+
+// ---------------------------------------------------------------------------
+// Argument types
+
+const KERNEL_ONLY_TYPES: ReadonlySet<ArgType> = new Set<ArgType>([
+  'cred', 'linux_binprm', 'skb', 'module', 'load_info', 'net_device', 'user_namespace', 'kernel_cap_t',
+  'cap_inheritable', 'cap_permitted', 'cap_effective', 'bpf_prog', 'iov_iter', 'kiocb', 'dentry', 'path', 'file',
+  'sock', 'bpf_map', 'perf_event',
+]);
+const FD_TYPES: ReadonlySet<ArgType> = new Set<ArgType>(['fd', 'file', 'path', 'dentry', 'kiocb', 'sock', 'socket']);
+const USER_STRUCT_TYPES: ReadonlySet<ArgType> = new Set<ArgType>(['bpf_attr', 'bpf_map', 'perf_event']);
+
+/** The type `auto` stands for, from a C type. */
+function autoType(cType: string, size: number, signed: boolean): ArgType {
+  const c = cType.replace(/\bconst\b|\bvolatile\b/g, '').trim();
+  if (/^(unsigned\s+)?char\s*\*$/.test(c) || c.startsWith('__data_loc char')) return 'string';
+  if (/^struct file\s*\*$/.test(c)) return 'file';
+  if (/^struct path\s*\*$/.test(c)) return 'path';
+  if (/^struct dentry\s*\*$/.test(c)) return 'dentry';
+  if (/^struct sock\s*\*$/.test(c)) return 'sock';
+  if (/^struct socket\s*\*$/.test(c)) return 'socket';
+  if (/^struct sk_buff\s*\*$/.test(c)) return 'skb';
+  if (/^struct sockaddr\s*\*$/.test(c)) return 'sockaddr';
+  if (/^(const\s+)?struct cred\s*\*$/.test(c)) return 'cred';
+  if (/^struct linux_binprm\s*\*$/.test(c)) return 'linux_binprm';
+  if (/^struct net_device\s*\*$/.test(c)) return 'net_device';
+  if (/\*$/.test(c)) return 'uint64';
+  // Syscall format fields are all 8 bytes, unsigned: the C type says more.
+  const named: Readonly<Record<string, ArgType>> = {
+    'int': 'int', 'signed int': 'int', 'pid_t': 'int', 'key_serial_t': 'int', 'clockid_t': 'int', 'timer_t': 'int',
+    'unsigned int': 'uint32', 'uid_t': 'uint32', 'gid_t': 'uint32', 'qid_t': 'uint32', 'umode_t': 'uint32', 'mode_t': 'uint32',
+    'u32': 'uint32', '__u32': 'uint32', 's32': 'int', '__s32': 'int', 'long': 'long', 'off_t': 'long', 'loff_t': 'long',
+    'unsigned long': 'uint64', 'size_t': 'size_t', 'ssize_t': 'long', 'u64': 'uint64', '__u64': 'uint64', 's64': 'int64',
+    '__s64': 'int64', 'aio_context_t': 'uint64', 'key_t': 'int',
+  };
+  const byName = named[c];
+  if (byName) return byName;
+  switch (size) {
+    case 1: return signed ? 'int8' : 'uint8';
+    case 2: return signed ? 'int16' : 'uint16';
+    case 4: return signed ? 'int' : 'uint32';
+    default: return signed ? 'int64' : 'uint64';
+  }
+}
+
+/** For a syscall argument: how the engine reads the declared type from the raw u64. */
+function syscallConversion(type: ArgType, field: TracepointField | undefined, where: string, pos: SourcePos, path: string): ArgConversion {
+  const pointer = field ? field.pointer : undefined;
+  if (type === 'sockaddr') return 'user-sockaddr';
+  if (USER_STRUCT_TYPES.has(type)) {
+    if (pointer === false) fail(pos, path, `type ${type} needs a pointer to the user's struct, but ${where} is ${field!.cType}`);
+    return 'user-struct';
+  }
+  if (FD_TYPES.has(type)) {
+    if (pointer === true && type !== 'path') fail(pos, path, `type ${type} reads an fd, but ${where} is a pointer (${field!.cType})`);
+    if (pointer === true) return 'string';
+    return 'fd';
+  }
+  if (type === 'filename') return pointer === false ? fail(pos, path, `type filename needs a string pointer, but ${where} is ${field!.cType}`) : 'string';
+  if (STRING_ARG_TYPES.has(type) || type === 'char_buf' || type === 'char_iovec') {
+    if (pointer === false) fail(pos, path, `type ${type} needs a pointer to user memory, but ${where} is ${field!.cType}`);
+    return 'none';
+  }
+  if (KERNEL_ONLY_TYPES.has(type)) {
+    fail(pos, path, `type ${type} is a kernel structure; syscall arguments come from user space (${where} is ${field?.cType ?? 'a register'})`);
+  }
+  return 'none';
+}
+
+function retype(args: readonly ArgSpec[], types: readonly ArgType[]): ArgSpec[] {
+  return args.map((a, i) => (a.type === types[i] ? a : { ...a, type: types[i]! }));
+}
+
+/** Re-parses filters whose argument type was `auto`. */
+function reparseSelectors(h: HookSpec, args: readonly ArgSpec[], spec: PolicySpec): Selector[] {
+  const lists = new Map(spec.lists.map((l) => [l.name, l]));
+  return h.selectors.map((s, si) => ({
+    ...s,
+    matchArgs: s.matchArgs.map((f, fi) => {
+      if (h.args[f.argPos]?.type !== 'auto') return f;
+      const type = args[f.argPos]!.type;
+      const r = parseFilterValues(f.operator, type, f.raw, { lists });
+      if (!r.ok) fail(f.pos, `${h.path}.selectors[${si}].matchArgs[${fi}]`, `${r.message} (argument ${args[f.argPos]!.index} is ${type})`);
+      return { ...f, values: r.values };
+    }),
+  }));
+}
+
+// ---------------------------------------------------------------------------
+// The resolver
+
+interface Served {
+  served: ServedHook;
+  args: ArgSpec[];
+}
+
+class Resolver {
+  constructor(private readonly spec: PolicySpec, private readonly env: KernelEnv) {}
+
+  async resolve(h: HookSpec): Promise<{ hooks: { spec: HookSpec; served: Served }[]; skipped?: string }> {
+    switch (h.kind) {
+      case 'syscall': return this.syscallHook(h);
+      case 'tracepoint': return { hooks: [{ spec: h, served: this.tracepointHook(h) }] };
+      case 'kfunc': return this.kfuncHook(h);
+      case 'lsm': return { hooks: [{ spec: h, served: await this.lsmHook(h) }] };
+      case 'uprobe': return { hooks: [{ spec: h, served: await this.uprobeHook(h) }] };
+    }
+  }
+
+  // --- syscalls ------------------------------------------------------------
+
+  private async syscallHook(h: HookSpec): Promise<{ hooks: { spec: HookSpec; served: Served }[] }> {
+    const t = h.target;
+    if (t.kind !== 'syscall') throw new Error('unreachable');
+    const list = h.fromList ? this.spec.lists.find((l) => l.name === h.fromList) : undefined;
+    if (list?.type === 'generated_syscalls') {
+      if (h.args.length > 0) fail(h.pos, joinPath(h.path, 'args'), `list "${list.name}" is generated (every syscall): syscalls differ in their arguments, so it takes no args`);
+      const names = [...this.env.syscallTracepoints()].sort();
+      if (names.length === 0) fail(list.pos, `${h.path}.call`, `list "${list.name}" is generated from tracefs events/syscalls, which has none here (${'reason' in tracefsRoot() ? (tracefsRoot() as { reason: string }).reason : 'CONFIG_FTRACE_SYSCALLS off'})`);
+      return {
+        hooks: names.map((name) => {
+          const sub: HookSpec = { ...h, target: { kind: 'syscall', name, written: `sys_${name}` }, functionName: `sys_${name}` };
+          return { spec: sub, served: this.syscall(sub, name, 'native') };
+        }),
+      };
+    }
+    const sc = normaliseSyscallName(t.written) ?? { name: t.name, abi: 'native' as const };
+    return { hooks: [{ spec: h, served: this.syscall(h, t.name, sc.abi) }] };
+  }
+
+  private syscall(h: HookSpec, name: string, abi: 'native' | 'ia32', note?: string): Served {
+    const where = joinPath(h.path, 'call');
+    if (abi === 'ia32') {
+      fail(h.pos, where, `${h.functionName} is a 32-bit compat syscall: the syscall tracepoints do not fire for compat calls, and kprobes are what would serve it; hook the native ${name} instead`);
+    }
+    const hasTp = this.env.syscallTracepoints().has(name);
+    const nr = this.env.syscallNumber(name);
+    let fields: readonly TracepointField[] | undefined;
+    let raw = false;
+    if (hasTp) fields = this.env.tracepoint('syscalls', `sys_enter_${name}`);
+    if (!fields) {
+      if (nr === undefined) {
+        fail(h.pos, where, `no syscall "${name}" here: tracefs has no syscalls/sys_enter_${name} and this architecture's syscall table does not know it`);
+      }
+      if (!this.env.tracepoint('raw_syscalls', 'sys_enter')) {
+        fail(h.pos, where, `syscall ${name} has no tracepoint of its own and raw_syscalls/sys_enter is missing from tracefs`);
+      }
+      raw = true;
+    }
+    // Fields after common_* and __syscall_nr are the arguments.
+    const argFields = fields ? fields.slice(fields.findIndex((f) => f.name === '__syscall_nr') + 1) : undefined;
+    const nargs = argFields ? argFields.length : 6;
+    const types: ArgType[] = [];
+    const sources: ArgSource[] = h.args.map((a, i) => {
+      const ap = `${h.path}.args[${i}]`;
+      if (a.index >= nargs) {
+        fail(a.pos, joinPath(ap, 'index'), `${name} has ${nargs} argument(s)${argFields ? ` (${argFields.map((f) => f.name).join(', ')})` : ''}; index ${a.index} is past them`);
+      }
+      const field = argFields?.[a.index];
+      const type = a.type === 'auto' ? (field ? autoType(field.cType, 8, field.signed) : 'uint64') : a.type;
+      types.push(type);
+      const desc = field ? `argument ${a.index} of ${name} (${field.cType} ${field.name})` : `argument ${a.index} of ${name}`;
+      const conv = syscallConversion(type, field, desc, a.pos, joinPath(ap, 'type'));
+      const src: ArgSource = { loc: { at: 'syscall-arg', index: a.index }, conv };
+      if (type === 'char_buf' || type === 'char_iovec') {
+        if (a.returnCopy) return { ...src, size: { at: 'syscall-ret' } };
+        if (a.sizeArgIndex !== undefined) {
+          if (a.sizeArgIndex >= nargs) fail(a.pos, joinPath(ap, 'sizeArgIndex'), `sizeArgIndex ${a.sizeArgIndex + 1} names argument ${a.sizeArgIndex}, past the ${nargs} of ${name}`);
+          return { ...src, size: { at: 'syscall-arg', index: a.sizeArgIndex } };
+        }
+      }
+      if (type === 'sockaddr' && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'syscall-arg', index: a.sizeArgIndex } };
+      return src;
+    });
+    const args = retype(h.args, types);
+    let ret: ArgSource | undefined;
+    if (h.return) {
+      const rt = h.returnArg?.type ?? 'int';
+      ret = { loc: { at: 'syscall-ret' }, conv: FD_TYPES.has(rt) ? 'fd' : 'none' };
+    }
+    const emit = needsExit(h) ? 'exit' : 'enter';
+    const enter = raw ? { category: 'raw_syscalls', event: 'sys_enter' } : { category: 'syscalls', event: `sys_enter_${name}` };
+    const exit = raw ? { category: 'raw_syscalls', event: 'sys_exit' } : { category: 'syscalls', event: `sys_exit_${name}` };
+    if (!raw && emit === 'exit' && !this.env.tracepoint('syscalls', `sys_exit_${name}`)) {
+      fail(h.pos, where, `syscall ${name} has syscalls/sys_enter_${name} but no sys_exit_${name} in tracefs`);
+    }
+    const label = raw ? `tracepoint:raw_syscalls/sys_${emit} (id ${nr})` : `tracepoint:${enter.category}/${emit === 'exit' ? exit.event : enter.event}`;
+    const attachments: Attachment[] = [{ kind: 'syscall', syscall: name, nr, raw, enter, exit, emit, args: sources, ret, when: [], label }];
+    return {
+      served: {
+        hook: raw ? `tracepoint:raw_syscalls/sys_${emit} (id ${nr})` : attachments[0]!.label,
+        portable: false,
+        note: note ?? (raw ? `${name} has no tracepoint of its own: served by raw_syscalls filtered by syscall number ${nr}` : undefined),
+        attachments,
+      },
+      args,
+    };
+  }
+
+  // --- tracepoints -----------------------------------------------------------
+
+  private tracepointHook(h: HookSpec): Served {
+    const t = h.target;
+    if (t.kind !== 'tracepoint') throw new Error('unreachable');
+    const where = h.path;
+    if (t.raw) return this.rawTracepoint(h, t.event);
+    const fields = this.env.tracepoint(t.category, t.event);
+    if (!fields) {
+      const root = tracefsRoot();
+      fail(h.pos, joinPath(where, 'event'), 'path' in root
+        ? `tracepoint ${t.category}/${t.event} does not exist here (no ${root.path}/events/${t.category}/${t.event})`
+        : `tracepoint ${t.category}/${t.event}: ${root.reason}`);
+    }
+    const types: ArgType[] = [];
+    const sources = h.args.map((a, i): ArgSource => {
+      const ap = `${h.path}.args[${i}]`;
+      const f = fields[a.index];
+      if (!f) {
+        fail(a.pos, joinPath(ap, 'index'), `${t.category}/${t.event} has ${fields.length} fields (${fields.map((x, j) => `${j}:${x.name}`).join(', ')}); index ${a.index} is past them`);
+      }
+      const type = a.type === 'auto' ? autoType(f.cType, f.size, f.signed) : a.type;
+      types.push(type);
+      if ((STRING_ARG_TYPES.has(type) || type === 'char_buf') && !f.dataLoc && !f.pointer && f.arrayLen === undefined) {
+        fail(a.pos, joinPath(ap, 'type'), `type ${type} needs a string: field ${a.index} (${f.cType} ${f.name}) is not a pointer, array or __data_loc`);
+      }
+      if (INT_ARG_TYPES.has(type) && (f.dataLoc || (f.arrayLen !== undefined && type !== 'syscall64'))) {
+        fail(a.pos, joinPath(ap, 'type'), `type ${type} is an integer: field ${a.index} (${f.cType} ${f.name}) is not`);
+      }
+      return { loc: { at: 'tp-field', field: f }, conv: 'none' };
+    });
+    const label = `tracepoint:${t.category}/${t.event}`;
+    return {
+      served: { hook: label, portable: false, attachments: [{ kind: 'tracepoint', tp: { category: t.category, event: t.event }, fields, args: sources, when: [], label }] },
+      args: retype(h.args, types),
+    };
+  }
+
+  private rawTracepoint(h: HookSpec, event: string): Served {
+    // Checked lazily in resolveHooks (async probes); here only the prototype.
+    const params = this.env.rawTracepointArgs(event);
+    if (!params) fail(h.pos, joinPath(h.path, 'event'), `raw tracepoint ${event}: the kernel's BTF has no btf_trace_${event} (no such tracepoint, or no BTF at ${VMLINUX})`);
+    const types: ArgType[] = [];
+    const sources = h.args.map((a, i): ArgSource => {
+      const p = params[a.index];
+      if (p === undefined) {
+        fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'index'), `raw tracepoint ${event} has ${params.length} argument(s) (${params.join(', ')}); index ${a.index} is past them`);
+      }
+      types.push(a.type === 'auto' ? autoType(p, 8, false) : a.type);
+      return { loc: { at: 'reg', index: a.index }, conv: 'none' };
+    });
+    const label = `raw_tracepoint:${event}`;
+    return {
+      served: { hook: label, portable: false, attachments: [{ kind: 'raw_tracepoint', event, btf: true, args: sources, label }] },
+      args: retype(h.args, types),
+    };
+  }
+
+  // --- kernel functions ------------------------------------------------------
+
+  private async kfuncHook(h: HookSpec): Promise<{ hooks: { spec: HookSpec; served: Served }[]; skipped?: string }> {
+    const t = h.target;
+    if (t.kind !== 'kfunc') throw new Error('unreachable');
+    const [kprobe, fentry] = await Promise.all([this.env.attach('kprobe'), this.env.attach('fentry')]);
+    const list = h.fromList ? this.spec.lists.find((l) => l.name === h.fromList) : undefined;
+    if (list?.type === 'generated_ftrace') {
+      if (!kprobe.available && !fentry.available) {
+        fail(h.pos, joinPath(h.path, 'call'), `list "${list.name}" is a generated_ftrace list (pattern ${list.pattern ?? ''}): its kernel functions can only be hooked with kprobes or fentry, and this kernel has neither (kprobe: ${unavailable(kprobe)}; fentry: ${unavailable(fentry)})`);
+      }
+      const all = this.env.ftraceFunctions();
+      if (!all) fail(h.pos, joinPath(h.path, 'call'), `list "${list.name}" is generated from ftrace's available_filter_functions, which cannot be read here`);
+      const re = new RegExp(list.pattern ?? '^$');
+      const fns = [...new Set(all.filter((f) => re.test(f)))].sort();
+      if (fns.length === 0) fail(list.pos, joinPath(h.path, 'call'), `list "${list.name}": no kernel function matches ${list.pattern ?? ''}`);
+      return {
+        hooks: fns.map((fn) => {
+          const sub: HookSpec = { ...h, target: { kind: 'kfunc', function: fn }, functionName: fn };
+          return { spec: sub, served: this.nativeKfunc(sub, fn, kprobe.available && h.section !== 'fentries' ? 'kprobe' : fentry.available ? 'fentry' : 'kprobe') };
+        }),
+      };
+    }
+    const fn = t.function;
+    // A syscall's entry function (__x64_sys_openat with syscall: false) is its syscall.
+    const sc = /^__(x64|arm64)_sys_/.test(fn) ? normaliseSyscallName(fn, false) : undefined;
+    if (sc) {
+      return { hooks: [{ spec: h, served: this.syscall(h, sc.name, sc.abi, `${fn} is the entry of syscall ${sc.name}: served by its tracepoints`) }] };
+    }
+    const exists = this.env.kernelFunction(fn);
+    if (exists === false && h.ignoreCallNotFound) return { hooks: [], skipped: `${fn} is not in this kernel (ignore.callNotFound)` };
+    const prefer: ('kprobe' | 'fentry')[] = h.section === 'fentries' ? ['fentry', 'kprobe'] : ['kprobe', 'fentry'];
+    for (const kind of prefer) {
+      const f = kind === 'kprobe' ? kprobe : fentry;
+      if (!f.available) continue;
+      if (exists === false) fail(h.pos, joinPath(h.path, 'call'), `kernel function ${fn} does not exist here (not in /proc/kallsyms); set ignore.callNotFound to skip it`);
+      return { hooks: [{ spec: h, served: this.nativeKfunc(h, fn, kind) }] };
+    }
+    const entry = portableForFunction(fn);
+    if (entry) return { hooks: [{ spec: h, served: this.portable(h, entry, `kprobe: ${unavailable(kprobe)}; fentry: ${unavailable(fentry)}`) }] };
+    if (exists === false) {
+      fail(h.pos, joinPath(h.path, 'call'), `kernel function ${fn} does not exist here (not in /proc/kallsyms)${h.ignoreCallNotFound ? '' : '; set ignore.callNotFound to skip it'}`);
+    }
+    fail(h.pos, joinPath(h.path, 'call'), `${fn}: hooking a kernel function needs kprobes or fentry, and this kernel has neither (kprobe: ${unavailable(kprobe)}; fentry: ${unavailable(fentry)}); Vigil knows no portable equivalent for ${fn} (docs/policy.md lists those it knows)`);
+  }
+
+  private nativeKfunc(h: HookSpec, fn: string, kind: 'kprobe' | 'fentry'): Served {
+    const types: ArgType[] = [];
+    const sources = h.args.map((a, i): ArgSource => {
+      if (a.type === 'auto') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), 'type auto for kernel functions needs BTF function prototypes, which Vigil does not read yet: give the type');
+      if (a.index > 5) fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'index'), `${kind} arguments come from registers: index 0-5, not ${a.index}`);
+      types.push(a.type);
+      const src: ArgSource = { loc: { at: 'reg', index: a.index }, conv: a.type === 'fd' ? 'fd' : 'none' };
+      if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'reg', index: a.sizeArgIndex } };
+      if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.returnCopy) return { ...src, size: { at: 'ret' } };
+      return src;
+    });
+    const ret: ArgSource | undefined = h.return ? { loc: { at: 'ret' }, conv: 'none' } : undefined;
+    const label = `${kind}:${fn}`;
+    return {
+      served: { hook: label, portable: false, attachments: [{ kind, function: fn, withReturn: needsExit(h), args: sources, ret, label }] },
+      args: retype(h.args, types),
+    };
+  }
+
+  // --- LSM hooks -------------------------------------------------------------
+
+  private async lsmHook(h: HookSpec): Promise<Served> {
+    const t = h.target;
+    if (t.kind !== 'lsm') throw new Error('unreachable');
+    const lsm = await this.env.attach('lsm');
+    if (lsm.available) {
+      if (this.env.lsmHook(t.hook) === false) fail(h.pos, joinPath(h.path, 'hook'), `LSM hook ${t.hook} does not exist here (BTF has no bpf_lsm_${t.hook})`);
+      const types: ArgType[] = [];
+      const sources = h.args.map((a, i): ArgSource => {
+        if (a.type === 'auto') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), 'type auto for LSM hooks needs BTF prototypes, which Vigil does not read yet: give the type');
+        types.push(a.type);
+        return { loc: { at: 'reg', index: a.index }, conv: 'none' };
+      });
+      const label = `lsm:${t.hook}`;
+      return { served: { hook: label, portable: false, attachments: [{ kind: 'lsm', hook: t.hook, args: sources, label }] }, args: retype(h.args, types) };
+    }
+    const entry = portableForLsm(t.hook);
+    if (entry) return this.portable(h, entry, `lsm: ${unavailable(lsm)}`);
+    fail(h.pos, joinPath(h.path, 'hook'), `LSM hook ${t.hook} needs BPF-LSM, which is not available here (${unavailable(lsm)}); Vigil knows no portable equivalent for ${t.hook}`);
+  }
+
+  // --- portable equivalents ----------------------------------------------------
+
+  private portable(h: HookSpec, entry: PortableEntry, why: string): Served {
+    const written = h.target.kind === 'lsm' ? `LSM hook ${h.target.hook}` : h.functionName;
+    const types: ArgType[] = h.args.map((a, i) => {
+      const ap = `${h.path}.args[${i}]`;
+      const pa = entry.args[a.index];
+      if (!pa) fail(a.pos, joinPath(ap, 'index'), `${written} has ${entry.args.length} argument(s) (${entry.args.map((x) => x.c).join(', ')}); index ${a.index} is past them`);
+      if (a.type === 'nop') return 'nop';
+      if (a.type === 'auto') {
+        if (pa.types.length === 0) fail(a.pos, joinPath(ap, 'type'), `argument ${a.index} of ${written} (${pa.c}) is not available from its portable equivalent (${entry.name})`);
+        return pa.types[0]!;
+      }
+      if (!pa.types.includes(a.type)) {
+        fail(a.pos, joinPath(ap, 'type'), pa.types.length === 0
+          ? `argument ${a.index} of ${written} (${pa.c}) is not available from its portable equivalent (${entry.name}); use type nop or drop it`
+          : `argument ${a.index} of ${written} is ${pa.c}; its portable equivalent (${entry.name}) gives it as ${pa.types.join(', ')}, not ${a.type}`);
+      }
+      return a.type;
+    });
+    const attachments: Attachment[] = [];
+    const missing: string[] = [];
+    for (const s of entry.standIns) {
+      const a = this.standIn(h, s, types);
+      if (typeof a === 'string') missing.push(a);
+      else attachments.push(a);
+    }
+    if (attachments.length === 0) {
+      fail(h.pos, joinPath(h.path, h.target.kind === 'lsm' ? 'hook' : 'call'), `${written}: no hook can serve it here: ${why}; its portable equivalent (${entry.name}) is missing too (${missing.join('; ')})`);
+    }
+    if (h.return && entry.standIns.some((s) => !s.ret)) {
+      fail(h.pos, joinPath(h.path, 'return'), `the return value of ${written} is not available from its portable equivalent (${entry.name}), which serves it from ${describeStandIns(entry)}`);
+    }
+    // Filters on an argument a stand-in lacks would never match there.
+    h.selectors.forEach((sel, si) => sel.matchArgs.forEach((f, fi) => {
+      for (const a of attachments) {
+        const src = 'args' in a ? a.args[f.argPos] : undefined;
+        if (src?.loc.at === 'none') {
+          fail(f.pos, `${h.path}.selectors[${si}].matchArgs[${fi}]`, `argument ${h.args[f.argPos]!.index} of ${written} is not available on ${a.label}, one of the hooks serving it (${src.loc.reason})`);
+        }
+      }
+    }));
+    const partial = missing.length > 0 ? ` Not on this kernel: ${missing.join('; ')}.` : '';
+    return {
+      served: { hook: `portable:${entry.name}`, portable: true, note: `${entry.note}${partial}`, attachments },
+      args: retype(h.args, types),
+    };
+  }
+
+  /** One stand-in as an attachment, or why it is missing here. */
+  private standIn(h: HookSpec, s: StandIn, types: readonly ArgType[]): Attachment | string {
+    if ('syscall' in s) {
+      const name = s.syscall;
+      const hasTp = this.env.syscallTracepoints().has(name) && this.env.tracepoint('syscalls', `sys_enter_${name}`) !== undefined;
+      const nr = this.env.syscallNumber(name);
+      if (!hasTp && nr === undefined) return `syscall ${name} (no syscalls/sys_enter_${name})`;
+      if (!hasTp && !this.env.tracepoint('raw_syscalls', 'sys_enter')) return `syscall ${name} (no tracepoint)`;
+      const raw = !hasTp;
+      const emit = s.emit === 'exit' || needsExit(h) ? 'exit' : 'enter';
+      const label = raw ? `tracepoint:raw_syscalls/sys_enter (id ${nr})` : `tracepoint:syscalls/sys_${emit}_${name}`;
+      return {
+        kind: 'syscall', syscall: name, nr, raw,
+        enter: raw ? { category: 'raw_syscalls', event: 'sys_enter' } : { category: 'syscalls', event: `sys_enter_${name}` },
+        exit: raw ? { category: 'raw_syscalls', event: 'sys_exit' } : { category: 'syscalls', event: `sys_exit_${name}` },
+        emit,
+        args: h.args.map((a, i) => fromSource(s.args[a.index], types[i]!, undefined, `${name}(2)`)),
+        ret: s.ret ? fromSource(s.ret, h.returnArg?.type ?? 'int', undefined, `${name}(2)`) : undefined,
+        when: (s.when ?? []).map((c) => condition(c, undefined)),
+        label,
+      };
+    }
+    const [category, event] = s.tracepoint;
+    const fields = this.env.tracepoint(category, event);
+    if (!fields) return `tracepoint ${category}/${event}`;
+    for (const f of [...s.args, s.ret]) {
+      if (f && 'field' in f && !fields.some((x) => x.name === f.field)) return `tracepoint ${category}/${event} has no field ${f.field}`;
+    }
+    return {
+      kind: 'tracepoint', tp: { category, event }, fields,
+      args: h.args.map((a, i) => fromSource(s.args[a.index], types[i]!, fields, `${category}/${event}`)),
+      ret: h.return && s.ret ? fromSource(s.ret, h.returnArg?.type ?? 'int', fields, `${category}/${event}`) : undefined,
+      when: (s.when ?? []).map((c) => condition(c, fields)),
+      label: `tracepoint:${category}/${event}`,
+    };
+  }
+
+  // --- uprobes ---------------------------------------------------------------
+
+  private async uprobeHook(h: HookSpec): Promise<Served> {
+    const t = h.target;
+    if (t.kind !== 'uprobe') throw new Error('unreachable');
+    const up = await this.env.attach('uprobe');
+    if (!up.available) fail(h.pos, joinPath(h.path, 'path'), `uprobes are not available here (${unavailable(up)})`);
+    let offset: number | undefined = t.offset;
+    if (t.symbol) {
+      const r = this.env.elfSymbol(t.path, t.symbol);
+      if ('error' in r) fail(h.pos, t.offset === undefined ? `${h.path}.symbols` : `${h.path}.offsets`, r.error);
+      offset = r.offset;
+    } else {
+      const r = this.env.fileReadable(t.path);
+      if ('error' in r) fail(h.pos, joinPath(h.path, 'path'), r.error);
+    }
+    const sources = h.args.map((a, i): ArgSource => {
+      if (a.index > 5) fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'index'), `uprobe arguments come from registers: index 0-5, not ${a.index}`);
+      if (KERNEL_ONLY_TYPES.has(a.type) && a.type !== 'file' && a.type !== 'path') {
+        fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), `type ${a.type} is a kernel structure; a user function's arguments are user memory`);
+      }
+      const src: ArgSource = { loc: { at: 'reg', index: a.index }, conv: a.type === 'fd' ? 'fd' : 'none' };
+      if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'reg', index: a.sizeArgIndex } };
+      return src;
+    });
+    const label = `uprobe:${t.path}:${t.symbol || `0x${(t.offset ?? 0).toString(16)}`}`;
+    return {
+      served: { hook: label, portable: false, attachments: [{ kind: 'uprobe', binary: t.path, symbol: t.symbol, offset, withReturn: false, args: sources, label }] },
+      args: [...h.args],
+    };
+  }
+
+  // --- actions -----------------------------------------------------------------
+
+  async checkActions(h: HookSpec, served: ServedHook): Promise<ServedHook> {
+    let out = served;
+    const all: { a: Action; path: string }[] = [];
+    h.selectors.forEach((s, si) => {
+      s.matchActions.forEach((a, ai) => all.push({ a, path: `${h.path}.selectors[${si}].matchActions[${ai}]` }));
+      s.matchReturnActions.forEach((a, ai) => all.push({ a, path: `${h.path}.selectors[${si}].matchReturnActions[${ai}]` }));
+    });
+    const kinds = new Set(served.attachments.map((a) => a.kind));
+    for (const { a, path } of all) {
+      switch (a.action) {
+        case 'Override': {
+          if (kinds.has('lsm') && kinds.size === 1) break;
+          if (kinds.has('kprobe') && kinds.size === 1) {
+            const or = await this.env.helper('bpf_override_return');
+            if (or.available) break;
+            fail(a.pos, path, `Override on a kprobe needs bpf_override_return, which is not available here (${unavailable(or)})`);
+          }
+          const [lsm, kp, or] = await Promise.all([this.env.attach('lsm'), this.env.attach('kprobe'), this.env.helper('bpf_override_return')]);
+          fail(a.pos, path, `Override needs the kernel to let a BPF program change the hooked function's result: BPF-LSM (${lsm.available ? 'available, but this hook is not an LSM hook' : unavailable(lsm)}) or kprobes with bpf_override_return (kprobe: ${kp.available ? 'available' : unavailable(kp)}; bpf_override_return: ${or.available ? 'available' : unavailable(or)}). ${h.functionName} is served by ${served.hook}, which can observe, kill (Sigkill) or signal, but not change the result.${isConnectLike(served) ? ' Vigil\'s Deny action refuses connect/sendmsg with EPERM without either.' : ''}`);
+        }
+        // eslint-disable-next-line no-fallthrough
+        case 'Sigkill': case 'Signal': {
+          const s = await this.env.helper('bpf_send_signal');
+          if (!s.available) fail(a.pos, path, `${a.action} needs bpf_send_signal, which is not available here (${unavailable(s)})`);
+          break;
+        }
+        case 'NotifyEnforcer': {
+          if (a.error !== 0) {
+            const [lsm, kp, or] = await Promise.all([this.env.attach('lsm'), this.env.attach('kprobe'), this.env.helper('bpf_override_return')]);
+            if (!lsm.available && !(kp.available && or.available)) {
+              fail(a.pos, path, `NotifyEnforcer with argError ${a.error}: the enforcer makes the enforced calls fail, which needs BPF-LSM (${unavailable(lsm)}) or kprobes with bpf_override_return (kprobe: ${kp.available ? 'available' : unavailable(kp)}; bpf_override_return: ${or.available ? 'available' : unavailable(or)}); with argError 0 and argSig only, it can signal`);
+            }
+          }
+          if (a.signal !== undefined) {
+            const s = await this.env.helper('bpf_send_signal');
+            if (!s.available) fail(a.pos, path, `NotifyEnforcer with argSig needs bpf_send_signal, which is not available here (${unavailable(s)})`);
+          }
+          break;
+        }
+        case 'Deny': {
+          const targets = denyTargets(served);
+          if (targets.length === 0) {
+            fail(a.pos, path, `Deny (Vigil) refuses connect and sendmsg with EPERM from cgroup sock_addr programs: it applies to connect, sendto and sendmsg hooks (syscalls, security_socket_connect, security_socket_sendmsg, tcp_connect), not to ${h.functionName} (served by ${served.hook})`);
+          }
+          const sa = await this.env.attach('cgroup_sock_addr');
+          if (!sa.available) fail(a.pos, path, `Deny needs cgroup sock_addr programs, which are not available here (${unavailable(sa)})`);
+          if (!out.attachments.some((x) => x.kind === 'sock_addr')) {
+            out = { ...out, attachments: [...out.attachments, { kind: 'sock_addr', attach: targets, label: `cgroup:${targets.join('+')}` }] };
+          }
+          break;
+        }
+        case 'Post':
+          if (a.kernelStackTrace || a.userStackTrace) {
+            const st = await this.env.helper('bpf_get_stackid');
+            if (!st.available) fail(a.pos, path, `stack traces need bpf_get_stackid, which is not available here (${unavailable(st)})`);
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    return out;
+  }
+
+  async kindChecks(served: ServedHook, h: HookSpec): Promise<ServedHook> {
+    // Every attachment kind must be attachable here.
+    for (const a of served.attachments) {
+      if (a.kind === 'raw_tracepoint') {
+        const [btf, raw] = await Promise.all([this.env.attach('tp_btf'), this.env.attach('raw_tracepoint')]);
+        if (!btf.available && !raw.available) fail(h.pos, h.path, `raw tracepoints are not available here (tp_btf: ${unavailable(btf)}; raw_tracepoint: ${unavailable(raw)})`);
+        if (!btf.available) return { ...served, attachments: served.attachments.map((x) => (x === a ? { ...a, btf: false } : x)) };
+      }
+    }
+    return served;
+  }
+}
+
+function needsExit(h: HookSpec): boolean {
+  return h.return || h.args.some((a) => a.returnCopy)
+    || h.selectors.some((s) => s.matchReturnArgs.length > 0 || s.matchReturnActions.length > 0);
+}
+
+function describeStandIns(e: PortableEntry): string {
+  return e.standIns.map((s) => ('syscall' in s ? `${s.syscall}(2) ${s.emit}` : `${s.tracepoint[0]}/${s.tracepoint[1]}`)).join(', ');
+}
+
+function loc(f: From, fields: readonly TracepointField[] | undefined): ArgLocation {
+  if ('sc' in f) return { at: 'syscall-arg', index: f.sc };
+  if ('ret' in f) return { at: 'syscall-ret' };
+  if ('err' in f) return { at: 'syscall-err' };
+  if ('field' in f) return { at: 'tp-field', field: fields!.find((x) => x.name === f.field)! };
+  if ('cred' in f) return { at: 'current-cred' };
+  if ('exe' in f) return { at: 'current-exe' };
+  if ('const' in f) return { at: 'const', value: f.const };
+  return { at: 'user-mem', index: f.umem[0], offset: f.umem[1], size: f.umem[2] };
+}
+
+function fromSource(f: From | undefined, type: ArgType, fields: readonly TracepointField[] | undefined, where: string): ArgSource {
+  if (!f || type === 'nop') return { loc: { at: 'none', reason: f ? 'type nop' : `${where} does not have it` }, conv: 'none' };
+  let conv: ArgConversion = 'conv' in f && f.conv ? f.conv : 'none';
+  // A string standing in for a file gives its path; a declared string type reads it as a string.
+  if (conv === 'string' && (STRING_ARG_TYPES.has(type) || type === 'char_buf')) conv = 'none';
+  const src: ArgSource = { loc: loc(f, fields), conv };
+  if ('sc' in f && f.size !== undefined) return { ...src, size: { at: 'syscall-arg', index: f.size } };
+  return src;
+}
+
+function condition(c: Cond, fields: readonly TracepointField[] | undefined): AttachCondition {
+  if ('fdSocket' in c) {
+    return { test: 'fd-socket', loc: { at: 'syscall-arg', index: c.fdSocket }, families: c.families ?? [], protocol: c.protocol };
+  }
+  const l: ArgLocation = 'sc' in c ? { at: 'syscall-arg', index: c.sc }
+    : 'ret' in c ? { at: 'syscall-ret' }
+      : 'field' in c ? { at: 'tp-field', field: fields!.find((x) => x.name === c.field)! }
+        : { at: 'user-mem', index: c.umem[0], offset: c.umem[1], size: c.umem[2] };
+  return { test: 'value', loc: l, op: c.op, value: c.value };
+}
+
+const DENY_SYSCALLS: Readonly<Record<string, readonly ('connect4' | 'connect6' | 'sendmsg4' | 'sendmsg6')[]>> = {
+  connect: ['connect4', 'connect6'],
+  sendto: ['sendmsg4', 'sendmsg6'],
+  sendmsg: ['sendmsg4', 'sendmsg6'],
+};
+
+function denyTargets(served: ServedHook): ('connect4' | 'connect6' | 'sendmsg4' | 'sendmsg6')[] {
+  const out = new Set<'connect4' | 'connect6' | 'sendmsg4' | 'sendmsg6'>();
+  for (const a of served.attachments) {
+    if (a.kind === 'syscall') for (const t of DENY_SYSCALLS[a.syscall] ?? []) out.add(t);
+    if (a.kind === 'tracepoint' && a.tp.event === 'inet_sock_set_state') {
+      out.add('connect4');
+      out.add('connect6');
+    }
+    if (a.kind === 'lsm' && (a.hook === 'socket_connect')) {
+      out.add('connect4');
+      out.add('connect6');
+    }
+  }
+  return [...out];
+}
+
+function isConnectLike(served: ServedHook): boolean {
+  return denyTargets(served).length > 0;
+}
+
+// ---------------------------------------------------------------------------
+// Public entry points
+
+/** Resolves one policy against the kernel: every hook served, or every reason it cannot be. */
+export async function resolvePolicy(spec: PolicySpec, env: KernelEnv = liveKernel()): Promise<ResolveResult> {
+  const r = new Resolver(spec, env);
+  const hooks: Hook[] = [];
+  const skipped: { hook: HookSpec; reason: string }[] = [];
+  const diagnostics: PolicyDiagnostic[] = [];
+  for (const h of spec.hooks) {
+    try {
+      const res = await r.resolve(h);
+      if (res.skipped) skipped.push({ hook: h, reason: res.skipped });
+      for (const { spec: hs, served } of res.hooks) {
+        let s = await r.kindChecks(served.served, hs);
+        const selectors = hs.args.some((a) => a.type === 'auto') ? reparseSelectors(hs, served.args, spec) : hs.selectors;
+        const resolved: HookSpec = { ...hs, args: served.args, selectors };
+        s = await r.checkActions(resolved, s);
+        hooks.push({ ...resolved, id: hooks.length, served: s });
+      }
+    } catch (e) {
+      if (e instanceof Fail) diagnostics.push(e.diag);
+      else throw e;
+    }
+  }
+  if (diagnostics.length > 0) return { diagnostics };
+  if (hooks.length === 0) {
+    return { diagnostics: [{ pos: spec.pos, path: 'spec', message: `no hook of policy "${spec.name}" is on this kernel (${skipped.map((s) => s.reason).join('; ')})` }] };
+  }
+  return { policy: { name: spec.name, namespace: spec.namespace, spec, hooks, skipped }, diagnostics: [] };
+}
+
+/** Resolves policies; throws PolicyResolveError with every diagnostic when any fails. */
+export async function compilePolicies(specs: readonly PolicySpec[], env: KernelEnv = liveKernel()): Promise<CompiledPolicy[]> {
+  const out: CompiledPolicy[] = [];
+  const diags: PolicyDiagnostic[] = [];
+  for (const s of specs) {
+    const r = await resolvePolicy(s, env);
+    if (r.policy) out.push(r.policy);
+    diags.push(...r.diagnostics);
+  }
+  if (diags.length > 0) throw new PolicyResolveError(diags);
+  return out;
+}
+
+/** The portable table (docs and `vigil policy hooks`). */
+export { PORTABLE };
+export { syscallId };

@@ -1,0 +1,115 @@
+// TracingPolicies: the public face of src/policy. Front end (loader, schema,
+// hooks: YAML -> CompiledPolicy), kernel engine (plan + engine: CompiledPolicy
+// -> programmed kernel, events back), and startPolicies() for `vigil run`.
+export * from './ir.js';
+export { PolicyEngine, namespaceInode, hostNamespaceInode } from './engine.js';
+export type { PolicyEngineOptions, PolicyCounters } from './engine.js';
+export { planPolicy, PolicyPlanError } from './plan.js';
+export type { PolicyPlan, PlanContext } from './plan.js';
+export { decodePolicyRecord, toPolicyEvent, argValue, eventActionOf } from './events.js';
+
+import { expandPolicyPaths, loadPolicyFiles } from './loader.js';
+import { compilePolicies } from './hooks.js';
+import { PolicyEngine } from './engine.js';
+import type { CompiledPolicy, PolicyEvent } from './ir.js';
+import type { ProcessLookup } from '../process/types.js';
+import type { ProcessTable } from '../sensors/process.js';
+import { formatDiagnostic } from './schema.js';
+import { PolicyEventFormatter } from '../output/policy-events.js';
+import { ProcessSensor } from '../sensors/process.js';
+
+export interface StartPoliciesOptions {
+  /** Policy files or directories (`vigil run --policy`); `files` is an alias. */
+  paths?: readonly string[];
+  files?: readonly string[];
+  /** Policies already compiled (instead of, or as well as, files). */
+  compiled?: readonly CompiledPolicy[];
+  /** Each event; default: written to stdout in `output`'s format. */
+  onEvent?(e: PolicyEvent): void;
+  /** 'json' (Tetragon's JSON), 'compact' (tetra's compact lines); run's 'text' is compact. */
+  output?: 'json' | 'compact' | 'text';
+  onLost?(count: number, sensor: string): void;
+  /**
+   * The process cache events take their process and parent from. When it is
+   * empty (no other sensor feeds it), a process sensor is started to feed it.
+   */
+  cache?: ProcessTable & ProcessLookup & { readonly size: number };
+  /** Deny's cgroup (default: the cgroup v2 root). */
+  cgroupPath?: string;
+  /** Accepted for `vigil run`'s hook; policies select their processes themselves. */
+  filter?: unknown;
+  out?: NodeJS.WritableStream;
+}
+
+export interface RunningPolicies {
+  readonly engine: PolicyEngine;
+  /** The policies loaded, by name. */
+  readonly names: readonly string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Loads, compiles and starts policies: the engine, one add() each, events
+ * formatted to stdout unless onEvent is given. A policy that cannot run here
+ * stops the start with its error (file:line:col from the front end, or the
+ * engine's PolicyPlanError / NotSupportedError), and nothing stays loaded.
+ */
+export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPolicies> {
+  const paths = [...(o.paths ?? []), ...(o.files ?? [])];
+  const compiled: CompiledPolicy[] = [...(o.compiled ?? [])];
+  if (paths.length) {
+    const r = loadPolicyFiles(expandPolicyPaths(paths));
+    if (!r.ok) {
+      const first = r.diagnostics[0];
+      throw new Error(`policies did not load: ${first ? formatDiagnostic(first) : 'error'}` +
+        (r.diagnostics.length > 1 ? ` (and ${r.diagnostics.length - 1} more; see vigil policy validate)` : ''));
+    }
+    compiled.push(...(await compilePolicies(r.policies)));
+  }
+  let write = o.onEvent;
+  let formatter: PolicyEventFormatter | undefined;
+  if (!write) {
+    formatter = new PolicyEventFormatter(o.output === 'json' ? 'json' : 'compact', { lookup: o.cache });
+    const out = o.out ?? process.stdout;
+    const f = formatter;
+    write = (e) => {
+      out.write(`${o.output === 'json' ? f.json(e) : f.compact(e)}\n`);
+    };
+  }
+  let sensor: ProcessSensor | undefined;
+  const cache = o.cache;
+  if (cache && cache.size === 0) {
+    // Nothing feeds the cache yet (policies alone): the process sensor does, without events of its own.
+    sensor = await ProcessSensor.start({
+      cache, kinds: [], onEvent: () => undefined, onLost: (n) => o.onLost?.(n, 'process'),
+    });
+  }
+  let engine: PolicyEngine;
+  try {
+    engine = await PolicyEngine.start({
+      onEvent: write,
+      onLost: (n) => o.onLost?.(n, 'policy'),
+      cache,
+      cgroupPath: o.cgroupPath,
+    });
+  } catch (e) {
+    sensor?.close();
+    throw e;
+  }
+  try {
+    for (const p of compiled) await engine.add(p);
+  } catch (e) {
+    engine.close();
+    sensor?.close();
+    throw e;
+  }
+  return {
+    engine,
+    names: engine.names,
+    close: async () => {
+      engine.drain();
+      engine.close();
+      sensor?.close();
+    },
+  };
+}
