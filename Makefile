@@ -24,6 +24,8 @@ FIXTURES += test/.output/profiletarget test/.output/libprofiletarget.so
 FIXTURES += bench/.output/cpuwork
 FIXTURES += test/.output/falco_scenarios
 FIXTURES += bench/.output/udpflood bench/.output/tcpload
+FIXTURES += test/.output/policyops
+# (Prerequisites are expanded where a rule is read: add to FIXTURES above this line.)
 
 .PHONY: all bpf fixtures clean
 all: bpf fixtures
@@ -106,9 +108,6 @@ test/.output/symtarget_cpp: test/fixtures/symtarget_cpp.cc
 	@mkdir -p $(dir $@)
 	$(CXX) -O1 -g -Wall -Werror -o $@ $<
 
-clean:
-	rm -rf $(OUT) test/.output bench/.output
-
 # Profiler accuracy fixtures (test/profile.test.ts): frame pointers, known busy functions.
 test/.output/libprofiletarget.so: test/fixtures/profilelib.c
 	@mkdir -p $(dir $@)
@@ -139,7 +138,9 @@ test/.output/falco_scenarios: test/fixtures/falco_scenarios.c
 	$(CC) -O1 -Wall -Werror -o $@ $<
 
 # The policy engine tests' syscalls (test/policy-engine*.test.ts).
-FIXTURES += test/.output/policyops
 test/.output/policyops: test/fixtures/policyops.c
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -Wall -Werror -o $@ $<
+
+clean:
+	rm -rf $(OUT) test/.output bench/.output
