@@ -4,6 +4,7 @@
 // filter after it, as in `hubble observe`.
 import { parseArgs } from 'node:util';
 import { UsageError } from './command.js';
+import { positive } from './flags.js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
@@ -66,15 +67,6 @@ export function isNetworkObserve(argv: readonly string[]): boolean {
     if (list?.split(',').some((s) => (NETWORK_SENSORS as readonly string[]).includes(s.trim()))) return true;
   }
   return false;
-}
-
-function positive(flag: string, v: string | undefined, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
-  }
-  return n;
 }
 
 /** Parses the flags (in order, for --not). Pure. */

@@ -9,10 +9,10 @@
 // sensor saw connect or accept; connections older than Vigil show no pid.
 import { parseArgs } from 'node:util';
 import { UsageError } from './command.js';
-import { FilterSet, type FilterOptions } from '../sensors/filter.js';
+import { filterSetFromFlags, ids, positive } from './flags.js';
+import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
-import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 import { FlowSensor, type TcpFlowEvent } from '../network/flow-sensor.js';
 
 export const TOP_TCP_USAGE = `usage: vigil top tcp [options]
@@ -62,25 +62,6 @@ export function isTopTcp(argv: readonly string[]): boolean {
     return a === 'tcp';
   }
   return false;
-}
-
-function positive(flag: string, v: string | undefined, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
-  }
-  return n;
-}
-
-function ids(flag: string, vs: string[] | undefined, min: number): number[] | undefined {
-  if (!vs?.length) return undefined;
-  return vs.map((v) => {
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 0xfffffffe) {
-      throw new UsageError(`${flag}: expected an integer >= ${min}, got "${v}"`);
-    }
-    return Number(v);
-  });
 }
 
 export function parseTopTcpArgs(argv: string[]): TopTcpOptions {
@@ -277,17 +258,6 @@ export function tcpJson(s: TcpTopSnapshot, limit: number | undefined): object {
 
 // --- the command ----------------------------------------------------------------
 
-function resolveContainer(filter: FilterOptions, container: string | undefined): FilterOptions {
-  if (container === undefined) return filter;
-  try {
-    if (container === 'host') return { ...filter, cgroupIds: containerCgroups().map((c) => c.id), notInCgroups: true };
-    return { ...filter, cgroupIds: containerCgroupIds(container) };
-  } catch (e) {
-    if (e instanceof ContainerLookupError) throw new UsageError(`--container: ${e.message}`);
-    throw e;
-  }
-}
-
 function sleepOrSignal(ms: number): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -312,14 +282,7 @@ export async function runTopTcp(argv: string[]): Promise<number> {
     return 0;
   }
   const o = parseTopTcpArgs(argv);
-  let filter: FilterSet;
-  try {
-    filter = new FilterSet(resolveContainer(o.filter, o.container));
-  } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(e.message);
-    throw e;
-  }
-  using _filter = filter;
+  using filter = filterSetFromFlags(o.filter, o.container);
   using cache = new ProcessCache();
   const table = new TcpTopTable();
   // The process sensor keeps --pid --follow-children's tree current.

@@ -11,14 +11,14 @@ import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
 import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
 import { FileSensor } from '../../sensors/file.js';
-import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
+import type { FilterOptions } from '../../sensors/filter.js';
 import type { FileEvent, SensorEvent } from '../../sensors/events.js';
 import { ProcessCache } from '../../process/cache.js';
-import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../../process/container.js';
 import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
 import { BatchWriter } from '../../output/batch.js';
 import { BootClock } from '../../util/clock.js';
 import { isNetworkObserve, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
+import { absolutePrefixes, filterSetFromFlags, ids, positive } from '../flags.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
 export type SensorName = (typeof SENSORS)[number];
@@ -92,34 +92,6 @@ function parseSensors(list: string): SensorName[] {
   return [...new Set(names)] as SensorName[];
 }
 
-function positive(flag: string, v: string | undefined, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
-  }
-  return n;
-}
-
-function ids(flag: string, values: string[] | undefined, min: number): number[] | undefined {
-  if (!values?.length) return undefined;
-  return values.map((v) => {
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 0xfffffffe) {
-      throw new UsageError(`${flag}: expected an integer${min ? ` >= ${min}` : ''}, got "${v}"`);
-    }
-    return Number(v);
-  });
-}
-
-function prefixes(flag: string, values: string[] | undefined): string[] | undefined {
-  if (!values?.length) return undefined;
-  for (const v of values) {
-    if (!v.startsWith('/')) throw new UsageError(`${flag}: expected an absolute path (starting with /), got "${v}"`);
-    if (Buffer.byteLength(v) > 255) throw new UsageError(`${flag}: longer than 255 bytes: "${v.slice(0, 40)}..."`);
-  }
-  return values;
-}
-
 /** Parses and checks observe's flags. Pure: nothing is loaded, the container is resolved later. */
 export function parseObserveArgs(argv: string[]): ObserveOptions {
   let values;
@@ -158,7 +130,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
       throw new UsageError(`--comm: "${c}" must be 1 to 15 bytes (the kernel keeps 15 of a process name)`);
     }
   }
-  const pathPrefixes = prefixes('--path-prefix', values['path-prefix']);
+  const pathPrefixes = absolutePrefixes('--path-prefix', values['path-prefix']);
   if (pathPrefixes && !sensors.includes('file')) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
   if ((values.container?.length ?? 0) > 1) throw new UsageError('--container: give one container id (or host)');
   const container = values.container?.[0];
@@ -173,22 +145,10 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     ancestors: values.ancestors,
     filter: {
       pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms,
-      binaryPrefixes: prefixes('--binary', values.binary), pathPrefixes,
+      binaryPrefixes: absolutePrefixes('--binary', values.binary), pathPrefixes,
     },
     container,
   };
-}
-
-/** --container ID|host as cgroup ids for the filter (the tree is read now: containers started later are not known). */
-export function resolveContainer(filter: FilterOptions, container: string | undefined): FilterOptions {
-  if (container === undefined) return filter;
-  try {
-    if (container === 'host') return { ...filter, cgroupIds: containerCgroups().map((c) => c.id), notInCgroups: true };
-    return { ...filter, cgroupIds: containerCgroupIds(container) };
-  } catch (e) {
-    if (e instanceof ContainerLookupError) throw new UsageError(`--container: ${e.message}`);
-    throw e;
-  }
 }
 
 export const command: Command = {
@@ -202,14 +162,7 @@ export const command: Command = {
     const tracefs = ensureTracefs();
     if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
 
-    let filter: FilterSet;
-    try {
-      filter = new FilterSet(resolveContainer(o.filter, o.container));
-    } catch (e) {
-      if (e instanceof RangeError) throw new UsageError(e.message);
-      throw e;
-    }
-    using _filter = filter;
+    using filter = filterSetFromFlags(o.filter, o.container);
     using cache = new ProcessCache();
     const clock = BootClock.measure();
     const formatter = new TetragonFormatter(o.format, { lookup: cache, ancestors: o.ancestors, node: cache.node });

@@ -16,7 +16,7 @@ import {
   parsePriority, type AlertSink, type OutputEncoding, type Priority,
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
-import { resolveContainer } from './observe.js';
+import { filterSetFromFlags, ids } from '../flags.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
                  [--output text|json] [--min-priority P] [--rule-matching first|all]
@@ -63,16 +63,6 @@ export interface RunOptions {
   duration: number | undefined;
   filter: FilterOptions;
   container: string | undefined;
-}
-
-function ids(flag: string, values: string[] | undefined, min: number): number[] | undefined {
-  if (!values?.length) return undefined;
-  return values.map((v) => {
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 0xfffffffe) {
-      throw new UsageError(`${flag}: expected an integer${min ? ` >= ${min}` : ''}, got "${v}"`);
-    }
-    return Number(v);
-  });
 }
 
 /** Parses and checks run's flags. Pure: nothing is loaded. */
@@ -218,14 +208,7 @@ export const command: Command = {
     const tracefs = ensureTracefs();
     if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
 
-    let filter: FilterSet;
-    try {
-      filter = new FilterSet(resolveContainer(o.filter, o.container));
-    } catch (e) {
-      if (e instanceof RangeError) throw new UsageError(e.message);
-      throw e;
-    }
-    using _filter = filter;
+    using filter = filterSetFromFlags(o.filter, o.container);
     using cache = new ProcessCache();
 
     const sinks: AlertSink[] = [];

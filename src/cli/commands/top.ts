@@ -3,12 +3,12 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
+import type { FilterOptions } from '../../sensors/filter.js';
 import {
   SyscallSensor, type DropCounts, type FileRow, type FileSnapshot, type SyscallRow, type SyscallSnapshot,
 } from '../../sensors/syscalls.js';
-import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../../process/container.js';
 import { isTopTcp, runTopTcp } from '../top-tcp.js';
+import { filterSetFromFlags, ids, positive } from '../flags.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
 export type TopView = (typeof VIEWS)[number];
@@ -54,26 +54,6 @@ export interface TopOptions {
   output: (typeof OUTPUTS)[number];
   filter: FilterOptions;
   container: string | undefined;
-}
-
-function positive(flag: string, v: string | undefined, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
-  }
-  return n;
-}
-
-function ids(flag: string, vs: string[] | undefined, min: number): number[] | undefined {
-  if (!vs?.length) return undefined;
-  return vs.map((v) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > 0xffffffff) {
-      throw new UsageError(`${flag}: expected ${min > 0 ? 'a positive' : 'a non-negative'} integer, got "${v}"`);
-    }
-    return n;
-  });
 }
 
 /** Parses the command line; pure (containers are resolved later). */
@@ -132,18 +112,6 @@ export function parseTopArgs(argv: string[]): TopOptions {
     filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms },
     container,
   };
-}
-
-/** FilterOptions with --container resolved to cgroup ids. */
-export function resolveContainer(filter: FilterOptions, container: string | undefined): FilterOptions {
-  if (container === undefined) return filter;
-  try {
-    if (container === 'host') return { ...filter, cgroupIds: containerCgroups().map((c) => c.id), notInCgroups: true };
-    return { ...filter, cgroupIds: containerCgroupIds(container) };
-  } catch (e) {
-    if (e instanceof ContainerLookupError) throw new UsageError(`--container: ${e.message}`);
-    throw e;
-  }
 }
 
 // --- formatting ---------------------------------------------------------------
@@ -295,15 +263,7 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     if (isTopTcp(argv)) return runTopTcp(argv);
     const o = parseTopArgs(argv);
-    let filterOptions: FilterOptions;
-    let filter: FilterSet;
-    try {
-      filterOptions = resolveContainer(o.filter, o.container);
-      filter = new FilterSet(filterOptions);
-    } catch (e) {
-      if (e instanceof RangeError) throw new UsageError(e.message);
-      throw e;
-    }
+    const filter = filterSetFromFlags(o.filter, o.container);
     try {
       using sensor = await SyscallSensor.start({
         filter, syscalls: o.view === 'syscalls', files: o.view === 'files', ignorePid: process.pid,
