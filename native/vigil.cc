@@ -77,9 +77,19 @@ int PrintFn(enum libbpf_print_level level, const char *fmt, va_list args) {
   }
   if (tls_capture == nullptr) return 0;
   if (level == LIBBPF_DEBUG && !debug_libbpf) return 0;
+  // Verifier state lines can run past any fixed buffer: size it to the line.
   char buf[4096];
+  va_list again;
+  va_copy(again, args);
   int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (n > 0) tls_capture->append(buf, n < (int)sizeof(buf) ? n : sizeof(buf) - 1);
+  if (n > 0 && n < (int)sizeof(buf)) {
+    tls_capture->append(buf, n);
+  } else if (n > 0) {
+    std::string big((size_t)n + 1, '\0');
+    vsnprintf(&big[0], big.size(), fmt, again);
+    tls_capture->append(big.data(), n);
+  }
+  va_end(again);
   return 0;
 }
 
