@@ -38,6 +38,32 @@
  *
  * A file of an internal mount (pipe, socket, anon inode, memfd) has no mount
  * point; its own dentry name is given alone ("memfd:x", root first "/memfd:x").
+ *
+ * Where there is no struct path to walk (a name a syscall has not resolved
+ * yet, or failed to), the text can still be made canonical lexically:
+ *
+ *  vigil_path_normalize()  an absolute path held root first at
+ *      buf[start .. start + len), rewritten in place: "." components are
+ *      dropped, runs of '/' become one, ".." removes the component before it
+ *      ("/.." is "/", as the kernel's lookup stays at the root), a trailing
+ *      '/' goes ("/" alone stays). Returns the new length (<= len); the path
+ *      still starts at buf[start]. "/tmp/../etc//./shadow" is "/etc/shadow".
+ *
+ *      It looks nothing up, so it cannot know what the kernel would reach
+ *      through a symlink or a mount: "/a/link/../x" becomes "/a/x", where
+ *      the kernel goes to the parent of link's target; "/a/link" stays
+ *      "/a/link" whatever it points to. Only a walk of a struct path (an
+ *      opened file's f_path) gives the file the kernel actually reached.
+ *      A path whose root side was cut (a walk's trunc_flag) is normalised
+ *      as if it started at the root: a ".." cannot climb above the cut.
+ *
+ *      Contract: buf[start] is '/' and start + len <= mask + 1 (same buffer
+ *      and mask rules as the walks: every access is buf[offset & mask]);
+ *      otherwise nothing changes, len is returned and err_flag is ORed into
+ *      *flags. The text must not hold NUL bytes (a string's length without
+ *      its terminator). One byte (or one removed byte) per bpf_loop
+ *      iteration, at most 2 * len + 2, with the state in per-CPU map memory
+ *      as for the walks, so the verifier checks one step, whatever the length.
  */
 #ifndef __VIGIL_PATH_H
 #define __VIGIL_PATH_H
@@ -239,6 +265,127 @@ static __always_inline __u32 vigil_path_root_first(__u8 *buf, __u32 mask, __u32 
 		buf[(end - 1) & mask] = '/';
 	}
 	return len;
+}
+
+/* --- lexical normalisation (vigil_path_normalize) ------------------------ */
+
+/* One normalisation in progress; in map memory for the reason given above
+ * struct __vigil_path_state. Output is written over the input, behind it
+ * (w <= r), so one buffer serves both. */
+struct __vigil_path_norm_state {
+	__u32 start;		/* the path's first byte in buf */
+	__u32 len;		/* input bytes */
+	__u32 r;		/* next input byte */
+	__u32 w;		/* output bytes so far */
+	__u32 comp;		/* where the component being read starts in the output */
+	__u32 pop;		/* removing the component a ".." cancels */
+	__u32 done;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct __vigil_path_norm_state);
+} vigil_path_norm_states SEC(".maps");
+
+struct __vigil_path_norm_walk {
+	__u8 *buf;
+	struct __vigil_path_norm_state *st;
+	__u64 mask;
+};
+
+/* One step: one input byte, or one output byte removed by a "..". Returns 1 to stop. */
+static long vigil_path_norm_step(__u64 index, void *ctx)
+{
+	struct __vigil_path_norm_walk *nw = ctx;
+	struct __vigil_path_norm_state *st = nw->st;
+	__u8 *buf = nw->buf;
+	__u64 mask = nw->mask;
+	__u32 comp, n;
+	__u8 c;
+
+	if (st->pop) {
+		/* Back to just after the '/' that starts the cancelled component. */
+		if (st->w > 1 && buf[(st->start + st->w - 1) & mask] != '/') {
+			st->w -= 1;
+			return 0;
+		}
+		st->pop = 0;
+		st->comp = st->w;
+		return 0;
+	}
+	if (st->r > st->len) {
+		st->done = 1;
+		return 1;
+	}
+	if (st->r < st->len) {
+		c = buf[(st->start + st->r) & mask];
+		if (c != '/') {
+			buf[(st->start + st->w) & mask] = c;
+			st->w += 1;
+			st->r += 1;
+			return 0;
+		}
+	}
+	/* A '/' or the end: the component output[comp .. w) is complete. */
+	comp = st->comp;
+	n = st->w - comp;
+	if (n == 1 && buf[(st->start + comp) & mask] == '.') {
+		st->w = comp;
+	} else if (n == 2 && buf[(st->start + comp) & mask] == '.' &&
+		   buf[(st->start + comp + 1) & mask] == '.') {
+		if (comp > 1) {
+			st->w = comp - 1;	/* over the '/' before "..", then its component */
+			st->pop = 1;
+		} else {
+			st->w = 1;		/* "/.." is "/" */
+		}
+	} else if (n && st->r < st->len) {
+		buf[(st->start + st->w) & mask] = '/';
+		st->w += 1;
+	}
+	st->r += 1;
+	if (!st->pop)
+		st->comp = st->w;
+	return 0;
+}
+
+/* See the header comment: lexical normalisation of buf[start .. start + len), in place. */
+static __always_inline __u32 vigil_path_normalize(__u8 *buf, __u64 mask, __u32 start, __u32 len,
+						  __u32 *flags, __u32 err_flag)
+{
+	struct __vigil_path_norm_walk nw = { .buf = buf, .mask = mask };
+	struct __vigil_path_norm_state *st;
+	__u32 zero = 0, w;
+
+	if (!len || (__u64)start + len > mask + 1 || buf[start & mask] != '/') {
+		*flags |= err_flag;
+		return len;
+	}
+	st = bpf_map_lookup_elem(&vigil_path_norm_states, &zero);
+	if (!st) {
+		*flags |= err_flag;
+		return len;
+	}
+	nw.st = st;
+	st->start = start;
+	st->len = len;
+	st->r = 1;
+	st->w = 1;
+	st->comp = 1;
+	st->pop = 0;
+	st->done = 0;
+	/* 2 * len + 2 steps always finish: len + 1 reads, at most len removals. */
+	if (bpf_loop(2 * len + 2, vigil_path_norm_step, &nw, 0) < 0 && st->r == 1) {
+		/* Not run: nothing was changed. */
+		*flags |= err_flag;
+		return len;
+	}
+	w = st->w;
+	if (w > 1 && buf[(start + w - 1) & mask] == '/')
+		w -= 1;
+	return w;
 }
 
 /* The current task's root (chroot-aware) and working directory. */
