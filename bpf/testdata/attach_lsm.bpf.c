@@ -36,5 +36,12 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	n = bpf_map_lookup_elem(&lsm_hits, &zero);
 	if (n)
 		__sync_fetch_and_add(n, 1);
-	return deny ? -EPERM : 0;
+	/* Not `return deny ? -EPERM : 0`: clang makes that -(u8)deny,
+	 * sign-extended, and verifiers that do not track negation (6.12)
+	 * then see R0 in [-128, 127], outside the LSM return range
+	 * [-4095, 0] they enforce since 6.10, and refuse the program. The
+	 * barrier keeps -EPERM a constant, so R0 is known on each path. */
+	int refusal = -EPERM;
+	barrier_var(refusal);
+	return deny ? refusal : 0;
 }
