@@ -6,18 +6,33 @@
  *
  * Entry (syscalls:sys_enter_<name>, one program per syscall): the task
  * filters first, so a filtered task costs only their map lookups and nothing
- * is stashed; then the names are read and made absolute, in a per-CPU
- * scratch record; then the path prefix filter on the absolute path(s); a
- * record that passes is stashed under the thread id.
+ * is stashed; then the names as given are read into per-CPU scratch memory.
+ *   - An open: nothing more. Its canonical path is the file it opens, known
+ *     only at exit; the raw name is stashed.
+ *   - Any other call: each name is made absolute (the cwd's or the dirfd's
+ *     path, walked root first, + '/' + the name) and normalised lexically
+ *     (vigil/path.h); the path prefix filter decides on that; a record that
+ *     passes is stashed, canonical names then raw names, under the thread id.
  *
- * Exit (syscalls:sys_exit_<name>, one program attached to each): the stashed
- * record gets the result and goes to the ring with only the bytes used. A
- * name the entry could not read (its page not resident yet: FAULTED) is read,
- * resolved and filtered at exit instead.
+ * Exit (syscalls:sys_exit_<name>, one program attached to each): a finished
+ * record gets the result and goes to the ring from the stash with only the
+ * bytes used. An open is finished now: the path of the struct file behind
+ * the returned descriptor (walked up to the process's root: what
+ * /proc/PID/fd/N shows), with its device and inode; a failed open's name is
+ * made absolute and normalised as above. The path prefix filter decides on
+ * that canonical path. A name the entry could not read (its page not
+ * resident yet: FAULTED) is read, resolved and filtered at exit too.
+ *
+ * Verification cost: the steps (read names, resolve one name, walk an
+ * opened file, filter, append the raw names, finish at exit) are global
+ * functions, each verified once whatever calls it and whatever the other
+ * steps did; the path walks and the normalisation are bpf_loop steps with
+ * their state in map memory. A program's cost is the sum of its steps, not
+ * their product.
  *
  * The stash is two hash maps: records whose blob fits STASH_SMALL_DATA bytes
  * (nearly all) go to the small one, so an entry copies under 400 bytes rather
- * than the 8 KiB a record with two maximal paths needs. A full stash (more
+ * than the 16 KiB a record with four maximal names needs. A full stash (more
  * syscalls in flight than it holds) or a full ring counts the event as lost.
  */
 #include "vmlinux.h"
@@ -48,28 +63,43 @@ const enum vigil_file_status *unused_vigil_file_status __attribute__((unused));
 #define __O_TMPFILE 020000000
 
 /*
- * Offsets are masked so the verifier can bound every write. The blob holds
- * path at 0 and target at path_len (<= VIGIL_FILE_PATH_MAX); a write of up
- * to VIGIL_FILE_PATH_MAX bytes (a string read, its NUL included) may start at any
- * masked offset, so each
- * buffer has that much room past the mask.
+ * Offsets are masked so the verifier can bound every access.
+ *
+ * The blob (data) holds path at 0, target, raw, raw_target after it, each
+ * under VIGIL_FILE_PATH_MAX bytes; a write of up to VIGIL_FILE_PATH_MAX
+ * bytes may start at any masked offset, so data has that much room past
+ * the mask.
+ *
+ * A name is made canonical in work: the directory root first ending at
+ * DIR_END, '/', the name after it (up to 2 * VIGIL_FILE_PATH_MAX bytes),
+ * normalised in place, then copied to its place in data.
  */
+#define NAME_MAX_LEN (VIGIL_FILE_PATH_MAX - 1)
+#define NAME_MASK (VIGIL_FILE_PATH_MAX - 1)
 #define MASK (VIGIL_FILE_DATA_MAX - 1)
 #define BUF_SIZE (MASK + 1 + VIGIL_FILE_PATH_MAX)
-/* Where a relative name's directory ends in the work buffer: '/' goes here,
- * the name after it. */
+#define WORK_MASK (2 * VIGIL_FILE_PATH_MAX - 1)
+#define WORK_SIZE (WORK_MASK + 1 + VIGIL_FILE_PATH_MAX)
 #define DIR_END VIGIL_FILE_PATH_MAX
 
 _Static_assert((MASK & (MASK + 1)) == 0, "mask is 2^k - 1");
+_Static_assert((WORK_MASK & (WORK_MASK + 1)) == 0, "work mask is 2^k - 1");
 _Static_assert(VIGIL_PATH_SLACK <= VIGIL_FILE_PATH_MAX, "room for path.h's writes");
-_Static_assert(DIR_END + 1 + VIGIL_FILE_PATH_MAX <= BUF_SIZE, "name after the directory fits");
+_Static_assert(DIR_END + 1 + NAME_MAX_LEN <= WORK_MASK + 1, "name after the directory fits");
+_Static_assert(3 * NAME_MAX_LEN + VIGIL_FILE_PATH_MAX <= BUF_SIZE, "the last name fits");
 _Static_assert(sizeof(struct vigil_file_event) % 8 == 0, "blob starts 8-aligned");
 
+/* The record being built: header then blob. */
 struct file_scratch {
-	struct vigil_file_event event;	/* the record: header ... */
-	__u8 data[BUF_SIZE];		/* ... then the blob */
-	__u8 work[BUF_SIZE];		/* a relative name's directory + '/' + name */
-	struct vigil_path_key key;	/* the prefix filter's key */
+	struct vigil_file_event event;
+	__u8 data[BUF_SIZE];
+};
+
+/* Working memory of one call (a per-CPU value is at most 32 KiB: two maps). */
+struct file_work {
+	__u8 work[WORK_SIZE];			/* a name made absolute and normalised */
+	__u8 raw[2][VIGIL_FILE_PATH_MAX];	/* the names as given */
+	struct vigil_path_key key;		/* the prefix filter's key */
 };
 
 struct {
@@ -78,6 +108,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct file_scratch);
 } file_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct file_work);
+} file_work SEC(".maps");
 
 #define STASH_SMALL_DATA 256
 
@@ -114,14 +151,12 @@ struct {
 	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
-/* The names of one syscall: user addresses and the directories they are
- * relative to. Kept for the exit when a name could not be read at entry. */
+/* The names of one syscall as user addresses, kept for the exit when a name
+ * could not be read at entry. */
 struct file_names {
 	const char *path;
 	const char *target;
-	int dfd;
-	int dfd2;
-	__u32 status;		/* the record's status before resolution */
+	__u32 status;		/* the record's status before the names were read */
 	__u32 target_literal;
 };
 
@@ -159,6 +194,9 @@ struct {
  * again, and decides the path filter then.
  */
 #define FAULTED (1u << 31)
+/* Set in status (never sent) on an open's stashed record: the blob holds
+ * only the raw name; the exit makes the path. */
+#define AT_EXIT (1u << 30)
 #define EFAULT 14
 
 /*
@@ -171,84 +209,224 @@ static __always_inline __s32 syscall_nr(long id)
 	return (__s32)id;
 }
 
-/* The directory a relative name starts from: the cwd, or dfd's file. */
-static __always_inline bool base_dir(struct task_struct *task, int dfd, struct path *base)
+static __always_inline struct file_scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&file_scratch, &zero);
+}
+
+static __always_inline struct file_work *get_work(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&file_work, &zero);
+}
+
+/* The open file behind descriptor fd of task, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
 	struct files_struct *files;
 	struct fdtable *fdt;
 	struct file **fds, *f = NULL;
 
+	if (fd < 0)
+		return NULL;
+	files = BPF_CORE_READ(task, files);
+	fdt = BPF_CORE_READ(files, fdt);
+	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
+}
+
+/* The directory a relative name starts from: the cwd, or dfd's file. */
+static __always_inline bool base_dir(struct task_struct *task, int dfd, struct path *base)
+{
+	struct file *f;
+
 	if (dfd == AT_FDCWD) {
 		BPF_CORE_READ_INTO(base, task, fs, pwd);
 		return true;
 	}
-	if (dfd < 0)
-		return false;
-	files = BPF_CORE_READ(task, files);
-	fdt = BPF_CORE_READ(files, fdt);
-	if ((unsigned int)dfd >= BPF_CORE_READ(fdt, max_fds))
-		return false;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[dfd]) || !f)
+	f = fd_file(task, dfd);
+	if (!f)
 		return false;
 	BPF_CORE_READ_INTO(base, f, f_path);
 	return base->dentry && base->mnt;
 }
 
 /*
- * The caller's name at user address `name`, made absolute, written at
- * s->data[off...]. Returns its length (no NUL). An absolute name is read
- * straight into place; a relative one is assembled in s->work as the
- * directory (root first, ending at DIR_END), '/', the name, then copied.
- * Flags go to s->event.status: kept in map memory, their combinations do
- * not multiply the verifier's states.
+ * The caller's names (user addresses) into w->raw[0] and w->raw[1], their
+ * lengths into the header. A name that cannot be read sets its ERROR flag
+ * (and FAULTED when its page was not resident). Global: verified once.
  */
-static __always_inline __u32 resolve_name(struct file_scratch *s, struct task_struct *task,
-					  const struct path *root, __u32 off, int dfd,
-					  const char *name, __u32 trunc_flag, __u32 err_flag)
+__noinline int file_read_names(__u64 path, __u64 target, __u32 target_literal)
 {
-	struct path base;
-	__u32 dlen, ulen, sep, total, start;
+	struct file_scratch *s = get_scratch();
+	struct file_work *w = get_work();
 	long n;
 
-	n = bpf_probe_read_user_str(s->data + (off & MASK), VIGIL_FILE_PATH_MAX, name);
-	if (n <= 0) {
-		s->event.status |= err_flag | (n == -EFAULT ? FAULTED : 0);
+	if (!s || !w)
 		return 0;
+	s->event.raw_len = 0;
+	s->event.raw_target_len = 0;
+	n = bpf_probe_read_user_str(w->raw[0], VIGIL_FILE_PATH_MAX, (const char *)path);
+	if (n > 0)
+		s->event.raw_len = (n - 1) & NAME_MASK;
+	else
+		s->event.status |= VIGIL_FILE_ERROR_PATH | (n == -EFAULT ? FAULTED : 0);
+	if (!target)
+		return 0;
+	if (target_literal)
+		s->event.status |= VIGIL_FILE_TARGET_LITERAL;
+	n = bpf_probe_read_user_str(w->raw[1], VIGIL_FILE_PATH_MAX, (const char *)target);
+	if (n > 0)
+		s->event.raw_target_len = (n - 1) & NAME_MASK;
+	else
+		s->event.status |= VIGIL_FILE_ERROR_TARGET | (n == -EFAULT ? FAULTED : 0);
+	return 0;
+}
+
+/* Copies len bytes of w->raw[which] to s->data[off...]; returns len. */
+static __always_inline __u32 copy_raw(struct file_scratch *s, struct file_work *w, __u32 which,
+				      __u32 off, __u32 len)
+{
+	barrier_var(len);
+	len &= NAME_MASK;
+	if (len)
+		bpf_probe_read_kernel(s->data + (off & MASK), len, w->raw[which & 1]);
+	return len;
+}
+
+/*
+ * Name `which` (0: path, 1: target) made canonical into s->data: path at 0,
+ * target right after path. Absolute against the cwd or the dirfd (dirfd,
+ * dirfd2 in the header), then normalised lexically; a literal target is
+ * copied as it is. Sets path_len or target_len. Global: verified once.
+ */
+__noinline int file_resolve(__u32 which)
+{
+	struct file_scratch *s = get_scratch();
+	struct file_work *w = get_work();
+	struct task_struct *task;
+	struct path base, root;
+	__u32 ulen, dlen, sep, total, start, off, trunc_flag, err_flag, status;
+	int dfd;
+
+	if (!s || !w)
+		return 0;
+	which &= 1;
+	if (which) {
+		off = s->event.path_len;
+		ulen = s->event.raw_target_len;
+		dfd = s->event.dirfd2;
+		trunc_flag = VIGIL_FILE_TRUNC_TARGET;
+		err_flag = VIGIL_FILE_ERROR_TARGET;
+	} else {
+		off = 0;
+		ulen = s->event.raw_len;
+		dfd = s->event.dirfd;
+		trunc_flag = VIGIL_FILE_TRUNC_PATH;
+		err_flag = VIGIL_FILE_ERROR_PATH;
 	}
-	ulen = n - 1;
-	if (ulen && s->data[off & MASK] == '/')
-		return ulen;
-	if (!base_dir(task, dfd, &base)) {
-		s->event.status |= err_flag;
-		return ulen;
+	off &= NAME_MASK;
+	ulen &= NAME_MASK;
+	status = s->event.status;
+	/* Unreadable (empty), or a symlink's content: as given. */
+	if ((status & err_flag) || (which && (status & VIGIL_FILE_TARGET_LITERAL))) {
+		total = copy_raw(s, w, which, off, ulen);
+		goto out;
 	}
-	dlen = vigil_path_root_first(s->work, MASK, DIR_END, VIGIL_FILE_PATH_MAX, &base, root,
-				     &s->event.status, trunc_flag, err_flag);
-	/* "" (AT_EMPTY_PATH) names the directory itself; "/" + "x" is "/x". */
-	sep = ulen && !(dlen == 1 && s->work[(DIR_END - 1) & MASK] == '/');
-	if (sep)
-		s->work[DIR_END] = '/';
+	if (ulen && w->raw[which][0] == '/') {
+		dlen = 0;
+		sep = 0;
+	} else {
+		task = (struct task_struct *)bpf_get_current_task();
+		if (!base_dir(task, dfd, &base)) {
+			s->event.status |= err_flag;
+			total = copy_raw(s, w, which, off, ulen);
+			goto out;
+		}
+		vigil_task_root_pwd(task, &root, NULL);
+		dlen = vigil_path_root_first(w->work, WORK_MASK, DIR_END, VIGIL_FILE_PATH_MAX, &base,
+					     &root, &s->event.status, trunc_flag, err_flag);
+		/* "" (AT_EMPTY_PATH) names the directory itself; "/" + "x" is "/x". */
+		sep = ulen && !(dlen == 1 && w->work[(DIR_END - 1) & WORK_MASK] == '/');
+		if (sep)
+			w->work[DIR_END] = '/';
+	}
 	barrier_var(ulen);
+	ulen &= NAME_MASK;
 	if (ulen)
-		bpf_probe_read_kernel(s->work + DIR_END + sep, ulen & (VIGIL_FILE_PATH_MAX - 1),
-				      s->data + (off & MASK));
-	total = dlen + sep + ulen;
+		bpf_probe_read_kernel(w->work + DIR_END + (sep & 1), ulen, w->raw[which]);
+	dlen &= NAME_MASK | VIGIL_FILE_PATH_MAX;
 	start = DIR_END - dlen;
-	if (total > VIGIL_FILE_PATH_MAX - 1) {
-		start += total - (VIGIL_FILE_PATH_MAX - 1);
-		total = VIGIL_FILE_PATH_MAX - 1;
+	total = dlen + sep + ulen;
+	total = vigil_path_normalize(w->work, WORK_MASK, start, total, &s->event.status, err_flag);
+	if (total > NAME_MAX_LEN) {
+		/* Keep the leaf side: shown as ".../leaf". */
+		start += total - NAME_MAX_LEN;
+		total = NAME_MAX_LEN;
 		s->event.status |= trunc_flag;
 	}
 	barrier_var(total);
 	barrier_var(start);
-	bpf_probe_read_kernel(s->data + (off & MASK), total & (VIGIL_FILE_PATH_MAX - 1),
-			      s->work + (start & MASK));
-	return total;
+	total &= NAME_MASK;
+	if (total)
+		bpf_probe_read_kernel(s->data + (off & MASK), total, w->work + (start & WORK_MASK));
+out:
+	if (which)
+		s->event.target_len = total;
+	else
+		s->event.path_len = total;
+	return 0;
 }
 
-/* The prefix filter on one path of the blob. */
-static __always_inline bool path_passes(struct file_scratch *s, __u32 off, __u32 len)
+/*
+ * The file an open returned: the path of the struct file behind fd (walked
+ * root first up to the task's root: what /proc/PID/fd/N shows) into
+ * s->data[0...], its device and inode into the header. Returns 0, or -1 when
+ * fd names no file now or its path could not be walked (nothing set).
+ * Global: verified once.
+ */
+__noinline int file_opened(long fd)
+{
+	struct file_scratch *s = get_scratch();
+	struct file_work *w = get_work();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct path fpath, root;
+	struct inode *inode;
+	struct file *f;
+	__u32 flags = 0, len;
+
+	if (!s || !w)
+		return -1;
+	f = fd_file(task, fd);
+	if (!f)
+		return -1;
+	BPF_CORE_READ_INTO(&fpath, f, f_path);
+	vigil_task_root_pwd(task, &root, NULL);
+	len = vigil_path_root_first(w->work, WORK_MASK, DIR_END, NAME_MAX_LEN, &fpath, &root, &flags,
+				    VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
+	if (flags & VIGIL_FILE_ERROR_PATH)
+		return -1;
+	barrier_var(len);
+	len &= NAME_MASK;
+	if (len)
+		bpf_probe_read_kernel(s->data, len, w->work + ((DIR_END - len) & WORK_MASK));
+	inode = BPF_CORE_READ(f, f_inode);
+	s->event.ino = BPF_CORE_READ(inode, i_ino);
+	s->event.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	s->event.status |= flags | VIGIL_FILE_PATH_OPENED;
+	s->event.path_len = len;
+	return 0;
+}
+
+/* The prefix filter on one name of the blob. */
+static __always_inline bool path_passes(struct file_scratch *s, struct file_work *w, __u32 off, __u32 len)
 {
 	/* Bounded where the compiler cannot drop the mask as redundant (it
 	 * would otherwise fold key_fill's clamp into a form the verifier cannot
@@ -257,69 +435,81 @@ static __always_inline bool path_passes(struct file_scratch *s, __u32 off, __u32
 		len = VIGIL_FILTER_PATH_MAX - 1;
 	barrier_var(len);
 	len &= VIGIL_FILTER_PATH_MAX - 1;
-	vigil_path_key_fill(&s->key, s->data, MASK, off, len);
-	return vigil_filter_path_pass(&s->key);
+	vigil_path_key_fill(&w->key, s->data, MASK, off & NAME_MASK, len);
+	return vigil_filter_path_pass(&w->key);
 }
 
-/* Both names into s->data (path at 0, target after it); lengths into the header. */
-static __always_inline void resolve_names(struct file_scratch *s, struct task_struct *task,
-					  const struct file_names *n)
+/*
+ * The path prefix filter on the canonical names, counted: either name of a
+ * rename or link may be the watched one (not a symlink's literal content).
+ * Returns 1 to keep the record. Global: verified once.
+ */
+__noinline int file_names_pass(void)
 {
-	struct path root;
-	__u32 plen, tlen = 0;
-
-	vigil_task_root_pwd(task, &root, NULL);
-	s->event.status = n->status;
-	plen = resolve_name(s, task, &root, 0, n->dfd, n->path,
-			    VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
-	if (n->target) {
-		if (n->target_literal) {
-			long r = bpf_probe_read_user_str(s->data + (plen & MASK), VIGIL_FILE_PATH_MAX, n->target);
-
-			if (r > 0)
-				tlen = r - 1;
-			else
-				s->event.status |= VIGIL_FILE_ERROR_TARGET | (r == -EFAULT ? FAULTED : 0);
-			s->event.status |= VIGIL_FILE_TARGET_LITERAL;
-		} else {
-			tlen = resolve_name(s, task, &root, plen, n->dfd2, n->target,
-					    VIGIL_FILE_TRUNC_TARGET, VIGIL_FILE_ERROR_TARGET);
-		}
-	}
-	s->event.path_len = plen;
-	s->event.target_len = tlen;
-}
-
-/* The path prefix filter on the resolved names, counted: either name of a
- * rename or link may be the watched one (not a symlink's literal content). */
-static __always_inline bool names_pass(struct file_scratch *s)
-{
-	__u32 plen = s->event.path_len, tlen = s->event.target_len;
+	struct file_scratch *s;
+	struct file_work *w;
+	__u32 plen, tlen;
 	bool pass;
 
 	if (!(vigil_filter_flags & VIGIL_FILTER_PATH))
-		return true;
-	pass = path_passes(s, 0, plen);
+		return 1;
+	s = get_scratch();
+	w = get_work();
+	if (!s || !w)
+		return 0;
+	plen = s->event.path_len;
+	tlen = s->event.target_len;
+	pass = path_passes(s, w, 0, plen);
 	if (!pass && tlen && !(s->event.status & VIGIL_FILE_TARGET_LITERAL))
-		pass = path_passes(s, plen, tlen);
+		pass = path_passes(s, w, plen, tlen);
 	return vigil_filter_count(pass);
+}
+
+/*
+ * The raw names after the canonical ones (a literal target is its own raw
+ * text: no copy). Returns the record's size. Global: verified once.
+ */
+__noinline int file_append_raw(void)
+{
+	struct file_scratch *s = get_scratch();
+	struct file_work *w = get_work();
+	__u32 off;
+
+	if (!s || !w)
+		return 0;
+	off = (s->event.path_len & NAME_MASK) + (s->event.target_len & NAME_MASK);
+	s->event.raw_len = copy_raw(s, w, 0, off, s->event.raw_len);
+	off += s->event.raw_len;
+	if (s->event.status & VIGIL_FILE_TARGET_LITERAL)
+		s->event.raw_target_len = 0;
+	else
+		s->event.raw_target_len = copy_raw(s, w, 1, off, s->event.raw_target_len);
+	return sizeof(s->event) + off + s->event.raw_target_len;
+}
+
+/* The record's size from its header, bounded. */
+static __always_inline __u64 record_size(const struct vigil_file_event *ev, __u64 max)
+{
+	__u64 size = sizeof(*ev) + ev->path_len + ev->target_len + ev->raw_len + ev->raw_target_len;
+
+	return size > max ? max : size;
 }
 
 static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, struct file_args *a)
 {
 	struct file_names names = {
-		.path = a->path, .target = a->target, .dfd = a->dfd, .dfd2 = a->dfd2,
-		.status = a->status, .target_literal = a->target_literal,
+		.path = a->path, .target = a->target, .status = a->status,
+		.target_literal = a->target_literal,
 	};
 	struct task_struct *task;
 	struct vigil_file_event *ev;
 	struct file_scratch *s;
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 zero = 0, tid = (__u32)id;
+	__u32 tid = (__u32)id, size;
 	long err;
 
 	/* Task filters first: a filtered task is not read, resolved or stashed.
-	 * With a path filter the one count happens after resolution. */
+	 * With a path filter the one count happens once the path is known. */
 	if (!(vigil_filter_flags & VIGIL_FILTER_PATH)) {
 		if (!vigil_filter_pass())
 			return 0;
@@ -327,22 +517,11 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 		vigil_filter_count(false);
 		return 0;
 	}
-	s = bpf_map_lookup_elem(&file_scratch, &zero);
+	s = get_scratch();
 	if (!s)
 		return 0;
 	ev = &s->event;
 	task = (struct task_struct *)bpf_get_current_task();
-	resolve_names(s, task, &names);
-	if (ev->status & FAULTED) {
-		/* Resolved and filtered at exit instead. */
-		if (bpf_map_update_elem(&retry, &tid, &names, BPF_ANY)) {
-			vigil_count_lost(0);
-			return 0;
-		}
-	} else if (!names_pass(s)) {
-		return 0;
-	}
-
 	ev->kind = VIGIL_FILE_EVENT;
 	ev->syscall = a->syscall;
 	ev->op = a->op;
@@ -353,6 +532,7 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 	ev->flags = a->flags;
 	ev->resolve = a->resolve;
 	ev->length = a->length;
+	ev->ino = 0;
 	ev->mode = a->mode;
 	ev->owner_uid = a->owner_uid;
 	ev->owner_gid = a->owner_gid;
@@ -361,12 +541,39 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 	id = bpf_get_current_uid_gid();
 	ev->uid = (__u32)id;
 	ev->gid = id >> 32;
+	ev->status = a->status;
 	ev->nr = syscall_nr(ctx->id);
 	ev->dirfd = a->dfd;
 	ev->dirfd2 = a->dfd2;
+	ev->dev = 0;
+	ev->path_len = 0;
+	ev->target_len = 0;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 
-	if (ev->path_len + ev->target_len <= STASH_SMALL_DATA)
+	file_read_names((__u64)a->path, (__u64)a->target, a->target_literal);
+	if (ev->status & FAULTED) {
+		/* Read, resolved and filtered at exit instead. */
+		ev->raw_len = 0;
+		ev->raw_target_len = 0;
+		if (bpf_map_update_elem(&retry, &tid, &names, BPF_ANY)) {
+			vigil_count_lost(0);
+			return 0;
+		}
+		size = sizeof(*ev);
+	} else if (a->op == VIGIL_FILE_OP_OPEN) {
+		/* The path is the opened file's, known at exit: keep the raw name. */
+		ev->status |= AT_EXIT;
+		size = file_append_raw();
+	} else {
+		file_resolve(0);
+		if (a->target)
+			file_resolve(1);
+		if (!file_names_pass())
+			return 0;
+		size = file_append_raw();
+	}
+
+	if (size <= sizeof(struct stash_small))
 		err = bpf_map_update_elem(&stash_small, &tid, s, BPF_ANY);
 	else
 		err = bpf_map_update_elem(&stash_large, &tid, s, BPF_ANY);
@@ -379,33 +586,78 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 }
 
 /*
- * A name faulted at entry: the header stashed then, the names read and
- * resolved now, filtered, sent from the scratch record.
+ * A record whose names are finished at exit (an open: AT_EXIT; a name that
+ * faulted at entry: FAULTED): the stashed header (from the small or the
+ * large stash), the names as given (stashed, or read now), made canonical,
+ * filtered, sent from the scratch record. Global: verified once.
  */
-static __always_inline void exit_retry(struct trace_event_raw_sys_exit *ctx, __u32 tid,
-				       const struct vigil_file_event *stashed)
+__noinline int file_finish(long ret, __u32 large)
 {
+	struct file_scratch *s = get_scratch();
+	struct file_work *w = get_work();
+	struct vigil_file_event *stashed;
 	struct file_names *n;
-	struct file_scratch *s;
-	__u32 zero = 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	const __u8 *blob;
+	__u32 len, has_target = 0;
 	__u64 size;
 
-	n = bpf_map_lookup_elem(&retry, &tid);
-	s = bpf_map_lookup_elem(&file_scratch, &zero);
-	if (!n || !s)
-		goto out;
+	if (!s || !w)
+		return 0;
+	if (large) {
+		struct stash_large *lg = bpf_map_lookup_elem(&stash_large, &tid);
+
+		if (!lg)
+			return 0;
+		stashed = &lg->event;
+		blob = lg->data;
+	} else {
+		struct stash_small *sm = bpf_map_lookup_elem(&stash_small, &tid);
+
+		if (!sm)
+			return 0;
+		stashed = &sm->event;
+		blob = sm->data;
+	}
 	s->event = *stashed;
-	resolve_names(s, (struct task_struct *)bpf_get_current_task(), n);
-	s->event.status &= ~FAULTED;
-	if (!names_pass(s))
-		goto out;
-	s->event.ret = ctx->ret;
-	size = sizeof(s->event) + s->event.path_len + s->event.target_len;
+	if (s->event.status & FAULTED) {
+		n = bpf_map_lookup_elem(&retry, &tid);
+		if (!n)
+			return 0;
+		s->event.status = n->status;
+		has_target = n->target != NULL;
+		file_read_names((__u64)n->path, (__u64)n->target, n->target_literal);
+		bpf_map_delete_elem(&retry, &tid);
+	} else {
+		/* An open's raw name, as stashed (it is all the blob holds). */
+		len = s->event.raw_len;
+		if (len > STASH_SMALL_DATA && !large)
+			len = STASH_SMALL_DATA;
+		barrier_var(len);
+		len &= NAME_MASK;
+		if (len)
+			bpf_probe_read_kernel(w->raw[0], len, blob);
+		s->event.raw_len = len;
+	}
+	s->event.status &= ~(FAULTED | AT_EXIT);
+	s->event.ret = ret;
+	s->event.path_len = 0;
+	s->event.target_len = 0;
+	if (s->event.op == VIGIL_FILE_OP_OPEN) {
+		if (ret < 0 || file_opened(ret))
+			file_resolve(0);
+	} else {
+		file_resolve(0);
+		if (has_target)
+			file_resolve(1);
+	}
+	if (!file_names_pass())
+		return 0;
+	size = file_append_raw();
 	if (size > sizeof(s->event) + VIGIL_FILE_DATA_MAX)
 		size = sizeof(s->event) + VIGIL_FILE_DATA_MAX;
 	vigil_output(&events, 0, s, size);
-out:
-	bpf_map_delete_elem(&retry, &tid);
+	return 0;
 }
 
 /* The result, and the record to the ring. */
@@ -416,20 +668,16 @@ int file_exit(struct trace_event_raw_sys_exit *ctx)
 	__s32 nr = syscall_nr(ctx->id);
 	struct stash_small *sm;
 	struct stash_large *lg;
-	__u64 size;
 
 	/* A stale entry (its exit was missed at attach) is dropped. */
 	sm = bpf_map_lookup_elem(&stash_small, &tid);
 	if (sm) {
 		if (sm->event.nr == nr) {
-			if (sm->event.status & FAULTED) {
-				exit_retry(ctx, tid, &sm->event);
+			if (sm->event.status & (FAULTED | AT_EXIT)) {
+				file_finish(ctx->ret, 0);
 			} else {
 				sm->event.ret = ctx->ret;
-				size = sizeof(sm->event) + sm->event.path_len + sm->event.target_len;
-				if (size > sizeof(*sm))
-					size = sizeof(*sm);
-				vigil_output(&events, 0, sm, size);
+				vigil_output(&events, 0, sm, record_size(&sm->event, sizeof(*sm)));
 			}
 		}
 		bpf_map_delete_elem(&stash_small, &tid);
@@ -438,14 +686,11 @@ int file_exit(struct trace_event_raw_sys_exit *ctx)
 	lg = bpf_map_lookup_elem(&stash_large, &tid);
 	if (lg) {
 		if (lg->event.nr == nr) {
-			if (lg->event.status & FAULTED) {
-				exit_retry(ctx, tid, &lg->event);
+			if (lg->event.status & (FAULTED | AT_EXIT)) {
+				file_finish(ctx->ret, 1);
 			} else {
 				lg->event.ret = ctx->ret;
-				size = sizeof(lg->event) + lg->event.path_len + lg->event.target_len;
-				if (size > sizeof(*lg))
-					size = sizeof(*lg);
-				vigil_output(&events, 0, lg, size);
+				vigil_output(&events, 0, lg, record_size(&lg->event, sizeof(*lg)));
 			}
 		}
 		bpf_map_delete_elem(&stash_large, &tid);

@@ -15,7 +15,10 @@ import {
   vigilFileEvent, type VigilFileEvent, VIGIL_FILE_EVENT, VIGIL_FILE_HAS_MODE, VIGIL_FILE_HAS_OWNER,
   VIGIL_FILE_OP_OPEN, VIGIL_FILE_OP_RENAME, VIGIL_FILE_OP_CHOWN, VIGIL_FILE_SYS_OPENAT, VIGIL_FILE_SYS_RENAMEAT2,
   VIGIL_FILE_SYS_FCHOWNAT, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_TARGET, VIGIL_FILE_TARGET_LITERAL,
+  VIGIL_FILE_PATH_OPENED,
 } from '../src/generated/file.js';
+import { statDev } from '../src/sensors/fd-paths.js';
+import { rawShown } from '../src/sensors/file-events.js';
 
 describe('open flags', () => {
   test('x86_64: access mode first, then strace order', () => {
@@ -72,20 +75,25 @@ describe('open flags', () => {
   });
 });
 
-function record(h: Partial<VigilFileEvent>, pathText: string, targetText = ''): { view: DataView; size: number } {
+/** A record as the kernel sends it: header, then path, target, raw path, raw target. */
+function record(h: Partial<VigilFileEvent>, pathText: string, targetText = '', rawText = pathText, rawTargetText = targetText):
+  { view: DataView; size: number } {
   const enc = new TextEncoder();
-  const p = enc.encode(pathText);
-  const t = enc.encode(targetText);
-  const size = vigilFileEvent.size + p.length + t.length;
+  const names = [pathText, targetText, rawText, rawTargetText].map((x) => enc.encode(x));
+  const size = vigilFileEvent.size + names.reduce((n, b) => n + b.length, 0);
   const view = new DataView(new ArrayBuffer(8 + size + 8));
   vigilFileEvent.encode({
     kind: VIGIL_FILE_EVENT, syscall: VIGIL_FILE_SYS_OPENAT, op: VIGIL_FILE_OP_OPEN, ktime: 5_000n,
-    start_boottime: 1_000n, cgroup_id: 77n, ret: 3n, flags: 0n, resolve: 0n, length: 0n, mode: 0, owner_uid: 0,
-    owner_gid: 0, pid: 10, tid: 11, uid: 1000, gid: 1001, status: 0, nr: 257, dirfd: -100, dirfd2: -100,
-    path_len: p.length, target_len: t.length, comm: 'cat', ...h,
+    start_boottime: 1_000n, cgroup_id: 77n, ret: 3n, flags: 0n, resolve: 0n, length: 0n, ino: 0n, mode: 0, owner_uid: 0,
+    owner_gid: 0, pid: 10, tid: 11, uid: 1000, gid: 1001, status: 0, nr: 257, dirfd: -100, dirfd2: -100, dev: 0,
+    path_len: names[0]!.length, target_len: names[1]!.length, raw_len: names[2]!.length, raw_target_len: names[3]!.length,
+    comm: 'cat', ...h,
   }, view, 8);
-  new Uint8Array(view.buffer, 8 + vigilFileEvent.size).set(p);
-  new Uint8Array(view.buffer, 8 + vigilFileEvent.size + p.length).set(t);
+  let at = 8 + vigilFileEvent.size;
+  for (const b of names) {
+    new Uint8Array(view.buffer, at).set(b);
+    at += b.length;
+  }
   return { view, size };
 }
 
@@ -105,9 +113,25 @@ describe('file records', () => {
     assert.equal(e.ret, -2);
     assert.deepEqual(e.task, { pid: 10, tid: 11, uid: 1000, gid: 1001, comm: 'cat', startBootNs: 1_000n, cgroupId: 77n });
     assert.equal(e.timeNs, clock.toEpochNs(5_000n));
+    assert.equal(e.rawPath, '/etc/passwd');
+    assert.deepEqual([e.dev, e.ino, e.eventFlags.pathOpened], [null, null, false], 'no opened file: no identity');
     const c = decodeFileRecord(record({ flags: 0o101n, mode: 0o100644, status: VIGIL_FILE_HAS_MODE }, '/x').view, 8,
-      vigilFileEvent.size + 2, clock, 'x86_64');
+      vigilFileEvent.size + 4, clock, 'x86_64');
     assert.equal(c.mode, 0o644, 'the file type bits are not part of the mode shown');
+  });
+
+  test('an opened file: the canonical path, the name as given, st_dev and st_ino', () => {
+    // dev 259:3 in the kernel's encoding (major << 20 | minor) is st_dev 66307 (major << 8 | minor).
+    const r = record({ status: VIGIL_FILE_PATH_OPENED, dev: (259 << 20) | 3, ino: 123456789n }, '/etc/shadow', '',
+      '../../tmp/../etc//shadow');
+    const e = decodeFileRecord(r.view, 8, r.size, clock);
+    assert.equal(e.path, '/etc/shadow');
+    assert.equal(e.rawPath, '../../tmp/../etc//shadow');
+    assert.equal(e.dev, 66307);
+    assert.equal(e.ino, 123456789);
+    assert.equal(e.eventFlags.pathOpened, true);
+    assert.equal(statDev((259 << 20) | 3), 66307);
+    assert.equal(statDev((8 << 20) | 0x12345), 0x12345 & 0xff | 8 << 8 | (0x12345 & ~0xff) << 12, 'a minor above 255');
   });
 
   test('two names; truncated and failed names are marked', () => {
@@ -117,9 +141,16 @@ describe('file records', () => {
     assert.equal(e.path, '.../er/leaf');
     assert.equal(e.target, 'rel');
     assert.deepEqual(e.flags, ['RENAME_NOREPLACE']);
-    assert.deepEqual(e.eventFlags, { pathTruncated: true, targetTruncated: false, pathError: false, targetError: true });
-    const s = record({ syscall: 15, op: 7, status: VIGIL_FILE_TARGET_LITERAL, ret: 0n }, '/tmp/l', '../x');
-    assert.equal(decodeFileRecord(s.view, 8, s.size, clock).target, '../x');
+    assert.deepEqual(e.eventFlags, { pathTruncated: true, targetTruncated: false, pathError: false, targetError: true,
+      pathOpened: false });
+    assert.deepEqual([e.rawPath, e.rawTarget], ['/deep/er/leaf', 'rel']);
+    // A symlink's content is sent once (literal): it is its own raw text.
+    const s = record({ syscall: 15, op: 7, status: VIGIL_FILE_TARGET_LITERAL, ret: 0n }, '/tmp/l', '../x', 'l', '');
+    const sym = decodeFileRecord(s.view, 8, s.size, clock);
+    assert.deepEqual([sym.path, sym.target, sym.rawPath, sym.rawTarget], ['/tmp/l', '../x', 'l', '../x']);
+    const mv = record({ syscall: VIGIL_FILE_SYS_RENAMEAT2, op: VIGIL_FILE_OP_RENAME, ret: 0n }, '/a/x', '/b/y', 'x', '../b/./y');
+    const m = decodeFileRecord(mv.view, 8, mv.size, clock);
+    assert.deepEqual([m.path, m.target, m.rawPath, m.rawTarget], ['/a/x', '/b/y', 'x', '../b/./y']);
   });
 
   test('chown: -1 leaves the owner unchanged (null)', () => {
@@ -163,20 +194,38 @@ describe('syscalls this kernel has', () => {
 describe('file output', () => {
   const e: FileEvent = {
     kind: 'file', op: 'open', syscall: 'openat', timeNs: 1_700_000_000_123_456_789n, bootNs: 5n, path: '/etc/passwd',
-    target: null, flags: ['O_RDONLY'], rawFlags: 0n, mode: null, ownerUid: null, ownerGid: null, length: null, ret: 3,
+    rawPath: '/etc/passwd', target: null, rawTarget: null, dev: null, ino: null,
+    flags: ['O_RDONLY'], rawFlags: 0n, mode: null, ownerUid: null, ownerGid: null, length: null, ret: 3,
     task: { pid: 10, tid: 11, uid: 0, gid: 0, comm: 'cat', startBootNs: 1n, cgroupId: 2n },
-    eventFlags: { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false },
+    eventFlags: { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false, pathOpened: false },
   };
 
   test('compact: 📂 op binary path flags = ret', () => {
     assert.equal(compactFile(e, '/usr/bin/cat'), '📂 open /usr/bin/cat /etc/passwd O_RDONLY = 3');
     assert.equal(compactFile({ ...e, ret: -2 }), '📂 open cat /etc/passwd O_RDONLY = -2 ENOENT');
-    assert.equal(compactFile({ ...e, op: 'rename', syscall: 'rename', path: '/a', target: '/b', flags: [], ret: 0 }, '/bin/mv'),
+    assert.equal(compactFile({ ...e, op: 'rename', syscall: 'rename', path: '/a', rawPath: '/a', target: '/b', flags: [], ret: 0 },
+      '/bin/mv'),
       '📂 rename /bin/mv /a -> /b = 0');
     assert.equal(compactFile({ ...e, flags: ['O_WRONLY', 'O_CREAT'], mode: 0o600 }, '/bin/sh'),
       '📂 open /bin/sh /etc/passwd O_WRONLY|O_CREAT 0600 = 3');
-    assert.equal(compactFile({ ...e, path: '/tmp/a\nb' }, '/x'), '📂 open /x /tmp/a\\nb O_RDONLY = 3');
+    assert.equal(compactFile({ ...e, path: '/tmp/a\nb', rawPath: '/tmp/a\nb' }, '/x'), '📂 open /x /tmp/a\\nb O_RDONLY = 3');
     assert.equal(formatRet(-13), '= -13 EACCES');
+    // The name as given shows when it says more than the path: "..", "//", ".", a symlink followed.
+    assert.equal(compactFile({ ...e, path: '/etc/shadow', rawPath: '/tmp/../etc/shadow' }, '/bin/cat'),
+      '📂 open /bin/cat /etc/shadow (as /tmp/../etc/shadow) O_RDONLY = 3');
+    assert.equal(compactFile({ ...e, path: '/etc/shadow', rawPath: 'shadow' }, '/bin/cat'), '📂 open /bin/cat /etc/shadow O_RDONLY = 3');
+  });
+
+  test('the name as given is shown when it differs from the path in more than a relative prefix', () => {
+    assert.equal(rawShown('/etc/passwd', '/etc/passwd'), undefined);
+    assert.equal(rawShown('/etc/passwd', 'passwd'), undefined);
+    assert.equal(rawShown('/etc/passwd', 'etc/passwd'), undefined);
+    assert.equal(rawShown('/etc/passwd', '../etc/passwd'), '../etc/passwd');
+    assert.equal(rawShown('/etc/passwd', './passwd'), './passwd');
+    assert.equal(rawShown('/etc/passwd', 'etc//passwd'), 'etc//passwd');
+    assert.equal(rawShown('/etc/shadow', '/tmp/link'), '/tmp/link');
+    assert.equal(rawShown('/etc/shadow', 'link'), 'link');
+    assert.equal(rawShown('/x', ''), undefined);
   });
 
   test('json: the issue\'s envelope', () => {
@@ -184,7 +233,7 @@ describe('file output', () => {
     const j = JSON.parse(JSON.stringify(fileJson(e, 'node1', p))) as Record<string, unknown>;
     assert.deepEqual(j, {
       file: { process: p, op: 'open', syscall: 'openat', path: '/etc/passwd', flags: ['O_RDONLY'], mode: null, ret: 3,
-        target: null },
+        target: null, raw_path: '/etc/passwd' },
       node_name: 'node1',
       time: '2023-11-14T22:13:20.123456789Z',
     });
@@ -192,5 +241,10 @@ describe('file output', () => {
     assert.equal((bare.file.process as { pid: number }).pid, 10);
     assert.equal(bare.file.owner_uid, 5);
     assert.equal(bare.file.owner_gid, null);
+    const opened = fileJson({ ...e, path: '/etc/shadow', rawPath: 'link', dev: 66307, ino: 42 }, 'n') as { file: Record<string, unknown> };
+    assert.deepEqual([opened.file.path, opened.file.raw_path, opened.file.dev, opened.file.ino], ['/etc/shadow', 'link', 66307, 42]);
+    const mv = fileJson({ ...e, op: 'rename', syscall: 'rename', path: '/a', target: '/b', rawPath: 'a', rawTarget: '../b', ret: 0 },
+      'n') as { file: Record<string, unknown> };
+    assert.deepEqual([mv.file.raw_target, 'dev' in mv.file], ['../b', false]);
   });
 });

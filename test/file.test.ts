@@ -163,8 +163,10 @@ describe('FileSensor (real kernel)', () => {
         assert.equal(e.task.tid, pid, what);
         assert.equal(e.task.comm, 'fileops', what);
         assert.ok(e.task.startBootNs > 0n && e.task.cgroupId > 0n, what);
-        assert.deepEqual(e.eventFlags, { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false },
-          what);
+        const opened = x.op === 'open' && c.ret >= 0;
+        assert.deepEqual(e.eventFlags, { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false,
+          pathOpened: opened }, what);
+        assert.equal(e.ino !== null && e.ino > 0 && e.dev !== null, opened, `${what}: an opened file's identity`);
       }
       // The acceptance points, by name.
       const byLabel = new Map(watched.map((c, i) => [c.label, events[i] as FileEvent]));

@@ -74,10 +74,11 @@ function sysEvent(p: Partial<SysEvent> & { call: SysEvent['call'] }, pid: number
 
 function fileEvent(p: Partial<FileEvent> & { syscall: FileEvent['syscall']; op: FileEvent['op']; path: string }, pid: number): FileEvent {
   return {
-    kind: 'file', timeNs: EPOCH + 1n, bootNs: START + 1n, target: null, flags: ['O_RDONLY'], rawFlags: 0n, mode: null,
-    ownerUid: null, ownerGid: null, length: null, ret: 3,
+    kind: 'file', timeNs: EPOCH + 1n, bootNs: START + 1n, target: null, rawTarget: null, dev: null, ino: null,
+    flags: ['O_RDONLY'], rawFlags: 0n, mode: null, ownerUid: null, ownerGid: null, length: null, ret: 3,
     task: { pid, tid: pid, uid: 0, gid: 0, comm: 'x', startBootNs: START, cgroupId: 1n },
-    eventFlags: { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false },
+    eventFlags: { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false, pathOpened: false },
+    rawPath: p.path,
     ...p,
   };
 }

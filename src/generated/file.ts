@@ -8,7 +8,7 @@ const cstring16 = cstring(16);
 
 // enum vigil_file_limits
 export const VIGIL_FILE_PATH_MAX = 4096;
-export const VIGIL_FILE_DATA_MAX = 8192;
+export const VIGIL_FILE_DATA_MAX = 16384;
 export const VIGIL_FILE_COMM_LEN = 16;
 
 // enum vigil_file_kind
@@ -60,8 +60,9 @@ export const VIGIL_FILE_TRUNC_TARGET = 16;
 export const VIGIL_FILE_ERROR_PATH = 32;
 export const VIGIL_FILE_ERROR_TARGET = 64;
 export const VIGIL_FILE_TARGET_LITERAL = 128;
+export const VIGIL_FILE_PATH_OPENED = 256;
 
-/** struct vigil_file_event: 128 bytes. */
+/** struct vigil_file_event: 144 bytes. */
 export interface VigilFileEvent {
   /** __u32 at 0 */
   kind: number;
@@ -83,39 +84,47 @@ export interface VigilFileEvent {
   resolve: bigint;
   /** __s64 at 56 */
   length: bigint;
-  /** __u32 at 64 */
-  mode: number;
-  /** __u32 at 68 */
-  owner_uid: number;
+  /** __u64 at 64 */
+  ino: bigint;
   /** __u32 at 72 */
-  owner_gid: number;
+  mode: number;
   /** __u32 at 76 */
-  pid: number;
+  owner_uid: number;
   /** __u32 at 80 */
-  tid: number;
+  owner_gid: number;
   /** __u32 at 84 */
-  uid: number;
+  pid: number;
   /** __u32 at 88 */
-  gid: number;
+  tid: number;
   /** __u32 at 92 */
+  uid: number;
+  /** __u32 at 96 */
+  gid: number;
+  /** __u32 at 100 */
   status: number;
-  /** __s32 at 96 */
-  nr: number;
-  /** __s32 at 100 */
-  dirfd: number;
   /** __s32 at 104 */
+  nr: number;
+  /** __s32 at 108 */
+  dirfd: number;
+  /** __s32 at 112 */
   dirfd2: number;
-  /** __u16 at 108 */
+  /** __u32 at 116 */
+  dev: number;
+  /** __u16 at 120 */
   path_len: number;
-  /** __u16 at 110 */
+  /** __u16 at 122 */
   target_len: number;
-  /** char[16] at 112 */
+  /** __u16 at 124 */
+  raw_len: number;
+  /** __u16 at 126 */
+  raw_target_len: number;
+  /** char[16] at 128 */
   comm: string;
 }
 
-export const vigilFileEvent: Codec<VigilFileEvent> & { readonly offsets: Readonly<Record<'kind' | 'syscall' | 'op' | 'ktime' | 'start_boottime' | 'cgroup_id' | 'ret' | 'flags' | 'resolve' | 'length' | 'mode' | 'owner_uid' | 'owner_gid' | 'pid' | 'tid' | 'uid' | 'gid' | 'status' | 'nr' | 'dirfd' | 'dirfd2' | 'path_len' | 'target_len' | 'comm', number>> } = {
-  size: 128,
-  offsets: { kind: 0, syscall: 4, op: 6, ktime: 8, start_boottime: 16, cgroup_id: 24, ret: 32, flags: 40, resolve: 48, length: 56, mode: 64, owner_uid: 68, owner_gid: 72, pid: 76, tid: 80, uid: 84, gid: 88, status: 92, nr: 96, dirfd: 100, dirfd2: 104, path_len: 108, target_len: 110, comm: 112 },
+export const vigilFileEvent: Codec<VigilFileEvent> & { readonly offsets: Readonly<Record<'kind' | 'syscall' | 'op' | 'ktime' | 'start_boottime' | 'cgroup_id' | 'ret' | 'flags' | 'resolve' | 'length' | 'ino' | 'mode' | 'owner_uid' | 'owner_gid' | 'pid' | 'tid' | 'uid' | 'gid' | 'status' | 'nr' | 'dirfd' | 'dirfd2' | 'dev' | 'path_len' | 'target_len' | 'raw_len' | 'raw_target_len' | 'comm', number>> } = {
+  size: 144,
+  offsets: { kind: 0, syscall: 4, op: 6, ktime: 8, start_boottime: 16, cgroup_id: 24, ret: 32, flags: 40, resolve: 48, length: 56, ino: 64, mode: 72, owner_uid: 76, owner_gid: 80, pid: 84, tid: 88, uid: 92, gid: 96, status: 100, nr: 104, dirfd: 108, dirfd2: 112, dev: 116, path_len: 120, target_len: 122, raw_len: 124, raw_target_len: 126, comm: 128 },
   decode(view: DataView, o: number): VigilFileEvent {
     return {
       kind: view.getUint32(o, true),
@@ -128,24 +137,28 @@ export const vigilFileEvent: Codec<VigilFileEvent> & { readonly offsets: Readonl
       flags: view.getBigUint64(o + 40, true),
       resolve: view.getBigUint64(o + 48, true),
       length: view.getBigInt64(o + 56, true),
-      mode: view.getUint32(o + 64, true),
-      owner_uid: view.getUint32(o + 68, true),
-      owner_gid: view.getUint32(o + 72, true),
-      pid: view.getUint32(o + 76, true),
-      tid: view.getUint32(o + 80, true),
-      uid: view.getUint32(o + 84, true),
-      gid: view.getUint32(o + 88, true),
-      status: view.getUint32(o + 92, true),
-      nr: view.getInt32(o + 96, true),
-      dirfd: view.getInt32(o + 100, true),
-      dirfd2: view.getInt32(o + 104, true),
-      path_len: view.getUint16(o + 108, true),
-      target_len: view.getUint16(o + 110, true),
-      comm: readCString(view, o + 112, 16),
+      ino: view.getBigUint64(o + 64, true),
+      mode: view.getUint32(o + 72, true),
+      owner_uid: view.getUint32(o + 76, true),
+      owner_gid: view.getUint32(o + 80, true),
+      pid: view.getUint32(o + 84, true),
+      tid: view.getUint32(o + 88, true),
+      uid: view.getUint32(o + 92, true),
+      gid: view.getUint32(o + 96, true),
+      status: view.getUint32(o + 100, true),
+      nr: view.getInt32(o + 104, true),
+      dirfd: view.getInt32(o + 108, true),
+      dirfd2: view.getInt32(o + 112, true),
+      dev: view.getUint32(o + 116, true),
+      path_len: view.getUint16(o + 120, true),
+      target_len: view.getUint16(o + 122, true),
+      raw_len: view.getUint16(o + 124, true),
+      raw_target_len: view.getUint16(o + 126, true),
+      comm: readCString(view, o + 128, 16),
     };
   },
   encode(value: VigilFileEvent, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 128).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 144).fill(0);
     view.setUint32(o, value.kind, true);
     view.setUint16(o + 4, value.syscall, true);
     view.setUint16(o + 6, value.op, true);
@@ -156,19 +169,23 @@ export const vigilFileEvent: Codec<VigilFileEvent> & { readonly offsets: Readonl
     view.setBigUint64(o + 40, value.flags, true);
     view.setBigUint64(o + 48, value.resolve, true);
     view.setBigInt64(o + 56, value.length, true);
-    view.setUint32(o + 64, value.mode, true);
-    view.setUint32(o + 68, value.owner_uid, true);
-    view.setUint32(o + 72, value.owner_gid, true);
-    view.setUint32(o + 76, value.pid, true);
-    view.setUint32(o + 80, value.tid, true);
-    view.setUint32(o + 84, value.uid, true);
-    view.setUint32(o + 88, value.gid, true);
-    view.setUint32(o + 92, value.status, true);
-    view.setInt32(o + 96, value.nr, true);
-    view.setInt32(o + 100, value.dirfd, true);
-    view.setInt32(o + 104, value.dirfd2, true);
-    view.setUint16(o + 108, value.path_len, true);
-    view.setUint16(o + 110, value.target_len, true);
-    cstring16.encode(value.comm, view, o + 112);
+    view.setBigUint64(o + 64, value.ino, true);
+    view.setUint32(o + 72, value.mode, true);
+    view.setUint32(o + 76, value.owner_uid, true);
+    view.setUint32(o + 80, value.owner_gid, true);
+    view.setUint32(o + 84, value.pid, true);
+    view.setUint32(o + 88, value.tid, true);
+    view.setUint32(o + 92, value.uid, true);
+    view.setUint32(o + 96, value.gid, true);
+    view.setUint32(o + 100, value.status, true);
+    view.setInt32(o + 104, value.nr, true);
+    view.setInt32(o + 108, value.dirfd, true);
+    view.setInt32(o + 112, value.dirfd2, true);
+    view.setUint32(o + 116, value.dev, true);
+    view.setUint16(o + 120, value.path_len, true);
+    view.setUint16(o + 122, value.target_len, true);
+    view.setUint16(o + 124, value.raw_len, true);
+    view.setUint16(o + 126, value.raw_target_len, true);
+    cstring16.encode(value.comm, view, o + 128);
   },
 };

@@ -1,13 +1,17 @@
 // File events in the output formats of src/output/tetragon.ts:
 //   json     {"file":{"process":P,"op":"open","syscall":"openat","path":"/etc/passwd",
-//             "flags":["O_RDONLY"],"mode":null,"ret":3,"target":null},"node_name":..,"time":..}
-//   compact  📂 open /usr/bin/cat /etc/passwd O_RDONLY = 3
+//             "flags":["O_RDONLY"],"mode":null,"ret":3,"target":null,"raw_path":"../etc/passwd",
+//             "dev":2049,"ino":1234},"node_name":..,"time":..}
+//   compact  📂 open /usr/bin/cat /etc/passwd (as ../etc/passwd) O_RDONLY = 3
+// path is canonical (the file the kernel opened, or the name normalised);
+// the name as the caller wrote it is raw_path, and shows in compact lines
+// when it says something the path does not (not a plain relative name).
 // The process object (P) is the caller's: the Tetragon process JSON it builds
 // from the process cache. Without one, what the kernel sent with the event
 // (pid, tid, uid, comm, start) stands in.
 import { errnoName } from '../bpf/errors.js';
 import { rfc3339Nano } from '../util/clock.js';
-import type { FileEvent } from '../sensors/file-events.js';
+import { rawShown, type FileEvent } from '../sensors/file-events.js';
 import { formatMode } from '../sensors/flags.js';
 import { escapeControls } from './tetragon.js';
 
@@ -36,6 +40,9 @@ export function fileBody(e: FileEvent, process: object): object {
     mode: e.mode,
     ret: e.ret,
     target: e.target,
+    raw_path: e.rawPath,
+    ...(e.target !== null ? { raw_target: e.rawTarget } : {}),
+    ...(e.ino !== null ? { dev: e.dev, ino: e.ino } : {}),
     ...(e.op === 'truncate' ? { length: e.length } : {}),
     ...(e.op === 'chown' ? { owner_uid: e.ownerUid, owner_gid: e.ownerGid } : {}),
   };
@@ -52,11 +59,13 @@ export function formatRet(ret: number): string {
 }
 
 /**
- * One compact line: 📂 <op> <binary> <path>[ -> <target>] [FLAGS|..] [mode] = <ret>.
+ * One compact line: 📂 <op> <binary> <path>[ (as <raw>)][ -> <target>] [FLAGS|..] [mode] = <ret>.
  * binary is the process's executable from the cache; the comm stands in.
  */
 export function compactFile(e: FileEvent, binary?: string): string {
-  const parts = ['📂', e.op, binary || e.task.comm, e.target === null ? e.path : `${e.path} -> ${e.target}`];
+  const raw = rawShown(e.path, e.rawPath);
+  const path = raw === undefined ? e.path : `${e.path} (as ${raw})`;
+  const parts = ['📂', e.op, binary || e.task.comm, e.target === null ? path : `${path} -> ${e.target}`];
   if (e.flags.length) parts.push(e.flags.join('|'));
   if (e.mode !== null) parts.push(formatMode(e.mode));
   if (e.op === 'chown') parts.push(`${e.ownerUid ?? -1}:${e.ownerGid ?? -1}`);

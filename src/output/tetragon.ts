@@ -21,6 +21,7 @@ import {
 } from '../sensors/events.js';
 import type { ProcessLookup } from '../process/types.js';
 import { execId } from '../process/exec-id.js';
+import { rawShown } from '../sensors/file-events.js';
 
 export { execId };
 
@@ -306,6 +307,8 @@ export class TetragonFormatter {
       case 'file':
         return this.envelope('file', e, p, {
           op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall,
+          raw_path: e.rawPath, ...(e.target !== null ? { raw_target: e.rawTarget } : {}),
+          ...(e.ino !== null ? { dev: e.dev, ino: e.ino } : {}),
         }, e.timeNs);
       default:
         return assertNever(e);
@@ -400,7 +403,8 @@ const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).m
 
 /** "<path>[ -> <target>] <FLAGS|...>[ mode=0644] <fd | ERRNO>" */
 function fileDetail(e: FileEvent): string {
-  const parts = [e.path];
+  const raw = rawShown(e.path, e.rawPath);
+  const parts = raw === undefined ? [e.path] : [e.path, `(as ${raw})`];
   if (e.target !== null) parts.push('->', e.target);
   if (e.flags.length) parts.push(e.flags.join('|'));
   if (e.mode !== null) parts.push(`mode=0${e.mode.toString(8)}`);

@@ -52,6 +52,17 @@ export function kernelDevName(dev: number): string {
   return `${dev >>> 20}:${dev & 0xfffff}`;
 }
 
+/**
+ * A kernel dev_t (major << 20 | minor, as i_sb->s_dev holds it) as stat(2)
+ * reports st_dev (the kernel's new_encode_dev; glibc's makedev for majors
+ * below 4096): what fs.statSync(p).dev gives for the same file.
+ */
+export function statDev(dev: number): number {
+  const major = dev >>> 20;
+  const minor = dev & 0xfffff;
+  return (minor & 0xff) + major * 0x100 + (minor & 0xfff00) * 0x1000;
+}
+
 /** The inode number in a /proc/<pid>/fdinfo/<fd> text, if any. */
 export function fdinfoInode(text: string): bigint | undefined {
   const m = /^ino:\s*(\d+)\s*$/m.exec(text);

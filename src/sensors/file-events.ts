@@ -34,7 +34,7 @@ export interface FileTask {
   cgroupId: bigint;
 }
 
-/** What the kernel could not deliver whole. */
+/** What the kernel could not deliver whole, and where the path came from. */
 export interface FileEventFlags {
   /** The resolved path was longer than PATH_MAX (or deeper than the walk goes): path starts with ".../". */
   pathTruncated: boolean;
@@ -42,6 +42,13 @@ export interface FileEventFlags {
   /** The name could not be read, or its directory (a bad dirfd) not found: path is the caller's string as given (maybe relative) or "". */
   pathError: boolean;
   targetError: boolean;
+  /**
+   * path is the opened file's own: the struct file behind the descriptor the
+   * open returned, walked in the kernel (symlinks followed); dev and ino are
+   * set. Otherwise (path-only syscalls, failed opens) path is the name made
+   * absolute and normalised lexically, symlinks not followed.
+   */
+  pathOpened: boolean;
 }
 
 export interface FileEvent {
@@ -53,17 +60,33 @@ export interface FileEvent {
   /** ... and as CLOCK_BOOTTIME ns. */
   bootNs: bigint;
   /**
-   * Absolute path named by the call, resolved at entry against the cwd or
-   * the directory fd. Not normalised ("." and ".." stay), symlinks not
-   * followed. rename: the old name; link/symlink: the new name.
+   * The canonical absolute path of the file the call acts on, as the
+   * process sees the filesystem (its root, so a process in a container sees
+   * its own). An open that returned a descriptor: the opened file's path
+   * (what readlink /proc/PID/fd/N shows: symlinks followed; eventFlags.pathOpened).
+   * Any other call: the name made absolute against the cwd or the directory
+   * fd, then normalised ("." and "//" gone, ".." resolved against the
+   * absolute prefix), symlinks not followed. rename: the old name;
+   * link/symlink: the new name.
    */
   path: string;
+  /** The path argument exactly as the caller gave it (relative names, "..", "//" and symlinks kept). */
+  rawPath: string;
   /**
-   * rename: the new name; link: the existing file; symlink: the link's
-   * content exactly as given (not resolved: it may be relative or dangle);
-   * otherwise null.
+   * rename: the new name; link: the existing file (both canonical like path,
+   * lexically); symlink: the link's content exactly as given (not resolved:
+   * it may be relative or dangle); otherwise null.
    */
   target: string | null;
+  /** The target argument exactly as given (for symlink, the same as target); null without one. */
+  rawTarget: string | null;
+  /**
+   * The opened file's device and inode (eventFlags.pathOpened): st_dev and
+   * st_ino as stat(2) gives them for the file, to match a file by identity
+   * whatever it is called. null for calls without an opened file.
+   */
+  dev: number | null;
+  ino: number | null;
   /** Flag names: O_* (creat: O_WRONLY O_CREAT O_TRUNC; openat2 adds RESOLVE_*), AT_*, RENAME_*. */
   flags: readonly string[];
   /** The flag word as the syscall took it (openat2: open_how.flags). */
@@ -79,4 +102,15 @@ export interface FileEvent {
   ret: number;
   task: FileTask;
   eventFlags: FileEventFlags;
+}
+
+/**
+ * The name as given, when it says more than the canonical path: not the same
+ * text, and not a plain relative name the path ends with ("x.txt" of
+ * "/dir/x.txt"). A symlink followed, "..", "//" or "." show.
+ */
+export function rawShown(path: string, raw: string | null): string | undefined {
+  if (raw === null || raw === path || raw === '') return undefined;
+  if (!raw.startsWith('/') && path.endsWith(`/${raw}`) && !/(^|\/)\.\.?(\/|$)|\/\//.test(raw)) return undefined;
+  return raw;
 }

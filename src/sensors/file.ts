@@ -9,9 +9,13 @@
 //   ...
 //   sensor.close();    // detach, deliver what the ring still holds, free
 //
-// Paths are made absolute in the kernel at syscall entry; records are
-// decoded with the generated codec of struct vigil_file_event
-// (bpf/include/vigil/file.h).
+// Paths are canonical, made in the kernel: an open that returned a
+// descriptor carries the opened file's own path (its struct file walked up
+// to the process's root, with its device and inode); every other call the
+// name made absolute and normalised lexically. The name as the caller gave
+// it comes too (rawPath). The in-kernel path prefix filter decides on the
+// canonical path. Records are decoded with the generated codec of struct
+// vigil_file_event (bpf/include/vigil/file.h).
 import { existsSync } from 'node:fs';
 import { ObjectSpec, RingBufferReader, NotSupportedError, ensureTracefs } from '../bpf/index.js';
 import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
@@ -22,6 +26,7 @@ import {
   vigilFileEvent, VIGIL_FILE_EVENT, VIGIL_FILE_COMM_LEN,
   VIGIL_FILE_HAS_MODE, VIGIL_FILE_HAS_OWNER, VIGIL_FILE_HAS_LENGTH,
   VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_TRUNC_TARGET, VIGIL_FILE_ERROR_PATH, VIGIL_FILE_ERROR_TARGET,
+  VIGIL_FILE_PATH_OPENED,
   VIGIL_FILE_OP_OPEN, VIGIL_FILE_OP_UNLINK, VIGIL_FILE_OP_RMDIR, VIGIL_FILE_OP_MKDIR, VIGIL_FILE_OP_RENAME,
   VIGIL_FILE_OP_LINK, VIGIL_FILE_OP_SYMLINK, VIGIL_FILE_OP_CHMOD, VIGIL_FILE_OP_CHOWN, VIGIL_FILE_OP_TRUNCATE,
   VIGIL_FILE_SYS_OPEN, VIGIL_FILE_SYS_OPENAT, VIGIL_FILE_SYS_OPENAT2, VIGIL_FILE_SYS_CREAT, VIGIL_FILE_SYS_UNLINK,
@@ -35,6 +40,7 @@ import { decodeFileFlags, hostFlagArch, type FlagArch, type FlagKind } from './f
 import type { FileEvent, FileEventFlags, FileOp, FileSyscall } from './file-events.js';
 import type { FilterSet } from './filter.js';
 import { filterCounts } from './filter.js';
+import { statDev } from './fd-paths.js';
 
 /** Each syscall: its id in the records, the flag word it takes. In the order the sensor attaches them. */
 export const FILE_SYSCALLS: readonly { name: FileSyscall; id: number; flags: FlagKind }[] = [
@@ -172,8 +178,10 @@ export function decodeFileRecord(view: DataView, offset: number, size: number, c
   if (kind !== VIGIL_FILE_EVENT) throw new RangeError(`not a file record (kind 0x${kind.toString(16)})`);
   const pathLen = view.getUint16(o + O.path_len, true);
   const targetLen = view.getUint16(o + O.target_len, true);
-  if (vigilFileEvent.size + pathLen + targetLen > size) {
-    throw new RangeError(`file record of ${size} bytes declares ${pathLen}+${targetLen} bytes of paths`);
+  const rawLen = view.getUint16(o + O.raw_len, true);
+  const rawTargetLen = view.getUint16(o + O.raw_target_len, true);
+  if (vigilFileEvent.size + pathLen + targetLen + rawLen + rawTargetLen > size) {
+    throw new RangeError(`file record of ${size} bytes declares ${pathLen}+${targetLen}+${rawLen}+${rawTargetLen} bytes of names`);
   }
   const syscallId = view.getUint16(o + O.syscall, true);
   const opId = view.getUint16(o + O.op, true);
@@ -186,9 +194,13 @@ export function decodeFileRecord(view: DataView, offset: number, size: number, c
     targetTruncated: (s & VIGIL_FILE_TRUNC_TARGET) !== 0,
     pathError: (s & VIGIL_FILE_ERROR_PATH) !== 0,
     targetError: (s & VIGIL_FILE_ERROR_TARGET) !== 0,
+    pathOpened: (s & VIGIL_FILE_PATH_OPENED) !== 0,
   };
   const blob = o + vigilFileEvent.size;
   const twoNames = op === 'rename' || op === 'link' || op === 'symlink';
+  const path = text(view, blob, pathLen);
+  const rawPath = text(view, blob + pathLen + targetLen, rawLen);
+  const target = twoNames ? text(view, blob + pathLen, targetLen) : null;
   const hasOwner = (s & VIGIL_FILE_HAS_OWNER) !== 0;
   const ownerUid = hasOwner ? view.getUint32(o + O.owner_uid, true) : UNCHANGED;
   const ownerGid = hasOwner ? view.getUint32(o + O.owner_gid, true) : UNCHANGED;
@@ -203,8 +215,13 @@ export function decodeFileRecord(view: DataView, offset: number, size: number, c
     syscall: sc.name,
     timeNs: clock.toEpochNs(ktime),
     bootNs: ktime,
-    path: shown(text(view, blob, pathLen), eventFlags.pathTruncated),
-    target: twoNames ? shown(text(view, blob + pathLen, targetLen), eventFlags.targetTruncated) : null,
+    path: shown(path, eventFlags.pathTruncated),
+    rawPath,
+    target: target === null ? null : shown(target, eventFlags.targetTruncated),
+    // A symlink's target is literal: it is its own raw text (the kernel sends it once).
+    rawTarget: target === null ? null : op === 'symlink' ? target : text(view, blob + pathLen + targetLen + rawLen, rawTargetLen),
+    dev: eventFlags.pathOpened ? statDev(view.getUint32(o + O.dev, true)) : null,
+    ino: eventFlags.pathOpened ? Number(view.getBigUint64(o + O.ino, true)) : null,
     flags: cachedFlags(sc.flags, flagsLow, flagsHigh, resolve, arch),
     rawFlags: flagsHigh ? view.getBigUint64(o + O.flags, true) : BigInt(flagsLow),
     mode: s & VIGIL_FILE_HAS_MODE ? view.getUint32(o + O.mode, true) & 0o7777 : null,
@@ -256,7 +273,7 @@ export class FileSensor implements Disposable {
     if (!tracefs.path) throw new NotSupportedError('tracefs', `tracepoints need tracefs: ${tracefs.reason ?? 'not mounted'}`);
     const loop = await probeHelper('bpf_loop');
     if (loop.status === 'unsupported') {
-      throw new NotSupportedError('bpf_loop', `the file sensor resolves relative paths with it: ${loop.reason}`, '5.17');
+      throw new NotSupportedError('bpf_loop', `the file sensor walks and normalises paths with it: ${loop.reason}`, '5.17');
     }
     const wanted = opts.syscalls ?? FILE_SYSCALLS.map((s) => s.name);
     for (const w of wanted) {

@@ -5,17 +5,32 @@
  * at exit (syscalls:sys_exit_*); the record is sent at exit. It is a fixed
  * header followed by a data blob holding, in this order:
  *
- *   path    path_len bytes, no NUL: the file the syscall names, absolute
- *           ("/tmp/x/a.txt"). A relative name is resolved in the kernel at
- *           entry against the cwd (AT_FDCWD) or the directory fd's file: the
- *           directory's path (walked root first, vigil/path.h) + '/' + the
- *           name as the caller gave it. "." and ".." are NOT normalised
- *           ("/tmp/x/../y" stays so), and a symlink in the name is not
- *           followed: the path is what was asked for, not what was reached.
- *   target  target_len bytes, no NUL: the second name of two-name syscalls
- *           (see enum vigil_file_op), resolved the same way, except for
- *           symlink/symlinkat: there it is the link's content exactly as given
- *           (VIGIL_FILE_TARGET_LITERAL), which the kernel does not resolve.
+ *   path        path_len bytes, no NUL: the file the syscall names, absolute
+ *               and canonical ("/tmp/x/a.txt"), so that a path prefix
+ *               decides on the file, not on the spelling:
+ *                - an open that returned a descriptor (open, openat,
+ *                  openat2, creat): the path of the struct file behind it,
+ *                  walked through the mounts up to the process's root (what
+ *                  readlink /proc/PID/fd/N shows: symlinks followed, "..",
+ *                  "." and "//" gone, a process in a container sees its own
+ *                  root); dev and ino are set (VIGIL_FILE_PATH_OPENED);
+ *                - every other call (path-only syscalls, failed opens): the
+ *                  name made absolute (the cwd's or the directory fd's walked
+ *                  path + '/' + the name) and normalised lexically
+ *                  (vigil_path_normalize): "." and "//" go, ".." removes the
+ *                  component before it. Nothing is looked up: a symlink is
+ *                  not followed (a link to /etc/shadow stays the link's own
+ *                  path) and ".." after a symlink goes to the link's parent,
+ *                  not its target's.
+ *   target      target_len bytes, no NUL: the second name of two-name
+ *               syscalls (see enum vigil_file_op), made canonical the same
+ *               way (lexically), except for symlink/symlinkat: there it is
+ *               the link's content exactly as given (VIGIL_FILE_TARGET_LITERAL),
+ *               which the kernel does not resolve.
+ *   raw         raw_len bytes, no NUL: the path argument exactly as the
+ *               caller gave it (maybe relative, with "..", "//").
+ *   raw_target  raw_target_len bytes: the same for target; empty when target
+ *               is literal (it is the raw text already).
  *
  * A name that cannot be resolved (a bad dirfd, an unreadable string) is sent
  * as given, with VIGIL_FILE_ERROR_PATH/_TARGET set.
@@ -29,8 +44,8 @@ enum vigil_file_limits {
 	 * longer resolved path (a long directory + a relative name) keeps its
 	 * leaf side and sets VIGIL_FILE_TRUNC_*. */
 	VIGIL_FILE_PATH_MAX = 4096,
-	/* The largest blob: path + target. */
-	VIGIL_FILE_DATA_MAX = 2 * VIGIL_FILE_PATH_MAX,
+	/* The largest blob: path, target and both raw names. */
+	VIGIL_FILE_DATA_MAX = 4 * VIGIL_FILE_PATH_MAX,
 	VIGIL_FILE_COMM_LEN = 16,
 };
 
@@ -109,6 +124,9 @@ enum vigil_file_status {
 	VIGIL_FILE_ERROR_TARGET = 1 << 6,
 	/* target is a symlink's literal content. */
 	VIGIL_FILE_TARGET_LITERAL = 1 << 7,
+	/* path is the opened file's own (the struct file behind the returned
+	 * descriptor, walked at exit): symlinks followed; dev and ino are set. */
+	VIGIL_FILE_PATH_OPENED = 1 << 8,
 };
 
 /* One completed syscall, sent as this header then the blob above at offset
@@ -125,6 +143,7 @@ struct vigil_file_event {
 					 * creat: O_CREAT|O_WRONLY|O_TRUNC; lchown: AT_SYMLINK_NOFOLLOW */
 	__u64 resolve;			/* openat2: RESOLVE_* */
 	__s64 length;			/* truncate's length (VIGIL_FILE_HAS_LENGTH) */
+	__u64 ino;			/* VIGIL_FILE_PATH_OPENED: the opened file's inode number */
 	__u32 mode;			/* VIGIL_FILE_HAS_MODE */
 	__u32 owner_uid;		/* chown (VIGIL_FILE_HAS_OWNER); (u32)-1: unchanged */
 	__u32 owner_gid;
@@ -136,8 +155,12 @@ struct vigil_file_event {
 	__s32 nr;			/* the architecture's syscall number (pairs entry with exit) */
 	__s32 dirfd;			/* the directory fd of path (-100: AT_FDCWD) */
 	__s32 dirfd2;			/* ... of target */
+	__u32 dev;			/* ... and its superblock's dev_t (kernel encoding:
+					 * major << 20 | minor) */
 	__u16 path_len;
 	__u16 target_len;
+	__u16 raw_len;
+	__u16 raw_target_len;
 	char comm[VIGIL_FILE_COMM_LEN];
 };
 
