@@ -307,6 +307,36 @@ describe('LiveAdapter through the stable rules', () => {
     assert.deepEqual(rulesOf(l), ['Create Hardlink Over Sensitive Files']);
   });
 
+  test('fs.path.*: canonical and raw names of successful path syscalls, Falco\'s source and target', () => {
+    const { adapter } = world();
+    const fields = testFields();
+    const fs = (ev: ReturnType<typeof adapter.fromFile>) => Object.fromEntries(
+      ['name', 'nameraw', 'source', 'sourceraw', 'target', 'targetraw'].map((k) => {
+        const f = fields.resolve(`fs.path.${k}`, undefined);
+        return [k, f.many ? undefined : f.extract(ev)];
+      }).filter(([, v]) => v !== undefined));
+    assert.deepEqual(fs(adapter.fromFile(fileEvent({ syscall: 'openat', op: 'open', path: '/etc/shadow', rawPath: '../etc/shadow',
+      dev: 2049, ino: 77, eventFlags: { pathTruncated: false, targetTruncated: false, pathError: false, targetError: false, pathOpened: true },
+    }, 400))), { name: '/etc/shadow', nameraw: '../etc/shadow' });
+    assert.deepEqual(fs(adapter.fromFile(fileEvent({ syscall: 'openat', op: 'open', path: '/etc/nope', ret: -2 }, 400))), {},
+      'a failed call has none');
+    assert.deepEqual(fs(adapter.fromFile(fileEvent({ syscall: 'unlinkat', op: 'unlink', path: '/tmp/x', rawPath: 'x', ret: 0 }, 400))),
+      { name: '/tmp/x', nameraw: 'x' });
+    assert.deepEqual(fs(adapter.fromFile(fileEvent({ syscall: 'renameat2', op: 'rename', path: '/a/x', rawPath: 'x', target: '/b/y',
+      rawTarget: '../b/y', ret: 0 }, 400))), { source: '/a/x', sourceraw: 'x', target: '/b/y', targetraw: '../b/y' });
+    // link: the new name is the source, the existing file the target (as Falco has it).
+    assert.deepEqual(fs(adapter.fromFile(fileEvent({ syscall: 'linkat', op: 'link', path: '/tmp/y', target: '/etc/shadow',
+      rawTarget: '/etc//shadow', ret: 0 }, 400))), { source: '/tmp/y', sourceraw: '/tmp/y', target: '/etc/shadow', targetraw: '/etc//shadow' });
+    assert.deepEqual(fs(adapter.fromFile(fileEvent({ syscall: 'truncate', op: 'truncate', path: '/tmp/x', ret: 0 }, 400))), {},
+      'Falco has no fs.path for truncate');
+    const opened = adapter.fromFile(fileEvent({ syscall: 'openat', op: 'open', path: '/etc/shadow', dev: 66307, ino: 77 }, 400));
+    assert.deepEqual([opened.fd?.dev, opened.fd?.ino], [66307, 77]);
+    const major = fields.resolve('fd.dev.major', undefined);
+    const minor = fields.resolve('fd.dev.minor', undefined);
+    assert.ok(!major.many && !minor.many);
+    assert.deepEqual([major.extract(opened), minor.extract(opened)], [259, 3]);
+  });
+
   test('a process the cache does not know: what the record said', () => {
     const { adapter } = world();
     const ev = adapter.fromSys(sysEvent({ call: 'ptrace', args: [0, 0, 0, 0, 0, 0], task: {

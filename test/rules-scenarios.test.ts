@@ -23,12 +23,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { RuleEngine } from '../src/rules/engine.js';
 import { LiveRules } from '../src/rules/live.js';
+import { RuleFieldTable } from '../src/rules/fields.js';
 import type { Alert } from '../src/rules/output.js';
 import type { RuleEvent, RuleProcess } from '../src/rules/event.js';
 import { FilterSet } from '../src/sensors/filter.js';
@@ -40,6 +41,7 @@ import { falcoRulesPath } from './rules-helpers.js';
 import { requireRoot, tracefs, waitFor } from './helpers.js';
 
 const FIXTURE = repoPath('test', '.output', 'falco_scenarios');
+const FIELDS = new RuleFieldTable();
 const NETNS = `vigil-r2-${process.pid}`;
 const SSH_IP = '198.18.0.1';
 const CONTAINER_ID = Array.from({ length: 4 }, (_, i) => ((0x9e3779b9 * (process.pid + i)) >>> 0).toString(16).padStart(8, '0')).join('').padEnd(64, 'a');
@@ -55,6 +57,8 @@ interface Scenario {
   why?: string;
   /** Undo what the action left (right away, not only when the suite ends). */
   undo?: () => void;
+  /** More to check on the events that raised the rule. */
+  check?: (hits: Raised[]) => void;
 }
 
 interface Raised {
@@ -114,6 +118,7 @@ describe('Falco event-generator scenarios raise the stable rules, live', () => {
     symlinkSync(FIXTURE, path.join(work, 'bin', 'ssh'));
     mkdirSync(path.join(work, 'logs'));
     writeFileSync(path.join(work, 'bulk.txt'), 'bulk data content\n');
+    symlinkSync('/etc/shadow', path.join(work, 'shadow_alias'));
     copyFileSync(FIXTURE, `/dev/shm/vigil-r2-${process.pid}-bin`);
     chmodSync(`/dev/shm/vigil-r2-${process.pid}-bin`, 0o755);
     writeFileSync(`/dev/shm/vigil-r2-${process.pid}.sh`, "#!/bin/sh\necho 'hello world' > /dev/null\n", { mode: 0o755 });
@@ -176,10 +181,37 @@ describe('Falco event-generator scenarios raise the stable rules, live', () => {
     return { pid, status };
   }
 
+  /** An open of /etc/shadow spelled `raw`: fd.name is the file opened, fd.nameraw the spelling, fd.dev/fd.ino its identity. */
+  function checkShadowOpen(hits: Raised[], raw: string): void {
+    const st = statSync('/etc/shadow');
+    for (const h of hits) {
+      assert.equal(h.ev.fd?.name, '/etc/shadow');
+      assert.equal(h.ev.fd?.nameRaw, raw);
+      assert.deepEqual([h.ev.fd?.dev, h.ev.fd?.ino], [st.dev, st.ino], 'the identity of /etc/shadow');
+      assert.equal(h.alert.outputFields['fd.name'], '/etc/shadow');
+      for (const [field, want] of [['fs.path.name', '/etc/shadow'], ['fs.path.nameraw', raw]] as const) {
+        const f = FIELDS.resolve(field, undefined);
+        assert.ok(!f.many);
+        assert.equal(f.extract(h.ev), want, field);
+      }
+    }
+  }
+
   const SCENARIOS: Scenario[] = [
     {
       name: 'ReadSensitiveFileUntrusted', rule: 'Read sensitive file untrusted',
       argv: () => [FIXTURE, 'open', '/etc/shadow'],
+    },
+    {
+      // The path is the file the kernel opened, whatever the spelling: "..", a symlink.
+      name: 'ReadSensitiveFileUntrusted (through /tmp/../etc/shadow)', rule: 'Read sensitive file untrusted',
+      argv: () => [FIXTURE, 'open', '/tmp/../etc/shadow'],
+      check: (hits) => checkShadowOpen(hits, '/tmp/../etc/shadow'),
+    },
+    {
+      name: 'ReadSensitiveFileUntrusted (through a symlink to /etc/shadow)', rule: 'Read sensitive file untrusted',
+      argv: () => [FIXTURE, 'open', path.join(work, 'shadow_alias')],
+      check: (hits) => checkShadowOpen(hits, path.join(work, 'shadow_alias')),
     },
     {
       name: 'ReadSensitiveFileTrustedAfterStartup', rule: 'Read sensitive file trusted after startup',
@@ -290,6 +322,7 @@ describe('Falco event-generator scenarios raise the stable rules, live', () => {
       assert.equal(a.source, 'syscall');
       assert.ok(a.message.length > 0);
       assert.ok(Object.keys(a.outputFields).length > 0);
+      s.check?.(hits);
     });
   }
 

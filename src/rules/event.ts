@@ -38,6 +38,8 @@ export interface RuleEvent {
   readonly process?: RuleProcess;
   /** The descriptor the event acts on (the one returned, for open/socket/dup/accept). */
   readonly fd?: RuleFd;
+  /** The filesystem paths of a successful path syscall (fs.path.*); absent for other events. */
+  readonly fsPath?: RuleFsPath;
   /** The container of the process; absent means the host (container.id = "host"). */
   readonly container?: RuleContainer;
   /** Kubernetes metadata; absent on a host without it (every k8s.* field is <NA>). */
@@ -130,8 +132,26 @@ export interface RuleFd {
   /** Names the IPs resolved from (fd.sip.name ...), when known. */
   readonly localNames?: readonly string[];
   readonly remoteNames?: readonly string[];
+  /** The file's inode and device (st_ino, st_dev as stat(2) gives them). */
   readonly ino?: number;
   readonly dev?: number;
+}
+
+/**
+ * fs.path.*: the paths a filesystem syscall acted on, set only when it
+ * succeeded, as Falco sets them. name for one-path calls (open, mkdir,
+ * unlink, chmod, chown, fchmod, ...); source and target for two (rename:
+ * old and new; link: the new name and the existing file; symlink: the link
+ * and its content). The plain ones are canonical absolute paths; *Raw as
+ * the process passed them.
+ */
+export interface RuleFsPath {
+  readonly name?: string;
+  readonly nameRaw?: string;
+  readonly source?: string;
+  readonly sourceRaw?: string;
+  readonly target?: string;
+  readonly targetRaw?: string;
 }
 
 export interface ContainerMount {

@@ -7,7 +7,7 @@
 // Fields with several values (proc.aname with no index, fd.ip: client or
 // server) match when any value does.
 import { constants as osConstants, hostname as osHostname } from 'node:os';
-import type { ArgValue, RuleContainer, RuleEvent, RuleFd, RuleProcess, SocketEnd } from './event.js';
+import type { ArgValue, RuleContainer, RuleEvent, RuleFd, RuleFsPath, RuleProcess, SocketEnd } from './event.js';
 import { openFlagNames } from './event.js';
 import { DOTTED_ARG_FIELDS, FALCO_SYSCALL_FIELDS } from './falco-fields.js';
 import { globToRegExp } from './glob.js';
@@ -256,6 +256,15 @@ function nonNegInt(field: string, arg: string | undefined): number {
   return Number(arg);
 }
 
+/** major(st_dev) and minor(st_dev), as glibc's macros take them apart. */
+function devMajor(dev: number): number {
+  return Math.floor(dev / 0x100) & 0xfff;
+}
+
+function devMinor(dev: number): number {
+  return (dev & 0xff) | (Math.floor(dev / 0x1000) & 0xfff00);
+}
+
 function toSigned32(n: number): number {
   return n > 0x7fffffff ? n - 0x1_0000_0000 : n;
 }
@@ -332,6 +341,7 @@ export class RuleFieldTable implements FieldTable<RuleEvent> {
     this.declareProc();
     this.declareUser();
     this.declareFd();
+    this.declareFsPath();
     this.declareContainer();
   }
 
@@ -574,8 +584,10 @@ export class RuleFieldTable implements FieldTable<RuleEvent> {
     this.one('fd.is_server', 'bool', 'this process is the server end', F((fd) => (isIpFd(fd) || fd.type === 'unix' ? !!fd.isServer : undefined)));
     this.one('fd.connected', 'bool', 'the socket is connected', F((fd) => fd.connected));
     this.one('fd.name_changed', 'bool', "the event changed the descriptor's name", F((fd) => fd.nameChanged ?? false));
-    this.one('fd.ino', 'number', 'inode number', F((fd) => fd.ino));
-    this.one('fd.dev', 'number', 'device number', F((fd) => fd.dev));
+    this.one('fd.ino', 'number', 'inode number of the file', F((fd) => fd.ino));
+    this.one('fd.dev', 'number', 'device number of the file (st_dev)', F((fd) => fd.dev));
+    this.one('fd.dev.major', 'number', 'major device number of the file', F((fd) => (fd.dev === undefined ? undefined : devMajor(fd.dev))));
+    this.one('fd.dev.minor', 'number', 'minor device number of the file', F((fd) => (fd.dev === undefined ? undefined : devMinor(fd.dev))));
     const names = (name: string, desc: string, pick: (fd: RuleFd) => readonly string[] | undefined): void => {
       this.decls.set(name, { name, type: 'string', desc, arg: 'none', make: () => ({ many: true, type: 'string', extract: (ev) => (ev.fd ? pick(ev.fd) : undefined) }) });
     };
@@ -583,6 +595,16 @@ export class RuleFieldTable implements FieldTable<RuleEvent> {
     names('fd.sip.name', 'domain names of the server IP', (fd) => (fd.isServer ? fd.localNames : fd.remoteNames));
     names('fd.lip.name', 'domain names of the local IP', (fd) => fd.localNames);
     names('fd.rip.name', 'domain names of the remote IP', (fd) => fd.remoteNames);
+  }
+
+  private declareFsPath(): void {
+    const FS = (f: (p: RuleFsPath) => string | undefined): One => (ev) => (ev.fsPath ? f(ev.fsPath) : undefined);
+    this.one('fs.path.name', 'string', 'the path a filesystem syscall acted on, canonical (set when it succeeded)', FS((p) => p.name));
+    this.one('fs.path.nameraw', 'string', 'the same path as the process passed it', FS((p) => p.nameRaw));
+    this.one('fs.path.source', 'string', 'the source path of a two-path syscall (rename, link, symlink), canonical', FS((p) => p.source));
+    this.one('fs.path.sourceraw', 'string', 'the source path as the process passed it', FS((p) => p.sourceRaw));
+    this.one('fs.path.target', 'string', 'the target path of a two-path syscall, canonical (a symlink\'s content as given)', FS((p) => p.target));
+    this.one('fs.path.targetraw', 'string', 'the target path as the process passed it', FS((p) => p.targetRaw));
   }
 
   private declareContainer(): void {

@@ -30,9 +30,10 @@ import { SysEventSensor, SYS_CALLS, planSysCalls, type SysCall } from '../sensor
 import type { ExecEvent, ExecFailedEvent, ExitEvent, ProcessEvent } from '../sensors/events.js';
 import type { FileEvent, FileSyscall } from '../sensors/file-events.js';
 import type { SysEvent, SysSocket } from '../sensors/sysevent-events.js';
+import { statDev } from '../sensors/fd-paths.js';
 import type { FilterSet } from '../sensors/filter.js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
-import type { ArgValue, FdType, RuleContainer, RuleEvent, RuleFd, RuleK8s, RuleProcess, SocketEnd } from './event.js';
+import type { ArgValue, FdType, RuleContainer, RuleEvent, RuleFd, RuleFsPath, RuleK8s, RuleProcess, SocketEnd } from './event.js';
 import type { RuleEngine } from './engine.js';
 import type { Alert, AlertSink } from './output.js';
 import {
@@ -204,7 +205,12 @@ const IPPROTO_ICMP = 1;
 const IPPROTO_ICMPV6 = 58;
 const TCP_ESTABLISHED = 1;
 
-/** fd.name of a path, as Falco shows it: "." and ".." resolved (fd.nameraw keeps them). */
+/**
+ * A path with "." and ".." resolved lexically, as Falco's fd.name shows a
+ * name (fd.nameraw keeps them). The file sensor's paths are canonical
+ * already (the kernel normalises them, or walks the opened file); this
+ * only matters for a name it could not resolve.
+ */
 export function normalizePath(p: string): string {
   if (!p.startsWith('/') || (!p.includes('/.') && !p.includes('//'))) return p;
   const n = path.posix.normalize(p);
@@ -258,11 +264,35 @@ function endText(e: SocketEnd | undefined): string {
 
 // ---------------------------------------------------------------- the adapter
 
+/**
+ * fs.path.* of a successful file syscall other than an open, as Falco fills
+ * them: name for mkdir, rmdir, unlink, chmod, chown (not truncate); source
+ * and target for rename (old, new), link (the new name, the existing file)
+ * and symlink (the link, its content).
+ */
+function fileFsPath(e: FileEvent): RuleFsPath | undefined {
+  const orUndef = (s: string | null): string | undefined => s || undefined;
+  switch (e.op) {
+    case 'mkdir':
+    case 'rmdir':
+    case 'unlink':
+    case 'chmod':
+    case 'chown':
+      return { name: orUndef(e.path), nameRaw: orUndef(e.rawPath) };
+    case 'rename':
+    case 'link':
+    case 'symlink':
+      return { source: orUndef(e.path), sourceRaw: orUndef(e.rawPath), target: orUndef(e.target), targetRaw: orUndef(e.rawTarget) };
+    default:
+      return undefined;
+  }
+}
+
 type MutableEvent = { -readonly [K in keyof RuleEvent]: RuleEvent[K] };
 
 /** Every event with the same keys in the same order: the field extractors then see one object shape. */
 function event(type: string, timeNs: bigint, res: number | undefined, process: RuleProcess, info: ProcessInfo | undefined): MutableEvent {
-  return { type, timeNs, res, args: undefined, process, fd: undefined, container: containerOf(info), k8s: k8sOf(info) };
+  return { type, timeNs, res, args: undefined, process, fd: undefined, fsPath: undefined, container: containerOf(info), k8s: k8sOf(info) };
 }
 
 const NO_EXE_FLAGS = 0;
@@ -351,13 +381,20 @@ export class LiveAdapter {
         if (e.syscall !== 'creat') args.flags = e.flags;
         args.mode = e.mode ?? 0;
         ev.args = args;
+        // The kernel sent the opened file's own path (symlinks followed) or,
+        // for a failed open, the name normalised: canonical either way. A
+        // name it could not read has no value (<NA>), never "" (which reads
+        // as "/" to fd.directory).
+        const name = e.path ? normalizePath(e.path) : undefined;
+        const nameRaw = e.rawPath || undefined;
         ev.fd = {
           num: res >= 0 ? res : -1,
           type: e.flags.includes('O_DIRECTORY') ? 'directory' : 'file',
-          // A name the kernel could not read has no value (<NA>), never "" (which reads as "/" to fd.directory).
-          name: e.path ? normalizePath(e.path) : undefined,
-          nameRaw: e.path || undefined,
+          name,
+          nameRaw,
+          ...(e.ino !== null ? { ino: e.ino, dev: e.dev ?? undefined } : {}),
         };
+        if (res >= 0) ev.fsPath = { name, nameRaw };
         break;
       }
       case 'link':
@@ -412,6 +449,7 @@ export class LiveAdapter {
         ev.args = { res, path: e.path, length: e.length ?? 0 };
         break;
     }
+    if (res === 0) ev.fsPath = fileFsPath(e);
     return ev;
   }
 
@@ -449,7 +487,7 @@ export class LiveAdapter {
       type = anonType(p);
       if (p?.startsWith('/') && p.includes(':')) name = p.slice(1);
     }
-    return { num, type, name, ino: f.ino, dev: f.dev };
+    return { num, type, name, ino: f.ino, dev: statDev(f.dev) };
   }
 
   /** fd.name_changed for a send: the descriptor's peer differs from its last one. */
@@ -560,6 +598,8 @@ export class LiveAdapter {
       case 'fchmod':
         ev.fd = this.sysFd(e, a[0]!);
         ev.args = { fd: a[0]!, mode: a[1]!, res };
+        // Falco: the descriptor's name, for both (there is no name as given).
+        if (res === 0 && ev.fd?.name !== undefined) ev.fsPath = { name: ev.fd.name, nameRaw: ev.fd.name };
         break;
     }
     return ev;
