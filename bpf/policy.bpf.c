@@ -270,9 +270,23 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
+/* The judgement in progress, for the global functions (which take only
+ * scalars and find everything else here). */
+struct run_state {
+	__u64 ctx;		/* the program's context, as an address (read with bpf_probe_read_kernel) */
+	__u32 hook_id;
+	__u32 source;		/* enum vigil_policy_source */
+	__u32 deny_kind;	/* cgroup programs: enum vigil_policy_deny_kind */
+	__u32 walk_flags;	/* vg_walk's TRUNC/ERROR bits */
+	__s64 ret;		/* fexit: the function's return value, known at once */
+	__s32 override;		/* a matching selector's Override error */
+	__u32 has_override;
+};
+
 /* Everything else one judgement needs, in map memory (see vigil/path.h on
  * why loop state lives in maps). */
 struct evalbuf {
+	struct run_state st;
 	__u64 raw[VIGIL_POLICY_MAX_ARGS];	/* argument words as read */
 	__u8 str[VIGIL_POLICY_STR_MAX];		/* Equal key */
 	struct vigil_policy_str_key lpm;	/* Prefix/Postfix key */
@@ -410,15 +424,70 @@ static __always_inline __u64 task_caps(struct task_struct *task, __u32 set)
 	return *(__u64 *)&c;
 }
 
-/* The task's process entry built in e->proc (binary from mm->exe_file). */
-static __noinline void proc_build(struct evalbuf *e, struct task_struct *task)
-{
-	struct vigil_policy_proc *p = &e->proc;
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	struct path root, fpath;
-	__u32 flags = 0, len = 0, n;
+/* --- per-CPU state and the path walk --------------------------------------------- */
 
+static __always_inline struct evalbuf *evalbuf(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&eval_map, &zero);
+}
+
+static __always_inline struct scratch *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+/* What vg_walk walks. */
+enum walk_kind {
+	WALK_FILE = 0,		/* a struct file's f_path */
+	WALK_PATH = 1,		/* a struct path */
+	WALK_CWD = 2,		/* the task's working directory */
+};
+
+/* A path, root first, ending at e->work[DIR_END - 1]: returns its length, and
+ * the walk's VIGIL_POLICY_ARG_TRUNC/ERROR bits in e->st.walk_flags. The path
+ * is d_path's: through mounts, up to the task's root.
+ *
+ * Global (not static): the verifier checks it once, whatever the number of
+ * places that walk a path. */
+__noinline int vg_walk(__u64 ptr, __u32 kind)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct evalbuf *e = evalbuf();
+	struct path root, fpath;
+	__u32 flags = 0, len;
+
+	if (!e)
+		return 0;
+	vigil_task_root_pwd(task, &root, kind == WALK_CWD ? &fpath : NULL);
+	if (kind == WALK_FILE)
+		BPF_CORE_READ_INTO(&fpath, (struct file *)ptr, f_path);
+	else if (kind == WALK_PATH)
+		bpf_probe_read_kernel(&fpath, sizeof(fpath), (void *)ptr);
+	len = vigil_path_root_first(e->work, WORK_MASK, DIR_END, VIGIL_POLICY_ARG_MAX - 1, &fpath, &root,
+				    &flags, VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
+	e->st.walk_flags = flags;
+	return len;
+}
+
+/* The current task's process entry built in e->proc (binary from mm->exe_file). */
+__noinline int vg_proc_build(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct evalbuf *e = evalbuf();
+	struct vigil_policy_proc *p;
+	struct task_struct *leader;
+	struct file *exe;
+	__u32 len, n;
+
+	if (!e)
+		return 0;
+	p = &e->proc;
+	leader = BPF_CORE_READ(task, group_leader);
+	exe = BPF_CORE_READ(task, mm, exe_file);
 	__builtin_memset(p, 0, sizeof(*p));
 	p->start_boottime = BPF_CORE_READ(leader, start_boottime);
 	p->ppid = BPF_CORE_READ(task, real_parent, tgid);
@@ -427,13 +496,12 @@ static __noinline void proc_build(struct evalbuf *e, struct task_struct *task)
 	p->caps[VIGIL_POLICY_CAP_PERMITTED] = task_caps(task, VIGIL_POLICY_CAP_PERMITTED);
 	p->caps[VIGIL_POLICY_CAP_INHERITABLE] = task_caps(task, VIGIL_POLICY_CAP_INHERITABLE);
 	if (!exe)
-		return;
-	BPF_CORE_READ_INTO(&fpath, exe, f_path);
-	vigil_task_root_pwd(task, &root, NULL);
-	len = vigil_path_root_first(e->work, WORK_MASK, DIR_END, VIGIL_POLICY_ARG_MAX - 1, &fpath, &root,
-				    &flags, 1, 2);
-	if (flags & 2)
-		return;
+		return 0;
+	len = vg_walk((__u64)exe, WALK_FILE);
+	if (e->st.walk_flags & VIGIL_POLICY_ARG_ERROR)
+		return 0;
+	if (len > VIGIL_POLICY_ARG_MAX - 1)
+		return 0;
 	n = len;
 	if (n > VIGIL_POLICY_STR_MAX - 1) {
 		n = VIGIL_POLICY_STR_MAX - 1;
@@ -443,8 +511,10 @@ static __noinline void proc_build(struct evalbuf *e, struct task_struct *task)
 	}
 	barrier_var(n);
 	bpf_probe_read_kernel(p->bin, n & STR_MASK, e->work + ((DIR_END - len) & WORK_MASK));
+	return 0;
 }
 
+/* The current task's entry in the process table, made on first use. */
 static __always_inline struct vigil_policy_proc *proc_of(struct evalbuf *e, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
@@ -452,7 +522,7 @@ static __always_inline struct vigil_policy_proc *proc_of(struct evalbuf *e, stru
 
 	if (p)
 		return p;
-	proc_build(e, task);
+	vg_proc_build();
 	bpf_map_update_elem(&procs, &tgid, &e->proc, BPF_NOEXIST);
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	return p ? p : &e->proc;
@@ -461,13 +531,12 @@ static __always_inline struct vigil_policy_proc *proc_of(struct evalbuf *e, stru
 SEC("tracepoint/sched/sched_process_exec")
 int policy_proc_exec(void *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0;
 	struct evalbuf *e = bpf_map_lookup_elem(&eval_map, &zero);
 
 	if (!e)
 		return 0;
-	proc_build(e, task);
+	vg_proc_build();
 	bpf_map_update_elem(&procs, &tgid, &e->proc, BPF_ANY);
 	return 0;
 }
@@ -507,23 +576,42 @@ int policy_proc_exit(void *ctx)
 
 /* --- capture ------------------------------------------------------------------- */
 
-/* One judgement in progress: on the caller's stack, handed to bpf_loop. */
+/*
+ * One judgement in progress: pointers the verifier knows, rebuilt from the
+ * per-CPU state (e->st) on the stack of each global function, and handed to
+ * its bpf_loop callbacks.
+ *
+ * Headroom by design: every function below that is not static is a global
+ * BPF function. The verifier checks a global function once, on its own, with
+ * its arguments unknown, instead of once per call site and per path that
+ * reaches it; they take only scalars (a pointer is not allowed as a scalar
+ * argument) and find their state in the per-CPU maps. A program's verified
+ * instructions are then the sum of its functions', not their product: the
+ * headroom test (test/headroom.test.ts) holds every program under 200,000.
+ */
 struct run {
 	void *ctx;
 	struct scratch *s;
 	struct evalbuf *e;
 	struct vigil_policy_hook *h;
 	struct task_struct *task;
-	struct vigil_policy_selector *sel;	/* the selector being judged */
-	__u32 phase;
-	__u32 verdict;
-	__s32 matched;		/* global index of the matching selector */
 	__u32 source;
 	__u32 hook_id;
-	__u32 deny_kind;	/* cgroup programs: enum vigil_policy_deny_kind */
-	struct vigil_policy_sock *sa;	/* cgroup programs: the address being judged */
-	struct vigil_policy_sock *sk;	/* cgroup programs: the socket */
 };
+
+static __always_inline bool run_load(struct run *r)
+{
+	r->e = evalbuf();
+	r->s = scratch();
+	if (!r->e || !r->s)
+		return false;
+	r->ctx = (void *)r->e->st.ctx;
+	r->hook_id = r->e->st.hook_id;
+	r->source = r->e->st.source;
+	r->task = (struct task_struct *)bpf_get_current_task();
+	r->h = bpf_map_lookup_elem(&hooks, &r->hook_id);
+	return r->h && r->h->nargs <= VIGIL_POLICY_MAX_ARGS;
+}
 
 enum phase {
 	PHASE_PROCESS = 0,	/* only process filters; argument filters are "maybe" */
@@ -628,18 +716,6 @@ static __noinline __u64 read_word(void *ctx, struct vigil_policy_arg *a, __u64 r
 	return v;
 }
 
-/* Step 1 of capture: the word of every argument (those read at the exit
- * keep 0 until then). */
-static long raw_step(__u64 i, void *data)
-{
-	struct run *r = data;
-
-	if (i >= VIGIL_POLICY_MAX_ARGS)
-		return 1;
-	r->e->raw[i] = read_word(r->ctx, &r->h->args[i], 0);
-	return 0;
-}
-
 /* The hook's conditions on its own record: false when one fails. Those on
  * the return value are checked at the exit (at_exit). */
 struct cond_walk {
@@ -702,13 +778,19 @@ static long cond_step(__u64 i, void *data)
 	return 0;
 }
 
-static __always_inline bool conds_pass(struct run *r, bool at_exit, __s64 ret)
+/* 1 when the current hook's conditions pass (those on the return value at
+ * the exit only). */
+__noinline int vg_conds(__u32 at_exit, __s64 ret)
 {
-	struct cond_walk w = { .r = r, .ret = ret, .at_exit = at_exit, .pass = true };
-	__u32 n = r->h->nconds;
+	struct run r = {};
+	struct cond_walk w = { .r = &r, .ret = ret, .at_exit = at_exit, .pass = true };
+	__u32 n;
 
+	if (!run_load(&r))
+		return 0;
+	n = r.h->nconds;
 	if (!n)
-		return true;
+		return 1;
 	bpf_loop(n < VIGIL_POLICY_MAX_CONDS ? n : VIGIL_POLICY_MAX_CONDS, cond_step, &w, 0);
 	return w.pass;
 }
@@ -752,17 +834,16 @@ static __always_inline void put_work_path(struct run *r, struct vigil_policy_arg
 	blob_commit(r->s, out, len);
 }
 
-static __noinline void capture_fd(struct run *r, struct vigil_policy_arg_value *out, long fd)
+static __always_inline int capture_fd(struct run *r, struct vigil_policy_arg_value *out, long fd)
 {
 	struct file *f = fd_file(r->task, fd);
 	struct inode *inode;
-	struct path root, fpath;
-	__u32 flags = 0, len, mode;
+	__u32 len, mode;
 	long off;
 
 	if (!f) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	inode = BPF_CORE_READ(f, f_inode);
 	mode = BPF_CORE_READ(inode, i_mode);
@@ -773,57 +854,56 @@ static __noinline void capture_fd(struct run *r, struct vigil_policy_arg_value *
 		out->type = VIGIL_POLICY_ARG_SOCK;
 		off = blob_pos(r->s, out);
 		if (off < 0 || !sk)
-			return;
+			return 0;
 		sock_fill((struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK)), sk);
 		blob_commit(r->s, out, sizeof(struct vigil_policy_sock));
-		return;
+		return 0;
 	}
 	out->type = VIGIL_POLICY_ARG_FILE;
 	out->value = (__u64)BPF_CORE_READ(f, f_flags) | ((__u64)mode << 32);
-	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	vigil_task_root_pwd(r->task, &root, NULL);
-	len = vigil_path_root_first(r->e->work, WORK_MASK, DIR_END, VIGIL_POLICY_ARG_MAX - 1, &fpath, &root,
-				    &flags, VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
-	out->flags |= flags;
+	len = vg_walk((__u64)f, WALK_FILE);
+	out->flags |= r->e->st.walk_flags;
 	put_work_path(r, out, DIR_END, len);
+	return 0;
 }
 
 /* A user name made absolute against dirfd (AT_FDCWD: the cwd), as file.bpf.c. */
-static __noinline void capture_path_at(struct run *r, struct vigil_policy_arg_value *out,
+static __always_inline int capture_path_at(struct run *r, struct vigil_policy_arg_value *out,
 				       const char *name, long dfd)
 {
 	struct evalbuf *e = r->e;
-	struct path root, base;
-	struct file *f;
+	struct file *f = NULL;
 	__u32 flags = 0, dlen, ulen, sep, total, start;
 	long n, off;
 
 	off = blob_pos(r->s, out);
 	if (off < 0)
-		return;
+		return 0;
 	n = bpf_probe_read_user_str(r->s->data + (off & DATA_MASK), VIGIL_POLICY_ARG_MAX, name);
 	if (n <= 0) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	ulen = n - 1;
 	if (ulen && r->s->data[off & DATA_MASK] == '/') {
+		/* Absolute already: made canonical in place ("..", ".", "//"). */
+		ulen = vigil_path_normalize(r->s->data, DATA_MASK, off, ulen, &flags, VIGIL_POLICY_ARG_ERROR);
+		out->flags |= flags;
 		blob_commit(r->s, out, ulen);
-		return;
+		return 0;
 	}
-	vigil_task_root_pwd(r->task, &root, dfd == AT_FDCWD ? &base : NULL);
 	if (dfd != AT_FDCWD) {
 		f = fd_file(r->task, dfd);
 		if (!f) {
 			out->flags |= VIGIL_POLICY_ARG_ERROR;
 			blob_commit(r->s, out, ulen);
-			return;
+			return 0;
 		}
-		BPF_CORE_READ_INTO(&base, f, f_path);
 	}
-	dlen = vigil_path_root_first(e->work, WORK_MASK, DIR_END, VIGIL_POLICY_ARG_MAX - 1, &base, &root,
-				     &flags, VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
-	out->flags |= flags;
+	dlen = vg_walk((__u64)f, f ? WALK_FILE : WALK_CWD);
+	out->flags |= e->st.walk_flags;
+	if (dlen > VIGIL_POLICY_ARG_MAX - 1)
+		dlen = VIGIL_POLICY_ARG_MAX - 1;
 	sep = ulen && !(dlen == 1 && e->work[(DIR_END - 1) & WORK_MASK] == '/');
 	if (sep)
 		e->work[DIR_END] = '/';
@@ -840,10 +920,18 @@ static __noinline void capture_path_at(struct run *r, struct vigil_policy_arg_va
 	barrier_var(total);
 	barrier_var(start);
 	bpf_probe_read_kernel(r->s->data + (off & DATA_MASK), total & ARG_MASK, e->work + (start & WORK_MASK));
+	/* The directory is the kernel's own path; the name may hold "..", "."
+	 * and "//": made canonical in place. */
+	if (!(out->flags & VIGIL_POLICY_ARG_TRUNC) && total && r->s->data[off & DATA_MASK] == '/') {
+		total = vigil_path_normalize(r->s->data, DATA_MASK, off, total & ARG_MASK, &flags,
+					     VIGIL_POLICY_ARG_ERROR);
+		out->flags |= flags;
+	}
 	blob_commit(r->s, out, total);
+	return 0;
 }
 
-static __noinline void capture_sockaddr(struct run *r, struct vigil_policy_arg_value *out, const void *uaddr)
+static __always_inline int capture_sockaddr(struct run *r, struct vigil_policy_arg_value *out, const void *uaddr)
 {
 	struct vigil_policy_sock *o;
 	__u16 family = 0;
@@ -851,12 +939,12 @@ static __noinline void capture_sockaddr(struct run *r, struct vigil_policy_arg_v
 
 	if (bpf_probe_read_user(&family, sizeof(family), uaddr)) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	out->value = family;
 	off = blob_pos(r->s, out);
 	if (off < 0)
-		return;
+		return 0;
 	if (family == AF_UNIX) {
 		__u8 *d = r->s->data + (off & DATA_MASK);
 		long n;
@@ -870,7 +958,7 @@ static __noinline void capture_sockaddr(struct run *r, struct vigil_policy_arg_v
 			n = n > 0 ? n : 1;
 		}
 		blob_commit(r->s, out, n > 0 ? n - 1 : 0);
-		return;
+		return 0;
 	}
 	out->type = VIGIL_POLICY_ARG_SOCK;
 	o = (struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK));
@@ -892,9 +980,10 @@ static __noinline void capture_sockaddr(struct run *r, struct vigil_policy_arg_v
 		__builtin_memcpy(o->daddr, &in6.sin6_addr, 16);
 	}
 	blob_commit(r->s, out, sizeof(*o));
+	return 0;
 }
 
-static __noinline void capture_cred(struct run *r, struct vigil_policy_arg_value *out)
+static __always_inline int capture_cred(struct run *r, struct vigil_policy_arg_value *out)
 {
 	struct task_struct *task = r->task;
 	const struct cred *cred = BPF_CORE_READ(task, real_cred);
@@ -902,7 +991,7 @@ static __noinline void capture_cred(struct run *r, struct vigil_policy_arg_value
 	long off = blob_pos(r->s, out);
 
 	if (off < 0)
-		return;
+		return 0;
 	c = (struct vigil_policy_cred *)(r->s->data + (off & DATA_MASK));
 	c->uid = BPF_CORE_READ(cred, uid.val);
 	c->gid = BPF_CORE_READ(cred, gid.val);
@@ -918,32 +1007,22 @@ static __noinline void capture_cred(struct run *r, struct vigil_policy_arg_value
 	c->user_ns = BPF_CORE_READ(cred, user_ns, ns.inum);
 	c->securebits = BPF_CORE_READ(cred, securebits);
 	blob_commit(r->s, out, sizeof(*c));
+	return 0;
 }
 
-static __noinline void capture_exe(struct run *r, struct vigil_policy_arg_value *out)
+static __always_inline int capture_kfile(struct run *r, struct vigil_policy_arg_value *out, struct file *f);
+
+static __always_inline int capture_exe(struct run *r, struct vigil_policy_arg_value *out)
 {
 	struct task_struct *task = r->task;
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	struct path root, fpath;
-	__u32 flags = 0, len;
 
-	out->type = VIGIL_POLICY_ARG_FILE;
-	if (!exe) {
-		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
-	}
-	out->value = (__u64)BPF_CORE_READ(exe, f_flags) | ((__u64)BPF_CORE_READ(exe, f_inode, i_mode) << 32);
-	BPF_CORE_READ_INTO(&fpath, exe, f_path);
-	vigil_task_root_pwd(task, &root, NULL);
-	len = vigil_path_root_first(r->e->work, WORK_MASK, DIR_END, VIGIL_POLICY_ARG_MAX - 1, &fpath, &root,
-				    &flags, VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
-	out->flags |= flags;
-	put_work_path(r, out, DIR_END, len);
+	capture_kfile(r, out, BPF_CORE_READ(task, mm, exe_file));
+	return 0;
 }
 
 /* A UAPI struct at a user address (bpf_attr, perf_event_attr), and the user
  * string one of its fields points to (perf_event's kprobe function). */
-static __noinline void capture_user_struct(struct run *r, struct vigil_policy_arg_value *out,
+static __always_inline int capture_user_struct(struct run *r, struct vigil_policy_arg_value *out,
 					   struct vigil_policy_arg *a, __u64 addr)
 {
 	__u32 size = a->size;
@@ -952,13 +1031,13 @@ static __noinline void capture_user_struct(struct run *r, struct vigil_policy_ar
 	long n;
 
 	if (off < 0)
-		return;
+		return 0;
 	if (size > 255)
 		size = 255;
 	barrier_var(size);
 	if (bpf_probe_read_user(r->s->data + (off & DATA_MASK), size & 255, (void *)addr)) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	out->value = size;
 	if (a->value && a->value + 8 <= size &&
@@ -966,51 +1045,49 @@ static __noinline void capture_user_struct(struct run *r, struct vigil_policy_ar
 		n = bpf_probe_read_user_str(r->s->data + ((off + size) & DATA_MASK), 256, (void *)str);
 		if (n > 1) {
 			blob_commit(r->s, out, size + n - 1);
-			return;
+			return 0;
 		}
 	}
 	blob_commit(r->s, out, size);
+	return 0;
 }
 
 /* A struct file's path (and flags) into the blob. */
-static __noinline void capture_kfile(struct run *r, struct vigil_policy_arg_value *out, struct file *f)
+static __always_inline int capture_kfile(struct run *r, struct vigil_policy_arg_value *out, struct file *f)
 {
-	struct task_struct *task = r->task;
-	struct path root, fpath;
-	__u32 flags = 0, len;
+	__u32 len;
 
 	out->type = VIGIL_POLICY_ARG_FILE;
 	if (!f) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	out->value = (__u64)BPF_CORE_READ(f, f_flags) | ((__u64)BPF_CORE_READ(f, f_inode, i_mode) << 32);
-	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	vigil_task_root_pwd(task, &root, NULL);
-	len = vigil_path_root_first(r->e->work, WORK_MASK, DIR_END, VIGIL_POLICY_ARG_MAX - 1, &fpath, &root,
-				    &flags, VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
-	out->flags |= flags;
+	len = vg_walk((__u64)f, WALK_FILE);
+	out->flags |= r->e->st.walk_flags;
 	put_work_path(r, out, DIR_END, len);
+	return 0;
 }
 
-static __noinline void capture_ksock(struct run *r, struct vigil_policy_arg_value *out, struct sock *sk)
+static __always_inline int capture_ksock(struct run *r, struct vigil_policy_arg_value *out, struct sock *sk)
 {
 	long off;
 
 	out->type = VIGIL_POLICY_ARG_SOCK;
 	if (!sk) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	off = blob_pos(r->s, out);
 	if (off < 0)
-		return;
+		return 0;
 	sock_fill((struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK)), sk);
 	blob_commit(r->s, out, sizeof(struct vigil_policy_sock));
+	return 0;
 }
 
 /* An skb's addresses and ports from its network and transport headers. */
-static __noinline void capture_kskb(struct run *r, struct vigil_policy_arg_value *out, struct sk_buff *skb)
+static __always_inline int capture_kskb(struct run *r, struct vigil_policy_arg_value *out, struct sk_buff *skb)
 {
 	struct vigil_policy_sock *o;
 	unsigned char *head;
@@ -1022,11 +1099,11 @@ static __noinline void capture_kskb(struct run *r, struct vigil_policy_arg_value
 	out->type = VIGIL_POLICY_ARG_SOCK;
 	if (!skb) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	off = blob_pos(r->s, out);
 	if (off < 0)
-		return;
+		return 0;
 	o = (struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK));
 	__builtin_memset(o, 0, sizeof(*o));
 	out->value = BPF_CORE_READ(skb, len);
@@ -1056,9 +1133,10 @@ static __noinline void capture_kskb(struct run *r, struct vigil_policy_arg_value
 		o->dport = bpf_ntohs(ports[1]);
 	}
 	blob_commit(r->s, out, sizeof(*o));
+	return 0;
 }
 
-static __noinline void capture_kcred(struct run *r, struct vigil_policy_arg_value *out, const struct cred *cred)
+static __always_inline int capture_kcred(struct run *r, struct vigil_policy_arg_value *out, const struct cred *cred)
 {
 	struct vigil_policy_cred *c;
 	kernel_cap_t k = {};
@@ -1067,11 +1145,11 @@ static __noinline void capture_kcred(struct run *r, struct vigil_policy_arg_valu
 	out->type = VIGIL_POLICY_ARG_CRED;
 	if (!cred) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	off = blob_pos(r->s, out);
 	if (off < 0)
-		return;
+		return 0;
 	c = (struct vigil_policy_cred *)(r->s->data + (off & DATA_MASK));
 	c->uid = BPF_CORE_READ(cred, uid.val);
 	c->gid = BPF_CORE_READ(cred, gid.val);
@@ -1090,32 +1168,34 @@ static __noinline void capture_kcred(struct run *r, struct vigil_policy_arg_valu
 	c->user_ns = BPF_CORE_READ(cred, user_ns, ns.inum);
 	c->securebits = BPF_CORE_READ(cred, securebits);
 	blob_commit(r->s, out, sizeof(*c));
+	return 0;
 }
 
-static __noinline void capture_kuserns(struct run *r, struct vigil_policy_arg_value *out, struct user_namespace *ns)
+static __always_inline int capture_kuserns(struct run *r, struct vigil_policy_arg_value *out, struct user_namespace *ns)
 {
 	struct vigil_policy_user_ns *u;
 	long off;
 
 	if (!ns) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return;
+		return 0;
 	}
 	off = blob_pos(r->s, out);
 	if (off < 0)
-		return;
+		return 0;
 	u = (struct vigil_policy_user_ns *)(r->s->data + (off & DATA_MASK));
 	u->level = BPF_CORE_READ(ns, level);
 	u->uid = BPF_CORE_READ(ns, owner.val);
 	u->gid = BPF_CORE_READ(ns, group.val);
 	u->inum = BPF_CORE_READ(ns, ns.inum);
 	blob_commit(r->s, out, sizeof(*u));
+	return 0;
 }
 
 /* One argument's value and data from its word. At the entry of a hook judged
  * at exit, arguments read at the exit (the return value, returnCopy buffers)
  * are only marked PENDING; `exit` completes them. */
-static __noinline void capture_one(struct run *r, __u32 i, __u64 raw, bool exit)
+static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool exit)
 {
 	struct vigil_policy_arg *a;
 	struct vigil_policy_arg_value *out;
@@ -1123,7 +1203,7 @@ static __noinline void capture_one(struct run *r, __u32 i, __u64 raw, bool exit)
 	__u32 size;
 
 	if (i >= VIGIL_POLICY_MAX_ARGS)
-		return;
+		return 0;
 	a = &r->h->args[i];
 	out = &r->s->ev.args[i];
 	if (!exit) {
@@ -1135,12 +1215,12 @@ static __noinline void capture_one(struct run *r, __u32 i, __u64 raw, bool exit)
 		/* Read at the exit: the return value, returnCopy buffers, and the
 		 * task's credentials and executable (which the syscall may change:
 		 * set*id, capset, execve). */
-		if (a->loc == VIGIL_POLICY_LOC_RET ||
-		    (a->type == VIGIL_POLICY_ARG_CHAR_BUF && a->size_loc == VIGIL_POLICY_LOC_RET) ||
-		    ((a->type == VIGIL_POLICY_ARG_CRED || a->type == VIGIL_POLICY_ARG_CURRENT_EXE) &&
-		     (r->h->flags & VIGIL_POLICY_HOOK_AT_EXIT))) {
+		if ((r->h->flags & VIGIL_POLICY_HOOK_AT_EXIT) &&
+		    (a->loc == VIGIL_POLICY_LOC_RET ||
+		     (a->type == VIGIL_POLICY_ARG_CHAR_BUF && a->size_loc == VIGIL_POLICY_LOC_RET) ||
+		     a->type == VIGIL_POLICY_ARG_CRED || a->type == VIGIL_POLICY_ARG_CURRENT_EXE)) {
 			out->flags = VIGIL_POLICY_ARG_PENDING;
-			return;
+			return 0;
 		}
 	} else {
 		out->flags &= ~VIGIL_POLICY_ARG_PENDING;
@@ -1162,6 +1242,10 @@ static __noinline void capture_one(struct run *r, __u32 i, __u64 raw, bool exit)
 		else
 			n = bpf_probe_read_kernel_str(r->s->data + (off & DATA_MASK), VIGIL_POLICY_ARG_MAX,
 						      (void *)raw);
+		/* A kernel function's char * may be a user one (__user). */
+		if (n <= 0 && a->type == VIGIL_POLICY_ARG_KSTRING)
+			n = bpf_probe_read_user_str(r->s->data + (off & DATA_MASK), VIGIL_POLICY_ARG_MAX,
+						    (void *)raw);
 		if (n <= 0) {
 			out->flags |= VIGIL_POLICY_ARG_ERROR;
 			break;
@@ -1199,10 +1283,13 @@ static __noinline void capture_one(struct run *r, __u32 i, __u64 raw, bool exit)
 	case VIGIL_POLICY_ARG_CHAR_BUF: {
 		__u64 addr = raw, want;
 
-		if (a->size_loc == VIGIL_POLICY_LOC_RET) {
+		if (a->size_loc == VIGIL_POLICY_LOC_RET && exit) {
 			/* At the exit: raw is the return value, the address was kept. */
 			addr = out->value;
 			want = (__s64)raw > 0 ? raw : 0;
+		} else if (a->size_loc == VIGIL_POLICY_LOC_RET) {
+			/* fexit: the return value is known at once. */
+			want = r->e->st.ret > 0 ? r->e->st.ret : 0;
 		} else if (a->size_loc) {
 			want = read_at(r->ctx, a->size_loc, a->size_at, a->size_size, false, 0, 0);
 		} else {
@@ -1289,33 +1376,73 @@ static __noinline void capture_one(struct run *r, __u32 i, __u64 raw, bool exit)
 		out->value = 0;
 		capture_kskb(r, out, (struct sk_buff *)raw);
 		break;
+	case VIGIL_POLICY_ARG_KPATH:
+		out->value = 0;
+		out->type = VIGIL_POLICY_ARG_FILE;
+		if (!raw) {
+			out->flags |= VIGIL_POLICY_ARG_ERROR;
+			break;
+		}
+		size = vg_walk(raw, WALK_PATH);
+		out->flags |= r->e->st.walk_flags;
+		put_work_path(r, out, DIR_END, size);
+		break;
+	case VIGIL_POLICY_ARG_KKIOCB: {
+		struct kiocb *iocb = (struct kiocb *)raw;
+
+		out->value = 0;
+		capture_kfile(r, out, iocb ? BPF_CORE_READ(iocb, ki_filp) : NULL);
+		break;
+	}
+	case VIGIL_POLICY_ARG_KFILENAME: {
+		struct filename *fname = (struct filename *)raw;
+		const char *name = fname ? BPF_CORE_READ(fname, name) : NULL;
+
+		out->type = VIGIL_POLICY_ARG_KSTRING;
+		out->value = 0;
+		off = blob_pos(r->s, out);
+		if (off < 0)
+			break;
+		n = bpf_probe_read_kernel_str(r->s->data + (off & DATA_MASK), VIGIL_POLICY_ARG_MAX, name);
+		if (n <= 0) {
+			out->flags |= VIGIL_POLICY_ARG_ERROR;
+			break;
+		}
+		if (n == VIGIL_POLICY_ARG_MAX)
+			out->flags |= VIGIL_POLICY_ARG_TRUNC;
+		blob_commit(r->s, out, n - 1);
+		break;
+	}
 	default:
 		out->type = VIGIL_POLICY_ARG_NONE;
 		break;
 	}
-}
-
-/* Step 2 of capture. */
-static long capture_step(__u64 i, void *data)
-{
-	struct run *r = data;
-
-	if (i >= VIGIL_POLICY_MAX_ARGS)
-		return 1;
-	capture_one(r, i, r->e->raw[i], false);
 	return 0;
 }
 
-/* At the exit: the arguments marked PENDING, from the return value. */
-static long exit_capture_step(__u64 i, void *data)
+/* One argument captured (exit: completed from the return value). */
+__noinline int vg_capture(__u32 i, __u32 exit)
 {
-	struct run *r = data;
+	struct run r = {};
+	__u64 raw;
 
-	if (i >= VIGIL_POLICY_MAX_ARGS)
-		return 1;
-	if (r->s->ev.args[i].flags & VIGIL_POLICY_ARG_PENDING)
-		capture_one(r, i, r->s->ev.ret, true);
-	return 0;
+	if (!run_load(&r) || i >= VIGIL_POLICY_MAX_ARGS)
+		return 0;
+	/* The compiler may bound a copy and index with the original. */
+	barrier_var(i);
+	i &= 7;
+	if (exit) {
+		if (!(r.s->ev.args[i].flags & VIGIL_POLICY_ARG_PENDING))
+			return 0;
+		raw = r.s->ev.ret;
+	} else {
+		raw = read_word(r.ctx, &r.h->args[i], r.e->st.ret);
+		r.e->raw[i] = raw;
+	}
+	/* Inlined, one call site: a static function's unused result may be
+	 * compiled away, leaving whatever was in R0 (the verifier refuses a
+	 * stack pointer there). */
+	return capture_one(&r, i, raw, exit);
 }
 
 /* --- filters ------------------------------------------------------------------- */
@@ -1407,6 +1534,47 @@ static __always_inline bool str_postfix(struct evalbuf *e, __u32 id, const __u8 
 	return bpf_map_lookup_elem(inner, &e->lpm) != NULL;
 }
 
+/* Where the bytes a string filter compares are. */
+enum str_src {
+	STR_BLOB = 0,		/* the record's blob at `key` */
+	STR_PROC = 1,		/* procs[key].bin */
+	STR_PROC_BUILT = 2,	/* e->proc.bin (an entry that could not be stored) */
+};
+
+/* Equal, Prefix or Postfix of len bytes against filter id's values. */
+__noinline int vg_str_match(__u32 op, __u32 id, __u32 src, __u32 key, __u32 len)
+{
+	struct evalbuf *e = evalbuf();
+	struct vigil_policy_proc *p;
+	struct scratch *s;
+	const __u8 *data;
+
+	if (!e)
+		return 0;
+	if (src == STR_BLOB) {
+		s = scratch();
+		if (!s)
+			return 0;
+		data = s->data + (key & DATA_MASK);
+	} else if (src == STR_PROC) {
+		p = bpf_map_lookup_elem(&procs, &key);
+		if (!p)
+			return 0;
+		data = p->bin;
+	} else {
+		data = e->proc.bin;
+	}
+	switch (op) {
+	case VIGIL_POLICY_OP_EQUAL:
+		return str_equal(e, id, data, len);
+	case VIGIL_POLICY_OP_PREFIX:
+		return str_prefix(e, id, data, len);
+	case VIGIL_POLICY_OP_POSTFIX:
+		return str_postfix(e, id, data, len);
+	}
+	return 0;
+}
+
 static __always_inline bool ports_has(__u32 id, __u16 port)
 {
 	void *inner = bpf_map_lookup_elem(&values_ports, &id);
@@ -1487,42 +1655,50 @@ static __noinline bool int_in_map(struct vigil_policy_filter *f, __u64 v, bool i
 	return w.found;
 }
 
-/* One argument filter (matchArgs / matchReturnArgs), without negation. */
-static __noinline __u32 filter_arg(struct run *r, struct vigil_policy_filter *f)
+/* One argument filter (matchArgs / matchReturnArgs), without negation: an
+ * enum verdict. */
+__noinline int vg_filter_arg(__u32 idx, __u32 phase)
 {
+	struct vigil_policy_filter *f = bpf_map_lookup_elem(&filters, &idx);
 	struct vigil_policy_arg_value *a;
 	struct vigil_policy_sock *sk;
-	__u32 slot = f->arg;
+	struct scratch *s = scratch();
+	struct evalbuf *e = evalbuf();
 	const __u8 *data;
 	bool is_signed;
+	__u32 slot;
 	__u64 v;
 
+	if (!f || !s || !e)
+		return V_FALSE;
+	slot = f->arg;
 	if (slot >= VIGIL_POLICY_SLOTS)
 		return V_FALSE;
-	if (r->phase == PHASE_PROCESS || (r->phase == PHASE_ENTRY && slot == VIGIL_POLICY_RET_SLOT))
+	barrier_var(slot);
+	slot &= 7;
+	if (phase == PHASE_PROCESS || (phase == PHASE_ENTRY && slot == VIGIL_POLICY_RET_SLOT))
 		return V_MAYBE;
-	a = &r->s->ev.args[slot];
+	a = &s->ev.args[slot];
 	/* Read at the exit (an fd returned, a returnCopy buffer): unknown before. */
 	if (a->flags & VIGIL_POLICY_ARG_PENDING)
-		return r->phase == PHASE_FULL ? V_FALSE : V_MAYBE;
+		return phase == PHASE_FULL ? V_FALSE : V_MAYBE;
 	if (a->flags & (VIGIL_POLICY_ARG_ERROR | VIGIL_POLICY_ARG_NODATA) || a->type == VIGIL_POLICY_ARG_NONE)
 		return V_FALSE;
 	v = a->value;
 	is_signed = a->type == VIGIL_POLICY_ARG_S64;
-	data = r->s->data + (a->off & DATA_MASK);
+	data = s->data + (a->off & DATA_MASK);
 
 	switch (f->op) {
 	case VIGIL_POLICY_OP_EQUAL:
 		if (is_stringish(a->type))
-			return str_equal(r->e, f->id, data, a->len);
+			return vg_str_match(f->op, f->id, STR_BLOB, a->off, a->len);
 		if (a->type == VIGIL_POLICY_ARG_S64 || a->type == VIGIL_POLICY_ARG_U64 ||
 		    a->type == VIGIL_POLICY_ARG_FD)
 			return int_in(f->id, v);
 		return V_FALSE;
 	case VIGIL_POLICY_OP_PREFIX:
-		return is_stringish(a->type) && str_prefix(r->e, f->id, data, a->len);
 	case VIGIL_POLICY_OP_POSTFIX:
-		return is_stringish(a->type) && str_postfix(r->e, f->id, data, a->len);
+		return is_stringish(a->type) && vg_str_match(f->op, f->id, STR_BLOB, a->off, a->len);
 	case VIGIL_POLICY_OP_GT:
 		return is_signed ? (__s64)v > (__s64)f->value : v > f->value;
 	case VIGIL_POLICY_OP_LT:
@@ -1539,9 +1715,9 @@ static __noinline __u32 filter_arg(struct run *r, struct vigil_policy_filter *f)
 	sk = (struct vigil_policy_sock *)data;
 	switch (f->op) {
 	case VIGIL_POLICY_OP_SADDR:
-		return addr_in(r->e, f->id, sk->family, sk->saddr);
+		return addr_in(e, f->id, sk->family, sk->saddr);
 	case VIGIL_POLICY_OP_DADDR:
-		return addr_in(r->e, f->id, sk->family, sk->daddr);
+		return addr_in(e, f->id, sk->family, sk->daddr);
 	case VIGIL_POLICY_OP_SPORT:
 		return ports_has(f->id, sk->sport);
 	case VIGIL_POLICY_OP_DPORT:
@@ -1556,8 +1732,9 @@ static __noinline __u32 filter_arg(struct run *r, struct vigil_policy_filter *f)
 	return V_FALSE;
 }
 
-static __always_inline bool binary_match(struct evalbuf *e, struct vigil_policy_filter *f,
-					 struct vigil_policy_proc *p)
+/* matchBinaries on a process entry: procs[tgid], or e->proc (STR_PROC_BUILT). */
+static __always_inline bool binary_match(struct vigil_policy_filter *f, struct vigil_policy_proc *p,
+					 __u32 src, __u32 tgid)
 {
 	__u32 len = p->bin_len;
 
@@ -1565,18 +1742,16 @@ static __always_inline bool binary_match(struct evalbuf *e, struct vigil_policy_
 		return false;
 	switch (f->op) {
 	case VIGIL_POLICY_OP_EQUAL:
-		return len < VIGIL_POLICY_STR_MAX && str_equal(e, f->id, p->bin, len);
-	case VIGIL_POLICY_OP_PREFIX:
-		return str_prefix(e, f->id, p->bin, len > VIGIL_POLICY_STR_MAX - 1 ? VIGIL_POLICY_STR_MAX - 1 : len);
 	case VIGIL_POLICY_OP_POSTFIX:
-		return len < VIGIL_POLICY_STR_MAX && str_postfix(e, f->id, p->bin, len);
+		return len < VIGIL_POLICY_STR_MAX && vg_str_match(f->op, f->id, src, tgid, len);
+	case VIGIL_POLICY_OP_PREFIX:
+		return vg_str_match(f->op, f->id, src, tgid, len > VIGIL_POLICY_STR_MAX - 1 ? VIGIL_POLICY_STR_MAX - 1 : len);
 	}
 	return false;
 }
 
 /* followForks / followChildren: the task's ancestors, one a step. */
 struct ancestors {
-	struct run *r;
 	struct vigil_policy_filter *f;
 	struct task_struct *task;
 	bool found;
@@ -1622,7 +1797,7 @@ static long ancestor_step(__u64 i, void *data)
 		 * engine seeds the table from /proc when it starts. */
 		struct vigil_policy_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 
-		if (p && binary_match(w->r->e, w->f, p)) {
+		if (p && binary_match(w->f, p, STR_PROC, tgid)) {
 			w->found = true;
 			return 1;
 		}
@@ -1630,44 +1805,51 @@ static long ancestor_step(__u64 i, void *data)
 	return tgid <= 1;
 }
 
-static __noinline bool follow(struct run *r, struct vigil_policy_filter *f)
+/* followForks / followChildren: true when an ancestor of the task matches f. */
+static __always_inline bool follow(struct vigil_policy_filter *f, struct task_struct *task)
 {
-	struct ancestors w = { .r = r, .f = f, .task = r->task };
+	struct ancestors w = { .f = f, .task = task };
 
 	bpf_loop(VIGIL_POLICY_ANCESTORS, ancestor_step, &w, 0);
 	return w.found;
 }
 
-/* One process filter, without negation. */
-static __noinline __u32 filter_process(struct run *r, struct vigil_policy_filter *f)
+/* One process filter, without negation: an enum verdict. */
+__noinline int vg_filter_process(__u32 idx)
 {
-	struct task_struct *task = r->task;
+	struct vigil_policy_filter *f = bpf_map_lookup_elem(&filters, &idx);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct evalbuf *e = evalbuf();
 	struct vigil_policy_proc *p;
 	__u32 ns[VIGIL_POLICY_NS_COUNT] = {};
 	__u64 caps, change;
-	__u32 set = f->arg;
+	__u32 set, tgid;
 
+	if (!f || !e)
+		return V_FALSE;
+	set = f->arg;
 	switch (f->kind) {
 	case VIGIL_POLICY_F_BINARY:
-		p = proc_of(r->e, r->task);
-		if (binary_match(r->e, f, p))
+		tgid = BPF_CORE_READ(task, tgid);
+		p = proc_of(e, task);
+		if (binary_match(f, p, p == &e->proc ? STR_PROC_BUILT : STR_PROC, tgid))
 			return V_TRUE;
-		return (f->flags & VIGIL_POLICY_FOLLOW) && follow(r, f);
+		return (f->flags & VIGIL_POLICY_FOLLOW) && follow(f, task);
 	case VIGIL_POLICY_F_PID: {
 		__u64 pid = (f->flags & VIGIL_POLICY_NSPID) ? task_nspid(task) : BPF_CORE_READ(task, tgid);
 
 		if (int_in(f->id, pid))
 			return V_TRUE;
-		return (f->flags & VIGIL_POLICY_FOLLOW) && follow(r, f);
+		return (f->flags & VIGIL_POLICY_FOLLOW) && follow(f, task);
 	}
 	case VIGIL_POLICY_F_NS:
-		task_ns(r->task, ns);
+		task_ns(task, ns);
 		return int_in(f->id, ns[f->arg < VIGIL_POLICY_NS_COUNT ? f->arg : 0]);
 	case VIGIL_POLICY_F_NS_CHANGE: {
 		__u32 changed = 0;
 
-		p = proc_of(r->e, r->task);
-		task_ns(r->task, ns);
+		p = proc_of(e, task);
+		task_ns(task, ns);
 		for (int i = 0; i < VIGIL_POLICY_NS_COUNT; i++) {
 			if (p->ns[i] && p->ns[i] != ns[i])
 				changed |= 1u << i;
@@ -1678,13 +1860,13 @@ static __noinline __u32 filter_process(struct run *r, struct vigil_policy_filter
 		if ((f->flags & VIGIL_POLICY_NSCAP) &&
 		    BPF_CORE_READ(task, real_cred, user_ns, ns.inum) == f->value2)
 			return V_FALSE;
-		return (task_caps(r->task, set) & f->value) != 0;
+		return (task_caps(task, set) & f->value) != 0;
 	case VIGIL_POLICY_F_CAP_CHANGE:
 		if ((f->flags & VIGIL_POLICY_NSCAP) &&
 		    BPF_CORE_READ(task, real_cred, user_ns, ns.inum) == f->value2)
 			return V_FALSE;
-		p = proc_of(r->e, r->task);
-		caps = task_caps(r->task, set);
+		p = proc_of(e, task);
+		caps = task_caps(task, set);
 		change = caps ^ p->caps[set < 3 ? set : 0];
 		/* In: a listed capability changed. NotIn (NEG): only others did,
 		 * so the negation is applied here, not by the caller. */
@@ -1695,79 +1877,112 @@ static __noinline __u32 filter_process(struct run *r, struct vigil_policy_filter
 	return V_FALSE;
 }
 
-static long filter_step(__u64 j, void *data)
-{
-	struct run *r = data;
-	struct vigil_policy_selector *sel = r->sel;
-	struct vigil_policy_filter *f;
-	__u32 idx, v;
+/* One hook's selectors and their filters, walked by vg_judge in one flat
+ * bpf_loop (a loop per selector inside a loop would cost a call frame; the
+ * verifier allows eight). */
+struct judge_walk {
+	__u32 first_selector;
+	__u32 nselectors;
+	__u32 hook_flags;
+	__u32 phase;
+	__u32 sel;		/* position of the selector being judged */
+	__u32 loaded;		/* its filters are known: */
+	__u32 first_filter;
+	__u32 nfilters;
+	__u32 filter;		/* position of the next filter */
+	__u32 verdict;
+	__s32 matched;		/* global index of the matching selector */
+};
 
-	if (!sel)
-		return 1;
-	idx = sel->first_filter + j;
-	f = bpf_map_lookup_elem(&filters, &idx);
-	if (!f) {
-		r->verdict = V_FALSE;
-		return 1;
-	}
+/* One filter of the selector being judged: an enum verdict (negation applied). */
+static __always_inline __u32 judge_filter(struct judge_walk *w, __u32 idx)
+{
+	struct vigil_policy_filter *f = bpf_map_lookup_elem(&filters, &idx);
+	__u32 v;
+
+	if (!f)
+		return V_FALSE;
 	if (f->kind == VIGIL_POLICY_F_ARG) {
-		v = filter_arg(r, f);
+		v = vg_filter_arg(idx, w->phase);
 	} else {
-		if (r->phase != PHASE_PROCESS && r->phase != PHASE_FULL)
-			return 0;	/* already known true from the process pass */
+		if (w->phase != PHASE_PROCESS && w->phase != PHASE_FULL)
+			return V_TRUE;	/* already known true from the process pass */
 		/* A hook judged at exit sees the credentials and namespaces the
 		 * syscall itself may change (capset, setns, unshare, set*id):
 		 * unknown at entry. */
-		if (r->phase == PHASE_PROCESS && (r->h->flags & VIGIL_POLICY_HOOK_AT_EXIT) &&
-		    f->kind >= VIGIL_POLICY_F_NS && f->kind <= VIGIL_POLICY_F_CAP_CHANGE) {
-			r->verdict = V_MAYBE;
-			return 0;
-		}
-		v = filter_process(r, f);
+		if (w->phase == PHASE_PROCESS && (w->hook_flags & VIGIL_POLICY_HOOK_AT_EXIT) &&
+		    f->kind >= VIGIL_POLICY_F_NS && f->kind <= VIGIL_POLICY_F_CAP_CHANGE)
+			return V_MAYBE;
+		v = vg_filter_process(idx);
 	}
 	if (v != V_MAYBE && (f->flags & VIGIL_POLICY_NEG) && f->kind != VIGIL_POLICY_F_CAP_CHANGE)
 		v = v ? V_FALSE : V_TRUE;
-	if (v == V_FALSE) {
-		r->verdict = V_FALSE;
+	return v;
+}
+
+static long judge_step(__u64 k, void *data)
+{
+	struct judge_walk *w = data;
+	struct vigil_policy_selector *sel;
+	__u32 idx, v;
+
+	if (w->sel >= w->nselectors || w->sel >= VIGIL_POLICY_HOOK_SELECTORS)
 		return 1;
+	if (!w->loaded) {
+		idx = w->first_selector + w->sel;
+		sel = bpf_map_lookup_elem(&selectors, &idx);
+		if (!sel)
+			return 1;
+		w->first_filter = sel->first_filter;
+		w->nfilters = sel->nfilters < VIGIL_POLICY_SELECTOR_FILTERS ?
+			      sel->nfilters : VIGIL_POLICY_SELECTOR_FILTERS;
+		w->filter = 0;
+		w->verdict = V_TRUE;
+		w->loaded = 1;
+		return 0;
+	}
+	if (w->filter >= w->nfilters) {
+		/* Every filter passed (or may): this selector decides. */
+		w->matched = w->first_selector + w->sel;
+		return 1;
+	}
+	v = judge_filter(w, w->first_filter + w->filter);
+	if (v == V_FALSE) {
+		w->sel += 1;
+		w->loaded = 0;
+		return 0;
 	}
 	if (v == V_MAYBE)
-		r->verdict = V_MAYBE;
+		w->verdict = V_MAYBE;
+	w->filter += 1;
 	return 0;
 }
 
-static long selector_step(__u64 i, void *data)
+/* The current hook's first selector that matches (or may, before
+ * PHASE_FULL): its global index, -1 when none, -2 when the hook has no
+ * selectors (post all). */
+__noinline int vg_judge(__u32 phase)
 {
-	struct run *r = data;
-	__u32 idx = r->h->first_selector + i, n;
+	struct evalbuf *e = evalbuf();
+	struct vigil_policy_hook *h;
+	struct judge_walk w = { .phase = phase, .matched = -1 };
+	__u32 hook_id, n;
 
-	if (i >= r->h->nselectors)
-		return 1;
-	r->sel = bpf_map_lookup_elem(&selectors, &idx);
-	if (!r->sel)
-		return 1;
-	n = r->sel->nfilters;
-	r->verdict = V_TRUE;
-	bpf_loop(n < VIGIL_POLICY_SELECTOR_FILTERS ? n : VIGIL_POLICY_SELECTOR_FILTERS, filter_step, r, 0);
-	if (r->verdict != V_FALSE) {
-		r->matched = idx;
-		return 1;
-	}
-	return 0;
-}
-
-/* The first selector that matches (or may, before PHASE_FULL): its global
- * index, -1 when none, -2 when the hook has no selectors (post all). */
-static __always_inline __s32 judge(struct run *r, __u32 phase)
-{
-	__u32 n = r->h->nselectors;
-
+	if (!e)
+		return -1;
+	hook_id = e->st.hook_id;
+	h = bpf_map_lookup_elem(&hooks, &hook_id);
+	if (!h)
+		return -1;
+	n = h->nselectors;
 	if (!n)
 		return -2;
-	r->phase = phase;
-	r->matched = -1;
-	bpf_loop(n < VIGIL_POLICY_HOOK_SELECTORS ? n : VIGIL_POLICY_HOOK_SELECTORS, selector_step, r, 0);
-	return r->matched;
+	w.first_selector = h->first_selector;
+	w.nselectors = n;
+	w.hook_flags = h->flags;
+	/* A selector costs one step to load, one per filter and one to decide. */
+	bpf_loop(VIGIL_POLICY_HOOK_SELECTORS * (VIGIL_POLICY_SELECTOR_FILTERS + 2), judge_step, &w, 0);
+	return w.matched;
 }
 
 /* --- actions ------------------------------------------------------------------- */
@@ -1796,55 +2011,76 @@ static long rl_step(__u64 i, void *data)
 	return 0;
 }
 
-/* true when an identical post in the scope came less than rate_ns ago. */
-static __noinline bool rate_limited(struct scratch *s, struct evalbuf *e, __u32 selector,
-				    struct vigil_policy_action *a)
+/* 1 when an identical post in the scope came less than rate_ns ago. */
+__noinline int vg_rate_limited(__u32 selector, __u32 scope, __u64 rate_ns)
 {
+	struct scratch *s = scratch();
+	struct evalbuf *e = evalbuf();
 	struct rl_fill w = { .s = s, .e = e };
 	__u64 now = bpf_ktime_get_boot_ns(), *last;
 
+	if (!s || !e)
+		return 0;
 	__builtin_memset(&e->rl, 0, sizeof(e->rl));
 	e->rl.hook = s->ev.hook;
 	e->rl.selector = selector;
-	e->rl.scope = a->scope == VIGIL_POLICY_SCOPE_THREAD ? s->ev.tid :
-		      a->scope == VIGIL_POLICY_SCOPE_PROCESS ? s->ev.pid : 0;
+	e->rl.scope = scope == VIGIL_POLICY_SCOPE_THREAD ? s->ev.tid :
+		      scope == VIGIL_POLICY_SCOPE_PROCESS ? s->ev.pid : 0;
 	e->rl.values[VIGIL_POLICY_RET_SLOT] = s->ev.args[VIGIL_POLICY_RET_SLOT].value;
 	bpf_loop(VIGIL_POLICY_MAX_ARGS, rl_step, &w, 0);
 	last = bpf_map_lookup_elem(&ratelimit, &e->rl);
-	if (last && now - *last < a->rate_ns)
-		return true;
+	if (last && now - *last < rate_ns)
+		return 1;
 	bpf_map_update_elem(&ratelimit, &e->rl, &now, BPF_ANY);
-	return false;
+	return 0;
 }
 
-static __always_inline void post(struct scratch *s, __u32 policy)
+/* Sends the record built in scratch. */
+__noinline int vg_post(void)
 {
-	__u64 size = sizeof(s->ev) + s->ev.data_len;
+	struct scratch *s = scratch();
+	__u64 size;
 
+	if (!s)
+		return 0;
+	size = sizeof(s->ev) + s->ev.data_len;
 	if (size > sizeof(*s))
 		size = sizeof(*s);
 	if (vigil_output(&events, 0, s, size))
-		count(policy, VIGIL_POLICY_C_LOST);
+		count(s->ev.policy, VIGIL_POLICY_C_LOST);
 	else
-		count(policy, VIGIL_POLICY_C_POSTED);
+		count(s->ev.policy, VIGIL_POLICY_C_POSTED);
+	return 0;
 }
 
-/* The matching selector's actions (tracing programs: signals and stacks). */
-static __always_inline void act(void *ctx, struct run *r, __s32 matched)
+/* What the program must still do after vg_entry / vg_leave: its context is
+ * needed for it, and global functions do not get the context. */
+enum finish {
+	FINISH_NONE = 0,
+	FINISH_USER_STACK_POST = 1,	/* fill the user stack, then vg_post() */
+};
+
+/* The matching selector's actions (tracing programs: signals, Override and
+ * stacks): an enum finish. */
+__noinline int vg_act(__s32 matched)
 {
-	struct scratch *s = r->s;
+	struct scratch *s = scratch();
+	struct evalbuf *e = evalbuf();
 	struct vigil_policy_selector *sel = NULL;
 	struct vigil_policy_action *postact = NULL;
-	__u32 policy = r->h->policy, n = 0, taken = 0, sig = 0, idx;
+	__u32 policy, n = 0, taken = 0, sig = 0, idx;
 	bool nopost = false;
 
+	if (!s || !e)
+		return FINISH_NONE;
+	policy = s->ev.policy;
 	count(policy, VIGIL_POLICY_C_MATCHED);
 	s->ev.selector = 0;
 	if (matched >= 0) {
 		idx = matched;
 		sel = bpf_map_lookup_elem(&selectors, &idx);
 		if (!sel)
-			return;
+			return FINISH_NONE;
 		s->ev.selector = sel->index;
 		n = sel->nactions;
 	}
@@ -1876,22 +2112,31 @@ static __always_inline void act(void *ctx, struct run *r, __s32 matched)
 			taken |= 1u << a->kind;
 			count(policy, VIGIL_POLICY_C_ACTIONS + (a->kind & 7));
 			break;
+		case VIGIL_POLICY_ACT_OVERRIDE:
+			/* The program returns the error (BPF-LSM) or overrides the
+			 * function's return (kprobe error injection). */
+			e->st.override = a->error;
+			e->st.has_override = 1;
+			taken |= 1u << VIGIL_POLICY_ACT_OVERRIDE;
+			count(policy, VIGIL_POLICY_C_ACTIONS + VIGIL_POLICY_ACT_OVERRIDE);
+			break;
 		case VIGIL_POLICY_ACT_DENY:
 			/* Enforced and reported by the cgroup sock_addr programs. */
-			return;
+			return FINISH_NONE;
 		}
 	}
 	if (nopost) {
 		count(policy, VIGIL_POLICY_C_ACTIONS + VIGIL_POLICY_ACT_NOPOST);
-		return;
+		return FINISH_NONE;
 	}
-	if (postact && postact->rate_ns && rate_limited(s, r->e, matched, postact)) {
+	if (postact && postact->rate_ns && vg_rate_limited(matched, postact->scope, postact->rate_ns)) {
 		count(policy, VIGIL_POLICY_C_RATE_LIMITED);
-		return;
+		return FINISH_NONE;
 	}
 	count(policy, VIGIL_POLICY_C_ACTIONS + VIGIL_POLICY_ACT_POST);
 	s->ev.actions = taken | (1u << VIGIL_POLICY_ACT_POST);
 	s->ev.signal = sig;
+	s->ev.ret = e->st.has_override ? e->st.override : s->ev.ret;
 	s->ev.kernel_stack = -1;
 	s->ev.user_stack = -1;
 	if (postact && (postact->flags & VIGIL_POLICY_KERNEL_STACK)) {
@@ -1912,11 +2157,12 @@ static __always_inline void act(void *ctx, struct run *r, __s32 matched)
 		}
 	}
 	if (postact && (postact->flags & VIGIL_POLICY_USER_STACK))
-		s->ev.user_stack = bpf_get_stackid(ctx, &user_stacks, BPF_F_REUSE_STACKID | BPF_F_USER_STACK);
-	post(s, policy);
+		return FINISH_USER_STACK_POST;
+	vg_post();
+	return FINISH_NONE;
 }
 
-/* --- programs ------------------------------------------------------------------ */
+/* --- judging a hook -------------------------------------------------------------- */
 
 static __always_inline void header(struct run *r, __u32 hook_id)
 {
@@ -1952,53 +2198,39 @@ static __always_inline void header(struct run *r, __u32 hook_id)
 	ev->args[VIGIL_POLICY_RET_SLOT].value = 0;
 }
 
-static __always_inline bool run_init(struct run *r, void *ctx, __u32 hook_id, __u32 source)
-{
-	__u32 zero = 0;
-
-	r->ctx = ctx;
-	r->hook_id = hook_id;
-	r->source = source;
-	r->h = bpf_map_lookup_elem(&hooks, &hook_id);
-	r->s = bpf_map_lookup_elem(&scratch_map, &zero);
-	r->e = bpf_map_lookup_elem(&eval_map, &zero);
-	r->task = (struct task_struct *)bpf_get_current_task();
-	r->sel = NULL;
-	return r->h && r->s && r->e && r->h->nargs <= VIGIL_POLICY_MAX_ARGS;
-}
-
-static __always_inline void capture(struct run *r)
-{
-	__u32 n = r->h->nargs;
-
-	bpf_loop(n, raw_step, r, 0);
-	bpf_loop(n, capture_step, r, 0);
-	for (int i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
-		if (i >= n)
-			r->s->ev.args[i].type = VIGIL_POLICY_ARG_NONE;
-	}
-}
-
-static __always_inline int entry(void *ctx, __u32 source, __u32 hook_id)
+/* The current hook at its entry (e->st: context, source, hook): judged
+ * there, or captured and stashed for its exit. An enum finish. */
+__noinline int vg_entry(void)
 {
 	struct run r = {};
+	struct stash_key key = {};
 	__s32 matched;
+	__u32 n;
 	long err;
 
-	if (!run_init(&r, ctx, hook_id, source))
-		return 0;
+	if (!run_load(&r))
+		return FINISH_NONE;
 	/* 0. The attachment's own conditions: not this hook's event otherwise. */
-	if (!conds_pass(&r, false, 0))
-		return 0;
+	if (!vg_conds(0, 0))
+		return FINISH_NONE;
 	/* 1. Process filters: a task no selector can match costs no capture. */
-	if (judge(&r, PHASE_PROCESS) == -1) {
+	if (vg_judge(PHASE_PROCESS) == -1) {
 		count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-		return 0;
+		return FINISH_NONE;
 	}
-	header(&r, hook_id);
-	capture(&r);
+	/* 2. Capture. */
+	header(&r, r.hook_id);
+	n = r.h->nargs;
+	/* Plain bounded loops around global calls: a bpf_loop callback would
+	 * cost a call frame. */
+	for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
+		if (i < n)
+			vg_capture(i, 0);
+		else
+			r.s->ev.args[i].type = VIGIL_POLICY_ARG_NONE;
+	}
 	if (r.h->flags & VIGIL_POLICY_HOOK_RET_AT_ENTRY) {
-		__s64 ret = read_word(ctx, &r.h->ret, 0);
+		__s64 ret = read_word(r.ctx, &r.h->ret, r.e->st.ret);
 
 		r.s->ev.ret = ret;
 		r.s->ev.flags |= VIGIL_POLICY_EV_RET;
@@ -2006,19 +2238,19 @@ static __always_inline int entry(void *ctx, __u32 source, __u32 hook_id)
 		r.s->ev.args[VIGIL_POLICY_RET_SLOT].value = ret;
 	}
 	if (r.h->flags & VIGIL_POLICY_HOOK_AT_EXIT) {
-		struct stash_key key = { .tid = r.s->ev.tid, .hook = hook_id };
-
-		if (judge(&r, PHASE_ENTRY) == -1) {
+		if (vg_judge(PHASE_ENTRY) == -1) {
 			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-			return 0;
+			return FINISH_NONE;
 		}
-		if (source == VIGIL_POLICY_SRC_TRACEPOINT) {
+		if (r.source == VIGIL_POLICY_SRC_TRACEPOINT) {
 			__s64 id = 0;
 
 			/* The syscall number pairs the entry with its exit. */
-			bpf_probe_read_kernel(&id, sizeof(id), ctx + 8);
+			bpf_probe_read_kernel(&id, sizeof(id), r.ctx + 8);
 			r.s->ev.nr = (__s32)id;
 		}
+		key.tid = r.s->ev.tid;
+		key.hook = r.hook_id;
 		if (r.s->ev.data_len <= STASH_SMALL_DATA)
 			err = bpf_map_update_elem(&stash_small, &key, r.s, BPF_ANY);
 		else
@@ -2027,27 +2259,30 @@ static __always_inline int entry(void *ctx, __u32 source, __u32 hook_id)
 			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
 			count(r.h->policy, VIGIL_POLICY_C_LOST);
 		}
-		return 0;
+		return FINISH_NONE;
 	}
+	/* 3. All filters; the first matching selector acts. */
 	count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-	matched = judge(&r, PHASE_FULL);
+	matched = vg_judge(PHASE_FULL);
 	if (matched == -1)
-		return 0;
-	act(ctx, &r, matched);
-	return 0;
+		return FINISH_NONE;
+	return vg_act(matched);
 }
 
-/* The exit of a hook judged at exit: the stashed entry, the return value. */
-static __always_inline int leave(void *ctx, __u32 source, __u32 hook_id, __s64 ret, __s32 nr)
+/* The exit of a hook judged at exit: the stashed entry, the return value.
+ * nr pairs a syscall exit with its entry (-1: any). An enum finish. */
+__noinline int vg_leave(__s64 ret, __s32 nr)
 {
 	struct run r = {};
-	struct stash_key key = { .tid = (__u32)bpf_get_current_pid_tgid(), .hook = hook_id };
+	struct stash_key key = {};
 	struct stash_small *sm;
 	struct scratch *lg;
 	__s32 matched;
 
-	if (!run_init(&r, ctx, hook_id, source))
-		return 0;
+	if (!run_load(&r))
+		return FINISH_NONE;
+	key.tid = (__u32)bpf_get_current_pid_tgid();
+	key.hook = r.hook_id;
 	sm = bpf_map_lookup_elem(&stash_small, &key);
 	if (sm) {
 		bpf_probe_read_kernel(r.s, sizeof(*sm), sm);
@@ -2055,18 +2290,21 @@ static __always_inline int leave(void *ctx, __u32 source, __u32 hook_id, __s64 r
 	} else {
 		lg = bpf_map_lookup_elem(&stash_large, &key);
 		if (!lg)
-			return 0;
+			return FINISH_NONE;
 		bpf_probe_read_kernel(r.s, sizeof(*lg), lg);
 		bpf_map_delete_elem(&stash_large, &key);
 	}
 	/* A stale entry (its exit was missed) is dropped. */
 	if (r.s->ev.nr != nr)
-		return 0;
-	if (!conds_pass(&r, true, ret))
-		return 0;
+		return FINISH_NONE;
+	if (!vg_conds(1, ret))
+		return FINISH_NONE;
 	/* The arguments read at the exit see the syscall's own result (an fd). */
 	r.s->ev.ret = ret;
-	bpf_loop(r.h->nargs, exit_capture_step, &r, 0);
+	for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
+		if (i < r.h->nargs)
+			vg_capture(i, 1);
+	}
 	if ((r.h->flags & VIGIL_POLICY_HOOK_RET_ERR) && ret > 0)
 		ret = 0;
 	r.s->ev.ret = ret;
@@ -2075,81 +2313,194 @@ static __always_inline int leave(void *ctx, __u32 source, __u32 hook_id, __s64 r
 	r.s->ev.args[VIGIL_POLICY_RET_SLOT].flags = 0;
 	r.s->ev.args[VIGIL_POLICY_RET_SLOT].value = ret;
 	count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-	matched = judge(&r, PHASE_FULL);
+	matched = vg_judge(PHASE_FULL);
 	if (matched == -1)
-		return 0;
-	act(ctx, &r, matched);
-	return 0;
+		return FINISH_NONE;
+	return vg_act(matched);
 }
 
-/* The hooks sharing one tracepoint attachment, one after the other. */
-struct dispatch {
-	void *ctx;
-	__s64 ret;
-	__u32 slot;
-	__s32 nr;
-	bool exit;
-};
+/* --- programs ------------------------------------------------------------------ */
 
-static long dispatch_step(__u64 i, void *data)
+/* Records the program's context and source for the global functions. */
+static __always_inline struct evalbuf *begin(void *ctx, __u32 source)
 {
-	struct dispatch *d = data;
-	struct vigil_policy_tp_hooks *l = bpf_map_lookup_elem(&tp_hooks, &d->slot);
+	struct evalbuf *e = evalbuf();
 
-	if (!l || i >= l->count || i >= VIGIL_POLICY_TP_HOOKS)
-		return 1;
-	if (d->exit)
-		leave(d->ctx, VIGIL_POLICY_SRC_TRACEPOINT, l->hooks[i & (VIGIL_POLICY_TP_HOOKS - 1)], d->ret, d->nr);
-	else
-		entry(d->ctx, VIGIL_POLICY_SRC_TRACEPOINT, l->hooks[i & (VIGIL_POLICY_TP_HOOKS - 1)]);
-	return 0;
+	if (!e)
+		return NULL;
+	e->st.ctx = (__u64)ctx;
+	e->st.source = source;
+	e->st.has_override = 0;
+	e->st.override = 0;
+	e->st.ret = 0;
+	return e;
+}
+
+static __always_inline void finish(void *ctx, int what)
+{
+	struct scratch *s;
+
+	if (what != FINISH_USER_STACK_POST)
+		return;
+	s = scratch();
+	if (!s)
+		return;
+	s->ev.user_stack = bpf_get_stackid(ctx, &user_stacks, BPF_F_REUSE_STACKID | BPF_F_USER_STACK);
+	vg_post();
+}
+
+/* One hook (hook_id) of the program: entry or exit. */
+static __always_inline void run_hook(void *ctx, __u32 hook_id, bool exit, __s64 ret, __s32 nr)
+{
+	struct evalbuf *e = evalbuf();
+
+	if (!e)
+		return;
+	e->st.hook_id = hook_id;
+	finish(ctx, exit ? vg_leave(ret, nr) : vg_entry());
+}
+
+/* The hooks sharing one tracepoint attachment, one after the other (a plain
+ * bounded loop around the global calls: a bpf_loop callback would cost a
+ * call frame, and the verifier allows eight). */
+static __always_inline void run_list(void *ctx, __u32 slot, bool exit, __s64 ret, __s32 nr)
+{
+	struct vigil_policy_tp_hooks *l;
+	__u32 hook_id;
+
+	for (__u32 i = 0; i < VIGIL_POLICY_TP_HOOKS; i++) {
+		l = bpf_map_lookup_elem(&tp_hooks, &slot);
+		if (!l || i >= l->count)
+			break;
+		hook_id = l->hooks[i];
+		run_hook(ctx, hook_id, exit, ret, nr);
+	}
 }
 
 SEC("tracepoint")
 int policy_tp(void *ctx)
 {
-	struct dispatch d = { .ctx = ctx, .slot = bpf_get_attach_cookie(ctx) };
-	struct vigil_policy_tp_hooks *l = bpf_map_lookup_elem(&tp_hooks, &d.slot);
+	if (begin(ctx, VIGIL_POLICY_SRC_TRACEPOINT))
+		run_list(ctx, bpf_get_attach_cookie(ctx), false, 0, 0);
+	return 0;
+}
 
-	if (l && l->count)
-		bpf_loop(l->count < VIGIL_POLICY_TP_HOOKS ? l->count : VIGIL_POLICY_TP_HOOKS, dispatch_step, &d, 0);
+SEC("tracepoint")
+int policy_sys_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (begin(ctx, VIGIL_POLICY_SRC_TRACEPOINT))
+		run_list(ctx, bpf_get_attach_cookie(ctx), true, ctx->ret, (__s32)ctx->id);
 	return 0;
 }
 
 SEC("uprobe")
 int policy_uprobe(struct pt_regs *ctx)
 {
-	return entry(ctx, VIGIL_POLICY_SRC_REGS, bpf_get_attach_cookie(ctx));
-}
-
-/* libbpf (1.1) gives raw tracepoints no cookie: one object is loaded per raw
- * tracepoint hook, with the hook's id here. */
-const volatile __u32 raw_tp_hook = 0;
-
-SEC("raw_tracepoint")
-int policy_raw_tp(struct bpf_raw_tracepoint_args *ctx)
-{
-	return entry(ctx, VIGIL_POLICY_SRC_RAW_TP, raw_tp_hook);
-}
-
-SEC("tracepoint")
-int policy_sys_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	struct dispatch d = { .ctx = ctx, .slot = bpf_get_attach_cookie(ctx), .exit = true };
-	struct vigil_policy_tp_hooks *l = bpf_map_lookup_elem(&tp_hooks, &d.slot);
-
-	if (!l || !l->count)
-		return 0;
-	d.ret = ctx->ret;
-	d.nr = (__s32)ctx->id;
-	bpf_loop(l->count < VIGIL_POLICY_TP_HOOKS ? l->count : VIGIL_POLICY_TP_HOOKS, dispatch_step, &d, 0);
+	if (begin(ctx, VIGIL_POLICY_SRC_REGS))
+		run_hook(ctx, bpf_get_attach_cookie(ctx), false, 0, 0);
 	return 0;
 }
 
 SEC("uretprobe")
 int policy_uretprobe(struct pt_regs *ctx)
 {
-	return leave(ctx, VIGIL_POLICY_SRC_REGS, bpf_get_attach_cookie(ctx), PT_REGS_RC_CORE(ctx), -1);
+	if (begin(ctx, VIGIL_POLICY_SRC_REGS))
+		run_hook(ctx, bpf_get_attach_cookie(ctx), true, PT_REGS_RC_CORE(ctx), -1);
+	return 0;
+}
+
+/* Kernel functions: kprobes (arguments from pt_regs, as uprobes), the hook's
+ * id in the BPF cookie. */
+SEC("kprobe")
+int policy_kprobe(struct pt_regs *ctx)
+{
+	if (begin(ctx, VIGIL_POLICY_SRC_REGS))
+		run_hook(ctx, bpf_get_attach_cookie(ctx), false, 0, 0);
+	return 0;
+}
+
+/* A kprobe whose Override changes the function's result (error injection):
+ * a variant, loaded only where bpf_override_return exists and a policy
+ * overrides a kprobe (the helper makes the load fail elsewhere). */
+SEC("kprobe")
+int policy_kprobe_override(struct pt_regs *ctx)
+{
+	struct evalbuf *e = begin(ctx, VIGIL_POLICY_SRC_REGS);
+
+	if (!e)
+		return 0;
+	run_hook(ctx, bpf_get_attach_cookie(ctx), false, 0, 0);
+	e = evalbuf();
+	if (e && e->st.has_override)
+		bpf_override_return(ctx, (__s64)e->st.override);
+	return 0;
+}
+
+SEC("kretprobe")
+int policy_kretprobe(struct pt_regs *ctx)
+{
+	if (begin(ctx, VIGIL_POLICY_SRC_REGS))
+		run_hook(ctx, bpf_get_attach_cookie(ctx), true, PT_REGS_RC_CORE(ctx), -1);
+	return 0;
+}
+
+/* Programs whose attach point is fixed at load (raw tracepoints without
+ * cookies in libbpf 1.1; fentry, fexit and LSM, whose target function is set
+ * before load): one load of the program per hook, with the hook's id here. */
+const volatile __u32 raw_tp_hook = 0;
+
+SEC("raw_tracepoint")
+int policy_raw_tp(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (begin(ctx, VIGIL_POLICY_SRC_RAW_TP))
+		run_hook(ctx, raw_tp_hook, false, 0, 0);
+	return 0;
+}
+
+/* fentry: the arguments are 8-byte words of the context (LOC_RECORD 8 * i). */
+SEC("fentry")
+int policy_fentry(void *ctx)
+{
+	if (begin(ctx, VIGIL_POLICY_SRC_TRACING))
+		run_hook(ctx, raw_tp_hook, false, 0, 0);
+	return 0;
+}
+
+/* fexit: the arguments and the return value at once: judged without a
+ * stash, as a hook whose return value is known at its entry
+ * (VIGIL_POLICY_HOOK_RET_AT_ENTRY with ret at LOC_RET: e->st.ret). */
+SEC("fexit")
+int policy_fexit(void *ctx)
+{
+	struct evalbuf *e = begin(ctx, VIGIL_POLICY_SRC_TRACING);
+	__u64 ret = 0;
+
+	if (!e)
+		return 0;
+	bpf_get_func_ret(ctx, &ret);
+	e->st.ret = ret;
+	run_hook(ctx, raw_tp_hook, false, 0, 0);
+	return 0;
+}
+
+/* BPF-LSM: the hook's arguments as fentry's; Override's error is the
+ * program's return value, which the kernel enforces (0 allows). */
+SEC("lsm")
+int policy_lsm(void *ctx)
+{
+	struct evalbuf *e = begin(ctx, VIGIL_POLICY_SRC_TRACING);
+	__s32 err;
+
+	if (!e)
+		return 0;
+	run_hook(ctx, raw_tp_hook, false, 0, 0);
+	e = evalbuf();
+	if (!e || !e->st.has_override)
+		return 0;
+	err = e->st.override;
+	if (err < -4095 || err > 0)
+		return -1;
+	return err;
 }
 
 /* --- Deny: cgroup sock_addr ------------------------------------------------------- */
@@ -2181,41 +2532,40 @@ static long deny_arg_step(__u64 i, void *data)
 	if (off < 0)
 		return 0;
 	o = (struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK));
-	*o = type == VIGIL_POLICY_ARG_SOCKADDR ? *r->sa : *r->sk;
+	*o = type == VIGIL_POLICY_ARG_SOCKADDR ? r->e->sa : r->e->sk;
 	if (type == VIGIL_POLICY_ARG_SOCKADDR)
 		out->value = o->family;
 	blob_commit(r->s, out, sizeof(*o));
 	return 0;
 }
 
-struct deny_walk {
-	struct run *r;
-	__u32 denied;
-};
-
-static long deny_hook_step(__u64 i, void *data)
+/* Deny-set entry i on the address in e->sa / e->sk: 1 when it denies,
+ * 0 when not, -1 past the last entry. */
+__noinline int vg_deny_hook(__u32 i)
 {
-	struct deny_walk *w = data;
-	struct run *r = w->r;
 	struct vigil_policy_deny_set *set;
 	struct vigil_policy_selector *sel;
-	__u32 zero = 0, hook_id, idx, n;
+	struct evalbuf *e = evalbuf();
+	struct run r = {};
+	__u32 zero = 0, idx, n;
 	__s32 matched;
 	bool deny = false, nopost = false;
 
 	set = bpf_map_lookup_elem(&deny_set, &zero);
-	if (!set || i >= set->count || i >= VIGIL_POLICY_MAX_DENY)
-		return 1;
-	if (!(set->kinds[i & (VIGIL_POLICY_MAX_DENY - 1)] & r->deny_kind))
+	if (!set || !e || i >= set->count || i >= VIGIL_POLICY_MAX_DENY)
+		return -1;
+	/* The compiler may test a copy and index with the original: masked
+	 * after a barrier, the verifier sees the bound on the index used. */
+	barrier_var(i);
+	i &= VIGIL_POLICY_MAX_DENY - 1;
+	if (!(set->kinds[i] & e->st.deny_kind))
 		return 0;
-	hook_id = set->hooks[i & (VIGIL_POLICY_MAX_DENY - 1)];
-	r->h = bpf_map_lookup_elem(&hooks, &hook_id);
-	if (!r->h || r->h->nargs > VIGIL_POLICY_MAX_ARGS)
+	e->st.hook_id = set->hooks[i];
+	if (!run_load(&r))
 		return 0;
-	r->hook_id = hook_id;
-	header(r, hook_id);
-	bpf_loop(r->h->nargs, deny_arg_step, r, 0);
-	matched = judge(r, PHASE_FULL);
+	header(&r, r.hook_id);
+	bpf_loop(r.h->nargs, deny_arg_step, &r, 0);
+	matched = vg_judge(PHASE_FULL);
 	if (matched < 0)
 		return 0;
 	idx = matched;
@@ -2235,17 +2585,16 @@ static long deny_hook_step(__u64 i, void *data)
 	 * hook reports it). */
 	if (!deny)
 		return 0;
-	count(r->h->policy, VIGIL_POLICY_C_EVALUATED);
-	count(r->h->policy, VIGIL_POLICY_C_MATCHED);
-	count(r->h->policy, VIGIL_POLICY_C_ACTIONS + VIGIL_POLICY_ACT_DENY);
-	w->denied = 1;
+	count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
+	count(r.h->policy, VIGIL_POLICY_C_MATCHED);
+	count(r.h->policy, VIGIL_POLICY_C_ACTIONS + VIGIL_POLICY_ACT_DENY);
 	if (nopost)
 		return 1;
-	r->s->ev.selector = sel->index;
-	r->s->ev.actions = (1u << VIGIL_POLICY_ACT_DENY) | (1u << VIGIL_POLICY_ACT_POST);
-	r->s->ev.flags |= VIGIL_POLICY_EV_DENIED;
-	r->s->ev.ret = -1;	/* -EPERM */
-	post(r->s, r->h->policy);
+	r.s->ev.selector = sel->index;
+	r.s->ev.actions = (1u << VIGIL_POLICY_ACT_DENY) | (1u << VIGIL_POLICY_ACT_POST);
+	r.s->ev.flags |= VIGIL_POLICY_EV_DENIED;
+	r.s->ev.ret = -1;	/* -EPERM */
+	vg_post();
 	return 1;
 }
 
@@ -2253,22 +2602,15 @@ static __always_inline int deny_run(struct bpf_sock_addr *ctx, __u32 kind, bool 
 {
 	struct bpf_sock *bsk = ctx->sk;
 	struct vigil_policy_sock *sa, *sk;
-	struct deny_walk w = {};
-	struct run r = {};
-	__u32 zero = 0, family = ctx->user_family, proto = ctx->protocol, type = ctx->type;
+	struct evalbuf *e = begin(ctx, VIGIL_POLICY_SRC_SOCK_ADDR);
+	__u32 family = ctx->user_family, proto = ctx->protocol, type = ctx->type;
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 
-	r.s = bpf_map_lookup_elem(&scratch_map, &zero);
-	r.e = bpf_map_lookup_elem(&eval_map, &zero);
-	if (!r.s || !r.e)
+	if (!e)
 		return 1;
-	sa = &r.e->sa;
-	sk = &r.e->sk;
-	r.ctx = ctx;
-	r.task = (struct task_struct *)bpf_get_current_task();
-	r.deny_kind = kind;
-	r.sa = sa;
-	r.sk = sk;
+	e->st.deny_kind = kind;
+	sa = &e->sa;
+	sk = &e->sk;
 	__builtin_memset(sa, 0, sizeof(*sa));
 	__builtin_memset(sk, 0, sizeof(*sk));
 	sa->family = family;
@@ -2297,9 +2639,15 @@ static __always_inline int deny_run(struct bpf_sock_addr *ctx, __u32 kind, bool 
 		if (!v6)
 			*(__u32 *)sk->saddr = bsk->src_ip4;
 	}
-	w.r = &r;
-	bpf_loop(VIGIL_POLICY_MAX_DENY, deny_hook_step, &w, 0);
-	return w.denied ? 0 : 1;
+	for (__u32 i = 0; i < VIGIL_POLICY_MAX_DENY; i++) {
+		int v = vg_deny_hook(i);
+
+		if (v < 0)
+			break;
+		if (v > 0)
+			return 0;
+	}
+	return 1;
 }
 
 SEC("cgroup/connect4")

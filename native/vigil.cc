@@ -896,6 +896,7 @@ Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
   o.Set("xlatedLen", (double)pi.xlated_prog_len);
   o.Set("runCount", (double)pi.run_cnt);
   o.Set("runTimeNs", (double)pi.run_time_ns);
+  o.Set("verifiedInsns", (double)pi.verified_insns);
   return o;
 }
 

@@ -121,7 +121,7 @@ export interface NativeBinding {
   mapInfo(fd: number): { id: number; type: number; keySize: number; valueSize: number; maxEntries: number;
     flags: number; name: string };
   progInfo(fd: number): { id: number; type: number; name: string; jitedLen: number; xlatedLen: number;
-    runCount: number; runTimeNs: number };
+    runCount: number; runTimeNs: number; verifiedInsns: number };
   mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
   objPin(fd: number, path: string): void;
   objGet(path: string): number;

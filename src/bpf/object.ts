@@ -40,6 +40,8 @@ export interface LoadOptions {
   maxEntries?: Record<string, number>;
   /** Use an existing map (shared between objects, or pinned) instead of creating one. */
   reuseMaps?: Record<string, BpfMap>;
+  /** Kernel functions (or LSM hooks) that fentry/fexit/lsm programs attach to, by program. */
+  attachTargets?: Record<string, string>;
 }
 
 function withHandle<T>(image: Buffer, name: string, f: (h: ObjectHandle) => T): T {
@@ -128,6 +130,14 @@ export class ObjectSpec {
     for (const [map, m] of Object.entries(opts.reuseMaps ?? {})) {
       if (!this.maps.has(map)) throw new Error(`${this.name}: no map named ${map}`);
       n.mapReuseFd(h, map, m.fd);
+    }
+    for (const [prog, fn] of Object.entries(opts.attachTargets ?? {})) {
+      if (!this.programs.has(prog)) throw new Error(`${this.name}: no program named ${prog}`);
+      try {
+        n.programSetAttachTarget(h, prog, fn);
+      } catch (e) {
+        throw fromNative(e, `${this.name}/${prog}: attach target ${fn}`);
+      }
     }
     this.setConstants(h, opts.constants ?? {});
   }

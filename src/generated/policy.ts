@@ -41,6 +41,7 @@ export const VIGIL_POLICY_SRC_TRACEPOINT = 1;
 export const VIGIL_POLICY_SRC_REGS = 2;
 export const VIGIL_POLICY_SRC_SOCK_ADDR = 3;
 export const VIGIL_POLICY_SRC_RAW_TP = 4;
+export const VIGIL_POLICY_SRC_TRACING = 5;
 
 // enum vigil_policy_hook_flag
 export const VIGIL_POLICY_HOOK_AT_EXIT = 1;
@@ -76,6 +77,9 @@ export const VIGIL_POLICY_ARG_KSOCKET = 17;
 export const VIGIL_POLICY_ARG_KCRED = 18;
 export const VIGIL_POLICY_ARG_KUSER_NS = 19;
 export const VIGIL_POLICY_ARG_KSKB = 20;
+export const VIGIL_POLICY_ARG_KPATH = 21;
+export const VIGIL_POLICY_ARG_KFILENAME = 22;
+export const VIGIL_POLICY_ARG_KKIOCB = 23;
 export const VIGIL_POLICY_ARG_FILE = 32;
 export const VIGIL_POLICY_ARG_SOCK = 33;
 export const VIGIL_POLICY_ARG_UNIX = 34;
@@ -369,7 +373,8 @@ export const VIGIL_POLICY_ACT_SIGKILL = 2;
 export const VIGIL_POLICY_ACT_SIGNAL = 3;
 export const VIGIL_POLICY_ACT_DENY = 4;
 export const VIGIL_POLICY_ACT_NOTIFY_ENFORCER = 5;
-export const VIGIL_POLICY_ACTION_KINDS = 6;
+export const VIGIL_POLICY_ACT_OVERRIDE = 6;
+export const VIGIL_POLICY_ACTION_KINDS = 7;
 
 // enum vigil_policy_scope
 export const VIGIL_POLICY_SCOPE_THREAD = 0;
@@ -380,7 +385,7 @@ export const VIGIL_POLICY_SCOPE_GLOBAL = 2;
 export const VIGIL_POLICY_KERNEL_STACK = 1;
 export const VIGIL_POLICY_USER_STACK = 2;
 
-/** struct vigil_policy_action: 24 bytes. */
+/** struct vigil_policy_action: 32 bytes. */
 export interface VigilPolicyAction {
   /** __u32 at 0 */
   kind: number;
@@ -392,11 +397,15 @@ export interface VigilPolicyAction {
   scope: number;
   /** __u32 at 20 */
   flags: number;
+  /** __s32 at 24 */
+  error: number;
+  /** __u32 at 28 */
+  pad: number;
 }
 
-export const vigilPolicyAction: Codec<VigilPolicyAction> & { readonly offsets: Readonly<Record<'kind' | 'signal' | 'rate_ns' | 'scope' | 'flags', number>> } = {
-  size: 24,
-  offsets: { kind: 0, signal: 4, rate_ns: 8, scope: 16, flags: 20 },
+export const vigilPolicyAction: Codec<VigilPolicyAction> & { readonly offsets: Readonly<Record<'kind' | 'signal' | 'rate_ns' | 'scope' | 'flags' | 'error' | 'pad', number>> } = {
+  size: 32,
+  offsets: { kind: 0, signal: 4, rate_ns: 8, scope: 16, flags: 20, error: 24, pad: 28 },
   decode(view: DataView, o: number): VigilPolicyAction {
     return {
       kind: view.getUint32(o, true),
@@ -404,19 +413,23 @@ export const vigilPolicyAction: Codec<VigilPolicyAction> & { readonly offsets: R
       rate_ns: view.getBigUint64(o + 8, true),
       scope: view.getUint32(o + 16, true),
       flags: view.getUint32(o + 20, true),
+      error: view.getInt32(o + 24, true),
+      pad: view.getUint32(o + 28, true),
     };
   },
   encode(value: VigilPolicyAction, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 24).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 32).fill(0);
     view.setUint32(o, value.kind, true);
     view.setUint32(o + 4, value.signal, true);
     view.setBigUint64(o + 8, value.rate_ns, true);
     view.setUint32(o + 16, value.scope, true);
     view.setUint32(o + 20, value.flags, true);
+    view.setInt32(o + 24, value.error, true);
+    view.setUint32(o + 28, value.pad, true);
   },
 };
 
-/** struct vigil_policy_selector: 112 bytes. */
+/** struct vigil_policy_selector: 144 bytes. */
 export interface VigilPolicySelector {
   /** __u32 at 0 */
   first_filter: number;
@@ -431,7 +444,7 @@ export interface VigilPolicySelector {
 }
 
 export const vigilPolicySelector: Codec<VigilPolicySelector> & { readonly offsets: Readonly<Record<'first_filter' | 'nfilters' | 'nactions' | 'index' | 'actions', number>> } = {
-  size: 112,
+  size: 144,
   offsets: { first_filter: 0, nfilters: 4, nactions: 8, index: 12, actions: 16 },
   decode(view: DataView, o: number): VigilPolicySelector {
     return {
@@ -439,11 +452,11 @@ export const vigilPolicySelector: Codec<VigilPolicySelector> & { readonly offset
       nfilters: view.getUint32(o + 4, true),
       nactions: view.getUint32(o + 8, true),
       index: view.getUint32(o + 12, true),
-      actions: [{ kind: view.getUint32(o + 16, true), signal: view.getUint32(o + 20, true), rate_ns: view.getBigUint64(o + 24, true), scope: view.getUint32(o + 32, true), flags: view.getUint32(o + 36, true) }, { kind: view.getUint32(o + 40, true), signal: view.getUint32(o + 44, true), rate_ns: view.getBigUint64(o + 48, true), scope: view.getUint32(o + 56, true), flags: view.getUint32(o + 60, true) }, { kind: view.getUint32(o + 64, true), signal: view.getUint32(o + 68, true), rate_ns: view.getBigUint64(o + 72, true), scope: view.getUint32(o + 80, true), flags: view.getUint32(o + 84, true) }, { kind: view.getUint32(o + 88, true), signal: view.getUint32(o + 92, true), rate_ns: view.getBigUint64(o + 96, true), scope: view.getUint32(o + 104, true), flags: view.getUint32(o + 108, true) }],
+      actions: [{ kind: view.getUint32(o + 16, true), signal: view.getUint32(o + 20, true), rate_ns: view.getBigUint64(o + 24, true), scope: view.getUint32(o + 32, true), flags: view.getUint32(o + 36, true), error: view.getInt32(o + 40, true), pad: view.getUint32(o + 44, true) }, { kind: view.getUint32(o + 48, true), signal: view.getUint32(o + 52, true), rate_ns: view.getBigUint64(o + 56, true), scope: view.getUint32(o + 64, true), flags: view.getUint32(o + 68, true), error: view.getInt32(o + 72, true), pad: view.getUint32(o + 76, true) }, { kind: view.getUint32(o + 80, true), signal: view.getUint32(o + 84, true), rate_ns: view.getBigUint64(o + 88, true), scope: view.getUint32(o + 96, true), flags: view.getUint32(o + 100, true), error: view.getInt32(o + 104, true), pad: view.getUint32(o + 108, true) }, { kind: view.getUint32(o + 112, true), signal: view.getUint32(o + 116, true), rate_ns: view.getBigUint64(o + 120, true), scope: view.getUint32(o + 128, true), flags: view.getUint32(o + 132, true), error: view.getInt32(o + 136, true), pad: view.getUint32(o + 140, true) }],
     };
   },
   encode(value: VigilPolicySelector, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 112).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 144).fill(0);
     view.setUint32(o, value.first_filter, true);
     view.setUint32(o + 4, value.nfilters, true);
     view.setUint32(o + 8, value.nactions, true);
@@ -453,11 +466,13 @@ export const vigilPolicySelector: Codec<VigilPolicySelector> & { readonly offset
       if (a0.length > 4) throw new RangeError(`vigilPolicySelector.actions: ${a0.length} elements, room for 4`);
       for (let i1 = 0; i1 < a0.length; i1++) {
         const e2 = a0[i1]!;
-        view.setUint32(o + 16 + i1 * 24, e2.kind, true);
-        view.setUint32(o + 16 + i1 * 24 + 4, e2.signal, true);
-        view.setBigUint64(o + 16 + i1 * 24 + 8, e2.rate_ns, true);
-        view.setUint32(o + 16 + i1 * 24 + 16, e2.scope, true);
-        view.setUint32(o + 16 + i1 * 24 + 20, e2.flags, true);
+        view.setUint32(o + 16 + i1 * 32, e2.kind, true);
+        view.setUint32(o + 16 + i1 * 32 + 4, e2.signal, true);
+        view.setBigUint64(o + 16 + i1 * 32 + 8, e2.rate_ns, true);
+        view.setUint32(o + 16 + i1 * 32 + 16, e2.scope, true);
+        view.setUint32(o + 16 + i1 * 32 + 20, e2.flags, true);
+        view.setInt32(o + 16 + i1 * 32 + 24, e2.error, true);
+        view.setUint32(o + 16 + i1 * 32 + 28, e2.pad, true);
       }
     }
   },
@@ -979,27 +994,27 @@ export const VIGIL_POLICY_C_POSTED = 2;
 export const VIGIL_POLICY_C_RATE_LIMITED = 3;
 export const VIGIL_POLICY_C_LOST = 4;
 export const VIGIL_POLICY_C_ACTIONS = 5;
-export const VIGIL_POLICY_COUNTERS = 11;
+export const VIGIL_POLICY_COUNTERS = 12;
 
-/** struct vigil_policy_counters: 88 bytes. */
+/** struct vigil_policy_counters: 96 bytes. */
 export interface VigilPolicyCounters {
-  /** __u64[11] at 0 */
+  /** __u64[12] at 0 */
   c: bigint[];
 }
 
 export const vigilPolicyCounters: Codec<VigilPolicyCounters> & { readonly offsets: Readonly<Record<'c', number>> } = {
-  size: 88,
+  size: 96,
   offsets: { c: 0 },
   decode(view: DataView, o: number): VigilPolicyCounters {
     return {
-      c: [view.getBigUint64(o, true), view.getBigUint64(o + 8, true), view.getBigUint64(o + 16, true), view.getBigUint64(o + 24, true), view.getBigUint64(o + 32, true), view.getBigUint64(o + 40, true), view.getBigUint64(o + 48, true), view.getBigUint64(o + 56, true), view.getBigUint64(o + 64, true), view.getBigUint64(o + 72, true), view.getBigUint64(o + 80, true)],
+      c: [view.getBigUint64(o, true), view.getBigUint64(o + 8, true), view.getBigUint64(o + 16, true), view.getBigUint64(o + 24, true), view.getBigUint64(o + 32, true), view.getBigUint64(o + 40, true), view.getBigUint64(o + 48, true), view.getBigUint64(o + 56, true), view.getBigUint64(o + 64, true), view.getBigUint64(o + 72, true), view.getBigUint64(o + 80, true), view.getBigUint64(o + 88, true)],
     };
   },
   encode(value: VigilPolicyCounters, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 88).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 96).fill(0);
     {
       const a0 = value.c;
-      if (a0.length > 11) throw new RangeError(`vigilPolicyCounters.c: ${a0.length} elements, room for 11`);
+      if (a0.length > 12) throw new RangeError(`vigilPolicyCounters.c: ${a0.length} elements, room for 12`);
       for (let i1 = 0; i1 < a0.length; i1++) {
         const e2 = a0[i1]!;
         view.setBigUint64(o + i1 * 8, e2, true);

@@ -8,7 +8,7 @@ import { formatDiagnostic, type PolicyDiagnostic } from './schema.js';
 import { liveKernel, resolvePolicy, type KernelEnv } from './hooks.js';
 import type { CompiledPolicy } from './ir.js';
 import { planPolicy } from './plan.js';
-import { hostNamespaceInode } from './engine.js';
+import { hostNamespaceInode, type PolicyEngine } from './engine.js';
 
 /**
  * What the kernel engine itself refuses (its plan: limits, argument kinds it
@@ -53,8 +53,29 @@ export interface CompatReport {
   readonly counts: { readonly total: number; readonly loaded: number; readonly portable: number; readonly rejected: number };
 }
 
+/**
+ * Loads a compiled policy into the running kernel without attaching it (the
+ * verifier runs, the maps are written, then everything is unloaded): what
+ * the kernel refuses, as a diagnostic at the policy.
+ */
+export async function kernelCheck(engine: PolicyEngine, policy: CompiledPolicy): Promise<PolicyDiagnostic[]> {
+  try {
+    await engine.check(policy);
+    return [];
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0] ?? String(e);
+    return [{ pos: policy.spec.pos, path: 'spec', message: `the kernel refused it: ${msg}` }];
+  }
+}
+
+export interface CompatOptions {
+  /** Load each policy into the kernel (without attaching): the verifier decides. Without it, the check is static. */
+  engine?: PolicyEngine;
+}
+
 /** Loads and resolves every policy file below the given paths, one file at a time. */
-export async function compatReport(paths: readonly string[], env: KernelEnv = liveKernel()): Promise<CompatReport> {
+export async function compatReport(paths: readonly string[], env: KernelEnv = liveKernel(),
+  opts: CompatOptions = {}): Promise<CompatReport> {
   const entries: CompatEntry[] = [];
   for (const file of expandPolicyPaths(paths)) {
     const r = loadPolicyFiles([file]);
@@ -68,6 +89,7 @@ export async function compatReport(paths: readonly string[], env: KernelEnv = li
       const res = await resolvePolicy(spec, env);
       if (res.policy) {
         const refused = engineCheck(res.policy);
+        if (refused.length === 0 && opts.engine) refused.push(...await kernelCheck(opts.engine, res.policy));
         if (refused.length === 0) policies.push(res.policy);
         reasons.push(...refused);
       }

@@ -140,11 +140,14 @@ interface LivePolicy {
   readonly hooks: LiveHook[];
 }
 
-type Part = 'procs' | 'uprobes' | 'deny';
+type Part = 'procs' | 'uprobes' | 'deny' | 'kprobes' | 'kprobeOverride';
 const PART_PROGRAMS: Record<Part | 'core', string[]> = {
   core: ['policy_tp', 'policy_sys_exit'],
   procs: ['policy_proc_exec', 'policy_proc_fork', 'policy_proc_exit'],
   uprobes: ['policy_uprobe', 'policy_uretprobe'],
+  kprobes: ['policy_kprobe', 'policy_kretprobe'],
+  // Loaded only where a policy overrides a kprobe: bpf_override_return fails the load elsewhere.
+  kprobeOverride: ['policy_kprobe_override'],
   deny: ['policy_connect4', 'policy_connect6', 'policy_sendmsg4', 'policy_sendmsg6'],
 };
 
@@ -187,6 +190,8 @@ export function hostNamespaceInode(kind: NamespaceKind): bigint {
 export class PolicyEngine implements Disposable {
   private readonly spec: ObjectSpec;
   private readonly parts = new Map<Part, BpfObject>();
+  /** Parts loaded by check() only (never attached). */
+  private readonly checked = new Map<Part, BpfObject>();
   private readonly partLinks: Link[] = [];
   private denyLinks: Link[] = [];
   private readonly policies = new Map<string, LivePolicy>();
@@ -398,6 +403,8 @@ export class PolicyEngine implements Disposable {
     });
     if (plan.needsProcs) await this.part('procs');
     if (plan.needsUprobes) await this.part('uprobes');
+    if (plan.needsKprobes) await this.part('kprobes');
+    if (plan.needsKprobeOverride) await this.part('kprobeOverride');
     if (plan.needsDeny) {
       if (this.denyHooks.length + plan.hooks.reduce((n, h) => n + h.attachments.filter((a) => a.attach.kind === 'deny').length, 0) >
         VIGIL_POLICY_MAX_DENY) {
@@ -429,6 +436,58 @@ export class PolicyEngine implements Disposable {
     }
   }
 
+  /**
+   * Loads a policy into the kernel without attaching anything, then unloads
+   * it: the plan, the programs it needs (the verifier runs on them: the
+   * fentry, fexit and LSM programs once per hooked function, which must
+   * exist with a BTF type), the configuration written to the maps. Nothing
+   * runs, so nothing is observed or enforced. Throws what add() would.
+   */
+  async check(policy: CompiledPolicy): Promise<void> {
+    if (this.closed) throw new Error('policy engine is closed');
+    const plan = planPolicy(policy, { hostNamespace: hostNamespaceInode });
+    if (plan.needsProcs) await this.partLoaded('procs');
+    if (plan.needsUprobes) await this.partLoaded('uprobes');
+    if (plan.needsKprobes) await this.partLoaded('kprobes');
+    if (plan.needsKprobeOverride) await this.partLoaded('kprobeOverride');
+    if (plan.needsDeny) await this.partLoaded('deny');
+    const slot = this.policySlots.alloc(1);
+    const live: LivePolicy = { name: policy.name, slot, plan, hooks: [] };
+    try {
+      for (const ph of plan.hooks) live.hooks.push(this.programHook(live, ph));
+      for (const h of live.hooks) {
+        for (const a of h.attachments) {
+          const at = a.planned.attach;
+          if (at.kind === 'fentry' || at.kind === 'fexit' || at.kind === 'lsm') a.objects.push(await this.loadTracing(a.id, at));
+        }
+      }
+    } finally {
+      this.teardown(live);
+    }
+  }
+
+  /** A part's programs loaded (verified), for check(): nothing is attached. */
+  private async partLoaded(p: Part): Promise<void> {
+    if (this.parts.has(p) || this.checked.has(p)) return;
+    const obj = await this.spec.load({
+      programs: PART_PROGRAMS[p],
+      constants: { vigil_wakeup_bytes: BigInt(this.opts.wakeupBytes ?? 0) },
+      reuseMaps: this.sharedMaps(),
+    });
+    this.checked.set(p, obj);
+  }
+
+  /** An fentry, fexit or LSM program loaded for one hook: its target and its id are fixed at load. */
+  private async loadTracing(id: number, at: { kind: 'fentry' | 'fexit' | 'lsm'; function?: string; hook?: string }): Promise<BpfObject> {
+    const prog = `policy_${at.kind}`;
+    return this.spec.load({
+      programs: [prog],
+      constants: { vigil_wakeup_bytes: BigInt(this.opts.wakeupBytes ?? 0), raw_tp_hook: id },
+      attachTargets: { [prog]: (at.kind === 'lsm' ? at.hook : at.function) ?? '' },
+      reuseMaps: this.sharedMaps(),
+    });
+  }
+
   /** Detaches a policy and frees its slots, live. false when no such policy. */
   remove(name: string): boolean {
     const live = this.policies.get(name);
@@ -453,7 +512,7 @@ export class PolicyEngine implements Disposable {
           filters.set(id, { ...f.kernel, id });
         });
         const actions = [...sel.actions];
-        while (actions.length < VIGIL_POLICY_MAX_ACTIONS) actions.push({ kind: 0, signal: 0, rate_ns: 0n, scope: 0, flags: 0 });
+        while (actions.length < VIGIL_POLICY_MAX_ACTIONS) actions.push({ kind: 0, signal: 0, rate_ns: 0n, scope: 0, flags: 0, error: 0, pad: 0 });
         const kernel: VigilPolicySelector = {
           first_filter: start, nfilters: sel.filters.length, nactions: sel.actions.length, index: sel.index, actions,
         };
@@ -572,6 +631,23 @@ export class PolicyEngine implements Disposable {
   private async attach(a: LiveAttachment): Promise<void> {
     const cookie = BigInt(a.id);
     const at = a.planned.attach;
+    if (at.kind === 'fentry' || at.kind === 'fexit' || at.kind === 'lsm') {
+      // The target is fixed at load: one load of the program per hook, its id a constant.
+      const prog = `policy_${at.kind}`;
+      const obj = await this.loadTracing(a.id, at);
+      a.objects.push(obj);
+      a.links.push(at.kind === 'lsm' ? obj.program(prog).attachLsm() : obj.program(prog).attachTrace());
+      return;
+    }
+    if (at.kind === 'kprobe') {
+      const obj = this.parts.get(at.override ? 'kprobeOverride' : 'kprobes');
+      const ret = this.parts.get('kprobes');
+      if (!obj || !ret) throw new Error('kprobe part not loaded');
+      // The return first: an entry stashed for its return always has one.
+      if (at.withReturn) a.links.push(ret.program('policy_kretprobe').attachKprobe(at.function, { retprobe: true, cookie }));
+      a.links.push(obj.program(at.override ? 'policy_kprobe_override' : 'policy_kprobe').attachKprobe(at.function, { cookie }));
+      return;
+    }
     if (at.kind === 'raw_tracepoint') {
       const obj = await this.spec.load({
         programs: ['policy_raw_tp'],
@@ -865,6 +941,8 @@ export class PolicyEngine implements Disposable {
     this.partLinks.length = 0;
     for (const o of this.parts.values()) o.close();
     this.parts.clear();
+    for (const o of this.checked.values()) o.close();
+    this.checked.clear();
     this.core.close();
     this.symbolizer?.close();
   }

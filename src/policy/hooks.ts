@@ -63,8 +63,21 @@ export interface KernelEnv {
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
 
+/** Native hook kinds the portable switch turns off. */
+const NATIVE_HOOKS: ReadonlySet<ProbedAttach> = new Set<ProbedAttach>(['kprobe', 'fentry', 'lsm']);
+
+export interface LiveKernelOptions {
+  /**
+   * Serve every kernel-function and LSM hook by its portable equivalent, as
+   * if the kernel had no kprobes, fentry or BPF-LSM: compares both paths on
+   * one kernel. Default: VIGIL_PORTABLE_HOOKS=1 in the environment.
+   */
+  forcePortable?: boolean;
+}
+
 /** The running kernel, memoised. */
-export function liveKernel(): KernelEnv {
+export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
+  const forcePortable = opts.forcePortable ?? process.env.VIGIL_PORTABLE_HOOKS === '1';
   const formats = new Map<string, readonly TracepointField[] | undefined>();
   let syscalls: ReadonlySet<string> | undefined;
   let kallsyms: Set<string> | null | undefined;
@@ -91,7 +104,9 @@ export function liveKernel(): KernelEnv {
       return syscalls;
     },
     syscallNumber: (name) => syscallNumber(name),
-    attach: (name) => probeAttach(name),
+    attach: async (name) => (forcePortable && NATIVE_HOOKS.has(name)
+      ? { status: 'unsupported', available: false, reason: 'turned off: portable hooks forced (--portable-hooks / VIGIL_PORTABLE_HOOKS=1)' }
+      : probeAttach(name)),
     helper: (name) => probeHelper(name),
     kernelFunction(name) {
       if (kallsyms === undefined) {

@@ -34,7 +34,8 @@ import {
   VIGIL_POLICY_STR_MAX, VIGIL_POLICY_USER_STACK, VIGIL_POLICY_ARG_ERR_ONLY, VIGIL_POLICY_SRC_RAW_TP,
   VIGIL_POLICY_ARG_KFILE, VIGIL_POLICY_ARG_KBINPRM, VIGIL_POLICY_ARG_KSOCK, VIGIL_POLICY_ARG_KSOCKET,
   VIGIL_POLICY_ARG_KCRED, VIGIL_POLICY_ARG_KUSER_NS, VIGIL_POLICY_ARG_KSKB, VIGIL_POLICY_HOOK_RET_AT_ENTRY,
-  VIGIL_POLICY_HOOK_RET_ERR,
+  VIGIL_POLICY_HOOK_RET_ERR, VIGIL_POLICY_ACT_OVERRIDE, VIGIL_POLICY_SRC_TRACING, VIGIL_POLICY_ARG_KPATH,
+  VIGIL_POLICY_ARG_KFILENAME, VIGIL_POLICY_ARG_KKIOCB,
 } from '../generated/policy.js';
 import { NotSupportedError } from '../bpf/errors.js';
 
@@ -94,6 +95,12 @@ export type PlannedAttach =
   | { readonly kind: 'raw_tracepoint'; readonly event: string }
   | { readonly kind: 'uprobe'; readonly binary: string; readonly symbol: string; readonly offset?: number;
     readonly withReturn: boolean }
+  /** kprobe (+ kretprobe when judged at the return); override: the error-injection variant (Override). */
+  | { readonly kind: 'kprobe'; readonly function: string; readonly withReturn: boolean; readonly override: boolean }
+  /** fentry, or fexit when the return value is needed (judged there, arguments and return at once). */
+  | { readonly kind: 'fentry' | 'fexit'; readonly function: string }
+  /** BPF-LSM: Override's error is the program's return value. */
+  | { readonly kind: 'lsm'; readonly hook: string }
   | { readonly kind: 'deny'; readonly kinds: number; readonly programs: readonly SockAddrProgram[] };
 
 export type SockAddrProgram = 'connect4' | 'connect6' | 'sendmsg4' | 'sendmsg6';
@@ -120,6 +127,9 @@ export interface PolicyPlan {
   readonly needsProcs: boolean;
   readonly needsDeny: boolean;
   readonly needsUprobes: boolean;
+  /** kprobe attachments (the kprobe part of the object), and those with Override (its variant). */
+  readonly needsKprobes: boolean;
+  readonly needsKprobeOverride: boolean;
   /** Raw tracepoint attachments (each is one more load of the object: no cookies for them in libbpf 1.1). */
   readonly rawTracepoints: number;
 }
@@ -179,8 +189,19 @@ const SYSCALL_RECORD_ARGS = 16;
 const KERNEL_POINTER_TYPES: Partial<Record<ArgType, number>> = {
   file: VIGIL_POLICY_ARG_KFILE, linux_binprm: VIGIL_POLICY_ARG_KBINPRM, sock: VIGIL_POLICY_ARG_KSOCK,
   socket: VIGIL_POLICY_ARG_KSOCKET, cred: VIGIL_POLICY_ARG_KCRED, user_namespace: VIGIL_POLICY_ARG_KUSER_NS,
-  skb: VIGIL_POLICY_ARG_KSKB,
+  skb: VIGIL_POLICY_ARG_KSKB, path: VIGIL_POLICY_ARG_KPATH, filename: VIGIL_POLICY_ARG_KFILENAME,
+  kiocb: VIGIL_POLICY_ARG_KKIOCB,
 };
+
+/** Kernel structs a native hook may be given that Vigil's engine does not read (yet): refused by name. */
+const UNREAD_KERNEL_TYPES: ReadonlySet<ArgType> = new Set<ArgType>(['dentry', 'net_device', 'load_info', 'module',
+  'bpf_attr', 'bpf_map', 'bpf_prog', 'perf_event', 'kernel_cap_t', 'cap_effective', 'cap_permitted', 'cap_inheritable',
+  'iov_iter', 'char_iovec']);
+
+/** Attachments whose argument words are kernel values (pointers to kernel structs and strings). */
+function kernelSide(a: Attachment): boolean {
+  return a.kind === 'kprobe' || a.kind === 'fentry' || a.kind === 'lsm' || a.kind === 'raw_tracepoint';
+}
 
 function emptyArg(): VigilPolicyArg {
   return {
@@ -225,8 +246,10 @@ function locate(loc: ArgLocation, source: number, what: string): Where {
       };
     }
     case 'reg':
-      // A raw tracepoint's TP_PROTO arguments are an array of 8-byte words.
-      if (source === VIGIL_POLICY_SRC_RAW_TP) return { loc: VIGIL_POLICY_LOC_RECORD, offset: 8 * loc.index, size: 8, kernelPtr: true };
+      // A raw tracepoint's TP_PROTO arguments, and fentry/fexit/LSM arguments, are an array of 8-byte words.
+      if (source === VIGIL_POLICY_SRC_RAW_TP || source === VIGIL_POLICY_SRC_TRACING) {
+        return { loc: VIGIL_POLICY_LOC_RECORD, offset: 8 * loc.index, size: 8, kernelPtr: true };
+      }
       if (source !== VIGIL_POLICY_SRC_REGS) throw new PolicyPlanError(`${what}: a register argument on a tracepoint`);
       return { loc: VIGIL_POLICY_LOC_REG, offset: loc.index, size: 8 };
     case 'current-cred':
@@ -315,8 +338,14 @@ export function planArg(spec: ArgSpec, src: ArgSource | undefined, ctx: ArgConte
     return out;
   }
 
-  // Kernel pointers: tracepoint pointer fields, raw tracepoint arguments.
-  if (src.conv === 'none' && (w.kernelPtr || w.field?.pointer)) {
+  // Kernel pointers: tracepoint pointer fields, raw tracepoint and native hook (kprobe, fentry, LSM) arguments.
+  const kernelPtr = w.kernelPtr === true ||
+    (kernelSide(ctx.attachment) && (w.loc === VIGIL_POLICY_LOC_REG || w.loc === VIGIL_POLICY_LOC_RET));
+  if (src.conv === 'none' && kernelSide(ctx.attachment) && UNREAD_KERNEL_TYPES.has(t)) {
+    throw new PolicyPlanError(`${ctx.what}: type ${t} (a kernel struct) is not read by Vigil's engine on ` +
+      `${ctx.attachment.kind} hooks; use type nop to skip it or a type the engine reads (file, path, sock, cred, ...)`);
+  }
+  if (src.conv === 'none' && (kernelPtr || w.field?.pointer)) {
     const k = KERNEL_POINTER_TYPES[t];
     if (k !== undefined) {
       out.type = k;
@@ -579,13 +608,14 @@ function planProcessFilters(sel: Selector, ctx: PlanContext, what: string): Plan
   return out;
 }
 
-function planActions(actions: readonly Action[], what: string):
-  { actions: VigilPolicyAction[]; deny: boolean; userActions: UserAction[] } {
+function planActions(actions: readonly Action[], what: string, override: 'lsm' | 'kprobe' | undefined):
+  { actions: VigilPolicyAction[]; deny: boolean; userActions: UserAction[]; overrides: boolean } {
   const out: VigilPolicyAction[] = [];
   const userActions: UserAction[] = [];
   let deny = false;
+  let overrides = false;
   const push = (a: Partial<VigilPolicyAction> & { kind: number }): void => {
-    out.push({ signal: 0, rate_ns: 0n, scope: VIGIL_POLICY_SCOPE_THREAD, flags: 0, ...a });
+    out.push({ signal: 0, rate_ns: 0n, scope: VIGIL_POLICY_SCOPE_THREAD, flags: 0, error: 0, pad: 0, ...a });
   };
   for (const a of actions) {
     switch (a.action) {
@@ -603,6 +633,12 @@ function planActions(actions: readonly Action[], what: string):
       case 'Signal': push({ kind: VIGIL_POLICY_ACT_SIGNAL, signal: a.signal }); break;
       case 'Deny': push({ kind: VIGIL_POLICY_ACT_DENY }); deny = true; break;
       case 'Override':
+        if (override) {
+          // argError is the error as the hook returns it (Tetragon writes -1 for -EPERM).
+          push({ kind: VIGIL_POLICY_ACT_OVERRIDE, error: a.error > 0 ? -a.error : a.error });
+          overrides = true;
+          break;
+        }
         throw new NotSupportedError('override',
           `${what}: Override (argError ${a.error}) needs BPF-LSM or kprobe error injection (bpf_override_return) ` +
           'to change a return value, and this hook is served by a tracepoint or uprobe, which cannot; ' +
@@ -626,7 +662,7 @@ function planActions(actions: readonly Action[], what: string):
   if (out.length > VIGIL_POLICY_MAX_ACTIONS) {
     throw new PolicyPlanError(`${what}: ${out.length} actions; a selector takes at most ${VIGIL_POLICY_MAX_ACTIONS}`);
   }
-  return { actions: out, deny, userActions };
+  return { actions: out, deny, userActions, overrides };
 }
 
 // ---------------------------------------------------------------------------
@@ -673,11 +709,6 @@ function hookNeedsExit(hook: Hook, a: Attachment): boolean {
 
 function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachment {
   const w = `${what} (${a.label})`;
-  if (a.kind === 'kprobe' || a.kind === 'fentry' || a.kind === 'lsm') {
-    throw new NotSupportedError(a.kind,
-      `${w}: the engine serves hooks through tracepoints, uprobes and cgroup sock_addr programs; ` +
-      `${a.kind} attachments are not implemented`);
-  }
   if (a.kind === 'sock_addr') {
     const args = hook.args.map((spec) => {
       const k = emptyArg();
@@ -693,8 +724,9 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
       kernel: { flags: 0, source: VIGIL_POLICY_SRC_SOCK_ADDR, args, conds: [] },
     };
   }
-  const source = a.kind === 'uprobe' ? VIGIL_POLICY_SRC_REGS
-    : a.kind === 'raw_tracepoint' ? VIGIL_POLICY_SRC_RAW_TP : VIGIL_POLICY_SRC_TRACEPOINT;
+  const source = a.kind === 'uprobe' || a.kind === 'kprobe' ? VIGIL_POLICY_SRC_REGS
+    : a.kind === 'raw_tracepoint' ? VIGIL_POLICY_SRC_RAW_TP
+      : a.kind === 'fentry' || a.kind === 'lsm' ? VIGIL_POLICY_SRC_TRACING : VIGIL_POLICY_SRC_TRACEPOINT;
   const ctx: ArgContext = { attachment: a, source, what: w, syscall: a.kind === 'syscall' ? a.syscall : undefined };
   if (a.args.length !== hook.args.length) {
     throw new PolicyPlanError(`${w}: ${a.args.length} argument sources for ${hook.args.length} arguments`);
@@ -726,15 +758,22 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
   if (conds.length > VIGIL_POLICY_MAX_CONDS) {
     throw new PolicyPlanError(`${w}: ${conds.length} attachment conditions; at most ${VIGIL_POLICY_MAX_CONDS}`);
   }
-  // A tracepoint that records the function's result (capability:cap_capable) has it at entry.
+  // A tracepoint that records the function's result (capability:cap_capable) has it at entry;
+  // fexit has the arguments and the result at once.
   let retAtEntry: VigilPolicyArg | undefined;
-  if (a.kind === 'tracepoint' && a.ret && a.ret.conv === 'none') {
+  const fexit = a.kind === 'fentry' && (a.withReturn || hookNeedsExit(hook, a));
+  if ((a.kind === 'tracepoint' && a.ret && a.ret.conv === 'none') || fexit) {
+    const r = 'ret' in a && a.ret ? a.ret : { loc: { at: 'ret' as const }, conv: 'none' as const };
     const spec: ArgSpec = hook.returnArg ?? { index: 0, type: 'int', returnCopy: false, maxData: false, pos: hook.pos };
-    retAtEntry = planArg(spec, a.ret, { ...ctx, what: `${w} return value` });
+    retAtEntry = planArg(spec, r, { ...ctx, what: `${w} return value` });
     retAtEntry.flags |= VIGIL_POLICY_ARG_SIGNED;
   }
   const atExit = !retAtEntry &&
-    ((a.kind === 'syscall' && a.emit === 'exit') || (a.kind === 'uprobe' && a.withReturn) || hookNeedsExit(hook, a));
+    ((a.kind === 'syscall' && a.emit === 'exit') || ((a.kind === 'uprobe' || a.kind === 'kprobe') && a.withReturn) ||
+      hookNeedsExit(hook, a));
+  if (atExit && a.kind === 'lsm') {
+    throw new PolicyPlanError(`${w}: an LSM hook has no return value to wait for (return, returnCopy, matchReturnArgs)`);
+  }
   const retErr = a.kind === 'syscall' && a.ret?.loc.at === 'syscall-err' ? VIGIL_POLICY_HOOK_RET_ERR : 0;
   const flags = (atExit ? VIGIL_POLICY_HOOK_AT_EXIT : 0) | (retAtEntry ? VIGIL_POLICY_HOOK_RET_AT_ENTRY : 0) | retErr;
   let attach: PlannedAttach;
@@ -744,8 +783,14 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
     attach = a.kind === 'tracepoint' ? { kind: 'tracepoint', enter: a.tp } : { kind: 'raw_tracepoint', event: a.event };
   } else if (a.kind === 'uprobe') {
     attach = { kind: 'uprobe', binary: a.binary, symbol: a.symbol, offset: a.offset, withReturn: atExit };
+  } else if (a.kind === 'kprobe') {
+    attach = { kind: 'kprobe', function: a.function, withReturn: atExit, override: false };
+  } else if (a.kind === 'fentry') {
+    attach = { kind: fexit ? 'fexit' : 'fentry', function: a.function };
+  } else if (a.kind === 'lsm') {
+    attach = { kind: 'lsm', hook: a.hook };
   } else {
-    throw new NotSupportedError(a.kind, `${w}: ${a.kind} attachments are not implemented by the engine`);
+    throw new PolicyPlanError(`${w}: ${a.kind} attachments are not served by the engine`);
   }
   return { attachment: a, attach, kernel: { flags, source, args, conds, ret: retAtEntry }, returnSlot };
 }
@@ -775,7 +820,19 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
       if (filters.length > VIGIL_POLICY_SELECTOR_FILTERS) {
         throw new PolicyPlanError(`${sw}: ${filters.length} filters; at most ${VIGIL_POLICY_SELECTOR_FILTERS}`);
       }
-      const { actions, deny, userActions } = planActions([...sel.matchActions, ...sel.matchReturnActions], sw);
+      const override = attachments.every((p) => p.attach.kind === 'lsm') ? 'lsm'
+        : attachments.every((p) => p.attach.kind === 'kprobe') ? 'kprobe' : undefined;
+      const { actions, deny, userActions, overrides } = planActions([...sel.matchActions, ...sel.matchReturnActions], sw,
+        attachments.length ? override : undefined);
+      if (overrides && attachments.some((p) => p.attach.kind === 'kprobe' && p.attach.withReturn)) {
+        throw new PolicyPlanError(`${sw}: Override acts at the function's entry; this hook is judged at its return ` +
+          '(return, returnCopy or matchReturnArgs), where the result can no longer be changed');
+      }
+      if (overrides && override === 'kprobe') {
+        attachments.forEach((p, i) => {
+          if (p.attach.kind === 'kprobe') attachments[i] = { ...p, attach: { ...p.attach, override: true } };
+        });
+      }
       if (deny) {
         if (!attachments.some((p) => p.attach.kind === 'deny')) {
           throw new PolicyPlanError(`${sw}: Deny needs a connect/sendmsg hook (served by cgroup sock_addr programs); ` +
@@ -803,6 +860,9 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
     needsProcs: hooks.some((h) => h.needsProcs),
     needsDeny: hooks.some((h) => h.attachments.some((a) => a.attach.kind === 'deny')),
     needsUprobes: hooks.some((h) => h.attachments.some((a) => a.attach.kind === 'uprobe')),
-    rawTracepoints: hooks.reduce((n, h) => n + h.attachments.filter((a) => a.attach.kind === 'raw_tracepoint').length, 0),
+    needsKprobes: hooks.some((h) => h.attachments.some((a) => a.attach.kind === 'kprobe')),
+    needsKprobeOverride: hooks.some((h) => h.attachments.some((a) => a.attach.kind === 'kprobe' && a.attach.override)),
+    rawTracepoints: hooks.reduce((n, h) => n + h.attachments.filter((a) => ['raw_tracepoint', 'fentry', 'fexit', 'lsm']
+      .includes(a.attach.kind)).length, 0),
   };
 }

@@ -96,6 +96,9 @@ enum vigil_policy_source {
 	VIGIL_POLICY_SRC_SOCK_ADDR = 3,
 	/* A raw tracepoint: the TP_PROTO arguments, 8 bytes each (LOC_RECORD at 8 * i). */
 	VIGIL_POLICY_SRC_RAW_TP = 4,
+	/* fentry, fexit, BPF-LSM: the function's arguments, 8 bytes each
+	 * (LOC_RECORD at 8 * i); fexit's return value after them. */
+	VIGIL_POLICY_SRC_TRACING = 5,
 };
 
 /* vigil_policy_hook.flags */
@@ -147,6 +150,9 @@ enum vigil_policy_arg_type {
 	VIGIL_POLICY_ARG_KCRED = 18,	/* struct cred *: becomes CRED */
 	VIGIL_POLICY_ARG_KUSER_NS = 19,	/* struct user_namespace *: struct vigil_policy_user_ns */
 	VIGIL_POLICY_ARG_KSKB = 20,	/* struct sk_buff *: becomes SOCK from its headers (value: len) */
+	VIGIL_POLICY_ARG_KPATH = 21,	/* struct path *: becomes FILE (its path, no flags) */
+	VIGIL_POLICY_ARG_KFILENAME = 22, /* struct filename *: its name (a kernel string) */
+	VIGIL_POLICY_ARG_KKIOCB = 23,	/* struct kiocb *: its file, becomes FILE */
 	/* Captured-only types (what FD / SOCKADDR resolved to). */
 	VIGIL_POLICY_ARG_FILE = 32,	/* path, value: f_flags | i_mode << 32 */
 	VIGIL_POLICY_ARG_SOCK = 33,	/* struct vigil_policy_sock */
@@ -248,7 +254,9 @@ enum vigil_policy_action_kind {
 	VIGIL_POLICY_ACT_DENY = 4,
 	/* NotifyEnforcer with argSig: a signal, as Tetragon's enforcer sends. */
 	VIGIL_POLICY_ACT_NOTIFY_ENFORCER = 5,
-	VIGIL_POLICY_ACTION_KINDS = 6,
+	/* Override: the hook returns action.error (BPF-LSM's return value). */
+	VIGIL_POLICY_ACT_OVERRIDE = 6,
+	VIGIL_POLICY_ACTION_KINDS = 7,
 };
 
 enum vigil_policy_scope {
@@ -269,6 +277,8 @@ struct vigil_policy_action {
 	__u64 rate_ns;		/* POST: one identical event per rate_ns in the scope; 0: all */
 	__u32 scope;		/* enum vigil_policy_scope */
 	__u32 flags;		/* enum vigil_policy_action_flag */
+	__s32 error;		/* OVERRIDE: the error returned (-errno) */
+	__u32 pad;
 };
 
 struct vigil_policy_selector {
@@ -462,7 +472,7 @@ enum vigil_policy_counter {
 	VIGIL_POLICY_C_RATE_LIMITED = 3,	/* posts skipped by rateLimit */
 	VIGIL_POLICY_C_LOST = 4,	/* posts lost (ring full, stash full) */
 	VIGIL_POLICY_C_ACTIONS = 5,	/* + enum vigil_policy_action_kind: actions taken */
-	VIGIL_POLICY_COUNTERS = 11,
+	VIGIL_POLICY_COUNTERS = 12,
 };
 
 struct vigil_policy_counters {
