@@ -35,7 +35,8 @@ enum vigil_filter_flag {
 	VIGIL_FILTER_CGROUP = 1 << 5,
 	/* ... or, with this flag too, NOT in it (--container host: no container's cgroup). */
 	VIGIL_FILTER_CGROUP_NOT = 1 << 6,
-	/* file sensor: the absolute path has a prefix in vigil_filter_paths. */
+	/* file sensor: the canonical path (the opened file's, or the name
+	 * normalised: see file.h) has a prefix in vigil_filter_paths. */
 	VIGIL_FILTER_PATH = 1 << 7,
 };
 
@@ -186,7 +187,10 @@ static __always_inline bool vigil_filter_pass(void)
 }
 
 /* Path prefix filter: key->path holds the absolute path (root first, NUL
- * padded); true when a prefix in vigil_filter_paths matches or the filter is off. */
+ * padded), canonical where the caller can make it so (vigil/path.h: walked
+ * from a struct path, or vigil_path_normalize): a prefix of a spelling
+ * ("/tmp/../etc") says nothing of the file. True when a prefix in
+ * vigil_filter_paths matches or the filter is off. */
 static __always_inline bool vigil_filter_path_pass(struct vigil_path_key *key)
 {
 	if (!(vigil_filter_flags & VIGIL_FILTER_PATH))

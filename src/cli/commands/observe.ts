@@ -42,7 +42,9 @@ sensors (--sensors, comma-separated; default: exec,exit,file):
   exit    the end of a process: exit status, or the signal that killed it
   fork    a new process (fork, vfork, clone without CLONE_THREAD)
   file    open/openat/openat2/creat, unlink, rename, mkdir, rmdir, link,
-          symlink, chmod, chown, truncate: absolute paths, flags, result
+          symlink, chmod, chown, truncate: canonical paths (an opened file's
+          own, symlinks followed; other names with ".", ".." and "//"
+          resolved), the name as given, flags, result
 
 filters (in the kernel; a flag given more than once matches any of its values):
   --pid N             processes with this pid ...
@@ -50,7 +52,8 @@ filters (in the kernel; a flag given more than once matches any of its values):
   --uid N             processes running as this (real) user id
   --comm NAME         processes with this short name (comm, at most 15 bytes)
   --binary PREFIX     processes whose executable path starts with PREFIX
-  --path-prefix PATH  file events on paths starting with PATH (file sensor)
+  --path-prefix PATH  file events whose canonical path starts with PATH
+                      (file sensor; paths as the process sees them from its root)
   --container ID|host processes in this container (id or unique id prefix),
                       or "host": processes in no container
 Different filters must all match.
