@@ -40,7 +40,7 @@ export const ARG_TYPES = [
   // files
   'fd', 'file', 'path', 'dentry', 'filename', 'linux_binprm', 'kiocb', 'iov_iter',
   // network
-  'sock', 'socket', 'sockaddr', 'skb', 'net_device',
+  'sock', 'socket', 'sockaddr', 'skb', 'net_device', 'sockaddr_un',
   // credentials
   'cred', 'capability', 'kernel_cap_t', 'cap_inheritable', 'cap_permitted', 'cap_effective', 'user_namespace',
   // bpf / perf / modules
@@ -235,6 +235,29 @@ export interface Selector {
   readonly matchActions: readonly Action[];
   /** Actions at the function's return (kprobes with `return: true`). */
   readonly matchReturnActions: readonly Action[];
+  /**
+   * A policy in monitor mode (`policy-mode: monitor`): the enforcing actions
+   * (Sigkill, Signal, Override, NotifyEnforcer, Deny) the loader took out of
+   * matchActions / matchReturnActions, so the kernel never gets them. Events of
+   * the selector report them as Tetragon does (its `action`), marked as not
+   * enforced.
+   */
+  readonly elided?: readonly Action[];
+  /** Tetragon's selector `label` (status and metrics). */
+  readonly label?: string;
+  readonly pos: SourcePos;
+}
+
+/** Tetragon's policy modes (spec.options policy-mode): enforce (the default) or monitor. */
+export type PolicyMode = 'enforce' | 'monitor';
+
+/**
+ * Why a policy matches nothing on this host: it is scoped to Kubernetes pods
+ * (TracingPolicyNamespaced, podSelector, containerSelector) and Vigil has no
+ * pod metadata yet. Such a policy loads, and no hook of it is attached.
+ */
+export interface Dormant {
+  readonly reason: string;
   readonly pos: SourcePos;
 }
 
@@ -306,6 +329,10 @@ export interface PolicySpec {
   readonly lists: readonly ListSpec[];
   /** spec.options as name -> value. */
   readonly options: Readonly<Record<string, string>>;
+  /** spec.options policy-mode; undefined = enforce. */
+  readonly mode?: PolicyMode;
+  /** Set when the policy is scoped to pods: it loads but matches nothing (no hook attached). */
+  readonly dormant?: Dormant;
   readonly file: string;
   readonly pos: SourcePos;
 }
@@ -508,6 +535,13 @@ export interface CompiledPolicy {
   readonly hooks: readonly Hook[];
   /** Hooks that `ignore.callNotFound` let go, with the reason. */
   readonly skipped: readonly { readonly hook: HookSpec; readonly reason: string }[];
+  /**
+   * The policy is scoped to pods and matches nothing here: `hooks` is empty (the
+   * hooks were resolved, to report what would not work, and then left out).
+   */
+  readonly dormant?: Dormant;
+  /** The hooks a dormant policy would attach once pod metadata is available. */
+  readonly dormantHooks?: readonly Hook[];
 }
 
 // ---------------------------------------------------------------------------
@@ -582,6 +616,13 @@ export interface PolicyEvent {
   readonly args: readonly ArgValue[];
   readonly returnValue?: ArgValue;
   readonly action: EventAction;
+  /**
+   * Monitor mode: the enforcing actions of the selector that were not taken
+   * (`action` names the strongest, as Tetragon reports it).
+   */
+  readonly elided?: readonly EventAction[];
+  /** The policy's mode, when it is not enforce. */
+  readonly policyMode?: PolicyMode;
   /** Index of the selector whose actions ran. */
   readonly selector: number;
   readonly kernelStack?: readonly StackFrame[];

@@ -13,13 +13,13 @@ import path from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import {
   API_VERSION, Positions, TRACING_POLICY_SCHEMA, Validator, closest, formatDiagnostic, joinPath,
-  type PolicyDiagnostic, type RawAction, type RawArg, type RawArgSelector, type RawCapSelector, type RawKprobe,
-  type RawPolicy, type RawSelector, type RawList,
+  type PolicyDiagnostic, type RawAction, type RawArg, type RawArgSelector, type RawBinarySelector, type RawCapSelector,
+  type RawKprobe, type RawLabelSelector, type RawPolicy, type RawSelector, type RawList, type RawUprobe,
 } from './schema.js';
 import {
   NAMESPACE_KINDS, type Action, type ArgFilter, type ArgOperator, type ArgSpec, type ArgType, type BinaryFilter,
-  type CapabilityFilter, type FilterValues, type HookSection, type HookSpec, type IntRange, type ListSpec,
-  type NamespaceChangeFilter, type NamespaceFilter, type NamespaceKind, type PidFilter, type PolicySpec,
+  type CapabilityFilter, type Dormant, type FilterValues, type HookSection, type HookSpec, type IntRange, type ListSpec,
+  type NamespaceChangeFilter, type NamespaceFilter, type NamespaceKind, type PidFilter, type PolicyMode, type PolicySpec,
   type RateLimitScope, type Selector, type SourcePos,
   INT_ARG_TYPES, PATH_ARG_TYPES, SOCK_ARG_TYPES, STRING_ARG_TYPES,
 } from './ir.js';
@@ -230,8 +230,13 @@ export function parseFilterValues(
     case 'inmap': {
       if (!isIntegral(type)) return bad(`${op} applies to integers, not to arguments of type ${type}`);
       const ranges: IntRange[] = [];
+      const isRange = op === 'InRange' || op === 'NotInRange';
       for (let i = 0; i < raw.length; i++) {
         const s = raw[i]!.trim();
+        if (isRange && (!/^[^:]+:[^:]+$/.test(s) || s.startsWith('list:'))) {
+          // Tetragon's writeMatchValuesRange: every value is "min:max".
+          return bad(`"${s}" is not a range "min:max" (${op} takes ranges only)`, i);
+        }
         if (s.startsWith('list:')) {
           const name = s.slice(5);
           const list = ctx.lists.get(name);
@@ -317,6 +322,9 @@ function hint(word: string, choices: readonly string[]): string {
 // One document -> PolicySpec
 
 class DocReader {
+  /** spec.selectorsMacros, by name, with the field path of each definition. */
+  private macros = new Map<string, { sel: RawSelector; path: string }>();
+
   constructor(
     private readonly file: string,
     private readonly positions: Positions,
@@ -336,32 +344,81 @@ class DocReader {
     return this.positions.of(path);
   }
 
+  /** Whether the field was written (a `field: ~` counts as absent, as Kubernetes takes null). */
+  private given(path: string, value: unknown): boolean {
+    return value !== undefined && !this.positions.isNull(path);
+  }
+
   read(raw: RawPolicy, docPath: string): PolicySpec | undefined {
     const before = this.diags.length;
     const p = (sub: string): string => (docPath ? `${docPath}.${sub}` : sub);
     const spec = raw.spec;
     const name = raw.metadata.name;
+
+    // Scope: pods (namespace, podSelector, containerSelector). Without pod metadata the policy matches nothing.
+    const scope: string[] = [];
+    let scopePos: SourcePos | undefined;
+    let scopePath = '';
     let namespace: string | undefined;
     if (raw.kind === 'TracingPolicyNamespaced') {
-      namespace = raw.metadata.namespace ?? 'default';
-      if (spec.hostSelector && (spec.hostSelector.matchLabels || spec.hostSelector.matchExpressions)) {
-        this.err(p('spec.hostSelector'), 'TracingPolicyNamespaced should have a null spec.hostSelector');
+      if (raw.metadata.namespace === undefined || raw.metadata.namespace === '') {
+        // Tetragon validates metadata with ValidateObjectMeta(requireNamespace = true).
+        this.err(p('metadata'), 'metadata.namespace is required for a TracingPolicyNamespaced (the namespace whose pods it applies to)');
+      } else {
+        namespace = raw.metadata.namespace;
+        scope.push(`a TracingPolicyNamespaced applies only to processes of pods in namespace "${namespace}"`);
+        scopePos = this.positions.of(p('metadata.namespace'));
+        scopePath = p('metadata.namespace');
+      }
+      // The CRD's rule on TracingPolicyNamespaced: !has(self.spec.hostSelector), so even {} is refused.
+      if (this.given(p('spec.hostSelector'), spec.hostSelector)) {
+        this.err(p('spec.hostSelector'), 'TracingPolicyNamespaced should have a null spec.hostSelector', true);
       }
     } else if (raw.metadata.namespace !== undefined) {
       this.err(p('metadata.namespace'), 'a TracingPolicy is cluster-wide and has no namespace; use kind TracingPolicyNamespaced', true);
     }
     for (const sel of ['podSelector', 'containerSelector'] as const) {
-      if (spec[sel]) {
-        this.err(p(`spec.${sel}`), `${sel} selects Kubernetes ${sel === 'podSelector' ? 'pods by label' : 'containers by name'}; Vigil runs policies on the host, without the pod metadata to tell which processes it means (use matchNamespaces, matchBinaries or TracingPolicyNamespaced)`, true);
+      const sp = p(`spec.${sel}`);
+      const v = spec[sel];
+      if (!this.given(sp, v)) continue;
+      this.labelSelector(v!, sp);
+      const what = sel === 'podSelector' ? 'pods' : 'containers';
+      const req = describeLabelSelector(v!);
+      scope.push(`spec.${sel} selects ${what}${req ? ` (${req})` : ' (all of them, no host process)'}`);
+      if (!scopePos) {
+        scopePos = this.positions.keyOf(sp);
+        scopePath = sp;
       }
     }
-    if (spec.hostSelector && (spec.hostSelector.matchLabels || spec.hostSelector.matchExpressions)) {
+    if (raw.kind !== 'TracingPolicyNamespaced' && spec.hostSelector && (spec.hostSelector.matchLabels || spec.hostSelector.matchExpressions)) {
       this.err(p('spec.hostSelector'), 'hostSelector may only be null or {} (all hosts)');
     }
+    if (this.given(p('spec.nodeSelector'), spec.nodeSelector)) {
+      const ns = spec.nodeSelector!;
+      this.labelSelector(ns, p('spec.nodeSelector'));
+      if (Object.keys(ns.matchLabels ?? {}).length > 0 || (ns.matchExpressions ?? []).length > 0) {
+        this.err(p('spec.nodeSelector'), 'nodeSelector loads the policy only on Kubernetes nodes with these labels; Vigil runs on one host, which has no node labels: remove it (or use {} for every node)', true);
+      }
+    }
     if (spec.loader) this.err(p('spec.loader'), 'loader events (process_loader: shared objects mapped by processes) are not supported by Vigil', true);
+    if ((spec.state ?? []).length > 0) {
+      this.err(p('spec.state'), 'state objects (UpdateState actions, matchStates filters) are not supported by Vigil\'s engine', true);
+    }
     (spec.usdts ?? []).forEach((_, i) => {
       this.err(p(`spec.usdts[${i}]`), 'USDT probes are not supported by Vigil (it does not read .note.stapsdt); hook the function with a uprobe instead');
     });
+
+    const mode = this.options(spec.options ?? [], p('spec.options'));
+
+    this.macros = new Map();
+    for (const [m, sel] of Object.entries(spec.selectorsMacros ?? {})) {
+      const mp = p(`spec.selectorsMacros.${m}`);
+      if ((sel.macros ?? []).length > 0) this.err(joinPath(mp, 'macros'), 'a macro definition cannot use other macros (Tetragon)', true);
+      for (const k of ['matchCEL', 'matchCmdArgs', 'matchStates', 'matchWorkloads'] as const) {
+        if (sel[k] !== undefined) this.warn(joinPath(mp, k), `Tetragon ignores ${k} in a macro (it appends only the filter and action lists of a macro to the selectors using it); so does Vigil`);
+      }
+      this.macros.set(m, { sel, path: mp });
+    }
 
     const lists = this.lists(spec.lists ?? [], p('spec.lists'));
     const ctx: ValueContext = { lists };
@@ -388,30 +445,7 @@ class DocReader {
       });
       if (h) hooks.push(h);
     });
-    (spec.uprobes ?? []).forEach((u, i) => {
-      const hp = p(`spec.uprobes[${i}]`);
-      if (!u.path.startsWith('/')) this.err(joinPath(hp, 'path'), `"${u.path}" must be an absolute path`);
-      if ((u.refCtrOffsets ?? []).length > 0) this.err(joinPath(hp, 'refCtrOffsets'), 'USDT semaphores (refCtrOffsets) are not supported by Vigil', true);
-      const symbols = u.symbols ?? [];
-      const offsets = u.offsets ?? [];
-      if (symbols.length === 0 && offsets.length === 0) this.err(hp, 'a uprobe needs symbols or offsets');
-      symbols.forEach((sym, j) => {
-        if (sym === '') this.err(joinPath(joinPath(hp, 'symbols'), j), 'a symbol must not be empty');
-        const h = this.hook(u, hp, ctx, {
-          kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: sym },
-          functionName: sym, ret: false, pos: this.at(joinPath(joinPath(hp, 'symbols'), j)),
-        });
-        if (h) hooks.push(h);
-      });
-      offsets.forEach((off, j) => {
-        if (off < 0) this.err(joinPath(joinPath(hp, 'offsets'), j), 'an offset must be >= 0');
-        const h = this.hook(u, hp, ctx, {
-          kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: '', offset: off },
-          functionName: `0x${off.toString(16)}`, ret: false, pos: this.at(joinPath(joinPath(hp, 'offsets'), j)),
-        });
-        if (h) hooks.push(h);
-      });
-    });
+    (spec.uprobes ?? []).forEach((u, i) => hooks.push(...this.uprobe(u, p(`spec.uprobes[${i}]`), ctx)));
     (spec.enforcers ?? []).forEach((e, i) => {
       e.calls.forEach((c, j) => {
         const cp = p(`spec.enforcers[${i}].calls[${j}]`);
@@ -432,11 +466,84 @@ class DocReader {
     if (this.diags.length > before) return undefined;
     const annotations = raw.metadata.annotations ?? {};
     const labels = raw.metadata.labels ?? {};
+    const dormant: Dormant | undefined = scope.length > 0 ? { reason: scope.join('; '), pos: scopePos ?? this.at(docPath || '') } : undefined;
+    if (dormant) {
+      this.warnings.push({
+        pos: dormant.pos, path: scopePath,
+        message: `policy "${name}" is loaded but matches nothing until pod metadata is available: ${dormant.reason}, and Vigil has no pod metadata yet (none of its hooks is attached; it never applies host-wide)`,
+      });
+    }
     return {
       name, kind: raw.kind, namespace, labels, annotations,
       description: annotations['description'] ?? labels['description'],
-      hooks, lists: [...lists.values()], options, file: this.file, pos: this.at(docPath || ''),
+      hooks: mode === 'monitor' ? hooks.map(monitorHook) : hooks,
+      lists: [...lists.values()], options, file: this.file, pos: this.at(docPath || ''),
+      ...(mode ? { mode } : {}), ...(dormant ? { dormant } : {}),
     };
+  }
+
+  /**
+   * spec.options, as Tetragon's getSpecOptions reads them (pkg/sensors/tracing/options.go):
+   * a list of {name, value}; known names with a bad value are errors, unknown names are
+   * ignored (said here), the last of a name wins.
+   */
+  private options(raw: readonly { name: string; value?: string }[], base: string): PolicyMode | undefined {
+    let mode: PolicyMode | undefined;
+    const seen = new Map<string, number>();
+    raw.forEach((o, i) => {
+      const op = joinPath(base, i);
+      const vp = joinPath(op, 'value');
+      const value = o.value ?? '';
+      const prev = seen.get(o.name);
+      if (prev !== undefined) this.warn(joinPath(op, 'name'), `option "${o.name}" is also given at ${base}[${prev}]: the last one counts (as in Tetragon)`);
+      seen.set(o.name, i);
+      switch (o.name) {
+        case 'policy-mode':
+          if (value !== 'enforce' && value !== 'monitor') {
+            this.err(vp, `invalid mode "${value}": policy-mode takes "enforce" or "monitor"`);
+          } else {
+            mode = value === 'monitor' ? 'monitor' : undefined;
+          }
+          break;
+        case 'disable-kprobe-multi':
+        case 'disable-uprobe-multi':
+          if (!GO_BOOLS.has(value)) this.err(vp, `"${value}" is not a boolean (${o.name} takes true/false, 1/0, t/f as Go's strconv.ParseBool)`);
+          else this.warn(joinPath(op, 'name'), `${o.name} has no effect in Vigil, which attaches every ${o.name === 'disable-kprobe-multi' ? 'kprobe' : 'uprobe'} on its own`);
+          break;
+        case 'override-method':
+          if (value !== 'fmod-ret' && value !== 'override-return') this.err(vp, `invalid override method "${value}": override-method takes "fmod-ret" or "override-return"`);
+          else this.warn(joinPath(op, 'name'), 'override-method has no effect in Vigil: Override is done by BPF-LSM or bpf_override_return, whichever the hook allows');
+          break;
+        case 'uprobe-heap-size':
+          if (!/^[0-9]+$/.test(value) || Number(value) <= 0) this.err(vp, `"${value}" is not a positive integer (uprobe-heap-size)`);
+          else this.warn(joinPath(op, 'name'), 'uprobe-heap-size has no effect in Vigil (its uprobes need no per-policy heap map)');
+          break;
+        default:
+          this.warn(joinPath(op, 'name'), `unknown option "${o.name}" is ignored, as Tetragon ignores it (known: ${KNOWN_OPTIONS.join(', ')})`);
+      }
+    });
+    return mode;
+  }
+
+  /** A Kubernetes label selector: label keys and values, and the operators' value rules. */
+  private labelSelector(sel: RawLabelSelector, sp: string): void {
+    for (const k of Object.keys(sel.matchLabels ?? {})) {
+      const why = labelKeyProblem(k);
+      if (why) this.err(joinPath(joinPath(sp, 'matchLabels'), k), `label key "${k}": ${why}`, true);
+    }
+    (sel.matchExpressions ?? []).forEach((e, i) => {
+      const ep = joinPath(joinPath(sp, 'matchExpressions'), i);
+      const why = labelKeyProblem(e.key);
+      if (why) this.err(joinPath(ep, 'key'), `label key "${e.key}": ${why}`);
+      const n = (e.values ?? []).length;
+      if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) this.err(ep, `${e.operator} needs at least one value`);
+      if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0) this.err(joinPath(ep, 'values'), `${e.operator} takes no values`);
+      (e.values ?? []).forEach((v, j) => {
+        if (v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)) {
+          this.err(joinPath(joinPath(ep, 'values'), j), `"${v}" is not a label value (at most 63 letters, digits, "-", "_", ".", starting and ending with a letter or digit)`);
+        }
+      });
+    });
   }
 
   private lists(raw: readonly RawList[], base: string): Map<string, ListSpec> {
@@ -474,9 +581,17 @@ class DocReader {
     return out;
   }
 
+  /** `return: true` needs a returnArg: the CRD's rule "ReturnArg not specified with Return=true." (kprobes, fentries, uprobes). */
+  private returnRule(raw: { return?: boolean; returnArg?: RawArg }, hp: string): void {
+    if (raw.return === true && !this.given(joinPath(hp, 'returnArg'), raw.returnArg)) {
+      this.err(joinPath(hp, 'return'), 'return: true needs returnArg, the type of the return value (Tetragon: "ReturnArg not specified with Return=true.")', true);
+    }
+  }
+
   private kprobe(k: RawKprobe, section: 'kprobes' | 'fentries', kp: string, ctx: ValueContext): HookSpec[] {
     const out: HookSpec[] = [];
     const callPath = joinPath(kp, 'call');
+    this.returnRule(k, kp);
     if (k.call.startsWith('list:')) {
       const name = k.call.slice(5);
       const list = ctx.lists.get(name);
@@ -510,6 +625,9 @@ class DocReader {
       if (h) out.push(h);
       return out;
     }
+    if (k.syscall === undefined && !looksLikeSyscall(k.call) && /^[A-Za-z_][A-Za-z0-9_.]*$/.test(k.call)) {
+      this.warn(kp, `syscall is not given, and Tetragon's CRD defaults it to true: Tetragon would hook "${k.call}" as a syscall (its ${k.call} entry point, which does not exist); Vigil takes it as a kernel function since its name is not a syscall's: write syscall: false`);
+    }
     const isSyscall = k.syscall ?? looksLikeSyscall(k.call);
     if (isSyscall) {
       const sc = normaliseSyscallName(k.call);
@@ -535,8 +653,49 @@ class DocReader {
     return out;
   }
 
+  private uprobe(u: RawUprobe, hp: string, ctx: ValueContext): HookSpec[] {
+    const out: HookSpec[] = [];
+    if (!u.path.startsWith('/')) this.err(joinPath(hp, 'path'), `"${u.path}" must be an absolute path`);
+    if ((u.refCtrOffsets ?? []).length > 0) this.err(joinPath(hp, 'refCtrOffsets'), 'USDT semaphores (refCtrOffsets) are not supported by Vigil', true);
+    const has = (k: 'symbols' | 'addrs' | 'offsets'): boolean => this.given(joinPath(hp, k), u[k]);
+    if ([has('symbols'), has('addrs'), has('offsets')].filter(Boolean).length > 1) {
+      this.err(hp, 'a uprobe takes at most one of symbols, addrs or offsets (Tetragon: "uprobe needs at most one of symbols, addrs or offsets defined")');
+      return out;
+    }
+    this.returnRule(u, hp);
+    if (has('addrs')) this.err(joinPath(hp, 'addrs'), 'addrs (virtual addresses in the binary) are not supported by Vigil: give symbols, or file offsets in offsets', true);
+    if ((u.binaryDigests ?? []).length > 0) this.err(joinPath(hp, 'binaryDigests'), 'binaryDigests (hook the binary only when its digest matches) is not supported by Vigil', true);
+    else if (u.ignore?.digestVerificationFailure !== undefined) this.warn(joinPath(joinPath(hp, 'ignore'), 'digestVerificationFailure'), 'ignore.digestVerificationFailure has no effect without binaryDigests (Tetragon ignores it too)');
+    if (u.btfPath !== undefined) this.err(joinPath(hp, 'btfPath'), 'btfPath (the BTF of the traced binary, for btfType and resolve) is not supported by Vigil', true);
+    if (u.resolvePathInContainer) this.err(joinPath(hp, 'resolvePathInContainer'), 'resolvePathInContainer needs the containers of pods (podSelector), which Vigil does not know', true);
+    const symbols = u.symbols ?? [];
+    const offsets = u.offsets ?? [];
+    if (symbols.length === 0 && offsets.length === 0 && !has('addrs')) this.err(hp, 'a uprobe needs symbols or offsets');
+    const ret = u.return ?? false;
+    symbols.forEach((sym, j) => {
+      if (sym === '') this.err(joinPath(joinPath(hp, 'symbols'), j), 'a symbol must not be empty');
+      const h = this.hook(u, hp, ctx, {
+        kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: sym },
+        functionName: sym, ret, pos: this.at(joinPath(joinPath(hp, 'symbols'), j)),
+      });
+      if (h) out.push(h);
+    });
+    offsets.forEach((off, j) => {
+      if (off < 0) this.err(joinPath(joinPath(hp, 'offsets'), j), 'an offset must be >= 0');
+      const h = this.hook(u, hp, ctx, {
+        kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: '', offset: off },
+        functionName: `0x${off.toString(16)}`, ret, pos: this.at(joinPath(joinPath(hp, 'offsets'), j)),
+      });
+      if (h) out.push(h);
+    });
+    return out;
+  }
+
   private hook(
-    raw: { args?: RawArg[]; selectors?: RawSelector[]; tags?: string[]; message?: string; returnArg?: RawArg; returnArgAction?: string; ignore?: { callNotFound?: boolean } },
+    raw: {
+      args?: RawArg[]; data?: RawArg[]; selectors?: RawSelector[]; tags?: string[]; message?: string; returnArg?: RawArg;
+      returnArgAction?: string; ignore?: { callNotFound?: boolean; digestVerificationFailure?: boolean };
+    },
     hp: string,
     ctx: ValueContext,
     what: {
@@ -545,13 +704,17 @@ class DocReader {
     },
   ): HookSpec | undefined {
     const before = this.diags.length;
-    const args = (raw.args ?? []).map((a, i) => this.arg(a, joinPath(joinPath(hp, 'args'), i), what.kind));
+    const rawTp = what.target.kind === 'tracepoint' && what.target.raw;
+    if ((raw.data ?? []).length > 0) {
+      this.err(joinPath(hp, 'data'), 'data (values read through resolve paths from the task or the arguments, reported as data) is not supported by Vigil', true);
+    }
+    const args = (raw.args ?? []).map((a, i) => this.arg(a, joinPath(joinPath(hp, 'args'), i), what.kind, rawTp));
     // sizeArgIndex must name an argument of the function (1-based in YAML).
     (raw.args ?? []).forEach((a, i) => {
       const ap = joinPath(joinPath(hp, 'args'), i);
       const t = canonicalArgType(a.type ?? 'auto');
-      if (a.sizeArgIndex !== undefined && a.sizeArgIndex > 0 && t !== 'char_buf' && t !== 'char_iovec' && t !== 'sockaddr') {
-        this.err(joinPath(ap, 'sizeArgIndex'), `sizeArgIndex is only used by char_buf, char_iovec (and, in Vigil, sockaddr), not ${t}`, true);
+      if (a.sizeArgIndex !== undefined && a.sizeArgIndex > 0 && t !== 'char_buf' && t !== 'char_iovec' && t !== 'sockaddr' && t !== 'sockaddr_un') {
+        this.err(joinPath(ap, 'sizeArgIndex'), `sizeArgIndex is only used by char_buf, char_iovec (and, in Vigil, sockaddr and sockaddr_un), not ${t}`, true);
       }
       if (a.returnCopy && t !== 'char_buf' && t !== 'char_iovec') {
         this.err(joinPath(ap, 'returnCopy'), `returnCopy is only used by char_buf and char_iovec, not ${t}`, true);
@@ -559,18 +722,12 @@ class DocReader {
       if (a.returnCopy && what.kind !== 'syscall' && what.kind !== 'kfunc' && what.kind !== 'uprobe') {
         this.err(joinPath(ap, 'returnCopy'), 'returnCopy needs a function return: it applies to kprobes and uprobes only', true);
       }
-      if (a.resolve && what.kind !== 'kfunc' && what.kind !== 'lsm') {
-        this.err(joinPath(ap, 'resolve'), 'resolve follows kernel struct members (BTF): it applies to kernel functions and LSM hooks only', true);
-      }
     });
-    if (what.kind === 'tracepoint' || what.kind === 'lsm' || what.kind === 'uprobe') {
-      // hooks without a return: nothing to check
-    }
     let returnArg: ArgSpec | undefined;
     if (raw.returnArg) {
       const rp = joinPath(hp, 'returnArg');
       if (!what.ret) this.warn(rp, 'returnArg is ignored without return: true');
-      returnArg = this.arg(raw.returnArg, rp, what.kind);
+      returnArg = this.arg(raw.returnArg, rp, what.kind, rawTp);
     }
     if (raw.returnArgAction !== undefined) {
       const rp = joinPath(hp, 'returnArgAction');
@@ -581,6 +738,8 @@ class DocReader {
       }
       if (!what.ret) this.warn(rp, 'returnArgAction is ignored without return: true');
     }
+    const message = this.message(raw.message, joinPath(hp, 'message'));
+    const tags = this.tags(raw.tags ?? [], joinPath(hp, 'tags'));
     const retType: ArgType = returnArg?.type ?? 'int';
     const selectors = (raw.selectors ?? []).map((s, i) =>
       this.selector(s, joinPath(joinPath(hp, 'selectors'), i), args, retType, what.ret, ctx, what.kind === 'tracepoint'));
@@ -588,12 +747,40 @@ class DocReader {
     return {
       kind: what.kind, section: what.section, target: what.target, functionName: what.functionName,
       fromList: what.fromList, args, return: what.ret, returnArg,
-      returnArgAction: raw.returnArgAction, selectors, tags: raw.tags ?? [], message: raw.message,
+      returnArgAction: raw.returnArgAction, selectors, tags, message,
       ignoreCallNotFound: raw.ignore?.callNotFound ?? false, pos: what.pos ?? this.at(hp), path: hp,
     };
   }
 
-  private arg(a: RawArg, ap: string, kind: HookSpec['kind']): ArgSpec {
+  /** Tetragon's message rules (pkg/sensors/tracing/message.go): "" = none, 1 character is an error, over 256 is cut. */
+  private message(m: string | undefined, mp: string): string | undefined {
+    if (m === undefined || m === '') return undefined;
+    const bytes = Buffer.from(m, 'utf8');
+    if (bytes.length < 2) {
+      this.err(mp, 'a message needs at least 2 characters (Tetragon: "message field is too short")');
+      return undefined;
+    }
+    if (bytes.length > 256) {
+      this.warn(mp, `the message is ${bytes.length} bytes; it is cut to 256, as Tetragon does`);
+      return bytes.subarray(0, 256).toString('utf8');
+    }
+    return m;
+  }
+
+  /** Tetragon's tag rules (pkg/sensors/tracing/tags.go): at most 16, each at least 2 characters, cut at 128. */
+  private tags(tags: readonly string[], tp: string): string[] {
+    return tags.map((t, i) => {
+      const b = Buffer.from(t, 'utf8');
+      if (b.length < 2) this.err(joinPath(tp, i), `tag "${t}" is too short: a tag needs at least 2 characters`);
+      if (b.length > 128) {
+        this.warn(joinPath(tp, i), `the tag is ${b.length} bytes; it is cut to 128, as Tetragon does`);
+        return b.subarray(0, 128).toString('utf8');
+      }
+      return t;
+    });
+  }
+
+  private arg(a: RawArg, ap: string, kind: HookSpec['kind'], rawTracepoint: boolean): ArgSpec {
     const type = canonicalArgType(a.type ?? 'auto');
     if (a.index === undefined) this.err(ap, 'required field "index" is missing');
     if (type === 'syscall64' && kind !== 'tracepoint') {
@@ -602,6 +789,25 @@ class DocReader {
     if (type === 'auto' && kind === 'uprobe') {
       this.err(joinPath(ap, 'type'), 'type auto needs BTF for the function, which user binaries do not carry: give the type');
     }
+    if (a.btfType !== undefined) {
+      this.err(joinPath(ap, 'btfType'), 'btfType (cast the argument to a BTF type before following resolve) is not supported by Vigil', true);
+    }
+    if (a.btfTypeModule !== undefined) {
+      this.err(joinPath(ap, 'btfTypeModule'), 'btfTypeModule (the kernel module whose BTF has btfType) is not supported by Vigil', true);
+    }
+    if (a.source !== undefined && a.source !== '') {
+      this.err(joinPath(ap, 'source'), `source "${a.source}" (read the value from the current task or registers) is not supported by Vigil: arguments come from the hook's arguments`, true);
+    }
+    let resolve = a.resolve || undefined;
+    if (resolve) {
+      if (kind === 'tracepoint' && !rawTracepoint) {
+        // Tetragon builds the arguments of a (non-raw) tracepoint from its format file, without looking at resolve.
+        this.warn(joinPath(ap, 'resolve'), 'resolve is ignored on tracepoints that are not raw (Tetragon reads the format field as it is); so does Vigil');
+        resolve = undefined;
+      } else {
+        this.err(joinPath(ap, 'resolve'), `resolve "${resolve}" (follow struct members through BTF from the argument) is not supported by Vigil's engine`, true);
+      }
+    }
     return {
       index: a.index ?? 0,
       type,
@@ -609,19 +815,73 @@ class DocReader {
       returnCopy: a.returnCopy ?? false,
       maxData: a.maxData ?? false,
       label: a.label || undefined,
-      resolve: a.resolve || undefined,
+      resolve,
       pos: this.at(ap),
     };
   }
 
+  /**
+   * One selector, with the filters its macros add (spec.selectorsMacros), as Tetragon's
+   * appendMacrosSelectors does: each list of a macro is appended to the selector's, and a
+   * list given both by the selector and a macro (or by two macros) is an error.
+   */
   private selector(
     s: RawSelector, sp: string, args: readonly ArgSpec[], retType: ArgType, hasReturn: boolean, ctx: ValueContext,
     tracepoint: boolean,
   ): Selector {
-    const argFilters = (list: RawArgSelector[] | undefined, key: string, isReturn: boolean): ArgFilter[] => {
+    const parts: { sel: RawSelector; base: string }[] = [{ sel: s, base: sp }];
+    let label = s.label || undefined;
+    (s.macros ?? []).forEach((m, i) => {
+      const mp = joinPath(joinPath(sp, 'macros'), i);
+      if (this.macros.size === 0) {
+        this.err(mp, `macro "${m}" is used, but spec.selectorsMacros defines no macro`);
+        return;
+      }
+      const def = this.macros.get(m);
+      if (!def) {
+        this.err(mp, `undefined macro "${m}"${hint(m, [...this.macros.keys()])}`);
+        return;
+      }
+      label ??= def.sel.label || undefined;
+      parts.push({ sel: def.sel, base: def.path });
+    });
+    const items = <T>(key: MacroList): { item: T; path: string }[] => {
+      const out: { item: T; path: string }[] = [];
+      let from = '';
+      for (const part of parts) {
+        const list = (part.sel[key] ?? []) as T[];
+        if (list.length === 0) continue;
+        if (out.length > 0) {
+          this.err(joinPath(part.base, key), `${key} is given by ${from} and again by ${part.base === sp ? 'the selector' : part.base}: Tetragon refuses a filter list defined in several macros and/or the selector`, true);
+          continue;
+        }
+        from = part.base === sp ? 'the selector' : part.base;
+        list.forEach((item, i) => out.push({ item, path: joinPath(joinPath(part.base, key), i) }));
+      }
+      return out;
+    };
+    const refuse = (key: keyof RawSelector, why: string): void => {
+      if (s[key] !== undefined) this.err(joinPath(sp, key), `${key} (${why}) is not supported by Vigil's engine`, true);
+    };
+    refuse('matchCEL', 'CEL expressions over the arguments');
+    refuse('matchCmdArgs', 'filters on the command line of the process');
+    refuse('matchStates', 'state objects');
+    refuse('matchWorkloads', 'Kubernetes workloads: pods, containers, hosts');
+    for (const { path } of items('matchParentBinaries')) {
+      this.err(path, 'matchParentBinaries (filters on the parent\'s executable) is not supported by Vigil\'s engine, which filters on the process\'s own executable (matchBinaries)');
+    }
+    for (const { path } of items('matchUserCallers')) {
+      this.err(path, 'matchUserCallers (filters on the callers in the user stack) is not supported by Vigil\'s engine');
+    }
+
+    const argFilters = (key: 'matchArgs' | 'matchReturnArgs', isReturn: boolean): ArgFilter[] => {
       const out: ArgFilter[] = [];
-      (list ?? []).forEach((f, i) => {
-        const fp = joinPath(joinPath(sp, key), i);
+      for (const { item: f, path: fp } of items<RawArgSelector>(key)) {
+        const unsupported = UNSUPPORTED_OPERATORS[f.operator];
+        if (unsupported) {
+          this.err(joinPath(fp, 'operator'), `${f.operator} (${unsupported}) is not supported by Vigil's engine`);
+          continue;
+        }
         const op = (OPERATOR_ALIASES[f.operator] ?? f.operator) as ArgOperator;
         let argPos = -1;
         let type: ArgType = retType;
@@ -631,30 +891,25 @@ class DocReader {
             argPos = f.args[0]!;
             if (argPos >= args.length) {
               this.err(joinPath(fp, 'args'), `position ${argPos} is past the ${args.length} argument(s) in args`, true);
-              return;
+              continue;
             }
           } else {
             if (f.index === undefined) {
               this.err(fp, 'required field "index" is missing');
-              return;
+              continue;
             }
-            // Tracepoints: the position in args (Tetragon builds their signature by position);
-            // functions: the argument's index in the prototype, as written in args[].index.
-            argPos = tracepoint ? (f.index < args.length ? f.index : -1) : args.findIndex((a) => a.index === f.index);
-            if (argPos < 0 && tracepoint) {
-              this.err(joinPath(fp, 'index'), `position ${f.index} is past the ${args.length} argument(s) in args (for tracepoints, matchArgs index is the position in args)`);
-              return;
-            }
+            argPos = tracepoint ? this.tracepointArgPos(f.index, args, joinPath(fp, 'index')) : args.findIndex((a) => a.index === f.index);
+            if (argPos < 0 && tracepoint) continue;
             if (argPos < 0) {
               const have = args.map((a) => a.index);
               this.err(joinPath(fp, 'index'), `no argument with index ${f.index} in args${have.length ? ` (args have index ${have.join(', ')})` : ' (the hook declares no args)'}`);
-              return;
+              continue;
             }
           }
           type = args[argPos]!.type;
         } else if (!hasReturn) {
           this.err(joinPath(sp, key), `${key} needs return: true`, true);
-          return;
+          continue;
         }
         const raw = f.values ?? [];
         let values: FilterValues = { kind: 'none' };
@@ -662,20 +917,19 @@ class DocReader {
           const r = parseFilterValues(op, type, raw, ctx);
           if (!r.ok) {
             this.err(r.at !== undefined ? joinPath(joinPath(fp, 'values'), r.at) : joinPath(fp, 'operator'), r.message);
-            return;
+            continue;
           }
           values = r.values;
         }
         out.push({ argPos, operator: op, negated: NEGATED.has(op), values, raw, pos: this.at(fp) });
-      });
+      }
       return out;
     };
-    const matchArgs = argFilters(s.matchArgs, 'matchArgs', false);
-    if ((s.matchData ?? []).length > 0) this.err(joinPath(sp, 'matchData'), 'matchData (filters on data read by `data`) is not supported by Vigil', true);
-    const matchReturnArgs = argFilters(s.matchReturnArgs, 'matchReturnArgs', true);
+    const matchArgs = argFilters('matchArgs', false);
+    for (const { path } of items('matchData')) this.err(path, 'matchData (filters on data read by `data`) is not supported by Vigil', true);
+    const matchReturnArgs = argFilters('matchReturnArgs', true);
 
-    const matchBinaries: BinaryFilter[] = (s.matchBinaries ?? []).map((b, i) => {
-      const bp = joinPath(joinPath(sp, 'matchBinaries'), i);
+    const matchBinaries: BinaryFilter[] = items<RawBinarySelector>('matchBinaries').map(({ item: b, path: bp }) => {
       if (b.values.length === 0) this.err(joinPath(bp, 'values'), 'matchBinaries needs at least one value');
       b.values.forEach((v, j) => {
         if ((b.operator === 'In' || b.operator === 'NotIn') && !v.startsWith('/')) {
@@ -685,8 +939,12 @@ class DocReader {
       });
       return { operator: b.operator as BinaryFilter['operator'], values: b.values, followChildren: b.followChildren ?? false, pos: this.at(bp) };
     });
-    const matchPIDs: PidFilter[] = (s.matchPIDs ?? []).map((m, i) => {
-      const mp = joinPath(joinPath(sp, 'matchPIDs'), i);
+    if (matchBinaries.length > 1) {
+      // The CRD allows one matchBinaries entry per selector (maxItems 1); with macros the lists add up.
+      this.err(joinPath(sp, 'matchBinaries'), `${matchBinaries.length} matchBinaries entries with its macros; Tetragon's schema allows 1 per selector`, true);
+    }
+    type RawPid = NonNullable<RawSelector['matchPIDs']>[number];
+    const matchPIDs: PidFilter[] = items<RawPid>('matchPIDs').map(({ item: m, path: mp }) => {
       if (m.values.length === 0) this.err(joinPath(mp, 'values'), 'matchPIDs needs at least one value');
       return {
         operator: m.operator as 'In' | 'NotIn', values: m.values, followForks: m.followForks ?? false,
@@ -698,8 +956,8 @@ class DocReader {
       if (!k) this.err(vp, `"${v}" is not a namespace kind; expected one of ${NAMESPACE_KINDS.join(', ')}`);
       return k;
     };
-    const matchNamespaces: NamespaceFilter[] = (s.matchNamespaces ?? []).map((m, i) => {
-      const mp = joinPath(joinPath(sp, 'matchNamespaces'), i);
+    type RawNs = NonNullable<RawSelector['matchNamespaces']>[number];
+    const matchNamespaces: NamespaceFilter[] = items<RawNs>('matchNamespaces').map(({ item: m, path: mp }) => {
       let hostNs = false;
       const values: bigint[] = [];
       if (m.values.length === 0) this.err(joinPath(mp, 'values'), 'matchNamespaces needs at least one value');
@@ -714,13 +972,12 @@ class DocReader {
       });
       return { namespace: m.namespace as NamespaceKind, operator: m.operator as 'In' | 'NotIn', values, hostNs, pos: this.at(mp) };
     });
-    const matchNamespaceChanges: NamespaceChangeFilter[] = (s.matchNamespaceChanges ?? []).map((m, i) => {
-      const mp = joinPath(joinPath(sp, 'matchNamespaceChanges'), i);
+    type RawNsChange = NonNullable<RawSelector['matchNamespaceChanges']>[number];
+    const matchNamespaceChanges: NamespaceChangeFilter[] = items<RawNsChange>('matchNamespaceChanges').map(({ item: m, path: mp }) => {
       const values = m.values.map((v, j) => nsKind(v, joinPath(joinPath(mp, 'values'), j))).filter((k): k is NamespaceKind => k !== undefined);
       return { operator: m.operator as 'In' | 'NotIn', values, pos: this.at(mp) };
     });
-    const caps = (list: RawCapSelector[] | undefined, key: string): CapabilityFilter[] => (list ?? []).map((c, i) => {
-      const cp = joinPath(joinPath(sp, key), i);
+    const caps = (key: 'matchCapabilities' | 'matchCapabilityChanges'): CapabilityFilter[] => items<RawCapSelector>(key).map(({ item: c, path: cp }) => {
       const values: number[] = [];
       c.values.forEach((v, j) => {
         const n = parseCapability(v);
@@ -735,20 +992,56 @@ class DocReader {
         isNamespaceCapability: c.isNamespaceCapability ?? false, pos: this.at(cp),
       };
     });
-    const matchCapabilities = caps(s.matchCapabilities, 'matchCapabilities');
-    const matchCapabilityChanges = caps(s.matchCapabilityChanges, 'matchCapabilityChanges');
-    const actions = (list: RawAction[] | undefined, key: string): Action[] => (list ?? []).map((a, i) => this.action(a, joinPath(joinPath(sp, key), i), args))
+    const matchCapabilities = caps('matchCapabilities');
+    const matchCapabilityChanges = caps('matchCapabilityChanges');
+    const actions = (key: 'matchActions' | 'matchReturnActions'): Action[] => items<RawAction>(key)
+      .map(({ item: a, path: ap }) => this.action(a, ap))
       .filter((a): a is Action => a !== undefined);
-    const matchActions = actions(s.matchActions, 'matchActions');
-    if ((s.matchReturnActions ?? []).length > 0 && !hasReturn) this.err(joinPath(sp, 'matchReturnActions'), 'matchReturnActions needs return: true', true);
-    const matchReturnActions = actions(s.matchReturnActions, 'matchReturnActions');
+    const matchActions = actions('matchActions');
+    if (items('matchReturnActions').length > 0 && !hasReturn) this.err(joinPath(sp, 'matchReturnActions'), 'matchReturnActions needs return: true', true);
+    const matchReturnActions = actions('matchReturnActions');
     return {
       matchArgs, matchReturnArgs, matchBinaries, matchPIDs, matchNamespaces, matchNamespaceChanges,
       matchCapabilities, matchCapabilityChanges, matchActions, matchReturnActions, pos: this.at(sp),
+      ...(label ? { label } : {}),
     };
   }
 
-  private action(a: RawAction, ap: string, args: readonly ArgSpec[]): Action | undefined {
+  /**
+   * A tracepoint's matchArgs index, as Tetragon reads it (pkg/sensors/tracing/generictracepoint.go,
+   * InitKernelSelectors, then pkg/selectors argIndexType): it is a field number of the
+   * tracepoint's format (the numbering of args[].index, common_* fields included); going through
+   * args in order, an index equal to args[j].index is rewritten to j; the result is taken as a
+   * position in args. So an index naming no declared field is a position in args, and a rewritten
+   * index that equals a later entry's field number is rewritten again. Vigil does the same, and
+   * says so when the result is not the entry whose field the index names.
+   */
+  private tracepointArgPos(index: number, args: readonly ArgSpec[], ip: string): number {
+    let pos = index;
+    let first = -1;
+    args.forEach((a, j) => {
+      if (pos === a.index) {
+        if (first < 0) first = j;
+        pos = j;
+      }
+    });
+    const fields = args.length ? args.map((a) => a.index).join(', ') : 'none';
+    if (pos >= args.length) {
+      this.err(ip, `index ${index} is a field number of the tracepoint's format: no entry of args reads field ${index} (args read fields ${fields}), and it is past the ${args.length} entries of args as a position`);
+      return -1;
+    }
+    const warn = (message: string): void => {
+      this.warnings.push({ pos: this.at(ip), path: ip, message });
+    };
+    if (first < 0) {
+      warn(`no entry of args reads format field ${index} (args read fields ${fields}); as Tetragon does, index ${index} is taken as a position in args: args[${pos}], field ${args[pos]!.index}`);
+    } else if (pos !== first) {
+      warn(`format field ${index} is args[${first}], but Tetragon rewrites the index again because args[${pos}] reads field ${first}: the filter applies to args[${pos}] (field ${args[pos]!.index}), here too; reorder args to avoid it`);
+    }
+    return pos;
+  }
+
+  private action(a: RawAction, ap: string): Action | undefined {
     const pos = this.at(ap);
     const used = new Set<string>(['action']);
     const need = <K extends keyof RawAction>(k: K): RawAction[K] | undefined => {
@@ -760,6 +1053,11 @@ class DocReader {
       used.add(k);
       return a[k];
     };
+    const newTargets = (['argNewSymbol', 'argNewAddr', 'argNewOffset'] as const).filter((k) => a[k] !== undefined);
+    if (newTargets.length > 1) {
+      this.err(ap, `${newTargets.join(' and ')}: an Override takes at most one of argNewSymbol, argNewAddr or argNewOffset (Tetragon's schema)`);
+      return undefined;
+    }
     let out: Action | undefined;
     switch (a.action) {
       case 'Post': {
@@ -792,6 +1090,11 @@ class DocReader {
         break;
       }
       case 'Override': {
+        const variant = [...newTargets, ...(a.argRegs !== undefined ? ['argRegs' as const] : [])];
+        if (variant.length > 0) {
+          this.err(joinPath(ap, variant[0]!), `Override with ${variant.join(', ')} (a uprobe overriding registers or redirecting the call) is not supported by Vigil`, true);
+          return undefined;
+        }
         const e = need('argError');
         out = { action: 'Override', error: e ?? 0, pos };
         break;
@@ -822,6 +1125,9 @@ class DocReader {
       case 'Set':
         this.err(joinPath(ap, 'action'), 'Set (writing USDT arguments) is not supported by Vigil');
         return undefined;
+      case 'UpdateState':
+        this.err(joinPath(ap, 'action'), 'UpdateState (state objects) is not supported by Vigil\'s engine');
+        return undefined;
       default:
         this.err(joinPath(ap, 'action'), `unknown action "${a.action}"`);
         return undefined;
@@ -829,9 +1135,75 @@ class DocReader {
     for (const k of Object.keys(a)) {
       if (!used.has(k)) this.warn(joinPath(ap, k), `${k} is not used by ${a.action} (ignored)`);
     }
-    void args;
     return out;
   }
+}
+
+/** Filter lists a selector macro may add to (Tetragon's appendMacrosSelectors). */
+type MacroList = 'matchPIDs' | 'matchArgs' | 'matchData' | 'matchActions' | 'matchReturnArgs' | 'matchReturnActions'
+  | 'matchBinaries' | 'matchParentBinaries' | 'matchNamespaces' | 'matchNamespaceChanges' | 'matchCapabilities'
+  | 'matchCapabilityChanges' | 'matchUserCallers';
+
+/** Operators Tetragon has and Vigil's engine does not, with what they do. */
+const UNSUPPORTED_OPERATORS: Readonly<Record<string, string>> = {
+  SubString: 'a substring of a string argument',
+  SubStringIgnCase: 'a substring of a string argument, ignoring case',
+  CelExpr: 'a CEL expression; deprecated by Tetragon for matchCEL',
+  FileType: 'the type of the file (regular, directory, socket, ...)',
+  NotFileType: 'the type of the file (regular, directory, socket, ...)',
+};
+
+/** Values Go's strconv.ParseBool takes. */
+const GO_BOOLS: ReadonlySet<string> = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+/** spec.options names Tetragon knows (pkg/sensors/tracing/options.go). */
+const KNOWN_OPTIONS = ['policy-mode', 'disable-kprobe-multi', 'disable-uprobe-multi', 'override-method', 'uprobe-heap-size'];
+
+/** Actions that enforce (kill, signal, change a result, refuse a call): monitor mode takes them out. */
+export const ENFORCING_ACTIONS: ReadonlySet<Action['action']> = new Set<Action['action']>([
+  'Sigkill', 'Signal', 'Override', 'NotifyEnforcer', 'Deny',
+]);
+
+/**
+ * A hook of a policy in monitor mode: its enforcing actions go to each selector's
+ * `elided` list and the kernel gets the rest, as Tetragon's do_actions elides them
+ * when the policy is not in enforce mode (the event is still posted).
+ */
+function monitorHook(h: HookSpec): HookSpec {
+  return {
+    ...h,
+    selectors: h.selectors.map((s) => {
+      const all = [...s.matchActions, ...s.matchReturnActions];
+      const elided = all.filter((a) => ENFORCING_ACTIONS.has(a.action));
+      if (elided.length === 0) return s;
+      const keep = (l: readonly Action[]): Action[] => l.filter((a) => !ENFORCING_ACTIONS.has(a.action));
+      return { ...s, matchActions: keep(s.matchActions), matchReturnActions: keep(s.matchReturnActions), elided };
+    }),
+  };
+}
+
+/** Why a label key is not a Kubernetes qualified name ([prefix/]name), or undefined. */
+function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix))) {
+    return 'its prefix must be a DNS subdomain (lower-case letters, digits, "-" and ".")';
+  }
+  if (name.length === 0 || name.length > 63 || !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name)) {
+    return 'a name must be 1-63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
+  }
+  return undefined;
+}
+
+/** A label selector in a few words: "app=web, tier in (a,b)". */
+function describeLabelSelector(s: RawLabelSelector): string {
+  const parts = Object.entries(s.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of s.matchExpressions ?? []) {
+    const vals = (e.values ?? []).join(',');
+    parts.push(e.operator === 'Exists' ? e.key : e.operator === 'DoesNotExist' ? `!${e.key}` : `${e.key} ${e.operator === 'In' ? 'in' : 'notin'} (${vals})`);
+  }
+  return parts.join(', ');
 }
 
 // ---------------------------------------------------------------------------
@@ -866,7 +1238,7 @@ export function loadPolicySources(sources: readonly PolicySource[]): LoadResult 
       const root: SourcePos = { file: src.name, line: start.line, col: start.col };
       const positions = new Positions(src.name, root);
       const docDiags: PolicyDiagnostic[] = [];
-      const v = new Validator(doc, lc, positions, docDiags);
+      const v = new Validator(doc, lc, positions, docDiags, warnings);
       const raw = v.validate(doc.contents, TRACING_POLICY_SCHEMA, '', root) as RawPolicy | undefined;
       if (docDiags.length === 0 && raw) {
         const spec = new DocReader(src.name, positions, docDiags, warnings).read(raw, '');
@@ -917,11 +1289,25 @@ export function expandPolicyPaths(paths: readonly string[]): string[] {
   return out;
 }
 
-/** Reads and loads policy files (directories expanded). An unreadable file is a diagnostic naming it. */
+/**
+ * Reads and loads policy files (directories expanded). An unreadable file or directory, and a
+ * directory holding no policy file, is a diagnostic naming it; every other file is still loaded.
+ */
 export function loadPolicyFiles(paths: readonly string[]): LoadResult {
   const sources: PolicySource[] = [];
   const diagnostics: PolicyDiagnostic[] = [];
-  for (const p of expandPolicyPaths(paths)) {
+  const files: string[] = [];
+  for (const p of paths) {
+    try {
+      const found = expandPolicyPaths([p]);
+      if (found.length === 0) diagnostics.push({ pos: { file: p, line: 1, col: 1 }, path: '', message: 'no .yaml or .yml file below this directory' });
+      files.push(...found);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      diagnostics.push({ pos: { file: err.path ?? p, line: 1, col: 1 }, path: '', message: `cannot read the directory: ${err.code ?? err.message}` });
+    }
+  }
+  for (const p of files) {
     try {
       sources.push({ name: p, content: readFileSync(p, 'utf8') });
     } catch (e) {

@@ -3,6 +3,9 @@
 // generated from pkg/k8s/apis/cilium.io/v1alpha1/{types,tracing_policy_types}.go),
 // and a validator over YAML nodes that keeps every value's position.
 //
+// Keys are matched as Tetragon reads a file (Validator.object): its decoder
+// takes any case, its schema checks and defaults want the exact one.
+//
 // Differences from the CRD, each on purpose:
 // - Unknown fields are errors everywhere (the API server prunes them silently).
 // - A scalar where a string is expected is taken as written (`values: [1]`),
@@ -11,7 +14,10 @@
 // - Argument types also take the names Tetragon's documentation lists beyond
 //   the CRD enum (sint8..sint64, long, ulong, const_buf, bpf_prog).
 // - `fentries` (Tetragon >= 1.4) are KProbeSpecs; actions also take `Set`
-//   (argIndex/argValue, USDT) and Vigil's `Deny`.
+//   (argIndex/argValue, USDT), the deprecated FollowFD/UnfollowFD/CopyFD (said
+//   so by the loader) and Vigil's `Deny`.
+// - Fields of Tetragon's main branch that Vigil cannot honour are in the schema
+//   (so they are not "unknown"): the loader refuses them with a reason.
 // Semantic checks (operator values, list references, argument indexes) are
 // the loader's (loader.ts); this file only knows shapes.
 import {
@@ -23,11 +29,22 @@ import type { SourcePos } from './ir.js';
 // Schema nodes
 
 export type Schema =
-  | { readonly t: 'object'; readonly props: Readonly<Record<string, Schema>>; readonly required?: readonly string[] }
+  | {
+    readonly t: 'object'; readonly props: Readonly<Record<string, Schema>>;
+    /** Required by the CRD's OpenAPI schema: checked on the object as written, so key case matters. */
+    readonly required?: readonly string[];
+    /** Required by Tetragon's Go validation of the decoded struct (metadata.name): any key case counts. */
+    readonly typedRequired?: readonly string[];
+    /** The CRD's defaults (applied before Tetragon decodes the struct; see Validator.object). */
+    readonly defaults?: Readonly<Record<string, unknown>>;
+  }
   /** An object whose keys are free (labels, annotations), each value of one schema. */
   | { readonly t: 'map'; readonly values: Schema }
   | { readonly t: 'array'; readonly items: Schema; readonly maxItems?: number }
-  | { readonly t: 'string'; readonly enum?: readonly string[]; readonly maxLength?: number; readonly pattern?: RegExp; readonly patternText?: string }
+  | {
+    readonly t: 'string'; readonly enum?: readonly string[]; readonly maxLength?: number; readonly minLength?: number;
+    readonly pattern?: RegExp; readonly patternText?: string;
+  }
   | { readonly t: 'integer'; readonly min?: number; readonly max?: number }
   | { readonly t: 'boolean' }
   /** Kubernetes bookkeeping Vigil does not read (managedFields, ownerReferences, ...): any shape. */
@@ -39,7 +56,8 @@ const uint32: Schema = { t: 'integer', min: 0, max: 4294967295 };
 const int64: Schema = { t: 'integer' };
 const bool: Schema = { t: 'boolean' };
 const arr = (items: Schema, maxItems?: number): Schema => ({ t: 'array', items, maxItems });
-const obj = (props: Record<string, Schema>, required?: string[]): Schema => ({ t: 'object', props, required });
+const obj = (props: Record<string, Schema>, required?: string[], defaults?: Record<string, unknown>): Schema =>
+  ({ t: 'object', props, required, defaults });
 
 /** Argument types: the CRD enum plus the aliases Tetragon's documentation lists. */
 export const SCHEMA_ARG_TYPES = [
@@ -47,7 +65,7 @@ export const SCHEMA_ARG_TYPES = [
   'size_t', 'skb', 'sock', 'sockaddr', 'socket', 'string', 'fd', 'file', 'filename', 'path', 'nop', 'bpf_attr',
   'perf_event', 'bpf_map', 'user_namespace', 'capability', 'kiocb', 'iov_iter', 'cred', 'load_info', 'module',
   'syscall64', 'kernel_cap_t', 'cap_inheritable', 'cap_permitted', 'cap_effective', 'linux_binprm', 'data_loc',
-  'net_device', 'bpf_cmd', 'dentry',
+  'net_device', 'bpf_cmd', 'dentry', 'sockaddr_un',
   // documented aliases and types outside the CRD enum
   'sint8', 'sint16', 'sint32', 'sint64', 'long', 'ulong', 'const_buf', 'bpf_prog',
 ] as const;
@@ -56,11 +74,12 @@ export const SCHEMA_ARG_OPERATORS = [
   'Equal', 'NotEqual', 'Prefix', 'NotPrefix', 'Postfix', 'NotPostfix', 'GreaterThan', 'LessThan', 'GT', 'LT', 'Mask',
   'SPort', 'NotSPort', 'SPortPriv', 'NotSportPriv', 'NotSPortPriv', 'DPort', 'NotDPort', 'DPortPriv', 'NotDPortPriv',
   'SAddr', 'NotSAddr', 'DAddr', 'NotDAddr', 'Protocol', 'Family', 'State', 'InMap', 'NotInMap', 'CapabilitiesGained',
+  'InRange', 'NotInRange', 'SubString', 'SubStringIgnCase', 'CelExpr', 'FileType', 'NotFileType',
 ] as const;
 
 export const SCHEMA_ACTIONS = [
   'Post', 'FollowFD', 'UnfollowFD', 'Sigkill', 'CopyFD', 'Override', 'GetUrl', 'DnsLookup', 'NoPost', 'Signal',
-  'TrackSock', 'UntrackSock', 'NotifyEnforcer', 'CleanupEnforcerNotification', 'Set', 'Deny',
+  'TrackSock', 'UntrackSock', 'NotifyEnforcer', 'CleanupEnforcerNotification', 'Set', 'UpdateState', 'Deny',
 ] as const;
 
 const kprobeArg = obj({
@@ -71,7 +90,10 @@ const kprobeArg = obj({
   maxData: bool,
   label: str(),
   resolve: str(),
-}, ['index']);
+  btfType: str(),
+  btfTypeModule: str(),
+  source: str(),
+}, ['index'], { maxData: false, returnCopy: false, resolve: '', type: 'auto' });
 
 const action = obj({
   action: str(SCHEMA_ACTIONS),
@@ -89,6 +111,13 @@ const action = obj({
   rateLimit: str(),
   rateLimitScope: str(),
   userStackTrace: bool,
+  argNewAddr: int64,
+  argNewOffset: int64,
+  argNewSymbol: str(),
+  argRegs: arr(str()),
+  stateName: str(),
+  stateNewValue: str(),
+  stateUpdateOperator: str(['Set', 'Delete']),
 }, ['action']);
 
 const argSelector = obj({
@@ -103,25 +132,59 @@ const capSelector = obj({
   operator: str(['In', 'NotIn']),
   isNamespaceCapability: bool,
   values: arr(str()),
-}, ['operator', 'values']);
+}, ['operator', 'values'], { isNamespaceCapability: false, type: 'Effective' });
+
+const binarySelector = obj({
+  operator: str(['In', 'NotIn', 'Prefix', 'NotPrefix', 'Postfix', 'NotPostfix']),
+  values: arr(str()),
+  followChildren: bool,
+}, ['operator', 'values'], { followChildren: false });
+
+/** Kubernetes label selectors (podSelector, containerSelector, hostSelector, nodeSelector). */
+const labelSelector = obj({
+  matchLabels: {
+    t: 'map',
+    values: {
+      t: 'string', maxLength: 63, pattern: /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/,
+      patternText: 'a label value: letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
+    },
+  },
+  matchExpressions: arr(obj({
+    key: str(),
+    operator: str(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+    values: arr(str()),
+  }, ['key', 'operator'])),
+});
 
 const selector = obj({
+  label: str(),
+  macros: arr(str()),
   matchPIDs: arr(obj({
     operator: str(['In', 'NotIn']),
-    values: arr(uint32),
+    // CRD: int32 items, at most 4 ("only the first 4 are matched by the kernel"); the Go type is uint32.
+    values: arr({ t: 'integer', min: 0, max: 2147483647 }, 4),
     isNamespacePID: bool,
     followForks: bool,
-  }, ['operator', 'values'])),
+  }, ['operator', 'values'], { followForks: false, isNamespacePID: false })),
   matchArgs: arr(argSelector),
   matchData: arr(argSelector),
   matchActions: arr(action),
   matchReturnArgs: arr(argSelector),
   matchReturnActions: arr(action),
-  matchBinaries: arr(obj({
-    operator: str(['In', 'NotIn', 'Prefix', 'NotPrefix', 'Postfix', 'NotPostfix']),
+  matchBinaries: arr(binarySelector, 1),
+  matchParentBinaries: arr(binarySelector, 1),
+  matchCEL: obj({ expr: { t: 'string', minLength: 1 } }, ['expr']),
+  matchCmdArgs: arr(obj({
+    index: { t: 'integer', min: 0, max: 31 },
+    operator: str(['Equal', 'NotEqual', 'Prefix', 'NotPrefix', 'Postfix', 'NotPostfix']),
     values: arr(str()),
-    followChildren: bool,
-  }, ['operator', 'values'])),
+  }, ['index', 'operator', 'values'])),
+  matchStates: arr(obj({ name: str(), operator: str(['Equal', 'NotEqual']), value: str() }, ['name', 'operator', 'value']), 4),
+  matchUserCallers: arr(obj({
+    depth: { t: 'string', pattern: /^(any|[1-9][0-9]*)$/, patternText: '"any" or a positive number' },
+    endRange: int64, path: str(), startRange: int64, symbol: str(),
+  }, ['depth'])),
+  matchWorkloads: obj({ podSelector: labelSelector, containerSelector: labelSelector, hostSelector: labelSelector }),
   matchNamespaces: arr(obj({
     namespace: str(['Uts', 'Ipc', 'Mnt', 'Pid', 'PidForChildren', 'Net', 'Time', 'TimeForChildren', 'Cgroup', 'User']),
     operator: str(['In', 'NotIn']),
@@ -135,7 +198,8 @@ const selector = obj({
   matchCapabilityChanges: arr(capSelector),
 });
 
-const message: Schema = { t: 'string', maxLength: 256 };
+// Tetragon truncates longer messages (with a log warning) and refuses one-character ones: the loader's.
+const message: Schema = { t: 'string' };
 const tags = arr(str(), 16);
 
 const kprobeSpec = obj({
@@ -144,28 +208,26 @@ const kprobeSpec = obj({
   syscall: bool,
   message,
   args: arr(kprobeArg),
+  data: arr(kprobeArg),
   returnArg: kprobeArg,
   returnArgAction: str(),
   selectors: arr(selector),
   tags,
   ignore: obj({ callNotFound: bool }),
-}, ['call']);
+}, ['call'], { return: false, syscall: true });
 
-const labelSelector = obj({
-  matchLabels: { t: 'map', values: str() },
-  matchExpressions: arr(obj({
-    key: str(),
-    operator: str(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-    values: arr(str()),
-  }, ['key', 'operator'])),
-});
+/** Tracepoint subsystem and event names: what tracefs and pin paths can hold (Tetragon's CRD pattern). */
+const TRACEFS_NAME: Schema = {
+  t: 'string', pattern: /^[A-Za-z0-9_][A-Za-z0-9_-]*$/,
+  patternText: 'a tracefs name: letters, digits, "_" and "-" (not first)',
+};
 
 const spec = obj({
   kprobes: arr(kprobeSpec),
   fentries: arr(kprobeSpec),
   tracepoints: arr(obj({
-    subsystem: str(),
-    event: str(),
+    subsystem: TRACEFS_NAME,
+    event: TRACEFS_NAME,
     raw: bool,
     message,
     args: arr(kprobeArg),
@@ -175,17 +237,26 @@ const spec = obj({
   uprobes: arr(obj({
     path: str(),
     symbols: arr(str()),
+    addrs: arr(int64),
     offsets: arr(int64),
     refCtrOffsets: arr(int64),
+    return: bool,
+    returnArg: kprobeArg,
     message,
     args: arr(kprobeArg),
+    data: arr(kprobeArg),
     selectors: arr(selector),
     tags,
-  }, ['path'])),
+    ignore: obj({ digestVerificationFailure: bool }),
+    binaryDigests: arr(str()),
+    btfPath: str(),
+    resolvePathInContainer: bool,
+  }, ['path'], { return: false })),
   usdts: arr(obj({
     path: str(),
     provider: str(),
     name: str(),
+    btfPath: str(),
     message,
     args: arr(kprobeArg),
     selectors: arr(selector),
@@ -211,6 +282,9 @@ const spec = obj({
   podSelector: labelSelector,
   containerSelector: labelSelector,
   hostSelector: labelSelector,
+  nodeSelector: labelSelector,
+  selectorsMacros: { t: 'map', values: selector },
+  state: arr(obj({ name: { t: 'string', minLength: 1, maxLength: 255 } }, ['name']), 10),
 });
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -224,7 +298,9 @@ const metadata = obj({
   uid: { t: 'any' }, generation: { t: 'any' }, resourceVersion: { t: 'any' }, creationTimestamp: { t: 'any' },
   deletionTimestamp: { t: 'any' }, deletionGracePeriodSeconds: { t: 'any' }, generateName: { t: 'any' },
   finalizers: { t: 'any' }, ownerReferences: { t: 'any' }, managedFields: { t: 'any' }, selfLink: { t: 'any' },
-}, ['name']);
+});
+// Tetragon checks metadata with Kubernetes' ValidateObjectMeta on the decoded struct: key case does not matter.
+const metadataSchema: Schema = { ...(metadata as Extract<Schema, { t: 'object' }>), typedRequired: ['name'] };
 
 export const API_VERSION = 'cilium.io/v1alpha1';
 export const KINDS = ['TracingPolicy', 'TracingPolicyNamespaced'] as const;
@@ -233,7 +309,7 @@ export const KINDS = ['TracingPolicy', 'TracingPolicyNamespaced'] as const;
 export const TRACING_POLICY_SCHEMA: Schema = obj({
   apiVersion: str([API_VERSION]),
   kind: str(KINDS),
-  metadata,
+  metadata: metadataSchema,
   spec,
 }, ['apiVersion', 'kind', 'metadata', 'spec']);
 
@@ -242,42 +318,61 @@ export const TRACING_POLICY_SCHEMA: Schema = obj({
 
 export interface RawArg {
   index?: number; type?: string; sizeArgIndex?: number; returnCopy?: boolean; maxData?: boolean; label?: string; resolve?: string;
+  btfType?: string; btfTypeModule?: string; source?: string;
 }
 export interface RawAction {
   action: string; argError?: number; argFd?: number; argFqdn?: string; argName?: number; argSig?: number; argSock?: number;
   argUrl?: string; argIndex?: number; argValue?: number; imaHash?: boolean; kernelStackTrace?: boolean; rateLimit?: string;
-  rateLimitScope?: string; userStackTrace?: boolean;
+  rateLimitScope?: string; userStackTrace?: boolean; argNewAddr?: number; argNewOffset?: number; argNewSymbol?: string;
+  argRegs?: string[]; stateName?: string; stateNewValue?: string; stateUpdateOperator?: string;
 }
 export interface RawArgSelector { args?: number[]; index?: number; operator: string; values?: string[] }
 export interface RawCapSelector { type?: string; operator: string; isNamespaceCapability?: boolean; values: string[] }
+export interface RawBinarySelector { operator: string; values: string[]; followChildren?: boolean }
 export interface RawSelector {
+  label?: string;
+  macros?: string[];
   matchPIDs?: { operator: string; values: number[]; isNamespacePID?: boolean; followForks?: boolean }[];
   matchArgs?: RawArgSelector[];
   matchData?: RawArgSelector[];
   matchActions?: RawAction[];
   matchReturnArgs?: RawArgSelector[];
   matchReturnActions?: RawAction[];
-  matchBinaries?: { operator: string; values: string[]; followChildren?: boolean }[];
+  matchBinaries?: RawBinarySelector[];
+  matchParentBinaries?: RawBinarySelector[];
   matchNamespaces?: { namespace: string; operator: string; values: string[] }[];
   matchNamespaceChanges?: { operator: string; values: string[] }[];
   matchCapabilities?: RawCapSelector[];
   matchCapabilityChanges?: RawCapSelector[];
+  matchCEL?: { expr: string };
+  matchCmdArgs?: unknown[];
+  matchStates?: unknown[];
+  matchUserCallers?: unknown[];
+  matchWorkloads?: { podSelector?: RawLabelSelector; containerSelector?: RawLabelSelector; hostSelector?: RawLabelSelector };
 }
-interface RawHookCommon { message?: string; args?: RawArg[]; selectors?: RawSelector[]; tags?: string[] }
+interface RawHookCommon { message?: string; args?: RawArg[]; data?: RawArg[]; selectors?: RawSelector[]; tags?: string[] }
 export interface RawKprobe extends RawHookCommon {
   call: string; return?: boolean; syscall?: boolean; returnArg?: RawArg; returnArgAction?: string;
   ignore?: { callNotFound?: boolean };
 }
 export interface RawTracepoint extends RawHookCommon { subsystem: string; event: string; raw?: boolean }
-export interface RawUprobe extends RawHookCommon { path: string; symbols?: string[]; offsets?: number[]; refCtrOffsets?: number[] }
+export interface RawUprobe extends RawHookCommon {
+  path: string; symbols?: string[]; addrs?: number[]; offsets?: number[]; refCtrOffsets?: number[]; return?: boolean;
+  returnArg?: RawArg; ignore?: { digestVerificationFailure?: boolean }; binaryDigests?: string[]; btfPath?: string;
+  resolvePathInContainer?: boolean;
+}
 export interface RawUsdt extends RawHookCommon { path: string; provider: string; name: string }
 export interface RawLsmHook extends RawHookCommon { hook: string }
 export interface RawList { name: string; values?: string[]; type?: string; pattern?: string; validated?: boolean }
-export interface RawLabelSelector { matchLabels?: Record<string, string>; matchExpressions?: unknown[] }
+export interface RawLabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
 export interface RawSpec {
   kprobes?: RawKprobe[]; fentries?: RawKprobe[]; tracepoints?: RawTracepoint[]; uprobes?: RawUprobe[]; usdts?: RawUsdt[];
   lsmhooks?: RawLsmHook[]; lists?: RawList[]; enforcers?: { calls: string[] }[]; options?: { name: string; value?: string }[];
   loader?: boolean; podSelector?: RawLabelSelector; containerSelector?: RawLabelSelector; hostSelector?: RawLabelSelector;
+  nodeSelector?: RawLabelSelector; selectorsMacros?: Record<string, RawSelector>; state?: { name: string }[];
 }
 export interface RawPolicy {
   apiVersion: string;
@@ -305,6 +400,7 @@ export function formatDiagnostic(d: PolicyDiagnostic): string {
 export class Positions {
   private readonly values = new Map<string, SourcePos>();
   private readonly keys = new Map<string, SourcePos>();
+  private readonly nulls = new Set<string>();
 
   constructor(readonly file: string, readonly root: SourcePos) {}
 
@@ -314,6 +410,15 @@ export class Positions {
 
   setKey(path: string, pos: SourcePos): void {
     this.keys.set(path, pos);
+  }
+
+  /** The field was written with no value (`field:` or `field: ~`), which Kubernetes takes as absent. */
+  setNull(path: string): void {
+    this.nulls.add(path);
+  }
+
+  isNull(path: string): boolean {
+    return this.nulls.has(path);
   }
 
   /** The value's position; else the nearest enclosing value's (a defaulted field points at its object). */
@@ -396,6 +501,8 @@ export class Validator {
     private readonly lc: LineCounter,
     readonly positions: Positions,
     private readonly diags: PolicyDiagnostic[],
+    /** Where to say what is accepted but worth fixing (a key spelled in another case). */
+    private readonly warnings?: PolicyDiagnostic[],
   ) {}
 
   pos(offset: number): SourcePos {
@@ -424,6 +531,7 @@ export class Validator {
     if (!n || (isScalar(n) && n.value === null)) {
       // `field:` with nothing: null, which Kubernetes takes as absent for optional
       // fields; for lists and objects an empty value is harmless, elsewhere say so.
+      this.positions.setNull(path);
       if (schema.t === 'array') return [];
       if (schema.t === 'object' || schema.t === 'map') return {};
       this.error(pos, path, `expected ${expected(schema)}, found null`);
@@ -463,6 +571,19 @@ export class Validator {
     }
   }
 
+  /**
+   * An object's fields. Keys are matched as Tetragon reads a policy file
+   * (pkg/tracingpolicy: sigs.k8s.io/yaml's UnmarshalStrict, i.e. encoding/json,
+   * which matches struct fields case-insensitively), with the two places
+   * where the exact spelling still matters there:
+   * - the CRD's OpenAPI checks (required fields, enums, ranges) run on the
+   *   object as written, so a required field spelled otherwise is missing;
+   * - the CRD's defaults are applied first, under the exact name, and the
+   *   decoder then sees both keys in sorted order, the later one winning: a
+   *   key that sorts before the exact name ("Return" < "return") loses to
+   *   the default and Tetragon ignores it. That is an error here.
+   * Any other spelling is read as the field, with a warning.
+   */
   private object(n: YamlNode, schema: Extract<Schema, { t: 'object' }>, path: string, pos: SourcePos): Record<string, unknown> | undefined {
     if (!isMap(n)) {
       this.error(pos, path, `expected a mapping, found ${describe(n)}`);
@@ -470,6 +591,9 @@ export class Validator {
     }
     const out: Record<string, unknown> = {};
     const known = Object.keys(schema.props);
+    const byLower = new Map(known.map((k) => [k.toLowerCase(), k]));
+    const written = new Map<string, { key: string; pos: SourcePos }>();
+    const variants = new Map<string, string>();
     for (const pair of n.items as Pair[]) {
       const k = this.deref(pair.key);
       const kpos = this.nodePos(k, pos);
@@ -478,21 +602,44 @@ export class Validator {
         continue;
       }
       const key = String(k.value);
-      const sub = joinPath(path, key);
-      const s = schema.props[key];
-      if (!s) {
+      let name = schema.props[key] ? key : byLower.get(key.toLowerCase());
+      if (!name) {
+        const sub = joinPath(path, key);
         const hint = closest(key, known);
         this.error(kpos, sub, `unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}; ${path || 'the document'} takes ${known.join(', ')}`);
         continue;
       }
+      const sub = joinPath(path, name);
+      const prev = written.get(name);
+      if (prev) {
+        this.error(kpos, sub, `"${key}" and "${prev.key}" (${prev.pos.line}:${prev.pos.col}) are the same field to Tetragon's decoder, which matches keys case-insensitively: give it once`);
+        continue;
+      }
+      written.set(name, { key, pos: kpos });
+      if (key !== name) {
+        variants.set(name, key);
+        if (schema.required?.includes(name)) continue; // reported below, as Tetragon's schema check does
+        const defaults = schema.defaults ?? {};
+        if (name in defaults && key < name) {
+          this.error(kpos, sub, `"${key}" is ignored by Tetragon: the CRD default of "${name}" (${JSON.stringify(defaults[name])}) is applied under the exact name and wins over a key spelled otherwise; write "${name}"`);
+          continue;
+        }
+        this.warnings?.push({ pos: kpos, path: sub, message: `"${key}" is read as "${name}" (Tetragon's decoder matches keys case-insensitively); write "${name}"` });
+      }
       this.positions.setKey(sub, kpos);
-      const v = this.validate(pair.value, s, sub, kpos);
-      if (v !== undefined) out[key] = v;
+      const v = this.validate(pair.value, schema.props[name]!, sub, kpos);
+      if (v !== undefined) out[name] = v;
     }
     for (const r of schema.required ?? []) {
-      if (!(r in out) && !(n.items as Pair[]).some((p) => isScalar(this.deref(p.key)) && String((this.deref(p.key) as Scalar).value) === r)) {
-        this.error(pos, joinPath(path, r), `required field "${r}" is missing`);
-      }
+      const w = written.get(r);
+      if (w && w.key === r) continue;
+      const v = variants.get(r);
+      this.error(pos, joinPath(path, r), v !== undefined
+        ? `required field "${r}" is missing: "${v}" does not count, Tetragon's schema check is case-sensitive (its decoder is not)`
+        : `required field "${r}" is missing`);
+    }
+    for (const r of schema.typedRequired ?? []) {
+      if (!written.has(r)) this.error(pos, joinPath(path, r), `required field "${r}" is missing`);
     }
     return out;
   }
@@ -533,6 +680,9 @@ export class Validator {
     }
     if (schema.maxLength !== undefined && v.length > schema.maxLength) {
       this.error(pos, path, `at most ${schema.maxLength} characters are allowed, found ${v.length}`);
+    }
+    if (schema.minLength !== undefined && v.length < schema.minLength) {
+      this.error(pos, path, `at least ${schema.minLength} character${schema.minLength === 1 ? ' is' : 's are'} required, found ${v.length}`);
     }
     if (schema.pattern && !schema.pattern.test(v)) {
       this.error(pos, path, `"${v}" must be ${schema.patternText ?? `like ${String(schema.pattern)}`}`);
