@@ -6,6 +6,8 @@
 //   compact  `tetra getevents -o compact`: "📬 open    <pid> <binary> <path>"
 // The one field Tetragon does not have is "hook": the kernel hook that served
 // the event (a tracepoint standing in for a kprobe says so), and "portable".
+// Events of a policy in monitor mode keep Tetragon's `action` (what the policy
+// says to do) and carry the tag "policy-mode:monitor": nothing was enforced.
 // 64-bit integers are strings, as protojson writes int64/uint64.
 import { decodeOpenFlags, formatMode } from '../sensors/flags.js';
 import { rfc3339Nano } from '../util/clock.js';
@@ -17,6 +19,9 @@ import type { ArgSpec, ArgValue, Hook, PolicyEvent, StackFrame } from '../policy
 import type { ProcessInfo } from '../process/types.js';
 
 export type PolicyOutputFormat = 'json' | 'compact';
+
+/** The tag events of a policy in monitor mode carry (`spec.options` policy-mode: monitor). */
+export const MONITOR_TAG = 'policy-mode:monitor';
 
 const FAMILY_NAMES: Readonly<Record<number, string>> = { 0: 'AF_UNSPEC', 1: 'AF_UNIX', 2: 'AF_INET', 10: 'AF_INET6', 16: 'AF_NETLINK', 17: 'AF_PACKET', 40: 'AF_VSOCK', 44: 'AF_XDP' };
 const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
@@ -133,6 +138,8 @@ export function tetragonArg(spec: ArgSpec, v: ArgValue): Record<string, unknown>
       return o('sock_arg', s);
     }
     case 'sockaddr':
+      // Tetragon's KprobeSockaddrUn {family, path} for sockaddr_un arguments.
+      if (spec.type === 'sockaddr_un') return o('sockaddrun_arg', { family: named(FAMILY_NAMES, v.family), path: v.addr });
       return o('sockaddr_arg', { family: named(FAMILY_NAMES, v.family), addr: v.addr, port: v.port });
     case 'skb':
       return o('skb_arg', { family: named(FAMILY_NAMES, v.family), saddr: v.saddr, daddr: v.daddr, sport: v.sport, dport: v.dport, proto: v.protocol, len: v.len });
@@ -237,7 +244,10 @@ export class PolicyEventFormatter {
     o.policy_name = e.policy.name;
     if (e.policy.namespace !== undefined) o.policy_namespace = e.policy.namespace;
     if (h.message) o.message = h.message;
-    if (h.tags.length) o.tags = [...h.tags];
+    // Tetragon's events have no field for the policy mode: a monitor-mode policy's events say it in
+    // tags (a field the schema has); `action` is the action as written, as Tetragon reports it.
+    const tags = e.policyMode === 'monitor' ? [...h.tags, MONITOR_TAG] : [...h.tags];
+    if (tags.length) o.tags = tags;
     const ks = stack(e.kernelStack);
     if (ks) o.kernel_stack_trace = ks;
     const us = stack(e.userStack);
@@ -256,7 +266,7 @@ export class PolicyEventFormatter {
     const bin = p?.binary || `[${e.comm}]`;
     const [icon, verb] = verbOf(e);
     const words = [`${icon} ${verb.padEnd(7)}`, String(p?.pid ?? e.pid), bin, detail(e)].filter((w) => w !== '');
-    const action = e.action === 'KPROBE_ACTION_POST' ? '' : ` ${e.action.replace('KPROBE_ACTION_', '')}`;
+    const action = e.action === 'KPROBE_ACTION_POST' ? '' : ` ${e.action.replace('KPROBE_ACTION_', '')}${e.elided?.length ? ' (monitor: not enforced)' : ''}`;
     return escapeControls(`${words.join(' ')}${action}`);
   }
 
@@ -311,7 +321,7 @@ function short(v: ArgValue): string {
     case 'bytes': return JSON.stringify(Buffer.from(v.value).toString('latin1'));
     case 'file': return v.mode !== undefined ? `${v.path} ${formatMode(v.mode)}` : v.path;
     case 'sock': return `${v.saddr}:${v.sport} -> ${v.daddr}:${v.dport}`;
-    case 'sockaddr': return v.family === 10 ? `[${v.addr}]:${v.port}` : `${v.addr}:${v.port}`;
+    case 'sockaddr': return v.family === 1 ? v.addr : v.family === 10 ? `[${v.addr}]:${v.port}` : `${v.addr}:${v.port}`;
     case 'skb': return `${v.saddr}:${v.sport} -> ${v.daddr}:${v.dport}`;
     case 'cred': return `uid=${v.uid} euid=${v.euid} gid=${v.gid} egid=${v.egid}`;
     case 'caps': return capabilityNames(v.mask).join(',');

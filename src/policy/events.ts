@@ -5,12 +5,14 @@
 import type {
   ArgSpec, ArgValue, Attachment, CompiledPolicy, EventAction, Hook, PolicyEvent, PolicyEventKind, StackFrame,
 } from './ir.js';
+import { eventActionOf as irEventAction } from './ir.js';
 import type { ProcessInfo } from '../process/types.js';
 import { formatAddress } from '../network/cidr.js';
 import {
   vigilPolicyCred, vigilPolicyEvent, vigilPolicySock, vigilPolicyUserNs, VIGIL_POLICY_ARG_KUSER_NS, type VigilPolicyArg, type VigilPolicyArgValue,
   type VigilPolicyEvent,
   VIGIL_POLICY_ACT_DENY, VIGIL_POLICY_ACT_NOTIFY_ENFORCER, VIGIL_POLICY_ACT_SIGKILL, VIGIL_POLICY_ACT_SIGNAL,
+  VIGIL_POLICY_ACT_OVERRIDE,
   VIGIL_POLICY_ARG_CHAR_ARRAY, VIGIL_POLICY_ARG_CHAR_BUF, VIGIL_POLICY_ARG_CRED, VIGIL_POLICY_ARG_DATA_LOC,
   VIGIL_POLICY_ARG_ERROR, VIGIL_POLICY_ARG_FILE, VIGIL_POLICY_ARG_KSTRING, VIGIL_POLICY_ARG_NODATA,
   VIGIL_POLICY_ARG_NONE, VIGIL_POLICY_ARG_PATH_AT, VIGIL_POLICY_ARG_PENDING, VIGIL_POLICY_ARG_S64,
@@ -104,7 +106,7 @@ export function argValue(spec: ArgSpec, kernel: VigilPolicyArg | undefined, a: V
     case VIGIL_POLICY_ARG_SOCK: {
       if (a.off + vigilPolicySock.size > blob.length) return { kind: 'unavailable', reason: 'socket not captured' };
       const s = vigilPolicySock.decode(dv(blob, a.off), 0);
-      if (t === 'sockaddr') return { kind: 'sockaddr', family: s.family, addr: addr(s.daddr, s.family), port: s.dport };
+      if (t === 'sockaddr' || t === 'sockaddr_un') return { kind: 'sockaddr', family: s.family, addr: addr(s.daddr, s.family), port: s.dport };
       return {
         kind: 'sock', family: s.family, type: s.type, protocol: s.protocol, saddr: addr(s.saddr, s.family),
         daddr: addr(s.daddr, s.family), sport: s.sport, dport: s.dport, state: s.state,
@@ -175,9 +177,30 @@ export function eventKindOf(hook: Hook): PolicyEventKind {
 export function eventActionOf(actions: number): EventAction {
   if (actions & (1 << VIGIL_POLICY_ACT_DENY)) return 'KPROBE_ACTION_DENY';
   if (actions & (1 << VIGIL_POLICY_ACT_SIGKILL)) return 'KPROBE_ACTION_SIGKILL';
+  if (actions & (1 << VIGIL_POLICY_ACT_OVERRIDE)) return 'KPROBE_ACTION_OVERRIDE';
   if (actions & (1 << VIGIL_POLICY_ACT_NOTIFY_ENFORCER)) return 'KPROBE_ACTION_NOTIFYENFORCER';
   if (actions & (1 << VIGIL_POLICY_ACT_SIGNAL)) return 'KPROBE_ACTION_SIGNAL';
   return 'KPROBE_ACTION_POST';
+}
+
+/** Strongest first: the action an event names when several were taken (or, in monitor mode, would have been). */
+const ACTION_STRENGTH: readonly EventAction[] = [
+  'KPROBE_ACTION_DENY', 'KPROBE_ACTION_SIGKILL', 'KPROBE_ACTION_OVERRIDE', 'KPROBE_ACTION_NOTIFYENFORCER',
+  'KPROBE_ACTION_SIGNAL', 'KPROBE_ACTION_POST',
+];
+
+/**
+ * The action of an event of a policy in monitor mode, and what was not done: the
+ * selector's elided enforcing actions (Tetragon reports the action as written and
+ * only skips its effect). Undefined when the selector elided nothing.
+ */
+export function monitoredAction(hook: Hook, selector: number, taken: EventAction): { action: EventAction; elided: EventAction[] } | undefined {
+  const elided = hook.selectors[selector]?.elided ?? [];
+  if (elided.length === 0) return undefined;
+  const names = [...new Set(elided.map((a) => irEventAction(a.action)))];
+  const all = new Set<EventAction>([taken, ...names]);
+  const action = ACTION_STRENGTH.find((a) => all.has(a)) ?? taken;
+  return { action, elided: names };
 }
 
 export interface EventContext {
@@ -214,6 +237,9 @@ export function toPolicyEvent(rec: PolicyRecord, ctx: EventContext): PolicyEvent
     const v = a ? BigInt.asIntN(64, a.value) : h.ret;
     returnValue = { kind: 'int', value: v };
   }
+  const taken = eventActionOf(h.actions);
+  // Monitor mode: the kernel only posted; the event names what the selector would have done.
+  const monitored = ctx.policy.spec.mode === 'monitor' ? monitoredAction(ctx.hook, h.selector, taken) : undefined;
   const ev: PolicyEvent = {
     kind: eventKindOf(ctx.hook),
     policy: ctx.policy,
@@ -227,7 +253,9 @@ export function toPolicyEvent(rec: PolicyRecord, ctx: EventContext): PolicyEvent
     parent: ctx.parent,
     args,
     ...(returnValue ? { returnValue } : {}),
-    action: eventActionOf(h.actions),
+    action: monitored?.action ?? taken,
+    ...(monitored ? { elided: monitored.elided } : {}),
+    ...(ctx.policy.spec.mode === 'monitor' ? { policyMode: 'monitor' as const } : {}),
     selector: h.selector,
     ...(ctx.kernelStack ? { kernelStack: ctx.kernelStack } : {}),
     ...(ctx.userStack ? { userStack: ctx.userStack } : {}),

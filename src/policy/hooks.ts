@@ -257,6 +257,7 @@ function autoType(cType: string, size: number, signed: boolean): ArgType {
   if (/^struct socket\s*\*$/.test(c)) return 'socket';
   if (/^struct sk_buff\s*\*$/.test(c)) return 'skb';
   if (/^struct sockaddr\s*\*$/.test(c)) return 'sockaddr';
+  if (/^struct sockaddr_un\s*\*$/.test(c)) return 'sockaddr_un';
   if (/^(const\s+)?struct cred\s*\*$/.test(c)) return 'cred';
   if (/^struct linux_binprm\s*\*$/.test(c)) return 'linux_binprm';
   if (/^struct net_device\s*\*$/.test(c)) return 'net_device';
@@ -282,7 +283,7 @@ function autoType(cType: string, size: number, signed: boolean): ArgType {
 /** For a syscall argument: how the engine reads the declared type from the raw u64. */
 function syscallConversion(type: ArgType, field: TracepointField | undefined, where: string, pos: SourcePos, path: string): ArgConversion {
   const pointer = field ? field.pointer : undefined;
-  if (type === 'sockaddr') return 'user-sockaddr';
+  if (type === 'sockaddr' || type === 'sockaddr_un') return 'user-sockaddr';
   if (USER_STRUCT_TYPES.has(type)) {
     if (pointer === false) fail(pos, path, `type ${type} needs a pointer to the user's struct, but ${where} is ${field!.cType}`);
     return 'user-struct';
@@ -405,7 +406,7 @@ class Resolver {
           return { ...src, size: { at: 'syscall-arg', index: a.sizeArgIndex } };
         }
       }
-      if (type === 'sockaddr' && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'syscall-arg', index: a.sizeArgIndex } };
+      if ((type === 'sockaddr' || type === 'sockaddr_un') && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'syscall-arg', index: a.sizeArgIndex } };
       return src;
     });
     const args = retype(h.args, types);
@@ -456,6 +457,9 @@ class Resolver {
       }
       const type = a.type === 'auto' ? autoType(f.cType, f.size, f.signed) : a.type;
       types.push(type);
+      if (type === 'sockaddr_un' && t.category !== 'syscalls') {
+        fail(a.pos, joinPath(ap, 'type'), `type sockaddr_un is read from the caller's struct sockaddr: on syscall hooks and uprobes, not on ${t.category}/${t.event}`);
+      }
       if ((STRING_ARG_TYPES.has(type) || type === 'char_buf') && !f.dataLoc && !f.pointer && f.arrayLen === undefined) {
         fail(a.pos, joinPath(ap, 'type'), `type ${type} needs a string: field ${a.index} (${f.cType} ${f.name}) is not a pointer, array or __data_loc`);
       }
@@ -542,6 +546,7 @@ class Resolver {
     const sources = h.args.map((a, i): ArgSource => {
       if (a.type === 'auto') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), 'type auto for kernel functions needs BTF function prototypes, which Vigil does not read yet: give the type');
       if (a.index > 5) fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'index'), `${kind} arguments come from registers: index 0-5, not ${a.index}`);
+      if (a.type === 'sockaddr_un') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), `type sockaddr_un (a kernel struct sockaddr_un) is not captured by Vigil's engine on ${kind} hooks`);
       types.push(a.type);
       const src: ArgSource = { loc: { at: 'reg', index: a.index }, conv: a.type === 'fd' ? 'fd' : 'none' };
       if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'reg', index: a.sizeArgIndex } };
@@ -567,6 +572,7 @@ class Resolver {
       const types: ArgType[] = [];
       const sources = h.args.map((a, i): ArgSource => {
         if (a.type === 'auto') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), 'type auto for LSM hooks needs BTF prototypes, which Vigil does not read yet: give the type');
+        if (a.type === 'sockaddr_un') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), 'type sockaddr_un (a kernel struct sockaddr_un) is not captured by Vigil\'s engine on LSM hooks');
         types.push(a.type);
         return { loc: { at: 'reg', index: a.index }, conv: 'none' };
       });
@@ -591,6 +597,8 @@ class Resolver {
         if (pa.types.length === 0) fail(a.pos, joinPath(ap, 'type'), `argument ${a.index} of ${written} (${pa.c}) is not available from its portable equivalent (${entry.name})`);
         return pa.types[0]!;
       }
+      // A stand-in giving the caller's struct sockaddr gives an AF_UNIX one as sockaddr_un too.
+      if (a.type === 'sockaddr_un' && pa.types.includes('sockaddr')) return a.type;
       if (!pa.types.includes(a.type)) {
         fail(a.pos, joinPath(ap, 'type'), pa.types.length === 0
           ? `argument ${a.index} of ${written} (${pa.c}) is not available from its portable equivalent (${entry.name}); use type nop or drop it`
@@ -685,13 +693,21 @@ class Resolver {
       if (KERNEL_ONLY_TYPES.has(a.type) && a.type !== 'file' && a.type !== 'path') {
         fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), `type ${a.type} is a kernel structure; a user function's arguments are user memory`);
       }
-      const src: ArgSource = { loc: { at: 'reg', index: a.index }, conv: a.type === 'fd' ? 'fd' : 'none' };
+      const conv: ArgConversion = a.type === 'fd' ? 'fd' : a.type === 'sockaddr_un' ? 'user-sockaddr' : 'none';
+      const src: ArgSource = { loc: { at: 'reg', index: a.index }, conv };
       if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'reg', index: a.sizeArgIndex } };
+      if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.returnCopy) return { ...src, size: { at: 'ret' } };
       return src;
     });
+    // return: true (with its returnArg): the uretprobe reads the return register.
+    const rt = h.returnArg?.type ?? 'int';
+    if (h.return && KERNEL_ONLY_TYPES.has(rt) && rt !== 'file' && rt !== 'path') {
+      fail(h.returnArg?.pos ?? h.pos, joinPath(`${h.path}.returnArg`, 'type'), `type ${rt} is a kernel structure; a user function returns user memory or a value`);
+    }
+    const ret: ArgSource | undefined = h.return ? { loc: { at: 'ret' }, conv: rt === 'fd' ? 'fd' : 'none' } : undefined;
     const label = `uprobe:${t.path}:${t.symbol || `0x${(t.offset ?? 0).toString(16)}`}`;
     return {
-      served: { hook: label, portable: false, attachments: [{ kind: 'uprobe', binary: t.path, symbol: t.symbol, offset, withReturn: false, args: sources, label }] },
+      served: { hook: label, portable: false, attachments: [{ kind: 'uprobe', binary: t.path, symbol: t.symbol, offset, withReturn: needsExit(h), args: sources, ret, label }] },
       args: [...h.args],
     };
   }
@@ -706,6 +722,12 @@ class Resolver {
       s.matchReturnActions.forEach((a, ai) => all.push({ a, path: `${h.path}.selectors[${si}].matchReturnActions[${ai}]` }));
     });
     const kinds = new Set(served.attachments.map((a) => a.kind));
+    // Monitor mode: the elided actions need no kernel support, but a Deny must still mean something here.
+    h.selectors.forEach((sel, si) => (sel.elided ?? []).forEach((a) => {
+      if (a.action === 'Deny' && denyTargets(served).length === 0) {
+        fail(a.pos, `${h.path}.selectors[${si}]`, `Deny (Vigil) refuses connect and sendmsg with EPERM: it applies to connect, sendto and sendmsg hooks, not to ${h.functionName} (served by ${served.hook}), even in monitor mode`);
+      }
+    }));
     for (const { a, path } of all) {
       switch (a.action) {
         case 'Override': {
@@ -868,6 +890,11 @@ export async function resolvePolicy(spec: PolicySpec, env: KernelEnv = liveKerne
     }
   }
   if (diagnostics.length > 0) return { diagnostics };
+  if (spec.dormant) {
+    // Scoped to pods, which Vigil does not know yet: resolved (so what would not work is said
+    // now), then left out, so the kernel engine attaches nothing for it.
+    return { policy: { name: spec.name, namespace: spec.namespace, spec, hooks: [], skipped, dormant: spec.dormant, dormantHooks: hooks }, diagnostics: [] };
+  }
   if (hooks.length === 0) {
     return { diagnostics: [{ pos: spec.pos, path: 'spec', message: `no hook of policy "${spec.name}" is on this kernel (${skipped.map((s) => s.reason).join('; ')})` }] };
   }
