@@ -8,13 +8,13 @@ export { planPolicy, PolicyPlanError } from './plan.js';
 export type { PolicyPlan, PlanContext } from './plan.js';
 export { decodePolicyRecord, toPolicyEvent, argValue, eventActionOf } from './events.js';
 
-import { expandPolicyPaths, loadPolicyFiles } from './loader.js';
+import { loadPolicyFiles } from './loader.js';
 import { compilePolicies } from './hooks.js';
 import { PolicyEngine } from './engine.js';
 import type { CompiledPolicy, PolicyEvent } from './ir.js';
 import type { ProcessLookup } from '../process/types.js';
 import type { ProcessTable } from '../sensors/process.js';
-import { formatDiagnostic } from './schema.js';
+import { formatDiagnostic, type PolicyDiagnostic } from './schema.js';
 import { PolicyEventFormatter } from '../output/policy-events.js';
 import { ProcessSensor } from '../sensors/process.js';
 
@@ -34,6 +34,11 @@ export interface StartPoliciesOptions {
    * empty (no other sensor feeds it), a process sensor is started to feed it.
    */
   cache?: ProcessTable & ProcessLookup & { readonly size: number };
+  /**
+   * What loads with a warning (a policy scoped to pods, which matches nothing here; a key Tetragon
+   * reads in another case; ...). Default: "warning: file:line:col: ..." on stderr.
+   */
+  onWarning?(d: PolicyDiagnostic): void;
   /** Deny's cgroup (default: the cgroup v2 root). */
   cgroupPath?: string;
   /** Accepted for `vigil run`'s hook; policies select their processes themselves. */
@@ -58,11 +63,12 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
   const paths = [...(o.paths ?? []), ...(o.files ?? [])];
   const compiled: CompiledPolicy[] = [...(o.compiled ?? [])];
   if (paths.length) {
-    const r = loadPolicyFiles(expandPolicyPaths(paths));
+    const r = loadPolicyFiles(paths);
+    const warn = o.onWarning ?? ((d: PolicyDiagnostic) => process.stderr.write(`warning: ${formatDiagnostic(d)}\n`));
+    for (const d of r.warnings) warn(d);
     if (!r.ok) {
-      const first = r.diagnostics[0];
-      throw new Error(`policies did not load: ${first ? formatDiagnostic(first) : 'error'}` +
-        (r.diagnostics.length > 1 ? ` (and ${r.diagnostics.length - 1} more; see vigil policy validate)` : ''));
+      throw new Error(`policies did not load (${r.diagnostics.length} error${r.diagnostics.length === 1 ? '' : 's'}):\n` +
+        r.diagnostics.map(formatDiagnostic).join('\n'));
     }
     compiled.push(...(await compilePolicies(r.policies)));
   }
@@ -97,7 +103,8 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
     throw e;
   }
   try {
-    for (const p of compiled) await engine.add(p);
+    // A policy scoped to pods (dormant) matches nothing here: nothing of it goes to the kernel.
+    for (const p of compiled) if (!p.dormant) await engine.add(p);
   } catch (e) {
     engine.close();
     sensor?.close();

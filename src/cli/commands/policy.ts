@@ -9,7 +9,7 @@ import { formatDiagnostic, type PolicyDiagnostic } from '../../policy/schema.js'
 import { resolvePolicy } from '../../policy/hooks.js';
 import { compatReport, engineCheck, formatCompatReport } from '../../policy/compat.js';
 import { builtinPolicyFiles } from '../../policy/builtin.js';
-import type { CompiledPolicy, Hook } from '../../policy/ir.js';
+import type { Hook } from '../../policy/ir.js';
 
 const usage = `usage: vigil policy <subcommand> [options]
 
@@ -43,36 +43,48 @@ async function validate(argv: string[]): Promise<number> {
     options: { 'no-kernel': { type: 'boolean', default: false }, verbose: { type: 'boolean', short: 'v', default: false } },
   });
   if (positionals.length === 0) throw new UsageError('validate needs at least one FILE or DIR');
+  // Every file is loaded and every policy that loaded is resolved, whatever failed elsewhere:
+  // the report names each problem of each file, one line each.
   const r = loadPolicyFiles(positionals);
   printDiagnostics(r.warnings, 'warning: ');
-  if (!r.ok) {
-    printDiagnostics(r.diagnostics);
-    process.stdout.write(`FAILED: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? '' : 's'}\n`);
-    return 1;
-  }
+  printDiagnostics(r.diagnostics);
+  let errors = r.diagnostics.length;
+  const hooks = (n: number): string => `${n} hook${n === 1 ? '' : 's'}`;
   if (values['no-kernel']) {
-    for (const p of r.policies) process.stdout.write(`${p.name}: ok (${p.hooks.length} hook${p.hooks.length === 1 ? '' : 's'}; not resolved on the kernel)\n`);
-    return 0;
-  }
-  let errors = 0;
-  const compiled: CompiledPolicy[] = [];
-  for (const p of r.policies) {
-    const res = await resolvePolicy(p);
-    const refused = res.policy ? engineCheck(res.policy) : [];
-    if (!res.policy || refused.length > 0) {
-      printDiagnostics([...res.diagnostics, ...refused]);
-      errors += res.diagnostics.length + refused.length;
-      continue;
+    for (const p of r.policies) {
+      process.stdout.write(p.dormant
+        ? `${p.name}: loaded, matches nothing until pod metadata is available (${hooks(p.hooks.length)}; not resolved on the kernel)\n`
+        : `${p.name}: ok (${hooks(p.hooks.length)}; not resolved on the kernel)\n`);
     }
-    compiled.push(res.policy);
-    const portable = res.policy.hooks.filter((h) => h.served.portable).length;
-    process.stdout.write(`${p.name}: ok (${res.policy.hooks.length} hook${res.policy.hooks.length === 1 ? '' : 's'}${portable ? `, ${portable} portable` : ''}${res.policy.skipped.length ? `, ${res.policy.skipped.length} skipped` : ''})\n`);
-    if (values.verbose) {
-      for (const h of res.policy.hooks) {
-        process.stdout.write(`  ${describeHook(h)}\n`);
-        if (h.served.attachments.length > 1) process.stdout.write(`    attachments: ${h.served.attachments.map((a) => a.label).join(', ')}\n`);
+  } else {
+    for (const p of r.policies) {
+      let res: Awaited<ReturnType<typeof resolvePolicy>>;
+      try {
+        res = await resolvePolicy(p);
+      } catch (e) {
+        // Not a problem of the policy (the kernel could not be asked): said on one line all the same.
+        res = { diagnostics: [{ pos: p.pos, path: '', message: `policy "${p.name}" could not be resolved on this kernel: ${(e as Error).message.split('\n')[0]}` }] };
       }
-      for (const s of res.policy.skipped) process.stdout.write(`  skipped ${s.hook.functionName}: ${s.reason}\n`);
+      const policy = res.policy;
+      const refused = policy ? engineCheck(policy.dormant ? { ...policy, hooks: policy.dormantHooks ?? [] } : policy) : [];
+      if (!policy || refused.length > 0) {
+        printDiagnostics([...res.diagnostics, ...refused]);
+        errors += res.diagnostics.length + refused.length;
+        continue;
+      }
+      const shown = policy.dormant ? policy.dormantHooks ?? [] : policy.hooks;
+      const portable = shown.filter((h) => h.served.portable).length;
+      const counts = `${hooks(shown.length)}${portable ? `, ${portable} portable` : ''}${policy.skipped.length ? `, ${policy.skipped.length} skipped` : ''}`;
+      process.stdout.write(policy.dormant
+        ? `${p.name}: loaded, matches nothing until pod metadata is available (${counts}; none attached)\n`
+        : `${p.name}: ok (${counts})${p.mode === 'monitor' ? ', monitor mode: enforcing actions are reported, not taken' : ''}\n`);
+      if (values.verbose) {
+        for (const h of shown) {
+          process.stdout.write(`  ${describeHook(h)}\n`);
+          if (h.served.attachments.length > 1) process.stdout.write(`    attachments: ${h.served.attachments.map((a) => a.label).join(', ')}\n`);
+        }
+        for (const s of policy.skipped) process.stdout.write(`  skipped ${s.hook.functionName}: ${s.reason}\n`);
+      }
     }
   }
   if (errors > 0) {
