@@ -57,8 +57,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Whether apt knows package $1 at version $2.
-apt_has() { apt-cache show "$1=$2" >/dev/null 2>&1; }
+# Whether apt knows package $1 at version $2 (apt-cache show exits 0 on an
+# unknown version; madison lists the versions there are).
+apt_has() { apt-cache madison "$1" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}' | grep -qxF "$2"; }
 
 # The newest package (name and version) whose name matches regex $1.
 newest_of_series() {
