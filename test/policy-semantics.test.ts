@@ -609,8 +609,8 @@ describe('validation agrees with Tetragon', () => {
       /^p\.yaml:7:5: spec\.uprobes\[0\]: a uprobe takes at most one of symbols, addrs or offsets/);
   });
 
-  test('one matchBinaries and at most 4 matchPIDs values per selector (the CRD)', () => {
-    const e = errorsOf(doc(openat('      - action: Post\n').replace('    - matchArgs:', `    - matchBinaries:
+  test('limits Vigil lifts but Tetragon\'s CRD has (one matchBinaries, 4 matchPIDs values) are said', () => {
+    const { spec, warns } = one(doc(openat('      - action: Post\n').replace('    - matchArgs:', `    - matchBinaries:
       - operator: In
         values: ["/bin/a"]
       - operator: In
@@ -619,8 +619,12 @@ describe('validation agrees with Tetragon', () => {
       - operator: In
         values: [1, 2, 3, 4, 5]
       matchArgs:`)));
-    has(e, /spec\.kprobes\[0\]\.selectors\[0\]\.matchBinaries: at most 1 items are allowed, found 2/);
-    has(e, /matchPIDs\[0\]\.values: at most 4 items are allowed, found 5/);
+    assert.equal(spec.hooks[0]!.selectors[0]!.matchBinaries.length, 2);
+    assert.equal(spec.hooks[0]!.selectors[0]!.matchPIDs[0]!.values.length, 5);
+    has(warns, /spec\.kprobes\[0\]\.selectors\[0\]\.matchBinaries: 2 matchBinaries entries: Vigil ANDs them, but Tetragon's CRD allows one per selector/);
+    has(warns, /matchPIDs\[0\]\.values: 5 values: Vigil matches them all, but Tetragon's CRD allows at most 4/);
+    has(errorsOf(doc(openat('      - action: Post\n').replace('    - matchArgs:', '    - matchPIDs:\n      - operator: In\n        values: [-1]\n      matchArgs:'))),
+      /matchPIDs\[0\]\.values\[0\]: must be >= 0, found -1/);
   });
 
   test('messages and tags: Tetragon\'s lengths', () => {

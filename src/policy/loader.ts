@@ -940,12 +940,15 @@ class DocReader {
       return { operator: b.operator as BinaryFilter['operator'], values: b.values, followChildren: b.followChildren ?? false, pos: this.at(bp) };
     });
     if (matchBinaries.length > 1) {
-      // The CRD allows one matchBinaries entry per selector (maxItems 1); with macros the lists add up.
-      this.err(joinPath(sp, 'matchBinaries'), `${matchBinaries.length} matchBinaries entries with its macros; Tetragon's schema allows 1 per selector`, true);
+      // A limit Vigil lifts, but a policy Tetragon would not load: said.
+      this.warn(joinPath(sp, 'matchBinaries'), `${matchBinaries.length} matchBinaries entries: Vigil ANDs them, but Tetragon's CRD allows one per selector (maxItems 1) and would refuse this policy`);
     }
     type RawPid = NonNullable<RawSelector['matchPIDs']>[number];
     const matchPIDs: PidFilter[] = items<RawPid>('matchPIDs').map(({ item: m, path: mp }) => {
       if (m.values.length === 0) this.err(joinPath(mp, 'values'), 'matchPIDs needs at least one value');
+      if (m.values.length > 4) {
+        this.warn(joinPath(mp, 'values'), `${m.values.length} values: Vigil matches them all, but Tetragon's CRD allows at most 4 (its kernel code reads only 4) and would refuse this policy`);
+      }
       return {
         operator: m.operator as 'In' | 'NotIn', values: m.values, followForks: m.followForks ?? false,
         isNamespacePID: m.isNamespacePID ?? false, pos: this.at(mp),

@@ -161,8 +161,8 @@ const selector = obj({
   macros: arr(str()),
   matchPIDs: arr(obj({
     operator: str(['In', 'NotIn']),
-    // CRD: int32 items, at most 4 ("only the first 4 are matched by the kernel"); the Go type is uint32.
-    values: arr({ t: 'integer', min: 0, max: 2147483647 }, 4),
+    // CRD: int32 items (the Go type is uint32); its maxItems 4 is a limit Vigil lifts (the loader warns).
+    values: arr({ t: 'integer', min: 0, max: 2147483647 }),
     isNamespacePID: bool,
     followForks: bool,
   }, ['operator', 'values'], { followForks: false, isNamespacePID: false })),
@@ -171,7 +171,8 @@ const selector = obj({
   matchActions: arr(action),
   matchReturnArgs: arr(argSelector),
   matchReturnActions: arr(action),
-  matchBinaries: arr(binarySelector, 1),
+  // The CRD's maxItems 1 is a limit Vigil lifts (the loader warns).
+  matchBinaries: arr(binarySelector),
   matchParentBinaries: arr(binarySelector, 1),
   matchCEL: obj({ expr: { t: 'string', minLength: 1 } }, ['expr']),
   matchCmdArgs: arr(obj({
