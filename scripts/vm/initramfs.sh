@@ -8,8 +8,9 @@
 #       under /vigil, and /init (scripts/vm/init).
 #   initramfs.sh kernel SERIES OUT COMMON TEST...
 #       COMMON followed by a small archive for one kernel: the kernel modules
-#       the tests need (unpacked, in load order) and the list of test files
-#       to run. The kernel accepts concatenated cpio archives.
+#       the tests need (unpacked, in load order), the kernel's config in
+#       /boot, and the list of test files to run. The kernel accepts
+#       concatenated cpio archives.
 #
 # Everything is staged under .vm/initramfs/ and built anew on each call (it
 # takes a second or two); the project must be built already (npm run build).
@@ -136,6 +137,11 @@ build_kernel() {
       echo "/lib/modules/$RELEASE/${base%%.ko*}.ko" >>"$stage/etc/vigil/modules"
     done
   done
+
+  # The kernel's config where Debian keeps it, so what `vigil features`
+  # says is missing names the kernel options, as on an installed system.
+  mkdir -p "$stage/boot"
+  cp "$VM_DIR/kernels/$series/root/boot/config-$RELEASE" "$stage/boot/"
 
   # The test files to run, one a line, relative to /vigil; or, for
   # debugging, a shell command to run instead (run.mjs --exec).
