@@ -2,7 +2,9 @@
 // put into the program's .bss are normalised in place when this process calls
 // getppid (bpf/testdata/normalize.bpf.c), and compared with what the text
 // must become: a fixed table of the cases that hide a path ("..", ".", "//",
-// a trailing '/'), then seeded random paths against a reference written here.
+// a trailing '/'), each of them at every position around the 8-byte steps of
+// the scan that skips already normal paths, then seeded random paths against
+// a reference written here.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { ObjectSpec } from '../src/bpf/index.js';
@@ -133,6 +135,18 @@ describe('vigil_path_normalize', () => {
     const long = `/${'abcdefg/../'.repeat(372)}etc/shadow`.slice(0, 4095);
     assert.equal(long.length, 4095);
     assert.equal(n.run(long).out, reference(long));
+    // A "//", "/." or trailing '/' at every position of paths around the scan's 8-byte steps.
+    for (let len = 2; len <= 40; len++) {
+      const plain = `/${'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH'.slice(0, len - 1)}`;
+      assert.equal(n.run(plain).out, plain, 'already normal');
+      for (let at = 1; at < len; at++) {
+        for (const insert of ['/', '/.', '/./', '/..']) {
+          const p = `${plain.slice(0, at)}${insert}${plain.slice(at)}`;
+          assert.equal(n.run(p).out, reference(p), p);
+        }
+      }
+      assert.equal(n.run(`${plain}/`).out, plain, `${plain}/`);
+    }
     let seed = 0x2545f491;
     const rand = (k: number): number => {
       seed ^= seed << 13;

@@ -61,9 +61,11 @@
  *      and mask rules as the walks: every access is buf[offset & mask]);
  *      otherwise nothing changes, len is returned and err_flag is ORed into
  *      *flags. The text must not hold NUL bytes (a string's length without
- *      its terminator). One byte (or one removed byte) per bpf_loop
- *      iteration, at most 2 * len + 2, with the state in per-CPU map memory
- *      as for the walks, so the verifier checks one step, whatever the length.
+ *      its terminator). A scan of eight bytes per bpf_loop iteration first
+ *      finds whether there is anything to do (most paths: nothing); then one
+ *      byte (or one removed byte) per iteration, at most 2 * len + 2. The
+ *      state is in per-CPU map memory as for the walks, so the verifier
+ *      checks each step once, whatever the length.
  */
 #ifndef __VIGIL_PATH_H
 #define __VIGIL_PATH_H
@@ -280,6 +282,7 @@ struct __vigil_path_norm_state {
 	__u32 comp;		/* where the component being read starts in the output */
 	__u32 pop;		/* removing the component a ".." cancels */
 	__u32 done;
+	__u32 hit;		/* the scan found "/." or "//" */
 };
 
 struct {
@@ -351,6 +354,38 @@ static long vigil_path_norm_step(__u64 index, void *ctx)
 	return 0;
 }
 
+/* 1 when the byte c is ch, else 0, without a branch (c < 256). */
+#define __VIGIL_IS(c, ch) ((((__u64)(c) ^ (ch)) - 1) >> 63)
+
+/*
+ * The scan before the work: most paths hold no "/." and no "//", and then
+ * (without a trailing '/') are already normal. Eight pairs of bytes a step,
+ * without branches on the bytes, so that the verifier sees one path through
+ * the step. Every pair is inside the text: the last step moves back to end
+ * at the last byte (it may look at pairs again). Needs len >= 9.
+ */
+static long vigil_path_norm_scan(__u64 index, void *ctx)
+{
+	struct __vigil_path_norm_walk *nw = ctx;
+	struct __vigil_path_norm_state *st = nw->st;
+	__u8 *buf = nw->buf;
+	__u64 mask = nw->mask, last = st->len - 1, pos = st->r, hit = 0, c, n;
+
+	if (pos + 8 > last)
+		pos = last - 8;
+	pos += st->start;
+	n = buf[pos & mask];
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		c = n;
+		n = buf[(pos + i + 1) & mask];
+		hit |= __VIGIL_IS(c, '/') & (__VIGIL_IS(n, '.') | __VIGIL_IS(n, '/'));
+	}
+	st->hit |= hit;
+	st->r += 8;
+	return st->hit || st->r >= last;
+}
+
 /* See the header comment: lexical normalisation of buf[start .. start + len), in place. */
 static __always_inline __u32 vigil_path_normalize(__u8 *buf, __u64 mask, __u32 start, __u32 len,
 						  __u32 *flags, __u32 err_flag)
@@ -371,6 +406,13 @@ static __always_inline __u32 vigil_path_normalize(__u8 *buf, __u64 mask, __u32 s
 	nw.st = st;
 	st->start = start;
 	st->len = len;
+	st->r = 0;
+	st->hit = 0;
+	/* Already normal (no "/.", no "//", no trailing '/'): nothing to do.
+	 * Shorter paths go straight to the work: it is short too. */
+	if (len >= 9 && bpf_loop(len / 8 + 1, vigil_path_norm_scan, &nw, 0) >= 0 && !st->hit &&
+	    buf[(start + len - 1) & mask] != '/')
+		return len;
 	st->r = 1;
 	st->w = 1;
 	st->comp = 1;
