@@ -67,6 +67,7 @@ const enum vigil_policy_loc *unused_vigil_policy_loc __attribute__((unused));
 const enum vigil_policy_cond_test *unused_vigil_policy_cond_test __attribute__((unused));
 const enum vigil_policy_cond_op *unused_vigil_policy_cond_op __attribute__((unused));
 const enum vigil_policy_hook_limits *unused_vigil_policy_hook_limits __attribute__((unused));
+const enum vigil_policy_counter_slots *unused_vigil_policy_counter_slots __attribute__((unused));
 
 #define AT_FDCWD -100
 #define AF_UNIX 1
@@ -343,7 +344,7 @@ static __always_inline void count(__u32 policy, __u32 which)
 	struct vigil_policy_counters *c = bpf_map_lookup_elem(&counters, &policy);
 
 	if (c && which < VIGIL_POLICY_COUNTERS)
-		c->c[which] += 1;
+		c->c[which & (VIGIL_POLICY_COUNTER_SLOTS - 1)] += 1;
 }
 
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
@@ -1192,6 +1193,50 @@ static __always_inline int capture_kuserns(struct run *r, struct vigil_policy_ar
 	return 0;
 }
 
+/* A kernel BPF object as union bpf_attr's BPF_PROG_LOAD / BPF_MAP_CREATE
+ * fields (72 bytes): prog_type, insn_cnt, prog_name at 48; map_type,
+ * key_size, value_size, max_entries, map_name at 28. */
+#define KBPF_SIZE 72
+
+static __always_inline int capture_kbpf(struct run *r, struct vigil_policy_arg_value *out, __u16 type, __u64 ptr)
+{
+	__u8 *d;
+	long off;
+
+	out->type = VIGIL_POLICY_ARG_USER_STRUCT;
+	out->value = KBPF_SIZE;
+	if (!ptr) {
+		out->flags |= VIGIL_POLICY_ARG_ERROR;
+		return 0;
+	}
+	off = blob_pos(r->s, out);
+	if (off < 0)
+		return 0;
+	d = r->s->data + (off & DATA_MASK);
+	__builtin_memset(d, 0, KBPF_SIZE);
+	if (type == VIGIL_POLICY_ARG_KBPF_ATTR) {
+		bpf_probe_read_kernel(d, KBPF_SIZE, (void *)ptr);
+	} else if (type == VIGIL_POLICY_ARG_KBPF_MAP) {
+		struct bpf_map *m = (struct bpf_map *)ptr;
+
+		*(__u32 *)(d + 0) = BPF_CORE_READ(m, map_type);
+		*(__u32 *)(d + 4) = BPF_CORE_READ(m, key_size);
+		*(__u32 *)(d + 8) = BPF_CORE_READ(m, value_size);
+		*(__u32 *)(d + 12) = BPF_CORE_READ(m, max_entries);
+		bpf_core_read(d + 28, 16, &m->name);
+	} else {
+		struct bpf_prog *p = (struct bpf_prog *)ptr;
+		struct bpf_prog_aux *aux = BPF_CORE_READ(p, aux);
+
+		*(__u32 *)(d + 0) = BPF_CORE_READ(p, type);
+		*(__u32 *)(d + 4) = BPF_CORE_READ(p, len);
+		if (aux)
+			bpf_core_read(d + 48, 16, &aux->name);
+	}
+	blob_commit(r->s, out, KBPF_SIZE);
+	return 0;
+}
+
 /* One argument's value and data from its word. At the entry of a hook judged
  * at exit, arguments read at the exit (the return value, returnCopy buffers)
  * are only marked PENDING; `exit` completes them. */
@@ -1394,6 +1439,11 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		capture_kfile(r, out, iocb ? BPF_CORE_READ(iocb, ki_filp) : NULL);
 		break;
 	}
+	case VIGIL_POLICY_ARG_KBPF_ATTR:
+	case VIGIL_POLICY_ARG_KBPF_MAP:
+	case VIGIL_POLICY_ARG_KBPF_PROG:
+		capture_kbpf(r, out, a->type, raw);
+		break;
 	case VIGIL_POLICY_ARG_KFILENAME: {
 		struct filename *fname = (struct filename *)raw;
 		const char *name = fname ? BPF_CORE_READ(fname, name) : NULL;
@@ -2489,7 +2539,7 @@ SEC("lsm")
 int policy_lsm(void *ctx)
 {
 	struct evalbuf *e = begin(ctx, VIGIL_POLICY_SRC_TRACING);
-	__s32 err;
+	long err;
 
 	if (!e)
 		return 0;
@@ -2497,6 +2547,7 @@ int policy_lsm(void *ctx)
 	e = evalbuf();
 	if (!e || !e->st.has_override)
 		return 0;
+	/* 64-bit and bounded: the verifier checks R0 is in [-4095, 0]. */
 	err = e->st.override;
 	if (err < -4095 || err > 0)
 		return -1;

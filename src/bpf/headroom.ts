@@ -111,6 +111,21 @@ export async function measureObject(file: string, only?: readonly string[]): Pro
   return out;
 }
 
+/** The verifier's log of one program refused in its heaviest configuration ('' when it loads). */
+export async function verifierLog(file: string, program: string): Promise<string> {
+  const spec = ObjectSpec.fromFile(file);
+  const heavy = HEAVIEST[spec.name] ?? {};
+  const opts: LoadOptions = { programs: [program], constants: applicable(spec, heavy.constants) };
+  const target = heavy.attachTargets?.[program];
+  if (target) opts.attachTargets = { [program]: target };
+  try {
+    (await spec.load(opts)).close();
+    return '';
+  } catch (e) {
+    return e instanceof BpfError ? e.log : (e as Error).message;
+  }
+}
+
 /** Every object in bpf/. */
 export async function measureAll(files = bpfObjects()): Promise<ProgramHeadroom[]> {
   const rows: ProgramHeadroom[] = [];

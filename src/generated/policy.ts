@@ -80,6 +80,9 @@ export const VIGIL_POLICY_ARG_KSKB = 20;
 export const VIGIL_POLICY_ARG_KPATH = 21;
 export const VIGIL_POLICY_ARG_KFILENAME = 22;
 export const VIGIL_POLICY_ARG_KKIOCB = 23;
+export const VIGIL_POLICY_ARG_KBPF_ATTR = 24;
+export const VIGIL_POLICY_ARG_KBPF_MAP = 25;
+export const VIGIL_POLICY_ARG_KBPF_PROG = 26;
 export const VIGIL_POLICY_ARG_FILE = 32;
 export const VIGIL_POLICY_ARG_SOCK = 33;
 export const VIGIL_POLICY_ARG_UNIX = 34;
@@ -996,25 +999,28 @@ export const VIGIL_POLICY_C_LOST = 4;
 export const VIGIL_POLICY_C_ACTIONS = 5;
 export const VIGIL_POLICY_COUNTERS = 12;
 
-/** struct vigil_policy_counters: 96 bytes. */
+// enum vigil_policy_counter_slots
+export const VIGIL_POLICY_COUNTER_SLOTS = 16;
+
+/** struct vigil_policy_counters: 128 bytes. */
 export interface VigilPolicyCounters {
-  /** __u64[12] at 0 */
+  /** __u64[16] at 0 */
   c: bigint[];
 }
 
 export const vigilPolicyCounters: Codec<VigilPolicyCounters> & { readonly offsets: Readonly<Record<'c', number>> } = {
-  size: 96,
+  size: 128,
   offsets: { c: 0 },
   decode(view: DataView, o: number): VigilPolicyCounters {
     return {
-      c: [view.getBigUint64(o, true), view.getBigUint64(o + 8, true), view.getBigUint64(o + 16, true), view.getBigUint64(o + 24, true), view.getBigUint64(o + 32, true), view.getBigUint64(o + 40, true), view.getBigUint64(o + 48, true), view.getBigUint64(o + 56, true), view.getBigUint64(o + 64, true), view.getBigUint64(o + 72, true), view.getBigUint64(o + 80, true), view.getBigUint64(o + 88, true)],
+      c: [view.getBigUint64(o, true), view.getBigUint64(o + 8, true), view.getBigUint64(o + 16, true), view.getBigUint64(o + 24, true), view.getBigUint64(o + 32, true), view.getBigUint64(o + 40, true), view.getBigUint64(o + 48, true), view.getBigUint64(o + 56, true), view.getBigUint64(o + 64, true), view.getBigUint64(o + 72, true), view.getBigUint64(o + 80, true), view.getBigUint64(o + 88, true), view.getBigUint64(o + 96, true), view.getBigUint64(o + 104, true), view.getBigUint64(o + 112, true), view.getBigUint64(o + 120, true)],
     };
   },
   encode(value: VigilPolicyCounters, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 96).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 128).fill(0);
     {
       const a0 = value.c;
-      if (a0.length > 12) throw new RangeError(`vigilPolicyCounters.c: ${a0.length} elements, room for 12`);
+      if (a0.length > 16) throw new RangeError(`vigilPolicyCounters.c: ${a0.length} elements, room for 16`);
       for (let i1 = 0; i1 < a0.length; i1++) {
         const e2 = a0[i1]!;
         view.setBigUint64(o + i1 * 8, e2, true);

@@ -19,7 +19,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync, openSync, closeSync 
 import { lookup as dnsLookup } from 'node:dns/promises';
 import {
   BpfMap, ObjectSpec, PerCpuMap, RingBufferReader, TypedMap, codec, cgroup2, ensureTracefs, type BpfObject, type Link,
-  MapType, NotSupportedError, UpdateFlags, probeHelper,
+  MapType, NotSupportedError, UpdateFlags, VerifierError, probeHelper,
 } from '../bpf/index.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { BootClock } from '../util/clock.js';
@@ -36,7 +36,7 @@ import {
   type VigilPolicyArg, type VigilPolicyCond, type VigilPolicyHook, type VigilPolicySelector,
   VIGIL_POLICY_ACT_DENY, VIGIL_POLICY_ACT_NOPOST, VIGIL_POLICY_ACT_NOTIFY_ENFORCER,
   VIGIL_POLICY_ACT_POST, VIGIL_POLICY_ACT_SIGKILL, VIGIL_POLICY_ACT_SIGNAL, VIGIL_POLICY_ARG_NONE,
-  VIGIL_POLICY_COUNTERS, VIGIL_POLICY_C_ACTIONS, VIGIL_POLICY_C_EVALUATED, VIGIL_POLICY_C_LOST,
+  VIGIL_POLICY_COUNTER_SLOTS, VIGIL_POLICY_C_ACTIONS, VIGIL_POLICY_C_EVALUATED, VIGIL_POLICY_C_LOST,
   VIGIL_POLICY_C_MATCHED, VIGIL_POLICY_C_POSTED, VIGIL_POLICY_C_RATE_LIMITED, VIGIL_POLICY_LOC_NONE,
   VIGIL_POLICY_MAX_ACTIONS, VIGIL_POLICY_MAX_ARGS, VIGIL_POLICY_MAX_CONDS, VIGIL_POLICY_MAX_DENY,
   VIGIL_POLICY_MAX_FILTERS, VIGIL_POLICY_MAX_HOOKS, VIGIL_POLICY_MAX_POLICIES, VIGIL_POLICY_MAX_SELECTORS,
@@ -185,6 +185,11 @@ const INIT_NS_INODES: Partial<Record<NamespaceKind, bigint>> = {
  */
 export function hostNamespaceInode(kind: NamespaceKind): bigint {
   return namespaceInode(1, kind) || INIT_NS_INODES[kind] || namespaceInode('self', kind);
+}
+
+/** The kernel refused a program a policy needs: names the policy, the hook, the program and the verifier's line. */
+export class PolicyLoadError extends Error {
+  override readonly name = 'PolicyLoadError';
 }
 
 export class PolicyEngine implements Disposable {
@@ -401,10 +406,17 @@ export class PolicyEngine implements Disposable {
         return v;
       },
     });
-    if (plan.needsProcs) await this.part('procs');
-    if (plan.needsUprobes) await this.part('uprobes');
-    if (plan.needsKprobes) await this.part('kprobes');
-    if (plan.needsKprobeOverride) await this.part('kprobeOverride');
+    const named = (stage: string, turnOff: string) => (e: unknown): never => {
+      throw e instanceof VerifierError
+        ? new PolicyLoadError(`policy ${policy.name}: ${stage}: program ${e.programName ?? '?'} refused by the ` +
+          `verifier: ${e.summary}; to go without it, ${turnOff}`, { cause: e })
+        : e;
+    };
+    const portableHint = 'serve the kernel hooks by their portable equivalents (--portable-hooks, VIGIL_PORTABLE_HOOKS=1)';
+    if (plan.needsProcs) await this.part('procs').catch(named('the process table (matchBinaries, follow*, namespace and capability changes)', 'drop those selectors'));
+    if (plan.needsUprobes) await this.part('uprobes').catch(named('uprobe hooks', 'drop the uprobes'));
+    if (plan.needsKprobes) await this.part('kprobes').catch(named('kprobe hooks', portableHint));
+    if (plan.needsKprobeOverride) await this.part('kprobeOverride').catch(named('Override on kprobes', 'use Sigkill, or an LSM hook'));
     if (plan.needsDeny) {
       if (this.denyHooks.length + plan.hooks.reduce((n, h) => n + h.attachments.filter((a) => a.attach.kind === 'deny').length, 0) >
         VIGIL_POLICY_MAX_DENY) {
@@ -419,7 +431,11 @@ export class PolicyEngine implements Disposable {
       for (const ph of plan.hooks) live.hooks.push(this.programHook(live, ph));
       // Everything is written: now attach (an event can only find complete configuration).
       for (const h of live.hooks) {
-        for (const a of h.attachments) await this.attach(a);
+        for (const a of h.attachments) {
+          await this.attach(a).catch(named(`hook ${h.planned.hook.functionName} (${a.planned.attachment.label})`,
+            a.planned.attach.kind === 'fentry' || a.planned.attach.kind === 'fexit' || a.planned.attach.kind === 'lsm'
+              ? portableHint : 'drop this hook'));
+        }
       }
     } catch (e) {
       this.teardown(live);
@@ -781,7 +797,7 @@ export class PolicyEngine implements Disposable {
 
   private zeroCounters(slot: number): void {
     const m = new PerCpuMap(this.core.map('counters'), codec.u32, vigilPolicyCounters);
-    const zero = { c: new Array<bigint>(VIGIL_POLICY_COUNTERS).fill(0n) };
+    const zero = { c: new Array<bigint>(VIGIL_POLICY_COUNTER_SLOTS).fill(0n) };
     m.set(slot, Array.from({ length: m.get(slot)?.length ?? 1 }, () => zero));
   }
 
@@ -790,7 +806,7 @@ export class PolicyEngine implements Disposable {
     const live = this.policies.get(name);
     if (!live) return undefined;
     const per = new PerCpuMap(this.core.map('counters'), codec.u32, vigilPolicyCounters).get(live.slot) ?? [];
-    const c = new Array<bigint>(VIGIL_POLICY_COUNTERS).fill(0n);
+    const c = new Array<bigint>(VIGIL_POLICY_COUNTER_SLOTS).fill(0n);
     for (const cpu of per) cpu.c.forEach((v, i) => (c[i] = c[i]! + v));
     const act = (k: number): bigint => c[VIGIL_POLICY_C_ACTIONS + k] ?? 0n;
     return {

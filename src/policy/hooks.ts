@@ -526,6 +526,12 @@ class Resolver {
     }
     const exists = this.env.kernelFunction(fn);
     if (exists === false && h.ignoreCallNotFound) return { hooks: [], skipped: `${fn} is not in this kernel (ignore.callNotFound)` };
+    // A function this kernel does not have (renamed, or newer than it: security_bpf_map_create is
+    // security_bpf_map_alloc before 6.9) is served by its portable equivalent where Vigil knows one.
+    const equivalent = portableForFunction(fn);
+    if (exists === false && equivalent && (kprobe.available || fentry.available)) {
+      return { hooks: [{ spec: h, served: this.portable(h, equivalent, `kernel function ${fn} is not in this kernel (not in /proc/kallsyms)`) }] };
+    }
     const prefer: ('kprobe' | 'fentry')[] = h.section === 'fentries' ? ['fentry', 'kprobe'] : ['kprobe', 'fentry'];
     for (const kind of prefer) {
       const f = kind === 'kprobe' ? kprobe : fentry;

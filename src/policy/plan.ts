@@ -35,7 +35,8 @@ import {
   VIGIL_POLICY_ARG_KFILE, VIGIL_POLICY_ARG_KBINPRM, VIGIL_POLICY_ARG_KSOCK, VIGIL_POLICY_ARG_KSOCKET,
   VIGIL_POLICY_ARG_KCRED, VIGIL_POLICY_ARG_KUSER_NS, VIGIL_POLICY_ARG_KSKB, VIGIL_POLICY_HOOK_RET_AT_ENTRY,
   VIGIL_POLICY_HOOK_RET_ERR, VIGIL_POLICY_ACT_OVERRIDE, VIGIL_POLICY_SRC_TRACING, VIGIL_POLICY_ARG_KPATH,
-  VIGIL_POLICY_ARG_KFILENAME, VIGIL_POLICY_ARG_KKIOCB,
+  VIGIL_POLICY_ARG_KFILENAME, VIGIL_POLICY_ARG_KKIOCB, VIGIL_POLICY_ARG_KBPF_ATTR, VIGIL_POLICY_ARG_KBPF_MAP,
+  VIGIL_POLICY_ARG_KBPF_PROG,
 } from '../generated/policy.js';
 import { NotSupportedError } from '../bpf/errors.js';
 
@@ -190,12 +191,13 @@ const KERNEL_POINTER_TYPES: Partial<Record<ArgType, number>> = {
   file: VIGIL_POLICY_ARG_KFILE, linux_binprm: VIGIL_POLICY_ARG_KBINPRM, sock: VIGIL_POLICY_ARG_KSOCK,
   socket: VIGIL_POLICY_ARG_KSOCKET, cred: VIGIL_POLICY_ARG_KCRED, user_namespace: VIGIL_POLICY_ARG_KUSER_NS,
   skb: VIGIL_POLICY_ARG_KSKB, path: VIGIL_POLICY_ARG_KPATH, filename: VIGIL_POLICY_ARG_KFILENAME,
-  kiocb: VIGIL_POLICY_ARG_KKIOCB,
+  kiocb: VIGIL_POLICY_ARG_KKIOCB, bpf_attr: VIGIL_POLICY_ARG_KBPF_ATTR, bpf_map: VIGIL_POLICY_ARG_KBPF_MAP,
+  bpf_prog: VIGIL_POLICY_ARG_KBPF_PROG,
 };
 
 /** Kernel structs a native hook may be given that Vigil's engine does not read (yet): refused by name. */
 const UNREAD_KERNEL_TYPES: ReadonlySet<ArgType> = new Set<ArgType>(['dentry', 'net_device', 'load_info', 'module',
-  'bpf_attr', 'bpf_map', 'bpf_prog', 'perf_event', 'kernel_cap_t', 'cap_effective', 'cap_permitted', 'cap_inheritable',
+  'perf_event', 'kernel_cap_t', 'cap_effective', 'cap_permitted', 'cap_inheritable',
   'iov_iter', 'char_iovec']);
 
 /** Attachments whose argument words are kernel values (pointers to kernel structs and strings). */

@@ -153,6 +153,11 @@ enum vigil_policy_arg_type {
 	VIGIL_POLICY_ARG_KPATH = 21,	/* struct path *: becomes FILE (its path, no flags) */
 	VIGIL_POLICY_ARG_KFILENAME = 22, /* struct filename *: its name (a kernel string) */
 	VIGIL_POLICY_ARG_KKIOCB = 23,	/* struct kiocb *: its file, becomes FILE */
+	/* Kernel BPF objects, captured as USER_STRUCT in union bpf_attr's layout
+	 * (BPF_PROG_LOAD / BPF_MAP_CREATE fields), so they decode as bpf(2)'s. */
+	VIGIL_POLICY_ARG_KBPF_ATTR = 24,	/* union bpf_attr * (the kernel's copy) */
+	VIGIL_POLICY_ARG_KBPF_MAP = 25,	/* struct bpf_map * */
+	VIGIL_POLICY_ARG_KBPF_PROG = 26,	/* struct bpf_prog * */
 	/* Captured-only types (what FD / SOCKADDR resolved to). */
 	VIGIL_POLICY_ARG_FILE = 32,	/* path, value: f_flags | i_mode << 32 */
 	VIGIL_POLICY_ARG_SOCK = 33,	/* struct vigil_policy_sock */
@@ -475,8 +480,14 @@ enum vigil_policy_counter {
 	VIGIL_POLICY_COUNTERS = 12,
 };
 
+/* Room for 16: an index masked with 15 is bounded for every verifier,
+ * whatever the compiler makes of the range check. */
+enum vigil_policy_counter_slots {
+	VIGIL_POLICY_COUNTER_SLOTS = 16,
+};
+
 struct vigil_policy_counters {
-	__u64 c[VIGIL_POLICY_COUNTERS];
+	__u64 c[VIGIL_POLICY_COUNTER_SLOTS];
 };
 
 /* What the process table keeps per thread group. */

@@ -4,8 +4,9 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { probeAll, type FeatureReport, type FeatureResult } from '../../bpf/features.js';
 import type { MountState } from '../../bpf/mounts.js';
+import { bpfObjects, formatHeadroom, measureAll, verifierLog } from '../../bpf/headroom.js';
 
-const usage = `usage: vigil features [--json]
+const usage = `usage: vigil features [--json] [--programs [--verifier-log OBJECT/PROGRAM]]
 
 Probes the running kernel for real (loads, attaches and detaches tiny test
 programs, creates maps) and reports what it offers: kernel release, BTF, JIT,
@@ -16,6 +17,13 @@ Each feature is "yes" (available), "no" (not supported: the reason says why
 and which kernel/config has it) or "?" (could not tell).
 
 options:
+  --programs  instead: verifier headroom. Loads every program of Vigil's
+           objects alone, in its heaviest configuration, and prints the
+           instructions the verifier processed (bpf_prog_info.verified_insns),
+           the load time, and the share of Vigil's budget of 200,000 (a fifth
+           of the verifier's limit); with --json, the rows as JSON.
+           --verifier-log OBJECT/PROGRAM prints the verifier's log of one
+           program that the kernel refuses (e.g. policy/policy_tp).
   --json   print the report as JSON:
            {"kernel":{...},"program_types":{NAME:{"available":bool,"reason":string,"status":...}},
             "bpf_prog_types":{...},"attach":{...},"helpers":{...},"map_types":{...},"mounts":{...}}
@@ -89,11 +97,26 @@ export const command: Command = {
   summary: 'what the running kernel offers to eBPF, probed for real',
   usage,
   async run(argv: string[]): Promise<number> {
-    let values: { json?: boolean };
+    let values: { json?: boolean; programs?: boolean; 'verifier-log'?: string };
     try {
-      ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true, allowPositionals: false }));
+      ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, programs: { type: 'boolean' },
+        'verifier-log': { type: 'string' } }, strict: true, allowPositionals: false }));
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+    const which = values['verifier-log'];
+    if (which !== undefined) {
+      const [obj, prog] = which.split('/');
+      const file = bpfObjects().find((f) => f.endsWith(`/${obj}.bpf.o`));
+      if (!file || !prog) throw new UsageError(`--verifier-log ${which}: expected OBJECT/PROGRAM, e.g. policy/policy_tp`);
+      const log = await verifierLog(file, prog);
+      process.stdout.write(log ? `${log}\n` : `${which} loads: the verifier accepted it\n`);
+      return log ? 1 : 0;
+    }
+    if (values.programs) {
+      const rows = await measureAll();
+      process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatHeadroom(rows).join('\n')}\n`);
+      return 0;
     }
     const report = await probeAll();
     process.stdout.write(values.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : `${text(report)}\n`);

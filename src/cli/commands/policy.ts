@@ -6,27 +6,51 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { loadPolicyFiles } from '../../policy/loader.js';
 import { formatDiagnostic, type PolicyDiagnostic } from '../../policy/schema.js';
-import { resolvePolicy } from '../../policy/hooks.js';
-import { compatReport, engineCheck, formatCompatReport } from '../../policy/compat.js';
+import { liveKernel, resolvePolicy, type KernelEnv } from '../../policy/hooks.js';
+import { compatReport, engineCheck, formatCompatReport, kernelCheck } from '../../policy/compat.js';
+import { PolicyEngine } from '../../policy/engine.js';
 import { builtinPolicyFiles } from '../../policy/builtin.js';
 import type { Hook } from '../../policy/ir.js';
 
 const usage = `usage: vigil policy <subcommand> [options]
 
 subcommands:
-  validate [--no-kernel] [-v] FILE|DIR...
+  validate [--static|--no-kernel] [--portable-hooks] [-v] FILE|DIR...
         Load TracingPolicy files (apiVersion cilium.io/v1alpha1, kinds
         TracingPolicy and TracingPolicyNamespaced; a directory stands for the
-        .yaml/.yml files below it), check them against the schema and resolve
-        every hook on the running kernel. Problems are printed as
-        file:line:column: field: reason; the exit status is 1 if there is one.
-        --no-kernel   schema and meaning only (no kernel is asked)
-        -v            print, for each hook, what serves it here
+        .yaml/.yml files below it), check them against the schema, resolve
+        every hook on the running kernel, and load each policy into the
+        kernel without attaching anything (the verifier runs on what it
+        needs; nothing is observed or enforced), then unload it. Problems are
+        printed as file:line:column: field: reason; the exit status is 1 if
+        there is one. Without the privileges to load programs, validate falls
+        back to --static and says so.
+        --static          resolve the hooks on this kernel, but load nothing
+        --no-kernel       schema and meaning only (no kernel is asked)
+        --portable-hooks  serve kernel-function and LSM hooks by their portable
+                          equivalents, as on a kernel without kprobes, fentry
+                          and BPF-LSM (to compare both on one kernel)
+        -v                print, for each hook, what serves it here
   list  The built-in policies (policies/), one line each.
-  compat [--all] DIR...
-        For each policy file: loaded, loaded with portable hooks (which), or
-        rejected (the exact reason, with its position); then the counts.
+  compat [--all] [--static] [--portable-hooks] DIR...
+        For each policy file: loaded natively, loaded with portable hooks
+        (which), or rejected (the exact reason, with its position); then the
+        counts. Each policy is loaded into the kernel without attaching
+        anything (as validate does) unless --static.
         --all   print every reason of a rejected file, not only the first`;
+
+/**
+ * An engine to check policies against the kernel (load, never attach), or why
+ * there is none (no privileges, no tracefs): the caller then checks statically.
+ */
+async function checkingEngine(): Promise<{ engine?: PolicyEngine; why?: string }> {
+  if (process.getuid?.() !== 0) return { why: 'not root: loading BPF programs needs CAP_BPF and CAP_PERFMON (or root)' };
+  try {
+    return { engine: await PolicyEngine.start({ onEvent: () => {} }) };
+  } catch (e) {
+    return { why: (e as Error).message.split('\n')[0] };
+  }
+}
 
 function printDiagnostics(ds: readonly PolicyDiagnostic[], prefix = ''): void {
   for (const d of ds) process.stdout.write(`${prefix}${formatDiagnostic(d)}\n`);
@@ -40,9 +64,28 @@ function describeHook(h: Hook): string {
 async function validate(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { 'no-kernel': { type: 'boolean', default: false }, verbose: { type: 'boolean', short: 'v', default: false } },
+    options: {
+      'no-kernel': { type: 'boolean', default: false }, static: { type: 'boolean', default: false },
+      'portable-hooks': { type: 'boolean', default: false }, verbose: { type: 'boolean', short: 'v', default: false },
+    },
   });
   if (positionals.length === 0) throw new UsageError('validate needs at least one FILE or DIR');
+  const env: KernelEnv = liveKernel({ forcePortable: values['portable-hooks'] || undefined });
+  let engine: PolicyEngine | undefined;
+  if (!values['no-kernel'] && !values.static) {
+    const c = await checkingEngine();
+    engine = c.engine;
+    if (c.why) process.stdout.write(`note: policies are checked statically (not loaded into the kernel): ${c.why}\n`);
+  }
+  try {
+    return await validateWith(positionals, values, env, engine);
+  } finally {
+    engine?.close();
+  }
+}
+
+async function validateWith(positionals: string[], values: { 'no-kernel': boolean; verbose: boolean }, env: KernelEnv,
+  engine: PolicyEngine | undefined): Promise<number> {
   // Every file is loaded and every policy that loaded is resolved, whatever failed elsewhere:
   // the report names each problem of each file, one line each.
   const r = loadPolicyFiles(positionals);
@@ -60,13 +103,15 @@ async function validate(argv: string[]): Promise<number> {
     for (const p of r.policies) {
       let res: Awaited<ReturnType<typeof resolvePolicy>>;
       try {
-        res = await resolvePolicy(p);
+        res = await resolvePolicy(p, env);
       } catch (e) {
         // Not a problem of the policy (the kernel could not be asked): said on one line all the same.
         res = { diagnostics: [{ pos: p.pos, path: '', message: `policy "${p.name}" could not be resolved on this kernel: ${(e as Error).message.split('\n')[0]}` }] };
       }
       const policy = res.policy;
-      const refused = policy ? engineCheck(policy.dormant ? { ...policy, hooks: policy.dormantHooks ?? [] } : policy) : [];
+      const checked = policy?.dormant ? { ...policy, hooks: policy.dormantHooks ?? [] } : policy;
+      const refused = checked ? engineCheck(checked) : [];
+      if (checked && engine && refused.length === 0) refused.push(...await kernelCheck(engine, checked));
       if (!policy || refused.length > 0) {
         printDiagnostics([...res.diagnostics, ...refused]);
         errors += res.diagnostics.length + refused.length;
@@ -75,9 +120,13 @@ async function validate(argv: string[]): Promise<number> {
       const shown = policy.dormant ? policy.dormantHooks ?? [] : policy.hooks;
       const portable = shown.filter((h) => h.served.portable).length;
       const counts = `${hooks(shown.length)}${portable ? `, ${portable} portable` : ''}${policy.skipped.length ? `, ${policy.skipped.length} skipped` : ''}`;
+      const where = engine ? 'loaded into the kernel and unloaded, nothing attached' : 'not loaded into the kernel';
       process.stdout.write(policy.dormant
         ? `${p.name}: loaded, matches nothing until pod metadata is available (${counts}; none attached)\n`
-        : `${p.name}: ok (${counts})${p.mode === 'monitor' ? ', monitor mode: enforcing actions are reported, not taken' : ''}\n`);
+        : `${p.name}: ok (${counts}; ${where})${p.mode === 'monitor' ? ', monitor mode: enforcing actions are reported, not taken' : ''}\n`);
+      for (const h of shown) {
+        if (h.served.portable) process.stdout.write(`  ${h.functionName} -> ${h.served.hook}: ${h.served.note ?? ''}\n`);
+      }
       if (values.verbose) {
         for (const h of shown) {
           process.stdout.write(`  ${describeHook(h)}\n`);
@@ -110,9 +159,24 @@ function list(argv: string[]): number {
 }
 
 async function compat(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { all: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { all: { type: 'boolean', default: false }, static: { type: 'boolean', default: false },
+      'portable-hooks': { type: 'boolean', default: false } },
+  });
   if (positionals.length === 0) throw new UsageError('compat needs a DIR (or files)');
-  const report = await compatReport(positionals);
+  let engine: PolicyEngine | undefined;
+  if (!values.static) {
+    const c = await checkingEngine();
+    engine = c.engine;
+    if (c.why) process.stdout.write(`note: policies are checked statically (not loaded into the kernel): ${c.why}\n`);
+  }
+  let report: Awaited<ReturnType<typeof compatReport>>;
+  try {
+    report = await compatReport(positionals, liveKernel({ forcePortable: values['portable-hooks'] || undefined }), { engine });
+  } finally {
+    engine?.close();
+  }
   const base = positionals.length === 1 ? path.resolve(positionals[0]!) : undefined;
   const lines = formatCompatReport(report, base);
   if (values.all) {

@@ -1,0 +1,244 @@
+// The policy engine on native hooks: kprobe/kretprobe, fentry/fexit and
+// BPF-LSM programs, on real syscalls of the fixture (test/fixtures/policyops.c)
+// copied to a scratch directory that every policy is scoped to. Each native
+// case runs where the feature probe says the kernel has the hook (the kernel
+// matrix's 6.1 and 6.12 VMs do; this repository's CI host does not, and the
+// skip says so), and the same policy is then run with the portable hooks
+// forced (liveKernel({ forcePortable })), so both paths are compared on one
+// kernel. Policies are also checked into the kernel without attaching
+// (PolicyEngine.check), which must not observe anything.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import YAML from 'yaml';
+import { PolicyEngine } from '../src/policy/engine.js';
+import { loadPolicySources } from '../src/policy/loader.js';
+import { compilePolicies, liveKernel } from '../src/policy/hooks.js';
+import { probeAttach, probeHelper } from '../src/bpf/features.js';
+import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
+import { requireRoot, tracefs } from './helpers.js';
+import { Events, Scratch, run, show } from './policy-engine-util.js';
+
+requireRoot();
+tracefs();
+
+let seq = 0;
+
+async function compileWith(spec: Record<string, unknown>, forcePortable: boolean): Promise<CompiledPolicy> {
+  const name = `native-${process.pid}-${++seq}`;
+  const content = YAML.stringify({ apiVersion: 'cilium.io/v1alpha1', kind: 'TracingPolicy', metadata: { name }, spec });
+  const r = loadPolicySources([{ name: `${name}.yaml`, content }]);
+  if (!r.ok) throw new Error(`policy ${name}: ${JSON.stringify(r.diagnostics)}\n${content}`);
+  const [c] = await compilePolicies(r.policies, liveKernel({ forcePortable }));
+  if (!c) throw new Error(`policy ${name}: not compiled`);
+  return c;
+}
+
+function pathOf(v: ArgValue | undefined): string | undefined {
+  if (!v) return undefined;
+  if (v.kind === 'file') return v.path;
+  if (v.kind === 'string') return v.value;
+  return undefined;
+}
+
+async function unavailable(kind: 'kprobe' | 'fentry' | 'lsm'): Promise<string | false> {
+  const f = await probeAttach(kind);
+  return f.available ? false : `the feature probe says this kernel has no ${kind}: ${f.reason}`;
+}
+
+describe('policy engine on native hooks', () => {
+  let engine: PolicyEngine;
+  let s: Scratch;
+  const events = new Events();
+
+  before(async () => {
+    s = new Scratch();
+    engine = await PolicyEngine.start({ onEvent: events.push, onError: (e) => { throw e; } });
+  });
+
+  after(() => {
+    engine?.close();
+    s?.remove();
+  });
+
+  const mine = (): Record<string, unknown>[] => [{ operator: 'In', values: [s.ops] }];
+
+  /** security_file_open(struct file *) on the scratch directory's files, the fixture only. */
+  const fileOpen = (actions?: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    kprobes: [{
+      call: 'security_file_open', syscall: false,
+      args: [{ index: 0, type: 'file' }],
+      ...extra,
+      selectors: [{
+        matchArgs: [{ index: 0, operator: 'Prefix', values: [`${s.dir}/`] }],
+        matchBinaries: mine(),
+        ...(actions ? { matchActions: actions } : {}),
+      }],
+    }],
+  });
+
+  async function opened(policy: CompiledPolicy, file: string): Promise<{ ev: PolicyEvent[]; line: string | undefined }> {
+    events.clear();
+    await engine.add(policy);
+    try {
+      const r = await run(s.ops, ['open', file]);
+      const ev = events.ofPolicy(engine, policy.name).filter((e) => e.pid === r.pid);
+      return { ev, line: r.lines[0] };
+    } finally {
+      engine.remove(policy.name);
+    }
+  }
+
+  for (const forcePortable of [false, true]) {
+    const mode = forcePortable ? 'portable hooks forced' : 'native';
+    test(`kprobe security_file_open posts the opened file (${mode})`, async (t) => {
+      const why = !forcePortable && await unavailable('kprobe');
+      if (why) return t.skip(why);
+      const p = await compileWith(fileOpen(), forcePortable);
+      const hook = p.hooks[0]!.served.hook;
+      if (forcePortable) assert.match(hook, /^portable:/, 'served by its portable equivalent');
+      else assert.equal(hook, 'kprobe:security_file_open');
+      const f = s.file(`k-${forcePortable ? 'p' : 'n'}.txt`);
+      const { ev } = await opened(p, f);
+      assert.equal(ev.length, 1, show(ev));
+      assert.equal(pathOf(ev[0]!.args[0]), f, show(ev[0]!.args));
+      // A file outside the prefix: no event.
+      const { ev: none } = await opened(p, '/etc/hostname');
+      assert.equal(none.length, 0, show(none));
+    });
+  }
+
+  test('kretprobe: the return value (security_file_open returns 0)', async (t) => {
+    const why = await unavailable('kprobe');
+    if (why) return t.skip(why);
+    const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
+    const p = await compileWith(spec, false);
+    assert.equal(p.hooks[0]!.served.hook, 'kprobe:security_file_open');
+    const f = s.file('ret.txt');
+    const { ev } = await opened(p, f);
+    assert.equal(ev.length, 1, show(ev));
+    assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
+    assert.equal(pathOf(ev[0]!.args[0]), f);
+  });
+
+  test('kprobe tcp_connect: a struct sock argument', async (t) => {
+    const why = await unavailable('kprobe');
+    if (why) return t.skip(why);
+    const p = await compileWith({
+      kprobes: [{
+        call: 'tcp_connect', syscall: false,
+        args: [{ index: 0, type: 'sock' }],
+        selectors: [{ matchArgs: [{ index: 0, operator: 'DPort', values: ['1'] }], matchBinaries: mine() }],
+      }],
+    }, false);
+    assert.equal(p.hooks[0]!.served.hook, 'kprobe:tcp_connect');
+    events.clear();
+    await engine.add(p);
+    try {
+      const r = await run(s.ops, ['connect4', '127.0.0.1', '1']);
+      const ev = events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid);
+      assert.equal(ev.length, 1, show(ev));
+      const a = ev[0]!.args[0];
+      assert.equal(a?.kind, 'sock', show(a));
+      assert.match(show(a), /127\.0\.0\.1/);
+    } finally {
+      engine.remove(p.name);
+    }
+  });
+
+  test('kprobe Sigkill kills the fixture at the open', async (t) => {
+    const why = await unavailable('kprobe');
+    if (why) return t.skip(why);
+    const p = await compileWith(fileOpen([{ action: 'Sigkill' }]), false);
+    const f = s.file('kill.txt');
+    events.clear();
+    await engine.add(p);
+    try {
+      const r = await run(s.ops, ['open', f]);
+      assert.equal(r.signal, 'SIGKILL', show(r));
+      const ev = events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid);
+      assert.equal(ev.length, 1, show(ev));
+    } finally {
+      engine.remove(p.name);
+    }
+  });
+
+  test('fentry security_file_open posts the opened file', async (t) => {
+    const why = await unavailable('fentry');
+    if (why) return t.skip(why);
+    const spec = fileOpen();
+    const k = (spec.kprobes as Record<string, unknown>[]);
+    const p = await compileWith({ fentries: k }, false);
+    assert.equal(p.hooks[0]!.served.hook, 'fentry:security_file_open');
+    const f = s.file('fentry.txt');
+    const { ev } = await opened(p, f);
+    assert.equal(ev.length, 1, show(ev));
+    assert.equal(pathOf(ev[0]!.args[0]), f, show(ev[0]!.args));
+  });
+
+  test('fexit: arguments and the return value at once', async (t) => {
+    const why = await unavailable('fentry');
+    if (why) return t.skip(why);
+    const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
+    const p = await compileWith({ fentries: spec.kprobes }, false);
+    assert.equal(p.hooks[0]!.served.hook, 'fentry:security_file_open');
+    const f = s.file('fexit.txt');
+    const { ev } = await opened(p, f);
+    assert.equal(ev.length, 1, show(ev));
+    assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
+    assert.equal(pathOf(ev[0]!.args[0]), f);
+  });
+
+  test('BPF-LSM file_open: Override denies the open by its return value', async (t) => {
+    const why = await unavailable('lsm');
+    if (why) return t.skip(why);
+    const p = await compileWith({
+      lsmhooks: [{
+        hook: 'file_open',
+        args: [{ index: 0, type: 'file' }],
+        selectors: [{
+          matchArgs: [{ index: 0, operator: 'Equal', values: [`${s.dir}/denied.txt`] }],
+          matchBinaries: mine(),
+          matchActions: [{ action: 'Override', argError: -1 }],
+        }],
+      }],
+    }, false);
+    assert.equal(p.hooks[0]!.served.hook, 'lsm:file_open');
+    const denied = s.file('denied.txt');
+    const allowed = s.file('allowed.txt');
+    events.clear();
+    await engine.add(p);
+    try {
+      const r = await run(s.ops, ['open', denied, 'open', allowed]);
+      assert.deepEqual(r.lines, ['open -1 1', r.lines[1]], show(r));
+      assert.match(r.lines[1] ?? '', /^open \d+ 0$/, 'the other file opens');
+      const ev = events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid);
+      assert.equal(ev.length, 1, show(ev));
+      assert.equal(pathOf(ev[0]!.args[0]), denied);
+    } finally {
+      engine.remove(p.name);
+    }
+    // Removed: the open succeeds again.
+    const again = await run(s.ops, ['open', denied]);
+    assert.match(again.lines[0] ?? '', /^open \d+ 0$/, show(again));
+  });
+
+  test('kprobe Override through bpf_override_return, where the kernel allows it', async (t) => {
+    const [kp, or] = await Promise.all([probeAttach('kprobe'), probeHelper('bpf_override_return')]);
+    if (!kp.available) return t.skip(`the feature probe says this kernel has no kprobe: ${kp.reason}`);
+    if (!or.available) return t.skip(`the feature probe says this kernel has no bpf_override_return: ${or.reason}`);
+    // security_file_open is on the error-injection list where the helper exists (ALLOW_ERROR_INJECTION).
+    const p = await compileWith(fileOpen([{ action: 'Override', argError: -1 }]), false);
+    const f = s.file('override.txt');
+    const { line } = await opened(p, f);
+    assert.equal(line, 'open -1 1');
+  });
+
+  test('check() loads a policy without attaching it: nothing is observed or enforced', async () => {
+    const p = await compileWith(fileOpen([{ action: 'Sigkill' }]), false);
+    await engine.check(p);
+    const r = await run(s.ops, ['open', s.file('checked.txt')]);
+    assert.equal(r.signal, null, 'not killed: nothing was attached');
+    assert.equal(events.ofPolicy(engine, p.name).length, 0);
+    assert.deepEqual(engine.names.filter((n) => n === p.name), []);
+  });
+});
