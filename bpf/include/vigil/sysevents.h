@@ -20,8 +20,11 @@
  *          leading NUL.
  *   path   path_len bytes, no NUL: the path of the descriptor's file, root
  *          first ("/usr/lib/modules/x.ko", "/pipe:[123]", "/memfd:name"),
- *          for calls on a non-socket fd (dup, finit_module, setns, fchmod);
- *          for a unix socket, its peer's (or own) bound address.
+ *          for calls on a non-socket fd (dup, finit_module, setns, fchmod):
+ *          canonical, the struct file's path walked up to the process's root
+ *          (what readlink /proc/PID/fd/N shows), with ino and dev of the same
+ *          file; for a unix socket, its peer's (or own) bound address as the
+ *          binder gave it.
  */
 #ifndef __VIGIL_SYSEVENTS_H
 #define __VIGIL_SYSEVENTS_H
