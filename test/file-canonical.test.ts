@@ -26,6 +26,8 @@ import type { ProcessLookup } from '../src/process/types.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
 import { requireRoot, waitFor } from './helpers.js';
+import { canonicalPrefix } from '../src/cli/flags.js';
+import { parseObserveArgs } from '../src/cli/commands/observe.js';
 
 const FILEOPS = repoPath('test', '.output', 'fileops');
 const VIGIL = repoPath('bin', 'vigil');
@@ -110,6 +112,28 @@ async function canonUnder(d: string, prefix: string): Promise<{ events: FileEven
   }
   return { events: events.filter((e) => e.task.pid === run.pid), calls: run.calls, dropped };
 }
+
+describe('--path-prefix values are canonical too (no kernel)', () => {
+  test('".", "..", "//" resolved; symlinks resolved as far as the path exists; the rest kept', () => {
+    const d = makeTree();
+    try {
+      assert.equal(canonicalPrefix(`${d}/other/dirlink/`), `${d}/watched/`, 'a symlinked directory');
+      assert.equal(canonicalPrefix(`${d}/other/dirlink`), `${d}/watched`);
+      assert.equal(canonicalPrefix(`${d}/other/link-in`), `${d}/watched/f`, 'a symlinked file');
+      assert.equal(canonicalPrefix(`${d}/other/dirlink/f`), `${d}/watched/f`);
+      assert.equal(canonicalPrefix(`${d}/other/dirlink/no/such/`), `${d}/watched/no/such/`, 'the part that exists');
+      assert.equal(canonicalPrefix(`${d}/other/dirlink/par`), `${d}/watched/par`, 'a partial name stays');
+      assert.equal(canonicalPrefix(`${d}//watched/./../watched/`), `${d}/watched/`);
+      assert.equal(canonicalPrefix('/'), '/');
+      assert.equal(canonicalPrefix('/..'), '/');
+      assert.equal(canonicalPrefix('/no-such-dir-vigil/x/'), '/no-such-dir-vigil/x/');
+      assert.deepEqual(parseObserveArgs(['--sensors', 'file', '--path-prefix', `${d}/other/dirlink/`]).filter.pathPrefixes,
+        [`${d}/watched/`]);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('canonical paths (real kernel)', () => {
   let skip: string | undefined;

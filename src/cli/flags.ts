@@ -1,6 +1,8 @@
 // Flag parsing shared by the commands that take the same options (observe,
 // top, run): numbers, ids, path prefixes, --container, and the in-kernel
 // FilterSet they end up as. A bad value is a UsageError naming the flag.
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import { UsageError } from './command.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
@@ -34,6 +36,37 @@ export function absolutePrefixes(flag: string, values: string[] | undefined): st
     if (Buffer.byteLength(v) > 255) throw new UsageError(`${flag}: longer than 255 bytes: "${v.slice(0, 40)}..."`);
   }
   return values;
+}
+
+/**
+ * A path prefix spelled as the file sensor's canonical paths are: ".", ".."
+ * and "//" resolved, and symlinks resolved as far as the path exists, as
+ * this process sees the filesystem ("/var/run/" and "/var/run" are "/run/"
+ * and "/run" where /var/run links there: without this they would match
+ * nothing). What does not exist (a partial name, "/etc/pass") stays as
+ * written. A trailing '/' is kept.
+ */
+export function canonicalPrefix(prefix: string): string {
+  const n = path.posix.normalize(prefix);
+  const slash = n.length > 1 && n.endsWith('/') ? '/' : '';
+  let dir = slash ? n.slice(0, -1) : n;
+  let tail = '';
+  for (;;) {
+    try {
+      const real = realpathSync(dir);
+      const joined = `${real === '/' ? '' : real}${tail}`;
+      return (joined || '/') + (joined ? slash : '');
+    } catch {
+      if (dir === '/') return n;
+      tail = `/${path.posix.basename(dir)}${tail}`;
+      dir = path.posix.dirname(dir);
+    }
+  }
+}
+
+/** --path-prefix values: absolute, canonical (canonicalPrefix), as long as the kernel's prefix keys allow. */
+export function pathPrefixes(flag: string, values: string[] | undefined): string[] | undefined {
+  return absolutePrefixes(flag, absolutePrefixes(flag, values)?.map(canonicalPrefix));
 }
 
 /** --container ID|host as cgroup ids for the filter (the tree is read now: containers started later are not known). */

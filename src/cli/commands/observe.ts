@@ -18,7 +18,7 @@ import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../outp
 import { BatchWriter } from '../../output/batch.js';
 import { BootClock } from '../../util/clock.js';
 import { isNetworkObserve, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
-import { absolutePrefixes, filterSetFromFlags, ids, positive } from '../flags.js';
+import { absolutePrefixes, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive } from '../flags.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
 export type SensorName = (typeof SENSORS)[number];
@@ -53,7 +53,8 @@ filters (in the kernel; a flag given more than once matches any of its values):
   --comm NAME         processes with this short name (comm, at most 15 bytes)
   --binary PREFIX     processes whose executable path starts with PREFIX
   --path-prefix PATH  file events whose canonical path starts with PATH
-                      (file sensor; paths as the process sees them from its root)
+                      (file sensor; paths as the process sees them from its
+                      root; symlinks, "." and ".." in PATH are resolved here)
   --container ID|host processes in this container (id or unique id prefix),
                       or "host": processes in no container
 Different filters must all match.
@@ -133,7 +134,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
       throw new UsageError(`--comm: "${c}" must be 1 to 15 bytes (the kernel keeps 15 of a process name)`);
     }
   }
-  const pathPrefixes = absolutePrefixes('--path-prefix', values['path-prefix']);
+  const pathPrefixes = canonicalPathPrefixes('--path-prefix', values['path-prefix']);
   if (pathPrefixes && !sensors.includes('file')) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
   if ((values.container?.length ?? 0) > 1) throw new UsageError('--container: give one container id (or host)');
   const container = values.container?.[0];
