@@ -331,6 +331,10 @@ static __always_inline void count_syscall(__u32 tgid, __u32 nr, __u64 ns, long r
 	b = log2_u64(ns);
 	if (b > VIGIL_SYSCALL_HIST_BUCKETS - 1)
 		b = VIGIL_SYSCALL_HIST_BUCKETS - 1;
+	/* Without the barrier clang bounds-checks a copy of b, drops the mask
+	 * (it knows b fits) and indexes with the unchecked register, which
+	 * older verifiers (6.1) refuse as an unbounded access. */
+	barrier_var(b);
 	st->hist[b & (VIGIL_SYSCALL_HIST_BUCKETS - 1)]++;
 }
 
