@@ -23,9 +23,11 @@
  * per (socket, local, remote) go to a hash drained per window. Owners by
  * cookie come from cgroup/sock_create (socket(2), process context, before
  * any datagram), from sock:sock_send_length / sock_recv_length (sockets that
- * predate Vigil) and, for a datagram leaving, from the sending task (UDP
- * egress runs in sendmsg). DNS messages on the configured ports are copied
- * to the ring for parsing in user space.
+ * predate Vigil, on kernels that have these tracepoints: 6.1 does not, and
+ * user space then loads neither program) and, for a datagram leaving, from
+ * the sending task (UDP egress runs in sendmsg), read from its task_struct
+ * (see owner_from_task). DNS messages on the configured ports are copied to
+ * the ring for parsing in user space.
  *
  * Every cgroup program here returns 1 (let the packet/socket through): this
  * object observes, it never enforces.
@@ -124,6 +126,27 @@ static __always_inline void owner_from_current(struct vigil_flow_owner *o)
 	o->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 	o->pass = vigil_filter_pass();
+}
+
+/*
+ * The same from the task_struct, for cgroup_skb programs: older kernels
+ * (6.1 and 6.12 among them; 6.18 allows them) refuse these programs every
+ * bpf_get_current_* helper but bpf_get_current_task, and CO-RE reads of the
+ * task give the same values (the uid bpf_get_current_uid_gid reports, the
+ * cgroup v2 id of the task's default hierarchy, the comm NUL-padded).
+ */
+static __always_inline void owner_from_task(struct vigil_flow_owner *o)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	o->tgid = BPF_CORE_READ(task, tgid);
+	o->tid = BPF_CORE_READ(task, pid);
+	o->uid = BPF_CORE_READ(task, cred, uid.val);
+	o->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+	o->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	__builtin_memset(o->comm, 0, sizeof(o->comm));
+	bpf_probe_read_kernel_str(o->comm, sizeof(o->comm), &task->comm);
+	o->pass = vigil_filter_values_pass(o->tgid, o->uid, o->comm, o->cgroup_id);
 }
 
 /* With filters on, only sockets of processes that passed them are reported. */
@@ -447,7 +470,12 @@ static __always_inline void send_dns(struct __sk_buff *skb, __u32 dir, __u8 fami
 		__builtin_memset(&r->owner, 0, sizeof(r->owner));
 	if (n > VIGIL_DNS_PAYLOAD_MAX)
 		n = VIGIL_DNS_PAYLOAD_MAX;
-	if (n < 1 || bpf_skb_load_bytes(skb, off, r->payload, n))
+	/* The length handed to the helper must be provably 1..MAX: older
+	 * verifiers (6.1) learn nothing from n != 0, so it is rebuilt as
+	 * ((n - 1) & (MAX - 1)) + 1, which is n itself here; the barrier keeps
+	 * clang from dropping the mask it can prove redundant. */
+	barrier_var(n);
+	if (n < 1 || bpf_skb_load_bytes(skb, off, r->payload, ((n - 1) & (VIGIL_DNS_PAYLOAD_MAX - 1)) + 1))
 		n = 0;
 	r->captured = n;
 	vigil_submit(&events, r);
@@ -506,7 +534,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, __u32 dir)
 	if (!o && cookie && dir == VIGIL_FLOW_EGRESS) {
 		/* A UDP datagram leaves from inside sendmsg: current is the sender. */
 		__builtin_memset(&fresh, 0, sizeof(fresh));
-		owner_from_current(&fresh);
+		owner_from_task(&fresh);
 		bpf_map_update_elem(&vigil_flow_owners, &cookie, &fresh, BPF_NOEXIST);
 		o = bpf_map_lookup_elem(&vigil_flow_owners, &cookie);
 	}

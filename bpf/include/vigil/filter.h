@@ -186,6 +186,41 @@ static __always_inline bool vigil_filter_pass(void)
 	return vigil_filter_count(vigil_filter_task_pass());
 }
 
+/* The task-level filters on a process given by its values (tgid, uid as
+ * bpf_get_current_uid_gid reports it, comm NUL-padded, cgroup v2 id), for
+ * programs that may not call the bpf_get_current_* helpers (cgroup_skb on
+ * older kernels, 6.1 and 6.12 among them) and read them from the task_struct
+ * instead. Counted like vigil_filter_pass. */
+static __always_inline bool vigil_filter_values_pass(__u32 tgid, __u32 uid, const char *comm, __u64 cgroup_id)
+{
+	__u32 f = vigil_filter_flags;
+	bool pass = true;
+
+	if (!f)
+		return true;
+	if (!(f & ~VIGIL_FILTER_PATH))
+		return vigil_filter_count(true);
+	if (f & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) {
+		struct vigil_tracked_task *t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
+
+		if (!t || ((f & VIGIL_FILTER_PID_TREE) && !t->pid_tree) || ((f & VIGIL_FILTER_BINARY) && !t->binary))
+			pass = false;
+	}
+	if (pass && (f & VIGIL_FILTER_PID) && !bpf_map_lookup_elem(&vigil_filter_pids, &tgid))
+		pass = false;
+	if (pass && (f & VIGIL_FILTER_UID) && !bpf_map_lookup_elem(&vigil_filter_uids, &uid))
+		pass = false;
+	if (pass && (f & VIGIL_FILTER_COMM) && !bpf_map_lookup_elem(&vigil_filter_comms, comm))
+		pass = false;
+	if (pass && (f & VIGIL_FILTER_CGROUP)) {
+		bool in = bpf_map_lookup_elem(&vigil_filter_cgroups, &cgroup_id) != NULL;
+
+		if (in == !!(f & VIGIL_FILTER_CGROUP_NOT))
+			pass = false;
+	}
+	return vigil_filter_count(pass);
+}
+
 /* Path prefix filter: key->path holds the absolute path (root first, NUL
  * padded), canonical where the caller can make it so (vigil/path.h: walked
  * from a struct path, or vigil_path_normalize): a prefix of a spelling
