@@ -236,6 +236,7 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
+  for (const l of pipeline.sensor.limitations) process.stderr.write(`vigil observe: note: ${l}\n`);
   process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
   try {
     await stopped;

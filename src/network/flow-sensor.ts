@@ -11,7 +11,8 @@
 // Hooks: tp_btf/inet_sock_set_state (TCP), the accept/accept4 exit
 // tracepoints (the owner of an accepted connection), cgroup/sock_create and
 // cgroup_skb ingress/egress on the cgroup v2 root (UDP, DNS), tp_btf
-// sock_send_length/sock_recv_length (owners of sockets older than Vigil).
+// sock_send_length/sock_recv_length (owners of sockets older than Vigil) where
+// the kernel has these tracepoints (6.1 does not: see FlowSensor.limitations).
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import {
   ObjectSpec, RingBufferReader, NotSupportedError, ensureTracefs, cgroup2, codec, PerCpuMap, TypedMap,
@@ -246,7 +247,9 @@ export class FlowSensor implements Disposable {
   private iter: Link | undefined;
   private owners: TypedMap<bigint, VigilFlowOwner> | undefined;
 
-  private constructor(obj: BpfObject, readonly options: FlowSensorOptions, cgroupRoot: string | undefined) {
+  private constructor(obj: BpfObject, readonly options: FlowSensorOptions, cgroupRoot: string | undefined,
+    /** What this kernel cannot give, one sentence each (empty when nothing is missing). */
+    readonly limitations: readonly string[] = []) {
     this.obj = obj;
     this.cgroupRoot = cgroupRoot;
     this.owners = new TypedMap(obj.map('vigil_flow_owners'), codec.u64, vigilFlowOwner);
@@ -286,11 +289,21 @@ export class FlowSensor implements Disposable {
     }
 
     const programs: string[] = [];
+    const limitations: string[] = [];
     if (tcp) programs.push('vigil_flow_tcp_state', 'vigil_flow_accept_exit');
     if (tcp && opts.tcpIterator) programs.push('vigil_flow_tcp_iter');
+    // sock:sock_send_length / sock_recv_length: owners of UDP sockets opened before the sensor.
+    const lengthEvents = ['sock_send_length', 'sock_recv_length']
+      .filter((e) => existsSync(`${tracefs.path}/events/sock/${e}`));
     if (udp || dns) {
-      programs.push('vigil_flow_sock_create', 'vigil_flow_send_length', 'vigil_flow_recv_length',
-        'vigil_flow_egress', 'vigil_flow_ingress');
+      programs.push('vigil_flow_sock_create', 'vigil_flow_egress', 'vigil_flow_ingress');
+      if (lengthEvents.length === 2) {
+        programs.push('vigil_flow_send_length', 'vigil_flow_recv_length');
+      } else {
+        limitations.push('this kernel has no sock:sock_send_length/sock_recv_length tracepoints: a UDP socket ' +
+          'opened before the sensor started gets its process only when it sends a datagram; one that only ' +
+          'receives has none (its flows and DNS answers carry no process, and with process filters on they are not reported)');
+      }
     }
     const portBytes = new Uint8Array(2 * VIGIL_DNS_PORTS_MAX);
     const dv = new DataView(portBytes.buffer);
@@ -308,7 +321,7 @@ export class FlowSensor implements Disposable {
       reuseMaps: opts.filter?.reuseMaps() ?? {},
       maxEntries: opts.ringBytes ? { events: opts.ringBytes } : {},
     });
-    const sensor = new FlowSensor(obj, opts, cgroupRoot);
+    const sensor = new FlowSensor(obj, opts, cgroupRoot, limitations);
     try {
       sensor.reader = RingBufferReader.open(obj.map('events'), {
         lostCounter: obj.map('vigil_lost'),
@@ -328,8 +341,10 @@ export class FlowSensor implements Disposable {
         if (opts.tcpIterator) sensor.iter = obj.program('vigil_flow_tcp_iter').attachIter();
       }
       if (cgroupRoot) {
-        sensor.links.push(obj.program('vigil_flow_send_length').attach());
-        sensor.links.push(obj.program('vigil_flow_recv_length').attach());
+        if (programs.includes('vigil_flow_send_length')) {
+          sensor.links.push(obj.program('vigil_flow_send_length').attach());
+          sensor.links.push(obj.program('vigil_flow_recv_length').attach());
+        }
         const fd = openSync(cgroupRoot, constants.O_RDONLY | constants.O_DIRECTORY);
         try {
           for (const p of ['vigil_flow_sock_create', 'vigil_flow_egress', 'vigil_flow_ingress']) {
