@@ -17,6 +17,15 @@
  * Other protocols (ICMP, ...) and IPv6 packets whose next header is not TCP
  * or UDP pass. Rules are read from a two-generation array (see
  * vigil/netpolicy.h); the first matching rule decides.
+ *
+ * Headroom: the rules are walked by a bpf_loop callback inside the global
+ * function np_judge, and a denial is counted and sent by the global function
+ * np_deny. The verifier checks a global function once, on its own, with its
+ * arguments unknown (here: a pointer to the caller's struct judgement), and
+ * a bpf_loop callback once per call site, instead of once per path that
+ * reaches them; a program's verified instructions are then the sum of its
+ * parts rather than their product (parsed family x protocol x rules), on
+ * every kernel (test/headroom.test.ts holds each under 200,000).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -107,6 +116,20 @@ struct traffic {
 	__u8 direction;   /* VIGIL_NP_EGRESS / INGRESS */
 };
 
+/* One decision, on the stack of the program that takes it; the global
+ * functions get a pointer to it. */
+struct judgement {
+	struct traffic t;
+	/* For a denial: who tried (the current task in sock_addr hooks, the
+	 * socket's creator in skb hooks; zero when unknown). */
+	struct vigil_np_owner owner;
+	__u64 cookie;
+	__u32 hook;       /* enum vigil_np_hook */
+	__u32 bytes;      /* packet length (skb hooks) */
+	__s32 rule;       /* np_judge: the deciding rule's index, -1 for the default */
+	__u32 action;     /* np_judge: enum vigil_np_action */
+};
+
 static __always_inline void count(__u32 hook, bool denied)
 {
 	__u32 key = hook * 2 + (denied ? 1 : 0);
@@ -166,62 +189,80 @@ static __always_inline bool rule_match(const struct vigil_np_rule *r, const stru
 	return cidr_match(r, t);
 }
 
-/* The first matching rule's index, or -1; *action gets the decision. */
-static __always_inline __s32 judge(const struct traffic *t, __u32 *action)
+struct rule_walk {
+	const struct traffic *t;
+	__u32 base;
+	__s32 found;
+	__u32 action;
+};
+
+/* bpf_loop step i: rule i of the live generation; stops at the first match. */
+static long rule_step(__u64 i, void *ctx)
 {
-	__u32 zero = 0;
-	struct vigil_np_config *cfg = bpf_map_lookup_elem(&policy, &zero);
-	__u32 base, n;
+	struct rule_walk *w = ctx;
+	__u32 key = w->base + (__u32)i;
+	struct vigil_np_rule *r = bpf_map_lookup_elem(&rules, &key);
 
-	*action = VIGIL_NP_ALLOW;
-	if (!cfg)
-		return -1;
-	*action = cfg->default_action;
-	base = cfg->generation ? VIGIL_NP_MAX_RULES : 0;
-	n = cfg->count;
-	for (__u32 i = 0; i < VIGIL_NP_MAX_RULES; i++) {
-		if (i >= n)
-			break;
-		__u32 key = base + i;
-		struct vigil_np_rule *r = bpf_map_lookup_elem(&rules, &key);
-
-		if (!r)
-			break;
-		if (rule_match(r, t)) {
-			*action = r->action;
-			hit(i);
-			return i;
-		}
-	}
-	hit(VIGIL_NP_MAX_RULES);
-	return -1;
+	if (!r)
+		return 1;
+	if (!rule_match(r, w->t))
+		return 0;
+	w->found = (__s32)i;
+	w->action = r->action;
+	return 1;
 }
 
-static __always_inline void emit(const struct traffic *t, __u32 hook, __s32 rule, __u64 cookie,
-				 const struct vigil_np_owner *owner, bool current, __u32 bytes)
+/*
+ * Judges j->t: the first matching rule's index in j->rule (-1: none, the
+ * policy's default), the decision in j->action, which it also returns.
+ * Global: verified once, whatever the paths of the caller that reach it.
+ */
+__noinline int np_judge(struct judgement *j)
 {
-	struct vigil_np_denial *d = vigil_reserve(&events, 0, sizeof(*d));
+	struct rule_walk w = { .found = -1, .action = VIGIL_NP_ALLOW };
+	__u32 zero = 0, n;
+	struct vigil_np_config *cfg;
 
+	if (!j)
+		return VIGIL_NP_ALLOW;
+	cfg = bpf_map_lookup_elem(&policy, &zero);
+	j->rule = -1;
+	j->action = VIGIL_NP_ALLOW;
+	if (!cfg)
+		return VIGIL_NP_ALLOW;
+	w.t = &j->t;
+	w.action = cfg->default_action;
+	w.base = cfg->generation ? VIGIL_NP_MAX_RULES : 0;
+	n = cfg->count;
+	if (n > VIGIL_NP_MAX_RULES)
+		n = VIGIL_NP_MAX_RULES;
+	if (n)
+		bpf_loop(n, rule_step, &w, 0);
+	hit(w.found >= 0 ? (__u32)w.found : VIGIL_NP_MAX_RULES);
+	j->rule = w.found;
+	j->action = w.action;
+	return w.action;
+}
+
+/* A denial of j (judged): counted, and sent to user space. Global, like np_judge. */
+__noinline int np_deny(struct judgement *j)
+{
+	const struct traffic *t;
+	struct vigil_np_denial *d;
+
+	if (!j)
+		return 0;
+	t = &j->t;
+	count(j->hook, true);
+	d = vigil_reserve(&events, 0, sizeof(*d));
 	if (!d)
-		return;
+		return 0;
 	d->time_ns = bpf_ktime_get_boot_ns();
 	d->cgroup_id = policy_cgroup_id;
-	d->socket_cookie = cookie;
-	if (current) {
-		__u64 id = bpf_get_current_pid_tgid();
-
-		d->pid = id >> 32;
-		d->tid = (__u32)id;
-		bpf_get_current_comm(d->comm, sizeof(d->comm));
-	} else if (owner) {
-		d->pid = owner->pid;
-		d->tid = owner->tid;
-		__builtin_memcpy(d->comm, owner->comm, sizeof(d->comm));
-	} else {
-		d->pid = 0;
-		d->tid = 0;
-		__builtin_memset(d->comm, 0, sizeof(d->comm));
-	}
+	d->socket_cookie = j->cookie;
+	d->pid = j->owner.pid;
+	d->tid = j->owner.tid;
+	__builtin_memcpy(d->comm, j->owner.comm, sizeof(d->comm));
 	if (t->direction == VIGIL_NP_EGRESS) {
 		__builtin_memcpy(d->saddr, t->local, 16);
 		__builtin_memcpy(d->daddr, t->peer, 16);
@@ -236,11 +277,12 @@ static __always_inline void emit(const struct traffic *t, __u32 hook, __s32 rule
 	d->family = t->family;
 	d->protocol = t->protocol;
 	d->direction = t->direction;
-	d->hook = hook;
+	d->hook = j->hook;
 	d->pad = 0;
-	d->rule = rule;
-	d->bytes = bytes;
+	d->rule = j->rule;
+	d->bytes = j->bytes;
 	vigil_submit(&events, d);
+	return 0;
 }
 
 /* Records the socket's creator for the skb hooks. */
@@ -270,23 +312,23 @@ int np_sock_create(struct bpf_sock *sk)
 
 static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 hook, bool v6)
 {
-	struct traffic t = {};
+	struct judgement j = {};
+	struct traffic *t = &j.t;
 	struct bpf_sock *sk = ctx->sk;
-	__u32 action;
-	__s32 rule;
+	__u64 id;
 
 	if (ctx->protocol == IPPROTO_TCP)
-		t.protocol = IPPROTO_TCP;
+		t->protocol = IPPROTO_TCP;
 	else if (ctx->protocol == IPPROTO_UDP)
-		t.protocol = IPPROTO_UDP;
+		t->protocol = IPPROTO_UDP;
 	else
 		return 1;
-	t.direction = VIGIL_NP_EGRESS;
-	t.peer_port = bpf_ntohs((__u16)ctx->user_port);
-	t.dport = t.peer_port;
+	t->direction = VIGIL_NP_EGRESS;
+	t->peer_port = bpf_ntohs((__u16)ctx->user_port);
+	t->dport = t->peer_port;
 	if (!v6) {
-		t.family = AF_INET;
-		t.peer[0] = ctx->user_ip4;
+		t->family = AF_INET;
+		t->peer[0] = ctx->user_ip4;
 	} else {
 		/* Each context field read once, unconditionally: the verifier rejects
 		 * loads through a ctx pointer the compiler has offset and merged. */
@@ -294,39 +336,44 @@ static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 hook, bool
 
 		if (a0 == 0 && a1 == 0 && a2 == bpf_htonl(0xffff)) {
 			/* An IPv4-mapped address on a dual-stack socket is IPv4 traffic. */
-			t.family = AF_INET;
-			t.peer[0] = a3;
+			t->family = AF_INET;
+			t->peer[0] = a3;
 		} else {
-			t.family = AF_INET6;
-			t.peer[0] = a0;
-			t.peer[1] = a1;
-			t.peer[2] = a2;
-			t.peer[3] = a3;
+			t->family = AF_INET6;
+			t->peer[0] = a0;
+			t->peer[1] = a1;
+			t->peer[2] = a2;
+			t->peer[3] = a3;
 		}
 	}
 	if (sk) {
-		t.local_port = sk->src_port;
-		if (t.family == AF_INET && !v6) {
-			t.local[0] = sk->src_ip4;
-		} else if (v6 && t.family == AF_INET6) {
-			t.local[0] = sk->src_ip6[0];
-			t.local[1] = sk->src_ip6[1];
-			t.local[2] = sk->src_ip6[2];
-			t.local[3] = sk->src_ip6[3];
+		t->local_port = sk->src_port;
+		if (t->family == AF_INET && !v6) {
+			t->local[0] = sk->src_ip4;
+		} else if (v6 && t->family == AF_INET6) {
+			t->local[0] = sk->src_ip6[0];
+			t->local[1] = sk->src_ip6[1];
+			t->local[2] = sk->src_ip6[2];
+			t->local[3] = sk->src_ip6[3];
 		} else {
-			t.local[0] = sk->src_ip6[3];
+			t->local[0] = sk->src_ip6[3];
 		}
 	}
 	if (hook == VIGIL_NP_SENDMSG4 && ctx->msg_src_ip4)
-		t.local[0] = ctx->msg_src_ip4;
+		t->local[0] = ctx->msg_src_ip4;
 
-	rule = judge(&t, &action);
-	if (action != VIGIL_NP_DENY) {
+	if (np_judge(&j) != VIGIL_NP_DENY) {
 		count(hook, false);
 		return 1;
 	}
-	count(hook, true);
-	emit(&t, hook, rule, bpf_get_socket_cookie(ctx), NULL, true, 0);
+	/* In the calling process's context: it is the one denied. */
+	id = bpf_get_current_pid_tgid();
+	j.owner.pid = id >> 32;
+	j.owner.tid = (__u32)id;
+	bpf_get_current_comm(j.owner.comm, sizeof(j.owner.comm));
+	j.cookie = bpf_get_socket_cookie(ctx);
+	j.hook = hook;
+	np_deny(&j);
 	return 0;
 }
 
@@ -424,20 +471,19 @@ static __always_inline bool parse_skb(struct __sk_buff *skb, struct traffic *t, 
 
 static __always_inline int skb_hook(struct __sk_buff *skb, __u8 direction)
 {
-	struct traffic t = { .direction = direction };
+	struct judgement j = { .t.direction = direction };
 	__u32 hook = direction == VIGIL_NP_EGRESS ? VIGIL_NP_EGRESS_SKB : VIGIL_NP_INGRESS_SKB;
-	struct vigil_np_owner *owner = NULL;
+	struct vigil_np_owner *owner;
+	struct traffic *t = &j.t;
 	struct bpf_sock *sk;
 	__u8 flags = 0;
-	__u32 action;
-	__s32 rule;
 
-	if (!parse_skb(skb, &t, &flags))
+	if (!parse_skb(skb, t, &flags))
 		return 1;
 	sk = skb->sk;
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
-	if (t.protocol == IPPROTO_TCP) {
+	if (t->protocol == IPPROTO_TCP) {
 		if (direction == VIGIL_NP_EGRESS) {
 			/* New outbound connections only: SYN without ACK. */
 			if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
@@ -451,15 +497,20 @@ static __always_inline int skb_hook(struct __sk_buff *skb, __u8 direction)
 		return 1;
 	}
 
-	rule = judge(&t, &action);
-	if (action != VIGIL_NP_DENY) {
+	if (np_judge(&j) != VIGIL_NP_DENY) {
 		count(hook, false);
 		return 1;
 	}
-	count(hook, true);
-	if (sk)
+	/* Softirq, or a process that is not the socket's: the creator sock_create recorded. */
+	if (sk) {
 		owner = bpf_sk_storage_get(&owners, sk, 0, 0);
-	emit(&t, hook, rule, bpf_get_socket_cookie(skb), owner, false, skb->len);
+		if (owner)
+			j.owner = *owner;
+	}
+	j.cookie = bpf_get_socket_cookie(skb);
+	j.hook = hook;
+	j.bytes = skb->len;
+	np_deny(&j);
 	return 0;
 }
 
