@@ -5,6 +5,7 @@
 // near the 1M-instruction limit on one kernel build fails on the next, so the
 // budget Vigil holds itself to is a fifth of it.
 import { readdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ObjectSpec, type ConstantValue, type LoadOptions } from './object.js';
 import { NotSupportedError, VerifierError, BpfError } from './errors.js';
@@ -65,6 +66,16 @@ function applicable(spec: ObjectSpec, want: Record<string, ConstantValue> | unde
   return out;
 }
 
+const ESRCH = os.constants.errno.ESRCH;
+
+/** For a program whose attach target is resolved through BTF at load: what this kernel lacks when it is not found. */
+function missingTarget(section: string): string {
+  const m = /^(tp_btf|fentry|fexit|fmod_ret|lsm)(?:\.s)?\/(.+)$/.exec(section);
+  if (!m) return '';
+  const what = m[1] === 'tp_btf' ? 'tracepoint' : m[1] === 'lsm' ? 'LSM hook' : 'kernel function';
+  return `this kernel has no ${what} ${m[2]} (${section}: no BTF for it, ESRCH)`;
+}
+
 /** Loads each program of one object alone, heaviest configuration, and reports. */
 export async function measureObject(file: string, only?: readonly string[]): Promise<ProgramHeadroom[]> {
   const spec = ObjectSpec.fromFile(file);
@@ -96,6 +107,10 @@ export async function measureObject(file: string, only?: readonly string[]): Pro
         row.status = 'unsupported';
         row.verifiedInsns = processedFromLog(e.log);
         row.reason = e.summary;
+      } else if (e instanceof BpfError && !(e instanceof VerifierError) && e.errno === ESRCH && missingTarget(p.section)) {
+        // libbpf found no BTF for the attach target: this kernel lacks the tracepoint or function.
+        row.status = 'unsupported';
+        row.reason = missingTarget(p.section);
       } else if (e instanceof VerifierError) {
         row.status = 'refused';
         row.verifiedInsns = processedFromLog(e.log);
