@@ -271,6 +271,27 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
+/* One hook's selectors and their filters, walked by vg_judge in one flat
+ * bpf_loop (a loop per selector inside a loop would cost a call frame; the
+ * verifier allows eight). The walk's state is in map memory (evalbuf), not
+ * on the stack: kernels before 6.7 verify a bpf_loop callback once, with the
+ * values of the first call, and hard-wire the branches those values decide
+ * (a state machine on the stack then never leaves its first state); values
+ * read from a map are unknown to the verifier. */
+struct judge_walk {
+	__u32 first_selector;
+	__u32 nselectors;
+	__u32 hook_flags;
+	__u32 phase;
+	__u32 sel;		/* position of the selector being judged */
+	__u32 loaded;		/* its filters are known: */
+	__u32 first_filter;
+	__u32 nfilters;
+	__u32 filter;		/* position of the next filter */
+	__u32 verdict;
+	__s32 matched;		/* global index of the matching selector */
+};
+
 /* The judgement in progress, for the global functions (which take only
  * scalars and find everything else here). */
 struct run_state {
@@ -288,6 +309,7 @@ struct run_state {
  * why loop state lives in maps). */
 struct evalbuf {
 	struct run_state st;
+	struct judge_walk jw;
 	__u64 raw[VIGIL_POLICY_MAX_ARGS];	/* argument words as read */
 	__u8 str[VIGIL_POLICY_STR_MAX];		/* Equal key */
 	struct vigil_policy_str_key lpm;	/* Prefix/Postfix key */
@@ -1927,23 +1949,6 @@ __noinline int vg_filter_process(__u32 idx)
 	return V_FALSE;
 }
 
-/* One hook's selectors and their filters, walked by vg_judge in one flat
- * bpf_loop (a loop per selector inside a loop would cost a call frame; the
- * verifier allows eight). */
-struct judge_walk {
-	__u32 first_selector;
-	__u32 nselectors;
-	__u32 hook_flags;
-	__u32 phase;
-	__u32 sel;		/* position of the selector being judged */
-	__u32 loaded;		/* its filters are known: */
-	__u32 first_filter;
-	__u32 nfilters;
-	__u32 filter;		/* position of the next filter */
-	__u32 verdict;
-	__s32 matched;		/* global index of the matching selector */
-};
-
 /* One filter of the selector being judged: an enum verdict (negation applied). */
 static __always_inline __u32 judge_filter(struct judge_walk *w, __u32 idx)
 {
@@ -1970,9 +1975,14 @@ static __always_inline __u32 judge_filter(struct judge_walk *w, __u32 idx)
 	return v;
 }
 
+/* bpf_loop's context must be on the stack: it points at the state. */
+struct judge_ctx {
+	struct judge_walk *w;
+};
+
 static long judge_step(__u64 k, void *data)
 {
-	struct judge_walk *w = data;
+	struct judge_walk *w = ((struct judge_ctx *)data)->w;
 	struct vigil_policy_selector *sel;
 	__u32 idx, v;
 
@@ -2015,7 +2025,8 @@ __noinline int vg_judge(__u32 phase)
 {
 	struct evalbuf *e = evalbuf();
 	struct vigil_policy_hook *h;
-	struct judge_walk w = { .phase = phase, .matched = -1 };
+	struct judge_ctx c;
+	struct judge_walk *w;
 	__u32 hook_id, n;
 
 	if (!e)
@@ -2027,12 +2038,17 @@ __noinline int vg_judge(__u32 phase)
 	n = h->nselectors;
 	if (!n)
 		return -2;
-	w.first_selector = h->first_selector;
-	w.nselectors = n;
-	w.hook_flags = h->flags;
+	w = &e->jw;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->phase = phase;
+	w->matched = -1;
+	w->first_selector = h->first_selector;
+	w->nselectors = n;
+	w->hook_flags = h->flags;
+	c.w = w;
 	/* A selector costs one step to load, one per filter and one to decide. */
-	bpf_loop(VIGIL_POLICY_HOOK_SELECTORS * (VIGIL_POLICY_SELECTOR_FILTERS + 2), judge_step, &w, 0);
-	return w.matched;
+	bpf_loop(VIGIL_POLICY_HOOK_SELECTORS * (VIGIL_POLICY_SELECTOR_FILTERS + 2), judge_step, &c, 0);
+	return w->matched;
 }
 
 /* --- actions ------------------------------------------------------------------- */

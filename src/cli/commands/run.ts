@@ -30,6 +30,8 @@ The kernel reports only the event types the loaded rules can match.
 rules:
   --rules FILE|DIR      Falco rules (repeatable)
   --policy FILE|DIR     Tetragon-style tracing policies, evaluated alongside (repeatable)
+  --portable-hooks      serve the policies' kernel-function and LSM hooks by their
+                        portable equivalents even where kprobes, fentry or BPF-LSM exist
   --min-priority P      load only rules at least this severe (emergency, alert,
                         critical, error, warning, notice, info, debug; default debug)
   --rule-matching M     first (default, as Falco): one alert per event, the first
@@ -74,6 +76,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
       options: {
         rules: { type: 'string', multiple: true },
         policy: { type: 'string', multiple: true },
+        'portable-hooks': { type: 'boolean', default: false },
         output: { type: 'string', short: 'o', default: 'text' },
         'min-priority': { type: 'string' },
         'rule-matching': { type: 'string', default: 'first' },
@@ -95,6 +98,8 @@ export function parseRunArgs(argv: string[]): RunOptions {
   }
   const rules = values.rules ?? [];
   const policies = values.policy ?? [];
+  // The hook resolver reads the switch from the environment (src/policy/hooks.ts liveKernel).
+  if (values['portable-hooks']) process.env.VIGIL_PORTABLE_HOOKS = '1';
   if (!rules.length && !policies.length) throw new UsageError('give --rules FILE|DIR (and/or --policy FILE|DIR)');
   if (values.output !== 'text' && values.output !== 'json') {
     throw new UsageError(`--output: expected text or json, got "${values.output}"`);
