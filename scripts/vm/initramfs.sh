@@ -20,8 +20,9 @@ cd "$(dirname "$0")/../.."
 VM_DIR=${VIGIL_VM_DIR:-.vm}
 
 # Host programs the tests run inside the VM (besides node and busybox's
-# applets). Add one here when a test in the tier needs it.
-TOOLS=(ip tc)
+# applets). Add one here when a test in the tier needs it (bpftool:
+# test/netpolicy.test.ts checks a cgroup's attachments with it).
+TOOLS=(ip tc bpftool)
 
 # Kernel modules the tests need (Debian builds them as modules); their
 # dependencies come along. Names missing from a kernel (built in) are skipped.
