@@ -301,8 +301,9 @@ struct run_state {
 	__u32 deny_kind;	/* cgroup programs: enum vigil_policy_deny_kind */
 	__u32 walk_flags;	/* vg_walk's TRUNC/ERROR bits */
 	__s64 ret;		/* fexit: the function's return value, known at once */
-	__s32 override;		/* a matching selector's Override error */
+	__s64 override;		/* a matching selector's Override error (64-bit: an LSM program returns it) */
 	__u32 has_override;
+	__u32 pad;
 };
 
 /* Everything else one judgement needs, in map memory (see vigil/path.h on
@@ -319,8 +320,6 @@ struct evalbuf {
 	struct vigil_policy_proc proc;		/* a process entry being built */
 	struct vigil_policy_sock sa;		/* cgroup programs: the address */
 	struct vigil_policy_sock sk;		/* ... and the socket */
-	__u32 rev_len;				/* Postfix: bytes to reverse */
-	__u32 rev_off;
 	__u8 work[WORK_SIZE];			/* path assembly */
 };
 
@@ -1569,40 +1568,26 @@ static __always_inline bool str_prefix(struct evalbuf *e, __u32 id, const __u8 *
 	return bpf_map_lookup_elem(inner, &e->lpm) != NULL;
 }
 
-struct rev {
-	struct evalbuf *e;
-	const __u8 *src;	/* the last byte to reverse: src[len - 1] */
-};
-
-static long rev_step(__u64 i, void *data)
-{
-	struct rev *rv = data;
-	struct evalbuf *e = rv->e;
-	__u32 n = e->rev_len;
-	__u8 c = 0;
-
-	if (i >= n || i >= VIGIL_POLICY_STR_MAX)
-		return 1;
-	bpf_probe_read_kernel(&c, 1, rv->src + (n - 1 - i));
-	e->lpm.data[i & STR_MASK] = c;
-	return 0;
-}
-
-/* Postfix: the last bytes reversed, looked up as a prefix. */
+/* Postfix: the last bytes reversed, looked up as a prefix. Reversed eight
+ * bytes a step (bswap of a word read from the end): a word that starts
+ * before the string only fills bytes past the key's length, which the
+ * trie does not compare. */
 static __always_inline bool str_postfix(struct evalbuf *e, __u32 id, const __u8 *src, __u32 len)
 {
 	void *inner = bpf_map_lookup_elem(&values_prefix, &id);
-	struct rev rv = { .e = e };
-	__u32 n = len;
+	__u32 n = len < VIGIL_POLICY_STR_MAX ? len : VIGIL_POLICY_STR_MAX;
+	__u64 w;
 
 	if (!inner)
 		return false;
-	if (n > VIGIL_POLICY_STR_MAX)
-		n = VIGIL_POLICY_STR_MAX;
-	rv.src = src + (len - n);
-	e->rev_len = n;
 	e->lpm.prefixlen = n * 8;
-	bpf_loop(VIGIL_POLICY_STR_MAX, rev_step, &rv, 0);
+	for (__u32 k = 0; k < VIGIL_POLICY_STR_MAX / 8; k++) {
+		if (8 * k >= n)
+			break;
+		w = 0;
+		bpf_probe_read_kernel(&w, sizeof(w), src + (long)len - 8 * (long)(k + 1));
+		*(__u64 *)(e->lpm.data + 8 * k) = __builtin_bswap64(w);
+	}
 	return bpf_map_lookup_elem(inner, &e->lpm) != NULL;
 }
 
@@ -2280,7 +2265,7 @@ __noinline int vg_entry(void)
 	if (!vg_conds(0, 0))
 		return FINISH_NONE;
 	/* 1. Process filters: a task no selector can match costs no capture. */
-	if (vg_judge(PHASE_PROCESS) == -1) {
+	if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
 		count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
 		return FINISH_NONE;
 	}
@@ -2347,6 +2332,26 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 
 	if (!run_load(&r))
 		return FINISH_NONE;
+	if (r.h->flags & VIGIL_POLICY_HOOK_EXIT_ONLY) {
+		/* Nothing was read at the entry: the conditions on the result, the
+		 * process filters, then the record is built here. */
+		if (!vg_conds(1, ret))
+			return FINISH_NONE;
+		if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
+			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
+			return FINISH_NONE;
+		}
+		header(&r, r.hook_id);
+		r.e->st.ret = ret;
+		for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
+			if (i < r.h->nargs)
+				vg_capture(i, 0);
+			else
+				r.s->ev.args[i].type = VIGIL_POLICY_ARG_NONE;
+		}
+		r.s->ev.nr = nr;
+		goto judge;
+	}
 	key.tid = (__u32)bpf_get_current_pid_tgid();
 	key.hook = r.hook_id;
 	sm = bpf_map_lookup_elem(&stash_small, &key);
@@ -2365,6 +2370,7 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 		return FINISH_NONE;
 	if (!vg_conds(1, ret))
 		return FINISH_NONE;
+judge:
 	/* The arguments read at the exit see the syscall's own result (an fd). */
 	r.s->ev.ret = ret;
 	for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
@@ -2432,12 +2438,20 @@ static __always_inline void run_hook(void *ctx, __u32 hook_id, bool exit, __s64 
 static __always_inline void run_list(void *ctx, __u32 slot, bool exit, __s64 ret, __s32 nr)
 {
 	struct vigil_policy_tp_hooks *l;
+	__s64 id = -1;
 	__u32 hook_id;
+	__s32 want;
 
+	/* raw_syscalls:sys_enter/sys_exit: `long id` at offset 8. Hooks on a
+	 * syscall served there skip every other syscall before any work. */
+	bpf_probe_read_kernel(&id, sizeof(id), ctx + 8);
 	for (__u32 i = 0; i < VIGIL_POLICY_TP_HOOKS; i++) {
 		l = bpf_map_lookup_elem(&tp_hooks, &slot);
 		if (!l || i >= l->count)
 			break;
+		want = l->nrs[i];
+		if (want >= 0 && want != id)
+			continue;
 		hook_id = l->hooks[i];
 		run_hook(ctx, hook_id, exit, ret, nr);
 	}

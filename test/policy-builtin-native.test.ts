@@ -7,6 +7,7 @@
 // test/policy-builtin.test.ts plays the full scenarios on the host.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PolicyEngine } from '../src/policy/engine.js';
 import { loadPolicyFiles, formatDiagnostic } from '../src/policy/loader.js';
@@ -67,11 +68,15 @@ for (const forcePortable of [false, true]) {
       }
     });
 
-    test('sensitive-file-reads: an open of /etc/shadow is reported by the hook serving security_file_open', async () => {
-      const r = await run(s.ops, ['open', '/etc/shadow', 'open', '/etc/hostname']);
+    test('sensitive-file-reads: an SSH private key opened is reported by the hook serving security_file_open', async () => {
+      // A key of the test's own (the Postfix selector "/.ssh/id_rsa"); its public half is not reported.
+      mkdirSync(path.join(s.dir, '.ssh'));
+      const key = s.file('.ssh/id_rsa', 'key\n');
+      const pub = s.file('.ssh/id_rsa.pub', 'pub\n');
+      const r = await run(s.ops, ['open', key, 'open', pub]);
       const evs = events.ofPolicy(engine, 'sensitive-file-reads').filter((e) => e.pid === r.pid);
       assert.equal(evs.length, 1, show(evs.map((e) => [e.hook.functionName, e.args])));
-      assert.equal(pathOf(evs[0]!.args[0]), '/etc/shadow');
+      assert.equal(pathOf(evs[0]!.args[0]), key);
       assert.match(evs[0]!.hook.served.hook, kprobes ? /^kprobe:security_file_open$/ : /^portable:/);
     });
 

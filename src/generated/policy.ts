@@ -47,6 +47,8 @@ export const VIGIL_POLICY_SRC_TRACING = 5;
 export const VIGIL_POLICY_HOOK_AT_EXIT = 1;
 export const VIGIL_POLICY_HOOK_RET_AT_ENTRY = 2;
 export const VIGIL_POLICY_HOOK_RET_ERR = 4;
+export const VIGIL_POLICY_HOOK_EXIT_ONLY = 8;
+export const VIGIL_POLICY_HOOK_PROC_FILTERS = 16;
 
 // enum vigil_policy_loc
 export const VIGIL_POLICY_LOC_NONE = 0;
@@ -1091,7 +1093,7 @@ export const vigilPolicyProc: Codec<VigilPolicyProc> & { readonly offsets: Reado
 export const VIGIL_POLICY_MAX_TP = 1024;
 export const VIGIL_POLICY_TP_HOOKS = 32;
 
-/** struct vigil_policy_tp_hooks: 136 bytes. */
+/** struct vigil_policy_tp_hooks: 264 bytes. */
 export interface VigilPolicyTpHooks {
   /** __u32 at 0 */
   count: number;
@@ -1099,20 +1101,23 @@ export interface VigilPolicyTpHooks {
   pad: number;
   /** __u32[32] at 8 */
   hooks: number[];
+  /** __s32[32] at 136 */
+  nrs: number[];
 }
 
-export const vigilPolicyTpHooks: Codec<VigilPolicyTpHooks> & { readonly offsets: Readonly<Record<'count' | 'pad' | 'hooks', number>> } = {
-  size: 136,
-  offsets: { count: 0, pad: 4, hooks: 8 },
+export const vigilPolicyTpHooks: Codec<VigilPolicyTpHooks> & { readonly offsets: Readonly<Record<'count' | 'pad' | 'hooks' | 'nrs', number>> } = {
+  size: 264,
+  offsets: { count: 0, pad: 4, hooks: 8, nrs: 136 },
   decode(view: DataView, o: number): VigilPolicyTpHooks {
     return {
       count: view.getUint32(o, true),
       pad: view.getUint32(o + 4, true),
       hooks: [view.getUint32(o + 8, true), view.getUint32(o + 12, true), view.getUint32(o + 16, true), view.getUint32(o + 20, true), view.getUint32(o + 24, true), view.getUint32(o + 28, true), view.getUint32(o + 32, true), view.getUint32(o + 36, true), view.getUint32(o + 40, true), view.getUint32(o + 44, true), view.getUint32(o + 48, true), view.getUint32(o + 52, true), view.getUint32(o + 56, true), view.getUint32(o + 60, true), view.getUint32(o + 64, true), view.getUint32(o + 68, true), view.getUint32(o + 72, true), view.getUint32(o + 76, true), view.getUint32(o + 80, true), view.getUint32(o + 84, true), view.getUint32(o + 88, true), view.getUint32(o + 92, true), view.getUint32(o + 96, true), view.getUint32(o + 100, true), view.getUint32(o + 104, true), view.getUint32(o + 108, true), view.getUint32(o + 112, true), view.getUint32(o + 116, true), view.getUint32(o + 120, true), view.getUint32(o + 124, true), view.getUint32(o + 128, true), view.getUint32(o + 132, true)],
+      nrs: [view.getInt32(o + 136, true), view.getInt32(o + 140, true), view.getInt32(o + 144, true), view.getInt32(o + 148, true), view.getInt32(o + 152, true), view.getInt32(o + 156, true), view.getInt32(o + 160, true), view.getInt32(o + 164, true), view.getInt32(o + 168, true), view.getInt32(o + 172, true), view.getInt32(o + 176, true), view.getInt32(o + 180, true), view.getInt32(o + 184, true), view.getInt32(o + 188, true), view.getInt32(o + 192, true), view.getInt32(o + 196, true), view.getInt32(o + 200, true), view.getInt32(o + 204, true), view.getInt32(o + 208, true), view.getInt32(o + 212, true), view.getInt32(o + 216, true), view.getInt32(o + 220, true), view.getInt32(o + 224, true), view.getInt32(o + 228, true), view.getInt32(o + 232, true), view.getInt32(o + 236, true), view.getInt32(o + 240, true), view.getInt32(o + 244, true), view.getInt32(o + 248, true), view.getInt32(o + 252, true), view.getInt32(o + 256, true), view.getInt32(o + 260, true)],
     };
   },
   encode(value: VigilPolicyTpHooks, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 136).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 264).fill(0);
     view.setUint32(o, value.count, true);
     view.setUint32(o + 4, value.pad, true);
     {
@@ -1121,6 +1126,14 @@ export const vigilPolicyTpHooks: Codec<VigilPolicyTpHooks> & { readonly offsets:
       for (let i1 = 0; i1 < a0.length; i1++) {
         const e2 = a0[i1]!;
         view.setUint32(o + 8 + i1 * 4, e2, true);
+      }
+    }
+    {
+      const a3 = value.nrs;
+      if (a3.length > 32) throw new RangeError(`vigilPolicyTpHooks.nrs: ${a3.length} elements, room for 32`);
+      for (let i4 = 0; i4 < a3.length; i4++) {
+        const e5 = a3[i4]!;
+        view.setInt32(o + 136 + i4 * 4, e5, true);
       }
     }
   },

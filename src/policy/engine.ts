@@ -209,6 +209,8 @@ export class PolicyEngine implements Disposable {
   /** Tracepoint attachments shared by the hooks on one tracepoint: "prog cat/event" -> slot. */
   private readonly tpSlots = new Map<string, { slot: number; link: Link | undefined; hooks: number[] }>();
   private readonly tpSlotIds = new SlotAllocator(VIGIL_POLICY_MAX_TP, 'tracepoint attachments');
+  /** Kernel hooks on raw_syscalls: the syscall number each waits for. */
+  private readonly rawSyscallNr = new Map<number, number>();
   private reader: RingBufferReader | undefined;
   private readonly clock = BootClock.measure();
   private symbolizer: Symbolizer | undefined;
@@ -677,7 +679,7 @@ export class PolicyEngine implements Disposable {
     if (at.kind === 'tracepoint') {
       // The exit first: an entry stashed for its exit always has one.
       if (at.exit) this.joinTracepoint('policy_sys_exit', at.exit.category, at.exit.event, a);
-      this.joinTracepoint('policy_tp', at.enter.category, at.enter.event, a);
+      if (at.enter) this.joinTracepoint('policy_tp', at.enter.category, at.enter.event, a);
     } else if (at.kind === 'uprobe') {
       const obj = this.parts.get('uprobes');
       if (!obj) throw new Error('uprobe part not loaded');
@@ -704,6 +706,9 @@ export class PolicyEngine implements Disposable {
       throw new RangeError(`${category}/${event}: more than ${VIGIL_POLICY_TP_HOOKS} hooks on one tracepoint`);
     }
     t.hooks.push(a.id);
+    // A syscall served by raw_syscalls: the kernel skips the other syscalls by number first.
+    const att = a.planned.attachment;
+    if (att.kind === 'syscall' && att.raw && att.nr !== undefined) this.rawSyscallNr.set(a.id, att.nr);
     a.tracepoints.push(key);
     this.writeTpHooks(t.slot, t.hooks);
     if (fresh) {
@@ -732,8 +737,12 @@ export class PolicyEngine implements Disposable {
 
   private writeTpHooks(slot: number, ids: readonly number[]): void {
     const hooks = new Array<number>(VIGIL_POLICY_TP_HOOKS).fill(0);
-    ids.forEach((id, i) => (hooks[i] = id));
-    new TypedMap(this.core.map('tp_hooks'), codec.u32, vigilPolicyTpHooks).set(slot, { count: ids.length, pad: 0, hooks });
+    const nrs = new Array<number>(VIGIL_POLICY_TP_HOOKS).fill(-1);
+    ids.forEach((id, i) => {
+      hooks[i] = id;
+      nrs[i] = this.rawSyscallNr.get(id) ?? -1;
+    });
+    new TypedMap(this.core.map('tp_hooks'), codec.u32, vigilPolicyTpHooks).set(slot, { count: ids.length, pad: 0, hooks, nrs });
   }
 
   private teardownHook(h: LiveHook): void {
@@ -742,6 +751,7 @@ export class PolicyEngine implements Disposable {
     for (const a of h.attachments) {
       for (const k of a.tracepoints) this.leaveTracepoint(k, a.id);
       a.tracepoints.length = 0;
+      this.rawSyscallNr.delete(a.id);
       for (const l of a.links) l.close();
       a.links.length = 0;
       for (const o of a.objects) o.close();

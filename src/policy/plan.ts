@@ -36,7 +36,7 @@ import {
   VIGIL_POLICY_ARG_KCRED, VIGIL_POLICY_ARG_KUSER_NS, VIGIL_POLICY_ARG_KSKB, VIGIL_POLICY_HOOK_RET_AT_ENTRY,
   VIGIL_POLICY_HOOK_RET_ERR, VIGIL_POLICY_ACT_OVERRIDE, VIGIL_POLICY_SRC_TRACING, VIGIL_POLICY_ARG_KPATH,
   VIGIL_POLICY_ARG_KFILENAME, VIGIL_POLICY_ARG_KKIOCB, VIGIL_POLICY_ARG_KBPF_ATTR, VIGIL_POLICY_ARG_KBPF_MAP,
-  VIGIL_POLICY_ARG_KBPF_PROG,
+  VIGIL_POLICY_ARG_KBPF_PROG, VIGIL_POLICY_HOOK_EXIT_ONLY, VIGIL_POLICY_HOOK_PROC_FILTERS,
 } from '../generated/policy.js';
 import { NotSupportedError } from '../bpf/errors.js';
 
@@ -92,7 +92,8 @@ export interface PlannedKernelHook {
 }
 
 export type PlannedAttach =
-  | { readonly kind: 'tracepoint'; readonly enter: TracepointRef; readonly exit?: TracepointRef }
+  /** enter is undefined for a hook judged at the exit with nothing read at the entry (EXIT_ONLY). */
+  | { readonly kind: 'tracepoint'; readonly enter?: TracepointRef; readonly exit?: TracepointRef }
   | { readonly kind: 'raw_tracepoint'; readonly event: string }
   | { readonly kind: 'uprobe'; readonly binary: string; readonly symbol: string; readonly offset?: number;
     readonly withReturn: boolean }
@@ -777,9 +778,17 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
     throw new PolicyPlanError(`${w}: an LSM hook has no return value to wait for (return, returnCopy, matchReturnArgs)`);
   }
   const retErr = a.kind === 'syscall' && a.ret?.loc.at === 'syscall-err' ? VIGIL_POLICY_HOOK_RET_ERR : 0;
-  const flags = (atExit ? VIGIL_POLICY_HOOK_AT_EXIT : 0) | (retAtEntry ? VIGIL_POLICY_HOOK_RET_AT_ENTRY : 0) | retErr;
+  // Nothing to read at the entry: attach the exit alone and build the record there (no stash).
+  const exitOnly = atExit && a.kind === 'syscall' && !a.raw &&
+    args.every((k) => (k.loc === VIGIL_POLICY_LOC_RET || k.loc === VIGIL_POLICY_LOC_NONE || k.loc === VIGIL_POLICY_LOC_CONST) &&
+      !(k.flags & VIGIL_POLICY_ARG_DEREF_USER) && (k.size_loc === 0 || k.size_loc === VIGIL_POLICY_LOC_RET) && k.dirfd_loc === 0) &&
+    conds.every((c) => c.where.loc === VIGIL_POLICY_LOC_RET);
+  const flags = (atExit ? VIGIL_POLICY_HOOK_AT_EXIT : 0) | (retAtEntry ? VIGIL_POLICY_HOOK_RET_AT_ENTRY : 0) | retErr |
+    (exitOnly ? VIGIL_POLICY_HOOK_EXIT_ONLY : 0);
   let attach: PlannedAttach;
-  if (a.kind === 'syscall') attach = { kind: 'tracepoint', enter: a.enter, exit: atExit ? a.exit : undefined };
+  if (a.kind === 'syscall') {
+    attach = { kind: 'tracepoint', enter: exitOnly ? undefined : a.enter, exit: atExit ? a.exit : undefined };
+  }
   else if (a.kind === 'tracepoint' || a.kind === 'raw_tracepoint') {
     if (atExit) throw new PolicyPlanError(`${w}: a tracepoint has no return value (matchReturnArgs, returnCopy, return)`);
     attach = a.kind === 'tracepoint' ? { kind: 'tracepoint', enter: a.tp } : { kind: 'raw_tracepoint', event: a.event };
@@ -851,6 +860,12 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
       }
       return { index, filters, actions, deny, userActions };
     });
+    // The pass over process filters before the capture: only where there is one.
+    if (selectors.some((s) => s.filters.some((f) => f.kernel.kind !== VIGIL_POLICY_F_ARG))) {
+      attachments.forEach((p, i) => {
+        attachments[i] = { ...p, kernel: { ...p.kernel, flags: p.kernel.flags | VIGIL_POLICY_HOOK_PROC_FILTERS } };
+      });
+    }
     const needsProcs = selectors.some((s) => s.filters.some((f) =>
       f.kernel.kind === VIGIL_POLICY_F_BINARY || f.kernel.kind === VIGIL_POLICY_F_NS_CHANGE ||
       f.kernel.kind === VIGIL_POLICY_F_CAP_CHANGE || (f.kernel.flags & VIGIL_POLICY_FOLLOW) !== 0));

@@ -115,6 +115,14 @@ enum vigil_policy_hook_flag {
 	/* The return value stands for a security check's: min(ret, 0) (0
 	 * allowed, -errno refused). */
 	VIGIL_POLICY_HOOK_RET_ERR = 1 << 2,
+	/* Judged at the exit with nothing read at the entry (every argument is
+	 * the return value, read at the exit, or a constant; every condition is
+	 * on the return value): only the exit is attached, and the record is
+	 * built there, with no stash (the open family serving security_file_open). */
+	VIGIL_POLICY_HOOK_EXIT_ONLY = 1 << 3,
+	/* Some selector has a process filter (binaries, pids, namespaces,
+	 * capabilities): the pass over them before the capture is worth it. */
+	VIGIL_POLICY_HOOK_PROC_FILTERS = 1 << 4,
 };
 
 /* Where an argument's word comes from. */
@@ -513,6 +521,9 @@ struct vigil_policy_tp_hooks {
 	__u32 count;
 	__u32 pad;
 	__u32 hooks[VIGIL_POLICY_TP_HOOKS];
+	/* raw_syscalls hooks: the syscall number the hook waits for (the
+	 * record's id, checked before anything else runs); -1: every event. */
+	__s32 nrs[VIGIL_POLICY_TP_HOOKS];
 };
 
 /* Deny hooks for the cgroup sock_addr programs (one map entry, replaced
