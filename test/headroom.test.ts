@@ -31,7 +31,10 @@ test(`every program verifies within ${HEADROOM_BUDGET} instructions, heaviest co
   for (const r of rows) {
     const name = `${r.object}/${r.program}`;
     if (r.status === 'unsupported') {
-      assert.match(r.section, OPTIONAL, `${name}: only optional program kinds may be unsupported (${r.reason ?? ''})`);
+      // A kind this kernel may lack, or a hook point it lacks (a tp_btf tracepoint newer than it).
+      if (!/^this kernel has no (tracepoint|kernel function|LSM hook) /.test(r.reason ?? '')) {
+        assert.match(r.section, OPTIONAL, `${name}: only optional program kinds may be unsupported (${r.reason ?? ''})`);
+      }
       continue;
     }
     if (PROBE_OBJECTS.has(r.object) && r.status !== 'loaded') continue;
