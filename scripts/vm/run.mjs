@@ -83,6 +83,24 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 
+// One matrix at a time per working tree: runs share .vm/ (the common
+// initramfs, the run directories), and two emulated VMs on two cores would
+// each take twice as long. A second run waits for the first (flock(1)).
+if (!process.env.VIGIL_VM_LOCKED) {
+  mkdirSync(VM_DIR, { recursive: true });
+  const lock = path.join(VM_DIR, 'lock');
+  const self = [process.argv[1], ...process.argv.slice(2)];
+  const env = { ...process.env, VIGIL_VM_LOCKED: '1' };
+  const BUSY = 75;
+  let r = spawnSync('flock', ['--nonblock', '--conflict-exit-code', String(BUSY), lock, process.execPath, ...self],
+    { stdio: 'inherit', env });
+  if (r.status === BUSY) {
+    console.log(`test:kernels: another kernel-matrix run holds ${lock}; waiting for it to finish`);
+    r = spawnSync('flock', [lock, process.execPath, ...self], { stdio: 'inherit', env });
+  }
+  process.exit(r.status ?? 1);
+}
+
 // ---------------------------------------------------------------- helpers
 
 const fmtTime = (ms) => {
@@ -216,8 +234,10 @@ async function runVm(series, kernel, common, tests) {
     if ((m = /^VIGIL-VM EXIT status=(\d+)/.exec(line))) r.exitStatus = Number(m[1]);
     if (line.trim()) console.log(`[${series}] ${line}`);
   });
-  qemu.stdout.on('data', (b) => { log.write(b); onLine(b.toString('utf8')); });
-  qemu.stderr.on('data', (b) => { log.write(b); onLine(b.toString('utf8')); });
+  for (const stream of [qemu.stdout, qemu.stderr]) {
+    stream.setEncoding('utf8'); // whole characters per chunk
+    stream.on('data', (s) => { log.write(s); onLine(s); });
+  }
   const code = await new Promise((resolve) => {
     qemu.on('error', (e) => { r.problems.push(`qemu did not start: ${e.message}`); resolve(null); });
     qemu.on('close', (c) => resolve(c));
@@ -253,8 +273,10 @@ async function runHost(tests) {
     ...tests,
   ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   const onLine = lineSplitter((line) => { if (line.trim()) console.log(`[host] ${clean(line)}`); });
-  child.stdout.on('data', (b) => { log.write(b); onLine(b.toString('utf8')); });
-  child.stderr.on('data', (b) => { log.write(b); onLine(b.toString('utf8')); });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (s) => { log.write(s); onLine(s); });
+  }
   r.exitStatus = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
   onLine('\n');
   await new Promise((resolve) => log.end(resolve));
@@ -309,7 +331,8 @@ function report(results, tierFiles, totalMs) {
       ? `  tests     ${s.pass} passed, ${s.skipped ?? 0} skipped, ${s.fail} failed` +
         `${s.cancelled ? `, ${s.cancelled} cancelled` : ''} (${s.tests} tests)`
       : '  tests     no summary');
-    out.push(`  wall time ${fmtTime(r.wallMs)}${r.name === 'host' ? '' : ' (boot to power-off)'}`);
+    const span = r.name === 'host' ? '' : r.timedOut ? ' (boot to the timeout)' : ' (boot to power-off)';
+    out.push(`  wall time ${fmtTime(r.wallMs)}${span}`);
     if (r.features) {
       const k = r.features.kernel ?? {};
       out.push(`  kernel    btf=${k.btf} jit=${k.jit} ringbuf=${k.ringbuf} lockdown=${k.lockdown} libbpf=${k.libbpf}`);
