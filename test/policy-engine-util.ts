@@ -10,7 +10,8 @@ import { repoPath } from '../src/util/paths.js';
 import { loadPolicySources } from '../src/policy/loader.js';
 import { compilePolicies } from '../src/policy/hooks.js';
 import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
-import type { PolicyEngine } from '../src/policy/engine.js';
+import { before, after } from 'node:test';
+import { PolicyEngine as PolicyEngineClass, type PolicyEngine } from '../src/policy/engine.js';
 
 export class Scratch {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'vigil-policy-'));
@@ -112,4 +113,38 @@ export class Events {
 /** JSON with bigints, for assertion messages. */
 export function show(x: unknown): string {
   return JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? [...v] : v));
+}
+
+/**
+ * An engine and a scratch directory for a describe() block: started before
+ * its tests, closed and removed after them, also when a test failed.
+ */
+export function engineForSuite(): { readonly engine: PolicyEngine; readonly s: Scratch; readonly events: Events } {
+  const ctx = { engine: undefined as PolicyEngine | undefined, s: undefined as Scratch | undefined, events: new Events() };
+  before(async () => {
+    ctx.s = new Scratch();
+    ctx.engine = await PolicyEngineClass.start({ onEvent: ctx.events.push, onError: (e) => { throw e; } });
+  });
+  after(() => {
+    ctx.engine?.close();
+    ctx.s?.remove();
+  });
+  return {
+    get engine() { return ctx.engine!; },
+    get s() { return ctx.s!; },
+    events: ctx.events,
+  };
+}
+
+/** Adds a policy, runs the fixture with args, removes the policy: the run and the policy's events of that process. */
+export async function runWith(engine: PolicyEngine, events: Events, policy: CompiledPolicy, file: string, args: string[]):
+  Promise<{ r: RunResult; ev: PolicyEvent[] }> {
+  events.clear();
+  await engine.add(policy);
+  try {
+    const r = await run(file, args);
+    return { r, ev: events.ofPolicy(engine, policy.name).filter((e) => e.pid === r.pid) };
+  } finally {
+    engine.remove(policy.name);
+  }
 }

@@ -7,16 +7,15 @@
 // forced (liveKernel({ forcePortable })), so both paths are compared on one
 // kernel. Policies are also checked into the kernel without attaching
 // (PolicyEngine.check), which must not observe anything.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import { PolicyEngine } from '../src/policy/engine.js';
 import { loadPolicySources } from '../src/policy/loader.js';
 import { compilePolicies, liveKernel } from '../src/policy/hooks.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
-import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
+import type { ArgValue, CompiledPolicy } from '../src/policy/ir.js';
 import { requireRoot, tracefs } from './helpers.js';
-import { Events, Scratch, run, show } from './policy-engine-util.js';
+import { engineForSuite, run, runWith, show } from './policy-engine-util.js';
 
 requireRoot();
 tracefs();
@@ -46,21 +45,11 @@ async function unavailable(kind: 'kprobe' | 'fentry' | 'lsm'): Promise<string | 
 }
 
 describe('policy engine on native hooks', () => {
-  let engine: PolicyEngine;
-  let s: Scratch;
-  const events = new Events();
+  const suite = engineForSuite();
+  const on = (p: CompiledPolicy, args: string[]): ReturnType<typeof runWith> =>
+    runWith(suite.engine, suite.events, p, suite.s.ops, args);
 
-  before(async () => {
-    s = new Scratch();
-    engine = await PolicyEngine.start({ onEvent: events.push, onError: (e) => { throw e; } });
-  });
-
-  after(() => {
-    engine?.close();
-    s?.remove();
-  });
-
-  const mine = (): Record<string, unknown>[] => [{ operator: 'In', values: [s.ops] }];
+  const mine = (): Record<string, unknown>[] => [{ operator: 'In', values: [suite.s.ops] }];
 
   /** security_file_open(struct file *) on the scratch directory's files, the fixture only. */
   const fileOpen = (actions?: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -69,24 +58,17 @@ describe('policy engine on native hooks', () => {
       args: [{ index: 0, type: 'file' }],
       ...extra,
       selectors: [{
-        matchArgs: [{ index: 0, operator: 'Prefix', values: [`${s.dir}/`] }],
+        matchArgs: [{ index: 0, operator: 'Prefix', values: [`${suite.s.dir}/`] }],
         matchBinaries: mine(),
         ...(actions ? { matchActions: actions } : {}),
       }],
     }],
   });
 
-  async function opened(policy: CompiledPolicy, file: string): Promise<{ ev: PolicyEvent[]; line: string | undefined }> {
-    events.clear();
-    await engine.add(policy);
-    try {
-      const r = await run(s.ops, ['open', file]);
-      const ev = events.ofPolicy(engine, policy.name).filter((e) => e.pid === r.pid);
-      return { ev, line: r.lines[0] };
-    } finally {
-      engine.remove(policy.name);
-    }
-  }
+  const opened = async (p: CompiledPolicy, file: string): Promise<{ ev: Awaited<ReturnType<typeof runWith>>['ev']; line?: string }> => {
+    const { r, ev } = await on(p, ['open', file]);
+    return { ev, line: r.lines[0] };
+  };
 
   for (const forcePortable of [false, true]) {
     const mode = forcePortable ? 'portable hooks forced' : 'native';
@@ -97,7 +79,7 @@ describe('policy engine on native hooks', () => {
       const hook = p.hooks[0]!.served.hook;
       if (forcePortable) assert.match(hook, /^portable:/, 'served by its portable equivalent');
       else assert.equal(hook, 'kprobe:security_file_open');
-      const f = s.file(`k-${forcePortable ? 'p' : 'n'}.txt`);
+      const f = suite.s.file(`k-${forcePortable ? 'p' : 'n'}.txt`);
       const { ev } = await opened(p, f);
       assert.equal(ev.length, 1, show(ev));
       assert.equal(pathOf(ev[0]!.args[0]), f, show(ev[0]!.args));
@@ -113,7 +95,7 @@ describe('policy engine on native hooks', () => {
     const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
     const p = await compileWith(spec, false);
     assert.equal(p.hooks[0]!.served.hook, 'kprobe:security_file_open');
-    const f = s.file('ret.txt');
+    const f = suite.s.file('ret.txt');
     const { ev } = await opened(p, f);
     assert.equal(ev.length, 1, show(ev));
     assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
@@ -131,35 +113,21 @@ describe('policy engine on native hooks', () => {
       }],
     }, false);
     assert.equal(p.hooks[0]!.served.hook, 'kprobe:tcp_connect');
-    events.clear();
-    await engine.add(p);
-    try {
-      const r = await run(s.ops, ['connect4', '127.0.0.1', '1']);
-      const ev = events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid);
-      assert.equal(ev.length, 1, show(ev));
-      const a = ev[0]!.args[0];
-      assert.equal(a?.kind, 'sock', show(a));
-      assert.match(show(a), /127\.0\.0\.1/);
-    } finally {
-      engine.remove(p.name);
-    }
+    const { ev } = await on(p, ['connect4', '127.0.0.1', '1']);
+    assert.equal(ev.length, 1, show(ev));
+    const a = ev[0]!.args[0];
+    assert.equal(a?.kind, 'sock', show(a));
+    assert.match(show(a), /127\.0\.0\.1/);
   });
 
   test('kprobe Sigkill kills the fixture at the open', async (t) => {
     const why = await unavailable('kprobe');
     if (why) return t.skip(why);
     const p = await compileWith(fileOpen([{ action: 'Sigkill' }]), false);
-    const f = s.file('kill.txt');
-    events.clear();
-    await engine.add(p);
-    try {
-      const r = await run(s.ops, ['open', f]);
-      assert.equal(r.signal, 'SIGKILL', show(r));
-      const ev = events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid);
-      assert.equal(ev.length, 1, show(ev));
-    } finally {
-      engine.remove(p.name);
-    }
+    const f = suite.s.file('kill.txt');
+    const { r, ev } = await on(p, ['open', f]);
+    assert.equal(r.signal, 'SIGKILL', show(r));
+    assert.equal(ev.length, 1, show(ev));
   });
 
   test('fentry security_file_open posts the opened file', async (t) => {
@@ -169,7 +137,7 @@ describe('policy engine on native hooks', () => {
     const k = (spec.kprobes as Record<string, unknown>[]);
     const p = await compileWith({ fentries: k }, false);
     assert.equal(p.hooks[0]!.served.hook, 'fentry:security_file_open');
-    const f = s.file('fentry.txt');
+    const f = suite.s.file('fentry.txt');
     const { ev } = await opened(p, f);
     assert.equal(ev.length, 1, show(ev));
     assert.equal(pathOf(ev[0]!.args[0]), f, show(ev[0]!.args));
@@ -181,7 +149,7 @@ describe('policy engine on native hooks', () => {
     const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
     const p = await compileWith({ fentries: spec.kprobes }, false);
     assert.equal(p.hooks[0]!.served.hook, 'fentry:security_file_open');
-    const f = s.file('fexit.txt');
+    const f = suite.s.file('fexit.txt');
     const { ev } = await opened(p, f);
     assert.equal(ev.length, 1, show(ev));
     assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
@@ -196,29 +164,22 @@ describe('policy engine on native hooks', () => {
         hook: 'file_open',
         args: [{ index: 0, type: 'file' }],
         selectors: [{
-          matchArgs: [{ index: 0, operator: 'Equal', values: [`${s.dir}/denied.txt`] }],
+          matchArgs: [{ index: 0, operator: 'Equal', values: [`${suite.s.dir}/denied.txt`] }],
           matchBinaries: mine(),
           matchActions: [{ action: 'Override', argError: -1 }],
         }],
       }],
     }, false);
     assert.equal(p.hooks[0]!.served.hook, 'lsm:file_open');
-    const denied = s.file('denied.txt');
-    const allowed = s.file('allowed.txt');
-    events.clear();
-    await engine.add(p);
-    try {
-      const r = await run(s.ops, ['open', denied, 'open', allowed]);
-      assert.deepEqual(r.lines, ['open -1 1', r.lines[1]], show(r));
-      assert.match(r.lines[1] ?? '', /^open \d+ 0$/, 'the other file opens');
-      const ev = events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid);
-      assert.equal(ev.length, 1, show(ev));
-      assert.equal(pathOf(ev[0]!.args[0]), denied);
-    } finally {
-      engine.remove(p.name);
-    }
+    const denied = suite.s.file('denied.txt');
+    const allowed = suite.s.file('allowed.txt');
+    const { r, ev } = await on(p, ['open', denied, 'open', allowed]);
+    assert.deepEqual(r.lines, ['open -1 1', r.lines[1]], show(r));
+    assert.match(r.lines[1] ?? '', /^open \d+ 0$/, 'the other file opens');
+    assert.equal(ev.length, 1, show(ev));
+    assert.equal(pathOf(ev[0]!.args[0]), denied);
     // Removed: the open succeeds again.
-    const again = await run(s.ops, ['open', denied]);
+    const again = await run(suite.s.ops, ['open', denied]);
     assert.match(again.lines[0] ?? '', /^open \d+ 0$/, show(again));
   });
 
@@ -228,17 +189,17 @@ describe('policy engine on native hooks', () => {
     if (!or.available) return t.skip(`the feature probe says this kernel has no bpf_override_return: ${or.reason}`);
     // security_file_open is on the error-injection list where the helper exists (ALLOW_ERROR_INJECTION).
     const p = await compileWith(fileOpen([{ action: 'Override', argError: -1 }]), false);
-    const f = s.file('override.txt');
+    const f = suite.s.file('override.txt');
     const { line } = await opened(p, f);
     assert.equal(line, 'open -1 1');
   });
 
   test('check() loads a policy without attaching it: nothing is observed or enforced', async () => {
     const p = await compileWith(fileOpen([{ action: 'Sigkill' }]), false);
-    await engine.check(p);
-    const r = await run(s.ops, ['open', s.file('checked.txt')]);
+    await suite.engine.check(p);
+    const r = await run(suite.s.ops, ['open', suite.s.file('checked.txt')]);
     assert.equal(r.signal, null, 'not killed: nothing was attached');
-    assert.equal(events.ofPolicy(engine, p.name).length, 0);
-    assert.deepEqual(engine.names.filter((n) => n === p.name), []);
+    assert.equal(suite.events.ofPolicy(suite.engine, p.name).length, 0);
+    assert.deepEqual(suite.engine.names.filter((n) => n === p.name), []);
   });
 });
