@@ -89,6 +89,21 @@ const AF_INET6 = 10;
 const READING_MODULE = 2n;
 const READING_KEXEC_IMAGE = 3n;
 const LOADING_MODULE = 2n;
+const SI_KERNEL = 0x80n;
+/** The signals force_sig_fault raises on x86-64: SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV. */
+const FAULT_SIGNALS: readonly bigint[] = [4n, 5n, 7n, 8n, 11n];
+
+/**
+ * The set*id syscalls whose body is a kernel function of their own, called with
+ * the syscall's arguments (kernel/sys.c: SYSCALL_DEFINE1(setuid, ...) returns
+ * __sys_setuid(uid)), with the names of those arguments.
+ */
+const SETID_BODIES: readonly (readonly [syscall: string, args: readonly string[]])[] = [
+  ['setuid', ['uid_t uid']], ['setgid', ['gid_t gid']],
+  ['setreuid', ['uid_t ruid', 'uid_t euid']], ['setregid', ['gid_t rgid', 'gid_t egid']],
+  ['setresuid', ['uid_t ruid', 'uid_t euid', 'uid_t suid']], ['setresgid', ['gid_t rgid', 'gid_t egid', 'gid_t sgid']],
+  ['setfsuid', ['uid_t uid']], ['setfsgid', ['gid_t gid']],
+];
 
 /** The open family: each returns the new fd (>= 0) or -errno. */
 const OPEN_FAMILY: readonly string[] = ['open', 'openat', 'openat2', 'creat', 'open_by_handle_at'];
@@ -438,6 +453,37 @@ export const PORTABLE: readonly PortableEntry[] = [
     note: 'Served at the entry of ptrace(2); mode is the ptrace request (PTRACE_ATTACH = 16, PTRACE_SEIZE = '
       + '0x4206, ...), not the access mode; the target is not available. Differences: /proc/<pid>/mem and '
       + 'process_vm_readv accesses are not seen.',
+  },
+  ...SETID_BODIES.map(([sc, names]): PortableEntry => ({
+    functions: [`__sys_${sc}`], lsm: [], name: sc,
+    args: names.map((c) => ({ c, types: INT_TYPES })),
+    standIns: [{ syscall: sc, emit: 'enter', args: names.map((_n, i): From => ({ sc: i })), ret: { ret: true } }],
+    note: `Served at the entry of ${sc}(2), whose body __sys_${sc} is: the same arguments, and its return value is `
+      + `the syscall's. Differences: the 16-bit ${sc}16 and the 32-bit compat entry, which call __sys_${sc} too, are `
+      + 'not seen (syscall tracepoints do not fire for 32-bit processes).',
+  })),
+  {
+    functions: ['vfs_llseek'], lsm: [], name: 'lseek',
+    args: [{ c: 'struct file *file', types: FILE_TYPES }, { c: 'loff_t offset', types: INT_TYPES }, { c: 'int whence', types: INT_TYPES }],
+    standIns: [{ syscall: 'lseek', emit: 'enter', args: [{ sc: 0, conv: 'fd' }, { sc: 1 }, { sc: 2 }], ret: { ret: true } }],
+    note: 'Served at the entry of lseek(2), which calls vfs_llseek on the fd\'s file with its offset and whence; '
+      + 'the return value is the syscall\'s (the new offset or -errno). Differences: calls on invalid fds are seen '
+      + '(vfs_llseek is not reached; the file is not available); seeks made inside the kernel (overlayfs, nfsd, '
+      + 'ecryptfs, ...) are not seen.',
+  },
+  {
+    functions: ['force_sig_fault'], lsm: [], name: 'fault-signal',
+    args: [{ c: 'int sig', types: INT_TYPES }, { c: 'int code', types: INT_TYPES }, { c: 'void __user *addr', types: [] }],
+    standIns: FAULT_SIGNALS.map((sig): StandIn => ({
+      tracepoint: ['signal', 'signal_generate'], args: [{ field: 'sig' }, { field: 'code' }, undefined],
+      when: [{ field: 'sig', op: 'eq', value: sig }, { field: 'code', op: 'ge', value: 1n }, { field: 'code', op: 'lt', value: SI_KERNEL }],
+    })),
+    note: 'Served by signal:signal_generate for SIGILL, SIGTRAP, SIGBUS, SIGFPE and SIGSEGV with a fault code '
+      + '(si_code 1 to 127): force_sig_fault queues the signal to the faulting task, in its context, and the '
+      + 'tracepoint fires as it is queued. The address is not available. Differences: the same signals and codes '
+      + 'raised by force_sig_mceerr, send_sig_mceerr (to another task, from the memory-failure handler\'s '
+      + 'context), force_sig_pkuerr and force_sig_perf, or queued by a process to itself with rt_sigqueueinfo, '
+      + 'are seen too; signals kill(2), tgkill(2) and the kernel send with SI_USER, SI_TKILL or SI_KERNEL are not.',
   },
 ];
 
