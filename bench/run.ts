@@ -21,6 +21,7 @@ import { runXdpBench, xdpBenchReport } from './xdp.js';
 import { runFlowsBench, flowsBenchReport } from './flows.js';
 import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
 import { runPolicyBench, policyBenchReport } from './policy.js';
+import { formatHeadroom, measureAll } from '../src/bpf/headroom.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [options])
   --rates LIST          target records/s, comma-separated; "max" = unpaced
@@ -39,7 +40,8 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
                         rules (Falco stable rules: condition evals/s over recorded events, live pipeline
                         under the open storm),
                         policy (the built-in TracingPolicy library on the open and exec storms, in-kernel
-                        filtering shown by the engine's counters); default all
+                        filtering shown by the engine's counters),
+                        headroom (verified instructions and load time of every BPF program); default all
   --storm-ms N          duration of each open/exec storm loop (200..5000, default 500)
   --storm-repeat N      traced runs per open-storm tracer, each after an untraced one; median shown (1..9, default 3)
   --exec-repeat N       the same for the exec storm (1..9, default 3)
@@ -47,7 +49,7 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --no-bpf-stats        skip the "where the time goes" runs (kernel.bpf_stats_enabled)
   --help`;
 
-const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy'] as const;
+const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'headroom'] as const;
 type Part = (typeof PARTS)[number];
 
 const MAX_RECORDS_PER_CALL = 64;
@@ -259,6 +261,16 @@ async function main(): Promise<number> {
   if (cfg.parts.has('rules')) out.push(rulesLiveBenchReport(await runRulesLiveBench({ workloadCpu: cfg.producerCpu, log })));
   if (cfg.parts.has('policy')) {
     out.push(policyBenchReport(await runPolicyBench({ stormMs: cfg.stormMs, repeat: cfg.stormRepeat, workloadCpu: cfg.producerCpu, log })));
+  }
+
+  if (cfg.parts.has('headroom')) {
+    log('headroom: loading every program alone, heaviest configuration');
+    out.push('## Verifier headroom', '',
+      'Every program of every object in bpf/, loaded alone in its heaviest configuration: the instructions the ' +
+      'verifier processed (bpf_prog_info.verified_insns), the load time, and the share of the budget of 200,000 ' +
+      '(a fifth of the verifier\'s limit). `vigil features --programs` prints the same; the kernel matrix ' +
+      '(npm run test:kernels) measures it on Debian\'s 6.1 and 6.12 too.', '',
+      '```', ...formatHeadroom(await measureAll()), '```', '');
   }
 
   out.push(`Total benchmark time: ${((Date.now() - started) / 1000).toFixed(0)} s.`);
