@@ -120,6 +120,23 @@ describe('policy engine on native hooks', () => {
     assert.match(show(a), /127\.0\.0\.1/);
   });
 
+  test('kprobe security_inode_getattr: a struct path argument, by Prefix', async (t) => {
+    const why = await unavailable('kprobe');
+    if (why) return t.skip(why);
+    const p = await compileWith({
+      kprobes: [{
+        call: 'security_inode_getattr', syscall: false,
+        args: [{ index: 0, type: 'path' }],
+        selectors: [{ matchArgs: [{ index: 0, operator: 'Prefix', values: [`${suite.s.dir}/`] }], matchBinaries: mine() }],
+      }],
+    }, false);
+    assert.equal(p.hooks[0]!.served.hook, 'kprobe:security_inode_getattr');
+    const f = suite.s.file('stat.txt');
+    const { ev } = await on(p, ['stat', f, 'stat', '/etc/hostname']);
+    assert.equal(ev.length, 1, show(ev));
+    assert.equal(pathOf(ev[0]!.args[0]), f);
+  });
+
   test('kprobe Sigkill kills the fixture at the open', async (t) => {
     const why = await unavailable('kprobe');
     if (why) return t.skip(why);
@@ -192,6 +209,21 @@ describe('policy engine on native hooks', () => {
     const f = suite.s.file('override.txt');
     const { line } = await opened(p, f);
     assert.equal(line, 'open -1 1');
+  });
+
+  test('kprobe security_file_open with Override, where kprobes cannot override: served by BPF-LSM file_open', async (t) => {
+    const [lsm, or] = await Promise.all([probeAttach('lsm'), probeHelper('bpf_override_return')]);
+    if (!lsm.available) return t.skip(`the feature probe says this kernel has no lsm: ${lsm.reason}`);
+    if (or.available) return t.skip('this kernel has bpf_override_return: the kprobe overrides itself (previous test)');
+    const p = await compileWith(fileOpen([{ action: 'Override', argError: -1 }]), false);
+    assert.equal(p.hooks[0]!.served.hook, 'lsm:file_open');
+    assert.equal(p.hooks[0]!.functionName, 'security_file_open');
+    const f = suite.s.file('override-lsm.txt');
+    const { ev, line } = await opened(p, f);
+    assert.equal(line, 'open -1 1');
+    assert.equal(ev.length, 1, show(ev));
+    assert.equal(ev[0]!.action, 'KPROBE_ACTION_OVERRIDE');
+    assert.equal(ev[0]!.kind, 'kprobe', 'reported as the kprobe it was written as');
   });
 
   test('check() loads a policy without attaching it: nothing is observed or enforced', async () => {

@@ -532,6 +532,26 @@ class Resolver {
     if (exists === false && equivalent && (kprobe.available || fentry.available)) {
       return { hooks: [{ spec: h, served: this.portable(h, equivalent, `kernel function ${fn} is not in this kernel (not in /proc/kallsyms)`) }] };
     }
+    // Override on a security_* function where kprobes cannot override (no bpf_override_return, as in
+    // Debian's kernels): its BPF-LSM hook takes the same arguments and enforces by its return value.
+    const overrides = h.selectors.some((sel) => [...sel.matchActions, ...sel.matchReturnActions].some((a) => a.action === 'Override'));
+    if (overrides && fn.startsWith('security_') && exists !== false) {
+      const [lsm, or] = await Promise.all([this.env.attach('lsm'), this.env.helper('bpf_override_return')]);
+      const hook = fn.slice('security_'.length);
+      if (lsm.available && !(kprobe.available && or.available) && this.env.lsmHook(hook) === true) {
+        const served = await this.lsmHook({ ...h, target: { kind: 'lsm', hook } });
+        return {
+          hooks: [{
+            spec: h,
+            served: {
+              ...served,
+              served: { ...served.served, note: `Override on ${fn}: served by its BPF-LSM hook ${hook} (the same arguments), ` +
+                `which enforces by its return value; kprobes cannot override here (bpf_override_return: ${unavailable(or)})` },
+            },
+          }],
+        };
+      }
+    }
     const prefer: ('kprobe' | 'fentry')[] = h.section === 'fentries' ? ['fentry', 'kprobe'] : ['kprobe', 'fentry'];
     for (const kind of prefer) {
       const f = kind === 'kprobe' ? kprobe : fentry;

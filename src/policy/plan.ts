@@ -445,7 +445,9 @@ function capturedKind(a: VigilPolicyArg): 'int' | 'string' | 'sock' | 'fd' | 'no
     case VIGIL_POLICY_ARG_SOCKADDR: case VIGIL_POLICY_ARG_KSOCK: case VIGIL_POLICY_ARG_KSOCKET:
     case VIGIL_POLICY_ARG_KSKB:
       return 'sock';
-    case VIGIL_POLICY_ARG_KFILE: case VIGIL_POLICY_ARG_KBINPRM: return 'string';
+    case VIGIL_POLICY_ARG_KFILE: case VIGIL_POLICY_ARG_KBINPRM: case VIGIL_POLICY_ARG_KPATH:
+    case VIGIL_POLICY_ARG_KKIOCB: case VIGIL_POLICY_ARG_KFILENAME:
+      return 'string';
     case VIGIL_POLICY_ARG_FD: return 'fd';
     case VIGIL_POLICY_ARG_NONE: return 'none';
     default: return 'other';
