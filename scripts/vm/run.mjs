@@ -142,6 +142,30 @@ function tapSummary(file) {
   return 'tests' in sum && 'pass' in sum && 'fail' in sum ? sum : null;
 }
 
+/**
+ * What test/headroom.test.ts printed in the TAP (its diagnostics): the
+ * verified instructions of every program, and the built-in library's load
+ * time. Empty when the tier did not run it.
+ */
+function tapHeadroom(file) {
+  const out = { table: [], max: null, builtins: null };
+  if (!existsSync(file)) return out;
+  let inTable = false;
+  for (const line of clean(readFileSync(file, 'utf8')).split('\n')) {
+    const d = /^# (.*)$/.exec(line)?.[1];
+    if (d === undefined) continue;
+    if (d.startsWith('object/program')) inTable = true;
+    if (inTable) out.table.push(d);
+    if (d.startsWith('max: ')) {
+      inTable = false;
+      out.max = d.slice(5);
+    }
+    const b = /^(\d+ built-in policies loaded together in \d+ ms)/.exec(d);
+    if (b) out.builtins = b[1];
+  }
+  return out;
+}
+
 /** The `vigil features --json` report in file, or null. */
 function readFeatures(file) {
   try {
@@ -289,6 +313,7 @@ async function runHost(tests) {
 /** Reads the TAP summary and the features, and decides whether the kernel passed. */
 function finish(r) {
   r.summary = tapSummary(r.tap);
+  r.headroom = tapHeadroom(r.tap);
   r.features = readFeatures(r.featuresFile);
   if (!r.summary && !r.timedOut && !opts.exec) r.problems.push('no test summary in the TAP output');
   if (r.summary && (r.summary.fail > 0 || r.summary.cancelled > 0)) {
@@ -345,6 +370,8 @@ function report(results, tierFiles, totalMs) {
           `${f.no.length ? `; unavailable: ${f.no.map((x) => x.split(' ')[0]).join(' ')}` : ''}`);
       }
     }
+    if (r.headroom?.max) out.push(`  verifier  max ${r.headroom.max}`);
+    if (r.headroom?.builtins) out.push(`  policies  ${r.headroom.builtins}`);
     for (const p of r.problems) out.push(`  problem   ${p}`);
     out.push(`  output    ${r.console}, ${r.tap}, ${r.featuresFile}`);
   }
@@ -354,7 +381,10 @@ function report(results, tierFiles, totalMs) {
   out.push(`kernels: ${passed} passed, ${results.length - passed} failed`);
 
   // The file also carries each kernel's whole `vigil features --json`.
-  const appendix = results.map((r) => `\n--- vigil features --json on ${r.name} (${r.release ?? '?'})\n` +
+  // And the verified instructions of every program there (test/headroom.test.ts).
+  const appendix = results.map((r) => (r.headroom?.table.length
+    ? `\n--- verified instructions per program on ${r.name} (${r.release ?? '?'})\n${r.headroom.table.join('\n')}\n` : '') +
+    `\n--- vigil features --json on ${r.name} (${r.release ?? '?'})\n` +
     `${r.features ? JSON.stringify(r.features, null, 2) : '(none)'}\n`);
   writeFileSync(path.join(VM_DIR, 'report.txt'), `${out.join('\n')}\n${appendix.join('')}`);
   console.log(`\n${out.slice(0, -1).join('\n')}\nreport: ${path.join(VM_DIR, 'report.txt')}\n${out.at(-1)}`);
