@@ -3,16 +3,15 @@
 // neither kprobes nor fentry (pinned, so the same holds on any kernel), and
 // what they report for real syscalls and faults of the fixture binary
 // (test/fixtures/policyops.c) with the portable hooks forced.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import { loadPolicySources, formatDiagnostic } from '../src/policy/loader.js';
 import { compilePolicies, liveKernel, resolvePolicy, type KernelEnv } from '../src/policy/hooks.js';
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
-import { PolicyEngine } from '../src/policy/engine.js';
 import { requireRoot, tracefs } from './helpers.js';
-import { Events, Scratch, run, show } from './policy-engine-util.js';
+import { engineForSuite, run, show } from './policy-engine-util.js';
 
 const live = liveKernel();
 /** The live kernel without kprobes, fentry and BPF-LSM: kernel functions go to their portable equivalents. */
@@ -158,19 +157,8 @@ describe('portable equivalents: resolution', () => {
 describe('portable equivalents on the real kernel', () => {
   requireRoot();
   tracefs();
-  let engine: PolicyEngine;
-  let s: Scratch;
-  const events = new Events();
+  const suite = engineForSuite();
   const forced = liveKernel({ forcePortable: true });
-
-  before(async () => {
-    s = new Scratch();
-    engine = await PolicyEngine.start({ onEvent: events.push, onError: (e) => { throw e; } });
-  });
-  after(() => {
-    engine?.close();
-    s?.remove();
-  });
 
   let seq = 0;
   async function compileForced(kprobes: unknown[]): Promise<CompiledPolicy> {
@@ -181,15 +169,15 @@ describe('portable equivalents on the real kernel', () => {
     const [c] = await compilePolicies(r.policies, forced);
     return c!;
   }
-  const mine = (): unknown[] => [{ operator: 'In', values: [s.ops] }];
+  const mine = (): unknown[] => [{ operator: 'In', values: [suite.s.ops] }];
 
   async function withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T> {
-    events.clear();
-    await engine.add(p);
+    suite.events.clear();
+    await suite.engine.add(p);
     try {
       return await f();
     } finally {
-      engine.remove(p.name);
+      suite.engine.remove(p.name);
     }
   }
 
@@ -202,11 +190,11 @@ describe('portable equivalents on the real kernel', () => {
     ]);
     assert.equal(p.hooks[0]!.served.hook, 'portable:setuid');
     const { r, ev } = await withPolicy(p, async () => {
-      const r = await run(s.ops, ['setuid', '0', 'setresuid', '-1', '0', '-1', 'setuid', '1']);
-      return { r, ev: events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid) };
+      const r = await run(suite.s.ops, ['setuid', '0', 'setresuid', '-1', '0', '-1', 'setuid', '1']);
+      return { r, ev: suite.events.ofPolicy(suite.engine, p.name).filter((e) => e.pid === r.pid) };
     });
     assert.equal(r.code, 0);
-    // setuid(1) (last: it gives up root) succeeds too, but the selector wants 0: two events.
+    // setuid(1) (last: it gives up root) succeeds too, but the selector wants 0: two suite.events.
     assert.equal(ev.length, 2, show(ev.map((e) => [e.hook.functionName, e.args])));
     const [uid, resuid] = ev;
     assert.equal(uid!.hook.functionName, '__sys_setuid');
@@ -218,14 +206,14 @@ describe('portable equivalents on the real kernel', () => {
   });
 
   test('vfs_llseek: the file of lseek\'s fd, the offset, the new offset returned', async () => {
-    const f = s.file('seek.txt', 'abcdefgh\n');
+    const f = suite.s.file('seek.txt', 'abcdefgh\n');
     const p = await compileForced([
       { call: 'vfs_llseek', syscall: false, return: true, args: [{ index: 0, type: 'file' }, { index: 1, type: 'int64' }], returnArg: { index: 0, type: 'int64' },
         selectors: [{ matchArgs: [{ index: 0, operator: 'Postfix', values: ['/seek.txt'] }], matchBinaries: mine() }] },
     ]);
     const ev = await withPolicy(p, async () => {
-      const r = await run(s.ops, ['lseek', f, '5', 'lseek', '/etc/hostname', '1']);
-      return events.ofPolicy(engine, p.name).filter((e) => e.pid === r.pid);
+      const r = await run(suite.s.ops, ['lseek', f, '5', 'lseek', '/etc/hostname', '1']);
+      return suite.events.ofPolicy(suite.engine, p.name).filter((e) => e.pid === r.pid);
     });
     assert.equal(ev.length, 1, show(ev.map((e) => e.args)));
     const [file, off] = ev[0]!.args;
@@ -240,9 +228,9 @@ describe('portable equivalents on the real kernel', () => {
         selectors: [{ matchBinaries: mine() }] },
     ]);
     const [fault, raised] = await withPolicy(p, async () => {
-      const a = await run(s.ops, ['segv']);
-      const b = await run(s.ops, ['raise', '11']);
-      const all = events.ofPolicy(engine, p.name);
+      const a = await run(suite.s.ops, ['segv']);
+      const b = await run(suite.s.ops, ['raise', '11']);
+      const all = suite.events.ofPolicy(suite.engine, p.name);
       return [{ r: a, ev: all.filter((e) => e.pid === a.pid) }, { r: b, ev: all.filter((e) => e.pid === b.pid) }];
     });
     assert.equal(fault!.r.signal, 'SIGSEGV');
