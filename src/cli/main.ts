@@ -36,6 +36,11 @@ function help(): string {
   ].join('\n');
 }
 
+function isParseArgsError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
@@ -55,8 +60,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`vigil ${name}: ${e.message}\n`);
+    // node:util parseArgs refuses unknown or malformed flags with ERR_PARSE_ARGS_*: a usage error
+    // whichever subcommand parsed them.
+    if (e instanceof UsageError || isParseArgsError(e)) {
+      process.stderr.write(`vigil ${name}: ${(e as Error).message}\n`);
       return 2;
     }
     if (e instanceof NotSupportedError) {
