@@ -10,7 +10,7 @@
 // pinned (--cpu); the engine reads in this process. Medians are shown.
 //
 //   node dist/bench/policy.js          (bench/run.ts --only policy includes it)
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,7 +20,7 @@ import { loadPolicyFiles } from '../src/policy/loader.js';
 import { compilePolicies } from '../src/policy/hooks.js';
 import { builtinPolicyFiles } from '../src/policy/builtin.js';
 import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
-import { Storm, type StormKind, type StormReport } from './storm.js';
+import { Storm, progDeltas, progStats, type StormKind, type StormReport } from './storm.js';
 import { count, markdownTable, ms, ratio } from './table.js';
 
 export interface PolicyBenchOptions {
@@ -57,6 +57,40 @@ export interface PolicyBenchResult {
   engineStartMs: number;
   addAllMs: number[];
   storms: StormResult[];
+  /** The engine's programs on one more open storm with kernel.bpf_stats_enabled = 1, or why not. */
+  bpfTime: { name: string; runsPerIter: number; nsPerRun: number; nsPerIter: number }[] | string;
+}
+
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+/**
+ * One more traced open storm with BPF run-time statistics on: the engine's
+ * programs (this process holds them) and their time per iteration of the loop.
+ */
+async function bpfTimePerIteration(engine: PolicyEngine, policies: CompiledPolicy[], spawn: () => Promise<Storm>,
+  stormMs: number): Promise<PolicyBenchResult['bpfTime']> {
+  let previous: string;
+  try {
+    previous = readFileSync(STATS_SYSCTL, 'utf8').trim();
+  } catch {
+    return `${STATS_SYSCTL} is not available`;
+  }
+  try {
+    writeFileSync(STATS_SYSCTL, '1');
+    for (const p of policies) await engine.add(p);
+    const s = await spawn();
+    const before = progStats(process.pid);
+    s.start();
+    const rep = await s.finished(stormMs + 10_000);
+    const after = progStats(process.pid);
+    for (const p of policies) engine.remove(p.name);
+    const n = rep.iterations;
+    return progDeltas(before, after).filter((p) => p.runCnt > 0).sort((a, b) => b.runTimeNs - a.runTimeNs)
+      .map((p) => ({ name: p.name ?? `id ${p.id}`, runsPerIter: p.runCnt / n, nsPerRun: p.runTimeNs / p.runCnt,
+        nsPerIter: p.runTimeNs / n }));
+  } finally {
+    writeFileSync(STATS_SYSCTL, previous);
+  }
 }
 
 const median = (xs: number[]): number => {
@@ -117,6 +151,7 @@ export async function runPolicyBench(o: PolicyBenchOptions = {}): Promise<Policy
   }
   const accepted = policies.filter((p) => loaded.includes(p.name));
   const storms: StormResult[] = [];
+  let bpfTime: PolicyBenchResult['bpfTime'] = 'not run';
   try {
     for (const kind of ['open', 'exec'] as StormKind[]) {
       const res: StormResult = {
@@ -156,11 +191,14 @@ export async function runPolicyBench(o: PolicyBenchOptions = {}): Promise<Policy
       }
       storms.push(res);
     }
+    bpfTime = await bpfTimePerIteration(engine, accepted, () => Storm.spawn({
+      kind: 'open', count: 50_000_000, durationMs: stormMs, cpu: o.workloadCpu, path: file,
+    }), stormMs);
   } finally {
     engine.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { loaded, rejected, engineStartMs, addAllMs, storms };
+  return { loaded, rejected, engineStartMs, addAllMs, storms, bpfTime };
 }
 
 export function policyBenchReport(r: PolicyBenchResult): string {
@@ -197,6 +235,18 @@ export function policyBenchReport(r: PolicyBenchResult): string {
       { title: 'exec storm: evaluated' }, { title: 'posted' },
     ], busy.map(([name, a, b]) => [name, count(Number(a.evaluated)), count(Number(a.posted)),
       count(Number(b?.evaluated ?? 0n)), count(Number(b?.posted ?? 0n))])), '');
+  }
+  out.push('One more open storm with the library and kernel.bpf_stats_enabled = 1: the engine\'s programs, their runs ' +
+    'and BPF time per iteration (open + close). What the ratio above adds beyond it is outside the programs: the ' +
+    'tracepoint machinery (syscall slow path, trace records).', '');
+  if (typeof r.bpfTime === 'string') {
+    out.push(`(not measured: ${r.bpfTime})`, '');
+  } else {
+    const total = r.bpfTime.reduce((a, p) => a + p.nsPerIter, 0);
+    out.push(markdownTable([
+      { title: 'program', align: 'left' }, { title: 'runs per iteration' }, { title: 'ns per run' }, { title: 'ns per iteration' },
+    ], [...r.bpfTime.map((p) => [p.name, p.runsPerIter.toFixed(2), count(p.nsPerRun), count(p.nsPerIter)]),
+      ['**all**', '', '', `**${count(total)}**`]]), '');
   }
   const noise = r.storms.map((s) => `${s.kind}: ${count(s.received - s.fromStorm)}`).join(', ');
   out.push(`Events from the rest of the machine during the traced runs (not the storms): ${noise}.`, '');

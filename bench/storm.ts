@@ -294,7 +294,7 @@ function progNames(): Map<number, string> {
   return names;
 }
 
-function progDeltas(before: ProgStat[], after: ProgStat[]): ProgStat[] {
+export function progDeltas(before: ProgStat[], after: ProgStat[]): ProgStat[] {
   const names = progNames();
   return after.map((a) => {
     const b = before.find((x) => x.id === a.id);

@@ -2444,7 +2444,9 @@ static __always_inline void run_list(void *ctx, __u32 slot, bool exit, __s64 ret
 
 	/* raw_syscalls:sys_enter/sys_exit: `long id` at offset 8. Hooks on a
 	 * syscall served there skip every other syscall before any work. */
-	bpf_probe_read_kernel(&id, sizeof(id), ctx + 8);
+	l = bpf_map_lookup_elem(&tp_hooks, &slot);
+	if (l && l->raw)
+		bpf_probe_read_kernel(&id, sizeof(id), ctx + 8);
 	for (__u32 i = 0; i < VIGIL_POLICY_TP_HOOKS; i++) {
 		l = bpf_map_lookup_elem(&tp_hooks, &slot);
 		if (!l || i >= l->count)

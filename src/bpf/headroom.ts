@@ -76,16 +76,22 @@ function missingTarget(section: string): string {
   return `this kernel has no ${what} ${m[2]} (${section}: no BTF for it, ESRCH)`;
 }
 
+/** Load options for one program of an object alone, in the object's heaviest configuration. */
+function heaviest(spec: ObjectSpec, program: string): LoadOptions {
+  const heavy = HEAVIEST[spec.name] ?? {};
+  const opts: LoadOptions = { programs: [program], constants: applicable(spec, heavy.constants) };
+  const target = heavy.attachTargets?.[program];
+  if (target) opts.attachTargets = { [program]: target };
+  return opts;
+}
+
 /** Loads each program of one object alone, heaviest configuration, and reports. */
 export async function measureObject(file: string, only?: readonly string[]): Promise<ProgramHeadroom[]> {
   const spec = ObjectSpec.fromFile(file);
-  const heavy = HEAVIEST[spec.name] ?? {};
   const out: ProgramHeadroom[] = [];
   for (const p of spec.programs.values()) {
     if (only && !only.includes(p.name)) continue;
-    const opts: LoadOptions = { programs: [p.name], constants: applicable(spec, heavy.constants) };
-    const target = heavy.attachTargets?.[p.name];
-    if (target) opts.attachTargets = { [p.name]: target };
+    const opts = heaviest(spec, p.name);
     const t0 = process.hrtime.bigint();
     const row: ProgramHeadroom = { object: spec.name, program: p.name, section: p.section, verifiedInsns: undefined,
       loadMs: 0, status: 'loaded' };
@@ -129,12 +135,8 @@ export async function measureObject(file: string, only?: readonly string[]): Pro
 /** The verifier's log of one program refused in its heaviest configuration ('' when it loads). */
 export async function verifierLog(file: string, program: string): Promise<string> {
   const spec = ObjectSpec.fromFile(file);
-  const heavy = HEAVIEST[spec.name] ?? {};
-  const opts: LoadOptions = { programs: [program], constants: applicable(spec, heavy.constants) };
-  const target = heavy.attachTargets?.[program];
-  if (target) opts.attachTargets = { [program]: target };
   try {
-    (await spec.load(opts)).close();
+    (await spec.load(heaviest(spec, program))).close();
     return '';
   } catch (e) {
     return e instanceof BpfError ? e.log : (e as Error).message;

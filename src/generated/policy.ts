@@ -1098,20 +1098,20 @@ export interface VigilPolicyTpHooks {
   /** __u32 at 0 */
   count: number;
   /** __u32 at 4 */
-  pad: number;
+  raw: number;
   /** __u32[32] at 8 */
   hooks: number[];
   /** __s32[32] at 136 */
   nrs: number[];
 }
 
-export const vigilPolicyTpHooks: Codec<VigilPolicyTpHooks> & { readonly offsets: Readonly<Record<'count' | 'pad' | 'hooks' | 'nrs', number>> } = {
+export const vigilPolicyTpHooks: Codec<VigilPolicyTpHooks> & { readonly offsets: Readonly<Record<'count' | 'raw' | 'hooks' | 'nrs', number>> } = {
   size: 264,
-  offsets: { count: 0, pad: 4, hooks: 8, nrs: 136 },
+  offsets: { count: 0, raw: 4, hooks: 8, nrs: 136 },
   decode(view: DataView, o: number): VigilPolicyTpHooks {
     return {
       count: view.getUint32(o, true),
-      pad: view.getUint32(o + 4, true),
+      raw: view.getUint32(o + 4, true),
       hooks: [view.getUint32(o + 8, true), view.getUint32(o + 12, true), view.getUint32(o + 16, true), view.getUint32(o + 20, true), view.getUint32(o + 24, true), view.getUint32(o + 28, true), view.getUint32(o + 32, true), view.getUint32(o + 36, true), view.getUint32(o + 40, true), view.getUint32(o + 44, true), view.getUint32(o + 48, true), view.getUint32(o + 52, true), view.getUint32(o + 56, true), view.getUint32(o + 60, true), view.getUint32(o + 64, true), view.getUint32(o + 68, true), view.getUint32(o + 72, true), view.getUint32(o + 76, true), view.getUint32(o + 80, true), view.getUint32(o + 84, true), view.getUint32(o + 88, true), view.getUint32(o + 92, true), view.getUint32(o + 96, true), view.getUint32(o + 100, true), view.getUint32(o + 104, true), view.getUint32(o + 108, true), view.getUint32(o + 112, true), view.getUint32(o + 116, true), view.getUint32(o + 120, true), view.getUint32(o + 124, true), view.getUint32(o + 128, true), view.getUint32(o + 132, true)],
       nrs: [view.getInt32(o + 136, true), view.getInt32(o + 140, true), view.getInt32(o + 144, true), view.getInt32(o + 148, true), view.getInt32(o + 152, true), view.getInt32(o + 156, true), view.getInt32(o + 160, true), view.getInt32(o + 164, true), view.getInt32(o + 168, true), view.getInt32(o + 172, true), view.getInt32(o + 176, true), view.getInt32(o + 180, true), view.getInt32(o + 184, true), view.getInt32(o + 188, true), view.getInt32(o + 192, true), view.getInt32(o + 196, true), view.getInt32(o + 200, true), view.getInt32(o + 204, true), view.getInt32(o + 208, true), view.getInt32(o + 212, true), view.getInt32(o + 216, true), view.getInt32(o + 220, true), view.getInt32(o + 224, true), view.getInt32(o + 228, true), view.getInt32(o + 232, true), view.getInt32(o + 236, true), view.getInt32(o + 240, true), view.getInt32(o + 244, true), view.getInt32(o + 248, true), view.getInt32(o + 252, true), view.getInt32(o + 256, true), view.getInt32(o + 260, true)],
     };
@@ -1119,7 +1119,7 @@ export const vigilPolicyTpHooks: Codec<VigilPolicyTpHooks> & { readonly offsets:
   encode(value: VigilPolicyTpHooks, view: DataView, o: number): void {
     new Uint8Array(view.buffer, view.byteOffset + o, 264).fill(0);
     view.setUint32(o, value.count, true);
-    view.setUint32(o + 4, value.pad, true);
+    view.setUint32(o + 4, value.raw, true);
     {
       const a0 = value.hooks;
       if (a0.length > 32) throw new RangeError(`vigilPolicyTpHooks.hooks: ${a0.length} elements, room for 32`);

@@ -151,6 +151,24 @@ const PART_PROGRAMS: Record<Part | 'core', string[]> = {
   deny: ['policy_connect4', 'policy_connect6', 'policy_sendmsg4', 'policy_sendmsg6'],
 };
 
+/** The parts of the object a plan needs. */
+function neededParts(plan: PolicyPlan): Part[] {
+  const want: [boolean, Part][] = [[plan.needsProcs, 'procs'], [plan.needsUprobes, 'uprobes'], [plan.needsKprobes, 'kprobes'],
+    [plan.needsKprobeOverride, 'kprobeOverride'], [plan.needsDeny, 'deny']];
+  return want.filter(([need]) => need).map(([, p]) => p);
+}
+
+const PORTABLE_HINT = 'serve the kernel hooks by their portable equivalents (--portable-hooks, VIGIL_PORTABLE_HOOKS=1)';
+
+/** What a part serves, and how to go without it, for a load failure's message. */
+const PART_ROLE: Record<Part, { stage: string; turnOff: string }> = {
+  procs: { stage: 'the process table (matchBinaries, follow*, namespace and capability changes)', turnOff: 'drop those selectors' },
+  uprobes: { stage: 'uprobe hooks', turnOff: 'drop the uprobes' },
+  kprobes: { stage: 'kprobe hooks', turnOff: PORTABLE_HINT },
+  kprobeOverride: { stage: 'Override on kprobes', turnOff: 'use Sigkill, or an LSM hook' },
+  deny: { stage: 'Deny (cgroup sock_addr programs)', turnOff: 'drop the Deny actions' },
+};
+
 const VALUE_MAPS = ['values_int', 'values_str', 'values_prefix', 'values_cidr4', 'values_cidr6', 'values_ports',
   'values_range'] as const;
 
@@ -414,17 +432,15 @@ export class PolicyEngine implements Disposable {
           `verifier: ${e.summary}; to go without it, ${turnOff}`, { cause: e })
         : e;
     };
-    const portableHint = 'serve the kernel hooks by their portable equivalents (--portable-hooks, VIGIL_PORTABLE_HOOKS=1)';
-    if (plan.needsProcs) await this.part('procs').catch(named('the process table (matchBinaries, follow*, namespace and capability changes)', 'drop those selectors'));
-    if (plan.needsUprobes) await this.part('uprobes').catch(named('uprobe hooks', 'drop the uprobes'));
-    if (plan.needsKprobes) await this.part('kprobes').catch(named('kprobe hooks', portableHint));
-    if (plan.needsKprobeOverride) await this.part('kprobeOverride').catch(named('Override on kprobes', 'use Sigkill, or an LSM hook'));
+    for (const p of neededParts(plan)) {
+      if (p !== 'deny') await this.part(p).catch(named(PART_ROLE[p].stage, PART_ROLE[p].turnOff));
+    }
     if (plan.needsDeny) {
       if (this.denyHooks.length + plan.hooks.reduce((n, h) => n + h.attachments.filter((a) => a.attach.kind === 'deny').length, 0) >
         VIGIL_POLICY_MAX_DENY) {
         throw new RangeError(`policy ${policy.name}: more than ${VIGIL_POLICY_MAX_DENY} Deny hooks in all`);
       }
-      await this.ensureDenyAttached();
+      await this.ensureDenyAttached().catch(named(PART_ROLE.deny.stage, PART_ROLE.deny.turnOff));
     }
     const slot = this.policySlots.alloc(1);
     const live: LivePolicy = { name: policy.name, slot, plan, hooks: [] };
@@ -436,7 +452,7 @@ export class PolicyEngine implements Disposable {
         for (const a of h.attachments) {
           await this.attach(a).catch(named(`hook ${h.planned.hook.functionName} (${a.planned.attachment.label})`,
             a.planned.attach.kind === 'fentry' || a.planned.attach.kind === 'fexit' || a.planned.attach.kind === 'lsm'
-              ? portableHint : 'drop this hook'));
+              ? PORTABLE_HINT : 'drop this hook'));
         }
       }
     } catch (e) {
@@ -464,11 +480,7 @@ export class PolicyEngine implements Disposable {
   async check(policy: CompiledPolicy): Promise<void> {
     if (this.closed) throw new Error('policy engine is closed');
     const plan = planPolicy(policy, { hostNamespace: hostNamespaceInode });
-    if (plan.needsProcs) await this.partLoaded('procs');
-    if (plan.needsUprobes) await this.partLoaded('uprobes');
-    if (plan.needsKprobes) await this.partLoaded('kprobes');
-    if (plan.needsKprobeOverride) await this.partLoaded('kprobeOverride');
-    if (plan.needsDeny) await this.partLoaded('deny');
+    for (const p of neededParts(plan)) await this.partLoaded(p);
     const slot = this.policySlots.alloc(1);
     const live: LivePolicy = { name: policy.name, slot, plan, hooks: [] };
     try {
@@ -742,7 +754,7 @@ export class PolicyEngine implements Disposable {
       hooks[i] = id;
       nrs[i] = this.rawSyscallNr.get(id) ?? -1;
     });
-    new TypedMap(this.core.map('tp_hooks'), codec.u32, vigilPolicyTpHooks).set(slot, { count: ids.length, pad: 0, hooks, nrs });
+    new TypedMap(this.core.map('tp_hooks'), codec.u32, vigilPolicyTpHooks).set(slot, { count: ids.length, raw: nrs.some((n) => n >= 0) ? 1 : 0, hooks, nrs });
   }
 
   private teardownHook(h: LiveHook): void {

@@ -519,7 +519,7 @@ enum vigil_policy_tp_limits {
 
 struct vigil_policy_tp_hooks {
 	__u32 count;
-	__u32 pad;
+	__u32 raw;		/* some hook waits for a syscall number (nrs): read the record's id */
 	__u32 hooks[VIGIL_POLICY_TP_HOOKS];
 	/* raw_syscalls hooks: the syscall number the hook waits for (the
 	 * record's id, checked before anything else runs); -1: every event. */
