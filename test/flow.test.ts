@@ -43,32 +43,35 @@ setTimeout(() => process.exit(3), 60000).unref();
 /** argv: host, port, bytes to send; waits for "go" when argv[4] is "wait". Prints "local P" and "got N". */
 const CLIENT = `
 const net = require('node:net');
+// Written synchronously: process.exit() right after an asynchronous write to a pipe may drop it.
+const say = (s) => require('node:fs').writeSync(1, s + '\\n');
 const [host, port, n, wait] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), process.argv[4]];
 function run() {
-  const c = net.connect({ host, port }, () => { console.log('local ' + c.localPort); c.write(Buffer.alloc(n, 0x61)); });
+  const c = net.connect({ host, port }, () => { say('local ' + c.localPort); c.write(Buffer.alloc(n, 0x61)); });
   let got = 0;
   c.on('data', (d) => { got += d.length; });
   c.on('end', () => c.end());
-  c.on('error', (e) => { console.log('error ' + e.code); process.exit(0); });
-  c.on('close', () => { console.log('got ' + got); process.exit(0); });
+  c.on('error', (e) => { say('error ' + e.code); process.exit(0); });
+  c.on('close', () => { say('got ' + got); process.exit(0); });
 }
-if (wait === 'wait') { console.log('ready'); process.stdin.once('data', run); } else run();
+if (wait === 'wait') { say('ready'); process.stdin.once('data', run); } else run();
 setTimeout(() => process.exit(3), 20000).unref();
 `;
 
 /** argv: dns server host, port, query hex, tcp host, tcp port. Asks, prints "answer", then connects and sends 10 bytes. */
 const DNS_CLIENT = `
 const dgram = require('node:dgram'), net = require('node:net');
+const say = (s) => require('node:fs').writeSync(1, s + '\\n');
 const [dnsHost, dnsPort, hex, tcpHost, tcpPort] = process.argv.slice(1);
 const s = dgram.createSocket(dnsHost.includes(':') ? 'udp6' : 'udp4');
 s.on('message', () => {
-  console.log('answer');
+  say('answer');
   s.close();
   if (!tcpHost) return process.exit(0);
   const c = net.connect({ host: tcpHost, port: Number(tcpPort) }, () => c.end(Buffer.alloc(10)));
   c.on('data', () => {});
-  c.on('close', () => { console.log('tcp done'); process.exit(0); });
-  c.on('error', (e) => { console.log('error ' + e.code); process.exit(0); });
+  c.on('close', () => { say('tcp done'); process.exit(0); });
+  c.on('error', (e) => { say('error ' + e.code); process.exit(0); });
 });
 s.send(Buffer.from(hex, 'hex'), Number(dnsPort), dnsHost);
 setTimeout(() => process.exit(3), 20000).unref();

@@ -239,7 +239,7 @@ process.stdin.once('data', () => {
   const a = dgram.createSocket('udp4'), b = dgram.createSocket('udp4');
   let gotA = 0;
   a.on('message', () => gotA++);
-  b.on('message', () => { console.log(JSON.stringify({ gotA })); process.exit(0); });
+  b.on('message', () => { require('node:fs').writeSync(1, JSON.stringify({ gotA }) + '\\n'); process.exit(0); });
   a.bind(0, '127.0.0.1', () => b.bind(0, '127.0.0.1', () => console.log('ports ' + a.address().port + ' ' + b.address().port)));
 });
 console.log('ready');
