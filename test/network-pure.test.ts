@@ -396,7 +396,9 @@ describe('flow filters', () => {
     assert.equal(o.format, 'json');
     assert.equal(o.udpWindowMs, 500);
     assert.deepEqual(o.dnsPorts, [5353]);
-    assert.deepEqual(kernelFilter({ ...o, terms: [T('pid', '12'), T('pid', '13', true)] }), { pids: [12], followChildren: false });
+    assert.deepEqual(kernelFilter({ ...o, terms: [T('pid', '12'), T('pid', '13', true)] }), { pids: [12], followChildren: false, excludeSelf: true });
+    assert.equal(kernelFilter({ ...parseNetworkObserveArgs(['--sensors', 'flow', '--include-self']), terms: [] }).excludeSelf,
+      undefined);
     for (const bad of [['--sensors', 'flow', '--not'], ['--sensors', 'flow', '--not', '--output', 'json'],
       ['--sensors', 'flow,exec'], ['--sensors', 'flow', '--port', 'x'], ['--sensors', 'flow', '-o', 'table'],
       ['--sensors', 'flow', '--not', '--not', '--port', '1'], ['--sensors', 'flow', '--follow-children']]) {

@@ -10,7 +10,8 @@ import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 import { ProcessCache } from '../process/cache.js';
 import { BatchWriter } from '../output/batch.js';
-import { BootClock, rfc3339Nano } from '../util/clock.js';
+import { BootClock, parseTimeFormat, rfc3339Nano, TIME_FORMATS, type TimeFormat } from '../util/clock.js';
+import { colorEnabled, colors, COLOR_MODES, parseColorMode, type ColorMode } from '../output/color.js';
 import { FlowFilter, FLOW_FILTER_KINDS, type FlowFilterKind, type FlowFilterTerm } from '../network/flow-filter.js';
 import { FlowPipeline } from '../network/flow-pipeline.js';
 import { flowToJson, formatFlowCompact } from '../network/flow-format.js';
@@ -20,7 +21,8 @@ export const NETWORK_SENSORS = ['flow', 'dns'] as const;
 export type NetworkSensorName = (typeof NETWORK_SENSORS)[number];
 
 export const NETWORK_USAGE = `usage: vigil observe --sensors flow[,dns] [filters] [--output compact|json]
-                     [--duration S] [--count N] [--udp-window S] [--dns-port N]
+                     [--time-format F] [--color WHEN] [--duration S] [--count N]
+                     [--udp-window S] [--dns-port N]
 
 Network flows with the process and container behind them, as Hubble shows them.
 
@@ -44,6 +46,10 @@ output:
   --output FORMAT   compact (default): Nov 21 20:01:02.123: 10.0.0.1:43210 (pid 123 curl) ->
                       10.0.0.2:80 tcp-connect FORWARDED (TCP Flags: SYN)
                     json: one {"flow":{...},"node_name":..,"time":..} per line
+  --time-format F   compact: StampMilli (default), RFC3339, RFC3339Milli,
+                    RFC3339Micro, RFC3339Nano, RFC1123Z (as hubble observe)
+  --color WHEN      compact: auto (default: a terminal without NO_COLOR), always, never
+  --include-self    also Vigil's own flows (left out by default)
   --udp-window S    report UDP conversations every S seconds (default 10)
   --dns-port N      UDP port carrying DNS (default 53; up to 4, repeatable)
   --duration S, --count N, -h/--help`;
@@ -56,6 +62,9 @@ export interface NetworkObserveOptions {
   udpWindowMs: number;
   dnsPorts: number[];
   terms: FlowFilterTerm[];
+  timeFormat: TimeFormat;
+  color: ColorMode;
+  includeSelf: boolean;
   followChildren: boolean;
 }
 
@@ -85,6 +94,9 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
         'dns-port': { type: 'string', multiple: true },
         'follow-children': { type: 'boolean', default: false },
         not: { type: 'boolean', multiple: true },
+        'time-format': { type: 'string', default: 'StampMilli' },
+        color: { type: 'string', default: 'auto' },
+        'include-self': { type: 'boolean', default: false },
         ...filterOptions,
       },
       strict: true,
@@ -142,7 +154,16 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
     return Number(p);
   });
   if (dnsPorts.length > 4) throw new UsageError('--dns-port: at most 4 ports');
+  const timeFormat = parseTimeFormat(values['time-format'] as string);
+  if (!timeFormat) {
+    throw new UsageError(`--time-format: unknown layout "${values['time-format'] as string}"; available: ${TIME_FORMATS.join(', ')}`);
+  }
+  const color = parseColorMode(values.color as string);
+  if (!color) throw new UsageError(`--color: expected ${COLOR_MODES.join(', ')}, got "${values.color as string}"`);
   return {
+    timeFormat,
+    color,
+    includeSelf: values['include-self'] as boolean,
     sensors: [...new Set(sensors)] as NetworkSensorName[],
     format,
     duration: positive('--duration', values.duration as string | undefined, false),
@@ -158,6 +179,7 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
 export function kernelFilter(o: NetworkObserveOptions): FilterOptions {
   const pids = o.terms.filter((t) => t.kind === 'pid' && !t.negated).map((t) => Number(t.value));
   const f: FilterOptions = pids.length ? { pids, followChildren: o.followChildren } : {};
+  if (!o.includeSelf) f.excludeSelf = true;
   const c = o.terms.find((t) => t.kind === 'container');
   if (!c) return f;
   try {
@@ -199,10 +221,11 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
   });
   const out = new BatchWriter(process.stdout, () => stop('stdout closed'));
   let seen = 0;
+  const compact = { timeFormat: o.timeFormat, colors: colors(colorEnabled(o.color, process.stdout)) };
   const print = (rec: FlowRecord): void => {
     if (o.count !== undefined && seen >= o.count) return;
     if (!userFilter.matches(rec)) return;
-    out.push(o.format === 'json' ? flowToJson(rec) : formatFlowCompact(rec));
+    out.push(o.format === 'json' ? flowToJson(rec) : formatFlowCompact(rec, compact));
     if (o.count !== undefined && ++seen >= o.count) stop('count');
   };
   const lost = (n: number, sensor: string): void => {

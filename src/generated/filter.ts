@@ -57,24 +57,28 @@ export interface VigilTrackedTask {
   pid_tree: number;
   /** __u8 at 1 */
   binary: number;
-  /** __u8[6] at 2 */
+  /** __u8 at 2 */
+  self: number;
+  /** __u8[5] at 3 */
   pad: Uint8Array;
 }
 
-export const vigilTrackedTask: Codec<VigilTrackedTask> & { readonly offsets: Readonly<Record<'pid_tree' | 'binary' | 'pad', number>> } = {
+export const vigilTrackedTask: Codec<VigilTrackedTask> & { readonly offsets: Readonly<Record<'pid_tree' | 'binary' | 'self' | 'pad', number>> } = {
   size: 8,
-  offsets: { pid_tree: 0, binary: 1, pad: 2 },
+  offsets: { pid_tree: 0, binary: 1, self: 2, pad: 3 },
   decode(view: DataView, o: number): VigilTrackedTask {
     return {
       pid_tree: view.getUint8(o),
       binary: view.getUint8(o + 1),
-      pad: new Uint8Array(view.buffer, view.byteOffset + o + 2, 6).slice(),
+      self: view.getUint8(o + 2),
+      pad: new Uint8Array(view.buffer, view.byteOffset + o + 3, 5).slice(),
     };
   },
   encode(value: VigilTrackedTask, view: DataView, o: number): void {
     new Uint8Array(view.buffer, view.byteOffset + o, 8).fill(0);
     view.setUint8(o, value.pid_tree);
     view.setUint8(o + 1, value.binary);
-    putBytes(view, o + 2, 6, value.pad, 'vigilTrackedTask.pad');
+    view.setUint8(o + 2, value.self);
+    putBytes(view, o + 3, 5, value.pad, 'vigilTrackedTask.pad');
   },
 };

@@ -10,7 +10,8 @@
 // Also the helpers that make a record (uuid, RFC 3339 time) for every
 // producer of flows (the flow tracker, netpolicy, the firewall).
 import { randomUUID } from 'node:crypto';
-import { rfc3339Nano } from '../util/clock.js';
+import { formatTime, parseRfc3339, rfc3339Nano, type TimeFormat } from '../util/clock.js';
+import { colors, type Colors } from '../output/color.js';
 import { dnsRcodeName } from './dns.js';
 import type { DropReason, FlowEndpoint, FlowEnvelope, FlowRecord, FlowEventKind } from './flow-types.js';
 
@@ -113,8 +114,18 @@ function ports(rec: FlowRecord): { s: number | undefined; d: number | undefined 
   return { s: l4?.source_port, d: l4?.destination_port };
 }
 
+export interface FlowCompactOptions {
+  /** The time column's layout (default StampMilli, as Hubble's). */
+  timeFormat?: TimeFormat;
+  /** Escape codes: time dimmed, verdict green when forwarded, red otherwise. Default none. */
+  colors?: Colors;
+}
+
+const PLAIN = colors(false);
+
 /** The compact line (no newline). */
-export function formatFlowCompact(rec: FlowRecord): string {
+export function formatFlowCompact(rec: FlowRecord, opts: FlowCompactOptions = {}): string {
+  const c = opts.colors ?? PLAIN;
   const p = ports(rec);
   let src = endpointText(rec.IP.source, p.s, rec.source, rec.source_names);
   let dst = endpointText(rec.IP.destination, p.d, rec.destination, rec.destination_names);
@@ -125,7 +136,10 @@ export function formatFlowCompact(rec: FlowRecord): string {
   }
   const drop = rec.drop_reason_desc && rec.verdict !== 'FORWARDED' ? `${dropReasonText(rec.drop_reason_desc)} ` : '';
   const summary = rec.Summary ? ` (${rec.Summary})` : '';
-  return `${compactTime(rec.time)}: ${src} ${arrow} ${dst} ${POINT[rec.event_kind] ?? rec.event_kind} ${drop}${rec.verdict}${summary}`;
+  const epochNs = opts.timeFormat === undefined ? undefined : parseRfc3339(rec.time);
+  const time = opts.timeFormat === undefined || epochNs === undefined ? compactTime(rec.time) : formatTime(epochNs, opts.timeFormat);
+  const verdict = rec.verdict === 'FORWARDED' ? c.green(rec.verdict) : c.red(rec.verdict);
+  return `${c.dim(time)}: ${src} ${arrow} ${dst} ${POINT[rec.event_kind] ?? rec.event_kind} ${drop}${verdict}${summary}`;
 }
 
 /** 1536 -> "1.5 KiB". */

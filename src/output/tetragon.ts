@@ -14,7 +14,8 @@
 // start time); its process comes from the process cache (lookup).
 import os from 'node:os';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { rfc3339Nano } from '../util/clock.js';
+import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
+import { colors, type Colors } from './color.js';
 import {
   assertNever, type ExecEvent, type ExecFailedEvent, type ExitEvent, type FileEvent, type ForkEvent, type ProcessInfo,
   type SensorEvent,
@@ -157,6 +158,10 @@ export interface FormatterOptions {
   ancestors?: boolean;
   /** Namespace inodes of the host (default: read from /proc/1/ns). */
   hostNamespaces?: HostNamespaces;
+  /** compact: lines begin with the event's time in this layout ("<time>: ", as hubble observe). Default: no time. */
+  timeFormat?: TimeFormat;
+  /** compact: colour (escape codes) on. Default off. */
+  color?: boolean;
 }
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
@@ -180,10 +185,12 @@ function containerId(p: ProcessInfo): string | null {
 export class TetragonFormatter {
   readonly node: string;
   private readonly host: HostNamespaces;
+  private readonly c: Colors;
 
   constructor(readonly format: OutputFormat, private readonly opts: FormatterOptions = {}) {
     this.node = opts.node ?? os.hostname();
     this.host = opts.hostNamespaces ?? readHostNamespaces();
+    this.c = colors(opts.color === true);
   }
 
   /** The Tetragon process object of p. */
@@ -234,7 +241,8 @@ export class TetragonFormatter {
   processOf(e: SensorEvent): ProcessInfo {
     if (e.kind !== 'file') return e.process;
     const t = e.task;
-    const known = this.opts.lookup?.get(t.pid, t.startBootNs);
+    // The image at the event's time: a redirect opened before an exec is the shell's.
+    const known = this.opts.lookup?.get(t.pid, t.startBootNs, e.bootNs);
     if (known) return known;
     return {
       execId: execId(this.node, t.startBootNs, t.pid), pid: t.pid, tid: t.tid, ppid: 0, parentExecId: undefined,
@@ -320,31 +328,49 @@ export class TetragonFormatter {
     return anc.length ? ` ⇐ ${anc.map((a) => `${a.pid} ${a.binary || a.comm}`).join(' ⇐ ')}` : '';
   }
 
+  /**
+   * tetra's compact line: "<label> <pid> <binary> <detail>", control
+   * characters escaped; coloured (label by kind, failures red) when asked.
+   */
   compact(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string {
     const args = tetragonArguments(p.args);
     const bin = p.binary || `[${p.comm}]`;
-    const words = (...w: (string | undefined)[]) => w.filter((x) => x !== undefined && x !== '').join(' ');
-    let line: string;
+    const c = this.c;
+    const words = (...w: (string | undefined)[]) => escapeControls(w.filter((x) => x !== undefined && x !== '').join(' '));
+    let label: string;
+    let rest: string;
     switch (e.kind) {
       case 'exec':
-        line = words('🚀 process', String(p.pid), bin, args);
+        label = c.green('🚀 process');
+        rest = words(String(p.pid), bin, args);
         break;
-      case 'exit':
-        line = words('💥 exit   ', String(p.pid), bin, args, e.signalName ?? String(e.status));
+      case 'exit': {
+        const failed = e.signalName !== null || e.status !== 0;
+        const end = escapeControls(e.signalName ?? String(e.status));
+        label = c.yellow('💥 exit   ');
+        rest = `${words(String(p.pid), bin, args)} ${failed ? c.red(end) : end}`;
         break;
+      }
       case 'fork':
-        line = words('🔀 fork   ', String(p.pid), bin, `(parent ${p.ppid})`);
+        label = c.blue('🔀 fork   ');
+        rest = words(String(p.pid), bin, `(parent ${p.ppid})`);
         break;
       case 'exec_failed':
-        line = words('❌ exec   ', String(p.pid), e.filename, tetragonArguments(e.args), e.error);
+        label = c.red('❌ exec   ');
+        rest = `${words(String(p.pid), e.filename, tetragonArguments(e.args))} ${c.red(escapeControls(e.error))}`;
         break;
       case 'file':
-        line = words(`${e.op === 'open' ? '📬' : '📁'} ${e.op.padEnd(7)}`, String(p.pid), bin, fileDetail(e));
+        label = c.cyan(`${e.op === 'open' ? '📬' : '📁'} ${e.op.padEnd(7)}`);
+        rest = words(String(p.pid), bin, fileDetail(e));
+        if (e.ret < 0) rest = c.red(rest);
         break;
       default:
         return assertNever(e);
     }
-    return escapeControls(line + this.chain(p));
+    const chain = this.chain(p);
+    const line = `${label} ${rest}${chain ? c.dim(escapeControls(chain)) : ''}`;
+    const t = this.opts.timeFormat;
+    return t === undefined ? line : `${c.dim(formatTime(e.timeNs, t))}: ${line}`;
   }
 
   /** The table's header line. */

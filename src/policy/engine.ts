@@ -869,7 +869,8 @@ export class PolicyEngine implements Disposable {
       return;
     }
     const cache = this.opts.cache;
-    const process = cache?.get(rec.header.pid, rec.header.start_boottime || undefined);
+    // The process as it was at the event (a later exec may be cached already).
+    const process = cache?.get(rec.header.pid, rec.header.start_boottime || undefined, rec.header.ktime);
     const parent = process && cache ? cache.parentOf(process) : undefined;
     let kernelStack: StackFrame[] | undefined;
     if (rec.header.kernel_stack >= 0) {

@@ -238,9 +238,10 @@ export class ProcessCache implements ProcessLookup, Disposable {
     return { entries: this.size, live: this.size - retired, retired, ...this.counters };
   }
 
-  get(pid: number, startBootNs?: bigint): ProcessInfo | undefined {
+  get(pid: number, startBootNs?: bigint, atBootNs?: bigint): ProcessInfo | undefined {
     if (!(pid > 0)) return undefined;
-    const node = this.find(pid, startBootNs);
+    const node = startBootNs !== undefined && atBootNs !== undefined
+      ? this.imageAt(pid, startBootNs, atBootNs) : this.find(pid, startBootNs);
     if (node) {
       // The newest image exited and no start was asked for: the pid may be
       // another process's now, one the sensors did not describe.
@@ -419,6 +420,23 @@ export class ProcessCache implements ProcessLookup, Disposable {
       this.drop(n);
       this.counters.evictedLive++;
     }
+  }
+
+  /**
+   * The image of the process (pid, startBootNs) that ran at atBootNs: the
+   * newest one exec'd by then. An event is often read after a later exec of
+   * its process was (a shell's redirect is opened before it execs the
+   * command: the open is the shell's). None that old is cached (its fork was
+   * not seen): the oldest one known.
+   */
+  private imageAt(pid: number, startBootNs: bigint, atBootNs: bigint): Node | undefined {
+    let oldest: Node | undefined;
+    for (let n = this.byPid.get(pid); n; n = n.older) {
+      if (!sameStart(n.info, startBootNs, true)) continue;
+      if (n.info.execBootNs <= atBootNs) return n;
+      oldest = n;
+    }
+    return oldest;
   }
 
   /** The newest image of pid, or of the process with that start. */

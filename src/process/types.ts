@@ -262,8 +262,13 @@ export interface ProcessCacheStats {
 
 /** The cache as consumers see it (src/process/cache.ts implements it). */
 export interface ProcessLookup {
-  /** The current image of pid (or, with startBootNs, of the process that started then), from /proc if never seen. */
-  get(pid: number, startBootNs?: bigint): ProcessInfo | undefined;
+  /**
+   * The current image of pid (or, with startBootNs, of the process that
+   * started then), from /proc if never seen. With atBootNs too: the image
+   * that process ran at that time (before a later exec), for an event's
+   * process as it was when the event happened.
+   */
+  get(pid: number, startBootNs?: bigint, atBootNs?: bigint): ProcessInfo | undefined;
   getByExecId(execId: string): ProcessInfo | undefined;
   /** The parent image, from the cache or /proc; undefined when gone and forgotten (or pid 0). */
   parentOf(info: ProcessInfo): ProcessInfo | undefined;

@@ -358,16 +358,18 @@ export class LiveAdapter {
     return ev;
   }
 
+  /** The task's process as it was at atBootNs (the event's time: before a later exec of the same process). */
   private task(t: { pid: number; tid: number; comm: string; uid: number; gid: number; startBootNs: bigint },
-    over: { uid?: number; gid?: number; capEffective?: bigint } = {}): { process: RuleProcess; info: ProcessInfo | undefined } {
-    const info = this.lookup.get(t.pid, t.startBootNs);
+    atBootNs: bigint, over: { uid?: number; gid?: number; capEffective?: bigint } = {}):
+    { process: RuleProcess; info: ProcessInfo | undefined } {
+    const info = this.lookup.get(t.pid, t.startBootNs, atBootNs);
     if (!info) return { process: { ...transientProcess(t), ...over }, info: undefined };
     return { process: this.procs.of(info).forThread(t.tid, over), info };
   }
 
   /** A file syscall (open, link, symlink, unlink, ...): type = the syscall. */
   fromFile(e: FileEvent): RuleEvent {
-    const { process, info } = this.task(e.task);
+    const { process, info } = this.task(e.task, e.bootNs);
     const res = e.ret;
     const ev = event(e.syscall, e.timeNs, res, process, info);
     switch (e.syscall) {
@@ -505,7 +507,7 @@ export class LiveAdapter {
   /** connect, socket, sendto, ptrace, init_module, ...: type = the syscall. */
   fromSys(e: SysEvent): RuleEvent {
     const t = e.task;
-    const { process, info } = this.task(t, { uid: t.euid, gid: t.egid, capEffective: t.capEffective });
+    const { process, info } = this.task(t, e.bootNs, { uid: t.euid, gid: t.egid, capEffective: t.capEffective });
     const res = e.ret;
     const a = e.args;
     const ev = event(e.call, e.timeNs, res, process, info);

@@ -28,10 +28,17 @@ export interface FilterOptions {
   notInCgroups?: boolean;
   /** Absolute path prefixes, for sensors that see paths. */
   pathPrefixes?: string[];
+  /**
+   * Leave out this process (every thread) and the helpers it starts (their
+   * descendants, where a process sensor shares this set): an agent should
+   * not report its own /proc and tracefs reads. The CLI sets it unless
+   * --include-self; a library user who traces itself leaves it off.
+   */
+  excludeSelf?: boolean;
 }
 
 const FLAG_MAP_NAMES = ['vigil_filter_pids', 'vigil_filter_uids', 'vigil_filter_comms', 'vigil_filter_cgroups',
-  'vigil_filter_binaries', 'vigil_filter_paths', 'vigil_tracked'] as const;
+  'vigil_filter_binaries', 'vigil_filter_paths', 'vigil_tracked', 'vigil_self_children'] as const;
 
 const encoder = new TextEncoder();
 
@@ -91,6 +98,8 @@ export class FilterSet implements Disposable {
     this.maps.set('vigil_filter_paths', lpm('vigil_filter_pat'));
     this.maps.set('vigil_tracked', BpfMap.create({ name: 'vigil_tracked', type: MapType.lru_hash, keySize: 4,
       valueSize: vigilTrackedTask.size, maxEntries: VIGIL_TRACKED_MAX, flags: 0 }));
+    this.maps.set('vigil_self_children', BpfMap.create({ name: 'vigil_self_chil', type: MapType.array, keySize: 4,
+      valueSize: 4, maxEntries: 1, flags: 0 }));
   }
 
   private map(name: (typeof FLAG_MAP_NAMES)[number]): BpfMap {
@@ -161,7 +170,7 @@ export class FilterSet implements Disposable {
       if (!pidTree && !binary) continue;
       const prev = tracked.get(p.pid);
       tracked.set(p.pid, { pid_tree: pidTree || !!prev?.pid_tree ? 1 : 0, binary: binary || !!prev?.binary ? 1 : 0,
-        pad: new Uint8Array(6) });
+        self: prev?.self ?? 0, pad: new Uint8Array(5) });
       n++;
     }
     return n;
@@ -174,7 +183,7 @@ export class FilterSet implements Disposable {
 
   /** Constants for LoadOptions.constants. */
   constants(): Record<string, ConstantValue> {
-    return { vigil_filter_flags: this.flags };
+    return { vigil_filter_flags: this.flags, vigil_filter_self: this.options.excludeSelf ? process.pid : 0 };
   }
 
   close(): void {

@@ -81,3 +81,65 @@ export function rfc3339Nano(epochNs: bigint): string {
   const nanos = (epochNs % 1_000_000_000n).toString().padStart(9, '0');
   return `${iso.slice(0, 19)}.${nanos}Z`;
 }
+
+/**
+ * Time layouts of `hubble observe --time-format`, by Go's names, all in UTC
+ * as Hubble prints them:
+ *   StampMilli    Dec  6 07:46:00.123 (the default: no year, fixed milliseconds)
+ *   RFC3339       2026-12-06T07:46:00Z
+ *   RFC3339Milli  2026-12-06T07:46:00.12Z        } fractions as Go's ".999":
+ *   RFC3339Micro  2026-12-06T07:46:00.123456Z    } trailing zeros (and a bare
+ *   RFC3339Nano   2026-12-06T07:46:00.123456789Z } ".") left out
+ *   RFC1123Z      Sun, 06 Dec 2026 07:46:00 +0000
+ */
+export const TIME_FORMATS = ['StampMilli', 'RFC3339', 'RFC3339Milli', 'RFC3339Micro', 'RFC3339Nano', 'RFC1123Z'] as const;
+export type TimeFormat = (typeof TIME_FORMATS)[number];
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+/** ns since the epoch from RFC 3339 text in UTC ("...T12:54:45.615000123Z", any number of fraction digits); undefined if not that. */
+export function parseRfc3339(text: string): bigint | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(text);
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}Z`);
+  if (Number.isNaN(ms)) return undefined;
+  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+}
+
+/** A --time-format value, or undefined when it names none (case as Hubble spells them, or any case). */
+export function parseTimeFormat(name: string): TimeFormat | undefined {
+  return TIME_FORMATS.find((f) => f.toLowerCase() === name.toLowerCase());
+}
+
+/** ns since the epoch in one of the TIME_FORMATS (UTC). */
+export function formatTime(epochNs: bigint, format: TimeFormat): string {
+  const d = new Date(Number(epochNs / 1_000_000n));
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const hms = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  const nanos = (((epochNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
+  const date = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  // Go's ".999...": the digits of that precision, trailing zeros dropped, no "." when none remain.
+  const fraction = (digits: number) => {
+    const f = nanos.slice(0, digits).replace(/0+$/, '');
+    return f ? `.${f}` : '';
+  };
+  switch (format) {
+    case 'StampMilli':
+      return `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${hms}.${nanos.slice(0, 3)}`;
+    case 'RFC3339':
+      return `${date}T${hms}Z`;
+    case 'RFC3339Milli':
+      return `${date}T${hms}${fraction(3)}Z`;
+    case 'RFC3339Micro':
+      return `${date}T${hms}${fraction(6)}Z`;
+    case 'RFC3339Nano':
+      return `${date}T${hms}${fraction(9)}Z`;
+    case 'RFC1123Z':
+      return `${DAYS[d.getUTCDay()]}, ${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${hms} +0000`;
+    default: {
+      const never: never = format;
+      throw new RangeError(`unknown time format ${String(never)}`);
+    }
+  }
+}

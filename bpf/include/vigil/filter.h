@@ -13,6 +13,13 @@
  * the process sensor at fork, exec and exit (vigil_filter_on_fork/_exec/_exit).
  * Processes that exist when Vigil starts are seeded from /proc by user space.
  *
+ * Vigil's own process is left out of every sensor unless asked for
+ * (vigil_filter_self: its thread group id; 0 keeps it): its /proc and tracefs
+ * reads, its threads, and the helpers it runs (descendants forked while the
+ * process sensor runs, marked self in vigil_tracked). The common case costs
+ * one comparison: vigil_tracked is read only while such a helper lives
+ * (vigil_self_children counts them).
+ *
  * A filtered-out event costs a few map lookups; it is counted in
  * vigil_filter_counts (per CPU: [VIGIL_FILTER_PASSED], [VIGIL_FILTER_DROPPED])
  * and never reaches user space.
@@ -61,10 +68,14 @@ struct vigil_path_key {
 struct vigil_tracked_task {
 	__u8 pid_tree;
 	__u8 binary;
-	__u8 pad[6];
+	/* a process Vigil (vigil_filter_self) started, or one of its descendants */
+	__u8 self;
+	__u8 pad[5];
 };
 
 const volatile __u32 vigil_filter_flags = 0;
+/* Vigil's own thread group id: its events (and its helpers') are dropped. 0: kept. */
+const volatile __u32 vigil_filter_self = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -117,12 +128,37 @@ struct {
 	__type(value, struct vigil_tracked_task);
 } vigil_tracked SEC(".maps");
 
+/* [0]: how many processes marked self in vigil_tracked live now. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} vigil_self_children SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u64);
 } vigil_filter_counts SEC(".maps");
+
+/* Whether tgid is Vigil itself or a helper it started (vigil_filter_self). */
+static __always_inline bool vigil_filter_is_self(__u32 tgid)
+{
+	struct vigil_tracked_task *t;
+	__u32 zero = 0, *children;
+
+	if (!vigil_filter_self)
+		return false;
+	if (tgid == vigil_filter_self)
+		return true;
+	children = bpf_map_lookup_elem(&vigil_self_children, &zero);
+	if (!children || !*children)
+		return false;
+	t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
+	return t && t->self;
+}
 
 static __always_inline bool vigil_filter_count(bool pass)
 {
@@ -138,11 +174,12 @@ static __always_inline bool vigil_filter_count(bool pass)
 static __always_inline bool vigil_filter_task_pass(void)
 {
 	__u32 f = vigil_filter_flags;
-	__u32 tgid;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
+	if (vigil_filter_is_self(tgid))
+		return false;
 	if (!(f & ~VIGIL_FILTER_PATH))
 		return true;
-	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (f & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) {
 		struct vigil_tracked_task *t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
 
@@ -181,7 +218,7 @@ static __always_inline bool vigil_filter_task_pass(void)
 /* Task filters, counted: call once per candidate event. */
 static __always_inline bool vigil_filter_pass(void)
 {
-	if (!vigil_filter_flags)
+	if (!vigil_filter_flags && !vigil_filter_self)
 		return true;
 	return vigil_filter_count(vigil_filter_task_pass());
 }
@@ -196,8 +233,10 @@ static __always_inline bool vigil_filter_values_pass(__u32 tgid, __u32 uid, cons
 	__u32 f = vigil_filter_flags;
 	bool pass = true;
 
-	if (!f)
+	if (!f && !vigil_filter_self)
 		return true;
+	if (vigil_filter_is_self(tgid))
+		return vigil_filter_count(false);
 	if (!(f & ~VIGIL_FILTER_PATH))
 		return vigil_filter_count(true);
 	if (f & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) {
@@ -237,18 +276,36 @@ static __always_inline bool vigil_filter_path_pass(struct vigil_path_key *key)
 /* --- maintained by the process sensor ------------------------------------ */
 
 /* fork: the child inherits the parent's verdicts (a child of a --pid process
- * is in the tree; its binary is the parent's until it execs). */
+ * is in the tree; its binary is the parent's until it execs; a child of Vigil
+ * or of its helpers is self). */
 static __always_inline void vigil_filter_on_fork(__u32 parent_tgid, __u32 child_tgid)
 {
-	struct vigil_tracked_task *p, t = {};
+	bool track = vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY);
+	struct vigil_tracked_task *p = NULL, t = {};
+	__u32 zero = 0, *children;
 
-	if (!(vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)))
+	if (!track && !vigil_filter_self)
 		return;
+	if (vigil_filter_self && !track && parent_tgid != vigil_filter_self) {
+		/* Only self matters: a child of a non-Vigil process needs no entry
+		 * unless its parent is a helper (looked up only while one lives). */
+		children = bpf_map_lookup_elem(&vigil_self_children, &zero);
+		if (!children || !*children)
+			return;
+	}
 	p = bpf_map_lookup_elem(&vigil_tracked, &parent_tgid);
 	if (p)
 		t = *p;
-	if (bpf_map_lookup_elem(&vigil_filter_pids, &child_tgid))
+	if (track && bpf_map_lookup_elem(&vigil_filter_pids, &child_tgid))
 		t.pid_tree = 1;
+	t.self = vigil_filter_self && (parent_tgid == vigil_filter_self || t.self);
+	if (!track && !t.self)
+		return;
+	if (t.self) {
+		children = bpf_map_lookup_elem(&vigil_self_children, &zero);
+		if (children)
+			__sync_fetch_and_add(children, 1);
+	}
 	bpf_map_update_elem(&vigil_tracked, &child_tgid, &t, BPF_ANY);
 }
 
@@ -275,8 +332,18 @@ static __always_inline void vigil_filter_on_exec(__u32 tgid, struct vigil_path_k
 /* exit of the whole thread group. */
 static __always_inline void vigil_filter_on_exit(__u32 tgid)
 {
-	if (vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY))
-		bpf_map_delete_elem(&vigil_tracked, &tgid);
+	struct vigil_tracked_task *t;
+	__u32 zero = 0, *children;
+
+	if (!(vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) && !vigil_filter_self)
+		return;
+	if (vigil_filter_self) {
+		t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
+		children = bpf_map_lookup_elem(&vigil_self_children, &zero);
+		if (t && t->self && children && *children)
+			__sync_fetch_and_add(children, -1);
+	}
+	bpf_map_delete_elem(&vigil_tracked, &tgid);
 }
 
 #endif /* __VIGIL_FILTER_H */

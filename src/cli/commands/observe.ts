@@ -16,7 +16,8 @@ import type { FileEvent, SensorEvent } from '../../sensors/events.js';
 import { ProcessCache } from '../../process/cache.js';
 import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
 import { BatchWriter } from '../../output/batch.js';
-import { BootClock } from '../../util/clock.js';
+import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
+import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
 import { isNetworkObserve, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 import { absolutePrefixes, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive } from '../flags.js';
 
@@ -32,7 +33,7 @@ const KINDS: Record<Exclude<SensorName, 'file'>, ProcessEventKind[]> = {
 };
 
 const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table]
-                     [--duration S] [--count N] [--ancestors]
+                     [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
 
 Streams events from the kernel to stdout, one line each, until Ctrl-C (SIGINT),
 SIGTERM, S seconds, or N events.
@@ -58,12 +59,19 @@ filters (in the kernel; a flag given more than once matches any of its values):
   --container ID|host processes in this container (id or unique id prefix),
                       or "host": processes in no container
 Different filters must all match.
+  --include-self      also Vigil's own activity (its reads of /proc and tracefs,
+                      its threads, the helpers it runs), left out by default
 
 output:
   --output FORMAT     compact (default): 🚀 process <pid> <binary> <args>, ...
                       json: one Tetragon-shaped JSON object per line
                         {"process_exec":{"process":{...},"parent":{...}},"node_name":..,"time":..}
                       table: aligned columns under a header line
+  --time-format F     compact: the time column's layout, as hubble observe's:
+                      StampMilli (default: Dec  6 07:46:00.123), RFC3339,
+                      RFC3339Milli, RFC3339Micro, RFC3339Nano, RFC1123Z (UTC)
+  --color WHEN        compact: auto (default: on a terminal, unless NO_COLOR
+                      is set), always, never
   --ancestors         add each process's ancestors beyond its parent
   --duration S        stop after S seconds (decimals allowed)
   --count N           stop after N events
@@ -82,6 +90,8 @@ export interface ObserveOptions {
   filter: FilterOptions;
   /** --container: an id (prefix) or 'host'; resolved to cgroup ids at start. */
   container: string | undefined;
+  timeFormat: TimeFormat;
+  color: ColorMode;
 }
 
 function parseSensors(list: string): SensorName[] {
@@ -115,6 +125,9 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
         binary: { type: 'string', multiple: true },
         'path-prefix': { type: 'string', multiple: true },
         container: { type: 'string', multiple: true },
+        'include-self': { type: 'boolean', default: false },
+        'time-format': { type: 'string', default: 'StampMilli' },
+        color: { type: 'string', default: 'auto' },
       },
       strict: true,
       allowPositionals: false,
@@ -141,15 +154,24 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
     throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
   }
+  const timeFormat = parseTimeFormat(values['time-format']);
+  if (!timeFormat) {
+    throw new UsageError(`--time-format: unknown layout "${values['time-format']}"; available: ${TIME_FORMATS.join(', ')}`);
+  }
+  const color = parseColorMode(values.color);
+  if (!color) throw new UsageError(`--color: expected ${COLOR_MODES.join(', ')}, got "${values.color}"`);
   return {
     sensors,
     format: values.output as OutputFormat,
+    timeFormat,
+    color,
     duration: positive('--duration', values.duration, false),
     count: positive('--count', values.count, true),
     ancestors: values.ancestors,
     filter: {
       pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms,
       binaryPrefixes: absolutePrefixes('--binary', values.binary), pathPrefixes,
+      excludeSelf: !values['include-self'],
     },
     container,
   };
@@ -169,7 +191,10 @@ export const command: Command = {
     using filter = filterSetFromFlags(o.filter, o.container);
     using cache = new ProcessCache();
     const clock = BootClock.measure();
-    const formatter = new TetragonFormatter(o.format, { lookup: cache, ancestors: o.ancestors, node: cache.node });
+    const formatter = new TetragonFormatter(o.format, {
+      lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat,
+      color: colorEnabled(o.color, process.stdout),
+    });
 
     let stop!: (why: string) => void;
     const stopped = new Promise<string>((resolve) => {

@@ -46,6 +46,7 @@ alerts:
 
 filters (in the kernel; as vigil observe):
   --pid N [--follow-children]   --uid N   --comm NAME   --container ID|host
+  --include-self        also Vigil's own activity (left out by default)
 
   --duration S          stop after S seconds
   -h, --help
@@ -89,6 +90,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
         uid: { type: 'string', multiple: true },
         comm: { type: 'string', multiple: true },
         container: { type: 'string', multiple: true },
+        'include-self': { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: false,
@@ -143,7 +145,10 @@ export function parseRunArgs(argv: string[]): RunOptions {
   return {
     rules, policies, output: values.output, minPriority, ruleMatching: rm, file: values.file, http: values.http,
     quiet: values.quiet, duration,
-    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
+    filter: {
+      pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm,
+      excludeSelf: !values['include-self'],
+    },
     container,
   };
 }
