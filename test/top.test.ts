@@ -185,7 +185,7 @@ describe('vigil top (real kernel)', () => {
     assert.ok(snap.filter.dropped > 0);
   });
 
-  test('in a terminal it redraws until q, then restores the screen', async (t) => {
+  test('in a terminal it redraws until q, then restores the screen and leaves the last table on it', async (t) => {
     if (await skipUnlessSupported(t)) return;
     // script(1) gives the command a pseudo-terminal; our stdin becomes its keyboard.
     const child = spawn('script', ['-qec', `${process.execPath} ${VIGIL} top syscalls --interval 0.2`, '/dev/null'],
@@ -207,7 +207,14 @@ describe('vigil top (real kernel)', () => {
     assert.ok(out.startsWith('\x1b[?1049h'), 'switches to the alternate screen');
     assert.ok(out.includes('\x1b[H\x1b[2J'), 'clears and redraws');
     assert.match(out, /PID +COMM +SYSCALL +CALLS\/s/);
-    assert.ok(out.trimEnd().endsWith('\x1b[?25h\x1b[?1049l'), 'restores the cursor and the screen on q');
+    const off = out.lastIndexOf('\x1b[?25h\x1b[?1049l');
+    assert.ok(off > 0, 'restores the cursor and the screen on q');
+    // Back on the main screen: the last table again, as the user last saw it, and nothing that wipes it.
+    const after = out.slice(off + '\x1b[?25h\x1b[?1049l'.length);
+    assert.match(after, /^vigil top syscalls {2}\d/, JSON.stringify(after.slice(0, 200)));
+    assert.match(after, /PID +COMM +SYSCALL +CALLS\/s/);
+    assert.ok(!after.includes('\x1b['), 'no escape after the table');
+    assert.ok(after.endsWith('\n'), 'the prompt starts below the table');
   });
 
   test('bad flags exit 2 with a usage error', () => {

@@ -323,9 +323,14 @@ export async function runTopTcp(argv: string[]): Promise<number> {
   const onKey = (d: Buffer): void => {
     if (d.includes(0x71) || d.includes(0x51) || d.includes(0x03)) stop();
   };
+  // The table last drawn: printed again on the main screen at exit, so it stays.
+  let frame: string | undefined;
+  let restored = false;
   const restore = (): void => {
+    if (restored) return;
+    restored = true;
     if (raw) stdin.setRawMode(false);
-    if (interactive) process.stdout.write(ALT_SCREEN_OFF);
+    if (interactive) process.stdout.write(ALT_SCREEN_OFF + (frame === undefined ? '' : `${frame}\n`));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -344,7 +349,10 @@ export async function runTopTcp(argv: string[]): Promise<number> {
     busy = true;
     take().then((s) => {
       const width = process.stdout.columns || 80;
-      if (interactive) process.stdout.write(HOME_CLEAR + renderTcp(s, limit()).map((l) => l.slice(0, width)).join('\n'));
+      if (interactive) {
+        frame = renderTcp(s, limit()).map((l) => l.slice(0, width)).join('\n');
+        process.stdout.write(HOME_CLEAR + frame);
+      }
       else if (json) process.stdout.write(`${JSON.stringify(tcpJson(s, o.limit))}\n`);
       else process.stdout.write(`${renderTcp(s, limit()).join('\n')}\n\n`);
     }).catch((e: unknown) => {

@@ -330,11 +330,15 @@ async function refresh(o: TopOptions, interactive: boolean,
   const stdin = process.stdin;
   const raw = interactive && stdin.isTTY === true;
   let last: { text: () => string[]; json: () => object } | undefined;
+  // The table last drawn: printed again on the main screen at exit, so it stays.
+  let frame: string | undefined;
   const width = (): number => process.stdout.columns || 80;
   const draw = (): void => {
     if (!interactive) return;
     const lines = last ? last.text() : [`vigil top ${o.view}: collecting for ${o.intervalS}s... (q to quit)`];
-    process.stdout.write(HOME_CLEAR + lines.map((l) => l.slice(0, width())).join('\n'));
+    const text = lines.map((l) => l.slice(0, width())).join('\n');
+    if (last) frame = text;
+    process.stdout.write(HOME_CLEAR + text);
   };
   const tick = (): void => {
     last = take();
@@ -347,9 +351,12 @@ async function refresh(o: TopOptions, interactive: boolean,
   };
   const onSignal = (): void => stop();
   const onError = (): void => stop(); // EPIPE: the reader went away
+  let restored = false;
   const restore = (): void => {
+    if (restored) return;
+    restored = true;
     if (raw) stdin.setRawMode(false);
-    if (interactive) process.stdout.write(ALT_SCREEN_OFF);
+    if (interactive) process.stdout.write(ALT_SCREEN_OFF + (frame === undefined ? '' : `${frame}\n`));
   };
   const onExit = (): void => restore();
 
