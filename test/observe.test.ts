@@ -176,7 +176,10 @@ describe('vigil observe (real kernel)', () => {
         await shExit;
       });
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.split('\n').filter(Boolean);
+    // Each line begins with its time (StampMilli, the default --time-format); not a terminal: no colour.
+    const stamped = r.stdout.split('\n').filter(Boolean);
+    for (const l of stamped) assert.match(l, /^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d\.\d{3}: [^\x1b]+$/);
+    const lines = stamped.map((l) => l.slice(l.indexOf(': ') + 2));
     const child = /^🔀 fork {4}(\d+) /.exec(lines[0] ?? '')?.[1];
     assert.ok(child, r.stdout);
     assert.deepEqual(lines, [

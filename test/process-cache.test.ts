@@ -85,6 +85,29 @@ describe('parents and ancestors', () => {
     assert.equal(cache.stats.retired, 1);
   });
 
+  test('an event finds the image its process ran at the event\'s time, not a later exec of it', () => {
+    const { cache } = fakeCache();
+    const sh = cache.onExec(rec(10, 1, 2, { binary: '/bin/sh' }));
+    // sh -c 'exec cat > f': the shell opens f at 3.5 s and execs cat at 4 s; both images are cached by the time
+    // the open is read.
+    const cat = cache.onExec(rec(10, 1, 2, { execBootNs: 4n * S, binary: '/bin/cat' }));
+    assert.equal(cache.get(10, 2n * S, 3n * S + S / 2n), sh, 'before the exec: the shell');
+    assert.equal(cache.get(10, 2n * S, 5n * S), cat, 'after it: cat');
+    assert.equal(cache.get(10, 2n * S, 4n * S), cat, 'at the exec itself: the new image');
+    assert.equal(cache.get(10, 2n * S), cat, 'no time: the newest image');
+    // bash: fork, the child opens the redirect, then execs. The fork image is the shell's copy.
+    const child = cache.onFork({ pid: 11, ppid: 10, startBootNs: 6n * S, parentStartBootNs: 2n * S });
+    const echo = cache.onExec(rec(11, 10, 6, { execBootNs: 7n * S, binary: '/bin/echo' }));
+    assert.equal(cache.get(11, 6n * S, 6n * S + 1n)?.execId, child.execId);
+    assert.equal(cache.get(11, 6n * S, 6n * S + 1n)?.binary, '/bin/cat', 'the fork copies its parent, then cat');
+    assert.equal(cache.get(11, 6n * S, 8n * S), echo);
+    // Nothing that old cached (the fork was not seen): the oldest image known, never another process's.
+    const { cache: c2 } = fakeCache();
+    const only = c2.onExec(rec(12, 1, 2, { execBootNs: 5n * S }));
+    assert.equal(c2.get(12, 2n * S, 3n * S), only);
+    assert.equal(c2.get(12, 9n * S, 10n * S), undefined);
+  });
+
   test('ancestors up to pid 1, bounded by max, without cycles', () => {
     const { cache } = fakeCache();
     cache.onExec(rec(1, 0, 1));

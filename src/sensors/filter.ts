@@ -176,6 +176,15 @@ export class FilterSet implements Disposable {
     return n;
   }
 
+  /**
+   * Whether the kernel keeps per-process state at fork (vigil_tracked): --pid
+   * trees, binary prefixes, and Vigil's own helpers when self is left out.
+   * The process sensor then runs its fork program even if no fork is printed.
+   */
+  get tracksForks(): boolean {
+    return (this.flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) !== 0 || this.options.excludeSelf === true;
+  }
+
   /** Maps for LoadOptions.reuseMaps: every sensor object shares these. */
   reuseMaps(): Record<string, BpfMap> {
     return Object.fromEntries(FLAG_MAP_NAMES.map((n) => [n, this.map(n)]));

@@ -312,8 +312,8 @@ export class ProcessSensor implements Disposable {
     const kinds = opts.kinds ?? PROCESS_EVENT_KINDS;
     const failed = kinds.includes('exec_failed');
     const sendFork = kinds.includes('fork') || (opts.forks ?? true);
-    // handle_fork also keeps vigil_tracked for --pid trees and binary prefixes.
-    const tracking = ((opts.filter?.flags ?? 0) & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) !== 0;
+    // handle_fork also keeps vigil_tracked for --pid trees, binary prefixes and Vigil's own helpers.
+    const tracking = opts.filter?.tracksForks ?? false;
     const programs = ['handle_exec', 'handle_exit'];
     if (sendFork || tracking) programs.push('handle_fork');
     if (failed) programs.push('enter_execve', 'enter_execveat', 'exit_execve', 'exit_execveat');
