@@ -10,7 +10,9 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { formatTime, parseRfc3339, parseTimeFormat, TIME_FORMATS } from '../src/util/clock.js';
+import {
+  BootClock, _shiftMeasuredOffsetForTest, followClockSteps, formatTime, parseRfc3339, parseTimeFormat, TIME_FORMATS,
+} from '../src/util/clock.js';
 import { colorEnabled, parseColorMode } from '../src/output/color.js';
 import { TetragonFormatter } from '../src/output/tetragon.js';
 import { formatFlowCompact, newFlowRecord } from '../src/network/flow-format.js';
@@ -55,6 +57,21 @@ describe('time layouts and colour (no kernel)', () => {
     assert.equal(parseTimeFormat('iso'), undefined);
     assert.equal(parseRfc3339('2026-12-06T07:46:05.120034Z'), T);
     assert.equal(parseRfc3339('2026-12-06 07:46:05Z'), undefined);
+  });
+
+  test('the boot clock follows a wall-clock step: one offset for every clock, measured again when it moved', () => {
+    const a = BootClock.measure();
+    const b = BootClock.measure();
+    const before = a.offsetNs;
+    assert.equal(b.offsetNs, before, 'one measurement shared');
+    // As if the wall clock had been stepped by 5 s since the measurement: the next check measures again.
+    _shiftMeasuredOffsetForTest(5_000_000_000n);
+    assert.equal(a.offsetNs - before, 5_000_000_000n);
+    followClockSteps();
+    const error = a.offsetNs - before;
+    assert.ok(error < 2_000_000n && error > -2_000_000n, `back to the host's offset (off by ${error} ns)`);
+    assert.equal(b.offsetNs, a.offsetNs);
+    assert.equal(BootClock.fixed(7n).toEpochNs(1n), 8n);
   });
 
   test('--color: always and never as given; auto colours a terminal unless NO_COLOR or TERM=dumb', () => {

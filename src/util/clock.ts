@@ -16,8 +16,12 @@
 //     /proc/uptime, not a suspend, and counts as 0: exact on machines that have
 //     never slept (servers); within 10 ms on those that have.
 //
-// Not followed after the measurement: a wall-clock step (settimeofday, an NTP
-// step) or a suspend. Long-running consumers call measure() again to re-sync.
+// Followed afterwards: a wall-clock step (settimeofday, an NTP step) or a
+// suspend changes the offset. NTP's slewing does not (it steers MONOTONIC and
+// REALTIME alike). Once a second, an unref'd timer compares Date.now() and
+// /proc/uptime with monotonic plus the offsets (a few microseconds, no spin)
+// and measures again only when one moved: one offset for the whole process,
+// shared by every BootClock, so every sensor converts a given instant alike.
 import { readFileSync } from 'node:fs';
 
 const SUSPEND_SLACK_NS = 30_000_000n;
@@ -53,14 +57,65 @@ function suspendedNs(): bigint {
   return diff > SUSPEND_SLACK_NS ? diff : 0n;
 }
 
-export class BootClock {
-  private constructor(
-    /** Add to a CLOCK_BOOTTIME ns value to get ns since the Unix epoch. */
-    readonly offsetNs: bigint,
-  ) {}
+/** realtime - monotonic moved by more than this (Date.now() has whole ms): a step. */
+const STEP_SLACK_NS = 2_000_000n;
+const RECHECK_MS = 1000;
 
+/** The process's one measurement: realtime - monotonic, and the time suspended. */
+interface Offsets {
+  realtimeNs: bigint;
+  suspendedNs: bigint;
+  /** realtime - boottime: add to a CLOCK_BOOTTIME ns value to get ns since the epoch. */
+  epochNs: bigint;
+}
+
+let offsets: Offsets | undefined;
+let recheck: NodeJS.Timeout | undefined;
+
+function measureOffsets(): Offsets {
+  const realtimeNs = realtimeOffsetNs();
+  const suspended = suspendedNs();
+  return { realtimeNs, suspendedNs: suspended, epochNs: realtimeNs - suspended };
+}
+
+/** Measures again if the wall clock stepped or the machine slept since the last measurement. */
+function followSteps(): void {
+  if (!offsets) return;
+  const nowOffset = BigInt(Date.now()) * 1_000_000n - monotonicNs();
+  // Date.now() truncates to the ms: it reads up to 1 ms behind the instant measured.
+  const stepped = nowOffset > offsets.realtimeNs + STEP_SLACK_NS || nowOffset < offsets.realtimeNs - STEP_SLACK_NS;
+  const suspended = suspendedNs();
+  const slept = suspended > offsets.suspendedNs + SUSPEND_SLACK_NS || suspended < offsets.suspendedNs - SUSPEND_SLACK_NS;
+  if (stepped || slept) offsets = measureOffsets();
+}
+
+export class BootClock {
+  private constructor(private readonly fixedNs: bigint | undefined) {}
+
+  /**
+   * The host's clock: measured now (the first time in this process), then
+   * kept in step with the wall clock and suspends by a timer that does not
+   * keep the process alive.
+   */
   static measure(): BootClock {
-    return new BootClock(realtimeOffsetNs() - suspendedNs());
+    if (!offsets) {
+      offsets = measureOffsets();
+      recheck = setInterval(followSteps, RECHECK_MS);
+      recheck.unref();
+    } else {
+      followSteps();
+    }
+    return new BootClock(undefined);
+  }
+
+  /** A clock with a fixed offset (epoch ns - boot ns), for tests and replays. */
+  static fixed(offsetNs: bigint): BootClock {
+    return new BootClock(offsetNs);
+  }
+
+  /** Add to a CLOCK_BOOTTIME ns value to get ns since the Unix epoch (current: it follows clock steps). */
+  get offsetNs(): bigint {
+    return this.fixedNs ?? offsets?.epochNs ?? 0n;
   }
 
   /** CLOCK_BOOTTIME ns -> ns since the epoch. */
@@ -72,6 +127,16 @@ export class BootClock {
   nowBootNs(): bigint {
     return BigInt(Date.now()) * 1_000_000n - this.offsetNs;
   }
+}
+
+/** Test hook: makes the next followSteps() see a step (as if the wall clock had moved by deltaNs). */
+export function _shiftMeasuredOffsetForTest(deltaNs: bigint): void {
+  if (offsets) offsets = { ...offsets, realtimeNs: offsets.realtimeNs + deltaNs, epochNs: offsets.epochNs + deltaNs };
+}
+
+/** Checks now for a clock step or suspend (the timer does it every second). */
+export function followClockSteps(): void {
+  followSteps();
 }
 
 /** ns since the epoch as RFC 3339 with nanoseconds: 2024-05-11T12:54:45.615000123Z. */
