@@ -332,18 +332,24 @@ static __always_inline void vigil_filter_on_exec(__u32 tgid, struct vigil_path_k
 /* exit of the whole thread group. */
 static __always_inline void vigil_filter_on_exit(__u32 tgid)
 {
+	bool track = vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY);
 	struct vigil_tracked_task *t;
 	__u32 zero = 0, *children;
 
-	if (!(vigil_filter_flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) && !vigil_filter_self)
-		return;
 	if (vigil_filter_self) {
-		t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
+		/* Only while a helper lives is any entry marked self. */
 		children = bpf_map_lookup_elem(&vigil_self_children, &zero);
-		if (t && t->self && children && *children)
-			__sync_fetch_and_add(children, -1);
+		if (children && *children) {
+			t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
+			if (t && t->self) {
+				__sync_fetch_and_add(children, -1);
+				if (!track)
+					bpf_map_delete_elem(&vigil_tracked, &tgid);
+			}
+		}
 	}
-	bpf_map_delete_elem(&vigil_tracked, &tgid);
+	if (track)
+		bpf_map_delete_elem(&vigil_tracked, &tgid);
 }
 
 #endif /* __VIGIL_FILTER_H */
