@@ -63,7 +63,7 @@ Different filters must all match.
                       its threads, the helpers it runs), left out by default
 
 output:
-  --output FORMAT     compact (default): 🚀 process <pid> <binary> <args>, ...
+  --output FORMAT     compact (default): <time>: 🚀 process <pid> <binary> <args>, ...
                       json: one Tetragon-shaped JSON object per line
                         {"process_exec":{"process":{...},"parent":{...}},"node_name":..,"time":..}
                       table: aligned columns under a header line
