@@ -35,18 +35,20 @@ export interface ProgramHeadroom {
  * have none.
  */
 const ALL_FILTERS = 0xffff;
+/** vigil_filter_self set: Vigil's own events left out (any tgid turns the code on). */
+const SELF = { vigil_filter_self: 1 };
 export const HEAVIEST: Readonly<Record<string, { constants?: Record<string, ConstantValue>;
   attachTargets?: Record<string, string> }>> = {
-  process: { constants: { vigil_filter_flags: ALL_FILTERS, send_exec: true, send_exec_failed: true, send_fork: true,
+  process: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, send_exec: true, send_exec_failed: true, send_fork: true,
     send_exit: true, vigil_wakeup_bytes: 4096n } },
-  file: { constants: { vigil_filter_flags: ALL_FILTERS, vigil_wakeup_bytes: 4096n } },
-  sysevents: { constants: { vigil_filter_flags: ALL_FILTERS, send_without_addr: true, vigil_wakeup_bytes: 4096n } },
-  syscalls: { constants: { vigil_filter_flags: ALL_FILTERS } },
-  flow: { constants: { vigil_flow_want_tcp: 1, vigil_flow_want_udp: 1, vigil_flow_want_dns: 1, vigil_wakeup_bytes: 4096n } },
+  file: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, vigil_wakeup_bytes: 4096n } },
+  sysevents: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, send_without_addr: true, vigil_wakeup_bytes: 4096n } },
+  syscalls: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS } },
+  flow: { constants: { ...SELF, vigil_flow_want_tcp: 1, vigil_flow_want_udp: 1, vigil_flow_want_dns: 1, vigil_wakeup_bytes: 4096n } },
   netpolicy: { constants: { policy_cgroup_id: 1n, vigil_wakeup_bytes: 4096n } },
   policy: { constants: { vigil_wakeup_bytes: 4096n, raw_tp_hook: 1 },
     attachTargets: { policy_fentry: 'security_file_open', policy_fexit: 'security_file_open', policy_lsm: 'file_open' } },
-  profile: { constants: { include_idle: 1, min_block_ns: 1n } },
+  profile: { constants: { ...SELF, include_idle: 1, min_block_ns: 1n } },
 };
 
 /** The objects in bpf/ (not the test fixtures). */
