@@ -6,7 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +22,7 @@ import { execId } from '../src/process/exec-id.js';
 import type { ExecEvent, ExitEvent, ProcessInfo } from '../src/sensors/events.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { ensureTracefs } from '../src/bpf/mounts.js';
-import { FilterSet } from '../src/sensors/filter.js';
+import { FilterSet, initNamespaceTgid } from '../src/sensors/filter.js';
 import { ProcessSensor } from '../src/sensors/process.js';
 import { FileSensor } from '../src/sensors/file.js';
 import type { FileEvent } from '../src/sensors/events.js';
@@ -72,6 +72,30 @@ describe('time layouts and colour (no kernel)', () => {
     assert.ok(error < 2_000_000n && error > -2_000_000n, `back to the host's offset (off by ${error} ns)`);
     assert.equal(b.offsetNs, a.offsetNs);
     assert.equal(BootClock.fixed(7n).toEpochNs(1n), 8n);
+  });
+
+  test('self is the tgid BPF sees: the host pid namespace\'s, or none when it cannot be known', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-fakeproc-'));
+    try {
+      const proc = (name: string, selfNs: string, nspid: string, initNs: string) => {
+        const dir = path.join(root, name);
+        mkdirSync(path.join(dir, 'self', 'ns'), { recursive: true });
+        mkdirSync(path.join(dir, '1', 'ns'), { recursive: true });
+        symlinkSync(selfNs, path.join(dir, 'self', 'ns', 'pid'));
+        symlinkSync(initNs, path.join(dir, '1', 'ns', 'pid'));
+        writeFileSync(path.join(dir, 'self', 'status'), `Name:\tnode\nNSpid:\t${nspid}\n`);
+        return dir;
+      };
+      const HOST_NS = 'pid:[4026531836]';
+      const POD_NS = 'pid:[4026532999]';
+      assert.equal(initNamespaceTgid(proc('host', HOST_NS, '4242', HOST_NS)), process.pid);
+      assert.equal(initNamespaceTgid(proc('hostpid', POD_NS, '5000\t1', HOST_NS)), 5000, 'a container with the host\'s /proc');
+      assert.equal(initNamespaceTgid(proc('pod', POD_NS, '1', POD_NS)), 0, 'its own /proc: pid 1 is not the host\'s init');
+      assert.equal(initNamespaceTgid(proc('nested', POD_NS, '7\t1', POD_NS)), 0);
+      assert.equal(initNamespaceTgid(), process.pid, 'this machine runs the tests in the host namespace');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('--color: always and never as given; auto colours a terminal unless NO_COLOR or TERM=dumb', () => {

@@ -185,6 +185,13 @@ export class FilterSet implements Disposable {
     return (this.flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) !== 0 || this.options.excludeSelf === true;
   }
 
+  /** This process's thread group id as BPF sees it (0: unknown, nothing left out). */
+  private get selfTgid(): number {
+    return (this.selfTgidCached ??= initNamespaceTgid());
+  }
+
+  private selfTgidCached: number | undefined;
+
   /** Maps for LoadOptions.reuseMaps: every sensor object shares these. */
   reuseMaps(): Record<string, BpfMap> {
     return Object.fromEntries(FLAG_MAP_NAMES.map((n) => [n, this.map(n)]));
@@ -192,7 +199,7 @@ export class FilterSet implements Disposable {
 
   /** Constants for LoadOptions.constants. */
   constants(): Record<string, ConstantValue> {
-    return { vigil_filter_flags: this.flags, vigil_filter_self: this.options.excludeSelf ? process.pid : 0 };
+    return { vigil_filter_flags: this.flags, vigil_filter_self: this.options.excludeSelf ? this.selfTgid : 0 };
   }
 
   close(): void {
@@ -203,6 +210,37 @@ export class FilterSet implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** The initial pid namespace's inode number (PROC_PID_INIT_INO): the same on every kernel. */
+const INIT_PID_NS = 'pid:[4026531836]';
+
+/**
+ * This process's tgid in the initial pid namespace, which is what BPF's
+ * bpf_get_current_pid_tgid() reports: process.pid on the host; in a
+ * container, the outermost NSpid when this /proc belongs to the host's pid
+ * namespace (hostPID); otherwise 0, so the self filter matches nothing
+ * rather than the host process that has Vigil's namespace pid (pid 1: init).
+ */
+export function initNamespaceTgid(procRoot = '/proc'): number {
+  const link = (p: string) => {
+    try {
+      return readlinkSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  if (link(`${procRoot}/self/ns/pid`) === INIT_PID_NS) return process.pid;
+  let status: string;
+  try {
+    status = readFileSync(`${procRoot}/self/status`, 'latin1');
+  } catch {
+    return 0;
+  }
+  const nspid = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+  // The first NSpid is the pid in the namespace of this /proc; it is the host's when its pid 1 is the host's init.
+  if (nspid.length > 1 && link(`${procRoot}/1/ns/pid`) === INIT_PID_NS && Number.isInteger(nspid[0])) return nspid[0] as number;
+  return 0;
 }
 
 /** Events a sensor's object passed and dropped by filter (its vigil_filter_counts map). */

@@ -7,9 +7,12 @@
 // is measured once, in two parts:
 //
 //   realtime - monotonic: process.hrtime is CLOCK_MONOTONIC in ns. Date.now()
-//     is REALTIME in whole ms; spinning until it ticks (at most ~1 ms, once)
-//     catches the instant a millisecond begins, so the pair is good to the
-//     length of one loop turn (a few µs).
+//     is REALTIME in whole ms; spinning until it ticks (about 1 ms) catches
+//     the instant a millisecond begins, between two monotonic reads. A
+//     thread preempted inside that window (a loaded machine: 10 ms and more)
+//     would skew every event time by as much, so an edge is taken only when
+//     the window is under EDGE_WINDOW_NS (50 µs), tried again otherwise
+//     (bounded; the narrowest window wins).
 //   boottime - monotonic: the time spent suspended since boot. /proc/uptime is
 //     BOOTTIME in 10 ms steps, compared with monotonic read around it. A
 //     difference under SUSPEND_SLACK_NS (30 ms) is the quantisation of
@@ -30,24 +33,44 @@ function monotonicNs(): bigint {
   return process.hrtime.bigint();
 }
 
-/** realtime - monotonic, in ns, caught at a millisecond edge of Date.now(). */
+const EDGE_WINDOW_NS = 50_000n;
+const EDGE_TRY_NS = 50_000_000n;
+
+/** realtime - monotonic, in ns, caught at a millisecond edge of Date.now() within a narrow window. */
 function realtimeOffsetNs(): bigint {
-  const limit = monotonicNs() + 5_000_000n;
-  const d0 = Date.now();
-  let d = d0;
-  let m = monotonicNs();
-  while (d === d0 && m < limit) {
-    m = monotonicNs();
-    d = Date.now();
+  const deadline = monotonicNs() + EDGE_TRY_NS;
+  let best: { offset: bigint; window: bigint } | undefined;
+  for (;;) {
+    // Each turn reads monotonic around Date.now(): the tick lies after the
+    // previous turn's first read and before this turn's last one.
+    let before = monotonicNs();
+    const d0 = Date.now();
+    let d = d0;
+    let start = before;
+    let end = before;
+    while (d === d0) {
+      start = before;
+      before = monotonicNs();
+      d = Date.now();
+      end = monotonicNs();
+      if (end > deadline + 2_000_000n) break;
+    }
+    if (d !== d0) {
+      const window = end - start;
+      const offset = BigInt(d) * 1_000_000n - (start + end) / 2n;
+      if (!best || window < best.window) best = { offset, window };
+      if (window <= EDGE_WINDOW_NS) return offset;
+    }
+    if (monotonicNs() > deadline) return best?.offset ?? BigInt(Date.now()) * 1_000_000n - monotonicNs();
   }
-  return BigInt(d) * 1_000_000n - m;
 }
 
-/** boottime - monotonic, in ns (0 unless the machine has been suspended). */
-function suspendedNs(): bigint {
+/** boottime - monotonic, in ns (0 unless the machine has been suspended); undefined when the read was too slow to tell. */
+function suspendedNs(): bigint | undefined {
   const before = monotonicNs();
   const text = readFileSync('/proc/uptime', 'latin1');
   const after = monotonicNs();
+  if (after - before > 1_000_000n) return undefined;
   const m = /^(\d+)\.(\d+)/.exec(text);
   if (!m) return 0n;
   const frac = (m[2] ?? '0').padEnd(9, '0').slice(0, 9);
@@ -74,18 +97,26 @@ let recheck: NodeJS.Timeout | undefined;
 
 function measureOffsets(): Offsets {
   const realtimeNs = realtimeOffsetNs();
-  const suspended = suspendedNs();
-  return { realtimeNs, suspendedNs: suspended, epochNs: realtimeNs - suspended };
+  let suspended = suspendedNs();
+  for (let i = 0; suspended === undefined && i < 10; i++) suspended = suspendedNs();
+  return { realtimeNs, suspendedNs: suspended ?? 0n, epochNs: realtimeNs - (suspended ?? 0n) };
 }
 
 /** Measures again if the wall clock stepped or the machine slept since the last measurement. */
 function followSteps(): void {
   if (!offsets) return;
-  const nowOffset = BigInt(Date.now()) * 1_000_000n - monotonicNs();
-  // Date.now() truncates to the ms: it reads up to 1 ms behind the instant measured.
-  const stepped = nowOffset > offsets.realtimeNs + STEP_SLACK_NS || nowOffset < offsets.realtimeNs - STEP_SLACK_NS;
+  const a = monotonicNs();
+  const d = Date.now();
+  const b = monotonicNs();
+  // Preempted between the reads: nothing can be told this time.
+  if (b - a > EDGE_WINDOW_NS * 2n) return;
+  const nowOffset = BigInt(d) * 1_000_000n - (a + b) / 2n;
+  // Date.now() truncates to the ms: it reads up to 1 ms behind the measured edge.
+  const stepped = nowOffset > offsets.realtimeNs + STEP_SLACK_NS
+    || nowOffset < offsets.realtimeNs - 1_000_000n - STEP_SLACK_NS;
   const suspended = suspendedNs();
-  const slept = suspended > offsets.suspendedNs + SUSPEND_SLACK_NS || suspended < offsets.suspendedNs - SUSPEND_SLACK_NS;
+  const slept = suspended !== undefined && (suspended > offsets.suspendedNs + SUSPEND_SLACK_NS
+    || suspended < offsets.suspendedNs - SUSPEND_SLACK_NS);
   if (stepped || slept) offsets = measureOffsets();
 }
 
