@@ -74,6 +74,9 @@ describe('process_kprobe', () => {
     assert.equal(k.hook, 'tracepoint:syscalls/sys_exit_openat');
     assert.equal(k.portable, true);
     assert.equal(compact.compact(e), '📬 open    1234 /usr/bin/cat /etc/shadow 0640 SIGKILL');
+    // vigil run's compact lines begin with the time, as vigil observe's.
+    assert.equal(new PolicyEventFormatter('compact', { node: 'node1', hostNamespaces: {}, timeFormat: 'StampMilli' }).compact(e),
+      'Nov 14 22:13:21.000: 📬 open    1234 /usr/bin/cat /etc/shadow 0640 SIGKILL');
   });
 
   test('syscall args: ints, strings, sockets, sockaddrs, return values; 64-bit as strings', async () => {

@@ -10,7 +10,7 @@
 // says to do) and carry the tag "policy-mode:monitor": nothing was enforced.
 // 64-bit integers are strings, as protojson writes int64/uint64.
 import { decodeOpenFlags, formatMode } from '../sensors/flags.js';
-import { rfc3339Nano } from '../util/clock.js';
+import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
 import { syscallName } from '../sensors/syscall-names.js';
 import {
   CAPABILITY_NAMES, TetragonFormatter, capabilityNames, escapeControls, type FormatterOptions, type TetragonProcess,
@@ -202,9 +202,11 @@ export interface PolicyFormatterOptions extends FormatterOptions {
 
 export class PolicyEventFormatter {
   private readonly tetragon: TetragonFormatter;
+  private readonly timeFormat: TimeFormat | undefined;
 
   constructor(readonly format: PolicyOutputFormat, opts: PolicyFormatterOptions = {}) {
     this.tetragon = opts.tetragon ?? new TetragonFormatter('json', opts);
+    this.timeFormat = opts.timeFormat;
   }
 
   get node(): string {
@@ -267,7 +269,9 @@ export class PolicyEventFormatter {
     const [icon, verb] = verbOf(e);
     const words = [`${icon} ${verb.padEnd(7)}`, String(p?.pid ?? e.pid), bin, detail(e)].filter((w) => w !== '');
     const action = e.action === 'KPROBE_ACTION_POST' ? '' : ` ${e.action.replace('KPROBE_ACTION_', '')}${e.elided?.length ? ' (monitor: not enforced)' : ''}`;
-    return escapeControls(`${words.join(' ')}${action}`);
+    const line = escapeControls(`${words.join(' ')}${action}`);
+    // With a time format: the event's time first, as observe's compact lines.
+    return this.timeFormat === undefined ? line : `${formatTime(e.timeNs, this.timeFormat)}: ${line}`;
   }
 
   line(e: PolicyEvent): string {

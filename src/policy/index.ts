@@ -75,7 +75,7 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
   let write = o.onEvent;
   let formatter: PolicyEventFormatter | undefined;
   if (!write) {
-    formatter = new PolicyEventFormatter(o.output === 'json' ? 'json' : 'compact', { lookup: o.cache });
+    formatter = new PolicyEventFormatter(o.output === 'json' ? 'json' : 'compact', { lookup: o.cache, timeFormat: 'StampMilli' });
     const out = o.out ?? process.stdout;
     const f = formatter;
     write = (e) => {
