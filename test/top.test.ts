@@ -185,16 +185,16 @@ describe('vigil top (real kernel)', () => {
     assert.ok(snap.filter.dropped > 0);
   });
 
-  test('in a terminal it redraws until q, then restores the screen and leaves the last table on it', async (t) => {
-    if (await skipUnlessSupported(t)) return;
-    // script(1) gives the command a pseudo-terminal; our stdin becomes its keyboard.
-    const child = spawn('script', ['-qec', `${process.execPath} ${VIGIL} top syscalls --interval 0.2`, '/dev/null'],
+  /** Runs `vigil top VIEW` in a pseudo-terminal (script(1); our stdin is its keyboard) until two frames, then q. */
+  async function inTerminal(view: string): Promise<{ code: number | null; out: string }> {
+    const child = spawn('script', ['-qec', `${process.execPath} ${VIGIL} top ${view} --interval 0.2`, '/dev/null'],
       { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
+    const title = new RegExp(`vigil top ${view} {2}\\d`, 'g');
     const frames = new Promise<void>((resolve) => {
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        if ((out.match(/vigil top syscalls {2}\d/g) ?? []).length >= 2) resolve();
+        if ((out.match(title) ?? []).length >= 2) resolve();
       });
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -203,19 +203,27 @@ describe('vigil top (real kernel)', () => {
     child.stdin.write('q');
     const code = await exited;
     clearTimeout(timeout);
-    assert.equal(code, 0, out);
-    assert.ok(out.startsWith('\x1b[?1049h'), 'switches to the alternate screen');
-    assert.ok(out.includes('\x1b[H\x1b[2J'), 'clears and redraws');
-    assert.match(out, /PID +COMM +SYSCALL +CALLS\/s/);
-    const off = out.lastIndexOf('\x1b[?25h\x1b[?1049l');
-    assert.ok(off > 0, 'restores the cursor and the screen on q');
-    // Back on the main screen: the last table again, as the user last saw it, and nothing that wipes it.
-    const after = out.slice(off + '\x1b[?25h\x1b[?1049l'.length);
-    assert.match(after, /^vigil top syscalls {2}\d/, JSON.stringify(after.slice(0, 200)));
-    assert.match(after, /PID +COMM +SYSCALL +CALLS\/s/);
-    assert.ok(!after.includes('\x1b['), 'no escape after the table');
-    assert.ok(after.endsWith('\n'), 'the prompt starts below the table');
-  });
+    return { code, out };
+  }
+
+  for (const [view, header] of [['syscalls', /PID +COMM +SYSCALL +CALLS\/s/], ['tcp', /PID +COMM +LOCAL +REMOTE +STATE/]] as const) {
+    test(`top ${view} in a terminal redraws until q, then restores the screen and leaves the last table on it`, async (t) => {
+      if (await skipUnlessSupported(t)) return;
+      const { code, out } = await inTerminal(view);
+      assert.equal(code, 0, out);
+      assert.ok(out.startsWith('\x1b[?1049h'), 'switches to the alternate screen');
+      assert.ok(out.includes('\x1b[H\x1b[2J'), 'clears and redraws');
+      assert.match(out, header);
+      const off = out.lastIndexOf('\x1b[?25h\x1b[?1049l');
+      assert.ok(off > 0, 'restores the cursor and the screen on q');
+      // Back on the main screen: the last table again, as the user last saw it, and nothing that wipes it.
+      const after = out.slice(off + '\x1b[?25h\x1b[?1049l'.length);
+      assert.match(after, new RegExp(`^vigil top ${view} {2}\\d`), JSON.stringify(after.slice(0, 200)));
+      assert.match(after, header);
+      assert.ok(!after.includes('\x1b['), 'no escape after the table');
+      assert.ok(after.endsWith('\n'), 'the prompt starts below the table');
+    });
+  }
 
   test('bad flags exit 2 with a usage error', () => {
     for (const args of [[], ['nope'], ['syscalls', '--interval', '0'], ['files', '--pid', 'x'], ['syscalls', '--follow-children'],
