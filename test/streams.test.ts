@@ -67,7 +67,8 @@ describe('time layouts and colour (no kernel)', () => {
     // As if the wall clock had been stepped by 5 s since the measurement: the next check measures again.
     _shiftMeasuredOffsetForTest(5_000_000_000n);
     assert.equal(a.offsetNs - before, 5_000_000_000n);
-    followClockSteps();
+    // A check whose two reads were preempted apart tells nothing and is skipped: try a bounded number of times.
+    for (let i = 0; i < 100 && a.offsetNs - before > 1_000_000_000n; i++) followClockSteps();
     const error = a.offsetNs - before;
     assert.ok(error < 2_000_000n && error > -2_000_000n, `back to the host's offset (off by ${error} ns)`);
     assert.equal(b.offsetNs, a.offsetNs);
