@@ -25,6 +25,7 @@ FIXTURES += bench/.output/cpuwork
 FIXTURES += test/.output/falco_scenarios
 FIXTURES += bench/.output/udpflood bench/.output/tcpload
 FIXTURES += test/.output/policyops
+FIXTURES += test/.output/compatops
 # (Prerequisites are expanded where a rule is read: add to FIXTURES above this line.)
 
 .PHONY: all bpf fixtures clean
@@ -141,6 +142,11 @@ test/.output/falco_scenarios: test/fixtures/falco_scenarios.c
 test/.output/policyops: test/fixtures/policyops.c
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -Wall -Werror -o $@ $<
+
+# Tetragon's kernel functions served by portable equivalents (test/policy-compat-hooks.test.ts).
+test/.output/compatops: test/fixtures/compatops.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -Wall -Werror -o $@ $< -ldl
 
 clean:
 	rm -rf $(OUT) test/.output bench/.output

@@ -1284,7 +1284,8 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		if ((r->h->flags & VIGIL_POLICY_HOOK_AT_EXIT) &&
 		    (a->loc == VIGIL_POLICY_LOC_RET ||
 		     (a->type == VIGIL_POLICY_ARG_CHAR_BUF && a->size_loc == VIGIL_POLICY_LOC_RET) ||
-		     a->type == VIGIL_POLICY_ARG_CRED || a->type == VIGIL_POLICY_ARG_CURRENT_EXE)) {
+		     a->type == VIGIL_POLICY_ARG_CRED || a->type == VIGIL_POLICY_ARG_CURRENT_EXE ||
+		     a->type == VIGIL_POLICY_ARG_CURRENT_CWD)) {
 			out->flags = VIGIL_POLICY_ARG_PENDING;
 			return 0;
 		}
@@ -1442,6 +1443,43 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		out->value = 0;
 		capture_kskb(r, out, (struct sk_buff *)raw);
 		break;
+	case VIGIL_POLICY_ARG_CURRENT_CWD: {
+		/* The struct path inside the task's fs_struct (set_fs_pwd's). */
+		struct task_struct *task = r->task;
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+		raw = fs ? (__u64)fs + bpf_core_field_offset(struct fs_struct, pwd) : 0;
+		out->value = 0;
+		out->type = VIGIL_POLICY_ARG_FILE;
+		if (!raw) {
+			out->flags |= VIGIL_POLICY_ARG_ERROR;
+			break;
+		}
+		size = vg_walk(raw, WALK_PATH);
+		out->flags |= r->e->st.walk_flags;
+		put_work_path(r, out, DIR_END, size);
+		break;
+	}
+	case VIGIL_POLICY_ARG_USER_CAPS: {
+		/* Version 1 headers carry one 32-bit set; versions 2 and 3 two. */
+		__u64 hdr = read_at(r->ctx, a->size_loc, a->size_at, 8, false, 0, 0);
+		__u32 off = (__u32)a->value & 15, ver = 0, lo = 0, hi = 0;
+
+		out->type = VIGIL_POLICY_ARG_U64;
+		out->value = 0;
+		if (bpf_probe_read_user(&ver, sizeof(ver), (void *)hdr) ||
+		    bpf_probe_read_user(&lo, sizeof(lo), (void *)raw + off)) {
+			out->flags |= VIGIL_POLICY_ARG_ERROR;
+			break;
+		}
+		if (ver != 0x19980330 &&
+		    bpf_probe_read_user(&hi, sizeof(hi), (void *)raw + 12 + off)) {
+			out->flags |= VIGIL_POLICY_ARG_ERROR;
+			break;
+		}
+		out->value = lo | (__u64)hi << 32;
+		break;
+	}
 	case VIGIL_POLICY_ARG_KPATH:
 		out->value = 0;
 		out->type = VIGIL_POLICY_ARG_FILE;

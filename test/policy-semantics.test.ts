@@ -277,8 +277,10 @@ describe('policies scoped to pods match nothing, and say so', () => {
     assert.equal(plan(c).hooks.length, 0);
   });
 
-  test('a TracingPolicyNamespaced needs its namespace and no hostSelector, not even {}', () => {
-    has(errorsOf(doc(openat('      - action: Post\n'), { kind: 'TracingPolicyNamespaced' })), /^p\.yaml:4:3: metadata: metadata\.namespace is required/);
+  test('a TracingPolicyNamespaced without a namespace is in "default" (kubectl\'s); it has no hostSelector, not even {}', () => {
+    const { spec, warns } = one(doc(openat('      - action: Post\n'), { kind: 'TracingPolicyNamespaced' }));
+    assert.equal(spec.namespace, 'default');
+    has(warns, /^p\.yaml:3:1: metadata: a TracingPolicyNamespaced without metadata\.namespace is taken to be in namespace "default"/);
     has(errorsOf(doc(openat('      - action: Post\n', '  hostSelector: {}\n'), { kind: 'TracingPolicyNamespaced', meta: '  namespace: a\n' })),
       /^p\.yaml:7:3: spec\.hostSelector: TracingPolicyNamespaced should have a null spec\.hostSelector/);
     one(doc(openat('      - action: Post\n', '  hostSelector: ~\n'), { kind: 'TracingPolicyNamespaced', meta: '  namespace: a\n' }));
@@ -455,7 +457,7 @@ describe('schema: each field compiled or refused with its position', () => {
     assert.ok(pa.attach.kind === 'uprobe' && pa.attach.withReturn);
   });
 
-  test('uprobes: addrs, binaryDigests, btfPath are refused', () => {
+  test('uprobes: addrs and btfPath are refused; binaryDigests values are checked', () => {
     const e = errorsOf(doc(`  uprobes:
   - path: /bin/bash
     addrs: [0x1000]
@@ -463,7 +465,7 @@ describe('schema: each field compiled or refused with its position', () => {
     btfPath: /tmp/bash.btf
 `));
     has(e, /^p\.yaml:8:5: spec\.uprobes\[0\]\.addrs: addrs .* are not supported by Vigil/);
-    has(e, /^p\.yaml:9:5: spec\.uprobes\[0\]\.binaryDigests: binaryDigests .* is not supported by Vigil/);
+    has(e, /^p\.yaml:9:21: spec\.uprobes\[0\]\.binaryDigests\[0\]: "sha256:00": a sha256 digest is 64 hex digits/);
     has(e, /^p\.yaml:10:5: spec\.uprobes\[0\]\.btfPath: btfPath .* is not supported by Vigil/);
   });
 

@@ -88,8 +88,11 @@ export async function compatReport(paths: readonly string[], env: KernelEnv = li
     for (const spec of r.policies) {
       const res = await resolvePolicy(spec, env);
       if (res.policy) {
-        const refused = engineCheck(res.policy);
-        if (refused.length === 0 && opts.engine) refused.push(...await kernelCheck(opts.engine, res.policy));
+        // A policy scoped to pods attaches nothing here, but its programs are checked (and
+        // loaded into the kernel) as they would be once pod metadata exists.
+        const checked = res.policy.dormant ? { ...res.policy, hooks: res.policy.dormantHooks ?? [] } : res.policy;
+        const refused = engineCheck(checked);
+        if (refused.length === 0 && opts.engine) refused.push(...await kernelCheck(opts.engine, checked));
         if (refused.length === 0) policies.push(res.policy);
         reasons.push(...refused);
       }
@@ -99,11 +102,20 @@ export async function compatReport(paths: readonly string[], env: KernelEnv = li
       entries.push({ file, status: 'rejected', policies: [], portable: [], reasons, warnings: r.warnings });
       continue;
     }
-    const portable = [...new Set(policies.flatMap((p) => p.hooks.filter((h) => h.served.portable).map((h) => `${h.functionName} -> ${h.served.hook}`)))];
+    const portable = [...new Set(policies.flatMap((p) => hooksOf(p).filter((h) => h.served.portable).map((h) => `${h.functionName} -> ${h.served.hook}`)))];
     entries.push({ file, status: portable.length > 0 ? 'portable' : 'loaded', policies, portable, reasons: [], warnings: r.warnings });
   }
   const count = (s: CompatStatus): number => entries.filter((e) => e.status === s).length;
   return { entries, counts: { total: entries.length, loaded: count('loaded'), portable: count('portable'), rejected: count('rejected') } };
+}
+
+/** The hooks a policy attaches, or would attach once pod metadata exists (a policy scoped to pods). */
+function hooksOf(p: CompiledPolicy): readonly CompiledPolicy['hooks'][number][] {
+  return p.dormant ? p.dormantHooks ?? [] : p.hooks;
+}
+
+function dormantNote(e: CompatEntry): string {
+  return e.policies.some((p) => p.dormant) ? '; matches nothing until pod metadata is available' : '';
 }
 
 function pct(n: number, d: number): string {
@@ -117,12 +129,12 @@ export function formatCompatReport(r: CompatReport, base?: string): string[] {
   for (const e of r.entries) {
     switch (e.status) {
       case 'loaded': {
-        const hooks = e.policies.reduce((n, p) => n + p.hooks.length, 0);
-        out.push(`loaded    ${rel(e.file)} (${hooks} hook${hooks === 1 ? '' : 's'}: ${[...new Set(e.policies.flatMap((p) => p.hooks.map((h) => h.served.hook)))].slice(0, 4).join(', ')}${hooks > 4 ? ', ...' : ''})`);
+        const hooks = e.policies.reduce((n, p) => n + hooksOf(p).length, 0);
+        out.push(`loaded    ${rel(e.file)} (${hooks} hook${hooks === 1 ? '' : 's'}: ${[...new Set(e.policies.flatMap((p) => hooksOf(p).map((h) => h.served.hook)))].slice(0, 4).join(', ')}${hooks > 4 ? ', ...' : ''})${dormantNote(e)}`);
         break;
       }
       case 'portable':
-        out.push(`portable  ${rel(e.file)} (${e.portable.join('; ')})`);
+        out.push(`portable  ${rel(e.file)} (${e.portable.join('; ')})${dormantNote(e)}`);
         break;
       case 'rejected':
         out.push(`rejected  ${formatDiagnostic({ ...e.reasons[0]!, pos: { ...e.reasons[0]!.pos, file: rel(e.reasons[0]!.pos.file) } })}${e.reasons.length > 1 ? ` (and ${e.reasons.length - 1} more)` : ''}`);

@@ -81,6 +81,10 @@ export function argValue(spec: ArgSpec, kernel: VigilPolicyArg | undefined, a: V
         return { kind: 'syscall64', id: Number(v & 0x7fffffffn), abi: (v & 0x80000000n) !== 0n ? 'i386' : 'x64' };
       }
       if (t === 'capability') return { kind: 'capability', value: Number(v) };
+      // A capability set read as a mask (capset(2)'s data).
+      if (t === 'cap_effective' || t === 'cap_permitted' || t === 'cap_inheritable' || t === 'kernel_cap_t') {
+        return { kind: 'caps', set: t, mask: a.value };
+      }
       return { kind: 'int', value: v };
     }
     case VIGIL_POLICY_ARG_STRING:

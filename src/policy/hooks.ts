@@ -16,7 +16,8 @@
 // Actions are checked against what serves the hook: Override needs BPF-LSM or
 // kprobes with bpf_override_return; Sigkill/Signal need bpf_send_signal; Deny
 // needs cgroup sock_addr programs and a connect/sendmsg hook.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import {
   type Action, type ArgConversion, type ArgLocation, type ArgSource, type ArgSpec, type ArgType,
   type AttachCondition, type Attachment, type CompiledPolicy, type Hook, type HookSpec, type PolicySpec,
@@ -59,6 +60,8 @@ export interface KernelEnv {
   elfSymbol(path: string, symbol: string): { offset: number } | { error: string };
   /** Whether a file exists and is readable (uprobe offsets). */
   fileReadable(path: string): { ok: true } | { error: string };
+  /** A binary's sha256 and GNU build id (hex), for binaryDigests; default: read from the host's file. */
+  binaryIdentity?(path: string): { sha256: string; buildId?: string } | { error: string };
 }
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
@@ -187,6 +190,44 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
       }
     },
   };
+}
+
+/** Return types a uprobe reads as a string from the user memory the returned pointer names. */
+const RETURNED_STRINGS: ReadonlySet<string> = new Set(['string']);
+
+/** The sha256 of a file's content and its GNU build id (when it is an ELF file that has one). */
+export function hostBinaryIdentity(path: string): { sha256: string; buildId?: string } | { error: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return { error: `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+  const hash = createHash('sha256');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+    }
+  } catch (e) {
+    return { error: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  } finally {
+    closeSync(fd);
+  }
+  let buildId: string | undefined;
+  try {
+    const src = FdSource.open(path);
+    try {
+      buildId = ElfFile.parse(src, path).buildId;
+    } finally {
+      src.close();
+    }
+  } catch {
+    // Not an ELF file: no build id (the sha256 still identifies it).
+  }
+  return { sha256: hash.digest('hex'), ...(buildId ? { buildId } : {}) };
 }
 
 function btfTypeName(b: Btf, id: number): string {
@@ -340,7 +381,10 @@ class Resolver {
       case 'tracepoint': return { hooks: [{ spec: h, served: this.tracepointHook(h) }] };
       case 'kfunc': return this.kfuncHook(h);
       case 'lsm': return { hooks: [{ spec: h, served: await this.lsmHook(h) }] };
-      case 'uprobe': return { hooks: [{ spec: h, served: await this.uprobeHook(h) }] };
+      case 'uprobe': {
+        const skipped = this.digestCheck(h);
+        return skipped ? { hooks: [], skipped } : { hooks: [{ spec: h, served: await this.uprobeHook(h) }] };
+      }
     }
   }
 
@@ -645,6 +689,19 @@ class Resolver {
     if (h.return && entry.standIns.some((s) => !s.ret)) {
       fail(h.pos, joinPath(h.path, 'return'), `the return value of ${written} is not available from its portable equivalent (${entry.name}), which serves it from ${describeStandIns(entry)}`);
     }
+    // At the exit of a syscall that changed the caller's credentials, capability and namespace
+    // filters would judge the new ones; the function's kprobe judges those it was called with.
+    if (entry.changesCreds && needsExit(h)) {
+      h.selectors.forEach((sel, si) => {
+        const k = (['matchCapabilities', 'matchCapabilityChanges', 'matchNamespaces', 'matchNamespaceChanges'] as const)
+          .find((f) => (sel[f]?.length ?? 0) > 0);
+        if (k) {
+          fail(h.pos, `${h.path}.selectors[${si}].${k}`, `${k} with the return value of ${written}: its portable equivalent (${entry.name}) `
+            + `gives the return value at the syscall's exit, where ${entry.changesCreds}, so ${k} would judge other credentials than `
+            + `${written} was called with (without return: true, the event is judged at the entry, with the caller's)`);
+        }
+      });
+    }
     // Filters on an argument a stand-in lacks would never match there.
     h.selectors.forEach((sel, si) => sel.matchArgs.forEach((f, fi) => {
       for (const a of attachments) {
@@ -700,13 +757,32 @@ class Resolver {
 
   // --- uprobes ---------------------------------------------------------------
 
+  /**
+   * binaryDigests: the binary is hooked only when its sha256 (or GNU build id) is one of them.
+   * A mismatch is an error, or with ignore.digestVerificationFailure the hook is skipped (the
+   * reason returned). A path resolved in containers is checked there, once they are known.
+   */
+  private digestCheck(h: HookSpec): string | undefined {
+    const t = h.target;
+    if (t.kind !== 'uprobe' || !t.digests?.length || t.inContainer) return undefined;
+    const id = (this.env.binaryIdentity ?? hostBinaryIdentity)(t.path);
+    if ('error' in id) fail(h.pos, joinPath(h.path, 'path'), `binaryDigests: ${id.error}`);
+    const have = [`sha256:${id.sha256}`, ...(id.buildId ? [`build-id:${id.buildId}`] : [])];
+    if (t.digests.some((d) => have.includes(d))) return undefined;
+    const why = `${t.path} matches none of binaryDigests (its sha256 is ${id.sha256}${id.buildId ? `, its build id ${id.buildId}` : ', it has no build id'})`;
+    if (t.ignoreDigestFailure) return `${why}: not hooked (ignore.digestVerificationFailure)`;
+    return fail(h.pos, joinPath(h.path, 'binaryDigests'), `${why}; with ignore.digestVerificationFailure: true such a binary is skipped instead`);
+  }
+
   private async uprobeHook(h: HookSpec): Promise<Served> {
     const t = h.target;
     if (t.kind !== 'uprobe') throw new Error('unreachable');
     const up = await this.env.attach('uprobe');
     if (!up.available) fail(h.pos, joinPath(h.path, 'path'), `uprobes are not available here (${unavailable(up)})`);
     let offset: number | undefined = t.offset;
-    if (t.symbol) {
+    if (t.inContainer) {
+      // Resolved in each selected container's root when it starts; the host's file is not it.
+    } else if (t.symbol) {
       const r = this.env.elfSymbol(t.path, t.symbol);
       if ('error' in r) fail(h.pos, t.offset === undefined ? `${h.path}.symbols` : `${h.path}.offsets`, r.error);
       offset = r.offset;
@@ -730,7 +806,10 @@ class Resolver {
     if (h.return && KERNEL_ONLY_TYPES.has(rt) && rt !== 'file' && rt !== 'path') {
       fail(h.returnArg?.pos ?? h.pos, joinPath(`${h.path}.returnArg`, 'type'), `type ${rt} is a kernel structure; a user function returns user memory or a value`);
     }
-    const ret: ArgSource | undefined = h.return ? { loc: { at: 'ret' }, conv: rt === 'fd' ? 'fd' : 'none' } : undefined;
+    // A string returned (char *) is read from the process's memory at the return; an fd returned
+    // is resolved to its file; anything else is the register's value.
+    const retConv: ArgConversion = rt === 'fd' ? 'fd' : RETURNED_STRINGS.has(rt) ? 'string' : 'none';
+    const ret: ArgSource | undefined = h.return ? { loc: { at: 'ret' }, conv: retConv } : undefined;
     const label = `uprobe:${t.path}:${t.symbol || `0x${(t.offset ?? 0).toString(16)}`}`;
     return {
       served: { hook: label, portable: false, attachments: [{ kind: 'uprobe', binary: t.path, symbol: t.symbol, offset, withReturn: needsExit(h), args: sources, ret, label }] },
@@ -839,6 +918,7 @@ function loc(f: From, fields: readonly TracepointField[] | undefined): ArgLocati
   if ('field' in f) return { at: 'tp-field', field: fields!.find((x) => x.name === f.field)! };
   if ('cred' in f) return { at: 'current-cred' };
   if ('exe' in f) return { at: 'current-exe' };
+  if ('cwd' in f) return { at: 'current-cwd' };
   if ('const' in f) return { at: 'const', value: f.const };
   return { at: 'user-mem', index: f.umem[0], offset: f.umem[1], size: f.umem[2] };
 }

@@ -103,8 +103,12 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
     throw e;
   }
   try {
-    // A policy scoped to pods (dormant) matches nothing here: nothing of it goes to the kernel.
-    for (const p of compiled) if (!p.dormant) await engine.add(p);
+    // A policy scoped to pods (dormant) matches nothing here: its programs are loaded into the
+    // kernel and verified, then unloaded (so what would not work is said now); nothing is attached.
+    for (const p of compiled) {
+      if (p.dormant) await engine.check({ ...p, hooks: p.dormantHooks ?? [] });
+      else await engine.add(p);
+    }
   } catch (e) {
     engine.close();
     sensor?.close();

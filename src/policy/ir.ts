@@ -276,7 +276,15 @@ export type HookTarget =
   | { readonly kind: 'kfunc'; readonly function: string }
   | { readonly kind: 'lsm'; readonly hook: string }
   /** `symbol` is '' when the uprobe was given by file offset (`offsets`). */
-  | { readonly kind: 'uprobe'; readonly path: string; readonly symbol: string; readonly offset?: number };
+  | {
+    readonly kind: 'uprobe'; readonly path: string; readonly symbol: string; readonly offset?: number;
+    /** binaryDigests: `sha256:<hex>` / `build-id:<hex>`; the binary is hooked only when one matches. */
+    readonly digests?: readonly string[];
+    /** ignore.digestVerificationFailure: a binary that matches none is skipped (said), not an error. */
+    readonly ignoreDigestFailure?: boolean;
+    /** resolvePathInContainer: the path names a file in each selected container, not on the host. */
+    readonly inContainer?: boolean;
+  };
 
 export interface HookSpec {
   readonly kind: HookKind;
@@ -386,6 +394,8 @@ export type ArgLocation =
   | { readonly at: 'current-cred' }
   /** The current task's executable file (mm->exe_file). */
   | { readonly at: 'current-exe' }
+  /** The current task's working directory (task->fs->pwd), its path resolved in the kernel. */
+  | { readonly at: 'current-cwd' }
   /** A constant known from the attachment (e.g. MAY_READ for read(2) serving security_file_permission). */
   | { readonly at: 'const'; readonly value: bigint }
   /** The attachment does not have this argument: the event carries {kind: 'unavailable'} for it. */
@@ -409,7 +419,12 @@ export type ArgConversion =
    * The raw value is a user pointer to the UAPI struct of the syscall: bpf_attr/bpf_map from union bpf_attr
    * (bpf(2)), perf_event from struct perf_event_attr (perf_event_open(2)); read with bpf_probe_read_user.
    */
-  | 'user-struct';
+  | 'user-struct'
+  /**
+   * The raw value is capset(2)'s user pointer to struct __user_cap_data_struct[2]: the declared
+   * cap_effective / cap_permitted / cap_inheritable set as one 64-bit mask (`size` locates the header).
+   */
+  | 'user-caps';
 
 export interface ArgSource {
   readonly loc: ArgLocation;

@@ -14,7 +14,7 @@ import { LineCounter, parseAllDocuments } from 'yaml';
 import {
   API_VERSION, Positions, TRACING_POLICY_SCHEMA, Validator, closest, formatDiagnostic, joinPath,
   type PolicyDiagnostic, type RawAction, type RawArg, type RawArgSelector, type RawBinarySelector, type RawCapSelector,
-  type RawKprobe, type RawLabelSelector, type RawPolicy, type RawSelector, type RawList, type RawUprobe,
+  type RawKprobe, type RawLabelSelector, type RawPolicy, type RawSelector, type RawList, type RawUprobe, type RawSpec,
 } from './schema.js';
 import {
   NAMESPACE_KINDS, type Action, type ArgFilter, type ArgOperator, type ArgSpec, type ArgType, type BinaryFilter,
@@ -57,6 +57,9 @@ export class PolicyLoadError extends Error {
 // Names and values
 
 /** Tetragon's argument type aliases -> the IR's canonical names. */
+/** The namespace kubectl gives an object applied without -n in a context that names none. */
+const DEFAULT_NAMESPACE = 'default';
+
 const TYPE_ALIASES: Readonly<Record<string, ArgType>> = {
   sint8: 'int8', sint16: 'int16', sint32: 'int', int32: 'int', sint64: 'int64',
 };
@@ -362,14 +365,21 @@ class DocReader {
     let namespace: string | undefined;
     if (raw.kind === 'TracingPolicyNamespaced') {
       if (raw.metadata.namespace === undefined || raw.metadata.namespace === '') {
-        // Tetragon validates metadata with ValidateObjectMeta(requireNamespace = true).
-        this.err(p('metadata'), 'metadata.namespace is required for a TracingPolicyNamespaced (the namespace whose pods it applies to)');
+        // The documented way to apply one is `kubectl apply [-n NS]`, which fills in the context's
+        // namespace ("default" without one). Tetragon's own file and gRPC loaders instead take an
+        // empty namespace as no filter at all (sensors/handler.go updatePolicyFilter), which would
+        // widen a policy written for the pods of one namespace to the whole host: Vigil does not.
+        namespace = DEFAULT_NAMESPACE;
+        scopePos = this.positions.keyOf(p('metadata'));
+        scopePath = p('metadata');
+        this.warn(p('metadata'), `a TracingPolicyNamespaced without metadata.namespace is taken to be in namespace "${DEFAULT_NAMESPACE}", ` +
+          'as kubectl apply without -n puts it (Tetragon\'s own file and gRPC loaders would apply it to the whole host instead; Vigil does not widen it)');
       } else {
         namespace = raw.metadata.namespace;
-        scope.push(`a TracingPolicyNamespaced applies only to processes of pods in namespace "${namespace}"`);
         scopePos = this.positions.of(p('metadata.namespace'));
         scopePath = p('metadata.namespace');
       }
+      scope.push(`a TracingPolicyNamespaced applies only to processes of pods in namespace "${namespace}"`);
       // The CRD's rule on TracingPolicyNamespaced: !has(self.spec.hostSelector), so even {} is refused.
       if (this.given(p('spec.hostSelector'), spec.hostSelector)) {
         this.err(p('spec.hostSelector'), 'TracingPolicyNamespaced should have a null spec.hostSelector', true);
@@ -445,7 +455,7 @@ class DocReader {
       });
       if (h) hooks.push(h);
     });
-    (spec.uprobes ?? []).forEach((u, i) => hooks.push(...this.uprobe(u, p(`spec.uprobes[${i}]`), ctx)));
+    (spec.uprobes ?? []).forEach((u, i) => hooks.push(...this.uprobe(u, p(`spec.uprobes[${i}]`), ctx, spec)));
     (spec.enforcers ?? []).forEach((e, i) => {
       e.calls.forEach((c, j) => {
         const cp = p(`spec.enforcers[${i}].calls[${j}]`);
@@ -653,7 +663,7 @@ class DocReader {
     return out;
   }
 
-  private uprobe(u: RawUprobe, hp: string, ctx: ValueContext): HookSpec[] {
+  private uprobe(u: RawUprobe, hp: string, ctx: ValueContext, spec: RawSpec): HookSpec[] {
     const out: HookSpec[] = [];
     if (!u.path.startsWith('/')) this.err(joinPath(hp, 'path'), `"${u.path}" must be an absolute path`);
     if ((u.refCtrOffsets ?? []).length > 0) this.err(joinPath(hp, 'refCtrOffsets'), 'USDT semaphores (refCtrOffsets) are not supported by Vigil', true);
@@ -664,18 +674,24 @@ class DocReader {
     }
     this.returnRule(u, hp);
     if (has('addrs')) this.err(joinPath(hp, 'addrs'), 'addrs (virtual addresses in the binary) are not supported by Vigil: give symbols, or file offsets in offsets', true);
-    if ((u.binaryDigests ?? []).length > 0) this.err(joinPath(hp, 'binaryDigests'), 'binaryDigests (hook the binary only when its digest matches) is not supported by Vigil', true);
-    else if (u.ignore?.digestVerificationFailure !== undefined) this.warn(joinPath(joinPath(hp, 'ignore'), 'digestVerificationFailure'), 'ignore.digestVerificationFailure has no effect without binaryDigests (Tetragon ignores it too)');
+    const digests = this.binaryDigests(u.binaryDigests ?? [], joinPath(hp, 'binaryDigests'));
+    const ignoreDigest = u.ignore?.digestVerificationFailure === true;
+    if (digests.length === 0 && u.ignore?.digestVerificationFailure !== undefined) this.warn(joinPath(joinPath(hp, 'ignore'), 'digestVerificationFailure'), 'ignore.digestVerificationFailure has no effect without binaryDigests (Tetragon ignores it too)');
     if (u.btfPath !== undefined) this.err(joinPath(hp, 'btfPath'), 'btfPath (the BTF of the traced binary, for btfType and resolve) is not supported by Vigil', true);
-    if (u.resolvePathInContainer) this.err(joinPath(hp, 'resolvePathInContainer'), 'resolvePathInContainer needs the containers of pods (podSelector), which Vigil does not know', true);
+    const inContainer = u.resolvePathInContainer === true;
+    if (inContainer) this.inContainerRules(u, hp, spec);
     const symbols = u.symbols ?? [];
     const offsets = u.offsets ?? [];
     if (symbols.length === 0 && offsets.length === 0 && !has('addrs')) this.err(hp, 'a uprobe needs symbols or offsets');
     const ret = u.return ?? false;
+    const extra = {
+      ...(digests.length > 0 ? { digests, ignoreDigestFailure: ignoreDigest } : {}),
+      ...(inContainer ? { inContainer } : {}),
+    };
     symbols.forEach((sym, j) => {
       if (sym === '') this.err(joinPath(joinPath(hp, 'symbols'), j), 'a symbol must not be empty');
       const h = this.hook(u, hp, ctx, {
-        kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: sym },
+        kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: sym, ...extra },
         functionName: sym, ret, pos: this.at(joinPath(joinPath(hp, 'symbols'), j)),
       });
       if (h) out.push(h);
@@ -683,12 +699,50 @@ class DocReader {
     offsets.forEach((off, j) => {
       if (off < 0) this.err(joinPath(joinPath(hp, 'offsets'), j), 'an offset must be >= 0');
       const h = this.hook(u, hp, ctx, {
-        kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: '', offset: off },
+        kind: 'uprobe', section: 'uprobes', target: { kind: 'uprobe', path: u.path, symbol: '', offset: off, ...extra },
         functionName: `0x${off.toString(16)}`, ret, pos: this.at(joinPath(joinPath(hp, 'offsets'), j)),
       });
       if (h) out.push(h);
     });
     return out;
+  }
+
+  /**
+   * binaryDigests, as Tetragon reads them: `sha256:` and 64 hex digits, or `build-id:` and the GNU
+   * build id in hex (any even length).
+   */
+  private binaryDigests(list: readonly string[], path: string): string[] {
+    const out: string[] = [];
+    list.forEach((d, i) => {
+      const dp = joinPath(path, i);
+      const m = /^([a-z0-9-]+):(.*)$/.exec(d);
+      if (!m) {
+        this.err(dp, `"${d}" is not a digest: expected sha256:<64 hex digits> or build-id:<hex>`);
+      } else if (m[1] === 'sha256') {
+        if (!/^[0-9a-fA-F]{64}$/.test(m[2]!)) this.err(dp, `"${d}": a sha256 digest is 64 hex digits`);
+        else out.push(`sha256:${m[2]!.toLowerCase()}`);
+      } else if (m[1] === 'build-id') {
+        if (!/^(?:[0-9a-fA-F]{2})+$/.test(m[2]!)) this.err(dp, `"${d}": a build id is a non-empty even number of hex digits`);
+        else out.push(`build-id:${m[2]!.toLowerCase()}`);
+      } else {
+        this.err(dp, `"${m[1]}" is not a digest algorithm; expected sha256 or build-id`);
+      }
+    });
+    return out;
+  }
+
+  /**
+   * resolvePathInContainer, checked as Tetragon checks it: the path is resolved in the root of each
+   * container the podSelector selects, so the policy needs one (and no hostSelector), and it is the
+   * policy's only uprobe (no other uprobes, no usdts); a digest mismatch cannot be ignored there.
+   */
+  private inContainerRules(u: RawUprobe, hp: string, spec: RawSpec): void {
+    const rp = joinPath(hp, 'resolvePathInContainer');
+    if (spec.podSelector === undefined || spec.podSelector === null) this.err(rp, 'resolvePathInContainer needs spec.podSelector (the pods in whose containers the path is resolved)', true);
+    if (spec.hostSelector !== undefined && spec.hostSelector !== null) this.err(rp, 'resolvePathInContainer cannot be used with spec.hostSelector (the path is resolved in containers, not on the host)', true);
+    if ((spec.uprobes ?? []).length > 1) this.err(rp, 'a policy with a resolvePathInContainer uprobe may have only one uprobe (Tetragon: "only one resolvePathInContainer uprobe")', true);
+    if ((spec.usdts ?? []).length > 0) this.err(rp, 'a policy with a resolvePathInContainer uprobe may not have usdts (Tetragon refuses multiple sections)', true);
+    if (u.ignore?.digestVerificationFailure === true) this.err(joinPath(joinPath(hp, 'ignore'), 'digestVerificationFailure'), 'ignore.digestVerificationFailure cannot be used with resolvePathInContainer (as in Tetragon)', true);
   }
 
   private hook(

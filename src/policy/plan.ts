@@ -14,7 +14,7 @@ import type { VigilPolicyAction, VigilPolicyArg, VigilPolicyCond, VigilPolicyFil
 import {
   VIGIL_POLICY_ACT_DENY, VIGIL_POLICY_ACT_NOPOST, VIGIL_POLICY_ACT_NOTIFY_ENFORCER, VIGIL_POLICY_ACT_POST,
   VIGIL_POLICY_ACT_SIGKILL, VIGIL_POLICY_ACT_SIGNAL, VIGIL_POLICY_ARG_CHAR_ARRAY, VIGIL_POLICY_ARG_CHAR_BUF,
-  VIGIL_POLICY_ARG_CRED, VIGIL_POLICY_ARG_CURRENT_EXE, VIGIL_POLICY_ARG_DATA_LOC, VIGIL_POLICY_ARG_DEREF_USER,
+  VIGIL_POLICY_ARG_CRED, VIGIL_POLICY_ARG_CURRENT_EXE, VIGIL_POLICY_ARG_CURRENT_CWD, VIGIL_POLICY_ARG_USER_CAPS, VIGIL_POLICY_ARG_DATA_LOC, VIGIL_POLICY_ARG_DEREF_USER,
   VIGIL_POLICY_ARG_FD, VIGIL_POLICY_ARG_KSTRING, VIGIL_POLICY_ARG_NONE, VIGIL_POLICY_ARG_PATH_AT,
   VIGIL_POLICY_ARG_S64, VIGIL_POLICY_ARG_SIGNED, VIGIL_POLICY_ARG_SOCKADDR, VIGIL_POLICY_ARG_STRING,
   VIGIL_POLICY_ARG_U64, VIGIL_POLICY_ARG_USER_STRUCT, VIGIL_POLICY_ARG_MAX, VIGIL_POLICY_CAP_EFFECTIVE,
@@ -257,6 +257,7 @@ function locate(loc: ArgLocation, source: number, what: string): Where {
       return { loc: VIGIL_POLICY_LOC_REG, offset: loc.index, size: 8 };
     case 'current-cred':
     case 'current-exe':
+    case 'current-cwd':
       return { loc: VIGIL_POLICY_LOC_NONE, offset: 0, size: 0 };
     case 'const':
       return { loc: VIGIL_POLICY_LOC_CONST, offset: 0, size: 8, value: loc.value };
@@ -268,6 +269,11 @@ function locate(loc: ArgLocation, source: number, what: string): Where {
     }
   }
 }
+
+/** Offsets of the sets in struct __user_cap_data_struct (effective, permitted, inheritable; u32 each). */
+const USER_CAP_SETS: Readonly<Partial<Record<ArgType, number>>> = {
+  cap_effective: 0, kernel_cap_t: 0, cap_permitted: 4, cap_inheritable: 8,
+};
 
 function userSpaceStrings(a: Attachment, w: Where): boolean {
   // Syscall records and uprobes carry user addresses; other tracepoints' pointers are the kernel's.
@@ -305,6 +311,10 @@ export function planArg(spec: ArgSpec, src: ArgSource | undefined, ctx: ArgConte
     out.type = VIGIL_POLICY_ARG_CURRENT_EXE;
     return out;
   }
+  if (src.loc.at === 'current-cwd') {
+    out.type = VIGIL_POLICY_ARG_CURRENT_CWD;
+    return out;
+  }
   if (w.deref) {
     out.flags |= VIGIL_POLICY_ARG_DEREF_USER;
     out.value = w.deref.offset;
@@ -326,6 +336,17 @@ export function planArg(spec: ArgSpec, src: ArgSource | undefined, ctx: ArgConte
       out.type = VIGIL_POLICY_ARG_USER_STRUCT;
       out.size = us.size;
       out.value = BigInt(us.strAt);
+      return out;
+    }
+    case 'user-caps': {
+      const at = USER_CAP_SETS[t];
+      if (at === undefined || !src.size) throw new PolicyPlanError(`${ctx.what}: type ${t} is not a capability set of capset(2)'s data`);
+      const h = locate(src.size, ctx.source, ctx.what);
+      out.type = VIGIL_POLICY_ARG_USER_CAPS;
+      out.value = BigInt(at);
+      out.size_loc = h.loc;
+      out.size_at = h.offset;
+      out.size_size = 8;
       return out;
     }
     case 'string':
@@ -437,10 +458,10 @@ function baseFilter(kind: number, op: number, arg: number, flags: number): Omit<
 /** The kernel type an argument is captured as (for the filter checks). */
 function capturedKind(a: VigilPolicyArg): 'int' | 'string' | 'sock' | 'fd' | 'none' | 'other' {
   switch (a.type) {
-    case VIGIL_POLICY_ARG_S64: case VIGIL_POLICY_ARG_U64: return 'int';
+    case VIGIL_POLICY_ARG_S64: case VIGIL_POLICY_ARG_U64: case VIGIL_POLICY_ARG_USER_CAPS: return 'int';
     case VIGIL_POLICY_ARG_STRING: case VIGIL_POLICY_ARG_KSTRING: case VIGIL_POLICY_ARG_DATA_LOC:
     case VIGIL_POLICY_ARG_CHAR_ARRAY: case VIGIL_POLICY_ARG_CHAR_BUF: case VIGIL_POLICY_ARG_PATH_AT:
-    case VIGIL_POLICY_ARG_CURRENT_EXE:
+    case VIGIL_POLICY_ARG_CURRENT_EXE: case VIGIL_POLICY_ARG_CURRENT_CWD:
       return 'string';
     case VIGIL_POLICY_ARG_SOCKADDR: case VIGIL_POLICY_ARG_KSOCK: case VIGIL_POLICY_ARG_KSOCKET:
     case VIGIL_POLICY_ARG_KSKB:
@@ -821,6 +842,11 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
     // declared arguments; the Deny one only sockets).
     const primary = attachments.find((p) => p.attach.kind !== 'deny') ?? attachments[0];
     const captured = primary ? [...primary.kernel.args] : [];
+    // A string returned (a uprobe's char *) is read into a slot of its own at the exit: its filters
+    // compare that string; other return values are compared as the integer in the return slot.
+    const resolvedRet = primary?.returnSlot !== undefined ? captured[primary.returnSlot] : undefined;
+    const retSlot = resolvedRet && capturedKind(resolvedRet) === 'string' &&
+      attachments.every((p) => p.attach.kind === 'deny' || p.returnSlot === primary!.returnSlot) ? primary!.returnSlot! : 6;
     const selectors: PlannedSelector[] = hook.selectors.map((sel, index) => {
       const sw = `${what} selector ${index}`;
       const filters: PlannedFilter[] = [];
@@ -828,7 +854,7 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
         if (f.argPos < 0 || f.argPos >= hook.args.length) throw new PolicyPlanError(`${sw} matchArgs: argument ${f.argPos} is not declared`);
         filters.push(planArgFilter(f, f.argPos, captured, `${sw} matchArgs[${f.argPos}]`));
       }
-      for (const f of sel.matchReturnArgs) filters.push(planArgFilter(f, 6, captured, `${sw} matchReturnArgs`));
+      for (const f of sel.matchReturnArgs) filters.push(planArgFilter(f, retSlot, captured, `${sw} matchReturnArgs`));
       filters.push(...planProcessFilters(sel, ctx, sw));
       if (filters.length > VIGIL_POLICY_SELECTOR_FILTERS) {
         throw new PolicyPlanError(`${sw}: ${filters.length} filters; at most ${VIGIL_POLICY_SELECTOR_FILTERS}`);

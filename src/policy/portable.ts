@@ -23,6 +23,7 @@ export type From =
   | { readonly field: string; readonly conv?: ArgConversion }
   | { readonly cred: true }
   | { readonly exe: true }
+  | { readonly cwd: true }
   | { readonly const: bigint }
   | { readonly umem: readonly [index: number, offset: number, size: number] };
 
@@ -69,6 +70,12 @@ export interface PortableEntry {
   readonly standIns: readonly StandIn[];
   /** How the meaning differs from the real hook. */
   readonly note: string;
+  /**
+   * Why the caller's credentials or namespaces at the stand-ins' exit are not those the function saw:
+   * a hook that waits for the exit (return: true, matchReturnArgs, ...) cannot then judge its
+   * capability and namespace filters as the function's kprobe would, and is refused.
+   */
+  readonly changesCreds?: string;
 }
 
 const FILE_TYPES: readonly ArgType[] = ['file', 'path', 'fd', 'dentry', 'kiocb', 'linux_binprm', 'string', 'filename'];
@@ -82,6 +89,7 @@ const MAY_READ = 4n;
 const BPF_MAP_CREATE = 0n;
 const BPF_PROG_LOAD = 5n;
 const CLONE_NEWUSER = 0x10000000n;
+const CLONE_NEWNS = 0x00020000n;
 const TCP_SYN_SENT = 2n;
 const IPPROTO_TCP = 6;
 const AF_INET = 2;
@@ -331,13 +339,64 @@ export const PORTABLE: readonly PortableEntry[] = [
     functions: ['create_user_ns'], lsm: ['userns_create'], name: 'new-user-namespace',
     args: [{ c: 'struct cred *new', types: CRED_TYPES }],
     standIns: [
-      { syscall: 'unshare', emit: 'enter', args: [{ cred: true }], when: [{ sc: 0, op: 'mask', value: CLONE_NEWUSER }] },
-      { syscall: 'clone', emit: 'enter', args: [{ cred: true }], when: [{ sc: 0, op: 'mask', value: CLONE_NEWUSER }] },
-      { syscall: 'clone3', emit: 'enter', args: [{ cred: true }], when: [{ umem: [0, 0, 8], op: 'mask', value: CLONE_NEWUSER }] },
+      { syscall: 'unshare', emit: 'enter', args: [{ cred: true }], ret: ERR, when: [{ sc: 0, op: 'mask', value: CLONE_NEWUSER }] },
+      { syscall: 'clone', emit: 'enter', args: [{ cred: true }], ret: ERR, when: [{ sc: 0, op: 'mask', value: CLONE_NEWUSER }] },
+      { syscall: 'clone3', emit: 'enter', args: [{ cred: true }], ret: ERR, when: [{ umem: [0, 0, 8], op: 'mask', value: CLONE_NEWUSER }] },
     ],
+    changesCreds: 'unshare(CLONE_NEWUSER) has by then given the caller every capability in its new user namespace',
     note: 'Served at the entry of unshare(2), clone(2) and clone3(2) with CLONE_NEWUSER (clone3: read from '
       + 'clone_args.flags), with the caller\'s credentials. Differences: the event comes before the namespace '
-      + 'is made, so calls that then fail are seen; Sigkill kills on return, as with the kprobe.',
+      + 'is made, so calls that then fail are seen; Sigkill kills on return, as with the kprobe. The return '
+      + 'value (return: true) is the syscall\'s error (0 when it succeeded, else -errno, which may come from '
+      + 'another step) and moves the event to the syscall\'s exit.',
+  },
+  {
+    functions: ['userns_install'], lsm: [], name: 'setns-user',
+    args: [{ c: 'struct nsset *nsset', types: [] }, { c: 'struct ns_common *ns', types: [] }],
+    standIns: [{ syscall: 'setns', emit: 'enter', args: [undefined, undefined], ret: ERR, when: [{ sc: 1, op: 'mask', value: CLONE_NEWUSER }] }],
+    changesCreds: 'setns into a user namespace has by then given the caller every capability in it',
+    note: 'Served by setns(2) with CLONE_NEWUSER in its flags (an fd of a user namespace, or a pidfd asking for '
+      + 'its user namespace), which calls userns_install; the return value is setns\'s (0, or -errno, which may '
+      + 'come from another step, e.g. another namespace of a pidfd). Differences: setns(fd, 0) on a user '
+      + 'namespace fd is not seen (the flags do not say the kind); the namespace is not available as an argument.',
+  },
+  {
+    functions: ['set_fs_pwd'], lsm: [], name: 'cwd-change',
+    args: [{ c: 'struct fs_struct *fs', types: [] }, { c: 'const struct path *path', types: ['path', 'file', 'string'] }],
+    standIns: [
+      ...['chdir', 'fchdir'].map((sc): StandIn => ({
+        syscall: sc, emit: 'exit', args: [undefined, { cwd: true }], when: [{ ret: true, op: 'eq', value: 0n }],
+      })),
+      {
+        syscall: 'setns', emit: 'exit', args: [undefined, { cwd: true }],
+        when: [{ ret: true, op: 'eq', value: 0n }, { sc: 1, op: 'mask', value: CLONE_NEWNS }],
+      },
+    ],
+    note: 'Served at the successful exit of chdir(2) and fchdir(2), and of setns(2) into a mount namespace '
+      + '(CLONE_NEWNS in its flags: it moves the cwd to the namespace\'s root), each of which calls set_fs_pwd: '
+      + 'path is the task\'s working directory after the call, read from task->fs->pwd and resolved in the '
+      + 'kernel (the directory reached, through symlinks and /proc/self/fd/N, not the string passed). '
+      + 'Differences: setns(fd, 0) on a mount namespace fd is not seen; the kernel\'s own init_chdir is not; '
+      + 'Sigkill lands after the cwd changed, before the process returns to user space.',
+  },
+  {
+    functions: ['security_capset'], lsm: ['capset'], name: 'capset',
+    args: [
+      { c: 'struct cred *new', types: [] },
+      { c: 'const struct cred *old', types: CRED_TYPES },
+      { c: 'const kernel_cap_t *effective', types: ['cap_effective', 'kernel_cap_t'] },
+      { c: 'const kernel_cap_t *inheritable', types: ['cap_inheritable', 'kernel_cap_t'] },
+      { c: 'const kernel_cap_t *permitted', types: ['cap_permitted', 'kernel_cap_t'] },
+    ],
+    standIns: [{
+      syscall: 'capset', emit: 'enter', ret: ERR,
+      args: [undefined, { cred: true }, { sc: 1, conv: 'user-caps', size: 0 }, { sc: 1, conv: 'user-caps', size: 0 }, { sc: 1, conv: 'user-caps', size: 0 }],
+    }],
+    note: 'Served at the entry of capset(2), which passes security_capset the sets it read from the caller: '
+      + 'effective, inheritable and permitted are read from the caller\'s struct __user_cap_data_struct (both '
+      + 'words; version 1 headers give the low 32 bits), old is the caller\'s credentials. Differences: calls '
+      + 'that fail before security_capset (a bad header version, another pid, a fault) are seen too; new is '
+      + 'not available.',
   },
   {
     functions: ['security_sb_mount', 'path_mount', 'do_mount'], lsm: ['sb_mount'], name: 'mount',

@@ -166,6 +166,12 @@ enum vigil_policy_arg_type {
 	VIGIL_POLICY_ARG_KBPF_ATTR = 24,	/* union bpf_attr * (the kernel's copy) */
 	VIGIL_POLICY_ARG_KBPF_MAP = 25,	/* struct bpf_map * */
 	VIGIL_POLICY_ARG_KBPF_PROG = 26,	/* struct bpf_prog * */
+	/* The current task's working directory (task->fs->pwd): becomes FILE. */
+	VIGIL_POLICY_ARG_CURRENT_CWD = 27,
+	/* capset(2)'s struct __user_cap_data_struct[2] at a user address: one
+	 * 64-bit set (value: its offset, 0 effective, 4 permitted, 8 inheritable),
+	 * the header's version read through size_loc/size_at: becomes U64. */
+	VIGIL_POLICY_ARG_USER_CAPS = 28,
 	/* Captured-only types (what FD / SOCKADDR resolved to). */
 	VIGIL_POLICY_ARG_FILE = 32,	/* path, value: f_flags | i_mode << 32 */
 	VIGIL_POLICY_ARG_SOCK = 33,	/* struct vigil_policy_sock */
