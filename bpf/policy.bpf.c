@@ -783,6 +783,10 @@ static long cond_step(__u64 i, void *data)
 	v = read_word(w->r->ctx, &c->where, w->ret);
 	if (c->test == VIGIL_POLICY_COND_FD_SOCKET) {
 		ok = fd_is_socket(w->r->task, (__s32)v, c->families, c->protocol);
+	} else if (c->test == VIGIL_POLICY_COND_FD_IOCTL) {
+		struct file *f = fd_file(w->r->task, (__s32)v);
+
+		ok = f && (__u64)BPF_CORE_READ(f, f_op, unlocked_ioctl) == c->value;
 	} else {
 		switch (c->op) {
 		case VIGIL_POLICY_COND_EQ: ok = v == c->value; break;

@@ -2,7 +2,8 @@
 // syscalls of the fixture test/fixtures/compatops.c (copied to a scratch
 // directory; every policy is scoped to that copy):
 //   1. kernel functions served by portable equivalents: set_fs_pwd (chdir,
-//      fchdir, setns into a mount namespace: the canonical cwd),
+//      fchdir, setns into a mount namespace: the canonical cwd), tty_ioctl and
+//      the TIOCLINUX selection functions (ioctl(2) on a tty),
 //      security_capset (capset(2): the sets read from the caller),
 //      userns_install (setns(2) into a user namespace), create_user_ns's
 //      return value (unshare, clone, clone3);
@@ -317,6 +318,24 @@ describe('on the real kernel (portable hooks forced)', () => {
     assert.equal(ev.length, 1, show(ev));
     assert.equal(ev[0]!.attachment.kind === 'syscall' && ev[0]!.attachment.syscall, 'unshare');
     assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n });
+  });
+
+  test('tty_ioctl: ioctl(2) on a tty (its file, cmd), not on other files; TIOCLINUX subcodes serve the selection functions', async () => {
+    const p = await compileForced({ kprobes: [
+      { call: 'tty_ioctl', syscall: false, args: [{ index: 0, type: 'file' }, { index: 1, type: 'uint32' }],
+        selectors: [{ matchBinaries: mine(), matchArgs: [{ index: 1, operator: 'Equal', values: ['0x5412'] }] }] },
+      { call: 'paste_selection', syscall: false, selectors: [{ matchBinaries: mine() }] },
+      { call: 'sel_loadlut', syscall: false, selectors: [{ matchBinaries: mine() }] },
+    ] });
+    assert.deepEqual(p.hooks.map((h) => h.served.hook), ['portable:tty-ioctl', 'portable:tioclinux-pastesel', 'portable:tioclinux-selloadlut']);
+    const { r, ev } = await events(p, ['fileioctl', '5412', '65', 'ttyioctl', '5412', '65', 'ttyioctl', '541c', '3', 'ttyioctl', '541c', '7', 'ttyioctl', '5412', '5']);
+    assert.equal(r.code, 0, show(r));
+    const seen = ev.map((e) => [e.hook.functionName, ...e.args.map((a) => (a.kind === 'file' ? a.path.replace(/\d+$/, 'N') : a.kind === 'int' ? a.value : a.kind))]);
+    assert.deepEqual(seen, [
+      ['tty_ioctl', '/dev/pts/N', 0x5412n],
+      ['paste_selection'],
+      ['tty_ioctl', '/dev/pts/N', 0x5412n],
+    ], show(seen));
   });
 
   test('uprobe returning a string: read from the process, filtered with matchReturnArgs Prefix', async () => {

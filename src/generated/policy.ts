@@ -176,6 +176,7 @@ export const vigilPolicyArg: Codec<VigilPolicyArg> & { readonly offsets: Readonl
 // enum vigil_policy_cond_test
 export const VIGIL_POLICY_COND_VALUE = 1;
 export const VIGIL_POLICY_COND_FD_SOCKET = 2;
+export const VIGIL_POLICY_COND_FD_IOCTL = 3;
 
 // enum vigil_policy_cond_op
 export const VIGIL_POLICY_COND_EQ = 1;

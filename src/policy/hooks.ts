@@ -50,6 +50,8 @@ export interface KernelEnv {
   helper(name: ProbedHelper): Promise<FeatureResult>;
   /** Whether the kernel has a function of that name (kallsyms); undefined when it cannot tell. */
   kernelFunction(name: string): boolean | undefined;
+  /** A kernel function's address (kallsyms); undefined when unknown or hidden (kptr_restrict). */
+  kernelAddress?(name: string): bigint | undefined;
   /** Functions ftrace can hook (available_filter_functions); undefined when unreadable. */
   ftraceFunctions(): readonly string[] | undefined;
   /** TP_PROTO parameters of a tracepoint (from BTF btf_trace_<event>); undefined when unknown. */
@@ -83,7 +85,26 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
   const forcePortable = opts.forcePortable ?? process.env.VIGIL_PORTABLE_HOOKS === '1';
   const formats = new Map<string, readonly TracepointField[] | undefined>();
   let syscalls: ReadonlySet<string> | undefined;
-  let kallsyms: Set<string> | null | undefined;
+  let kallsyms: Map<string, bigint> | null | undefined;
+  const readKallsyms = (): Map<string, bigint> | null => {
+    if (kallsyms === undefined) {
+      try {
+        const map = new Map<string, bigint>();
+        for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
+          const parts = line.split(' ');
+          if (parts.length >= 3 && (parts[1] === 'T' || parts[1] === 't')) {
+            const name = parts[2]!.split('\t')[0]!;
+            if (!map.has(name)) map.set(name, BigInt(`0x${parts[0]}`));
+          }
+        }
+        // Without privileges every address reads 0 but names are still there; an empty file means no kallsyms.
+        kallsyms = map.size > 0 ? map : null;
+      } catch {
+        kallsyms = null;
+      }
+    }
+    return kallsyms;
+  };
   let ftrace: readonly string[] | null | undefined;
   let btf: Btf | null | undefined;
   const vmlinux = (): Btf | undefined => {
@@ -112,22 +133,14 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
       : probeAttach(name)),
     helper: (name) => probeHelper(name),
     kernelFunction(name) {
-      if (kallsyms === undefined) {
-        try {
-          const set = new Set<string>();
-          for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
-            const parts = line.split(' ');
-            if (parts.length >= 3 && (parts[1] === 'T' || parts[1] === 't')) set.add(parts[2]!.split('\t')[0]!);
-          }
-          // Without privileges every address reads 0 but names are still there; an empty file means no kallsyms.
-          kallsyms = set.size > 0 ? set : null;
-        } catch {
-          kallsyms = null;
-        }
-      }
-      if (kallsyms === null) return undefined;
+      const k = readKallsyms();
+      if (k === null) return undefined;
       // Compiler clones (.isra.0, .constprop.0) still name the function.
-      return kallsyms.has(name) || [...['.isra.0', '.constprop.0', '.part.0', '.cold']].some((s) => kallsyms!.has(name + s));
+      return k.has(name) || [...['.isra.0', '.constprop.0', '.part.0', '.cold']].some((s) => k.has(name + s));
+    },
+    kernelAddress(name) {
+      const a = readKallsyms()?.get(name);
+      return a ? a : undefined;
     },
     ftraceFunctions() {
       if (ftrace === undefined) {
@@ -727,6 +740,14 @@ class Resolver {
       if (!hasTp && nr === undefined) return `syscall ${name} (no syscalls/sys_enter_${name})`;
       if (!hasTp && !this.env.tracepoint('raw_syscalls', 'sys_enter')) return `syscall ${name} (no tracepoint)`;
       const raw = !hasTp;
+      // A condition on the function an fd's ioctl goes to needs that function's address.
+      const addresses = new Map<string, bigint>();
+      for (const c of s.when ?? []) {
+        if (!('fdIoctl' in c)) continue;
+        const a = this.env.kernelAddress?.(c.fn);
+        if (a === undefined) return `${name}(2) on files whose ioctl is ${c.fn} (its address is not in /proc/kallsyms, or is hidden by kernel.kptr_restrict)`;
+        addresses.set(c.fn, a);
+      }
       const emit = s.emit === 'exit' || needsExit(h) ? 'exit' : 'enter';
       const label = raw ? `tracepoint:raw_syscalls/sys_enter (id ${nr})` : `tracepoint:syscalls/sys_${emit}_${name}`;
       return {
@@ -736,7 +757,7 @@ class Resolver {
         emit,
         args: h.args.map((a, i) => fromSource(s.args[a.index], types[i]!, undefined, `${name}(2)`)),
         ret: s.ret ? fromSource(s.ret, h.returnArg?.type ?? 'int', undefined, `${name}(2)`) : undefined,
-        when: (s.when ?? []).map((c) => condition(c, undefined)),
+        when: (s.when ?? []).map((c) => condition(c, undefined, addresses)),
         label,
       };
     }
@@ -933,9 +954,12 @@ function fromSource(f: From | undefined, type: ArgType, fields: readonly Tracepo
   return src;
 }
 
-function condition(c: Cond, fields: readonly TracepointField[] | undefined): AttachCondition {
+function condition(c: Cond, fields: readonly TracepointField[] | undefined, addresses: ReadonlyMap<string, bigint> = new Map()): AttachCondition {
   if ('fdSocket' in c) {
     return { test: 'fd-socket', loc: { at: 'syscall-arg', index: c.fdSocket }, families: c.families ?? [], protocol: c.protocol };
+  }
+  if ('fdIoctl' in c) {
+    return { test: 'fd-ioctl', loc: { at: 'syscall-arg', index: c.fdIoctl }, fn: c.fn, address: addresses.get(c.fn) ?? 0n };
   }
   const l: ArgLocation = 'sc' in c ? { at: 'syscall-arg', index: c.sc }
     : 'ret' in c ? { at: 'syscall-ret' }

@@ -442,7 +442,9 @@ export interface ArgSource {
 export type AttachCondition =
   | { readonly test: 'value'; readonly loc: ArgLocation; readonly op: 'eq' | 'ne' | 'ge' | 'lt' | 'mask'; readonly value: bigint }
   /** The fd at loc is a socket of one of these families (empty: any) and, when given, this protocol (IPPROTO_*). */
-  | { readonly test: 'fd-socket'; readonly loc: ArgLocation; readonly families: readonly number[]; readonly protocol?: number };
+  | { readonly test: 'fd-socket'; readonly loc: ArgLocation; readonly families: readonly number[]; readonly protocol?: number }
+  /** The fd's file has `fn` (at `address`, from kallsyms) as its unlocked_ioctl: ioctl(2) on it calls fn. */
+  | { readonly test: 'fd-ioctl'; readonly loc: ArgLocation; readonly fn: string; readonly address: bigint };
 
 /** Where the event is emitted: on entry (args only), or at exit (args saved at entry + return value). */
 export type EmitPoint = 'enter' | 'exit';

@@ -32,7 +32,9 @@ export type Cond =
   | { readonly ret: true; readonly op: 'eq' | 'ne' | 'ge' | 'lt' | 'mask'; readonly value: bigint }
   | { readonly field: string; readonly op: 'eq' | 'ne' | 'ge' | 'lt' | 'mask'; readonly value: bigint }
   | { readonly umem: readonly [index: number, offset: number, size: number]; readonly op: 'mask' | 'eq'; readonly value: bigint }
-  | { readonly fdSocket: number; readonly families?: readonly number[]; readonly protocol?: number };
+  | { readonly fdSocket: number; readonly families?: readonly number[]; readonly protocol?: number }
+  /** The fd (syscall argument fdIoctl) is a file whose ioctl handler is the kernel function fn. */
+  | { readonly fdIoctl: number; readonly fn: string };
 
 export type StandIn =
   | {
@@ -111,6 +113,12 @@ const SETID_BODIES: readonly (readonly [syscall: string, args: readonly string[]
   ['setreuid', ['uid_t ruid', 'uid_t euid']], ['setregid', ['gid_t rgid', 'gid_t egid']],
   ['setresuid', ['uid_t ruid', 'uid_t euid', 'uid_t suid']], ['setresgid', ['gid_t rgid', 'gid_t egid', 'gid_t sgid']],
   ['setfsuid', ['uid_t uid']], ['setfsgid', ['gid_t gid']],
+];
+
+/** ioctl(2) TIOCLINUX and the subcodes (the first byte at arg) that tioclinux hands to a function of its own. */
+const TIOCLINUX = 0x541cn;
+const TIOCLINUX_CALLS: readonly (readonly [fn: string, subcode: bigint, what: string])[] = [
+  ['set_selection_user', 2n, 'setsel'], ['paste_selection', 3n, 'pastesel'], ['sel_loadlut', 5n, 'selloadlut'],
 ];
 
 /** The open family: each returns the new fd (>= 0) or -errno. */
@@ -416,6 +424,31 @@ export const PORTABLE: readonly PortableEntry[] = [
     standIns: [{ syscall: 'ioctl', emit: 'enter', args: [{ sc: 0, conv: 'fd' }, { sc: 1 }, { sc: 2 }], ret: ERR }],
     note: 'Served at the entry of ioctl(2). Differences: calls on invalid fds are seen.',
   },
+  {
+    functions: ['tty_ioctl'], lsm: [], name: 'tty-ioctl',
+    args: [{ c: 'struct file *file', types: FILE_TYPES }, { c: 'unsigned int cmd', types: INT_TYPES }, { c: 'unsigned long arg', types: INT_TYPES }],
+    standIns: [{ syscall: 'ioctl', emit: 'enter', args: [{ sc: 0, conv: 'fd' }, { sc: 1 }, { sc: 2 }], when: [{ fdIoctl: 0, fn: 'tty_ioctl' }] }],
+    note: 'Served at the entry of ioctl(2) on fds whose file\'s ioctl handler is tty_ioctl (every tty, pty and '
+      + 'console: the address is read from /proc/kallsyms and compared with the file\'s f_op->unlocked_ioctl), '
+      + 'with the same file, cmd and arg. Differences: the commands do_vfs_ioctl handles itself (FIOCLEX, '
+      + 'FIONCLEX, FIONBIO, FIOASYNC, ...) and calls an LSM refuses are seen too; 32-bit callers (compat_ioctl) '
+      + 'are not.',
+  },
+  ...TIOCLINUX_CALLS.map(([fn, sub, what]): PortableEntry => ({
+    functions: [fn], lsm: [], name: `tioclinux-${what}`,
+    args: fn === 'set_selection_user'
+      ? [{ c: 'const struct tiocl_selection __user *sel', types: [] }, { c: 'struct tty_struct *tty', types: [] }]
+      : [{ c: fn === 'sel_loadlut' ? 'u32 __user *lut' : 'struct tty_struct *tty', types: [] }],
+    standIns: [{
+      syscall: 'ioctl', emit: 'enter', args: [],
+      when: [{ fdIoctl: 0, fn: 'tty_ioctl' }, { sc: 1, op: 'eq', value: TIOCLINUX }, { umem: [2, 0, 1], op: 'eq', value: sub }],
+    }],
+    note: `Served at the entry of ioctl(2) with TIOCLINUX on a tty and subcode ${sub} (the first byte arg points to), `
+      + `which the VT driver's tioclinux hands to ${fn}. Differences: calls tioclinux refuses before ${fn} `
+      + '(a tty that is not the caller\'s own without CAP_SYS_ADMIN, and the capability checks of newer kernels) '
+      + 'and TIOCLINUX on ttys that are not virtual consoles (where it fails with EINVAL) are seen too; '
+      + 'the arguments are not available.',
+  })),
   {
     functions: ['security_path_unlink', 'security_inode_unlink', 'vfs_unlink', 'do_unlinkat'], lsm: ['path_unlink', 'inode_unlink'], name: 'unlink',
     args: [{ c: 'const struct path *dir', types: FILE_TYPES }, { c: 'struct dentry *dentry', types: FILE_TYPES }],

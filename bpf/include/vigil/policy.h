@@ -226,6 +226,7 @@ struct vigil_policy_arg {
 enum vigil_policy_cond_test {
 	VIGIL_POLICY_COND_VALUE = 1,	/* where's word (sign-extended) op value, unsigned */
 	VIGIL_POLICY_COND_FD_SOCKET = 2,	/* where's word is an fd of a socket of `families` (+ protocol) */
+	VIGIL_POLICY_COND_FD_IOCTL = 3,	/* where's word is an fd whose f_op->unlocked_ioctl is `value` */
 };
 
 enum vigil_policy_cond_op {
