@@ -9,6 +9,7 @@
 //      return value (unshare, clone, clone3);
 //   2. uprobes: a string returned (char *) read from the process and filtered
 //      with matchReturnArgs; binaryDigests (sha256 / build id);
+//      loader: true (process_loader events for exec and dlopen, with build ids);
 //   3. resolution rules: resolvePathInContainer, binaryDigests values,
 //      create_user_ns's return with capability filters.
 import { describe, test, before } from 'node:test';
@@ -23,6 +24,7 @@ import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
 import { ElfFile, FdSource } from '../src/profile/symbols/elf.js';
+import { PolicyEventFormatter } from '../src/output/policy-events.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';
 
@@ -336,6 +338,34 @@ describe('on the real kernel (portable hooks forced)', () => {
       ['paste_selection'],
       ['tty_ioctl', '/dev/pts/N', 0x5412n],
     ], show(seen));
+  });
+
+  test('loader: the executable and a dlopen()ed library, with their build ids (process_loader)', async () => {
+    const lib = repoPath('test', '.output', 'libvigiltarget.so');
+    const content = YAML.stringify({ apiVersion: 'cilium.io/v1alpha1', kind: 'TracingPolicy', metadata: { name: `loader-${process.pid}` }, spec: { loader: true } });
+    const r0 = loadPolicySources([{ name: 'loader.yaml', content }]);
+    assert.deepEqual(r0.diagnostics.map(formatDiagnostic), []);
+    const [p] = await compilePolicies(r0.policies, live);
+    assert.equal(p!.hooks[0]!.served.hook, 'portable:loader');
+    const { r, ev } = await events(p!, ['dlopen', lib]);
+    assert.deepEqual(r.lines, ['dlopen 0 0'], show(r));
+    const idOf = (f: string): string | undefined => {
+      const src = FdSource.open(f);
+      try {
+        return ElfFile.parse(src, f).buildId;
+      } finally {
+        src.close();
+      }
+    };
+    const seen = ev.map((e) => [e.kind, e.loaded?.path, e.loaded?.buildId ? Buffer.from(e.loaded.buildId).toString('hex') : undefined]);
+    assert.deepEqual(seen.filter((x) => x[1] === ops), [['loader', ops, idOf(ops)]], show(seen));
+    const libs = seen.filter((x) => x[1] === lib);
+    assert.ok(libs.length >= 1, `the library's executable segment: ${show(seen)}`);
+    assert.deepEqual(libs[0], ['loader', lib, idOf(lib)]);
+    assert.ok(idOf(lib), 'the fixture library has a build id');
+    const json = JSON.parse(new PolicyEventFormatter('json').json(ev.find((e) => e.loaded?.path === lib)!)) as { process_loader: { path: string; buildid: string } };
+    assert.equal(json.process_loader.path, lib);
+    assert.equal(Buffer.from(json.process_loader.buildid, 'base64').toString('hex'), idOf(lib));
   });
 
   test('uprobe returning a string: read from the process, filtered with matchReturnArgs Prefix', async () => {

@@ -186,12 +186,13 @@ function stack(frames: readonly StackFrame[] | undefined): Record<string, unknow
 }
 
 /** The envelope key of an event: from the YAML section the hook came from. */
-export function envelopeKey(h: Hook): 'process_kprobe' | 'process_tracepoint' | 'process_uprobe' | 'process_lsm' {
+export function envelopeKey(h: Hook): 'process_kprobe' | 'process_tracepoint' | 'process_uprobe' | 'process_lsm' | 'process_loader' {
   switch (h.section) {
     case 'kprobes': case 'fentries': return 'process_kprobe';
     case 'tracepoints': return 'process_tracepoint';
     case 'uprobes': return 'process_uprobe';
     case 'lsmhooks': return 'process_lsm';
+    case 'loader': return 'process_loader';
   }
 }
 
@@ -223,6 +224,15 @@ export class PolicyEventFormatter {
   body(e: PolicyEvent): Record<string, unknown> {
     const h = e.hook;
     const o: Record<string, unknown> = { process: this.processObject(e, e.process) };
+    if (h.kind === 'loader') {
+      // Tetragon's ProcessLoader: process, path, buildid (bytes: base64 in protobuf JSON), parent.
+      o.path = e.loaded?.path ?? '';
+      if (e.loaded?.buildId) o.buildid = Buffer.from(e.loaded.buildId).toString('base64');
+      if (e.parent) o.parent = this.tetragon.process(e.parent);
+      o.hook = e.attachment.label;
+      if (h.served.portable) o.portable = true;
+      return o;
+    }
     if (e.parent) o.parent = this.tetragon.process(e.parent);
     switch (h.target.kind) {
       case 'tracepoint':
@@ -286,6 +296,7 @@ function callName(e: PolicyEvent): string {
   if (t.kind === 'kfunc') return t.function;
   if (t.kind === 'lsm') return t.hook;
   if (t.kind === 'tracepoint') return t.event;
+  if (t.kind === 'loader') return 'loader';
   return t.symbol;
 }
 
@@ -294,6 +305,7 @@ function verbOf(e: PolicyEvent): [string, string] {
   const n = callName(e);
   const k = e.hook.kind;
   if (k === 'uprobe') return ['🔍', 'uprobe'];
+  if (k === 'loader') return ['📚', 'loader'];
   if (/^(open|openat|openat2|creat|open_by_handle_at)$|^(security_file_open|fd_install|file_open)$/.test(n)) return ['📬', 'open'];
   if (/^(security_file_permission|file_permission)$/.test(n)) {
     const mask = e.args[1];

@@ -6,7 +6,9 @@ import type {
   ArgSpec, ArgValue, Attachment, CompiledPolicy, EventAction, Hook, PolicyEvent, PolicyEventKind, StackFrame,
 } from './ir.js';
 import { eventActionOf as irEventAction } from './ir.js';
+import { statSync } from 'node:fs';
 import type { ProcessInfo } from '../process/types.js';
+import { ElfFile, FdSource } from '../profile/symbols/elf.js';
 import { formatAddress } from '../network/cidr.js';
 import {
   vigilPolicyCred, vigilPolicyEvent, vigilPolicySock, vigilPolicyUserNs, VIGIL_POLICY_ARG_KUSER_NS, type VigilPolicyArg, type VigilPolicyArgValue,
@@ -167,12 +169,55 @@ function userStruct(t: string, b: Uint8Array, structLen: number): ArgValue {
   return { kind: 'bytes', value: Uint8Array.from(b) };
 }
 
+/** A loader event's file and its GNU build id (read from the file, cached by identity). */
+function loadedFile(v: ArgValue | undefined): { path: string; buildId?: Uint8Array } {
+  const path = v?.kind === 'file' ? v.path : v?.kind === 'string' ? v.value : '';
+  const buildId = path ? buildIds.get(path) : undefined;
+  return buildId ? { path, buildId } : { path };
+}
+
+/** GNU build ids of files by path, re-read when the file changes (device, inode, mtime, size). */
+class BuildIdCache {
+  private readonly entries = new Map<string, { key: string; id: Uint8Array | undefined }>();
+
+  get(path: string): Uint8Array | undefined {
+    let st;
+    try {
+      st = statSync(path, { bigint: true });
+    } catch {
+      return undefined;
+    }
+    const key = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.size}`;
+    const hit = this.entries.get(path);
+    if (hit?.key === key) return hit.id;
+    let id: Uint8Array | undefined;
+    try {
+      const src = FdSource.open(path);
+      try {
+        const hex = ElfFile.parse(src, path).buildId;
+        if (hex) id = Uint8Array.from(Buffer.from(hex, 'hex'));
+      } finally {
+        src.close();
+      }
+    } catch {
+      // Not an ELF file (a script, a data file mapped executable): no build id.
+    }
+    if (this.entries.size >= BUILD_ID_CACHE) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(path, { key, id });
+    return id;
+  }
+}
+
+const BUILD_ID_CACHE = 4096;
+const buildIds = new BuildIdCache();
+
 /** Tetragon's event kind for a hook's section. */
 export function eventKindOf(hook: Hook): PolicyEventKind {
   switch (hook.section) {
     case 'tracepoints': return 'tracepoint';
     case 'uprobes': return 'uprobe';
     case 'lsmhooks': return 'lsm';
+    case 'loader': return 'loader';
     default: return 'kprobe';
   }
 }
@@ -263,6 +308,7 @@ export function toPolicyEvent(rec: PolicyRecord, ctx: EventContext): PolicyEvent
     selector: h.selector,
     ...(ctx.kernelStack ? { kernelStack: ctx.kernelStack } : {}),
     ...(ctx.userStack ? { userStack: ctx.userStack } : {}),
+    ...(ctx.hook.kind === 'loader' ? { loaded: loadedFile(args[0]) } : {}),
   };
   return ev;
 }

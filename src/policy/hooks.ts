@@ -25,7 +25,7 @@ import {
 } from './ir.js';
 import { formatDiagnostic, joinPath, type PolicyDiagnostic } from './schema.js';
 import { parseFilterValues, syscallId, normaliseSyscallName } from './loader.js';
-import { PORTABLE, portableForFunction, portableForLsm, type Cond, type From, type PortableEntry, type StandIn } from './portable.js';
+import { LOADER, PORTABLE, portableForFunction, portableForLsm, type Cond, type From, type PortableEntry, type StandIn } from './portable.js';
 import { readTracepointFormat, syscallsWithTracepoints, tracefsRoot } from './tracefs.js';
 import { probeAttach, probeHelper, type FeatureResult } from '../bpf/features.js';
 import { native } from '../bpf/native.js';
@@ -394,6 +394,7 @@ class Resolver {
       case 'tracepoint': return { hooks: [{ spec: h, served: this.tracepointHook(h) }] };
       case 'kfunc': return this.kfuncHook(h);
       case 'lsm': return { hooks: [{ spec: h, served: await this.lsmHook(h) }] };
+      case 'loader': return { hooks: [{ spec: h, served: this.portable(h, LOADER, 'loader events are read from tracepoints here') }] };
       case 'uprobe': {
         const skipped = this.digestCheck(h);
         return skipped ? { hooks: [], skipped } : { hooks: [{ spec: h, served: await this.uprobeHook(h) }] };

@@ -264,10 +264,10 @@ export interface Dormant {
 // ---------------------------------------------------------------------------
 // Hooks as written (pure)
 
-export type HookKind = 'tracepoint' | 'syscall' | 'kfunc' | 'lsm' | 'uprobe';
+export type HookKind = 'tracepoint' | 'syscall' | 'kfunc' | 'lsm' | 'uprobe' | 'loader';
 
 /** Which YAML section the hook came from. */
-export type HookSection = 'kprobes' | 'tracepoints' | 'lsmhooks' | 'uprobes' | 'fentries';
+export type HookSection = 'kprobes' | 'tracepoints' | 'lsmhooks' | 'uprobes' | 'fentries' | 'loader';
 
 export type HookTarget =
   | { readonly kind: 'tracepoint'; readonly category: string; readonly event: string; readonly raw: boolean }
@@ -275,6 +275,8 @@ export type HookTarget =
   | { readonly kind: 'syscall'; readonly name: string; readonly written: string }
   | { readonly kind: 'kfunc'; readonly function: string }
   | { readonly kind: 'lsm'; readonly hook: string }
+  /** `loader: true`: the executable files mapped into processes (Tetragon's process_loader events). */
+  | { readonly kind: 'loader' }
   /** `symbol` is '' when the uprobe was given by file offset (`offsets`). */
   | {
     readonly kind: 'uprobe'; readonly path: string; readonly symbol: string; readonly offset?: number;
@@ -594,7 +596,7 @@ export type ArgValue =
   /** The engine could not read it (fault, or the serving hook does not have it). */
   | { readonly kind: 'unavailable'; readonly reason: string };
 
-export type PolicyEventKind = 'kprobe' | 'tracepoint' | 'uprobe' | 'lsm';
+export type PolicyEventKind = 'kprobe' | 'tracepoint' | 'uprobe' | 'lsm' | 'loader';
 
 /** Tetragon's KprobeAction names. */
 export type EventAction =
@@ -644,6 +646,8 @@ export interface PolicyEvent {
   readonly selector: number;
   readonly kernelStack?: readonly StackFrame[];
   readonly userStack?: readonly StackFrame[];
+  /** process_loader events: the file mapped and its GNU build id (read from the file when the event arrives). */
+  readonly loaded?: { readonly path: string; readonly buildId?: Uint8Array };
 }
 
 /** The Tetragon action name for an IR action. */

@@ -410,7 +410,6 @@ class DocReader {
         this.err(p('spec.nodeSelector'), 'nodeSelector loads the policy only on Kubernetes nodes with these labels; Vigil runs on one host, which has no node labels: remove it (or use {} for every node)', true);
       }
     }
-    if (spec.loader) this.err(p('spec.loader'), 'loader events (process_loader: shared objects mapped by processes) are not supported by Vigil', true);
     if ((spec.state ?? []).length > 0) {
       this.err(p('spec.state'), 'state objects (UpdateState actions, matchStates filters) are not supported by Vigil\'s engine', true);
     }
@@ -456,6 +455,14 @@ class DocReader {
       if (h) hooks.push(h);
     });
     (spec.uprobes ?? []).forEach((u, i) => hooks.push(...this.uprobe(u, p(`spec.uprobes[${i}]`), ctx, spec)));
+    if (spec.loader) {
+      // Tetragon's loader sensor: every executable file mapped into a process, as process_loader events.
+      const h = this.hook({ args: [{ index: 0, type: 'file' }] }, p('spec.loader'), ctx, {
+        kind: 'loader', section: 'loader', target: { kind: 'loader' }, functionName: 'loader', ret: false,
+        pos: this.positions.keyOf(p('spec.loader')),
+      });
+      if (h) hooks.push(h);
+    }
     (spec.enforcers ?? []).forEach((e, i) => {
       e.calls.forEach((c, j) => {
         const cp = p(`spec.enforcers[${i}].calls[${j}]`);

@@ -588,3 +588,27 @@ export function portableForFunction(fn: string): PortableEntry | undefined {
 export function portableForLsm(hook: string): PortableEntry | undefined {
   return PORTABLE.find((e) => e.lsm.includes(hook));
 }
+
+const PROT_EXEC = 4n;
+
+/**
+ * `loader: true` (Tetragon's loader sensor, which reads the kernel's perf mmap records of executable
+ * mappings through a kprobe): the same files from tracepoints. Not a function's stand-in, so not in
+ * PORTABLE.
+ */
+export const LOADER: PortableEntry = {
+  functions: [], lsm: [], name: 'loader',
+  args: [{ c: 'the file mapped executable', types: ['file'] }],
+  standIns: [
+    { tracepoint: ['sched', 'sched_process_exec'], args: [{ exe: true }] },
+    {
+      syscall: 'mmap', emit: 'enter', args: [{ sc: 4, conv: 'fd' }],
+      when: [{ sc: 2, op: 'mask', value: PROT_EXEC }, { sc: 4, op: 'lt', value: 0x80000000n }],
+    },
+  ],
+  note: 'Served by sched:sched_process_exec (the executable execve mapped, mm->exe_file) and the entry of '
+    + 'mmap(2) with PROT_EXEC on a file (what the dynamic loader and dlopen map: the file of the fd); the build '
+    + 'id is read from the file when the event arrives. Differences: the program interpreter (ld.so), which '
+    + 'execve maps itself, is not reported; nor are mappings made executable later with mprotect(2); a mapping '
+    + 'that then fails is.',
+};
