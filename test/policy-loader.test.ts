@@ -186,8 +186,7 @@ spec: {}
   });
 
   test('features Vigil does not have are errors, not silently ignored', () => {
-    const e = errors(`${head()}  loader: true
-  kprobes:
+    const e = errors(`${head()}  kprobes:
   - call: sys_openat
     syscall: true
     selectors:
@@ -195,9 +194,11 @@ spec: {}
       - action: FollowFD
         argFd: 0
         argName: 1
+      - action: UntrackSock
+        argSock: 0
 `);
-    assert.ok(e.some((x) => /spec\.loader: loader events .* are not supported by Vigil/.test(x)), e.join('\n'));
     assert.ok(e.some((x) => /matchActions\[0\]\.action: FollowFD is deprecated/.test(x)), e.join('\n'));
+    assert.ok(e.some((x) => /matchActions\[1\]\.action: UntrackSock: socket tracking \(Tetragon's map from a struct sock .*\) is not supported by Vigil's engine/.test(x)), e.join('\n'));
   });
 });
 

@@ -701,7 +701,7 @@ class Resolver {
       fail(h.pos, joinPath(h.path, h.target.kind === 'lsm' ? 'hook' : 'call'), `${written}: no hook can serve it here: ${why}; its portable equivalent (${entry.name}) is missing too (${missing.join('; ')})`);
     }
     if (h.return && entry.standIns.some((s) => !s.ret)) {
-      fail(h.pos, joinPath(h.path, 'return'), `the return value of ${written} is not available from its portable equivalent (${entry.name}), which serves it from ${describeStandIns(entry)}`);
+      fail(h.pos, joinPath(h.path, 'return'), `the return value of ${written} is not available from its portable equivalent (${entry.name}), which serves it from ${describeStandIns(entry)}${entry.noReturn ? `: ${entry.noReturn}` : ''}`);
     }
     // At the exit of a syscall that changed the caller's credentials, capability and namespace
     // filters would judge the new ones; the function's kprobe judges those it was called with.

@@ -57,6 +57,16 @@ export class PolicyLoadError extends Error {
 // Names and values
 
 /** Tetragon's argument type aliases -> the IR's canonical names. */
+/**
+ * Why TrackSock / UntrackSock are refused. In Tetragon they keep a map from a struct sock to the process
+ * that owned it, so that events on that socket in another context (softirq: a server's handshake
+ * completing in tcp_set_state) name that process. Vigil has no such map, and the functions the
+ * published policies track with (sk_alloc's return, sk_free, tcp_create_openreq_child) have no
+ * tracepoint or syscall that stands in for them where kprobes are missing.
+ */
+const SOCK_TRACKING = 'socket tracking (Tetragon\'s map from a struct sock to the process that owned it, which names that '
+  + 'process in events on the socket from other contexts) is not supported by Vigil\'s engine';
+
 /** The namespace kubectl gives an object applied without -n in a context that names none. */
 const DEFAULT_NAMESPACE = 'default';
 
@@ -793,7 +803,7 @@ class DocReader {
     if (raw.returnArgAction !== undefined) {
       const rp = joinPath(hp, 'returnArgAction');
       if (raw.returnArgAction === 'TrackSock' || raw.returnArgAction === 'UntrackSock') {
-        this.err(rp, `${raw.returnArgAction}: socket tracking is not supported by Vigil`);
+        this.err(rp, `${raw.returnArgAction}: ${SOCK_TRACKING}`);
       } else if (raw.returnArgAction !== 'Post') {
         this.err(rp, `"${raw.returnArgAction}" is not a return action; expected Post, TrackSock or UntrackSock`);
       }
@@ -1181,7 +1191,7 @@ class DocReader {
         this.err(joinPath(ap, 'action'), `${a.action} is deprecated by Tetragon (removed in 1.5) and not supported by Vigil: fd arguments are resolved to paths in the kernel`);
         return undefined;
       case 'TrackSock': case 'UntrackSock':
-        this.err(joinPath(ap, 'action'), `${a.action}: socket tracking is not supported by Vigil`);
+        this.err(joinPath(ap, 'action'), `${a.action}: ${SOCK_TRACKING}`);
         return undefined;
       case 'CleanupEnforcerNotification':
         this.err(joinPath(ap, 'action'), 'CleanupEnforcerNotification is not supported by Vigil');

@@ -72,6 +72,8 @@ export interface PortableEntry {
   readonly standIns: readonly StandIn[];
   /** How the meaning differs from the real hook. */
   readonly note: string;
+  /** Why the function's return value is not available, when no stand-in has it. */
+  readonly noReturn?: string;
   /**
    * Why the caller's credentials or namespaces at the stand-ins' exit are not those the function saw:
    * a hook that waits for the exit (return: true, matchReturnArgs, ...) cannot then judge its
@@ -221,6 +223,8 @@ export const PORTABLE: readonly PortableEntry[] = [
       tracepoint: ['sock', 'inet_sock_set_state'], args: [{ field: 'skaddr' }],
       when: [{ field: 'newstate', op: 'eq', value: TCP_SYN_SENT }, { field: 'protocol', op: 'eq', value: BigInt(IPPROTO_TCP) }],
     }],
+    noReturn: 'the tracepoint fires before tcp_connect runs, and its result (0, or -ENOBUFS / -ECONNREFUSED) is seen '
+      + 'nowhere else (connect(2) returns another one: -EINPROGRESS, or the peer\'s refusal)',
     note: 'Served by sock:inet_sock_set_state when a TCP socket enters SYN_SENT, which tcp_v4_connect and '
       + 'tcp_v6_connect do in the connecting task just before calling tcp_connect. Differences: the source '
       + 'port may still be 0 (it is chosen right after, unless the socket was bound); TCP Fast Open connects '
