@@ -1992,9 +1992,15 @@ static __always_inline __u32 judge_filter(struct judge_walk *w, __u32 idx)
 		/* A hook judged at exit sees the credentials and namespaces the
 		 * syscall itself may change (capset, setns, unshare, set*id):
 		 * unknown at entry. */
-		if (w->phase == PHASE_PROCESS && (w->hook_flags & VIGIL_POLICY_HOOK_AT_EXIT) &&
-		    f->kind >= VIGIL_POLICY_F_NS && f->kind <= VIGIL_POLICY_F_CAP_CHANGE)
+		if ((w->hook_flags & VIGIL_POLICY_HOOK_CREDS_AT_ENTRY) &&
+		    f->kind >= VIGIL_POLICY_F_NS && f->kind <= VIGIL_POLICY_F_CAP_CHANGE) {
+			/* Judged at the entry: the exit, reached only when it passed, keeps it. */
+			if (w->phase == PHASE_FULL)
+				return V_TRUE;
+		} else if (w->phase == PHASE_PROCESS && (w->hook_flags & VIGIL_POLICY_HOOK_AT_EXIT) &&
+			   f->kind >= VIGIL_POLICY_F_NS && f->kind <= VIGIL_POLICY_F_CAP_CHANGE) {
 			return V_MAYBE;
+		}
 		v = vg_filter_process(idx);
 	}
 	if (v != V_MAYBE && (f->flags & VIGIL_POLICY_NEG) && f->kind != VIGIL_POLICY_F_CAP_CHANGE)

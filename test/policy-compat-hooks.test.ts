@@ -11,7 +11,7 @@
 //      with matchReturnArgs; binaryDigests (sha256 / build id);
 //      loader: true (process_loader events for exec and dlopen, with build ids);
 //   3. resolution rules: resolvePathInContainer, binaryDigests values,
-//      create_user_ns's return with capability filters.
+//      create_user_ns's return with capability filters (judged at the entry).
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, chmodSync, mkdirSync, symlinkSync, readFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { loadPolicySources, formatDiagnostic } from '../src/policy/loader.js';
 import { compilePolicies, liveKernel, resolvePolicy, type KernelEnv } from '../src/policy/hooks.js';
+import { engineCheck } from '../src/policy/compat.js';
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
@@ -130,7 +131,7 @@ describe('portable equivalents of set_fs_pwd, security_capset, userns_install, c
     assert.deepEqual(a.ret, { loc: { at: 'syscall-err' }, conv: 'none' });
   });
 
-  test('create_user_ns: the return value is the syscall\'s; with capability filters it is refused (the exit sees new credentials)', async () => {
+  test('create_user_ns: the return value is the syscall\'s; capability filters are then judged at the syscall\'s entry', async () => {
     const p = await resolved(`  kprobes:
   - call: create_user_ns
     syscall: false
@@ -143,7 +144,7 @@ describe('portable equivalents of set_fs_pwd, security_capset, userns_install, c
       type: int
 `);
     assert.deepEqual(p.hooks[0]!.served.attachments.map((a) => a.kind === 'syscall' && `${a.syscall}:${a.emit}`), ['unshare:exit', 'clone:exit', 'clone3:exit']);
-    const e = await failure(`  kprobes:
+    const withCaps = (selectors: string): string => `  kprobes:
   - call: create_user_ns
     syscall: false
     return: true
@@ -151,12 +152,26 @@ describe('portable equivalents of set_fs_pwd, security_capset, userns_install, c
       index: 0
       type: int
     selectors:
-    - matchCapabilities:
+${selectors}`;
+    const one = await resolved(withCaps(`    - matchCapabilities:
       - type: Effective
         operator: NotIn
         values: [CAP_SYS_ADMIN]
-`);
-    assert.match(e, /selectors\[0\]\.matchCapabilities: matchCapabilities with the return value of create_user_ns: .*unshare\(CLONE_NEWUSER\) has by then given the caller every capability/);
+`));
+    assert.ok(one.hooks[0]!.served.attachments.every((a) => a.kind === 'syscall' && a.credsAtEntry === true));
+    assert.deepEqual(engineCheck(one), []);
+    // With several selectors the entry's verdict would not say which one passed: refused, saying so.
+    const two = await resolved(withCaps(`    - matchCapabilities:
+      - type: Effective
+        operator: NotIn
+        values: [CAP_SYS_ADMIN]
+      matchActions:
+      - action: Sigkill
+    - matchBinaries:
+      - operator: In
+        values: [/usr/bin/unshare]
+`));
+    assert.match(engineCheck(two).map(formatDiagnostic).join('\n'), /capability and namespace filters are judged at the syscall's entry here .* only for a hook with one selector/);
     // Without the return value the event is judged at the entry, with the caller's credentials.
     await resolved(`  kprobes:
   - call: create_user_ns
@@ -309,6 +324,19 @@ describe('on the real kernel (portable hooks forced)', () => {
     const { r, ev } = await events(p, ['setns-user']);
     assert.deepEqual(r.lines, ['setns-user 0 0'], show(r));
     assert.equal(ev.length, 1, show(ev));
+    assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n });
+  });
+
+  test('create_user_ns with its return value and matchCapabilities (process-creds-change-user-namespace): the caller\'s capabilities, not the new namespace\'s', async () => {
+    const p = await compileForced({ kprobes: [{ call: 'create_user_ns', syscall: false, return: true, args: [{ index: 0, type: 'nop' }],
+      returnArg: { index: 0, type: 'int' },
+      selectors: [{ matchBinaries: mine(), matchCapabilities: [{ type: 'Effective', operator: 'NotIn', isNamespaceCapability: false, values: ['CAP_SYS_ADMIN'] }] }] }] });
+    const privileged = await events(p, ['unshare-user']);
+    assert.deepEqual(privileged.r.lines, ['unshare-user 0 0'], show(privileged.r));
+    assert.equal(privileged.ev.length, 0, 'the caller had CAP_SYS_ADMIN');
+    const { r, ev } = await events(p, ['capset-drop', '21', 'unshare-user']);
+    assert.deepEqual(r.lines, ['capset-drop 0 0', 'unshare-user 0 0'], show(r));
+    assert.equal(ev.length, 1, 'judged with the caller\'s capabilities (without CAP_SYS_ADMIN), not the new namespace\'s full set');
     assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n });
   });
 

@@ -49,6 +49,7 @@ export const VIGIL_POLICY_HOOK_RET_AT_ENTRY = 2;
 export const VIGIL_POLICY_HOOK_RET_ERR = 4;
 export const VIGIL_POLICY_HOOK_EXIT_ONLY = 8;
 export const VIGIL_POLICY_HOOK_PROC_FILTERS = 16;
+export const VIGIL_POLICY_HOOK_CREDS_AT_ENTRY = 32;
 
 // enum vigil_policy_loc
 export const VIGIL_POLICY_LOC_NONE = 0;

@@ -695,26 +695,14 @@ class Resolver {
     for (const s of entry.standIns) {
       const a = this.standIn(h, s, types);
       if (typeof a === 'string') missing.push(a);
-      else attachments.push(a);
+      // Its exit sees the credentials the syscall gave: capability and namespace filters are judged at its entry.
+      else attachments.push(entry.changesCreds && a.kind === 'syscall' ? { ...a, credsAtEntry: true } : a);
     }
     if (attachments.length === 0) {
       fail(h.pos, joinPath(h.path, h.target.kind === 'lsm' ? 'hook' : 'call'), `${written}: no hook can serve it here: ${why}; its portable equivalent (${entry.name}) is missing too (${missing.join('; ')})`);
     }
     if (h.return && entry.standIns.some((s) => !s.ret)) {
       fail(h.pos, joinPath(h.path, 'return'), `the return value of ${written} is not available from its portable equivalent (${entry.name}), which serves it from ${describeStandIns(entry)}${entry.noReturn ? `: ${entry.noReturn}` : ''}`);
-    }
-    // At the exit of a syscall that changed the caller's credentials, capability and namespace
-    // filters would judge the new ones; the function's kprobe judges those it was called with.
-    if (entry.changesCreds && needsExit(h)) {
-      h.selectors.forEach((sel, si) => {
-        const k = (['matchCapabilities', 'matchCapabilityChanges', 'matchNamespaces', 'matchNamespaceChanges'] as const)
-          .find((f) => (sel[f]?.length ?? 0) > 0);
-        if (k) {
-          fail(h.pos, `${h.path}.selectors[${si}].${k}`, `${k} with the return value of ${written}: its portable equivalent (${entry.name}) `
-            + `gives the return value at the syscall's exit, where ${entry.changesCreds}, so ${k} would judge other credentials than `
-            + `${written} was called with (without return: true, the event is judged at the entry, with the caller's)`);
-        }
-      });
     }
     // Filters on an argument a stand-in lacks would never match there.
     h.selectors.forEach((sel, si) => sel.matchArgs.forEach((f, fi) => {

@@ -470,6 +470,12 @@ export type Attachment =
     readonly args: readonly ArgSource[];
     readonly ret?: ArgSource;
     readonly when: readonly AttachCondition[];
+    /**
+     * The syscall changes the caller's credentials before its exit (unshare, setns into a user
+     * namespace) and the function it stands for saw the old ones: capability and namespace filters
+     * are judged at the entry.
+     */
+    readonly credsAtEntry?: boolean;
     readonly label: string;
   }
   | {

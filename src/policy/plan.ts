@@ -36,7 +36,7 @@ import {
   VIGIL_POLICY_ARG_KCRED, VIGIL_POLICY_ARG_KUSER_NS, VIGIL_POLICY_ARG_KSKB, VIGIL_POLICY_HOOK_RET_AT_ENTRY,
   VIGIL_POLICY_HOOK_RET_ERR, VIGIL_POLICY_ACT_OVERRIDE, VIGIL_POLICY_SRC_TRACING, VIGIL_POLICY_ARG_KPATH,
   VIGIL_POLICY_ARG_KFILENAME, VIGIL_POLICY_ARG_KKIOCB, VIGIL_POLICY_ARG_KBPF_ATTR, VIGIL_POLICY_ARG_KBPF_MAP,
-  VIGIL_POLICY_ARG_KBPF_PROG, VIGIL_POLICY_HOOK_EXIT_ONLY, VIGIL_POLICY_HOOK_PROC_FILTERS,
+  VIGIL_POLICY_ARG_KBPF_PROG, VIGIL_POLICY_HOOK_EXIT_ONLY, VIGIL_POLICY_HOOK_PROC_FILTERS, VIGIL_POLICY_HOOK_CREDS_AT_ENTRY,
 } from '../generated/policy.js';
 import { NotSupportedError } from '../bpf/errors.js';
 
@@ -806,12 +806,13 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
   }
   const retErr = a.kind === 'syscall' && a.ret?.loc.at === 'syscall-err' ? VIGIL_POLICY_HOOK_RET_ERR : 0;
   // Nothing to read at the entry: attach the exit alone and build the record there (no stash).
-  const exitOnly = atExit && a.kind === 'syscall' && !a.raw &&
+  const credsAtEntry = a.kind === 'syscall' && a.credsAtEntry === true && atExit;
+  const exitOnly = atExit && !credsAtEntry && a.kind === 'syscall' && !a.raw &&
     args.every((k) => (k.loc === VIGIL_POLICY_LOC_RET || k.loc === VIGIL_POLICY_LOC_NONE || k.loc === VIGIL_POLICY_LOC_CONST) &&
       !(k.flags & VIGIL_POLICY_ARG_DEREF_USER) && (k.size_loc === 0 || k.size_loc === VIGIL_POLICY_LOC_RET) && k.dirfd_loc === 0) &&
     conds.every((c) => c.where.loc === VIGIL_POLICY_LOC_RET);
   const flags = (atExit ? VIGIL_POLICY_HOOK_AT_EXIT : 0) | (retAtEntry ? VIGIL_POLICY_HOOK_RET_AT_ENTRY : 0) | retErr |
-    (exitOnly ? VIGIL_POLICY_HOOK_EXIT_ONLY : 0);
+    (exitOnly ? VIGIL_POLICY_HOOK_EXIT_ONLY : 0) | (credsAtEntry ? VIGIL_POLICY_HOOK_CREDS_AT_ENTRY : 0);
   let attach: PlannedAttach;
   if (a.kind === 'syscall') {
     attach = { kind: 'tracepoint', enter: exitOnly ? undefined : a.enter, exit: atExit ? a.exit : undefined };
@@ -892,6 +893,12 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
       }
       return { index, filters, actions, deny, userActions };
     });
+    // Judged at the entry and kept at the exit: the verdict is the hook's only if one selector has them.
+    const credFilters = selectors.filter((s) => s.filters.some((f) => f.kernel.kind >= VIGIL_POLICY_F_NS && f.kernel.kind <= VIGIL_POLICY_F_CAP_CHANGE));
+    if (credFilters.length > 0 && selectors.length > 1 && attachments.some((p) => p.kernel.flags & VIGIL_POLICY_HOOK_CREDS_AT_ENTRY)) {
+      throw new PolicyPlanError(`${what}: capability and namespace filters are judged at the syscall's entry here (its exit sees new ` +
+        'credentials), which keeps their meaning only for a hook with one selector; split the selectors into hooks of their own');
+    }
     // The pass over process filters before the capture: only where there is one.
     if (selectors.some((s) => s.filters.some((f) => f.kernel.kind !== VIGIL_POLICY_F_ARG))) {
       attachments.forEach((p, i) => {

@@ -76,8 +76,8 @@ export interface PortableEntry {
   readonly noReturn?: string;
   /**
    * Why the caller's credentials or namespaces at the stand-ins' exit are not those the function saw:
-   * a hook that waits for the exit (return: true, matchReturnArgs, ...) cannot then judge its
-   * capability and namespace filters as the function's kprobe would, and is refused.
+   * a hook that waits for the exit (return: true, matchReturnArgs, ...) judges its capability and
+   * namespace filters at the syscall's entry, as the function's kprobe would.
    */
   readonly changesCreds?: string;
 }
@@ -360,7 +360,9 @@ export const PORTABLE: readonly PortableEntry[] = [
       + 'clone_args.flags), with the caller\'s credentials. Differences: the event comes before the namespace '
       + 'is made, so calls that then fail are seen; Sigkill kills on return, as with the kprobe. The return '
       + 'value (return: true) is the syscall\'s error (0 when it succeeded, else -errno, which may come from '
-      + 'another step) and moves the event to the syscall\'s exit.',
+      + 'another step) and moves the event to the syscall\'s exit; capability and namespace filters are still '
+      + 'judged at the entry, with the caller\'s credentials (for a hook with one selector: with several, '
+      + 'the entry\'s verdict could not say which passed, and the policy is refused).',
   },
   {
     functions: ['userns_install'], lsm: [], name: 'setns-user',
@@ -370,7 +372,9 @@ export const PORTABLE: readonly PortableEntry[] = [
     note: 'Served by setns(2) with CLONE_NEWUSER in its flags (an fd of a user namespace, or a pidfd asking for '
       + 'its user namespace), which calls userns_install; the return value is setns\'s (0, or -errno, which may '
       + 'come from another step, e.g. another namespace of a pidfd). Differences: setns(fd, 0) on a user '
-      + 'namespace fd is not seen (the flags do not say the kind); the namespace is not available as an argument.',
+      + 'namespace fd is not seen (the flags do not say the kind); the namespace is not available as an argument. '
+      + 'Capability and namespace filters are judged at the entry, with the caller\'s credentials (for a hook '
+      + 'with one selector: with several, the policy is refused).',
   },
   {
     functions: ['set_fs_pwd'], lsm: [], name: 'cwd-change',

@@ -123,6 +123,12 @@ enum vigil_policy_hook_flag {
 	/* Some selector has a process filter (binaries, pids, namespaces,
 	 * capabilities): the pass over them before the capture is worth it. */
 	VIGIL_POLICY_HOOK_PROC_FILTERS = 1 << 4,
+	/* A hook judged at exit whose syscall changes the caller's credentials
+	 * (unshare/setns into a user namespace) while the function it stands
+	 * for saw the old ones: capability and namespace filters are judged at
+	 * the entry, and the exit keeps that verdict (one selector at most has
+	 * them, so the verdict is the hook's). */
+	VIGIL_POLICY_HOOK_CREDS_AT_ENTRY = 1 << 5,
 };
 
 /* Where an argument's word comes from. */
