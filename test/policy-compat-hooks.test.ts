@@ -14,13 +14,13 @@
 //      create_user_ns's return with capability filters (judged at the entry).
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, chmodSync, mkdirSync, symlinkSync, readFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, mkdirSync, symlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import YAML from 'yaml';
 import { loadPolicySources, formatDiagnostic } from '../src/policy/loader.js';
 import { compilePolicies, liveKernel, resolvePolicy, type KernelEnv } from '../src/policy/hooks.js';
-import { engineCheck } from '../src/policy/compat.js';
+import { compatReport, engineCheck, formatCompatReport } from '../src/policy/compat.js';
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
@@ -272,6 +272,36 @@ describe('on the real kernel (portable hooks forced)', () => {
       suite.engine.remove(p.name);
     }
   }
+
+  test('compat: a policy scoped to pods is checked by the engine and loaded into the kernel, not just resolved', async () => {
+    const dir = path.join(suite.s.dir, 'compat');
+    mkdirSync(dir);
+    const ns = 'apiVersion: cilium.io/v1alpha1\nkind: TracingPolicyNamespaced\nmetadata:\n  name: NAME\nspec:\n';
+    writeFileSync(path.join(dir, 'good.yaml'), `${ns.replace('NAME', 'good')}  kprobes:\n  - call: sys_lseek\n    syscall: true\n`);
+    // Capability filters in two selectors of a hook judged at an exit that changes credentials: the
+    // engine refuses it, pods or not.
+    writeFileSync(path.join(dir, 'bad.yaml'), `${ns.replace('NAME', 'bad')}  kprobes:
+  - call: create_user_ns
+    syscall: false
+    return: true
+    returnArg:
+      index: 0
+      type: int
+    selectors:
+    - matchCapabilities:
+      - type: Effective
+        operator: NotIn
+        values: [CAP_SYS_ADMIN]
+    - matchCapabilities:
+      - type: Effective
+        operator: In
+        values: [CAP_SYS_ADMIN]
+`);
+    const report = await compatReport([dir], forced, { engine: suite.engine });
+    const lines = formatCompatReport(report, dir);
+    assert.match(lines.find((l) => l.includes('good.yaml'))!, /^loaded {4}good\.yaml \(1 hook: tracepoint:syscalls\/sys_enter_lseek\); matches nothing until pod metadata is available$/);
+    assert.match(lines.find((l) => l.includes('bad.yaml'))!, /^rejected {2}bad\.yaml:.*the engine cannot program it: .*judged at the syscall's entry here/);
+  });
 
   test('set_fs_pwd: the directory reached (through a symlink), for chdir and fchdir; failed chdirs are not seen', async () => {
     const target = path.join(suite.s.dir, 'real-dir');
