@@ -45,6 +45,7 @@ const enum vigil_policy_kind *unused_vigil_policy_kind __attribute__((unused));
 const enum vigil_policy_source *unused_vigil_policy_source __attribute__((unused));
 const enum vigil_policy_hook_flag *unused_vigil_policy_hook_flag __attribute__((unused));
 const enum vigil_policy_arg_type *unused_vigil_policy_arg_type __attribute__((unused));
+const enum vigil_policy_fd_op *unused_vigil_policy_fd_op __attribute__((unused));
 const enum vigil_policy_arg_flag *unused_vigil_policy_arg_flag __attribute__((unused));
 const enum vigil_policy_action_kind *unused_vigil_policy_action_kind __attribute__((unused));
 const enum vigil_policy_scope *unused_vigil_policy_scope __attribute__((unused));
@@ -783,10 +784,16 @@ static long cond_step(__u64 i, void *data)
 	v = read_word(w->r->ctx, &c->where, w->ret);
 	if (c->test == VIGIL_POLICY_COND_FD_SOCKET) {
 		ok = fd_is_socket(w->r->task, (__s32)v, c->families, c->protocol);
-	} else if (c->test == VIGIL_POLICY_COND_FD_IOCTL) {
+	} else if (c->test == VIGIL_POLICY_COND_FD_OP) {
 		struct file *f = fd_file(w->r->task, (__s32)v);
+		const struct file_operations *fop = f ? BPF_CORE_READ(f, f_op) : NULL;
+		__u64 fn = 0;
 
-		ok = f && (__u64)BPF_CORE_READ(f, f_op, unlocked_ioctl) == c->value;
+		if (fop && c->protocol == VIGIL_POLICY_FD_OP_WRITE_ITER)
+			fn = (__u64)BPF_CORE_READ(fop, write_iter);
+		else if (fop)
+			fn = (__u64)BPF_CORE_READ(fop, unlocked_ioctl);
+		ok = fn && fn == c->value;
 	} else {
 		switch (c->op) {
 		case VIGIL_POLICY_COND_EQ: ok = v == c->value; break;

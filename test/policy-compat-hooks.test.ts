@@ -3,7 +3,8 @@
 // directory; every policy is scoped to that copy):
 //   1. kernel functions served by portable equivalents: set_fs_pwd (chdir,
 //      fchdir, setns into a mount namespace: the canonical cwd), tty_ioctl and
-//      the TIOCLINUX selection functions (ioctl(2) on a tty),
+//      the TIOCLINUX selection functions (ioctl(2) on a tty), tty_write (write(2)
+//      on a tty),
 //      security_capset (capset(2): the sets read from the caller),
 //      userns_install (setns(2) into a user namespace), create_user_ns's
 //      return value (unshare, clone, clone3);
@@ -396,6 +397,18 @@ describe('on the real kernel (portable hooks forced)', () => {
       ['paste_selection'],
       ['tty_ioctl', '/dev/pts/N', 0x5412n],
     ], show(seen));
+  });
+
+  test('tty_write: write(2) on a tty, its file and the bytes written; writes to other files are not seen', async () => {
+    const p = await compileForced({ kprobes: [{ call: 'tty_write', syscall: false,
+      args: [{ index: 0, type: 'kiocb' }, { index: 1, type: 'iov_iter', maxData: true }], selectors: [{ matchBinaries: mine() }] }] });
+    assert.equal(p.hooks[0]!.served.hook, 'portable:tty-write');
+    const { r, ev } = await events(p, ['filewrite', path.join(suite.s.dir, 'plain.txt'), 'not-a-tty', 'ttywrite', 'hello tty']);
+    assert.deepEqual(r.lines, ['filewrite 9 0', 'ttywrite 9 0'], show(r));
+    assert.equal(ev.length, 1, show(ev.map((e) => e.args)));
+    const [file, data] = ev[0]!.args;
+    assert.ok(file!.kind === 'file' && /^\/dev\/pts\/\d+$/.test(file!.path), show(file));
+    assert.ok(data!.kind === 'bytes' && Buffer.from(data!.value).toString() === 'hello tty', show(data));
   });
 
   test('loader: the executable and a dlopen()ed library, with their build ids (process_loader)', async () => {

@@ -177,7 +177,11 @@ export const vigilPolicyArg: Codec<VigilPolicyArg> & { readonly offsets: Readonl
 // enum vigil_policy_cond_test
 export const VIGIL_POLICY_COND_VALUE = 1;
 export const VIGIL_POLICY_COND_FD_SOCKET = 2;
-export const VIGIL_POLICY_COND_FD_IOCTL = 3;
+export const VIGIL_POLICY_COND_FD_OP = 3;
+
+// enum vigil_policy_fd_op
+export const VIGIL_POLICY_FD_OP_UNLOCKED_IOCTL = 0;
+export const VIGIL_POLICY_FD_OP_WRITE_ITER = 1;
 
 // enum vigil_policy_cond_op
 export const VIGIL_POLICY_COND_EQ = 1;

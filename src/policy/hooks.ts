@@ -729,12 +729,12 @@ class Resolver {
       if (!hasTp && nr === undefined) return `syscall ${name} (no syscalls/sys_enter_${name})`;
       if (!hasTp && !this.env.tracepoint('raw_syscalls', 'sys_enter')) return `syscall ${name} (no tracepoint)`;
       const raw = !hasTp;
-      // A condition on the function an fd's ioctl goes to needs that function's address.
+      // A condition on the function an fd's ioctl (or write) goes to needs that function's address.
       const addresses = new Map<string, bigint>();
       for (const c of s.when ?? []) {
-        if (!('fdIoctl' in c)) continue;
+        if (!('fdOp' in c)) continue;
         const a = this.env.kernelAddress?.(c.fn);
-        if (a === undefined) return `${name}(2) on files whose ioctl is ${c.fn} (its address is not in /proc/kallsyms, or is hidden by kernel.kptr_restrict)`;
+        if (a === undefined) return `${name}(2) on files whose ${c.op} is ${c.fn} (its address is not in /proc/kallsyms, or is hidden by kernel.kptr_restrict)`;
         addresses.set(c.fn, a);
       }
       const emit = s.emit === 'exit' || needsExit(h) ? 'exit' : 'enter';
@@ -947,8 +947,8 @@ function condition(c: Cond, fields: readonly TracepointField[] | undefined, addr
   if ('fdSocket' in c) {
     return { test: 'fd-socket', loc: { at: 'syscall-arg', index: c.fdSocket }, families: c.families ?? [], protocol: c.protocol };
   }
-  if ('fdIoctl' in c) {
-    return { test: 'fd-ioctl', loc: { at: 'syscall-arg', index: c.fdIoctl }, fn: c.fn, address: addresses.get(c.fn) ?? 0n };
+  if ('fdOp' in c) {
+    return { test: 'fd-op', loc: { at: 'syscall-arg', index: c.fdOp }, op: c.op, fn: c.fn, address: addresses.get(c.fn) ?? 0n };
   }
   const l: ArgLocation = 'sc' in c ? { at: 'syscall-arg', index: c.sc }
     : 'ret' in c ? { at: 'syscall-ret' }

@@ -405,6 +405,9 @@ export type ArgLocation =
   /** `size` bytes at user address (syscall argument `index`) + `offset` (e.g. clone3's clone_args.flags). */
   | { readonly at: 'user-mem'; readonly index: number; readonly offset: number; readonly size: number };
 
+/** The file_operations members a condition can compare with a kernel function. */
+export type FileOp = 'unlocked_ioctl' | 'write_iter';
+
 export type ArgConversion =
   /** None: read as the ArgSpec's type says (kernel pointers for struct types, user pointers for strings of syscalls). */
   | 'none'
@@ -445,8 +448,8 @@ export type AttachCondition =
   | { readonly test: 'value'; readonly loc: ArgLocation; readonly op: 'eq' | 'ne' | 'ge' | 'lt' | 'mask'; readonly value: bigint }
   /** The fd at loc is a socket of one of these families (empty: any) and, when given, this protocol (IPPROTO_*). */
   | { readonly test: 'fd-socket'; readonly loc: ArgLocation; readonly families: readonly number[]; readonly protocol?: number }
-  /** The fd's file has `fn` (at `address`, from kallsyms) as its unlocked_ioctl: ioctl(2) on it calls fn. */
-  | { readonly test: 'fd-ioctl'; readonly loc: ArgLocation; readonly fn: string; readonly address: bigint };
+  /** The fd's file has `fn` (at `address`, from kallsyms) as its file_operations member `op` (ioctl(2) on it calls fn). */
+  | { readonly test: 'fd-op'; readonly loc: ArgLocation; readonly op: FileOp; readonly fn: string; readonly address: bigint };
 
 /** Where the event is emitted: on entry (args only), or at exit (args saved at entry + return value). */
 export type EmitPoint = 'enter' | 'exit';

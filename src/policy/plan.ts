@@ -18,7 +18,7 @@ import {
   VIGIL_POLICY_ARG_FD, VIGIL_POLICY_ARG_KSTRING, VIGIL_POLICY_ARG_NONE, VIGIL_POLICY_ARG_PATH_AT,
   VIGIL_POLICY_ARG_S64, VIGIL_POLICY_ARG_SIGNED, VIGIL_POLICY_ARG_SOCKADDR, VIGIL_POLICY_ARG_STRING,
   VIGIL_POLICY_ARG_U64, VIGIL_POLICY_ARG_USER_STRUCT, VIGIL_POLICY_ARG_MAX, VIGIL_POLICY_CAP_EFFECTIVE,
-  VIGIL_POLICY_CAP_INHERITABLE, VIGIL_POLICY_CAP_PERMITTED, VIGIL_POLICY_COND_EQ, VIGIL_POLICY_COND_FD_IOCTL, VIGIL_POLICY_COND_FD_SOCKET,
+  VIGIL_POLICY_CAP_INHERITABLE, VIGIL_POLICY_CAP_PERMITTED, VIGIL_POLICY_COND_EQ, VIGIL_POLICY_COND_FD_OP, VIGIL_POLICY_COND_FD_SOCKET, VIGIL_POLICY_FD_OP_UNLOCKED_IOCTL, VIGIL_POLICY_FD_OP_WRITE_ITER,
   VIGIL_POLICY_COND_GE, VIGIL_POLICY_COND_LT, VIGIL_POLICY_COND_MASK, VIGIL_POLICY_COND_NE, VIGIL_POLICY_COND_VALUE,
   VIGIL_POLICY_DENY_CONNECT, VIGIL_POLICY_DENY_SENDMSG, VIGIL_POLICY_FOLLOW, VIGIL_POLICY_F_ARG,
   VIGIL_POLICY_F_BINARY, VIGIL_POLICY_F_CAP, VIGIL_POLICY_F_CAP_CHANGE, VIGIL_POLICY_F_NS,
@@ -380,7 +380,8 @@ export function planArg(spec: ArgSpec, src: ArgSource | undefined, ctx: ArgConte
 
   const stringish = src.conv === 'string' || t === 'string' || t === 'filename' || t === 'data_loc' ||
     ((FILE_LIKE.has(t) || t === 'module' || t === 'net_device' || t === 'load_info') && src.conv === 'none');
-  if (t === 'char_buf' || t === 'const_buf' || t === 'char_iovec') {
+  // An iov_iter standing for a syscall's buffer (tty_write's, from write(2)) is that buffer.
+  if (t === 'char_buf' || t === 'const_buf' || t === 'char_iovec' || (t === 'iov_iter' && src.size !== undefined && !kernelSide(ctx.attachment))) {
     if (t === 'char_iovec') throw new PolicyPlanError(`${ctx.what}: char_iovec is not captured by this engine`);
     out.type = VIGIL_POLICY_ARG_CHAR_BUF;
     out.max_data = spec.maxData ? VIGIL_POLICY_ARG_MAX - 1 : Math.min(VIGIL_POLICY_ARG_MAX - 1, 1024);
@@ -710,13 +711,14 @@ function planCond(c: AttachCondition, source: number, what: string): VigilPolicy
     where.value = w.deref.offset;
   }
   // "Values are compared as unsigned 64-bit after sign extension of the source."
-  if (w.signed || c.test === 'fd-socket' || c.test === 'fd-ioctl') where.flags |= VIGIL_POLICY_ARG_SIGNED;
+  if (w.signed || c.test === 'fd-socket' || c.test === 'fd-op') where.flags |= VIGIL_POLICY_ARG_SIGNED;
   if (c.test === 'value') {
     return { where, test: VIGIL_POLICY_COND_VALUE, op: COND_OP[c.op], protocol: 0, pad: 0, value: u64(c.value), families: 0n };
   }
-  if (c.test === 'fd-ioctl') {
+  if (c.test === 'fd-op') {
     where.size = 4;
-    return { where, test: VIGIL_POLICY_COND_FD_IOCTL, op: 0, protocol: 0, pad: 0, value: c.address, families: 0n };
+    const member = c.op === 'write_iter' ? VIGIL_POLICY_FD_OP_WRITE_ITER : VIGIL_POLICY_FD_OP_UNLOCKED_IOCTL;
+    return { where, test: VIGIL_POLICY_COND_FD_OP, op: 0, protocol: member, pad: 0, value: c.address, families: 0n };
   }
   let families = 0n;
   for (const f of c.families) {

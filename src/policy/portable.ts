@@ -12,7 +12,7 @@
 // Argument sources are written in a small notation, turned into IR
 // ArgSources by the resolver (hooks.ts), which also checks that every
 // syscall and tracepoint named here exists on the running kernel.
-import type { ArgConversion, ArgType } from './ir.js';
+import type { ArgConversion, ArgType, FileOp } from './ir.js';
 
 /** Where a function argument is found on a stand-in attachment. */
 export type From =
@@ -33,8 +33,8 @@ export type Cond =
   | { readonly field: string; readonly op: 'eq' | 'ne' | 'ge' | 'lt' | 'mask'; readonly value: bigint }
   | { readonly umem: readonly [index: number, offset: number, size: number]; readonly op: 'mask' | 'eq'; readonly value: bigint }
   | { readonly fdSocket: number; readonly families?: readonly number[]; readonly protocol?: number }
-  /** The fd (syscall argument fdIoctl) is a file whose ioctl handler is the kernel function fn. */
-  | { readonly fdIoctl: number; readonly fn: string };
+  /** The fd (syscall argument fdOp) is a file whose file_operations member `op` is the kernel function fn. */
+  | { readonly fdOp: number; readonly op: FileOp; readonly fn: string };
 
 export type StandIn =
   | {
@@ -435,12 +435,25 @@ export const PORTABLE: readonly PortableEntry[] = [
   {
     functions: ['tty_ioctl'], lsm: [], name: 'tty-ioctl',
     args: [{ c: 'struct file *file', types: FILE_TYPES }, { c: 'unsigned int cmd', types: INT_TYPES }, { c: 'unsigned long arg', types: INT_TYPES }],
-    standIns: [{ syscall: 'ioctl', emit: 'enter', args: [{ sc: 0, conv: 'fd' }, { sc: 1 }, { sc: 2 }], when: [{ fdIoctl: 0, fn: 'tty_ioctl' }] }],
+    standIns: [{ syscall: 'ioctl', emit: 'enter', args: [{ sc: 0, conv: 'fd' }, { sc: 1 }, { sc: 2 }], when: [{ fdOp: 0, op: 'unlocked_ioctl', fn: 'tty_ioctl' }] }],
     note: 'Served at the entry of ioctl(2) on fds whose file\'s ioctl handler is tty_ioctl (every tty, pty and '
       + 'console: the address is read from /proc/kallsyms and compared with the file\'s f_op->unlocked_ioctl), '
       + 'with the same file, cmd and arg. Differences: the commands do_vfs_ioctl handles itself (FIOCLEX, '
       + 'FIONCLEX, FIONBIO, FIOASYNC, ...) and calls an LSM refuses are seen too; 32-bit callers (compat_ioctl) '
       + 'are not.',
+  },
+  {
+    functions: ['tty_write'], lsm: [], name: 'tty-write',
+    args: [{ c: 'struct kiocb *iocb', types: FILE_TYPES }, { c: 'struct iov_iter *from', types: ['iov_iter', 'char_buf'] }],
+    standIns: [
+      { syscall: 'write', emit: 'enter', args: [{ sc: 0, conv: 'fd' }, { sc: 1, size: 2 }], when: [{ fdOp: 0, op: 'write_iter', fn: 'tty_write' }] },
+      { syscall: 'writev', emit: 'enter', args: [{ sc: 0, conv: 'fd' }, undefined], when: [{ fdOp: 0, op: 'write_iter', fn: 'tty_write' }] },
+    ],
+    note: 'Served at the entry of write(2) and writev(2) on fds whose file\'s write_iter is tty_write (ttys and '
+      + 'ptys: the address is read from /proc/kallsyms and compared with the file\'s f_op->write_iter): the '
+      + 'kiocb\'s file is the fd\'s, the iov_iter the bytes write(2) passes (up to maxData). Differences: '
+      + 'writev\'s data is not available; writes to /dev/console (redirected_tty_write), io_uring and '
+      + 'splice writes are not seen; writes that then fail (a hung-up tty, a signal) are.',
   },
   ...TIOCLINUX_CALLS.map(([fn, sub, what]): PortableEntry => ({
     functions: [fn], lsm: [], name: `tioclinux-${what}`,
@@ -449,7 +462,7 @@ export const PORTABLE: readonly PortableEntry[] = [
       : [{ c: fn === 'sel_loadlut' ? 'u32 __user *lut' : 'struct tty_struct *tty', types: [] }],
     standIns: [{
       syscall: 'ioctl', emit: 'enter', args: [],
-      when: [{ fdIoctl: 0, fn: 'tty_ioctl' }, { sc: 1, op: 'eq', value: TIOCLINUX }, { umem: [2, 0, 1], op: 'eq', value: sub }],
+      when: [{ fdOp: 0, op: 'unlocked_ioctl', fn: 'tty_ioctl' }, { sc: 1, op: 'eq', value: TIOCLINUX }, { umem: [2, 0, 1], op: 'eq', value: sub }],
     }],
     note: `Served at the entry of ioctl(2) with TIOCLINUX on a tty and subcode ${sub} (the first byte arg points to), `
       + `which the VT driver's tioclinux hands to ${fn}. Differences: calls tioclinux refuses before ${fn} `

@@ -232,7 +232,14 @@ struct vigil_policy_arg {
 enum vigil_policy_cond_test {
 	VIGIL_POLICY_COND_VALUE = 1,	/* where's word (sign-extended) op value, unsigned */
 	VIGIL_POLICY_COND_FD_SOCKET = 2,	/* where's word is an fd of a socket of `families` (+ protocol) */
-	VIGIL_POLICY_COND_FD_IOCTL = 3,	/* where's word is an fd whose f_op->unlocked_ioctl is `value` */
+	VIGIL_POLICY_COND_FD_OP = 3,	/* where's word is an fd whose f_op member (`protocol`: enum
+					 * vigil_policy_fd_op) is the function at `value` */
+};
+
+/* The file_operations member a COND_FD_OP compares. */
+enum vigil_policy_fd_op {
+	VIGIL_POLICY_FD_OP_UNLOCKED_IOCTL = 0,
+	VIGIL_POLICY_FD_OP_WRITE_ITER = 1,
 };
 
 enum vigil_policy_cond_op {
