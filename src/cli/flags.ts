@@ -3,6 +3,7 @@
 // FilterSet they end up as. A bad value is a UsageError naming the flag.
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './command.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
@@ -88,5 +89,76 @@ export function filterSetFromFlags(filter: FilterOptions, container: string | un
   } catch (e) {
     if (e instanceof RangeError) throw new UsageError(e.message);
     throw e;
+  }
+}
+
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** `--duration` (`-o, --output`): how a flag is named in a list of choices. */
+function flagName(name: string, o: FlagOptions[string]): string {
+  return o.short ? `-${o.short}, --${name}` : `--${name}`;
+}
+
+/** The flags a command takes, for an error message: every valid choice. */
+export function flagList(options: FlagOptions): string {
+  return Object.entries(options).map(([n, o]) => flagName(n, o)).join(', ');
+}
+
+/**
+ * A value that starts with '-' where a flag needs one: parseArgs refuses
+ * `--pps -1` as "ambiguous" (is -1 a flag?). A number is a value (a negative
+ * one, refused with the flag's own check, which says what is valid); it is
+ * joined to its flag as `--pps=-1`.
+ */
+function joinNegativeValues(args: readonly string[], options: FlagOptions): string[] {
+  const byShort = new Map(Object.entries(options).filter(([, o]) => o.short).map(([n, o]) => [o.short!, n]));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') { out.push(...args.slice(i)); break; }
+    const name = a.startsWith('--') ? a.slice(2) : /^-[^-]$/.test(a) ? byShort.get(a.slice(1)) : undefined;
+    const next = args[i + 1];
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** The flag an ERR_PARSE_ARGS_* message is about (`'-o, --output <value>'` → `--output`). */
+function flagOf(message: string): string | undefined {
+  return /'(?:-\w, )?(--?[\w-]+)/.exec(message)?.[1];
+}
+
+/**
+ * node:util parseArgs, strict, with its refusals turned into one-line
+ * UsageErrors that name the flag and list every flag the command takes.
+ */
+export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  const options = config.options ?? {};
+  try {
+    return parseArgs({ ...config, args: joinNegativeValues(config.args ?? [], options), strict: true }) as ReturnType<typeof parseArgs<T>>;
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    const message = e instanceof Error ? e.message : String(e);
+    const flag = flagOf(message);
+    const valid = Object.keys(options).length ? `; valid options: ${flagList(options)}` : '; it takes no options';
+    switch (code) {
+      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+        throw new UsageError(`unknown option ${flag ?? message}${valid}`, { cause: e });
+      case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+        const arg = /'([^']*)'/.exec(message)?.[1];
+        throw new UsageError(`unexpected argument "${arg ?? message}" (this command takes options only)`, { cause: e });
+      }
+      case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+        if (flag && /does not take an argument/.test(message)) throw new UsageError(`${flag} takes no value`, { cause: e });
+        if (flag) throw new UsageError(`${flag}: a value is needed (e.g. ${flag} VALUE)`, { cause: e });
+        throw new UsageError(message.split('\n')[0]!, { cause: e });
+      default:
+        throw e;
+    }
   }
 }

@@ -2,6 +2,7 @@
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { NotSupportedError, VerifierError } from '../bpf/index.js';
+import { effectiveCapabilities, isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
 
 type Loader = () => Promise<Command>;
 
@@ -41,6 +42,56 @@ function isParseArgsError(e: unknown): boolean {
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
 
+const debug = (): boolean => !!process.env.VIGIL_DEBUG && process.env.VIGIL_DEBUG !== '0';
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]!;
+}
+
+/** With VIGIL_DEBUG=1, the stack (and causes) behind a one-line error. */
+function debugStack(e: unknown): void {
+  if (!debug()) return;
+  for (let c: unknown = e; c instanceof Error; c = c.cause) process.stderr.write(`${c.stack ?? String(c)}\n`);
+}
+
+/**
+ * One line for any error, with the exit status: 2 usage, 3 not supported by
+ * this kernel, 4 missing privileges, 1 anything else. Never a stack trace
+ * (VIGIL_DEBUG=1 adds it).
+ */
+export function report(name: string, e: unknown): number {
+  const say = (s: string): void => { process.stderr.write(`vigil ${name}: ${s}\n`); };
+  debugStack(e);
+  if (e instanceof UsageError || isParseArgsError(e)) {
+    say(firstLine((e as Error).message));
+    return 2;
+  }
+  if (e instanceof PrivilegeError) {
+    say(e.message);
+    return 4;
+  }
+  if (e instanceof NotSupportedError) {
+    say(e.message);
+    return 3;
+  }
+  if (e instanceof VerifierError) {
+    say(e.message);
+    process.stderr.write(`--- verifier log ---\n${e.log}\n`);
+    return 1;
+  }
+  const message = e instanceof Error ? firstLine(e.message) : String(e);
+  if (isPermissionError(e)) {
+    const caps = effectiveCapabilities();
+    const missing = caps === undefined ? [] : missingCapabilities(['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN'], caps);
+    say(missing.length
+      ? `${message}: permission denied; this needs ${missing.join(', ')}: run it as root (see README, Privileges)`
+      : `${message}: permission denied by the kernel although privileged (lockdown or an LSM may refuse it)`);
+    return 4;
+  }
+  say(`${message}${debug() ? '' : ' (VIGIL_DEBUG=1 shows where)'}`);
+  return 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
@@ -49,9 +100,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`vigil: unknown command "${name}"\n${help()}\n`);
+    process.stderr.write(`vigil: unknown command "${name}"; commands: ${Object.keys(commands).join(', ')} (vigil --help)\n`);
     return 2;
   }
+  // An error thrown later from a callback (a reader, a timer) is reported as one line too.
+  const late = (e: unknown): void => {
+    process.exitCode = report(name, e);
+    process.exit();
+  };
+  process.on('uncaughtException', late);
+  process.on('unhandledRejection', late);
   const cmd = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(cmd.usage + '\n');
@@ -60,20 +118,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (e) {
-    // node:util parseArgs refuses unknown or malformed flags with ERR_PARSE_ARGS_*: a usage error
-    // whichever subcommand parsed them.
-    if (e instanceof UsageError || isParseArgsError(e)) {
-      process.stderr.write(`vigil ${name}: ${(e as Error).message}\n`);
-      return 2;
-    }
-    if (e instanceof NotSupportedError) {
-      process.stderr.write(`vigil ${name}: ${e.message}\n`);
-      return 3;
-    }
-    if (e instanceof VerifierError) {
-      process.stderr.write(`vigil ${name}: ${e.message}\n--- verifier log ---\n${e.log}\n`);
-      return 1;
-    }
-    throw e;
+    return report(name, e);
   }
 }

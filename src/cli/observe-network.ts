@@ -2,9 +2,9 @@
 // observe.ts hands argv here when the sensors asked for are network ones
 // (isNetworkObserve); flags are parsed in order so that --not negates the
 // filter after it, as in `hubble observe`.
-import { parseArgs } from 'node:util';
+import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
-import { positive } from './flags.js';
+import { positive, parseFlags } from './flags.js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
@@ -83,7 +83,7 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
   const filterOptions = Object.fromEntries(FLOW_FILTER_KINDS.map((k) => [k, { type: 'string' as const, multiple: true }]));
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseFlags({
       args: argv,
       options: {
         sensors: { type: 'string' },
@@ -201,6 +201,7 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     return 0;
   }
   const o = parseNetworkObserveArgs(argv);
+  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'], ['observe', ...argv]);
   const tracefs = ensureTracefs();
   if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
   const userFilter = new FlowFilter(o.terms);

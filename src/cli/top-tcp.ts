@@ -7,9 +7,9 @@
 // flow sensor's close records (their final counters), so a short transfer
 // between two refreshes is not missed. The owning process is the one the
 // sensor saw connect or accept; connections older than Vigil show no pid.
-import { parseArgs } from 'node:util';
+import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
-import { filterSetFromFlags, ids, positive } from './flags.js';
+import { filterSetFromFlags, ids, positive, parseFlags } from './flags.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
@@ -67,7 +67,7 @@ export function isTopTcp(argv: readonly string[]): boolean {
 export function parseTopTcpArgs(argv: string[]): TopTcpOptions {
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseFlags({
       args: argv,
       options: {
         interval: { type: 'string' },
@@ -282,6 +282,7 @@ export async function runTopTcp(argv: string[]): Promise<number> {
     return 0;
   }
   const o = parseTopTcpArgs(argv);
+  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
   using filter = filterSetFromFlags(o.filter, o.container);
   using cache = new ProcessCache();
   const table = new TcpTopTable();

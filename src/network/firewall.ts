@@ -15,14 +15,17 @@
 // way, so `detach` and `status` can tell it from someone else's.
 //
 // Interfaces are looked up in the calling process's network namespace
-// (if_nametoindex); the pin directory is named after the interface, so one
-// name has one firewall across namespaces (`nsenter --net=...` runs the CLI
-// for an interface in another namespace; the pins are shared).
+// (if_nametoindex); the pin directory is named after the interface, under
+// vigil/firewall/ or, in a named namespace (ip netns), under
+// vigil/firewall-netns/NAME/, so a name is one firewall per namespace. The
+// pins go to a bpffs that outlives the command (durableBpffs): under `ip
+// netns exec`, which gives each command a mount namespace and a /sys of its
+// own, that is the parent's.
 //
 // Rules match the source address. Allow CIDRs win over block CIDRs and
 // exempt their sources from the rate limit; among overlapping CIDRs of one
 // list the longest prefix counts the packet (LPM).
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap, numPossibleCpus } from '../bpf/map.js';
@@ -48,11 +51,86 @@ export type RuleAction = 'block' | 'allow';
 const MODE_NATIVE = 1;
 const MODE_GENERIC = 2;
 
-/** Where a firewall's pins live; the directory's name is the interface's. */
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+function nsLink(pid: number | 'self', ns: 'mnt' | 'net'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${ns}`);
+  } catch {
+    return undefined;
+  }
+}
+
+function isBpffs(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === BPF_FS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A bpffs whose pins outlive this process. Normally the one mounted here (or
+ * mounted now at /sys/fs/bpf). But in a mount namespace of its own, which
+ * `ip netns exec` makes for each command (and where it mounts a new /sys that
+ * hides the host's /sys/fs/bpf), a bpffs mounted here vanishes with the
+ * process, and every pin with it: then the bpffs of the parent's mount
+ * namespace, reached through /proc/PPID/root. Where there is none, an error
+ * rather than an attach that would not last.
+ */
+export function durableBpffs(): string {
+  const self = nsLink('self', 'mnt');
+  const parent = nsLink(process.ppid, 'mnt');
+  if (!self || !parent || self === parent) {
+    const st = ensureBpffs();
+    if (!st.path) throw new FirewallError(`bpffs is not available: ${st.reason ?? 'not mounted'}`);
+    return st.path;
+  }
+  const outer = `/proc/${process.ppid}/root/sys/fs/bpf`;
+  if (isBpffs(outer)) return outer;
+  throw new FirewallError('this process runs in a mount namespace of its own (as `ip netns exec` makes) and no bpffs ' +
+    'that outlives it is reachable (the parent\'s /sys/fs/bpf is not one): pins made here would vanish when it exits. ' +
+    'Mount bpffs at /sys/fs/bpf outside, or run `nsenter --net=/run/netns/NS vigil firewall ...`');
+}
+
+/**
+ * The name of this process's network namespace if it is a named one (`ip
+ * netns add NAME`: a bind mount in /run/netns), as `ip netns identify` finds it.
+ */
+export function namedNetns(dir = '/run/netns'): string | undefined {
+  let me;
+  try {
+    me = statSync('/proc/self/ns/net');
+  } catch {
+    return undefined;
+  }
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  for (const n of names.sort()) {
+    try {
+      const st = statSync(path.join(dir, n));
+      if (st.ino === me.ino && st.dev === me.dev) return n;
+    } catch {
+      /* a netns being deleted */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Where a firewall's pins live; the directory's name is the interface's.
+ * Interface names belong to a network namespace: those of a named namespace
+ * (ip netns) have their own directory, vigil/firewall-netns/NAME/, so that
+ * eth0 there and eth0 here are two firewalls.
+ */
 export function firewallPinRoot(): string {
-  const st = ensureBpffs();
-  if (!st.path) throw new FirewallError(`bpffs is not available: ${st.reason ?? 'not mounted'}`);
-  return path.join(st.path, 'vigil', 'firewall');
+  const root = durableBpffs();
+  const ns = namedNetns();
+  return ns ? path.join(root, 'vigil', 'firewall-netns', ns) : path.join(root, 'vigil', 'firewall');
 }
 
 export class FirewallError extends Error {
@@ -248,6 +326,12 @@ export class Firewall implements Disposable {
       throw e;
     }
     obj.close();
+    // Never report an attach that did not happen: the interface must run the pinned program now.
+    const check = Firewall.probeAttached(ifname, dir, ifindex);
+    if (!check.attached) {
+      detachPinned(ifname, dir, ifindex);
+      throw new FirewallError(`${ifname}: the firewall did not stay attached (${check.problem ?? 'unknown'})`);
+    }
     return Firewall.open(ifname);
   }
 

@@ -11,7 +11,9 @@
 // Why persistent rather than a foreground process: a policy that vanishes
 // when a terminal closes is not a policy, and the denial stream is useful
 // on its own (several watchers, or none). `vigil netpolicy apply --foreground`
-// gives the other behaviour for experiments: apply, stream, remove at Ctrl-C.
+// gives the other behaviour: the policy is tied to the process (bpf_links held
+// by its file descriptors, nothing pinned), so it ends with the process, even
+// one killed with SIGKILL or crashed (ForegroundPolicy).
 //
 // A BPF ring buffer has one consumer position: two watchers of the same
 // policy split its denials between them rather than each seeing all. Denials
@@ -206,6 +208,79 @@ export async function applyPolicy(spec: PolicySpec, opts: { objectPath?: string 
     obj.close();
   }
 }
+
+/**
+ * A policy that lives exactly as long as this process: its programs are
+ * attached with bpf_links held only by this process's file descriptors, and
+ * nothing is pinned. When the process ends, however it ends (Ctrl-C, a crash,
+ * kill -9), the kernel closes those descriptors and detaches the policy: a
+ * deny cannot outlive the process that enforces it. Not listed by `status`
+ * (which reads bpffs), since nothing of it is in bpffs.
+ */
+export class ForegroundPolicy implements Disposable {
+  private links: { close(): void }[] = [];
+  private reader: RingBufferReader | undefined;
+  private closed = false;
+
+  private constructor(private readonly obj: BpfObjectLike, readonly cgroupPath: string, readonly cgroupId: bigint,
+    readonly entries: number) {}
+
+  static async apply(spec: PolicySpec, opts: { objectPath?: string } = {}): Promise<ForegroundPolicy> {
+    const cg = resolveCgroup(spec.cgroup);
+    if (existsSync(path.join(policyPinRoot(), String(cg.id), 'info'))) {
+      throw new NetPolicyError(`${cg.path} already has a persistent policy; remove it first ` +
+        `(vigil netpolicy remove ${cg.path}) or apply without --foreground`);
+    }
+    const objSpec = ObjectSpec.fromFile(opts.objectPath ?? bpfObjectPath('netpolicy'));
+    const obj = await objSpec.load({ constants: { policy_cgroup_id: cg.id } });
+    const maps = Object.fromEntries(MAPS.map((m) => [m, obj.map(m)])) as Record<MapName, BpfMap>;
+    let fp: ForegroundPolicy | undefined;
+    const cgFd = openSync(cg.path, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      fp = new ForegroundPolicy(obj, cg.path, cg.id, rulesWrite(maps, spec, spec.file, cg.path, cg.id));
+      for (const p of PROGRAMS) fp.links.push(obj.program(p).attachCgroup(cgFd, cg.path));
+      return fp;
+    } catch (e) {
+      if (fp) fp.close();
+      else obj.close();
+      throw e;
+    } finally {
+      closeSync(cgFd);
+    }
+  }
+
+  /** Streams this policy's denials (one reader: the ring buffer has one consumer position). */
+  watch(onFlow: DenialWatchOptions['onFlow'], onLost?: (count: number) => void, resolve?: ProcessResolver): void {
+    if (this.reader) throw new NetPolicyError('this policy is already being watched');
+    const ctx: DenialContext = {
+      clock: BootClock.measure(), nodeName: os.hostname(), resolve: resolve ?? procResolver, policyName: () => this.cgroupPath,
+    };
+    this.reader = RingBufferReader.open(this.obj.map('events'), {
+      lostCounter: this.obj.map('vigil_lost'),
+      onRecord: (view, off) => {
+        const den = vigilNpDenial.decode(view, off);
+        onFlow(denialToFlow(den, ctx), den);
+      },
+      onLost: (n) => onLost?.(n),
+    });
+  }
+
+  /** Detaches the policy (closing the links is the detach) and frees its programs and maps. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reader?.close();
+    for (const l of this.links) l.close();
+    this.links = [];
+    this.obj.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+type BpfObjectLike = Awaited<ReturnType<ObjectSpec['load']>>;
 
 /** Directories of applied policies, by cgroup id. */
 function policyDirs(): { id: string; dir: string }[] {

@@ -1,7 +1,8 @@
 // vigil features [--json]: what the running kernel offers to eBPF, probed for real.
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../flags.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { requireCapabilities } from '../privileges.js';
 import { probeAll, type FeatureReport, type FeatureResult } from '../../bpf/features.js';
 import type { MountState } from '../../bpf/mounts.js';
 import { bpfObjects, formatHeadroom, measureAll, verifierLog } from '../../bpf/headroom.js';
@@ -75,9 +76,9 @@ function text(report: FeatureReport): string {
     `  ringbuf   ${k.ringbuf === null ? '? (needs privileges to probe)' : k.ringbuf ? 'yes' : 'no'}`,
     `  libbpf    ${k.libbpf}`,
     '',
+    // program_types (in --json) is the same probes as attach kinds, less kprobe_multi: printed once.
     ...table('attach kinds', report.attach),
     '',
-    ...table('program types', report.program_types),
     ...table('kernel program types (BPF_PROG_TYPE_*)', report.bpf_prog_types),
     '',
     ...table('helpers', report.helpers),
@@ -99,11 +100,13 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     let values: { json?: boolean; programs?: boolean; 'verifier-log'?: string };
     try {
-      ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, programs: { type: 'boolean' },
+      ({ values } = parseFlags({ args: argv, options: { json: { type: 'boolean' }, programs: { type: 'boolean' },
         'verifier-log': { type: 'string' } }, strict: true, allowPositionals: false }));
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
+    // Without CAP_BPF every probe would fail alike and say nothing about the kernel.
+    requireCapabilities('cannot probe the kernel', ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'], ['features', ...argv]);
     const which = values['verifier-log'];
     if (which !== undefined) {
       const [obj, prog] = which.split('/');

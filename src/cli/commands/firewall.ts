@@ -1,9 +1,10 @@
 // vigil firewall: the XDP firewall (src/network/firewall.ts). State is pinned
 // in bpffs, so each subcommand is a short process that changes the running
 // program's maps.
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../flags.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { requireCapabilities } from '../privileges.js';
 import { Firewall, FirewallError, type FirewallStatus, type XdpMode } from '../../network/firewall.js';
 import { CidrError } from '../../network/cidr.js';
 import { VIGIL_FW_MAX_SOURCES } from '../../generated/firewall.js';
@@ -54,7 +55,7 @@ function firewallFor(iface: string | undefined): Firewall {
 function intArg(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new UsageError(`--${name}: expected a positive integer, got "${v}"`);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name}: expected a positive integer, got "${v}"`);
   return n;
 }
 
@@ -90,21 +91,32 @@ function formatStatus(s: FirewallStatus): string {
   return lines.join('\n');
 }
 
+const IFACE = { iface: { type: 'string', short: 'i' } } as const;
+
+/** Each subcommand's flags: a flag of another subcommand is refused, not ignored. */
+const SUBCOMMANDS = {
+  attach: { mode: { type: 'string' } },
+  detach: {},
+  block: IFACE,
+  unblock: IFACE,
+  allow: IFACE,
+  unallow: IFACE,
+  ratelimit: { ...IFACE, pps: { type: 'string' }, burst: { type: 'string' }, off: { type: 'boolean' } },
+  status: { ...IFACE, json: { type: 'boolean' }, top: { type: 'string' } },
+} as const;
+type Subcommand = keyof typeof SUBCOMMANDS;
+const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
+
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      iface: { type: 'string', short: 'i' },
-      mode: { type: 'string' },
-      pps: { type: 'string' },
-      burst: { type: 'string' },
-      off: { type: 'boolean' },
-      json: { type: 'boolean' },
-      top: { type: 'string' },
-    },
-  });
+  if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
+  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
+  const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
+  const positionals = parsed.positionals;
+  const values = parsed.values as { iface?: string; mode?: string; pps?: string; burst?: string; off?: boolean; json?: boolean;
+    top?: string };
+  // attach and detach load or unload programs; the rest read and write pinned maps.
+  requireCapabilities('', sub === 'attach' || sub === 'detach' ? ['CAP_BPF', 'CAP_NET_ADMIN'] : ['CAP_BPF'], ['firewall', ...argv]);
   const noPositionals = (): void => {
     if (positionals.length) throw new UsageError(`${sub}: unexpected argument ${positionals[0]}`);
   };
@@ -114,11 +126,15 @@ async function run(argv: string[]): Promise<number> {
       case 'attach': {
         if (positionals.length !== 1) throw new UsageError('attach: give one interface');
         if (values.mode !== undefined && values.mode !== 'native' && values.mode !== 'generic') {
-          throw new UsageError('--mode: native or generic');
+          throw new UsageError(`--mode: unknown mode "${values.mode}"; available: native, generic`);
         }
         const fw = await Firewall.attach(positionals[0]!, { mode: values.mode as XdpMode | undefined });
         try {
           const st = fw.status();
+          if (!st.attached) {
+            process.stderr.write(`vigil firewall: ${st.interface}: not attached after all (${st.problem ?? 'unknown'})\n`);
+            return 1;
+          }
           out(`firewall attached to ${st.interface} (XDP ${st.mode}, program ${st.programId})`);
         } finally {
           fw.close();
@@ -153,9 +169,9 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'ratelimit': {
         noPositionals();
-        using fw = firewallFor(values.iface);
         if (values.off) {
           if (values.pps !== undefined || values.burst !== undefined) throw new UsageError('ratelimit: --off takes no --pps/--burst');
+          using fw = firewallFor(values.iface);
           fw.rateLimitOff();
           out(`rate limit off on ${fw.ifname}`);
           return 0;
@@ -163,6 +179,7 @@ async function run(argv: string[]): Promise<number> {
         const pps = intArg('pps', values.pps);
         if (pps === undefined) throw new UsageError('ratelimit: give --pps N (or --off)');
         const burst = intArg('burst', values.burst) ?? pps;
+        using fw = firewallFor(values.iface);
         fw.setRateLimit(pps, burst);
         out(`rate limit on ${fw.ifname}: ${pps} packets/s per source, burst ${burst}`);
         return 0;
@@ -180,10 +197,8 @@ async function run(argv: string[]): Promise<number> {
         else out(all.length ? all.map(formatStatus).join('\n\n') : 'no firewall is attached');
         return 0;
       }
-      case undefined:
-        throw new UsageError('give a subcommand: attach, detach, block, unblock, allow, unallow, ratelimit, status');
       default:
-        throw new UsageError(`unknown subcommand "${sub}"`);
+        throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
     }
   } catch (e) {
     if (e instanceof FirewallError || e instanceof CidrError) {

@@ -1,13 +1,14 @@
 // vigil netpolicy: per-cgroup network policy (src/network/netpolicy.ts).
 // Policies persist in bpffs after `apply` returns; `watch` streams their
 // denials as DENIED flows; `remove` detaches.
+import { parseFlags } from '../flags.js';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { parsePolicy, PolicyError } from '../../network/netpolicy-spec.js';
+import { requireCapabilities } from '../privileges.js';
+import { parsePolicy, PolicyError, type PolicySpec } from '../../network/netpolicy-spec.js';
 import {
-  applyPolicy, DenialWatch, NetPolicyError, policyStatus, removeAllPolicies, removePolicy, type PolicyStatus,
+  applyPolicy, DenialWatch, ForegroundPolicy, NetPolicyError, policyStatus, removeAllPolicies, removePolicy, type PolicyStatus,
 } from '../../network/netpolicy.js';
 import type { FlowRecord } from '../../network/flow-types.js';
 import { flowToJson, formatFlowCompact } from '../../network/flow-format.js';
@@ -63,7 +64,7 @@ options:
 
 function printer(format: string | undefined): (f: FlowRecord) => void {
   const fmt = format ?? (process.stdout.isTTY ? 'compact' : 'json');
-  if (fmt !== 'json' && fmt !== 'compact') throw new UsageError('-o: json or compact');
+  if (fmt !== 'json' && fmt !== 'compact') throw new UsageError(`--output: unknown format "${fmt}"; available: json, compact`);
   return fmt === 'json'
     ? (f) => process.stdout.write(`${flowToJson(f)}\n`)
     : (f) => process.stdout.write(`${formatFlowCompact(f)}\n`);
@@ -81,11 +82,11 @@ function formatStatus(s: PolicyStatus): string {
 }
 
 /** Streams until SIGINT/SIGTERM (or count flows); resolves when done. */
-function stream(watch: (onFlow: (f: FlowRecord) => void) => DenialWatch, print: (f: FlowRecord) => void,
+function stream(watch: (onFlow: (f: FlowRecord) => void) => { close(): void }, print: (f: FlowRecord) => void,
   count: number | undefined): Promise<void> {
   return new Promise((resolve) => {
     let n = 0;
-    let w: DenialWatch | undefined;
+    let w: { close(): void } | undefined;
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -104,19 +105,44 @@ function stream(watch: (onFlow: (f: FlowRecord) => void) => DenialWatch, print: 
   });
 }
 
+/**
+ * apply --foreground: the policy lives in this process (ForegroundPolicy: links
+ * held by its descriptors, nothing pinned) and streams its denials until
+ * SIGINT/SIGTERM. Killed any other way, the kernel removes it all the same.
+ */
+async function foreground(spec: PolicySpec, file: string, print: (f: FlowRecord) => void): Promise<number> {
+  using policy = await ForegroundPolicy.apply(spec);
+  process.stderr.write(`vigil netpolicy: applied ${file} on ${policy.cgroupPath} (cgroup id ${policy.cgroupId}) ` +
+    `while this process runs: default ${spec.default}, ${spec.rules.length} rules (${policy.entries} kernel entries)\n`);
+  await stream((onFlow) => {
+    policy.watch(onFlow, (n) => process.stderr.write(`vigil netpolicy: ${n} denials lost (ring buffer full)\n`));
+    return { close: () => policy.close() };
+  }, print, undefined);
+  process.stderr.write(`vigil netpolicy: removed the policy on ${policy.cgroupPath}\n`);
+  return 0;
+}
+
+const OUTPUT = { output: { type: 'string', short: 'o' } } as const;
+
+/** Each subcommand's flags: a flag of another subcommand is refused, not ignored. */
+const SUBCOMMANDS = {
+  apply: { ...OUTPUT, foreground: { type: 'boolean' } },
+  status: { json: { type: 'boolean' } },
+  remove: { all: { type: 'boolean' } },
+  watch: { ...OUTPUT, count: { type: 'string' } },
+} as const;
+type Subcommand = keyof typeof SUBCOMMANDS;
+const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
+
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      foreground: { type: 'boolean' },
-      output: { type: 'string', short: 'o' },
-      json: { type: 'boolean' },
-      all: { type: 'boolean' },
-      count: { type: 'string' },
-    },
-  });
+  if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
+  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
+  const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
+  const positionals = parsed.positionals;
+  const values = parsed.values as { foreground?: boolean; output?: string; json?: boolean; all?: boolean; count?: string };
+  // apply and remove attach or detach cgroup programs; status and watch read pinned maps.
+  requireCapabilities('', sub === 'apply' || sub === 'remove' ? ['CAP_BPF', 'CAP_NET_ADMIN'] : ['CAP_BPF'], ['netpolicy', ...argv]);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
   try {
     switch (sub) {
@@ -130,19 +156,12 @@ async function run(argv: string[]): Promise<number> {
           throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
         }
         const spec = parsePolicy(text, file);
-        const print = values.foreground ? printer(values.output) : undefined;
+        if (values.foreground) return await foreground(spec, file, printer(values.output));
+        if (values.output !== undefined) throw new UsageError('apply: -o applies to --foreground (the denials it streams)');
         const applied = await applyPolicy(spec);
         process.stderr.write(`vigil netpolicy: ${applied.updated ? 'updated' : 'applied'} ${file} on ` +
           `${applied.cgroupPath} (cgroup id ${applied.cgroupId}): default ${spec.default}, ${spec.rules.length} rules ` +
           `(${applied.entries} kernel entries)\n`);
-        if (print) {
-          try {
-            await stream((onFlow) => new DenialWatch({ targets: [String(applied.cgroupId)], onFlow }), print, undefined);
-          } finally {
-            removePolicy(String(applied.cgroupId));
-            process.stderr.write(`vigil netpolicy: removed the policy on ${applied.cgroupPath}\n`);
-          }
-        }
         return 0;
       }
       case 'status': {
@@ -172,7 +191,9 @@ async function run(argv: string[]): Promise<number> {
         let count: number | undefined;
         if (values.count !== undefined) {
           count = Number(values.count);
-          if (!Number.isInteger(count) || count < 1) throw new UsageError('--count: a positive integer');
+          if (!/^\d+$/.test(values.count) || !Number.isSafeInteger(count) || count < 1) {
+            throw new UsageError(`--count: expected a positive integer, got "${values.count}"`);
+          }
         }
         const targets = positionals.length ? positionals : undefined;
         await stream((onFlow) => new DenialWatch({
@@ -181,10 +202,8 @@ async function run(argv: string[]): Promise<number> {
         }), print, count);
         return 0;
       }
-      case undefined:
-        throw new UsageError('give a subcommand: apply, status, remove, watch');
       default:
-        throw new UsageError(`unknown subcommand "${sub}"`);
+        throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
     }
   } catch (e) {
     if (e instanceof PolicyError || e instanceof NetPolicyError) {

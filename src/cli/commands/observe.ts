@@ -5,7 +5,7 @@
 // event (a file event too) its process, parent and ancestors; --sensors only
 // chooses which events are printed. Filters are in-kernel (FilterSet): what
 // they drop never reaches this process.
-import { parseArgs } from 'node:util';
+import { requireCapabilities } from '../privileges.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
@@ -18,8 +18,8 @@ import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../outp
 import { BatchWriter } from '../../output/batch.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
-import { isNetworkObserve, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
-import { absolutePrefixes, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive } from '../flags.js';
+import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
+import { absolutePrefixes, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags } from '../flags.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
 export type SensorName = (typeof SENSORS)[number];
@@ -94,13 +94,16 @@ export interface ObserveOptions {
   color: ColorMode;
 }
 
+/** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns) on their own. */
+const ALL_SENSORS = `${SENSORS.join(', ')}, ${NETWORK_SENSORS.join(', ')} (${NETWORK_SENSORS.join(' and ')} together, not with the others)`;
+
 function parseSensors(list: string): SensorName[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.length === 0) throw new UsageError(`--sensors: empty list; available: ${SENSORS.join(', ')}`);
+  if (names.length === 0) throw new UsageError(`--sensors: empty list; available: ${ALL_SENSORS}`);
   for (const n of names) {
     if (!(SENSORS as readonly string[]).includes(n)) {
       const hint = n === 'syscall' || n === 'syscalls' ? ' (syscall counts are `vigil top syscalls`)' : '';
-      throw new UsageError(`--sensors: unknown sensor "${n}"; available: ${SENSORS.join(', ')}${hint}`);
+      throw new UsageError(`--sensors: unknown sensor "${n}"; available: ${ALL_SENSORS}${hint}`);
     }
   }
   return [...new Set(names)] as SensorName[];
@@ -110,7 +113,7 @@ function parseSensors(list: string): SensorName[] {
 export function parseObserveArgs(argv: string[]): ObserveOptions {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseFlags({
       args: argv,
       options: {
         sensors: { type: 'string' },
@@ -184,6 +187,7 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     if (isNetworkObserve(argv)) return runNetworkObserve(argv);
     const o = parseObserveArgs(argv);
+    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['observe', ...argv]);
     // Tracepoints attach through tracefs, which is not always mounted at boot.
     const tracefs = ensureTracefs();
     if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');

@@ -1,7 +1,7 @@
 // vigil policy validate|list|compat: TracingPolicy files checked against the
 // schema and resolved on the running kernel (which hook serves each hook).
+import { parseFlags } from '../flags.js';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { loadPolicyFiles } from '../../policy/loader.js';
@@ -62,7 +62,7 @@ function describeHook(h: Hook): string {
 }
 
 async function validate(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv, allowPositionals: true,
     options: {
       'no-kernel': { type: 'boolean', default: false }, static: { type: 'boolean', default: false },
@@ -144,7 +144,7 @@ async function validateWith(positionals: string[], values: { 'no-kernel': boolea
 }
 
 function list(argv: string[]): number {
-  if (argv.length > 0) throw new UsageError('list takes no arguments');
+  parseFlags({ args: argv, options: {} });
   const files = builtinPolicyFiles();
   const r = loadPolicyFiles(files);
   const width = Math.max(0, ...r.policies.map((p) => p.name.length));
@@ -159,7 +159,7 @@ function list(argv: string[]): number {
 }
 
 async function compat(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv, allowPositionals: true,
     options: { all: { type: 'boolean', default: false }, static: { type: 'boolean', default: false },
       'portable-hooks': { type: 'boolean', default: false } },
@@ -201,7 +201,8 @@ export const command: Command = {
       case 'validate': return validate(rest);
       case 'list': return list(rest);
       case 'compat': return compat(rest);
-      default: throw new UsageError(sub ? `unknown subcommand "${sub}"\n${usage}` : usage);
+      default: throw new UsageError(sub ? `unknown subcommand "${sub}"; available: validate, list, compat`
+        : 'give a subcommand: validate, list, compat');
     }
   },
 };

@@ -1,8 +1,9 @@
 // vigil profile: sampled CPU (or off-CPU) profiles with symbolised stacks, as
 // folded stacks, an interactive flame graph, pprof or JSON; once or
 // continuously into a directory of bounded size.
+import { requireCapabilities } from '../privileges.js';
+import { parseFlags } from '../flags.js';
 import { existsSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import type { FilterOptions } from '../../sensors/filter.js';
@@ -104,7 +105,7 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     let values;
     try {
-      ({ values } = parseArgs({
+      ({ values } = parseFlags({
         args: argv,
         options: {
           duration: { type: 'string' },
@@ -195,6 +196,7 @@ export const command: Command = {
     const maxFiles = num('--max-files', values['max-files'], { integer: true, min: 1 });
     const maxBytes = values['max-bytes'] !== undefined ? parseBytes(values['max-bytes']) : undefined;
 
+    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['profile', ...argv]);
     const profiler = await Profiler.start({
       mode: offCpu ? 'off-cpu' : 'cpu',
       frequency,

@@ -1,6 +1,6 @@
 // vigil rules validate FILE...: load Falco rules files in order, compile every
 // rule, and report counts, warnings, skipped rules and errors with file:line:col.
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../flags.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { RuleEngine, formatDiagnostic, formatPos, type RulesReport } from '../../rules/index.js';
@@ -70,7 +70,7 @@ export const command: Command = {
     let values: { quiet?: boolean };
     let positionals: string[];
     try {
-      ({ values, positionals } = parseArgs({ args: rest, options: { quiet: { type: 'boolean' } }, strict: true, allowPositionals: true }));
+      ({ values, positionals } = parseFlags({ args: rest, options: { quiet: { type: 'boolean' } }, strict: true, allowPositionals: true }));
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }

@@ -5,7 +5,7 @@
 // The kernel is asked only for the event types the loaded rules can match
 // (see src/rules/live.ts); in-kernel filters (--pid, --uid, ...) narrow every
 // sensor alike.
-import { parseArgs } from 'node:util';
+import { requireCapabilities } from '../privileges.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
@@ -16,7 +16,7 @@ import {
   parsePriority, type AlertSink, type OutputEncoding, type Priority,
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
-import { filterSetFromFlags, ids } from '../flags.js';
+import { filterSetFromFlags, ids, parseFlags } from '../flags.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
                  [--output text|json] [--min-priority P] [--rule-matching first|all]
@@ -72,7 +72,7 @@ export interface RunOptions {
 export function parseRunArgs(argv: string[]): RunOptions {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseFlags({
       args: argv,
       options: {
         rules: { type: 'string', multiple: true },
@@ -203,6 +203,7 @@ export const command: Command = {
   usage,
   async run(argv: string[]): Promise<number> {
     const o = parseRunArgs(argv);
+    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['run', ...argv]);
     let engine: RuleEngine | undefined;
     if (o.rules.length) {
       const files = expandRulesPaths(o.rules);

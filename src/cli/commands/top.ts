@@ -1,6 +1,6 @@
 // vigil top: per-process syscall and file activity, refreshed in the terminal
 // like top(1), from aggregates the kernel keeps (src/sensors/syscalls.ts).
-import { parseArgs } from 'node:util';
+import { requireCapabilities } from '../privileges.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import type { FilterOptions } from '../../sensors/filter.js';
@@ -8,9 +8,11 @@ import {
   SyscallSensor, type DropCounts, type FileRow, type FileSnapshot, type SyscallRow, type SyscallSnapshot,
 } from '../../sensors/syscalls.js';
 import { isTopTcp, runTopTcp } from '../top-tcp.js';
-import { filterSetFromFlags, ids, positive } from '../flags.js';
+import { filterSetFromFlags, ids, positive, parseFlags } from '../flags.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
+/** Every view, for errors: tcp is served by top-tcp.ts. */
+const ALL_VIEWS = [...VIEWS, 'tcp'] as const;
 export type TopView = (typeof VIEWS)[number];
 const OUTPUTS = ['table', 'json'] as const;
 
@@ -60,7 +62,7 @@ export interface TopOptions {
 export function parseTopArgs(argv: string[]): TopOptions {
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseFlags({
       args: argv,
       options: {
         interval: { type: 'string' },
@@ -81,12 +83,12 @@ export function parseTopArgs(argv: string[]): TopOptions {
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1) {
-    throw new UsageError(positionals.length === 0 ? `what to show? ${VIEWS.join(' or ')}`
+    throw new UsageError(positionals.length === 0 ? `what to show? give a view: ${ALL_VIEWS.join(', ')}`
       : `one view at a time, got ${positionals.join(' ')}`);
   }
   const view = positionals[0] as string;
   if (!(VIEWS as readonly string[]).includes(view)) {
-    throw new UsageError(`unknown view "${view}"; available: ${VIEWS.join(', ')}`);
+    throw new UsageError(`unknown view "${view}"; available: ${ALL_VIEWS.join(', ')}`);
   }
   if (!(OUTPUTS as readonly string[]).includes(values.output)) {
     throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUTS.join(', ')}`);
@@ -263,6 +265,7 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     if (isTopTcp(argv)) return runTopTcp(argv);
     const o = parseTopArgs(argv);
+    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
     const filter = filterSetFromFlags(o.filter, o.container);
     try {
       using sensor = await SyscallSensor.start({

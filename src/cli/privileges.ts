@@ -1,0 +1,64 @@
+// The capabilities a command needs, checked before it touches the kernel, so
+// that a user without them gets one line naming what is missing and how to run
+// it, rather than an EPERM from the first bpf() call deep in a load.
+//
+// CAP_BPF (Linux 5.8) loads programs and creates maps; CAP_PERFMON (5.8)
+// attaches tracing programs and opens perf events; CAP_NET_ADMIN attaches XDP
+// and cgroup network programs. CAP_SYS_ADMIN stands for CAP_BPF and
+// CAP_PERFMON (and is the only way on kernels before 5.8).
+import { readFileSync } from 'node:fs';
+import { UsageError } from './command.js';
+
+export type Capability = 'CAP_BPF' | 'CAP_PERFMON' | 'CAP_NET_ADMIN' | 'CAP_SYS_ADMIN';
+
+const BIT: Record<Capability, number> = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21, CAP_PERFMON: 38, CAP_BPF: 39 };
+
+/** Refused for want of capabilities: printed as one line, exit status 4. */
+export class PrivilegeError extends Error {
+  override readonly name = 'PrivilegeError';
+}
+
+/** This process's effective capability set (/proc/self/status CapEff); undefined if unreadable. */
+export function effectiveCapabilities(status = '/proc/self/status'): bigint | undefined {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(status, 'utf8'));
+    return m ? BigInt(`0x${m[1]}`) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The capabilities of `needed` that `caps` lacks (CAP_SYS_ADMIN covering CAP_BPF and CAP_PERFMON). */
+export function missingCapabilities(needed: readonly Capability[], caps: bigint): Capability[] {
+  const has = (c: Capability): boolean => ((caps >> BigInt(BIT[c])) & 1n) === 1n;
+  return needed.filter((c) => !has(c) && !((c === 'CAP_BPF' || c === 'CAP_PERFMON') && has('CAP_SYS_ADMIN')));
+}
+
+function list(caps: readonly string[]): string {
+  return caps.length <= 1 ? caps.join('') : `${caps.slice(0, -1).join(', ')} and ${caps[caps.length - 1]}`;
+}
+
+/** The one-line refusal: what is missing, what it is for, and how to run the command. */
+export function privilegeMessage(what: string, missing: readonly Capability[], argv: readonly string[]): string {
+  const line = ['vigil', ...argv].join(' ');
+  return `${what ? `${what}: it ` : ''}needs ${list(missing)}, which this process does not have: run it as root (sudo ${line}) ` +
+    `or grant ${missing.length > 1 ? 'them' : 'it'} (systemd: AmbientCapabilities=${missing.join(' ')}; see README, Privileges)`;
+}
+
+/**
+ * Refuses (PrivilegeError) when this process lacks any of `needed`. Where the
+ * capability set cannot be read, lets the command go on: the kernel decides.
+ */
+export function requireCapabilities(what: string, needed: readonly Capability[], argv: readonly string[]): void {
+  const caps = effectiveCapabilities();
+  if (caps === undefined) return;
+  const missing = missingCapabilities(needed, caps);
+  if (missing.length) throw new PrivilegeError(privilegeMessage(what, missing, argv));
+}
+
+/** A kernel refusal (EPERM/EACCES) reached the top: say which capabilities the command needs. */
+export function isPermissionError(e: unknown): boolean {
+  const errno = (e as { errno?: unknown; code?: unknown } | null)?.errno;
+  const code = (e as { code?: unknown } | null)?.code;
+  return errno === 1 || errno === 13 || errno === -1 || errno === -13 || code === 'EPERM' || code === 'EACCES';
+}
