@@ -105,13 +105,17 @@ export const command: Command = {
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
-    // Without CAP_BPF every probe would fail alike and say nothing about the kernel.
-    requireCapabilities('cannot probe the kernel', ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'], ['features', ...argv]);
     const which = values['verifier-log'];
-    if (which !== undefined) {
-      const [obj, prog] = which.split('/');
-      const file = bpfObjects().find((f) => f.endsWith(`/${obj}.bpf.o`));
-      if (!file || !prog) throw new UsageError(`--verifier-log ${which}: expected OBJECT/PROGRAM, e.g. policy/policy_tp`);
+    const objects = bpfObjects();
+    const [obj, prog] = which?.split('/') ?? [];
+    const file = objects.find((f) => f.endsWith(`/${obj}.bpf.o`));
+    if (which !== undefined && (!file || !prog)) {
+      const names = objects.map((f) => f.replace(/^.*\/|\.bpf\.o$/g, '')).join(', ');
+      throw new UsageError(`--verifier-log ${which}: expected OBJECT/PROGRAM (e.g. policy/policy_tp); objects: ${names}`);
+    }
+    // Without these every probe would fail alike and say nothing about the kernel.
+    requireCapabilities('cannot probe the kernel', ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'], ['features', ...argv]);
+    if (which !== undefined && file && prog) {
       const log = await verifierLog(file, prog);
       process.stdout.write(log ? `${log}\n` : `${which} loads: the verifier accepted it\n`);
       return log ? 1 : 0;

@@ -6,7 +6,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import { Firewall, FirewallError, type FirewallStatus, type XdpMode } from '../../network/firewall.js';
-import { CidrError } from '../../network/cidr.js';
+import { CidrError, parseCidr } from '../../network/cidr.js';
 import { VIGIL_FW_MAX_SOURCES } from '../../generated/firewall.js';
 
 const usage = `usage: vigil firewall <subcommand> [options]
@@ -107,6 +107,50 @@ const SUBCOMMANDS = {
 type Subcommand = keyof typeof SUBCOMMANDS;
 const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
 
+/**
+ * What can be checked without the kernel, checked first: a typo is a usage
+ * error (status 2) for anyone, privileged or not.
+ */
+function checkArgs(sub: Subcommand, positionals: string[], values: { mode?: string; pps?: string; burst?: string; off?: boolean;
+  top?: string }, noPositionals: () => void): void {
+  switch (sub) {
+    case 'attach':
+    case 'detach':
+      if (positionals.length !== 1) throw new UsageError(`${sub}: give one interface`);
+      if (values.mode !== undefined && values.mode !== 'native' && values.mode !== 'generic') {
+        throw new UsageError(`--mode: unknown mode "${values.mode}"; available: native, generic`);
+      }
+      return;
+    case 'block':
+    case 'unblock':
+    case 'allow':
+    case 'unallow':
+      if (positionals.length === 0) throw new UsageError(`${sub}: give at least one CIDR`);
+      for (const c of positionals) {
+        try {
+          parseCidr(c);
+        } catch (e) {
+          if (e instanceof CidrError) throw new UsageError(e.message);
+          throw e;
+        }
+      }
+      return;
+    case 'ratelimit':
+      noPositionals();
+      if (values.off) {
+        if (values.pps !== undefined || values.burst !== undefined) throw new UsageError('ratelimit: --off takes no --pps/--burst');
+        return;
+      }
+      if (intArg('pps', values.pps) === undefined) throw new UsageError('ratelimit: give --pps N (or --off)');
+      intArg('burst', values.burst);
+      return;
+    case 'status':
+      noPositionals();
+      intArg('top', values.top);
+      return;
+  }
+}
+
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
@@ -115,11 +159,13 @@ async function run(argv: string[]): Promise<number> {
   const positionals = parsed.positionals;
   const values = parsed.values as { iface?: string; mode?: string; pps?: string; burst?: string; off?: boolean; json?: boolean;
     top?: string };
-  // attach and detach load or unload programs; the rest read and write pinned maps.
-  requireCapabilities('', sub === 'attach' || sub === 'detach' ? ['CAP_BPF', 'CAP_NET_ADMIN'] : ['CAP_BPF'], ['firewall', ...argv]);
   const noPositionals = (): void => {
     if (positionals.length) throw new UsageError(`${sub}: unexpected argument ${positionals[0]}`);
   };
+  checkArgs(sub as Subcommand, positionals, values, noPositionals);
+  // attach and detach load or unload programs; the rest read and write pinned maps.
+  if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['firewall', ...argv]);
+  else requireCapabilities('cannot read or change the firewall state (pinned maps)', ['CAP_BPF'], ['firewall', ...argv]);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
   try {
     switch (sub) {

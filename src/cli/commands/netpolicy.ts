@@ -122,6 +122,13 @@ async function foreground(spec: PolicySpec, file: string, print: (f: FlowRecord)
   return 0;
 }
 
+function watchCount(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const count = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(count) || count < 1) throw new UsageError(`--count: expected a positive integer, got "${v}"`);
+  return count;
+}
+
 const OUTPUT = { output: { type: 'string', short: 'o' } } as const;
 
 /** Each subcommand's flags: a flag of another subcommand is refused, not ignored. */
@@ -141,8 +148,22 @@ async function run(argv: string[]): Promise<number> {
   const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
   const positionals = parsed.positionals;
   const values = parsed.values as { foreground?: boolean; output?: string; json?: boolean; all?: boolean; count?: string };
+  // What can be checked without the kernel, checked first: a typo is a usage error for anyone.
+  if (sub === 'apply') {
+    if (positionals.length !== 1) throw new UsageError('apply: give one policy file');
+    if (values.foreground) printer(values.output);
+    else if (values.output !== undefined) throw new UsageError('apply: -o applies to --foreground (the denials it streams)');
+  }
+  if (sub === 'status' && positionals.length > 1) throw new UsageError('status: at most one cgroup');
+  if (sub === 'remove' && values.all && positionals.length) throw new UsageError('remove: --all takes no cgroup');
+  if (sub === 'remove' && !values.all && positionals.length !== 1) throw new UsageError('remove: give one cgroup (or --all)');
+  if (sub === 'watch') {
+    printer(values.output);
+    watchCount(values.count);
+  }
   // apply and remove attach or detach cgroup programs; status and watch read pinned maps.
-  requireCapabilities('', sub === 'apply' || sub === 'remove' ? ['CAP_BPF', 'CAP_NET_ADMIN'] : ['CAP_BPF'], ['netpolicy', ...argv]);
+  if (sub === 'apply' || sub === 'remove') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['netpolicy', ...argv]);
+  else requireCapabilities('cannot tell which policies are applied', ['CAP_BPF'], ['netpolicy', ...argv]);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
   try {
     switch (sub) {
@@ -188,13 +209,7 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'watch': {
         const print = printer(values.output);
-        let count: number | undefined;
-        if (values.count !== undefined) {
-          count = Number(values.count);
-          if (!/^\d+$/.test(values.count) || !Number.isSafeInteger(count) || count < 1) {
-            throw new UsageError(`--count: expected a positive integer, got "${values.count}"`);
-          }
-        }
+        const count = watchCount(values.count);
         const targets = positionals.length ? positionals : undefined;
         await stream((onFlow) => new DenialWatch({
           targets, onFlow,
