@@ -38,11 +38,12 @@ function list(caps: readonly string[]): string {
   return caps.length <= 1 ? caps.join('') : `${caps.slice(0, -1).join(', ')} and ${caps[caps.length - 1]}`;
 }
 
-/** The one-line refusal: what is missing, what it is for, and how to run the command. */
-export function privilegeMessage(what: string, missing: readonly Capability[], argv: readonly string[]): string {
+/** The one-line refusal: what is missing, and how to run the command (with all it needs). */
+export function privilegeMessage(what: string, missing: readonly Capability[], needed: readonly Capability[],
+  argv: readonly string[]): string {
   const line = ['vigil', ...argv].join(' ');
   return `${what ? `${what}: it ` : ''}needs ${list(missing)}, which this process does not have: run it as root (sudo ${line}) ` +
-    `or grant ${missing.length > 1 ? 'them' : 'it'} (systemd: AmbientCapabilities=${missing.join(' ')}; see README, Privileges)`;
+    `or with ${list(needed)} (systemd: AmbientCapabilities=${needed.join(' ')}; see README, Privileges)`;
 }
 
 /**
@@ -53,7 +54,7 @@ export function requireCapabilities(what: string, needed: readonly Capability[],
   const caps = effectiveCapabilities();
   if (caps === undefined) return;
   const missing = missingCapabilities(needed, caps);
-  if (missing.length) throw new PrivilegeError(privilegeMessage(what, missing, argv));
+  if (missing.length) throw new PrivilegeError(privilegeMessage(what, missing, needed, argv));
 }
 
 /** A kernel refusal (EPERM/EACCES) reached the top: say which capabilities the command needs. */
