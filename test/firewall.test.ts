@@ -352,8 +352,9 @@ describe('XDP firewall (vigil firewall)', () => {
     assert.match(text, new RegExp(`^${net.host} \\(ifindex \\d+\\): XDP \\w+, program \\d+, attached since`));
     assert.match(text, /block +198\.51\.100\.0\/24/);
     assert.match(text, /top sources by drops/);
-    assert.equal(vigil('firewall', 'block', '-i', net.host, '10.0.0.0/33').code, 1);
-    assert.equal(vigil('firewall', 'block', '-i', net.host, 'nonsense').code, 1);
+    // A malformed CIDR is a bad value: a usage error, refused before the firewall is opened.
+    assert.equal(vigil('firewall', 'block', '-i', net.host, '10.0.0.0/33').code, 2);
+    assert.equal(vigil('firewall', 'block', '-i', net.host, 'nonsense').code, 2);
     assert.equal(vigil('firewall', 'ratelimit', '-i', net.host).code, 2);
     assert.equal(vigil('firewall', 'frobnicate').code, 2);
     const again = vigil('firewall', 'attach', net.host);
