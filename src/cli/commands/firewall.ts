@@ -14,7 +14,10 @@ const usage = `usage: vigil firewall <subcommand> [options]
 An XDP firewall that drops packets by source address before the network stack
 sees them. Rules change at run time (map updates, no reload) and persist in
 bpffs (/sys/fs/bpf/vigil/firewall/IFACE/) until detach, so every subcommand
-below can run from a new shell.
+below can run from a new shell. In a named network namespace (ip netns exec
+NS vigil firewall ...) the interface is that namespace's, its state is under
+/sys/fs/bpf/vigil/firewall-netns/NS/IFACE/ in the bpffs that outlives the
+command, and it persists across invocations there the same way.
 
 subcommands:
   attach IFACE [--mode native|generic]

@@ -30,8 +30,10 @@ A policy persists (pinned in /sys/fs/bpf/vigil/netpolicy/CGROUP_ID/) until
 
 subcommands:
   apply FILE [--foreground] [-o json|compact]
-                      check FILE and apply it. --foreground: stream denials
-                      until Ctrl-C, then remove the policy
+                      check FILE and apply it. --foreground: the policy lives
+                      as long as this process (nothing pinned; not in status):
+                      stream denials until Ctrl-C; killed any way, even with
+                      kill -9, the kernel removes the policy with it
   status [CGROUP] [--json]
                       policies with their rules, hits and per-hook counters
   remove CGROUP | --all
