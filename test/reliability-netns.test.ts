@@ -97,6 +97,12 @@ describe('vigil firewall under ip netns exec', () => {
     const hostList = (JSON.parse(host.stdout) as { firewalls: FirewallStatus[] }).firewalls;
     assert.ok(!hostList.some((f) => f.interface === NS_IF), 'not listed outside its namespace');
 
+    // nsenter into the same network namespace (no new mount namespace) finds the same firewall.
+    const viaNsenter = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, vigil, 'firewall', 'status', '--json'],
+      { encoding: 'utf8' });
+    assert.equal(viaNsenter.status, 0, viaNsenter.stderr);
+    assert.equal((JSON.parse(viaNsenter.stdout) as { firewalls: FirewallStatus[] }).firewalls[0]?.programId, progId);
+
     // A second attach is refused: it is already there.
     const again = inNs('firewall', 'attach', NS_IF);
     assert.equal(again.status, 1);
@@ -105,5 +111,18 @@ describe('vigil firewall under ip netns exec', () => {
     assert.match(inNsOk('firewall', 'detach', NS_IF), new RegExp(`firewall detached from ${NS_IF}`));
     assert.doesNotMatch(ip('-n', NS, 'link', 'show', NS_IF), /xdp/);
     assert.deepEqual(statusInNs(), []);
+  });
+
+  test('with no bpffs that outlives the command, attach refuses rather than claim success', async (t) => {
+    if (!(await requireFeature(t, 'xdp'))) return;
+    // The parent (sh) is in a private mount namespace without bpffs; ip netns exec gives vigil another.
+    // (The trailing `echo` keeps sh from exec'ing ip, so sh stays the parent.)
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+      `umount -l /sys/fs/bpf 2>/dev/null; ip netns exec ${NS} "$0" "$1" firewall attach ${NS_IF}; echo "rc=$?"`,
+      process.execPath, vigil], { encoding: 'utf8', timeout: 60_000 });
+    assert.match(r.stdout, /^rc=1$/m, r.stderr);
+    assert.match(r.stderr, /^vigil firewall: this process runs in a mount namespace of its own .* no bpffs that outlives it/m);
+    assert.doesNotMatch(r.stdout, /firewall attached/);
+    assert.doesNotMatch(ip('-n', NS, 'link', 'show', NS_IF), /xdp/, 'nothing attached either');
   });
 });
