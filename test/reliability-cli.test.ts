@@ -48,7 +48,7 @@ const BATTERY: Record<string, Case[]> = {
   'run': [
     { kind: 'missing argument', argv: [], names: /give --rules FILE\|DIR/ },
     { kind: 'missing value', argv: ['--rules'], names: /--rules: a value is needed/ },
-    { kind: 'bad value', argv: ['--rules', '/dev/null', '--min-priority', 'loud'], names: /--min-priority: unknown priority "loud"/ },
+    { kind: 'bad value', argv: ['--rules', '/dev/null', '--min-priority', 'loud'], names: /--min-priority: unknown priority "loud"; available: emergency, alert, .*, debug/ },
     { kind: 'bad value', argv: ['--rules', '/dev/null', '--output', 'xml'], names: /--output: expected text or json, got "xml"/ },
     { kind: 'negative number', argv: ['--rules', '/dev/null', '--duration', '-1'], names: /--duration: expected a positive number/ },
   ],

@@ -104,8 +104,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   // An error thrown later from a callback (a reader, a timer) is reported as one line too.
+  // A reader of stdout that went away (`| head`) is the end of the output, not an error.
   const late = (e: unknown): void => {
-    process.exitCode = report(name, e);
+    process.exitCode = (e as { code?: unknown } | null)?.code === 'EPIPE' ? 0 : report(name, e);
     process.exit();
   };
   process.on('uncaughtException', late);

@@ -13,7 +13,7 @@ import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { ProcessCache } from '../../process/cache.js';
 import {
   AlertRouter, FileSink, HttpSink, RuleEngine, RulesLoadError, StreamSink, expandRulesPaths, formatDiagnostic,
-  parsePriority, type AlertSink, type OutputEncoding, type Priority,
+  parsePriority, PRIORITIES, type AlertSink, type OutputEncoding, type Priority,
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
 import { filterSetFromFlags, ids, parseFlags } from '../flags.js';
@@ -109,7 +109,9 @@ export function parseRunArgs(argv: string[]): RunOptions {
   let minPriority: Priority | undefined;
   if (values['min-priority'] !== undefined) {
     minPriority = parsePriority(values['min-priority']);
-    if (!minPriority) throw new UsageError(`--min-priority: unknown priority "${values['min-priority']}"`);
+    if (!minPriority) {
+      throw new UsageError(`--min-priority: unknown priority "${values['min-priority']}"; available: ${PRIORITIES.join(', ').toLowerCase()}`);
+    }
   }
   const rm = values['rule-matching'];
   if (rm !== 'first' && rm !== 'all') throw new UsageError(`--rule-matching: expected first or all, got "${rm}"`);
