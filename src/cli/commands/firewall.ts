@@ -111,8 +111,9 @@ type Subcommand = keyof typeof SUBCOMMANDS;
 const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
 
 /**
- * What can be checked without the kernel, checked first: a typo is a usage
- * error (status 2) for anyone, privileged or not.
+ * Everything about the arguments that can be checked without the kernel,
+ * checked before anything else: a typo is a usage error (status 2) for
+ * anyone, privileged or not. The subcommands below rely on it.
  */
 function checkArgs(sub: Subcommand, positionals: string[], values: { mode?: string; pps?: string; burst?: string; off?: boolean;
   top?: string }, noPositionals: () => void): void {
@@ -173,10 +174,6 @@ async function run(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case 'attach': {
-        if (positionals.length !== 1) throw new UsageError('attach: give one interface');
-        if (values.mode !== undefined && values.mode !== 'native' && values.mode !== 'generic') {
-          throw new UsageError(`--mode: unknown mode "${values.mode}"; available: native, generic`);
-        }
         const fw = await Firewall.attach(positionals[0]!, { mode: values.mode as XdpMode | undefined });
         try {
           const st = fw.status();
@@ -191,7 +188,6 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'detach': {
-        if (positionals.length !== 1) throw new UsageError('detach: give one interface');
         if (!Firewall.detach(positionals[0]!)) {
           process.stderr.write(`vigil firewall: no firewall on ${positionals[0]}\n`);
           return 1;
@@ -201,7 +197,6 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'block':
       case 'allow': {
-        if (positionals.length === 0) throw new UsageError(`${sub}: give at least one CIDR`);
         using fw = firewallFor(values.iface);
         const added = fw.add(sub, positionals);
         out(`${sub === 'block' ? 'blocking' : 'allowing'} ${added.join(' ')} on ${fw.ifname}`);
@@ -209,7 +204,6 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'unblock':
       case 'unallow': {
-        if (positionals.length === 0) throw new UsageError(`${sub}: give at least one CIDR`);
         using fw = firewallFor(values.iface);
         const action = sub === 'unblock' ? 'block' : 'allow';
         const missing = fw.remove(action, positionals);
@@ -217,16 +211,13 @@ async function run(argv: string[]): Promise<number> {
         return missing.length ? 1 : 0;
       }
       case 'ratelimit': {
-        noPositionals();
         if (values.off) {
-          if (values.pps !== undefined || values.burst !== undefined) throw new UsageError('ratelimit: --off takes no --pps/--burst');
           using fw = firewallFor(values.iface);
           fw.rateLimitOff();
           out(`rate limit off on ${fw.ifname}`);
           return 0;
         }
-        const pps = intArg('pps', values.pps);
-        if (pps === undefined) throw new UsageError('ratelimit: give --pps N (or --off)');
+        const pps = intArg('pps', values.pps)!; // checked by checkArgs
         const burst = intArg('burst', values.burst) ?? pps;
         using fw = firewallFor(values.iface);
         fw.setRateLimit(pps, burst);
@@ -234,7 +225,6 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'status': {
-        noPositionals();
         const top = intArg('top', values.top) ?? 10;
         const names = values.iface ? [values.iface] : Firewall.list();
         const all: FirewallStatus[] = [];

@@ -150,7 +150,8 @@ async function run(argv: string[]): Promise<number> {
   const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
   const positionals = parsed.positionals;
   const values = parsed.values as { foreground?: boolean; output?: string; json?: boolean; all?: boolean; count?: string };
-  // What can be checked without the kernel, checked first: a typo is a usage error for anyone.
+  // Everything about the arguments that can be checked without the kernel, checked first (the
+  // subcommands below rely on it): a typo is a usage error for anyone, privileged or not.
   if (sub === 'apply') {
     if (positionals.length !== 1) throw new UsageError('apply: give one policy file');
     if (values.foreground) printer(values.output);
@@ -170,7 +171,6 @@ async function run(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case 'apply': {
-        if (positionals.length !== 1) throw new UsageError('apply: give one policy file');
         const file = positionals[0]!;
         let text: string;
         try {
@@ -180,7 +180,6 @@ async function run(argv: string[]): Promise<number> {
         }
         const spec = parsePolicy(text, file);
         if (values.foreground) return await foreground(spec, file, printer(values.output));
-        if (values.output !== undefined) throw new UsageError('apply: -o applies to --foreground (the denials it streams)');
         const applied = await applyPolicy(spec);
         process.stderr.write(`vigil netpolicy: ${applied.updated ? 'updated' : 'applied'} ${file} on ` +
           `${applied.cgroupPath} (cgroup id ${applied.cgroupId}): default ${spec.default}, ${spec.rules.length} rules ` +
@@ -188,7 +187,6 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'status': {
-        if (positionals.length > 1) throw new UsageError('status: at most one cgroup');
         const all = policyStatus(positionals[0]);
         if (values.json) out(JSON.stringify({ policies: all }, null, 2));
         else out(all.length ? all.map(formatStatus).join('\n\n') : 'no network policy is applied');
@@ -196,12 +194,10 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'remove': {
         if (values.all) {
-          if (positionals.length) throw new UsageError('remove: --all takes no cgroup');
           const ids = removeAllPolicies();
           out(`removed ${ids.length} polic${ids.length === 1 ? 'y' : 'ies'}`);
           return 0;
         }
-        if (positionals.length !== 1) throw new UsageError('remove: give one cgroup (or --all)');
         if (!removePolicy(positionals[0]!)) {
           process.stderr.write(`vigil netpolicy: no policy on ${positionals[0]}\n`);
           return 1;
