@@ -7,7 +7,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { requireRoot } from './helpers.js';
+import { TestCgroup } from './attach-util.js';
 import { requireFeature } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
 import type { FirewallStatus } from '../src/network/firewall.js';
@@ -111,6 +115,36 @@ describe('vigil firewall under ip netns exec', () => {
     assert.match(inNsOk('firewall', 'detach', NS_IF), new RegExp(`firewall detached from ${NS_IF}`));
     assert.doesNotMatch(ip('-n', NS, 'link', 'show', NS_IF), /xdp/);
     assert.deepEqual(statusInNs(), []);
+  });
+
+  test('netpolicy apply under ip netns exec claims nothing it did not do', async (t) => {
+    if (!(await requireFeature(t, 'cgroup_sock_addr'))) return;
+    const cgroup = new TestCgroup();
+    const dir = mkdtempSync(path.join(os.tmpdir(), `vigil-netns-${process.pid}-`));
+    cgroup.create();
+    try {
+      const file = path.join(dir, 'allow.yaml');
+      writeFileSync(file, `cgroup: ${cgroup.path}\ndefault: allow\nrules: []\n`);
+      // ip netns exec's fresh /sys has no cgroup2 mounted: the cgroup cannot be resolved there.
+      const r = inNs('netpolicy', 'apply', file);
+      const st = spawnSync(process.execPath, [vigil, 'netpolicy', 'status', '--json'], { encoding: 'utf8' });
+      assert.equal(st.status, 0, st.stderr);
+      const mine = (JSON.parse(st.stdout) as { policies: { cgroupPath: string; attached: boolean }[] }).policies
+        .find((p) => p.cgroupPath === cgroup.path);
+      if (r.status === 0) {
+        assert.ok(mine, `reported applied (${r.stderr.trim()}) but not there once the command is gone`);
+        assert.equal(mine.attached, true);
+      } else {
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^vigil netpolicy: cgroup v2 is not mounted/);
+        assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+        assert.equal(mine, undefined, 'refused, and nothing applied');
+      }
+    } finally {
+      spawnSync(process.execPath, [vigil, 'netpolicy', 'remove', cgroup.path], { stdio: 'ignore' });
+      await cgroup.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('with no bpffs that outlives the command, attach refuses rather than claim success', async (t) => {

@@ -25,11 +25,11 @@
 // Rules match the source address. Allow CIDRs win over block CIDRs and
 // exempt their sources from the rate limit; among overlapping CIDRs of one
 // list the longest prefix counts the packet (LPM).
-import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap, numPossibleCpus } from '../bpf/map.js';
-import { ensureBpffs } from '../bpf/mounts.js';
+import { durableBpffs } from './pin-root.js';
 import { native } from '../bpf/native.js';
 import { XdpFlags } from '../bpf/types.js';
 import * as codec from '../bpf/codec.js';
@@ -50,48 +50,6 @@ export type RuleAction = 'block' | 'allow';
 
 const MODE_NATIVE = 1;
 const MODE_GENERIC = 2;
-
-const BPF_FS_MAGIC = 0xcafe4a11;
-
-function nsLink(pid: number | 'self', ns: 'mnt' | 'net'): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/${ns}`);
-  } catch {
-    return undefined;
-  }
-}
-
-function isBpffs(dir: string): boolean {
-  try {
-    return statfsSync(dir).type === BPF_FS_MAGIC;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A bpffs whose pins outlive this process. Normally the one mounted here (or
- * mounted now at /sys/fs/bpf). But in a mount namespace of its own, which
- * `ip netns exec` makes for each command (and where it mounts a new /sys that
- * hides the host's /sys/fs/bpf), a bpffs mounted here vanishes with the
- * process, and every pin with it: then the bpffs of the parent's mount
- * namespace, reached through /proc/PPID/root. Where there is none, an error
- * rather than an attach that would not last.
- */
-export function durableBpffs(): string {
-  const self = nsLink('self', 'mnt');
-  const parent = nsLink(process.ppid, 'mnt');
-  if (!self || !parent || self === parent) {
-    const st = ensureBpffs();
-    if (!st.path) throw new FirewallError(`bpffs is not available: ${st.reason ?? 'not mounted'}`);
-    return st.path;
-  }
-  const outer = `/proc/${process.ppid}/root/sys/fs/bpf`;
-  if (isBpffs(outer)) return outer;
-  throw new FirewallError('this process runs in a mount namespace of its own (as `ip netns exec` makes) and no bpffs ' +
-    'that outlives it is reachable (the parent\'s /sys/fs/bpf is not one): pins made here would vanish when it exits. ' +
-    'Mount bpffs at /sys/fs/bpf outside, or run `nsenter --net=/run/netns/NS vigil firewall ...`');
-}
 
 /**
  * The name of this process's network namespace if it is a named one (`ip
@@ -128,7 +86,7 @@ export function namedNetns(dir = '/run/netns'): string | undefined {
  * eth0 there and eth0 here are two firewalls.
  */
 export function firewallPinRoot(): string {
-  const root = durableBpffs();
+  const root = durableBpffs((m) => new FirewallError(m));
   const ns = namedNetns();
   return ns ? path.join(root, 'vigil', 'firewall-netns', ns) : path.join(root, 'vigil', 'firewall');
 }

@@ -29,7 +29,8 @@ import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap } from '../bpf/map.js';
 import { RingBufferReader } from '../bpf/reader.js';
-import { cgroup2, ensureBpffs } from '../bpf/mounts.js';
+import { cgroup2 } from '../bpf/mounts.js';
+import { durableBpffs } from './pin-root.js';
 import * as codec from '../bpf/codec.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { BootClock, rfc3339Nano } from '../util/clock.js';
@@ -58,9 +59,7 @@ const MAPS = ['rules', 'policy', 'counters', 'rule_hits', 'owners', 'events', 'v
 type MapName = (typeof MAPS)[number];
 
 export function policyPinRoot(): string {
-  const st = ensureBpffs();
-  if (!st.path) throw new NetPolicyError(`bpffs is not available: ${st.reason ?? 'not mounted'}`);
-  return path.join(st.path, 'vigil', 'netpolicy');
+  return path.join(durableBpffs((m) => new NetPolicyError(m)), 'vigil', 'netpolicy');
 }
 
 /**
