@@ -7,6 +7,7 @@
 // and cgroup network programs. CAP_SYS_ADMIN stands for CAP_BPF and
 // CAP_PERFMON (and is the only way on kernels before 5.8).
 import { readFileSync } from 'node:fs';
+import { BpfError } from '../bpf/errors.js';
 import { UsageError } from './command.js';
 
 export type Capability = 'CAP_BPF' | 'CAP_PERFMON' | 'CAP_NET_ADMIN' | 'CAP_SYS_ADMIN';
@@ -57,9 +58,7 @@ export function requireCapabilities(what: string, needed: readonly Capability[],
   if (missing.length) throw new PrivilegeError(privilegeMessage(what, missing, needed, argv));
 }
 
-/** A kernel refusal (EPERM/EACCES) reached the top: say which capabilities the command needs. */
+/** A refusal by the kernel's bpf() or perf calls (EPERM/EACCES), as opposed to a file's permissions. */
 export function isPermissionError(e: unknown): boolean {
-  const errno = (e as { errno?: unknown; code?: unknown } | null)?.errno;
-  const code = (e as { code?: unknown } | null)?.code;
-  return errno === 1 || errno === 13 || errno === -1 || errno === -13 || code === 'EPERM' || code === 'EACCES';
+  return e instanceof BpfError && (e.errno === 1 || e.errno === 13);
 }
