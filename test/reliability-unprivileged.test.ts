@@ -33,6 +33,7 @@ const COMMANDS: [string[], RegExp][] = [
   [['netpolicy', 'remove', '--all'], /^vigil netpolicy: needs CAP_BPF and CAP_NET_ADMIN/],
   [['netpolicy', 'status'], /^vigil netpolicy: cannot tell which policies are applied: it needs CAP_BPF/],
   [['netpolicy', 'watch', '--count', '1'], /^vigil netpolicy: cannot tell which policies are applied: it needs CAP_BPF/],
+  [['policy', 'compat', repoPath('policies')], /^vigil policy: reporting what loads on this kernel: it needs CAP_BPF and CAP_PERFMON/],
 ];
 
 function asNobody(argv: string[], caps = '-all'): { status: number | null; stdout: string; stderr: string } {
@@ -78,6 +79,12 @@ describe('the unprivileged battery (setpriv: nobody, no capabilities)', () => {
     const r = asNobody(['policy', 'list']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /exec-from-tmp/);
+    // validate cannot ask the kernel: it checks schema and meaning, and says so, rather than report every hook
+    // as unservable.
+    const v = asNobody(['policy', 'validate', repoPath('policies')]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /^note: schema and meaning only \(as --no-kernel\): resolving the hooks on this kernel needs CAP_BPF and CAP_PERFMON/);
+    assert.match(v.stdout, /^exec-from-tmp: ok \(.*not resolved on the kernel\)$/m);
     const bad = asNobody(['observe', '--duration', '-1']);
     assert.equal(bad.status, 2, 'a usage error is a usage error, privileged or not');
   });

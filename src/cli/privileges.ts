@@ -47,14 +47,18 @@ export function privilegeMessage(what: string, missing: readonly Capability[], n
     `or with ${list(needed)} (systemd: AmbientCapabilities=${needed.join(' ')}; see README, Privileges)`;
 }
 
+/** The capabilities of `needed` this process lacks (none if its capability set cannot be read). */
+export function lackingCapabilities(needed: readonly Capability[]): Capability[] {
+  const caps = effectiveCapabilities();
+  return caps === undefined ? [] : missingCapabilities(needed, caps);
+}
+
 /**
  * Refuses (PrivilegeError) when this process lacks any of `needed`. Where the
  * capability set cannot be read, lets the command go on: the kernel decides.
  */
 export function requireCapabilities(what: string, needed: readonly Capability[], argv: readonly string[]): void {
-  const caps = effectiveCapabilities();
-  if (caps === undefined) return;
-  const missing = missingCapabilities(needed, caps);
+  const missing = lackingCapabilities(needed);
   if (missing.length) throw new PrivilegeError(privilegeMessage(what, missing, needed, argv));
 }
 

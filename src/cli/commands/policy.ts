@@ -4,6 +4,7 @@ import { parseFlags } from '../flags.js';
 import path from 'node:path';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { lackingCapabilities, requireCapabilities } from '../privileges.js';
 import { loadPolicyFiles } from '../../policy/loader.js';
 import { formatDiagnostic, type PolicyDiagnostic } from '../../policy/schema.js';
 import { liveKernel, resolvePolicy, type KernelEnv } from '../../policy/hooks.js';
@@ -24,7 +25,8 @@ subcommands:
         needs; nothing is observed or enforced), then unload it. Problems are
         printed as file:line:column: field: reason; the exit status is 1 if
         there is one. Without the privileges to load programs, validate falls
-        back to --static and says so.
+        back to --static and says so; without CAP_BPF and CAP_PERFMON (the
+        kernel cannot be asked at all), to --no-kernel, and says so.
         --static          resolve the hooks on this kernel, but load nothing
         --no-kernel       schema and meaning only (no kernel is asked)
         --portable-hooks  serve kernel-function and LSM hooks by their portable
@@ -36,7 +38,8 @@ subcommands:
         For each policy file: loaded natively, loaded with portable hooks
         (which), or rejected (the exact reason, with its position); then the
         counts. Each policy is loaded into the kernel without attaching
-        anything (as validate does) unless --static.
+        anything (as validate does) unless --static. Needs CAP_BPF and
+        CAP_PERFMON either way (it reports on this kernel).
         --all   print every reason of a rejected file, not only the first`;
 
 /**
@@ -70,6 +73,14 @@ async function validate(argv: string[]): Promise<number> {
     },
   });
   if (positionals.length === 0) throw new UsageError('validate needs at least one FILE or DIR');
+  // Without the capabilities the kernel cannot be asked (probes fail, tracefs is unreadable): resolving
+  // hooks "on this kernel" would report every hook as unservable. Schema and meaning only, said so.
+  const lacking = lackingCapabilities(['CAP_BPF', 'CAP_PERFMON']);
+  if (!values['no-kernel'] && lacking.length) {
+    process.stdout.write(`note: schema and meaning only (as --no-kernel): resolving the hooks on this kernel needs ` +
+      `${lacking.join(' and ')}, which this process does not have (run it as root for the full check)\n`);
+    values['no-kernel'] = true;
+  }
   const env: KernelEnv = liveKernel({ forcePortable: values['portable-hooks'] || undefined });
   let engine: PolicyEngine | undefined;
   if (!values['no-kernel'] && !values.static) {
@@ -165,6 +176,8 @@ async function compat(argv: string[]): Promise<number> {
       'portable-hooks': { type: 'boolean', default: false } },
   });
   if (positionals.length === 0) throw new UsageError('compat needs a DIR (or files)');
+  // What loads on this kernel cannot be told without asking it.
+  requireCapabilities('reporting what loads on this kernel', ['CAP_BPF', 'CAP_PERFMON'], ['policy', 'compat', ...argv]);
   let engine: PolicyEngine | undefined;
   if (!values.static) {
     const c = await checkingEngine();
