@@ -139,7 +139,10 @@ describe('kill -9, then a restart', () => {
   };
   const LONG_RUNNING: [string, () => string[]][] = [
     ['observe', () => ['observe', '--sensors', 'exec,exit,file', '-o', 'json']],
+    // cgroup_skb programs on the cgroup v2 root, held by bpf_links of the process.
+    ['observe --sensors flow,dns', () => ['observe', '--sensors', 'flow,dns', '-o', 'json']],
     ['top syscalls', () => ['top', 'syscalls', '-o', 'json']],
+    ['top tcp', () => ['top', 'tcp', '-o', 'json']],
     ['profile', () => ['profile']],
     ['run --rules', () => ['run', '--rules', rules()]],
   ];
