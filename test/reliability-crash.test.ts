@@ -41,10 +41,16 @@ async function start(args: string[], ready: RegExp): Promise<Child> {
   return c;
 }
 
-async function kill9(c: Child): Promise<void> {
+/** kill -9, and wait until the process is reaped (not for its pipes: a descendant could hold them). */
+async function kill9(c: Child, t: { diagnostic(s: string): void }): Promise<void> {
+  assert.ok(c.proc.exitCode === null && c.proc.signalCode === null, 'still running before the kill');
+  const exited = once(c.proc, 'exit');
+  const t0 = Date.now();
   c.proc.kill('SIGKILL');
-  await c.exit();
+  await exited;
   assert.equal(c.proc.signalCode, 'SIGKILL');
+  // The kernel releases every program, link and perf event of the process before it is reaped.
+  t.diagnostic(`reaped ${Date.now() - t0} ms after SIGKILL`);
 }
 
 describe('kill -9, then a restart', () => {
@@ -96,7 +102,7 @@ describe('kill -9, then a restart', () => {
     // Nothing of it is pinned: the process's descriptors are all that hold it.
     assert.ok(!existsSync(path.join(policyPinRoot(), String(statSync(cgroup.path).ino))), 'no pins');
 
-    await kill9(first);
+    await kill9(first, t);
     // The kernel releases the links with the last descriptor; the detach can lag the exit a little.
     let after = '';
     for (let i = 0; i < 50 && (after = await connectFromCgroup()) !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
@@ -147,10 +153,10 @@ describe('kill -9, then a restart', () => {
     ['run --rules', () => ['run', '--rules', rules()]],
   ];
   for (const [name, argv] of LONG_RUNNING) {
-    test(`vigil ${name}: kill -9 while running, then it starts again`, async () => {
+    test(`vigil ${name}: kill -9 while running, then it starts again`, async (t) => {
       const first = await start(argv(), /Ctrl-C to stop/);
       children.push(first);
-      await kill9(first);
+      await kill9(first, t);
       const again = spawnSync(process.execPath, [vigil, ...argv(), '--duration', '1'],
         { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'ignore', 'pipe'] });
       assert.equal(again.status, 0, `restart of vigil ${name}: ${again.stderr}`);
