@@ -33,6 +33,8 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'bad value', argv: ['--sensors', 'nope'], names: /unknown sensor "nope"; available: exec, exit, fork, file, flow, dns/ },
     { kind: 'bad value', argv: ['--output', 'xml'], names: /--output: unknown format "xml"; available: / },
     { kind: 'bad value', argv: ['--pid', 'abc'], names: /--pid: expected an integer/ },
+    { kind: 'bad value', argv: ['--time-format', 'nope'], names: /--time-format: unknown layout "nope"; available: StampMilli, RFC3339/ },
+    { kind: 'bad value', argv: ['--color', 'sometimes'], names: /--color: expected auto, always, never, got "sometimes"/ },
     { kind: 'negative number', argv: ['--duration', '-1'], names: /--duration: expected a positive number, got "-1"/ },
     { kind: 'negative number', argv: ['--count', '-5'], names: /--count: expected a positive integer, got "-5"/ },
     { kind: 'negative number', argv: ['--pid', '-3'], names: /--pid: expected an integer >= 1, got "-3"/ },
