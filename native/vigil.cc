@@ -1377,16 +1377,28 @@ Napi::Value BtfTypes(Napi::Env env, const struct btf *btf) {
   return out;
 }
 
-// btfParse(path): the BTF of an ELF object or a raw BTF file.
+// btfParse(path[, base]): the BTF of an ELF object or a raw BTF file; with
+// base, BTF split from base's (a kernel module's, split from vmlinux).
 Napi::Value BtfParse(const Napi::CallbackInfo &info) {
   CHECK_ARGS(1);
   std::string path = info[0].As<Napi::String>().Utf8Value();
   Capture cap;
-  struct btf *btf = btf__parse(path.c_str(), nullptr);
+  struct btf *base = nullptr;
+  if (info.Length() > 1 && info[1].IsString()) {
+    std::string bpath = info[1].As<Napi::String>().Utf8Value();
+    base = btf__parse(bpath.c_str(), nullptr);
+    int berr = libbpf_get_error(base);
+    if (!base || berr) return ThrowErrnoLog(info.Env(), "btf__parse", berr ? berr : errno, cap.text);
+  }
+  struct btf *btf = base ? btf__parse_split(path.c_str(), base) : btf__parse(path.c_str(), nullptr);
   int err = libbpf_get_error(btf);
-  if (!btf || err) return ThrowErrnoLog(info.Env(), "btf__parse", err ? err : errno, cap.text);
+  if (!btf || err) {
+    btf__free(base);
+    return ThrowErrnoLog(info.Env(), base ? "btf__parse_split" : "btf__parse", err ? err : errno, cap.text);
+  }
   Napi::Value v = BtfTypes(info.Env(), btf);
   btf__free(btf);
+  btf__free(base);
   return v;
 }
 

@@ -140,7 +140,7 @@ export interface NativeBinding {
   probeProgType(type: number): number;
   probeMapType(type: number): number;
   probeHelper(progType: number, helperId: number): number;
-  btfParse(path: string): (BtfTypeJson | null)[];
+  btfParse(path: string, base?: string): (BtfTypeJson | null)[];
   btfFindId(path: string, name: string, kind: string): number;
   objectBtf(h: ObjectHandle): (BtfTypeJson | null)[] | null;
   libbpfVersion(): string;
