@@ -105,6 +105,15 @@ struct {
 	__type(value, struct vigil_policy_hook);
 } hooks SEC(".maps");
 
+/* resolve paths: key hook id << 3 | argument slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_POLICY_MAX_RESOLVE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct vigil_policy_resolve);
+} arg_resolve SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VIGIL_POLICY_MAX_SELECTORS);
@@ -704,6 +713,8 @@ static __always_inline __u64 read_at(void *ctx, __u32 loc, __u32 at, __u32 size,
 		break;
 	case VIGIL_POLICY_LOC_CONST:
 		return konst;
+	case VIGIL_POLICY_LOC_TASK:
+		return bpf_get_current_task();
 	default:
 		return 0;
 	}
@@ -719,6 +730,9 @@ static __noinline __u64 read_word(void *ctx, struct vigil_policy_arg *a, __u64 r
 
 	if (a->type == VIGIL_POLICY_ARG_CHAR_ARRAY)
 		return 0;
+	if (a->resolve)
+		/* An address to follow (vg_resolve). */
+		return read_at(ctx, a->loc, a->offset, 8, false, ret, a->value);
 	if (a->type == VIGIL_POLICY_ARG_DATA_LOC)
 		size = 4;
 	if ((a->flags & VIGIL_POLICY_ARG_DEREF_USER) && a->type != VIGIL_POLICY_ARG_USER_STRUCT) {
@@ -1540,11 +1554,86 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 	return 0;
 }
 
+/* A read of `size` bytes (at most 8) of kernel memory, or of user memory. A
+ * kernel function's pointer may be a __user one: kernel reads fall back to
+ * user memory. */
+static __always_inline long resolve_read(void *dst, __u32 size, __u64 addr, bool user)
+{
+	long err;
+
+	if (user)
+		return bpf_probe_read_user(dst, size & 15, (void *)addr);
+	err = bpf_probe_read_kernel(dst, size & 15, (void *)addr);
+	if (err)
+		err = bpf_probe_read_user(dst, size & 15, (void *)addr);
+	return err;
+}
+
+/* Follows argument i's resolve path from its word (e->raw[i]) and leaves the
+ * member's value or address there: 0, or 1 when a read failed. A global
+ * function with a bounded loop: verified once, whatever the number of steps,
+ * arguments and hooks. */
+__noinline int vg_resolve(__u32 i)
+{
+	struct vigil_policy_resolve *p;
+	struct run r = {};
+	__u32 key, n, k;
+	__u64 v, w;
+	bool user;
+
+	if (!run_load(&r) || i >= VIGIL_POLICY_MAX_ARGS)
+		return 1;
+	barrier_var(i);
+	i &= 7;
+	key = r.hook_id << 3 | i;
+	p = bpf_map_lookup_elem(&arg_resolve, &key);
+	if (!p)
+		return 1;
+	v = r.e->raw[i];
+	user = p->user;
+	n = p->nsteps;
+	for (k = 0; k < VIGIL_POLICY_RESOLVE_STEPS; k++) {
+		if (k >= n)
+			break;
+		v += p->steps[k].offset;
+		if (p->steps[k].deref) {
+			w = 0;
+			if (resolve_read(&w, 8, v, user) || !w)
+				return 1;
+			v = w;
+		}
+	}
+	if (p->load) {
+		w = 0;
+		if (resolve_read(&w, p->load, v, user))
+			return 1;
+		w >>= p->shift & 63;
+		if (p->bits && p->bits < 64) {
+			w &= (1ULL << (p->bits & 63)) - 1;
+			if (p->is_signed && (w >> ((p->bits - 1) & 63)) & 1)
+				w |= ~0ULL << (p->bits & 63);
+		}
+		v = w;
+		/* The declared integer type's width, as for any argument. */
+		if (r.h->args[i].type == VIGIL_POLICY_ARG_S64 ||
+		    r.h->args[i].type == VIGIL_POLICY_ARG_U64) {
+			struct vigil_policy_arg *a = &r.h->args[i];
+
+			v = extend(v, a->size, a->flags & VIGIL_POLICY_ARG_SIGNED);
+		}
+	} else if (!v) {
+		return 1;
+	}
+	r.e->raw[i] = v;
+	return 0;
+}
+
 /* One argument captured (exit: completed from the return value). */
 __noinline int vg_capture(__u32 i, __u32 exit)
 {
 	struct run r = {};
 	__u64 raw;
+	int failed = 0;
 
 	if (!run_load(&r) || i >= VIGIL_POLICY_MAX_ARGS)
 		return 0;
@@ -1558,11 +1647,18 @@ __noinline int vg_capture(__u32 i, __u32 exit)
 	} else {
 		raw = read_word(r.ctx, &r.h->args[i], r.e->st.ret);
 		r.e->raw[i] = raw;
+		if (r.h->args[i].resolve) {
+			failed = vg_resolve(i);
+			raw = failed ? 0 : r.e->raw[i];
+		}
 	}
 	/* Inlined, one call site: a static function's unused result may be
 	 * compiled away, leaving whatever was in R0 (the verifier refuses a
 	 * stack pointer there). */
-	return capture_one(&r, i, raw, exit);
+	capture_one(&r, i, raw, exit);
+	if (failed)
+		r.s->ev.args[i].flags |= VIGIL_POLICY_ARG_ERROR;
+	return 0;
 }
 
 /* --- filters ------------------------------------------------------------------- */

@@ -32,6 +32,8 @@ export const VIGIL_POLICY_MAX_PROCS = 32768;
 export const VIGIL_POLICY_STACK_DEPTH = 127;
 export const VIGIL_POLICY_COMM_LEN = 16;
 export const VIGIL_POLICY_RL_ARG_BYTES = 24;
+export const VIGIL_POLICY_RESOLVE_STEPS = 16;
+export const VIGIL_POLICY_MAX_RESOLVE = 8192;
 
 // enum vigil_policy_kind
 export const VIGIL_POLICY_EVENT = 1347374169;
@@ -57,6 +59,7 @@ export const VIGIL_POLICY_LOC_RECORD = 1;
 export const VIGIL_POLICY_LOC_REG = 2;
 export const VIGIL_POLICY_LOC_RET = 3;
 export const VIGIL_POLICY_LOC_CONST = 4;
+export const VIGIL_POLICY_LOC_TASK = 5;
 
 // enum vigil_policy_arg_type
 export const VIGIL_POLICY_ARG_NONE = 0;
@@ -123,7 +126,7 @@ export interface VigilPolicyArg {
   /** __u8 at 12 */
   dirfd_loc: number;
   /** __u8 at 13 */
-  pad: number;
+  resolve: number;
   /** __u16 at 14 */
   dirfd_at: number;
   /** __u32 at 16 */
@@ -134,9 +137,9 @@ export interface VigilPolicyArg {
   value: bigint;
 }
 
-export const vigilPolicyArg: Codec<VigilPolicyArg> & { readonly offsets: Readonly<Record<'type' | 'loc' | 'flags' | 'offset' | 'size' | 'size_loc' | 'size_size' | 'size_at' | 'dirfd_loc' | 'pad' | 'dirfd_at' | 'max_data' | 'pad2' | 'value', number>> } = {
+export const vigilPolicyArg: Codec<VigilPolicyArg> & { readonly offsets: Readonly<Record<'type' | 'loc' | 'flags' | 'offset' | 'size' | 'size_loc' | 'size_size' | 'size_at' | 'dirfd_loc' | 'resolve' | 'dirfd_at' | 'max_data' | 'pad2' | 'value', number>> } = {
   size: 32,
-  offsets: { type: 0, loc: 2, flags: 3, offset: 4, size: 6, size_loc: 8, size_size: 9, size_at: 10, dirfd_loc: 12, pad: 13, dirfd_at: 14, max_data: 16, pad2: 20, value: 24 },
+  offsets: { type: 0, loc: 2, flags: 3, offset: 4, size: 6, size_loc: 8, size_size: 9, size_at: 10, dirfd_loc: 12, resolve: 13, dirfd_at: 14, max_data: 16, pad2: 20, value: 24 },
   decode(view: DataView, o: number): VigilPolicyArg {
     return {
       type: view.getUint16(o, true),
@@ -148,7 +151,7 @@ export const vigilPolicyArg: Codec<VigilPolicyArg> & { readonly offsets: Readonl
       size_size: view.getUint8(o + 9),
       size_at: view.getUint16(o + 10, true),
       dirfd_loc: view.getUint8(o + 12),
-      pad: view.getUint8(o + 13),
+      resolve: view.getUint8(o + 13),
       dirfd_at: view.getUint16(o + 14, true),
       max_data: view.getUint32(o + 16, true),
       pad2: view.getUint32(o + 20, true),
@@ -166,11 +169,91 @@ export const vigilPolicyArg: Codec<VigilPolicyArg> & { readonly offsets: Readonl
     view.setUint8(o + 9, value.size_size);
     view.setUint16(o + 10, value.size_at, true);
     view.setUint8(o + 12, value.dirfd_loc);
-    view.setUint8(o + 13, value.pad);
+    view.setUint8(o + 13, value.resolve);
     view.setUint16(o + 14, value.dirfd_at, true);
     view.setUint32(o + 16, value.max_data, true);
     view.setUint32(o + 20, value.pad2, true);
     view.setBigUint64(o + 24, value.value, true);
+  },
+};
+
+/** struct vigil_policy_resolve_step: 8 bytes. */
+export interface VigilPolicyResolveStep {
+  /** __u32 at 0 */
+  offset: number;
+  /** __u32 at 4 */
+  deref: number;
+}
+
+export const vigilPolicyResolveStep: Codec<VigilPolicyResolveStep> & { readonly offsets: Readonly<Record<'offset' | 'deref', number>> } = {
+  size: 8,
+  offsets: { offset: 0, deref: 4 },
+  decode(view: DataView, o: number): VigilPolicyResolveStep {
+    return {
+      offset: view.getUint32(o, true),
+      deref: view.getUint32(o + 4, true),
+    };
+  },
+  encode(value: VigilPolicyResolveStep, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 8).fill(0);
+    view.setUint32(o, value.offset, true);
+    view.setUint32(o + 4, value.deref, true);
+  },
+};
+
+/** struct vigil_policy_resolve: 144 bytes. */
+export interface VigilPolicyResolve {
+  /** __u32 at 0 */
+  nsteps: number;
+  /** __u8 at 4 */
+  user: number;
+  /** __u8 at 5 */
+  load: number;
+  /** __u8 at 6 */
+  shift: number;
+  /** __u8 at 7 */
+  bits: number;
+  /** __u8 at 8 */
+  is_signed: number;
+  /** __u8[7] at 9 */
+  pad: Uint8Array;
+  /** struct vigil_policy_resolve_step[16] at 16 */
+  steps: VigilPolicyResolveStep[];
+}
+
+export const vigilPolicyResolve: Codec<VigilPolicyResolve> & { readonly offsets: Readonly<Record<'nsteps' | 'user' | 'load' | 'shift' | 'bits' | 'is_signed' | 'pad' | 'steps', number>> } = {
+  size: 144,
+  offsets: { nsteps: 0, user: 4, load: 5, shift: 6, bits: 7, is_signed: 8, pad: 9, steps: 16 },
+  decode(view: DataView, o: number): VigilPolicyResolve {
+    return {
+      nsteps: view.getUint32(o, true),
+      user: view.getUint8(o + 4),
+      load: view.getUint8(o + 5),
+      shift: view.getUint8(o + 6),
+      bits: view.getUint8(o + 7),
+      is_signed: view.getUint8(o + 8),
+      pad: new Uint8Array(view.buffer, view.byteOffset + o + 9, 7).slice(),
+      steps: [{ offset: view.getUint32(o + 16, true), deref: view.getUint32(o + 20, true) }, { offset: view.getUint32(o + 24, true), deref: view.getUint32(o + 28, true) }, { offset: view.getUint32(o + 32, true), deref: view.getUint32(o + 36, true) }, { offset: view.getUint32(o + 40, true), deref: view.getUint32(o + 44, true) }, { offset: view.getUint32(o + 48, true), deref: view.getUint32(o + 52, true) }, { offset: view.getUint32(o + 56, true), deref: view.getUint32(o + 60, true) }, { offset: view.getUint32(o + 64, true), deref: view.getUint32(o + 68, true) }, { offset: view.getUint32(o + 72, true), deref: view.getUint32(o + 76, true) }, { offset: view.getUint32(o + 80, true), deref: view.getUint32(o + 84, true) }, { offset: view.getUint32(o + 88, true), deref: view.getUint32(o + 92, true) }, { offset: view.getUint32(o + 96, true), deref: view.getUint32(o + 100, true) }, { offset: view.getUint32(o + 104, true), deref: view.getUint32(o + 108, true) }, { offset: view.getUint32(o + 112, true), deref: view.getUint32(o + 116, true) }, { offset: view.getUint32(o + 120, true), deref: view.getUint32(o + 124, true) }, { offset: view.getUint32(o + 128, true), deref: view.getUint32(o + 132, true) }, { offset: view.getUint32(o + 136, true), deref: view.getUint32(o + 140, true) }],
+    };
+  },
+  encode(value: VigilPolicyResolve, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 144).fill(0);
+    view.setUint32(o, value.nsteps, true);
+    view.setUint8(o + 4, value.user);
+    view.setUint8(o + 5, value.load);
+    view.setUint8(o + 6, value.shift);
+    view.setUint8(o + 7, value.bits);
+    view.setUint8(o + 8, value.is_signed);
+    putBytes(view, o + 9, 7, value.pad, 'vigilPolicyResolve.pad');
+    {
+      const a0 = value.steps;
+      if (a0.length > 16) throw new RangeError(`vigilPolicyResolve.steps: ${a0.length} elements, room for 16`);
+      for (let i1 = 0; i1 < a0.length; i1++) {
+        const e2 = a0[i1]!;
+        view.setUint32(o + 16 + i1 * 8, e2.offset, true);
+        view.setUint32(o + 16 + i1 * 8 + 4, e2.deref, true);
+      }
+    }
   },
 };
 
@@ -213,7 +296,7 @@ export const vigilPolicyCond: Codec<VigilPolicyCond> & { readonly offsets: Reado
   offsets: { where: 0, test: 32, op: 33, protocol: 34, pad: 36, value: 40, families: 48 },
   decode(view: DataView, o: number): VigilPolicyCond {
     return {
-      where: { type: view.getUint16(o, true), loc: view.getUint8(o + 2), flags: view.getUint8(o + 3), offset: view.getUint16(o + 4, true), size: view.getUint16(o + 6, true), size_loc: view.getUint8(o + 8), size_size: view.getUint8(o + 9), size_at: view.getUint16(o + 10, true), dirfd_loc: view.getUint8(o + 12), pad: view.getUint8(o + 13), dirfd_at: view.getUint16(o + 14, true), max_data: view.getUint32(o + 16, true), pad2: view.getUint32(o + 20, true), value: view.getBigUint64(o + 24, true) },
+      where: { type: view.getUint16(o, true), loc: view.getUint8(o + 2), flags: view.getUint8(o + 3), offset: view.getUint16(o + 4, true), size: view.getUint16(o + 6, true), size_loc: view.getUint8(o + 8), size_size: view.getUint8(o + 9), size_at: view.getUint16(o + 10, true), dirfd_loc: view.getUint8(o + 12), resolve: view.getUint8(o + 13), dirfd_at: view.getUint16(o + 14, true), max_data: view.getUint32(o + 16, true), pad2: view.getUint32(o + 20, true), value: view.getBigUint64(o + 24, true) },
       test: view.getUint8(o + 32),
       op: view.getUint8(o + 33),
       protocol: view.getUint16(o + 34, true),
@@ -233,7 +316,7 @@ export const vigilPolicyCond: Codec<VigilPolicyCond> & { readonly offsets: Reado
     view.setUint8(o + 9, value.where.size_size);
     view.setUint16(o + 10, value.where.size_at, true);
     view.setUint8(o + 12, value.where.dirfd_loc);
-    view.setUint8(o + 13, value.where.pad);
+    view.setUint8(o + 13, value.where.resolve);
     view.setUint16(o + 14, value.where.dirfd_at, true);
     view.setUint32(o + 16, value.where.max_data, true);
     view.setUint32(o + 20, value.where.pad2, true);
@@ -283,12 +366,12 @@ export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Reado
     const a0 = new Array<VigilPolicyArg>(6);
     for (let i1 = 0; i1 < 6; i1++) {
       const b2 = o + 32 + i1 * 32;
-      a0[i1] = { type: view.getUint16(b2, true), loc: view.getUint8(b2 + 2), flags: view.getUint8(b2 + 3), offset: view.getUint16(b2 + 4, true), size: view.getUint16(b2 + 6, true), size_loc: view.getUint8(b2 + 8), size_size: view.getUint8(b2 + 9), size_at: view.getUint16(b2 + 10, true), dirfd_loc: view.getUint8(b2 + 12), pad: view.getUint8(b2 + 13), dirfd_at: view.getUint16(b2 + 14, true), max_data: view.getUint32(b2 + 16, true), pad2: view.getUint32(b2 + 20, true), value: view.getBigUint64(b2 + 24, true) };
+      a0[i1] = { type: view.getUint16(b2, true), loc: view.getUint8(b2 + 2), flags: view.getUint8(b2 + 3), offset: view.getUint16(b2 + 4, true), size: view.getUint16(b2 + 6, true), size_loc: view.getUint8(b2 + 8), size_size: view.getUint8(b2 + 9), size_at: view.getUint16(b2 + 10, true), dirfd_loc: view.getUint8(b2 + 12), resolve: view.getUint8(b2 + 13), dirfd_at: view.getUint16(b2 + 14, true), max_data: view.getUint32(b2 + 16, true), pad2: view.getUint32(b2 + 20, true), value: view.getBigUint64(b2 + 24, true) };
     }
     const a3 = new Array<VigilPolicyCond>(4);
     for (let i4 = 0; i4 < 4; i4++) {
       const b5 = o + 224 + i4 * 56;
-      a3[i4] = { where: { type: view.getUint16(b5, true), loc: view.getUint8(b5 + 2), flags: view.getUint8(b5 + 3), offset: view.getUint16(b5 + 4, true), size: view.getUint16(b5 + 6, true), size_loc: view.getUint8(b5 + 8), size_size: view.getUint8(b5 + 9), size_at: view.getUint16(b5 + 10, true), dirfd_loc: view.getUint8(b5 + 12), pad: view.getUint8(b5 + 13), dirfd_at: view.getUint16(b5 + 14, true), max_data: view.getUint32(b5 + 16, true), pad2: view.getUint32(b5 + 20, true), value: view.getBigUint64(b5 + 24, true) }, test: view.getUint8(b5 + 32), op: view.getUint8(b5 + 33), protocol: view.getUint16(b5 + 34, true), pad: view.getUint32(b5 + 36, true), value: view.getBigUint64(b5 + 40, true), families: view.getBigUint64(b5 + 48, true) };
+      a3[i4] = { where: { type: view.getUint16(b5, true), loc: view.getUint8(b5 + 2), flags: view.getUint8(b5 + 3), offset: view.getUint16(b5 + 4, true), size: view.getUint16(b5 + 6, true), size_loc: view.getUint8(b5 + 8), size_size: view.getUint8(b5 + 9), size_at: view.getUint16(b5 + 10, true), dirfd_loc: view.getUint8(b5 + 12), resolve: view.getUint8(b5 + 13), dirfd_at: view.getUint16(b5 + 14, true), max_data: view.getUint32(b5 + 16, true), pad2: view.getUint32(b5 + 20, true), value: view.getBigUint64(b5 + 24, true) }, test: view.getUint8(b5 + 32), op: view.getUint8(b5 + 33), protocol: view.getUint16(b5 + 34, true), pad: view.getUint32(b5 + 36, true), value: view.getBigUint64(b5 + 40, true), families: view.getBigUint64(b5 + 48, true) };
     }
     return {
       policy: view.getUint32(o, true),
@@ -301,7 +384,7 @@ export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Reado
       pad: view.getUint32(o + 28, true),
       args: a0,
       conds: a3,
-      ret: { type: view.getUint16(o + 448, true), loc: view.getUint8(o + 450), flags: view.getUint8(o + 451), offset: view.getUint16(o + 452, true), size: view.getUint16(o + 454, true), size_loc: view.getUint8(o + 456), size_size: view.getUint8(o + 457), size_at: view.getUint16(o + 458, true), dirfd_loc: view.getUint8(o + 460), pad: view.getUint8(o + 461), dirfd_at: view.getUint16(o + 462, true), max_data: view.getUint32(o + 464, true), pad2: view.getUint32(o + 468, true), value: view.getBigUint64(o + 472, true) },
+      ret: { type: view.getUint16(o + 448, true), loc: view.getUint8(o + 450), flags: view.getUint8(o + 451), offset: view.getUint16(o + 452, true), size: view.getUint16(o + 454, true), size_loc: view.getUint8(o + 456), size_size: view.getUint8(o + 457), size_at: view.getUint16(o + 458, true), dirfd_loc: view.getUint8(o + 460), resolve: view.getUint8(o + 461), dirfd_at: view.getUint16(o + 462, true), max_data: view.getUint32(o + 464, true), pad2: view.getUint32(o + 468, true), value: view.getBigUint64(o + 472, true) },
     };
   },
   encode(value: VigilPolicyHook, view: DataView, o: number): void {
@@ -328,7 +411,7 @@ export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Reado
         view.setUint8(o + 32 + i1 * 32 + 9, e2.size_size);
         view.setUint16(o + 32 + i1 * 32 + 10, e2.size_at, true);
         view.setUint8(o + 32 + i1 * 32 + 12, e2.dirfd_loc);
-        view.setUint8(o + 32 + i1 * 32 + 13, e2.pad);
+        view.setUint8(o + 32 + i1 * 32 + 13, e2.resolve);
         view.setUint16(o + 32 + i1 * 32 + 14, e2.dirfd_at, true);
         view.setUint32(o + 32 + i1 * 32 + 16, e2.max_data, true);
         view.setUint32(o + 32 + i1 * 32 + 20, e2.pad2, true);
@@ -349,7 +432,7 @@ export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Reado
         view.setUint8(o + 224 + i4 * 56 + 9, e5.where.size_size);
         view.setUint16(o + 224 + i4 * 56 + 10, e5.where.size_at, true);
         view.setUint8(o + 224 + i4 * 56 + 12, e5.where.dirfd_loc);
-        view.setUint8(o + 224 + i4 * 56 + 13, e5.where.pad);
+        view.setUint8(o + 224 + i4 * 56 + 13, e5.where.resolve);
         view.setUint16(o + 224 + i4 * 56 + 14, e5.where.dirfd_at, true);
         view.setUint32(o + 224 + i4 * 56 + 16, e5.where.max_data, true);
         view.setUint32(o + 224 + i4 * 56 + 20, e5.where.pad2, true);
@@ -371,7 +454,7 @@ export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Reado
     view.setUint8(o + 457, value.ret.size_size);
     view.setUint16(o + 458, value.ret.size_at, true);
     view.setUint8(o + 460, value.ret.dirfd_loc);
-    view.setUint8(o + 461, value.ret.pad);
+    view.setUint8(o + 461, value.ret.resolve);
     view.setUint16(o + 462, value.ret.dirfd_at, true);
     view.setUint32(o + 464, value.ret.max_data, true);
     view.setUint32(o + 468, value.ret.pad2, true);

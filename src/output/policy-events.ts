@@ -252,6 +252,10 @@ export class PolicyEventFormatter {
       const spec: ArgSpec = h.returnArg ?? { index: 0, type: 'int', returnCopy: false, maxData: false, pos: h.pos };
       o.return = tetragonArg(spec, e.returnValue);
     }
+    // Tetragon's `data` (process_kprobe / process_uprobe), after the return value in its schema.
+    if (h.data && h.data.length > 0 && (e.kind === 'kprobe' || e.kind === 'uprobe')) {
+      o.data = h.data.map((a, j) => tetragonArg(a, e.data?.[j] ?? { kind: 'unavailable', reason: 'not captured' })).filter((x) => x !== undefined);
+    }
     o.action = e.action;
     o.policy_name = e.policy.name;
     if (e.policy.namespace !== undefined) o.policy_namespace = e.policy.namespace;

@@ -32,7 +32,7 @@ import {
 } from './plan.js';
 import { decodePolicyRecord, toPolicyEvent, PolicyRecordError } from './events.js';
 import {
-  vigilPolicyCounters, vigilPolicyDenySet, vigilPolicyTpHooks, VIGIL_POLICY_MAX_TP, VIGIL_POLICY_TP_HOOKS, vigilPolicyFilter, vigilPolicyHook, vigilPolicyProc, vigilPolicySelector,
+  vigilPolicyCounters, vigilPolicyDenySet, vigilPolicyTpHooks, VIGIL_POLICY_MAX_TP, VIGIL_POLICY_TP_HOOKS, vigilPolicyFilter, vigilPolicyHook, vigilPolicyResolve, vigilPolicyProc, vigilPolicySelector,
   type VigilPolicyArg, type VigilPolicyCond, type VigilPolicyHook, type VigilPolicySelector,
   VIGIL_POLICY_ACT_DENY, VIGIL_POLICY_ACT_NOPOST, VIGIL_POLICY_ACT_NOTIFY_ENFORCER,
   VIGIL_POLICY_ACT_POST, VIGIL_POLICY_ACT_SIGKILL, VIGIL_POLICY_ACT_SIGNAL, VIGIL_POLICY_ARG_NONE,
@@ -235,7 +235,8 @@ export class PolicyEngine implements Disposable {
   private lostTotal = 0;
   private closed = false;
   /** Records of hooks already removed (dropped), and records that did not decode. */
-  readonly stats = { records: 0, dropped: 0, malformed: 0 };
+  /** records read; dropped (hook gone); malformed; celRejected (posted, then refused by the selector's matchCEL). */
+  readonly stats = { records: 0, dropped: 0, malformed: 0, celRejected: 0 };
 
   private constructor(private readonly core: BpfObject, private readonly opts: PolicyEngineOptions) {
     this.spec = core.spec;
@@ -560,6 +561,11 @@ export class PolicyEngine implements Disposable {
           first_selector: selStart, nselectors: ph.selectors.length, nconds: pa.kernel.conds.length, pad: 0, args, conds,
           ret: pa.kernel.ret ?? noArg(),
         };
+        // Resolve paths first: the hook may fire as soon as its slot is written.
+        const resolve = new TypedMap(this.core.map('arg_resolve'), codec.u32, vigilPolicyResolve);
+        pa.kernel.resolve?.forEach((p, slot) => {
+          if (p) resolve.set(id << 3 | slot, p);
+        });
         new TypedMap(this.core.map('hooks'), codec.u32, vigilPolicyHook).set(id, k);
       }
     } catch (e) {
@@ -770,6 +776,11 @@ export class PolicyEngine implements Disposable {
       a.objects.length = 0;
       key.writeUInt32LE(a.id);
       hooks.update(key, Buffer.alloc(hooks.valueSize));
+      a.planned.kernel.resolve?.forEach((p, slot) => {
+        if (!p) return;
+        key.writeUInt32LE(a.id << 3 | slot);
+        this.core.map('arg_resolve').delete(key);
+      });
       this.dropStash(a.id);
       this.byHookId.delete(a.id);
       this.hookIds.release(a.id, 1);
@@ -902,6 +913,11 @@ export class PolicyEngine implements Disposable {
       return;
     }
     const sel = h.hook.planned.selectors[rec.header.selector];
+    // matchCEL: the kernel matched the selector's other filters; the expression decides the post.
+    if (sel?.cel && !sel.cel.matches(ev.args, ev.data ?? [])) {
+      this.stats.celRejected++;
+      return;
+    }
     if (sel?.userActions.length) {
       if (ev.action === 'KPROBE_ACTION_POST') {
         ev = { ...ev, action: sel.userActions[0]!.kind === 'GetUrl' ? 'KPROBE_ACTION_GETURL' : 'KPROBE_ACTION_DNSLOOKUP' };
@@ -994,6 +1010,6 @@ export class PolicyEngine implements Disposable {
 function noArg(): VigilPolicyArg {
   return {
     type: VIGIL_POLICY_ARG_NONE, loc: VIGIL_POLICY_LOC_NONE, flags: 0, offset: 0, size: 0, size_loc: 0, size_size: 0,
-    size_at: 0, dirfd_loc: 0, pad: 0, dirfd_at: 0, max_data: 0, pad2: 0, value: 0n,
+    size_at: 0, dirfd_loc: 0, resolve: 0, dirfd_at: 0, max_data: 0, pad2: 0, value: 0n,
   };
 }

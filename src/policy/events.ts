@@ -277,6 +277,12 @@ export function toPolicyEvent(rec: PolicyRecord, ctx: EventContext): PolicyEvent
     const a = h.args[i];
     return a ? argValue(spec, ctx.kernelArgs[i], a, rec.blob) : { kind: 'unavailable', reason: 'not captured' };
   });
+  // Tetragon's data entries: the slots after the arguments'.
+  const data = (ctx.hook.data ?? []).map((spec, j): ArgValue => {
+    const i = ctx.hook.args.length + j;
+    const a = h.args[i];
+    return a ? argValue(spec, ctx.kernelArgs[i], a, rec.blob) : { kind: 'unavailable', reason: 'not captured' };
+  });
   let returnValue: ArgValue | undefined;
   if (ctx.returnSlot !== undefined && ctx.hook.returnArg) {
     const a = h.args[ctx.returnSlot];
@@ -301,6 +307,7 @@ export function toPolicyEvent(rec: PolicyRecord, ctx: EventContext): PolicyEvent
     process: ctx.process,
     parent: ctx.parent,
     args,
+    ...(data.length > 0 ? { data } : {}),
     ...(returnValue ? { returnValue } : {}),
     action: monitored?.action ?? taken,
     ...(monitored ? { elided: monitored.elided } : {}),

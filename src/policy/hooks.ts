@@ -16,10 +16,10 @@
 // Actions are checked against what serves the hook: Override needs BPF-LSM or
 // kprobes with bpf_override_return; Sigkill/Signal need bpf_send_signal; Deny
 // needs cgroup sock_addr programs and a connect/sendmsg hook.
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import {
-  type Action, type ArgConversion, type ArgLocation, type ArgSource, type ArgSpec, type ArgType,
+  type Action, type ArgConversion, type ResolvedPath, type ArgLocation, type ArgSource, type ArgSpec, type ArgType,
   type AttachCondition, type Attachment, type CompiledPolicy, type Hook, type HookSpec, type PolicySpec,
   type Selector, type ServedHook, type SourcePos, type TracepointField, INT_ARG_TYPES, STRING_ARG_TYPES,
 } from './ir.js';
@@ -29,7 +29,8 @@ import { LOADER, PORTABLE, portableForFunction, portableForLsm, type Cond, type 
 import { readTracepointFormat, syscallsWithTracepoints, tracefsRoot } from './tracefs.js';
 import { probeAttach, probeHelper, type FeatureResult } from '../bpf/features.js';
 import { native } from '../bpf/native.js';
-import { Btf } from '../bpf/btf.js';
+import { Btf, memberPath, MemberPathError } from '../bpf/btf.js';
+import { VIGIL_POLICY_MAX_ARGS } from '../generated/policy.js';
 import { ElfFile, FdSource } from '../profile/symbols/elf.js';
 import { syscallNumber } from '../sensors/syscall-names.js';
 
@@ -64,6 +65,12 @@ export interface KernelEnv {
   fileReadable(path: string): { ok: true } | { error: string };
   /** A binary's sha256 and GNU build id (hex), for binaryDigests; default: read from the host's file. */
   binaryIdentity?(path: string): { sha256: string; buildId?: string } | { error: string };
+  /**
+   * The kernel's BTF (resolve, btfType): vmlinux's, or with `module` that
+   * module's (split from vmlinux's, so it has vmlinux's types too). A string
+   * says why not.
+   */
+  btf?(module?: string): Btf | string;
 }
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
@@ -107,6 +114,7 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
   };
   let ftrace: readonly string[] | null | undefined;
   let btf: Btf | null | undefined;
+  const modules = new Map<string, Btf | string>();
   const vmlinux = (): Btf | undefined => {
     if (btf === undefined) {
       try {
@@ -201,6 +209,25 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
       } catch (e) {
         return { error: `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
       }
+    },
+    btf(module) {
+      const b = vmlinux();
+      if (!b) return `the kernel's BTF (${VMLINUX}) cannot be read`;
+      if (module === undefined) return b;
+      if (!modules.has(module)) {
+        const file = `/sys/kernel/btf/${module}`;
+        let m: Btf | string;
+        if (!/^[\w-]+$/.test(module) || !existsSync(file)) m = `module ${module}'s BTF is not loaded on this kernel (no ${file}: the module is not loaded, or built without BTF)`;
+        else {
+          try {
+            m = Btf.fromFile(file, VMLINUX);
+          } catch (e) {
+            m = `module ${module}'s BTF (${file}) cannot be read: ${(e as Error).message}`;
+          }
+        }
+        modules.set(module, m);
+      }
+      return modules.get(module)!;
     },
   };
 }
@@ -455,6 +482,11 @@ class Resolver {
       const type = a.type === 'auto' ? (field ? autoType(field.cType, 8, field.signed) : 'uint64') : a.type;
       types.push(type);
       const desc = field ? `argument ${a.index} of ${name} (${field.cType} ${field.name})` : `argument ${a.index} of ${name}`;
+      if (a.resolve) {
+        // A syscall's pointer arguments are user memory; the struct is the format's C type (or btfType).
+        const param = field ? this.namedType(field.cType, a, ap) : { error: `${desc}: its C type is unknown (the syscall has no tracepoint format); give btfType` };
+        return { loc: { at: 'syscall-arg', index: a.index }, conv: 'none', resolve: this.resolvePath(a, ap, param, true, desc) };
+      }
       const conv = syscallConversion(type, field, desc, a.pos, joinPath(ap, 'type'));
       const src: ArgSource = { loc: { at: 'syscall-arg', index: a.index }, conv };
       if (type === 'char_buf' || type === 'char_iovec') {
@@ -544,6 +576,10 @@ class Resolver {
         fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'index'), `raw tracepoint ${event} has ${params.length} argument(s) (${params.join(', ')}); index ${a.index} is past them`);
       }
       types.push(a.type === 'auto' ? autoType(p, 8, false) : a.type);
+      if (a.resolve) {
+        const desc = `argument ${a.index} of raw tracepoint ${event} (${p})`;
+        return { loc: { at: 'reg', index: a.index }, conv: 'none', resolve: this.resolvePath(a, `${h.path}.args[${i}]`, this.protoParam(`btf_trace_${event}`, a.index + 1, 'TYPEDEF'), false, desc) };
+      }
       return { loc: { at: 'reg', index: a.index }, conv: 'none' };
     });
     const label = `raw_tracepoint:${event}`;
@@ -632,6 +668,10 @@ class Resolver {
       if (a.index > 5) fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'index'), `${kind} arguments come from registers: index 0-5, not ${a.index}`);
       if (a.type === 'sockaddr_un') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), `type sockaddr_un (a kernel struct sockaddr_un) is not captured by Vigil's engine on ${kind} hooks`);
       types.push(a.type);
+      if (a.resolve) {
+        const ap = `${h.path}.args[${i}]`;
+        return { loc: { at: 'reg', index: a.index }, conv: 'none', resolve: this.resolvePath(a, ap, this.protoParam(fn, a.index, 'FUNC'), false, `argument ${a.index} of ${fn}`) };
+      }
       const src: ArgSource = { loc: { at: 'reg', index: a.index }, conv: a.type === 'fd' ? 'fd' : 'none' };
       if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.sizeArgIndex !== undefined) return { ...src, size: { at: 'reg', index: a.sizeArgIndex } };
       if ((a.type === 'char_buf' || a.type === 'char_iovec') && a.returnCopy) return { ...src, size: { at: 'ret' } };
@@ -658,6 +698,9 @@ class Resolver {
         if (a.type === 'auto') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), 'type auto for LSM hooks needs BTF prototypes, which Vigil does not read yet: give the type');
         if (a.type === 'sockaddr_un') fail(a.pos, joinPath(`${h.path}.args[${i}]`, 'type'), 'type sockaddr_un (a kernel struct sockaddr_un) is not captured by Vigil\'s engine on LSM hooks');
         types.push(a.type);
+        if (a.resolve) {
+          return { loc: { at: 'reg', index: a.index }, conv: 'none', resolve: this.resolvePath(a, `${h.path}.args[${i}]`, this.protoParam(`bpf_lsm_${t.hook}`, a.index, 'FUNC'), false, `argument ${a.index} of LSM hook ${t.hook}`) };
+        }
         return { loc: { at: 'reg', index: a.index }, conv: 'none' };
       });
       const label = `lsm:${t.hook}`;
@@ -677,6 +720,8 @@ class Resolver {
       const pa = entry.args[a.index];
       if (!pa) fail(a.pos, joinPath(ap, 'index'), `${written} has ${entry.args.length} argument(s) (${entry.args.map((x) => x.c).join(', ')}); index ${a.index} is past them`);
       if (a.type === 'nop') return 'nop';
+      // The type of what resolve ends at, checked against BTF where the stand-in is made.
+      if (a.resolve) return a.type;
       if (a.type === 'auto') {
         if (pa.types.length === 0) fail(a.pos, joinPath(ap, 'type'), `argument ${a.index} of ${written} (${pa.c}) is not available from its portable equivalent (${entry.name})`);
         return pa.types[0]!;
@@ -744,7 +789,9 @@ class Resolver {
         enter: raw ? { category: 'raw_syscalls', event: 'sys_enter' } : { category: 'syscalls', event: `sys_enter_${name}` },
         exit: raw ? { category: 'raw_syscalls', event: 'sys_exit' } : { category: 'syscalls', event: `sys_exit_${name}` },
         emit,
-        args: h.args.map((a, i) => fromSource(s.args[a.index], types[i]!, undefined, `${name}(2)`)),
+        args: h.args.map((a, i) => (a.resolve
+          ? this.portableResolved(h, i, s.args[a.index], undefined, `${name}(2)`)
+          : fromSource(s.args[a.index], types[i]!, undefined, `${name}(2)`))),
         ret: s.ret ? fromSource(s.ret, h.returnArg?.type ?? 'int', undefined, `${name}(2)`) : undefined,
         when: (s.when ?? []).map((c) => condition(c, undefined, addresses)),
         label,
@@ -758,11 +805,181 @@ class Resolver {
     }
     return {
       kind: 'tracepoint', tp: { category, event }, fields,
-      args: h.args.map((a, i) => fromSource(s.args[a.index], types[i]!, fields, `${category}/${event}`)),
+      args: h.args.map((a, i) => (a.resolve
+        ? this.portableResolved(h, i, s.args[a.index], fields, `${category}/${event}`)
+        : fromSource(s.args[a.index], types[i]!, fields, `${category}/${event}`))),
       ret: h.return && s.ret ? fromSource(s.ret, h.returnArg?.type ?? 'int', fields, `${category}/${event}`) : undefined,
       when: (s.when ?? []).map((c) => condition(c, fields)),
       label: `tracepoint:${category}/${event}`,
     };
+  }
+
+  // --- resolve ---------------------------------------------------------------
+
+  private kernelBtf(a: ArgSpec, ap: string): Btf {
+    const b = this.env.btf?.();
+    if (b === undefined || typeof b === 'string') {
+      fail(a.pos, joinPath(ap, 'resolve'), `resolve "${a.resolve}" needs the kernel's BTF: ${b ?? 'not available'}`);
+    }
+    return b;
+  }
+
+  /** Parameter `index` of a BTF function prototype (a FUNC, or a typedef of a pointer to one: btf_trace_*). */
+  private protoParam(name: string, index: number, kind: 'FUNC' | 'TYPEDEF'): { typeId: number } | { error: string } {
+    const b = this.env.btf?.();
+    if (b === undefined || typeof b === 'string') return { error: b ?? 'the kernel\'s BTF is not available' };
+    if (kind === 'FUNC') {
+      const p = b.funcParam(name, index);
+      return 'error' in p ? p : { typeId: p.typeId };
+    }
+    const td = b.byName(name, 'TYPEDEF');
+    if (!td || td.type_id === undefined) return { error: `the kernel's BTF has no ${name}` };
+    const proto = b.resolve(b.resolve(td.type_id).type_id ?? 0);
+    const p = proto.params?.[index];
+    return p ? { typeId: p.type_id } : { error: `${name} has no parameter ${index}` };
+  }
+
+  /** The BTF type a tracepoint format's C type names ("struct sockaddr *"), as a pointer's target. */
+  private namedType(cType: string, a: ArgSpec, ap: string): { typeId: number; pointee: true } | { error: string } {
+    const m = /^(?:const\s+)?((?:struct|union)\s+\w+|\w+)\s*(?:__user\s*)?\*$/.exec(cType.replace(/\s+/g, ' ').trim());
+    if (!m) return { error: `its C type ${cType} is not a pointer to a struct` };
+    const t = this.kernelBtf(a, ap).typeNamed(m[1]!);
+    return t ? { typeId: t.id, pointee: true } : { error: `the kernel's BTF has no ${m[1]} (the target of ${cType})` };
+  }
+
+  /**
+   * An argument's `resolve` as steps against BTF. `param` is the argument's
+   * C type (a pointer whose target the path starts in), or, with `pointee`,
+   * that target itself; btfType replaces it (the argument then points to a
+   * btfType). `user`: the argument's pointers are user memory.
+   */
+  private resolvePath(a: ArgSpec, ap: string, param: { typeId: number; pointee?: true } | { error: string }, user: boolean, desc: string): ResolvedPath {
+    const path = a.resolve!;
+    let btf = this.kernelBtf(a, ap);
+    let root: number;
+    if (a.btfType) {
+      const bare = a.btfType.replace(/^(struct|union)\s+/, '');
+      let t = btf.typeNamed(a.btfType);
+      if (!t && a.btfTypeModule) {
+        const mb = this.env.btf!(a.btfTypeModule);
+        if (typeof mb === 'string') fail(a.pos, joinPath(ap, 'btfTypeModule'), `btfType ${a.btfType}: ${mb}; vmlinux's BTF has no ${bare} either`);
+        btf = mb;
+        t = btf.typeNamed(a.btfType);
+        if (!t) fail(a.pos, joinPath(ap, 'btfType'), `btfType ${a.btfType} is not in module ${a.btfTypeModule}'s BTF nor in vmlinux's`);
+      }
+      if (!t) fail(a.pos, joinPath(ap, 'btfType'), `btfType ${a.btfType} is not in the kernel's BTF (vmlinux)${a.btfTypeModule ? '' : '; a module\'s type needs btfTypeModule'}`);
+      root = t.id;
+    } else {
+      if ('error' in param) fail(a.pos, joinPath(ap, 'resolve'), `resolve "${path}" on ${desc}: ${param.error}`);
+      if (param.pointee) root = param.typeId;
+      else {
+        const pt = btf.resolve(param.typeId);
+        if (pt.kind !== 'PTR' || !pt.type_id) fail(a.pos, joinPath(ap, 'resolve'), `resolve "${path}" follows members from a pointer, but ${desc} is ${btf.describe(param.typeId)}`);
+        root = pt.type_id;
+      }
+    }
+    let mp;
+    try {
+      mp = memberPath(btf, root, path);
+    } catch (e) {
+      if (e instanceof MemberPathError) fail(a.pos, joinPath(ap, 'resolve'), `resolve "${path}" from ${btf.describe(root)}: ${e.message}`);
+      throw e;
+    }
+    const end = mp.end;
+    const what = `resolve "${path}" ends at ${end.c}`;
+    // type auto: the type of what the path ends at (Tetragon takes the member's BTF type too).
+    let type = a.type;
+    if (type === 'auto') {
+      const target = end.kind === 'object' ? end.c : end.pointer ? end.c.replace(/ \*$/, '') : undefined;
+      const known = Object.entries(KERNEL_STRUCT_OF).find(([, c]) => c === target)?.[0] as ArgType | undefined;
+      if (end.kind === 'scalar' && !end.pointer) {
+        const bits = end.bits <= 8 ? 8 : end.bits <= 16 ? 16 : end.bits <= 32 ? 32 : 64;
+        type = `${end.signed ? 'int' : 'uint'}${bits}` as ArgType;
+      } else if (/^(?:const )?(?:unsigned |signed )?char(\[\d+\]| \*)$/.test(end.c)) type = 'string';
+      else if (known) type = known;
+      else fail(a.pos, joinPath(ap, 'type'), `${what}; type auto reads integers, strings and the kernel structs Vigil knows (${Object.keys(KERNEL_STRUCT_OF).join(', ')}): give the type`);
+    }
+    const structName = KERNEL_STRUCT_OF[type];
+    if (type === 'string' || type === 'filename') {
+      const chars = end.kind === 'object' ? /^(?:const )?(?:unsigned |signed )?char\[\d+\]$/.test(end.c) : end.pointer && /char \*$/.test(end.c);
+      if (!chars) fail(a.pos, joinPath(ap, 'type'), `${what}; type ${type} needs a char array or a char *`);
+    } else if (structName) {
+      const ok = end.kind === 'object' ? end.c === structName : end.pointer && end.c === `${structName} *`;
+      if (!ok) fail(a.pos, joinPath(ap, 'type'), `${what}; type ${type} needs ${structName} (or a pointer to one)`);
+    } else if (!INT_ARG_TYPES.has(type)) {
+      fail(a.pos, joinPath(ap, 'type'), `${what}; Vigil reads a resolved member as an integer type, string, or a kernel struct it knows (${Object.keys(KERNEL_STRUCT_OF).join(', ')}), not ${type}`);
+    }
+    // A char * or a struct pointer is loaded (8 bytes); a char array or an embedded struct is its address.
+    const load = end.kind === 'scalar' && (INT_ARG_TYPES.has(type) || end.pointer)
+      ? { size: end.size, signed: end.signed, shift: end.shift, bits: end.bits }
+      : undefined;
+    return { path, steps: mp.steps, ...(load ? { load } : {}), user, c: end.c, ...(a.type === 'auto' ? { type } : {}) };
+  }
+
+  /** A resolved argument of a portable hook: the stand-in must have the argument's pointer itself. */
+  private portableResolved(h: HookSpec, i: number, f: From | undefined, fields: readonly TracepointField[] | undefined, where: string): ArgSource {
+    const a = h.args[i]!;
+    const ap = `${h.path}.args[${i}]`;
+    const written = h.target.kind === 'lsm' ? `LSM hook ${h.target.hook}` : h.functionName;
+    const fn = h.target.kind === 'lsm' ? `bpf_lsm_${h.target.hook}` : h.functionName;
+    const desc = `argument ${a.index} of ${written}`;
+    if (f && 'sc' in f && (f.conv === undefined || f.conv === 'none' || f.conv === 'user-sockaddr' || f.conv === 'user-struct')) {
+      // The syscall's user pointer to the same bytes the kernel function is given a copy of.
+      return { loc: { at: 'syscall-arg', index: f.sc }, conv: 'none', resolve: this.resolvePath(a, ap, this.protoParam(fn, a.index, 'FUNC'), true, desc) };
+    }
+    if (f && 'field' in f && (f.conv === undefined || f.conv === 'none')) {
+      const field = fields?.find((x) => x.name === f.field);
+      if (field?.pointer || field?.size === 8) {
+        return { loc: { at: 'tp-field', field: field! }, conv: 'none', resolve: this.resolvePath(a, ap, this.protoParam(fn, a.index, 'FUNC'), false, desc) };
+      }
+    }
+    // A path that leaves the argument for the current task at once (bprm->mm->owner is the task
+    // doing the exec) is read from the current task where the stand-in runs in that task.
+    const entry = PORTABLE_TASK_PATHS.find((x) => x.functions.test(fn) && x.arg === a.index && a.resolve!.startsWith(`${x.prefix}.`));
+    if (entry && !a.btfType) {
+      // The whole path is checked against the function's own types first, as Tetragon would.
+      this.resolvePath(a, ap, this.protoParam(fn, a.index, 'FUNC'), false, desc);
+      const b = this.kernelBtf(a, ap);
+      const task = b.typeNamed('struct task_struct');
+      if (task) {
+        const rest: ArgSpec = { ...a, resolve: a.resolve!.slice(entry.prefix.length + 1) };
+        return { loc: { at: 'current-task' }, conv: 'none', resolve: { ...this.resolvePath(rest, ap, { typeId: task.id, pointee: true }, false, 'the current task'), path: a.resolve! } };
+      }
+    }
+    fail(a.pos, joinPath(ap, 'resolve'), `resolve "${a.resolve}" follows ${desc} as a pointer, but ${where}, which stands in for ${written}, does not give that pointer (${f ? describeFrom(f) : 'it does not have the argument'})`);
+  }
+
+  /** `data` entries' sources on an attachment, after the arguments'. */
+  dataSources(h: HookSpec, a: Attachment): ArgSource[] {
+    return (h.data ?? []).map((d, j): ArgSource => {
+      const dp = `${h.path}.data[${j}]`;
+      if (d.source === 'current_task') {
+        const b = this.kernelBtf(d, dp);
+        const task = b.typeNamed('struct task_struct');
+        if (!task) fail(d.pos, joinPath(dp, 'source'), 'the kernel\'s BTF has no struct task_struct');
+        return { loc: { at: 'current-task' }, conv: 'none', resolve: this.resolvePath(d, dp, { typeId: task.id, pointee: true }, false, 'the current task') };
+      }
+      switch (a.kind) {
+        case 'syscall': {
+          const src: ArgSource = { loc: { at: 'syscall-arg', index: d.index }, conv: 'none' };
+          if (!d.resolve) return src;
+          const fields = this.env.tracepoint('syscalls', `sys_enter_${a.syscall}`);
+          const argFields = fields ? fields.slice(fields.findIndex((f) => f.name === '__syscall_nr') + 1) : undefined;
+          const field = argFields?.[d.index];
+          const desc = `argument ${d.index} of ${a.syscall}`;
+          const param = field ? this.namedType(field.cType, d, dp) : { error: `${desc}: its C type is unknown; give btfType` };
+          return { ...src, resolve: this.resolvePath(d, dp, param, true, desc) };
+        }
+        case 'kprobe': case 'fentry': {
+          const src: ArgSource = { loc: { at: 'reg', index: d.index }, conv: 'none' };
+          return d.resolve ? { ...src, resolve: this.resolvePath(d, dp, this.protoParam(a.function, d.index, 'FUNC'), false, `argument ${d.index} of ${a.function}`) } : src;
+        }
+        case 'uprobe':
+          return { loc: { at: 'reg', index: d.index }, conv: 'none' };
+        default:
+          fail(d.pos, dp, `data from argument ${d.index} is not read on ${a.label}, which serves ${h.functionName}: use source current_task, or hook the function natively`);
+      }
+    });
   }
 
   // --- uprobes ---------------------------------------------------------------
@@ -912,6 +1129,33 @@ class Resolver {
   }
 }
 
+/**
+ * Resolve paths a portable stand-in reads from the current task: `prefix` of
+ * argument `arg` of the functions is the task itself. The exec checks:
+ * bprm->mm is the new mm, whose owner mm_init_owner() set to the task doing
+ * the exec, and sched:sched_process_exec runs in that task.
+ */
+const PORTABLE_TASK_PATHS: readonly { functions: RegExp; arg: number; prefix: string }[] = [
+  { functions: /^(security_bprm_(check|creds_for_exec|creds_from_file)|bpf_lsm_bprm_(check_security|creds_for_exec|creds_from_file))$/, arg: 0, prefix: 'mm.owner' },
+];
+
+/** The kernel struct each declared type reads, when an argument's resolve ends at it. */
+const KERNEL_STRUCT_OF: Partial<Record<ArgType, string>> = {
+  file: 'struct file', path: 'struct path', linux_binprm: 'struct linux_binprm', sock: 'struct sock', socket: 'struct socket',
+  cred: 'struct cred', user_namespace: 'struct user_namespace', skb: 'struct sk_buff', kiocb: 'struct kiocb',
+  bpf_attr: 'union bpf_attr', bpf_map: 'struct bpf_map', bpf_prog: 'struct bpf_prog',
+};
+
+function describeFrom(f: From): string {
+  if ('sc' in f) return f.conv === 'fd' ? `it gives syscall argument ${f.sc}, an fd, as ${f.conv === 'fd' ? 'its file' : f.conv}` : `it gives syscall argument ${f.sc} as ${f.conv}`;
+  if ('field' in f) return `it gives field ${f.field}${f.conv ? ` as ${f.conv}` : ''}`;
+  if ('cred' in f) return 'it gives the current task\'s credentials';
+  if ('exe' in f) return 'it gives the executable\'s path (mm->exe_file)';
+  if ('const' in f) return 'it gives a constant';
+  if ('err' in f || 'ret' in f) return 'it gives the syscall\'s result';
+  return 'it gives bytes of user memory';
+}
+
 function needsExit(h: HookSpec): boolean {
   return h.return || h.args.some((a) => a.returnCopy)
     || h.selectors.some((s) => s.matchReturnArgs.length > 0 || s.matchReturnActions.length > 0);
@@ -998,6 +1242,19 @@ export async function resolvePolicy(spec: PolicySpec, env: KernelEnv = liveKerne
       if (res.skipped) skipped.push({ hook: h, reason: res.skipped });
       for (const { spec: hs, served } of res.hooks) {
         let s = await r.kindChecks(served.served, hs);
+        if ((hs.data ?? []).length > 0) {
+          // The data entries' slots follow the arguments' (one more source per entry on each attachment).
+          s = { ...s, attachments: s.attachments.map((a) => ('args' in a ? { ...a, args: [...a.args, ...r.dataSources(hs, a)] } : a)) };
+          if (hs.args.length + hs.data!.length > VIGIL_POLICY_MAX_ARGS - (hs.returnArg ? 1 : 0)) {
+            fail(hs.pos, joinPath(hs.path, 'data'), `${hs.args.length} arguments and ${hs.data!.length} data entries: the engine captures at most ${VIGIL_POLICY_MAX_ARGS} values per hook`);
+          }
+        }
+        // type auto with resolve: the type of the member the path ends at.
+        const first = s.attachments.find((a): a is Extract<Attachment, { args: readonly ArgSource[] }> => 'args' in a);
+        served.args = served.args.map((a, i) => {
+          const t = hs.args[i]!.type === 'auto' ? first?.args[i]?.resolve?.type : undefined;
+          return t ? { ...a, type: t } : a;
+        });
         const selectors = hs.args.some((a) => a.type === 'auto') ? reparseSelectors(hs, served.args, spec) : hs.selectors;
         const resolved: HookSpec = { ...hs, args: served.args, selectors };
         s = await r.checkActions(resolved, s);

@@ -85,8 +85,25 @@ export interface ArgSpec {
   readonly maxData: boolean;
   /** Tetragon `label`: a name for the argument in events. */
   readonly label?: string;
-  /** Tetragon `resolve`: a path of struct members to follow from the argument (kernel functions only). */
+  /**
+   * Tetragon `resolve`: a path of struct members to follow from the argument
+   * ("mm.owner.comm", "sin_addr.s_addr", "fd[2]"); the value captured is the
+   * member's, read as `type`. The resolver turns it into steps against the
+   * kernel's BTF (ArgSource.resolve).
+   */
   readonly resolve?: string;
+  /** Tetragon `btfType`: the struct the argument points to, for resolve (instead of its declared C type). */
+  readonly btfType?: string;
+  /** Tetragon `btfTypeModule`: the kernel module whose BTF has btfType. */
+  readonly btfTypeModule?: string;
+  /** `data` entries: where the value comes from (Tetragon `source`): the current task, or the argument `index`. */
+  readonly source?: 'current_task';
+  readonly pos: SourcePos;
+}
+
+/** Tetragon's matchCEL: an expression over the arguments (arg0..) and data (data0..) of the hook. */
+export interface CelFilter {
+  readonly expr: string;
   readonly pos: SourcePos;
 }
 
@@ -231,6 +248,11 @@ export interface Selector {
   readonly matchNamespaceChanges: readonly NamespaceChangeFilter[];
   readonly matchCapabilities: readonly CapabilityFilter[];
   readonly matchCapabilityChanges: readonly CapabilityFilter[];
+  /**
+   * matchCEL: evaluated by the agent over the captured values of an event the
+   * kernel posted for this selector (docs/policy.md says when that is exact).
+   */
+  readonly matchCEL?: CelFilter;
   /** Actions at the hook (no action listed = Post). */
   readonly matchActions: readonly Action[];
   /** Actions at the function's return (kprobes with `return: true`). */
@@ -302,6 +324,12 @@ export interface HookSpec {
    */
   readonly fromList?: string;
   readonly args: readonly ArgSpec[];
+  /**
+   * Tetragon `data`: more values read at the hook (from the current task or an
+   * argument, through resolve), reported in the event's `data`, not its args.
+   * The engine captures them in the slots after the arguments'.
+   */
+  readonly data?: readonly ArgSpec[];
   /** kprobes: `return: true`; the return value is captured as returnArg. */
   readonly return: boolean;
   readonly returnArg?: ArgSpec;
@@ -403,7 +431,9 @@ export type ArgLocation =
   /** The attachment does not have this argument: the event carries {kind: 'unavailable'} for it. */
   | { readonly at: 'none'; readonly reason: string }
   /** `size` bytes at user address (syscall argument `index`) + `offset` (e.g. clone3's clone_args.flags). */
-  | { readonly at: 'user-mem'; readonly index: number; readonly offset: number; readonly size: number };
+  | { readonly at: 'user-mem'; readonly index: number; readonly offset: number; readonly size: number }
+  /** The current task (struct task_struct *): `data` with source current_task. */
+  | { readonly at: 'current-task' };
 
 /** The file_operations members a condition can compare with a kernel function. */
 export type FileOp = 'unlocked_ioctl' | 'write_iter';
@@ -431,9 +461,30 @@ export type ArgConversion =
    */
   | 'user-caps';
 
+/**
+ * A `resolve` path made into steps against the kernel's BTF (src/bpf/btf.ts
+ * memberPath): from the location's word (an address), the kernel adds each
+ * step's offset and follows the pointer where `deref`; then loads the final
+ * scalar (`load`), or keeps the address of the final object.
+ */
+export interface ResolvedPath {
+  /** As written, for messages. */
+  readonly path: string;
+  readonly steps: readonly { readonly offset: number; readonly deref: boolean }[];
+  readonly load?: { readonly size: number; readonly signed: boolean; readonly shift: number; readonly bits: number };
+  /** The pointers are user memory (a syscall's arguments), else kernel memory. */
+  readonly user: boolean;
+  /** The C type the path ends at ("pid_t", "char[16]", "struct file *"). */
+  readonly c: string;
+  /** For type auto: the type read, from what the path ends at. */
+  readonly type?: ArgType;
+}
+
 export interface ArgSource {
   readonly loc: ArgLocation;
   readonly conv: ArgConversion;
+  /** The argument's `resolve`: the value is the member's, not the word's. */
+  readonly resolve?: ResolvedPath;
   /** char_buf / char_iovec: where the size is (from ArgSpec.sizeArgIndex, or the syscall's return for returnCopy). */
   readonly size?: ArgLocation;
 }
@@ -642,6 +693,8 @@ export interface PolicyEvent {
   readonly parent: ProcessInfo | undefined;
   /** Parallel to hook.args. */
   readonly args: readonly ArgValue[];
+  /** Parallel to hook.data (Tetragon's `data`), when the hook has some. */
+  readonly data?: readonly ArgValue[];
   readonly returnValue?: ArgValue;
   readonly action: EventAction;
   /**

@@ -20,10 +20,12 @@ import {
   NAMESPACE_KINDS, type Action, type ArgFilter, type ArgOperator, type ArgSpec, type ArgType, type BinaryFilter,
   type CapabilityFilter, type Dormant, type FilterValues, type HookSection, type HookSpec, type IntRange, type ListSpec,
   type NamespaceChangeFilter, type NamespaceFilter, type NamespaceKind, type PidFilter, type PolicyMode, type PolicySpec,
-  type RateLimitScope, type Selector, type SourcePos,
+  type RateLimitScope, type Selector, type SourcePos, type CelFilter,
   INT_ARG_TYPES, PATH_ARG_TYPES, SOCK_ARG_TYPES, STRING_ARG_TYPES,
 } from './ir.js';
 import { parseCidr, CidrError, type Cidr } from '../network/cidr.js';
+import { parseMemberPath } from '../bpf/btf.js';
+import { compileCel } from './cel.js';
 import { CAPABILITY_NAMES } from '../output/tetragon.js';
 import { syscallNumber } from '../sensors/syscall-names.js';
 import { SYSCALLS_I386 } from './syscall-table.js';
@@ -776,10 +778,8 @@ class DocReader {
   ): HookSpec | undefined {
     const before = this.diags.length;
     const rawTp = what.target.kind === 'tracepoint' && what.target.raw;
-    if ((raw.data ?? []).length > 0) {
-      this.err(joinPath(hp, 'data'), 'data (values read through resolve paths from the task or the arguments, reported as data) is not supported by Vigil', true);
-    }
     const args = (raw.args ?? []).map((a, i) => this.arg(a, joinPath(joinPath(hp, 'args'), i), what.kind, rawTp));
+    const data = (raw.data ?? []).map((a, i) => this.dataArg(a, joinPath(joinPath(hp, 'data'), i), what.kind));
     // sizeArgIndex must name an argument of the function (1-based in YAML).
     (raw.args ?? []).forEach((a, i) => {
       const ap = joinPath(joinPath(hp, 'args'), i);
@@ -813,11 +813,12 @@ class DocReader {
     const tags = this.tags(raw.tags ?? [], joinPath(hp, 'tags'));
     const retType: ArgType = returnArg?.type ?? 'int';
     const selectors = (raw.selectors ?? []).map((s, i) =>
-      this.selector(s, joinPath(joinPath(hp, 'selectors'), i), args, retType, what.ret, ctx, what.kind === 'tracepoint'));
+      this.selector(s, joinPath(joinPath(hp, 'selectors'), i), args, retType, what.ret, ctx, what.kind === 'tracepoint', data));
+    selectors.forEach((sel, i) => this.celPlacement(sel, i, selectors.length, joinPath(joinPath(hp, 'selectors'), i)));
     if (this.diags.length > before) return undefined;
     return {
       kind: what.kind, section: what.section, target: what.target, functionName: what.functionName,
-      fromList: what.fromList, args, return: what.ret, returnArg,
+      fromList: what.fromList, args, ...(data.length > 0 ? { data } : {}), return: what.ret, returnArg,
       returnArgAction: raw.returnArgAction, selectors, tags, message,
       ignoreCallNotFound: raw.ignore?.callNotFound ?? false, pos: what.pos ?? this.at(hp), path: hp,
     };
@@ -860,25 +861,10 @@ class DocReader {
     if (type === 'auto' && kind === 'uprobe') {
       this.err(joinPath(ap, 'type'), 'type auto needs BTF for the function, which user binaries do not carry: give the type');
     }
-    if (a.btfType !== undefined) {
-      this.err(joinPath(ap, 'btfType'), 'btfType (cast the argument to a BTF type before following resolve) is not supported by Vigil', true);
-    }
-    if (a.btfTypeModule !== undefined) {
-      this.err(joinPath(ap, 'btfTypeModule'), 'btfTypeModule (the kernel module whose BTF has btfType) is not supported by Vigil', true);
-    }
     if (a.source !== undefined && a.source !== '') {
-      this.err(joinPath(ap, 'source'), `source "${a.source}" (read the value from the current task or registers) is not supported by Vigil: arguments come from the hook's arguments`, true);
+      this.err(joinPath(ap, 'source'), `source "${a.source}" applies to data entries (spec.kprobes[].data): arguments come from the hook's arguments`, true);
     }
-    let resolve = a.resolve || undefined;
-    if (resolve) {
-      if (kind === 'tracepoint' && !rawTracepoint) {
-        // Tetragon builds the arguments of a (non-raw) tracepoint from its format file, without looking at resolve.
-        this.warn(joinPath(ap, 'resolve'), 'resolve is ignored on tracepoints that are not raw (Tetragon reads the format field as it is); so does Vigil');
-        resolve = undefined;
-      } else {
-        this.err(joinPath(ap, 'resolve'), `resolve "${resolve}" (follow struct members through BTF from the argument) is not supported by Vigil's engine`, true);
-      }
-    }
+    const r = this.resolveFields(a, ap, kind, rawTracepoint);
     return {
       index: a.index ?? 0,
       type,
@@ -886,9 +872,108 @@ class DocReader {
       returnCopy: a.returnCopy ?? false,
       maxData: a.maxData ?? false,
       label: a.label || undefined,
-      resolve,
+      ...r,
       pos: this.at(ap),
     };
+  }
+
+  /** resolve, btfType and btfTypeModule of an argument or data entry (checked against the kernel's BTF by the resolver). */
+  private resolveFields(a: RawArg, ap: string, kind: HookSpec['kind'], rawTracepoint: boolean): Pick<ArgSpec, 'resolve' | 'btfType' | 'btfTypeModule'> {
+    let resolve = a.resolve || undefined;
+    let btfType = a.btfType || undefined;
+    let btfTypeModule = a.btfTypeModule || undefined;
+    if (kind === 'tracepoint' && !rawTracepoint && (resolve || btfType)) {
+      // Tetragon builds the arguments of a (non-raw) tracepoint from its format file, without looking at resolve.
+      this.warn(joinPath(ap, resolve ? 'resolve' : 'btfType'), `${resolve ? 'resolve' : 'btfType'} is ignored on tracepoints that are not raw (Tetragon reads the format field as it is); so does Vigil`);
+      return {};
+    }
+    if (kind === 'uprobe' && (resolve || btfType)) {
+      this.err(joinPath(ap, resolve ? 'resolve' : 'btfType'), `${resolve ? `resolve "${resolve}"` : 'btfType'} on a uprobe needs the traced binary's BTF (btfPath), which Vigil does not read`, true);
+      return {};
+    }
+    if (btfTypeModule && !btfType) {
+      this.warn(joinPath(ap, 'btfTypeModule'), 'btfTypeModule names where btfType is found; without btfType it is ignored');
+      btfTypeModule = undefined;
+    }
+    if (btfType && !resolve) {
+      this.warn(joinPath(ap, 'btfType'), 'btfType casts the argument for resolve; without resolve the argument is read as its type says, so it is ignored');
+      btfType = undefined;
+      btfTypeModule = undefined;
+    }
+    if (resolve) {
+      try {
+        parseMemberPath(resolve);
+      } catch (e) {
+        this.err(joinPath(ap, 'resolve'), (e as Error).message);
+        resolve = undefined;
+      }
+    }
+    if (btfType && !/^(?:(?:struct|union)\s+)?[A-Za-z_]\w*$/.test(btfType)) {
+      this.err(joinPath(ap, 'btfType'), `"${btfType}" is not a type name (a struct, union or typedef of the kernel's BTF)`);
+    }
+    return { ...(resolve ? { resolve } : {}), ...(btfType ? { btfType } : {}), ...(btfTypeModule ? { btfTypeModule } : {}) };
+  }
+
+  /** One `data` entry: a value read at the hook (from the current task or an argument), reported in the event's data. */
+  private dataArg(a: RawArg, ap: string, kind: HookSpec['kind']): ArgSpec {
+    const type = canonicalArgType(a.type ?? 'auto');
+    if (kind !== 'kfunc' && kind !== 'syscall' && kind !== 'uprobe') {
+      this.err(ap, 'data entries are read on kprobes and uprobes (Tetragon\'s events carry data only for those)');
+    }
+    if (type === 'auto') this.err(joinPath(ap, 'type'), 'a data entry needs its type');
+    let source: 'current_task' | undefined;
+    if (a.source === 'current_task') source = 'current_task';
+    else if (a.source === 'pt_regs') this.err(joinPath(ap, 'source'), 'source pt_regs (registers at the probe) is not supported by Vigil', true);
+    else if (a.source !== undefined && a.source !== '') this.err(joinPath(ap, 'source'), `source "${a.source}" is not one of current_task, pt_regs`);
+    if (source === 'current_task' && !a.resolve) this.err(joinPath(ap, 'resolve'), 'a data entry from current_task needs resolve (the task_struct members to read)');
+    if (a.index === undefined && source === undefined) this.err(ap, 'required field "index" is missing');
+    for (const k of ['sizeArgIndex', 'returnCopy', 'maxData'] as const) {
+      if (a[k] !== undefined && a[k] !== false && a[k] !== 0) this.err(joinPath(ap, k), `${k} is not read for data entries by Vigil`, true);
+    }
+    const r = source === 'current_task'
+      ? { ...(a.resolve ? { resolve: a.resolve } : {}) }
+      : this.resolveFields(a, ap, kind, false);
+    if (source === 'current_task' && a.resolve) {
+      try {
+        parseMemberPath(a.resolve);
+      } catch (e) {
+        this.err(joinPath(ap, 'resolve'), (e as Error).message);
+      }
+      if (a.btfType) this.err(joinPath(ap, 'btfType'), 'btfType does not apply to source current_task (the task is a struct task_struct)');
+    }
+    return {
+      index: a.index ?? 0,
+      type,
+      returnCopy: false,
+      maxData: false,
+      label: a.label || undefined,
+      ...r,
+      ...(source ? { source } : {}),
+      pos: this.at(ap),
+    };
+  }
+
+  /**
+   * matchCEL is evaluated by the agent over the values of an event the kernel
+   * posted (src/policy/cel.ts): exact only when nothing but the post depends
+   * on it and no later selector could have matched instead.
+   */
+  private celPlacement(sel: Selector, i: number, n: number, sp: string): void {
+    if (!sel.matchCEL) return;
+    const cp = joinPath(sp, 'matchCEL');
+    if (i !== n - 1) {
+      this.err(cp, `matchCEL is evaluated by Vigil's agent after the kernel chose this selector, so when it is false selectors ${i + 1}..${n - 1} are not tried as Tetragon would: give matchCEL only on the last selector`, true);
+    }
+    for (const a of [...sel.matchActions, ...sel.matchReturnActions]) {
+      if (a.action !== 'Post' && a.action !== 'NoPost') {
+        this.err(cp, `matchCEL is evaluated by Vigil's agent, after the kernel acted: it cannot hold back ${a.action}; Vigil takes matchCEL only with Post or NoPost`, true);
+        return;
+      }
+      if (a.action === 'Post' && a.rateLimitMs > 0) {
+        this.err(cp, 'matchCEL is evaluated by Vigil\'s agent, after the kernel\'s rateLimit counted the event: give one or the other', true);
+        return;
+      }
+    }
   }
 
   /**
@@ -898,7 +983,7 @@ class DocReader {
    */
   private selector(
     s: RawSelector, sp: string, args: readonly ArgSpec[], retType: ArgType, hasReturn: boolean, ctx: ValueContext,
-    tracepoint: boolean,
+    tracepoint: boolean, data: readonly ArgSpec[] = [],
   ): Selector {
     const parts: { sel: RawSelector; base: string }[] = [{ sel: s, base: sp }];
     let label = s.label || undefined;
@@ -934,7 +1019,13 @@ class DocReader {
     const refuse = (key: keyof RawSelector, why: string): void => {
       if (s[key] !== undefined) this.err(joinPath(sp, key), `${key} (${why}) is not supported by Vigil's engine`, true);
     };
-    refuse('matchCEL', 'CEL expressions over the arguments');
+    let matchCEL: CelFilter | undefined;
+    if (s.matchCEL !== undefined) {
+      const cp = joinPath(sp, 'matchCEL');
+      const prog = compileCel(s.matchCEL.expr, args, data);
+      if ('error' in prog) this.err(joinPath(cp, 'expr'), `matchCEL "${s.matchCEL.expr}": ${prog.error}`);
+      else matchCEL = { expr: s.matchCEL.expr, pos: this.at(cp) };
+    }
     refuse('matchCmdArgs', 'filters on the command line of the process');
     refuse('matchStates', 'state objects');
     refuse('matchWorkloads', 'Kubernetes workloads: pods, containers, hosts');
@@ -1077,6 +1168,7 @@ class DocReader {
     return {
       matchArgs, matchReturnArgs, matchBinaries, matchPIDs, matchNamespaces, matchNamespaceChanges,
       matchCapabilities, matchCapabilityChanges, matchActions, matchReturnActions, pos: this.at(sp),
+      ...(matchCEL ? { matchCEL } : {}),
       ...(label ? { label } : {}),
     };
   }

@@ -7,10 +7,10 @@
 // before anything is loaded.
 import type {
   Action, ArgFilter, ArgLocation, ArgSource, ArgSpec, ArgType, AttachCondition, Attachment, CompiledPolicy, Hook,
-  NamespaceKind, Selector, TracepointRef,
+  NamespaceKind, ResolvedPath, Selector, TracepointRef,
 } from './ir.js';
 import { NAMESPACE_KINDS } from './ir.js';
-import type { VigilPolicyAction, VigilPolicyArg, VigilPolicyCond, VigilPolicyFilter } from '../generated/policy.js';
+import type { VigilPolicyAction, VigilPolicyArg, VigilPolicyCond, VigilPolicyFilter, VigilPolicyResolve } from '../generated/policy.js';
 import {
   VIGIL_POLICY_ACT_DENY, VIGIL_POLICY_ACT_NOPOST, VIGIL_POLICY_ACT_NOTIFY_ENFORCER, VIGIL_POLICY_ACT_POST,
   VIGIL_POLICY_ACT_SIGKILL, VIGIL_POLICY_ACT_SIGNAL, VIGIL_POLICY_ARG_CHAR_ARRAY, VIGIL_POLICY_ARG_CHAR_BUF,
@@ -23,7 +23,7 @@ import {
   VIGIL_POLICY_DENY_CONNECT, VIGIL_POLICY_DENY_SENDMSG, VIGIL_POLICY_FOLLOW, VIGIL_POLICY_F_ARG,
   VIGIL_POLICY_F_BINARY, VIGIL_POLICY_F_CAP, VIGIL_POLICY_F_CAP_CHANGE, VIGIL_POLICY_F_NS,
   VIGIL_POLICY_F_NS_CHANGE, VIGIL_POLICY_F_PID, VIGIL_POLICY_HOOK_AT_EXIT, VIGIL_POLICY_KERNEL_STACK,
-  VIGIL_POLICY_LOC_CONST, VIGIL_POLICY_LOC_NONE, VIGIL_POLICY_LOC_RECORD, VIGIL_POLICY_LOC_REG,
+  VIGIL_POLICY_LOC_CONST, VIGIL_POLICY_LOC_TASK, VIGIL_POLICY_RESOLVE_STEPS, VIGIL_POLICY_LOC_NONE, VIGIL_POLICY_LOC_RECORD, VIGIL_POLICY_LOC_REG,
   VIGIL_POLICY_LOC_RET, VIGIL_POLICY_MAX_ACTIONS, VIGIL_POLICY_MAX_ARGS, VIGIL_POLICY_MAX_CONDS,
   VIGIL_POLICY_MAX_RANGES, VIGIL_POLICY_NEG, VIGIL_POLICY_NSCAP, VIGIL_POLICY_NSPID, VIGIL_POLICY_OP_DADDR,
   VIGIL_POLICY_OP_DPORT, VIGIL_POLICY_OP_EQUAL, VIGIL_POLICY_OP_FAMILY, VIGIL_POLICY_OP_GT, VIGIL_POLICY_OP_IN_MAP,
@@ -39,6 +39,7 @@ import {
   VIGIL_POLICY_ARG_KBPF_PROG, VIGIL_POLICY_HOOK_EXIT_ONLY, VIGIL_POLICY_HOOK_PROC_FILTERS, VIGIL_POLICY_HOOK_CREDS_AT_ENTRY,
 } from '../generated/policy.js';
 import { NotSupportedError } from '../bpf/errors.js';
+import { compileCel, type CelProgram } from './cel.js';
 
 /** A policy the engine cannot program, with the place and the reason. */
 export class PolicyPlanError extends Error {
@@ -79,6 +80,8 @@ export interface PlannedSelector {
   readonly userActions: readonly UserAction[];
   /** A Deny action: enforced by the cgroup sock_addr programs. */
   readonly deny: boolean;
+  /** matchCEL, evaluated by the agent over the values of the events posted for this selector. */
+  readonly cel?: CelProgram;
 }
 
 /** What a kernel hook slot holds (policy, first_selector, nselectors are set by the engine). */
@@ -89,6 +92,8 @@ export interface PlannedKernelHook {
   readonly conds: readonly VigilPolicyCond[];
   /** VIGIL_POLICY_HOOK_RET_AT_ENTRY: where the return value is in the record. */
   readonly ret?: VigilPolicyArg;
+  /** By argument slot: the resolve path the kernel follows from the slot's word (arg_resolve). */
+  readonly resolve?: readonly (VigilPolicyResolve | undefined)[];
 }
 
 export type PlannedAttach =
@@ -209,7 +214,7 @@ function kernelSide(a: Attachment): boolean {
 function emptyArg(): VigilPolicyArg {
   return {
     type: VIGIL_POLICY_ARG_NONE, loc: VIGIL_POLICY_LOC_NONE, flags: 0, offset: 0, size: 0, size_loc: 0, size_size: 0,
-    size_at: 0, dirfd_loc: 0, pad: 0, dirfd_at: 0, max_data: 0, pad2: 0, value: 0n,
+    size_at: 0, dirfd_loc: 0, resolve: 0, dirfd_at: 0, max_data: 0, pad2: 0, value: 0n,
   };
 }
 
@@ -261,6 +266,8 @@ function locate(loc: ArgLocation, source: number, what: string): Where {
       return { loc: VIGIL_POLICY_LOC_NONE, offset: 0, size: 0 };
     case 'const':
       return { loc: VIGIL_POLICY_LOC_CONST, offset: 0, size: 8, value: loc.value };
+    case 'current-task':
+      return { loc: VIGIL_POLICY_LOC_TASK, offset: 0, size: 8 };
     case 'user-mem': {
       const base: Where = source === VIGIL_POLICY_SRC_REGS
         ? { loc: VIGIL_POLICY_LOC_REG, offset: loc.index, size: 8 }
@@ -303,6 +310,7 @@ export function planArg(spec: ArgSpec, src: ArgSource | undefined, ctx: ArgConte
   const t = spec.type;
   const signed = SIGNED_INTS.has(t);
 
+  if (src.resolve) return planResolvedArg(spec, src.resolve, out, ctx);
   if (src.loc.at === 'current-cred') {
     out.type = VIGIL_POLICY_ARG_CRED;
     return out;
@@ -432,6 +440,51 @@ export function planArg(spec: ArgSpec, src: ArgSource | undefined, ctx: ArgConte
   // Kernel structs given by pointer (kprobes): not readable from a tracepoint or uprobe.
   out.type = VIGIL_POLICY_ARG_NONE;
   return out;
+}
+
+/**
+ * An argument read through its resolve path: the word is an address the
+ * kernel follows (vg_resolve), and what it ends at is read as the declared
+ * type: an integer's value, a string at the address (a char array, or the
+ * char * loaded), a kernel struct at the address (an embedded one, or the
+ * pointer loaded).
+ */
+function planResolvedArg(spec: ArgSpec, r: ResolvedPath, out: VigilPolicyArg, ctx: ArgContext): VigilPolicyArg {
+  const t = spec.type;
+  out.resolve = 1;
+  out.size = 8;
+  out.flags &= ~VIGIL_POLICY_ARG_DEREF_USER;
+  if (INTS.has(t)) {
+    const signed = SIGNED_INTS.has(t);
+    out.type = signed ? VIGIL_POLICY_ARG_S64 : VIGIL_POLICY_ARG_U64;
+    if (signed) out.flags |= VIGIL_POLICY_ARG_SIGNED;
+    out.size = intSize(t);
+    return out;
+  }
+  if (t === 'string' || t === 'filename' || t === 'data_loc') {
+    out.type = r.user ? VIGIL_POLICY_ARG_STRING : VIGIL_POLICY_ARG_KSTRING;
+    return out;
+  }
+  const k = KERNEL_POINTER_TYPES[t];
+  if (k !== undefined && !r.user) {
+    out.type = k;
+    return out;
+  }
+  throw new PolicyPlanError(`${ctx.what}: resolve "${r.path}" ends at ${r.c}, which the engine does not read as ${t}` +
+    `${r.user ? ' from user memory' : ''}: declare an integer type, string, or a kernel struct the engine reads (file, path, sock, cred, ...)`);
+}
+
+/** The kernel's program for a resolve path. */
+export function planResolve(r: ResolvedPath, what: string): VigilPolicyResolve {
+  if (r.steps.length > VIGIL_POLICY_RESOLVE_STEPS) {
+    throw new PolicyPlanError(`${what}: resolve "${r.path}" takes ${r.steps.length} steps; the engine follows at most ${VIGIL_POLICY_RESOLVE_STEPS}`);
+  }
+  const steps = r.steps.map((x) => ({ offset: x.offset, deref: x.deref ? 1 : 0 }));
+  while (steps.length < VIGIL_POLICY_RESOLVE_STEPS) steps.push({ offset: 0, deref: 0 });
+  return {
+    nsteps: r.steps.length, user: r.user ? 1 : 0, load: r.load?.size ?? 0, shift: r.load?.shift ?? 0,
+    bits: r.load ? r.load.bits & 0xff : 0, is_signed: r.load?.signed ? 1 : 0, pad: new Uint8Array(7), steps,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -760,10 +813,15 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
     : a.kind === 'raw_tracepoint' ? VIGIL_POLICY_SRC_RAW_TP
       : a.kind === 'fentry' || a.kind === 'lsm' ? VIGIL_POLICY_SRC_TRACING : VIGIL_POLICY_SRC_TRACEPOINT;
   const ctx: ArgContext = { attachment: a, source, what: w, syscall: a.kind === 'syscall' ? a.syscall : undefined };
-  if (a.args.length !== hook.args.length) {
-    throw new PolicyPlanError(`${w}: ${a.args.length} argument sources for ${hook.args.length} arguments`);
+  // The data entries' slots follow the arguments'.
+  const specs = [...hook.args, ...(hook.data ?? [])];
+  if (a.args.length !== specs.length) {
+    throw new PolicyPlanError(`${w}: ${a.args.length} argument sources for ${specs.length} arguments and data`);
   }
-  const args = hook.args.map((spec, i) => planArg(spec, a.args[i], { ...ctx, what: `${w} argument ${i}` }));
+  const args = specs.map((spec, i) => planArg(spec, a.args[i], {
+    ...ctx, what: i < hook.args.length ? `${w} argument ${i}` : `${w} data ${i - hook.args.length}`,
+  }));
+  const resolve = a.args.map((src, i) => (src.resolve && args[i]!.resolve ? planResolve(src.resolve, `${w} argument ${i}`) : undefined));
   let returnSlot: number | undefined;
   const ret = 'ret' in a ? a.ret : undefined;
   if (hook.returnArg && ret && ret.conv !== 'none') {
@@ -833,7 +891,11 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
   } else {
     throw new PolicyPlanError(`${w}: ${a.kind} attachments are not served by the engine`);
   }
-  return { attachment: a, attach, kernel: { flags, source, args, conds, ret: retAtEntry }, returnSlot };
+  return {
+    attachment: a, attach,
+    kernel: { flags, source, args, conds, ret: retAtEntry, ...(resolve.some(Boolean) ? { resolve } : {}) },
+    returnSlot,
+  };
 }
 
 /** The kernel program of one policy; throws PolicyPlanError or NotSupportedError naming what cannot be done. */
@@ -893,7 +955,13 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
         }
         if (sel.matchReturnArgs.length) throw new PolicyPlanError(`${sw}: a Deny selector cannot use matchReturnArgs`);
       }
-      return { index, filters, actions, deny, userActions };
+      let cel: CelProgram | undefined;
+      if (sel.matchCEL) {
+        const prog = compileCel(sel.matchCEL.expr, hook.args, hook.data ?? []);
+        if ('error' in prog) throw new PolicyPlanError(`${sw} matchCEL: ${prog.error}`);
+        cel = prog;
+      }
+      return { index, filters, actions, deny, userActions, ...(cel ? { cel } : {}) };
     });
     // Judged at the entry and kept at the exit: the verdict is the hook's only if one selector has them.
     const credFilters = selectors.filter((s) => s.filters.some((f) => f.kernel.kind >= VIGIL_POLICY_F_NS && f.kernel.kind <= VIGIL_POLICY_F_CAP_CHANGE));

@@ -79,6 +79,10 @@ enum vigil_policy_limits {
 	VIGIL_POLICY_COMM_LEN = 16,
 	/* Bytes of each argument in a rate-limit key: the first 16 and last 8. */
 	VIGIL_POLICY_RL_ARG_BYTES = 24,
+	/* Steps of one argument's resolve path (struct vigil_policy_resolve). */
+	VIGIL_POLICY_RESOLVE_STEPS = 16,
+	/* Argument programs in arg_resolve (key: hook id << 3 | slot). */
+	VIGIL_POLICY_MAX_RESOLVE = 8192,
 };
 
 /* The first __u32 of every policy record. */
@@ -138,6 +142,7 @@ enum vigil_policy_loc {
 	VIGIL_POLICY_LOC_REG = 2,	/* function argument `offset` (pt_regs) */
 	VIGIL_POLICY_LOC_RET = 3,	/* the return value: captured at exit */
 	VIGIL_POLICY_LOC_CONST = 4,	/* arg.value */
+	VIGIL_POLICY_LOC_TASK = 5,	/* the current task (struct task_struct *) */
 };
 
 /* How an argument is read and what it becomes. */
@@ -217,13 +222,38 @@ struct vigil_policy_arg {
 	__u8 size_size;
 	__u16 size_at;
 	__u8 dirfd_loc;		/* PATH_AT: where the directory fd is; 0: the cwd */
-	__u8 pad;
+	__u8 resolve;		/* 1: the word is an address to follow with the argument's
+				 * struct vigil_policy_resolve (arg_resolve[hook << 3 | slot]) */
 	__u16 dirfd_at;
 	__u32 max_data;		/* CHAR_BUF: bytes at most (capped at VIGIL_POLICY_ARG_MAX - 1; 0: the cap) */
 	__u32 pad2;
 	__u64 value;		/* LOC_CONST: the value; DEREF_USER: offset added to the address;
 				 * USER_STRUCT: offset in the struct of a user string pointer to
 				 * append (0: none) */
+};
+
+/* A `resolve` path of struct members, as steps from the argument's word v
+ * (an address): for each step, v += offset, then when deref v = the 8-byte
+ * pointer at v. Then, when load is set, v = the `load` bytes at v, shifted
+ * right by `shift` and cut to `bits` (sign-extended when is_signed): the
+ * member's value; otherwise v is the member's address (a string, an array,
+ * an embedded struct). Reads are of kernel memory (falling back to user
+ * memory, for __user pointers), or of user memory when `user` is set (a
+ * syscall's arguments). A failed read makes the argument ARG_ERROR. */
+struct vigil_policy_resolve_step {
+	__u32 offset;
+	__u32 deref;
+};
+
+struct vigil_policy_resolve {
+	__u32 nsteps;
+	__u8 user;
+	__u8 load;		/* bytes: 1, 2, 4, 8; 0: keep the address */
+	__u8 shift;
+	__u8 bits;
+	__u8 is_signed;
+	__u8 pad[7];
+	struct vigil_policy_resolve_step steps[VIGIL_POLICY_RESOLVE_STEPS];
 };
 
 /* A condition on the attachment's own record, checked before anything else
