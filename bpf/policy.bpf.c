@@ -322,6 +322,7 @@ struct evalbuf {
 	struct run_state st;
 	struct judge_walk jw;
 	__u64 raw[VIGIL_POLICY_MAX_ARGS];	/* argument words as read */
+	__u32 resolve_failed;			/* vg_resolve's result for the argument being captured */
 	__u8 str[VIGIL_POLICY_STR_MAX];		/* Equal key */
 	struct vigil_policy_str_key lpm;	/* Prefix/Postfix key */
 	struct vigil_policy_cidr4_key c4;
@@ -1569,58 +1570,78 @@ static __always_inline long resolve_read(void *dst, __u32 size, __u64 addr, bool
 	return err;
 }
 
+struct resolve_walk {
+	struct vigil_policy_resolve *p;
+	__u64 v;
+	bool failed;
+};
+
+static long resolve_step(__u64 k, void *data)
+{
+	struct resolve_walk *w = data;
+	struct vigil_policy_resolve_step *st;
+	__u64 next = 0;
+
+	if (k >= VIGIL_POLICY_RESOLVE_STEPS)
+		return 1;
+	st = &w->p->steps[k & (VIGIL_POLICY_RESOLVE_STEPS - 1)];
+	w->v += st->offset;
+	if (!st->deref)
+		return 0;
+	if (resolve_read(&next, 8, w->v, w->p->user) || !next) {
+		w->failed = true;
+		return 1;
+	}
+	w->v = next;
+	return 0;
+}
+
 /* Follows argument i's resolve path from its word (e->raw[i]) and leaves the
  * member's value or address there: 0, or 1 when a read failed. A global
- * function with a bounded loop: verified once, whatever the number of steps,
- * arguments and hooks. */
+ * function whose steps are one bpf_loop: verified once, whatever the number
+ * of steps, arguments and hooks. */
 __noinline int vg_resolve(__u32 i)
 {
-	struct vigil_policy_resolve *p;
+	struct resolve_walk w = {};
+	struct vigil_policy_arg *a;
 	struct run r = {};
-	__u32 key, n, k;
-	__u64 v, w;
-	bool user;
+	__u32 key, n;
+	__u64 v;
 
 	if (!run_load(&r) || i >= VIGIL_POLICY_MAX_ARGS)
 		return 1;
 	barrier_var(i);
 	i &= 7;
 	key = r.hook_id << 3 | i;
-	p = bpf_map_lookup_elem(&arg_resolve, &key);
-	if (!p)
+	w.v = r.e->raw[i];
+	/* Until it succeeds, no value (capture_one reads 0, the argument is marked ARG_ERROR). */
+	r.e->raw[i] = 0;
+	w.p = bpf_map_lookup_elem(&arg_resolve, &key);
+	if (!w.p)
 		return 1;
-	v = r.e->raw[i];
-	user = p->user;
-	n = p->nsteps;
-	for (k = 0; k < VIGIL_POLICY_RESOLVE_STEPS; k++) {
-		if (k >= n)
-			break;
-		v += p->steps[k].offset;
-		if (p->steps[k].deref) {
-			w = 0;
-			if (resolve_read(&w, 8, v, user) || !w)
-				return 1;
-			v = w;
-		}
-	}
-	if (p->load) {
-		w = 0;
-		if (resolve_read(&w, p->load, v, user))
-			return 1;
-		w >>= p->shift & 63;
-		if (p->bits && p->bits < 64) {
-			w &= (1ULL << (p->bits & 63)) - 1;
-			if (p->is_signed && (w >> ((p->bits - 1) & 63)) & 1)
-				w |= ~0ULL << (p->bits & 63);
-		}
-		v = w;
-		/* The declared integer type's width, as for any argument. */
-		if (r.h->args[i].type == VIGIL_POLICY_ARG_S64 ||
-		    r.h->args[i].type == VIGIL_POLICY_ARG_U64) {
-			struct vigil_policy_arg *a = &r.h->args[i];
+	n = w.p->nsteps;
+	if (n > VIGIL_POLICY_RESOLVE_STEPS)
+		n = VIGIL_POLICY_RESOLVE_STEPS;
+	bpf_loop(n, resolve_step, &w, 0);
+	if (w.failed)
+		return 1;
+	v = w.v;
+	if (w.p->load) {
+		__u32 bits = w.p->bits & 63;
 
-			v = extend(v, a->size, a->flags & VIGIL_POLICY_ARG_SIGNED);
+		v = 0;
+		if (resolve_read(&v, w.p->load, w.v, w.p->user))
+			return 1;
+		v >>= w.p->shift & 63;
+		if (bits) {
+			v &= (1ULL << bits) - 1;
+			if (w.p->is_signed && ((v >> (bits - 1)) & 1))
+				v |= ~0ULL << bits;
 		}
+		/* The declared integer type's width, as for any argument. */
+		a = &r.h->args[i];
+		if (a->type == VIGIL_POLICY_ARG_S64 || a->type == VIGIL_POLICY_ARG_U64)
+			v = extend(v, a->size, a->flags & VIGIL_POLICY_ARG_SIGNED);
 	} else if (!v) {
 		return 1;
 	}
@@ -1633,7 +1654,6 @@ __noinline int vg_capture(__u32 i, __u32 exit)
 {
 	struct run r = {};
 	__u64 raw;
-	int failed = 0;
 
 	if (!run_load(&r) || i >= VIGIL_POLICY_MAX_ARGS)
 		return 0;
@@ -1647,16 +1667,19 @@ __noinline int vg_capture(__u32 i, __u32 exit)
 	} else {
 		raw = read_word(r.ctx, &r.h->args[i], r.e->st.ret);
 		r.e->raw[i] = raw;
+		r.e->resolve_failed = 0;
+		/* Kept in map memory, not on the stack: a flag live across the
+		 * capture below would make the verifier walk it once per value. */
 		if (r.h->args[i].resolve) {
-			failed = vg_resolve(i);
-			raw = failed ? 0 : r.e->raw[i];
+			r.e->resolve_failed = vg_resolve(i);
+			raw = r.e->raw[i];
 		}
 	}
 	/* Inlined, one call site: a static function's unused result may be
 	 * compiled away, leaving whatever was in R0 (the verifier refuses a
 	 * stack pointer there). */
 	capture_one(&r, i, raw, exit);
-	if (failed)
+	if (!exit && r.e->resolve_failed)
 		r.s->ev.args[i].flags |= VIGIL_POLICY_ARG_ERROR;
 	return 0;
 }

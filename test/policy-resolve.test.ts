@@ -161,13 +161,22 @@ describe('resolve: validation with positions', () => {
         args: [{ index: 1, type: 'uint16', btfType: 'vigil_no_such_type', btfTypeModule: 'vigil_no_such_module', resolve: 'family' }] }],
     }, 'no-module');
     assert.match(errs.join('\n'), /btfTypeModule: btfType vigil_no_such_type: module vigil_no_such_module's BTF is not loaded on this kernel/);
+    // A type vmlinux has needs no module BTF, whatever btfTypeModule says.
+    assert.deepEqual(await resolveErrors({
+      kprobes: [{ call: 'security_socket_connect', syscall: false,
+        args: [{ index: 1, type: 'uint16', btfType: 'sockaddr_in', btfTypeModule: 'vigil_no_such_module', resolve: 'sin_port' }] }],
+    }, 'vmlinux-type'), []);
   });
 
   test('malformed paths, and resolve where Vigil cannot follow it, are refused when loaded', () => {
     const { diags } = load({
-      kprobes: [{ call: 'security_socket_connect', syscall: false, args: [{ index: 1, type: 'int', resolve: 'sin_port..x' }] }],
+      kprobes: [
+        { call: 'security_socket_connect', syscall: false, args: [{ index: 1, type: 'int', resolve: 'sin_port..x' }] },
+        { call: 'security_file_open', syscall: false, return: true, returnArg: { index: 0, type: 'int', resolve: 'f_flags' } },
+      ],
       uprobes: [{ path: '/bin/true', symbols: ['main'], args: [{ index: 0, type: 'int', resolve: 'a' }] }],
     }, 'bad-paths');
+    assert.match(diags.join('\n'), /returnArg\.resolve: resolve on the return value is not supported/);
     assert.match(diags.join('\n'), /args\[0\]\.resolve: resolve "sin_port\.\.x": empty member name/);
     assert.match(diags.join('\n'), /uprobes\[0\]\.args\[0\]\.resolve: resolve "a" on a uprobe needs the traced binary's BTF \(btfPath\)/);
   });

@@ -46,6 +46,7 @@ export const HEAVIEST: Readonly<Record<string, { constants?: Record<string, Cons
   syscalls: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS } },
   flow: { constants: { ...SELF, vigil_flow_want_tcp: 1, vigil_flow_want_udp: 1, vigil_flow_want_dns: 1, vigil_wakeup_bytes: 4096n } },
   netpolicy: { constants: { policy_cgroup_id: 1n, vigil_wakeup_bytes: 4096n } },
+  // policy: vg_capture always calls vg_resolve (resolve paths), so every configuration verifies it.
   policy: { constants: { vigil_wakeup_bytes: 4096n, raw_tp_hook: 1 },
     attachTargets: { policy_fentry: 'security_file_open', policy_fexit: 'security_file_open', policy_lsm: 'file_open' } },
   profile: { constants: { ...SELF, include_idle: 1, min_block_ns: 1n } },

@@ -799,6 +799,9 @@ class DocReader {
       const rp = joinPath(hp, 'returnArg');
       if (!what.ret) this.warn(rp, 'returnArg is ignored without return: true');
       returnArg = this.arg(raw.returnArg, rp, what.kind, rawTp);
+      if (returnArg.resolve || returnArg.btfType) {
+        this.err(joinPath(rp, returnArg.resolve ? 'resolve' : 'btfType'), 'resolve on the return value is not supported by Vigil\'s engine (arguments and data entries only)', true);
+      }
     }
     if (raw.returnArgAction !== undefined) {
       const rp = joinPath(hp, 'returnArgAction');
