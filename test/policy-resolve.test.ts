@@ -14,6 +14,7 @@ import { loadPolicySources, formatDiagnostic } from '../src/policy/loader.js';
 import { compilePolicies, resolvePolicy } from '../src/policy/hooks.js';
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import { compileCel } from '../src/policy/cel.js';
+import { PolicyEventFormatter } from '../src/output/policy-events.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';
 
@@ -308,6 +309,10 @@ describe('resolve, data and matchCEL on the real kernel', () => {
     assert.equal(ev.length, 1, show(ev.map((e) => [e.args, e.data])));
     assert.deepEqual(ev[0]!.args, [{ kind: 'int', value: BigInt(r.pid - 42) }, { kind: 'int', value: -1n }]);
     assert.deepEqual(ev[0]!.data, [{ kind: 'int', value: BigInt(r.pid) }]);
+    // Reported as Tetragon does: process_kprobe.data, apart from args.
+    const body = new PolicyEventFormatter('json').body(ev[0]!);
+    assert.deepEqual(body.args, [{ int_arg: r.pid - 42, label: 'whence' }, { int_arg: -1, label: 'fd' }], show(body));
+    assert.deepEqual(body.data, [{ int_arg: r.pid }], show(body));
     // The kernel posted all three (its filters pass them); the agent's CEL kept one.
     assert.ok(suite.engine.stats.celRejected >= 2, show(suite.engine.stats));
   });
