@@ -246,10 +246,12 @@ describe('resolve, data and matchCEL on the real kernel', () => {
 
   test('lsm bprm_check_security: resolve "mm.owner.real_parent.comm" (the exec\'ing task\'s parent)', async () => {
     // Natively: BPF-LSM reads bprm->mm->owner; served by sched_process_exec, the current task (the owner).
+    // Selected by the resolved value itself (children of this process): at bprm_check_security the
+    // process's binary is still the one that called execve, so matchBinaries would differ between the two.
     const p = await compileSpec({
       lsmhooks: [{ hook: 'bprm_check_security',
-        args: [{ index: 0, type: 'string', resolve: 'mm.owner.real_parent.comm' }, { index: 0, type: 'int', resolve: 'mm.owner.real_parent.tgid' }],
-        selectors: [{ matchBinaries: [{ operator: 'In', values: [suite.s.ops] }], matchActions: [{ action: 'Post' }] }] }],
+        args: [{ index: 0, type: 'int', resolve: 'mm.owner.real_parent.tgid' }, { index: 0, type: 'string', resolve: 'mm.owner.real_parent.comm' }],
+        selectors: [{ matchArgs: [{ index: 0, operator: 'Equal', values: [String(process.pid)] }], matchActions: [{ action: 'Post' }] }] }],
     });
     const { r, ev } = await withPolicy(p, async () => {
       const r = await run(suite.s.ops, []);
@@ -258,7 +260,7 @@ describe('resolve, data and matchCEL on the real kernel', () => {
     assert.equal(r.code, 0);
     assert.equal(ev.length, 1, show(ev.map((e) => e.args)));
     const comm = readFileSync('/proc/self/comm', 'utf8').trim();
-    assert.deepEqual(ev[0]!.args, [{ kind: 'string', value: comm }, { kind: 'int', value: BigInt(process.pid) }]);
+    assert.deepEqual(ev[0]!.args, [{ kind: 'int', value: BigInt(process.pid) }, { kind: 'string', value: comm }]);
   });
 
   for (const section of ['kprobes', 'fentries'] as const) {

@@ -420,8 +420,8 @@ ${args}    selectors:
 // 4. Schema fields of Tetragon's main branch
 
 describe('schema: each field compiled or refused with its position', () => {
-  test('btfType, btfTypeModule, source and data are refused where they are written', () => {
-    const e = errorsOf(doc(`  kprobes:
+  test('btfType without resolve is ignored (a warning); source belongs to data; data entries need what they read', () => {
+    const e = load(doc(`  kprobes:
   - call: sys_openat
     syscall: true
     args:
@@ -430,12 +430,27 @@ describe('schema: each field compiled or refused with its position', () => {
       btfType: filename
       source: current_task
     data:
-    - index: 0
+    - source: current_task
+      index: 0
       type: int
+    - source: pt_regs
+      index: 0
+      type: int
+      resolve: ax
 `));
-    has(e, /^p\.yaml:12:7: spec\.kprobes\[0\]\.args\[0\]\.btfType: btfType .* is not supported by Vigil/);
-    has(e, /^p\.yaml:13:7: spec\.kprobes\[0\]\.args\[0\]\.source: source "current_task" .* is not supported by Vigil/);
-    has(e, /^p\.yaml:14:5: spec\.kprobes\[0\]\.data: data .* is not supported by Vigil/);
+    has(e.warns, /^p\.yaml:12:7: spec\.kprobes\[0\]\.args\[0\]\.btfType: btfType casts the argument for resolve; without resolve .* ignored/);
+    has(e.errors, /^p\.yaml:13:7: spec\.kprobes\[0\]\.args\[0\]\.source: source "current_task" applies to data entries/);
+    has(e.errors, /^p\.yaml:15:7: spec\.kprobes\[0\]\.data\[0\]\.resolve: a data entry from current_task needs resolve/);
+    has(e.errors, /^p\.yaml:18:7: spec\.kprobes\[0\]\.data\[1\]\.source: source pt_regs .* is not supported by Vigil/);
+    // On a tracepoint (Tetragon's events carry data for kprobes and uprobes only).
+    has(errorsOf(doc(`  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    data:
+    - source: current_task
+      type: int
+      resolve: pid
+`)), /^p\.yaml:9:5: spec\.tracepoints\[0\]\.data: unknown field "data"/);
   });
 
   test('uprobes: return and returnArg compile to a uretprobe; ignore is said', async () => {
@@ -488,12 +503,13 @@ describe('schema: each field compiled or refused with its position', () => {
         operator: SubStringIgnCase
         values: ["shadow"]
       matchCEL:
-        expr: "arg0 > 1"
+        expr: "arg7 > 1"
 `));
     has(e, /^p\.yaml:14:9: spec\.kprobes\[0\]\.selectors\[0\]\.matchParentBinaries\[0\]: matchParentBinaries .* is not supported/);
     has(e, /^p\.yaml:18:19: spec\.kprobes\[0\]\.selectors\[0\]\.matchArgs\[0\]\.operator: FileType \(the type of the file .*\) is not supported by Vigil's engine/);
     has(e, /matchArgs\[1\]\.operator: SubStringIgnCase .* is not supported by Vigil's engine/);
-    has(e, /^p\.yaml:23:7: spec\.kprobes\[0\]\.selectors\[0\]\.matchCEL: matchCEL .* is not supported/);
+    // matchCEL is checked against the hook's args and data (arg0 is the only argument here).
+    has(e, /^p\.yaml:24:15: spec\.kprobes\[0\]\.selectors\[0\]\.matchCEL\.expr: matchCEL "arg7 > 1": Unknown variable: arg7/);
   });
 
   test('InRange/NotInRange take "min:max" ranges', () => {
@@ -528,7 +544,7 @@ describe('schema: each field compiled or refused with its position', () => {
       { sockaddrun_arg: { family: 'AF_UNIX', path: '/run/x.sock' } });
   });
 
-  test('resolve: ignored on non-raw tracepoints (as Tetragon), refused where it would mean something', () => {
+  test('resolve: ignored on non-raw tracepoints (as Tetragon), a malformed path refused where it would mean something', () => {
     const { warns } = one(doc(`  tracepoints:
   - subsystem: syscalls
     event: sys_enter_openat
@@ -543,8 +559,8 @@ describe('schema: each field compiled or refused with its position', () => {
     args:
     - index: 0
       type: string
-      resolve: mm.owner.comm
-`)), /^p\.yaml:11:7: spec\.lsmhooks\[0\]\.args\[0\]\.resolve: resolve "mm\.owner\.comm" .* is not supported by Vigil's engine/);
+      resolve: mm.owner..comm
+`)), /^p\.yaml:11:16: spec\.lsmhooks\[0\]\.args\[0\]\.resolve: resolve "mm\.owner\.\.comm": empty member name/);
   });
 
   test('selectorsMacros: the macro\'s filters are added to the selector, errors point into the macro', () => {

@@ -1147,7 +1147,7 @@ const KERNEL_STRUCT_OF: Partial<Record<ArgType, string>> = {
 };
 
 function describeFrom(f: From): string {
-  if ('sc' in f) return f.conv === 'fd' ? `it gives syscall argument ${f.sc}, an fd, as ${f.conv === 'fd' ? 'its file' : f.conv}` : `it gives syscall argument ${f.sc} as ${f.conv}`;
+  if ('sc' in f) return f.conv === 'fd' ? `it turns syscall argument ${f.sc}, an fd, into its file or socket` : `it gives syscall argument ${f.sc}${f.conv ? ` as ${f.conv}` : ''}`;
   if ('field' in f) return `it gives field ${f.field}${f.conv ? ` as ${f.conv}` : ''}`;
   if ('cred' in f) return 'it gives the current task\'s credentials';
   if ('exe' in f) return 'it gives the executable\'s path (mm->exe_file)';
