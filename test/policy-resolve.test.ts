@@ -16,6 +16,7 @@ import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import { compileCel } from '../src/policy/cel.js';
 import { PolicyEventFormatter } from '../src/output/policy-events.js';
 import { requireRoot, tracefs } from './helpers.js';
+import { probeAttach } from '../src/bpf/features.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';
 
 // --- pure: member paths over hand-made BTF -------------------------------------------
@@ -259,6 +260,7 @@ describe('resolve, data and matchCEL on the real kernel', () => {
     });
     assert.equal(r.code, 0);
     assert.equal(ev.length, 1, show(ev.map((e) => e.args)));
+    assert.equal(ev[0]!.attachment.kind, (await probeAttach('lsm')).available ? 'lsm' : 'tracepoint', ev[0]!.attachment.label);
     const comm = readFileSync('/proc/self/comm', 'utf8').trim();
     assert.deepEqual(ev[0]!.args, [{ kind: 'int', value: BigInt(process.pid) }, { kind: 'string', value: comm }]);
   });
@@ -288,6 +290,10 @@ describe('resolve, data and matchCEL on the real kernel', () => {
         // Only the connect to the chosen port: the other is filtered out by the resolved port.
         assert.equal(ev.length, 1, show(ev.map((e) => [e.attachment.label, e.args])));
         assert.deepEqual(ev[0]!.args, [{ kind: 'int', value: BigInt(raw) }, { kind: 'int', value: 0x0100007fn }]);
+        // Natively (kernel memory) where the kernel has the hook kind, else connect(2)'s user memory.
+        const native = section === 'kprobes' ? (await probeAttach('kprobe')).available || (await probeAttach('fentry')).available
+          : (await probeAttach('fentry')).available || (await probeAttach('kprobe')).available;
+        assert.equal(ev[0]!.attachment.kind === 'kprobe' || ev[0]!.attachment.kind === 'fentry', native, ev[0]!.attachment.label);
       } finally {
         server.close();
       }
