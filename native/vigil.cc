@@ -18,8 +18,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/perf_event.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,6 +124,10 @@ struct ObjectHandle {
 
 struct LinkHandle {
   struct bpf_link *link = nullptr;
+  // The perf event under a perf-event link, when Vigil opened it (tracepoints,
+  // sampling): the link owns it; linksDestroy detaches the program from it
+  // first and may leave its release to another process (see there).
+  int perfFd = -1;
 };
 
 template <typename T>
@@ -165,8 +171,8 @@ struct bpf_map *GetMap(const Napi::CallbackInfo &info, size_t objIdx) {
   return m;
 }
 
-Napi::Value WrapLink(Napi::Env env, struct bpf_link *link) {
-  auto *h = new LinkHandle{link};
+Napi::Value WrapLink(Napi::Env env, struct bpf_link *link, int perfFd = -1) {
+  auto *h = new LinkHandle{link, perfFd};
   // The GC finaliser only frees the handle; a link that was never destroyed
   // by TypeScript is left attached on purpose (TypeScript owns lifetime).
   return Napi::External<LinkHandle>::New(env, h, [](Napi::Env, LinkHandle *l) {
@@ -424,17 +430,53 @@ __u64 CookieArg(const Napi::CallbackInfo &info, size_t i) {
   return (__u64)info[i].As<Napi::Number>().Int64Value();
 }
 
+// A tracepoint's perf event, opened as bpf_program__attach_tracepoint_opts
+// opens it, but here, so that its descriptor is known (LinkHandle.perfFd).
+// Returns the descriptor, or -errno.
+static int OpenTracepointEvent(const std::string &cat, const std::string &name) {
+  const char *roots[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+  int err = ENOENT;
+  for (const char *root : roots) {
+    std::string path = std::string(root) + "/events/" + cat + "/" + name + "/id";
+    FILE *f = fopen(path.c_str(), "re");
+    if (!f) {
+      if (errno != ENOENT) err = errno;
+      continue;
+    }
+    unsigned long long id = 0;
+    int n = fscanf(f, "%llu", &id);
+    fclose(f);
+    if (n != 1) return -EINVAL;
+    struct perf_event_attr attr = {};
+    attr.type = PERF_TYPE_TRACEPOINT;
+    attr.size = sizeof(attr);
+    attr.config = id;
+    attr.sample_period = 1;
+    attr.wakeup_events = 1;
+    int pfd = syscall(__NR_perf_event_open, &attr, -1 /* pid */, 0 /* cpu */, -1 /* group */, PERF_FLAG_FD_CLOEXEC);
+    return pfd < 0 ? -errno : pfd;
+  }
+  return -err;
+}
+
 Napi::Value AttachTracepoint(const Napi::CallbackInfo &info) {
   CHECK_ARGS(4);
   struct bpf_program *p = GetProgram(info, 0);
   if (!p) return info.Env().Undefined();
   std::string cat = info[2].As<Napi::String>().Utf8Value();
   std::string name = info[3].As<Napi::String>().Utf8Value();
-  LIBBPF_OPTS(bpf_tracepoint_opts, opts);
+  LIBBPF_OPTS(bpf_perf_event_opts, opts);
   opts.bpf_cookie = CookieArg(info, 4);
+  int pfd = OpenTracepointEvent(cat, name);
+  if (pfd < 0) return ThrowErrno(info.Env(), ("perf_event_open(tracepoint " + cat + "/" + name + ")").c_str(), -pfd);
   Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_tracepoint_opts",
-                    bpf_program__attach_tracepoint_opts(p, cat.c_str(), name.c_str(), &opts), cap.text);
+  struct bpf_link *link = bpf_program__attach_perf_event_opts(p, pfd, &opts);
+  if (link == nullptr) {
+    int e = errno;
+    close(pfd);
+    return ThrowErrnoLog(info.Env(), "bpf_program__attach_perf_event_opts", e, cap.text);
+  }
+  return WrapLink(info.Env(), link, pfd);
 }
 
 Napi::Value AttachRawTracepoint(const Napi::CallbackInfo &info) {
@@ -514,8 +556,9 @@ Napi::Value AttachPerfEvent(const Napi::CallbackInfo &info) {
   if (!p) return info.Env().Undefined();
   int pfd = info[2].As<Napi::Number>().Int32Value();
   Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_perf_event",
-                    bpf_program__attach_perf_event(p, pfd), cap.text);
+  struct bpf_link *link = bpf_program__attach_perf_event(p, pfd);
+  if (link == nullptr) return ThrowErrnoLog(info.Env(), "bpf_program__attach_perf_event", errno, cap.text);
+  return WrapLink(info.Env(), link, pfd);
 }
 
 Napi::Value AttachXdp(const Napi::CallbackInfo &info) {
@@ -642,6 +685,128 @@ Napi::Value LinkDestroy(const Napi::CallbackInfo &info) {
     if (err) return ThrowErrno(info.Env(), "bpf_link__destroy", err);
   }
   return info.Env().Undefined();
+}
+
+// Detaching many links at once. Closing a tracepoint's perf event waits in
+// the kernel for RCU grace periods (perf_trace_event_unreg calls
+// tracepoint_synchronize_unregister: 50-100 ms each), so ~50 links closed
+// one after another take seconds. Waits that overlap share their grace
+// periods: each link is destroyed on a thread of its own, all at once, on a
+// worker so the JS thread does not wait. Links are independent libbpf
+// objects; bpf_link__destroy touches only its own.
+struct LinkDestroyJob {
+  struct bpf_link *link;
+  int perfFd;
+  int err;
+  // A duplicate of perfFd whose closing (the slow part) is left to the caller.
+  int heldFd;
+};
+
+struct LinkDestroySlice {
+  std::vector<LinkDestroyJob> *jobs;
+  size_t first;
+  size_t stride;
+  bool holdPerfEvents;
+};
+
+static void *DestroyLinkSlice(void *arg) {
+  auto *s = static_cast<LinkDestroySlice *>(arg);
+  for (size_t i = s->first; i < s->jobs->size(); i += s->stride) {
+    LinkDestroyJob &j = (*s->jobs)[i];
+    if (j.link == nullptr) continue;
+    if (j.perfFd >= 0 && s->holdPerfEvents) {
+      // Disable the event and keep a reference to it: destroying the link
+      // then only detaches the program (no grace period), and the event's
+      // release, the slow part, waits for whoever closes heldFd.
+      ioctl(j.perfFd, PERF_EVENT_IOC_DISABLE, 0);
+      j.heldFd = fcntl(j.perfFd, F_DUPFD_CLOEXEC, 0);
+    }
+    int err = bpf_link__destroy(j.link);
+    j.err = err < 0 ? -err : err;
+  }
+  return nullptr;
+}
+
+static void DestroyLinksParallel(std::vector<LinkDestroyJob> &jobs, bool holdPerfEvents) {
+  // Threads beyond this share links: with more links, detaching takes a few grace periods, not one.
+  const size_t kMaxThreads = 64;
+  size_t n = jobs.size() < kMaxThreads ? jobs.size() : kMaxThreads;
+  std::vector<LinkDestroySlice> slices(n);
+  std::vector<pthread_t> threads(n);
+  std::vector<bool> started(n, false);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  for (size_t t = 0; t < n; t++) {
+    slices[t] = LinkDestroySlice{&jobs, t, n, holdPerfEvents};
+    started[t] = pthread_create(&threads[t], &attr, DestroyLinkSlice, &slices[t]) == 0;
+  }
+  pthread_attr_destroy(&attr);
+  for (size_t t = 0; t < n; t++) {
+    if (started[t]) pthread_join(threads[t], nullptr);
+    else DestroyLinkSlice(&slices[t]);  // no thread to be had: this one does that share
+  }
+}
+
+class LinksDestroyWorker : public Napi::AsyncWorker {
+ public:
+  LinksDestroyWorker(Napi::Env env, std::vector<LinkDestroyJob> jobs, bool holdPerfEvents)
+      : Napi::AsyncWorker(env), jobs_(std::move(jobs)), hold_(holdPerfEvents),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { DestroyLinksParallel(jobs_, hold_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array errs = Napi::Array::New(env, jobs_.size());
+    Napi::Array held = Napi::Array::New(env);
+    for (size_t i = 0; i < jobs_.size(); i++) {
+      errs.Set(i, Napi::Number::New(env, jobs_[i].err));
+      if (jobs_[i].heldFd >= 0) held.Set(held.Length(), Napi::Number::New(env, jobs_[i].heldFd));
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("errnos", errs);
+    r.Set("heldFds", held);
+    deferred_.Resolve(r);
+  }
+
+ private:
+  std::vector<LinkDestroyJob> jobs_;
+  bool hold_;
+  Napi::Promise::Deferred deferred_;
+};
+
+// linksDestroy(handles, holdPerfEvents): a promise of { errnos: one per
+// handle, in order (0: detached, or already destroyed), heldFds }. The
+// handles are marked destroyed at once, so neither the GC finaliser nor a
+// second call destroys a link again.
+//
+// A tracepoint's perf event is released under the kernel's event_mutex and
+// waits for RCU grace periods there, one tracepoint after another: ~50 of
+// them take over a second however many threads close them. With
+// holdPerfEvents, the links whose perf event Vigil opened are detached
+// without that wait (the event is disabled and a duplicate of its
+// descriptor kept), and the duplicates come back in heldFds: whoever closes
+// them last pays for the release.
+Napi::Value LinksDestroy(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  if (!info[0].IsArray()) return ThrowType(info.Env(), "linksDestroy: expected an array of links");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<LinkHandle *> handles;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    LinkHandle *l = Unwrap<LinkHandle>(arr.Get(i));
+    if (l == nullptr) return ThrowType(info.Env(), "linksDestroy: element " + std::to_string(i) + " is not a link");
+    handles.push_back(l);
+  }
+  bool hold = info.Length() > 1 && info[1].ToBoolean().Value();
+  std::vector<LinkDestroyJob> jobs;
+  for (LinkHandle *l : handles) {
+    jobs.push_back(LinkDestroyJob{l->link, l->link ? l->perfFd : -1, 0, -1});
+    l->link = nullptr;
+  }
+  auto *w = new LinksDestroyWorker(info.Env(), std::move(jobs), hold);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 Napi::Value LinkFd(const Napi::CallbackInfo &info) {
@@ -1447,6 +1612,12 @@ Napi::Value IfNameToIndex(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // glibc raises its mmap threshold after every large free (up to 32 MiB),
+  // so the big buffers of start-up (BTF, object images, verifier logs) and
+  // of event bursts end up in the brk heap, which is rarely trimmed: ~30 MiB
+  // of RSS that never comes back. A fixed threshold keeps such buffers in
+  // their own mappings, returned to the kernel when freed (issue 11).
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
   libbpf_set_print(PrintFn);
 #define EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, fn, name))
@@ -1487,6 +1658,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("socketAttachFilter", SocketAttachFilter);
   EXPORT("socketDetachFilter", SocketDetachFilter);
   EXPORT("linkDestroy", LinkDestroy);
+  EXPORT("linksDestroy", LinksDestroy);
   EXPORT("linkFd", LinkFd);
   EXPORT("linkPin", LinkPin);
   EXPORT("linkUnpin", LinkUnpin);

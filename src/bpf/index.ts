@@ -5,7 +5,9 @@ export { Program, onlineCpus, parseCpuList } from './program.js';
 export type { UprobeOptions, PerfSamplingOptions } from './program.js';
 export { BpfMap, TypedMap, PerCpuMap, numPossibleCpus } from './map.js';
 export type { MapInfo } from './map.js';
-export { Link, TcAttachment, XdpAttachment, SocketFilterAttachment, PerfEventAttachment } from './link.js';
+export {
+  Link, TcAttachment, XdpAttachment, SocketFilterAttachment, PerfEventAttachment, detachTogether, detachEverything, openAttachments,
+} from './link.js';
 export type { Attachment } from './link.js';
 export { RingBufferReader, PerfBufferReader } from './reader.js';
 export type { RecordHandler, ReaderStats, ReaderOptions, RingBufferOptions, PerfBufferOptions } from './reader.js';

@@ -1,6 +1,18 @@
 // Attachments. Every kind has close() (detach) and [Symbol.dispose].
+//
+// Detaching can be slow: closing a tracepoint's perf event waits in the
+// kernel for RCU grace periods (50-100 ms each), so a sensor set with ~50
+// tracepoints took 3-4 s to stop when its links were closed one by one.
+// Waits that overlap share their grace periods, so links closed inside
+// detachTogether() are destroyed together, each on its own thread, off the
+// JS thread: about one grace period for all of them.
+//
+// Every attachment not yet closed is known (weakly) here, so that an agent
+// told to stop at once can still detach everything: detachEverything().
+import { spawn, type ChildProcess } from 'node:child_process';
+import { close as closeFd } from 'node:fs';
 import { native, type LinkHandle } from './native.js';
-import { fromNative } from './errors.js';
+import { BpfError, fromNative } from './errors.js';
 import { XdpFlags } from './types.js';
 
 export interface Attachment extends Disposable {
@@ -9,12 +21,125 @@ export interface Attachment extends Disposable {
   close(): void;
 }
 
+/** Attachments made and not closed yet. Weak: a forgotten one can still be collected (its finaliser detaches it). */
+const open = new Set<WeakRef<Attachment>>();
+
+function track(a: Attachment): WeakRef<Attachment> {
+  const ref = new WeakRef(a);
+  open.add(ref);
+  return ref;
+}
+
+/** Links closed inside detachTogether's callback, waiting to be destroyed together. */
+let deferred: { handle: LinkHandle; description: string }[] | undefined;
+
+/**
+ * Destroys a batch of links at once. A tracepoint's perf event is released
+ * under the kernel's event_mutex after RCU grace periods, one tracepoint after
+ * another (~30-100 ms each, whatever the threads): so the programs are
+ * detached here at once (the links destroyed, the events disabled), and the
+ * events themselves are released by a helper process that holds the last
+ * descriptors and exits once this process has let go of them (or exits).
+ * No program of Vigil's runs after this resolves; the disabled events go
+ * within a second or two, without keeping this process alive.
+ */
+async function destroyAll(batch: { handle: LinkHandle; description: string }[]): Promise<void> {
+  if (!batch.length) return;
+  const n = native();
+  const { errnos, heldFds } = await n.linksDestroy(batch.map((b) => b.handle), true);
+  if (heldFds.length) releaseElsewhere(heldFds);
+  const failed = errnos.findIndex((e) => e !== 0);
+  if (failed >= 0) {
+    const e = errnos[failed]!;
+    throw new BpfError(`detach ${batch[failed]!.description}: bpf_link__destroy failed (errno ${e})`, e, 'bpf_link__destroy');
+  }
+}
+
+/** The helper's program: reads its stdin to the end (this process's exit ends it), then exits. */
+const HELPER = '/bin/cat';
+
+/**
+ * Hands perf-event descriptors to a helper process and closes ours: the
+ * helper's exit then releases the events (the slow part), not this process.
+ * Without a helper (none could start), they are closed here, in parallel.
+ */
+function releaseElsewhere(fds: number[]): void {
+  const n = native();
+  let helper: ChildProcess | undefined;
+  try {
+    // The child holds the descriptors once spawn returns (libuv waits for its exec).
+    helper = spawn(HELPER, [], { stdio: ['pipe', 'ignore', 'ignore', ...fds], detached: true });
+    helper.on('error', () => undefined);
+    helper.unref();
+  } catch {
+    helper = undefined;
+  }
+  if (!helper?.pid) {
+    void Promise.all(fds.map((fd) => new Promise<void>((resolve) => closeFd(fd, () => resolve()))));
+    return;
+  }
+  for (const fd of fds) n.closeFd(fd);
+  // Ours are closed: the helper's copies are the last; its stdin's end (now, or at our exit) ends it.
+  helper.stdin?.end();
+}
+
+/**
+ * Runs `close` (which closes sensors, engines, links), destroying the links it
+ * closes synchronously all at once afterwards, off the JS thread; resolves
+ * once they are detached (and `close`'s promise, if it returns one, settled).
+ * Links closed after `close` first awaits are destroyed as usual, one by one.
+ * Nothing else changes: maps, readers and objects close as `close` closes them.
+ */
+export async function detachTogether(close: () => unknown): Promise<void> {
+  const outer = deferred;
+  const batch: { handle: LinkHandle; description: string }[] = [];
+  deferred = batch;
+  let result: unknown;
+  try {
+    result = close();
+  } finally {
+    deferred = outer;
+  }
+  try {
+    await result;
+  } finally {
+    await destroyAll(batch);
+  }
+}
+
+/**
+ * Detaches every attachment still open in this process, links all at once:
+ * the way out for an agent that must stop now (a second Ctrl-C), which would
+ * otherwise leave the kernel to close the links one by one as it exits.
+ */
+export async function detachEverything(): Promise<void> {
+  await detachTogether(() => {
+    for (const ref of [...open]) {
+      open.delete(ref);
+      try {
+        ref.deref()?.close();
+      } catch {
+        // Best effort: the process is leaving, and the kernel releases what is left with it.
+      }
+    }
+  });
+}
+
+/** How many attachments are open now (diagnostics, tests). */
+export function openAttachments(): number {
+  let n = 0;
+  for (const ref of open) if (ref.deref()) n++;
+  return n;
+}
+
 /** A libbpf bpf_link: the kernel detaches when its last descriptor closes. */
 export class Link implements Attachment {
   private handle: LinkHandle | undefined;
+  private readonly ref: WeakRef<Attachment>;
 
   constructor(handle: LinkHandle, readonly description: string) {
     this.handle = handle;
+    this.ref = track(this);
   }
 
   get fd(): number {
@@ -51,7 +176,9 @@ export class Link implements Attachment {
     const h = this.handle;
     if (!h) return;
     this.handle = undefined;
-    native().linkDestroy(h);
+    open.delete(this.ref);
+    if (deferred) deferred.push({ handle: h, description: this.description });
+    else native().linkDestroy(h);
   }
 
   [Symbol.dispose](): void {
@@ -69,6 +196,7 @@ const clsactUsers = new Map<number, { live: number; created: boolean }>();
 /** A TC (clsact) filter: detached by handle and priority. */
 export class TcAttachment implements Attachment {
   private attached = true;
+  private readonly ref = track(this);
   constructor(
     readonly ifindex: number,
     readonly attachPoint: number,
@@ -91,6 +219,7 @@ export class TcAttachment implements Attachment {
   close(): void {
     if (!this.attached) return;
     this.attached = false;
+    open.delete(this.ref);
     const n = native();
     const users = clsactUsers.get(this.ifindex);
     const last = !users || --users.live === 0;
@@ -122,11 +251,13 @@ export class TcAttachment implements Attachment {
 /** XDP attached through netlink with an explicit mode (native or generic). */
 export class XdpAttachment implements Attachment {
   private attached = true;
+  private readonly ref = track(this);
   constructor(readonly ifindex: number, readonly flags: number, readonly description: string) {}
 
   close(): void {
     if (!this.attached) return;
     this.attached = false;
+    open.delete(this.ref);
     try {
       native().xdpDetach(this.ifindex, this.flags & (XdpFlags.skbMode | XdpFlags.drvMode | XdpFlags.hwMode));
     } catch (e) {

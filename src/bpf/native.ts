@@ -102,6 +102,11 @@ export interface NativeBinding {
   socketDetachFilter(sockFd: number): void;
 
   linkDestroy(l: LinkHandle): void;
+  /**
+   * Destroys every link at once, each on its own thread, off the JS thread: one errno per link (0: detached).
+   * With holdPerfEvents, perf events Vigil opened are disabled and come back as descriptors to close (heldFds).
+   */
+  linksDestroy(links: LinkHandle[], holdPerfEvents?: boolean): Promise<{ errnos: number[]; heldFds: number[] }>;
   linkFd(l: LinkHandle): number;
   linkPin(l: LinkHandle, path: string): void;
   linkUnpin(l: LinkHandle): void;

@@ -65,6 +65,9 @@ export class Program {
 
   /** Attach as the program's section name says (libbpf auto-attach). */
   attach(): Link {
+    // Tracepoints through attachTracepoint: the same attachment, with its perf event known (fast detach, link.ts).
+    const tp = /^(?:tracepoint|tp)\/([^/]+)\/([^/]+)$/.exec(this.section);
+    if (tp) return this.attachTracepoint(tp[1]!, tp[2]!);
     return this.link(this.section, (n, h) => n.attachAuto(h, this.name));
   }
 

@@ -19,6 +19,7 @@ import { BatchWriter } from '../../output/batch.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
 import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
+import { Shutdown } from '../shutdown.js';
 import { absolutePrefixes, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags } from '../flags.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
@@ -200,10 +201,8 @@ export const command: Command = {
       color: colorEnabled(o.color, process.stdout),
     });
 
-    let stop!: (why: string) => void;
-    const stopped = new Promise<string>((resolve) => {
-      stop = resolve;
-    });
+    using shutdown = new Shutdown('observe');
+    const stop = (why: string): void => shutdown.stop(why);
     const out = new BatchWriter(process.stdout, () => stop('stdout closed'));
     if (o.format === 'table') out.push(formatter.header());
     let seen = 0;
@@ -252,22 +251,19 @@ export const command: Command = {
       throw e;
     }
 
-    const onSignal = (sig: NodeJS.Signals): void => stop(sig);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
     // On stderr, so stdout stays pure events; also tells scripts the sensors are attached.
     process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
 
-    await stopped;
+    await shutdown.stopped;
     if (timer) clearTimeout(timer);
-    // Detach, then read what the rings still hold (processes first: file
-    // events need their processes), then print.
-    proc.close();
-    files?.close();
+    // Read what the rings still hold (processes first: file events need
+    // their processes), print, free; every link detached at once.
+    await shutdown.close(() => {
+      proc.close();
+      files?.close();
+    });
     const lostTotal = proc.lost + (files?.lost ?? 0);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await out.end();
     if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);
     return 0;

@@ -17,6 +17,7 @@ import {
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
 import { filterSetFromFlags, ids, parseFlags } from '../flags.js';
+import { Shutdown } from '../shutdown.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
                  [--output text|json] [--min-priority P] [--rule-matching first|all]
@@ -244,6 +245,7 @@ export const command: Command = {
       process.stderr.write(`vigil run: lost ${n} ${sensor} events (ring buffer full)\n`);
     };
 
+    using shutdown = new Shutdown('run');
     let live: LiveRules | undefined;
     let policies: RunningPolicies | undefined;
     try {
@@ -276,22 +278,13 @@ export const command: Command = {
       throw e;
     }
 
-    let stop!: (why: string) => void;
-    const stopped = new Promise<string>((resolve) => {
-      stop = resolve;
-    });
-    const onSignal = (sig: NodeJS.Signals): void => stop(sig);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
+    const timer = o.duration !== undefined ? setTimeout(() => shutdown.stop('duration'), o.duration * 1000) : undefined;
     process.stderr.write('vigil run: running; Ctrl-C to stop\n');
-    await stopped;
+    await shutdown.stopped;
     if (timer) clearTimeout(timer);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
 
-    await live?.close();
-    await policies?.close();
+    // Both close in their synchronous part: every link of both is detached at once.
+    await shutdown.close(() => Promise.all([live?.close(), policies?.close()]));
     await router.close();
     if (live) {
       const s = live.stats();
