@@ -4,7 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ProcessCache, decodeExitCode, ttyName } from '../src/process/cache.js';
@@ -169,8 +169,45 @@ describe('grace period and memory bound (fake clock)', () => {
     assert.equal(cache.size, 0);
     assert.deepEqual({ ...cache.stats, execs: 0, exits: 0 }, {
       entries: 0, live: 0, retired: 0, execs: 0, forks: 0, exits: 0, procfs: 0, procfsMisses: 0, unknownExits: 0,
-      expired: 2, evictedRetired: 0, evictedLive: 0,
+      expired: 2, evictedRetired: 0, evictedLive: 0, vanished: 0,
     });
+  });
+
+  test('reconcile: a live image whose process is gone from /proc (exit never seen) is retired, then expires', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-proc-'));
+    try {
+      // /proc/<pid>/stat: comm in parentheses, then fields from 3 (state); field 22 is the start in ticks.
+      const stat = (pid: number, startTicks: number): void => {
+        mkdirSync(path.join(root, String(pid)));
+        const f = Array.from({ length: 50 }, () => '0');
+        f[18] = String(startTicks); // field 22: the 19th after the state
+        writeFileSync(path.join(root, String(pid), 'stat'), `${pid} (p${pid}) S ${f.join(' ')}\n`);
+      };
+      stat(100, 100); // alive: started at 1 s (100 ticks)
+      stat(102, 900); // the pid is another process's now
+      const clock = { t: 0 };
+      const cache = new ProcessCache({
+        node: 'node1', graceMs: 1000, procRoot: root, cgroup2Root: null, now: () => clock.t, sweepIntervalMs: 0,
+        toEpochNs: (ns) => ns,
+      });
+      const alive = cache.onExec(rec(100, 0, 1));
+      const gone = cache.onExec(rec(101, 0, 1));
+      const reused = cache.onExec(rec(102, 0, 1));
+      assert.equal(cache.reconcile(true), 2);
+      assert.equal(cache.stats.vanished, 2);
+      assert.equal(cache.stats.live, 1);
+      assert.equal(cache.get(100), alive);
+      assert.equal(cache.getByExecId(gone.execId), gone, 'findable during the grace period');
+      clock.t = 2000;
+      cache.sweep();
+      assert.equal(cache.getByExecId(gone.execId), undefined);
+      assert.equal(cache.getByExecId(reused.execId), undefined);
+      assert.equal(cache.getByExecId(alive.execId), alive);
+      assert.equal(cache.reconcile(true), 0, 'the live one stays');
+      cache.close();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('lazy expiry on insert, without the timer', () => {

@@ -265,17 +265,27 @@ export class TetragonFormatter {
    * object (capabilities, namespaces) would otherwise be rebuilt for each.
    * The key holds every field the cache may still fill in after the first
    * event (parent link, container, flags from a later /proc read).
+   * Bounded, least recently used first out: kept for every image the process
+   * cache holds, the texts outweighed the cache itself several times over on
+   * a host spawning thousands of processes (issue 11).
    */
   private processJson(p: ProcessInfo): string {
     const key = `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.uid}|${p.cwd}`;
     const hit = this.jsonCache.get(p);
-    if (hit && hit.key === key) return hit.json;
+    if (hit && hit.key === key) {
+      this.jsonCache.delete(p);
+      this.jsonCache.set(p, hit);
+      return hit.json;
+    }
     const json = JSON.stringify(this.process(p));
+    this.jsonCache.delete(p);
+    if (this.jsonCache.size >= PROCESS_JSON_CACHE_MAX) this.jsonCache.delete(this.jsonCache.keys().next().value!);
     this.jsonCache.set(p, { key, json });
     return json;
   }
 
-  private readonly jsonCache = new WeakMap<ProcessInfo, { key: string; json: string }>();
+  /** Process texts by image, least recently used first. */
+  private readonly jsonCache = new Map<ProcessInfo, { key: string; json: string }>();
 
   /** `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}` */
   private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
@@ -424,6 +434,9 @@ export class TetragonFormatter {
     return JSON.stringify({ lost: { count, sensor }, node_name: this.node, time: rfc3339Nano(timeNs) });
   }
 }
+
+/** Process texts kept (~2 KB each): the processes active now, not every one the process cache remembers. */
+const PROCESS_JSON_CACHE_MAX = 1024;
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
 

@@ -31,6 +31,7 @@ import path from 'node:path';
 import { BootClock } from '../util/clock.js';
 import { cgroup2 } from '../bpf/mounts.js';
 import { execId } from './exec-id.js';
+import { ProcessInterner } from './intern.js';
 import { CgroupPaths, containerFromCgroupPath, containerFromProcCgroup, cgroupV2Path } from './container.js';
 import {
   HOST, type Capabilities, type ContainerInfo, type ExecRecord, type ExitInfo, type ExitRecord, type ForkRecord,
@@ -46,11 +47,20 @@ type Info = Mutable<ProcessInfo>;
 /** /proc/<pid>/stat times are in USER_HZ ticks: 100 on every Linux ABI Node runs on. */
 const NS_PER_TICK = 10_000_000n;
 const NO_AUID = 4294967295;
-const DEFAULT_GRACE_MS = 30_000;
-const DEFAULT_MAX_ENTRIES = 65_536;
+/**
+ * An exited image's events arrive within a ring's poll interval (50 ms) of its exit, or a few
+ * batches later on a busy host: 10 s is ample. Longer only costs memory on a churning host:
+ * at 1,000 processes/s each second of grace holds ~2,000 images (fork and exec), ~600 bytes each.
+ */
+const DEFAULT_GRACE_MS = 10_000;
+/** ~20 MiB of images at most: over it, retired images go first, then the least recently used live ones. */
+const DEFAULT_MAX_ENTRIES = 32_768;
 /** A pid just found missing from /proc is not looked for again for this long. */
 const NEGATIVE_TTL_MS = 1000;
 const NEGATIVE_MAX = 4096;
+/** How often, and how many, live images are checked against /proc for processes whose exit was not seen. */
+const RECONCILE_MS = 5000;
+const RECONCILE_BATCH = 512;
 const CONTAINER_MEMO_MAX = 4096;
 
 const NO_FLAGS: ProcessFlags = Object.freeze({
@@ -116,6 +126,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
   private readonly now: () => number;
   private readonly toEpochNs: (bootNs: bigint) => bigint;
   private timer: NodeJS.Timeout | undefined;
+  private reconciledAt = 0;
 
   /** Newest image per pid; Map order is least recently used first. */
   private readonly byPid = new Map<number, Node>();
@@ -124,10 +135,11 @@ export class ProcessCache implements ProcessLookup, Disposable {
   private readonly queue = new Set<Node>();
   private readonly pinned = new Set<Node>();
   private readonly missing = new Map<number, number>();
+  private readonly interner = new ProcessInterner();
   private readonly containers = new Map<bigint, { path: string | undefined; container: ContainerInfo | Host | undefined }>();
   private readonly counters = {
     execs: 0, forks: 0, exits: 0, procfs: 0, procfsMisses: 0, unknownExits: 0,
-    expired: 0, evictedRetired: 0, evictedLive: 0,
+    expired: 0, evictedRetired: 0, evictedLive: 0, vanished: 0,
   };
 
   constructor(opts: ProcessCacheOptions = {}) {
@@ -149,7 +161,10 @@ export class ProcessCache implements ProcessLookup, Disposable {
     this.cgroupPaths = this.cgroupRoot ? new CgroupPaths(this.cgroupRoot, this.now) : undefined;
     const interval = opts.sweepIntervalMs ?? Math.max(1, Math.min(this.graceMs, 1000));
     if (interval > 0) {
-      this.timer = setInterval(() => this.sweep(), interval);
+      this.timer = setInterval(() => {
+        this.sweep();
+        this.reconcile();
+      }, interval);
       this.timer.unref();
     }
   }
@@ -172,14 +187,18 @@ export class ProcessCache implements ProcessLookup, Disposable {
     if (known) {
       // The same image twice (the snapshot raced the sensor, or a fork image
       // the snapshot now describes): the fuller record wins.
-      if (known.info.source !== 'exec') Object.assign(known.info, fields, { source });
+      if (known.info.source !== 'exec') this.share(Object.assign(known.info, fields, { source }));
       this.touch(known);
       return known.info;
     }
+    // One literal with every field in the order onFork and readProc use: images share one object shape
+    // (a spread here made each image a slower, larger object).
     const info: Info = {
-      execId: id, pid: r.pid, ppid: r.ppid, parentExecId: undefined, parentStartBootNs: r.parentStartBootNs,
-      ...fields, startBootNs: r.startBootNs, startTimeNs: this.toEpochNs(r.startBootNs), execBootNs,
-      source, exit: undefined, replaced: false,
+      execId: id, pid: r.pid, tid: fields.tid, ppid: r.ppid, parentExecId: undefined,
+      parentStartBootNs: r.parentStartBootNs, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, auid: r.auid,
+      comm: r.comm, binary: r.binary, args: r.args, cwd: r.cwd, tty: r.tty, startBootNs: r.startBootNs,
+      startTimeNs: this.toEpochNs(r.startBootNs), execBootNs, caps: r.caps, ns: r.ns, cgroupId: fields.cgroupId,
+      cgroupPath, container, source, flags: fields.flags, exit: undefined, replaced: false,
     };
     return this.insert(info);
   }
@@ -205,7 +224,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
       binary: base.binary ?? '', args: base.args ?? [], cwd: base.cwd ?? '', tty: base.tty,
       startBootNs: r.startBootNs, startTimeNs: this.toEpochNs(r.startBootNs), execBootNs: r.startBootNs,
       caps: r.caps ?? base.caps, ns: r.ns ?? base.ns, cgroupId: r.cgroupId ?? base.cgroupId ?? 0n,
-      cgroupPath: cg.cgroupPath, container: cg.container, source: 'fork', flags: { ...(base.flags ?? NO_FLAGS) },
+      cgroupPath: cg.cgroupPath, container: cg.container, source: 'fork', flags: base.flags ?? NO_FLAGS,
       exit: undefined, replaced: false,
     };
     return this.insert(info, parent);
@@ -221,7 +240,10 @@ export class ProcessCache implements ProcessLookup, Disposable {
     }
     const decoded = r.code !== undefined ? decodeExitCode(r.code)
       : { status: r.status ?? null, signal: r.signal ?? null, coreDumped: false };
-    node.info.exit = { timeBootNs: r.timeBootNs, timeNs: this.toEpochNs(r.timeBootNs), ...decoded };
+    node.info.exit = {
+      timeBootNs: r.timeBootNs, timeNs: this.toEpochNs(r.timeBootNs), status: decoded.status, signal: decoded.signal,
+      coreDumped: decoded.coreDumped,
+    };
     this.retire(node);
     this.sweep();
     return node.info;
@@ -311,6 +333,38 @@ export class ProcessCache implements ProcessLookup, Disposable {
     return dropped;
   }
 
+  /**
+   * Retires live images of processes that are gone: their exit was never
+   * seen (the ring was full, or they ended before the sensor started). Without
+   * this, each lost exit would hold an image until the cap pushed it out. At
+   * most RECONCILE_BATCH images per RECONCILE_MS, least recently used first,
+   * checked against /proc (the pid is gone, or another process has it); the
+   * ones still running go to the back of the order. Returns how many retired.
+   */
+  reconcile(force = false): number {
+    if (!this.procfsFallback) return 0;
+    const now = this.now();
+    if (!force && now - this.reconciledAt < RECONCILE_MS) return 0;
+    this.reconciledAt = now;
+    const alive: Node[] = [];
+    let retired = 0;
+    let checked = 0;
+    for (const n of this.byPid.values()) {
+      if (checked++ >= RECONCILE_BATCH) break;
+      if (n.state !== 'live') continue;
+      const stat = readStat(`${this.procRoot}/${n.info.pid}`);
+      if (stat && stat.startTicks === n.info.startBootNs / NS_PER_TICK) {
+        alive.push(n);
+        continue;
+      }
+      this.retire(n);
+      this.counters.vanished++;
+      retired++;
+    }
+    for (const n of alive) this.touch(n);
+    return retired;
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -322,7 +376,23 @@ export class ProcessCache implements ProcessLookup, Disposable {
 
   // --- internals -------------------------------------------------------------------
 
+  /** Replaces an image's repeated values (binary, cwd, args, cgroup, capability and namespace sets) with shared copies. */
+  private share(info: Info): Info {
+    const t = this.interner;
+    info.comm = t.string(info.comm);
+    info.binary = t.string(info.binary);
+    info.cwd = t.string(info.cwd);
+    info.args = t.args(info.args);
+    info.tty = t.string(info.tty);
+    info.cgroupPath = t.string(info.cgroupPath);
+    info.flags = t.flags(info.flags);
+    info.caps = t.caps(info.caps);
+    info.ns = t.ns(info.ns);
+    return info;
+  }
+
   private insert(info: Info, parent?: Node): ProcessInfo {
+    this.share(info);
     const node: Node = { info, older: undefined, refs: 0, holdsParent: false, state: 'live', retiredAt: 0 };
     const p = parent ?? this.findParent(info.ppid, info.parentStartBootNs, info.startBootNs);
     if (p) this.link(node, p);

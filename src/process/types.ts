@@ -219,9 +219,9 @@ export interface ExitRecord {
 export interface ProcessCacheOptions {
   /** Node name in exec ids. Default os.hostname(). */
   node?: string;
-  /** How long an exited (or replaced) image stays findable, ms. Default 30_000. */
+  /** How long an exited (or replaced) image stays findable, ms. Default 10_000. */
   graceMs?: number;
-  /** Most images kept (live + exited). Over it, exited images go first (oldest exit first), then the least recently used live ones. Default 65_536. */
+  /** Most images kept (live + exited). Over it, exited images go first (oldest exit first), then the least recently used live ones. Default 32_768. */
   maxEntries?: number;
   /** Look up processes the sensors never described in /proc. Default true. */
   procfsFallback?: boolean;
@@ -258,6 +258,8 @@ export interface ProcessCacheStats {
   /** Images dropped because the cache was full: retired ones, then live ones. */
   evictedRetired: number;
   evictedLive: number;
+  /** Live images retired because their process was gone from /proc, its exit never seen (reconcile()). */
+  vanished: number;
 }
 
 /** The cache as consumers see it (src/process/cache.ts implements it). */
