@@ -22,6 +22,9 @@ import { runFlowsBench, flowsBenchReport } from './flows.js';
 import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
 import { runPolicyBench, policyBenchReport } from './policy.js';
 import { formatHeadroom, measureAll } from '../src/bpf/headroom.js';
+import { agentCommands } from './agent.js';
+import { memoryBenchReport, runMemoryBench } from './memory.js';
+import { durationOverrun, runShutdownBench, shutdownBenchReport, shutdownCommands } from './shutdown.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [options])
   --rates LIST          target records/s, comma-separated; "max" = unpaced
@@ -41,7 +44,9 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
                         under the open storm),
                         policy (the built-in TracingPolicy library on the open and exec storms, in-kernel
                         filtering shown by the engine's counters),
-                        headroom (verified instructions and load time of every BPF program); default all
+                        headroom (verified instructions and load time of every BPF program),
+                        shutdown (signal to reaped per command), memory (RSS through 100,000 processes per
+                        command, about 15 minutes); default all but memory
   --storm-ms N          duration of each open/exec storm loop (200..5000, default 500)
   --storm-repeat N      traced runs per open-storm tracer, each after an untraced one; median shown (1..9, default 3)
   --exec-repeat N       the same for the exec storm (1..9, default 3)
@@ -49,8 +54,11 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --no-bpf-stats        skip the "where the time goes" runs (kernel.bpf_stats_enabled)
   --help`;
 
-const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'headroom'] as const;
+const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'headroom', 'shutdown',
+  'memory'] as const;
 type Part = (typeof PARTS)[number];
+/** memory takes about 15 minutes: only when asked for. */
+const DEFAULT_PARTS = PARTS.filter((p) => p !== 'memory');
 
 const MAX_RECORDS_PER_CALL = 64;
 const HALF_GOAL_RATE = 500_000;
@@ -112,7 +120,7 @@ function config(argv: string[]): Config | undefined {
     return n;
   });
   const parts = new Set<Part>();
-  for (const p of (values.only ?? PARTS.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const p of (values.only ?? DEFAULT_PARTS.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
     if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--only: unknown part "${p}"; parts: ${PARTS.join(', ')}`);
     parts.add(p as Part);
   }
@@ -261,6 +269,14 @@ async function main(): Promise<number> {
   if (cfg.parts.has('rules')) out.push(rulesLiveBenchReport(await runRulesLiveBench({ workloadCpu: cfg.producerCpu, log })));
   if (cfg.parts.has('policy')) {
     out.push(policyBenchReport(await runPolicyBench({ stormMs: cfg.stormMs, repeat: cfg.stormRepeat, workloadCpu: cfg.producerCpu, log })));
+  }
+
+  if (cfg.parts.has('shutdown')) {
+    out.push(shutdownBenchReport(await runShutdownBench(shutdownCommands(), { repeat: 3, log }), await durationOverrun(2)));
+  }
+  if (cfg.parts.has('memory')) {
+    const mo = { processes: 100_000, step: 20_000, settleS: 60, cpu: cfg.producerCpu, log };
+    out.push(memoryBenchReport(await runMemoryBench(agentCommands(), mo), mo));
   }
 
   if (cfg.parts.has('headroom')) {

@@ -5,7 +5,7 @@
 import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
 import { positive, parseFlags } from './flags.js';
-import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
+import { detachTogether, ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 import { ProcessCache } from '../process/cache.js';
@@ -266,7 +266,7 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     await stopped;
   } finally {
     if (timer) clearTimeout(timer);
-    pipeline.close();
+    await detachTogether(() => pipeline.close()); // every link at once (src/bpf/link.ts)
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
