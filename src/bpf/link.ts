@@ -103,9 +103,18 @@ export async function detachTogether(close: () => unknown): Promise<void> {
   try {
     await result;
   } finally {
-    await destroyAll(batch);
+    const done = destroyAll(batch);
+    inFlight.add(done);
+    try {
+      await done;
+    } finally {
+      inFlight.delete(done);
+    }
   }
 }
+
+/** Batches being destroyed now: an exit must wait for them, or the kernel releases their perf events as it exits. */
+const inFlight = new Set<Promise<void>>();
 
 /**
  * Detaches every attachment still open in this process, links all at once:
@@ -113,6 +122,8 @@ export async function detachTogether(close: () => unknown): Promise<void> {
  * otherwise leave the kernel to close the links one by one as it exits.
  */
 export async function detachEverything(): Promise<void> {
+  // Batches already under way (a first stop) finish first: their perf events then go to the helper too.
+  await Promise.allSettled([...inFlight]);
   await detachTogether(() => {
     for (const ref of [...open]) {
       open.delete(ref);
