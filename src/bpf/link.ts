@@ -1,11 +1,12 @@
 // Attachments. Every kind has close() (detach) and [Symbol.dispose].
 //
-// Detaching can be slow: closing a tracepoint's perf event waits in the
-// kernel for RCU grace periods (50-100 ms each), so a sensor set with ~50
-// tracepoints took 3-4 s to stop when its links were closed one by one.
-// Waits that overlap share their grace periods, so links closed inside
+// Detaching can be slow: releasing a tracepoint's perf event waits in the
+// kernel for RCU grace periods under a global mutex (30-130 ms each, one
+// tracepoint after another), so a sensor set with ~50 tracepoints took 3-6 s
+// to stop when its links were closed one by one. Links closed inside
 // detachTogether() are destroyed together, each on its own thread, off the
-// JS thread: about one grace period for all of them.
+// JS thread, and the perf events' release is left to a helper process
+// (destroyAll): ~100 ms for all of them.
 //
 // Every attachment not yet closed is known (weakly) here, so that an agent
 // told to stop at once can still detach everything: detachEverything().
@@ -24,7 +25,11 @@ export interface Attachment extends Disposable {
 /** Attachments made and not closed yet. Weak: a forgotten one can still be collected (its finaliser detaches it). */
 const open = new Set<WeakRef<Attachment>>();
 
+let tracked = 0;
+
 function track(a: Attachment): WeakRef<Attachment> {
+  // Now and then, forget attachments that were collected without being closed.
+  if (++tracked % 1024 === 0) for (const r of open) if (!r.deref()) open.delete(r);
   const ref = new WeakRef(a);
   open.add(ref);
   return ref;
