@@ -687,13 +687,10 @@ Napi::Value LinkDestroy(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// Detaching many links at once. Closing a tracepoint's perf event waits in
-// the kernel for RCU grace periods (perf_trace_event_unreg calls
-// tracepoint_synchronize_unregister: 50-100 ms each), so ~50 links closed
-// one after another take seconds. Waits that overlap share their grace
-// periods: each link is destroyed on a thread of its own, all at once, on a
-// worker so the JS thread does not wait. Links are independent libbpf
-// objects; bpf_link__destroy touches only its own.
+// Detaching many links at once, each on a thread of its own, on a worker so
+// the JS thread does not wait (links are independent libbpf objects;
+// bpf_link__destroy touches only its own). Most link kinds detach at once
+// this way; a tracepoint's perf event does not (see linksDestroy below).
 struct LinkDestroyJob {
   struct bpf_link *link;
   int perfFd;
