@@ -6,7 +6,8 @@ export type { UprobeOptions, PerfSamplingOptions } from './program.js';
 export { BpfMap, TypedMap, PerCpuMap, numPossibleCpus } from './map.js';
 export type { MapInfo } from './map.js';
 export {
-  Link, TcAttachment, XdpAttachment, SocketFilterAttachment, PerfEventAttachment, detachTogether, detachEverything, openAttachments,
+  Link, TcAttachment, XdpAttachment, SocketFilterAttachment, PerfEventAttachment, closeAll, detachTogether, detachEverything,
+  openAttachments,
 } from './link.js';
 export type { Attachment } from './link.js';
 export { RingBufferReader, PerfBufferReader } from './reader.js';

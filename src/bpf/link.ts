@@ -3,17 +3,17 @@
 // Detaching can be slow: releasing a tracepoint's perf event waits in the
 // kernel for RCU grace periods under a global mutex (30-130 ms each, one
 // tracepoint after another), so a sensor set with ~50 tracepoints took 3-6 s
-// to stop when its links were closed one by one. Links closed inside
-// detachTogether() are destroyed together, each on its own thread, off the
-// JS thread, and the perf events' release is left to a helper process
-// (destroyAll): ~100 ms for all of them.
+// to stop. Inside detachTogether(), closing a link detaches its program at
+// once (the link is destroyed, the program runs no more) but keeps its perf
+// event, disabled; the events are released afterwards by a short-lived
+// helper process, so the agent stops in ~100 ms.
 //
 // Every attachment not yet closed is known (weakly) here, so that an agent
 // told to stop at once can still detach everything: detachEverything().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { close as closeFd } from 'node:fs';
 import { native, type LinkHandle } from './native.js';
-import { BpfError, fromNative } from './errors.js';
+import { fromNative } from './errors.js';
 import { XdpFlags } from './types.js';
 
 export interface Attachment extends Disposable {
@@ -35,30 +35,8 @@ function track(a: Attachment): WeakRef<Attachment> {
   return ref;
 }
 
-/** Links closed inside detachTogether's callback, waiting to be destroyed together. */
-let deferred: { handle: LinkHandle; description: string }[] | undefined;
-
-/**
- * Destroys a batch of links at once. A tracepoint's perf event is released
- * under the kernel's event_mutex after RCU grace periods, one tracepoint after
- * another (~30-100 ms each, whatever the threads): so the programs are
- * detached here at once (the links destroyed, the events disabled), and the
- * events themselves are released by a helper process that holds the last
- * descriptors and exits once this process has let go of them (or exits).
- * No program of Vigil's runs after this resolves; the disabled events go
- * within a second or two, without keeping this process alive.
- */
-async function destroyAll(batch: { handle: LinkHandle; description: string }[]): Promise<void> {
-  if (!batch.length) return;
-  const n = native();
-  const { errnos, heldFds } = await n.linksDestroy(batch.map((b) => b.handle), true);
-  if (heldFds.length) releaseElsewhere(heldFds);
-  const failed = errnos.findIndex((e) => e !== 0);
-  if (failed >= 0) {
-    const e = errnos[failed]!;
-    throw new BpfError(`detach ${batch[failed]!.description}: bpf_link__destroy failed (errno ${e})`, e, 'bpf_link__destroy');
-  }
-}
+/** Perf events of links closed inside detachTogether's callback, kept for the helper. */
+let held: number[] | undefined;
 
 /** The helper's program: reads its stdin to the end (this process's exit ends it), then exits. */
 const HELPER = '/bin/cat';
@@ -89,37 +67,50 @@ function releaseElsewhere(fds: number[]): void {
 }
 
 /**
- * Runs `close` (which closes sensors, engines, links), destroying the links it
- * closes synchronously all at once afterwards, off the JS thread; resolves
- * once they are detached (and `close`'s promise, if it returns one, settled).
- * Links closed after `close` first awaits are destroyed as usual, one by one.
- * Nothing else changes: maps, readers and objects close as `close` closes them.
+ * Runs `close` (which closes sensors, engines, links): the links it closes
+ * synchronously are detached as they close, as always, but their perf events
+ * (tracepoints) are kept, disabled, and released by a helper process once
+ * `close` (and its promise, if it returns one) is done. Links closed after
+ * `close` first awaits are destroyed as usual. Nothing else changes: readers
+ * still read what the rings hold after the programs stopped, maps and
+ * objects close as `close` closes them.
  */
 export async function detachTogether(close: () => unknown): Promise<void> {
-  const outer = deferred;
-  const batch: { handle: LinkHandle; description: string }[] = [];
-  deferred = batch;
+  const outer = held;
+  const mine: number[] = [];
+  held = mine;
   let result: unknown;
   try {
     result = close();
   } finally {
-    deferred = outer;
+    held = outer;
   }
   try {
     await result;
   } finally {
-    const done = destroyAll(batch);
-    inFlight.add(done);
-    try {
-      await done;
-    } finally {
-      inFlight.delete(done);
-    }
+    if (mine.length) releaseElsewhere(mine);
   }
 }
 
-/** Batches being destroyed now: an exit must wait for them, or the kernel releases their perf events as it exits. */
-const inFlight = new Set<Promise<void>>();
+/**
+ * Closes attachments. Inside detachTogether(), links are detached all at
+ * once, each on its own thread (one after another, detaching tracepoint
+ * programs costs 20-50 ms each), before this returns; elsewhere, one by one.
+ */
+export function closeAll(attachments: Iterable<Attachment>): void {
+  const links: Link[] = [];
+  for (const a of attachments) {
+    if (held && a instanceof Link) links.push(a);
+    else a.close();
+  }
+  if (!links.length) return;
+  const handles = links.map((l) => l.release()).filter((h): h is LinkHandle => h !== undefined);
+  try {
+    held!.push(...native().linksDetachKeepEvents(handles));
+  } catch (e) {
+    throw fromNative(e, `detach ${links.length} links (${links[0]!.description}, ...)`);
+  }
+}
 
 /**
  * Detaches every attachment still open in this process, links all at once:
@@ -127,16 +118,13 @@ const inFlight = new Set<Promise<void>>();
  * otherwise leave the kernel to close the links one by one as it exits.
  */
 export async function detachEverything(): Promise<void> {
-  // Batches already under way (a first stop) finish first: their perf events then go to the helper too.
-  await Promise.allSettled([...inFlight]);
   await detachTogether(() => {
-    for (const ref of [...open]) {
-      open.delete(ref);
-      try {
-        ref.deref()?.close();
-      } catch {
-        // Best effort: the process is leaving, and the kernel releases what is left with it.
-      }
+    const all = [...open].map((ref) => ref.deref()).filter((a): a is Attachment => a !== undefined);
+    open.clear();
+    try {
+      closeAll(all);
+    } catch {
+      // Best effort: the process is leaving, and the kernel releases what is left with it.
     }
   });
 }
@@ -188,13 +176,25 @@ export class Link implements Attachment {
     }
   }
 
+  /** Takes the handle out of this link (closed from now on), for closeAll. */
+  release(): LinkHandle | undefined {
+    const h = this.handle;
+    this.handle = undefined;
+    open.delete(this.ref);
+    return h;
+  }
+
   close(): void {
     const h = this.handle;
     if (!h) return;
     this.handle = undefined;
     open.delete(this.ref);
-    if (deferred) deferred.push({ handle: h, description: this.description });
-    else native().linkDestroy(h);
+    if (!held) {
+      native().linkDestroy(h);
+      return;
+    }
+    const fd = native().linkDetachKeepEvent(h);
+    if (fd >= 0) held.push(fd);
   }
 
   [Symbol.dispose](): void {

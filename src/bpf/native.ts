@@ -103,10 +103,12 @@ export interface NativeBinding {
 
   linkDestroy(l: LinkHandle): void;
   /**
-   * Destroys every link at once, each on its own thread, off the JS thread: one errno per link (0: detached).
-   * With holdPerfEvents, perf events Vigil opened are disabled and come back as descriptors to close (heldFds).
+   * Destroys the link; for one whose perf event Vigil opened, the event is disabled first and a duplicate
+   * of its descriptor returned (its release, slow for tracepoints, is then the caller's); -1 otherwise.
    */
-  linksDestroy(links: LinkHandle[], holdPerfEvents?: boolean): Promise<{ errnos: number[]; heldFds: number[] }>;
+  linkDetachKeepEvent(l: LinkHandle): number;
+  /** linkDetachKeepEvent for every link at once, each on its own thread: the kept descriptors. */
+  linksDetachKeepEvents(links: LinkHandle[]): number[];
   linkFd(l: LinkHandle): number;
   linkPin(l: LinkHandle, path: string): void;
   linkUnpin(l: LinkHandle): void;

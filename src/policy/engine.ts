@@ -18,7 +18,7 @@
 import { readdirSync, readFileSync, readlinkSync, statSync, openSync, closeSync } from 'node:fs';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import {
-  BpfMap, ObjectSpec, PerCpuMap, RingBufferReader, TypedMap, codec, cgroup2, ensureTracefs, type BpfObject, type Link,
+  BpfMap, ObjectSpec, PerCpuMap, RingBufferReader, TypedMap, closeAll, codec, cgroup2, ensureTracefs, type BpfObject, type Link,
   MapType, NotSupportedError, UpdateFlags, VerifierError, probeHelper,
 } from '../bpf/index.js';
 import { bpfObjectPath } from '../util/paths.js';
@@ -978,21 +978,25 @@ export class PolicyEngine implements Disposable {
     this.closed = true;
     this.reader?.close();
     this.reader = undefined;
+    // Every link at once (closeAll), then the objects: a tracepoint takes tens of ms to detach.
+    const links: Link[] = [];
+    const objects: { close(): void }[] = [];
     for (const live of [...this.policies.values()]) {
       for (const h of live.hooks) {
         for (const a of h.attachments) {
-          for (const l of a.links) l.close();
-          for (const o of a.objects) o.close();
+          links.push(...a.links);
+          objects.push(...a.objects);
         }
       }
     }
+    for (const t of this.tpSlots.values()) if (t.link) links.push(t.link);
+    links.push(...this.denyLinks, ...this.partLinks);
+    closeAll(links);
+    for (const o of objects) o.close();
     this.policies.clear();
     this.byHookId.clear();
-    for (const t of this.tpSlots.values()) t.link?.close();
     this.tpSlots.clear();
-    for (const l of this.denyLinks) l.close();
     this.denyLinks = [];
-    for (const l of this.partLinks) l.close();
     this.partLinks.length = 0;
     for (const o of this.parts.values()) o.close();
     this.parts.clear();

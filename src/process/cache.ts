@@ -60,7 +60,7 @@ const NEGATIVE_TTL_MS = 1000;
 const NEGATIVE_MAX = 4096;
 /** How often, and how many, live images are checked against /proc for processes whose exit was not seen. */
 const RECONCILE_MS = 5000;
-const RECONCILE_BATCH = 512;
+const RECONCILE_BATCH = 2048;
 const CONTAINER_MEMO_MAX = 4096;
 
 const NO_FLAGS: ProcessFlags = Object.freeze({
