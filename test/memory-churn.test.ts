@@ -55,8 +55,9 @@ describe('memory under process churn', () => {
       assert.ok(samples > 10, `RSS was sampled during the churn (${samples} samples)`);
       assert.equal(end.fds, start.fds, 'no descriptor leaked');
       assert.ok(peak < RSS_BOUND_KIB, `peak RSS ${(peak / 1024).toFixed(0)} MiB (start ${(start.rssKiB / 1024).toFixed(0)} MiB)`);
-      const stop = await agent.stop('SIGTERM');
-      assert.equal(stop.code, 0, agent.stderr);
+      // Stopping reads what the rings still hold: after a storm that can be a full ring (bounded wait).
+      const stop = await agent.stop('SIGTERM', { timeoutMs: 120_000 });
+      assert.equal(stop.code, 0, `status ${stop.code ?? stop.signal}: ${agent.stderr}`);
     } finally {
       agent.kill();
     }
@@ -85,7 +86,8 @@ describe('memory under process churn', () => {
       assert.ok(s.evictedRetired + s.expired > 0, 'the bound and the grace period were exercised');
       // After the grace period: the processes alive now (and images pinned by their children), not the churn's.
       const alive = (): number => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).length;
-      await waitFor(() => cache.size <= alive() + 64, graceMs * 5, 100);
+      // Exits lost to a full ring leave live images: reconcile() finds them in /proc within a few rounds.
+      await waitFor(() => cache.size <= alive() + 64, 30_000, 200);
       assert.ok(cache.size <= alive() + 64, `${cache.size} entries after the grace period, ${alive()} processes alive`);
     } finally {
       sensor.close();
