@@ -976,9 +976,9 @@ export class PolicyEngine implements Disposable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.reader?.close();
-    this.reader = undefined;
-    // Every link at once (closeAll), then the objects: a tracepoint takes tens of ms to detach.
+    // Every link at once (closeAll: a tracepoint takes tens of ms to detach), then what the ring
+    // still holds (read after the detach: under a storm, a ring drained while its programs run
+    // never empties), then the objects.
     const links: Link[] = [];
     const objects: { close(): void }[] = [];
     for (const live of [...this.policies.values()]) {
@@ -992,6 +992,8 @@ export class PolicyEngine implements Disposable {
     for (const t of this.tpSlots.values()) if (t.link) links.push(t.link);
     links.push(...this.denyLinks, ...this.partLinks);
     closeAll(links);
+    this.reader?.close();
+    this.reader = undefined;
     for (const o of objects) o.close();
     this.policies.clear();
     this.byHookId.clear();

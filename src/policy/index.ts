@@ -118,8 +118,7 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
     engine,
     names: engine.names,
     close: async () => {
-      engine.drain();
-      engine.close();
+      engine.close(); // detaches, then reads what the ring holds
       sensor?.close();
     },
   };
