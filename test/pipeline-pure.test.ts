@@ -154,7 +154,7 @@ describe('a sink over a stalled stream', () => {
       },
     };
     const pipeline = new EventPipeline<Ev>({
-      timeOf: (e) => e.t, sensorOf: (e) => e.s, nowBootNs: () => t + 1_000_000_000n, report: () => undefined,
+      timeOf: (e) => e.t, sensorOf: (e) => e.s, now: () => t + 1_000_000_000n, report: () => undefined,
     });
     pipeline.addSource('file', source);
     pipeline.addSink(sink);

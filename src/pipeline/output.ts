@@ -9,6 +9,22 @@ import type { Writable } from 'node:stream';
 /** Events per sensor in one write. */
 export type EventCounts = Map<string, number>;
 
+/** One write: lines (without newlines), and the sensor of each (undefined: a record that is no event, such as a lost record). */
+export interface Batch {
+  lines: readonly string[];
+  sensors: readonly (string | undefined)[];
+}
+
+export function countsOf(sensors: readonly (string | undefined)[]): EventCounts {
+  const m: EventCounts = new Map();
+  for (const s of sensors) if (s !== undefined) m.set(s, (m.get(s) ?? 0) + 1);
+  return m;
+}
+
+function textOf(b: Batch): string {
+  return b.lines.join('\n') + '\n';
+}
+
 export interface OutputHooks {
   /** A write failed (ENOSPC, EIO, ...): the events in it did not arrive. The output goes on. */
   onWriteFailed(err: NodeJS.ErrnoException, events: EventCounts): void;
@@ -24,8 +40,8 @@ export interface LineOutput {
   /** Bytes handed over and not yet written. */
   readonly pendingBytes: number;
   readonly closed: boolean;
-  /** Hands over `text` (whole lines) holding `events`. */
-  write(text: string, events: EventCounts): void;
+  /** Hands over a batch of lines. */
+  write(batch: Batch): void;
   /** Resolves true once everything handed over is written, false when timeoutMs pass first or the output is gone. */
   settle(timeoutMs: number): Promise<boolean>;
   /** Frees what it owns (a file it opened); the process's stdout stays open. */
@@ -61,13 +77,14 @@ export class StreamOutput implements LineOutput {
     return this.gone;
   }
 
-  write(text: string, events: EventCounts): void {
+  write(batch: Batch): void {
+    const events = countsOf(batch.sensors);
     if (this.gone) {
       this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'EPIPE' }), events);
       return;
     }
     this.inFlight.push(events);
-    this.stream.write(text, (err) => {
+    this.stream.write(textOf(batch), (err) => {
       const counts = this.inFlight.shift();
       if (err) this.fail(err as NodeJS.ErrnoException, counts);
       else if (this.inFlight.length === 0) this.wake();
@@ -160,12 +177,13 @@ export class FileOutput implements LineOutput {
     return this.fd === undefined;
   }
 
-  write(text: string, events: EventCounts): void {
+  write(batch: Batch): void {
+    const events = countsOf(batch.sensors);
     if (this.fd === undefined) {
       this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'EBADF' }), events);
       return;
     }
-    const buf = Buffer.from(text);
+    const buf = Buffer.from(textOf(batch));
     this.queue.push({ buf, events });
     this.pending += buf.length;
     if (!this.writing) this.next();
@@ -272,4 +290,113 @@ export function stdoutOutput(hooks: OutputHooks): LineOutput {
     // fd 1 closed: the stream reports it as it would.
   }
   return isFile ? FileOutput.fromFd('stdout', 1, hooks) : new StreamOutput('stdout', process.stdout, hooks);
+}
+
+export interface HttpOutputOptions {
+  /** Most requests in flight. Default 4. */
+  concurrency?: number;
+  headers?: Record<string, string>;
+  /** Per-request timeout. Default 5000 ms. */
+  timeoutMs?: number;
+}
+
+interface Post {
+  body: string;
+  sensor: string;
+}
+
+/**
+ * An HTTP endpoint: each line is POSTed as its own request (a JSON document:
+ * falcosidekick, a webhook), a few at a time. Pending bytes are the bodies
+ * queued and in flight; a request that fails (network error, non-2xx) is a
+ * failed write, counted for the sensor of its line.
+ */
+export class HttpOutput implements LineOutput {
+  private readonly queue: Post[] = [];
+  private pending = 0;
+  private inFlight = 0;
+  private stopped = false;
+  private waiters: (() => void)[] = [];
+  /** Requests that succeeded, failed. */
+  readonly stats = { sent: 0, failed: 0 };
+
+  constructor(readonly url: string, private readonly hooks: OutputHooks, private readonly opts: HttpOutputOptions = {}) {}
+
+  get description(): string {
+    return `http ${this.url}`;
+  }
+
+  get pendingBytes(): number {
+    return this.pending;
+  }
+
+  get closed(): boolean {
+    return this.stopped;
+  }
+
+  write(batch: Batch): void {
+    batch.lines.forEach((body, i) => {
+      // A lost record (no sensor) that fails is not counted again.
+      this.queue.push({ body, sensor: batch.sensors[i] ?? '' });
+      this.pending += body.length;
+    });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight < (this.opts.concurrency ?? 4) && this.queue.length) this.send(this.queue.shift()!);
+    if (this.inFlight === 0 && this.queue.length === 0) {
+      for (const w of this.waiters.splice(0)) w();
+      this.hooks.onDrained();
+    }
+  }
+
+  private send(p: Post): void {
+    this.inFlight++;
+    fetch(this.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'User-Agent': 'vigil', ...this.opts.headers },
+      body: p.body,
+      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
+    })
+      .then(async (res) => {
+        await res.arrayBuffer().catch(() => undefined);
+        if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status} from ${this.url}`), { code: `HTTP_${res.status}` });
+        this.stats.sent++;
+      })
+      .catch((e: unknown) => {
+        this.stats.failed++;
+        const err = (e instanceof Error ? e : new Error(String(e))) as NodeJS.ErrnoException;
+        const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+        if (!err.code && cause) err.code = cause;
+        this.hooks.onWriteFailed(err, p.sensor ? new Map([[p.sensor, 1]]) : new Map());
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.pending -= p.body.length;
+        this.pump();
+      });
+  }
+
+  settle(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Sends nothing more; what is queued is counted as lost (requests in flight finish). */
+  close(): void {
+    this.stopped = true;
+    const lost: EventCounts = new Map();
+    for (const p of this.queue.splice(0)) {
+      this.pending -= p.body.length;
+      if (p.sensor) lost.set(p.sensor, (lost.get(p.sensor) ?? 0) + 1);
+    }
+    if (lost.size) this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'ECANCELED' }), lost);
+  }
 }

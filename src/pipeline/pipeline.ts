@@ -27,12 +27,12 @@ export interface PipelineSource {
 }
 
 export interface EventPipelineOptions<E> {
-  /** The event's kernel time, CLOCK_BOOTTIME ns. */
+  /** The event's time in ns: the kernel's (CLOCK_BOOTTIME) for ring events. */
   timeOf(e: E): bigint;
   /** The sensor an event came from. */
   sensorOf(e: E): string;
-  /** CLOCK_BOOTTIME now, ns. */
-  nowBootNs(): bigint;
+  /** Now, on timeOf's clock (CLOCK_BOOTTIME ns for ring events). */
+  now(): bigint;
   /** Reorder window: an event is held until every ring was read this long after its time. Default 20 ms. */
   windowMs?: number;
   /** Most events held for ordering. Default 16384. */
@@ -160,7 +160,7 @@ export class EventPipeline<E> {
       // Everything stamped before T is read once each ring was drained to
       // its end; a ring whose bounded drain left records behind has been
       // read only up to its latest event.
-      let mark = this.opts.nowBootNs();
+      let mark = this.opts.now();
       for (const { sensor, source } of this.sources) {
         source.drain();
         if (source.backlog) {

@@ -23,6 +23,8 @@ export interface SinkOptions<E> {
   capacityBytes: number;
   /** The sensor an event came from (for loss counts). */
   sensorOf(e: E): string;
+  /** Whether this output takes this kind of event at all (default: all); others are neither written nor counted. */
+  takes?(e: E): boolean;
 }
 
 export class Sink<E> {
@@ -35,8 +37,8 @@ export class Sink<E> {
   private readonly inBand = new LossCounter();
   private readonly toReport = new LossCounter();
   private lines: string[] = [];
+  private sensors: (string | undefined)[] = [];
   private bytes = 0;
-  private counts: EventCounts = new Map();
   private dropping = false;
   readonly output: LineOutput;
   /** Called when the output has written everything it was given (the pipeline reads on). */
@@ -99,6 +101,7 @@ export class Sink<E> {
 
   /** Takes one event, or counts it as dropped. */
   offer(e: E): void {
+    if (this.opts.takes && !this.opts.takes(e)) return;
     const sensor = this.opts.sensorOf(e);
     if (this.output.closed) {
       this.noteLoss(sensor, 'output_closed', 1);
@@ -125,8 +128,8 @@ export class Sink<E> {
 
   private append(line: string, sensor: string | undefined): void {
     this.lines.push(line);
+    this.sensors.push(sensor);
     this.bytes += line.length + 1;
-    if (sensor !== undefined) this.counts.set(sensor, (this.counts.get(sensor) ?? 0) + 1);
   }
 
   /** The in-band lost records owed, once there is room for them. */
@@ -143,13 +146,12 @@ export class Sink<E> {
     this.refresh();
     this.writeLost();
     if (!this.lines.length) return;
-    const text = this.lines.join('\n') + '\n';
-    const counts = this.counts;
-    this.delivered += [...counts.values()].reduce((a, b) => a + b, 0);
+    const batch = { lines: this.lines, sensors: this.sensors };
+    for (const s of this.sensors) if (s !== undefined) this.delivered++;
     this.lines = [];
+    this.sensors = [];
     this.bytes = 0;
-    this.counts = new Map();
-    this.output.write(text, counts);
+    this.output.write(batch);
   }
 
   /** Flushes and waits up to timeoutMs for the output to take everything; true if it did. */

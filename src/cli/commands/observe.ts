@@ -227,7 +227,7 @@ export const command: Command = {
     const pipeline = new EventPipeline<SensorEvent>({
       timeOf: (e) => (e.kind === 'file' ? e.bootNs : e.timeBootNs),
       sensorOf: (e) => (e.kind === 'file' ? 'file' : 'process'),
-      nowBootNs: () => clock.nowBootNs(),
+      now: () => clock.nowBootNs(),
       accept: () => {
         if (o.count === undefined) return true;
         if (seen >= o.count) return false;
@@ -247,7 +247,7 @@ export const command: Command = {
       },
     });
     pipeline.addSink(stdout);
-    if (o.format === 'table') stdout.output.write(`${formatter.header()}\n`, new Map());
+    if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
 
     const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
     // Rings sized for bursts, and woken only once a batch's worth is waiting
