@@ -72,18 +72,27 @@ describe('event pipeline (real kernel)', () => {
       child.stdout!.pause();
       const start = rss(child.pid!);
       let peak = start;
-      const load = churn(8000);
-      const loadDone = exited(load);
-      let done = false;
-      void loadDone.then(() => (done = true));
-      while (!done) {
-        peak = Math.max(peak, rss(child.pid!));
-        await new Promise((r) => setTimeout(r, 100));
+      // Processes until the rings overflow (the reader is paused: the kernel
+      // drops and observe reports it while stalled), 2000 at a time, at most 40000.
+      const overflowed = (): boolean => /lost \d+ \w+ events \(ring buffer full\)/.test(stderr());
+      let made = 0;
+      while (!overflowed() && made < 40_000) {
+        const load = exited(churn(2000));
+        let done = false;
+        void load.then(() => (done = true));
+        while (!done) {
+          peak = Math.max(peak, rss(child.pid!));
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        made += 2000;
+        // The paused reader reports kernel losses on its poll tick, the pipeline once a second.
+        await waitFor(overflowed, 1500, 50);
       }
       peak = Math.max(peak, rss(child.pid!));
+      assert.ok(overflowed(), `no kernel loss reported after ${made} processes: ${stderr()}`);
       // The bound: the output queue plus what the merge may hold and one
-      // bounded drain per ring; unbounded, 8000 processes of JSON (exec,
-      // exit and a few opens each, ~4 KiB a line) would be well over 100 MiB.
+      // bounded drain per ring; unbounded, thousands of processes of JSON
+      // (exec, exit and a few opens each, ~4 KiB a line) are hundreds of MiB.
       const bound = buffer + (64 << 20);
       assert.ok(peak - start < bound, `RSS grew ${((peak - start) / 2 ** 20).toFixed(1)} MiB (start ${(start / 2 ** 20).toFixed(0)} MiB)`);
 
@@ -188,6 +197,61 @@ describe('event pipeline (real kernel)', () => {
     }
   });
 
+  test('vigil run: a stalled stdout drops for itself, counted; the file output gets every alert', async (t) => {
+    if (skip) return t.skip(skip);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-run-stall-'));
+    const target = path.join(dir, 'watched.txt');
+    writeFileSync(target, 'x');
+    const rules = path.join(dir, 'rules.yaml');
+    writeFileSync(rules, `
+- rule: Watched file read
+  desc: a test rule
+  condition: evt.type in (open, openat, openat2) and fd.name = ${JSON.stringify(target)}
+  output: "Watched file opened (file=%fd.name proc=%proc.name pid=%proc.pid ${'padding '.repeat(40)})"
+  priority: WARNING
+`);
+    const file = path.join(dir, 'alerts.json');
+    const child = spawn(process.execPath, [VIGIL, 'run', '--rules', rules, '--output', 'json', '--file', file,
+      '--output-buffer', '256KiB', '--pid', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    try {
+      assert.ok(await waitFor(() => err.includes('running'), 20_000), err);
+      child.stdout!.pause();
+      // ~1 KiB an alert: 4000 are well over the pipe and the 256 KiB queue of stdout.
+      const n = 4000;
+      for (let i = 0; i < n; i++) {
+        readFileSync(target);
+        if (i % 200 === 199) await new Promise((r) => setTimeout(r, 20));
+      }
+      const alertsInFile = (): number => readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"Watched file read"')).length;
+      assert.ok(await waitFor(() => alertsInFile() >= n, 20_000), `${alertsInFile()} of ${n} alerts in the file; ${err}`);
+      assert.ok(await waitFor(() => /vigil run: stdout: dropped \d+ events: \d+ rules \(output queue full\)/.test(err), 5000), err);
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stdout!.resume();
+      const lost = (): number => out.split('\n').filter((l) => l.includes('"Vigil internal: events dropped"'))
+        .map((l) => JSON.parse(l).output_fields).filter((f) => f['vigil.lost.reason'] === 'queue_full')
+        .reduce((a, f) => a + f['vigil.lost.count'], 0);
+      // Room again on stdout: the next alert comes after the account of what it missed.
+      for (let i = 0; i < 50 && lost() === 0; i++) {
+        readFileSync(target);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(lost() > 0, 'a lost record on stdout');
+      const onStdout = out.split('\n').filter((l) => l.includes('"rule":"Watched file read"')).length;
+      assert.ok(onStdout < n, `stdout got ${onStdout} of ${n}: it dropped`);
+      child.kill('SIGINT');
+      assert.equal(await exited(child), 0);
+      assert.equal(alertsInFile() >= n, true);
+      assert.doesNotMatch(readFileSync(file, 'utf8'), /Vigil internal: events dropped/, 'the file lost nothing');
+      assert.doesNotMatch(err, NO_STACK);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('kernel time order: a process\'s exec, then its file events, then its exit', async (t) => {
     if (skip) return t.skip(skip);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-order-'));
@@ -220,7 +284,8 @@ describe('event pipeline (real kernel)', () => {
         const paths = mine.filter((e) => e.file).map((e) => e.file.path);
         assert.ok(paths.includes('/etc/hostname') && paths.includes('/etc/passwd'), paths.join(' '));
         const times = mine.map((e) => e.time as string);
-        assert.deepEqual(times, [...times].sort(), `pid ${pid}: times in order`);
+        assert.deepEqual(times, [...times].sort(),
+          `pid ${pid}: times in order: ${mine.map((e, i) => `${kinds[i]} ${e.file?.path ?? ''} ${times[i]}`).join(', ')}`);
       }
     } finally {
       child.kill('SIGKILL');
