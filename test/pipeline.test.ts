@@ -207,22 +207,24 @@ describe('event pipeline (real kernel)', () => {
 - rule: Watched file read
   desc: a test rule
   condition: evt.type in (open, openat, openat2) and fd.name = ${JSON.stringify(target)}
-  output: "Watched file opened (file=%fd.name proc=%proc.name pid=%proc.pid ${'padding '.repeat(40)})"
+  output: "Watched file opened (file=%fd.name proc=%proc.name pid=%proc.pid ${'padding '.repeat(500)})"
   priority: WARNING
 `);
     const file = path.join(dir, 'alerts.json');
     const child = spawn(process.execPath, [VIGIL, 'run', '--rules', rules, '--output', 'json', '--file', file,
-      '--output-buffer', '256KiB', '--pid', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--pid', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
     try {
       assert.ok(await waitFor(() => err.includes('running'), 20_000), err);
       child.stdout!.pause();
-      // ~1 KiB an alert: 4000 are well over the pipe and the 256 KiB queue of stdout.
-      const n = 4000;
+      // ~4 KiB an alert: 5000 are well over the pipe and
+      // the 16 MiB queue of stdout; paced (50 every 20 ms), so that the file,
+      // written as fast as the disk takes it, never has a queue's worth waiting.
+      const n = 5000;
       for (let i = 0; i < n; i++) {
         readFileSync(target);
-        if (i % 200 === 199) await new Promise((r) => setTimeout(r, 20));
+        if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20));
       }
       const alertsInFile = (): number => readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"Watched file read"')).length;
       assert.ok(await waitFor(() => alertsInFile() >= n, 20_000), `${alertsInFile()} of ${n} alerts in the file; ${err}`);
