@@ -21,6 +21,7 @@ import { runXdpBench, xdpBenchReport } from './xdp.js';
 import { runFlowsBench, flowsBenchReport } from './flows.js';
 import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
 import { runPolicyBench, policyBenchReport } from './policy.js';
+import { runStallBench, stallBenchReport } from './stall.js';
 import { formatHeadroom, measureAll } from '../src/bpf/headroom.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [options])
@@ -41,6 +42,8 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
                         under the open storm),
                         policy (the built-in TracingPolicy library on the open and exec storms, in-kernel
                         filtering shown by the engine's counters),
+                        stall (vigil observe into a pipe nobody reads during an exec storm: RSS over time
+                        against the same storm with a reader that keeps up),
                         headroom (verified instructions and load time of every BPF program); default all
   --storm-ms N          duration of each open/exec storm loop (200..5000, default 500)
   --storm-repeat N      traced runs per open-storm tracer, each after an untraced one; median shown (1..9, default 3)
@@ -49,7 +52,7 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --no-bpf-stats        skip the "where the time goes" runs (kernel.bpf_stats_enabled)
   --help`;
 
-const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'headroom'] as const;
+const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'stall', 'headroom'] as const;
 type Part = (typeof PARTS)[number];
 
 const MAX_RECORDS_PER_CALL = 64;
@@ -261,6 +264,11 @@ async function main(): Promise<number> {
   if (cfg.parts.has('rules')) out.push(rulesLiveBenchReport(await runRulesLiveBench({ workloadCpu: cfg.producerCpu, log })));
   if (cfg.parts.has('policy')) {
     out.push(policyBenchReport(await runPolicyBench({ stormMs: cfg.stormMs, repeat: cfg.stormRepeat, workloadCpu: cfg.producerCpu, log })));
+  }
+
+  if (cfg.parts.has('stall')) {
+    log('stall: vigil observe into a pipe nobody reads, 10,000 processes; then with a reader');
+    out.push(stallBenchReport(await runStallBench(10_000)));
   }
 
   if (cfg.parts.has('headroom')) {
