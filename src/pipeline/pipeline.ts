@@ -35,6 +35,8 @@ export interface EventPipelineOptions<E> {
   now(): bigint;
   /** Reorder window: an event is held until every ring was read this long after its time. Default 20 ms. */
   windowMs?: number;
+  /** false: events go to the sinks as they come (a source that orders them itself). Default true. */
+  reorder?: boolean;
   /** Most events held for ordering. Default 16384. */
   maxHeld?: number;
   /** Cycle interval (drains quiet rings, releases held events, checks for room). Default 50 ms. */
@@ -118,7 +120,7 @@ export class EventPipeline<E> {
     const sensor = this.opts.sensorOf(e);
     const t = this.opts.timeOf(e);
     if (t > (this.readUpTo.get(sensor) ?? -1n)) this.readUpTo.set(sensor, t);
-    if (this.closed) {
+    if (this.closed || this.opts.reorder === false) {
       this.emit(e);
       return;
     }
