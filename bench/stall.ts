@@ -4,7 +4,9 @@
 // /dev/null). Then the stalled reader starts reading: the losses must come
 // out as lost records. Alone: `node dist/bench/stall.js [--processes N]`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoPath } from '../src/util/paths.js';
 import { markdownTable, count } from './table.js';
@@ -39,8 +41,14 @@ function exited(c: ChildProcess): Promise<void> {
 
 /** One run: observe, the storm, RSS every 250 ms; then, for a stalled reader, read for `readMs`. */
 export async function runStall(reader: 'stalled' | 'cat', processes: number, outputBuffer: string, readMs = 4000): Promise<StallRun> {
-  const vigil = spawn(process.execPath, [repoPath('bin', 'vigil'), 'observe', '--output', 'json', '--output-buffer', outputBuffer],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The storm runs a copy of /bin/true of its own, and observe watches that
+  // binary only: the host's other processes do not count.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-stall-'));
+  const program = path.join(dir, 'true');
+  copyFileSync('/bin/true', program);
+  chmodSync(program, 0o755);
+  const vigil = spawn(process.execPath, [repoPath('bin', 'vigil'), 'observe', '--output', 'json', '--output-buffer', outputBuffer,
+    '--binary', `${dir}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   vigil.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   let out = '';
@@ -64,7 +72,7 @@ export async function runStall(reader: 'stalled' | 'cat', processes: number, out
     await sleep(500);
     run.startMiB = rssMiB(vigil.pid!);
     run.peakMiB = run.startMiB;
-    const storm = spawn(repoPath('bench', '.output', 'execstorm'), ['--count', String(processes), '--duration-ms', '60000'],
+    const storm = spawn(repoPath('bench', '.output', 'execstorm'), ['--program', program, '--count', String(processes), '--duration-ms', '60000'],
       { stdio: ['ignore', 'pipe', 'ignore'] });
     let report = '';
     storm.stdout!.setEncoding('utf8').on('data', (s: string) => (report += s));
@@ -97,6 +105,7 @@ export async function runStall(reader: 'stalled' | 'cat', processes: number, out
     await exited(vigil);
   } finally {
     vigil.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   }
   run.lines = lines;
   run.stderr = stderr;
@@ -139,8 +148,8 @@ export function stallBenchReport(b: StallBench): string {
   const series = markdownTable([{ title: 'time' }, { title: 'RSS, nobody reads' }, { title: 'RSS, cat' }], over);
   const ratio = (b.stalled.peakMiB - b.stalled.startMiB) / Math.max(0.1, b.cat.peakMiB - b.cat.startMiB);
   return `### Stalled consumer: the output bound\n\n` +
-    `\`vigil observe --output json --output-buffer ${b.outputBuffer}\` (exec, exit and file events) while ` +
-    `\`bench/.output/execstorm\` makes ${count(b.processes)} processes; stdout is a pipe nobody reads until the storm ` +
+    `\`vigil observe --output json --output-buffer ${b.outputBuffer} --binary DIR/\` (exec, exit and file events of ` +
+    `the storm's own copy of /bin/true in DIR) while \`bench/.output/execstorm\` makes ${count(b.processes)} processes; stdout is a pipe nobody reads until the storm ` +
     `is over plus 2 s, then read for 4 s; paired with the same storm read by a reader that keeps up. RSS every 250 ms.\n\n` +
     `${table}\n\nGrowth stalled ÷ growth with a reader: ${ratio.toFixed(2)}. The bound is the output queue ` +
     `(${b.outputBuffer}) plus what the merge holds and one bounded drain per ring; unbounded (before the pipeline), ` +

@@ -49,9 +49,18 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
 }
 
-/** Runs /bin/true n times from one shell (n processes, each a fork and an exec). */
-function churn(n: number): ChildProcess {
-  return spawn('/bin/sh', ['-c', `i=0; while [ $i -lt ${n} ]; do /bin/true; i=$((i+1)); done`], { stdio: 'ignore' });
+/** Runs `program` (default /bin/true) n times from one shell (n processes, each a fork and an exec). */
+function churn(n: number, program = '/bin/true'): ChildProcess {
+  return spawn('/bin/sh', ['-c', `i=0; while [ $i -lt ${n} ]; do ${program}; i=$((i+1)); done`], { stdio: 'ignore' });
+}
+
+/** A copy of /bin/true in a directory of its own: `--binary DIR/` then sees the test's processes only, not the host's. */
+function ownTrue(): { dir: string; program: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-churn-'));
+  const program = path.join(dir, 'true');
+  copyFileSync('/bin/true', program);
+  chmodSync(program, 0o755);
+  return { dir, program };
 }
 
 const NO_STACK = /^\s+at |Error:|TypeError|node:internal/m;
@@ -66,7 +75,8 @@ describe('event pipeline (real kernel)', () => {
   test('a consumer that stops reading: RSS stays bounded, then a lost record and a stderr line', async (t) => {
     if (skip) return t.skip(skip);
     const buffer = 1 << 20;
-    const { child, stderr } = await startObserve(['--output', 'json', '--output-buffer', '1MiB'], 'pipe');
+    const own = ownTrue();
+    const { child, stderr } = await startObserve(['--output', 'json', '--output-buffer', '1MiB', '--binary', `${own.dir}/`], 'pipe');
     try {
       // Nobody reads: the child's stdout pipe fills (the test's stream stays paused).
       child.stdout!.pause();
@@ -77,7 +87,7 @@ describe('event pipeline (real kernel)', () => {
       const overflowed = (): boolean => /lost \d+ \w+ events \(ring buffer full\)/.test(stderr());
       let made = 0;
       while (!overflowed() && made < 40_000) {
-        const load = exited(churn(2000));
+        const load = exited(churn(2000, own.program));
         let done = false;
         void load.then(() => (done = true));
         while (!done) {
@@ -114,6 +124,7 @@ describe('event pipeline (real kernel)', () => {
       assert.doesNotMatch(stderr(), NO_STACK);
     } finally {
       child.kill('SIGKILL');
+      rmSync(own.dir, { recursive: true, force: true });
     }
   });
 

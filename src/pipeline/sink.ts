@@ -10,6 +10,9 @@
 import { LossCounter, type Loss, type LossReason } from './loss.js';
 import type { EventCounts, LineOutput, OutputHooks } from './output.js';
 
+/** Formatted lines handed to the output once this many bytes wait, before the cycle ends. */
+const FLUSH_BYTES = 256 << 10;
+
 export interface SinkFormat<E> {
   /** The event as one line (without newline); undefined: not for this output. */
   line(e: E): string | undefined;
@@ -121,6 +124,9 @@ export class Sink<E> {
     if (line === undefined) return;
     this.writeLost();
     this.append(line, sensor);
+    // A burst goes out in pieces: the output can take them as they come
+    // (a file or /dev/null at once, a pipe up to its buffer).
+    if (this.bytes >= FLUSH_BYTES) this.flush();
     // Full from now on: the bound is passed by one line at most, and the
     // pipeline sees it before offering the next event.
     if (this.queuedBytes >= this.opts.capacityBytes) this.dropping = true;
