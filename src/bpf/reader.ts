@@ -51,6 +51,7 @@ abstract class Reader implements Disposable {
   private timer: NodeJS.Timeout | undefined;
   private dispatching = false;
   private closeRequested = false;
+  private pausedNow = false;
 
   protected constructor(protected readonly opts: ReaderOptions) {}
 
@@ -96,8 +97,6 @@ abstract class Reader implements Disposable {
     if (this.pausedNow) this.checkLost();
     else this.drain();
   }
-
-  private pausedNow = false;
 
   /** True between pause() and resume(). */
   get paused(): boolean {
