@@ -3,8 +3,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import {
-  EventPipeline, LossCounter, Sink, StreamOutput, TimeOrderedMerge, describeLosses, formatByteSize, parseByteSize,
+  EventPipeline, HttpOutput, LossCounter, Sink, StreamOutput, TimeOrderedMerge, describeLosses, formatByteSize, parseByteSize,
   type PipelineSource,
 } from '../src/pipeline/index.js';
 
@@ -172,5 +174,41 @@ describe('a sink over a stalled stream', () => {
     assert.ok(sink.delivered > 10);
     assert.equal(sink.lost.total, 0);
     await pipeline.close(0);
+  });
+});
+
+describe('an HTTP output', () => {
+  test('one POST per line; a refused request is a failed write, counted for its sensor; lost records are not counted again', async () => {
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        bodies.push(body);
+        res.statusCode = body.includes('"fail"') ? 500 : 200;
+        res.end();
+      });
+    }).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    try {
+      const sink = new Sink<Ev & { fail?: boolean }>((hooks) => new HttpOutput(url, hooks), {
+        capacityBytes: 1 << 20,
+        sensorOf: (e) => e.s,
+        format: { line: (e) => JSON.stringify({ id: e.id, ...(e.fail ? { fail: true } : {}) }), lost: (l) => JSON.stringify({ lost: l.count }) },
+      });
+      sink.noteLoss('file', 'ring_full', 3);
+      sink.offer({ t: 1n, s: 'file', id: 1 });
+      sink.offer({ t: 2n, s: 'process', id: 2, fail: true });
+      sink.offer({ t: 3n, s: 'file', id: 3 });
+      assert.equal(await sink.settle(5000), true);
+      assert.deepEqual(bodies.sort(), ['{"id":1}', '{"id":2,"fail":true}', '{"id":3}', '{"lost":3}']);
+      assert.deepEqual(sink.lost.entries().map((l) => [l.sensor, l.reason, l.count]),
+        [['file', 'ring_full', 3], ['process', 'write_failed', 1]]);
+      assert.equal(sink.lastError?.code, 'HTTP_500');
+      sink.close();
+    } finally {
+      server.close();
+    }
   });
 });
