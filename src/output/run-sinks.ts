@@ -10,6 +10,7 @@ import { FileOutput, HttpOutput, Sink, stdoutOutput, LOSS_REASON_TEXT, type Loss
 import { formatAlertJson, formatAlertText, type Alert, type OutputEncoding } from '../rules/output.js';
 import type { PolicyEvent } from '../policy/ir.js';
 import { PolicyEventFormatter } from './policy-events.js';
+import type { ProcessLookup } from '../process/types.js';
 
 /** What run's pipeline carries. */
 export type RunEvent = { readonly kind: 'alert'; readonly alert: Alert } | { readonly kind: 'policy'; readonly event: PolicyEvent };
@@ -50,9 +51,12 @@ export interface RunSinkOptions {
   capacityBytes: number;
 }
 
-/** stdout: alerts in the encoding, policy events as Tetragon JSON or compact lines. */
-export function stdoutRunSink(o: RunSinkOptions, policyFormatter?: PolicyEventFormatter): Sink<RunEvent> {
-  const pf = policyFormatter ?? new PolicyEventFormatter(o.encoding === 'json' ? 'json' : 'compact');
+/**
+ * stdout: alerts in the encoding, policy events as Tetragon JSON or compact
+ * lines (beginning with their time, as observe's), their processes from `cache`.
+ */
+export function stdoutRunSink(o: RunSinkOptions, cache?: ProcessLookup): Sink<RunEvent> {
+  const pf = new PolicyEventFormatter(o.encoding === 'json' ? 'json' : 'compact', { lookup: cache, timeFormat: 'StampMilli' });
   return new Sink<RunEvent>(stdoutOutput, {
     capacityBytes: o.capacityBytes,
     sensorOf: runEventSensor,

@@ -260,7 +260,7 @@ export const command: Command = {
     });
     const sinkOpts = { encoding: o.output, capacityBytes: o.outputBuffer };
     const sinks: Sink<RunEvent>[] = [];
-    if (!o.quiet) sinks.push(stdoutRunSink(sinkOpts));
+    if (!o.quiet) sinks.push(stdoutRunSink(sinkOpts, cache));
     if (o.file) {
       try {
         sinks.push(fileRunSink(o.file, sinkOpts));
