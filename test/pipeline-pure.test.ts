@@ -29,13 +29,16 @@ describe('time-ordered merge', () => {
     assert.deepEqual(ids(out), [1, 2, 3, 5, 4]);
   });
 
-  test('an event older than what was released is late: not held, counted', () => {
+  test('an event older than what was released is late: counted, and first out at the next release', () => {
     const m = merge();
     m.push({ t: 100n, s: 'p', id: 1 });
     m.release(150n, () => undefined);
+    assert.equal(m.push({ t: 160n, s: 'f', id: 3 }), true);
     assert.equal(m.push({ t: 120n, s: 'f', id: 2 }), false);
     assert.equal(m.late, 1);
-    assert.equal(m.push({ t: 160n, s: 'f', id: 3 }), true);
+    const out: Ev[] = [];
+    m.release(150n, (e) => out.push(e));
+    assert.deepEqual(ids(out), [2]);
   });
 
   test('beyond maxHeld the oldest go out early, unless told to stop', () => {

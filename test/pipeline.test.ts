@@ -162,6 +162,8 @@ describe('event pipeline (real kernel)', () => {
     if (skip) return t.skip(skip);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-enospc-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'vigil-test-enospc', dir]);
+    // The test's processes only: the host's would fill the disk again once room is made.
+    const own = ownTrue();
     let child: ChildProcess | undefined;
     try {
       const file = path.join(dir, 'events.json');
@@ -171,14 +173,13 @@ describe('event pipeline (real kernel)', () => {
       const fd = openSync(file, 'a');
       let stderr: () => string;
       try {
-        ({ child, stderr } = await startObserve(['--output', 'json'], fd));
+        ({ child, stderr } = await startObserve(['--output', 'json', '--binary', `${own.dir}/`], fd));
       } finally {
         closeSync(fd);
       }
       const failed = /stdout: dropped \d+ events: .*\(write failed\) \[ENOSPC/;
       for (let i = 0; i < 100 && !failed.test(stderr()); i++) {
-        const load = churn(50);
-        await exited(load);
+        await exited(churn(50, own.program));
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.match(stderr(), failed);
@@ -187,7 +188,7 @@ describe('event pipeline (real kernel)', () => {
       unlinkSync(filler);
       const recovered = (): boolean => readFileSync(file, 'utf8').includes('"reason":"write_failed"');
       for (let i = 0; i < 100 && !recovered(); i++) {
-        await exited(churn(5));
+        await exited(churn(5, own.program));
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(recovered(), 'a lost record with reason write_failed after space came back');
@@ -205,6 +206,7 @@ describe('event pipeline (real kernel)', () => {
       if (child && child.exitCode === null) await exited(child);
       spawnSync('umount', [dir]);
       rmSync(dir, { recursive: true, force: true });
+      rmSync(own.dir, { recursive: true, force: true });
     }
   });
 

@@ -9,8 +9,10 @@
 // read by then, unless its record reached the ring more than `window` after
 // its stamp (file and syscall events are stamped at the syscall's entry and
 // sent at its exit, so a call that blocked longer than the window); such a
-// late event is released at once, ahead of the held ones (which are all
-// later than it), and counted as late. Equal times keep their arrival order.
+// late event goes out at the next release, ahead of the held ones (which are
+// all later than it), and is counted as late. It is not emitted on arrival:
+// the release comes after every ring was read, so the process it names is
+// known by then. Equal times keep their arrival order.
 //
 // Memory is bounded: over maxHeld events, the oldest are released early
 // (unless the consumer said stop: then the reader stops reading instead).
@@ -47,16 +49,17 @@ export class TimeOrderedMerge<E> {
     return this.heap.length;
   }
 
-  /** Holds `e`; returns false when it is late (then the caller emits it at once). */
+  /**
+   * Holds `e` until a release; returns false when it is late (stamped before
+   * what was already released): it then goes out first at the next release.
+   */
   push(e: E): boolean {
     const time = this.opts.timeOf(e);
-    if (time < this.releasedUpTo) {
-      this.late++;
-      return false;
-    }
+    const late = time < this.releasedUpTo;
+    if (late) this.late++;
     this.heap.push({ time, seq: this.seq++, event: e });
     this.up(this.heap.length - 1);
-    return true;
+    return !late;
   }
 
   /**

@@ -5,20 +5,29 @@
 // (the sink bounds that), and neither throws on a failed write.
 import { close, constants, fstatSync, ftruncate, openSync, readFileSync, write } from 'node:fs';
 import type { Writable } from 'node:stream';
+import type { Loss } from './loss.js';
 
 /** Events per sensor in one write. */
 export type EventCounts = Map<string, number>;
 
-/** One write: lines (without newlines), and the sensor of each (undefined: a record that is no event, such as a lost record). */
+/** What a line is: an event of this sensor, the lost record of this loss, or neither (a header). */
+export type LineTag = string | Loss | undefined;
+
+/** One write: lines (without newlines), and what each is. */
 export interface Batch {
   lines: readonly string[];
-  sensors: readonly (string | undefined)[];
+  sensors: readonly LineTag[];
 }
 
-export function countsOf(sensors: readonly (string | undefined)[]): EventCounts {
+export function countsOf(tags: readonly LineTag[]): EventCounts {
   const m: EventCounts = new Map();
-  for (const s of sensors) if (s !== undefined) m.set(s, (m.get(s) ?? 0) + 1);
+  for (const s of tags) if (typeof s === 'string') m.set(s, (m.get(s) ?? 0) + 1);
   return m;
+}
+
+/** The losses whose lost records are in a batch: owed again if it is not written. */
+export function lossesOf(tags: readonly LineTag[]): Loss[] {
+  return tags.filter((t): t is Loss => typeof t === 'object');
 }
 
 function textOf(b: Batch): string {
@@ -26,8 +35,11 @@ function textOf(b: Batch): string {
 }
 
 export interface OutputHooks {
-  /** A write failed (ENOSPC, EIO, ...): the events in it did not arrive. The output goes on. */
-  onWriteFailed(err: NodeJS.ErrnoException, events: EventCounts): void;
+  /**
+   * A write failed (ENOSPC, EIO, ...): the events in it did not arrive, nor
+   * the lost records of `owed` (to be written again). The output goes on.
+   */
+  onWriteFailed(err: NodeJS.ErrnoException, events: EventCounts, owed: readonly Loss[]): void;
   /** The output is gone (the reader of a pipe or socket went away): events queued and later are lost. */
   onClosed(err: NodeJS.ErrnoException, events: EventCounts): void;
   /** Everything handed over has been written: room again. */
@@ -98,7 +110,7 @@ export class StreamOutput implements LineOutput {
     }
     if (!isClosedError(err)) {
       // A stream that errored is destroyed by Node: nothing more can go through it.
-      if (counts?.size) this.hooks.onWriteFailed(err, counts);
+      if (counts?.size) this.hooks.onWriteFailed(err, counts, []);
     }
     this.gone = true;
     const lost: EventCounts = new Map();
@@ -130,6 +142,7 @@ export class StreamOutput implements LineOutput {
 interface Chunk {
   buf: Buffer;
   events: EventCounts;
+  owed: Loss[];
 }
 
 /**
@@ -184,7 +197,7 @@ export class FileOutput implements LineOutput {
       return;
     }
     const buf = Buffer.from(textOf(batch));
-    this.queue.push({ buf, events });
+    this.queue.push({ buf, events, owed: lossesOf(batch.sensors) });
     this.pending += buf.length;
     if (!this.writing) this.next();
   }
@@ -216,7 +229,7 @@ export class FileOutput implements LineOutput {
           return this.next();
         }
         this.pending -= chunk.buf.length;
-        this.hooks.onWriteFailed(err, chunk.events);
+        this.hooks.onWriteFailed(err, chunk.events, chunk.owed);
         if (done === 0) return this.next();
         this.takeBack(fd, done, () => this.next());
       });
@@ -302,7 +315,8 @@ export interface HttpOutputOptions {
 
 interface Post {
   body: string;
-  sensor: string;
+  /** The event's sensor, or the loss of a lost record. */
+  tag: LineTag;
 }
 
 /**
@@ -336,8 +350,7 @@ export class HttpOutput implements LineOutput {
 
   write(batch: Batch): void {
     batch.lines.forEach((body, i) => {
-      // A lost record (no sensor) that fails is not counted again.
-      this.queue.push({ body, sensor: batch.sensors[i] ?? '' });
+      this.queue.push({ body, tag: batch.sensors[i] });
       this.pending += body.length;
     });
     this.pump();
@@ -369,7 +382,7 @@ export class HttpOutput implements LineOutput {
         const err = (e instanceof Error ? e : new Error(String(e))) as NodeJS.ErrnoException;
         const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
         if (!err.code && cause) err.code = cause;
-        this.hooks.onWriteFailed(err, p.sensor ? new Map([[p.sensor, 1]]) : new Map());
+        this.hooks.onWriteFailed(err, countsOf([p.tag]), lossesOf([p.tag]));
       })
       .finally(() => {
         this.inFlight--;
@@ -395,7 +408,7 @@ export class HttpOutput implements LineOutput {
     const lost: EventCounts = new Map();
     for (const p of this.queue.splice(0)) {
       this.pending -= p.body.length;
-      if (p.sensor) lost.set(p.sensor, (lost.get(p.sensor) ?? 0) + 1);
+      if (typeof p.tag === 'string') lost.set(p.tag, (lost.get(p.tag) ?? 0) + 1);
     }
     if (lost.size) this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'ECANCELED' }), lost);
   }

@@ -54,7 +54,7 @@ export interface EventPipelineOptions<E> {
 export interface PipelineStats {
   /** Events released to the sinks. */
   released: number;
-  /** Events that arrived later than the window (emitted at once, out of order). */
+  /** Events that arrived later than the window (first out at the next release, out of order against what went before). */
   late: number;
   /** Events released early because maxHeld was reached. */
   early: number;
@@ -124,7 +124,7 @@ export class EventPipeline<E> {
       this.emit(e);
       return;
     }
-    if (!this.merge.push(e)) this.emit(e);
+    this.merge.push(e);
   }
 
   /** The kernel dropped `count` events of `sensor` (a sensor's onLost): every sink owes a lost record. */

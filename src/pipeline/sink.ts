@@ -8,7 +8,7 @@
 // time does not make it flap), and then writes a `lost` record in its own
 // format before the next events. Other sinks are not affected.
 import { LossCounter, type Loss, type LossReason } from './loss.js';
-import type { EventCounts, LineOutput, OutputHooks } from './output.js';
+import type { EventCounts, LineOutput, LineTag, OutputHooks } from './output.js';
 
 /** Formatted lines handed to the output once this many bytes wait, before the cycle ends. */
 const FLUSH_BYTES = 256 << 10;
@@ -40,7 +40,7 @@ export class Sink<E> {
   private readonly inBand = new LossCounter();
   private readonly toReport = new LossCounter();
   private lines: string[] = [];
-  private sensors: (string | undefined)[] = [];
+  private sensors: LineTag[] = [];
   private bytes = 0;
   private dropping = false;
   readonly output: LineOutput;
@@ -50,9 +50,11 @@ export class Sink<E> {
   /** `open` makes the output with the sink's hooks (write failures and closing are counted here). */
   constructor(open: (hooks: OutputHooks) => LineOutput, private readonly opts: SinkOptions<E>) {
     this.output = open({
-      onWriteFailed: (err, events) => {
+      onWriteFailed: (err, events, owed) => {
         this.lastError = err;
         this.count(events, 'write_failed');
+        // Lost records that did not arrive are owed again (already counted).
+        this.inBand.addAll(owed);
       },
       onClosed: (_err, events) => this.count(events, 'output_closed'),
       onDrained: () => this.onRoom?.(),
@@ -132,7 +134,7 @@ export class Sink<E> {
     if (this.queuedBytes >= this.opts.capacityBytes) this.dropping = true;
   }
 
-  private append(line: string, sensor: string | undefined): void {
+  private append(line: string, sensor: LineTag): void {
     this.lines.push(line);
     this.sensors.push(sensor);
     this.bytes += line.length + 1;
@@ -143,7 +145,7 @@ export class Sink<E> {
     if (this.inBand.total === 0 || this.output.closed || (this.dropping && !force)) return;
     for (const l of this.inBand.take()) {
       const rec = this.opts.format.lost(l);
-      if (rec !== undefined) this.append(rec, undefined);
+      if (rec !== undefined) this.append(rec, l);
     }
   }
 
@@ -153,7 +155,7 @@ export class Sink<E> {
     this.writeLost();
     if (!this.lines.length) return;
     const batch = { lines: this.lines, sensors: this.sensors };
-    for (const s of this.sensors) if (s !== undefined) this.delivered++;
+    for (const s of this.sensors) if (typeof s === 'string') this.delivered++;
     this.lines = [];
     this.sensors = [];
     this.bytes = 0;
