@@ -21,6 +21,7 @@ import { runXdpBench, xdpBenchReport } from './xdp.js';
 import { runFlowsBench, flowsBenchReport } from './flows.js';
 import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
 import { runPolicyBench, policyBenchReport } from './policy.js';
+import { runStallBench, stallBenchReport } from './stall.js';
 import { formatHeadroom, measureAll } from '../src/bpf/headroom.js';
 import { agentCommands } from './agent.js';
 import { memoryBenchReport, runMemoryBench } from './memory.js';
@@ -45,6 +46,8 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
                         policy (the built-in TracingPolicy library on the open and exec storms, in-kernel
                         filtering shown by the engine's counters),
                         headroom (verified instructions and load time of every BPF program),
+                        stall (vigil observe into a pipe nobody reads during an exec storm: RSS over time
+                        against the same storm with a reader that keeps up),
                         shutdown (signal to reaped per command), memory (RSS through 100,000 processes per
                         command, about 15 minutes); default all but memory
   --storm-ms N          duration of each open/exec storm loop (200..5000, default 500)
@@ -54,8 +57,8 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --no-bpf-stats        skip the "where the time goes" runs (kernel.bpf_stats_enabled)
   --help`;
 
-const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'headroom', 'shutdown',
-  'memory'] as const;
+const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'stall', 'headroom',
+  'shutdown', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 /** memory takes about 15 minutes: only when asked for. */
 const DEFAULT_PARTS = PARTS.filter((p) => p !== 'memory');
@@ -277,6 +280,10 @@ async function main(): Promise<number> {
   if (cfg.parts.has('memory')) {
     const mo = { processes: 100_000, step: 20_000, settleS: 60, cpu: cfg.producerCpu, log };
     out.push(memoryBenchReport(await runMemoryBench(agentCommands(), mo), mo));
+  }
+  if (cfg.parts.has('stall')) {
+    log('stall: vigil observe into a pipe nobody reads, 10,000 processes; then with a reader');
+    out.push(stallBenchReport(await runStallBench(10_000)));
   }
 
   if (cfg.parts.has('headroom')) {

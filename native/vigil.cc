@@ -1104,7 +1104,17 @@ struct Reader {
   struct perf_buffer *pb = nullptr;
   std::vector<int> ringFds;
   uint64_t oversize = 0;  // records larger than the batch itself, dropped and counted
+  // One batch per drain (readerSetLimit): a drain stops once half the batch
+  // is filled, leaving the rest in the ring, so that what one drain hands to
+  // JavaScript is bounded by the batch, not by the ring.
+  bool oneBatch = false;
+  bool stoppedEarly = false;
 };
+
+// Returned by a sample callback to end a drain after keeping its record
+// (libbpf has consumed the record by then; ring_buffer__consume_n is newer
+// than the libbpf this builds against).
+constexpr int kStopDrain = -EALREADY;
 
 void Flush(Reader *r) {
   if (r->count == 0 || r->jsError) return;
@@ -1135,6 +1145,10 @@ int Append(Reader *r, uint32_t tag, const void *data, size_t size) {
   memcpy(p + 8, data, size);
   r->used += need;
   r->count++;
+  if (r->oneBatch && r->rb && r->used >= r->batchCap / 2) {
+    r->stoppedEarly = true;
+    return kStopDrain;
+  }
   return 0;
 }
 
@@ -1163,10 +1177,12 @@ void PerfLost(void *ctx, int cpu, __u64 cnt) {
 
 int Drain(Reader *r) {
   int n;
+  r->stoppedEarly = false;
   if (r->rb)
     n = ring_buffer__consume(r->rb);
   else
     n = perf_buffer__consume(r->pb);
+  if (n == kStopDrain && r->stoppedEarly) n = (int)r->count;
   Flush(r);
   return n;
 }
@@ -1307,6 +1323,37 @@ Napi::Value ReaderDrain(const Napi::CallbackInfo &info) {
   if (n < 0 && n != -ECANCELED && !info.Env().IsExceptionPending())
     return ThrowErrno(info.Env(), h->r->rb ? "ring_buffer__consume" : "perf_buffer__consume", n);
   return Napi::Number::New(info.Env(), n);
+}
+
+// readerPause(handle, paused): stop (or restart) watching the epoll
+// descriptor. While paused nothing is read on wakeups, so the rings fill and
+// the BPF side drops and counts (vigil_lost): back-pressure from user space.
+// The descriptor is level-triggered, so a paused reader must not be polled.
+Napi::Value ReaderPause(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(2);
+  ReaderHolder *h = Unwrap<ReaderHolder>(info[0]);
+  bool paused = info[1].As<Napi::Boolean>().Value();
+  if (!h || !h->r || h->r->closed || !h->r->polling) return info.Env().Undefined();
+  if (paused)
+    uv_poll_stop(&h->r->poll);
+  else
+    uv_poll_start(&h->r->poll, UV_READABLE, OnPollable);
+  return info.Env().Undefined();
+}
+
+// readerSetLimit(handle, oneBatch): with oneBatch, each drain stops once
+// half the batch buffer is filled (the rest stays in the ring for the next
+// drain). readerStoppedEarly(handle): whether the last drain stopped so.
+Napi::Value ReaderSetLimit(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(2);
+  ReaderHolder *h = Unwrap<ReaderHolder>(info[0]);
+  if (h && h->r) h->r->oneBatch = info[1].As<Napi::Boolean>().Value();
+  return info.Env().Undefined();
+}
+
+Napi::Value ReaderStoppedEarly(const Napi::CallbackInfo &info) {
+  ReaderHolder *h = Unwrap<ReaderHolder>(info[0]);
+  return Napi::Boolean::New(info.Env(), h && h->r && h->r->stoppedEarly);
 }
 
 Napi::Value ReaderOversize(const Napi::CallbackInfo &info) {
@@ -1651,6 +1698,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("perfbufOpen", PerfbufOpen);
   EXPORT("readerDrain", ReaderDrain);
   EXPORT("readerOversize", ReaderOversize);
+  EXPORT("readerPause", ReaderPause);
+  EXPORT("readerSetLimit", ReaderSetLimit);
+  EXPORT("readerStoppedEarly", ReaderStoppedEarly);
   EXPORT("readerClose", ReaderClose);
   EXPORT("probeProgType", ProbeProgType);
   EXPORT("probeMapType", ProbeMapType);

@@ -265,10 +265,12 @@ describe('Tetragon formatter (no kernel)', () => {
     assert.match(row, /exec +10 +9 +1000 +ababababab.. +\/usr\/bin\/echo "hi there" x$/);
   });
 
-  test('a lost line in json; none in compact', () => {
+  test('a lost record in each format, with its reason', () => {
     const j = new TetragonFormatter('json', { node: 'n', hostNamespaces: host });
-    assert.deepEqual(JSON.parse(j.lostLine(7, 'process', 0n) ?? '').lost, { count: 7, sensor: 'process' });
-    assert.equal(new TetragonFormatter('compact', { hostNamespaces: host }).lostLine(7, 'process', 0n), undefined);
+    assert.deepEqual(JSON.parse(j.lostLine(7, 'process', 0n)).lost, { count: 7, sensor: 'process', reason: 'ring_full' });
+    assert.deepEqual(JSON.parse(j.lostLine(3, 'file', 0n, 'queue_full')).lost, { count: 3, sensor: 'file', reason: 'queue_full' });
+    assert.equal(new TetragonFormatter('compact', { hostNamespaces: host }).lostLine(7, 'process', 0n, 'queue_full'),
+      '⚠️ lost 7 process events (output queue full)');
   });
 });
 

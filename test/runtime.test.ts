@@ -112,6 +112,34 @@ describe('loaded objects (real kernel)', () => {
     assert.equal(reader.drain(), 0, 'closed');
   });
 
+  test('a paused reader reads nothing on wakeups or ticks; resumed, it reads on; a bounded drain leaves a backlog', async () => {
+    using obj = await ObjectSpec.fromFile(objPath).load({ programs: ['ringbuf_getppid'], constants: { target_pid: process.pid } });
+    const seen: bigint[] = [];
+    using reader = RingBufferReader.open(obj.map('events'), {
+      lostCounter: obj.map('vigil_lost'),
+      pollIntervalMs: 10,
+      // A small batch: half of it is 8 KiB, well under what 2000 records take.
+      batchBytes: 16 << 10,
+      boundedDrain: true,
+      onRecord: (view, off) => void seen.push(vigilTestRecord.decode(view, off).seq),
+    });
+    using _link = obj.program('ringbuf_getppid').attach();
+    reader.pause();
+    assert.equal(reader.paused, true);
+    getppid(2000);
+    // Wakeups and several poll ticks pass: nothing is read.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(seen.length, 0);
+    // One bounded drain reads part of the ring and says more is waiting.
+    const first = reader.drain();
+    assert.ok(first > 0 && first < 2000, `one drain read ${first}`);
+    assert.equal(reader.backlog, true);
+    reader.resume();
+    assert.ok(await waitFor(() => seen.length === 2000, 5000), `${seen.length} of 2000 after resume`);
+    assert.deepEqual(seen, seen.slice().sort((a, b) => (a < b ? -1 : 1)), 'in order, none twice');
+    assert.equal(reader.stats.lost, 0);
+  });
+
   test('perf buffer reader (kernels before 5.8) delivers every record with its CPU', async () => {
     using obj = await ObjectSpec.fromFile(objPath).load({ programs: ['perfbuf_getppid'], constants: { target_pid: process.pid } });
     const cpus = new Set<number>();

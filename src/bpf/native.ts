@@ -142,6 +142,9 @@ export interface NativeBinding {
     onLost: (cpu: number, count: number) => void, batchBytes: number): { handle: ReaderHandle; batch: ArrayBuffer };
   readerDrain(h: ReaderHandle): number;
   readerOversize(h: ReaderHandle): number;
+  readerPause(h: ReaderHandle, paused: boolean): void;
+  readerSetLimit(h: ReaderHandle, oneBatch: boolean): void;
+  readerStoppedEarly(h: ReaderHandle): boolean;
   readerClose(h: ReaderHandle): void;
 
   probeProgType(type: number): number;

@@ -34,6 +34,14 @@ export interface ReaderOptions {
    * threshold rely on it; it also bounds latency. Default 50 ms; 0 disables.
    */
   pollIntervalMs?: number;
+  /**
+   * Ring buffers: hand JavaScript at most about half a batch per drain and
+   * leave the rest in the ring (read on the next wakeup, tick or drain), so
+   * that a full ring is not turned into objects all at once. `backlog` says
+   * whether the last drain left records behind. Default false: a drain
+   * reads everything ready.
+   */
+  boundedDrain?: boolean;
 }
 
 abstract class Reader implements Disposable {
@@ -43,6 +51,7 @@ abstract class Reader implements Disposable {
   private timer: NodeJS.Timeout | undefined;
   private dispatching = false;
   private closeRequested = false;
+  private pausedNow = false;
 
   protected constructor(protected readonly opts: ReaderOptions) {}
 
@@ -51,6 +60,7 @@ abstract class Reader implements Disposable {
     const { handle, batch } = open((count, bytes) => this.dispatch(count, bytes), this.opts.batchBytes ?? 1 << 20);
     this.handle = handle;
     this.view = new DataView(batch);
+    if (this.opts.boundedDrain) native().readerSetLimit(handle, true);
     const every = this.opts.pollIntervalMs ?? 50;
     if (every > 0) {
       this.timer = setInterval(() => this.tick(), every);
@@ -83,7 +93,33 @@ abstract class Reader implements Disposable {
   }
 
   protected tick(): void {
-    this.drain();
+    // A paused reader still reports what the kernel dropped meanwhile.
+    if (this.pausedNow) this.checkLost();
+    else this.drain();
+  }
+
+  /** True between pause() and resume(). */
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
+  /**
+   * Stops reading on wakeups and on the poll timer (drain() still reads when
+   * called). The rings then fill and the kernel side drops and counts; those
+   * losses are still reported, on the poll timer. For back-pressure: a
+   * consumer that cannot take more pauses its readers instead of queueing.
+   */
+  pause(): void {
+    if (this.pausedNow || !this.handle) return;
+    this.pausedNow = true;
+    native().readerPause(this.handle, true);
+  }
+
+  /** Reads again on wakeups and on the timer; what waits in the rings is read on the next tick. */
+  resume(): void {
+    if (!this.pausedNow) return;
+    this.pausedNow = false;
+    if (this.handle) native().readerPause(this.handle, false);
   }
 
   /** Drains whatever is ready now; returns the number of records read. */
@@ -106,6 +142,11 @@ abstract class Reader implements Disposable {
     return n;
   }
 
+  /** The last drain stopped early (boundedDrain) and left records in the ring. */
+  get backlog(): boolean {
+    return this.handle ? native().readerStoppedEarly(this.handle) : false;
+  }
+
   protected checkLost(): void {}
 
   /**
@@ -122,7 +163,10 @@ abstract class Reader implements Disposable {
       }
       return;
     }
-    if (!this.closeRequested) this.drain();
+    if (!this.closeRequested) {
+      // Bounded by the ring's size: each pass reads half a batch or more.
+      while (this.drain() > 0 && this.backlog);
+    }
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     const h = this.handle;

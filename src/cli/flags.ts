@@ -5,6 +5,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './command.js';
+import { formatByteSize, parseByteSize } from '../pipeline/size.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 
@@ -15,6 +16,15 @@ export function positive(flag: string, v: string | undefined, integer: boolean):
   if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
     throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
   }
+  return n;
+}
+
+/** A byte size (--output-buffer): "16MiB", "512KiB", "1GiB", plain bytes; at least `min`. */
+export function byteSize(flag: string, v: string | undefined, fallback: number, min = 64 << 10): number {
+  if (v === undefined) return fallback;
+  const n = parseByteSize(v);
+  if (n === undefined) throw new UsageError(`${flag}: expected a size such as 16MiB, 512KiB or 1GiB, got "${v}"`);
+  if (n < min) throw new UsageError(`${flag}: at least ${formatByteSize(min)}, got "${v}"`);
   return n;
 }
 

@@ -4,14 +4,14 @@
 // filter after it, as in `hubble observe`.
 import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
-import { positive, parseFlags } from './flags.js';
+import { byteSize, positive, parseFlags } from './flags.js';
 import { detachTogether, ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 import { ProcessCache } from '../process/cache.js';
-import { BatchWriter } from '../output/batch.js';
 import { BootClock, parseTimeFormat, rfc3339Nano, TIME_FORMATS, type TimeFormat } from '../util/clock.js';
 import { colorEnabled, colors, COLOR_MODES, parseColorMode, type ColorMode } from '../output/color.js';
+import { DEFAULT_OUTPUT_BUFFER, EventPipeline, LOSS_REASON_TEXT, Sink, stdoutOutput } from '../pipeline/index.js';
 import { FlowFilter, FLOW_FILTER_KINDS, type FlowFilterKind, type FlowFilterTerm } from '../network/flow-filter.js';
 import { FlowPipeline } from '../network/flow-pipeline.js';
 import { flowToJson, formatFlowCompact } from '../network/flow-format.js';
@@ -52,7 +52,7 @@ output:
   --include-self    also Vigil's own flows (left out by default)
   --udp-window S    report UDP conversations every S seconds (default 10)
   --dns-port N      UDP port carrying DNS (default 53; up to 4, repeatable)
-  --duration S, --count N, -h/--help`;
+  --duration S, --count N, --output-buffer SIZE (as for process events), -h/--help`;
 
 export interface NetworkObserveOptions {
   sensors: NetworkSensorName[];
@@ -66,7 +66,12 @@ export interface NetworkObserveOptions {
   color: ColorMode;
   includeSelf: boolean;
   followChildren: boolean;
+  /** --output-buffer: bytes stdout may hold unread before flows are dropped (counted). */
+  outputBuffer: number;
 }
+
+/** How long a stop waits for stdout to take what is queued. */
+const OUTPUT_GRACE_MS = 250;
 
 /** Whether --sensors names a network sensor (observe.ts then hands over). */
 export function isNetworkObserve(argv: readonly string[]): boolean {
@@ -93,6 +98,7 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
         'udp-window': { type: 'string' },
         'dns-port': { type: 'string', multiple: true },
         'follow-children': { type: 'boolean', default: false },
+        'output-buffer': { type: 'string' },
         not: { type: 'boolean', multiple: true },
         'time-format': { type: 'string', default: 'StampMilli' },
         color: { type: 'string', default: 'auto' },
@@ -172,6 +178,7 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
     dnsPorts,
     terms,
     followChildren,
+    outputBuffer: byteSize('--output-buffer', values['output-buffer'] as string | undefined, DEFAULT_OUTPUT_BUFFER),
   };
 }
 
@@ -220,23 +227,34 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
   const stopped = new Promise<string>((resolve) => {
     stop = resolve;
   });
-  const out = new BatchWriter(process.stdout, () => stop('stdout closed'));
-  let seen = 0;
+  // One bounded queue for stdout (src/pipeline): a slow reader costs drops, counted, never memory.
+  // Flow records are in the order the tracker closes them: not re-ordered.
+  const report = (line: string): void => void process.stderr.write(`vigil observe: ${line}\n`);
+  const events = new EventPipeline<FlowRecord>({
+    reorder: false, timeOf: () => 0n, sensorOf: () => 'flow', now: () => 0n, report,
+    onOutputsClosed: () => stop('stdout closed'),
+  });
   const compact = { timeFormat: o.timeFormat, colors: colors(colorEnabled(o.color, process.stdout)) };
+  const stdout = new Sink<FlowRecord>(stdoutOutput, {
+    capacityBytes: o.outputBuffer,
+    sensorOf: () => 'flow',
+    format: {
+      line: (rec) => (o.format === 'json' ? flowToJson(rec) : formatFlowCompact(rec, compact)),
+      lost: (l) => (o.format === 'json'
+        ? JSON.stringify({ lost: { count: l.count, sensor: l.sensor, reason: l.reason }, node_name: cache.node,
+          time: rfc3339Nano(clock.toEpochNs(clock.nowBootNs())) })
+        : `⚠️ lost ${l.count} ${l.sensor} events (${LOSS_REASON_TEXT[l.reason]})`),
+    },
+  });
+  events.addSink(stdout);
+  let seen = 0;
   const print = (rec: FlowRecord): void => {
     if (o.count !== undefined && seen >= o.count) return;
     if (!userFilter.matches(rec)) return;
-    out.push(o.format === 'json' ? flowToJson(rec) : formatFlowCompact(rec, compact));
+    events.push(rec);
     if (o.count !== undefined && ++seen >= o.count) stop('count');
   };
-  const lost = (n: number, sensor: string): void => {
-    if (o.format === 'json') {
-      out.push(JSON.stringify({ lost: { count: n, sensor }, node_name: cache.node,
-        time: rfc3339Nano(clock.toEpochNs(clock.nowBootNs())) }));
-    } else {
-      process.stderr.write(`vigil observe: lost ${n} ${sensor} events (ring buffer full)\n`);
-    }
-  };
+  const lost = (n: number, sensor: string): void => events.kernelLost(sensor, n);
   const flow = o.sensors.includes('flow');
   const want = {
     tcp: flow && userFilter.wants('tcp'),
@@ -253,9 +271,11 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     dnsPorts: o.dnsPorts,
     udpWindowMs: o.udpWindowMs,
     onFlow: print,
-    onBatchEnd: () => out.flush(),
+    onBatchEnd: () => events.schedule(),
     onLost: lost,
   });
+  events.addSource('flow', { drain: () => (pipeline.drain(), 0), pause: () => pipeline.pause(), resume: () => pipeline.resume() });
+  events.start();
   const onSignal = (sig: NodeJS.Signals): void => stop(sig);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -270,7 +290,9 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  await out.end();
-  if (pipeline.lost > 0) process.stderr.write(`vigil observe: lost ${pipeline.lost} events\n`);
+  const delivered = await events.close(OUTPUT_GRACE_MS);
+  if (!delivered && !stdout.closed) setTimeout(() => process.exit(), 100).unref();
+  const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
+  if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);
   return 0;
 }

@@ -126,6 +126,17 @@ export class FlowPipeline implements Disposable {
     this.processPending();
   }
 
+  /** Stops reading the rings (back-pressure); losses are still counted. */
+  pause(): void {
+    this.proc?.pause();
+    this.sensor.pause();
+  }
+
+  resume(): void {
+    this.proc?.resume();
+    this.sensor.resume();
+  }
+
   get lost(): number {
     return this.sensor.lost + (this.proc?.lost ?? 0);
   }

@@ -461,6 +461,15 @@ export class FlowSensor implements Disposable {
     return this.reader?.drain() ?? 0;
   }
 
+  /** Stops reading the ring (back-pressure: it fills, the kernel drops and counts); losses are still reported. */
+  pause(): void {
+    this.reader?.pause();
+  }
+
+  resume(): void {
+    this.reader?.resume();
+  }
+
   /** Detaches, delivers what the ring still holds, frees. */
   close(): void {
     for (const l of this.links.splice(0)) l.close();

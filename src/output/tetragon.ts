@@ -16,6 +16,7 @@ import os from 'node:os';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
 import { colors, type Colors } from './color.js';
+import { LOSS_REASON_TEXT, type LossReason } from '../pipeline/loss.js';
 import {
   assertNever, type ExecEvent, type ExecFailedEvent, type ExitEvent, type FileEvent, type ForkEvent, type ProcessInfo,
   type SensorEvent,
@@ -428,10 +429,15 @@ export class TetragonFormatter {
     }
   }
 
-  /** A lost-events report: the json line, or undefined (compact and table report on stderr). */
-  lostLine(count: number, sensor: string, timeNs: bigint): string | undefined {
-    if (this.format !== 'json') return undefined;
-    return JSON.stringify({ lost: { count, sensor }, node_name: this.node, time: rfc3339Nano(timeNs) });
+  /**
+   * A lost-events record in this format: {"lost":{"count":N,"sensor":S,"reason":R}} in json,
+   * "⚠️ lost N S events (why)" otherwise. Reasons: src/pipeline/loss.ts.
+   */
+  lostLine(count: number, sensor: string, timeNs: bigint, reason: LossReason = 'ring_full'): string {
+    if (this.format === 'json') {
+      return JSON.stringify({ lost: { count, sensor, reason }, node_name: this.node, time: rfc3339Nano(timeNs) });
+    }
+    return `⚠️ lost ${count} ${sensor} events (${LOSS_REASON_TEXT[reason]})`;
   }
 }
 

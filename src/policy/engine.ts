@@ -864,6 +864,15 @@ export class PolicyEngine implements Disposable {
     return this.reader?.drain() ?? 0;
   }
 
+  /** Stops reading the ring (back-pressure: it fills, the kernel drops and counts); losses are still reported. */
+  pause(): void {
+    this.reader?.pause();
+  }
+
+  resume(): void {
+    this.reader?.resume();
+  }
+
   private onRecord(view: DataView, offset: number, size: number): void {
     this.stats.records++;
     let rec;

@@ -770,6 +770,19 @@ export class LiveRules {
     this.flush();
   }
 
+  /** Stops reading the rings (back-pressure: they fill, the kernel drops and counts); losses are still reported. */
+  pause(): void {
+    this.proc?.pause();
+    this.sys?.pause();
+    this.files?.pause();
+  }
+
+  resume(): void {
+    this.proc?.resume();
+    this.sys?.resume();
+    this.files?.resume();
+  }
+
   stats(): LiveRulesStats {
     return {
       events: { ...this.counts.events },

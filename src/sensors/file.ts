@@ -103,6 +103,8 @@ export interface FileSensorOptions {
   wakeupBytes?: number;
   /** Reader poll interval, ms (bounds latency when wakeups are batched). Default 50. */
   pollIntervalMs?: number;
+  /** Read at most about half a reader batch per drain (back-pressure; see ReaderOptions.boundedDrain). */
+  boundedDrain?: boolean;
 }
 
 /**
@@ -322,6 +324,7 @@ export class FileSensor implements Disposable {
           opts.onEvent(e);
         },
         onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
+        boundedDrain: opts.boundedDrain,
         onLost: (n) => {
           sensor.lostTotal += n;
           opts.onLost?.(n);
@@ -357,6 +360,20 @@ export class FileSensor implements Disposable {
   /** Reads what the ring holds now (events are also read on wakeups and every pollIntervalMs). */
   drain(): number {
     return this.reader?.drain() ?? 0;
+  }
+
+  /** The last drain left records in the ring (boundedDrain). */
+  get backlog(): boolean {
+    return this.reader?.backlog ?? false;
+  }
+
+  /** Stops reading (back-pressure: the ring fills, the kernel drops and counts); losses are still reported. */
+  pause(): void {
+    this.reader?.pause();
+  }
+
+  resume(): void {
+    this.reader?.resume();
   }
 
   /** Detaches (entries first, so every stashed call still gets its exit), delivers what the ring holds, frees. */

@@ -78,6 +78,8 @@ export interface ProcessSensorOptions {
   pollIntervalMs?: number;
   /** Wake the reader only once this many bytes wait (0: every record). Default 0. */
   wakeupBytes?: number;
+  /** Read at most about half a reader batch per drain (back-pressure; see ReaderOptions.boundedDrain). */
+  boundedDrain?: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -337,6 +339,7 @@ export class ProcessSensor implements Disposable {
         pollIntervalMs: opts.pollIntervalMs ?? 50,
         onRecord: (view, offset, size) => s.onRecord(view, offset, size),
         onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
+        boundedDrain: opts.boundedDrain,
         onLost: (n) => {
           s.lostTotal += n;
           opts.onLost?.(n);
@@ -461,6 +464,20 @@ export class ProcessSensor implements Disposable {
   /** Reads what the ring holds now (events are also read on wakeups and every pollIntervalMs). */
   drain(): number {
     return this.reader?.drain() ?? 0;
+  }
+
+  /** The last drain left records in the ring (boundedDrain). */
+  get backlog(): boolean {
+    return this.reader?.backlog ?? false;
+  }
+
+  /** Stops reading (back-pressure: the ring fills, the kernel drops and counts); losses are still reported. */
+  pause(): void {
+    this.reader?.pause();
+  }
+
+  resume(): void {
+    this.reader?.resume();
   }
 
   /** Detaches (no new events), delivers what the ring still holds, frees everything. */

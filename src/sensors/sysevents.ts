@@ -400,6 +400,15 @@ export class SysEventSensor implements Disposable {
     return this.reader?.drain() ?? 0;
   }
 
+  /** Stops reading (back-pressure: the ring fills, the kernel drops and counts); losses are still reported. */
+  pause(): void {
+    this.reader?.pause();
+  }
+
+  resume(): void {
+    this.reader?.resume();
+  }
+
   /** Detaches (entries first, so every stashed call still gets its exit), delivers what the ring holds, frees. */
   close(): void {
     // Each set at once: a tracepoint takes tens of ms to detach.

@@ -12,15 +12,17 @@ import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
 import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
 import { FileSensor } from '../../sensors/file.js';
 import type { FilterOptions } from '../../sensors/filter.js';
-import type { FileEvent, SensorEvent } from '../../sensors/events.js';
+import type { SensorEvent } from '../../sensors/events.js';
 import { ProcessCache } from '../../process/cache.js';
 import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
-import { BatchWriter } from '../../output/batch.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
+import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, formatByteSize, stdoutOutput } from '../../pipeline/index.js';
 import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 import { Shutdown } from '../shutdown.js';
-import { absolutePrefixes, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags } from '../flags.js';
+import {
+  absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
+} from '../flags.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
 export type SensorName = (typeof SENSORS)[number];
@@ -76,11 +78,19 @@ output:
   --ancestors         add each process's ancestors beyond its parent
   --duration S        stop after S seconds (decimals allowed)
   --count N           stop after N events
+  --output-buffer SIZE  most output waiting for a slow reader of stdout
+                      (default 16MiB; KiB, MiB, GiB); beyond it events are
+                      dropped and counted, and once no output can take more,
+                      the rings are not read (the kernel drops and counts)
   -h, --help
 
-Events the kernel had to drop (ring buffer full) are reported as they happen:
-a {"lost":{"count":N,"sensor":...}} line in json, a stderr line otherwise, and
-a final "lost N events" line on stderr.`;
+Events from all sensors come out in kernel time order (held up to 20 ms to
+merge the rings). Events that were dropped (ring buffer full, output queue
+full, a failed write) are counted by sensor and reason and reported: a lost
+record in the output ({"lost":{"count":N,"sensor":S,"reason":R}} in json,
+"⚠️ lost N S events (why)" otherwise), a stderr line (at most one a second),
+and a final "lost N events" line on stderr. A closed stdout (| head) ends
+observe quietly.`;
 
 export interface ObserveOptions {
   sensors: SensorName[];
@@ -93,10 +103,15 @@ export interface ObserveOptions {
   container: string | undefined;
   timeFormat: TimeFormat;
   color: ColorMode;
+  /** --output-buffer: bytes stdout may hold unread before events are dropped (counted). */
+  outputBuffer: number;
 }
 
 /** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns) on their own. */
 const ALL_SENSORS = `${SENSORS.join(', ')}, ${NETWORK_SENSORS.join(', ')} (${NETWORK_SENSORS.join(' and ')} together, not with the others)`;
+
+/** How long a stop waits for stdout to take what is queued before giving it up (counted as not written). */
+const OUTPUT_GRACE_MS = 250;
 
 function parseSensors(list: string): SensorName[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
@@ -132,6 +147,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
         'include-self': { type: 'boolean', default: false },
         'time-format': { type: 'string', default: 'StampMilli' },
         color: { type: 'string', default: 'auto' },
+        'output-buffer': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -178,6 +194,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
       excludeSelf: !values['include-self'],
     },
     container,
+    outputBuffer: byteSize('--output-buffer', values['output-buffer'], DEFAULT_OUTPUT_BUFFER),
   };
 }
 
@@ -200,71 +217,89 @@ export const command: Command = {
       lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat,
       color: colorEnabled(o.color, process.stdout),
     });
-
     using shutdown = new Shutdown('observe');
     const stop = (why: string): void => shutdown.stop(why);
-    const out = new BatchWriter(process.stdout, () => stop('stdout closed'));
-    if (o.format === 'table') out.push(formatter.header());
+    const report = (line: string): void => void process.stderr.write(`vigil observe: ${line}\n`);
     let seen = 0;
-    const print = (e: SensorEvent): void => {
-      if (o.count !== undefined && seen >= o.count) return;
-      out.push(formatter.line(e));
-      if (o.count !== undefined && ++seen >= o.count) stop('count');
-    };
-    const lost = (sensor: string) => (n: number): void => {
-      const line = formatter.lostLine(n, sensor, clock.toEpochNs(clock.nowBootNs()));
-      if (line) out.push(line);
-      else process.stderr.write(`vigil observe: lost ${n} ${sensor} events (ring buffer full)\n`);
-    };
+    // Rings merged in kernel time order, then one bounded queue for stdout
+    // (src/pipeline): a slow reader costs drops, counted, never memory.
+    const pipeline = new EventPipeline<SensorEvent>({
+      timeOf: (e) => (e.kind === 'file' ? e.bootNs : e.timeBootNs),
+      sensorOf: (e) => (e.kind === 'file' ? 'file' : 'process'),
+      now: () => clock.nowBootNs(),
+      accept: () => {
+        if (o.count === undefined) return true;
+        if (seen >= o.count) return false;
+        if (++seen >= o.count) stop('count');
+        return true;
+      },
+      report,
+      // The reader of stdout went away (`| head -1`): nothing more to do.
+      onOutputsClosed: () => stop('stdout closed'),
+    });
+    const stdout = new Sink<SensorEvent>(stdoutOutput, {
+      capacityBytes: o.outputBuffer,
+      sensorOf: (e) => (e.kind === 'file' ? 'file' : 'process'),
+      format: {
+        line: (e) => formatter.line(e),
+        lost: (l) => formatter.lostLine(l.count, l.sensor, clock.toEpochNs(clock.nowBootNs()), l.reason),
+      },
+    });
+    pipeline.addSink(stdout);
+    if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
 
     const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
     // Rings sized for bursts, and woken only once a batch's worth is waiting
-    // (the 50 ms poll bounds latency): a wakeup per record would cost a busy
-    // traced process about a microsecond each.
+    // (the pipeline's 50 ms cycle bounds latency): a wakeup per record would
+    // cost a busy traced process about a microsecond each.
     const proc = await ProcessSensor.start({
-      cache, filter, kinds, onEvent: print, onLost: lost('process'), onBatchEnd: () => out.flush(),
-      ringBytes: 4 << 20, wakeupBytes: 64 << 10,
+      cache, filter, kinds, onEvent: (e) => pipeline.push(e), onLost: (n) => pipeline.kernelLost('process', n),
+      onBatchEnd: () => pipeline.schedule(), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
       // File events need every process (forked ones too) in the cache; exec and exit events find parents anyway.
       forks: o.sensors.includes('fork') || o.sensors.includes('file'),
     });
+    pipeline.addSource('process', proc);
     let files: FileSensor | undefined;
     try {
       if (o.sensors.includes('file')) {
-        // A file event is printed once its batch ends, after the process
-        // ring was read: the exec that made its process is then cached.
-        const pending: FileEvent[] = [];
         files = await FileSensor.start({
           filter,
           ringBytes: 16 << 20,
           wakeupBytes: 256 << 10,
-          onEvent: (e) => pending.push(e),
-          onBatchEnd: () => {
-            proc.drain();
-            for (const e of pending.splice(0)) print(e);
-            out.flush();
-          },
-          onLost: lost('file'),
+          onEvent: (e) => pipeline.push(e),
+          onBatchEnd: () => pipeline.schedule(),
+          onLost: (n) => pipeline.kernelLost('file', n),
+          boundedDrain: true,
         });
+        pipeline.addSource('file', files);
       }
     } catch (e) {
       proc.close();
       throw e;
     }
+    pipeline.start();
 
     const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
     // On stderr, so stdout stays pure events; also tells scripts the sensors are attached.
     process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
 
-    await shutdown.stopped;
+    const why = await shutdown.stopped;
     if (timer) clearTimeout(timer);
-    // Read what the rings still hold (processes first: file events need
-    // their processes), print, free; every link detached at once.
+    // Detach every link at once, then read what the rings still hold
+    // (processes first: the cache then knows every process a file event
+    // names); the pipeline releases it all in time order.
     await shutdown.close(() => {
       proc.close();
       files?.close();
     });
-    const lostTotal = proc.lost + (files?.lost ?? 0);
-    await out.end();
+    const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
+    if (!delivered && !stdout.closed) {
+      report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
+      // The write the reader never takes would keep the process alive: once
+      // this command has returned, leave (the timer fires only if it is stuck).
+      setTimeout(() => process.exit(), 100).unref();
+    }
+    const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
     if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);
     return 0;
   },

@@ -12,11 +12,16 @@ import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
 import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { ProcessCache } from '../../process/cache.js';
 import {
-  AlertRouter, FileSink, HttpSink, RuleEngine, RulesLoadError, StreamSink, expandRulesPaths, formatDiagnostic,
-  parsePriority, PRIORITIES, type AlertSink, type OutputEncoding, type Priority,
+  RuleEngine, RulesLoadError, expandRulesPaths, formatDiagnostic, parsePriority, PRIORITIES, type AlertSink,
+  type OutputEncoding, type Priority,
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
-import { filterSetFromFlags, ids, parseFlags } from '../flags.js';
+import type { PolicyEvent } from '../../policy/ir.js';
+import { DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, type HttpOutput, type Sink } from '../../pipeline/index.js';
+import {
+  fileRunSink, httpRunSink, runEventSensor, runEventTime, stdoutRunSink, type RunEvent,
+} from '../../output/run-sinks.js';
+import { byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
@@ -44,6 +49,10 @@ alerts:
   --file PATH           also append each alert to PATH (in the --output format)
   --http URL            also POST each alert's JSON to URL (falcosidekick: http://host:2801/)
   --quiet               no alerts on stdout (with --file or --http)
+  --output-buffer SIZE  most output each of stdout, the file and the HTTP endpoint
+                        may hold undelivered (default 16MiB); beyond it that output
+                        drops (counted, reported) and the others go on; once none
+                        can take more, the rings are not read (the kernel drops)
 
 filters (in the kernel; as vigil observe):
   --pid N [--follow-children]   --uid N   --comm NAME   --container ID|host
@@ -52,8 +61,11 @@ filters (in the kernel; as vigil observe):
   --duration S          stop after S seconds
   -h, --help
 
-Events the kernel had to drop (ring buffer full) are reported on stderr as
-they happen and in the closing summary.`;
+Alerts and policy events come out in time order. Events that were dropped
+(ring buffer full, output queue full, a failed write or request) are counted
+by sensor and reason: in each output as a "Vigil internal: events dropped"
+alert, on stderr (at most one line a second), and in the closing summary.
+A closed stdout (| head) ends run quietly when it is the only output.`;
 
 export interface RunOptions {
   rules: string[];
@@ -67,7 +79,12 @@ export interface RunOptions {
   duration: number | undefined;
   filter: FilterOptions;
   container: string | undefined;
+  /** --output-buffer: bytes each output may hold undelivered. */
+  outputBuffer: number;
 }
+
+/** How long a stop waits for the outputs to take what is queued. */
+const OUTPUT_GRACE_MS = 250;
 
 /** Parses and checks run's flags. Pure: nothing is loaded. */
 export function parseRunArgs(argv: string[]): RunOptions {
@@ -92,6 +109,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
         comm: { type: 'string', multiple: true },
         container: { type: 'string', multiple: true },
         'include-self': { type: 'boolean', default: false },
+        'output-buffer': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -153,6 +171,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
       excludeSelf: !values['include-self'],
     },
     container,
+    outputBuffer: byteSize('--output-buffer', values['output-buffer'], DEFAULT_OUTPUT_BUFFER),
   };
 }
 
@@ -170,11 +189,15 @@ export interface PolicyStartOptions {
   cache: ProcessCache;
   output: OutputEncoding;
   onLost(count: number, sensor: string): void;
+  /** Each policy event (to run's pipeline; without it startPolicies writes to stdout). */
+  onEvent?(e: PolicyEvent): void;
 }
 
 /** What startPolicies gives back. */
 export interface RunningPolicies {
   close(): void | Promise<void>;
+  /** Its ring's reader, for the pipeline to drain and pause. */
+  engine?: { drain(): number; pause?(): void; resume?(): void };
 }
 
 /** The policies could not start (they did not load, or one cannot run here): the message says why. */
@@ -225,27 +248,45 @@ export const command: Command = {
     using filter = filterSetFromFlags(o.filter, o.container);
     using cache = new ProcessCache();
 
-    const sinks: AlertSink[] = [];
-    if (!o.quiet) sinks.push(new StreamSink(o.output));
-    if (o.file) sinks.push(new FileSink(o.file, o.output));
-    let http: HttpSink | undefined;
-    if (o.http) {
-      let reported = 0;
-      http = new HttpSink(o.http, {
-        onError: (err) => {
-          if (reported++ < 5) process.stderr.write(`vigil run: alert not delivered to ${o.http}: ${err.message}\n`);
-        },
-      });
-      sinks.push(http);
+    using shutdown = new Shutdown('run');
+    const stop = (why: string): void => shutdown.stop(why);
+    const report = (line: string): void => void process.stderr.write(`vigil run: ${line}\n`);
+    // Alerts and policy events merged by time, then one bounded queue per
+    // output (src/pipeline): a slow output drops for itself, counted.
+    const pipeline = new EventPipeline<RunEvent>({
+      timeOf: runEventTime, sensorOf: runEventSensor, now: () => BigInt(Date.now()) * 1_000_000n, report,
+      onOutputsClosed: () => stop('outputs closed'),
+    });
+    const sinkOpts = { encoding: o.output, capacityBytes: o.outputBuffer };
+    const sinks: Sink<RunEvent>[] = [];
+    if (!o.quiet) sinks.push(stdoutRunSink(sinkOpts, cache));
+    if (o.file) {
+      try {
+        sinks.push(fileRunSink(o.file, sinkOpts));
+      } catch (e) {
+        throw new UsageError(`--file: cannot open ${o.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
     }
-    const router = new AlertRouter(sinks);
+    let http: (() => HttpOutput) | undefined;
+    if (o.http) {
+      const h = httpRunSink(o.http, sinkOpts);
+      http = h.output;
+      sinks.push(h.sink);
+    }
+    for (const s of sinks) pipeline.addSink(s);
+    const router: AlertSink = {
+      write: (alert) => {
+        pipeline.push({ kind: 'alert', alert });
+        pipeline.schedule();
+      },
+      close: async () => undefined,
+    };
     const lostBy = new Map<string, number>();
     const onLost = (n: number, sensor: string): void => {
       lostBy.set(sensor, (lostBy.get(sensor) ?? 0) + n);
-      process.stderr.write(`vigil run: lost ${n} ${sensor} events (ring buffer full)\n`);
+      pipeline.kernelLost(sensor, n);
     };
 
-    using shutdown = new Shutdown('run');
     let live: LiveRules | undefined;
     let policies: RunningPolicies | undefined;
     try {
@@ -265,12 +306,18 @@ export const command: Command = {
         }
       }
       if (o.policies.length) {
-        policies = await startPoliciesHook({ paths: o.policies, filter, cache, output: o.output, onLost });
+        policies = await startPoliciesHook({
+          paths: o.policies, filter, cache, output: o.output, onLost,
+          onEvent: (event) => {
+            pipeline.push({ kind: 'policy', event });
+            pipeline.schedule();
+          },
+        });
       }
     } catch (e) {
       await live?.close();
       await policies?.close();
-      await router.close();
+      await pipeline.close(0);
       if (e instanceof PolicyStartError) {
         process.stderr.write(`vigil run: ${e.message}\n`);
         return 1;
@@ -278,14 +325,25 @@ export const command: Command = {
       throw e;
     }
 
-    const timer = o.duration !== undefined ? setTimeout(() => shutdown.stop('duration'), o.duration * 1000) : undefined;
+    if (live) {
+      const l = live;
+      pipeline.addSource('rules', { drain: () => (l.drain(), 0), pause: () => l.pause(), resume: () => l.resume() });
+    }
+    const policyReader = policies?.engine;
+    if (policyReader) {
+      pipeline.addSource('policy', {
+        drain: () => policyReader.drain(), pause: () => policyReader.pause?.(), resume: () => policyReader.resume?.(),
+      });
+    }
+    pipeline.start();
+    const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
     process.stderr.write('vigil run: running; Ctrl-C to stop\n');
     await shutdown.stopped;
     if (timer) clearTimeout(timer);
 
     // Both close in their synchronous part: every link of both is detached at once.
     await shutdown.close(() => Promise.all([live?.close(), policies?.close()]));
-    await router.close();
+    const delivered = await pipeline.close(OUTPUT_GRACE_MS);
     if (live) {
       const s = live.stats();
       const lost = live.lost;
@@ -294,8 +352,16 @@ export const command: Command = {
         `(${s.events.process} process, ${s.events.file} file, ${s.events.sys} syscall), ${s.alerts} alerts` +
         `${lostTotal ? `, lost ${lostTotal} events (process ${lost.process}, file ${lost.file}, syscall ${lost.sys})` : ', no events lost'}\n`);
     }
-    if (http && (http.stats.failed || http.stats.dropped)) {
-      process.stderr.write(`vigil run: HTTP: ${http.stats.sent} alerts sent, ${http.stats.failed} failed, ${http.stats.dropped} dropped\n`);
+    if (http && http().stats.failed) {
+      process.stderr.write(`vigil run: HTTP: ${http().stats.sent} alerts sent, ${http().stats.failed} failed\n`);
+    }
+    for (const s of sinks) {
+      const lost = s.lost.entries().filter((l) => l.reason !== 'ring_full' && !(l.reason === 'output_closed' && s.name === 'stdout'));
+      if (lost.length) report(`${s.name}: ${s.delivered} written, not delivered: ${describeLosses(lost)}`);
+    }
+    if (!delivered && !sinks.every((s) => s.closed)) {
+      // A write or request nobody takes would keep the process alive: leave once this command returned.
+      setTimeout(() => process.exit(), 100).unref();
     }
     return 0;
   },

@@ -1,0 +1,96 @@
+// The outputs of `vigil run` as pipeline sinks: stdout, a file (--file) and
+// an HTTP endpoint (--http), each behind its own bounded queue
+// (src/pipeline/sink.ts). Alerts go to all three; policy events to stdout.
+//
+// A loss is reported in-band the way Falco reports its own drops: an alert
+// of Vigil's, "Vigil internal: events dropped", with the count, sensor and
+// reason in its output fields, in the output's encoding.
+import os from 'node:os';
+import { FileOutput, HttpOutput, Sink, stdoutOutput, LOSS_REASON_TEXT, type Loss } from '../pipeline/index.js';
+import { formatAlertJson, formatAlertText, type Alert, type OutputEncoding } from '../rules/output.js';
+import type { PolicyEvent } from '../policy/ir.js';
+import { PolicyEventFormatter } from './policy-events.js';
+import type { ProcessLookup } from '../process/types.js';
+
+/** What run's pipeline carries. */
+export type RunEvent = { readonly kind: 'alert'; readonly alert: Alert } | { readonly kind: 'policy'; readonly event: PolicyEvent };
+
+export const LOST_RULE = 'Vigil internal: events dropped';
+
+export function runEventTime(e: RunEvent): bigint {
+  return e.kind === 'alert' ? e.alert.timeNs : e.event.timeNs;
+}
+
+/** Losses are counted per sensor: the rules' alerts, the policies' events. */
+export function runEventSensor(e: RunEvent): string {
+  return e.kind === 'alert' ? 'rules' : 'policy';
+}
+
+/** The in-band record of a loss: an alert, as Falco reports its own event drops. */
+export function lostAlert(l: Loss, timeNs: bigint): Alert {
+  return {
+    rule: LOST_RULE,
+    priority: 'Warning',
+    source: 'internal',
+    tags: [],
+    timeNs,
+    hostname: os.hostname(),
+    message: `${LOST_RULE}. ${l.count} ${l.sensor} events dropped (${LOSS_REASON_TEXT[l.reason]})`,
+    outputFields: { 'vigil.lost.count': l.count, 'vigil.lost.sensor': l.sensor, 'vigil.lost.reason': l.reason },
+  };
+}
+
+function encode(a: Alert, enc: OutputEncoding): string {
+  return enc === 'json' ? formatAlertJson(a) : formatAlertText(a);
+}
+
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+export interface RunSinkOptions {
+  encoding: OutputEncoding;
+  capacityBytes: number;
+}
+
+/**
+ * stdout: alerts in the encoding, policy events as Tetragon JSON or compact
+ * lines (beginning with their time, as observe's), their processes from `cache`.
+ */
+export function stdoutRunSink(o: RunSinkOptions, cache?: ProcessLookup): Sink<RunEvent> {
+  const pf = new PolicyEventFormatter(o.encoding === 'json' ? 'json' : 'compact', { lookup: cache, timeFormat: 'StampMilli' });
+  return new Sink<RunEvent>(stdoutOutput, {
+    capacityBytes: o.capacityBytes,
+    sensorOf: runEventSensor,
+    format: {
+      line: (e) => (e.kind === 'alert' ? encode(e.alert, o.encoding) : o.encoding === 'json' ? pf.json(e.event) : pf.compact(e.event)),
+      lost: (l) => encode(lostAlert(l, nowNs()), o.encoding),
+    },
+  });
+}
+
+/** --file PATH: alerts appended (Falco's file_output). Throws like open(2) when the file cannot be opened. */
+export function fileRunSink(path: string, o: RunSinkOptions): Sink<RunEvent> {
+  return new Sink<RunEvent>((hooks) => FileOutput.open(path, hooks), {
+    capacityBytes: o.capacityBytes,
+    sensorOf: runEventSensor,
+    takes: (e) => e.kind === 'alert',
+    format: {
+      line: (e) => (e.kind === 'alert' ? encode(e.alert, o.encoding) : undefined),
+      lost: (l) => encode(lostAlert(l, nowNs()), o.encoding),
+    },
+  });
+}
+
+/** --http URL: each alert's Falco JSON POSTed (Falco's http_output; falcosidekick). */
+export function httpRunSink(url: string, o: Omit<RunSinkOptions, 'encoding'>): { sink: Sink<RunEvent>; output: () => HttpOutput } {
+  let output: HttpOutput | undefined;
+  const sink = new Sink<RunEvent>((hooks) => (output = new HttpOutput(url, hooks)), {
+    capacityBytes: o.capacityBytes,
+    sensorOf: runEventSensor,
+    takes: (e) => e.kind === 'alert',
+    format: {
+      line: (e) => (e.kind === 'alert' ? formatAlertJson(e.alert) : undefined),
+      lost: (l) => formatAlertJson(lostAlert(l, nowNs())),
+    },
+  });
+  return { sink, output: () => output! };
+}

@@ -1,0 +1,415 @@
+// Where a sink's lines go: a stream (stdout or a socket) or a file written
+// through its descriptor. Both take whole batches of lines with the count of
+// events per sensor in them, so that a batch that never arrives is counted
+// as lost for the right sensors; both say how many bytes are still waiting
+// (the sink bounds that), and neither throws on a failed write.
+import { close, constants, fstatSync, ftruncate, openSync, readFileSync, write } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { Loss } from './loss.js';
+
+/** Events per sensor in one write. */
+export type EventCounts = Map<string, number>;
+
+/** What a line is: an event of this sensor, the lost record of this loss, or neither (a header). */
+export type LineTag = string | Loss | undefined;
+
+/** One write: lines (without newlines), and what each is. */
+export interface Batch {
+  lines: readonly string[];
+  sensors: readonly LineTag[];
+}
+
+export function countsOf(tags: readonly LineTag[]): EventCounts {
+  const m: EventCounts = new Map();
+  for (const s of tags) if (typeof s === 'string') m.set(s, (m.get(s) ?? 0) + 1);
+  return m;
+}
+
+/** The losses whose lost records are in a batch: owed again if it is not written. */
+export function lossesOf(tags: readonly LineTag[]): Loss[] {
+  return tags.filter((t): t is Loss => typeof t === 'object');
+}
+
+function textOf(b: Batch): string {
+  return b.lines.join('\n') + '\n';
+}
+
+export interface OutputHooks {
+  /**
+   * A write failed (ENOSPC, EIO, ...): the events in it did not arrive, nor
+   * the lost records of `owed` (to be written again). The output goes on.
+   */
+  onWriteFailed(err: NodeJS.ErrnoException, events: EventCounts, owed: readonly Loss[]): void;
+  /** The output is gone (the reader of a pipe or socket went away): events queued and later are lost. */
+  onClosed(err: NodeJS.ErrnoException, events: EventCounts): void;
+  /** Everything handed over has been written: room again. */
+  onDrained(): void;
+}
+
+export interface LineOutput {
+  /** "stdout", "file /var/log/vigil.json". */
+  readonly description: string;
+  /** Bytes handed over and not yet written. */
+  readonly pendingBytes: number;
+  readonly closed: boolean;
+  /** Hands over a batch of lines. */
+  write(batch: Batch): void;
+  /** Resolves true once everything handed over is written, false when timeoutMs pass first or the output is gone. */
+  settle(timeoutMs: number): Promise<boolean>;
+  /** Frees what it owns (a file it opened); the process's stdout stays open. */
+  close(): void;
+}
+
+/** Errors that mean the other end is gone for good. */
+export function isClosedError(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_DESTROYED';
+}
+
+function mergeCounts(into: EventCounts, from: EventCounts): void {
+  for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + v);
+}
+
+/** A Node Writable: stdout on a pipe or terminal, a socket. Pending bytes are the stream's own buffer. */
+export class StreamOutput implements LineOutput {
+  private inFlight: EventCounts[] = [];
+  private gone = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly description: string, private readonly stream: Writable, private readonly hooks: OutputHooks) {
+    // Without a listener an EPIPE would be an uncaught exception with a stack.
+    stream.on('error', (err: NodeJS.ErrnoException) => this.fail(err));
+    stream.on('drain', () => hooks.onDrained());
+  }
+
+  get pendingBytes(): number {
+    return this.gone ? 0 : this.stream.writableLength;
+  }
+
+  get closed(): boolean {
+    return this.gone;
+  }
+
+  write(batch: Batch): void {
+    const events = countsOf(batch.sensors);
+    if (this.gone) {
+      this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'EPIPE' }), events);
+      return;
+    }
+    this.inFlight.push(events);
+    this.stream.write(textOf(batch), (err) => {
+      const counts = this.inFlight.shift();
+      if (err) this.fail(err as NodeJS.ErrnoException, counts);
+      else if (this.inFlight.length === 0) this.wake();
+    });
+  }
+
+  private fail(err: NodeJS.ErrnoException, counts?: EventCounts): void {
+    if (this.gone) {
+      if (counts?.size) this.hooks.onClosed(err, counts);
+      return;
+    }
+    if (!isClosedError(err)) {
+      // A stream that errored is destroyed by Node: nothing more can go through it.
+      if (counts?.size) this.hooks.onWriteFailed(err, counts, []);
+    }
+    this.gone = true;
+    const lost: EventCounts = new Map();
+    if (counts && isClosedError(err)) mergeCounts(lost, counts);
+    for (const c of this.inFlight.splice(0)) mergeCounts(lost, c);
+    this.hooks.onClosed(err, lost);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  settle(timeoutMs: number): Promise<boolean> {
+    if (this.gone) return Promise.resolve(false);
+    if (this.inFlight.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(!this.gone);
+      });
+    });
+  }
+
+  close(): void {}
+}
+
+interface Chunk {
+  buf: Buffer;
+  events: EventCounts;
+  owed: Loss[];
+}
+
+/**
+ * A file, written with one asynchronous write at a time from a queue of
+ * batches. A failed write (ENOSPC on a full disk) loses that batch, counted,
+ * and the next batch is tried: when space comes back, lines follow again. A
+ * write cut short before a failure is taken back (ftruncate) when the file is
+ * open for appending (a file this output opened, stdout with `>>`), so the
+ * file holds whole lines only; otherwise (stdout with `>`) the cut line is
+ * ended before the next one.
+ */
+export class FileOutput implements LineOutput {
+  private readonly queue: Chunk[] = [];
+  private pending = 0;
+  private writing = false;
+  private fd: number | undefined;
+  private readonly owned: boolean;
+  private brokenLine = false;
+  private closeAfterWrite: number | undefined;
+  private waiters: (() => void)[] = [];
+
+  private readonly appends: boolean;
+
+  private constructor(readonly description: string, fd: number, owned: boolean, private readonly hooks: OutputHooks) {
+    this.fd = fd;
+    this.owned = owned;
+    this.appends = owned || appendMode(fd);
+  }
+
+  /** Opens `path` for appending (created 0600). Throws (ENOENT, EACCES, ...) like openSync. */
+  static open(path: string, hooks: OutputHooks): FileOutput {
+    return new FileOutput(`file ${path}`, openSync(path, 'a', 0o600), true, hooks);
+  }
+
+  /** Writes to a descriptor this process was given (stdout redirected to a file); it is not closed. */
+  static fromFd(description: string, fd: number, hooks: OutputHooks): FileOutput {
+    return new FileOutput(description, fd, false, hooks);
+  }
+
+  get pendingBytes(): number {
+    return this.pending;
+  }
+
+  get closed(): boolean {
+    return this.fd === undefined;
+  }
+
+  write(batch: Batch): void {
+    const events = countsOf(batch.sensors);
+    if (this.fd === undefined) {
+      this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'EBADF' }), events);
+      return;
+    }
+    const buf = Buffer.from(textOf(batch));
+    this.queue.push({ buf, events, owed: lossesOf(batch.sensors) });
+    this.pending += buf.length;
+    if (!this.writing) this.next();
+  }
+
+  private next(): void {
+    if (this.closeAfterWrite !== undefined) {
+      close(this.closeAfterWrite, () => undefined);
+      this.closeAfterWrite = undefined;
+    }
+    const chunk = this.queue.shift();
+    if (!chunk || this.fd === undefined) {
+      this.writing = false;
+      for (const w of this.waiters.splice(0)) w();
+      if (this.fd !== undefined) this.hooks.onDrained();
+      return;
+    }
+    this.writing = true;
+    let buf = chunk.buf;
+    if (this.brokenLine) buf = Buffer.concat([Buffer.from('\n'), buf]);
+    const fd = this.fd;
+    let done = 0;
+    const step = (): void => {
+      write(fd, buf, done, buf.length - done, null, (err, n) => {
+        if (!err) {
+          done += n;
+          if (done < buf.length) return step();
+          this.brokenLine = false;
+          this.pending -= chunk.buf.length;
+          return this.next();
+        }
+        this.pending -= chunk.buf.length;
+        this.hooks.onWriteFailed(err, chunk.events, chunk.owed);
+        if (done === 0) return this.next();
+        this.takeBack(fd, done, () => this.next());
+      });
+    };
+    step();
+  }
+
+  /** Removes the `written` bytes of a batch that failed midway. */
+  private takeBack(fd: number, written: number, then: () => void): void {
+    // Only where every write goes to the end of the file: elsewhere the
+    // descriptor's offset would stay past the new end and leave a hole.
+    if (!this.appends) {
+      this.brokenLine = true;
+      return then();
+    }
+    let size: number;
+    try {
+      size = fstatSync(fd).size;
+    } catch {
+      this.brokenLine = true;
+      return then();
+    }
+    ftruncate(fd, Math.max(0, size - written), (err) => {
+      if (err) this.brokenLine = true;
+      then();
+    });
+  }
+
+  settle(timeoutMs: number): Promise<boolean> {
+    if (!this.writing) return Promise.resolve(this.fd !== undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  close(): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    for (const c of this.queue.splice(0)) {
+      this.pending -= c.buf.length;
+      this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'EBADF' }), c.events);
+    }
+    // A write in flight still uses the descriptor: it is closed after it.
+    if (fd !== undefined && this.owned) {
+      if (this.writing) this.closeAfterWrite = fd;
+      else close(fd, () => undefined);
+    }
+  }
+}
+
+/** Whether `fd` was opened with O_APPEND (`>>`), from /proc/self/fdinfo. */
+function appendMode(fd: number): boolean {
+  try {
+    const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+    return flags !== undefined && (parseInt(flags, 8) & constants.O_APPEND) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** stdout as an output: a regular file is written through its descriptor (ENOSPC is counted), anything else as a stream. */
+export function stdoutOutput(hooks: OutputHooks): LineOutput {
+  let isFile = false;
+  try {
+    isFile = fstatSync(1).isFile();
+  } catch {
+    // fd 1 closed: the stream reports it as it would.
+  }
+  return isFile ? FileOutput.fromFd('stdout', 1, hooks) : new StreamOutput('stdout', process.stdout, hooks);
+}
+
+export interface HttpOutputOptions {
+  /** Most requests in flight. Default 4. */
+  concurrency?: number;
+  headers?: Record<string, string>;
+  /** Per-request timeout. Default 5000 ms. */
+  timeoutMs?: number;
+}
+
+interface Post {
+  body: string;
+  /** The event's sensor, or the loss of a lost record. */
+  tag: LineTag;
+}
+
+/**
+ * An HTTP endpoint: each line is POSTed as its own request (a JSON document:
+ * falcosidekick, a webhook), a few at a time. Pending bytes are the bodies
+ * queued and in flight; a request that fails (network error, non-2xx) is a
+ * failed write, counted for the sensor of its line.
+ */
+export class HttpOutput implements LineOutput {
+  private readonly queue: Post[] = [];
+  private pending = 0;
+  private inFlight = 0;
+  private stopped = false;
+  private waiters: (() => void)[] = [];
+  /** Requests that succeeded, failed. */
+  readonly stats = { sent: 0, failed: 0 };
+
+  constructor(readonly url: string, private readonly hooks: OutputHooks, private readonly opts: HttpOutputOptions = {}) {}
+
+  get description(): string {
+    return `http ${this.url}`;
+  }
+
+  get pendingBytes(): number {
+    return this.pending;
+  }
+
+  get closed(): boolean {
+    return this.stopped;
+  }
+
+  write(batch: Batch): void {
+    batch.lines.forEach((body, i) => {
+      this.queue.push({ body, tag: batch.sensors[i] });
+      this.pending += body.length;
+    });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight < (this.opts.concurrency ?? 4) && this.queue.length) this.send(this.queue.shift()!);
+    if (this.inFlight === 0 && this.queue.length === 0) {
+      for (const w of this.waiters.splice(0)) w();
+      this.hooks.onDrained();
+    }
+  }
+
+  private send(p: Post): void {
+    this.inFlight++;
+    fetch(this.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'User-Agent': 'vigil', ...this.opts.headers },
+      body: p.body,
+      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
+    })
+      .then(async (res) => {
+        await res.arrayBuffer().catch(() => undefined);
+        if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status} from ${this.url}`), { code: `HTTP_${res.status}` });
+        this.stats.sent++;
+      })
+      .catch((e: unknown) => {
+        this.stats.failed++;
+        const err = (e instanceof Error ? e : new Error(String(e))) as NodeJS.ErrnoException;
+        const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+        if (!err.code && cause) err.code = cause;
+        this.hooks.onWriteFailed(err, countsOf([p.tag]), lossesOf([p.tag]));
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.pending -= p.body.length;
+        this.pump();
+      });
+  }
+
+  settle(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Sends nothing more; what is queued is counted as lost (requests in flight finish). */
+  close(): void {
+    this.stopped = true;
+    const lost: EventCounts = new Map();
+    for (const p of this.queue.splice(0)) {
+      this.pending -= p.body.length;
+      if (typeof p.tag === 'string') lost.set(p.tag, (lost.get(p.tag) ?? 0) + 1);
+    }
+    if (lost.size) this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'ECANCELED' }), lost);
+  }
+}

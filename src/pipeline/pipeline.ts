@@ -1,0 +1,271 @@
+// The event pipeline: rings in, sinks out.
+//
+//   sensors (one ring each) ──push──► time-ordered merge ──► accept ──► sink ─► output
+//                                                                   └─► sink ─► output
+//
+// A cycle takes the time T, drains every source, and releases the merged
+// events stamped up to T - window in kernel-time order (src/pipeline/merge.ts).
+// Cycles run when a ring wakes its reader and every intervalMs. Each sink
+// has its own bounded queue and loss counts (src/pipeline/sink.ts); a slow
+// sink drops for itself only. When every sink is full, events stay in the
+// merge and the sources are paused: nothing more is read, the rings fill, and
+// the kernel drops and counts (reported as ring_full). Memory is then bounded
+// by the sinks' capacities, the merge's maxHeld and one bounded drain per ring. Losses go in-band (each
+// sink's lost record) and to stderr, at most once per reportIntervalMs.
+import { TimeOrderedMerge } from './merge.js';
+import { LossCounter, LOSS_REASON_TEXT, describeLosses, type Loss } from './loss.js';
+import type { Sink } from './sink.js';
+
+/** A ring's reader, as the pipeline drives it (sensors have these methods). */
+export interface PipelineSource {
+  /** Reads what the ring holds now; events come back through EventPipeline.push. */
+  drain(): number;
+  /** The last drain left records in the ring (a bounded drain): what was read is not all up to now. */
+  readonly backlog?: boolean;
+  pause(): void;
+  resume(): void;
+}
+
+export interface EventPipelineOptions<E> {
+  /** The event's time in ns: the kernel's (CLOCK_BOOTTIME) for ring events. */
+  timeOf(e: E): bigint;
+  /** The sensor an event came from. */
+  sensorOf(e: E): string;
+  /** Now, on timeOf's clock (CLOCK_BOOTTIME ns for ring events). */
+  now(): bigint;
+  /** Reorder window: an event is held until every ring was read this long after its time. Default 20 ms. */
+  windowMs?: number;
+  /** false: events go to the sinks as they come (a source that orders them itself). Default true. */
+  reorder?: boolean;
+  /** Most events held for ordering. Default 16384. */
+  maxHeld?: number;
+  /** Cycle interval (drains quiet rings, releases held events, checks for room). Default 50 ms. */
+  intervalMs?: number;
+  /** Each event, in order, before the sinks; false: not delivered (say, past --count). */
+  accept?(e: E): boolean;
+  /** Writes one report line (stderr). */
+  report(line: string): void;
+  /** Least time between two report lines about the same thing. Default 1000 ms. */
+  reportIntervalMs?: number;
+  /** Every sink's output is gone (the reader of stdout exited). */
+  onOutputsClosed?(): void;
+}
+
+export interface PipelineStats {
+  /** Events released to the sinks. */
+  released: number;
+  /** Events that arrived later than the window (first out at the next release, out of order against what went before). */
+  late: number;
+  /** Events released early because maxHeld was reached. */
+  early: number;
+  /** Times the sources were paused because every sink was full. */
+  pauses: number;
+  /** Losses the kernel reported (ring full). */
+  kernelLost: number;
+}
+
+const END_OF_TIME = 1n << 63n;
+
+export class EventPipeline<E> {
+  private readonly sources: { sensor: string; source: PipelineSource }[] = [];
+  /** The latest time pushed per sensor: how far a source with a backlog has been read. */
+  private readonly readUpTo = new Map<string, bigint>();
+  private readonly sinks: Sink<E>[] = [];
+  private readonly merge: TimeOrderedMerge<E>;
+  private readonly windowNs: bigint;
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private paused = false;
+  private closed = false;
+  private outputsGone = false;
+  private readonly kernelLoss = new LossCounter();
+  private lastReport = 0;
+  private pauseCount = 0;
+  /** The last watermark: held events at or before it are owed to the sinks. */
+  private releasedMark = -1n;
+  private released = 0;
+  private kernelLostTotal = 0;
+  private readonly emitOne = (e: E): void => this.emit(e);
+  /** No sink can take more: events stay in the merge and the rings are not read. */
+  private readonly allFull = (): boolean => this.sinks.length > 0 && this.sinks.every((s) => s.full);
+
+  constructor(private readonly opts: EventPipelineOptions<E>) {
+    this.merge = new TimeOrderedMerge<E>({ timeOf: opts.timeOf, maxHeld: opts.maxHeld ?? 16_384 });
+    this.windowNs = BigInt(Math.round((opts.windowMs ?? 20) * 1e6));
+  }
+
+  /** A ring's reader; `sensor` is what sensorOf() says of its events. */
+  addSource(sensor: string, source: PipelineSource): void {
+    this.sources.push({ sensor, source });
+    if (this.paused) source.pause();
+  }
+
+  addSink(s: Sink<E>): void {
+    this.sinks.push(s);
+    // Room again: read on now rather than at the next tick.
+    s.onRoom = () => {
+      if (this.paused) this.schedule();
+    };
+  }
+
+  /** Starts the cycle timer. */
+  start(): void {
+    if (this.timer || this.closed) return;
+    // Referenced: while the sources are paused no reader keeps the loop alive.
+    this.timer = setInterval(() => this.cycle(), this.opts.intervalMs ?? 50);
+  }
+
+  /** An event read from a ring (from a sensor's onEvent). */
+  push(e: E): void {
+    const sensor = this.opts.sensorOf(e);
+    const t = this.opts.timeOf(e);
+    if (t > (this.readUpTo.get(sensor) ?? -1n)) this.readUpTo.set(sensor, t);
+    if (this.closed || this.opts.reorder === false) {
+      this.emit(e);
+      return;
+    }
+    this.merge.push(e);
+  }
+
+  /** The kernel dropped `count` events of `sensor` (a sensor's onLost): every sink owes a lost record. */
+  kernelLost(sensor: string, count: number): void {
+    this.kernelLostTotal += count;
+    this.kernelLoss.add(sensor, 'ring_full', count);
+    for (const s of this.sinks) s.noteLoss(sensor, 'ring_full', count);
+  }
+
+  /** Runs a cycle soon (from a sensor's onBatchEnd: a ring woke its reader). */
+  schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.cycle();
+    });
+  }
+
+  private emit(e: E): void {
+    if (this.opts.accept && !this.opts.accept(e)) return;
+    this.released++;
+    for (const s of this.sinks) s.offer(e);
+  }
+
+  /** Drains every source and releases what the window allows. */
+  cycle(): void {
+    if (this.closed) return;
+    this.backpressure();
+    let more = false;
+    if (this.paused) {
+      // What the last drains left in the merge goes out first, as room allows.
+      this.merge.release(this.releasedMark, this.emitOne, this.allFull);
+    } else {
+      // Everything stamped before T is read once each ring was drained to
+      // its end; a ring whose bounded drain left records behind has been
+      // read only up to its latest event.
+      let mark = this.opts.now();
+      for (const { sensor, source } of this.sources) {
+        source.drain();
+        if (source.backlog) {
+          more = true;
+          const upTo = this.readUpTo.get(sensor);
+          if (upTo !== undefined && upTo < mark) mark = upTo;
+        }
+      }
+      this.releasedMark = mark - this.windowNs;
+      this.merge.release(this.releasedMark, this.emitOne, this.allFull);
+    }
+    for (const s of this.sinks) s.flush();
+    this.backpressure();
+    this.reportLosses(false);
+    // A backlog is read a bounded drain per turn of the event loop, so that
+    // writes go out in between.
+    if (more && !this.paused) this.schedule();
+  }
+
+  /** Pauses the sources when no sink can take more; resumes them when one can. */
+  private backpressure(): void {
+    const open = this.sinks.filter((s) => !s.closed);
+    if (open.length === 0 && this.sinks.length > 0) {
+      if (!this.outputsGone) {
+        this.outputsGone = true;
+        this.opts.onOutputsClosed?.();
+      }
+      return;
+    }
+    // Also while the merge holds more than its bound (what full sinks could
+    // not take): reading on would only grow it.
+    const full = (open.length > 0 && open.every((s) => s.full)) || this.merge.size > this.merge.maxHeld;
+    if (full && !this.paused) {
+      this.paused = true;
+      this.pauseCount++;
+      for (const s of this.sources) s.source.pause();
+    } else if (!full && this.paused) {
+      this.paused = false;
+      for (const s of this.sources) s.source.resume();
+    }
+  }
+
+  private reportLosses(final: boolean): void {
+    const now = Date.now();
+    if (!final && now - this.lastReport < (this.opts.reportIntervalMs ?? 1000)) return;
+    const kernel = this.kernelLoss.take();
+    const lines: string[] = [];
+    for (const l of kernel) lines.push(`lost ${l.count} ${l.sensor} events (${LOSS_REASON_TEXT[l.reason]})`);
+    for (const s of this.sinks) {
+      // ring_full is the kernel's, reported once above; a closed output is not news once all are closed.
+      const own = s.takeReport().filter((l) => l.reason !== 'ring_full' && !(l.reason === 'output_closed' && this.outputsGone));
+      if (!own.length) continue;
+      const n = own.reduce((a, l) => a + l.count, 0);
+      const err = own.some((l) => l.reason === 'write_failed') && s.lastError ? ` [${errText(s.lastError)}]` : '';
+      lines.push(`${s.name}: dropped ${n} events: ${describeLosses(own)}${err}`);
+    }
+    if (!lines.length) return;
+    this.lastReport = now;
+    for (const l of lines) this.opts.report(l);
+  }
+
+  get stats(): PipelineStats {
+    return {
+      released: this.released, late: this.merge.late, early: this.merge.early, pauses: this.pauseCount,
+      kernelLost: this.kernelLostTotal,
+    };
+  }
+
+  /** Every sink's losses so far. */
+  losses(): { sink: string; losses: Loss[] }[] {
+    return this.sinks.map((s) => ({ sink: s.name, losses: s.lost.entries() }));
+  }
+
+  /**
+   * Ends the pipeline: the caller has closed its sensors (their last records
+   * came through push). Releases everything held, in order, flushes every
+   * sink and waits up to graceMs for the outputs; reports what was lost.
+   * Resolves true when every output took everything.
+   */
+  async close(graceMs = 1000): Promise<boolean> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const deadline = Date.now() + graceMs;
+    if (!this.closed) {
+      this.closed = true;
+      // What is held goes out as the outputs take it, for up to graceMs;
+      // then the rest is offered at once (full sinks count it as dropped).
+      for (;;) {
+        this.merge.release(END_OF_TIME, this.emitOne, this.allFull);
+        if (this.merge.size === 0 || Date.now() >= deadline || this.sinks.every((s) => s.closed)) break;
+        for (const s of this.sinks) s.flush();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      this.merge.flush(this.emitOne);
+    }
+    const left = Math.max(0, deadline - Date.now());
+    const settled = await Promise.all(this.sinks.map((s) => s.settle(left)));
+    this.reportLosses(true);
+    for (const s of this.sinks) s.close();
+    return settled.every(Boolean);
+  }
+}
+
+function errText(e: NodeJS.ErrnoException): string {
+  return e.code ? `${e.code}: ${e.message.replace(/^\w+: /, '').replace(/, write$/, '')}` : e.message;
+}

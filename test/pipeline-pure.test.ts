@@ -1,0 +1,217 @@
+// The event pipeline's logic without a kernel: the time-ordered merge, loss
+// accounting, sizes, and a sink over a stream that stops reading.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import {
+  EventPipeline, HttpOutput, LossCounter, Sink, StreamOutput, TimeOrderedMerge, describeLosses, formatByteSize, parseByteSize,
+  type PipelineSource,
+} from '../src/pipeline/index.js';
+
+interface Ev { t: bigint; s: string; id: number }
+
+describe('time-ordered merge', () => {
+  const merge = (maxHeld?: number) => new TimeOrderedMerge<Ev>({ timeOf: (e) => e.t, maxHeld });
+  const ids = (list: Ev[]) => list.map((e) => e.id);
+
+  test('releases in time order up to the watermark; equal times keep arrival order', () => {
+    const m = merge();
+    // Two rings read in turn: the process ring (exit at 30) before the file ring (10, 20).
+    for (const e of [{ t: 5n, s: 'p', id: 1 }, { t: 30n, s: 'p', id: 4 }, { t: 10n, s: 'f', id: 2 }, { t: 20n, s: 'f', id: 3 },
+      { t: 20n, s: 'f', id: 5 }]) assert.equal(m.push(e), true);
+    const out: Ev[] = [];
+    assert.equal(m.release(20n, (e) => out.push(e)), 4);
+    assert.deepEqual(ids(out), [1, 2, 3, 5]);
+    assert.equal(m.size, 1);
+    m.flush((e) => out.push(e));
+    assert.deepEqual(ids(out), [1, 2, 3, 5, 4]);
+  });
+
+  test('an event older than what was released is late: counted, and first out at the next release', () => {
+    const m = merge();
+    m.push({ t: 100n, s: 'p', id: 1 });
+    m.release(150n, () => undefined);
+    assert.equal(m.push({ t: 160n, s: 'f', id: 3 }), true);
+    assert.equal(m.push({ t: 120n, s: 'f', id: 2 }), false);
+    assert.equal(m.late, 1);
+    const out: Ev[] = [];
+    m.release(150n, (e) => out.push(e));
+    assert.deepEqual(ids(out), [2]);
+  });
+
+  test('beyond maxHeld the oldest go out early, unless told to stop', () => {
+    const m = merge(3);
+    for (let i = 0; i < 5; i++) m.push({ t: BigInt(100 + i), s: 'p', id: i });
+    const out: Ev[] = [];
+    m.release(0n, (e) => out.push(e), () => out.length >= 1);
+    assert.deepEqual(ids(out), [0]);
+    m.release(0n, (e) => out.push(e));
+    assert.deepEqual(ids(out), [0, 1]);
+    assert.equal(m.size, 3);
+    assert.equal(m.early, 2);
+  });
+
+  test('a thousand shuffled events come out sorted', () => {
+    const m = merge();
+    const times = Array.from({ length: 1000 }, (_, i) => BigInt((i * 7919) % 1000));
+    times.forEach((t, id) => m.push({ t, s: 'x', id }));
+    const out: bigint[] = [];
+    m.release(10_000n, (e) => out.push(e.t));
+    assert.deepEqual(out, [...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+});
+
+describe('loss accounting and sizes', () => {
+  test('counts by sensor and reason; take() resets', () => {
+    const c = new LossCounter();
+    c.add('file', 'queue_full', 3);
+    c.add('process', 'ring_full', 2);
+    c.add('file', 'queue_full');
+    c.add('file', 'ring_full', 0);
+    assert.equal(c.total, 6);
+    assert.equal(describeLosses(c.entries()), '4 file (output queue full); 2 process (ring buffer full)');
+    assert.equal(c.take().length, 2);
+    assert.equal(c.total, 0);
+  });
+
+  test('byte sizes', () => {
+    assert.equal(parseByteSize('16MiB'), 16 << 20);
+    assert.equal(parseByteSize('512 KiB'), 512 << 10);
+    assert.equal(parseByteSize('1g'), 1 << 30);
+    assert.equal(parseByteSize('1.5M'), 1.5 * (1 << 20));
+    assert.equal(parseByteSize('4096'), 4096);
+    for (const bad of ['', 'MiB', '16 parsecs', '-1MiB', '1e3']) assert.equal(parseByteSize(bad), undefined, bad);
+    assert.equal(formatByteSize(16 << 20), '16 MiB');
+    assert.equal(formatByteSize(1536), '1.5 KiB');
+  });
+});
+
+/** A stream that takes writes into its buffer and never completes them, until release(). */
+class StalledStream extends Writable {
+  private held: (() => void)[] = [];
+  readonly taken: string[] = [];
+  constructor() {
+    super({ highWaterMark: 1024 });
+  }
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.taken.push(chunk.toString());
+    this.held.push(cb);
+  }
+  release(): void {
+    for (const cb of this.held.splice(0)) cb();
+  }
+}
+
+function sinkOver(stream: Writable, capacityBytes: number): Sink<Ev> {
+  return new Sink<Ev>((hooks) => new StreamOutput('test', stream, hooks), {
+    capacityBytes,
+    sensorOf: (e) => e.s,
+    format: { line: (e) => `event ${e.id} ${'x'.repeat(90)}`, lost: (l) => `lost ${l.count} ${l.sensor} ${l.reason}` },
+  });
+}
+
+describe('a sink over a stalled stream', () => {
+  test('holds at most its capacity, counts what it refuses, writes a lost record when it has room', async () => {
+    const stream = new StalledStream();
+    const sink = sinkOver(stream, 1000);
+    for (let id = 0; id < 100; id++) sink.offer({ t: BigInt(id), s: id % 2 ? 'file' : 'process', id });
+    sink.flush();
+    assert.ok(sink.queuedBytes <= 1000 + 100, `queued ${sink.queuedBytes}`);
+    assert.equal(sink.full, true);
+    const kept = sink.delivered;
+    assert.ok(kept >= 9 && kept <= 11, `kept ${kept}`);
+    const lost = sink.lost.entries();
+    assert.equal(lost.reduce((a, l) => a + l.count, 0), 100 - kept);
+    assert.deepEqual(lost.map((l) => [l.sensor, l.reason]), [['file', 'queue_full'], ['process', 'queue_full']]);
+    // The consumer reads again: the next flush starts with the lost records.
+    stream.release();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sink.full, false);
+    sink.offer({ t: 200n, s: 'file', id: 200 });
+    sink.flush();
+    const last = stream.taken.at(-1)!.split('\n');
+    assert.match(last[0]!, /^lost \d+ file queue_full$/);
+    assert.match(last[1]!, /^lost \d+ process queue_full$/);
+    assert.match(last[2]!, /^event 200 /);
+    const inBand = last.slice(0, 2).reduce((a, l) => a + Number(l.split(' ')[1]), 0);
+    assert.equal(inBand, 100 - kept);
+  });
+
+  test('the pipeline stops reading its sources while every sink is full, and reads on when one has room', async () => {
+    const stream = new StalledStream();
+    const sink = sinkOver(stream, 1000);
+    let t = 0n;
+    const reads: string[] = [];
+    const source: PipelineSource & { paused: boolean } = {
+      paused: false,
+      drain: () => {
+        reads.push('drain');
+        for (let i = 0; i < 20; i++) pipeline.push({ t: t++, s: 'file', id: Number(t) });
+        return 20;
+      },
+      pause() {
+        this.paused = true;
+      },
+      resume() {
+        this.paused = false;
+      },
+    };
+    const pipeline = new EventPipeline<Ev>({
+      timeOf: (e) => e.t, sensorOf: (e) => e.s, now: () => t + 1_000_000_000n, report: () => undefined,
+    });
+    pipeline.addSource('file', source);
+    pipeline.addSink(sink);
+    pipeline.cycle();
+    assert.equal(source.paused, true);
+    const drains = reads.length;
+    pipeline.cycle();
+    pipeline.cycle();
+    assert.equal(reads.length, drains, 'no drain while paused');
+    // Events that did not fit stay in the merge: nothing dropped by this sink yet.
+    assert.equal(sink.lost.total, 0);
+    stream.release();
+    await new Promise((r) => setImmediate(r));
+    pipeline.cycle();
+    assert.ok(sink.delivered > 10);
+    assert.equal(sink.lost.total, 0);
+    await pipeline.close(0);
+  });
+});
+
+describe('an HTTP output', () => {
+  test('one POST per line; a refused request is a failed write, counted for its sensor; lost records are not counted again', async () => {
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        bodies.push(body);
+        res.statusCode = body.includes('"fail"') ? 500 : 200;
+        res.end();
+      });
+    }).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    try {
+      const sink = new Sink<Ev & { fail?: boolean }>((hooks) => new HttpOutput(url, hooks), {
+        capacityBytes: 1 << 20,
+        sensorOf: (e) => e.s,
+        format: { line: (e) => JSON.stringify({ id: e.id, ...(e.fail ? { fail: true } : {}) }), lost: (l) => JSON.stringify({ lost: l.count }) },
+      });
+      sink.noteLoss('file', 'ring_full', 3);
+      sink.offer({ t: 1n, s: 'file', id: 1 });
+      sink.offer({ t: 2n, s: 'process', id: 2, fail: true });
+      sink.offer({ t: 3n, s: 'file', id: 3 });
+      assert.equal(await sink.settle(5000), true);
+      assert.deepEqual(bodies.sort(), ['{"id":1}', '{"id":2,"fail":true}', '{"id":3}', '{"lost":3}']);
+      assert.deepEqual(sink.lost.entries().map((l) => [l.sensor, l.reason, l.count]),
+        [['file', 'ring_full', 3], ['process', 'write_failed', 1]]);
+      assert.equal(sink.lastError?.code, 'HTTP_500');
+      sink.close();
+    } finally {
+      server.close();
+    }
+  });
+});
