@@ -27,8 +27,8 @@ import type { ProcessLookup } from '../process/types.js';
 import type { CompiledPolicy, NamespaceKind, PolicyEvent, StackFrame } from './ir.js';
 import { NAMESPACE_KINDS } from './ir.js';
 import {
-  planPolicy, prefilterFlags, prefilterKeys, type FilterValueSet, type PlannedAttachment, type PlannedHook, type PolicyPlan, type SockAddrProgram,
-  type UserAction,
+  planPolicy, prefilterFlags, prefilterKeys, type FilterValueSet, type PlannedAttachment, type PlannedHook,
+  type PolicyPlan, type SockAddrProgram, type UserAction,
 } from './plan.js';
 import { decodePolicyRecord, toPolicyEvent, PolicyRecordError } from './events.js';
 import {
