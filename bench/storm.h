@@ -6,7 +6,8 @@
  *
  *   <storm> [--count N] [--duration-ms MS] [--cpu CPU] [--wait-signal] ...
  *
- * With --wait-signal it prints "ready <pid>" and waits (at most 10 s).
+ * With --wait-signal it prints "ready <pid>" and waits (at most 45 s: longer
+ * than the 30 s a tracer is given to be ready, which a loaded machine needs).
  */
 #ifndef VIGIL_BENCH_STORM_H
 #define VIGIL_BENCH_STORM_H
@@ -101,7 +102,7 @@ static int storm_prepare(const char *prog, const struct storm_opts *o, uint64_t 
 	}
 	if (o->wait_signal) {
 		sigset_t set;
-		uint64_t give_up = now_ns() + 10000000000ull;
+		uint64_t give_up = now_ns() + 45000000000ull;
 		int sig = -1;
 
 		sigemptyset(&set);
@@ -116,7 +117,7 @@ static int storm_prepare(const char *prog, const struct storm_opts *o, uint64_t 
 			struct timespec left;
 
 			if (t >= give_up) {
-				fprintf(stderr, "%s: no start signal within 10 s\n", prog);
+				fprintf(stderr, "%s: no start signal within 45 s\n", prog);
 				return 1;
 			}
 			left.tv_sec = (time_t)((give_up - t) / 1000000000ull);

@@ -178,6 +178,21 @@ struct file_args {
 	bool target_literal;
 };
 
+/*
+ * The path prefix filter's first components (src/sensors/file.ts: each
+ * prefix up to its second '/', "/etc/" of "/etc/ssh/"; a prefix without a
+ * second '/' whole). An opened file whose path's first component none of
+ * them allows cannot pass the filter: it is dropped before its path is
+ * walked (vigil_path_measure reads no names).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_path_key);
+	__type(value, __u8);
+} file_path_tops SEC(".maps");
+
 /* Names that faulted at entry, by thread id (see FAULTED). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -425,6 +440,52 @@ __noinline int file_opened(long fd)
 	return 0;
 }
 
+/*
+ * 0 when the file behind fd (an open's result) cannot pass the path prefix
+ * filter: its first path component is allowed by no prefix
+ * (file_path_tops). 1 otherwise, and whenever unsure (no file, a path the
+ * walk would cut or could not read). Global: verified once.
+ */
+__noinline int file_top_allows(long fd)
+{
+	struct file_work *w = get_work();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct __vigil_path_measured m;
+	struct path fpath, root;
+	__u32 flags = 0, n, at = 0;
+	struct file *f;
+
+	if (!w)
+		return 1;
+	f = fd_file(task, fd);
+	if (!f)
+		return 1;
+	BPF_CORE_READ_INTO(&fpath, f, f_path);
+	vigil_task_root_pwd(task, &root, NULL);
+	vigil_path_measure(w->work, WORK_MASK, &fpath, &root, NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH,
+			   VIGIL_FILE_ERROR_PATH);
+	if (flags)
+		return 1;
+	/* "/top/" ("/" for the root), cut to the key: a cut name has no '/'
+	 * after it, so only prefixes of it match, as for the whole path. */
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	w->key.path[at++] = '/';
+	n = m.top_len;
+	if (n > sizeof(w->key.path) - 2)
+		n = sizeof(w->key.path) - 2;
+	barrier_var(n);
+	n &= sizeof(w->key.path) - 1;
+	if (m.top_name && n) {
+		if (bpf_probe_read_kernel(w->key.path + 1, n, m.top_name))
+			return 1;
+		at += n;
+		if (n == m.top_len && at < sizeof(w->key.path))
+			w->key.path[at++] = '/';
+	}
+	w->key.prefixlen = at * 8;
+	return bpf_map_lookup_elem(&file_path_tops, &w->key) != NULL;
+}
+
 /* The prefix filter on one name of the blob. */
 static __always_inline bool path_passes(struct file_scratch *s, struct file_work *w, __u32 off, __u32 len)
 {
@@ -644,6 +705,11 @@ __noinline int file_finish(long ret, __u32 large)
 	s->event.path_len = 0;
 	s->event.target_len = 0;
 	if (s->event.op == VIGIL_FILE_OP_OPEN) {
+		/* The path filter's first components before the walk. */
+		if (ret >= 0 && (vigil_filter_flags & VIGIL_FILTER_PATH) && !file_top_allows(ret)) {
+			vigil_filter_count(false);
+			return 0;
+		}
 		if (ret < 0 || file_opened(ret))
 			file_resolve(0);
 	} else {

@@ -69,6 +69,10 @@ const enum vigil_policy_cond_test *unused_vigil_policy_cond_test __attribute__((
 const enum vigil_policy_cond_op *unused_vigil_policy_cond_op __attribute__((unused));
 const enum vigil_policy_hook_limits *unused_vigil_policy_hook_limits __attribute__((unused));
 const enum vigil_policy_counter_slots *unused_vigil_policy_counter_slots __attribute__((unused));
+const enum vigil_policy_prefilter_flag *unused_vigil_policy_prefilter_flag __attribute__((unused));
+const enum vigil_policy_prefilter_limits *unused_vigil_policy_prefilter_limits __attribute__((unused));
+const enum vigil_policy_prefilter_kind *unused_vigil_policy_prefilter_kind __attribute__((unused));
+const enum vigil_policy_raw_sys_limits *unused_vigil_policy_raw_sys_limits __attribute__((unused));
 
 #define AT_FDCWD -100
 #define AF_UNIX 1
@@ -134,6 +138,23 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_policy_deny_set);
 } deny_set SEC(".maps");
+
+/* The components each kernel hook's prefilter allows (see vigil/policy.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VIGIL_POLICY_PF_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_policy_pf_key);
+	__type(value, __u8);
+} prefilter SEC(".maps");
+
+/* raw_syscalls' raw tracepoints: [0] sys_enter, [1] sys_exit (vigil/policy.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct vigil_policy_raw_sys);
+} raw_sys SEC(".maps");
 
 /* The hooks of each tracepoint attachment (its cookie). */
 struct {
@@ -325,6 +346,7 @@ struct evalbuf {
 	__u32 resolve_failed;			/* vg_resolve's result for the argument being captured */
 	__u8 str[VIGIL_POLICY_STR_MAX];		/* Equal key */
 	struct vigil_policy_str_key lpm;	/* Prefix/Postfix key */
+	struct vigil_policy_pf_key pf;		/* prefilter key */
 	struct vigil_policy_cidr4_key c4;
 	struct vigil_policy_cidr6_key c6;
 	struct ratelimit_key rl;
@@ -1759,6 +1781,93 @@ static __always_inline bool str_postfix(struct evalbuf *e, __u32 id, const __u8 
 	return bpf_map_lookup_elem(inner, &e->lpm) != NULL;
 }
 
+/* --- the prefilter (vigil/policy.h: enum vigil_policy_prefilter_flag) ------------ */
+
+/* Looks up kind + text for the current hook: lead (a byte before the name:
+ * the top's '/'; 0: none), len bytes at src, then '/' when the name fit
+ * whole (and src is not NULL: the root's key is "/" alone). */
+static __always_inline bool pf_allows(struct evalbuf *e, __u32 hook, __u8 kind, __u8 lead,
+				      const unsigned char *src, __u32 len)
+{
+	struct vigil_policy_pf_key *k = &e->pf;
+	__u32 n = len, at = 0;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->hook = hook;
+	k->kind = kind;
+	if (lead)
+		k->text[at++] = lead;
+	if (n > VIGIL_POLICY_PF_NAME_MAX)
+		n = VIGIL_POLICY_PF_NAME_MAX;
+	barrier_var(n);
+	n &= 2 * VIGIL_POLICY_PF_NAME_MAX - 1;
+	if (n && bpf_probe_read_kernel(k->text + at, n, src))
+		return true;	/* unreadable: the full judgement decides */
+	at += n;
+	/* A name cut to the key's size has no terminator: it then allows
+	 * only by entries shorter than the cut (prefixes of the first component). */
+	if (src && len == n && at < sizeof(k->text))
+		k->text[at++] = '/';
+	k->prefixlen = (sizeof(k->hook) + sizeof(k->kind) + at) * 8;
+	return bpf_map_lookup_elem(&prefilter, k) != NULL;
+}
+
+/*
+ * 0 when the current hook's prefilter proves that no selector can match the
+ * event's file (hook.prefilter's argument), 1 otherwise (no prefilter, or
+ * unsure). ret is the return value (an fd returned). Global: verified once.
+ */
+__noinline int vg_prefilter(__s64 ret)
+{
+	struct run r = {};
+	struct vigil_policy_arg *a;
+	struct __vigil_dentry_head dh;
+	struct __vigil_path_measured m;
+	struct path fpath, root;
+	struct file *f = NULL;
+	__u32 pf, slot, flags = 0;
+	__u64 raw;
+
+	if (!run_load(&r))
+		return 1;
+	pf = r.h->prefilter;
+	if (!(pf & (VIGIL_POLICY_PF_LEAF | VIGIL_POLICY_PF_TOP)))
+		return 1;
+	slot = pf & VIGIL_POLICY_PF_SLOT;
+	if (slot >= VIGIL_POLICY_MAX_ARGS)
+		return 1;
+	a = &r.h->args[slot];
+	raw = read_word(r.ctx, a, ret);
+	if (a->type == VIGIL_POLICY_ARG_FD)
+		f = fd_file(r.task, (__s32)raw);
+	else if (a->type == VIGIL_POLICY_ARG_KFILE)
+		f = (struct file *)raw;
+	if (!f)
+		return 1;
+	BPF_CORE_READ_INTO(&fpath, f, f_path);
+	/* A mount's root (a file bind-mounted over another) is named by its
+	 * mount point, not by its own dentry. */
+	if (!fpath.dentry || !fpath.mnt || fpath.dentry == BPF_CORE_READ(fpath.mnt, mnt_root))
+		return 1;
+	if (pf & VIGIL_POLICY_PF_LEAF) {
+		if (!vigil_dentry_head(fpath.dentry, &dh))
+			return 1;
+		if (pf_allows(r.e, r.hook_id, VIGIL_POLICY_PF_KIND_LEAF, 0, dh.name, dh.len))
+			return 1;
+	}
+	if (pf & VIGIL_POLICY_PF_TOP) {
+		vigil_task_root_pwd(r.task, &root, NULL);
+		vigil_path_measure(r.e->work, WORK_MASK, &fpath, &root, VIGIL_POLICY_ARG_MAX - 1, &m, &flags,
+				   VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
+		/* A path the walk would cut compares by its leaf side. */
+		if (flags)
+			return 1;
+		if (pf_allows(r.e, r.hook_id, VIGIL_POLICY_PF_KIND_TOP, '/', m.top_name, m.top_len))
+			return 1;
+	}
+	return 0;
+}
+
 /* Where the bytes a string filter compares are. */
 enum str_src {
 	STR_BLOB = 0,		/* the record's blob at `key` */
@@ -2443,6 +2552,11 @@ __noinline int vg_entry(void)
 		count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
 		return FINISH_NONE;
 	}
+	/* The file's name or first component rules every selector out: no walk. */
+	if (!(r.h->flags & VIGIL_POLICY_HOOK_AT_EXIT) && r.h->prefilter && !vg_prefilter(0)) {
+		count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
+		return FINISH_NONE;
+	}
 	/* 2. Capture. */
 	header(&r, r.hook_id);
 	n = r.h->nargs;
@@ -2512,6 +2626,10 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 		if (!vg_conds(1, ret))
 			return FINISH_NONE;
 		if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
+			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
+			return FINISH_NONE;
+		}
+		if (r.h->prefilter && !vg_prefilter(ret)) {
 			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
 			return FINISH_NONE;
 		}
@@ -2608,8 +2726,10 @@ static __always_inline void run_hook(void *ctx, __u32 hook_id, bool exit, __s64 
 
 /* The hooks sharing one tracepoint attachment, one after the other (a plain
  * bounded loop around the global calls: a bpf_loop callback would cost a
- * call frame, and the verifier allows eight). */
-static __always_inline void run_list(void *ctx, __u32 slot, bool exit, __s64 ret, __s32 nr)
+ * call frame, and the verifier allows eight). rec is the record the hooks
+ * read (the tracepoint's, or one built from a raw tracepoint's registers);
+ * ctx the program's context. */
+static __always_inline void run_list(void *ctx, void *rec, __u32 slot, bool exit, __s64 ret, __s32 nr)
 {
 	struct vigil_policy_tp_hooks *l;
 	__s64 id = -1;
@@ -2620,7 +2740,7 @@ static __always_inline void run_list(void *ctx, __u32 slot, bool exit, __s64 ret
 	 * syscall served there skip every other syscall before any work. */
 	l = bpf_map_lookup_elem(&tp_hooks, &slot);
 	if (l && l->raw)
-		bpf_probe_read_kernel(&id, sizeof(id), ctx + 8);
+		bpf_probe_read_kernel(&id, sizeof(id), rec + 8);
 	for (__u32 i = 0; i < VIGIL_POLICY_TP_HOOKS; i++) {
 		l = bpf_map_lookup_elem(&tp_hooks, &slot);
 		if (!l || i >= l->count)
@@ -2637,7 +2757,7 @@ SEC("tracepoint")
 int policy_tp(void *ctx)
 {
 	if (begin(ctx, VIGIL_POLICY_SRC_TRACEPOINT))
-		run_list(ctx, bpf_get_attach_cookie(ctx), false, 0, 0);
+		run_list(ctx, ctx, bpf_get_attach_cookie(ctx), false, 0, 0);
 	return 0;
 }
 
@@ -2645,7 +2765,107 @@ SEC("tracepoint")
 int policy_sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (begin(ctx, VIGIL_POLICY_SRC_TRACEPOINT))
-		run_list(ctx, bpf_get_attach_cookie(ctx), true, ctx->ret, (__s32)ctx->id);
+		run_list(ctx, ctx, bpf_get_attach_cookie(ctx), true, ctx->ret, (__s32)ctx->id);
+	return 0;
+}
+
+/* A syscalls:sys_enter_* / sys_exit_* record built from the registers: what
+ * the hooks on raw_syscalls read (the id at 8, the arguments or the return
+ * value from 16). */
+struct raw_sys_record {
+	__u64 common;
+	__s64 id;
+	__u64 args[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct raw_sys_record);
+} raw_sys_records SEC(".maps");
+
+/* The direction's configuration when syscall nr is wanted, else NULL: the
+ * early exit every other syscall of the host takes. */
+static __always_inline struct vigil_policy_raw_sys *raw_sys_wanted(__u32 dir, __u64 nr)
+{
+	struct vigil_policy_raw_sys *c = bpf_map_lookup_elem(&raw_sys, &dir);
+
+	if (!c || nr >= VIGIL_POLICY_RAW_NRS || !(c->nrs[(nr / 64) & (VIGIL_POLICY_RAW_NRS / 64 - 1)] & (1ULL << (nr & 63))))
+		return NULL;
+	return c;
+}
+
+/* The sixth syscall argument (libbpf's macros stop at the fifth). */
+static __always_inline __u64 regs_syscall_arg6(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, r9);
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ((struct user_pt_regs *)regs, regs[5]);
+#else
+#error "the sixth syscall argument in pt_regs: unknown architecture"
+#endif
+}
+
+/* raw_syscalls:sys_enter(regs, id) */
+SEC("raw_tracepoint/sys_enter")
+int policy_rawenter(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	struct vigil_policy_raw_sys *c = raw_sys_wanted(0, ctx->args[1]);
+	struct raw_sys_record *rec;
+	__u32 zero = 0;
+
+	if (!c)
+		return 0;
+	rec = bpf_map_lookup_elem(&raw_sys_records, &zero);
+	if (!rec)
+		return 0;
+	rec->common = 0;
+	rec->id = ctx->args[1];
+	rec->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	rec->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	rec->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	rec->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	rec->args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	rec->args[5] = regs_syscall_arg6(regs);
+	if (begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
+		run_list(ctx, rec, c->slot, false, 0, 0);
+	return 0;
+}
+
+/* The syscall number in the registers at a syscall's exit (syscall_get_nr). */
+static __always_inline __s64 regs_syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ((struct user_pt_regs *)regs, syscallno);
+#else
+#error "the syscall number in pt_regs: unknown architecture"
+#endif
+}
+
+/* raw_syscalls:sys_exit(regs, ret) */
+SEC("raw_tracepoint/sys_exit")
+int policy_rawexit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__s64 nr = regs_syscall_nr((struct pt_regs *)ctx->args[0]);
+	struct vigil_policy_raw_sys *c = raw_sys_wanted(1, nr);
+	struct raw_sys_record *rec;
+	__u32 zero = 0;
+
+	if (!c)
+		return 0;
+	rec = bpf_map_lookup_elem(&raw_sys_records, &zero);
+	if (!rec)
+		return 0;
+	rec->common = 0;
+	rec->id = nr;
+	rec->args[0] = ctx->args[1];
+	if (begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
+		run_list(ctx, rec, c->slot, true, (__s64)ctx->args[1], (__s32)nr);
 	return 0;
 }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import {
   decodeAtFlags, decodeFileFlags, decodeOpenFlags, decodeRenameFlags, decodeResolveFlags, formatMode, openFlagValues,
 } from '../src/sensors/flags.js';
-import { availableFileSyscalls, decodeFileRecord, FILE_SYSCALLS } from '../src/sensors/file.js';
+import { availableFileSyscalls, decodeFileRecord, FILE_SYSCALLS, pathPrefixTops } from '../src/sensors/file.js';
 import type { FileEvent } from '../src/sensors/file-events.js';
 import { compactFile, fileJson, formatRet } from '../src/output/file.js';
 import { BootClock } from '../src/util/clock.js';
@@ -172,6 +172,14 @@ describe('file records', () => {
   test('every syscall of the table has a distinct id', () => {
     assert.equal(new Set(FILE_SYSCALLS.map((s) => s.id)).size, FILE_SYSCALLS.length);
     assert.equal(FILE_SYSCALLS.length, 23);
+  });
+});
+
+describe('path prefix filter: the first components checked before the walk', () => {
+  test('each prefix up to its second slash, or whole; one entry per component', () => {
+    assert.deepEqual(pathPrefixTops(['/etc/ssh/', '/etc/', '/usr/local/bin/', '/et', '/', '/nonexistent/']),
+      ['/etc/', '/usr/', '/et', '/', '/nonexistent/']);
+    assert.deepEqual(pathPrefixTops([]), []);
   });
 });
 

@@ -330,6 +330,51 @@ export const vigilPolicyCond: Codec<VigilPolicyCond> & { readonly offsets: Reado
   },
 };
 
+// enum vigil_policy_prefilter_flag
+export const VIGIL_POLICY_PF_SLOT = 7;
+export const VIGIL_POLICY_PF_LEAF = 8;
+export const VIGIL_POLICY_PF_TOP = 16;
+
+// enum vigil_policy_prefilter_limits
+export const VIGIL_POLICY_PF_NAME_MAX = 64;
+export const VIGIL_POLICY_PF_ENTRIES = 8192;
+
+// enum vigil_policy_prefilter_kind
+export const VIGIL_POLICY_PF_KIND_LEAF = 76;
+export const VIGIL_POLICY_PF_KIND_TOP = 84;
+
+/** struct vigil_policy_pf_key: 76 bytes. */
+export interface VigilPolicyPfKey {
+  /** __u32 at 0 */
+  prefixlen: number;
+  /** __u32 at 4 */
+  hook: number;
+  /** __u8 at 8 */
+  kind: number;
+  /** __u8[67] at 9 */
+  text: Uint8Array;
+}
+
+export const vigilPolicyPfKey: Codec<VigilPolicyPfKey> & { readonly offsets: Readonly<Record<'prefixlen' | 'hook' | 'kind' | 'text', number>> } = {
+  size: 76,
+  offsets: { prefixlen: 0, hook: 4, kind: 8, text: 9 },
+  decode(view: DataView, o: number): VigilPolicyPfKey {
+    return {
+      prefixlen: view.getUint32(o, true),
+      hook: view.getUint32(o + 4, true),
+      kind: view.getUint8(o + 8),
+      text: new Uint8Array(view.buffer, view.byteOffset + o + 9, 67).slice(),
+    };
+  },
+  encode(value: VigilPolicyPfKey, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 76).fill(0);
+    view.setUint32(o, value.prefixlen, true);
+    view.setUint32(o + 4, value.hook, true);
+    view.setUint8(o + 8, value.kind);
+    putBytes(view, o + 9, 67, value.text, 'vigilPolicyPfKey.text');
+  },
+};
+
 // enum vigil_policy_hook_limits
 export const VIGIL_POLICY_MAX_CONDS = 4;
 
@@ -350,7 +395,7 @@ export interface VigilPolicyHook {
   /** __u32 at 24 */
   nconds: number;
   /** __u32 at 28 */
-  pad: number;
+  prefilter: number;
   /** struct vigil_policy_arg[6] at 32 */
   args: VigilPolicyArg[];
   /** struct vigil_policy_cond[4] at 224 */
@@ -359,9 +404,9 @@ export interface VigilPolicyHook {
   ret: VigilPolicyArg;
 }
 
-export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Readonly<Record<'policy' | 'flags' | 'source' | 'nargs' | 'first_selector' | 'nselectors' | 'nconds' | 'pad' | 'args' | 'conds' | 'ret', number>> } = {
+export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Readonly<Record<'policy' | 'flags' | 'source' | 'nargs' | 'first_selector' | 'nselectors' | 'nconds' | 'prefilter' | 'args' | 'conds' | 'ret', number>> } = {
   size: 480,
-  offsets: { policy: 0, flags: 4, source: 8, nargs: 12, first_selector: 16, nselectors: 20, nconds: 24, pad: 28, args: 32, conds: 224, ret: 448 },
+  offsets: { policy: 0, flags: 4, source: 8, nargs: 12, first_selector: 16, nselectors: 20, nconds: 24, prefilter: 28, args: 32, conds: 224, ret: 448 },
   decode(view: DataView, o: number): VigilPolicyHook {
     const a0 = new Array<VigilPolicyArg>(6);
     for (let i1 = 0; i1 < 6; i1++) {
@@ -381,7 +426,7 @@ export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Reado
       first_selector: view.getUint32(o + 16, true),
       nselectors: view.getUint32(o + 20, true),
       nconds: view.getUint32(o + 24, true),
-      pad: view.getUint32(o + 28, true),
+      prefilter: view.getUint32(o + 28, true),
       args: a0,
       conds: a3,
       ret: { type: view.getUint16(o + 448, true), loc: view.getUint8(o + 450), flags: view.getUint8(o + 451), offset: view.getUint16(o + 452, true), size: view.getUint16(o + 454, true), size_loc: view.getUint8(o + 456), size_size: view.getUint8(o + 457), size_at: view.getUint16(o + 458, true), dirfd_loc: view.getUint8(o + 460), resolve: view.getUint8(o + 461), dirfd_at: view.getUint16(o + 462, true), max_data: view.getUint32(o + 464, true), pad2: view.getUint32(o + 468, true), value: view.getBigUint64(o + 472, true) },
@@ -396,7 +441,7 @@ export const vigilPolicyHook: Codec<VigilPolicyHook> & { readonly offsets: Reado
     view.setUint32(o + 16, value.first_selector, true);
     view.setUint32(o + 20, value.nselectors, true);
     view.setUint32(o + 24, value.nconds, true);
-    view.setUint32(o + 28, value.pad, true);
+    view.setUint32(o + 28, value.prefilter, true);
     {
       const a0 = value.args;
       if (a0.length > 6) throw new RangeError(`vigilPolicyHook.args: ${a0.length} elements, room for 6`);
@@ -1225,6 +1270,44 @@ export const vigilPolicyTpHooks: Codec<VigilPolicyTpHooks> & { readonly offsets:
       for (let i4 = 0; i4 < a3.length; i4++) {
         const e5 = a3[i4]!;
         view.setInt32(o + 136 + i4 * 4, e5, true);
+      }
+    }
+  },
+};
+
+// enum vigil_policy_raw_sys_limits
+export const VIGIL_POLICY_RAW_NRS = 1024;
+
+/** struct vigil_policy_raw_sys: 136 bytes. */
+export interface VigilPolicyRawSys {
+  /** __u32 at 0 */
+  slot: number;
+  /** __u32 at 4 */
+  pad: number;
+  /** __u64[16] at 8 */
+  nrs: bigint[];
+}
+
+export const vigilPolicyRawSys: Codec<VigilPolicyRawSys> & { readonly offsets: Readonly<Record<'slot' | 'pad' | 'nrs', number>> } = {
+  size: 136,
+  offsets: { slot: 0, pad: 4, nrs: 8 },
+  decode(view: DataView, o: number): VigilPolicyRawSys {
+    return {
+      slot: view.getUint32(o, true),
+      pad: view.getUint32(o + 4, true),
+      nrs: [view.getBigUint64(o + 8, true), view.getBigUint64(o + 16, true), view.getBigUint64(o + 24, true), view.getBigUint64(o + 32, true), view.getBigUint64(o + 40, true), view.getBigUint64(o + 48, true), view.getBigUint64(o + 56, true), view.getBigUint64(o + 64, true), view.getBigUint64(o + 72, true), view.getBigUint64(o + 80, true), view.getBigUint64(o + 88, true), view.getBigUint64(o + 96, true), view.getBigUint64(o + 104, true), view.getBigUint64(o + 112, true), view.getBigUint64(o + 120, true), view.getBigUint64(o + 128, true)],
+    };
+  },
+  encode(value: VigilPolicyRawSys, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 136).fill(0);
+    view.setUint32(o, value.slot, true);
+    view.setUint32(o + 4, value.pad, true);
+    {
+      const a0 = value.nrs;
+      if (a0.length > 16) throw new RangeError(`vigilPolicyRawSys.nrs: ${a0.length} elements, room for 16`);
+      for (let i1 = 0; i1 < a0.length; i1++) {
+        const e2 = a0[i1]!;
+        view.setBigUint64(o + 8 + i1 * 8, e2, true);
       }
     }
   },

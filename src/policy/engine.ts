@@ -27,12 +27,13 @@ import type { ProcessLookup } from '../process/types.js';
 import type { CompiledPolicy, NamespaceKind, PolicyEvent, StackFrame } from './ir.js';
 import { NAMESPACE_KINDS } from './ir.js';
 import {
-  planPolicy, type FilterValueSet, type PlannedAttachment, type PlannedHook, type PolicyPlan, type SockAddrProgram,
-  type UserAction,
+  planPolicy, prefilterFlags, prefilterKeys, type FilterValueSet, type PlannedAttachment, type PlannedHook,
+  type PolicyPlan, type SockAddrProgram, type UserAction,
 } from './plan.js';
 import { decodePolicyRecord, toPolicyEvent, PolicyRecordError } from './events.js';
 import {
-  vigilPolicyCounters, vigilPolicyDenySet, vigilPolicyTpHooks, VIGIL_POLICY_MAX_TP, VIGIL_POLICY_TP_HOOKS, vigilPolicyFilter, vigilPolicyHook, vigilPolicyResolve, vigilPolicyProc, vigilPolicySelector,
+  vigilPolicyCounters, vigilPolicyDenySet, vigilPolicyTpHooks, vigilPolicyRawSys, VIGIL_POLICY_RAW_NRS, VIGIL_POLICY_MAX_TP,
+  VIGIL_POLICY_TP_HOOKS, vigilPolicyFilter, vigilPolicyHook, vigilPolicyResolve, vigilPolicyProc, vigilPolicySelector,
   type VigilPolicyArg, type VigilPolicyCond, type VigilPolicyHook, type VigilPolicySelector,
   VIGIL_POLICY_ACT_DENY, VIGIL_POLICY_ACT_NOPOST, VIGIL_POLICY_ACT_NOTIFY_ENFORCER,
   VIGIL_POLICY_ACT_POST, VIGIL_POLICY_ACT_SIGKILL, VIGIL_POLICY_ACT_SIGNAL, VIGIL_POLICY_ARG_NONE,
@@ -140,7 +141,7 @@ interface LivePolicy {
   readonly hooks: LiveHook[];
 }
 
-type Part = 'procs' | 'uprobes' | 'deny' | 'kprobes' | 'kprobeOverride';
+type Part = 'procs' | 'uprobes' | 'deny' | 'kprobes' | 'kprobeOverride' | 'rawSyscalls';
 const PART_PROGRAMS: Record<Part | 'core', string[]> = {
   core: ['policy_tp', 'policy_sys_exit'],
   procs: ['policy_proc_exec', 'policy_proc_fork', 'policy_proc_exit'],
@@ -149,12 +150,15 @@ const PART_PROGRAMS: Record<Part | 'core', string[]> = {
   // Loaded only where a policy overrides a kprobe: bpf_override_return fails the load elsewhere.
   kprobeOverride: ['policy_kprobe_override'],
   deny: ['policy_connect4', 'policy_connect6', 'policy_sendmsg4', 'policy_sendmsg6'],
+  // Syscalls without a tracepoint of their own: raw_syscalls as raw tracepoints (every other
+  // syscall of the host leaves after a bit test, no record filled).
+  rawSyscalls: ['policy_rawenter', 'policy_rawexit'],
 };
 
 /** The parts of the object a plan needs. */
 function neededParts(plan: PolicyPlan): Part[] {
   const want: [boolean, Part][] = [[plan.needsProcs, 'procs'], [plan.needsUprobes, 'uprobes'], [plan.needsKprobes, 'kprobes'],
-    [plan.needsKprobeOverride, 'kprobeOverride'], [plan.needsDeny, 'deny']];
+    [plan.needsKprobeOverride, 'kprobeOverride'], [plan.needsDeny, 'deny'], [plan.needsRawSyscalls, 'rawSyscalls']];
   return want.filter(([need]) => need).map(([, p]) => p);
 }
 
@@ -167,6 +171,7 @@ const PART_ROLE: Record<Part, { stage: string; turnOff: string }> = {
   kprobes: { stage: 'kprobe hooks', turnOff: PORTABLE_HINT },
   kprobeOverride: { stage: 'Override on kprobes', turnOff: 'use Sigkill, or an LSM hook' },
   deny: { stage: 'Deny (cgroup sock_addr programs)', turnOff: 'drop the Deny actions' },
+  rawSyscalls: { stage: 'syscalls served by raw_syscalls (raw tracepoints)', turnOff: 'drop the hooks on syscalls without a tracepoint' },
 };
 
 const VALUE_MAPS = ['values_int', 'values_str', 'values_prefix', 'values_cidr4', 'values_cidr6', 'values_ports',
@@ -558,14 +563,19 @@ export class PolicyEngine implements Disposable {
         while (conds.length < VIGIL_POLICY_MAX_CONDS) conds.push({ where: noArg(), test: 0, op: 0, protocol: 0, pad: 0, value: 0n, families: 0n });
         const k: VigilPolicyHook = {
           policy: live.slot, flags: pa.kernel.flags, source: pa.kernel.source, nargs: pa.kernel.args.length,
-          first_selector: selStart, nselectors: ph.selectors.length, nconds: pa.kernel.conds.length, pad: 0, args, conds,
-          ret: pa.kernel.ret ?? noArg(),
+          first_selector: selStart, nselectors: ph.selectors.length, nconds: pa.kernel.conds.length,
+          prefilter: prefilterFlags(pa.kernel.prefilter), args, conds, ret: pa.kernel.ret ?? noArg(),
         };
         // Resolve paths first: the hook may fire as soon as its slot is written.
         const resolve = new TypedMap(this.core.map('arg_resolve'), codec.u32, vigilPolicyResolve);
         pa.kernel.resolve?.forEach((p, slot) => {
           if (p) resolve.set(id << 3 | slot, p);
         });
+        // The components first: the hook may run as soon as it is written.
+        if (pa.kernel.prefilter) {
+          const m = this.core.map('prefilter');
+          for (const key of prefilterKeys(id, pa.kernel.prefilter)) m.update(key, Buffer.from([1]));
+        }
         new TypedMap(this.core.map('hooks'), codec.u32, vigilPolicyHook).set(id, k);
       }
     } catch (e) {
@@ -731,7 +741,8 @@ export class PolicyEngine implements Disposable {
     this.writeTpHooks(t.slot, t.hooks);
     if (fresh) {
       try {
-        t.link = this.core.program(prog).attachTracepoint(category, event, { cookie: BigInt(t.slot) });
+        t.link = category === 'raw_syscalls' ? this.attachRawSyscalls(prog, event) :
+          this.core.program(prog).attachTracepoint(category, event, { cookie: BigInt(t.slot) });
       } catch (e) {
         this.leaveTracepoint(key, a.id);
         throw e;
@@ -745,8 +756,8 @@ export class PolicyEngine implements Disposable {
     t.hooks = t.hooks.filter((h) => h !== id);
     if (t.hooks.length === 0) {
       t.link?.close();
-      this.tpSlots.delete(key);
       this.writeTpHooks(t.slot, []);
+      this.tpSlots.delete(key);
       this.tpSlotIds.release(t.slot, 1);
     } else {
       this.writeTpHooks(t.slot, t.hooks);
@@ -761,6 +772,23 @@ export class PolicyEngine implements Disposable {
       nrs[i] = this.rawSyscallNr.get(id) ?? -1;
     });
     new TypedMap(this.core.map('tp_hooks'), codec.u32, vigilPolicyTpHooks).set(slot, { count: ids.length, raw: nrs.some((n) => n >= 0) ? 1 : 0, hooks, nrs });
+    // raw_syscalls: the raw tracepoint's slot and the numbers it lets through.
+    for (const [dir, prog] of [[0, 'policy_tp'], [1, 'policy_sys_exit']] as const) {
+      const event = dir === 0 ? 'sys_enter' : 'sys_exit';
+      if (this.tpSlots.get(`${prog} raw_syscalls/${event}`)?.slot !== slot) continue;
+      const bits = new Array<bigint>(VIGIL_POLICY_RAW_NRS / 64).fill(0n);
+      for (const n of nrs) {
+        if (n >= 0 && n < VIGIL_POLICY_RAW_NRS) bits[n >> 6] = bits[n >> 6]! | (1n << BigInt(n & 63));
+      }
+      new TypedMap(this.core.map('raw_sys'), codec.u32, vigilPolicyRawSys).set(dir, { slot: ids.length ? slot : 0, pad: 0, nrs: bits });
+    }
+  }
+
+  /** raw_syscalls' sys_enter or sys_exit, for a tracepoint program's hooks: its raw tracepoint program. */
+  private attachRawSyscalls(prog: string, event: string): Link {
+    const obj = this.parts.get('rawSyscalls');
+    if (!obj) throw new Error('raw syscalls part not loaded');
+    return obj.program(prog === 'policy_tp' ? 'policy_rawenter' : 'policy_rawexit').attachRawTracepoint(event);
   }
 
   private teardownHook(h: LiveHook): void {
@@ -781,6 +809,10 @@ export class PolicyEngine implements Disposable {
         key.writeUInt32LE(a.id << 3 | slot);
         this.core.map('arg_resolve').delete(key);
       });
+      if (a.planned.kernel.prefilter) {
+        const m = this.core.map('prefilter');
+        for (const k of prefilterKeys(a.id, a.planned.kernel.prefilter)) m.delete(k);
+      }
       this.dropStash(a.id);
       this.byHookId.delete(a.id);
       this.hookIds.release(a.id, 1);

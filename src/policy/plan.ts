@@ -37,6 +37,8 @@ import {
   VIGIL_POLICY_HOOK_RET_ERR, VIGIL_POLICY_ACT_OVERRIDE, VIGIL_POLICY_SRC_TRACING, VIGIL_POLICY_ARG_KPATH,
   VIGIL_POLICY_ARG_KFILENAME, VIGIL_POLICY_ARG_KKIOCB, VIGIL_POLICY_ARG_KBPF_ATTR, VIGIL_POLICY_ARG_KBPF_MAP,
   VIGIL_POLICY_ARG_KBPF_PROG, VIGIL_POLICY_HOOK_EXIT_ONLY, VIGIL_POLICY_HOOK_PROC_FILTERS, VIGIL_POLICY_HOOK_CREDS_AT_ENTRY,
+  VIGIL_POLICY_PF_KIND_LEAF, VIGIL_POLICY_PF_KIND_TOP, VIGIL_POLICY_PF_LEAF, VIGIL_POLICY_PF_NAME_MAX,
+  VIGIL_POLICY_PF_TOP,
 } from '../generated/policy.js';
 import { NotSupportedError } from '../bpf/errors.js';
 import { compileCel, type CelProgram } from './cel.js';
@@ -94,6 +96,22 @@ export interface PlannedKernelHook {
   readonly ret?: VigilPolicyArg;
   /** By argument slot: the resolve path the kernel follows from the slot's word (arg_resolve). */
   readonly resolve?: readonly (VigilPolicyResolve | undefined)[];
+  /** The file components that may match, checked before the path is walked (planPrefilter). */
+  readonly prefilter?: PlannedPrefilter;
+}
+
+/**
+ * A hook's prefilter (vigil/policy.h, enum vigil_policy_prefilter_flag): the
+ * argument slot of a file, the names its last component may have (leaves),
+ * and the beginnings its path may have up to the second '/' (tops: "/etc/",
+ * or a value without a second '/' whole: "/et"). An event passes when its
+ * file's name is a leaf or its first component matches a top; nothing else
+ * can match any selector.
+ */
+export interface PlannedPrefilter {
+  readonly slot: number;
+  readonly leaves: readonly Uint8Array[];
+  readonly tops: readonly Uint8Array[];
 }
 
 export type PlannedAttach =
@@ -137,6 +155,8 @@ export interface PolicyPlan {
   /** kprobe attachments (the kprobe part of the object), and those with Override (its variant). */
   readonly needsKprobes: boolean;
   readonly needsKprobeOverride: boolean;
+  /** Syscalls served by raw_syscalls (the raw tracepoint programs of the object). */
+  readonly needsRawSyscalls: boolean;
   /** Raw tracepoint attachments (each is one more load of the object: no cookies for them in libbpf 1.1). */
   readonly rawTracepoints: number;
 }
@@ -898,6 +918,106 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
   };
 }
 
+// --- prefilter --------------------------------------------------------------
+
+/** A path as the kernel's walk gives it: absolute, no empty, "." or ".." components, no trailing '/'. */
+function canonicalPath(v: string): boolean {
+  return v.startsWith('/') && v.length > 1 && v.slice(1).split('/').every((c) => c !== '' && c !== '.' && c !== '..');
+}
+
+const PF_COMPONENT = (c: string): boolean => c !== '' && c !== '.' && c !== '..' && Buffer.byteLength(c) <= VIGIL_POLICY_PF_NAME_MAX;
+
+/**
+ * What one filter lets through, as components: the file's name (Equal on a
+ * canonical path, Postfix of "/name"), or the path's first component (Prefix);
+ * undefined when some value says nothing about either (NotX, Postfix without
+ * '/', a name past VIGIL_POLICY_PF_NAME_MAX bytes, ...).
+ */
+function filterComponents(f: ArgFilter): { leaves?: string[]; tops?: string[] } | undefined {
+  if (f.negated || f.values.kind !== 'string' || f.values.values.length === 0) return undefined;
+  const vs = f.values.values;
+  switch (f.operator) {
+    case 'Equal': {
+      if (!vs.every(canonicalPath)) return undefined;
+      const leaves = vs.map((v) => v.slice(v.lastIndexOf('/') + 1));
+      return leaves.every(PF_COMPONENT) ? { leaves } : undefined;
+    }
+    case 'Postfix': {
+      if (!vs.every((v) => v.includes('/'))) return undefined;
+      const leaves = vs.map((v) => v.slice(v.lastIndexOf('/') + 1));
+      return leaves.every(PF_COMPONENT) ? { leaves } : undefined;
+    }
+    case 'Prefix': {
+      if (!vs.every((v) => v.startsWith('/'))) return undefined;
+      const tops = vs.map((v) => {
+        const j = v.indexOf('/', 1);
+        return j < 0 ? v : v.slice(0, j + 1);
+      });
+      // "/" and "//..." allow anything (or nothing a walk gives): no use.
+      if (tops.some((t) => t === '/' || t.startsWith('//'))) return undefined;
+      return tops.every((t) => Buffer.byteLength(t) <= VIGIL_POLICY_PF_NAME_MAX + 2) ? { tops } : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The prefilter of a kernel hook (see PlannedPrefilter), or undefined when
+ * some selector could match whatever the file's components are. Only where
+ * the kernel runs it: hooks judged at the entry, or at the exit with nothing
+ * read at the entry (EXIT_ONLY); the file is an fd or a struct file.
+ */
+export function planPrefilter(selectors: readonly Selector[], kernel: PlannedKernelHook): PlannedPrefilter | undefined {
+  if (selectors.length === 0) return undefined;
+  if ((kernel.flags & VIGIL_POLICY_HOOK_AT_EXIT) && !(kernel.flags & VIGIL_POLICY_HOOK_EXIT_ONLY)) return undefined;
+  for (let slot = 0; slot < kernel.args.length; slot++) {
+    const t = kernel.args[slot]!.type;
+    if (t !== VIGIL_POLICY_ARG_FD && t !== VIGIL_POLICY_ARG_KFILE) continue;
+    // A resolve path makes the slot's word something else than the file.
+    if (kernel.resolve?.[slot]) continue;
+    const leaves = new Set<string>();
+    const tops = new Set<string>();
+    const ok = selectors.every((sel) => {
+      const found = sel.matchArgs.filter((f) => f.argPos === slot).map(filterComponents).filter((c) => c !== undefined);
+      // A name is one read; a first component, a walk: prefer the name.
+      const pick = found.find((c) => c.leaves) ?? found.find((c) => c.tops);
+      if (!pick) return false;
+      pick.leaves?.forEach((x) => leaves.add(x));
+      pick.tops?.forEach((x) => tops.add(x));
+      return true;
+    });
+    if (ok) {
+      const bytes = (xs: Set<string>): Uint8Array[] => [...xs].sort().map((x) => new Uint8Array(Buffer.from(x, 'utf8')));
+      return { slot, leaves: bytes(leaves), tops: bytes(tops) };
+    }
+  }
+  return undefined;
+}
+
+/** hook.prefilter for a planned prefilter (0: none). */
+export function prefilterFlags(pf: PlannedPrefilter | undefined): number {
+  if (!pf) return 0;
+  return pf.slot | (pf.leaves.length ? VIGIL_POLICY_PF_LEAF : 0) | (pf.tops.length ? VIGIL_POLICY_PF_TOP : 0);
+}
+
+/** The keys of `prefilter` (struct vigil_policy_pf_key) for kernel hook id. */
+export function prefilterKeys(id: number, pf: PlannedPrefilter): Buffer[] {
+  const key = (kind: number, text: Uint8Array): Buffer => {
+    const k = Buffer.alloc(4 + 4 + 1 + VIGIL_POLICY_PF_NAME_MAX + 3);
+    k.writeUInt32LE((4 + 1 + text.length) * 8, 0);
+    k.writeUInt32LE(id, 4);
+    k[8] = kind;
+    Buffer.from(text).copy(k, 9);
+    return k;
+  };
+  const slash = 0x2f;
+  return [
+    ...pf.leaves.map((l) => key(VIGIL_POLICY_PF_KIND_LEAF, Uint8Array.from([...l, slash]))),
+    ...pf.tops.map((t) => key(VIGIL_POLICY_PF_KIND_TOP, t)),
+  ];
+}
+
 /** The kernel program of one policy; throws PolicyPlanError or NotSupportedError naming what cannot be done. */
 export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan {
   const hooks: PlannedHook[] = [];
@@ -975,6 +1095,10 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
         attachments[i] = { ...p, kernel: { ...p.kernel, flags: p.kernel.flags | VIGIL_POLICY_HOOK_PROC_FILTERS } };
       });
     }
+    attachments.forEach((p, i) => {
+      const prefilter = p.attach.kind === 'deny' ? undefined : planPrefilter(hook.selectors, p.kernel);
+      if (prefilter) attachments[i] = { ...p, kernel: { ...p.kernel, prefilter } };
+    });
     const needsProcs = selectors.some((s) => s.filters.some((f) =>
       f.kernel.kind === VIGIL_POLICY_F_BINARY || f.kernel.kind === VIGIL_POLICY_F_NS_CHANGE ||
       f.kernel.kind === VIGIL_POLICY_F_CAP_CHANGE || (f.kernel.flags & VIGIL_POLICY_FOLLOW) !== 0));
@@ -988,6 +1112,7 @@ export function planPolicy(policy: CompiledPolicy, ctx: PlanContext): PolicyPlan
     needsUprobes: hooks.some((h) => h.attachments.some((a) => a.attach.kind === 'uprobe')),
     needsKprobes: hooks.some((h) => h.attachments.some((a) => a.attach.kind === 'kprobe')),
     needsKprobeOverride: hooks.some((h) => h.attachments.some((a) => a.attach.kind === 'kprobe' && a.attach.override)),
+    needsRawSyscalls: hooks.some((h) => h.attachments.some((a) => a.attachment.kind === 'syscall' && a.attachment.raw)),
     rawTracepoints: hooks.reduce((n, h) => n + h.attachments.filter((a) => ['raw_tracepoint', 'fentry', 'fexit', 'lsm']
       .includes(a.attach.kind)).length, 0),
   };

@@ -17,7 +17,7 @@
 // canonical path. Records are decoded with the generated codec of struct
 // vigil_file_event (bpf/include/vigil/file.h).
 import { existsSync } from 'node:fs';
-import { ObjectSpec, RingBufferReader, NotSupportedError, closeAll, ensureTracefs } from '../bpf/index.js';
+import { ObjectSpec, RingBufferReader, NotSupportedError, TypedMap, closeAll, codec, ensureTracefs } from '../bpf/index.js';
 import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
 import { probeHelper } from '../bpf/features.js';
 import { bpfObjectPath } from '../util/paths.js';
@@ -40,7 +40,31 @@ import { decodeFileFlags, hostFlagArch, type FlagArch, type FlagKind } from './f
 import type { FileEvent, FileEventFlags, FileOp, FileSyscall } from './file-events.js';
 import type { FilterSet } from './filter.js';
 import { filterCounts } from './filter.js';
+import { vigilPathKey, VIGIL_FILTER_PATH_MAX } from '../generated/filter.js';
 import { statDev } from './fd-paths.js';
+
+/**
+ * The first components the path prefix filter allows (file_path_tops in
+ * bpf/file.bpf.c): each prefix up to its second '/' ("/etc/" of
+ * "/etc/ssh/"), or whole without one ("/et"). An opened file whose path
+ * starts with none of them cannot have any of the prefixes: the kernel drops
+ * it before walking its path.
+ */
+export function pathPrefixTops(prefixes: readonly string[]): string[] {
+  return [...new Set(prefixes.map((p) => {
+    const j = p.indexOf('/', 1);
+    return j < 0 ? p : p.slice(0, j + 1);
+  }))];
+}
+
+function writePathTops(obj: BpfObject, prefixes: readonly string[]): void {
+  const m = new TypedMap(obj.map('file_path_tops'), vigilPathKey, codec.u8);
+  for (const t of pathPrefixTops(prefixes)) {
+    const path = new Uint8Array(VIGIL_FILTER_PATH_MAX);
+    const n = Buffer.from(t, 'utf8').copy(path);
+    m.set({ prefixlen: n * 8, path }, 1);
+  }
+}
 
 /** Each syscall: its id in the records, the flag word it takes. In the order the sensor attaches them. */
 export const FILE_SYSCALLS: readonly { name: FileSyscall; id: number; flags: FlagKind }[] = [
@@ -308,6 +332,7 @@ export class FileSensor implements Disposable {
     });
     const sensor = new FileSensor(obj, attached, missing);
     try {
+      writePathTops(obj, opts.filter?.options.pathPrefixes ?? []);
       // Reader first, then exits, then entries: no record is made before
       // someone reads, and no entry is stashed before its exit can send it.
       sensor.reader = RingBufferReader.open(obj.map('events'), {

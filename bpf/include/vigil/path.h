@@ -80,6 +80,13 @@ static __always_inline struct mount *vigil_real_mount(struct vfsmount *vfsmnt)
 	return (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 }
 
+/* What vigil_path_measure found. */
+struct __vigil_path_measured {
+	struct dentry *top;		/* the first component's dentry; NULL: the path is "/" */
+	const unsigned char *top_name;	/* its name (d_name.name) and length */
+	__u32 top_len;
+};
+
 /*
  * One walk in progress. It lives in per-CPU map memory, not on the stack, on
  * purpose: the verifier tracks stack values exactly, so a length that starts
@@ -91,6 +98,7 @@ static __always_inline struct mount *vigil_real_mount(struct vfsmount *vfsmnt)
 struct __vigil_path_state {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
+	struct dentry *mnt_root;	/* vfsmnt's root, read once per mount */
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
 	__u32 pos;		/* leaf first: start; root first: end */
@@ -100,7 +108,14 @@ struct __vigil_path_state {
 	__u32 flags;
 	__u32 trunc_flag;
 	__u32 err_flag;
-	__u32 root_first;
+	__u32 mode;		/* enum __vigil_path_mode */
+	struct __vigil_path_measured top;	/* the last component written: the first of the path */
+};
+
+enum __vigil_path_mode {
+	__VIGIL_PATH_LEAF_FIRST = 0,
+	__VIGIL_PATH_ROOT_FIRST = 1,
+	__VIGIL_PATH_MEASURE = 2,	/* nothing written: length, flags and top only */
 };
 
 struct {
@@ -117,16 +132,55 @@ struct __vigil_path_walk {
 	__u64 mask;
 };
 
+/*
+ * A dentry's parent and name in one read: d_parent and d_name (a qstr: hash,
+ * len, name) sit next to each other in struct dentry on every kernel Vigil
+ * supports, so one bpf_probe_read_kernel of 24 bytes replaces three. The
+ * offsets are CO-RE relocated; a layout where they are not within the
+ * window takes three reads (the verifier drops the unused branch, the
+ * offsets being constants once relocated).
+ */
+struct __vigil_dentry_head {
+	struct dentry *parent;
+	const unsigned char *name;
+	__u32 len;
+};
+
+static __always_inline bool vigil_dentry_head(struct dentry *dentry, struct __vigil_dentry_head *h)
+{
+	__u64 p = bpf_core_field_offset(struct dentry, d_parent);
+	__u64 l = bpf_core_field_offset(struct dentry, d_name.len);
+	__u64 n = bpf_core_field_offset(struct dentry, d_name.name);
+	__u64 w[3];
+
+	if (l >= p + 8 && l + 4 <= p + sizeof(w) && n >= p + 8 && n + 8 <= p + sizeof(w) && !(n & 7) &&
+	    !(l & 3) && !(p & 7)) {
+		if (bpf_probe_read_kernel(w, sizeof(w), (void *)dentry + p))
+			return false;
+		h->parent = (struct dentry *)w[0];
+		h->len = *(__u32 *)((void *)w + (l - p));
+		h->name = (const unsigned char *)*(__u64 *)((void *)w + (n - p));
+		return true;
+	}
+	h->parent = BPF_CORE_READ(dentry, d_parent);
+	h->len = BPF_CORE_READ(dentry, d_name.len);
+	h->name = BPF_CORE_READ(dentry, d_name.name);
+	return true;
+}
+
 /* Writes one component; false when the walk must stop (flags say why). */
-static __always_inline bool vigil_path_emit(struct __vigil_path_walk *w, struct dentry *dentry)
+static __always_inline bool vigil_path_emit(struct __vigil_path_walk *w, struct dentry *dentry,
+					    const struct __vigil_dentry_head *h)
 {
 	struct __vigil_path_state *st = w->st;
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 	__u32 n;
 
-	if (!st->root_first) {
+	st->top.top = dentry;
+	st->top.top_name = h->name;
+	st->top.top_len = h->len;
+	if (st->mode == __VIGIL_PATH_LEAF_FIRST) {
 		long r = bpf_probe_read_kernel_str(w->buf + ((st->pos + st->len) & w->mask),
-						   VIGIL_NAME_MAX + 1, name);
+						   VIGIL_NAME_MAX + 1, h->name);
 
 		if (r <= 0) {
 			st->flags |= st->err_flag;
@@ -140,9 +194,8 @@ static __always_inline bool vigil_path_emit(struct __vigil_path_walk *w, struct 
 		return true;
 	}
 
-	/* Root first: the length first, then name and '/' just before what
-	 * is already written. */
-	n = BPF_CORE_READ(dentry, d_name.len);
+	/* Root first: name and '/' just before what is already written. */
+	n = h->len;
 	if (n == 0 || n > VIGIL_NAME_MAX) {
 		st->flags |= st->err_flag;
 		return false;
@@ -151,8 +204,12 @@ static __always_inline bool vigil_path_emit(struct __vigil_path_walk *w, struct 
 		st->flags |= st->trunc_flag;
 		return false;
 	}
+	if (st->mode == __VIGIL_PATH_MEASURE) {
+		st->len += n + 1;
+		return true;
+	}
 	if (bpf_probe_read_kernel(w->buf + ((st->pos - st->len - n) & w->mask),
-				  n & VIGIL_NAME_MAX, name)) {
+				  n & VIGIL_NAME_MAX, h->name)) {
 		st->flags |= st->err_flag;
 		return false;
 	}
@@ -166,33 +223,38 @@ static long vigil_path_step(__u64 index, void *ctx)
 {
 	struct __vigil_path_walk *w = ctx;
 	struct __vigil_path_state *st = w->st;
-	struct dentry *dentry = st->dentry, *parent, *mnt_root;
+	struct dentry *dentry = st->dentry;
 	struct vfsmount *vfsmnt = st->vfsmnt;
+	struct __vigil_dentry_head h;
 
 	if (dentry == st->root_dentry && vfsmnt == st->root_mnt)
 		goto done;
-	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == mnt_root || dentry == parent) {
+	if (!vigil_dentry_head(dentry, &h)) {
+		st->flags |= st->err_flag;
+		return 1;
+	}
+	if (dentry == st->mnt_root || dentry == h.parent) {
 		struct mount *mnt = vigil_real_mount(vfsmnt);
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
 		if (mnt != mnt_parent) {
 			st->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			st->vfsmnt = (struct vfsmount *)((void *)mnt_parent +
+			vfsmnt = (struct vfsmount *)((void *)mnt_parent +
 				bpf_core_field_offset(struct mount, mnt));
+			st->vfsmnt = vfsmnt;
+			st->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 			return 0;
 		}
 		/* The global root (outside the task's root): done. A file of
 		 * an internal mount (memfd, pipe: a pseudo dentry that is its
 		 * own parent) has no mount point: d_path shows its name alone. */
-		if (!st->len && dentry != mnt_root)
-			vigil_path_emit(w, dentry);
+		if (!st->len && dentry != st->mnt_root)
+			vigil_path_emit(w, dentry, &h);
 		goto done;
 	}
-	if (!vigil_path_emit(w, dentry))
+	if (!vigil_path_emit(w, dentry, &h))
 		return 1;
-	st->dentry = parent;
+	st->dentry = h.parent;
 	return 0;
 done:
 	st->done = 1;
@@ -201,9 +263,10 @@ done:
 
 /* Runs one walk; returns the bytes written and ORs the flags into *flags. */
 static __always_inline __u32 vigil_path_run(__u8 *buf, __u64 mask, __u32 pos, __u32 max,
-					    bool root_first, const struct path *path,
+					    __u32 mode, const struct path *path,
 					    const struct path *root, __u32 *flags,
-					    __u32 trunc_flag, __u32 err_flag)
+					    __u32 trunc_flag, __u32 err_flag,
+					    struct __vigil_path_measured *top)
 {
 	struct __vigil_path_walk w = { .buf = buf, .mask = mask };
 	struct __vigil_path_state *st;
@@ -217,6 +280,10 @@ static __always_inline __u32 vigil_path_run(__u8 *buf, __u64 mask, __u32 pos, __
 	w.st = st;
 	st->dentry = path->dentry;
 	st->vfsmnt = path->mnt;
+	st->mnt_root = NULL;
+	st->top.top = NULL;
+	st->top.top_name = NULL;
+	st->top.top_len = 0;
 	st->root_dentry = root->dentry;
 	st->root_mnt = root->mnt;
 	st->pos = pos;
@@ -226,15 +293,18 @@ static __always_inline __u32 vigil_path_run(__u8 *buf, __u64 mask, __u32 pos, __
 	st->flags = 0;
 	st->trunc_flag = trunc_flag;
 	st->err_flag = err_flag;
-	st->root_first = root_first;
+	st->mode = mode;
 	if (!st->dentry || !st->vfsmnt) {
 		*flags |= err_flag;
 		return 0;
 	}
+	st->mnt_root = BPF_CORE_READ(path->mnt, mnt_root);
 	bpf_loop(VIGIL_PATH_DEPTH, vigil_path_step, &w, 0);
 	if (!st->done && !(st->flags & (trunc_flag | err_flag)))
 		st->flags |= trunc_flag;
 	*flags |= st->flags;
+	if (top)
+		*top = st->top;
 	return st->len;
 }
 
@@ -247,7 +317,8 @@ static __always_inline __u32 vigil_path_leaf_first(__u8 *buf, __u32 mask, __u32 
 						   const struct path *path, const struct path *root,
 						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
 {
-	return vigil_path_run(buf, mask, start, max, false, path, root, flags, trunc_flag, err_flag);
+	return vigil_path_run(buf, mask, start, max, __VIGIL_PATH_LEAF_FIRST, path, root, flags, trunc_flag,
+			      err_flag, NULL);
 }
 
 /*
@@ -260,13 +331,32 @@ static __always_inline __u32 vigil_path_root_first(__u8 *buf, __u32 mask, __u32 
 						   const struct path *path, const struct path *root,
 						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
 {
-	__u32 len = vigil_path_run(buf, mask, end, max, true, path, root, flags, trunc_flag, err_flag);
+	__u32 len = vigil_path_run(buf, mask, end, max, __VIGIL_PATH_ROOT_FIRST, path, root, flags,
+				   trunc_flag, err_flag, NULL);
 
 	if (!len && max) {
 		len = 1;
 		buf[(end - 1) & mask] = '/';
 	}
 	return len;
+}
+
+/*
+ * The walk of vigil_path_root_first without its writes: what a prefilter
+ * needs to decide before paying for the path. Returns the length the path
+ * would have, ORs into *flags what the walk would (truncation included),
+ * and fills *top with the first component ("etc" of /etc/passwd; top->top
+ * NULL for "/"). A step is one read of the dentry (its parent and name
+ * together); no name is read. buf and mask as for the walks: nothing is
+ * written, but the verifier checks the one step function for every mode.
+ */
+static __always_inline __u32 vigil_path_measure(__u8 *buf, __u32 mask, const struct path *path,
+						const struct path *root, __u32 max,
+						struct __vigil_path_measured *top, __u32 *flags,
+						__u32 trunc_flag, __u32 err_flag)
+{
+	return vigil_path_run(buf, mask, max, max, __VIGIL_PATH_MEASURE, path, root, flags, trunc_flag,
+			      err_flag, top);
 }
 
 /* --- lexical normalisation (vigil_path_normalize) ------------------------ */

@@ -290,6 +290,48 @@ struct vigil_policy_cond {
 	__u64 families;			/* FD_SOCKET: bit (1 << family); 0: any */
 };
 
+/*
+ * The prefilter (vigil_policy_hook.prefilter): an open is judged on the
+ * file's path, which costs a walk of its dentries and mounts. Where every
+ * selector of a hook needs, among its ANDed filters, one that a file's
+ * last or first path component decides (Equal "/etc/shadow" needs the name
+ * "shadow"; Postfix "/.ssh/id_rsa" the name "id_rsa"; Prefix
+ * "/etc/sudoers.d/" the first component "etc"), the kernel checks those
+ * components first (the name: one read; the first component: a walk that
+ * reads no names) and drops an event that none of them allows, uncounted
+ * as matched, before anything is captured. The components allowed are keys
+ * of the LPM trie `prefilter`, per kernel hook: kind LEAF, the name + '/';
+ * kind TOP, the value up to its second '/' ("/etc/"; "/et" for a value
+ * "/et": a prefix of the first component). Anything the check cannot read
+ * for sure (a mount's root, a path the walk would cut) passes to the full
+ * judgement.
+ */
+enum vigil_policy_prefilter_flag {
+	VIGIL_POLICY_PF_SLOT = 7,		/* bits 0-2: the argument slot (a file or fd) */
+	VIGIL_POLICY_PF_LEAF = 1 << 3,		/* some selector allows by the file's name */
+	VIGIL_POLICY_PF_TOP = 1 << 4,		/* some selector allows by the first component */
+};
+
+enum vigil_policy_prefilter_limits {
+	/* Bytes of a component in a key; longer names allowed by a policy
+	 * leave its hook without a prefilter. */
+	VIGIL_POLICY_PF_NAME_MAX = 64,
+	VIGIL_POLICY_PF_ENTRIES = 8192,
+};
+
+enum vigil_policy_prefilter_kind {
+	VIGIL_POLICY_PF_KIND_LEAF = 'L',
+	VIGIL_POLICY_PF_KIND_TOP = 'T',
+};
+
+/* A key of `prefilter` (LPM trie: prefixlen counts the bits after it). */
+struct vigil_policy_pf_key {
+	__u32 prefixlen;
+	__u32 hook;		/* the kernel hook id: always compared */
+	__u8 kind;		/* enum vigil_policy_prefilter_kind */
+	__u8 text[VIGIL_POLICY_PF_NAME_MAX + 3];	/* "name/" or "/top/" */
+};
+
 enum vigil_policy_hook_limits {
 	VIGIL_POLICY_MAX_CONDS = 4,
 };
@@ -302,7 +344,7 @@ struct vigil_policy_hook {
 	__u32 first_selector;	/* selectors[first_selector .. + nselectors) */
 	__u32 nselectors;
 	__u32 nconds;
-	__u32 pad;
+	__u32 prefilter;	/* enum vigil_policy_prefilter_flag | argument slot; 0: none */
 	struct vigil_policy_arg args[VIGIL_POLICY_MAX_ARGS];
 	struct vigil_policy_cond conds[VIGIL_POLICY_MAX_CONDS];
 	struct vigil_policy_arg ret;	/* HOOK_RET_AT_ENTRY: where the return value is */
@@ -574,6 +616,26 @@ struct vigil_policy_tp_hooks {
 	/* raw_syscalls hooks: the syscall number the hook waits for (the
 	 * record's id, checked before anything else runs); -1: every event. */
 	__s32 nrs[VIGIL_POLICY_TP_HOOKS];
+};
+
+/*
+ * raw_syscalls served by raw tracepoints (policy_rawenter/exit): a
+ * syscall without a tracepoint of its own is caught on raw_syscalls, which
+ * every syscall of the host passes. A raw tracepoint program gets the
+ * registers without the record a tracepoint program costs the kernel to
+ * fill, and drops every syscall whose bit is clear in nrs in a handful of
+ * instructions; a wanted one gets its record built (the syscalls
+ * tracepoint layout: id at 8, arguments or return value from 16) and goes
+ * through the tracepoint slot's hooks. raw_sys[0] is sys_enter's, [1] sys_exit's.
+ */
+enum vigil_policy_raw_sys_limits {
+	VIGIL_POLICY_RAW_NRS = 1024,	/* syscall numbers below this */
+};
+
+struct vigil_policy_raw_sys {
+	__u32 slot;		/* the tp_hooks slot */
+	__u32 pad;
+	__u64 nrs[VIGIL_POLICY_RAW_NRS / 64];	/* bit nr: some hook waits for syscall nr */
 };
 
 /* Deny hooks for the cgroup sock_addr programs (one map entry, replaced

@@ -1,0 +1,183 @@
+// The policy engine's prefilter (vigil/policy.h, src/policy/plan.ts
+// planPrefilter): an event whose file's name or first path component no
+// selector allows is dropped before its path is walked.
+//   1. Pure: what the selectors let through, and where there is no prefilter.
+//   2. Real kernel: the prefilter never drops a match. Opens of a watched file
+//      through a symlink, "..", "//", "." and a directory fd are reported;
+//      a file bind-mounted over the watched name (its own dentry named
+//      otherwise) is reported; a Prefix is judged against the process's root
+//      (chroot); near misses (the same name elsewhere, another name) are not.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { planPolicy, planPrefilter, prefilterFlags, prefilterKeys, type PlannedKernelHook } from '../src/policy/plan.js';
+import type { ArgFilter, PolicyEvent, Selector } from '../src/policy/ir.js';
+import {
+  VIGIL_POLICY_ARG_FD, VIGIL_POLICY_ARG_KFILE, VIGIL_POLICY_ARG_STRING, VIGIL_POLICY_HOOK_AT_EXIT,
+  VIGIL_POLICY_HOOK_EXIT_ONLY, VIGIL_POLICY_PF_LEAF, VIGIL_POLICY_PF_TOP, type VigilPolicyArg,
+} from '../src/generated/policy.js';
+import { compile, engineForSuite, run, show } from './policy-engine-util.js';
+import { requireRoot, tracefs } from './helpers.js';
+
+const text = (xs: readonly Uint8Array[]): string[] => xs.map((x) => Buffer.from(x).toString('utf8'));
+
+function filter(operator: string, values: string[], argPos = 0): ArgFilter {
+  const negated = operator.startsWith('Not');
+  return { argPos, operator, negated, values: { kind: 'string', values }, raw: values, pos: { line: 1, col: 1 } } as unknown as ArgFilter;
+}
+
+const sel = (...matchArgs: ArgFilter[]): Selector => ({ matchArgs } as unknown as Selector);
+
+function arg(type: number): VigilPolicyArg {
+  return {
+    type, loc: 0, flags: 0, offset: 0, size: 8, size_loc: 0, size_size: 0, size_at: 0, dirfd_loc: 0, resolve: 0,
+    dirfd_at: 0, max_data: 0, pad2: 0, value: 0n,
+  };
+}
+
+const hook = (flags: number, ...types: number[]): PlannedKernelHook =>
+  ({ flags, source: 1, args: types.map(arg), conds: [] });
+
+describe('prefilter: what the selectors let through', () => {
+  const atEntry = hook(0, VIGIL_POLICY_ARG_KFILE);
+
+  test('Equal and "/name" Postfix allow by the file name, Prefix by the first component', () => {
+    const pf = planPrefilter([
+      sel(filter('Equal', ['/etc/shadow', '/etc/gshadow'])),
+      sel(filter('Prefix', ['/etc/sudoers.d/', '/usr'])),
+      sel(filter('Postfix', ['/.ssh/id_rsa'])),
+      // ANDed: the name (one read) is preferred to the first component (a walk).
+      sel(filter('Prefix', ['/etc/ssh/ssh_host_']), filter('Postfix', ['/ssh_host_rsa_key'])),
+    ], atEntry);
+    assert.ok(pf);
+    assert.equal(pf.slot, 0);
+    assert.deepEqual(text(pf.leaves), ['gshadow', 'id_rsa', 'shadow', 'ssh_host_rsa_key']);
+    assert.deepEqual(text(pf.tops), ['/etc/', '/usr']);
+    assert.equal(prefilterFlags(pf), VIGIL_POLICY_PF_LEAF | VIGIL_POLICY_PF_TOP);
+    // struct vigil_policy_pf_key: prefixlen, hook, kind, text ("name/", "/top/").
+    const keys = prefilterKeys(7, pf).map((k) => ({
+      bits: k.readUInt32LE(0), hook: k.readUInt32LE(4), kind: String.fromCharCode(k[8]!),
+      text: k.subarray(9, 9 + k.readUInt32LE(0) / 8 - 5).toString('utf8'),
+    }));
+    assert.deepEqual(keys[0], { bits: (5 + 'gshadow/'.length) * 8, hook: 7, kind: 'L', text: 'gshadow/' });
+    assert.deepEqual(keys.at(-1), { bits: (5 + '/usr'.length) * 8, hook: 7, kind: 'T', text: '/usr' });
+  });
+
+  test('no prefilter where some selector could match any file', () => {
+    const none = (sels: Selector[], h = atEntry): void => assert.equal(planPrefilter(sels, h), undefined, show(sels));
+    none([]);                                                                     // no selectors: everything posts
+    none([sel(filter('Equal', ['/etc/shadow'])), sel()]);                         // a selector without arguments
+    none([sel(filter('NotEqual', ['/etc/shadow']))]);
+    none([sel(filter('NotPrefix', ['/tmp/']))]);
+    none([sel(filter('Postfix', ['_key']))]);                                     // a suffix of the name
+    none([sel(filter('Prefix', ['/']))]);
+    none([sel(filter('Prefix', ['etc/']))]);
+    none([sel(filter('Equal', ['/etc/../shadow']))]);                             // never a walked path: left to the judgement
+    none([sel(filter('Equal', [`/x/${'n'.repeat(65)}`]))]);                       // a name past the key
+    // A string argument is not a file.
+    none([sel(filter('Equal', ['/etc/shadow'], 1))], hook(0, VIGIL_POLICY_ARG_KFILE, VIGIL_POLICY_ARG_STRING));
+    // Judged at the exit with a stash: the entry captured already.
+    none([sel(filter('Equal', ['/etc/shadow']))], hook(VIGIL_POLICY_HOOK_AT_EXIT, VIGIL_POLICY_ARG_FD));
+  });
+
+  test('an fd returned, judged at the exit alone (the open family), has one', () => {
+    const pf = planPrefilter([sel(filter('Equal', ['/etc/shadow']))],
+      hook(VIGIL_POLICY_HOOK_AT_EXIT | VIGIL_POLICY_HOOK_EXIT_ONLY, VIGIL_POLICY_ARG_FD));
+    assert.deepEqual(pf && text(pf.leaves), ['shadow']);
+  });
+});
+
+describe('prefilter on the kernel: no match is dropped', () => {
+  requireRoot();
+  tracefs();
+  const ctx = engineForSuite();
+  const PY = '/usr/bin/python3';
+
+  function paths(evs: PolicyEvent[]): string[] {
+    return evs.map((e) => {
+      const a = e.args[0];
+      return a?.kind === 'file' ? a.path : a?.kind === 'string' ? a.value : '?';
+    });
+  }
+
+  async function watching(selectors: unknown[], body: (name: string) => Promise<void>): Promise<void> {
+    const p = await compile({
+      kprobes: [{ call: 'security_file_open', syscall: false, args: [{ index: 0, type: 'file' }], selectors }],
+    });
+    const plan = planPolicy(p, { hostNamespace: () => 0n });
+    const att = plan.hooks[0]!.attachments.filter((a) => a.attach.kind !== 'deny');
+    assert.ok(att.length > 0 && att.every((a) => a.kernel.prefilter), 'every attachment has a prefilter');
+    ctx.events.clear();
+    await ctx.engine.add(p);
+    try {
+      await body(p.name);
+    } finally {
+      ctx.engine.remove(p.name);
+    }
+  }
+
+  test('a watched name: symlink, "..", "//", ".", a directory fd; a bind mount over it', async () => {
+    const dir = path.join(ctx.s.dir, 'pf');
+    mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    mkdirSync(path.join(dir, 'elsewhere'), { recursive: true });
+    const target = path.join(dir, 'target');
+    writeFileSync(target, 'x');
+    writeFileSync(path.join(dir, 'other'), 'y');
+    writeFileSync(path.join(dir, 'elsewhere', 'target'), 'z');
+    symlinkSync(target, path.join(dir, 'link'));
+    await watching([{ matchArgs: [{ index: 0, operator: 'Equal', values: [target] }] }], async (name) => {
+      const script = [
+        'import os, sys',
+        'd = sys.argv[1]',
+        'for p in (d + "/link", d + "/sub/../target", d + "//target", d + "/./target", d + "/other", d + "/elsewhere/target"):',
+        '    os.close(os.open(p, os.O_RDONLY))',
+        'fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)',
+        'os.close(os.open("target", os.O_RDONLY, dir_fd=fd))',
+        'os.chdir(d)',
+        'os.close(os.open("./target", os.O_RDONLY))',
+        'print("ok")',
+      ].join('\n');
+      const r = await run(PY, ['-c', script, dir]);
+      assert.deepEqual(r.lines, ['ok']);
+      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
+      assert.deepEqual(paths(evs), Array(6).fill(target), show(paths(evs)));
+      // A file named "other" mounted over the watched name: the kernel names
+      // the open by the mount point, as the full walk does.
+      ctx.events.clear();
+      const m = await run('/usr/bin/unshare', ['-m', '--propagation', 'private', '/bin/sh', '-c',
+        `mount --bind ${dir}/other ${target} && cat ${target} && echo`]);
+      assert.equal(m.code, 0);
+      assert.deepEqual(m.lines, ['y']);
+      const bound = paths(ctx.events.ofPolicy(ctx.engine, name));
+      assert.ok(bound.includes(target), show(bound));
+      assert.ok(!bound.includes(path.join(dir, 'other')), show(bound));
+    });
+  });
+
+  test('a Prefix is judged on the path from the process\'s root (chroot)', async () => {
+    const dir = path.join(ctx.s.dir, 'jail');
+    mkdirSync(path.join(dir, 'srv', 'deep'), { recursive: true });
+    mkdirSync(path.join(dir, 'var'), { recursive: true });
+    writeFileSync(path.join(dir, 'srv', 'deep', 'f'), 'x');
+    writeFileSync(path.join(dir, 'var', 'f'), 'x');
+    await watching([{ matchArgs: [{ index: 0, operator: 'Prefix', values: ['/srv/deep/'] }] }], async (name) => {
+      const script = [
+        'import os, sys',
+        'd = sys.argv[1]',
+        'os.close(os.open(d + "/srv/deep/f", os.O_RDONLY))',  // outside the jail: not /srv/...
+        'os.chroot(d)',
+        'os.chdir("/")',
+        'for p in ("/srv/deep/f", "/var/f", "/srv//deep/./f", "var/../srv/deep/f"):',
+        '    os.close(os.open(p, os.O_RDONLY))',
+        'print("ok")',
+      ].join('\n');
+      const r = await run(PY, ['-c', script, dir]);
+      assert.deepEqual(r.lines, ['ok']);
+      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
+      assert.deepEqual(paths(evs), ['/srv/deep/f', '/srv/deep/f', '/srv/deep/f'], show(paths(evs)));
+      const c = ctx.engine.counters(name);
+      assert.ok(c && c.evaluated >= 5n && c.matched === 3n, show(c));
+    });
+  });
+});
