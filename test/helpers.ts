@@ -1,6 +1,8 @@
 // Shared helpers for the real-kernel tests.
 import { readdirSync } from 'node:fs';
 import { ensureTracefs } from '../src/bpf/mounts.js';
+import { probeAttach, probeHelper } from '../src/bpf/features.js';
+import type { AttachName, ProbedHelperName } from '../src/bpf/features.js';
 
 /** Open descriptors of this process. */
 export function openFdCount(): number {
@@ -31,4 +33,17 @@ export async function waitFor(cond: () => boolean, timeoutMs = 2000, stepMs = 10
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return cond();
+}
+
+/**
+ * Why the kernel cannot run the sensor: the first attach kind or helper the
+ * feature probe says it lacks; undefined when it has them all. A probe that
+ * cannot tell is an error, never a skip.
+ */
+export async function missingFeature(kinds: readonly AttachName[], helpers: readonly ProbedHelperName[] = []): Promise<string | undefined> {
+  for (const r of [...await Promise.all(kinds.map((k) => probeAttach(k))), ...await Promise.all(helpers.map((n) => probeHelper(n)))]) {
+    if (r.status === 'unsupported') return r.reason;
+    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
+  }
+  return undefined;
 }

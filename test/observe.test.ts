@@ -9,23 +9,16 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseObserveArgs } from '../src/cli/commands/observe.js';
 import { UsageError } from '../src/cli/command.js';
-import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot } from './helpers.js';
+import { requireRoot, missingFeature } from './helpers.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SH = realpathSync('/bin/sh');
 const VIGIL = repoPath('bin', 'vigil');
 const marker = (what: string): string => `vigil-test-${what}-${randomBytes(4).toString('hex')}`;
 
-async function unsupported(): Promise<string | undefined> {
-  for (const r of [await probeAttach('tracepoint'), await probeAttach('raw_tracepoint'), await probeHelper('bpf_loop')]) {
-    if (r.status === 'unsupported') return r.reason;
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  }
-  return undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
 interface Run { code: number | null; stdout: string; stderr: string }
 

@@ -11,19 +11,12 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot, waitFor } from './helpers.js';
+import { requireRoot, waitFor, missingFeature } from './helpers.js';
 
 const VIGIL = repoPath('bin', 'vigil');
 
-async function unsupported(): Promise<string | undefined> {
-  for (const r of [await probeAttach('tracepoint'), await probeAttach('raw_tracepoint'), await probeHelper('bpf_loop')]) {
-    if (r.status === 'unsupported') return r.reason;
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  }
-  return undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
 /** Resident set of a process, bytes. */
 function rss(pid: number): number {

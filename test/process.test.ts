@@ -23,13 +23,12 @@ import {
   TetragonFormatter, capabilityNames, escapeControls, execId, tetragonArguments,
 } from '../src/output/tetragon.js';
 import { BootClock, rfc3339Nano } from '../src/util/clock.js';
-import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import {
   vigilExecEvent, vigilExecFailedEvent, VIGIL_ARGS_MAX, VIGIL_PATH_DEPTH, VIGIL_PROCESS_EXEC,
   VIGIL_PROCESS_EXEC_FAILED, VIGIL_EXEC_TRUNC_ARGS, VIGIL_EXEC_SNAPSHOT, VIGIL_EXEC_AT, type VigilTaskInfo,
 } from '../src/generated/process.js';
-import { openFdCount, requireRoot } from './helpers.js';
+import { openFdCount, requireRoot, missingFeature } from './helpers.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SLEEP = realpathSync('/bin/sleep');
@@ -37,13 +36,7 @@ const SH = realpathSync('/bin/sh');
 const marker = (what: string): string => `vigil-test-${what}-${randomBytes(4).toString('hex')}`;
 
 /** Why the kernel cannot run the sensor, or undefined. A probe that cannot tell fails. */
-async function unsupported(): Promise<string | undefined> {
-  for (const r of [await probeAttach('tracepoint'), await probeAttach('raw_tracepoint'), await probeHelper('bpf_loop')]) {
-    if (r.status === 'unsupported') return r.reason;
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  }
-  return undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
 /** A copy of a system binary under dir (a unique, known path and comm). */
 function copyBinary(from: string, dir: string, name: string): string {

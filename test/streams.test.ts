@@ -20,7 +20,6 @@ import { parseObserveArgs } from '../src/cli/commands/observe.js';
 import { UsageError } from '../src/cli/command.js';
 import { execId } from '../src/process/exec-id.js';
 import type { ExecEvent, ExitEvent, ProcessInfo } from '../src/sensors/events.js';
-import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { ensureTracefs } from '../src/bpf/mounts.js';
 import { FilterSet, initNamespaceTgid } from '../src/sensors/filter.js';
 import { ProcessSensor } from '../src/sensors/process.js';
@@ -28,7 +27,7 @@ import { FileSensor } from '../src/sensors/file.js';
 import type { FileEvent } from '../src/sensors/events.js';
 import { ProcessCache } from '../src/process/cache.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot, waitFor } from './helpers.js';
+import { requireRoot, waitFor, missingFeature } from './helpers.js';
 
 const VIGIL = repoPath('bin', 'vigil');
 const SH = realpathSync('/bin/sh');
@@ -167,13 +166,7 @@ describe('time layouts and colour (no kernel)', () => {
   });
 });
 
-async function unsupported(): Promise<string | undefined> {
-  for (const r of [await probeAttach('tracepoint'), await probeAttach('raw_tracepoint'), await probeHelper('bpf_loop')]) {
-    if (r.status === 'unsupported') return r.reason;
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  }
-  return undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
 interface Run { code: number | null; pid: number; stdout: string; stderr: string }
 
