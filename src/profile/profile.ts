@@ -114,16 +114,20 @@ export interface SymbolizeOptions {
   onPid?: (pid: number) => void;
 }
 
-/** Symbolises a raw interval into a Profile. */
-export function symbolize(raw: RawInterval, sym: Symbolizer, opts: SymbolizeOptions = {}): Profile {
-  const warnings: string[] = [];
-  // Unique addresses: one symbolizer call per process, one for the kernel.
+interface ResolvedFrames {
+  userAddrs: Map<number, Set<bigint>>;
+  userFrames: Map<number, Map<bigint, Frame>>;
+  kernelFrames: Map<bigint, Frame>;
+}
+
+/** Every distinct address of the samples, resolved: one symbolizer call per process, one for the kernel. */
+function resolveFrames(samples: readonly RawSample[], sym: Symbolizer, warnings: string[], opts: SymbolizeOptions): ResolvedFrames {
   const userAddrs = new Map<number, Set<bigint>>();
   const kernelAddrs = new Set<bigint>();
   const collect = (stack: RawStack, into: Set<bigint>): void => {
     stack.addrs.forEach((a, i) => into.add(lookupAddr(a, i)));
   };
-  for (const s of raw.samples) {
+  for (const s of samples) {
     if (s.user.addrs.length) {
       let set = userAddrs.get(s.pid);
       if (!set) userAddrs.set(s.pid, (set = new Set()));
@@ -154,6 +158,23 @@ export function symbolize(raw: RawInterval, sym: Symbolizer, opts: SymbolizeOpti
     }
     addrs.forEach((a, i) => kernelFrames.set(a, frames[i]!));
   }
+  return { userAddrs, userFrames, kernelFrames };
+}
+
+/**
+ * Resolves the samples' addresses and drops the result: the symbolizer keeps what it
+ * parsed (kallsyms, each file's symbol table, demangled names), so a later symbolize()
+ * of the same processes is lookups only. The profiler calls it after each drain so that
+ * ending a profile (Ctrl-C included) does not start with seconds of parsing.
+ */
+export function warmSymbols(samples: readonly RawSample[], sym: Symbolizer): void {
+  resolveFrames(samples, sym, [], {});
+}
+
+/** Symbolises a raw interval into a Profile. */
+export function symbolize(raw: RawInterval, sym: Symbolizer, opts: SymbolizeOptions = {}): Profile {
+  const warnings: string[] = [];
+  const { userAddrs, userFrames, kernelFrames } = resolveFrames(raw.samples, sym, warnings, opts);
   const unknown = (addr: bigint): Frame => ({ name: `[unknown] ${hex(addr)}`, module: '', offset: 0n, addr,
     kind: 'unknown', symbolOffset: 0n });
   const periodNs = raw.mode === 'cpu' ? 1e9 / raw.frequency : 1;

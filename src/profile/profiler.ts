@@ -2,9 +2,15 @@
 // maps stay small and stack-map collisions rare), the symbolizer fed with
 // every process as soon as it is sampled (so processes that exit mid-profile
 // still resolve), and `cut()` to end one profile and start the next.
+// Symbols are resolved as samples arrive (warmSymbols after each drain, one
+// process at a time between other work): ending a profile, Ctrl-C included,
+// is then lookups in warm caches rather than seconds of ELF and kallsyms
+// parsing.
 import { Symbolizer, type SymbolizerOptions } from './symbols/index.js';
-import { Sampler, type SamplerCounters, type SamplerOptions } from './sampler.js';
-import { RawAccumulator, symbolize, type Profile } from './profile.js';
+import { Sampler, type RawSample, type SamplerCounters, type SamplerOptions } from './sampler.js';
+import { RawAccumulator, symbolize, warmSymbols, type Profile } from './profile.js';
+
+const MAX_WARM_PROCESSES = 1024;
 
 export interface ProfilerOptions extends Omit<SamplerOptions, 'onNewProcess'> {
   /** How often the kernel maps are drained into user space (ms); default 1000. */
@@ -22,6 +28,9 @@ export class Profiler implements Disposable {
   private lastCut = Date.now();
   /** Errors of the background drain, rethrown by the next cut(). */
   private drainError: unknown;
+  /** Drained samples whose symbols are still to be warmed, by process; one process a turn of the event loop. */
+  private readonly toWarm = new Map<number, RawSample[]>();
+  private warming: NodeJS.Immediate | undefined;
 
   private constructor(readonly sampler: Sampler, readonly symbolizer: Symbolizer, ownSymbolizer: boolean) {
     this.ownSymbolizer = ownSymbolizer;
@@ -63,9 +72,32 @@ export class Profiler implements Disposable {
       const pids = new Set(r.samples.map((s) => s.pid));
       for (const pid of pids) if (pid) this.capture(pid);
       this.acc.add(r);
+      for (const s of r.samples) {
+        const list = this.toWarm.get(s.pid);
+        if (list) list.push(s);
+        // Opportunistic: past this many processes waiting, the rest are resolved by the cut.
+        else if (this.toWarm.size < MAX_WARM_PROCESSES) this.toWarm.set(s.pid, [s]);
+      }
+      this.scheduleWarm();
     } catch (e) {
       this.drainError ??= e;
     }
+  }
+
+  private scheduleWarm(): void {
+    if (this.warming || this.closed || !this.toWarm.size) return;
+    this.warming = setImmediate(() => {
+      this.warming = undefined;
+      if (this.closed) return;
+      const [pid, samples] = this.toWarm.entries().next().value as [number, RawSample[]];
+      this.toWarm.delete(pid);
+      try {
+        warmSymbols(samples, this.symbolizer);
+      } catch {
+        // Warming only fills caches: the cut that needs these symbols meets the same error and reports it.
+      }
+      this.scheduleWarm();
+    });
   }
 
   /** Ends the current profile and returns it, symbolised; the next one starts now. */
@@ -88,6 +120,8 @@ export class Profiler implements Disposable {
     raw.startMs = this.lastCut;
     this.lastCut = raw.endMs;
     this.acc = new RawAccumulator();
+    // The cut resolves everything itself: what was not warmed yet is done here.
+    this.toWarm.clear();
     const profile = symbolize(raw, this.symbolizer);
     // Processes that are gone have had all their samples symbolised: drop their captures.
     this.symbolizer.forgetExited();
@@ -102,6 +136,8 @@ export class Profiler implements Disposable {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.warming) clearImmediate(this.warming);
+    this.toWarm.clear();
     this.sampler.close();
     if (this.ownSymbolizer) this.symbolizer.close();
   }
