@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -1030,6 +1031,31 @@ Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// Turns on run-time statistics (run_cnt, run_time_ns) for every program on
+// the host while the returned descriptor is open (BPF_ENABLE_STATS): closing
+// it, or the process ending, turns them off again, unlike the sysctl.
+Napi::Value EnableStats(const Napi::CallbackInfo &info) {
+  int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd < 0) return ThrowErrno(info.Env(), "bpf_enable_stats", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// A ring buffer map's consumer and producer positions: its first two pages,
+// mapped read-only for the read (libbpf 1.1 has no ring__avail_data_size).
+Napi::Value RingbufPositions(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  long page = sysconf(_SC_PAGESIZE);
+  void *p = mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, info[0].As<Napi::Number>().Int32Value(), 0);
+  if (p == MAP_FAILED) return ThrowErrno(info.Env(), "mmap(ringbuf)", errno);
+  unsigned long consumer = __atomic_load_n((unsigned long *)p, __ATOMIC_ACQUIRE);
+  unsigned long producer = __atomic_load_n((unsigned long *)((char *)p + page), __ATOMIC_ACQUIRE);
+  munmap(p, 2 * page);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("consumer", (double)consumer);
+  o.Set("producer", (double)producer);
+  return o;
+}
+
 Napi::Value ObjPin(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);
   std::string path = info[1].As<Napi::String>().Utf8Value();
@@ -1688,6 +1714,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("mapDeleteBatch", MapDeleteBatch);
   EXPORT("mapInfo", MapInfo);
   EXPORT("progInfo", ProgInfo);
+  EXPORT("enableStats", EnableStats);
+  EXPORT("ringbufPositions", RingbufPositions);
   EXPORT("mapCreate", MapCreate);
   EXPORT("objPin", ObjPin);
   EXPORT("objGet", ObjGet);

@@ -129,6 +129,10 @@ export interface NativeBinding {
     flags: number; name: string };
   progInfo(fd: number): { id: number; type: number; name: string; jitedLen: number; xlatedLen: number;
     runCount: number; runTimeNs: number; verifiedInsns: number };
+  /** BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): run-time statistics for every program while the fd is open. */
+  enableStats(): number;
+  /** A ring buffer map's consumer and producer positions (bytes, monotonic). */
+  ringbufPositions(fd: number): { consumer: number; producer: number };
   mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
   objPin(fd: number, path: string): void;
   objGet(path: string): number;

@@ -31,6 +31,8 @@ export interface EventPipelineOptions<E> {
   timeOf(e: E): bigint;
   /** The sensor an event came from. */
   sensorOf(e: E): string;
+  /** The event's kind, for the count of released events by kind (stats.byKind). */
+  kindOf?(e: E): string;
   /** Now, on timeOf's clock (CLOCK_BOOTTIME ns for ring events). */
   now(): bigint;
   /** Reorder window: an event is held until every ring was read this long after its time. Default 20 ms. */
@@ -62,6 +64,8 @@ export interface PipelineStats {
   pauses: number;
   /** Losses the kernel reported (ring full). */
   kernelLost: number;
+  /** Events released, by kind (with kindOf). */
+  byKind: ReadonlyMap<string, number>;
 }
 
 const END_OF_TIME = 1n << 63n;
@@ -79,12 +83,14 @@ export class EventPipeline<E> {
   private closed = false;
   private outputsGone = false;
   private readonly kernelLoss = new LossCounter();
+  /** The same losses, never taken: since the start. */
+  private readonly kernelLossTotal = new LossCounter();
+  private readonly releasedByKind = new Map<string, number>();
   private lastReport = 0;
   private pauseCount = 0;
   /** The last watermark: held events at or before it are owed to the sinks. */
   private releasedMark = -1n;
   private released = 0;
-  private kernelLostTotal = 0;
   private readonly emitOne = (e: E): void => this.emit(e);
   /** No sink can take more: events stay in the merge and the rings are not read. */
   private readonly allFull = (): boolean => this.sinks.length > 0 && this.sinks.every((s) => s.full);
@@ -129,8 +135,8 @@ export class EventPipeline<E> {
 
   /** The kernel dropped `count` events of `sensor` (a sensor's onLost): every sink owes a lost record. */
   kernelLost(sensor: string, count: number): void {
-    this.kernelLostTotal += count;
     this.kernelLoss.add(sensor, 'ring_full', count);
+    this.kernelLossTotal.add(sensor, 'ring_full', count);
     for (const s of this.sinks) s.noteLoss(sensor, 'ring_full', count);
   }
 
@@ -147,6 +153,10 @@ export class EventPipeline<E> {
   private emit(e: E): void {
     if (this.opts.accept && !this.opts.accept(e)) return;
     this.released++;
+    if (this.opts.kindOf) {
+      const kind = this.opts.kindOf(e);
+      this.releasedByKind.set(kind, (this.releasedByKind.get(kind) ?? 0) + 1);
+    }
     for (const s of this.sinks) s.offer(e);
   }
 
@@ -227,8 +237,13 @@ export class EventPipeline<E> {
   get stats(): PipelineStats {
     return {
       released: this.released, late: this.merge.late, early: this.merge.early, pauses: this.pauseCount,
-      kernelLost: this.kernelLostTotal,
+      kernelLost: this.kernelLossTotal.total, byKind: this.releasedByKind,
     };
+  }
+
+  /** The kernel's losses (ring full) by sensor, since the start. */
+  kernelLosses(): Loss[] {
+    return this.kernelLossTotal.entries();
   }
 
   /** Every sink's losses so far. */

@@ -20,6 +20,8 @@ import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../..
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, formatByteSize, stdoutOutput } from '../../pipeline/index.js';
 import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 import { Shutdown } from '../shutdown.js';
+import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
+import { otlpLogSink } from '../../telemetry/index.js';
 import {
   absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
 } from '../flags.js';
@@ -90,7 +92,9 @@ full, a failed write) are counted by sensor and reason and reported: a lost
 record in the output ({"lost":{"count":N,"sensor":S,"reason":R}} in json,
 "⚠️ lost N S events (why)" otherwise), a stderr line (at most one a second),
 and a final "lost N events" line on stderr. A closed stdout (| head) ends
-observe quietly.`;
+observe quietly.
+
+${TELEMETRY_USAGE}`;
 
 export interface ObserveOptions {
   sensors: SensorName[];
@@ -105,6 +109,7 @@ export interface ObserveOptions {
   color: ColorMode;
   /** --output-buffer: bytes stdout may hold unread before events are dropped (counted). */
   outputBuffer: number;
+  telemetry: TelemetryOptions;
 }
 
 /** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns) on their own. */
@@ -148,6 +153,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
         'time-format': { type: 'string', default: 'StampMilli' },
         color: { type: 'string', default: 'auto' },
         'output-buffer': { type: 'string' },
+        ...TELEMETRY_FLAGS,
       },
       strict: true,
       allowPositionals: false,
@@ -195,6 +201,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     },
     container,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'], DEFAULT_OUTPUT_BUFFER),
+    telemetry: parseTelemetryFlags(values),
   };
 }
 
@@ -221,11 +228,12 @@ export const command: Command = {
     const stop = (why: string): void => shutdown.stop(why);
     const report = (line: string): void => void process.stderr.write(`vigil observe: ${line}\n`);
     let seen = 0;
+    const timeOf = (e: SensorEvent): bigint => (e.kind === 'file' ? e.bootNs : e.timeBootNs);
+    const sensorOf = (e: SensorEvent): string => (e.kind === 'file' ? 'file' : 'process');
     // Rings merged in kernel time order, then one bounded queue for stdout
     // (src/pipeline): a slow reader costs drops, counted, never memory.
     const pipeline = new EventPipeline<SensorEvent>({
-      timeOf: (e) => (e.kind === 'file' ? e.bootNs : e.timeBootNs),
-      sensorOf: (e) => (e.kind === 'file' ? 'file' : 'process'),
+      timeOf, sensorOf, kindOf: (e) => e.kind,
       now: () => clock.nowBootNs(),
       accept: () => {
         if (o.count === undefined) return true;
@@ -239,13 +247,20 @@ export const command: Command = {
     });
     const stdout = new Sink<SensorEvent>(stdoutOutput, {
       capacityBytes: o.outputBuffer,
-      sensorOf: (e) => (e.kind === 'file' ? 'file' : 'process'),
+      sensorOf,
       format: {
         line: (e) => formatter.line(e),
         lost: (l) => formatter.lostLine(l.count, l.sensor, clock.toEpochNs(clock.nowBootNs()), l.reason),
       },
     });
     pipeline.addSink(stdout);
+    const nowNs = (): bigint => clock.toEpochNs(clock.nowBootNs());
+    if (o.telemetry.otlp) {
+      pipeline.addSink(otlpLogSink<SensorEvent>({
+        endpoint: o.telemetry.otlp, capacityBytes: o.outputBuffer, sensorOf, nowNs,
+        record: (e) => ({ timeNs: clock.toEpochNs(timeOf(e)), kind: e.kind, severity: 'info', bodyJson: formatter.json(e) }),
+      }));
+    }
     if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
 
     const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
@@ -260,6 +275,7 @@ export const command: Command = {
     });
     pipeline.addSource('process', proc);
     let files: FileSensor | undefined;
+    let telemetry: Telemetry;
     try {
       if (o.sensors.includes('file')) {
         files = await FileSensor.start({
@@ -273,8 +289,10 @@ export const command: Command = {
         });
         pipeline.addSource('file', files);
       }
+      telemetry = await Telemetry.start(o.telemetry, { pipeline, processCache: cache }, report);
     } catch (e) {
       proc.close();
+      files?.close();
       throw e;
     }
     pipeline.start();
@@ -293,6 +311,7 @@ export const command: Command = {
       files?.close();
     });
     const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
+    await telemetry.close();
     if (!delivered && !stdout.closed) {
       report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
       // The write the reader never takes would keep the process alive: once

@@ -19,10 +19,12 @@ import { LiveRules } from '../../rules/live.js';
 import type { PolicyEvent } from '../../policy/ir.js';
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, type HttpOutput, type Sink } from '../../pipeline/index.js';
 import {
-  fileRunSink, httpRunSink, runEventSensor, runEventTime, stdoutRunSink, type RunEvent,
+  fileRunSink, otlpRunSink, httpRunSink, runEventSensor, runEventTime, stdoutRunSink, type RunEvent,
 } from '../../output/run-sinks.js';
 import { byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
+import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
+import type { PolicyTelemetry } from '../../telemetry/index.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
                  [--output text|json] [--min-priority P] [--rule-matching first|all]
@@ -65,7 +67,9 @@ Alerts and policy events come out in time order. Events that were dropped
 (ring buffer full, output queue full, a failed write or request) are counted
 by sensor and reason: in each output as a "Vigil internal: events dropped"
 alert, on stderr (at most one line a second), and in the closing summary.
-A closed stdout (| head) ends run quietly when it is the only output.`;
+A closed stdout (| head) ends run quietly when it is the only output.
+
+${TELEMETRY_USAGE}`;
 
 export interface RunOptions {
   rules: string[];
@@ -81,6 +85,7 @@ export interface RunOptions {
   container: string | undefined;
   /** --output-buffer: bytes each output may hold undelivered. */
   outputBuffer: number;
+  telemetry: TelemetryOptions;
 }
 
 /** How long a stop waits for the outputs to take what is queued. */
@@ -110,6 +115,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
         container: { type: 'string', multiple: true },
         'include-self': { type: 'boolean', default: false },
         'output-buffer': { type: 'string' },
+        ...TELEMETRY_FLAGS,
       },
       strict: true,
       allowPositionals: false,
@@ -143,8 +149,8 @@ export function parseRunArgs(argv: string[]): RunOptions {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError('--http: expected an http:// or https:// URL');
   }
-  if (values.quiet && values.file === undefined && values.http === undefined) {
-    throw new UsageError('--quiet: alerts would go nowhere; add --file or --http');
+  if (values.quiet && values.file === undefined && values.http === undefined && values.otlp === undefined) {
+    throw new UsageError('--quiet: alerts would go nowhere; add --file, --http or --otlp');
   }
   let duration: number | undefined;
   if (values.duration !== undefined) {
@@ -172,6 +178,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
     },
     container,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'], DEFAULT_OUTPUT_BUFFER),
+    telemetry: parseTelemetryFlags(values),
   };
 }
 
@@ -197,7 +204,7 @@ export interface PolicyStartOptions {
 export interface RunningPolicies {
   close(): void | Promise<void>;
   /** Its ring's reader, for the pipeline to drain and pause. */
-  engine?: { drain(): number; pause?(): void; resume?(): void };
+  engine?: { drain(): number; pause?(): void; resume?(): void } & Partial<PolicyTelemetry>;
 }
 
 /** The policies could not start (they did not load, or one cannot run here): the message says why. */
@@ -220,6 +227,12 @@ async function startPoliciesHook(o: PolicyStartOptions): Promise<RunningPolicies
     if (e instanceof NotSupportedError || e instanceof UsageError) throw e;
     throw new PolicyStartError((e as Error).message, { cause: e });
   }
+}
+/** The policy engine's counters, when the engine has them. */
+function policyTelemetry(engine: RunningPolicies['engine']): PolicyTelemetry | undefined {
+  const counters = engine?.counters;
+  if (!engine || !counters) return undefined;
+  return { get names() { return engine.names ?? []; }, counters: (name) => counters.call(engine, name) };
 }
 // ------------------------------------------------------------------ end of hook
 
@@ -254,7 +267,7 @@ export const command: Command = {
     // Alerts and policy events merged by time, then one bounded queue per
     // output (src/pipeline): a slow output drops for itself, counted.
     const pipeline = new EventPipeline<RunEvent>({
-      timeOf: runEventTime, sensorOf: runEventSensor, now: () => BigInt(Date.now()) * 1_000_000n, report,
+      timeOf: runEventTime, sensorOf: runEventSensor, kindOf: (e) => e.kind, now: () => BigInt(Date.now()) * 1_000_000n, report,
       onOutputsClosed: () => stop('outputs closed'),
     });
     const sinkOpts = { encoding: o.output, capacityBytes: o.outputBuffer };
@@ -273,6 +286,7 @@ export const command: Command = {
       http = h.output;
       sinks.push(h.sink);
     }
+    if (o.telemetry.otlp) sinks.push(otlpRunSink({ endpoint: o.telemetry.otlp, capacityBytes: o.outputBuffer }, cache));
     for (const s of sinks) pipeline.addSink(s);
     const router: AlertSink = {
       write: (alert) => {
@@ -289,6 +303,7 @@ export const command: Command = {
 
     let live: LiveRules | undefined;
     let policies: RunningPolicies | undefined;
+    let telemetry: Telemetry;
     try {
       if (engine) {
         live = await LiveRules.start({ engine, sink: router, filter, cache, onLost });
@@ -314,6 +329,9 @@ export const command: Command = {
           },
         });
       }
+      telemetry = await Telemetry.start(o.telemetry, {
+        pipeline, processCache: cache, rules: engine, policies: policyTelemetry(policies?.engine),
+      }, report);
     } catch (e) {
       await live?.close();
       await policies?.close();
@@ -344,6 +362,7 @@ export const command: Command = {
     // Both close in their synchronous part: every link of both is detached at once.
     await shutdown.close(() => Promise.all([live?.close(), policies?.close()]));
     const delivered = await pipeline.close(OUTPUT_GRACE_MS);
+    await telemetry.close();
     if (live) {
       const s = live.stats();
       const lost = live.lost;
