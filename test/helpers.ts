@@ -1,5 +1,7 @@
 // Shared helpers for the real-kernel tests.
 import { readdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { repoPath } from '../src/util/paths.js';
 import { ensureTracefs } from '../src/bpf/mounts.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import type { AttachName, ProbedHelperName } from '../src/bpf/features.js';
@@ -46,4 +48,37 @@ export async function missingFeature(kinds: readonly AttachName[], helpers: read
     if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
   }
   return undefined;
+}
+
+export interface VigilRun { code: number | null; stdout: string; stderr: string }
+
+/**
+ * Runs `vigil ARGS` (a long-running command: observe, run), calls act() once
+ * it says it is watching or running, and returns when it exits (by --count or
+ * --duration, or act() stopping it; killed after timeoutMs).
+ */
+export async function runVigil(
+  args: string[], act: (child: ChildProcess) => void | Promise<void>, timeoutMs = 20_000,
+): Promise<VigilRun> {
+  const child = spawn(process.execPath, [repoPath('bin', 'vigil'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+        stderr += s;
+        if (/watching|running;/.test(stderr)) resolve();
+      });
+      child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
+    });
+    await act(child);
+    const code = await exited;
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(killer);
+    child.kill('SIGKILL');
+  }
 }

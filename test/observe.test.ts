@@ -11,7 +11,7 @@ import { parseObserveArgs } from '../src/cli/commands/observe.js';
 import { UsageError } from '../src/cli/command.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot, missingFeature } from './helpers.js';
+import { requireRoot, missingFeature, runVigil, type VigilRun } from './helpers.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SH = realpathSync('/bin/sh');
@@ -20,35 +20,7 @@ const marker = (what: string): string => `vigil-test-${what}-${randomBytes(4).to
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/**
- * Runs `vigil observe args`, calls act() once it says it is watching, and
- * returns when it exits (by --count or --duration; killed after 20 s).
- */
-async function observe(args: string[], act: () => void | Promise<void>): Promise<Run> {
-  const child = spawn(process.execPath, [VIGIL, 'observe', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.setEncoding('utf8').on('data', (s: string) => {
-        stderr += s;
-        if (stderr.includes('watching')) resolve();
-      });
-      child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
-    });
-    await act();
-    const code = await exited;
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(killer);
-    child.kill('SIGKILL');
-  }
-}
+const observe = (args: string[], act: () => void | Promise<void>): Promise<VigilRun> => runVigil(['observe', ...args], act);
 
 const jsonLines = (s: string): Record<string, any>[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 

@@ -1,0 +1,233 @@
+// Metrics and OpenTelemetry export, end to end: a real Prometheus server
+// (Debian's package) scrapes `vigil observe --metrics` on loopback and is
+// queried through its HTTP API; `vigil observe --otlp` and `vigil run --otlp`
+// send to a receiver on loopback, whose requests are decoded with the OTLP
+// protobuf definitions (opentelemetry-proto, as generated into
+// @opentelemetry/otlp-transformer 0.212's root, installed as otlp-proto-root).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { requireRoot, missingFeature, runVigil, waitFor } from './helpers.js';
+import { parseTelemetryFlags } from '../src/cli/telemetry.js';
+import { parseListenAddress } from '../src/telemetry/index.js';
+import { UsageError } from '../src/cli/command.js';
+
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
+const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => spawnSync(p, ['--version']).status === 0);
+
+interface Decoder { decode(b: Uint8Array): unknown; toObject(m: unknown, o: object): any }
+const proto = (createRequire(import.meta.url)('otlp-proto-root/build/src/generated/root.js') as any).opentelemetry.proto;
+const LOGS: Decoder = proto.collector.logs.v1.ExportLogsServiceRequest;
+const METRICS: Decoder = proto.collector.metrics.v1.ExportMetricsServiceRequest;
+const decode = (d: Decoder, body: Buffer): any => d.toObject(d.decode(body), { longs: String, enums: String, defaults: false });
+
+/** A free loopback port (for servers that cannot report the one they took). */
+async function freePort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A copy of /bin/true in a directory of its own, so --binary DIR/ sees only what the test runs. */
+function ownBinary(): { dir: string; bin: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-telemetry-'));
+  const bin = path.join(dir, 'probe');
+  copyFileSync(realpathSync('/bin/true'), bin);
+  chmodSync(bin, 0o755);
+  return { dir, bin };
+}
+
+/** An attribute list (OTLP KeyValue[]) as a plain object of its values. */
+function attrs(list: { key: string; value: Record<string, unknown> }[] = []): Record<string, unknown> {
+  return Object.fromEntries(list.map((kv) => [kv.key, Object.values(kv.value)[0]]));
+}
+
+describe('telemetry flags (no kernel)', () => {
+  test('listen addresses', () => {
+    assert.deepEqual(parseListenAddress('127.0.0.1:9464'), { host: '127.0.0.1', port: 9464 });
+    assert.deepEqual(parseListenAddress(':9464'), { host: undefined, port: 9464 });
+    assert.deepEqual(parseListenAddress('[::1]:0'), { host: '::1', port: 0 });
+    assert.match(parseListenAddress('9464') as string, /expected HOST:PORT/);
+    assert.match(parseListenAddress('localhost:70000') as string, /out of range/);
+    assert.match(parseListenAddress('[1:2:3]:1') as string, /not an IPv6 address/);
+  });
+
+  test('bad values are one-line usage errors naming the flag', () => {
+    const bad: [Record<string, string | boolean>, RegExp][] = [
+      [{ metrics: 'x' }, /^--metrics: expected HOST:PORT/],
+      [{ otlp: 'ftp://h/' }, /^--otlp: expected an http/],
+      [{ otlp: 'not a url' }, /^--otlp: not a URL/],
+      [{ 'bpf-stats': true }, /^--bpf-stats: .*add --metrics or --otlp/],
+      [{ 'otlp-interval': '5' }, /^--otlp-interval: needs --otlp/],
+      [{ otlp: 'http://127.0.0.1:4318', 'otlp-interval': '-1' }, /^--otlp-interval: expected a positive number/],
+    ];
+    for (const [values, msg] of bad) assert.throws(() => parseTelemetryFlags(values), (e: unknown) => e instanceof UsageError && msg.test(e.message));
+    const o = parseTelemetryFlags({ metrics: ':0', otlp: 'http://127.0.0.1:4318/', 'otlp-interval': '0.5', 'bpf-stats': true });
+    assert.deepEqual(o, { metrics: { host: undefined, port: 0 }, bpfStats: true, otlp: 'http://127.0.0.1:4318/', otlpIntervalMs: 500 });
+  });
+});
+
+describe('Prometheus scrapes vigil observe --metrics', () => {
+  before(requireRoot);
+
+  test('events by kind, ring fill, BPF program runs and the process metrics, queried from Prometheus', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    if (!PROMETHEUS) return t.skip('prometheus is not installed (Debian package "prometheus"; scripts/setup.sh installs it)');
+    const own = ownBinary();
+    const [metricsPort, promPort] = [await freePort(), await freePort()];
+    const promDir = mkdtempSync(path.join(os.tmpdir(), 'vigil-prometheus-'));
+    writeFileSync(path.join(promDir, 'prometheus.yml'), [
+      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+      'scrape_configs:',
+      `  - { job_name: vigil, static_configs: [{ targets: ['127.0.0.1:${metricsPort}'] }] }`,
+    ].join('\n'));
+    const api = `http://127.0.0.1:${promPort}/api/v1`;
+    /** The value of an instant query's one sample, undefined while it has none. */
+    const query = async (q: string): Promise<number | undefined> => {
+      const r = await fetch(`${api}/query?query=${encodeURIComponent(q)}`).then((res) => res.json()).catch(() => undefined) as any;
+      const v = r?.data?.result?.[0]?.value?.[1];
+      return v === undefined ? undefined : Number(v);
+    };
+    let prom: ChildProcess | undefined;
+    try {
+      const run = await runVigil(['observe', '--sensors', 'exec,exit', '--binary', `${own.dir}/`, '--output', 'json',
+        '--metrics', `127.0.0.1:${metricsPort}`, '--bpf-stats', '--duration', '60'], async (vigil) => {
+        prom = spawn(PROMETHEUS, [`--config.file=${path.join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`,
+          `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+        for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin).status, 0);
+        const settled = async (q: string, ok: (v: number) => boolean): Promise<number | undefined> => {
+          let v: number | undefined;
+          for (let i = 0; i < 60; i++) {
+            v = await query(q);
+            if (v !== undefined && ok(v)) return v;
+            await new Promise((r) => setTimeout(r, 500));
+          }
+          return v;
+        };
+        assert.equal(await settled('up{job="vigil"}', (v) => v === 1), 1, 'Prometheus scraped the endpoint');
+        assert.equal(await settled('vigil_events_total{kind="exec"}', (v) => v === 3), 3, 'the three execs, counted by kind');
+        assert.equal(await settled('vigil_events_total{kind="exit"}', (v) => v === 3), 3);
+        assert.equal(await query('vigil_bpf_stats_enabled'), 1);
+        const runs = await settled('sum(vigil_bpf_program_runs_total{program="handle_exec"})', (v) => v >= 3);
+        assert.ok(runs !== undefined && runs >= 3, `handle_exec ran at least 3 times (${runs})`);
+        assert.ok((await query('sum(vigil_ringbuf_size_bytes)'))! > 0, 'ring buffer capacity is reported');
+        assert.ok((await query('vigil_process_resident_memory_bytes'))! > 1 << 20, 'the agent\'s memory');
+        assert.ok((await query('vigil_process_cpu_seconds_total'))! > 0, 'the agent\'s CPU time');
+        assert.ok((await query('vigil_process_cache_entries{state="live"}'))! > 0, 'the process cache');
+        vigil.kill('SIGTERM');
+      }, 90_000);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout.split('\n').filter((l) => l.includes('"process_exec"')).length, 3);
+    } finally {
+      prom?.kill('SIGKILL');
+      rmSync(promDir, { recursive: true, force: true });
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A collector on loopback: each request's path and body; `status` answers (200 unless set). */
+async function receiver(): Promise<{ url: string; requests: { path: string; body: Buffer }[]; status: number[]; close(): Promise<void> }> {
+  const requests: { path: string; body: Buffer }[] = [];
+  const status: number[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const code = status.shift() ?? 200;
+      if (code === 200) requests.push({ path: req.url ?? '', body: Buffer.concat(chunks) });
+      res.writeHead(code, { 'Content-Type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, status,
+    close: () => new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+describe('OTLP export', () => {
+  before(requireRoot);
+  let rx: Awaited<ReturnType<typeof receiver>>;
+  before(async () => (rx = await receiver()));
+  after(() => rx.close());
+
+  test('vigil observe --otlp: exec events as log records (after a 503, retried) and the metrics, decoded', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    const own = ownBinary();
+    rx.requests.length = 0;
+    // The first request is refused as unavailable: the batch must come again.
+    rx.status.push(503);
+    try {
+      const run = await runVigil(['observe', '--sensors', 'exec', '--binary', `${own.dir}/`, '--output', 'json',
+        '--otlp', rx.url, '--otlp-interval', '0.5', '--duration', '30'], async (vigil) => {
+        for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin, [`mark-${i}`]).status, 0);
+        const logs = (): any[] => rx.requests.filter((r) => r.path === '/v1/logs').flatMap((r) => decode(LOGS, r.body).resourceLogs);
+        const records = (): any[] => logs().flatMap((rl) => rl.scopeLogs.flatMap((s: any) => s.logRecords));
+        assert.ok(await waitFor(() => records().length >= 3, 20_000), `3 log records arrived (${records().length})`);
+        vigil.kill('SIGTERM');
+      }, 60_000);
+      assert.equal(run.code, 0, run.stderr);
+      const logReqs = rx.requests.filter((r) => r.path === '/v1/logs').map((r) => decode(LOGS, r.body));
+      const resource = attrs(logReqs[0].resourceLogs[0].resource.attributes);
+      assert.equal(resource['service.name'], 'vigil');
+      const recs = logReqs.flatMap((q) => q.resourceLogs.flatMap((rl: any) => rl.scopeLogs.flatMap((s: any) => s.logRecords)));
+      assert.equal(recs.length, 3, 'each event once: the retried batch is not duplicated');
+      recs.forEach((r: any, i: number) => {
+        assert.equal(attrs(r.attributes)['vigil.event.kind'], 'exec');
+        assert.equal(r.severityNumber, 'SEVERITY_NUMBER_INFO');
+        // The body is Tetragon's process_exec as an OTLP map, the arguments as given.
+        const body = r.body.kvlistValue.values.find((kv: any) => kv.key === 'process_exec').value.kvlistValue.values;
+        const proc = attrs(body.find((kv: any) => kv.key === 'process').value.kvlistValue.values);
+        assert.equal(proc.binary, own.bin);
+        assert.equal(proc.arguments, `mark-${i}`);
+        assert.ok(BigInt(r.timeUnixNano) > BigInt(Date.now() - 120_000) * 1_000_000n, 'event time, ns since the epoch');
+      });
+      const metrics = rx.requests.filter((r) => r.path === '/v1/metrics').map((r) => decode(METRICS, r.body));
+      assert.ok(metrics.length > 0, 'metrics were exported');
+      const last = metrics.at(-1).resourceMetrics.flatMap((rm: any) => rm.scopeMetrics.flatMap((s: any) => s.metrics));
+      const events = last.find((m: any) => m.name === 'vigil_events');
+      assert.ok(events?.sum?.isMonotonic, 'vigil_events is a monotonic sum');
+      const exec = events.sum.dataPoints.find((p: any) => attrs(p.attributes).kind === 'exec');
+      assert.equal(Number(exec.asDouble ?? exec.asInt), 3);
+      assert.ok(last.some((m: any) => m.name === 'vigil_process_resident_memory_bytes' && m.unit === 'By'));
+    } finally {
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a collector that refuses for good: the events are counted as lost (write failed) and reported', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    const own = ownBinary();
+    rx.requests.length = 0;
+    rx.status.push(...Array<number>(50).fill(400));
+    try {
+      const run = await runVigil(['observe', '--sensors', 'exec', '--binary', `${own.dir}/`, '--otlp', rx.url, '--duration', '30'],
+        async (vigil) => {
+          for (let i = 0; i < 2; i++) assert.equal(spawnSync(own.bin).status, 0);
+          await waitFor(() => rx.status.length < 50, 20_000);
+          await new Promise((r) => setTimeout(r, 300));
+          vigil.kill('SIGTERM');
+        }, 60_000);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /otlp http:\/\/127\.0\.0\.1:\d+\/v1\/logs: dropped 2 events: 2 process \(write failed\) \[HTTP_400/);
+    } finally {
+      rx.status.length = 0;
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+});
