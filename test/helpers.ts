@@ -28,10 +28,10 @@ export function tracefs(): void {
 }
 
 /** Waits until cond() holds, polling; bounded. */
-export async function waitFor(cond: () => boolean, timeoutMs = 2000, stepMs = 10): Promise<boolean> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 2000, stepMs = 10): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (cond()) return true;
+    if (await cond()) return true;
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return cond();
@@ -54,7 +54,7 @@ export interface VigilRun { code: number | null; stdout: string; stderr: string 
 
 /**
  * Runs `vigil ARGS` (a long-running command: observe, run), calls act() once
- * it says it is watching or running, and returns when it exits (by --count or
+ * it says it is attached ("Ctrl-C to stop"), and returns when it exits (by --count or
  * --duration, or act() stopping it; killed after timeoutMs).
  */
 export async function runVigil(
@@ -70,7 +70,7 @@ export async function runVigil(
     await new Promise<void>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (s: string) => {
         stderr += s;
-        if (/watching|running;/.test(stderr)) resolve();
+        if (stderr.includes('Ctrl-C to stop')) resolve();
       });
       child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
     });
