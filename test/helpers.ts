@@ -50,22 +50,38 @@ export async function missingFeature(kinds: readonly AttachName[], helpers: read
   return undefined;
 }
 
-export interface VigilRun { code: number | null; stdout: string; stderr: string }
+export interface VigilRun { code: number | null; pid: number; stdout: string; stderr: string }
+
+/** A running `vigil` command, as runVigil's act() sees it. */
+export interface RunningVigil {
+  readonly child: ChildProcess;
+  /** What it has written to stdout so far. */
+  stdout(): string;
+  /** It has exited. */
+  closed(): boolean;
+}
 
 /**
  * Runs `vigil ARGS` (a long-running command: observe, run), calls act() once
- * it says it is attached ("Ctrl-C to stop"), and returns when it exits (by --count or
- * --duration, or act() stopping it; killed after timeoutMs).
+ * it says it is attached ("Ctrl-C to stop"), and returns when it exits (by
+ * --count or --duration, or act() stopping it; killed after timeoutMs, a
+ * bound, not a measurement).
  */
 export async function runVigil(
-  args: string[], act: (child: ChildProcess) => void | Promise<void>, timeoutMs = 20_000,
+  args: string[], act: (run: RunningVigil) => void | Promise<void>, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<VigilRun> {
-  const child = spawn(process.execPath, [repoPath('bin', 'vigil'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [repoPath('bin', 'vigil'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
+  });
   let stdout = '';
   let stderr = '';
+  let closed = false;
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
+    closed = true;
+    resolve(code);
+  }));
+  const killer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
   try {
     await new Promise<void>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (s: string) => {
@@ -74,9 +90,9 @@ export async function runVigil(
       });
       child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
     });
-    await act(child);
+    await act({ child, stdout: () => stdout, closed: () => closed });
     const code = await exited;
-    return { code, stdout, stderr };
+    return { code, pid: child.pid ?? -1, stdout, stderr };
   } finally {
     clearTimeout(killer);
     child.kill('SIGKILL');

@@ -4,7 +4,7 @@ export { EventPipeline, type EventPipelineOptions, type PipelineSource, type Pip
 export { TimeOrderedMerge, type MergeOptions } from './merge.js';
 export { Sink, type SinkFormat, type SinkOptions } from './sink.js';
 export {
-  FileOutput, HttpOutput, StreamOutput, countsOf, isClosedError, lossesOf, stdoutOutput, type Batch, type EventCounts, type LineTag, type HttpOutputOptions, type LineOutput,
+  FileOutput, HttpOutput, StreamOutput, countsOf, isClosedError, lossesOf, settleWithin, stdoutOutput, type Batch, type EventCounts, type LineTag, type HttpOutputOptions, type LineOutput,
   type OutputHooks,
 } from './output.js';
 export { LossCounter, LOSS_REASON_TEXT, describeLosses, type Loss, type LossReason } from './loss.js';

@@ -65,6 +65,20 @@ export function isClosedError(err: NodeJS.ErrnoException): boolean {
   return err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_DESTROYED';
 }
 
+/**
+ * An output's settle(): resolves with done() once one of `waiters` is called
+ * (the output wrote everything), or false when timeoutMs pass first.
+ */
+export function settleWithin(waiters: (() => void)[], timeoutMs: number, done: () => boolean = () => true): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    waiters.push(() => {
+      clearTimeout(timer);
+      resolve(done());
+    });
+  });
+}
+
 function mergeCounts(into: EventCounts, from: EventCounts): void {
   for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + v);
 }
@@ -127,13 +141,7 @@ export class StreamOutput implements LineOutput {
   settle(timeoutMs: number): Promise<boolean> {
     if (this.gone) return Promise.resolve(false);
     if (this.inFlight.length === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve(!this.gone);
-      });
-    });
+    return settleWithin(this.waiters, timeoutMs, () => !this.gone);
   }
 
   close(): void {}
@@ -260,13 +268,7 @@ export class FileOutput implements LineOutput {
 
   settle(timeoutMs: number): Promise<boolean> {
     if (!this.writing) return Promise.resolve(this.fd !== undefined);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return settleWithin(this.waiters, timeoutMs);
   }
 
   close(): void {
@@ -393,13 +395,7 @@ export class HttpOutput implements LineOutput {
 
   settle(timeoutMs: number): Promise<boolean> {
     if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return settleWithin(this.waiters, timeoutMs);
   }
 
   /** Sends nothing more; what is queued is counted as lost (requests in flight finish). */

@@ -2,9 +2,9 @@
 // prefix, _total on counters, base units), its help, its labels, and how its
 // values are read from the sources. The Prometheus endpoint and the OTLP
 // metrics exporter are two views of this one table (docs/metrics.md lists it).
-import type { TelemetrySources } from './sources.js';
+import type { ProcessCacheTelemetry, TelemetrySources } from './sources.js';
 import type { PolicyCounters } from '../policy/engine.js';
-import { ownPrograms, ownRingBuffers } from './bpf-stats.js';
+import { ownPrograms, ownRingBuffers, type RingFill } from './bpf-stats.js';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -66,21 +66,13 @@ export const METRICS: readonly MetricDef[] = [
     help: 'Times the ring readers were paused because no output could take more (back-pressure).',
     collect: ({ sources: { pipeline } }) => (pipeline ? one(pipeline.stats.pauses) : []),
   },
-  {
-    name: 'vigil_ringbuf_used_bytes', type: 'gauge', unit: 'By', labels: ['ring', 'map_id'],
-    help: 'Bytes written to a ring buffer and not yet read.',
-    collect: () => ownRingBuffers().map((r) => ({ labels: { ring: r.name, map_id: String(r.id) }, value: r.usedBytes })),
-  },
-  {
-    name: 'vigil_ringbuf_size_bytes', type: 'gauge', unit: 'By', labels: ['ring', 'map_id'],
-    help: 'A ring buffer\'s capacity.',
-    collect: () => ownRingBuffers().map((r) => ({ labels: { ring: r.name, map_id: String(r.id) }, value: r.sizeBytes })),
-  },
-  ...policyCounter('vigil_policy_evaluations_total', 'Events whose selectors a policy evaluated.', (c) => c.evaluated),
-  ...policyCounter('vigil_policy_matches_total', 'Events a policy\'s selector matched.', (c) => c.matched),
-  ...policyCounter('vigil_policy_posts_total', 'Policy events sent to user space.', (c) => c.posted),
-  ...policyCounter('vigil_policy_rate_limited_total', 'Policy events not sent because of rateLimit.', (c) => c.rateLimited),
-  ...policyCounter('vigil_policy_lost_total', 'Policy events lost in the kernel (ring or stash full).', (c) => c.lost),
+  ringGauge('vigil_ringbuf_used_bytes', 'Bytes written to a ring buffer and not yet read.', (r) => r.usedBytes),
+  ringGauge('vigil_ringbuf_size_bytes', 'A ring buffer\'s capacity.', (r) => r.sizeBytes),
+  policyCounter('vigil_policy_evaluations_total', 'Events whose selectors a policy evaluated.', (c) => c.evaluated),
+  policyCounter('vigil_policy_matches_total', 'Events a policy\'s selector matched.', (c) => c.matched),
+  policyCounter('vigil_policy_posts_total', 'Policy events sent to user space.', (c) => c.posted),
+  policyCounter('vigil_policy_rate_limited_total', 'Policy events not sent because of rateLimit.', (c) => c.rateLimited),
+  policyCounter('vigil_policy_lost_total', 'Policy events lost in the kernel (ring or stash full).', (c) => c.lost),
   {
     name: 'vigil_policy_actions_total', type: 'counter', unit: '1', labels: ['policy', 'action'],
     help: 'Actions a policy took, by action (post, nopost, sigkill, signal, deny, notify_enforcer).',
@@ -106,24 +98,10 @@ export const METRICS: readonly MetricDef[] = [
       return [...rules.stats().matches].map(([rule, value]) => ({ labels: { rule, priority: priority.get(rule) ?? '' }, value }));
     },
   },
-  {
-    name: 'vigil_process_cache_entries', type: 'gauge', unit: '1', labels: ['state'],
-    help: 'Process images in the process cache: live, or retired (exited or replaced, kept for a grace period).',
-    collect: ({ sources: { processCache } }) => {
-      if (!processCache) return [];
-      const s = processCache.stats;
-      return [{ labels: { state: 'live' }, value: s.live }, { labels: { state: 'retired' }, value: s.retired }];
-    },
-  },
-  {
-    name: 'vigil_process_cache_evictions_total', type: 'counter', unit: '1', labels: ['state'],
-    help: 'Process images dropped because the cache was full, by state.',
-    collect: ({ sources: { processCache } }) => {
-      if (!processCache) return [];
-      const s = processCache.stats;
-      return [{ labels: { state: 'live' }, value: s.evictedLive }, { labels: { state: 'retired' }, value: s.evictedRetired }];
-    },
-  },
+  cacheByState('vigil_process_cache_entries', 'gauge',
+    'Process images in the process cache: live, or retired (exited or replaced, kept for a grace period).', (s) => [s.live, s.retired]),
+  cacheByState('vigil_process_cache_evictions_total', 'counter',
+    'Process images dropped because the cache was full, by state.', (s) => [s.evictedLive, s.evictedRetired]),
   {
     name: 'vigil_bpf_stats_enabled', type: 'gauge', unit: '1', labels: [],
     help: '1 while BPF run-time statistics are on (--bpf-stats): the per-program metrics count only then.',
@@ -160,6 +138,26 @@ function programLabels(p: { name: string; id: number }): Labels {
   return { program: p.name, program_id: String(p.id) };
 }
 
+/** A process cache number for live and for retired images. */
+function cacheByState(name: string, type: MetricDef['type'], help: string,
+  pick: (s: ProcessCacheTelemetry['stats']) => [live: number, retired: number]): MetricDef {
+  return {
+    name, help, type, unit: '1', labels: ['state'],
+    collect: ({ sources: { processCache } }) => {
+      if (!processCache) return [];
+      const [live, retired] = pick(processCache.stats);
+      return [{ labels: { state: 'live' }, value: live }, { labels: { state: 'retired' }, value: retired }];
+    },
+  };
+}
+
+function ringGauge(name: string, help: string, pick: (r: RingFill) => number): MetricDef {
+  return {
+    name, help, type: 'gauge', unit: 'By', labels: ['ring', 'map_id'],
+    collect: () => ownRingBuffers().map((r) => ({ labels: { ring: r.name, map_id: String(r.id) }, value: pick(r) })),
+  };
+}
+
 /** Samples of every loaded policy's counters. */
 function perPolicy({ policies }: TelemetrySources, f: (policy: string, c: PolicyCounters) => Sample[]): Sample[] {
   if (!policies) return [];
@@ -169,9 +167,9 @@ function perPolicy({ policies }: TelemetrySources, f: (policy: string, c: Policy
   });
 }
 
-function policyCounter(name: string, help: string, pick: (c: PolicyCounters) => bigint): MetricDef[] {
-  return [{
+function policyCounter(name: string, help: string, pick: (c: PolicyCounters) => bigint): MetricDef {
+  return {
     name, help, type: 'counter', unit: '1', labels: ['policy'],
     collect: ({ sources }) => perPolicy(sources, (policy, c) => [{ labels: { policy }, value: Number(pick(c)) }]),
-  }];
+  };
 }

@@ -19,7 +19,7 @@ import { resourceFromAttributes, type Resource } from '@opentelemetry/resources'
 import { LoggerProvider, type ReadableLogRecord, type SdkLogRecord } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Logger } from '@opentelemetry/api-logs';
-import { Sink, countsOf, lossesOf, type Batch, type LineOutput, type LineTag, type OutputHooks } from '../pipeline/index.js';
+import { Sink, countsOf, lossesOf, settleWithin, type Batch, type LineOutput, type LineTag, type OutputHooks } from '../pipeline/index.js';
 import { METRICS, type TelemetryView } from './catalog.js';
 
 export type Severity = 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'critical' | 'alert' | 'emergency';
@@ -125,12 +125,9 @@ export class OtlpLogOutput implements LineOutput {
     this.logger = this.provider.getLogger('vigil');
   }
 
+  /** Bytes of the records not yet taken by the collector (queued, in flight, waiting for a retry). */
   get pendingBytes(): number {
     return this.pending;
-  }
-
-  get closed(): boolean {
-    return this.stopped;
   }
 
   write(batch: Batch): void {
@@ -195,13 +192,7 @@ export class OtlpLogOutput implements LineOutput {
 
   settle(timeoutMs: number): Promise<boolean> {
     if (!this.inFlight && this.queue.length === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return settleWithin(this.waiters, timeoutMs);
   }
 
   /** Sends nothing more: what is queued (a request in flight finishes) is counted as lost. */
@@ -215,6 +206,11 @@ export class OtlpLogOutput implements LineOutput {
     const lost = countsOf(left.map((p) => p.tag));
     if (lost.size) this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'ECANCELED' }), lost);
     void this.provider.shutdown();
+  }
+
+  /** close() was called: nothing more is sent. */
+  get closed(): boolean {
+    return this.stopped;
   }
 }
 
