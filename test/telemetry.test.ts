@@ -16,9 +16,6 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { requireRoot, missingFeature, runVigil, waitFor } from './helpers.js';
 import { repoPath } from '../src/util/paths.js';
-import { parseTelemetryFlags } from '../src/cli/telemetry.js';
-import { parseListenAddress } from '../src/telemetry/index.js';
-import { UsageError } from '../src/cli/command.js';
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => spawnSync(p, ['--version']).status === 0);
@@ -51,31 +48,6 @@ function ownBinary(name = 'probe'): { dir: string; bin: string } {
 function attrs(list: { key: string; value: Record<string, unknown> }[] = []): Record<string, unknown> {
   return Object.fromEntries(list.map((kv) => [kv.key, Object.values(kv.value)[0]]));
 }
-
-describe('telemetry flags (no kernel)', () => {
-  test('listen addresses', () => {
-    assert.deepEqual(parseListenAddress('127.0.0.1:9464'), { host: '127.0.0.1', port: 9464 });
-    assert.deepEqual(parseListenAddress(':9464'), { host: undefined, port: 9464 });
-    assert.deepEqual(parseListenAddress('[::1]:0'), { host: '::1', port: 0 });
-    assert.match(parseListenAddress('9464') as string, /expected HOST:PORT/);
-    assert.match(parseListenAddress('localhost:70000') as string, /out of range/);
-    assert.match(parseListenAddress('[1:2:3]:1') as string, /not an IPv6 address/);
-  });
-
-  test('bad values are one-line usage errors naming the flag', () => {
-    const bad: [Record<string, string | boolean>, RegExp][] = [
-      [{ metrics: 'x' }, /^--metrics: expected HOST:PORT/],
-      [{ otlp: 'ftp://h/' }, /^--otlp: expected an http/],
-      [{ otlp: 'not a url' }, /^--otlp: not a URL/],
-      [{ 'bpf-stats': true }, /^--bpf-stats: .*add --metrics or --otlp/],
-      [{ 'otlp-interval': '5' }, /^--otlp-interval: needs --otlp/],
-      [{ otlp: 'http://127.0.0.1:4318', 'otlp-interval': '-1' }, /^--otlp-interval: expected a positive number/],
-    ];
-    for (const [values, msg] of bad) assert.throws(() => parseTelemetryFlags(values), (e: unknown) => e instanceof UsageError && msg.test(e.message));
-    const o = parseTelemetryFlags({ metrics: ':0', otlp: 'http://127.0.0.1:4318/', 'otlp-interval': '0.5', 'bpf-stats': true });
-    assert.deepEqual(o, { metrics: { host: undefined, port: 0 }, bpfStats: true, otlp: 'http://127.0.0.1:4318/', otlpIntervalMs: 500 });
-  });
-});
 
 describe('Prometheus scrapes vigil observe --metrics', () => {
   before(requireRoot);
