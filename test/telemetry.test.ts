@@ -10,6 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +34,13 @@ async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise((r) => s.close(r));
   return port;
+}
+
+/** One sample of vigil's endpoint on `port`, by name and labels as printed; undefined when absent. */
+async function scrape(port: number, series: string): Promise<number | undefined> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 /** A copy of /bin/true in a directory of its own, so --binary DIR/ sees only what the test runs. */
@@ -102,6 +110,32 @@ describe('Prometheus scrapes vigil observe --metrics', () => {
       prom?.kill('SIGKILL');
       rmSync(promDir, { recursive: true, force: true });
       rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('vigil observe --sensors flow --metrics', () => {
+  before(requireRoot);
+
+  test('flows counted by kind: three connects from a shell to a port of the test\'s own', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    const server = net.createServer((c) => c.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const target = (server.address() as AddressInfo).port;
+    const port = await freePort();
+    try {
+      const run = await runVigil(['observe', '--sensors', 'flow', '--to-port', String(target), '--output', 'json',
+        '--metrics', `127.0.0.1:${port}`, '--duration', '60'], async (vigil) => {
+        const connects = Array.from({ length: 3 }, () => `exec 3<>/dev/tcp/127.0.0.1/${target}; exec 3>&-`).join('; ');
+        assert.equal(spawnSync('/bin/bash', ['-c', connects]).status, 0);
+        const series = 'vigil_events_total{kind="tcp-connect"}';
+        assert.ok(await waitFor(async () => (await scrape(port, series)) === 3, 20_000, 200), `3 connects (${await scrape(port, series)})`);
+        vigil.child.kill('SIGTERM');
+      }, { timeoutMs: 60_000 });
+      assert.equal(run.code, 0, run.stderr);
+    } finally {
+      server.close();
     }
   });
 });
@@ -214,12 +248,7 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
     writeFileSync(rules, `- rule: Own probe run\n  desc: the test's binary\n  condition: evt.type = execve and proc.name = ${name}\n` +
       '  output: "probe ran (proc=%proc.name)"\n  priority: CRITICAL\n');
     const port = await freePort();
-    /** One sample of the endpoint's text, by name and labels as printed. */
-    const sample = async (series: string): Promise<number | undefined> => {
-      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
-      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-      return line === undefined ? undefined : Number(line.slice(series.length + 1));
-    };
+    const sample = (series: string): Promise<number | undefined> => scrape(port, series);
     rx.requests.length = 0;
     try {
       const run = await runVigil(['run', '--rules', rules, '--policy', repoPath('policies', 'exec-from-tmp.yaml'), '--quiet',

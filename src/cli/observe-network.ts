@@ -9,7 +9,9 @@ import { detachTogether, ensureTracefs, NotSupportedError } from '../bpf/index.j
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 import { ProcessCache } from '../process/cache.js';
-import { BootClock, parseTimeFormat, rfc3339Nano, TIME_FORMATS, type TimeFormat } from '../util/clock.js';
+import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, type TelemetryOptions } from './telemetry.js';
+import { otlpLogSink } from '../telemetry/index.js';
+import { BootClock, parseRfc3339, parseTimeFormat, rfc3339Nano, TIME_FORMATS, type TimeFormat } from '../util/clock.js';
 import { colorEnabled, colors, COLOR_MODES, parseColorMode, type ColorMode } from '../output/color.js';
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, LOSS_REASON_TEXT, Sink, stdoutOutput } from '../pipeline/index.js';
 import { FlowFilter, FLOW_FILTER_KINDS, type FlowFilterKind, type FlowFilterTerm } from '../network/flow-filter.js';
@@ -52,7 +54,9 @@ output:
   --include-self    also Vigil's own flows (left out by default)
   --udp-window S    report UDP conversations every S seconds (default 10)
   --dns-port N      UDP port carrying DNS (default 53; up to 4, repeatable)
-  --duration S, --count N, --output-buffer SIZE (as for process events), -h/--help`;
+  --duration S, --count N, --output-buffer SIZE (as for process events), -h/--help
+  --metrics ADDR, --bpf-stats, --otlp URL, --otlp-interval S (as for process events;
+                    each flow or DNS record is an OTLP log record, its kind vigil.event.kind)`;
 
 export interface NetworkObserveOptions {
   sensors: NetworkSensorName[];
@@ -68,6 +72,7 @@ export interface NetworkObserveOptions {
   followChildren: boolean;
   /** --output-buffer: bytes stdout may hold unread before flows are dropped (counted). */
   outputBuffer: number;
+  telemetry: TelemetryOptions;
 }
 
 /** How long a stop waits for stdout to take what is queued. */
@@ -103,6 +108,7 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
         'time-format': { type: 'string', default: 'StampMilli' },
         color: { type: 'string', default: 'auto' },
         'include-self': { type: 'boolean', default: false },
+        ...TELEMETRY_FLAGS,
         ...filterOptions,
       },
       strict: true,
@@ -179,6 +185,7 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
     terms,
     followChildren,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'] as string | undefined, DEFAULT_OUTPUT_BUFFER),
+    telemetry: parseTelemetryFlags(values as Parameters<typeof parseTelemetryFlags>[0]),
   };
 }
 
@@ -231,7 +238,7 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
   // Flow records are in the order the tracker closes them: not re-ordered.
   const report = (line: string): void => void process.stderr.write(`vigil observe: ${line}\n`);
   const events = new EventPipeline<FlowRecord>({
-    reorder: false, timeOf: () => 0n, sensorOf: () => 'flow', now: () => 0n, report,
+    reorder: false, timeOf: () => 0n, sensorOf: () => 'flow', kindOf: (rec) => rec.event_kind, now: () => 0n, report,
     onOutputsClosed: () => stop('stdout closed'),
   });
   const compact = { timeFormat: o.timeFormat, colors: colors(colorEnabled(o.color, process.stdout)) };
@@ -247,6 +254,13 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     },
   });
   events.addSink(stdout);
+  const nowNs = (): bigint => clock.toEpochNs(clock.nowBootNs());
+  if (o.telemetry.otlp) {
+    events.addSink(otlpLogSink<FlowRecord>({
+      endpoint: o.telemetry.otlp, capacityBytes: o.outputBuffer, sensorOf: () => 'flow', nowNs,
+      record: (rec) => ({ timeNs: parseRfc3339(rec.time) ?? nowNs(), kind: rec.event_kind, severity: 'info', bodyJson: flowToJson(rec) }),
+    }));
+  }
   let seen = 0;
   const print = (rec: FlowRecord): void => {
     if (o.count !== undefined && seen >= o.count) return;
@@ -275,6 +289,13 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     onLost: lost,
   });
   events.addSource('flow', { drain: () => (pipeline.drain(), 0), pause: () => pipeline.pause(), resume: () => pipeline.resume() });
+  let telemetry: Telemetry;
+  try {
+    telemetry = await Telemetry.start(o.telemetry, { pipeline: events, processCache: cache }, report);
+  } catch (e) {
+    await detachTogether(() => pipeline.close());
+    throw e;
+  }
   events.start();
   const onSignal = (sig: NodeJS.Signals): void => stop(sig);
   process.on('SIGINT', onSignal);
@@ -291,6 +312,7 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   const delivered = await events.close(OUTPUT_GRACE_MS);
+  await telemetry.close();
   if (!delivered && !stdout.closed) setTimeout(() => process.exit(), 100).unref();
   const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
   if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);

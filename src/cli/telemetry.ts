@@ -94,16 +94,26 @@ export class Telemetry {
     return new Telemetry(stats, server, otlp, report);
   }
 
-  /** Exports the last metrics, stops serving, turns BPF statistics off. */
+  /** Exports the last metrics (within a second), stops serving, turns BPF statistics off. */
   async close(): Promise<void> {
-    await this.otlp?.close();
-    const failed = this.otlp?.failures;
-    if (failed?.count) report(this.report, failed);
+    if (this.otlp) {
+      const exported = await this.otlp.close();
+      const failed = this.otlp.failures;
+      if (failed.count || !exported) report(this.report, failed, exported);
+      // A collector that does not answer holds an OTLP request (logs or metrics) open for up
+      // to its timeout: once the command has returned, leave rather than wait for it.
+      setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+    }
     await this.server?.close();
     this.stats?.close();
   }
 }
 
-function report(out: (line: string) => void, f: { count: number; lastError: Error | undefined }): void {
-  out(`otlp: ${f.count} metric export${f.count === 1 ? '' : 's'} failed${f.lastError ? ` (last: ${f.lastError.message})` : ''}`);
+/** How long an OTLP request may keep the process after the command returned (the last export had its second). */
+const EXIT_GRACE_MS = 100;
+
+function report(out: (line: string) => void, f: { count: number; lastError: Error | undefined }, exported: boolean): void {
+  const last = f.lastError ? ` (last: ${f.lastError.message})` : '';
+  if (f.count) out(`otlp: ${f.count} metric export${f.count === 1 ? '' : 's'} failed${last}`);
+  if (!exported) out('otlp: the last metric export was not done within a second of stopping');
 }

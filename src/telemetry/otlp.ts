@@ -103,7 +103,8 @@ export class OtlpLogOutput implements LineOutput {
   private readonly queue: Pending[] = [];
   private captured: SdkLogRecord | undefined;
   private pending = 0;
-  private inFlight = false;
+  /** The batch of the request in flight. */
+  private sending: Pending[] | undefined;
   private stopped = false;
   private retryMs = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -148,16 +149,18 @@ export class OtlpLogOutput implements LineOutput {
   }
 
   private pump(): void {
-    if (this.inFlight || this.retryTimer || this.stopped) return;
+    if (this.sending || this.retryTimer || this.stopped) return;
     if (this.queue.length === 0) {
       for (const w of this.waiters.splice(0)) w();
       this.hooks.onDrained();
       return;
     }
     const batch = this.queue.splice(0, BATCH_RECORDS);
-    this.inFlight = true;
+    this.sending = batch;
     this.exporter.export(batch.map((p) => p.record), (res: ExportResult) => {
-      this.inFlight = false;
+      // Closed meanwhile: the batch was counted then, as not delivered.
+      if (this.sending !== batch) return;
+      this.sending = undefined;
       if (res.code === ExportResultCode.SUCCESS) {
         this.retryMs = 0;
         this.stats.sent += batch.length;
@@ -191,17 +194,22 @@ export class OtlpLogOutput implements LineOutput {
   }
 
   settle(timeoutMs: number): Promise<boolean> {
-    if (!this.inFlight && this.queue.length === 0) return Promise.resolve(true);
+    if (!this.sending && this.queue.length === 0) return Promise.resolve(true);
     return settleWithin(this.waiters, timeoutMs);
   }
 
-  /** Sends nothing more: what is queued (a request in flight finishes) is counted as lost. */
+  /**
+   * Sends nothing more: what is queued, and the request in flight (which the
+   * collector may yet take; unconfirmed, it is not counted as delivered), are
+   * counted as lost (output closed).
+   */
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    const left = this.queue.splice(0);
+    const left = [...(this.sending ?? []), ...this.queue.splice(0)];
+    this.sending = undefined;
     this.settled(left);
     const lost = countsOf(left.map((p) => p.tag));
     if (lost.size) this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'ECANCELED' }), lost);
@@ -310,8 +318,12 @@ export class OtlpMetrics {
     return { count: this.exporter.failed, lastError: this.exporter.lastError };
   }
 
-  /** Exports once more (the final values), then stops. */
-  async close(): Promise<void> {
-    await this.provider.shutdown().catch(() => undefined);
+  /** Exports once more (the final values), then stops; resolves false when that export is not done within timeoutMs. */
+  async close(timeoutMs = 1000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const done = await Promise.race([this.provider.shutdown().then(() => true, () => true), late]);
+    clearTimeout(timer);
+    return done;
   }
 }

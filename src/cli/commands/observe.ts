@@ -17,7 +17,7 @@ import { ProcessCache } from '../../process/cache.js';
 import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
-import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, formatByteSize, stdoutOutput } from '../../pipeline/index.js';
+import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, describeLosses, formatByteSize, stdoutOutput } from '../../pipeline/index.js';
 import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 import { Shutdown } from '../shutdown.js';
 import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
@@ -255,12 +255,11 @@ export const command: Command = {
     });
     pipeline.addSink(stdout);
     const nowNs = (): bigint => clock.toEpochNs(clock.nowBootNs());
-    if (o.telemetry.otlp) {
-      pipeline.addSink(otlpLogSink<SensorEvent>({
-        endpoint: o.telemetry.otlp, capacityBytes: o.outputBuffer, sensorOf, nowNs,
-        record: (e) => ({ timeNs: clock.toEpochNs(timeOf(e)), kind: e.kind, severity: 'info', bodyJson: formatter.json(e) }),
-      }));
-    }
+    const otlp = o.telemetry.otlp === undefined ? undefined : otlpLogSink<SensorEvent>({
+      endpoint: o.telemetry.otlp, capacityBytes: o.outputBuffer, sensorOf, nowNs,
+      record: (e) => ({ timeNs: clock.toEpochNs(timeOf(e)), kind: e.kind, severity: 'info', bodyJson: formatter.json(e) }),
+    });
+    if (otlp) pipeline.addSink(otlp);
     if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
 
     const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
@@ -312,12 +311,15 @@ export const command: Command = {
     });
     const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
     await telemetry.close();
-    if (!delivered && !stdout.closed) {
+    if (!delivered && !stdout.closed && stdout.queuedBytes > 0) {
       report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
       // The write the reader never takes would keep the process alive: once
       // this command has returned, leave (the timer fires only if it is stuck).
       setTimeout(() => process.exit(), 100).unref();
     }
+    // What the collector had not taken when the command stopped (the rest was reported as it happened).
+    const unsent = otlp?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
+    if (unsent.length) report(`${otlp!.name}: not delivered: ${describeLosses(unsent)}`);
     const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
     if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);
     return 0;
