@@ -114,6 +114,26 @@ describe('Prometheus scrapes vigil observe --metrics', () => {
   });
 });
 
+describe('a --metrics address that is taken', () => {
+  before(requireRoot);
+
+  test('one line naming it, status 1, before anything is loaded', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const addr = `127.0.0.1:${(busy.address() as AddressInfo).port}`;
+    try {
+      for (const args of [['observe'], ['observe', '--sensors', 'flow'], ['run', '--rules', repoPath('test', 'fixtures', 'churn_rules.yaml')]]) {
+        const r = spawnSync(process.execPath, [repoPath('bin', 'vigil'), ...args, '--metrics', addr], { encoding: 'utf8', timeout: 30_000 });
+        assert.equal(r.status, 1, r.stderr);
+        assert.equal(r.stderr, `vigil ${args[0]}: metrics: cannot listen on ${addr}: EADDRINUSE (VIGIL_DEBUG=1 shows where)\n`);
+        assert.equal(r.stdout, '', 'no event: nothing was attached');
+      }
+    } finally {
+      busy.close();
+    }
+  });
+});
+
 describe('vigil observe --sensors flow --metrics', () => {
   before(requireRoot);
 

@@ -9,7 +9,7 @@ import { detachTogether, ensureTracefs, NotSupportedError } from '../bpf/index.j
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 import { ProcessCache } from '../process/cache.js';
-import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, type TelemetryOptions } from './telemetry.js';
+import { closingOnError, parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, type TelemetryOptions } from './telemetry.js';
 import { otlpLogSink } from '../telemetry/index.js';
 import { BootClock, parseRfc3339, parseTimeFormat, rfc3339Nano, TIME_FORMATS, type TimeFormat } from '../util/clock.js';
 import { colorEnabled, colors, COLOR_MODES, parseColorMode, type ColorMode } from '../output/color.js';
@@ -279,7 +279,9 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     throw new UsageError(`--protocol: nothing to show with --sensors ${o.sensors.join(',')} ` +
       '(ICMP flows come from netpolicy and the firewall; DNS needs --sensors dns)');
   }
-  const pipeline = await FlowPipeline.start({
+  // Listening first: a busy --metrics address fails before anything is loaded.
+  const telemetry = await Telemetry.start(o.telemetry, { pipeline: events, processCache: cache }, report);
+  const pipeline = await closingOnError(telemetry, () => FlowPipeline.start({
     filter, cache,
     ...want,
     dnsPorts: o.dnsPorts,
@@ -287,15 +289,8 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     onFlow: print,
     onBatchEnd: () => events.schedule(),
     onLost: lost,
-  });
+  }));
   events.addSource('flow', { drain: () => (pipeline.drain(), 0), pause: () => pipeline.pause(), resume: () => pipeline.resume() });
-  let telemetry: Telemetry;
-  try {
-    telemetry = await Telemetry.start(o.telemetry, { pipeline: events, processCache: cache }, report);
-  } catch (e) {
-    await detachTogether(() => pipeline.close());
-    throw e;
-  }
   events.start();
   const onSignal = (sig: NodeJS.Signals): void => stop(sig);
   process.on('SIGINT', onSignal);

@@ -117,3 +117,13 @@ function report(out: (line: string) => void, f: { count: number; lastError: Erro
   if (f.count) out(`otlp: ${f.count} metric export${f.count === 1 ? '' : 's'} failed${last}`);
   if (!exported) out('otlp: the last metric export was not done within a second of stopping');
 }
+
+/** Runs start(); when it fails, closes the telemetry (started before it) and rethrows. */
+export async function closingOnError<T>(telemetry: Telemetry, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (e) {
+    await telemetry.close();
+    throw e;
+  }
+}

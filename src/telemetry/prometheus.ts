@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { METRICS, type TelemetryView } from './catalog.js';
-import { addressUrl, type ListenAddress } from './address.js';
+import { addressUrl, parseListenAddress, type ListenAddress } from './address.js';
 import type { TelemetrySources } from './sources.js';
 
 /** Where a metric's values come from: the catalog, on each collection. */
@@ -50,10 +50,13 @@ export interface MetricsOptions {
 }
 
 /**
- * Serves the sources' metrics at http://ADDRESS/metrics. Resolves once
- * listening; rejects with one line naming the address when it cannot listen.
+ * Serves the sources' metrics at http://ADDRESS/metrics (ADDRESS as
+ * parseListenAddress reads it, or parsed). Resolves once listening; rejects
+ * with one line naming the address when it is not one or cannot be listened on.
  */
-export async function startMetrics(sources: TelemetrySources, address: ListenAddress, opts: MetricsOptions = {}): Promise<MetricsServer> {
+export async function startMetrics(sources: TelemetrySources, where: ListenAddress | string, opts: MetricsOptions = {}): Promise<MetricsServer> {
+  const address = typeof where === 'string' ? parseListenAddress(where) : where;
+  if (typeof address === 'string') throw new Error(`metrics: ${address}`);
   const registry = registryOf({ sources, bpfStats: opts.bpfStats ?? false });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

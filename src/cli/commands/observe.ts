@@ -20,7 +20,7 @@ import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../..
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, describeLosses, formatByteSize, stdoutOutput } from '../../pipeline/index.js';
 import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 import { Shutdown } from '../shutdown.js';
-import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
+import { closingOnError, parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
 import { otlpLogSink } from '../../telemetry/index.js';
 import {
   absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
@@ -262,19 +262,20 @@ export const command: Command = {
     if (otlp) pipeline.addSink(otlp);
     if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
 
+    // Listening first: a busy --metrics address fails before anything is loaded.
+    const telemetry = await Telemetry.start(o.telemetry, { pipeline, processCache: cache }, report);
     const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
     // Rings sized for bursts, and woken only once a batch's worth is waiting
     // (the pipeline's 50 ms cycle bounds latency): a wakeup per record would
     // cost a busy traced process about a microsecond each.
-    const proc = await ProcessSensor.start({
+    const proc = await closingOnError(telemetry, () => ProcessSensor.start({
       cache, filter, kinds, onEvent: (e) => pipeline.push(e), onLost: (n) => pipeline.kernelLost('process', n),
       onBatchEnd: () => pipeline.schedule(), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
       // File events need every process (forked ones too) in the cache; exec and exit events find parents anyway.
       forks: o.sensors.includes('fork') || o.sensors.includes('file'),
-    });
+    }));
     pipeline.addSource('process', proc);
     let files: FileSensor | undefined;
-    let telemetry: Telemetry;
     try {
       if (o.sensors.includes('file')) {
         files = await FileSensor.start({
@@ -288,10 +289,9 @@ export const command: Command = {
         });
         pipeline.addSource('file', files);
       }
-      telemetry = await Telemetry.start(o.telemetry, { pipeline, processCache: cache }, report);
     } catch (e) {
       proc.close();
-      files?.close();
+      await telemetry.close();
       throw e;
     }
     pipeline.start();

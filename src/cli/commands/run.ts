@@ -24,7 +24,7 @@ import {
 import { byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
-import type { PolicyTelemetry } from '../../telemetry/index.js';
+import type { PolicyTelemetry, TelemetrySources } from '../../telemetry/index.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
                  [--output text|json] [--min-priority P] [--rule-matching first|all]
@@ -303,7 +303,9 @@ export const command: Command = {
 
     let live: LiveRules | undefined;
     let policies: RunningPolicies | undefined;
-    let telemetry: Telemetry;
+    // Listening first: a busy --metrics address fails before anything is loaded.
+    const sources: TelemetrySources = { pipeline, processCache: cache, rules: engine };
+    const telemetry = await Telemetry.start(o.telemetry, sources, report);
     try {
       if (engine) {
         live = await LiveRules.start({ engine, sink: router, filter, cache, onLost });
@@ -329,10 +331,9 @@ export const command: Command = {
           },
         });
       }
-      telemetry = await Telemetry.start(o.telemetry, {
-        pipeline, processCache: cache, rules: engine, policies: policyTelemetry(policies?.engine),
-      }, report);
+      sources.policies = policyTelemetry(policies?.engine);
     } catch (e) {
+      await telemetry.close();
       await live?.close();
       await policies?.close();
       await pipeline.close(0);
