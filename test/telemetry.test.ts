@@ -160,6 +160,19 @@ describe('vigil observe --sensors flow --metrics', () => {
   });
 });
 
+/** Every metric of every metrics request received, in order. */
+function metricsOf(requests: readonly { path: string; body: Buffer }[]): any[] {
+  return requests.filter((r) => r.path === '/v1/metrics')
+    .flatMap((r) => decode(METRICS, r.body).resourceMetrics.flatMap((rm: any) => rm.scopeMetrics.flatMap((s: any) => s.metrics)));
+}
+
+/** vigil_events{kind="exec"} in the last export that has it. */
+function execCount(requests: readonly { path: string; body: Buffer }[]): number | undefined {
+  const p = metricsOf(requests).filter((m) => m.name === 'vigil_events')
+    .flatMap((m) => m.sum.dataPoints).filter((d: any) => attrs(d.attributes).kind === 'exec').at(-1);
+  return p === undefined ? undefined : Number(p.asDouble ?? p.asInt);
+}
+
 /** A collector on loopback: each request's path and body; `status` answers (200 unless set). */
 async function receiver(): Promise<{ url: string; requests: { path: string; body: Buffer }[]; status: number[]; close(): Promise<void> }> {
   const requests: { path: string; body: Buffer }[] = [];
@@ -203,6 +216,8 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
         const logs = (): any[] => rx.requests.filter((r) => r.path === '/v1/logs').flatMap((r) => decode(LOGS, r.body).resourceLogs);
         const records = (): any[] => logs().flatMap((rl) => rl.scopeLogs.flatMap((s: any) => s.logRecords));
         assert.ok(await waitFor(() => records().length >= 3, 20_000), `3 log records arrived (${records().length})`);
+        // Metrics go every half second: wait for one export that counts the three (cumulative, so they stay).
+        assert.ok(await waitFor(() => execCount(rx.requests) === 3, 20_000, 50), `an export with the 3 execs (${execCount(rx.requests)})`);
         vigil.child.kill('SIGTERM');
       }, { timeoutMs: 60_000 });
       assert.equal(run.code, 0, run.stderr);
@@ -221,14 +236,11 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
         assert.equal(proc.arguments, `mark-${i}`);
         assert.ok(BigInt(r.timeUnixNano) > BigInt(Date.now() - 120_000) * 1_000_000n, 'event time, ns since the epoch');
       });
-      const metrics = rx.requests.filter((r) => r.path === '/v1/metrics').map((r) => decode(METRICS, r.body));
-      assert.ok(metrics.length > 0, 'metrics were exported');
-      const last = metrics.at(-1).resourceMetrics.flatMap((rm: any) => rm.scopeMetrics.flatMap((s: any) => s.metrics));
-      const events = last.find((m: any) => m.name === 'vigil_events');
+      const exported = metricsOf(rx.requests);
+      const events = exported.find((m) => m.name === 'vigil_events');
       assert.ok(events?.sum?.isMonotonic, 'vigil_events is a monotonic sum');
-      const exec = events.sum.dataPoints.find((p: any) => attrs(p.attributes).kind === 'exec');
-      assert.equal(Number(exec.asDouble ?? exec.asInt), 3);
-      assert.ok(last.some((m: any) => m.name === 'vigil_process_resident_memory_bytes' && m.unit === 'By'));
+      assert.ok(exported.some((m) => m.name === 'vigil_process_resident_memory_bytes' && m.unit === 'By'));
+      assert.equal(execCount(rx.requests), 3, 'the last export still counts 3');
     } finally {
       rmSync(own.dir, { recursive: true, force: true });
     }

@@ -141,7 +141,12 @@ export class OtlpLogOutput implements LineOutput {
       });
       const record = this.captured;
       this.captured = undefined;
-      if (!record) return;
+      if (!record) {
+        // Not handed to the processor (the SDK refused it): counted, never dropped silently.
+        const tag = batch.sensors[i];
+        this.hooks.onWriteFailed(Object.assign(new Error('log record refused by the SDK'), { code: 'EINVAL' }), countsOf([tag]), lossesOf([tag]));
+        return;
+      }
       this.queue.push({ record, tag: batch.sensors[i], bytes: line.length + 1 });
       this.pending += line.length + 1;
     });
