@@ -282,12 +282,18 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
     const port = await freePort();
     const sample = (series: string): Promise<number | undefined> => scrape(port, series);
     rx.requests.length = 0;
+    let alertCount = 0;
     try {
       const run = await runVigil(['run', '--rules', rules, '--policy', repoPath('policies', 'exec-from-tmp.yaml'), '--quiet',
         '--metrics', `127.0.0.1:${port}`, '--otlp', rx.url, '--otlp-interval', '0.5', '--duration', '60'], async (vigil) => {
         for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin).status, 0);
         const alerts = 'vigil_alerts_total{rule="Own probe run",priority="critical"}';
-        assert.ok(await waitFor(async () => (await sample(alerts)) === 3, 20_000, 200), `3 alerts (${await sample(alerts)})`);
+        await waitFor(async () => (await sample(alerts)) === 3, 20_000, 200);
+        alertCount = (await sample(alerts)) ?? 0;
+        // On a loaded host the rules' process ring may overflow: a missing alert must then be a counted loss.
+        const lost = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text())
+          .then((text) => [...text.matchAll(/^vigil_events_lost_total\{sensor="process",reason="ring_full"[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0));
+        assert.ok(alertCount === 3 || (alertCount > 0 && lost > 0), `3 alerts, or fewer with process events lost (${alertCount}, lost ${lost})`);
         const matches = (await sample('vigil_policy_matches_total{policy="exec-from-tmp"}')) ?? 0;
         assert.ok(matches >= 3, `the policy matched the 3 execs (${matches})`);
         assert.ok((await sample('vigil_policy_evaluations_total{policy="exec-from-tmp"}'))! >= matches);
@@ -301,7 +307,7 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
       const recs = rx.requests.filter((r) => r.path === '/v1/logs')
         .flatMap((r) => decode(LOGS, r.body).resourceLogs.flatMap((rl: any) => rl.scopeLogs.flatMap((s: any) => s.logRecords)));
       const alerts = recs.filter((r: any) => attrs(r.attributes)['vigil.event.kind'] === 'alert');
-      assert.equal(alerts.length, 3);
+      assert.equal(alerts.length, alertCount, 'each alert counted is an OTLP record');
       for (const a of alerts) {
         assert.deepEqual([attrs(a.attributes)['vigil.rule'], attrs(a.attributes)['vigil.priority']], ['Own probe run', 'critical']);
         assert.equal(a.severityNumber, 'SEVERITY_NUMBER_FATAL');
