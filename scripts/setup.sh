@@ -13,10 +13,11 @@ fi
 # Build toolchain and libbpf; iproute2 for namespaced network tests; peers
 # (bpftrace, libbpf-tools, strace, perf) that the benchmarks measure against;
 # chromium (headless) renders the profiler's flame graph SVG in its tests;
-# iptables and nftables are the XDP firewall benchmark's peers.
+# iptables and nftables are the XDP firewall benchmark's peers; iperf3 drives
+# the bandwidth manager's tests and benchmark.
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
           iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
-          iptables nftables)
+          iptables nftables iperf3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,7 +3,7 @@
 // network namespace, a cgroup. Everything made here is named after this
 // process's pid and removed by the caller's after hook.
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import type { Socket as UdpSocket } from 'node:dgram';
 import os from 'node:os';
 import path from 'node:path';
@@ -188,10 +188,16 @@ export class VethPair {
 export class TestCgroup {
   readonly path: string;
 
-  constructor() {
+  /** `name` tells apart several cgroups of one test process; `parent`: a cgroup of the test's to make it in. */
+  constructor(name = '', parent?: TestCgroup) {
     const root = cgroup2();
     if (!root.path) throw new Error(`cgroup v2 unavailable: ${root.reason ?? 'not mounted'}`);
-    this.path = path.join(root.path, `vigil-test-${process.pid}`);
+    this.path = parent ? path.join(parent.path, name) : path.join(root.path, `vigil-test-${process.pid}${name ? `-${name}` : ''}`);
+  }
+
+  /** The cgroup id (bpf_skb_cgroup_id): the directory's inode number. */
+  get id(): bigint {
+    return statSync(this.path, { bigint: true }).ino;
   }
 
   create(): void {

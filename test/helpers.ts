@@ -1,5 +1,7 @@
 // Shared helpers for the real-kernel tests.
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { repoPath } from '../src/util/paths.js';
 import { ensureTracefs } from '../src/bpf/mounts.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import type { AttachName, ProbedHelperName } from '../src/bpf/features.js';
@@ -46,4 +48,17 @@ export async function missingFeature(kinds: readonly AttachName[], helpers: read
     if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
   }
   return undefined;
+}
+
+/** Runs bin/vigil in a new process: exit status and output. */
+export function runCli(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [repoPath('bin', 'vigil'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** runCli that must succeed; its stdout. */
+export function runCliOk(...args: string[]): string {
+  const r = runCli(...args);
+  if (r.code !== 0) throw new Error(`vigil ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }

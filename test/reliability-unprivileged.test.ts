@@ -33,6 +33,9 @@ const COMMANDS: [string[], RegExp][] = [
   [['netpolicy', 'remove', '--all'], /^vigil netpolicy: needs CAP_BPF and CAP_NET_ADMIN/],
   [['netpolicy', 'status'], /^vigil netpolicy: cannot tell which policies are applied: it needs CAP_BPF/],
   [['netpolicy', 'watch', '--count', '1'], /^vigil netpolicy: cannot tell which policies are applied: it needs CAP_BPF/],
+  [['bandwidth', 'attach', 'lo'], /^vigil bandwidth: needs CAP_BPF and CAP_NET_ADMIN/],
+  [['bandwidth', 'set', '--cgroup', '/', '--rate', '1mbit'], /^vigil bandwidth: cannot read or change the bandwidth state \(pinned maps\): it needs CAP_BPF/],
+  [['bandwidth', 'status'], /^vigil bandwidth: cannot read or change the bandwidth state .*: it needs CAP_BPF/],
   [['policy', 'compat', repoPath('policies')], /^vigil policy: reporting what loads on this kernel: it needs CAP_BPF and CAP_PERFMON/],
 ];
 

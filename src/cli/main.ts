@@ -15,6 +15,7 @@ const commands: Record<string, Loader> = {
   top: async () => (await import('./commands/top.js')).command,
   firewall: async () => (await import('./commands/firewall.js')).command,
   netpolicy: async () => (await import('./commands/netpolicy.js')).command,
+  bandwidth: async () => (await import('./commands/bandwidth.js')).command,
   policy: async () => (await import('./commands/policy.js')).command,
 };
 
@@ -31,6 +32,7 @@ function help(): string {
     '  top        per-process syscall and file activity, refreshed like top',
     '  firewall   XDP firewall: block/allow CIDRs, per-source rate limit, drop counters',
     '  netpolicy  per-cgroup network policy (connect/sendmsg/packets), denials as flows',
+    '  bandwidth  egress rate limits per cgroup or container (TC + EDT, fq), per-class counters',
     '  policy     TracingPolicies (Tetragon format): validate FILE..., list, compat DIR',
     '',
     'Run `vigil <command> --help` for its options.',

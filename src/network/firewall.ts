@@ -25,11 +25,11 @@
 // Rules match the source address. Allow CIDRs win over block CIDRs and
 // exempt their sources from the rate limit; among overlapping CIDRs of one
 // list the longest prefix counts the packet (LPM).
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap, numPossibleCpus } from '../bpf/map.js';
-import { durableBpffs } from './pin-root.js';
+import { durableBpffs, interfaceIndex, pinnedProgramId, removePinDir } from './pin-root.js';
 import { native } from '../bpf/native.js';
 import { XdpFlags } from '../bpf/types.js';
 import * as codec from '../bpf/codec.js';
@@ -147,26 +147,7 @@ const MAP_NAMES = ['block_v4', 'block_v6', 'allow_v4', 'allow_v6', 'rule_stats',
 type MapName = (typeof MAP_NAMES)[number];
 
 function ifindexOf(ifname: string): number {
-  if (!/^[^/\s]{1,15}$/.test(ifname) || ifname === '.' || ifname === '..') {
-    throw new FirewallError(`"${ifname}" is not an interface name`);
-  }
-  try {
-    // if_nametoindex asks the process's network namespace (sysfs shows the one it was mounted in).
-    return native().ifNameToIndex(ifname);
-  } catch {
-    throw new FirewallError(`no interface named ${ifname} in this network namespace`);
-  }
-}
-
-function progIdOfPin(pin: string): number | undefined {
-  if (!existsSync(pin)) return undefined;
-  const n = native();
-  const fd = n.objGet(pin);
-  try {
-    return n.progInfo(fd).id;
-  } finally {
-    n.closeFd(fd);
-  }
+  return interfaceIndex(ifname, (m) => new FirewallError(m));
 }
 
 function xdpProgId(ifindex: number, mode: XdpMode | 'any'): number {
@@ -242,7 +223,7 @@ export class Firewall implements Disposable {
     if (existsSync(dir)) {
       const st = Firewall.probeAttached(ifname, dir, ifindex);
       if (st.attached) throw new FirewallError(`a firewall is already attached to ${ifname} (vigil firewall detach ${ifname})`);
-      removePins(dir); // left over from an interface that is gone, or a detach that did not finish
+      removePinDir(dir); // left over from an interface that is gone, or a detach that did not finish
     }
     const other = xdpProgId(ifindex, 'any');
     if (other) throw new FirewallError(`${ifname} already has an XDP program (id ${other}) that is not Vigil's`);
@@ -309,7 +290,7 @@ export class Firewall implements Disposable {
 
   private static probeAttached(ifname: string, dir: string, ifindex: number | undefined):
     { attached: boolean; problem?: string; progId: number } {
-    const progId = progIdOfPin(path.join(dir, 'prog')) ?? 0;
+    const progId = pinnedProgramId(path.join(dir, 'prog')) ?? 0;
     if (ifindex === undefined) return { attached: false, problem: `interface ${ifname} does not exist`, progId };
     const now = xdpProgId(ifindex, 'any');
     if (!progId) return { attached: false, problem: 'program pin missing', progId };
@@ -502,19 +483,13 @@ export class Firewall implements Disposable {
   }
 }
 
-function removePins(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const f of readdirSync(dir)) unlinkSync(path.join(dir, f));
-  rmdirSync(dir);
-}
-
 /**
  * Detaches what the pins in dir attached to ifindex (0: interface gone) and
  * removes the pins. A link is released with its last reference (the pin);
  * a netlink attachment is removed only if it is still our program.
  */
 function detachPinned(ifname: string, dir: string, ifindex: number): void {
-  const progId = progIdOfPin(path.join(dir, 'prog'));
+  const progId = pinnedProgramId(path.join(dir, 'prog'));
   const hadLink = existsSync(path.join(dir, 'link'));
   if (ifindex && progId && !hadLink) {
     for (const mode of ['generic', 'native'] as const) {
@@ -527,7 +502,7 @@ function detachPinned(ifname: string, dir: string, ifindex: number): void {
       }
     }
   }
-  removePins(dir);
+  removePinDir(dir);
   // The kernel releases an unpinned link asynchronously: wait (bounded) until it is gone.
   if (ifindex && progId) {
     for (let i = 0; i < 100 && xdpProgId(ifindex, 'any') === progId; i++) sleepSync(10);

@@ -1,7 +1,10 @@
-// Where state that must outlive a command is pinned (the firewall, persistent
-// network policies): a bpffs that is still there when the command has exited.
-import { readlinkSync, statfsSync } from 'node:fs';
+// Where state that must outlive a command is pinned (the firewall, the
+// bandwidth manager, persistent network policies): a bpffs that is still there
+// when the command has exited, and the small operations on such pins.
+import { existsSync, readdirSync, readlinkSync, rmdirSync, statfsSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
 import { ensureBpffs } from '../bpf/mounts.js';
+import { native } from '../bpf/native.js';
 
 const BPF_FS_MAGIC = 0xcafe4a11;
 
@@ -43,4 +46,36 @@ export function durableBpffs(error: (message: string) => Error): string {
   throw error('this process runs in a mount namespace of its own (as `ip netns exec` makes) and no bpffs ' +
     'that outlives it is reachable (the parent\'s /sys/fs/bpf is not one): pins made here would vanish when it exits. ' +
     'Mount bpffs at /sys/fs/bpf outside, or run it with `nsenter --net=/run/netns/NS vigil ...`, which keeps the mount namespace');
+}
+
+/** The ifindex of an interface of this process's network namespace; `error` makes the refusal. */
+export function interfaceIndex(ifname: string, error: (message: string) => Error): number {
+  if (!/^[^/\s]{1,15}$/.test(ifname) || ifname === '.' || ifname === '..') {
+    throw error(`"${ifname}" is not an interface name`);
+  }
+  try {
+    // if_nametoindex asks the process's network namespace (sysfs shows the one it was mounted in).
+    return native().ifNameToIndex(ifname);
+  } catch {
+    throw error(`no interface named ${ifname} in this network namespace`);
+  }
+}
+
+/** The id of the program pinned at `pin`; undefined when there is no pin. */
+export function pinnedProgramId(pin: string): number | undefined {
+  if (!existsSync(pin)) return undefined;
+  const n = native();
+  const fd = n.objGet(pin);
+  try {
+    return n.progInfo(fd).id;
+  } finally {
+    n.closeFd(fd);
+  }
+}
+
+/** Removes a directory of pins (releasing what only they held) and the directory. */
+export function removePinDir(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir)) unlinkSync(path.join(dir, f));
+  rmdirSync(dir);
 }

@@ -1,0 +1,45 @@
+// Helpers of the bandwidth manager's tests and benchmark: iperf3 runs between
+// this namespace and one the caller created, from a cgroup the caller created.
+import { spawn } from 'node:child_process';
+import { Child } from './attach-util.js';
+
+/** An iperf3 server in a network namespace, for one test (-1: it exits after one client). */
+export async function iperfServer(ns: string, port: number): Promise<Child> {
+  const s = new Child('ip', ['netns', 'exec', ns, 'iperf3', '-s', '-1', '-p', String(port)]);
+  await s.line(/Server listening/);
+  return s;
+}
+
+export interface IperfResult {
+  /** Goodput the server received, bits/s. */
+  receivedBits: number;
+  /** Per interval (sender side): [end second, bits/s]. */
+  intervals: [number, number][];
+}
+
+/**
+ * iperf3 -c from inside `cgroupPath` (it joins before it makes its socket:
+ * the socket's cgroup is the creator's), for `seconds`, bounded.
+ */
+export function iperfClient(cgroupPath: string, host: string, port: number, seconds: number,
+  extra: string[] = []): Promise<IperfResult> {
+  const args = ['-c', host, '-p', String(port), '-t', String(seconds), '-J', ...extra].map((a) => `'${a}'`).join(' ');
+  const p = spawn('sh', ['-c', `echo $$ > '${cgroupPath}/cgroup.procs' && exec iperf3 ${args}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
+  p.stderr.setEncoding('utf8').on('data', (s: string) => { err += s; });
+  const timer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
+  return new Promise((resolve, reject) => {
+    p.once('error', reject);
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`iperf3 exited ${code}: ${err.trim()} ${out.slice(0, 400)}`));
+      const j = JSON.parse(out) as {
+        end: { sum_received: { bits_per_second: number } };
+        intervals: Array<{ sum: { end: number; bits_per_second: number } }>;
+      };
+      resolve({ receivedBits: j.end.sum_received.bits_per_second, intervals: j.intervals.map((i) => [i.sum.end, i.sum.bits_per_second]) });
+    });
+  });
+}
