@@ -3,10 +3,22 @@
 import { spawn } from 'node:child_process';
 import { Child } from './attach-util.js';
 
+/** In `cgroupPath` (when given), exec the command: the process joins the cgroup before it runs anything. */
+function inCgroup(cgroupPath: string | undefined, command: string[]): string[] {
+  const quoted = command.map((a) => `'${a}'`).join(' ');
+  return ['-c', cgroupPath ? `echo $$ > '${cgroupPath}/cgroup.procs' && exec ${quoted}` : `exec ${quoted}`];
+}
+
 /** An iperf3 server in a network namespace, for one test (-1: it exits after one client). */
-export async function iperfServer(ns: string, port: number): Promise<Child> {
-  const s = new Child('ip', ['netns', 'exec', ns, 'iperf3', '-s', '-1', '-p', String(port)]);
-  await s.line(/Server listening/);
+export async function iperfServer(ns: string, port: number, cgroupPath?: string): Promise<Child> {
+  // --forceflush: its stdout is a pipe, which would hold "Server listening" in a buffer.
+  const s = new Child('sh', inCgroup(cgroupPath, ['ip', 'netns', 'exec', ns, 'iperf3', '-s', '-1', '--forceflush', '-p', String(port)]));
+  try {
+    await s.line(/Server listening/, 30_000);
+  } catch (e) {
+    s.kill();
+    throw e;
+  }
   return s;
 }
 
@@ -23,8 +35,8 @@ export interface IperfResult {
  */
 export function iperfClient(cgroupPath: string, host: string, port: number, seconds: number,
   extra: string[] = []): Promise<IperfResult> {
-  const args = ['-c', host, '-p', String(port), '-t', String(seconds), '-J', ...extra].map((a) => `'${a}'`).join(' ');
-  const p = spawn('sh', ['-c', `echo $$ > '${cgroupPath}/cgroup.procs' && exec iperf3 ${args}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('sh', inCgroup(cgroupPath, ['iperf3', '-c', host, '-p', String(port), '-t', String(seconds), '-J', ...extra]),
+    { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   p.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
