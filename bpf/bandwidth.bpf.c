@@ -25,6 +25,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "vigil/bandwidth.h"
+#include "vigil/maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -46,47 +47,20 @@ struct {
 	__type(value, __u32);
 } cgroup_class SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VIGIL_BW_MAX_CLASSES);
-	__type(key, __u32);
-	__type(value, struct vigil_bw_class);
-} classes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_BW_MAX_CLASSES);
-	__type(key, __u32);
-	__type(value, struct vigil_bw_class_stats);
-} class_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_BW_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
+VIGIL_INDEXED_MAP(classes, BPF_MAP_TYPE_ARRAY, VIGIL_BW_MAX_CLASSES, struct vigil_bw_class);
+VIGIL_INDEXED_MAP(class_stats, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_BW_MAX_CLASSES, struct vigil_bw_class_stats);
+VIGIL_INDEXED_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_BW_COUNTERS, __u64);
 /* Written by user space at attach, read by `status` and `detach`; the program never touches it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_bw_info);
-} info SEC(".maps");
+VIGIL_INDEXED_MAP(info, BPF_MAP_TYPE_ARRAY, 1, struct vigil_bw_info);
 
-/* Keeps the enums in this object's BTF for src/codegen (see bpf/include/vigil/README.md). */
-const enum vigil_bw_limits *unused_vigil_bw_limits __attribute__((unused));
-const enum vigil_bw_counter *unused_vigil_bw_counter __attribute__((unused));
-const enum vigil_bw_kind *unused_vigil_bw_kind __attribute__((unused));
-
-static __always_inline void count(__u32 which)
-{
-	__u64 *n = bpf_map_lookup_elem(&counters, &which);
-
-	if (n)
-		*n += 1;
-}
+/* Keeps the enums in this object's BTF for src/codegen (see bpf/include/vigil/README.md): one
+ * 8-byte pointer in .bss that nothing reads, to a struct of all four. */
+const struct {
+	enum vigil_bw_limits limits;
+	enum vigil_bw_sizes sizes;
+	enum vigil_bw_counter counter;
+	enum vigil_bw_kind kind;
+} *unused_vigil_bw_enums __attribute__((unused));
 
 /* The class of the socket's cgroup, or of its nearest ancestor that has one. */
 static __always_inline __u32 *classify(struct __sk_buff *skb)
@@ -133,20 +107,20 @@ int vigil_bandwidth(struct __sk_buff *skb)
 	__u64 now, len, delay, t, last, next;
 	__u32 *id, key;
 
-	count(VIGIL_BW_SEEN);
+	vigil_count(&counters, VIGIL_BW_SEEN);
 	id = classify(skb);
 	if (!id) {
-		count(VIGIL_BW_UNCLASSIFIED);
+		vigil_count(&counters, VIGIL_BW_UNCLASSIFIED);
 		return TC_ACT_OK;
 	}
 	key = *id;
 	c = bpf_map_lookup_elem(&classes, &key);
 	st = bpf_map_lookup_elem(&class_stats, &key);
 	if (!c || !st || c->kind == VIGIL_BW_KIND_FREE) {
-		count(VIGIL_BW_UNCLASSIFIED);
+		vigil_count(&counters, VIGIL_BW_UNCLASSIFIED);
 		return TC_ACT_OK;
 	}
-	count(VIGIL_BW_CLASSIFIED);
+	vigil_count(&counters, VIGIL_BW_CLASSIFIED);
 	now = bpf_ktime_get_ns();
 	len = skb->len;
 	account(st, now, len, skb->gso_segs ? skb->gso_segs : 1);
@@ -168,12 +142,12 @@ int vigil_bandwidth(struct __sk_buff *skb)
 	}
 	if (next - now > horizon_ns) {
 		st->horizon_drops += 1;
-		count(VIGIL_BW_HORIZON_DROP);
+		vigil_count(&counters, VIGIL_BW_HORIZON_DROP);
 		return TC_ACT_SHOT;
 	}
 	WRITE_ONCE(c->t_last, next);
 	skb->tstamp = next;
 	st->delayed += 1;
-	count(VIGIL_BW_DELAYED);
+	vigil_count(&counters, VIGIL_BW_DELAYED);
 	return TC_ACT_OK;
 }

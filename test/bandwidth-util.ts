@@ -1,11 +1,22 @@
 // Helpers of the bandwidth manager's tests and benchmark: iperf3 runs between
 // this namespace and one the caller created, from a cgroup the caller created.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Child } from './attach-util.js';
+
+/** The program's path on PATH: a busybox sh would run its own applet of the same name (ip) instead. */
+function onPath(program: string): string {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const file = path.join(dir, program);
+    if (dir && existsSync(file)) return file;
+  }
+  throw new Error(`${program} is not installed (scripts/setup.sh installs it)`);
+}
 
 /** In `cgroupPath` (when given), exec the command: the process joins the cgroup before it runs anything. */
 function inCgroup(cgroupPath: string | undefined, command: string[]): string[] {
-  const quoted = command.map((a) => `'${a}'`).join(' ');
+  const quoted = [onPath(command[0]!), ...command.slice(1)].map((a) => `'${a}'`).join(' ');
   return ['-c', cgroupPath ? `echo $$ > '${cgroupPath}/cgroup.procs' && exec ${quoted}` : `exec ${quoted}`];
 }
 

@@ -11,6 +11,8 @@ const cstring256 = cstring(256);
 export const VIGIL_BW_MAX_CLASSES = 4096;
 export const VIGIL_BW_MAX_CGROUPS = 65536;
 export const VIGIL_BW_MAX_DEPTH = 16;
+
+// enum vigil_bw_sizes
 export const VIGIL_BW_TARGET_LEN = 256;
 export const VIGIL_BW_RATE_WINDOW_MS = 1000;
 

@@ -15,7 +15,7 @@
 // never one somebody configured, and detach restores the default by deleting
 // the root. The clsact hook is removed on detach only when attach made it and
 // no other filter is left on it.
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap, numPossibleCpus } from '../bpf/map.js';
@@ -24,7 +24,7 @@ import { TcAttachPoint } from '../bpf/types.js';
 import * as codec from '../bpf/codec.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { ContainerLookupError, containerCgroupIds } from '../process/container.js';
-import { durableBpffs, interfaceIndex, pinnedProgramId, removePinDir } from './pin-root.js';
+import { detachByName, durableBpffs, interfaceIndex, pinDirs, PinnedMaps, pinnedProgramId, removePinDir } from './pin-root.js';
 import { namedNetns } from './firewall.js';
 import { NetPolicyError, resolveCgroup } from './netpolicy.js';
 import {
@@ -199,16 +199,10 @@ export function currentRate(per: readonly VigilBwClassStats[], nowNs: bigint): n
 }
 
 /** A bandwidth manager attached to one interface, opened from its pins. */
-export class Bandwidth implements Disposable {
-  private closed = false;
-
-  private constructor(readonly ifname: string, readonly dir: string, private readonly maps: Record<MapName, BpfMap>) {}
-
+export class Bandwidth extends PinnedMaps<MapName> {
   /** Interfaces with a bandwidth manager (pinned state), attached or not. */
   static list(): string[] {
-    const root = bandwidthPinRoot();
-    if (!existsSync(root)) return [];
-    return readdirSync(root).filter((d) => statSync(path.join(root, d)).isDirectory()).sort();
+    return pinDirs(bandwidthPinRoot());
   }
 
   static open(ifname: string): Bandwidth {
@@ -216,14 +210,7 @@ export class Bandwidth implements Disposable {
     if (!existsSync(path.join(dir, 'info'))) {
       throw new BandwidthError(`no bandwidth manager on ${ifname} (run \`vigil bandwidth attach ${ifname}\` first)`);
     }
-    const maps: Partial<Record<MapName, BpfMap>> = {};
-    try {
-      for (const m of MAP_NAMES) maps[m] = BpfMap.fromPin(path.join(dir, m));
-    } catch (e) {
-      for (const m of Object.values(maps)) m.close();
-      throw new BandwidthError(`bandwidth state of ${ifname} in ${dir} is incomplete: ${(e as Error).message}`, { cause: e });
-    }
-    return new Bandwidth(ifname, dir, maps as Record<MapName, BpfMap>);
+    return new Bandwidth(ifname, dir, MAP_NAMES, (m, cause) => new BandwidthError(`bandwidth ${m}`, { cause }));
   }
 
   /**
@@ -286,21 +273,7 @@ export class Bandwidth implements Disposable {
 
   /** Detaches from ifname, restores its root qdisc, removes the pins. False if there was none. */
   static detach(ifname: string): boolean {
-    const dir = path.join(bandwidthPinRoot(), ifname);
-    if (!existsSync(dir)) return false;
-    let ifindex = 0;
-    try {
-      ifindex = ifindexOf(ifname);
-    } catch {
-      /* the interface is gone; only the pins remain */
-    }
-    detachPinned(ifname, dir, ifindex);
-    return true;
-  }
-
-  private map(name: MapName): BpfMap {
-    if (this.closed) throw new Error(`bandwidth manager ${this.ifname} is closed`);
-    return this.maps[name];
+    return detachByName(bandwidthPinRoot(), ifname, (dir, ifindex) => detachPinned(ifname, dir, ifindex));
   }
 
   private classMap(): TypedMap<number, VigilBwClass> {
@@ -393,14 +366,11 @@ export class Bandwidth implements Disposable {
   }
 
   info(): VigilBwInfo {
-    const i = new TypedMap(this.map('info'), codec.u32, vigilBwInfo).get(0);
-    if (!i) throw new BandwidthError(`bandwidth state of ${this.ifname} has no info`);
-    return i;
+    return this.infoAs(vigilBwInfo, (m) => new BandwidthError(`bandwidth ${m}`));
   }
 
   counters(): BandwidthCounters {
-    const m = new PerCpuMap(this.map('counters'), codec.u32, codec.u64n);
-    const total = (k: number): number => (m.get(k) ?? []).reduce((a, b) => a + b, 0);
+    const total = this.perCpuTotals('counters');
     return {
       seen: total(VIGIL_BW_SEEN), unclassified: total(VIGIL_BW_UNCLASSIFIED), classified: total(VIGIL_BW_CLASSIFIED),
       delayed: total(VIGIL_BW_DELAYED), horizonDrops: total(VIGIL_BW_HORIZON_DROP),
@@ -430,12 +400,7 @@ export class Bandwidth implements Disposable {
 
   status(): BandwidthStatus {
     const i = this.info();
-    let ifindex: number | undefined;
-    try {
-      ifindex = ifindexOf(this.ifname);
-    } catch {
-      ifindex = undefined;
-    }
+    const ifindex = this.ifindexNow();
     const same = ifindex !== undefined && ifindex === i.ifindex;
     const probe = probeAttached(this.ifname, this.dir, same ? ifindex : undefined);
     if (ifindex !== undefined && !same) probe.problem = `${this.ifname} is a different interface now (ifindex ${ifindex}, was ${i.ifindex})`;
@@ -452,15 +417,5 @@ export class Bandwidth implements Disposable {
       programId: probe.progId, attachedAt: new Date(Number(i.attached_ns / 1_000_000n)).toISOString(),
       horizonMs: Number(i.horizon_ns / 1_000_000n), counters: this.counters(), fq, classes: this.classes(),
     };
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const m of Object.values(this.maps)) m.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

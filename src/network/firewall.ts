@@ -29,7 +29,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap, numPossibleCpus } from '../bpf/map.js';
-import { durableBpffs, interfaceIndex, pinnedProgramId, removePinDir } from './pin-root.js';
+import { detachByName, durableBpffs, interfaceIndex, pinDirs, PinnedMaps, pinnedProgramId, removePinDir } from './pin-root.js';
 import { native } from '../bpf/native.js';
 import { XdpFlags } from '../bpf/types.js';
 import * as codec from '../bpf/codec.js';
@@ -175,19 +175,10 @@ interface LpmKey {
 }
 
 /** A firewall attached to one interface, opened from its pins. */
-export class Firewall implements Disposable {
-  private readonly maps: Record<MapName, BpfMap>;
-  private closed = false;
-
-  private constructor(readonly ifname: string, readonly dir: string, maps: Record<MapName, BpfMap>) {
-    this.maps = maps;
-  }
-
+export class Firewall extends PinnedMaps<MapName> {
   /** Interfaces with a firewall (pinned state), attached or not. */
   static list(): string[] {
-    const root = firewallPinRoot();
-    if (!existsSync(root)) return [];
-    return readdirSync(root).filter((d) => statSync(path.join(root, d)).isDirectory()).sort();
+    return pinDirs(firewallPinRoot());
   }
 
   /** Whether ifname has pinned firewall state. */
@@ -201,15 +192,7 @@ export class Firewall implements Disposable {
     if (!existsSync(path.join(dir, 'info'))) {
       throw new FirewallError(`no firewall on ${ifname} (run \`vigil firewall attach ${ifname}\` first)`);
     }
-    const maps: Partial<Record<MapName, BpfMap>> = {};
-    try {
-      for (const m of MAP_NAMES) maps[m] = BpfMap.fromPin(path.join(dir, m));
-    } catch (e) {
-      for (const m of Object.values(maps)) m.close();
-      throw new FirewallError(`firewall state of ${ifname} in ${dir} is incomplete: ${(e as Error).message}`,
-        { cause: e });
-    }
-    return new Firewall(ifname, dir, maps as Record<MapName, BpfMap>);
+    return new Firewall(ifname, dir, MAP_NAMES, (m, cause) => new FirewallError(`firewall ${m}`, { cause }));
   }
 
   /**
@@ -276,16 +259,7 @@ export class Firewall implements Disposable {
 
   /** Detaches the firewall from ifname and removes its pins. False if there was none. */
   static detach(ifname: string): boolean {
-    const dir = path.join(firewallPinRoot(), ifname);
-    if (!existsSync(dir)) return false;
-    let ifindex = 0;
-    try {
-      ifindex = ifindexOf(ifname);
-    } catch {
-      /* the interface is gone; only the pins remain */
-    }
-    detachPinned(ifname, dir, ifindex);
-    return true;
+    return detachByName(firewallPinRoot(), ifname, (dir, ifindex) => detachPinned(ifname, dir, ifindex));
   }
 
   private static probeAttached(ifname: string, dir: string, ifindex: number | undefined):
@@ -298,11 +272,6 @@ export class Firewall implements Disposable {
       return { attached: false, problem: now ? `another XDP program (id ${now}) is attached` : 'not attached', progId };
     }
     return { attached: true, progId };
-  }
-
-  private map(name: MapName): BpfMap {
-    if (this.closed) throw new Error(`firewall ${this.ifname} is closed`);
-    return this.maps[name];
   }
 
   private trie(action: RuleAction, family: 4 | 6): TypedMap<LpmKey, VigilFwRule> {
@@ -388,14 +357,11 @@ export class Firewall implements Disposable {
   }
 
   info(): VigilFwInfo {
-    const i = new TypedMap(this.map('info'), codec.u32, vigilFwInfo).get(0);
-    if (!i) throw new FirewallError(`firewall state of ${this.ifname} has no info`);
-    return i;
+    return this.infoAs(vigilFwInfo, (m) => new FirewallError(`firewall ${m}`));
   }
 
   counters(): FirewallCounters {
-    const m = new PerCpuMap(this.map('counters'), codec.u32, codec.u64n);
-    const sum = (k: number): number => (m.get(k) ?? []).reduce((a, b) => a + b, 0);
+    const sum = this.perCpuTotals('counters');
     return {
       seen: sum(VIGIL_FW_SEEN),
       passed: sum(VIGIL_FW_PASSED),
@@ -440,12 +406,7 @@ export class Firewall implements Disposable {
 
   status(opts: { top?: number } = {}): FirewallStatus {
     const i = this.info();
-    let ifindex: number | undefined;
-    try {
-      ifindex = ifindexOf(this.ifname);
-    } catch {
-      ifindex = undefined;
-    }
+    const ifindex = this.ifindexNow();
     const probe = Firewall.probeAttached(this.ifname, this.dir, ifindex !== undefined && ifindex === i.ifindex ? ifindex
       : undefined);
     if (ifindex !== undefined && ifindex !== i.ifindex) {
@@ -470,16 +431,6 @@ export class Firewall implements Disposable {
       sourcesTracked: sources.tracked,
       bucketsTracked: buckets,
     };
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const m of Object.values(this.maps)) m.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

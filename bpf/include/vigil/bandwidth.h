@@ -11,16 +11,18 @@
 #ifndef __VIGIL_BANDWIDTH_H
 #define __VIGIL_BANDWIDTH_H
 
+/* Table sizes: class ids are 0..MAX_CLASSES-1; MAX_CGROUPS cgroup ids may name a class (a
+ * container has several); MAX_DEPTH ancestors of a socket's cgroup are looked at for a class. */
 enum vigil_bw_limits {
-	/* Class ids 0..VIGIL_BW_MAX_CLASSES-1. */
 	VIGIL_BW_MAX_CLASSES = 4096,
-	/* cgroup ids that name a class (a container has several). */
 	VIGIL_BW_MAX_CGROUPS = 65536,
-	/* Ancestors of a socket's cgroup looked at for a class, nearest first. */
 	VIGIL_BW_MAX_DEPTH = 16,
-	/* Bytes of a class's target (cgroup path or container id) kept for status. */
+};
+
+/* Bytes of a class's target (cgroup path or container id) kept for status; the window of the
+ * per-CPU rate estimate. */
+enum vigil_bw_sizes {
 	VIGIL_BW_TARGET_LEN = 256,
-	/* Window of the per-CPU rate estimate. */
 	VIGIL_BW_RATE_WINDOW_MS = 1000,
 };
 

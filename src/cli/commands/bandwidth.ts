@@ -4,7 +4,7 @@
 // changes the running program's maps.
 import { parseFlags, byteSize } from '../flags.js';
 import type { Command } from '../command.js';
-import { UsageError } from '../command.js';
+import { refusalsAsStatus, UsageError } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import {
   Bandwidth, BandwidthError, type BandwidthStatus, type ClassSpec, type ClassTarget,
@@ -162,61 +162,56 @@ async function run(argv: string[]): Promise<number> {
   // attach and detach load programs and change qdiscs; the rest read and write pinned maps.
   if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['bandwidth', ...argv]);
   else requireCapabilities('cannot read or change the bandwidth state (pinned maps)', ['CAP_BPF'], ['bandwidth', ...argv]);
+  return refusalsAsStatus('bandwidth', [BandwidthError, TcError], () => execute(sub as Subcommand, v, parsed.positionals[0]));
+}
+
+async function execute(sub: Subcommand, v: Values, iface: string | undefined): Promise<number> {
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
-  const iface = parsed.positionals[0];
-  try {
-    switch (sub as Subcommand) {
-      case 'attach': {
-        using bw = await Bandwidth.attach(iface!);
-        const st = bw.status();
-        if (!st.attached) {
-          process.stderr.write(`vigil bandwidth: ${st.interface}: not attached after all (${st.problem ?? 'unknown'})\n`);
-          return 1;
-        }
-        out(`bandwidth manager attached to ${st.interface} (TC egress program ${st.programId}, fq at the root)`);
-        return 0;
+  switch (sub) {
+    case 'attach': {
+      using bw = await Bandwidth.attach(iface!);
+      const st = bw.status();
+      if (!st.attached) {
+        process.stderr.write(`vigil bandwidth: ${st.interface}: not attached after all (${st.problem ?? 'unknown'})\n`);
+        return 1;
       }
-      case 'detach':
-        if (!Bandwidth.detach(iface!)) {
-          process.stderr.write(`vigil bandwidth: no bandwidth manager on ${iface}\n`);
-          return 1;
-        }
-        out(`bandwidth manager detached from ${iface} (default qdisc restored)`);
-        return 0;
-      case 'set': {
-        using bw = managerFor(v.iface);
-        const c = bw.set(classSpec(v));
-        out(`${bw.ifname}: class ${c.id} (${c.kind} ${c.target}, ${c.cgroupIds.length} cgroup${c.cgroupIds.length === 1 ? '' : 's'}): ` +
-          `rate ${c.rate}${c.rateBits ? `, burst ${c.burstBytes} bytes` : ''}${c.priority === null ? '' : `, priority ${c.priority}`}`);
-        return 0;
-      }
-      case 'unset': {
-        using bw = managerFor(v.iface);
-        const t = target(v);
-        if (!bw.unset(t)) {
-          process.stderr.write(`vigil bandwidth: ${bw.ifname}: no class for ${t.kind === 'cgroup' ? t.path : t.id}\n`);
-          return 1;
-        }
-        out(`${bw.ifname}: class of ${t.kind} ${t.kind === 'cgroup' ? t.path : t.id} removed`);
-        return 0;
-      }
-      case 'status': {
-        const all: BandwidthStatus[] = [];
-        for (const n of v.iface ? [v.iface] : Bandwidth.list()) {
-          using bw = Bandwidth.open(n);
-          all.push(bw.status());
-        }
-        if (v.json) out(JSON.stringify({ interfaces: all }, null, 2));
-        else out(all.length ? all.map(formatStatus).join('\n\n') : 'no bandwidth manager is attached');
-        return 0;
-      }
+      out(`bandwidth manager attached to ${st.interface} (TC egress program ${st.programId}, fq at the root)`);
+      return 0;
     }
-  } catch (e) {
-    if (e instanceof BandwidthError || e instanceof TcError) {
-      process.stderr.write(`vigil bandwidth: ${e.message}\n`);
-      return 1;
+    case 'detach':
+      if (!Bandwidth.detach(iface!)) {
+        process.stderr.write(`vigil bandwidth: no bandwidth manager on ${iface}\n`);
+        return 1;
+      }
+      out(`bandwidth manager detached from ${iface} (default qdisc restored)`);
+      return 0;
+    case 'set': {
+      using bw = managerFor(v.iface);
+      const c = bw.set(classSpec(v));
+      out(`${bw.ifname}: class ${c.id} (${c.kind} ${c.target}, ${c.cgroupIds.length} cgroup${c.cgroupIds.length === 1 ? '' : 's'}): ` +
+        `rate ${c.rate}${c.rateBits ? `, burst ${c.burstBytes} bytes` : ''}${c.priority === null ? '' : `, priority ${c.priority}`}`);
+      return 0;
     }
-    throw e;
+    case 'unset': {
+      using bw = managerFor(v.iface);
+      const t = target(v);
+      if (!bw.unset(t)) {
+        process.stderr.write(`vigil bandwidth: ${bw.ifname}: no class for ${t.kind === 'cgroup' ? t.path : t.id}\n`);
+        return 1;
+      }
+      out(`${bw.ifname}: class of ${t.kind} ${t.kind === 'cgroup' ? t.path : t.id} removed`);
+      return 0;
+    }
+    case 'status': {
+      const all: BandwidthStatus[] = [];
+      for (const n of v.iface ? [v.iface] : Bandwidth.list()) {
+        using bw = Bandwidth.open(n);
+        all.push(bw.status());
+      }
+      if (v.json) out(JSON.stringify({ interfaces: all }, null, 2));
+      else out(all.length ? all.map(formatStatus).join('\n\n') : 'no bandwidth manager is attached');
+      return 0;
+    }
   }
 }
 
