@@ -182,7 +182,7 @@ export async function runBandwidthBench(opts: BandwidthBenchOptions = {}): Promi
           try {
             if (shaper === 'edt') {
               using bw = await Bandwidth.attach(net.host);
-              for (const c of many.slice(0, n)) bw.set({ target: { kind: 'cgroup', path: c.path }, rateBits: costBits });
+              bw.setMany(many.slice(0, n).map((c) => ({ target: { kind: 'cgroup', path: c.path }, rateBits: costBits })));
               const fd = native().objGet(path.join(bandwidthPinRoot(), net.host, 'prog'));
               const previous = readFileSync(STATS_SYSCTL, 'utf8').trim();
               writeFileSync(STATS_SYSCTL, '1');

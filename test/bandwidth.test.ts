@@ -17,8 +17,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { requireRoot, runCli, runCliOk, waitFor } from './helpers.js';
+import { requireRoot, runCli, runCliIn, runCliOk, waitFor } from './helpers.js';
 import { Child, TestCgroup, VethPair, sleep } from './attach-util.js';
 import { iperfClient, iperfServer } from './bandwidth-util.js';
 import { ObjectSpec, type BpfObject } from '../src/bpf/object.js';
@@ -170,14 +171,17 @@ describe('bandwidth manager (vigil bandwidth)', () => {
 
     const servers = await Promise.all([iperfServer(net.ns, 5201), iperfServer(net.ns, 5202)]);
     const [lim, unl] = await Promise.all([
-      iperfClient(leaf.path, net.nsAddr, 5201, 4),
-      iperfClient(open.path, net.nsAddr, 5202, 4),
+      iperfClient(leaf.path, net.nsAddr, 5201, 6),
+      iperfClient(open.path, net.nsAddr, 5202, 6),
     ]);
     for (const s of servers) await s.exit();
-    const ratio = lim.receivedBits / rate;
-    t.diagnostic(`limited: ${(lim.receivedBits / 1e6).toFixed(2)} Mbit/s (x${ratio.toFixed(3)}), ` +
-      `unlimited beside it: ${(unl.receivedBits / 1e6).toFixed(1)} Mbit/s`);
-    assert.ok(ratio >= 0.9 && ratio <= 1.1, `limited cgroup at ${lim.receivedBits} bits/s for 8 Mbit/s`);
+    // Past TCP's slow start (the first second): the rate the limit holds the flow to.
+    const steady = lim.intervals.filter(([end]) => end > 1.5).map(([, bits]) => bits);
+    const ratio = steady.reduce((a, b) => a + b, 0) / steady.length / rate;
+    t.diagnostic(`limited: ${(lim.receivedBits / 1e6).toFixed(2)} Mbit/s received over the run, x${ratio.toFixed(3)} of the ` +
+      `rate after the first 1.5 s; unlimited beside it: ${(unl.receivedBits / 1e6).toFixed(1)} Mbit/s`);
+    assert.ok(steady.length >= 3, `iperf3 intervals: ${JSON.stringify(lim.intervals)}`);
+    assert.ok(ratio >= 0.9 && ratio <= 1.1, `limited cgroup at x${ratio} of 8 Mbit/s: ${JSON.stringify(lim.intervals)}`);
     assert.ok(unl.receivedBits >= 4 * rate, `the unlimited cgroup was slowed: ${unl.receivedBits} bits/s`);
 
     // A live change: 8 -> 24 Mbit/s while a transfer runs; the class's own byte counter a second later.
@@ -186,12 +190,15 @@ describe('bandwidth manager (vigil bandwidth)', () => {
     assert.equal(cls.rateBits, rate);
     assert.ok(cls.bytes > 0 && cls.packets > 0 && cls.delayed > 0, JSON.stringify(cls));
     const server = await iperfServer(net.ns, 5203);
-    // Long enough for a slow machine (an emulated one takes seconds to start a node process).
-    const transfer = iperfClient(leaf.path, net.nsAddr, 5203, 15);
+    // The change is made in this process (a new CLI process takes seconds to start on an emulated
+    // machine, and the point is the kernel's side): the class's counter must follow within a second.
+    const transfer = iperfClient(leaf.path, net.nsAddr, 5203, 8);
     using bw = Bandwidth.open(net.host);
     const bytesNow = (): number => bw.classes()[0]!.bytes;
-    await sleep(1500);
-    runCliOk('bandwidth', 'set', '--cgroup', limited.path, '--rate', '24mbit', '-i', net.host);
+    const start = bytesNow();
+    assert.ok(await waitFor(() => bytesNow() > start + 100_000, 5000), 'the transfer runs');
+    await sleep(1000);
+    bw.set({ target: { kind: 'cgroup', path: limited.path }, rateBits: 24e6 });
     await sleep(1000);
     const b0 = bytesNow();
     const t0 = process.hrtime.bigint();
@@ -208,5 +215,39 @@ describe('bandwidth manager (vigil bandwidth)', () => {
     assert.deepEqual(clsactFilters(net.host), [], 'no filter left');
     assert.ok(!existsSync(path.join(bandwidthPinRoot(), net.host)), 'no pins left');
     assert.ok(await waitFor(() => !existsSync(path.join(bandwidthPinRoot(), net.host))));
+  });
+
+  test('under ip netns exec: the namespace\'s interface, pins under bandwidth-netns/NS/ that outlive each command', async (t) => {
+    const inNs = (...args: string[]): ReturnType<typeof runCli> => runCliIn(net.ns, 'bandwidth', ...args);
+    const pins = path.join(path.dirname(bandwidthPinRoot()), 'bandwidth-netns', net.ns, net.peer);
+    const nsQdiscs = (): string => execFileSync('tc', ['-n', net.ns, '-j', 'qdisc', 'show', 'dev', net.peer], { encoding: 'utf8' });
+    const before = nsQdiscs();
+    assert.match(inNs('status').stdout, /no bandwidth manager is attached/);
+    const attach = inNs('attach', net.peer);
+    if (fq.status !== 'available') {
+      assert.equal(attach.code, 3, attach.stderr);
+      assert.ok(!existsSync(pins), 'no pins');
+      t.diagnostic('no fq here: attach refused (exit 3), nothing left behind');
+      return;
+    }
+    try {
+      assert.equal(attach.code, 0, attach.stderr);
+      assert.ok(existsSync(path.join(pins, 'info')), `pinned in the bpffs that outlives the command (${pins})`);
+      const st = JSON.parse(inNs('status', '--json').stdout) as { interfaces: BandwidthStatus[] };
+      assert.equal(st.interfaces.length, 1);
+      assert.equal(st.interfaces[0]!.interface, net.peer);
+      assert.equal(st.interfaces[0]!.attached, true, st.interfaces[0]!.problem);
+      assert.ok(!Bandwidth.list().includes(net.peer), 'not the host\'s');
+      // ip netns exec hides the cgroup mount (it remounts /sys): the cgroup is found through the parent's.
+      const set = inNs('set', '--cgroup', limited.path, '--rate', '2mbit', '-i', net.peer);
+      assert.equal(set.code, 0, set.stderr);
+      const cls = (JSON.parse(inNs('status', '--json').stdout) as { interfaces: BandwidthStatus[] }).interfaces[0]!.classes;
+      assert.deepEqual(cls.map((c) => [c.target, c.cgroupIds, c.rateBits]), [[limited.path, [String(limited.id)], 2e6]]);
+    } finally {
+      const d = inNs('detach', net.peer);
+      assert.equal(d.code, 0, d.stderr);
+    }
+    assert.ok(!existsSync(pins), 'pins removed');
+    assert.equal(nsQdiscs(), before, 'the namespace\'s device as it was');
   });
 });

@@ -50,10 +50,17 @@ export async function missingFeature(kinds: readonly AttachName[], helpers: read
   return undefined;
 }
 
+/** Runs bin/vigil in a new process (`ip netns exec NETNS vigil ...` when netns is given): exit status and output. */
+export function runCliIn(netns: string | undefined, ...args: string[]): { code: number; stdout: string; stderr: string } {
+  const argv = [process.execPath, repoPath('bin', 'vigil'), ...args];
+  const r = netns ? spawnSync('ip', ['netns', 'exec', netns, ...argv], { encoding: 'utf8', timeout: 60_000 })
+    : spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
 /** Runs bin/vigil in a new process: exit status and output. */
 export function runCli(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [repoPath('bin', 'vigil'), ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return runCliIn(undefined, ...args);
 }
 
 /** runCli that must succeed; its stdout. */

@@ -1,9 +1,11 @@
-// Rates and priorities as `vigil bandwidth set` takes them: pure, no kernel.
+// Rates and priorities as `vigil bandwidth set` takes them, and the current
+// rate from the kernel's per-CPU windows: pure, no kernel.
 //
 // Rates are written as tc writes them: a number and a unit, bits per second
 // with SI prefixes ("10mbit", "1.5gbit", "500kbit"), IEC ones ("10mibit"), or
 // bytes per second ("1mbps" = 8 mbit, as tc means it). A bare number is
 // refused: tc reads it as bytes per second, which surprises everyone once.
+import { VIGIL_BW_RATE_WINDOW_MS, type VigilBwClassStats } from '../generated/bandwidth.js';
 
 const BITS: Record<string, number> = {
   bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12,
@@ -62,4 +64,19 @@ export function burstBytes(rateBits: number, burst?: number): number {
 /** The same burst as time at the rate: how far the class's departure clock may lag behind now. */
 export function burstNs(rateBits: number, bytes: number): bigint {
   return rateBits ? BigInt(Math.round((bytes * 8 * 1e9) / rateBits)) : 0n;
+}
+
+/**
+ * The class's rate now: per CPU, the bytes of its last complete window over
+ * that window's length, for CPUs whose current window started recently
+ * enough (an idle CPU's last window is history, not the present).
+ */
+export function currentRate(per: readonly VigilBwClassStats[], nowNs: bigint): number {
+  const window = BigInt(VIGIL_BW_RATE_WINDOW_MS) * 1_000_000n;
+  let bits = 0;
+  for (const s of per) {
+    if (!s.prev_ns || nowNs - s.win_start_ns > 2n * window) continue;
+    bits += (Number(s.prev_bytes) * 8 * 1e9) / Number(s.prev_ns);
+  }
+  return Math.round(bits);
 }

@@ -15,7 +15,7 @@
 // never one somebody configured, and detach restores the default by deleting
 // the root. The clsact hook is removed on detach only when attach made it and
 // no other filter is left on it.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap, numPossibleCpus } from '../bpf/map.js';
@@ -23,6 +23,7 @@ import { native } from '../bpf/native.js';
 import { TcAttachPoint } from '../bpf/types.js';
 import * as codec from '../bpf/codec.js';
 import { bpfObjectPath } from '../util/paths.js';
+import { cgroup2 } from '../bpf/mounts.js';
 import { ContainerLookupError, containerCgroupIds } from '../process/container.js';
 import { detachByName, durableBpffs, interfaceIndex, pinDirs, PinnedMaps, pinnedProgramId, removePinDir } from './pin-root.js';
 import { namedNetns } from './firewall.js';
@@ -30,10 +31,10 @@ import { NetPolicyError, resolveCgroup } from './netpolicy.js';
 import {
   clsactFilters, defaultRoot, fqStats, hasFq, installFq, qdiscs, removeClsact, restoreDefaultRoot, TcError, type FqStats,
 } from './bandwidth-tc.js';
-import { burstBytes, burstNs, formatRate } from './bandwidth-rate.js';
+import { burstBytes, burstNs, currentRate, formatRate } from './bandwidth-rate.js';
 import {
   vigilBwClass, vigilBwClassStats, vigilBwInfo,
-  VIGIL_BW_MAX_CLASSES, VIGIL_BW_TARGET_LEN, VIGIL_BW_RATE_WINDOW_MS,
+  VIGIL_BW_MAX_CLASSES, VIGIL_BW_TARGET_LEN,
   VIGIL_BW_KIND_FREE, VIGIL_BW_KIND_CGROUP, VIGIL_BW_KIND_CONTAINER,
   VIGIL_BW_SEEN, VIGIL_BW_UNCLASSIFIED, VIGIL_BW_CLASSIFIED, VIGIL_BW_DELAYED, VIGIL_BW_HORIZON_DROP,
   type VigilBwClass, type VigilBwClassStats, type VigilBwInfo,
@@ -124,11 +125,33 @@ function targetText(t: ClassTarget): string {
   return t.kind === 'cgroup' ? t.path : t.id;
 }
 
+/**
+ * A cgroup seen through the parent's mount namespace, where this process has
+ * no cgroupfs: `ip netns exec` remounts /sys, which takes the cgroup mount
+ * under it away. Cgroup ids are the same in every namespace.
+ */
+function cgroupViaParent(p: string): { path: string; id: bigint } | undefined {
+  if (cgroup2().path) return undefined;
+  let mountinfo: string;
+  try {
+    mountinfo = readFileSync(`/proc/${process.ppid}/mountinfo`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "id parent major:minor root mountpoint options ... - fstype source superoptions"
+  const root = mountinfo.split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];
+  if (!root) return undefined;
+  const abs = p.startsWith(`${root}/`) || p === root ? p : path.join(root, p.replace(/^\/+/, ''));
+  const st = statSync(`/proc/${process.ppid}/root${abs}`, { bigint: true, throwIfNoEntry: false });
+  if (!st?.isDirectory()) throw new BandwidthError(`cgroup ${abs} does not exist`);
+  return { path: abs, id: st.ino };
+}
+
 /** The cgroup ids of a target, and its canonical text (absolute cgroup path, full container id prefix as given). */
 export function resolveTarget(t: ClassTarget): { target: ClassTarget; ids: bigint[] } {
   try {
     if (t.kind === 'cgroup') {
-      const cg = resolveCgroup(t.path);
+      const cg = cgroupViaParent(t.path) ?? resolveCgroup(t.path);
       return { target: { kind: 'cgroup', path: cg.path }, ids: [cg.id] };
     }
     return { target: { kind: 'container', id: t.id.toLowerCase() }, ids: containerCgroupIds(t.id) };
@@ -181,21 +204,6 @@ function detachPinned(ifname: string, dir: string, ifindex: number): void {
 
 function sum(per: readonly VigilBwClassStats[], f: (s: VigilBwClassStats) => bigint): number {
   return per.reduce((a, s) => a + Number(f(s)), 0);
-}
-
-/**
- * The class's rate now: per CPU, the bytes of its last complete window over
- * that window's length, for CPUs whose current window started recently
- * enough (an idle CPU's last window is history, not the present).
- */
-export function currentRate(per: readonly VigilBwClassStats[], nowNs: bigint): number {
-  const window = BigInt(VIGIL_BW_RATE_WINDOW_MS) * 1_000_000n;
-  let bits = 0;
-  for (const s of per) {
-    if (!s.prev_ns || nowNs - s.win_start_ns > 2n * window) continue;
-    bits += (Number(s.prev_bytes) * 8 * 1e9) / Number(s.prev_ns);
-  }
-  return Math.round(bits);
 }
 
 /** A bandwidth manager attached to one interface, opened from its pins. */
@@ -304,44 +312,60 @@ export class Bandwidth extends PinnedMaps<MapName> {
    * place (counters kept). Takes effect from the next packet.
    */
   set(spec: ClassSpec): ClassStatus {
-    const { target, ids } = resolveTarget(spec.target);
-    const text = targetText(target);
-    if (Buffer.byteLength(text) >= VIGIL_BW_TARGET_LEN) {
-      throw new BandwidthError(`${text}: longer than ${VIGIL_BW_TARGET_LEN - 1} bytes`);
-    }
-    const cgroups = this.cgroupMap();
-    for (const cg of ids) {
-      const other = cgroups.get(cg);
-      const mine = this.find(target);
-      if (other !== undefined && other !== mine) {
-        const o = this.classMap().get(other);
-        throw new BandwidthError(`cgroup id ${cg} of ${text} is in the class of ${o?.target ?? `#${other}`} already (unset it first)`);
-      }
-    }
+    return this.setMany([spec])[0]!;
+  }
+
+  /**
+   * set() for many targets with one read of the class table (a thousand
+   * classes are a thousand map writes, not a thousand scans).
+   */
+  setMany(specs: readonly ClassSpec[]): ClassStatus[] {
     const classes = this.classMap();
-    let id = this.find(target);
-    const fresh = id === undefined;
-    if (id === undefined) {
-      const taken = new Set([...this.used()].map(([i]) => i));
-      id = Array.from({ length: VIGIL_BW_MAX_CLASSES }, (_, i) => i).find((i) => !taken.has(i));
-      if (id === undefined) throw new BandwidthError(`class table full (${VIGIL_BW_MAX_CLASSES} classes)`);
-      // A recycled id starts from zero.
-      this.statsMap().set(id, Array.from({ length: numPossibleCpus() }, () => ({
-        packets: 0n, bytes: 0n, delayed: 0n, horizon_drops: 0n, win_start_ns: 0n, win_bytes: 0n, prev_bytes: 0n, prev_ns: 0n,
-      })));
+    const used = new Map(this.used());
+    const byTarget = new Map([...used].map(([id, c]) => [`${c.kind}:${c.target}`, id]));
+    const cgroups = this.cgroupMap();
+    const stats = this.statsMap();
+    let nextFree = 0;
+    const out: ClassStatus[] = [];
+    for (const spec of specs) {
+      const { target, ids } = resolveTarget(spec.target);
+      const text = targetText(target);
+      if (Buffer.byteLength(text) >= VIGIL_BW_TARGET_LEN) throw new BandwidthError(`${text}: longer than ${VIGIL_BW_TARGET_LEN - 1} bytes`);
+      const kind = target.kind === 'cgroup' ? VIGIL_BW_KIND_CGROUP : VIGIL_BW_KIND_CONTAINER;
+      let id = byTarget.get(`${kind}:${text}`);
+      for (const cg of ids) {
+        const other = cgroups.get(cg);
+        if (other !== undefined && other !== id) {
+          throw new BandwidthError(`cgroup id ${cg} of ${text} is in the class of ${used.get(other)?.target ?? `#${other}`} already (unset it first)`);
+        }
+      }
+      const old = id === undefined ? undefined : used.get(id);
+      if (id === undefined) {
+        while (used.has(nextFree)) nextFree++;
+        if (nextFree >= VIGIL_BW_MAX_CLASSES) throw new BandwidthError(`class table full (${VIGIL_BW_MAX_CLASSES} classes)`);
+        id = nextFree;
+        // A recycled id starts from zero.
+        stats.set(id, Array.from({ length: numPossibleCpus() }, () => ({
+          packets: 0n, bytes: 0n, delayed: 0n, horizon_drops: 0n, win_start_ns: 0n, win_bytes: 0n, prev_bytes: 0n, prev_ns: 0n,
+        })));
+      } else {
+        // Cgroups no longer in the container leave the class.
+        for (const [cg, c] of cgroups.entries()) if (c === id && !ids.includes(cg)) cgroups.delete(cg);
+      }
+      const burst = burstBytes(spec.rateBits, spec.burstBytes);
+      const cls: VigilBwClass = {
+        rate: BigInt(Math.round(spec.rateBits / 8)), burst_ns: burstNs(spec.rateBits, burst), t_last: old?.t_last ?? 0n,
+        priority: spec.priority ?? 0, has_priority: spec.priority === undefined ? 0 : 1, kind, pad: 0,
+        burst_bytes: BigInt(spec.rateBits ? burst : 0), created_ns: old?.created_ns ?? BigInt(Date.now()) * 1_000_000n, target: text,
+      };
+      // The class exists before any cgroup points at it.
+      classes.set(id, cls);
+      used.set(id, cls);
+      byTarget.set(`${kind}:${text}`, id);
+      for (const cg of ids) cgroups.set(cg, id);
+      out.push(this.statusOf(id, cls, ids.map(String), stats.get(id) ?? [], process.hrtime.bigint()));
     }
-    const burst = burstBytes(spec.rateBits, spec.burstBytes);
-    const old = fresh ? undefined : classes.get(id);
-    classes.set(id, {
-      rate: BigInt(Math.round(spec.rateBits / 8)), burst_ns: burstNs(spec.rateBits, burst), t_last: old?.t_last ?? 0n,
-      priority: spec.priority ?? 0, has_priority: spec.priority === undefined ? 0 : 1,
-      kind: target.kind === 'cgroup' ? VIGIL_BW_KIND_CGROUP : VIGIL_BW_KIND_CONTAINER, pad: 0,
-      burst_bytes: BigInt(spec.rateBits ? burst : 0), created_ns: old?.created_ns ?? BigInt(Date.now()) * 1_000_000n, target: text,
-    });
-    // The class exists before any cgroup points at it; cgroups no longer in a container are dropped.
-    for (const [cg, c] of cgroups.entries()) if (c === id && !ids.includes(cg)) cgroups.delete(cg);
-    for (const cg of ids) cgroups.set(cg, id);
-    return this.classes().find((c) => c.id === id)!;
+    return out;
   }
 
   /** Removes the class of a target: its traffic is no longer limited. False if there was none. */
@@ -382,20 +406,20 @@ export class Bandwidth extends PinnedMaps<MapName> {
     for (const [cg, id] of this.cgroupMap().entries()) byClass.set(id, [...(byClass.get(id) ?? []), String(cg)]);
     const stats = this.statsMap();
     const now = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
-    const out: ClassStatus[] = [];
-    for (const [id, c] of this.used()) {
-      const per = stats.get(id) ?? [];
-      const rateBits = Number(c.rate) * 8;
-      out.push({
-        id, kind: c.kind === VIGIL_BW_KIND_CGROUP ? 'cgroup' : 'container', target: c.target,
-        cgroupIds: byClass.get(id) ?? [], rateBits, rate: rateBits ? formatRate(rateBits) : 'unlimited',
-        burstBytes: Number(c.burst_bytes), priority: c.has_priority ? c.priority : null,
-        createdAt: new Date(Number(c.created_ns / 1_000_000n)).toISOString(),
-        packets: sum(per, (s) => s.packets), bytes: sum(per, (s) => s.bytes), delayed: sum(per, (s) => s.delayed),
-        horizonDrops: sum(per, (s) => s.horizon_drops), currentRateBits: currentRate(per, now),
-      });
-    }
-    return out.sort((a, b) => a.id - b.id);
+    return [...this.used()].map(([id, c]) => this.statusOf(id, c, byClass.get(id) ?? [], stats.get(id) ?? [], now))
+      .sort((a, b) => a.id - b.id);
+  }
+
+  private statusOf(id: number, c: VigilBwClass, cgroupIds: string[], per: readonly VigilBwClassStats[], now: bigint): ClassStatus {
+    const rateBits = Number(c.rate) * 8;
+    return {
+      id, kind: c.kind === VIGIL_BW_KIND_CGROUP ? 'cgroup' : 'container', target: c.target,
+      cgroupIds, rateBits, rate: rateBits ? formatRate(rateBits) : 'unlimited',
+      burstBytes: Number(c.burst_bytes), priority: c.has_priority ? c.priority : null,
+      createdAt: new Date(Number(c.created_ns / 1_000_000n)).toISOString(),
+      packets: sum(per, (s) => s.packets), bytes: sum(per, (s) => s.bytes), delayed: sum(per, (s) => s.delayed),
+      horizonDrops: sum(per, (s) => s.horizon_drops), currentRateBits: currentRate(per, now),
+    };
   }
 
   status(): BandwidthStatus {
