@@ -157,7 +157,7 @@ describe('bandwidth manager (vigil bandwidth)', () => {
   });
 
   test('with fq: the limited cgroup gets its rate (±10%), the unlimited one is not slowed, a live change holds within 1 s, ' +
-    'detach restores the device', async (t) => {
+    'detach restores the device', { timeout: 300_000 }, async (t) => {
     if (fq.status !== 'available') {
       t.skip(`this kernel lacks the fq qdisc (${fq.reason ?? 'probe'}): EDT needs fq to pace departures`);
       return;

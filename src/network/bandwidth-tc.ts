@@ -12,9 +12,12 @@ export class TcError extends Error {
 /** What the kernel says when a qdisc kind is not built (CONFIG_NET_SCH_FQ off and no module). */
 const UNKNOWN_QDISC = /Specified qdisc kind is unknown|Unknown qdisc/i;
 
+/** Bound on one tc or ip call: netlink answers in milliseconds; a wedged one must not hang the command. */
+const TIMEOUT_MS = 30_000;
+
 function tcRun(args: readonly string[]): string {
   try {
-    return execFileSync('tc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('tc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: TIMEOUT_MS });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT') throw new TcError('tc (iproute2) is not installed');
@@ -60,7 +63,7 @@ export function defaultRoot(ifname: string): Qdisc | undefined {
 
 /** Transmit queues of the device (ip -d link). */
 function txQueues(ifname: string): number {
-  const out = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8' });
+  const out = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8', timeout: TIMEOUT_MS });
   const link = (JSON.parse(out) as Array<{ num_tx_queues?: number }>)[0];
   return Math.max(1, link?.num_tx_queues ?? 1);
 }
