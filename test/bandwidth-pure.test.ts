@@ -26,10 +26,8 @@ test('rates: tc units, bits and bytes, SI and IEC; bare numbers and out-of-range
 });
 
 test('formatRate picks the largest unit that keeps the number >= 1', () => {
-  assert.equal(formatRate(10e6), '10mbit');
-  assert.equal(formatRate(1.5e9), '1.5gbit');
-  assert.equal(formatRate(800e3), '800kbit');
-  assert.equal(formatRate(12), '12bit');
+  const cases: [number, string][] = [[10e6, '10mbit'], [1.5e9, '1.5gbit'], [800e3, '800kbit'], [12, '12bit']];
+  assert.deepEqual(cases.map(([bits]) => formatRate(bits)), cases.map(([, text]) => text));
 });
 
 test('priorities: 0..15 or a name from fq\'s default priomap', () => {
