@@ -2808,29 +2808,38 @@ static __always_inline __u64 regs_syscall_arg6(struct pt_regs *regs)
 #endif
 }
 
-/* raw_syscalls:sys_enter(regs, id) */
-SEC("raw_tracepoint/sys_enter")
-int policy_rawenter(struct bpf_raw_tracepoint_args *ctx)
+/* The record of syscall nr from its registers: the arguments, which a
+ * syscall leaves as they were, so the exit reads them as well as the entry. */
+static __always_inline struct raw_sys_record *raw_sys_record(struct pt_regs *regs, __s64 nr)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	struct vigil_policy_raw_sys *c = raw_sys_wanted(0, ctx->args[1]);
 	struct raw_sys_record *rec;
 	__u32 zero = 0;
 
-	if (!c)
-		return 0;
 	rec = bpf_map_lookup_elem(&raw_sys_records, &zero);
 	if (!rec)
-		return 0;
+		return NULL;
 	rec->common = 0;
-	rec->id = ctx->args[1];
+	rec->id = nr;
 	rec->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	rec->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	rec->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	rec->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 	rec->args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
 	rec->args[5] = regs_syscall_arg6(regs);
-	if (begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
+	return rec;
+}
+
+/* raw_syscalls:sys_enter(regs, id) */
+SEC("raw_tracepoint/sys_enter")
+int policy_rawenter(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct vigil_policy_raw_sys *c = raw_sys_wanted(0, ctx->args[1]);
+	struct raw_sys_record *rec;
+
+	if (!c)
+		return 0;
+	rec = raw_sys_record((struct pt_regs *)ctx->args[0], ctx->args[1]);
+	if (rec && begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
 		run_list(ctx, rec, c->slot, false, 0, 0);
 	return 0;
 }
@@ -2847,24 +2856,22 @@ static __always_inline __s64 regs_syscall_nr(struct pt_regs *regs)
 #endif
 }
 
-/* raw_syscalls:sys_exit(regs, ret) */
+/* raw_syscalls:sys_exit(regs, ret). The record is the entry's (the
+ * arguments from the registers): hooks judged here alone (EXIT_ONLY) read
+ * their arguments from it, so no program runs at the entry of every
+ * syscall; the return value is ret. */
 SEC("raw_tracepoint/sys_exit")
 int policy_rawexit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__s64 nr = regs_syscall_nr((struct pt_regs *)ctx->args[0]);
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	__s64 nr = regs_syscall_nr(regs);
 	struct vigil_policy_raw_sys *c = raw_sys_wanted(1, nr);
 	struct raw_sys_record *rec;
-	__u32 zero = 0;
 
 	if (!c)
 		return 0;
-	rec = bpf_map_lookup_elem(&raw_sys_records, &zero);
-	if (!rec)
-		return 0;
-	rec->common = 0;
-	rec->id = nr;
-	rec->args[0] = ctx->args[1];
-	if (begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
+	rec = raw_sys_record(regs, nr);
+	if (rec && begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
 		run_list(ctx, rec, c->slot, true, (__s64)ctx->args[1], (__s32)nr);
 	return 0;
 }
