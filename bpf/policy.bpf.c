@@ -73,6 +73,7 @@ const enum vigil_policy_prefilter_flag *unused_vigil_policy_prefilter_flag __att
 const enum vigil_policy_prefilter_limits *unused_vigil_policy_prefilter_limits __attribute__((unused));
 const enum vigil_policy_prefilter_kind *unused_vigil_policy_prefilter_kind __attribute__((unused));
 const enum vigil_policy_raw_sys_limits *unused_vigil_policy_raw_sys_limits __attribute__((unused));
+const enum vigil_policy_prefilter_cache *unused_vigil_policy_prefilter_cache __attribute__((unused));
 
 #define AT_FDCWD -100
 #define AF_UNIX 1
@@ -147,6 +148,34 @@ struct {
 	__type(key, struct vigil_policy_pf_key);
 	__type(value, __u8);
 } prefilter SEC(".maps");
+
+/* The prefilter's cache (vigil/policy.h: enum vigil_policy_prefilter_cache). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} pf_gen SEC(".maps");
+
+struct pf_cached {
+	__u64 dentry;		/* 0: empty */
+	__u64 mnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
+	__u64 parent;
+	__u64 hash_len;
+	__u64 moved;		/* pf_gen's when the verdict was made */
+	__u64 config;
+	__u32 hook;
+	__u32 allows;		/* the verdict: 1 passes to the full judgement, 0 drops */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_POLICY_PF_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pf_cached);
+} pf_cache SEC(".maps");
 
 /* raw_syscalls' raw tracepoints: [0] sys_enter, [1] sys_exit (vigil/policy.h). */
 struct {
@@ -1812,6 +1841,58 @@ static __always_inline bool pf_allows(struct evalbuf *e, __u32 hook, __u8 kind, 
 	return bpf_map_lookup_elem(&prefilter, k) != NULL;
 }
 
+/* The cache slot of a file for a hook, and the generations to compare;
+ * NULL when the cache is off. */
+static __always_inline struct pf_cached *pf_cache_slot(__u64 dentry, __u32 hook, __u64 *moved, __u64 *config)
+{
+	__u32 k = VIGIL_POLICY_PF_GEN_MOVED;
+	__u64 *g;
+	__u32 idx;
+
+	g = bpf_map_lookup_elem(&pf_gen, &k);
+	if (!g)
+		return NULL;
+	*moved = *(volatile __u64 *)g;
+	k = VIGIL_POLICY_PF_GEN_CONFIG;
+	g = bpf_map_lookup_elem(&pf_gen, &k);
+	if (!g || !*g)
+		return NULL;
+	*config = *g;
+	idx = ((dentry ^ ((__u64)hook << 48)) * 0x9E3779B97F4A7C15ULL) >> (64 - VIGIL_POLICY_PF_CACHE_BITS);
+	return bpf_map_lookup_elem(&pf_cache, &idx);
+}
+
+/* The prefilter's verdict on the file at fpath (a dentry head dh) for the
+ * current hook: 1 allows (or unsure), 0 drops; *sure tells whether the
+ * verdict may be cached (it holds while the file's name and place do). */
+static __always_inline int pf_judge(struct run *r, __u32 pf, const struct path *fpath, const struct path *root,
+				    const struct __vigil_dentry_head *dh, bool *sure)
+{
+	struct __vigil_path_measured m;
+	__u32 flags = 0;
+
+	*sure = false;
+	if (pf & VIGIL_POLICY_PF_LEAF) {
+		if (pf_allows(r->e, r->hook_id, VIGIL_POLICY_PF_KIND_LEAF, 0, dh->name, dh->len)) {
+			*sure = true;
+			return 1;
+		}
+	}
+	if (pf & VIGIL_POLICY_PF_TOP) {
+		vigil_path_measure(r->e->work, WORK_MASK, fpath, root, VIGIL_POLICY_ARG_MAX - 1, &m, &flags,
+				   VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
+		/* A path the walk would cut compares by its leaf side. */
+		if (flags)
+			return 1;
+		if (pf_allows(r->e, r->hook_id, VIGIL_POLICY_PF_KIND_TOP, '/', m.top_name, m.top_len)) {
+			*sure = true;
+			return 1;
+		}
+	}
+	*sure = true;
+	return 0;
+}
+
 /*
  * 0 when the current hook's prefilter proves that no selector can match the
  * event's file (hook.prefilter's argument), 1 otherwise (no prefilter, or
@@ -1822,11 +1903,14 @@ __noinline int vg_prefilter(__s64 ret)
 	struct run r = {};
 	struct vigil_policy_arg *a;
 	struct __vigil_dentry_head dh;
-	struct __vigil_path_measured m;
 	struct path fpath, root;
+	struct pf_cached *c;
 	struct file *f = NULL;
-	__u32 pf, slot, flags = 0;
-	__u64 raw;
+	__u64 moved = 0, config = 0, now = 0, raw;
+	__u32 pf, slot, k = VIGIL_POLICY_PF_GEN_MOVED;
+	__u64 *g;
+	bool sure;
+	int allows;
 
 	if (!run_load(&r))
 		return 1;
@@ -1849,22 +1933,51 @@ __noinline int vg_prefilter(__s64 ret)
 	 * mount point, not by its own dentry. */
 	if (!fpath.dentry || !fpath.mnt || fpath.dentry == BPF_CORE_READ(fpath.mnt, mnt_root))
 		return 1;
-	if (pf & VIGIL_POLICY_PF_LEAF) {
-		if (!vigil_dentry_head(fpath.dentry, &dh))
-			return 1;
-		if (pf_allows(r.e, r.hook_id, VIGIL_POLICY_PF_KIND_LEAF, 0, dh.name, dh.len))
-			return 1;
-	}
-	if (pf & VIGIL_POLICY_PF_TOP) {
-		vigil_task_root_pwd(r.task, &root, NULL);
-		vigil_path_measure(r.e->work, WORK_MASK, &fpath, &root, VIGIL_POLICY_ARG_MAX - 1, &m, &flags,
-				   VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
-		/* A path the walk would cut compares by its leaf side. */
-		if (flags)
-			return 1;
-		if (pf_allows(r.e, r.hook_id, VIGIL_POLICY_PF_KIND_TOP, '/', m.top_name, m.top_len))
-			return 1;
-	}
+	if (!vigil_dentry_head(fpath.dentry, &dh))
+		return 1;
+	vigil_task_root_pwd(r.task, &root, NULL);
+	c = pf_cache_slot((__u64)fpath.dentry, r.hook_id, &moved, &config);
+	if (c && c->dentry == (__u64)fpath.dentry && c->hook == r.hook_id && c->mnt == (__u64)fpath.mnt &&
+	    c->root_dentry == (__u64)root.dentry && c->root_mnt == (__u64)root.mnt && c->parent == (__u64)dh.parent &&
+	    c->hash_len == dh.hash_len && c->moved == moved && c->config == config)
+		return c->allows;
+	allows = pf_judge(&r, pf, &fpath, &root, &dh, &sure);
+	if (!c || !sure)
+		return allows;
+	/* Cached only when nothing moved while it was judged. */
+	g = bpf_map_lookup_elem(&pf_gen, &k);
+	if (g)
+		now = *(volatile __u64 *)g;
+	if (now != moved)
+		return allows;
+	/* Emptied first, the file last: a program that ran between (a
+	 * preemption on this CPU) finds no entry rather than half of one. */
+	c->dentry = 0;
+	barrier();
+	c->mnt = (__u64)fpath.mnt;
+	c->root_dentry = (__u64)root.dentry;
+	c->root_mnt = (__u64)root.mnt;
+	c->parent = (__u64)dh.parent;
+	c->hash_len = dh.hash_len;
+	c->moved = moved;
+	c->config = config;
+	c->hook = r.hook_id;
+	c->allows = allows;
+	barrier();
+	c->dentry = (__u64)fpath.dentry;
+	return allows;
+}
+
+/* At the exit of a syscall that may have moved a directory or a mount: the
+ * prefilter's cached verdicts are made again (vigil/policy.h). */
+SEC("tracepoint")
+int policy_tree_moved(void *ctx)
+{
+	__u32 k = VIGIL_POLICY_PF_GEN_MOVED;
+	__u64 *g = bpf_map_lookup_elem(&pf_gen, &k);
+
+	if (g)
+		__sync_fetch_and_add(g, 1);
 	return 0;
 }
 

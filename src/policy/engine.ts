@@ -31,6 +31,7 @@ import {
   type PolicyPlan, type SockAddrProgram, type UserAction,
 } from './plan.js';
 import { decodePolicyRecord, toPolicyEvent, PolicyRecordError } from './events.js';
+import { PrefilterCache } from './prefilter-cache.js';
 import {
   vigilPolicyCounters, vigilPolicyDenySet, vigilPolicyTpHooks, vigilPolicyRawSys, VIGIL_POLICY_RAW_NRS, VIGIL_POLICY_MAX_TP,
   VIGIL_POLICY_TP_HOOKS, vigilPolicyFilter, vigilPolicyHook, vigilPolicyResolve, vigilPolicyProc, vigilPolicySelector,
@@ -143,7 +144,7 @@ interface LivePolicy {
 
 type Part = 'procs' | 'uprobes' | 'deny' | 'kprobes' | 'kprobeOverride' | 'rawSyscalls';
 const PART_PROGRAMS: Record<Part | 'core', string[]> = {
-  core: ['policy_tp', 'policy_sys_exit'],
+  core: ['policy_tp', 'policy_sys_exit', 'policy_tree_moved'],
   procs: ['policy_proc_exec', 'policy_proc_fork', 'policy_proc_exit'],
   uprobes: ['policy_uprobe', 'policy_uretprobe'],
   kprobes: ['policy_kprobe', 'policy_kretprobe'],
@@ -243,8 +244,11 @@ export class PolicyEngine implements Disposable {
   /** records read; dropped (hook gone); malformed; celRejected (posted, then refused by the selector's matchCEL). */
   readonly stats = { records: 0, dropped: 0, malformed: 0, celRejected: 0 };
 
+  private readonly pfCache: PrefilterCache;
+
   private constructor(private readonly core: BpfObject, private readonly opts: PolicyEngineOptions) {
     this.spec = core.spec;
+    this.pfCache = new PrefilterCache(core);
   }
 
   /** Loads the engine's tracepoint programs and starts reading events. No policy yet. */
@@ -577,6 +581,7 @@ export class PolicyEngine implements Disposable {
           for (const key of prefilterKeys(id, pa.kernel.prefilter)) m.update(key, Buffer.from([1]));
         }
         new TypedMap(this.core.map('hooks'), codec.u32, vigilPolicyHook).set(id, k);
+        if (pa.kernel.prefilter) this.pfCache.changed();
       }
     } catch (e) {
       this.teardownHook(hook);
@@ -812,6 +817,7 @@ export class PolicyEngine implements Disposable {
       if (a.planned.kernel.prefilter) {
         const m = this.core.map('prefilter');
         for (const k of prefilterKeys(a.id, a.planned.kernel.prefilter)) m.delete(k);
+        this.pfCache.changed();
       }
       this.dropStash(a.id);
       this.byHookId.delete(a.id);
@@ -1031,7 +1037,7 @@ export class PolicyEngine implements Disposable {
       }
     }
     for (const t of this.tpSlots.values()) if (t.link) links.push(t.link);
-    links.push(...this.denyLinks, ...this.partLinks);
+    links.push(...this.denyLinks, ...this.partLinks, ...this.pfCache.detach());
     closeAll(links);
     this.reader?.close();
     this.reader = undefined;
