@@ -430,24 +430,27 @@ static __always_inline void count(__u32 policy, __u32 which)
 		c->c[which & (VIGIL_POLICY_COUNTER_SLOTS - 1)] += 1;
 }
 
-static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+/* The current task's file at fd. Its task, files and fd table are read
+ * through BTF (plain loads the kernel guards, no helper call each). */
+static __always_inline struct file *fd_file(long fd)
 {
-	struct files_struct *files;
-	struct fdtable *fdt;
-	struct file **fds, *f = NULL;
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	struct file *f = NULL;
 
-	if (fd < 0)
+	if (fd < 0 || !fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	files = BPF_CORE_READ(task, files);
-	if (!files)
-		return NULL;
-	fdt = BPF_CORE_READ(files, fdt);
-	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]))
 		return NULL;
 	return f;
+}
+
+/* The current task's root (chroot), read through BTF. */
+static __always_inline void current_root(struct path *root)
+{
+	struct fs_struct *fs = bpf_get_current_task_btf()->fs;
+
+	root->dentry = fs->root.dentry;
+	root->mnt = fs->root.mnt;
 }
 
 static __always_inline void sock_fill(struct vigil_policy_sock *o, struct sock *sk)
@@ -814,9 +817,9 @@ struct cond_walk {
 	bool pass;
 };
 
-static __always_inline bool fd_is_socket(struct task_struct *task, long fd, __u64 families, __u16 protocol)
+static __always_inline bool fd_is_socket(long fd, __u64 families, __u16 protocol)
 {
-	struct file *f = fd_file(task, fd);
+	struct file *f = fd_file(fd);
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
@@ -849,9 +852,9 @@ static long cond_step(__u64 i, void *data)
 		return 0;
 	v = read_word(w->r->ctx, &c->where, w->ret);
 	if (c->test == VIGIL_POLICY_COND_FD_SOCKET) {
-		ok = fd_is_socket(w->r->task, (__s32)v, c->families, c->protocol);
+		ok = fd_is_socket((__s32)v, c->families, c->protocol);
 	} else if (c->test == VIGIL_POLICY_COND_FD_OP) {
-		struct file *f = fd_file(w->r->task, (__s32)v);
+		struct file *f = fd_file((__s32)v);
 		const struct file_operations *fop = f ? BPF_CORE_READ(f, f_op) : NULL;
 		__u64 fn = 0;
 
@@ -935,7 +938,7 @@ static __always_inline void put_work_path(struct run *r, struct vigil_policy_arg
 
 static __always_inline int capture_fd(struct run *r, struct vigil_policy_arg_value *out, long fd)
 {
-	struct file *f = fd_file(r->task, fd);
+	struct file *f = fd_file(fd);
 	struct inode *inode;
 	__u32 len, mode;
 	long off;
@@ -992,7 +995,7 @@ static __always_inline int capture_path_at(struct run *r, struct vigil_policy_ar
 		return 0;
 	}
 	if (dfd != AT_FDCWD) {
-		f = fd_file(r->task, dfd);
+		f = fd_file(dfd);
 		if (!f) {
 			out->flags |= VIGIL_POLICY_ARG_ERROR;
 			blob_commit(r->s, out, ulen);
@@ -1923,7 +1926,7 @@ __noinline int vg_prefilter(__s64 ret)
 	a = &r.h->args[slot];
 	raw = read_word(r.ctx, a, ret);
 	if (a->type == VIGIL_POLICY_ARG_FD)
-		f = fd_file(r.task, (__s32)raw);
+		f = fd_file((__s32)raw);
 	else if (a->type == VIGIL_POLICY_ARG_KFILE)
 		f = (struct file *)raw;
 	if (!f)
@@ -1935,7 +1938,7 @@ __noinline int vg_prefilter(__s64 ret)
 		return 1;
 	if (!vigil_dentry_head(fpath.dentry, &dh))
 		return 1;
-	vigil_task_root_pwd(r.task, &root, NULL);
+	current_root(&root);
 	c = pf_cache_slot((__u64)fpath.dentry, r.hook_id, &moved, &config);
 	if (c && c->dentry == (__u64)fpath.dentry && c->hook == r.hook_id && c->mnt == (__u64)fpath.mnt &&
 	    c->root_dentry == (__u64)root.dentry && c->root_mnt == (__u64)root.mnt && c->parent == (__u64)dh.parent &&
@@ -2658,7 +2661,7 @@ __noinline int vg_entry(void)
 	if (!run_load(&r))
 		return FINISH_NONE;
 	/* 0. The attachment's own conditions: not this hook's event otherwise. */
-	if (!vg_conds(0, 0))
+	if (r.h->nconds && !vg_conds(0, 0))
 		return FINISH_NONE;
 	/* 1. Process filters: a task no selector can match costs no capture. */
 	if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
@@ -2736,7 +2739,7 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 	if (r.h->flags & VIGIL_POLICY_HOOK_EXIT_ONLY) {
 		/* Nothing was read at the entry: the conditions on the result, the
 		 * process filters, then the record is built here. */
-		if (!vg_conds(1, ret))
+		if (r.h->nconds && !vg_conds(1, ret))
 			return FINISH_NONE;
 		if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
 			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
@@ -2773,7 +2776,7 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 	/* A stale entry (its exit was missed) is dropped. */
 	if (r.s->ev.nr != nr)
 		return FINISH_NONE;
-	if (!vg_conds(1, ret))
+	if (r.h->nconds && !vg_conds(1, ret))
 		return FINISH_NONE;
 judge:
 	/* The arguments read at the exit see the syscall's own result (an fd). */
