@@ -1932,11 +1932,7 @@ __noinline int vg_prefilter(__s64 ret)
 	if (!f)
 		return 1;
 	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	/* A mount's root (a file bind-mounted over another) is named by its
-	 * mount point, not by its own dentry. */
-	if (!fpath.dentry || !fpath.mnt || fpath.dentry == BPF_CORE_READ(fpath.mnt, mnt_root))
-		return 1;
-	if (!vigil_dentry_head(fpath.dentry, &dh))
+	if (!fpath.dentry || !fpath.mnt || !vigil_dentry_head(fpath.dentry, &dh))
 		return 1;
 	current_root(&root);
 	c = pf_cache_slot((__u64)fpath.dentry, r.hook_id, &moved, &config);
@@ -1944,6 +1940,11 @@ __noinline int vg_prefilter(__s64 ret)
 	    c->root_dentry == (__u64)root.dentry && c->root_mnt == (__u64)root.mnt && c->parent == (__u64)dh.parent &&
 	    c->hash_len == dh.hash_len && c->moved == moved && c->config == config)
 		return c->allows;
+	/* A mount's root (a file bind-mounted over another) is named by its
+	 * mount point, not by its own dentry: never cached, so a hit above is
+	 * not one (a mount's root dentry is fixed for its life). */
+	if (fpath.dentry == BPF_CORE_READ(fpath.mnt, mnt_root))
+		return 1;
 	allows = pf_judge(&r, pf, &fpath, &root, &dh, &sure);
 	if (!c || !sure)
 		return allows;
