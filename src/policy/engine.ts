@@ -728,7 +728,12 @@ export class PolicyEngine implements Disposable {
    * attachment, whose cookie indexes the list of their ids (tp_hooks).
    */
   private joinTracepoint(prog: string, category: string, event: string, a: LiveAttachment): void {
-    const key = `${prog} ${category}/${event}`;
+    // A syscall without a tracepoint of its own is served by raw_syscalls' raw tracepoints (the
+    // raw syscall programs); a policy's own tracepoint on raw_syscalls by the tracepoint, whose
+    // record the kernel fills.
+    const att = a.planned.attachment;
+    const raw = att.kind === 'syscall' && att.raw;
+    const key = tpKey(prog, category, event, raw);
     let t = this.tpSlots.get(key);
     const fresh = !t;
     if (!t) {
@@ -740,13 +745,12 @@ export class PolicyEngine implements Disposable {
     }
     t.hooks.push(a.id);
     // A syscall served by raw_syscalls: the kernel skips the other syscalls by number first.
-    const att = a.planned.attachment;
-    if (att.kind === 'syscall' && att.raw && att.nr !== undefined) this.rawSyscallNr.set(a.id, att.nr);
+    if (raw && att.nr !== undefined) this.rawSyscallNr.set(a.id, att.nr);
     a.tracepoints.push(key);
     this.writeTpHooks(t.slot, t.hooks);
     if (fresh) {
       try {
-        t.link = category === 'raw_syscalls' ? this.attachRawSyscalls(prog, event) :
+        t.link = raw ? this.attachRawSyscalls(prog, event) :
           this.core.program(prog).attachTracepoint(category, event, { cookie: BigInt(t.slot) });
       } catch (e) {
         this.leaveTracepoint(key, a.id);
@@ -780,7 +784,7 @@ export class PolicyEngine implements Disposable {
     // raw_syscalls: the raw tracepoint's slot and the numbers it lets through.
     for (const [dir, prog] of [[0, 'policy_tp'], [1, 'policy_sys_exit']] as const) {
       const event = dir === 0 ? 'sys_enter' : 'sys_exit';
-      if (this.tpSlots.get(`${prog} raw_syscalls/${event}`)?.slot !== slot) continue;
+      if (this.tpSlots.get(tpKey(prog, 'raw_syscalls', event, true))?.slot !== slot) continue;
       const bits = new Array<bigint>(VIGIL_POLICY_RAW_NRS / 64).fill(0n);
       for (const n of nrs) {
         if (n >= 0 && n < VIGIL_POLICY_RAW_NRS) bits[n >> 6] = bits[n >> 6]! | (1n << BigInt(n & 63));
@@ -1058,6 +1062,11 @@ export class PolicyEngine implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** tpSlots' key of a tracepoint attachment; raw: served by the raw syscall programs. */
+function tpKey(prog: string, category: string, event: string, raw: boolean): string {
+  return `${prog} ${category}/${event}${raw ? ' (raw tracepoint)' : ''}`;
 }
 
 function noArg(): VigilPolicyArg {
