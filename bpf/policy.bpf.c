@@ -1815,17 +1815,22 @@ static __always_inline bool str_postfix(struct evalbuf *e, __u32 id, const __u8 
 
 /* --- the prefilter (vigil/policy.h: enum vigil_policy_prefilter_flag) ------------ */
 
-/* Looks up kind + text for the current hook: lead (a byte before the name:
- * the top's '/'; 0: none), len bytes at src, then '/' when the name fit
- * whole (and src is not NULL: the root's key is "/" alone). */
-static __always_inline bool pf_allows(struct evalbuf *e, __u32 hook, __u8 kind, __u8 lead,
-				      const unsigned char *src, __u32 len)
+/* 1 when kind + text is a key for the current hook: lead (a byte before the
+ * name: the top's '/'; 0: none), len bytes at src, then '/' when the name
+ * fit whole (and src is not 0: the root's key is "/" alone). Global: its
+ * index arithmetic is verified on its own (inlined in the prefilter, the
+ * 6.1 verifier lost the bounds of a spilled index). */
+__noinline int vg_pf_allows(__u32 kind, __u32 lead, __u64 src, __u32 len)
 {
-	struct vigil_policy_pf_key *k = &e->pf;
+	struct evalbuf *e = evalbuf();
+	struct vigil_policy_pf_key *k;
 	__u32 n = len, at = 0;
 
+	if (!e)
+		return 1;
+	k = &e->pf;
 	__builtin_memset(k, 0, sizeof(*k));
-	k->hook = hook;
+	k->hook = e->st.hook_id;
 	k->kind = kind;
 	if (lead)
 		k->text[at++] = lead;
@@ -1833,8 +1838,8 @@ static __always_inline bool pf_allows(struct evalbuf *e, __u32 hook, __u8 kind, 
 		n = VIGIL_POLICY_PF_NAME_MAX;
 	barrier_var(n);
 	n &= 2 * VIGIL_POLICY_PF_NAME_MAX - 1;
-	if (n && bpf_probe_read_kernel(k->text + at, n, src))
-		return true;	/* unreadable: the full judgement decides */
+	if (n && bpf_probe_read_kernel(k->text + at, n, (const void *)src))
+		return 1;	/* unreadable: the full judgement decides */
 	at += n;
 	/* A name cut to the key's size has no terminator: it then allows
 	 * only by entries shorter than the cut (prefixes of the first component). */
@@ -1876,7 +1881,7 @@ static __always_inline int pf_judge(struct run *r, __u32 pf, const struct path *
 
 	*sure = false;
 	if (pf & VIGIL_POLICY_PF_LEAF) {
-		if (pf_allows(r->e, r->hook_id, VIGIL_POLICY_PF_KIND_LEAF, 0, dh->name, dh->len)) {
+		if (vg_pf_allows(VIGIL_POLICY_PF_KIND_LEAF, 0, (__u64)dh->name, dh->len)) {
 			*sure = true;
 			return 1;
 		}
@@ -1887,7 +1892,7 @@ static __always_inline int pf_judge(struct run *r, __u32 pf, const struct path *
 		/* A path the walk would cut compares by its leaf side. */
 		if (flags)
 			return 1;
-		if (pf_allows(r->e, r->hook_id, VIGIL_POLICY_PF_KIND_TOP, '/', m.top_name, m.top_len)) {
+		if (vg_pf_allows(VIGIL_POLICY_PF_KIND_TOP, '/', (__u64)m.top_name, m.top_len)) {
 			*sure = true;
 			return 1;
 		}
