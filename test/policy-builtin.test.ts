@@ -255,13 +255,15 @@ describe('built-in policies', () => {
 
   test('kernel-module-loads: finit_module is reported with its result, even where modules are not built in', async () => {
     await withPolicy('kernel-module-loads', async (p) => {
-      const r = await exec(PY, ['-c', 'import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall(313, -1, b"", 0), ctypes.get_errno())']);
+      const r = await exec(PY, ['-c', 'import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall(313, -1, b"vigil_param=1", 0), ctypes.get_errno())']);
       const [ret, errno] = r.out.trim().split(' ').map(Number);
       assert.equal(ret, -1, r.err);
       const evs = mine(p.name, r.pid);
       assert.equal(evs.length, 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.hook.functionName])));
       assert.equal(evs[0]!.hook.functionName, 'sys_finit_module');
       assert.ok(evs[0]!.returnValue?.kind === 'int' && evs[0]!.returnValue.value === BigInt(-errno!), show(evs[0]!.returnValue));
+      // The arguments as the syscall got them (read from the registers at its exit where raw_syscalls serve it).
+      assert.deepEqual(evs[0]!.args[1], { kind: 'string', value: 'vigil_param=1' }, show(evs[0]!.args));
     });
   });
 
