@@ -88,8 +88,10 @@ export class Profiler implements Disposable {
     if (this.warming || this.closed || !this.toWarm.size) return;
     this.warming = setImmediate(() => {
       this.warming = undefined;
-      if (this.closed) return;
-      const [pid, samples] = this.toWarm.entries().next().value as [number, RawSample[]];
+      // cut() may have emptied the queue since this turn was scheduled.
+      const next = this.toWarm.entries().next();
+      if (this.closed || next.done) return;
+      const [pid, samples] = next.value;
       this.toWarm.delete(pid);
       try {
         warmSymbols(samples, this.symbolizer);
