@@ -122,7 +122,7 @@ export class Agent {
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
-      rules: this.rules.status().active, health: c.health && `${c.health.host}:${c.health.port}`,
+      rules: this.rules.status().active, health: this.healthAddress(),
     }, 'ready');
   }
 
@@ -143,6 +143,12 @@ export class Agent {
     } finally {
       this.state = 'ready';
     }
+  }
+
+  /** Where /healthz is served (the port the kernel chose for port 0). */
+  private healthAddress(): string | undefined {
+    const a = this.health?.address();
+    return a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : undefined;
   }
 
   private serveHealth(host: string, port: number): Promise<http.Server> {
