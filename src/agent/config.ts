@@ -115,7 +115,10 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   const caseVariants: PolicyDiagnostic[] = [];
   const v = new Validator(doc, lc, positions, diags, caseVariants);
   const raw = (doc.contents === null ? {} : v.validate(doc.contents, CONFIG_SCHEMA, '', root)) as RawConfig | undefined;
-  for (const d of caseVariants) diags.push({ ...d, message: `unknown field (keys are case-sensitive): ${d.message.replace(/ \(Tetragon.*\)/, '')}` });
+  for (const d of caseVariants) {
+    const m = /^"([^"]*)" is read as "([^"]*)"/.exec(d.message);
+    diags.push({ ...d, message: m ? `unknown field "${m[1]}" (did you mean "${m[2]}"? keys are case-sensitive)` : d.message });
+  }
   const at = (path: string, message: string): void => void diags.push({ pos: positions.of(path), path, message });
 
   const clientBuffer = raw?.api?.clientBuffer === undefined ? 4 << 20 : parseByteSize(raw.api.clientBuffer);
