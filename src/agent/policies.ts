@@ -131,7 +131,8 @@ export class AgentPolicies {
   list(): PolicyStatus[] {
     return [...this.entries.entries()].map(([name, e]) => {
       const c = e.enabled ? this.engine?.counters(name) : undefined;
-      const actions = c ? Object.values(c.actions).reduce((a, b) => a + b, 0n) - c.actions.post : 0n;
+      const a = c?.actions;
+      const actions = a ? a.sigkill + a.signal + a.deny + a.notifyEnforcer : 0n;
       return {
         name, state: e.enabled ? 'enabled' : 'disabled', origin: e.origin, source: e.source,
         events: String(c?.posted ?? 0n), actions: String(actions),
