@@ -22,15 +22,12 @@ const CUT_OFF_GRACE_MS = 5000;
 /** A message's bytes beyond its line (framing, fields). */
 const MESSAGE_OVERHEAD = 48;
 
-export interface HubStats {
-  clients: number;
-  clientsTotal: number;
-  clientsCutOff: number;
-  /** Events cut-off clients did not get (those queued for them and the one that did not fit). */
-  clientEventsLost: number;
-  /** Events published. */
-  events: number;
-}
+/**
+ * Event-stream clients now and in all, those cut off, the events cut-off
+ * clients did not get (those queued for them and the one that did not fit),
+ * and the events published.
+ */
+export type HubStats = Record<'clients' | 'clientsTotal' | 'clientsCutOff' | 'clientEventsLost' | 'events', number>;
 
 export interface HubLog {
   info(fields: Record<string, unknown>, msg: string): void;

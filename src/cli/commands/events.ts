@@ -87,57 +87,59 @@ export const command: Command = {
   name: 'events',
   summary: 'stream events from the running agent',
   usage,
-  async run(argv: string[]): Promise<number> {
-    const o = parseEventsArgs(argv);
-    const client = connectAgent(o.socket);
-    const f = o.filter;
-    const stream = client.GetEvents!({
-      kinds: o.kinds, pids: f.pids ?? [], followChildren: f.followChildren, uids: f.uids ?? [], comms: f.comms ?? [],
-      binaryPrefixes: f.binaryPrefixes ?? [], pathPrefixes: f.pathPrefixes ?? [], container: o.container ?? '',
-      output: { format: o.format, timeFormat: o.timeFormat, color: colorEnabled(o.color, process.stdout), ancestors: o.ancestors },
-      last: o.last, sinceNs: String(o.sinceNs), follow: o.follow,
-    }) as grpc.ClientReadableStream<EventsResponse>;
-    using shutdown = new Shutdown('events');
-    let seen = 0;
-    let lost = 0;
-    let failure: AgentCallError | undefined;
-    const out = process.stdout;
-    out.on('error', () => shutdown.stop('stdout closed'));
-    // A slow reader of stdout: stop reading the stream (the agent cuts this client off if it lasts).
-    out.on('drain', () => stream.resume());
-    stream.on('data', (r: EventsResponse) => {
-      let line: string;
-      if ('event' in r && r.event) {
-        if (o.count !== undefined && seen >= o.count) return;
-        seen++;
-        line = r.event.line;
-      } else if ('lost' in r && r.lost) {
-        lost += Number(r.lost.count);
-        line = r.lost.line;
-      } else if ('header' in r && r.header) {
-        line = r.header;
-      } else {
-        return;
-      }
-      if (!out.write(`${line}\n`) && out.writableLength > o.outputBuffer) stream.pause();
-      if (o.count !== undefined && seen >= o.count) shutdown.stop('count');
-    });
-    stream.on('error', (e: grpc.ServiceError) => {
-      if (!shutdown.stopping) failure = callError(e);
-      shutdown.stop('error');
-    });
-    stream.on('end', () => shutdown.stop('end'));
-    const timer = o.duration !== undefined ? setTimeout(() => shutdown.stop('duration'), o.duration * 1000) : undefined;
-    await shutdown.stopped;
-    if (timer) clearTimeout(timer);
-    stream.cancel();
-    client.close();
-    if (lost > 0) process.stderr.write(`vigil events: lost ${lost} events\n`);
-    if (failure) {
-      if (failure.code === grpc.status.UNAVAILABLE) throw failure;
-      process.stderr.write(`vigil events: ${failure.code === grpc.status.RESOURCE_EXHAUSTED ? 'the agent cut this client off: ' : ''}${failure.message}\n`);
-      return 1;
-    }
-    return 0;
-  },
+  run: (argv: string[]) => streamEvents(parseEventsArgs(argv)),
 };
+
+/** Streams what the agent sends to stdout until the stream, a signal, --duration or --count ends it. */
+async function streamEvents(o: ReturnType<typeof parseEventsArgs>): Promise<number> {
+  const client = connectAgent(o.socket);
+  const f = o.filter;
+  const stream = client.GetEvents!({
+    kinds: o.kinds, pids: f.pids ?? [], followChildren: f.followChildren, uids: f.uids ?? [], comms: f.comms ?? [],
+    binaryPrefixes: f.binaryPrefixes ?? [], pathPrefixes: f.pathPrefixes ?? [], container: o.container ?? '',
+    output: { format: o.format, timeFormat: o.timeFormat, color: colorEnabled(o.color, process.stdout), ancestors: o.ancestors },
+    last: o.last, sinceNs: String(o.sinceNs), follow: o.follow,
+  }) as grpc.ClientReadableStream<EventsResponse>;
+  using shutdown = new Shutdown('events');
+  let seen = 0;
+  let lost = 0;
+  let failure: AgentCallError | undefined;
+  const out = process.stdout;
+  out.on('error', () => shutdown.stop('stdout closed'));
+  // A slow reader of stdout: stop reading the stream (the agent cuts this client off if it lasts).
+  out.on('drain', () => stream.resume());
+  stream.on('data', (r: EventsResponse) => {
+    let line: string;
+    if ('event' in r && r.event) {
+      if (o.count !== undefined && seen >= o.count) return;
+      seen++;
+      line = r.event.line;
+    } else if ('lost' in r && r.lost) {
+      lost += Number(r.lost.count);
+      line = r.lost.line;
+    } else if ('header' in r && r.header) {
+      line = r.header;
+    } else {
+      return;
+    }
+    if (!out.write(`${line}\n`) && out.writableLength > o.outputBuffer) stream.pause();
+    if (o.count !== undefined && seen >= o.count) shutdown.stop('count');
+  });
+  stream.on('error', (e: grpc.ServiceError) => {
+    if (!shutdown.stopping) failure = callError(e);
+    shutdown.stop('error');
+  });
+  stream.on('end', () => shutdown.stop('end'));
+  const timer = o.duration !== undefined ? setTimeout(() => shutdown.stop('duration'), o.duration * 1000) : undefined;
+  await shutdown.stopped;
+  if (timer) clearTimeout(timer);
+  stream.cancel();
+  client.close();
+  if (lost > 0) process.stderr.write(`vigil events: lost ${lost} events\n`);
+  if (failure) {
+    if (failure.code === grpc.status.UNAVAILABLE) throw failure;
+    process.stderr.write(`vigil events: ${failure.code === grpc.status.RESOURCE_EXHAUSTED ? 'the agent cut this client off: ' : ''}${failure.message}\n`);
+    return 1;
+  }
+  return 0;
+}

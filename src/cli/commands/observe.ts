@@ -21,7 +21,7 @@ import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, formatByteSize, stdoutOutpu
 import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 import { Shutdown } from '../shutdown.js';
 import {
-  absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
+  PROCESS_FILTER_FLAGS, absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
 } from '../flags.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
@@ -132,14 +132,9 @@ export const OBSERVE_FLAGS = {
   duration: { type: 'string' },
   count: { type: 'string' },
   ancestors: { type: 'boolean', default: false },
-  pid: { type: 'string', multiple: true },
-  'follow-children': { type: 'boolean', default: false },
-  uid: { type: 'string', multiple: true },
-  comm: { type: 'string', multiple: true },
+  ...PROCESS_FILTER_FLAGS,
   binary: { type: 'string', multiple: true },
   'path-prefix': { type: 'string', multiple: true },
-  container: { type: 'string', multiple: true },
-  'include-self': { type: 'boolean', default: false },
   'time-format': { type: 'string', default: 'StampMilli' },
   color: { type: 'string', default: 'auto' },
   'output-buffer': { type: 'string' },
