@@ -24,7 +24,7 @@ describe('agent configuration', () => {
     const d = parseAgentConfig('<defaults>', '');
     assert.equal(d.api.socket, '/run/vigil/vigil.sock');
     assert.equal(d.api.group, undefined);
-    assert.equal(d.api.clientBuffer, 4 << 20);
+    assert.equal(d.api.clientBuffer, 16 << 20);
     assert.deepEqual(d.health, { host: '127.0.0.1', port: 9410 });
     assert.deepEqual(d.sensors, ['exec', 'exit', 'file']);
     assert.equal(d.historyEvents, 4096);

@@ -23,6 +23,7 @@ import { AgentRules } from './rules.js';
 import { serveApi, statusOf, stopApi, unaryHandlers } from './api.js';
 import { subscribe, RequestError, type GetEventsRequest } from './subscription.js';
 import type { AgentLogger } from './log.js';
+import { exporterFor, type RunningExporter } from './exporters.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
@@ -32,7 +33,7 @@ const PROCESS_KINDS: Record<Exclude<AgentSensor, 'file'>, ProcessEventKind[]> = 
 
 /** Settings only a restart applies (the rest a reload does). */
 function restartOnly(c: AgentConfig): string {
-  return JSON.stringify([c.api, c.health, c.sensors, c.includeSelf]);
+  return JSON.stringify([c.api, c.health, c.sensors, c.includeSelf, c.metrics, c.otlp]);
 }
 
 const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -51,6 +52,7 @@ export class Agent {
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
   private kernelLost = 0;
+  private readonly exporters: RunningExporter[] = [];
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
@@ -119,11 +121,29 @@ export class Agent {
     this.pipeline.start();
     this.api = await serveApi(c.api, this.service());
     if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);
+    await this.startExporters();
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
       rules: this.rules.status().active, health: this.healthAddress(),
     }, 'ready');
+  }
+
+  /** The `metrics:` and `otlp:` sections, to the exporters registered for them (src/agent/exporters.ts). */
+  private async startExporters(): Promise<void> {
+    for (const name of ['metrics', 'otlp'] as const) {
+      const section = this.config[name];
+      if (section === undefined) continue;
+      const start = exporterFor(name);
+      if (!start) {
+        this.log.warn({ section: name }, `${name}: no exporter in this build; the section is ignored`);
+        continue;
+      }
+      this.exporters.push(await start({
+        section, log: this.log, onEvent: (l) => this.hub.addListener(l),
+        stats: () => ({ ...this.hub.stats, kernelLost: this.kernelLost }),
+      }));
+    }
   }
 
   /** The configuration changed (SIGHUP): what can change while running does; an error leaves the last one in force. */
@@ -136,7 +156,7 @@ export class Agent {
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors and includeSelf changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, includeSelf, metrics and otlp changes take effect at the next restart');
       }
       this.config = next;
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
@@ -233,6 +253,7 @@ export class Agent {
     await this.rules.close();
     await this.pipeline.close(0);
     this.hub.close();
+    await Promise.all(this.exporters.splice(0).map((x) => x.close()));
     if (this.api) await stopApi(this.api, this.config.api.socket);
     this.api = undefined;
     this.health?.close();

@@ -12,6 +12,9 @@ export class AgentCallError extends Error {
   }
 }
 
+/** The HTTP/2 window a client gives the agent (bytes it may send before the client acknowledges). */
+const CLIENT_WINDOW = 8 << 20;
+
 /** The socket from --socket, else $VIGIL_SOCKET, else the default. */
 export function socketPath(flag: string | undefined): string {
   return flag ?? process.env.VIGIL_SOCKET ?? DEFAULT_SOCKET;
@@ -33,7 +36,9 @@ export function connectAgent(socket: string): AgentClient {
     throw new AgentCallError(`${socket}: permission denied (the agent's socket is root's; its configuration's api.group may open it to a group)`, 'denied');
   }
   const Service = agentService();
-  return new Service(socketTarget(socket), grpc.credentials.createInsecure()) as unknown as AgentClient;
+  // HTTP/2's default window (64 KiB) makes the agent wait for this client's window update every
+  // 64 KiB: on a busy host, where each takes a scheduling round trip, slower than the events come.
+  return new Service(socketTarget(socket), grpc.credentials.createInsecure(), { 'grpc-node.flow_control_window': CLIENT_WINDOW }) as unknown as AgentClient;
 }
 
 /** A call's failure as one line: the agent's own details (a policy's file:line:col, ...). */

@@ -121,7 +121,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   }
   const at = (path: string, message: string): void => void diags.push({ pos: positions.of(path), path, message });
 
-  const clientBuffer = raw?.api?.clientBuffer === undefined ? 4 << 20 : parseByteSize(raw.api.clientBuffer);
+  const clientBuffer = raw?.api?.clientBuffer === undefined ? 16 << 20 : parseByteSize(raw.api.clientBuffer);
   if (clientBuffer === undefined) at('api.clientBuffer', `expected a size such as 4MiB or 512KiB, got "${raw?.api?.clientBuffer}"`);
   else if (clientBuffer < 64 << 10) at('api.clientBuffer', 'at least 64KiB');
   const group = raw?.api?.group;

@@ -58,14 +58,27 @@ export const command: Command = {
     // Shutdown's own messages ("stopping...") as log lines too.
     const stderr = { write: (s: string) => (log.info(String(s).trim().replace(/^vigil agent: /, '')), true) } as unknown as NodeJS.WritableStream;
     using shutdown = new Shutdown('agent', { stderr });
-    log.info({ config: config.file }, 'starting');
-    const agent = await Agent.start(config, log);
-    const onHup = (): void => void reload(agent, values.config, log);
+    // Listened for from the start (SIGHUP's default action ends a process): one that comes while
+    // starting is applied once started.
+    let agent: Agent | undefined;
+    let pendingHup = false;
+    const onHup = (): void => {
+      if (agent) void reload(agent, values.config, log);
+      else pendingHup = true;
+    };
     process.on('SIGHUP', onHup);
+    log.info({ config: config.file }, 'starting');
+    try {
+      agent = await Agent.start(config, log);
+    } catch (e) {
+      process.off('SIGHUP', onHup);
+      throw e;
+    }
+    if (pendingHup) onHup();
     const why = await shutdown.stopped;
     process.off('SIGHUP', onHup);
     log.info({ why }, 'stopping');
-    await shutdown.close(() => agent.close());
+    await shutdown.close(() => agent!.close());
     log.info({}, 'stopped');
     return 0;
   },

@@ -109,20 +109,18 @@ async function streamEvents(o: ReturnType<typeof parseEventsArgs>): Promise<numb
   // A slow reader of stdout: stop reading the stream (the agent cuts this client off if it lasts).
   out.on('drain', () => stream.resume());
   stream.on('data', (r: EventsResponse) => {
-    let line: string;
-    if ('event' in r && r.event) {
-      if (o.count !== undefined && seen >= o.count) return;
-      seen++;
-      line = r.event.line;
-    } else if ('lost' in r && r.lost) {
-      lost += Number(r.lost.count);
-      line = r.lost.line;
-    } else if ('header' in r && r.header) {
-      line = r.header;
-    } else {
-      return;
+    const lines: string[] = [];
+    if (r.header) lines.push(r.header);
+    for (const l of r.lost ?? []) {
+      lost += Number(l.count);
+      lines.push(l.line);
     }
-    if (!out.write(`${line}\n`) && out.writableLength > o.outputBuffer) stream.pause();
+    for (const e of r.events ?? []) {
+      if (o.count !== undefined && seen >= o.count) break;
+      seen++;
+      lines.push(e.line);
+    }
+    if (lines.length && !out.write(`${lines.join('\n')}\n`) && out.writableLength > o.outputBuffer) stream.pause();
     if (o.count !== undefined && seen >= o.count) shutdown.stop('count');
   });
   stream.on('error', (e: grpc.ServiceError) => {
