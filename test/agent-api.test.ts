@@ -9,7 +9,8 @@
 //   reported as file:line:col and leaves the running one.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { requireRoot, tracefs, waitFor } from './helpers.js';
@@ -71,18 +72,7 @@ describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
      * until it does (within 20 s) when it should, for 3 s when it should not.
      */
     const posts = async (expect: boolean): Promise<boolean> => {
-      const c = agent.vigil(['events', '--sensors', 'policy', '--count', '1', '--duration', expect ? '20' : '3']);
-      let done = false;
-      const out = outputOf(c).then((r) => {
-        done = true;
-        return r;
-      });
-      await agent.waitClients(1);
-      while (!done) {
-        touch(watched);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const r = await out;
+      const r = await agent.eventsWhile(['--sensors', 'policy', '--count', '1', '--duration', expect ? '20' : '3'], () => touch(watched));
       assert.equal(r.status, 0, r.stderr);
       return r.stdout.includes(watched);
     };
@@ -126,20 +116,18 @@ describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
     const add = await cli(['rules', 'add', file]);
     assert.equal(add.status, 0, add.stderr);
     assert.match(add.stdout, /^added: .*rules\.yaml; 1 rules active of 1$/m);
-    const alerts = agent.vigil(['events', '--sensors', 'alert', '--count', '1', '--duration', '20']);
-    const out = outputOf(alerts);
-    await agent.waitClients(1);
     // The rules' sensors start with the rules: open until the alert comes.
-    const end = Date.now() + 15_000;
-    let done = false;
-    void out.then(() => { done = true; });
-    while (!done && Date.now() < end) {
-      touch(`${prefix}-1`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const r = await out;
+    const r = await agent.eventsWhile(['--sensors', 'alert', '--count', '1', '--duration', '20'], () => touch(`${prefix}-1`));
     assert.match(r.stdout, new RegExp(`Warning agent test open ${prefix}-1`));
     assert.match((await cli(['rules', 'list'])).stdout, /rules\.yaml +api +1\n1 rules active of 1\n$/);
+    const bad = path.join(agent.dir, 'bad-rules.yaml');
+    writeFileSync(bad, `${rulesYaml('/a').replace('openat2)', 'openat2')}\n- rule: second\n  desc: d\n  condition: proc.name =\n  output: o\n  priority: INFO\n`);
+    const refused = await cli(['rules', 'add', bad]);
+    assert.equal(refused.status, 1);
+    const errs = refused.stderr.trimEnd().split('\n');
+    assert.equal(errs.length, 2, refused.stderr);
+    for (const l of errs) assert.match(l, new RegExp(`^vigil rules: ${bad}:\\d+:\\d+: `));
+    assert.match((await cli(['rules', 'list'])).stdout, /1 rules active of 1\n$/, 'nothing changed');
     const del = await cli(['rules', 'delete', file]);
     assert.equal(del.status, 0, del.stderr);
     assert.match(del.stdout, /0 rules active of 0/);
@@ -193,6 +181,29 @@ describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
     agent.proc.kill('SIGHUP');
     assert.ok(await waitFor(() => agent.log.filter((l) => l.msg === 'configuration reloaded').length === 2, 60_000, 50));
     assert.equal((await cli(['policy', 'list'])).stdout, 'no policies\n', 'a policy gone from the configuration is deleted');
+  });
+});
+
+describe('an agent whose policies do not load', { timeout: 120_000 }, () => {
+  test('does not start, and says every problem as file:line:col', () => {
+    requireRoot();
+    tracefs();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-bad-'));
+    try {
+      const pol = path.join(dir, 'p.yaml');
+      writeFileSync(pol, policyYaml('bad', '/x').replace('operator: Prefix', 'operator: Prefx').replace('type: file', 'type: fille'));
+      const config = path.join(dir, 'agent.yaml');
+      writeFileSync(config, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\npolicies:\n  - ${pol}\n`);
+      const r = spawnSync(process.execPath, [vigil, 'agent', '--config', config], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
+      assert.equal(r.status, 1, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: '));
+      assert.equal(lines.length, 2, r.stderr);
+      assert.match(lines[0]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"fille" is not allowed`));
+      assert.match(lines[1]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"Prefx" is not allowed`));
+      assert.doesNotMatch(r.stderr, /^\s+at /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -90,11 +90,15 @@ export class TestAgent {
     }
   }
 
-  /** Waits until this many event-stream clients are attached (they then see every event that follows). */
-  async waitClients(n: number): Promise<void> {
-    const end = Date.now() + 30_000;
+  /**
+   * Waits until this many event-stream clients are attached (they then see
+   * every event that follows), or `gone()` says a client has already ended
+   * (its output then says why).
+   */
+  async waitClients(n: number, gone: () => boolean = () => false): Promise<void> {
+    const end = Date.now() + 60_000;
     while (Date.now() < end) {
-      if ((await this.health()).clients >= n) return;
+      if (gone() || (await this.health()).clients >= n) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`fewer than ${n} event clients attached`);
@@ -105,6 +109,24 @@ export class TestAgent {
     return spawn(process.execPath, [vigil, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIGIL_SOCKET: this.socket, VIGIL_DEBUG: '' }, ...opts,
     });
+  }
+
+  /**
+   * Runs `vigil events ARGS` (give it --count or --duration) and, once it is
+   * attached, calls act() every 200 ms until it exits; its output.
+   */
+  async eventsWhile(args: string[], act: () => void): Promise<Output> {
+    let done = false;
+    const out = outputOf(this.vigil(['events', ...args])).then((r) => {
+      done = true;
+      return r;
+    });
+    await this.waitClients(1, () => done);
+    while (!done) {
+      act();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return out;
   }
 
   /** SIGTERM, then the directory removed (also after a failure). */

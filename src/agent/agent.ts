@@ -15,7 +15,7 @@ import { ProcessCache } from '../process/cache.js';
 import { EventPipeline, type LossReason } from '../pipeline/index.js';
 import { startEventSensors, type EventSensors, type SensorPipeline } from '../pipeline/event-sensors.js';
 import { formatDiagnostic } from '../policy/schema.js';
-import type { AgentConfig, AgentSensor } from './config.js';
+import { AgentConfigError, type AgentConfig, type AgentSensor } from './config.js';
 import { agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
 import { EventHub, type EventsResponse } from './hub.js';
 import { AgentPolicies } from './policies.js';
@@ -116,8 +116,14 @@ export class Agent {
       kinds: c.sensors.flatMap((s) => (s === 'file' ? [] : PROCESS_KINDS[s])),
       forks: c.sensors.includes('fork'), files: c.sensors.includes('file'),
     });
-    await this.policies.setConfigured(c.policies);
-    await this.rules.setConfigured(c.rules);
+    try {
+      await this.policies.setConfigured(c.policies);
+      await this.rules.setConfigured(c.rules);
+    } catch (e) {
+      // The configuration's policies or rules did not load: every problem, one line each.
+      if (e instanceof Error && /^(Policy|Rules)\w*Error$/.test(e.name)) throw new AgentConfigError([], e.message, { cause: e });
+      throw e;
+    }
     this.pipeline.start();
     this.api = await serveApi(c.api, this.service());
     if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);

@@ -82,8 +82,8 @@ interface RawConfig {
 /** The configuration did not load; each diagnostic names file:line:col, the field and why. */
 export class AgentConfigError extends Error {
   override readonly name = 'AgentConfigError';
-  constructor(readonly diagnostics: readonly PolicyDiagnostic[], message?: string) {
-    super(message ?? diagnostics.map(formatDiagnostic).join('\n'));
+  constructor(readonly diagnostics: readonly PolicyDiagnostic[], message?: string, options?: ErrorOptions) {
+    super(message ?? diagnostics.map(formatDiagnostic).join('\n'), options);
   }
 }
 

@@ -4,12 +4,17 @@
 // then stops the old ones: for that moment both run, so an event may raise its
 // alert twice, but none is missed.
 import { readFileSync } from 'node:fs';
-import { RuleEngine, expandRulesPaths, type Alert } from '../rules/index.js';
+import { RuleEngine, RulesLoadError, expandRulesPaths, formatDiagnostic, type Alert } from '../rules/index.js';
 import type { RulesSource } from '../rules/loader.js';
 import { LiveRules } from '../rules/live.js';
 import type { FilterSet } from '../sensors/filter.js';
 import { PolicyStateError, type Origin } from './policies.js';
 import { SwappableSource } from './source.js';
+
+/** The rules did not load: one line per error. */
+export class RulesRefusedError extends Error {
+  override readonly name = 'RulesRefusedError';
+}
 
 interface RulesFile extends RulesSource {
   readonly origin: Origin;
@@ -38,7 +43,14 @@ export class AgentRules {
 
   /** Makes `files` the rule set: compiled (RulesLoadError, with positions, if it does not), then running. */
   private async apply(files: RulesFile[]): Promise<void> {
-    const engine = files.length ? RuleEngine.fromSources(files) : undefined;
+    let engine: RuleEngine | undefined;
+    try {
+      engine = files.length ? RuleEngine.fromSources(files) : undefined;
+    } catch (e) {
+      // Every error, each as file:line:col (RulesLoadError's message names the first only).
+      if (e instanceof RulesLoadError) throw new RulesRefusedError(e.errors.map(formatDiagnostic).join('\n'), { cause: e });
+      throw e;
+    }
     const next = engine
       ? await LiveRules.start({
         engine,
