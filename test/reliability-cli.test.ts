@@ -78,10 +78,6 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'negative number', argv: ['--interval', '-1'], names: /--interval: .*"-1"/ },
     { kind: 'missing value', argv: ['--duration'], names: /--duration: a value is needed/ },
   ],
-  'rules': [
-    { kind: 'missing argument', argv: [], names: /missing subcommand; available: validate/ },
-    { kind: 'bad value', argv: ['frobnicate'], names: /unknown subcommand "frobnicate"; available: validate/ },
-  ],
   'rules validate': [
     { kind: 'missing argument', argv: [], names: /at least one rules file/ },
   ],
@@ -154,11 +150,34 @@ const BATTERY: Record<string, Case[]> = {
   'bandwidth unset': [{ kind: 'missing argument', argv: [], names: /give one of --cgroup PATH or --container ID/ }],
   'bandwidth status': [{ kind: 'bad value', argv: ['extra'], names: /status: unexpected argument extra/ }],
   'policy': [
-    { kind: 'missing argument', argv: [], names: /give a subcommand: validate, list, compat/ },
-    { kind: 'bad value', argv: ['frobnicate'], names: /unknown subcommand "frobnicate"; available: validate, list, compat/ },
+    { kind: 'missing argument', argv: [], names: /give a subcommand: validate, compat, add, delete, list, enable, disable/ },
+    { kind: 'bad value', argv: ['frobnicate'], names: /unknown subcommand "frobnicate"; available: validate, compat, add, delete, list, enable, disable/ },
+  ],
+  'policy add': [{ kind: 'missing argument', argv: [], names: /add: give a file/ }],
+  'policy delete': [{ kind: 'bad value', argv: ['a', 'b'], names: /unexpected argument "b"/ }],
+  'policy enable': [{ kind: 'missing argument', argv: [], names: /enable: give a name/ }],
+  'policy disable': [{ kind: 'missing value', argv: ['x', '--socket'], names: /--socket: a value is needed/ }],
+  'rules': [
+    { kind: 'missing argument', argv: [], names: /missing subcommand; available: validate, add, delete, list/ },
+    { kind: 'bad value', argv: ['frobnicate'], names: /unknown subcommand "frobnicate"; available: validate, add, delete, list/ },
+  ],
+  'rules add': [{ kind: 'missing argument', argv: [], names: /add: give a file/ }],
+  'rules delete': [{ kind: 'missing argument', argv: [], names: /delete: give a name/ }],
+  'rules list': [{ kind: 'bad value', argv: ['extra'], names: /unexpected argument "extra"/ }],
+  'agent': [
+    { kind: 'missing value', argv: ['--config'], names: /--config: a value is needed/ },
+    { kind: 'bad value', argv: ['--check=yes'], names: /--check takes no value/ },
+  ],
+  'events': [
+    { kind: 'bad value', argv: ['--sensors', 'nope'], names: /--sensors: unknown kind "nope"; available: exec, exit, fork, file, policy, alert/ },
+    { kind: 'bad value', argv: ['--output', 'xml'], names: /--output: unknown format "xml"; available: / },
+    { kind: 'bad value', argv: ['--since', 'yesterday'], names: /--since: expected RFC 3339 .* got "yesterday"/ },
+    { kind: 'bad value', argv: ['--follow'], names: /--follow: goes with --last or --since/ },
+    { kind: 'negative number', argv: ['--last', '-5'], names: /--last: expected a positive integer, got "-5"/ },
+    { kind: 'missing value', argv: ['--socket'], names: /--socket: a value is needed/ },
   ],
   'policy validate': [{ kind: 'missing argument', argv: [], names: /validate needs at least one FILE or DIR/ }],
-  'policy list': [{ kind: 'bad value', argv: ['extra'], names: /unexpected argument "extra"/ }],
+  'policy list': [{ kind: 'bad value', argv: ['--builtin', 'extra'], names: /unexpected argument "extra"/ }],
   'policy compat': [{ kind: 'missing argument', argv: [], names: /compat needs a DIR/ }],
 };
 

@@ -9,8 +9,8 @@ import { requireCapabilities } from '../privileges.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
-import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
-import { FileSensor } from '../../sensors/file.js';
+import type { ProcessEventKind } from '../../sensors/process.js';
+import { sensorEventSensor, startEventSensors } from '../../pipeline/event-sensors.js';
 import type { FilterOptions } from '../../sensors/filter.js';
 import type { SensorEvent } from '../../sensors/events.js';
 import { ProcessCache } from '../../process/cache.js';
@@ -21,7 +21,7 @@ import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, formatByteSize, stdoutOutpu
 import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
 import { Shutdown } from '../shutdown.js';
 import {
-  absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
+  PROCESS_FILTER_FLAGS, absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
 } from '../flags.js';
 
 export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
@@ -125,37 +125,52 @@ function parseSensors(list: string): SensorName[] {
   return [...new Set(names)] as SensorName[];
 }
 
+/** observe's flags (`vigil events` takes them too). */
+export const OBSERVE_FLAGS = {
+  sensors: { type: 'string' },
+  output: { type: 'string', short: 'o', default: 'compact' },
+  duration: { type: 'string' },
+  count: { type: 'string' },
+  ancestors: { type: 'boolean', default: false },
+  ...PROCESS_FILTER_FLAGS,
+  binary: { type: 'string', multiple: true },
+  'path-prefix': { type: 'string', multiple: true },
+  'time-format': { type: 'string', default: 'StampMilli' },
+  color: { type: 'string', default: 'auto' },
+  'output-buffer': { type: 'string' },
+} as const;
+
+/** What parseFlags gives for OBSERVE_FLAGS. */
+export interface ObserveFlagValues {
+  output: string;
+  duration?: string;
+  count?: string;
+  ancestors: boolean;
+  pid?: string[];
+  'follow-children': boolean;
+  uid?: string[];
+  comm?: string[];
+  binary?: string[];
+  'path-prefix'?: string[];
+  container?: string[];
+  'include-self': boolean;
+  'time-format': string;
+  color: string;
+  'output-buffer'?: string;
+}
+
 /** Parses and checks observe's flags. Pure: nothing is loaded, the container is resolved later. */
 export function parseObserveArgs(argv: string[]): ObserveOptions {
-  let values;
-  try {
-    ({ values } = parseFlags({
-      args: argv,
-      options: {
-        sensors: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'compact' },
-        duration: { type: 'string' },
-        count: { type: 'string' },
-        ancestors: { type: 'boolean', default: false },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        binary: { type: 'string', multiple: true },
-        'path-prefix': { type: 'string', multiple: true },
-        container: { type: 'string', multiple: true },
-        'include-self': { type: 'boolean', default: false },
-        'time-format': { type: 'string', default: 'StampMilli' },
-        color: { type: 'string', default: 'auto' },
-        'output-buffer': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values } = parseFlags({ args: argv, options: OBSERVE_FLAGS, strict: true, allowPositionals: false });
   const sensors = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
+  return { ...observeOptions(values, sensors.includes('file')), sensors };
+}
+
+/**
+ * Checks the flags observe shares with `vigil events` (all but --sensors);
+ * `files`: file events are asked for (--path-prefix needs them).
+ */
+export function observeOptions(values: ObserveFlagValues, files: boolean): Omit<ObserveOptions, 'sensors'> {
   if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
     throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
   }
@@ -168,7 +183,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     }
   }
   const pathPrefixes = canonicalPathPrefixes('--path-prefix', values['path-prefix']);
-  if (pathPrefixes && !sensors.includes('file')) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
+  if (pathPrefixes && !files) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
   if ((values.container?.length ?? 0) > 1) throw new UsageError('--container: give one container id (or host)');
   const container = values.container?.[0];
   if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
@@ -181,7 +196,6 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   const color = parseColorMode(values.color);
   if (!color) throw new UsageError(`--color: expected ${COLOR_MODES.join(', ')}, got "${values.color}"`);
   return {
-    sensors,
     format: values.output as OutputFormat,
     timeFormat,
     color,
@@ -225,7 +239,7 @@ export const command: Command = {
     // (src/pipeline): a slow reader costs drops, counted, never memory.
     const pipeline = new EventPipeline<SensorEvent>({
       timeOf: (e) => (e.kind === 'file' ? e.bootNs : e.timeBootNs),
-      sensorOf: (e) => (e.kind === 'file' ? 'file' : 'process'),
+      sensorOf: sensorEventSensor,
       now: () => clock.nowBootNs(),
       accept: () => {
         if (o.count === undefined) return true;
@@ -239,7 +253,7 @@ export const command: Command = {
     });
     const stdout = new Sink<SensorEvent>(stdoutOutput, {
       capacityBytes: o.outputBuffer,
-      sensorOf: (e) => (e.kind === 'file' ? 'file' : 'process'),
+      sensorOf: sensorEventSensor,
       format: {
         line: (e) => formatter.line(e),
         lost: (l) => formatter.lostLine(l.count, l.sensor, clock.toEpochNs(clock.nowBootNs()), l.reason),
@@ -249,34 +263,9 @@ export const command: Command = {
     if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
 
     const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
-    // Rings sized for bursts, and woken only once a batch's worth is waiting
-    // (the pipeline's 50 ms cycle bounds latency): a wakeup per record would
-    // cost a busy traced process about a microsecond each.
-    const proc = await ProcessSensor.start({
-      cache, filter, kinds, onEvent: (e) => pipeline.push(e), onLost: (n) => pipeline.kernelLost('process', n),
-      onBatchEnd: () => pipeline.schedule(), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
-      // File events need every process (forked ones too) in the cache; exec and exit events find parents anyway.
-      forks: o.sensors.includes('fork') || o.sensors.includes('file'),
+    const sensors = await startEventSensors({
+      pipeline, cache, filter, kinds, forks: o.sensors.includes('fork'), files: o.sensors.includes('file'),
     });
-    pipeline.addSource('process', proc);
-    let files: FileSensor | undefined;
-    try {
-      if (o.sensors.includes('file')) {
-        files = await FileSensor.start({
-          filter,
-          ringBytes: 16 << 20,
-          wakeupBytes: 256 << 10,
-          onEvent: (e) => pipeline.push(e),
-          onBatchEnd: () => pipeline.schedule(),
-          onLost: (n) => pipeline.kernelLost('file', n),
-          boundedDrain: true,
-        });
-        pipeline.addSource('file', files);
-      }
-    } catch (e) {
-      proc.close();
-      throw e;
-    }
     pipeline.start();
 
     const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
@@ -288,10 +277,7 @@ export const command: Command = {
     // Detach every link at once, then read what the rings still hold
     // (processes first: the cache then knows every process a file event
     // names); the pipeline releases it all in time order.
-    await shutdown.close(() => {
-      proc.close();
-      files?.close();
-    });
+    await shutdown.close(() => sensors.close());
     const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
     if (!delivered && !stdout.closed) {
       report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);

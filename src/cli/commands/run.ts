@@ -21,7 +21,7 @@ import { DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, type HttpOutput, 
 import {
   fileRunSink, httpRunSink, runEventSensor, runEventTime, stdoutRunSink, type RunEvent,
 } from '../../output/run-sinks.js';
-import { byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
+import { PROCESS_FILTER_FLAGS, byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
@@ -103,12 +103,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
         http: { type: 'string' },
         quiet: { type: 'boolean', default: false },
         duration: { type: 'string' },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        container: { type: 'string', multiple: true },
-        'include-self': { type: 'boolean', default: false },
+        ...PROCESS_FILTER_FLAGS,
         'output-buffer': { type: 'string' },
       },
       strict: true,
