@@ -11,8 +11,8 @@ import { FlowFilter, type FlowFilterTerm } from '../src/network/flow-filter.js';
 import { FlowTracker } from '../src/network/flow-tracker.js';
 import type { DnsCaptureEvent, SocketOwner, TcpFlowEvent, UdpConversation } from '../src/network/flow-sensor.js';
 import type { FlowRecord } from '../src/network/flow-types.js';
-import { parseNetworkObserveArgs, kernelFilter } from '../src/cli/observe-network.js';
-import { parseObserveArgs } from '../src/cli/commands/observe.js';
+import { kernelFilter } from '../src/cli/observe-network.js';
+import { parseNetworkObserveArgs, parseObserveArgs } from '../src/cli/commands/observe.js';
 import { isTopTcp, parseTopTcpArgs, TcpTopTable } from '../src/cli/top-tcp.js';
 import { UsageError } from '../src/cli/command.js';
 

@@ -3,7 +3,7 @@
 // it, as in `hubble observe`. observe.ts parses once with these options among
 // its own and, when flow or dns is among the sensors, reads them here.
 import { UsageError } from './command.js';
-import { byteSize, positive, parseFlags } from './flags.js';
+import { byteSize, positive } from './flags.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
 import { parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../util/clock.js';
@@ -76,34 +76,6 @@ export const NETWORK_FLAGS = {
   not: { type: 'boolean', multiple: true },
   ...Object.fromEntries(FLOW_FILTER_KINDS.map((k) => [k, { type: 'string' as const, multiple: true }])),
 } as const;
-
-/** Parses the flags (in order, for --not). Pure. */
-export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
-  let parsed;
-  try {
-    parsed = parseFlags({
-      args: argv,
-      options: {
-        sensors: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'compact' },
-        duration: { type: 'string' },
-        count: { type: 'string' },
-        'follow-children': { type: 'boolean', default: false },
-        'output-buffer': { type: 'string' },
-        'time-format': { type: 'string', default: 'StampMilli' },
-        color: { type: 'string', default: 'auto' },
-        'include-self': { type: 'boolean', default: false },
-        ...NETWORK_FLAGS,
-      },
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  return networkObserveOptions(parsed.values, parsed.tokens ?? []);
-}
 
 /** Checks the parsed flags of a stream with network sensors. Pure. */
 export function networkObserveOptions(values: Record<string, unknown>,

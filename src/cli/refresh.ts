@@ -11,6 +11,60 @@
 // detaching every link at once.
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, stdoutOutput, type PipelineSource } from '../pipeline/index.js';
 import { Shutdown } from './shutdown.js';
+import { UsageError } from './command.js';
+import { ids, positive } from './flags.js';
+import type { FilterOptions } from '../sensors/filter.js';
+
+/** The flags every `top` view takes (parseFlags options). */
+export const TOP_FLAGS = {
+  interval: { type: 'string' },
+  duration: { type: 'string' },
+  limit: { type: 'string' },
+  output: { type: 'string', short: 'o', default: 'table' },
+  pid: { type: 'string', multiple: true },
+  'follow-children': { type: 'boolean', default: false },
+  uid: { type: 'string', multiple: true },
+  comm: { type: 'string', multiple: true },
+  container: { type: 'string' },
+} as const;
+
+export interface TopCommonOptions {
+  intervalS: number;
+  durationS: number | undefined;
+  limit: number | undefined;
+  output: 'table' | 'json';
+  filter: FilterOptions;
+  container: string | undefined;
+}
+
+/** Checks the flags every view takes: timing, rows, output, the in-kernel filters. Pure. */
+export function topCommonOptions(values: {
+  interval?: string; duration?: string; limit?: string; output: string; pid?: string[]; 'follow-children': boolean;
+  uid?: string[]; comm?: string[]; container?: string;
+}): TopCommonOptions {
+  if (values.output !== 'table' && values.output !== 'json') {
+    throw new UsageError(`--output: unknown format "${values.output}"; available: table, json`);
+  }
+  const pids = ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
+  for (const c of values.comm ?? []) {
+    if (c === '' || Buffer.byteLength(c) > 15) {
+      throw new UsageError(`--comm: "${c}" is ${c ? 'longer than 15 bytes (the kernel keeps 15)' : 'empty'}`);
+    }
+  }
+  const container = values.container;
+  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
+    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
+  }
+  return {
+    intervalS: positive('--interval', values.interval, false) ?? 1,
+    durationS: positive('--duration', values.duration, false),
+    limit: positive('--limit', values.limit, true),
+    output: values.output,
+    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
+    container,
+  };
+}
 
 /** One refresh: its lines for a terminal or a table, its JSON object. */
 export interface Frame {

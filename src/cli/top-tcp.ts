@@ -9,8 +9,8 @@
 // sensor saw connect or accept; connections older than Vigil show no pid.
 import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
-import { filterSetFromFlags, ids, positive, parseFlags } from './flags.js';
-import { refreshView } from './refresh.js';
+import { filterSetFromFlags, parseFlags } from './flags.js';
+import { refreshView, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from './refresh.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
@@ -39,14 +39,8 @@ options:
                       opened or accepted after the start
   -h, --help`;
 
-export interface TopTcpOptions {
-  intervalS: number;
-  durationS: number | undefined;
-  limit: number | undefined;
+export interface TopTcpOptions extends TopCommonOptions {
   sort: 'rate' | 'bytes';
-  output: 'table' | 'json';
-  filter: FilterOptions;
-  container: string | undefined;
 }
 
 /** Whether argv asks for the tcp view (the first positional, skipping option values). */
@@ -69,47 +63,15 @@ export function parseTopTcpArgs(argv: string[]): TopTcpOptions {
   let parsed;
   try {
     parsed = parseFlags({
-      args: argv,
-      options: {
-        interval: { type: 'string' },
-        duration: { type: 'string' },
-        limit: { type: 'string' },
-        sort: { type: 'string', default: 'rate' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        container: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
+      args: argv, options: { ...TOP_FLAGS, sort: { type: 'string', default: 'rate' } }, strict: true, allowPositionals: true,
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1 || positionals[0] !== 'tcp') throw new UsageError(`expected "tcp", got ${positionals.join(' ')}`);
-  if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`--output: table or json, got "${values.output}"`);
   if (values.sort !== 'rate' && values.sort !== 'bytes') throw new UsageError(`--sort: rate or bytes, got "${values.sort}"`);
-  const pids = ids('--pid', values.pid, 1);
-  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
-  for (const c of values.comm ?? []) {
-    if (c === '' || Buffer.byteLength(c) > 15) throw new UsageError(`--comm: "${c}" must be 1 to 15 bytes`);
-  }
-  const container = values.container;
-  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
-    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
-  }
-  return {
-    intervalS: positive('--interval', values.interval, false) ?? 1,
-    durationS: positive('--duration', values.duration, false),
-    limit: positive('--limit', values.limit, true),
-    sort: values.sort,
-    output: values.output,
-    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
-    container,
-  };
+  return { ...topCommonOptions(values), sort: values.sort };
 }
 
 export interface TcpRow {

@@ -219,6 +219,13 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   };
 }
 
+/** The flow options of a stream with flow or dns among its sensors (parsed in order, for --not). Pure. */
+export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
+  const o = parseObserveArgs(argv);
+  if (!o.network) throw new UsageError(`--sensors: name ${NETWORK_SENSORS.join(' or ')}`);
+  return o.network;
+}
+
 /** The in-kernel filters of every sensor: observe's, with a stream of flows Hubble's --pid and --container. */
 function observeFilterSet(o: ObserveOptions): FilterSet {
   if (!o.network) return filterSetFromFlags(o.filter, o.container);

@@ -8,14 +8,13 @@ import {
   SyscallSensor, type DropCounts, type FileRow, type FileSnapshot, type SyscallRow, type SyscallSnapshot,
 } from '../../sensors/syscalls.js';
 import { isTopTcp, runTopTcp } from '../top-tcp.js';
-import { filterSetFromFlags, ids, positive, parseFlags } from '../flags.js';
-import { refreshView } from '../refresh.js';
+import { filterSetFromFlags, parseFlags } from '../flags.js';
+import { refreshView, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from '../refresh.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
 /** Every view, for errors: tcp is served by top-tcp.ts. */
 const ALL_VIEWS = [...VIEWS, 'tcp'] as const;
 export type TopView = (typeof VIEWS)[number];
-const OUTPUTS = ['table', 'json'] as const;
 
 const usage = `usage: vigil top syscalls|files|tcp [options]
 
@@ -49,36 +48,15 @@ options:
 
 Kernel-side map overflows are reported in the header ("drops"), never hidden.`;
 
-export interface TopOptions {
+export interface TopOptions extends TopCommonOptions {
   view: TopView;
-  intervalS: number;
-  durationS: number | undefined;
-  limit: number | undefined;
-  output: (typeof OUTPUTS)[number];
-  filter: FilterOptions;
-  container: string | undefined;
 }
 
 /** Parses the command line; pure (containers are resolved later). */
 export function parseTopArgs(argv: string[]): TopOptions {
   let parsed;
   try {
-    parsed = parseFlags({
-      args: argv,
-      options: {
-        interval: { type: 'string' },
-        duration: { type: 'string' },
-        limit: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        container: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
+    parsed = parseFlags({ args: argv, options: TOP_FLAGS, strict: true, allowPositionals: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -91,30 +69,7 @@ export function parseTopArgs(argv: string[]): TopOptions {
   if (!(VIEWS as readonly string[]).includes(view)) {
     throw new UsageError(`unknown view "${view}"; available: ${ALL_VIEWS.join(', ')}`);
   }
-  if (!(OUTPUTS as readonly string[]).includes(values.output)) {
-    throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUTS.join(', ')}`);
-  }
-  const pids = ids('--pid', values.pid, 1);
-  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
-  const comms = values.comm;
-  for (const c of comms ?? []) {
-    if (c === '' || Buffer.byteLength(c) > 15) {
-      throw new UsageError(`--comm: "${c}" is ${c ? 'longer than 15 bytes (the kernel keeps 15)' : 'empty'}`);
-    }
-  }
-  const container = values.container;
-  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
-    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
-  }
-  return {
-    view: view as TopView,
-    intervalS: positive('--interval', values.interval, false) ?? 1,
-    durationS: positive('--duration', values.duration, false),
-    limit: positive('--limit', values.limit, true),
-    output: values.output as TopOptions['output'],
-    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms },
-    container,
-  };
+  return { view: view as TopView, ...topCommonOptions(values) };
 }
 
 // --- formatting ---------------------------------------------------------------
