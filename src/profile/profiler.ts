@@ -89,7 +89,10 @@ export class Profiler implements Disposable {
     this.warming = setImmediate(() => {
       this.warming = undefined;
       if (this.closed) return;
-      const [pid, samples] = this.toWarm.entries().next().value as [number, RawSample[]];
+      // A cut in between may have emptied the queue (it resolves everything itself).
+      const next = this.toWarm.entries().next();
+      if (next.done) return;
+      const [pid, samples] = next.value;
       this.toWarm.delete(pid);
       try {
         warmSymbols(samples, this.symbolizer);
