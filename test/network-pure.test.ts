@@ -11,7 +11,8 @@ import { FlowFilter, type FlowFilterTerm } from '../src/network/flow-filter.js';
 import { FlowTracker } from '../src/network/flow-tracker.js';
 import type { DnsCaptureEvent, SocketOwner, TcpFlowEvent, UdpConversation } from '../src/network/flow-sensor.js';
 import type { FlowRecord } from '../src/network/flow-types.js';
-import { isNetworkObserve, parseNetworkObserveArgs, kernelFilter } from '../src/cli/observe-network.js';
+import { kernelFilter } from '../src/cli/observe-network.js';
+import { parseNetworkObserveArgs, parseObserveArgs } from '../src/cli/commands/observe.js';
 import { isTopTcp, parseTopTcpArgs, TcpTopTable } from '../src/cli/top-tcp.js';
 import { UsageError } from '../src/cli/command.js';
 
@@ -386,9 +387,18 @@ describe('flow filters', () => {
   });
 
   test('observe flags: --not negates the filter after it, sensors, outputs', () => {
-    assert.ok(isNetworkObserve(['--sensors', 'flow,dns']));
-    assert.ok(isNetworkObserve(['--sensors=dns']));
-    assert.ok(!isNetworkObserve(['--sensors', 'exec,file']));
+    // One parse for every sensor: flows and process events in one stream.
+    assert.ok(parseObserveArgs(['--sensors', 'flow,dns']).network);
+    assert.ok(parseObserveArgs(['--sensors=dns']).network);
+    assert.equal(parseObserveArgs(['--sensors', 'exec,file']).network, undefined);
+    const mixed = parseObserveArgs(['--sensors', 'exec,flow', '--not', '--port', '22', '-o', 'json']);
+    assert.deepEqual(mixed.sensors, ['exec']);
+    assert.deepEqual(mixed.network?.sensors, ['exec', 'flow']);
+    assert.deepEqual(mixed.network?.terms, [T('port', '22', true)]);
+    for (const bad of [['--sensors', 'exec', '--port', '22'], ['--sensors', 'exec', '--not', '--pid', '1'],
+      ['--sensors', 'exec,file', '--udp-window', '1']]) {
+      assert.throws(() => parseObserveArgs(bad), /filters flows; add flow or dns to --sensors/, bad.join(' '));
+    }
     const o = parseNetworkObserveArgs(['--sensors', 'flow,dns', '--ip', '10.0.0.0/8', '--not', '--port', '22', '--port', '80',
       '--not', '--container', 'host', '--pid', '12', '-o', 'json', '--udp-window', '0.5', '--dns-port', '5353']);
     assert.deepEqual(o.terms, [T('ip', '10.0.0.0/8'), T('port', '22', true), T('port', '80'), T('container', 'host', true),
@@ -400,7 +410,7 @@ describe('flow filters', () => {
     assert.equal(kernelFilter({ ...parseNetworkObserveArgs(['--sensors', 'flow', '--include-self']), terms: [] }).excludeSelf,
       undefined);
     for (const bad of [['--sensors', 'flow', '--not'], ['--sensors', 'flow', '--not', '--output', 'json'],
-      ['--sensors', 'flow,exec'], ['--sensors', 'flow', '--port', 'x'], ['--sensors', 'flow', '-o', 'table'],
+      ['--sensors', 'flow,nope'], ['--sensors', 'flow', '--port', 'x'], ['--sensors', 'flow', '-o', 'table'],
       ['--sensors', 'flow', '--not', '--not', '--port', '1'], ['--sensors', 'flow', '--follow-children']]) {
       assert.throws(() => parseNetworkObserveArgs(bad), UsageError, bad.join(' '));
     }

@@ -3,6 +3,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { once } from 'node:events';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -282,6 +284,46 @@ describe('vigil observe (real kernel)', () => {
     assert.match(stderr, /watching exec, exit, file/);
     child.kill('SIGINT');
     assert.equal(await exited, 0, stderr);
+  });
+  test('--sensors exec,exit,flow: process events and a loopback connection in one stream, in kernel time order', async (t) => {
+    if (skip) return t.skip(skip);
+    const noFlow = await missingFeature(['tp_btf']);
+    if (noFlow) return t.skip(noFlow);
+    const srv = net.createServer((c) => c.resume());
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = (srv.address() as net.AddressInfo).port;
+    const mark = marker('mixed');
+    // Waits for "go", runs echo, connects (bash's /dev/tcp) and closes, runs echo again.
+    const script = `read x; /bin/echo ${mark}-1; exec 3<>/dev/tcp/127.0.0.1/${port}; exec 3>&-; /bin/echo ${mark}-2`;
+    const sh = spawn('/bin/bash', ['-c', script], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const shExit = new Promise((resolve) => sh.on('close', resolve));
+    try {
+      const r = await observe(['--sensors', 'exec,exit,flow', '--pid', String(sh.pid), '--follow-children', '-o', 'json',
+        '--duration', '3'], async () => {
+        sh.stdin?.end('go\n');
+        await shExit;
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = jsonLines(r.stdout);
+      // One stream: its lines are in time order, whichever ring they came from.
+      const times = lines.map((l) => String(l.time));
+      assert.deepEqual([...times].sort(), times, 'lines in time order');
+      const what = lines.map((l) => (l.process_exec ? `exec ${l.process_exec.process.arguments}`
+        : l.process_exit ? `exit ${l.process_exit.process.pid}` : l.flow ? `flow ${l.flow.event_kind}` : String(Object.keys(l)[0])));
+      const at = (w: string): number => what.findIndex((x) => x.startsWith(w));
+      const first = at(`exec ${mark}-1`);
+      const connect = at('flow tcp-connect');
+      const second = at(`exec ${mark}-2`);
+      assert.ok(first >= 0 && connect >= 0 && second >= 0, what.join('\n'));
+      assert.ok(first < connect && connect < second, `exec, connect, exec in order:\n${what.join('\n')}`);
+      const flow = lines[connect]?.flow;
+      assert.equal(flow?.l4?.TCP?.destination_port, port);
+      assert.equal(flow?.source?.process?.pid, sh.pid, 'the connection is the shell\'s');
+    } finally {
+      sh.kill('SIGKILL');
+      srv.close();
+    }
   });
 });
 

@@ -523,7 +523,7 @@ describe('ProcessSensor (real kernel)', () => {
 
   test('the start-up snapshot took in this process and its parent', (t) => {
     if (skip) return t.skip(skip);
-    assert.ok(c.sensor && c.sensor.stats.snapshot > 2, `snapshot of ${c.sensor?.stats.snapshot} processes`);
+    assert.ok(c.sensor && c.sensor.counts.snapshot > 2, `snapshot of ${c.sensor?.counts.snapshot} processes`);
     assert.equal(c.sensor?.snapshotError, undefined);
     const me = cache.get(process.pid);
     assert.equal(me?.source, 'iterator');
@@ -744,7 +744,7 @@ describe('ProcessSensor with in-kernel filters', () => {
       assert.ok(reported > 0, `a 4 KiB ring cannot hold ${n} spawns, yet no loss was reported`);
       assert.equal(reported, s.lost);
       // Each spawn sends fork, exec and exit; the filter keeps everything else out.
-      assert.equal(s.stats.exec + s.stats.fork + s.stats.exit + reported, 3 * n);
+      assert.equal(s.counts.exec + s.counts.fork + s.counts.exit + reported, 3 * n);
       assert.ok(seen <= n);
     } finally {
       s.close();
@@ -770,8 +770,8 @@ describe('ProcessSensor records sent', () => {
       }
       assert.ok(events.some((e) => e.kind === 'exec' && e.process.args[1] === mark));
       assert.ok(events.every((e) => e.kind === 'exec'), 'only the kinds asked for reach onEvent');
-      assert.equal(s.stats.fork, 0);
-      assert.ok(s.stats.exit > 0, 'exits still feed the cache');
+      assert.equal(s.counts.fork, 0);
+      assert.ok(s.counts.exit > 0, 'exits still feed the cache');
     } finally {
       s.close();
     }

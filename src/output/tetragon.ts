@@ -412,8 +412,12 @@ export class TetragonFormatter {
         return assertNever(e);
     }
     const c = containerId(p);
-    const cells = [time, e.kind === 'file' ? e.op : e.kind, String(p.pid), String(p.ppid), String(p.uid), c === null ? '-' : c.slice(0, 12),
-      escapeControls(detail + this.chain(p))];
+    return this.row([time, e.kind === 'file' ? e.op : e.kind, String(p.pid), String(p.ppid), String(p.uid),
+      c === null ? '-' : c.slice(0, 12), escapeControls(detail + this.chain(p))]);
+  }
+
+  /** One table line from its cells, in the header's columns (TIME EVENT PID PPID UID CONTAINER DETAIL). */
+  row(cells: readonly string[]): string {
     return cells.map((v, i) => {
       const w = TABLE_COLUMNS[i]?.[1] ?? 0;
       return w ? v.padEnd(w) : v;
