@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Symbolizer } from '../src/profile/symbols/index.js';
-import { ElfFile, FdSource } from '../src/profile/symbols/elf.js';
+import { ElfFile, FdSource } from '../src/kernel/elf.js';
 import { parseMaps } from '../src/profile/symbols/maps.js';
 import { count, markdownTable, ms } from './table.js';
 

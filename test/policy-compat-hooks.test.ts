@@ -25,7 +25,7 @@ import { compatReport, engineCheck, formatCompatReport } from '../src/policy/com
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
-import { ElfFile, FdSource } from '../src/profile/symbols/elf.js';
+import { ElfFile, FdSource } from '../src/kernel/elf.js';
 import { PolicyEventFormatter } from '../src/output/policy-events.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';

@@ -12,8 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  ProcessSensor, decodeExecRecord, decodeExecFailedRecord, decodeSnapshot, joinLeafFirst, splitNul, errnoName,
-  signalName,
+  ProcessSensor, decodeExecRecord, decodeExecFailedRecord, decodeSnapshot, joinLeafFirst, splitNul,
 } from '../src/sensors/process.js';
 import type { ExecEvent, ExecFailedEvent, ExitEvent, ForkEvent, ProcessEvent } from '../src/sensors/events.js';
 import { FilterSet } from '../src/sensors/filter.js';
@@ -136,13 +135,6 @@ describe('process records (no kernel)', () => {
     assert.equal(d.cwd, '/w');
     assert.equal(d.errno, 13);
     assert.deepEqual(d.at, { dfd: 5, flags: 0x1000 });
-  });
-
-  test('errno and signal names', () => {
-    assert.equal(errnoName(2), 'ENOENT');
-    assert.equal(errnoName(13), 'EACCES');
-    assert.equal(signalName(9), 'SIGKILL');
-    assert.equal(signalName(15), 'SIGTERM');
   });
 
   test('capability names as Tetragon spells them', () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { probeAttach } from '../src/bpf/features.js';
 import { FilterSet } from '../src/sensors/filter.js';
 import { SyscallSensor, type SyscallRow, type SyscallSnapshot } from '../src/sensors/syscalls.js';
-import { syscallNumber } from '../src/sensors/syscall-names.js';
+import { syscallNumber } from '../src/kernel/syscalls.js';
 import { openFdCount, requireRoot } from './helpers.js';
 import {
   ENOENT_PATH, FILE_OPENS, LOOP_ENOENT, LOOP_GETPPID, LOOP_SLEEP, SLEEP_NS, SYSLOOP, readCalls, startSysloop,

@@ -30,7 +30,7 @@ import {
 import { filterCounts, type FilterSet } from './filter.js';
 import { histogramQuantile } from './histogram.js';
 import { FdPathResolver, kernelDevName, type PathSource } from './fd-paths.js';
-import { hostSyscallArch, syscallName, type SyscallArch } from './syscall-names.js';
+import { hostSyscallArch, syscallName, type SyscallArch } from '../kernel/syscalls.js';
 
 export interface SyscallSensorOptions {
   /** In-kernel filters (shared with other sensors); none: every process. */

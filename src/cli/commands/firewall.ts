@@ -6,7 +6,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import { Firewall, FirewallError, type FirewallStatus, type XdpMode } from '../../network/firewall.js';
-import { CidrError, parseCidr } from '../../network/cidr.js';
+import { CidrError, parseCidr } from '../../kernel/addr.js';
 import { VIGIL_FW_MAX_SOURCES } from '../../generated/firewall.js';
 
 const usage = `usage: vigil firewall <subcommand> [options]

@@ -4,6 +4,7 @@
 // Files are read piecewise (header, program headers, notes, then only the symbol and string
 // tables) so a 100 MB binary costs a few MB of reads; symbols are parsed on first lookup.
 import fs from 'node:fs';
+import { lastAtOrBelow } from '../util/search.js';
 
 /** Where ELF bytes come from: a file descriptor or a buffer (the vDSO image). */
 export interface ByteSource {
@@ -145,16 +146,7 @@ export class SymbolTable {
   /** Index of the function containing vaddr, or -1. */
   find(vaddr: number): number {
     const starts = this.starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid]! <= vaddr) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = lastAtOrBelow(starts, vaddr);
     // The nearest start below vaddr usually contains it; if it is too small, an enclosing
     // bigger function may start a little earlier (nested/overlapping symbols are rare).
     for (let i = found, steps = 0; i >= 0 && steps < 16; i--, steps++) {
