@@ -13,9 +13,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Symbolizer } from '../src/profile/symbols/index.js';
+import { Symbolizer } from '../src/kernel/symbols/index.js';
 import { ElfFile, FdSource } from '../src/kernel/elf.js';
-import { parseMaps } from '../src/profile/symbols/maps.js';
+import { parseMaps } from '../src/kernel/symbols/maps.js';
 import { count, markdownTable, ms } from './table.js';
 
 export interface SymbolizeBenchOptions {
