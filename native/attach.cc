@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 namespace vigil {
-namespace {
 
 // ---------------------------------------------------------------------------
 // Attach
@@ -495,41 +494,6 @@ Napi::Value PerfEventOpen(const Napi::CallbackInfo &info) {
   long fd = syscall(__NR_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
   if (fd < 0) return ThrowErrno(info.Env(), "perf_event_open", errno);
   return Napi::Number::New(info.Env(), (double)fd);
-}
-
-}  // namespace
-
-void RegisterAttach(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "attachAuto", AttachAuto);
-  Export(env, exports, "attachTracepoint", AttachTracepoint);
-  Export(env, exports, "attachRawTracepoint", AttachRawTracepoint);
-  Export(env, exports, "attachTrace", AttachTrace);
-  Export(env, exports, "attachLsm", AttachLsm);
-  Export(env, exports, "attachKprobe", AttachKprobe);
-  Export(env, exports, "attachKprobeMulti", AttachKprobeMulti);
-  Export(env, exports, "attachUprobe", AttachUprobe);
-  Export(env, exports, "attachPerfEvent", AttachPerfEvent);
-  Export(env, exports, "attachXdp", AttachXdp);
-  Export(env, exports, "attachCgroup", AttachCgroup);
-  Export(env, exports, "attachIter", AttachIter);
-  Export(env, exports, "xdpAttach", XdpAttach);
-  Export(env, exports, "xdpDetach", XdpDetach);
-  Export(env, exports, "xdpQueryId", XdpQueryId);
-  Export(env, exports, "tcHookCreate", TcHookCreate);
-  Export(env, exports, "tcHookDestroy", TcHookDestroy);
-  Export(env, exports, "tcAttach", TcAttach);
-  Export(env, exports, "tcDetach", TcDetach);
-  Export(env, exports, "socketAttachFilter", SocketAttachFilter);
-  Export(env, exports, "socketDetachFilter", SocketDetachFilter);
-  Export(env, exports, "linkDestroy", LinkDestroy);
-  Export(env, exports, "linkDetachKeepEvent", LinkDetachKeepEvent);
-  Export(env, exports, "linksDetachKeepEvents", LinksDetachKeepEvents);
-  Export(env, exports, "linkFd", LinkFd);
-  Export(env, exports, "linkPin", LinkPin);
-  Export(env, exports, "linkUnpin", LinkUnpin);
-  Export(env, exports, "linkDisconnect", LinkDisconnect);
-  Export(env, exports, "iterRead", IterRead);
-  Export(env, exports, "perfEventOpen", PerfEventOpen);
 }
 
 }  // namespace vigil

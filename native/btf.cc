@@ -8,7 +8,6 @@
 #include <string.h>
 
 namespace vigil {
-namespace {
 
 // ---------------------------------------------------------------------------
 // Feature probes (libbpf's). Return 1 supported, 0 not, <0 -errno.
@@ -243,17 +242,6 @@ Napi::Value ObjectBtf(const Napi::CallbackInfo &info) {
   struct btf *btf = bpf_object__btf(h->obj);
   if (btf == nullptr) return info.Env().Null();
   return BtfTypes(info.Env(), btf);
-}
-
-}  // namespace
-
-void RegisterBtf(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "probeProgType", ProbeProgType);
-  Export(env, exports, "probeMapType", ProbeMapType);
-  Export(env, exports, "probeHelper", ProbeHelper);
-  Export(env, exports, "btfParse", BtfParse);
-  Export(env, exports, "btfFindId", BtfFindId);
-  Export(env, exports, "objectBtf", ObjectBtf);
 }
 
 }  // namespace vigil

@@ -88,30 +88,32 @@ ObjectHandle *GetObject(const Napi::CallbackInfo &info, size_t i) {
   return h;
 }
 
-struct bpf_program *GetProgram(const Napi::CallbackInfo &info, size_t objIdx) {
+namespace {
+
+/** The program or map named info[objIdx + 1] of the object at info[objIdx], found by `find`. */
+template <typename T>
+T *FindByName(const Napi::CallbackInfo &info, size_t objIdx, T *(*find)(const struct bpf_object *, const char *),
+              const char *what) {
   ObjectHandle *h = GetObject(info, objIdx);
   if (h == nullptr) return nullptr;
   std::string name = info[objIdx + 1].As<Napi::String>().Utf8Value();
-  struct bpf_program *p = bpf_object__find_program_by_name(h->obj, name.c_str());
-  if (p == nullptr) {
-    Napi::Error e = Napi::Error::New(info.Env(), "no program named " + name);
+  T *found = find(h->obj, name.c_str());
+  if (found == nullptr) {
+    Napi::Error e = Napi::Error::New(info.Env(), std::string("no ") + what + " named " + name);
     e.Set("errno", Napi::Number::New(info.Env(), ENOENT));
     e.ThrowAsJavaScriptException();
   }
-  return p;
+  return found;
+}
+
+}  // namespace
+
+struct bpf_program *GetProgram(const Napi::CallbackInfo &info, size_t objIdx) {
+  return FindByName(info, objIdx, bpf_object__find_program_by_name, "program");
 }
 
 struct bpf_map *GetMap(const Napi::CallbackInfo &info, size_t objIdx) {
-  ObjectHandle *h = GetObject(info, objIdx);
-  if (h == nullptr) return nullptr;
-  std::string name = info[objIdx + 1].As<Napi::String>().Utf8Value();
-  struct bpf_map *m = bpf_object__find_map_by_name(h->obj, name.c_str());
-  if (m == nullptr) {
-    Napi::Error e = Napi::Error::New(info.Env(), "no map named " + name);
-    e.Set("errno", Napi::Number::New(info.Env(), ENOENT));
-    e.ThrowAsJavaScriptException();
-  }
-  return m;
+  return FindByName(info, objIdx, bpf_object__find_map_by_name, "map");
 }
 
 Napi::Value WrapLink(Napi::Env env, struct bpf_link *link, int perfFd) {

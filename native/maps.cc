@@ -10,11 +10,9 @@
 #include <unistd.h>
 
 namespace vigil {
-namespace {
 
 // ---------------------------------------------------------------------------
 // Maps (by fd, so pinned maps and maps of other objects work alike)
-
 
 Napi::Value MapLookup(const Napi::CallbackInfo &info) {
   CHECK_ARGS(4);
@@ -194,27 +192,6 @@ Napi::Value NumPossibleCpus(const Napi::CallbackInfo &info) {
   int n = libbpf_num_possible_cpus();
   if (n < 0) return ThrowErrno(info.Env(), "libbpf_num_possible_cpus", n);
   return Napi::Number::New(info.Env(), n);
-}
-
-}  // namespace
-
-void RegisterMaps(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "mapLookup", MapLookup);
-  Export(env, exports, "mapLookupAndDelete", MapLookupAndDelete);
-  Export(env, exports, "mapUpdate", MapUpdate);
-  Export(env, exports, "mapDelete", MapDelete);
-  Export(env, exports, "mapGetNextKey", MapGetNextKey);
-  Export(env, exports, "mapLookupBatch", MapLookupBatch);
-  Export(env, exports, "mapUpdateBatch", MapUpdateBatch);
-  Export(env, exports, "mapDeleteBatch", MapDeleteBatch);
-  Export(env, exports, "mapInfo", MapInfo);
-  Export(env, exports, "progInfo", ProgInfo);
-  Export(env, exports, "mapCreate", MapCreate);
-  Export(env, exports, "objPin", ObjPin);
-  Export(env, exports, "objGet", ObjGet);
-  Export(env, exports, "closeFd", CloseFd);
-  Export(env, exports, "dupFd", DupFd);
-  Export(env, exports, "numPossibleCpus", NumPossibleCpus);
 }
 
 }  // namespace vigil

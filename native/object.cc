@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 namespace vigil {
-namespace {
 
 // ---------------------------------------------------------------------------
 // Object lifecycle
@@ -232,26 +231,6 @@ Napi::Value LoadObject(const Napi::CallbackInfo &info) {
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
-}
-
-}  // namespace
-
-void RegisterObject(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "openObject", OpenObject);
-  Export(env, exports, "closeObject", CloseObject);
-  Export(env, exports, "objectPrograms", ObjectPrograms);
-  Export(env, exports, "objectMaps", ObjectMaps);
-  Export(env, exports, "programSetAutoload", ProgramSetAutoload);
-  Export(env, exports, "programSetAutoattach", ProgramSetAutoattach);
-  Export(env, exports, "programSetType", ProgramSetType);
-  Export(env, exports, "programSetAttachTarget", ProgramSetAttachTarget);
-  Export(env, exports, "programFd", ProgramFd);
-  Export(env, exports, "mapFd", MapFd);
-  Export(env, exports, "mapSetMaxEntries", MapSetMaxEntries);
-  Export(env, exports, "mapInitialValue", MapInitialValue);
-  Export(env, exports, "mapSetInitialValue", MapSetInitialValue);
-  Export(env, exports, "mapReuseFd", MapReuseFd);
-  Export(env, exports, "loadObject", LoadObject);
 }
 
 }  // namespace vigil

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 namespace vigil {
-namespace {
 
 // ---------------------------------------------------------------------------
 // Event buffers.
@@ -305,19 +304,6 @@ Napi::Value ReaderClose(const Napi::CallbackInfo &info) {
     FreeReader(h);
   }
   return info.Env().Undefined();
-}
-
-}  // namespace
-
-void RegisterReader(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "ringbufOpen", RingbufOpen);
-  Export(env, exports, "perfbufOpen", PerfbufOpen);
-  Export(env, exports, "readerDrain", ReaderDrain);
-  Export(env, exports, "readerOversize", ReaderOversize);
-  Export(env, exports, "readerPause", ReaderPause);
-  Export(env, exports, "readerSetLimit", ReaderSetLimit);
-  Export(env, exports, "readerStoppedEarly", ReaderStoppedEarly);
-  Export(env, exports, "readerClose", ReaderClose);
 }
 
 }  // namespace vigil

@@ -93,12 +93,91 @@ inline void Export(Napi::Env env, Napi::Object exports, const char *name, Napi::
 }
 
 // ---------------------------------------------------------------------------
-// Each file's exports, by concern
+// The exported functions, by file (registered in vigil.cc under their JavaScript names)
 
-void RegisterObject(Napi::Env env, Napi::Object exports);  // object.cc: open, configure, load
-void RegisterAttach(Napi::Env env, Napi::Object exports);  // attach.cc: attach, links, iterators, perf events
-void RegisterMaps(Napi::Env env, Napi::Object exports);    // maps.cc: maps and descriptors by fd
-void RegisterReader(Napi::Env env, Napi::Object exports);  // reader.cc: ring and perf buffer readers
-void RegisterBtf(Napi::Env env, Napi::Object exports);     // btf.cc: feature probes and BTF
+// object.cc: open, configure, load
+Napi::Value OpenObject(const Napi::CallbackInfo &info);
+Napi::Value CloseObject(const Napi::CallbackInfo &info);
+Napi::Value ObjectPrograms(const Napi::CallbackInfo &info);
+Napi::Value ObjectMaps(const Napi::CallbackInfo &info);
+Napi::Value ProgramSetAutoload(const Napi::CallbackInfo &info);
+Napi::Value ProgramSetAutoattach(const Napi::CallbackInfo &info);
+Napi::Value ProgramSetType(const Napi::CallbackInfo &info);
+Napi::Value ProgramSetAttachTarget(const Napi::CallbackInfo &info);
+Napi::Value ProgramFd(const Napi::CallbackInfo &info);
+Napi::Value MapFd(const Napi::CallbackInfo &info);
+Napi::Value MapSetMaxEntries(const Napi::CallbackInfo &info);
+Napi::Value MapInitialValue(const Napi::CallbackInfo &info);
+Napi::Value MapSetInitialValue(const Napi::CallbackInfo &info);
+Napi::Value MapReuseFd(const Napi::CallbackInfo &info);
+Napi::Value LoadObject(const Napi::CallbackInfo &info);
+
+// attach.cc: attach, links, iterators, perf events
+Napi::Value AttachAuto(const Napi::CallbackInfo &info);
+Napi::Value AttachTracepoint(const Napi::CallbackInfo &info);
+Napi::Value AttachRawTracepoint(const Napi::CallbackInfo &info);
+Napi::Value AttachTrace(const Napi::CallbackInfo &info);
+Napi::Value AttachLsm(const Napi::CallbackInfo &info);
+Napi::Value AttachKprobe(const Napi::CallbackInfo &info);
+Napi::Value AttachKprobeMulti(const Napi::CallbackInfo &info);
+Napi::Value AttachUprobe(const Napi::CallbackInfo &info);
+Napi::Value AttachPerfEvent(const Napi::CallbackInfo &info);
+Napi::Value AttachXdp(const Napi::CallbackInfo &info);
+Napi::Value AttachCgroup(const Napi::CallbackInfo &info);
+Napi::Value AttachIter(const Napi::CallbackInfo &info);
+Napi::Value XdpAttach(const Napi::CallbackInfo &info);
+Napi::Value XdpDetach(const Napi::CallbackInfo &info);
+Napi::Value XdpQueryId(const Napi::CallbackInfo &info);
+Napi::Value TcHookCreate(const Napi::CallbackInfo &info);
+Napi::Value TcHookDestroy(const Napi::CallbackInfo &info);
+Napi::Value TcAttach(const Napi::CallbackInfo &info);
+Napi::Value TcDetach(const Napi::CallbackInfo &info);
+Napi::Value SocketAttachFilter(const Napi::CallbackInfo &info);
+Napi::Value SocketDetachFilter(const Napi::CallbackInfo &info);
+Napi::Value LinkDestroy(const Napi::CallbackInfo &info);
+Napi::Value LinkDetachKeepEvent(const Napi::CallbackInfo &info);
+Napi::Value LinksDetachKeepEvents(const Napi::CallbackInfo &info);
+Napi::Value LinkFd(const Napi::CallbackInfo &info);
+Napi::Value LinkPin(const Napi::CallbackInfo &info);
+Napi::Value LinkUnpin(const Napi::CallbackInfo &info);
+Napi::Value LinkDisconnect(const Napi::CallbackInfo &info);
+Napi::Value IterRead(const Napi::CallbackInfo &info);
+Napi::Value PerfEventOpen(const Napi::CallbackInfo &info);
+
+// maps.cc: maps and descriptors by fd
+Napi::Value MapLookup(const Napi::CallbackInfo &info);
+Napi::Value MapLookupAndDelete(const Napi::CallbackInfo &info);
+Napi::Value MapUpdate(const Napi::CallbackInfo &info);
+Napi::Value MapDelete(const Napi::CallbackInfo &info);
+Napi::Value MapGetNextKey(const Napi::CallbackInfo &info);
+Napi::Value MapLookupBatch(const Napi::CallbackInfo &info);
+Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info);
+Napi::Value MapDeleteBatch(const Napi::CallbackInfo &info);
+Napi::Value MapInfo(const Napi::CallbackInfo &info);
+Napi::Value ProgInfo(const Napi::CallbackInfo &info);
+Napi::Value MapCreate(const Napi::CallbackInfo &info);
+Napi::Value ObjPin(const Napi::CallbackInfo &info);
+Napi::Value ObjGet(const Napi::CallbackInfo &info);
+Napi::Value CloseFd(const Napi::CallbackInfo &info);
+Napi::Value DupFd(const Napi::CallbackInfo &info);
+Napi::Value NumPossibleCpus(const Napi::CallbackInfo &info);
+
+// reader.cc: ring and perf buffer readers
+Napi::Value RingbufOpen(const Napi::CallbackInfo &info);
+Napi::Value PerfbufOpen(const Napi::CallbackInfo &info);
+Napi::Value ReaderDrain(const Napi::CallbackInfo &info);
+Napi::Value ReaderOversize(const Napi::CallbackInfo &info);
+Napi::Value ReaderPause(const Napi::CallbackInfo &info);
+Napi::Value ReaderSetLimit(const Napi::CallbackInfo &info);
+Napi::Value ReaderStoppedEarly(const Napi::CallbackInfo &info);
+Napi::Value ReaderClose(const Napi::CallbackInfo &info);
+
+// btf.cc: feature probes and BTF
+Napi::Value ProbeProgType(const Napi::CallbackInfo &info);
+Napi::Value ProbeMapType(const Napi::CallbackInfo &info);
+Napi::Value ProbeHelper(const Napi::CallbackInfo &info);
+Napi::Value BtfParse(const Napi::CallbackInfo &info);
+Napi::Value BtfFindId(const Napi::CallbackInfo &info);
+Napi::Value ObjectBtf(const Napi::CallbackInfo &info);
 
 }  // namespace vigil
