@@ -1,4 +1,5 @@
 // Shared helpers for the real-kernel tests.
+import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { ensureTracefs } from '../src/bpf/mounts.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
@@ -23,6 +24,12 @@ export function requireRoot(): void {
 export function tracefs(): void {
   const st = ensureTracefs();
   if (!st.path) throw new Error(`tracefs: ${st.reason}`);
+}
+
+/** The one element of items, asserting there is exactly one. */
+export function single<T>(items: readonly T[], what = 'items'): T {
+  assert.equal(items.length, 1, `exactly one of ${what}: ${JSON.stringify(items)}`);
+  return items[0]!;
 }
 
 /** Waits until cond() holds, polling; bounded. */

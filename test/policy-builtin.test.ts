@@ -7,7 +7,6 @@
 // cgroup, and only the fixture run there is refused.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, mkdtempSync, rmSync, unlinkSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
@@ -17,10 +16,10 @@ import { loadPolicyFiles, formatDiagnostic } from '../src/policy/loader.js';
 import { compilePolicies } from '../src/policy/hooks.js';
 import { builtinPolicyDir } from '../src/policy/builtin.js';
 import { PolicyEventFormatter } from '../src/output/policy-events.js';
-import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
+import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { TestCgroup } from './attach-util.js';
-import { Events, Scratch, run, show } from './policy-engine-util.js';
+import { Events, Scratch, pathOf, run, runToEnd, show } from './policy-engine-util.js';
 
 requireRoot();
 tracefs();
@@ -34,31 +33,7 @@ async function builtin(name: string): Promise<CompiledPolicy> {
   return c!;
 }
 
-interface Ran { pid: number; code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
-
-/** Runs a program to its end (bounded: killed after 10 s), stdout and stderr kept. */
-function exec(file: string, args: string[], opts: { cwd?: string } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ pid: child.pid ?? -1, code, signal, out, err });
-    });
-  });
-}
-
-function pathOf(v: ArgValue | undefined): string | undefined {
-  if (!v) return undefined;
-  if (v.kind === 'file') return v.path;
-  if (v.kind === 'string') return v.value;
-  return undefined;
-}
+const exec = runToEnd;
 
 describe('built-in policies', () => {
   let engine: PolicyEngine;

@@ -2,14 +2,14 @@
 // fixture binaries (every policy is scoped to these copies), policies written
 // as objects, and the fixture run with its events collected.
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import YAML from 'yaml';
 import { repoPath } from '../src/util/paths.js';
 import { loadPolicySources } from '../src/policy/loader.js';
 import { compilePolicies } from '../src/policy/hooks.js';
-import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
+import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
 import { before, after } from 'node:test';
 import { PolicyEngine as PolicyEngineClass, type PolicyEngine } from '../src/policy/engine.js';
 
@@ -56,34 +56,64 @@ export interface RunResult {
   lines: string[];
 }
 
+/** How a program ran: its pid, exit, and all it wrote. */
+export interface Ran { pid: number; code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
+
 /**
- * Runs a program to its end (bounded). `beforeGo`, when given, is called with
- * the pid while the program waits on its stdin (its first command is "wait").
+ * Runs a program to its end (bounded: killed after 10 s), stdout and stderr
+ * kept. `started`, when given, gets the child with its stdin open (a pipe);
+ * otherwise stdin is /dev/null.
  */
-export function run(file: string, args: string[], opts: { beforeGo?: (pid: number) => Promise<void> | void; cwd?: string } = {}):
-  Promise<RunResult> {
+export function runToEnd(file: string, args: string[], opts: { cwd?: string; started?: (child: ChildProcess) => void } = {}):
+  Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
+    const child = spawn(file, args, { stdio: [opts.started ? 'pipe' : 'ignore', 'pipe', 'pipe'], cwd: opts.cwd });
     let out = '';
     let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      if (err && code !== 0 && !signal) reject(new Error(`${file} ${args.join(' ')}: ${err}`));
-      else resolve({ pid: child.pid ?? -1, code, signal, lines: out.split('\n').filter(Boolean) });
+      resolve({ pid: child.pid ?? -1, code, signal, out, err });
     });
-    if (opts.beforeGo) {
-      Promise.resolve(opts.beforeGo(child.pid ?? -1)).then(() => child.stdin.end('go\n'), (e) => {
-        child.kill('SIGKILL');
-        reject(e);
-      });
-    } else {
-      child.stdin.end();
-    }
+    opts.started?.(child);
   });
+}
+
+/**
+ * Runs a program to its end (bounded). `beforeGo`, when given, is called with
+ * the pid while the program waits on its stdin (its first command is "wait").
+ * A program that fails with something on stderr rejects.
+ */
+export async function run(file: string, args: string[], opts: { beforeGo?: (pid: number) => Promise<void> | void; cwd?: string } = {}):
+  Promise<RunResult> {
+  let failed: unknown;
+  const r = await runToEnd(file, args, {
+    cwd: opts.cwd,
+    started: (child) => {
+      if (!opts.beforeGo) {
+        child.stdin!.end();
+        return;
+      }
+      Promise.resolve(opts.beforeGo(child.pid ?? -1)).then(() => child.stdin!.end('go\n'), (e) => {
+        failed = e ?? new Error('beforeGo failed');
+        child.kill('SIGKILL');
+      });
+    },
+  });
+  if (failed !== undefined) throw failed;
+  if (r.err && r.code !== 0 && !r.signal) throw new Error(`${file} ${args.join(' ')}: ${r.err}`);
+  return { pid: r.pid, code: r.code, signal: r.signal, lines: r.out.split('\n').filter(Boolean) };
+}
+
+/** The path an argument carries: a file's, or a string's. */
+export function pathOf(v: ArgValue | undefined): string | undefined {
+  if (!v) return undefined;
+  if (v.kind === 'file') return v.path;
+  if (v.kind === 'string') return v.value;
+  return undefined;
 }
 
 /** Collects the engine's events; `of(pid)` after drain(). */
