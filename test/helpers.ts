@@ -1,6 +1,11 @@
 // Shared helpers for the real-kernel tests.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import { cgroup2 } from '../src/bpf/mounts.js';
+import path from 'node:path';
+import { walkCgroups } from '../src/process/container.js';
 import { ensureTracefs } from '../src/bpf/mounts.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import type { AttachName, ProbedHelperName } from '../src/bpf/features.js';
@@ -24,6 +29,46 @@ export function requireRoot(): void {
 export function tracefs(): void {
   const st = ensureTracefs();
   if (!st.path) throw new Error(`tracefs: ${st.reason}`);
+}
+
+/**
+ * Removes the cgroup `rel` (a path below the cgroup v2 root `root`, from "/")
+ * and every cgroup under it, deepest first; a cgroup whose last process was
+ * just killed may stay busy for a moment, so each is retried for ~1 s.
+ */
+export function removeCgroupTree(root: string, rel: string): void {
+  const dirs = walkCgroups(root, rel).map((d) => path.join(root, d.path)).reverse();
+  for (const d of dirs) {
+    for (let i = 0; i < 100; i++) {
+      try {
+        rmdirSync(d);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
+  }
+}
+
+/**
+ * Runs body with a fresh cgroup named like a docker container's
+ * (<root>/vigil-test-XXXXXX.slice/docker-<64 hex>.scope), removed after;
+ * skips t where there is no cgroup v2 hierarchy.
+ */
+export async function withDockerCgroup(t: TestContext,
+  body: (c: { root: string; id: string; dir: string }) => Promise<void>): Promise<void> {
+  const root = cgroup2().path;
+  if (!root) return t.skip('no cgroup v2 hierarchy');
+  const id = randomBytes(32).toString('hex');
+  const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    await body({ root, id, dir });
+  } finally {
+    rmdirSync(dir);
+    rmdirSync(path.dirname(dir));
+  }
 }
 
 /** The one element of items, asserting there is exactly one. */

@@ -3,15 +3,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseObserveArgs } from '../src/cli/commands/observe.js';
 import { UsageError } from '../src/cli/command.js';
-import { cgroup2 } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot, missingFeature } from './helpers.js';
+import { requireRoot, missingFeature, withDockerCgroup } from './helpers.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SH = realpathSync('/bin/sh');
@@ -221,12 +220,7 @@ describe('vigil observe (real kernel)', () => {
 
   test('--container ID: a process in a docker-named cgroup; the same id is its container_id', async (t) => {
     if (skip) return t.skip(skip);
-    const root = cgroup2().path;
-    if (!root) return t.skip('no cgroup v2 hierarchy');
-    const id = randomBytes(32).toString('hex');
-    const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
-    mkdirSync(dir, { recursive: true });
-    try {
+    await withDockerCgroup(t, async ({ id, dir }) => {
       const bin = copyBinary('vigil-ctr-echo');
       const mark = marker('ctr');
       const r = await observe(['--sensors', 'exec,exit', '--container', id.slice(0, 12), '--output', 'json', '--count', '2'],
@@ -242,10 +236,7 @@ describe('vigil observe (real kernel)', () => {
       assert.equal(p.arguments, mark);
       assert.equal(p.container_id, id);
       assert.equal(p.docker, id);
-    } finally {
-      rmdirSync(dir);
-      rmdirSync(path.dirname(dir));
-    }
+    });
     const bad = spawnSync(process.execPath, [VIGIL, 'observe', '--container', 'fedcba9876'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--container: no cgroup of a container fedcba9876/);
