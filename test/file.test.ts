@@ -12,20 +12,13 @@ import { FileSensor, availableFileSyscalls } from '../src/sensors/file.js';
 import type { FileEvent, FileOp } from '../src/sensors/file-events.js';
 import { FilterSet, type FilterOptions } from '../src/sensors/filter.js';
 import { ensureTracefs } from '../src/bpf/index.js';
-import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot } from './helpers.js';
+import { missingFeature, requireRoot } from './helpers.js';
 
 const FILEOPS = repoPath('test', '.output', 'fileops');
 
 /** Why the kernel cannot run the sensor, or undefined. A probe that cannot tell fails. */
-async function unsupported(): Promise<string | undefined> {
-  for (const r of [await probeAttach('tracepoint'), await probeHelper('bpf_loop')]) {
-    if (r.status === 'unsupported') return r.reason;
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  }
-  return undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint'], ['bpf_loop']);
 
 function tempDir(tag: string): string {
   // realpath: the kernel reports the path it resolved, not a symlinked /tmp.

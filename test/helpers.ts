@@ -1,6 +1,8 @@
 // Shared helpers for the real-kernel tests.
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
+import os from 'node:os';
+import { before, after } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { cgroup2 } from '../src/bpf/mounts.js';
@@ -69,6 +71,26 @@ export async function withDockerCgroup(t: TestContext,
     rmdirSync(dir);
     rmdirSync(path.dirname(dir));
   }
+}
+
+/**
+ * A real-kernel suite's common setup: before its tests, require root, ask the
+ * feature probes why the kernel cannot run it (`skip`, undefined when it can)
+ * and, given a prefix, make a scratch directory (`tmp`, real path), removed
+ * after the suite.
+ */
+export function kernelSuite(unsupported: () => Promise<string | undefined>, tmpPrefix?: string):
+  { readonly skip: string | undefined; readonly tmp: string } {
+  const s = { skip: undefined as string | undefined, tmp: '' };
+  before(async () => {
+    requireRoot();
+    s.skip = await unsupported();
+    if (tmpPrefix) s.tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), tmpPrefix)));
+  });
+  after(() => {
+    if (s.tmp) rmSync(s.tmp, { recursive: true, force: true });
+  });
+  return s;
 }
 
 /** The one element of items, asserting there is exactly one. */

@@ -6,21 +6,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { probeAttach } from '../src/bpf/features.js';
 import { FilterSet } from '../src/sensors/filter.js';
 import { SyscallSensor, type SyscallRow, type SyscallSnapshot } from '../src/sensors/syscalls.js';
 import { syscallNumber } from '../src/kernel/syscalls.js';
-import { openFdCount, requireRoot } from './helpers.js';
+import { missingFeature, openFdCount, requireRoot } from './helpers.js';
 import {
   ENOENT_PATH, FILE_OPENS, LOOP_ENOENT, LOOP_GETPPID, LOOP_SLEEP, SLEEP_NS, SYSLOOP, readCalls, startSysloop,
 } from './sysloop.js';
 
 /** Why the kernel cannot run the sensor, or undefined. A probe that cannot tell fails the test. */
-async function unsupported(): Promise<string | undefined> {
-  const r = await probeAttach('raw_tracepoint');
-  if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  return r.status === 'unsupported' ? r.reason : undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['raw_tracepoint']);
 
 function row(snap: SyscallSnapshot, pid: number, syscall: string): SyscallRow | undefined {
   return snap.rows.find((r) => r.pid === pid && r.syscall === syscall);
