@@ -14,18 +14,7 @@ import type { FlowRecord } from '../src/network/flow-types.js';
 import { isNetworkObserve, parseNetworkObserveArgs, kernelFilter } from '../src/cli/observe-network.js';
 import { isTopTcp, parseTopTcpArgs, TcpTopTable } from '../src/cli/top-tcp.js';
 import { UsageError } from '../src/cli/command.js';
-
-/** A deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../src/util/prng.js';
 
 describe('addresses', () => {
   test('kernel bytes to text, v4-mapped reported as IPv4', () => {

@@ -5,6 +5,7 @@
 // tables) so a 100 MB binary costs a few MB of reads; symbols are parsed on first lookup.
 import fs from 'node:fs';
 import { lastAtOrBelow } from '../util/search.js';
+import { KernelFileError } from './file-error.js';
 
 /** Where ELF bytes come from: a file descriptor or a buffer (the vDSO image). */
 export interface ByteSource {
@@ -13,14 +14,10 @@ export interface ByteSource {
   close(): void;
 }
 
-export class ElfError extends Error {
-  override readonly name = 'ElfError';
-  constructor(
-    readonly file: string,
-    reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${reason}`, options);
+export class ElfError extends KernelFileError {
+  override readonly name: string = 'ElfError';
+  constructor(file: string, reason: string, options?: { cause?: unknown }) {
+    super(file, `${file}: ${reason}`, options);
   }
 }
 

@@ -2,6 +2,7 @@
 // signal names, capabilities, syscall tables, /proc/kallsyms, ELF files, and
 // addresses and CIDRs. Pure data and parsers; nothing here loads a program.
 // It sits below the runtime (src/bpf) and the features, and imports neither.
+export * from './file-error.js';
 export * from './errno.js';
 export * from './signals.js';
 export * from './capabilities.js';

@@ -2,16 +2,13 @@
 // feature probes) and its text symbols sorted by address for binary search (the profiler).
 import fs from 'node:fs';
 import { lastAtOrBelow } from '../util/search.js';
+import { KernelFileError } from './file-error.js';
 
 /** kallsyms cannot be used: missing, unreadable, or its addresses are hidden (kptr_restrict). */
-export class KernelSymbolsError extends Error {
-  override readonly name = 'KernelSymbolsError';
-  constructor(
-    readonly path: string,
-    reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`kernel symbols from ${path}: ${reason}`, options);
+export class KernelSymbolsError extends KernelFileError {
+  override readonly name: string = 'KernelSymbolsError';
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super(path, `kernel symbols from ${path}: ${reason}`, options);
   }
 }
 
