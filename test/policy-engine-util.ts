@@ -11,6 +11,7 @@ import { loadPolicySources } from '../src/policy/loader.js';
 import { compilePolicies } from '../src/policy/hooks.js';
 import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
 import { before, after } from 'node:test';
+import { TestCgroup } from './attach-util.js';
 import { PolicyEngine as PolicyEngineClass, type PolicyEngine } from '../src/policy/engine.js';
 
 export class Scratch {
@@ -149,21 +150,49 @@ export function show(x: unknown): string {
  * An engine and a scratch directory for a describe() block: started before
  * its tests, closed and removed after them, also when a test failed.
  */
-export function engineForSuite(): { readonly engine: PolicyEngine; readonly s: Scratch; readonly events: Events } {
-  const ctx = { engine: undefined as PolicyEngine | undefined, s: undefined as Scratch | undefined, events: new Events() };
+export function engineForSuite(opts: { cgroup?: boolean } = {}): EngineSuite {
+  const ctx = {
+    engine: undefined as PolicyEngine | undefined, s: undefined as Scratch | undefined, cg: undefined as TestCgroup | undefined,
+    events: new Events(),
+  };
   before(async () => {
     ctx.s = new Scratch();
-    ctx.engine = await PolicyEngineClass.start({ onEvent: ctx.events.push, onError: (e) => { throw e; } });
+    if (opts.cgroup) {
+      ctx.cg = new TestCgroup();
+      ctx.cg.create();
+    }
+    ctx.engine = await PolicyEngineClass.start({ onEvent: ctx.events.push, onError: (e) => { throw e; }, cgroupPath: ctx.cg?.path });
   });
-  after(() => {
+  after(async () => {
     ctx.engine?.close();
+    await ctx.cg?.remove();
     ctx.s?.remove();
   });
   return {
     get engine() { return ctx.engine!; },
     get s() { return ctx.s!; },
+    get cg() { return ctx.cg!; },
     events: ctx.events,
+    async withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T> {
+      ctx.events.clear();
+      await ctx.engine!.add(p);
+      try {
+        return await f();
+      } finally {
+        ctx.engine!.remove(p.name);
+      }
+    },
   };
+}
+
+export interface EngineSuite {
+  readonly engine: PolicyEngine;
+  readonly s: Scratch;
+  /** The cgroup the engine is scoped to (engineForSuite({ cgroup: true }) only). */
+  readonly cg: TestCgroup;
+  readonly events: Events;
+  /** Adds p with the events cleared, runs f, removes p (also when f fails). */
+  withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T>;
 }
 
 /** Adds a policy, runs the fixture with args, removes the policy: the run and the policy's events of that process. */

@@ -149,15 +149,7 @@ describe('portable equivalents on the real kernel', () => {
   }
   const mine = (): unknown[] => [{ operator: 'In', values: [suite.s.ops] }];
 
-  async function withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T> {
-    suite.events.clear();
-    await suite.engine.add(p);
-    try {
-      return await f();
-    } finally {
-      suite.engine.remove(p.name);
-    }
-  }
+  const withPolicy = suite.withPolicy;
 
   test('__sys_setuid / __sys_setresuid: arguments and return value of setuid(2) / setresuid(2)', async () => {
     const p = await compileForced([
