@@ -9,8 +9,7 @@
 // fchmod) as Falco's fd.* and fs.path.* see them.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +23,7 @@ import { RuleFieldTable } from '../src/rules/fields.js';
 import type { RuleEvent } from '../src/rules/event.js';
 import type { ProcessLookup } from '../src/process/types.js';
 import { repoPath } from '../src/util/paths.js';
-import { missingFeature, requireRoot, waitFor } from './helpers.js';
+import { missingFeature, pythonChild, requireRoot, waitFor } from './helpers.js';
 import { observeRun } from './observe-util.js';
 import { canonicalPrefix } from '../src/cli/flags.js';
 import { parseObserveArgs } from '../src/cli/commands/observe.js';
@@ -192,21 +191,6 @@ describe('canonical paths (real kernel)', () => {
     assert.deepEqual(files.filter((f) => f.op === 'open' && (f.ret as number) >= 0).map((f) => [f.dev, f.ino]),
       ins.filter(([, w]) => w.opened).map(() => [st.dev, st.ino]));
   });
-
-  /** A python3 child that waits for a line on stdin, then runs `code`. */
-  async function pythonChild(code: string[]): Promise<{ pid: number; go(): Promise<number> }> {
-    const child = spawn('python3', ['-c', ['import os, sys', 'sys.stdin.readline()', ...code].join('\n')],
-      { stdio: ['pipe', 'ignore', 'inherit'] });
-    await once(child, 'spawn');
-    return {
-      pid: child.pid ?? 0,
-      async go() {
-        child.stdin?.end('go\n');
-        const [status] = await once(child, 'exit');
-        return status as number;
-      },
-    };
-  }
 
   test('a chrooted process: paths from its own root, as it sees them; the prefix filter too', async (t) => {
     if (skip) return t.skip(skip);

@@ -1,6 +1,8 @@
 // Shared helpers for the real-kernel tests.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import os from 'node:os';
 import { before, after } from 'node:test';
 import { randomBytes } from 'node:crypto';
@@ -91,6 +93,39 @@ export function kernelSuite(unsupported: () => Promise<string | undefined>, tmpP
     if (s.tmp) rmSync(s.tmp, { recursive: true, force: true });
   });
   return s;
+}
+
+/**
+ * Waits until a spawned child has started and its /proc/PID/exe ends with
+ * `exe` (it starts as a copy of its parent, or of a wrapper that execs it);
+ * returns its pid.
+ */
+export async function execed(child: ChildProcess, exe: string): Promise<number> {
+  await new Promise<void>((res, rej) => { child.once('spawn', () => res()); child.once('error', rej); });
+  const pid = child.pid ?? 0;
+  assert.ok(await waitFor(() => { try { return readlinkSync(`/proc/${pid}/exe`).endsWith(exe); } catch { return false; } }),
+    `pid ${pid} runs ${exe}`);
+  return pid;
+}
+
+/**
+ * A python3 child (with `modules` and sys imported) that waits for a line on
+ * stdin, then runs `code` (lines); go() sends the line and resolves to its
+ * exit status.
+ */
+export async function pythonChild(code: string[], modules: string[] = ['os']): Promise<{ pid: number; go(): Promise<number> }> {
+  const imports = `import ${[...new Set([...modules, 'sys'])].join(', ')}`;
+  const child = spawn('python3', ['-c', [imports, 'sys.stdin.readline()', ...code].join('\n')],
+    { stdio: ['pipe', 'ignore', 'inherit'] });
+  await once(child, 'spawn');
+  return {
+    pid: child.pid ?? 0,
+    async go() {
+      child.stdin?.end('go\n');
+      const [status] = await once(child, 'exit');
+      return status as number;
+    },
+  };
 }
 
 /** The one element of items, asserting there is exactly one. */
