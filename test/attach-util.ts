@@ -17,6 +17,15 @@ import type { Codec } from '../src/bpf/codec.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
 
+/** Runs body while link is attached; detaches after, also when body throws. */
+export function whileAttached<T>(link: { close(): void }, body: () => T): T {
+  try {
+    return body();
+  } finally {
+    link.close();
+  }
+}
+
 /** bpf/.output/testdata/<name>.bpf.o, parsed. */
 export function testObject(name: string): ObjectSpec {
   return ObjectSpec.fromFile(repoPath('bpf', '.output', 'testdata', `${name}.bpf.o`));
