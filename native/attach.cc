@@ -205,15 +205,13 @@ Napi::Value XdpAttach(const Napi::CallbackInfo &info) {
   CHECK_ARGS(3);
   int err = bpf_xdp_attach(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
                            info[2].As<Napi::Number>().Uint32Value(), nullptr);
-  if (err) return ThrowErrno(info.Env(), "bpf_xdp_attach", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_xdp_attach", err);
 }
 
 Napi::Value XdpDetach(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);
   int err = bpf_xdp_detach(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Uint32Value(), nullptr);
-  if (err) return ThrowErrno(info.Env(), "bpf_xdp_detach", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_xdp_detach", err);
 }
 
 Napi::Value XdpQueryId(const Napi::CallbackInfo &info) {
@@ -267,8 +265,7 @@ Napi::Value TcDetach(const Napi::CallbackInfo &info) {
   LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info[2].As<Napi::Number>().Uint32Value(),
               .priority = info[3].As<Napi::Number>().Uint32Value());
   int err = bpf_tc_detach(&hook, &opts);
-  if (err) return ThrowErrno(info.Env(), "bpf_tc_detach", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_tc_detach", err);
 }
 
 Napi::Value SocketAttachFilter(const Napi::CallbackInfo &info) {
@@ -398,16 +395,14 @@ Napi::Value LinkPin(const Napi::CallbackInfo &info) {
   if (!l || !l->link) return ThrowType(info.Env(), "link is closed");
   std::string path = info[1].As<Napi::String>().Utf8Value();
   int err = bpf_link__pin(l->link, path.c_str());
-  if (err) return ThrowErrno(info.Env(), "bpf_link__pin", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_link__pin", err);
 }
 
 Napi::Value LinkUnpin(const Napi::CallbackInfo &info) {
   LinkHandle *l = Unwrap<LinkHandle>(info[0]);
   if (!l || !l->link) return ThrowType(info.Env(), "link is closed");
   int err = bpf_link__unpin(l->link);
-  if (err) return ThrowErrno(info.Env(), "bpf_link__unpin", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_link__unpin", err);
 }
 
 Napi::Value LinkDisconnect(const Napi::CallbackInfo &info) {

@@ -33,6 +33,17 @@ Napi::Value ThrowErrno(Napi::Env env, const char *op, int err) {
   return env.Undefined();
 }
 
+Napi::Value Done(Napi::Env env, const char *op, int err) {
+  if (err) return ThrowErrno(env, op, err);
+  return env.Undefined();
+}
+
+Napi::Value Found(Napi::Env env, const char *op, int err) {
+  if (err == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  return ThrowErrno(env, op, errno);
+}
+
 Napi::Value ThrowType(Napi::Env env, const std::string &msg) {
   Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
   return env.Undefined();

@@ -18,49 +18,32 @@ Napi::Value MapLookup(const Napi::CallbackInfo &info) {
   CHECK_ARGS(4);
   int err = bpf_map_lookup_elem_flags(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]),
                                       (uint64_t)info[3].As<Napi::Number>().Int64Value());
-  if (err) {
-    if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
-    return ThrowErrno(info.Env(), "bpf_map_lookup_elem", errno);
-  }
-  return Napi::Boolean::New(info.Env(), true);
+  return Found(info.Env(), "bpf_map_lookup_elem", err);
 }
 
 Napi::Value MapLookupAndDelete(const Napi::CallbackInfo &info) {
   CHECK_ARGS(3);
   int err = bpf_map_lookup_and_delete_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]));
-  if (err) {
-    if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
-    return ThrowErrno(info.Env(), "bpf_map_lookup_and_delete_elem", errno);
-  }
-  return Napi::Boolean::New(info.Env(), true);
+  return Found(info.Env(), "bpf_map_lookup_and_delete_elem", err);
 }
 
 Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
   CHECK_ARGS(4);
   int err = bpf_map_update_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]),
                                 (uint64_t)info[3].As<Napi::Number>().Int64Value());
-  if (err) return ThrowErrno(info.Env(), "bpf_map_update_elem", errno);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_map_update_elem", err ? errno : 0);
 }
 
 Napi::Value MapDelete(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);
   int err = bpf_map_delete_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]));
-  if (err) {
-    if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
-    return ThrowErrno(info.Env(), "bpf_map_delete_elem", errno);
-  }
-  return Napi::Boolean::New(info.Env(), true);
+  return Found(info.Env(), "bpf_map_delete_elem", err);
 }
 
 Napi::Value MapGetNextKey(const Napi::CallbackInfo &info) {
   CHECK_ARGS(3);
   int err = bpf_map_get_next_key(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]));
-  if (err) {
-    if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
-    return ThrowErrno(info.Env(), "bpf_map_get_next_key", errno);
-  }
-  return Napi::Boolean::New(info.Env(), true);
+  return Found(info.Env(), "bpf_map_get_next_key", err);
 }
 
 // Batch lookup (and lookup-and-delete): returns the number of elements read

@@ -99,8 +99,7 @@ Napi::Value ProgramSetAutoload(const Napi::CallbackInfo &info) {
   struct bpf_program *p = GetProgram(info, 0);
   if (!p) return info.Env().Undefined();
   int err = bpf_program__set_autoload(p, info[2].As<Napi::Boolean>().Value());
-  if (err) return ThrowErrno(info.Env(), "bpf_program__set_autoload", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_program__set_autoload", err);
 }
 
 Napi::Value ProgramSetAutoattach(const Napi::CallbackInfo &info) {
@@ -116,8 +115,7 @@ Napi::Value ProgramSetType(const Napi::CallbackInfo &info) {
   struct bpf_program *p = GetProgram(info, 0);
   if (!p) return info.Env().Undefined();
   int err = bpf_program__set_type(p, (enum bpf_prog_type)info[2].As<Napi::Number>().Uint32Value());
-  if (err) return ThrowErrno(info.Env(), "bpf_program__set_type", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_program__set_type", err);
 }
 
 Napi::Value ProgramSetAttachTarget(const Napi::CallbackInfo &info) {
@@ -126,8 +124,7 @@ Napi::Value ProgramSetAttachTarget(const Napi::CallbackInfo &info) {
   if (!p) return info.Env().Undefined();
   std::string fn = info[2].As<Napi::String>().Utf8Value();
   int err = bpf_program__set_attach_target(p, 0, fn.c_str());
-  if (err) return ThrowErrno(info.Env(), "bpf_program__set_attach_target", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_program__set_attach_target", err);
 }
 
 Napi::Value ProgramFd(const Napi::CallbackInfo &info) {
@@ -149,8 +146,7 @@ Napi::Value MapSetMaxEntries(const Napi::CallbackInfo &info) {
   struct bpf_map *m = GetMap(info, 0);
   if (!m) return info.Env().Undefined();
   int err = bpf_map__set_max_entries(m, info[2].As<Napi::Number>().Uint32Value());
-  if (err) return ThrowErrno(info.Env(), "bpf_map__set_max_entries", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_map__set_max_entries", err);
 }
 
 Napi::Value MapInitialValue(const Napi::CallbackInfo &info) {
@@ -169,8 +165,7 @@ Napi::Value MapSetInitialValue(const Napi::CallbackInfo &info) {
   if (!m) return info.Env().Undefined();
   auto buf = info[2].As<Napi::Buffer<char>>();
   int err = bpf_map__set_initial_value(m, buf.Data(), buf.Length());
-  if (err) return ThrowErrno(info.Env(), "bpf_map__set_initial_value", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_map__set_initial_value", err);
 }
 
 Napi::Value MapReuseFd(const Napi::CallbackInfo &info) {
@@ -178,8 +173,7 @@ Napi::Value MapReuseFd(const Napi::CallbackInfo &info) {
   struct bpf_map *m = GetMap(info, 0);
   if (!m) return info.Env().Undefined();
   int err = bpf_map__reuse_fd(m, info[2].As<Napi::Number>().Int32Value());
-  if (err) return ThrowErrno(info.Env(), "bpf_map__reuse_fd", err);
-  return info.Env().Undefined();
+  return Done(info.Env(), "bpf_map__reuse_fd", err);
 }
 
 // Load runs off the main thread: the verifier can take tens of milliseconds.

@@ -26,6 +26,10 @@ Napi::Value ThrowErrno(Napi::Env env, const char *op, int err);
 /** As ThrowErrno, with libbpf's captured messages as `log` (the verifier's, for a load). */
 Napi::Value ThrowErrnoLog(Napi::Env env, const char *op, int err, const std::string &log);
 Napi::Value ThrowType(Napi::Env env, const std::string &msg);
+/** undefined when err is 0; otherwise the failure of `op` thrown, with err as its errno (either sign). */
+Napi::Value Done(Napi::Env env, const char *op, int err);
+/** For a lookup-like call that failed when err is non-zero: true, false when errno is ENOENT (no such entry), or thrown. */
+Napi::Value Found(Napi::Env env, const char *op, int err);
 
 #define CHECK_ARGS(n)                                                        \
   do {                                                                       \
