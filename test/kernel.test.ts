@@ -18,7 +18,7 @@ import {
   AF_INET, AF_INET6,
 } from '../src/kernel/addr.js';
 import { parseIp as parseRuleIp, parseNet } from '../src/rules/net.js';
-import { lastAtOrBelow } from '../src/util/search.js';
+import { findRange, lastAtOrBelow } from '../src/util/search.js';
 
 function withTempFile(content: string, f: (file: string) => void): void {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-kernel-'));
@@ -202,5 +202,12 @@ describe('binary search', () => {
     assert.equal(lastAtOrBelow(a, 25), 2);
     assert.equal(lastAtOrBelow(a, 99), 3);
     assert.equal(lastAtOrBelow(new Float64Array(0), 1), -1);
+  });
+
+  test('the range that holds a value, half-open, none in the gaps', () => {
+    const rs = [{ start: 10n, end: 20n }, { start: 20n, end: 25n }, { start: 40n, end: 50n }];
+    for (const [v, i] of [[10n, 0], [19n, 0], [20n, 1], [49n, 2]] as const) assert.equal(findRange(rs, v), rs[i]);
+    for (const v of [9n, 25n, 30n, 50n]) assert.equal(findRange(rs, v), undefined);
+    assert.equal(findRange([], 1n), undefined);
   });
 });
