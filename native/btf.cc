@@ -63,6 +63,19 @@ const char *KindName(int kind) {
   }
 }
 
+/** One object per member (vlen entries) of a BTF type, each filled in by fill(i, object). */
+template <typename Fill>
+Napi::Array VlenArray(Napi::Env env, const struct btf_type *t, Fill fill) {
+  __u16 vlen = btf_vlen(t);
+  Napi::Array out = Napi::Array::New(env, vlen);
+  for (__u16 i = 0; i < vlen; i++) {
+    Napi::Object o = Napi::Object::New(env);
+    fill(i, o);
+    out.Set(i, o);
+  }
+  return out;
+}
+
 Napi::Value BtfTypes(Napi::Env env, const struct btf *btf) {
   __u32 n = btf__type_cnt(btf);
   Napi::Array out = Napi::Array::New(env, n);
@@ -114,74 +127,49 @@ Napi::Value BtfTypes(Napi::Env env, const struct btf *btf) {
       case BTF_KIND_UNION: {
         o.Set("size", (double)t->size);
         const struct btf_member *m = btf_members(t);
-        __u16 vlen = btf_vlen(t);
-        Napi::Array ms = Napi::Array::New(env, vlen);
-        for (__u16 i = 0; i < vlen; i++) {
-          Napi::Object mo = Napi::Object::New(env);
+        o.Set("members", VlenArray(env, t, [&](__u16 i, Napi::Object mo) {
           mo.Set("name", btf__name_by_offset(btf, m[i].name_off));
           mo.Set("type_id", (double)m[i].type);
           mo.Set("bits_offset", (double)btf_member_bit_offset(t, i));
           mo.Set("bitfield_size", (double)btf_member_bitfield_size(t, i));
-          ms.Set(i, mo);
-        }
-        o.Set("members", ms);
+        }));
         break;
       }
       case BTF_KIND_ENUM: {
         o.Set("size", (double)t->size);
         const struct btf_enum *e = btf_enum(t);
-        __u16 vlen = btf_vlen(t);
-        Napi::Array vs = Napi::Array::New(env, vlen);
-        for (__u16 i = 0; i < vlen; i++) {
-          Napi::Object vo = Napi::Object::New(env);
+        o.Set("values", VlenArray(env, t, [&](__u16 i, Napi::Object vo) {
           vo.Set("name", btf__name_by_offset(btf, e[i].name_off));
           vo.Set("val", (double)e[i].val);
-          vs.Set(i, vo);
-        }
-        o.Set("values", vs);
+        }));
         break;
       }
       case BTF_KIND_ENUM64: {
         o.Set("size", (double)t->size);
         const struct btf_enum64 *e = btf_enum64(t);
-        __u16 vlen = btf_vlen(t);
-        Napi::Array vs = Napi::Array::New(env, vlen);
-        for (__u16 i = 0; i < vlen; i++) {
-          Napi::Object vo = Napi::Object::New(env);
+        o.Set("values", VlenArray(env, t, [&](__u16 i, Napi::Object vo) {
           vo.Set("name", btf__name_by_offset(btf, e[i].name_off));
           vo.Set("val", (double)btf_enum64_value(&e[i]));
-          vs.Set(i, vo);
-        }
-        o.Set("values", vs);
+        }));
         break;
       }
       case BTF_KIND_DATASEC: {
         o.Set("size", (double)t->size);
         const struct btf_var_secinfo *v = btf_var_secinfos(t);
-        __u16 vlen = btf_vlen(t);
-        Napi::Array vs = Napi::Array::New(env, vlen);
-        for (__u16 i = 0; i < vlen; i++) {
-          Napi::Object vo = Napi::Object::New(env);
+        o.Set("vars", VlenArray(env, t, [&](__u16 i, Napi::Object vo) {
           vo.Set("type_id", (double)v[i].type);
           vo.Set("offset", (double)v[i].offset);
           vo.Set("size", (double)v[i].size);
-          vs.Set(i, vo);
-        }
-        o.Set("vars", vs);
+        }));
         break;
       }
       case BTF_KIND_FUNC_PROTO: {
         o.Set("ret_type_id", (double)t->type);
         const struct btf_param *p = btf_params(t);
-        __u16 vlen = btf_vlen(t);
-        Napi::Array ps = Napi::Array::New(env, vlen);
-        for (__u16 i = 0; i < vlen; i++) {
-          Napi::Object po = Napi::Object::New(env);
+        o.Set("params", VlenArray(env, t, [&](__u16 i, Napi::Object po) {
           po.Set("name", btf__name_by_offset(btf, p[i].name_off));
           po.Set("type_id", (double)p[i].type);
-          ps.Set(i, po);
-        }
-        o.Set("params", ps);
+        }));
         break;
       }
       default:
