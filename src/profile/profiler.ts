@@ -89,7 +89,10 @@ export class Profiler implements Disposable {
     this.warming = setImmediate(() => {
       this.warming = undefined;
       if (this.closed) return;
-      const [pid, samples] = this.toWarm.entries().next().value as [number, RawSample[]];
+      // A cut() between the scheduling and now took (and cleared) what was waiting.
+      const next = this.toWarm.entries().next();
+      if (next.done) return;
+      const [pid, samples] = next.value;
       this.toWarm.delete(pid);
       try {
         warmSymbols(samples, this.symbolizer);
