@@ -23,7 +23,7 @@ import path from 'node:path';
  * root (the benchmark smoke tests) do not belong.
  */
 const UNIT = [
-  'bandwidth-pure', 'cli-privileges', 'cli-usage', 'event-format', 'file-pure', 'netpolicy-spec', 'network-pure',
+  'bandwidth-pure', 'cli-privileges', 'cli-usage', 'event-format', 'file-pure', 'kernel', 'netpolicy-spec', 'network-pure',
   'policy-loader', 'policy-semantics',
   'profile-format', 'reliability-cli', 'rules-compile', 'rules-grammar', 'rules-live', 'rules-loader', 'rules-output',
   'symbols-unit', 'syscalls-pure', 'agent-config',

@@ -24,7 +24,7 @@ import {
   VIGIL_FLOW_F_FIN_SENT, VIGIL_FLOW_F_FIN_RCVD, VIGIL_FLOW_F_ALL_ACKED,
   VIGIL_FLOW_EGRESS, VIGIL_DNS_PORTS_MAX, type VigilFlowOwner,
 } from '../generated/flow.js';
-import { addressFromKernel, type IpAddress } from './addr.js';
+import { addressFromKernel, type IpAddress } from '../kernel/addr.js';
 import { Sensor, type RingSensorOptions } from '../sensors/sensor.js';
 
 /** The process that owned a socket, as the kernel took it in that process's context. */

@@ -8,7 +8,7 @@
 // the initiator, traffic_direction from the local side, is_reply for
 // answers). Pure apart from the lookups it is given: tests feed it events.
 import type { ProcessLookup } from '../process/types.js';
-import { errnoName } from '../bpf/errors.js';
+import { errnoName } from '../kernel/errno.js';
 import { parseDnsMessage, dnsTypeName, DnsParseError, type DnsMessage } from './dns.js';
 import { NameCache, DnsMatcher } from './dns-view.js';
 import { newFlowRecord } from './flow-format.js';

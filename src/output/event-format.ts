@@ -9,7 +9,7 @@
 // (output/policy-events.ts), Falco's for alerts (rules/output.ts).
 import type { EventOf, VigilEvent, VigilEventKind } from '../pipeline/events.js';
 import type { SysEvent } from '../sensors/sysevent-events.js';
-import { errnoName } from '../sensors/process.js';
+import { errnoName } from '../kernel/errno.js';
 import { compactTime, flowToJson, formatFlowCompact } from '../network/flow-format.js';
 import type { FlowRecord } from '../network/flow-types.js';
 import { formatAlertJson, formatAlertText } from '../rules/output.js';

@@ -18,6 +18,8 @@
 // always feed the cache (a file event of a forked child needs its process);
 // `kinds` chooses what reaches onEvent. Failed execs cost two tracepoints per
 // exec and are only attached when 'exec_failed' is among the kinds.
+import { errnoName } from '../kernel/errno.js';
+import { signalName } from '../kernel/signals.js';
 import os from 'node:os';
 import { ObjectSpec } from '../bpf/index.js';
 import type { BpfObject } from '../bpf/index.js';
@@ -222,18 +224,6 @@ export function decodeExecFailedRecord(view: DataView, offset: number, size: num
   };
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
-const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals).map(([k, v]) => [v, k]));
-
-/** "ENOENT" for 2; "E<n>" for a number this platform does not name. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
-}
-
-/** "SIGKILL" for 9; "SIG<n>" for a number this platform does not name (real-time signals). */
-export function signalName(signal: number): string {
-  return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
-}
 
 /** Wait-status decoding (as the kernel's exit_code): status, or signal and core flag. */
 function decodeExitCode(code: number): { status: number | null; signal: number | null; coreDumped: boolean } {

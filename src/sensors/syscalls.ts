@@ -28,7 +28,7 @@ import type { FilterSet } from './filter.js';
 import { Sensor } from './sensor.js';
 import { histogramQuantile } from './histogram.js';
 import { FdPathResolver, kernelDevName, type PathSource } from './fd-paths.js';
-import { hostSyscallArch, syscallName, type SyscallArch } from './syscall-names.js';
+import { hostSyscallArch, syscallName, type SyscallArch } from '../kernel/syscalls.js';
 
 export interface SyscallSensorOptions {
   /** In-kernel filters (shared with other sensors); none: every process. */

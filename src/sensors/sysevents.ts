@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { NotSupportedError } from '../bpf/index.js';
 import type { BpfObject } from '../bpf/index.js';
 import { BootClock } from '../util/clock.js';
-import { addressFromKernel } from '../network/addr.js';
+import { addressFromKernel } from '../kernel/addr.js';
 import {
   vigilSysEvent, VIGIL_SYS_EVENT, VIGIL_SYS_COMM_LEN, VIGIL_SYS_NR_MAX,
   VIGIL_SYS_HAS_FILE, VIGIL_SYS_HAS_SOCK, VIGIL_SYS_HAS_ADDR, VIGIL_SYS_TRUNC_PATH, VIGIL_SYS_TRUNC_STR,
@@ -29,7 +29,7 @@ import {
   VIGIL_SYS_FINIT_MODULE, VIGIL_SYS_MEMFD_CREATE, VIGIL_SYS_BPF, VIGIL_SYS_SETUID, VIGIL_SYS_SETNS,
   VIGIL_SYS_UNSHARE, VIGIL_SYS_USERFAULTFD, VIGIL_SYS_FCHMOD,
 } from '../generated/sysevents.js';
-import { syscallNumber } from './syscall-names.js';
+import { syscallNumber } from '../kernel/syscalls.js';
 import type { SysCall, SysEndpoint, SysEvent, SysFile, SysSocket } from './sysevent-events.js';
 import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
 
