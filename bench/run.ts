@@ -18,6 +18,7 @@ import { execSection, fileSections } from './storm-report.js';
 import { profileBenchReport, runProfileBench } from './profile.js';
 import { runSymbolizeBench, symbolizeBenchReport } from './symbolize.js';
 import { runXdpBench, xdpBenchReport } from './xdp.js';
+import { bandwidthBenchReport, runBandwidthBench } from './bandwidth.js';
 import { runFlowsBench, flowsBenchReport } from './flows.js';
 import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
 import { runPolicyBench, policyBenchReport } from './policy.js';
@@ -40,6 +41,8 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
                         idle (open storm, filters that match nothing), exec (exec storm),
                         profile (profiler overhead at 19/99/999 Hz against perf record, symbolisation time),
                         xdp (XDP firewall drops/s against iptables and nftables on a veth),
+                        bandwidth (EDT egress limits: accuracy at 1-1000 Mbit/s, CPU per packet against HTB,
+                        10 and 1,000 classes; EDT needs the fq qdisc),
                         flows (flow tracking overhead on loopback TCP),
                         rules (Falco stable rules: condition evals/s over recorded events, live pipeline
                         under the open storm),
@@ -57,7 +60,7 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --no-bpf-stats        skip the "where the time goes" runs (kernel.bpf_stats_enabled)
   --help`;
 
-const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'flows', 'rules', 'policy', 'stall', 'headroom',
+const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'bandwidth', 'flows', 'rules', 'policy', 'stall', 'headroom',
   'shutdown', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 /** memory takes about 15 minutes: only when asked for. */
@@ -265,6 +268,7 @@ async function main(): Promise<number> {
       symbolizeBenchReport(await runSymbolizeBench({ peers: cfg.peers })), '');
   }
   if (cfg.parts.has('xdp')) out.push(xdpBenchReport(await runXdpBench({ senderCpu: cfg.producerCpu, log })));
+  if (cfg.parts.has('bandwidth')) out.push(bandwidthBenchReport(await runBandwidthBench({ log })));
   if (cfg.parts.has('flows')) {
     out.push(flowsBenchReport(await runFlowsBench({ workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, log })));
   }

@@ -73,6 +73,7 @@ const enum vigil_policy_prefilter_flag *unused_vigil_policy_prefilter_flag __att
 const enum vigil_policy_prefilter_limits *unused_vigil_policy_prefilter_limits __attribute__((unused));
 const enum vigil_policy_prefilter_kind *unused_vigil_policy_prefilter_kind __attribute__((unused));
 const enum vigil_policy_raw_sys_limits *unused_vigil_policy_raw_sys_limits __attribute__((unused));
+const enum vigil_policy_prefilter_cache *unused_vigil_policy_prefilter_cache __attribute__((unused));
 
 #define AT_FDCWD -100
 #define AF_UNIX 1
@@ -147,6 +148,34 @@ struct {
 	__type(key, struct vigil_policy_pf_key);
 	__type(value, __u8);
 } prefilter SEC(".maps");
+
+/* The prefilter's cache (vigil/policy.h: enum vigil_policy_prefilter_cache). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} pf_gen SEC(".maps");
+
+struct pf_cached {
+	__u64 dentry;		/* 0: empty */
+	__u64 mnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
+	__u64 parent;
+	__u64 hash_len;
+	__u64 moved;		/* pf_gen's when the verdict was made */
+	__u64 config;
+	__u32 hook;
+	__u32 allows;		/* the verdict: 1 passes to the full judgement, 0 drops */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_POLICY_PF_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pf_cached);
+} pf_cache SEC(".maps");
 
 /* raw_syscalls' raw tracepoints: [0] sys_enter, [1] sys_exit (vigil/policy.h). */
 struct {
@@ -401,24 +430,27 @@ static __always_inline void count(__u32 policy, __u32 which)
 		c->c[which & (VIGIL_POLICY_COUNTER_SLOTS - 1)] += 1;
 }
 
-static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+/* The current task's file at fd. Its task, files and fd table are read
+ * through BTF (plain loads the kernel guards, no helper call each). */
+static __always_inline struct file *fd_file(long fd)
 {
-	struct files_struct *files;
-	struct fdtable *fdt;
-	struct file **fds, *f = NULL;
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	struct file *f = NULL;
 
-	if (fd < 0)
+	if (fd < 0 || !fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	files = BPF_CORE_READ(task, files);
-	if (!files)
-		return NULL;
-	fdt = BPF_CORE_READ(files, fdt);
-	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]))
 		return NULL;
 	return f;
+}
+
+/* The current task's root (chroot), read through BTF. */
+static __always_inline void current_root(struct path *root)
+{
+	struct fs_struct *fs = bpf_get_current_task_btf()->fs;
+
+	root->dentry = fs->root.dentry;
+	root->mnt = fs->root.mnt;
 }
 
 static __always_inline void sock_fill(struct vigil_policy_sock *o, struct sock *sk)
@@ -785,9 +817,9 @@ struct cond_walk {
 	bool pass;
 };
 
-static __always_inline bool fd_is_socket(struct task_struct *task, long fd, __u64 families, __u16 protocol)
+static __always_inline bool fd_is_socket(long fd, __u64 families, __u16 protocol)
 {
-	struct file *f = fd_file(task, fd);
+	struct file *f = fd_file(fd);
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
@@ -820,9 +852,9 @@ static long cond_step(__u64 i, void *data)
 		return 0;
 	v = read_word(w->r->ctx, &c->where, w->ret);
 	if (c->test == VIGIL_POLICY_COND_FD_SOCKET) {
-		ok = fd_is_socket(w->r->task, (__s32)v, c->families, c->protocol);
+		ok = fd_is_socket((__s32)v, c->families, c->protocol);
 	} else if (c->test == VIGIL_POLICY_COND_FD_OP) {
-		struct file *f = fd_file(w->r->task, (__s32)v);
+		struct file *f = fd_file((__s32)v);
 		const struct file_operations *fop = f ? BPF_CORE_READ(f, f_op) : NULL;
 		__u64 fn = 0;
 
@@ -906,7 +938,7 @@ static __always_inline void put_work_path(struct run *r, struct vigil_policy_arg
 
 static __always_inline int capture_fd(struct run *r, struct vigil_policy_arg_value *out, long fd)
 {
-	struct file *f = fd_file(r->task, fd);
+	struct file *f = fd_file(fd);
 	struct inode *inode;
 	__u32 len, mode;
 	long off;
@@ -963,7 +995,7 @@ static __always_inline int capture_path_at(struct run *r, struct vigil_policy_ar
 		return 0;
 	}
 	if (dfd != AT_FDCWD) {
-		f = fd_file(r->task, dfd);
+		f = fd_file(dfd);
 		if (!f) {
 			out->flags |= VIGIL_POLICY_ARG_ERROR;
 			blob_commit(r->s, out, ulen);
@@ -1783,17 +1815,22 @@ static __always_inline bool str_postfix(struct evalbuf *e, __u32 id, const __u8 
 
 /* --- the prefilter (vigil/policy.h: enum vigil_policy_prefilter_flag) ------------ */
 
-/* Looks up kind + text for the current hook: lead (a byte before the name:
- * the top's '/'; 0: none), len bytes at src, then '/' when the name fit
- * whole (and src is not NULL: the root's key is "/" alone). */
-static __always_inline bool pf_allows(struct evalbuf *e, __u32 hook, __u8 kind, __u8 lead,
-				      const unsigned char *src, __u32 len)
+/* 1 when kind + text is a key for the current hook: lead (a byte before the
+ * name: the top's '/'; 0: none), len bytes at src, then '/' when the name
+ * fit whole (and src is not 0: the root's key is "/" alone). Global: its
+ * index arithmetic is verified on its own (inlined in the prefilter, the
+ * 6.1 verifier lost the bounds of a spilled index). */
+__noinline int vg_pf_allows(__u32 kind, __u32 lead, __u64 src, __u32 len)
 {
-	struct vigil_policy_pf_key *k = &e->pf;
+	struct evalbuf *e = evalbuf();
+	struct vigil_policy_pf_key *k;
 	__u32 n = len, at = 0;
 
+	if (!e)
+		return 1;
+	k = &e->pf;
 	__builtin_memset(k, 0, sizeof(*k));
-	k->hook = hook;
+	k->hook = e->st.hook_id;
 	k->kind = kind;
 	if (lead)
 		k->text[at++] = lead;
@@ -1801,8 +1838,8 @@ static __always_inline bool pf_allows(struct evalbuf *e, __u32 hook, __u8 kind, 
 		n = VIGIL_POLICY_PF_NAME_MAX;
 	barrier_var(n);
 	n &= 2 * VIGIL_POLICY_PF_NAME_MAX - 1;
-	if (n && bpf_probe_read_kernel(k->text + at, n, src))
-		return true;	/* unreadable: the full judgement decides */
+	if (n && bpf_probe_read_kernel(k->text + at, n, (const void *)src))
+		return 1;	/* unreadable: the full judgement decides */
 	at += n;
 	/* A name cut to the key's size has no terminator: it then allows
 	 * only by entries shorter than the cut (prefixes of the first component). */
@@ -1810,6 +1847,58 @@ static __always_inline bool pf_allows(struct evalbuf *e, __u32 hook, __u8 kind, 
 		k->text[at++] = '/';
 	k->prefixlen = (sizeof(k->hook) + sizeof(k->kind) + at) * 8;
 	return bpf_map_lookup_elem(&prefilter, k) != NULL;
+}
+
+/* The cache slot of a file for a hook, and the generations to compare;
+ * NULL when the cache is off. */
+static __always_inline struct pf_cached *pf_cache_slot(__u64 dentry, __u32 hook, __u64 *moved, __u64 *config)
+{
+	__u32 k = VIGIL_POLICY_PF_GEN_MOVED;
+	__u64 *g;
+	__u32 idx;
+
+	g = bpf_map_lookup_elem(&pf_gen, &k);
+	if (!g)
+		return NULL;
+	*moved = *(volatile __u64 *)g;
+	k = VIGIL_POLICY_PF_GEN_CONFIG;
+	g = bpf_map_lookup_elem(&pf_gen, &k);
+	if (!g || !*g)
+		return NULL;
+	*config = *g;
+	idx = ((dentry ^ ((__u64)hook << 48)) * 0x9E3779B97F4A7C15ULL) >> (64 - VIGIL_POLICY_PF_CACHE_BITS);
+	return bpf_map_lookup_elem(&pf_cache, &idx);
+}
+
+/* The prefilter's verdict on the file at fpath (a dentry head dh) for the
+ * current hook: 1 allows (or unsure), 0 drops; *sure tells whether the
+ * verdict may be cached (it holds while the file's name and place do). */
+static __always_inline int pf_judge(struct run *r, __u32 pf, const struct path *fpath, const struct path *root,
+				    const struct __vigil_dentry_head *dh, bool *sure)
+{
+	struct __vigil_path_measured m;
+	__u32 flags = 0;
+
+	*sure = false;
+	if (pf & VIGIL_POLICY_PF_LEAF) {
+		if (vg_pf_allows(VIGIL_POLICY_PF_KIND_LEAF, 0, (__u64)dh->name, dh->len)) {
+			*sure = true;
+			return 1;
+		}
+	}
+	if (pf & VIGIL_POLICY_PF_TOP) {
+		vigil_path_measure(r->e->work, WORK_MASK, fpath, root, VIGIL_POLICY_ARG_MAX - 1, &m, &flags,
+				   VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
+		/* A path the walk would cut compares by its leaf side. */
+		if (flags)
+			return 1;
+		if (vg_pf_allows(VIGIL_POLICY_PF_KIND_TOP, '/', (__u64)m.top_name, m.top_len)) {
+			*sure = true;
+			return 1;
+		}
+	}
+	*sure = true;
+	return 0;
 }
 
 /*
@@ -1822,11 +1911,14 @@ __noinline int vg_prefilter(__s64 ret)
 	struct run r = {};
 	struct vigil_policy_arg *a;
 	struct __vigil_dentry_head dh;
-	struct __vigil_path_measured m;
 	struct path fpath, root;
+	struct pf_cached *c;
 	struct file *f = NULL;
-	__u32 pf, slot, flags = 0;
-	__u64 raw;
+	__u64 moved = 0, config = 0, now = 0, raw;
+	__u32 pf, slot, k = VIGIL_POLICY_PF_GEN_MOVED;
+	__u64 *g;
+	bool sure;
+	int allows;
 
 	if (!run_load(&r))
 		return 1;
@@ -1839,32 +1931,62 @@ __noinline int vg_prefilter(__s64 ret)
 	a = &r.h->args[slot];
 	raw = read_word(r.ctx, a, ret);
 	if (a->type == VIGIL_POLICY_ARG_FD)
-		f = fd_file(r.task, (__s32)raw);
+		f = fd_file((__s32)raw);
 	else if (a->type == VIGIL_POLICY_ARG_KFILE)
 		f = (struct file *)raw;
 	if (!f)
 		return 1;
 	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	/* A mount's root (a file bind-mounted over another) is named by its
-	 * mount point, not by its own dentry. */
-	if (!fpath.dentry || !fpath.mnt || fpath.dentry == BPF_CORE_READ(fpath.mnt, mnt_root))
+	if (!fpath.dentry || !fpath.mnt || !vigil_dentry_head(fpath.dentry, &dh))
 		return 1;
-	if (pf & VIGIL_POLICY_PF_LEAF) {
-		if (!vigil_dentry_head(fpath.dentry, &dh))
-			return 1;
-		if (pf_allows(r.e, r.hook_id, VIGIL_POLICY_PF_KIND_LEAF, 0, dh.name, dh.len))
-			return 1;
-	}
-	if (pf & VIGIL_POLICY_PF_TOP) {
-		vigil_task_root_pwd(r.task, &root, NULL);
-		vigil_path_measure(r.e->work, WORK_MASK, &fpath, &root, VIGIL_POLICY_ARG_MAX - 1, &m, &flags,
-				   VIGIL_POLICY_ARG_TRUNC, VIGIL_POLICY_ARG_ERROR);
-		/* A path the walk would cut compares by its leaf side. */
-		if (flags)
-			return 1;
-		if (pf_allows(r.e, r.hook_id, VIGIL_POLICY_PF_KIND_TOP, '/', m.top_name, m.top_len))
-			return 1;
-	}
+	current_root(&root);
+	c = pf_cache_slot((__u64)fpath.dentry, r.hook_id, &moved, &config);
+	if (c && c->dentry == (__u64)fpath.dentry && c->hook == r.hook_id && c->mnt == (__u64)fpath.mnt &&
+	    c->root_dentry == (__u64)root.dentry && c->root_mnt == (__u64)root.mnt && c->parent == (__u64)dh.parent &&
+	    c->hash_len == dh.hash_len && c->moved == moved && c->config == config)
+		return c->allows;
+	/* A mount's root (a file bind-mounted over another) is named by its
+	 * mount point, not by its own dentry: never cached, so a hit above is
+	 * not one (a mount's root dentry is fixed for its life). */
+	if (fpath.dentry == BPF_CORE_READ(fpath.mnt, mnt_root))
+		return 1;
+	allows = pf_judge(&r, pf, &fpath, &root, &dh, &sure);
+	if (!c || !sure)
+		return allows;
+	/* Cached only when nothing moved while it was judged. */
+	g = bpf_map_lookup_elem(&pf_gen, &k);
+	if (g)
+		now = *(volatile __u64 *)g;
+	if (now != moved)
+		return allows;
+	/* Emptied first, the file last: a program that ran between (a
+	 * preemption on this CPU) finds no entry rather than half of one. */
+	c->dentry = 0;
+	barrier();
+	c->mnt = (__u64)fpath.mnt;
+	c->root_dentry = (__u64)root.dentry;
+	c->root_mnt = (__u64)root.mnt;
+	c->parent = (__u64)dh.parent;
+	c->hash_len = dh.hash_len;
+	c->moved = moved;
+	c->config = config;
+	c->hook = r.hook_id;
+	c->allows = allows;
+	barrier();
+	c->dentry = (__u64)fpath.dentry;
+	return allows;
+}
+
+/* At the exit of a syscall that may have moved a directory or a mount: the
+ * prefilter's cached verdicts are made again (vigil/policy.h). */
+SEC("tracepoint")
+int policy_tree_moved(void *ctx)
+{
+	__u32 k = VIGIL_POLICY_PF_GEN_MOVED;
+	__u64 *g = bpf_map_lookup_elem(&pf_gen, &k);
+
+	if (g)
+		__sync_fetch_and_add(g, 1);
 	return 0;
 }
 
@@ -2545,7 +2667,7 @@ __noinline int vg_entry(void)
 	if (!run_load(&r))
 		return FINISH_NONE;
 	/* 0. The attachment's own conditions: not this hook's event otherwise. */
-	if (!vg_conds(0, 0))
+	if (r.h->nconds && !vg_conds(0, 0))
 		return FINISH_NONE;
 	/* 1. Process filters: a task no selector can match costs no capture. */
 	if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
@@ -2623,7 +2745,7 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 	if (r.h->flags & VIGIL_POLICY_HOOK_EXIT_ONLY) {
 		/* Nothing was read at the entry: the conditions on the result, the
 		 * process filters, then the record is built here. */
-		if (!vg_conds(1, ret))
+		if (r.h->nconds && !vg_conds(1, ret))
 			return FINISH_NONE;
 		if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
 			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
@@ -2660,7 +2782,7 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 	/* A stale entry (its exit was missed) is dropped. */
 	if (r.s->ev.nr != nr)
 		return FINISH_NONE;
-	if (!vg_conds(1, ret))
+	if (r.h->nconds && !vg_conds(1, ret))
 		return FINISH_NONE;
 judge:
 	/* The arguments read at the exit see the syscall's own result (an fd). */
@@ -2808,29 +2930,38 @@ static __always_inline __u64 regs_syscall_arg6(struct pt_regs *regs)
 #endif
 }
 
-/* raw_syscalls:sys_enter(regs, id) */
-SEC("raw_tracepoint/sys_enter")
-int policy_rawenter(struct bpf_raw_tracepoint_args *ctx)
+/* The record of syscall nr from its registers: the arguments, which a
+ * syscall leaves as they were, so the exit reads them as well as the entry. */
+static __always_inline struct raw_sys_record *raw_sys_record(struct pt_regs *regs, __s64 nr)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	struct vigil_policy_raw_sys *c = raw_sys_wanted(0, ctx->args[1]);
 	struct raw_sys_record *rec;
 	__u32 zero = 0;
 
-	if (!c)
-		return 0;
 	rec = bpf_map_lookup_elem(&raw_sys_records, &zero);
 	if (!rec)
-		return 0;
+		return NULL;
 	rec->common = 0;
-	rec->id = ctx->args[1];
+	rec->id = nr;
 	rec->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	rec->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	rec->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	rec->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 	rec->args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
 	rec->args[5] = regs_syscall_arg6(regs);
-	if (begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
+	return rec;
+}
+
+/* raw_syscalls:sys_enter(regs, id) */
+SEC("raw_tracepoint/sys_enter")
+int policy_rawenter(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct vigil_policy_raw_sys *c = raw_sys_wanted(0, ctx->args[1]);
+	struct raw_sys_record *rec;
+
+	if (!c)
+		return 0;
+	rec = raw_sys_record((struct pt_regs *)ctx->args[0], ctx->args[1]);
+	if (rec && begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
 		run_list(ctx, rec, c->slot, false, 0, 0);
 	return 0;
 }
@@ -2847,24 +2978,22 @@ static __always_inline __s64 regs_syscall_nr(struct pt_regs *regs)
 #endif
 }
 
-/* raw_syscalls:sys_exit(regs, ret) */
+/* raw_syscalls:sys_exit(regs, ret). The record is the entry's (the
+ * arguments from the registers): hooks judged here alone (EXIT_ONLY) read
+ * their arguments from it, so no program runs at the entry of every
+ * syscall; the return value is ret. */
 SEC("raw_tracepoint/sys_exit")
 int policy_rawexit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__s64 nr = regs_syscall_nr((struct pt_regs *)ctx->args[0]);
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	__s64 nr = regs_syscall_nr(regs);
 	struct vigil_policy_raw_sys *c = raw_sys_wanted(1, nr);
 	struct raw_sys_record *rec;
-	__u32 zero = 0;
 
 	if (!c)
 		return 0;
-	rec = bpf_map_lookup_elem(&raw_sys_records, &zero);
-	if (!rec)
-		return 0;
-	rec->common = 0;
-	rec->id = nr;
-	rec->args[0] = ctx->args[1];
-	if (begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
+	rec = raw_sys_record(regs, nr);
+	if (rec && begin(rec, VIGIL_POLICY_SRC_TRACEPOINT))
 		run_list(ctx, rec, c->slot, true, (__s64)ctx->args[1], (__s32)nr);
 	return 0;
 }

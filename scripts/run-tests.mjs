@@ -23,9 +23,10 @@ import path from 'node:path';
  * root (the benchmark smoke tests) do not belong.
  */
 const UNIT = [
-  'cli-privileges', 'cli-usage', 'file-pure', 'netpolicy-spec', 'network-pure', 'policy-loader', 'policy-semantics',
+  'bandwidth-pure', 'cli-privileges', 'cli-usage', 'event-format', 'file-pure', 'kernel', 'netpolicy-spec', 'network-pure',
+  'policy-loader', 'policy-semantics',
   'profile-format', 'reliability-cli', 'rules-compile', 'rules-grammar', 'rules-live', 'rules-loader', 'rules-output',
-  'symbols-unit', 'syscalls-pure', 'telemetry-pure',
+  'symbols-unit', 'syscalls-pure', 'agent-config', 'telemetry-pure',
 ];
 
 const root = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..');

@@ -13,12 +13,13 @@ fi
 # Build toolchain and libbpf; iproute2 for namespaced network tests; peers
 # (bpftrace, libbpf-tools, strace, perf) that the benchmarks measure against;
 # chromium (headless) renders the profiler's flame graph SVG in its tests;
-# iptables and nftables are the XDP firewall benchmark's peers; prometheus
-# scrapes the metrics endpoint in its tests (they run their own server on a
-# loopback port; the package's service is left as Debian sets it up).
+# iptables and nftables are the XDP firewall benchmark's peers; iperf3 drives
+# the bandwidth manager's tests and benchmark; prometheus scrapes the metrics
+# endpoint in its tests (they run their own server on a loopback port; the
+# package's service is left as Debian sets it up).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
           iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
-          iptables nftables prometheus)
+          iptables nftables iperf3 prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

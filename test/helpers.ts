@@ -1,6 +1,15 @@
 // Shared helpers for the real-kernel tests.
-import { readdirSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import os from 'node:os';
+import { before, after } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import { cgroup2 } from '../src/bpf/mounts.js';
+import path from 'node:path';
+import { walkCgroups } from '../src/process/container.js';
 import { repoPath } from '../src/util/paths.js';
 import { ensureTracefs } from '../src/bpf/mounts.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
@@ -27,6 +36,105 @@ export function tracefs(): void {
   if (!st.path) throw new Error(`tracefs: ${st.reason}`);
 }
 
+/**
+ * Removes the cgroup `rel` (a path below the cgroup v2 root `root`, from "/")
+ * and every cgroup under it, deepest first; a cgroup whose last process was
+ * just killed may stay busy for a moment, so each is retried for ~1 s.
+ */
+export function removeCgroupTree(root: string, rel: string): void {
+  const dirs = walkCgroups(root, rel).map((d) => path.join(root, d.path)).reverse();
+  for (const d of dirs) {
+    for (let i = 0; i < 100; i++) {
+      try {
+        rmdirSync(d);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
+  }
+}
+
+/**
+ * Runs body with a fresh cgroup named like a docker container's
+ * (<root>/vigil-test-XXXXXX.slice/docker-<64 hex>.scope), removed after;
+ * skips t where there is no cgroup v2 hierarchy.
+ */
+export async function withDockerCgroup(t: TestContext,
+  body: (c: { root: string; id: string; dir: string }) => Promise<void>): Promise<void> {
+  const root = cgroup2().path;
+  if (!root) return t.skip('no cgroup v2 hierarchy');
+  const id = randomBytes(32).toString('hex');
+  const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    await body({ root, id, dir });
+  } finally {
+    rmdirSync(dir);
+    rmdirSync(path.dirname(dir));
+  }
+}
+
+/**
+ * A real-kernel suite's common setup: before its tests, require root, ask the
+ * feature probes why the kernel cannot run it (`skip`, undefined when it can)
+ * and, given a prefix, make a scratch directory (`tmp`, real path), removed
+ * after the suite.
+ */
+export function kernelSuite(unsupported: () => Promise<string | undefined>, tmpPrefix?: string):
+  { readonly skip: string | undefined; readonly tmp: string } {
+  const s = { skip: undefined as string | undefined, tmp: '' };
+  before(async () => {
+    requireRoot();
+    s.skip = await unsupported();
+    if (tmpPrefix) s.tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), tmpPrefix)));
+  });
+  after(() => {
+    if (s.tmp) rmSync(s.tmp, { recursive: true, force: true });
+  });
+  return s;
+}
+
+/**
+ * Waits until a spawned child has started and its /proc/PID/exe ends with
+ * `exe` (it starts as a copy of its parent, or of a wrapper that execs it);
+ * returns its pid.
+ */
+export async function execed(child: ChildProcess, exe: string): Promise<number> {
+  await new Promise<void>((res, rej) => { child.once('spawn', () => res()); child.once('error', rej); });
+  const pid = child.pid ?? 0;
+  assert.ok(await waitFor(() => { try { return readlinkSync(`/proc/${pid}/exe`).endsWith(exe); } catch { return false; } }),
+    `pid ${pid} runs ${exe}`);
+  return pid;
+}
+
+/**
+ * A python3 child (with `modules` and sys imported) that waits for a line on
+ * stdin, then runs `code` (lines); go() sends the line and resolves to its
+ * exit status.
+ */
+export async function pythonChild(code: string[], modules: string[] = ['os']): Promise<{ pid: number; go(): Promise<number> }> {
+  const imports = `import ${[...new Set([...modules, 'sys'])].join(', ')}`;
+  const child = spawn('python3', ['-c', [imports, 'sys.stdin.readline()', ...code].join('\n')],
+    { stdio: ['pipe', 'ignore', 'inherit'] });
+  await once(child, 'spawn');
+  return {
+    pid: child.pid ?? 0,
+    async go() {
+      child.stdin?.end('go\n');
+      const [status] = await once(child, 'exit');
+      return status as number;
+    },
+  };
+}
+
+/** The one element of items, asserting there is exactly one. */
+export function single<T>(items: readonly T[], what = 'items'): T {
+  assert.equal(items.length, 1, `exactly one of ${what}: ${JSON.stringify(items)}`);
+  return items[0]!;
+}
+
 /** Waits until cond() holds, polling; bounded. */
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 2000, stepMs = 10): Promise<boolean> {
   const end = Date.now() + timeoutMs;
@@ -50,51 +158,22 @@ export async function missingFeature(kinds: readonly AttachName[], helpers: read
   return undefined;
 }
 
-export interface VigilRun { code: number | null; pid: number; stdout: string; stderr: string }
-
-/** A running `vigil` command, as runVigil's act() sees it. */
-export interface RunningVigil {
-  readonly child: ChildProcess;
-  /** What it has written to stdout so far. */
-  stdout(): string;
-  /** It has exited. */
-  closed(): boolean;
+/** Runs bin/vigil in a new process (`ip netns exec NETNS vigil ...` when netns is given): exit status and output. */
+export function runCliIn(netns: string | undefined, ...args: string[]): { code: number; stdout: string; stderr: string } {
+  const argv = [process.execPath, repoPath('bin', 'vigil'), ...args];
+  const r = netns ? spawnSync('ip', ['netns', 'exec', netns, ...argv], { encoding: 'utf8', timeout: 60_000 })
+    : spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/**
- * Runs `vigil ARGS` (a long-running command: observe, run), calls act() once
- * it says it is attached ("Ctrl-C to stop"), and returns when it exits (by
- * --count or --duration, or act() stopping it; killed after timeoutMs, a
- * bound, not a measurement).
- */
-export async function runVigil(
-  args: string[], act: (run: RunningVigil) => void | Promise<void>, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
-): Promise<VigilRun> {
-  const child = spawn(process.execPath, [repoPath('bin', 'vigil'), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
-  });
-  let stdout = '';
-  let stderr = '';
-  let closed = false;
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
-    closed = true;
-    resolve(code);
-  }));
-  const killer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.setEncoding('utf8').on('data', (s: string) => {
-        stderr += s;
-        if (stderr.includes('Ctrl-C to stop')) resolve();
-      });
-      child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
-    });
-    await act({ child, stdout: () => stdout, closed: () => closed });
-    const code = await exited;
-    return { code, pid: child.pid ?? -1, stdout, stderr };
-  } finally {
-    clearTimeout(killer);
-    child.kill('SIGKILL');
-  }
+/** Runs bin/vigil in a new process: exit status and output. */
+export function runCli(...args: string[]): { code: number; stdout: string; stderr: string } {
+  return runCliIn(undefined, ...args);
+}
+
+/** runCli that must succeed; its stdout. */
+export function runCliOk(...args: string[]): string {
+  const r = runCli(...args);
+  if (r.code !== 0) throw new Error(`vigil ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { PolicyEngine } from '../src/policy/engine.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { Events, Scratch, compile, run, show } from './policy-engine-util.js';
+import { syscallNumber } from '../src/kernel/syscalls.js';
 
 requireRoot();
 tracefs();
@@ -409,6 +410,29 @@ describe('policy engine operators', () => {
       }
     });
   }
+
+  test('a policy\'s own tracepoints on raw_syscalls: every syscall\'s record, filtered by its id', async () => {
+    const nr = syscallNumber('unshare');
+    assert.ok(nr !== undefined);
+    const policy = await compile({
+      tracepoints: ['sys_enter', 'sys_exit'].map((event) => ({
+        subsystem: 'raw_syscalls', event, args: [{ index: 4, type: 'int64' }],
+        selectors: [{ matchArgs: [{ index: 0, operator: 'Equal', values: [String(nr)] }], matchBinaries: mine() }],
+      })),
+    });
+    events.clear();
+    await engine.add(policy);
+    try {
+      const r = await run(s.ops, ['unshare-uts']);
+      const evs = events.ofPolicy(engine, policy.name).filter((e) => e.pid === r.pid);
+      assert.deepEqual(evs.map((e) => [e.attachment.label, e.args[0]]).sort(), [
+        ['tracepoint:raw_syscalls/sys_enter', { kind: 'int', value: BigInt(nr) }],
+        ['tracepoint:raw_syscalls/sys_exit', { kind: 'int', value: BigInt(nr) }],
+      ], show(evs.map((e) => [e.attachment.label, e.args])));
+    } finally {
+      engine.remove(policy.name);
+    }
+  });
 
   test('matchPIDs In / NotIn, followForks', async () => {
     // The pid is known only once the process exists: it waits on stdin while the policy goes in.

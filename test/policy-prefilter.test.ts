@@ -7,6 +7,9 @@
 //      a file bind-mounted over the watched name (its own dentry named
 //      otherwise) is reported; a Prefix is judged against the process's root
 //      (chroot); near misses (the same name elsewhere, another name) are not.
+//   3. The cache of verdicts: a file opened again after a directory above it
+//      was renamed, or its mount moved, or after the policy changed, is
+//      judged again (each process pinned to one CPU: the cache is per CPU).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -152,6 +155,68 @@ describe('prefilter on the kernel: no match is dropped', () => {
       const bound = paths(ctx.events.ofPolicy(ctx.engine, name));
       assert.ok(bound.includes(target), show(bound));
       assert.ok(!bound.includes(path.join(dir, 'other')), show(bound));
+    });
+  });
+
+  /**
+   * A python script run chrooted in dir, on CPU 0; in a mount namespace of its
+   * own when it mounts (its mounts are then not the host's: files opened there
+   * are others to the cache).
+   */
+  function jailed(dir: string, mounts: boolean, ...lines: string[]): Promise<Awaited<ReturnType<typeof run>>> {
+    const script = [
+      'import ctypes, os, sys',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'os.sched_setaffinity(0, {0})',
+      'os.chroot(sys.argv[1])',
+      'os.chdir("/")',
+      'def rd(p):',
+      '    for _ in range(3): os.close(os.open(p, os.O_RDONLY))',
+      ...lines,
+      'print("ok")',
+    ].join('\n');
+    return mounts ? run('/usr/bin/unshare', ['-m', '--propagation', 'private', PY, '-c', script, dir]) : run(PY, ['-c', script, dir]);
+  }
+
+  test('a cached verdict is made again after a rename above the file or a mount moved', async () => {
+    const dir = path.join(ctx.s.dir, 'moves');
+    mkdirSync(path.join(dir, 'a', 'sub'), { recursive: true });
+    mkdirSync(path.join(dir, 'm'), { recursive: true });
+    writeFileSync(path.join(dir, 'a', 'sub', 'f'), 'x');
+    await watching([{ matchArgs: [{ index: 0, operator: 'Prefix', values: ['/srv/'] }] }], async (name) => {
+      const r = await jailed(dir, true,
+        'rd("/a/sub/f")',                 // not below /srv: dropped, and cached
+        'os.rename("/a", "/srv")',        // the same dentries, below /srv now
+        'rd("/srv/sub/f")',
+        'assert libc.mount(b"none", b"/m", b"tmpfs", 0, None) == 0, ctypes.get_errno()',
+        'open("/m/g", "w").write("x")',
+        'rd("/m/g")',
+        'os.mkdir("/srv/mnt")',
+        'assert libc.mount(b"/m", b"/srv/mnt", None, 8192, None) == 0, ctypes.get_errno()',  // MS_MOVE
+        'rd("/srv/mnt/g")');
+      assert.deepEqual(r.lines, ['ok']);
+      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
+      assert.deepEqual(paths(evs), [...Array(3).fill('/srv/sub/f'), ...Array(3).fill('/srv/mnt/g')], show(paths(evs)));
+    });
+  });
+
+  test('a cached verdict is made again when the policy changes', async () => {
+    const dir = path.join(ctx.s.dir, 'change');
+    mkdirSync(path.join(dir, 'var'), { recursive: true });
+    writeFileSync(path.join(dir, 'var', 'f'), 'x');
+    let first: number[] = [];
+    await watching([{ matchArgs: [{ index: 0, operator: 'Prefix', values: ['/srv/'] }] }], async (name) => {
+      first = ctx.engine.hookIdsOf(name);
+      assert.deepEqual((await jailed(dir, false, 'rd("/var/f")')).lines, ['ok']);
+      assert.deepEqual(ctx.events.ofPolicy(ctx.engine, name), []);
+    });
+    await watching([{ matchArgs: [{ index: 0, operator: 'Prefix', values: ['/var/'] }] }], async (name) => {
+      // The same kernel hooks: their verdicts on /var/f were cached for the first policy.
+      assert.deepEqual(ctx.engine.hookIdsOf(name), first);
+      const r = await jailed(dir, false, 'rd("/var/f")');
+      assert.deepEqual(r.lines, ['ok']);
+      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
+      assert.deepEqual(paths(evs), Array(3).fill('/var/f'), show(paths(evs)));
     });
   });
 

@@ -33,7 +33,11 @@ const COMMANDS: [string[], RegExp][] = [
   [['netpolicy', 'remove', '--all'], /^vigil netpolicy: needs CAP_BPF and CAP_NET_ADMIN/],
   [['netpolicy', 'status'], /^vigil netpolicy: cannot tell which policies are applied: it needs CAP_BPF/],
   [['netpolicy', 'watch', '--count', '1'], /^vigil netpolicy: cannot tell which policies are applied: it needs CAP_BPF/],
+  [['bandwidth', 'attach', 'lo'], /^vigil bandwidth: needs CAP_BPF and CAP_NET_ADMIN/],
+  [['bandwidth', 'set', '--cgroup', '/', '--rate', '1mbit'], /^vigil bandwidth: cannot read or change the bandwidth state \(pinned maps\): it needs CAP_BPF/],
+  [['bandwidth', 'status'], /^vigil bandwidth: cannot read or change the bandwidth state .*: it needs CAP_BPF/],
   [['policy', 'compat', repoPath('policies')], /^vigil policy: reporting what loads on this kernel: it needs CAP_BPF and CAP_PERFMON/],
+  [['agent', '--config', repoPath('test', 'fixtures', 'agent', 'agent.yaml')], /^vigil agent: needs CAP_BPF and CAP_PERFMON/],
 ];
 
 function asNobody(argv: string[], caps = '-all'): { status: number | null; stdout: string; stderr: string } {
@@ -76,7 +80,7 @@ describe('the unprivileged battery (setpriv: nobody, no capabilities)', () => {
   });
 
   test('commands that need no kernel run as nobody', () => {
-    const r = asNobody(['policy', 'list']);
+    const r = asNobody(['policy', 'list', '--builtin']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /exec-from-tmp/);
     // validate cannot ask the kernel: it checks schema and meaning, and says so, rather than report every hook

@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { requireRoot, missingFeature, runVigil, waitFor } from './helpers.js';
+import { requireRoot, missingFeature, waitFor } from './helpers.js';
+import { runVigil } from './observe-util.js';
 import { repoPath } from '../src/util/paths.js';
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);

@@ -22,11 +22,11 @@ VM_DIR=${VIGIL_VM_DIR:-.vm}
 # Host programs the tests run inside the VM (besides node and busybox's
 # applets). Add one here when a test in the tier needs it (bpftool:
 # test/netpolicy.test.ts checks a cgroup's attachments with it).
-TOOLS=(ip tc bpftool)
+TOOLS=(ip tc bpftool iperf3)
 
 # Kernel modules the tests need (Debian builds them as modules); their
 # dependencies come along. Names missing from a kernel (built in) are skipped.
-KERNEL_MODULES=(veth sch_ingress cls_bpf act_bpf dummy)
+KERNEL_MODULES=(veth sch_ingress cls_bpf act_bpf dummy sch_fq sch_htb cls_u32)
 
 # The built project, as the tests find it (paths relative to the repository).
 PROJECT=(package.json bin dist policies node_modules build/Release/vigil_native.node

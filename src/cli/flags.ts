@@ -104,6 +104,16 @@ export function filterSetFromFlags(filter: FilterOptions, container: string | un
 
 type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 
+/** The in-kernel process filters' flags, as observe and run take them. */
+export const PROCESS_FILTER_FLAGS = {
+  pid: { type: 'string', multiple: true },
+  'follow-children': { type: 'boolean', default: false },
+  uid: { type: 'string', multiple: true },
+  comm: { type: 'string', multiple: true },
+  container: { type: 'string', multiple: true },
+  'include-self': { type: 'boolean', default: false },
+} as const;
+
 /** `--duration` (`-o, --output`): how a flag is named in a list of choices. */
 function flagName(name: string, o: FlagOptions[string]): string {
   return o.short ? `-${o.short}, --${name}` : `--${name}`;

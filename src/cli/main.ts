@@ -2,7 +2,8 @@
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { NotSupportedError, VerifierError } from '../bpf/index.js';
-import { effectiveCapabilities, isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
+import { effectiveCapabilities } from '../kernel/capabilities.js';
+import { isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
 
 type Loader = () => Promise<Command>;
 
@@ -15,7 +16,10 @@ const commands: Record<string, Loader> = {
   top: async () => (await import('./commands/top.js')).command,
   firewall: async () => (await import('./commands/firewall.js')).command,
   netpolicy: async () => (await import('./commands/netpolicy.js')).command,
+  bandwidth: async () => (await import('./commands/bandwidth.js')).command,
   policy: async () => (await import('./commands/policy.js')).command,
+  agent: async () => (await import('./commands/agent.js')).command,
+  events: async () => (await import('./commands/events.js')).command,
 };
 
 function help(): string {
@@ -25,13 +29,16 @@ function help(): string {
     'commands:',
     '  features   what the running kernel offers to eBPF, probed for real',
     '  observe    stream events from the kernel (process executions, ...)',
-    '  rules      Falco rules files: validate FILE... (load, compile, report)',
+    '  rules      Falco rules files: validate FILE... (load, compile, report); add, delete, list in the agent',
     '  run        evaluate Falco rules live (--rules FILE|DIR): alerts as Falco writes them',
     '  profile    CPU profiles (on- or off-CPU): flame graphs, folded stacks, pprof',
     '  top        per-process syscall and file activity, refreshed like top',
     '  firewall   XDP firewall: block/allow CIDRs, per-source rate limit, drop counters',
     '  netpolicy  per-cgroup network policy (connect/sendmsg/packets), denials as flows',
-    '  policy     TracingPolicies (Tetragon format): validate FILE..., list, compat DIR',
+    '  bandwidth  egress rate limits per cgroup or container (TC + EDT, fq), per-class counters',
+    '  policy     TracingPolicies (Tetragon format): validate FILE..., compat DIR; add, delete, list, enable, disable in the agent',
+    '  agent      the long-running agent: sensors, policies, rules from one config; a local gRPC API',
+    '  events     stream events from the running agent (observe\'s filters and outputs, --last, --since)',
     '',
     'Run `vigil <command> --help` for its options.',
   ].join('\n');
@@ -65,6 +72,12 @@ export function report(name: string, e: unknown): number {
   if (e instanceof UsageError || isParseArgsError(e)) {
     say(firstLine((e as Error).message));
     return 2;
+  }
+  // The agent's errors (src/agent: not imported here, it loads gRPC): every line, since a policy
+  // or configuration that did not load names each problem as file:line:col.
+  if (e instanceof Error && (e.name === 'AgentCallError' || e.name === 'AgentConfigError')) {
+    for (const line of e.message.split('\n')) say(line);
+    return (e as { code?: unknown }).code === 'denied' ? 4 : 1;
   }
   if (e instanceof PrivilegeError) {
     say(e.message);

@@ -343,6 +343,12 @@ export const VIGIL_POLICY_PF_ENTRIES = 8192;
 export const VIGIL_POLICY_PF_KIND_LEAF = 76;
 export const VIGIL_POLICY_PF_KIND_TOP = 84;
 
+// enum vigil_policy_prefilter_cache
+export const VIGIL_POLICY_PF_CACHE_BITS = 10;
+export const VIGIL_POLICY_PF_CACHE_SLOTS = 1024;
+export const VIGIL_POLICY_PF_GEN_MOVED = 0;
+export const VIGIL_POLICY_PF_GEN_CONFIG = 1;
+
 /** struct vigil_policy_pf_key: 76 bytes. */
 export interface VigilPolicyPfKey {
   /** __u32 at 0 */

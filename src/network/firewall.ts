@@ -25,11 +25,11 @@
 // Rules match the source address. Allow CIDRs win over block CIDRs and
 // exempt their sources from the rate limit; among overlapping CIDRs of one
 // list the longest prefix counts the packet (LPM).
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
 import { BpfMap, PerCpuMap, TypedMap, numPossibleCpus } from '../bpf/map.js';
-import { durableBpffs } from './pin-root.js';
+import { detachByName, durableBpffs, interfaceIndex, pinDirs, PinnedMaps, pinnedProgramId, removePinDir } from './pin-root.js';
 import { native } from '../bpf/native.js';
 import { XdpFlags } from '../bpf/types.js';
 import * as codec from '../bpf/codec.js';
@@ -43,7 +43,7 @@ import {
   type VigilFwRule, type VigilFwRuleStats, type VigilFwSource,
   type VigilFwSourceStats, type VigilFwRatelimit, type VigilFwInfo,
 } from '../generated/firewall.js';
-import { AF_INET, formatAddress, formatCidr, parseCidr, type Cidr } from './cidr.js';
+import { AF_INET, formatAddress, formatCidr, parseCidr, type Cidr } from '../kernel/addr.js';
 
 export type XdpMode = 'native' | 'generic';
 export type RuleAction = 'block' | 'allow';
@@ -147,26 +147,7 @@ const MAP_NAMES = ['block_v4', 'block_v6', 'allow_v4', 'allow_v6', 'rule_stats',
 type MapName = (typeof MAP_NAMES)[number];
 
 function ifindexOf(ifname: string): number {
-  if (!/^[^/\s]{1,15}$/.test(ifname) || ifname === '.' || ifname === '..') {
-    throw new FirewallError(`"${ifname}" is not an interface name`);
-  }
-  try {
-    // if_nametoindex asks the process's network namespace (sysfs shows the one it was mounted in).
-    return native().ifNameToIndex(ifname);
-  } catch {
-    throw new FirewallError(`no interface named ${ifname} in this network namespace`);
-  }
-}
-
-function progIdOfPin(pin: string): number | undefined {
-  if (!existsSync(pin)) return undefined;
-  const n = native();
-  const fd = n.objGet(pin);
-  try {
-    return n.progInfo(fd).id;
-  } finally {
-    n.closeFd(fd);
-  }
+  return interfaceIndex(ifname, (m) => new FirewallError(m));
 }
 
 function xdpProgId(ifindex: number, mode: XdpMode | 'any'): number {
@@ -194,19 +175,10 @@ interface LpmKey {
 }
 
 /** A firewall attached to one interface, opened from its pins. */
-export class Firewall implements Disposable {
-  private readonly maps: Record<MapName, BpfMap>;
-  private closed = false;
-
-  private constructor(readonly ifname: string, readonly dir: string, maps: Record<MapName, BpfMap>) {
-    this.maps = maps;
-  }
-
+export class Firewall extends PinnedMaps<MapName> {
   /** Interfaces with a firewall (pinned state), attached or not. */
   static list(): string[] {
-    const root = firewallPinRoot();
-    if (!existsSync(root)) return [];
-    return readdirSync(root).filter((d) => statSync(path.join(root, d)).isDirectory()).sort();
+    return pinDirs(firewallPinRoot());
   }
 
   /** Whether ifname has pinned firewall state. */
@@ -220,15 +192,7 @@ export class Firewall implements Disposable {
     if (!existsSync(path.join(dir, 'info'))) {
       throw new FirewallError(`no firewall on ${ifname} (run \`vigil firewall attach ${ifname}\` first)`);
     }
-    const maps: Partial<Record<MapName, BpfMap>> = {};
-    try {
-      for (const m of MAP_NAMES) maps[m] = BpfMap.fromPin(path.join(dir, m));
-    } catch (e) {
-      for (const m of Object.values(maps)) m.close();
-      throw new FirewallError(`firewall state of ${ifname} in ${dir} is incomplete: ${(e as Error).message}`,
-        { cause: e });
-    }
-    return new Firewall(ifname, dir, maps as Record<MapName, BpfMap>);
+    return new Firewall(ifname, dir, MAP_NAMES, (m, cause) => new FirewallError(`firewall ${m}`, { cause }));
   }
 
   /**
@@ -242,7 +206,7 @@ export class Firewall implements Disposable {
     if (existsSync(dir)) {
       const st = Firewall.probeAttached(ifname, dir, ifindex);
       if (st.attached) throw new FirewallError(`a firewall is already attached to ${ifname} (vigil firewall detach ${ifname})`);
-      removePins(dir); // left over from an interface that is gone, or a detach that did not finish
+      removePinDir(dir); // left over from an interface that is gone, or a detach that did not finish
     }
     const other = xdpProgId(ifindex, 'any');
     if (other) throw new FirewallError(`${ifname} already has an XDP program (id ${other}) that is not Vigil's`);
@@ -295,21 +259,12 @@ export class Firewall implements Disposable {
 
   /** Detaches the firewall from ifname and removes its pins. False if there was none. */
   static detach(ifname: string): boolean {
-    const dir = path.join(firewallPinRoot(), ifname);
-    if (!existsSync(dir)) return false;
-    let ifindex = 0;
-    try {
-      ifindex = ifindexOf(ifname);
-    } catch {
-      /* the interface is gone; only the pins remain */
-    }
-    detachPinned(ifname, dir, ifindex);
-    return true;
+    return detachByName(firewallPinRoot(), ifname, (dir, ifindex) => detachPinned(ifname, dir, ifindex));
   }
 
   private static probeAttached(ifname: string, dir: string, ifindex: number | undefined):
     { attached: boolean; problem?: string; progId: number } {
-    const progId = progIdOfPin(path.join(dir, 'prog')) ?? 0;
+    const progId = pinnedProgramId(path.join(dir, 'prog')) ?? 0;
     if (ifindex === undefined) return { attached: false, problem: `interface ${ifname} does not exist`, progId };
     const now = xdpProgId(ifindex, 'any');
     if (!progId) return { attached: false, problem: 'program pin missing', progId };
@@ -317,11 +272,6 @@ export class Firewall implements Disposable {
       return { attached: false, problem: now ? `another XDP program (id ${now}) is attached` : 'not attached', progId };
     }
     return { attached: true, progId };
-  }
-
-  private map(name: MapName): BpfMap {
-    if (this.closed) throw new Error(`firewall ${this.ifname} is closed`);
-    return this.maps[name];
   }
 
   private trie(action: RuleAction, family: 4 | 6): TypedMap<LpmKey, VigilFwRule> {
@@ -407,14 +357,11 @@ export class Firewall implements Disposable {
   }
 
   info(): VigilFwInfo {
-    const i = new TypedMap(this.map('info'), codec.u32, vigilFwInfo).get(0);
-    if (!i) throw new FirewallError(`firewall state of ${this.ifname} has no info`);
-    return i;
+    return this.infoAs(vigilFwInfo, (m) => new FirewallError(`firewall ${m}`));
   }
 
   counters(): FirewallCounters {
-    const m = new PerCpuMap(this.map('counters'), codec.u32, codec.u64n);
-    const sum = (k: number): number => (m.get(k) ?? []).reduce((a, b) => a + b, 0);
+    const sum = this.perCpuTotals('counters');
     return {
       seen: sum(VIGIL_FW_SEEN),
       passed: sum(VIGIL_FW_PASSED),
@@ -459,12 +406,7 @@ export class Firewall implements Disposable {
 
   status(opts: { top?: number } = {}): FirewallStatus {
     const i = this.info();
-    let ifindex: number | undefined;
-    try {
-      ifindex = ifindexOf(this.ifname);
-    } catch {
-      ifindex = undefined;
-    }
+    const ifindex = this.ifindexNow();
     const probe = Firewall.probeAttached(this.ifname, this.dir, ifindex !== undefined && ifindex === i.ifindex ? ifindex
       : undefined);
     if (ifindex !== undefined && ifindex !== i.ifindex) {
@@ -490,22 +432,6 @@ export class Firewall implements Disposable {
       bucketsTracked: buckets,
     };
   }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const m of Object.values(this.maps)) m.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
-function removePins(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const f of readdirSync(dir)) unlinkSync(path.join(dir, f));
-  rmdirSync(dir);
 }
 
 /**
@@ -514,7 +440,7 @@ function removePins(dir: string): void {
  * a netlink attachment is removed only if it is still our program.
  */
 function detachPinned(ifname: string, dir: string, ifindex: number): void {
-  const progId = progIdOfPin(path.join(dir, 'prog'));
+  const progId = pinnedProgramId(path.join(dir, 'prog'));
   const hadLink = existsSync(path.join(dir, 'link'));
   if (ifindex && progId && !hadLink) {
     for (const mode of ['generic', 'native'] as const) {
@@ -527,7 +453,7 @@ function detachPinned(ifname: string, dir: string, ifindex: number): void {
       }
     }
   }
-  removePins(dir);
+  removePinDir(dir);
   // The kernel releases an unpinned link asynchronously: wait (bounded) until it is gone.
   if (ifindex && progId) {
     for (let i = 0; i < 100 && xdpProgId(ifindex, 'any') === progId; i++) sleepSync(10);

@@ -31,6 +31,7 @@ import {
   type PolicyPlan, type SockAddrProgram, type UserAction,
 } from './plan.js';
 import { decodePolicyRecord, toPolicyEvent, PolicyRecordError } from './events.js';
+import { PrefilterCache } from './prefilter-cache.js';
 import {
   vigilPolicyCounters, vigilPolicyDenySet, vigilPolicyTpHooks, vigilPolicyRawSys, VIGIL_POLICY_RAW_NRS, VIGIL_POLICY_MAX_TP,
   VIGIL_POLICY_TP_HOOKS, vigilPolicyFilter, vigilPolicyHook, vigilPolicyResolve, vigilPolicyProc, vigilPolicySelector,
@@ -43,7 +44,7 @@ import {
   VIGIL_POLICY_MAX_FILTERS, VIGIL_POLICY_MAX_HOOKS, VIGIL_POLICY_MAX_POLICIES, VIGIL_POLICY_MAX_SELECTORS,
   VIGIL_POLICY_STACK_DEPTH, VIGIL_POLICY_STR_MAX,
 } from '../generated/policy.js';
-import { Symbolizer, type Frame } from '../profile/symbols/index.js';
+import { Symbolizer, type Frame } from '../kernel/symbols/index.js';
 
 export interface PolicyEngineOptions {
   /** Every posted event, decoded and enriched. */
@@ -143,7 +144,7 @@ interface LivePolicy {
 
 type Part = 'procs' | 'uprobes' | 'deny' | 'kprobes' | 'kprobeOverride' | 'rawSyscalls';
 const PART_PROGRAMS: Record<Part | 'core', string[]> = {
-  core: ['policy_tp', 'policy_sys_exit'],
+  core: ['policy_tp', 'policy_sys_exit', 'policy_tree_moved'],
   procs: ['policy_proc_exec', 'policy_proc_fork', 'policy_proc_exit'],
   uprobes: ['policy_uprobe', 'policy_uretprobe'],
   kprobes: ['policy_kprobe', 'policy_kretprobe'],
@@ -243,8 +244,11 @@ export class PolicyEngine implements Disposable {
   /** records read; dropped (hook gone); malformed; celRejected (posted, then refused by the selector's matchCEL). */
   readonly stats = { records: 0, dropped: 0, malformed: 0, celRejected: 0 };
 
+  private readonly pfCache: PrefilterCache;
+
   private constructor(private readonly core: BpfObject, private readonly opts: PolicyEngineOptions) {
     this.spec = core.spec;
+    this.pfCache = new PrefilterCache(core);
   }
 
   /** Loads the engine's tracepoint programs and starts reading events. No policy yet. */
@@ -577,6 +581,7 @@ export class PolicyEngine implements Disposable {
           for (const key of prefilterKeys(id, pa.kernel.prefilter)) m.update(key, Buffer.from([1]));
         }
         new TypedMap(this.core.map('hooks'), codec.u32, vigilPolicyHook).set(id, k);
+        if (pa.kernel.prefilter) this.pfCache.changed();
       }
     } catch (e) {
       this.teardownHook(hook);
@@ -723,7 +728,12 @@ export class PolicyEngine implements Disposable {
    * attachment, whose cookie indexes the list of their ids (tp_hooks).
    */
   private joinTracepoint(prog: string, category: string, event: string, a: LiveAttachment): void {
-    const key = `${prog} ${category}/${event}`;
+    // A syscall without a tracepoint of its own is served by raw_syscalls' raw tracepoints (the
+    // raw syscall programs); a policy's own tracepoint on raw_syscalls by the tracepoint, whose
+    // record the kernel fills.
+    const att = a.planned.attachment;
+    const raw = att.kind === 'syscall' && att.raw;
+    const key = tpKey(prog, category, event, raw);
     let t = this.tpSlots.get(key);
     const fresh = !t;
     if (!t) {
@@ -735,13 +745,12 @@ export class PolicyEngine implements Disposable {
     }
     t.hooks.push(a.id);
     // A syscall served by raw_syscalls: the kernel skips the other syscalls by number first.
-    const att = a.planned.attachment;
-    if (att.kind === 'syscall' && att.raw && att.nr !== undefined) this.rawSyscallNr.set(a.id, att.nr);
+    if (raw && att.nr !== undefined) this.rawSyscallNr.set(a.id, att.nr);
     a.tracepoints.push(key);
     this.writeTpHooks(t.slot, t.hooks);
     if (fresh) {
       try {
-        t.link = category === 'raw_syscalls' ? this.attachRawSyscalls(prog, event) :
+        t.link = raw ? this.attachRawSyscalls(prog, event) :
           this.core.program(prog).attachTracepoint(category, event, { cookie: BigInt(t.slot) });
       } catch (e) {
         this.leaveTracepoint(key, a.id);
@@ -775,7 +784,7 @@ export class PolicyEngine implements Disposable {
     // raw_syscalls: the raw tracepoint's slot and the numbers it lets through.
     for (const [dir, prog] of [[0, 'policy_tp'], [1, 'policy_sys_exit']] as const) {
       const event = dir === 0 ? 'sys_enter' : 'sys_exit';
-      if (this.tpSlots.get(`${prog} raw_syscalls/${event}`)?.slot !== slot) continue;
+      if (this.tpSlots.get(tpKey(prog, 'raw_syscalls', event, true))?.slot !== slot) continue;
       const bits = new Array<bigint>(VIGIL_POLICY_RAW_NRS / 64).fill(0n);
       for (const n of nrs) {
         if (n >= 0 && n < VIGIL_POLICY_RAW_NRS) bits[n >> 6] = bits[n >> 6]! | (1n << BigInt(n & 63));
@@ -812,6 +821,7 @@ export class PolicyEngine implements Disposable {
       if (a.planned.kernel.prefilter) {
         const m = this.core.map('prefilter');
         for (const k of prefilterKeys(a.id, a.planned.kernel.prefilter)) m.delete(k);
+        this.pfCache.changed();
       }
       this.dropStash(a.id);
       this.byHookId.delete(a.id);
@@ -1031,7 +1041,7 @@ export class PolicyEngine implements Disposable {
       }
     }
     for (const t of this.tpSlots.values()) if (t.link) links.push(t.link);
-    links.push(...this.denyLinks, ...this.partLinks);
+    links.push(...this.denyLinks, ...this.partLinks, ...this.pfCache.detach());
     closeAll(links);
     this.reader?.close();
     this.reader = undefined;
@@ -1052,6 +1062,11 @@ export class PolicyEngine implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** tpSlots' key of a tracepoint attachment; raw: served by the raw syscall programs. */
+function tpKey(prog: string, category: string, event: string, raw: boolean): string {
+  return `${prog} ${category}/${event}${raw ? ' (raw tracepoint)' : ''}`;
 }
 
 function noArg(): VigilPolicyArg {

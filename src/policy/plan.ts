@@ -886,11 +886,15 @@ function planAttachment(hook: Hook, a: Attachment, what: string): PlannedAttachm
   }
   const retErr = a.kind === 'syscall' && a.ret?.loc.at === 'syscall-err' ? VIGIL_POLICY_HOOK_RET_ERR : 0;
   // Nothing to read at the entry: attach the exit alone and build the record there (no stash).
+  // raw_syscalls' exit rebuilds the entry's record from the registers (a syscall leaves its
+  // arguments there), so a syscall served by it needs no program on the entry of every syscall;
+  // its number (conds[0]) is tested before any hook runs, its other conditions must be on the result.
   const credsAtEntry = a.kind === 'syscall' && a.credsAtEntry === true && atExit;
-  const exitOnly = atExit && !credsAtEntry && a.kind === 'syscall' && !a.raw &&
-    args.every((k) => (k.loc === VIGIL_POLICY_LOC_RET || k.loc === VIGIL_POLICY_LOC_NONE || k.loc === VIGIL_POLICY_LOC_CONST) &&
+  const exitOnly = atExit && !credsAtEntry && a.kind === 'syscall' && (a.raw
+    ? conds.slice(1).every((c) => c.where.loc === VIGIL_POLICY_LOC_RET)
+    : args.every((k) => (k.loc === VIGIL_POLICY_LOC_RET || k.loc === VIGIL_POLICY_LOC_NONE || k.loc === VIGIL_POLICY_LOC_CONST) &&
       !(k.flags & VIGIL_POLICY_ARG_DEREF_USER) && (k.size_loc === 0 || k.size_loc === VIGIL_POLICY_LOC_RET) && k.dirfd_loc === 0) &&
-    conds.every((c) => c.where.loc === VIGIL_POLICY_LOC_RET);
+      conds.every((c) => c.where.loc === VIGIL_POLICY_LOC_RET));
   const flags = (atExit ? VIGIL_POLICY_HOOK_AT_EXIT : 0) | (retAtEntry ? VIGIL_POLICY_HOOK_RET_AT_ENTRY : 0) | retErr |
     (exitOnly ? VIGIL_POLICY_HOOK_EXIT_ONLY : 0) | (credsAtEntry ? VIGIL_POLICY_HOOK_CREDS_AT_ENTRY : 0);
   let attach: PlannedAttach;

@@ -6,7 +6,7 @@
 // process at a time between other work): ending a profile, Ctrl-C included,
 // is then lookups in warm caches rather than seconds of ELF and kallsyms
 // parsing.
-import { Symbolizer, type SymbolizerOptions } from './symbols/index.js';
+import { Symbolizer, type SymbolizerOptions } from '../kernel/symbols/index.js';
 import { Sampler, type RawSample, type SamplerCounters, type SamplerOptions } from './sampler.js';
 import { RawAccumulator, symbolize, warmSymbols, type Profile } from './profile.js';
 
@@ -88,8 +88,10 @@ export class Profiler implements Disposable {
     if (this.warming || this.closed || !this.toWarm.size) return;
     this.warming = setImmediate(() => {
       this.warming = undefined;
-      if (this.closed) return;
-      const [pid, samples] = this.toWarm.entries().next().value as [number, RawSample[]];
+      // cut() may have emptied the queue since this turn was scheduled.
+      const next = this.toWarm.entries().next();
+      if (this.closed || next.done) return;
+      const [pid, samples] = next.value;
       this.toWarm.delete(pid);
       try {
         warmSymbols(samples, this.symbolizer);

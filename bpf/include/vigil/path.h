@@ -143,6 +143,7 @@ struct __vigil_path_walk {
 struct __vigil_dentry_head {
 	struct dentry *parent;
 	const unsigned char *name;
+	__u64 hash_len;		/* d_name.hash_len: the name's hash (salted with the parent) and length */
 	__u32 len;
 };
 
@@ -150,20 +151,23 @@ static __always_inline bool vigil_dentry_head(struct dentry *dentry, struct __vi
 {
 	__u64 p = bpf_core_field_offset(struct dentry, d_parent);
 	__u64 l = bpf_core_field_offset(struct dentry, d_name.len);
+	__u64 hl = bpf_core_field_offset(struct dentry, d_name.hash_len);
 	__u64 n = bpf_core_field_offset(struct dentry, d_name.name);
 	__u64 w[3];
 
 	if (l >= p + 8 && l + 4 <= p + sizeof(w) && n >= p + 8 && n + 8 <= p + sizeof(w) && !(n & 7) &&
-	    !(l & 3) && !(p & 7)) {
+	    !(l & 3) && !(p & 7) && hl >= p + 8 && hl + 8 <= p + sizeof(w) && !(hl & 7)) {
 		if (bpf_probe_read_kernel(w, sizeof(w), (void *)dentry + p))
 			return false;
 		h->parent = (struct dentry *)w[0];
 		h->len = *(__u32 *)((void *)w + (l - p));
+		h->hash_len = *(__u64 *)((void *)w + (hl - p));
 		h->name = (const unsigned char *)*(__u64 *)((void *)w + (n - p));
 		return true;
 	}
 	h->parent = BPF_CORE_READ(dentry, d_parent);
 	h->len = BPF_CORE_READ(dentry, d_name.len);
+	h->hash_len = BPF_CORE_READ(dentry, d_name.hash_len);
 	h->name = BPF_CORE_READ(dentry, d_name.name);
 	return true;
 }

@@ -324,6 +324,26 @@ enum vigil_policy_prefilter_kind {
 	VIGIL_POLICY_PF_KIND_TOP = 'T',
 };
 
+/*
+ * The prefilter's verdicts, cached per CPU by file: the name and the first
+ * component of a file opened again are not read again. An entry is the
+ * file's dentry and mount, the task's root (chroot), the kernel hook, and
+ * what it is checked against on every use: the dentry's parent and its
+ * name's hash and length (a rename of the file itself, or a dentry freed
+ * and reused), and `pf_gen`. pf_gen[VIGIL_POLICY_PF_GEN_MOVED] is bumped
+ * by the kernel at the exit of every syscall that moves a directory or a
+ * mount (rename, mount, umount, move_mount, pivot_root, ...: a directory
+ * above the file may now have another name); pf_gen[VIGIL_POLICY_PF_GEN_CONFIG]
+ * by user space when prefilter keys change, 0 while the moves are not
+ * watched (the cache is then off).
+ */
+enum vigil_policy_prefilter_cache {
+	VIGIL_POLICY_PF_CACHE_BITS = 10,
+	VIGIL_POLICY_PF_CACHE_SLOTS = 1 << VIGIL_POLICY_PF_CACHE_BITS,
+	VIGIL_POLICY_PF_GEN_MOVED = 0,
+	VIGIL_POLICY_PF_GEN_CONFIG = 1,
+};
+
 /* A key of `prefilter` (LPM trie: prefixlen counts the bits after it). */
 struct vigil_policy_pf_key {
 	__u32 prefixlen;

@@ -5,29 +5,33 @@
 // event (a file event too) its process, parent and ancestors; --sensors only
 // chooses which events are printed. Filters are in-kernel (FilterSet): what
 // they drop never reaches this process.
-import { requireCapabilities } from '../privileges.js';
+import { requireCapabilities, type Capability } from '../privileges.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
 import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
 import { FileSensor } from '../../sensors/file.js';
-import type { FilterOptions } from '../../sensors/filter.js';
-import type { SensorEvent } from '../../sensors/events.js';
+import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { ProcessCache } from '../../process/cache.js';
 import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
+import { eventFormatter } from '../../output/event-format.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
-import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, describeLosses, formatByteSize, stdoutOutput } from '../../pipeline/index.js';
-import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
-import { Shutdown } from '../shutdown.js';
-import { closingOnError, parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
-import { otlpLogSink } from '../../telemetry/index.js';
+import { DEFAULT_OUTPUT_BUFFER, type EventPipeline, type VigilEvent } from '../../pipeline/index.js';
+import { FlowFilter, FLOW_FILTER_KINDS } from '../../network/flow-filter.js';
+import { FlowPipeline } from '../../network/flow-pipeline.js';
 import {
-  absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
+  kernelFilter, NETWORK_FLAGS, NETWORK_SENSORS, NETWORK_USAGE, networkObserveOptions, PROCESS_SENSORS,
+  type NetworkObserveOptions, type ProcessSensorName,
+} from '../observe-network.js';
+import { streamEvents, type StartedSensors } from '../stream.js';
+import { parseTelemetryFlags, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
+import {
+  PROCESS_FILTER_FLAGS, absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
 } from '../flags.js';
 
-export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
-export type SensorName = (typeof SENSORS)[number];
+export const SENSORS = PROCESS_SENSORS;
+export type SensorName = ProcessSensorName;
 const DEFAULT_SENSORS: readonly SensorName[] = ['exec', 'exit', 'file'];
 
 /** Process event kinds each sensor name prints. */
@@ -51,6 +55,8 @@ sensors (--sensors, comma-separated; default: exec,exit,file):
           symlink, chmod, chown, truncate: canonical paths (an opened file's
           own, symlinks followed; other names with ".", ".." and "//"
           resolved), the name as given, flags, result
+  flow, dns  network flows and DNS, with Hubble's filters (below); beside
+          the others, one stream in kernel time order (--sensors exec,flow)
 
 filters (in the kernel; a flag given more than once matches any of its values):
   --pid N             processes with this pid ...
@@ -109,64 +115,94 @@ export interface ObserveOptions {
   color: ColorMode;
   /** --output-buffer: bytes stdout may hold unread before events are dropped (counted). */
   outputBuffer: number;
+  /** With flow or dns among --sensors: their options (Hubble's filters); the stream merges both. */
+  network: NetworkObserveOptions | undefined;
   telemetry: TelemetryOptions;
 }
 
-/** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns) on their own. */
-const ALL_SENSORS = `${SENSORS.join(', ')}, ${NETWORK_SENSORS.join(', ')} (${NETWORK_SENSORS.join(' and ')} together, not with the others)`;
+/** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns). */
+const ALL_SENSORS = [...SENSORS, ...NETWORK_SENSORS].join(', ');
 
-/** How long a stop waits for stdout to take what is queued before giving it up (counted as not written). */
-const OUTPUT_GRACE_MS = 250;
+/** Flags only flows take: refused without flow or dns among the sensors. */
+const FLOW_ONLY_FLAGS = ['udp-window', 'dns-port', 'not', ...FLOW_FILTER_KINDS.filter((k) => k !== 'pid' && k !== 'container')];
 
-function parseSensors(list: string): SensorName[] {
+function parseSensors(list: string): string[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError(`--sensors: empty list; available: ${ALL_SENSORS}`);
   for (const n of names) {
-    if (!(SENSORS as readonly string[]).includes(n)) {
+    if (![...SENSORS, ...NETWORK_SENSORS].includes(n as SensorName)) {
       const hint = n === 'syscall' || n === 'syscalls' ? ' (syscall counts are `vigil top syscalls`)' : '';
       throw new UsageError(`--sensors: unknown sensor "${n}"; available: ${ALL_SENSORS}${hint}`);
     }
   }
-  return [...new Set(names)] as SensorName[];
+  return [...new Set(names)];
+}
+
+/** observe's flags but the network ones (`vigil events` takes them too). */
+export const OBSERVE_FLAGS = {
+  sensors: { type: 'string' },
+  output: { type: 'string', short: 'o', default: 'compact' },
+  duration: { type: 'string' },
+  count: { type: 'string' },
+  ancestors: { type: 'boolean', default: false },
+  ...PROCESS_FILTER_FLAGS,
+  binary: { type: 'string', multiple: true },
+  'path-prefix': { type: 'string', multiple: true },
+  'time-format': { type: 'string', default: 'StampMilli' },
+  color: { type: 'string', default: 'auto' },
+  'output-buffer': { type: 'string' },
+} as const;
+
+/** What parseFlags gives for OBSERVE_FLAGS. */
+export interface ObserveFlagValues {
+  output: string;
+  duration?: string;
+  count?: string;
+  ancestors: boolean;
+  pid?: string[];
+  'follow-children': boolean;
+  uid?: string[];
+  comm?: string[];
+  binary?: string[];
+  'path-prefix'?: string[];
+  container?: string[];
+  'include-self': boolean;
+  'time-format': string;
+  color: string;
+  'output-buffer'?: string;
 }
 
 /** Parses and checks observe's flags. Pure: nothing is loaded, the container is resolved later. */
 export function parseObserveArgs(argv: string[]): ObserveOptions {
-  let values;
-  try {
-    ({ values } = parseFlags({
-      args: argv,
-      options: {
-        sensors: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'compact' },
-        duration: { type: 'string' },
-        count: { type: 'string' },
-        ancestors: { type: 'boolean', default: false },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        binary: { type: 'string', multiple: true },
-        'path-prefix': { type: 'string', multiple: true },
-        container: { type: 'string', multiple: true },
-        'include-self': { type: 'boolean', default: false },
-        'time-format': { type: 'string', default: 'StampMilli' },
-        color: { type: 'string', default: 'auto' },
-        'output-buffer': { type: 'string' },
-        ...TELEMETRY_FLAGS,
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+  const { values, tokens } = parseFlags({
+    args: argv, options: { ...OBSERVE_FLAGS, ...NETWORK_FLAGS, ...TELEMETRY_FLAGS }, strict: true, allowPositionals: false, tokens: true,
+  });
+  const named = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
+  const network = named.some((n) => (NETWORK_SENSORS as readonly string[]).includes(n))
+    ? networkObserveOptions(values, tokens ?? []) : undefined;
+  if (!network) {
+    for (const f of FLOW_ONLY_FLAGS) {
+      if ((values as Record<string, unknown>)[f] !== undefined) throw new UsageError(`--${f}: filters flows; add flow or dns to --sensors`);
+    }
   }
-  const sensors = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
+  const sensors = named.filter((n): n is SensorName => (SENSORS as readonly string[]).includes(n));
+  return {
+    ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
+  };
+}
+
+/**
+ * Checks the flags observe shares with `vigil events` (all but --sensors and the
+ * network ones); `files`: file events are asked for (--path-prefix needs them);
+ * `flows`: flows are (then --pid and --container are Hubble's filters, read by
+ * networkObserveOptions).
+ */
+export function observeOptions(values: ObserveFlagValues, files: boolean, flows = false): Omit<ObserveOptions, 'sensors' | 'network' | 'telemetry'> {
   if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
     throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
   }
-  const pids = ids('--pid', values.pid, 1);
-  if (values['follow-children'] && !pids) throw new UsageError('--follow-children: needs --pid');
+  const pids = flows ? undefined : ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids && !flows) throw new UsageError('--follow-children: needs --pid');
   const comms = values.comm;
   for (const c of comms ?? []) {
     if (c === '' || Buffer.byteLength(c) > 15) {
@@ -174,9 +210,9 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     }
   }
   const pathPrefixes = canonicalPathPrefixes('--path-prefix', values['path-prefix']);
-  if (pathPrefixes && !sensors.includes('file')) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
+  if (pathPrefixes && !files) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
   if ((values.container?.length ?? 0) > 1) throw new UsageError('--container: give one container id (or host)');
-  const container = values.container?.[0];
+  const container = flows ? undefined : values.container?.[0];
   if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
     throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
   }
@@ -187,7 +223,6 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   const color = parseColorMode(values.color);
   if (!color) throw new UsageError(`--color: expected ${COLOR_MODES.join(', ')}, got "${values.color}"`);
   return {
-    sensors,
     format: values.output as OutputFormat,
     timeFormat,
     color,
@@ -201,127 +236,115 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     },
     container,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'], DEFAULT_OUTPUT_BUFFER),
-    telemetry: parseTelemetryFlags(values),
   };
+}
+
+/** The flow options of a stream with flow or dns among its sensors (parsed in order, for --not). Pure. */
+export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
+  const o = parseObserveArgs(argv);
+  if (!o.network) throw new UsageError(`--sensors: name ${NETWORK_SENSORS.join(' or ')}`);
+  return o.network;
+}
+
+/** The in-kernel filters of every sensor: observe's, with a stream of flows Hubble's --pid and --container. */
+function observeFilterSet(o: ObserveOptions): FilterSet {
+  if (!o.network) return filterSetFromFlags(o.filter, o.container);
+  const { pids: _pids, followChildren: _follow, ...rest } = o.filter;
+  try {
+    return new FilterSet({ ...rest, ...kernelFilter(o.network) });
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Starts observe's sensors feeding `pipeline`: the process sensor always (it
+ * keeps the cache every event's process comes from), the file sensor, the
+ * flow sensor with its tracker. The pipeline drains the process ring first
+ * (it is added first); the flow tracker reads it before describing a flow.
+ */
+async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEvent>, filter: FilterSet,
+  cache: ProcessCache): Promise<StartedSensors> {
+  const n = o.network;
+  const userFilter = n ? new FlowFilter(n.terms) : undefined;
+  const flow = n?.sensors.includes('flow') ?? false;
+  const want = {
+    tcp: flow && (userFilter?.wants('tcp') ?? false),
+    udp: flow && (userFilter?.wants('udp') ?? false),
+    dns: (n?.sensors.includes('dns') ?? false) && (userFilter?.wants('dns') ?? false),
+  };
+  if (n && !want.tcp && !want.udp && !want.dns) {
+    throw new UsageError(`--protocol: nothing to show with --sensors ${n.sensors.join(',')} ` +
+      '(ICMP flows come from netpolicy and the firewall; DNS needs --sensors dns)');
+  }
+  const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
+  // Rings sized for bursts, and woken only once a batch's worth is waiting
+  // (the pipeline's 50 ms cycle bounds latency): a wakeup per record would
+  // cost a busy traced process about a microsecond each.
+  const proc = await ProcessSensor.start({
+    cache, filter, kinds, ...pipeline.hooks('process'), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
+    // File events and flows need every process (forked ones too) in the cache; exec and exit events find parents anyway.
+    forks: o.sensors.includes('fork') || o.sensors.includes('file') || n !== undefined,
+  });
+  pipeline.addSource(proc.name, proc);
+  let files: FileSensor | undefined;
+  let flows: FlowPipeline | undefined;
+  const close = (): void => {
+    // Flows first: their tracker reads the process ring before describing the last ones.
+    flows?.close();
+    proc.close();
+    files?.close();
+  };
+  try {
+    if (o.sensors.includes('file')) {
+      files = await FileSensor.start({
+        filter, ringBytes: 16 << 20, wakeupBytes: 256 << 10, ...pipeline.hooks('file'), boundedDrain: true,
+      });
+      pipeline.addSource(files.name, files);
+    }
+    if (n) {
+      const f = await FlowPipeline.start({
+        filter, cache, processSensor: proc, ...want, dnsPorts: n.dnsPorts, udpWindowMs: n.udpWindowMs,
+        onFlow: (record, timeBootNs) => {
+          if (userFilter?.matches(record)) pipeline.push({ kind: record.l7?.dns ? 'dns' : 'flow', timeBootNs, record });
+        },
+        onBatchEnd: () => pipeline.schedule(),
+        onLost: (count, sensor) => pipeline.kernelLost(sensor, count),
+      });
+      flows = f;
+      pipeline.addSource('flow', { drain: () => (f.drain(), 0), pause: () => f.pause(), resume: () => f.resume() });
+    }
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { close, notes: flows?.sensor.limitations };
 }
 
 export const command: Command = {
   name: 'observe',
-  summary: 'stream events from the kernel (processes, files)',
+  summary: 'stream events from the kernel (processes, files, network flows)',
   usage: `${usage}\n\n${NETWORK_USAGE}`,
   async run(argv: string[]): Promise<number> {
-    if (isNetworkObserve(argv)) return runNetworkObserve(argv);
     const o = parseObserveArgs(argv);
-    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['observe', ...argv]);
+    const caps: Capability[] = ['CAP_BPF', 'CAP_PERFMON', ...(o.network ? ['CAP_NET_ADMIN' as const] : [])];
+    requireCapabilities('', caps, ['observe', ...argv]);
     // Tracepoints attach through tracefs, which is not always mounted at boot.
     const tracefs = ensureTracefs();
     if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
 
-    using filter = filterSetFromFlags(o.filter, o.container);
+    using filter = observeFilterSet(o);
     using cache = new ProcessCache();
     const clock = BootClock.measure();
-    const formatter = new TetragonFormatter(o.format, {
-      lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat,
-      color: colorEnabled(o.color, process.stdout),
+    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock };
+    const format = eventFormatter(o.format, { ...formatOptions, color: colorEnabled(o.color, process.stdout) });
+    return await streamEvents({
+      command: 'observe', clock, format, outputBuffer: o.outputBuffer, duration: o.duration, count: o.count,
+      header: o.format === 'table' ? new TetragonFormatter('table', { node: cache.node }).header() : undefined,
+      watching: (o.network?.sensors ?? o.sensors).join(', '),
+      start: (pipeline) => startSensors(o, pipeline, filter, cache),
+      telemetry: { options: o.telemetry, processCache: cache, json: eventFormatter('json', formatOptions) },
     });
-    using shutdown = new Shutdown('observe');
-    const stop = (why: string): void => shutdown.stop(why);
-    const report = (line: string): void => void process.stderr.write(`vigil observe: ${line}\n`);
-    let seen = 0;
-    const timeOf = (e: SensorEvent): bigint => (e.kind === 'file' ? e.bootNs : e.timeBootNs);
-    const sensorOf = (e: SensorEvent): string => (e.kind === 'file' ? 'file' : 'process');
-    // Rings merged in kernel time order, then one bounded queue for stdout
-    // (src/pipeline): a slow reader costs drops, counted, never memory.
-    const pipeline = new EventPipeline<SensorEvent>({
-      timeOf, sensorOf, kindOf: (e) => e.kind,
-      now: () => clock.nowBootNs(),
-      accept: () => {
-        if (o.count === undefined) return true;
-        if (seen >= o.count) return false;
-        if (++seen >= o.count) stop('count');
-        return true;
-      },
-      report,
-      // The reader of stdout went away (`| head -1`): nothing more to do.
-      onOutputsClosed: () => stop('stdout closed'),
-    });
-    const stdout = new Sink<SensorEvent>(stdoutOutput, {
-      capacityBytes: o.outputBuffer,
-      sensorOf,
-      format: {
-        line: (e) => formatter.line(e),
-        lost: (l) => formatter.lostLine(l.count, l.sensor, clock.toEpochNs(clock.nowBootNs()), l.reason),
-      },
-    });
-    pipeline.addSink(stdout);
-    const nowNs = (): bigint => clock.toEpochNs(clock.nowBootNs());
-    const otlp = o.telemetry.otlp === undefined ? undefined : otlpLogSink<SensorEvent>({
-      endpoint: o.telemetry.otlp, capacityBytes: o.outputBuffer, sensorOf, nowNs,
-      record: (e) => ({ timeNs: clock.toEpochNs(timeOf(e)), kind: e.kind, severity: 'info', bodyJson: formatter.json(e) }),
-    });
-    if (otlp) pipeline.addSink(otlp);
-    if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
-
-    // Listening first: a busy --metrics address fails before anything is loaded.
-    const telemetry = await Telemetry.start(o.telemetry, { pipeline, processCache: cache }, report);
-    const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
-    // Rings sized for bursts, and woken only once a batch's worth is waiting
-    // (the pipeline's 50 ms cycle bounds latency): a wakeup per record would
-    // cost a busy traced process about a microsecond each.
-    const proc = await closingOnError(telemetry, () => ProcessSensor.start({
-      cache, filter, kinds, onEvent: (e) => pipeline.push(e), onLost: (n) => pipeline.kernelLost('process', n),
-      onBatchEnd: () => pipeline.schedule(), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
-      // File events need every process (forked ones too) in the cache; exec and exit events find parents anyway.
-      forks: o.sensors.includes('fork') || o.sensors.includes('file'),
-    }));
-    pipeline.addSource('process', proc);
-    let files: FileSensor | undefined;
-    try {
-      if (o.sensors.includes('file')) {
-        files = await FileSensor.start({
-          filter,
-          ringBytes: 16 << 20,
-          wakeupBytes: 256 << 10,
-          onEvent: (e) => pipeline.push(e),
-          onBatchEnd: () => pipeline.schedule(),
-          onLost: (n) => pipeline.kernelLost('file', n),
-          boundedDrain: true,
-        });
-        pipeline.addSource('file', files);
-      }
-    } catch (e) {
-      proc.close();
-      await telemetry.close();
-      throw e;
-    }
-    pipeline.start();
-
-    const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
-    // On stderr, so stdout stays pure events; also tells scripts the sensors are attached.
-    process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
-
-    const why = await shutdown.stopped;
-    if (timer) clearTimeout(timer);
-    // Detach every link at once, then read what the rings still hold
-    // (processes first: the cache then knows every process a file event
-    // names); the pipeline releases it all in time order.
-    await shutdown.close(() => {
-      proc.close();
-      files?.close();
-    });
-    const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
-    await telemetry.close();
-    if (!delivered && !stdout.closed && stdout.queuedBytes > 0) {
-      report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
-      // The write the reader never takes would keep the process alive: once
-      // this command has returned, leave (the timer fires only if it is stuck).
-      setTimeout(() => process.exit(), 100).unref();
-    }
-    // What the collector had not taken when the command stopped (the rest was reported as it happened).
-    const unsent = otlp?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
-    if (unsent.length) report(`${otlp!.name}: not delivered: ${describeLosses(unsent)}`);
-    const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
-    if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);
-    return 0;
   },
 };

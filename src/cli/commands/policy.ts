@@ -12,6 +12,7 @@ import { compatReport, engineCheck, formatCompatReport, kernelCheck } from '../.
 import { PolicyEngine } from '../../policy/engine.js';
 import { builtinPolicyFiles } from '../../policy/builtin.js';
 import type { Hook } from '../../policy/ir.js';
+import { AGENT_CALLS_USAGE, POLICY_AGENT_SUBCOMMANDS, policyAgentCommand } from '../agent-calls.js';
 
 const usage = `usage: vigil policy <subcommand> [options]
 
@@ -33,14 +34,24 @@ subcommands:
                           equivalents, as on a kernel without kprobes, fentry
                           and BPF-LSM (to compare both on one kernel)
         -v                print, for each hook, what serves it here
-  list  The built-in policies (policies/), one line each.
+  list --builtin
+        The built-in policies (policies/), one line each.
   compat [--all] [--static] [--portable-hooks] DIR...
         For each policy file: loaded natively, loaded with portable hooks
         (which), or rejected (the exact reason, with its position); then the
         counts. Each policy is loaded into the kernel without attaching
         anything (as validate does) unless --static. Needs CAP_BPF and
         CAP_PERFMON either way (it reports on this kernel).
-        --all   print every reason of a rejected file, not only the first`;
+        --all   print every reason of a rejected file, not only the first
+
+the running agent (vigil agent; its local API, docs/agent.md):
+  add FILE          load the policies of FILE into the agent (all or none;
+                    problems as file:line:column, as validate says them)
+  delete NAME       unload a policy
+  enable NAME       load a disabled policy again
+  disable NAME      unload a policy, keeping it listed
+  list              the agent's policies: state, origin, events, actions
+${AGENT_CALLS_USAGE}`;
 
 /**
  * An engine to check policies against the kernel (load, never attach), or why
@@ -154,8 +165,8 @@ async function validateWith(positionals: string[], values: { 'no-kernel': boolea
   return 0;
 }
 
-function list(argv: string[]): number {
-  parseFlags({ args: argv, options: {} });
+function listBuiltin(argv: string[]): number {
+  parseFlags({ args: argv, options: { builtin: { type: 'boolean' } } });
   const files = builtinPolicyFiles();
   const r = loadPolicyFiles(files);
   const width = Math.max(0, ...r.policies.map((p) => p.name.length));
@@ -206,16 +217,19 @@ async function compat(argv: string[]): Promise<number> {
 
 export const command: Command = {
   name: 'policy',
-  summary: 'TracingPolicies (Tetragon format): validate, list the built-ins, compat report',
+  summary: 'TracingPolicies (Tetragon format): validate, list the built-ins, compat report; add/delete/list/enable/disable in the running agent',
   usage,
   async run(argv) {
     const [sub, ...rest] = argv;
     switch (sub) {
       case 'validate': return validate(rest);
-      case 'list': return list(rest);
+      case 'list': return rest.includes('--builtin') ? listBuiltin(rest) : policyAgentCommand('list', rest);
       case 'compat': return compat(rest);
-      default: throw new UsageError(sub ? `unknown subcommand "${sub}"; available: validate, list, compat`
-        : 'give a subcommand: validate, list, compat');
+      case 'add': case 'delete': case 'enable': case 'disable': return policyAgentCommand(sub, rest);
+      default: {
+        const all = ['validate', 'compat', ...POLICY_AGENT_SUBCOMMANDS].join(', ');
+        throw new UsageError(sub ? `unknown subcommand "${sub}"; available: ${all}` : `give a subcommand: ${all}`);
+      }
     }
   },
 };

@@ -5,8 +5,10 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { RuleEngine, formatDiagnostic, formatPos, type RulesReport } from '../../rules/index.js';
 import { formatTypeSet, union, NO_TYPES, type TypeSet } from '../../rules/evttype.js';
+import { AGENT_CALLS_USAGE, RULES_AGENT_SUBCOMMANDS, rulesAgentCommand } from '../agent-calls.js';
 
 const usage = `usage: vigil rules validate [--quiet] FILE|DIR...
+       vigil rules add FILE | delete NAME | list [--socket PATH]
 
 Loads Falco rules files in the order given (later files append to and
 override earlier ones, as Falco loads them; a directory stands for its files
@@ -19,7 +21,15 @@ in alphabetical order), compiles every condition and output, and reports:
 
 options:
   --quiet    print only errors, skipped rules and the summary line (no warnings)
-  -h, --help`;
+  -h, --help
+
+the running agent (vigil agent; its local API, docs/agent.md):
+  add FILE      add a rules file to the agent's rules (after those it has; the
+                whole set is compiled anew and its sensors restarted; problems
+                as file:line:column)
+  delete NAME   remove a rules file (NAME: as list shows it)
+  list          the agent's rules files and how many rules are active
+${AGENT_CALLS_USAGE}`;
 
 function summary(r: RulesReport): string[] {
   const enabled = r.rules.filter((x) => x.enabled).length;
@@ -60,12 +70,16 @@ function validate(files: string[], quiet: boolean): number {
 
 export const command: Command = {
   name: 'rules',
-  summary: 'Falco rules files: validate them (load, compile, report)',
+  summary: 'Falco rules files: validate them (load, compile, report); add/delete/list in the running agent',
   usage,
   async run(argv: string[]): Promise<number> {
     const [sub, ...rest] = argv;
+    if ((RULES_AGENT_SUBCOMMANDS as readonly (string | undefined)[]).includes(sub)) {
+      return rulesAgentCommand(sub as (typeof RULES_AGENT_SUBCOMMANDS)[number], rest);
+    }
     if (sub !== 'validate') {
-      throw new UsageError(sub ? `unknown subcommand "${sub}"; available: validate` : 'missing subcommand; available: validate');
+      const all = ['validate', ...RULES_AGENT_SUBCOMMANDS].join(', ');
+      throw new UsageError(sub ? `unknown subcommand "${sub}"; available: ${all}` : `missing subcommand; available: ${all}`);
     }
     let values: { quiet?: boolean };
     let positionals: string[];

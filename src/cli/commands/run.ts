@@ -17,11 +17,14 @@ import {
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
 import type { PolicyEvent } from '../../policy/ir.js';
-import { DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, type HttpOutput, type Sink } from '../../pipeline/index.js';
 import {
-  fileRunSink, otlpRunSink, httpRunSink, runEventSensor, runEventTime, stdoutRunSink, type RunEvent,
+  DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, vigilEventOptions, type HttpOutput, type Sink,
+} from '../../pipeline/index.js';
+import { BootClock } from '../../util/clock.js';
+import {
+  fileRunSink, httpRunSink, otlpRunSink, stdoutRunSink, type RunEvent,
 } from '../../output/run-sinks.js';
-import { byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
+import { PROCESS_FILTER_FLAGS, byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
 import type { PolicyTelemetry, TelemetrySources } from '../../telemetry/index.js';
@@ -108,12 +111,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
         http: { type: 'string' },
         quiet: { type: 'boolean', default: false },
         duration: { type: 'string' },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        container: { type: 'string', multiple: true },
-        'include-self': { type: 'boolean', default: false },
+        ...PROCESS_FILTER_FLAGS,
         'output-buffer': { type: 'string' },
         ...TELEMETRY_FLAGS,
       },
@@ -266,8 +264,9 @@ export const command: Command = {
     const report = (line: string): void => void process.stderr.write(`vigil run: ${line}\n`);
     // Alerts and policy events merged by time, then one bounded queue per
     // output (src/pipeline): a slow output drops for itself, counted.
+    const clock = BootClock.measure();
     const pipeline = new EventPipeline<RunEvent>({
-      timeOf: runEventTime, sensorOf: runEventSensor, kindOf: (e) => e.kind, now: () => BigInt(Date.now()) * 1_000_000n, report,
+      ...vigilEventOptions(clock), report,
       onOutputsClosed: () => stop('outputs closed'),
     });
     const sinkOpts = { encoding: o.output, capacityBytes: o.outputBuffer };
@@ -290,7 +289,7 @@ export const command: Command = {
     for (const s of sinks) pipeline.addSink(s);
     const router: AlertSink = {
       write: (alert) => {
-        pipeline.push({ kind: 'alert', alert });
+        pipeline.push({ kind: 'alert', alert, timeBootNs: clock.toBootNs(alert.timeNs) });
         pipeline.schedule();
       },
       close: async () => undefined,
@@ -326,7 +325,7 @@ export const command: Command = {
         policies = await startPoliciesHook({
           paths: o.policies, filter, cache, output: o.output, onLost,
           onEvent: (event) => {
-            pipeline.push({ kind: 'policy', event });
+            pipeline.push({ kind: 'policy', event, timeBootNs: clock.toBootNs(event.timeNs) });
             pipeline.schedule();
           },
         });

@@ -1,0 +1,273 @@
+// `vigil agent`: the sensors, policies and rules of one configuration, one
+// pipeline (rings merged in time order), and every consumer a listener of it:
+// the event-stream clients of the local API, with the history they can ask
+// for. Reloads (SIGHUP) apply what can change while running.
+//
+//   process, file sensors ─┐
+//   policy engine ─────────┼─► EventPipeline ─► EventHub ─► history
+//   rules (LiveRules) ─────┘   (time order)              └► each GetEvents client (own filter, own bound)
+import http from 'node:http';
+import type * as grpc from '@grpc/grpc-js';
+import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
+import { FilterSet } from '../sensors/filter.js';
+import type { ProcessEventKind } from '../sensors/process.js';
+import { ProcessCache } from '../process/cache.js';
+import { BootClock } from '../util/clock.js';
+import { EventPipeline, type LossReason } from '../pipeline/index.js';
+import { startEventSensors, type EventSensors, type SensorPipeline } from '../pipeline/event-sensors.js';
+import { formatDiagnostic } from '../policy/schema.js';
+import { AgentConfigError, type AgentConfig, type AgentSensor } from './config.js';
+import { agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
+import { EventHub, type EventsResponse } from './hub.js';
+import { AgentPolicies } from './policies.js';
+import { AgentRules } from './rules.js';
+import { serveApi, statusOf, stopApi, unaryHandlers } from './api.js';
+import { subscribe, RequestError, type GetEventsRequest } from './subscription.js';
+import type { AgentLogger } from './log.js';
+import { exporterFor, type RunningExporter } from './exporters.js';
+
+export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
+
+const PROCESS_KINDS: Record<Exclude<AgentSensor, 'file'>, ProcessEventKind[]> = {
+  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'],
+};
+
+/** Settings only a restart applies (the rest a reload does). */
+function restartOnly(c: AgentConfig): string {
+  return JSON.stringify([c.api, c.health, c.sensors, c.includeSelf, c.metrics, c.otlp]);
+}
+
+const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+export class Agent {
+  state: AgentState = 'starting';
+  private config: AgentConfig;
+  private readonly filter: FilterSet;
+  private readonly cache = new ProcessCache();
+  /** Policy events and alerts carry wall time; the pipeline's events kernel time too. */
+  private readonly clock = BootClock.measure();
+  private readonly hub: EventHub;
+  private readonly pipeline: EventPipeline<AgentEvent>;
+  private readonly tap: SensorPipeline;
+  private readonly policies: AgentPolicies;
+  private readonly rules: AgentRules;
+  private sensors: EventSensors | undefined;
+  private api: grpc.Server | undefined;
+  private health: http.Server | undefined;
+  private kernelLost = 0;
+  private readonly exporters: RunningExporter[] = [];
+
+  private constructor(config: AgentConfig, private readonly log: AgentLogger) {
+    this.config = config;
+    this.filter = new FilterSet({ excludeSelf: !config.includeSelf });
+    this.hub = new EventHub(config.historyEvents, config.api.clientBuffer, this.cache.node, log);
+    this.pipeline = new EventPipeline<AgentEvent>({
+      timeOf: agentEventTime, sensorOf: agentEventSensor, now: wallNs,
+      // The hub is every consumer; it never holds the pipeline back (a slow client is cut off).
+      accept: (e) => {
+        this.hub.publish(e);
+        return true;
+      },
+      report: (line) => log.warn({}, line),
+    });
+    const lost = (sensor: string, count: number, reason: LossReason = 'ring_full'): void => {
+      this.kernelLost += count;
+      this.pipeline.kernelLost(sensor, count);
+      this.hub.lost(sensor, count, reason);
+    };
+    const p = this.pipeline;
+    this.tap = {
+      push: (e) => p.push(e), kernelLost: lost, schedule: () => p.schedule(), addSource: (s, src) => p.addSource(s, src),
+    };
+    this.policies = new AgentPolicies({
+      cache: this.cache,
+      onEvent: (event) => p.push({ kind: 'policy', event, timeBootNs: this.clock.toBootNs(event.timeNs) }),
+      onLost: (n) => lost('policy', n),
+      onBatchEnd: () => p.schedule(),
+      onWarning: (d) => log.warn({ position: formatDiagnostic(d) }, 'policy warning'),
+    });
+    p.addSource('policy', this.policies.source);
+    this.rules = new AgentRules({
+      filter: this.filter,
+      onAlert: (alert) => {
+        p.push({ kind: 'alert', alert, timeBootNs: this.clock.toBootNs(alert.timeNs) });
+        p.schedule();
+      },
+      onLost: (n, sensor) => lost(sensor, n),
+    });
+    p.addSource('rules', this.rules.source);
+  }
+
+  /** Starts everything the configuration asks for; on failure, what was started is stopped again. */
+  static async start(config: AgentConfig, log: AgentLogger): Promise<Agent> {
+    const tracefs = ensureTracefs();
+    if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
+    const agent = new Agent(config, log);
+    try {
+      await agent.startAll();
+    } catch (e) {
+      await agent.close();
+      throw e;
+    }
+    return agent;
+  }
+
+  private async startAll(): Promise<void> {
+    const c = this.config;
+    this.sensors = await startEventSensors({
+      pipeline: this.tap, cache: this.cache, filter: this.filter,
+      kinds: c.sensors.flatMap((s) => (s === 'file' ? [] : PROCESS_KINDS[s])),
+      forks: c.sensors.includes('fork'), files: c.sensors.includes('file'),
+    });
+    try {
+      await this.policies.setConfigured(c.policies);
+      await this.rules.setConfigured(c.rules);
+    } catch (e) {
+      // The configuration's policies or rules did not load: every problem, one line each.
+      if (e instanceof Error && /^(Policy|Rules)\w*Error$/.test(e.name)) throw new AgentConfigError([], e.message, { cause: e });
+      throw e;
+    }
+    this.pipeline.start();
+    this.api = await serveApi(c.api, this.service());
+    if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);
+    await this.startExporters();
+    this.state = 'ready';
+    this.log.info({
+      socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
+      rules: this.rules.status().active, health: this.healthAddress(),
+    }, 'ready');
+  }
+
+  /** The `metrics:` and `otlp:` sections, to the exporters registered for them (src/agent/exporters.ts). */
+  private async startExporters(): Promise<void> {
+    for (const name of ['metrics', 'otlp'] as const) {
+      const section = this.config[name];
+      if (section === undefined) continue;
+      const start = exporterFor(name);
+      if (!start) {
+        this.log.warn({ section: name }, `${name}: no exporter in this build; the section is ignored`);
+        continue;
+      }
+      this.exporters.push(await start({
+        section, log: this.log, onEvent: (l) => this.hub.addListener(l),
+        stats: () => ({ ...this.hub.stats, kernelLost: this.kernelLost }),
+      }));
+    }
+  }
+
+  /** The configuration changed (SIGHUP): what can change while running does; an error leaves the last one in force. */
+  async reload(next: AgentConfig): Promise<void> {
+    if (this.state !== 'ready') return;
+    this.state = 'reloading';
+    try {
+      this.log.level = next.logLevel;
+      this.hub.resizeHistory(next.historyEvents);
+      await this.policies.setConfigured(next.policies);
+      await this.rules.setConfigured(next.rules);
+      if (restartOnly(next) !== restartOnly(this.config)) {
+        this.log.warn({}, 'api, health, sensors, includeSelf, metrics and otlp changes take effect at the next restart');
+      }
+      this.config = next;
+      this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
+    } finally {
+      this.state = 'ready';
+    }
+  }
+
+  /** Where /healthz is served (the port the kernel chose for port 0). */
+  private healthAddress(): string | undefined {
+    const a = this.health?.address();
+    return a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : undefined;
+  }
+
+  private serveHealth(host: string, port: number): Promise<http.Server> {
+    const server = http.createServer((req, res) => {
+      const path = req.url?.split('?')[0];
+      // Healthy: this process answers. Ready: sensors attached and the API serving (not while starting, reloading or stopping).
+      const ok = path === '/healthz' ? this.state !== 'stopping' : path === '/readyz' ? this.state === 'ready' : undefined;
+      if (ok === undefined) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
+      res.end(`${JSON.stringify({ status: ok ? 'ok' : 'unavailable', state: this.state })}\n`);
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+
+  private service(): grpc.UntypedServiceImplementation {
+    const stats = () => {
+      const h = this.hub.stats;
+      return {
+        state: this.state, events: String(h.events), clients: h.clients, clientsTotal: String(h.clientsTotal),
+        clientsCutOff: String(h.clientsCutOff), clientEventsLost: String(h.clientEventsLost),
+        kernelLost: String(this.kernelLost), history: this.hub.historySize,
+      };
+    };
+    return {
+      GetEvents: (call: grpc.ServerWritableStream<GetEventsRequest, EventsResponse>) => {
+        const r = call.request;
+        try {
+          const sub = subscribe(r, this.cache, this.cache.node);
+          this.hub.attach(call, sub, { last: r.last, sinceNs: BigInt(r.sinceNs || '0'), follow: r.follow });
+        } catch (e) {
+          if (!(e instanceof RequestError)) this.log.error({ err: (e as Error).message }, 'GetEvents failed');
+          call.emit('error', statusOf(e));
+        }
+      },
+      ...unaryHandlers({
+        GetHealth: async () => stats(),
+        AddTracingPolicy: async (r: { yaml: string; source: string }) => {
+          const names = await this.policies.add([{ name: r.source || '<api>', content: r.yaml }], 'api');
+          this.log.info({ policies: names }, 'policy added');
+          return { names };
+        },
+        DeleteTracingPolicy: async (r: { name: string }) => this.policyChange('deleted', r.name, () => this.policies.delete(r.name)),
+        EnableTracingPolicy: async (r: { name: string }) => this.policyChange('enabled', r.name, () => this.policies.enable(r.name)),
+        DisableTracingPolicy: async (r: { name: string }) => this.policyChange('disabled', r.name, () => this.policies.disable(r.name)),
+        ListTracingPolicies: async () => ({ policies: this.policies.list() }),
+        AddRules: async (r: { yaml: string; name: string }) => {
+          const s = await this.rules.add(r.name || '<api>', r.yaml, 'api');
+          this.log.info({ rules: r.name, active: s.active }, 'rules added');
+          return { active: s.active, total: s.total };
+        },
+        DeleteRules: async (r: { name: string }) => {
+          const s = await this.rules.delete(r.name);
+          this.log.info({ rules: r.name, active: s.active }, 'rules deleted');
+          return { active: s.active, total: s.total };
+        },
+        ListRules: async () => this.rules.status(),
+      }),
+    };
+  }
+
+  private async policyChange(what: string, name: string, change: () => unknown): Promise<object> {
+    await change();
+    this.log.info({ policy: name }, `policy ${what}`);
+    return {};
+  }
+
+  /**
+   * Detaches everything (in the synchronous part: inside a Shutdown's close
+   * every link goes at once), delivers what the rings held to the clients,
+   * then stops serving.
+   */
+  async close(): Promise<void> {
+    this.state = 'stopping';
+    this.sensors?.close();
+    this.policies.close();
+    await this.rules.close();
+    await this.pipeline.close(0);
+    this.hub.close();
+    await Promise.all(this.exporters.splice(0).map((x) => x.close()));
+    if (this.api) await stopApi(this.api, this.config.api.socket);
+    this.api = undefined;
+    this.health?.close();
+    this.health = undefined;
+    this.cache.close();
+    this.filter.close();
+  }
+}

@@ -1,0 +1,169 @@
+// The agent's configuration: one YAML file, validated with positions the way
+// policies are (the same Validator over `yaml`'s nodes: src/policy/schema.ts),
+// so every problem is one line `file:line:col: field: reason`.
+//
+// Pure: nothing is loaded. Whether the policy and rules files it names load
+// is the agent's to say (their own positions, then).
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { LineCounter, parseDocument } from 'yaml';
+import { Positions, Validator, formatDiagnostic, type PolicyDiagnostic, type Schema } from '../policy/schema.js';
+import type { SourcePos } from '../policy/ir.js';
+import { parseByteSize } from '../pipeline/size.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/vigil/agent.yaml';
+export const DEFAULT_SOCKET = '/run/vigil/vigil.sock';
+export const DEFAULT_HEALTH_ADDRESS = '127.0.0.1:9410';
+/** Sensors whose events the agent streams. */
+export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
+export type AgentSensor = (typeof AGENT_SENSORS)[number];
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface AgentConfig {
+  /** Where it was read from ("" for the defaults). */
+  readonly file: string;
+  readonly api: {
+    readonly socket: string;
+    /** A group allowed to use the socket (mode 0660); undefined: root only (0600). */
+    readonly group: string | undefined;
+    /** Bytes a client may leave unread before it is cut off. */
+    readonly clientBuffer: number;
+  };
+  /** host:port of /healthz and /readyz; undefined: off. */
+  readonly health: { readonly host: string; readonly port: number } | undefined;
+  readonly sensors: readonly AgentSensor[];
+  readonly includeSelf: boolean;
+  /** Events kept for `vigil events --last/--since`. */
+  readonly historyEvents: number;
+  /** TracingPolicy files or directories, and Falco rules files or directories. */
+  readonly policies: readonly string[];
+  readonly rules: readonly string[];
+  readonly logLevel: LogLevel;
+  /** The exporters' sections, as written (their own modules validate them). */
+  readonly metrics: Readonly<Record<string, unknown>> | undefined;
+  readonly otlp: Readonly<Record<string, unknown>> | undefined;
+  /** Where each field was written, for errors found later (a policy path that does not load). */
+  readonly positions: Positions;
+}
+
+const str: Schema = { t: 'string' };
+const paths: Schema = { t: 'array', items: { t: 'string', minLength: 1 } };
+const CONFIG_SCHEMA: Schema = {
+  t: 'object',
+  props: {
+    api: { t: 'object', props: { socket: { t: 'string', minLength: 1 }, group: str, clientBuffer: str } },
+    health: { t: 'object', props: { address: str } },
+    sensors: { t: 'array', items: { t: 'string', enum: AGENT_SENSORS } },
+    includeSelf: { t: 'boolean' },
+    history: { t: 'object', props: { events: { t: 'integer', min: 0, max: 1_000_000 } } },
+    policies: paths,
+    rules: paths,
+    log: { t: 'object', props: { level: { t: 'string', enum: LOG_LEVELS } } },
+    // Read by the Prometheus and OpenTelemetry exporters (src/telemetry); their shapes are theirs.
+    metrics: { t: 'any' },
+    otlp: { t: 'any' },
+  },
+};
+
+interface RawConfig {
+  api?: { socket?: string; group?: string; clientBuffer?: string };
+  health?: { address?: string };
+  sensors?: AgentSensor[];
+  includeSelf?: boolean;
+  history?: { events?: number };
+  policies?: string[];
+  rules?: string[];
+  log?: { level?: LogLevel };
+  metrics?: Record<string, unknown> | null;
+  otlp?: Record<string, unknown> | null;
+}
+
+/** The configuration did not load; each diagnostic names file:line:col, the field and why. */
+export class AgentConfigError extends Error {
+  override readonly name = 'AgentConfigError';
+  constructor(readonly diagnostics: readonly PolicyDiagnostic[], message?: string, options?: ErrorOptions) {
+    super(message ?? diagnostics.map(formatDiagnostic).join('\n'), options);
+  }
+}
+
+/** "host:port" (an IPv6 host in brackets); "" or "off" is off. */
+export function parseAddress(v: string): { host: string; port: number } | undefined | Error {
+  if (v === '' || v === 'off') return undefined;
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v);
+  const host = m?.[1] ?? m?.[2] ?? '';
+  const port = Number(m?.[3]);
+  if (!m || port > 65535 || (host !== 'localhost' && isIP(host) === 0)) {
+    return new Error(`expected host:port with an IP address (127.0.0.1:9410, [::1]:9410) or off, got "${v}"`);
+  }
+  return { host, port };
+}
+
+/** Parses and checks a configuration's text (`name` is how positions name it). */
+export function parseAgentConfig(name: string, content: string): AgentConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(content, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const diags: PolicyDiagnostic[] = [];
+  for (const e of doc.errors) {
+    const { line, col } = lc.linePos(e.pos[0]);
+    diags.push({ pos: { file: name, line, col }, path: '', message: `YAML: ${e.message.split('\n')[0]!}` });
+  }
+  if (diags.length) throw new AgentConfigError(diags);
+  const root: SourcePos = { file: name, line: 1, col: 1 };
+  const positions = new Positions(name, root);
+  // Keys spelled in another case: the policy validator's warnings, errors here (one spelling only).
+  const caseVariants: PolicyDiagnostic[] = [];
+  const v = new Validator(doc, lc, positions, diags, caseVariants);
+  const raw = (doc.contents === null ? {} : v.validate(doc.contents, CONFIG_SCHEMA, '', root)) as RawConfig | undefined;
+  for (const d of caseVariants) {
+    const m = /^"([^"]*)" is read as "([^"]*)"/.exec(d.message);
+    diags.push({ ...d, message: m ? `unknown field "${m[1]}" (did you mean "${m[2]}"? keys are case-sensitive)` : d.message });
+  }
+  const at = (path: string, message: string): void => void diags.push({ pos: positions.of(path), path, message });
+
+  const clientBuffer = raw?.api?.clientBuffer === undefined ? 16 << 20 : parseByteSize(raw.api.clientBuffer);
+  if (clientBuffer === undefined) at('api.clientBuffer', `expected a size such as 4MiB or 512KiB, got "${raw?.api?.clientBuffer}"`);
+  else if (clientBuffer < 64 << 10) at('api.clientBuffer', 'at least 64KiB');
+  const group = raw?.api?.group;
+  if (group !== undefined && !/^[a-z_][a-z0-9_-]*\$?$|^\d+$/i.test(group)) at('api.group', `expected a group name or id, got "${group}"`);
+  const health = parseAddress(raw?.health?.address ?? DEFAULT_HEALTH_ADDRESS);
+  if (health instanceof Error) at('health.address', health.message);
+  for (const key of ['policies', 'rules'] as const) {
+    (raw?.[key] ?? []).forEach((p, i) => {
+      const path = `${key}[${i}]`;
+      if (!p.startsWith('/')) at(path, `expected an absolute path (the agent's working directory is not the file's), got "${p}"`);
+      else if (!statSync(p, { throwIfNoEntry: false })) at(path, `no such file or directory: ${p}`);
+    });
+  }
+  for (const key of ['metrics', 'otlp'] as const) {
+    const section = raw?.[key];
+    if (section !== undefined && section !== null && (typeof section !== 'object' || Array.isArray(section))) at(key, 'expected a mapping');
+  }
+  if (diags.length || !raw) throw new AgentConfigError(diags);
+  return {
+    file: name,
+    api: { socket: raw.api?.socket ?? DEFAULT_SOCKET, group, clientBuffer: clientBuffer! },
+    health: health as AgentConfig['health'],
+    sensors: raw.sensors?.length ? [...new Set(raw.sensors)] : ['exec', 'exit', 'file'],
+    includeSelf: raw.includeSelf ?? false,
+    historyEvents: raw.history?.events ?? 4096,
+    policies: raw.policies ?? [],
+    rules: raw.rules ?? [],
+    logLevel: raw.log?.level ?? 'info',
+    metrics: raw.metrics ?? undefined,
+    otlp: raw.otlp ?? undefined,
+    positions,
+  };
+}
+
+/** Reads and checks a configuration file; a missing or unreadable file is one diagnostic too. */
+export function loadAgentConfig(file: string): AgentConfig {
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new AgentConfigError([], `${file}: cannot read: ${err.code ?? err.message}`);
+  }
+  return parseAgentConfig(file, content);
+}

@@ -1,0 +1,33 @@
+// What the agent's pipeline carries: the sensors' events, and run's (policy
+// events, Falco alerts). One clock for all: wall time, since policy events
+// and alerts carry no kernel time.
+import type { SensorEvent } from '../sensors/events.js';
+import type { RunEvent } from '../output/run-sinks.js';
+import { eventSensor } from '../pipeline/events.js';
+
+export type AgentEvent = SensorEvent | RunEvent;
+export type AgentEventKind = AgentEvent['kind'];
+
+/** The kinds a client may ask for: the sensor names of `vigil observe`, and policy and alert. */
+export const EVENT_KINDS = ['exec', 'exit', 'fork', 'file', 'policy', 'alert'] as const;
+export type EventKindName = (typeof EVENT_KINDS)[number];
+export const DEFAULT_EVENT_KINDS: readonly EventKindName[] = ['exec', 'exit', 'file', 'policy', 'alert'];
+
+/** The name a client filters an event by (a failed exec is an exec). */
+export function kindName(e: AgentEvent): EventKindName {
+  return e.kind === 'exec_failed' ? 'exec' : e.kind;
+}
+
+export function agentEventTime(e: AgentEvent): bigint {
+  switch (e.kind) {
+    case 'alert': return e.alert.timeNs;
+    case 'policy': return e.event.timeNs;
+    default: return e.timeNs;
+  }
+}
+
+/** The sensor an event came from, as losses are counted: process, file, policy, rules. */
+export function agentEventSensor(e: AgentEvent): string {
+  if (e.kind === 'alert' || e.kind === 'policy') return eventSensor(e);
+  return e.kind === 'file' ? 'file' : 'process';
+}

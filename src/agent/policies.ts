@@ -1,0 +1,164 @@
+// The agent's TracingPolicies: those its configuration names and those added
+// through the API, each enabled or disabled, all in one policy engine
+// (started at the first policy). A change is one engine.add() or remove():
+// the policy's programs are loaded (and verified) or detached; the others
+// keep running untouched.
+import { readFileSync } from 'node:fs';
+import { expandPolicyPaths, loadPolicySources, PolicyLoadError, type PolicySource } from '../policy/loader.js';
+import { compilePolicies } from '../policy/hooks.js';
+import { PolicyEngine } from '../policy/engine.js';
+import type { CompiledPolicy, PolicyEvent } from '../policy/ir.js';
+import type { PolicyDiagnostic } from '../policy/schema.js';
+import type { ProcessLookup } from '../process/types.js';
+import { SwappableSource } from './source.js';
+
+export type Origin = 'config' | 'api';
+
+export interface PolicyStatus {
+  name: string;
+  state: 'enabled' | 'disabled';
+  origin: Origin;
+  source: string;
+  events: string;
+  actions: string;
+}
+
+interface Entry {
+  readonly policy: CompiledPolicy;
+  readonly origin: Origin;
+  readonly source: string;
+  /** The text it was read from: a reload replaces a config policy only when its text changed. */
+  readonly text: string;
+  enabled: boolean;
+}
+
+/** A name the agent does not know, or knows already: the API's NOT_FOUND and ALREADY_EXISTS. */
+export class PolicyStateError extends Error {
+  override readonly name = 'PolicyStateError';
+  constructor(readonly code: 'not_found' | 'exists', message: string) {
+    super(message);
+  }
+}
+
+export interface AgentPoliciesOptions {
+  cache: ProcessLookup;
+  onEvent(e: PolicyEvent): void;
+  onLost(count: number): void;
+  onBatchEnd(): void;
+  onWarning(d: PolicyDiagnostic): void;
+}
+
+export class AgentPolicies {
+  /** The engine's ring, for the pipeline. */
+  readonly source = new SwappableSource();
+  private engine: PolicyEngine | undefined;
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly o: AgentPoliciesOptions) {}
+
+  private async ensureEngine(): Promise<PolicyEngine> {
+    if (!this.engine) {
+      this.engine = await PolicyEngine.start({
+        onEvent: this.o.onEvent, onLost: this.o.onLost, onBatchEnd: this.o.onBatchEnd, cache: this.o.cache,
+      });
+      this.source.set(this.engine);
+    }
+    return this.engine;
+  }
+
+  /** Loads and compiles policies; a problem throws PolicyLoadError (file:line:col of each). */
+  private async compile(sources: readonly PolicySource[]): Promise<{ policy: CompiledPolicy; source: PolicySource }[]> {
+    const r = loadPolicySources(sources);
+    for (const d of r.warnings) this.o.onWarning(d);
+    if (!r.ok) throw new PolicyLoadError(r.diagnostics);
+    const compiled = await compilePolicies(r.policies);
+    return compiled.map((policy) => ({ policy, source: sources.find((s) => s.name === policy.spec.file) ?? sources[0]! }));
+  }
+
+  private async load(p: CompiledPolicy): Promise<void> {
+    const engine = await this.ensureEngine();
+    // A policy scoped to pods matches nothing here: checked by the verifier, not attached.
+    if (p.dormant) await engine.check({ ...p, hooks: p.dormantHooks ?? [] });
+    else await engine.add(p);
+  }
+
+  /** Adds policies (all or none: one that fails to load takes back those added before it). Returns their names. */
+  async add(sources: readonly PolicySource[], origin: Origin): Promise<string[]> {
+    const compiled = await this.compile(sources);
+    for (const { policy } of compiled) {
+      if (this.entries.has(policy.name)) throw new PolicyStateError('exists', `policy "${policy.name}" is already loaded (delete it first)`);
+    }
+    const added: string[] = [];
+    try {
+      for (const { policy, source } of compiled) {
+        await this.load(policy);
+        this.entries.set(policy.name, { policy, origin, source: source.name, text: source.content, enabled: true });
+        added.push(policy.name);
+      }
+    } catch (e) {
+      for (const name of added) this.delete(name);
+      throw e;
+    }
+    return added;
+  }
+
+  private entry(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new PolicyStateError('not_found', `no policy "${name}" (vigil policy list)`);
+    return e;
+  }
+
+  delete(name: string): void {
+    const e = this.entry(name);
+    if (e.enabled) this.engine?.remove(name);
+    this.entries.delete(name);
+  }
+
+  async enable(name: string): Promise<void> {
+    const e = this.entry(name);
+    if (e.enabled) return;
+    await this.load(e.policy);
+    e.enabled = true;
+  }
+
+  disable(name: string): void {
+    const e = this.entry(name);
+    if (!e.enabled) return;
+    this.engine?.remove(name);
+    e.enabled = false;
+  }
+
+  list(): PolicyStatus[] {
+    return [...this.entries.entries()].map(([name, e]) => {
+      const c = e.enabled ? this.engine?.counters(name) : undefined;
+      const a = c?.actions;
+      const actions = a ? a.sigkill + a.signal + a.deny + a.notifyEnforcer : 0n;
+      return {
+        name, state: e.enabled ? 'enabled' : 'disabled', origin: e.origin, source: e.source,
+        events: String(c?.posted ?? 0n), actions: String(actions),
+      };
+    });
+  }
+
+  /**
+   * The configuration's policies are now those in `paths` (a reload): a policy
+   * no longer there is deleted, a new one added, one whose file changed
+   * replaced. Policies added through the API stay.
+   */
+  async setConfigured(paths: readonly string[]): Promise<void> {
+    const sources = expandPolicyPaths(paths).map((f) => ({ name: f, content: readFileSync(f, 'utf8') }));
+    const compiled = await this.compile(sources);
+    const wanted = new Map(compiled.map((c) => [c.policy.name, c]));
+    for (const [name, e] of this.entries) {
+      const w = wanted.get(name);
+      if (e.origin === 'config' && (!w || w.source.content !== e.text)) this.delete(name);
+    }
+    const fresh = [...wanted.values()].filter((c) => !this.entries.has(c.policy.name)).map((c) => c.source);
+    if (fresh.length) await this.add([...new Set(fresh)], 'config');
+  }
+
+  close(): void {
+    this.engine?.close();
+    this.source.set(undefined);
+  }
+}

@@ -1,0 +1,106 @@
+// The agent's Falco rules: the configuration's files and those added through
+// the API, evaluated together in that order. A change compiles the whole set
+// anew and starts its sensors (what the kernel reports depends on every rule),
+// then stops the old ones: for that moment both run, so an event may raise its
+// alert twice, but none is missed.
+import { readFileSync } from 'node:fs';
+import { RuleEngine, RulesLoadError, expandRulesPaths, formatDiagnostic, type Alert } from '../rules/index.js';
+import type { RulesSource } from '../rules/loader.js';
+import { LiveRules } from '../rules/live.js';
+import type { FilterSet } from '../sensors/filter.js';
+import { PolicyStateError, type Origin } from './policies.js';
+import { SwappableSource } from './source.js';
+
+/** The rules did not load: one line per error. */
+export class RulesRefusedError extends Error {
+  override readonly name = 'RulesRefusedError';
+}
+
+interface RulesFile extends RulesSource {
+  readonly origin: Origin;
+}
+
+export interface RulesStatus {
+  files: { name: string; origin: Origin; rules: number }[];
+  active: number;
+  total: number;
+}
+
+export interface AgentRulesOptions {
+  filter: FilterSet;
+  onAlert(a: Alert): void;
+  onLost(count: number, sensor: string): void;
+}
+
+export class AgentRules {
+  /** The rules' rings, for the pipeline. */
+  readonly source = new SwappableSource();
+  private files: RulesFile[] = [];
+  private live: LiveRules | undefined;
+  private engine: RuleEngine | undefined;
+
+  constructor(private readonly o: AgentRulesOptions) {}
+
+  /** Makes `files` the rule set: compiled (RulesLoadError, with positions, if it does not), then running. */
+  private async apply(files: RulesFile[]): Promise<void> {
+    let engine: RuleEngine | undefined;
+    try {
+      engine = files.length ? RuleEngine.fromSources(files) : undefined;
+    } catch (e) {
+      // Every error, each as file:line:col (RulesLoadError's message names the first only).
+      if (e instanceof RulesLoadError) throw new RulesRefusedError(e.errors.map(formatDiagnostic).join('\n'), { cause: e });
+      throw e;
+    }
+    const next = engine
+      ? await LiveRules.start({
+        engine,
+        filter: this.o.filter,
+        sink: { write: (a) => this.o.onAlert(a), close: async () => undefined },
+        onLost: (n, sensor) => this.o.onLost(n, sensor),
+      })
+      : undefined;
+    const old = this.live;
+    this.live = next;
+    this.engine = engine;
+    this.files = files;
+    this.source.set(next && { drain: () => (next.drain(), 0), pause: () => next.pause(), resume: () => next.resume() });
+    await old?.close();
+  }
+
+  async add(name: string, content: string, origin: Origin): Promise<RulesStatus> {
+    if (this.files.some((f) => f.name === name)) throw new PolicyStateError('exists', `rules file "${name}" is already loaded (delete it first)`);
+    await this.apply([...this.files, { name, content, origin }]);
+    return this.status();
+  }
+
+  async delete(name: string): Promise<RulesStatus> {
+    if (!this.files.some((f) => f.name === name)) throw new PolicyStateError('not_found', `no rules file "${name}" (vigil rules list)`);
+    await this.apply(this.files.filter((f) => f.name !== name));
+    return this.status();
+  }
+
+  /** The configuration's files are now `paths` (a reload); files added through the API stay, after them. */
+  async setConfigured(paths: readonly string[]): Promise<void> {
+    const configured = expandRulesPaths([...paths]).map((f): RulesFile => ({ name: f, content: readFileSync(f, 'utf8'), origin: 'config' }));
+    const api = this.files.filter((f) => f.origin === 'api');
+    const same = configured.length === this.files.length - api.length
+      && configured.every((f, i) => f.name === this.files[i]!.name && f.content === this.files[i]!.content);
+    if (!same) await this.apply([...configured, ...api]);
+  }
+
+  status(): RulesStatus {
+    const rules = this.engine?.rules ?? [];
+    return {
+      files: this.files.map((f) => ({ name: f.name, origin: f.origin, rules: rules.filter((r) => r.pos.file === f.name).length })),
+      active: this.engine?.activeRules.length ?? 0,
+      total: rules.length,
+    };
+  }
+
+  async close(): Promise<void> {
+    const live = this.live;
+    this.live = undefined;
+    this.source.set(undefined);
+    await live?.close();
+  }
+}

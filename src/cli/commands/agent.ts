@@ -1,0 +1,85 @@
+// vigil agent: runs the sensors, policies and rules of one configuration
+// file until stopped, serving the local API (docs/agent.md).
+import { existsSync } from 'node:fs';
+import type { Command } from '../command.js';
+import { requireCapabilities } from '../privileges.js';
+import { parseFlags } from '../flags.js';
+import { Shutdown } from '../shutdown.js';
+import { Agent } from '../../agent/agent.js';
+import { AgentConfigError, DEFAULT_CONFIG_PATH, loadAgentConfig, parseAgentConfig, type AgentConfig } from '../../agent/config.js';
+import { agentLogger, type AgentLogger } from '../../agent/log.js';
+
+const usage = `usage: vigil agent [--config FILE] [--check]
+
+Runs until SIGINT or SIGTERM: the sensors, TracingPolicies and Falco rules
+the configuration names, one event pipeline, and a local gRPC API on a unix
+socket (root-only by default) that \`vigil events\`, \`vigil policy
+add|delete|list|enable|disable\` and \`vigil rules add|delete|list\` use.
+Health and readiness on http://ADDRESS/healthz and /readyz. SIGHUP reloads
+the configuration (an invalid one is reported and the running one kept).
+Its log is JSON lines on stderr. See docs/agent.md for every setting.
+
+options:
+  --config FILE   the configuration (default ${DEFAULT_CONFIG_PATH}; when that
+                  file does not exist, the defaults)
+  --check         check the configuration (file:line:col: field: reason for
+                  each problem) and exit
+  -h, --help`;
+
+function readConfig(file: string | undefined): AgentConfig {
+  if (file !== undefined || existsSync(DEFAULT_CONFIG_PATH)) return loadAgentConfig(file ?? DEFAULT_CONFIG_PATH);
+  return parseAgentConfig('<defaults>', '');
+}
+
+/** A SIGHUP: the file read again; a configuration that does not load leaves the running one. */
+async function reload(agent: Agent, file: string | undefined, log: AgentLogger): Promise<void> {
+  log.info({ config: file ?? DEFAULT_CONFIG_PATH }, 'SIGHUP: reloading the configuration');
+  try {
+    await agent.reload(readConfig(file));
+  } catch (e) {
+    const problems = e instanceof AgentConfigError ? e.message.split('\n') : [(e as Error).message];
+    log.error({ problems }, 'reload failed: the running configuration stays');
+  }
+}
+
+export const command: Command = {
+  name: 'agent',
+  summary: 'the long-running agent: sensors, policies, rules from one config; a local gRPC API',
+  usage,
+  async run(argv: string[]): Promise<number> {
+    const { values } = parseFlags({ args: argv, options: { config: { type: 'string' }, check: { type: 'boolean', default: false } } });
+    const config = readConfig(values.config);
+    if (values.check) {
+      process.stdout.write(`${config.file}: ok\n`);
+      return 0;
+    }
+    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['agent', ...argv]);
+    const log = agentLogger(config.logLevel);
+    // Shutdown's own messages ("stopping...") as log lines too.
+    const stderr = { write: (s: string) => (log.info(String(s).trim().replace(/^vigil agent: /, '')), true) } as unknown as NodeJS.WritableStream;
+    using shutdown = new Shutdown('agent', { stderr });
+    // Listened for from the start (SIGHUP's default action ends a process): one that comes while
+    // starting is applied once started.
+    let agent: Agent | undefined;
+    let pendingHup = false;
+    const onHup = (): void => {
+      if (agent) void reload(agent, values.config, log);
+      else pendingHup = true;
+    };
+    process.on('SIGHUP', onHup);
+    log.info({ config: config.file }, 'starting');
+    try {
+      agent = await Agent.start(config, log);
+    } catch (e) {
+      process.off('SIGHUP', onHup);
+      throw e;
+    }
+    if (pendingHup) onHup();
+    const why = await shutdown.stopped;
+    process.off('SIGHUP', onHup);
+    log.info({ why }, 'stopping');
+    await shutdown.close(() => agent!.close());
+    log.info({}, 'stopped');
+    return 0;
+  },
+};

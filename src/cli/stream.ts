@@ -1,0 +1,120 @@
+// The shell of a command that streams events to stdout (`vigil observe`):
+// one EventPipeline (rings merged in kernel time order, a bounded queue for
+// stdout with loss accounting), Shutdown (signals, --duration, --count, a
+// closed stdout), and the stop: every link detached at once, the rings read
+// to their end, what is held released in order within a grace period, the
+// losses reported; with --metrics or --otlp, the telemetry of the stream
+// (docs/metrics.md). The command only says which sensors feed the pipeline.
+import {
+  EventPipeline, Sink, describeLosses, eventKindLabel, eventSensor, eventTime, formatByteSize, stdoutOutput, vigilEventOptions, type VigilEvent,
+} from '../pipeline/index.js';
+import { formatEvent, type EventFormatter } from '../output/event-format.js';
+import { otlpLogSink, type ProcessCacheTelemetry } from '../telemetry/index.js';
+import type { BootClock } from '../util/clock.js';
+import { Shutdown } from './shutdown.js';
+import { closingOnError, Telemetry, type TelemetryOptions } from './telemetry.js';
+
+/** How long a stop waits for stdout to take what is queued before giving it up (counted as not written). */
+const OUTPUT_GRACE_MS = 250;
+
+/** What the sensors started for a stream: how to close them, and what to say once they run. */
+export interface StartedSensors {
+  /** Closes every sensor (inside Shutdown.close: their links are detached together); their last records go to the pipeline. */
+  close(): void;
+  /** Lines for stderr once attached ("note: ..."). */
+  notes?: readonly string[];
+}
+
+export interface StreamOptions {
+  /** The command's name in messages ("observe"). */
+  command: string;
+  clock: BootClock;
+  format: EventFormatter;
+  /** A first line (the table's header). */
+  header?: string;
+  /** stdout's queue bound in bytes. */
+  outputBuffer: number;
+  /** Stop after this many seconds. */
+  duration?: number;
+  /** Stop after this many events. */
+  count?: number;
+  /** What is watched, for the "watching ..." line. */
+  watching: string;
+  /** Starts the sensors, feeding `pipeline` (pipeline.hooks(name), pipeline.addSource). */
+  start(pipeline: EventPipeline<VigilEvent>): Promise<StartedSensors>;
+  /** --metrics, --bpf-stats, --otlp (docs/metrics.md). */
+  telemetry?: StreamTelemetry;
+}
+
+export interface StreamTelemetry {
+  options: TelemetryOptions;
+  processCache?: ProcessCacheTelemetry;
+  /** An OTLP log record's body: the event as JSON. */
+  json: EventFormatter;
+}
+
+/** Streams events to stdout until a signal, the duration, the count or a closed stdout; the exit status. */
+export async function streamEvents(o: StreamOptions): Promise<number> {
+  using shutdown = new Shutdown(o.command);
+  const stop = (why: string): void => shutdown.stop(why);
+  const report = (line: string): void => void process.stderr.write(`vigil ${o.command}: ${line}\n`);
+  let seen = 0;
+  const pipeline = new EventPipeline<VigilEvent>({
+    ...vigilEventOptions(o.clock),
+    accept: () => {
+      if (o.count === undefined) return true;
+      if (seen >= o.count) return false;
+      if (++seen >= o.count) stop('count');
+      return true;
+    },
+    report,
+    // The reader of stdout went away (`| head -1`): nothing more to do.
+    onOutputsClosed: () => stop('stdout closed'),
+  });
+  const stdout = new Sink<VigilEvent>(stdoutOutput, {
+    capacityBytes: o.outputBuffer,
+    sensorOf: eventSensor,
+    format: {
+      line: (e) => formatEvent(o.format, e),
+      lost: (loss) => formatEvent(o.format, { kind: 'lost', loss, timeBootNs: o.clock.nowBootNs() }),
+    },
+  });
+  pipeline.addSink(stdout);
+  const t = o.telemetry;
+  const nowNs = (): bigint => o.clock.toEpochNs(o.clock.nowBootNs());
+  const otlp = t?.options.otlp === undefined ? undefined : otlpLogSink<VigilEvent>({
+    endpoint: t.options.otlp, capacityBytes: o.outputBuffer, sensorOf: eventSensor, nowNs,
+    record: (e) => ({ timeNs: o.clock.toEpochNs(eventTime(e)), kind: eventKindLabel(e), severity: 'info', bodyJson: formatEvent(t.json, e) }),
+  });
+  if (otlp) pipeline.addSink(otlp);
+  if (o.header !== undefined) stdout.output.write({ lines: [o.header], sensors: [undefined] });
+
+  // Listening first: a busy --metrics address fails before anything is loaded.
+  const telemetry = t ? await Telemetry.start(t.options, { pipeline, processCache: t.processCache }, report) : undefined;
+  const sensors = telemetry ? await closingOnError(telemetry, () => o.start(pipeline)) : await o.start(pipeline);
+  pipeline.start();
+  const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
+  for (const n of sensors.notes ?? []) report(`note: ${n}`);
+  // On stderr, so stdout stays pure events; also tells scripts the sensors are attached.
+  report(`watching ${o.watching}; Ctrl-C to stop`);
+
+  const why = await shutdown.stopped;
+  if (timer) clearTimeout(timer);
+  // Detach every link at once, then read what the rings still hold; the
+  // pipeline releases it all in time order.
+  await shutdown.close(() => sensors.close());
+  const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
+  await telemetry?.close();
+  if (!delivered && !stdout.closed && stdout.queuedBytes > 0) {
+    report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
+    // The write the reader never takes would keep the process alive: once
+    // this command has returned, leave (the timer fires only if it is stuck).
+    setTimeout(() => process.exit(), 100).unref();
+  }
+  // What the collector had not taken when the command stopped (the rest was reported as it happened).
+  const unsent = otlp?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
+  if (unsent.length) report(`${otlp!.name}: not delivered: ${describeLosses(unsent)}`);
+  const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
+  if (lostTotal > 0) report(`lost ${lostTotal} events`);
+  return 0;
+}

@@ -1,0 +1,227 @@
+// The agent's API changing what it runs, and who may use it: a real agent,
+// its socket, real opens and execs.
+// - a TracingPolicy added, disabled, enabled and deleted live: it posts on a
+//   file this test opens only while it is in force;
+// - Falco rules added, listed and deleted live: an alert on this test's open;
+// - the socket is 0600 root's: nobody is refused, by the kernel too; with
+//   api.group it is 0660 and that group may use it;
+// - /healthz and /readyz; SIGHUP reloads the configuration, and a bad one is
+//   reported as file:line:col and leaves the running one.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { requireRoot, tracefs, waitFor } from './helpers.js';
+import { outputOf, TestAgent, vigil } from './agent-util.js';
+
+function policyYaml(name: string, prefix: string): string {
+  return `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: ${name}
+spec:
+  kprobes:
+  - call: security_file_open
+    syscall: false
+    args:
+    - index: 0
+      type: file
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Prefix
+        values:
+        - ${prefix}
+      matchActions:
+      - action: Post
+`;
+}
+
+function rulesYaml(prefix: string): string {
+  return `- rule: agent test open
+  desc: an open under the test's directory
+  condition: evt.type in (open, openat, openat2) and fd.name startswith ${prefix}
+  output: agent test open %fd.name
+  priority: WARNING
+`;
+}
+
+const touch = (f: string): void => closeSync(openSync(f, 'w'));
+
+describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
+  let agent: TestAgent;
+  const cli = async (args: string[]) => outputOf(agent.vigil(args));
+
+  before(async () => {
+    requireRoot();
+    tracefs();
+    agent = await TestAgent.start('sensors: [exec]\n');
+  });
+  after(async () => {
+    await agent?.stop();
+  });
+
+  test('a policy added, disabled, enabled and deleted takes effect live', async () => {
+    const watched = path.join(agent.dir, 'watched');
+    const file = path.join(agent.dir, 'policy.yaml');
+    writeFileSync(file, policyYaml('agent-test-open', watched));
+    /**
+     * Whether the policy stream reports an open of the watched file: opened
+     * until it does (within 20 s) when it should, for 3 s when it should not.
+     */
+    const posts = async (expect: boolean): Promise<boolean> => {
+      const r = await agent.eventsWhile(['--sensors', 'policy', '--count', '1', '--duration', expect ? '20' : '3'], () => touch(watched));
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.includes(watched);
+    };
+    assert.equal(await posts(false), false, 'nothing before the policy');
+    const add = await cli(['policy', 'add', file]);
+    assert.equal(add.status, 0, add.stderr);
+    assert.equal(add.stdout, 'added: agent-test-open\n');
+    assert.equal(await posts(true), true, 'the policy posts once added');
+    const list = await cli(['policy', 'list']);
+    assert.match(list.stdout, /^agent-test-open +enabled +api +[1-9]\d* +0 +\S+policy\.yaml$/m);
+    assert.equal((await cli(['policy', 'disable', 'agent-test-open'])).status, 0);
+    assert.match((await cli(['policy', 'list'])).stdout, /^agent-test-open +disabled /m);
+    assert.equal(await posts(false), false, 'a disabled policy is not in force');
+    assert.equal((await cli(['policy', 'enable', 'agent-test-open'])).status, 0);
+    assert.equal(await posts(true), true, 'enabled again');
+    const again = await cli(['policy', 'add', file]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /^vigil policy: policy "agent-test-open" is already loaded/);
+    assert.equal((await cli(['policy', 'delete', 'agent-test-open'])).status, 0);
+    assert.equal(await posts(false), false, 'deleted');
+    assert.equal((await cli(['policy', 'list'])).stdout, 'no policies\n');
+    const gone = await cli(['policy', 'delete', 'agent-test-open']);
+    assert.equal(gone.status, 1);
+    assert.equal(gone.stderr, 'vigil policy: no policy "agent-test-open" (vigil policy list)\n');
+  });
+
+  test('a policy that does not load is refused with its positions, and nothing changes', async () => {
+    const bad = path.join(agent.dir, 'bad-policy.yaml');
+    writeFileSync(bad, policyYaml('bad', '/x').replace('operator: Prefix', 'operator: Prefx'));
+    const r = await cli(['policy', 'add', bad]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`^vigil policy: ${bad}:\\d+:\\d+: .*"Prefx" is not allowed`, 'm'));
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    assert.equal((await cli(['policy', 'list'])).stdout, 'no policies\n');
+  });
+
+  test('rules added, listed and deleted live', async () => {
+    const prefix = path.join(agent.dir, 'ruled');
+    const file = path.join(agent.dir, 'rules.yaml');
+    writeFileSync(file, rulesYaml(prefix));
+    const add = await cli(['rules', 'add', file]);
+    assert.equal(add.status, 0, add.stderr);
+    assert.match(add.stdout, /^added: .*rules\.yaml; 1 rules active of 1$/m);
+    // The rules' sensors start with the rules: open until the alert comes.
+    const r = await agent.eventsWhile(['--sensors', 'alert', '--count', '1', '--duration', '20'], () => touch(`${prefix}-1`));
+    assert.match(r.stdout, new RegExp(`Warning agent test open ${prefix}-1`));
+    assert.match((await cli(['rules', 'list'])).stdout, /rules\.yaml +api +1\n1 rules active of 1\n$/);
+    const bad = path.join(agent.dir, 'bad-rules.yaml');
+    writeFileSync(bad, `${rulesYaml('/a').replace('openat2)', 'openat2')}\n- rule: second\n  desc: d\n  condition: proc.name =\n  output: o\n  priority: INFO\n`);
+    const refused = await cli(['rules', 'add', bad]);
+    assert.equal(refused.status, 1);
+    const errs = refused.stderr.trimEnd().split('\n');
+    assert.equal(errs.length, 2, refused.stderr);
+    for (const l of errs) assert.match(l, new RegExp(`^vigil rules: ${bad}:\\d+:\\d+: `));
+    assert.match((await cli(['rules', 'list'])).stdout, /1 rules active of 1\n$/, 'nothing changed');
+    const del = await cli(['rules', 'delete', file]);
+    assert.equal(del.status, 0, del.stderr);
+    assert.match(del.stdout, /0 rules active of 0/);
+  });
+
+  test('the socket is root\'s (0600): nobody is refused, by the kernel too', async () => {
+    const st = statSync(agent.socket);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(st.uid, 0);
+    const asNobody = (argv: string[]) => spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all', ...argv],
+      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, VIGIL_SOCKET: agent.socket, VIGIL_DEBUG: '' } });
+    const ev = asNobody([process.execPath, vigil, 'events', '--duration', '1']);
+    assert.equal(ev.status, 4, ev.stderr);
+    assert.match(ev.stderr, /^vigil events: .*vigil\.sock: permission denied/);
+    const pol = asNobody([process.execPath, vigil, 'policy', 'list']);
+    assert.equal(pol.status, 4, pol.stderr);
+    // Not only the client's check: the kernel refuses the connection.
+    const raw = asNobody([process.execPath, '-e',
+      `require('node:net').connect(${JSON.stringify(agent.socket)}).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); })`]);
+    assert.equal(raw.stdout.trim(), 'EACCES', raw.stderr);
+  });
+
+  test('/healthz and /readyz', async () => {
+    const addr = agent.line('ready')?.health as string;
+    assert.match(addr, /^127\.0\.0\.1:\d+$/);
+    for (const p of ['healthz', 'readyz']) {
+      const res = await fetch(`http://${addr}/${p}`);
+      assert.equal(res.status, 200, p);
+      assert.deepEqual(await res.json(), { status: 'ok', state: 'ready' });
+    }
+    assert.equal((await fetch(`http://${addr}/nope`)).status, 404);
+  });
+
+  test('SIGHUP reloads the configuration; a bad one is reported with its position and the running one stays', async () => {
+    const watched = path.join(agent.dir, 'hup');
+    const polFile = path.join(agent.dir, 'hup-policy.yaml');
+    writeFileSync(polFile, policyYaml('agent-test-hup', watched));
+    const base = `api:\n  socket: ${agent.socket}\nhealth:\n  address: 127.0.0.1:0\nsensors: [exec]\n`;
+    writeFileSync(agent.configPath, `${base}policies:\n  - ${polFile}\n`);
+    agent.proc.kill('SIGHUP');
+    assert.ok(await waitFor(() => agent.line('configuration reloaded') !== undefined, 60_000, 50), JSON.stringify(agent.log.slice(-3)));
+    assert.match((await cli(['policy', 'list'])).stdout, /^agent-test-hup +enabled +config /m);
+    writeFileSync(agent.configPath, `${base}policies:\n  - ${polFile}\nhistory:\n  events: lots\n`);
+    agent.proc.kill('SIGHUP');
+    assert.ok(await waitFor(() => agent.line(/^reload failed/) !== undefined, 30_000, 50));
+    const problems = agent.line(/^reload failed/)!.problems as string[];
+    assert.deepEqual(problems, [`${agent.configPath}:9:11: history.events: expected an integer, found the string "lots"`]);
+    assert.match((await cli(['policy', 'list'])).stdout, /^agent-test-hup +enabled +config /m, 'the running configuration stays');
+    writeFileSync(agent.configPath, base);
+    agent.proc.kill('SIGHUP');
+    assert.ok(await waitFor(() => agent.log.filter((l) => l.msg === 'configuration reloaded').length === 2, 60_000, 50));
+    assert.equal((await cli(['policy', 'list'])).stdout, 'no policies\n', 'a policy gone from the configuration is deleted');
+  });
+});
+
+describe('an agent whose policies do not load', { timeout: 120_000 }, () => {
+  test('does not start, and says every problem as file:line:col', () => {
+    requireRoot();
+    tracefs();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-bad-'));
+    try {
+      const pol = path.join(dir, 'p.yaml');
+      writeFileSync(pol, policyYaml('bad', '/x').replace('operator: Prefix', 'operator: Prefx').replace('type: file', 'type: fille'));
+      const config = path.join(dir, 'agent.yaml');
+      writeFileSync(config, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\npolicies:\n  - ${pol}\n`);
+      const r = spawnSync(process.execPath, [vigil, 'agent', '--config', config], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
+      assert.equal(r.status, 1, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: '));
+      assert.equal(lines.length, 2, r.stderr);
+      assert.match(lines[0]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"fille" is not allowed`));
+      assert.match(lines[1]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"Prefx" is not allowed`));
+      assert.doesNotMatch(r.stderr, /^\s+at /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the agent API with api.group', { timeout: 120_000 }, () => {
+  test('the socket is 0660 root:GROUP, and that group may use it', async () => {
+    requireRoot();
+    tracefs();
+    const agent = await TestAgent.start('sensors: [exec]\n', '  group: nogroup\n');
+    try {
+      const st = statSync(agent.socket);
+      assert.equal(st.mode & 0o777, 0o660);
+      assert.equal(st.gid, Number(spawnSync('getent', ['group', 'nogroup'], { encoding: 'utf8' }).stdout.split(':')[2]));
+      const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all', process.execPath, vigil,
+        'policy', 'list'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, VIGIL_SOCKET: agent.socket } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'no policies\n');
+    } finally {
+      await agent.stop();
+    }
+  });
+});

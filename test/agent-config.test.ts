@@ -1,0 +1,136 @@
+// The agent's configuration and the event client's flags: pure (no kernel,
+// no root), so in the unit tier. Every problem is one line file:line:col.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { AgentConfigError, parseAgentConfig, parseAddress } from '../src/agent/config.js';
+import { History } from '../src/agent/history.js';
+import { parseEventsArgs, parseSince } from '../src/cli/commands/events.js';
+import { UsageError } from '../src/cli/command.js';
+import { repoPath } from '../src/util/paths.js';
+
+function problems(yaml: string): string[] {
+  try {
+    parseAgentConfig('agent.yaml', yaml);
+  } catch (e) {
+    assert.ok(e instanceof AgentConfigError, String(e));
+    return e.message.split('\n');
+  }
+  return [];
+}
+
+describe('agent configuration', () => {
+  test('the defaults, and every field read', () => {
+    const d = parseAgentConfig('<defaults>', '');
+    assert.equal(d.api.socket, '/run/vigil/vigil.sock');
+    assert.equal(d.api.group, undefined);
+    assert.equal(d.api.clientBuffer, 16 << 20);
+    assert.deepEqual(d.health, { host: '127.0.0.1', port: 9410 });
+    assert.deepEqual(d.sensors, ['exec', 'exit', 'file']);
+    assert.equal(d.historyEvents, 4096);
+    const c = parseAgentConfig('a.yaml', [
+      'api: {socket: /run/x.sock, group: vigil, clientBuffer: 512KiB}', 'health: {address: "[::1]:9000"}', 'sensors: [exec, fork]',
+      'includeSelf: true', 'history: {events: 10}', 'log: {level: debug}', 'metrics: {address: "127.0.0.1:9090"}', 'otlp:',
+    ].join('\n'));
+    assert.deepEqual(c.api, { socket: '/run/x.sock', group: 'vigil', clientBuffer: 512 << 10 });
+    assert.deepEqual(c.health, { host: '::1', port: 9000 });
+    assert.deepEqual(c.sensors, ['exec', 'fork']);
+    assert.equal(c.includeSelf, true);
+    assert.equal(c.historyEvents, 10);
+    assert.equal(c.logLevel, 'debug');
+    assert.deepEqual(c.metrics, { address: '127.0.0.1:9090' });
+    assert.equal(c.otlp, undefined);
+    assert.equal(parseAgentConfig('a.yaml', 'health: {address: "off"}').health, undefined);
+  });
+
+  test('each problem as file:line:col: field: reason', () => {
+    assert.deepEqual(problems('api:\n  sockt: /x\n'), [
+      'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',
+    ]);
+    assert.deepEqual(problems('sensors: [exec, flow]\nhistory:\n  events: 2000000\n'), [
+      'agent.yaml:1:17: sensors[1]: "flow" is not allowed; expected one of exec, exit, fork, file',
+      'agent.yaml:3:11: history.events: must be <= 1000000, found 2000000',
+    ]);
+    assert.deepEqual(problems('api:\n  clientBuffer: lots\n'), ['agent.yaml:2:17: api.clientBuffer: expected a size such as 4MiB or 512KiB, got "lots"']);
+    assert.deepEqual(problems('health:\n  address: example.com:80\n'), [
+      'agent.yaml:2:12: health.address: expected host:port with an IP address (127.0.0.1:9410, [::1]:9410) or off, got "example.com:80"',
+    ]);
+    assert.deepEqual(problems('policies:\n  - relative/p.yaml\n  - /no/such/file.yaml\n'), [
+      'agent.yaml:2:5: policies[0]: expected an absolute path (the agent\'s working directory is not the file\'s), got "relative/p.yaml"',
+      'agent.yaml:3:5: policies[1]: no such file or directory: /no/such/file.yaml',
+    ]);
+    assert.deepEqual(problems('Sensors: [exec]\n'), [
+      'agent.yaml:1:1: sensors: unknown field "Sensors" (did you mean "sensors"? keys are case-sensitive)',
+    ]);
+    assert.match(problems('api: [\n')[0]!, /^agent\.yaml:2:1: YAML: /);
+    assert.deepEqual(problems('metrics: [1]\n'), ['agent.yaml:1:10: metrics: expected a mapping']);
+  });
+
+  test('addresses', () => {
+    assert.deepEqual(parseAddress('0.0.0.0:1'), { host: '0.0.0.0', port: 1 });
+    assert.deepEqual(parseAddress('localhost:9410'), { host: 'localhost', port: 9410 });
+    assert.ok(parseAddress('1.2.3.4:70000') instanceof Error);
+    assert.ok(parseAddress('1.2.3.4') instanceof Error);
+  });
+
+  test('vigil agent --check, and a bad file: one line per problem, status 1, no stack', () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [repoPath('bin', 'vigil'), 'agent', ...args],
+      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, VIGIL_DEBUG: '' } });
+    const ok = run(['--check', '--config', repoPath('test', 'fixtures', 'agent', 'agent.yaml')]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /agent\.yaml: ok\n$/);
+    const bad = repoPath('test', 'fixtures', 'agent', 'bad.yaml');
+    const r = run(['--config', bad]);
+    assert.equal(r.status, 1);
+    assert.deepEqual(r.stderr.trimEnd().split('\n'), [
+      `vigil agent: ${bad}:3:3: api.clientBufer: unknown field "clientBufer" (did you mean "clientBuffer"?); api takes socket, group, clientBuffer`,
+      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file`,
+      `vigil agent: ${bad}:6:11: history.events: must be >= 0, found -1`,
+      `vigil agent: ${bad}:8:12: health.address: expected host:port with an IP address (127.0.0.1:9410, [::1]:9410) or off, got "localhost:99999"`,
+    ]);
+    const missing = run(['--config', '/no/such/agent.yaml']);
+    assert.equal(missing.status, 1);
+    assert.equal(missing.stderr, 'vigil agent: /no/such/agent.yaml: cannot read: ENOENT\n');
+  });
+});
+
+describe('vigil events flags', () => {
+  test('observe\'s filters and outputs, and the history\'s', () => {
+    const o = parseEventsArgs(['--sensors', 'exec,policy', '--pid', '7', '--follow-children', '-o', 'json', '--last', '20', '--follow',
+      '--socket', '/tmp/s.sock']);
+    assert.deepEqual(o.kinds, ['exec', 'policy']);
+    assert.deepEqual(o.filter.pids, [7]);
+    assert.equal(o.filter.followChildren, true);
+    assert.equal(o.format, 'json');
+    assert.equal(o.last, 20);
+    assert.equal(o.follow, true);
+    assert.equal(o.socket, '/tmp/s.sock');
+    assert.deepEqual(parseEventsArgs([]).kinds, ['exec', 'exit', 'file', 'policy', 'alert']);
+    for (const argv of [['--sensors', 'flow'], ['--path-prefix', '/etc', '--sensors', 'exec'], ['--follow'], ['--last', '0'], ['--include-self']]) {
+      assert.throws(() => parseEventsArgs(argv), UsageError, argv.join(' '));
+    }
+  });
+
+  test('--since: RFC 3339 or a duration ago', () => {
+    const now = Date.parse('2026-12-06T10:00:00Z');
+    assert.equal(parseSince('2026-12-06T09:00:00Z', now), BigInt(Date.parse('2026-12-06T09:00:00Z')) * 1_000_000n);
+    assert.equal(parseSince('1h30m', now), BigInt(now - 5_400_000) * 1_000_000n);
+    assert.equal(parseSince('250ms', now), BigInt(now - 250) * 1_000_000n);
+    for (const bad of ['5', 'yesterday', '1d', '-5m']) assert.throws(() => parseSince(bad, now), UsageError, bad);
+  });
+});
+
+describe('the history', () => {
+  test('keeps the newest, oldest first; --last N of those that match', () => {
+    const h = new History<number>(4);
+    for (let i = 1; i <= 6; i++) h.push(i);
+    assert.equal(h.size, 4);
+    assert.deepEqual(h.select(() => true, 0), [3, 4, 5, 6]);
+    assert.deepEqual(h.select((n) => n % 2 === 1, 1), [5]);
+    assert.deepEqual(h.resized(2).select(() => true, 0), [5, 6]);
+    assert.deepEqual(h.resized(8).select(() => true, 0), [3, 4, 5, 6]);
+    const none = new History<number>(0);
+    none.push(1);
+    assert.deepEqual(none.select(() => true, 0), []);
+  });
+});
