@@ -17,6 +17,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { requireRoot, missingFeature, waitFor } from './helpers.js';
 import { runVigil } from './observe-util.js';
+import { TestAgent } from './agent-util.js';
 import { repoPath } from '../src/util/paths.js';
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
@@ -319,6 +320,25 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
         JSON.stringify(r.body).includes(own.bin));
       assert.equal(mine.length, 3, 'a policy record for each exec, Tetragon\'s JSON as its body');
     } finally {
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('vigil agent: the metrics section', () => {
+  before(requireRoot);
+
+  test('the agent serves its events by kind at metrics.address', async () => {
+    const port = await freePort();
+    const agent = await TestAgent.start(`sensors: [exec]\nmetrics:\n  address: "127.0.0.1:${port}"\n`);
+    const own = ownBinary();
+    try {
+      assert.ok(agent.line('metrics served'), JSON.stringify(agent.log));
+      for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin).status, 0);
+      const series = 'vigil_events_total{kind="exec"}';
+      assert.ok(await waitFor(async () => ((await scrape(port, series)) ?? 0) >= 3, 20_000, 200), `3 execs (${await scrape(port, series)})`);
+    } finally {
+      await agent.stop();
       rmSync(own.dir, { recursive: true, force: true });
     }
   });

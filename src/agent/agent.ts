@@ -62,7 +62,7 @@ export class Agent {
     this.filter = new FilterSet({ excludeSelf: !config.includeSelf });
     this.hub = new EventHub(config.historyEvents, config.api.clientBuffer, this.cache.node, log);
     this.pipeline = new EventPipeline<AgentEvent>({
-      timeOf: agentEventTime, sensorOf: agentEventSensor, now: wallNs,
+      timeOf: agentEventTime, sensorOf: agentEventSensor, kindOf: (e) => e.kind, now: wallNs,
       // The hub is every consumer; it never holds the pipeline back (a slow client is cut off).
       accept: (e) => {
         this.hub.publish(e);
@@ -149,7 +149,7 @@ export class Agent {
         continue;
       }
       this.exporters.push(await start({
-        section, log: this.log, onEvent: (l) => this.hub.addListener(l),
+        section, log: this.log, sources: { pipeline: this.pipeline, processCache: this.cache }, onEvent: (l) => this.hub.addListener(l),
         stats: () => ({ ...this.hub.stats, kernelLost: this.kernelLost }),
       }));
     }

@@ -7,6 +7,7 @@
 //   registerExporter('metrics', async (ctx) => { ...; return { close: async () => ... } });
 import type { AgentEvent } from './events.js';
 import type { HubStats } from './hub.js';
+import type { TelemetrySources } from '../telemetry/sources.js';
 
 export type ExporterSection = 'metrics' | 'otlp';
 
@@ -17,6 +18,8 @@ export interface ExporterContext {
   onEvent(listener: (e: AgentEvent) => void): void;
   /** The agent's counters now. */
   stats(): HubStats & { kernelLost: number };
+  /** What metrics are read from (the agent's pipeline and process cache), at each collection. */
+  readonly sources: TelemetrySources;
   readonly log: { info(fields: object, msg: string): void; warn(fields: object, msg: string): void };
 }
 
