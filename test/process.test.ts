@@ -164,8 +164,8 @@ describe('process records (no kernel)', () => {
 function info(over: Partial<ProcessInfo> = {}): ProcessInfo {
   return {
     execId: execId('n', 2n, 10), pid: 10, tid: 10, ppid: 9, parentExecId: execId('n', 1n, 9), parentStartBootNs: 1n,
-    uid: 1000, gid: 1000, euid: 1000, egid: 1000, auid: 1000, comm: 'echo', binary: '/usr/bin/echo',
-    args: ['echo', 'hi there', 'x'], cwd: '/tmp', tty: 'pts/1', startBootNs: 2n, startTimeNs: 1_700_000_000_000_000_000n,
+    uid: 1000, gid: 1000, euid: 1000, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000, securebits: 0x14,
+    auid: 1000, comm: 'echo', binary: '/usr/bin/echo', args: ['echo', 'hi there', 'x'], cwd: '/tmp', tty: 'pts/1', startBootNs: 2n, startTimeNs: 1_700_000_000_000_000_000n,
     execBootNs: 2n, caps: { effective: 1n << 21n, permitted: 3n, inheritable: 0n },
     ns: { uts: 1, ipc: 2, mnt: 3, pid: 4, pidForChildren: 4, net: 5, cgroup: 6, user: 7, time: 8, timeForChildren: 8 },
     cgroupId: 42n, cgroupPath: '/system.slice/docker-abc.scope', container: { id: 'ab'.repeat(32), runtime: 'docker' },
@@ -182,7 +182,7 @@ describe('Tetragon formatter (no kernel)', () => {
 
   test('process_exec: Tetragon fields and Vigil extras', () => {
     const f = new TetragonFormatter('json', { node: 'node1', hostNamespaces: host });
-    const j = JSON.parse(f.line(exec)) as { process_exec: { process: Record<string, unknown>; parent: Record<string, unknown> }; node_name: string; time: string };
+    const j = JSON.parse(f.json(exec)) as { process_exec: { process: Record<string, unknown>; parent: Record<string, unknown> }; node_name: string; time: string };
     const p = j.process_exec.process;
     assert.equal(j.node_name, 'node1');
     assert.equal(j.time, '2023-11-14T22:13:20.500000000Z');
@@ -206,7 +206,14 @@ describe('Tetragon formatter (no kernel)', () => {
     assert.deepEqual(ns.mnt, { inum: 3, is_host: false });
     assert.deepEqual(ns.net, { inum: 5, is_host: true });
     assert.deepEqual(Object.keys(ns), ['uts', 'ipc', 'mnt', 'pid', 'pid_for_children', 'net', 'time', 'time_for_children', 'cgroup', 'user']);
-    assert.deepEqual(p.process_credentials, { uid: 1000, gid: 1000, euid: 1000, egid: 1000 });
+    assert.deepEqual(p.process_credentials, {
+      uid: 1000, gid: 1000, euid: 1000, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000,
+      securebits: ['SecBitNoSetUidFixup', 'SecBitKeepCaps'],
+      caps: { permitted: ['CAP_CHOWN', 'DAC_OVERRIDE'], effective: ['CAP_SYS_ADMIN'], inheritable: [] },
+      user_ns: { ns: { inum: 7, is_host: true } },
+    });
+    assert.equal(p.refcnt, 1, 'a running process holds its reference');
+    assert.equal(p.in_init_tree, false, 'in the host\'s pid namespace: not in a container\'s init tree');
   });
 
   test('process_exit: status and signal name, as Tetragon has them', () => {
@@ -214,8 +221,8 @@ describe('Tetragon formatter (no kernel)', () => {
     const base = { kind: 'exit' as const, timeNs: 5n, timeBootNs: 5n, process: info(), parent, coreDumped: false };
     const killed: ExitEvent = { ...base, status: null, signal: 9, signalName: 'SIGKILL' };
     const exited: ExitEvent = { ...base, status: 3, signal: null, signalName: null };
-    const k = JSON.parse(f.line(killed)).process_exit;
-    const x = JSON.parse(f.line(exited)).process_exit;
+    const k = JSON.parse(f.json(killed)).process_exit;
+    const x = JSON.parse(f.json(exited)).process_exit;
     assert.equal(k.signal, 'SIGKILL');
     assert.equal(k.status, 0);
     assert.equal(x.signal, null);
@@ -237,7 +244,7 @@ describe('Tetragon formatter (no kernel)', () => {
       args: ['/nope', 'a'], cwd: '/', errno: 2, error: 'ENOENT', at: undefined, argsTruncated: false, filenameTruncated: false,
     };
     assert.equal(c.line(failed), '❌ exec    9 /nope\\n a ENOENT');
-    const j = JSON.parse(new TetragonFormatter('json', { node: 'n', hostNamespaces: host }).line(failed)).process_exec_failed;
+    const j = JSON.parse(new TetragonFormatter('json', { node: 'n', hostNamespaces: host }).json(failed)).process_exec_failed;
     assert.equal(j.filename, '/nope\n');
     assert.equal(j.ret, -2);
     assert.equal(j.error, 'ENOENT');
@@ -247,7 +254,7 @@ describe('Tetragon formatter (no kernel)', () => {
   test('table: a header and rows in the same columns', () => {
     const t = new TetragonFormatter('table', { hostNamespaces: host });
     const header = t.header();
-    const row = t.line(exec);
+    const row = t.table(exec);
     for (const col of ['EVENT', 'PID', 'PPID', 'UID', 'CONTAINER', 'DETAIL']) {
       const at = header.indexOf(col);
       assert.ok(at > 0, col);
@@ -411,15 +418,15 @@ describe('ProcessSensor (real kernel)', () => {
 
     // The same, as Tetragon JSON.
     const f = new TetragonFormatter('json', { lookup: cache, ancestors: true });
-    const ej = JSON.parse(f.line(leaf)).process_exec;
+    const ej = JSON.parse(f.json(leaf)).process_exec;
     assert.equal(ej.process.binary, bin);
     assert.equal(ej.process.arguments, `${mark} "a b"`);
     assert.equal(ej.process.parent_exec_id, ej.parent.exec_id);
     assert.equal(ej.parent.pid, sh2.process.pid);
     assert.deepEqual(ej.ancestors.slice(0, 2).map((a: { pid: number }) => a.pid), [r.pid, process.pid]);
-    const kj = JSON.parse(f.line(killed)).process_exit;
+    const kj = JSON.parse(f.json(killed)).process_exit;
     assert.equal(kj.signal, 'SIGKILL');
-    const xj = JSON.parse(f.line(x2)).process_exit;
+    const xj = JSON.parse(f.json(x2)).process_exit;
     assert.deepEqual([xj.status, xj.signal], [3, null]);
   });
 
@@ -443,7 +450,7 @@ describe('ProcessSensor (real kernel)', () => {
     assert.equal(eacces.errno, 13);
     assert.equal(eacces.error, 'EACCES');
     assert.deepEqual(eacces.args, [noexec, mark]);
-    const j = JSON.parse(new TetragonFormatter('json').line(eacces)).process_exec_failed;
+    const j = JSON.parse(new TetragonFormatter('json').json(eacces)).process_exec_failed;
     assert.equal(j.ret, -13);
     assert.equal(j.filename, noexec);
   });
@@ -497,7 +504,7 @@ describe('ProcessSensor (real kernel)', () => {
       assert.notEqual(its[n], mine[n], `${n} namespace is the unshared one`);
     }
     assert.equal(its.user, mine.user, 'user namespace not unshared');
-    const j = JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process;
+    const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process;
     assert.equal(j.ns.net.inum, its.net);
     child.kill('SIGKILL');
   });
@@ -512,7 +519,7 @@ describe('ProcessSensor (real kernel)', () => {
     const fd0 = readlinkSync(`/proc/${e.process.pid}/fd/0`);
     assert.match(fd0, /^\/dev\/pts\/\d+$/);
     assert.equal(e.process.tty, fd0.slice('/dev/'.length));
-    assert.equal(JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process.tty, e.process.tty);
+    assert.equal(JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process.tty, e.process.tty);
     process.kill(-(script.pid ?? 0), 'SIGKILL');
 
     const sleeper2 = copyBinary(SLEEP, tmp, 'vigil-sleep-notty');
@@ -549,7 +556,7 @@ describe('ProcessSensor (real kernel)', () => {
     assert.equal(e.process.args.length, 3, 'the long argument is cut, "after" is lost');
     const bytes = e.process.args.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) - 1;
     assert.equal(bytes, VIGIL_ARGS_MAX, 'exactly VIGIL_ARGS_MAX bytes of argv (the last without its NUL)');
-    assert.match(JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process.flags, /truncArgs/);
+    assert.match(JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process.flags, /truncArgs/);
   });
 
   test(`a path deeper than ${VIGIL_PATH_DEPTH} steps keeps its leaf side and is flagged`, async (t) => {
@@ -584,7 +591,7 @@ describe('ProcessSensor (real kernel)', () => {
       assert.deepEqual(e.process.container, { id, runtime: 'docker' });
       assert.equal(e.process.cgroupPath, dir.slice(root.length));
       assert.equal(e.process.cgroupId, (await import('node:fs')).statSync(dir, { bigint: true }).ino);
-      const j = JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process;
+      const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process;
       assert.equal(j.container_id, id);
       assert.equal(j.docker, id);
     } finally {
