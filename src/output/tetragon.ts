@@ -604,15 +604,20 @@ export class TetragonFormatter {
    * "⚠️ lost N S events (why)" otherwise. Reasons: src/pipeline/loss.ts.
    */
   lostLine(count: number, sensor: string, timeNs: bigint, reason: LossReason = 'ring_full'): string {
-    if (this.format === 'tetragon') {
-      // The one loss record Tetragon's schema has; the sensor and reason go to stderr.
-      return JSON.stringify({ rate_limit_info: { number_of_dropped_process_events: String(count) }, node_name: this.node, time: rfc3339Nano(timeNs) });
-    }
+    if (this.format === 'tetragon') return tetragonLostLine(count, this.node, timeNs);
     if (this.format === 'json') {
       return JSON.stringify({ lost: { count, sensor, reason }, node_name: this.node, time: rfc3339Nano(timeNs) });
     }
     return `⚠️ lost ${count} ${sensor} events (${LOSS_REASON_TEXT[reason]})`;
   }
+}
+
+/**
+ * A loss in Tetragon's strict shape: rate_limit_info, the one loss record its
+ * schema has (the sensor and reason go to stderr).
+ */
+export function tetragonLostLine(count: number, node: string, timeNs: bigint): string {
+  return JSON.stringify({ rate_limit_info: { number_of_dropped_process_events: String(count) }, node_name: node, time: rfc3339Nano(timeNs) });
 }
 
 /** Process texts kept (~2 KB each): the processes active now, not every one the process cache remembers. */

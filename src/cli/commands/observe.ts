@@ -35,7 +35,7 @@ const KINDS: Record<Exclude<SensorName, 'file'>, ProcessEventKind[]> = {
   fork: ['fork'],
 };
 
-const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table]
+const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table|tetragon]
                      [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
 
 Streams events from the kernel to stdout, one line each, until Ctrl-C (SIGINT),
@@ -67,8 +67,12 @@ Different filters must all match.
 
 output:
   --output FORMAT     compact (default): <time>: 🚀 process <pid> <binary> <args>, ...
-                      json: one Tetragon-shaped JSON object per line
+                      json: one Tetragon-shaped JSON object per line, with
+                        Vigil's fields and event kinds (fork, failed exec, file)
                         {"process_exec":{"process":{...},"parent":{...}},"node_name":..,"time":..}
+                      tetragon: strict Tetragon JSON (tetra getevents -o json):
+                        only its schema's fields; file events as process_kprobe;
+                        no forks or failed execs (Tetragon has none)
                       table: aligned columns under a header line
   --time-format F     compact: the time column's layout, as hubble observe's:
                       StampMilli (default: Dec  6 07:46:00.123), RFC3339,
@@ -173,6 +177,9 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
 export function observeOptions(values: ObserveFlagValues, files: boolean): Omit<ObserveOptions, 'sensors'> {
   if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
     throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
+  }
+  if (values.output === 'tetragon' && sensors.includes('fork')) {
+    throw new UsageError('--output tetragon: Tetragon reports no fork events; drop fork from --sensors or use --output json');
   }
   const pids = ids('--pid', values.pid, 1);
   if (values['follow-children'] && !pids) throw new UsageError('--follow-children: needs --pid');
