@@ -14,14 +14,14 @@ import { colorEnabled, colors, COLOR_MODES, parseColorMode, type ColorMode } fro
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, LOSS_REASON_TEXT, Sink, stdoutOutput } from '../pipeline/index.js';
 import { FlowFilter, FLOW_FILTER_KINDS, type FlowFilterKind, type FlowFilterTerm } from '../network/flow-filter.js';
 import { FlowPipeline } from '../network/flow-pipeline.js';
-import { flowToJson, formatFlowCompact } from '../network/flow-format.js';
+import { FLOW_OUTPUTS, flowLine, flowTableHeader, hubbleLostLine, type FlowOutput } from '../network/flow-format.js';
 import type { FlowRecord } from '../network/flow-types.js';
 
 export const NETWORK_SENSORS = ['flow', 'dns'] as const;
 export type NetworkSensorName = (typeof NETWORK_SENSORS)[number];
 
-export const NETWORK_USAGE = `usage: vigil observe --sensors flow[,dns] [filters] [--output compact|json]
-                     [--time-format F] [--color WHEN] [--duration S] [--count N]
+export const NETWORK_USAGE = `usage: vigil observe --sensors flow[,dns] [filters] [-o compact|json|jsonpb|hubble|dict|table]
+                     [--time-format F] [--color WHEN] [--duration S] [--count N] [--until T]
                      [--udp-window S] [--dns-port N]
 
 Network flows with the process and container behind them, as Hubble shows them.
@@ -38,14 +38,25 @@ filter negates it):
   --ip CIDR, --from-ip CIDR, --to-ip CIDR   source or destination address
   --port N, --from-port N, --to-port N      source or destination port
   --protocol tcp|udp|icmp|dns               --verdict FORWARDED|DROPPED|DENIED
+  --fqdn NAME, --from-fqdn NAME, --to-fqdn NAME   names from DNS answers ("*.example.com")
+  --tcp-flags SYN,ACK                       every flag of the list set (repeat: any list)
+  --traffic-direction ingress|egress        -4, -6: IPv4 or IPv6 flows only
+  --type trace|drop|l7|policy-verdict       Hubble's event types, as Vigil's flows are
   --pid N [--follow-children]               in the kernel: flows of these processes
   --container ID|host                       in the kernel: flows of this container
   --not FILTER                              e.g. --not --port 22, --not --container host
 
 output:
-  --output FORMAT   compact (default): Nov 21 20:01:02.123: 10.0.0.1:43210 (pid 123 curl) ->
+  -o, --output FORMAT  compact (default): Nov 21 20:01:02.123: 10.0.0.1:43210 (pid 123 curl) ->
                       10.0.0.2:80 tcp-connect FORWARDED (TCP Flags: SYN)
-                    json: one {"flow":{...},"node_name":..,"time":..} per line
+                    json: one {"flow":{...},"node_name":..,"time":..} per line, with
+                      Vigil's fields (process, container, traffic, tcp_info, ...)
+                    jsonpb (or hubble): the same envelope in strict Hubble JSON:
+                      only flow.proto's fields (docs/outputs.md)
+                    dict, table: hubble observe's key/value blocks and columns
+  --follow, -f      accepted: without an agent, observe always follows new flows
+  --until T         stop at T (RFC 3339, in the future)
+  --since T, --last N  need the agent's history of past flows: refused here
   --time-format F   compact: StampMilli (default), RFC3339, RFC3339Milli,
                     RFC3339Micro, RFC3339Nano, RFC1123Z (as hubble observe)
   --color WHEN      compact: auto (default: a terminal without NO_COLOR), always, never
@@ -56,7 +67,10 @@ output:
 
 export interface NetworkObserveOptions {
   sensors: NetworkSensorName[];
-  format: 'compact' | 'json';
+  /** jsonpb and hubble are one format (strict Hubble JSON), jsonpb being hubble observe's name for it. */
+  format: FlowOutput;
+  /** --until: wall-clock ms to stop at. */
+  untilMs: number | undefined;
   duration: number | undefined;
   count: number | undefined;
   udpWindowMs: number;
@@ -103,6 +117,12 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
         'time-format': { type: 'string', default: 'StampMilli' },
         color: { type: 'string', default: 'auto' },
         'include-self': { type: 'boolean', default: false },
+        follow: { type: 'boolean', short: 'f', default: false },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        last: { type: 'string' },
+        ipv4: { type: 'boolean', short: '4', multiple: true },
+        ipv6: { type: 'boolean', short: '6', multiple: true },
         ...filterOptions,
       },
       strict: true,
@@ -122,7 +142,16 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
   }
   if (sensors.length === 0) throw new UsageError('--sensors: empty list');
   const format = values.output as string;
-  if (format !== 'compact' && format !== 'json') throw new UsageError(`--output: "${format}": compact or json for flows`);
+  if (!(FLOW_OUTPUTS as readonly string[]).includes(format)) {
+    throw new UsageError(`--output: "${format}": for flows one of ${FLOW_OUTPUTS.join(', ')}`);
+  }
+  for (const flag of ['since', 'last'] as const) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(`--${flag}: past flows come from an agent's history; without an agent, observe shows flows ` +
+        'from now on (drop the flag)');
+    }
+  }
+  const untilMs = values.until === undefined ? undefined : futureTime('--until', values.until as string);
 
   // --not applies to the next filter flag; a trailing --not is an error.
   const terms: FlowFilterTerm[] = [];
@@ -134,8 +163,9 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
       negate = true;
       continue;
     }
-    if ((FLOW_FILTER_KINDS as readonly string[]).includes(t.name)) {
-      terms.push({ kind: t.name as FlowFilterKind, value: t.value ?? '', negated: negate });
+    if ((FLOW_FILTER_KINDS as readonly string[]).includes(t.name) || t.name === 'ipv4' || t.name === 'ipv6') {
+      const version = t.name === 'ipv4' ? '4' : t.name === 'ipv6' ? '6' : undefined;
+      terms.push(version ? { kind: 'ip-version', value: version, negated: negate } : { kind: t.name as FlowFilterKind, value: t.value ?? '', negated: negate });
       negate = false;
     } else if (negate) {
       throw new UsageError(`--not: must come before a filter (${FLOW_FILTER_KINDS.map((k) => `--${k}`).join(', ')}), ` +
@@ -171,7 +201,8 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
     color,
     includeSelf: values['include-self'] as boolean,
     sensors: [...new Set(sensors)] as NetworkSensorName[],
-    format,
+    format: format as FlowOutput,
+    untilMs,
     duration: positive('--duration', values.duration as string | undefined, false),
     count: positive('--count', values.count as string | undefined, true),
     udpWindowMs: (positive('--udp-window', values['udp-window'] as string | undefined, false) ?? 10) * 1000,
@@ -180,6 +211,14 @@ export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
     followChildren,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'] as string | undefined, DEFAULT_OUTPUT_BUFFER),
   };
+}
+
+/** An RFC 3339 time that must lie ahead (a past one is history, which only an agent keeps): ms since the epoch. */
+function futureTime(flag: string, v: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`${flag}: expected an RFC 3339 time (2026-12-06T12:00:00Z), got "${v}"`);
+  if (ms <= Date.now()) throw new UsageError(`${flag}: ${v} has passed; flows before now come from an agent's history`);
+  return ms;
 }
 
 /** The in-kernel part of the filters: --pid and --container (negated: "in none of its cgroups"). */
@@ -234,19 +273,27 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
     reorder: false, timeOf: () => 0n, sensorOf: () => 'flow', now: () => 0n, report,
     onOutputsClosed: () => stop('stdout closed'),
   });
-  const compact = { timeFormat: o.timeFormat, colors: colors(colorEnabled(o.color, process.stdout)) };
+  const compact = { timeFormat: o.timeFormat, colors: colors(colorEnabled(o.color, process.stdout) && o.format !== 'table') };
+  const nowNs = (): bigint => clock.toEpochNs(clock.nowBootNs());
   const stdout = new Sink<FlowRecord>(stdoutOutput, {
     capacityBytes: o.outputBuffer,
     sensorOf: () => 'flow',
     format: {
-      line: (rec) => (o.format === 'json' ? flowToJson(rec) : formatFlowCompact(rec, compact)),
-      lost: (l) => (o.format === 'json'
-        ? JSON.stringify({ lost: { count: l.count, sensor: l.sensor, reason: l.reason }, node_name: cache.node,
-          time: rfc3339Nano(clock.toEpochNs(clock.nowBootNs())) })
-        : `⚠️ lost ${l.count} ${l.sensor} events (${LOSS_REASON_TEXT[l.reason]})`),
+      line: (rec) => (o.untilMs !== undefined && Date.parse(rec.time) > o.untilMs ? undefined : flowLine(o.format, rec, compact)),
+      lost: (l) => {
+        switch (o.format) {
+          case 'json':
+            return JSON.stringify({ lost: { count: l.count, sensor: l.sensor, reason: l.reason }, node_name: cache.node, time: rfc3339Nano(nowNs()) });
+          case 'jsonpb': case 'hubble':
+            return hubbleLostLine(l.count, l.reason, cache.node, nowNs());
+          default:
+            return `⚠️ lost ${l.count} ${l.sensor} events (${LOSS_REASON_TEXT[l.reason]})`;
+        }
+      },
     },
   });
   events.addSink(stdout);
+  if (o.format === 'table') stdout.output.write({ lines: [flowTableHeader()], sensors: [undefined] });
   let seen = 0;
   const print = (rec: FlowRecord): void => {
     if (o.count !== undefined && seen >= o.count) return;
@@ -279,7 +326,8 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals): void => stop(sig);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
+  const endMs = Math.min(o.duration !== undefined ? Date.now() + o.duration * 1000 : Infinity, o.untilMs ?? Infinity);
+  const timer = Number.isFinite(endMs) ? setTimeout(() => stop('duration'), endMs - Date.now()) : undefined;
   for (const l of pipeline.sensor.limitations) process.stderr.write(`vigil observe: note: ${l}\n`);
   process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
   try {
