@@ -15,6 +15,7 @@ import { ensureTracefs } from '../src/bpf/index.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
 import { requireRoot } from './helpers.js';
+import { shapedEvent } from './shaped.js';
 
 const FILEOPS = repoPath('test', '.output', 'fileops');
 
@@ -55,7 +56,7 @@ async function watch(filter: FilterOptions): Promise<{ events: FileEvent[]; sens
   const events: FileEvent[] = [];
   let sensor: FileSensor;
   try {
-    sensor = await FileSensor.start({ filter: f, onEvent: (e) => events.push(e) });
+    sensor = await FileSensor.start({ filter: f, onEvent: (e) => { shapedEvent(e); events.push(e); } });
   } catch (e) {
     f.close();
     throw e;

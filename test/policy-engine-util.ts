@@ -12,6 +12,7 @@ import { compilePolicies } from '../src/policy/hooks.js';
 import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
 import { before, after } from 'node:test';
 import { PolicyEngine as PolicyEngineClass, type PolicyEngine } from '../src/policy/engine.js';
+import { shapedPolicyEvent } from './shaped.js';
 
 export class Scratch {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'vigil-policy-'));
@@ -91,6 +92,7 @@ export class Events {
   readonly all: PolicyEvent[] = [];
 
   push = (e: PolicyEvent): void => {
+    shapedPolicyEvent(e);
     this.all.push(e);
   };
 

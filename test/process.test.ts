@@ -29,6 +29,8 @@ import {
   VIGIL_PROCESS_EXEC_FAILED, VIGIL_EXEC_TRUNC_ARGS, VIGIL_EXEC_SNAPSHOT, VIGIL_EXEC_AT, type VigilTaskInfo,
 } from '../src/generated/process.js';
 import { openFdCount, requireRoot, missingFeature } from './helpers.js';
+import { shapedEvent } from './shaped.js';
+import { info } from './process-fixtures.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SLEEP = realpathSync('/bin/sleep');
@@ -160,20 +162,6 @@ describe('process records (no kernel)', () => {
     assert.equal(Buffer.from(execId('n', 5n, 7), 'base64').toString(), 'n:5:7');
   });
 });
-
-function info(over: Partial<ProcessInfo> = {}): ProcessInfo {
-  return {
-    execId: execId('n', 2n, 10), pid: 10, tid: 10, ppid: 9, parentExecId: execId('n', 1n, 9), parentStartBootNs: 1n,
-    uid: 1000, gid: 1000, euid: 1000, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000, securebits: 0x14,
-    auid: 1000, comm: 'echo', binary: '/usr/bin/echo', args: ['echo', 'hi there', 'x'], cwd: '/tmp', tty: 'pts/1', startBootNs: 2n, startTimeNs: 1_700_000_000_000_000_000n,
-    execBootNs: 2n, caps: { effective: 1n << 21n, permitted: 3n, inheritable: 0n },
-    ns: { uts: 1, ipc: 2, mnt: 3, pid: 4, pidForChildren: 4, net: 5, cgroup: 6, user: 7, time: 8, timeForChildren: 8 },
-    cgroupId: 42n, cgroupPath: '/system.slice/docker-abc.scope', container: { id: 'ab'.repeat(32), runtime: 'docker' },
-    source: 'exec',
-    flags: { binaryTruncated: false, argsTruncated: false, cwdTruncated: false, binaryError: false, argsError: false, cwdError: false },
-    exit: undefined, replaced: false, ...over,
-  };
-}
 
 describe('Tetragon formatter (no kernel)', () => {
   const host = { uts: 1, ipc: 2, mnt: 99, pid: 4, net: 5, cgroup: 6, user: 7 };
@@ -329,7 +317,7 @@ describe('ProcessSensor (real kernel)', () => {
     tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'vigil-proc-')));
     cache = new ProcessCache();
     if (skip) return;
-    c.sensor = await ProcessSensor.start({ cache, onEvent: (e) => c.events.push(e) });
+    c.sensor = await ProcessSensor.start({ cache, onEvent: (e) => { shapedEvent(e, cache); c.events.push(e); } });
   });
 
   after(() => {
