@@ -12,45 +12,14 @@ import { UsageError } from '../src/cli/command.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
 import { requireRoot, missingFeature } from './helpers.js';
+import { VIGIL, jsonLines, observe } from './cli-util.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SH = realpathSync('/bin/sh');
-const VIGIL = repoPath('bin', 'vigil');
 const marker = (what: string): string => `vigil-test-${what}-${randomBytes(4).toString('hex')}`;
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/**
- * Runs `vigil observe args`, calls act() once it says it is watching, and
- * returns when it exits (by --count or --duration; killed after 20 s).
- */
-async function observe(args: string[], act: () => void | Promise<void>): Promise<Run> {
-  const child = spawn(process.execPath, [VIGIL, 'observe', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.setEncoding('utf8').on('data', (s: string) => {
-        stderr += s;
-        if (stderr.includes('watching')) resolve();
-      });
-      child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
-    });
-    await act();
-    const code = await exited;
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(killer);
-    child.kill('SIGKILL');
-  }
-}
-
-const jsonLines = (s: string): Record<string, any>[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 describe('vigil observe flags (no kernel)', () => {
   test('defaults and accumulated filter values', () => {
