@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
-  chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, rmdirSync,
+  chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, rmdirSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -51,7 +51,8 @@ function copyBinary(from: string, dir: string, name: string): string {
 function taskInfo(over: Partial<VigilTaskInfo> = {}): VigilTaskInfo {
   return {
     start_boottime: 1_000n, parent_start_boottime: 500n, cgroup_id: 77n, cap_effective: 0x3n, cap_permitted: 0x7n,
-    cap_inheritable: 0n, pid: 10, tid: 11, ppid: 9, uid: 1, gid: 2, euid: 3, egid: 4, auid: 5, ns_uts: 101,
+    cap_inheritable: 0n, pid: 10, tid: 11, ppid: 9, uid: 1, gid: 2, euid: 3, egid: 4, auid: 5, suid: 6, sgid: 7, fsuid: 8, fsgid: 9, securebits: 0,
+    ns_uts: 101,
     ns_ipc: 102, ns_mnt: 103, ns_pid: 104, ns_pid_for_children: 105, ns_net: 106, ns_time: 0, ns_time_for_children: 0,
     ns_cgroup: 109, ns_user: 110, comm: 'echo', ...over,
   };
@@ -454,24 +455,43 @@ describe('ProcessSensor (real kernel)', () => {
     return { child, e };
   }
 
+  test('--output tetragon: a set-user-ID binary started by fork and exec is "execve clone" with binary_properties', async (t) => {
+    if (skip) return t.skip(skip);
+    const sleeper = copyBinary(SLEEP, tmp, 'vigil-sleep-setuid');
+    chownSync(sleeper, 65534, 0);
+    chmodSync(sleeper, 0o4755);
+    const { child, e } = await sleeperEvent([sleeper, '30']);
+    assert.equal(e.process.euid, 65534, 'the set-user-ID bit took effect');
+    const p = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache }).json(e)).process_exec.process;
+    assert.equal(p.flags, 'execve clone');
+    assert.deepEqual(p.binary_properties, { setuid: 65534 }, 'not a raise: to nobody');
+    assert.equal(p.uid, 65534);
+    assert.equal(p.process_credentials.suid, 65534);
+    assert.equal(p.refcnt, 1);
+    child.kill('SIGKILL');
+  });
+
   test('credentials, capabilities and namespaces match /proc of the live process', async (t) => {
     if (skip) return t.skip(skip);
     const sleeper = copyBinary(SLEEP, tmp, 'vigil-sleep-caps');
-    for (const cmd of [[sleeper, '30'],
-      ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', sleeper, '30']]) {
-      const { child, e } = await sleeperEvent(cmd);
+    for (const [cmd, securebits] of [[[sleeper, '30'], 0],
+      [['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', sleeper, '30'], 0],
+      // Real ids apart from the effective, saved and filesystem ones; SECBIT_NO_SETUID_FIXUP (4) kept across exec.
+      [['setpriv', '--ruid=65534', '--rgid=65534', '--clear-groups', '--securebits=+no_setuid_fixup', sleeper, '30'], 4]] as const) {
+      const { child, e } = await sleeperEvent([...cmd]);
       const p = e.process;
       const st = procStatus(p.pid);
-      const [uid, euid] = (st.Uid ?? '').split(/\s+/).map(Number);
-      const [gid, egid] = (st.Gid ?? '').split(/\s+/).map(Number);
-      assert.deepEqual([p.uid, p.euid, p.gid, p.egid], [uid, euid, gid, egid]);
+      const [uid, euid, suid, fsuid] = (st.Uid ?? '').split(/\s+/).map(Number);
+      const [gid, egid, sgid, fsgid] = (st.Gid ?? '').split(/\s+/).map(Number);
+      assert.deepEqual([p.uid, p.euid, p.suid, p.fsuid, p.gid, p.egid, p.sgid, p.fsgid], [uid, euid, suid, fsuid, gid, egid, sgid, fsgid]);
+      assert.equal(p.securebits, securebits);
       assert.equal(p.caps?.effective, BigInt(`0x${st.CapEff}`));
       assert.equal(p.caps?.permitted, BigInt(`0x${st.CapPrm}`));
       assert.equal(p.caps?.inheritable, BigInt(`0x${st.CapInh}`));
       assert.deepEqual(nsOf(p), procNs(p.pid));
       const loginuid = Number(readFileSync(`/proc/${p.pid}/loginuid`, 'utf8'));
       assert.equal(p.auid, loginuid);
-      if (cmd[0] === 'setpriv') {
+      if (cmd.includes('--reuid=65534')) {
         assert.equal(p.uid, 65534);
         assert.equal(p.caps?.effective, 0n);
       }
@@ -492,6 +512,8 @@ describe('ProcessSensor (real kernel)', () => {
       assert.notEqual(its[n], mine[n], `${n} namespace is the unshared one`);
     }
     assert.equal(its.user, mine.user, 'user namespace not unshared');
+    const strict = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache }).json(e)).process_exec.process;
+    assert.equal(strict.in_init_tree, true, 'pid 1 of its new pid namespace');
     const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process;
     assert.equal(j.ns.net.inum, its.net);
     child.kill('SIGKILL');

@@ -166,6 +166,11 @@ export interface ExecRecord {
   gid: number;
   euid: number;
   egid: number;
+  suid?: number;
+  sgid?: number;
+  fsuid?: number;
+  fsgid?: number;
+  securebits?: number;
   auid: number;
   comm: string;
   binary: string;
@@ -200,6 +205,11 @@ export interface ForkRecord {
   gid?: number;
   euid?: number;
   egid?: number;
+  suid?: number;
+  sgid?: number;
+  fsuid?: number;
+  fsgid?: number;
+  securebits?: number;
   auid?: number;
   comm?: string;
   caps?: Capabilities;
