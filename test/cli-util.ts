@@ -1,22 +1,31 @@
 // Running the `vigil` command as a user does, for the CLI tests.
 import { spawn } from 'node:child_process';
 import { repoPath } from '../src/util/paths.js';
+import { waitFor } from './helpers.js';
 
 export const VIGIL = repoPath('bin', 'vigil');
 
-export interface Run { code: number | null; stdout: string; stderr: string }
+export interface Run { code: number | null; pid: number; stdout: string; stderr: string }
 
 /**
- * Runs `vigil observe args`, calls act() once it says it is watching, and
- * returns when it exits (by --count or --duration; killed after 20 s).
+ * Runs `vigil observe args` (env added to ours), calls act() once it says it
+ * is watching, then stops it with SIGINT once until() holds for its output
+ * (bounded) or it exits by itself (--count).
  */
-export async function observe(args: string[], act: () => void | Promise<void>): Promise<Run> {
-  const child = spawn(process.execPath, [VIGIL, 'observe', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function observe(args: string[], act: () => void | Promise<void>, until: (stdout: string) => boolean = () => false,
+  env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawn(process.execPath, [VIGIL, 'observe', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  let closed = false;
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
+    closed = true;
+    resolve(code);
+  }));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // a bound, not a measurement
   try {
     await new Promise<void>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (s: string) => {
@@ -26,8 +35,10 @@ export async function observe(args: string[], act: () => void | Promise<void>): 
       child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
     });
     await act();
+    await waitFor(() => closed || until(stdout), 15_000, 20);
+    if (!closed) child.kill('SIGINT');
     const code = await exited;
-    return { code, stdout, stderr };
+    return { code, pid: child.pid ?? -1, stdout, stderr };
   } finally {
     clearTimeout(killer);
     child.kill('SIGKILL');

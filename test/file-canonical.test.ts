@@ -26,6 +26,7 @@ import type { ProcessLookup } from '../src/process/types.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
 import { requireRoot, waitFor } from './helpers.js';
+import { observe } from './cli-util.js';
 import { canonicalPrefix } from '../src/cli/flags.js';
 import { parseObserveArgs } from '../src/cli/commands/observe.js';
 
@@ -189,28 +190,12 @@ describe('canonical paths (real kernel)', () => {
     d = makeTree();
     const want = wanted(d);
     const ins = Object.entries(want).filter(([, w]) => w.side === 'in');
-    const child = spawn(process.execPath, [VIGIL, 'observe', '--sensors', 'file', '--comm', 'fileops', '--path-prefix', `${d}/watched/`,
-      '--output', 'json', '--count', String(ins.length)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stderr.setEncoding('utf8').on('data', (s: string) => {
-          stderr += s;
-          if (stderr.includes('watching')) resolve();
-        });
-        child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
-      });
+    const { code, stdout, stderr } = await observe(['--sensors', 'file', '--comm', 'fileops', '--path-prefix', `${d}/watched/`,
+      '--output', 'json', '--count', String(ins.length)], () => {
       // The calls reaching other/ come first: had the filter let one through, it would be among the first events.
       runCanon(d);
-      assert.equal(await exited, 0, stderr);
-    } finally {
-      clearTimeout(killer);
-      child.kill('SIGKILL');
-    }
+    });
+    assert.equal(code, 0, stderr);
     const files = stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { file: Record<string, unknown> }).file);
     assert.deepEqual(files.map((f) => [f.path, f.raw_path]), ins.map(([, w]) => [w.path, w.raw]));
     const st = statSync(path.join(d, 'watched', 'f'));

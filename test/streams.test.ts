@@ -28,6 +28,7 @@ import type { FileEvent } from '../src/sensors/events.js';
 import { ProcessCache } from '../src/process/cache.js';
 import { repoPath } from '../src/util/paths.js';
 import { requireRoot, waitFor, missingFeature } from './helpers.js';
+import { jsonLines, observe, type Run } from './cli-util.js';
 
 const VIGIL = repoPath('bin', 'vigil');
 const SH = realpathSync('/bin/sh');
@@ -168,47 +169,6 @@ describe('time layouts and colour (no kernel)', () => {
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
-interface Run { code: number | null; pid: number; stdout: string; stderr: string }
-
-/**
- * Runs `vigil observe args` (env added to ours), calls act() once it says it
- * is watching, then stops it with SIGINT once until() holds for its output
- * (bounded) or it exits by itself (--count).
- */
-async function observe(args: string[], act: () => void | Promise<void>, until: (stdout: string) => boolean = () => false,
-  env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(process.execPath, [VIGIL, 'observe', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  let closed = false;
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
-    closed = true;
-    resolve(code);
-  }));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // a bound, not a measurement
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.setEncoding('utf8').on('data', (s: string) => {
-        stderr += s;
-        if (stderr.includes('watching')) resolve();
-      });
-      child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
-    });
-    await act();
-    await waitFor(() => closed || until(stdout), 15_000, 20);
-    if (!closed) child.kill('SIGINT');
-    const code = await exited;
-    return { code, pid: child.pid ?? -1, stdout, stderr };
-  } finally {
-    clearTimeout(killer);
-    child.kill('SIGKILL');
-  }
-}
-
-const jsonLines = (s: string): Record<string, any>[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 describe('streams (real kernel)', () => {
   let skip: string | undefined;
