@@ -12,9 +12,15 @@ export interface Run { code: number | null; pid: number; stdout: string; stderr:
  * is watching, then stops it with SIGINT once until() holds for its output
  * (bounded) or it exits by itself (--count).
  */
-export async function observe(args: string[], act: () => void | Promise<void>, until: (stdout: string) => boolean = () => false,
+export function observe(args: string[], act: () => void | Promise<void>, until: (stdout: string) => boolean = () => false,
   env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(process.execPath, [VIGIL, 'observe', ...args], {
+  return vigil(['observe', ...args], 'watching', act, until, env);
+}
+
+/** Runs `vigil argv` as observe() does, act() once its stderr says `ready`. */
+export async function vigil(argv: string[], ready: string, act: () => void | Promise<void>,
+  until: (stdout: string) => boolean = () => false, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawn(process.execPath, [VIGIL, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
   });
   let stdout = '';
@@ -30,7 +36,7 @@ export async function observe(args: string[], act: () => void | Promise<void>, u
     await new Promise<void>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (s: string) => {
         stderr += s;
-        if (stderr.includes('watching')) resolve();
+        if (stderr.includes(ready)) resolve();
       });
       child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
     });

@@ -8,13 +8,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { repoPath } from '../src/util/paths.js';
 import { assertHubbleLine, assertTetragonLine, strictParse } from './proto-strict.js';
-import { observe } from './cli-util.js';
+import { observe, vigil } from './cli-util.js';
 import { missingFeature, requireRoot } from './helpers.js';
 
 /** The first error of each line that does not parse, at most `max`. */
@@ -134,6 +134,32 @@ describe('the CLI\'s shaped lines, real activity', () => {
       assert.deepEqual(failures(lines), []);
       const seen = kinds(lines);
       for (const k of ['process_exec', 'process_exit', 'process_kprobe']) assert.ok(seen.has(k), `no ${k} in ${r.stdout.slice(0, 2000)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('vigil run --policy --output tetragon: a policy\'s events parse strictly', async (t) => {
+    requireRoot();
+    const why = await missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
+    if (why) return t.skip(`this kernel lacks what the policy engine needs: ${why}`);
+    const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'vigil-shaped-')));
+    try {
+      // Scoped to a copy of cat the test runs: no other process is touched.
+      const cat = path.join(dir, 'shaped-cat');
+      copyFileSync('/bin/cat', cat);
+      chmodSync(cat, 0o755);
+      const policy = path.join(dir, 'p.yaml');
+      writeFileSync(policy, ['apiVersion: cilium.io/v1alpha1', 'kind: TracingPolicy', 'metadata: {name: shaped-openat}', 'spec:',
+        '  kprobes:', '  - call: sys_openat', '    syscall: true', '    args: [{index: 1, type: string}]',
+        `    selectors: [{matchBinaries: [{operator: In, values: ["${cat}"]}]}]`, ''].join('\n'));
+      const r = await vigil(['run', '--policy', policy, '--output', 'tetragon', '--duration', '3'], 'running', () => {
+        spawnSync(cat, ['/etc/hostname'], { stdio: 'ignore' });
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.split('\n').filter(Boolean).map((line) => ({ shape: 'tetragon', line }));
+      assert.deepEqual(failures(lines), []);
+      assert.ok(kinds(lines).has('process_kprobe'), `no process_kprobe in ${r.stdout.slice(0, 2000)}${r.stderr}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
