@@ -69,13 +69,15 @@ describe('--output tetragon', () => {
     assert.ok(!('binary_properties' in (body(bare.line(exec), 'process_exec').process as Obj)));
   });
 
-  test('process_exit: no signal field for an exit, refcnt 0 once exited', () => {
+  test('process_exit: no signal field for an exit, refcnt 0 in it (and 1 in the exec read after it)', () => {
     const gone = info({ exit: { timeBootNs: 9n, timeNs: 9n, status: 3, signal: null, coreDumped: false } });
     const x: ExitEvent = { kind: 'exit', timeNs: 9n, timeBootNs: 9n, process: gone, parent, coreDumped: false, status: 3, signal: null, signalName: null };
     const e = body(f.line(x), 'process_exit');
     assert.equal(e.status, 3);
     assert.ok(!('signal' in e));
     assert.equal((e.process as Obj).refcnt, 0);
+    const late: ExecEvent = { ...exec, process: gone };
+    assert.equal((body(f.line(late), 'process_exec').process as Obj).refcnt, 1, 'at the exec the process ran');
   });
 
   test('file events as Tetragon\'s file monitoring: process_kprobe, the file as file_arg, the result as return', () => {

@@ -185,7 +185,7 @@ export interface TetragonProcess {
   auid: number;
   docker?: string;
   parent_exec_id?: string;
-  /** 1 while the process runs, 0 once it exited (Vigil's cache holds one reference per live process). */
+  /** 1 while the process runs, 0 in its exit event (Vigil's cache holds one reference per live process). */
   refcnt: number;
   cap?: TetragonCapabilities;
   ns?: Record<string, { inum: number; is_host: boolean }>;
@@ -260,12 +260,12 @@ export class TetragonFormatter {
   }
 
   /** The process object of p in this formatter's shape: Tetragon's (tetragon), or Tetragon's plus Vigil's fields. */
-  process(p: ProcessInfo): TetragonProcess | VigilProcess {
-    return this.format === 'tetragon' ? this.tetragonProcess(p) : this.vigilProcess(p);
+  process(p: ProcessInfo, exited = false): TetragonProcess | VigilProcess {
+    return this.format === 'tetragon' ? this.tetragonProcess(p, exited) : this.vigilProcess(p, exited);
   }
 
-  /** Tetragon's Process of p: only fields of its schema. */
-  tetragonProcess(p: ProcessInfo): TetragonProcess {
+  /** Tetragon's Process of p (exited: as its exit event shows it): only fields of its schema. */
+  tetragonProcess(p: ProcessInfo, exited = false): TetragonProcess {
     const strict = this.format === 'tetragon';
     const caps = (m: bigint): string[] => (strict ? knownCapabilityNames(m) : capabilityNames(m));
     const cap = p.caps && { permitted: caps(p.caps.permitted), effective: caps(p.caps.effective), inheritable: caps(p.caps.inheritable) };
@@ -285,7 +285,8 @@ export class TetragonFormatter {
       start_time: rfc3339Nano(p.startTimeNs),
       auid: p.auid,
       parent_exec_id: p.parentExecId,
-      refcnt: p.exit === undefined ? 1 : 0,
+      // At the event's time, not the cache's now: an exec formatted after the exit was read still ran.
+      refcnt: exited ? 0 : 1,
       tid: p.tid,
       process_credentials: cred,
     };
@@ -306,8 +307,8 @@ export class TetragonFormatter {
   }
 
   /** Vigil's json process: Tetragon's plus cgroup_id, container_id and tty. */
-  vigilProcess(p: ProcessInfo): VigilProcess {
-    const out: VigilProcess = { ...this.tetragonProcess(p), cgroup_id: u64(p.cgroupId), container_id: containerId(p) };
+  vigilProcess(p: ProcessInfo, exited = false): VigilProcess {
+    const out: VigilProcess = { ...this.tetragonProcess(p, exited), cgroup_id: u64(p.cgroupId), container_id: containerId(p) };
     if (p.tty) out.tty = p.tty;
     return out;
   }
@@ -408,15 +409,15 @@ export class TetragonFormatter {
    * cache holds, the texts outweighed the cache itself several times over on
    * a host spawning thousands of processes (issue 11).
    */
-  private processJson(p: ProcessInfo): string {
-    const key = `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${p.exit ? 0 : 1}`;
+  private processJson(p: ProcessInfo, exited = false): string {
+    const key = `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}`;
     const hit = this.jsonCache.get(p);
     if (hit && hit.key === key) {
       this.jsonCache.delete(p);
       this.jsonCache.set(p, hit);
       return hit.json;
     }
-    const json = JSON.stringify(this.process(p));
+    const json = JSON.stringify(this.process(p, exited));
     this.jsonCache.delete(p);
     if (this.jsonCache.size >= PROCESS_JSON_CACHE_MAX) this.jsonCache.delete(this.jsonCache.keys().next().value!);
     this.jsonCache.set(p, { key, json });
@@ -429,7 +430,7 @@ export class TetragonFormatter {
   /** `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}` */
   private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
     timeNs: bigint): string {
-    let proc = this.processJson(p);
+    let proc = this.processJson(p, e.kind === 'exit');
     // Tetragon: binary_properties only in exec events (the process text is shared by every event).
     const bin = e.kind === 'exec' ? this.binaryProperties(p) : undefined;
     if (bin) proc = `${proc.slice(0, -1)},"binary_properties":${JSON.stringify(bin)}}`;
