@@ -63,14 +63,26 @@ export function shaped(shape: Shape, line: string | undefined): void {
 let host: ReturnType<typeof readHostNamespaces> | undefined;
 const hostNamespaces = (): ReturnType<typeof readHostNamespaces> => (host ??= readHostNamespaces());
 
+/** One formatter per process cache (a collector may gather thousands of events). */
+const NO_LOOKUP = {};
+const tetragon = new WeakMap<object, TetragonFormatter>();
+const policy = new WeakMap<object, PolicyEventFormatter>();
+
+function formatter<F>(map: WeakMap<object, F>, lookup: ProcessLookup | undefined, make: () => F): F {
+  const key = lookup ?? NO_LOOKUP;
+  let f = map.get(key);
+  if (!f) map.set(key, (f = make()));
+  return f;
+}
+
 /** A sensor event as --output tetragon writes it (forks and failed execs have no line). */
 export function shapedEvent(e: SensorEvent, lookup?: ProcessLookup): void {
-  shaped('tetragon', new TetragonFormatter('tetragon', { lookup, hostNamespaces: hostNamespaces() }).line(e));
+  shaped('tetragon', formatter(tetragon, lookup, () => new TetragonFormatter('tetragon', { lookup, hostNamespaces: hostNamespaces() })).line(e));
 }
 
 /** A policy event as `vigil run --output tetragon` writes it. */
 export function shapedPolicyEvent(e: PolicyEvent, lookup?: ProcessLookup): void {
-  shaped('tetragon', new PolicyEventFormatter('tetragon', { lookup, hostNamespaces: hostNamespaces() }).json(e));
+  shaped('tetragon', formatter(policy, lookup, () => new PolicyEventFormatter('tetragon', { lookup, hostNamespaces: hostNamespaces() })).json(e));
 }
 
 /** A flow record as `vigil observe --sensors flow,dns -o jsonpb` writes it. */
