@@ -327,7 +327,13 @@ export async function runNetworkObserve(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const endMs = Math.min(o.duration !== undefined ? Date.now() + o.duration * 1000 : Infinity, o.untilMs ?? Infinity);
-  const timer = Number.isFinite(endMs) ? setTimeout(() => stop('duration'), endMs - Date.now()) : undefined;
+  // A timer holds at most 2^31-1 ms (~24 days; a longer delay fires at once): re-armed until the end.
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = endMs - Date.now();
+    timer = left <= 0 ? (stop('duration'), undefined) : setTimeout(arm, Math.min(left, 0x7fffffff));
+  };
+  if (Number.isFinite(endMs)) arm();
   for (const l of pipeline.sensor.limitations) process.stderr.write(`vigil observe: note: ${l}\n`);
   process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
   try {
