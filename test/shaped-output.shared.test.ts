@@ -1,8 +1,9 @@
 // Strict compatibility of the shaped outputs (compat tier: needs Tetragon's and
-// Hubble's schemas in ../shared/compat/proto). Every Tetragon- and
-// Hubble-shaped line the suites make (their collectors record them through
-// test/shaped.ts) and every line `vigil observe --output tetragon` and
-// `--sensors flow -o jsonpb` print for real activity must parse as strict
+// Hubble's schemas in ../shared/compat/proto). The Tetragon- and Hubble-shaped
+// lines the suites make (their collectors record them through test/shaped.ts,
+// up to 1,000 of each kind per file) and every line `vigil observe --output
+// tetragon`, `--sensors flow -o jsonpb` and `vigil run --output tetragon`
+// print for real activity must parse as strict
 // protojson: no unknown fields, proto names, enum names of the schema, 64-bit
 // integers as strings.
 import { describe, test } from 'node:test';
