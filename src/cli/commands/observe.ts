@@ -167,6 +167,9 @@ export interface ObserveFlagValues {
 export function parseObserveArgs(argv: string[]): ObserveOptions {
   const { values } = parseFlags({ args: argv, options: OBSERVE_FLAGS, strict: true, allowPositionals: false });
   const sensors = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
+  if (values.output === 'tetragon' && sensors.includes('fork')) {
+    throw new UsageError('--output tetragon: Tetragon reports no fork events; drop fork from --sensors or use --output json');
+  }
   return { ...observeOptions(values, sensors.includes('file')), sensors };
 }
 
@@ -177,9 +180,6 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
 export function observeOptions(values: ObserveFlagValues, files: boolean): Omit<ObserveOptions, 'sensors'> {
   if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
     throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
-  }
-  if (values.output === 'tetragon' && sensors.includes('fork')) {
-    throw new UsageError('--output tetragon: Tetragon reports no fork events; drop fork from --sensors or use --output json');
   }
   const pids = ids('--pid', values.pid, 1);
   if (values['follow-children'] && !pids) throw new UsageError('--follow-children: needs --pid');
