@@ -1,9 +1,10 @@
 // Shutdown time per command: from the signal to the process being reaped
 // (Node's 'exit' event on the child fires once waitpid has reaped it), for
-// the agent commands (bench/agent.ts) and `observe` with each sensor set.
+// the agent commands (bench/agent.ts), `observe` with each sensor set, every
+// `top` view and `profile` (on- and off-CPU: its time includes writing the profile).
 // Goal (issue 11): under 500 ms; `--duration N` takes N s, not N + 4.
 //
-//   node dist/bench/shutdown.js [--repeat N] [--vigil PATH]
+//   node dist/bench/shutdown.js [--repeat N] [--vigil PATH] [--only TEXT]   (commands whose name has TEXT)
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
@@ -26,7 +27,12 @@ export function shutdownCommands(): AgentCommand[] {
     { name: 'observe (exec, exit, file)', args: ['observe'] },
     ...agentCommands(),
     { name: 'observe --sensors flow,dns', args: ['observe', '--sensors', 'flow,dns'] },
+    { name: 'observe --sensors exec,flow', args: ['observe', '--sensors', 'exec,flow'] },
     { name: 'top syscalls', args: ['top', 'syscalls', '--output', 'json'] },
+    { name: 'top files', args: ['top', 'files', '--output', 'json'] },
+    { name: 'top tcp', args: ['top', 'tcp', '--output', 'json'] },
+    { name: 'profile (folded)', args: ['profile', '--duration', '600', '-o', '/dev/null'] },
+    { name: 'profile --off-cpu', args: ['profile', '--off-cpu', '--duration', '600', '-o', '/dev/null'] },
   ];
 }
 
@@ -87,12 +93,17 @@ export function shutdownBenchReport(runs: ShutdownRun[], overrunMs?: number): st
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { repeat: { type: 'string', default: '3' }, vigil: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { repeat: { type: 'string', default: '3' }, vigil: { type: 'string' }, only: { type: 'string' } },
+  });
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) throw new Error('--repeat: expected an integer in 1..20');
   const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
-  const runs = await runShutdownBench(shutdownCommands(), { repeat, vigil: values.vigil, log });
-  process.stdout.write(shutdownBenchReport(runs, await durationOverrun(2, values.vigil)));
+  const only = values.only;
+  const commands = shutdownCommands().filter((c) => only === undefined || c.name.includes(only));
+  if (!commands.length) throw new Error(`--only: no command named like "${only}"`);
+  const runs = await runShutdownBench(commands, { repeat, vigil: values.vigil, log });
+  process.stdout.write(shutdownBenchReport(runs, only === undefined ? await durationOverrun(2, values.vigil) : undefined));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

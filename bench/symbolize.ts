@@ -13,10 +13,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Symbolizer } from '../src/profile/symbols/index.js';
-import { ElfFile, FdSource } from '../src/profile/symbols/elf.js';
-import { parseMaps } from '../src/profile/symbols/maps.js';
+import { Symbolizer } from '../src/kernel/symbols/index.js';
+import { ElfFile, FdSource } from '../src/kernel/elf.js';
+import { parseMaps } from '../src/kernel/symbols/maps.js';
 import { count, markdownTable, ms } from './table.js';
+import { prng } from '../src/util/prng.js';
 
 export interface SymbolizeBenchOptions {
   /** Stacks in the profile (default 5000). */
@@ -55,18 +56,6 @@ export interface SymbolizeBenchResult {
   addr2line?: { addresses: number; ms: number; agreement: number };
   /** RSS growth of this process over the cold run (tables, names). */
   rssGrowthBytes: number;
-}
-
-/** A tiny deterministic PRNG (mulberry32): the same profile on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function startTarget(): Promise<{ pid: number; stop: () => Promise<void> }> {

@@ -23,8 +23,9 @@ import path from 'node:path';
  * root (the benchmark smoke tests) do not belong.
  */
 const UNIT = [
-  'bandwidth-pure', 'cli-privileges', 'cli-usage', 'file-pure', 'netpolicy-spec', 'network-pure', 'policy-loader', 'policy-semantics',
-  'output-tetragon', 'profile-format', 'reliability-cli', 'rules-compile', 'rules-grammar', 'rules-live', 'rules-loader', 'rules-output',
+  'bandwidth-pure', 'cli-privileges', 'cli-usage', 'event-format', 'file-pure', 'kernel', 'netpolicy-spec', 'network-pure',
+  'output-tetragon', 'policy-loader', 'policy-semantics',
+  'profile-format', 'reliability-cli', 'rules-compile', 'rules-grammar', 'rules-live', 'rules-loader', 'rules-output',
   'symbols-unit', 'syscalls-pure', 'agent-config',
 ];
 

@@ -5,21 +5,17 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { once } from 'node:events';
 import { closeSync, constants, openSync } from 'node:fs';
 import type { ObjectSpec, BpfObject } from '../src/bpf/object.js';
 import type { Link } from '../src/bpf/link.js';
 import * as codec from '../src/bpf/codec.js';
 import { requireRoot } from './helpers.js';
-import { Child, TestCgroup, histogram, testObject } from './attach-util.js';
+import { AF_INET, AF_INET6 } from '../src/kernel/addr.js';
+import { TestCgroup, connectHere, histogram, listenTcp, testObject } from './attach-util.js';
 
-/**
- * In the cgroup: wait for "go", connect to each host:port in turn, print
- * one JSON line {"host:port": "ok" | error code}, exit.
- */
+/** In the cgroup (TestCgroup.runScript): connect to "host:port": "ok" or the error code. */
 const CONNECTER = `
 const net = require('node:net');
-const targets = process.argv.slice(1);
 function attempt(t) {
   const i = t.lastIndexOf(':');
   return new Promise((resolve) => {
@@ -28,18 +24,8 @@ function attempt(t) {
     s.once('error', (e) => resolve(e.code || String(e)));
   });
 }
-console.log('ready');
-process.stdin.once('data', async () => {
-  const out = {};
-  for (const t of targets) out[t] = await attempt(t);
-  console.log(JSON.stringify(out));
-  process.exit(0);
-});
-setTimeout(() => process.exit(3), 10000).unref();
 `;
 
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 /** Key of connect4_calls/connect6_calls: tgid << 32 | port. */
 const callKey = (pid: number, port: number): bigint => (BigInt(pid) << 32n) | BigInt(port);
@@ -51,37 +37,10 @@ describe('cgroup attach kinds', () => {
   const servers: net.Server[] = [];
   const ports = { v4: 0, v6: 0, denied: 0 };
 
-  async function listen(host: string): Promise<number> {
-    const server = net.createServer((c) => c.destroy());
-    servers.push(server);
-    server.listen(0, host);
-    await once(server, 'listening');
-    return (server.address() as net.AddressInfo).port;
-  }
+  const listen = (host: string): Promise<number> => listenTcp(host, servers);
 
   /** Runs the connecter inside the cgroup; its results by target. */
-  async function connectFromCgroup(targets: string[]): Promise<{ pid: number; results: Record<string, string> }> {
-    const child = new Child(process.execPath, ['-e', CONNECTER, ...targets]);
-    try {
-      await child.line(/^ready$/);
-      cgroup.add(child.pid);
-      child.go();
-      const line = await child.line(/^\{.*\}$/);
-      assert.equal(await child.exit(), 0, child.errors);
-      return { pid: child.pid, results: JSON.parse(line[0]) as Record<string, string> };
-    } finally {
-      child.kill();
-    }
-  }
-
-  /** Connects from this process (outside the cgroup). */
-  async function connectHere(host: string, port: number): Promise<string> {
-    return new Promise((resolve) => {
-      const s = net.connect({ host, port });
-      s.once('connect', () => { s.end(); resolve('ok'); });
-      s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
-    });
-  }
+  const connectFromCgroup = (targets: string[]) => cgroup.runScript(CONNECTER, targets);
 
   async function withAttached(obj: BpfObject, programs: string[], f: () => Promise<void>): Promise<void> {
     const links: Link[] = [];

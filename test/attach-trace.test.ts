@@ -12,7 +12,7 @@ import { onlineCpus } from '../src/bpf/program.js';
 import * as codec from '../src/bpf/codec.js';
 import { repoPath } from '../src/util/paths.js';
 import { requireRoot, tracefs } from './helpers.js';
-import { Child, counter, histogram, makeMarker, testObject } from './attach-util.js';
+import { Child, counter, histogram, makeMarker, testObject, whileAttached } from './attach-util.js';
 
 const TRUE = '/bin/true';
 
@@ -64,13 +64,7 @@ describe('tracing attach kinds', () => {
   test('raw tracepoint sched_process_exec sees the children this process executes, with their file', async () => {
     const obj = await spec.load({ programs: ['raw_exec'], constants: { target_pid: process.pid } });
     try {
-      let pids: number[];
-      const link = obj.program('raw_exec').attachRawTracepoint('sched_process_exec');
-      try {
-        pids = spawnTrue(3);
-      } finally {
-        link.close();
-      }
+      const pids = whileAttached(obj.program('raw_exec').attachRawTracepoint('sched_process_exec'), () => spawnTrue(3));
       const files = new TypedMap(obj.map('raw_exec_files'), codec.u32, codec.cstring(64));
       for (const pid of pids) assert.equal(files.get(pid), TRUE, `exec of child ${pid}`);
       const later = spawnTrue(1);
@@ -83,13 +77,7 @@ describe('tracing attach kinds', () => {
   test('BTF tracepoint sched_process_fork sees the children this process creates', async () => {
     const obj = await spec.load({ programs: ['btf_fork'], constants: { target_pid: process.pid } });
     try {
-      let pids: number[];
-      const link = obj.program('btf_fork').attachTrace();
-      try {
-        pids = spawnTrue(3);
-      } finally {
-        link.close();
-      }
+      const pids = whileAttached(obj.program('btf_fork').attachTrace(), () => spawnTrue(3));
       const seen = new Map(histogram(obj, 'btf_fork_children', codec.u32));
       for (const pid of pids) assert.equal(seen.get(pid), 1, `fork of child ${pid}`);
       const later = spawnTrue(1);

@@ -6,6 +6,9 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import type { Socket as UdpSocket } from 'node:dgram';
 import os from 'node:os';
+import net from 'node:net';
+import { once } from 'node:events';
+import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ObjectSpec, type BpfObject } from '../src/bpf/object.js';
 import { TypedMap } from '../src/bpf/map.js';
@@ -13,6 +16,15 @@ import * as codec from '../src/bpf/codec.js';
 import type { Codec } from '../src/bpf/codec.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
+
+/** Runs body while link is attached; detaches after, also when body throws. */
+export function whileAttached<T>(link: { close(): void }, body: () => T): T {
+  try {
+    return body();
+  } finally {
+    link.close();
+  }
+}
 
 /** bpf/.output/testdata/<name>.bpf.o, parsed. */
 export function testObject(name: string): ObjectSpec {
@@ -131,6 +143,32 @@ function tryRun(cmd: string, args: string[]): void {
 }
 
 /**
+ * Makes network namespace `ns` and a veth pair: `host` here, `peer` in ns, both
+ * up (and ns's loopback), with the addresses given (CIDRs; IPv6 ones without
+ * duplicate address detection, so they are usable at once).
+ */
+export function createVethNamespace(ns: string, host: string, peer: string, hostAddrs: string[], nsAddrs: string[]): void {
+  const addr = (prefix: string[], cidr: string, dev: string): void => {
+    const v6 = cidr.includes(':');
+    run('ip', [...prefix, ...(v6 ? ['-6'] : []), 'addr', 'add', cidr, 'dev', dev, ...(v6 ? ['nodad'] : [])]);
+  };
+  run('ip', ['netns', 'add', ns]);
+  run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', peer]);
+  run('ip', ['link', 'set', peer, 'netns', ns]);
+  for (const a of hostAddrs) addr([], a, host);
+  run('ip', ['link', 'set', host, 'up']);
+  run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  for (const a of nsAddrs) addr(['-n', ns], a, peer);
+  run('ip', ['-n', ns, 'link', 'set', peer, 'up']);
+}
+
+/** Deleting the namespace deletes the peer and with it the pair; the link delete covers a half-made setup. */
+export function removeVethNamespace(ns: string, host: string): void {
+  tryRun('ip', ['netns', 'del', ns]);
+  if (existsSync(`/sys/class/net/${host}`)) tryRun('ip', ['link', 'del', host]);
+}
+
+/**
  * A network namespace and a veth pair between it and this namespace, made
  * for one test run: traffic goes only across this pair, between two
  * link-local addresses of a /30 nothing else uses.
@@ -153,14 +191,7 @@ export class VethPair {
 
   create(): void {
     this.remove();
-    run('ip', ['netns', 'add', this.ns]);
-    run('ip', ['link', 'add', this.host, 'type', 'veth', 'peer', 'name', this.peer]);
-    run('ip', ['link', 'set', this.peer, 'netns', this.ns]);
-    run('ip', ['addr', 'add', `${this.hostAddr}/30`, 'dev', this.host]);
-    run('ip', ['link', 'set', this.host, 'up']);
-    run('ip', ['-n', this.ns, 'link', 'set', 'lo', 'up']);
-    run('ip', ['-n', this.ns, 'addr', 'add', `${this.nsAddr}/30`, 'dev', this.peer]);
-    run('ip', ['-n', this.ns, 'link', 'set', this.peer, 'up']);
+    createVethNamespace(this.ns, this.host, this.peer, [`${this.hostAddr}/30`], [`${this.nsAddr}/30`]);
   }
 
   get ifindex(): number {
@@ -172,10 +203,8 @@ export class VethPair {
     return execFileSync('tc', ['qdisc', 'show', 'dev', this.host], { encoding: 'utf8' }).includes('clsact');
   }
 
-  /** Deleting the namespace deletes the peer and with it the pair; the link delete covers a half-made setup. */
   remove(): void {
-    tryRun('ip', ['netns', 'del', this.ns]);
-    if (existsSync(`/sys/class/net/${this.host}`)) tryRun('ip', ['link', 'del', this.host]);
+    removeVethNamespace(this.ns, this.host);
   }
 
   /** Runs node inside the namespace. */
@@ -213,6 +242,36 @@ export class TestCgroup {
     }
   }
 
+  /**
+   * Runs a node script in the cgroup: `attempt` is the source of a function
+   * `attempt(target)` resolving to "ok" or an error code. The child prints
+   * "ready", is moved into the cgroup, then on "go" tries each target in turn
+   * and prints one JSON line {target: result}. Returns it and the child's pid.
+   */
+  async runScript(attempt: string, targets: string[]): Promise<{ pid: number; results: Record<string, string> }> {
+    const script = `${attempt}
+console.log('ready');
+process.stdin.once('data', async () => {
+  const out = {};
+  for (const t of process.argv.slice(1)) out[t] = await attempt(t);
+  console.log(JSON.stringify(out));
+  process.exit(0);
+});
+setTimeout(() => process.exit(3), 10000).unref();
+`;
+    const child = new Child(process.execPath, ['-e', script, ...targets]);
+    try {
+      await child.line(/^ready$/);
+      this.add(child.pid);
+      child.go();
+      const line = await child.line(/^\{.*\}$/);
+      assert.equal(await child.exit(), 0, child.errors);
+      return { pid: child.pid, results: JSON.parse(line[0]) as Record<string, string> };
+    } finally {
+      child.kill();
+    }
+  }
+
   /** rmdir; a process that just exited can hold the cgroup for a moment. */
   async remove(): Promise<void> {
     if (!existsSync(this.path)) return;
@@ -226,6 +285,24 @@ export class TestCgroup {
       }
     }
   }
+}
+
+/** A TCP server on host that closes every connection (kept in `servers` for the caller to close); its port. */
+export async function listenTcp(host: string, servers: net.Server[]): Promise<number> {
+  const server = net.createServer((c) => c.destroy());
+  servers.push(server);
+  server.listen(0, host);
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** Connects from this process (outside any test cgroup): "ok" or the error's code. */
+export function connectHere(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => { s.end(); resolve('ok'); });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
+  });
 }
 
 /**

@@ -3,10 +3,7 @@
 // handling of what node:util parseArgs refuses. No kernel, no root.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { effectiveCapabilities, missingCapabilities, privilegeMessage } from '../src/cli/privileges.js';
+import { missingCapabilities, privilegeMessage } from '../src/cli/privileges.js';
 import { flagList, parseFlags } from '../src/cli/flags.js';
 import { UsageError } from '../src/cli/command.js';
 
@@ -25,21 +22,6 @@ describe('capabilities', () => {
 
   test('CAP_SYS_ADMIN stands for CAP_BPF and CAP_PERFMON, not for CAP_NET_ADMIN', () => {
     assert.deepEqual(missingCapabilities(['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'], CAP_SYS_ADMIN), ['CAP_NET_ADMIN']);
-  });
-
-  test('the effective set is read from a status file', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-caps-'));
-    try {
-      const f = path.join(dir, 'status');
-      writeFileSync(f, 'Name:\tx\nCapInh:\t0000000000000000\nCapPrm:\t000000c000001000\nCapEff:\t000000c000001000\n');
-      assert.equal(effectiveCapabilities(f), CAP_BPF | CAP_PERFMON | CAP_NET_ADMIN);
-      writeFileSync(f, 'Name:\tx\n');
-      assert.equal(effectiveCapabilities(f), undefined);
-      assert.equal(effectiveCapabilities(path.join(dir, 'absent')), undefined);
-    } finally {
-      rmSync(dir, { recursive: true });
-    }
-    assert.equal(typeof effectiveCapabilities(), 'bigint', 'this process has a CapEff line');
   });
 
   test('the refusal names what is missing and how to run the command with all it needs', () => {

@@ -4,15 +4,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   containerFromCgroupPath, containerFromProcCgroup, containerCgroupIds, containerCgroups, parseProcCgroup,
-  cgroupV2Path, walkCgroups, CgroupPaths, ContainerLookupError,
+  cgroupV2Path, CgroupPaths, ContainerLookupError,
 } from '../src/process/container.js';
 import { HOST, type ContainerInfo } from '../src/process/types.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
-import { requireRoot } from './helpers.js';
+import { removeCgroupTree, requireRoot } from './helpers.js';
 
 const A = '7951fb549ab99e0722a949b6c121634e1f3a36b5bacbe5392991e3b12251e6b8';
 const B = '605439acbd4fb18c145069289094b17f17e0cfa938f78012d4960bc797305f22';
@@ -171,18 +171,7 @@ describe('real cgroups shaped as each runtime names them', () => {
   function cleanup(): void {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     // Deepest first; a cgroup with a live process cannot go, so wait for the kills.
-    const dirs = root ? walkCgroups(root, `/${base}`).map((d) => path.join(root, d.path)).reverse() : [];
-    for (const d of dirs) {
-      for (let i = 0; i < 100; i++) {
-        try {
-          rmdirSync(d);
-          break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-        }
-      }
-    }
+    if (root) removeCgroupTree(root, `/${base}`);
   }
 
   before(() => {

@@ -9,8 +9,7 @@
 // fchmod) as Falco's fd.* and fs.path.* see them.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,23 +22,15 @@ import { LiveAdapter } from '../src/rules/live.js';
 import { RuleFieldTable } from '../src/rules/fields.js';
 import type { RuleEvent } from '../src/rules/event.js';
 import type { ProcessLookup } from '../src/process/types.js';
-import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot, waitFor } from './helpers.js';
-import { observe } from './cli-util.js';
+import { missingFeature, pythonChild, requireRoot, waitFor } from './helpers.js';
+import { observeRun } from './observe-util.js';
 import { canonicalPrefix } from '../src/cli/flags.js';
 import { parseObserveArgs } from '../src/cli/commands/observe.js';
 
 const FILEOPS = repoPath('test', '.output', 'fileops');
-const VIGIL = repoPath('bin', 'vigil');
 
-async function unsupported(): Promise<string | undefined> {
-  for (const r of [await probeAttach('tracepoint'), await probeHelper('bpf_loop')]) {
-    if (r.status === 'unsupported') return r.reason;
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  }
-  return undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint'], ['bpf_loop']);
 
 interface Call { label: string; syscall: string; ret: number }
 
@@ -190,11 +181,9 @@ describe('canonical paths (real kernel)', () => {
     d = makeTree();
     const want = wanted(d);
     const ins = Object.entries(want).filter(([, w]) => w.side === 'in');
-    const { code, stdout, stderr } = await observe(['--sensors', 'file', '--comm', 'fileops', '--path-prefix', `${d}/watched/`,
-      '--output', 'json', '--count', String(ins.length)], () => {
-      // The calls reaching other/ come first: had the filter let one through, it would be among the first events.
-      runCanon(d);
-    });
+    // The calls reaching other/ come first: had the filter let one through, it would be among the first events.
+    const { code, stdout, stderr } = await observeRun(['--sensors', 'file', '--comm', 'fileops', '--path-prefix', `${d}/watched/`,
+      '--output', 'json', '--count', String(ins.length)], () => { runCanon(d); });
     assert.equal(code, 0, stderr);
     const files = stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { file: Record<string, unknown> }).file);
     assert.deepEqual(files.map((f) => [f.path, f.raw_path]), ins.map(([, w]) => [w.path, w.raw]));
@@ -202,21 +191,6 @@ describe('canonical paths (real kernel)', () => {
     assert.deepEqual(files.filter((f) => f.op === 'open' && (f.ret as number) >= 0).map((f) => [f.dev, f.ino]),
       ins.filter(([, w]) => w.opened).map(() => [st.dev, st.ino]));
   });
-
-  /** A python3 child that waits for a line on stdin, then runs `code`. */
-  async function pythonChild(code: string[]): Promise<{ pid: number; go(): Promise<number> }> {
-    const child = spawn('python3', ['-c', ['import os, sys', 'sys.stdin.readline()', ...code].join('\n')],
-      { stdio: ['pipe', 'ignore', 'inherit'] });
-    await once(child, 'spawn');
-    return {
-      pid: child.pid ?? 0,
-      async go() {
-        child.stdin?.end('go\n');
-        const [status] = await once(child, 'exit');
-        return status as number;
-      },
-    };
-  }
 
   test('a chrooted process: paths from its own root, as it sees them; the prefix filter too', async (t) => {
     if (skip) return t.skip(skip);

@@ -2,7 +2,7 @@
 // test/fixtures/fileops.c in a temp dir, with absolute paths, flags, modes
 // and results; relative names through the cwd and a directory fd; failed
 // calls; the in-kernel path prefix and pid filters.
-import { test, describe, before } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync } from 'node:fs';
@@ -12,21 +12,14 @@ import { FileSensor, availableFileSyscalls } from '../src/sensors/file.js';
 import type { FileEvent, FileOp } from '../src/sensors/file-events.js';
 import { FilterSet, type FilterOptions } from '../src/sensors/filter.js';
 import { ensureTracefs } from '../src/bpf/index.js';
-import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot } from './helpers.js';
+import { kernelSuite, missingFeature } from './helpers.js';
 import { shapedEvent } from './shaped.js';
 
 const FILEOPS = repoPath('test', '.output', 'fileops');
 
 /** Why the kernel cannot run the sensor, or undefined. A probe that cannot tell fails. */
-async function unsupported(): Promise<string | undefined> {
-  for (const r of [await probeAttach('tracepoint'), await probeHelper('bpf_loop')]) {
-    if (r.status === 'unsupported') return r.reason;
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  }
-  return undefined;
-}
+const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint'], ['bpf_loop']);
 
 function tempDir(tag: string): string {
   // realpath: the kernel reports the path it resolved, not a symlinked /tmp.
@@ -122,15 +115,10 @@ function expected(d: string): Record<string, Expect> {
 }
 
 describe('FileSensor (real kernel)', () => {
-  let skip: string | undefined;
-
-  before(async () => {
-    requireRoot();
-    skip = await unsupported();
-  });
+  const suite = kernelSuite(unsupported);
 
   test('every file syscall in a temp dir: absolute paths, flags, mode, result', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const dir = tempDir('ops');
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const w = await watch({ pathPrefixes: [`${dir}/`] });
@@ -185,7 +173,7 @@ describe('FileSensor (real kernel)', () => {
   });
 
   test('path prefix filter: only events below the prefix reach user space, the rest are counted dropped', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const inside = tempDir('in');
     const outside = tempDir('out');
     const w = await watch({ pathPrefixes: [`${inside}/`] });
@@ -213,7 +201,7 @@ describe('FileSensor (real kernel)', () => {
   });
 
   test('pid filter: this process passes, a child does not', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const dir = tempDir('pid');
     const w = await watch({ pids: [process.pid], pathPrefixes: [`${dir}/`] });
     try {
@@ -236,7 +224,7 @@ describe('FileSensor (real kernel)', () => {
   });
 
   test('a resolved path longer than PATH_MAX keeps its leaf side, marked truncated', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const dir = tempDir('deep');
     const w = await watch({ comms: ['fileops'] });
     try {
@@ -258,7 +246,7 @@ describe('FileSensor (real kernel)', () => {
   });
 
   test('names not yet paged in at entry are read at exit, and filtered then', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const dir = tempDir('fault');
     const w = await watch({ pathPrefixes: [`${dir}/`] });
     try {

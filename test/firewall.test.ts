@@ -15,8 +15,8 @@ import { once } from 'node:events';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { requireRoot, waitFor } from './helpers.js';
-import { Child } from './attach-util.js';
+import { requireRoot, single, waitFor } from './helpers.js';
+import { Child, createVethNamespace, removeVethNamespace } from './attach-util.js';
 import { requireFeature } from '../src/bpf/features.js';
 import { ensureBpffs } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
@@ -38,11 +38,6 @@ s.bind(0, src, async () => {
 });
 setTimeout(() => process.exit(3), 20000).unref();
 `;
-
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
-}
 
 /**
  * In the namespace: write `count` Ethernet frames on IFACE carrying IPv4/UDP
@@ -100,22 +95,12 @@ class FirewallNet {
 
   create(): void {
     this.remove();
-    run('ip', ['netns', 'add', this.ns]);
-    run('ip', ['link', 'add', this.host, 'type', 'veth', 'peer', 'name', this.peer]);
-    run('ip', ['link', 'set', this.peer, 'netns', this.ns]);
-    run('ip', ['addr', 'add', `${this.hostAddr}/24`, 'dev', this.host]);
-    run('ip', ['-6', 'addr', 'add', 'fe80::1/64', 'dev', this.host, 'nodad']);
-    run('ip', ['link', 'set', this.host, 'up']);
-    const inNs = (args: string[]): void => run('ip', ['-n', this.ns, ...args]);
-    inNs(['link', 'set', 'lo', 'up']);
-    for (const i of [2, 3, 4, 5]) inNs(['addr', 'add', `${this.addr(i)}/24`, 'dev', this.peer]);
-    for (const i of [2, 3]) inNs(['-6', 'addr', 'add', `fe80::${i}/64`, 'dev', this.peer, 'nodad']);
-    inNs(['link', 'set', this.peer, 'up']);
+    createVethNamespace(this.ns, this.host, this.peer, [`${this.hostAddr}/24`, 'fe80::1/64'],
+      [...[2, 3, 4, 5].map((i) => `${this.addr(i)}/24`), 'fe80::2/64', 'fe80::3/64']);
   }
 
   remove(): void {
-    spawnSync('ip', ['netns', 'del', this.ns]);
-    if (existsSync(`/sys/class/net/${this.host}`)) spawnSync('ip', ['link', 'del', this.host]);
+    removeVethNamespace(this.ns, this.host);
   }
 
   /** Writes count VLAN-tagged frames (tags "8100:100" or "88a8:10,8100:20") from src to the host end. */
@@ -195,9 +180,7 @@ describe('XDP firewall (vigil firewall)', () => {
   }
 
   function status(): FirewallStatus {
-    const s = JSON.parse(vigilOk('firewall', 'status', '--json', '-i', net.host)) as { firewalls: FirewallStatus[] };
-    assert.equal(s.firewalls.length, 1);
-    return s.firewalls[0]!;
+    return single((JSON.parse(vigilOk('firewall', 'status', '--json', '-i', net.host)) as { firewalls: FirewallStatus[] }).firewalls);
   }
 
   before(async () => {

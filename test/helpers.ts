@@ -1,6 +1,15 @@
 // Shared helpers for the real-kernel tests.
-import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import os from 'node:os';
+import { before, after } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import { cgroup2 } from '../src/bpf/mounts.js';
+import path from 'node:path';
+import { walkCgroups } from '../src/process/container.js';
 import { repoPath } from '../src/util/paths.js';
 import { ensureTracefs } from '../src/bpf/mounts.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
@@ -25,6 +34,105 @@ export function requireRoot(): void {
 export function tracefs(): void {
   const st = ensureTracefs();
   if (!st.path) throw new Error(`tracefs: ${st.reason}`);
+}
+
+/**
+ * Removes the cgroup `rel` (a path below the cgroup v2 root `root`, from "/")
+ * and every cgroup under it, deepest first; a cgroup whose last process was
+ * just killed may stay busy for a moment, so each is retried for ~1 s.
+ */
+export function removeCgroupTree(root: string, rel: string): void {
+  const dirs = walkCgroups(root, rel).map((d) => path.join(root, d.path)).reverse();
+  for (const d of dirs) {
+    for (let i = 0; i < 100; i++) {
+      try {
+        rmdirSync(d);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
+  }
+}
+
+/**
+ * Runs body with a fresh cgroup named like a docker container's
+ * (<root>/vigil-test-XXXXXX.slice/docker-<64 hex>.scope), removed after;
+ * skips t where there is no cgroup v2 hierarchy.
+ */
+export async function withDockerCgroup(t: TestContext,
+  body: (c: { root: string; id: string; dir: string }) => Promise<void>): Promise<void> {
+  const root = cgroup2().path;
+  if (!root) return t.skip('no cgroup v2 hierarchy');
+  const id = randomBytes(32).toString('hex');
+  const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    await body({ root, id, dir });
+  } finally {
+    rmdirSync(dir);
+    rmdirSync(path.dirname(dir));
+  }
+}
+
+/**
+ * A real-kernel suite's common setup: before its tests, require root, ask the
+ * feature probes why the kernel cannot run it (`skip`, undefined when it can)
+ * and, given a prefix, make a scratch directory (`tmp`, real path), removed
+ * after the suite.
+ */
+export function kernelSuite(unsupported: () => Promise<string | undefined>, tmpPrefix?: string):
+  { readonly skip: string | undefined; readonly tmp: string } {
+  const s = { skip: undefined as string | undefined, tmp: '' };
+  before(async () => {
+    requireRoot();
+    s.skip = await unsupported();
+    if (tmpPrefix) s.tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), tmpPrefix)));
+  });
+  after(() => {
+    if (s.tmp) rmSync(s.tmp, { recursive: true, force: true });
+  });
+  return s;
+}
+
+/**
+ * Waits until a spawned child has started and its /proc/PID/exe ends with
+ * `exe` (it starts as a copy of its parent, or of a wrapper that execs it);
+ * returns its pid.
+ */
+export async function execed(child: ChildProcess, exe: string): Promise<number> {
+  await new Promise<void>((res, rej) => { child.once('spawn', () => res()); child.once('error', rej); });
+  const pid = child.pid ?? 0;
+  assert.ok(await waitFor(() => { try { return readlinkSync(`/proc/${pid}/exe`).endsWith(exe); } catch { return false; } }),
+    `pid ${pid} runs ${exe}`);
+  return pid;
+}
+
+/**
+ * A python3 child (with `modules` and sys imported) that waits for a line on
+ * stdin, then runs `code` (lines); go() sends the line and resolves to its
+ * exit status.
+ */
+export async function pythonChild(code: string[], modules: string[] = ['os']): Promise<{ pid: number; go(): Promise<number> }> {
+  const imports = `import ${[...new Set([...modules, 'sys'])].join(', ')}`;
+  const child = spawn('python3', ['-c', [imports, 'sys.stdin.readline()', ...code].join('\n')],
+    { stdio: ['pipe', 'ignore', 'inherit'] });
+  await once(child, 'spawn');
+  return {
+    pid: child.pid ?? 0,
+    async go() {
+      child.stdin?.end('go\n');
+      const [status] = await once(child, 'exit');
+      return status as number;
+    },
+  };
+}
+
+/** The one element of items, asserting there is exactly one. */
+export function single<T>(items: readonly T[], what = 'items'): T {
+  assert.equal(items.length, 1, `exactly one of ${what}: ${JSON.stringify(items)}`);
+  return items[0]!;
 }
 
 /** Waits until cond() holds, polling; bounded. */

@@ -3,7 +3,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileRules, describeRule, parsePolicy, PolicyError } from '../src/network/netpolicy-spec.js';
-import { formatAddress, formatCidr, parseCidr } from '../src/network/cidr.js';
+import { formatAddress, formatCidr, parseCidr } from '../src/kernel/addr.js';
 import { VIGIL_NP_ALLOW, VIGIL_NP_DENY, VIGIL_NP_EGRESS, VIGIL_NP_INGRESS, VIGIL_NP_TCP, VIGIL_NP_UDP } from '../src/generated/netpolicy.js';
 
 function error(text: string): PolicyError {

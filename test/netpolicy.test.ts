@@ -12,8 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { requireRoot, waitFor } from './helpers.js';
-import { Child, TestCgroup } from './attach-util.js';
+import { requireRoot, single, waitFor } from './helpers.js';
+import { Child, TestCgroup, connectHere, listenTcp } from './attach-util.js';
 import { requireFeature } from '../src/bpf/features.js';
 import { ensureBpffs } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
@@ -22,13 +22,12 @@ import type { FlowRecord } from '../src/network/flow-types.js';
 import { shapedFlow } from './shaped.js';
 
 /**
- * In the cgroup: wait for "go", then for each "tcp:host:port" connect and for
- * each "udp:host:port" send one datagram; print {"target": "ok" | error code}.
+ * In the cgroup (TestCgroup.runScript): for each "tcp:host:port" connect and
+ * for each "udp:host:port" send one datagram: "ok" or the error code.
  */
 const CLIENT = `
 const net = require('node:net');
 const dgram = require('node:dgram');
-const targets = process.argv.slice(1);
 function attempt(t) {
   const [proto, ...rest] = t.split(':');
   const hp = rest.join(':');
@@ -45,14 +44,6 @@ function attempt(t) {
     }
   });
 }
-console.log('ready');
-process.stdin.once('data', async () => {
-  const out = {};
-  for (const t of targets) out[t] = await attempt(t);
-  console.log(JSON.stringify(out));
-  process.exit(0);
-});
-setTimeout(() => process.exit(3), 10000).unref();
 `;
 
 function vigil(...args: string[]): { code: number; stdout: string; stderr: string } {
@@ -78,13 +69,7 @@ describe('per-cgroup network policy (vigil netpolicy)', () => {
   let watch: DenialWatch | undefined;
   let policyFile = '';
 
-  async function listen(host: string): Promise<number> {
-    const server = net.createServer((c) => c.destroy());
-    servers.push(server);
-    server.listen(0, host);
-    await once(server, 'listening');
-    return (server.address() as net.AddressInfo).port;
-  }
+  const listen = (host: string): Promise<number> => listenTcp(host, servers);
 
   async function udpListen(name: string): Promise<number> {
     const s = dgram.createSocket('udp4');
@@ -96,27 +81,7 @@ describe('per-cgroup network policy (vigil netpolicy)', () => {
   }
 
   /** Runs the client inside the cgroup; its results by target, and its pid. */
-  async function fromCgroup(targets: string[]): Promise<{ pid: number; results: Record<string, string> }> {
-    const child = new Child(process.execPath, ['-e', CLIENT, ...targets]);
-    try {
-      await child.line(/^ready$/);
-      cgroup.add(child.pid);
-      child.go();
-      const line = await child.line(/^\{.*\}$/);
-      assert.equal(await child.exit(), 0, child.errors);
-      return { pid: child.pid, results: JSON.parse(line[0]) as Record<string, string> };
-    } finally {
-      child.kill();
-    }
-  }
-
-  async function connectHere(host: string, port: number): Promise<string> {
-    return new Promise((resolve) => {
-      const s = net.connect({ host, port });
-      s.once('connect', () => { s.end(); resolve('ok'); });
-      s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
-    });
-  }
+  const fromCgroup = (targets: string[]) => cgroup.runScript(CLIENT, targets);
 
   function writePolicy(name: string, text: string): string {
     const f = path.join(tmp, name);
@@ -125,9 +90,7 @@ describe('per-cgroup network policy (vigil netpolicy)', () => {
   }
 
   function status(): PolicyStatus {
-    const s = JSON.parse(vigilOk('netpolicy', 'status', cgroup.path, '--json').stdout) as { policies: PolicyStatus[] };
-    assert.equal(s.policies.length, 1);
-    return s.policies[0]!;
+    return single((JSON.parse(vigilOk('netpolicy', 'status', cgroup.path, '--json').stdout) as { policies: PolicyStatus[] }).policies);
   }
 
   before(async () => {

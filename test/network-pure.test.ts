@@ -3,7 +3,7 @@
 // formats, Hubble's filters and observe's flag parsing, vigil top tcp's table.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cidr, addressFromKernel, ipv6Text, parseIp, AF_INET, AF_INET6 } from '../src/network/addr.js';
+import { CidrFilter, addressFromKernel, ipv6Text, parseIp, AF_INET, AF_INET6 } from '../src/kernel/addr.js';
 import { DnsParseError, encodeDnsMessage, parseDnsMessage, dnsTypeName, dnsTypeNumber } from '../src/network/dns.js';
 import { DnsMatcher, NameCache } from '../src/network/dns-view.js';
 import {
@@ -13,22 +13,12 @@ import { FlowFilter, type FlowFilterTerm } from '../src/network/flow-filter.js';
 import { FlowTracker } from '../src/network/flow-tracker.js';
 import type { DnsCaptureEvent, SocketOwner, TcpFlowEvent, UdpConversation } from '../src/network/flow-sensor.js';
 import type { FlowRecord } from '../src/network/flow-types.js';
-import { isNetworkObserve, parseNetworkObserveArgs, kernelFilter } from '../src/cli/observe-network.js';
+import { kernelFilter } from '../src/cli/observe-network.js';
+import { parseNetworkObserveArgs, parseObserveArgs } from '../src/cli/commands/observe.js';
 import { isTopTcp, parseTopTcpArgs, TcpTopTable } from '../src/cli/top-tcp.js';
 import { UsageError } from '../src/cli/command.js';
 import { shaped, shapedFlow } from './shaped.js';
-
-/** A deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../src/util/prng.js';
 
 describe('addresses', () => {
   test('kernel bytes to text, v4-mapped reported as IPv4', () => {
@@ -48,20 +38,20 @@ describe('addresses', () => {
   });
 
   test('CIDR matching, both families, not across them', () => {
-    const c = Cidr.parse('10.0.0.0/8');
+    const c = CidrFilter.parse('10.0.0.0/8');
     assert.ok(c.contains('10.200.1.1'));
     assert.ok(!c.contains('11.0.0.1'));
     assert.ok(!c.contains('::ffff:10.0.0.1') === false, 'v4-mapped text is the v4 address');
     assert.ok(!c.contains('fd00::1'));
-    assert.ok(Cidr.parse('192.168.1.7').contains('192.168.1.7'));
-    assert.ok(!Cidr.parse('192.168.1.7').contains('192.168.1.8'));
-    assert.ok(Cidr.parse('fd00::/8').contains('fd12::1'));
-    assert.ok(!Cidr.parse('fd00::/8').contains('fe80::1'));
-    assert.ok(Cidr.parse('0.0.0.0/0').contains('8.8.8.8'));
-    assert.ok(Cidr.parse('10.1.2.128/25').contains('10.1.2.200'));
-    assert.ok(!Cidr.parse('10.1.2.128/25').contains('10.1.2.100'));
+    assert.ok(CidrFilter.parse('192.168.1.7').contains('192.168.1.7'));
+    assert.ok(!CidrFilter.parse('192.168.1.7').contains('192.168.1.8'));
+    assert.ok(CidrFilter.parse('fd00::/8').contains('fd12::1'));
+    assert.ok(!CidrFilter.parse('fd00::/8').contains('fe80::1'));
+    assert.ok(CidrFilter.parse('0.0.0.0/0').contains('8.8.8.8'));
+    assert.ok(CidrFilter.parse('10.1.2.128/25').contains('10.1.2.200'));
+    assert.ok(!CidrFilter.parse('10.1.2.128/25').contains('10.1.2.100'));
     for (const bad of ['10.0.0.0/33', 'fd00::/129', 'nope', '10.0.0/8', '1.2.3.4/x']) {
-      assert.throws(() => Cidr.parse(bad), RangeError, bad);
+      assert.throws(() => CidrFilter.parse(bad), RangeError, bad);
     }
   });
 });
@@ -459,9 +449,18 @@ describe('flow filters', () => {
   });
 
   test('observe flags: --not negates the filter after it, sensors, outputs', () => {
-    assert.ok(isNetworkObserve(['--sensors', 'flow,dns']));
-    assert.ok(isNetworkObserve(['--sensors=dns']));
-    assert.ok(!isNetworkObserve(['--sensors', 'exec,file']));
+    // One parse for every sensor: flows and process events in one stream.
+    assert.ok(parseObserveArgs(['--sensors', 'flow,dns']).network);
+    assert.ok(parseObserveArgs(['--sensors=dns']).network);
+    assert.equal(parseObserveArgs(['--sensors', 'exec,file']).network, undefined);
+    const mixed = parseObserveArgs(['--sensors', 'exec,flow', '--not', '--port', '22', '-o', 'json']);
+    assert.deepEqual(mixed.sensors, ['exec']);
+    assert.deepEqual(mixed.network?.sensors, ['exec', 'flow']);
+    assert.deepEqual(mixed.network?.terms, [T('port', '22', true)]);
+    for (const bad of [['--sensors', 'exec', '--port', '22'], ['--sensors', 'exec', '--not', '--pid', '1'],
+      ['--sensors', 'exec,file', '--udp-window', '1']]) {
+      assert.throws(() => parseObserveArgs(bad), /filters flows; add flow or dns to --sensors/, bad.join(' '));
+    }
     const o = parseNetworkObserveArgs(['--sensors', 'flow,dns', '--ip', '10.0.0.0/8', '--not', '--port', '22', '--port', '80',
       '--not', '--container', 'host', '--pid', '12', '-o', 'json', '--udp-window', '0.5', '--dns-port', '5353']);
     assert.deepEqual(o.terms, [T('ip', '10.0.0.0/8'), T('port', '22', true), T('port', '80'), T('container', 'host', true),
@@ -473,7 +472,7 @@ describe('flow filters', () => {
     assert.equal(kernelFilter({ ...parseNetworkObserveArgs(['--sensors', 'flow', '--include-self']), terms: [] }).excludeSelf,
       undefined);
     for (const bad of [['--sensors', 'flow', '--not'], ['--sensors', 'flow', '--not', '--output', 'json'],
-      ['--sensors', 'flow,exec'], ['--sensors', 'flow', '--port', 'x'], ['--sensors', 'flow', '-o', 'yaml'],
+      ['--sensors', 'flow,nope'], ['--sensors', 'flow', '--port', 'x'], ['--sensors', 'flow', '-o', 'yaml'],
       ['--sensors', 'flow', '--not', '--not', '--port', '1'], ['--sensors', 'flow', '--follow-children']]) {
       assert.throws(() => parseNetworkObserveArgs(bad), UsageError, bad.join(' '));
     }

@@ -1,24 +1,25 @@
 // `vigil observe` as a user runs it: flags, in-kernel filters, each output
 // format, usage errors. Real kernel, real processes.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { once } from 'node:events';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseObserveArgs } from '../src/cli/commands/observe.js';
 import { UsageError } from '../src/cli/command.js';
-import { cgroup2 } from '../src/bpf/mounts.js';
-import { repoPath } from '../src/util/paths.js';
-import { requireRoot, missingFeature } from './helpers.js';
-import { VIGIL, jsonLines, observe } from './cli-util.js';
+import { kernelSuite, missingFeature, withDockerCgroup } from './helpers.js';
+import { VIGIL, jsonLines, observeRun } from './observe-util.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SH = realpathSync('/bin/sh');
 const marker = (what: string): string => `vigil-test-${what}-${randomBytes(4).toString('hex')}`;
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
+const observe = observeRun;
 
 
 describe('vigil observe flags (no kernel)', () => {
@@ -76,32 +77,23 @@ describe('vigil observe flags (no kernel)', () => {
 });
 
 describe('vigil observe (real kernel)', () => {
-  let skip: string | undefined;
-  let tmp = '';
-  before(async () => {
-    requireRoot();
-    skip = await unsupported();
-    tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'vigil-observe-')));
-  });
-  after(() => {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  const s = kernelSuite(unsupported, 'vigil-observe-');
 
   function copyBinary(name: string): string {
-    const to = path.join(tmp, name);
+    const to = path.join(s.tmp, name);
     copyFileSync(ECHO, to);
     chmodSync(to, 0o755);
     return realpathSync(to);
   }
 
   test('--comm, json: the program\'s exec and exit and nothing else', async (t) => {
-    if (skip) return t.skip(skip);
+    if (s.skip) return t.skip(s.skip);
     const comm = `vgl${randomBytes(4).toString('hex')}`;
     const bin = copyBinary(comm);
     const mark = marker('json');
     const r = await observe(['--sensors', 'exec,exit,fork', '--comm', comm, '--output', 'json', '--count', '2'], () => {
       assert.equal(spawnSync('/bin/true').status, 0);
-      assert.equal(spawnSync(bin, [mark, 'x y'], { cwd: tmp, stdio: 'ignore' }).status, 0);
+      assert.equal(spawnSync(bin, [mark, 'x y'], { cwd: s.tmp, stdio: 'ignore' }).status, 0);
     });
     assert.equal(r.code, 0, r.stderr);
     const lines = jsonLines(r.stdout);
@@ -110,7 +102,7 @@ describe('vigil observe (real kernel)', () => {
     const p = exec?.process_exec.process;
     assert.equal(p.binary, bin);
     assert.equal(p.arguments, `${mark} "x y"`);
-    assert.equal(p.cwd, tmp);
+    assert.equal(p.cwd, s.tmp);
     assert.equal(p.uid, process.getuid!());
     assert.equal(p.flags, 'execve');
     assert.equal(p.container_id, 'host');
@@ -126,7 +118,7 @@ describe('vigil observe (real kernel)', () => {
   });
 
   test('--pid --follow-children, compact: a tree that began before vigil', async (t) => {
-    if (skip) return t.skip(skip);
+    if (s.skip) return t.skip(s.skip);
     const mark = marker('compact');
     const script = `read x; /bin/echo ${mark}; exit 4`;
     const sh = spawn('/bin/sh', ['-c', script], { stdio: ['pipe', 'ignore', 'ignore'] });
@@ -153,10 +145,10 @@ describe('vigil observe (real kernel)', () => {
   });
 
   test('--binary prefix, table: a header and aligned rows; --ancestors in json', async (t) => {
-    if (skip) return t.skip(skip);
+    if (s.skip) return t.skip(s.skip);
     const bin = copyBinary('vigil-table-echo');
     const mark = marker('table');
-    const r = await observe(['--sensors', 'exec,exit', '--binary', `${tmp}/`, '--output', 'table', '--count', '2'], () => {
+    const r = await observe(['--sensors', 'exec,exit', '--binary', `${s.tmp}/`, '--output', 'table', '--count', '2'], () => {
       assert.equal(spawnSync('/bin/sh', ['-c', `${bin} ${mark}; true`], { stdio: 'ignore' }).status, 0);
     });
     assert.equal(r.code, 0, r.stderr);
@@ -176,7 +168,7 @@ describe('vigil observe (real kernel)', () => {
     // The parent's own events are filtered out: vigil reads it from /proc, so
     // it waits (on stdin) until vigil is done.
     const sh = spawn('/bin/sh', ['-c', `read go; ${bin} ${mark} >/dev/null; read done`], { stdio: ['pipe', 'ignore', 'ignore'] });
-    const a = await observe(['--sensors', 'exec', '--binary', `${tmp}/`, '--output', 'json', '--count', '1', '--ancestors'],
+    const a = await observe(['--sensors', 'exec', '--binary', `${s.tmp}/`, '--output', 'json', '--count', '1', '--ancestors'],
       () => {
         sh.stdin?.write('go\n');
       });
@@ -189,13 +181,8 @@ describe('vigil observe (real kernel)', () => {
   });
 
   test('--container ID: a process in a docker-named cgroup; the same id is its container_id', async (t) => {
-    if (skip) return t.skip(skip);
-    const root = cgroup2().path;
-    if (!root) return t.skip('no cgroup v2 hierarchy');
-    const id = randomBytes(32).toString('hex');
-    const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
-    mkdirSync(dir, { recursive: true });
-    try {
+    if (s.skip) return t.skip(s.skip);
+    await withDockerCgroup(t, async ({ id, dir }) => {
       const bin = copyBinary('vigil-ctr-echo');
       const mark = marker('ctr');
       const r = await observe(['--sensors', 'exec,exit', '--container', id.slice(0, 12), '--output', 'json', '--count', '2'],
@@ -211,19 +198,16 @@ describe('vigil observe (real kernel)', () => {
       assert.equal(p.arguments, mark);
       assert.equal(p.container_id, id);
       assert.equal(p.docker, id);
-    } finally {
-      rmdirSync(dir);
-      rmdirSync(path.dirname(dir));
-    }
+    });
     const bad = spawnSync(process.execPath, [VIGIL, 'observe', '--container', 'fedcba9876'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--container: no cgroup of a container fedcba9876/);
   });
 
   test('--sensors file --path-prefix: file events with their process', async (t) => {
-    if (skip) return t.skip(skip);
-    const target = path.join(tmp, `file-${randomBytes(4).toString('hex')}`);
-    const r = await observe(['--sensors', 'file', '--path-prefix', `${tmp}/`, '--output', 'json', '--count', '1'], () => {
+    if (s.skip) return t.skip(s.skip);
+    const target = path.join(s.tmp, `file-${randomBytes(4).toString('hex')}`);
+    const r = await observe(['--sensors', 'file', '--path-prefix', `${s.tmp}/`, '--output', 'json', '--count', '1'], () => {
       assert.equal(spawnSync('/bin/sh', ['-c', `echo hi > ${target}`]).status, 0);
     });
     assert.equal(r.code, 0, r.stderr);
@@ -237,7 +221,7 @@ describe('vigil observe (real kernel)', () => {
   });
 
   test('no --sensors: exec, exit and file; SIGINT stops cleanly with status 0', async (t) => {
-    if (skip) return t.skip(skip);
+    if (s.skip) return t.skip(s.skip);
     const child = spawn(process.execPath, [VIGIL, 'observe', '--comm', 'no-such-comm'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -251,6 +235,46 @@ describe('vigil observe (real kernel)', () => {
     assert.match(stderr, /watching exec, exit, file/);
     child.kill('SIGINT');
     assert.equal(await exited, 0, stderr);
+  });
+  test('--sensors exec,exit,flow: process events and a loopback connection in one stream, in kernel time order', async (t) => {
+    if (s.skip) return t.skip(s.skip);
+    const noFlow = await missingFeature(['tp_btf']);
+    if (noFlow) return t.skip(noFlow);
+    const srv = net.createServer((c) => c.resume());
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = (srv.address() as net.AddressInfo).port;
+    const mark = marker('mixed');
+    // Waits for "go", runs echo, connects (bash's /dev/tcp) and closes, runs echo again.
+    const script = `read x; /bin/echo ${mark}-1; exec 3<>/dev/tcp/127.0.0.1/${port}; exec 3>&-; /bin/echo ${mark}-2`;
+    const sh = spawn('/bin/bash', ['-c', script], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const shExit = new Promise((resolve) => sh.on('close', resolve));
+    try {
+      const r = await observe(['--sensors', 'exec,exit,flow', '--pid', String(sh.pid), '--follow-children', '-o', 'json',
+        '--duration', '3'], async () => {
+        sh.stdin?.end('go\n');
+        await shExit;
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = jsonLines(r.stdout);
+      // One stream: its lines are in time order, whichever ring they came from.
+      const times = lines.map((l) => String(l.time));
+      assert.deepEqual([...times].sort(), times, 'lines in time order');
+      const what = lines.map((l) => (l.process_exec ? `exec ${l.process_exec.process.arguments}`
+        : l.process_exit ? `exit ${l.process_exit.process.pid}` : l.flow ? `flow ${l.flow.event_kind}` : String(Object.keys(l)[0])));
+      const at = (w: string): number => what.findIndex((x) => x.startsWith(w));
+      const first = at(`exec ${mark}-1`);
+      const connect = at('flow tcp-connect');
+      const second = at(`exec ${mark}-2`);
+      assert.ok(first >= 0 && connect >= 0 && second >= 0, what.join('\n'));
+      assert.ok(first < connect && connect < second, `exec, connect, exec in order:\n${what.join('\n')}`);
+      const flow = lines[connect]?.flow;
+      assert.equal(flow?.l4?.TCP?.destination_port, port);
+      assert.equal(flow?.source?.process?.pid, sh.pid, 'the connection is the shell\'s');
+    } finally {
+      sh.kill('SIGKILL');
+      srv.close();
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 // reads (memory stays bounded, losses are counted and reported), into
 // `| head -1` (ends quietly), onto a full filesystem (ENOSPC counted, no
 // crash), and the merge of the process and file rings in kernel time order.
-import { test, describe, before } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import {
@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot, waitFor, missingFeature } from './helpers.js';
+import { kernelSuite, waitFor, missingFeature } from './helpers.js';
 
 const VIGIL = repoPath('bin', 'vigil');
 
@@ -59,14 +59,10 @@ function ownTrue(): { dir: string; program: string } {
 const NO_STACK = /^\s+at |Error:|TypeError|node:internal/m;
 
 describe('event pipeline (real kernel)', () => {
-  let skip: string | undefined;
-  before(async () => {
-    requireRoot();
-    skip = await unsupported();
-  });
+  const suite = kernelSuite(unsupported);
 
   test('a consumer that stops reading: RSS stays bounded, then a lost record and a stderr line', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const buffer = 1 << 20;
     const own = ownTrue();
     const { child, stderr } = await startObserve(['--output', 'json', '--output-buffer', '1MiB', '--binary', `${own.dir}/`], 'pipe');
@@ -122,7 +118,7 @@ describe('event pipeline (real kernel)', () => {
   });
 
   test('| head -1: one line, then observe ends quietly with status 0', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const sh = spawn('/bin/bash', ['-c',
       `"${process.execPath}" "${VIGIL}" observe --output json | head -1; echo "vigil status \${PIPESTATUS[0]}" >&2`],
     { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -152,7 +148,7 @@ describe('event pipeline (real kernel)', () => {
   });
 
   test('a full filesystem (ENOSPC): reported and counted, no crash; lines follow again once there is room', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-enospc-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'vigil-test-enospc', dir]);
     // The test's processes only: the host's would fill the disk again once room is made.
@@ -204,7 +200,7 @@ describe('event pipeline (real kernel)', () => {
   });
 
   test('vigil run: a stalled stdout drops for itself, counted; the file output gets every alert', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-run-stall-'));
     const target = path.join(dir, 'watched.txt');
     writeFileSync(target, 'x');
@@ -261,7 +257,7 @@ describe('event pipeline (real kernel)', () => {
   });
 
   test('kernel time order: a process\'s exec, then its file events, then its exit', async (t) => {
-    if (skip) return t.skip(skip);
+    if (suite.skip) return t.skip(suite.skip);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-order-'));
     const name = `vo${randomBytes(4).toString('hex')}`;
     const bin = path.join(dir, name);

@@ -14,19 +14,13 @@ import { loadPolicyFiles, formatDiagnostic } from '../src/policy/loader.js';
 import { compilePolicies, liveKernel } from '../src/policy/hooks.js';
 import { builtinPolicyDir } from '../src/policy/builtin.js';
 import { probeAttach } from '../src/bpf/features.js';
-import type { ArgValue, CompiledPolicy } from '../src/policy/ir.js';
+import type { CompiledPolicy } from '../src/policy/ir.js';
 import { requireRoot, tracefs } from './helpers.js';
-import { Events, Scratch, run, show } from './policy-engine-util.js';
+import { Events, pathOf, run, Scratch, show } from './policy-engine-util.js';
 
 requireRoot();
 tracefs();
 
-function pathOf(v: ArgValue | undefined): string | undefined {
-  if (!v) return undefined;
-  if (v.kind === 'file') return v.path;
-  if (v.kind === 'string') return v.value;
-  return undefined;
-}
 
 for (const forcePortable of [false, true]) {
   describe(`built-in policies, ${forcePortable ? 'portable hooks forced' : 'native hooks where the kernel has them'}`, () => {

@@ -7,20 +7,17 @@
 // cgroup, and only the fixture run there is refused.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, mkdtempSync, rmSync, unlinkSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { PolicyEngine } from '../src/policy/engine.js';
 import { loadPolicyFiles, formatDiagnostic } from '../src/policy/loader.js';
 import { compilePolicies } from '../src/policy/hooks.js';
 import { builtinPolicyDir } from '../src/policy/builtin.js';
 import { PolicyEventFormatter } from '../src/output/policy-events.js';
-import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
+import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
 import { requireRoot, tracefs } from './helpers.js';
-import { TestCgroup } from './attach-util.js';
-import { Events, Scratch, run, show } from './policy-engine-util.js';
+import { engineForSuite, pathOf, run, runToEnd, show } from './policy-engine-util.js';
 
 requireRoot();
 tracefs();
@@ -34,69 +31,34 @@ async function builtin(name: string): Promise<CompiledPolicy> {
   return c!;
 }
 
-interface Ran { pid: number; code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
-
-/** Runs a program to its end (bounded: killed after 10 s), stdout and stderr kept. */
-function exec(file: string, args: string[], opts: { cwd?: string } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ pid: child.pid ?? -1, code, signal, out, err });
-    });
-  });
-}
-
-function pathOf(v: ArgValue | undefined): string | undefined {
-  if (!v) return undefined;
-  if (v.kind === 'file') return v.path;
-  if (v.kind === 'string') return v.value;
-  return undefined;
-}
+const exec = runToEnd;
 
 describe('built-in policies', () => {
-  let engine: PolicyEngine;
-  let s: Scratch;
-  let cg: TestCgroup;
+  const suite = engineForSuite({ cgroup: true });
   let tmp: string;
-  const events = new Events();
   const json = new PolicyEventFormatter('json');
 
-  before(async () => {
-    s = new Scratch();
+  before(() => {
     tmp = mkdtempSync(path.join(tmpdir(), 'vigil-builtin-'));
-    cg = new TestCgroup();
-    cg.create();
-    engine = await PolicyEngine.start({ onEvent: events.push, onError: (e) => { throw e; }, cgroupPath: cg.path });
   });
-
-  after(async () => {
-    engine?.close();
-    await cg?.remove();
-    s?.remove();
+  after(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   /** Adds the built-in, runs the body, removes it (also on failure). */
   async function withPolicy(name: string, body: (p: CompiledPolicy) => Promise<void>): Promise<void> {
     const p = await builtin(name);
-    await engine.add(p);
-    events.clear();
+    await suite.engine.add(p);
+    suite.events.clear();
     try {
       await body(p);
     } finally {
-      engine.remove(p.name);
+      suite.engine.remove(p.name);
     }
   }
 
   function mine(policy: string, pid: number): PolicyEvent[] {
-    return events.ofPolicy(engine, policy).filter((e) => e.pid === pid);
+    return suite.events.ofPolicy(suite.engine, policy).filter((e) => e.pid === pid);
   }
 
   test('sensitive-file-reads: cat /etc/shadow is reported, /etc/hostname is not', async () => {
@@ -105,7 +67,7 @@ describe('built-in policies', () => {
       assert.equal(hit.code, 0, hit.err);
       const miss = await exec('/bin/cat', ['/etc/hostname']);
       const evs = mine(p.name, hit.pid);
-      assert.ok(evs.length >= 1, show(events.all.map((e) => [e.pid, e.args])));
+      assert.ok(evs.length >= 1, show(suite.events.all.map((e) => [e.pid, e.args])));
       const e = evs[0]!;
       assert.equal(pathOf(e.args[0]), '/etc/shadow');
       assert.equal(e.action, 'KPROBE_ACTION_POST');
@@ -120,12 +82,12 @@ describe('built-in policies', () => {
 
   test('crypto-mining-ports: connect to 4444 is denied with EPERM in the test cgroup; 4445 is not', async () => {
     await withPolicy('crypto-mining-ports', async (p) => {
-      const denied = await run(s.ops, ['wait', 'connect4', '127.0.0.1', '4444'], { beforeGo: (pid) => cg.add(pid) });
+      const denied = await run(suite.s.ops, ['wait', 'connect4', '127.0.0.1', '4444'], { beforeGo: (pid) => suite.cg.add(pid) });
       assert.deepEqual(denied.lines, ['connect4 -1 1'], 'EPERM');
-      const other = await run(s.ops, ['wait', 'connect4', '127.0.0.1', '4445'], { beforeGo: (pid) => cg.add(pid) });
+      const other = await run(suite.s.ops, ['wait', 'connect4', '127.0.0.1', '4445'], { beforeGo: (pid) => suite.cg.add(pid) });
       assert.deepEqual(other.lines, ['connect4 -1 111'], 'ECONNREFUSED: not denied');
       const evs = mine(p.name, denied.pid);
-      assert.ok(evs.length >= 1, show(events.all.map((e) => [e.pid, e.action, e.args])));
+      assert.ok(evs.length >= 1, show(suite.events.all.map((e) => [e.pid, e.action, e.args])));
       assert.ok(evs.some((e) => e.action === 'KPROBE_ACTION_DENY'), show(evs.map((e) => e.action)));
       const sa = evs[0]!.args[1];
       assert.ok(sa?.kind === 'sockaddr' && sa.port === 4444 && sa.addr === '127.0.0.1', show(sa));
@@ -141,13 +103,13 @@ describe('built-in policies', () => {
       const inside = await exec('/usr/bin/unshare', ['-m', '--', '/bin/sh', '-c',
         `mount -t tmpfs vigil-test ${tmp} && umount ${tmp} && exec /usr/bin/nsenter -t ${process.pid} -m -- /bin/true`]);
       assert.equal(inside.code, 0, inside.err);
-      const evs = events.ofPolicy(engine, p.name);
+      const evs = suite.events.ofPolicy(suite.engine, p.name);
       const mounts = evs.filter((e) => e.hook.functionName === 'sys_mount' && pathOf(e.args[1]) === tmp);
       assert.equal(mounts.length, 1, show(evs.map((e) => [e.hook.functionName, e.args])));
       assert.equal(pathOf(mounts[0]!.args[2]), 'tmpfs');
       assert.ok(evs.some((e) => e.hook.functionName === 'sys_setns'), show(evs.map((e) => e.hook.functionName)));
       // The same on the host: not reported.
-      events.clear();
+      suite.events.clear();
       const host = await exec('/usr/bin/nsenter', ['-t', String(process.pid), '-m', '--', '/bin/true']);
       assert.equal(host.code, 0, host.err);
       assert.deepEqual(mine(p.name, host.pid).filter((e) => e.hook.functionName === 'sys_setns'), []);
@@ -184,7 +146,7 @@ describe('built-in policies', () => {
       const r = await exec('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', py, '-c', raise]);
       assert.equal(r.out.trim(), '0', r.err);
       const evs = mine(p.name, r.pid).filter((e) => e.hook.functionName === 'commit_creds');
-      assert.equal(evs.length, 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.hook.functionName, e.args])));
+      assert.equal(evs.length, 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.hook.functionName, e.args])));
       const cred = evs[0]!.args[0];
       assert.ok(cred?.kind === 'cred' && cred.uid === 65534, show(cred));
       if (cred?.kind === 'cred' && cred.caps) assert.ok((cred.caps.effective >> 21n) & 1n, 'the new credentials hold CAP_SYS_ADMIN');
@@ -204,7 +166,7 @@ describe('built-in policies', () => {
       assert.equal(root.out.trim(), 'ok', root.err);
       // (setpriv's own capset calls, before it runs python, are reported too: capset is, for anyone.)
       const evs = mine(p.name, nobody.pid).filter((e) => e.hook.functionName === 'sys_setuid');
-      assert.equal(evs.length, 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.hook.functionName, e.args])));
+      assert.equal(evs.length, 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.hook.functionName, e.args])));
       const e = evs[0]!;
       assert.deepEqual(e.args[0], { kind: 'int', value: 0n });
       assert.ok(e.returnValue?.kind === 'int' && e.returnValue.value === -1n, show(e.returnValue));
@@ -227,7 +189,7 @@ describe('built-in policies', () => {
         const file = await exec('/bin/bash', ['-c', `echo hi >& ${path.join(tmp, 'out.txt')}`]);
         assert.equal(file.code, 0, file.err);
         const evs = mine(p.name, shell.pid);
-        assert.ok(evs.length >= 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.args])));
+        assert.ok(evs.length >= 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.args])));
         const fds = evs.map((e) => e.args[1]).map((v) => (v?.kind === 'int' ? Number(v.value) : -1)).sort();
         assert.ok(fds.includes(1) && fds.includes(2), show(fds));
         const sock = evs[0]!.args[0];
@@ -245,11 +207,11 @@ describe('built-in policies', () => {
       assert.equal(bt.code, 0, bt.err);
       const evs = mine(p.name, bt.pid);
       const loads = evs.filter((e) => e.hook.functionName === 'bpf_check');
-      assert.ok(loads.length >= 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.hook.functionName])));
+      assert.ok(loads.length >= 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.hook.functionName])));
       assert.equal(loads[0]!.args[0]?.kind, 'bpf_attr', show(loads[0]!.args[0]));
       assert.ok(evs.some((e) => e.hook.functionName === 'security_bpf_map_create'));
       // This very process (node) loaded programs for the policy: none of its own calls were reported.
-      assert.deepEqual(events.ofPolicy(engine, p.name).filter((e) => e.pid === process.pid), []);
+      assert.deepEqual(suite.events.ofPolicy(suite.engine, p.name).filter((e) => e.pid === process.pid), []);
     });
   });
 
@@ -259,7 +221,7 @@ describe('built-in policies', () => {
       const [ret, errno] = r.out.trim().split(' ').map(Number);
       assert.equal(ret, -1, r.err);
       const evs = mine(p.name, r.pid);
-      assert.equal(evs.length, 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.hook.functionName])));
+      assert.equal(evs.length, 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.hook.functionName])));
       assert.equal(evs[0]!.hook.functionName, 'sys_finit_module');
       assert.ok(evs[0]!.returnValue?.kind === 'int' && evs[0]!.returnValue.value === BigInt(-errno!), show(evs[0]!.returnValue));
       // The arguments as the syscall got them (read from the registers at its exit where raw_syscalls serve it).
@@ -285,7 +247,7 @@ describe('built-in policies', () => {
       const [ret, child] = r.out.trim().split(' ').map(Number);
       assert.equal(ret, 0, r.err);
       const evs = mine(p.name, r.pid);
-      assert.equal(evs.length, 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.args])));
+      assert.equal(evs.length, 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.args])));
       assert.deepEqual(evs[0]!.args, [{ kind: 'int', value: 16n }, { kind: 'int', value: BigInt(child!) }]);
     });
   });
@@ -302,7 +264,7 @@ describe('built-in policies', () => {
       assert.equal(r.code, 0, r.err);
       const evs = mine(p.name, r.pid);
       const at = evs.filter((e) => e.hook.functionName === 'sys_execveat');
-      assert.equal(at.length, 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.hook.functionName, e.args])));
+      assert.equal(at.length, 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.hook.functionName, e.args])));
       assert.ok(at[0]!.args[2]?.kind === 'int' && (at[0]!.args[2].value & 0x1000n) !== 0n);
       // A plain exec is not.
       const plain = await exec('/bin/true', []);
@@ -319,7 +281,7 @@ describe('built-in policies', () => {
       assert.equal(r.code, 0, r.err);
       const plain = await exec('/bin/true', []);
       const evs = mine(p.name, r.pid);
-      assert.equal(evs.length, 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.args])));
+      assert.equal(evs.length, 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.args])));
       assert.equal(pathOf(evs[0]!.args[0]), bin);
       assert.deepEqual(mine(p.name, plain.pid), []);
     });
@@ -334,7 +296,7 @@ describe('built-in policies', () => {
         const t = await exec(PY, ['-c', `open(${JSON.stringify(path.join(tmp, 'w.txt'))}, "w").write("x")`]);
         assert.equal(t.code, 0, t.err);
         const evs = mine(p.name, w.pid);
-        assert.ok(evs.length >= 1, show(events.ofPolicy(engine, p.name).map((e) => [e.pid, e.args])));
+        assert.ok(evs.length >= 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.args])));
         assert.equal(pathOf(evs[0]!.args[0]), etc);
         assert.deepEqual(evs[0]!.args[1], { kind: 'int', value: 2n });
         assert.deepEqual(mine(p.name, t.pid), []);

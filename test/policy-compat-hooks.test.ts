@@ -25,43 +25,17 @@ import { compatReport, engineCheck, formatCompatReport } from '../src/policy/com
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
-import { ElfFile, FdSource } from '../src/profile/symbols/elf.js';
+import { ElfFile, FdSource } from '../src/kernel/elf.js';
 import { PolicyEventFormatter } from '../src/output/policy-events.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';
+import { policyHelpers, withoutNativeHooks } from './policy-util.js';
 
 const live = liveKernel();
-/** The live kernel without kprobes, fentry and BPF-LSM: kernel functions go to their portable equivalents. */
-const noNative: KernelEnv = {
-  ...live,
-  attach: (name) => (name === 'kprobe' || name === 'fentry' || name === 'lsm'
-    ? Promise.resolve<FeatureResult>({ status: 'unsupported', available: false, reason: `pinned: no ${name}` })
-    : live.attach(name)),
-};
+const noNative = withoutNativeHooks(live);
 const FIXTURE = repoPath('test', '.output', 'compatops');
 
-function load(body: string, head = 'kind: TracingPolicy\nmetadata:\n  name: compat-test\n'): { specs: readonly PolicySpec[]; errors: string[]; warnings: string[] } {
-  const r = loadPolicySources([{ name: 'p.yaml', content: `apiVersion: cilium.io/v1alpha1\n${head}spec:\n${body}` }]);
-  return { specs: r.policies, errors: r.diagnostics.map(formatDiagnostic), warnings: r.warnings.map(formatDiagnostic) };
-}
-
-function spec(body: string, head?: string): PolicySpec {
-  const r = load(body, head);
-  assert.deepEqual(r.errors, []);
-  return r.specs[0]!;
-}
-
-async function resolved(body: string): Promise<CompiledPolicy> {
-  const r = await resolvePolicy(spec(body), noNative);
-  assert.deepEqual(r.diagnostics.map(formatDiagnostic), []);
-  return r.policy!;
-}
-
-async function failure(body: string): Promise<string> {
-  const r = await resolvePolicy(spec(body), noNative);
-  assert.equal(r.policy, undefined, 'expected the policy to be rejected');
-  return r.diagnostics.map(formatDiagnostic).join('\n');
-}
+const { load, spec, resolved, failure } = policyHelpers('compat-test', noNative);
 
 describe('portable equivalents of set_fs_pwd, security_capset, userns_install, create_user_ns: resolution', () => {
   test('set_fs_pwd: the exits of chdir, fchdir and setns(CLONE_NEWNS), path = the task\'s cwd', async () => {

@@ -7,25 +7,22 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
-import { PolicyEngine } from '../src/policy/engine.js';
 import { NotSupportedError } from '../src/bpf/errors.js';
 import { repoPath } from '../src/util/paths.js';
 import { spawn } from 'node:child_process';
 import { requireRoot, tracefs, openFdCount, waitFor } from './helpers.js';
-import { TestCgroup } from './attach-util.js';
-import { Events, Scratch, compile, run, show } from './policy-engine-util.js';
+import { PolicyEngine } from '../src/policy/engine.js';
+import { compile, engineForSuite, run, show } from './policy-engine-util.js';
 import type { CompiledPolicy } from '../src/policy/ir.js';
 
 requireRoot();
 tracefs();
 
 describe('policy engine actions', () => {
-  let engine: PolicyEngine;
-  let s: Scratch;
-  let cg: TestCgroup;
+  // The engine's deny actions are scoped to the test's own cgroup only.
+  const suite = engineForSuite({ cgroup: true });
   let cat: string;
-  const events = new Events();
-  const mine = (): Record<string, unknown>[] => [{ operator: 'In', values: [s.ops] }];
+  const mine = (): Record<string, unknown>[] => [{ operator: 'In', values: [suite.s.ops] }];
   const openat = (...selectors: Record<string, unknown>[]): Record<string, unknown> => ({
     kprobes: [{
       call: 'sys_openat', syscall: true,
@@ -34,25 +31,14 @@ describe('policy engine actions', () => {
     }],
   });
 
-  before(async () => {
-    s = new Scratch();
-    cat = path.join(s.dir, 'cat');
+  before(() => {
+    cat = path.join(suite.s.dir, 'cat');
     copyFileSync('/bin/cat', cat);
     chmodSync(cat, 0o755);
-    cg = new TestCgroup();
-    cg.create();
-    // Deny attaches to the test's own cgroup only.
-    engine = await PolicyEngine.start({ onEvent: events.push, onError: (e) => { throw e; }, cgroupPath: cg.path });
-  });
-
-  after(async () => {
-    engine?.close();
-    await cg?.remove();
-    s?.remove();
   });
 
   test('Sigkill on reads of a file kills the reader and reports KPROBE_ACTION_SIGKILL', async () => {
-    const secret = s.file('secret.txt', 'do not read\n');
+    const secret = suite.s.file('secret.txt', 'do not read\n');
     const policy = await compile({
       kprobes: [{
         call: 'sys_read', syscall: true, args: [{ index: 0, type: 'fd' }],
@@ -63,13 +49,13 @@ describe('policy engine actions', () => {
         }],
       }],
     });
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
+      suite.events.clear();
       const killed = await run(cat, [secret]);
       assert.equal(killed.signal, 'SIGKILL', show(killed));
       assert.deepEqual(killed.lines, [], 'nothing printed: killed before write');
-      const evs = events.ofPolicy(engine, policy.name);
+      const evs = suite.events.ofPolicy(suite.engine, policy.name);
       assert.equal(evs.length, 1, show(evs.map((e) => e.args)));
       const e = evs[0]!;
       assert.equal(e.action, 'KPROBE_ACTION_SIGKILL');
@@ -77,33 +63,33 @@ describe('policy engine actions', () => {
       assert.equal(e.args[0]?.kind, 'file');
       assert.equal((e.args[0] as { path: string }).path, secret);
       // Other files, and the real cat, are untouched.
-      const other = await run(cat, [s.file('other.txt', 'fine\n')]);
+      const other = await run(cat, [suite.s.file('other.txt', 'fine\n')]);
       assert.equal(other.code, 0);
       const real = await run('/bin/cat', [secret]);
       assert.equal(real.code, 0);
       assert.deepEqual(real.lines, ['do not read']);
-      const c = engine.counters(policy.name)!;
+      const c = suite.engine.counters(policy.name)!;
       assert.equal(c.actions.sigkill, 1n);
       assert.equal(c.matched, 1n);
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
   });
 
   test('Signal sends argSig', async () => {
     const policy = await compile(openat({
-      matchArgs: [{ index: 1, operator: 'Equal', values: [`${s.dir}/usr1`] }], matchBinaries: mine(),
+      matchArgs: [{ index: 1, operator: 'Equal', values: [`${suite.s.dir}/usr1`] }], matchBinaries: mine(),
       matchActions: [{ action: 'Signal', argSig: 10 }],
     }));
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
-      const r = await run(s.ops, ['open', `${s.dir}/usr1`, 'open', `${s.dir}/after`]);
+      suite.events.clear();
+      const r = await run(suite.s.ops, ['open', `${suite.s.dir}/usr1`, 'open', `${suite.s.dir}/after`]);
       assert.equal(r.signal, 'SIGUSR1', show(r));
-      const [e] = events.ofPolicy(engine, policy.name);
+      const [e] = suite.events.ofPolicy(suite.engine, policy.name);
       assert.equal(e?.action, 'KPROBE_ACTION_SIGNAL');
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
   });
 
@@ -117,14 +103,14 @@ describe('policy engine actions', () => {
         }],
       }],
     });
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
+      suite.events.clear();
       // Inside the cgroup: refused before any packet (EPERM = 1), and reported.
-      const inside = await run(s.ops, ['wait', 'connect4', '127.0.0.1', '4447', 'connect4', '127.0.0.1', '4448',
-        'connect6', '::1', '4447'], { beforeGo: (pid) => cg.add(pid) });
+      const inside = await run(suite.s.ops, ['wait', 'connect4', '127.0.0.1', '4447', 'connect4', '127.0.0.1', '4448',
+        'connect6', '::1', '4447'], { beforeGo: (pid) => suite.cg.add(pid) });
       assert.deepEqual(inside.lines, ['connect4 -1 1', 'connect4 -1 111', 'connect6 -1 1'], show(inside));
-      const evs = events.ofPolicy(engine, policy.name);
+      const evs = suite.events.ofPolicy(suite.engine, policy.name);
       assert.equal(evs.length, 2, show(evs.map((e) => [e.action, e.args])));
       for (const e of evs) {
         assert.equal(e.action, 'KPROBE_ACTION_DENY');
@@ -132,16 +118,16 @@ describe('policy engine actions', () => {
         assert.equal((e.args[1] as { port: number }).port, 4447);
       }
       // Outside the cgroup the same connect is not refused (ECONNREFUSED = 111).
-      events.clear();
-      const outside = await run(s.ops, ['connect4', '127.0.0.1', '4447']);
+      suite.events.clear();
+      const outside = await run(suite.s.ops, ['connect4', '127.0.0.1', '4447']);
       assert.deepEqual(outside.lines, ['connect4 -1 111']);
-      assert.equal(events.ofPolicy(engine, policy.name).length, 0);
-      assert.equal(engine.counters(policy.name)!.actions.deny, 2n);
+      assert.equal(suite.events.ofPolicy(suite.engine, policy.name).length, 0);
+      assert.equal(suite.engine.counters(policy.name)!.actions.deny, 2n);
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
     // Removed: nothing refused any more.
-    const after = await run(s.ops, ['wait', 'connect4', '127.0.0.1', '4447'], { beforeGo: (pid) => cg.add(pid) });
+    const after = await run(suite.s.ops, ['wait', 'connect4', '127.0.0.1', '4447'], { beforeGo: (pid) => suite.cg.add(pid) });
     assert.deepEqual(after.lines, ['connect4 -1 111']);
   });
 
@@ -155,16 +141,16 @@ describe('policy engine actions', () => {
         }],
       }],
     });
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
-      const inside = await run(s.ops, ['wait', 'udp4', '127.0.0.1', '5555', 'udp4', '127.0.0.1', '5556'], { beforeGo: (pid) => cg.add(pid) });
+      suite.events.clear();
+      const inside = await run(suite.s.ops, ['wait', 'udp4', '127.0.0.1', '5555', 'udp4', '127.0.0.1', '5556'], { beforeGo: (pid) => suite.cg.add(pid) });
       assert.match(inside.lines[0] ?? '', /^udp4 -1 1 /, show(inside));
       assert.match(inside.lines[1] ?? '', /^udp4 1 0 /, show(inside));
-      const evs = events.ofPolicy(engine, policy.name);
+      const evs = suite.events.ofPolicy(suite.engine, policy.name);
       assert.deepEqual(evs.map((e) => [e.action, (e.args[1] as { port: number }).port]), [['KPROBE_ACTION_DENY', 5555]]);
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
   });
 
@@ -182,55 +168,55 @@ describe('policy engine actions', () => {
       ...base, name: `${base.name}-override`,
       hooks: [{ ...hook, selectors: [{ ...sel, matchActions: [{ action: 'Override', error: -1, pos: sel.pos }] }] }],
     };
-    await assert.rejects(engine.add(bad), (e: unknown) => e instanceof NotSupportedError && e.feature === 'override' &&
+    await assert.rejects(suite.engine.add(bad), (e: unknown) => e instanceof NotSupportedError && e.feature === 'override' &&
       /bpf_override_return/.test(e.message));
-    assert.equal(engine.has(bad.name), false);
+    assert.equal(suite.engine.has(bad.name), false);
   });
 
   test('rateLimit: one identical event per window and scope', async () => {
-    const file = `${s.dir}/rl`;
+    const file = `${suite.s.dir}/rl`;
     for (const [scope, second] of [['thread', 1], ['process', 1], ['global', 0]] as const) {
       const policy = await compile(openat({
         matchArgs: [{ index: 1, operator: 'Prefix', values: [file] }], matchBinaries: mine(),
         matchActions: [{ action: 'Post', rateLimit: '1m', rateLimitScope: scope }],
       }));
-      await engine.add(policy);
+      await suite.engine.add(policy);
       try {
-        events.clear();
-        await run(s.ops, ['open', file, 'open', file, 'open', file, 'open', file, 'open', `${file}-other`]);
-        const first = events.ofPolicy(engine, policy.name);
+        suite.events.clear();
+        await run(suite.s.ops, ['open', file, 'open', file, 'open', file, 'open', file, 'open', `${file}-other`]);
+        const first = suite.events.ofPolicy(suite.engine, policy.name);
         assert.equal(first.length, 2, `${scope}: one per distinct path: ${show(first.map((e) => e.args[1]))}`);
-        const c = engine.counters(policy.name)!;
+        const c = suite.engine.counters(policy.name)!;
         assert.equal(c.rateLimited, 3n, `${scope}: ${show(c)}`);
         assert.equal(c.posted, 2n);
-        events.clear();
-        await run(s.ops, ['open', file]);
-        assert.equal(events.ofPolicy(engine, policy.name).length, second, `${scope}: another process`);
+        suite.events.clear();
+        await run(suite.s.ops, ['open', file]);
+        assert.equal(suite.events.ofPolicy(suite.engine, policy.name).length, second, `${scope}: another process`);
       } finally {
-        engine.remove(policy.name);
+        suite.engine.remove(policy.name);
       }
     }
   });
 
   test('the first matching selector decides; NoPost suppresses the event, not the match', async () => {
     const policy = await compile(openat(
-      { matchArgs: [{ index: 1, operator: 'Prefix', values: [`${s.dir}/quiet`] }], matchBinaries: mine(), matchActions: [{ action: 'NoPost' }] },
-      { matchArgs: [{ index: 1, operator: 'Prefix', values: [`${s.dir}/a`] }], matchBinaries: mine() },
-      { matchArgs: [{ index: 1, operator: 'Prefix', values: [s.dir] }], matchBinaries: mine() },
+      { matchArgs: [{ index: 1, operator: 'Prefix', values: [`${suite.s.dir}/quiet`] }], matchBinaries: mine(), matchActions: [{ action: 'NoPost' }] },
+      { matchArgs: [{ index: 1, operator: 'Prefix', values: [`${suite.s.dir}/a`] }], matchBinaries: mine() },
+      { matchArgs: [{ index: 1, operator: 'Prefix', values: [suite.s.dir] }], matchBinaries: mine() },
     ));
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
-      await run(s.ops, ['open', `${s.dir}/quiet-1`, 'open', `${s.dir}/a1`, 'open', `${s.dir}/b1`]);
-      const evs = events.ofPolicy(engine, policy.name);
+      suite.events.clear();
+      await run(suite.s.ops, ['open', `${suite.s.dir}/quiet-1`, 'open', `${suite.s.dir}/a1`, 'open', `${suite.s.dir}/b1`]);
+      const evs = suite.events.ofPolicy(suite.engine, policy.name);
       assert.deepEqual(evs.map((e) => [(e.args[1] as { value: string }).value, e.selector]),
-        [[`${s.dir}/a1`, 1], [`${s.dir}/b1`, 2]]);
-      const c = engine.counters(policy.name)!;
+        [[`${suite.s.dir}/a1`, 1], [`${suite.s.dir}/b1`, 2]]);
+      const c = suite.engine.counters(policy.name)!;
       assert.equal(c.matched, 3n);
       assert.equal(c.posted, 2n);
       assert.equal(c.actions.noPost, 1n);
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
   });
 
@@ -238,47 +224,47 @@ describe('policy engine actions', () => {
     const policy = await compile(openat({
       matchArgs: [{ index: 1, operator: 'Prefix', values: ['/nonexistent-vigil-prefix/'] }], matchBinaries: mine(),
     }));
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
-      const before = engine.stats.records;
+      suite.events.clear();
+      const before = suite.engine.stats.records;
       const args: string[] = [];
-      for (let i = 0; i < 50; i++) args.push('open', `${s.dir}/nomatch-${i}`);
-      await run(s.ops, args);
-      engine.drain();
-      const c = engine.counters(policy.name)!;
+      for (let i = 0; i < 50; i++) args.push('open', `${suite.s.dir}/nomatch-${i}`);
+      await run(suite.s.ops, args);
+      suite.engine.drain();
+      const c = suite.engine.counters(policy.name)!;
       assert.ok(c.evaluated >= 50n, show(c));
       assert.equal(c.matched, 0n);
       assert.equal(c.posted, 0n);
-      assert.equal(events.ofPolicy(engine, policy.name).length, 0);
-      assert.equal(engine.stats.records, before, 'no record reached the ring reader');
+      assert.equal(suite.events.ofPolicy(suite.engine, policy.name).length, 0);
+      assert.equal(suite.engine.stats.records, before, 'no record reached the ring reader');
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
   });
 
   test('kernel and user stack traces, symbolised', async () => {
     const policy = await compile(openat({
-      matchArgs: [{ index: 1, operator: 'Equal', values: [`${s.dir}/stack`] }], matchBinaries: mine(),
+      matchArgs: [{ index: 1, operator: 'Equal', values: [`${suite.s.dir}/stack`] }], matchBinaries: mine(),
       matchActions: [{ action: 'Post', kernelStackTrace: true, userStackTrace: true }],
     }));
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
+      suite.events.clear();
       // The process stays alive until its event is read: user stacks are symbolised from its maps.
-      const child = spawn(s.ops, ['open', `${s.dir}/stack`, 'wait'], { stdio: ['pipe', 'ignore', 'ignore'] });
+      const child = spawn(suite.s.ops, ['open', `${suite.s.dir}/stack`, 'wait'], { stdio: ['pipe', 'ignore', 'ignore'] });
       const done = new Promise((r) => child.once('close', r));
-      const got = await waitFor(() => events.ofPolicy(engine, policy.name).length > 0, 5000);
+      const got = await waitFor(() => suite.events.ofPolicy(suite.engine, policy.name).length > 0, 5000);
       child.stdin.end('go\n');
       await done;
       assert.ok(got, 'event');
-      const [e] = events.ofPolicy(engine, policy.name);
+      const [e] = suite.events.ofPolicy(suite.engine, policy.name);
       assert.ok(e?.kernelStack?.length, 'kernel stack');
       assert.ok(e.kernelStack.some((f) => f.symbol && /sys|syscall|entry/i.test(f.symbol)), show(e.kernelStack));
       assert.ok(e.userStack?.length, 'user stack');
       assert.ok(e.userStack.some((f) => f.symbol && /open|main/.test(f.symbol)), show(e.userStack));
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
   });
 
@@ -291,54 +277,54 @@ describe('policy engine actions', () => {
         selectors: [{ matchArgs: [{ index: 0, operator: 'GT', values: ['2'] }] }],
       }],
     });
-    await engine.add(policy);
+    await suite.engine.add(policy);
     try {
-      events.clear();
+      suite.events.clear();
       const r = await run(target, ['5'], { beforeGo: () => undefined });
       assert.equal(r.code, 0, show(r));
-      const evs = events.ofPolicy(engine, policy.name);
+      const evs = suite.events.ofPolicy(suite.engine, policy.name);
       assert.deepEqual(evs.map((e) => [e.kind, e.pid, e.args]), [3n, 4n, 5n].map((i) => [
         'uprobe', r.pid, [{ kind: 'int', value: i }, { kind: 'int', value: 100n }],
       ]));
     } finally {
-      engine.remove(policy.name);
+      suite.engine.remove(policy.name);
     }
   });
 
   test('policies are added and removed live; counters go with them', async () => {
     const fdsBefore = openFdCount();
-    const a = await compile(openat({ matchArgs: [{ index: 1, operator: 'Prefix', values: [`${s.dir}/live`] }], matchBinaries: mine() }), 'live-a');
+    const a = await compile(openat({ matchArgs: [{ index: 1, operator: 'Prefix', values: [`${suite.s.dir}/live`] }], matchBinaries: mine() }), 'live-a');
     const b = await compile(openat({ matchArgs: [{ index: 1, operator: 'Postfix', values: ['.live'] }], matchBinaries: mine() }), 'live-b');
     const hit = async (): Promise<string[]> => {
-      events.clear();
-      await run(s.ops, ['open', `${s.dir}/live.live`]);
-      engine.drain();
-      return [...new Set(events.all.map((e) => e.policy.name))].sort();
+      suite.events.clear();
+      await run(suite.s.ops, ['open', `${suite.s.dir}/live.live`]);
+      suite.engine.drain();
+      return [...new Set(suite.events.all.map((e) => e.policy.name))].sort();
     };
     assert.deepEqual(await hit(), []);
-    await engine.add(a);
+    await suite.engine.add(a);
     assert.deepEqual(await hit(), ['live-a']);
-    await engine.add(b);
+    await suite.engine.add(b);
     assert.deepEqual(await hit(), ['live-a', 'live-b']);
-    await assert.rejects(engine.add(a), /already loaded/);
-    assert.equal(engine.remove('live-a'), true);
-    assert.equal(engine.counters('live-a'), undefined);
+    await assert.rejects(suite.engine.add(a), /already loaded/);
+    assert.equal(suite.engine.remove('live-a'), true);
+    assert.equal(suite.engine.counters('live-a'), undefined);
     assert.deepEqual(await hit(), ['live-b']);
-    assert.equal(engine.remove('live-b'), true);
-    assert.equal(engine.remove('live-b'), false);
+    assert.equal(suite.engine.remove('live-b'), true);
+    assert.equal(suite.engine.remove('live-b'), false);
     assert.deepEqual(await hit(), []);
     // Slots are reused; counters start from zero.
-    await engine.add(a);
+    await suite.engine.add(a);
     assert.deepEqual(await hit(), ['live-a']);
-    assert.equal(engine.counters('live-a')!.posted, 1n);
-    engine.remove('live-a');
-    assert.deepEqual(engine.names, []);
+    assert.equal(suite.engine.counters('live-a')!.posted, 1n);
+    suite.engine.remove('live-a');
+    assert.deepEqual(suite.engine.names, []);
     assert.equal(openFdCount(), fdsBefore, 'no descriptor leaked by add/remove');
   });
 
   test('an engine with every part loaded closes without leaking descriptors', async () => {
     const before = openFdCount();
-    const e2 = await PolicyEngine.start({ onEvent: () => undefined, cgroupPath: cg.path });
+    const e2 = await PolicyEngine.start({ onEvent: () => undefined, cgroupPath: suite.cg.path });
     const deny = await compile({
       kprobes: [{
         call: 'sys_connect', syscall: true, args: [{ index: 0, type: 'sock' }, { index: 1, type: 'sockaddr' }],
@@ -350,7 +336,7 @@ describe('policy engine actions', () => {
     });
     await e2.add(deny);
     await e2.add(up);
-    await e2.add(await compile(openat({ matchArgs: [{ index: 1, operator: 'Prefix', values: [s.dir] }], matchBinaries: [{ operator: 'In', values: [s.ops], followChildren: true }] })));
+    await e2.add(await compile(openat({ matchArgs: [{ index: 1, operator: 'Prefix', values: [suite.s.dir] }], matchBinaries: [{ operator: 'In', values: [suite.s.ops], followChildren: true }] })));
     e2.close();
     assert.equal(openFdCount(), before);
   });

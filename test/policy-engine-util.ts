@@ -2,15 +2,16 @@
 // fixture binaries (every policy is scoped to these copies), policies written
 // as objects, and the fixture run with its events collected.
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import YAML from 'yaml';
 import { repoPath } from '../src/util/paths.js';
 import { loadPolicySources } from '../src/policy/loader.js';
 import { compilePolicies } from '../src/policy/hooks.js';
-import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
+import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
 import { before, after } from 'node:test';
+import { TestCgroup } from './attach-util.js';
 import { PolicyEngine as PolicyEngineClass, type PolicyEngine } from '../src/policy/engine.js';
 import { shapedPolicyEvent } from './shaped.js';
 
@@ -57,34 +58,64 @@ export interface RunResult {
   lines: string[];
 }
 
+/** How a program ran: its pid, exit, and all it wrote. */
+export interface Ran { pid: number; code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
+
 /**
- * Runs a program to its end (bounded). `beforeGo`, when given, is called with
- * the pid while the program waits on its stdin (its first command is "wait").
+ * Runs a program to its end (bounded: killed after 10 s), stdout and stderr
+ * kept. `started`, when given, gets the child with its stdin open (a pipe);
+ * otherwise stdin is /dev/null.
  */
-export function run(file: string, args: string[], opts: { beforeGo?: (pid: number) => Promise<void> | void; cwd?: string } = {}):
-  Promise<RunResult> {
+export function runToEnd(file: string, args: string[], opts: { cwd?: string; started?: (child: ChildProcess) => void } = {}):
+  Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
+    const child = spawn(file, args, { stdio: [opts.started ? 'pipe' : 'ignore', 'pipe', 'pipe'], cwd: opts.cwd });
     let out = '';
     let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      if (err && code !== 0 && !signal) reject(new Error(`${file} ${args.join(' ')}: ${err}`));
-      else resolve({ pid: child.pid ?? -1, code, signal, lines: out.split('\n').filter(Boolean) });
+      resolve({ pid: child.pid ?? -1, code, signal, out, err });
     });
-    if (opts.beforeGo) {
-      Promise.resolve(opts.beforeGo(child.pid ?? -1)).then(() => child.stdin.end('go\n'), (e) => {
-        child.kill('SIGKILL');
-        reject(e);
-      });
-    } else {
-      child.stdin.end();
-    }
+    opts.started?.(child);
   });
+}
+
+/**
+ * Runs a program to its end (bounded). `beforeGo`, when given, is called with
+ * the pid while the program waits on its stdin (its first command is "wait").
+ * A program that fails with something on stderr rejects.
+ */
+export async function run(file: string, args: string[], opts: { beforeGo?: (pid: number) => Promise<void> | void; cwd?: string } = {}):
+  Promise<RunResult> {
+  let failed: unknown;
+  const r = await runToEnd(file, args, {
+    cwd: opts.cwd,
+    started: (child) => {
+      if (!opts.beforeGo) {
+        child.stdin!.end();
+        return;
+      }
+      Promise.resolve(opts.beforeGo(child.pid ?? -1)).then(() => child.stdin!.end('go\n'), (e) => {
+        failed = e ?? new Error('beforeGo failed');
+        child.kill('SIGKILL');
+      });
+    },
+  });
+  if (failed !== undefined) throw failed;
+  if (r.err && r.code !== 0 && !r.signal) throw new Error(`${file} ${args.join(' ')}: ${r.err}`);
+  return { pid: r.pid, code: r.code, signal: r.signal, lines: r.out.split('\n').filter(Boolean) };
+}
+
+/** The path an argument carries: a file's, or a string's. */
+export function pathOf(v: ArgValue | undefined): string | undefined {
+  if (!v) return undefined;
+  if (v.kind === 'file') return v.path;
+  if (v.kind === 'string') return v.value;
+  return undefined;
 }
 
 /** Collects the engine's events; `of(pid)` after drain(). */
@@ -121,21 +152,49 @@ export function show(x: unknown): string {
  * An engine and a scratch directory for a describe() block: started before
  * its tests, closed and removed after them, also when a test failed.
  */
-export function engineForSuite(): { readonly engine: PolicyEngine; readonly s: Scratch; readonly events: Events } {
-  const ctx = { engine: undefined as PolicyEngine | undefined, s: undefined as Scratch | undefined, events: new Events() };
+export function engineForSuite(opts: { cgroup?: boolean } = {}): EngineSuite {
+  const ctx = {
+    engine: undefined as PolicyEngine | undefined, s: undefined as Scratch | undefined, cg: undefined as TestCgroup | undefined,
+    events: new Events(),
+  };
   before(async () => {
     ctx.s = new Scratch();
-    ctx.engine = await PolicyEngineClass.start({ onEvent: ctx.events.push, onError: (e) => { throw e; } });
+    if (opts.cgroup) {
+      ctx.cg = new TestCgroup();
+      ctx.cg.create();
+    }
+    ctx.engine = await PolicyEngineClass.start({ onEvent: ctx.events.push, onError: (e) => { throw e; }, cgroupPath: ctx.cg?.path });
   });
-  after(() => {
+  after(async () => {
     ctx.engine?.close();
+    await ctx.cg?.remove();
     ctx.s?.remove();
   });
   return {
     get engine() { return ctx.engine!; },
     get s() { return ctx.s!; },
+    get cg() { return ctx.cg!; },
     events: ctx.events,
+    async withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T> {
+      ctx.events.clear();
+      await ctx.engine!.add(p);
+      try {
+        return await f();
+      } finally {
+        ctx.engine!.remove(p.name);
+      }
+    },
   };
+}
+
+export interface EngineSuite {
+  readonly engine: PolicyEngine;
+  readonly s: Scratch;
+  /** The cgroup the engine is scoped to (engineForSuite({ cgroup: true }) only). */
+  readonly cg: TestCgroup;
+  readonly events: Events;
+  /** Adds p with the events cleared, runs f, removes p (also when f fails). */
+  withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T>;
 }
 
 /** Adds a policy, runs the fixture with args, removes the policy: the run and the policy's events of that process. */

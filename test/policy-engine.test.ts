@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { PolicyEngine } from '../src/policy/engine.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { Events, Scratch, compile, run, show } from './policy-engine-util.js';
-import { syscallNumber } from '../src/sensors/syscall-names.js';
+import { syscallNumber } from '../src/kernel/syscalls.js';
 
 requireRoot();
 tracefs();

@@ -12,25 +12,9 @@ import { liveKernel, resolvePolicy, type KernelEnv, type ProbedAttach } from '..
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
+import { policyHelpers } from './policy-util.js';
 
-function spec(body: string, name = 'test'): PolicySpec {
-  const r = loadPolicySources([{ name: 'p.yaml', content: `apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: ${name}\nspec:\n${body}` }]);
-  assert.deepEqual(r.diagnostics.map(formatDiagnostic), []);
-  return r.policies[0]!;
-}
-
-async function resolved(body: string, env?: KernelEnv): Promise<CompiledPolicy> {
-  const r = await resolvePolicy(spec(body), env);
-  assert.deepEqual(r.diagnostics.map(formatDiagnostic), []);
-  return r.policy!;
-}
-
-async function failure(body: string, env?: KernelEnv): Promise<string> {
-  const r = await resolvePolicy(spec(body), env);
-  assert.equal(r.policy, undefined, 'expected the policy to be rejected');
-  assert.ok(r.diagnostics.length > 0);
-  return r.diagnostics.map(formatDiagnostic).join('\n');
-}
+const { spec, resolved, failure } = policyHelpers('test');
 
 const live = liveKernel();
 

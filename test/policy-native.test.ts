@@ -13,9 +13,9 @@ import YAML from 'yaml';
 import { loadPolicySources } from '../src/policy/loader.js';
 import { compilePolicies, liveKernel, type KernelEnv } from '../src/policy/hooks.js';
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
-import type { ArgValue, CompiledPolicy } from '../src/policy/ir.js';
+import type { CompiledPolicy } from '../src/policy/ir.js';
 import { requireRoot, tracefs } from './helpers.js';
-import { engineForSuite, run, runWith, show } from './policy-engine-util.js';
+import { engineForSuite, pathOf, run, runWith, show } from './policy-engine-util.js';
 
 requireRoot();
 tracefs();
@@ -32,12 +32,6 @@ async function compileWith(spec: Record<string, unknown>, forcePortable: boolean
   return c;
 }
 
-function pathOf(v: ArgValue | undefined): string | undefined {
-  if (!v) return undefined;
-  if (v.kind === 'file') return v.path;
-  if (v.kind === 'string') return v.value;
-  return undefined;
-}
 
 async function unavailable(kind: 'kprobe' | 'fentry' | 'lsm'): Promise<string | false> {
   const f = await probeAttach(kind);

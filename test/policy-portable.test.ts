@@ -12,33 +12,11 @@ import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';
+import { policyHelpers, withoutNativeHooks } from './policy-util.js';
 
 const live = liveKernel();
-/** The live kernel without kprobes, fentry and BPF-LSM: kernel functions go to their portable equivalents. */
-const noNative: KernelEnv = {
-  ...live,
-  attach: (name) => (name === 'kprobe' || name === 'fentry' || name === 'lsm'
-    ? Promise.resolve<FeatureResult>({ status: 'unsupported', available: false, reason: `pinned: no ${name}` })
-    : live.attach(name)),
-};
-
-function spec(body: string): PolicySpec {
-  const r = loadPolicySources([{ name: 'p.yaml', content: `apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: portable-test\nspec:\n${body}` }]);
-  assert.deepEqual(r.diagnostics.map(formatDiagnostic), []);
-  return r.policies[0]!;
-}
-
-async function resolved(body: string): Promise<CompiledPolicy> {
-  const r = await resolvePolicy(spec(body), noNative);
-  assert.deepEqual(r.diagnostics.map(formatDiagnostic), []);
-  return r.policy!;
-}
-
-async function failure(body: string): Promise<string> {
-  const r = await resolvePolicy(spec(body), noNative);
-  assert.equal(r.policy, undefined, 'expected the policy to be rejected');
-  return r.diagnostics.map(formatDiagnostic).join('\n');
-}
+const noNative = withoutNativeHooks(live);
+const { spec, resolved, failure } = policyHelpers('portable-test', noNative);
 
 describe('portable equivalents: resolution', () => {
   test('__sys_setuid and __sys_setresuid: their syscalls, same arguments, the syscall\'s return value', async () => {
@@ -171,15 +149,7 @@ describe('portable equivalents on the real kernel', () => {
   }
   const mine = (): unknown[] => [{ operator: 'In', values: [suite.s.ops] }];
 
-  async function withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T> {
-    suite.events.clear();
-    await suite.engine.add(p);
-    try {
-      return await f();
-    } finally {
-      suite.engine.remove(p.name);
-    }
-  }
+  const withPolicy = suite.withPolicy;
 
   test('__sys_setuid / __sys_setresuid: arguments and return value of setuid(2) / setresuid(2)', async () => {
     const p = await compileForced([

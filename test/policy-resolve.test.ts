@@ -212,15 +212,7 @@ describe('resolve, data and matchCEL on the real kernel', () => {
     return c!;
   }
 
-  async function withPolicy<T>(p: CompiledPolicy, f: () => Promise<T>): Promise<T> {
-    suite.events.clear();
-    await suite.engine.add(p);
-    try {
-      return await f();
-    } finally {
-      suite.engine.remove(p.name);
-    }
-  }
+  const withPolicy = suite.withPolicy;
 
   test('raw tracepoint sched_process_exec: resolve "pid", "comm" and "real_parent.tgid" of the task argument', async () => {
     const p = await compileSpec({

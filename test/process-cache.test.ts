@@ -13,7 +13,7 @@ import { execId as tetragonExecId } from '../src/output/tetragon.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import { cgroupV2Path } from '../src/process/container.js';
 import type { ExecRecord } from '../src/process/types.js';
-import { waitFor } from './helpers.js';
+import { execed, waitFor } from './helpers.js';
 
 const S = 1_000_000_000n;
 
@@ -289,10 +289,8 @@ describe('/proc fallback (real processes)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-cache-'));
     const child = spawn('/bin/sleep', ['30', '1'], { cwd: dir, stdio: 'ignore' });
     try {
-      await new Promise<void>((res, rej) => { child.once('spawn', () => res()); child.once('error', rej); });
-      const pid = child.pid ?? 0;
       // Wait for the exec to have happened (the child starts as a copy of Node).
-      assert.ok(await waitFor(() => { try { return readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep'); } catch { return false; } }));
+      const pid = await execed(child, '/sleep');
       const cache = new ProcessCache({ sweepIntervalMs: 0 });
       try {
         const p = cache.get(pid);
@@ -365,10 +363,8 @@ describe('/proc fallback (real processes)', () => {
   test('namespace inodes of an unshared process', async () => {
     const child = spawn('unshare', ['--net', '--uts', '--ipc', '--mount', '--', '/bin/sleep', '30'], { stdio: 'ignore' });
     try {
-      await new Promise<void>((res, rej) => { child.once('spawn', () => res()); child.once('error', rej); });
-      const pid = child.pid ?? 0;
       // unshare execs sleep in the same process once the namespaces exist.
-      assert.ok(await waitFor(() => { try { return readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep'); } catch { return false; } }));
+      const pid = await execed(child, '/sleep');
       const cache = new ProcessCache({ sweepIntervalMs: 0 });
       try {
         const p = cache.get(pid);

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
-import type { Frame, Mapping } from '../src/profile/symbols/index.js';
+import type { Frame, Mapping } from '../src/kernel/symbols/index.js';
 import type { Profile, ProfileStack } from '../src/profile/profile.js';
 import { RawAccumulator, stackPath, symbolize } from '../src/profile/profile.js';
 import { foldedEntries, parseFolded, toFolded } from '../src/profile/folded.js';
@@ -15,7 +15,7 @@ import { formatOfFile, toJson } from '../src/profile/output.js';
 import { listProfiles, profileFileName, rotate } from '../src/profile/continuous.js';
 import { parseBytes, parseInterval } from '../src/cli/commands/profile.js';
 import { parseStack, type RawInterval } from '../src/profile/sampler.js';
-import { Symbolizer } from '../src/profile/symbols/index.js';
+import { Symbolizer } from '../src/kernel/symbols/index.js';
 
 const exe: Mapping = { start: 0x55550000n, end: 0x55560000n, fileOffset: 0x1000n, path: '/usr/bin/app', buildId: 'abcd' };
 const libc: Mapping = { start: 0x7f0000000000n, end: 0x7f0000100000n, fileOffset: 0n, path: '/lib/libc.so.6' };

@@ -7,8 +7,23 @@ import assert from 'node:assert/strict';
 import { LiveAdapter, planLive } from '../src/rules/live.js';
 import { RuleEngine } from '../src/rules/engine.js';
 import type { ExecEvent } from '../src/sensors/events.js';
+import type { SysEvent } from '../src/sensors/sysevent-events.js';
 import { falcoRulesPath, testFields } from './rules-helpers.js';
 import { CID, EPOCH, START, fileEvent, info, sysEvent, world } from './rules-live-util.js';
+
+/**
+ * connect(2) on fd 3, a TCP/IPv4 socket in TCP state `state` with these ends, as the
+ * sysevents sensor reports it (`addr`: the sockaddr the caller passed, when it is read).
+ */
+function tcpConnect(pid: number, ret: number, state: number, local: { ip: string; port: number }, remote: { ip: string; port: number },
+  addr?: { family: number; ip: string; port: number }): SysEvent {
+  return sysEvent({
+    call: 'connect', args: [3, 0, 16, 0, 0, 0], ret,
+    file: { fd: 3, ino: 56, dev: 9, mode: 0o140777, path: undefined, pathTruncated: false,
+      socket: { family: 2, type: 1, protocol: 6, state, local, remote } },
+    ...(addr ? { addr } : {}),
+  }, pid);
+}
 
 describe('planLive', () => {
   test('the stable rules need exec, opens, links, and ten syscall events', () => {
@@ -87,31 +102,17 @@ describe('LiveAdapter through the stable rules', () => {
   test('connect from an ssh client to a public :443: outbound, Disallowed SSH Connection Non Standard Port', () => {
     const { lookup, adapter } = world();
     lookup.add(info({ pid: 500, comm: 'ssh', ppid: 200, args: ['/usr/bin/ssh', '-p', '443', 'example.com'] }));
-    const ev = adapter.fromSys(sysEvent({
-      call: 'connect', args: [3, 0, 16, 0, 0, 0], ret: -115,
-      file: { fd: 3, ino: 56, dev: 9, mode: 0o140777, path: undefined, pathTruncated: false,
-        socket: { family: 2, type: 1, protocol: 6, state: 2, local: { ip: '192.0.2.10', port: 40000 }, remote: { ip: '198.18.0.1', port: 443 } } },
-      addr: { family: 2, ip: '198.18.0.1', port: 443 },
-    }, 500));
+    const ev = adapter.fromSys(tcpConnect(500, -115, 2, { ip: '192.0.2.10', port: 40000 }, { ip: '198.18.0.1', port: 443 }, { family: 2, ip: '198.18.0.1', port: 443 }));
     assert.equal(ev.res, -115);
     assert.deepEqual(rulesOf(ev), ['Disallowed SSH Connection Non Standard Port']);
     // the same to a private address is not outbound
-    const priv = adapter.fromSys(sysEvent({
-      call: 'connect', args: [3, 0, 16, 0, 0, 0], ret: 0,
-      file: { fd: 3, ino: 56, dev: 9, mode: 0o140777, path: undefined, pathTruncated: false,
-        socket: { family: 2, type: 1, protocol: 6, state: 1, local: { ip: '10.0.0.2', port: 40000 }, remote: { ip: '10.0.0.9', port: 443 } } },
-    }, 500));
+    const priv = adapter.fromSys(tcpConnect(500, 0, 1, { ip: '10.0.0.2', port: 40000 }, { ip: '10.0.0.9', port: 443 }));
     assert.deepEqual(rulesOf(priv), []);
   });
 
   test('a failed connect: the remote end from the sockaddr the caller passed', () => {
     const { adapter } = world();
-    const ev = adapter.fromSys(sysEvent({
-      call: 'connect', args: [3, 0, 16, 0, 0, 0], ret: -111,
-      file: { fd: 3, ino: 56, dev: 9, mode: 0o140777, path: undefined, pathTruncated: false,
-        socket: { family: 2, type: 1, protocol: 6, state: 7, local: { ip: '0.0.0.0', port: 0 }, remote: { ip: '0.0.0.0', port: 0 } } },
-      addr: { family: 2, ip: '203.0.113.5', port: 22 },
-    }, 200));
+    const ev = adapter.fromSys(tcpConnect(200, -111, 7, { ip: '0.0.0.0', port: 0 }, { ip: '0.0.0.0', port: 0 }, { family: 2, ip: '203.0.113.5', port: 22 }));
     assert.equal(ev.fd?.remote?.ip, '203.0.113.5');
     assert.equal(ev.fd?.remote?.port, 22);
   });

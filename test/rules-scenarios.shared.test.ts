@@ -23,7 +23,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -35,10 +35,9 @@ import type { RuleEvent, RuleProcess } from '../src/rules/event.js';
 import { FilterSet } from '../src/sensors/filter.js';
 import { ProcessCache } from '../src/process/cache.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
-import { walkCgroups } from '../src/process/container.js';
 import { repoPath } from '../src/util/paths.js';
 import { falcoRulesPath } from './rules-helpers.js';
-import { requireRoot, tracefs, waitFor } from './helpers.js';
+import { removeCgroupTree, requireRoot, tracefs, waitFor } from './helpers.js';
 
 const FIXTURE = repoPath('test', '.output', 'falco_scenarios');
 const FIELDS = new RuleFieldTable();
@@ -89,18 +88,7 @@ describe('Falco event-generator scenarios raise the stable rules, live', () => {
     spawnSync('ip', ['netns', 'del', NETNS], { stdio: 'ignore' });
     const root = cgroup2().path;
     if (root && cgroupBase && existsSync(cgroupBase)) {
-      const dirs = walkCgroups(root, `/${path.relative(root, cgroupBase)}`).map((d) => path.join(root, d.path)).reverse();
-      for (const d of dirs) {
-        for (let i = 0; i < 100; i++) {
-          try {
-            rmdirSync(d);
-            break;
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
-            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-          }
-        }
-      }
+      removeCgroupTree(root, `/${path.relative(root, cgroupBase)}`);
     }
     if (work) rmSync(work, { recursive: true, force: true });
     for (const f of [`/dev/shm/vigil-r2-${process.pid}-bin`, `/dev/shm/vigil-r2-${process.pid}.sh`]) rmSync(f, { force: true });

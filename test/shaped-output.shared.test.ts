@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoPath } from '../src/util/paths.js';
 import { assertHubbleLine, assertTetragonLine, strictParse } from './proto-strict.js';
-import { observe, vigil } from './cli-util.js';
+import { observeRun, vigilRun } from './observe-util.js';
 import { missingFeature, requireRoot } from './helpers.js';
 
 /** The first error of each line that does not parse, at most `max`. */
@@ -127,7 +127,7 @@ describe('the CLI\'s shaped lines, real activity', () => {
     if (why) return t.skip(`this kernel lacks what the sensors need: ${why}`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-shaped-'));
     try {
-      const r = await observe(['--output', 'tetragon', '--sensors', 'exec,exit,file', '--path-prefix', dir, '--duration', '2'], () => {
+      const r = await observeRun(['--output', 'tetragon', '--sensors', 'exec,exit,file', '--path-prefix', dir, '--duration', '2'], () => {
         spawnSync('/bin/sh', ['-c', `echo x > ${dir}/a && mv ${dir}/a ${dir}/b && /bin/true`]);
       });
       assert.equal(r.code, 0, r.stderr);
@@ -154,7 +154,7 @@ describe('the CLI\'s shaped lines, real activity', () => {
       writeFileSync(policy, ['apiVersion: cilium.io/v1alpha1', 'kind: TracingPolicy', 'metadata: {name: shaped-openat}', 'spec:',
         '  kprobes:', '  - call: sys_openat', '    syscall: true', '    args: [{index: 1, type: string}]',
         `    selectors: [{matchBinaries: [{operator: In, values: ["${cat}"]}]}]`, ''].join('\n'));
-      const r = await vigil(['run', '--policy', policy, '--output', 'tetragon', '--duration', '3'], 'running', () => {
+      const r = await vigilRun(['run', '--policy', policy, '--output', 'tetragon', '--duration', '3'], 'running', () => {
         spawnSync(cat, ['/etc/hostname'], { stdio: 'ignore' });
       });
       assert.equal(r.code, 0, r.stderr);
@@ -174,7 +174,7 @@ describe('the CLI\'s shaped lines, real activity', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
     try {
-      const r = await observe(['--sensors', 'flow', '-o', 'jsonpb', '--include-self', '--ip', '127.0.0.1', '--duration', '3'], async () => {
+      const r = await observeRun(['--sensors', 'flow', '-o', 'jsonpb', '--include-self', '--ip', '127.0.0.1', '--duration', '3'], async () => {
         for (const p of [port, 1]) {
           await new Promise<void>((resolve) => {
             const c = net.connect(p, '127.0.0.1');

@@ -3,7 +3,7 @@
 // left out in the kernel unless --include-self, the compact time column
 // (--time-format, Hubble's layouts) and colour (--color, NO_COLOR).
 // Pure formatting first, then real runs of `vigil observe` and real sensors.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -26,11 +26,9 @@ import { ProcessSensor } from '../src/sensors/process.js';
 import { FileSensor } from '../src/sensors/file.js';
 import type { FileEvent } from '../src/sensors/events.js';
 import { ProcessCache } from '../src/process/cache.js';
-import { repoPath } from '../src/util/paths.js';
-import { requireRoot, waitFor, missingFeature } from './helpers.js';
-import { jsonLines, observe, type Run } from './cli-util.js';
+import { kernelSuite, waitFor, missingFeature } from './helpers.js';
+import { VIGIL, jsonLines, observeRun, type ObserveRun } from './observe-util.js';
 
-const VIGIL = repoPath('bin', 'vigil');
 const SH = realpathSync('/bin/sh');
 const CAT = realpathSync('/bin/cat');
 const ESC = '\x1b[';
@@ -168,23 +166,15 @@ describe('time layouts and colour (no kernel)', () => {
 });
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
+const observe = observeRun;
 
 
 describe('streams (real kernel)', () => {
-  let skip: string | undefined;
-  let tmp = '';
-  before(async () => {
-    requireRoot();
-    skip = await unsupported();
-    tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'vigil-streams-')));
-  });
-  after(() => {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  const s = kernelSuite(unsupported, 'vigil-streams-');
 
   test('a redirect the shell opened before exec is the shell\'s, not the command\'s it then runs', async (t) => {
-    if (skip) return t.skip(skip);
-    const dir = path.join(tmp, `redirect-${randomBytes(4).toString('hex')}`);
+    if (s.skip) return t.skip(s.skip);
+    const dir = path.join(s.tmp, `redirect-${randomBytes(4).toString('hex')}`);
     spawnSync('mkdir', [dir]);
     const viaExec = path.join(dir, 'exec-cat');
     const viaFork = path.join(dir, 'fork-cat');
@@ -210,11 +200,11 @@ describe('streams (real kernel)', () => {
   });
 
   test('Vigil\'s own file activity is absent by default and present with --include-self', async (t) => {
-    if (skip) return t.skip(skip);
+    if (s.skip) return t.skip(s.skip);
     const tracefs = ensureTracefs().path;
     assert.ok(tracefs);
     // Vigil reads <tracefs>/events/.../id to attach; its first attached tracepoints see the later reads.
-    const control = path.join(tmp, `control-${randomBytes(4).toString('hex')}`);
+    const control = path.join(s.tmp, `control-${randomBytes(4).toString('hex')}`);
     const args = ['--sensors', 'file', '--path-prefix', `${tracefs}/events/`, '--path-prefix', `${control}`, '--output', 'json'];
     const act = () => writeFileSync(control, 'x');
     const seen = (out: string) => out.includes(control);
@@ -224,15 +214,15 @@ describe('streams (real kernel)', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.ok(jsonLines(r.stdout).some((l) => l.file?.path === control), `the control open is seen: ${r.stdout}`);
     }
-    const own = (r: Run) => jsonLines(r.stdout).filter((l) => l.file?.process.pid === r.pid).map((l) => l.file.path as string);
+    const own = (r: ObserveRun) => jsonLines(r.stdout).filter((l) => l.file?.process.pid === r.pid).map((l) => l.file.path as string);
     assert.deepEqual(own(without), [], 'no event of Vigil\'s own process');
     assert.ok(own(withSelf).some((p) => p.startsWith(`${tracefs}/events/`)), `its tracefs reads: ${withSelf.stdout}`);
   });
 
   test('self in the kernel: this process and the helpers it starts are left out, a process started before is not',
     async (t) => {
-      if (skip) return t.skip(skip);
-      const dir = path.join(tmp, `self-${randomBytes(4).toString('hex')}`);
+      if (s.skip) return t.skip(s.skip);
+      const dir = path.join(s.tmp, `self-${randomBytes(4).toString('hex')}`);
       spawnSync('mkdir', [dir]);
       // Started before the sensors: they never saw it fork, so it is not marked as a helper.
       const before = spawn(SH, ['-c', `read x; : > ${dir}/before`], { stdio: ['pipe', 'ignore', 'ignore'] });
@@ -263,8 +253,8 @@ describe('streams (real kernel)', () => {
 
   test('compact: the time column is the event\'s wall-clock time; colour with --color always, not with NO_COLOR or never',
     async (t) => {
-      if (skip) return t.skip(skip);
-      const file = path.join(tmp, `time-${randomBytes(4).toString('hex')}`);
+      if (s.skip) return t.skip(s.skip);
+      const file = path.join(s.tmp, `time-${randomBytes(4).toString('hex')}`);
       const base = ['--sensors', 'file', '--path-prefix', file, '--count', '1'];
       let from = 0n;
       let to = 0n;

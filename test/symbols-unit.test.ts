@@ -6,12 +6,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { demangle } from '../src/profile/symbols/demangle.js';
-import { BufferSource, ElfFile, FdSource } from '../src/profile/symbols/elf.js';
-import { KernelSymbols, KernelSymbolsError } from '../src/profile/symbols/kallsyms.js';
-import { parseMaps, parseNsPid } from '../src/profile/symbols/maps.js';
-import { PerfMap } from '../src/profile/symbols/perfmap.js';
-import { Symbolizer } from '../src/profile/symbols/index.js';
+import { demangle } from '../src/kernel/symbols/demangle.js';
+import { BufferSource, ElfFile, FdSource } from '../src/kernel/elf.js';
+import { KernelSymbols, KernelSymbolsError } from '../src/kernel/kallsyms.js';
+import { parseMaps, parseNsPid } from '../src/kernel/symbols/maps.js';
+import { PerfMap } from '../src/kernel/symbols/perfmap.js';
+import { Symbolizer } from '../src/kernel/symbols/index.js';
 import { repoPath } from '../src/util/paths.js';
 
 const KALLSYMS = [

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { Symbolizer } from '../src/profile/symbols/index.js';
+import { Symbolizer } from '../src/kernel/symbols/index.js';
 import { repoPath } from '../src/util/paths.js';
 import { openFdCount, requireRoot } from './helpers.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hostSyscallArch, syscallName, syscallNumber, syscallTable } from '../src/sensors/syscall-names.js';
+import { hostSyscallArch, syscallName, syscallNumber, syscallTable } from '../src/kernel/syscalls.js';
 import { bucketBounds, histogramQuantile } from '../src/sensors/histogram.js';
 import { FdPathResolver, fdinfoInode, kernelDevName } from '../src/sensors/fd-paths.js';
 import { VIGIL_SYSCALL_HIST_BUCKETS } from '../src/generated/syscall.js';

@@ -1,26 +1,18 @@
 // The syscall sensor on the real kernel (bpf/syscalls.bpf.c via SyscallSensor):
 // exact counts of a known syscall mix, latency histogram placement, in-kernel
 // filters, file activity, no leaked descriptors.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { probeAttach } from '../src/bpf/features.js';
 import { FilterSet } from '../src/sensors/filter.js';
 import { SyscallSensor, type SyscallRow, type SyscallSnapshot } from '../src/sensors/syscalls.js';
-import { syscallNumber } from '../src/sensors/syscall-names.js';
-import { openFdCount, requireRoot } from './helpers.js';
+import { syscallNumber } from '../src/kernel/syscalls.js';
+import { openFdCount } from './helpers.js';
 import {
   ENOENT_PATH, FILE_OPENS, LOOP_ENOENT, LOOP_GETPPID, LOOP_SLEEP, SLEEP_NS, SYSLOOP, readCalls, startSysloop,
+  sysloopSuite, type Sysloop,
 } from './sysloop.js';
 
 /** Why the kernel cannot run the sensor, or undefined. A probe that cannot tell fails the test. */
-async function unsupported(): Promise<string | undefined> {
-  const r = await probeAttach('raw_tracepoint');
-  if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-  return r.status === 'unsupported' ? r.reason : undefined;
-}
 
 function row(snap: SyscallSnapshot, pid: number, syscall: string): SyscallRow | undefined {
   return snap.rows.find((r) => r.pid === pid && r.syscall === syscall);
@@ -45,25 +37,20 @@ function assertKnownMix(snap: SyscallSnapshot, pid: number): void {
 }
 
 describe('syscall sensor (real kernel)', () => {
-  let dir: string;
-  let file: string;
   const size = 10_000;
+  const suite = sysloopSuite('vigil-syscalls-', size, 0x61);
 
-  before(() => {
-    requireRoot();
-    dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-syscalls-'));
-    file = path.join(dir, 'data.bin');
-    writeFileSync(file, Buffer.alloc(size, 0x61));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  /** Runs the fixture's workload under the sensor s: the fixture (waiting to exit) and the snapshot taken then. */
+  async function sampleLoop(s: SyscallSensor): Promise<{ fx: Sysloop; snap: SyscallSnapshot }> {
+    const fx = startSysloop(suite.file);
+    await fx.go();
+    return { fx, snap: s.snapshot() };
+  }
 
   test('counts and error counts of a known syscall mix are exact for its process', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+    if (suite.skip) return t.skip(suite.skip);
     using s = await SyscallSensor.start();
-    const fx = startSysloop(file);
-    await fx.go();
-    const snap = s.snapshot();
+    const { fx, snap } = await sampleLoop(s);
     assert.equal(await fx.finish(), 0);
 
     assertKnownMix(snap, fx.pid);
@@ -87,12 +74,9 @@ describe('syscall sensor (real kernel)', () => {
   });
 
   test('the latency histogram puts 1.5 ms sleeps in the log2 buckets of milliseconds', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+    if (suite.skip) return t.skip(suite.skip);
     using s = await SyscallSensor.start();
-    const fx = startSysloop(file);
-    await fx.go();
-    const snap = s.snapshot();
+    const { fx, snap } = await sampleLoop(s);
     await fx.finish();
     const sleep = row(snap, fx.pid, 'nanosleep');
     assert.ok(sleep);
@@ -112,13 +96,10 @@ describe('syscall sensor (real kernel)', () => {
   });
 
   test('a comm filter counts only that process; the rest is dropped in the kernel', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+    if (suite.skip) return t.skip(suite.skip);
     using filter = new FilterSet({ comms: ['sysloop'] });
     using s = await SyscallSensor.start({ filter });
-    const fx = startSysloop(file);
-    await fx.go();
-    const snap = s.snapshot();
+    const { fx, snap } = await sampleLoop(s);
     await fx.finish();
     assertKnownMix(snap, fx.pid);
     assert.ok(snap.rows.every((r) => r.comm === 'sysloop'), 'only sysloop rows');
@@ -128,9 +109,8 @@ describe('syscall sensor (real kernel)', () => {
   });
 
   test('a pid filter: only that process is counted', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
-    const fx = startSysloop(file); // waits for go(): nothing counted happens before the filter is in place
+    if (suite.skip) return t.skip(suite.skip);
+    const fx = startSysloop(suite.file); // waits for go(): nothing counted happens before the filter is in place
     using filter = new FilterSet({ pids: [fx.pid] });
     using s = await SyscallSensor.start({ filter });
     await fx.go();
@@ -142,11 +122,10 @@ describe('syscall sensor (real kernel)', () => {
   });
 
   test('--pid with --follow-children: a child forked after the start is counted, others are not', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+    if (suite.skip) return t.skip(suite.skip);
     // sh (the filtered pid) forks sysloop only once told to, after the sensor runs;
     // the trailing command keeps sh from exec'ing it in its own place.
-    const sh = startSysloop(file, ['/bin/sh', '-c', 'read line; "$0" "$1"; true', SYSLOOP, file]);
+    const sh = startSysloop(suite.file, ['/bin/sh', '-c', 'read line; "$0" "$1"; true', SYSLOOP, suite.file]);
     using filter = new FilterSet({ pids: [sh.pid], followChildren: true });
     using s = await SyscallSensor.start({ filter });
     sh.child.stdin?.write('start\n');
@@ -163,17 +142,16 @@ describe('syscall sensor (real kernel)', () => {
   });
 
   test('files: opens, reads and bytes per (process, file), named through the fd', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+    if (suite.skip) return t.skip(suite.skip);
     using s = await SyscallSensor.start({ syscalls: false, files: true });
     assert.throws(() => s.snapshot(), /without syscalls/);
-    const fx = startSysloop(file);
+    const fx = startSysloop(suite.file);
     await fx.go();
     const snap = s.fileSnapshot();
     assert.equal(await fx.finish(), 0);
     const mine = snap.rows.filter((r) => r.pid === fx.pid);
-    const data = mine.find((r) => r.path === file);
-    assert.ok(data, `a row for ${file}: ${JSON.stringify(mine)}`);
+    const data = mine.find((r) => r.path === suite.file);
+    assert.ok(data, `a row for ${suite.file}: ${JSON.stringify(mine)}`);
     assert.equal(data.pathSource, 'fd', 'the last descriptor is still open');
     assert.equal(data.comm, 'sysloop');
     assert.equal(data.opens, FILE_OPENS);
@@ -190,24 +168,22 @@ describe('syscall sensor (real kernel)', () => {
   });
 
   test('files: a file closed before the snapshot keeps the name it was opened by', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+    if (suite.skip) return t.skip(suite.skip);
     using filter = new FilterSet({ comms: ['sysloop'] });
     using s = await SyscallSensor.start({ files: true, syscalls: false, filter });
-    const fx = startSysloop(file);
+    const fx = startSysloop(suite.file);
     await fx.go();
     assert.equal(await fx.finish(), 0); // exited: its descriptors are gone
     const snap = s.fileSnapshot();
     const data = snap.rows.find((r) => r.pid === fx.pid && r.readBytes > 0 && r.opens > 0);
     assert.ok(data, JSON.stringify(snap.rows));
-    assert.equal(data.path, file);
+    assert.equal(data.path, suite.file);
     assert.equal(data.pathSource, 'open');
     assert.equal(data.readBytes, FILE_OPENS * size);
   });
 
   test('close() leaves no descriptor behind', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+    if (suite.skip) return t.skip(suite.skip);
     const before = openFdCount();
     for (let i = 0; i < 3; i++) {
       const f = new FilterSet({ comms: ['sysloop'] });

@@ -5,12 +5,12 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import dgram from 'node:dgram';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { SysEventSensor, type SysEvent } from '../src/sensors/sysevents.js';
 import { FilterSet } from '../src/sensors/filter.js';
 import { repoPath } from '../src/util/paths.js';
-import { openFdCount, requireRoot, tracefs, waitFor } from './helpers.js';
+import { openFdCount, pythonChild, requireRoot, tracefs, waitFor } from './helpers.js';
 
 const FIXTURE = repoPath('test', '.output', 'falco_scenarios');
 
@@ -59,20 +59,15 @@ describe('SysEventSensor', () => {
 
   test('dup2 of a file and memfd_create: the file path, the memfd name', async () => {
     const events: SysEvent[] = [];
-    const child = spawn('python3', ['-c', [
-      'import os, sys',
-      'sys.stdin.readline()',
+    const child = await pythonChild([
       "fd = os.open('/etc/hostname', os.O_RDONLY)",
       'os.dup2(fd, 100)',
       "m = os.memfd_create('vigil-memfd', os.MFD_CLOEXEC)",
       'os.dup2(m, 101)',
-    ].join('\n')], { stdio: ['pipe', 'ignore', 'inherit'] });
-    await once(child, 'spawn');
-    using filter = new FilterSet({ pids: [child.pid ?? 0] });
+    ]);
+    using filter = new FilterSet({ pids: [child.pid] });
     using sensor = await SysEventSensor.start({ calls: ['dup', 'dup2', 'dup3', 'memfd_create'], filter, onEvent: (e) => events.push(e) });
-    child.stdin?.end('go\n');
-    const [code] = await once(child, 'exit');
-    assert.equal(code, 0);
+    assert.equal(await child.go(), 0);
     assert.ok(await waitFor(() => (sensor.drain(), events.some((e) => e.call === 'memfd_create') && events.some((e) => e.args[1] === 101))),
       `seen: ${events.map((e) => `${e.call}(${e.args[0]}, ${e.args[1]})`).join(' ')}`);
     const dup2 = events.find((e) => (e.call === 'dup2' || e.call === 'dup3') && e.args[1] === 100);
@@ -124,9 +119,7 @@ describe('SysEventSensor', () => {
   test('unix sockets: the sockaddr path given, the peer\'s bound address at exit', async () => {
     const events: SysEvent[] = [];
     const sock = `/tmp/vigil-sysevents-${process.pid}.sock`;
-    const child = spawn('python3', ['-c', [
-      'import os, socket, sys',
-      'sys.stdin.readline()',
+    const child = await pythonChild([
       `p = ${JSON.stringify(sock)}`,
       's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
       's.bind(p)',
@@ -135,13 +128,10 @@ describe('SysEventSensor', () => {
       'c.connect(p)',
       'os.dup2(c.fileno(), 50)',
       'os.unlink(p)',
-    ].join('\n')], { stdio: ['pipe', 'ignore', 'inherit'] });
-    await once(child, 'spawn');
-    using filter = new FilterSet({ pids: [child.pid ?? 0] });
+    ], ['os', 'socket']);
+    using filter = new FilterSet({ pids: [child.pid] });
     using sensor = await SysEventSensor.start({ calls: ['connect', 'dup2', 'dup3'], filter, onEvent: (e) => events.push(e) });
-    child.stdin?.end('go\n');
-    const [code] = await once(child, 'exit');
-    assert.equal(code, 0);
+    assert.equal(await child.go(), 0);
     assert.ok(await waitFor(() => (sensor.drain(), events.some((e) => e.args[1] === 50))));
     const c = events.find((e) => e.call === 'connect');
     assert.ok(c);

@@ -1,7 +1,11 @@
 // Drives test/fixtures/sysloop.c: a process that makes a known mix of syscalls
 // when told to (see the fixture for the exact list).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { before } from 'node:test';
 import { repoPath } from '../src/util/paths.js';
+import { kernelSuite, missingFeature } from './helpers.js';
 
 export const SYSLOOP = repoPath('test', '.output', 'sysloop');
 export const LOOP_GETPPID = 1000;
@@ -53,4 +57,20 @@ export function startSysloop(file: string, command: string[] = [SYSLOOP, file]):
 /** Reads a file of `size` bytes in READ_CHUNK reads until a 0-byte read: that many read calls. */
 export function readCalls(size: number): number {
   return Math.ceil(size / READ_CHUNK) + 1;
+}
+
+/**
+ * The setup of a suite that runs the fixture under the syscall sensor: root,
+ * the raw tracepoints it needs (`skip` says why not), and a data file of
+ * `size` bytes of `fill` for the fixture to read (`file`), in a scratch
+ * directory removed after the suite.
+ */
+export function sysloopSuite(tmpPrefix: string, size: number, fill: number): { readonly skip: string | undefined; readonly file: string } {
+  const suite = kernelSuite(() => missingFeature(['raw_tracepoint']), tmpPrefix);
+  const s = { file: '', get skip() { return suite.skip; } };
+  before(() => {
+    s.file = path.join(suite.tmp, 'data');
+    writeFileSync(s.file, Buffer.alloc(size, fill));
+  });
+  return s;
 }

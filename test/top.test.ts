@@ -1,20 +1,15 @@
 // vigil top: flag parsing and rendering (no kernel), and the command itself
 // as a child process on the real kernel.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { UsageError } from '../src/cli/command.js';
 import {
   fmtBytes, fmtCount, fmtNs, parseTopArgs, renderFiles, renderSyscalls, syscallsJson,
 } from '../src/cli/commands/top.js';
 import type { FileSnapshot, SyscallSnapshot } from '../src/sensors/syscalls.js';
-import { probeAttach } from '../src/bpf/features.js';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot } from './helpers.js';
-import { ENOENT_PATH, FILE_OPENS, LOOP_ENOENT, LOOP_GETPPID, LOOP_SLEEP, startSysloop } from './sysloop.js';
+import { ENOENT_PATH, FILE_OPENS, LOOP_ENOENT, LOOP_GETPPID, LOOP_SLEEP, startSysloop, sysloopSuite } from './sysloop.js';
 
 const VIGIL = repoPath('bin', 'vigil');
 const noDrops = { inflight: 0, stats: 0, fileIo: 0, fileOpens: 0, openInflight: 0 };
@@ -115,31 +110,12 @@ function startTop(args: string[]): { child: ChildProcess; ready: Promise<void>; 
 }
 
 describe('vigil top (real kernel)', () => {
-  let dir: string;
-  let file: string;
   const size = 6000;
-
-  before(() => {
-    requireRoot();
-    dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-top-'));
-    file = path.join(dir, 'data.txt');
-    writeFileSync(file, Buffer.alloc(size, 0x62));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
-  async function skipUnlessSupported(t: { skip(why: string): void }): Promise<boolean> {
-    const r = await probeAttach('raw_tracepoint');
-    if (r.status === 'unknown') throw new Error(`feature probe could not tell: ${r.reason}`);
-    if (r.status === 'unsupported') {
-      t.skip(r.reason ?? 'raw tracepoints unsupported');
-      return true;
-    }
-    return false;
-  }
+  const suite = sysloopSuite('vigil-top-', size, 0x62);
 
   test('top syscalls --output json --duration prints one snapshot with the fixture\'s rows', async (t) => {
-    if (await skipUnlessSupported(t)) return;
-    const fx = startSysloop(file);
+    if (suite.skip) return t.skip(suite.skip);
+    const fx = startSysloop(suite.file);
     const top = startTop(['syscalls', '--output', 'json', '--duration', '3']);
     await top.ready;
     await fx.go();
@@ -163,8 +139,8 @@ describe('vigil top (real kernel)', () => {
   });
 
   test('top files --output json shows the fixture\'s file with opens and read bytes', async (t) => {
-    if (await skipUnlessSupported(t)) return;
-    const fx = startSysloop(file);
+    if (suite.skip) return t.skip(suite.skip);
+    const fx = startSysloop(suite.file);
     const top = startTop(['files', '--output', 'json', '--duration', '3', '--comm', 'sysloop']);
     await top.ready;
     await fx.go();
@@ -176,7 +152,7 @@ describe('vigil top (real kernel)', () => {
       rows: { pid: number; path: string; opens: number; open_errors: number; read_bytes: number; reads: number }[];
     };
     assert.equal(snap.top, 'files');
-    const data = snap.rows.find((x) => x.pid === fx.pid && x.path === file);
+    const data = snap.rows.find((x) => x.pid === fx.pid && x.path === suite.file);
     assert.ok(data, r.stdout);
     assert.deepEqual([data.opens, data.open_errors, data.read_bytes], [FILE_OPENS, 0, FILE_OPENS * size]);
     const failed = snap.rows.find((x) => x.pid === fx.pid && x.path === ENOENT_PATH);
@@ -208,7 +184,7 @@ describe('vigil top (real kernel)', () => {
 
   for (const [view, header] of [['syscalls', /PID +COMM +SYSCALL +CALLS\/s/], ['tcp', /PID +COMM +LOCAL +REMOTE +STATE/]] as const) {
     test(`top ${view} in a terminal redraws until q, then restores the screen and leaves the last table on it`, async (t) => {
-      if (await skipUnlessSupported(t)) return;
+      if (suite.skip) return t.skip(suite.skip);
       const { code, out } = await inTerminal(view);
       assert.equal(code, 0, out);
       assert.ok(out.startsWith('\x1b[?1049h'), 'switches to the alternate screen');

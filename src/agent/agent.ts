@@ -12,6 +12,7 @@ import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import { FilterSet } from '../sensors/filter.js';
 import type { ProcessEventKind } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
+import { BootClock } from '../util/clock.js';
 import { EventPipeline, type LossReason } from '../pipeline/index.js';
 import { startEventSensors, type EventSensors, type SensorPipeline } from '../pipeline/event-sensors.js';
 import { formatDiagnostic } from '../policy/schema.js';
@@ -43,6 +44,8 @@ export class Agent {
   private config: AgentConfig;
   private readonly filter: FilterSet;
   private readonly cache = new ProcessCache();
+  /** Policy events and alerts carry wall time; the pipeline's events kernel time too. */
+  private readonly clock = BootClock.measure();
   private readonly hub: EventHub;
   private readonly pipeline: EventPipeline<AgentEvent>;
   private readonly tap: SensorPipeline;
@@ -78,7 +81,7 @@ export class Agent {
     };
     this.policies = new AgentPolicies({
       cache: this.cache,
-      onEvent: (event) => p.push({ kind: 'policy', event }),
+      onEvent: (event) => p.push({ kind: 'policy', event, timeBootNs: this.clock.toBootNs(event.timeNs) }),
       onLost: (n) => lost('policy', n),
       onBatchEnd: () => p.schedule(),
       onWarning: (d) => log.warn({ position: formatDiagnostic(d) }, 'policy warning'),
@@ -87,7 +90,7 @@ export class Agent {
     this.rules = new AgentRules({
       filter: this.filter,
       onAlert: (alert) => {
-        p.push({ kind: 'alert', alert });
+        p.push({ kind: 'alert', alert, timeBootNs: this.clock.toBootNs(alert.timeNs) });
         p.schedule();
       },
       onLost: (n, sensor) => lost(sensor, n),

@@ -2,7 +2,8 @@
 // events, Falco alerts). One clock for all: wall time, since policy events
 // and alerts carry no kernel time.
 import type { SensorEvent } from '../sensors/events.js';
-import { runEventSensor, type RunEvent } from '../output/run-sinks.js';
+import type { RunEvent } from '../output/run-sinks.js';
+import { eventSensor } from '../pipeline/events.js';
 
 export type AgentEvent = SensorEvent | RunEvent;
 export type AgentEventKind = AgentEvent['kind'];
@@ -27,6 +28,6 @@ export function agentEventTime(e: AgentEvent): bigint {
 
 /** The sensor an event came from, as losses are counted: process, file, policy, rules. */
 export function agentEventSensor(e: AgentEvent): string {
-  if (e.kind === 'alert' || e.kind === 'policy') return runEventSensor(e);
+  if (e.kind === 'alert' || e.kind === 'policy') return eventSensor(e);
   return e.kind === 'file' ? 'file' : 'process';
 }

@@ -1,13 +1,7 @@
 // Typed errors of the runtime. Each says what failed, where and why.
-import os from 'node:os';
+import { errnoName } from '../kernel/errno.js';
 
-const errnoNames = new Map<number, string>(
-  Object.entries(os.constants.errno).map(([name, n]) => [n, name]),
-);
-
-export function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `errno ${errno}`;
-}
+export { errnoName };
 
 /** A failed kernel or libbpf operation, with its errno. */
 export class BpfError extends Error {

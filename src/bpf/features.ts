@@ -15,7 +15,10 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { execFileSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { native } from './native.js';
-import { NotSupportedError, VerifierError, errnoName } from './errors.js';
+import { NotSupportedError, VerifierError } from './errors.js';
+import { errnoName } from '../kernel/errno.js';
+import { kernelFunctions } from '../kernel/kallsyms.js';
+import { CAP_BPF, CAP_SYS_ADMIN, effectiveCapabilities, hasCapability } from '../kernel/capabilities.js';
 import { ObjectSpec, type BpfObject } from './object.js';
 import type { Program } from './program.js';
 import { onlineCpus } from './program.js';
@@ -127,20 +130,11 @@ function memoised(key: string, probe: () => Promise<FeatureResult>): Promise<Fea
 // ---------------------------------------------------------------------------
 // Privileges and kernel facts
 
-const CAP_SYS_ADMIN = 21n;
-const CAP_BPF = 39n;
-
 let capEff: bigint | null | undefined;
 
-function hasCap(cap: bigint): boolean {
-  if (capEff === undefined) {
-    capEff = null;
-    try {
-      const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-      if (m?.[1]) capEff = BigInt(`0x${m[1]}`);
-    } catch { /* no procfs */ }
-  }
-  return capEff === null ? process.geteuid?.() === 0 : ((capEff >> cap) & 1n) === 1n;
+function hasCap(cap: number): boolean {
+  if (capEff === undefined) capEff = effectiveCapabilities() ?? null;
+  return capEff === null ? process.geteuid?.() === 0 : hasCapability(capEff, cap);
 }
 
 /** Whether this process may load BPF programs at all (CAP_BPF or CAP_SYS_ADMIN). */
@@ -400,23 +394,14 @@ interface AttachProbe {
   explain?: () => string;
 }
 
-let kallsymsCache: Set<string> | undefined;
-function kernelFunctions(): Set<string> {
-  if (kallsymsCache) return kallsymsCache;
-  const out = new Set<string>();
-  try {
-    for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
-      const parts = line.split(' ');
-      if ((parts[1] === 't' || parts[1] === 'T') && parts[2] && parts.length === 3) out.add(parts[2]);
-    }
-  } catch { /* no kallsyms */ }
-  return (kallsymsCache = out);
-}
+let kprobeTargetCache: string | undefined;
 
 /** A kernel function that exists here, for kprobes. */
 function kprobeTarget(): string {
+  if (kprobeTargetCache) return kprobeTargetCache;
   const fns = kernelFunctions();
-  return ['do_unlinkat', 'vfs_read', 'do_sys_openat2', '__x64_sys_getpid'].find((f) => fns.has(f)) ?? 'do_unlinkat';
+  const found = ['do_unlinkat', 'vfs_read', 'do_sys_openat2', '__x64_sys_getpid'].find((f) => fns?.has(f));
+  return (kprobeTargetCache = found ?? 'do_unlinkat');
 }
 
 /** The C library this process runs on, as mapped: a real ELF file libbpf resolves symbols in. */

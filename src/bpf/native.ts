@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { MapInfo } from './map.js';
 
 /** Opaque handles owned by the native layer. */
 export type ObjectHandle = { readonly __brand: 'bpf_object' };
@@ -19,13 +20,8 @@ export interface NativeProgramInfo {
   insnCount: number;
 }
 
-export interface NativeMapInfo {
-  name: string;
-  type: number;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  flags: number;
+export interface NativeMapInfo extends MapInfo {
+  /** .rodata/.data/.bss/.kconfig maps that libbpf makes from globals. */
   internal: boolean;
 }
 

@@ -2,7 +2,7 @@
 // same loaded into the kernel). Load is where kernel decisions happen.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { native, type ObjectHandle } from './native.js';
+import { native, type NativeMapInfo, type ObjectHandle } from './native.js';
 import { BpfError, NotSupportedError, VerifierError, errnoName, fromNative } from './errors.js';
 import { Btf, type BtfVariable } from './btf.js';
 import { BpfMap } from './map.js';
@@ -18,16 +18,8 @@ export interface ProgramSpec {
   insnCount: number;
 }
 
-export interface MapSpec {
-  name: string;
-  type: number;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  flags: number;
-  /** .rodata/.data/.bss/.kconfig maps that libbpf makes from globals. */
-  internal: boolean;
-}
+/** A map of an object file as libbpf opened it. */
+export type MapSpec = NativeMapInfo;
 
 export type ConstantValue = number | bigint | boolean | string | Uint8Array;
 

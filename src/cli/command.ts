@@ -14,18 +14,25 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** The usage error of a subcommand that does not exist. */
+export function unknownSubcommand(sub: string, available: string): UsageError {
+  return new UsageError(`unknown subcommand "${sub}"; available: ${available}`);
+}
+
 /**
- * Runs a command's work: a refusal of one of the `expected` kinds (the
- * command's own errors, e.g. "no firewall on eth0") is one line `vigil NAME:
- * message` on stderr and status 1; anything else goes on to main's report.
+ * Runs a command's body. An error of one of the `explained` kinds (bad input
+ * or a refusal the command's own module words for the user) is one line,
+ * "vigil NAME: message", and exit status 1; anything else propagates.
  */
-export async function refusalsAsStatus(name: string, expected: ReadonlyArray<abstract new (...args: never[]) => Error>,
-  work: () => Promise<number>): Promise<number> {
+export async function explainingErrors(name: string, explained: readonly (abstract new (...args: never[]) => Error)[],
+  body: () => Promise<number>): Promise<number> {
   try {
-    return await work();
+    return await body();
   } catch (e) {
-    if (!expected.some((k) => e instanceof k)) throw e;
-    process.stderr.write(`vigil ${name}: ${(e as Error).message}\n`);
-    return 1;
+    if (explained.some((kind) => e instanceof kind)) {
+      process.stderr.write(`vigil ${name}: ${(e as Error).message}\n`);
+      return 1;
+    }
+    throw e;
   }
 }

@@ -2,7 +2,8 @@
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { NotSupportedError, VerifierError } from '../bpf/index.js';
-import { effectiveCapabilities, isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
+import { effectiveCapabilities } from '../kernel/capabilities.js';
+import { isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
 
 type Loader = () => Promise<Command>;
 

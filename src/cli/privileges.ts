@@ -6,32 +6,20 @@
 // attaches tracing programs and opens perf events; CAP_NET_ADMIN attaches XDP
 // and cgroup network programs. CAP_SYS_ADMIN stands for CAP_BPF and
 // CAP_PERFMON (and is the only way on kernels before 5.8).
-import { readFileSync } from 'node:fs';
 import { BpfError } from '../bpf/errors.js';
+import { capabilityNumber, effectiveCapabilities, hasCapability } from '../kernel/capabilities.js';
 import { UsageError } from './command.js';
 
 export type Capability = 'CAP_BPF' | 'CAP_PERFMON' | 'CAP_NET_ADMIN' | 'CAP_SYS_ADMIN';
-
-const BIT: Record<Capability, number> = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21, CAP_PERFMON: 38, CAP_BPF: 39 };
 
 /** Refused for want of capabilities: printed as one line, exit status 4. */
 export class PrivilegeError extends Error {
   override readonly name = 'PrivilegeError';
 }
 
-/** This process's effective capability set (/proc/self/status CapEff); undefined if unreadable. */
-export function effectiveCapabilities(status = '/proc/self/status'): bigint | undefined {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(status, 'utf8'));
-    return m ? BigInt(`0x${m[1]}`) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The capabilities of `needed` that `caps` lacks (CAP_SYS_ADMIN covering CAP_BPF and CAP_PERFMON). */
 export function missingCapabilities(needed: readonly Capability[], caps: bigint): Capability[] {
-  const has = (c: Capability): boolean => ((caps >> BigInt(BIT[c])) & 1n) === 1n;
+  const has = (c: Capability): boolean => hasCapability(caps, capabilityNumber(c)!);
   return needed.filter((c) => !has(c) && !((c === 'CAP_BPF' || c === 'CAP_PERFMON') && has('CAP_SYS_ADMIN')));
 }
 

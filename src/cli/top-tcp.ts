@@ -9,7 +9,8 @@
 // sensor saw connect or accept; connections older than Vigil show no pid.
 import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
-import { filterSetFromFlags, ids, positive, parseFlags } from './flags.js';
+import { filterSetFromFlags, parseFlags } from './flags.js';
+import { refreshView, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from './refresh.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
@@ -38,14 +39,8 @@ options:
                       opened or accepted after the start
   -h, --help`;
 
-export interface TopTcpOptions {
-  intervalS: number;
-  durationS: number | undefined;
-  limit: number | undefined;
+export interface TopTcpOptions extends TopCommonOptions {
   sort: 'rate' | 'bytes';
-  output: 'table' | 'json';
-  filter: FilterOptions;
-  container: string | undefined;
 }
 
 /** Whether argv asks for the tcp view (the first positional, skipping option values). */
@@ -68,47 +63,15 @@ export function parseTopTcpArgs(argv: string[]): TopTcpOptions {
   let parsed;
   try {
     parsed = parseFlags({
-      args: argv,
-      options: {
-        interval: { type: 'string' },
-        duration: { type: 'string' },
-        limit: { type: 'string' },
-        sort: { type: 'string', default: 'rate' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        container: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
+      args: argv, options: { ...TOP_FLAGS, sort: { type: 'string', default: 'rate' } }, strict: true, allowPositionals: true,
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1 || positionals[0] !== 'tcp') throw new UsageError(`expected "tcp", got ${positionals.join(' ')}`);
-  if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`--output: table or json, got "${values.output}"`);
   if (values.sort !== 'rate' && values.sort !== 'bytes') throw new UsageError(`--sort: rate or bytes, got "${values.sort}"`);
-  const pids = ids('--pid', values.pid, 1);
-  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
-  for (const c of values.comm ?? []) {
-    if (c === '' || Buffer.byteLength(c) > 15) throw new UsageError(`--comm: "${c}" must be 1 to 15 bytes`);
-  }
-  const container = values.container;
-  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
-    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
-  }
-  return {
-    intervalS: positive('--interval', values.interval, false) ?? 1,
-    durationS: positive('--duration', values.duration, false),
-    limit: positive('--limit', values.limit, true),
-    sort: values.sort,
-    output: values.output,
-    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
-    container,
-  };
+  return { ...topCommonOptions(values), sort: values.sort };
 }
 
 export interface TcpRow {
@@ -258,24 +221,6 @@ export function tcpJson(s: TcpTopSnapshot, limit: number | undefined): object {
 
 // --- the command ----------------------------------------------------------------
 
-function sleepOrSignal(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(t);
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
-}
-
-const ALT_SCREEN_ON = '\x1b[?1049h\x1b[?25l';
-const ALT_SCREEN_OFF = '\x1b[?25h\x1b[?1049l';
-const HOME_CLEAR = '\x1b[H\x1b[2J';
-
 export async function runTopTcp(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(`${TOP_TCP_USAGE}\n`);
@@ -287,98 +232,40 @@ export async function runTopTcp(argv: string[]): Promise<number> {
   using cache = new ProcessCache();
   const table = new TcpTopTable();
   // The process sensor keeps --pid --follow-children's tree current.
-  using _proc = o.filter.followChildren
+  const proc = o.filter.followChildren
     ? await ProcessSensor.start({ cache, filter, kinds: [], onEvent: () => {} })
     : undefined;
-  using sensor = await FlowSensor.start({
-    filter, tcp: true, udp: false, dns: false, tcpIterator: true,
-    onTcp: (e) => {
-      if (e.event === 'close') table.onClose(e);
-    },
-  });
-  table.baseline(await sensor.snapshotTcp());
-  let last = process.hrtime.bigint();
-  const take = async (): Promise<TcpTopSnapshot> => {
-    sensor.drain();
-    const snap = await sensor.snapshotTcp();
-    const now = process.hrtime.bigint();
-    const s = table.take(snap, Number(now - last), o.sort);
-    last = now;
-    return s;
-  };
-  const json = o.output === 'json';
-  if (json && o.durationS !== undefined) {
-    process.stderr.write(`vigil top: counting tcp for ${o.durationS}s\n`);
-    await sleepOrSignal(o.durationS * 1000);
-    process.stdout.write(`${JSON.stringify(tcpJson(await take(), o.limit))}\n`);
-    return 0;
+  let sensor: FlowSensor;
+  try {
+    sensor = await FlowSensor.start({
+      filter, tcp: true, udp: false, dns: false, tcpIterator: true,
+      onTcp: (e) => {
+        if (e.event === 'close') table.onClose(e);
+      },
+    });
+    table.baseline(await sensor.snapshotTcp());
+  } catch (e) {
+    proc?.close();
+    throw e;
   }
+  let last = process.hrtime.bigint();
+  const json = o.output === 'json';
   const interactive = !json && process.stdout.isTTY === true;
   const limit = (): number | undefined => (interactive ? o.limit ?? Math.max(1, (process.stdout.rows || 24) - 3) : o.limit);
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => {
-    stop = resolve;
+  return await refreshView({
+    command: 'top', view: 'tcp', intervalS: o.intervalS, durationS: o.durationS, json, interactive,
+    sources: [...(proc ? [{ name: proc.name, source: proc }] : []), { name: sensor.name, source: sensor }],
+    take: async () => {
+      sensor.drain();
+      const snap = await sensor.snapshotTcp();
+      const now = process.hrtime.bigint();
+      const s = table.take(snap, Number(now - last), o.sort);
+      last = now;
+      return { text: () => renderTcp(s, limit()), json: () => tcpJson(s, o.limit) };
+    },
+    close: () => {
+      sensor.close();
+      proc?.close();
+    },
   });
-  const stdin = process.stdin;
-  const raw = interactive && stdin.isTTY === true;
-  const onKey = (d: Buffer): void => {
-    if (d.includes(0x71) || d.includes(0x51) || d.includes(0x03)) stop();
-  };
-  // The table last drawn: printed again on the main screen at exit, so it stays.
-  let frame: string | undefined;
-  let restored = false;
-  const restore = (): void => {
-    if (restored) return;
-    restored = true;
-    if (raw) stdin.setRawMode(false);
-    if (interactive) process.stdout.write(ALT_SCREEN_OFF + (frame === undefined ? '' : `${frame}\n`));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  process.on('exit', restore);
-  process.stdout.on('error', stop);
-  if (interactive) process.stdout.write(`${ALT_SCREEN_ON}${HOME_CLEAR}vigil top tcp: collecting for ${o.intervalS}s... (q to quit)`);
-  else process.stderr.write(`vigil top: counting tcp every ${o.intervalS}s; Ctrl-C to stop\n`);
-  if (raw) {
-    stdin.setRawMode(true);
-    stdin.on('data', onKey);
-    stdin.resume();
-  }
-  let busy = false;
-  const tick = (): void => {
-    if (busy) return;
-    busy = true;
-    take().then((s) => {
-      const width = process.stdout.columns || 80;
-      if (interactive) {
-        frame = renderTcp(s, limit()).map((l) => l.slice(0, width)).join('\n');
-        process.stdout.write(HOME_CLEAR + frame);
-      }
-      else if (json) process.stdout.write(`${JSON.stringify(tcpJson(s, o.limit))}\n`);
-      else process.stdout.write(`${renderTcp(s, limit()).join('\n')}\n\n`);
-    }).catch((e: unknown) => {
-      process.stderr.write(`vigil top tcp: ${(e as Error).message}\n`);
-      stop();
-    }).finally(() => {
-      busy = false;
-    });
-  };
-  const timer = setInterval(tick, o.intervalS * 1000);
-  const end = o.durationS !== undefined ? setTimeout(stop, o.durationS * 1000) : undefined;
-  try {
-    await stopped;
-  } finally {
-    clearInterval(timer);
-    if (end) clearTimeout(end);
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    process.stdout.off('error', stop);
-    if (raw) {
-      stdin.off('data', onKey);
-      stdin.pause();
-    }
-    restore();
-    process.off('exit', restore);
-  }
-  return 0;
 }

@@ -8,7 +8,7 @@
 // 255 bytes, label types 01/10 are refused. A message whose header or
 // question cannot be read is a DnsParseError; a record section that runs out
 // of bytes ends the parse with `complete: false` and what was read so far.
-import { addressFromKernel, AF_INET, AF_INET6, parseIp } from './addr.js';
+import { addressFromKernel, AF_INET, AF_INET6, parseIp } from '../kernel/addr.js';
 
 export class DnsParseError extends Error {
   constructor(message: string, readonly offset: number) {

@@ -43,7 +43,7 @@ import {
   type VigilFwRule, type VigilFwRuleStats, type VigilFwSource,
   type VigilFwSourceStats, type VigilFwRatelimit, type VigilFwInfo,
 } from '../generated/firewall.js';
-import { AF_INET, formatAddress, formatCidr, parseCidr, type Cidr } from './cidr.js';
+import { AF_INET, formatAddress, formatCidr, parseCidr, type Cidr } from '../kernel/addr.js';
 
 export type XdpMode = 'native' | 'generic';
 export type RuleAction = 'block' | 'allow';

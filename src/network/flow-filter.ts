@@ -18,7 +18,7 @@
 // cgroups"); here they are kept as terms so the CLI can hand them over
 // (kernelTerms) and only `--not --pid`, which the kernel filter cannot say,
 // is evaluated on the records.
-import { Cidr } from './addr.js';
+import { CidrFilter } from '../kernel/addr.js';
 import type { FlowRecord, Verdict } from './flow-types.js';
 
 export const FLOW_FILTER_KINDS = ['ip', 'from-ip', 'to-ip', 'port', 'from-port', 'to-port', 'protocol', 'verdict',
@@ -71,9 +71,9 @@ function compile(t: FlowFilterTerm): CompiledTerm {
     case 'ip':
     case 'from-ip':
     case 'to-ip': {
-      let c: Cidr;
+      let c: CidrFilter;
       try {
-        c = Cidr.parse(v);
+        c = CidrFilter.parse(v);
       } catch (e) {
         throw new RangeError(`--${t.kind}: ${(e as Error).message}`);
       }

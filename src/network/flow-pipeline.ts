@@ -16,7 +16,8 @@ import { FlowTracker } from './flow-tracker.js';
 import type { FlowRecord } from './flow-types.js';
 
 export interface FlowPipelineOptions {
-  onFlow(rec: FlowRecord): void;
+  /** Each record, with the kernel time (CLOCK_BOOTTIME ns) of what it reports. */
+  onFlow(rec: FlowRecord, timeBootNs: bigint): void;
   /** After each batch of records (flush output). */
   onBatchEnd?(): void;
   onLost?(count: number, sensor: 'flow' | 'process'): void;
@@ -29,8 +30,12 @@ export interface FlowPipelineOptions {
   dnsPorts?: number[];
   /** UDP counters are read and reported every this many ms. Default 10_000. */
   udpWindowMs?: number;
-  /** Run the process sensor to keep the cache current (default true; false: the cache reads /proc). */
-  processSensor?: boolean;
+  /**
+   * The process sensor that keeps the cache current: one the caller runs
+   * (shared with its other consumers; not closed here), or true to start one
+   * (the default), or false (the cache reads /proc).
+   */
+  processSensor?: boolean | ProcessSensor;
 }
 
 export class FlowPipeline implements Disposable {
@@ -44,6 +49,7 @@ export class FlowPipeline implements Disposable {
     readonly cache: ProcessCache,
     private readonly ownCache: boolean,
     private readonly proc: ProcessSensor | undefined,
+    private readonly ownProc: boolean,
     private readonly clock: BootClock,
     private readonly opts: FlowPipelineOptions,
   ) {}
@@ -52,10 +58,11 @@ export class FlowPipeline implements Disposable {
     const ownCache = !opts.cache;
     const cache = opts.cache ?? new ProcessCache();
     const clock = BootClock.measure();
-    let proc: ProcessSensor | undefined;
+    let proc = opts.processSensor instanceof ProcessSensor ? opts.processSensor : undefined;
+    const ownProc = (opts.processSensor ?? true) === true;
     let sensor: FlowSensor | undefined;
     try {
-      if (opts.processSensor ?? true) {
+      if (ownProc) {
         proc = await ProcessSensor.start({
           cache, filter: opts.filter, kinds: [], onEvent: () => {}, onLost: (n) => opts.onLost?.(n, 'process'),
         });
@@ -75,10 +82,10 @@ export class FlowPipeline implements Disposable {
       });
       const s = sensor;
       const tracker = new FlowTracker({
-        node: cache.node, toEpochNs: (b) => clock.toEpochNs(b), onFlow: (r) => opts.onFlow(r), processes: cache,
+        node: cache.node, toEpochNs: (b) => clock.toEpochNs(b), onFlow: (r, t) => opts.onFlow(r, t), processes: cache,
         ownerOf: (c) => s.owner(c),
       });
-      self = new FlowPipeline(sensor, tracker, cache, ownCache, proc, clock, opts);
+      self = new FlowPipeline(sensor, tracker, cache, ownCache, proc, ownProc, clock, opts);
       self.pending.push(...early);
       if (opts.udp ?? true) {
         const every = opts.udpWindowMs ?? 10_000;
@@ -90,7 +97,7 @@ export class FlowPipeline implements Disposable {
       return self;
     } catch (e) {
       sensor?.close();
-      proc?.close();
+      if (ownProc) proc?.close();
       if (ownCache) cache.close();
       throw e;
     }
@@ -153,7 +160,7 @@ export class FlowPipeline implements Disposable {
       this.closed = true;
       this.sensor.close();
       this.processPending();
-      this.proc?.close();
+      if (this.ownProc) this.proc?.close();
       if (this.ownCache) this.cache.close();
     }
   }

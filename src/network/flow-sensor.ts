@@ -14,12 +14,9 @@
 // sock_send_length/sock_recv_length (owners of sockets older than Vigil) where
 // the kernel has these tracepoints (6.1 does not: see FlowSensor.limitations).
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
-import {
-  ObjectSpec, RingBufferReader, NotSupportedError, ensureTracefs, cgroup2, codec, PerCpuMap, TypedMap,
-} from '../bpf/index.js';
-import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
+import { NotSupportedError, ensureTracefs, cgroup2, codec, PerCpuMap, TypedMap } from '../bpf/index.js';
+import type { BpfObject, Link } from '../bpf/index.js';
 import { probeAttach } from '../bpf/features.js';
-import { bpfObjectPath } from '../util/paths.js';
 import {
   vigilFlowTcpRecord, vigilFlowDnsRecord, vigilFlowUdpKey, vigilFlowUdpValue, vigilFlowOwner,
   VIGIL_FLOW_REC_TCP, VIGIL_FLOW_REC_DNS, VIGIL_FLOW_TCP_CONNECT, VIGIL_FLOW_TCP_ACCEPT, VIGIL_FLOW_TCP_CLOSE,
@@ -27,9 +24,8 @@ import {
   VIGIL_FLOW_F_FIN_SENT, VIGIL_FLOW_F_FIN_RCVD, VIGIL_FLOW_F_ALL_ACKED,
   VIGIL_FLOW_EGRESS, VIGIL_DNS_PORTS_MAX, type VigilFlowOwner,
 } from '../generated/flow.js';
-import { addressFromKernel, type IpAddress } from './addr.js';
-import type { FilterSet } from '../sensors/filter.js';
-import { filterCounts } from '../sensors/filter.js';
+import { addressFromKernel, type IpAddress } from '../kernel/addr.js';
+import { Sensor, type RingSensorOptions } from '../sensors/sensor.js';
 
 /** The process that owned a socket, as the kernel took it in that process's context. */
 export interface SocketOwner {
@@ -128,9 +124,8 @@ export interface UdpConversation {
   cgroupId: bigint;
 }
 
-export interface FlowSensorOptions {
-  /** In-kernel process filters (shared with other sensors): flows of other processes never leave the kernel. */
-  filter?: FilterSet;
+/** `filter`: in-kernel process filters (shared with other sensors): flows of other processes never leave the kernel. */
+export interface FlowSensorOptions extends Omit<RingSensorOptions<never>, 'onEvent'> {
   /** TCP connections (default true). */
   tcp?: boolean;
   /** UDP counters (default true). */
@@ -141,11 +136,6 @@ export interface FlowSensorOptions {
   dnsPorts?: number[];
   onTcp?(e: TcpFlowEvent): void;
   onDns?(e: DnsCaptureEvent): void;
-  onBatchEnd?(): void;
-  onLost?(count: number): void;
-  /** Ring buffer bytes (power of two). Default 1 MiB. */
-  ringBytes?: number;
-  pollIntervalMs?: number;
   /** cgroup v2 root to attach the cgroup programs to. Default cgroup2(). */
   cgroupRoot?: string;
   /** Load the TCP socket iterator for snapshotTcp() (vigil top tcp). Default false. */
@@ -235,22 +225,16 @@ function recordKind(view: DataView, offset: number, size: number): number {
   return size >= 4 ? view.getUint32(offset, true) : 0;
 }
 
-export class FlowSensor implements Disposable {
-  /** Records that did not decode (a bug if ever non-zero). */
-  malformed = 0;
+export class FlowSensor extends Sensor {
   /** The cgroup v2 root the packet programs are attached to (undefined without UDP/DNS). */
   readonly cgroupRoot: string | undefined;
-  private lostTotal = 0;
-  private obj: BpfObject | undefined;
-  private reader: RingBufferReader | undefined;
-  private links: Link[] = [];
   private iter: Link | undefined;
   private owners: TypedMap<bigint, VigilFlowOwner> | undefined;
 
   private constructor(obj: BpfObject, readonly options: FlowSensorOptions, cgroupRoot: string | undefined,
     /** What this kernel cannot give, one sentence each (empty when nothing is missing). */
     readonly limitations: readonly string[] = []) {
-    this.obj = obj;
+    super('flow', obj);
     this.cgroupRoot = cgroupRoot;
     this.owners = new TypedMap(obj.map('vigil_flow_owners'), codec.u64, vigilFlowOwner);
   }
@@ -308,57 +292,40 @@ export class FlowSensor implements Disposable {
     const portBytes = new Uint8Array(2 * VIGIL_DNS_PORTS_MAX);
     const dv = new DataView(portBytes.buffer);
     ports.forEach((p, i) => dv.setUint16(2 * i, p, true));
-    const spec = ObjectSpec.fromFile(bpfObjectPath('flow'));
-    const obj = await spec.load({
-      programs,
+    const obj = await Sensor.loadObject('flow', {
+      filter: opts.filter, ring: opts, programs,
       constants: {
-        ...(opts.filter?.constants() ?? {}),
         vigil_flow_want_tcp: tcp ? 1 : 0,
         vigil_flow_want_udp: udp ? 1 : 0,
         vigil_flow_want_dns: dns ? 1 : 0,
         vigil_dns_ports: portBytes,
       },
-      reuseMaps: opts.filter?.reuseMaps() ?? {},
-      maxEntries: opts.ringBytes ? { events: opts.ringBytes } : {},
     });
     const sensor = new FlowSensor(obj, opts, cgroupRoot, limitations);
-    try {
-      sensor.reader = RingBufferReader.open(obj.map('events'), {
-        lostCounter: obj.map('vigil_lost'),
-        pollIntervalMs: opts.pollIntervalMs ?? 50,
-        onRecord: (view, offset, size) => sensor.onRecord(view, offset, size),
-        onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
-        onLost: (n) => {
-          sensor.lostTotal += n;
-          opts.onLost?.(n);
-        },
-      });
+    return sensor.starting(() => {
+      sensor.openRing(opts, (view, offset, size) => sensor.onRecord(view, offset, size));
       if (tcp) {
         // Owners of accepted connections first, then the state machine.
         const accept = obj.program('vigil_flow_accept_exit');
-        for (const e of acceptEvents) sensor.links.push(accept.attachTracepoint('syscalls', e));
-        sensor.links.push(obj.program('vigil_flow_tcp_state').attach());
-        if (opts.tcpIterator) sensor.iter = obj.program('vigil_flow_tcp_iter').attachIter();
+        for (const e of acceptEvents) sensor.keep(accept.attachTracepoint('syscalls', e));
+        sensor.keep(obj.program('vigil_flow_tcp_state').attach());
+        if (opts.tcpIterator) sensor.iter = sensor.keep(obj.program('vigil_flow_tcp_iter').attachIter());
       }
       if (cgroupRoot) {
         if (programs.includes('vigil_flow_send_length')) {
-          sensor.links.push(obj.program('vigil_flow_send_length').attach());
-          sensor.links.push(obj.program('vigil_flow_recv_length').attach());
+          sensor.keep(obj.program('vigil_flow_send_length').attach());
+          sensor.keep(obj.program('vigil_flow_recv_length').attach());
         }
         const fd = openSync(cgroupRoot, constants.O_RDONLY | constants.O_DIRECTORY);
         try {
           for (const p of ['vigil_flow_sock_create', 'vigil_flow_egress', 'vigil_flow_ingress']) {
-            sensor.links.push(obj.program(p).attachCgroup(fd, cgroupRoot));
+            sensor.keep(obj.program(p).attachCgroup(fd, cgroupRoot));
           }
         } finally {
           closeSync(fd);
         }
       }
-      return sensor;
-    } catch (e) {
-      sensor.close();
-      throw e;
-    }
+    });
   }
 
   private onRecord(view: DataView, offset: number, size: number): void {
@@ -377,11 +344,6 @@ export class FlowSensor implements Disposable {
       if (e instanceof RangeError) this.malformed++;
       else throw e;
     }
-  }
-
-  private get object(): BpfObject {
-    if (!this.obj) throw new Error('FlowSensor is closed');
-    return this.obj;
   }
 
   /** The process behind a socket cookie, as the kernel last saw it (UDP sockets). */
@@ -443,46 +405,8 @@ export class FlowSensor implements Disposable {
     return out;
   }
 
-  /** Records lost (ring full) so far. */
-  get lost(): number {
-    return this.lostTotal;
-  }
-
-  get stats(): ReaderStats | undefined {
-    return this.reader?.stats;
-  }
-
-  filterCounts(): { passed: bigint; dropped: bigint } {
-    return filterCounts(this.object.map('vigil_filter_counts'));
-  }
-
-  /** Reads what the ring holds now. */
-  drain(): number {
-    return this.reader?.drain() ?? 0;
-  }
-
-  /** Stops reading the ring (back-pressure: it fills, the kernel drops and counts); losses are still reported. */
-  pause(): void {
-    this.reader?.pause();
-  }
-
-  resume(): void {
-    this.reader?.resume();
-  }
-
-  /** Detaches, delivers what the ring still holds, frees. */
-  close(): void {
-    for (const l of this.links.splice(0)) l.close();
-    this.iter?.close();
+  protected override onClosed(): void {
     this.iter = undefined;
-    this.reader?.close();
-    this.reader = undefined;
     this.owners = undefined;
-    this.obj?.close();
-    this.obj = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

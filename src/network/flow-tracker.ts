@@ -8,7 +8,7 @@
 // the initiator, traffic_direction from the local side, is_reply for
 // answers). Pure apart from the lookups it is given: tests feed it events.
 import type { ProcessLookup } from '../process/types.js';
-import { errnoName } from '../bpf/errors.js';
+import { errnoName } from '../kernel/errno.js';
 import { parseDnsMessage, dnsTypeName, DnsParseError, type DnsMessage } from './dns.js';
 import { NameCache, DnsMatcher } from './dns-view.js';
 import { newFlowRecord } from './flow-format.js';
@@ -22,7 +22,8 @@ export interface FlowTrackerOptions {
   node: string;
   /** Boot ns (kernel timestamps) -> ns since the epoch. */
   toEpochNs(bootNs: bigint): bigint;
-  onFlow(rec: FlowRecord): void;
+  /** Each record, with the kernel time (CLOCK_BOOTTIME ns) of what it reports. */
+  onFlow(rec: FlowRecord, timeBootNs: bigint): void;
   /** The process cache; without it endpoints carry only what the kernel gave (pid, comm). */
   processes?: ProcessLookup;
   /** The socket-cookie -> owner lookup (FlowSensor.owner) for records that came without one. */
@@ -140,7 +141,7 @@ export class FlowTracker {
         ? { duration_ns: Number(e.timeBootNs - e.startBootNs) } : {}),
     });
     if (failed) rec.Summary += `; ${errnoName(e.skErr || ETIMEDOUT)} in ${e.oldState}`;
-    this.opts.onFlow(rec);
+    this.opts.onFlow(rec, e.timeBootNs);
     return rec;
   }
 
@@ -189,7 +190,7 @@ export class FlowTracker {
         l7: { type: 'REQUEST', dns: { query, qtypes, observation_source: 'vigil' } },
         event_kind: 'dns-query',
       });
-      this.opts.onFlow(rec);
+      this.opts.onFlow(rec, e.timeBootNs);
       return rec;
     }
     this.stats.dnsAnswers++;
@@ -220,7 +221,7 @@ export class FlowTracker {
       },
       event_kind: 'dns-answer',
     });
-    this.opts.onFlow(rec);
+    this.opts.onFlow(rec, e.timeBootNs);
     return rec;
   }
 
@@ -255,7 +256,7 @@ export class FlowTracker {
         },
         duration_ns: Number(c.lastBootNs - c.firstBootNs),
       });
-      this.opts.onFlow(rec);
+      this.opts.onFlow(rec, c.lastBootNs);
       out.push(rec);
     }
     return out;

@@ -14,4 +14,4 @@ export type { FlowFilterTerm, FlowFilterKind } from './flow-filter.js';
 export { parseDnsMessage, encodeDnsMessage, DnsParseError, dnsTypeName, dnsRcodeName } from './dns.js';
 export type { DnsMessage, DnsQuestion, DnsRecord } from './dns.js';
 export { NameCache, DnsMatcher } from './dns-view.js';
-export { Cidr, addressFromKernel, parseIp } from './addr.js';
+export { CidrFilter, addressFromKernel, parseIp } from '../kernel/addr.js';

@@ -16,7 +16,7 @@
 // in Kubernetes NetworkPolicy. Every error names file:line:col and the field;
 // unknown fields are errors.
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
-import { CidrError, formatCidr, parseCidr, type Cidr } from './cidr.js';
+import { CidrError, formatCidr, parseCidr, type Cidr } from '../kernel/addr.js';
 import {
   VIGIL_NP_MAX_RULES, VIGIL_NP_ALLOW, VIGIL_NP_DENY, VIGIL_NP_TCP, VIGIL_NP_UDP, VIGIL_NP_EGRESS, VIGIL_NP_INGRESS,
   type VigilNpRule,

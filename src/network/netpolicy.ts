@@ -42,7 +42,7 @@ import {
   type VigilNpRule, type VigilNpDenial,
 } from '../generated/netpolicy.js';
 import { compileRules, type PolicySpec } from './netpolicy-spec.js';
-import { familyOf, formatAddress } from './cidr.js';
+import { familyOf, formatAddress } from '../kernel/addr.js';
 import type { FlowRecord, FlowProcess, FlowEndpoint } from './flow-types.js';
 
 export class NetPolicyError extends Error {

@@ -9,7 +9,7 @@
 // The process object (P) is the caller's: the Tetragon process JSON it builds
 // from the process cache. Without one, what the kernel sent with the event
 // (pid, tid, uid, comm, start) stands in.
-import { errnoName } from '../bpf/errors.js';
+import { errnoName } from '../kernel/errno.js';
 import { rfc3339Nano } from '../util/clock.js';
 import { rawShown, type FileEvent } from '../sensors/file-events.js';
 import { formatMode } from '../sensors/flags.js';

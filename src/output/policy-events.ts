@@ -14,9 +14,9 @@
 // 64-bit integers are strings, as protojson writes int64/uint64.
 import { decodeOpenFlags, formatMode } from '../sensors/flags.js';
 import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
-import { syscallName } from '../sensors/syscall-names.js';
+import { syscallName } from '../kernel/syscalls.js';
 import {
-  CAPABILITY_NAMES, TetragonFormatter, capabilityNames, escapeControls, secureBitsNames, type FormatterOptions, type TetragonProcess,
+  TetragonFormatter, capabilityNames, tetragonCapabilityName, escapeControls, knownCapabilityNames, secureBitsNames, type FormatterOptions, type TetragonProcess,
 } from './tetragon.js';
 import type { ArgSpec, ArgValue, Hook, PolicyEvent, StackFrame } from '../policy/ir.js';
 import type { ProcessInfo } from '../process/types.js';
@@ -114,7 +114,7 @@ export function tetragonArg(spec: ArgSpec, v: ArgValue, strict = false): Record<
         case 'int': case 'int8': case 'int16': case 'int32': return o('int_arg', Number(BigInt.asIntN(32, v.value)));
         case 'uint': case 'uint8': case 'uint16': case 'uint32': return o('uint_arg', Number(BigInt.asUintN(32, v.value)));
         case 'int64': case 'long': return o('long_arg', str64(BigInt.asIntN(64, v.value)));
-        case 'capability': return o('capability_arg', { value: Number(v.value), name: CAPABILITY_NAMES[Number(v.value)] ?? `CAP_${v.value}` });
+        case 'capability': return o('capability_arg', { value: Number(v.value), name: tetragonCapabilityName(Number(v.value)) });
         case 'bpf_cmd': return o('bpf_cmd_arg', named(BPF_CMDS, Number(v.value)));
         case 'syscall64': return o('syscall_id', { id: Number(v.value & 0x7fffffffn), abi: v.value & 0x80000000n ? 'i386' : 'x64' });
         case 'kernel_cap_t': case 'cap_inheritable': case 'cap_permitted': case 'cap_effective':
@@ -164,7 +164,7 @@ export function tetragonArg(spec: ArgSpec, v: ArgValue, strict = false): Record<
     case 'caps':
       return o(`${v.set}_arg`, capabilityNames(v.mask).join(' '));
     case 'capability':
-      return o('capability_arg', { value: v.value, name: CAPABILITY_NAMES[v.value] ?? `CAP_${v.value}` });
+      return o('capability_arg', { value: v.value, name: tetragonCapabilityName(v.value) });
     case 'syscall64':
       return o('syscall_id', { id: v.id, abi: v.abi });
     case 'bpf_attr':
@@ -199,15 +199,13 @@ function strictArg(v: ArgValue): [string, unknown] | undefined {
         uid: v.uid, gid: v.gid, euid: v.euid, egid: v.egid, suid: v.suid, sgid: v.sgid, fsuid: v.fsuid, fsgid: v.fsgid,
       };
       if (v.securebits !== undefined) c.securebits = secureBitsNames(v.securebits);
-      if (v.caps) c.caps = { permitted: knownCaps(v.caps.permitted), effective: knownCaps(v.caps.effective), inheritable: knownCaps(v.caps.inheritable) };
+      if (v.caps) c.caps = { permitted: knownCapabilityNames(v.caps.permitted), effective: knownCapabilityNames(v.caps.effective), inheritable: knownCapabilityNames(v.caps.inheritable) };
       return ['process_credentials_arg', c];
     }
     default:
       return undefined;
   }
 }
-
-const knownCaps = (m: bigint): string[] => capabilityNames(m).filter((n) => CAPABILITY_NAMES.includes(n));
 
 /** The fields of each envelope's message in Tetragon's schema (tetragon.proto): what --output tetragon keeps. */
 const TETRAGON_FIELDS: Readonly<Record<ReturnType<typeof envelopeKey>, ReadonlySet<string>>> = {
@@ -409,7 +407,7 @@ function short(v: ArgValue): string {
     case 'skb': return `${v.saddr}:${v.sport} -> ${v.daddr}:${v.dport}`;
     case 'cred': return `uid=${v.uid} euid=${v.euid} gid=${v.gid} egid=${v.egid}`;
     case 'caps': return capabilityNames(v.mask).join(',');
-    case 'capability': return CAPABILITY_NAMES[v.value] ?? `CAP_${v.value}`;
+    case 'capability': return tetragonCapabilityName(v.value);
     case 'syscall64': return v.abi === 'x64' ? syscallName(v.id) : `i386:${v.id}`;
     case 'bpf_attr': return `${named(BPF_PROG_TYPES, v.progType)} ${v.progName} insns=${v.insnCnt}`;
     case 'bpf_map': return `${named(BPF_MAP_TYPES, v.mapType)} ${v.mapName}`;

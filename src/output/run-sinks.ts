@@ -6,26 +6,18 @@
 // of Vigil's, "Vigil internal: events dropped", with the count, sensor and
 // reason in its output fields, in the output's encoding.
 import os from 'node:os';
-import { FileOutput, HttpOutput, Sink, stdoutOutput, LOSS_REASON_TEXT, type Loss } from '../pipeline/index.js';
+import {
+  FileOutput, HttpOutput, Sink, eventSensor, stdoutOutput, LOSS_REASON_TEXT, type AlertEvent, type Loss, type PolicyMatchEvent,
+} from '../pipeline/index.js';
 import { formatAlertJson, formatAlertText, type Alert, type OutputEncoding } from '../rules/output.js';
-import type { PolicyEvent } from '../policy/ir.js';
 import { PolicyEventFormatter, type PolicyOutputFormat } from './policy-events.js';
 import { tetragonLostLine } from './tetragon.js';
 import type { ProcessLookup } from '../process/types.js';
 
-/** What run's pipeline carries. */
-export type RunEvent = { readonly kind: 'alert'; readonly alert: Alert } | { readonly kind: 'policy'; readonly event: PolicyEvent };
+/** What run's pipeline carries: the alert and policy kinds of VigilEvent. */
+export type RunEvent = AlertEvent | PolicyMatchEvent;
 
 export const LOST_RULE = 'Vigil internal: events dropped';
-
-export function runEventTime(e: RunEvent): bigint {
-  return e.kind === 'alert' ? e.alert.timeNs : e.event.timeNs;
-}
-
-/** Losses are counted per sensor: the rules' alerts, the policies' events. */
-export function runEventSensor(e: RunEvent): string {
-  return e.kind === 'alert' ? 'rules' : 'policy';
-}
 
 /** The in-band record of a loss: an alert, as Falco reports its own event drops. */
 export function lostAlert(l: Loss, timeNs: bigint): Alert {
@@ -62,7 +54,7 @@ export function stdoutRunSink(o: RunSinkOptions, cache?: ProcessLookup): Sink<Ru
   const pf = new PolicyEventFormatter(o.policyFormat ?? (o.encoding === 'json' ? 'json' : 'compact'), { lookup: cache, timeFormat: 'StampMilli' });
   return new Sink<RunEvent>(stdoutOutput, {
     capacityBytes: o.capacityBytes,
-    sensorOf: runEventSensor,
+    sensorOf: eventSensor,
     format: {
       line: (e) => (e.kind === 'alert' ? encode(e.alert, o.encoding) : pf.line(e.event)),
       // Tetragon's schema has one loss record (rate_limit_info); the sensor and reason are on stderr.
@@ -75,7 +67,7 @@ export function stdoutRunSink(o: RunSinkOptions, cache?: ProcessLookup): Sink<Ru
 export function fileRunSink(path: string, o: RunSinkOptions): Sink<RunEvent> {
   return new Sink<RunEvent>((hooks) => FileOutput.open(path, hooks), {
     capacityBytes: o.capacityBytes,
-    sensorOf: runEventSensor,
+    sensorOf: eventSensor,
     takes: (e) => e.kind === 'alert',
     format: {
       line: (e) => (e.kind === 'alert' ? encode(e.alert, o.encoding) : undefined),
@@ -89,7 +81,7 @@ export function httpRunSink(url: string, o: Omit<RunSinkOptions, 'encoding'>): {
   let output: HttpOutput | undefined;
   const sink = new Sink<RunEvent>((hooks) => (output = new HttpOutput(url, hooks)), {
     capacityBytes: o.capacityBytes,
-    sensorOf: runEventSensor,
+    sensorOf: eventSensor,
     takes: (e) => e.kind === 'alert',
     format: {
       line: (e) => (e.kind === 'alert' ? formatAlertJson(e.alert) : undefined),

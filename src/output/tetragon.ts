@@ -20,6 +20,8 @@
 // cache (lookup).
 import os from 'node:os';
 import { readFileSync, readlinkSync } from 'node:fs';
+import { CAP_DAC_OVERRIDE, capabilityList, capabilityName } from '../kernel/capabilities.js';
+import { errnoName } from '../kernel/errno.js';
 import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
 import { colors, type Colors } from './color.js';
 import { LOSS_REASON_TEXT, type LossReason } from '../pipeline/loss.js';
@@ -45,28 +47,19 @@ export function tetragonArguments(args: readonly string[]): string {
 }
 
 /**
- * Capability names as Tetragon's CapabilitiesType enum spells them (index =
- * capability number). Tetragon writes DAC_OVERRIDE without its CAP_ prefix;
- * kept so, for tools that match Tetragon's strings.
+ * A capability's name as Tetragon's CapabilitiesType enum spells it. Tetragon
+ * writes DAC_OVERRIDE without its CAP_ prefix; kept so, for tools that match
+ * Tetragon's strings ("CAP_63" for bits no one names).
  */
-export const CAPABILITY_NAMES: readonly string[] = [
-  'CAP_CHOWN', 'DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
-  'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT',
-  'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE',
-  'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL',
-  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND',
-  'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
-];
+export function tetragonCapabilityName(cap: number): string {
+  return cap === CAP_DAC_OVERRIDE ? 'DAC_OVERRIDE' : capabilityName(cap);
+}
 
-/** The names of the bits set in a capability mask, lowest first ("CAP_63" for bits Tetragon does not name). */
+/** The names of the bits set in a capability mask, lowest first, as Tetragon spells them. */
 export function capabilityNames(mask: bigint): string[] {
   const cached = capNameCache.get(mask);
   if (cached) return cached.slice();
-  const out: string[] = [];
-  for (let i = 0; i < 64; i++) {
-    if ((mask >> BigInt(i)) & 1n) out.push(CAPABILITY_NAMES[i] ?? `CAP_${i}`);
-  }
+  const out = capabilityList(mask, tetragonCapabilityName);
   // A host has a handful of distinct masks (root's full set, none, a few
   // services'): bounded anyway.
   if (capNameCache.size < 256) capNameCache.set(mask, out.slice());
@@ -139,8 +132,8 @@ function u64(v: bigint): number | string {
 }
 
 /** Capability names Tetragon's CapabilitiesType enum has (strict: bits it does not name are left out). */
-function knownCapabilityNames(mask: bigint): string[] {
-  return capabilityNames(mask).filter((n) => CAPABILITY_NAMES.includes(n));
+export function knownCapabilityNames(mask: bigint): string[] {
+  return capabilityNames(mask).filter((n) => !/^CAP_\d+$/.test(n));
 }
 
 /** Tetragon's SecureBitsType names of a securebits word (SECBIT_NOROOT = 1, ...). */
@@ -581,8 +574,12 @@ export class TetragonFormatter {
         return assertNever(e);
     }
     const c = containerId(p);
-    const cells = [time, e.kind === 'file' ? e.op : e.kind, String(p.pid), String(p.ppid), String(p.uid), c === null ? '-' : c.slice(0, 12),
-      escapeControls(detail + this.chain(p))];
+    return this.row([time, e.kind === 'file' ? e.op : e.kind, String(p.pid), String(p.ppid), String(p.uid),
+      c === null ? '-' : c.slice(0, 12), escapeControls(detail + this.chain(p))]);
+  }
+
+  /** One table line from its cells, in the header's columns (TIME EVENT PID PPID UID CONTAINER DETAIL). */
+  row(cells: readonly string[]): string {
     return cells.map((v, i) => {
       const w = TABLE_COLUMNS[i]?.[1] ?? 0;
       return w ? v.padEnd(w) : v;
@@ -624,8 +621,6 @@ export function tetragonLostLine(count: number, node: string, timeNs: bigint): s
 /** Process texts kept (~2 KB each): the processes active now, not every one the process cache remembers. */
 const PROCESS_JSON_CACHE_MAX = 1024;
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
-
 /** The syscall's kernel entry, as Tetragon names a syscall kprobe (__x64_sys_openat). */
 export function syscallFunction(name: string): string {
   return `${SYSCALL_PREFIX}${name}`;
@@ -650,7 +645,7 @@ function fileDetail(e: FileEvent): string {
   if (e.target !== null) parts.push('->', e.target);
   if (e.flags.length) parts.push(e.flags.join('|'));
   if (e.mode !== null) parts.push(`mode=0${e.mode.toString(8)}`);
-  parts.push(e.ret < 0 ? (ERRNO_NAMES.get(-e.ret) ?? `E${-e.ret}`) : String(e.ret));
+  parts.push(e.ret < 0 ? errnoName(-e.ret) : String(e.ret));
   return parts.join(' ');
 }
 

@@ -108,6 +108,14 @@ export class EventPipeline<E> {
     };
   }
 
+  /**
+   * A sensor's hooks into this pipeline: its events pushed, its kernel losses
+   * counted under its name, a cycle scheduled when its ring wakes the reader.
+   */
+  hooks(sensor: string): { onEvent(e: E): void; onLost(count: number): void; onBatchEnd(): void } {
+    return { onEvent: (e) => this.push(e), onLost: (n) => this.kernelLost(sensor, n), onBatchEnd: () => this.schedule() };
+  }
+
   /** Starts the cycle timer. */
   start(): void {
     if (this.timer || this.closed) return;

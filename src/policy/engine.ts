@@ -44,7 +44,7 @@ import {
   VIGIL_POLICY_MAX_FILTERS, VIGIL_POLICY_MAX_HOOKS, VIGIL_POLICY_MAX_POLICIES, VIGIL_POLICY_MAX_SELECTORS,
   VIGIL_POLICY_STACK_DEPTH, VIGIL_POLICY_STR_MAX,
 } from '../generated/policy.js';
-import { Symbolizer, type Frame } from '../profile/symbols/index.js';
+import { Symbolizer, type Frame } from '../kernel/symbols/index.js';
 
 export interface PolicyEngineOptions {
   /** Every posted event, decoded and enriched. */

@@ -8,8 +8,8 @@ import type {
 import { eventActionOf as irEventAction } from './ir.js';
 import { statSync } from 'node:fs';
 import type { ProcessInfo } from '../process/types.js';
-import { ElfFile, FdSource } from '../profile/symbols/elf.js';
-import { formatAddress } from '../network/cidr.js';
+import { ElfFile, FdSource } from '../kernel/elf.js';
+import { formatAddress } from '../kernel/addr.js';
 import {
   vigilPolicyCred, vigilPolicyEvent, vigilPolicySock, vigilPolicyUserNs, VIGIL_POLICY_ARG_KUSER_NS, type VigilPolicyArg, type VigilPolicyArgValue,
   type VigilPolicyEvent,

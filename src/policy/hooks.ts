@@ -31,8 +31,9 @@ import { probeAttach, probeHelper, type FeatureResult } from '../bpf/features.js
 import { native } from '../bpf/native.js';
 import { Btf, memberPath, MemberPathError } from '../bpf/btf.js';
 import { VIGIL_POLICY_MAX_ARGS } from '../generated/policy.js';
-import { ElfFile, FdSource } from '../profile/symbols/elf.js';
-import { syscallNumber } from '../sensors/syscall-names.js';
+import { ElfFile, FdSource } from '../kernel/elf.js';
+import { kernelFunctions } from '../kernel/kallsyms.js';
+import { syscallNumber } from '../kernel/syscalls.js';
 
 // ---------------------------------------------------------------------------
 // What the resolver asks of the kernel
@@ -94,22 +95,7 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
   let syscalls: ReadonlySet<string> | undefined;
   let kallsyms: Map<string, bigint> | null | undefined;
   const readKallsyms = (): Map<string, bigint> | null => {
-    if (kallsyms === undefined) {
-      try {
-        const map = new Map<string, bigint>();
-        for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
-          const parts = line.split(' ');
-          if (parts.length >= 3 && (parts[1] === 'T' || parts[1] === 't')) {
-            const name = parts[2]!.split('\t')[0]!;
-            if (!map.has(name)) map.set(name, BigInt(`0x${parts[0]}`));
-          }
-        }
-        // Without privileges every address reads 0 but names are still there; an empty file means no kallsyms.
-        kallsyms = map.size > 0 ? map : null;
-      } catch {
-        kallsyms = null;
-      }
-    }
+    if (kallsyms === undefined) kallsyms = kernelFunctions();
     return kallsyms;
   };
   let ftrace: readonly string[] | null | undefined;

@@ -15,7 +15,7 @@
 // to them by position in that array (`argPos`), never by the YAML `index`
 // (Tetragon's matchArgs.index names the `index` of an entry of `args`; the
 // loader translates it).
-import type { Cidr } from '../network/cidr.js';
+import type { Cidr } from '../kernel/addr.js';
 import type { ProcessInfo } from '../process/types.js';
 
 /** Where something is in a policy file. line and col are 1-based. */

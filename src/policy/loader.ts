@@ -23,12 +23,11 @@ import {
   type RateLimitScope, type Selector, type SourcePos, type CelFilter,
   INT_ARG_TYPES, PATH_ARG_TYPES, SOCK_ARG_TYPES, STRING_ARG_TYPES,
 } from './ir.js';
-import { parseCidr, CidrError, type Cidr } from '../network/cidr.js';
+import { parseCidr, CidrError, type Cidr } from '../kernel/addr.js';
 import { parseMemberPath } from '../bpf/btf.js';
 import { compileCel } from './cel.js';
-import { CAPABILITY_NAMES } from '../output/tetragon.js';
-import { syscallNumber } from '../sensors/syscall-names.js';
-import { SYSCALLS_I386 } from './syscall-table.js';
+import { capabilityNumber } from '../kernel/capabilities.js';
+import { syscallNumber } from '../kernel/syscalls.js';
 
 export { formatDiagnostic, type PolicyDiagnostic };
 
@@ -104,7 +103,7 @@ function looksLikeSyscall(call: string): boolean {
 /** The number of a syscall on this architecture (ia32: bit 31 set, as Tetragon's syscall64 ids). */
 export function syscallId(name: string, abi: SyscallAbi): number | undefined {
   if (abi === 'ia32') {
-    const n = SYSCALLS_I386[name];
+    const n = syscallNumber(name, 'i386');
     return n === undefined ? undefined : (n | 0x80000000) >>> 0;
   }
   return syscallNumber(name);
@@ -121,16 +120,12 @@ export function parseInteger(text: string): bigint | undefined {
   return m[1] === '-' ? -v : v;
 }
 
-const CAP_NUMBERS: ReadonlyMap<string, number> = new Map(
-  CAPABILITY_NAMES.map((n, i) => [n.startsWith('CAP_') ? n : `CAP_${n}`, i] as [string, number]),
-);
-
 /** "CAP_SYS_ADMIN", "SYS_ADMIN", "cap_sys_admin" or "21" -> 21. */
 export function parseCapability(text: string): number | undefined {
   const t = text.trim().toUpperCase();
   const asInt = parseInteger(t);
   if (asInt !== undefined) return asInt >= 0n && asInt < 64n ? Number(asInt) : undefined;
-  return CAP_NUMBERS.get(t.startsWith('CAP_') ? t : `CAP_${t}`);
+  return capabilityNumber(t);
 }
 
 const PROTOCOLS: Readonly<Record<string, number>> = {

@@ -3,7 +3,7 @@
 // shipped in src/profile/profile.proto (loaded once, at first use).
 import { gunzipSync, gzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
-import type { Frame, Mapping } from './symbols/index.js';
+import type { Frame, Mapping } from '../kernel/symbols/index.js';
 import { totals, type Profile } from './profile.js';
 import { repoPath } from '../util/paths.js';
 

@@ -1,6 +1,6 @@
 // A symbolised profile: what every output format (folded, SVG, pprof, JSON)
 // is made from. Built from the sampler's raw intervals with the Symbolizer.
-import { KernelSymbolsError, type Frame, type Symbolizer } from './symbols/index.js';
+import { KernelSymbolsError, type Frame, type Symbolizer } from '../kernel/symbols/index.js';
 import {
   addCounters, type ProfileMode, type RawInterval, type RawSample, type RawStack, type SamplerCounters,
 } from './sampler.js';

@@ -6,7 +6,7 @@
 // process at a time between other work): ending a profile, Ctrl-C included,
 // is then lookups in warm caches rather than seconds of ELF and kallsyms
 // parsing.
-import { Symbolizer, type SymbolizerOptions } from './symbols/index.js';
+import { Symbolizer, type SymbolizerOptions } from '../kernel/symbols/index.js';
 import { Sampler, type RawSample, type SamplerCounters, type SamplerOptions } from './sampler.js';
 import { RawAccumulator, symbolize, warmSymbols, type Profile } from './profile.js';
 

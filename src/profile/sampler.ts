@@ -3,10 +3,9 @@
 // each interval drains the counts the kernel aggregated and the stacks they
 // name. Addresses come out raw; symbolisation is src/profile/symbolize.ts.
 import { existsSync } from 'node:fs';
-import {
-  ObjectSpec, PerCpuMap, RingBufferReader, TypedMap, codec, type Attachment, type BpfMap, type BpfObject,
-} from '../bpf/index.js';
+import { PerCpuMap, TypedMap, codec, type BpfMap, type BpfObject } from '../bpf/index.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
+import { Sensor } from '../sensors/sensor.js';
 import {
   VIGIL_FILTER_BINARY, VIGIL_FILTER_PID_TREE,
 } from '../generated/filter.js';
@@ -167,29 +166,27 @@ export function parseStack(buf: Buffer): bigint[] {
  * A running profiler. Lifecycle: `await Sampler.start(opts)` (load, attach),
  * `collect()` each interval, `close()`.
  */
-export class Sampler implements Disposable {
+export class Sampler extends Sensor {
   readonly mode: ProfileMode;
   readonly frequency: number;
-  private readonly attachments: Attachment[] = [];
-  private reader: RingBufferReader | undefined;
   private readonly counts: TypedMap<VigilProfileKey, VigilProfileValue>;
   private readonly stackMaps: Record<StackMapName, BpfMap>;
-  private readonly stats: PerCpuMap<number, bigint>;
+  private readonly statsMap: PerCpuMap<number, bigint>;
   private readonly offcpuStart: BpfMap | undefined;
   private lastStats: SamplerCounters = zeroCounters();
   private intervalStart = Date.now();
   /** Stacks read in the previous sweep: a count drained later may still name one the sweep deleted. */
   private previousStacks: Record<StackMapName, Map<number, bigint[]>> =
     { user: new Map(), kernel: new Map(), overflow: new Map() };
-  private closed = false;
 
-  private constructor(private readonly obj: BpfObject, private readonly filters: FilterSet, opts: SamplerOptions) {
+  private constructor(obj: BpfObject, private readonly filters: FilterSet, opts: SamplerOptions) {
+    super('profile', obj);
     this.mode = opts.mode ?? 'cpu';
     this.frequency = opts.frequency ?? DEFAULT_FREQUENCY;
     this.counts = new TypedMap(obj.map('vigil_profile_counts'), vigilProfileKey, vigilProfileValue);
     this.stackMaps = { user: obj.map('vigil_profile_user_stacks'), kernel: obj.map('vigil_profile_kernel_stacks'),
       overflow: obj.map('vigil_profile_overflow_stacks') };
-    this.stats = new PerCpuMap(obj.map('vigil_profile_stats'), codec.u32, codec.u64);
+    this.statsMap = new PerCpuMap(obj.map('vigil_profile_stats'), codec.u32, codec.u64);
     this.offcpuStart = this.mode === 'off-cpu' ? obj.map('vigil_offcpu_start') : undefined;
   }
 
@@ -200,12 +197,12 @@ export class Sampler implements Disposable {
     if (!existsSync(file)) throw new Error(`profiler object not built: ${file} (run \`npm run build\`)`);
     const filters = new FilterSet(opts.filter ?? {});
     let obj: BpfObject | undefined;
-    let sampler: Sampler | undefined;
+    let sampler: Sampler;
+    const programs = [mode === 'cpu' ? 'vigil_profile_cpu' : 'vigil_profile_switch', 'vigil_profile_exec',
+      'vigil_profile_exit'];
+    const tree = (filters.flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) !== 0;
+    if (tree) programs.push('vigil_profile_fork');
     try {
-      const programs = [mode === 'cpu' ? 'vigil_profile_cpu' : 'vigil_profile_switch', 'vigil_profile_exec',
-        'vigil_profile_exit'];
-      const tree = (filters.flags & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) !== 0;
-      if (tree) programs.push('vigil_profile_fork');
       const maxEntries: Record<string, number> = {};
       if (opts.stackEntries) {
         const n = Math.max(256, Math.round(opts.stackEntries));
@@ -214,55 +211,45 @@ export class Sampler implements Disposable {
         maxEntries.vigil_profile_overflow_stacks = Math.max(256, n >> 1);
       }
       if (opts.countEntries) maxEntries.vigil_profile_counts = opts.countEntries;
-      obj = await ObjectSpec.fromFile(file).load({
-        programs,
-        maxEntries,
-        reuseMaps: filters.reuseMaps(),
+      obj = await Sensor.loadObject('profile', {
+        objectPath: file, programs, maxEntries, filter: filters,
         constants: {
-          ...filters.constants(),
           include_idle: opts.includeIdle ? 1 : 0,
           min_block_ns: BigInt(Math.max(0, Math.round(opts.minBlockNs ?? 0))),
         },
       });
       sampler = new Sampler(obj, filters, { ...opts, mode, frequency });
-      const s = sampler;
-      // Process bookkeeping first, so no fork or exec between seeding and sampling goes unseen.
-      s.attachments.push(obj.program('vigil_profile_exec').attachTrace());
-      s.attachments.push(obj.program('vigil_profile_exit').attachTrace());
+    } catch (e) {
+      obj?.close();
+      filters.close();
+      throw e;
+    }
+    const s = sampler;
+    const o = obj;
+    return s.starting(() => {
+      // Process bookkeeping first, so no fork or exec between seeding and sampling
+      // goes unseen; sampling stops first (stage 0), so nothing is announced into a closed reader.
+      s.keep(o.program('vigil_profile_exec').attachTrace(), 1);
+      s.keep(o.program('vigil_profile_exit').attachTrace(), 1);
       if (tree) {
-        s.attachments.push(obj.program('vigil_profile_fork').attachTrace());
+        s.keep(o.program('vigil_profile_fork').attachTrace(), 1);
         filters.seedExisting();
       }
       const onNew = opts.onNewProcess;
-      s.reader = RingBufferReader.open(obj.map('vigil_profile_events'), {
-        lostCounter: obj.map('vigil_lost'),
-        pollIntervalMs: 20,
-        onRecord: (view, off) => {
-          if (onNew) onNew(view.getUint32(off, true));
-        },
-      });
-      if (mode === 'cpu') {
-        s.attachments.push(obj.program('vigil_profile_cpu').attachPerfSampling({ frequency }));
-      } else {
-        s.attachments.push(obj.program('vigil_profile_switch').attachTrace());
-      }
+      s.openRing({ pollIntervalMs: 20 }, (view, off) => {
+        if (onNew) onNew(view.getUint32(off, true));
+      }, 'vigil_profile_events');
+      if (mode === 'cpu') s.keep(o.program('vigil_profile_cpu').attachPerfSampling({ frequency }));
+      else s.keep(o.program('vigil_profile_switch').attachTrace());
       s.intervalStart = Date.now();
-      return s;
-    } catch (e) {
-      if (sampler) sampler.close();
-      else {
-        obj?.close();
-        filters.close();
-      }
-      throw e;
-    }
+    });
   }
 
   /** Cumulative kernel counters (sums over CPUs). */
   counters(): SamplerCounters {
     const c = zeroCounters();
     for (const [index, field] of STAT_FIELDS) {
-      const perCpu = this.stats.get(index) ?? [];
+      const perCpu = this.statsMap.get(index) ?? [];
       c[field] = Number(perCpu.reduce((a, b) => a + b, 0n));
     }
     return c;
@@ -281,7 +268,7 @@ export class Sampler implements Disposable {
 
   /** Processes announced so far but not yet read from the ring: deliver them now. */
   pollNewProcesses(): void {
-    this.reader?.drain();
+    this.drain();
   }
 
   /**
@@ -365,17 +352,7 @@ export class Sampler implements Disposable {
     return { mode: this.mode, frequency: this.frequency, startMs, endMs, samples, counters: delta, stacksRead };
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    // Sampling stops first, so nothing is announced into a closed reader.
-    for (const a of this.attachments.reverse()) a.close();
-    this.reader?.close();
-    this.obj.close();
+  protected override onClosed(): void {
     this.filters.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

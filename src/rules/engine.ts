@@ -20,7 +20,7 @@ import {
   type LoadResult, type Priority, type RulesDefinitions, type RulesSource,
 } from './loader.js';
 import { compileOutput, type Alert, type OutputFormat } from './output.js';
-import { syscallTable } from '../sensors/syscall-names.js';
+import { syscallTable } from '../kernel/syscalls.js';
 
 export interface CompiledRule<E = RuleEvent> {
   readonly name: string;

@@ -6,7 +6,9 @@
 // comparison with no value is false, whatever the operator, as in libsinsp.
 // Fields with several values (proc.aname with no index, fd.ip: client or
 // server) match when any value does.
-import { constants as osConstants, hostname as osHostname } from 'node:os';
+import { hostname as osHostname } from 'node:os';
+import { errnoNameOf } from '../kernel/errno.js';
+import { capabilityList } from '../kernel/capabilities.js';
 import type { ArgValue, RuleContainer, RuleEvent, RuleFd, RuleFsPath, RuleProcess, SocketEnd } from './event.js';
 import { openFlagNames } from './event.js';
 import { DOTTED_ARG_FIELDS, FALCO_SYSCALL_FIELDS } from './falco-fields.js';
@@ -77,43 +79,23 @@ function memo<R>(f: (ev: RuleEvent) => R): (ev: RuleEvent) => R {
 
 // ---------------------------------------------------------------- renderings
 
-const CAP_NAMES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
-  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
-  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE',
-  'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT',
-  'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE',
-  'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
-  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
-];
-
 const capCache = new Map<bigint, string>();
 
 /** A capability set as Falco prints it: "CAP_CHOWN CAP_DAC_OVERRIDE ...". */
 export function capsToString(caps: bigint): string {
   let s = capCache.get(caps);
   if (s === undefined) {
-    const names: string[] = [];
-    for (let i = 0; i < 64; i++) {
-      if ((caps >> BigInt(i)) & 1n) names.push(CAP_NAMES[i] ?? `CAP_${i}`);
-    }
-    s = names.join(' ');
+    s = capabilityList(caps).join(' ');
     if (capCache.size > 256) capCache.clear();
     capCache.set(caps, s);
   }
   return s;
 }
 
-const ERRNO_NAMES = new Map<number, string>();
-for (const [name, n] of Object.entries(osConstants.errno)) {
-  // the first name for a number is the canonical one (EAGAIN before EWOULDBLOCK)
-  if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
-}
-
 /** evt.res: "SUCCESS", or the errno's name for a negative result. */
 export function resToString(res: number): string {
   if (res >= 0) return 'SUCCESS';
-  return ERRNO_NAMES.get(-res) ?? String(res);
+  return errnoNameOf(-res) ?? String(res);
 }
 
 const OPEN_TYPES = new Set(['open', 'openat', 'openat2', 'open_by_handle_at']);

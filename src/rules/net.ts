@@ -1,6 +1,7 @@
 // IP addresses and networks for Falco's IPADDR and IPNET fields (fd.ip = "0.0.0.0",
-// fd.net != "127.0.0.0/8", fd.snet in ("10.0.0.0/8", ...)).
-import { isIPv4, isIPv6 } from 'node:net';
+// fd.net != "127.0.0.0/8", fd.snet in ("10.0.0.0/8", ...)): addresses as integers,
+// parsed by src/kernel/addr.ts.
+import { parseAddress } from '../kernel/addr.js';
 
 export interface ParsedIp {
   readonly v: 4 | 6;
@@ -13,50 +14,15 @@ export interface ParsedNet {
   readonly bits: number;
 }
 
-function v4(text: string): bigint {
+function toBigInt(bytes: Uint8Array): bigint {
   let n = 0n;
-  for (const part of text.split('.')) n = (n << 8n) | BigInt(Number(part));
-  return n;
-}
-
-function v6(text: string): bigint | undefined {
-  let s = text;
-  let tail = 0n;
-  let tailBits = 0;
-  // an embedded IPv4 tail (::ffff:1.2.3.4)
-  const lastColon = s.lastIndexOf(':');
-  if (s.indexOf('.', lastColon) >= 0) {
-    const quad = s.slice(lastColon + 1);
-    if (!isIPv4(quad)) return undefined;
-    tail = v4(quad);
-    tailBits = 32;
-    s = `${s.slice(0, lastColon + 1)}0:0`;
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const rest = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const missing = 8 - head.length - rest.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 0) return undefined;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...rest];
-  let n = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    n = (n << 16n) | BigInt(parseInt(g, 16));
-  }
-  if (tailBits) n = (n & ~0xffffffffn) | tail;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
   return n;
 }
 
 export function parseIp(text: string): ParsedIp | undefined {
-  const t = text.trim();
-  if (isIPv4(t)) return { v: 4, n: v4(t) };
-  const bare = t.startsWith('[') && t.endsWith(']') ? t.slice(1, -1) : t;
-  if (isIPv6(bare)) {
-    const n = v6(bare);
-    return n === undefined ? undefined : { v: 6, n };
-  }
-  return undefined;
+  const a = parseAddress(text);
+  return a && { v: a.family, n: toBigInt(a.addr) };
 }
 
 /** "10.0.0.0/8", "fd00::/8"; a bare address is a /32 (or /128). */

@@ -17,10 +17,8 @@
 // canonical path. Records are decoded with the generated codec of struct
 // vigil_file_event (bpf/include/vigil/file.h).
 import { existsSync } from 'node:fs';
-import { ObjectSpec, RingBufferReader, NotSupportedError, TypedMap, closeAll, codec, ensureTracefs } from '../bpf/index.js';
-import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
-import { probeHelper } from '../bpf/features.js';
-import { bpfObjectPath } from '../util/paths.js';
+import { NotSupportedError, TypedMap, codec } from '../bpf/index.js';
+import type { BpfObject } from '../bpf/index.js';
 import { BootClock } from '../util/clock.js';
 import {
   vigilFileEvent, VIGIL_FILE_EVENT, VIGIL_FILE_COMM_LEN,
@@ -38,8 +36,7 @@ import {
 } from '../generated/file.js';
 import { decodeFileFlags, hostFlagArch, type FlagArch, type FlagKind } from './flags.js';
 import type { FileEvent, FileEventFlags, FileOp, FileSyscall } from './file-events.js';
-import type { FilterSet } from './filter.js';
-import { filterCounts } from './filter.js';
+import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
 import { vigilPathKey, VIGIL_FILTER_PATH_MAX } from '../generated/filter.js';
 import { statDev } from './fd-paths.js';
 
@@ -109,26 +106,12 @@ const OPS: Record<number, FileOp> = {
   [VIGIL_FILE_OP_TRUNCATE]: 'truncate',
 };
 
-export interface FileSensorOptions {
-  onEvent(e: FileEvent): void;
-  /** After each batch of records (flush output here: once per batch, not per event). */
-  onBatchEnd?(): void;
-  /** Events the kernel dropped (ring full, or more syscalls in flight than the stash holds): counted in BPF, never silent. */
-  onLost?(count: number): void;
-  /** In-kernel filters (shared with the other sensors). Without it every file syscall on the host is reported. */
-  filter?: FilterSet;
+/** Losses (onLost) are also calls the stash could not hold: more syscalls in flight than stashEntries. */
+export interface FileSensorOptions extends RingSensorOptions<FileEvent> {
   /** Watch only these syscalls (default: all of FILE_SYSCALLS the kernel has). */
   syscalls?: readonly FileSyscall[];
-  /** Ring buffer size in bytes (power of two, >= page size). Default 1 MiB. */
-  ringBytes?: number;
   /** Syscalls in flight at once (entered, not yet returned) the kernel can hold. Default 4096. */
   stashEntries?: number;
-  /** Wake the reader only once this many bytes wait in the ring (0: every record). Default 0. */
-  wakeupBytes?: number;
-  /** Reader poll interval, ms (bounds latency when wakeups are batched). Default 50. */
-  pollIntervalMs?: number;
-  /** Read at most about half a reader batch per drain (back-pressure; see ReaderOptions.boundedDrain). */
-  boundedDrain?: boolean;
 }
 
 /**
@@ -275,37 +258,25 @@ export function availableFileSyscalls(tracefsPath: string): FileSyscall[] {
     existsSync(`${tracefsPath}/events/syscalls/sys_exit_${s.name}`)).map((s) => s.name);
 }
 
-export class FileSensor implements Disposable {
-  /** Records that did not parse (a bug if ever non-zero). */
-  malformed = 0;
+export class FileSensor extends Sensor {
   /** The syscalls being watched (their tracepoints exist here). */
   readonly attached: readonly FileSyscall[];
   /** Asked for (or all) but not on this kernel: no tracepoint. */
   readonly missing: readonly FileSyscall[];
-  private lostTotal = 0;
-  private obj: BpfObject | undefined;
-  private reader: RingBufferReader | undefined;
-  private entryLinks: Link[] = [];
-  private exitLinks: Link[] = [];
 
   private constructor(obj: BpfObject, attached: FileSyscall[], missing: FileSyscall[]) {
-    this.obj = obj;
+    super('file', obj);
     this.attached = attached;
     this.missing = missing;
   }
 
   static async start(opts: FileSensorOptions): Promise<FileSensor> {
-    const tracefs = ensureTracefs();
-    if (!tracefs.path) throw new NotSupportedError('tracefs', `tracepoints need tracefs: ${tracefs.reason ?? 'not mounted'}`);
-    const loop = await probeHelper('bpf_loop');
-    if (loop.status === 'unsupported') {
-      throw new NotSupportedError('bpf_loop', `the file sensor walks and normalises paths with it: ${loop.reason}`, '5.17');
-    }
+    const tracefs = await tracepointPrerequisites('file', 'walks and normalises paths');
     const wanted = opts.syscalls ?? FILE_SYSCALLS.map((s) => s.name);
     for (const w of wanted) {
       if (!SYSCALL_BY_NAME.has(w)) throw new RangeError(`file sensor: unknown syscall "${w}"`);
     }
-    const here = new Set(availableFileSyscalls(tracefs.path));
+    const here = new Set(availableFileSyscalls(tracefs));
     const attached = wanted.filter((w) => here.has(w));
     const missing = wanted.filter((w) => !here.has(w));
     if (attached.length === 0) {
@@ -313,109 +284,29 @@ export class FileSensor implements Disposable {
         `none of ${wanted.join(', ')} has syscalls:sys_enter_/sys_exit_ tracepoints (CONFIG_FTRACE_SYSCALLS?)`);
     }
 
-    const spec = ObjectSpec.fromFile(bpfObjectPath('file'));
     const clock = BootClock.measure();
     const arch = hostFlagArch();
     const maxEntries: Record<string, number> = {};
-    if (opts.ringBytes) maxEntries.events = opts.ringBytes;
     if (opts.stashEntries) {
       maxEntries.stash_small = opts.stashEntries;
       maxEntries.stash_large = opts.stashEntries;
       maxEntries.retry = opts.stashEntries;
     }
-    const obj = await spec.load({
+    const obj = await Sensor.loadObject('file', {
       // Programs of syscalls this kernel lacks stay out of the kernel.
-      programs: ['file_exit', ...attached.map((s) => `enter_${s}`)],
-      constants: { ...(opts.filter?.constants() ?? {}), vigil_wakeup_bytes: BigInt(opts.wakeupBytes ?? 0) },
-      reuseMaps: opts.filter?.reuseMaps() ?? {},
-      maxEntries,
+      filter: opts.filter, ring: opts, programs: ['file_exit', ...attached.map((s) => `enter_${s}`)], maxEntries,
     });
     const sensor = new FileSensor(obj, attached, missing);
-    try {
+    return sensor.starting(() => {
       writePathTops(obj, opts.filter?.options.pathPrefixes ?? []);
       // Reader first, then exits, then entries: no record is made before
       // someone reads, and no entry is stashed before its exit can send it.
-      sensor.reader = RingBufferReader.open(obj.map('events'), {
-        lostCounter: obj.map('vigil_lost'),
-        pollIntervalMs: opts.pollIntervalMs ?? 50,
-        onRecord: (view, offset, size) => {
-          let e: FileEvent;
-          try {
-            e = decodeFileRecord(view, offset, size, clock, arch);
-          } catch {
-            sensor.malformed++;
-            return;
-          }
-          opts.onEvent(e);
-        },
-        onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
-        boundedDrain: opts.boundedDrain,
-        onLost: (n) => {
-          sensor.lostTotal += n;
-          opts.onLost?.(n);
-        },
-      });
+      // Entries are detached first (stage 0), so every stashed call still gets its exit.
+      sensor.openRing(opts, sensor.decoding((view, offset, size) => decodeFileRecord(view, offset, size, clock, arch),
+        (e) => opts.onEvent(e)));
       const exit = obj.program('file_exit');
-      for (const s of attached) sensor.exitLinks.push(exit.attachTracepoint('syscalls', `sys_exit_${s}`));
-      for (const s of attached) {
-        sensor.entryLinks.push(obj.program(`enter_${s}`).attachTracepoint('syscalls', `sys_enter_${s}`));
-      }
-      return sensor;
-    } catch (e) {
-      sensor.close();
-      throw e;
-    }
-  }
-
-  /** Events lost so far (ring full or stash full), as counted by the BPF side. */
-  get lost(): number {
-    return this.lostTotal;
-  }
-
-  get stats(): ReaderStats | undefined {
-    return this.reader?.stats;
-  }
-
-  /** Candidate events the in-kernel filters passed and dropped (0/0 without filters). */
-  filterCounts(): { passed: bigint; dropped: bigint } {
-    if (!this.obj) throw new Error('file sensor is closed');
-    return filterCounts(this.obj.map('vigil_filter_counts'));
-  }
-
-  /** Reads what the ring holds now (events are also read on wakeups and every pollIntervalMs). */
-  drain(): number {
-    return this.reader?.drain() ?? 0;
-  }
-
-  /** The last drain left records in the ring (boundedDrain). */
-  get backlog(): boolean {
-    return this.reader?.backlog ?? false;
-  }
-
-  /** Stops reading (back-pressure: the ring fills, the kernel drops and counts); losses are still reported. */
-  pause(): void {
-    this.reader?.pause();
-  }
-
-  resume(): void {
-    this.reader?.resume();
-  }
-
-  /** Detaches (entries first, so every stashed call still gets its exit), delivers what the ring holds, frees. */
-  close(): void {
-    // Each set at once: a tracepoint takes tens of ms to detach.
-    closeAll(this.entryLinks);
-    this.entryLinks = [];
-    closeAll(this.exitLinks);
-    this.exitLinks = [];
-    this.reader?.close();
-    this.reader = undefined;
-    this.obj?.close();
-    this.obj = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+      for (const s of attached) sensor.keep(exit.attachTracepoint('syscalls', `sys_exit_${s}`), 1);
+      for (const s of attached) sensor.keep(obj.program(`enter_${s}`).attachTracepoint('syscalls', `sys_enter_${s}`), 0);
+    });
   }
 }
-

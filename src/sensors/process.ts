@@ -18,10 +18,11 @@
 // always feed the cache (a file event of a forked child needs its process);
 // `kinds` chooses what reaches onEvent. Failed execs cost two tracepoints per
 // exec and are only attached when 'exec_failed' is among the kinds.
+import { errnoName } from '../kernel/errno.js';
+import { signalName } from '../kernel/signals.js';
 import os from 'node:os';
-import { ObjectSpec, RingBufferReader, NotSupportedError, closeAll, ensureTracefs } from '../bpf/index.js';
-import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
-import { probeHelper } from '../bpf/features.js';
+import { ObjectSpec } from '../bpf/index.js';
+import type { BpfObject } from '../bpf/index.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { BootClock } from '../util/clock.js';
 import {
@@ -35,9 +36,8 @@ import {
 import type {
   ExecRecord, ExitRecord, ForkRecord, Namespaces, ProcessFlags, ProcessInfo, ProcessLookup,
 } from '../process/types.js';
-import { filterCounts, type FilterSet } from './filter.js';
-import { VIGIL_FILTER_BINARY, VIGIL_FILTER_PID_TREE } from '../generated/filter.js';
 import type { ProcessEvent } from './events.js';
+import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
 
 /** The process cache as the sensor uses it (src/process/cache.ts ProcessCache implements it). */
 export interface ProcessTable extends ProcessLookup {
@@ -50,18 +50,11 @@ export interface ProcessTable extends ProcessLookup {
 export type ProcessEventKind = ProcessEvent['kind'];
 export const PROCESS_EVENT_KINDS: readonly ProcessEventKind[] = ['exec', 'exec_failed', 'fork', 'exit'];
 
-export interface ProcessSensorOptions {
+export interface ProcessSensorOptions extends RingSensorOptions<ProcessEvent> {
   /** The process cache every record feeds (shared with the other sensors and the outputs). */
   cache: ProcessTable;
-  /** In-kernel filters (shared by every sensor). Without one, everything passes. */
-  filter?: FilterSet;
   /** Which events reach onEvent. Default: all. */
   kinds?: readonly ProcessEventKind[];
-  onEvent(e: ProcessEvent): void;
-  /** After each batch of records (flush output here: once per batch, not per event). */
-  onBatchEnd?(): void;
-  /** Records the kernel dropped because the ring was full (counted in BPF, never silent). */
-  onLost?(count: number): void;
   /**
    * Send fork records to feed the cache even when fork events are not among
    * the kinds (default true): a process that forks without exec'ing is then
@@ -72,14 +65,6 @@ export interface ProcessSensorOptions {
   forks?: boolean;
   /** Read the processes already running at start into the cache (default true). */
   snapshot?: boolean;
-  /** Ring buffer size in bytes (power of two, >= page size). Default 1 MiB. */
-  ringBytes?: number;
-  /** Reader poll interval, ms (bounds latency). Default 50. */
-  pollIntervalMs?: number;
-  /** Wake the reader only once this many bytes wait (0: every record). Default 0. */
-  wakeupBytes?: number;
-  /** Read at most about half a reader batch per drain (back-pressure; see ReaderOptions.boundedDrain). */
-  boundedDrain?: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -240,18 +225,6 @@ export function decodeExecFailedRecord(view: DataView, offset: number, size: num
   };
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
-const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals).map(([k, v]) => [v, k]));
-
-/** "ENOENT" for 2; "E<n>" for a number this platform does not name. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
-}
-
-/** "SIGKILL" for 9; "SIG<n>" for a number this platform does not name (real-time signals). */
-export function signalName(signal: number): string {
-  return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
-}
 
 /** Wait-status decoding (as the kernel's exit_code): status, or signal and core flag. */
 function decodeExitCode(code: number): { status: number | null; signal: number | null; coreDumped: boolean } {
@@ -290,29 +263,20 @@ export interface ProcessSensorStats {
   snapshot: number;
 }
 
-export class ProcessSensor implements Disposable {
-  /** Records that did not parse (a bug if ever non-zero). */
-  malformed = 0;
+export class ProcessSensor extends Sensor {
   /** Why the start-up snapshot could not be taken, when it could not (the cache then falls back to /proc). */
   snapshotError: Error | undefined;
-  readonly stats: ProcessSensorStats = { exec: 0, execFailed: 0, fork: 0, exit: 0, duplicateExits: 0, snapshot: 0 };
-  private lostTotal = 0;
-  private links: Link[] = [];
-  private reader: RingBufferReader | undefined;
+  readonly counts: ProcessSensorStats = { exec: 0, execFailed: 0, fork: 0, exit: 0, duplicateExits: 0, snapshot: 0 };
   private readonly clock = BootClock.measure();
   private readonly wanted: Set<ProcessEventKind>;
 
-  private constructor(private obj: BpfObject | undefined, private readonly opts: ProcessSensorOptions) {
+  private constructor(obj: BpfObject, private readonly opts: ProcessSensorOptions) {
+    super('process', obj);
     this.wanted = new Set(opts.kinds ?? PROCESS_EVENT_KINDS);
   }
 
   static async start(opts: ProcessSensorOptions): Promise<ProcessSensor> {
-    const tracefs = ensureTracefs();
-    if (!tracefs.path) throw new NotSupportedError('tracefs', `tracepoints need tracefs: ${tracefs.reason ?? 'not mounted'}`);
-    const loop = await probeHelper('bpf_loop');
-    if (loop.status === 'unsupported') {
-      throw new NotSupportedError('bpf_loop', `the process sensor walks paths with it: ${loop.reason}`, '5.17');
-    }
+    await tracepointPrerequisites('process', 'walks paths');
     const kinds = opts.kinds ?? PROCESS_EVENT_KINDS;
     const failed = kinds.includes('exec_failed');
     const sendFork = kinds.includes('fork') || (opts.forks ?? true);
@@ -321,49 +285,27 @@ export class ProcessSensor implements Disposable {
     const programs = ['handle_exec', 'handle_exit'];
     if (sendFork || tracking) programs.push('handle_fork');
     if (failed) programs.push('enter_execve', 'enter_execveat', 'exit_execve', 'exit_execveat');
-    const spec = ObjectSpec.fromFile(bpfObjectPath('process'));
-    const obj = await spec.load({
-      programs,
-      constants: {
-        ...(opts.filter?.constants() ?? {}),
-        send_exec_failed: failed,
-        send_fork: sendFork,
-        vigil_wakeup_bytes: BigInt(opts.wakeupBytes ?? 0),
-      },
-      reuseMaps: opts.filter?.reuseMaps() ?? {},
-      maxEntries: opts.ringBytes ? { events: opts.ringBytes } : {},
+    const obj = await Sensor.loadObject('process', {
+      filter: opts.filter, ring: opts, programs, constants: { send_exec_failed: failed, send_fork: sendFork },
     });
     const s = new ProcessSensor(obj, opts);
-    try {
-      // Reader first, then attach: no event is produced before someone reads.
-      s.reader = RingBufferReader.open(obj.map('events'), {
-        lostCounter: obj.map('vigil_lost'),
-        pollIntervalMs: opts.pollIntervalMs ?? 50,
-        onRecord: (view, offset, size) => s.onRecord(view, offset, size),
-        onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
-        boundedDrain: opts.boundedDrain,
-        onLost: (n) => {
-          s.lostTotal += n;
-          opts.onLost?.(n);
-        },
-      });
+    return s.starting(async () => {
+      s.openRing(opts, s.decoding((view, offset, size) => s.decode(view, offset, size), (e) => {
+        if (s.wanted.has(e.kind)) opts.onEvent(e);
+      }));
       // Fork and exit before exec, so vigil_tracked follows every process
       // that an exec event may come from.
       for (const p of ['handle_fork', 'handle_exit', 'handle_exec']) {
-        if (programs.includes(p)) s.links.push(obj.program(p).attach());
+        if (programs.includes(p)) s.keep(obj.program(p).attach());
       }
       if (failed) {
-        for (const p of ['exit_execve', 'exit_execveat', 'enter_execve', 'enter_execveat']) s.links.push(obj.program(p).attach());
+        for (const p of ['exit_execve', 'exit_execveat', 'enter_execve', 'enter_execveat']) s.keep(obj.program(p).attach());
       }
       // Processes that ran before the fork tracking began: their --pid tree
       // and binary verdicts, then their descriptions.
       opts.filter?.seedExisting();
       if (opts.snapshot ?? true) await s.takeSnapshot();
-      return s;
-    } catch (e) {
-      s.close();
-      throw e;
-    }
+    });
   }
 
   private async takeSnapshot(): Promise<void> {
@@ -380,18 +322,7 @@ export class ProcessSensor implements Disposable {
     // Parents start before their children: in start order, each finds its parent cached.
     records.sort((a, b) => (a.record.startBootNs < b.record.startBootNs ? -1 : a.record.startBootNs > b.record.startBootNs ? 1 : 0));
     for (const r of records) this.opts.cache.onExec(r.record);
-    this.stats.snapshot = records.length;
-  }
-
-  private onRecord(view: DataView, offset: number, size: number): void {
-    let e: ProcessEvent | undefined;
-    try {
-      e = this.decode(view, offset, size);
-    } catch {
-      this.malformed++;
-      return;
-    }
-    if (e && this.wanted.has(e.kind)) this.opts.onEvent(e);
+    this.counts.snapshot = records.length;
   }
 
   private decode(view: DataView, offset: number, size: number): ProcessEvent | undefined {
@@ -400,14 +331,14 @@ export class ProcessSensor implements Disposable {
     switch (size >= 4 ? view.getUint32(offset, true) : 0) {
       case VIGIL_PROCESS_EXEC: {
         const d = decodeExecRecord(view, offset, size);
-        this.stats.exec++;
+        this.counts.exec++;
         const process = cache.onExec(d.record);
         return { kind: 'exec', timeNs: toEpoch(d.timeBootNs), timeBootNs: d.timeBootNs, process, parent: cache.parentOf(process) };
       }
       case VIGIL_PROCESS_FORK: {
         if (size < vigilForkEvent.size) throw new RangeError('short fork record');
         const h = vigilForkEvent.decode(view, offset);
-        this.stats.fork++;
+        this.counts.fork++;
         const t = taskFields(h.task);
         const process = cache.onFork({ ...t, cgroupPath: undefined });
         return { kind: 'fork', timeNs: toEpoch(h.ktime), timeBootNs: h.ktime, process, parent: cache.parentOf(process) };
@@ -415,9 +346,9 @@ export class ProcessSensor implements Disposable {
       case VIGIL_PROCESS_EXIT: {
         if (size < vigilExitEvent.size) throw new RangeError('short exit record');
         const h = vigilExitEvent.decode(view, offset);
-        this.stats.exit++;
+        this.counts.exit++;
         if (cache.get(h.pid, h.start_boottime)?.exit) {
-          this.stats.duplicateExits++;
+          this.counts.duplicateExits++;
           return undefined;
         }
         const known = cache.onExit({ pid: h.pid, startBootNs: h.start_boottime, timeBootNs: h.ktime, code: h.exit_code });
@@ -434,7 +365,7 @@ export class ProcessSensor implements Disposable {
       }
       case VIGIL_PROCESS_EXEC_FAILED: {
         const d = decodeExecFailedRecord(view, offset, size);
-        this.stats.execFailed++;
+        this.counts.execFailed++;
         const process = cache.get(d.task.pid, d.task.startBootNs) ?? transientInfo(cache.node, toEpoch, d.task);
         return {
           kind: 'exec_failed', timeNs: toEpoch(d.timeBootNs), timeBootNs: d.timeBootNs, process,
@@ -446,53 +377,5 @@ export class ProcessSensor implements Disposable {
       default:
         throw new RangeError('unknown process record');
     }
-  }
-
-  /** Events lost so far (ring full), as counted by the BPF side. */
-  get lost(): number {
-    return this.lostTotal;
-  }
-
-  get readerStats(): ReaderStats | undefined {
-    return this.reader?.stats;
-  }
-
-  /** Events the in-kernel filters passed and dropped in this sensor's programs. */
-  filterCounts(): { passed: bigint; dropped: bigint } {
-    if (!this.obj) throw new Error('process sensor is closed');
-    return filterCounts(this.obj.map('vigil_filter_counts'));
-  }
-
-  /** Reads what the ring holds now (events are also read on wakeups and every pollIntervalMs). */
-  drain(): number {
-    return this.reader?.drain() ?? 0;
-  }
-
-  /** The last drain left records in the ring (boundedDrain). */
-  get backlog(): boolean {
-    return this.reader?.backlog ?? false;
-  }
-
-  /** Stops reading (back-pressure: the ring fills, the kernel drops and counts); losses are still reported. */
-  pause(): void {
-    this.reader?.pause();
-  }
-
-  resume(): void {
-    this.reader?.resume();
-  }
-
-  /** Detaches (no new events), delivers what the ring still holds, frees everything. */
-  close(): void {
-    closeAll(this.links); // at once: a tracepoint takes tens of ms to detach
-    this.links = [];
-    this.reader?.close();
-    this.reader = undefined;
-    this.obj?.close();
-    this.obj = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -14,12 +14,9 @@
 // between the program's lookup and its add) can be lost; nothing else is.
 // Calls the kernel could not count because a map was full are reported in
 // `drops`, never hidden.
-import {
-  ObjectSpec, NotSupportedError, numPossibleCpus, PerCpuMap, codec,
-} from '../bpf/index.js';
-import type { BpfMap, BpfObject, Link } from '../bpf/index.js';
+import { NotSupportedError, numPossibleCpus, PerCpuMap, codec } from '../bpf/index.js';
+import type { BpfMap, BpfObject } from '../bpf/index.js';
 import { probeAttach } from '../bpf/features.js';
-import { bpfObjectPath } from '../util/paths.js';
 import { VIGIL_FILTER_BINARY, VIGIL_FILTER_PID_TREE } from '../generated/filter.js';
 import {
   VIGIL_SYSCALL_DROP_FILE_IO, VIGIL_SYSCALL_DROP_FILE_OPENS, VIGIL_SYSCALL_DROP_INFLIGHT,
@@ -27,10 +24,11 @@ import {
   VIGIL_SYSCALL_MODE_SYSCALLS, VIGIL_SYSCALL_PATH_MAX,
   vigilFileIoKey, vigilFileIoStats, vigilFileOpenKey, vigilFileOpenStats, vigilSyscallKey, vigilSyscallStats,
 } from '../generated/syscall.js';
-import { filterCounts, type FilterSet } from './filter.js';
+import type { FilterSet } from './filter.js';
+import { Sensor } from './sensor.js';
 import { histogramQuantile } from './histogram.js';
 import { FdPathResolver, kernelDevName, type PathSource } from './fd-paths.js';
-import { hostSyscallArch, syscallName, type SyscallArch } from './syscall-names.js';
+import { hostSyscallArch, syscallName, type SyscallArch } from '../kernel/syscalls.js';
 
 export interface SyscallSensorOptions {
   /** In-kernel filters (shared with other sensors); none: every process. */
@@ -163,9 +161,9 @@ function cpuOffsets(valueSize: number): number[] {
   return Array.from({ length: numPossibleCpus() }, (_, cpu) => cpu * stride);
 }
 
-export class SyscallSensor implements Disposable {
+/** Aggregates in kernel maps, read by snapshot() and fileSnapshot(): no ring (drain() reads nothing). */
+export class SyscallSensor extends Sensor {
   readonly arch: SyscallArch;
-  private readonly links: Link[] = [];
   private readonly resolver: FdPathResolver;
   private lastCalls: bigint;
   private lastFiles: bigint;
@@ -173,7 +171,8 @@ export class SyscallSensor implements Disposable {
   private readonly dropsSeen = { calls: zeroDrops(), files: zeroDrops() };
   private readonly dropsMap: PerCpuMap<number, bigint>;
 
-  private constructor(private obj: BpfObject | undefined, readonly mode: number, arch: SyscallArch, procRoot: string) {
+  private constructor(obj: BpfObject, readonly mode: number, arch: SyscallArch, procRoot: string) {
+    super('syscalls', obj);
     this.arch = arch;
     this.resolver = new FdPathResolver(procRoot);
     this.lastCalls = this.lastFiles = process.hrtime.bigint();
@@ -203,41 +202,29 @@ export class SyscallSensor implements Disposable {
     if (m.fileIo) maxEntries.vigil_file_io = m.fileIo;
     if (m.fileOpens) maxEntries.vigil_file_opens = m.fileOpens;
 
-    const spec = ObjectSpec.fromFile(bpfObjectPath('syscalls'));
-    const obj = await spec.load({
-      programs: [...PROGRAMS, ...(track ? TRACK_PROGRAMS : [])],
-      constants: {
-        ...(filter?.constants() ?? {}),
-        vigil_syscall_mode: mode,
-        vigil_syscall_ignore_tgid: opts.ignorePid ?? 0,
-      },
-      reuseMaps: filter?.reuseMaps(),
-      maxEntries,
+    const obj = await Sensor.loadObject('syscalls', {
+      filter, programs: [...PROGRAMS, ...(track ? TRACK_PROGRAMS : [])], maxEntries,
+      constants: { vigil_syscall_mode: mode, vigil_syscall_ignore_tgid: opts.ignorePid ?? 0 },
     });
-    let s: SyscallSensor | undefined;
+    let s: SyscallSensor;
     try {
       s = new SyscallSensor(obj, mode, arch, opts.procRoot ?? '/proc');
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
+    return s.starting(() => {
       if (track) {
         // Tree tracking first, then seed the processes that already run, then count.
-        for (const p of TRACK_PROGRAMS) s.links.push(obj.program(p).attach());
+        for (const p of TRACK_PROGRAMS) s.keep(obj.program(p).attach());
         filter?.seedExisting();
       }
       // Exit before entry: a call is counted only if its entry was stashed, so
       // the order only decides whether calls already in flight are seen (never).
-      s.links.push(obj.program('vigil_sys_exit').attach());
-      s.links.push(obj.program('vigil_sys_enter').attach());
+      s.keep(obj.program('vigil_sys_exit').attach());
+      s.keep(obj.program('vigil_sys_enter').attach());
       s.lastCalls = s.lastFiles = process.hrtime.bigint();
-      return s;
-    } catch (e) {
-      if (s) s.close();
-      else obj.close();
-      throw e;
-    }
-  }
-
-  private get object(): BpfObject {
-    if (!this.obj) throw new Error('SyscallSensor is closed');
-    return this.obj;
+    });
   }
 
   private map(name: string): BpfMap {
@@ -258,8 +245,8 @@ export class SyscallSensor implements Disposable {
     return { interval, total };
   }
 
-  private filterCounts(): { passed: number; dropped: number } {
-    const c = filterCounts(this.map('vigil_filter_counts'));
+  private filterNumbers(): { passed: number; dropped: number } {
+    const c = this.filterCounts();
     return { passed: Number(c.passed), dropped: Number(c.dropped) };
   }
 
@@ -310,7 +297,7 @@ export class SyscallSensor implements Disposable {
     return {
       timeMs: Date.now(), intervalNs, arch: this.arch, rows,
       totals: { count, errors, rate: count / secs, errorRate: errors / secs, processes: pids.size },
-      drops: d.interval, dropsTotal: d.total, filter: this.filterCounts(),
+      drops: d.interval, dropsTotal: d.total, filter: this.filterNumbers(),
     };
   }
 
@@ -451,17 +438,6 @@ export class SyscallSensor implements Disposable {
       a.pid - b.pid || a.path.localeCompare(b.path));
     const d = this.drops('files');
     return { timeMs: Date.now(), intervalNs, rows: out, totals, drops: d.interval, dropsTotal: d.total,
-      filter: this.filterCounts() };
-  }
-
-  /** Detaches and frees everything. */
-  close(): void {
-    for (const l of this.links.splice(0)) l.close();
-    this.obj?.close();
-    this.obj = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+      filter: this.filterNumbers() };
   }
 }

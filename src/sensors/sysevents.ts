@@ -16,12 +16,10 @@
 // which threads entered execveat, so that the process sensor's exec events
 // (which do not say) can be told apart: wasExecveat(tid).
 import { existsSync } from 'node:fs';
-import { ObjectSpec, RingBufferReader, NotSupportedError, closeAll, ensureTracefs } from '../bpf/index.js';
-import type { BpfObject, Link, ReaderStats } from '../bpf/index.js';
-import { probeHelper } from '../bpf/features.js';
-import { bpfObjectPath } from '../util/paths.js';
+import { NotSupportedError } from '../bpf/index.js';
+import type { BpfObject } from '../bpf/index.js';
 import { BootClock } from '../util/clock.js';
-import { addressFromKernel } from '../network/addr.js';
+import { addressFromKernel } from '../kernel/addr.js';
 import {
   vigilSysEvent, VIGIL_SYS_EVENT, VIGIL_SYS_COMM_LEN, VIGIL_SYS_NR_MAX,
   VIGIL_SYS_HAS_FILE, VIGIL_SYS_HAS_SOCK, VIGIL_SYS_HAS_ADDR, VIGIL_SYS_TRUNC_PATH, VIGIL_SYS_TRUNC_STR,
@@ -31,10 +29,9 @@ import {
   VIGIL_SYS_FINIT_MODULE, VIGIL_SYS_MEMFD_CREATE, VIGIL_SYS_BPF, VIGIL_SYS_SETUID, VIGIL_SYS_SETNS,
   VIGIL_SYS_UNSHARE, VIGIL_SYS_USERFAULTFD, VIGIL_SYS_FCHMOD,
 } from '../generated/sysevents.js';
-import { syscallNumber } from './syscall-names.js';
+import { syscallNumber } from '../kernel/syscalls.js';
 import type { SysCall, SysEndpoint, SysEvent, SysFile, SysSocket } from './sysevent-events.js';
-import type { FilterSet } from './filter.js';
-import { filterCounts } from './filter.js';
+import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
 
 export type { SysCall, SysEvent } from './sysevent-events.js';
 
@@ -69,14 +66,10 @@ export function isSysCall(name: string): name is SysCall {
   return CALL_BY_NAME.has(name as SysCall);
 }
 
-export interface SysEventSensorOptions {
+/** Losses (onLost) are also calls the stash could not hold: more calls in flight than stashEntries. */
+export interface SysEventSensorOptions extends RingSensorOptions<SysEvent> {
   /** The calls to watch. */
   calls: readonly SysCall[];
-  onEvent(e: SysEvent): void;
-  onBatchEnd?(): void;
-  /** Records the kernel dropped (ring full, or more calls in flight than the stash holds). */
-  onLost?(count: number): void;
-  filter?: FilterSet;
   /** Also remember execveat entries per thread (wasExecveat). Default false. */
   execveat?: boolean;
   /**
@@ -87,13 +80,8 @@ export interface SysEventSensorOptions {
   sendsWithoutAddress?: boolean;
   /** Do not report this process's own calls (the agent's). Default: none ignored. */
   ignorePid?: number;
-  /** Ring buffer size in bytes (power of two, >= page size). Default 1 MiB. */
-  ringBytes?: number;
   /** Calls in flight at once (entered, not yet returned). Default 4096. */
   stashEntries?: number;
-  /** Wake the reader only once this many bytes wait (0: every record). Default 0. */
-  wakeupBytes?: number;
-  pollIntervalMs?: number;
 }
 
 /** Which wanted calls have syscalls: tracepoints here, which only a number (raw_syscalls), which neither. */
@@ -260,41 +248,29 @@ export function decodeSysRecord(view: DataView, offset: number, size: number, cl
   };
 }
 
-export class SysEventSensor implements Disposable {
-  /** Records that did not parse (a bug if ever non-zero). */
-  malformed = 0;
+export class SysEventSensor extends Sensor {
   /** Calls watched through their own syscalls: tracepoints. */
   readonly attached: readonly SysCall[];
   /** Calls watched by number on raw_syscalls (no tracepoint here). */
   readonly raw: readonly SysCall[];
   /** Asked for but neither: no tracepoint and no number on this architecture. */
   readonly missing: readonly SysCall[];
-  private lostTotal = 0;
-  private obj: BpfObject | undefined;
-  private reader: RingBufferReader | undefined;
-  private entryLinks: Link[] = [];
-  private exitLinks: Link[] = [];
   private readonly tidKey = Buffer.alloc(4);
 
   private constructor(obj: BpfObject, attached: SysCall[], raw: SysCall[], missing: SysCall[],
     private readonly execveatOn: boolean) {
-    this.obj = obj;
+    super('syscall', obj);
     this.attached = attached;
     this.raw = raw;
     this.missing = missing;
   }
 
   static async start(opts: SysEventSensorOptions): Promise<SysEventSensor> {
-    const tracefs = ensureTracefs();
-    if (!tracefs.path) throw new NotSupportedError('tracefs', `tracepoints need tracefs: ${tracefs.reason ?? 'not mounted'}`);
-    const loop = await probeHelper('bpf_loop');
-    if (loop.status === 'unsupported') {
-      throw new NotSupportedError('bpf_loop', `the syscall-event sensor walks descriptor paths with it: ${loop.reason}`, '5.17');
-    }
+    const tracefs = await tracepointPrerequisites('syscall-event', 'walks descriptor paths');
     for (const c of opts.calls) if (!isSysCall(c)) throw new RangeError(`syscall-event sensor: unknown call "${c}"`);
     const calls = [...new Set(opts.calls)];
-    const plan = planSysCalls(calls, tracefs.path);
-    const execveat = !!opts.execveat && existsSync(`${tracefs.path}/events/syscalls/sys_enter_execveat`);
+    const plan = planSysCalls(calls, tracefs);
+    const execveat = !!opts.execveat && existsSync(`${tracefs}/events/syscalls/sys_enter_execveat`);
     if (plan.tracepoint.length === 0 && plan.raw.length === 0 && !execveat) {
       throw new NotSupportedError('syscall tracepoints', `none of ${calls.join(', ') || '(no calls)'} can be traced here`);
     }
@@ -303,24 +279,14 @@ export class SysEventSensor implements Disposable {
     if (plan.raw.length) programs.push('raw_enter', 'raw_exit');
     if (execveat) programs.push('enter_execveat', 'exit_execveat');
 
-    const spec = ObjectSpec.fromFile(bpfObjectPath('sysevents'));
     const clock = BootClock.measure();
-    const maxEntries: Record<string, number> = {};
-    if (opts.ringBytes) maxEntries.events = opts.ringBytes;
-    if (opts.stashEntries) maxEntries.stash = opts.stashEntries;
-    const obj = await spec.load({
-      programs,
-      constants: {
-        ...(opts.filter?.constants() ?? {}),
-        vigil_wakeup_bytes: BigInt(opts.wakeupBytes ?? 0),
-        send_without_addr: !!opts.sendsWithoutAddress,
-        self_tgid: opts.ignorePid ?? 0,
-      },
-      reuseMaps: opts.filter?.reuseMaps() ?? {},
-      maxEntries,
+    const obj = await Sensor.loadObject('sysevents', {
+      filter: opts.filter, ring: opts, programs,
+      constants: { send_without_addr: !!opts.sendsWithoutAddress, self_tgid: opts.ignorePid ?? 0 },
+      maxEntries: opts.stashEntries ? { stash: opts.stashEntries } : {},
     });
     const sensor = new SysEventSensor(obj, plan.tracepoint, plan.raw.map((r) => r.name), plan.missing, execveat);
-    try {
+    return sensor.starting(() => {
       for (const r of plan.raw) {
         const k = Buffer.alloc(4);
         k.writeUInt32LE(r.nr);
@@ -328,42 +294,20 @@ export class SysEventSensor implements Disposable {
         v.writeUInt16LE(CALL_BY_NAME.get(r.name) ?? 0);
         obj.map('raw_calls').update(k, v);
       }
-      sensor.reader = RingBufferReader.open(obj.map('events'), {
-        lostCounter: obj.map('vigil_lost'),
-        pollIntervalMs: opts.pollIntervalMs ?? 50,
-        onRecord: (view, offset, size) => {
-          let e: SysEvent;
-          try {
-            e = decodeSysRecord(view, offset, size, clock);
-          } catch {
-            sensor.malformed++;
-            return;
-          }
-          opts.onEvent(e);
-        },
-        onBatchEnd: opts.onBatchEnd ? () => opts.onBatchEnd?.() : undefined,
-        onLost: (n) => {
-          sensor.lostTotal += n;
-          opts.onLost?.(n);
-        },
-      });
-      // Exits before entries: no call is stashed before its exit can send it.
+      sensor.openRing(opts, sensor.decoding((view, offset, size) => decodeSysRecord(view, offset, size, clock),
+        (e) => opts.onEvent(e)));
+      // Exits before entries: no call is stashed before its exit can send it. Entries
+      // are detached first (stage 0), so every stashed call still gets its exit.
       if (plan.tracepoint.length) {
-        const exit = obj.program('sys_exit_tp');
-        for (const c of plan.tracepoint) sensor.exitLinks.push(exit.attachTracepoint('syscalls', `sys_exit_${c}`));
+        const tp = obj.program('sys_exit_tp');
+        for (const c of plan.tracepoint) sensor.keep(tp.attachTracepoint('syscalls', `sys_exit_${c}`), 1);
       }
-      if (plan.raw.length) sensor.exitLinks.push(obj.program('raw_exit').attachTracepoint('raw_syscalls', 'sys_exit'));
-      if (execveat) sensor.exitLinks.push(obj.program('exit_execveat').attachTracepoint('syscalls', 'sys_exit_execveat'));
-      for (const c of plan.tracepoint) {
-        sensor.entryLinks.push(obj.program(`enter_${c}`).attachTracepoint('syscalls', `sys_enter_${c}`));
-      }
-      if (plan.raw.length) sensor.entryLinks.push(obj.program('raw_enter').attachTracepoint('raw_syscalls', 'sys_enter'));
-      if (execveat) sensor.entryLinks.push(obj.program('enter_execveat').attachTracepoint('syscalls', 'sys_enter_execveat'));
-      return sensor;
-    } catch (e) {
-      sensor.close();
-      throw e;
-    }
+      if (plan.raw.length) sensor.keep(obj.program('raw_exit').attachTracepoint('raw_syscalls', 'sys_exit'), 1);
+      if (execveat) sensor.keep(obj.program('exit_execveat').attachTracepoint('syscalls', 'sys_exit_execveat'), 1);
+      for (const c of plan.tracepoint) sensor.keep(obj.program(`enter_${c}`).attachTracepoint('syscalls', `sys_enter_${c}`));
+      if (plan.raw.length) sensor.keep(obj.program('raw_enter').attachTracepoint('raw_syscalls', 'sys_enter'));
+      if (execveat) sensor.keep(obj.program('enter_execveat').attachTracepoint('syscalls', 'sys_enter_execveat'));
+    });
   }
 
   /**
@@ -381,48 +325,5 @@ export class SysEventSensor implements Disposable {
       if (v) m.delete(this.tidKey);
       return v !== undefined;
     }
-  }
-
-  get lost(): number {
-    return this.lostTotal;
-  }
-
-  get stats(): ReaderStats | undefined {
-    return this.reader?.stats;
-  }
-
-  filterCounts(): { passed: bigint; dropped: bigint } {
-    if (!this.obj) throw new Error('syscall-event sensor is closed');
-    return filterCounts(this.obj.map('vigil_filter_counts'));
-  }
-
-  drain(): number {
-    return this.reader?.drain() ?? 0;
-  }
-
-  /** Stops reading (back-pressure: the ring fills, the kernel drops and counts); losses are still reported. */
-  pause(): void {
-    this.reader?.pause();
-  }
-
-  resume(): void {
-    this.reader?.resume();
-  }
-
-  /** Detaches (entries first, so every stashed call still gets its exit), delivers what the ring holds, frees. */
-  close(): void {
-    // Each set at once: a tracepoint takes tens of ms to detach.
-    closeAll(this.entryLinks);
-    this.entryLinks = [];
-    closeAll(this.exitLinks);
-    this.exitLinks = [];
-    this.reader?.close();
-    this.reader = undefined;
-    this.obj?.close();
-    this.obj = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -154,6 +154,11 @@ export class BootClock {
     return bootNs + this.offsetNs;
   }
 
+  /** ns since the epoch -> CLOCK_BOOTTIME ns (events that carry only a wall-clock time). */
+  toBootNs(epochNs: bigint): bigint {
+    return epochNs - this.offsetNs;
+  }
+
   /** The current CLOCK_BOOTTIME, as this clock estimates it. */
   nowBootNs(): bigint {
     return BigInt(Date.now()) * 1_000_000n - this.offsetNs;

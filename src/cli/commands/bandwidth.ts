@@ -4,7 +4,7 @@
 // changes the running program's maps.
 import { parseFlags, byteSize } from '../flags.js';
 import type { Command } from '../command.js';
-import { refusalsAsStatus, UsageError } from '../command.js';
+import { explainingErrors, UsageError } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import {
   Bandwidth, BandwidthError, type BandwidthStatus, type ClassSpec, type ClassTarget,
@@ -162,7 +162,7 @@ async function run(argv: string[]): Promise<number> {
   // attach and detach load programs and change qdiscs; the rest read and write pinned maps.
   if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['bandwidth', ...argv]);
   else requireCapabilities('cannot read or change the bandwidth state (pinned maps)', ['CAP_BPF'], ['bandwidth', ...argv]);
-  return refusalsAsStatus('bandwidth', [BandwidthError, TcError], () => execute(sub as Subcommand, v, parsed.positionals[0]));
+  return explainingErrors('bandwidth', [BandwidthError, TcError], () => execute(sub as Subcommand, v, parsed.positionals[0]));
 }
 
 async function execute(sub: Subcommand, v: Values, iface: string | undefined): Promise<number> {

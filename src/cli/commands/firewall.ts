@@ -3,10 +3,10 @@
 // program's maps.
 import { parseFlags } from '../flags.js';
 import type { Command } from '../command.js';
-import { UsageError } from '../command.js';
+import { UsageError, explainingErrors, unknownSubcommand } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import { Firewall, FirewallError, type FirewallStatus, type XdpMode } from '../../network/firewall.js';
-import { CidrError, parseCidr } from '../../network/cidr.js';
+import { CidrError, parseCidr } from '../../kernel/addr.js';
 import { VIGIL_FW_MAX_SOURCES } from '../../generated/firewall.js';
 
 const usage = `usage: vigil firewall <subcommand> [options]
@@ -158,7 +158,7 @@ function checkArgs(sub: Subcommand, positionals: string[], values: { mode?: stri
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
+  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
   const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
   const positionals = parsed.positionals;
   const values = parsed.values as { iface?: string; mode?: string; pps?: string; burst?: string; off?: boolean; json?: boolean;
@@ -171,7 +171,7 @@ async function run(argv: string[]): Promise<number> {
   if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['firewall', ...argv]);
   else requireCapabilities('cannot read or change the firewall state (pinned maps)', ['CAP_BPF'], ['firewall', ...argv]);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
-  try {
+  return explainingErrors('firewall', [FirewallError, CidrError], async () => {
     switch (sub) {
       case 'attach': {
         const fw = await Firewall.attach(positionals[0]!, { mode: values.mode as XdpMode | undefined });
@@ -237,15 +237,9 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       default:
-        throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
+        throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
     }
-  } catch (e) {
-    if (e instanceof FirewallError || e instanceof CidrError) {
-      process.stderr.write(`vigil firewall: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  });
 }
 
 export const command: Command = {

@@ -4,7 +4,7 @@
 import { parseFlags } from '../flags.js';
 import { readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
-import { UsageError } from '../command.js';
+import { UsageError, explainingErrors, unknownSubcommand } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import { parsePolicy, PolicyError, type PolicySpec } from '../../network/netpolicy-spec.js';
 import {
@@ -146,7 +146,7 @@ const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
+  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
   const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
   const positionals = parsed.positionals;
   const values = parsed.values as { foreground?: boolean; output?: string; json?: boolean; all?: boolean; count?: string };
@@ -168,7 +168,7 @@ async function run(argv: string[]): Promise<number> {
   if (sub === 'apply' || sub === 'remove') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['netpolicy', ...argv]);
   else requireCapabilities('cannot tell which policies are applied', ['CAP_BPF'], ['netpolicy', ...argv]);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
-  try {
+  return explainingErrors('netpolicy', [PolicyError, NetPolicyError], async () => {
     switch (sub) {
       case 'apply': {
         const file = positionals[0]!;
@@ -216,15 +216,9 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       default:
-        throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
+        throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
     }
-  } catch (e) {
-    if (e instanceof PolicyError || e instanceof NetPolicyError) {
-      process.stderr.write(`vigil netpolicy: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  });
 }
 
 export const command: Command = {

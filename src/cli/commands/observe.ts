@@ -5,27 +5,33 @@
 // event (a file event too) its process, parent and ancestors; --sensors only
 // chooses which events are printed. Filters are in-kernel (FilterSet): what
 // they drop never reaches this process.
-import { requireCapabilities } from '../privileges.js';
+import { requireCapabilities, type Capability } from '../privileges.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
-import type { ProcessEventKind } from '../../sensors/process.js';
-import { sensorEventSensor, startEventSensors } from '../../pipeline/event-sensors.js';
-import type { FilterOptions } from '../../sensors/filter.js';
-import type { SensorEvent } from '../../sensors/events.js';
+import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
+import { FileSensor } from '../../sensors/file.js';
+import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { ProcessCache } from '../../process/cache.js';
-import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
+import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
+import { eventFormatter, type EventOutput } from '../../output/event-format.js';
+import { FLOW_OUTPUTS, flowTableHeader } from '../../network/flow-format.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
-import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, formatByteSize, stdoutOutput } from '../../pipeline/index.js';
-import { isNetworkObserve, NETWORK_SENSORS, NETWORK_USAGE, runNetworkObserve } from '../observe-network.js';
-import { Shutdown } from '../shutdown.js';
+import { DEFAULT_OUTPUT_BUFFER, type EventPipeline, type VigilEvent } from '../../pipeline/index.js';
+import { FlowFilter, FLOW_FILTER_KINDS } from '../../network/flow-filter.js';
+import { FlowPipeline } from '../../network/flow-pipeline.js';
+import {
+  kernelFilter, NETWORK_FLAGS, NETWORK_SENSORS, NETWORK_USAGE, networkObserveOptions, PROCESS_SENSORS,
+  type NetworkObserveOptions, type ProcessSensorName,
+} from '../observe-network.js';
+import { streamEvents, type StartedSensors } from '../stream.js';
 import {
   PROCESS_FILTER_FLAGS, absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
 } from '../flags.js';
 
-export const SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
-export type SensorName = (typeof SENSORS)[number];
+export const SENSORS = PROCESS_SENSORS;
+export type SensorName = ProcessSensorName;
 const DEFAULT_SENSORS: readonly SensorName[] = ['exec', 'exit', 'file'];
 
 /** Process event kinds each sensor name prints. */
@@ -49,6 +55,8 @@ sensors (--sensors, comma-separated; default: exec,exit,file):
           symlink, chmod, chown, truncate: canonical paths (an opened file's
           own, symlinks followed; other names with ".", ".." and "//"
           resolved), the name as given, flags, result
+  flow, dns  network flows and DNS, with Hubble's filters (below); beside
+          the others, one stream in kernel time order (--sensors exec,flow)
 
 filters (in the kernel; a flag given more than once matches any of its values):
   --pid N             processes with this pid ...
@@ -98,7 +106,7 @@ observe quietly.`;
 
 export interface ObserveOptions {
   sensors: SensorName[];
-  format: OutputFormat;
+  format: EventOutput;
   duration: number | undefined;
   count: number | undefined;
   ancestors: boolean;
@@ -109,27 +117,32 @@ export interface ObserveOptions {
   color: ColorMode;
   /** --output-buffer: bytes stdout may hold unread before events are dropped (counted). */
   outputBuffer: number;
+  /** With flow or dns among --sensors: their options (Hubble's filters); the stream merges both. */
+  network: NetworkObserveOptions | undefined;
 }
 
-/** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns) on their own. */
-const ALL_SENSORS = `${SENSORS.join(', ')}, ${NETWORK_SENSORS.join(', ')} (${NETWORK_SENSORS.join(' and ')} together, not with the others)`;
+/** The strict outputs (Tetragon's and Hubble's schemas only), which have no fork events. */
+const STRICT_OUTPUTS: readonly string[] = ['tetragon', 'jsonpb', 'hubble'];
 
-/** How long a stop waits for stdout to take what is queued before giving it up (counted as not written). */
-const OUTPUT_GRACE_MS = 250;
+/** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns). */
+const ALL_SENSORS = [...SENSORS, ...NETWORK_SENSORS].join(', ');
 
-function parseSensors(list: string): SensorName[] {
+/** Flags only flows take: refused without flow or dns among the sensors. */
+const FLOW_ONLY_FLAGS = ['udp-window', 'dns-port', 'not', 'since', 'until', 'last', 'ipv4', 'ipv6', ...FLOW_FILTER_KINDS.filter((k) => k !== 'pid' && k !== 'container')];
+
+function parseSensors(list: string): string[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError(`--sensors: empty list; available: ${ALL_SENSORS}`);
   for (const n of names) {
-    if (!(SENSORS as readonly string[]).includes(n)) {
+    if (![...SENSORS, ...NETWORK_SENSORS].includes(n as SensorName)) {
       const hint = n === 'syscall' || n === 'syscalls' ? ' (syscall counts are `vigil top syscalls`)' : '';
       throw new UsageError(`--sensors: unknown sensor "${n}"; available: ${ALL_SENSORS}${hint}`);
     }
   }
-  return [...new Set(names)] as SensorName[];
+  return [...new Set(names)];
 }
 
-/** observe's flags (`vigil events` takes them too). */
+/** observe's flags but the network ones (`vigil events` takes them too). */
 export const OBSERVE_FLAGS = {
   sensors: { type: 'string' },
   output: { type: 'string', short: 'o', default: 'compact' },
@@ -165,24 +178,41 @@ export interface ObserveFlagValues {
 
 /** Parses and checks observe's flags. Pure: nothing is loaded, the container is resolved later. */
 export function parseObserveArgs(argv: string[]): ObserveOptions {
-  const { values } = parseFlags({ args: argv, options: OBSERVE_FLAGS, strict: true, allowPositionals: false });
-  const sensors = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
-  if (values.output === 'tetragon' && sensors.includes('fork')) {
-    throw new UsageError('--output tetragon: Tetragon reports no fork events; drop fork from --sensors or use --output json');
+  const { values, tokens } = parseFlags({
+    args: argv, options: { ...OBSERVE_FLAGS, ...NETWORK_FLAGS }, strict: true, allowPositionals: false, tokens: true,
+  });
+  const named = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
+  const network = named.some((n) => (NETWORK_SENSORS as readonly string[]).includes(n))
+    ? networkObserveOptions(values, tokens ?? []) : undefined;
+  if (!network) {
+    for (const f of FLOW_ONLY_FLAGS) {
+      if ((values as Record<string, unknown>)[f] !== undefined) throw new UsageError(`--${f}: filters flows; add flow or dns to --sensors`);
+    }
   }
-  return { ...observeOptions(values, sensors.includes('file')), sensors };
+  const sensors = named.filter((n): n is SensorName => (SENSORS as readonly string[]).includes(n));
+  if (STRICT_OUTPUTS.includes(values.output) && sensors.includes('fork')) {
+    throw new UsageError(`--output ${values.output}: Tetragon reports no fork events; drop fork from --sensors or use --output json`);
+  }
+  if (values.output === 'dict' && sensors.length > 0) {
+    throw new UsageError('--output dict: hubble observe\'s flow blocks, for flow and dns only; beside process sensors use compact, json, table or tetragon');
+  }
+  return { ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network };
 }
 
 /**
- * Checks the flags observe shares with `vigil events` (all but --sensors);
- * `files`: file events are asked for (--path-prefix needs them).
+ * Checks the flags observe shares with `vigil events` (all but --sensors and the
+ * network ones); `files`: file events are asked for (--path-prefix needs them);
+ * `flows`: flows are (then --pid and --container are Hubble's filters, read by
+ * networkObserveOptions).
  */
-export function observeOptions(values: ObserveFlagValues, files: boolean): Omit<ObserveOptions, 'sensors'> {
-  if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
-    throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
+export function observeOptions(values: ObserveFlagValues, files: boolean, flows = false): Omit<ObserveOptions, 'sensors' | 'network'> {
+  // Flows have Hubble's formats too (jsonpb, hubble, dict).
+  const formats: readonly string[] = flows ? [...new Set([...OUTPUT_FORMATS, ...FLOW_OUTPUTS])] : OUTPUT_FORMATS;
+  if (!formats.includes(values.output)) {
+    throw new UsageError(`--output: unknown format "${values.output}"; available: ${formats.join(', ')}`);
   }
-  const pids = ids('--pid', values.pid, 1);
-  if (values['follow-children'] && !pids) throw new UsageError('--follow-children: needs --pid');
+  const pids = flows ? undefined : ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids && !flows) throw new UsageError('--follow-children: needs --pid');
   const comms = values.comm;
   for (const c of comms ?? []) {
     if (c === '' || Buffer.byteLength(c) > 15) {
@@ -192,7 +222,7 @@ export function observeOptions(values: ObserveFlagValues, files: boolean): Omit<
   const pathPrefixes = canonicalPathPrefixes('--path-prefix', values['path-prefix']);
   if (pathPrefixes && !files) throw new UsageError('--path-prefix: filters file events; add file to --sensors');
   if ((values.container?.length ?? 0) > 1) throw new UsageError('--container: give one container id (or host)');
-  const container = values.container?.[0];
+  const container = flows ? undefined : values.container?.[0];
   if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
     throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
   }
@@ -203,7 +233,7 @@ export function observeOptions(values: ObserveFlagValues, files: boolean): Omit<
   const color = parseColorMode(values.color);
   if (!color) throw new UsageError(`--color: expected ${COLOR_MODES.join(', ')}, got "${values.color}"`);
   return {
-    format: values.output as OutputFormat,
+    format: values.output as EventOutput,
     timeFormat,
     color,
     duration: positive('--duration', values.duration, false),
@@ -219,81 +249,117 @@ export function observeOptions(values: ObserveFlagValues, files: boolean): Omit<
   };
 }
 
+/** The flow options of a stream with flow or dns among its sensors (parsed in order, for --not). Pure. */
+export function parseNetworkObserveArgs(argv: string[]): NetworkObserveOptions {
+  const o = parseObserveArgs(argv);
+  if (!o.network) throw new UsageError(`--sensors: name ${NETWORK_SENSORS.join(' or ')}`);
+  return o.network;
+}
+
+/** The in-kernel filters of every sensor: observe's, with a stream of flows Hubble's --pid and --container. */
+function observeFilterSet(o: ObserveOptions): FilterSet {
+  if (!o.network) return filterSetFromFlags(o.filter, o.container);
+  const { pids: _pids, followChildren: _follow, ...rest } = o.filter;
+  try {
+    return new FilterSet({ ...rest, ...kernelFilter(o.network) });
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Starts observe's sensors feeding `pipeline`: the process sensor always (it
+ * keeps the cache every event's process comes from), the file sensor, the
+ * flow sensor with its tracker. The pipeline drains the process ring first
+ * (it is added first); the flow tracker reads it before describing a flow.
+ */
+async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEvent>, filter: FilterSet,
+  cache: ProcessCache): Promise<StartedSensors> {
+  const n = o.network;
+  const userFilter = n ? new FlowFilter(n.terms) : undefined;
+  const flow = n?.sensors.includes('flow') ?? false;
+  const want = {
+    tcp: flow && (userFilter?.wants('tcp') ?? false),
+    udp: flow && (userFilter?.wants('udp') ?? false),
+    dns: (n?.sensors.includes('dns') ?? false) && (userFilter?.wants('dns') ?? false),
+  };
+  if (n && !want.tcp && !want.udp && !want.dns) {
+    throw new UsageError(`--protocol: nothing to show with --sensors ${n.sensors.join(',')} ` +
+      '(ICMP flows come from netpolicy and the firewall; DNS needs --sensors dns)');
+  }
+  const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
+  // Rings sized for bursts, and woken only once a batch's worth is waiting
+  // (the pipeline's 50 ms cycle bounds latency): a wakeup per record would
+  // cost a busy traced process about a microsecond each.
+  const proc = await ProcessSensor.start({
+    cache, filter, kinds, ...pipeline.hooks('process'), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
+    // File events and flows need every process (forked ones too) in the cache; exec and exit events find parents anyway.
+    forks: o.sensors.includes('fork') || o.sensors.includes('file') || n !== undefined,
+  });
+  pipeline.addSource(proc.name, proc);
+  let files: FileSensor | undefined;
+  let flows: FlowPipeline | undefined;
+  const close = (): void => {
+    // Flows first: their tracker reads the process ring before describing the last ones.
+    flows?.close();
+    proc.close();
+    files?.close();
+  };
+  try {
+    if (o.sensors.includes('file')) {
+      files = await FileSensor.start({
+        filter, ringBytes: 16 << 20, wakeupBytes: 256 << 10, ...pipeline.hooks('file'), boundedDrain: true,
+      });
+      pipeline.addSource(files.name, files);
+    }
+    if (n) {
+      const f = await FlowPipeline.start({
+        filter, cache, processSensor: proc, ...want, dnsPorts: n.dnsPorts, udpWindowMs: n.udpWindowMs,
+        onFlow: (record, timeBootNs) => {
+          if (userFilter?.matches(record)) pipeline.push({ kind: record.l7?.dns ? 'dns' : 'flow', timeBootNs, record });
+        },
+        onBatchEnd: () => pipeline.schedule(),
+        onLost: (count, sensor) => pipeline.kernelLost(sensor, count),
+      });
+      flows = f;
+      pipeline.addSource('flow', { drain: () => (f.drain(), 0), pause: () => f.pause(), resume: () => f.resume() });
+    }
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { close, notes: flows?.sensor.limitations };
+}
+
 export const command: Command = {
   name: 'observe',
-  summary: 'stream events from the kernel (processes, files)',
+  summary: 'stream events from the kernel (processes, files, network flows)',
   usage: `${usage}\n\n${NETWORK_USAGE}`,
   async run(argv: string[]): Promise<number> {
-    if (isNetworkObserve(argv)) return runNetworkObserve(argv);
     const o = parseObserveArgs(argv);
-    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['observe', ...argv]);
+    const caps: Capability[] = ['CAP_BPF', 'CAP_PERFMON', ...(o.network ? ['CAP_NET_ADMIN' as const] : [])];
+    requireCapabilities('', caps, ['observe', ...argv]);
     // Tracepoints attach through tracefs, which is not always mounted at boot.
     const tracefs = ensureTracefs();
     if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
 
-    using filter = filterSetFromFlags(o.filter, o.container);
+    using filter = observeFilterSet(o);
     using cache = new ProcessCache();
     const clock = BootClock.measure();
-    const formatter = new TetragonFormatter(o.format, {
-      lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat,
-      color: colorEnabled(o.color, process.stdout),
+    // Flows alone in a table: hubble observe's columns.
+    const hubbleTable = o.format === 'table' && o.sensors.length === 0;
+    const format = eventFormatter(o.format, {
+      lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock,
+      color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable,
     });
-    using shutdown = new Shutdown('observe');
-    const stop = (why: string): void => shutdown.stop(why);
-    const report = (line: string): void => void process.stderr.write(`vigil observe: ${line}\n`);
-    let seen = 0;
-    // Rings merged in kernel time order, then one bounded queue for stdout
-    // (src/pipeline): a slow reader costs drops, counted, never memory.
-    const pipeline = new EventPipeline<SensorEvent>({
-      timeOf: (e) => (e.kind === 'file' ? e.bootNs : e.timeBootNs),
-      sensorOf: sensorEventSensor,
-      now: () => clock.nowBootNs(),
-      accept: () => {
-        if (o.count === undefined) return true;
-        if (seen >= o.count) return false;
-        if (++seen >= o.count) stop('count');
-        return true;
-      },
-      report,
-      // The reader of stdout went away (`| head -1`): nothing more to do.
-      onOutputsClosed: () => stop('stdout closed'),
+    const header = hubbleTable ? flowTableHeader() : new TetragonFormatter('table', { node: cache.node }).header();
+    return await streamEvents({
+      command: 'observe', clock, format, outputBuffer: o.outputBuffer, duration: o.duration, count: o.count,
+      untilMs: o.network?.untilMs,
+      header: o.format === 'table' ? header : undefined,
+      watching: (o.network?.sensors ?? o.sensors).join(', '),
+      start: (pipeline) => startSensors(o, pipeline, filter, cache),
     });
-    const stdout = new Sink<SensorEvent>(stdoutOutput, {
-      capacityBytes: o.outputBuffer,
-      sensorOf: sensorEventSensor,
-      format: {
-        line: (e) => formatter.line(e),
-        lost: (l) => formatter.lostLine(l.count, l.sensor, clock.toEpochNs(clock.nowBootNs()), l.reason),
-      },
-    });
-    pipeline.addSink(stdout);
-    if (o.format === 'table') stdout.output.write({ lines: [formatter.header()], sensors: [undefined] });
-
-    const kinds = o.sensors.flatMap((s) => (s === 'file' ? [] : KINDS[s]));
-    const sensors = await startEventSensors({
-      pipeline, cache, filter, kinds, forks: o.sensors.includes('fork'), files: o.sensors.includes('file'),
-    });
-    pipeline.start();
-
-    const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
-    // On stderr, so stdout stays pure events; also tells scripts the sensors are attached.
-    process.stderr.write(`vigil observe: watching ${o.sensors.join(', ')}; Ctrl-C to stop\n`);
-
-    const why = await shutdown.stopped;
-    if (timer) clearTimeout(timer);
-    // Detach every link at once, then read what the rings still hold
-    // (processes first: the cache then knows every process a file event
-    // names); the pipeline releases it all in time order.
-    await shutdown.close(() => sensors.close());
-    const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
-    if (!delivered && !stdout.closed) {
-      report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
-      // The write the reader never takes would keep the process alive: once
-      // this command has returned, leave (the timer fires only if it is stuck).
-      setTimeout(() => process.exit(), 100).unref();
-    }
-    const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
-    if (lostTotal > 0) process.stderr.write(`vigil observe: lost ${lostTotal} events\n`);
-    return 0;
   },
 };

@@ -13,6 +13,8 @@ import { Profiler } from '../../profile/profiler.js';
 import { totals, type Profile } from '../../profile/profile.js';
 import { formatOfFile, isOutputFormat, OUTPUT_FORMATS, render, type OutputFormat } from '../../profile/output.js';
 import { DEFAULT_MAX_FILES, runContinuous } from '../../profile/continuous.js';
+import { EventPipeline } from '../../pipeline/index.js';
+import { Shutdown } from '../shutdown.js';
 
 const usage = `usage: vigil profile [--duration S] [--frequency HZ] [--output FORMAT] [-o FILE]
                      [--pid N [--follow-children]] [--comm NAME] [--container ID] [--off-cpu]
@@ -205,10 +207,17 @@ export const command: Command = {
       minBlockNs: minBlockUs * 1000,
       ...(stackEntries !== undefined ? { stackEntries } : {}),
     });
+    // A signal stops sampling (a second one exits at once); the profile so far is written, then every
+    // link is detached at once. The pipeline drains the sampler's ring (processes to capture for symbols).
+    using shutdown = new Shutdown('profile');
     const abort = new AbortController();
-    const onSignal = (): void => abort.abort();
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    void shutdown.stopped.then(() => abort.abort());
+    const pipeline = new EventPipeline<never>({
+      reorder: false, timeOf: () => 0n, sensorOf: () => 'profile', now: () => 0n,
+      report: (line) => void process.stderr.write(`vigil profile: ${line}\n`),
+    });
+    pipeline.addSource(profiler.sampler.name, profiler.sampler);
+    pipeline.start();
     try {
       if (values.continuous) {
         const dir = values.dir!;
@@ -259,9 +268,8 @@ export const command: Command = {
       if (!quiet) process.stderr.write(summary(p, outFile ? `${format} written to ${outFile}` : `${format} on stdout`));
       return 0;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      profiler.close();
+      await shutdown.close(() => profiler.close());
+      await pipeline.close(0);
     }
   },
 };

@@ -17,9 +17,12 @@ import {
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
 import type { PolicyEvent } from '../../policy/ir.js';
-import { DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, type HttpOutput, type Sink } from '../../pipeline/index.js';
 import {
-  fileRunSink, httpRunSink, runEventSensor, runEventTime, stdoutRunSink, type RunEvent,
+  DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, vigilEventOptions, type HttpOutput, type Sink,
+} from '../../pipeline/index.js';
+import { BootClock } from '../../util/clock.js';
+import {
+  fileRunSink, httpRunSink, stdoutRunSink, type RunEvent,
 } from '../../output/run-sinks.js';
 import { PROCESS_FILTER_FLAGS, byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
@@ -258,8 +261,9 @@ export const command: Command = {
     const report = (line: string): void => void process.stderr.write(`vigil run: ${line}\n`);
     // Alerts and policy events merged by time, then one bounded queue per
     // output (src/pipeline): a slow output drops for itself, counted.
+    const clock = BootClock.measure();
     const pipeline = new EventPipeline<RunEvent>({
-      timeOf: runEventTime, sensorOf: runEventSensor, now: () => BigInt(Date.now()) * 1_000_000n, report,
+      ...vigilEventOptions(clock), report,
       onOutputsClosed: () => stop('outputs closed'),
     });
     const sinkOpts = { encoding: o.output, policyFormat: o.policyOutput, capacityBytes: o.outputBuffer };
@@ -281,7 +285,7 @@ export const command: Command = {
     for (const s of sinks) pipeline.addSink(s);
     const router: AlertSink = {
       write: (alert) => {
-        pipeline.push({ kind: 'alert', alert });
+        pipeline.push({ kind: 'alert', alert, timeBootNs: clock.toBootNs(alert.timeNs) });
         pipeline.schedule();
       },
       close: async () => undefined,
@@ -314,7 +318,7 @@ export const command: Command = {
         policies = await startPoliciesHook({
           paths: o.policies, filter, cache, output: o.output, onLost,
           onEvent: (event) => {
-            pipeline.push({ kind: 'policy', event });
+            pipeline.push({ kind: 'policy', event, timeBootNs: clock.toBootNs(event.timeNs) });
             pipeline.schedule();
           },
         });

@@ -8,13 +8,13 @@ import {
   SyscallSensor, type DropCounts, type FileRow, type FileSnapshot, type SyscallRow, type SyscallSnapshot,
 } from '../../sensors/syscalls.js';
 import { isTopTcp, runTopTcp } from '../top-tcp.js';
-import { filterSetFromFlags, ids, positive, parseFlags } from '../flags.js';
+import { filterSetFromFlags, parseFlags } from '../flags.js';
+import { refreshView, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from '../refresh.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
 /** Every view, for errors: tcp is served by top-tcp.ts. */
 const ALL_VIEWS = [...VIEWS, 'tcp'] as const;
 export type TopView = (typeof VIEWS)[number];
-const OUTPUTS = ['table', 'json'] as const;
 
 const usage = `usage: vigil top syscalls|files|tcp [options]
 
@@ -48,36 +48,15 @@ options:
 
 Kernel-side map overflows are reported in the header ("drops"), never hidden.`;
 
-export interface TopOptions {
+export interface TopOptions extends TopCommonOptions {
   view: TopView;
-  intervalS: number;
-  durationS: number | undefined;
-  limit: number | undefined;
-  output: (typeof OUTPUTS)[number];
-  filter: FilterOptions;
-  container: string | undefined;
 }
 
 /** Parses the command line; pure (containers are resolved later). */
 export function parseTopArgs(argv: string[]): TopOptions {
   let parsed;
   try {
-    parsed = parseFlags({
-      args: argv,
-      options: {
-        interval: { type: 'string' },
-        duration: { type: 'string' },
-        limit: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        pid: { type: 'string', multiple: true },
-        'follow-children': { type: 'boolean', default: false },
-        uid: { type: 'string', multiple: true },
-        comm: { type: 'string', multiple: true },
-        container: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
+    parsed = parseFlags({ args: argv, options: TOP_FLAGS, strict: true, allowPositionals: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -90,30 +69,7 @@ export function parseTopArgs(argv: string[]): TopOptions {
   if (!(VIEWS as readonly string[]).includes(view)) {
     throw new UsageError(`unknown view "${view}"; available: ${ALL_VIEWS.join(', ')}`);
   }
-  if (!(OUTPUTS as readonly string[]).includes(values.output)) {
-    throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUTS.join(', ')}`);
-  }
-  const pids = ids('--pid', values.pid, 1);
-  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
-  const comms = values.comm;
-  for (const c of comms ?? []) {
-    if (c === '' || Buffer.byteLength(c) > 15) {
-      throw new UsageError(`--comm: "${c}" is ${c ? 'longer than 15 bytes (the kernel keeps 15)' : 'empty'}`);
-    }
-  }
-  const container = values.container;
-  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
-    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
-  }
-  return {
-    view: view as TopView,
-    intervalS: positive('--interval', values.interval, false) ?? 1,
-    durationS: positive('--duration', values.duration, false),
-    limit: positive('--limit', values.limit, true),
-    output: values.output as TopOptions['output'],
-    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms },
-    container,
-  };
+  return { view: view as TopView, ...topCommonOptions(values) };
 }
 
 // --- formatting ---------------------------------------------------------------
@@ -254,10 +210,6 @@ export function filesJson(s: FileSnapshot, limit: number | undefined): object {
 
 // --- the command ------------------------------------------------------------------
 
-const ALT_SCREEN_ON = '\x1b[?1049h\x1b[?25l';
-const ALT_SCREEN_OFF = '\x1b[?25h\x1b[?1049l';
-const HOME_CLEAR = '\x1b[H\x1b[2J';
-
 export const command: Command = {
   name: 'top',
   summary: 'per-process syscall and file activity, refreshed like top',
@@ -266,134 +218,27 @@ export const command: Command = {
     if (isTopTcp(argv)) return runTopTcp(argv);
     const o = parseTopArgs(argv);
     requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
-    const filter = filterSetFromFlags(o.filter, o.container);
-    try {
-      using sensor = await SyscallSensor.start({
-        filter, syscalls: o.view === 'syscalls', files: o.view === 'files', ignorePid: process.pid,
-      });
-      const json = o.output === 'json';
-      const take = (): { text: () => string[]; json: () => object } => {
+    using filter = filterSetFromFlags(o.filter, o.container);
+    const sensor = await SyscallSensor.start({
+      filter, syscalls: o.view === 'syscalls', files: o.view === 'files', ignorePid: process.pid,
+    });
+    const json = o.output === 'json';
+    const interactive = !json && process.stdout.isTTY === true;
+    // On a terminal: what fits (rows and columns, read at each redraw: it may be resized).
+    const view = (): RenderOptions => (interactive
+      ? { limit: o.limit ?? Math.max(1, (process.stdout.rows || 24) - 4), width: process.stdout.columns || 80 }
+      : { limit: o.limit });
+    return await refreshView({
+      command: 'top', view: o.view, intervalS: o.intervalS, durationS: o.durationS, json, interactive,
+      take: () => {
         if (o.view === 'syscalls') {
           const s = sensor.snapshot();
           return { text: () => renderSyscalls(s, view()), json: () => syscallsJson(s, o.limit) };
         }
         const s = sensor.fileSnapshot();
         return { text: () => renderFiles(s, view()), json: () => filesJson(s, o.limit) };
-      };
-      const interactive = !json && process.stdout.isTTY === true;
-      // On a terminal: what fits (rows and columns, read at each redraw: it may be resized).
-      const view = (): RenderOptions => (interactive
-        ? { limit: o.limit ?? Math.max(1, (process.stdout.rows || 24) - 4), width: process.stdout.columns || 80 }
-        : { limit: o.limit });
-
-      if (json && o.durationS !== undefined) {
-        process.stderr.write(`vigil top: counting ${o.view} for ${o.durationS}s\n`);
-        // Interrupted early, it prints what it counted so far (interval_s says how long).
-        await sleepOrSignal(o.durationS * 1000);
-        await write(JSON.stringify(take().json()) + '\n');
-        return 0;
-      }
-      return await refresh(o, interactive, take);
-    } finally {
-      filter.close();
-    }
+      },
+      close: () => sensor.close(),
+    });
   },
 };
-
-/** Resolves after ms, or early on SIGINT/SIGTERM. */
-async function sleepOrSignal(ms: number): Promise<'time' | 'signal'> {
-  return new Promise((resolve) => {
-    const done = (why: 'time' | 'signal'): void => {
-      clearTimeout(t);
-      process.off('SIGINT', onSig);
-      process.off('SIGTERM', onSig);
-      resolve(why);
-    };
-    const onSig = (): void => done('signal');
-    const t = setTimeout(() => done('time'), ms);
-    process.on('SIGINT', onSig);
-    process.on('SIGTERM', onSig);
-  });
-}
-
-function write(text: string): Promise<void> {
-  return new Promise((resolve) => {
-    if (process.stdout.write(text)) resolve();
-    else process.stdout.once('drain', resolve);
-  });
-}
-
-/** The refreshing display (or a JSON line / a plain table per interval when not on a terminal). */
-async function refresh(o: TopOptions, interactive: boolean,
-  take: () => { text: () => string[]; json: () => object }): Promise<number> {
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => {
-    stop = resolve;
-  });
-  const stdin = process.stdin;
-  const raw = interactive && stdin.isTTY === true;
-  let last: { text: () => string[]; json: () => object } | undefined;
-  // The table last drawn: printed again on the main screen at exit, so it stays.
-  let frame: string | undefined;
-  const width = (): number => process.stdout.columns || 80;
-  const draw = (): void => {
-    if (!interactive) return;
-    const lines = last ? last.text() : [`vigil top ${o.view}: collecting for ${o.intervalS}s... (q to quit)`];
-    const text = lines.map((l) => l.slice(0, width())).join('\n');
-    if (last) frame = text;
-    process.stdout.write(HOME_CLEAR + text);
-  };
-  const tick = (): void => {
-    last = take();
-    if (interactive) draw();
-    else if (o.output === 'json') process.stdout.write(JSON.stringify(last.json()) + '\n');
-    else process.stdout.write(last.text().join('\n') + '\n\n');
-  };
-  const onKey = (d: Buffer): void => {
-    if (d.includes(0x71 /* q */) || d.includes(0x51 /* Q */) || d.includes(0x03 /* Ctrl-C */)) stop();
-  };
-  const onSignal = (): void => stop();
-  const onError = (): void => stop(); // EPIPE: the reader went away
-  let restored = false;
-  const restore = (): void => {
-    if (restored) return;
-    restored = true;
-    if (raw) stdin.setRawMode(false);
-    if (interactive) process.stdout.write(ALT_SCREEN_OFF + (frame === undefined ? '' : `${frame}\n`));
-  };
-  const onExit = (): void => restore();
-
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', onExit);
-  process.stdout.on('error', onError);
-  process.stdout.on('resize', draw);
-  if (interactive) process.stdout.write(ALT_SCREEN_ON);
-  if (raw) {
-    stdin.setRawMode(true);
-    stdin.on('data', onKey);
-    stdin.resume();
-  } else if (!interactive) {
-    process.stderr.write(`vigil top: counting ${o.view} every ${o.intervalS}s; Ctrl-C to stop\n`);
-  }
-  draw();
-  const timer = setInterval(tick, o.intervalS * 1000);
-  const end = o.durationS !== undefined ? setTimeout(() => stop(), o.durationS * 1000) : undefined;
-  try {
-    await stopped;
-  } finally {
-    clearInterval(timer);
-    if (end) clearTimeout(end);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.stdout.off('error', onError);
-    process.stdout.off('resize', draw);
-    if (raw) {
-      stdin.off('data', onKey);
-      stdin.pause();
-    }
-    restore();
-    process.off('exit', onExit);
-  }
-  return 0;
-}

@@ -1,25 +1,26 @@
-// Running the `vigil` command as a user does, for the CLI tests.
+// Helpers of the tests that run `vigil observe` as a command.
 import { spawn } from 'node:child_process';
 import { repoPath } from '../src/util/paths.js';
 import { waitFor } from './helpers.js';
 
 export const VIGIL = repoPath('bin', 'vigil');
 
-export interface Run { code: number | null; pid: number; stdout: string; stderr: string }
+export interface ObserveRun { code: number | null; pid: number; stdout: string; stderr: string }
 
 /**
  * Runs `vigil observe args` (env added to ours), calls act() once it says it
  * is watching, then stops it with SIGINT once until() holds for its output
- * (bounded) or it exits by itself (--count).
+ * (bounded: 15 s) unless it exits by itself first (--count, --duration);
+ * killed after 30 s whatever happens.
  */
-export function observe(args: string[], act: () => void | Promise<void>, until: (stdout: string) => boolean = () => false,
-  env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return vigil(['observe', ...args], 'watching', act, until, env);
+export function observeRun(args: string[], act: () => void | Promise<void>,
+  until: (stdout: string) => boolean = () => false, env: NodeJS.ProcessEnv = {}): Promise<ObserveRun> {
+  return vigilRun(['observe', ...args], 'watching', act, until, env);
 }
 
-/** Runs `vigil argv` as observe() does, act() once its stderr says `ready`. */
-export async function vigil(argv: string[], ready: string, act: () => void | Promise<void>,
-  until: (stdout: string) => boolean = () => false, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** Runs `vigil argv` as observeRun() does, act() once its stderr says `ready`. */
+export async function vigilRun(argv: string[], ready: string, act: () => void | Promise<void>,
+  until: (stdout: string) => boolean = () => false, env: NodeJS.ProcessEnv = {}): Promise<ObserveRun> {
   const child = spawn(process.execPath, [VIGIL, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
   });
@@ -51,4 +52,6 @@ export async function vigil(argv: string[], ready: string, act: () => void | Pro
   }
 }
 
+/** JSON lines, parsed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const jsonLines = (s: string): Record<string, any>[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));

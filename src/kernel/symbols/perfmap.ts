@@ -2,6 +2,7 @@
 // START and SIZE in hex (with or without 0x). Written by Node (--perf-basic-prof), the JVM with
 // perf-map-agent, LuaJIT, .NET, ... The file only grows while the process runs, so it is read
 // incrementally; a later line for the same address wins (code space is reused after GC).
+import { findRange } from '../../util/search.js';
 import fs from 'node:fs';
 
 export interface PerfMapSymbol {
@@ -101,17 +102,8 @@ export class PerfMap {
   }
 
   lookup(addr: bigint): PerfMapSymbol | undefined {
-    const s = (this.sorted ??= this.buildIndex());
-    let lo = 0;
-    let hi = s.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const e = s[mid]!;
-      if (addr < e.start) hi = mid - 1;
-      else if (addr >= e.end) lo = mid + 1;
-      else return { name: e.name, start: e.symStart, size: e.symEnd - e.symStart };
-    }
-    return undefined;
+    const e = findRange((this.sorted ??= this.buildIndex()), addr);
+    return e && { name: e.name, start: e.symStart, size: e.symEnd - e.symStart };
   }
 
   private reset(): void {

@@ -8,14 +8,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { demangle } from './demangle.js';
-import { BufferSource, ElfFile, FdSource, SymbolTable, type ByteSource } from './elf.js';
-import { KernelSymbols } from './kallsyms.js';
+import { BufferSource, ElfFile, FdSource, SymbolTable, type ByteSource } from '../elf.js';
+import { KernelSymbols } from '../kallsyms.js';
 import { fileKeyOf, parseMaps, parseNsPid, ProcessSnapshot, readProcText, type ExecMapping } from './maps.js';
 import { PerfMap } from './perfmap.js';
 import type { Frame, Mapping, ProcessName, SymbolizerOptions, SymbolizerStats } from './types.js';
 
 export type { Frame, FrameKind, Mapping, ProcessName, SymbolizerOptions, SymbolizerStats } from './types.js';
-export { KernelSymbolsError } from './kallsyms.js';
+export { KernelSymbolsError } from '../kallsyms.js';
 
 /** Files kept open between capture and first symbolisation (so they resolve after exit). */
 const MAX_OPEN_FILES = 128;

@@ -4,6 +4,8 @@
 // Files are read piecewise (header, program headers, notes, then only the symbol and string
 // tables) so a 100 MB binary costs a few MB of reads; symbols are parsed on first lookup.
 import fs from 'node:fs';
+import { lastAtOrBelow } from '../util/search.js';
+import { KernelFileError } from './file-error.js';
 
 /** Where ELF bytes come from: a file descriptor or a buffer (the vDSO image). */
 export interface ByteSource {
@@ -12,14 +14,10 @@ export interface ByteSource {
   close(): void;
 }
 
-export class ElfError extends Error {
-  override readonly name = 'ElfError';
-  constructor(
-    readonly file: string,
-    reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${reason}`, options);
+export class ElfError extends KernelFileError {
+  override readonly name: string = 'ElfError';
+  constructor(file: string, reason: string, options?: { cause?: unknown }) {
+    super(file, `${file}: ${reason}`, options);
   }
 }
 
@@ -145,16 +143,7 @@ export class SymbolTable {
   /** Index of the function containing vaddr, or -1. */
   find(vaddr: number): number {
     const starts = this.starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid]! <= vaddr) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = lastAtOrBelow(starts, vaddr);
     // The nearest start below vaddr usually contains it; if it is too small, an enclosing
     // bigger function may start a little earlier (nested/overlapping symbols are rare).
     for (let i = found, steps = 0; i >= 0 && steps < 16; i--, steps++) {

@@ -1,15 +1,14 @@
-// Kernel symbols from /proc/kallsyms: text symbols sorted by address, binary search.
+// /proc/kallsyms: one parser of the format; the kernel's functions by name (policy hooks,
+// feature probes) and its text symbols sorted by address for binary search (the profiler).
 import fs from 'node:fs';
+import { lastAtOrBelow } from '../util/search.js';
+import { KernelFileError } from './file-error.js';
 
 /** kallsyms cannot be used: missing, unreadable, or its addresses are hidden (kptr_restrict). */
-export class KernelSymbolsError extends Error {
-  override readonly name = 'KernelSymbolsError';
-  constructor(
-    readonly path: string,
-    reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`kernel symbols from ${path}: ${reason}`, options);
+export class KernelSymbolsError extends KernelFileError {
+  override readonly name: string = 'KernelSymbolsError';
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super(path, `kernel symbols from ${path}: ${reason}`, options);
   }
 }
 
@@ -20,6 +19,82 @@ export interface KernelSymbol {
   start: bigint;
   /** addr - start of the module's text: _stext for [kernel], the module's lowest symbol otherwise. */
   moduleOffset: bigint;
+}
+
+/** One line of kallsyms, as scanKallsyms hands it over (the object is reused: copy what you keep). */
+export interface KallsymsLine {
+  /** The address in 32-bit halves (no BigInt per line). */
+  hi: number;
+  lo: number;
+  /** The type letter's char code ('T', 't', 'W', 'd', ...). */
+  typeChar: number;
+  name: string;
+  /** '' for the core kernel, else the module in brackets ('[ext4]', '[bpf]'). */
+  module: string;
+}
+
+/**
+ * Calls visit for every well-formed line of kallsyms text, "ffffffff81000000 T _stext" or
+ * "ffffffffc0a01000 t ext4_foo\t[ext4]"; returns how many there were. The one parser of
+ * the format: the symbolizer's address table and kernelFunctions() both read through it.
+ */
+export function scanKallsyms(content: string | Buffer, visit: (line: KallsymsLine) => void): number {
+  const text = typeof content === 'string' ? content : content.toString('latin1');
+  // Addresses are parsed by hand in 32-bit halves: no BigInt and no line strings for the
+  // ~10^5 lines; names are slices of the text (cheap in V8).
+  const line: KallsymsLine = { hi: 0, lo: 0, typeChar: 0, name: '', module: '' };
+  let lines = 0;
+  const len = text.length;
+  // Next tab in the text (a module name follows one); searched again only once passed, since
+  // most lines have none and a per-line search would scan to the end of the file each time.
+  let nextTab = text.indexOf('\t');
+  let pos = 0;
+  while (pos < len) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = len;
+    const lineStart = pos;
+    const lineEnd = nl;
+    pos = nl + 1;
+    const p = text.indexOf(' ', lineStart);
+    const digits = p - lineStart;
+    if (p < 0 || digits < 1 || digits > 16 || p + 3 > lineEnd) continue;
+    const hi = digits > 8 ? parseInt(text.slice(lineStart, p - 8), 16) : 0;
+    const lo = parseInt(text.slice(Math.max(lineStart, p - 8), p), 16);
+    if (Number.isNaN(hi) || Number.isNaN(lo)) continue;
+    lines++;
+    let nameEnd = lineEnd;
+    line.module = '';
+    if (nextTab >= 0 && nextTab < p) nextTab = text.indexOf('\t', p);
+    if (nextTab >= 0 && nextTab < lineEnd) {
+      nameEnd = nextTab;
+      line.module = text.slice(nextTab + 1, lineEnd).trim();
+    }
+    line.hi = hi;
+    line.lo = lo;
+    line.typeChar = text.charCodeAt(p + 1);
+    line.name = text.slice(p + 3, nameEnd);
+    visit(line);
+  }
+  return lines;
+}
+
+/**
+ * The kernel's functions (text symbols, core and modules) by name, with the address of the
+ * first of that name; null when the file is missing, unreadable or empty. Without
+ * CAP_SYSLOG (kernel.kptr_restrict) every address reads 0 but the names are all there.
+ */
+export function kernelFunctions(path = '/proc/kallsyms'): Map<string, bigint> | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'latin1');
+  } catch {
+    return null;
+  }
+  const out = new Map<string, bigint>();
+  scanKallsyms(text, ({ hi, lo, typeChar, name }) => {
+    if ((typeChar | 0x20) === 0x74 /* t */ && !out.has(name)) out.set(name, (BigInt(hi) << 32n) | BigInt(lo));
+  });
+  return out.size > 0 ? out : null;
 }
 
 /**
@@ -45,9 +120,6 @@ export class KernelSymbols {
 
   /** Parses kallsyms (the file's contents). Throws KernelSymbolsError when unusable. */
   static parse(content: string | Buffer, path = '/proc/kallsyms'): KernelSymbols {
-    const text = typeof content === 'string' ? content : content.toString('latin1');
-    // Addresses are parsed by hand in 32-bit halves: no BigInt and no line strings for the
-    // ~10^5 lines; names are slices of the text (cheap in V8).
     const his: number[] = [];
     const los: number[] = [];
     const names: string[] = [];
@@ -55,51 +127,27 @@ export class KernelSymbols {
     const ranks: number[] = [];
     const modules = ['[kernel]'];
     const moduleIndex = new Map<string, number>([['[kernel]', 0]]);
-    let lines = 0;
     let nonZero = 0;
     let etext: [number, number] | undefined;
     let stext: [number, number] | undefined;
-    const len = text.length;
-    // Next tab in the text (a module name follows one); searched again only once passed, since
-    // most lines have none and a per-line search would scan to the end of the file each time.
-    let nextTab = text.indexOf('\t');
-    let pos = 0;
-    while (pos < len) {
-      // "ffffffff81000000 T _stext" or "ffffffffc0a01000 t ext4_foo\t[ext4]"
-      let nl = text.indexOf('\n', pos);
-      if (nl < 0) nl = len;
-      const lineStart = pos;
-      const lineEnd = nl;
-      pos = nl + 1;
-      const p = text.indexOf(' ', lineStart);
-      const digits = p - lineStart;
-      if (p < 0 || digits < 1 || digits > 16 || p + 3 > lineEnd) continue;
-      const hi = digits > 8 ? parseInt(text.slice(lineStart, p - 8), 16) : 0;
-      const lo = parseInt(text.slice(Math.max(lineStart, p - 8), p), 16);
-      if (Number.isNaN(hi) || Number.isNaN(lo)) continue;
-      lines++;
+    const lines = scanKallsyms(content, (e) => {
+      const { hi, lo, typeChar, name } = e;
       if (hi !== 0 || lo !== 0) nonZero++;
-      const typeChar = text.charCodeAt(p + 1);
-      const type = typeChar | 0x20; // lower-case
-      let nameEnd = lineEnd;
       let module = 0;
-      if (nextTab >= 0 && nextTab < p) nextTab = text.indexOf('\t', p);
-      if (nextTab >= 0 && nextTab < lineEnd) {
-        nameEnd = nextTab;
-        const mod = text.slice(nextTab + 1, lineEnd).trim();
-        let m = moduleIndex.get(mod);
+      if (e.module) {
+        let m = moduleIndex.get(e.module);
         if (m === undefined) {
-          m = modules.push(mod) - 1;
-          moduleIndex.set(mod, m);
+          m = modules.push(e.module) - 1;
+          moduleIndex.set(e.module, m);
         }
         module = m;
       }
-      const name = text.slice(p + 3, nameEnd);
       if (module === 0 && name === '_etext') etext = [hi, lo];
       if (module === 0 && name === '_stext') stext = [hi, lo];
+      const type = typeChar | 0x20; // lower-case
       // Text symbols only (t/T, and w/W weak ones that are code).
-      if (type !== 0x74 /* t */ && type !== 0x77 /* w */) continue;
-      if (hi === 0 && lo === 0) continue;
+      if (type !== 0x74 /* t */ && type !== 0x77 /* w */) return;
+      if (hi === 0 && lo === 0) return;
       // Aliases of one address are ranked as perf does: global over weak over local, then
       // fewer leading underscores, then the shorter name (__x64_sys_getpid, not __do_sys_getpid).
       const global = typeChar >= 0x41 && typeChar <= 0x5a;
@@ -110,7 +158,7 @@ export class KernelSymbols {
       names.push(name);
       mods.push(module);
       ranks.push((type === 0x77 ? 2 : global ? 0 : 4) * 1_000_000 + underscores * 10_000 + Math.min(name.length, 9_999));
-    }
+    });
     if (lines === 0) throw new KernelSymbolsError(path, 'the file is empty');
     if (nonZero === 0) {
       throw new KernelSymbolsError(
@@ -165,16 +213,7 @@ export class KernelSymbols {
     if (addr < this.base) return undefined;
     const rel = Number(addr - this.base);
     const starts = this.starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid]! <= rel) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = lastAtOrBelow(starts, rel);
     if (found < 0) return undefined;
     const module = this.moduleOf[found]!;
     // A symbol extends to the next one; past the kernel's _etext or the last symbol of a

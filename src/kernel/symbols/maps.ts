@@ -1,4 +1,5 @@
 // /proc/PID/maps parsing and the per-process snapshot the symbolizer keeps.
+import { findRange } from '../../util/search.js';
 import fs from 'node:fs';
 import type { Mapping } from './types.js';
 
@@ -72,17 +73,7 @@ export class ProcessSnapshot {
 
   /** The mapping containing addr, if any. */
   find(addr: bigint): ExecMapping | undefined {
-    const ms = this.mappings;
-    let lo = 0;
-    let hi = ms.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const m = ms[mid]!;
-      if (addr < m.start) hi = mid - 1;
-      else if (addr >= m.end) lo = mid + 1;
-      else return m;
-    }
-    return undefined;
+    return findRange(this.mappings, addr);
   }
 
   /**

@@ -1,7 +1,11 @@
-// CIDRs and addresses as the kernel side keys them: network-order bytes (4
-// for IPv4, 16 for IPv6) and a prefix length. Parsing is strict (a typo is an
+// IP addresses and CIDRs: as the kernel hands them (address family and
+// network-order bytes, IPv4 in the first 4 of 16) and keys them (bytes and a
+// prefix length), and as people write them. Parsing is strict (a typo is an
 // error, not a /0), host bits are cleared so one network has one key, and
 // formatting follows RFC 5952 (IPv6 zero runs compressed, lower case).
+//
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d, what an AF_INET6 socket shows
+// for an IPv4 peer) is reported and matched as the IPv4 address it is on the wire.
 import { isIPv4, isIPv6 } from 'node:net';
 
 export const AF_INET = 2;
@@ -14,7 +18,8 @@ export interface Cidr {
   readonly prefixlen: number;
 }
 
-export class CidrError extends Error {
+/** Not an address or CIDR (a RangeError: a bad value, named in the message). */
+export class CidrError extends RangeError {
   override readonly name = 'CidrError';
 }
 
@@ -110,4 +115,73 @@ export function formatCidr(c: Cidr): string {
 /** AF_INET/AF_INET6 -> 4/6. */
 export function familyOf(af: number): 4 | 6 | undefined {
   return af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined;
+}
+
+function isV4Mapped(b: Uint8Array, o: number): boolean {
+  for (let i = 0; i < 10; i++) if (b[o + i] !== 0) return false;
+  return b[o + 10] === 0xff && b[o + 11] === 0xff;
+}
+
+/** An address as the flow and DNS sensors report it. */
+export interface IpAddress {
+  /** Canonical text: dotted quad, or RFC 5952 IPv6. */
+  text: string;
+  version: 4 | 6;
+}
+
+/** The address of family (AF_INET / AF_INET6) in 16 kernel bytes at offset o. */
+export function addressFromKernel(family: number, b: Uint8Array, o = 0): IpAddress {
+  if (family === AF_INET) return { text: formatAddress(b.subarray(o, o + 4), 4), version: 4 };
+  if (isV4Mapped(b, o)) return { text: formatAddress(b.subarray(o + 12, o + 16), 4), version: 4 };
+  return { text: formatAddress(b.subarray(o, o + 16), 6), version: 6 };
+}
+
+/** RFC 5952 text of 16 bytes at offset o. */
+export function ipv6Text(b: Uint8Array, o = 0): string {
+  return formatAddress(b.subarray(o, o + 16), 6);
+}
+
+/** An address (a zone, "%eth0", is ignored) as 16 bytes, IPv4 as v4-mapped; version 4 for both kinds of IPv4. */
+export function parseIp(text: string): { bytes: Uint8Array; version: 4 | 6 } | undefined {
+  const zone = text.indexOf('%');
+  const a = parseAddress(zone < 0 ? text : text.slice(0, zone));
+  if (!a) return undefined;
+  if (a.family === 6) return { bytes: a.addr, version: isV4Mapped(a.addr, 0) ? 4 : 6 };
+  const bytes = new Uint8Array(16);
+  bytes[10] = 0xff;
+  bytes[11] = 0xff;
+  bytes.set(a.addr, 12);
+  return { bytes, version: 4 };
+}
+
+/** Whether addr (4 or 16 network-order bytes of family) is inside c. */
+export function cidrContains(c: Cidr, family: 4 | 6, addr: Uint8Array): boolean {
+  if (family !== c.family) return false;
+  const full = c.prefixlen >> 3;
+  for (let i = 0; i < full; i++) if (addr[i] !== c.addr[i]) return false;
+  const rest = c.prefixlen & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return ((addr[full] ?? 0) & mask) === c.addr[full];
+}
+
+/** A CIDR (or a single address: /32, /128) to match written addresses against, as the flow filters do. */
+export class CidrFilter {
+  private constructor(readonly text: string, private readonly cidr: Cidr) {}
+
+  /** "10.0.0.0/8", "fd00::/8", "1.2.3.4"; throws CidrError (a RangeError) on anything else. */
+  static parse(text: string): CidrFilter {
+    return new CidrFilter(text, parseCidr(text));
+  }
+
+  get version(): 4 | 6 {
+    return this.cidr.family;
+  }
+
+  /** Whether the address (text; a v4-mapped IPv6 address is its IPv4 address) is inside. */
+  contains(address: string): boolean {
+    const ip = parseIp(address);
+    if (!ip) return false;
+    return ip.version === 4 ? cidrContains(this.cidr, 4, ip.bytes.subarray(12)) : cidrContains(this.cidr, 6, ip.bytes);
+  }
 }

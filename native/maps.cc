@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Maps by fd (so pinned maps and maps of other objects work alike), object
+// info, pins and descriptors.
+
+#include "vigil.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+namespace vigil {
+
+// ---------------------------------------------------------------------------
+// Maps (by fd, so pinned maps and maps of other objects work alike)
+
+Napi::Value MapLookup(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(4);
+  int err = bpf_map_lookup_elem_flags(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]),
+                                      (uint64_t)info[3].As<Napi::Number>().Int64Value());
+  return Found(info.Env(), "bpf_map_lookup_elem", err);
+}
+
+Napi::Value MapLookupAndDelete(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(3);
+  int err = bpf_map_lookup_and_delete_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]));
+  return Found(info.Env(), "bpf_map_lookup_and_delete_elem", err);
+}
+
+Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(4);
+  int err = bpf_map_update_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]),
+                                (uint64_t)info[3].As<Napi::Number>().Int64Value());
+  return Done(info.Env(), "bpf_map_update_elem", err ? errno : 0);
+}
+
+Napi::Value MapDelete(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(2);
+  int err = bpf_map_delete_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]));
+  return Found(info.Env(), "bpf_map_delete_elem", err);
+}
+
+Napi::Value MapGetNextKey(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(3);
+  int err = bpf_map_get_next_key(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]));
+  return Found(info.Env(), "bpf_map_get_next_key", err);
+}
+
+// Batch lookup (and lookup-and-delete): returns the number of elements read
+// and whether the map is exhausted. inBatch/outBatch are opaque key-sized
+// cursors owned by TypeScript.
+Napi::Value MapLookupBatch(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(7);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  void *in = BufData(info[1]);
+  void *out = BufData(info[2]);
+  void *keys = BufData(info[3]);
+  void *values = BufData(info[4]);
+  __u32 count = info[5].As<Napi::Number>().Uint32Value();
+  bool andDelete = info[6].As<Napi::Boolean>().Value();
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  int err = andDelete ? bpf_map_lookup_and_delete_batch(fd, in, out, keys, values, &count, &opts)
+                      : bpf_map_lookup_batch(fd, in, out, keys, values, &count, &opts);
+  bool done = false;
+  if (err) {
+    if (errno == ENOENT) {
+      done = true;
+    } else {
+      return ThrowErrno(info.Env(), andDelete ? "bpf_map_lookup_and_delete_batch" : "bpf_map_lookup_batch", errno);
+    }
+  }
+  Napi::Object res = Napi::Object::New(info.Env());
+  res.Set("count", (double)count);
+  res.Set("done", done);
+  return res;
+}
+
+Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(5);
+  __u32 count = info[3].As<Napi::Number>().Uint32Value();
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = (uint64_t)info[4].As<Napi::Number>().Int64Value());
+  int err = bpf_map_update_batch(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]), &count, &opts);
+  if (err) return ThrowErrno(info.Env(), "bpf_map_update_batch", errno);
+  return Napi::Number::New(info.Env(), count);
+}
+
+Napi::Value MapDeleteBatch(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(3);
+  __u32 count = info[2].As<Napi::Number>().Uint32Value();
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  int err = bpf_map_delete_batch(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), &count, &opts);
+  if (err && errno != ENOENT) return ThrowErrno(info.Env(), "bpf_map_delete_batch", errno);
+  return Napi::Number::New(info.Env(), count);
+}
+
+Napi::Value MapInfo(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  struct bpf_map_info mi;
+  memset(&mi, 0, sizeof(mi));
+  __u32 len = sizeof(mi);
+  int err = bpf_obj_get_info_by_fd(info[0].As<Napi::Number>().Int32Value(), &mi, &len);
+  if (err) return ThrowErrno(info.Env(), "bpf_obj_get_info_by_fd", errno);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("id", (double)mi.id);
+  o.Set("type", (double)mi.type);
+  o.Set("keySize", (double)mi.key_size);
+  o.Set("valueSize", (double)mi.value_size);
+  o.Set("maxEntries", (double)mi.max_entries);
+  o.Set("flags", (double)mi.map_flags);
+  o.Set("name", mi.name);
+  return o;
+}
+
+Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  struct bpf_prog_info pi;
+  memset(&pi, 0, sizeof(pi));
+  __u32 len = sizeof(pi);
+  int err = bpf_obj_get_info_by_fd(info[0].As<Napi::Number>().Int32Value(), &pi, &len);
+  if (err) return ThrowErrno(info.Env(), "bpf_obj_get_info_by_fd", errno);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("id", (double)pi.id);
+  o.Set("type", (double)pi.type);
+  o.Set("name", pi.name);
+  o.Set("jitedLen", (double)pi.jited_prog_len);
+  o.Set("xlatedLen", (double)pi.xlated_prog_len);
+  o.Set("runCount", (double)pi.run_cnt);
+  o.Set("runTimeNs", (double)pi.run_time_ns);
+  o.Set("verifiedInsns", (double)pi.verified_insns);
+  return o;
+}
+
+Napi::Value ObjPin(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(2);
+  std::string path = info[1].As<Napi::String>().Utf8Value();
+  if (bpf_obj_pin(info[0].As<Napi::Number>().Int32Value(), path.c_str()))
+    return ThrowErrno(info.Env(), "bpf_obj_pin", errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value ObjGet(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return ThrowErrno(info.Env(), "bpf_obj_get", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value MapCreate(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(6);
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = info[5].As<Napi::Number>().Uint32Value());
+  int fd = bpf_map_create((enum bpf_map_type)info[0].As<Napi::Number>().Uint32Value(), name.c_str(),
+                          info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value(),
+                          info[4].As<Napi::Number>().Uint32Value(), &opts);
+  if (fd < 0) return ThrowErrno(info.Env(), "bpf_map_create", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd >= 0 && close(fd) < 0) return ThrowErrno(info.Env(), "close", errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value DupFd(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return ThrowErrno(info.Env(), "fcntl(F_DUPFD_CLOEXEC)", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value NumPossibleCpus(const Napi::CallbackInfo &info) {
+  int n = libbpf_num_possible_cpus();
+  if (n < 0) return ThrowErrno(info.Env(), "libbpf_num_possible_cpus", n);
+  return Napi::Number::New(info.Env(), n);
+}
+
+}  // namespace vigil

@@ -1,0 +1,203 @@
+// The shell of a refreshing view (`vigil top`): a frame every interval, on a
+// terminal redrawn in place (alternate screen; q or Ctrl-C quits), otherwise
+// one table or JSON line per interval; with --output json and --duration, one
+// frame covering the whole duration.
+//
+// It runs on the same parts as the streaming commands: the frames go through
+// an EventPipeline to a bounded stdout sink (a reader that stops reading costs
+// dropped frames, counted, never memory; a closed stdout ends the command),
+// the sensors' rings are the pipeline's sources (drained each cycle, paused
+// when stdout is full), and Shutdown stops it (a signal, the duration, q),
+// detaching every link at once.
+import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, stdoutOutput, type PipelineSource } from '../pipeline/index.js';
+import { Shutdown } from './shutdown.js';
+import { UsageError } from './command.js';
+import { ids, positive } from './flags.js';
+import type { FilterOptions } from '../sensors/filter.js';
+
+/** The flags every `top` view takes (parseFlags options). */
+export const TOP_FLAGS = {
+  interval: { type: 'string' },
+  duration: { type: 'string' },
+  limit: { type: 'string' },
+  output: { type: 'string', short: 'o', default: 'table' },
+  pid: { type: 'string', multiple: true },
+  'follow-children': { type: 'boolean', default: false },
+  uid: { type: 'string', multiple: true },
+  comm: { type: 'string', multiple: true },
+  container: { type: 'string' },
+} as const;
+
+export interface TopCommonOptions {
+  intervalS: number;
+  durationS: number | undefined;
+  limit: number | undefined;
+  output: 'table' | 'json';
+  filter: FilterOptions;
+  container: string | undefined;
+}
+
+/** Checks the flags every view takes: timing, rows, output, the in-kernel filters. Pure. */
+export function topCommonOptions(values: {
+  interval?: string; duration?: string; limit?: string; output: string; pid?: string[]; 'follow-children': boolean;
+  uid?: string[]; comm?: string[]; container?: string;
+}): TopCommonOptions {
+  if (values.output !== 'table' && values.output !== 'json') {
+    throw new UsageError(`--output: unknown format "${values.output}"; available: table, json`);
+  }
+  const pids = ids('--pid', values.pid, 1);
+  if (values['follow-children'] && !pids) throw new UsageError('--follow-children needs --pid');
+  for (const c of values.comm ?? []) {
+    if (c === '' || Buffer.byteLength(c) > 15) {
+      throw new UsageError(`--comm: "${c}" is ${c ? 'longer than 15 bytes (the kernel keeps 15)' : 'empty'}`);
+    }
+  }
+  const container = values.container;
+  if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
+    throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
+  }
+  return {
+    intervalS: positive('--interval', values.interval, false) ?? 1,
+    durationS: positive('--duration', values.duration, false),
+    limit: positive('--limit', values.limit, true),
+    output: values.output,
+    filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
+    container,
+  };
+}
+
+/** One refresh: its lines for a terminal or a table, its JSON object. */
+export interface Frame {
+  text(): string[];
+  json(): object;
+}
+
+export interface RefreshOptions {
+  /** "top" (messages, Shutdown's name). */
+  command: string;
+  /** "syscalls", "files", "tcp": what is counted. */
+  view: string;
+  intervalS: number;
+  durationS: number | undefined;
+  json: boolean;
+  /** stdout is a terminal and the output is a table: redraw in place. */
+  interactive: boolean;
+  /** The frame for the time since the previous one. */
+  take(): Frame | Promise<Frame>;
+  /** The sensors' rings, drained by the pipeline (each with the name its losses are counted under). */
+  sources?: readonly { name: string; source: PipelineSource }[];
+  /** Closes the sensors (inside Shutdown.close: their links are detached together). */
+  close(): void;
+}
+
+const ALT_SCREEN_ON = '\x1b[?1049h\x1b[?25l';
+const ALT_SCREEN_OFF = '\x1b[?25h\x1b[?1049l';
+const HOME_CLEAR = '\x1b[H\x1b[2J';
+/** How long a stop waits for stdout to take the last frame. */
+const OUTPUT_GRACE_MS = 250;
+
+/** Runs the view until stopped; the exit status. */
+export async function refreshView(o: RefreshOptions): Promise<number> {
+  using shutdown = new Shutdown(o.command);
+  const stop = (why: string): void => shutdown.stop(why);
+  const report = (line: string): void => void process.stderr.write(`vigil ${o.command}: ${line}\n`);
+  // Frames go out in the order they are made: no reordering, a bounded queue for stdout.
+  const pipeline = new EventPipeline<string>({
+    reorder: false, timeOf: () => 0n, sensorOf: () => o.view, now: () => 0n, report,
+    onOutputsClosed: () => stop('stdout closed'),
+  });
+  const stdout = new Sink<string>(stdoutOutput, {
+    capacityBytes: DEFAULT_OUTPUT_BUFFER, sensorOf: () => o.view,
+    format: {
+      line: (frame) => frame,
+      lost: (l) => (o.json ? JSON.stringify({ lost: { count: l.count, sensor: l.sensor, reason: l.reason } }) : undefined),
+    },
+  });
+  pipeline.addSink(stdout);
+  for (const s of o.sources ?? []) pipeline.addSource(s.name, s.source);
+  pipeline.start();
+  const out = (text: string): void => {
+    pipeline.push(text);
+    pipeline.schedule();
+  };
+
+  const stdin = process.stdin;
+  const raw = o.interactive && stdin.isTTY === true;
+  let last: Frame | undefined;
+  // The table last drawn: printed again on the main screen at exit, so it stays.
+  let frame: string | undefined;
+  const width = (): number => process.stdout.columns || 80;
+  const draw = (): void => {
+    if (!o.interactive) return;
+    const lines = last ? last.text() : [`vigil ${o.command} ${o.view}: collecting for ${o.intervalS}s... (q to quit)`];
+    const text = lines.map((l) => l.slice(0, width())).join('\n');
+    if (last) frame = text;
+    out(HOME_CLEAR + text);
+  };
+  const onKey = (d: Buffer): void => {
+    if (d.includes(0x71 /* q */) || d.includes(0x51 /* Q */) || d.includes(0x03 /* Ctrl-C */)) stop('q');
+  };
+  let restored = false;
+  const restore = (): void => {
+    if (restored) return;
+    restored = true;
+    if (raw) stdin.setRawMode(false);
+    // Straight to the terminal: the screen must come back even when the pipeline is stopping.
+    if (o.interactive) process.stdout.write(ALT_SCREEN_OFF + (frame === undefined ? '' : `${frame}\n`));
+  };
+  let busy = false;
+  const tick = (): void => {
+    if (busy) return;
+    busy = true;
+    Promise.resolve().then(() => o.take()).then((f) => {
+      last = f;
+      if (o.interactive) draw();
+      else out(o.json ? JSON.stringify(f.json()) : `${f.text().join('\n')}\n`);
+    }).catch((e: unknown) => {
+      report(`${o.view}: ${(e as Error).message}`);
+      stop('error');
+    }).finally(() => {
+      busy = false;
+    });
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  const end = o.durationS !== undefined ? setTimeout(() => stop('duration'), o.durationS * 1000) : undefined;
+  try {
+    if (o.json && o.durationS !== undefined) {
+      // One frame for the whole duration; interrupted early, what was counted so far (interval_s says how long).
+      report(`counting ${o.view} for ${o.durationS}s`);
+      await shutdown.stopped;
+      out(JSON.stringify((await o.take()).json()));
+    } else {
+      process.on('exit', restore);
+      process.stdout.on('resize', draw);
+      if (o.interactive) process.stdout.write(ALT_SCREEN_ON);
+      if (raw) {
+        stdin.setRawMode(true);
+        stdin.on('data', onKey);
+        stdin.resume();
+      } else if (!o.interactive) {
+        report(`counting ${o.view} every ${o.intervalS}s; Ctrl-C to stop`);
+      }
+      draw();
+      timer = setInterval(tick, o.intervalS * 1000);
+      await shutdown.stopped;
+    }
+  } finally {
+    if (timer) clearInterval(timer);
+    if (end) clearTimeout(end);
+    process.stdout.off('resize', draw);
+    if (raw) {
+      stdin.off('data', onKey);
+      stdin.pause();
+    }
+    restore();
+    process.off('exit', restore);
+    await shutdown.close(() => o.close());
+    const delivered = await pipeline.close(OUTPUT_GRACE_MS);
+    // A write the reader never takes would keep the process alive: leave once returned.
+    if (!delivered && !stdout.closed) setTimeout(() => process.exit(), 100).unref();
+  }
+  return 0;
+}

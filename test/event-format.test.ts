@@ -1,0 +1,103 @@
+// One formatter per output format for every VigilEvent kind (pure): each kind
+// comes out as one line in each format, JSON lines parse, table rows keep the
+// header's columns, and the pipeline's merge key and loss sensor are the
+// event's own. (Policy events have their own suite: policy-events.test.ts.)
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventFormatter, formatEvent, type EventFormatter } from '../src/output/event-format.js';
+import { eventSensor, eventTime, VIGIL_EVENT_KINDS, type VigilEvent } from '../src/pipeline/index.js';
+import { TetragonFormatter } from '../src/output/tetragon.js';
+import { newFlowRecord } from '../src/network/flow-format.js';
+import { BootClock } from '../src/util/clock.js';
+import { EPOCH, FakeLookup, START, fileEvent, info, sysEvent } from './rules-live-util.js';
+
+const clock = BootClock.fixed(EPOCH - START);
+const lookup = new FakeLookup();
+const bash = lookup.add(info({ pid: 200, comm: 'bash' }));
+const at = (ms: number): { timeBootNs: bigint; timeNs: bigint } => {
+  const boot = START + BigInt(ms) * 1_000_000n;
+  return { timeBootNs: boot, timeNs: boot + (EPOCH - START) };
+};
+const flowRecord = (summary: string): ReturnType<typeof newFlowRecord> => newFlowRecord({
+  timeNs: at(5).timeNs, verdict: 'FORWARDED', IP: { source: '127.0.0.1', destination: '127.0.0.1', ipVersion: 'IPv4' },
+  l4: { TCP: { source_port: 40000, destination_port: 80 } }, source: {}, destination: {}, node_name: 'node1',
+  event_kind: 'tcp-connect', traffic_direction: 'EGRESS', Summary: summary, flow_id: 'f1',
+} as unknown as Parameters<typeof newFlowRecord>[0]);
+
+/** One event of each kind but policy, in time order. */
+const EVENTS: VigilEvent[] = [
+  { kind: 'exec', ...at(1), process: bash, parent: undefined },
+  { kind: 'fork', ...at(2), process: bash, parent: undefined },
+  { ...fileEvent({ syscall: 'openat', op: 'open', path: '/etc/passwd' }, 200), timeNs: at(3).timeNs, bootNs: at(3).timeBootNs },
+  { ...sysEvent({ call: 'connect', ret: -111, addr: { family: 2, ip: '127.0.0.1', port: 80 } }, 200),
+    timeNs: at(4).timeNs, bootNs: at(4).timeBootNs },
+  { kind: 'flow', timeBootNs: at(5).timeBootNs, record: flowRecord('TCP Flags: SYN') },
+  { kind: 'dns', timeBootNs: at(6).timeBootNs, record: flowRecord('DNS Query example.com. A') },
+  { kind: 'alert', timeBootNs: at(7).timeBootNs, alert: { rule: 'r', priority: 'Warning', source: 'syscall', tags: [],
+    timeNs: at(7).timeNs, hostname: 'node1', message: 'something happened', outputFields: {} } },
+  { kind: 'exec_failed', ...at(8), process: bash, parent: undefined, filename: 'nope', args: ['nope'], cwd: '/',
+    errno: 2, error: 'ENOENT', at: undefined, argsTruncated: false, filenameTruncated: false },
+  { kind: 'exit', ...at(9), process: bash, parent: undefined, status: 0, signal: null, signalName: null, coreDumped: false },
+  { kind: 'lost', timeBootNs: at(10).timeBootNs, loss: { sensor: 'file', reason: 'queue_full', count: 3 } },
+];
+
+/** The event's line in a format that has one for every kind. */
+function lineOf(f: EventFormatter, e: VigilEvent): string {
+  return formatEvent(f, e) ?? assert.fail(`no line for ${e.kind}`);
+}
+
+describe('VigilEvent', () => {
+  test('every kind but policy has a fixture here; merge key and loss sensor are the event\'s', () => {
+    assert.deepEqual([...new Set(EVENTS.map((e) => e.kind)), 'policy'].sort(), [...VIGIL_EVENT_KINDS].sort());
+    const times = EVENTS.map(eventTime);
+    assert.deepEqual(times, [...times].sort((a, b) => (a < b ? -1 : 1)));
+    assert.equal(times[0], at(1).timeBootNs);
+    assert.deepEqual(EVENTS.map(eventSensor),
+      ['process', 'process', 'file', 'syscall', 'flow', 'dns', 'rules', 'process', 'process', 'file']);
+  });
+
+  test('json: one object per line for every kind, with its own key', () => {
+    const f = eventFormatter('json', { node: 'node1', lookup, hostNamespaces: {}, clock });
+    const keys = EVENTS.map((e) => {
+      const line = lineOf(f, e);
+      assert.doesNotMatch(line, /\n/);
+      return Object.keys(JSON.parse(line) as object)[0];
+    });
+    assert.deepEqual(keys, ['process_exec', 'process_fork', 'file', 'syscall', 'flow', 'flow', 'hostname', 'process_exec_failed',
+      'process_exit', 'lost']);
+    const sys = JSON.parse(lineOf(f, EVENTS[3]!)) as { syscall: { call: string; error: string; task: { pid: number } } };
+    assert.equal(sys.syscall.call, 'connect');
+    assert.equal(sys.syscall.error, 'ECONNREFUSED');
+    assert.equal(sys.syscall.task.pid, 200);
+  });
+
+  test('compact: the time first (with a time format), then the kind\'s own line', () => {
+    const f = eventFormatter('compact', { node: 'node1', lookup, hostNamespaces: {}, clock, timeFormat: 'RFC3339' });
+    const lines = EVENTS.map((e) => lineOf(f, e));
+    for (const l of lines.slice(0, 6)) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: /, l);
+    assert.match(lines[3]!, /🔌 connect 200 x connect -> 127\.0\.0\.1:80 = ECONNREFUSED$/);
+    assert.match(lines[4]!, /127\.0\.0\.1:40000 -> 127\.0\.0\.1:80 .*FORWARDED \(TCP Flags: SYN\)$/);
+    assert.match(lines[6]!, /: Warning something happened$/);
+    assert.equal(lines[9], '⚠️ lost 3 file events (output queue full)');
+  });
+
+  test('table: every kind in the header\'s columns', () => {
+    const f = eventFormatter('table', { node: 'node1', lookup, hostNamespaces: {}, clock });
+    const header = new TetragonFormatter('table', { node: 'node1', hostNamespaces: {} }).header();
+    const detail = header.indexOf('DETAIL');
+    const rows = EVENTS.map((e) => lineOf(f, e));
+    for (const r of rows) assert.equal(r[detail - 1], ' ', r);
+    assert.deepEqual(rows.map((r) => r.slice(13, 24).trim()),
+      ['exec', 'fork', 'open', 'connect', 'flow', 'dns', 'alert', 'exec_failed', 'exit', 'lost']);
+  });
+
+  test('tetragon: strict Tetragon process events, Hubble flows, no line for kinds neither schema has', () => {
+    const f = eventFormatter('tetragon', { node: 'node1', lookup, hostNamespaces: {}, clock });
+    const lines = EVENTS.map((e) => formatEvent(f, e));
+    assert.deepEqual(lines.map((l) => (l === undefined ? undefined : Object.keys(JSON.parse(l) as object)[0])),
+      ['process_exec', undefined, 'process_kprobe', undefined, 'flow', 'flow', undefined, undefined, 'process_exit', 'rate_limit_info']);
+    const hubble = eventFormatter('jsonpb', { node: 'node1', lookup, hostNamespaces: {}, clock });
+    assert.equal(formatEvent(hubble, EVENTS[4]!), lines[4]);
+    assert.equal(Object.keys(JSON.parse(lineOf(hubble, EVENTS[9]!)) as object)[0], 'lost_events');
+  });
+});
