@@ -24,7 +24,7 @@ import path from 'node:path';
  */
 const UNIT = [
   'bandwidth-pure', 'cli-privileges', 'cli-usage', 'event-format', 'file-pure', 'kernel', 'netpolicy-spec', 'network-pure',
-  'policy-loader', 'policy-semantics',
+  'output-tetragon', 'policy-loader', 'policy-semantics',
   'profile-format', 'reliability-cli', 'rules-compile', 'rules-grammar', 'rules-live', 'rules-loader', 'rules-output',
   'symbols-unit', 'syscalls-pure', 'agent-config', 'telemetry-pure',
 ];

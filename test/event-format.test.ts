@@ -4,7 +4,7 @@
 // event's own. (Policy events have their own suite: policy-events.test.ts.)
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventFormatter, formatEvent } from '../src/output/event-format.js';
+import { eventFormatter, formatEvent, type EventFormatter } from '../src/output/event-format.js';
 import { eventSensor, eventTime, VIGIL_EVENT_KINDS, type VigilEvent } from '../src/pipeline/index.js';
 import { TetragonFormatter } from '../src/output/tetragon.js';
 import { newFlowRecord } from '../src/network/flow-format.js';
@@ -41,6 +41,11 @@ const EVENTS: VigilEvent[] = [
   { kind: 'lost', timeBootNs: at(10).timeBootNs, loss: { sensor: 'file', reason: 'queue_full', count: 3 } },
 ];
 
+/** The event's line in a format that has one for every kind. */
+function lineOf(f: EventFormatter, e: VigilEvent): string {
+  return formatEvent(f, e) ?? assert.fail(`no line for ${e.kind}`);
+}
+
 describe('VigilEvent', () => {
   test('every kind but policy has a fixture here; merge key and loss sensor are the event\'s', () => {
     assert.deepEqual([...new Set(EVENTS.map((e) => e.kind)), 'policy'].sort(), [...VIGIL_EVENT_KINDS].sort());
@@ -54,13 +59,13 @@ describe('VigilEvent', () => {
   test('json: one object per line for every kind, with its own key', () => {
     const f = eventFormatter('json', { node: 'node1', lookup, hostNamespaces: {}, clock });
     const keys = EVENTS.map((e) => {
-      const line = formatEvent(f, e);
+      const line = lineOf(f, e);
       assert.doesNotMatch(line, /\n/);
       return Object.keys(JSON.parse(line) as object)[0];
     });
     assert.deepEqual(keys, ['process_exec', 'process_fork', 'file', 'syscall', 'flow', 'flow', 'hostname', 'process_exec_failed',
       'process_exit', 'lost']);
-    const sys = JSON.parse(formatEvent(f, EVENTS[3]!)) as { syscall: { call: string; error: string; task: { pid: number } } };
+    const sys = JSON.parse(lineOf(f, EVENTS[3]!)) as { syscall: { call: string; error: string; task: { pid: number } } };
     assert.equal(sys.syscall.call, 'connect');
     assert.equal(sys.syscall.error, 'ECONNREFUSED');
     assert.equal(sys.syscall.task.pid, 200);
@@ -68,7 +73,7 @@ describe('VigilEvent', () => {
 
   test('compact: the time first (with a time format), then the kind\'s own line', () => {
     const f = eventFormatter('compact', { node: 'node1', lookup, hostNamespaces: {}, clock, timeFormat: 'RFC3339' });
-    const lines = EVENTS.map((e) => formatEvent(f, e));
+    const lines = EVENTS.map((e) => lineOf(f, e));
     for (const l of lines.slice(0, 6)) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: /, l);
     assert.match(lines[3]!, /🔌 connect 200 x connect -> 127\.0\.0\.1:80 = ECONNREFUSED$/);
     assert.match(lines[4]!, /127\.0\.0\.1:40000 -> 127\.0\.0\.1:80 .*FORWARDED \(TCP Flags: SYN\)$/);
@@ -80,9 +85,19 @@ describe('VigilEvent', () => {
     const f = eventFormatter('table', { node: 'node1', lookup, hostNamespaces: {}, clock });
     const header = new TetragonFormatter('table', { node: 'node1', hostNamespaces: {} }).header();
     const detail = header.indexOf('DETAIL');
-    const rows = EVENTS.map((e) => formatEvent(f, e));
+    const rows = EVENTS.map((e) => lineOf(f, e));
     for (const r of rows) assert.equal(r[detail - 1], ' ', r);
     assert.deepEqual(rows.map((r) => r.slice(13, 24).trim()),
       ['exec', 'fork', 'open', 'connect', 'flow', 'dns', 'alert', 'exec_failed', 'exit', 'lost']);
+  });
+
+  test('tetragon: strict Tetragon process events, Hubble flows, no line for kinds neither schema has', () => {
+    const f = eventFormatter('tetragon', { node: 'node1', lookup, hostNamespaces: {}, clock });
+    const lines = EVENTS.map((e) => formatEvent(f, e));
+    assert.deepEqual(lines.map((l) => (l === undefined ? undefined : Object.keys(JSON.parse(l) as object)[0])),
+      ['process_exec', undefined, 'process_kprobe', undefined, 'flow', 'flow', undefined, undefined, 'process_exit', 'rate_limit_info']);
+    const hubble = eventFormatter('jsonpb', { node: 'node1', lookup, hostNamespaces: {}, clock });
+    assert.equal(formatEvent(hubble, EVENTS[4]!), lines[4]);
+    assert.equal(Object.keys(JSON.parse(lineOf(hubble, EVENTS[9]!)) as object)[0], 'lost_events');
   });
 });

@@ -14,6 +14,7 @@ import { FilterSet, type FilterOptions } from '../src/sensors/filter.js';
 import { ensureTracefs } from '../src/bpf/index.js';
 import { repoPath } from '../src/util/paths.js';
 import { kernelSuite, missingFeature } from './helpers.js';
+import { shapedEvent } from './shaped.js';
 
 const FILEOPS = repoPath('test', '.output', 'fileops');
 
@@ -48,7 +49,7 @@ async function watch(filter: FilterOptions): Promise<{ events: FileEvent[]; sens
   const events: FileEvent[] = [];
   let sensor: FileSensor;
   try {
-    sensor = await FileSensor.start({ filter: f, onEvent: (e) => events.push(e) });
+    sensor = await FileSensor.start({ filter: f, onEvent: (e) => { shapedEvent(e); events.push(e); } });
   } catch (e) {
     f.close();
     throw e;

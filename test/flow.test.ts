@@ -21,6 +21,7 @@ import { ProcessCache } from '../src/process/cache.js';
 import { repoPath } from '../src/util/paths.js';
 import { openFdCount, requireRoot, tracefs } from './helpers.js';
 import { Child, VethPair, sleep } from './attach-util.js';
+import { shapedFlow } from './shaped.js';
 
 /** argv: host, bytes to read before answering, bytes to answer. Prints "port N"; serves until stdin closes. */
 const SERVER = `
@@ -182,7 +183,7 @@ describe('network flows (real kernel)', () => {
     await once(resolver, 'listening');
     resolverPort = resolver.address().port;
     cache = new ProcessCache();
-    pipeline = await FlowPipeline.start({ cache, onFlow: (r) => flows.push(r), dnsPorts: [53, resolverPort],
+    pipeline = await FlowPipeline.start({ cache, onFlow: (r) => { shapedFlow(r); flows.push(r); }, dnsPorts: [53, resolverPort],
       udpWindowMs: 3_600_000 });
   });
 

@@ -19,6 +19,7 @@ import { ensureBpffs } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
 import { DenialWatch, removePolicy, type PolicyStatus } from '../src/network/netpolicy.js';
 import type { FlowRecord } from '../src/network/flow-types.js';
+import { shapedFlow } from './shaped.js';
 
 /**
  * In the cgroup (TestCgroup.runScript): for each "tcp:host:port" connect and
@@ -136,7 +137,7 @@ describe('per-cgroup network policy (vigil netpolicy)', () => {
       ].join('\n'));
       const applied = vigilOk('netpolicy', 'apply', policyFile);
       assert.match(applied.stderr, new RegExp(`applied .*deny\\.yaml on ${cgroup.path} \\(cgroup id ${statSync(cgroup.path).ino}\\)`));
-      watch = new DenialWatch({ onFlow: (f) => flows.push(f), rescanMs: 100 });
+      watch = new DenialWatch({ onFlow: (f) => { shapedFlow(f); flows.push(f); }, rescanMs: 100 });
       assert.ok(watch.watching.includes(String(statSync(cgroup.path).ino)));
 
       const { pid, results } = await fromCgroup([

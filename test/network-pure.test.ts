@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { CidrFilter, addressFromKernel, ipv6Text, parseIp, AF_INET, AF_INET6 } from '../src/kernel/addr.js';
 import { DnsParseError, encodeDnsMessage, parseDnsMessage, dnsTypeName, dnsTypeNumber } from '../src/network/dns.js';
 import { DnsMatcher, NameCache } from '../src/network/dns-view.js';
-import { compactTime, flowToJson, formatFlowCompact, newFlowRecord } from '../src/network/flow-format.js';
+import {
+  compactTime, flowLine, flowTableHeader, flowToJson, formatFlowCompact, hubbleFlow, hubbleLostLine, newFlowRecord,
+} from '../src/network/flow-format.js';
 import { FlowFilter, type FlowFilterTerm } from '../src/network/flow-filter.js';
 import { FlowTracker } from '../src/network/flow-tracker.js';
 import type { DnsCaptureEvent, SocketOwner, TcpFlowEvent, UdpConversation } from '../src/network/flow-sensor.js';
@@ -15,6 +17,7 @@ import { kernelFilter } from '../src/cli/observe-network.js';
 import { parseNetworkObserveArgs, parseObserveArgs } from '../src/cli/commands/observe.js';
 import { isTopTcp, parseTopTcpArgs, TcpTopTable } from '../src/cli/top-tcp.js';
 import { UsageError } from '../src/cli/command.js';
+import { shaped, shapedFlow } from './shaped.js';
 import { prng } from '../src/util/prng.js';
 
 describe('addresses', () => {
@@ -212,7 +215,7 @@ function tcpEvent(over: Partial<TcpFlowEvent>): TcpFlowEvent {
 
 function tracker(out: FlowRecord[], names?: NameCache): FlowTracker {
   return new FlowTracker({
-    node: 'node1', toEpochNs: (b) => b + 1_700_000_000_000_000_000n, onFlow: (r) => out.push(r), names, nowMs: () => 0,
+    node: 'node1', toEpochNs: (b) => b + 1_700_000_000_000_000_000n, onFlow: (r) => { shapedFlow(r); out.push(r); }, names, nowMs: () => 0,
     processes: {
       get: (pid) => (pid === 4242 ? { execId: 'ZXhlYw==', binary: '/usr/bin/curl', container: 'host' } as never : undefined),
       getByExecId: () => undefined, parentOf: () => undefined, ancestors: () => [],
@@ -333,6 +336,48 @@ describe('flow records', () => {
     assert.equal(formatFlowCompact(denied),
       'Jan  1 00:00:00.000: [fd00::1]:1 -> [fd00::2]:53 policy-verdict Policy denied DENIED (UDP)');
   });
+
+  test('strict Hubble JSON: flow.proto\'s fields only, DENIED as DROPPED by the policy, uint64 as strings', () => {
+    const denied = newFlowRecord({ timeNs: 0n, verdict: 'DENIED', drop_reason_desc: 'FIREWALL_BLOCKED', socket_cookie: 7, cgroup_id: 9,
+      IP: { source: '10.1.1.1', destination: '10.0.0.1', ipVersion: 'IPv4' }, l4: { TCP: { source_port: 1, destination_port: 22 } },
+      source: {}, destination: { process: { pid: 1, binary: '/sbin/init', exec_id: '', comm: 'init' }, cgroup_id: 9 },
+      node_name: 'n', traffic_direction: 'INGRESS', event_kind: 'policy', flow_id: 'x', policy: 'firewall:block 10.1.0.0/16' });
+    shapedFlow(denied);
+    const f = hubbleFlow(denied);
+    assert.equal(f.verdict, 'DROPPED');
+    assert.equal(f.drop_reason_desc, 'POLICY_DENY');
+    assert.deepEqual(f.ingress_denied_by, [{ name: 'firewall:block 10.1.0.0/16', kind: 'Vigil' }]);
+    assert.equal(f.socket_cookie, '7');
+    assert.equal(f.cgroup_id, '9');
+    assert.deepEqual(f.destination, {}, 'the process behind an endpoint is Vigil\'s json only');
+    for (const k of ['event_kind', 'flow_id', 'policy', 'traffic']) assert.ok(!(k in f), k);
+    const refused = tracker([]).tcp(tcpEvent({ event: 'failed', established: false, skErr: 111, oldState: 'SYN_SENT' }));
+    assert.equal(hubbleFlow(refused).drop_reason_desc, undefined, 'Hubble has no reason for a refused connect; the summary says it');
+    assert.equal(hubbleFlow(refused).verdict, 'DROPPED');
+    const lost = hubbleLostLine(3, 'ring_full', 'n', 0n);
+    shaped('hubble', lost);
+    assert.deepEqual(JSON.parse(lost).lost_events, { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: '3' });
+  });
+
+  test('dict and table like hubble observe -o dict|table', () => {
+    const r = tracker([]).tcp(tcpEvent({ event: 'connect' }));
+    assert.equal(flowLine('dict', r), [
+      '------------',
+      '  TIMESTAMP: Nov 14 22:13:25.000',
+      '     SOURCE: 10.0.0.1:43210 (pid 4242 curl)',
+      'DESTINATION: 10.0.0.2:80',
+      '       TYPE: tcp-connect',
+      '    VERDICT: FORWARDED',
+      '    SUMMARY: TCP Flags: SYN',
+    ].join('\n'));
+    const header = flowTableHeader();
+    const row = flowLine('table', r);
+    for (const col of ['SOURCE', 'DESTINATION', 'TYPE', 'VERDICT', 'SUMMARY']) {
+      assert.equal(row[header.indexOf(col) - 1], ' ', col);
+      assert.notEqual(row[header.indexOf(col)], ' ', col);
+    }
+    assert.equal(flowLine('jsonpb', r), flowLine('hubble', r));
+  });
 });
 
 describe('flow filters', () => {
@@ -368,6 +413,34 @@ describe('flow filters', () => {
     assert.deepEqual(ids([T('pid', '1')]).length, 4, '--pid is the kernel\'s');
   });
 
+  test('Hubble\'s --fqdn, --tcp-flags, --traffic-direction, --type, -4/-6', () => {
+    const names = new NameCache();
+    names.add('192.168.1.5', 'ssh.Example.org.', 60, 0);
+    const out: FlowRecord[] = [];
+    const t = tracker(out, names);
+    t.tcp(tcpEvent({}));
+    t.tcp(tcpEvent({ remote: v4('192.168.1.5'), remotePort: 22, cookie: 2n }));
+    t.tcp(tcpEvent({ event: 'failed', skErr: 111, remotePort: 9, cookie: 3n }));
+    t.tcp(tcpEvent({ event: 'accept', active: false, local: v4('10.0.0.2'), remote: v4('10.0.0.1'), cookie: 4n }));
+    const sel = (...terms: FlowFilterTerm[]) => out.filter((r) => new FlowFilter(terms).matches(r)).map((r) => r.flow_id);
+    assert.deepEqual(sel(T('fqdn', '*.example.org')), ['tcp:2']);
+    assert.deepEqual(sel(T('to-fqdn', 'ssh.example.org.')), ['tcp:2']);
+    assert.deepEqual(sel(T('from-fqdn', '*.example.org')), []);
+    assert.deepEqual(sel(T('fqdn', 'example.org')), [], 'a pattern matches the whole name');
+    assert.deepEqual(sel(T('tcp-flags', 'rst')), ['tcp:3']);
+    assert.deepEqual(sel(T('tcp-flags', 'SYN,FIN')), []);
+    assert.deepEqual(sel(T('tcp-flags', 'fin'), T('tcp-flags', 'rst')), ['tcp:99', 'tcp:2', 'tcp:3']);
+    assert.deepEqual(sel(T('traffic-direction', 'ingress')), ['tcp:4']);
+    assert.deepEqual(sel(T('type', 'drop')), ['tcp:3']);
+    assert.deepEqual(sel(T('type', 'trace'), T('traffic-direction', 'egress', true)), ['tcp:4']);
+    assert.deepEqual(sel(T('ip-version', '6')), []);
+    assert.deepEqual(sel(T('ip-version', '4', true)), []);
+    for (const [k, v, re] of [['fqdn', 'a b', /--fqdn/], ['tcp-flags', 'SYN,XMAS', /--tcp-flags: unknown flag "XMAS"/],
+      ['traffic-direction', 'up', /--traffic-direction/], ['type', 'trace:to-endpoint', /--type/], ['ip-version', '5', /--ip-version/]] as const) {
+      assert.throws(() => new FlowFilter([T(k, v)]), re);
+    }
+  });
+
   test('bad values name their flag', () => {
     assert.throws(() => new FlowFilter([T('port', '70000')]), /--port/);
     assert.throws(() => new FlowFilter([T('ip', '1.2.3')]), /--ip/);
@@ -399,11 +472,25 @@ describe('flow filters', () => {
     assert.equal(kernelFilter({ ...parseNetworkObserveArgs(['--sensors', 'flow', '--include-self']), terms: [] }).excludeSelf,
       undefined);
     for (const bad of [['--sensors', 'flow', '--not'], ['--sensors', 'flow', '--not', '--output', 'json'],
-      ['--sensors', 'flow,nope'], ['--sensors', 'flow', '--port', 'x'], ['--sensors', 'flow', '-o', 'table'],
+      ['--sensors', 'flow,nope'], ['--sensors', 'flow', '--port', 'x'], ['--sensors', 'flow', '-o', 'yaml'],
       ['--sensors', 'flow', '--not', '--not', '--port', '1'], ['--sensors', 'flow', '--follow-children']]) {
       assert.throws(() => parseNetworkObserveArgs(bad), UsageError, bad.join(' '));
     }
   });
+});
+
+test('observe flows: hubble observe\'s -o, -4/-6, --follow, --until; --since and --last need an agent', () => {
+  const o = parseNetworkObserveArgs(['--sensors', 'flow', '-o', 'jsonpb', '-f', '-4', '--not', '-6', '--tcp-flags', 'SYN',
+    '--until', '2999-01-01T00:00:00Z']);
+  assert.equal(o.format, 'jsonpb');
+  assert.deepEqual(o.terms, [{ kind: 'ip-version', value: '4', negated: false }, { kind: 'ip-version', value: '6', negated: true },
+    { kind: 'tcp-flags', value: 'SYN', negated: false }]);
+  assert.equal(o.untilMs, Date.parse('2999-01-01T00:00:00Z'));
+  for (const f of ['dict', 'table', 'hubble', 'json', 'compact']) assert.equal(parseNetworkObserveArgs(['--sensors', 'flow', '-o', f]).format, f);
+  assert.throws(() => parseNetworkObserveArgs(['--sensors', 'flow', '--last', '20']), /--last: past flows come from an agent's history/);
+  assert.throws(() => parseNetworkObserveArgs(['--sensors', 'flow', '--since', '5m']), /--since: past flows/);
+  assert.throws(() => parseNetworkObserveArgs(['--sensors', 'flow', '--until', '2001-01-01T00:00:00Z']), /--until: .* has passed/);
+  assert.throws(() => parseNetworkObserveArgs(['--sensors', 'flow', '--until', 'soon']), /--until: expected an RFC 3339 time/);
 });
 
 describe('vigil top tcp', () => {

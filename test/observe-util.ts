@@ -18,14 +18,33 @@ export interface RunningVigil {
 }
 
 /**
- * Runs `vigil ARGS` (a long-running command: observe, run), calls act() once
- * it says it is attached ("Ctrl-C to stop"), and returns when it exits (by
- * --count or --duration, or act() stopping it; killed after timeoutMs, a
- * bound, not a measurement).
+ * Runs observe as vigilRun() does, act() once it says it is watching, stopped
+ * with SIGINT once until() holds for its output (bounded: 15 s) unless it
+ * exits by itself first (--count, --duration).
  */
-export async function runVigil(
-  args: string[], act: (run: RunningVigil) => void | Promise<void>, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
-): Promise<VigilRun> {
+export function observeRun(args: string[], act: () => void | Promise<void>,
+  until: (stdout: string) => boolean = () => false, env: NodeJS.ProcessEnv = {}): Promise<ObserveRun> {
+  return vigilRun(['observe', ...args], 'watching', act, until, env);
+}
+
+/** Runs `vigil argv` (env added to ours), act() once its stderr says `ready`, then stops it as observeRun() does. */
+export function vigilRun(argv: string[], ready: string, act: () => void | Promise<void>,
+  until: (stdout: string) => boolean = () => false, env: NodeJS.ProcessEnv = {}): Promise<VigilRun> {
+  return runVigil(argv, async (run) => {
+    await act();
+    await waitFor(() => run.closed() || until(run.stdout()), 15_000, 20);
+    if (!run.closed()) run.child.kill('SIGINT');
+  }, { ready, env });
+}
+
+/**
+ * Runs `vigil ARGS` (a long-running command: observe, run), calls act() once
+ * its stderr says `ready` ("Ctrl-C to stop" unless given), and returns when
+ * it exits (by --count or --duration, or act() stopping it; killed after
+ * timeoutMs, 30 s unless given: a bound, not a measurement).
+ */
+export async function runVigil(args: string[], act: (run: RunningVigil) => void | Promise<void>,
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; ready?: string } = {}): Promise<VigilRun> {
   const child = spawn(process.execPath, [VIGIL, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
   });
@@ -37,12 +56,12 @@ export async function runVigil(
     closed = true;
     resolve(code);
   }));
-  const killer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
+  const killer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
   try {
     await new Promise<void>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (s: string) => {
         stderr += s;
-        if (stderr.includes('Ctrl-C to stop')) resolve();
+        if (stderr.includes(opts.ready ?? 'Ctrl-C to stop')) resolve();
       });
       child.on('close', () => reject(new Error(`vigil exited before attaching: ${stderr}`)));
     });
@@ -53,21 +72,6 @@ export async function runVigil(
     clearTimeout(killer);
     child.kill('SIGKILL');
   }
-}
-
-/**
- * Runs `vigil observe args` (env added to ours), calls act() once it says it
- * is watching, then stops it with SIGINT once until() holds for its output
- * (bounded: 15 s) unless it exits by itself first (--count, --duration);
- * killed after 30 s whatever happens.
- */
-export function observeRun(args: string[], act: () => void | Promise<void>,
-  until: (stdout: string) => boolean = () => false, env: NodeJS.ProcessEnv = {}): Promise<ObserveRun> {
-  return runVigil(['observe', ...args], async (run) => {
-    await act();
-    await waitFor(() => run.closed() || until(run.stdout()), 15_000, 20);
-    if (!run.closed()) run.child.kill('SIGINT');
-  }, { timeoutMs: 30_000, env });
 }
 
 /** JSON lines, parsed. */

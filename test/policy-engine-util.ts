@@ -13,6 +13,7 @@ import type { ArgValue, CompiledPolicy, PolicyEvent } from '../src/policy/ir.js'
 import { before, after } from 'node:test';
 import { TestCgroup } from './attach-util.js';
 import { PolicyEngine as PolicyEngineClass, type PolicyEngine } from '../src/policy/engine.js';
+import { shapedPolicyEvent } from './shaped.js';
 
 export class Scratch {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'vigil-policy-'));
@@ -122,6 +123,7 @@ export class Events {
   readonly all: PolicyEvent[] = [];
 
   push = (e: PolicyEvent): void => {
+    shapedPolicyEvent(e);
     this.all.push(e);
   };
 

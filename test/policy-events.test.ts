@@ -8,6 +8,7 @@ import { liveKernel, resolvePolicy, type KernelEnv } from '../src/policy/hooks.j
 import { PolicyEventFormatter, tetragonArg } from '../src/output/policy-events.js';
 import type { ArgValue, CompiledPolicy, EventAction, PolicyEvent } from '../src/policy/ir.js';
 import type { ProcessInfo } from '../src/process/types.js';
+import { shapedPolicyEvent } from './shaped.js';
 
 const live = liveKernel();
 const noKprobes: KernelEnv = {
@@ -36,11 +37,13 @@ const cat: ProcessInfo = {
 
 function event(policy: CompiledPolicy, args: ArgValue[], opts: { action?: EventAction; ret?: ArgValue; hook?: number; attachment?: number } = {}): PolicyEvent {
   const hook = policy.hooks[opts.hook ?? 0]!;
-  return {
+  const e: PolicyEvent = {
     kind: 'kprobe', policy, hook, attachment: hook.served.attachments[opts.attachment ?? 0]!, timeNs: 1_700_000_001_000_000_000n,
     pid: 1234, tid: 1234, comm: 'cat', process: cat, parent: undefined, args, returnValue: opts.ret,
     action: opts.action ?? 'KPROBE_ACTION_POST', selector: 0,
   };
+  shapedPolicyEvent(e);
+  return e;
 }
 
 const fmt = new PolicyEventFormatter('json', { node: 'node1', hostNamespaces: {} });
@@ -111,6 +114,15 @@ describe('process_kprobe', () => {
     assert.equal(k.hook, 'tracepoint:syscalls/sys_exit_connect');
     assert.equal(k.portable, undefined);
     assert.equal(compact.compact(e), '🔌 connect 1234 /usr/bin/cat 10.0.0.1:40000 -> 192.0.2.7:4444 192.0.2.7:4444 addrlen=16 = -1 DENY');
+    // --output tetragon: Tetragon's fields only; Deny is its override of the return value, tagged so.
+    const strict = new PolicyEventFormatter('tetragon', { node: 'node1', hostNamespaces: {} });
+    const t = (JSON.parse(strict.json({ ...e, args: [...e.args.slice(0, 2), { kind: 'unavailable', reason: 'fault' }] })) as
+      Record<string, Record<string, unknown>>).process_kprobe!;
+    assert.equal(t.action, 'KPROBE_ACTION_OVERRIDE');
+    assert.deepEqual(t.tags, ['vigil-action:deny']);
+    assert.deepEqual((t.args as unknown[])[2], { error_arg: { Message: 'fault' }, label: 'addrlen' });
+    for (const k of ['hook', 'portable']) assert.ok(!(k in t), k);
+    assert.ok(!('cgroup_id' in (t.process as object)));
   });
 });
 

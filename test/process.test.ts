@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
-  chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync,
+  chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -27,6 +27,8 @@ import {
   VIGIL_PROCESS_EXEC_FAILED, VIGIL_EXEC_TRUNC_ARGS, VIGIL_EXEC_SNAPSHOT, VIGIL_EXEC_AT, type VigilTaskInfo,
 } from '../src/generated/process.js';
 import { openFdCount, requireRoot, missingFeature, withDockerCgroup } from './helpers.js';
+import { shapedEvent } from './shaped.js';
+import { info } from './process-fixtures.js';
 
 const ECHO = realpathSync('/bin/echo');
 const SLEEP = realpathSync('/bin/sleep');
@@ -47,7 +49,8 @@ function copyBinary(from: string, dir: string, name: string): string {
 function taskInfo(over: Partial<VigilTaskInfo> = {}): VigilTaskInfo {
   return {
     start_boottime: 1_000n, parent_start_boottime: 500n, cgroup_id: 77n, cap_effective: 0x3n, cap_permitted: 0x7n,
-    cap_inheritable: 0n, pid: 10, tid: 11, ppid: 9, uid: 1, gid: 2, euid: 3, egid: 4, auid: 5, ns_uts: 101,
+    cap_inheritable: 0n, pid: 10, tid: 11, ppid: 9, uid: 1, gid: 2, euid: 3, egid: 4, auid: 5, suid: 6, sgid: 7, fsuid: 8, fsgid: 9, securebits: 0,
+    ns_uts: 101,
     ns_ipc: 102, ns_mnt: 103, ns_pid: 104, ns_pid_for_children: 105, ns_net: 106, ns_time: 0, ns_time_for_children: 0,
     ns_cgroup: 109, ns_user: 110, comm: 'echo', ...over,
   };
@@ -152,20 +155,6 @@ describe('process records (no kernel)', () => {
   });
 });
 
-function info(over: Partial<ProcessInfo> = {}): ProcessInfo {
-  return {
-    execId: execId('n', 2n, 10), pid: 10, tid: 10, ppid: 9, parentExecId: execId('n', 1n, 9), parentStartBootNs: 1n,
-    uid: 1000, gid: 1000, euid: 1000, egid: 1000, auid: 1000, comm: 'echo', binary: '/usr/bin/echo',
-    args: ['echo', 'hi there', 'x'], cwd: '/tmp', tty: 'pts/1', startBootNs: 2n, startTimeNs: 1_700_000_000_000_000_000n,
-    execBootNs: 2n, caps: { effective: 1n << 21n, permitted: 3n, inheritable: 0n },
-    ns: { uts: 1, ipc: 2, mnt: 3, pid: 4, pidForChildren: 4, net: 5, cgroup: 6, user: 7, time: 8, timeForChildren: 8 },
-    cgroupId: 42n, cgroupPath: '/system.slice/docker-abc.scope', container: { id: 'ab'.repeat(32), runtime: 'docker' },
-    source: 'exec',
-    flags: { binaryTruncated: false, argsTruncated: false, cwdTruncated: false, binaryError: false, argsError: false, cwdError: false },
-    exit: undefined, replaced: false, ...over,
-  };
-}
-
 describe('Tetragon formatter (no kernel)', () => {
   const host = { uts: 1, ipc: 2, mnt: 99, pid: 4, net: 5, cgroup: 6, user: 7 };
   const parent = info({ execId: execId('n', 1n, 9), pid: 9, ppid: 1, parentExecId: undefined, binary: '/usr/bin/sh', args: ['sh', '-c', 'x'] });
@@ -173,7 +162,7 @@ describe('Tetragon formatter (no kernel)', () => {
 
   test('process_exec: Tetragon fields and Vigil extras', () => {
     const f = new TetragonFormatter('json', { node: 'node1', hostNamespaces: host });
-    const j = JSON.parse(f.line(exec)) as { process_exec: { process: Record<string, unknown>; parent: Record<string, unknown> }; node_name: string; time: string };
+    const j = JSON.parse(f.json(exec)) as { process_exec: { process: Record<string, unknown>; parent: Record<string, unknown> }; node_name: string; time: string };
     const p = j.process_exec.process;
     assert.equal(j.node_name, 'node1');
     assert.equal(j.time, '2023-11-14T22:13:20.500000000Z');
@@ -197,7 +186,14 @@ describe('Tetragon formatter (no kernel)', () => {
     assert.deepEqual(ns.mnt, { inum: 3, is_host: false });
     assert.deepEqual(ns.net, { inum: 5, is_host: true });
     assert.deepEqual(Object.keys(ns), ['uts', 'ipc', 'mnt', 'pid', 'pid_for_children', 'net', 'time', 'time_for_children', 'cgroup', 'user']);
-    assert.deepEqual(p.process_credentials, { uid: 1000, gid: 1000, euid: 1000, egid: 1000 });
+    assert.deepEqual(p.process_credentials, {
+      uid: 1000, gid: 1000, euid: 1000, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000,
+      securebits: ['SecBitNoSetUidFixup', 'SecBitKeepCaps'],
+      caps: { permitted: ['CAP_CHOWN', 'DAC_OVERRIDE'], effective: ['CAP_SYS_ADMIN'], inheritable: [] },
+      user_ns: { ns: { inum: 7, is_host: true } },
+    });
+    assert.equal(p.refcnt, 1, 'a running process holds its reference');
+    assert.equal(p.in_init_tree, false, 'in the host\'s pid namespace: not in a container\'s init tree');
   });
 
   test('process_exit: status and signal name, as Tetragon has them', () => {
@@ -205,8 +201,8 @@ describe('Tetragon formatter (no kernel)', () => {
     const base = { kind: 'exit' as const, timeNs: 5n, timeBootNs: 5n, process: info(), parent, coreDumped: false };
     const killed: ExitEvent = { ...base, status: null, signal: 9, signalName: 'SIGKILL' };
     const exited: ExitEvent = { ...base, status: 3, signal: null, signalName: null };
-    const k = JSON.parse(f.line(killed)).process_exit;
-    const x = JSON.parse(f.line(exited)).process_exit;
+    const k = JSON.parse(f.json(killed)).process_exit;
+    const x = JSON.parse(f.json(exited)).process_exit;
     assert.equal(k.signal, 'SIGKILL');
     assert.equal(k.status, 0);
     assert.equal(x.signal, null);
@@ -228,7 +224,7 @@ describe('Tetragon formatter (no kernel)', () => {
       args: ['/nope', 'a'], cwd: '/', errno: 2, error: 'ENOENT', at: undefined, argsTruncated: false, filenameTruncated: false,
     };
     assert.equal(c.line(failed), '❌ exec    9 /nope\\n a ENOENT');
-    const j = JSON.parse(new TetragonFormatter('json', { node: 'n', hostNamespaces: host }).line(failed)).process_exec_failed;
+    const j = JSON.parse(new TetragonFormatter('json', { node: 'n', hostNamespaces: host }).json(failed)).process_exec_failed;
     assert.equal(j.filename, '/nope\n');
     assert.equal(j.ret, -2);
     assert.equal(j.error, 'ENOENT');
@@ -238,7 +234,7 @@ describe('Tetragon formatter (no kernel)', () => {
   test('table: a header and rows in the same columns', () => {
     const t = new TetragonFormatter('table', { hostNamespaces: host });
     const header = t.header();
-    const row = t.line(exec);
+    const row = t.table(exec);
     for (const col of ['EVENT', 'PID', 'PPID', 'UID', 'CONTAINER', 'DETAIL']) {
       const at = header.indexOf(col);
       assert.ok(at > 0, col);
@@ -313,7 +309,7 @@ describe('ProcessSensor (real kernel)', () => {
     tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'vigil-proc-')));
     cache = new ProcessCache();
     if (skip) return;
-    c.sensor = await ProcessSensor.start({ cache, onEvent: (e) => c.events.push(e) });
+    c.sensor = await ProcessSensor.start({ cache, onEvent: (e) => { shapedEvent(e, cache); c.events.push(e); } });
   });
 
   after(() => {
@@ -402,15 +398,15 @@ describe('ProcessSensor (real kernel)', () => {
 
     // The same, as Tetragon JSON.
     const f = new TetragonFormatter('json', { lookup: cache, ancestors: true });
-    const ej = JSON.parse(f.line(leaf)).process_exec;
+    const ej = JSON.parse(f.json(leaf)).process_exec;
     assert.equal(ej.process.binary, bin);
     assert.equal(ej.process.arguments, `${mark} "a b"`);
     assert.equal(ej.process.parent_exec_id, ej.parent.exec_id);
     assert.equal(ej.parent.pid, sh2.process.pid);
     assert.deepEqual(ej.ancestors.slice(0, 2).map((a: { pid: number }) => a.pid), [r.pid, process.pid]);
-    const kj = JSON.parse(f.line(killed)).process_exit;
+    const kj = JSON.parse(f.json(killed)).process_exit;
     assert.equal(kj.signal, 'SIGKILL');
-    const xj = JSON.parse(f.line(x2)).process_exit;
+    const xj = JSON.parse(f.json(x2)).process_exit;
     assert.deepEqual([xj.status, xj.signal], [3, null]);
   });
 
@@ -434,7 +430,7 @@ describe('ProcessSensor (real kernel)', () => {
     assert.equal(eacces.errno, 13);
     assert.equal(eacces.error, 'EACCES');
     assert.deepEqual(eacces.args, [noexec, mark]);
-    const j = JSON.parse(new TetragonFormatter('json').line(eacces)).process_exec_failed;
+    const j = JSON.parse(new TetragonFormatter('json').json(eacces)).process_exec_failed;
     assert.equal(j.ret, -13);
     assert.equal(j.filename, noexec);
   });
@@ -450,24 +446,43 @@ describe('ProcessSensor (real kernel)', () => {
     return { child, e };
   }
 
+  test('--output tetragon: a set-user-ID binary started by fork and exec is "execve clone" with binary_properties', async (t) => {
+    if (skip) return t.skip(skip);
+    const sleeper = copyBinary(SLEEP, tmp, 'vigil-sleep-setuid');
+    chownSync(sleeper, 65534, 0);
+    chmodSync(sleeper, 0o4755);
+    const { child, e } = await sleeperEvent([sleeper, '30']);
+    assert.equal(e.process.euid, 65534, 'the set-user-ID bit took effect');
+    const p = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache }).json(e)).process_exec.process;
+    assert.equal(p.flags, 'execve clone');
+    assert.deepEqual(p.binary_properties, { setuid: 65534 }, 'not a raise: to nobody');
+    assert.equal(p.uid, 65534);
+    assert.equal(p.process_credentials.suid, 65534);
+    assert.equal(p.refcnt, 1);
+    child.kill('SIGKILL');
+  });
+
   test('credentials, capabilities and namespaces match /proc of the live process', async (t) => {
     if (skip) return t.skip(skip);
     const sleeper = copyBinary(SLEEP, tmp, 'vigil-sleep-caps');
-    for (const cmd of [[sleeper, '30'],
-      ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', sleeper, '30']]) {
-      const { child, e } = await sleeperEvent(cmd);
+    for (const [cmd, securebits] of [[[sleeper, '30'], 0],
+      [['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', sleeper, '30'], 0],
+      // Real ids apart from the effective, saved and filesystem ones; SECBIT_NO_SETUID_FIXUP (4) kept across exec.
+      [['setpriv', '--ruid=65534', '--rgid=65534', '--clear-groups', '--securebits=+no_setuid_fixup', sleeper, '30'], 4]] as const) {
+      const { child, e } = await sleeperEvent([...cmd]);
       const p = e.process;
       const st = procStatus(p.pid);
-      const [uid, euid] = (st.Uid ?? '').split(/\s+/).map(Number);
-      const [gid, egid] = (st.Gid ?? '').split(/\s+/).map(Number);
-      assert.deepEqual([p.uid, p.euid, p.gid, p.egid], [uid, euid, gid, egid]);
+      const [uid, euid, suid, fsuid] = (st.Uid ?? '').split(/\s+/).map(Number);
+      const [gid, egid, sgid, fsgid] = (st.Gid ?? '').split(/\s+/).map(Number);
+      assert.deepEqual([p.uid, p.euid, p.suid, p.fsuid, p.gid, p.egid, p.sgid, p.fsgid], [uid, euid, suid, fsuid, gid, egid, sgid, fsgid]);
+      assert.equal(p.securebits, securebits);
       assert.equal(p.caps?.effective, BigInt(`0x${st.CapEff}`));
       assert.equal(p.caps?.permitted, BigInt(`0x${st.CapPrm}`));
       assert.equal(p.caps?.inheritable, BigInt(`0x${st.CapInh}`));
       assert.deepEqual(nsOf(p), procNs(p.pid));
       const loginuid = Number(readFileSync(`/proc/${p.pid}/loginuid`, 'utf8'));
       assert.equal(p.auid, loginuid);
-      if (cmd[0] === 'setpriv') {
+      if (cmd.includes('--reuid=65534')) {
         assert.equal(p.uid, 65534);
         assert.equal(p.caps?.effective, 0n);
       }
@@ -488,7 +503,9 @@ describe('ProcessSensor (real kernel)', () => {
       assert.notEqual(its[n], mine[n], `${n} namespace is the unshared one`);
     }
     assert.equal(its.user, mine.user, 'user namespace not unshared');
-    const j = JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process;
+    const strict = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache }).json(e)).process_exec.process;
+    assert.equal(strict.in_init_tree, true, 'pid 1 of its new pid namespace');
+    const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process;
     assert.equal(j.ns.net.inum, its.net);
     child.kill('SIGKILL');
   });
@@ -503,7 +520,7 @@ describe('ProcessSensor (real kernel)', () => {
     const fd0 = readlinkSync(`/proc/${e.process.pid}/fd/0`);
     assert.match(fd0, /^\/dev\/pts\/\d+$/);
     assert.equal(e.process.tty, fd0.slice('/dev/'.length));
-    assert.equal(JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process.tty, e.process.tty);
+    assert.equal(JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process.tty, e.process.tty);
     process.kill(-(script.pid ?? 0), 'SIGKILL');
 
     const sleeper2 = copyBinary(SLEEP, tmp, 'vigil-sleep-notty');
@@ -540,7 +557,7 @@ describe('ProcessSensor (real kernel)', () => {
     assert.equal(e.process.args.length, 3, 'the long argument is cut, "after" is lost');
     const bytes = e.process.args.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) - 1;
     assert.equal(bytes, VIGIL_ARGS_MAX, 'exactly VIGIL_ARGS_MAX bytes of argv (the last without its NUL)');
-    assert.match(JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process.flags, /truncArgs/);
+    assert.match(JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process.flags, /truncArgs/);
   });
 
   test(`a path deeper than ${VIGIL_PATH_DEPTH} steps keeps its leaf side and is flagged`, async (t) => {
@@ -570,7 +587,7 @@ describe('ProcessSensor (real kernel)', () => {
       assert.deepEqual(e.process.container, { id, runtime: 'docker' });
       assert.equal(e.process.cgroupPath, dir.slice(root.length));
       assert.equal(e.process.cgroupId, (await import('node:fs')).statSync(dir, { bigint: true }).ino);
-      const j = JSON.parse(new TetragonFormatter('json').line(e)).process_exec.process;
+      const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process;
       assert.equal(j.container_id, id);
       assert.equal(j.docker, id);
     });

@@ -145,7 +145,7 @@ describe('time layouts and colour (no kernel)', () => {
     assert.equal(new TetragonFormatter('compact', { hostNamespaces: {} }).line(exec), '🚀 process 10 /usr/bin/false a\\nb',
       'no time format: tetra\'s line as it is');
     const coloured = new TetragonFormatter('compact', { hostNamespaces: {}, timeFormat: 'StampMilli', color: true });
-    const line = coloured.line(exit);
+    const line = coloured.compact(exit);
     assert.ok(line.includes(ESC), JSON.stringify(line));
     assert.ok(line.includes('\x1b[31m1\x1b[39m'), `a failed exit's status in red: ${JSON.stringify(line)}`);
     assert.equal(line.replace(/\x1b\[\d+m/g, ''), 'Dec  6 07:46:05.120: 💥 exit    10 /usr/bin/false a\\nb 1',

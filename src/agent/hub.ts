@@ -142,6 +142,7 @@ export class EventHub {
   private sendEvent(c: Client, e: AgentEvent): void {
     if (c.cut) return;
     const line = c.sub.render(e);
+    if (line === undefined) return;
     c.events.push({ kind: e.kind, timeNs: String(agentEventTime(e)), nodeName: this.node, line });
     this.queued(c, line.length + EVENT_OVERHEAD);
   }

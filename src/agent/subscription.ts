@@ -35,8 +35,8 @@ export class RequestError extends Error {
 
 export interface Subscription {
   matches(e: AgentEvent): boolean;
-  /** The event as a line in the client's format. */
-  render(e: AgentEvent): string;
+  /** The event as a line in the client's format; undefined: the format has none for it (tetragon: forks, failed execs, alerts). */
+  render(e: AgentEvent): string | undefined;
   lostLine(count: number, sensor: string, reason: LossReason): string;
   /** A line before the events (the table's header). */
   readonly header: string | undefined;
@@ -91,7 +91,8 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
   const tetragon = new TetragonFormatter(format, {
     lookup, node, ancestors: r.output?.ancestors ?? false, timeFormat, color: r.output?.color ?? false,
   });
-  const policies = new PolicyEventFormatter(format === 'json' ? 'json' : 'compact', { lookup, timeFormat, tetragon: format === 'json' ? tetragon : undefined });
+  const json = format === 'json' || format === 'tetragon';
+  const policies = new PolicyEventFormatter(json ? format : 'compact', { lookup, timeFormat, tetragon: json ? tetragon : undefined });
   return {
     format,
     header: format === 'table' ? tetragon.header() : undefined,
@@ -105,8 +106,9 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
     },
     render(e) {
       switch (e.kind) {
-        case 'alert': return format === 'json' ? formatAlertJson(e.alert) : formatAlertText(e.alert);
-        case 'policy': return format === 'json' ? policies.json(e.event) : policies.compact(e.event);
+        // Falco's alerts have no Tetragon shape.
+        case 'alert': return format === 'tetragon' ? undefined : format === 'json' ? formatAlertJson(e.alert) : formatAlertText(e.alert);
+        case 'policy': return json ? policies.json(e.event) : policies.compact(e.event);
         default: return tetragon.line(e);
       }
     },

@@ -10,6 +10,9 @@ import { parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../util/clock.js
 import { COLOR_MODES, parseColorMode, type ColorMode } from '../output/color.js';
 import { DEFAULT_OUTPUT_BUFFER } from '../pipeline/index.js';
 import { FlowFilter, FLOW_FILTER_KINDS, type FlowFilterKind, type FlowFilterTerm } from '../network/flow-filter.js';
+import { FLOW_OUTPUTS } from '../network/flow-format.js';
+import { OUTPUT_FORMATS } from '../output/tetragon.js';
+import type { EventOutput } from '../output/event-format.js';
 
 /** Process sensors (observe.ts); they may run beside the network ones, in one stream. */
 export const PROCESS_SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
@@ -18,8 +21,9 @@ export const NETWORK_SENSORS = ['flow', 'dns'] as const;
 export type NetworkSensorName = (typeof NETWORK_SENSORS)[number];
 export type ObserveSensorName = ProcessSensorName | NetworkSensorName;
 
-export const NETWORK_USAGE = `usage: vigil observe --sensors flow[,dns][,exec,...] [filters] [--output compact|json]
-                     [--time-format F] [--color WHEN] [--duration S] [--count N]
+export const NETWORK_USAGE = `usage: vigil observe --sensors flow[,dns][,exec,...] [filters]
+                     [-o compact|json|jsonpb|hubble|tetragon|dict|table]
+                     [--time-format F] [--color WHEN] [--duration S] [--count N] [--until T]
                      [--udp-window S] [--dns-port N]
 
 Network flows with the process and container behind them, as Hubble shows them.
@@ -37,14 +41,25 @@ filter negates it):
   --ip CIDR, --from-ip CIDR, --to-ip CIDR   source or destination address
   --port N, --from-port N, --to-port N      source or destination port
   --protocol tcp|udp|icmp|dns               --verdict FORWARDED|DROPPED|DENIED
+  --fqdn NAME, --from-fqdn NAME, --to-fqdn NAME   names from DNS answers ("*.example.com")
+  --tcp-flags SYN,ACK                       every flag of the list set (repeat: any list)
+  --traffic-direction ingress|egress        -4, -6: IPv4 or IPv6 flows only
+  --type trace|drop|l7|policy-verdict       Hubble's event types, as Vigil's flows are
   --pid N [--follow-children]               in the kernel: flows of these processes
   --container ID|host                       in the kernel: flows of this container
   --not FILTER                              e.g. --not --port 22, --not --container host
 
 output:
-  --output FORMAT   compact (default): Nov 21 20:01:02.123: 10.0.0.1:43210 (pid 123 curl) ->
+  -o, --output FORMAT  compact (default): Nov 21 20:01:02.123: 10.0.0.1:43210 (pid 123 curl) ->
                       10.0.0.2:80 tcp-connect FORWARDED (TCP Flags: SYN)
-                    json: one {"flow":{...},"node_name":..,"time":..} per line
+                    json: one {"flow":{...},"node_name":..,"time":..} per line, with
+                      Vigil's fields (process, container, traffic, tcp_info, ...)
+                    jsonpb (or hubble, or tetragon beside process sensors): the same
+                      envelope in strict Hubble JSON: only flow.proto's fields (docs/outputs.md)
+                    dict (flows only), table: hubble observe's key/value blocks and columns
+  --follow, -f      accepted: without an agent, observe always follows new flows
+  --until T         stop at T (RFC 3339, in the future)
+  --since T, --last N  need the agent's history of past flows: refused here
   --time-format F   compact: StampMilli (default), RFC3339, RFC3339Milli,
                     RFC3339Micro, RFC3339Nano, RFC1123Z (as hubble observe)
   --color WHEN      compact: auto (default: a terminal without NO_COLOR), always, never
@@ -55,7 +70,10 @@ output:
 
 export interface NetworkObserveOptions {
   sensors: ObserveSensorName[];
-  format: 'compact' | 'json';
+  /** jsonpb and hubble are one format (strict Hubble JSON), jsonpb being hubble observe's name for it. */
+  format: EventOutput;
+  /** --until: wall-clock ms to stop at. */
+  untilMs: number | undefined;
   duration: number | undefined;
   count: number | undefined;
   udpWindowMs: number;
@@ -74,6 +92,12 @@ export const NETWORK_FLAGS = {
   'udp-window': { type: 'string' },
   'dns-port': { type: 'string', multiple: true },
   not: { type: 'boolean', multiple: true },
+  follow: { type: 'boolean', short: 'f', default: false },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  last: { type: 'string' },
+  ipv4: { type: 'boolean', short: '4', multiple: true },
+  ipv6: { type: 'boolean', short: '6', multiple: true },
   ...Object.fromEntries(FLOW_FILTER_KINDS.map((k) => [k, { type: 'string' as const, multiple: true }])),
 } as const;
 
@@ -87,7 +111,16 @@ export function networkObserveOptions(values: Record<string, unknown>,
   }
   if (sensors.length === 0) throw new UsageError('--sensors: empty list');
   const format = values.output as string;
-  if (format !== 'compact' && format !== 'json') throw new UsageError(`--output: "${format}": compact or json for flows`);
+  if (!(FLOW_OUTPUTS as readonly string[]).includes(format) && !(OUTPUT_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(`--output: "${format}": for flows one of ${[...new Set([...FLOW_OUTPUTS, ...OUTPUT_FORMATS])].join(', ')}`);
+  }
+  for (const flag of ['since', 'last'] as const) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(`--${flag}: past flows come from an agent's history; without an agent, observe shows flows ` +
+        'from now on (drop the flag)');
+    }
+  }
+  const untilMs = values.until === undefined ? undefined : futureTime('--until', values.until as string);
 
   // --not applies to the next filter flag; a trailing --not is an error.
   const terms: FlowFilterTerm[] = [];
@@ -99,8 +132,9 @@ export function networkObserveOptions(values: Record<string, unknown>,
       negate = true;
       continue;
     }
-    if ((FLOW_FILTER_KINDS as readonly string[]).includes(t.name)) {
-      terms.push({ kind: t.name as FlowFilterKind, value: t.value ?? '', negated: negate });
+    if ((FLOW_FILTER_KINDS as readonly string[]).includes(t.name) || t.name === 'ipv4' || t.name === 'ipv6') {
+      const version = t.name === 'ipv4' ? '4' : t.name === 'ipv6' ? '6' : undefined;
+      terms.push(version ? { kind: 'ip-version', value: version, negated: negate } : { kind: t.name as FlowFilterKind, value: t.value ?? '', negated: negate });
       negate = false;
     } else if (negate) {
       throw new UsageError(`--not: must come before a filter (${FLOW_FILTER_KINDS.map((k) => `--${k}`).join(', ')}), ` +
@@ -136,7 +170,8 @@ export function networkObserveOptions(values: Record<string, unknown>,
     color,
     includeSelf: values['include-self'] as boolean,
     sensors: [...new Set(sensors)] as ObserveSensorName[],
-    format,
+    format: format as EventOutput,
+    untilMs,
     duration: positive('--duration', values.duration as string | undefined, false),
     count: positive('--count', values.count as string | undefined, true),
     udpWindowMs: (positive('--udp-window', values['udp-window'] as string | undefined, false) ?? 10) * 1000,
@@ -145,6 +180,14 @@ export function networkObserveOptions(values: Record<string, unknown>,
     followChildren,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'] as string | undefined, DEFAULT_OUTPUT_BUFFER),
   };
+}
+
+/** An RFC 3339 time that must lie ahead (a past one is history, which only an agent keeps): ms since the epoch. */
+function futureTime(flag: string, v: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`${flag}: expected an RFC 3339 time (2026-12-06T12:00:00Z), got "${v}"`);
+  if (ms <= Date.now()) throw new UsageError(`${flag}: ${v} has passed; flows before now come from an agent's history`);
+  return ms;
 }
 
 /** The in-kernel part of the filters: --pid and --container (negated: "in none of its cgroups"). */

@@ -36,6 +36,8 @@ export interface StreamOptions {
   outputBuffer: number;
   /** Stop after this many seconds. */
   duration?: number;
+  /** Stop at this wall-clock time (ms since the epoch); events after it are not written. */
+  untilMs?: number;
   /** Stop after this many events. */
   count?: number;
   /** What is watched, for the "watching ..." line. */
@@ -58,6 +60,7 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   using shutdown = new Shutdown(o.command);
   const stop = (why: string): void => shutdown.stop(why);
   const report = (line: string): void => void process.stderr.write(`vigil ${o.command}: ${line}\n`);
+  const untilNs = o.untilMs === undefined ? undefined : BigInt(o.untilMs) * 1_000_000n;
   let seen = 0;
   const pipeline = new EventPipeline<VigilEvent>({
     ...vigilEventOptions(o.clock),
@@ -75,7 +78,8 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
     capacityBytes: o.outputBuffer,
     sensorOf: eventSensor,
     format: {
-      line: (e) => formatEvent(o.format, e),
+      line: (e) => (untilNs !== undefined && e.kind !== 'lost' && o.clock.toEpochNs(eventTime(e)) > untilNs
+        ? undefined : formatEvent(o.format, e)),
       lost: (loss) => formatEvent(o.format, { kind: 'lost', loss, timeBootNs: o.clock.nowBootNs() }),
     },
   });
@@ -84,7 +88,10 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   const nowNs = (): bigint => o.clock.toEpochNs(o.clock.nowBootNs());
   const otlp = t?.options.otlp === undefined ? undefined : otlpLogSink<VigilEvent>({
     endpoint: t.options.otlp, capacityBytes: o.outputBuffer, sensorOf: eventSensor, nowNs,
-    record: (e) => ({ timeNs: o.clock.toEpochNs(eventTime(e)), kind: eventKindLabel(e), severity: 'info', bodyJson: formatEvent(t.json, e) }),
+    record: (e) => {
+      const bodyJson = formatEvent(t.json, e);
+      return bodyJson === undefined ? undefined : { timeNs: o.clock.toEpochNs(eventTime(e)), kind: eventKindLabel(e), severity: 'info', bodyJson };
+    },
   });
   if (otlp) pipeline.addSink(otlp);
   if (o.header !== undefined) stdout.output.write({ lines: [o.header], sensors: [undefined] });
@@ -93,7 +100,14 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   const telemetry = t ? await Telemetry.start(t.options, { pipeline, processCache: t.processCache }, report) : undefined;
   const sensors = telemetry ? await closingOnError(telemetry, () => o.start(pipeline)) : await o.start(pipeline);
   pipeline.start();
-  const timer = o.duration !== undefined ? setTimeout(() => stop('duration'), o.duration * 1000) : undefined;
+  const endMs = Math.min(o.duration !== undefined ? Date.now() + o.duration * 1000 : Infinity, o.untilMs ?? Infinity);
+  // A timer holds at most 2^31-1 ms (~24 days; a longer delay fires at once): re-armed until the end.
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = endMs - Date.now();
+    timer = left <= 0 ? (stop('duration'), undefined) : setTimeout(arm, Math.min(left, 0x7fffffff));
+  };
+  if (Number.isFinite(endMs)) arm();
   for (const n of sensors.notes ?? []) report(`note: ${n}`);
   // On stderr, so stdout stays pure events; also tells scripts the sensors are attached.
   report(`watching ${o.watching}; Ctrl-C to stop`);

@@ -36,7 +36,7 @@ export const VIGIL_EXEC_SNAPSHOT = 128;
 export const VIGIL_EXEC_KTHREAD = 256;
 export const VIGIL_EXEC_AT = 512;
 
-/** struct vigil_task_info: 136 bytes. */
+/** struct vigil_task_info: 160 bytes. */
 export interface VigilTaskInfo {
   /** __u64 at 0 */
   start_boottime: bigint;
@@ -67,32 +67,42 @@ export interface VigilTaskInfo {
   /** __u32 at 76 */
   auid: number;
   /** __u32 at 80 */
-  ns_uts: number;
+  suid: number;
   /** __u32 at 84 */
-  ns_ipc: number;
+  sgid: number;
   /** __u32 at 88 */
-  ns_mnt: number;
+  fsuid: number;
   /** __u32 at 92 */
-  ns_pid: number;
+  fsgid: number;
   /** __u32 at 96 */
-  ns_pid_for_children: number;
+  securebits: number;
   /** __u32 at 100 */
-  ns_net: number;
+  ns_uts: number;
   /** __u32 at 104 */
-  ns_time: number;
+  ns_ipc: number;
   /** __u32 at 108 */
-  ns_time_for_children: number;
+  ns_mnt: number;
   /** __u32 at 112 */
-  ns_cgroup: number;
+  ns_pid: number;
   /** __u32 at 116 */
+  ns_pid_for_children: number;
+  /** __u32 at 120 */
+  ns_net: number;
+  /** __u32 at 124 */
+  ns_time: number;
+  /** __u32 at 128 */
+  ns_time_for_children: number;
+  /** __u32 at 132 */
+  ns_cgroup: number;
+  /** __u32 at 136 */
   ns_user: number;
-  /** char[16] at 120 */
+  /** char[16] at 140 */
   comm: string;
 }
 
-export const vigilTaskInfo: Codec<VigilTaskInfo> & { readonly offsets: Readonly<Record<'start_boottime' | 'parent_start_boottime' | 'cgroup_id' | 'cap_effective' | 'cap_permitted' | 'cap_inheritable' | 'pid' | 'tid' | 'ppid' | 'uid' | 'gid' | 'euid' | 'egid' | 'auid' | 'ns_uts' | 'ns_ipc' | 'ns_mnt' | 'ns_pid' | 'ns_pid_for_children' | 'ns_net' | 'ns_time' | 'ns_time_for_children' | 'ns_cgroup' | 'ns_user' | 'comm', number>> } = {
-  size: 136,
-  offsets: { start_boottime: 0, parent_start_boottime: 8, cgroup_id: 16, cap_effective: 24, cap_permitted: 32, cap_inheritable: 40, pid: 48, tid: 52, ppid: 56, uid: 60, gid: 64, euid: 68, egid: 72, auid: 76, ns_uts: 80, ns_ipc: 84, ns_mnt: 88, ns_pid: 92, ns_pid_for_children: 96, ns_net: 100, ns_time: 104, ns_time_for_children: 108, ns_cgroup: 112, ns_user: 116, comm: 120 },
+export const vigilTaskInfo: Codec<VigilTaskInfo> & { readonly offsets: Readonly<Record<'start_boottime' | 'parent_start_boottime' | 'cgroup_id' | 'cap_effective' | 'cap_permitted' | 'cap_inheritable' | 'pid' | 'tid' | 'ppid' | 'uid' | 'gid' | 'euid' | 'egid' | 'auid' | 'suid' | 'sgid' | 'fsuid' | 'fsgid' | 'securebits' | 'ns_uts' | 'ns_ipc' | 'ns_mnt' | 'ns_pid' | 'ns_pid_for_children' | 'ns_net' | 'ns_time' | 'ns_time_for_children' | 'ns_cgroup' | 'ns_user' | 'comm', number>> } = {
+  size: 160,
+  offsets: { start_boottime: 0, parent_start_boottime: 8, cgroup_id: 16, cap_effective: 24, cap_permitted: 32, cap_inheritable: 40, pid: 48, tid: 52, ppid: 56, uid: 60, gid: 64, euid: 68, egid: 72, auid: 76, suid: 80, sgid: 84, fsuid: 88, fsgid: 92, securebits: 96, ns_uts: 100, ns_ipc: 104, ns_mnt: 108, ns_pid: 112, ns_pid_for_children: 116, ns_net: 120, ns_time: 124, ns_time_for_children: 128, ns_cgroup: 132, ns_user: 136, comm: 140 },
   decode(view: DataView, o: number): VigilTaskInfo {
     return {
       start_boottime: view.getBigUint64(o, true),
@@ -109,21 +119,26 @@ export const vigilTaskInfo: Codec<VigilTaskInfo> & { readonly offsets: Readonly<
       euid: view.getUint32(o + 68, true),
       egid: view.getUint32(o + 72, true),
       auid: view.getUint32(o + 76, true),
-      ns_uts: view.getUint32(o + 80, true),
-      ns_ipc: view.getUint32(o + 84, true),
-      ns_mnt: view.getUint32(o + 88, true),
-      ns_pid: view.getUint32(o + 92, true),
-      ns_pid_for_children: view.getUint32(o + 96, true),
-      ns_net: view.getUint32(o + 100, true),
-      ns_time: view.getUint32(o + 104, true),
-      ns_time_for_children: view.getUint32(o + 108, true),
-      ns_cgroup: view.getUint32(o + 112, true),
-      ns_user: view.getUint32(o + 116, true),
-      comm: readCString(view, o + 120, 16),
+      suid: view.getUint32(o + 80, true),
+      sgid: view.getUint32(o + 84, true),
+      fsuid: view.getUint32(o + 88, true),
+      fsgid: view.getUint32(o + 92, true),
+      securebits: view.getUint32(o + 96, true),
+      ns_uts: view.getUint32(o + 100, true),
+      ns_ipc: view.getUint32(o + 104, true),
+      ns_mnt: view.getUint32(o + 108, true),
+      ns_pid: view.getUint32(o + 112, true),
+      ns_pid_for_children: view.getUint32(o + 116, true),
+      ns_net: view.getUint32(o + 120, true),
+      ns_time: view.getUint32(o + 124, true),
+      ns_time_for_children: view.getUint32(o + 128, true),
+      ns_cgroup: view.getUint32(o + 132, true),
+      ns_user: view.getUint32(o + 136, true),
+      comm: readCString(view, o + 140, 16),
     };
   },
   encode(value: VigilTaskInfo, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 136).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 160).fill(0);
     view.setBigUint64(o, value.start_boottime, true);
     view.setBigUint64(o + 8, value.parent_start_boottime, true);
     view.setBigUint64(o + 16, value.cgroup_id, true);
@@ -138,21 +153,26 @@ export const vigilTaskInfo: Codec<VigilTaskInfo> & { readonly offsets: Readonly<
     view.setUint32(o + 68, value.euid, true);
     view.setUint32(o + 72, value.egid, true);
     view.setUint32(o + 76, value.auid, true);
-    view.setUint32(o + 80, value.ns_uts, true);
-    view.setUint32(o + 84, value.ns_ipc, true);
-    view.setUint32(o + 88, value.ns_mnt, true);
-    view.setUint32(o + 92, value.ns_pid, true);
-    view.setUint32(o + 96, value.ns_pid_for_children, true);
-    view.setUint32(o + 100, value.ns_net, true);
-    view.setUint32(o + 104, value.ns_time, true);
-    view.setUint32(o + 108, value.ns_time_for_children, true);
-    view.setUint32(o + 112, value.ns_cgroup, true);
-    view.setUint32(o + 116, value.ns_user, true);
-    cstring16.encode(value.comm, view, o + 120);
+    view.setUint32(o + 80, value.suid, true);
+    view.setUint32(o + 84, value.sgid, true);
+    view.setUint32(o + 88, value.fsuid, true);
+    view.setUint32(o + 92, value.fsgid, true);
+    view.setUint32(o + 96, value.securebits, true);
+    view.setUint32(o + 100, value.ns_uts, true);
+    view.setUint32(o + 104, value.ns_ipc, true);
+    view.setUint32(o + 108, value.ns_mnt, true);
+    view.setUint32(o + 112, value.ns_pid, true);
+    view.setUint32(o + 116, value.ns_pid_for_children, true);
+    view.setUint32(o + 120, value.ns_net, true);
+    view.setUint32(o + 124, value.ns_time, true);
+    view.setUint32(o + 128, value.ns_time_for_children, true);
+    view.setUint32(o + 132, value.ns_cgroup, true);
+    view.setUint32(o + 136, value.ns_user, true);
+    cstring16.encode(value.comm, view, o + 140);
   },
 };
 
-/** struct vigil_exec_event: 168 bytes. */
+/** struct vigil_exec_event: 192 bytes. */
 export interface VigilExecEvent {
   /** __u32 at 0 */
   kind: number;
@@ -179,7 +199,7 @@ export interface VigilExecEvent {
 }
 
 export const vigilExecEvent: Codec<VigilExecEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'size' | 'binary_len' | 'args_len' | 'cwd_len' | 'cgroup_len' | 'tty_len' | 'pad' | 'task', number>> } = {
-  size: 168,
+  size: 192,
   offsets: { kind: 0, flags: 4, ktime: 8, size: 16, binary_len: 20, args_len: 22, cwd_len: 24, cgroup_len: 26, tty_len: 28, pad: 30, task: 32 },
   decode(view: DataView, o: number): VigilExecEvent {
     return {
@@ -193,11 +213,11 @@ export const vigilExecEvent: Codec<VigilExecEvent> & { readonly offsets: Readonl
       cgroup_len: view.getUint16(o + 26, true),
       tty_len: view.getUint16(o + 28, true),
       pad: view.getUint16(o + 30, true),
-      task: { start_boottime: view.getBigUint64(o + 32, true), parent_start_boottime: view.getBigUint64(o + 40, true), cgroup_id: view.getBigUint64(o + 48, true), cap_effective: view.getBigUint64(o + 56, true), cap_permitted: view.getBigUint64(o + 64, true), cap_inheritable: view.getBigUint64(o + 72, true), pid: view.getUint32(o + 80, true), tid: view.getUint32(o + 84, true), ppid: view.getUint32(o + 88, true), uid: view.getUint32(o + 92, true), gid: view.getUint32(o + 96, true), euid: view.getUint32(o + 100, true), egid: view.getUint32(o + 104, true), auid: view.getUint32(o + 108, true), ns_uts: view.getUint32(o + 112, true), ns_ipc: view.getUint32(o + 116, true), ns_mnt: view.getUint32(o + 120, true), ns_pid: view.getUint32(o + 124, true), ns_pid_for_children: view.getUint32(o + 128, true), ns_net: view.getUint32(o + 132, true), ns_time: view.getUint32(o + 136, true), ns_time_for_children: view.getUint32(o + 140, true), ns_cgroup: view.getUint32(o + 144, true), ns_user: view.getUint32(o + 148, true), comm: readCString(view, o + 152, 16) },
+      task: { start_boottime: view.getBigUint64(o + 32, true), parent_start_boottime: view.getBigUint64(o + 40, true), cgroup_id: view.getBigUint64(o + 48, true), cap_effective: view.getBigUint64(o + 56, true), cap_permitted: view.getBigUint64(o + 64, true), cap_inheritable: view.getBigUint64(o + 72, true), pid: view.getUint32(o + 80, true), tid: view.getUint32(o + 84, true), ppid: view.getUint32(o + 88, true), uid: view.getUint32(o + 92, true), gid: view.getUint32(o + 96, true), euid: view.getUint32(o + 100, true), egid: view.getUint32(o + 104, true), auid: view.getUint32(o + 108, true), suid: view.getUint32(o + 112, true), sgid: view.getUint32(o + 116, true), fsuid: view.getUint32(o + 120, true), fsgid: view.getUint32(o + 124, true), securebits: view.getUint32(o + 128, true), ns_uts: view.getUint32(o + 132, true), ns_ipc: view.getUint32(o + 136, true), ns_mnt: view.getUint32(o + 140, true), ns_pid: view.getUint32(o + 144, true), ns_pid_for_children: view.getUint32(o + 148, true), ns_net: view.getUint32(o + 152, true), ns_time: view.getUint32(o + 156, true), ns_time_for_children: view.getUint32(o + 160, true), ns_cgroup: view.getUint32(o + 164, true), ns_user: view.getUint32(o + 168, true), comm: readCString(view, o + 172, 16) },
     };
   },
   encode(value: VigilExecEvent, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 168).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 192).fill(0);
     view.setUint32(o, value.kind, true);
     view.setUint32(o + 4, value.flags, true);
     view.setBigUint64(o + 8, value.ktime, true);
@@ -222,21 +242,26 @@ export const vigilExecEvent: Codec<VigilExecEvent> & { readonly offsets: Readonl
     view.setUint32(o + 100, value.task.euid, true);
     view.setUint32(o + 104, value.task.egid, true);
     view.setUint32(o + 108, value.task.auid, true);
-    view.setUint32(o + 112, value.task.ns_uts, true);
-    view.setUint32(o + 116, value.task.ns_ipc, true);
-    view.setUint32(o + 120, value.task.ns_mnt, true);
-    view.setUint32(o + 124, value.task.ns_pid, true);
-    view.setUint32(o + 128, value.task.ns_pid_for_children, true);
-    view.setUint32(o + 132, value.task.ns_net, true);
-    view.setUint32(o + 136, value.task.ns_time, true);
-    view.setUint32(o + 140, value.task.ns_time_for_children, true);
-    view.setUint32(o + 144, value.task.ns_cgroup, true);
-    view.setUint32(o + 148, value.task.ns_user, true);
-    cstring16.encode(value.task.comm, view, o + 152);
+    view.setUint32(o + 112, value.task.suid, true);
+    view.setUint32(o + 116, value.task.sgid, true);
+    view.setUint32(o + 120, value.task.fsuid, true);
+    view.setUint32(o + 124, value.task.fsgid, true);
+    view.setUint32(o + 128, value.task.securebits, true);
+    view.setUint32(o + 132, value.task.ns_uts, true);
+    view.setUint32(o + 136, value.task.ns_ipc, true);
+    view.setUint32(o + 140, value.task.ns_mnt, true);
+    view.setUint32(o + 144, value.task.ns_pid, true);
+    view.setUint32(o + 148, value.task.ns_pid_for_children, true);
+    view.setUint32(o + 152, value.task.ns_net, true);
+    view.setUint32(o + 156, value.task.ns_time, true);
+    view.setUint32(o + 160, value.task.ns_time_for_children, true);
+    view.setUint32(o + 164, value.task.ns_cgroup, true);
+    view.setUint32(o + 168, value.task.ns_user, true);
+    cstring16.encode(value.task.comm, view, o + 172);
   },
 };
 
-/** struct vigil_exec_failed_event: 176 bytes. */
+/** struct vigil_exec_failed_event: 200 bytes. */
 export interface VigilExecFailedEvent {
   /** __u32 at 0 */
   kind: number;
@@ -265,7 +290,7 @@ export interface VigilExecFailedEvent {
 }
 
 export const vigilExecFailedEvent: Codec<VigilExecFailedEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'size' | 'ret' | 'dfd' | 'at_flags' | 'filename_len' | 'args_len' | 'cwd_len' | 'pad' | 'task', number>> } = {
-  size: 176,
+  size: 200,
   offsets: { kind: 0, flags: 4, ktime: 8, size: 16, ret: 20, dfd: 24, at_flags: 28, filename_len: 32, args_len: 34, cwd_len: 36, pad: 38, task: 40 },
   decode(view: DataView, o: number): VigilExecFailedEvent {
     return {
@@ -280,11 +305,11 @@ export const vigilExecFailedEvent: Codec<VigilExecFailedEvent> & { readonly offs
       args_len: view.getUint16(o + 34, true),
       cwd_len: view.getUint16(o + 36, true),
       pad: view.getUint16(o + 38, true),
-      task: { start_boottime: view.getBigUint64(o + 40, true), parent_start_boottime: view.getBigUint64(o + 48, true), cgroup_id: view.getBigUint64(o + 56, true), cap_effective: view.getBigUint64(o + 64, true), cap_permitted: view.getBigUint64(o + 72, true), cap_inheritable: view.getBigUint64(o + 80, true), pid: view.getUint32(o + 88, true), tid: view.getUint32(o + 92, true), ppid: view.getUint32(o + 96, true), uid: view.getUint32(o + 100, true), gid: view.getUint32(o + 104, true), euid: view.getUint32(o + 108, true), egid: view.getUint32(o + 112, true), auid: view.getUint32(o + 116, true), ns_uts: view.getUint32(o + 120, true), ns_ipc: view.getUint32(o + 124, true), ns_mnt: view.getUint32(o + 128, true), ns_pid: view.getUint32(o + 132, true), ns_pid_for_children: view.getUint32(o + 136, true), ns_net: view.getUint32(o + 140, true), ns_time: view.getUint32(o + 144, true), ns_time_for_children: view.getUint32(o + 148, true), ns_cgroup: view.getUint32(o + 152, true), ns_user: view.getUint32(o + 156, true), comm: readCString(view, o + 160, 16) },
+      task: { start_boottime: view.getBigUint64(o + 40, true), parent_start_boottime: view.getBigUint64(o + 48, true), cgroup_id: view.getBigUint64(o + 56, true), cap_effective: view.getBigUint64(o + 64, true), cap_permitted: view.getBigUint64(o + 72, true), cap_inheritable: view.getBigUint64(o + 80, true), pid: view.getUint32(o + 88, true), tid: view.getUint32(o + 92, true), ppid: view.getUint32(o + 96, true), uid: view.getUint32(o + 100, true), gid: view.getUint32(o + 104, true), euid: view.getUint32(o + 108, true), egid: view.getUint32(o + 112, true), auid: view.getUint32(o + 116, true), suid: view.getUint32(o + 120, true), sgid: view.getUint32(o + 124, true), fsuid: view.getUint32(o + 128, true), fsgid: view.getUint32(o + 132, true), securebits: view.getUint32(o + 136, true), ns_uts: view.getUint32(o + 140, true), ns_ipc: view.getUint32(o + 144, true), ns_mnt: view.getUint32(o + 148, true), ns_pid: view.getUint32(o + 152, true), ns_pid_for_children: view.getUint32(o + 156, true), ns_net: view.getUint32(o + 160, true), ns_time: view.getUint32(o + 164, true), ns_time_for_children: view.getUint32(o + 168, true), ns_cgroup: view.getUint32(o + 172, true), ns_user: view.getUint32(o + 176, true), comm: readCString(view, o + 180, 16) },
     };
   },
   encode(value: VigilExecFailedEvent, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 176).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 200).fill(0);
     view.setUint32(o, value.kind, true);
     view.setUint32(o + 4, value.flags, true);
     view.setBigUint64(o + 8, value.ktime, true);
@@ -310,21 +335,26 @@ export const vigilExecFailedEvent: Codec<VigilExecFailedEvent> & { readonly offs
     view.setUint32(o + 108, value.task.euid, true);
     view.setUint32(o + 112, value.task.egid, true);
     view.setUint32(o + 116, value.task.auid, true);
-    view.setUint32(o + 120, value.task.ns_uts, true);
-    view.setUint32(o + 124, value.task.ns_ipc, true);
-    view.setUint32(o + 128, value.task.ns_mnt, true);
-    view.setUint32(o + 132, value.task.ns_pid, true);
-    view.setUint32(o + 136, value.task.ns_pid_for_children, true);
-    view.setUint32(o + 140, value.task.ns_net, true);
-    view.setUint32(o + 144, value.task.ns_time, true);
-    view.setUint32(o + 148, value.task.ns_time_for_children, true);
-    view.setUint32(o + 152, value.task.ns_cgroup, true);
-    view.setUint32(o + 156, value.task.ns_user, true);
-    cstring16.encode(value.task.comm, view, o + 160);
+    view.setUint32(o + 120, value.task.suid, true);
+    view.setUint32(o + 124, value.task.sgid, true);
+    view.setUint32(o + 128, value.task.fsuid, true);
+    view.setUint32(o + 132, value.task.fsgid, true);
+    view.setUint32(o + 136, value.task.securebits, true);
+    view.setUint32(o + 140, value.task.ns_uts, true);
+    view.setUint32(o + 144, value.task.ns_ipc, true);
+    view.setUint32(o + 148, value.task.ns_mnt, true);
+    view.setUint32(o + 152, value.task.ns_pid, true);
+    view.setUint32(o + 156, value.task.ns_pid_for_children, true);
+    view.setUint32(o + 160, value.task.ns_net, true);
+    view.setUint32(o + 164, value.task.ns_time, true);
+    view.setUint32(o + 168, value.task.ns_time_for_children, true);
+    view.setUint32(o + 172, value.task.ns_cgroup, true);
+    view.setUint32(o + 176, value.task.ns_user, true);
+    cstring16.encode(value.task.comm, view, o + 180);
   },
 };
 
-/** struct vigil_fork_event: 160 bytes. */
+/** struct vigil_fork_event: 184 bytes. */
 export interface VigilForkEvent {
   /** __u32 at 0 */
   kind: number;
@@ -341,7 +371,7 @@ export interface VigilForkEvent {
 }
 
 export const vigilForkEvent: Codec<VigilForkEvent> & { readonly offsets: Readonly<Record<'kind' | 'flags' | 'ktime' | 'parent_tid' | 'pad' | 'task', number>> } = {
-  size: 160,
+  size: 184,
   offsets: { kind: 0, flags: 4, ktime: 8, parent_tid: 16, pad: 20, task: 24 },
   decode(view: DataView, o: number): VigilForkEvent {
     return {
@@ -350,11 +380,11 @@ export const vigilForkEvent: Codec<VigilForkEvent> & { readonly offsets: Readonl
       ktime: view.getBigUint64(o + 8, true),
       parent_tid: view.getUint32(o + 16, true),
       pad: view.getUint32(o + 20, true),
-      task: { start_boottime: view.getBigUint64(o + 24, true), parent_start_boottime: view.getBigUint64(o + 32, true), cgroup_id: view.getBigUint64(o + 40, true), cap_effective: view.getBigUint64(o + 48, true), cap_permitted: view.getBigUint64(o + 56, true), cap_inheritable: view.getBigUint64(o + 64, true), pid: view.getUint32(o + 72, true), tid: view.getUint32(o + 76, true), ppid: view.getUint32(o + 80, true), uid: view.getUint32(o + 84, true), gid: view.getUint32(o + 88, true), euid: view.getUint32(o + 92, true), egid: view.getUint32(o + 96, true), auid: view.getUint32(o + 100, true), ns_uts: view.getUint32(o + 104, true), ns_ipc: view.getUint32(o + 108, true), ns_mnt: view.getUint32(o + 112, true), ns_pid: view.getUint32(o + 116, true), ns_pid_for_children: view.getUint32(o + 120, true), ns_net: view.getUint32(o + 124, true), ns_time: view.getUint32(o + 128, true), ns_time_for_children: view.getUint32(o + 132, true), ns_cgroup: view.getUint32(o + 136, true), ns_user: view.getUint32(o + 140, true), comm: readCString(view, o + 144, 16) },
+      task: { start_boottime: view.getBigUint64(o + 24, true), parent_start_boottime: view.getBigUint64(o + 32, true), cgroup_id: view.getBigUint64(o + 40, true), cap_effective: view.getBigUint64(o + 48, true), cap_permitted: view.getBigUint64(o + 56, true), cap_inheritable: view.getBigUint64(o + 64, true), pid: view.getUint32(o + 72, true), tid: view.getUint32(o + 76, true), ppid: view.getUint32(o + 80, true), uid: view.getUint32(o + 84, true), gid: view.getUint32(o + 88, true), euid: view.getUint32(o + 92, true), egid: view.getUint32(o + 96, true), auid: view.getUint32(o + 100, true), suid: view.getUint32(o + 104, true), sgid: view.getUint32(o + 108, true), fsuid: view.getUint32(o + 112, true), fsgid: view.getUint32(o + 116, true), securebits: view.getUint32(o + 120, true), ns_uts: view.getUint32(o + 124, true), ns_ipc: view.getUint32(o + 128, true), ns_mnt: view.getUint32(o + 132, true), ns_pid: view.getUint32(o + 136, true), ns_pid_for_children: view.getUint32(o + 140, true), ns_net: view.getUint32(o + 144, true), ns_time: view.getUint32(o + 148, true), ns_time_for_children: view.getUint32(o + 152, true), ns_cgroup: view.getUint32(o + 156, true), ns_user: view.getUint32(o + 160, true), comm: readCString(view, o + 164, 16) },
     };
   },
   encode(value: VigilForkEvent, view: DataView, o: number): void {
-    new Uint8Array(view.buffer, view.byteOffset + o, 160).fill(0);
+    new Uint8Array(view.buffer, view.byteOffset + o, 184).fill(0);
     view.setUint32(o, value.kind, true);
     view.setUint32(o + 4, value.flags, true);
     view.setBigUint64(o + 8, value.ktime, true);
@@ -374,17 +404,22 @@ export const vigilForkEvent: Codec<VigilForkEvent> & { readonly offsets: Readonl
     view.setUint32(o + 92, value.task.euid, true);
     view.setUint32(o + 96, value.task.egid, true);
     view.setUint32(o + 100, value.task.auid, true);
-    view.setUint32(o + 104, value.task.ns_uts, true);
-    view.setUint32(o + 108, value.task.ns_ipc, true);
-    view.setUint32(o + 112, value.task.ns_mnt, true);
-    view.setUint32(o + 116, value.task.ns_pid, true);
-    view.setUint32(o + 120, value.task.ns_pid_for_children, true);
-    view.setUint32(o + 124, value.task.ns_net, true);
-    view.setUint32(o + 128, value.task.ns_time, true);
-    view.setUint32(o + 132, value.task.ns_time_for_children, true);
-    view.setUint32(o + 136, value.task.ns_cgroup, true);
-    view.setUint32(o + 140, value.task.ns_user, true);
-    cstring16.encode(value.task.comm, view, o + 144);
+    view.setUint32(o + 104, value.task.suid, true);
+    view.setUint32(o + 108, value.task.sgid, true);
+    view.setUint32(o + 112, value.task.fsuid, true);
+    view.setUint32(o + 116, value.task.fsgid, true);
+    view.setUint32(o + 120, value.task.securebits, true);
+    view.setUint32(o + 124, value.task.ns_uts, true);
+    view.setUint32(o + 128, value.task.ns_ipc, true);
+    view.setUint32(o + 132, value.task.ns_mnt, true);
+    view.setUint32(o + 136, value.task.ns_pid, true);
+    view.setUint32(o + 140, value.task.ns_pid_for_children, true);
+    view.setUint32(o + 144, value.task.ns_net, true);
+    view.setUint32(o + 148, value.task.ns_time, true);
+    view.setUint32(o + 152, value.task.ns_time_for_children, true);
+    view.setUint32(o + 156, value.task.ns_cgroup, true);
+    view.setUint32(o + 160, value.task.ns_user, true);
+    cstring16.encode(value.task.comm, view, o + 164);
   },
 };
 

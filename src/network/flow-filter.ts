@@ -4,6 +4,10 @@
 //   --port N   --from-port N   --to-port N
 //   --protocol tcp|udp|icmp|dns   --verdict FORWARDED|DROPPED|DENIED|...
 //   --pid N    --container ID|host
+//   --fqdn NAME  --from-fqdn NAME  --to-fqdn NAME   (names from DNS answers; "*" matches any run of name characters)
+//   --tcp-flags SYN,ACK   (every flag of the list set; several lists: any)
+//   --traffic-direction ingress|egress   --type trace|drop|l7|policy-verdict
+//   --ip-version 4|6   (the CLI's -4 / -6)
 //   --not      before any of them negates it
 //
 // As in `hubble observe`: values of one filter match if any matches, different
@@ -18,11 +22,22 @@ import { CidrFilter } from '../kernel/addr.js';
 import type { FlowRecord, Verdict } from './flow-types.js';
 
 export const FLOW_FILTER_KINDS = ['ip', 'from-ip', 'to-ip', 'port', 'from-port', 'to-port', 'protocol', 'verdict',
-  'pid', 'container'] as const;
+  'pid', 'container', 'fqdn', 'from-fqdn', 'to-fqdn', 'tcp-flags', 'traffic-direction', 'type', 'ip-version'] as const;
 export type FlowFilterKind = (typeof FLOW_FILTER_KINDS)[number];
 
 export const PROTOCOLS = ['tcp', 'udp', 'icmp', 'icmpv4', 'icmpv6', 'dns'] as const;
 export const VERDICTS: readonly Verdict[] = ['FORWARDED', 'DROPPED', 'DENIED', 'ERROR', 'AUDIT'];
+export const TCP_FLAG_NAMES = ['SYN', 'FIN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'] as const;
+/** Hubble's --type values Vigil's records can be: what each selects is in compile(). */
+export const FLOW_TYPES = ['trace', 'drop', 'l7', 'policy-verdict'] as const;
+
+/** A name pattern of --fqdn as a matcher: case-insensitive, trailing dots ignored, "*" any run of name characters. */
+function fqdnMatcher(kind: string, pattern: string): (names: readonly string[] | undefined) => boolean {
+  const p = pattern.toLowerCase().replace(/\.$/, '');
+  if (!/^[-a-z0-9_.*]+$/.test(p)) throw new RangeError(`--${kind}: not a DNS name pattern: "${pattern}" (letters, digits, "-", "_", ".", "*")`);
+  const re = new RegExp(`^${p.split('*').map((x) => x.replace(/[.]/g, '\\.')).join('[-a-z0-9_.]*')}$`);
+  return (names) => names?.some((n) => re.test(n.toLowerCase().replace(/\.$/, ''))) ?? false;
+}
 
 export interface FlowFilterTerm {
   kind: FlowFilterKind;
@@ -102,6 +117,50 @@ function compile(t: FlowFilterTerm): CompiledTerm {
       const pid = Number(v);
       match = (r) => r.source.process?.pid === pid || r.destination.process?.pid === pid;
       inKernel = !t.negated;
+      break;
+    }
+    case 'fqdn':
+    case 'from-fqdn':
+    case 'to-fqdn': {
+      const m = fqdnMatcher(t.kind, v);
+      // A DNS message's own name counts too: its query is what it is about.
+      const query = (r: FlowRecord): string[] | undefined => (r.l7?.dns ? [r.l7.dns.query] : undefined);
+      if (t.kind === 'fqdn') match = (r) => m(r.source_names) || m(r.destination_names) || m(query(r));
+      else if (t.kind === 'from-fqdn') match = (r) => m(r.source_names) || (r.is_reply && m(query(r)));
+      else match = (r) => m(r.destination_names) || (!r.is_reply && m(query(r)));
+      break;
+    }
+    case 'tcp-flags': {
+      const want = v.split(',').map((f) => f.trim().toUpperCase());
+      for (const f of want) {
+        if (!(TCP_FLAG_NAMES as readonly string[]).includes(f)) {
+          throw new RangeError(`--tcp-flags: unknown flag "${f}" in "${v}"; flags: ${TCP_FLAG_NAMES.join(', ')} (comma-separated: all set)`);
+        }
+      }
+      match = (r) => want.every((f) => r.l4.TCP?.flags?.[f as (typeof TCP_FLAG_NAMES)[number]] === true);
+      break;
+    }
+    case 'traffic-direction': {
+      const d = v.toUpperCase();
+      if (d !== 'INGRESS' && d !== 'EGRESS') throw new RangeError(`--traffic-direction: expected ingress or egress, got "${v}"`);
+      match = (r) => r.traffic_direction === d;
+      break;
+    }
+    case 'type': {
+      switch (v.toLowerCase()) {
+        case 'trace': match = (r) => r.Type === 'L3_L4' && r.verdict === 'FORWARDED'; break;
+        case 'drop': match = (r) => r.verdict === 'DROPPED' || r.verdict === 'DENIED'; break;
+        case 'l7': match = (r) => r.Type === 'L7'; break;
+        case 'policy-verdict': match = (r) => r.event_kind === 'policy'; break;
+        default:
+          throw new RangeError(`--type: "${v}" is not a kind of flow Vigil reports; one of ${FLOW_TYPES.join(', ')}`);
+      }
+      break;
+    }
+    case 'ip-version': {
+      if (v !== '4' && v !== '6') throw new RangeError(`--ip-version: expected 4 or 6, got "${v}"`);
+      const want = v === '4' ? 'IPv4' : 'IPv6';
+      match = (r) => r.IP.ipVersion === want;
       break;
     }
     case 'container': {

@@ -14,6 +14,7 @@ import { formatTime, parseRfc3339, rfc3339Nano, type TimeFormat } from '../util/
 import { colors, type Colors } from '../output/color.js';
 import { dnsRcodeName } from './dns.js';
 import type { DropReason, FlowEndpoint, FlowEnvelope, FlowRecord, FlowEventKind } from './flow-types.js';
+import type { LossReason } from '../pipeline/loss.js';
 
 /** A record's time from ns since the epoch. */
 export function flowTime(epochNs: bigint): string {
@@ -50,10 +51,85 @@ export function newFlowRecord(input: RecordInput): FlowRecord {
   return ordered as unknown as FlowRecord;
 }
 
-/** One JSON line (no newline), Hubble's envelope. */
+/** One JSON line (no newline), Hubble's envelope, Vigil's fields included (--output json). */
 export function flowToJson(rec: FlowRecord): string {
   const env: FlowEnvelope = { flow: rec, node_name: rec.node_name, time: rec.time };
   return JSON.stringify(env);
+}
+
+/**
+ * Vigil's drop reasons as Hubble's DropReason (flow.proto); undefined for
+ * connection outcomes Hubble has no reason for (a refused or timed-out
+ * connect: the Summary says which).
+ */
+const HUBBLE_DROP: Readonly<Record<DropReason, string | undefined>> = {
+  DROP_REASON_UNKNOWN: 'DROP_REASON_UNKNOWN',
+  POLICY_DENIED: 'POLICY_DENIED',
+  FIREWALL_BLOCKED: 'POLICY_DENY',
+  RATE_LIMITED: 'DROP_RATE_LIMITED',
+  CONNECTION_REFUSED: undefined,
+  CONNECTION_TIMED_OUT: undefined,
+  HOST_UNREACHABLE: undefined,
+  NETWORK_UNREACHABLE: undefined,
+  CONNECTION_ABORTED: undefined,
+  HANDSHAKE_FAILED: undefined,
+};
+
+/** Hubble's Endpoint fields of an endpoint (Vigil's process, container and cgroup id are json only). */
+function hubbleEndpoint(ep: FlowEndpoint): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ['ID', 'identity', 'namespace', 'labels', 'pod_name'] as const) if (ep[k] !== undefined) out[k] = ep[k];
+  return out;
+}
+
+/**
+ * The record as Hubble's flow.Flow in strict protojson (--output hubble,
+ * jsonpb): only flow.proto's fields, its enum values (DENIED is DROPPED with
+ * the deciding policy in egress/ingress_denied_by), 64-bit integers as
+ * strings. Fields in flow.proto's order.
+ */
+export function hubbleFlow(rec: FlowRecord): Record<string, unknown> {
+  const f: Record<string, unknown> = { time: rec.time, uuid: rec.uuid, verdict: rec.verdict === 'DENIED' ? 'DROPPED' : rec.verdict };
+  f.IP = rec.IP;
+  f.l4 = rec.l4;
+  f.source = hubbleEndpoint(rec.source);
+  f.destination = hubbleEndpoint(rec.destination);
+  f.Type = rec.Type;
+  f.node_name = rec.node_name;
+  if (rec.source_names) f.source_names = rec.source_names;
+  if (rec.destination_names) f.destination_names = rec.destination_names;
+  if (rec.l7) {
+    const l7: Record<string, unknown> = { type: rec.l7.type };
+    if (rec.l7.latency_ns !== undefined) l7.latency_ns = String(rec.l7.latency_ns);
+    if (rec.l7.dns) l7.dns = rec.l7.dns;
+    f.l7 = l7;
+  }
+  f.traffic_direction = rec.traffic_direction;
+  const drop = rec.drop_reason_desc && HUBBLE_DROP[rec.drop_reason_desc];
+  if (drop) f.drop_reason_desc = drop;
+  f.is_reply = rec.is_reply;
+  if (rec.socket_cookie !== undefined) f.socket_cookie = String(rec.socket_cookie);
+  if (rec.cgroup_id !== undefined) f.cgroup_id = String(rec.cgroup_id);
+  f.Summary = rec.Summary;
+  if (rec.verdict === 'DENIED' && rec.policy) {
+    f[rec.traffic_direction === 'INGRESS' ? 'ingress_denied_by' : 'egress_denied_by'] = [{ name: rec.policy, kind: 'Vigil' }];
+  }
+  return f;
+}
+
+/** One line of `hubble observe -o jsonpb`: {"flow":{...},"node_name":..,"time":..}, strict. */
+export function flowToHubbleJson(rec: FlowRecord): string {
+  return JSON.stringify({ flow: hubbleFlow(rec), node_name: rec.node_name, time: rec.time });
+}
+
+/**
+ * A loss as Hubble reports one (GetFlowsResponse.lost_events): lost in the
+ * kernel's ring (PERF_EVENT_RING_BUFFER, Hubble's name for the BPF side) or
+ * in Vigil's output queue (OBSERVER_EVENTS_QUEUE).
+ */
+export function hubbleLostLine(count: number, reason: LossReason, node: string, timeNs: bigint): string {
+  const source = reason === 'ring_full' ? 'PERF_EVENT_RING_BUFFER' : 'OBSERVER_EVENTS_QUEUE';
+  return JSON.stringify({ lost_events: { source, num_events_lost: String(count) }, node_name: node, time: flowTime(timeNs) });
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -123,23 +199,77 @@ export interface FlowCompactOptions {
 
 const PLAIN = colors(false);
 
-/** The compact line (no newline). */
-export function formatFlowCompact(rec: FlowRecord, opts: FlowCompactOptions = {}): string {
+/** What every text format of a record shows: time, endpoints (client on the left), verdict. */
+function flowParts(rec: FlowRecord, opts: FlowCompactOptions): { time: string; src: string; dst: string; verdict: string } {
   const c = opts.colors ?? PLAIN;
   const p = ports(rec);
   let src = endpointText(rec.IP.source, p.s, rec.source, rec.source_names);
   let dst = endpointText(rec.IP.destination, p.d, rec.destination, rec.destination_names);
-  let arrow = '->';
-  if (rec.is_reply) {
-    arrow = '<-';
-    [src, dst] = [dst, src];
-  }
-  const drop = rec.drop_reason_desc && rec.verdict !== 'FORWARDED' ? `${dropReasonText(rec.drop_reason_desc)} ` : '';
-  const summary = rec.Summary ? ` (${rec.Summary})` : '';
+  if (rec.is_reply) [src, dst] = [dst, src];
   const epochNs = opts.timeFormat === undefined ? undefined : parseRfc3339(rec.time);
   const time = opts.timeFormat === undefined || epochNs === undefined ? compactTime(rec.time) : formatTime(epochNs, opts.timeFormat);
   const verdict = rec.verdict === 'FORWARDED' ? c.green(rec.verdict) : c.red(rec.verdict);
-  return `${c.dim(time)}: ${src} ${arrow} ${dst} ${POINT[rec.event_kind] ?? rec.event_kind} ${drop}${verdict}${summary}`;
+  return { time: c.dim(time), src, dst, verdict };
+}
+
+function dropText(rec: FlowRecord): string | undefined {
+  return rec.drop_reason_desc && rec.verdict !== 'FORWARDED' ? dropReasonText(rec.drop_reason_desc) : undefined;
+}
+
+/** The compact line (no newline). */
+export function formatFlowCompact(rec: FlowRecord, opts: FlowCompactOptions = {}): string {
+  const { time, src, dst, verdict } = flowParts(rec, opts);
+  const drop = dropText(rec);
+  const summary = rec.Summary ? ` (${rec.Summary})` : '';
+  return `${time}: ${src} ${rec.is_reply ? '<-' : '->'} ${dst} ${POINT[rec.event_kind] ?? rec.event_kind} ${drop ? `${drop} ` : ''}${verdict}${summary}`;
+}
+
+/** The columns of Hubble's table and dict outputs for one record. */
+function hubbleColumns(rec: FlowRecord, opts: FlowCompactOptions): [string, string][] {
+  const { time, src, dst, verdict } = flowParts(rec, opts);
+  const drop = dropText(rec);
+  return [
+    ['TIMESTAMP', time], ['SOURCE', src], ['DESTINATION', dst], ['TYPE', POINT[rec.event_kind] ?? rec.event_kind],
+    ['VERDICT', drop ? `${verdict} (${drop})` : verdict], ['SUMMARY', rec.Summary],
+  ];
+}
+
+/** Column widths of the table (streamed: fixed, as a header cannot wait for the widest row). */
+const TABLE_WIDTHS = [19, 40, 40, 14, 10, 0];
+
+/** `hubble observe -o table`'s header line. */
+export function flowTableHeader(): string {
+  return padColumns(['TIMESTAMP', 'SOURCE', 'DESTINATION', 'TYPE', 'VERDICT', 'SUMMARY']);
+}
+
+function padColumns(cells: readonly string[]): string {
+  return cells.map((v, i) => (TABLE_WIDTHS[i] ? v.padEnd(TABLE_WIDTHS[i]!) : v)).join(' ');
+}
+
+/** A row of `hubble observe -o table` (no newline). */
+export function formatFlowTable(rec: FlowRecord, opts: FlowCompactOptions = {}): string {
+  return padColumns(hubbleColumns(rec, opts).map(([, v]) => v));
+}
+
+/** A record as `hubble observe -o dict`: a rule line, then one "KEY: value" line per column, keys right-aligned. */
+export function formatFlowDict(rec: FlowRecord, opts: FlowCompactOptions = {}): string {
+  const rows = hubbleColumns(rec, opts).map(([k, v]) => `${k.padStart(11)}: ${v}`);
+  return ['------------', ...rows].join('\n');
+}
+
+/** Flow output formats: compact lines, Vigil's json, strict Hubble JSON (jsonpb, also called hubble), hubble's dict and table. */
+export const FLOW_OUTPUTS = ['compact', 'json', 'jsonpb', 'hubble', 'dict', 'table'] as const;
+export type FlowOutput = (typeof FLOW_OUTPUTS)[number];
+
+/** One record in an output format (no newline). */
+export function flowLine(format: FlowOutput, rec: FlowRecord, opts: FlowCompactOptions = {}): string {
+  switch (format) {
+    case 'json': return flowToJson(rec);
+    case 'jsonpb': case 'hubble': return flowToHubbleJson(rec);
+    case 'dict': return formatFlowDict(rec, opts);
+    case 'table': return formatFlowTable(rec, opts);
+    case 'compact': return formatFlowCompact(rec, opts);
+  }
 }
 
 /** 1536 -> "1.5 KiB". */

@@ -10,7 +10,9 @@
 import type { EventOf, VigilEvent, VigilEventKind } from '../pipeline/events.js';
 import type { SysEvent } from '../sensors/sysevent-events.js';
 import { errnoName } from '../kernel/errno.js';
-import { compactTime, flowToJson, formatFlowCompact } from '../network/flow-format.js';
+import {
+  compactTime, flowToHubbleJson, flowToJson, formatFlowCompact, formatFlowDict, formatFlowTable, hubbleLostLine, type FlowOutput,
+} from '../network/flow-format.js';
 import type { FlowRecord } from '../network/flow-types.js';
 import { formatAlertJson, formatAlertText } from '../rules/output.js';
 import { BootClock, formatTime, rfc3339Nano } from '../util/clock.js';
@@ -18,17 +20,27 @@ import { colors } from './color.js';
 import { PolicyEventFormatter } from './policy-events.js';
 import { TetragonFormatter, escapeControls, type FormatterOptions, type OutputFormat } from './tetragon.js';
 
-/** A line for each kind of event (without the newline). */
-export type EventFormatter = { readonly [K in VigilEventKind]: (e: EventOf<K>) => string };
+/** A line for each kind of event (without the newline); undefined: the format has no shape for it (tetragon: forks). */
+export type EventFormatter = { readonly [K in VigilEventKind]: (e: EventOf<K>) => string | undefined };
+
+/**
+ * A stream's output formats: Tetragon's (compact, json, table, tetragon) and
+ * Hubble's for flows (jsonpb or hubble: strict Hubble JSON; dict). tetragon,
+ * jsonpb and hubble are the strict outputs: process events in Tetragon's
+ * schema, flows in Hubble's, nothing either lacks.
+ */
+export type EventOutput = OutputFormat | FlowOutput;
 
 export interface EventFormatOptions extends FormatterOptions {
   /** Converts kernel times for the lines that print them (default: the host's clock). */
   clock?: BootClock;
+  /** table: flows in hubble observe's columns (a stream of flows alone). */
+  hubbleTable?: boolean;
 }
 
 /** The event as one line in the formatter's format. */
-export function formatEvent(f: EventFormatter, e: VigilEvent): string {
-  return (f[e.kind] as (x: VigilEvent) => string)(e);
+export function formatEvent(f: EventFormatter, e: VigilEvent): string | undefined {
+  return (f[e.kind] as (x: VigilEvent) => string | undefined)(e);
 }
 
 /** "connect 3 -> 127.0.0.1:80 = 0", "ptrace = EPERM": a syscall event's detail. */
@@ -65,10 +77,11 @@ function flowPid(r: FlowRecord): number | undefined {
   return (r.source.process ?? r.destination.process)?.pid;
 }
 
-/** Compact, json or table lines for every kind. */
-export function eventFormatter(format: OutputFormat, o: EventFormatOptions = {}): EventFormatter {
+/** Lines of every kind in an output format. */
+export function eventFormatter(format: EventOutput, o: EventFormatOptions = {}): EventFormatter {
   const clock = o.clock ?? BootClock.measure();
-  const tetragon = new TetragonFormatter(format, o);
+  const strict = format === 'tetragon' || format === 'jsonpb' || format === 'hubble';
+  const tetragon = new TetragonFormatter(strict ? 'tetragon' : format === 'dict' ? 'compact' : format, o);
   const node = tetragon.node;
   const policy = new PolicyEventFormatter(format === 'json' ? 'json' : 'compact',
     format === 'json' ? { ...o, tetragon } : { ...o, timeFormat: format === 'table' ? undefined : o.timeFormat });
@@ -95,8 +108,23 @@ export function eventFormatter(format: OutputFormat, o: EventFormatOptions = {})
         lost: lostText,
       };
     }
-    case 'compact': {
-      const flow = (e: EventOf<'flow' | 'dns'>): string => formatFlowCompact(e.record, flowOpts);
+    case 'tetragon': case 'jsonpb': case 'hubble': {
+      const strictPolicy = new PolicyEventFormatter('tetragon', { ...o, tetragon });
+      const flow = (e: EventOf<'flow' | 'dns'>): string => flowToHubbleJson(e.record);
+      return {
+        ...process, flow, dns: flow,
+        // Neither schema has syscall events or Falco's alerts.
+        sys: () => undefined,
+        policy: (e) => strictPolicy.json(e.event),
+        alert: () => undefined,
+        // Each schema's one loss record: Tetragon's rate_limit_info, Hubble's lost_events.
+        lost: (e) => (format === 'tetragon' ? lostText(e)
+          : hubbleLostLine(e.loss.count, e.loss.reason, node, clock.toEpochNs(e.timeBootNs))),
+      };
+    }
+    case 'dict': case 'compact': {
+      const flow = (e: EventOf<'flow' | 'dns'>): string =>
+        (format === 'dict' ? formatFlowDict(e.record, flowOpts) : formatFlowCompact(e.record, flowOpts));
       return {
         ...process, flow, dns: flow,
         sys: (e) => timed(e.timeNs, escapeControls(`🔌 ${e.call.padEnd(7)} ${e.task.pid} ${e.task.comm} ${sysDetail(e)}`)),
@@ -109,9 +137,9 @@ export function eventFormatter(format: OutputFormat, o: EventFormatOptions = {})
       const row = (timeNs: bigint, kind: string, pid: number | undefined, uid: number | undefined, detail: string): string =>
         tetragon.row([rfc3339Nano(timeNs).slice(11, 23), kind, pid === undefined ? '-' : String(pid), '-',
           uid === undefined ? '-' : String(uid), '-', escapeControls(detail)]);
-      const flow = (e: EventOf<'flow' | 'dns'>): string =>
+      const flow = (e: EventOf<'flow' | 'dns'>): string => (o.hubbleTable ? formatFlowTable(e.record, flowOpts) :
         row(clock.toEpochNs(e.timeBootNs), e.kind, flowPid(e.record), undefined,
-          formatFlowCompact(e.record).slice(compactTime(e.record.time).length + 2));
+          formatFlowCompact(e.record).slice(compactTime(e.record.time).length + 2)));
       return {
         ...process, flow, dns: flow,
         sys: (e) => row(e.timeNs, e.call, e.task.pid, e.task.uid, `${e.task.comm} ${sysDetail(e)}`),

@@ -4,8 +4,11 @@
 //            action, policy_name, message, tags, kernel_stack_trace, ...,
 //            "hook": "<what served it>"}, "node_name":.., "time":..}
 //   compact  `tetra getevents -o compact`: "📬 open    <pid> <binary> <path>"
-// The one field Tetragon does not have is "hook": the kernel hook that served
-// the event (a tracepoint standing in for a kprobe says so), and "portable".
+//   tetragon strict Tetragon (docs/outputs.md): only fields of the envelope's
+//            message, enum values of its schema
+// The fields Tetragon does not have (json only) are "hook": the kernel hook
+// that served the event (a tracepoint standing in for a kprobe says so), and
+// "portable".
 // Events of a policy in monitor mode keep Tetragon's `action` (what the policy
 // says to do) and carry the tag "policy-mode:monitor": nothing was enforced.
 // 64-bit integers are strings, as protojson writes int64/uint64.
@@ -13,15 +16,18 @@ import { decodeOpenFlags, formatMode } from '../sensors/flags.js';
 import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
 import { syscallName } from '../kernel/syscalls.js';
 import {
-  TetragonFormatter, capabilityNames, tetragonCapabilityName, escapeControls, type FormatterOptions, type TetragonProcess,
+  TetragonFormatter, capabilityNames, tetragonCapabilityName, escapeControls, knownCapabilityNames, secureBitsNames, type FormatterOptions, type TetragonProcess,
 } from './tetragon.js';
 import type { ArgSpec, ArgValue, Hook, PolicyEvent, StackFrame } from '../policy/ir.js';
 import type { ProcessInfo } from '../process/types.js';
 
-export type PolicyOutputFormat = 'json' | 'compact';
+export type PolicyOutputFormat = 'json' | 'compact' | 'tetragon';
 
 /** The tag events of a policy in monitor mode carry (`spec.options` policy-mode: monitor). */
 export const MONITOR_TAG = 'policy-mode:monitor';
+
+/** The tag --output tetragon adds where Vigil's Deny is reported as Tetragon's KPROBE_ACTION_OVERRIDE. */
+export const DENY_TAG = 'vigil-action:deny';
 
 const FAMILY_NAMES: Readonly<Record<number, string>> = { 0: 'AF_UNSPEC', 1: 'AF_UNIX', 2: 'AF_INET', 10: 'AF_INET6', 16: 'AF_NETLINK', 17: 'AF_PACKET', 40: 'AF_VSOCK', 44: 'AF_XDP' };
 const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
@@ -94,10 +100,14 @@ function fileObject(v: Extract<ArgValue, { kind: 'file' }>): Record<string, unkn
  * label rides along. A value the engine could not read is
  * {"unavailable_arg": "<why>"}; nop arguments are left out (undefined).
  */
-export function tetragonArg(spec: ArgSpec, v: ArgValue): Record<string, unknown> | undefined {
+export function tetragonArg(spec: ArgSpec, v: ArgValue, strict = false): Record<string, unknown> | undefined {
   if (spec.type === 'nop') return undefined;
   const label = spec.label ? { label: spec.label } : {};
   const o = (key: string, value: unknown): Record<string, unknown> => ({ [key]: value, ...label });
+  if (strict) {
+    const s = strictArg(v);
+    if (s) return o(...s);
+  }
   switch (v.kind) {
     case 'int':
       switch (spec.type) {
@@ -174,6 +184,40 @@ export function tetragonArg(spec: ArgSpec, v: ArgValue): Record<string, unknown>
   }
 }
 
+/**
+ * Where Tetragon's schema wants another shape than Vigil's json: a value not
+ * read is an error_arg (Tetragon has no unavailable_arg), enums by their
+ * schema names (securebits, capabilities it names). Undefined: the shape is
+ * the same.
+ */
+function strictArg(v: ArgValue): [string, unknown] | undefined {
+  switch (v.kind) {
+    case 'unavailable':
+      return ['error_arg', { Message: v.reason }];
+    case 'cred': {
+      const c: Record<string, unknown> = {
+        uid: v.uid, gid: v.gid, euid: v.euid, egid: v.egid, suid: v.suid, sgid: v.sgid, fsuid: v.fsuid, fsgid: v.fsgid,
+      };
+      if (v.securebits !== undefined) c.securebits = secureBitsNames(v.securebits);
+      if (v.caps) c.caps = { permitted: knownCapabilityNames(v.caps.permitted), effective: knownCapabilityNames(v.caps.effective), inheritable: knownCapabilityNames(v.caps.inheritable) };
+      return ['process_credentials_arg', c];
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The fields of each envelope's message in Tetragon's schema (tetragon.proto): what --output tetragon keeps. */
+const TETRAGON_FIELDS: Readonly<Record<ReturnType<typeof envelopeKey>, ReadonlySet<string>>> = {
+  process_kprobe: new Set(['process', 'parent', 'function_name', 'args', 'return', 'action', 'kernel_stack_trace', 'policy_name',
+    'return_action', 'message', 'tags', 'user_stack_trace', 'ancestors', 'data']),
+  process_tracepoint: new Set(['process', 'parent', 'subsys', 'event', 'args', 'policy_name', 'action', 'message', 'tags', 'ancestors']),
+  process_uprobe: new Set(['process', 'parent', 'path', 'symbol', 'policy_name', 'message', 'args', 'tags', 'ancestors', 'offset',
+    'ref_ctr_offset', 'action', 'data']),
+  process_lsm: new Set(['process', 'parent', 'function_name', 'policy_name', 'message', 'args', 'action', 'tags', 'ancestors', 'ima_hash']),
+  process_loader: new Set(['process', 'path', 'buildid', 'parent', 'ancestors']),
+};
+
 function stack(frames: readonly StackFrame[] | undefined): Record<string, unknown>[] | undefined {
   if (!frames || frames.length === 0) return undefined;
   return frames.map((f) => {
@@ -206,7 +250,7 @@ export class PolicyEventFormatter {
   private readonly timeFormat: TimeFormat | undefined;
 
   constructor(readonly format: PolicyOutputFormat, opts: PolicyFormatterOptions = {}) {
-    this.tetragon = opts.tetragon ?? new TetragonFormatter('json', opts);
+    this.tetragon = opts.tetragon ?? new TetragonFormatter(format === 'tetragon' ? 'tetragon' : 'json', opts);
     this.timeFormat = opts.timeFormat;
   }
 
@@ -216,8 +260,14 @@ export class PolicyEventFormatter {
 
   private processObject(e: PolicyEvent, p: ProcessInfo | undefined): TetragonProcess | Record<string, unknown> {
     if (p) return this.tetragon.process(p);
-    // Not in the process cache (gone before it was seen): what the record itself says.
-    return { pid: e.pid, tid: e.tid, binary: '', arguments: '', flags: 'unknown', comm: e.comm };
+    // Not in the process cache (gone before it was seen): what the record itself says (Tetragon's "unknown").
+    const o: Record<string, unknown> = { pid: e.pid, tid: e.tid, binary: '', arguments: '', flags: 'unknown' };
+    if (!this.strict) o.comm = e.comm;
+    return o;
+  }
+
+  private get strict(): boolean {
+    return this.format === 'tetragon';
   }
 
   /** The event's body (inside the envelope). */
@@ -247,22 +297,27 @@ export class PolicyEventFormatter {
       default:
         o.function_name = h.functionName;
     }
-    o.args = h.args.map((a, i) => tetragonArg(a, e.args[i] ?? { kind: 'unavailable', reason: 'not captured' })).filter((x) => x !== undefined);
+    const strict = this.strict;
+    const args = (specs: readonly ArgSpec[], values: readonly ArgValue[] | undefined): Record<string, unknown>[] =>
+      specs.map((a, i) => tetragonArg(a, values?.[i] ?? { kind: 'unavailable', reason: 'not captured' }, strict))
+        .filter((x) => x !== undefined);
+    o.args = args(h.args, e.args);
     if (e.returnValue !== undefined) {
       const spec: ArgSpec = h.returnArg ?? { index: 0, type: 'int', returnCopy: false, maxData: false, pos: h.pos };
-      o.return = tetragonArg(spec, e.returnValue);
+      o.return = tetragonArg(spec, e.returnValue, strict);
     }
     // Tetragon's `data` (process_kprobe / process_uprobe), after the return value in its schema.
-    if (h.data && h.data.length > 0 && (e.kind === 'kprobe' || e.kind === 'uprobe')) {
-      o.data = h.data.map((a, j) => tetragonArg(a, e.data?.[j] ?? { kind: 'unavailable', reason: 'not captured' })).filter((x) => x !== undefined);
-    }
-    o.action = e.action;
+    if (h.data && h.data.length > 0 && (e.kind === 'kprobe' || e.kind === 'uprobe')) o.data = args(h.data, e.data);
+    // Vigil's Deny (the call refused with EPERM) is, in Tetragon's terms, an override of its return value.
+    const denied = strict && e.action === 'KPROBE_ACTION_DENY';
+    o.action = denied ? 'KPROBE_ACTION_OVERRIDE' : e.action;
     o.policy_name = e.policy.name;
     if (e.policy.namespace !== undefined) o.policy_namespace = e.policy.namespace;
     if (h.message) o.message = h.message;
     // Tetragon's events have no field for the policy mode: a monitor-mode policy's events say it in
     // tags (a field the schema has); `action` is the action as written, as Tetragon reports it.
     const tags = e.policyMode === 'monitor' ? [...h.tags, MONITOR_TAG] : [...h.tags];
+    if (denied) tags.push(DENY_TAG);
     if (tags.length) o.tags = tags;
     const ks = stack(e.kernelStack);
     if (ks) o.kernel_stack_trace = ks;
@@ -273,8 +328,15 @@ export class PolicyEventFormatter {
     return o;
   }
 
+  /** The envelope line: Vigil's json, or with --output tetragon only the fields of Tetragon's message. */
   json(e: PolicyEvent): string {
-    return JSON.stringify({ [envelopeKey(e.hook)]: this.body(e), node_name: this.node, time: rfc3339Nano(e.timeNs) });
+    const key = envelopeKey(e.hook);
+    let body = this.body(e);
+    if (this.strict) {
+      const keep = TETRAGON_FIELDS[key];
+      body = Object.fromEntries(Object.entries(body).filter(([k]) => keep.has(k)));
+    }
+    return JSON.stringify({ [key]: body, node_name: this.node, time: rfc3339Nano(e.timeNs) });
   }
 
   compact(e: PolicyEvent): string {
@@ -289,7 +351,7 @@ export class PolicyEventFormatter {
   }
 
   line(e: PolicyEvent): string {
-    return this.format === 'json' ? this.json(e) : this.compact(e);
+    return this.format === 'compact' ? this.compact(e) : this.json(e);
   }
 }
 

@@ -10,7 +10,8 @@ import {
   FileOutput, HttpOutput, Sink, eventSensor, stdoutOutput, LOSS_REASON_TEXT, type AlertEvent, type Loss, type PolicyMatchEvent,
 } from '../pipeline/index.js';
 import { formatAlertJson, formatAlertText, type Alert, type OutputEncoding } from '../rules/output.js';
-import { PolicyEventFormatter } from './policy-events.js';
+import { PolicyEventFormatter, type PolicyOutputFormat } from './policy-events.js';
+import { tetragonLostLine } from './tetragon.js';
 import type { ProcessLookup } from '../process/types.js';
 import type { Priority } from '../rules/loader.js';
 import { otlpLogSink, type OtlpOptions, type OtlpRecord, type Severity } from '../telemetry/otlp.js';
@@ -42,6 +43,8 @@ const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 export interface RunSinkOptions {
   encoding: OutputEncoding;
+  /** Policy events' format on stdout; default: json with the json encoding, else compact. */
+  policyFormat?: PolicyOutputFormat;
   capacityBytes: number;
 }
 
@@ -50,13 +53,14 @@ export interface RunSinkOptions {
  * lines (beginning with their time, as observe's), their processes from `cache`.
  */
 export function stdoutRunSink(o: RunSinkOptions, cache?: ProcessLookup): Sink<RunEvent> {
-  const pf = new PolicyEventFormatter(o.encoding === 'json' ? 'json' : 'compact', { lookup: cache, timeFormat: 'StampMilli' });
+  const pf = new PolicyEventFormatter(o.policyFormat ?? (o.encoding === 'json' ? 'json' : 'compact'), { lookup: cache, timeFormat: 'StampMilli' });
   return new Sink<RunEvent>(stdoutOutput, {
     capacityBytes: o.capacityBytes,
     sensorOf: eventSensor,
     format: {
-      line: (e) => (e.kind === 'alert' ? encode(e.alert, o.encoding) : o.encoding === 'json' ? pf.json(e.event) : pf.compact(e.event)),
-      lost: (l) => encode(lostAlert(l, nowNs()), o.encoding),
+      line: (e) => (e.kind === 'alert' ? encode(e.alert, o.encoding) : pf.line(e.event)),
+      // Tetragon's schema has one loss record (rate_limit_info); the sensor and reason are on stderr.
+      lost: (l) => (pf.format === 'tetragon' ? tetragonLostLine(l.count, pf.node, nowNs()) : encode(lostAlert(l, nowNs()), o.encoding)),
     },
   });
 }

@@ -1,17 +1,23 @@
 // Events as lines, in Tetragon's shapes so tools built for Tetragon read Vigil:
-//   json     one object per line, the envelope of Tetragon's export
-//            ({"process_exec":{...},"node_name":..,"time":..}), field names as
-//            Tetragon's protobuf JSON has them (tetragon/api/v1 Process),
-//            plus Vigil's cgroup_id, container_id and tty;
+//   tetragon strict Tetragon: each line a tetragon.GetEventsResponse as
+//            `tetra getevents -o json` writes it (protojson, proto field
+//            names, enum names, 64-bit integers as strings), nothing Tetragon's
+//            schema (tetragon/api/v1) does not have: docs/outputs.md;
+//   json     Vigil's richer shape: the same envelopes and process objects,
+//            plus Vigil's cgroup_id, container_id and tty, and Vigil's own
+//            event kinds;
 //   compact  `tetra getevents -o compact`: "🚀 process <pid> <binary> <args>",
 //            "💥 exit    <pid> <binary> <args> <status|SIGNAL>";
 //   table    fixed-width columns under a header line (aligned while streaming).
 //
-// Event kinds Tetragon does not have are Vigil's own envelopes:
+// Event kinds Tetragon does not have are Vigil's own envelopes in json:
 // process_fork {process, parent}, process_exec_failed {process, parent,
 // filename, arguments, cwd, ret, error} and file {process, parent, op, path,
-// flags, mode, ret, target, syscall}. A file event names its task (pid and
-// start time); its process comes from the process cache (lookup).
+// flags, mode, ret, target, syscall}; in tetragon a file event is a
+// process_kprobe as Tetragon's file monitoring reports it, and forks and
+// failed execs (which Tetragon does not report) are left out. A file event
+// names its task (pid and start time); its process comes from the process
+// cache (lookup).
 import os from 'node:os';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { CAP_DAC_OVERRIDE, capabilityList, capabilityName } from '../kernel/capabilities.js';
@@ -29,8 +35,8 @@ import { rawShown } from '../sensors/file-events.js';
 
 export { execId };
 
-export type OutputFormat = 'compact' | 'json' | 'table';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['compact', 'json', 'table'];
+export type OutputFormat = 'compact' | 'json' | 'table' | 'tetragon';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['compact', 'json', 'table', 'tetragon'];
 
 /**
  * Tetragon's `arguments`: argv without argv[0] (the binary is its own field),
@@ -97,11 +103,15 @@ export function readHostNamespaces(procRoot = '/proc'): HostNamespaces {
   return fromKthreadd.mnt !== undefined ? fromKthreadd : read(1);
 }
 
-/** Tetragon's flags words for a process. */
-function processFlags(p: ProcessInfo): string {
+/**
+ * Tetragon's flags words for a process. `clone`: the exec followed a fork
+ * (the image before it was the fork's copy), as Tetragon marks an exec that
+ * started a new process; an exec that replaced an exec'd image has none.
+ */
+function processFlags(p: ProcessInfo, cloned: boolean): string {
   const f: string[] = [];
   switch (p.source) {
-    case 'exec': f.push('execve'); break;
+    case 'exec': f.push('execve'); if (cloned) f.push('clone'); break;
     case 'fork': f.push('clone'); break;
     case 'iterator': case 'procfs': f.push('procFS'); break;
     default: return assertNever(p.source);
@@ -116,14 +126,49 @@ function processFlags(p: ProcessInfo): string {
   return f.join(' ');
 }
 
-/** A bigint as a JSON number when exact, else as a string (protobuf JSON's uint64 rule). */
+/** A bigint as a JSON number when exact, else as a string (Vigil's json). */
 function u64(v: bigint): number | string {
   return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
 }
 
+/** Capability names Tetragon's CapabilitiesType enum has (strict: bits it does not name are left out). */
+export function knownCapabilityNames(mask: bigint): string[] {
+  return capabilityNames(mask).filter((n) => !/^CAP_\d+$/.test(n));
+}
+
+/** Tetragon's SecureBitsType names of a securebits word (SECBIT_NOROOT = 1, ...). */
+export function secureBitsNames(bits: number): string[] {
+  return SECURE_BITS.filter((_, i) => bits & (1 << i));
+}
+
+const SECURE_BITS = [
+  'SecBitNoRoot', 'SecBitNoRootLocked', 'SecBitNoSetUidFixup', 'SecBitNoSetUidFixupLocked', 'SecBitKeepCaps',
+  'SecBitKeepCapsLocked', 'SecBitNoCapAmbientRaise', 'SecBitNoCapAmbientRaiseLocked',
+];
+
+export interface TetragonCapabilities { permitted: string[]; effective: string[]; inheritable: string[] }
+
+/** Tetragon's ProcessCredentials: every id, the secure bits, the capability sets, the user namespace. */
+export interface TetragonCredentials {
+  uid: number; gid: number; euid: number; egid: number;
+  suid?: number; sgid?: number; fsuid?: number; fsgid?: number;
+  securebits?: string[];
+  caps?: TetragonCapabilities;
+  user_ns?: { ns: { inum: number; is_host: boolean } };
+}
+
+/** Tetragon's BinaryProperties of an exec: the set-user/group-ID it ran with and the privileges it gained. */
+export interface TetragonBinaryProperties {
+  setuid?: number;
+  setgid?: number;
+  privileges_changed?: string[];
+}
+
+/** Tetragon's Process (tetragon/api/v1 tetragon.proto), as --output tetragon writes it. */
 export interface TetragonProcess {
   exec_id: string;
   pid: number;
+  /** The effective uid, as Tetragon's (process_credentials has them all). */
   uid: number;
   cwd: string;
   binary: string;
@@ -131,13 +176,22 @@ export interface TetragonProcess {
   flags: string;
   start_time: string;
   auid: number;
-  parent_exec_id?: string;
   docker?: string;
-  cap?: { permitted: string[]; effective: string[]; inheritable: string[] };
+  parent_exec_id?: string;
+  /** 1 while the process runs, 0 in its exit event (Vigil's cache holds one reference per live process). */
+  refcnt: number;
+  cap?: TetragonCapabilities;
   ns?: Record<string, { inum: number; is_host: boolean }>;
   tid: number;
-  process_credentials: { uid: number; gid: number; euid: number; egid: number };
-  /** Vigil: cgroup v2 id, the container id ("host" outside containers; null when unknown), the controlling tty. */
+  process_credentials: TetragonCredentials;
+  /** Exec events only. */
+  binary_properties?: TetragonBinaryProperties;
+  /** In a container: whether it descends from its pid namespace's init (false: entered from outside, nsenter, docker exec). */
+  in_init_tree?: boolean;
+}
+
+/** Vigil's json process: Tetragon's plus the cgroup v2 id, the container id ("host"; null when unknown), the tty. */
+export interface VigilProcess extends TetragonProcess {
   cgroup_id: number | string;
   container_id: string | null;
   tty?: string;
@@ -175,6 +229,17 @@ function containerId(p: ProcessInfo): string | null {
   return p.container === 'host' ? 'host' : p.container.id;
 }
 
+/** A process's pid in its own pid namespace (the last NSpid of /proc/PID/status); undefined when gone. */
+function nsPid(pid: number): number | undefined {
+  try {
+    const m = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const last = m?.[1]?.trim().split(/\s+/).pop();
+    return last === undefined ? undefined : Number(last);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Formats events as lines (without the newline). A new event kind must be added here to compile. */
 export class TetragonFormatter {
   readonly node: string;
@@ -187,32 +252,40 @@ export class TetragonFormatter {
     this.c = colors(opts.color === true);
   }
 
-  /** The Tetragon process object of p. */
-  process(p: ProcessInfo): TetragonProcess {
+  /** The process object of p in this formatter's shape: Tetragon's (tetragon), or Tetragon's plus Vigil's fields. */
+  process(p: ProcessInfo, exited = false): TetragonProcess | VigilProcess {
+    return this.format === 'tetragon' ? this.tetragonProcess(p, exited) : this.vigilProcess(p, exited);
+  }
+
+  /** Tetragon's Process of p (exited: as its exit event shows it): only fields of its schema. */
+  tetragonProcess(p: ProcessInfo, exited = false): TetragonProcess {
+    const strict = this.format === 'tetragon';
+    const caps = (m: bigint): string[] => (strict ? knownCapabilityNames(m) : capabilityNames(m));
+    const cap = p.caps && { permitted: caps(p.caps.permitted), effective: caps(p.caps.effective), inheritable: caps(p.caps.inheritable) };
+    const cred: TetragonCredentials = { uid: p.uid, gid: p.gid, euid: p.euid, egid: p.egid };
+    if (p.suid !== undefined) Object.assign(cred, { suid: p.suid, sgid: p.sgid, fsuid: p.fsuid, fsgid: p.fsgid });
+    if (p.securebits !== undefined) cred.securebits = secureBitsNames(p.securebits);
+    if (cap) cred.caps = cap;
+    if (p.ns?.user) cred.user_ns = { ns: { inum: p.ns.user, is_host: this.host.user === p.ns.user } };
     const out: TetragonProcess = {
       exec_id: p.execId,
       pid: p.pid,
-      uid: p.uid,
+      uid: p.euid,
       cwd: p.cwd,
       binary: p.binary,
       arguments: tetragonArguments(p.args),
-      flags: processFlags(p),
+      flags: processFlags(p, this.cloned(p)),
       start_time: rfc3339Nano(p.startTimeNs),
       auid: p.auid,
       parent_exec_id: p.parentExecId,
+      // At the event's time, not the cache's now: an exec formatted after the exit was read still ran.
+      refcnt: exited ? 0 : 1,
       tid: p.tid,
-      process_credentials: { uid: p.uid, gid: p.gid, euid: p.euid, egid: p.egid },
-      cgroup_id: u64(p.cgroupId),
-      container_id: containerId(p),
+      process_credentials: cred,
     };
-    if (p.container !== undefined && p.container !== 'host') out.docker = p.container.id;
-    if (p.caps) {
-      out.cap = {
-        permitted: capabilityNames(p.caps.permitted),
-        effective: capabilityNames(p.caps.effective),
-        inheritable: capabilityNames(p.caps.inheritable),
-      };
-    }
+    // Tetragon's docker: the first 15 digits of the container id.
+    if (p.container !== undefined && p.container !== 'host') out.docker = strict ? p.container.id.slice(0, 15) : p.container.id;
+    if (cap) out.cap = cap;
     if (p.ns) {
       const ns: Record<string, { inum: number; is_host: boolean }> = {};
       for (const [key, field] of NS_KEYS) {
@@ -221,8 +294,74 @@ export class TetragonFormatter {
       }
       out.ns = ns;
     }
+    const init = this.inInitTree(p);
+    if (init !== undefined) out.in_init_tree = init;
+    return out;
+  }
+
+  /** Vigil's json process: Tetragon's plus cgroup_id, container_id and tty. */
+  vigilProcess(p: ProcessInfo, exited = false): VigilProcess {
+    const out: VigilProcess = { ...this.tetragonProcess(p, exited), cgroup_id: u64(p.cgroupId), container_id: containerId(p) };
     if (p.tty) out.tty = p.tty;
     return out;
+  }
+
+  /** The image p's exec replaced (undefined: not an exec image, or not known). */
+  private before(p: ProcessInfo): ProcessInfo | undefined {
+    if (p.source !== 'exec' || !this.opts.lookup) return undefined;
+    const prev = this.opts.lookup.get(p.pid, p.startBootNs, p.execBootNs - 1n);
+    return prev && prev !== p && prev.execBootNs < p.execBootNs ? prev : undefined;
+  }
+
+  /** Whether p's exec followed a fork (Tetragon's `clone`): the image before it was the fork's copy. */
+  private cloned(p: ProcessInfo): boolean {
+    return this.before(p)?.source === 'fork';
+  }
+
+  /**
+   * Tetragon's BinaryProperties of an exec, from the credentials' change
+   * across it: the effective uid or gid a set-user/group-ID binary gave, and
+   * the privileges raised (to root by set-ID, or capabilities gained by file
+   * capabilities). Undefined when the exec changed none, or the image before
+   * it is not known.
+   */
+  binaryProperties(p: ProcessInfo): TetragonBinaryProperties | undefined {
+    const prev = this.before(p);
+    if (!prev) return undefined;
+    const out: TetragonBinaryProperties = {};
+    const raised: string[] = [];
+    if (p.euid !== prev.euid) {
+      out.setuid = p.euid;
+      if (p.euid === 0) raised.push('PRIVILEGES_RAISED_EXEC_FILE_SETUID');
+    }
+    if (p.egid !== prev.egid) {
+      out.setgid = p.egid;
+      if (p.egid === 0) raised.push('PRIVILEGES_RAISED_EXEC_FILE_SETGID');
+    }
+    if (p.caps && prev.caps && p.euid !== 0 && (p.caps.permitted & ~prev.caps.permitted) !== 0n) {
+      raised.unshift('PRIVILEGES_RAISED_EXEC_FILE_CAP');
+    }
+    if (raised.length) out.privileges_changed = raised;
+    return Object.keys(out).length ? out : undefined;
+  }
+
+  /**
+   * Tetragon's in_init_tree: false outside containers (the host's pid
+   * namespace); in one, whether the process descends from the namespace's
+   * init (pid 1 there) rather than from a process that entered from outside
+   * (nsenter, docker exec). Undefined when that cannot be told.
+   */
+  private inInitTree(p: ProcessInfo): boolean | undefined {
+    if (!p.ns || this.host.pid === undefined) return undefined;
+    if (p.ns.pid === this.host.pid) return false;
+    if (!this.opts.lookup) return undefined;
+    let top = p;
+    for (const a of this.opts.lookup.ancestors(p)) {
+      if (a.ns?.pid !== p.ns.pid) break;
+      top = a;
+    }
+    const inner = nsPid(top.pid);
+    return inner === undefined ? undefined : inner === 1;
   }
 
   private ancestorsOf(p: ProcessInfo): ProcessInfo[] | undefined {
@@ -263,15 +402,15 @@ export class TetragonFormatter {
    * cache holds, the texts outweighed the cache itself several times over on
    * a host spawning thousands of processes (issue 11).
    */
-  private processJson(p: ProcessInfo): string {
-    const key = `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.uid}|${p.cwd}`;
+  private processJson(p: ProcessInfo, exited = false): string {
+    const key = `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}`;
     const hit = this.jsonCache.get(p);
     if (hit && hit.key === key) {
       this.jsonCache.delete(p);
       this.jsonCache.set(p, hit);
       return hit.json;
     }
-    const json = JSON.stringify(this.process(p));
+    const json = JSON.stringify(this.process(p, exited));
     this.jsonCache.delete(p);
     if (this.jsonCache.size >= PROCESS_JSON_CACHE_MAX) this.jsonCache.delete(this.jsonCache.keys().next().value!);
     this.jsonCache.set(p, { key, json });
@@ -284,7 +423,11 @@ export class TetragonFormatter {
   /** `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}` */
   private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
     timeNs: bigint): string {
-    let body = `"process":${this.processJson(p)}`;
+    let proc = this.processJson(p, e.kind === 'exit');
+    // Tetragon: binary_properties only in exec events (the process text is shared by every event).
+    const bin = e.kind === 'exec' ? this.binaryProperties(p) : undefined;
+    if (bin) proc = `${proc.slice(0, -1)},"binary_properties":${JSON.stringify(bin)}}`;
+    let body = `"process":${proc}`;
     const parent = this.parentOf(e, p);
     if (parent) body += `,"parent":${this.processJson(parent)}`;
     const anc = this.ancestorsOf(p);
@@ -322,6 +465,32 @@ export class TetragonFormatter {
           raw_path: e.rawPath, ...(e.target !== null ? { raw_target: e.rawTarget } : {}),
           ...(e.ino !== null ? { dev: e.dev, ino: e.ino } : {}),
         }, e.timeNs);
+      default:
+        return assertNever(e);
+    }
+  }
+
+  /**
+   * The strict Tetragon line (a tetragon.GetEventsResponse), or undefined for
+   * kinds Tetragon does not report (forks, failed execs). A file event is a
+   * process_kprobe as Tetragon's file monitoring writes it: the syscall as
+   * function_name, the file as file_arg (path_arg for a name the call did not
+   * open), the second name of rename/link/symlink and the mode as further
+   * arguments, the result as return, action KPROBE_ACTION_POST.
+   */
+  tetragon(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string | undefined {
+    switch (e.kind) {
+      case 'exec':
+        return this.envelope('process_exec', e, p, undefined, e.timeNs);
+      case 'exit': {
+        const rest: Record<string, unknown> = { status: e.status ?? 0, time: rfc3339Nano(e.timeNs) };
+        if (e.signalName !== null) rest.signal = e.signalName;
+        return this.envelope('process_exit', e, p, rest, e.timeNs);
+      }
+      case 'fork': case 'exec_failed':
+        return undefined;
+      case 'file':
+        return this.envelope('process_kprobe', e, p, fileKprobe(e), e.timeNs);
       default:
         return assertNever(e);
     }
@@ -417,8 +586,10 @@ export class TetragonFormatter {
     }).join(' ');
   }
 
-  line(e: SensorEvent): string {
+  /** The event's line in this format; undefined: the format has no shape for its kind (tetragon: forks, failed execs). */
+  line(e: SensorEvent): string | undefined {
     switch (this.format) {
+      case 'tetragon': return this.tetragon(e);
       case 'json': return this.json(e);
       case 'compact': return this.compact(e);
       case 'table': return this.table(e);
@@ -431,6 +602,7 @@ export class TetragonFormatter {
    * "⚠️ lost N S events (why)" otherwise. Reasons: src/pipeline/loss.ts.
    */
   lostLine(count: number, sensor: string, timeNs: bigint, reason: LossReason = 'ring_full'): string {
+    if (this.format === 'tetragon') return tetragonLostLine(count, this.node, timeNs);
     if (this.format === 'json') {
       return JSON.stringify({ lost: { count, sensor, reason }, node_name: this.node, time: rfc3339Nano(timeNs) });
     }
@@ -438,8 +610,33 @@ export class TetragonFormatter {
   }
 }
 
+/**
+ * A loss in Tetragon's strict shape: rate_limit_info, the one loss record its
+ * schema has (the sensor and reason go to stderr).
+ */
+export function tetragonLostLine(count: number, node: string, timeNs: bigint): string {
+  return JSON.stringify({ rate_limit_info: { number_of_dropped_process_events: String(count) }, node_name: node, time: rfc3339Nano(timeNs) });
+}
+
 /** Process texts kept (~2 KB each): the processes active now, not every one the process cache remembers. */
 const PROCESS_JSON_CACHE_MAX = 1024;
+
+/** The syscall's kernel entry, as Tetragon names a syscall kprobe (__x64_sys_openat). */
+export function syscallFunction(name: string): string {
+  return `${SYSCALL_PREFIX}${name}`;
+}
+
+const SYSCALL_PREFIX = process.arch === 'arm64' ? '__arm64_sys_' : process.arch === 'x64' ? '__x64_sys_' : 'sys_';
+
+/** A file event's process_kprobe body (beside process and parent). */
+function fileKprobe(e: FileEvent): Record<string, unknown> {
+  const file: Record<string, unknown> = { path: e.path };
+  if (e.flags.length) file.flags = e.flags.join('|');
+  const args: Record<string, unknown>[] = [e.eventFlags.pathOpened ? { file_arg: file } : { path_arg: file }];
+  if (e.target !== null) args.push({ path_arg: { path: e.target }, label: 'target' });
+  if (e.mode !== null) args.push({ uint_arg: e.mode, label: 'mode' });
+  return { function_name: syscallFunction(e.syscall), args, return: { int_arg: e.ret }, action: 'KPROBE_ACTION_POST' };
+}
 
 /** "<path>[ -> <target>] <FLAGS|...>[ mode=0644] <fd | ERRNO>" */
 function fileDetail(e: FileEvent): string {

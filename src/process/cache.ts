@@ -180,7 +180,8 @@ export class ProcessCache implements ProcessLookup, Disposable {
     const known = this.byExecId.get(id);
     const { cgroupPath, container } = this.cgroupOf(r.cgroupId, r.cgroupPath);
     const fields = {
-      tid: r.tid ?? r.pid, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, auid: r.auid, comm: r.comm,
+      tid: r.tid ?? r.pid, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, suid: r.suid, sgid: r.sgid, fsuid: r.fsuid,
+      fsgid: r.fsgid, securebits: r.securebits, auid: r.auid, comm: r.comm,
       binary: r.binary, args: r.args, cwd: r.cwd, tty: r.tty, caps: r.caps, ns: r.ns, cgroupId: r.cgroupId ?? 0n,
       cgroupPath, container, flags: { ...NO_FLAGS, ...r.flags },
     };
@@ -195,7 +196,8 @@ export class ProcessCache implements ProcessLookup, Disposable {
     // (a spread here made each image a slower, larger object).
     const info: Info = {
       execId: id, pid: r.pid, tid: fields.tid, ppid: r.ppid, parentExecId: undefined,
-      parentStartBootNs: r.parentStartBootNs, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, auid: r.auid,
+      parentStartBootNs: r.parentStartBootNs, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, suid: r.suid, sgid: r.sgid,
+      fsuid: r.fsuid, fsgid: r.fsgid, securebits: r.securebits, auid: r.auid,
       comm: r.comm, binary: r.binary, args: r.args, cwd: r.cwd, tty: r.tty, startBootNs: r.startBootNs,
       startTimeNs: this.toEpochNs(r.startBootNs), execBootNs, caps: r.caps, ns: r.ns, cgroupId: fields.cgroupId,
       cgroupPath, container, source, flags: fields.flags, exit: undefined, replaced: false,
@@ -220,7 +222,9 @@ export class ProcessCache implements ProcessLookup, Disposable {
       execId: id, pid: r.pid, tid: r.tid ?? r.pid, ppid: r.ppid, parentExecId: undefined,
       parentStartBootNs: r.parentStartBootNs ?? parent?.info.startBootNs,
       uid: r.uid ?? base.uid ?? 0, gid: r.gid ?? base.gid ?? 0, euid: r.euid ?? base.euid ?? 0,
-      egid: r.egid ?? base.egid ?? 0, auid: r.auid ?? base.auid ?? NO_AUID, comm: r.comm ?? base.comm ?? '',
+      egid: r.egid ?? base.egid ?? 0, suid: r.suid ?? base.suid, sgid: r.sgid ?? base.sgid, fsuid: r.fsuid ?? base.fsuid,
+      fsgid: r.fsgid ?? base.fsgid, securebits: r.securebits ?? base.securebits, auid: r.auid ?? base.auid ?? NO_AUID,
+      comm: r.comm ?? base.comm ?? '',
       binary: base.binary ?? '', args: base.args ?? [], cwd: base.cwd ?? '', tty: base.tty,
       startBootNs: r.startBootNs, startTimeNs: this.toEpochNs(r.startBootNs), execBootNs: r.startBootNs,
       caps: r.caps ?? base.caps, ns: r.ns ?? base.ns, cgroupId: r.cgroupId ?? base.cgroupId ?? 0n,
@@ -581,8 +585,9 @@ export class ProcessCache implements ProcessLookup, Disposable {
       if (!group) return undefined;
       return { ...this.emptyInfo(tgid, group.startTicks * NS_PER_TICK), pid: tgid };
     }
-    const [uid = 0, euid = 0] = field('Uid').map(Number);
-    const [gid = 0, egid = 0] = field('Gid').map(Number);
+    // /proc/PID/status: real, effective, saved, filesystem ids.
+    const [uid = 0, euid = 0, suid, fsuid] = field('Uid').map(Number);
+    const [gid = 0, egid = 0, sgid, fsgid] = field('Gid').map(Number);
     const hex = (name: string) => {
       const v = field(name)[0];
       return v ? BigInt(`0x${v}`) : 0n;
@@ -621,7 +626,8 @@ export class ProcessCache implements ProcessLookup, Disposable {
     const startBoot = stat.startTicks * NS_PER_TICK;
     return {
       execId: execId(this.node, startBoot, pid), pid, tid: pid, ppid: stat.ppid, parentExecId: undefined,
-      parentStartBootNs: undefined, uid, gid, euid, egid, auid: Number.isFinite(loginuid) ? loginuid : NO_AUID,
+      parentStartBootNs: undefined, uid, gid, euid, egid, suid, sgid, fsuid, fsgid, securebits: undefined,
+      auid: Number.isFinite(loginuid) ? loginuid : NO_AUID,
       comm: stat.comm, binary, args, cwd, tty: ttyName(stat.ttyNr), startBootNs: startBoot,
       startTimeNs: this.toEpochNs(startBoot), execBootNs: startBoot, caps, ns, cgroupId, cgroupPath: v2,
       container, source: 'procfs', flags, exit: undefined, replaced: false,
@@ -631,7 +637,8 @@ export class ProcessCache implements ProcessLookup, Disposable {
   private emptyInfo(pid: number, startBootNs: bigint): Info {
     return {
       execId: execId(this.node, startBootNs, pid), pid, tid: pid, ppid: 0, parentExecId: undefined,
-      parentStartBootNs: undefined, uid: 0, gid: 0, euid: 0, egid: 0, auid: NO_AUID, comm: '', binary: '', args: [],
+      parentStartBootNs: undefined, uid: 0, gid: 0, euid: 0, egid: 0, suid: undefined, sgid: undefined, fsuid: undefined,
+      fsgid: undefined, securebits: undefined, auid: NO_AUID, comm: '', binary: '', args: [],
       cwd: '', tty: undefined, startBootNs, startTimeNs: this.toEpochNs(startBootNs), execBootNs: startBootNs,
       caps: undefined, ns: undefined, cgroupId: 0n, cgroupPath: undefined, container: undefined, source: 'procfs',
       flags: { ...NO_FLAGS }, exit: undefined, replaced: false,

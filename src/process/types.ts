@@ -115,6 +115,12 @@ export interface ProcessInfo {
   readonly gid: number;
   readonly euid: number;
   readonly egid: number;
+  /** Saved and filesystem ids, the securebits word (cred->securebits); undefined when the source did not give them. */
+  readonly suid?: number;
+  readonly sgid?: number;
+  readonly fsuid?: number;
+  readonly fsgid?: number;
+  readonly securebits?: number;
   /** Login uid; 4294967295 when unset. */
   readonly auid: number;
   /** The kernel's short name (up to 15 bytes). */
@@ -160,6 +166,11 @@ export interface ExecRecord {
   gid: number;
   euid: number;
   egid: number;
+  suid?: number;
+  sgid?: number;
+  fsuid?: number;
+  fsgid?: number;
+  securebits?: number;
   auid: number;
   comm: string;
   binary: string;
@@ -194,6 +205,11 @@ export interface ForkRecord {
   gid?: number;
   euid?: number;
   egid?: number;
+  suid?: number;
+  sgid?: number;
+  fsuid?: number;
+  fsgid?: number;
+  securebits?: number;
   auid?: number;
   comm?: string;
   caps?: Capabilities;

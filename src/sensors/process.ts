@@ -118,6 +118,7 @@ function taskFields(t: VigilTaskInfo) {
   return {
     pid: t.pid, tid: t.tid, ppid: t.ppid, parentStartBootNs: t.parent_start_boottime,
     uid: t.uid, gid: t.gid, euid: t.euid, egid: t.egid, auid: t.auid, comm: t.comm,
+    suid: t.suid, sgid: t.sgid, fsuid: t.fsuid, fsgid: t.fsgid, securebits: t.securebits,
     startBootNs: t.start_boottime,
     caps: { effective: t.cap_effective, permitted: t.cap_permitted, inheritable: t.cap_inheritable },
     ns: namespaces(t), cgroupId: t.cgroup_id,
@@ -240,7 +241,8 @@ function transientInfo(node: string, toEpochNs: (b: bigint) => bigint, t: Partia
   return {
     execId: Buffer.from(`${node}:${t.startBootNs}:${t.pid}`).toString('base64'),
     pid: t.pid, tid: t.tid ?? t.pid, ppid: t.ppid ?? 0, parentExecId: undefined, parentStartBootNs: t.parentStartBootNs,
-    uid: t.uid ?? 0, gid: t.gid ?? 0, euid: t.euid ?? 0, egid: t.egid ?? 0, auid: t.auid ?? NO_AUID, comm: t.comm ?? '',
+    uid: t.uid ?? 0, gid: t.gid ?? 0, euid: t.euid ?? 0, egid: t.egid ?? 0, suid: t.suid, sgid: t.sgid, fsuid: t.fsuid,
+    fsgid: t.fsgid, securebits: t.securebits, auid: t.auid ?? NO_AUID, comm: t.comm ?? '',
     binary: '', args: [], cwd: '', tty: undefined, startBootNs: t.startBootNs, startTimeNs: toEpochNs(t.startBootNs),
     execBootNs: t.startBootNs, caps: t.caps, ns: t.ns, cgroupId: t.cgroupId ?? 0n, cgroupPath: undefined,
     container: undefined, source: 'procfs',

@@ -106,6 +106,11 @@ struct vigil_task_info {
 	__u32 euid;
 	__u32 egid;
 	__u32 auid;			/* loginuid; 4294967295 when unset */
+	__u32 suid;			/* real_cred: saved and filesystem ids */
+	__u32 sgid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 securebits;		/* cred->securebits (SECBIT_*) */
 	/* Namespace inode numbers (readlink /proc/<pid>/ns/<name>); 0 when
 	 * the kernel has no such namespace (time < 5.6). pid is the task's
 	 * active pid namespace (task_active_pid_ns, /proc/<pid>/ns/pid);

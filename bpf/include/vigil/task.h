@@ -65,6 +65,11 @@ static __always_inline void vigil_task_fill(struct vigil_task_info *ti, struct t
 	ti->gid = BPF_CORE_READ(cred, gid.val);
 	ti->euid = BPF_CORE_READ(cred, euid.val);
 	ti->egid = BPF_CORE_READ(cred, egid.val);
+	ti->suid = BPF_CORE_READ(cred, suid.val);
+	ti->sgid = BPF_CORE_READ(cred, sgid.val);
+	ti->fsuid = BPF_CORE_READ(cred, fsuid.val);
+	ti->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	ti->securebits = BPF_CORE_READ(cred, securebits);
 	if (bpf_core_field_exists(task->loginuid))
 		ti->auid = BPF_CORE_READ(task, loginuid.val);
 	else

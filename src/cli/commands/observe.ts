@@ -13,8 +13,9 @@ import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
 import { FileSensor } from '../../sensors/file.js';
 import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { ProcessCache } from '../../process/cache.js';
-import { OUTPUT_FORMATS, TetragonFormatter, type OutputFormat } from '../../output/tetragon.js';
-import { eventFormatter } from '../../output/event-format.js';
+import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
+import { eventFormatter, type EventOutput } from '../../output/event-format.js';
+import { FLOW_OUTPUTS, flowTableHeader } from '../../network/flow-format.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
 import { DEFAULT_OUTPUT_BUFFER, type EventPipeline, type VigilEvent } from '../../pipeline/index.js';
@@ -41,7 +42,7 @@ const KINDS: Record<Exclude<SensorName, 'file'>, ProcessEventKind[]> = {
   fork: ['fork'],
 };
 
-const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table]
+const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table|tetragon]
                      [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
 
 Streams events from the kernel to stdout, one line each, until Ctrl-C (SIGINT),
@@ -75,8 +76,12 @@ Different filters must all match.
 
 output:
   --output FORMAT     compact (default): <time>: 🚀 process <pid> <binary> <args>, ...
-                      json: one Tetragon-shaped JSON object per line
+                      json: one Tetragon-shaped JSON object per line, with
+                        Vigil's fields and event kinds (fork, failed exec, file)
                         {"process_exec":{"process":{...},"parent":{...}},"node_name":..,"time":..}
+                      tetragon: strict Tetragon JSON (tetra getevents -o json):
+                        only its schema's fields; file events as process_kprobe;
+                        no forks or failed execs (Tetragon has none)
                       table: aligned columns under a header line
   --time-format F     compact: the time column's layout, as hubble observe's:
                       StampMilli (default: Dec  6 07:46:00.123), RFC3339,
@@ -104,7 +109,7 @@ ${TELEMETRY_USAGE}`;
 
 export interface ObserveOptions {
   sensors: SensorName[];
-  format: OutputFormat;
+  format: EventOutput;
   duration: number | undefined;
   count: number | undefined;
   ancestors: boolean;
@@ -120,11 +125,14 @@ export interface ObserveOptions {
   telemetry: TelemetryOptions;
 }
 
+/** The strict outputs (Tetragon's and Hubble's schemas only), which have no fork events. */
+const STRICT_OUTPUTS: readonly string[] = ['tetragon', 'jsonpb', 'hubble'];
+
 /** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns). */
 const ALL_SENSORS = [...SENSORS, ...NETWORK_SENSORS].join(', ');
 
 /** Flags only flows take: refused without flow or dns among the sensors. */
-const FLOW_ONLY_FLAGS = ['udp-window', 'dns-port', 'not', ...FLOW_FILTER_KINDS.filter((k) => k !== 'pid' && k !== 'container')];
+const FLOW_ONLY_FLAGS = ['udp-window', 'dns-port', 'not', 'since', 'until', 'last', 'ipv4', 'ipv6', ...FLOW_FILTER_KINDS.filter((k) => k !== 'pid' && k !== 'container')];
 
 function parseSensors(list: string): string[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
@@ -186,6 +194,12 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     }
   }
   const sensors = named.filter((n): n is SensorName => (SENSORS as readonly string[]).includes(n));
+  if (STRICT_OUTPUTS.includes(values.output) && sensors.includes('fork')) {
+    throw new UsageError(`--output ${values.output}: Tetragon reports no fork events; drop fork from --sensors or use --output json`);
+  }
+  if (values.output === 'dict' && sensors.length > 0) {
+    throw new UsageError('--output dict: hubble observe\'s flow blocks, for flow and dns only; beside process sensors use compact, json, table or tetragon');
+  }
   return {
     ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
   };
@@ -198,8 +212,10 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
  * networkObserveOptions).
  */
 export function observeOptions(values: ObserveFlagValues, files: boolean, flows = false): Omit<ObserveOptions, 'sensors' | 'network' | 'telemetry'> {
-  if (!(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
-    throw new UsageError(`--output: unknown format "${values.output}"; available: ${OUTPUT_FORMATS.join(', ')}`);
+  // Flows have Hubble's formats too (jsonpb, hubble, dict).
+  const formats: readonly string[] = flows ? [...new Set([...OUTPUT_FORMATS, ...FLOW_OUTPUTS])] : OUTPUT_FORMATS;
+  if (!formats.includes(values.output)) {
+    throw new UsageError(`--output: unknown format "${values.output}"; available: ${formats.join(', ')}`);
   }
   const pids = flows ? undefined : ids('--pid', values.pid, 1);
   if (values['follow-children'] && !pids && !flows) throw new UsageError('--follow-children: needs --pid');
@@ -223,7 +239,7 @@ export function observeOptions(values: ObserveFlagValues, files: boolean, flows 
   const color = parseColorMode(values.color);
   if (!color) throw new UsageError(`--color: expected ${COLOR_MODES.join(', ')}, got "${values.color}"`);
   return {
-    format: values.output as OutputFormat,
+    format: values.output as EventOutput,
     timeFormat,
     color,
     duration: positive('--duration', values.duration, false),
@@ -337,11 +353,17 @@ export const command: Command = {
     using filter = observeFilterSet(o);
     using cache = new ProcessCache();
     const clock = BootClock.measure();
+    // Flows alone in a table: hubble observe's columns.
+    const hubbleTable = o.format === 'table' && o.sensors.length === 0;
     const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock };
-    const format = eventFormatter(o.format, { ...formatOptions, color: colorEnabled(o.color, process.stdout) });
+    const format = eventFormatter(o.format, {
+      ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable,
+    });
+    const header = hubbleTable ? flowTableHeader() : new TetragonFormatter('table', { node: cache.node }).header();
     return await streamEvents({
       command: 'observe', clock, format, outputBuffer: o.outputBuffer, duration: o.duration, count: o.count,
-      header: o.format === 'table' ? new TetragonFormatter('table', { node: cache.node }).header() : undefined,
+      untilMs: o.network?.untilMs,
+      header: o.format === 'table' ? header : undefined,
       watching: (o.network?.sensors ?? o.sensors).join(', '),
       start: (pipeline) => startSensors(o, pipeline, filter, cache),
       telemetry: { options: o.telemetry, processCache: cache, json: eventFormatter('json', formatOptions) },

@@ -30,7 +30,7 @@ import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type 
 import type { PolicyTelemetry, TelemetrySources } from '../../telemetry/index.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
-                 [--output text|json] [--min-priority P] [--rule-matching first|all]
+                 [--output text|json|tetragon] [--min-priority P] [--rule-matching first|all]
                  [--file PATH] [--http URL] [--duration S] [filters]
 
 Evaluates Falco rules files live (loaded in the order given, as Falco loads
@@ -50,7 +50,10 @@ rules:
 
 alerts:
   --output text|json    stdout format: Falco's text line "<time>: <Priority> <output>"
-                        (default) or Falco's JSON object, one per line
+                        (default) or Falco's JSON object, one per line; policy
+                        events: compact lines, or Vigil's Tetragon-shaped JSON
+  --output tetragon     policies only (no --rules, --file, --http): policy events
+                        as strict Tetragon JSON (docs/outputs.md)
   --file PATH           also append each alert to PATH (in the --output format)
   --http URL            also POST each alert's JSON to URL (falcosidekick: http://host:2801/)
   --quiet               no alerts on stdout (with --file or --http)
@@ -78,6 +81,8 @@ export interface RunOptions {
   rules: string[];
   policies: string[];
   output: OutputEncoding;
+  /** --output tetragon: policy events in Tetragon's strict shape (policies only). */
+  policyOutput: 'tetragon' | undefined;
   minPriority: Priority | undefined;
   ruleMatching: 'first' | 'all';
   file: string | undefined;
@@ -126,8 +131,12 @@ export function parseRunArgs(argv: string[]): RunOptions {
   // The hook resolver reads the switch from the environment (src/policy/hooks.ts liveKernel).
   if (values['portable-hooks']) process.env.VIGIL_PORTABLE_HOOKS = '1';
   if (!rules.length && !policies.length) throw new UsageError('give --rules FILE|DIR (and/or --policy FILE|DIR)');
-  if (values.output !== 'text' && values.output !== 'json') {
-    throw new UsageError(`--output: expected text or json, got "${values.output}"`);
+  if (values.output !== 'text' && values.output !== 'json' && values.output !== 'tetragon') {
+    throw new UsageError(`--output: expected text, json or tetragon, got "${values.output}"`);
+  }
+  const tetragon = values.output === 'tetragon';
+  if (tetragon && (rules.length || values.file !== undefined || values.http !== undefined)) {
+    throw new UsageError('--output tetragon: policy events only; Falco alerts (--rules, --file, --http) have no Tetragon shape');
   }
   let minPriority: Priority | undefined;
   if (values['min-priority'] !== undefined) {
@@ -168,7 +177,8 @@ export function parseRunArgs(argv: string[]): RunOptions {
     throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
   }
   return {
-    rules, policies, output: values.output, minPriority, ruleMatching: rm, file: values.file, http: values.http,
+    rules, policies, output: tetragon ? 'json' : values.output as OutputEncoding, policyOutput: tetragon ? 'tetragon' : undefined,
+    minPriority, ruleMatching: rm, file: values.file, http: values.http,
     quiet: values.quiet, duration,
     filter: {
       pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm,
@@ -269,7 +279,7 @@ export const command: Command = {
       ...vigilEventOptions(clock), report,
       onOutputsClosed: () => stop('outputs closed'),
     });
-    const sinkOpts = { encoding: o.output, capacityBytes: o.outputBuffer };
+    const sinkOpts = { encoding: o.output, policyFormat: o.policyOutput, capacityBytes: o.outputBuffer };
     const sinks: Sink<RunEvent>[] = [];
     if (!o.quiet) sinks.push(stdoutRunSink(sinkOpts, cache));
     if (o.file) {
