@@ -210,20 +210,23 @@ export function policyBenchReport(r: PolicyBenchResult): string {
   const rows = r.storms.map((s) => {
     const base = median(s.base.map((x) => x.sliceNsPerIter));
     const traced = median(s.traced.map((x) => x.sliceNsPerIter));
+    // Run i of each kind alternate (no agent, then the library): pair ratios, their median and spread.
+    const pairs = s.traced.map((x, i) => x.sliceNsPerIter / s.base[i]!.sliceNsPerIter).filter(Number.isFinite);
     return [
       s.kind === 'open' ? 'open storm (open+close of a file no policy names)' : 'exec storm (fork+exec /bin/true)',
       `${base.toFixed(0)} ns`, `${traced.toFixed(0)} ns`, ratio(traced / base),
+      `${ratio(median(pairs))} (${ratio(Math.min(...pairs))}-${ratio(Math.max(...pairs))}, ${pairs.length} pairs)`,
       count(Number(s.totals.evaluated)), count(Number(s.totals.matched)), count(Number(s.totals.posted)),
       count(s.fromStorm),
     ];
   });
   out.push(markdownTable([
     { title: 'workload', align: 'left' }, { title: 'no agent (CPU/iter)' }, { title: 'library (CPU/iter)' },
-    { title: 'ratio' }, { title: 'evaluated in kernel' }, { title: 'matched' }, { title: 'posted' },
+    { title: 'ratio' }, { title: 'pair ratios: median (spread)' }, { title: 'evaluated in kernel' }, { title: 'matched' }, { title: 'posted' },
     { title: 'storm events in user space' },
   ], rows), '');
   out.push('CPU/iter is the workload\'s own CPU time per iteration (median over slices, median of the runs), so the ' +
-    'ratio is what the policies cost the traced process. "evaluated" counts the events whose selectors the kernel ' +
+    'ratio (of those medians; beside it the median and range of the per-pair ratios) is what the policies cost the traced process. "evaluated" counts the events whose selectors the kernel ' +
     'ran (after each hook\'s own conditions), summed over the policies and the traced runs; none of the storms\' ' +
     'events matches a selector, so nothing is posted and user space receives none of them: the filtering is in the kernel.', '');
   const busy = [...(r.storms[0]?.perPolicy ?? new Map<string, Totals>()).entries()]
