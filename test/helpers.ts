@@ -59,12 +59,13 @@ export function removeCgroupTree(root: string, rel: string): void {
 /**
  * Runs body with a fresh cgroup named like a docker container's
  * (<root>/vigil-test-XXXXXX.slice/docker-<64 hex>.scope), removed after;
- * skips t where there is no cgroup v2 hierarchy.
+ * skips t where the kernel has no cgroup v2 (mounting it if it is not yet).
  */
 export async function withDockerCgroup(t: TestContext,
   body: (c: { root: string; id: string; dir: string }) => Promise<void>): Promise<void> {
-  const root = cgroup2().path;
-  if (!root) return t.skip('no cgroup v2 hierarchy');
+  const cg = cgroup2(true);
+  const root = cg.path;
+  if (!root) return t.skip(`this kernel has no cgroup v2 (${cg.reason ?? 'not mountable'})`);
   const id = randomBytes(32).toString('hex');
   const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
   mkdirSync(dir, { recursive: true });
