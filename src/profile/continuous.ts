@@ -104,6 +104,7 @@ export async function runContinuous(profiler: Profiler, opts: ContinuousOptions)
     next += opts.intervalMs;
     // A slow interval (symbolising a huge profile) must not make the next ones pile up.
     if (next < Date.now()) next = Date.now() + opts.intervalMs;
+    await profiler.settle();
     const profile = profiler.cut();
     const when = new Date(profile.startMs);
     let name = profileFileName(when, opts.format);

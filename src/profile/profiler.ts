@@ -102,6 +102,31 @@ export class Profiler implements Disposable {
     });
   }
 
+  /**
+   * Drains, then resolves the symbols still waiting one process per turn of the event loop, so a
+   * signal (a second Ctrl-C) is answered between processes instead of after the whole cut. Call it
+   * before cut() when the caller can wait: the cut then finds the tables parsed.
+   */
+  async settle(): Promise<void> {
+    this.drain();
+    if (this.warming) {
+      clearImmediate(this.warming);
+      this.warming = undefined;
+    }
+    // The processes waiting now: those a later drain adds are left to the cut, so a storm of new
+    // processes cannot keep this loop going.
+    for (const [pid, samples] of [...this.toWarm]) {
+      if (this.closed) return;
+      if (!this.toWarm.delete(pid)) continue;
+      try {
+        warmSymbols(samples, this.symbolizer);
+      } catch {
+        // As in scheduleWarm: the cut meets the same error and reports it.
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
   /** Ends the current profile and returns it, symbolised; the next one starts now. */
   cut(): Profile {
     if (this.closed) throw new Error('profiler is closed');

@@ -250,6 +250,7 @@ export const command: Command = {
           resolve();
         }, { once: true });
       });
+      await profiler.settle();
       const p = profiler.cut();
       const data = render(p, format, renderOpts);
       if (outFile) writeFileSync(outFile, data);
