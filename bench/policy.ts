@@ -4,9 +4,10 @@
 // storms match no selector, so the engine's kernel counters show every event
 // evaluated and none posted, and user space receives nothing from them.
 //
-// Each repeat is one untraced run then one traced run: the library is added
-// to the engine before the traced run and removed after it (live, the engine
-// stays loaded), so both runs see the same machine state. The workload runs
+// Each repeat is one untraced run and one traced run, in alternating order,
+// each after the same second of idle: the library is added to the engine
+// before the traced run and removed after it (live, the engine stays
+// loaded), so both runs see the same machine state. The workload runs
 // pinned (--cpu); the engine reads in this process. Medians are shown.
 //
 //   node dist/bench/policy.js          (bench/run.ts --only policy includes it)
@@ -31,6 +32,9 @@ export interface PolicyBenchOptions {
   workloadCpu?: number;
   log?: (msg: string) => void;
 }
+
+/** Idle time before each storm, traced or not. */
+const SETTLE_MS = 1000;
 
 interface Totals {
   evaluated: bigint;
@@ -128,6 +132,7 @@ export async function runPolicyBench(o: PolicyBenchOptions = {}): Promise<Policy
   const log = o.log ?? (() => undefined);
   const repeat = o.repeat ?? 3;
   const stormMs = o.stormMs ?? 1000;
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, SETTLE_MS));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-policy-bench-'));
   const file = path.join(dir, 'storm-file');
   writeFileSync(file, 'x');
@@ -162,18 +167,23 @@ export async function runPolicyBench(o: PolicyBenchOptions = {}): Promise<Policy
         kind, count: kind === 'open' ? 50_000_000 : 1_000_000, durationMs: stormMs, cpu: o.workloadCpu,
         path: kind === 'open' ? file : undefined,
       });
-      for (let i = 0; i < repeat; i++) {
+      const baseRun = async (i: number): Promise<void> => {
         log(`policy: ${kind} storm ${i + 1}/${repeat}, no agent`);
-        let s = await spawn();
+        await settle();
+        const s = await spawn();
         s.start();
         res.base.push(await s.finished(stormMs + 10_000));
-
+      };
+      const tracedRun = async (i: number): Promise<void> => {
         log(`policy: ${kind} storm ${i + 1}/${repeat}, ${accepted.length} policies`);
         const t = performance.now();
         for (const p of accepted) await engine.add(p);
         addAllMs.push(performance.now() - t);
         events.length = 0;
-        s = await spawn();
+        // Adding the library verifies and attaches programs (a burst of CPU); the storm starts
+        // after the same pause as the untraced one, so neither inherits the other's state.
+        await settle();
+        const s = await spawn();
         const stormPid = s.pid;
         s.start();
         res.traced.push(await s.finished(stormMs + 10_000));
@@ -187,6 +197,17 @@ export async function runPolicyBench(o: PolicyBenchOptions = {}): Promise<Policy
           add(per, c);
           res.perPolicy.set(p.name, per);
           engine.remove(p.name);
+        }
+      };
+      // Pairs in alternating order (untraced first, then traced first): a machine that drifts
+      // faster or slower over the run weighs on both sides alike.
+      for (let i = 0; i < repeat; i++) {
+        if (i % 2 === 0) {
+          await baseRun(i);
+          await tracedRun(i);
+        } else {
+          await tracedRun(i);
+          await baseRun(i);
         }
       }
       storms.push(res);

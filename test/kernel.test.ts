@@ -12,7 +12,7 @@ import {
   effectiveCapabilities, hasCapability,
 } from '../src/kernel/capabilities.js';
 import { syscallName, syscallNumber } from '../src/kernel/syscalls.js';
-import { kernelFunctions, scanKallsyms } from '../src/kernel/kallsyms.js';
+import { kernelFunctions, scanKallsyms, unimplementedSyscalls } from '../src/kernel/kallsyms.js';
 import {
   CidrError, CidrFilter, addressFromKernel, cidrContains, familyOf, formatAddress, parseAddress, parseCidr, parseIp,
   AF_INET, AF_INET6,
@@ -146,6 +146,29 @@ describe('kallsyms', () => {
     withTempFile('0000000000000000 T vfs_read\n', (f) => assert.equal(kernelFunctions(f)?.get('vfs_read'), 0n));
     withTempFile('', (f) => assert.equal(kernelFunctions(f), null));
     assert.equal(kernelFunctions('/nonexistent/kallsyms'), null);
+  });
+
+  test('unimplemented syscalls: entries that are still the weak -ENOSYS stubs of sys_ni.c', () => {
+    const text = [
+      'ffffffff81398ba0 W __x64_sys_init_module',
+      'ffffffff81398c00 W __x64_sys_finit_module',
+      'ffffffff816d86b0 T __x64_sys_openat',
+      'ffffffff816d8700 W __x64_sys_kexec_load',
+      'ffffffff816d8800 T __x64_sys_kexec_load',
+      'ffffffff816d8900 W __ia32_sys_init_module',
+      'ffffffffc0a01000 w __x64_sys_modfoo\t[foo]',
+      'ffffffff81000200 W weak_fn',
+      '',
+    ].join('\n');
+    withTempFile(text, (f) => {
+      // An implementation overrides the stub (listed T); a module's symbol and compat entries are not the native entry.
+      assert.deepEqual([...unimplementedSyscalls(f)!].sort(), ['finit_module', 'init_module']);
+    });
+    withTempFile('ffffffff816d86b0 T __arm64_sys_openat\nffffffff816d8700 W __arm64_sys_init_module\n', (f) => {
+      assert.deepEqual([...unimplementedSyscalls(f)!], ['init_module']);
+    });
+    withTempFile('', (f) => assert.equal(unimplementedSyscalls(f), null));
+    assert.equal(unimplementedSyscalls('/nonexistent/kallsyms'), null);
   });
 });
 

@@ -7,12 +7,12 @@
 // cgroup, and only the fixture run there is refused.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, chmodSync, mkdtempSync, rmSync, unlinkSync, existsSync } from 'node:fs';
+import { copyFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, unlinkSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadPolicyFiles, formatDiagnostic } from '../src/policy/loader.js';
-import { compilePolicies } from '../src/policy/hooks.js';
+import { compilePolicies, liveKernel } from '../src/policy/hooks.js';
 import { builtinPolicyDir } from '../src/policy/builtin.js';
 import { PolicyEventFormatter } from '../src/output/policy-events.js';
 import type { CompiledPolicy, PolicyEvent } from '../src/policy/ir.js';
@@ -215,18 +215,56 @@ describe('built-in policies', () => {
     });
   });
 
-  test('kernel-module-loads: finit_module is reported with its result, even where modules are not built in', async () => {
-    await withPolicy('kernel-module-loads', async (p) => {
-      const r = await exec(PY, ['-c', 'import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall(313, -1, b"vigil_param=1", 0), ctypes.get_errno())']);
-      const [ret, errno] = r.out.trim().split(' ').map(Number);
-      assert.equal(ret, -1, r.err);
-      const evs = mine(p.name, r.pid);
-      assert.equal(evs.length, 1, show(suite.events.ofPolicy(suite.engine, p.name).map((e) => [e.pid, e.hook.functionName])));
-      assert.equal(evs[0]!.hook.functionName, 'sys_finit_module');
-      assert.ok(evs[0]!.returnValue?.kind === 'int' && evs[0]!.returnValue.value === BigInt(-errno!), show(evs[0]!.returnValue));
-      // The arguments as the syscall got them (read from the registers at its exit where raw_syscalls serve it).
-      assert.deepEqual(evs[0]!.args[1], { kind: 'string', value: 'vigil_param=1' }, show(evs[0]!.args));
-    });
+  /** finit_module(-1, "vigil_param=1", 0) from a child: its pid, and the call's result and errno. */
+  async function finitModuleAttempt(): Promise<{ pid: number; ret: number; errno: number }> {
+    const r = await exec(PY, ['-c', 'import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall(313, -1, b"vigil_param=1", 0), ctypes.get_errno())']);
+    const [ret, errno] = r.out.trim().split(' ').map(Number);
+    assert.equal(ret, -1, r.err);
+    return { pid: r.pid, ret: ret!, errno: errno! };
+  }
+
+  /** The attempt is reported once, with its result and its arguments as the syscall got them. */
+  function assertReported(policy: string, call: { pid: number; errno: number }): void {
+    const evs = mine(policy, call.pid);
+    assert.equal(evs.length, 1, show(suite.events.ofPolicy(suite.engine, policy).map((e) => [e.pid, e.hook.functionName])));
+    assert.equal(evs[0]!.hook.functionName, 'sys_finit_module');
+    assert.ok(evs[0]!.returnValue?.kind === 'int' && evs[0]!.returnValue.value === BigInt(-call.errno), show(evs[0]!.returnValue));
+    // Read from the registers at its exit where raw_syscalls serve it (a kernel without module support).
+    assert.deepEqual(evs[0]!.args[1], { kind: 'string', value: 'vigil_param=1' }, show(evs[0]!.args));
+  }
+
+  test('kernel-module-loads: finit_module is reported with its result; where the kernel cannot load modules the built-in skips the -ENOSYS stubs and says so', async () => {
+    const p = await builtin('kernel-module-loads');
+    const implemented = liveKernel().syscallImplemented?.('finit_module');
+    if (implemented === false) {
+      // No tracepoint and no implementation: the policy's ignore.callNotFound leaves both out.
+      assert.equal(p.hooks.length, 0, show(p.hooks.map((h) => h.served.hook)));
+      assert.deepEqual(p.skipped.map((s) => s.hook.functionName).sort(), ['sys_finit_module', 'sys_init_module']);
+      for (const s of p.skipped) assert.match(s.reason, /not implemented by this kernel .*-ENOSYS stub; ignore\.callNotFound/);
+    } else {
+      assert.equal(p.skipped.length, 0, show(p.skipped));
+      await withPolicy('kernel-module-loads', async () => {
+        assertReported(p.name, await finitModuleAttempt());
+      });
+    }
+  });
+
+  test('kernel-module-loads without ignore.callNotFound: the attempt is reported on every kernel (raw_syscalls where the syscall is a stub)', async () => {
+    const text = readFileSync(path.join(builtinPolicyDir(), 'kernel-module-loads.yaml'), 'utf8');
+    const file = path.join(tmp, 'module-attempts.yaml');
+    writeFileSync(file, text.replace(/^ {4}ignore:\n {6}callNotFound: true\n/gm, '').replace('name: kernel-module-loads', 'name: module-attempts'));
+    const r = loadPolicyFiles([file]);
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), []);
+    const [p] = await compilePolicies(r.policies);
+    assert.equal(p!.skipped.length, 0, show(p!.skipped));
+    assert.equal(p!.hooks.length, 2);
+    await suite.engine.add(p!);
+    suite.events.clear();
+    try {
+      assertReported(p!.name, await finitModuleAttempt());
+    } finally {
+      suite.engine.remove(p!.name);
+    }
   });
 
   test('ptrace-attach: PTRACE_ATTACH on a child is reported, PTRACE_TRACEME is not', async () => {

@@ -98,6 +98,36 @@ export function kernelFunctions(path = '/proc/kallsyms'): Map<string, bigint> | 
 }
 
 /**
+ * Syscalls this kernel does not implement, by name ("finit_module"): those whose entry
+ * (__x64_sys_finit_module, __arm64_sys_...) is still the weak stub kernel/sys_ni.c defines
+ * (COND_SYSCALL, returning -ENOSYS), which a real implementation overrides. kallsyms lists
+ * the stub as a weak symbol (W) and an implementation as text (T). Null when kallsyms is
+ * missing or unreadable.
+ */
+export function unimplementedSyscalls(path = '/proc/kallsyms'): Set<string> | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'latin1');
+  } catch {
+    return null;
+  }
+  const stubs = new Set<string>();
+  const implemented = new Set<string>();
+  const entry = /^__(?:x64|arm64|riscv|s390x|powerpc|loongarch)_sys_(\w+)$/;
+  const lines = scanKallsyms(text, ({ typeChar, name, module }) => {
+    if (module) return;
+    const m = entry.exec(name);
+    if (!m) return;
+    const t = typeChar | 0x20;
+    if (t === 0x77 /* w */) stubs.add(m[1]!);
+    else if (t === 0x74 /* t */) implemented.add(m[1]!);
+  });
+  if (lines === 0) return null;
+  for (const n of implemented) stubs.delete(n);
+  return stubs;
+}
+
+/**
  * A snapshot of the kernel's text symbols. Addresses are kept as offsets from the lowest one
  * in a Float64Array (kernel text spans far less than 2^53 bytes) so lookups avoid BigInt maths.
  */

@@ -32,7 +32,7 @@ import { native } from '../bpf/native.js';
 import { Btf, memberPath, MemberPathError } from '../bpf/btf.js';
 import { VIGIL_POLICY_MAX_ARGS } from '../generated/policy.js';
 import { ElfFile, FdSource } from '../kernel/elf.js';
-import { kernelFunctions } from '../kernel/kallsyms.js';
+import { kernelFunctions, unimplementedSyscalls } from '../kernel/kallsyms.js';
 import { syscallNumber } from '../kernel/syscalls.js';
 
 // ---------------------------------------------------------------------------
@@ -52,6 +52,11 @@ export interface KernelEnv {
   helper(name: ProbedHelper): Promise<FeatureResult>;
   /** Whether the kernel has a function of that name (kallsyms); undefined when it cannot tell. */
   kernelFunction(name: string): boolean | undefined;
+  /**
+   * Whether the kernel implements a syscall (false: its entry is the -ENOSYS stub, as
+   * init_module without CONFIG_MODULES); undefined when it cannot tell.
+   */
+  syscallImplemented?(name: string): boolean | undefined;
   /** A kernel function's address (kallsyms); undefined when unknown or hidden (kptr_restrict). */
   kernelAddress?(name: string): bigint | undefined;
   /** Functions ftrace can hook (available_filter_functions); undefined when unreadable. */
@@ -98,6 +103,7 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
     if (kallsyms === undefined) kallsyms = kernelFunctions();
     return kallsyms;
   };
+  let stubs: Set<string> | null | undefined;
   let ftrace: readonly string[] | null | undefined;
   let btf: Btf | null | undefined;
   const modules = new Map<string, Btf | string>();
@@ -131,6 +137,10 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
       if (k === null) return undefined;
       // Compiler clones (.isra.0, .constprop.0) still name the function.
       return k.has(name) || [...['.isra.0', '.constprop.0', '.part.0', '.cold']].some((s) => k.has(name + s));
+    },
+    syscallImplemented(name) {
+      stubs ??= unimplementedSyscalls();
+      return stubs === null ? undefined : !stubs.has(name);
     },
     kernelAddress(name) {
       const a = readKallsyms()?.get(name);
@@ -417,7 +427,7 @@ class Resolver {
 
   // --- syscalls ------------------------------------------------------------
 
-  private async syscallHook(h: HookSpec): Promise<{ hooks: { spec: HookSpec; served: Served }[] }> {
+  private async syscallHook(h: HookSpec): Promise<{ hooks: { spec: HookSpec; served: Served }[]; skipped?: string }> {
     const t = h.target;
     if (t.kind !== 'syscall') throw new Error('unreachable');
     const list = h.fromList ? this.spec.lists.find((l) => l.name === h.fromList) : undefined;
@@ -433,6 +443,13 @@ class Resolver {
       };
     }
     const sc = normaliseSyscallName(t.written) ?? { name: t.name, abi: 'native' as const };
+    // A syscall the kernel only stubs (-ENOSYS) has no tracepoint, so serving it would put
+    // raw_syscalls on every syscall of the host to see calls that cannot succeed. Tetragon's
+    // ignore.callNotFound says the policy does not want them: the hook is skipped, and said.
+    if (h.ignoreCallNotFound && sc.abi === 'native' && !this.env.syscallTracepoints().has(t.name) &&
+      this.env.syscallImplemented?.(t.name) === false) {
+      return { hooks: [], skipped: `syscall ${t.name} is not implemented by this kernel (its entry is the -ENOSYS stub; ignore.callNotFound)` };
+    }
     return { hooks: [{ spec: h, served: this.syscall(h, t.name, sc.abi) }] };
   }
 
@@ -1257,9 +1274,8 @@ export async function resolvePolicy(spec: PolicySpec, env: KernelEnv = liveKerne
     // now), then left out, so the kernel engine attaches nothing for it.
     return { policy: { name: spec.name, namespace: spec.namespace, spec, hooks: [], skipped, dormant: spec.dormant, dormantHooks: hooks }, diagnostics: [] };
   }
-  if (hooks.length === 0) {
-    return { diagnostics: [{ pos: spec.pos, path: 'spec', message: `no hook of policy "${spec.name}" is on this kernel (${skipped.map((s) => s.reason).join('; ')})` }] };
-  }
+  // Every hook skipped (each by an ignore the policy asked for): the policy loads and watches
+  // nothing on this kernel, as Tetragon's does; `skipped` says why, for the CLI and the agent.
   return { policy: { name: spec.name, namespace: spec.namespace, spec, hooks, skipped }, diagnostics: [] };
 }
 

@@ -70,7 +70,12 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
       throw new Error(`policies did not load (${r.diagnostics.length} error${r.diagnostics.length === 1 ? '' : 's'}):\n` +
         r.diagnostics.map(formatDiagnostic).join('\n'));
     }
-    compiled.push(...(await compilePolicies(r.policies)));
+    const fresh = await compilePolicies(r.policies);
+    // Hooks left out on this kernel by the policy's own ignore flags are said, not silent.
+    for (const p of fresh) {
+      for (const sk of p.skipped) warn({ pos: sk.hook.pos, path: sk.hook.path, message: `policy "${p.name}": ${sk.hook.functionName} not hooked: ${sk.reason}` });
+    }
+    compiled.push(...fresh);
   }
   let write = o.onEvent;
   let formatter: PolicyEventFormatter | undefined;
