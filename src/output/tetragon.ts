@@ -44,8 +44,16 @@ export const OUTPUT_FORMATS: readonly OutputFormat[] = ['compact', 'json', 'tabl
  * joined by spaces, an argument holding a space put in double quotes.
  */
 export function tetragonArguments(args: readonly string[]): string {
-  return args.slice(1).map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ');
+  // A process's argv is one array for all its events: joined once.
+  let joined = joinedArguments.get(args);
+  if (joined === undefined) {
+    joined = args.slice(1).map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ');
+    joinedArguments.set(args, joined);
+  }
+  return joined;
 }
+
+const joinedArguments = new WeakMap<readonly string[], string>();
 
 /**
  * A capability's name as Tetragon's CapabilitiesType enum spells it. Tetragon
