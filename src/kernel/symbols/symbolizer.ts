@@ -221,8 +221,11 @@ export class Symbolizer {
         const w = new Worker(new URL('./table-worker.js', import.meta.url));
         w.unref();
         w.on('message', (r: TableReply) => this.landed(r.id, r));
-        // A thread that fails leaves the lookups to parse on this one.
+        // A thread that fails or ends leaves the lookups to parse on this one (nothing waits on it).
         w.on('error', () => this.dropWorkers());
+        w.on('exit', () => {
+          if (this.workers.some((x) => x.worker === w)) this.dropWorkers();
+        });
         this.workers.push({ worker: w, busy: 0 });
       }
     }
