@@ -181,6 +181,12 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'negative number', argv: ['--last', '-5'], names: /--last: expected a positive integer, got "-5"/ },
     { kind: 'missing value', argv: ['--socket'], names: /--socket: a value is needed/ },
   ],
+  'doctor': [
+    { kind: 'bad value', argv: ['--pid', 'abc'], names: /--pid: expected an integer >= 1, got "abc"/ },
+    { kind: 'negative number', argv: ['--pid', '-3'], names: /--pid: expected an integer >= 1, got "-3"/ },
+    { kind: 'missing value', argv: ['--pid'], names: /--pid: a value is needed/ },
+    { kind: 'bad value', argv: ['--json', 'extra'], names: /unexpected argument "extra"/ },
+  ],
   'policy validate': [{ kind: 'missing argument', argv: [], names: /validate needs at least one FILE or DIR/ }],
   'policy list': [{ kind: 'bad value', argv: ['--builtin', 'extra'], names: /unexpected argument "extra"/ }],
   'policy compat': [{ kind: 'missing argument', argv: [], names: /compat needs a DIR/ }],
