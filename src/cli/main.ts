@@ -21,6 +21,7 @@ const commands: Record<string, Loader> = {
   agent: async () => (await import('./commands/agent.js')).command,
   events: async () => (await import('./commands/events.js')).command,
   doctor: async () => (await import('./commands/doctor.js')).command,
+  bpf: async () => (await import('./commands/bpf.js')).command,
 };
 
 function help(): string {
@@ -41,6 +42,7 @@ function help(): string {
     '  agent      the long-running agent: sensors, policies, rules from one config; a local gRPC API',
     '  events     stream events from the running agent (observe\'s filters and outputs, --last, --since)',
     '  doctor     the host\'s eBPF hardening: each setting, what it means, what is recommended',
+    '  bpf        what is loaded on this host: ls every BPF program, map and link, who holds it, what it costs',
     '',
     'Run `vigil <command> --help` for its options.',
   ].join('\n');
