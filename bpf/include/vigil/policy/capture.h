@@ -30,6 +30,33 @@ static __always_inline void blob_commit(struct scratch *s, struct vigil_policy_a
 	s->ev.data_len = out->off + ((len + 7) & ~7u);
 }
 
+/* The blob at an offset blob_pos returned (masked: the verifier bounds it). */
+#define BLOB_AT(s, off) ((s)->data + ((off) & DATA_MASK))
+
+/* blob_pos for a kernel object's record: -1 also when there is no object
+ * (the argument is then marked ERROR). */
+static __always_inline long blob_pos_of(struct scratch *s, struct vigil_policy_arg_value *out, const void *obj)
+{
+	if (!obj) {
+		out->flags |= VIGIL_POLICY_ARG_ERROR;
+		return -1;
+	}
+	return blob_pos(s, out);
+}
+
+/* Completes a string read into the blob: n is the read's result (its
+ * length with the NUL, or an error). */
+static __always_inline void blob_commit_str(struct scratch *s, struct vigil_policy_arg_value *out, long n)
+{
+	if (n <= 0) {
+		out->flags |= VIGIL_POLICY_ARG_ERROR;
+		return;
+	}
+	if (n == VIGIL_POLICY_ARG_MAX)
+		out->flags |= VIGIL_POLICY_ARG_TRUNC;
+	blob_commit(s, out, n - 1);
+}
+
 /* A path (root first, ending at e->work[end]) copied into the blob. */
 static __always_inline void put_work_path(struct run *r, struct vigil_policy_arg_value *out,
 					  __u32 end, __u32 len)
@@ -48,37 +75,57 @@ static __always_inline void put_work_path(struct run *r, struct vigil_policy_arg
 	blob_commit(r->s, out, len);
 }
 
+/* A file's path from a walk of ptr (enum walk_kind) into the blob. */
+static __always_inline void capture_walked(struct run *r, struct vigil_policy_arg_value *out, __u64 ptr, __u32 kind)
+{
+	__u32 len;
+
+	out->type = VIGIL_POLICY_ARG_FILE;
+	if (!ptr) {
+		out->flags |= VIGIL_POLICY_ARG_ERROR;
+		return;
+	}
+	len = vg_walk(ptr, kind);
+	out->flags |= r->e->st.walk_flags;
+	put_work_path(r, out, DIR_END, len);
+}
+
+/* A struct file's path (and flags) into the blob. */
+static __always_inline int capture_kfile(struct run *r, struct vigil_policy_arg_value *out, struct file *f)
+{
+	if (f)
+		out->value = (__u64)BPF_CORE_READ(f, f_flags) | ((__u64)BPF_CORE_READ(f, f_inode, i_mode) << 32);
+	capture_walked(r, out, (__u64)f, WALK_FILE);
+	return 0;
+}
+
+static __always_inline int capture_ksock(struct run *r, struct vigil_policy_arg_value *out, struct sock *sk)
+{
+	long off;
+
+	out->type = VIGIL_POLICY_ARG_SOCK;
+	off = blob_pos_of(r->s, out, sk);
+	if (off < 0)
+		return 0;
+	sock_fill((struct vigil_policy_sock *)BLOB_AT(r->s, off), sk);
+	blob_commit(r->s, out, sizeof(struct vigil_policy_sock));
+	return 0;
+}
+
+/* The file or socket at an fd of the current task. */
 static __always_inline int capture_fd(struct run *r, struct vigil_policy_arg_value *out, long fd)
 {
 	struct file *f = fd_file(fd);
-	struct inode *inode;
-	__u32 len, mode;
-	long off;
+	struct socket *sock;
 
 	if (!f) {
 		out->flags |= VIGIL_POLICY_ARG_ERROR;
 		return 0;
 	}
-	inode = BPF_CORE_READ(f, f_inode);
-	mode = BPF_CORE_READ(inode, i_mode);
-	if ((mode & S_IFMT) == S_IFSOCK) {
-		struct socket *sock = BPF_CORE_READ(f, private_data);
-		struct sock *sk = BPF_CORE_READ(sock, sk);
-
-		out->type = VIGIL_POLICY_ARG_SOCK;
-		off = blob_pos(r->s, out);
-		if (off < 0 || !sk)
-			return 0;
-		sock_fill((struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK)), sk);
-		blob_commit(r->s, out, sizeof(struct vigil_policy_sock));
-		return 0;
-	}
-	out->type = VIGIL_POLICY_ARG_FILE;
-	out->value = (__u64)BPF_CORE_READ(f, f_flags) | ((__u64)mode << 32);
-	len = vg_walk((__u64)f, WALK_FILE);
-	out->flags |= r->e->st.walk_flags;
-	put_work_path(r, out, DIR_END, len);
-	return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return capture_kfile(r, out, f);
+	sock = BPF_CORE_READ(f, private_data);
+	return capture_ksock(r, out, BPF_CORE_READ(sock, sk));
 }
 
 /* A user name made absolute against dirfd (AT_FDCWD: the cwd), as file.bpf.c. */
@@ -197,35 +244,6 @@ static __always_inline int capture_sockaddr(struct run *r, struct vigil_policy_a
 	return 0;
 }
 
-static __always_inline int capture_cred(struct run *r, struct vigil_policy_arg_value *out)
-{
-	struct task_struct *task = r->task;
-	const struct cred *cred = BPF_CORE_READ(task, real_cred);
-	struct vigil_policy_cred *c;
-	long off = blob_pos(r->s, out);
-
-	if (off < 0)
-		return 0;
-	c = (struct vigil_policy_cred *)(r->s->data + (off & DATA_MASK));
-	c->uid = BPF_CORE_READ(cred, uid.val);
-	c->gid = BPF_CORE_READ(cred, gid.val);
-	c->euid = BPF_CORE_READ(cred, euid.val);
-	c->egid = BPF_CORE_READ(cred, egid.val);
-	c->suid = BPF_CORE_READ(cred, suid.val);
-	c->sgid = BPF_CORE_READ(cred, sgid.val);
-	c->fsuid = BPF_CORE_READ(cred, fsuid.val);
-	c->fsgid = BPF_CORE_READ(cred, fsgid.val);
-	c->cap_effective = task_caps(r->task, VIGIL_POLICY_CAP_EFFECTIVE);
-	c->cap_permitted = task_caps(r->task, VIGIL_POLICY_CAP_PERMITTED);
-	c->cap_inheritable = task_caps(r->task, VIGIL_POLICY_CAP_INHERITABLE);
-	c->user_ns = BPF_CORE_READ(cred, user_ns, ns.inum);
-	c->securebits = BPF_CORE_READ(cred, securebits);
-	blob_commit(r->s, out, sizeof(*c));
-	return 0;
-}
-
-static __always_inline int capture_kfile(struct run *r, struct vigil_policy_arg_value *out, struct file *f);
-
 static __always_inline int capture_exe(struct run *r, struct vigil_policy_arg_value *out)
 {
 	struct task_struct *task = r->task;
@@ -266,40 +284,6 @@ static __always_inline int capture_user_struct(struct run *r, struct vigil_polic
 	return 0;
 }
 
-/* A struct file's path (and flags) into the blob. */
-static __always_inline int capture_kfile(struct run *r, struct vigil_policy_arg_value *out, struct file *f)
-{
-	__u32 len;
-
-	out->type = VIGIL_POLICY_ARG_FILE;
-	if (!f) {
-		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return 0;
-	}
-	out->value = (__u64)BPF_CORE_READ(f, f_flags) | ((__u64)BPF_CORE_READ(f, f_inode, i_mode) << 32);
-	len = vg_walk((__u64)f, WALK_FILE);
-	out->flags |= r->e->st.walk_flags;
-	put_work_path(r, out, DIR_END, len);
-	return 0;
-}
-
-static __always_inline int capture_ksock(struct run *r, struct vigil_policy_arg_value *out, struct sock *sk)
-{
-	long off;
-
-	out->type = VIGIL_POLICY_ARG_SOCK;
-	if (!sk) {
-		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return 0;
-	}
-	off = blob_pos(r->s, out);
-	if (off < 0)
-		return 0;
-	sock_fill((struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK)), sk);
-	blob_commit(r->s, out, sizeof(struct vigil_policy_sock));
-	return 0;
-}
-
 /* An skb's addresses and ports from its network and transport headers. */
 static __always_inline int capture_kskb(struct run *r, struct vigil_policy_arg_value *out, struct sk_buff *skb)
 {
@@ -311,14 +295,10 @@ static __always_inline int capture_kskb(struct run *r, struct vigil_policy_arg_v
 	long off;
 
 	out->type = VIGIL_POLICY_ARG_SOCK;
-	if (!skb) {
-		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return 0;
-	}
-	off = blob_pos(r->s, out);
+	off = blob_pos_of(r->s, out, skb);
 	if (off < 0)
 		return 0;
-	o = (struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK));
+	o = (struct vigil_policy_sock *)BLOB_AT(r->s, off);
 	__builtin_memset(o, 0, sizeof(*o));
 	out->value = BPF_CORE_READ(skb, len);
 	head = BPF_CORE_READ(skb, head);
@@ -357,14 +337,10 @@ static __always_inline int capture_kcred(struct run *r, struct vigil_policy_arg_
 	long off;
 
 	out->type = VIGIL_POLICY_ARG_CRED;
-	if (!cred) {
-		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return 0;
-	}
-	off = blob_pos(r->s, out);
+	off = blob_pos_of(r->s, out, cred);
 	if (off < 0)
 		return 0;
-	c = (struct vigil_policy_cred *)(r->s->data + (off & DATA_MASK));
+	c = (struct vigil_policy_cred *)BLOB_AT(r->s, off);
 	c->uid = BPF_CORE_READ(cred, uid.val);
 	c->gid = BPF_CORE_READ(cred, gid.val);
 	c->euid = BPF_CORE_READ(cred, euid.val);
@@ -390,14 +366,10 @@ static __always_inline int capture_kuserns(struct run *r, struct vigil_policy_ar
 	struct vigil_policy_user_ns *u;
 	long off;
 
-	if (!ns) {
-		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return 0;
-	}
-	off = blob_pos(r->s, out);
+	off = blob_pos_of(r->s, out, ns);
 	if (off < 0)
 		return 0;
-	u = (struct vigil_policy_user_ns *)(r->s->data + (off & DATA_MASK));
+	u = (struct vigil_policy_user_ns *)BLOB_AT(r->s, off);
 	u->level = BPF_CORE_READ(ns, level);
 	u->uid = BPF_CORE_READ(ns, owner.val);
 	u->gid = BPF_CORE_READ(ns, group.val);
@@ -418,14 +390,10 @@ static __always_inline int capture_kbpf(struct run *r, struct vigil_policy_arg_v
 
 	out->type = VIGIL_POLICY_ARG_USER_STRUCT;
 	out->value = KBPF_SIZE;
-	if (!ptr) {
-		out->flags |= VIGIL_POLICY_ARG_ERROR;
-		return 0;
-	}
-	off = blob_pos(r->s, out);
+	off = blob_pos_of(r->s, out, (const void *)ptr);
 	if (off < 0)
 		return 0;
-	d = r->s->data + (off & DATA_MASK);
+	d = BLOB_AT(r->s, off);
 	__builtin_memset(d, 0, KBPF_SIZE);
 	if (type == VIGIL_POLICY_ARG_KBPF_ATTR) {
 		bpf_probe_read_kernel(d, KBPF_SIZE, (void *)ptr);
@@ -505,14 +473,9 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		if (n <= 0 && a->type == VIGIL_POLICY_ARG_KSTRING)
 			n = bpf_probe_read_user_str(r->s->data + (off & DATA_MASK), VIGIL_POLICY_ARG_MAX,
 						    (void *)raw);
-		if (n <= 0) {
-			out->flags |= VIGIL_POLICY_ARG_ERROR;
-			break;
-		}
-		if (n == VIGIL_POLICY_ARG_MAX)
-			out->flags |= VIGIL_POLICY_ARG_TRUNC;
-		out->value = 0;
-		blob_commit(r->s, out, n - 1);
+		if (n > 0)
+			out->value = 0;
+		blob_commit_str(r->s, out, n);
 		break;
 	case VIGIL_POLICY_ARG_DATA_LOC:
 	case VIGIL_POLICY_ARG_CHAR_ARRAY: {
@@ -532,11 +495,8 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		barrier_var(size);
 		n = bpf_probe_read_kernel_str(r->s->data + (off & DATA_MASK), size & ARG_MASK,
 					      r->ctx + (at & 0xffff));
-		if (n <= 0) {
-			out->flags |= VIGIL_POLICY_ARG_ERROR;
-			break;
-		}
-		blob_commit(r->s, out, n - 1);
+		/* At most ARG_MAX - 1 bytes: never cut. */
+		blob_commit_str(r->s, out, n);
 		break;
 	}
 	case VIGIL_POLICY_ARG_CHAR_BUF: {
@@ -589,10 +549,13 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 	case VIGIL_POLICY_ARG_SOCKADDR:
 		capture_sockaddr(r, out, (const void *)raw);
 		break;
-	case VIGIL_POLICY_ARG_CRED:
+	case VIGIL_POLICY_ARG_CRED: {
+		struct task_struct *task = r->task;
+
 		out->value = 0;
-		capture_cred(r, out);
+		capture_kcred(r, out, BPF_CORE_READ(task, real_cred));
 		break;
+	}
 	case VIGIL_POLICY_ARG_CURRENT_EXE:
 		out->value = 0;
 		capture_exe(r, out);
@@ -602,25 +565,28 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		capture_user_struct(r, out, a, raw);
 		break;
 	case VIGIL_POLICY_ARG_KFILE:
-		out->value = 0;
-		capture_kfile(r, out, (struct file *)raw);
-		break;
-	case VIGIL_POLICY_ARG_KBINPRM: {
-		struct linux_binprm *bprm = (struct linux_binprm *)raw;
+	case VIGIL_POLICY_ARG_KBINPRM:
+	case VIGIL_POLICY_ARG_KKIOCB: {
+		/* A struct file, or the one a linux_binprm or a kiocb holds. */
+		struct file *f = (struct file *)raw;
 
+		if (raw && a->type == VIGIL_POLICY_ARG_KBINPRM)
+			f = BPF_CORE_READ((struct linux_binprm *)raw, file);
+		else if (raw && a->type == VIGIL_POLICY_ARG_KKIOCB)
+			f = BPF_CORE_READ((struct kiocb *)raw, ki_filp);
 		out->value = 0;
-		capture_kfile(r, out, bprm ? BPF_CORE_READ(bprm, file) : NULL);
+		capture_kfile(r, out, f);
 		break;
 	}
 	case VIGIL_POLICY_ARG_KSOCK:
-		out->value = 0;
-		capture_ksock(r, out, (struct sock *)raw);
-		break;
 	case VIGIL_POLICY_ARG_KSOCKET: {
-		struct socket *sock = (struct socket *)raw;
+		/* A struct sock, or the one a struct socket holds. */
+		struct sock *sk = (struct sock *)raw;
 
+		if (raw && a->type == VIGIL_POLICY_ARG_KSOCKET)
+			sk = BPF_CORE_READ((struct socket *)raw, sk);
 		out->value = 0;
-		capture_ksock(r, out, sock ? BPF_CORE_READ(sock, sk) : NULL);
+		capture_ksock(r, out, sk);
 		break;
 	}
 	case VIGIL_POLICY_ARG_KCRED:
@@ -640,16 +606,8 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		struct task_struct *task = r->task;
 		struct fs_struct *fs = BPF_CORE_READ(task, fs);
 
-		raw = fs ? (__u64)fs + bpf_core_field_offset(struct fs_struct, pwd) : 0;
 		out->value = 0;
-		out->type = VIGIL_POLICY_ARG_FILE;
-		if (!raw) {
-			out->flags |= VIGIL_POLICY_ARG_ERROR;
-			break;
-		}
-		size = vg_walk(raw, WALK_PATH);
-		out->flags |= r->e->st.walk_flags;
-		put_work_path(r, out, DIR_END, size);
+		capture_walked(r, out, fs ? (__u64)fs + bpf_core_field_offset(struct fs_struct, pwd) : 0, WALK_PATH);
 		break;
 	}
 	case VIGIL_POLICY_ARG_USER_CAPS: {
@@ -674,22 +632,8 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 	}
 	case VIGIL_POLICY_ARG_KPATH:
 		out->value = 0;
-		out->type = VIGIL_POLICY_ARG_FILE;
-		if (!raw) {
-			out->flags |= VIGIL_POLICY_ARG_ERROR;
-			break;
-		}
-		size = vg_walk(raw, WALK_PATH);
-		out->flags |= r->e->st.walk_flags;
-		put_work_path(r, out, DIR_END, size);
+		capture_walked(r, out, raw, WALK_PATH);
 		break;
-	case VIGIL_POLICY_ARG_KKIOCB: {
-		struct kiocb *iocb = (struct kiocb *)raw;
-
-		out->value = 0;
-		capture_kfile(r, out, iocb ? BPF_CORE_READ(iocb, ki_filp) : NULL);
-		break;
-	}
 	case VIGIL_POLICY_ARG_KBPF_ATTR:
 	case VIGIL_POLICY_ARG_KBPF_MAP:
 	case VIGIL_POLICY_ARG_KBPF_PROG:
@@ -705,13 +649,7 @@ static __always_inline int capture_one(struct run *r, __u32 i, __u64 raw, bool e
 		if (off < 0)
 			break;
 		n = bpf_probe_read_kernel_str(r->s->data + (off & DATA_MASK), VIGIL_POLICY_ARG_MAX, name);
-		if (n <= 0) {
-			out->flags |= VIGIL_POLICY_ARG_ERROR;
-			break;
-		}
-		if (n == VIGIL_POLICY_ARG_MAX)
-			out->flags |= VIGIL_POLICY_ARG_TRUNC;
-		blob_commit(r->s, out, n - 1);
+		blob_commit_str(r->s, out, n);
 		break;
 	}
 	default:

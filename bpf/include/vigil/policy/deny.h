@@ -33,7 +33,7 @@ static long deny_arg_step(__u64 i, void *data)
 	off = blob_pos(r->s, out);
 	if (off < 0)
 		return 0;
-	o = (struct vigil_policy_sock *)(r->s->data + (off & DATA_MASK));
+	o = (struct vigil_policy_sock *)BLOB_AT(r->s, off);
 	*o = type == VIGIL_POLICY_ARG_SOCKADDR ? r->e->sa : r->e->sk;
 	if (type == VIGIL_POLICY_ARG_SOCKADDR)
 		out->value = o->family;
