@@ -42,14 +42,62 @@ static __always_inline void header(struct run *r, __u32 hook_id)
 	ev->args[VIGIL_POLICY_RET_SLOT].value = 0;
 }
 
+/* Before any capture: true, and the event counted as evaluated, when the
+ * process pass (the selectors' process filters) or the prefilter (when
+ * asked, and the hook has one) rules every selector out. */
+static __always_inline bool ruled_out(struct run *r, bool prefilter, __s64 ret)
+{
+	if (((r->h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) ||
+	    (prefilter && r->h->prefilter && !vg_prefilter(ret))) {
+		count(r->h->policy, VIGIL_POLICY_C_EVALUATED);
+		return true;
+	}
+	return false;
+}
+
+/* The record's header and every argument at the entry (plain bounded loop
+ * around global calls: a bpf_loop callback would cost a call frame). */
+static __always_inline void capture_all(struct run *r)
+{
+	__u32 n = r->h->nargs;
+
+	header(r, r->hook_id);
+	for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
+		if (i < n)
+			vg_capture(i, 0);
+		else
+			r->s->ev.args[i].type = VIGIL_POLICY_ARG_NONE;
+	}
+}
+
+/* The return value in the record and in its slot. */
+static __always_inline void set_ret(struct run *r, __s64 ret)
+{
+	r->s->ev.ret = ret;
+	r->s->ev.flags |= VIGIL_POLICY_EV_RET;
+	r->s->ev.args[VIGIL_POLICY_RET_SLOT].type = VIGIL_POLICY_ARG_S64;
+	r->s->ev.args[VIGIL_POLICY_RET_SLOT].flags = 0;
+	r->s->ev.args[VIGIL_POLICY_RET_SLOT].value = ret;
+}
+
+/* 3. All filters; the first matching selector acts. An enum finish. */
+static __always_inline int judge_and_act(struct run *r)
+{
+	__s32 matched;
+
+	count(r->h->policy, VIGIL_POLICY_C_EVALUATED);
+	matched = vg_judge(PHASE_FULL);
+	if (matched == -1)
+		return FINISH_NONE;
+	return vg_act(matched);
+}
+
 /* The current hook at its entry (e->st: context, source, hook): judged
  * there, or captured and stashed for its exit. An enum finish. */
 __noinline int vg_entry(void)
 {
 	struct run r = {};
 	struct stash_key key = {};
-	__s32 matched;
-	__u32 n;
 	long err;
 
 	if (!run_load(&r))
@@ -57,35 +105,15 @@ __noinline int vg_entry(void)
 	/* 0. The attachment's own conditions: not this hook's event otherwise. */
 	if (r.h->nconds && !vg_conds(0, 0))
 		return FINISH_NONE;
-	/* 1. Process filters: a task no selector can match costs no capture. */
-	if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
-		count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
+	/* 1. Process filters: a task no selector can match costs no capture.
+	 * The file's name or first component rules every selector out: no
+	 * walk (a hook judged at exit has its file there). */
+	if (ruled_out(&r, !(r.h->flags & VIGIL_POLICY_HOOK_AT_EXIT), 0))
 		return FINISH_NONE;
-	}
-	/* The file's name or first component rules every selector out: no walk. */
-	if (!(r.h->flags & VIGIL_POLICY_HOOK_AT_EXIT) && r.h->prefilter && !vg_prefilter(0)) {
-		count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-		return FINISH_NONE;
-	}
 	/* 2. Capture. */
-	header(&r, r.hook_id);
-	n = r.h->nargs;
-	/* Plain bounded loops around global calls: a bpf_loop callback would
-	 * cost a call frame. */
-	for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
-		if (i < n)
-			vg_capture(i, 0);
-		else
-			r.s->ev.args[i].type = VIGIL_POLICY_ARG_NONE;
-	}
-	if (r.h->flags & VIGIL_POLICY_HOOK_RET_AT_ENTRY) {
-		__s64 ret = read_word(r.ctx, &r.h->ret, r.e->st.ret);
-
-		r.s->ev.ret = ret;
-		r.s->ev.flags |= VIGIL_POLICY_EV_RET;
-		r.s->ev.args[VIGIL_POLICY_RET_SLOT].type = VIGIL_POLICY_ARG_S64;
-		r.s->ev.args[VIGIL_POLICY_RET_SLOT].value = ret;
-	}
+	capture_all(&r);
+	if (r.h->flags & VIGIL_POLICY_HOOK_RET_AT_ENTRY)
+		set_ret(&r, read_word(r.ctx, &r.h->ret, r.e->st.ret));
 	if (r.h->flags & VIGIL_POLICY_HOOK_AT_EXIT) {
 		if (vg_judge(PHASE_ENTRY) == -1) {
 			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
@@ -110,12 +138,7 @@ __noinline int vg_entry(void)
 		}
 		return FINISH_NONE;
 	}
-	/* 3. All filters; the first matching selector acts. */
-	count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-	matched = vg_judge(PHASE_FULL);
-	if (matched == -1)
-		return FINISH_NONE;
-	return vg_act(matched);
+	return judge_and_act(&r);
 }
 
 /* The exit of a hook judged at exit: the stashed entry, the return value.
@@ -126,7 +149,6 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 	struct stash_key key = {};
 	struct stash_small *sm;
 	struct scratch *lg;
-	__s32 matched;
 
 	if (!run_load(&r))
 		return FINISH_NONE;
@@ -135,22 +157,10 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 		 * process filters, then the record is built here. */
 		if (r.h->nconds && !vg_conds(1, ret))
 			return FINISH_NONE;
-		if ((r.h->flags & VIGIL_POLICY_HOOK_PROC_FILTERS) && vg_judge(PHASE_PROCESS) == -1) {
-			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
+		if (ruled_out(&r, true, ret))
 			return FINISH_NONE;
-		}
-		if (r.h->prefilter && !vg_prefilter(ret)) {
-			count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-			return FINISH_NONE;
-		}
-		header(&r, r.hook_id);
 		r.e->st.ret = ret;
-		for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
-			if (i < r.h->nargs)
-				vg_capture(i, 0);
-			else
-				r.s->ev.args[i].type = VIGIL_POLICY_ARG_NONE;
-		}
+		capture_all(&r);
 		r.s->ev.nr = nr;
 		goto judge;
 	}
@@ -181,16 +191,8 @@ judge:
 	}
 	if ((r.h->flags & VIGIL_POLICY_HOOK_RET_ERR) && ret > 0)
 		ret = 0;
-	r.s->ev.ret = ret;
-	r.s->ev.flags |= VIGIL_POLICY_EV_RET;
-	r.s->ev.args[VIGIL_POLICY_RET_SLOT].type = VIGIL_POLICY_ARG_S64;
-	r.s->ev.args[VIGIL_POLICY_RET_SLOT].flags = 0;
-	r.s->ev.args[VIGIL_POLICY_RET_SLOT].value = ret;
-	count(r.h->policy, VIGIL_POLICY_C_EVALUATED);
-	matched = vg_judge(PHASE_FULL);
-	if (matched == -1)
-		return FINISH_NONE;
-	return vg_act(matched);
+	set_ret(&r, ret);
+	return judge_and_act(&r);
 }
 
 /* Records the program's context and source for the global functions. */
