@@ -8,7 +8,14 @@
  *                    stashes for policy_sys_exit (VIGIL_POLICY_HOOK_AT_EXIT).
  *  policy_sys_exit   syscalls:sys_exit_*: completes a stashed entry (return
  *                    value, returnCopy buffers) and judges it.
- *  policy_uprobe     uprobes (arguments from pt_regs).
+ *  policy_rawenter, policy_rawexit
+ *                    raw_syscalls: syscalls without a tracepoint of their
+ *                    own, a syscalls record built from the registers.
+ *  policy_uprobe, policy_uretprobe, policy_kprobe, policy_kretprobe,
+ *  policy_kprobe_override
+ *                    uprobes and kprobes (arguments from pt_regs).
+ *  policy_raw_tp, policy_fentry, policy_fexit, policy_lsm
+ *                    attach points fixed at load: one load per hook.
  *  policy_connect4/6, policy_sendmsg4/6
  *                    cgroup sock_addr programs: the hooks listed in
  *                    deny_set are judged on the socket address; a matching
@@ -16,6 +23,7 @@
  *  policy_proc_*     the process table (exec, fork, exit) behind
  *                    matchBinaries, followForks/followChildren and the
  *                    exec-time namespaces and capabilities.
+ *  policy_tree_moved ages the prefilter's cache when directories move.
  *
  * Judging is three steps, each cheap to skip:
  *  1. process pass: the selectors with only their process filters (binary,
