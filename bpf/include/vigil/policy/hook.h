@@ -56,14 +56,15 @@ static __always_inline bool ruled_out(struct run *r, bool prefilter, __s64 ret)
 }
 
 /* The record's header and every argument at the entry (plain bounded loop
- * around global calls: a bpf_loop callback would cost a call frame). */
+ * around global calls: a bpf_loop callback would cost a call frame). nargs
+ * is read each step, not kept: a local kept across the calls takes a stack
+ * slot, and vg_leave's frame (96 bytes) would round up to 128, which puts
+ * policy_sys_exit's deepest chain past the 512 bytes 6.1 allows. */
 static __always_inline void capture_all(struct run *r)
 {
-	__u32 n = r->h->nargs;
-
 	header(r, r->hook_id);
 	for (__u32 i = 0; i < VIGIL_POLICY_MAX_ARGS; i++) {
-		if (i < n)
+		if (i < r->h->nargs)
 			vg_capture(i, 0);
 		else
 			r->s->ev.args[i].type = VIGIL_POLICY_ARG_NONE;
