@@ -7,7 +7,7 @@ OUT := bpf/.output
 VMLINUX := bpf/include/vmlinux.h
 BPF_CFLAGS := -target bpf -g -O2 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-unused-function \
 	-Ibpf/include -I/usr/include/$(shell uname -m)-linux-gnu
-HEADERS := $(wildcard bpf/include/vigil/*.h) $(VMLINUX)
+HEADERS := $(wildcard bpf/include/vigil/*.h bpf/include/vigil/*/*.h) $(VMLINUX)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard bpf/testdata/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
