@@ -34,7 +34,15 @@ std::string Hex(const unsigned char *p, size_t n) {
   return s;
 }
 
-Napi::Object ProgObject(Napi::Env env, int fd, const struct bpf_prog_info &pi, const std::vector<__u32> &maps) {
+Napi::Value InfoFailed(Napi::Env env, int fd) {
+  int e = errno;
+  close(fd);
+  return ThrowErrno(env, "bpf_obj_get_info_by_fd", e);
+}
+
+}  // namespace
+
+Napi::Object ProgInfoObject(Napi::Env env, const struct bpf_prog_info &pi, const std::vector<__u32> &maps) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", (double)pi.id);
   o.Set("type", (double)pi.type);
@@ -53,11 +61,22 @@ Napi::Object ProgObject(Napi::Env env, int fd, const struct bpf_prog_info &pi, c
   Napi::Array m = Napi::Array::New(env, maps.size());
   for (size_t i = 0; i < maps.size(); i++) m.Set(i, (double)maps[i]);
   o.Set("mapIds", m);
-  (void)fd;
   return o;
 }
 
-}  // namespace
+Napi::Object MapInfoObject(Napi::Env env, const struct bpf_map_info &mi) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", (double)mi.id);
+  o.Set("type", (double)mi.type);
+  const char *type = libbpf_bpf_map_type_str((enum bpf_map_type)mi.type);
+  o.Set("typeName", type ? type : "unknown");
+  o.Set("name", mi.name);
+  o.Set("keySize", (double)mi.key_size);
+  o.Set("valueSize", (double)mi.value_size);
+  o.Set("maxEntries", (double)mi.max_entries);
+  o.Set("flags", (double)mi.map_flags);
+  return o;
+}
 
 // bpfIds(kind): the ids of every program (0), map (1) or link (2) on the host.
 Napi::Value BpfIds(const Napi::CallbackInfo &info) {
@@ -108,32 +127,14 @@ Napi::Value BpfObjectInfo(const Napi::CallbackInfo &info) {
       err = bpf_obj_get_info_by_fd(fd, &pi, &len);
       if (!err) maps.resize(pi.nr_map_ids < n ? pi.nr_map_ids : n);
     }
-    if (err) {
-      int e = errno;
-      close(fd);
-      return ThrowErrno(env, "bpf_obj_get_info_by_fd", e);
-    }
-    result = ProgObject(env, fd, pi, maps);
+    if (err) return InfoFailed(env, fd);
+    result = ProgInfoObject(env, pi, maps);
   } else if (kind == 1) {
     struct bpf_map_info mi;
     memset(&mi, 0, sizeof(mi));
     __u32 len = sizeof(mi);
-    if (bpf_obj_get_info_by_fd(fd, &mi, &len)) {
-      int e = errno;
-      close(fd);
-      return ThrowErrno(env, "bpf_obj_get_info_by_fd", e);
-    }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("id", (double)mi.id);
-    o.Set("type", (double)mi.type);
-    const char *type = libbpf_bpf_map_type_str((enum bpf_map_type)mi.type);
-    o.Set("typeName", type ? type : "unknown");
-    o.Set("name", mi.name);
-    o.Set("keySize", (double)mi.key_size);
-    o.Set("valueSize", (double)mi.value_size);
-    o.Set("maxEntries", (double)mi.max_entries);
-    o.Set("flags", (double)mi.map_flags);
-    result = o;
+    if (bpf_obj_get_info_by_fd(fd, &mi, &len)) return InfoFailed(env, fd);
+    result = MapInfoObject(env, mi);
   } else {
     struct bpf_link_info li;
     char name[256] = {0};
@@ -148,11 +149,7 @@ Napi::Value BpfObjectInfo(const Napi::CallbackInfo &info) {
       len = sizeof(li);
       err = bpf_obj_get_info_by_fd(fd, &li, &len);
     }
-    if (err) {
-      int e = errno;
-      close(fd);
-      return ThrowErrno(env, "bpf_obj_get_info_by_fd", e);
-    }
+    if (err) return InfoFailed(env, fd);
     Napi::Object o = Napi::Object::New(env);
     o.Set("id", (double)li.id);
     o.Set("type", (double)li.type);

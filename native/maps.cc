@@ -100,15 +100,7 @@ Napi::Value MapInfo(const Napi::CallbackInfo &info) {
   __u32 len = sizeof(mi);
   int err = bpf_obj_get_info_by_fd(info[0].As<Napi::Number>().Int32Value(), &mi, &len);
   if (err) return ThrowErrno(info.Env(), "bpf_obj_get_info_by_fd", errno);
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("id", (double)mi.id);
-  o.Set("type", (double)mi.type);
-  o.Set("keySize", (double)mi.key_size);
-  o.Set("valueSize", (double)mi.value_size);
-  o.Set("maxEntries", (double)mi.max_entries);
-  o.Set("flags", (double)mi.map_flags);
-  o.Set("name", mi.name);
-  return o;
+  return MapInfoObject(info.Env(), mi);
 }
 
 Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
@@ -118,16 +110,7 @@ Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
   __u32 len = sizeof(pi);
   int err = bpf_obj_get_info_by_fd(info[0].As<Napi::Number>().Int32Value(), &pi, &len);
   if (err) return ThrowErrno(info.Env(), "bpf_obj_get_info_by_fd", errno);
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("id", (double)pi.id);
-  o.Set("type", (double)pi.type);
-  o.Set("name", pi.name);
-  o.Set("jitedLen", (double)pi.jited_prog_len);
-  o.Set("xlatedLen", (double)pi.xlated_prog_len);
-  o.Set("runCount", (double)pi.run_cnt);
-  o.Set("runTimeNs", (double)pi.run_time_ns);
-  o.Set("verifiedInsns", (double)pi.verified_insns);
-  return o;
+  return ProgInfoObject(info.Env(), pi, {});
 }
 
 // Turns on run-time statistics (run_cnt, run_time_ns) for every program on

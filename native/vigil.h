@@ -160,7 +160,9 @@ Napi::Value MapDeleteBatch(const Napi::CallbackInfo &info);
 Napi::Value MapInfo(const Napi::CallbackInfo &info);
 Napi::Value ProgInfo(const Napi::CallbackInfo &info);
 
-// inventory.cc: the host's BPF objects
+// inventory.cc: the host's BPF objects, and how a program's or map's info is given to JavaScript
+Napi::Object ProgInfoObject(Napi::Env env, const struct bpf_prog_info &pi, const std::vector<__u32> &maps);
+Napi::Object MapInfoObject(Napi::Env env, const struct bpf_map_info &mi);
 Napi::Value BpfIds(const Napi::CallbackInfo &info);
 Napi::Value BpfObjectInfo(const Napi::CallbackInfo &info);
 Napi::Value EnableStats(const Napi::CallbackInfo &info);
