@@ -22,6 +22,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/ringbuf.h"
 #include "vigil/filter.h"
 #include "vigil/path.h"
@@ -49,18 +50,10 @@ struct process_scratch {
 	struct vigil_path_key key;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct process_scratch);
-} process_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(process_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct process_scratch);
 
 /* Resized from user space before load (ProcessSensor's ringBytes). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
-} events SEC(".maps");
+VIGIL_RING_MAP(events, 1024 * 1024);
 
 /* execve/execveat arguments between syscall entry and exit, by thread id.
  * LRU: an entry whose exit was never seen (attached in between) ages out. */
@@ -73,21 +66,12 @@ struct exec_call {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct exec_call);
-} exec_calls SEC(".maps");
+VIGIL_KEYED_MAP(exec_calls, BPF_MAP_TYPE_LRU_HASH, 8192, __u32, struct exec_call);
 
 /* Keeps the header's types in BTF for codegen (src/generated/process.ts). */
-const struct vigil_exec_event *unused_vigil_exec_event __attribute__((unused));
-const struct vigil_exec_failed_event *unused_vigil_exec_failed_event __attribute__((unused));
-const struct vigil_fork_event *unused_vigil_fork_event __attribute__((unused));
-const struct vigil_exit_event *unused_vigil_exit_event __attribute__((unused));
-const enum vigil_process_limits *unused_vigil_process_limits __attribute__((unused));
-const enum vigil_process_kind *unused_vigil_process_kind __attribute__((unused));
-const enum vigil_exec_flags *unused_vigil_exec_flags __attribute__((unused));
+VIGIL_KEEP_TYPES(struct vigil_exec_event, struct vigil_exec_failed_event, struct vigil_fork_event,
+		 struct vigil_exit_event, enum vigil_process_limits, enum vigil_process_kind,
+		 enum vigil_exec_flags);
 
 /* Which events to send (the rest still maintain vigil_tracked). */
 const volatile bool send_exec = true;
@@ -226,12 +210,7 @@ struct argv_state {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct argv_state);
-} argv_states SEC(".maps");
+VIGIL_INDEXED_MAP(argv_states, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct argv_state);
 
 struct argv_walk {
 	__u8 *data;

@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/path.h"
 #include "vigil/task.h"
 
@@ -29,12 +30,7 @@ struct snapshot_scratch {
 	__u8 data[SCRATCH_DATA];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct snapshot_scratch);
-} snapshot_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(snapshot_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct snapshot_scratch);
 
 SEC("iter.s/task")
 int process_snapshot(struct bpf_iter__task *ctx)

@@ -8,6 +8,7 @@
 #ifndef __VIGIL_TASK_H
 #define __VIGIL_TASK_H
 
+#include "vigil/maps.h"
 #include "vigil/process.h"
 
 /* kernfs_node.parent became __parent in 6.15 (RCU-protected). */
@@ -108,12 +109,8 @@ struct __vigil_cgroup_walk_state {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct __vigil_cgroup_walk_state);
-} vigil_cgroup_walks SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_cgroup_walks, BPF_MAP_TYPE_PERCPU_ARRAY, 1,
+		  struct __vigil_cgroup_walk_state);
 
 struct __vigil_cgroup_walk {
 	__u8 *buf;
