@@ -71,6 +71,13 @@ static __always_inline int pass(void)
 	return XDP_PASS;
 }
 
+/* A frame too short or not well-formed for its headers: counted, and let through. */
+static __always_inline int malformed(void)
+{
+	count(VIGIL_FW_MALFORMED);
+	return pass();
+}
+
 static __always_inline void rule_hit(const struct vigil_fw_rule *rule, __u64 bytes)
 {
 	__u32 id = rule->id;
@@ -169,10 +176,8 @@ int vigil_firewall(struct xdp_md *ctx)
 	void *l3;
 
 	count(VIGIL_FW_SEEN);
-	if ((void *)(eth + 1) > data_end) {
-		count(VIGIL_FW_MALFORMED);
-		return pass();
-	}
+	if ((void *)(eth + 1) > data_end)
+		return malformed();
 	proto = eth->h_proto;
 	l3 = eth + 1;
 
@@ -183,10 +188,8 @@ int vigil_firewall(struct xdp_md *ctx)
 			break;
 		struct vlan_hdr *vh = l3;
 
-		if ((void *)(vh + 1) > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if ((void *)(vh + 1) > data_end)
+			return malformed();
 		proto = vh->h_vlan_encapsulated_proto;
 		l3 = vh + 1;
 	}
@@ -195,15 +198,11 @@ int vigil_firewall(struct xdp_md *ctx)
 		struct iphdr *ip = l3;
 		struct vigil_fw_lpm4 key = { .prefixlen = 32 };
 
-		if ((void *)(ip + 1) > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if ((void *)(ip + 1) > data_end)
+			return malformed();
 		/* The header's own length (options included) must be valid and present. */
-		if (ip->version != 4 || ip->ihl < 5 || l3 + ip->ihl * 4 > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if (ip->version != 4 || ip->ihl < 5 || l3 + ip->ihl * 4 > data_end)
+			return malformed();
 		__builtin_memcpy(key.addr, &ip->saddr, 4);
 		__builtin_memcpy(src.addr, &ip->saddr, 4);
 		src.family = AF_INET;
@@ -213,14 +212,10 @@ int vigil_firewall(struct xdp_md *ctx)
 		struct ipv6hdr *ip6 = l3;
 		struct vigil_fw_lpm6 key = { .prefixlen = 128 };
 
-		if ((void *)(ip6 + 1) > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
-		if (ip6->version != 6) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if ((void *)(ip6 + 1) > data_end)
+			return malformed();
+		if (ip6->version != 6)
+			return malformed();
 		__builtin_memcpy(key.addr, &ip6->saddr, 16);
 		__builtin_memcpy(src.addr, &ip6->saddr, 16);
 		src.family = AF_INET6;
