@@ -2,16 +2,12 @@
 // file types (st_mode & S_IFMT), address families, socket types, IP
 // protocols, TCP states. The same values on every architecture
 // (include/uapi/linux/stat.h, linux/socket.h, linux/in.h, net/tcp_states.h).
+import { constants } from 'node:fs';
+
 export { AF_INET, AF_INET6 } from './addr.js';
 
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
+// File types, as Node has them for this platform.
+export const { S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO } = constants;
 
 export const AF_UNIX = 1;
 export const AF_NETLINK = 16;
