@@ -95,7 +95,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct path root, pwd, exe_path;
 	struct mm_struct *mm;
 	struct file *exe;
-	unsigned long arg_start, arg_end, args;
+	unsigned long arg_start, args;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u32 off = 0, n, flags = 0;
 	__u8 *data;
@@ -141,13 +141,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	ev->binary_len = off;
 
 	/* args: the argv strings exec just copied to the new stack. */
-	arg_start = BPF_CORE_READ(mm, arg_start);
-	arg_end = BPF_CORE_READ(mm, arg_end);
-	args = arg_end > arg_start ? arg_end - arg_start : 0;
-	if (args > VIGIL_ARGS_MAX) {
-		args = VIGIL_ARGS_MAX;
-		flags |= VIGIL_EXEC_TRUNC_ARGS;
-	}
+	args = vigil_exec_args_len(mm, &arg_start, &flags);
 	if (args && bpf_probe_read_user(data + (off & SCRATCH_MASK), args, (void *)arg_start)) {
 		flags |= VIGIL_EXEC_ERROR_ARGS;
 		args = 0;
@@ -160,13 +154,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	ev->cwd_len = n;
 	off += n;
 
-	n = vigil_task_cgroup_path(data, SCRATCH_MASK, off, task, &flags, VIGIL_EXEC_TRUNC_CGROUP);
-	ev->cgroup_len = n;
-	off += n;
-
-	n = vigil_task_tty(data + (off & SCRATCH_MASK), task);
-	ev->tty_len = n;
-	off += n;
+	off = vigil_exec_tail(data, SCRATCH_MASK, off, task, ev, &flags);
 
 	ev->flags = flags;
 	off = sizeof(*ev) + (off & SCRATCH_MASK);
@@ -341,6 +329,32 @@ int exit_execveat(struct trace_event_raw_sys_exit *ctx)
 
 /* --- fork and exit ------------------------------------------------------ */
 
+/* How every process record starts (process.h). */
+struct record_head {
+	__u32 kind;
+	__u32 flags;
+	__u64 ktime;
+};
+
+_Static_assert(__builtin_offsetof(struct vigil_fork_event, ktime) == __builtin_offsetof(struct record_head, ktime),
+	       "fork record head");
+_Static_assert(__builtin_offsetof(struct vigil_exit_event, ktime) == __builtin_offsetof(struct record_head, ktime),
+	       "exit record head");
+
+/* A record of size bytes reserved in the ring, its head filled (no flags, the
+ * time now); NULL, the loss counted, when the ring is full. */
+static __always_inline void *reserve_record(__u32 kind, __u64 size)
+{
+	struct record_head *h = vigil_reserve(&events, 0, size);
+
+	if (h) {
+		h->kind = kind;
+		h->flags = 0;
+		h->ktime = bpf_ktime_get_boot_ns();
+	}
+	return h;
+}
+
 SEC("raw_tp/sched_process_fork")
 int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -355,12 +369,9 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	vigil_filter_on_fork(BPF_CORE_READ(parent, tgid), child_tgid);
 	if (!send_fork || !vigil_filter_pass())
 		return 0;
-	ev = vigil_reserve(&events, 0, sizeof(*ev));
+	ev = reserve_record(VIGIL_PROCESS_FORK, sizeof(*ev));
 	if (!ev)
 		return 0;
-	ev->kind = VIGIL_PROCESS_FORK;
-	ev->flags = 0;
-	ev->ktime = bpf_ktime_get_boot_ns();
 	ev->parent_tid = BPF_CORE_READ(parent, pid);
 	ev->pad = 0;
 	vigil_task_fill(&ev->task, child);
@@ -389,12 +400,9 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	vigil_filter_on_exit(id >> 32);
 	if (!send_exit || !pass)
 		return 0;
-	ev = vigil_reserve(&events, 0, sizeof(*ev));
+	ev = reserve_record(VIGIL_PROCESS_EXIT, sizeof(*ev));
 	if (!ev)
 		return 0;
-	ev->kind = VIGIL_PROCESS_EXIT;
-	ev->flags = 0;
-	ev->ktime = bpf_ktime_get_boot_ns();
 	ev->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
 	ev->parent_start_boottime = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
 	ev->pid = id >> 32;

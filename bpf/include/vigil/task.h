@@ -181,6 +181,38 @@ static __always_inline __u32 vigil_task_tty(__u8 *buf, struct task_struct *task)
 	return n > 1 ? n - 1 : 0;
 }
 
+/* The length of mm's argument strings (arg_start .. arg_end), at most
+ * VIGIL_ARGS_MAX (VIGIL_EXEC_TRUNC_ARGS ORed into *flags past it); *start is
+ * where they are in user memory. */
+static __always_inline unsigned long vigil_exec_args_len(struct mm_struct *mm, unsigned long *start,
+							 __u32 *flags)
+{
+	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+	unsigned long args = arg_end > arg_start ? arg_end - arg_start : 0;
+
+	if (args > VIGIL_ARGS_MAX) {
+		args = VIGIL_ARGS_MAX;
+		*flags |= VIGIL_EXEC_TRUNC_ARGS;
+	}
+	*start = arg_start;
+	return args;
+}
+
+/* The last fields of an exec record, at buf[off...]: the task's cgroup path
+ * and its terminal's name. Returns off past them. */
+static __always_inline __u32 vigil_exec_tail(__u8 *buf, __u64 mask, __u32 off, struct task_struct *task,
+					     struct vigil_exec_event *ev, __u32 *flags)
+{
+	__u32 n = vigil_task_cgroup_path(buf, mask, off, task, flags, VIGIL_EXEC_TRUNC_CGROUP);
+
+	ev->cgroup_len = n;
+	off += n;
+	n = vigil_task_tty(buf + (off & mask), task);
+	ev->tty_len = n;
+	return off + n;
+}
+
 /* The exit status of the group as wait(2) reports it (see vigil_exit_event). */
 static __always_inline __u32 vigil_task_exit_code(struct task_struct *task)
 {
