@@ -83,18 +83,26 @@ describe('policy engine on native hooks', () => {
     });
   }
 
-  test('kretprobe: the return value (security_file_open returns 0)', async (t) => {
-    const why = await unavailable('kprobe');
-    if (why) return t.skip(why);
-    const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
-    const p = await compileWith(spec, false);
-    assert.equal(p.hooks[0]!.served.hook, 'kprobe:security_file_open');
-    const f = suite.s.file('ret.txt');
-    const { ev } = await opened(p, f);
-    assert.equal(ev.length, 1, show(ev));
-    assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
-    assert.equal(pathOf(ev[0]!.args[0]), f);
-  });
+  // The return value (security_file_open returns 0) and the argument in one event, at the function's return.
+  const returns = [
+    { name: 'kretprobe: the return value (security_file_open returns 0)', kind: 'kprobe', file: 'ret.txt',
+      spec: (s: Record<string, unknown>) => s },
+    { name: 'fexit: arguments and the return value at once', kind: 'fentry', file: 'fexit.txt',
+      spec: (s: Record<string, unknown>) => ({ fentries: s.kprobes }) },
+  ] as const;
+  for (const c of returns) {
+    test(c.name, async (t) => {
+      const why = await unavailable(c.kind);
+      if (why) return t.skip(why);
+      const p = await compileWith(c.spec(fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } })), false);
+      assert.equal(p.hooks[0]!.served.hook, `${c.kind}:security_file_open`);
+      const f = suite.s.file(c.file);
+      const { ev } = await opened(p, f);
+      assert.equal(ev.length, 1, show(ev));
+      assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
+      assert.equal(pathOf(ev[0]!.args[0]), f);
+    });
+  }
 
   test('kprobe tcp_connect: a struct sock argument', async (t) => {
     const why = await unavailable('kprobe');
@@ -152,19 +160,6 @@ describe('policy engine on native hooks', () => {
     const { ev } = await opened(p, f);
     assert.equal(ev.length, 1, show(ev));
     assert.equal(pathOf(ev[0]!.args[0]), f, show(ev[0]!.args));
-  });
-
-  test('fexit: arguments and the return value at once', async (t) => {
-    const why = await unavailable('fentry');
-    if (why) return t.skip(why);
-    const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
-    const p = await compileWith({ fentries: spec.kprobes }, false);
-    assert.equal(p.hooks[0]!.served.hook, 'fentry:security_file_open');
-    const f = suite.s.file('fexit.txt');
-    const { ev } = await opened(p, f);
-    assert.equal(ev.length, 1, show(ev));
-    assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
-    assert.equal(pathOf(ev[0]!.args[0]), f);
   });
 
   test('BPF-LSM file_open: Override denies the open by its return value', async (t) => {
