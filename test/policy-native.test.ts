@@ -45,6 +45,15 @@ describe('policy engine on native hooks', () => {
 
   const mine = (): Record<string, unknown>[] => [{ operator: 'In', values: [suite.s.ops] }];
 
+  /** A kprobe on call, its argument 0 of type filtered by one matchArgs operator, the fixture only. */
+  const kprobeOn = (call: string, type: string, operator: string, values: string[]): Record<string, unknown> => ({
+    kprobes: [{
+      call, syscall: false,
+      args: [{ index: 0, type }],
+      selectors: [{ matchArgs: [{ index: 0, operator, values }], matchBinaries: mine() }],
+    }],
+  });
+
   /** security_file_open(struct file *) on the scratch directory's files, the fixture only. */
   const fileOpen = (actions?: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     kprobes: [{
@@ -107,13 +116,7 @@ describe('policy engine on native hooks', () => {
   test('kprobe tcp_connect: a struct sock argument', async (t) => {
     const why = await unavailable('kprobe');
     if (why) return t.skip(why);
-    const p = await compileWith({
-      kprobes: [{
-        call: 'tcp_connect', syscall: false,
-        args: [{ index: 0, type: 'sock' }],
-        selectors: [{ matchArgs: [{ index: 0, operator: 'DPort', values: ['1'] }], matchBinaries: mine() }],
-      }],
-    }, false);
+    const p = await compileWith(kprobeOn('tcp_connect', 'sock', 'DPort', ['1']), false);
     assert.equal(p.hooks[0]!.served.hook, 'kprobe:tcp_connect');
     const { ev } = await on(p, ['connect4', '127.0.0.1', '1']);
     assert.equal(ev.length, 1, show(ev));
@@ -125,13 +128,7 @@ describe('policy engine on native hooks', () => {
   test('kprobe security_inode_getattr: a struct path argument, by Prefix', async (t) => {
     const why = await unavailable('kprobe');
     if (why) return t.skip(why);
-    const p = await compileWith({
-      kprobes: [{
-        call: 'security_inode_getattr', syscall: false,
-        args: [{ index: 0, type: 'path' }],
-        selectors: [{ matchArgs: [{ index: 0, operator: 'Prefix', values: [`${suite.s.dir}/`] }], matchBinaries: mine() }],
-      }],
-    }, false);
+    const p = await compileWith(kprobeOn('security_inode_getattr', 'path', 'Prefix', [`${suite.s.dir}/`]), false);
     assert.equal(p.hooks[0]!.served.hook, 'kprobe:security_inode_getattr');
     const f = suite.s.file('stat.txt');
     const { ev } = await on(p, ['stat', f, 'stat', '/etc/hostname']);
