@@ -130,6 +130,15 @@ static int storm_wait_start(const char *prog, unsigned int seconds)
 	return 0;
 }
 
+/* Takes `--NAME VALUE` at argv[*i] into *value; 0 if it is not that flag (or has no value). */
+static int storm_str_flag(const char *name, const char **value, int argc, char **argv, int *i)
+{
+	if (strcmp(argv[*i], name) || *i + 1 >= argc)
+		return 0;
+	*value = argv[++*i];
+	return 1;
+}
+
 /* Checks the bounds, pins, and waits for the start signal if asked. 0 on success. */
 static int storm_prepare(const char *prog, const struct storm_opts *o, uint64_t max_count)
 {
