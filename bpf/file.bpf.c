@@ -671,6 +671,22 @@ __noinline int file_finish(long ret, __u32 large)
 	return 0;
 }
 
+/* A stash entry (stash: size bytes, its record at ev) at its call's exit:
+ * finished here (a name that faulted at entry, or one resolved at the exit)
+ * or sent as stashed with the result; another syscall's is left alone. */
+static __always_inline void stash_exit(void *stash, struct vigil_file_event *ev, __u64 size, __s32 nr, long ret,
+				       __u32 large)
+{
+	if (ev->nr != nr)
+		return;
+	if (ev->status & (FAULTED | AT_EXIT)) {
+		file_finish(ret, large);
+	} else {
+		ev->ret = ret;
+		vigil_output(&events, 0, stash, record_size(ev, size));
+	}
+}
+
 /* The result, and the record to the ring. */
 SEC("tracepoint/syscalls/sys_exit_openat")
 int file_exit(struct trace_event_raw_sys_exit *ctx)
@@ -683,27 +699,13 @@ int file_exit(struct trace_event_raw_sys_exit *ctx)
 	/* A stale entry (its exit was missed at attach) is dropped. */
 	sm = bpf_map_lookup_elem(&stash_small, &tid);
 	if (sm) {
-		if (sm->event.nr == nr) {
-			if (sm->event.status & (FAULTED | AT_EXIT)) {
-				file_finish(ctx->ret, 0);
-			} else {
-				sm->event.ret = ctx->ret;
-				vigil_output(&events, 0, sm, record_size(&sm->event, sizeof(*sm)));
-			}
-		}
+		stash_exit(sm, &sm->event, sizeof(*sm), nr, ctx->ret, 0);
 		bpf_map_delete_elem(&stash_small, &tid);
 		return 0;
 	}
 	lg = bpf_map_lookup_elem(&stash_large, &tid);
 	if (lg) {
-		if (lg->event.nr == nr) {
-			if (lg->event.status & (FAULTED | AT_EXIT)) {
-				file_finish(ctx->ret, 1);
-			} else {
-				lg->event.ret = ctx->ret;
-				vigil_output(&events, 0, lg, record_size(&lg->event, sizeof(*lg)));
-			}
-		}
+		stash_exit(lg, &lg->event, sizeof(*lg), nr, ctx->ret, 1);
 		bpf_map_delete_elem(&stash_large, &tid);
 	}
 	return 0;
