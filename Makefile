@@ -7,7 +7,7 @@ OUT := bpf/.output
 VMLINUX := bpf/include/vmlinux.h
 BPF_CFLAGS := -target bpf -g -O2 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-unused-function \
 	-Ibpf/include -I/usr/include/$(shell uname -m)-linux-gnu
-HEADERS := $(wildcard bpf/include/vigil/*.h bpf/include/vigil/*/*.h) $(VMLINUX)
+HEADERS := $(wildcard bpf/include/vigil/*.h bpf/include/vigil/*/*.h) $(wildcard bpf/testdata/*.h) $(VMLINUX)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard bpf/testdata/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
@@ -67,7 +67,7 @@ test/.output/fileops: test/fixtures/fileops.c
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -Wall -Werror -o $@ $<
 
-bench/.output/loadgen: bench/loadgen.c
+bench/.output/loadgen: bench/loadgen.c bench/storm.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $<
 

@@ -26,12 +26,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
-		if (storm_flag("execstorm", &o, argc, argv, &i))
+		if (storm_flag("execstorm", &o, argc, argv, &i) ||
+		    storm_str_flag("--program", &program, argc, argv, &i))
 			continue;
-		if (!strcmp(argv[i], "--program") && i + 1 < argc) {
-			program = argv[++i];
-			continue;
-		}
 		fprintf(stderr, "usage: execstorm [--program PATH] [--count N] [--duration-ms MS] [--cpu CPU] "
 				"[--wait-signal]\n");
 		return 2;

@@ -19,39 +19,8 @@
  *
  * Prints one line: "calls=N elapsed_ns=N rate=N cpu=N".
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "storm.h"
 #include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t parse_u64(const char *flag, const char *s)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0') {
-		fprintf(stderr, "loadgen: %s: not a number: %s\n", flag, s);
-		exit(2);
-	}
-	return v;
-}
 
 static void usage(void)
 {
@@ -62,80 +31,27 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t rate = 0, count = 1000000, duration_ms = 2000;
-	int cpu = -1, wait_signal = 0;
-	uint64_t calls = 0, start, deadline, end;
+	struct storm_opts o = { .count = 1000000, .duration_ms = 2000, .cpu = -1 };
+	uint64_t rate = 0, count, calls = 0, start, deadline, end;
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--wait-signal")) {
-			wait_signal = 1;
+		if (storm_flag("loadgen", &o, argc, argv, &i))
 			continue;
-		}
-		if (!v)
+		if (strcmp(argv[i], "--rate") || i + 1 >= argc)
 			usage();
-		if (!strcmp(a, "--rate"))
-			rate = parse_u64(a, v);
-		else if (!strcmp(a, "--count"))
-			count = parse_u64(a, v);
-		else if (!strcmp(a, "--duration-ms"))
-			duration_ms = parse_u64(a, v);
-		else if (!strcmp(a, "--cpu"))
-			cpu = (int)parse_u64(a, v);
-		else
-			usage();
+		rate = parse_u64("loadgen", argv[i], argv[i + 1]);
 		i++;
 	}
-	if (duration_ms == 0 || duration_ms > 60000) {
+	if (o.duration_ms == 0 || o.duration_ms > 60000) {
 		fprintf(stderr, "loadgen: --duration-ms must be 1..60000\n");
 		return 2;
 	}
+	if (storm_pin("loadgen", o.cpu) || (o.wait_signal && storm_wait_start("loadgen", 10)))
+		return 1;
 
-	if (cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set)) {
-			fprintf(stderr, "loadgen: sched_setaffinity(cpu %d): %s\n", cpu, strerror(errno));
-			return 1;
-		}
-	}
-
-	if (wait_signal) {
-		sigset_t set;
-		uint64_t give_up = now_ns() + 10000000000ull;
-		int sig = -1;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &set, NULL);
-		printf("ready %d\n", (int)getpid());
-		fflush(stdout);
-		/* A tracer attaching (strace -p) stops us, and a stopped
-		 * sigtimedwait returns EINTR: wait again for what is left. */
-		while (sig != SIGUSR1) {
-			uint64_t t = now_ns();
-			struct timespec left;
-
-			if (t >= give_up) {
-				fprintf(stderr, "loadgen: no start signal within 10 s\n");
-				return 1;
-			}
-			left.tv_sec = (time_t)((give_up - t) / 1000000000ull);
-			left.tv_nsec = (long)((give_up - t) % 1000000000ull);
-			sig = sigtimedwait(&set, NULL, &left);
-			if (sig < 0 && errno != EINTR && errno != EAGAIN) {
-				fprintf(stderr, "loadgen: sigtimedwait: %s\n", strerror(errno));
-				return 1;
-			}
-		}
-	}
-
+	count = o.count;
 	start = now_ns();
-	deadline = start + duration_ms * 1000000ull;
+	deadline = start + o.duration_ms * 1000000ull;
 	end = start;
 	if (rate == 0) {
 		/* Check the clock every 1024 calls: cheap next to the syscalls. */

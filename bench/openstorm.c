@@ -40,12 +40,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
-		if (storm_flag("openstorm", &o, argc, argv, &i))
+		if (storm_flag("openstorm", &o, argc, argv, &i) || storm_str_flag("--path", &path, argc, argv, &i))
 			continue;
-		if (!strcmp(argv[i], "--path") && i + 1 < argc) {
-			path = argv[++i];
-			continue;
-		}
 		if (!strcmp(argv[i], "--rate") && i + 1 < argc) {
 			rate = parse_u64("openstorm", argv[i], argv[i + 1]);
 			i++;

@@ -30,7 +30,7 @@ import { LiveRules } from '../src/rules/live.js';
 import { FilterSet } from '../src/sensors/filter.js';
 import type { RuleEvent, RuleProcess } from '../src/rules/event.js';
 import { repoPath } from '../src/util/paths.js';
-import { runRulesBench } from './rules.js';
+import { replayEvents, runRulesBench, type Row } from './rules.js';
 import { Storm } from './storm.js';
 import { count, markdownTable, percent, rate } from './table.js';
 
@@ -170,40 +170,16 @@ async function generateMix(durationMs: number, file: string): Promise<void> {
 
 // ---------------------------------------------------------------- replay
 
-interface ReplayRow {
-  name: string;
-  events: number;
-  evaluations: number;
-  matches: number;
-  ms: number;
-}
-
 /**
  * Rows measured in interleaved rounds (row 1, row 2, row 3, row 1, ...), each
  * run durationMs / repeat; each row keeps its median run. Interleaving spreads
  * whatever else the machine does over all rows alike.
  */
 function timedRows(rows: readonly { name: string; step: (ev: RuleEvent) => [number, number] }[], durationMs: number,
-  events: readonly RuleEvent[], repeat = 3): ReplayRow[] {
-  const runs: ReplayRow[][] = rows.map(() => []);
+  events: readonly RuleEvent[], repeat = 3): Row[] {
+  const runs: Row[][] = rows.map(() => []);
   for (let r = 0; r < repeat; r++) {
-    rows.forEach(({ name, step }, k) => {
-      let n = 0;
-      let evaluations = 0;
-      let matches = 0;
-      const start = performance.now();
-      let now = start;
-      while (now - start < durationMs / repeat) {
-        for (let i = 0; i < events.length; i++) {
-          const [e, m] = step(events[i]!);
-          evaluations += e;
-          matches += m;
-        }
-        n += events.length;
-        now = performance.now();
-      }
-      runs[k]!.push({ name, events: n, evaluations, matches, ms: now - start });
-    });
+    rows.forEach(({ name, step }, k) => runs[k]!.push(replayEvents(name, durationMs / repeat, events, step)));
   }
   return runs.map((rs) => rs.sort((a, b) => a.events / a.ms - b.events / b.ms)[Math.floor(rs.length / 2)]!);
 }
@@ -232,7 +208,7 @@ export interface RulesLiveBenchResult {
   recordFile: string;
   recorded: number;
   recordedTypes: Map<string, number>;
-  replay: ReplayRow[];
+  replay: Row[];
   replayAlerts: number;
   live: LiveRow[];
   liveTypes: { fileSyscalls: readonly string[]; sysCalls: readonly string[]; rawCalls: readonly string[] };
@@ -348,7 +324,7 @@ export async function runRulesLiveBench(o: RulesLiveBenchOptions = {}): Promise<
     const engine = RuleEngine.load([rulesFile], { hostname: 'bench', ruleMatching: 'all' });
     const all = engine.activeRules;
     const replayMs = o.replayMs ?? 1500;
-    const replay: ReplayRow[] = [];
+    const replay: Row[] = [];
     if (events.length) {
       // Every step once before any is timed: the first timed row should not pay for the others' JIT and the recording's garbage.
       for (let i = 0; i < Math.min(events.length, 50_000); i++) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What bench/openstorm.c and bench/execstorm.c share: flags, pinning, the
- * start signal and the clock. Each storm is a bounded loop (a count and a
+/* What bench/openstorm.c and bench/execstorm.c share (and bench/loadgen.c,
+ * but for its own bounds): flags, pinning, the start signal and the clock. Each storm is a bounded loop (a count and a
  * duration, whichever comes first), optionally pinned to one CPU, optionally
  * held until SIGUSR1 so a tracer can attach to a known pid first.
  *
@@ -79,6 +79,66 @@ static int storm_flag(const char *prog, struct storm_opts *o, int argc, char **a
 	return 1;
 }
 
+/* Pins this process to cpu (none if < 0). 0 on success. */
+static int storm_pin(const char *prog, int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, "%s: sched_setaffinity(cpu %d): %s\n", prog, cpu, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Prints "ready <pid>" and waits, at most `seconds`, for SIGUSR1. 0 on success. */
+static int storm_wait_start(const char *prog, unsigned int seconds)
+{
+	sigset_t set;
+	uint64_t give_up = now_ns() + seconds * 1000000000ull;
+	int sig = -1;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	/* A tracer attaching (strace) stops us, and a stopped
+	 * sigtimedwait returns EINTR: wait again for what is left. */
+	while (sig != SIGUSR1) {
+		uint64_t t = now_ns();
+		struct timespec left;
+
+		if (t >= give_up) {
+			fprintf(stderr, "%s: no start signal within %u s\n", prog, seconds);
+			return 1;
+		}
+		left.tv_sec = (time_t)((give_up - t) / 1000000000ull);
+		left.tv_nsec = (long)((give_up - t) % 1000000000ull);
+		sig = sigtimedwait(&set, NULL, &left);
+		if (sig < 0 && errno != EINTR && errno != EAGAIN) {
+			fprintf(stderr, "%s: sigtimedwait: %s\n", prog, strerror(errno));
+			return 1;
+		}
+	}
+	/* Children (execstorm's) must not inherit a blocked SIGUSR1. */
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	return 0;
+}
+
+/* Takes `--NAME VALUE` at argv[*i] into *value; 0 if it is not that flag (or has no value). */
+static int storm_str_flag(const char *name, const char **value, int argc, char **argv, int *i)
+{
+	if (strcmp(argv[*i], name) || *i + 1 >= argc)
+		return 0;
+	*value = argv[++*i];
+	return 1;
+}
+
 /* Checks the bounds, pins, and waits for the start signal if asked. 0 on success. */
 static int storm_prepare(const char *prog, const struct storm_opts *o, uint64_t max_count)
 {
@@ -90,48 +150,9 @@ static int storm_prepare(const char *prog, const struct storm_opts *o, uint64_t 
 		fprintf(stderr, "%s: --duration-ms must be 1..60000\n", prog);
 		return 2;
 	}
-	if (o->cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(o->cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set)) {
-			fprintf(stderr, "%s: sched_setaffinity(cpu %d): %s\n", prog, o->cpu, strerror(errno));
-			return 1;
-		}
-	}
-	if (o->wait_signal) {
-		sigset_t set;
-		uint64_t give_up = now_ns() + 45000000000ull;
-		int sig = -1;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &set, NULL);
-		printf("ready %d\n", (int)getpid());
-		fflush(stdout);
-		/* A tracer attaching (strace) stops us, and a stopped
-		 * sigtimedwait returns EINTR: wait again for what is left. */
-		while (sig != SIGUSR1) {
-			uint64_t t = now_ns();
-			struct timespec left;
-
-			if (t >= give_up) {
-				fprintf(stderr, "%s: no start signal within 45 s\n", prog);
-				return 1;
-			}
-			left.tv_sec = (time_t)((give_up - t) / 1000000000ull);
-			left.tv_nsec = (long)((give_up - t) % 1000000000ull);
-			sig = sigtimedwait(&set, NULL, &left);
-			if (sig < 0 && errno != EINTR && errno != EAGAIN) {
-				fprintf(stderr, "%s: sigtimedwait: %s\n", prog, strerror(errno));
-				return 1;
-			}
-		}
-		/* Children (execstorm's) must not inherit a blocked SIGUSR1. */
-		sigprocmask(SIG_UNBLOCK, &set, NULL);
-	}
-	return 0;
+	if (storm_pin(prog, o->cpu))
+		return 1;
+	return o->wait_signal ? storm_wait_start(prog, 45) : 0;
 }
 
 /* This thread's time runnable but waiting for its CPU (schedstat), in ns; 0 if unknown. */

@@ -44,38 +44,33 @@ static unsigned long long now_ns(void)
 	return (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static int read_full(int fd, char *buf, size_t n)
+/* Moves all n bytes through fd, reading or writing, again after EINTR: 0,
+ * or -1 on an error or the end of the stream. */
+static int transfer_full(int fd, char *buf, size_t n, int writing)
 {
-	size_t got = 0;
+	size_t done = 0;
 
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
+	while (done < n) {
+		ssize_t r = writing ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
 
 		if (r <= 0) {
 			if (r < 0 && errno == EINTR)
 				continue;
 			return -1;
 		}
-		got += r;
+		done += r;
 	}
 	return 0;
 }
 
+static int read_full(int fd, char *buf, size_t n)
+{
+	return transfer_full(fd, buf, n, 0);
+}
+
 static int write_full(int fd, const char *buf, size_t n)
 {
-	size_t put = 0;
-
-	while (put < n) {
-		ssize_t w = write(fd, buf + put, n - put);
-
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		put += w;
-	}
-	return 0;
+	return transfer_full(fd, (char *)buf, n, 1);
 }
 
 static unsigned long long cpu_ns(void)

@@ -39,16 +39,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Packets stamped later than now + horizon_ns are dropped. Set before load. */
 const volatile __u64 horizon_ns = 2 * NSEC_PER_SEC;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_BW_MAX_CGROUPS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, __u32);
-} cgroup_class SEC(".maps");
+VIGIL_LAZY_MAP(cgroup_class, BPF_MAP_TYPE_HASH, VIGIL_BW_MAX_CGROUPS, __u64, __u32);
 
 VIGIL_INDEXED_MAP(classes, BPF_MAP_TYPE_ARRAY, VIGIL_BW_MAX_CLASSES, struct vigil_bw_class);
-VIGIL_INDEXED_MAP(class_stats, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_BW_MAX_CLASSES, struct vigil_bw_class_stats);
+VIGIL_INDEXED_MAP(class_stats, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_BW_MAX_CLASSES,
+		  struct vigil_bw_class_stats);
 VIGIL_INDEXED_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_BW_COUNTERS, __u64);
 /* Written by user space at attach, read by `status` and `detach`; the program never touches it. */
 VIGIL_INDEXED_MAP(info, BPF_MAP_TYPE_ARRAY, 1, struct vigil_bw_info);

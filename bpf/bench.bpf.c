@@ -15,6 +15,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/bench.h"
 #include "vigil/ringbuf.h"
 
@@ -29,17 +30,9 @@ enum bench_counter {
 	BENCH_NR_COUNTERS,
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
-} bench_events SEC(".maps");
+VIGIL_RING_MAP(bench_events, 16 << 20);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BENCH_NR_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} bench_counts SEC(".maps");
+VIGIL_INDEXED_MAP(bench_counts, BPF_MAP_TYPE_PERCPU_ARRAY, BENCH_NR_COUNTERS, __u64);
 
 /* The load generator's tgid; 0 matches nothing (never every process). */
 const volatile __u32 target_pid = 0;

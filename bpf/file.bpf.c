@@ -39,6 +39,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/ringbuf.h"
 #include "vigil/filter.h"
 #include "vigil/path.h"
@@ -47,11 +48,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps the header's enums in BTF for codegen (src/generated/file.ts). */
-const enum vigil_file_limits *unused_vigil_file_limits __attribute__((unused));
-const enum vigil_file_kind *unused_vigil_file_kind __attribute__((unused));
-const enum vigil_file_op *unused_vigil_file_op __attribute__((unused));
-const enum vigil_file_syscall *unused_vigil_file_syscall __attribute__((unused));
-const enum vigil_file_status *unused_vigil_file_status __attribute__((unused));
+VIGIL_KEEP_TYPES(enum vigil_file_limits, enum vigil_file_kind, enum vigil_file_op,
+		 enum vigil_file_syscall, enum vigil_file_status);
 
 #define AT_FDCWD -100
 #define AT_REMOVEDIR 0x200
@@ -102,19 +100,9 @@ struct file_work {
 	struct vigil_path_key key;		/* the prefix filter's key */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct file_scratch);
-} file_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(file_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct file_scratch);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct file_work);
-} file_work SEC(".maps");
+VIGIL_INDEXED_MAP(file_work, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct file_work);
 
 #define STASH_SMALL_DATA 256
 
@@ -129,27 +117,13 @@ struct stash_large {
 };
 
 /* Syscalls in flight, by thread id. Resized from user space (stashEntries). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct stash_small);
-} stash_small SEC(".maps");
+VIGIL_KEYED_MAP(stash_small, BPF_MAP_TYPE_HASH, 4096, __u32, struct stash_small);
 
 /* Rarely used: allocated per entry rather than reserved up front. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, struct stash_large);
-} stash_large SEC(".maps");
+VIGIL_LAZY_MAP(stash_large, BPF_MAP_TYPE_HASH, 4096, __u32, struct stash_large);
 
 /* Resized from user space before load (FileSensor's ringBytes). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
-} events SEC(".maps");
+VIGIL_RING_MAP(events, 1024 * 1024);
 
 /* The names of one syscall as user addresses, kept for the exit when a name
  * could not be read at entry. */
@@ -185,21 +159,11 @@ struct file_args {
  * them allows cannot pass the filter: it is dropped before its path is
  * walked (vigil_path_measure reads no names).
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_path_key);
-	__type(value, __u8);
-} file_path_tops SEC(".maps");
+VIGIL_LAZY_MAP(file_path_tops, BPF_MAP_TYPE_LPM_TRIE, VIGIL_FILTER_MAX_VALUES,
+	       struct vigil_path_key, __u8);
 
 /* Names that faulted at entry, by thread id (see FAULTED). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct file_names);
-} retry SEC(".maps");
+VIGIL_KEYED_MAP(retry, BPF_MAP_TYPE_HASH, 4096, __u32, struct file_names);
 
 /*
  * Set in status (never sent) when reading a name faulted at entry: the page
@@ -238,25 +202,6 @@ static __always_inline struct file_work *get_work(void)
 	return bpf_map_lookup_elem(&file_work, &zero);
 }
 
-/* The open file behind descriptor fd of task, or NULL. */
-static __always_inline struct file *fd_file(struct task_struct *task, long fd)
-{
-	struct files_struct *files;
-	struct fdtable *fdt;
-	struct file **fds, *f = NULL;
-
-	if (fd < 0)
-		return NULL;
-	files = BPF_CORE_READ(task, files);
-	fdt = BPF_CORE_READ(files, fdt);
-	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
-		return NULL;
-	return f;
-}
-
 /* The directory a relative name starts from: the cwd, or dfd's file. */
 static __always_inline bool base_dir(struct task_struct *task, int dfd, struct path *base)
 {
@@ -266,7 +211,7 @@ static __always_inline bool base_dir(struct task_struct *task, int dfd, struct p
 		BPF_CORE_READ_INTO(base, task, fs, pwd);
 		return true;
 	}
-	f = fd_file(task, dfd);
+	f = vigil_task_fd_file(task, dfd);
 	if (!f)
 		return false;
 	BPF_CORE_READ_INTO(base, f, f_path);
@@ -419,7 +364,7 @@ __noinline int file_opened(long fd)
 
 	if (!s || !w)
 		return -1;
-	f = fd_file(task, fd);
+	f = vigil_task_fd_file(task, fd);
 	if (!f)
 		return -1;
 	BPF_CORE_READ_INTO(&fpath, f, f_path);
@@ -457,7 +402,7 @@ __noinline int file_top_allows(long fd)
 
 	if (!w)
 		return 1;
-	f = fd_file(task, fd);
+	f = vigil_task_fd_file(task, fd);
 	if (!f)
 		return 1;
 	BPF_CORE_READ_INTO(&fpath, f, f_path);
@@ -726,6 +671,22 @@ __noinline int file_finish(long ret, __u32 large)
 	return 0;
 }
 
+/* A stash entry (stash: size bytes, its record at ev) at its call's exit:
+ * finished here (a name that faulted at entry, or one resolved at the exit)
+ * or sent as stashed with the result; another syscall's is left alone. */
+static __always_inline void stash_exit(void *stash, struct vigil_file_event *ev, __u64 size, __s32 nr, long ret,
+				       __u32 large)
+{
+	if (ev->nr != nr)
+		return;
+	if (ev->status & (FAULTED | AT_EXIT)) {
+		file_finish(ret, large);
+	} else {
+		ev->ret = ret;
+		vigil_output(&events, 0, stash, record_size(ev, size));
+	}
+}
+
 /* The result, and the record to the ring. */
 SEC("tracepoint/syscalls/sys_exit_openat")
 int file_exit(struct trace_event_raw_sys_exit *ctx)
@@ -738,27 +699,13 @@ int file_exit(struct trace_event_raw_sys_exit *ctx)
 	/* A stale entry (its exit was missed at attach) is dropped. */
 	sm = bpf_map_lookup_elem(&stash_small, &tid);
 	if (sm) {
-		if (sm->event.nr == nr) {
-			if (sm->event.status & (FAULTED | AT_EXIT)) {
-				file_finish(ctx->ret, 0);
-			} else {
-				sm->event.ret = ctx->ret;
-				vigil_output(&events, 0, sm, record_size(&sm->event, sizeof(*sm)));
-			}
-		}
+		stash_exit(sm, &sm->event, sizeof(*sm), nr, ctx->ret, 0);
 		bpf_map_delete_elem(&stash_small, &tid);
 		return 0;
 	}
 	lg = bpf_map_lookup_elem(&stash_large, &tid);
 	if (lg) {
-		if (lg->event.nr == nr) {
-			if (lg->event.status & (FAULTED | AT_EXIT)) {
-				file_finish(ctx->ret, 1);
-			} else {
-				lg->event.ret = ctx->ret;
-				vigil_output(&events, 0, lg, record_size(&lg->event, sizeof(*lg)));
-			}
-		}
+		stash_exit(lg, &lg->event, sizeof(*lg), nr, ctx->ret, 1);
 		bpf_map_delete_elem(&stash_large, &tid);
 	}
 	return 0;

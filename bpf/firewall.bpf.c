@@ -20,6 +20,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "vigil/maps.h"
 #include "vigil/firewall.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -31,81 +32,50 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, VIGIL_FW_MAX_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_fw_lpm4);
-	__type(value, struct vigil_fw_rule);
-} block_v4 SEC(".maps"), allow_v4 SEC(".maps");
+/* Prefix -> rule, longest prefix first. */
+#define RULES(name, lpm_key) \
+	VIGIL_LAZY_MAP(name, BPF_MAP_TYPE_LPM_TRIE, VIGIL_FW_MAX_RULES, lpm_key, struct vigil_fw_rule)
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, VIGIL_FW_MAX_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_fw_lpm6);
-	__type(value, struct vigil_fw_rule);
-} block_v6 SEC(".maps"), allow_v6 SEC(".maps");
+RULES(block_v4, struct vigil_fw_lpm4);
+RULES(allow_v4, struct vigil_fw_lpm4);
+RULES(block_v6, struct vigil_fw_lpm6);
+RULES(allow_v6, struct vigil_fw_lpm6);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_FW_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct vigil_fw_rule_stats);
-} rule_stats SEC(".maps");
+VIGIL_INDEXED_MAP(rule_stats, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_FW_MAX_RULES,
+		  struct vigil_fw_rule_stats);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, VIGIL_FW_MAX_SOURCES);
-	__type(key, struct vigil_fw_source);
-	__type(value, struct vigil_fw_source_stats);
-} source_stats SEC(".maps");
+VIGIL_KEYED_MAP(source_stats, BPF_MAP_TYPE_LRU_PERCPU_HASH, VIGIL_FW_MAX_SOURCES,
+		struct vigil_fw_source, struct vigil_fw_source_stats);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VIGIL_FW_MAX_SOURCES);
-	__type(key, struct vigil_fw_source);
-	__type(value, struct vigil_fw_bucket);
-} buckets SEC(".maps");
+VIGIL_KEYED_MAP(buckets, BPF_MAP_TYPE_LRU_HASH, VIGIL_FW_MAX_SOURCES,
+		struct vigil_fw_source, struct vigil_fw_bucket);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_fw_ratelimit);
-} ratelimit SEC(".maps");
+VIGIL_INDEXED_MAP(ratelimit, BPF_MAP_TYPE_ARRAY, 1, struct vigil_fw_ratelimit);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_FW_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+VIGIL_INDEXED_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_FW_COUNTERS, __u64);
 
 /* Written by user space at attach, read by `status`; the program never touches it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_fw_info);
-} info SEC(".maps");
+VIGIL_INDEXED_MAP(info, BPF_MAP_TYPE_ARRAY, 1, struct vigil_fw_info);
 
 /* Keeps the enums in this object's BTF for src/codegen (see bpf/include/vigil/README.md). */
-const enum vigil_fw_limits *unused_vigil_fw_limits __attribute__((unused));
-const enum vigil_fw_counter *unused_vigil_fw_counter __attribute__((unused));
+VIGIL_KEEP_TYPES(enum vigil_fw_limits, enum vigil_fw_counter);
 
 static __always_inline void count(__u32 which)
 {
-	__u64 *n = bpf_map_lookup_elem(&counters, &which);
-
-	if (n)
-		*n += 1;
+	vigil_count(&counters, which);
 }
 
 static __always_inline int pass(void)
 {
 	count(VIGIL_FW_PASSED);
 	return XDP_PASS;
+}
+
+/* A frame too short or not well-formed for its headers: counted, and let through. */
+static __always_inline int malformed(void)
+{
+	count(VIGIL_FW_MALFORMED);
+	return pass();
 }
 
 static __always_inline void rule_hit(const struct vigil_fw_rule *rule, __u64 bytes)
@@ -206,10 +176,8 @@ int vigil_firewall(struct xdp_md *ctx)
 	void *l3;
 
 	count(VIGIL_FW_SEEN);
-	if ((void *)(eth + 1) > data_end) {
-		count(VIGIL_FW_MALFORMED);
-		return pass();
-	}
+	if ((void *)(eth + 1) > data_end)
+		return malformed();
 	proto = eth->h_proto;
 	l3 = eth + 1;
 
@@ -220,10 +188,8 @@ int vigil_firewall(struct xdp_md *ctx)
 			break;
 		struct vlan_hdr *vh = l3;
 
-		if ((void *)(vh + 1) > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if ((void *)(vh + 1) > data_end)
+			return malformed();
 		proto = vh->h_vlan_encapsulated_proto;
 		l3 = vh + 1;
 	}
@@ -232,15 +198,11 @@ int vigil_firewall(struct xdp_md *ctx)
 		struct iphdr *ip = l3;
 		struct vigil_fw_lpm4 key = { .prefixlen = 32 };
 
-		if ((void *)(ip + 1) > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if ((void *)(ip + 1) > data_end)
+			return malformed();
 		/* The header's own length (options included) must be valid and present. */
-		if (ip->version != 4 || ip->ihl < 5 || l3 + ip->ihl * 4 > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if (ip->version != 4 || ip->ihl < 5 || l3 + ip->ihl * 4 > data_end)
+			return malformed();
 		__builtin_memcpy(key.addr, &ip->saddr, 4);
 		__builtin_memcpy(src.addr, &ip->saddr, 4);
 		src.family = AF_INET;
@@ -250,14 +212,10 @@ int vigil_firewall(struct xdp_md *ctx)
 		struct ipv6hdr *ip6 = l3;
 		struct vigil_fw_lpm6 key = { .prefixlen = 128 };
 
-		if ((void *)(ip6 + 1) > data_end) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
-		if (ip6->version != 6) {
-			count(VIGIL_FW_MALFORMED);
-			return pass();
-		}
+		if ((void *)(ip6 + 1) > data_end)
+			return malformed();
+		if (ip6->version != 6)
+			return malformed();
 		__builtin_memcpy(key.addr, &ip6->saddr, 16);
 		__builtin_memcpy(src.addr, &ip6->saddr, 16);
 		src.family = AF_INET6;

@@ -37,6 +37,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "vigil/maps.h"
 #include "vigil/filter.h"
 #include "vigil/ringbuf.h"
 #include "vigil/flow.h"
@@ -44,13 +45,9 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps the header's types in this object's BTF for src/codegen (see bpf/include/vigil/README.md). */
-const struct vigil_flow_tcp_record *unused_vigil_flow_tcp_record __attribute__((unused));
-const struct vigil_flow_dns_record *unused_vigil_flow_dns_record __attribute__((unused));
-const enum vigil_flow_limits *unused_vigil_flow_limits __attribute__((unused));
-const enum vigil_flow_record_kind *unused_vigil_flow_record_kind __attribute__((unused));
-const enum vigil_flow_tcp_event *unused_vigil_flow_tcp_event __attribute__((unused));
-const enum vigil_flow_flags *unused_vigil_flow_flags __attribute__((unused));
-const enum vigil_flow_dir *unused_vigil_flow_dir __attribute__((unused));
+VIGIL_KEEP_TYPES(struct vigil_flow_tcp_record, struct vigil_flow_dns_record, enum vigil_flow_limits,
+		 enum vigil_flow_record_kind, enum vigil_flow_tcp_event, enum vigil_flow_flags,
+		 enum vigil_flow_dir);
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -76,42 +73,21 @@ const volatile __u8 vigil_flow_want_tcp = 1;
 const volatile __u8 vigil_flow_want_udp = 1;
 const volatile __u8 vigil_flow_want_dns = 1;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} events SEC(".maps");
+VIGIL_RING_MAP(events, 1 << 20);
 
 /* LRU: a sock freed without a CLOSE transition (none is known, but a leak
  * here would silently stop TCP tracking) ages out instead of filling it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VIGIL_FLOW_TCP_MAX);
-	__type(key, __u64);
-	__type(value, struct vigil_flow_tcp_state);
-} vigil_flow_tcp_states SEC(".maps");
+VIGIL_KEYED_MAP(vigil_flow_tcp_states, BPF_MAP_TYPE_LRU_HASH, VIGIL_FLOW_TCP_MAX,
+		__u64, struct vigil_flow_tcp_state);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VIGIL_FLOW_OWNERS_MAX);
-	__type(key, __u64);
-	__type(value, struct vigil_flow_owner);
-} vigil_flow_owners SEC(".maps");
+VIGIL_KEYED_MAP(vigil_flow_owners, BPF_MAP_TYPE_LRU_HASH, VIGIL_FLOW_OWNERS_MAX,
+		__u64, struct vigil_flow_owner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_FLOW_UDP_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_flow_udp_key);
-	__type(value, struct vigil_flow_udp_value);
-} vigil_flow_udp SEC(".maps");
+VIGIL_LAZY_MAP(vigil_flow_udp, BPF_MAP_TYPE_HASH, VIGIL_FLOW_UDP_MAX,
+	       struct vigil_flow_udp_key, struct vigil_flow_udp_value);
 
 /* UDP conversations not counted because vigil_flow_udp was full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} vigil_flow_udp_full SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_flow_udp_full, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u64);
 
 /* The current task as a socket owner; runs the task filters once. */
 static __always_inline void owner_from_current(struct vigil_flow_owner *o)
@@ -425,11 +401,7 @@ static __always_inline void count_udp(struct vigil_flow_udp_key *k, __u32 dir, _
 		bpf_map_update_elem(&vigil_flow_udp, k, &init, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&vigil_flow_udp, k);
 		if (!v) {
-			__u32 zero = 0;
-			__u64 *n = bpf_map_lookup_elem(&vigil_flow_udp_full, &zero);
-
-			if (n)
-				*n += 1;
+			vigil_count(&vigil_flow_udp_full, 0);
 			return;
 		}
 	}

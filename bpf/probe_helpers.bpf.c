@@ -9,17 +9,13 @@
 // creates all of an object's maps.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "vigil/maps.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 8 * sizeof(__u64));
-} probe_stacks SEC(".maps");
+VIGIL_STACK_MAP(probe_stacks, 1, 8);
 
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int helper_send_signal(void *ctx)

@@ -22,6 +22,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/ringbuf.h"
 #include "vigil/filter.h"
 #include "vigil/path.h"
@@ -49,18 +50,10 @@ struct process_scratch {
 	struct vigil_path_key key;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct process_scratch);
-} process_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(process_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct process_scratch);
 
 /* Resized from user space before load (ProcessSensor's ringBytes). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
-} events SEC(".maps");
+VIGIL_RING_MAP(events, 1024 * 1024);
 
 /* execve/execveat arguments between syscall entry and exit, by thread id.
  * LRU: an entry whose exit was never seen (attached in between) ages out. */
@@ -73,21 +66,12 @@ struct exec_call {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct exec_call);
-} exec_calls SEC(".maps");
+VIGIL_KEYED_MAP(exec_calls, BPF_MAP_TYPE_LRU_HASH, 8192, __u32, struct exec_call);
 
 /* Keeps the header's types in BTF for codegen (src/generated/process.ts). */
-const struct vigil_exec_event *unused_vigil_exec_event __attribute__((unused));
-const struct vigil_exec_failed_event *unused_vigil_exec_failed_event __attribute__((unused));
-const struct vigil_fork_event *unused_vigil_fork_event __attribute__((unused));
-const struct vigil_exit_event *unused_vigil_exit_event __attribute__((unused));
-const enum vigil_process_limits *unused_vigil_process_limits __attribute__((unused));
-const enum vigil_process_kind *unused_vigil_process_kind __attribute__((unused));
-const enum vigil_exec_flags *unused_vigil_exec_flags __attribute__((unused));
+VIGIL_KEEP_TYPES(struct vigil_exec_event, struct vigil_exec_failed_event, struct vigil_fork_event,
+		 struct vigil_exit_event, enum vigil_process_limits, enum vigil_process_kind,
+		 enum vigil_exec_flags);
 
 /* Which events to send (the rest still maintain vigil_tracked). */
 const volatile bool send_exec = true;
@@ -111,7 +95,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct path root, pwd, exe_path;
 	struct mm_struct *mm;
 	struct file *exe;
-	unsigned long arg_start, arg_end, args;
+	unsigned long arg_start, args;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u32 off = 0, n, flags = 0;
 	__u8 *data;
@@ -157,13 +141,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	ev->binary_len = off;
 
 	/* args: the argv strings exec just copied to the new stack. */
-	arg_start = BPF_CORE_READ(mm, arg_start);
-	arg_end = BPF_CORE_READ(mm, arg_end);
-	args = arg_end > arg_start ? arg_end - arg_start : 0;
-	if (args > VIGIL_ARGS_MAX) {
-		args = VIGIL_ARGS_MAX;
-		flags |= VIGIL_EXEC_TRUNC_ARGS;
-	}
+	args = vigil_exec_args_len(mm, &arg_start, &flags);
 	if (args && bpf_probe_read_user(data + (off & SCRATCH_MASK), args, (void *)arg_start)) {
 		flags |= VIGIL_EXEC_ERROR_ARGS;
 		args = 0;
@@ -176,13 +154,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	ev->cwd_len = n;
 	off += n;
 
-	n = vigil_task_cgroup_path(data, SCRATCH_MASK, off, task, &flags, VIGIL_EXEC_TRUNC_CGROUP);
-	ev->cgroup_len = n;
-	off += n;
-
-	n = vigil_task_tty(data + (off & SCRATCH_MASK), task);
-	ev->tty_len = n;
-	off += n;
+	off = vigil_exec_tail(data, SCRATCH_MASK, off, task, ev, &flags);
 
 	ev->flags = flags;
 	off = sizeof(*ev) + (off & SCRATCH_MASK);
@@ -226,12 +198,7 @@ struct argv_state {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct argv_state);
-} argv_states SEC(".maps");
+VIGIL_INDEXED_MAP(argv_states, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct argv_state);
 
 struct argv_walk {
 	__u8 *data;
@@ -362,6 +329,32 @@ int exit_execveat(struct trace_event_raw_sys_exit *ctx)
 
 /* --- fork and exit ------------------------------------------------------ */
 
+/* How every process record starts (process.h). */
+struct record_head {
+	__u32 kind;
+	__u32 flags;
+	__u64 ktime;
+};
+
+_Static_assert(__builtin_offsetof(struct vigil_fork_event, ktime) == __builtin_offsetof(struct record_head, ktime),
+	       "fork record head");
+_Static_assert(__builtin_offsetof(struct vigil_exit_event, ktime) == __builtin_offsetof(struct record_head, ktime),
+	       "exit record head");
+
+/* A record of size bytes reserved in the ring, its head filled (no flags, the
+ * time now); NULL, the loss counted, when the ring is full. */
+static __always_inline void *reserve_record(__u32 kind, __u64 size)
+{
+	struct record_head *h = vigil_reserve(&events, 0, size);
+
+	if (h) {
+		h->kind = kind;
+		h->flags = 0;
+		h->ktime = bpf_ktime_get_boot_ns();
+	}
+	return h;
+}
+
 SEC("raw_tp/sched_process_fork")
 int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -376,12 +369,9 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	vigil_filter_on_fork(BPF_CORE_READ(parent, tgid), child_tgid);
 	if (!send_fork || !vigil_filter_pass())
 		return 0;
-	ev = vigil_reserve(&events, 0, sizeof(*ev));
+	ev = reserve_record(VIGIL_PROCESS_FORK, sizeof(*ev));
 	if (!ev)
 		return 0;
-	ev->kind = VIGIL_PROCESS_FORK;
-	ev->flags = 0;
-	ev->ktime = bpf_ktime_get_boot_ns();
 	ev->parent_tid = BPF_CORE_READ(parent, pid);
 	ev->pad = 0;
 	vigil_task_fill(&ev->task, child);
@@ -410,12 +400,9 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	vigil_filter_on_exit(id >> 32);
 	if (!send_exit || !pass)
 		return 0;
-	ev = vigil_reserve(&events, 0, sizeof(*ev));
+	ev = reserve_record(VIGIL_PROCESS_EXIT, sizeof(*ev));
 	if (!ev)
 		return 0;
-	ev->kind = VIGIL_PROCESS_EXIT;
-	ev->flags = 0;
-	ev->ktime = bpf_ktime_get_boot_ns();
 	ev->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
 	ev->parent_start_boottime = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
 	ev->pid = id >> 32;

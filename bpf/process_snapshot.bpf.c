@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/path.h"
 #include "vigil/task.h"
 
@@ -29,12 +30,7 @@ struct snapshot_scratch {
 	__u8 data[SCRATCH_DATA];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct snapshot_scratch);
-} snapshot_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(snapshot_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct snapshot_scratch);
 
 SEC("iter.s/task")
 int process_snapshot(struct bpf_iter__task *ctx)
@@ -46,7 +42,7 @@ int process_snapshot(struct bpf_iter__task *ctx)
 	struct path root, pwd, exe_path;
 	struct mm_struct *mm;
 	struct file *exe;
-	unsigned long arg_start, arg_end, args;
+	unsigned long arg_start, args;
 	__u32 zero = 0, off = 0, n, flags = VIGIL_EXEC_SNAPSHOT;
 
 	if (!task || task->pid != task->tgid)
@@ -79,13 +75,7 @@ int process_snapshot(struct bpf_iter__task *ctx)
 		}
 		ev->binary_len = off;
 
-		arg_start = BPF_CORE_READ(mm, arg_start);
-		arg_end = BPF_CORE_READ(mm, arg_end);
-		args = arg_end > arg_start ? arg_end - arg_start : 0;
-		if (args > VIGIL_ARGS_MAX) {
-			args = VIGIL_ARGS_MAX;
-			flags |= VIGIL_EXEC_TRUNC_ARGS;
-		}
+		args = vigil_exec_args_len(mm, &arg_start, &flags);
 		if (args && bpf_copy_from_user_task(s->data + (off & SCRATCH_MASK), args,
 						    (void *)arg_start, task, 0)) {
 			flags |= VIGIL_EXEC_ERROR_ARGS;
@@ -100,13 +90,7 @@ int process_snapshot(struct bpf_iter__task *ctx)
 		off += n;
 	}
 
-	n = vigil_task_cgroup_path(s->data, SCRATCH_MASK, off, task, &flags, VIGIL_EXEC_TRUNC_CGROUP);
-	ev->cgroup_len = n;
-	off += n;
-
-	n = vigil_task_tty(s->data + (off & SCRATCH_MASK), task);
-	ev->tty_len = n;
-	off += n;
+	off = vigil_exec_tail(s->data, SCRATCH_MASK, off, task, ev, &flags);
 
 	ev->flags = flags;
 	off = sizeof(*ev) + (off & SCRATCH_MASK);

@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/ringbuf.h"
 #include "vigil/filter.h"
 #include "vigil/profile.h"
@@ -20,11 +21,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps the header's types in BTF for codegen (src/generated/profile.ts). */
-const enum vigil_profile_limits *unused_vigil_profile_limits __attribute__((unused));
-const enum vigil_profile_stat *unused_vigil_profile_stat __attribute__((unused));
-const enum vigil_profile_mode *unused_vigil_profile_mode __attribute__((unused));
-const enum vigil_profile_stack_id *unused_vigil_profile_stack_id __attribute__((unused));
-const struct vigil_profile_pid_event *unused_vigil_profile_pid_event __attribute__((unused));
+VIGIL_KEEP_TYPES(enum vigil_profile_limits, enum vigil_profile_stat, enum vigil_profile_mode,
+		 enum vigil_profile_stack_id, struct vigil_profile_pid_event);
 
 #define EFAULT 14
 #define EEXIST 17
@@ -35,67 +33,30 @@ const volatile __u32 include_idle = 0;
 /* Off-CPU: intervals shorter than this are not counted. */
 const volatile __u64 min_block_ns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, VIGIL_PROFILE_USER_STACKS_MAX);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, VIGIL_PROFILE_MAX_DEPTH * sizeof(__u64));
-} vigil_profile_user_stacks SEC(".maps");
+VIGIL_STACK_MAP(vigil_profile_user_stacks, VIGIL_PROFILE_USER_STACKS_MAX, VIGIL_PROFILE_MAX_DEPTH);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, VIGIL_PROFILE_KERNEL_STACKS_MAX);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, VIGIL_PROFILE_MAX_DEPTH * sizeof(__u64));
-} vigil_profile_kernel_stacks SEC(".maps");
+VIGIL_STACK_MAP(vigil_profile_kernel_stacks, VIGIL_PROFILE_KERNEL_STACKS_MAX,
+		VIGIL_PROFILE_MAX_DEPTH);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, VIGIL_PROFILE_OVERFLOW_STACKS_MAX);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, VIGIL_PROFILE_MAX_DEPTH * sizeof(__u64));
-} vigil_profile_overflow_stacks SEC(".maps");
+VIGIL_STACK_MAP(vigil_profile_overflow_stacks, VIGIL_PROFILE_OVERFLOW_STACKS_MAX,
+		VIGIL_PROFILE_MAX_DEPTH);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_PROFILE_COUNTS_MAX);
-	__type(key, struct vigil_profile_key);
-	__type(value, struct vigil_profile_value);
-} vigil_profile_counts SEC(".maps");
+VIGIL_KEYED_MAP(vigil_profile_counts, BPF_MAP_TYPE_HASH, VIGIL_PROFILE_COUNTS_MAX,
+		struct vigil_profile_key, struct vigil_profile_value);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_PROFILE_STAT_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} vigil_profile_stats SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_profile_stats, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_PROFILE_STAT_COUNT, __u64);
 
 /* Processes already announced to user space (thread group ids). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VIGIL_PROFILE_SEEN_MAX);
-	__type(key, __u32);
-	__type(value, __u8);
-} vigil_profile_seen SEC(".maps");
+VIGIL_KEYED_MAP(vigil_profile_seen, BPF_MAP_TYPE_LRU_HASH, VIGIL_PROFILE_SEEN_MAX, __u32, __u8);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 64 * 1024);
-} vigil_profile_events SEC(".maps");
+VIGIL_RING_MAP(vigil_profile_events, 64 * 1024);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VIGIL_PROFILE_OFFCPU_MAX);
-	__type(key, __u32);
-	__type(value, struct vigil_offcpu_start);
-} vigil_offcpu_start SEC(".maps");
+VIGIL_KEYED_MAP(vigil_offcpu_start, BPF_MAP_TYPE_LRU_HASH, VIGIL_PROFILE_OFFCPU_MAX,
+		__u32, struct vigil_offcpu_start);
 
 static __always_inline void stat(__u32 which)
 {
-	__u64 *n = bpf_map_lookup_elem(&vigil_profile_stats, &which);
-
-	if (n)
-		*n += 1;
+	vigil_count(&vigil_profile_stats, which);
 }
 
 static __always_inline __s32 stack_id(void *ctx, __u64 flags)

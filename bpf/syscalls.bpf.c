@@ -12,15 +12,14 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/filter.h"
 #include "vigil/syscall.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps the header's enums in BTF for codegen (src/generated/syscall.ts). */
-const enum vigil_syscall_limits *unused_vigil_syscall_limits __attribute__((unused));
-const enum vigil_syscall_mode *unused_vigil_syscall_mode __attribute__((unused));
-const enum vigil_syscall_drop *unused_vigil_syscall_drop __attribute__((unused));
+VIGIL_KEEP_TYPES(enum vigil_syscall_limits, enum vigil_syscall_mode, enum vigil_syscall_drop);
 
 /* enum vigil_syscall_mode bits. */
 const volatile __u32 vigil_syscall_mode = VIGIL_SYSCALL_MODE_SYSCALLS;
@@ -91,61 +90,28 @@ struct open_inflight {
 	__s32 dirfd;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_SYSCALL_INFLIGHT_MAX);
-	__type(key, __u32);
-	__type(value, struct inflight);
-} vigil_syscall_inflight SEC(".maps");
+VIGIL_KEYED_MAP(vigil_syscall_inflight, BPF_MAP_TYPE_HASH, VIGIL_SYSCALL_INFLIGHT_MAX,
+		__u32, struct inflight);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_FILE_OPEN_INFLIGHT_MAX);
-	__type(key, __u32);
-	__type(value, struct open_inflight);
-} vigil_open_inflight SEC(".maps");
+VIGIL_KEYED_MAP(vigil_open_inflight, BPF_MAP_TYPE_HASH, VIGIL_FILE_OPEN_INFLIGHT_MAX,
+		__u32, struct open_inflight);
 
 /* Where an open's path is built before it goes into vigil_open_inflight (too big for the stack). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct open_inflight);
-} vigil_open_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_open_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct open_inflight);
 
 /* The aggregates: per CPU, no atomics; allocated on first use (BPF_F_NO_PREALLOC)
  * because a preallocated per-CPU map costs max_entries x value x CPUs up front,
  * and they only hold the keys of one interval. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, VIGIL_SYSCALL_STATS_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_syscall_key);
-	__type(value, struct vigil_syscall_stats);
-} vigil_syscall_stats SEC(".maps");
+VIGIL_LAZY_MAP(vigil_syscall_stats, BPF_MAP_TYPE_PERCPU_HASH, VIGIL_SYSCALL_STATS_MAX,
+	       struct vigil_syscall_key, struct vigil_syscall_stats);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, VIGIL_FILE_IO_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_file_io_key);
-	__type(value, struct vigil_file_io_stats);
-} vigil_file_io SEC(".maps");
+VIGIL_LAZY_MAP(vigil_file_io, BPF_MAP_TYPE_PERCPU_HASH, VIGIL_FILE_IO_MAX,
+	       struct vigil_file_io_key, struct vigil_file_io_stats);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, VIGIL_FILE_OPENS_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_file_open_key);
-	__type(value, struct vigil_file_open_stats);
-} vigil_file_opens SEC(".maps");
+VIGIL_LAZY_MAP(vigil_file_opens, BPF_MAP_TYPE_PERCPU_HASH, VIGIL_FILE_OPENS_MAX,
+	       struct vigil_file_open_key, struct vigil_file_open_stats);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_SYSCALL_DROP_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} vigil_syscall_drops SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_syscall_drops, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_SYSCALL_DROP_COUNT, __u64);
 
 /* Zeroed values to insert from (kept off the stack: the stats value is 304 bytes). */
 static const struct vigil_syscall_stats zero_stats;
@@ -154,10 +120,7 @@ static const struct vigil_file_open_stats zero_open;
 
 static __always_inline void drop(__u32 why)
 {
-	__u64 *n = bpf_map_lookup_elem(&vigil_syscall_drops, &why);
-
-	if (n)
-		*n += 1;
+	vigil_count(&vigil_syscall_drops, why);
 }
 
 /* The value for key in a per-CPU hash, inserted zeroed if missing; NULL (and
@@ -420,9 +383,6 @@ int BPF_PROG(vigil_syscall_track_fork, struct task_struct *parent, struct task_s
 SEC("raw_tp/sched_process_exit")
 int vigil_syscall_track_exit(void *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if ((__u32)id == id >> 32)
-		vigil_filter_on_exit(id >> 32);
+	vigil_filter_on_thread_exit();
 	return 0;
 }

@@ -29,6 +29,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "vigil/maps.h"
 #include "vigil/ringbuf.h"
 #include "vigil/filter.h"
 #include "vigil/path.h"
@@ -37,11 +38,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps the header's types in BTF for codegen (src/generated/sysevents.ts). */
-const enum vigil_sys_limits *unused_vigil_sys_limits __attribute__((unused));
-const enum vigil_sys_kind *unused_vigil_sys_kind __attribute__((unused));
-const enum vigil_sys_call *unused_vigil_sys_call __attribute__((unused));
-const enum vigil_sys_status *unused_vigil_sys_status __attribute__((unused));
-const struct vigil_sys_event *unused_vigil_sys_event __attribute__((unused));
+VIGIL_KEEP_TYPES(enum vigil_sys_limits, enum vigil_sys_kind, enum vigil_sys_call,
+		 enum vigil_sys_status, struct vigil_sys_event);
 
 /* Report sendto/sendmsg that pass no destination address (a send on a
  * connected socket, every TCP send): off by default, since their fd's name
@@ -80,64 +78,23 @@ struct sys_scratch {
 	struct sys_stash entry;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sys_scratch);
-} sys_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(sys_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct sys_scratch);
 
 /* Calls in flight, by thread id. Resized from user space (stashEntries). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct sys_stash);
-} stash SEC(".maps");
+VIGIL_KEYED_MAP(stash, BPF_MAP_TYPE_HASH, 4096, __u32, struct sys_stash);
 
 /* Resized from user space before load (ringBytes). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
-} events SEC(".maps");
+VIGIL_RING_MAP(events, 1024 * 1024);
 
 /* raw_syscalls fallback: syscall number -> enum vigil_sys_call (0: not wanted). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VIGIL_SYS_NR_MAX);
-	__type(key, __u32);
-	__type(value, __u16);
-} raw_calls SEC(".maps");
+VIGIL_INDEXED_MAP(raw_calls, BPF_MAP_TYPE_ARRAY, VIGIL_SYS_NR_MAX, __u16);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct vigil_sys_execveat);
-} execveat_tids SEC(".maps");
+VIGIL_KEYED_MAP(execveat_tids, BPF_MAP_TYPE_LRU_HASH, 4096, __u32, struct vigil_sys_execveat);
 
 /* The syscall number of a syscalls: record: an int (see file.bpf.c). */
 static __always_inline __s32 syscall_nr(long id)
 {
 	return (__s32)id;
-}
-
-static __always_inline struct file *fd_file(struct task_struct *task, long fd)
-{
-	struct files_struct *files;
-	struct fdtable *fdt;
-	struct file **fds, *f = NULL;
-
-	if (fd < 0)
-		return NULL;
-	files = BPF_CORE_READ(task, files);
-	fdt = BPF_CORE_READ(files, fdt);
-	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
-		return NULL;
-	return f;
 }
 
 /* The sockaddr the caller passed: family, port and address; sun_path to str. */
@@ -434,7 +391,7 @@ static __always_inline int sys_exit(__s32 nr, long ret)
 
 	task = (struct task_struct *)bpf_get_current_task();
 	fd = event_fd(ev);
-	f = fd_file(task, fd);
+	f = vigil_task_fd_file(task, fd);
 	if (f) {
 		ev->fd = fd;
 		inode = BPF_CORE_READ(f, f_inode);

@@ -23,12 +23,19 @@ namespace vigil {
 // ---------------------------------------------------------------------------
 // Attach
 
-Napi::Value AttachAuto(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(2);
+// The attach calls that return a link: the program in info[0], then
+// attach(p) with libbpf's log captured; the link, or the error with the log.
+template <typename Attach>
+static Napi::Value AttachProgram(const Napi::CallbackInfo &info, const char *op, Attach attach) {
   struct bpf_program *p = GetProgram(info, 0);
   if (!p) return info.Env().Undefined();
   Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach", bpf_program__attach(p), cap.text);
+  return LinkResult(info.Env(), op, attach(p), cap.text);
+}
+
+Napi::Value AttachAuto(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(2);
+  return AttachProgram(info, "bpf_program__attach", bpf_program__attach);
 }
 
 // Optional trailing argument: a BPF cookie (bpf_get_attach_cookie), as a
@@ -93,73 +100,58 @@ Napi::Value AttachTracepoint(const Napi::CallbackInfo &info) {
 
 Napi::Value AttachRawTracepoint(const Napi::CallbackInfo &info) {
   CHECK_ARGS(3);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  std::string name = info[2].As<Napi::String>().Utf8Value();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_raw_tracepoint",
-                    bpf_program__attach_raw_tracepoint(p, name.c_str()), cap.text);
+  return AttachProgram(info, "bpf_program__attach_raw_tracepoint", [&](struct bpf_program *p) {
+    std::string name = info[2].As<Napi::String>().Utf8Value();
+    return bpf_program__attach_raw_tracepoint(p, name.c_str());
+  });
 }
 
 // tp_btf, fentry, fexit, fmod_ret: the target is fixed at load time.
 Napi::Value AttachTrace(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_trace", bpf_program__attach_trace(p), cap.text);
+  return AttachProgram(info, "bpf_program__attach_trace", bpf_program__attach_trace);
 }
 
 Napi::Value AttachLsm(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_lsm", bpf_program__attach_lsm(p), cap.text);
+  return AttachProgram(info, "bpf_program__attach_lsm", bpf_program__attach_lsm);
 }
 
 Napi::Value AttachKprobe(const Napi::CallbackInfo &info) {
   CHECK_ARGS(5);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  std::string fn = info[2].As<Napi::String>().Utf8Value();
-  LIBBPF_OPTS(bpf_kprobe_opts, opts);
-  opts.retprobe = info[3].As<Napi::Boolean>().Value();
-  opts.offset = info[4].As<Napi::Number>().Int64Value();
-  opts.bpf_cookie = CookieArg(info, 5);
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_kprobe_opts",
-                    bpf_program__attach_kprobe_opts(p, fn.c_str(), &opts), cap.text);
+  return AttachProgram(info, "bpf_program__attach_kprobe_opts", [&](struct bpf_program *p) {
+    std::string fn = info[2].As<Napi::String>().Utf8Value();
+    LIBBPF_OPTS(bpf_kprobe_opts, opts);
+    opts.retprobe = info[3].As<Napi::Boolean>().Value();
+    opts.offset = info[4].As<Napi::Number>().Int64Value();
+    opts.bpf_cookie = CookieArg(info, 5);
+    return bpf_program__attach_kprobe_opts(p, fn.c_str(), &opts);
+  });
 }
 
 Napi::Value AttachKprobeMulti(const Napi::CallbackInfo &info) {
   CHECK_ARGS(4);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  std::string pattern = info[2].As<Napi::String>().Utf8Value();
-  LIBBPF_OPTS(bpf_kprobe_multi_opts, opts);
-  opts.retprobe = info[3].As<Napi::Boolean>().Value();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_kprobe_multi_opts",
-                    bpf_program__attach_kprobe_multi_opts(p, pattern.c_str(), &opts), cap.text);
+  return AttachProgram(info, "bpf_program__attach_kprobe_multi_opts", [&](struct bpf_program *p) {
+    std::string pattern = info[2].As<Napi::String>().Utf8Value();
+    LIBBPF_OPTS(bpf_kprobe_multi_opts, opts);
+    opts.retprobe = info[3].As<Napi::Boolean>().Value();
+    return bpf_program__attach_kprobe_multi_opts(p, pattern.c_str(), &opts);
+  });
 }
 
 Napi::Value AttachUprobe(const Napi::CallbackInfo &info) {
   CHECK_ARGS(7);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  bool ret = info[2].As<Napi::Boolean>().Value();
-  pid_t pid = info[3].As<Napi::Number>().Int32Value();
-  std::string binary = info[4].As<Napi::String>().Utf8Value();
-  std::string fn = info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
-  size_t off = (size_t)info[6].As<Napi::Number>().Int64Value();
-  LIBBPF_OPTS(bpf_uprobe_opts, opts);
-  opts.retprobe = ret;
-  opts.bpf_cookie = CookieArg(info, 7);
-  opts.func_name = fn.empty() ? nullptr : fn.c_str();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_uprobe_opts",
-                    bpf_program__attach_uprobe_opts(p, pid, binary.c_str(), off, &opts), cap.text);
+  return AttachProgram(info, "bpf_program__attach_uprobe_opts", [&](struct bpf_program *p) {
+    pid_t pid = info[3].As<Napi::Number>().Int32Value();
+    std::string binary = info[4].As<Napi::String>().Utf8Value();
+    std::string fn = info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+    size_t off = (size_t)info[6].As<Napi::Number>().Int64Value();
+    LIBBPF_OPTS(bpf_uprobe_opts, opts);
+    opts.retprobe = info[2].As<Napi::Boolean>().Value();
+    opts.bpf_cookie = CookieArg(info, 7);
+    opts.func_name = fn.empty() ? nullptr : fn.c_str();
+    return bpf_program__attach_uprobe_opts(p, pid, binary.c_str(), off, &opts);
+  });
 }
 
 Napi::Value AttachPerfEvent(const Napi::CallbackInfo &info) {
@@ -175,28 +167,22 @@ Napi::Value AttachPerfEvent(const Napi::CallbackInfo &info) {
 
 Napi::Value AttachXdp(const Napi::CallbackInfo &info) {
   CHECK_ARGS(3);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_xdp",
-                    bpf_program__attach_xdp(p, info[2].As<Napi::Number>().Int32Value()), cap.text);
+  return AttachProgram(info, "bpf_program__attach_xdp", [&](struct bpf_program *p) {
+    return bpf_program__attach_xdp(p, info[2].As<Napi::Number>().Int32Value());
+  });
 }
 
 Napi::Value AttachCgroup(const Napi::CallbackInfo &info) {
   CHECK_ARGS(3);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_cgroup",
-                    bpf_program__attach_cgroup(p, info[2].As<Napi::Number>().Int32Value()), cap.text);
+  return AttachProgram(info, "bpf_program__attach_cgroup", [&](struct bpf_program *p) {
+    return bpf_program__attach_cgroup(p, info[2].As<Napi::Number>().Int32Value());
+  });
 }
 
 Napi::Value AttachIter(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  Capture cap;
-  return LinkResult(info.Env(), "bpf_program__attach_iter", bpf_program__attach_iter(p, nullptr), cap.text);
+  return AttachProgram(info, "bpf_program__attach_iter",
+                       [](struct bpf_program *p) { return bpf_program__attach_iter(p, nullptr); });
 }
 
 // Legacy (netlink) XDP attach, for an explicit mode: flags carry

@@ -21,18 +21,9 @@ PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g+
           iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
           iptables nftables iperf3 prometheus)
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "vigil setup: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+APT_WHO="vigil setup"
+. scripts/apt.sh
+apt_install_missing "${PACKAGES[@]}"
 
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   echo "vigil setup: Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2

@@ -147,6 +147,15 @@ describe('network flows (real kernel)', () => {
     return c;
   }
 
+  /** Drains p until one of the flows in mine is a TCP close (at most 5 s). */
+  async function drainUntilClose(p: { drain(): unknown }, mine: readonly FlowRecord[]): Promise<void> {
+    const end = Date.now() + 5000;
+    while (!mine.some((r) => r.event_kind === 'tcp-close') && Date.now() < end) {
+      p.drain();
+      await sleep(20);
+    }
+  }
+
   /** Waits (bounded) for a flow matching pred, reading the kernel meanwhile. */
   async function waitFlow(pred: (r: FlowRecord) => boolean, what: string, timeoutMs = 10_000): Promise<FlowRecord> {
     const end = Date.now() + timeoutMs;
@@ -394,11 +403,7 @@ describe('network flows (real kernel)', () => {
       b.go();
       await a.line(/^got 5$/);
       await b.line(/^got 5$/);
-      const end = Date.now() + 5000;
-      while (!mine.some((r) => r.event_kind === 'tcp-close') && Date.now() < end) {
-        p.drain();
-        await sleep(20);
-      }
+      await drainUntilClose(p, mine);
       await sleep(100);
       p.drain();
     }
@@ -434,11 +439,7 @@ describe('network flows (real kernel)', () => {
       outside.go();
       await inside.line(/^got 4$/);
       await outside.line(/^got 4$/);
-      const end = Date.now() + 5000;
-      while (!mine.some((r) => r.event_kind === 'tcp-close') && Date.now() < end) {
-        p.drain();
-        await sleep(20);
-      }
+      await drainUntilClose(p, mine);
     }
     const close = mine.find((r) => r.event_kind === 'tcp-close');
     assert.ok(close, 'the container\'s close');

@@ -29,7 +29,7 @@ import { ElfFile, FdSource } from '../src/kernel/elf.js';
 import { PolicyEventFormatter } from '../src/output/policy-events.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';
-import { policyHelpers, withoutNativeHooks } from './policy-util.js';
+import { policyHelpers, withoutNativeHooks, kprobeYaml } from './policy-util.js';
 
 const live = liveKernel();
 const noNative = withoutNativeHooks(live);
@@ -39,13 +39,7 @@ const { load, spec, resolved, failure } = policyHelpers('compat-test', noNative)
 
 describe('portable equivalents of set_fs_pwd, security_capset, userns_install, create_user_ns: resolution', () => {
   test('set_fs_pwd: the exits of chdir, fchdir and setns(CLONE_NEWNS), path = the task\'s cwd', async () => {
-    const p = await resolved(`  kprobes:
-  - call: set_fs_pwd
-    syscall: false
-    args:
-    - index: 1
-      type: path
-`);
+    const p = await resolved(kprobeYaml('set_fs_pwd', { syscall: false, args: [[1, 'path']] }));
     const h = p.hooks[0]!;
     assert.equal(h.served.hook, 'portable:cwd-change');
     const atts = h.served.attachments.map((a) => (a.kind === 'syscall' ? `${a.syscall}:${a.emit}` : a.kind));
@@ -57,76 +51,28 @@ describe('portable equivalents of set_fs_pwd, security_capset, userns_install, c
   });
 
   test('set_fs_pwd: the fs_struct is not available', async () => {
-    assert.match(await failure(`  kprobes:
-  - call: set_fs_pwd
-    syscall: false
-    args:
-    - index: 0
-      type: uint64
-`), /argument 0 of set_fs_pwd \(struct fs_struct \*fs\) is not available from its portable equivalent \(cwd-change\)/);
+    assert.match(await failure(kprobeYaml('set_fs_pwd', { syscall: false, args: ['uint64'] })), /argument 0 of set_fs_pwd \(struct fs_struct \*fs\) is not available from its portable equivalent \(cwd-change\)/);
   });
 
   test('security_capset: capset(2) entry; the sets read from the caller\'s data, old = the caller\'s credentials', async () => {
-    const p = await resolved(`  kprobes:
-  - call: security_capset
-    syscall: false
-    args:
-    - index: 0
-      type: nop
-    - index: 1
-      type: cred
-    - index: 2
-      type: cap_effective
-    - index: 4
-      type: cap_permitted
-`);
+    const p = await resolved(kprobeYaml('security_capset', { syscall: false, args: [[0, 'nop'], [1, 'cred'], [2, 'cap_effective'], [4, 'cap_permitted']] }));
     const a = p.hooks[0]!.served.attachments[0]!;
     assert.ok(a.kind === 'syscall' && a.syscall === 'capset' && a.emit === 'enter');
     assert.deepEqual(a.args.map((x) => [x.loc.at, x.conv]), [['none', 'none'], ['current-cred', 'none'], ['syscall-arg', 'user-caps'], ['syscall-arg', 'user-caps']]);
-    assert.match(await failure(`  kprobes:
-  - call: security_capset
-    syscall: false
-    args:
-    - index: 0
-      type: cred
-`), /argument 0 of security_capset \(struct cred \*new\) is not available/);
+    assert.match(await failure(kprobeYaml('security_capset', { syscall: false, args: ['cred'] })), /argument 0 of security_capset \(struct cred \*new\) is not available/);
   });
 
   test('userns_install: setns(CLONE_NEWUSER), its return value at the exit', async () => {
-    const p = await resolved(`  kprobes:
-  - call: userns_install
-    syscall: false
-    return: true
-    returnArg:
-      index: 0
-      type: int
-`);
+    const p = await resolved(kprobeYaml('userns_install', { syscall: false, ret: true, returnArg: 'int' }));
     const a = p.hooks[0]!.served.attachments[0]!;
     assert.ok(a.kind === 'syscall' && a.syscall === 'setns' && a.emit === 'exit');
     assert.deepEqual(a.ret, { loc: { at: 'syscall-err' }, conv: 'none' });
   });
 
   test('create_user_ns: the return value is the syscall\'s; capability filters are then judged at the syscall\'s entry', async () => {
-    const p = await resolved(`  kprobes:
-  - call: create_user_ns
-    syscall: false
-    return: true
-    args:
-    - index: 0
-      type: nop
-    returnArg:
-      index: 0
-      type: int
-`);
+    const p = await resolved(kprobeYaml('create_user_ns', { syscall: false, ret: true, args: ['nop'], returnArg: 'int' }));
     assert.deepEqual(p.hooks[0]!.served.attachments.map((a) => a.kind === 'syscall' && `${a.syscall}:${a.emit}`), ['unshare:exit', 'clone:exit', 'clone3:exit']);
-    const withCaps = (selectors: string): string => `  kprobes:
-  - call: create_user_ns
-    syscall: false
-    return: true
-    returnArg:
-      index: 0
-      type: int
-    selectors:
+    const withCaps = (selectors: string): string => `${kprobeYaml('create_user_ns', { syscall: false, ret: true, returnArg: 'int' })}    selectors:
 ${selectors}`;
     const one = await resolved(withCaps(`    - matchCapabilities:
       - type: Effective

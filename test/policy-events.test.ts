@@ -9,6 +9,7 @@ import { PolicyEventFormatter, tetragonArg } from '../src/output/policy-events.j
 import type { ArgValue, CompiledPolicy, EventAction, PolicyEvent } from '../src/policy/ir.js';
 import type { ProcessInfo } from '../src/process/types.js';
 import { shapedPolicyEvent } from './shaped.js';
+import { kprobeYaml, tracepointYaml } from './policy-util.js';
 
 const live = liveKernel();
 const noKprobes: KernelEnv = {
@@ -83,22 +84,7 @@ describe('process_kprobe', () => {
   });
 
   test('syscall args: ints, strings, sockets, sockaddrs, return values; 64-bit as strings', async () => {
-    const p = await compiled(`  kprobes:
-  - call: sys_connect
-    syscall: true
-    return: true
-    args:
-    - index: 0
-      type: sock
-    - index: 1
-      type: sockaddr
-    - index: 2
-      type: uint64
-      label: addrlen
-    returnArg:
-      index: 0
-      type: int
-`);
+    const p = await compiled(kprobeYaml('sys_connect', { syscall: true, ret: true, args: [[0, 'sock'], [1, 'sockaddr'], [2, 'uint64', { label: 'addrlen' }]], returnArg: 'int' }));
     const e = event(p, [
       { kind: 'sock', family: 2, type: 1, protocol: 6, saddr: '10.0.0.1', daddr: '192.0.2.7', sport: 40000, dport: 4444, state: 7 },
       { kind: 'sockaddr', family: 2, addr: '192.0.2.7', port: 4444 },
@@ -128,13 +114,7 @@ describe('process_kprobe', () => {
 
 describe('other envelopes', () => {
   test('process_tracepoint has subsys and event; process_lsm the hook name; stack traces', async () => {
-    const p = await compiled(`  tracepoints:
-  - subsystem: raw_syscalls
-    event: sys_enter
-    args:
-    - index: 4
-      type: syscall64
-  lsmhooks:
+    const p = await compiled(`${tracepointYaml('raw_syscalls', 'sys_enter', [[4, 'syscall64']])}  lsmhooks:
   - hook: bprm_check_security
     args:
     - index: 0

@@ -12,7 +12,7 @@ import { liveKernel, resolvePolicy, type KernelEnv, type ProbedAttach } from '..
 import { probeAttach, probeHelper } from '../src/bpf/features.js';
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
-import { policyHelpers } from './policy-util.js';
+import { policyHelpers, kprobeYaml, tracepointYaml } from './policy-util.js';
 
 const { spec, resolved, failure } = policyHelpers('test');
 
@@ -31,21 +31,7 @@ function pinned(features: Partial<Record<ProbedAttach, boolean>>): KernelEnv {
 
 describe('syscalls', () => {
   test('a syscall kprobe is served by its tracepoints, args typed from the format file', async () => {
-    const p = await resolved(`  kprobes:
-  - call: __x64_sys_openat
-    syscall: true
-    return: true
-    args:
-    - index: 0
-      type: int
-    - index: 1
-      type: string
-    - index: 2
-      type: auto
-    returnArg:
-      index: 0
-      type: fd
-`);
+    const p = await resolved(kprobeYaml('__x64_sys_openat', { syscall: true, ret: true, args: ['int', 'string', 'auto'], returnArg: 'fd' }));
     const h = p.hooks[0]!;
     assert.equal(h.served.portable, false);
     assert.equal(h.served.hook, 'tracepoint:syscalls/sys_exit_openat');
@@ -61,16 +47,7 @@ describe('syscalls', () => {
   });
 
   test('fd, sock and sockaddr arguments convert in the kernel; sizeArgIndex names the length', async () => {
-    const p = await resolved(`  kprobes:
-  - call: sys_connect
-    syscall: true
-    args:
-    - index: 0
-      type: sock
-    - index: 1
-      type: sockaddr
-      sizeArgIndex: 3
-`);
+    const p = await resolved(kprobeYaml('sys_connect', { syscall: true, args: [[0, 'sock'], [1, 'sockaddr', { sizeArgIndex: 3 }]] }));
     const a = p.hooks[0]!.served.attachments[0]!;
     assert.ok(a.kind === 'syscall');
     assert.deepEqual(a.args, [
@@ -80,20 +57,8 @@ describe('syscalls', () => {
   });
 
   test('argument index past the syscall, kernel types on user arguments, missing syscalls: errors', async () => {
-    assert.match(await failure(`  kprobes:
-  - call: sys_openat
-    syscall: true
-    args:
-    - index: 5
-      type: int
-`), /^p\.yaml:10:7: spec\.kprobes\[0\]\.args\[0\]\.index: openat has 4 argument\(s\) \(dfd, filename, flags, mode\); index 5 is past them/);
-    assert.match(await failure(`  kprobes:
-  - call: sys_openat
-    syscall: true
-    args:
-    - index: 1
-      type: cred
-`), /args\[0\]\.type: type cred is a kernel structure; syscall arguments come from user space/);
+    assert.match(await failure(kprobeYaml('sys_openat', { syscall: true, args: [[5, 'int']] })), /^p\.yaml:10:7: spec\.kprobes\[0\]\.args\[0\]\.index: openat has 4 argument\(s\) \(dfd, filename, flags, mode\); index 5 is past them/);
+    assert.match(await failure(kprobeYaml('sys_openat', { syscall: true, args: [[1, 'cred']] })), /args\[0\]\.type: type cred is a kernel structure; syscall arguments come from user space/);
     assert.match(await failure(`  kprobes:
   - call: sys_frobnicate
     syscall: true
@@ -124,15 +89,7 @@ describe('syscalls', () => {
 
 describe('tracepoints', () => {
   test('fields come from tracefs; the index counts the common fields', async () => {
-    const p = await resolved(`  tracepoints:
-  - subsystem: sched
-    event: sched_process_exec
-    args:
-    - index: 4
-      type: string
-    - index: 5
-      type: auto
-`);
+    const p = await resolved(tracepointYaml('sched', 'sched_process_exec', [[4, 'string'], [5, 'auto']]));
     const a = p.hooks[0]!.served.attachments[0]!;
     assert.ok(a.kind === 'tracepoint');
     const [file, pid] = a.args;
@@ -148,24 +105,11 @@ describe('tracepoints', () => {
   - subsystem: sched
     event: sched_no_such_event
 `), /spec\.tracepoints\[0\]\.event: tracepoint sched\/sched_no_such_event does not exist here/);
-    assert.match(await failure(`  tracepoints:
-  - subsystem: sched
-    event: sched_process_exec
-    args:
-    - index: 40
-      type: int
-`), /args\[0\]\.index: sched\/sched_process_exec has 7 fields \(0:common_type, .*4:filename, 5:pid, 6:old_pid\); index 40 is past them/);
+    assert.match(await failure(tracepointYaml('sched', 'sched_process_exec', [[40, 'int']])), /args\[0\]\.index: sched\/sched_process_exec has 7 fields \(0:common_type, .*4:filename, 5:pid, 6:old_pid\); index 40 is past them/);
   });
 
   test('raw tracepoints take TP_PROTO arguments from BTF', async () => {
-    const p = await resolved(`  tracepoints:
-  - subsystem: sched
-    event: sched_process_exec
-    raw: true
-    args:
-    - index: 2
-      type: linux_binprm
-`);
+    const p = await resolved(tracepointYaml('sched', 'sched_process_exec', [[2, 'linux_binprm']], { raw: true }));
     const a = p.hooks[0]!.served.attachments[0]!;
     assert.ok(a.kind === 'raw_tracepoint');
     assert.deepEqual(a.args, [{ loc: { at: 'reg', index: 2 }, conv: 'none' }]);
@@ -175,13 +119,7 @@ describe('tracepoints', () => {
 describe('kernel functions and LSM hooks', () => {
   test('security_file_open: kprobe or fentry when the kernel has them, else the open family', async () => {
     const [kprobe, fentry] = await Promise.all([probeAttach('kprobe'), probeAttach('fentry')]);
-    const p = await resolved(`  kprobes:
-  - call: security_file_open
-    syscall: false
-    args:
-    - index: 0
-      type: file
-`);
+    const p = await resolved(kprobeYaml('security_file_open', { syscall: false, args: ['file'] }));
     const h = p.hooks[0]!;
     if (kprobe.available) assert.equal(h.served.hook, 'kprobe:security_file_open');
     else if (fentry.available) assert.equal(h.served.hook, 'fentry:security_file_open');
@@ -201,13 +139,7 @@ describe('kernel functions and LSM hooks', () => {
   });
 
   test('pinned: with kprobes the function is hooked natively; without, portably', async () => {
-    const body = `  kprobes:
-  - call: security_file_open
-    syscall: false
-    args:
-    - index: 0
-      type: file
-`;
+    const body = kprobeYaml('security_file_open', { syscall: false, args: ['file'] });
     const withKprobes = await resolved(body, pinned({ kprobe: true }));
     assert.equal(withKprobes.hooks[0]!.served.hook, 'kprobe:security_file_open');
     assert.deepEqual(withKprobes.hooks[0]!.served.attachments[0], {
@@ -254,22 +186,8 @@ describe('kernel functions and LSM hooks', () => {
 
   test('portable arguments: types checked, missing ones refused when filtered on', async () => {
     const env = pinned({ kprobe: false, fentry: false });
-    assert.match(await failure(`  kprobes:
-  - call: security_file_open
-    syscall: false
-    args:
-    - index: 0
-      type: int
-`, env), /args\[0\]\.type: argument 0 of security_file_open is struct file \*file; its portable equivalent \(open-family\) gives it as file, path, fd/);
-    assert.match(await failure(`  kprobes:
-  - call: tcp_close
-    syscall: false
-    args:
-    - index: 0
-      type: sock
-    - index: 1
-      type: int
-    selectors:
+    assert.match(await failure(kprobeYaml('security_file_open', { syscall: false, args: ['int'] }), env), /args\[0\]\.type: argument 0 of security_file_open is struct file \*file; its portable equivalent \(open-family\) gives it as file, path, fd/);
+    assert.match(await failure(`${kprobeYaml('tcp_close', { syscall: false, args: ['sock', 'int'] })}    selectors:
     - matchArgs:
       - index: 1
         operator: GT
@@ -279,13 +197,7 @@ describe('kernel functions and LSM hooks', () => {
 
   test('commit_creds, tcp_connect, security_bprm_check and file_open (LSM) have stand-ins', async () => {
     const env = pinned({ kprobe: false, fentry: false, lsm: false });
-    const p = await resolved(`  kprobes:
-  - call: commit_creds
-    syscall: false
-    args:
-    - index: 0
-      type: cred
-  - call: tcp_connect
+    const p = await resolved(`${kprobeYaml('commit_creds', { syscall: false, args: ['cred'] })}  - call: tcp_connect
     syscall: false
     args:
     - index: 0
@@ -343,14 +255,7 @@ describe('actions', () => {
 
   test('Deny on connect adds the cgroup sock_addr programs; elsewhere it is an error', async () => {
     const sa = await probeAttach('cgroup_sock_addr');
-    const body = `  kprobes:
-  - call: sys_connect
-    syscall: true
-    args:
-    - index: 1
-      type: sockaddr
-      sizeArgIndex: 3
-    selectors:
+    const body = `${kprobeYaml('sys_connect', { syscall: true, args: [[1, 'sockaddr', { sizeArgIndex: 3 }]] })}    selectors:
     - matchArgs:
       - index: 1
         operator: DPort

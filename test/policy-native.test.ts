@@ -45,6 +45,15 @@ describe('policy engine on native hooks', () => {
 
   const mine = (): Record<string, unknown>[] => [{ operator: 'In', values: [suite.s.ops] }];
 
+  /** A kprobe on call, its argument 0 of type filtered by one matchArgs operator, the fixture only. */
+  const kprobeOn = (call: string, type: string, operator: string, values: string[]): Record<string, unknown> => ({
+    kprobes: [{
+      call, syscall: false,
+      args: [{ index: 0, type }],
+      selectors: [{ matchArgs: [{ index: 0, operator, values }], matchBinaries: mine() }],
+    }],
+  });
+
   /** security_file_open(struct file *) on the scratch directory's files, the fixture only. */
   const fileOpen = (actions?: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     kprobes: [{
@@ -83,29 +92,31 @@ describe('policy engine on native hooks', () => {
     });
   }
 
-  test('kretprobe: the return value (security_file_open returns 0)', async (t) => {
-    const why = await unavailable('kprobe');
-    if (why) return t.skip(why);
-    const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
-    const p = await compileWith(spec, false);
-    assert.equal(p.hooks[0]!.served.hook, 'kprobe:security_file_open');
-    const f = suite.s.file('ret.txt');
-    const { ev } = await opened(p, f);
-    assert.equal(ev.length, 1, show(ev));
-    assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
-    assert.equal(pathOf(ev[0]!.args[0]), f);
-  });
+  // The return value (security_file_open returns 0) and the argument in one event, at the function's return.
+  const returns = [
+    { name: 'kretprobe: the return value (security_file_open returns 0)', kind: 'kprobe', file: 'ret.txt',
+      spec: (s: Record<string, unknown>) => s },
+    { name: 'fexit: arguments and the return value at once', kind: 'fentry', file: 'fexit.txt',
+      spec: (s: Record<string, unknown>) => ({ fentries: s.kprobes }) },
+  ] as const;
+  for (const c of returns) {
+    test(c.name, async (t) => {
+      const why = await unavailable(c.kind);
+      if (why) return t.skip(why);
+      const p = await compileWith(c.spec(fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } })), false);
+      assert.equal(p.hooks[0]!.served.hook, `${c.kind}:security_file_open`);
+      const f = suite.s.file(c.file);
+      const { ev } = await opened(p, f);
+      assert.equal(ev.length, 1, show(ev));
+      assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
+      assert.equal(pathOf(ev[0]!.args[0]), f);
+    });
+  }
 
   test('kprobe tcp_connect: a struct sock argument', async (t) => {
     const why = await unavailable('kprobe');
     if (why) return t.skip(why);
-    const p = await compileWith({
-      kprobes: [{
-        call: 'tcp_connect', syscall: false,
-        args: [{ index: 0, type: 'sock' }],
-        selectors: [{ matchArgs: [{ index: 0, operator: 'DPort', values: ['1'] }], matchBinaries: mine() }],
-      }],
-    }, false);
+    const p = await compileWith(kprobeOn('tcp_connect', 'sock', 'DPort', ['1']), false);
     assert.equal(p.hooks[0]!.served.hook, 'kprobe:tcp_connect');
     const { ev } = await on(p, ['connect4', '127.0.0.1', '1']);
     assert.equal(ev.length, 1, show(ev));
@@ -117,13 +128,7 @@ describe('policy engine on native hooks', () => {
   test('kprobe security_inode_getattr: a struct path argument, by Prefix', async (t) => {
     const why = await unavailable('kprobe');
     if (why) return t.skip(why);
-    const p = await compileWith({
-      kprobes: [{
-        call: 'security_inode_getattr', syscall: false,
-        args: [{ index: 0, type: 'path' }],
-        selectors: [{ matchArgs: [{ index: 0, operator: 'Prefix', values: [`${suite.s.dir}/`] }], matchBinaries: mine() }],
-      }],
-    }, false);
+    const p = await compileWith(kprobeOn('security_inode_getattr', 'path', 'Prefix', [`${suite.s.dir}/`]), false);
     assert.equal(p.hooks[0]!.served.hook, 'kprobe:security_inode_getattr');
     const f = suite.s.file('stat.txt');
     const { ev } = await on(p, ['stat', f, 'stat', '/etc/hostname']);
@@ -152,19 +157,6 @@ describe('policy engine on native hooks', () => {
     const { ev } = await opened(p, f);
     assert.equal(ev.length, 1, show(ev));
     assert.equal(pathOf(ev[0]!.args[0]), f, show(ev[0]!.args));
-  });
-
-  test('fexit: arguments and the return value at once', async (t) => {
-    const why = await unavailable('fentry');
-    if (why) return t.skip(why);
-    const spec = fileOpen(undefined, { return: true, returnArg: { index: 0, type: 'int' } });
-    const p = await compileWith({ fentries: spec.kprobes }, false);
-    assert.equal(p.hooks[0]!.served.hook, 'fentry:security_file_open');
-    const f = suite.s.file('fexit.txt');
-    const { ev } = await opened(p, f);
-    assert.equal(ev.length, 1, show(ev));
-    assert.deepEqual(ev[0]!.returnValue, { kind: 'int', value: 0n }, show(ev[0]));
-    assert.equal(pathOf(ev[0]!.args[0]), f);
   });
 
   test('BPF-LSM file_open: Override denies the open by its return value', async (t) => {

@@ -12,7 +12,7 @@ import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
 import { requireRoot, tracefs } from './helpers.js';
 import { engineForSuite, run, show } from './policy-engine-util.js';
-import { policyHelpers, withoutNativeHooks } from './policy-util.js';
+import { policyHelpers, withoutNativeHooks, kprobeYaml } from './policy-util.js';
 
 const live = liveKernel();
 const noNative = withoutNativeHooks(live);
@@ -20,13 +20,7 @@ const { spec, resolved, failure } = policyHelpers('portable-test', noNative);
 
 describe('portable equivalents: resolution', () => {
   test('__sys_setuid and __sys_setresuid: their syscalls, same arguments, the syscall\'s return value', async () => {
-    const p = await resolved(`  kprobes:
-  - call: __sys_setuid
-    syscall: false
-    args:
-    - index: 0
-      type: int
-  - call: __sys_setresuid
+    const p = await resolved(`${kprobeYaml('__sys_setuid', { syscall: false, args: ['int'] })}  - call: __sys_setresuid
     syscall: false
     return: true
     args:
@@ -55,30 +49,12 @@ describe('portable equivalents: resolution', () => {
   });
 
   test('__sys_setreuid has two arguments: index 2 is refused', async () => {
-    const e = await failure(`  kprobes:
-  - call: __sys_setreuid
-    syscall: false
-    args:
-    - index: 2
-      type: int
-`);
+    const e = await failure(kprobeYaml('__sys_setreuid', { syscall: false, args: [[2, 'int']] }));
     assert.match(e, /__sys_setreuid has 2 argument\(s\) \(uid_t ruid, uid_t euid\); index 2 is past them/);
   });
 
   test('vfs_llseek: lseek(2), the file from its fd', async () => {
-    const p = await resolved(`  kprobes:
-  - call: vfs_llseek
-    syscall: false
-    return: true
-    args:
-    - index: 0
-      type: file
-    - index: 1
-      type: int64
-    returnArg:
-      index: 0
-      type: int64
-`);
+    const p = await resolved(kprobeYaml('vfs_llseek', { syscall: false, ret: true, args: ['file', 'int64'], returnArg: 'int64' }));
     const h = p.hooks[0]!;
     assert.equal(h.served.hook, 'portable:lseek');
     const a = h.served.attachments[0]!;
@@ -89,15 +65,7 @@ describe('portable equivalents: resolution', () => {
   });
 
   test('force_sig_fault: signal_generate, one attachment per fault signal, fault codes only', async () => {
-    const p = await resolved(`  kprobes:
-  - call: force_sig_fault
-    syscall: false
-    args:
-    - index: 0
-      type: int
-    - index: 1
-      type: int
-    selectors:
+    const p = await resolved(`${kprobeYaml('force_sig_fault', { syscall: false, args: ['int', 'int'] })}    selectors:
     - matchArgs:
       - index: 0
         operator: Equal
@@ -121,13 +89,7 @@ describe('portable equivalents: resolution', () => {
   });
 
   test('force_sig_fault: the address is not available, so a filter on it is refused', async () => {
-    const e = await failure(`  kprobes:
-  - call: force_sig_fault
-    syscall: false
-    args:
-    - index: 2
-      type: uint64
-`);
+    const e = await failure(kprobeYaml('force_sig_fault', { syscall: false, args: [[2, 'uint64']] }));
     assert.match(e, /args\[0\]\.type: argument 2 of force_sig_fault \(void __user \*addr\) is not available from its portable equivalent \(fault-signal\)/);
   });
 });

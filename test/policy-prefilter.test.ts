@@ -104,6 +104,17 @@ describe('prefilter on the kernel: no match is dropped', () => {
     });
   }
 
+  /** A python script (its lines) run with args. */
+  function python(lines: string[], ...args: string[]): ReturnType<typeof run> {
+    return run(PY, ['-c', lines.join('\n'), ...args]);
+  }
+
+  /** The paths the policy reported for the script's process, which must have printed "ok". */
+  function pathsOf(name: string, r: { lines: string[]; pid: number }): string[] {
+    assert.deepEqual(r.lines, ['ok']);
+    return paths(ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid));
+  }
+
   async function watching(selectors: unknown[], body: (name: string) => Promise<void>): Promise<void> {
     const p = await compile({
       kprobes: [{ call: 'security_file_open', syscall: false, args: [{ index: 0, type: 'file' }], selectors }],
@@ -130,7 +141,7 @@ describe('prefilter on the kernel: no match is dropped', () => {
     writeFileSync(path.join(dir, 'elsewhere', 'target'), 'z');
     symlinkSync(target, path.join(dir, 'link'));
     await watching([{ matchArgs: [{ index: 0, operator: 'Equal', values: [target] }] }], async (name) => {
-      const script = [
+      const r = await python([
         'import os, sys',
         'd = sys.argv[1]',
         'for p in (d + "/link", d + "/sub/../target", d + "//target", d + "/./target", d + "/other", d + "/elsewhere/target"):',
@@ -140,11 +151,9 @@ describe('prefilter on the kernel: no match is dropped', () => {
         'os.chdir(d)',
         'os.close(os.open("./target", os.O_RDONLY))',
         'print("ok")',
-      ].join('\n');
-      const r = await run(PY, ['-c', script, dir]);
-      assert.deepEqual(r.lines, ['ok']);
-      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
-      assert.deepEqual(paths(evs), Array(6).fill(target), show(paths(evs)));
+      ], dir);
+      const got = pathsOf(name, r);
+      assert.deepEqual(got, Array(6).fill(target), show(got));
       // A file named "other" mounted over the watched name: the kernel names
       // the open by the mount point, as the full walk does.
       ctx.events.clear();
@@ -194,9 +203,8 @@ describe('prefilter on the kernel: no match is dropped', () => {
         'os.mkdir("/srv/mnt")',
         'assert libc.mount(b"/m", b"/srv/mnt", None, 8192, None) == 0, ctypes.get_errno()',  // MS_MOVE
         'rd("/srv/mnt/g")');
-      assert.deepEqual(r.lines, ['ok']);
-      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
-      assert.deepEqual(paths(evs), [...Array(3).fill('/srv/sub/f'), ...Array(3).fill('/srv/mnt/g')], show(paths(evs)));
+      const got = pathsOf(name, r);
+      assert.deepEqual(got, [...Array(3).fill('/srv/sub/f'), ...Array(3).fill('/srv/mnt/g')], show(got));
     });
   });
 
@@ -214,9 +222,8 @@ describe('prefilter on the kernel: no match is dropped', () => {
       // The same kernel hooks: their verdicts on /var/f were cached for the first policy.
       assert.deepEqual(ctx.engine.hookIdsOf(name), first);
       const r = await jailed(dir, false, 'rd("/var/f")');
-      assert.deepEqual(r.lines, ['ok']);
-      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
-      assert.deepEqual(paths(evs), Array(3).fill('/var/f'), show(paths(evs)));
+      const got = pathsOf(name, r);
+      assert.deepEqual(got, Array(3).fill('/var/f'), show(got));
     });
   });
 
@@ -227,7 +234,7 @@ describe('prefilter on the kernel: no match is dropped', () => {
     writeFileSync(path.join(dir, 'srv', 'deep', 'f'), 'x');
     writeFileSync(path.join(dir, 'var', 'f'), 'x');
     await watching([{ matchArgs: [{ index: 0, operator: 'Prefix', values: ['/srv/deep/'] }] }], async (name) => {
-      const script = [
+      const r = await python([
         'import os, sys',
         'd = sys.argv[1]',
         'os.close(os.open(d + "/srv/deep/f", os.O_RDONLY))',  // outside the jail: not /srv/...
@@ -236,11 +243,9 @@ describe('prefilter on the kernel: no match is dropped', () => {
         'for p in ("/srv/deep/f", "/var/f", "/srv//deep/./f", "var/../srv/deep/f"):',
         '    os.close(os.open(p, os.O_RDONLY))',
         'print("ok")',
-      ].join('\n');
-      const r = await run(PY, ['-c', script, dir]);
-      assert.deepEqual(r.lines, ['ok']);
-      const evs = ctx.events.ofPolicy(ctx.engine, name).filter((e) => e.pid === r.pid);
-      assert.deepEqual(paths(evs), ['/srv/deep/f', '/srv/deep/f', '/srv/deep/f'], show(paths(evs)));
+      ], dir);
+      const got = pathsOf(name, r);
+      assert.deepEqual(got, ['/srv/deep/f', '/srv/deep/f', '/srv/deep/f'], show(got));
       const c = ctx.engine.counters(name);
       assert.ok(c && c.evaluated >= 5n && c.matched === 3n, show(c));
     });

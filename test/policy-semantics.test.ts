@@ -25,6 +25,7 @@ import { toPolicyEvent, type PolicyRecord } from '../src/policy/events.js';
 import { PolicyEventFormatter, MONITOR_TAG } from '../src/output/policy-events.js';
 import type { CompiledPolicy, PolicySpec } from '../src/policy/ir.js';
 import type { FeatureResult } from '../src/bpf/features.js';
+import { kprobeYaml, tracepointYaml } from './policy-util.js';
 import {
   VIGIL_POLICY_ACT_POST, VIGIL_POLICY_ACT_SIGKILL, VIGIL_POLICY_ACT_SIGNAL, VIGIL_POLICY_ACT_DENY,
   VIGIL_POLICY_ACT_NOTIFY_ENFORCER, VIGIL_POLICY_EVENT, type VigilPolicyEvent,
@@ -118,13 +119,7 @@ async function compile(spec: PolicySpec): Promise<CompiledPolicy> {
 const plan = (p: CompiledPolicy) => planPolicy(p, { hostNamespace: () => 4026531836n });
 
 /** A kprobe on openat whose one selector takes `actions` (YAML lines, 6-space indent). */
-const openat = (actions: string, extra = ''): string => `${extra}  kprobes:
-  - call: sys_openat
-    syscall: true
-    args:
-    - index: 1
-      type: string
-    selectors:
+const openat = (actions: string, extra = ''): string => `${extra}${kprobeYaml('sys_openat', { syscall: true, args: [[1, 'string']] })}    selectors:
     - matchArgs:
       - index: 1
         operator: Prefix
@@ -397,16 +392,7 @@ ${args}    selectors:
   });
 
   test('raw tracepoints: the same rewrite over TP_PROTO argument numbers', () => {
-    const { spec } = one(doc(`  tracepoints:
-  - subsystem: sched
-    event: sched_process_exec
-    raw: true
-    args:
-    - index: 2
-      type: linux_binprm
-    - index: 1
-      type: int
-    selectors:
+    const { spec } = one(doc(`${tracepointYaml('sched', 'sched_process_exec', [[2, 'linux_binprm'], [1, 'int']], { raw: true })}    selectors:
     - matchArgs:
       - index: 1
         operator: Equal
@@ -421,15 +407,7 @@ ${args}    selectors:
 
 describe('schema: each field compiled or refused with its position', () => {
   test('btfType without resolve is ignored (a warning); source belongs to data; data entries need what they read', () => {
-    const e = load(doc(`  kprobes:
-  - call: sys_openat
-    syscall: true
-    args:
-    - index: 1
-      type: string
-      btfType: filename
-      source: current_task
-    data:
+    const e = load(doc(`${kprobeYaml('sys_openat', { syscall: true, args: [[1, 'string', { btfType: 'filename', source: 'current_task' }]] })}    data:
     - source: current_task
       index: 0
       type: int
@@ -485,13 +463,7 @@ describe('schema: each field compiled or refused with its position', () => {
   });
 
   test('matchParentBinaries, FileType/NotFileType, SubString/SubStringIgnCase, matchCEL: refused', () => {
-    const e = errorsOf(doc(`  kprobes:
-  - call: sys_openat
-    syscall: true
-    args:
-    - index: 1
-      type: string
-    selectors:
+    const e = errorsOf(doc(`${kprobeYaml('sys_openat', { syscall: true, args: [[1, 'string']] })}    selectors:
     - matchParentBinaries:
       - operator: In
         values: ["/bin/sh"]
@@ -529,14 +501,7 @@ describe('schema: each field compiled or refused with its position', () => {
   });
 
   test('sockaddr_un: the caller\'s sockaddr on a syscall, reported as sockaddrun_arg', async () => {
-    const c = await compile(one(doc(`  kprobes:
-  - call: sys_connect
-    syscall: true
-    args:
-    - index: 1
-      type: sockaddr_un
-      sizeArgIndex: 3
-`)).spec);
+    const c = await compile(one(doc(kprobeYaml('sys_connect', { syscall: true, args: [[1, 'sockaddr_un', { sizeArgIndex: 3 }]] }))).spec);
     const a = c.hooks[0]!.served.attachments[0]!;
     assert.ok(a.kind === 'syscall' && a.args[0]!.conv === 'user-sockaddr');
     const { tetragonArg } = await import('../src/output/policy-events.js');
@@ -545,14 +510,7 @@ describe('schema: each field compiled or refused with its position', () => {
   });
 
   test('resolve: ignored on non-raw tracepoints (as Tetragon), a malformed path refused where it would mean something', () => {
-    const { warns } = one(doc(`  tracepoints:
-  - subsystem: syscalls
-    event: sys_enter_openat
-    args:
-    - index: 6
-      type: string
-      resolve: name
-`));
+    const { warns } = one(doc(tracepointYaml('syscalls', 'sys_enter_openat', [[6, 'string', { resolve: 'name' }]])));
     has(warns, /^p\.yaml:12:7: spec\.tracepoints\[0\]\.args\[0\]\.resolve: resolve is ignored on tracepoints that are not raw/);
     has(errorsOf(doc(`  lsmhooks:
   - hook: bprm_check_security

@@ -1,7 +1,7 @@
 // Helpers of the policy front-end tests: a TracingPolicy from the YAML under
 // its `spec:`, resolved against a kernel (the live one, or one with kprobes,
 // fentry and BPF-LSM pinned away so kernel functions take their portable
-// equivalents).
+// equivalents); the YAML of a kprobe, written for a test.
 import assert from 'node:assert/strict';
 import { loadPolicySources, formatDiagnostic } from '../src/policy/loader.js';
 import { liveKernel, resolvePolicy, type KernelEnv } from '../src/policy/hooks.js';
@@ -55,4 +55,41 @@ export function withoutNativeHooks(live: KernelEnv = liveKernel()): KernelEnv {
       ? Promise.resolve<FeatureResult>({ status: 'unsupported', available: false, reason: `pinned: no ${name}` })
       : live.attach(name)),
   };
+}
+
+/** An argument: its type (the index is its place in the list), or [index, type], or [index, type, more keys]. */
+export type PolicyArg = string | readonly [number, string] | readonly [number, string, Readonly<Record<string, string | number>>];
+
+function argsYaml(args: readonly PolicyArg[] | undefined): string[] {
+  if (!args?.length) return [];
+  const lines = ['    args:'];
+  args.forEach((a, i) => {
+    const [index, type, more] = typeof a === 'string' ? [i, a, undefined] : a;
+    lines.push(`    - index: ${index}`, `      type: ${type}`, ...Object.entries(more ?? {}).map(([k, v]) => `      ${k}: ${v}`));
+  });
+  return lines;
+}
+
+/**
+ * The YAML under `spec:` of one kprobe (a hook's call, its syscall flag, its
+ * arguments and return argument), as a test would write it by hand:
+ *   kprobeYaml('sys_openat', { syscall: true, args: ['int', 'string'] }) + selectors
+ * `call` is written as given (quote it for YAML where it needs quotes).
+ */
+export function kprobeYaml(call: string, o: { syscall?: boolean; ret?: boolean; args?: readonly PolicyArg[]; returnArg?: string } = {}): string {
+  const lines = ['  kprobes:', `  - call: ${call}`];
+  if (o.syscall !== undefined) lines.push(`    syscall: ${o.syscall}`);
+  if (o.ret) lines.push('    return: true');
+  lines.push(...argsYaml(o.args));
+  if (o.returnArg !== undefined) lines.push('    returnArg:', '      index: 0', `      type: ${o.returnArg}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The YAML under `spec:` of one tracepoint and its arguments: indexes count the
+ * format's fields (common ones first), or with raw, TP_PROTO's arguments.
+ */
+export function tracepointYaml(subsystem: string, event: string, args?: readonly PolicyArg[], o: { raw?: boolean } = {}): string {
+  const lines = ['  tracepoints:', `  - subsystem: ${subsystem}`, `    event: ${event}`, ...(o.raw ? ['    raw: true'] : [])];
+  return `${[...lines, ...argsYaml(args)].join('\n')}\n`;
 }

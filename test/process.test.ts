@@ -70,6 +70,15 @@ function execRecord(blobParts: string[], flags = 0, over: Partial<VigilTaskInfo>
   return { view, size };
 }
 
+/** Drains s until one of the events satisfies pred (at most 3 s). */
+async function drainUntil(s: ProcessSensor, events: ProcessEvent[], pred: (e: ProcessEvent) => boolean): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!events.some(pred) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    s.drain();
+  }
+}
+
 describe('process records (no kernel)', () => {
   test('components leaf first join to an absolute path', () => {
     assert.equal(joinLeafFirst(['echo', 'bin', 'usr'], false), '/usr/bin/echo');
@@ -644,11 +653,7 @@ describe('ProcessSensor with in-kernel filters', () => {
     await withSensor(filter, async (s, events) => {
       assert.equal(spawnSync('/bin/sh', ['-c', `${bin} x; /bin/true; true`]).status, 0);
       s.drain();
-      const deadline = Date.now() + 3000;
-      while (!events.some((e) => e.kind === 'exit') && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        s.drain();
-      }
+      await drainUntil(s, events, (e) => e.kind === 'exit');
       assert.deepEqual(events.map((e) => [e.kind, e.process.comm]), [['exec', comm], ['exit', comm]]);
       assert.ok(s.filterCounts().dropped > 0n);
     });
@@ -663,11 +668,7 @@ describe('ProcessSensor with in-kernel filters', () => {
       const r = spawnSync('/bin/sh', ['-c',
         `/bin/echo ${mark}; setpriv --reuid=65534 --regid=65534 --clear-groups /bin/echo ${mark}; true`], { stdio: 'ignore' });
       assert.equal(r.status, 0);
-      const deadline = Date.now() + 3000;
-      while (!events.some((e) => e.kind === 'exit') && Date.now() < deadline) {
-        await new Promise((res) => setTimeout(res, 20));
-        s.drain();
-      }
+      await drainUntil(s, events, (e) => e.kind === 'exit');
       assert.deepEqual(events.map((e) => [e.kind, e.process.uid, e.process.binary]), [['exec', 65534, ECHO], ['exit', 65534, ECHO]]);
       assert.ok(s.filterCounts().dropped > 0n, 'root\'s echo, sh and setpriv were dropped in the kernel');
     });
@@ -680,11 +681,7 @@ describe('ProcessSensor with in-kernel filters', () => {
     using filter = new FilterSet({ binaryPrefixes: [`${tmp}/`] });
     await withSensor(filter, async (s, events) => {
       assert.equal(spawnSync('/bin/sh', ['-c', `/bin/echo no; ${bin} yes; true`], { stdio: 'ignore' }).status, 0);
-      const deadline = Date.now() + 3000;
-      while (!events.some((e) => e.kind === 'exit') && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        s.drain();
-      }
+      await drainUntil(s, events, (e) => e.kind === 'exit');
       assert.deepEqual(events.map((e) => [e.kind, e.process.binary]), [['exec', bin], ['exit', bin]]);
       assert.ok(s.filterCounts().dropped > 0n);
     });
@@ -703,11 +700,7 @@ describe('ProcessSensor with in-kernel filters', () => {
       assert.equal(spawnSync('/bin/echo', [mark]).status, 0, 'not in the tree');
       sh.stdin?.end('go\n');
       await done;
-      const deadline = Date.now() + 3000;
-      while (!events.some((e) => e.kind === 'exit' && e.process.pid === sh.pid) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        s.drain();
-      }
+      await drainUntil(s, events, (e) => e.kind === 'exit' && e.process.pid === sh.pid);
       const execs = events.filter((e): e is ExecEvent => e.kind === 'exec');
       assert.equal(execs.filter((e) => e.process.binary === ECHO).length, 2, 'both echoes of the tree, not the other one');
       // Every event belongs to sh or a process forked (recursively) from it.
@@ -763,11 +756,7 @@ describe('ProcessSensor records sent', () => {
     const s = await ProcessSensor.start({ cache, snapshot: false, kinds: ['exec'], forks: false, onEvent: (e) => events.push(e) });
     try {
       assert.equal(spawnSync('/bin/echo', [mark], { stdio: 'ignore' }).status, 0);
-      const deadline = Date.now() + 3000;
-      while (!events.some((e) => e.kind === 'exec' && e.process.args[1] === mark) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        s.drain();
-      }
+      await drainUntil(s, events, (e) => e.kind === 'exec' && e.process.args[1] === mark);
       assert.ok(events.some((e) => e.kind === 'exec' && e.process.args[1] === mark));
       assert.ok(events.every((e) => e.kind === 'exec'), 'only the kinds asked for reach onEvent');
       assert.equal(s.counts.fork, 0);

@@ -4,9 +4,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { UsageError } from '../src/cli/command.js';
-import {
-  fmtBytes, fmtCount, fmtNs, parseTopArgs, renderFiles, renderSyscalls, syscallsJson,
-} from '../src/cli/commands/top.js';
+import { parseTopArgs, renderFiles, renderSyscalls, syscallsJson } from '../src/cli/commands/top.js';
+import { fmtBytes, fmtCount, fmtNs } from '../src/cli/refresh.js';
 import type { FileSnapshot, SyscallSnapshot } from '../src/sensors/syscalls.js';
 import { repoPath } from '../src/util/paths.js';
 import { ENOENT_PATH, FILE_OPENS, LOOP_ENOENT, LOOP_GETPPID, LOOP_SLEEP, startSysloop, sysloopSuite } from './sysloop.js';

@@ -11,86 +11,25 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "vigil/maps.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "marker.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define MARKER_LEN 64
 #define ETH_P_IP 0x0800
 #define TC_ACT_OK 0
 #define AF_INET 2
 #define AF_INET6 10
 
-/* The test process (tgid); for uprobes, the target process. */
-const volatile __u32 target_pid = 0;
-/* A path only the test opens; the tracepoint counts opens of exactly it. */
-const volatile char marker[MARKER_LEN] = {};
 /* UDP port whose packets the XDP and TC programs count (either direction). */
 const volatile __u16 watch_port = 0;
 /* Port that the connect4/connect6 programs refuse (0: refuse nothing). */
 const volatile __u16 deny_port = 0;
 /* First bytes of a datagram that the socket filter drops. */
 const volatile __u32 drop_magic = 0;
-
-#define COUNTER(name)                                   \
-	struct {                                        \
-		__uint(type, BPF_MAP_TYPE_ARRAY);       \
-		__uint(max_entries, 1);                 \
-		__type(key, __u32);                     \
-		__type(value, __u64);                   \
-	} name SEC(".maps")
-
-/* key: a value seen (argument, return value, pid...), value: how many times. */
-#define HISTOGRAM(name, ktype)                          \
-	struct {                                        \
-		__uint(type, BPF_MAP_TYPE_HASH);        \
-		__uint(max_entries, 1024);              \
-		__type(key, ktype);                     \
-		__type(value, __u64);                   \
-	} name SEC(".maps")
-
-static __always_inline void bump(void *map, const void *key)
-{
-	__u64 one = 1, *n = bpf_map_lookup_elem(map, key);
-
-	if (n) {
-		__sync_fetch_and_add(n, 1);
-		return;
-	}
-	if (bpf_map_update_elem(map, key, &one, BPF_NOEXIST) == 0)
-		return;
-	/* another CPU created the entry first */
-	n = bpf_map_lookup_elem(map, key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
-
-static __always_inline void count(void *map)
-{
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(map, &zero);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
-
-static __always_inline bool is_target(void)
-{
-	return (bpf_get_current_pid_tgid() >> 32) == target_pid;
-}
-
-static __always_inline bool marker_equals(const char *s)
-{
-	for (int i = 0; i < MARKER_LEN; i++) {
-		if (s[i] != marker[i])
-			return false;
-		if (!s[i])
-			return true;
-	}
-	return false;
-}
 
 /* --- tracepoint: opens of the marker path by the test process ---------- */
 
@@ -99,13 +38,7 @@ COUNTER(tp_openat_hits);
 SEC("tracepoint/syscalls/sys_enter_openat")
 int tp_openat(struct trace_event_raw_sys_enter *ctx)
 {
-	char path[MARKER_LEN];
-
-	if (!is_target())
-		return 0;
-	if (bpf_probe_read_user_str(path, sizeof(path), (const char *)ctx->args[1]) < 0)
-		return 0;
-	if (marker_equals(path))
+	if (marker_open((const char *)ctx->args[1]))
 		count(&tp_openat_hits);
 	return 0;
 }
@@ -113,12 +46,7 @@ int tp_openat(struct trace_event_raw_sys_enter *ctx)
 /* --- raw tracepoint: execs by children of the test process ------------- */
 
 /* key: pid of the exec'ing child, value: the file it executed */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, char[MARKER_LEN]);
-} raw_exec_files SEC(".maps");
+VIGIL_KEYED_MAP(raw_exec_files, BPF_MAP_TYPE_HASH, 1024, __u32, char[MARKER_LEN]);
 
 SEC("raw_tracepoint/sched_process_exec")
 int raw_exec(struct bpf_raw_tracepoint_args *ctx)

@@ -5,64 +5,21 @@
  * to attach these (the programs still load). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "vigil/maps.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "marker.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define MARKER_LEN 64
-
-const volatile __u32 target_pid = 0;
-const volatile char marker[MARKER_LEN] = {};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} kprobe_hits SEC(".maps"), kprobe_multi_hits SEC(".maps");
+COUNTER(kprobe_hits);
+COUNTER(kprobe_multi_hits);
 
 /* Threads inside a marker open: the kretprobe reports only those. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u8);
-} in_open SEC(".maps");
+VIGIL_KEYED_MAP(in_open, BPF_MAP_TYPE_HASH, 1024, __u32, __u8);
 
 /* key: descriptor returned by a marker open, value: times */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __s64);
-	__type(value, __u64);
-} kretprobe_fds SEC(".maps");
-
-static __always_inline bool marker_open(const char *user_path)
-{
-	char path[MARKER_LEN];
-
-	if ((bpf_get_current_pid_tgid() >> 32) != target_pid)
-		return false;
-	if (bpf_probe_read_user_str(path, sizeof(path), user_path) < 0)
-		return false;
-	for (int i = 0; i < MARKER_LEN; i++) {
-		if (path[i] != marker[i])
-			return false;
-		if (!path[i])
-			return true;
-	}
-	return false;
-}
-
-static __always_inline void count(void *map)
-{
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(map, &zero);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+HISTOGRAM(kretprobe_fds, __s64);
 
 /* long do_sys_openat2(int dfd, const char __user *filename, struct open_how *how) */
 SEC("kprobe")
@@ -83,16 +40,11 @@ int BPF_KRETPROBE(kretprobe_openat2, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__s64 fd = ret;
-	__u64 one = 1, *n;
 
 	if (!bpf_map_lookup_elem(&in_open, &tid))
 		return 0;
 	bpf_map_delete_elem(&in_open, &tid);
-	n = bpf_map_lookup_elem(&kretprobe_fds, &fd);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&kretprobe_fds, &fd, &one, BPF_ANY);
+	bump(&kretprobe_fds, &fd);
 	return 0;
 }
 

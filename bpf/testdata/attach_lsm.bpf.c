@@ -5,6 +5,7 @@
  * because kernels without BPF LSM refuse it at load. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "vigil/maps.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
@@ -16,12 +17,7 @@ const volatile __u32 target_pid = 0;
 const volatile __u64 target_ino = 0;
 const volatile bool deny = false;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lsm_hits SEC(".maps");
+VIGIL_INDEXED_MAP(lsm_hits, BPF_MAP_TYPE_ARRAY, 1, __u64);
 
 SEC("lsm/file_open")
 int BPF_PROG(lsm_file_open, struct file *file, int ret)

@@ -6,22 +6,18 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/bench.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_bench_record);
-} codegen_out SEC(".maps");
+VIGIL_INDEXED_MAP(codegen_out, BPF_MAP_TYPE_ARRAY, 1, struct vigil_bench_record);
 
 /* A record used only as a local variable leaves no BTF behind: clang emits
  * BTF for the types of globals, maps and function signatures. The value type
  * above keeps it here; this line is the idiom for a ring-buffer record (see
  * bpf/include/vigil/README.md). */
-const struct vigil_bench_record *unused_vigil_bench_record __attribute__((unused));
+VIGIL_KEEP_TYPES(struct vigil_bench_record);
 
 const volatile __u32 target_tgid = 0;
 

@@ -5,21 +5,15 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/filter.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps the header's enums in BTF for codegen (src/generated/filter.ts). */
-const enum vigil_filter_flag *unused_vigil_filter_flag __attribute__((unused));
-const enum vigil_filter_limits *unused_vigil_filter_limits __attribute__((unused));
-const enum vigil_filter_count *unused_vigil_filter_count __attribute__((unused));
+VIGIL_KEEP_TYPES(enum vigil_filter_flag, enum vigil_filter_limits, enum vigil_filter_count);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_path_key);
-} path_scratch SEC(".maps");
+VIGIL_INDEXED_MAP(path_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct vigil_path_key);
 
 /* The last path a passing openat named, for the path filter test. */
 __u64 path_passed = 0;
@@ -61,9 +55,6 @@ int BPF_PROG(filter_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tracepoint/sched/sched_process_exit")
 int filter_exit(void *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if ((__u32)id == id >> 32)
-		vigil_filter_on_exit(id >> 32);
+	vigil_filter_on_thread_exit();
 	return 0;
 }

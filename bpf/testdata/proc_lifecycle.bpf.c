@@ -7,19 +7,16 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/ringbuf.h"
 #include "vigil/testdata_process.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps the types in BTF for codegen (src/generated/testdata_process.ts). */
-const struct vigil_test_proc_event *unused_vigil_test_proc_event __attribute__((unused));
-const enum vigil_test_proc_kind *unused_vigil_test_proc_kind __attribute__((unused));
+VIGIL_KEEP_TYPES(struct vigil_test_proc_event, enum vigil_test_proc_kind);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
-} events SEC(".maps");
+VIGIL_RING_MAP(events, 8 * 1024 * 1024);
 
 static __always_inline void emit(__u32 kind, struct task_struct *task, __u32 exit_code)
 {

@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "vigil/maps.h"
 #include "vigil/ringbuf.h"
 #include "vigil/testdata.h"
 
@@ -17,12 +18,9 @@ __u64 seq = 0;
 __u64 hits = 0;
 
 /* Keeps the record in this object's BTF for src/codegen (see bpf/include/vigil/README.md). */
-const struct vigil_test_record *unused_vigil_test_record __attribute__((unused));
+VIGIL_KEEP_TYPES(struct vigil_test_record);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
+VIGIL_RING_MAP(events, 256 * 1024);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
@@ -30,19 +28,9 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } perf_events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct vigil_test_key);
-	__type(value, struct vigil_test_value);
-} table SEC(".maps");
+VIGIL_KEYED_MAP(table, BPF_MAP_TYPE_HASH, 1024, struct vigil_test_key, struct vigil_test_value);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 4);
-	__type(key, __u32);
-	__type(value, __u64);
-} percpu_hits SEC(".maps");
+VIGIL_INDEXED_MAP(percpu_hits, BPF_MAP_TYPE_PERCPU_ARRAY, 4, __u64);
 
 static __always_inline int fill(struct vigil_test_record *r)
 {

@@ -35,27 +35,9 @@ WANT=("$@")
 
 PACKAGES=(qemu-system-x86 busybox-static cpio kmod xz-utils zstd iproute2)
 
-apt_updated=0
-apt_update() {
-  if [ "$apt_updated" = 0 ]; then
-    echo "vigil vm setup: apt-get update" >&2
-    apt-get update -qq >&2
-    apt_updated=1
-  fi
-}
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "vigil vm setup: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt_update
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+APT_WHO="vigil vm setup"
+. scripts/apt.sh
+apt_install_missing "${PACKAGES[@]}"
 
 # Whether apt knows package $1 at version $2 (apt-cache show exits 0 on an
 # unknown version; madison lists the versions there are).

@@ -5,24 +5,15 @@ import { NotSupportedError, VerifierError } from '../bpf/index.js';
 import { effectiveCapabilities } from '../kernel/capabilities.js';
 import { isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
 
-type Loader = () => Promise<Command>;
+/** The commands, in the order help lists them: each is ./commands/<name>.js, loaded when it runs. */
+const COMMANDS: readonly string[] = [
+  'features', 'observe', 'rules', 'run', 'profile', 'top', 'firewall', 'netpolicy', 'bandwidth', 'policy', 'agent', 'events',
+  'doctor', 'bpf',
+];
 
-const commands: Record<string, Loader> = {
-  features: async () => (await import('./commands/features.js')).command,
-  observe: async () => (await import('./commands/observe.js')).command,
-  rules: async () => (await import('./commands/rules.js')).command,
-  run: async () => (await import('./commands/run.js')).command,
-  profile: async () => (await import('./commands/profile.js')).command,
-  top: async () => (await import('./commands/top.js')).command,
-  firewall: async () => (await import('./commands/firewall.js')).command,
-  netpolicy: async () => (await import('./commands/netpolicy.js')).command,
-  bandwidth: async () => (await import('./commands/bandwidth.js')).command,
-  policy: async () => (await import('./commands/policy.js')).command,
-  agent: async () => (await import('./commands/agent.js')).command,
-  events: async () => (await import('./commands/events.js')).command,
-  doctor: async () => (await import('./commands/doctor.js')).command,
-  bpf: async () => (await import('./commands/bpf.js')).command,
-};
+async function loadCommand(name: string): Promise<Command> {
+  return ((await import(`./commands/${name}.js`)) as { command: Command }).command;
+}
 
 function help(): string {
   return [
@@ -115,9 +106,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(help() + '\n');
     return name ? 0 : 2;
   }
-  const load = commands[name];
-  if (!load) {
-    process.stderr.write(`vigil: unknown command "${name}"; commands: ${Object.keys(commands).join(', ')} (vigil --help)\n`);
+  if (!COMMANDS.includes(name)) {
+    process.stderr.write(`vigil: unknown command "${name}"; commands: ${COMMANDS.join(', ')} (vigil --help)\n`);
     return 2;
   }
   // An error thrown later from a callback (a reader, a timer) is reported as one line too.
@@ -128,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('uncaughtException', late);
   process.on('unhandledRejection', late);
-  const cmd = await load();
+  const cmd = await loadCommand(name);
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(cmd.usage + '\n');
     return 0;

@@ -201,3 +201,34 @@ export async function refreshView(o: RefreshOptions): Promise<number> {
   }
   return 0;
 }
+
+// --- formatting: the columns of every view's table ------------------------------
+
+export function fmtCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  if (n >= 100 || Number.isInteger(n)) return String(Math.round(n));
+  return n.toFixed(1);
+}
+
+export function fmtNs(ns: number): string {
+  if (ns <= 0) return '0';
+  if (ns < 1e3) return `${Math.round(ns)}ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)}us`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)}ms`;
+  return `${(ns / 1e9).toFixed(2)}s`;
+}
+
+export function fmtBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return u === 0 ? `${Math.round(n)}B` : `${n.toFixed(n < 10 ? 2 : 1)}${units[u]}`;
+}
+
+export const pad = (s: string, n: number): string => (s.length >= n ? s.slice(0, n) : s + ' '.repeat(n - s.length));
+export const rpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);

@@ -10,7 +10,7 @@
 import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
 import { filterSetFromFlags, parseFlags } from './flags.js';
-import { refreshView, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from './refresh.js';
+import { fmtBytes, pad, refreshView, rpad, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from './refresh.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
@@ -165,24 +165,12 @@ export class TcpTopTable {
 
 // --- formatting ---------------------------------------------------------------
 
-function fmtBytes(n: number): string {
-  const units = ['B', 'K', 'M', 'G', 'T'];
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  return u === 0 ? `${Math.round(n)}B` : `${n.toFixed(n < 10 ? 2 : 1)}${units[u]}`;
-}
-
 function fmtUs(us: number): string {
   if (us < 1000) return `${us}us`;
   if (us < 1e6) return `${(us / 1000).toFixed(us < 1e4 ? 2 : 1)}ms`;
   return `${(us / 1e6).toFixed(2)}s`;
 }
 
-const pad = (s: string, n: number): string => (s.length >= n ? s.slice(0, n) : s + ' '.repeat(n - s.length));
-const rpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 export function renderTcp(s: TcpTopSnapshot, limit?: number): string[] {

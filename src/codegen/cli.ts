@@ -10,12 +10,12 @@
 //
 // Keeping a type in BTF: clang emits BTF only for the types of globals, maps
 // and function signatures, so a struct that a program only reserves in a ring
-// buffer or builds on the stack leaves no trace. In the .bpf.c that uses it:
+// buffer or builds on the stack leaves no trace. In the .bpf.c that uses it
+// (bpf/include/vigil/maps.h):
 //
-//   const struct vigil_foo *unused_vigil_foo __attribute__((unused));
-//   const enum vigil_bar *unused_vigil_bar __attribute__((unused));   // enums too
+//   VIGIL_KEEP_TYPES(struct vigil_foo, enum vigil_bar);   // enums too
 //
-// (an 8-byte pointer in .bss, never touched; checked with clang 14). A struct
+// (an 8-byte pointer in .bss per type, never touched; checked with clang 14). A struct
 // used as a map's `__type(key/value, struct vigil_foo)` is kept already.
 // See bpf/include/vigil/README.md.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -78,7 +78,7 @@ export interface Plan {
 }
 
 function keepIdiom(t: HeaderType): string {
-  return `const ${t.kind} ${t.name} *unused_${t.name} __attribute__((unused));`;
+  return `VIGIL_KEEP_TYPES(${t.kind} ${t.name}); (bpf/include/vigil/maps.h)`;
 }
 
 /** Everything the generator would write, computed without writing. */

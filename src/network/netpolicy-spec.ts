@@ -108,6 +108,13 @@ class Reader {
     return String(n.value);
   }
 
+  /** A value that may be one item or a list of them, as its items; an empty list says what leaving the field out means. */
+  items(n: YamlNode | null, field: string, leftOut: string): (YamlNode | null)[] {
+    const items: (YamlNode | null)[] = isSeq(n) ? (n.items as (YamlNode | null)[]) : [n];
+    if (items.length === 0) this.fail(n, field, `empty list (leave the field out for ${leftOut})`);
+    return items;
+  }
+
   oneOf<T extends string>(n: YamlNode | null, field: string, keyNode: YamlNode, options: readonly T[]): T {
     const s = this.string(n, field, keyNode).trim().toLowerCase();
     if (!(options as readonly string[]).includes(s)) this.fail(n, field, `expected ${options.join(' or ')}, got "${s}"`);
@@ -173,9 +180,7 @@ function parseRule(r: Reader, n: YamlNode | null, where: string, fallback: Polic
   const c = e.get('cidr');
   if (c) {
     const field = `${where}.cidr`;
-    const items: (YamlNode | null)[] = isSeq(c.value) ? (c.value.items as (YamlNode | null)[]) : [c.value];
-    if (items.length === 0) r.fail(c.value, field, 'empty list (leave the field out for any address)');
-    for (const it of items) {
+    for (const it of r.items(c.value, field, 'any address')) {
       const text = r.string(it, field, c.key);
       try {
         rule.cidrs.push(parseCidr(text));
@@ -189,9 +194,7 @@ function parseRule(r: Reader, n: YamlNode | null, where: string, fallback: Polic
   const p = e.get('ports');
   if (p) {
     const field = `${where}.ports`;
-    const items: (YamlNode | null)[] = isSeq(p.value) ? (p.value.items as (YamlNode | null)[]) : [p.value];
-    if (items.length === 0) r.fail(p.value, field, 'empty list (leave the field out for any port)');
-    for (const it of items) {
+    for (const it of r.items(p.value, field, 'any port')) {
       if (!isScalar(it) || it.value === null) r.fail(it ?? p.key, field, 'expected a port (80) or a range ("8000-8080")');
       const text = String(it.value).trim();
       const m = /^(\d+)\s*-\s*(\d+)$/.exec(text);

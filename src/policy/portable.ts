@@ -13,6 +13,7 @@
 // ArgSources by the resolver (hooks.ts), which also checks that every
 // syscall and tracepoint named here exists on the running kernel.
 import type { ArgConversion, ArgType, FileOp } from './ir.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, TCP_SYN_SENT } from '../kernel/uapi.js';
 
 /** Where a function argument is found on a stand-in attachment. */
 export type From =
@@ -94,10 +95,6 @@ const BPF_MAP_CREATE = 0n;
 const BPF_PROG_LOAD = 5n;
 const CLONE_NEWUSER = 0x10000000n;
 const CLONE_NEWNS = 0x00020000n;
-const TCP_SYN_SENT = 2n;
-const IPPROTO_TCP = 6;
-const AF_INET = 2;
-const AF_INET6 = 10;
 const READING_MODULE = 2n;
 const READING_KEXEC_IMAGE = 3n;
 const LOADING_MODULE = 2n;
@@ -221,7 +218,7 @@ export const PORTABLE: readonly PortableEntry[] = [
     args: [{ c: 'struct sock *sk', types: SOCK_TYPES }],
     standIns: [{
       tracepoint: ['sock', 'inet_sock_set_state'], args: [{ field: 'skaddr' }],
-      when: [{ field: 'newstate', op: 'eq', value: TCP_SYN_SENT }, { field: 'protocol', op: 'eq', value: BigInt(IPPROTO_TCP) }],
+      when: [{ field: 'newstate', op: 'eq', value: BigInt(TCP_SYN_SENT) }, { field: 'protocol', op: 'eq', value: BigInt(IPPROTO_TCP) }],
     }],
     noReturn: 'the tracepoint fires before tcp_connect runs, and its result (0, or -ENOBUFS / -ECONNREFUSED) is seen '
       + 'nowhere else (connect(2) returns another one: -EINPROGRESS, or the peer\'s refusal)',

@@ -22,6 +22,7 @@
 // the loader's (loader.ts); this file only knows shapes.
 import {
   isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node as YamlNode, type Pair, type Scalar,
+  type YAMLMap,
 } from 'yaml';
 import type { SourcePos } from './ir.js';
 
@@ -595,13 +596,7 @@ export class Validator {
     const byLower = new Map(known.map((k) => [k.toLowerCase(), k]));
     const written = new Map<string, { key: string; pos: SourcePos }>();
     const variants = new Map<string, string>();
-    for (const pair of n.items as Pair[]) {
-      const k = this.deref(pair.key);
-      const kpos = this.nodePos(k, pos);
-      if (!k || !isScalar(k)) {
-        this.error(kpos, path, 'keys must be plain strings');
-        continue;
-      }
+    for (const { pair, k, kpos } of this.pairs(n, path, pos)) {
       const key = String(k.value);
       let name = schema.props[key] ? key : byLower.get(key.toLowerCase());
       if (!name) {
@@ -645,19 +640,23 @@ export class Validator {
     return out;
   }
 
+  /** A mapping's pairs whose keys are plain strings, in order; any other key is reported where it stands. */
+  private *pairs(n: YAMLMap, path: string, pos: SourcePos): Generator<{ pair: Pair; k: Scalar; kpos: SourcePos }> {
+    for (const pair of n.items as Pair[]) {
+      const k = this.deref(pair.key);
+      const kpos = this.nodePos(k, pos);
+      if (!k || !isScalar(k)) this.error(kpos, path, 'keys must be plain strings');
+      else yield { pair, k, kpos };
+    }
+  }
+
   private map(n: YamlNode, values: Schema, path: string, pos: SourcePos): Record<string, unknown> | undefined {
     if (!isMap(n)) {
       this.error(pos, path, `expected a mapping, found ${describe(n)}`);
       return undefined;
     }
     const out: Record<string, unknown> = {};
-    for (const pair of n.items as Pair[]) {
-      const k = this.deref(pair.key);
-      const kpos = this.nodePos(k, pos);
-      if (!k || !isScalar(k)) {
-        this.error(kpos, path, 'keys must be plain strings');
-        continue;
-      }
+    for (const { pair, k, kpos } of this.pairs(n, path, pos)) {
       const key = String(k.source ?? k.value);
       const sub = joinPath(path, key);
       this.positions.setKey(sub, kpos);

@@ -31,6 +31,10 @@ import type { ExecEvent, ExecFailedEvent, ExitEvent, ProcessEvent } from '../sen
 import type { FileEvent, FileSyscall } from '../sensors/file-events.js';
 import type { SysEvent, SysSocket } from '../sensors/sysevent-events.js';
 import { statDev } from '../sensors/fd-paths.js';
+import {
+  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, S_IFBLK, S_IFCHR, S_IFDIR,
+  S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, SOCK_RAW, TCP_ESTABLISHED,
+} from '../kernel/uapi.js';
 import type { FilterSet } from '../sensors/filter.js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import type { ArgValue, FdType, RuleContainer, RuleEvent, RuleFd, RuleFsPath, RuleK8s, RuleProcess, SocketEnd } from './event.js';
@@ -185,25 +189,6 @@ function k8sOf(info: ProcessInfo | undefined): RuleK8s | undefined {
 }
 
 // ---------------------------------------------------------------- descriptors
-
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFIFO = 0o010000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFLNK = 0o120000;
-
-const AF_UNIX = 1;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_ICMP = 1;
-const IPPROTO_ICMPV6 = 58;
-const TCP_ESTABLISHED = 1;
 
 /**
  * A path with "." and ".." resolved lexically, as Falco's fd.name shows a

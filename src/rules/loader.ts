@@ -462,6 +462,18 @@ class FileReader {
     return p;
   }
 
+  /**
+   * Whether a list or macro appends its `field` to the earlier definition:
+   * `append: true` (deprecated, warned) or `override: { field: append }`, not both.
+   */
+  private appends(node: YAMLMap, field: string, item: ItemRef, pos: SourcePos): boolean {
+    const append = this.bool(node, 'append', item) ?? false;
+    if (append) this.warn('LOAD_DEPRECATED_ITEM', WARNING_APPEND, pos, item, 'append');
+    const ov = this.overrides(node, [field], [field], item);
+    if (append && (ov.append.size || ov.replace.size)) throw new LoadError('LOAD_ERR_YAML_VALIDATE', ERROR_OVERRIDE_APPEND, pos, item);
+    return append || ov.append.has(field);
+  }
+
   private readItem(node: YamlNode): void {
     if (!isMap(node)) {
       throw new LoadError('LOAD_ERR_YAML_VALIDATE', 'Unexpected element type. Each element should be a yaml associative array.', this.nodePos(node));
@@ -506,11 +518,7 @@ class FileReader {
       }
       this.warnUnknownKeys(node, LIST_KEYS, item);
       const items = this.seqOfScalars(node, 'items', item, false)!;
-      let append = this.bool(node, 'append', item) ?? false;
-      if (append) this.warn('LOAD_DEPRECATED_ITEM', WARNING_APPEND, pos, item, 'append');
-      const ov = this.overrides(node, ['items'], ['items'], item);
-      if (append && (ov.append.size || ov.replace.size)) throw new LoadError('LOAD_ERR_YAML_VALIDATE', ERROR_OVERRIDE_APPEND, pos, item);
-      append ||= ov.append.has('items');
+      const append = this.appends(node, 'items', item, pos);
       if (append) this.col.appendList(name, items, pos);
       else this.col.defineList(name, items, pos);
     } else if (this.has(node, 'macro')) {
@@ -521,11 +529,7 @@ class FileReader {
       }
       this.warnUnknownKeys(node, MACRO_KEYS, item);
       const condition = this.text(node, 'condition', item);
-      let append = this.bool(node, 'append', item) ?? false;
-      if (append) this.warn('LOAD_DEPRECATED_ITEM', WARNING_APPEND, pos, item, 'append');
-      const ov = this.overrides(node, ['condition'], ['condition'], item);
-      if (append && (ov.append.size || ov.replace.size)) throw new LoadError('LOAD_ERR_YAML_VALIDATE', ERROR_OVERRIDE_APPEND, pos, item);
-      append ||= ov.append.has('condition');
+      const append = this.appends(node, 'condition', item, pos);
       if (append) this.col.appendMacro(name, condition, pos);
       else this.col.defineMacro(name, condition, pos);
     } else if (this.has(node, 'rule')) {

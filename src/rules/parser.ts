@@ -194,43 +194,32 @@ class Parser {
   // ---- productions ----
 
   private parseOr(): Expr {
-    this.enter();
-    const pos = this.pos;
-    const children: Expr[] = [];
-    this.lexBlank();
-    children.push(this.parseAnd());
-    this.lexBlank();
-    while (this.lexStr('or')) {
-      if (!this.lexBlank()) {
-        if (this.lexStr('(')) children.push(this.parseEmbeddedRemainder());
-        else throw this.error("expected blank or '(' after 'or'");
-      } else {
-        children.push(this.parseAnd());
-      }
-      this.lexBlank();
-    }
-    this.leave();
-    return children.length > 1 ? { kind: 'or', children, pos } : children[0]!;
+    return this.parseChain('or', () => this.parseAnd());
   }
 
   private parseAnd(): Expr {
+    return this.parseChain('and', () => this.parseNot());
+  }
+
+  /** operand (op operand)...: one flat node for the chain; a lone operand is itself. */
+  private parseChain(op: 'or' | 'and', operand: () => Expr): Expr {
     this.enter();
     const pos = this.pos;
     const children: Expr[] = [];
     this.lexBlank();
-    children.push(this.parseNot());
+    children.push(operand());
     this.lexBlank();
-    while (this.lexStr('and')) {
+    while (this.lexStr(op)) {
       if (!this.lexBlank()) {
         if (this.lexStr('(')) children.push(this.parseEmbeddedRemainder());
-        else throw this.error("expected blank or '(' after 'and'");
+        else throw this.error(`expected blank or '(' after '${op}'`);
       } else {
-        children.push(this.parseNot());
+        children.push(operand());
       }
       this.lexBlank();
     }
     this.leave();
-    return children.length > 1 ? { kind: 'and', children, pos } : children[0]!;
+    return children.length > 1 ? { kind: op, children, pos } : children[0]!;
   }
 
   private parseNot(): Expr {

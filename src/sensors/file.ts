@@ -39,6 +39,7 @@ import type { FileEvent, FileEventFlags, FileOp, FileSyscall } from './file-even
 import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
 import { vigilPathKey, VIGIL_FILTER_PATH_MAX } from '../generated/filter.js';
 import { statDev } from './fd-paths.js';
+import { checkHeader, taskAt, text } from './record-text.js';
 
 /**
  * The first components the path prefix filter allows (file_path_tops in
@@ -114,29 +115,6 @@ export interface FileSensorOptions extends RingSensorOptions<FileEvent> {
   stashEntries?: number;
 }
 
-/**
- * Bytes as UTF-8 text through a Buffer over the reader's batch memory (made
- * once per batch buffer): a Buffer slice decodes a short path in about half
- * the time of a TextDecoder call, which was the larger part of a record's cost.
- */
-let lastArrayBuffer: ArrayBufferLike | undefined;
-let lastBuffer: Buffer | undefined;
-
-function text(view: DataView, offset: number, length: number): string {
-  if (view.buffer !== lastArrayBuffer || !lastBuffer) {
-    lastArrayBuffer = view.buffer;
-    lastBuffer = Buffer.from(view.buffer as ArrayBuffer);
-  }
-  const start = view.byteOffset + offset;
-  return lastBuffer.toString('utf8', start, start + length);
-}
-
-function cText(view: DataView, offset: number, max: number): string {
-  let n = 0;
-  while (n < max && view.getUint8(offset + n) !== 0) n++;
-  return text(view, offset, n);
-}
-
 /** A path the kernel kept only the leaf side of is shown as ".../leaf" (never as a shorter path that exists). */
 function shown(path: string, truncated: boolean): string {
   if (!truncated) return path;
@@ -181,10 +159,8 @@ const HOST_ARCH = hostFlagArch();
  */
 export function decodeFileRecord(view: DataView, offset: number, size: number, clock: BootClock,
   arch: FlagArch = HOST_ARCH): FileEvent {
-  if (size < vigilFileEvent.size) throw new RangeError(`file record of ${size} bytes, header is ${vigilFileEvent.size}`);
+  checkHeader(view, offset, size, vigilFileEvent, VIGIL_FILE_EVENT, 'file record');
   const o = offset;
-  const kind = view.getUint32(o + O.kind, true);
-  if (kind !== VIGIL_FILE_EVENT) throw new RangeError(`not a file record (kind 0x${kind.toString(16)})`);
   const pathLen = view.getUint16(o + O.path_len, true);
   const targetLen = view.getUint16(o + O.target_len, true);
   const rawLen = view.getUint16(o + O.raw_len, true);
@@ -239,15 +215,7 @@ export function decodeFileRecord(view: DataView, offset: number, size: number, c
     length: s & VIGIL_FILE_HAS_LENGTH ? Number(view.getBigInt64(o + O.length, true)) : null,
     // fd, 0 or -errno: an int the kernel widened to the s64; the low word holds it whole.
     ret: view.getInt32(o + O.ret, true),
-    task: {
-      pid: view.getUint32(o + O.pid, true),
-      tid: view.getUint32(o + O.tid, true),
-      uid: view.getUint32(o + O.uid, true),
-      gid: view.getUint32(o + O.gid, true),
-      comm: cText(view, o + O.comm, VIGIL_FILE_COMM_LEN),
-      startBootNs: view.getBigUint64(o + O.start_boottime, true),
-      cgroupId: view.getBigUint64(o + O.cgroup_id, true),
-    },
+    task: taskAt(view, o, O, VIGIL_FILE_COMM_LEN),
     eventFlags,
   };
 }

@@ -20,6 +20,7 @@ import { NotSupportedError } from '../bpf/index.js';
 import type { BpfObject } from '../bpf/index.js';
 import { BootClock } from '../util/clock.js';
 import { addressFromKernel } from '../kernel/addr.js';
+import { AF_INET, AF_INET6, AF_UNIX, S_IFMT, S_IFSOCK } from '../kernel/uapi.js';
 import {
   vigilSysEvent, VIGIL_SYS_EVENT, VIGIL_SYS_COMM_LEN, VIGIL_SYS_NR_MAX,
   VIGIL_SYS_HAS_FILE, VIGIL_SYS_HAS_SOCK, VIGIL_SYS_HAS_ADDR, VIGIL_SYS_TRUNC_PATH, VIGIL_SYS_TRUNC_STR,
@@ -32,6 +33,7 @@ import {
 import { syscallNumber } from '../kernel/syscalls.js';
 import type { SysCall, SysEndpoint, SysEvent, SysFile, SysSocket } from './sysevent-events.js';
 import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
+import { checkHeader, taskAt, text } from './record-text.js';
 
 export type { SysCall, SysEvent } from './sysevent-events.js';
 
@@ -103,37 +105,10 @@ export function planSysCalls(calls: readonly SysCall[], tracefsPath: string): {
   return { tracepoint, raw, missing };
 }
 
-let lastArrayBuffer: ArrayBufferLike | undefined;
-let lastBuffer: Buffer | undefined;
-
-function bufferOf(view: DataView): Buffer {
-  if (view.buffer !== lastArrayBuffer || !lastBuffer) {
-    lastArrayBuffer = view.buffer;
-    lastBuffer = Buffer.from(view.buffer as ArrayBuffer);
-  }
-  return lastBuffer;
-}
-
-function text(view: DataView, offset: number, length: number): string {
-  const start = view.byteOffset + offset;
-  return bufferOf(view).toString('utf8', start, start + length);
-}
-
-function cText(view: DataView, offset: number, max: number): string {
-  let n = 0;
-  while (n < max && view.getUint8(offset + n) !== 0) n++;
-  return text(view, offset, n);
-}
-
 function bytes(view: DataView, offset: number, length: number): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset + offset, length);
 }
 
-const AF_UNIX = 1;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const S_IFMT = 0o170000;
-const S_IFSOCK = 0o140000;
 
 /** A unix sockaddr's sun_path as Falco shows it: up to the first NUL; an abstract name as "@name". */
 export function sunPathText(raw: Uint8Array): string {
@@ -158,10 +133,8 @@ const STRING_ARG_CALLS: ReadonlySet<SysCall> = new Set(['init_module', 'finit_mo
 
 /** Decodes one record (header + str + path). Pure. */
 export function decodeSysRecord(view: DataView, offset: number, size: number, clock: BootClock): SysEvent {
-  if (size < vigilSysEvent.size) throw new RangeError(`syscall record of ${size} bytes, header is ${vigilSysEvent.size}`);
+  checkHeader(view, offset, size, vigilSysEvent, VIGIL_SYS_EVENT, 'syscall record');
   const o = offset;
-  const kind = view.getUint32(o + O.kind, true);
-  if (kind !== VIGIL_SYS_EVENT) throw new RangeError(`not a syscall record (kind 0x${kind.toString(16)})`);
   const strLen = view.getUint16(o + O.str_len, true);
   const pathLen = view.getUint16(o + O.path_len, true);
   if (vigilSysEvent.size + strLen + pathLen > size) {
@@ -233,15 +206,9 @@ export function decodeSysRecord(view: DataView, offset: number, size: number, cl
     str: STRING_ARG_CALLS.has(call) && !(status & VIGIL_SYS_ERROR_STR) ? text(view, blob, strLen) : null,
     strTruncated: (status & VIGIL_SYS_TRUNC_STR) !== 0,
     task: {
-      pid: view.getUint32(o + O.pid, true),
-      tid: view.getUint32(o + O.tid, true),
-      uid: view.getUint32(o + O.uid, true),
-      gid: view.getUint32(o + O.gid, true),
+      ...taskAt(view, o, O, VIGIL_SYS_COMM_LEN),
       euid: view.getUint32(o + O.euid, true),
       egid: view.getUint32(o + O.egid, true),
-      comm: cText(view, o + O.comm, VIGIL_SYS_COMM_LEN),
-      startBootNs: view.getBigUint64(o + O.start_boottime, true),
-      cgroupId: view.getBigUint64(o + O.cgroup_id, true),
       capEffective: view.getBigUint64(o + O.cap_effective, true),
     },
     raw: (status & VIGIL_SYS_RAW) !== 0,

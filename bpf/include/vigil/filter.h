@@ -27,6 +27,8 @@
 #ifndef __VIGIL_FILTER_H
 #define __VIGIL_FILTER_H
 
+#include "vigil/maps.h"
+
 enum vigil_filter_flag {
 	/* tgid in vigil_filter_pids. */
 	VIGIL_FILTER_PID = 1 << 0,
@@ -77,71 +79,27 @@ const volatile __u32 vigil_filter_flags = 0;
 /* Vigil's own thread group id: its events (and its helpers') are dropped. 0: kept. */
 const volatile __u32 vigil_filter_self = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
-	__type(key, __u32);
-	__type(value, __u8);
-} vigil_filter_pids SEC(".maps");
+VIGIL_KEYED_MAP(vigil_filter_pids, BPF_MAP_TYPE_HASH, VIGIL_FILTER_MAX_VALUES, __u32, __u8);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
-	__type(key, __u32);
-	__type(value, __u8);
-} vigil_filter_uids SEC(".maps");
+VIGIL_KEYED_MAP(vigil_filter_uids, BPF_MAP_TYPE_HASH, VIGIL_FILTER_MAX_VALUES, __u32, __u8);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
-	__type(key, char[16]);
-	__type(value, __u8);
-} vigil_filter_comms SEC(".maps");
+VIGIL_KEYED_MAP(vigil_filter_comms, BPF_MAP_TYPE_HASH, VIGIL_FILTER_MAX_VALUES, char[16], __u8);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
-	__type(key, __u64);
-	__type(value, __u8);
-} vigil_filter_cgroups SEC(".maps");
+VIGIL_KEYED_MAP(vigil_filter_cgroups, BPF_MAP_TYPE_HASH, VIGIL_FILTER_MAX_VALUES, __u64, __u8);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_path_key);
-	__type(value, __u8);
-} vigil_filter_binaries SEC(".maps");
+VIGIL_LAZY_MAP(vigil_filter_binaries, BPF_MAP_TYPE_LPM_TRIE, VIGIL_FILTER_MAX_VALUES,
+	       struct vigil_path_key, __u8);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, VIGIL_FILTER_MAX_VALUES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_path_key);
-	__type(value, __u8);
-} vigil_filter_paths SEC(".maps");
+VIGIL_LAZY_MAP(vigil_filter_paths, BPF_MAP_TYPE_LPM_TRIE, VIGIL_FILTER_MAX_VALUES,
+	       struct vigil_path_key, __u8);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VIGIL_TRACKED_MAX);
-	__type(key, __u32);
-	__type(value, struct vigil_tracked_task);
-} vigil_tracked SEC(".maps");
+VIGIL_KEYED_MAP(vigil_tracked, BPF_MAP_TYPE_LRU_HASH, VIGIL_TRACKED_MAX,
+		__u32, struct vigil_tracked_task);
 
 /* [0]: how many processes marked self in vigil_tracked live now. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} vigil_self_children SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_self_children, BPF_MAP_TYPE_ARRAY, 1, __u32);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u64);
-} vigil_filter_counts SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_filter_counts, BPF_MAP_TYPE_PERCPU_ARRAY, 2, __u64);
 
 /* Whether tgid is Vigil itself or a helper it started (vigil_filter_self). */
 static __always_inline bool vigil_filter_is_self(__u32 tgid)
@@ -162,11 +120,7 @@ static __always_inline bool vigil_filter_is_self(__u32 tgid)
 
 static __always_inline bool vigil_filter_count(bool pass)
 {
-	__u32 k = pass ? VIGIL_FILTER_PASSED : VIGIL_FILTER_DROPPED;
-	__u64 *n = bpf_map_lookup_elem(&vigil_filter_counts, &k);
-
-	if (n)
-		*n += 1;
+	vigil_count(&vigil_filter_counts, pass ? VIGIL_FILTER_PASSED : VIGIL_FILTER_DROPPED);
 	return pass;
 }
 
@@ -350,6 +304,16 @@ static __always_inline void vigil_filter_on_exit(__u32 tgid)
 	}
 	if (track)
 		bpf_map_delete_elem(&vigil_tracked, &tgid);
+}
+
+/* For sched_process_exit, which runs for every thread: the group is forgotten
+ * once, at its leader's exit (tid == tgid). */
+static __always_inline void vigil_filter_on_thread_exit(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if ((__u32)id == id >> 32)
+		vigil_filter_on_exit(id >> 32);
 }
 
 #endif /* __VIGIL_FILTER_H */

@@ -1,18 +1,72 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Map declarations that every program writes the same way, in one line each.
+/* Declarations that every program writes the same way, in one line each: its
+ * maps, and the globals that keep its boundary types in BTF for src/codegen.
  * Include after vmlinux.h and bpf_helpers.h. */
 #ifndef __VIGIL_MAPS_H
 #define __VIGIL_MAPS_H
 
-/* An array (ARRAY, PERCPU_ARRAY) of `entries` values indexed by a __u32:
- *   VIGIL_INDEXED_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, N_COUNTERS, __u64); */
-#define VIGIL_INDEXED_MAP(name, map_type, entries, value_type)                                  \
+/* A map of `entries` from key_type to value_type, created with map_flags. */
+#define __VIGIL_MAP(name, map_type, entries, key_type, value_type, flags)                       \
 	struct {                                                                                \
 		__uint(type, map_type);                                                         \
 		__uint(max_entries, entries);                                                   \
-		__type(key, __u32);                                                             \
+		__uint(map_flags, flags);                                                       \
+		__type(key, key_type);                                                          \
 		__type(value, value_type);                                                      \
 	} name SEC(".maps")
+
+/* A map from key_type to value_type (HASH, LRU_HASH, PERCPU_HASH, ...):
+ *   VIGIL_KEYED_MAP(owners, BPF_MAP_TYPE_LRU_HASH, OWNERS_MAX, __u64, struct owner); */
+#define VIGIL_KEYED_MAP(name, map_type, entries, key_type, value_type)                          \
+	__VIGIL_MAP(name, map_type, entries, key_type, value_type, 0)
+
+/* The same, its entries allocated as they are inserted (BPF_F_NO_PREALLOC): what
+ * an LPM_TRIE requires, and what keeps a large per-CPU hash from costing
+ * entries x value x CPUs up front. */
+#define VIGIL_LAZY_MAP(name, map_type, entries, key_type, value_type)                           \
+	__VIGIL_MAP(name, map_type, entries, key_type, value_type, BPF_F_NO_PREALLOC)
+
+/* An array (ARRAY, PERCPU_ARRAY) of `entries` values indexed by a __u32:
+ *   VIGIL_INDEXED_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, N_COUNTERS, __u64); */
+#define VIGIL_INDEXED_MAP(name, map_type, entries, value_type)                                  \
+	VIGIL_KEYED_MAP(name, map_type, entries, __u32, value_type)
+
+/* A ring buffer of `bytes` (a power of two, a multiple of the page size). Send
+ * through vigil/ringbuf.h's helpers, which count what does not fit. */
+#define VIGIL_RING_MAP(name, bytes)                                                             \
+	struct {                                                                                \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);                                             \
+		__uint(max_entries, bytes);                                                     \
+	} name SEC(".maps")
+
+/* Room for `entries` stacks of up to `depth` frames (bpf_get_stackid). */
+#define VIGIL_STACK_MAP(name, entries, depth)                                                   \
+	struct {                                                                                \
+		__uint(type, BPF_MAP_TYPE_STACK_TRACE);                                         \
+		__uint(max_entries, entries);                                                   \
+		__uint(key_size, sizeof(__u32));                                                \
+		__uint(value_size, (depth) * sizeof(__u64));                                    \
+	} name SEC(".maps")
+
+/* Keeps types in this object's BTF for src/codegen (see README.md, "Keep the type
+ * in BTF"): one unused pointer in .bss per type, of up to 12 types a line:
+ *   VIGIL_KEEP_TYPES(struct vigil_foo_event, enum vigil_foo_kind); */
+#define VIGIL_KEEP_TYPES(...) ___bpf_apply(__vigil_keep, ___bpf_narg(__VA_ARGS__))(__VA_ARGS__)
+#define __vigil_keep_cat(a, b) a##b
+#define __vigil_keep_name(n) __vigil_keep_cat(unused_vigil_type_, n)
+#define __vigil_keep_one(t) const t *__vigil_keep_name(__COUNTER__) __attribute__((unused))
+#define __vigil_keep1(a) __vigil_keep_one(a)
+#define __vigil_keep2(a, ...) __vigil_keep_one(a); __vigil_keep1(__VA_ARGS__)
+#define __vigil_keep3(a, ...) __vigil_keep_one(a); __vigil_keep2(__VA_ARGS__)
+#define __vigil_keep4(a, ...) __vigil_keep_one(a); __vigil_keep3(__VA_ARGS__)
+#define __vigil_keep5(a, ...) __vigil_keep_one(a); __vigil_keep4(__VA_ARGS__)
+#define __vigil_keep6(a, ...) __vigil_keep_one(a); __vigil_keep5(__VA_ARGS__)
+#define __vigil_keep7(a, ...) __vigil_keep_one(a); __vigil_keep6(__VA_ARGS__)
+#define __vigil_keep8(a, ...) __vigil_keep_one(a); __vigil_keep7(__VA_ARGS__)
+#define __vigil_keep9(a, ...) __vigil_keep_one(a); __vigil_keep8(__VA_ARGS__)
+#define __vigil_keep10(a, ...) __vigil_keep_one(a); __vigil_keep9(__VA_ARGS__)
+#define __vigil_keep11(a, ...) __vigil_keep_one(a); __vigil_keep10(__VA_ARGS__)
+#define __vigil_keep12(a, ...) __vigil_keep_one(a); __vigil_keep11(__VA_ARGS__)
 
 /* Adds one to slot `which` of a per-CPU __u64 array (a program's global counters). */
 static __always_inline void vigil_count(void *counters, __u32 which)

@@ -70,6 +70,7 @@
 #ifndef __VIGIL_PATH_H
 #define __VIGIL_PATH_H
 
+#include "vigil/maps.h"
 #include "vigil/process.h"
 
 /* Bytes a buffer needs past mask + 1: the largest single write. */
@@ -118,12 +119,7 @@ enum __vigil_path_mode {
 	__VIGIL_PATH_MEASURE = 2,	/* nothing written: length, flags and top only */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct __vigil_path_state);
-} vigil_path_states SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_path_states, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct __vigil_path_state);
 
 /* bpf_loop's context (on the stack): what must stay exact for the verifier. */
 struct __vigil_path_walk {
@@ -379,12 +375,8 @@ struct __vigil_path_norm_state {
 	__u32 hit;		/* the scan found "/." or "//" */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct __vigil_path_norm_state);
-} vigil_path_norm_states SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_path_norm_states, BPF_MAP_TYPE_PERCPU_ARRAY, 1,
+		  struct __vigil_path_norm_state);
 
 struct __vigil_path_norm_walk {
 	__u8 *buf;
@@ -522,6 +514,25 @@ static __always_inline __u32 vigil_path_normalize(__u8 *buf, __u64 mask, __u32 s
 	if (w > 1 && buf[(start + w - 1) & mask] == '/')
 		w -= 1;
 	return w;
+}
+
+/* The open file behind descriptor fd of task, or NULL. */
+static __always_inline struct file *vigil_task_fd_file(struct task_struct *task, long fd)
+{
+	struct files_struct *files;
+	struct fdtable *fdt;
+	struct file **fds, *f = NULL;
+
+	if (fd < 0)
+		return NULL;
+	files = BPF_CORE_READ(task, files);
+	fdt = BPF_CORE_READ(files, fdt);
+	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
 }
 
 /* The current task's root (chroot-aware) and working directory. */

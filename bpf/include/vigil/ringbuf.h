@@ -13,23 +13,17 @@
 #ifndef __VIGIL_RINGBUF_H
 #define __VIGIL_RINGBUF_H
 
+#include "vigil/maps.h"
+
 #define VIGIL_MAX_RINGS 8
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIGIL_MAX_RINGS);
-	__type(key, __u32);
-	__type(value, __u64);
-} vigil_lost SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_lost, BPF_MAP_TYPE_PERCPU_ARRAY, VIGIL_MAX_RINGS, __u64);
 
 const volatile __u64 vigil_wakeup_bytes = 0;
 
 static __always_inline void vigil_count_lost(__u32 ring)
 {
-	__u64 *n = bpf_map_lookup_elem(&vigil_lost, &ring);
-
-	if (n)
-		*n += 1;
+	vigil_count(&vigil_lost, ring);
 }
 
 /*

@@ -8,6 +8,7 @@
 #ifndef __VIGIL_TASK_H
 #define __VIGIL_TASK_H
 
+#include "vigil/maps.h"
 #include "vigil/process.h"
 
 /* kernfs_node.parent became __parent in 6.15 (RCU-protected). */
@@ -108,12 +109,8 @@ struct __vigil_cgroup_walk_state {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct __vigil_cgroup_walk_state);
-} vigil_cgroup_walks SEC(".maps");
+VIGIL_INDEXED_MAP(vigil_cgroup_walks, BPF_MAP_TYPE_PERCPU_ARRAY, 1,
+		  struct __vigil_cgroup_walk_state);
 
 struct __vigil_cgroup_walk {
 	__u8 *buf;
@@ -182,6 +179,38 @@ static __always_inline __u32 vigil_task_tty(__u8 *buf, struct task_struct *task)
 		return 0;
 	n = bpf_probe_read_kernel_str(buf, VIGIL_TTY_MAX, &tty->name);
 	return n > 1 ? n - 1 : 0;
+}
+
+/* The length of mm's argument strings (arg_start .. arg_end), at most
+ * VIGIL_ARGS_MAX (VIGIL_EXEC_TRUNC_ARGS ORed into *flags past it); *start is
+ * where they are in user memory. */
+static __always_inline unsigned long vigil_exec_args_len(struct mm_struct *mm, unsigned long *start,
+							 __u32 *flags)
+{
+	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+	unsigned long args = arg_end > arg_start ? arg_end - arg_start : 0;
+
+	if (args > VIGIL_ARGS_MAX) {
+		args = VIGIL_ARGS_MAX;
+		*flags |= VIGIL_EXEC_TRUNC_ARGS;
+	}
+	*start = arg_start;
+	return args;
+}
+
+/* The last fields of an exec record, at buf[off...]: the task's cgroup path
+ * and its terminal's name. Returns off past them. */
+static __always_inline __u32 vigil_exec_tail(__u8 *buf, __u64 mask, __u32 off, struct task_struct *task,
+					     struct vigil_exec_event *ev, __u32 *flags)
+{
+	__u32 n = vigil_task_cgroup_path(buf, mask, off, task, flags, VIGIL_EXEC_TRUNC_CGROUP);
+
+	ev->cgroup_len = n;
+	off += n;
+	n = vigil_task_tty(buf + (off & mask), task);
+	ev->tty_len = n;
+	return off + n;
 }
 
 /* The exit status of the group as wait(2) reports it (see vigil_exit_event). */

@@ -9,7 +9,9 @@ import {
 } from '../../sensors/syscalls.js';
 import { isTopTcp, runTopTcp } from '../top-tcp.js';
 import { filterSetFromFlags, parseFlags } from '../flags.js';
-import { refreshView, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from '../refresh.js';
+import {
+  fmtBytes, fmtCount, fmtNs, pad, refreshView, rpad, topCommonOptions, TOP_FLAGS, type TopCommonOptions,
+} from '../refresh.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
 /** Every view, for errors: tcp is served by top-tcp.ts. */
@@ -74,32 +76,6 @@ export function parseTopArgs(argv: string[]): TopOptions {
 
 // --- formatting ---------------------------------------------------------------
 
-export function fmtCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  if (n >= 100 || Number.isInteger(n)) return String(Math.round(n));
-  return n.toFixed(1);
-}
-
-export function fmtNs(ns: number): string {
-  if (ns <= 0) return '0';
-  if (ns < 1e3) return `${Math.round(ns)}ns`;
-  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)}us`;
-  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)}ms`;
-  return `${(ns / 1e9).toFixed(2)}s`;
-}
-
-export function fmtBytes(n: number): string {
-  const units = ['B', 'K', 'M', 'G', 'T'];
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  return u === 0 ? `${Math.round(n)}B` : `${n.toFixed(n < 10 ? 2 : 1)}${units[u]}`;
-}
-
 function dropsTotal(d: DropCounts): number {
   return d.inflight + d.stats + d.fileIo + d.fileOpens + d.openInflight;
 }
@@ -108,8 +84,6 @@ function clock(ms: number): string {
   return new Date(ms).toTimeString().slice(0, 8);
 }
 
-const pad = (s: string, n: number): string => (s.length >= n ? s.slice(0, n) : s + ' '.repeat(n - s.length));
-const rpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 
 function dropsText(d: DropCounts, total: DropCounts): string {
   const n = dropsTotal(d);
