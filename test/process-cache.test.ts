@@ -13,6 +13,14 @@ import { execId as tetragonExecId } from '../src/output/tetragon.js';
 import { cgroup2 } from '../src/bpf/mounts.js';
 import { cgroupV2Path } from '../src/process/container.js';
 import type { ExecRecord } from '../src/process/types.js';
+
+/** A fake /proc/<pid>/stat under root: comm in parentheses, then fields from 3 (state); field 22 is the start in ticks. */
+function fakeStat(root: string, pid: number, startTicks: number): void {
+  mkdirSync(path.join(root, String(pid)));
+  const f = Array.from({ length: 50 }, () => '0');
+  f[18] = String(startTicks); // field 22: the 19th after the state
+  writeFileSync(path.join(root, String(pid), 'stat'), `${pid} (p${pid}) S ${f.join(' ')}\n`);
+}
 import { execed, waitFor } from './helpers.js';
 
 const S = 1_000_000_000n;
@@ -176,13 +184,7 @@ describe('grace period and memory bound (fake clock)', () => {
   test('reconcile: a live image whose process is gone from /proc (exit never seen) is retired, then expires', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-proc-'));
     try {
-      // /proc/<pid>/stat: comm in parentheses, then fields from 3 (state); field 22 is the start in ticks.
-      const stat = (pid: number, startTicks: number): void => {
-        mkdirSync(path.join(root, String(pid)));
-        const f = Array.from({ length: 50 }, () => '0');
-        f[18] = String(startTicks); // field 22: the 19th after the state
-        writeFileSync(path.join(root, String(pid), 'stat'), `${pid} (p${pid}) S ${f.join(' ')}\n`);
-      };
+      const stat = (pid: number, startTicks: number): void => fakeStat(root, pid, startTicks);
       stat(100, 100); // alive: started at 1 s (100 ticks)
       stat(102, 900); // the pid is another process's now
       const clock = { t: 0 };
@@ -213,12 +215,7 @@ describe('grace period and memory bound (fake clock)', () => {
   test('reconcile checks a batch at a time and reaches every image, however often the busy ones are looked up', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-proc-'));
     try {
-      const stat = (pid: number, startTicks: number): void => {
-        mkdirSync(path.join(root, String(pid)));
-        const f = Array.from({ length: 50 }, () => '0');
-        f[18] = String(startTicks);
-        writeFileSync(path.join(root, String(pid), 'stat'), `${pid} (p${pid}) S ${f.join(' ')}\n`);
-      };
+      const stat = (pid: number, startTicks: number): void => fakeStat(root, pid, startTicks);
       const cache = new ProcessCache({
         node: 'node1', graceMs: 1000, procRoot: root, cgroup2Root: null, now: () => 0, sweepIntervalMs: 0,
         toEpochNs: (ns) => ns, maxEntries: 100_000,

@@ -263,26 +263,25 @@ function makeElf(bits: 32 | 64, le: boolean): Buffer {
   u16(is64 ? 58 : 46, shentsize);
   u16(is64 ? 60 : 48, 5);
   u16(is64 ? 62 : 50, 4);
-  // Program headers: PT_LOAD R+X, PT_NOTE.
-  const ph = (i: number, type: number, flags: number, off: number, vaddr: number, size: number) => {
-    const b = phoff + i * phentsize;
-    u32(b, type);
-    if (is64) {
-      u32(b + 4, flags);
-      addr(b + 8, off);
-      addr(b + 16, vaddr);
-      addr(b + 24, vaddr);
-      addr(b + 32, size);
-      addr(b + 40, size);
-    } else {
-      u32(b + 4, off);
-      u32(b + 8, vaddr);
-      u32(b + 12, vaddr);
-      u32(b + 16, size);
-      u32(b + 20, size);
-      u32(b + 24, flags);
-    }
+  /**
+   * A struct's fields at their offsets in each class: [offset in ELF64, offset in ELF32, how written].
+   * 'a' is an address-sized field (8 bytes in ELF64, 4 in ELF32).
+   */
+  type Field = readonly [number, number, 'u8' | 'u16' | 'u32' | 'a'];
+  const put = (base: number, fields: readonly Field[], values: readonly number[]): void => {
+    fields.forEach(([o64, o32, kind], i) => {
+      const o = base + (is64 ? o64 : o32);
+      const v = values[i]!;
+      if (kind === 'u8') buf[o] = v;
+      else if (kind === 'u16') u16(o, v);
+      else if (kind === 'u32') u32(o, v);
+      else addr(o, v);
+    });
   };
+  // Program headers (type, flags, offset, vaddr, paddr, filesz, memsz): PT_LOAD R+X, PT_NOTE.
+  const PHDR: Field[] = [[0, 0, 'u32'], [4, 24, 'u32'], [8, 4, 'a'], [16, 8, 'a'], [24, 12, 'a'], [32, 16, 'a'], [40, 20, 'a']];
+  const ph = (i: number, type: number, flags: number, off: number, vaddr: number, size: number) =>
+    put(phoff + i * phentsize, PHDR, [type, flags, off, vaddr, vaddr, size, size]);
   ph(0, 1, 5, 0, 0x400000, 0x2000);
   ph(1, 4, 4, noteOff, 0x400000 + noteOff, 24);
   // Note: namesz 4, descsz 8, type 3, "GNU\0", id.
@@ -300,45 +299,19 @@ function makeElf(bits: 32 | 64, le: boolean): Buffer {
   const shName = (n: string) => shstrtab.indexOf(`\0${n}\0`) + 1;
   // Symbols (index 0 is the null symbol).
   const symsize = is64 ? 24 : 16;
-  const sym = (i: number, name: string, value: number, size: number, type: number) => {
-    const b = symOff + i * symsize;
-    u32(b, nameOf(name));
-    const info = (1 << 4) | type; // STB_GLOBAL
-    if (is64) {
-      buf[b + 4] = info;
-      u16(b + 6, 1);
-      addr(b + 8, value);
-      addr(b + 16, size);
-    } else {
-      u32(b + 4, value);
-      u32(b + 8, size);
-      buf[b + 12] = info;
-      u16(b + 14, 1);
-    }
-  };
+  // Symbols (name, info, shndx, value, size); STB_GLOBAL in section 1.
+  const SYM: Field[] = [[0, 0, 'u32'], [4, 12, 'u8'], [6, 14, 'u16'], [8, 4, 'a'], [16, 8, 'a']];
+  const sym = (i: number, name: string, value: number, size: number, type: number) =>
+    put(symOff + i * symsize, SYM, [nameOf(name), (1 << 4) | type, 1, value, size]);
   sym(1, 'alpha', 0x401000, 0x10, 2);
   sym(2, 'beta', 0x401020, 0x8, 2);
   sym(3, 'data', 0x401040, 0x8, 1);
   sym(4, 'gamma', 0x401080, 0, 2);
   // Section headers: null, .text, .symtab, .strtab, .shstrtab.
-  const sh = (i: number, name: string, type: number, a: number, off: number, size: number, link: number, entsize: number) => {
-    const b = shoff + i * shentsize;
-    u32(b, shName(name));
-    u32(b + 4, type);
-    if (is64) {
-      addr(b + 16, a);
-      addr(b + 24, off);
-      addr(b + 32, size);
-      u32(b + 40, link);
-      addr(b + 56, entsize);
-    } else {
-      u32(b + 12, a);
-      u32(b + 16, off);
-      u32(b + 20, size);
-      u32(b + 24, link);
-      u32(b + 36, entsize);
-    }
-  };
+  // Section headers (name, type, addr, offset, size, link, entsize).
+  const SHDR: Field[] = [[0, 0, 'u32'], [4, 4, 'u32'], [16, 12, 'a'], [24, 16, 'a'], [32, 20, 'a'], [40, 24, 'u32'], [56, 36, 'a']];
+  const sh = (i: number, name: string, type: number, a: number, off: number, size: number, link: number, entsize: number) =>
+    put(shoff + i * shentsize, SHDR, [shName(name), type, a, off, size, link, entsize]);
   sh(1, '.text', 1, 0x401000, 0x1000, 0x100, 0, 0);
   sh(2, '.symtab', 2, 0, symOff, 5 * symsize, 3, symsize);
   sh(3, '.strtab', 3, 0, strOff, strtab.length, 0, 0);
