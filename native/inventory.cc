@@ -34,6 +34,16 @@ std::string Hex(const unsigned char *p, size_t n) {
   return s;
 }
 
+/** What every object's info starts with: its id, its type (number and libbpf's name) and its name. */
+Napi::Object Described(Napi::Env env, __u32 id, __u32 type, const char *typeName, const char *name) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", (double)id);
+  o.Set("type", (double)type);
+  o.Set("typeName", typeName ? typeName : "unknown");
+  if (name) o.Set("name", name);
+  return o;
+}
+
 Napi::Value InfoFailed(Napi::Env env, int fd) {
   int e = errno;
   close(fd);
@@ -43,12 +53,7 @@ Napi::Value InfoFailed(Napi::Env env, int fd) {
 }  // namespace
 
 Napi::Object ProgInfoObject(Napi::Env env, const struct bpf_prog_info &pi, const std::vector<__u32> &maps) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("id", (double)pi.id);
-  o.Set("type", (double)pi.type);
-  const char *type = libbpf_bpf_prog_type_str((enum bpf_prog_type)pi.type);
-  o.Set("typeName", type ? type : "unknown");
-  o.Set("name", pi.name);
+  Napi::Object o = Described(env, pi.id, pi.type, libbpf_bpf_prog_type_str((enum bpf_prog_type)pi.type), pi.name);
   o.Set("tag", Hex(pi.tag, sizeof(pi.tag)));
   o.Set("loadTimeNs", (double)pi.load_time);
   o.Set("uid", (double)pi.created_by_uid);
@@ -65,12 +70,7 @@ Napi::Object ProgInfoObject(Napi::Env env, const struct bpf_prog_info &pi, const
 }
 
 Napi::Object MapInfoObject(Napi::Env env, const struct bpf_map_info &mi) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("id", (double)mi.id);
-  o.Set("type", (double)mi.type);
-  const char *type = libbpf_bpf_map_type_str((enum bpf_map_type)mi.type);
-  o.Set("typeName", type ? type : "unknown");
-  o.Set("name", mi.name);
+  Napi::Object o = Described(env, mi.id, mi.type, libbpf_bpf_map_type_str((enum bpf_map_type)mi.type), mi.name);
   o.Set("keySize", (double)mi.key_size);
   o.Set("valueSize", (double)mi.value_size);
   o.Set("maxEntries", (double)mi.max_entries);
@@ -150,11 +150,7 @@ Napi::Value BpfObjectInfo(const Napi::CallbackInfo &info) {
       err = bpf_obj_get_info_by_fd(fd, &li, &len);
     }
     if (err) return InfoFailed(env, fd);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("id", (double)li.id);
-    o.Set("type", (double)li.type);
-    const char *type = libbpf_bpf_link_type_str((enum bpf_link_type)li.type);
-    o.Set("typeName", type ? type : "unknown");
+    Napi::Object o = Described(env, li.id, li.type, libbpf_bpf_link_type_str((enum bpf_link_type)li.type), nullptr);
     o.Set("progId", (double)li.prog_id);
     switch (li.type) {
       case BPF_LINK_TYPE_RAW_TRACEPOINT:
