@@ -28,9 +28,12 @@ describe('agent configuration', () => {
     assert.deepEqual(d.health, { host: '127.0.0.1', port: 9410 });
     assert.deepEqual(d.sensors, ['exec', 'exit', 'file']);
     assert.equal(d.historyEvents, 4096);
+    assert.equal(d.stateDirectory, '/var/lib/vigil');
+    assert.equal(d.metrics, undefined);
     const c = parseAgentConfig('a.yaml', [
       'api: {socket: /run/x.sock, group: vigil, clientBuffer: 512KiB}', 'health: {address: "[::1]:9000"}', 'sensors: [exec, fork]',
       'includeSelf: true', 'history: {events: 10}', 'log: {level: debug}', 'metrics: {address: "127.0.0.1:9090"}', 'otlp:',
+      'state: {directory: /srv/vigil}',
     ].join('\n'));
     assert.deepEqual(c.api, { socket: '/run/x.sock', group: 'vigil', clientBuffer: 512 << 10 });
     assert.deepEqual(c.health, { host: '::1', port: 9000 });
@@ -38,8 +41,13 @@ describe('agent configuration', () => {
     assert.equal(c.includeSelf, true);
     assert.equal(c.historyEvents, 10);
     assert.equal(c.logLevel, 'debug');
-    assert.deepEqual(c.metrics, { address: '127.0.0.1:9090' });
+    assert.deepEqual(c.metrics, { address: { host: '127.0.0.1', port: 9090 }, bpfStats: false });
     assert.equal(c.otlp, undefined);
+    assert.equal(c.stateDirectory, '/srv/vigil');
+    const t = parseAgentConfig('t.yaml', 'metrics: {bpfStats: true}\notlp: {endpoint: "http://127.0.0.1:4318", interval: 0.5, logs: false, buffer: 1MiB}\n');
+    assert.deepEqual(t.metrics, { address: undefined, bpfStats: true });
+    assert.deepEqual(t.otlp, { endpoint: 'http://127.0.0.1:4318', intervalMs: 500, logs: false, bufferBytes: 1 << 20 });
+    assert.equal(parseAgentConfig('o.yaml', 'otlp: {endpoint: "http://c:4318"}').otlp?.logs, true, 'events and alerts as log records by default');
     assert.equal(parseAgentConfig('a.yaml', 'health: {address: "off"}').health, undefined);
   });
 
@@ -63,7 +71,20 @@ describe('agent configuration', () => {
       'agent.yaml:1:1: sensors: unknown field "Sensors" (did you mean "sensors"? keys are case-sensitive)',
     ]);
     assert.match(problems('api: [\n')[0]!, /^agent\.yaml:2:1: YAML: /);
-    assert.deepEqual(problems('metrics: [1]\n'), ['agent.yaml:1:10: metrics: expected a mapping']);
+    assert.deepEqual(problems('metrics: [1]\n'), ['agent.yaml:1:10: metrics: expected a mapping, found a list']);
+    assert.deepEqual(problems('metrics:\n  address: nowhere\n  bpfstats: true\n'), [
+      'agent.yaml:3:3: metrics.bpfStats: unknown field "bpfstats" (did you mean "bpfStats"? keys are case-sensitive)',
+      'agent.yaml:2:12: metrics.address: expected HOST:PORT, [IPv6]:PORT or :PORT, got "nowhere"',
+    ]);
+    assert.deepEqual(problems('metrics: {bpfStats: true}\n'), [
+      'agent.yaml:1:21: metrics.bpfStats: the statistics would go nowhere; add metrics.address or an otlp section',
+    ]);
+    assert.deepEqual(problems('otlp:\n  endpoint: ftp://x\n  interval: 0\n  buffer: 1KiB\n'), [
+      'agent.yaml:2:13: otlp.endpoint: expected an http:// or https:// URL, got "ftp://x"',
+      'agent.yaml:3:13: otlp.interval: expected seconds (more than 0, at most 86400), got 0',
+      'agent.yaml:4:11: otlp.buffer: at least 64KiB',
+    ]);
+    assert.deepEqual(problems('state: {directory: var/lib}\n'), ['agent.yaml:1:20: state.directory: expected an absolute path, got "var/lib"']);
   });
 
   test('addresses', () => {

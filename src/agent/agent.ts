@@ -24,7 +24,10 @@ import { AgentRules } from './rules.js';
 import { serveApi, statusOf, stopApi, unaryHandlers } from './api.js';
 import { subscribe, RequestError, type GetEventsRequest } from './subscription.js';
 import type { AgentLogger } from './log.js';
-import { exporterFor, type RunningExporter } from './exporters.js';
+import { Telemetry, otlpLogSink } from '../telemetry/index.js';
+import { eventFormatter, formatEvent } from '../output/event-format.js';
+import { otlpRecord } from '../output/otlp-records.js';
+import { describeLosses, type Sink } from '../pipeline/index.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
@@ -36,6 +39,9 @@ const PROCESS_KINDS: Record<Exclude<AgentSensor, 'file'>, ProcessEventKind[]> = 
 function restartOnly(c: AgentConfig): string {
   return JSON.stringify([c.api, c.health, c.sensors, c.includeSelf, c.metrics, c.otlp]);
 }
+
+/** How long the OTLP log output may take for what is queued when the agent stops. */
+const OTLP_GRACE_MS = 250;
 
 const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
@@ -55,7 +61,9 @@ export class Agent {
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
   private kernelLost = 0;
-  private readonly exporters: RunningExporter[] = [];
+  private telemetry: Telemetry | undefined;
+  /** The OTLP log output (otlp.logs): one more sink of the pipeline, its queue the retry buffer. */
+  private readonly otlpLogs: Sink<AgentEvent> | undefined;
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
@@ -69,7 +77,17 @@ export class Agent {
         return true;
       },
       report: (line) => log.warn({}, line),
+      // The hub takes every event; a full OTLP queue drops for itself, counted.
+      sinksHoldBack: false,
     });
+    if (config.otlp?.logs) {
+      const json = eventFormatter('json', { lookup: this.cache, node: this.cache.node, clock: this.clock });
+      this.otlpLogs = otlpLogSink<AgentEvent>({
+        endpoint: config.otlp.endpoint, capacityBytes: config.otlp.bufferBytes, sensorOf: agentEventSensor, nowNs: wallNs,
+        record: (e) => otlpRecord(e, agentEventTime(e), formatEvent(json, e)),
+      });
+      this.pipeline.addSink(this.otlpLogs);
+    }
     const lost = (sensor: string, count: number, reason: LossReason = 'ring_full'): void => {
       this.kernelLost += count;
       this.pipeline.kernelLost(sensor, count);
@@ -114,6 +132,13 @@ export class Agent {
 
   private async startAll(): Promise<void> {
     const c = this.config;
+    // Listening first: a busy metrics address fails before anything is loaded.
+    if (c.metrics || c.otlp) {
+      this.telemetry = await Telemetry.start({
+        metrics: c.metrics?.address, bpfStats: c.metrics?.bpfStats ?? false, bpfStatsSetting: 'metrics.bpfStats',
+        otlp: c.otlp?.endpoint, otlpIntervalMs: c.otlp?.intervalMs ?? 10_000,
+      }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules }, (line) => this.log.info({}, line));
+    }
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
       kinds: c.sensors.flatMap((s) => (s === 'file' ? [] : PROCESS_KINDS[s])),
@@ -130,29 +155,12 @@ export class Agent {
     this.pipeline.start();
     this.api = await serveApi(c.api, this.service());
     if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);
-    await this.startExporters();
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
-      rules: this.rules.status().active, health: this.healthAddress(),
+      rules: this.rules.status().active, health: this.healthAddress(), metrics: this.telemetry?.metricsUrl,
+      otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined,
     }, 'ready');
-  }
-
-  /** The `metrics:` and `otlp:` sections, to the exporters registered for them (src/agent/exporters.ts). */
-  private async startExporters(): Promise<void> {
-    for (const name of ['metrics', 'otlp'] as const) {
-      const section = this.config[name];
-      if (section === undefined) continue;
-      const start = exporterFor(name);
-      if (!start) {
-        this.log.warn({ section: name }, `${name}: no exporter in this build; the section is ignored`);
-        continue;
-      }
-      this.exporters.push(await start({
-        section, log: this.log, sources: { pipeline: this.pipeline, processCache: this.cache }, onEvent: (l) => this.hub.addListener(l),
-        stats: () => ({ ...this.hub.stats, kernelLost: this.kernelLost }),
-      }));
-    }
   }
 
   /** The configuration changed (SIGHUP): what can change while running does; an error leaves the last one in force. */
@@ -260,13 +268,18 @@ export class Agent {
     this.sensors?.close();
     this.policies.close();
     await this.rules.close();
-    await this.pipeline.close(0);
+    // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.
+    await this.pipeline.close(this.otlpLogs ? OTLP_GRACE_MS : 0);
+    const unsent = this.otlpLogs?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
+    if (unsent.length) this.log.warn({ output: this.otlpLogs!.name }, `not delivered: ${describeLosses(unsent)}`);
     this.hub.close();
-    await Promise.all(this.exporters.splice(0).map((x) => x.close()));
     if (this.api) await stopApi(this.api, this.config.api.socket);
     this.api = undefined;
     this.health?.close();
     this.health = undefined;
+    // Last: the final metric export, then BPF statistics off.
+    await this.telemetry?.close();
+    this.telemetry = undefined;
     this.cache.close();
     this.filter.close();
   }

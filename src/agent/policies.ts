@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { expandPolicyPaths, loadPolicySources, PolicyLoadError, type PolicySource } from '../policy/loader.js';
 import { compilePolicies } from '../policy/hooks.js';
-import { PolicyEngine } from '../policy/engine.js';
+import { PolicyEngine, type PolicyCounters } from '../policy/engine.js';
+import type { PolicyTelemetry } from '../telemetry/sources.js';
 import type { CompiledPolicy, PolicyEvent } from '../policy/ir.js';
 import type { PolicyDiagnostic } from '../policy/schema.js';
 import type { ProcessLookup } from '../process/types.js';
@@ -48,7 +49,7 @@ export interface AgentPoliciesOptions {
   onWarning(d: PolicyDiagnostic): void;
 }
 
-export class AgentPolicies {
+export class AgentPolicies implements PolicyTelemetry {
   /** The engine's ring, for the pipeline. */
   readonly source = new SwappableSource();
   private engine: PolicyEngine | undefined;
@@ -126,6 +127,15 @@ export class AgentPolicies {
     if (!e.enabled) return;
     this.engine?.remove(name);
     e.enabled = false;
+  }
+
+  /** The policies in force (metrics: their counters are the engine's, per policy). */
+  get names(): string[] {
+    return this.engine?.names ?? [];
+  }
+
+  counters(name: string): PolicyCounters | undefined {
+    return this.engine?.counters(name);
   }
 
   list(): PolicyStatus[] {

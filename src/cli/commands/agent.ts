@@ -6,7 +6,6 @@ import { requireCapabilities } from '../privileges.js';
 import { parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 import { Agent } from '../../agent/agent.js';
-import '../../telemetry/agent.js';
 import { AgentConfigError, DEFAULT_CONFIG_PATH, loadAgentConfig, parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { agentLogger, type AgentLogger } from '../../agent/log.js';
 
