@@ -21,6 +21,7 @@ import { agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
 import { EventHub, type EventsResponse } from './hub.js';
 import { AgentPolicies } from './policies.js';
 import { AgentRules } from './rules.js';
+import { StateError, StateStore, type ApiState, type StoredPolicy, type StoredRules } from './state.js';
 import { serveApi, statusOf, stopApi, unaryHandlers } from './api.js';
 import { subscribe, RequestError, type GetEventsRequest } from './subscription.js';
 import type { AgentLogger } from './log.js';
@@ -57,6 +58,10 @@ export class Agent {
   private readonly tap: SensorPipeline;
   private readonly policies: AgentPolicies;
   private readonly rules: AgentRules;
+  /** What the API added, kept across restarts (state.directory). */
+  private readonly store: StateStore;
+  /** Kept policies and rules that did not load again at start: still kept, until deleted. */
+  private unrestored: { policies: StoredPolicy[]; rules: StoredRules[] } = { policies: [], rules: [] };
   private sensors: EventSensors | undefined;
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
@@ -67,6 +72,7 @@ export class Agent {
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
+    this.store = new StateStore(config.stateDirectory);
     this.filter = new FilterSet({ excludeSelf: !config.includeSelf });
     this.hub = new EventHub(config.historyEvents, config.api.clientBuffer, this.cache.node, log);
     this.pipeline = new EventPipeline<AgentEvent>({
@@ -144,9 +150,27 @@ export class Agent {
       kinds: c.sensors.flatMap((s) => (s === 'file' ? [] : PROCESS_KINDS[s])),
       forks: c.sensors.includes('fork'), files: c.sensors.includes('file'),
     });
+    // What the API added before a restart (state.directory); a state others could write stops the start.
+    let kept: ApiState;
+    try {
+      kept = this.store.load();
+    } catch (e) {
+      if (e instanceof StateError) throw new AgentConfigError([], e.message, { cause: e });
+      throw e;
+    }
     try {
       await this.policies.setConfigured(c.policies);
-      await this.rules.setConfigured(c.rules);
+      for (const s of await this.policies.restore(kept.policies)) {
+        this.unrestored.policies.push(kept.policies.find((p) => p.name === s.name)!);
+        this.log.error({ policy: s.name, why: s.why, state: this.store.file },
+          'a policy added through the API did not load again; kept in the state (vigil policy delete NAME removes it)');
+      }
+      const rulesError = await this.rules.start(c.rules, kept.rules);
+      if (rulesError) {
+        this.unrestored.rules.push(...kept.rules);
+        this.log.error({ rules: kept.rules.map((r) => r.name), why: rulesError.message, state: this.store.file },
+          'rules added through the API did not load again; the configuration\'s run alone, the others kept in the state (vigil rules delete NAME removes one)');
+      }
     } catch (e) {
       // The configuration's policies or rules did not load: every problem, one line each.
       if (e instanceof Error && /^(Policy|Rules)\w*Error$/.test(e.name)) throw new AgentConfigError([], e.message, { cause: e });
@@ -173,7 +197,7 @@ export class Agent {
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors, includeSelf, metrics and otlp changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, includeSelf, metrics, otlp and state changes take effect at the next restart');
       }
       this.config = next;
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
@@ -231,20 +255,37 @@ export class Agent {
         AddTracingPolicy: async (r: { yaml: string; source: string }) => {
           const names = await this.policies.add([{ name: r.source || '<api>', content: r.yaml }], 'api');
           this.log.info({ policies: names }, 'policy added');
+          this.unrestored.policies = this.unrestored.policies.filter((p) => !names.includes(p.name));
+          this.persist(`policy ${names.join(', ')} added`);
           return { names };
         },
-        DeleteTracingPolicy: async (r: { name: string }) => this.policyChange('deleted', r.name, () => this.policies.delete(r.name)),
+        DeleteTracingPolicy: async (r: { name: string }) => this.policyChange('deleted', r.name, () => {
+          const i = this.unrestored.policies.findIndex((p) => p.name === r.name);
+          if (i >= 0 && !this.policies.list().some((p) => p.name === r.name)) this.unrestored.policies.splice(i, 1);
+          else this.policies.delete(r.name);
+        }),
         EnableTracingPolicy: async (r: { name: string }) => this.policyChange('enabled', r.name, () => this.policies.enable(r.name)),
         DisableTracingPolicy: async (r: { name: string }) => this.policyChange('disabled', r.name, () => this.policies.disable(r.name)),
         ListTracingPolicies: async () => ({ policies: this.policies.list() }),
         AddRules: async (r: { yaml: string; name: string }) => {
-          const s = await this.rules.add(r.name || '<api>', r.yaml, 'api');
+          const name = r.name || '<api>';
+          const s = await this.rules.add(name, r.yaml, 'api');
           this.log.info({ rules: r.name, active: s.active }, 'rules added');
+          this.unrestored.rules = this.unrestored.rules.filter((f) => f.name !== name);
+          this.persist(`rules ${name} added`);
           return { active: s.active, total: s.total };
         },
         DeleteRules: async (r: { name: string }) => {
-          const s = await this.rules.delete(r.name);
+          const i = this.unrestored.rules.findIndex((f) => f.name === r.name);
+          let s;
+          if (i >= 0 && !this.rules.stored().some((f) => f.name === r.name)) {
+            this.unrestored.rules.splice(i, 1);
+            s = this.rules.status();
+          } else {
+            s = await this.rules.delete(r.name);
+          }
           this.log.info({ rules: r.name, active: s.active }, 'rules deleted');
+          this.persist(`rules ${r.name} deleted`);
           return { active: s.active, total: s.total };
         },
         ListRules: async () => this.rules.status(),
@@ -255,7 +296,26 @@ export class Agent {
   private async policyChange(what: string, name: string, change: () => unknown): Promise<object> {
     await change();
     this.log.info({ policy: name }, `policy ${what}`);
+    this.persist(`policy ${name} ${what}`);
     return {};
+  }
+
+  /**
+   * Keeps what the API changed for the next start. A state that cannot be
+   * written fails the call, saying the change is in force all the same.
+   */
+  private persist(change: string): void {
+    try {
+      this.store.save({
+        policies: [...this.policies.stored(), ...this.unrestored.policies],
+        rules: [...this.rules.stored(), ...this.unrestored.rules],
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const why = `${change}, in force now but not kept for the next start: cannot write ${this.store.file}: ${err.code ?? err.message}`;
+      this.log.error({ state: this.store.file }, why);
+      throw new Error(why, { cause: e });
+    }
   }
 
   /**

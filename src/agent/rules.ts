@@ -11,6 +11,7 @@ import type { FilterSet } from '../sensors/filter.js';
 import { PolicyStateError, type Origin } from './policies.js';
 import { SwappableSource } from './source.js';
 import type { RulesTelemetry } from '../telemetry/sources.js';
+import type { StoredRules } from './state.js';
 
 /** The rules did not load: one line per error. */
 export class RulesRefusedError extends Error {
@@ -96,6 +97,33 @@ export class AgentRules implements RulesTelemetry {
     const same = configured.length === this.files.length - api.length
       && configured.every((f, i) => f.name === this.files[i]!.name && f.content === this.files[i]!.content);
     if (!same) await this.apply([...configured, ...api]);
+  }
+
+  /** The rules files added through the API, in order, as the state keeps them. */
+  stored(): StoredRules[] {
+    return this.files.filter((f) => f.origin === 'api').map((f) => ({ name: f.name, yaml: f.content }));
+  }
+
+  /**
+   * At start: the configuration's files, then those the state kept, compiled
+   * together. When the kept ones make the set fail to load, the
+   * configuration's run alone and the error is returned (the kept files are
+   * then no longer kept once the state is next written).
+   */
+  async start(paths: readonly string[], stored: readonly StoredRules[]): Promise<Error | undefined> {
+    const configured = expandRulesPaths([...paths]).map((f): RulesFile => ({ name: f, content: readFileSync(f, 'utf8'), origin: 'config' }));
+    const api = stored.filter((r) => !configured.some((f) => f.name === r.name)).map((r): RulesFile => ({ name: r.name, content: r.yaml, origin: 'api' }));
+    if (api.length) {
+      try {
+        await this.apply([...configured, ...api]);
+        return undefined;
+      } catch (e) {
+        await this.apply(configured);
+        return e as Error;
+      }
+    }
+    await this.apply(configured);
+    return undefined;
   }
 
   status(): RulesStatus {
