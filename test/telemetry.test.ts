@@ -415,4 +415,33 @@ describe('vigil agent: the metrics and otlp sections', () => {
     }
     assert.equal(agent.exited, 0, JSON.stringify(agent.log.slice(-5)));
   });
+
+  test('a collector that stays down: the OTLP queue fills and drops, counted, while an API client gets every event', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    const own = ownBinary();
+    const port = await freePort();
+    rx.requests.length = 0;
+    rx.status.push(...Array<number>(10_000).fill(503));
+    const agent = await TestAgent.start([
+      'sensors: [exec]', `metrics: {address: "127.0.0.1:${port}"}`, `otlp: {endpoint: "${rx.url}", buffer: 64KiB, interval: 60}`, '',
+    ].join('\n'));
+    try {
+      const out = await agent.eventsWhile(['--sensors', 'exec', '--binary', `${own.dir}/`, '--count', '40', '--duration', '60'],
+        () => { for (let i = 0; i < 5; i++) spawnSync(own.bin); });
+      assert.equal(out.status, 0, out.stderr);
+      assert.equal(out.stdout.trimEnd().split('\n').length, 40, 'the client got its 40 execs');
+      const series = `vigil_events_lost_total{sensor="process",reason="queue_full",output="otlp ${rx.url}/v1/logs"}`;
+      assert.ok(await waitFor(async () => ((await scrape(port, series)) ?? 0) > 0, 10_000, 200), `queue_full counted (${await scrape(port, series)})`);
+      assert.equal(rx.requests.filter((r) => r.path === '/v1/logs').length, 0, 'nothing was taken');
+      assert.ok(await waitFor(() => rx.status.length < 10_000, 10_000), 'the exporter kept trying');
+    } finally {
+      await agent.stop();
+      rx.status.length = 0;
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+    const unsent = agent.log.find((l) => /^not delivered: /.test(l.msg));
+    assert.ok(unsent, 'what was queued at the stop is said');
+    assert.equal(agent.exited, 0);
+  });
 });

@@ -117,7 +117,8 @@ export class Agent {
         p.push({ kind: 'alert', alert, timeBootNs: this.clock.toBootNs(alert.timeNs) });
         p.schedule();
       },
-      onLost: (n, sensor) => lost(sensor, n),
+      // The rules' own rings, told apart from the agent's sensors of the same names.
+      onLost: (n, sensor) => lost(`rules-${sensor}`, n),
     });
     p.addSource('rules', this.rules.source);
   }
