@@ -55,8 +55,8 @@ describe('agent configuration', () => {
     assert.deepEqual(problems('api:\n  sockt: /x\n'), [
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',
     ]);
-    assert.deepEqual(problems('sensors: [exec, flow]\nhistory:\n  events: 2000000\n'), [
-      'agent.yaml:1:17: sensors[1]: "flow" is not allowed; expected one of exec, exit, fork, file',
+    assert.deepEqual(problems('sensors: [exec, flows]\nhistory:\n  events: 2000000\n'), [
+      'agent.yaml:1:17: sensors[1]: "flows" is not allowed (did you mean "flow"?); expected one of exec, exit, fork, file, flow, dns',
       'agent.yaml:3:11: history.events: must be <= 1000000, found 2000000',
     ]);
     assert.deepEqual(problems('api:\n  clientBuffer: lots\n'), ['agent.yaml:2:17: api.clientBuffer: expected a size such as 4MiB or 512KiB, got "lots"']);
@@ -84,6 +84,8 @@ describe('agent configuration', () => {
       'agent.yaml:3:13: otlp.interval: expected seconds (more than 0, at most 86400), got 0',
       'agent.yaml:4:11: otlp.buffer: at least 64KiB',
     ]);
+    assert.deepEqual(problems('network: {dnsPorts: [53, 70000]}\n'), ['agent.yaml:1:26: network.dnsPorts[1]: must be <= 65535, found 70000']);
+    assert.deepEqual(parseAgentConfig('n.yaml', 'sensors: [flow, dns]\nnetwork: {dnsPorts: [5353], udpWindow: 2}\n').network, { dnsPorts: [5353], udpWindowMs: 2000 });
     assert.deepEqual(problems('state: {directory: var/lib}\n'), ['agent.yaml:1:20: state.directory: expected an absolute path, got "var/lib"']);
   });
 
@@ -105,7 +107,7 @@ describe('agent configuration', () => {
     assert.equal(r.status, 1);
     assert.deepEqual(r.stderr.trimEnd().split('\n'), [
       `vigil agent: ${bad}:3:3: api.clientBufer: unknown field "clientBufer" (did you mean "clientBuffer"?); api takes socket, group, clientBuffer`,
-      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file`,
+      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file, flow, dns`,
       `vigil agent: ${bad}:6:11: history.events: must be >= 0, found -1`,
       `vigil agent: ${bad}:8:12: health.address: expected host:port with an IP address (127.0.0.1:9410, [::1]:9410) or off, got "localhost:99999"`,
     ]);
@@ -126,8 +128,16 @@ describe('vigil events flags', () => {
     assert.equal(o.last, 20);
     assert.equal(o.follow, true);
     assert.equal(o.socket, '/tmp/s.sock');
-    assert.deepEqual(parseEventsArgs([]).kinds, ['exec', 'exit', 'file', 'policy', 'alert']);
-    for (const argv of [['--sensors', 'flow'], ['--path-prefix', '/etc', '--sensors', 'exec'], ['--follow'], ['--last', '0'], ['--include-self']]) {
+    assert.deepEqual(parseEventsArgs([]).kinds, ['exec', 'exit', 'file', 'flow', 'dns', 'policy', 'alert']);
+    const f = parseEventsArgs(['--sensors', 'flow,dns', '--to-port', '443', '--not', '--ip', '10.0.0.0/8', '-4', '--pid', '9', '-o', 'jsonpb']);
+    assert.deepEqual(f.flowFilters, [
+      { kind: 'to-port', value: '443', negated: false }, { kind: 'ip', value: '10.0.0.0/8', negated: true }, { kind: 'ip-version', value: '4', negated: false },
+    ]);
+    assert.deepEqual(f.filter.pids, [9], '--pid filters processes, a flow\'s too');
+    assert.equal(f.format, 'jsonpb');
+    for (const argv of [['--sensors', 'flows'], ['--path-prefix', '/etc', '--sensors', 'exec'], ['--follow'], ['--last', '0'], ['--include-self'],
+      ['--sensors', 'exec', '--to-port', '80'], ['--sensors', 'flow', '--to-port', 'http'], ['--sensors', 'flow', '--not', '--pid', '1'],
+      ['--sensors', 'flow,exec', '-o', 'dict'], ['--sensors', 'exec', '-o', 'jsonpb'], ['--sensors', 'flow', '--not']]) {
       assert.throws(() => parseEventsArgs(argv), UsageError, argv.join(' '));
     }
   });

@@ -17,7 +17,7 @@ import { EventPipeline, type LossReason } from '../pipeline/index.js';
 import { startEventSensors, type EventSensors, type SensorPipeline } from '../pipeline/event-sensors.js';
 import { formatDiagnostic } from '../policy/schema.js';
 import { AgentConfigError, type AgentConfig, type AgentSensor } from './config.js';
-import { agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
+import { agentEventKind, agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
 import { EventHub, type EventsResponse } from './hub.js';
 import { AgentPolicies } from './policies.js';
 import { AgentRules } from './rules.js';
@@ -32,8 +32,8 @@ import { describeLosses, type Sink } from '../pipeline/index.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
-const PROCESS_KINDS: Record<Exclude<AgentSensor, 'file'>, ProcessEventKind[]> = {
-  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'],
+const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
+  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [],
 };
 
 /** Settings only a restart applies (the rest a reload does). */
@@ -76,7 +76,7 @@ export class Agent {
     this.filter = new FilterSet({ excludeSelf: !config.includeSelf });
     this.hub = new EventHub(config.historyEvents, config.api.clientBuffer, this.cache.node, log);
     this.pipeline = new EventPipeline<AgentEvent>({
-      timeOf: agentEventTime, sensorOf: agentEventSensor, kindOf: (e) => e.kind, now: wallNs,
+      timeOf: agentEventTime, sensorOf: agentEventSensor, kindOf: agentEventKind, now: wallNs,
       // The hub is every consumer; it never holds the pipeline back (a slow client is cut off).
       accept: (e) => {
         this.hub.publish(e);
@@ -148,9 +148,13 @@ export class Agent {
     }
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
-      kinds: c.sensors.flatMap((s) => (s === 'file' ? [] : PROCESS_KINDS[s])),
+      kinds: c.sensors.flatMap((s) => PROCESS_KINDS[s]),
       forks: c.sensors.includes('fork'), files: c.sensors.includes('file'),
+      network: c.sensors.includes('flow') || c.sensors.includes('dns')
+        ? { tcp: c.sensors.includes('flow'), udp: c.sensors.includes('flow'), dns: c.sensors.includes('dns'), ...c.network }
+        : undefined,
     });
+    for (const note of this.sensors.flows?.sensor.limitations ?? []) this.log.info({ note }, 'flow sensor');
     // What the API added before a restart (state.directory); a state others could write stops the start.
     let kept: ApiState;
     try {
@@ -198,7 +202,7 @@ export class Agent {
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors, includeSelf, metrics, otlp and state changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp and state changes take effect at the next restart');
       }
       this.config = next;
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');

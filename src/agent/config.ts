@@ -17,7 +17,7 @@ export const DEFAULT_SOCKET = '/run/vigil/vigil.sock';
 export const DEFAULT_HEALTH_ADDRESS = '127.0.0.1:9410';
 export const DEFAULT_STATE_DIRECTORY = '/var/lib/vigil';
 /** Sensors whose events the agent streams. */
-export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
+export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns'] as const;
 export type AgentSensor = (typeof AGENT_SENSORS)[number];
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -46,6 +46,8 @@ export interface AgentConfig {
   readonly metrics: { readonly address: ListenAddress | undefined; readonly bpfStats: boolean } | undefined;
   /** OTLP export: metrics every interval; events and alerts as log records (logs), queued up to bufferBytes. */
   readonly otlp: { readonly endpoint: string; readonly intervalMs: number; readonly logs: boolean; readonly bufferBytes: number } | undefined;
+  /** The flow and dns sensors' settings (vigil observe's --dns-port, --udp-window). */
+  readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
   /** Where policies and rules added through the API are kept across restarts. */
   readonly stateDirectory: string;
   /** Where each field was written, for errors found later (a policy path that does not load). */
@@ -69,6 +71,10 @@ const CONFIG_SCHEMA: Schema = {
     // interval: seconds, a fraction allowed (the schema's numbers are integers).
     otlp: { t: 'object', props: { endpoint: { t: 'string', minLength: 1 }, interval: { t: 'any' }, logs: { t: 'boolean' }, buffer: str } },
     state: { t: 'object', props: { directory: { t: 'string', minLength: 1 } } },
+    network: {
+      t: 'object',
+      props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
+    },
   },
 };
 
@@ -84,6 +90,7 @@ interface RawConfig {
   metrics?: { address?: string; bpfStats?: boolean } | null;
   otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
   state?: { directory?: string };
+  network?: { dnsPorts?: number[]; udpWindow?: number };
 }
 
 /** The configuration did not load; each diagnostic names file:line:col, the field and why. */
@@ -186,6 +193,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     metrics,
     otlp,
     stateDirectory,
+    network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
   };
 }
