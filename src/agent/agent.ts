@@ -38,7 +38,7 @@ const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
 
 /** Settings only a restart applies (the rest a reload does). */
 function restartOnly(c: AgentConfig): string {
-  return JSON.stringify([c.api, c.health, c.sensors, c.includeSelf, c.metrics, c.otlp]);
+  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory]);
 }
 
 /** How long the OTLP log output may take for what is queued when the agent stops. */
