@@ -15,8 +15,8 @@ import path from 'node:path';
 import { haveCommand } from './peers.js';
 import { runTraced, type StormOptions, type TracedRun, type Tracer } from './storm.js';
 import {
-  bpftraceExecs, bpftraceNever, bpftraceOpens, execsnoop, NOBODY_UID, opensnoop, strace, vigilExec, vigilFiles,
-  vigilIdlePath, vigilIdleUid,
+  bpftraceExecs, bpftraceNever, bpftraceOpens, execsnoop, NOBODY_UID, opensnoop, SLIM_FIELDS, strace, vigilExec, vigilFiles,
+  vigilFilesSlim, vigilIdlePath, vigilIdleUid,
 } from './tracers.js';
 import { count, markdownTable, ms, percent, ratio } from './table.js';
 
@@ -214,8 +214,10 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
       path: file };
     const vigilJson = vigilFiles(file, 'file');
     const vigilNull = vigilFiles(file, 'null');
+    const vigilSlim = vigilFilesSlim(file);
     const streaming: Row[] = [
       { key: vigilJson.name, shown: `${vigilJson.shown.replace(file, 'FILE')} > OUT`, tracer: vigilJson },
+      { key: vigilSlim.name, shown: `${vigilSlim.shown.replace(file, 'FILE')} > OUT`, tracer: vigilSlim },
       { key: vigilNull.name, shown: vigilNull.shown.replace(file, 'FILE'), tracer: vigilNull, repeat: 1 },
       { key: 'opensnoop', shown: 'opensnoop > OUT (libbpf-tools; unfiltered)', tracer: opensnoop(),
         needs: 'opensnoop' },
@@ -264,6 +266,11 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
         `${verdict(vAdded <= oAdded / 3)}. ` +
         `Vigil adds ${count(vAdded)} ns per open, opensnoop ${count(oAdded)} ns (a third: ${count(oAdded / 3)} ns; ` +
         `Vigil's is ${(vAdded / oAdded * 100).toFixed(0)}% of opensnoop's).`);
+      const slim = res.get(vigilSlim.name);
+      out.push(`- with \`--fields ${SLIM_FIELDS}\` (lines under 512 bytes), Vigil loses no event unpaced: ` +
+        `${verdict(lossless(slim))}. Received ` + (slim?.pairs ?? []).map((p) =>
+        `${count(p.traced.received ?? NaN)} of ${count(p.traced.storm.iterations)}` +
+        (p.traced.lost ? ` (it counted ${count(p.traced.lost)} lost)` : '')).join(', ') + '.');
       out.push(`- Vigil loses no event: ${verdict(lossless(v))}. Received ` + (v?.pairs ?? []).map((p) =>
         `${count(p.traced.received ?? NaN)} of ${count(p.traced.storm.iterations)}` +
         (p.traced.lost ? ` (it counted ${count(p.traced.lost)} lost)` : '')).join(', ') + '. ' +

@@ -43,6 +43,16 @@ export function vigilFiles(path: string, sink: 'file' | 'null'): Tracer {
     (out, t) => countLines(out, `"path":${JSON.stringify(t.path)}`, (line) => line.includes(`"pid":${t.pid},`)));
 }
 
+/** The fields a consumer of slim events asks for (issue 12: a masked JSON event of at most 512 bytes). */
+export const SLIM_FIELDS = 'process.pid,process.binary,path,op,ret';
+
+/** Vigil streaming every open of the workload's file as JSON with only SLIM_FIELDS. */
+export function vigilFilesSlim(path: string): Tracer {
+  return vigil('Vigil, json --fields',
+    ['observe', '--sensors', 'file', '--path-prefix', path, '--output', 'json', '--fields', SLIM_FIELDS], 'file',
+    (out, t) => countLines(out, `"path":${JSON.stringify(t.path)}`, (line) => line.includes(`"pid":${t.pid},`)));
+}
+
 /** Vigil with every process sensor and the file sensor, filtered to a uid nobody runs as. */
 export function vigilIdleUid(): Tracer {
   return vigil(`Vigil, --uid ${NOBODY_UID}`,

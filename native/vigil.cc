@@ -105,6 +105,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "mapDeleteBatch", MapDeleteBatch);
   Export(env, exports, "mapInfo", MapInfo);
   Export(env, exports, "progInfo", ProgInfo);
+  Export(env, exports, "bpfIds", BpfIds);
+  Export(env, exports, "bpfObjectInfo", BpfObjectInfo);
   Export(env, exports, "enableStats", EnableStats);
   Export(env, exports, "mapCreate", MapCreate);
   Export(env, exports, "objPin", ObjPin);

@@ -159,6 +159,10 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info);
 Napi::Value MapDeleteBatch(const Napi::CallbackInfo &info);
 Napi::Value MapInfo(const Napi::CallbackInfo &info);
 Napi::Value ProgInfo(const Napi::CallbackInfo &info);
+
+// inventory.cc: the host's BPF objects
+Napi::Value BpfIds(const Napi::CallbackInfo &info);
+Napi::Value BpfObjectInfo(const Napi::CallbackInfo &info);
 Napi::Value EnableStats(const Napi::CallbackInfo &info);
 Napi::Value MapCreate(const Napi::CallbackInfo &info);
 Napi::Value ObjPin(const Napi::CallbackInfo &info);

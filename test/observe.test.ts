@@ -60,6 +60,9 @@ describe('vigil observe flags (no kernel)', () => {
     [['--container', 'abc', '--container', 'def'], /--container: give one container id/],
     [['--bogus'], /unknown option --bogus; valid options: --sensors, -o, --output, /],
     [['extra'], /unexpected argument "extra"/],
+    [['--fields', 'process.pid'], /--fields: masks JSON lines; use it with --output json, tetragon, jsonpb, hubble \(not compact\)/],
+    [['--fields', 'process..pid', '-o', 'json'], /--fields: "process..pid": an empty name/],
+    [['--fields', 'Process', '-o', 'json'], /--fields: "Process": "Process" is not a field name/],
   ] as [string[], RegExp][]) {
     test(`${argv.join(' ')}: usage error`, () => {
       assert.throws(() => parseObserveArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message));
@@ -218,6 +221,35 @@ describe('vigil observe (real kernel)', () => {
     assert.ok(f?.ret >= 0);
     assert.equal(f?.process.binary, SH);
     assert.equal(f?.parent.pid, process.pid);
+  });
+
+  test('--fields: only the fields asked for (and node_name, time), in json and in strict Tetragon JSON', async (t) => {
+    if (s.skip) return t.skip(s.skip);
+    for (const [output, key] of [['json', 'file'], ['tetragon', 'process_kprobe']] as const) {
+      const target = path.join(s.tmp, `masked-${randomBytes(4).toString('hex')}`);
+      const fields = output === 'json' ? 'process.pid,process.binary,path,op' : 'process.pid,function_name,args';
+      const r = await observe(['--sensors', 'file', '--path-prefix', `${s.tmp}/`, '--output', output, '--fields', fields, '--count', '1'], () => {
+        assert.equal(spawnSync('/bin/sh', ['-c', `echo hi > ${target}`]).status, 0);
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const line = r.stdout.split('\n')[0]!;
+      const e = JSON.parse(line) as Record<string, Record<string, unknown>>;
+      assert.deepEqual(Object.keys(e).sort(), [key, 'node_name', 'time'].sort(), line);
+      const body = e[key]!;
+      assert.deepEqual(Object.keys(body.process as object).sort(), ['binary', 'pid'].filter((k) => output === 'json' || k === 'pid'));
+      assert.equal((body.process as { pid: number }).pid > 0, true);
+      if (output === 'json') {
+        assert.deepEqual(Object.keys(body).sort(), ['op', 'path', 'process']);
+        assert.equal(body.path, target);
+        assert.equal(body.op, 'open');
+        assert.equal((body.process as { binary: string }).binary, SH);
+      } else {
+        assert.deepEqual(Object.keys(body).sort(), ['args', 'function_name', 'process']);
+        assert.match(String(body.function_name), /open/);
+      }
+      // A consumer that wants a few fields gets a line of a few hundred bytes, not kilobytes.
+      assert.ok(Buffer.byteLength(line) <= 512, `${Buffer.byteLength(line)} bytes: ${line}`);
+    }
   });
 
   test('no --sensors: exec, exit and file; SIGINT stops cleanly with status 0', async (t) => {

@@ -73,6 +73,9 @@ test('the built-in library validates and resolves on this kernel', async () => {
     assert.ok(p.description && p.description.length > 10, `${p.name} has a description`);
     const res = await resolvePolicy(p);
     assert.deepEqual(res.diagnostics.map(formatDiagnostic), [], p.name);
-    assert.ok(res.policy!.hooks.length > 0);
+    // Hooks, or (kernel-module-loads on a kernel built without modules) every hook skipped by its ignore flag, said.
+    const { hooks, skipped } = res.policy!;
+    assert.ok(hooks.length > 0 || (skipped.length > 0 && skipped.every((sk) => /ignore\.callNotFound/.test(sk.reason))),
+      `${p.name}: ${JSON.stringify(skipped.map((sk) => sk.reason))}`);
   }
 });

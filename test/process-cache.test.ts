@@ -210,6 +210,42 @@ describe('grace period and memory bound (fake clock)', () => {
     }
   });
 
+  test('reconcile checks a batch at a time and reaches every image, however often the busy ones are looked up', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-proc-'));
+    try {
+      const stat = (pid: number, startTicks: number): void => {
+        mkdirSync(path.join(root, String(pid)));
+        const f = Array.from({ length: 50 }, () => '0');
+        f[18] = String(startTicks);
+        writeFileSync(path.join(root, String(pid), 'stat'), `${pid} (p${pid}) S ${f.join(' ')}\n`);
+      };
+      const cache = new ProcessCache({
+        node: 'node1', graceMs: 1000, procRoot: root, cgroup2Root: null, now: () => 0, sweepIntervalMs: 0,
+        toEpochNs: (ns) => ns, maxEntries: 100_000,
+      });
+      const ALIVE = 2100; // more than one batch (2,048)
+      for (let pid = 1000; pid < 1000 + ALIVE; pid++) {
+        stat(pid, 100);
+        cache.onExec(rec(pid, 0, 1));
+      }
+      const gone = cache.onExec(rec(900, 0, 1)); // the newest: checked last
+      // The busy ones are looked up all the time (each lookup may move them behind the others).
+      const lookups = (): void => {
+        for (let i = 0; i < 5000; i++) assert.ok(cache.get(1000 + (i % 50)));
+      };
+      lookups();
+      assert.equal(cache.reconcile(true), 0, 'the first batch is all alive');
+      lookups();
+      assert.equal(cache.reconcile(true), 1, 'the second batch reaches the one that is gone');
+      assert.equal(cache.stats.vanished, 1);
+      assert.equal(cache.getByExecId(gone.execId), gone, 'retired, findable during the grace period');
+      assert.equal(cache.stats.live, ALIVE);
+      cache.close();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test('lazy expiry on insert, without the timer', () => {
     const { cache, clock } = fakeCache({ graceMs: 100 });
     for (let i = 0; i < 1000; i++) {

@@ -182,6 +182,20 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'negative number', argv: ['--last', '-5'], names: /--last: expected a positive integer, got "-5"/ },
     { kind: 'missing value', argv: ['--socket'], names: /--socket: a value is needed/ },
   ],
+  'bpf': [
+    { kind: 'missing argument', argv: [], names: /give a subcommand: ls/ },
+  ],
+  'bpf ls': [
+    { kind: 'bad value', argv: ['things'], names: /unknown kind "things"; available: programs, maps, links/ },
+    { kind: 'negative number', argv: ['--stats', '-1'], names: /--stats: expected seconds in 0\.1\.\.60, got "-1"/ },
+    { kind: 'missing value', argv: ['--stats'], names: /--stats: a value is needed/ },
+  ],
+  'doctor': [
+    { kind: 'bad value', argv: ['--pid', 'abc'], names: /--pid: expected an integer >= 1, got "abc"/ },
+    { kind: 'negative number', argv: ['--pid', '-3'], names: /--pid: expected an integer >= 1, got "-3"/ },
+    { kind: 'missing value', argv: ['--pid'], names: /--pid: a value is needed/ },
+    { kind: 'bad value', argv: ['--json', 'extra'], names: /unexpected argument "extra"/ },
+  ],
   'policy validate': [{ kind: 'missing argument', argv: [], names: /validate needs at least one FILE or DIR/ }],
   'policy list': [{ kind: 'bad value', argv: ['--builtin', 'extra'], names: /unexpected argument "extra"/ }],
   'policy compat': [{ kind: 'missing argument', argv: [], names: /compat needs a DIR/ }],

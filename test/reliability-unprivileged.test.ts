@@ -38,6 +38,7 @@ const COMMANDS: [string[], RegExp][] = [
   [['bandwidth', 'status'], /^vigil bandwidth: cannot read or change the bandwidth state .*: it needs CAP_BPF/],
   [['policy', 'compat', repoPath('policies')], /^vigil policy: reporting what loads on this kernel: it needs CAP_BPF and CAP_PERFMON/],
   [['agent', '--config', repoPath('test', 'fixtures', 'agent', 'agent.yaml')], /^vigil agent: needs CAP_BPF and CAP_PERFMON/],
+  [['bpf', 'ls'], /^vigil bpf: needs CAP_SYS_ADMIN/],
 ];
 
 function asNobody(argv: string[], caps = '-all'): { status: number | null; stdout: string; stderr: string } {

@@ -50,6 +50,10 @@ describe('time layouts and colour (no kernel)', () => {
     assert.equal(formatTime(whole, 'RFC3339Nano'), '2026-12-06T07:46:05Z', 'no fraction: no "."');
     assert.equal(formatTime(whole, 'StampMilli'), 'Dec  6 07:46:05.000', 'StampMilli keeps its zeros');
     assert.equal(formatTime(whole + 7n, 'RFC3339Nano'), '2026-12-06T07:46:05.000000007Z');
+    // The last nanosecond of a second, then the next second (the second's text is kept between calls).
+    assert.equal(formatTime(whole + 999_999_999n, 'StampMilli'), 'Dec  6 07:46:05.999');
+    assert.equal(formatTime(whole + 1_000_000_000n, 'StampMilli'), 'Dec  6 07:46:06.000');
+    assert.equal(formatTime(whole + 1_000_000_000n, 'RFC1123Z'), 'Sun, 06 Dec 2026 07:46:06 +0000');
     assert.equal(formatTime(1_797_000_000_000_000_000n, 'StampMilli'), 'Dec 11 14:40:00.000', 'two-digit day');
     assert.equal(parseTimeFormat('rfc3339milli'), 'RFC3339Milli');
     assert.equal(parseTimeFormat('iso'), undefined);

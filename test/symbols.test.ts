@@ -132,6 +132,35 @@ describe('C executables and shared libraries', () => {
     assert.equal(exact!.offset, a - m.start + m.offset);
   });
 
+  test('parsed on the parsing threads: the same frames, and no table parsed on the caller\'s thread', async (t) => {
+    const target = await startTarget(fixture('symtarget'));
+    t.after(() => target.stop());
+    using sym = new Symbolizer({ parseInBackground: true });
+    assert.equal(sym.captureProcess(target.pid), true);
+    const addrs = [addr(target, 'busy_a'), addr(target, 'symlib_spin') + 7n];
+    sym.prefetch(target.pid, addrs);
+    sym.prefetchKernel();
+    await sym.idle();
+    // Both files (the executable, the library) and kallsyms arrived from the threads.
+    assert.equal(sym.stats.elfParsed, 2);
+    assert.equal(sym.stats.elfCached, 2);
+    assert.ok(sym.stats.kernelSymbols > 1000, String(sym.stats.kernelSymbols));
+    const frames = sym.symbolizeUser(target.pid, addrs);
+    assert.deepEqual(frames.map((f) => [f.name, f.symbolOffset]), [['busy_a', 0n], ['symlib_spin', 7n]]);
+    // Nothing was parsed here: elfParseMs counts only this thread's parsing.
+    assert.equal(sym.stats.elfParsed, 2);
+    assert.equal(sym.stats.elfParseMs, 0);
+    const kallsyms = fs.readFileSync('/proc/kallsyms', 'latin1');
+    const m = /^([0-9a-f]+) [Tt] (vfs_read)$/m.exec(kallsyms);
+    assert.ok(m, 'vfs_read in kallsyms');
+    const [k] = sym.symbolizeKernel([BigInt('0x' + m[1]!) + 4n]);
+    assert.equal(k!.name, 'vfs_read');
+    // Prefetching again what is cached sends nothing.
+    sym.prefetch(target.pid, addrs);
+    await sym.idle();
+    assert.equal(sym.stats.elfParsed, 2);
+  });
+
   test('stripped library: .dynsym names exports; other code is [unknown] with module+offset', async (t) => {
     const lib = fs.realpathSync(fixture('libsymlib-stripped.so'));
     const target = await startTarget(fixture('symtarget'), [lib, 'symlib_stripped_spin']);

@@ -56,6 +56,27 @@ export interface PerfEventAttr {
 
 type Bytes = Buffer | Uint8Array | null;
 
+/** A program loaded on the host, as bpf_prog_info describes it. */
+export interface HostProgram {
+  id: number; type: number; typeName: string; name: string; tag: string;
+  /** Nanoseconds since boot (CLOCK_BOOTTIME) when it was loaded. */
+  loadTimeNs: number; uid: number; verifiedInsns: number; xlatedLen: number; jitedLen: number;
+  runCount: number; runTimeNs: number; btfId: number; mapIds: number[];
+}
+
+/** A map on the host (bpf_map_info). */
+export interface HostMap {
+  id: number; type: number; typeName: string; name: string; keySize: number; valueSize: number; maxEntries: number; flags: number;
+}
+
+/** A link on the host (bpf_link_info): its program and, by type, where it is attached. */
+export interface HostLink {
+  id: number; type: number; typeName: string; progId: number;
+  /** raw_tracepoint: the tracepoint. */
+  target?: string;
+  attachType?: string; targetBtfObjId?: number; targetBtfId?: number; cgroupId?: number; netnsIno?: number; ifindex?: number;
+}
+
 export interface NativeBinding {
   openObject(src: string | Buffer, name: string): ObjectHandle;
   closeObject(h: ObjectHandle): void;
@@ -125,6 +146,12 @@ export interface NativeBinding {
     flags: number; name: string };
   progInfo(fd: number): { id: number; type: number; name: string; jitedLen: number; xlatedLen: number;
     runCount: number; runTimeNs: number; verifiedInsns: number };
+  /** Ids of every program (0), map (1) or link (2) on the host. */
+  bpfIds(kind: 0 | 1 | 2): number[];
+  /** What the kernel says of program/map/link `id` (kind as bpfIds); null when it is gone. */
+  bpfObjectInfo(kind: 0, id: number): HostProgram | null;
+  bpfObjectInfo(kind: 1, id: number): HostMap | null;
+  bpfObjectInfo(kind: 2, id: number): HostLink | null;
   /** BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): run-time statistics for every program while the fd is open. */
   enableStats(): number;
   /** A ring buffer map's consumer and producer positions (bytes, monotonic). */

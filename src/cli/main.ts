@@ -20,6 +20,8 @@ const commands: Record<string, Loader> = {
   policy: async () => (await import('./commands/policy.js')).command,
   agent: async () => (await import('./commands/agent.js')).command,
   events: async () => (await import('./commands/events.js')).command,
+  doctor: async () => (await import('./commands/doctor.js')).command,
+  bpf: async () => (await import('./commands/bpf.js')).command,
 };
 
 function help(): string {
@@ -39,6 +41,8 @@ function help(): string {
     '  policy     TracingPolicies (Tetragon format): validate FILE..., compat DIR; add, delete, list, enable, disable in the agent',
     '  agent      the long-running agent: sensors, policies, rules from one config; a local gRPC API',
     '  events     stream events from the running agent (observe\'s filters and outputs, --last, --since)',
+    '  doctor     the host\'s eBPF hardening: each setting, what it means, what is recommended',
+    '  bpf        what is loaded on this host: ls every BPF program, map and link, who holds it, what it costs',
     '',
     'Run `vigil <command> --help` for its options.',
   ].join('\n');

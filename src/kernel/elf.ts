@@ -117,6 +117,15 @@ export interface ElfSymbol {
  * Function symbols sorted by address. Names stay in their string tables and are decoded on
  * lookup only: a large binary's tables are kept as typed arrays plus the raw string bytes.
  */
+/** A SymbolTable's arrays (see SymbolTable.parts). */
+export interface SymbolTableParts {
+  starts: Float64Array;
+  sizes: Float64Array;
+  strtabIndex: Uint8Array;
+  nameOffsets: Uint32Array;
+  strtabs: Uint8Array[];
+}
+
 export class SymbolTable {
   constructor(
     private readonly starts: Float64Array,
@@ -128,6 +137,17 @@ export class SymbolTable {
   ) {}
 
   static readonly empty = new SymbolTable(new Float64Array(0), new Float64Array(0), new Uint8Array(0), new Uint32Array(0), []);
+
+  /** The table's arrays, to hand to another thread (structured clone keeps typed arrays). */
+  parts(): SymbolTableParts {
+    return { starts: this.starts, sizes: this.sizes, strtabIndex: this.strtabIndex, nameOffsets: this.nameOffsets,
+      strtabs: this.strtabs.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.length)) };
+  }
+
+  /** The table parts() gave, as another thread received them. */
+  static fromParts(p: SymbolTableParts): SymbolTable {
+    return new SymbolTable(p.starts, p.sizes, p.strtabIndex, p.nameOffsets, p.strtabs.map((u) => Buffer.from(u.buffer, u.byteOffset, u.length)));
+  }
 
   get count(): number {
     return this.starts.length;

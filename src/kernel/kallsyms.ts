@@ -127,6 +127,18 @@ export function unimplementedSyscalls(path = '/proc/kallsyms'): Set<string> | nu
   return stubs;
 }
 
+/** A KernelSymbols' fields (see KernelSymbols.parts). */
+export interface KernelSymbolsParts {
+  path: string;
+  base: bigint;
+  starts: Float64Array;
+  names: readonly string[];
+  moduleOf: Uint16Array;
+  modules: readonly string[];
+  moduleStarts: readonly number[];
+  kernelTextEnd: number;
+}
+
 /**
  * A snapshot of the kernel's text symbols. Addresses are kept as offsets from the lowest one
  * in a Float64Array (kernel text spans far less than 2^53 bytes) so lookups avoid BigInt maths.
@@ -146,6 +158,17 @@ export class KernelSymbols {
 
   get count(): number {
     return this.starts.length;
+  }
+
+  /** The snapshot's fields, to hand to another thread (structured clone keeps them). */
+  parts(): KernelSymbolsParts {
+    return { path: this.path, base: this.base, starts: this.starts, names: this.names, moduleOf: this.moduleOf,
+      modules: this.modules, moduleStarts: this.moduleStarts, kernelTextEnd: this.kernelTextEnd };
+  }
+
+  /** The snapshot parts() gave, as another thread received it. */
+  static fromParts(p: KernelSymbolsParts): KernelSymbols {
+    return new KernelSymbols(p.path, p.base, p.starts, p.names, p.moduleOf, p.modules, p.moduleStarts, p.kernelTextEnd);
   }
 
   /** Parses kallsyms (the file's contents). Throws KernelSymbolsError when unusable. */

@@ -18,6 +18,7 @@ import { formatAlertJson, formatAlertText } from '../rules/output.js';
 import { BootClock, formatTime, rfc3339Nano } from '../util/clock.js';
 import { colors } from './color.js';
 import { PolicyEventFormatter } from './policy-events.js';
+import { maskEnvelopeLine } from './field-mask.js';
 import { TetragonFormatter, escapeControls, type FormatterOptions, type OutputFormat } from './tetragon.js';
 
 /** A line for each kind of event (without the newline); undefined: the format has no shape for it (tetragon: forks). */
@@ -77,8 +78,38 @@ function flowPid(r: FlowRecord): number | undefined {
   return (r.source.process ?? r.destination.process)?.pid;
 }
 
-/** Lines of every kind in an output format. */
+/** The formats whose lines are JSON (the ones a field mask applies to). */
+export const JSON_OUTPUTS: readonly EventOutput[] = ['json', 'tetragon', 'jsonpb', 'hubble'];
+
+/** The kind keys of the enveloped JSON lines other than Tetragon's process events (masked after the fact). */
+const ENVELOPE_KEYS: ReadonlySet<string> = new Set(['flow', 'syscall', 'process_kprobe', 'process_tracepoint',
+  'process_uprobe', 'process_lsm']);
+
+/**
+ * Lines of every kind in an output format. With `fields` (json and the strict formats): process
+ * and file events are masked while they are built; the other kinds' lines are masked as
+ * written (Falco's alerts at their top level); lost records never are.
+ */
 export function eventFormatter(format: EventOutput, o: EventFormatOptions = {}): EventFormatter {
+  const f = unmaskedFormatter(format, o);
+  const mask = o.fields;
+  if (!mask) return f;
+  if (!JSON_OUTPUTS.includes(format)) throw new Error(`field masks apply to JSON lines (${JSON_OUTPUTS.join(', ')}), not ${format}`);
+  const enveloped = <K extends VigilEventKind>(kind: K) => (e: EventOf<K>): string | undefined => {
+    const line = (f[kind] as (x: EventOf<K>) => string | undefined)(e);
+    return line === undefined ? undefined : maskEnvelopeLine(line, mask, ENVELOPE_KEYS);
+  };
+  return {
+    ...f,
+    flow: enveloped('flow'), dns: enveloped('dns'), sys: enveloped('sys'), policy: enveloped('policy'),
+    alert: (e) => {
+      const line = f.alert(e);
+      return line === undefined ? undefined : JSON.stringify(mask.apply(JSON.parse(line)));
+    },
+  };
+}
+
+function unmaskedFormatter(format: EventOutput, o: EventFormatOptions): EventFormatter {
   const clock = o.clock ?? BootClock.measure();
   const strict = format === 'tetragon' || format === 'jsonpb' || format === 'hubble';
   const tetragon = new TetragonFormatter(strict ? 'tetragon' : format === 'dict' ? 'compact' : format, o);

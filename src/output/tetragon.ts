@@ -24,6 +24,7 @@ import { CAP_DAC_OVERRIDE, capabilityList, capabilityName } from '../kernel/capa
 import { errnoName } from '../kernel/errno.js';
 import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
 import { colors, type Colors } from './color.js';
+import type { FieldMask } from './field-mask.js';
 import { LOSS_REASON_TEXT, type LossReason } from '../pipeline/loss.js';
 import {
   assertNever, type ExecEvent, type ExecFailedEvent, type ExitEvent, type FileEvent, type ForkEvent, type ProcessInfo,
@@ -43,8 +44,16 @@ export const OUTPUT_FORMATS: readonly OutputFormat[] = ['compact', 'json', 'tabl
  * joined by spaces, an argument holding a space put in double quotes.
  */
 export function tetragonArguments(args: readonly string[]): string {
-  return args.slice(1).map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ');
+  // A process's argv is one array for all its events: joined once.
+  let joined = joinedArguments.get(args);
+  if (joined === undefined) {
+    joined = args.slice(1).map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ');
+    joinedArguments.set(args, joined);
+  }
+  return joined;
 }
+
+const joinedArguments = new WeakMap<readonly string[], string>();
 
 /**
  * A capability's name as Tetragon's CapabilitiesType enum spells it. Tetragon
@@ -210,6 +219,8 @@ export interface FormatterOptions {
   timeFormat?: TimeFormat;
   /** compact: colour (escape codes) on. Default off. */
   color?: boolean;
+  /** json and tetragon: only these fields of each event (node_name and time stay). Default: every field. */
+  fields?: FieldMask;
 }
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
@@ -420,14 +431,63 @@ export class TetragonFormatter {
   /** Process texts by image, least recently used first. */
   private readonly jsonCache = new Map<ProcessInfo, { key: string; json: string }>();
 
+  /**
+   * A process's object through a field mask, as JSON text; kept per image like processJson's
+   * (a file event's process is the same for thousands of events), unless it carries the exec's
+   * binary_properties.
+   */
+  private maskedProcessJson(p: ProcessInfo, exited: boolean, mask: FieldMask, bin?: TetragonBinaryProperties): string {
+    const key = bin ? undefined : `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}|${mask.text}`;
+    const hit = this.maskedCache.get(p);
+    if (key !== undefined && hit?.key === key) return hit.json;
+    const obj = bin ? { ...this.process(p, exited), binary_properties: bin } : this.process(p, exited);
+    const json = JSON.stringify(mask.apply(obj));
+    if (key !== undefined) {
+      this.maskedCache.delete(p);
+      if (this.maskedCache.size >= PROCESS_JSON_CACHE_MAX) this.maskedCache.delete(this.maskedCache.keys().next().value!);
+      this.maskedCache.set(p, { key, json });
+    }
+    return json;
+  }
+
+  private readonly maskedCache = new Map<ProcessInfo, { key: string; json: string }>();
+
+  /** `{"<key>":{<masked body>},"node_name":..,"time":..}`: envelope() with --fields. */
+  private maskedEnvelope(mask: FieldMask, key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+    timeNs: bigint): string {
+    const parts: string[] = [];
+    const exited = e.kind === 'exit';
+    const proc = mask.field('process');
+    if (proc === true) parts.push(`"process":${this.envelopeProcess(e, p)}`);
+    else if (proc) parts.push(`"process":${this.maskedProcessJson(p, exited, proc, e.kind === 'exec' ? this.binaryProperties(p) : undefined)}`);
+    const par = mask.field('parent');
+    const parent = par ? this.parentOf(e, p) : undefined;
+    if (parent) parts.push(`"parent":${par === true ? this.processJson(parent) : this.maskedProcessJson(parent, false, par as FieldMask)}`);
+    const anc = mask.field('ancestors');
+    const ancestors = anc ? this.ancestorsOf(p) : undefined;
+    if (ancestors) {
+      parts.push(`"ancestors":[${ancestors.map((a) => (anc === true ? this.processJson(a) : this.maskedProcessJson(a, false, anc as FieldMask))).join(',')}]`);
+    }
+    if (rest) {
+      const r = JSON.stringify(mask.apply(rest));
+      if (r.length > 2) parts.push(r.slice(1, -1));
+    }
+    return `{"${key}":{${parts.join(',')}},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"}`;
+  }
+
+  /** The event's process as JSON text, with the exec's binary_properties. */
+  private envelopeProcess(e: SensorEvent, p: ProcessInfo): string {
+    const proc = this.processJson(p, e.kind === 'exit');
+    // Tetragon: binary_properties only in exec events (the process text is shared by every event).
+    const bin = e.kind === 'exec' ? this.binaryProperties(p) : undefined;
+    return bin ? `${proc.slice(0, -1)},"binary_properties":${JSON.stringify(bin)}}` : proc;
+  }
+
   /** `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}` */
   private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
     timeNs: bigint): string {
-    let proc = this.processJson(p, e.kind === 'exit');
-    // Tetragon: binary_properties only in exec events (the process text is shared by every event).
-    const bin = e.kind === 'exec' ? this.binaryProperties(p) : undefined;
-    if (bin) proc = `${proc.slice(0, -1)},"binary_properties":${JSON.stringify(bin)}}`;
-    let body = `"process":${proc}`;
+    if (this.opts.fields) return this.maskedEnvelope(this.opts.fields, key, e, p, rest, timeNs);
+    let body = `"process":${this.envelopeProcess(e, p)}`;
     const parent = this.parentOf(e, p);
     if (parent) body += `,"parent":${this.processJson(parent)}`;
     const anc = this.ancestorsOf(p);

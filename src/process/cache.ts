@@ -81,6 +81,8 @@ interface Node {
   state: State;
   /** When it was (re)queued for expiry, ms of the cache's clock. */
   retiredAt: number;
+  /** The cache's move count when it last went to the back of byPid (touch). */
+  movedAt: number;
 }
 
 /** task->exit_code as wait(2) reports it: exit status in bits 8-15, signal in 0-6, core dump in bit 7. */
@@ -365,7 +367,8 @@ export class ProcessCache implements ProcessLookup, Disposable {
       this.counters.vanished++;
       retired++;
     }
-    for (const n of alive) this.touch(n);
+    // Checked and alive: behind the others, so the next batch checks the next ones.
+    for (const n of alive) this.touch(n, true);
     return retired;
   }
 
@@ -397,7 +400,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
 
   private insert(info: Info, parent?: Node): ProcessInfo {
     this.share(info);
-    const node: Node = { info, older: undefined, refs: 0, holdsParent: false, state: 'live', retiredAt: 0 };
+    const node: Node = { info, older: undefined, refs: 0, holdsParent: false, state: 'live', retiredAt: 0, movedAt: this.moves };
     const p = parent ?? this.findParent(info.ppid, info.parentStartBootNs, info.startBootNs);
     if (p) this.link(node, p);
     this.byExecId.set(info.execId, node);
@@ -410,6 +413,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
       node.older = head;
       this.byPid.delete(info.pid);
       this.byPid.set(info.pid, node);
+      node.movedAt = ++this.moves;
       if (head && head.state === 'live') {
         // Replaced by an exec of the same process, or its exit was lost and the pid reused.
         if (sameStart(head.info, info.startBootNs, info.source !== 'procfs')) head.info.replaced = true;
@@ -443,12 +447,23 @@ export class ProcessCache implements ProcessLookup, Disposable {
     this.queue.add(n);
   }
 
-  private touch(n: Node): void {
+  /**
+   * Moves n to the back of byPid (most recently used: reconcile() checks the front first). A node
+   * moved within the last half-size moves is still in the newer half and stays where it is: a
+   * busy process's every event would otherwise delete and re-add its entry (a third of a file
+   * event's CPU in a storm), and reconcile needs only the old end to be old.
+   */
+  private touch(n: Node, always = false): void {
+    if (!always && this.moves - n.movedAt < this.byPid.size >> 1) return;
     if (this.byPid.get(n.info.pid) === n) {
+      n.movedAt = ++this.moves;
       this.byPid.delete(n.info.pid);
       this.byPid.set(n.info.pid, n);
     }
   }
+
+  /** Entries put at the back of byPid so far (inserts and moves). */
+  private moves = 0;
 
   private drop(n: Node): void {
     this.byExecId.delete(n.info.execId);

@@ -37,7 +37,9 @@ export class Profiler implements Disposable {
   }
 
   static async start(opts: ProfilerOptions = {}): Promise<Profiler> {
-    const sym = opts.symbolizer ?? new Symbolizer(opts.symbolizerOptions);
+    // Its own symbolizer parses symbol tables on worker threads as samples are drained: this
+    // thread keeps draining, and a stop finds most tables ready.
+    const sym = opts.symbolizer ?? new Symbolizer({ parseInBackground: true, ...opts.symbolizerOptions });
     const own = !opts.symbolizer;
     let profiler: Profiler | undefined;
     try {
@@ -46,6 +48,8 @@ export class Profiler implements Disposable {
         onNewProcess: (pid) => profiler?.capture(pid),
       });
       profiler = new Profiler(sampler, sym, own);
+      // Kernel stacks are in every profile: kallsyms is read on a parsing thread from the start.
+      sym.prefetchKernel();
       const every = Math.max(50, opts.drainMs ?? 1000);
       const p = profiler;
       p.timer = setInterval(() => p.drain(), every);
@@ -72,6 +76,11 @@ export class Profiler implements Disposable {
       const pids = new Set(r.samples.map((s) => s.pid));
       for (const pid of pids) if (pid) this.capture(pid);
       this.acc.add(r);
+      if (this.symbolizer.options.parseInBackground) {
+        // The symbols' tables are parsed on the symbolizer's threads as the samples arrive.
+        for (const s of r.samples) if (s.user.addrs.length) this.symbolizer.prefetch(s.pid, s.user.addrs);
+        return;
+      }
       for (const s of r.samples) {
         const list = this.toWarm.get(s.pid);
         if (list) list.push(s);
@@ -109,6 +118,8 @@ export class Profiler implements Disposable {
    */
   async settle(): Promise<void> {
     this.drain();
+    // Tables being parsed on the worker thread land first (this thread stays free meanwhile).
+    await this.symbolizer.idle();
     if (this.warming) {
       clearImmediate(this.warming);
       this.warming = undefined;

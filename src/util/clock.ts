@@ -215,11 +215,14 @@ export function parseTimeFormat(name: string): TimeFormat | undefined {
 
 /** ns since the epoch in one of the TIME_FORMATS (UTC). */
 export function formatTime(epochNs: bigint, format: TimeFormat): string {
-  const d = new Date(Number(epochNs / 1_000_000n));
-  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-  const hms = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
   const nanos = (((epochNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
-  const date = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  const second = (epochNs - BigInt(nanos)) / 1_000_000_000n;
+  // The part before the fraction is the same for every event of one second: kept for the next.
+  let head = lastSecond.format === format && lastSecond.second === second ? lastSecond.head : undefined;
+  if (head === undefined) {
+    head = secondHead(new Date(Number(second) * 1000), format);
+    lastSecond = { format, second, head };
+  }
   // Go's ".999...": the digits of that precision, trailing zeros dropped, no "." when none remain.
   const fraction = (digits: number) => {
     const f = nanos.slice(0, digits).replace(/0+$/, '');
@@ -227,15 +230,37 @@ export function formatTime(epochNs: bigint, format: TimeFormat): string {
   };
   switch (format) {
     case 'StampMilli':
-      return `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${hms}.${nanos.slice(0, 3)}`;
+      return `${head}.${nanos.slice(0, 3)}`;
+    case 'RFC3339':
+    case 'RFC1123Z':
+      return head;
+    case 'RFC3339Milli':
+      return `${head}${fraction(3)}Z`;
+    case 'RFC3339Micro':
+      return `${head}${fraction(6)}Z`;
+    case 'RFC3339Nano':
+      return `${head}${fraction(9)}Z`;
+    default: {
+      const never: never = format;
+      throw new RangeError(`unknown time format ${String(never)}`);
+    }
+  }
+}
+
+let lastSecond: { format: TimeFormat; second: bigint; head: string } = { format: 'StampMilli', second: -1n, head: '' };
+
+/** A time layout up to its fraction (the whole of it for the layouts without one). */
+function secondHead(d: Date, format: TimeFormat): string {
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const hms = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  const date = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  switch (format) {
+    case 'StampMilli':
+      return `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${hms}`;
     case 'RFC3339':
       return `${date}T${hms}Z`;
-    case 'RFC3339Milli':
-      return `${date}T${hms}${fraction(3)}Z`;
-    case 'RFC3339Micro':
-      return `${date}T${hms}${fraction(6)}Z`;
-    case 'RFC3339Nano':
-      return `${date}T${hms}${fraction(9)}Z`;
+    case 'RFC3339Milli': case 'RFC3339Micro': case 'RFC3339Nano':
+      return `${date}T${hms}`;
     case 'RFC1123Z':
       return `${DAYS[d.getUTCDay()]}, ${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${hms} +0000`;
     default: {

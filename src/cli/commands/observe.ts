@@ -14,7 +14,8 @@ import { FileSensor } from '../../sensors/file.js';
 import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { ProcessCache } from '../../process/cache.js';
 import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
-import { eventFormatter, type EventOutput } from '../../output/event-format.js';
+import { eventFormatter, JSON_OUTPUTS, type EventOutput } from '../../output/event-format.js';
+import { FieldMask, FieldMaskError } from '../../output/field-mask.js';
 import { FLOW_OUTPUTS, flowTableHeader } from '../../network/flow-format.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
@@ -43,7 +44,7 @@ const KINDS: Record<Exclude<SensorName, 'file'>, ProcessEventKind[]> = {
 };
 
 const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table|tetragon]
-                     [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
+                     [--fields LIST] [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
 
 Streams events from the kernel to stdout, one line each, until Ctrl-C (SIGINT),
 SIGTERM, S seconds, or N events.
@@ -88,6 +89,10 @@ output:
                       RFC3339Milli, RFC3339Micro, RFC3339Nano, RFC1123Z (UTC)
   --color WHEN        compact: auto (default: on a terminal, unless NO_COLOR
                       is set), always, never
+  --fields LIST       json, tetragon, jsonpb, hubble: only these fields of each
+                      event, as dotted paths under its kind (Tetragon's field
+                      filters): --fields process.pid,process.binary,path;
+                      node_name, time and lost records stay
   --ancestors         add each process's ancestors beyond its parent
   --duration S        stop after S seconds (decimals allowed)
   --count N           stop after N events
@@ -123,6 +128,8 @@ export interface ObserveOptions {
   /** With flow or dns among --sensors: their options (Hubble's filters); the stream merges both. */
   network: NetworkObserveOptions | undefined;
   telemetry: TelemetryOptions;
+  /** --fields: only these fields of each JSON line. */
+  fields?: FieldMask | undefined;
 }
 
 /** The strict outputs (Tetragon's and Hubble's schemas only), which have no fork events. */
@@ -161,6 +168,25 @@ export const OBSERVE_FLAGS = {
   'output-buffer': { type: 'string' },
 } as const;
 
+/** observe's flags that `vigil events` has not (the agent formats its lines). */
+const OBSERVE_ONLY_FLAGS = {
+  fields: { type: 'string' },
+} as const;
+
+/** --fields: the mask, refused with a format whose lines are not JSON. */
+function parseFields(list: string | undefined, format: string): FieldMask | undefined {
+  if (list === undefined) return undefined;
+  if (!(JSON_OUTPUTS as readonly string[]).includes(format)) {
+    throw new UsageError(`--fields: masks JSON lines; use it with --output ${JSON_OUTPUTS.join(', ')} (not ${format})`);
+  }
+  try {
+    return FieldMask.parse(list);
+  } catch (e) {
+    if (e instanceof FieldMaskError) throw new UsageError(`--fields: ${e.message}`);
+    throw e;
+  }
+}
+
 /** What parseFlags gives for OBSERVE_FLAGS. */
 export interface ObserveFlagValues {
   output: string;
@@ -183,7 +209,8 @@ export interface ObserveFlagValues {
 /** Parses and checks observe's flags. Pure: nothing is loaded, the container is resolved later. */
 export function parseObserveArgs(argv: string[]): ObserveOptions {
   const { values, tokens } = parseFlags({
-    args: argv, options: { ...OBSERVE_FLAGS, ...NETWORK_FLAGS, ...TELEMETRY_FLAGS }, strict: true, allowPositionals: false, tokens: true,
+    args: argv, options: { ...OBSERVE_FLAGS, ...OBSERVE_ONLY_FLAGS, ...NETWORK_FLAGS, ...TELEMETRY_FLAGS }, strict: true,
+    allowPositionals: false, tokens: true,
   });
   const named = values.sensors === undefined ? [...DEFAULT_SENSORS] : parseSensors(values.sensors);
   const network = named.some((n) => (NETWORK_SENSORS as readonly string[]).includes(n))
@@ -202,6 +229,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   }
   return {
     ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
+    fields: parseFields(values.fields, values.output),
   };
 }
 
@@ -358,7 +386,7 @@ export const command: Command = {
     const hubbleTable = o.format === 'table' && o.sensors.length === 0;
     const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock };
     const format = eventFormatter(o.format, {
-      ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable,
+      ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
     });
     const header = hubbleTable ? flowTableHeader() : new TetragonFormatter('table', { node: cache.node }).header();
     return await streamEvents({

@@ -16,7 +16,7 @@ import {
   type OutputEncoding, type Priority,
 } from '../../rules/index.js';
 import { LiveRules } from '../../rules/live.js';
-import type { PolicyEvent } from '../../policy/ir.js';
+import { startPolicies, type RunningPolicies, type StartPoliciesOptions } from '../../policy/index.js';
 import {
   DEFAULT_OUTPUT_BUFFER, EventPipeline, describeLosses, vigilEventOptions, type HttpOutput, type Sink,
 } from '../../pipeline/index.js';
@@ -27,7 +27,7 @@ import {
 import { PROCESS_FILTER_FLAGS, byteSize, filterSetFromFlags, ids, parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 import { parseTelemetryFlags, Telemetry, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
-import type { PolicyTelemetry, TelemetrySources } from '../../telemetry/index.js';
+import type { TelemetrySources } from '../../telemetry/index.js';
 
 const usage = `usage: vigil run --rules FILE|DIR [--rules ...] [--policy FILE|DIR ...]
                  [--output text|json|tetragon] [--min-priority P] [--rule-matching first|all]
@@ -191,58 +191,21 @@ export function parseRunArgs(argv: string[]): RunOptions {
 }
 
 // ------------------------------------------------------------------ policies
-// HOOK for issue 4 (src/policy/, helpers T1/T2): when --policy is given, run.ts
-// imports src/policy/index.ts and calls its startPolicies(); the policies run
-// alongside the rules, sharing the filter and the process cache. The module
-// is looked up at run time so that this command builds before it exists.
-// T2 may adapt this block (and only it) to the final startPolicies signature.
-
-/** What run.ts hands to src/policy/index.ts's startPolicies. */
-export interface PolicyStartOptions {
-  paths: string[];
-  filter: FilterSet;
-  cache: ProcessCache;
-  output: OutputEncoding;
-  onLost(count: number, sensor: string): void;
-  /** Each policy event (to run's pipeline; without it startPolicies writes to stdout). */
-  onEvent?(e: PolicyEvent): void;
-}
-
-/** What startPolicies gives back. */
-export interface RunningPolicies {
-  close(): void | Promise<void>;
-  /** Its ring's reader, for the pipeline to drain and pause. */
-  engine?: { drain(): number; pause?(): void; resume?(): void } & Partial<PolicyTelemetry>;
-}
 
 /** The policies could not start (they did not load, or one cannot run here): the message says why. */
 class PolicyStartError extends Error {
   override readonly name = 'PolicyStartError';
 }
 
-async function startPoliciesHook(o: PolicyStartOptions): Promise<RunningPolicies> {
-  const modulePath = '../../policy/index.js';
-  let mod: { startPolicies?: (o: PolicyStartOptions) => Promise<RunningPolicies> };
+/** startPolicies, its failures as PolicyStartError (said in one line) unless they are the user's or the kernel's. */
+async function startRunPolicies(o: StartPoliciesOptions): Promise<RunningPolicies> {
   try {
-    mod = (await import(modulePath)) as typeof mod;
-  } catch (e) {
-    throw new UsageError(`--policy: policies are not available in this build (${(e as Error).message})`);
-  }
-  if (typeof mod.startPolicies !== 'function') throw new UsageError('--policy: src/policy/index.ts has no startPolicies()');
-  try {
-    return await mod.startPolicies(o);
+    return await startPolicies(o);
   } catch (e) {
     if (e instanceof NotSupportedError || e instanceof UsageError) throw e;
     throw new PolicyStartError((e as Error).message, { cause: e });
   }
 }
-/** The policy engine's counters, when the engine has them. */
-function policyTelemetry(engine: RunningPolicies['engine']): PolicyTelemetry | undefined {
-  const counters = engine?.counters;
-  if (!engine || !counters) return undefined;
-  return { get names() { return engine.names ?? []; }, counters: (name) => counters.call(engine, name) };
-}
-// ------------------------------------------------------------------ end of hook
 
 export const command: Command = {
   name: 'run',
@@ -332,7 +295,7 @@ export const command: Command = {
         }
       }
       if (o.policies.length) {
-        policies = await startPoliciesHook({
+        policies = await startRunPolicies({
           paths: o.policies, filter, cache, output: o.output, onLost,
           onEvent: (event) => {
             pipeline.push({ kind: 'policy', event, timeBootNs: clock.toBootNs(event.timeNs) });
@@ -340,7 +303,7 @@ export const command: Command = {
           },
         });
       }
-      sources.policies = policyTelemetry(policies?.engine);
+      sources.policies = policies?.engine;
     } catch (e) {
       await telemetry.close();
       await live?.close();

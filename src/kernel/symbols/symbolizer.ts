@@ -7,8 +7,12 @@
 // mtime and size), in an LRU. JIT frames come from perf maps, kernel frames from kallsyms.
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { demangle } from './demangle.js';
 import { BufferSource, ElfFile, FdSource, SymbolTable, type ByteSource } from '../elf.js';
+import { readFunctionTable } from './table.js';
+import type { TableReply, TableRequest } from './table-worker.js';
 import { KernelSymbols } from '../kallsyms.js';
 import { fileKeyOf, parseMaps, parseNsPid, ProcessSnapshot, readProcText, type ExecMapping } from './maps.js';
 import { PerfMap } from './perfmap.js';
@@ -23,6 +27,12 @@ const MAX_OPEN_FILES = 128;
 const MAX_FILES = 4096;
 const CANNOT_OPEN = 'cannot open';
 const CANNOT_REOPEN = 'cannot open again';
+/** Threads that parse symbol tables in the background (parseInBackground), at most one a CPU. */
+const PARSING_THREADS = 2;
+/** Parsing threads told to stop and not exited yet, of every symbolizer. */
+const exitingThreads = new Set<Promise<unknown>>();
+/** Omit over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** Reload kallsyms on a miss at most this often (modules and BPF programs come and go). */
 const KALLSYMS_RELOAD_MS = 5_000;
 
@@ -66,6 +76,15 @@ export class Symbolizer {
   private kernelLoadedAt = 0;
   private vdso: { elf: ElfFile; table: SymbolTable } | null | undefined;
   private closed = false;
+  /** The parsing threads (parseInBackground), started on the first prefetch, and what each has on its way. */
+  private workers: { worker: Worker; busy: number }[] = [];
+  /** Prefetches in flight, by request id. */
+  private readonly inFlight = new Map<number, { land: (r: TableReply | undefined) => void; done: () => void; thread: { busy: number } }>();
+  /** Table keys of the files on their way, and whether kallsyms is. */
+  private readonly inFlightKeys = new Set<string>();
+  private kernelInFlight = false;
+  private readonly inFlightDone: Promise<void>[] = [];
+  private nextRequest = 1;
 
   private readonly counters = { captures: 0, elfParsed: 0, elfParseMs: 0, lookups: 0, unknown: 0 };
 
@@ -140,6 +159,107 @@ export class Symbolizer {
     snap.update(fresh);
     this.capturePerfMap(pid, snap);
     return true;
+  }
+
+  /**
+   * With parseInBackground: starts parsing, on the worker threads, the symbol tables of the
+   * files that pid's user addresses fall in (those not cached or on their way). A no-op
+   * otherwise, and for a process not captured.
+   */
+  prefetch(pid: number, addrs: readonly bigint[]): void {
+    if (!this.options.parseInBackground || this.closed) return;
+    const snap = this.processes.get(pid);
+    if (!snap) return;
+    let last: ExecMapping | undefined;
+    for (const addr of addrs) {
+      if (last && addr >= last.start && addr < last.end) continue;
+      const m = snap.find(addr);
+      if (!m) continue;
+      last = m;
+      const entry = m.fileKey ? this.files.get(m.fileKey) : undefined;
+      if (!entry?.elf || entry.error || this.tables.has(entry.tableKey) || this.inFlightKeys.has(entry.tableKey)) continue;
+      // No more on their way than the cache holds: past that a table would evict one before it.
+      if (this.inFlightKeys.size >= this.maxTables) return;
+      this.inFlightKeys.add(entry.tableKey);
+      this.request({ kind: 'file', openers: entry.openers }, (r) => {
+        this.inFlightKeys.delete(entry.tableKey);
+        if (r?.ok !== true || r.kind !== 'file' || this.tables.has(entry.tableKey)) return;
+        // The thread opened the file by path: keep its table only if it is the file captured
+        // (same build id, else same size and modification time).
+        const same = entry.elf?.buildId !== undefined ? r.buildId === entry.elf.buildId : entry.tableKey.endsWith(`:${r.mtimeMs}:${r.size}`);
+        if (!same) return;
+        this.counters.elfParsed++;
+        this.cacheTable(entry, SymbolTable.fromParts(r.parts));
+      });
+    }
+  }
+
+  /** With parseInBackground: starts reading kallsyms on a worker thread, if not read yet. */
+  prefetchKernel(): void {
+    if (!this.options.parseInBackground || this.closed || this.kernel || this.kernelInFlight) return;
+    this.kernelInFlight = true;
+    this.request({ kind: 'kernel', path: this.kallsymsPath }, (r) => {
+      this.kernelInFlight = false;
+      // A failure is met again, and reported, by the lookup that reads it here.
+      if (r?.ok === true && r.kind === 'kernel' && !this.kernel) {
+        this.kernel = KernelSymbols.fromParts(r.parts);
+        this.kernelLoadedAt = Date.now();
+      }
+    });
+  }
+
+  /** Resolves when every prefetch started so far has landed (or failed: then the lookup parses). */
+  async idle(): Promise<void> {
+    while (this.inFlightDone.length) await Promise.all(this.inFlightDone.splice(0));
+  }
+
+  /** Sends a request to the least busy parsing thread; land is called with the reply (undefined if the thread died). */
+  private request(req: DistributiveOmit<TableRequest, 'id'>, land: (r: TableReply | undefined) => void): void {
+    if (!this.workers.length) {
+      const n = Math.max(1, Math.min(PARSING_THREADS, os.availableParallelism()));
+      for (let i = 0; i < n; i++) {
+        const w = new Worker(new URL('./table-worker.js', import.meta.url));
+        w.unref();
+        w.on('message', (r: TableReply) => this.landed(r.id, r));
+        // A thread that fails or ends leaves the lookups to parse on this one (nothing waits on it).
+        w.on('error', () => this.dropWorkers());
+        w.on('exit', () => {
+          if (this.workers.some((x) => x.worker === w)) this.dropWorkers();
+        });
+        this.workers.push({ worker: w, busy: 0 });
+      }
+    }
+    const w = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.nextRequest++;
+    w.busy++;
+    this.inFlightDone.push(new Promise<void>((done) => this.inFlight.set(id, { land, done, thread: w })));
+    w.worker.postMessage({ ...req, id } as TableRequest);
+  }
+
+  private landed(id: number, r: TableReply | undefined): void {
+    const req = this.inFlight.get(id);
+    if (!req) return;
+    this.inFlight.delete(id);
+    req.thread.busy--;
+    try {
+      if (!this.closed) req.land(r);
+    } finally {
+      req.done();
+    }
+  }
+
+  /** Resolves when the parsing threads every closed symbolizer stopped have exited (their descriptors closed). */
+  static async threadsExited(): Promise<void> {
+    await Promise.all([...exitingThreads]);
+  }
+
+  private dropWorkers(): void {
+    for (const w of this.workers) {
+      const exited: Promise<unknown> = w.worker.terminate().catch(() => undefined).finally(() => exitingThreads.delete(exited));
+      exitingThreads.add(exited);
+    }
+    this.workers = [];
+    for (const id of [...this.inFlight.keys()]) this.landed(id, undefined);
   }
 
   /** Drop what was captured for pid. */
@@ -226,6 +346,7 @@ export class Symbolizer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.dropWorkers();
     for (const f of this.openFiles) f.source?.close();
     this.openFiles.clear();
     this.files.clear();
@@ -329,9 +450,7 @@ export class Symbolizer {
     const t0 = performance.now();
     let table: SymbolTable;
     try {
-      table = elf.symbols(source);
-      // Stripped (no .symtab): a separate debug file found by build id has the full table.
-      if (elf.buildId && !elf.hasSymtab(source)) table = debugFileTable(elf.buildId) ?? table;
+      table = readFunctionTable(elf, source);
     } catch (err) {
       entry.error = (err as Error).message;
       table = SymbolTable.empty;
@@ -341,12 +460,18 @@ export class Symbolizer {
     }
     this.counters.elfParsed++;
     this.counters.elfParseMs += performance.now() - t0;
+    return this.cacheTable(entry, table);
+  }
+
+  /** Into the LRU, its oldest table out past the bound; the file's kept descriptor is let go. */
+  private cacheTable(entry: FileEntry, table: SymbolTable): CachedTable {
     const cachedTable: CachedTable = { table, names: [] };
     this.tables.set(entry.tableKey, cachedTable);
     while (this.tables.size > this.maxTables) {
       const oldest = this.tables.keys().next().value as string;
       this.tables.delete(oldest);
     }
+    this.releaseSource(entry);
     return cachedTable;
   }
 
@@ -449,25 +574,6 @@ function openFirst(paths: readonly string[]): FdSource | undefined {
     }
   }
   return undefined;
-}
-
-function debugFileTable(buildId: string): SymbolTable | undefined {
-  if (buildId.length < 4) return undefined;
-  const p = `/usr/lib/debug/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
-  let source: ByteSource;
-  try {
-    source = FdSource.open(p);
-  } catch {
-    return undefined;
-  }
-  try {
-    const elf = ElfFile.parse(source, p);
-    return elf.buildId === buildId && elf.hasSymtab(source) ? elf.symbols(source) : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    source.close();
-  }
 }
 
 /** The vDSO is the same image in every process: read ours from memory, once. */

@@ -69,6 +69,12 @@ export interface SymbolizerOptions {
   maxCachedFiles?: number;
   /** Demangle C++/Rust names; default true. */
   demangle?: boolean;
+  /**
+   * Parse the symbol tables of a captured process's files on a worker thread as soon as it is
+   * captured (prefetch), so symbolising later finds them ready and the caller's thread stays
+   * free; default false (parsed on first lookup, on the caller's thread).
+   */
+  parseInBackground?: boolean;
 }
 
 export interface SymbolizerStats {
