@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { repoPath } from '../src/util/paths.js';
-import { Agent, cpuSeconds, falcoRules } from './agent.js';
+import { Agent, cpuSeconds, falcoRules, waitedSeconds } from './agent.js';
 import { count, markdownTable } from './table.js';
 
 export interface PhaseResult {
@@ -26,6 +26,10 @@ export interface PhaseResult {
   seconds: number;
   /** Percent of one CPU. */
   cpuPercent: number;
+  /** Seconds its threads waited for a CPU (run queue): much of it means the host, not the agent, set the pace. */
+  waitedS: number;
+  /** The host's 1-minute load average at the end of the phase. */
+  load: number;
   rssMedianMiB: number;
   rssPeakMiB: number;
   events: number;
@@ -114,6 +118,7 @@ export async function runAgentCost(o: { idleS: number; stormS: number; vigil?: s
       const events0 = await metricSum(port, 'vigil_events_total');
       const lost0 = await metricSamples(port, 'vigil_events_lost_total');
       const cpu0 = cpuSeconds(agent.pid)!;
+      const wait0 = waitedSeconds(agent.pid)!;
       const t0 = performance.now();
       let execs = 0;
       try {
@@ -124,6 +129,8 @@ export async function runAgentCost(o: { idleS: number; stormS: number; vigil?: s
         clearInterval(scrape);
       }
       const cpu1 = cpuSeconds(agent.pid);
+      const wait1 = waitedSeconds(agent.pid) ?? wait0;
+      const load = os.loadavg()[0]!;
       const elapsed = (performance.now() - t0) / 1000;
       if (cpu1 === undefined) throw new Error(`the agent exited during the ${phase.name} phase: ${agent.stderr.slice(-2000)}`);
       // What the rings held at the end reaches the metrics within the pipeline's next cycles.
@@ -131,7 +138,7 @@ export async function runAgentCost(o: { idleS: number; stormS: number; vigil?: s
       const lost1 = await metricSamples(port, 'vigil_events_lost_total');
       const sum = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
       results.push({
-        name: phase.name, seconds: elapsed, cpuPercent: ((cpu1 - cpu0) / elapsed) * 100,
+        name: phase.name, seconds: elapsed, cpuPercent: ((cpu1 - cpu0) / elapsed) * 100, waitedS: wait1 - wait0, load,
         rssMedianMiB: median(rss) / 1024, rssPeakMiB: Math.max(...rss) / 1024,
         events: (await metricSum(port, 'vigil_events_total')) - events0, lost: sum(lost1) - sum(lost0), lostBy: lostBy(lost0, lost1), execs,
       });
@@ -150,14 +157,16 @@ export function agentCostReport(r: { results: PhaseResult[]; rules: string }): s
     '### vigil agent with everything on: CPU and memory',
     '',
     `Sensors exec, exit, fork, file, flow, dns; the built-in policies; the rules of \`${path.relative(repoPath(), r.rules)}\`; ` +
-    'Prometheus with BPF statistics, scraped every 15 s. CPU: user + system time over the phase, percent of one CPU. ' +
+    'Prometheus with BPF statistics, scraped every 15 s. CPU: user + system time over the phase, percent of one CPU; ' +
+    'waited for CPU: its threads\' time on a run queue (/proc/PID/task/*/schedstat), high when the host, not the agent, set the pace; ' +
+    'load: the host\'s 1-minute load average at the end of the phase. ' +
     'RSS: sampled every 500 ms. Events and losses: the agent\'s own vigil_events_total and vigil_events_lost_total.',
     '',
     markdownTable([
-      { title: 'phase', align: 'left' }, { title: 'seconds' }, { title: 'CPU %' }, { title: 'RSS median MiB' }, { title: 'RSS peak MiB' },
+      { title: 'phase', align: 'left' }, { title: 'seconds' }, { title: 'load (1 min)' }, { title: 'CPU %' }, { title: 'waited for CPU s' }, { title: 'RSS median MiB' }, { title: 'RSS peak MiB' },
       { title: 'processes made' }, { title: 'events' }, { title: 'lost' }, { title: 'lost by sensor and reason', align: 'left' },
     ], r.results.map((p) => [
-      p.name, p.seconds.toFixed(0), p.cpuPercent.toFixed(1), p.rssMedianMiB.toFixed(0), p.rssPeakMiB.toFixed(0),
+      p.name, p.seconds.toFixed(0), p.load.toFixed(1), p.cpuPercent.toFixed(1), p.waitedS.toFixed(1), p.rssMedianMiB.toFixed(0), p.rssPeakMiB.toFixed(0),
       p.execs ? `${count(p.execs)} (${count(Math.round(p.execs / p.seconds))}/s)` : '-', count(p.events), count(p.lost), p.lostBy || '-',
     ])),
     '',

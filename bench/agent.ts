@@ -153,6 +153,25 @@ export function cpuSeconds(pid: number): number | undefined {
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
 }
 
+/** Seconds a process's threads waited on a run queue for a CPU (/proc/PID/task/TID/schedstat); undefined once it is gone. */
+export function waitedSeconds(pid: number): number | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let ns = 0;
+  for (const t of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'latin1').split(' ')[1]);
+    } catch {
+      // A thread that ended since the listing.
+    }
+  }
+  return ns / 1e9;
+}
+
 /** USER_HZ: the unit of /proc/PID/stat's times (100 on every Linux architecture Vigil runs on). */
 const CLOCK_TICKS = 100;
 
