@@ -80,8 +80,11 @@ export class Agent {
   }
 
   /** Starts bin/vigil (or another build's, `vigil`) and waits until it says it is attached ("Ctrl-C to stop"). */
-  static async start(command: AgentCommand, o: { vigil?: string; readyTimeoutMs?: number; stdout?: 'pipe' | 'null' } = {}):
-    Promise<Agent> {
+  static async start(command: AgentCommand, o: {
+    vigil?: string; readyTimeoutMs?: number; stdout?: 'pipe' | 'null';
+    /** What on stderr says it is attached (default "Ctrl-C to stop"; `vigil agent` logs "ready"). */
+    ready?: RegExp;
+  } = {}): Promise<Agent> {
     // 'null': output to /dev/null, so that the reader is never what holds the agent back (a slow
     // reader is the matter of the output queues); 'pipe' (default): read here, counted.
     const stdout = o.stdout === 'null' ? openSync('/dev/null', 'w') : 'pipe';
@@ -93,7 +96,8 @@ export class Agent {
     }
     const a = new Agent(child, command);
     const deadline = performance.now() + (o.readyTimeoutMs ?? 60_000);
-    while (!/Ctrl-C to stop/.test(a.stderr)) {
+    const ready = o.ready ?? /Ctrl-C to stop/;
+    while (!ready.test(a.stderr)) {
       if (a.reapedAt !== undefined) throw new Error(`${command.name}: exited before it was ready: ${a.stderr.trim()}`);
       if (performance.now() > deadline) {
         a.kill();
@@ -135,6 +139,41 @@ export class Agent {
     if (this.reapedAt === undefined) this.child.kill('SIGKILL');
   }
 }
+
+/** A process's CPU time (user and system) in seconds, from /proc/PID/stat; undefined once it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // After the command name (which may hold spaces) in parentheses: utime and stime are fields 14 and 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+
+/** Seconds a process's threads waited on a run queue for a CPU (/proc/PID/task/TID/schedstat); undefined once it is gone. */
+export function waitedSeconds(pid: number): number | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let ns = 0;
+  for (const t of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'latin1').split(' ')[1]);
+    } catch {
+      // A thread that ended since the listing.
+    }
+  }
+  return ns / 1e9;
+}
+
+/** USER_HZ: the unit of /proc/PID/stat's times (100 on every Linux architecture Vigil runs on). */
+const CLOCK_TICKS = 100;
 
 /** bench/.output/execstorm: spawns /bin/true `count` times, one at a time; resolves with the spawns made. */
 export async function execChurn(count: number, cpu?: number): Promise<number> {

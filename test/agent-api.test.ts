@@ -9,7 +9,7 @@
 //   reported as file:line:col and leaves the running one.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -222,6 +222,77 @@ describe('the agent API with api.group', { timeout: 120_000 }, () => {
       assert.equal(r.stdout, 'no policies\n');
     } finally {
       await agent.stop();
+    }
+  });
+});
+
+describe('what the API added survives a restart', { timeout: 300_000 }, () => {
+  test('policies (enabled, disabled, deleted) and rules kept in state.directory (0700, 0600), in force again after a restart', async () => {
+    requireRoot();
+    tracefs();
+    let agent = await TestAgent.start('sensors: [exec]\n');
+    const cli = async (args: string[]) => outputOf(agent.vigil(args));
+    try {
+      const watched = path.join(agent.dir, 'kept');
+      const prefix = path.join(agent.dir, 'ruled');
+      const files = {
+        kept: path.join(agent.dir, 'kept.yaml'), gone: path.join(agent.dir, 'gone.yaml'), off: path.join(agent.dir, 'off.yaml'),
+        rules: path.join(agent.dir, 'kept-rules.yaml'),
+      };
+      writeFileSync(files.kept, policyYaml('agent-kept', watched));
+      writeFileSync(files.gone, policyYaml('agent-gone', `${watched}-gone`));
+      writeFileSync(files.off, policyYaml('agent-off', `${watched}-off`));
+      writeFileSync(files.rules, rulesYaml(prefix));
+      const state = path.join(agent.dir, 'state');
+      assert.equal(statSync(state, { throwIfNoEntry: false }), undefined, 'nothing written before the API changed anything');
+      for (const f of [files.kept, files.gone, files.off]) assert.equal((await cli(['policy', 'add', f])).status, 0);
+      assert.equal((await cli(['policy', 'delete', 'agent-gone'])).status, 0);
+      assert.equal((await cli(['policy', 'disable', 'agent-off'])).status, 0);
+      const added = await cli(['rules', 'add', files.rules]);
+      assert.equal(added.status, 0, added.stderr);
+      assert.equal(statSync(state).mode & 0o777, 0o700);
+      assert.equal(statSync(path.join(state, 'api-state.json')).mode & 0o777, 0o600);
+      // Kept by the agent, not read again from where they came from.
+      for (const f of Object.values(files)) rmSync(f);
+
+      agent = await agent.restart();
+      const list = (await cli(['policy', 'list'])).stdout;
+      assert.match(list, /^agent-kept +enabled +api /m);
+      assert.match(list, /^agent-off +disabled +api /m);
+      assert.doesNotMatch(list, /agent-gone/, 'a deleted policy stays deleted');
+      assert.match((await cli(['rules', 'list'])).stdout, /kept-rules\.yaml +api +1\n1 rules active of 1\n$/);
+      const posts = await agent.eventsWhile(['--sensors', 'policy', '--count', '1', '--duration', '20'], () => touch(watched));
+      assert.match(posts.stdout, new RegExp(watched), 'the kept policy matches after the restart');
+      const alert = await agent.eventsWhile(['--sensors', 'alert', '--count', '1', '--duration', '20'], () => touch(`${prefix}-1`));
+      assert.match(alert.stdout, new RegExp(`Warning agent test open ${prefix}-1`), 'the kept rules alert after the restart');
+
+      // Deleted after the restart: gone from the state too.
+      assert.equal((await cli(['policy', 'delete', 'agent-kept'])).status, 0);
+      assert.equal((await cli(['rules', 'delete', files.rules])).status, 0);
+      agent = await agent.restart();
+      assert.equal((await cli(['policy', 'list'])).stdout.match(/^agent-\S+/gm)?.join(' '), 'agent-off');
+      assert.match((await cli(['rules', 'list'])).stdout, /0 rules active of 0\n$/);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('a state directory others can write to stops the start: one line, status 1', () => {
+    requireRoot();
+    tracefs();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-state-'));
+    try {
+      const state = path.join(dir, 'state');
+      mkdirSync(state);
+      chmodSync(state, 0o777);
+      const config = path.join(dir, 'agent.yaml');
+      writeFileSync(config, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\nstate:\n  directory: ${state}\n`);
+      const r = spawnSync(process.execPath, [vigil, 'agent', '--config', config], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
+      assert.equal(r.status, 1, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: '));
+      assert.deepEqual(lines, [`vigil agent: state.directory: ${state} is writable by others (mode 0777); make it 0700 or remove it`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -28,9 +28,12 @@ describe('agent configuration', () => {
     assert.deepEqual(d.health, { host: '127.0.0.1', port: 9410 });
     assert.deepEqual(d.sensors, ['exec', 'exit', 'file']);
     assert.equal(d.historyEvents, 4096);
+    assert.equal(d.stateDirectory, '/var/lib/vigil');
+    assert.equal(d.metrics, undefined);
     const c = parseAgentConfig('a.yaml', [
       'api: {socket: /run/x.sock, group: vigil, clientBuffer: 512KiB}', 'health: {address: "[::1]:9000"}', 'sensors: [exec, fork]',
       'includeSelf: true', 'history: {events: 10}', 'log: {level: debug}', 'metrics: {address: "127.0.0.1:9090"}', 'otlp:',
+      'state: {directory: /srv/vigil}',
     ].join('\n'));
     assert.deepEqual(c.api, { socket: '/run/x.sock', group: 'vigil', clientBuffer: 512 << 10 });
     assert.deepEqual(c.health, { host: '::1', port: 9000 });
@@ -38,8 +41,13 @@ describe('agent configuration', () => {
     assert.equal(c.includeSelf, true);
     assert.equal(c.historyEvents, 10);
     assert.equal(c.logLevel, 'debug');
-    assert.deepEqual(c.metrics, { address: '127.0.0.1:9090' });
+    assert.deepEqual(c.metrics, { address: { host: '127.0.0.1', port: 9090 }, bpfStats: false });
     assert.equal(c.otlp, undefined);
+    assert.equal(c.stateDirectory, '/srv/vigil');
+    const t = parseAgentConfig('t.yaml', 'metrics: {bpfStats: true}\notlp: {endpoint: "http://127.0.0.1:4318", interval: 0.5, logs: false, buffer: 1MiB}\n');
+    assert.deepEqual(t.metrics, { address: undefined, bpfStats: true });
+    assert.deepEqual(t.otlp, { endpoint: 'http://127.0.0.1:4318', intervalMs: 500, logs: false, bufferBytes: 1 << 20 });
+    assert.equal(parseAgentConfig('o.yaml', 'otlp: {endpoint: "http://c:4318"}').otlp?.logs, true, 'events and alerts as log records by default');
     assert.equal(parseAgentConfig('a.yaml', 'health: {address: "off"}').health, undefined);
   });
 
@@ -47,8 +55,8 @@ describe('agent configuration', () => {
     assert.deepEqual(problems('api:\n  sockt: /x\n'), [
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',
     ]);
-    assert.deepEqual(problems('sensors: [exec, flow]\nhistory:\n  events: 2000000\n'), [
-      'agent.yaml:1:17: sensors[1]: "flow" is not allowed; expected one of exec, exit, fork, file',
+    assert.deepEqual(problems('sensors: [exec, flows]\nhistory:\n  events: 2000000\n'), [
+      'agent.yaml:1:17: sensors[1]: "flows" is not allowed (did you mean "flow"?); expected one of exec, exit, fork, file, flow, dns',
       'agent.yaml:3:11: history.events: must be <= 1000000, found 2000000',
     ]);
     assert.deepEqual(problems('api:\n  clientBuffer: lots\n'), ['agent.yaml:2:17: api.clientBuffer: expected a size such as 4MiB or 512KiB, got "lots"']);
@@ -63,7 +71,22 @@ describe('agent configuration', () => {
       'agent.yaml:1:1: sensors: unknown field "Sensors" (did you mean "sensors"? keys are case-sensitive)',
     ]);
     assert.match(problems('api: [\n')[0]!, /^agent\.yaml:2:1: YAML: /);
-    assert.deepEqual(problems('metrics: [1]\n'), ['agent.yaml:1:10: metrics: expected a mapping']);
+    assert.deepEqual(problems('metrics: [1]\n'), ['agent.yaml:1:10: metrics: expected a mapping, found a list']);
+    assert.deepEqual(problems('metrics:\n  address: nowhere\n  bpfstats: true\n'), [
+      'agent.yaml:3:3: metrics.bpfStats: unknown field "bpfstats" (did you mean "bpfStats"? keys are case-sensitive)',
+      'agent.yaml:2:12: metrics.address: expected HOST:PORT, [IPv6]:PORT or :PORT, got "nowhere"',
+    ]);
+    assert.deepEqual(problems('metrics: {bpfStats: true}\n'), [
+      'agent.yaml:1:21: metrics.bpfStats: the statistics would go nowhere; add metrics.address or an otlp section',
+    ]);
+    assert.deepEqual(problems('otlp:\n  endpoint: ftp://x\n  interval: 0\n  buffer: 1KiB\n'), [
+      'agent.yaml:2:13: otlp.endpoint: expected an http:// or https:// URL, got "ftp://x"',
+      'agent.yaml:3:13: otlp.interval: expected seconds (more than 0, at most 86400), got 0',
+      'agent.yaml:4:11: otlp.buffer: at least 64KiB',
+    ]);
+    assert.deepEqual(problems('network: {dnsPorts: [53, 70000]}\n'), ['agent.yaml:1:26: network.dnsPorts[1]: must be <= 65535, found 70000']);
+    assert.deepEqual(parseAgentConfig('n.yaml', 'sensors: [flow, dns]\nnetwork: {dnsPorts: [5353], udpWindow: 2}\n').network, { dnsPorts: [5353], udpWindowMs: 2000 });
+    assert.deepEqual(problems('state: {directory: var/lib}\n'), ['agent.yaml:1:20: state.directory: expected an absolute path, got "var/lib"']);
   });
 
   test('addresses', () => {
@@ -84,7 +107,7 @@ describe('agent configuration', () => {
     assert.equal(r.status, 1);
     assert.deepEqual(r.stderr.trimEnd().split('\n'), [
       `vigil agent: ${bad}:3:3: api.clientBufer: unknown field "clientBufer" (did you mean "clientBuffer"?); api takes socket, group, clientBuffer`,
-      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file`,
+      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file, flow, dns`,
       `vigil agent: ${bad}:6:11: history.events: must be >= 0, found -1`,
       `vigil agent: ${bad}:8:12: health.address: expected host:port with an IP address (127.0.0.1:9410, [::1]:9410) or off, got "localhost:99999"`,
     ]);
@@ -105,8 +128,16 @@ describe('vigil events flags', () => {
     assert.equal(o.last, 20);
     assert.equal(o.follow, true);
     assert.equal(o.socket, '/tmp/s.sock');
-    assert.deepEqual(parseEventsArgs([]).kinds, ['exec', 'exit', 'file', 'policy', 'alert']);
-    for (const argv of [['--sensors', 'flow'], ['--path-prefix', '/etc', '--sensors', 'exec'], ['--follow'], ['--last', '0'], ['--include-self']]) {
+    assert.deepEqual(parseEventsArgs([]).kinds, ['exec', 'exit', 'file', 'flow', 'dns', 'policy', 'alert']);
+    const f = parseEventsArgs(['--sensors', 'flow,dns', '--to-port', '443', '--not', '--ip', '10.0.0.0/8', '-4', '--pid', '9', '-o', 'jsonpb']);
+    assert.deepEqual(f.flowFilters, [
+      { kind: 'to-port', value: '443', negated: false }, { kind: 'ip', value: '10.0.0.0/8', negated: true }, { kind: 'ip-version', value: '4', negated: false },
+    ]);
+    assert.deepEqual(f.filter.pids, [9], '--pid filters processes, a flow\'s too');
+    assert.equal(f.format, 'jsonpb');
+    for (const argv of [['--sensors', 'flows'], ['--path-prefix', '/etc', '--sensors', 'exec'], ['--follow'], ['--last', '0'], ['--include-self'],
+      ['--sensors', 'exec', '--to-port', '80'], ['--sensors', 'flow', '--to-port', 'http'], ['--sensors', 'flow', '--not', '--pid', '1'],
+      ['--sensors', 'flow,exec', '-o', 'dict'], ['--sensors', 'exec', '-o', 'jsonpb'], ['--sensors', 'flow', '--not']]) {
       assert.throws(() => parseEventsArgs(argv), UsageError, argv.join(' '));
     }
   });

@@ -13,7 +13,10 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { agentService, socketTarget } from '../src/agent/proto.js';
 import type { EventsResponse } from '../src/agent/hub.js';
-import { requireRoot, tracefs, waitFor } from './helpers.js';
+import dgram from 'node:dgram';
+import net, { type AddressInfo } from 'node:net';
+import { encodeDnsMessage } from '../src/network/dns.js';
+import { missingFeature, requireRoot, tracefs, waitFor } from './helpers.js';
 import { outputOf, TestAgent } from './agent-util.js';
 
 describe('vigil events from one agent', { timeout: 240_000 }, () => {
@@ -113,6 +116,82 @@ describe('vigil events from one agent', { timeout: 240_000 }, () => {
       stalled.cancel();
       raw.close();
       other.kill();
+    }
+  });
+});
+
+/** A DNS answer for any A query: the question copied, one A record (TTL 60) for `addr`. */
+function answer(q: Buffer, addr: string): Buffer | undefined {
+  let o = 12;
+  while (o < q.length && q[o] !== 0) o += 1 + q[o]!;
+  const end = o + 5;
+  if (q.length < 17 || end > q.length) return undefined;
+  return Buffer.from([q[0]!, q[1]!, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, ...q.subarray(12, end),
+    0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...addr.split('.').map(Number)]);
+}
+
+describe('the agent\'s flow and dns sensors', { timeout: 240_000 }, () => {
+  test('loopback TCP and a DNS query to a local server, streamed with Hubble\'s filters and formats', async (t) => {
+    requireRoot();
+    tracefs();
+    const why = await missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
+    if (why) return t.skip(why);
+    const tcp = net.createServer((c) => c.end());
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+    const tcpPort = (tcp.address() as AddressInfo).port;
+    const dns = dgram.createSocket('udp4');
+    dns.on('message', (m, from) => {
+      const a = answer(m, '127.0.0.9');
+      if (a) dns.send(a, from.port, from.address);
+    });
+    await new Promise<void>((r) => dns.bind(0, '127.0.0.1', r));
+    const dnsPort = dns.address().port;
+    const agent = await TestAgent.start(`sensors: [exec, flow, dns]\nnetwork:\n  dnsPorts: [${dnsPort}]\n  udpWindow: 1\n`);
+    try {
+      const connect = (): void => {
+        const c = net.connect(tcpPort, '127.0.0.1', () => c.end());
+        c.on('error', () => undefined).resume();
+      };
+      const flows = await agent.eventsWhile(['--sensors', 'flow', '--to-port', String(tcpPort), '--output', 'json', '--count', '2', '--duration', '30'],
+        connect);
+      assert.equal(flows.status, 0, flows.stderr);
+      const records = flows.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).flow);
+      assert.equal(records.length, 2);
+      for (const r of records) {
+        assert.equal(r.l4.TCP.destination_port, tcpPort, 'only flows to the test\'s port');
+        assert.match(r.event_kind, /^tcp-(connect|accept|close)$/);
+        assert.equal((r.source.process ?? r.destination.process).pid, process.pid, 'the flow\'s process: this test (both ends)');
+      }
+      // The same flows by the test's process (a process filter), in hubble observe's compact lines.
+      const compact = await agent.eventsWhile(['--sensors', 'flow', '--pid', String(process.pid), '--to-port', String(tcpPort),
+        '--count', '1', '--duration', '30'], connect);
+      assert.match(compact.stdout, new RegExp(`127\\.0\\.0\\.1:\\d+ .*-> 127\\.0\\.0\\.1:${tcpPort} .*tcp-`));
+      assert.match(compact.stdout, new RegExp(`pid ${process.pid}\\b`));
+      // Negated: nothing to the test's port but UDP.
+      const none = await agent.eventsWhile(['--sensors', 'flow', '--to-port', String(tcpPort), '--not', '--protocol', 'tcp',
+        '--count', '1', '--duration', '2'], connect);
+      assert.equal(none.stdout, '', '--not --protocol tcp leaves none of them');
+
+      const query = encodeDnsMessage({ id: 0x4343, questions: [{ name: 'agenttest.vigil.example', type: 'A' }] });
+      const client = dgram.createSocket('udp4');
+      const ask = (): void => client.send(query, dnsPort, '127.0.0.1');
+      const answers = await agent.eventsWhile(['--sensors', 'dns', '--port', String(dnsPort), '--output', 'jsonpb', '--count', '2', '--duration', '30'], ask);
+      client.close();
+      assert.equal(answers.status, 0, answers.stderr);
+      const dnsRecords = answers.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+      for (const d of dnsRecords) {
+        assert.deepEqual(Object.keys(d).sort(), ['flow', 'node_name', 'time'], 'Hubble\'s envelope');
+        assert.equal(d.flow.l7.dns.query, 'agenttest.vigil.example.');
+      }
+      assert.ok(dnsRecords.some((d) => d.flow.l7.type === 'REQUEST'), 'the query');
+      // The history has them too (--last), and the metrics count flows by their kind.
+      const last = await outputOf(agent.vigil(['events', '--sensors', 'dns', '--port', String(dnsPort), '--last', '1', '-o', 'json']));
+      assert.equal(last.status, 0, last.stderr);
+      assert.match(last.stdout, /"query":"agenttest\.vigil\.example\."/);
+    } finally {
+      await agent.stop();
+      tcp.close();
+      dns.close();
     }
   });
 });

@@ -63,9 +63,16 @@ export class TestAgent {
     mkdirSync(run, { mode: 0o755 });
     chmodSync(run, 0o755);
     const socket = path.join(run, 'vigil.sock');
-    const full = [`api:\n  socket: ${socket}\n${api}`, /^health:/m.test(config) ? '' : 'health:\n  address: 127.0.0.1:0\n', config].join('');
+    // The API's state in the test's directory, never the host's /var/lib/vigil.
+    const full = [`api:\n  socket: ${socket}\n${api}`, /^health:/m.test(config) ? '' : 'health:\n  address: 127.0.0.1:0\n',
+      /^state:/m.test(config) ? '' : `state:\n  directory: ${path.join(dir, 'state')}\n`, config].join('');
     const configPath = path.join(dir, 'agent.yaml');
     writeFileSync(configPath, full);
+    return TestAgent.launch(dir, socket, configPath);
+  }
+
+  /** Starts `vigil agent` on a configuration written already, and waits until it logs "ready". */
+  private static async launch(dir: string, socket: string, configPath: string): Promise<TestAgent> {
     const proc = spawn(process.execPath, [vigil, 'agent', '--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     const agent = new TestAgent(dir, socket, configPath, proc);
     const ready = await waitFor(() => agent.line('ready') !== undefined || agent.exited !== undefined, 90_000, 50);
@@ -129,13 +136,24 @@ export class TestAgent {
     return out;
   }
 
-  /** SIGTERM, then the directory removed (also after a failure). */
-  async stop(): Promise<void> {
+  /** SIGTERM (SIGKILL after 15 s); the directory stays. */
+  async terminate(): Promise<void> {
     if (this.exited === undefined) {
       this.proc.kill('SIGTERM');
       if (!(await waitFor(() => this.exited !== undefined, 15_000, 20))) this.proc.kill('SIGKILL');
       await waitFor(() => this.exited !== undefined, 5000, 20);
     }
+  }
+
+  /** This agent stopped (SIGTERM) and a new one started on the same configuration, directory and state. */
+  async restart(): Promise<TestAgent> {
+    await this.terminate();
+    return TestAgent.launch(this.dir, this.socket, this.configPath);
+  }
+
+  /** SIGTERM, then the directory removed (also after a failure). */
+  async stop(): Promise<void> {
+    await this.terminate();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -180,6 +180,39 @@ describe('a sink over a stalled stream', () => {
   });
 });
 
+describe('a pipeline whose consumer always takes (sinksHoldBack: false, the agent\'s)', () => {
+  test('a full sink drops for itself, counted, and the sources are never paused', async () => {
+    const stream = new StalledStream();
+    const sink = sinkOver(stream, 1000);
+    let t = 0n;
+    let paused = 0;
+    const source: PipelineSource = {
+      drain: () => {
+        for (let i = 0; i < 20; i++) pipeline.push({ t: t++, s: 'file', id: Number(t) });
+        return 20;
+      },
+      pause: () => void paused++,
+      resume: () => undefined,
+    };
+    const accepted: number[] = [];
+    const pipeline = new EventPipeline<Ev>({
+      timeOf: (e) => e.t, sensorOf: (e) => e.s, now: () => t + 1_000_000_000n, report: () => undefined,
+      accept: (e) => (accepted.push(e.id), true), sinksHoldBack: false,
+    });
+    pipeline.addSource('file', source);
+    pipeline.addSink(sink);
+    for (let i = 0; i < 5; i++) pipeline.cycle();
+    assert.equal(paused, 0, 'never paused');
+    assert.equal(pipeline.stats.pauses, 0);
+    assert.equal(accepted.length, 100, 'the consumer got every event');
+    assert.equal(sink.full, true);
+    assert.equal(sink.delivered + sink.lost.total, 100, 'what the full sink did not take is counted');
+    assert.ok(sink.lost.total >= 80, `dropped ${sink.lost.total}`);
+    stream.release();
+    await pipeline.close(0);
+  });
+});
+
 describe('an HTTP output', () => {
   test('one POST per line; a refused request is a failed write, counted for its sensor; lost records are not counted again', async () => {
     const bodies: string[] = [];

@@ -174,7 +174,8 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'bad value', argv: ['--check=yes'], names: /--check takes no value/ },
   ],
   'events': [
-    { kind: 'bad value', argv: ['--sensors', 'nope'], names: /--sensors: unknown kind "nope"; available: exec, exit, fork, file, policy, alert/ },
+    { kind: 'bad value', argv: ['--sensors', 'nope'], names: /--sensors: unknown kind "nope"; available: exec, exit, fork, file, flow, dns, policy, alert/ },
+    { kind: 'bad value', argv: ['--sensors', 'exec', '--to-port', '80'], names: /--to-port: filters flows; add flow or dns to --sensors/ },
     { kind: 'bad value', argv: ['--output', 'xml'], names: /--output: unknown format "xml"; available: / },
     { kind: 'bad value', argv: ['--since', 'yesterday'], names: /--since: expected RFC 3339 .* got "yesterday"/ },
     { kind: 'bad value', argv: ['--follow'], names: /--follow: goes with --last or --since/ },

@@ -325,21 +325,123 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
   });
 });
 
-describe('vigil agent: the metrics section', () => {
+describe('vigil agent: the metrics and otlp sections', () => {
   before(requireRoot);
+  let rx: Awaited<ReturnType<typeof receiver>>;
+  before(async () => (rx = await receiver()));
+  after(() => rx?.close());
 
-  test('the agent serves its events by kind at metrics.address', async () => {
+  test('its policies, rules, BPF programs, process cache and own CPU and memory scraped; events and alerts as OTLP records', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    const name = `va-${randomBytes(3).toString('hex')}`;
+    // Below /tmp: the built-in exec-from-tmp policy matches it.
+    const own = ownBinary(name);
+    const rules = path.join(own.dir, 'rules.yaml');
+    writeFileSync(rules, `- rule: Own agent probe\n  desc: the test's binary\n  condition: evt.type = execve and proc.name = ${name}\n` +
+      '  output: "probe ran (proc=%proc.name)"\n  priority: CRITICAL\n');
     const port = await freePort();
-    const agent = await TestAgent.start(`sensors: [exec]\nmetrics:\n  address: "127.0.0.1:${port}"\n`);
-    const own = ownBinary();
+    rx.requests.length = 0;
+    const agent = await TestAgent.start([
+      'sensors: [exec, exit]',
+      `policies: [${repoPath('policies', 'exec-from-tmp.yaml')}]`,
+      `rules: [${rules}]`,
+      `metrics: {address: "127.0.0.1:${port}", bpfStats: true}`,
+      `otlp: {endpoint: "${rx.url}", interval: 0.5}`, '',
+    ].join('\n'));
+    const sample = (series: string): Promise<number | undefined> => scrape(port, series);
+    const text = (): Promise<string> => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
     try {
-      assert.ok(agent.line('metrics served'), JSON.stringify(agent.log));
+      assert.match(agent.line('ready')?.metrics as string, new RegExp(`^http://127\\.0\\.0\\.1:${port}/metrics$`));
+      const policy = '{policy="exec-from-tmp"}';
+      const alerts = 'vigil_alerts_total{rule="Own agent probe",priority="critical"}';
+      const before = {
+        matches: (await sample(`vigil_policy_matches_total${policy}`)) ?? 0,
+        posts: (await sample(`vigil_policy_actions_total{policy="exec-from-tmp",action="post"}`)) ?? 0,
+        rules: (await sample('vigil_rule_evaluations_total')) ?? 0,
+      };
+      assert.equal(await sample(alerts), undefined, 'no alert before the test\'s execs');
       for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin).status, 0);
-      const series = 'vigil_events_total{kind="exec"}';
-      assert.ok(await waitFor(async () => ((await scrape(port, series)) ?? 0) >= 3, 20_000, 200), `3 execs (${await scrape(port, series)})`);
+      await waitFor(async () => (await sample(alerts)) === 3, 20_000, 200);
+      const alertCount = (await sample(alerts)) ?? 0;
+      // On a loaded host the rules' process ring may overflow: a missing alert must then be a counted loss.
+      const lost = [...(await text()).matchAll(/^vigil_events_lost_total\{sensor="process",reason="ring_full"[^}]*\} (\d+)$/gm)]
+        .reduce((n, m) => n + Number(m[1]), 0);
+      assert.ok(alertCount === 3 || (alertCount > 0 && lost > 0), `3 alerts, or fewer with process events lost (${alertCount}, lost ${lost})`);
+      assert.ok(((await sample(`vigil_policy_matches_total${policy}`)) ?? 0) >= before.matches + 3, 'the policy matched the 3 execs');
+      assert.ok(((await sample(`vigil_policy_evaluations_total${policy}`)) ?? 0) >= before.matches + 3);
+      assert.ok(((await sample('vigil_policy_actions_total{policy="exec-from-tmp",action="post"}')) ?? 0) >= before.posts + 3);
+      assert.ok(((await sample('vigil_rule_evaluations_total')) ?? 0) >= before.rules + 3);
+      assert.ok(await waitFor(async () => ((await sample('vigil_events_total{kind="alert"}')) ?? 0) >= alertCount, 10_000, 200));
+      assert.ok(await waitFor(async () => ((await sample('vigil_events_total{kind="policy"}')) ?? 0) >= 3, 10_000, 200));
+      assert.equal(await sample('vigil_bpf_stats_enabled'), 1);
+      const runs = [...(await text()).matchAll(/^vigil_bpf_program_runs_total\{program="handle_exec",[^}]*\} (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.ok(runs.some((n) => n >= 3), `the exec sensor's program ran for the execs (${runs})`);
+      assert.match(await text(), /^vigil_bpf_program_run_seconds_total\{program="[^"]+",program_id="\d+"\} [0-9.e-]+$/m);
+      assert.ok(((await sample('vigil_process_cache_entries{state="live"}')) ?? 0) > 0, 'the process cache');
+      assert.ok(((await sample('vigil_process_resident_memory_bytes')) ?? 0) > 1 << 20, 'the agent\'s memory');
+      assert.ok(((await sample('vigil_process_cpu_seconds_total')) ?? 0) > 0, 'the agent\'s CPU time');
+
+      const records = (): any[] => rx.requests.filter((r) => r.path === '/v1/logs')
+        .flatMap((r) => decode(LOGS, r.body).resourceLogs.flatMap((rl: any) => rl.scopeLogs.flatMap((s: any) => s.logRecords)));
+      const mine = (kind: string): any[] => records().filter((r: any) => attrs(r.attributes)['vigil.event.kind'] === kind &&
+        JSON.stringify(r.body).includes(kind === 'alert' ? name : own.bin));
+      assert.ok(await waitFor(() => mine('alert').length >= alertCount && mine('policy').length >= 3 && mine('exec').length >= 3, 20_000, 100),
+        `OTLP records: ${mine('alert').length} alerts, ${mine('policy').length} policy events, ${mine('exec').length} execs`);
+      assert.equal(mine('alert').length, alertCount, 'each alert counted is one record');
+      for (const a of mine('alert')) {
+        assert.deepEqual([attrs(a.attributes)['vigil.rule'], attrs(a.attributes)['vigil.priority']], ['Own agent probe', 'critical']);
+        assert.equal(a.severityNumber, 'SEVERITY_NUMBER_FATAL');
+        assert.equal(attrs(a.body.kvlistValue.values).rule, 'Own agent probe');
+      }
+      assert.equal(mine('policy').length, 3, 'a policy record for each exec');
+      for (const p of mine('policy')) assert.equal(attrs(p.attributes)['vigil.policy'], 'exec-from-tmp');
+      assert.equal(mine('exec').length, 3);
+      for (const r of mine('exec')) {
+        const body = r.body.kvlistValue.values.find((kv: any) => kv.key === 'process_exec').value.kvlistValue.values;
+        assert.equal(attrs(body.find((kv: any) => kv.key === 'process').value.kvlistValue.values).binary, own.bin);
+        assert.equal(r.severityNumber, 'SEVERITY_NUMBER_INFO');
+      }
+      // The OTLP metrics: the same catalog, alerts by rule among them.
+      const alertSum = (): number | undefined => {
+        const p = metricsOf(rx.requests).filter((m) => m.name === 'vigil_alerts').flatMap((m) => m.sum.dataPoints)
+          .filter((d: any) => attrs(d.attributes).rule === 'Own agent probe').at(-1);
+        return p === undefined ? undefined : Number(p.asDouble ?? p.asInt);
+      };
+      assert.ok(await waitFor(() => alertSum() === alertCount, 20_000, 100), `an OTLP export with the alerts (${alertSum()})`);
     } finally {
       await agent.stop();
       rmSync(own.dir, { recursive: true, force: true });
     }
+    assert.equal(agent.exited, 0, JSON.stringify(agent.log.slice(-5)));
+  });
+
+  test('a collector that stays down: the OTLP queue fills and drops, counted, while an API client gets every event', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    const own = ownBinary();
+    const port = await freePort();
+    rx.requests.length = 0;
+    rx.status.push(...Array<number>(10_000).fill(503));
+    const agent = await TestAgent.start([
+      'sensors: [exec]', `metrics: {address: "127.0.0.1:${port}"}`, `otlp: {endpoint: "${rx.url}", buffer: 64KiB, interval: 60}`, '',
+    ].join('\n'));
+    try {
+      const out = await agent.eventsWhile(['--sensors', 'exec', '--binary', `${own.dir}/`, '--count', '40', '--duration', '60'],
+        () => { for (let i = 0; i < 5; i++) spawnSync(own.bin); });
+      assert.equal(out.status, 0, out.stderr);
+      assert.equal(out.stdout.trimEnd().split('\n').length, 40, 'the client got its 40 execs');
+      const series = `vigil_events_lost_total{sensor="process",reason="queue_full",output="otlp ${rx.url}/v1/logs"}`;
+      assert.ok(await waitFor(async () => ((await scrape(port, series)) ?? 0) > 0, 10_000, 200), `queue_full counted (${await scrape(port, series)})`);
+      assert.equal(rx.requests.filter((r) => r.path === '/v1/logs').length, 0, 'nothing was taken');
+      assert.ok(await waitFor(() => rx.status.length < 10_000, 10_000), 'the exporter kept trying');
+    } finally {
+      await agent.stop();
+      rx.status.length = 0;
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+    const unsent = agent.log.find((l) => /^not delivered: /.test(l.msg));
+    assert.ok(unsent, 'what was queued at the stop is said');
+    assert.equal(agent.exited, 0);
   });
 });

@@ -17,25 +17,32 @@ import { EventPipeline, type LossReason } from '../pipeline/index.js';
 import { startEventSensors, type EventSensors, type SensorPipeline } from '../pipeline/event-sensors.js';
 import { formatDiagnostic } from '../policy/schema.js';
 import { AgentConfigError, type AgentConfig, type AgentSensor } from './config.js';
-import { agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
+import { agentEventKind, agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
 import { EventHub, type EventsResponse } from './hub.js';
 import { AgentPolicies } from './policies.js';
 import { AgentRules } from './rules.js';
+import { StateError, StateStore, type ApiState, type StoredPolicy, type StoredRules } from './state.js';
 import { serveApi, statusOf, stopApi, unaryHandlers } from './api.js';
 import { subscribe, RequestError, type GetEventsRequest } from './subscription.js';
 import type { AgentLogger } from './log.js';
-import { exporterFor, type RunningExporter } from './exporters.js';
+import { Telemetry, otlpLogSink } from '../telemetry/index.js';
+import { eventFormatter, formatEvent } from '../output/event-format.js';
+import { otlpRecord } from '../output/otlp-records.js';
+import { describeLosses, type Sink } from '../pipeline/index.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
-const PROCESS_KINDS: Record<Exclude<AgentSensor, 'file'>, ProcessEventKind[]> = {
-  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'],
+const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
+  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [],
 };
 
 /** Settings only a restart applies (the rest a reload does). */
 function restartOnly(c: AgentConfig): string {
-  return JSON.stringify([c.api, c.health, c.sensors, c.includeSelf, c.metrics, c.otlp]);
+  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory]);
 }
+
+/** How long the OTLP log output may take for what is queued when the agent stops. */
+const OTLP_GRACE_MS = 250;
 
 const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
@@ -51,25 +58,42 @@ export class Agent {
   private readonly tap: SensorPipeline;
   private readonly policies: AgentPolicies;
   private readonly rules: AgentRules;
+  /** What the API added, kept across restarts (state.directory). */
+  private readonly store: StateStore;
+  /** Kept policies and rules that did not load again at start: still kept, until deleted. */
+  private unrestored: { policies: StoredPolicy[]; rules: StoredRules[] } = { policies: [], rules: [] };
   private sensors: EventSensors | undefined;
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
   private kernelLost = 0;
-  private readonly exporters: RunningExporter[] = [];
+  private telemetry: Telemetry | undefined;
+  /** The OTLP log output (otlp.logs): one more sink of the pipeline, its queue the retry buffer. */
+  private readonly otlpLogs: Sink<AgentEvent> | undefined;
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
+    this.store = new StateStore(config.stateDirectory);
     this.filter = new FilterSet({ excludeSelf: !config.includeSelf });
     this.hub = new EventHub(config.historyEvents, config.api.clientBuffer, this.cache.node, log);
     this.pipeline = new EventPipeline<AgentEvent>({
-      timeOf: agentEventTime, sensorOf: agentEventSensor, kindOf: (e) => e.kind, now: wallNs,
+      timeOf: agentEventTime, sensorOf: agentEventSensor, kindOf: agentEventKind, now: wallNs,
       // The hub is every consumer; it never holds the pipeline back (a slow client is cut off).
       accept: (e) => {
         this.hub.publish(e);
         return true;
       },
       report: (line) => log.warn({}, line),
+      // The hub takes every event; a full OTLP queue drops for itself, counted.
+      sinksHoldBack: false,
     });
+    if (config.otlp?.logs) {
+      const json = eventFormatter('json', { lookup: this.cache, node: this.cache.node, clock: this.clock });
+      this.otlpLogs = otlpLogSink<AgentEvent>({
+        endpoint: config.otlp.endpoint, capacityBytes: config.otlp.bufferBytes, sensorOf: agentEventSensor, nowNs: wallNs,
+        record: (e) => otlpRecord(e, agentEventTime(e), formatEvent(json, e)),
+      });
+      this.pipeline.addSink(this.otlpLogs);
+    }
     const lost = (sensor: string, count: number, reason: LossReason = 'ring_full'): void => {
       this.kernelLost += count;
       this.pipeline.kernelLost(sensor, count);
@@ -93,7 +117,8 @@ export class Agent {
         p.push({ kind: 'alert', alert, timeBootNs: this.clock.toBootNs(alert.timeNs) });
         p.schedule();
       },
-      onLost: (n, sensor) => lost(sensor, n),
+      // The rules' own rings, told apart from the agent's sensors of the same names.
+      onLost: (n, sensor) => lost(`rules-${sensor}`, n),
     });
     p.addSource('rules', this.rules.source);
   }
@@ -114,14 +139,43 @@ export class Agent {
 
   private async startAll(): Promise<void> {
     const c = this.config;
+    // Listening first: a busy metrics address fails before anything is loaded.
+    if (c.metrics || c.otlp) {
+      this.telemetry = await Telemetry.start({
+        metrics: c.metrics?.address, bpfStats: c.metrics?.bpfStats ?? false, bpfStatsSetting: 'metrics.bpfStats',
+        otlp: c.otlp?.endpoint, otlpIntervalMs: c.otlp?.intervalMs ?? 10_000,
+      }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules }, (line) => this.log.info({}, line));
+    }
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
-      kinds: c.sensors.flatMap((s) => (s === 'file' ? [] : PROCESS_KINDS[s])),
+      kinds: c.sensors.flatMap((s) => PROCESS_KINDS[s]),
       forks: c.sensors.includes('fork'), files: c.sensors.includes('file'),
+      network: c.sensors.includes('flow') || c.sensors.includes('dns')
+        ? { tcp: c.sensors.includes('flow'), udp: c.sensors.includes('flow'), dns: c.sensors.includes('dns'), ...c.network }
+        : undefined,
     });
+    for (const note of this.sensors.flows?.sensor.limitations ?? []) this.log.info({ note }, 'flow sensor');
+    // What the API added before a restart (state.directory); a state others could write stops the start.
+    let kept: ApiState;
+    try {
+      kept = this.store.load();
+    } catch (e) {
+      if (e instanceof StateError) throw new AgentConfigError([], e.message, { cause: e });
+      throw e;
+    }
     try {
       await this.policies.setConfigured(c.policies);
-      await this.rules.setConfigured(c.rules);
+      for (const s of await this.policies.restore(kept.policies)) {
+        this.unrestored.policies.push(kept.policies.find((p) => p.name === s.name)!);
+        this.log.error({ policy: s.name, why: s.why, state: this.store.file },
+          'a policy added through the API did not load again; kept in the state (vigil policy delete NAME removes it)');
+      }
+      const rulesError = await this.rules.start(c.rules, kept.rules);
+      if (rulesError) {
+        this.unrestored.rules.push(...kept.rules);
+        this.log.error({ rules: kept.rules.map((r) => r.name), why: rulesError.message, state: this.store.file },
+          'rules added through the API did not load again; the configuration\'s run alone, the others kept in the state (vigil rules delete NAME removes one)');
+      }
     } catch (e) {
       // The configuration's policies or rules did not load: every problem, one line each.
       if (e instanceof Error && /^(Policy|Rules)\w*Error$/.test(e.name)) throw new AgentConfigError([], e.message, { cause: e });
@@ -130,29 +184,12 @@ export class Agent {
     this.pipeline.start();
     this.api = await serveApi(c.api, this.service());
     if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);
-    await this.startExporters();
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
-      rules: this.rules.status().active, health: this.healthAddress(),
+      rules: this.rules.status().active, health: this.healthAddress(), metrics: this.telemetry?.metricsUrl,
+      otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined,
     }, 'ready');
-  }
-
-  /** The `metrics:` and `otlp:` sections, to the exporters registered for them (src/agent/exporters.ts). */
-  private async startExporters(): Promise<void> {
-    for (const name of ['metrics', 'otlp'] as const) {
-      const section = this.config[name];
-      if (section === undefined) continue;
-      const start = exporterFor(name);
-      if (!start) {
-        this.log.warn({ section: name }, `${name}: no exporter in this build; the section is ignored`);
-        continue;
-      }
-      this.exporters.push(await start({
-        section, log: this.log, sources: { pipeline: this.pipeline, processCache: this.cache }, onEvent: (l) => this.hub.addListener(l),
-        stats: () => ({ ...this.hub.stats, kernelLost: this.kernelLost }),
-      }));
-    }
   }
 
   /** The configuration changed (SIGHUP): what can change while running does; an error leaves the last one in force. */
@@ -165,7 +202,7 @@ export class Agent {
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors, includeSelf, metrics and otlp changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp and state changes take effect at the next restart');
       }
       this.config = next;
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
@@ -223,20 +260,37 @@ export class Agent {
         AddTracingPolicy: async (r: { yaml: string; source: string }) => {
           const names = await this.policies.add([{ name: r.source || '<api>', content: r.yaml }], 'api');
           this.log.info({ policies: names }, 'policy added');
+          this.unrestored.policies = this.unrestored.policies.filter((p) => !names.includes(p.name));
+          this.persist(`policy ${names.join(', ')} added`);
           return { names };
         },
-        DeleteTracingPolicy: async (r: { name: string }) => this.policyChange('deleted', r.name, () => this.policies.delete(r.name)),
+        DeleteTracingPolicy: async (r: { name: string }) => this.policyChange('deleted', r.name, () => {
+          const i = this.unrestored.policies.findIndex((p) => p.name === r.name);
+          if (i >= 0 && !this.policies.list().some((p) => p.name === r.name)) this.unrestored.policies.splice(i, 1);
+          else this.policies.delete(r.name);
+        }),
         EnableTracingPolicy: async (r: { name: string }) => this.policyChange('enabled', r.name, () => this.policies.enable(r.name)),
         DisableTracingPolicy: async (r: { name: string }) => this.policyChange('disabled', r.name, () => this.policies.disable(r.name)),
         ListTracingPolicies: async () => ({ policies: this.policies.list() }),
         AddRules: async (r: { yaml: string; name: string }) => {
-          const s = await this.rules.add(r.name || '<api>', r.yaml, 'api');
+          const name = r.name || '<api>';
+          const s = await this.rules.add(name, r.yaml, 'api');
           this.log.info({ rules: r.name, active: s.active }, 'rules added');
+          this.unrestored.rules = this.unrestored.rules.filter((f) => f.name !== name);
+          this.persist(`rules ${name} added`);
           return { active: s.active, total: s.total };
         },
         DeleteRules: async (r: { name: string }) => {
-          const s = await this.rules.delete(r.name);
+          const i = this.unrestored.rules.findIndex((f) => f.name === r.name);
+          let s;
+          if (i >= 0 && !this.rules.stored().some((f) => f.name === r.name)) {
+            this.unrestored.rules.splice(i, 1);
+            s = this.rules.status();
+          } else {
+            s = await this.rules.delete(r.name);
+          }
           this.log.info({ rules: r.name, active: s.active }, 'rules deleted');
+          this.persist(`rules ${r.name} deleted`);
           return { active: s.active, total: s.total };
         },
         ListRules: async () => this.rules.status(),
@@ -247,7 +301,26 @@ export class Agent {
   private async policyChange(what: string, name: string, change: () => unknown): Promise<object> {
     await change();
     this.log.info({ policy: name }, `policy ${what}`);
+    this.persist(`policy ${name} ${what}`);
     return {};
+  }
+
+  /**
+   * Keeps what the API changed for the next start. A state that cannot be
+   * written fails the call, saying the change is in force all the same.
+   */
+  private persist(change: string): void {
+    try {
+      this.store.save({
+        policies: [...this.policies.stored(), ...this.unrestored.policies],
+        rules: [...this.rules.stored(), ...this.unrestored.rules],
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const why = `${change}, in force now but not kept for the next start: cannot write ${this.store.file}: ${err.code ?? err.message}`;
+      this.log.error({ state: this.store.file }, why);
+      throw new Error(why, { cause: e });
+    }
   }
 
   /**
@@ -260,13 +333,18 @@ export class Agent {
     this.sensors?.close();
     this.policies.close();
     await this.rules.close();
-    await this.pipeline.close(0);
+    // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.
+    await this.pipeline.close(this.otlpLogs ? OTLP_GRACE_MS : 0);
+    const unsent = this.otlpLogs?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
+    if (unsent.length) this.log.warn({ output: this.otlpLogs!.name }, `not delivered: ${describeLosses(unsent)}`);
     this.hub.close();
-    await Promise.all(this.exporters.splice(0).map((x) => x.close()));
     if (this.api) await stopApi(this.api, this.config.api.socket);
     this.api = undefined;
     this.health?.close();
     this.health = undefined;
+    // Last: the final metric export, then BPF statistics off.
+    await this.telemetry?.close();
+    this.telemetry = undefined;
     this.cache.close();
     this.filter.close();
   }

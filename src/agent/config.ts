@@ -10,12 +10,14 @@ import { LineCounter, parseDocument } from 'yaml';
 import { Positions, Validator, formatDiagnostic, type PolicyDiagnostic, type Schema } from '../policy/schema.js';
 import type { SourcePos } from '../policy/ir.js';
 import { parseByteSize } from '../pipeline/size.js';
+import { parseListenAddress, type ListenAddress } from '../telemetry/address.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/vigil/agent.yaml';
 export const DEFAULT_SOCKET = '/run/vigil/vigil.sock';
 export const DEFAULT_HEALTH_ADDRESS = '127.0.0.1:9410';
+export const DEFAULT_STATE_DIRECTORY = '/var/lib/vigil';
 /** Sensors whose events the agent streams. */
-export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file'] as const;
+export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns'] as const;
 export type AgentSensor = (typeof AGENT_SENSORS)[number];
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -40,9 +42,14 @@ export interface AgentConfig {
   readonly policies: readonly string[];
   readonly rules: readonly string[];
   readonly logLevel: LogLevel;
-  /** The exporters' sections, as written (their own modules validate them). */
-  readonly metrics: Readonly<Record<string, unknown>> | undefined;
-  readonly otlp: Readonly<Record<string, unknown>> | undefined;
+  /** Prometheus at `address` (undefined: not served); BPF run-time statistics on (Prometheus and OTLP). */
+  readonly metrics: { readonly address: ListenAddress | undefined; readonly bpfStats: boolean } | undefined;
+  /** OTLP export: metrics every interval; events and alerts as log records (logs), queued up to bufferBytes. */
+  readonly otlp: { readonly endpoint: string; readonly intervalMs: number; readonly logs: boolean; readonly bufferBytes: number } | undefined;
+  /** The flow and dns sensors' settings (vigil observe's --dns-port, --udp-window). */
+  readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
+  /** Where policies and rules added through the API are kept across restarts. */
+  readonly stateDirectory: string;
   /** Where each field was written, for errors found later (a policy path that does not load). */
   readonly positions: Positions;
 }
@@ -60,9 +67,14 @@ const CONFIG_SCHEMA: Schema = {
     policies: paths,
     rules: paths,
     log: { t: 'object', props: { level: { t: 'string', enum: LOG_LEVELS } } },
-    // Read by the Prometheus and OpenTelemetry exporters (src/telemetry); their shapes are theirs.
-    metrics: { t: 'any' },
-    otlp: { t: 'any' },
+    metrics: { t: 'object', props: { address: str, bpfStats: { t: 'boolean' } } },
+    // interval: seconds, a fraction allowed (the schema's numbers are integers).
+    otlp: { t: 'object', props: { endpoint: { t: 'string', minLength: 1 }, interval: { t: 'any' }, logs: { t: 'boolean' }, buffer: str } },
+    state: { t: 'object', props: { directory: { t: 'string', minLength: 1 } } },
+    network: {
+      t: 'object',
+      props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
+    },
   },
 };
 
@@ -75,8 +87,10 @@ interface RawConfig {
   policies?: string[];
   rules?: string[];
   log?: { level?: LogLevel };
-  metrics?: Record<string, unknown> | null;
-  otlp?: Record<string, unknown> | null;
+  metrics?: { address?: string; bpfStats?: boolean } | null;
+  otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
+  state?: { directory?: string };
+  network?: { dnsPorts?: number[]; udpWindow?: number };
 }
 
 /** The configuration did not load; each diagnostic names file:line:col, the field and why. */
@@ -135,10 +149,36 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
       else if (!statSync(p, { throwIfNoEntry: false })) at(path, `no such file or directory: ${p}`);
     });
   }
-  for (const key of ['metrics', 'otlp'] as const) {
-    const section = raw?.[key];
-    if (section !== undefined && section !== null && (typeof section !== 'object' || Array.isArray(section))) at(key, 'expected a mapping');
+  // An empty section (`otlp:`, `metrics: {}`) is no section.
+  const given = (o: object | null | undefined): boolean => o !== null && o !== undefined && Object.keys(o).length > 0;
+  let metrics: AgentConfig['metrics'];
+  if (raw?.metrics && given(raw.metrics)) {
+    const m = raw.metrics;
+    const address = m.address === undefined ? undefined : parseListenAddress(m.address);
+    if (typeof address === 'string') at('metrics.address', address);
+    else if (address !== undefined || m.bpfStats) metrics = { address, bpfStats: m.bpfStats ?? false };
   }
+  let otlp: AgentConfig['otlp'];
+  if (raw?.otlp && given(raw.otlp)) {
+    const o = raw.otlp;
+    const interval = o.interval ?? 10;
+    const buffer = o.buffer === undefined ? 16 << 20 : parseByteSize(o.buffer);
+    let url: URL | undefined;
+    try {
+      url = new URL(o.endpoint ?? '');
+    } catch {
+      // Said below.
+    }
+    if (o.endpoint === undefined) at('otlp', 'expected endpoint (the collector\'s URL, http://HOST:4318)');
+    else if (url?.protocol !== 'http:' && url?.protocol !== 'https:') at('otlp.endpoint', `expected an http:// or https:// URL, got "${o.endpoint}"`);
+    if (typeof interval !== 'number' || !(interval > 0) || interval > 86_400) at('otlp.interval', `expected seconds (more than 0, at most 86400), got ${JSON.stringify(interval)}`);
+    if (buffer === undefined) at('otlp.buffer', `expected a size such as 4MiB or 512KiB, got "${o.buffer}"`);
+    else if (buffer < 64 << 10) at('otlp.buffer', 'at least 64KiB');
+    otlp = { endpoint: o.endpoint ?? '', intervalMs: Number(interval) * 1000, logs: o.logs ?? true, bufferBytes: buffer ?? 0 };
+  }
+  if (metrics?.bpfStats && !metrics.address && !otlp) at('metrics.bpfStats', 'the statistics would go nowhere; add metrics.address or an otlp section');
+  const stateDirectory = raw?.state?.directory ?? DEFAULT_STATE_DIRECTORY;
+  if (!stateDirectory.startsWith('/')) at('state.directory', `expected an absolute path, got "${stateDirectory}"`);
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
     file: name,
@@ -150,8 +190,10 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     policies: raw.policies ?? [],
     rules: raw.rules ?? [],
     logLevel: raw.log?.level ?? 'info',
-    metrics: raw.metrics ?? undefined,
-    otlp: raw.otlp ?? undefined,
+    metrics,
+    otlp,
+    stateDirectory,
+    network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
   };
 }

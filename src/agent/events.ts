@@ -3,15 +3,19 @@
 // and alerts carry no kernel time.
 import type { SensorEvent } from '../sensors/events.js';
 import type { RunEvent } from '../output/run-sinks.js';
-import { eventSensor } from '../pipeline/events.js';
+import { eventKindLabel, eventSensor, type DnsEvent, type FlowEvent } from '../pipeline/events.js';
+import { BootClock } from '../util/clock.js';
 
-export type AgentEvent = SensorEvent | RunEvent;
+export type AgentEvent = SensorEvent | RunEvent | FlowEvent | DnsEvent;
 export type AgentEventKind = AgentEvent['kind'];
 
 /** The kinds a client may ask for: the sensor names of `vigil observe`, and policy and alert. */
-export const EVENT_KINDS = ['exec', 'exit', 'fork', 'file', 'policy', 'alert'] as const;
+export const EVENT_KINDS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns', 'policy', 'alert'] as const;
 export type EventKindName = (typeof EVENT_KINDS)[number];
-export const DEFAULT_EVENT_KINDS: readonly EventKindName[] = ['exec', 'exit', 'file', 'policy', 'alert'];
+export const DEFAULT_EVENT_KINDS: readonly EventKindName[] = ['exec', 'exit', 'file', 'flow', 'dns', 'policy', 'alert'];
+
+/** Flows carry kernel time only: converted with the process's one clock offset (src/util/clock.ts). */
+let hostClock: BootClock | undefined;
 
 /** The name a client filters an event by (a failed exec is an exec). */
 export function kindName(e: AgentEvent): EventKindName {
@@ -22,12 +26,18 @@ export function agentEventTime(e: AgentEvent): bigint {
   switch (e.kind) {
     case 'alert': return e.alert.timeNs;
     case 'policy': return e.event.timeNs;
+    case 'flow': case 'dns': return (hostClock ??= BootClock.measure()).toEpochNs(e.timeBootNs);
     default: return e.timeNs;
   }
 }
 
-/** The sensor an event came from, as losses are counted: process, file, policy, rules. */
+/** The sensor an event came from, as losses are counted: process, file, flow, dns, policy, rules. */
 export function agentEventSensor(e: AgentEvent): string {
-  if (e.kind === 'alert' || e.kind === 'policy') return eventSensor(e);
+  if (e.kind === 'alert' || e.kind === 'policy' || e.kind === 'flow' || e.kind === 'dns') return eventSensor(e);
   return e.kind === 'file' ? 'file' : 'process';
+}
+
+/** The kind metrics count (vigil_events_total): a flow record's own (tcp-connect, dns-query, ...), as observe's. */
+export function agentEventKind(e: AgentEvent): string {
+  return e.kind === 'flow' || e.kind === 'dns' ? eventKindLabel(e) : e.kind;
 }

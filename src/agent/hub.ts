@@ -83,18 +83,10 @@ export class EventHub {
     if (events !== this.history.capacity) this.history = this.history.resized(events);
   }
 
-  private readonly listeners: ((e: AgentEvent) => void)[] = [];
-
-  /** Called with every event published (the exporters). */
-  addListener(l: (e: AgentEvent) => void): void {
-    this.listeners.push(l);
-  }
-
   /** Each event the pipeline releases, in time order. */
   publish(e: AgentEvent): void {
     this.counts.events++;
     this.history.push(e);
-    for (const l of this.listeners) l(e);
     for (const c of this.clients) if (c.live && c.sub.matches(e)) this.sendEvent(c, e);
   }
 

@@ -6,11 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { expandPolicyPaths, loadPolicySources, PolicyLoadError, type PolicySource } from '../policy/loader.js';
 import { compilePolicies } from '../policy/hooks.js';
-import { PolicyEngine } from '../policy/engine.js';
+import { PolicyEngine, type PolicyCounters } from '../policy/engine.js';
+import type { PolicyTelemetry } from '../telemetry/sources.js';
 import type { CompiledPolicy, PolicyEvent } from '../policy/ir.js';
 import type { PolicyDiagnostic } from '../policy/schema.js';
 import type { ProcessLookup } from '../process/types.js';
 import { SwappableSource } from './source.js';
+import type { StoredPolicy } from './state.js';
 
 export type Origin = 'config' | 'api';
 
@@ -48,7 +50,7 @@ export interface AgentPoliciesOptions {
   onWarning(d: PolicyDiagnostic): void;
 }
 
-export class AgentPolicies {
+export class AgentPolicies implements PolicyTelemetry {
   /** The engine's ring, for the pipeline. */
   readonly source = new SwappableSource();
   private engine: PolicyEngine | undefined;
@@ -126,6 +128,64 @@ export class AgentPolicies {
     if (!e.enabled) return;
     this.engine?.remove(name);
     e.enabled = false;
+  }
+
+  /** The policies in force (metrics: their counters are the engine's, per policy). */
+  get names(): string[] {
+    return this.engine?.names ?? [];
+  }
+
+  counters(name: string): PolicyCounters | undefined {
+    return this.engine?.counters(name);
+  }
+
+  /** The policies added through the API, as the state keeps them. */
+  stored(): StoredPolicy[] {
+    return [...this.entries].filter(([, e]) => e.origin === 'api')
+      .map(([name, e]) => ({ name, source: e.source, yaml: e.text, enabled: e.enabled }));
+  }
+
+  /**
+   * Loads the policies the state kept (at start, after the configuration's):
+   * each source's text once, then what was deleted from it since deleted
+   * again and what was disabled disabled. One that no longer loads, or whose
+   * name the configuration now uses, is left out: what was not restored is
+   * returned, with why.
+   */
+  async restore(stored: readonly StoredPolicy[]): Promise<{ name: string; why: string }[]> {
+    const skipped: { name: string; why: string }[] = [];
+    const bySource = new Map<string, StoredPolicy[]>();
+    for (const p of stored) {
+      const key = JSON.stringify([p.source, p.yaml]);
+      bySource.set(key, [...(bySource.get(key) ?? []), p]);
+    }
+    for (const group of bySource.values()) {
+      const { source, yaml } = group[0]!;
+      const wanted = new Map(group.map((p) => [p.name, p]));
+      const taken = group.filter((p) => this.entries.has(p.name));
+      for (const p of taken) skipped.push({ name: p.name, why: `the configuration has a policy "${p.name}"` });
+      let compiled: { policy: CompiledPolicy; source: PolicySource }[];
+      try {
+        compiled = await this.compile([{ name: source, content: yaml }]);
+      } catch (e) {
+        for (const p of group) if (!taken.includes(p)) skipped.push({ name: p.name, why: (e as Error).message });
+        continue;
+      }
+      for (const { policy } of compiled) {
+        const p = wanted.get(policy.name);
+        if (!p || this.entries.has(policy.name)) continue;
+        try {
+          if (p.enabled) await this.load(policy);
+          this.entries.set(policy.name, { policy, origin: 'api', source, text: yaml, enabled: p.enabled });
+        } catch (e) {
+          skipped.push({ name: policy.name, why: (e as Error).message });
+        }
+      }
+      for (const p of group) {
+        if (!compiled.some((c) => c.policy.name === p.name) && !taken.includes(p)) skipped.push({ name: p.name, why: 'its source no longer defines it' });
+      }
+    }
+    return skipped;
   }
 
   list(): PolicyStatus[] {

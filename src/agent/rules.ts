@@ -10,6 +10,8 @@ import { LiveRules } from '../rules/live.js';
 import type { FilterSet } from '../sensors/filter.js';
 import { PolicyStateError, type Origin } from './policies.js';
 import { SwappableSource } from './source.js';
+import type { RulesTelemetry } from '../telemetry/sources.js';
+import type { StoredRules } from './state.js';
 
 /** The rules did not load: one line per error. */
 export class RulesRefusedError extends Error {
@@ -32,12 +34,14 @@ export interface AgentRulesOptions {
   onLost(count: number, sensor: string): void;
 }
 
-export class AgentRules {
+export class AgentRules implements RulesTelemetry {
   /** The rules' rings, for the pipeline. */
   readonly source = new SwappableSource();
   private files: RulesFile[] = [];
   private live: LiveRules | undefined;
   private engine: RuleEngine | undefined;
+  /** What the rule sets replaced so far counted: the metrics' counters go on from there, never back. */
+  private readonly retired = { events: 0, evaluations: 0, matches: new Map<string, number>(), priority: new Map<string, string>() };
 
   constructor(private readonly o: AgentRulesOptions) {}
 
@@ -60,6 +64,13 @@ export class AgentRules {
       })
       : undefined;
     const old = this.live;
+    if (this.engine) {
+      const st = this.engine.stats();
+      this.retired.events += st.events;
+      this.retired.evaluations += st.evaluations;
+      for (const [rule, n] of st.matches) this.retired.matches.set(rule, (this.retired.matches.get(rule) ?? 0) + n);
+      for (const r of this.engine.activeRules) this.retired.priority.set(r.name, r.priority);
+    }
     this.live = next;
     this.engine = engine;
     this.files = files;
@@ -88,6 +99,33 @@ export class AgentRules {
     if (!same) await this.apply([...configured, ...api]);
   }
 
+  /** The rules files added through the API, in order, as the state keeps them. */
+  stored(): StoredRules[] {
+    return this.files.filter((f) => f.origin === 'api').map((f) => ({ name: f.name, yaml: f.content }));
+  }
+
+  /**
+   * At start: the configuration's files, then those the state kept, compiled
+   * together. When the kept ones make the set fail to load, the
+   * configuration's run alone and the error is returned (the kept files are
+   * then no longer kept once the state is next written).
+   */
+  async start(paths: readonly string[], stored: readonly StoredRules[]): Promise<Error | undefined> {
+    const configured = expandRulesPaths([...paths]).map((f): RulesFile => ({ name: f, content: readFileSync(f, 'utf8'), origin: 'config' }));
+    const api = stored.filter((r) => !configured.some((f) => f.name === r.name)).map((r): RulesFile => ({ name: r.name, content: r.yaml, origin: 'api' }));
+    if (api.length) {
+      try {
+        await this.apply([...configured, ...api]);
+        return undefined;
+      } catch (e) {
+        await this.apply(configured);
+        return e as Error;
+      }
+    }
+    await this.apply(configured);
+    return undefined;
+  }
+
   status(): RulesStatus {
     const rules = this.engine?.rules ?? [];
     return {
@@ -95,6 +133,28 @@ export class AgentRules {
       active: this.engine?.activeRules.length ?? 0,
       total: rules.length,
     };
+  }
+
+  /**
+   * For metrics: the rules with their priorities, those of rule sets replaced
+   * since the start too (their alerts stay counted under their last priority).
+   */
+  get activeRules(): { name: string; priority: string }[] {
+    const priority = new Map(this.retired.priority);
+    for (const r of this.engine?.activeRules ?? []) priority.set(r.name, r.priority);
+    return [...priority].map(([name, p]) => ({ name, priority: p }));
+  }
+
+  /**
+   * The rules' counters since the agent started: a change of rule set starts
+   * a new engine, and what the old ones counted is added, so the metrics'
+   * counters never go back.
+   */
+  stats(): ReturnType<RulesTelemetry['stats']> {
+    const st = this.engine?.stats();
+    const matches = new Map(this.retired.matches);
+    for (const [rule, n] of st?.matches ?? []) matches.set(rule, (matches.get(rule) ?? 0) + n);
+    return { events: this.retired.events + (st?.events ?? 0), evaluations: this.retired.evaluations + (st?.evaluations ?? 0), matches };
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,10 @@ import { parseTimeFormat, TIME_FORMATS } from '../util/clock.js';
 import { containerCgroupIds, containerCgroups, ContainerLookupError } from '../process/container.js';
 import type { ProcessInfo, ProcessLookup } from '../process/types.js';
 import type { LossReason } from '../pipeline/index.js';
+import { eventFormatter, formatEvent, type EventOutput } from '../output/event-format.js';
+import { FlowFilter, FLOW_FILTER_KINDS, type FlowFilterKind, type FlowFilterTerm } from '../network/flow-filter.js';
+import { FLOW_OUTPUTS, flowTableHeader } from '../network/flow-format.js';
+import type { FlowRecord } from '../network/flow-types.js';
 import { DEFAULT_EVENT_KINDS, EVENT_KINDS, kindName, type AgentEvent, type EventKindName } from './events.js';
 
 /** GetEventsRequest as @grpc/proto-loader gives it (vigil/v1/events.proto). */
@@ -26,6 +30,8 @@ export interface GetEventsRequest {
   /** int64 as a string. */
   sinceNs: string;
   follow: boolean;
+  /** Hubble's filters of flows (vigil observe --sensors flow's --to-port, --not --ip, ...). */
+  flowFilters: { kind: string; value: string; negated: boolean }[];
 }
 
 /** A request the agent cannot serve: the message says which field and why. */
@@ -40,7 +46,17 @@ export interface Subscription {
   lostLine(count: number, sensor: string, reason: LossReason): string;
   /** A line before the events (the table's header). */
   readonly header: string | undefined;
-  readonly format: OutputFormat;
+  readonly format: EventOutput;
+}
+
+/** Formats a client may ask for: observe's, and Hubble's for flows (jsonpb, hubble: strict; dict: flows alone). */
+export const EVENT_OUTPUTS: readonly EventOutput[] = [...new Set<EventOutput>([...OUTPUT_FORMATS, ...FLOW_OUTPUTS])];
+
+/** The local process of a flow (its source on egress, its destination otherwise), from the process cache. */
+function flowProcess(r: FlowRecord, lookup: ProcessLookup): ProcessInfo | undefined {
+  const p = r.source.process ?? r.destination.process;
+  if (!p) return undefined;
+  return (p.exec_id ? lookup.getByExecId(p.exec_id) : undefined) ?? lookup.get(p.pid);
 }
 
 function processOf(e: AgentEvent, lookup: ProcessLookup): ProcessInfo | undefined {
@@ -48,6 +64,7 @@ function processOf(e: AgentEvent, lookup: ProcessLookup): ProcessInfo | undefine
     case 'alert': return undefined;
     case 'policy': return e.event.process;
     case 'file': return lookup.get(e.task.pid, e.task.startBootNs, e.bootNs);
+    case 'flow': case 'dns': return flowProcess(e.record, lookup);
     default: return e.process;
   }
 }
@@ -69,8 +86,25 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
     if (!(EVENT_KINDS as readonly string[]).includes(k)) throw new RequestError(`kinds: unknown kind "${k}"; available: ${EVENT_KINDS.join(', ')}`);
   }
   const kinds = new Set<EventKindName>(r.kinds.length ? (r.kinds as EventKindName[]) : DEFAULT_EVENT_KINDS);
-  const format = (r.output?.format || 'compact') as OutputFormat;
-  if (!OUTPUT_FORMATS.includes(format)) throw new RequestError(`output.format: unknown format "${format}"; available: ${OUTPUT_FORMATS.join(', ')}`);
+  const format = (r.output?.format || 'compact') as EventOutput;
+  if (!EVENT_OUTPUTS.includes(format)) throw new RequestError(`output.format: unknown format "${format}"; available: ${EVENT_OUTPUTS.join(', ')}`);
+  const flowsOnly = [...kinds].every((k) => k === 'flow' || k === 'dns');
+  if (format === 'dict' && !flowsOnly) throw new RequestError('output.format: dict is hubble observe\'s flow blocks, for the flow and dns kinds alone');
+  // Strict outputs: process events in Tetragon's schema beside flows in Hubble's (as observe's).
+  const processFormat: OutputFormat = format === 'jsonpb' || format === 'hubble' ? 'tetragon' : format === 'dict' ? 'compact' : format;
+  let flowFilter: FlowFilter | undefined;
+  const terms = (r.flowFilters ?? []).map((t): FlowFilterTerm => {
+    if (!(FLOW_FILTER_KINDS as readonly string[]).includes(t.kind) && t.kind !== 'ip-version') {
+      throw new RequestError(`flow_filters: unknown filter "${t.kind}"; available: ${FLOW_FILTER_KINDS.join(', ')}, ip-version`);
+    }
+    return { kind: t.kind as FlowFilterKind, value: t.value, negated: t.negated };
+  });
+  try {
+    flowFilter = terms.length ? new FlowFilter(terms) : undefined;
+  } catch (e) {
+    if (e instanceof RangeError) throw new RequestError(`flow_filters: ${e.message}`);
+    throw e;
+  }
   const timeFormat = parseTimeFormat(r.output?.timeFormat || 'StampMilli');
   if (!timeFormat) throw new RequestError(`output.time_format: unknown layout; available: ${TIME_FORMATS.join(', ')}`);
   const pids = r.pids.length ? new Set(r.pids) : undefined;
@@ -88,17 +122,19 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
     return true;
   };
 
-  const tetragon = new TetragonFormatter(format, {
-    lookup, node, ancestors: r.output?.ancestors ?? false, timeFormat, color: r.output?.color ?? false,
-  });
-  const json = format === 'json' || format === 'tetragon';
-  const policies = new PolicyEventFormatter(json ? format : 'compact', { lookup, timeFormat, tetragon: json ? tetragon : undefined });
+  const formatterOptions = { lookup, node, ancestors: r.output?.ancestors ?? false, timeFormat, color: r.output?.color ?? false };
+  const tetragon = new TetragonFormatter(processFormat, formatterOptions);
+  // Flows as observe writes them (Hubble's shapes; in a table of flows alone, hubble observe's columns).
+  const flows = eventFormatter(format, { ...formatterOptions, hubbleTable: format === 'table' && flowsOnly });
+  const json = processFormat === 'json' || processFormat === 'tetragon';
+  const policies = new PolicyEventFormatter(json ? processFormat : 'compact', { lookup, timeFormat, tetragon: json ? tetragon : undefined });
   return {
     format,
-    header: format === 'table' ? tetragon.header() : undefined,
+    header: format === 'table' ? (flowsOnly ? flowTableHeader() : tetragon.header()) : undefined,
     matches(e) {
       if (!kinds.has(kindName(e))) return false;
       if (e.kind === 'file' && r.pathPrefixes.length && !r.pathPrefixes.some((p) => e.path.startsWith(p))) return false;
+      if ((e.kind === 'flow' || e.kind === 'dns') && flowFilter && !flowFilter.matches(e.record)) return false;
       // Alerts carry their process as output fields, not as an image: kinds only.
       if (!processFilters || e.kind === 'alert') return true;
       const p = processOf(e, lookup);
@@ -107,7 +143,8 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
     render(e) {
       switch (e.kind) {
         // Falco's alerts have no Tetragon shape.
-        case 'alert': return format === 'tetragon' ? undefined : format === 'json' ? formatAlertJson(e.alert) : formatAlertText(e.alert);
+        case 'alert': return processFormat === 'tetragon' ? undefined : format === 'json' ? formatAlertJson(e.alert) : formatAlertText(e.alert);
+        case 'flow': case 'dns': return formatEvent(flows, e);
         case 'policy': return json ? policies.json(e.event) : policies.compact(e.event);
         default: return tetragon.line(e);
       }

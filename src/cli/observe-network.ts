@@ -122,26 +122,7 @@ export function networkObserveOptions(values: Record<string, unknown>,
   }
   const untilMs = values.until === undefined ? undefined : futureTime('--until', values.until as string);
 
-  // --not applies to the next filter flag; a trailing --not is an error.
-  const terms: FlowFilterTerm[] = [];
-  let negate = false;
-  for (const t of tokens) {
-    if (t.kind !== 'option' || t.name === undefined) continue;
-    if (t.name === 'not') {
-      if (negate) throw new UsageError('--not --not: negate a filter once');
-      negate = true;
-      continue;
-    }
-    if ((FLOW_FILTER_KINDS as readonly string[]).includes(t.name) || t.name === 'ipv4' || t.name === 'ipv6') {
-      const version = t.name === 'ipv4' ? '4' : t.name === 'ipv6' ? '6' : undefined;
-      terms.push(version ? { kind: 'ip-version', value: version, negated: negate } : { kind: t.name as FlowFilterKind, value: t.value ?? '', negated: negate });
-      negate = false;
-    } else if (negate) {
-      throw new UsageError(`--not: must come before a filter (${FLOW_FILTER_KINDS.map((k) => `--${k}`).join(', ')}), ` +
-        `not --${t.name}`);
-    }
-  }
-  if (negate) throw new UsageError('--not: must come before a filter');
+  const terms = flowFilterTerms(tokens);
   try {
     new FlowFilter(terms); // validates every value
   } catch (e) {
@@ -180,6 +161,35 @@ export function networkObserveOptions(values: Record<string, unknown>,
     followChildren,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'] as string | undefined, DEFAULT_OUTPUT_BUFFER),
   };
+}
+
+/**
+ * The flow filters among the flags, in order: --not negates the filter after
+ * it, as in `hubble observe`; a trailing --not is an error. Values are
+ * checked by FlowFilter.
+ */
+export function flowFilterTerms(tokens: readonly { kind: string; name?: string; value?: string | undefined }[]): FlowFilterTerm[] {
+  // --not applies to the next filter flag; a trailing --not is an error.
+  const terms: FlowFilterTerm[] = [];
+  let negate = false;
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.name === undefined) continue;
+    if (t.name === 'not') {
+      if (negate) throw new UsageError('--not --not: negate a filter once');
+      negate = true;
+      continue;
+    }
+    if ((FLOW_FILTER_KINDS as readonly string[]).includes(t.name) || t.name === 'ipv4' || t.name === 'ipv6') {
+      const version = t.name === 'ipv4' ? '4' : t.name === 'ipv6' ? '6' : undefined;
+      terms.push(version ? { kind: 'ip-version', value: version, negated: negate } : { kind: t.name as FlowFilterKind, value: t.value ?? '', negated: negate });
+      negate = false;
+    } else if (negate) {
+      throw new UsageError(`--not: must come before a filter (${FLOW_FILTER_KINDS.map((k) => `--${k}`).join(', ')}), ` +
+        `not --${t.name}`);
+    }
+  }
+  if (negate) throw new UsageError('--not: must come before a filter');
+  return terms;
 }
 
 /** An RFC 3339 time that must lie ahead (a past one is history, which only an agent keeps): ms since the epoch. */

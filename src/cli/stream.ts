@@ -6,9 +6,10 @@
 // losses reported; with --metrics or --otlp, the telemetry of the stream
 // (docs/metrics.md). The command only says which sensors feed the pipeline.
 import {
-  EventPipeline, Sink, describeLosses, eventKindLabel, eventSensor, eventTime, formatByteSize, stdoutOutput, vigilEventOptions, type VigilEvent,
+  EventPipeline, Sink, describeLosses, eventSensor, eventTime, formatByteSize, stdoutOutput, vigilEventOptions, type VigilEvent,
 } from '../pipeline/index.js';
 import { formatEvent, type EventFormatter } from '../output/event-format.js';
+import { otlpRecord } from '../output/otlp-records.js';
 import { otlpLogSink, type ProcessCacheTelemetry } from '../telemetry/index.js';
 import type { BootClock } from '../util/clock.js';
 import { Shutdown } from './shutdown.js';
@@ -88,10 +89,7 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   const nowNs = (): bigint => o.clock.toEpochNs(o.clock.nowBootNs());
   const otlp = t?.options.otlp === undefined ? undefined : otlpLogSink<VigilEvent>({
     endpoint: t.options.otlp, capacityBytes: o.outputBuffer, sensorOf: eventSensor, nowNs,
-    record: (e) => {
-      const bodyJson = formatEvent(t.json, e);
-      return bodyJson === undefined ? undefined : { timeNs: o.clock.toEpochNs(eventTime(e)), kind: eventKindLabel(e), severity: 'info', bodyJson };
-    },
+    record: (e) => otlpRecord(e, o.clock.toEpochNs(eventTime(e)), formatEvent(t.json, e)),
   });
   if (otlp) pipeline.addSink(otlp);
   if (o.header !== undefined) stdout.output.write({ lines: [o.header], sensors: [undefined] });

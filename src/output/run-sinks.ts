@@ -13,8 +13,8 @@ import { formatAlertJson, formatAlertText, type Alert, type OutputEncoding } fro
 import { PolicyEventFormatter, type PolicyOutputFormat } from './policy-events.js';
 import { tetragonLostLine } from './tetragon.js';
 import type { ProcessLookup } from '../process/types.js';
-import type { Priority } from '../rules/loader.js';
-import { otlpLogSink, type OtlpOptions, type OtlpRecord, type Severity } from '../telemetry/otlp.js';
+import { otlpLogSink, type OtlpOptions } from '../telemetry/otlp.js';
+import { otlpRecord } from './otlp-records.js';
 
 /** What run's pipeline carries: the alert and policy kinds of VigilEvent. */
 export type RunEvent = AlertEvent | PolicyMatchEvent;
@@ -93,11 +93,6 @@ export function httpRunSink(url: string, o: Omit<RunSinkOptions, 'encoding'>): {
   return { sink, output: () => output! };
 }
 
-const ALERT_SEVERITY: Readonly<Record<Priority, Severity>> = {
-  Emergency: 'emergency', Alert: 'alert', Critical: 'critical', Error: 'error', Warning: 'warn', Notice: 'notice',
-  Informational: 'info', Debug: 'debug',
-};
-
 /** --otlp URL: alerts (Falco's JSON) and policy events (Tetragon's JSON) as OTLP log records. */
 export function otlpRunSink(o: Omit<RunSinkOptions, 'encoding'> & OtlpOptions, cache?: ProcessLookup): Sink<RunEvent> {
   const pf = new PolicyEventFormatter('json', { lookup: cache, timeFormat: 'StampMilli' });
@@ -105,15 +100,8 @@ export function otlpRunSink(o: Omit<RunSinkOptions, 'encoding'> & OtlpOptions, c
     ...o,
     sensorOf: eventSensor,
     nowNs,
-    record: (e): OtlpRecord => e.kind === 'alert'
-      ? {
-        timeNs: e.alert.timeNs, kind: 'alert', severity: ALERT_SEVERITY[e.alert.priority],
-        attributes: { 'vigil.rule': e.alert.rule, 'vigil.priority': e.alert.priority.toLowerCase(), 'vigil.source': e.alert.source },
-        bodyJson: formatAlertJson(e.alert),
-      }
-      : {
-        timeNs: e.event.timeNs, kind: 'policy', severity: 'info', attributes: { 'vigil.policy': e.event.policy.name },
-        bodyJson: pf.json(e.event),
-      },
+    record: (e) => (e.kind === 'alert'
+      ? otlpRecord(e, e.alert.timeNs, formatAlertJson(e.alert))
+      : otlpRecord(e, e.event.timeNs, pf.json(e.event))),
   });
 }

@@ -51,6 +51,11 @@ export interface EventPipelineOptions<E> {
   reportIntervalMs?: number;
   /** Every sink's output is gone (the reader of stdout exited). */
   onOutputsClosed?(): void;
+  /**
+   * false: `accept` is a consumer that always takes (the agent's event hub),
+   * so full sinks drop for themselves and never pause the sources. Default true.
+   */
+  sinksHoldBack?: boolean;
 }
 
 export interface PipelineStats {
@@ -93,7 +98,8 @@ export class EventPipeline<E> {
   private released = 0;
   private readonly emitOne = (e: E): void => this.emit(e);
   /** No sink can take more: events stay in the merge and the rings are not read. */
-  private readonly allFull = (): boolean => this.sinks.length > 0 && this.sinks.every((s) => s.full);
+  private readonly allFull = (): boolean =>
+    this.opts.sinksHoldBack !== false && this.sinks.length > 0 && this.sinks.every((s) => s.full);
 
   constructor(private readonly opts: EventPipelineOptions<E>) {
     this.merge = new TimeOrderedMerge<E>({ timeOf: opts.timeOf, maxHeld: opts.maxHeld ?? 16_384 });
@@ -212,7 +218,7 @@ export class EventPipeline<E> {
     }
     // Also while the merge holds more than its bound (what full sinks could
     // not take): reading on would only grow it.
-    const full = (open.length > 0 && open.every((s) => s.full)) || this.merge.size > this.merge.maxHeld;
+    const full = (this.opts.sinksHoldBack !== false && open.length > 0 && open.every((s) => s.full)) || this.merge.size > this.merge.maxHeld;
     if (full && !this.paused) {
       this.paused = true;
       this.pauseCount++;

@@ -9,3 +9,4 @@ export {
   OtlpLogOutput, OtlpMetrics, otlpLine, otlpLogSink, type OtlpOptions, type OtlpMetricsOptions, type OtlpRecord, type OtlpSinkOptions,
   type Severity,
 } from './otlp.js';
+export { Telemetry, closingOnError, type TelemetryOptions } from './service.js';

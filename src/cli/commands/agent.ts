@@ -6,7 +6,6 @@ import { requireCapabilities } from '../privileges.js';
 import { parseFlags } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 import { Agent } from '../../agent/agent.js';
-import '../../telemetry/agent.js';
 import { AgentConfigError, DEFAULT_CONFIG_PATH, loadAgentConfig, parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { agentLogger, type AgentLogger } from '../../agent/log.js';
 
@@ -54,7 +53,9 @@ export const command: Command = {
       process.stdout.write(`${config.file}: ok\n`);
       return 0;
     }
-    requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['agent', ...argv]);
+    // Flows and DNS attach to sockets and cgroups as observe's do: CAP_NET_ADMIN too.
+    const network = config.sensors.includes('flow') || config.sensors.includes('dns');
+    requireCapabilities('', network ? ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'] : ['CAP_BPF', 'CAP_PERFMON'], ['agent', ...argv]);
     const log = agentLogger(config.logLevel);
     // Shutdown's own messages ("stopping...") as log lines too.
     const stderr = { write: (s: string) => (log.info(String(s).trim().replace(/^vigil agent: /, '')), true) } as unknown as NodeJS.WritableStream;

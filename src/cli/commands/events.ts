@@ -7,12 +7,14 @@ import { UsageError } from '../command.js';
 import { parseFlags, positive } from '../flags.js';
 import { Shutdown } from '../shutdown.js';
 import { colorEnabled } from '../../output/color.js';
-import { OBSERVE_FLAGS, observeOptions } from './observe.js';
+import { FLOW_ONLY_FLAGS, OBSERVE_FLAGS, observeOptions } from './observe.js';
+import { flowFilterTerms, NETWORK_FLAGS } from '../observe-network.js';
+import { FlowFilter } from '../../network/flow-filter.js';
 import { AgentCallError, callError, connectAgent, socketPath } from '../../agent/client.js';
 import { DEFAULT_EVENT_KINDS, EVENT_KINDS } from '../../agent/events.js';
 import type { EventsResponse } from '../../agent/hub.js';
 
-const usage = `usage: vigil events [--sensors LIST] [filters] [--output compact|json|table]
+const usage = `usage: vigil events [--sensors LIST] [filters] [--output compact|json|table|tetragon|jsonpb|dict]
                     [--last N] [--since TIME] [--follow] [--socket PATH]
                     [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
 
@@ -31,7 +33,11 @@ client has its own filters; the agent renders its lines.
   --socket PATH       the agent's socket (default $VIGIL_SOCKET, else /run/vigil/vigil.sock)
 
 filters (judged by the agent): --pid N [--follow-children], --uid N, --comm NAME,
-  --binary PREFIX, --path-prefix PATH, --container ID|host, as vigil observe.
+  --binary PREFIX, --path-prefix PATH, --container ID|host, as vigil observe
+  (a flow's process is its local endpoint's); flows and DNS: Hubble's filters
+  as vigil observe --sensors flow takes them (--ip, --from-port, --to-fqdn,
+  --protocol, --tcp-flags, --traffic-direction, -4, -6, --type, --verdict,
+  --not FILTER; vigil observe --sensors flow --help lists them).
 
 output: --output, --time-format, --color, --ancestors, --duration, --count as
   vigil observe. --output-buffer SIZE: most output waiting for a slow reader of
@@ -66,21 +72,50 @@ function parseKinds(list: string): string[] {
   return [...new Set(kinds)];
 }
 
+/** The flags of flows' filters that vigil events takes (the agent's settings are its own: --udp-window, --dns-port). */
+const { 'udp-window': _w, 'dns-port': _d, until: _u, since: _s, last: _l, follow: _f, ...FLOW_FILTER_FLAGS } = NETWORK_FLAGS;
+
 export function parseEventsArgs(argv: string[]) {
   const { 'include-self': _self, ...shared } = OBSERVE_FLAGS;
-  const { values } = parseFlags({
+  const { values, tokens } = parseFlags({
     args: argv,
     options: {
-      ...shared, socket: { type: 'string' }, last: { type: 'string' }, since: { type: 'string' }, follow: { type: 'boolean', default: false },
+      ...shared, ...FLOW_FILTER_FLAGS,
+      socket: { type: 'string' }, last: { type: 'string' }, since: { type: 'string' }, follow: { type: 'boolean', default: false },
     },
     allowPositionals: false,
+    tokens: true,
   });
   const kinds = values.sensors === undefined ? [...DEFAULT_EVENT_KINDS] : parseKinds(values.sensors);
-  const o = observeOptions({ ...values, 'include-self': false }, kinds.includes('file'));
+  const flows = kinds.includes('flow') || kinds.includes('dns');
+  const named = values as Record<string, unknown>;
+  if (!flows) {
+    for (const f of FLOW_ONLY_FLAGS) {
+      if (f !== 'since' && f !== 'last' && named[f] !== undefined) throw new UsageError(`--${f}: filters flows; add flow or dns to --sensors`);
+    }
+  }
+  // --pid and --container are process filters here (the agent's, for every kind): a flow is its local process's.
+  const terms = flowFilterTerms(tokens ?? []);
+  for (const t of terms) {
+    if ((t.kind === 'pid' || t.kind === 'container') && t.negated) {
+      throw new UsageError(`--not --${t.kind}: vigil events filters processes by --${t.kind}, not against it; negate a flow filter (--ip, --port, ...)`);
+    }
+  }
+  const flowFilters = terms.filter((t) => t.kind !== 'pid' && t.kind !== 'container');
+  try {
+    new FlowFilter(flowFilters); // validates every value
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (values.output === 'dict' && !kinds.every((k) => k === 'flow' || k === 'dns')) {
+    throw new UsageError('--output dict: hubble observe\'s flow blocks, for --sensors flow,dns only; beside other kinds use compact, json, table or tetragon');
+  }
+  const o = observeOptions({ ...values, 'include-self': false }, kinds.includes('file'), false, flows);
   const last = positive('--last', values.last, true) ?? 0;
   const sinceNs = values.since === undefined ? 0n : parseSince(values.since);
   if (values.follow && !last && !sinceNs) throw new UsageError('--follow: goes with --last or --since (without them the stream is live)');
-  return { ...o, kinds, socket: socketPath(values.socket), last, sinceNs, follow: values.follow };
+  return { ...o, kinds, flowFilters, socket: socketPath(values.socket), last, sinceNs, follow: values.follow };
 }
 
 export const command: Command = {
@@ -98,7 +133,7 @@ async function streamEvents(o: ReturnType<typeof parseEventsArgs>): Promise<numb
     kinds: o.kinds, pids: f.pids ?? [], followChildren: f.followChildren, uids: f.uids ?? [], comms: f.comms ?? [],
     binaryPrefixes: f.binaryPrefixes ?? [], pathPrefixes: f.pathPrefixes ?? [], container: o.container ?? '',
     output: { format: o.format, timeFormat: o.timeFormat, color: colorEnabled(o.color, process.stdout), ancestors: o.ancestors },
-    last: o.last, sinceNs: String(o.sinceNs), follow: o.follow,
+    last: o.last, sinceNs: String(o.sinceNs), follow: o.follow, flowFilters: o.flowFilters,
   }) as grpc.ClientReadableStream<EventsResponse>;
   using shutdown = new Shutdown('events');
   let seen = 0;

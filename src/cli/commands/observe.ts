@@ -139,7 +139,7 @@ const STRICT_OUTPUTS: readonly string[] = ['tetragon', 'jsonpb', 'hubble'];
 const ALL_SENSORS = [...SENSORS, ...NETWORK_SENSORS].join(', ');
 
 /** Flags only flows take: refused without flow or dns among the sensors. */
-const FLOW_ONLY_FLAGS = ['udp-window', 'dns-port', 'not', 'since', 'until', 'last', 'ipv4', 'ipv6', ...FLOW_FILTER_KINDS.filter((k) => k !== 'pid' && k !== 'container')];
+export const FLOW_ONLY_FLAGS = ['udp-window', 'dns-port', 'not', 'since', 'until', 'last', 'ipv4', 'ipv6', ...FLOW_FILTER_KINDS.filter((k) => k !== 'pid' && k !== 'container')];
 
 function parseSensors(list: string): string[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
@@ -239,9 +239,10 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
  * `flows`: flows are (then --pid and --container are Hubble's filters, read by
  * networkObserveOptions).
  */
-export function observeOptions(values: ObserveFlagValues, files: boolean, flows = false): Omit<ObserveOptions, 'sensors' | 'network' | 'telemetry'> {
+export function observeOptions(values: ObserveFlagValues, files: boolean, flows = false, flowFormats = flows):
+  Omit<ObserveOptions, 'sensors' | 'network' | 'telemetry'> {
   // Flows have Hubble's formats too (jsonpb, hubble, dict).
-  const formats: readonly string[] = flows ? [...new Set([...OUTPUT_FORMATS, ...FLOW_OUTPUTS])] : OUTPUT_FORMATS;
+  const formats: readonly string[] = flowFormats ? [...new Set([...OUTPUT_FORMATS, ...FLOW_OUTPUTS])] : OUTPUT_FORMATS;
   if (!formats.includes(values.output)) {
     throw new UsageError(`--output: unknown format "${values.output}"; available: ${formats.join(', ')}`);
   }
