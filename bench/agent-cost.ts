@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { repoPath } from '../src/util/paths.js';
 import { Agent, cpuSeconds, falcoRules, waitedSeconds } from './agent.js';
+import { freePort } from '../src/util/net.js';
 import { count, markdownTable } from './table.js';
 
 export interface PhaseResult {
@@ -42,13 +43,6 @@ export interface PhaseResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A metric's samples on the agent's endpoint, by their labels as printed. */
 async function metricSamples(port: number, name: string): Promise<Map<string, number>> {

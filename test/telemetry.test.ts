@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { requireRoot, missingFeature, waitFor } from './helpers.js';
 import { runVigil } from './observe-util.js';
 import { TestAgent } from './agent-util.js';
+import { freePort } from '../src/util/net.js';
 import { repoPath } from '../src/util/paths.js';
 
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
@@ -29,13 +30,18 @@ const LOGS: Decoder = proto.collector.logs.v1.ExportLogsServiceRequest;
 const METRICS: Decoder = proto.collector.metrics.v1.ExportMetricsServiceRequest;
 const decode = (d: Decoder, body: Buffer): any => d.toObject(d.decode(body), { longs: String, enums: String, defaults: false });
 
-/** A free loopback port (for servers that cannot report the one they took). */
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+
+/**
+ * The test's own binary, below /tmp so that the built-in exec-from-tmp policy matches it, and a
+ * rules file whose one CRITICAL rule alerts on its exec.
+ */
+function ownProbe(prefix: string, rule: string): { name: string; own: ReturnType<typeof ownBinary>; rules: string } {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  const own = ownBinary(name);
+  const rules = path.join(own.dir, 'rules.yaml');
+  writeFileSync(rules, `- rule: ${rule}\n  desc: the test's binary\n  condition: evt.type = execve and proc.name = ${name}\n` +
+    '  output: "probe ran (proc=%proc.name)"\n  priority: CRITICAL\n');
+  return { name, own, rules };
 }
 
 /** One sample of vigil's endpoint on `port`, by name and labels as printed; undefined when absent. */
@@ -275,12 +281,7 @@ describe('OTLP export; vigil run --metrics --otlp', () => {
   test('run: alerts by rule and priority, a TracingPolicy\'s counters, both as OTLP records, for the test\'s own execs', async (t) => {
     const why = await unsupported();
     if (why) return t.skip(why);
-    const name = `vt-${randomBytes(3).toString('hex')}`;
-    // Below /tmp: the built-in exec-from-tmp policy matches it.
-    const own = ownBinary(name);
-    const rules = path.join(own.dir, 'rules.yaml');
-    writeFileSync(rules, `- rule: Own probe run\n  desc: the test's binary\n  condition: evt.type = execve and proc.name = ${name}\n` +
-      '  output: "probe ran (proc=%proc.name)"\n  priority: CRITICAL\n');
+    const { name, own, rules } = ownProbe('vt', 'Own probe run');
     const port = await freePort();
     const sample = (series: string): Promise<number | undefined> => scrape(port, series);
     rx.requests.length = 0;
@@ -334,12 +335,7 @@ describe('vigil agent: the metrics and otlp sections', () => {
   test('its policies, rules, BPF programs, process cache and own CPU and memory scraped; events and alerts as OTLP records', async (t) => {
     const why = await unsupported();
     if (why) return t.skip(why);
-    const name = `va-${randomBytes(3).toString('hex')}`;
-    // Below /tmp: the built-in exec-from-tmp policy matches it.
-    const own = ownBinary(name);
-    const rules = path.join(own.dir, 'rules.yaml');
-    writeFileSync(rules, `- rule: Own agent probe\n  desc: the test's binary\n  condition: evt.type = execve and proc.name = ${name}\n` +
-      '  output: "probe ran (proc=%proc.name)"\n  priority: CRITICAL\n');
+    const { name, own, rules } = ownProbe('va', 'Own agent probe');
     const port = await freePort();
     rx.requests.length = 0;
     const agent = await TestAgent.start([
