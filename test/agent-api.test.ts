@@ -184,6 +184,19 @@ describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
   });
 });
 
+/**
+ * An agent on `config` (after its socket in dir, no health endpoint, the exec sensor) that must
+ * refuse to start: status 1, no stack; its "vigil agent: " lines.
+ */
+function refusedStart(dir: string, config: string): { lines: string[]; stderr: string } {
+  const file = path.join(dir, 'agent.yaml');
+  writeFileSync(file, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\n${config}`);
+  const r = spawnSync(process.execPath, [vigil, 'agent', '--config', file], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /^\s+at /m);
+  return { lines: r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: ')), stderr: r.stderr };
+}
+
 describe('an agent whose policies do not load', { timeout: 120_000 }, () => {
   test('does not start, and says every problem as file:line:col', () => {
     requireRoot();
@@ -192,15 +205,10 @@ describe('an agent whose policies do not load', { timeout: 120_000 }, () => {
     try {
       const pol = path.join(dir, 'p.yaml');
       writeFileSync(pol, policyYaml('bad', '/x').replace('operator: Prefix', 'operator: Prefx').replace('type: file', 'type: fille'));
-      const config = path.join(dir, 'agent.yaml');
-      writeFileSync(config, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\npolicies:\n  - ${pol}\n`);
-      const r = spawnSync(process.execPath, [vigil, 'agent', '--config', config], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
-      assert.equal(r.status, 1, r.stderr);
-      const lines = r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: '));
-      assert.equal(lines.length, 2, r.stderr);
+      const { lines, stderr } = refusedStart(dir, `policies:\n  - ${pol}\n`);
+      assert.equal(lines.length, 2, stderr);
       assert.match(lines[0]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"fille" is not allowed`));
       assert.match(lines[1]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"Prefx" is not allowed`));
-      assert.doesNotMatch(r.stderr, /^\s+at /m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -285,11 +293,7 @@ describe('what the API added survives a restart', { timeout: 300_000 }, () => {
       const state = path.join(dir, 'state');
       mkdirSync(state);
       chmodSync(state, 0o777);
-      const config = path.join(dir, 'agent.yaml');
-      writeFileSync(config, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\nstate:\n  directory: ${state}\n`);
-      const r = spawnSync(process.execPath, [vigil, 'agent', '--config', config], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
-      assert.equal(r.status, 1, r.stderr);
-      const lines = r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: '));
+      const { lines } = refusedStart(dir, `state:\n  directory: ${state}\n`);
       assert.deepEqual(lines, [`vigil agent: state.directory: ${state} is writable by others (mode 0777); make it 0700 or remove it`]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
