@@ -185,33 +185,37 @@ describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
 });
 
 /**
- * An agent on `config` (after its socket in dir, no health endpoint, the exec sensor) that must
- * refuse to start: status 1, no stack; its "vigil agent: " lines.
+ * An agent that must refuse to start: in a fresh directory, setup(dir) writes what it needs and
+ * gives the configuration after the socket (in dir), no health endpoint and the exec sensor.
+ * Status 1, no stack; its "vigil agent: " lines.
  */
-function refusedStart(dir: string, config: string): { lines: string[]; stderr: string } {
-  const file = path.join(dir, 'agent.yaml');
-  writeFileSync(file, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\n${config}`);
-  const r = spawnSync(process.execPath, [vigil, 'agent', '--config', file], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
-  assert.equal(r.status, 1, r.stderr);
-  assert.doesNotMatch(r.stderr, /^\s+at /m);
-  return { lines: r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: ')), stderr: r.stderr };
+function refusedStart(prefix: string, setup: (dir: string) => string): { lines: string[]; stderr: string } {
+  requireRoot();
+  tracefs();
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  try {
+    const file = path.join(dir, 'agent.yaml');
+    writeFileSync(file, `api:\n  socket: ${dir}/vigil.sock\nhealth:\n  address: "off"\nsensors: [exec]\n${setup(dir)}`);
+    const r = spawnSync(process.execPath, [vigil, 'agent', '--config', file], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, VIGIL_DEBUG: '' } });
+    assert.equal(r.status, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    return { lines: r.stderr.split('\n').filter((l) => l.startsWith('vigil agent: ')), stderr: r.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('an agent whose policies do not load', { timeout: 120_000 }, () => {
   test('does not start, and says every problem as file:line:col', () => {
-    requireRoot();
-    tracefs();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-bad-'));
-    try {
-      const pol = path.join(dir, 'p.yaml');
+    let pol = '';
+    const { lines, stderr } = refusedStart('vigil-agent-bad-', (dir) => {
+      pol = path.join(dir, 'p.yaml');
       writeFileSync(pol, policyYaml('bad', '/x').replace('operator: Prefix', 'operator: Prefx').replace('type: file', 'type: fille'));
-      const { lines, stderr } = refusedStart(dir, `policies:\n  - ${pol}\n`);
-      assert.equal(lines.length, 2, stderr);
-      assert.match(lines[0]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"fille" is not allowed`));
-      assert.match(lines[1]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"Prefx" is not allowed`));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      return `policies:\n  - ${pol}\n`;
+    });
+    assert.equal(lines.length, 2, stderr);
+    assert.match(lines[0]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"fille" is not allowed`));
+    assert.match(lines[1]!, new RegExp(`^vigil agent: ${pol}:\\d+:\\d+: .*"Prefx" is not allowed`));
   });
 });
 
@@ -286,17 +290,13 @@ describe('what the API added survives a restart', { timeout: 300_000 }, () => {
   });
 
   test('a state directory others can write to stops the start: one line, status 1', () => {
-    requireRoot();
-    tracefs();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-state-'));
-    try {
-      const state = path.join(dir, 'state');
+    let state = '';
+    const { lines } = refusedStart('vigil-agent-state-', (dir) => {
+      state = path.join(dir, 'state');
       mkdirSync(state);
       chmodSync(state, 0o777);
-      const { lines } = refusedStart(dir, `state:\n  directory: ${state}\n`);
-      assert.deepEqual(lines, [`vigil agent: state.directory: ${state} is writable by others (mode 0777); make it 0700 or remove it`]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      return `state:\n  directory: ${state}\n`;
+    });
+    assert.deepEqual(lines, [`vigil agent: state.directory: ${state} is writable by others (mode 0777); make it 0700 or remove it`]);
   });
 });
