@@ -19,6 +19,15 @@ export function unknownSubcommand(sub: string, available: string): UsageError {
   return new UsageError(`unknown subcommand "${sub}"; available: ${available}`);
 }
 
+/** Runs argv's subcommand among `handlers`; a missing or unknown one is a usage error that lists them. */
+export function runSubcommand(argv: readonly string[], handlers: Readonly<Record<string, (rest: string[]) => Promise<number>>>): Promise<number> {
+  const [sub, ...rest] = argv;
+  const names = Object.keys(handlers).join(', ');
+  if (sub === undefined) throw new UsageError(`give a subcommand: ${names}`);
+  if (!Object.hasOwn(handlers, sub)) throw unknownSubcommand(sub, names);
+  return handlers[sub]!(rest);
+}
+
 /**
  * Runs a command's body. An error of one of the `explained` kinds (bad input
  * or a refusal the command's own module words for the user) is one line,

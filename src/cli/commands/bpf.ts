@@ -2,7 +2,7 @@
 // link, who holds it, and what it costs.
 import { parseFlags } from '../flags.js';
 import type { Command } from '../command.js';
-import { UsageError } from '../command.js';
+import { runSubcommand, UsageError } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import { native } from '../../bpf/native.js';
 import { bpfInventory, type BpfInventory, type BpfOwner, type InventoryLink } from '../../sensors/bpf-inventory.js';
@@ -120,9 +120,5 @@ export const command: Command = {
   name: 'bpf',
   summary: 'what is loaded on this host: every BPF program, map and link, who holds it, what it costs',
   usage,
-  async run(argv: string[]): Promise<number> {
-    const [sub, ...rest] = argv;
-    if (sub === 'ls') return ls(rest);
-    throw new UsageError(sub ? `unknown subcommand "${sub}"; available: ls` : 'give a subcommand: ls');
-  },
+  run: (argv) => runSubcommand(argv, { ls }),
 };
