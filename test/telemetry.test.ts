@@ -65,7 +65,7 @@ function attrs(list: { key: string; value: Record<string, unknown> }[] = []): Re
   return Object.fromEntries(list.map((kv) => [kv.key, Object.values(kv.value)[0]]));
 }
 
-describe('Prometheus scrapes vigil observe --metrics', () => {
+describe('Prometheus scrapes vigil observe --metrics and vigil agent', () => {
   before(requireRoot);
 
   test('events by kind, ring fill, BPF program runs and the process metrics, queried from Prometheus', async (t) => {
@@ -73,54 +73,99 @@ describe('Prometheus scrapes vigil observe --metrics', () => {
     if (why) return t.skip(why);
     if (!PROMETHEUS) return t.skip('prometheus is not installed (Debian package "prometheus"; scripts/setup.sh installs it)');
     const own = ownBinary();
-    const [metricsPort, promPort] = [await freePort(), await freePort()];
-    const promDir = mkdtempSync(path.join(os.tmpdir(), 'vigil-prometheus-'));
-    writeFileSync(path.join(promDir, 'prometheus.yml'), [
-      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-      'scrape_configs:',
-      `  - { job_name: vigil, static_configs: [{ targets: ['127.0.0.1:${metricsPort}'] }] }`,
-    ].join('\n'));
-    const api = `http://127.0.0.1:${promPort}/api/v1`;
-    /** The value of an instant query's one sample, undefined while it has none. */
-    const query = async (q: string): Promise<number | undefined> => {
-      const r = await fetch(`${api}/query?query=${encodeURIComponent(q)}`).then((res) => res.json()).catch(() => undefined) as any;
-      const v = r?.data?.result?.[0]?.value?.[1];
-      return v === undefined ? undefined : Number(v);
-    };
-    let prom: ChildProcess | undefined;
+    const metricsPort = await freePort();
     try {
       const run = await runVigil(['observe', '--sensors', 'exec,exit', '--binary', `${own.dir}/`, '--output', 'json',
         '--metrics', `127.0.0.1:${metricsPort}`, '--bpf-stats', '--duration', '60'], async (vigil) => {
-        prom = spawn(PROMETHEUS, [`--config.file=${path.join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`,
-          `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
-        for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin).status, 0);
-        // Prometheus scrapes every second; a loaded machine may take a while to start it.
-        const settled = async (q: string, ok: (v: number) => boolean): Promise<number | undefined> => {
-          let v: number | undefined;
-          await waitFor(async () => (v = await query(q)) !== undefined && ok(v), 30_000, 500);
-          return v;
-        };
-        assert.equal(await settled('up{job="vigil"}', (v) => v === 1), 1, 'Prometheus scraped the endpoint');
-        assert.equal(await settled('vigil_events_total{kind="exec"}', (v) => v === 3), 3, 'the three execs, counted by kind');
-        assert.equal(await settled('vigil_events_total{kind="exit"}', (v) => v === 3), 3);
-        assert.equal(await query('vigil_bpf_stats_enabled'), 1);
-        const runs = await settled('sum(vigil_bpf_program_runs_total{program="handle_exec"})', (v) => v >= 3);
-        assert.ok(runs !== undefined && runs >= 3, `handle_exec ran at least 3 times (${runs})`);
-        assert.ok((await query('sum(vigil_ringbuf_size_bytes)'))! > 0, 'ring buffer capacity is reported');
-        assert.ok((await query('vigil_process_resident_memory_bytes'))! > 1 << 20, 'the agent\'s memory');
-        assert.ok((await query('vigil_process_cpu_seconds_total'))! > 0, 'the agent\'s CPU time');
-        assert.ok((await query('vigil_process_cache_entries{state="live"}'))! > 0, 'the process cache');
+        await withPrometheus(metricsPort, async ({ query, settled }) => {
+          for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin).status, 0);
+          assert.equal(await settled('up{job="vigil"}', (v) => v === 1), 1, 'Prometheus scraped the endpoint');
+          assert.equal(await settled('vigil_events_total{kind="exec"}', (v) => v === 3), 3, 'the three execs, counted by kind');
+          assert.equal(await settled('vigil_events_total{kind="exit"}', (v) => v === 3), 3);
+          assert.equal(await query('vigil_bpf_stats_enabled'), 1);
+          const runs = await settled('sum(vigil_bpf_program_runs_total{program="handle_exec"})', (v) => v >= 3);
+          assert.ok(runs !== undefined && runs >= 3, `handle_exec ran at least 3 times (${runs})`);
+          assert.ok((await query('sum(vigil_ringbuf_size_bytes)'))! > 0, 'ring buffer capacity is reported');
+          assert.ok((await query('vigil_process_resident_memory_bytes'))! > 1 << 20, 'the agent\'s memory');
+          assert.ok((await query('vigil_process_cpu_seconds_total'))! > 0, 'the agent\'s CPU time');
+          assert.ok((await query('vigil_process_cache_entries{state="live"}'))! > 0, 'the process cache');
+        });
         vigil.child.kill('SIGTERM');
       }, { timeoutMs: 90_000 });
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout.split('\n').filter((l) => l.includes('"process_exec"')).length, 3);
     } finally {
-      prom?.kill('SIGKILL');
-      rmSync(promDir, { recursive: true, force: true });
       rmSync(own.dir, { recursive: true, force: true });
     }
   });
+
+  test('vigil agent: its policies\' matches and its alerts, queried from Prometheus', async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    if (!PROMETHEUS) return t.skip('prometheus is not installed (Debian package "prometheus"; scripts/setup.sh installs it)');
+    const { own, rules } = ownProbe('vp', 'Own scraped probe');
+    const metricsPort = await freePort();
+    const agent = await TestAgent.start([
+      'sensors: [exec, exit]',
+      `policies: [${repoPath('policies', 'exec-from-tmp.yaml')}]`,
+      `rules: [${rules}]`,
+      `metrics: {address: "127.0.0.1:${metricsPort}"}`, '',
+    ].join('\n'));
+    try {
+      await withPrometheus(metricsPort, async ({ settled }) => {
+        assert.equal(await settled('up{job="vigil"}', (v) => v === 1), 1, 'Prometheus scraped the agent');
+        const before = (await settled('sum(vigil_policy_matches_total{policy="exec-from-tmp"}) or vector(0)', () => true)) ?? 0;
+        for (let i = 0; i < 3; i++) assert.equal(spawnSync(own.bin).status, 0);
+        const matches = await settled('sum(vigil_policy_matches_total{policy="exec-from-tmp"})', (v) => v >= before + 3);
+        assert.ok(matches !== undefined && matches >= before + 3, `the policy matched the 3 execs (${before} -> ${matches})`);
+        const alerts = await settled('vigil_alerts_total{rule="Own scraped probe",priority="critical"}', (v) => v >= 1);
+        assert.ok(alerts !== undefined && alerts >= 1 && alerts <= 3, `the rule's alerts (${alerts})`);
+        assert.ok(((await settled('vigil_process_resident_memory_bytes', (v) => v > 0)) ?? 0) > 1 << 20, 'the agent\'s memory');
+      });
+    } finally {
+      await agent.stop();
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+    assert.equal(agent.exited, 0, JSON.stringify(agent.log.slice(-5)));
+  });
 });
+
+/**
+ * A real Prometheus (Debian's) scraping vigil's endpoint on metricsPort every second, for the body:
+ * query() an instant query's one sample (undefined while there is none), settled() the same once
+ * ok() holds (bounded: a loaded machine takes a while to start Prometheus).
+ */
+async function withPrometheus(metricsPort: number, body: (p: {
+  query(q: string): Promise<number | undefined>;
+  settled(q: string, ok: (v: number) => boolean): Promise<number | undefined>;
+}) => Promise<void>): Promise<void> {
+  const promPort = await freePort();
+  const promDir = mkdtempSync(path.join(os.tmpdir(), 'vigil-prometheus-'));
+  writeFileSync(path.join(promDir, 'prometheus.yml'), [
+    'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+    'scrape_configs:',
+    `  - { job_name: vigil, static_configs: [{ targets: ['127.0.0.1:${metricsPort}'] }] }`,
+  ].join('\n'));
+  const api = `http://127.0.0.1:${promPort}/api/v1`;
+  const query = async (q: string): Promise<number | undefined> => {
+    const r = await fetch(`${api}/query?query=${encodeURIComponent(q)}`).then((res) => res.json()).catch(() => undefined) as any;
+    const v = r?.data?.result?.[0]?.value?.[1];
+    return v === undefined ? undefined : Number(v);
+  };
+  const settled = async (q: string, ok: (v: number) => boolean): Promise<number | undefined> => {
+    let v: number | undefined;
+    await waitFor(async () => (v = await query(q)) !== undefined && ok(v), 30_000, 500);
+    return v;
+  };
+  const prom = spawn(PROMETHEUS!, [`--config.file=${path.join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+  try {
+    await body({ query, settled });
+  } finally {
+    prom.kill('SIGKILL');
+    rmSync(promDir, { recursive: true, force: true });
+  }
+}
 
 describe('a --metrics address that is taken', () => {
   before(requireRoot);
