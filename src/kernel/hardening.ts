@@ -104,12 +104,12 @@ function lockdownFinding(raw: string): Finding {
   }
 }
 
-/** The hooks that decide what Vigil can watch and enforce. */
-const HOOKS = ['kprobe', 'fentry', 'lsm', 'tp_btf', 'tracepoint', 'uprobe', 'xdp', 'tc', 'cgroup_sock_addr'] as const;
+/** The hooks that decide what Vigil can watch and enforce: the ones the report probes. */
+export const HARDENING_HOOKS = ['kprobe', 'fentry', 'lsm', 'tp_btf', 'tracepoint', 'uprobe', 'xdp', 'tc', 'cgroup_sock_addr'] as const;
 
 function hooksFinding(hooks: HostReadings['hooks']): Finding {
-  const have = HOOKS.filter((h) => hooks[h]?.available);
-  const missing = HOOKS.filter((h) => hooks[h] && !hooks[h]!.available);
+  const have = HARDENING_HOOKS.filter((h) => hooks[h]?.available);
+  const missing = HARDENING_HOOKS.filter((h) => hooks[h] && !hooks[h]!.available);
   const native = ['kprobe', 'fentry', 'lsm'].filter((h) => hooks[h]?.available);
   return {
     check: 'hooks', value: `${have.join(', ') || 'none'}${missing.length ? `; missing: ${missing.join(', ')}` : ''}`,

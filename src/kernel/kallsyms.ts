@@ -78,23 +78,48 @@ export function scanKallsyms(content: string | Buffer, visit: (line: KallsymsLin
   return lines;
 }
 
-/**
- * The kernel's functions (text symbols, core and modules) by name, with the address of the
- * first of that name; null when the file is missing, unreadable or empty. Without
- * CAP_SYSLOG (kernel.kptr_restrict) every address reads 0 but the names are all there.
- */
-export function kernelFunctions(path = '/proc/kallsyms'): Map<string, bigint> | null {
+/** The kernel's functions by name, and the syscalls it only stubs: one scan of kallsyms gives both. */
+export interface KernelFunctionIndex {
+  /** Text symbols (core and modules), with the address of the first of each name. */
+  readonly functions: Map<string, bigint>;
+  /** See unimplementedSyscalls(). */
+  readonly unimplementedSyscalls: Set<string>;
+}
+
+/** A syscall's entry as the architectures name it (__x64_sys_openat, __arm64_sys_openat, ...). */
+const SYSCALL_ENTRY = /^__(?:x64|arm64|riscv|s390x|powerpc|loongarch)_sys_(\w+)$/;
+
+/** Both tables of KernelFunctionIndex; null when the file is missing, unreadable or empty. */
+export function kernelFunctionIndex(path = '/proc/kallsyms'): KernelFunctionIndex | null {
   let text: string;
   try {
     text = fs.readFileSync(path, 'latin1');
   } catch {
     return null;
   }
-  const out = new Map<string, bigint>();
-  scanKallsyms(text, ({ hi, lo, typeChar, name }) => {
-    if ((typeChar | 0x20) === 0x74 /* t */ && !out.has(name)) out.set(name, (BigInt(hi) << 32n) | BigInt(lo));
+  const functions = new Map<string, bigint>();
+  const stubs = new Set<string>();
+  const implemented = new Set<string>();
+  const lines = scanKallsyms(text, ({ hi, lo, typeChar, name, module }) => {
+    const t = typeChar | 0x20;
+    if (t === 0x74 /* t */ && !functions.has(name)) functions.set(name, (BigInt(hi) << 32n) | BigInt(lo));
+    if (module || (t !== 0x74 && t !== 0x77 /* w */)) return;
+    const m = SYSCALL_ENTRY.exec(name);
+    if (m) (t === 0x77 ? stubs : implemented).add(m[1]!);
   });
-  return out.size > 0 ? out : null;
+  if (lines === 0) return null;
+  for (const n of implemented) stubs.delete(n);
+  return { functions, unimplementedSyscalls: stubs };
+}
+
+/**
+ * The kernel's functions (text symbols, core and modules) by name, with the address of the
+ * first of that name; null when the file is missing, unreadable or empty. Without
+ * CAP_SYSLOG (kernel.kptr_restrict) every address reads 0 but the names are all there.
+ */
+export function kernelFunctions(path = '/proc/kallsyms'): Map<string, bigint> | null {
+  const fns = kernelFunctionIndex(path)?.functions;
+  return fns?.size ? fns : null;
 }
 
 /**
@@ -105,26 +130,7 @@ export function kernelFunctions(path = '/proc/kallsyms'): Map<string, bigint> | 
  * missing or unreadable.
  */
 export function unimplementedSyscalls(path = '/proc/kallsyms'): Set<string> | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'latin1');
-  } catch {
-    return null;
-  }
-  const stubs = new Set<string>();
-  const implemented = new Set<string>();
-  const entry = /^__(?:x64|arm64|riscv|s390x|powerpc|loongarch)_sys_(\w+)$/;
-  const lines = scanKallsyms(text, ({ typeChar, name, module }) => {
-    if (module) return;
-    const m = entry.exec(name);
-    if (!m) return;
-    const t = typeChar | 0x20;
-    if (t === 0x77 /* w */) stubs.add(m[1]!);
-    else if (t === 0x74 /* t */) implemented.add(m[1]!);
-  });
-  if (lines === 0) return null;
-  for (const n of implemented) stubs.delete(n);
-  return stubs;
+  return kernelFunctionIndex(path)?.unimplementedSyscalls ?? null;
 }
 
 /** A KernelSymbols' fields (see KernelSymbols.parts). */

@@ -235,6 +235,30 @@ export function escapeControls(s: string): string {
   return s.replace(CONTROL, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+type TextCache = Map<ProcessInfo, { key: string; json: string }>;
+
+/** A process's text from `cache` when it was made for the same key, else made and kept; least recently used out first. */
+function cachedText(cache: TextCache, p: ProcessInfo, key: string, make: () => string): string {
+  const hit = cache.get(p);
+  cache.delete(p);
+  if (hit?.key === key) {
+    cache.set(p, hit);
+    return hit.json;
+  }
+  const json = make();
+  if (cache.size >= PROCESS_JSON_CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(p, { key, json });
+  return json;
+}
+
+/**
+ * What a process's text depends on besides the image itself: every field the cache may still fill
+ * in after the first event (parent link, container, flags from a later /proc read), and the exit.
+ */
+function imageKey(p: ProcessInfo, exited: boolean): string {
+  return `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}`;
+}
+
 function containerId(p: ProcessInfo): string | null {
   if (p.container === undefined) return null;
   return p.container === 'host' ? 'host' : p.container.id;
@@ -414,22 +438,11 @@ export class TetragonFormatter {
    * a host spawning thousands of processes (issue 11).
    */
   private processJson(p: ProcessInfo, exited = false): string {
-    const key = `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}`;
-    const hit = this.jsonCache.get(p);
-    if (hit && hit.key === key) {
-      this.jsonCache.delete(p);
-      this.jsonCache.set(p, hit);
-      return hit.json;
-    }
-    const json = JSON.stringify(this.process(p, exited));
-    this.jsonCache.delete(p);
-    if (this.jsonCache.size >= PROCESS_JSON_CACHE_MAX) this.jsonCache.delete(this.jsonCache.keys().next().value!);
-    this.jsonCache.set(p, { key, json });
-    return json;
+    return cachedText(this.jsonCache, p, imageKey(p, exited), () => JSON.stringify(this.process(p, exited)));
   }
 
   /** Process texts by image, least recently used first. */
-  private readonly jsonCache = new Map<ProcessInfo, { key: string; json: string }>();
+  private readonly jsonCache: TextCache = new Map();
 
   /**
    * A process's object through a field mask, as JSON text; kept per image like processJson's
@@ -437,20 +450,11 @@ export class TetragonFormatter {
    * binary_properties.
    */
   private maskedProcessJson(p: ProcessInfo, exited: boolean, mask: FieldMask, bin?: TetragonBinaryProperties): string {
-    const key = bin ? undefined : `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}|${mask.text}`;
-    const hit = this.maskedCache.get(p);
-    if (key !== undefined && hit?.key === key) return hit.json;
-    const obj = bin ? { ...this.process(p, exited), binary_properties: bin } : this.process(p, exited);
-    const json = JSON.stringify(mask.apply(obj));
-    if (key !== undefined) {
-      this.maskedCache.delete(p);
-      if (this.maskedCache.size >= PROCESS_JSON_CACHE_MAX) this.maskedCache.delete(this.maskedCache.keys().next().value!);
-      this.maskedCache.set(p, { key, json });
-    }
-    return json;
+    if (bin) return JSON.stringify(mask.apply({ ...this.process(p, exited), binary_properties: bin }));
+    return cachedText(this.maskedCache, p, `${imageKey(p, exited)}|${mask.text}`, () => JSON.stringify(mask.apply(this.process(p, exited))));
   }
 
-  private readonly maskedCache = new Map<ProcessInfo, { key: string; json: string }>();
+  private readonly maskedCache: TextCache = new Map();
 
   /** `{"<key>":{<masked body>},"node_name":..,"time":..}`: envelope() with --fields. */
   private maskedEnvelope(mask: FieldMask, key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,

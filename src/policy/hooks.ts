@@ -32,7 +32,7 @@ import { native } from '../bpf/native.js';
 import { Btf, memberPath, MemberPathError } from '../bpf/btf.js';
 import { VIGIL_POLICY_MAX_ARGS } from '../generated/policy.js';
 import { ElfFile, FdSource } from '../kernel/elf.js';
-import { kernelFunctions, unimplementedSyscalls } from '../kernel/kallsyms.js';
+import { kernelFunctionIndex, type KernelFunctionIndex } from '../kernel/kallsyms.js';
 import { syscallNumber } from '../kernel/syscalls.js';
 
 // ---------------------------------------------------------------------------
@@ -98,12 +98,16 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
   const forcePortable = opts.forcePortable ?? process.env.VIGIL_PORTABLE_HOOKS === '1';
   const formats = new Map<string, readonly TracepointField[] | undefined>();
   let syscalls: ReadonlySet<string> | undefined;
-  let kallsyms: Map<string, bigint> | null | undefined;
-  const readKallsyms = (): Map<string, bigint> | null => {
-    if (kallsyms === undefined) kallsyms = kernelFunctions();
+  // One scan of kallsyms for the functions and the stubbed syscalls alike.
+  let kallsyms: KernelFunctionIndex | null | undefined;
+  const kallsymsIndex = (): KernelFunctionIndex | null => {
+    if (kallsyms === undefined) kallsyms = kernelFunctionIndex();
     return kallsyms;
   };
-  let stubs: Set<string> | null | undefined;
+  const readKallsyms = (): Map<string, bigint> | null => {
+    const fns = kallsymsIndex()?.functions;
+    return fns?.size ? fns : null;
+  };
   let ftrace: readonly string[] | null | undefined;
   let btf: Btf | null | undefined;
   const modules = new Map<string, Btf | string>();
@@ -139,8 +143,8 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
       return k.has(name) || [...['.isra.0', '.constprop.0', '.part.0', '.cold']].some((s) => k.has(name + s));
     },
     syscallImplemented(name) {
-      stubs ??= unimplementedSyscalls();
-      return stubs === null ? undefined : !stubs.has(name);
+      const stubs = kallsymsIndex()?.unimplementedSyscalls;
+      return stubs === undefined ? undefined : !stubs.has(name);
     },
     kernelAddress(name) {
       const a = readKallsyms()?.get(name);

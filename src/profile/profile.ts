@@ -161,16 +161,6 @@ function resolveFrames(samples: readonly RawSample[], sym: Symbolizer, warnings:
   return { userAddrs, userFrames, kernelFrames };
 }
 
-/**
- * Resolves the samples' addresses and drops the result: the symbolizer keeps what it
- * parsed (kallsyms, each file's symbol table, demangled names), so a later symbolize()
- * of the same processes is lookups only. The profiler calls it after each drain so that
- * ending a profile (Ctrl-C included) does not start with seconds of parsing.
- */
-export function warmSymbols(samples: readonly RawSample[], sym: Symbolizer): void {
-  resolveFrames(samples, sym, [], {});
-}
-
 /** Symbolises a raw interval into a Profile. */
 export function symbolize(raw: RawInterval, sym: Symbolizer, opts: SymbolizeOptions = {}): Profile {
   const warnings: string[] = [];

@@ -2,20 +2,21 @@
 // maps stay small and stack-map collisions rare), the symbolizer fed with
 // every process as soon as it is sampled (so processes that exit mid-profile
 // still resolve), and `cut()` to end one profile and start the next.
-// Symbols are resolved as samples arrive (warmSymbols after each drain, one
-// process at a time between other work): ending a profile, Ctrl-C included,
-// is then lookups in warm caches rather than seconds of ELF and kallsyms
-// parsing.
+// The symbol tables of the files samples fall in, and kallsyms, are parsed on
+// the symbolizer's worker threads as samples are drained: ending a profile,
+// Ctrl-C included, is then lookups in warm caches rather than seconds of ELF
+// and kallsyms parsing on this thread.
 import { Symbolizer, type SymbolizerOptions } from '../kernel/symbols/index.js';
-import { Sampler, type RawSample, type SamplerCounters, type SamplerOptions } from './sampler.js';
-import { RawAccumulator, symbolize, warmSymbols, type Profile } from './profile.js';
-
-const MAX_WARM_PROCESSES = 1024;
+import { Sampler, type SamplerCounters, type SamplerOptions } from './sampler.js';
+import { RawAccumulator, symbolize, type Profile } from './profile.js';
 
 export interface ProfilerOptions extends Omit<SamplerOptions, 'onNewProcess'> {
   /** How often the kernel maps are drained into user space (ms); default 1000. */
   drainMs?: number;
-  /** A symbolizer to use (and not close); by default the profiler makes its own. */
+  /**
+   * A symbolizer to use (and not close); by default the profiler makes its own, which parses on
+   * worker threads. One made without parseInBackground parses what the cut needs, at the cut.
+   */
   symbolizer?: Symbolizer;
   symbolizerOptions?: SymbolizerOptions;
 }
@@ -28,9 +29,6 @@ export class Profiler implements Disposable {
   private lastCut = Date.now();
   /** Errors of the background drain, rethrown by the next cut(). */
   private drainError: unknown;
-  /** Drained samples whose symbols are still to be warmed, by process; one process a turn of the event loop. */
-  private readonly toWarm = new Map<number, RawSample[]>();
-  private warming: NodeJS.Immediate | undefined;
 
   private constructor(readonly sampler: Sampler, readonly symbolizer: Symbolizer, ownSymbolizer: boolean) {
     this.ownSymbolizer = ownSymbolizer;
@@ -76,66 +74,21 @@ export class Profiler implements Disposable {
       const pids = new Set(r.samples.map((s) => s.pid));
       for (const pid of pids) if (pid) this.capture(pid);
       this.acc.add(r);
-      if (this.symbolizer.options.parseInBackground) {
-        // The symbols' tables are parsed on the symbolizer's threads as the samples arrive.
-        for (const s of r.samples) if (s.user.addrs.length) this.symbolizer.prefetch(s.pid, s.user.addrs);
-        return;
-      }
-      for (const s of r.samples) {
-        const list = this.toWarm.get(s.pid);
-        if (list) list.push(s);
-        // Opportunistic: past this many processes waiting, the rest are resolved by the cut.
-        else if (this.toWarm.size < MAX_WARM_PROCESSES) this.toWarm.set(s.pid, [s]);
-      }
-      this.scheduleWarm();
+      // The symbols' tables are parsed on the symbolizer's threads as the samples arrive.
+      for (const s of r.samples) if (s.user.addrs.length) this.symbolizer.prefetch(s.pid, s.user.addrs);
     } catch (e) {
       this.drainError ??= e;
     }
   }
 
-  private scheduleWarm(): void {
-    if (this.warming || this.closed || !this.toWarm.size) return;
-    this.warming = setImmediate(() => {
-      this.warming = undefined;
-      // cut() may have emptied the queue since this turn was scheduled.
-      const next = this.toWarm.entries().next();
-      if (this.closed || next.done) return;
-      const [pid, samples] = next.value;
-      this.toWarm.delete(pid);
-      try {
-        warmSymbols(samples, this.symbolizer);
-      } catch {
-        // Warming only fills caches: the cut that needs these symbols meets the same error and reports it.
-      }
-      this.scheduleWarm();
-    });
-  }
-
   /**
-   * Drains, then resolves the symbols still waiting one process per turn of the event loop, so a
-   * signal (a second Ctrl-C) is answered between processes instead of after the whole cut. Call it
-   * before cut() when the caller can wait: the cut then finds the tables parsed.
+   * Drains, then waits (without blocking this thread: a second Ctrl-C is answered at once) for the
+   * symbol tables still being parsed. Call it before cut() when the caller can wait: the cut then
+   * finds the tables parsed.
    */
   async settle(): Promise<void> {
     this.drain();
-    // Tables being parsed on the worker thread land first (this thread stays free meanwhile).
     await this.symbolizer.idle();
-    if (this.warming) {
-      clearImmediate(this.warming);
-      this.warming = undefined;
-    }
-    // The processes waiting now: those a later drain adds are left to the cut, so a storm of new
-    // processes cannot keep this loop going.
-    for (const [pid, samples] of [...this.toWarm]) {
-      if (this.closed) return;
-      if (!this.toWarm.delete(pid)) continue;
-      try {
-        warmSymbols(samples, this.symbolizer);
-      } catch {
-        // As in scheduleWarm: the cut meets the same error and reports it.
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
   }
 
   /** Ends the current profile and returns it, symbolised; the next one starts now. */
@@ -158,8 +111,6 @@ export class Profiler implements Disposable {
     raw.startMs = this.lastCut;
     this.lastCut = raw.endMs;
     this.acc = new RawAccumulator();
-    // The cut resolves everything itself: what was not warmed yet is done here.
-    this.toWarm.clear();
     const profile = symbolize(raw, this.symbolizer);
     // Processes that are gone have had all their samples symbolised: drop their captures.
     this.symbolizer.forgetExited();
@@ -174,8 +125,6 @@ export class Profiler implements Disposable {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.warming) clearImmediate(this.warming);
-    this.toWarm.clear();
     this.sampler.close();
     if (this.ownSymbolizer) this.symbolizer.close();
   }

@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { parseFlags, ids } from '../flags.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { ATTACH_NAMES, kernelInfo, probeAttach } from '../../bpf/features.js';
+import { kernelInfo, probeAttach } from '../../bpf/features.js';
 import { cgroup2 } from '../../bpf/mounts.js';
 import { effectiveCapabilities } from '../../kernel/capabilities.js';
-import { assessHardening, HARDENING_SYSCTLS, type Finding, type HostReadings } from '../../kernel/hardening.js';
+import { assessHardening, HARDENING_HOOKS, HARDENING_SYSCTLS, type Finding, type HostReadings } from '../../kernel/hardening.js';
 
 const usage = `usage: vigil doctor [--json] [--pid N]
 
@@ -39,7 +39,8 @@ async function readHost(pid: number | undefined): Promise<HostReadings> {
     }
   }
   const info = kernelInfo();
-  const hooks: HostReadings['hooks'] = Object.fromEntries(await Promise.all(ATTACH_NAMES.map(async (n) => {
+  // Only the hooks the report judges: each probe loads and attaches a program.
+  const hooks: HostReadings['hooks'] = Object.fromEntries(await Promise.all(HARDENING_HOOKS.map(async (n) => {
     const r = await probeAttach(n);
     return [n, { available: r.available, reason: r.reason }] as const;
   })));
