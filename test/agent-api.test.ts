@@ -3,6 +3,11 @@
 // - a TracingPolicy added, disabled, enabled and deleted live: it posts on a
 //   file this test opens only while it is in force;
 // - Falco rules added, listed and deleted live: an alert on this test's open;
+// - rules that need what the agent's sensors do not report (its config has
+//   exec only): a connect (the rules' syscall sensor), a process exit (the
+//   agent's process sensor, asked for more) and an open (a file sensor of the
+//   rules' own) each raise their alert, and none of those events reaches a
+//   client;
 // - the socket is 0600 root's: nobody is refused, by the kernel too; with
 //   api.group it is 0660 and that group may use it;
 // - /healthz and /readyz; SIGHUP reloads the configuration, and a bad one is
@@ -11,7 +16,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { copyFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { requireRoot, tracefs, waitFor } from './helpers.js';
 import { outputOf, TestAgent, vigil } from './agent-util.js';
@@ -107,6 +114,50 @@ describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
     assert.match(r.stderr, new RegExp(`^vigil policy: ${bad}:\\d+:\\d+: .*"Prefx" is not allowed`, 'm'));
     assert.doesNotMatch(r.stderr, /^\s+at /m);
     assert.equal((await cli(['policy', 'list'])).stdout, 'no policies\n');
+  });
+
+  test('rules fed by sensors the configuration does not have; their events reach no client', async () => {
+    const prefix = path.join(agent.dir, 'unsensed');
+    const sh = path.join(agent.dir, 'vgtest-rc');
+    copyFileSync('/bin/bash', sh);
+    // A loopback port nothing listens on: the connect is refused, but made.
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const file = path.join(agent.dir, 'unsensed-rules.yaml');
+    writeFileSync(file, `${rulesYaml(prefix)}
+- rule: agent test connect
+  desc: a connect by the test's shell
+  condition: evt.type = connect and proc.name = vgtest-rc
+  output: agent test connect %proc.name
+  priority: NOTICE
+- rule: agent test exit
+  desc: the test's shell exits
+  condition: evt.type = procexit and proc.name = vgtest-rc
+  output: agent test exit %proc.name
+  priority: INFO
+`);
+    const add = await cli(['rules', 'add', file]);
+    assert.equal(add.status, 0, add.stderr);
+    try {
+      // Each round raises three alerts; two rounds' worth, or 30 s.
+      const r = await agent.eventsWhile(['--sensors', 'alert', '--count', '6', '--duration', '30'], () => {
+        touch(`${prefix}-1`);
+        spawnSync(sh, ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { stdio: 'ignore' });
+      });
+      for (const rule of ['open', 'connect', 'exit']) {
+        assert.match(r.stdout, new RegExp(`agent test ${rule}`), `${rule}: ${r.stdout.slice(0, 2000)}`);
+      }
+      // The agent's clients get what its configuration senses (exec): no file, exit or syscall events.
+      const history = await cli(['events', '--sensors', 'file,exit', '--last', '100000', '-o', 'json']);
+      assert.equal(history.status, 0, history.stderr);
+      assert.doesNotMatch(history.stdout, /unsensed|vgtest-rc/);
+    } finally {
+      await cli(['rules', 'delete', file]);
+    }
   });
 
   test('rules added, listed and deleted live', async () => {

@@ -248,3 +248,40 @@ describe('an HTTP output', () => {
     }
   });
 });
+
+describe('a consumer of every event (derive) and events the sinks are not offered (select)', () => {
+  test('derived events follow their event at once; unselected ones reach derive only; drainAll releases everything', async () => {
+    let next = 0n;
+    const ring: Ev[] = [];
+    const source: PipelineSource = {
+      drain: () => {
+        const n = ring.length;
+        for (const e of ring.splice(0)) pipeline.push(e);
+        return n;
+      },
+      pause: () => undefined,
+      resume: () => undefined,
+    };
+    const seen: string[] = [];
+    const offered: string[] = [];
+    const pipeline = new EventPipeline<Ev>({
+      timeOf: (e) => e.t, sensorOf: (e) => e.s, now: () => next, report: () => undefined,
+      // 'sys' events are read for the consumer alone.
+      select: (e): e is Ev => e.s !== 'sys',
+      accept: (e) => (offered.push(`${e.s}${e.id}`), true),
+      derive: (e, emit) => {
+        seen.push(`${e.s}${e.id}`);
+        if (e.s === 'sys') emit({ t: e.t, s: 'alert', id: e.id });
+      },
+    });
+    pipeline.addSource('file', source);
+    // Out of order across the ring, as two rings read in turn give them.
+    ring.push({ t: 30n, s: 'file', id: 3 }, { t: 10n, s: 'sys', id: 1 }, { t: 20n, s: 'file', id: 2 });
+    next = 25n; // the window has not passed for any of them
+    pipeline.drainAll();
+    assert.deepEqual(seen, ['sys1', 'alert1', 'file2', 'file3']);
+    assert.deepEqual(offered, ['alert1', 'file2', 'file3']);
+    assert.equal(pipeline.stats.released, 3);
+    await pipeline.close(0);
+  });
+});

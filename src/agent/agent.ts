@@ -3,9 +3,10 @@
 // the event-stream clients of the local API, with the history they can ask
 // for. Reloads (SIGHUP) apply what can change while running.
 //
-//   process, file sensors ─┐
-//   policy engine ─────────┼─► EventPipeline ─► EventHub ─► history
-//   rules (LiveRules) ─────┘   (time order)              └► each GetEvents client (own filter, own bound)
+//   process, file, flow sensors ─┐                          ┌─► EventHub ─► history
+//   policy engine ───────────────┼─► EventPipeline ─────────┤             └► each GetEvents client (own filter, own bound)
+//   rules' syscall sensor ───────┘   (time order)           ├─► OTLP logs
+//                                                            └─► rules (every event once; alerts released right after it)
 import http from 'node:http';
 import type * as grpc from '@grpc/grpc-js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
@@ -17,7 +18,7 @@ import { EventPipeline, type LossReason } from '../pipeline/index.js';
 import { startEventSensors, type EventSensors, type SensorPipeline } from '../pipeline/event-sensors.js';
 import { formatDiagnostic } from '../policy/schema.js';
 import { AgentConfigError, type AgentConfig, type AgentSensor } from './config.js';
-import { agentEventKind, agentEventSensor, agentEventTime, type AgentEvent } from './events.js';
+import { agentEventKind, agentEventSensor, agentEventTime, type AgentEvent, type AgentPipelineEvent } from './events.js';
 import { EventHub, type EventsResponse } from './hub.js';
 import { AgentPolicies } from './policies.js';
 import { AgentRules } from './rules.js';
@@ -54,7 +55,9 @@ export class Agent {
   /** Policy events and alerts carry wall time; the pipeline's events kernel time too. */
   private readonly clock = BootClock.measure();
   private readonly hub: EventHub;
-  private readonly pipeline: EventPipeline<AgentEvent>;
+  private readonly pipeline: EventPipeline<AgentPipelineEvent, AgentEvent>;
+  /** The process event kinds the configuration's sensors deliver to clients (the rules may read more). */
+  private readonly processKinds: ReadonlySet<ProcessEventKind>;
   private readonly tap: SensorPipeline;
   private readonly policies: AgentPolicies;
   private readonly rules: AgentRules;
@@ -75,8 +78,20 @@ export class Agent {
     this.store = new StateStore(config.stateDirectory);
     this.filter = new FilterSet({ excludeSelf: !config.includeSelf });
     this.hub = new EventHub(config.historyEvents, config.api.clientBuffer, this.cache.node, log);
-    this.pipeline = new EventPipeline<AgentEvent>({
+    this.processKinds = new Set(config.sensors.flatMap((s) => PROCESS_KINDS[s]));
+    const files = config.sensors.includes('file');
+    this.pipeline = new EventPipeline<AgentPipelineEvent, AgentEvent>({
       timeOf: agentEventTime, sensorOf: agentEventSensor, kindOf: agentEventKind, now: wallNs,
+      // What the configuration's sensors report goes out; what only the rules asked for feeds them alone.
+      select: (e): e is AgentEvent => {
+        switch (e.kind) {
+          case 'sys': return false;
+          case 'file': return files;
+          case 'exec': case 'exec_failed': case 'exit': case 'fork': return this.processKinds.has(e.kind);
+          default: return true;
+        }
+      },
+      derive: (e, emit) => this.rules.evaluate(e, (alert) => emit({ kind: 'alert', alert, timeBootNs: this.clock.toBootNs(alert.timeNs) })),
       // The hub is every consumer; it never holds the pipeline back (a slow client is cut off).
       accept: (e) => {
         this.hub.publish(e);
@@ -112,13 +127,11 @@ export class Agent {
     });
     p.addSource('policy', this.policies.source);
     this.rules = new AgentRules({
-      filter: this.filter,
-      onAlert: (alert) => {
-        p.push({ kind: 'alert', alert, timeBootNs: this.clock.toBootNs(alert.timeNs) });
-        p.schedule();
-      },
-      // The rules' own rings, told apart from the agent's sensors of the same names.
-      onLost: (n, sensor) => lost(`rules-${sensor}`, n),
+      filter: this.filter, cache: this.cache,
+      // A file sensor of the rules' own (the agent has none) is the 'file' sensor to loss counts all the same.
+      target: { push: (e) => p.push(e), kernelLost: (sensor, n) => lost(sensor, n), schedule: () => p.schedule() },
+      shared: () => ({ process: this.sensors?.process, files: this.sensors?.file }),
+      wantProcessKinds: (kinds) => this.sensors?.process.want([...new Set([...this.processKinds, ...kinds])]),
     });
     p.addSource('rules', this.rules.source);
   }
@@ -148,7 +161,9 @@ export class Agent {
     }
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
-      kinds: c.sensors.flatMap((s) => PROCESS_KINDS[s]),
+      kinds: [...this.processKinds],
+      // Rules added later may ask for failed execs: their tracepoints attached from the start.
+      failedExecs: true,
       forks: c.sensors.includes('fork'), files: c.sensors.includes('file'),
       network: c.sensors.includes('flow') || c.sensors.includes('dns')
         ? { tcp: c.sensors.includes('flow'), udp: c.sensors.includes('flow'), dns: c.sensors.includes('dns'), ...c.network }
@@ -187,7 +202,8 @@ export class Agent {
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
-      rules: this.rules.status().active, health: this.healthAddress(), metrics: this.telemetry?.metricsUrl,
+      rules: this.rules.status().active, rulesNotSensed: this.rules.unsensed.length ? this.rules.unsensed : undefined,
+      health: this.healthAddress(), metrics: this.telemetry?.metricsUrl,
       otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined,
     }, 'ready');
   }
@@ -332,7 +348,7 @@ export class Agent {
     this.state = 'stopping';
     this.sensors?.close();
     this.policies.close();
-    await this.rules.close();
+    this.rules.close();
     // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.
     await this.pipeline.close(this.otlpLogs ? OTLP_GRACE_MS : 0);
     const unsent = this.otlpLogs?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];

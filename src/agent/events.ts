@@ -2,12 +2,16 @@
 // events, Falco alerts). One clock for all: wall time, since policy events
 // and alerts carry no kernel time.
 import type { SensorEvent } from '../sensors/events.js';
+import type { SysEvent } from '../sensors/sysevent-events.js';
 import type { RunEvent } from '../output/run-sinks.js';
 import { eventKindLabel, eventSensor, type DnsEvent, type FlowEvent } from '../pipeline/events.js';
 import { BootClock } from '../util/clock.js';
 
+/** What the agent's clients and outputs get. */
 export type AgentEvent = SensorEvent | RunEvent | FlowEvent | DnsEvent;
 export type AgentEventKind = AgentEvent['kind'];
+/** What its pipeline carries: that, and what only the rules read (syscall events). */
+export type AgentPipelineEvent = AgentEvent | SysEvent;
 
 /** The kinds a client may ask for: the sensor names of `vigil observe`, and policy and alert. */
 export const EVENT_KINDS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns', 'policy', 'alert'] as const;
@@ -22,7 +26,7 @@ export function kindName(e: AgentEvent): EventKindName {
   return e.kind === 'exec_failed' ? 'exec' : e.kind;
 }
 
-export function agentEventTime(e: AgentEvent): bigint {
+export function agentEventTime(e: AgentPipelineEvent): bigint {
   switch (e.kind) {
     case 'alert': return e.alert.timeNs;
     case 'policy': return e.event.timeNs;
@@ -32,12 +36,12 @@ export function agentEventTime(e: AgentEvent): bigint {
 }
 
 /** The sensor an event came from, as losses are counted: process, file, flow, dns, policy, rules. */
-export function agentEventSensor(e: AgentEvent): string {
-  if (e.kind === 'alert' || e.kind === 'policy' || e.kind === 'flow' || e.kind === 'dns') return eventSensor(e);
+export function agentEventSensor(e: AgentPipelineEvent): string {
+  if (e.kind === 'sys' || e.kind === 'alert' || e.kind === 'policy' || e.kind === 'flow' || e.kind === 'dns') return eventSensor(e);
   return e.kind === 'file' ? 'file' : 'process';
 }
 
 /** The kind metrics count (vigil_events_total): a flow record's own (tcp-connect, dns-query, ...), as observe's. */
-export function agentEventKind(e: AgentEvent): string {
+export function agentEventKind(e: AgentPipelineEvent): string {
   return e.kind === 'flow' || e.kind === 'dns' ? eventKindLabel(e) : e.kind;
 }

@@ -1,13 +1,21 @@
 // The agent's Falco rules: the configuration's files and those added through
-// the API, evaluated together in that order. A change compiles the whole set
-// anew and starts its sensors (what the kernel reports depends on every rule),
-// then stops the old ones: for that moment both run, so an event may raise its
-// alert twice, but none is missed.
+// the API, evaluated together in that order, as one consumer of the agent's
+// pipeline (the events it releases in time order go through evaluate()).
+// The agent's process and file sensors are the rules' too; only what they do
+// not report is started here (the syscall-event sensor; a file sensor when
+// the agent has none), as pipeline sources. A change compiles the whole set
+// anew and starts its sensors (what the kernel reports depends on every
+// rule), then stops the old ones: for that moment both run, so a syscall
+// event may be evaluated twice, but none is missed.
 import { readFileSync } from 'node:fs';
 import { RuleEngine, RulesLoadError, expandRulesPaths, formatDiagnostic, type Alert } from '../rules/index.js';
 import type { RulesSource } from '../rules/loader.js';
-import { LiveRules } from '../rules/live.js';
+import { planLive, planProcessKinds, RuleEvaluator, RuleSensors, type RuleSensorTarget } from '../rules/live.js';
 import type { FilterSet } from '../sensors/filter.js';
+import type { ProcessEventKind, ProcessSensor } from '../sensors/process.js';
+import type { FileSensor } from '../sensors/file.js';
+import type { ProcessCache } from '../process/cache.js';
+import type { PipelineSource } from '../pipeline/index.js';
 import { PolicyStateError, type Origin } from './policies.js';
 import { SwappableSource } from './source.js';
 import type { RulesTelemetry } from '../telemetry/sources.js';
@@ -30,16 +38,36 @@ export interface RulesStatus {
 
 export interface AgentRulesOptions {
   filter: FilterSet;
-  onAlert(a: Alert): void;
-  onLost(count: number, sensor: string): void;
+  cache: ProcessCache;
+  /** The agent's pipeline, where the rules' own sensors deliver. */
+  target: RuleSensorTarget;
+  /** The agent's sensors (started before the rules): their events are the rules' too. */
+  shared(): { process?: ProcessSensor; files?: FileSensor };
+  /** The process event kinds the rules need delivered now (the agent adds its own). */
+  wantProcessKinds(kinds: ProcessEventKind[]): void;
+}
+
+/** Several readers as one pipeline source, read in order. */
+function sourcesOf(list: readonly { source: PipelineSource }[]): PipelineSource {
+  return {
+    drain: () => list.reduce((n, s) => n + s.source.drain(), 0),
+    get backlog() {
+      return list.some((s) => s.source.backlog);
+    },
+    pause: () => list.forEach((s) => s.source.pause()),
+    resume: () => list.forEach((s) => s.source.resume()),
+  };
 }
 
 export class AgentRules implements RulesTelemetry {
-  /** The rules' rings, for the pipeline. */
+  /** The rules' own rings, for the pipeline. */
   readonly source = new SwappableSource();
   private files: RulesFile[] = [];
-  private live: LiveRules | undefined;
+  private sensors: RuleSensors | undefined;
+  private evaluator: RuleEvaluator | undefined;
   private engine: RuleEngine | undefined;
+  /** Where the alerts of the event being evaluated go. */
+  private out: ((a: Alert) => void) | undefined;
   /** What the rule sets replaced so far counted: the metrics' counters go on from there, never back. */
   private readonly retired = { events: 0, evaluations: 0, matches: new Map<string, number>(), priority: new Map<string, string>() };
 
@@ -55,15 +83,12 @@ export class AgentRules implements RulesTelemetry {
       if (e instanceof RulesLoadError) throw new RulesRefusedError(e.errors.map(formatDiagnostic).join('\n'), { cause: e });
       throw e;
     }
-    const next = engine
-      ? await LiveRules.start({
-        engine,
-        filter: this.o.filter,
-        sink: { write: (a) => this.o.onAlert(a), close: async () => undefined },
-        onLost: (n, sensor) => this.o.onLost(n, sensor),
-      })
-      : undefined;
-    const old = this.live;
+    const plan = engine && planLive(engine.interestingEventTypes());
+    const shared = this.o.shared();
+    const next = plan && await RuleSensors.start({
+      plan, target: this.o.target, cache: this.o.cache, filter: this.o.filter, process: shared.process, files: shared.files,
+    });
+    const old = this.sensors;
     if (this.engine) {
       const st = this.engine.stats();
       this.retired.events += st.events;
@@ -71,11 +96,32 @@ export class AgentRules implements RulesTelemetry {
       for (const [rule, n] of st.matches) this.retired.matches.set(rule, (this.retired.matches.get(rule) ?? 0) + n);
       for (const r of this.engine.activeRules) this.retired.priority.set(r.name, r.priority);
     }
-    this.live = next;
+    this.sensors = next;
+    this.evaluator = engine && plan && next && new RuleEvaluator(engine, plan, this.o.cache, (tid) => next.wasExecveat(tid), {
+      onAlert: (a) => this.out?.(a),
+    });
     this.engine = engine;
     this.files = files;
-    this.source.set(next && { drain: () => (next.drain(), 0), pause: () => next.pause(), resume: () => next.resume() });
-    await old?.close();
+    this.o.wantProcessKinds(plan ? planProcessKinds(plan) : []);
+    this.source.set(next && sourcesOf(next.sources()));
+    old?.close();
+  }
+
+  /** Evaluates one event the pipeline released; its alerts go to `out`, at once. */
+  evaluate(e: { readonly kind: string }, out: (a: Alert) => void): void {
+    if (!this.evaluator) return;
+    this.out = out;
+    try {
+      this.evaluator.evaluate(e);
+    } finally {
+      this.out = undefined;
+    }
+  }
+
+  /** Event types the rules need that are not sensed here (no sensor, or no tracepoint on this kernel). */
+  get unsensed(): string[] {
+    const plan = this.evaluator?.plan;
+    return plan ? [...plan.unsupported, ...(this.sensors?.missing ?? [])] : [];
   }
 
   async add(name: string, content: string, origin: Origin): Promise<RulesStatus> {
@@ -157,10 +203,11 @@ export class AgentRules implements RulesTelemetry {
     return { events: this.retired.events + (st?.events ?? 0), evaluations: this.retired.evaluations + (st?.evaluations ?? 0), matches };
   }
 
-  async close(): Promise<void> {
-    const live = this.live;
-    this.live = undefined;
+  /** Detaches the rules' own sensors (their last records go to the pipeline). */
+  close(): void {
+    const sensors = this.sensors;
+    this.sensors = undefined;
     this.source.set(undefined);
-    await live?.close();
+    sensors?.close();
   }
 }

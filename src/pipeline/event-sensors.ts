@@ -25,6 +25,8 @@ export interface EventSensorsOptions {
   filter?: FilterSet;
   /** Process event kinds delivered (the cache is fed either way). */
   kinds: ProcessEventKind[];
+  /** Attach the failed-exec tracepoints for a later ProcessSensor.want (the agent's rules). */
+  failedExecs?: boolean;
   /** Report forks (also needed when file events are: every process must be in the cache). */
   forks: boolean;
   files: boolean;
@@ -52,7 +54,7 @@ export async function startEventSensors(o: EventSensorsOptions): Promise<EventSe
   // (the pipeline's 50 ms cycle bounds latency): a wakeup per record would
   // cost a busy traced process about a microsecond each.
   const proc = await ProcessSensor.start({
-    cache: o.cache, filter: o.filter, kinds: o.kinds, onEvent: (e) => pipeline.push(e), onLost: (n) => pipeline.kernelLost('process', n),
+    cache: o.cache, filter: o.filter, kinds: o.kinds, failedExecs: o.failedExecs, onEvent: (e) => pipeline.push(e), onLost: (n) => pipeline.kernelLost('process', n),
     onBatchEnd: () => pipeline.schedule(), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
     // File events and flows need every process (forked ones too) in the cache.
     forks: o.forks || o.files || o.network !== undefined,

@@ -2,6 +2,7 @@
 //
 //   sensors (one ring each) ──push──► time-ordered merge ──► accept ──► sink ─► output
 //                                                                   └─► sink ─► output
+//                                                         └─► derive (rules: alerts, released right after their event)
 //
 // A cycle takes the time T, drains every source, and releases the merged
 // events stamped up to T - window in kernel-time order (src/pipeline/merge.ts).
@@ -26,7 +27,11 @@ export interface PipelineSource {
   resume(): void;
 }
 
-export interface EventPipelineOptions<E> {
+/**
+ * E: what the sources push; S: what the sinks take (E unless `select` keeps
+ * some events from them: events read for a consumer such as the rules only).
+ */
+export interface EventPipelineOptions<E, S extends E = E> {
   /** The event's time in ns: the kernel's (CLOCK_BOOTTIME) for ring events. */
   timeOf(e: E): bigint;
   /** The sensor an event came from. */
@@ -43,8 +48,19 @@ export interface EventPipelineOptions<E> {
   maxHeld?: number;
   /** Cycle interval (drains quiet rings, releases held events, checks for room). Default 50 ms. */
   intervalMs?: number;
-  /** Each event, in order, before the sinks; false: not delivered (say, past --count). */
-  accept?(e: E): boolean;
+  /**
+   * Which events the sinks are offered (required when S is narrower than E);
+   * the others only feed `derive`. Default: all.
+   */
+  select?(e: E): e is S;
+  /** Each selected event, in order, before the sinks; false: not delivered (say, past --count). */
+  accept?(e: S): boolean;
+  /**
+   * Each released event, in order, after the sinks were offered it: a
+   * consumer that makes events of its own (the rules' alerts) emits them
+   * here, and they go out at once, right after the event that made them.
+   */
+  derive?(e: E, emit: (d: E) => void): void;
   /** Writes one report line (stderr). */
   report(line: string): void;
   /** Least time between two report lines about the same thing. Default 1000 ms. */
@@ -75,11 +91,11 @@ export interface PipelineStats {
 
 const END_OF_TIME = 1n << 63n;
 
-export class EventPipeline<E> {
+export class EventPipeline<E, S extends E = E> {
   private readonly sources: { sensor: string; source: PipelineSource }[] = [];
   /** The latest time pushed per sensor: how far a source with a backlog has been read. */
   private readonly readUpTo = new Map<string, bigint>();
-  private readonly sinks: Sink<E>[] = [];
+  private readonly sinks: Sink<S>[] = [];
   private readonly merge: TimeOrderedMerge<E>;
   private readonly windowNs: bigint;
   private timer: NodeJS.Timeout | undefined;
@@ -101,7 +117,7 @@ export class EventPipeline<E> {
   private readonly allFull = (): boolean =>
     this.opts.sinksHoldBack !== false && this.sinks.length > 0 && this.sinks.every((s) => s.full);
 
-  constructor(private readonly opts: EventPipelineOptions<E>) {
+  constructor(private readonly opts: EventPipelineOptions<E, S>) {
     this.merge = new TimeOrderedMerge<E>({ timeOf: opts.timeOf, maxHeld: opts.maxHeld ?? 16_384 });
     this.windowNs = BigInt(Math.round((opts.windowMs ?? 20) * 1e6));
   }
@@ -112,7 +128,7 @@ export class EventPipeline<E> {
     if (this.paused) source.pause();
   }
 
-  addSink(s: Sink<E>): void {
+  addSink(s: Sink<S>): void {
     this.sinks.push(s);
     // Room again: read on now rather than at the next tick.
     s.onRoom = () => {
@@ -165,6 +181,11 @@ export class EventPipeline<E> {
   }
 
   private emit(e: E): void {
+    if (!this.opts.select || this.opts.select(e)) this.deliver(e as S);
+    this.opts.derive?.(e, this.emitOne);
+  }
+
+  private deliver(e: S): void {
     if (this.opts.accept && !this.opts.accept(e)) return;
     this.released++;
     if (this.opts.kindOf) {
@@ -204,6 +225,22 @@ export class EventPipeline<E> {
     // A backlog is read a bounded drain per turn of the event loop, so that
     // writes go out in between.
     if (more && !this.paused) this.schedule();
+  }
+
+  /**
+   * Reads every ring to its end now and releases everything held, in order
+   * (a caller that wants what happened so far, without the window's wait).
+   * Sources read in turn: a ring another source's events depend on (the
+   * process ring) is added first.
+   */
+  drainAll(): void {
+    if (this.closed) return;
+    for (const { source } of this.sources) {
+      source.drain();
+      for (let i = 0; source.backlog && i < 1024; i++) source.drain();
+    }
+    this.merge.release(END_OF_TIME, this.emitOne, this.allFull);
+    for (const s of this.sinks) s.flush();
   }
 
   /** Pauses the sources when no sink can take more; resumes them when one can. */

@@ -18,9 +18,12 @@
 // path), container.* from the cgroup (image fields stay <NA>: no runtime is
 // asked), thread.cap_effective from the calling thread at entry.
 //
-// Ordering: a file or syscall event is evaluated once its batch ends, after
-// the process ring was drained, so the exec or fork that made its process is
-// in the cache (the process ring is read first, as `vigil observe` does).
+// Each ring is read once, into an EventPipeline (src/pipeline): its merge
+// releases events in kernel-time order once every ring was read past them,
+// the process ring first, so the exec or fork that made an event's process
+// is in the cache when the event is evaluated. The rules are one consumer of
+// the released events (RuleEvaluator); `vigil agent` feeds them from its own
+// pipeline and sensors (src/agent/rules.ts), LiveRules runs them alone.
 import path from 'node:path';
 import type { ProcessLookup, ProcessInfo, ContainerInfo } from '../process/types.js';
 import { ProcessCache } from '../process/cache.js';
@@ -37,6 +40,8 @@ import {
 } from '../kernel/uapi.js';
 import type { FilterSet } from '../sensors/filter.js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
+import { EventPipeline, type PipelineSource } from '../pipeline/pipeline.js';
+import { BootClock } from '../util/clock.js';
 import type { ArgValue, FdType, RuleContainer, RuleEvent, RuleFd, RuleFsPath, RuleK8s, RuleProcess, SocketEnd } from './event.js';
 import type { RuleEngine } from './engine.js';
 import type { Alert, AlertSink } from './output.js';
@@ -593,7 +598,237 @@ export class LiveAdapter {
   }
 }
 
-// ---------------------------------------------------------------- the pipeline
+// ---------------------------------------------------------------- evaluation
+
+/** The events rules are evaluated on: the process, file and syscall-event sensors'. */
+export type RuleInput = ProcessEvent | FileEvent | SysEvent;
+
+export interface RuleEvaluatorHooks {
+  /** Each event as evaluated (recording, debugging). */
+  onEvent?(ev: RuleEvent): void;
+  /** Each alert, with the event that raised it. */
+  onAlert(a: Alert, ev: RuleEvent): void;
+}
+
+/**
+ * The rules as a consumer of a pipeline's events, in kernel-time order: each
+ * event the plan asks for becomes a Falco RuleEvent and is evaluated; other
+ * events (kinds, file syscalls or calls no rule matches) are passed over.
+ * Its processes come from the cache, fed as the process ring was read: the
+ * pipeline releases an event only after every ring was read past its time.
+ */
+export class RuleEvaluator {
+  readonly counts = { events: { process: 0, file: 0, sys: 0 }, alerts: 0 };
+  private readonly adapter: LiveAdapter;
+  private readonly fileSyscalls: ReadonlySet<string>;
+  private readonly sysCalls: ReadonlySet<string>;
+
+  constructor(
+    readonly engine: RuleEngine,
+    readonly plan: LivePlan,
+    lookup: ProcessLookup,
+    /** Whether the thread of an exec entered execveat (SysEventSensor.wasExecveat). */
+    private readonly wasExecveat: (tid: number) => boolean,
+    private readonly hooks: RuleEvaluatorHooks,
+  ) {
+    this.adapter = new LiveAdapter(lookup);
+    this.fileSyscalls = new Set(plan.fileSyscalls);
+    this.sysCalls = new Set(plan.sysCalls);
+  }
+
+  /** Evaluates `e` when it is one the rules asked for. */
+  evaluate(e: { readonly kind: string }): void {
+    const r = e as RuleInput;
+    switch (r.kind) {
+      case 'exec':
+        if (!this.plan.execve && !this.plan.execveat) return;
+        this.counts.events.process++;
+        this.emit(this.adapter.fromExec(r, this.plan.execveat && this.wasExecveat(r.process.tid)));
+        return;
+      case 'exec_failed':
+        if (!(r.at ? this.plan.execveat : this.plan.execve)) return;
+        this.counts.events.process++;
+        this.emit(this.adapter.fromExecFailed(r));
+        return;
+      case 'exit':
+        if (!this.plan.procexit) return;
+        this.counts.events.process++;
+        this.emit(this.adapter.fromExit(r));
+        return;
+      case 'file':
+        if (!this.fileSyscalls.has(r.syscall)) return;
+        this.counts.events.file++;
+        this.emit(this.adapter.fromFile(r));
+        return;
+      case 'sys':
+        if (!this.sysCalls.has(r.call)) return;
+        this.counts.events.sys++;
+        this.emit(this.adapter.fromSys(r));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private emit(ev: RuleEvent): void {
+    this.hooks.onEvent?.(ev);
+    for (const a of this.engine.evaluate(ev)) {
+      this.counts.alerts++;
+      this.hooks.onAlert(a, ev);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- sensors
+
+/** Where the rules' sensors deliver: a pipeline's push, loss count and wakeup. */
+export interface RuleSensorTarget {
+  push(e: RuleInput): void;
+  kernelLost(sensor: 'process' | 'file' | 'syscall', count: number): void;
+  schedule(): void;
+}
+
+export interface RuleSensorsOptions {
+  plan: LivePlan;
+  target: RuleSensorTarget;
+  cache: ProcessCache;
+  /** In-kernel filters shared by every sensor. */
+  filter?: FilterSet;
+  /**
+   * A process sensor already feeding the target (the agent's): its events
+   * are the rules' too, so none is started. It must deliver what the plan
+   * asks for (ProcessSensor.want).
+   */
+  process?: ProcessSensor;
+  /** A file sensor already feeding the target: the plan's file syscalls it watches are not watched again. */
+  files?: FileSensor;
+  /** Leave the agent's own syscalls out (default true). */
+  ignoreSelf?: boolean;
+  /** sendto/sendmsg without a destination address too (default false: see SysEventSensorOptions). */
+  sendsWithoutAddress?: boolean;
+  /** Ring buffer bytes per sensor (default 4 MiB for processes, 16 MiB for the file and syscall sensors). */
+  ringBytes?: number;
+  /** Wake the readers only once this many bytes wait (default 64 KiB; the pipeline's cycle also reads them). */
+  wakeupBytes?: number;
+}
+
+/** The process event kinds a plan needs delivered. */
+export function planProcessKinds(plan: LivePlan): ProcessEventKind[] {
+  const kinds: ProcessEventKind[] = [];
+  if (plan.execve || plan.execveat) kinds.push('exec', 'exec_failed');
+  if (plan.procexit) kinds.push('exit');
+  return kinds;
+}
+
+/**
+ * The sensors a rule plan needs that do not run already, each ring read once,
+ * into a pipeline: the process sensor (always: it feeds the cache every
+ * other event's process comes from) unless one is given, a file sensor for
+ * the file syscalls a given one does not watch, the syscall-event sensor.
+ * Sources for the pipeline in reading order: processes first.
+ */
+export class RuleSensors {
+  /** Asked for, but without a tracepoint or number on this kernel. */
+  readonly missing: string[] = [];
+  process: ProcessSensor | undefined;
+  files: FileSensor | undefined;
+  sys: SysEventSensor | undefined;
+  private readonly lostAtClose = { process: 0, file: 0, sys: 0 };
+  private closed = false;
+
+  private constructor(private readonly shared: { process?: ProcessSensor; files?: FileSensor }) {}
+
+  static async start(o: RuleSensorsOptions): Promise<RuleSensors> {
+    const tracefs = ensureTracefs();
+    if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
+    const { plan, target } = o;
+    const s = new RuleSensors({ process: o.process, files: o.files });
+    const wakeupBytes = o.wakeupBytes ?? 64 * 1024;
+    const ring = { wakeupBytes, boundedDrain: true, onBatchEnd: () => target.schedule() };
+    try {
+      if (!o.process) {
+        s.process = await ProcessSensor.start({
+          cache: o.cache, filter: o.filter, kinds: planProcessKinds(plan), onEvent: (e) => target.push(e),
+          onLost: (n) => target.kernelLost('process', n), ringBytes: o.ringBytes ?? 4 << 20, ...ring,
+        });
+      }
+      if (plan.sysCalls.length || plan.execveat) {
+        const avail = planSysCalls(plan.sysCalls, tracefs.path);
+        s.missing.push(...avail.missing);
+        if (avail.tracepoint.length || avail.raw.length || plan.execveat) {
+          s.sys = await SysEventSensor.start({
+            calls: [...avail.tracepoint, ...avail.raw.map((r) => r.name)], filter: o.filter, execveat: plan.execveat,
+            sendsWithoutAddress: o.sendsWithoutAddress, ignorePid: o.ignoreSelf === false ? undefined : process.pid,
+            onEvent: (e) => target.push(e), onLost: (n) => target.kernelLost('syscall', n),
+            ringBytes: o.ringBytes ?? 16 << 20, ...ring,
+          });
+        }
+      }
+      const watched = new Set<string>(o.files?.attached ?? []);
+      const wanted = plan.fileSyscalls.filter((f) => !watched.has(f));
+      if (wanted.length) {
+        const here = new Set(availableFileSyscalls(tracefs.path));
+        const fileSyscalls = wanted.filter((f) => here.has(f));
+        s.missing.push(...wanted.filter((f) => !here.has(f)));
+        if (fileSyscalls.length) {
+          s.files = await FileSensor.start({
+            syscalls: fileSyscalls, filter: o.filter, onEvent: (e) => target.push(e),
+            onLost: (n) => target.kernelLost('file', n), ringBytes: o.ringBytes ?? 16 << 20, ...ring,
+          });
+        }
+      }
+      return s;
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  /** Whether thread tid entered execveat (for the evaluator). */
+  wasExecveat(tid: number): boolean {
+    return this.sys?.wasExecveat(tid) ?? false;
+  }
+
+  /** The rings this started, for the pipeline (in reading order: processes first). */
+  sources(): { sensor: string; source: PipelineSource }[] {
+    const r: { sensor: string; source: PipelineSource }[] = [];
+    if (this.process) r.push({ sensor: 'process', source: this.process });
+    if (this.sys) r.push({ sensor: 'syscall', source: this.sys });
+    if (this.files) r.push({ sensor: 'file', source: this.files });
+    return r;
+  }
+
+  /** What runs for the rules, for diagnostics: file syscalls watched (by either file sensor) and syscall-event calls. */
+  describe(plan: LivePlan): { fileSyscalls: readonly string[]; sysCalls: readonly string[]; rawCalls: readonly string[] } {
+    const watched = new Set<string>([...(this.shared.files?.attached ?? []), ...(this.files?.attached ?? [])]);
+    return {
+      fileSyscalls: plan.fileSyscalls.filter((f) => watched.has(f)),
+      sysCalls: this.sys?.attached ?? [], rawCalls: this.sys?.raw ?? [],
+    };
+  }
+
+  /** Events the kernel dropped on the rings this started. */
+  get lost(): { process: number; file: number; sys: number } {
+    if (this.closed) return { ...this.lostAtClose };
+    return { process: this.process?.lost ?? 0, file: this.files?.lost ?? 0, sys: this.sys?.lost ?? 0 };
+  }
+
+  /**
+   * Detaches and frees what this started; their last records go to the
+   * target as each closes (processes last: the others' processes are then
+   * in the cache when the pipeline releases them).
+   */
+  close(): void {
+    if (this.closed) return;
+    this.sys?.close();
+    this.files?.close();
+    this.process?.close();
+    Object.assign(this.lostAtClose, { process: this.process?.lost ?? 0, file: this.files?.lost ?? 0, sys: this.sys?.lost ?? 0 });
+    this.closed = true;
+  }
+}
+
+// ---------------------------------------------------------------- standalone
 
 export interface LiveRulesOptions {
   engine: RuleEngine;
@@ -613,10 +848,11 @@ export interface LiveRulesOptions {
   ignoreSelf?: boolean;
   /** sendto/sendmsg without a destination address too (default false: see SysEventSensorOptions). */
   sendsWithoutAddress?: boolean;
-  /** Ring buffer bytes per sensor (default 1 MiB for processes, 4 MiB for the file and syscall sensors). */
+  /** Ring buffer bytes per sensor (default 4 MiB for processes, 16 MiB for the file and syscall sensors). */
   ringBytes?: number;
-  /** Wake the readers only once this many bytes wait (default 64 KiB; the readers also poll). */
+  /** Wake the readers only once this many bytes wait (default 64 KiB; the pipeline's cycle also reads them). */
   wakeupBytes?: number;
+  /** The pipeline's cycle (default 50 ms). */
   pollIntervalMs?: number;
 }
 
@@ -627,177 +863,114 @@ export interface LiveRulesStats {
   lost: { process: number; file: number; sys: number };
 }
 
-export class LiveRules {
-  readonly plan: LivePlan;
-  /** Asked for, but without a tracepoint or number on this kernel. */
-  readonly missing: string[] = [];
-  private proc: ProcessSensor | undefined;
-  private files: FileSensor | undefined;
-  private sys: SysEventSensor | undefined;
-  private readonly ownCache: ProcessCache | undefined;
-  private readonly adapter: LiveAdapter;
-  private readonly counts = { events: { process: 0, file: 0, sys: 0 }, alerts: 0 };
-  private pendingFiles: FileEvent[] = [];
-  private pendingSys: SysEvent[] = [];
-  private closed = false;
-  private finalLost: LiveRulesStats['lost'] | undefined;
+function ruleInputTime(e: RuleInput): bigint {
+  return e.kind === 'file' || e.kind === 'sys' ? e.bootNs : e.timeBootNs;
+}
 
-  private constructor(private readonly opts: LiveRulesOptions, readonly cache: ProcessCache, plan: LivePlan) {
-    this.plan = plan;
-    this.ownCache = opts.cache ? undefined : cache;
-    this.adapter = new LiveAdapter(cache);
+/**
+ * Rules on their own sensors and pipeline (`vigil run`, the library): the
+ * rings merged in kernel-time order, each event evaluated once, alerts to
+ * the sink. `vigil agent` evaluates the same way on its own pipeline
+ * (src/agent/rules.ts), sharing its process and file sensors.
+ */
+export class LiveRules {
+  private readonly ownCache: ProcessCache | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly plan: LivePlan,
+    readonly cache: ProcessCache,
+    private readonly sensors: RuleSensors,
+    private readonly evaluator: RuleEvaluator,
+    private readonly pipeline: EventPipeline<RuleInput, never>,
+    ownCache: boolean,
+  ) {
+    this.ownCache = ownCache ? cache : undefined;
+  }
+
+  /** Asked for, but without a tracepoint or number on this kernel. */
+  get missing(): readonly string[] {
+    return this.sensors.missing;
   }
 
   static async start(opts: LiveRulesOptions): Promise<LiveRules> {
-    const tracefs = ensureTracefs();
-    if (!tracefs.path) throw new NotSupportedError('tracefs', tracefs.reason ?? 'tracefs is not mounted');
     const plan = planLive(opts.engine.interestingEventTypes());
     const cache = opts.cache ?? new ProcessCache();
-    const live = new LiveRules(opts, cache, plan);
-    const wakeupBytes = opts.wakeupBytes ?? 64 * 1024;
-    const pollIntervalMs = opts.pollIntervalMs ?? 50;
+    const clock = BootClock.measure();
+    let sensors: RuleSensors | undefined;
+    const evaluator = new RuleEvaluator(opts.engine, plan, cache, (tid) => sensors?.wasExecveat(tid) ?? false, {
+      onEvent: opts.onEvent,
+      onAlert: (a, ev) => {
+        opts.sink.write(a);
+        opts.onAlert?.(a, ev);
+      },
+    });
+    const pipeline = new EventPipeline<RuleInput, never>({
+      timeOf: ruleInputTime, sensorOf: (e) => (e.kind === 'file' ? 'file' : e.kind === 'sys' ? 'syscall' : 'process'),
+      now: () => clock.nowBootNs(), intervalMs: opts.pollIntervalMs,
+      // No sinks: every event feeds the rules only. Losses go to onLost.
+      select: (e): e is never => false,
+      derive: (e) => evaluator.evaluate(e),
+      report: () => undefined,
+    });
     try {
-      const kinds: ProcessEventKind[] = [];
-      if (plan.execve || plan.execveat) kinds.push('exec', 'exec_failed');
-      if (plan.procexit) kinds.push('exit');
-      // The process sensor always runs: it feeds the cache every other event's process comes from.
-      live.proc = await ProcessSensor.start({
-        cache, filter: opts.filter, kinds, onEvent: (e) => live.onProcess(e),
-        onLost: (n) => opts.onLost?.(n, 'process'), ringBytes: opts.ringBytes, wakeupBytes, pollIntervalMs,
+      sensors = await RuleSensors.start({
+        plan, cache, filter: opts.filter, ignoreSelf: opts.ignoreSelf, sendsWithoutAddress: opts.sendsWithoutAddress,
+        ringBytes: opts.ringBytes, wakeupBytes: opts.wakeupBytes,
+        target: {
+          push: (e) => pipeline.push(e), schedule: () => pipeline.schedule(),
+          kernelLost: (sensor, n) => {
+            pipeline.kernelLost(sensor, n);
+            opts.onLost?.(n, sensor === 'syscall' ? 'sys' : sensor);
+          },
+        },
       });
-      const sysCalls = plan.sysCalls;
-      if (sysCalls.length || plan.execveat) {
-        const avail = planSysCalls(sysCalls, tracefs.path);
-        live.missing.push(...avail.missing);
-        if (avail.tracepoint.length || avail.raw.length || plan.execveat) {
-          live.sys = await SysEventSensor.start({
-            calls: [...avail.tracepoint, ...avail.raw.map((r) => r.name)], filter: opts.filter, execveat: plan.execveat,
-            sendsWithoutAddress: opts.sendsWithoutAddress, ignorePid: opts.ignoreSelf === false ? undefined : process.pid,
-            onEvent: (e) => live.pendingSys.push(e), onBatchEnd: () => live.flush(),
-            onLost: (n) => opts.onLost?.(n, 'sys'), ringBytes: opts.ringBytes ?? 4 << 20, wakeupBytes, pollIntervalMs,
-          });
-        }
-      }
-      if (plan.fileSyscalls.length) {
-        const here = new Set(availableFileSyscalls(tracefs.path));
-        const fileSyscalls = plan.fileSyscalls.filter((s) => here.has(s));
-        live.missing.push(...plan.fileSyscalls.filter((s) => !here.has(s)));
-        if (fileSyscalls.length) {
-          live.files = await FileSensor.start({
-            syscalls: fileSyscalls, filter: opts.filter,
-            onEvent: (e) => live.pendingFiles.push(e), onBatchEnd: () => live.flush(),
-            onLost: (n) => opts.onLost?.(n, 'file'), ringBytes: opts.ringBytes ?? 4 << 20, wakeupBytes, pollIntervalMs,
-          });
-        }
-      }
-      return live;
     } catch (e) {
-      await live.close();
+      await pipeline.close(0);
+      if (!opts.cache) cache.close();
       throw e;
     }
+    for (const { sensor, source } of sensors.sources()) pipeline.addSource(sensor, source);
+    pipeline.start();
+    return new LiveRules(plan, cache, sensors, evaluator, pipeline, !opts.cache);
   }
 
-  private emit(ev: RuleEvent): void {
-    this.opts.onEvent?.(ev);
-    const alerts = this.opts.engine.evaluate(ev);
-    for (const a of alerts) {
-      this.counts.alerts++;
-      this.opts.sink.write(a);
-      this.opts.onAlert?.(a, ev);
-    }
-  }
-
-  private onProcess(e: ProcessEvent): void {
-    switch (e.kind) {
-      case 'exec':
-        if (!this.plan.execve && !this.plan.execveat) return;
-        this.counts.events.process++;
-        this.emit(this.adapter.fromExec(e, this.sys?.wasExecveat(e.process.tid) ?? false));
-        return;
-      case 'exec_failed':
-        if (!(e.at ? this.plan.execveat : this.plan.execve)) return;
-        this.counts.events.process++;
-        this.emit(this.adapter.fromExecFailed(e));
-        return;
-      case 'exit':
-        if (!this.plan.procexit) return;
-        this.counts.events.process++;
-        this.emit(this.adapter.fromExit(e));
-        return;
-      case 'fork':
-        return;
-    }
-  }
-
-  /** Evaluates the pending file and syscall events, after reading the process ring (their processes). */
-  private flush(): void {
-    if (!this.pendingFiles.length && !this.pendingSys.length) return;
-    this.proc?.drain();
-    const files = this.pendingFiles;
-    const sys = this.pendingSys;
-    this.pendingFiles = [];
-    this.pendingSys = [];
-    for (const e of files) {
-      this.counts.events.file++;
-      this.emit(this.adapter.fromFile(e));
-    }
-    for (const e of sys) {
-      this.counts.events.sys++;
-      this.emit(this.adapter.fromSys(e));
-    }
-  }
-
-  /** Reads what the rings hold now and evaluates it. */
+  /** Reads what the rings hold now and evaluates it, in time order. */
   drain(): void {
-    this.proc?.drain();
-    this.sys?.drain();
-    this.files?.drain();
-    this.flush();
+    this.pipeline.drainAll();
   }
 
   /** Stops reading the rings (back-pressure: they fill, the kernel drops and counts); losses are still reported. */
   pause(): void {
-    this.proc?.pause();
-    this.sys?.pause();
-    this.files?.pause();
+    for (const { source } of this.sensors.sources()) source.pause();
   }
 
   resume(): void {
-    this.proc?.resume();
-    this.sys?.resume();
-    this.files?.resume();
+    for (const { source } of this.sensors.sources()) source.resume();
   }
 
   stats(): LiveRulesStats {
-    return {
-      events: { ...this.counts.events },
-      alerts: this.counts.alerts,
-      lost: { process: this.proc?.lost ?? 0, file: this.files?.lost ?? 0, sys: this.sys?.lost ?? 0 },
-    };
+    const c = this.evaluator.counts;
+    return { events: { ...c.events }, alerts: c.alerts, lost: this.sensors.lost };
   }
 
   /** The sensors running, for diagnostics: attached file syscalls and syscall-event calls. */
   describe(): { fileSyscalls: readonly string[]; sysCalls: readonly string[]; rawCalls: readonly string[] } {
-    return { fileSyscalls: this.files?.attached ?? [], sysCalls: this.sys?.attached ?? [], rawCalls: this.sys?.raw ?? [] };
+    return this.sensors.describe(this.plan);
   }
 
-  /** Detaches every sensor, evaluates what the rings still hold, frees. The sink is the caller's. */
+  /** Detaches every sensor, evaluates what the rings still held, frees. The sink is the caller's. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const lost = this.stats().lost;
-    // Syscall and file sensors first: their last batches drain the process ring as they end.
-    this.sys?.close();
-    this.files?.close();
-    this.flush();
-    this.proc?.close();
-    this.finalLost = { process: this.proc?.lost ?? lost.process, file: this.files?.lost ?? lost.file, sys: this.sys?.lost ?? lost.sys };
+    this.sensors.close();
+    await this.pipeline.close(0);
     this.ownCache?.close();
   }
 
   /** Losses so far (and at close: the sensors' counters survive close()). */
   get lost(): LiveRulesStats['lost'] {
-    return this.finalLost ?? this.stats().lost;
+    return this.sensors.lost;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

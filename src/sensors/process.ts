@@ -65,6 +65,8 @@ export interface ProcessSensorOptions extends RingSensorOptions<ProcessEvent> {
   forks?: boolean;
   /** Read the processes already running at start into the cache (default true). */
   snapshot?: boolean;
+  /** Attach the failed-exec tracepoints even when exec_failed is not among the kinds (for a later want()). */
+  failedExecs?: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -268,17 +270,32 @@ export class ProcessSensor extends Sensor {
   snapshotError: Error | undefined;
   readonly counts: ProcessSensorStats = { exec: 0, execFailed: 0, fork: 0, exit: 0, duplicateExits: 0, snapshot: 0 };
   private readonly clock = BootClock.measure();
-  private readonly wanted: Set<ProcessEventKind>;
+  private wanted: Set<ProcessEventKind>;
+  /** What this sensor can deliver: exec_failed and fork only when loaded for them. */
+  private readonly capable: ReadonlySet<ProcessEventKind>;
 
-  private constructor(obj: BpfObject, private readonly opts: ProcessSensorOptions) {
+  private constructor(obj: BpfObject, private readonly opts: ProcessSensorOptions, capable: ProcessEventKind[]) {
     super('process', obj);
     this.wanted = new Set(opts.kinds ?? PROCESS_EVENT_KINDS);
+    this.capable = new Set(capable);
+  }
+
+  /**
+   * The kinds that reach onEvent from now on (a consumer came or went: the
+   * agent's rules). Only kinds the sensor was started able to report: a
+   * failed exec needs its tracepoints attached at start (failedExecs), a fork
+   * its records sent (forks).
+   */
+  want(kinds: readonly ProcessEventKind[]): void {
+    const cannot = kinds.filter((k) => !this.capable.has(k));
+    if (cannot.length) throw new Error(`process sensor: started without ${cannot.join(', ')} events`);
+    this.wanted = new Set(kinds);
   }
 
   static async start(opts: ProcessSensorOptions): Promise<ProcessSensor> {
     await tracepointPrerequisites('process', 'walks paths');
     const kinds = opts.kinds ?? PROCESS_EVENT_KINDS;
-    const failed = kinds.includes('exec_failed');
+    const failed = kinds.includes('exec_failed') || (opts.failedExecs ?? false);
     const sendFork = kinds.includes('fork') || (opts.forks ?? true);
     // handle_fork also keeps vigil_tracked for --pid trees, binary prefixes and Vigil's own helpers.
     const tracking = opts.filter?.tracksForks ?? false;
@@ -288,7 +305,10 @@ export class ProcessSensor extends Sensor {
     const obj = await Sensor.loadObject('process', {
       filter: opts.filter, ring: opts, programs, constants: { send_exec_failed: failed, send_fork: sendFork },
     });
-    const s = new ProcessSensor(obj, opts);
+    const capable: ProcessEventKind[] = ['exec', 'exit'];
+    if (failed) capable.push('exec_failed');
+    if (sendFork) capable.push('fork');
+    const s = new ProcessSensor(obj, opts, capable);
     return s.starting(async () => {
       s.openRing(opts, s.decoding((view, offset, size) => s.decode(view, offset, size), (e) => {
         if (s.wanted.has(e.kind)) opts.onEvent(e);
