@@ -87,6 +87,12 @@ describe('agent configuration', () => {
     assert.deepEqual(problems('network: {dnsPorts: [53, 70000]}\n'), ['agent.yaml:1:26: network.dnsPorts[1]: must be <= 65535, found 70000']);
     assert.deepEqual(parseAgentConfig('n.yaml', 'sensors: [flow, dns]\nnetwork: {dnsPorts: [5353], udpWindow: 2}\n').network, { dnsPorts: [5353], udpWindowMs: 2000 });
     assert.deepEqual(problems('state: {directory: var/lib}\n'), ['agent.yaml:1:20: state.directory: expected an absolute path, got "var/lib"']);
+    assert.deepEqual(problems('firewall:\n  - interface: veth0\n    block: [10.0.0.0/8, 300.1.1.1]\n    rateLimit: {burst: 5}\n  - interface: veth0\n    mode: xdp\n'), [
+      'agent.yaml:4:16: firewall[0].rateLimit.pps: required field "pps" is missing',
+      'agent.yaml:6:11: firewall[1].mode: "xdp" is not allowed; expected one of native, generic',
+      'agent.yaml:3:25: firewall[0].block[1]: "300.1.1.1" is not an IPv4 or IPv6 address or CIDR',
+      'agent.yaml:5:16: firewall[1].interface: "veth0" has a firewall above; one entry per interface',
+    ]);
   });
 
   test('addresses', () => {

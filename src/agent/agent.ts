@@ -22,6 +22,8 @@ import { agentEventKind, agentEventSensor, agentEventTime, type AgentEvent, type
 import { EventHub, type EventsResponse } from './hub.js';
 import { AgentPolicies } from './policies.js';
 import { AgentRules } from './rules.js';
+import { AgentFirewall, type FirewallChange } from './firewall.js';
+import { FirewallError } from '../network/firewall.js';
 import { StateError, StateStore, type ApiState, type StoredPolicy, type StoredRules } from './state.js';
 import { serveApi, statusOf, stopApi, unaryHandlers } from './api.js';
 import { subscribe, RequestError, type GetEventsRequest } from './subscription.js';
@@ -61,6 +63,7 @@ export class Agent {
   private readonly tap: SensorPipeline;
   private readonly policies: AgentPolicies;
   private readonly rules: AgentRules;
+  private readonly firewall = new AgentFirewall();
   /** What the API added, kept across restarts (state.directory). */
   private readonly store: StateStore;
   /** Kept policies and rules that did not load again at start: still kept, until deleted. */
@@ -157,7 +160,7 @@ export class Agent {
       this.telemetry = await Telemetry.start({
         metrics: c.metrics?.address, bpfStats: c.metrics?.bpfStats ?? false, bpfStatsSetting: 'metrics.bpfStats',
         otlp: c.otlp?.endpoint, otlpIntervalMs: c.otlp?.intervalMs ?? 10_000,
-      }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules }, (line) => this.log.info({}, line));
+      }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules, firewall: this.firewall }, (line) => this.log.info({}, line));
     }
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
@@ -196,6 +199,7 @@ export class Agent {
       if (e instanceof Error && /^(Policy|Rules)\w*Error$/.test(e.name)) throw new AgentConfigError([], e.message, { cause: e });
       throw e;
     }
+    await this.applyFirewall(c);
     this.pipeline.start();
     this.api = await serveApi(c.api, this.service());
     if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);
@@ -217,6 +221,7 @@ export class Agent {
       this.hub.resizeHistory(next.historyEvents);
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);
+      await this.applyFirewall(next);
       if (restartOnly(next) !== restartOnly(this.config)) {
         this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp and state changes take effect at the next restart');
       }
@@ -225,6 +230,20 @@ export class Agent {
     } finally {
       this.state = 'ready';
     }
+  }
+
+  /** The configuration's firewalls in force; a firewall that cannot be is a configuration error at its position. */
+  private async applyFirewall(c: AgentConfig): Promise<void> {
+    let changes: FirewallChange[];
+    try {
+      changes = await this.firewall.apply(c.firewall);
+    } catch (e) {
+      if (!(e instanceof FirewallError)) throw e;
+      const i = c.firewall.findIndex((f) => e.message.startsWith(`firewall on ${f.interface}:`));
+      const path = i >= 0 ? `firewall[${i}].interface` : 'firewall';
+      throw new AgentConfigError([{ pos: c.positions.of(path), path, message: e.message }], undefined, { cause: e });
+    }
+    for (const ch of changes) this.log.info({ interface: ch.interface }, `firewall ${ch.what}`);
   }
 
   /** Where /healthz is served (the port the kernel chose for port 0). */
@@ -361,6 +380,8 @@ export class Agent {
     // Last: the final metric export, then BPF statistics off.
     await this.telemetry?.close();
     this.telemetry = undefined;
+    // The firewalls stay attached (pinned): a restart leaves no gap.
+    this.firewall.close();
     this.cache.close();
     this.filter.close();
   }

@@ -11,6 +11,8 @@ import { Positions, Validator, formatDiagnostic, type PolicyDiagnostic, type Sch
 import type { SourcePos } from '../policy/ir.js';
 import { parseByteSize } from '../pipeline/size.js';
 import { parseListenAddress, type ListenAddress } from '../telemetry/address.js';
+import { CidrError, formatCidr, parseCidr } from '../kernel/addr.js';
+import { VIGIL_FW_MAX_BURST, VIGIL_FW_MAX_PPS } from '../generated/firewall.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/vigil/agent.yaml';
 export const DEFAULT_SOCKET = '/run/vigil/vigil.sock';
@@ -50,8 +52,21 @@ export interface AgentConfig {
   readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
   /** Where policies and rules added through the API are kept across restarts. */
   readonly stateDirectory: string;
+  /** XDP firewalls the agent keeps as written here, one per interface. */
+  readonly firewall: readonly FirewallConfig[];
   /** Where each field was written, for errors found later (a policy path that does not load). */
   readonly positions: Positions;
+}
+
+/** One interface's XDP firewall (src/network/firewall.ts), as the agent keeps it. */
+export interface FirewallConfig {
+  readonly interface: string;
+  /** undefined: the driver's mode when it has one, else generic. */
+  readonly mode: 'native' | 'generic' | undefined;
+  /** CIDRs as stored (host bits cleared). */
+  readonly block: readonly string[];
+  readonly allow: readonly string[];
+  readonly rateLimit: { readonly pps: number; readonly burst: number } | undefined;
 }
 
 const str: Schema = { t: 'string' };
@@ -71,6 +86,17 @@ const CONFIG_SCHEMA: Schema = {
     // interval: seconds, a fraction allowed (the schema's numbers are integers).
     otlp: { t: 'object', props: { endpoint: { t: 'string', minLength: 1 }, interval: { t: 'any' }, logs: { t: 'boolean' }, buffer: str } },
     state: { t: 'object', props: { directory: { t: 'string', minLength: 1 } } },
+    firewall: {
+      t: 'array',
+      items: {
+        t: 'object', required: ['interface'],
+        props: {
+          interface: { t: 'string', minLength: 1, maxLength: 15 }, mode: { t: 'string', enum: ['native', 'generic'] },
+          block: { t: 'array', items: str }, allow: { t: 'array', items: str },
+          rateLimit: { t: 'object', required: ['pps'], props: { pps: { t: 'integer', min: 1, max: VIGIL_FW_MAX_PPS }, burst: { t: 'integer', min: 1, max: VIGIL_FW_MAX_BURST } } },
+        },
+      },
+    },
     network: {
       t: 'object',
       props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
@@ -91,6 +117,7 @@ interface RawConfig {
   otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
   state?: { directory?: string };
   network?: { dnsPorts?: number[]; udpWindow?: number };
+  firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
 }
 
 /** The configuration did not load; each diagnostic names file:line:col, the field and why. */
@@ -179,6 +206,24 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   if (metrics?.bpfStats && !metrics.address && !otlp) at('metrics.bpfStats', 'the statistics would go nowhere; add metrics.address or an otlp section');
   const stateDirectory = raw?.state?.directory ?? DEFAULT_STATE_DIRECTORY;
   if (!stateDirectory.startsWith('/')) at('state.directory', `expected an absolute path, got "${stateDirectory}"`);
+  const firewall: FirewallConfig[] = [];
+  (raw?.firewall ?? []).forEach((f, i) => {
+    const base = `firewall[${i}]`;
+    if (firewall.some((o) => o.interface === f.interface)) at(`${base}.interface`, `"${f.interface}" has a firewall above; one entry per interface`);
+    const cidrs = (key: 'block' | 'allow'): string[] => (f[key] ?? []).flatMap((c, j) => {
+      try {
+        return [formatCidr(parseCidr(c))];
+      } catch (e) {
+        if (!(e instanceof CidrError)) throw e;
+        at(`${base}.${key}[${j}]`, e.message);
+        return [];
+      }
+    });
+    firewall.push({
+      interface: f.interface, mode: f.mode, block: [...new Set(cidrs('block'))], allow: [...new Set(cidrs('allow'))],
+      rateLimit: f.rateLimit && { pps: f.rateLimit.pps, burst: f.rateLimit.burst ?? f.rateLimit.pps },
+    });
+  });
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
     file: name,
@@ -193,6 +238,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     metrics,
     otlp,
     stateDirectory,
+    firewall,
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
   };

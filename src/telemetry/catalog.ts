@@ -57,6 +57,21 @@ export const METRICS: readonly MetricDef[] = [
     },
   },
   {
+    name: 'vigil_firewall_packets_total', type: 'counter', unit: '1', labels: ['interface', 'result'],
+    help: 'Packets the XDP firewall saw, by interface and result: passed, blocked (a block rule), rate_limited.',
+    collect: ({ sources: { firewall } }) => (firewall?.firewalls() ?? []).flatMap((f) => [
+      { labels: { interface: f.interface, result: 'passed' }, value: f.counters.passed },
+      { labels: { interface: f.interface, result: 'blocked' }, value: f.counters.droppedBlocked },
+      { labels: { interface: f.interface, result: 'rate_limited' }, value: f.counters.droppedRateLimited },
+    ]),
+  },
+  {
+    name: 'vigil_firewall_rule_packets_total', type: 'counter', unit: '1', labels: ['interface', 'action', 'cidr'],
+    help: 'Packets each firewall rule matched: dropped (block) or passed (allow).',
+    collect: ({ sources: { firewall } }) => (firewall?.firewalls() ?? []).flatMap((f) =>
+      f.rules.map((r) => ({ labels: { interface: f.interface, action: r.action, cidr: r.cidr }, value: r.packets }))),
+  },
+  {
     name: 'vigil_pipeline_late_events_total', type: 'counter', unit: '1', labels: [],
     help: 'Events that reached the pipeline after their reorder window (released out of order).',
     collect: ({ sources: { pipeline } }) => (pipeline ? one(pipeline.stats.late) : []),

@@ -47,10 +47,20 @@ export interface ProcessCacheTelemetry {
   };
 }
 
+/** The XDP firewalls the agent keeps (src/agent/firewall.ts). */
+export interface FirewallTelemetry {
+  firewalls(): readonly {
+    readonly interface: string;
+    readonly counters: { readonly passed: number; readonly droppedBlocked: number; readonly droppedRateLimited: number };
+    readonly rules: readonly { readonly action: string; readonly cidr: string; readonly packets: number }[];
+  }[];
+}
+
 /** Everything metrics are read from; a part not running is left out. */
 export interface TelemetrySources {
   pipeline?: PipelineTelemetry;
   policies?: PolicyTelemetry;
   rules?: RulesTelemetry;
   processCache?: ProcessCacheTelemetry;
+  firewall?: FirewallTelemetry;
 }
