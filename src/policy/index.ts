@@ -15,7 +15,6 @@ import type { CompiledPolicy, PolicyEvent } from './ir.js';
 import type { ProcessLookup } from '../process/types.js';
 import type { ProcessTable } from '../sensors/process.js';
 import { formatDiagnostic, type PolicyDiagnostic } from './schema.js';
-import { PolicyEventFormatter } from '../output/policy-events.js';
 import { ProcessSensor } from '../sensors/process.js';
 
 export interface StartPoliciesOptions {
@@ -24,10 +23,8 @@ export interface StartPoliciesOptions {
   files?: readonly string[];
   /** Policies already compiled (instead of, or as well as, files). */
   compiled?: readonly CompiledPolicy[];
-  /** Each event; default: written to stdout in `output`'s format. */
-  onEvent?(e: PolicyEvent): void;
-  /** 'json' (Tetragon's JSON), 'compact' (tetra's compact lines); run's 'text' is compact. */
-  output?: 'json' | 'compact' | 'text';
+  /** Each event (formatting is the caller's: src/output/policy-events.ts). */
+  onEvent(e: PolicyEvent): void;
   onLost?(count: number, sensor: string): void;
   /**
    * The process cache events take their process and parent from. When it is
@@ -43,7 +40,6 @@ export interface StartPoliciesOptions {
   cgroupPath?: string;
   /** Accepted for `vigil run`'s hook; policies select their processes themselves. */
   filter?: unknown;
-  out?: NodeJS.WritableStream;
 }
 
 export interface RunningPolicies {
@@ -54,8 +50,8 @@ export interface RunningPolicies {
 }
 
 /**
- * Loads, compiles and starts policies: the engine, one add() each, events
- * formatted to stdout unless onEvent is given. A policy that cannot run here
+ * Loads, compiles and starts policies: the engine, one add() each, events to
+ * onEvent. A policy that cannot run here
  * stops the start with its error (file:line:col from the front end, or the
  * engine's PolicyPlanError / NotSupportedError), and nothing stays loaded.
  */
@@ -77,16 +73,6 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
     }
     compiled.push(...fresh);
   }
-  let write = o.onEvent;
-  let formatter: PolicyEventFormatter | undefined;
-  if (!write) {
-    formatter = new PolicyEventFormatter(o.output === 'json' ? 'json' : 'compact', { lookup: o.cache, timeFormat: 'StampMilli' });
-    const out = o.out ?? process.stdout;
-    const f = formatter;
-    write = (e) => {
-      out.write(`${o.output === 'json' ? f.json(e) : f.compact(e)}\n`);
-    };
-  }
   let sensor: ProcessSensor | undefined;
   const cache = o.cache;
   if (cache && cache.size === 0) {
@@ -98,7 +84,7 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
   let engine: PolicyEngine;
   try {
     engine = await PolicyEngine.start({
-      onEvent: write,
+      onEvent: o.onEvent,
       onLost: (n) => o.onLost?.(n, 'policy'),
       cache,
       cgroupPath: o.cgroupPath,

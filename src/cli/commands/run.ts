@@ -296,7 +296,7 @@ export const command: Command = {
       }
       if (o.policies.length) {
         policies = await startRunPolicies({
-          paths: o.policies, filter, cache, output: o.output, onLost,
+          paths: o.policies, filter, cache, onLost,
           onEvent: (event) => {
             pipeline.push({ kind: 'policy', event, timeBootNs: clock.toBootNs(event.timeNs) });
             pipeline.schedule();
