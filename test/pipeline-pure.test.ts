@@ -53,6 +53,22 @@ describe('time-ordered merge', () => {
     assert.equal(m.early, 2);
   });
 
+  test('lanes (one per ring): each nearly in order, merged by time; ties by arrival across lanes', () => {
+    const m = new TimeOrderedMerge<Ev>({ timeOf: (e) => e.t, laneOf: (e) => e.s });
+    // Ring p in order; ring f with two CPUs' records swapped; equal times across rings.
+    const evs = [{ t: 10n, s: 'p', id: 1 }, { t: 40n, s: 'p', id: 6 }, { t: 20n, s: 'f', id: 3 }, { t: 15n, s: 'f', id: 2 },
+      { t: 40n, s: 'f', id: 7 }, { t: 30n, s: 'f', id: 5 }, { t: 25n, s: 'q', id: 4 }];
+    for (const e of evs) m.push(e);
+    const out: Ev[] = [];
+    m.release(30n, (e) => out.push(e));
+    assert.deepEqual(ids(out), [1, 2, 3, 4, 5]);
+    m.push({ t: 12n, s: 'q', id: 0 }); // late: first out next
+    m.flush((e) => out.push(e));
+    assert.deepEqual(ids(out), [1, 2, 3, 4, 5, 0, 6, 7]);
+    assert.equal(m.late, 1);
+    assert.equal(m.size, 0);
+  });
+
   test('a thousand shuffled events come out sorted', () => {
     const m = merge();
     const times = Array.from({ length: 1000 }, (_, i) => BigInt((i * 7919) % 1000));

@@ -32,7 +32,7 @@ import {
 } from '../sensors/events.js';
 import type { ProcessLookup } from '../process/types.js';
 import { execId } from '../process/exec-id.js';
-import { rawShown } from '../sensors/file-events.js';
+import { FILE_OPS, rawShown } from '../sensors/file-events.js';
 
 export { execId };
 
@@ -232,7 +232,23 @@ const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' 
  * terminal that shows them.
  */
 export function escapeControls(s: string): string {
+  // Most text has none: a test without the replace's allocation.
+  CONTROL.lastIndex = 0;
+  if (!CONTROL.test(s)) return s;
+  CONTROL.lastIndex = 0;
   return s.replace(CONTROL, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** "<pid> <binary>" of a compact line, escaped: the same for every event of one process image. */
+const compactHeads = new WeakMap<ProcessInfo, string>();
+
+function compactHead(p: ProcessInfo): string {
+  let h = compactHeads.get(p);
+  if (h === undefined) {
+    h = escapeControls(`${p.pid} ${p.binary || `[${p.comm}]`}`);
+    compactHeads.set(p, h);
+  }
+  return h;
 }
 
 type TextCache = Map<ProcessInfo, { key: string; json: string }>;
@@ -597,8 +613,8 @@ export class TetragonFormatter {
         rest = `${words(String(p.pid), e.filename, tetragonArguments(e.args))} ${c.red(escapeControls(e.error))}`;
         break;
       case 'file':
-        label = c.cyan(`${e.op === 'open' ? '📬' : '📁'} ${e.op.padEnd(7)}`);
-        rest = words(String(p.pid), bin, fileDetail(e));
+        label = c.cyan(FILE_LABELS[e.op] ?? `📁 ${e.op.padEnd(7)}`);
+        rest = `${compactHead(p)} ${escapeControls(fileDetail(e))}`;
         if (e.ret < 0) rest = c.red(rest);
         break;
       default:
@@ -702,15 +718,17 @@ function fileKprobe(e: FileEvent): Record<string, unknown> {
   return { function_name: syscallFunction(e.syscall), args, return: { int_arg: e.ret }, action: 'KPROBE_ACTION_POST' };
 }
 
+const FILE_LABELS: Readonly<Record<string, string>> = Object.fromEntries(
+  FILE_OPS.map((op) => [op, `${op === 'open' ? '📬' : '📁'} ${op.padEnd(7)}`]));
+
 /** "<path>[ -> <target>] <FLAGS|...>[ mode=0644] <fd | ERRNO>" */
 function fileDetail(e: FileEvent): string {
   const raw = rawShown(e.path, e.rawPath);
-  const parts = raw === undefined ? [e.path] : [e.path, `(as ${raw})`];
-  if (e.target !== null) parts.push('->', e.target);
-  if (e.flags.length) parts.push(e.flags.join('|'));
-  if (e.mode !== null) parts.push(`mode=0${e.mode.toString(8)}`);
-  parts.push(e.ret < 0 ? errnoName(-e.ret) : String(e.ret));
-  return parts.join(' ');
+  let s = raw === undefined ? e.path : `${e.path} (as ${raw})`;
+  if (e.target !== null) s += ` -> ${e.target}`;
+  if (e.flags.length) s += ` ${e.flags.length === 1 ? e.flags[0]! : e.flags.join('|')}`;
+  if (e.mode !== null) s += ` mode=0${e.mode.toString(8)}`;
+  return `${s} ${e.ret < 0 ? errnoName(-e.ret) : e.ret}`;
 }
 
 /** Column name and width (0: the last, unpadded). */

@@ -118,7 +118,7 @@ export class EventPipeline<E, S extends E = E> {
     this.opts.sinksHoldBack !== false && this.sinks.length > 0 && this.sinks.every((s) => s.full);
 
   constructor(private readonly opts: EventPipelineOptions<E, S>) {
-    this.merge = new TimeOrderedMerge<E>({ timeOf: opts.timeOf, maxHeld: opts.maxHeld ?? 16_384 });
+    this.merge = new TimeOrderedMerge<E>({ timeOf: opts.timeOf, laneOf: opts.sensorOf, maxHeld: opts.maxHeld ?? 16_384 });
     this.windowNs = BigInt(Math.round((opts.windowMs ?? 20) * 1e6));
   }
 

@@ -215,8 +215,14 @@ export function parseTimeFormat(name: string): TimeFormat | undefined {
 
 /** ns since the epoch in one of the TIME_FORMATS (UTC). */
 export function formatTime(epochNs: bigint, format: TimeFormat): string {
-  const nanos = (((epochNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
-  const second = (epochNs - BigInt(nanos)) / 1_000_000_000n;
+  let second = epochNs / 1_000_000_000n;
+  let ns = Number(epochNs - second * 1_000_000_000n);
+  if (ns < 0) {
+    // Before 1970: the second below, a positive fraction.
+    second -= 1n;
+    ns += 1_000_000_000;
+  }
+  const nanos = String(ns).padStart(9, '0');
   // The part before the fraction is the same for every event of one second: kept for the next.
   let head = lastSecond.format === format && lastSecond.second === second ? lastSecond.head : undefined;
   if (head === undefined) {
