@@ -4,11 +4,13 @@
 // event's own. (Policy events have their own suite: policy-events.test.ts.)
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventFormatter, formatEvent, type EventFormatter } from '../src/output/event-format.js';
+import { encodeEvent, eventEncoder, eventFormatter, formatEvent, type EventFormatter } from '../src/output/event-format.js';
 import { eventSensor, eventTime, VIGIL_EVENT_KINDS, type VigilEvent } from '../src/pipeline/index.js';
 import { TetragonFormatter } from '../src/output/tetragon.js';
 import { newFlowRecord } from '../src/network/flow-format.js';
 import { BootClock } from '../src/util/clock.js';
+import { Fragments, bytesOf } from '../src/pipeline/output.js';
+import { FieldMask } from '../src/output/field-mask.js';
 import { EPOCH, FakeLookup, START, fileEvent, info, sysEvent } from './rules-live-util.js';
 
 const clock = BootClock.fixed(EPOCH - START);
@@ -99,5 +101,29 @@ describe('VigilEvent', () => {
     const hubble = eventFormatter('jsonpb', { node: 'node1', lookup, hostNamespaces: {}, clock });
     assert.equal(formatEvent(hubble, EVENTS[4]!), lines[4]);
     assert.equal(Object.keys(JSON.parse(lineOf(hubble, EVENTS[9]!)) as object)[0], 'lost_events');
+  });
+
+  test('an encoder writes the same bytes as the formatter\'s lines, the process texts shared (json, tetragon, masked)', () => {
+    // A non-ASCII binary and argument: the shared bytes are UTF-8, the text around them too.
+    const cafe = lookup.add(info({ pid: 201, comm: 'café', binary: '/usr/bin/café', args: ['café', 'naïve'] }));
+    const events: VigilEvent[] = [...EVENTS, { ...fileEvent({ syscall: 'openat', op: 'open', path: '/tmp/ü' }, 201),
+      timeNs: at(11).timeNs, bootNs: at(11).timeBootNs }];
+    assert.ok(cafe);
+    for (const format of ['json', 'tetragon', 'compact'] as const) {
+      for (const fields of [undefined, FieldMask.parse('process.pid,time')]) {
+        if (fields && format === 'compact') continue;
+        const o = { node: 'node1', lookup, hostNamespaces: {}, clock, fields };
+        const f = eventFormatter(format, o);
+        const enc = eventEncoder(format, o);
+        const lines = events.map((e) => formatEvent(f, e));
+        const encoded = events.map((e) => encodeEvent(enc, e));
+        const written = lines.filter((l) => l !== undefined);
+        const batch = { lines: encoded.filter((l) => l !== undefined), sensors: [] };
+        assert.equal(bytesOf(batch).toString('utf8'), `${written.join('\n')}\n`, `${format} ${fields ? 'masked' : ''}`);
+        if (format !== 'compact' && !fields) {
+          assert.ok(encoded.some((l) => l instanceof Fragments), `${format}: process texts shared as bytes`);
+        }
+      }
+    }
   });
 });

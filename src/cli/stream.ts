@@ -8,7 +8,7 @@
 import {
   EventPipeline, Sink, describeLosses, eventSensor, eventTime, formatByteSize, stdoutOutput, vigilEventOptions, type VigilEvent,
 } from '../pipeline/index.js';
-import { formatEvent, type EventFormatter } from '../output/event-format.js';
+import { encodeEvent, formatEvent, type EventEncoder, type EventFormatter } from '../output/event-format.js';
 import { otlpRecord } from '../output/otlp-records.js';
 import { otlpLogSink, type ProcessCacheTelemetry } from '../telemetry/index.js';
 import type { BootClock } from '../util/clock.js';
@@ -30,7 +30,8 @@ export interface StreamOptions {
   /** The command's name in messages ("observe"). */
   command: string;
   clock: BootClock;
-  format: EventFormatter;
+  /** stdout's lines (an EventFormatter, or an encoder whose JSON shares process texts as bytes). */
+  format: EventEncoder;
   /** A first line (the table's header). */
   header?: string;
   /** stdout's queue bound in bytes. */
@@ -80,8 +81,8 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
     sensorOf: eventSensor,
     format: {
       line: (e) => (untilNs !== undefined && e.kind !== 'lost' && o.clock.toEpochNs(eventTime(e)) > untilNs
-        ? undefined : formatEvent(o.format, e)),
-      lost: (loss) => formatEvent(o.format, { kind: 'lost', loss, timeBootNs: o.clock.nowBootNs() }),
+        ? undefined : encodeEvent(o.format, e)),
+      lost: (loss) => encodeEvent(o.format, { kind: 'lost', loss, timeBootNs: o.clock.nowBootNs() }),
     },
   });
   pipeline.addSink(stdout);

@@ -20,6 +20,7 @@ import { colors } from './color.js';
 import { PolicyEventFormatter } from './policy-events.js';
 import { maskEnvelopeLine } from './field-mask.js';
 import { TetragonFormatter, escapeControls, type FormatterOptions, type OutputFormat } from './tetragon.js';
+import type { Line } from '../pipeline/output.js';
 
 /** A line for each kind of event (without the newline); undefined: the format has no shape for it (tetragon: forks). */
 export type EventFormatter = { readonly [K in VigilEventKind]: (e: EventOf<K>) => string | undefined };
@@ -39,9 +40,20 @@ export interface EventFormatOptions extends FormatterOptions {
   hubbleTable?: boolean;
 }
 
+/**
+ * Lines for an output that writes bytes (stdout, a file): as an EventFormatter's, but json and
+ * tetragon process and file events come as Fragments whose process texts are shared UTF-8 bytes.
+ */
+export type EventEncoder = { readonly [K in VigilEventKind]: (e: EventOf<K>) => Line | undefined };
+
 /** The event as one line in the formatter's format. */
 export function formatEvent(f: EventFormatter, e: VigilEvent): string | undefined {
   return (f[e.kind] as (x: VigilEvent) => string | undefined)(e);
+}
+
+/** The event as one line for an output that writes bytes. */
+export function encodeEvent(f: EventEncoder, e: VigilEvent): Line | undefined {
+  return (f[e.kind] as (x: VigilEvent) => Line | undefined)(e);
 }
 
 /** "connect 3 -> 127.0.0.1:80 = 0", "ptrace = EPERM": a syscall event's detail. */
@@ -91,7 +103,26 @@ const ENVELOPE_KEYS: ReadonlySet<string> = new Set(['flow', 'syscall', 'process_
  * written (Falco's alerts at their top level); lost records never are.
  */
 export function eventFormatter(format: EventOutput, o: EventFormatOptions = {}): EventFormatter {
-  const f = unmaskedFormatter(format, o);
+  return maskedFormatter(format, o, tetragonFor(format, o));
+}
+
+/** An EventFormatter's lines for an output that writes bytes (EventEncoder). */
+export function eventEncoder(format: EventOutput, o: EventFormatOptions = {}): EventEncoder {
+  const tetragon = tetragonFor(format, o);
+  const f = maskedFormatter(format, o, tetragon);
+  if (o.fields || !JSON_OUTPUTS.includes(format)) return f;
+  const encode = (e: EventOf<'exec' | 'exec_failed' | 'fork' | 'exit' | 'file'>) => tetragon.encode(e);
+  return { ...f, exec: encode, exec_failed: encode, fork: encode, exit: encode, file: encode };
+}
+
+/** The Tetragon formatter behind a format's process and file events. */
+function tetragonFor(format: EventOutput, o: EventFormatOptions): TetragonFormatter {
+  const strict = format === 'tetragon' || format === 'jsonpb' || format === 'hubble';
+  return new TetragonFormatter(strict ? 'tetragon' : format === 'dict' ? 'compact' : format, o);
+}
+
+function maskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon: TetragonFormatter): EventFormatter {
+  const f = unmaskedFormatter(format, o, tetragon);
   const mask = o.fields;
   if (!mask) return f;
   if (!JSON_OUTPUTS.includes(format)) throw new Error(`field masks apply to JSON lines (${JSON_OUTPUTS.join(', ')}), not ${format}`);
@@ -109,10 +140,8 @@ export function eventFormatter(format: EventOutput, o: EventFormatOptions = {}):
   };
 }
 
-function unmaskedFormatter(format: EventOutput, o: EventFormatOptions): EventFormatter {
+function unmaskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon: TetragonFormatter): EventFormatter {
   const clock = o.clock ?? BootClock.measure();
-  const strict = format === 'tetragon' || format === 'jsonpb' || format === 'hubble';
-  const tetragon = new TetragonFormatter(strict ? 'tetragon' : format === 'dict' ? 'compact' : format, o);
   const node = tetragon.node;
   const policy = new PolicyEventFormatter(format === 'json' ? 'json' : 'compact',
     format === 'json' ? { ...o, tetragon } : { ...o, timeFormat: format === 'table' ? undefined : o.timeFormat });

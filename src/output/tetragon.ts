@@ -26,6 +26,7 @@ import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
 import { colors, type Colors } from './color.js';
 import type { FieldMask } from './field-mask.js';
 import { LOSS_REASON_TEXT, type LossReason } from '../pipeline/loss.js';
+import { Fragments, type Line } from '../pipeline/output.js';
 import {
   assertNever, type ExecEvent, type ExecFailedEvent, type ExitEvent, type FileEvent, type ForkEvent, type ProcessInfo,
   type SensorEvent,
@@ -251,7 +252,7 @@ function compactHead(p: ProcessInfo): string {
   return h;
 }
 
-type TextCache = Map<ProcessInfo, { key: string; json: string }>;
+type TextCache = Map<ProcessInfo, { key: string; json: string; bytes?: Buffer }>;
 
 /** A process's text from `cache` when it was made for the same key, else made and kept; least recently used out first. */
 function cachedText(cache: TextCache, p: ProcessInfo, key: string, make: () => string): string {
@@ -503,21 +504,51 @@ export class TetragonFormatter {
     return bin ? `${proc.slice(0, -1)},"binary_properties":${JSON.stringify(bin)}}` : proc;
   }
 
-  /** `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}` */
+  /**
+   * `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}`; with
+   * `fragments`, as Fragments whose process texts are the cached UTF-8 bytes (written as they are).
+   */
   private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
-    timeNs: bigint): string {
+    timeNs: bigint): string;
+  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+    timeNs: bigint, fragments: boolean): Line;
+  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+    timeNs: bigint, fragments = false): Line {
     if (this.opts.fields) return this.maskedEnvelope(this.opts.fields, key, e, p, rest, timeNs);
-    let body = `"process":${this.envelopeProcess(e, p)}`;
     const parent = this.parentOf(e, p);
-    if (parent) body += `,"parent":${this.processJson(parent)}`;
     const anc = this.ancestorsOf(p);
-    if (anc) body += `,"ancestors":[${anc.map((a) => this.processJson(a)).join(',')}]`;
+    let tail = '';
     if (rest) {
       const r = JSON.stringify(rest);
-      if (r.length > 2) body += `,${r.slice(1, -1)}`;
+      if (r.length > 2) tail = `,${r.slice(1, -1)}`;
     }
-    return `{"${key}":{${body}},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"}`;
+    tail += `},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"}`;
+    const bin = e.kind === 'exec' ? this.binaryProperties(p) : undefined;
+    if (fragments && !bin) {
+      const parts: (string | Buffer)[] = [`{"${key}":{"process":`, this.processBytes(p, e.kind === 'exit')];
+      if (parent) parts.push(',"parent":', this.processBytes(parent));
+      if (anc) {
+        parts.push(',"ancestors":[');
+        anc.forEach((a, i) => parts.push(...(i ? [',', this.processBytes(a)] : [this.processBytes(a)])));
+        parts.push(']');
+      }
+      parts.push(tail);
+      return new Fragments(parts);
+    }
+    let body = `"process":${this.envelopeProcess(e, p)}`;
+    if (parent) body += `,"parent":${this.processJson(parent)}`;
+    if (anc) body += `,"ancestors":[${anc.map((a) => this.processJson(a)).join(',')}]`;
+    return `{"${key}":{${body}${tail}`;
   }
+
+  /** A process's JSON as UTF-8, encoded once per cached text. */
+  private processBytes(p: ProcessInfo, exited = false): Buffer {
+    const text = this.processJson(p, exited);
+    const hit = this.jsonCache.get(p);
+    if (hit && hit.json === text) return (hit.bytes ??= Buffer.from(text));
+    return Buffer.from(text);
+  }
+
 
   private get nodeJson(): string {
     return (this.nodeJsonCached ??= JSON.stringify(this.node));
@@ -525,26 +556,28 @@ export class TetragonFormatter {
 
   private nodeJsonCached: string | undefined;
 
-  json(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string {
+  json(e: SensorEvent, p?: ProcessInfo): string;
+  json(e: SensorEvent, p: ProcessInfo | undefined, fragments: boolean): Line;
+  json(e: SensorEvent, p: ProcessInfo = this.processOf(e), fragments = false): Line {
     switch (e.kind) {
       case 'exec':
-        return this.envelope('process_exec', e, p, undefined, e.timeNs);
+        return this.envelope('process_exec', e, p, undefined, e.timeNs, fragments);
       case 'exit':
         // Tetragon: status is the exit status (0 when a signal ended it), signal the signal's name.
         return this.envelope('process_exit', e, p,
-          { signal: e.signalName, status: e.status ?? 0, time: rfc3339Nano(e.timeNs) }, e.timeNs);
+          { signal: e.signalName, status: e.status ?? 0, time: rfc3339Nano(e.timeNs) }, e.timeNs, fragments);
       case 'fork':
-        return this.envelope('process_fork', e, p, undefined, e.timeNs);
+        return this.envelope('process_fork', e, p, undefined, e.timeNs, fragments);
       case 'exec_failed':
         return this.envelope('process_exec_failed', e, p, {
           filename: e.filename, arguments: tetragonArguments(e.args), cwd: e.cwd, ret: -e.errno, error: e.error,
-        }, e.timeNs);
+        }, e.timeNs, fragments);
       case 'file':
         return this.envelope('file', e, p, {
           op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall,
           raw_path: e.rawPath, ...(e.target !== null ? { raw_target: e.rawTarget } : {}),
           ...(e.ino !== null ? { dev: e.dev, ino: e.ino } : {}),
-        }, e.timeNs);
+        }, e.timeNs, fragments);
       default:
         return assertNever(e);
     }
@@ -558,19 +591,21 @@ export class TetragonFormatter {
    * open), the second name of rename/link/symlink and the mode as further
    * arguments, the result as return, action KPROBE_ACTION_POST.
    */
-  tetragon(e: SensorEvent, p: ProcessInfo = this.processOf(e)): string | undefined {
+  tetragon(e: SensorEvent, p?: ProcessInfo): string | undefined;
+  tetragon(e: SensorEvent, p: ProcessInfo | undefined, fragments: boolean): Line | undefined;
+  tetragon(e: SensorEvent, p: ProcessInfo = this.processOf(e), fragments = false): Line | undefined {
     switch (e.kind) {
       case 'exec':
-        return this.envelope('process_exec', e, p, undefined, e.timeNs);
+        return this.envelope('process_exec', e, p, undefined, e.timeNs, fragments);
       case 'exit': {
         const rest: Record<string, unknown> = { status: e.status ?? 0, time: rfc3339Nano(e.timeNs) };
         if (e.signalName !== null) rest.signal = e.signalName;
-        return this.envelope('process_exit', e, p, rest, e.timeNs);
+        return this.envelope('process_exit', e, p, rest, e.timeNs, fragments);
       }
       case 'fork': case 'exec_failed':
         return undefined;
       case 'file':
-        return this.envelope('process_kprobe', e, p, fileKprobe(e), e.timeNs);
+        return this.envelope('process_kprobe', e, p, fileKprobe(e), e.timeNs, fragments);
       default:
         return assertNever(e);
     }
@@ -664,6 +699,16 @@ export class TetragonFormatter {
       const w = TABLE_COLUMNS[i]?.[1] ?? 0;
       return w ? v.padEnd(w) : v;
     }).join(' ');
+  }
+
+  /**
+   * The event's line for an output that writes bytes: json and tetragon lines as Fragments whose
+   * process texts are the cached UTF-8 bytes (not copied into a new string for every event).
+   */
+  encode(e: SensorEvent): Line | undefined {
+    if (this.format === 'json') return this.json(e, undefined, true);
+    if (this.format === 'tetragon') return this.tetragon(e, undefined, true);
+    return this.line(e);
   }
 
   /** The event's line in this format; undefined: the format has no shape for its kind (tetragon: forks, failed execs). */

@@ -8,16 +8,16 @@
 // time does not make it flap), and then writes a `lost` record in its own
 // format before the next events. Other sinks are not affected.
 import { LossCounter, type Loss, type LossReason } from './loss.js';
-import type { EventCounts, LineOutput, LineTag, OutputHooks } from './output.js';
+import type { EventCounts, Line, LineOutput, LineTag, OutputHooks } from './output.js';
 
 /** Formatted lines handed to the output once this many bytes wait, before the cycle ends. */
 const FLUSH_BYTES = 256 << 10;
 
 export interface SinkFormat<E> {
   /** The event as one line (without newline); undefined: not for this output. */
-  line(e: E): string | undefined;
+  line(e: E): Line | undefined;
   /** The in-band record of a loss, in this output's format (undefined: this format has none). */
-  lost(loss: Loss): string | undefined;
+  lost(loss: Loss): Line | undefined;
 }
 
 export interface SinkOptions<E> {
@@ -39,7 +39,7 @@ export class Sink<E> {
   lastError: NodeJS.ErrnoException | undefined;
   private readonly inBand = new LossCounter();
   private readonly toReport = new LossCounter();
-  private lines: string[] = [];
+  private lines: Line[] = [];
   private sensors: LineTag[] = [];
   private bytes = 0;
   private dropping = false;
@@ -134,7 +134,7 @@ export class Sink<E> {
     if (this.queuedBytes >= this.opts.capacityBytes) this.dropping = true;
   }
 
-  private append(line: string, sensor: LineTag): void {
+  private append(line: Line, sensor: LineTag): void {
     this.lines.push(line);
     this.sensors.push(sensor);
     this.bytes += line.length + 1;

@@ -133,7 +133,7 @@ export class OtlpLogOutput implements LineOutput {
 
   write(batch: Batch): void {
     batch.lines.forEach((line, i) => {
-      const q = JSON.parse(line) as QueuedLine;
+      const q = JSON.parse(typeof line === 'string' ? line : line.toString()) as QueuedLine;
       const ns = BigInt(q.t);
       this.logger.emit({
         timestamp: hrTime(ns), severityNumber: SEVERITY[q.s], severityText: q.s.toUpperCase(),

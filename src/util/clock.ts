@@ -177,11 +177,19 @@ export function followClockSteps(): void {
 
 /** ns since the epoch as RFC 3339 with nanoseconds: 2024-05-11T12:54:45.615000123Z. */
 export function rfc3339Nano(epochNs: bigint): string {
-  const ms = epochNs / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // 2024-05-11T12:54:45.615Z
-  const nanos = (epochNs % 1_000_000_000n).toString().padStart(9, '0');
-  return `${iso.slice(0, 19)}.${nanos}Z`;
+  const second = epochNs / 1_000_000_000n;
+  let ns = Number(epochNs - second * 1_000_000_000n);
+  let s = Number(second);
+  if (ns < 0) {
+    s -= 1;
+    ns += 1_000_000_000;
+  }
+  // The part before the fraction is the same for every event of one second: kept for the next.
+  if (s !== isoSecond.second) isoSecond = { second: s, head: new Date(s * 1000).toISOString().slice(0, 19) };
+  return `${isoSecond.head}.${String(ns).padStart(9, '0')}Z`;
 }
+
+let isoSecond = { second: Number.NaN, head: '' };
 
 /**
  * Time layouts of `hubble observe --time-format`, by Go's names, all in UTC

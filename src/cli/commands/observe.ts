@@ -14,7 +14,7 @@ import { FileSensor } from '../../sensors/file.js';
 import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { ProcessCache } from '../../process/cache.js';
 import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
-import { eventFormatter, JSON_OUTPUTS, type EventOutput } from '../../output/event-format.js';
+import { eventEncoder, eventFormatter, JSON_OUTPUTS, type EventOutput } from '../../output/event-format.js';
 import { FieldMask, FieldMaskError } from '../../output/field-mask.js';
 import { FLOW_OUTPUTS, flowTableHeader } from '../../network/flow-format.js';
 import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../../util/clock.js';
@@ -385,7 +385,7 @@ export const command: Command = {
     // Flows alone in a table: hubble observe's columns.
     const hubbleTable = o.format === 'table' && o.sensors.length === 0;
     const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock };
-    const format = eventFormatter(o.format, {
+    const format = eventEncoder(o.format, {
       ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
     });
     const header = hubbleTable ? flowTableHeader() : new TetragonFormatter('table', { node: cache.node }).header();
