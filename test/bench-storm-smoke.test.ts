@@ -43,6 +43,16 @@ describe('bench smoke: open and exec storms under vigil observe', () => {
     assert.equal(r.lost, 0, 'nothing counted lost');
   });
 
+  test('open storm paced at 20,000 opens/s for 3 s, full JSON to a file on tmpfs: every event delivered, none lost', async (t) => {
+    if (ringbufProbe() === 0) return t.skip('the kernel has no BPF ring buffer (5.8+)');
+    const r = await runTraced(vigilFiles(file, 'file'), {
+      storm: { kind: 'open', path: file, count: 60_000, rate: 20_000, durationMs: 20_000 },
+    });
+    assert.equal(r.storm.iterations, 60_000, 'the loop made every open');
+    assert.equal(r.received, 60_000, 'one json file event per open');
+    assert.equal(r.lost, 0, 'nothing counted lost');
+  });
+
   test('open storm, --uid nobody runs as: no event at all', async (t) => {
     if (ringbufProbe() === 0) return t.skip('the kernel has no BPF ring buffer (5.8+)');
     const r = await runTraced(vigilIdleUid(), {
