@@ -52,6 +52,7 @@ VIGIL_KEEP_TYPES(enum vigil_file_limits, enum vigil_file_kind, enum vigil_file_o
 		 enum vigil_file_syscall, enum vigil_file_status);
 
 #define AT_FDCWD -100
+#define EEXIST 17
 #define AT_REMOVEDIR 0x200
 #define AT_SYMLINK_NOFOLLOW 0x100
 /* Same values on every architecture (asm-generic/fcntl.h). */
@@ -121,6 +122,36 @@ VIGIL_KEYED_MAP(stash_small, BPF_MAP_TYPE_HASH, 4096, __u32, struct stash_small)
 
 /* Rarely used: allocated per entry rather than reserved up front. */
 VIGIL_LAZY_MAP(stash_large, BPF_MAP_TYPE_HASH, 4096, __u32, struct stash_large);
+
+/*
+ * Entries in each stash, exactly (added when one is created, taken when one
+ * is deleted): an exit with both at zero has nothing to look up, so a call
+ * the filters dropped at entry costs its exit two loads, not two hash
+ * lookups. Read at an exit on another CPU than the entry, the count is
+ * current: the task's migration orders the entry's add before it.
+ */
+__u64 stashed_small;
+__u64 stashed_large;
+
+/* Stashes the entry of thread tid; counted in *count when it is a new one. */
+static __always_inline long stash_put(void *map, __u64 *count, __u32 *tid, void *value)
+{
+	long err = bpf_map_update_elem(map, tid, value, BPF_NOEXIST);
+
+	if (!err) {
+		__sync_fetch_and_add(count, 1);
+		return 0;
+	}
+	/* A stale entry of the same thread (its exit was missed at attach): replaced, not counted again. */
+	return err == -EEXIST ? bpf_map_update_elem(map, tid, value, BPF_EXIST) : err;
+}
+
+/* Deletes thread tid's entry, and its count. */
+static __always_inline void stash_take(void *map, __u64 *count, __u32 *tid)
+{
+	if (!bpf_map_delete_elem(map, tid))
+		__sync_fetch_and_add(count, -1);
+}
 
 /* Resized from user space before load (FileSensor's ringBytes). */
 VIGIL_RING_MAP(events, 1024 * 1024);
@@ -580,9 +611,9 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 	}
 
 	if (size <= sizeof(struct stash_small))
-		err = bpf_map_update_elem(&stash_small, &tid, s, BPF_ANY);
+		err = stash_put(&stash_small, &stashed_small, &tid, s);
 	else
-		err = bpf_map_update_elem(&stash_large, &tid, s, BPF_ANY);
+		err = stash_put(&stash_large, &stashed_large, &tid, s);
 	if (err) {
 		vigil_count_lost(0);
 		if (ev->status & FAULTED)
@@ -697,16 +728,20 @@ int file_exit(struct trace_event_raw_sys_exit *ctx)
 	struct stash_large *lg;
 
 	/* A stale entry (its exit was missed at attach) is dropped. */
-	sm = bpf_map_lookup_elem(&stash_small, &tid);
-	if (sm) {
-		stash_exit(sm, &sm->event, sizeof(*sm), nr, ctx->ret, 0);
-		bpf_map_delete_elem(&stash_small, &tid);
-		return 0;
+	if (*(volatile __u64 *)&stashed_small) {
+		sm = bpf_map_lookup_elem(&stash_small, &tid);
+		if (sm) {
+			stash_exit(sm, &sm->event, sizeof(*sm), nr, ctx->ret, 0);
+			stash_take(&stash_small, &stashed_small, &tid);
+			return 0;
+		}
 	}
-	lg = bpf_map_lookup_elem(&stash_large, &tid);
-	if (lg) {
-		stash_exit(lg, &lg->event, sizeof(*lg), nr, ctx->ret, 1);
-		bpf_map_delete_elem(&stash_large, &tid);
+	if (*(volatile __u64 *)&stashed_large) {
+		lg = bpf_map_lookup_elem(&stash_large, &tid);
+		if (lg) {
+			stash_exit(lg, &lg->event, sizeof(*lg), nr, ctx->ret, 1);
+			stash_take(&stash_large, &stashed_large, &tid);
+		}
 	}
 	return 0;
 }
