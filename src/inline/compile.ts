@@ -242,7 +242,7 @@ export async function compileObject(source: string, o: CompileOptions = {}): Pro
  * ```ts
  * const spec = await compile(`
  *   VIGIL_HASH(counts, u32, u64, 10240);
- *   TRACEPOINT_PROBE(raw_syscalls, sys_enter) { u32 pid = vigil_pid(); vigil_count(&counts, &pid, 1); return 0; }
+ *   TRACEPOINT_PROBE(raw_syscalls, sys_enter) { u32 pid = vigil_pid(); vigil_map_add(&counts, &pid, 1); return 0; }
  * `);
  * using obj = await spec.load();
  * ```

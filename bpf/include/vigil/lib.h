@@ -59,12 +59,36 @@ char VIGIL_LICENSE[] SEC("license") = "GPL";
 		__type(value, value_t);                                             \
 	} name SEC(".maps")
 
-/* A ring buffer of `bytes` (a power of two, a multiple of the page size). */
+/*
+ * A ring buffer of `bytes` (a power of two, a multiple of the page size) and
+ * NAME_lost, the count of records it had no room for: hand both to
+ * RingBufferReader.open(obj.map("NAME"), { lostCounter: obj.map("NAME_lost"), ... })
+ * and losses are reported, never silent. Send with vigil_ringbuf_output().
+ */
 #define VIGIL_RINGBUF(name, bytes)                                                  \
 	struct {                                                                    \
 		__uint(type, BPF_MAP_TYPE_RINGBUF);                                 \
 		__uint(max_entries, bytes);                                         \
-	} name SEC(".maps")
+	} name SEC(".maps");                                                        \
+	struct {                                                                    \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                            \
+		__uint(max_entries, 1);                                             \
+		__type(key, __u32);                                                 \
+		__type(value, __u64);                                               \
+	} name##_lost SEC(".maps")
+
+/* Copies *data into ring `name`; a full ring counts the record in NAME_lost. 0 or -errno. */
+#define vigil_ringbuf_output(name, data)                                            \
+	({                                                                          \
+		long __vr = bpf_ringbuf_output(&name, (data), sizeof(*(data)), 0);  \
+		if (__vr) {                                                         \
+			__u32 __vz = 0;                                             \
+			__u64 *__vn = bpf_map_lookup_elem(&name##_lost, &__vz);     \
+			if (__vn)                                                   \
+				*__vn += 1;                                         \
+		}                                                                   \
+		__vr;                                                               \
+	})
 
 /*
  * A histogram kept in the kernel: an array of `slots` __u64 counters (slot i
@@ -111,7 +135,7 @@ static __always_inline void vigil_slot_add(void *map, __u32 slot, __u32 slots)
 	vigil_slot_add(&(map), (__u32)((__u64)(v) / (step) > (slots) ? (slots) : (__u64)(v) / (step)), (slots))
 
 /* Adds `delta` to the counter at `key` in a hash map, creating it at 0 first. */
-static __always_inline void vigil_count(void *map, const void *key, __u64 delta)
+static __always_inline void vigil_map_add(void *map, const void *key, __u64 delta)
 {
 	__u64 *n = bpf_map_lookup_elem(map, key);
 	if (!n) {
