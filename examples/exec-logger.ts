@@ -53,8 +53,10 @@ using reader = RingBufferReader.open(obj.map('events'), {
 });
 void link;
 await new Promise<void>((resolve) => {
-  if (values.duration) setTimeout(resolve, Number(values.duration) * 1000);
-  process.once('SIGINT', resolve);
-  process.once('SIGTERM', resolve);
+  // Until the duration, or Ctrl-C (a timer keeps node running: signal handlers do not).
+  const timer = setTimeout(resolve, values.duration ? Number(values.duration) * 1000 : 2 ** 31 - 1);
+  const stop = (): void => { clearTimeout(timer); resolve(); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 });
 reader.drain();
