@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { TypedMap, codec } from '../src/bpf/index.js';
 import { compile, compileObject, CompileError, formatHistogram, readHistogram } from '../src/inline/index.js';
-import { getppid, requireRoot, tracefs } from './helpers.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { repoPath } from '../src/util/paths.js';
+import { getppid, requireRoot, tracefs, waitFor } from './helpers.js';
 
 const COUNTER = `
 const volatile u32 target_tgid = 0;
@@ -152,5 +154,45 @@ describe('the cache is refused when another user could have written it', () => {
     rmSync(c.path);
     symlinkSync(path.join(tmp, 'elsewhere.o'), c.path);
     await assert.rejects(compileObject(COUNTER, { cacheDir: own, name: 'planted' }), /\.bpf\.o is a symbolic link/);
+  });
+});
+
+describe('vigil trace FILE.bpf.c', () => {
+  const vigil = (args: string[]): ReturnType<typeof spawn> => spawn(process.execPath, [repoPath('bin', 'vigil'), 'trace', ...args],
+    { env: { ...process.env, VIGIL_CACHE_DIR: cacheDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  test('compiles, attaches, and prints its maps (a counter, a histogram) when it stops', async () => {
+    const script = path.join(tmp, 'getppid.bpf.c');
+    writeFileSync(script, `VIGIL_HASH(calls, u32, u64, 64);
+VIGIL_HISTOGRAM(arg_hist, 8);
+SYSCALL_ENTER_PROBE(getppid)
+{
+	u32 pid = vigil_pid();
+	if (pid != TARGET)
+		return 0;
+	vigil_map_add(&calls, &pid, 1);
+	vigil_hist_log2(arg_hist, 2, 8);
+	return 0;
+}
+`);
+    const child = vigil([script, '-D', `TARGET=${process.pid}`, '--duration', '3']);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.ok(await waitFor(() => /for 3 s\n/.test(err), 30_000), err);
+    assert.match(err, /^vigil trace: .*getppid\.bpf\.c: tracepoint syscalls\/sys_enter_getppid \(syscall__enter_getppid\); for 3 s\n$/);
+    getppid(30);
+    assert.equal(await exited, 0, err);
+    assert.equal(out, `calls:\n  ${process.pid} => 30\narg_hist:\n value : count    distribution\n2 -> 3 :    30    |${'*'.repeat(40)}|\n`);
+  });
+
+  test('a compiler error is one line at the script\'s line and column, status 2', () => {
+    const script = path.join(tmp, 'broken.bpf.c');
+    writeFileSync(script, 'SYSCALL_ENTER_PROBE(getppid)\n{\n\treturn missing;\n}\n');
+    const r = spawnSync(process.execPath, [repoPath('bin', 'vigil'), 'trace', script], { encoding: 'utf8', env: { ...process.env, VIGIL_CACHE_DIR: cacheDir } });
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vigil trace: ${script}:3:9: error: use of undeclared identifier 'missing'\n`);
   });
 });

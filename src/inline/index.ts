@@ -3,4 +3,4 @@
 export { compile, compileFile, compileObject, vmlinuxHeader, defaultCacheDir } from './compile.js';
 export type { CompileOptions, CompiledObject } from './compile.js';
 export { CompileError, type Diagnostic } from './errors.js';
-export { readHistogram, formatHistogram, readStack, slotRange, type HistogramFormat } from './maps.js';
+export { readHistogram, formatHistogram, formatMap, readStack, slotRange, type HistogramFormat } from './maps.js';

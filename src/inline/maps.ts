@@ -74,3 +74,63 @@ export function readStack(map: BpfMap, id: number): bigint[] {
   }
   return frames;
 }
+
+/** An integer of 1, 2, 4 or 8 bytes as unsigned decimal; anything else as hex bytes. */
+function scalarText(b: Buffer): string {
+  switch (b.length) {
+    case 1: return String(b.readUInt8(0));
+    case 2: return String(b.readUInt16LE(0));
+    case 4: return String(b.readUInt32LE(0));
+    case 8: return String(b.readBigUInt64LE(0));
+    default: {
+      // A NUL-terminated printable string (a comm, a path) reads as text.
+      const end = b.indexOf(0);
+      const text = b.subarray(0, end < 0 ? b.length : end).toString('latin1');
+      if (end > 0 && /^[\x20-\x7e]+$/.test(text) && b.subarray(end).every((x) => x === 0)) return JSON.stringify(text);
+      return b.toString('hex');
+    }
+  }
+}
+
+/** Every map that is not a histogram, stack-trace or ring map: what `vigil trace` prints. */
+const PRINTABLE = new Set<number>([1, 2, 5, 6, 9, 10]); // hash, array, percpu_hash, percpu_array, lru_hash, lru_percpu_hash
+
+/**
+ * A map's contents as text, as `vigil trace` prints it: a log2 histogram for
+ * an array of __u64 whose name ends in "hist", otherwise `key => value` lines
+ * (integers in decimal, strings quoted, other bytes in hex; per-CPU values
+ * summed when they are integers), largest value first, at most `top` lines.
+ * undefined for maps with nothing to print this way (rings, stack traces,
+ * the .rodata/.bss of globals).
+ */
+export function formatMap(map: BpfMap, o: { top?: number } = {}): string | undefined {
+  if (!PRINTABLE.has(map.type) || map.name.includes('.')) return undefined; // .rodata, .bss: globals
+  if (/hist$/.test(map.name) && map.type === 2 && map.valueSize === 8) {
+    return `${map.name}:\n${formatHistogram(readHistogram(map))}`;
+  }
+  const rows: { key: string; value: string; order: bigint }[] = [];
+  for (const k of map.keys()) {
+    const v = map.lookup(k);
+    if (!v) continue;
+    let value: string;
+    let order = 0n;
+    if (map.isPerCpu && [1, 2, 4, 8].includes(map.valueSize)) {
+      const stride = Math.ceil(map.valueSize / 8) * 8;
+      for (let o = 0; o + map.valueSize <= v.length; o += stride) order += BigInt(scalarText(v.subarray(o, o + map.valueSize)));
+      value = String(order);
+    } else {
+      value = scalarText(v.subarray(0, map.valueSize));
+      order = /^\d+$/.test(value) ? BigInt(value) : 0n;
+    }
+    if (map.type === 2 || map.type === 6) {
+      if (order === 0n && /^0*$/.test(v.toString('hex'))) continue; // an array's untouched slots
+    }
+    rows.push({ key: scalarText(k), value, order });
+  }
+  rows.sort((a, b) => (b.order > a.order ? 1 : b.order < a.order ? -1 : 0));
+  const shown = rows.slice(0, o.top ?? rows.length);
+  const more = rows.length - shown.length;
+  const width = Math.max(0, ...shown.map((r) => r.key.length));
+  return [`${map.name}:`, ...shown.map((r) => `  ${r.key.padStart(width)} => ${r.value}`),
+    ...(more > 0 ? [`  (${more} more)`] : [])].join('\n');
+}
