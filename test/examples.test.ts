@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -150,6 +150,25 @@ describe('examples/', () => {
     assert.ok(total && Number(total[1]) >= 20, `a busy process sampled at 99 Hz for 1 s:\n${r.out()}`);
     assert.match(r.out(), new RegExp(`^\\d+ samples  profiletarget \\(pid ${target.pid}\\)\\n    busy_[ab] \\(.*profiletarget\\)\\n    cpu_loop `, 'm'));
     target.kill('SIGKILL');
+  });
+
+  test('read-sizes.bpf.c under vigil trace: reads per process and a histogram of their sizes', async () => {
+    const file = path.join(tmp, 'five-thousand');
+    writeFileSync(file, Buffer.alloc(5000, 1));
+    const child = spawn(process.execPath, [repoPath('bin', 'vigil'), 'trace', repoPath('examples', 'read-sizes.bpf.c'), '--duration', '3', '--top', '100000'],
+      { env: { ...process.env, VIGIL_CACHE_DIR: path.join(tmp, 'cache') }, stdio: 'pipe' });
+    children.push(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    assert.ok(await waitFor(() => /for 3 s\n/.test(err), 30_000), err);
+    // Five read(2) calls that return 5000 bytes (head -c reads the file in one go).
+    for (let i = 0; i < 5; i++) spawnSync('/bin/sh', ['-c', `head -c 5000 ${file} >/dev/null`]);
+    assert.equal(await waitExit(child, 30_000), 0, err);
+    assert.match(out, /^reads:\n( +\d+ => \d+\n)+bytes_hist:\n +value : count +distribution\n/);
+    const slot = /^ *4096 -> 8191 : +(\d+) /m.exec(out);
+    assert.ok(slot && Number(slot[1]) >= 5, `five reads of 5000 bytes:\n${out}`);
   });
 
   test('shared-map: a long-running process pins a map, another reads it; stopping unpins it', async () => {
