@@ -121,7 +121,7 @@ describe('examples/', () => {
     const r = run('http-latency', ['--pid', String(server.pid)]);
     await r.waitOut(/tracing HTTP request latency of pid \d+/);
     const agent = new http.Agent({ keepAlive: true });
-    for (const ms of [1, 1, 1, 60, 60, 60]) {
+    for (const ms of [1, 1, 1, 150, 150, 150]) {
       await new Promise<void>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: `/?ms=${ms}`, agent }, (res) => {
         res.resume().on('end', resolve);
       }).on('error', reject));
@@ -131,10 +131,11 @@ describe('examples/', () => {
     server.kill('SIGKILL');
     assert.match(r.out(), /^6 requests\n +usecs : count +distribution$/m);
     const rows = [...r.out().matchAll(/^ *(\d+) -> (\d+|inf) : +(\d+) +\|\**\s*\|$/gm)].map((m) => ({ low: Number(m[1]), count: Number(m[3]) }));
-    const slow = rows.filter((x) => x.low >= 32_768).reduce((n, x) => n + x.count, 0);
-    const fast = rows.filter((x) => x.low < 16_384).reduce((n, x) => n + x.count, 0);
-    assert.equal(slow, 3, `the 60 ms responses take >= 32768 us:\n${r.out()}`);
-    assert.equal(fast, 3, `the 1 ms responses take < 16384 us:\n${r.out()}`);
+    // Wide margins: the host may be loaded.
+    const slow = rows.filter((x) => x.low >= 131_072).reduce((n, x) => n + x.count, 0);
+    const fast = rows.filter((x) => x.low < 65_536).reduce((n, x) => n + x.count, 0);
+    assert.equal(slow, 3, `the 150 ms responses take >= 131072 us:\n${r.out()}`);
+    assert.equal(fast, 3, `the 1 ms responses take < 65536 us:\n${r.out()}`);
   });
 
   test('cpu-profiler: the hottest stacks, symbolised', async (t) => {
