@@ -4,11 +4,12 @@
 // the user's line; a missing clang names the package.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, utimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TypedMap, codec } from '../src/bpf/index.js';
 import { compile, compileObject, CompileError, formatHistogram, readHistogram } from '../src/inline/index.js';
+import { pruneObjects } from '../src/inline/compile.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { repoPath } from '../src/util/paths.js';
 import { getppid, requireRoot, tracefs, waitFor } from './helpers.js';
@@ -130,6 +131,19 @@ describe('compile()', () => {
   });
 });
 
+test('the cache keeps the most recently used objects, with their records', () => {
+  const dir = path.join(tmp, 'prune');
+  mkdirSync(dir);
+  for (let i = 0; i < 5; i++) {
+    writeFileSync(path.join(dir, `k${i}.bpf.o`), 'o');
+    writeFileSync(path.join(dir, `k${i}.deps.json`), '{}');
+    utimesSync(path.join(dir, `k${i}.bpf.o`), 1_000 + i, 1_000 + i);
+  }
+  assert.equal(pruneObjects(dir, 3), 2);
+  assert.deepEqual(readdirSync(dir).sort(), ['k2.bpf.o', 'k2.deps.json', 'k3.bpf.o', 'k3.deps.json', 'k4.bpf.o', 'k4.deps.json']);
+  assert.equal(pruneObjects(dir, 3), 0);
+});
+
 describe('the cache is refused when another user could have written it', () => {
   test('a world-writable cache directory', async () => {
     const dir = path.join(tmp, 'open-cache');
@@ -186,6 +200,16 @@ SYSCALL_ENTER_PROBE(getppid)
     getppid(30);
     assert.equal(await exited, 0, err);
     assert.equal(out, `calls:\n  ${process.pid} => 30\narg_hist:\n value : count    distribution\n2 -> 3 :    30    |${'*'.repeat(40)}|\n`);
+  });
+
+  test('a missing clang is one line naming the package, status 1', () => {
+    const script = path.join(tmp, 'any.bpf.c');
+    writeFileSync(script, 'SYSCALL_ENTER_PROBE(getppid) { return 0; }\n');
+    const r = spawnSync(process.execPath, [repoPath('bin', 'vigil'), 'trace', script], {
+      encoding: 'utf8', env: { ...process.env, VIGIL_CACHE_DIR: cacheDir, VIGIL_CLANG: path.join(tmp, 'no-such-clang') },
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^vigil trace: clang \(.*no-such-clang\) is not on PATH; it compiles BPF C: install it \(Debian, Ubuntu: apt-get install clang\)\n$/);
   });
 
   test('a compiler error is one line at the script\'s line and column, status 2', () => {

@@ -5,7 +5,7 @@
 // compile runs no tool at all (it checks the headers the object was built
 // from by their contents, recorded when it was made).
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
@@ -154,7 +154,14 @@ function parseDepFile(text: string): string[] {
   return files;
 }
 
-function depsStillMatch(record: DepsRecord): boolean {
+function depsStillMatch(text: Buffer): boolean {
+  let record: DepsRecord;
+  try {
+    record = JSON.parse(text.toString('utf8')) as DepsRecord;
+  } catch {
+    return false; // cut short: compile again
+  }
+  if (!Array.isArray(record.deps)) return false;
   for (const [file, hash] of record.deps) {
     let data: Buffer;
     try {
@@ -165,6 +172,28 @@ function depsStillMatch(record: DepsRecord): boolean {
     if (sha256(data) !== hash) return false;
   }
   return true;
+}
+
+/** Objects the cache keeps; past this the least recently used go (with their dependency records). */
+export const MAX_CACHED_OBJECTS = 256;
+
+/** Keeps the `max` most recently used objects of `dir` (mtime: written, or last found in the cache). */
+export function pruneObjects(dir: string, max: number): number {
+  const objects = readdirSync(dir).filter((f) => f.endsWith('.bpf.o'));
+  if (objects.length <= max) return 0;
+  const aged = objects.map((f) => {
+    try {
+      return { f, t: statSync(path.join(dir, f)).mtimeMs };
+    } catch {
+      return { f, t: 0 };
+    }
+  }).sort((a, b) => a.t - b.t);
+  const gone = aged.slice(0, objects.length - max);
+  for (const { f } of gone) {
+    rmSync(path.join(dir, f), { force: true });
+    rmSync(path.join(dir, f.replace(/\.bpf\.o$/, '.deps.json')), { force: true });
+  }
+  return gone.length;
 }
 
 /**
@@ -202,7 +231,9 @@ export async function compileObject(source: string, o: CompileOptions = {}): Pro
 
   const cachedImage = readTrusted(objectPath);
   const cachedDeps = readTrusted(depsPath);
-  if (cachedImage && cachedDeps && depsStillMatch(JSON.parse(cachedDeps.toString('utf8')) as DepsRecord)) {
+  if (cachedImage && cachedDeps && depsStillMatch(cachedDeps)) {
+    const now = new Date();
+    utimesSync(objectPath, now, now); // recently used: pruned last
     return { path: objectPath, image: cachedImage, key, cached: true, ms: performance.now() - started };
   }
 
@@ -229,6 +260,7 @@ export async function compileObject(source: string, o: CompileOptions = {}): Pro
       .map((f) => [f, sha256(readFileSync(f))]);
     writeAtomic(depsPath, JSON.stringify({ deps } satisfies DepsRecord));
     writeAtomic(objectPath, image);
+    pruneObjects(objects, MAX_CACHED_OBJECTS);
     return { path: objectPath, image, key, cached: false, ms: performance.now() - started };
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { parseFlags, positive } from '../flags.js';
 import type { Command } from '../command.js';
-import { UsageError } from '../command.js';
+import { explainingErrors, UsageError } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
 import { Shutdown } from '../shutdown.js';
 import { compileFile, CompileError, formatMap } from '../../inline/index.js';
@@ -71,9 +71,10 @@ export const command: Command = {
     try {
       spec = await compileFile(file, { defines });
     } catch (e) {
-      // The script's own mistakes are bad input: one line at its file, line and column.
+      // The script's own mistakes are bad input: one line at its file, line and column, status 2.
       if (e instanceof CompileError && e.diagnostics.length) throw new UsageError(e.message, { cause: e });
-      throw e;
+      // A missing tool (named with its package) or an unsafe cache: its one line, status 1.
+      return explainingErrors('trace', [CompileError], () => Promise.reject(e));
     }
     if (spec.programs.size === 0) throw new UsageError(`${file}: no programs (a function in a SEC("...") section)`);
     using obj = await spec.load();
