@@ -196,6 +196,13 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'missing value', argv: ['--pid'], names: /--pid: a value is needed/ },
     { kind: 'bad value', argv: ['--json', 'extra'], names: /unexpected argument "extra"/ },
   ],
+  'trace': [
+    { kind: 'missing argument', argv: [], names: /give the script: vigil trace FILE\.bpf\.c/ },
+    { kind: 'bad value', argv: ['/nonexistent/x.bpf.c'], names: /\/nonexistent\/x\.bpf\.c: no such file/ },
+    { kind: 'negative number', argv: ['/etc/hostname', '--duration', '-1'], names: /--duration: expected a positive number, got "-1"/ },
+    { kind: 'bad value', argv: ['/etc/hostname', '-D', '1x'], names: /-D 1x: expected NAME or NAME=VALUE/ },
+    { kind: 'missing value', argv: ['/etc/hostname', '--interval'], names: /--interval: a value is needed/ },
+  ],
   'policy validate': [{ kind: 'missing argument', argv: [], names: /validate needs at least one FILE or DIR/ }],
   'policy list': [{ kind: 'bad value', argv: ['--builtin', 'extra'], names: /unexpected argument "extra"/ }],
   'policy compat': [{ kind: 'missing argument', argv: [], names: /compat needs a DIR/ }],

@@ -1,4 +1,10 @@
-// Vigil's eBPF runtime: the public face of src/bpf.
+/**
+ * Vigil's eBPF runtime over libbpf: ObjectSpec (an object parsed, no kernel
+ * involved) → BpfObject (loaded) → Program (attach → Link), BpfMap and
+ * TypedMap, ring and perf buffer readers, feature probes, typed errors.
+ *
+ * @module vigil/bpf
+ */
 export { ObjectSpec, BpfObject } from './object.js';
 export type { ProgramSpec, MapSpec, LoadOptions, ConstantValue } from './object.js';
 export { Program, onlineCpus, parseCpuList } from './program.js';
@@ -14,7 +20,8 @@ export { RingBufferReader, PerfBufferReader } from './reader.js';
 export type { RecordHandler, ReaderStats, ReaderOptions, RingBufferOptions, PerfBufferOptions } from './reader.js';
 export { Btf } from './btf.js';
 export { ensureTracefs, ensureBpffs, cgroup2, tracepointDir, mountTable } from './mounts.js';
-export type { MountState } from './mounts.js';
+export type { MountState, MountEntry } from './mounts.js';
+export type { ObjectHandle, LinkHandle, ReaderHandle, BtfTypeJson, NativeMapInfo } from './native.js';
 export type { BtfType, BtfVariable } from './btf.js';
 export * as codec from './codec.js';
 export type { Codec } from './codec.js';

@@ -35,7 +35,7 @@ export class BpfMap implements Disposable {
   private closed = false;
 
   /**
-   * @param fd the map's descriptor
+   * @param _fd the map's descriptor
    * @param owned whether close() closes the descriptor (maps of a loaded
    *   object are owned by the object and closed with it)
    */

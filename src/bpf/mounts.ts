@@ -12,7 +12,7 @@ export interface MountState {
   reason?: string;
 }
 
-interface MountEntry {
+export interface MountEntry {
   source: string;
   target: string;
   fstype: string;

@@ -8,7 +8,7 @@ import { isPermissionError, missingCapabilities, PrivilegeError } from './privil
 /** The commands, in the order help lists them: each is ./commands/<name>.js, loaded when it runs. */
 const COMMANDS: readonly string[] = [
   'features', 'observe', 'rules', 'run', 'profile', 'top', 'firewall', 'netpolicy', 'bandwidth', 'policy', 'agent', 'events',
-  'doctor', 'bpf',
+  'doctor', 'bpf', 'trace',
 ];
 
 async function loadCommand(name: string): Promise<Command> {
@@ -34,6 +34,7 @@ function help(): string {
     '  events     stream events from the running agent (observe\'s filters and outputs, --last, --since)',
     '  doctor     the host\'s eBPF hardening: each setting, what it means, what is recommended',
     '  bpf        what is loaded on this host: ls every BPF program, map and link, who holds it, what it costs',
+    '  trace      compile and run a BPF C script (bcc-style, CO-RE), printing its maps',
     '',
     'Run `vigil <command> --help` for its options.',
   ].join('\n');
