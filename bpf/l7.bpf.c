@@ -253,6 +253,28 @@ static __always_inline __u32 copy_data(__u8 *dst, const struct l7_stash *s, __u3
 	return off;
 }
 
+/* The first PEEK bytes (at most `n`) of the call's data, for inference: the
+ * first iovec's alone (a request line or a command starts a buffer). */
+static __always_inline void peek_data(__u8 *dst, const struct l7_stash *s, __u64 n)
+{
+	const struct iovec *iov;
+	struct iovec v;
+	__u64 cnt = 0;
+
+	if (n > PEEK)
+		n = PEEK;
+	if (s->buf == BUF_PLAIN) {
+		bpf_probe_read_user(dst, n & (PEEK - 1 + PEEK), (const void *)s->ptr);
+		return;
+	}
+	iov = iov_of(s, &cnt);
+	if (!iov || !cnt || bpf_probe_read_user(&v, sizeof(v), iov))
+		return;
+	if (n > v.iov_len)
+		n = v.iov_len;
+	bpf_probe_read_user(dst, n & (PEEK - 1 + PEEK), v.iov_base);
+}
+
 /* Fills the connection's ends from the socket. */
 static __always_inline void fill_ends(struct vigil_l7_event *ev, struct sock *sk)
 {
@@ -314,7 +336,7 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 		if (s->buf == BUF_NONE)
 			goto out;
 		__builtin_memset(sc->data, 0, PEEK);
-		copy_data(sc->data, s, ret < PEEK ? ret : PEEK);
+		peek_data(sc->data, s, ret);
 		p = infer(sc->data, ret);
 		if (p == VIGIL_L7_PROTO_UNKNOWN && ++c->tries < VIGIL_L7_INFER_TRIES)
 			goto out;

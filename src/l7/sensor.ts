@@ -4,10 +4,10 @@
 //   const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: (r, t) => ... });
 //   ... s.close();   // detaches, reads what the ring holds (its closes complete their responses)
 import { existsSync } from 'node:fs';
-import { PerCpuMap, codec, NotSupportedError, type BpfObject } from '../bpf/index.js';
+import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject } from '../bpf/index.js';
 import { addressFromKernel } from '../kernel/addr.js';
 import { checkHeader } from '../sensors/record-text.js';
-import { Sensor, tracepointPrerequisites, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
+import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
 import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
   VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL,
@@ -64,7 +64,9 @@ export class L7Sensor extends Sensor {
   }
 
   static async start(o: L7SensorOptions): Promise<L7Sensor> {
-    const tracefs = await tracepointPrerequisites('l7', 'finds a descriptor\'s socket');
+    const t = ensureTracefs();
+    if (!t.path) throw new NotSupportedError('tracefs', `the l7 sensor attaches to syscall tracepoints: ${t.reason ?? 'not mounted'}`);
+    const tracefs = t.path;
     if (o.protocols.size === 0) throw new RangeError('l7 sensor: no protocols');
     const capture = o.captureBytes ?? DEFAULT_CAPTURE_BYTES;
     if (!Number.isInteger(capture) || capture < 16 || capture > VIGIL_L7_DATA_MAX) {
