@@ -10,6 +10,7 @@ import { L7Tracker, type L7Data } from '../src/l7/tracker.js';
 import { redactQuery, redactSql, redactHeader } from '../src/l7/redact.js';
 import { routeTemplate } from '../src/l7/route.js';
 import type { ConnParser, L7Pair, L7Record } from '../src/l7/types.js';
+import { LatencyHistogram, bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
 
 /** Feeds calls to a parser: [egress, bytes, size?, captured?]; returns the pairs with their direction. */
 function run(p: ConnParser, calls: [boolean, string | Buffer, number?, number?][], closeAtEnd = false): L7Pair[] {
@@ -236,5 +237,19 @@ describe('L7Tracker', () => {
     t.data(data(1n, false, req('/new'), 6000));
     t.data(data(1n, true, res(200, 'x'), 6000));
     assert.deepEqual(got.map((r) => r.target), ['/new']);
+  });
+});
+
+describe('log-linear latency histogram', () => {
+  test('a quantile within an eighth of a power of two above the truth', () => {
+    for (const ns of [500, 1024, 1500, 99_999, 1_234_567, 5e9]) {
+      const up = bucketUpperNs(latencyBucket(ns));
+      assert.ok(up >= ns && (ns < 1024 || up <= ns * 1.125 + 1), `${ns} -> ${up}`);
+    }
+    const h = new LatencyHistogram();
+    for (let i = 1; i <= 100; i++) h.add(i * 1_000_000);
+    assert.ok(h.quantile(0.5) >= 50e6 && h.quantile(0.5) <= 50e6 * 1.125);
+    assert.ok(h.quantile(0.99) >= 99e6 && h.quantile(0.99) <= 99e6 * 1.125);
+    assert.equal(new LatencyHistogram().quantile(0.5), 0);
   });
 });

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { L7Sensor } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, openFdCount, waitFor } from './helpers.js';
-import { jsonLines, observeRun } from './observe-util.js';
+import { jsonLines, observeRun, runVigil } from './observe-util.js';
 import { nginx, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
 
 /** Records of the server side of `port`, as "KEY STATUS" counts. */
@@ -193,6 +193,22 @@ s.close()`]);
     assert.equal(big.process.comm, 'nginx');
     assert.ok(big.latency_ns > 0 && typeof big.start_time === 'string');
     assert.equal(lines.find((l) => l.l7.route === '/missing/{id}')?.l7.status, 404);
+  });
+
+  test('vigil top http -o json --duration: requests, errors and quantiles per service and route', async () => {
+    const srv = await pythonHttp(suite.tmp);
+    servers.push(srv);
+    const base = `http://127.0.0.1:${srv.port}`;
+    const urls = [...Array.from({ length: 10 }, (_, i) => `${base}/users/${i + 1}`), `${base}/fail`, `${base}/fail`];
+    const r = await runVigil(['top', 'http', '-o', 'json', '--duration', '3'], () => {
+      run('curl', ['-s', ...urls.flatMap(() => ['-o', '/dev/null']), ...urls]);
+    }, { ready: 'counting http' }).finally(() => srv.stop());
+    assert.equal(r.code, 0, r.stderr);
+    const [frame] = jsonLines(r.stdout) as { rows: { role: string; service: string; route: string; requests: number; errors: number;
+      p50Ns: number; p99Ns: number }[] }[];
+    const rows = frame!.rows.filter((x) => x.role === 'server' && x.service === `python3:${srv.port}`);
+    assert.deepEqual(rows.map((x) => [x.route, x.requests, x.errors]), [['/users/{id}', 10, 0], ['/fail', 2, 2]]);
+    assert.ok(rows[0]!.p50Ns > 0 && rows[0]!.p50Ns <= rows[0]!.p99Ns);
   });
 
   test('no descriptors leak', () => {
