@@ -40,7 +40,7 @@ class Walker {
       if (this.bulkLeft >= 0) {
         if (f.skip > 0) return 'ok';
         this.bulkLeft = -1;
-        if (this.element(onValue)) continue;
+        this.element(onValue);
         continue;
       }
       if (f.length === 0) return f.stuck ? 'stuck' : 'ok';

@@ -95,14 +95,13 @@ export class L7Sensor extends Sensor {
 
   /** Decodes one kernel record into the tracker; returns nothing (records come from the tracker). */
   private record(view: DataView, off: number, size: number): undefined {
-    const k = view.getUint32(off, true);
+    const close = size >= 4 && view.getUint32(off, true) === VIGIL_L7_CLOSE;
+    checkHeader(view, off, size, vigilL7Event, close ? VIGIL_L7_CLOSE : VIGIL_L7_DATA, 'l7 record');
     const h = vigilL7Event.decode(view, off);
-    if (k === VIGIL_L7_CLOSE) {
-      checkHeader(view, off, size, vigilL7Event, VIGIL_L7_CLOSE, 'l7 record');
+    if (close) {
       this.tracker.close(h.conn);
       return undefined;
     }
-    checkHeader(view, off, size, vigilL7Event, VIGIL_L7_DATA, 'l7 record');
     if (vigilL7Event.size + h.data_len > size || h.data_len > h.size) throw new RangeError('l7 record: data past its end');
     const protocol = PROTO_NAMES.get(h.proto);
     if (!protocol) throw new RangeError(`l7 record: protocol ${h.proto}`);
