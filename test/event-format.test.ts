@@ -40,6 +40,12 @@ const EVENTS: VigilEvent[] = [
   { kind: 'exec_failed', ...at(8), process: bash, parent: undefined, filename: 'nope', args: ['nope'], cwd: '/',
     errno: 2, error: 'ENOENT', at: undefined, argsTruncated: false, filenameTruncated: false },
   { kind: 'exit', ...at(9), process: bash, parent: undefined, status: 0, signal: null, signalName: null, coreDumped: false },
+  { kind: 'l7', timeBootNs: at(9).timeBootNs + 500_000n, record: {
+    protocol: 'http', role: 'server', pid: 200, tid: 201, comm: 'nginx', cgroupId: 1n, local: { ip: '127.0.0.1', port: 80 },
+    remote: { ip: '127.0.0.1', port: 40000 }, startBootNs: at(9).timeBootNs, endBootNs: at(9).timeBootNs + 500_000n,
+    requestBytes: 80, responseBytes: 200, method: 'GET', target: '/users/7?x=?', route: '/users/{id}', status: 200, error: false,
+    http: { version: '1.1', host: 'h', requestHeaders: { host: 'h' }, responseHeaders: {} },
+  } },
   { kind: 'lost', timeBootNs: at(10).timeBootNs, loss: { sensor: 'file', reason: 'queue_full', count: 3 } },
 ];
 
@@ -55,7 +61,7 @@ describe('VigilEvent', () => {
     assert.deepEqual(times, [...times].sort((a, b) => (a < b ? -1 : 1)));
     assert.equal(times[0], at(1).timeBootNs);
     assert.deepEqual(EVENTS.map(eventSensor),
-      ['process', 'process', 'file', 'syscall', 'flow', 'dns', 'rules', 'process', 'process', 'file']);
+      ['process', 'process', 'file', 'syscall', 'flow', 'dns', 'rules', 'process', 'process', 'l7', 'file']);
   });
 
   test('json: one object per line for every kind, with its own key', () => {
@@ -66,11 +72,19 @@ describe('VigilEvent', () => {
       return Object.keys(JSON.parse(line) as object)[0];
     });
     assert.deepEqual(keys, ['process_exec', 'process_fork', 'file', 'syscall', 'flow', 'flow', 'hostname', 'process_exec_failed',
-      'process_exit', 'lost']);
+      'process_exit', 'l7', 'lost']);
     const sys = JSON.parse(lineOf(f, EVENTS[3]!)) as { syscall: { call: string; error: string; task: { pid: number } } };
     assert.equal(sys.syscall.call, 'connect');
     assert.equal(sys.syscall.error, 'ECONNREFUSED');
     assert.equal(sys.syscall.task.pid, 200);
+    const l7 = JSON.parse(lineOf(f, EVENTS[9]!)) as
+      { l7: { latency_ns: number; route: string; process: { pid: number }; start_time: string }; time: string };
+    assert.equal(l7.l7.latency_ns, 500_000);
+    assert.equal(l7.l7.route, '/users/{id}');
+    assert.equal(l7.l7.process.pid, 200);
+    // The event's time is the response's end; the record's start_time its request's first byte.
+    const nanos = (t: string): number => Number(/\.(\d{9})Z$/.exec(t)?.[1]);
+    assert.equal(nanos(l7.time) - nanos(l7.l7.start_time), 500_000);
   });
 
   test('compact: the time first (with a time format), then the kind\'s own line', () => {
@@ -80,7 +94,8 @@ describe('VigilEvent', () => {
     assert.match(lines[3]!, /🔌 connect 200 x connect -> 127\.0\.0\.1:80 = ECONNREFUSED$/);
     assert.match(lines[4]!, /127\.0\.0\.1:40000 -> 127\.0\.0\.1:80 .*FORWARDED \(TCP Flags: SYN\)$/);
     assert.match(lines[6]!, /: Warning something happened$/);
-    assert.equal(lines[9], '⚠️ lost 3 file events (output queue full)');
+    assert.match(lines[9]!, /: 🌐 http  server 200 nginx 127\.0\.0\.1:80 <- 127\.0\.0\.1:40000 GET \/users\/7\?x=\? 200 500µs$/);
+    assert.equal(lines[10], '⚠️ lost 3 file events (output queue full)');
   });
 
   test('table: every kind in the header\'s columns', () => {
@@ -90,17 +105,18 @@ describe('VigilEvent', () => {
     const rows = EVENTS.map((e) => lineOf(f, e));
     for (const r of rows) assert.equal(r[detail - 1], ' ', r);
     assert.deepEqual(rows.map((r) => r.slice(13, 24).trim()),
-      ['exec', 'fork', 'open', 'connect', 'flow', 'dns', 'alert', 'exec_failed', 'exit', 'lost']);
+      ['exec', 'fork', 'open', 'connect', 'flow', 'dns', 'alert', 'exec_failed', 'exit', 'http', 'lost']);
   });
 
   test('tetragon: strict Tetragon process events, Hubble flows, no line for kinds neither schema has', () => {
     const f = eventFormatter('tetragon', { node: 'node1', lookup, hostNamespaces: {}, clock });
     const lines = EVENTS.map((e) => formatEvent(f, e));
     assert.deepEqual(lines.map((l) => (l === undefined ? undefined : Object.keys(JSON.parse(l) as object)[0])),
-      ['process_exec', undefined, 'process_kprobe', undefined, 'flow', 'flow', undefined, undefined, 'process_exit', 'rate_limit_info']);
+      ['process_exec', undefined, 'process_kprobe', undefined, 'flow', 'flow', undefined, undefined, 'process_exit', undefined,
+        'rate_limit_info']);
     const hubble = eventFormatter('jsonpb', { node: 'node1', lookup, hostNamespaces: {}, clock });
     assert.equal(formatEvent(hubble, EVENTS[4]!), lines[4]);
-    assert.equal(Object.keys(JSON.parse(lineOf(hubble, EVENTS[9]!)) as object)[0], 'lost_events');
+    assert.equal(Object.keys(JSON.parse(lineOf(hubble, EVENTS[10]!)) as object)[0], 'lost_events');
   });
 
   test('an encoder writes the same bytes as the formatter\'s lines, the process texts shared (json, tetragon, masked)', () => {

@@ -15,6 +15,7 @@ import {
 } from '../network/flow-format.js';
 import type { FlowRecord } from '../network/flow-types.js';
 import { formatAlertJson, formatAlertText } from '../rules/output.js';
+import { l7Compact, l7Object } from '../l7/format.js';
 import { BootClock, formatTime, rfc3339Nano } from '../util/clock.js';
 import { colors } from './color.js';
 import { PolicyEventFormatter } from './policy-events.js';
@@ -94,7 +95,7 @@ function flowPid(r: FlowRecord): number | undefined {
 export const JSON_OUTPUTS: readonly EventOutput[] = ['json', 'tetragon', 'jsonpb', 'hubble'];
 
 /** The kind keys of the enveloped JSON lines other than Tetragon's process events (masked after the fact). */
-const ENVELOPE_KEYS: ReadonlySet<string> = new Set(['flow', 'syscall', 'process_kprobe', 'process_tracepoint',
+const ENVELOPE_KEYS: ReadonlySet<string> = new Set(['flow', 'syscall', 'l7', 'process_kprobe', 'process_tracepoint',
   'process_uprobe', 'process_lsm']);
 
 /**
@@ -132,7 +133,7 @@ function maskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon: T
   };
   return {
     ...f,
-    flow: enveloped('flow'), dns: enveloped('dns'), sys: enveloped('sys'), policy: enveloped('policy'),
+    flow: enveloped('flow'), dns: enveloped('dns'), sys: enveloped('sys'), policy: enveloped('policy'), l7: enveloped('l7'),
     alert: (e) => {
       const line = f.alert(e);
       return line === undefined ? undefined : JSON.stringify(mask.apply(JSON.parse(line)));
@@ -148,6 +149,9 @@ function unmaskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon:
   const flowOpts = { timeFormat: o.timeFormat, colors: colors(o.color === true) };
   const timed = (timeNs: bigint, line: string): string =>
     (o.timeFormat === undefined ? line : `${formatTime(timeNs, o.timeFormat)}: ${line}`);
+  const l7Json = (e: EventOf<'l7'>): string => JSON.stringify({
+    l7: l7Object(e.record, (ns) => rfc3339Nano(clock.toEpochNs(ns))), node_name: node, time: rfc3339Nano(clock.toEpochNs(e.timeBootNs)),
+  });
   const lostText = (e: EventOf<'lost'>): string => tetragon.lostLine(e.loss.count, e.loss.sensor,
     clock.toEpochNs(e.timeBootNs), e.loss.reason);
   const process = {
@@ -165,6 +169,7 @@ function unmaskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon:
         sys: (e) => sysJson(e, node),
         policy: (e) => policy.json(e.event),
         alert: (e) => formatAlertJson(e.alert),
+        l7: l7Json,
         lost: lostText,
       };
     }
@@ -177,6 +182,7 @@ function unmaskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon:
         sys: () => undefined,
         policy: (e) => strictPolicy.json(e.event),
         alert: () => undefined,
+        l7: () => undefined,
         // Each schema's one loss record: Tetragon's rate_limit_info, Hubble's lost_events.
         lost: (e) => (format === 'tetragon' ? lostText(e)
           : hubbleLostLine(e.loss.count, e.loss.reason, node, clock.toEpochNs(e.timeBootNs))),
@@ -190,6 +196,7 @@ function unmaskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon:
         sys: (e) => timed(e.timeNs, escapeControls(`🔌 ${e.call.padEnd(7)} ${e.task.pid} ${e.task.comm} ${sysDetail(e)}`)),
         policy: (e) => policy.compact(e.event),
         alert: (e) => formatAlertText(e.alert),
+        l7: (e) => timed(clock.toEpochNs(e.timeBootNs), escapeControls(`🌐 ${l7Compact(e.record)}`)),
         lost: lostText,
       };
     }
@@ -205,6 +212,7 @@ function unmaskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon:
         sys: (e) => row(e.timeNs, e.call, e.task.pid, e.task.uid, `${e.task.comm} ${sysDetail(e)}`),
         policy: (e) => row(e.event.timeNs, 'policy', e.event.pid, e.event.process?.uid, policy.compact(e.event)),
         alert: (e) => row(e.alert.timeNs, 'alert', undefined, undefined, `${e.alert.priority} ${e.alert.message}`),
+        l7: (e) => row(clock.toEpochNs(e.timeBootNs), e.record.protocol, e.record.pid, undefined, l7Compact(e.record)),
         lost: (e) => row(clock.toEpochNs(e.timeBootNs), 'lost', undefined, undefined, lostText(e)),
       };
     }

@@ -14,6 +14,7 @@ import type { SysEvent } from '../sensors/sysevent-events.js';
 import type { FlowRecord } from '../network/flow-types.js';
 import type { PolicyEvent } from '../policy/ir.js';
 import type { Alert } from '../rules/output.js';
+import type { L7Record } from '../l7/types.js';
 import { assertNever } from '../sensors/events.js';
 import type { Loss } from './loss.js';
 import type { EventPipelineOptions } from './pipeline.js';
@@ -48,6 +49,13 @@ export interface AlertEvent {
   readonly alert: Alert;
 }
 
+/** An L7 request and its response (HTTP, Redis, PostgreSQL), stamped with the response's last byte. */
+export interface L7Event {
+  readonly kind: 'l7';
+  readonly timeBootNs: bigint;
+  readonly record: L7Record;
+}
+
 /** Events one output did not get: the in-band account of a loss. */
 export interface LostEvent {
   readonly kind: 'lost';
@@ -56,7 +64,7 @@ export interface LostEvent {
 }
 
 export type VigilEvent = ProcessEvent | FileEvent | SysEvent | FlowEvent | DnsEvent | PolicyMatchEvent | AlertEvent |
-  LostEvent;
+  L7Event | LostEvent;
 export type VigilEventKind = VigilEvent['kind'];
 /** The event of one kind: EventOf<'exec'> is ExecEvent. */
 export type EventOf<K extends VigilEventKind> = Extract<VigilEvent, { kind: K }>;
@@ -64,7 +72,7 @@ export type EventOf<K extends VigilEventKind> = Extract<VigilEvent, { kind: K }>
 /** Every kind, once: a Record over the kinds, so a kind missing here does not compile. */
 const KIND_SENSOR: { readonly [K in VigilEventKind]: string } = {
   exec: 'process', exec_failed: 'process', fork: 'process', exit: 'process', file: 'file', sys: 'syscall',
-  flow: 'flow', dns: 'dns', policy: 'policy', alert: 'rules', lost: 'pipeline',
+  flow: 'flow', dns: 'dns', policy: 'policy', alert: 'rules', l7: 'l7', lost: 'pipeline',
 };
 export const VIGIL_EVENT_KINDS = Object.keys(KIND_SENSOR) as readonly VigilEventKind[];
 
@@ -75,7 +83,7 @@ export function eventTime(e: VigilEvent): bigint {
       return e.timeBootNs;
     case 'file': case 'sys':
       return e.bootNs;
-    case 'flow': case 'dns': case 'policy': case 'alert': case 'lost':
+    case 'flow': case 'dns': case 'policy': case 'alert': case 'l7': case 'lost':
       return e.timeBootNs;
     default:
       return assertNever(e);
@@ -87,8 +95,9 @@ export function eventSensor(e: VigilEvent): string {
   return e.kind === 'lost' ? e.loss.sensor : KIND_SENSOR[e.kind];
 }
 
-/** The kind metrics and OTLP records name: a flow or DNS record's own (tcp-connect, dns-query, ...), else the event's. */
+/** The kind metrics and OTLP records name: a flow or DNS record's own (tcp-connect, dns-query, ...), an L7 record's protocol, else the event's. */
 export function eventKindLabel(e: VigilEvent): string {
+  if (e.kind === 'l7') return e.record.protocol;
   return e.kind === 'flow' || e.kind === 'dns' ? e.record.event_kind : e.kind;
 }
 

@@ -27,6 +27,9 @@ import {
   type NetworkObserveOptions, type ProcessSensorName,
 } from '../observe-network.js';
 import { streamEvents, type StartedSensors } from '../stream.js';
+import { L7Sensor, DEFAULT_CAPTURE_BYTES } from '../../l7/sensor.js';
+import { L7_PROTOCOLS, type L7Protocol } from '../../l7/types.js';
+import { VIGIL_L7_DATA_MAX } from '../../generated/l7.js';
 import { parseTelemetryFlags, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
 import {
   PROCESS_FILTER_FLAGS, absolutePrefixes, byteSize, filterSetFromFlags, ids, pathPrefixes as canonicalPathPrefixes, positive, parseFlags,
@@ -59,6 +62,12 @@ sensors (--sensors, comma-separated; default: exec,exit,file):
           resolved), the name as given, flags, result
   flow, dns  network flows and DNS, with Hubble's filters (below); beside
           the others, one stream in kernel time order (--sensors exec,flow)
+  http, redis, pgsql  one record per request and its response (HTTP/1.x,
+          Redis RESP2/3, PostgreSQL), from the socket calls' tracepoints:
+          process, both ends, method or command, path and route or
+          statement, status, latency (kernel times), sizes. Header values
+          of Authorization, Cookie and Set-Cookie, query-string values, SQL
+          literals and Redis arguments are redacted (docs/l7.md)
 
 filters (in the kernel; a flag given more than once matches any of its values):
   --pid N             processes with this pid ...
@@ -72,6 +81,9 @@ filters (in the kernel; a flag given more than once matches any of its values):
   --container ID|host processes in this container (id or unique id prefix),
                       or "host": processes in no container
 Different filters must all match.
+  --l7-capture BYTES  http, redis, pgsql: bytes of each socket call the
+                      kernel sends up (default ${DEFAULT_CAPTURE_BYTES}, 16 to ${VIGIL_L7_DATA_MAX}): headers, not bodies
+  --l7-full-capture   http, redis, pgsql: no redaction (secrets appear)
   --include-self      also Vigil's own activity (its reads of /proc and tracefs,
                       its threads, the helpers it runs), left out by default
 
@@ -130,13 +142,15 @@ export interface ObserveOptions {
   telemetry: TelemetryOptions;
   /** --fields: only these fields of each JSON line. */
   fields?: FieldMask | undefined;
+  /** http, redis, pgsql among --sensors: the L7 sensor's protocols and capture. */
+  l7?: { protocols: L7Protocol[]; captureBytes: number; redact: boolean } | undefined;
 }
 
 /** The strict outputs (Tetragon's and Hubble's schemas only), which have no fork events. */
 const STRICT_OUTPUTS: readonly string[] = ['tetragon', 'jsonpb', 'hubble'];
 
-/** Every sensor --sensors takes: the process and file ones, and the network ones (flow, dns). */
-const ALL_SENSORS = [...SENSORS, ...NETWORK_SENSORS].join(', ');
+/** Every sensor --sensors takes: the process and file ones, the network ones (flow, dns), the L7 protocols. */
+const ALL_SENSORS = [...SENSORS, ...NETWORK_SENSORS, ...L7_PROTOCOLS].join(', ');
 
 /** Flags only flows take: refused without flow or dns among the sensors. */
 export const FLOW_ONLY_FLAGS = ['udp-window', 'dns-port', 'not', 'since', 'until', 'last', 'ipv4', 'ipv6', ...FLOW_FILTER_KINDS.filter((k) => k !== 'pid' && k !== 'container')];
@@ -145,7 +159,7 @@ function parseSensors(list: string): string[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError(`--sensors: empty list; available: ${ALL_SENSORS}`);
   for (const n of names) {
-    if (![...SENSORS, ...NETWORK_SENSORS].includes(n as SensorName)) {
+    if (![...SENSORS, ...NETWORK_SENSORS, ...L7_PROTOCOLS].includes(n as SensorName)) {
       const hint = n === 'syscall' || n === 'syscalls' ? ' (syscall counts are `vigil top syscalls`)' : '';
       throw new UsageError(`--sensors: unknown sensor "${n}"; available: ${ALL_SENSORS}${hint}`);
     }
@@ -171,6 +185,8 @@ export const OBSERVE_FLAGS = {
 /** observe's flags that `vigil events` has not (the agent formats its lines). */
 const OBSERVE_ONLY_FLAGS = {
   fields: { type: 'string' },
+  'l7-capture': { type: 'string' },
+  'l7-full-capture': { type: 'boolean' },
 } as const;
 
 /** --fields: the mask, refused with a format whose lines are not JSON. */
@@ -221,6 +237,19 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     }
   }
   const sensors = named.filter((n): n is SensorName => (SENSORS as readonly string[]).includes(n));
+  const protocols = named.filter((n): n is L7Protocol => (L7_PROTOCOLS as readonly string[]).includes(n));
+  if (protocols.length === 0) {
+    for (const f of ['l7-capture', 'l7-full-capture']) {
+      if ((values as Record<string, unknown>)[f] !== undefined) throw new UsageError(`--${f}: for L7 records; add http, redis or pgsql to --sensors`);
+    }
+  }
+  const captureBytes = positive('--l7-capture', values['l7-capture'], true) ?? DEFAULT_CAPTURE_BYTES;
+  if (captureBytes < 16 || captureBytes > VIGIL_L7_DATA_MAX) {
+    throw new UsageError(`--l7-capture: ${values['l7-capture']} is out of range; expected 16 to ${VIGIL_L7_DATA_MAX} bytes`);
+  }
+  if (protocols.length > 0 && STRICT_OUTPUTS.includes(values.output)) {
+    throw new UsageError(`--output ${values.output}: its schema has no L7 records; use --output json or compact`);
+  }
   if (STRICT_OUTPUTS.includes(values.output) && sensors.includes('fork')) {
     throw new UsageError(`--output ${values.output}: Tetragon reports no fork events; drop fork from --sensors or use --output json`);
   }
@@ -230,6 +259,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   return {
     ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
     fields: parseFields(values.fields, values.output),
+    l7: protocols.length ? { protocols, captureBytes, redact: !values['l7-full-capture'] } : undefined,
   };
 }
 
@@ -335,11 +365,13 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
   pipeline.addSource(proc.name, proc);
   let files: FileSensor | undefined;
   let flows: FlowPipeline | undefined;
+  let l7: L7Sensor | undefined;
   const close = (): void => {
     // Flows first: their tracker reads the process ring before describing the last ones.
     flows?.close();
     proc.close();
     files?.close();
+    l7?.close();
   };
   try {
     if (o.sensors.includes('file')) {
@@ -359,6 +391,15 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
       });
       flows = f;
       pipeline.addSource('flow', { drain: () => (f.drain(), 0), pause: () => f.pause(), resume: () => f.resume() });
+    }
+    if (o.l7) {
+      l7 = await L7Sensor.start({
+        filter, protocols: new Set(o.l7.protocols), captureBytes: o.l7.captureBytes, redact: o.l7.redact,
+        onRecord: (record) => pipeline.push({ kind: 'l7', timeBootNs: record.endBootNs, record }),
+        onBatchEnd: () => pipeline.schedule(), onLost: (n) => pipeline.kernelLost('l7', n),
+        ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
+      });
+      pipeline.addSource(l7.name, l7);
     }
   } catch (e) {
     close();
@@ -383,7 +424,7 @@ export const command: Command = {
     using cache = new ProcessCache();
     const clock = BootClock.measure();
     // Flows alone in a table: hubble observe's columns.
-    const hubbleTable = o.format === 'table' && o.sensors.length === 0;
+    const hubbleTable = o.format === 'table' && o.sensors.length === 0 && !o.l7;
     const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock };
     const format = eventEncoder(o.format, {
       ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
@@ -393,7 +434,7 @@ export const command: Command = {
       command: 'observe', clock, format, outputBuffer: o.outputBuffer, duration: o.duration, count: o.count,
       untilMs: o.network?.untilMs,
       header: o.format === 'table' ? header : undefined,
-      watching: (o.network?.sensors ?? o.sensors).join(', '),
+      watching: [...(o.network?.sensors ?? o.sensors), ...(o.l7?.protocols ?? [])].join(', '),
       start: (pipeline) => startSensors(o, pipeline, filter, cache),
       telemetry: { options: o.telemetry, processCache: cache, json: eventFormatter('json', formatOptions) },
     });

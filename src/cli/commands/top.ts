@@ -8,17 +8,18 @@ import {
   SyscallSensor, type DropCounts, type FileRow, type FileSnapshot, type SyscallRow, type SyscallSnapshot,
 } from '../../sensors/syscalls.js';
 import { isTopTcp, runTopTcp } from '../top-tcp.js';
+import { isTopHttp, runTopHttp } from '../top-http.js';
 import { filterSetFromFlags, parseFlags } from '../flags.js';
 import {
   fmtBytes, fmtCount, fmtNs, pad, refreshView, rpad, topCommonOptions, TOP_FLAGS, type TopCommonOptions,
 } from '../refresh.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
-/** Every view, for errors: tcp is served by top-tcp.ts. */
-const ALL_VIEWS = [...VIEWS, 'tcp'] as const;
+/** Every view, for errors: tcp is served by top-tcp.ts, http by top-http.ts. */
+const ALL_VIEWS = [...VIEWS, 'tcp', 'http'] as const;
 export type TopView = (typeof VIEWS)[number];
 
-const usage = `usage: vigil top syscalls|files|tcp [options]
+const usage = `usage: vigil top syscalls|files|tcp|http [options]
 
 Shows what processes ask the kernel for, refreshed every interval like top(1):
   syscalls  per process and syscall: calls/s, errors/s, p50/p99/max latency
@@ -28,6 +29,8 @@ Shows what processes ask the kernel for, refreshed every interval like top(1):
             pwrite64, readv, writev, preadv(2), pwritev(2); open, openat,
             openat2, creat)
   tcp       TCP connections by bytes/s and bytes (vigil top tcp --help)
+  http      HTTP requests/s, errors and p50/p90/p99 latency per service and
+            route (vigil top http --help)
 Sorted by rate, busiest first. Counting happens in the kernel; nothing per
 call crosses to user space. Vigil's own calls are left out.
 
@@ -190,6 +193,7 @@ export const command: Command = {
   usage,
   async run(argv: string[]): Promise<number> {
     if (isTopTcp(argv)) return runTopTcp(argv);
+    if (isTopHttp(argv)) return runTopHttp(argv);
     const o = parseTopArgs(argv);
     requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
     using filter = filterSetFromFlags(o.filter, o.container);

@@ -1,0 +1,263 @@
+// HTTP/1.x on one connection: requests and responses framed by their headers
+// (Content-Length, chunked, or the connection's end), paired in order
+// (keep-alive and pipelining: responses come in the order of the requests).
+import { Feed, type Segment } from './feed.js';
+import { redactHeader, redactQuery } from './redact.js';
+import { routeTemplate } from './route.js';
+import { MAX_PENDING, type ConnParser, type L7Pair, type ParserOptions } from './types.js';
+
+const METHODS = /^(GET|POST|PUT|HEAD|DELETE|PATCH|OPTIONS|CONNECT|TRACE) (\S+) HTTP\/(1\.[01])$/;
+const STATUS = /^HTTP\/(1\.[01]) (\d{3})(?: .*)?$/;
+/** Most headers a record keeps of a message. */
+const MAX_HEADERS = 32;
+const MAX_VALUE = 256;
+
+type Body = { kind: 'none' } | { kind: 'length'; n: number } | { kind: 'chunked' } | { kind: 'close' };
+
+interface Head {
+  startNs: bigint;
+  bytes: number;
+  headers: Record<string, string>;
+  body: Body;
+}
+
+interface Request extends Head {
+  method: string;
+  target: string;
+  version: string;
+}
+
+interface Response extends Head {
+  status: number;
+  version: string;
+}
+
+/** Reads one direction's messages: heads, then bodies passed over by length. */
+class Framer<H extends Head> {
+  readonly feed = new Feed();
+  private cur: H | undefined;
+  private body: 'length' | 'chunk-size' | 'chunk-data' | 'trailer' | 'close' | undefined;
+  private counted = 0;
+
+  constructor(private readonly parseHead: (lines: string[], startNs: bigint) => H | undefined) {}
+
+  /** Messages whose head was read are given to onHead; completed ones to onDone. */
+  run(onHead: (h: H) => void, onDone: (h: H, endNs: bigint) => void): 'ok' | 'stuck' {
+    const f = this.feed;
+    for (;;) {
+      if (!this.cur) {
+        const end = f.bytes.indexOf('\r\n\r\n');
+        if (end < 0) return f.stuck || f.overflowing ? 'stuck' : 'ok';
+        const startNs = f.headNs;
+        const text = f.pass(end + 4).toString('latin1');
+        const h = this.parseHead(text.slice(0, end).split('\r\n'), startNs);
+        if (!h) return 'stuck';
+        h.bytes = end + 4;
+        this.cur = h;
+        this.counted = f.skip;
+        onHead(h);
+        const b = h.body;
+        if (b.kind === 'none') {
+          this.finish(onDone);
+          continue;
+        }
+        this.body = b.kind === 'length' ? 'length' : b.kind === 'chunked' ? 'chunk-size' : 'close';
+        if (b.kind === 'length') this.pass(b.n);
+      }
+      const h = this.cur;
+      switch (this.body) {
+        case 'length': case 'chunk-data':
+          if (f.skip > 0) return 'ok';
+          if (this.body === 'length') {
+            this.finish(onDone);
+            continue;
+          }
+          this.body = 'chunk-size';
+          continue;
+        case 'chunk-size': {
+          const line = f.line(64);
+          if (line === undefined) return f.stuck ? 'stuck' : 'ok';
+          h.bytes += line.length + 2;
+          const size = parseInt(line.split(';')[0]!.trim(), 16);
+          if (!Number.isFinite(size) || size < 0) return 'stuck';
+          if (size === 0) {
+            this.body = 'trailer';
+            continue;
+          }
+          this.body = 'chunk-data';
+          this.pass(size + 2);
+          continue;
+        }
+        case 'trailer': {
+          const line = f.line();
+          if (line === undefined) return f.stuck ? 'stuck' : 'ok';
+          h.bytes += line.length + 2;
+          if (line === '') this.finish(onDone);
+          continue;
+        }
+        case 'close':
+          // Everything until the connection's end is the body.
+          h.bytes += f.length + f.gap;
+          f.pass(f.length + f.gap);
+          return 'ok';
+        default:
+          return 'ok';
+      }
+    }
+  }
+
+  /** Bytes owed from later calls count toward the message as they are passed. */
+  private pass(n: number): void {
+    this.cur!.bytes += n;
+    this.feed.pass(n);
+  }
+
+  private finish(onDone: (h: H, endNs: bigint) => void): void {
+    const h = this.cur!;
+    this.cur = undefined;
+    this.body = undefined;
+    onDone(h, this.feed.lastNs);
+  }
+
+  /** The connection ended: a body delimited by it is complete. */
+  closeBody(onDone: (h: H, endNs: bigint) => void): void {
+    if (this.cur && this.body === 'close') this.finish(onDone);
+  }
+
+  reset(): void {
+    this.feed.reset();
+    this.cur = undefined;
+    this.body = undefined;
+  }
+
+  get inMessage(): boolean {
+    return this.cur !== undefined;
+  }
+}
+
+function headers(lines: string[], redact: boolean): Record<string, string> | undefined {
+  const h: Record<string, string> = {};
+  let n = 0;
+  for (const l of lines) {
+    const c = l.indexOf(':');
+    if (c <= 0) return undefined;
+    const name = l.slice(0, c).trim().toLowerCase();
+    const value = l.slice(c + 1).trim();
+    if (name in h) {
+      h[name] += `, ${value}`;
+      continue;
+    }
+    if (n++ >= MAX_HEADERS) continue;
+    h[name] = redact ? redactHeader(name, value) : value;
+  }
+  return h;
+}
+
+function bodyOf(h: Record<string, string>): Body | undefined {
+  if (/\bchunked\b/i.test(h['transfer-encoding'] ?? '')) return { kind: 'chunked' };
+  const cl = h['content-length'];
+  if (cl !== undefined) {
+    const n = Number(cl.split(',')[0]);
+    if (!Number.isSafeInteger(n) || n < 0) return undefined;
+    return n === 0 ? { kind: 'none' } : { kind: 'length', n };
+  }
+  return undefined;
+}
+
+/** Values a record keeps, cut to MAX_VALUE. */
+function kept(h: Record<string, string>): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) o[k] = v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}...` : v;
+  return o;
+}
+
+export class HttpParser implements ConnParser {
+  resyncs = 0;
+  dropped = 0;
+  /** Which direction carries requests: the first that shows a request line. */
+  private requestEgress: boolean | undefined;
+  private readonly pending: Request[] = [];
+  private readonly requests: Framer<Request>;
+  private readonly responses: Framer<Response>;
+  /** The request each response answers, once its head is read. */
+  private answering: Request | undefined;
+
+  constructor(private readonly o: ParserOptions) {
+    this.requests = new Framer((lines, startNs) => {
+      const m = METHODS.exec(lines[0] ?? '');
+      const h = m && headers(lines.slice(1), o.redact);
+      if (!m || !h) return undefined;
+      const body = bodyOf(h) ?? { kind: 'none' };
+      return { startNs, bytes: 0, headers: h, body, method: m[1]!, target: m[2]!, version: m[3]! };
+    });
+    this.responses = new Framer((lines, startNs) => {
+      const m = STATUS.exec(lines[0] ?? '');
+      const h = m && headers(lines.slice(1), o.redact);
+      if (!m || !h) return undefined;
+      const status = Number(m[2]);
+      const req = this.pending[0];
+      // No body: HEAD, 1xx, 204, 304; otherwise by length, chunks or the close.
+      const body: Body = req?.method === 'HEAD' || status < 200 || status === 204 || status === 304
+        ? { kind: 'none' } : bodyOf(h) ?? { kind: 'close' };
+      return { startNs, bytes: 0, headers: h, body, status, version: m[1]! };
+    });
+  }
+
+  segment(egress: boolean, seg: Segment, out: (p: L7Pair, requestEgress: boolean) => void): void {
+    if (this.requestEgress === undefined) {
+      const head = Buffer.from(seg.data.subarray(0, 16)).toString('latin1');
+      if (head.startsWith('HTTP/')) return; // a response to a request not seen: wait for one
+      this.requestEgress = egress;
+    }
+    const isRequest = egress === this.requestEgress;
+    const framer: Framer<Request> | Framer<Response> = isRequest ? this.requests : this.responses;
+    framer.feed.push(seg);
+    const r = isRequest
+      ? this.requests.run((h) => this.queue(h), () => {})
+      : this.responses.run((h) => {
+        // Interim responses (100 Continue) answer nothing.
+        this.answering = h.status >= 200 ? this.pending.shift() : undefined;
+      }, (h, endNs) => this.done(h, endNs, out));
+    if (r === 'stuck') {
+      this.resyncs++;
+      if (!isRequest) this.answering = undefined;
+      framer.reset();
+    }
+  }
+
+  close(out: (p: L7Pair, requestEgress: boolean) => void): void {
+    this.responses.closeBody((h, endNs) => this.done(h, endNs, out));
+    this.dropped += this.pending.length;
+    this.pending.length = 0;
+  }
+
+  private queue(r: Request): void {
+    if (this.pending.length >= MAX_PENDING) {
+      this.pending.shift();
+      this.dropped++;
+    }
+    this.pending.push(r);
+  }
+
+  private done(res: Response, endNs: bigint, out: (p: L7Pair, requestEgress: boolean) => void): void {
+    const req = this.answering;
+    this.answering = undefined;
+    if (!req || res.status < 200) return;
+    const target = this.o.redact ? redactQuery(req.target) : req.target;
+    out({
+      startBootNs: req.startNs,
+      endBootNs: endNs,
+      requestBytes: req.bytes,
+      responseBytes: res.bytes,
+      method: req.method,
+      target,
+      route: routeTemplate(req.target),
+      status: res.status,
+      error: res.status >= 500,
+      http: {
+        version: res.version, ...(req.headers.host !== undefined ? { host: req.headers.host } : {}),
+        requestHeaders: kept(req.headers), responseHeaders: kept(res.headers),
+      },
+    }, this.requestEgress!);
+  }
+}

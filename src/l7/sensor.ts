@@ -1,0 +1,150 @@
+// The L7 sensor: bpf/l7.bpf.c on the syscall tracepoints, its records
+// through the connection tracker, one L7Record per request and response.
+//
+//   const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: (r, t) => ... });
+//   ... s.close();   // detaches, reads what the ring holds (its closes complete their responses)
+import { existsSync } from 'node:fs';
+import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject } from '../bpf/index.js';
+import { addressFromKernel } from '../kernel/addr.js';
+import { checkHeader } from '../sensors/record-text.js';
+import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
+import {
+  vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
+  VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL,
+  VIGIL_L7_PROTO_REDIS, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL,
+} from '../generated/l7.js';
+import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
+import type { L7Protocol, L7Record } from './types.js';
+
+const PROTO_IDS: Record<L7Protocol, number> = { http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL };
+const PROTO_NAMES = new Map<number, L7Protocol>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Protocol]));
+
+/** The calls followed, by tracepoint name: [entry program, tracepoint]. */
+const CALLS: readonly [string, string][] = [
+  ['enter_read', 'read'], ['enter_write', 'write'], ['enter_recvfrom', 'recvfrom'], ['enter_sendto', 'sendto'],
+  ['enter_readv', 'readv'], ['enter_writev', 'writev'], ['enter_recvmsg', 'recvmsg'], ['enter_sendmsg', 'sendmsg'],
+  ['enter_sendfile', 'sendfile64'],
+];
+
+/** Default bytes of each call sent up: a request's or response's headers, not its body. */
+export const DEFAULT_CAPTURE_BYTES = 1024;
+
+export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEvent'> {
+  protocols: ReadonlySet<L7Protocol>;
+  /** A completed request/response, with its end time (CLOCK_BOOTTIME ns) as the event time. */
+  onRecord(r: L7Record): void;
+  /** Bytes of each call's data sent to user space (default 1024, at most 4096). */
+  captureBytes?: number;
+  /** Redact secrets (default true). */
+  redact?: boolean;
+  /** Connections followed at once, in the kernel and here (default 16,384). */
+  maxConnections?: number;
+}
+
+/** The kernel's counters and the tracker's. */
+export interface L7Stats extends SensorStats {
+  kernel: {
+    connectionsNew: bigint; connectionsClosed: bigint; notL7: bigint; stashFull: bigint; dataCut: bigint;
+    readFailed: bigint;
+    /** Connections the kernel's table holds now. */
+    live: number;
+    /** Dropped from the kernel's table without a close seen (LRU): new - closed - live. */
+    evicted: bigint;
+  };
+  tracker: TrackerStats;
+}
+
+export class L7Sensor extends Sensor {
+  private readonly tracker: L7Tracker;
+
+  private constructor(obj: BpfObject, o: L7SensorOptions) {
+    super('l7', obj);
+    this.tracker = new L7Tracker({ redact: o.redact ?? true, protocols: o.protocols, maxConnections: o.maxConnections },
+      (r) => o.onRecord(r));
+  }
+
+  static async start(o: L7SensorOptions): Promise<L7Sensor> {
+    const t = ensureTracefs();
+    if (!t.path) throw new NotSupportedError('tracefs', `the l7 sensor attaches to syscall tracepoints: ${t.reason ?? 'not mounted'}`);
+    const tracefs = t.path;
+    if (o.protocols.size === 0) throw new RangeError('l7 sensor: no protocols');
+    const capture = o.captureBytes ?? DEFAULT_CAPTURE_BYTES;
+    if (!Number.isInteger(capture) || capture < 16 || capture > VIGIL_L7_DATA_MAX) {
+      throw new RangeError(`l7 sensor: capture bytes ${capture}: expected 16 to ${VIGIL_L7_DATA_MAX}`);
+    }
+    const calls = CALLS.filter(([, tp]) => existsSync(`${tracefs}/events/syscalls/sys_enter_${tp}`));
+    if (calls.length === 0) throw new NotSupportedError('syscall tracepoints', 'no socket read/write tracepoints here');
+    let mask = 0;
+    for (const p of o.protocols) mask |= 1 << PROTO_IDS[p];
+    const obj = await Sensor.loadObject('l7', {
+      filter: o.filter, ring: { ringBytes: o.ringBytes ?? 8 << 20, wakeupBytes: o.wakeupBytes },
+      programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p)],
+      constants: { capture_bytes: capture, protocols: mask },
+      maxEntries: { l7_conns: o.maxConnections ?? 16384 },
+    });
+    const s = new L7Sensor(obj, o);
+    return s.starting(() => {
+      s.openRing(o, s.decoding((view, off, size) => s.record(view, off, size), () => {}));
+      // Exits first (stage 1 detaches after the entries): every stashed call gets its exit.
+      const exit = obj.program('l7_exit');
+      for (const [, tp] of calls) s.keep(exit.attachTracepoint('syscalls', `sys_exit_${tp}`), 1);
+      for (const [p, tp] of calls) s.keep(obj.program(p).attachTracepoint('syscalls', `sys_enter_${tp}`));
+      s.keep(obj.program('enter_close').attachTracepoint('syscalls', 'sys_enter_close'));
+    });
+  }
+
+  /** Decodes one kernel record into the tracker; returns nothing (records come from the tracker). */
+  private record(view: DataView, off: number, size: number): undefined {
+    const close = size >= 4 && view.getUint32(off, true) === VIGIL_L7_CLOSE;
+    checkHeader(view, off, size, vigilL7Event, close ? VIGIL_L7_CLOSE : VIGIL_L7_DATA, 'l7 record');
+    const h = vigilL7Event.decode(view, off);
+    if (close) {
+      this.tracker.close(h.conn);
+      return undefined;
+    }
+    if (vigilL7Event.size + h.data_len > size || h.data_len > h.size) throw new RangeError('l7 record: data past its end');
+    const protocol = PROTO_NAMES.get(h.proto);
+    if (!protocol) throw new RangeError(`l7 record: protocol ${h.proto}`);
+    const egress = h.dir === VIGIL_L7_EGRESS;
+    const data: L7Data = {
+      conn: h.conn, protocol, egress,
+      segment: {
+        // Copied: the ring's memory is reused once the batch is read.
+        data: new Uint8Array(view.buffer, view.byteOffset + off + vigilL7Event.size, h.data_len).slice(),
+        size: h.size, firstNs: egress ? h.enter_ns : h.exit_ns, lastNs: h.exit_ns,
+      },
+      pid: h.pid, tid: h.tid, comm: h.comm, cgroupId: h.cgroup_id,
+      local: { ip: addressFromKernel(h.family, h.laddr).text, port: h.lport },
+      remote: { ip: addressFromKernel(h.family, h.raddr).text, port: h.rport },
+    };
+    this.tracker.data(data);
+    return undefined;
+  }
+
+  l7Stats(): L7Stats {
+    const m = new PerCpuMap(this.object.map('l7_counters'), codec.u32, codec.u64);
+    const sum = (i: number): bigint => (m.get(i) ?? []).reduce((a, b) => a + b, 0n);
+    let live = 0;
+    for (const _ of this.object.map('l7_conns').keys()) live++;
+    const created = sum(VIGIL_L7_CONN_NEW);
+    const closed = sum(VIGIL_L7_CONN_CLOSED);
+    const evicted = created - closed - BigInt(live);
+    return {
+      ...this.stats(),
+      kernel: {
+        connectionsNew: created, connectionsClosed: closed, notL7: sum(VIGIL_L7_CONN_NOT_L7), stashFull: sum(VIGIL_L7_STASH_FULL),
+        dataCut: sum(VIGIL_L7_DATA_CUT), readFailed: sum(VIGIL_L7_READ_FAILED), live, evicted: evicted > 0n ? evicted : 0n,
+      },
+      tracker: this.tracker.stats(),
+    };
+  }
+
+  get trackerStats(): TrackerStats {
+    return this.tracker.stats();
+  }
+
+  /** The ring is read to its end before this: requests still open are counted as unanswered. */
+  protected override onClosed(): void {
+    this.tracker.flush();
+  }
+}

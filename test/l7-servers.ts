@@ -1,0 +1,131 @@
+// Real servers for the L7 tests, each on a free loopback port in the test's
+// scratch directory, run as the user it requires, stopped (with its
+// children) by stop(), on failure too.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { freePort } from '../src/util/net.js';
+import { waitFor } from './helpers.js';
+
+export interface Server {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+async function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Starts argv (detached: its own process group, so stop() ends its children too) and waits for the port. */
+async function serve(argv: string[], port: number, what: string, opts: { cwd?: string } = {}): Promise<Server> {
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, cwd: opts.cwd });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  let exited = false;
+  const done = new Promise<void>((r) => child.once('close', () => { exited = true; r(); }));
+  const stop = async (): Promise<void> => {
+    if (!exited) {
+      try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ }
+      const t = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+      await done;
+      clearTimeout(t);
+    }
+  };
+  if (!await waitFor(async () => exited || await accepting(port), 30_000, 50) || exited) {
+    await stop();
+    throw new Error(`${what} did not start on port ${port}: ${stderr.slice(-2000)}`);
+  }
+  return { port, pid: child.pid!, stop };
+}
+
+/** Python's http.server (ThreadingHTTPServer, HTTP/1.1 keep-alive): /users/N, /chunked, /fail, else 404. */
+export async function pythonHttp(tmp: string): Promise<Server> {
+  const script = path.join(tmp, 'server.py');
+  writeFileSync(script, `import sys, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def log_message(self, *a): pass
+    def plain(self, status, body=b''):
+        self.send_response(status)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path.startswith('/users/'):
+            self.plain(200, b'{"id": 1}')
+        elif self.path == '/chunked':
+            self.send_response(200)
+            self.send_header('Transfer-Encoding', 'chunked')
+            self.end_headers()
+            for part in [b'hello', b'x' * 3000, b'end']:
+                self.wfile.write(b'%x\\r\\n' % len(part) + part + b'\\r\\n')
+            self.wfile.write(b'0\\r\\n\\r\\n')
+        elif self.path == '/fail':
+            self.plain(500)
+        else:
+            self.plain(404)
+http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+`);
+  const port = await freePort();
+  return serve(['python3', script, String(port)], port, 'python http.server');
+}
+
+/** nginx (master as root, worker as nobody): a static file (sent with sendfile) and /api/ok. */
+export async function nginx(tmp: string): Promise<Server> {
+  const dir = path.join(tmp, 'nginx');
+  mkdirSync(path.join(dir, 'www'), { recursive: true });
+  chmodSync(tmp, 0o755);
+  chmodSync(dir, 0o755);
+  writeFileSync(path.join(dir, 'www', 'big.bin'), Buffer.alloc(200_000, 7));
+  const port = await freePort();
+  writeFileSync(path.join(dir, 'nginx.conf'), `daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${dir}/www;
+    location = /api/ok { default_type text/plain; return 200 "ok\\n"; }
+  }
+}
+`);
+  return serve(['nginx', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], port, 'nginx');
+}
+
+/** redis-server, no persistence. */
+export async function redis(tmp: string): Promise<Server> {
+  const port = await freePort();
+  return serve(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', tmp], port, 'redis-server');
+}
+
+/** PostgreSQL as the postgres user: a fresh cluster (trust auth) in the scratch directory. */
+export async function postgres(tmp: string): Promise<Server> {
+  const dir = path.join(tmp, 'pg');
+  mkdirSync(dir, { mode: 0o700 });
+  chmodSync(tmp, 0o755);
+  const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout);
+  const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout);
+  chownSync(dir, uid, gid);
+  const init = spawnSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', path.join(dir, 'data'), '-A', 'trust',
+    '-U', 'postgres', '--no-sync', '--no-instructions'], { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  const port = await freePort();
+  return serve(['runuser', '-u', 'postgres', '--', `${PG_BIN}/postgres`, '-D', path.join(dir, 'data'), '-p', String(port),
+    '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'], port, 'postgres');
+}
