@@ -252,7 +252,7 @@ function compactHead(p: ProcessInfo): string {
   return h;
 }
 
-type TextCache = Map<ProcessInfo, { key: string; json: string; bytes?: Buffer }>;
+type TextCache = Map<ProcessInfo, { key: string; json: string; used?: boolean; bytes?: Buffer }>;
 
 /** A process's text from `cache` when it was made for the same key, else made and kept; least recently used out first. */
 function cachedText(cache: TextCache, p: ProcessInfo, key: string, make: () => string): string {
@@ -541,13 +541,26 @@ export class TetragonFormatter {
     return `{"${key}":{${body}${tail}`;
   }
 
-  /** A process's JSON as UTF-8, encoded once per cached text. */
-  private processBytes(p: ProcessInfo, exited = false): Buffer {
+  /**
+   * A process's JSON for a Fragments line: its text the first time, then UTF-8 bytes made once
+   * (in a buffer of their own, not a slice of Node's shared pool that a long-kept slice would pin)
+   * and shared by its later events. A process seen once (an exec of a short-lived one) costs no copy.
+   */
+  private processBytes(p: ProcessInfo, exited = false): string | Buffer {
     const text = this.processJson(p, exited);
     const hit = this.jsonCache.get(p);
-    if (hit && hit.json === text) return (hit.bytes ??= Buffer.from(text));
-    return Buffer.from(text);
+    if (!hit || hit.json !== text) return text;
+    if (hit.bytes) return hit.bytes;
+    if (!hit.used) {
+      hit.used = true;
+      return text;
+    }
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+    bytes.write(text);
+    hit.bytes = bytes;
+    return bytes;
   }
+
 
 
   private get nodeJson(): string {
