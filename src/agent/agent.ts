@@ -6,7 +6,9 @@
 //   process, file sensors ─┐
 //   policy engine ─────────┼─► EventPipeline ─► EventHub ─► history
 //   rules (LiveRules) ─────┘   (time order)              └► each GetEvents client (own filter, own bound)
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import { FilterSet } from '../sensors/filter.js';
@@ -29,6 +31,9 @@ import { Telemetry, otlpLogSink } from '../telemetry/index.js';
 import { eventFormatter, formatEvent } from '../output/event-format.js';
 import { otlpRecord } from '../output/otlp-records.js';
 import { describeLosses, type Sink } from '../pipeline/index.js';
+import { StoreSink } from '../store/sink.js';
+import { StoreError, StoreThread } from '../store/thread.js';
+import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
@@ -38,11 +43,15 @@ const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
 
 /** Settings only a restart applies (the rest a reload does). */
 function restartOnly(c: AgentConfig): string {
-  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory]);
+  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory, c.store]);
 }
 
 /** How long the OTLP log output may take for what is queued when the agent stops. */
 const OTLP_GRACE_MS = 250;
+/** How long the store may take to append what is queued when the agent stops. */
+const STORE_GRACE_MS = 1000;
+/** How often the store's retention runs. */
+const RETENTION_INTERVAL_MS = 60_000;
 
 const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
@@ -69,6 +78,10 @@ export class Agent {
   private telemetry: Telemetry | undefined;
   /** The OTLP log output (otlp.logs): one more sink of the pipeline, its queue the retry buffer. */
   private readonly otlpLogs: Sink<AgentEvent> | undefined;
+  /** The embedded store (store in the configuration) and its sink, behind its own bounded queue. */
+  private storeThread: StoreThread | undefined;
+  private storeSink: StoreSink<AgentEvent> | undefined;
+  private retention: NodeJS.Timeout | undefined;
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
@@ -146,6 +159,7 @@ export class Agent {
         otlp: c.otlp?.endpoint, otlpIntervalMs: c.otlp?.intervalMs ?? 10_000,
       }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules }, (line) => this.log.info({}, line));
     }
+    if (c.store) await this.openStore(c.store);
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
       kinds: c.sensors.flatMap((s) => PROCESS_KINDS[s]),
@@ -192,6 +206,24 @@ export class Agent {
     }, 'ready');
   }
 
+  /** Opens the store on its thread, adds its sink to the pipeline, and runs retention now and every minute. */
+  private async openStore(s: NonNullable<AgentConfig['store']>): Promise<void> {
+    mkdirSync(path.dirname(s.path), { recursive: true, mode: 0o700 });
+    this.storeThread = await StoreThread.open(s.path, { memoryLimit: `${Math.floor(s.queryMemoryBytes / (1 << 20))}MiB`, threads: 2 });
+    this.storeSink = new StoreSink<AgentEvent>(this.storeThread, {
+      capacityRows: s.queueRows, storeEvent: (e) => e, timeOf: agentEventTime, sensorOf: agentEventSensor,
+    });
+    this.pipeline.addSink(this.storeSink);
+    const retain = (): void => {
+      this.storeThread?.retain({ maxAgeMs: s.maxAgeMs, maxBytes: s.maxBytes }).then((r) => {
+        if (r.deleted) this.log.info({ deleted: r.deleted, sizeBytes: r.sizeBytes }, 'store retention');
+      }, (e: unknown) => this.log.warn({ err: (e as Error).message }, 'store retention failed'));
+    };
+    retain();
+    this.retention = setInterval(retain, RETENTION_INTERVAL_MS);
+    this.retention.unref();
+  }
+
   /** The configuration changed (SIGHUP): what can change while running does; an error leaves the last one in force. */
   async reload(next: AgentConfig): Promise<void> {
     if (this.state !== 'ready') return;
@@ -202,7 +234,7 @@ export class Agent {
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp and state changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp, state and store changes take effect at the next restart');
       }
       this.config = next;
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
@@ -294,6 +326,13 @@ export class Agent {
           return { active: s.active, total: s.total };
         },
         ListRules: async () => this.rules.status(),
+        Query: async (r: { sql: string; maxRows: number }) => {
+          if (!this.storeThread || !this.config.store) throw new StoreError('the store is off in this agent\'s configuration (store.enabled: false)');
+          const res = await this.storeThread.query(r.sql, {
+            timeoutMs: this.config.store.queryTimeoutMs, maxRows: r.maxRows > 0 ? r.maxRows : DEFAULT_QUERY_OPTIONS.maxRows,
+          });
+          return { columns: res.columns, types: res.types, rows: res.rows.map((row) => JSON.stringify(row)), truncated: res.truncated };
+        },
       }),
     };
   }
@@ -334,7 +373,11 @@ export class Agent {
     this.policies.close();
     await this.rules.close();
     // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.
-    await this.pipeline.close(this.otlpLogs ? OTLP_GRACE_MS : 0);
+    // (The grace is only waited for while an output still has something queued.)
+    await this.pipeline.close(Math.max(this.otlpLogs ? OTLP_GRACE_MS : 0, this.storeSink ? STORE_GRACE_MS : 0));
+    if (this.retention) clearInterval(this.retention);
+    await this.storeThread?.close();
+    this.storeThread = undefined;
     const unsent = this.otlpLogs?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
     if (unsent.length) this.log.warn({ output: this.otlpLogs!.name }, `not delivered: ${describeLosses(unsent)}`);
     this.hub.close();

@@ -50,8 +50,33 @@ export interface AgentConfig {
   readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
   /** Where policies and rules added through the API are kept across restarts. */
   readonly stateDirectory: string;
+  /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
+  readonly store: StoreConfig | undefined;
   /** Where each field was written, for errors found later (a policy path that does not load). */
   readonly positions: Positions;
+}
+
+export interface StoreConfig {
+  /** The DuckDB file (default: store.duckdb in the state directory). */
+  readonly path: string;
+  /** Rows older than this are deleted; the file is kept under maxBytes (the oldest rows go first). */
+  readonly maxAgeMs: number;
+  readonly maxBytes: number;
+  /** Rows queued for the store at most before events are dropped (and counted). */
+  readonly queueRows: number;
+  /** Each query's time limit, and the store's memory limit (queries run one at a time). */
+  readonly queryTimeoutMs: number;
+  readonly queryMemoryBytes: number;
+}
+
+export const STORE_DEFAULTS = { maxAgeMs: 24 * 3_600_000, maxBytes: 1 << 30, queueRows: 100_000, queryTimeoutMs: 10_000, queryMemoryBytes: 256 << 20 };
+
+const AGE_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "24h", "90m", "7d": ms; undefined if not a duration. */
+export function parseAge(v: string): number | undefined {
+  const m = /^(\d+)(s|m|h|d)$/.exec(v);
+  return m ? Number(m[1]) * AGE_UNIT_MS[m[2]!]! : undefined;
 }
 
 const str: Schema = { t: 'string' };
@@ -71,6 +96,15 @@ const CONFIG_SCHEMA: Schema = {
     // interval: seconds, a fraction allowed (the schema's numbers are integers).
     otlp: { t: 'object', props: { endpoint: { t: 'string', minLength: 1 }, interval: { t: 'any' }, logs: { t: 'boolean' }, buffer: str } },
     state: { t: 'object', props: { directory: { t: 'string', minLength: 1 } } },
+    store: {
+      t: 'object',
+      props: {
+        enabled: { t: 'boolean' }, path: { t: 'string', minLength: 1 },
+        retention: { t: 'object', props: { age: str, size: str } },
+        queue: { t: 'integer', min: 1000, max: 10_000_000 },
+        query: { t: 'object', props: { timeout: { t: 'integer', min: 1, max: 3600 }, memory: str } },
+      },
+    },
     network: {
       t: 'object',
       props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
@@ -90,6 +124,7 @@ interface RawConfig {
   metrics?: { address?: string; bpfStats?: boolean } | null;
   otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
   state?: { directory?: string };
+  store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
 }
 
@@ -179,6 +214,24 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   if (metrics?.bpfStats && !metrics.address && !otlp) at('metrics.bpfStats', 'the statistics would go nowhere; add metrics.address or an otlp section');
   const stateDirectory = raw?.state?.directory ?? DEFAULT_STATE_DIRECTORY;
   if (!stateDirectory.startsWith('/')) at('state.directory', `expected an absolute path, got "${stateDirectory}"`);
+  let store: StoreConfig | undefined;
+  if (raw?.store?.enabled !== false) {
+    const o = raw?.store ?? {};
+    const path = o.path ?? `${stateDirectory.replace(/\/+$/, '')}/store.duckdb`;
+    if (!path.startsWith('/')) at('store.path', `expected an absolute path, got "${path}"`);
+    const maxAgeMs = o.retention?.age === undefined ? STORE_DEFAULTS.maxAgeMs : parseAge(o.retention.age);
+    if (maxAgeMs === undefined || maxAgeMs < 60_000) at('store.retention.age', `expected a duration of a minute or more (90m, 24h, 7d), got "${o.retention?.age}"`);
+    const maxBytes = o.retention?.size === undefined ? STORE_DEFAULTS.maxBytes : parseByteSize(o.retention.size);
+    if (maxBytes === undefined) at('store.retention.size', `expected a size such as 512MiB or 1GiB, got "${o.retention?.size}"`);
+    else if (maxBytes < 16 << 20) at('store.retention.size', 'at least 16MiB');
+    const memory = o.query?.memory === undefined ? STORE_DEFAULTS.queryMemoryBytes : parseByteSize(o.query.memory);
+    if (memory === undefined) at('store.query.memory', `expected a size such as 256MiB, got "${o.query?.memory}"`);
+    else if (memory < 32 << 20) at('store.query.memory', 'at least 32MiB');
+    store = {
+      path, maxAgeMs: maxAgeMs ?? 0, maxBytes: maxBytes ?? 0, queueRows: o.queue ?? STORE_DEFAULTS.queueRows,
+      queryTimeoutMs: (o.query?.timeout ?? STORE_DEFAULTS.queryTimeoutMs / 1000) * 1000, queryMemoryBytes: memory ?? 0,
+    };
+  }
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
     file: name,
@@ -193,6 +246,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     metrics,
     otlp,
     stateDirectory,
+    store,
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
   };
