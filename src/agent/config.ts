@@ -218,7 +218,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   if (raw?.store?.enabled !== false) {
     const o = raw?.store ?? {};
     const path = o.path ?? `${stateDirectory.replace(/\/+$/, '')}/store.duckdb`;
-    if (!path.startsWith('/')) at('store.path', `expected an absolute path, got "${path}"`);
+    if (o.path !== undefined && !o.path.startsWith('/')) at('store.path', `expected an absolute path, got "${o.path}"`);
     const maxAgeMs = o.retention?.age === undefined ? STORE_DEFAULTS.maxAgeMs : parseAge(o.retention.age);
     if (maxAgeMs === undefined || maxAgeMs < 60_000) at('store.retention.age', `expected a duration of a minute or more (90m, 24h, 7d), got "${o.retention?.age}"`);
     const maxBytes = o.retention?.size === undefined ? STORE_DEFAULTS.maxBytes : parseByteSize(o.retention.size);
