@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EventStore, QueryError, QueryLimitError, queryStoreFile } from '../src/store/store.js';
 import { TABLES, TABLE_BY_NAME, schemaMarkdown, type TableName } from '../src/store/schema.js';
-import { rowOf, type Cell, type StoreEvent } from '../src/store/rows.js';
+import { columnsOf, rowOf, type Cell, type Columns, type StoreEvent } from '../src/store/rows.js';
 import { StoreSink, type RowWriter } from '../src/store/sink.js';
 import { NAMED_QUERIES, ParamError, namedQuery, namedSql, timeLiteral } from '../src/store/named.js';
 import { parseQueryArgs, formatCsv } from '../src/cli/commands/query.js';
@@ -52,14 +52,15 @@ function flow(kind: 'flow' | 'dns', sent: number): StoreEvent {
   return { kind, timeBootNs: 0n, record } as StoreEvent;
 }
 
-function batchOf(events: StoreEvent[], timeNs = nowNs()): Map<TableName, Cell[][]> {
+/** Events as the sink hands them over: each table's rows, column by column. */
+function batchOf(events: StoreEvent[], timeNs = nowNs()): [TableName, Columns][] {
   const m = new Map<TableName, Cell[][]>();
   for (const e of events) {
     const r = rowOf(e, e.kind === 'exec' || e.kind === 'exit' ? e.timeNs : timeNs);
     if (!m.has(r.table)) m.set(r.table, []);
     m.get(r.table)!.push(r.values);
   }
-  return m;
+  return [...m].map(([t, rows]) => [t, columnsOf(rows, TABLE_BY_NAME.get(t)!.columns.length)]);
 }
 
 describe('the embedded store', () => {
@@ -178,7 +179,7 @@ describe('the embedded store', () => {
       for (let m = 100; m > 0; m--) {
         const rows: Cell[][] = [];
         for (let i = 0; i < 1200; i++) rows.push(rowOf(exec(1000 + i, 1, `/bin/${randomBytes(100).toString('hex')}`), BigInt(now - m * 60_000) * MS).values);
-        s.append(new Map([['process_events', rows]]));
+        s.append([['process_events', columnsOf(rows, rows[0]!.length)]]);
       }
       const before = await s.sizeBytes();
       assert.ok(before > 16 << 20, `stored ${before} bytes`);
@@ -198,7 +199,7 @@ describe('the embedded store', () => {
     const writer: RowWriter = {
       path: 'test',
       append: (batch) => new Promise((resolve) => {
-        const n = batch.reduce((a, [, rows]) => a + rows.length, 0);
+        const n = batch.reduce((a, [, cols]) => a + cols[0]!.length, 0);
         batches.push(n);
         release = () => resolve(n);
       }),

@@ -18,6 +18,19 @@ export interface Row {
   readonly values: Cell[];
 }
 
+/**
+ * A table's rows column by column (columns[i][r]): what goes to the store's
+ * thread (a few arrays to copy, not one per row) and into DuckDB's chunks.
+ */
+export type Columns = Cell[][];
+
+/** Rows as columns. */
+export function columnsOf(rows: readonly Cell[][], width: number): Columns {
+  const cols: Columns = Array.from({ length: width }, () => []);
+  for (const row of rows) for (let i = 0; i < width; i++) cols[i]!.push(row[i] ?? null);
+  return cols;
+}
+
 const containerOf = (p: ProcessInfo | undefined): string => (p?.container && p.container !== 'host' ? p.container.id : '');
 
 function processRow(timeNs: bigint, kind: string, p: ProcessInfo, parent: ProcessInfo | undefined, extra: { status?: number | null; signal?: string | null; error?: string }): Cell[] {

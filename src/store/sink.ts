@@ -7,13 +7,14 @@
 // never wait for the store.
 import { LossCounter, type Loss, type LossReason } from '../pipeline/loss.js';
 import type { PipelineSink } from '../pipeline/pipeline.js';
-import { rowOf, type Cell, type StoreEvent } from './rows.js';
+import { rowOf, type Columns, type StoreEvent } from './rows.js';
 import type { TableName } from './schema.js';
 
 /** What the sink appends through (StoreThread; a test may give its own). */
 export interface RowWriter {
   readonly path: string;
-  append(batch: [TableName, Cell[][]][]): Promise<number>;
+  /** Tables' rows, column by column. */
+  append(batch: [TableName, Columns][]): Promise<number>;
 }
 
 export interface StoreSinkOptions<E> {
@@ -33,7 +34,7 @@ export class StoreSink<E> implements PipelineSink<E> {
   onRoom: (() => void) | undefined;
   /** Rows appended. */
   delivered = 0;
-  private gathering = new Map<TableName, Cell[][]>();
+  private gathering = new Map<TableName, Columns>();
   private gatheringSensors = new Map<string, number>();
   private gatheringRows = 0;
   private inFlightRows = 0;
@@ -89,9 +90,9 @@ export class StoreSink<E> implements PipelineSink<E> {
       return;
     }
     const row = rowOf(se, this.opts.timeOf(e));
-    let rows = this.gathering.get(row.table);
-    if (!rows) this.gathering.set(row.table, (rows = []));
-    rows.push(row.values);
+    let cols = this.gathering.get(row.table);
+    if (!cols) this.gathering.set(row.table, (cols = row.values.map(() => [])));
+    for (let i = 0; i < cols.length; i++) cols[i]!.push(row.values[i]!);
     this.gatheringRows++;
     this.gatheringSensors.set(sensor, (this.gatheringSensors.get(sensor) ?? 0) + 1);
   }

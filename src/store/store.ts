@@ -10,10 +10,11 @@
 // limit is each query's.
 import { statSync } from 'node:fs';
 import {
-  DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBConnection,
+  BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, DuckDBTimestampValue, INTEGER, StatementType, TIMESTAMP, UBIGINT, UINTEGER, VARCHAR,
+  type DuckDBAppender, type DuckDBConnection, type DuckDBType, type DuckDBValue,
 } from '@duckdb/node-api';
 import { TABLES, createTableSql, type ColumnType, type TableDef, type TableName } from './schema.js';
-import type { Cell } from './rows.js';
+import type { Cell, Columns } from './rows.js';
 
 export interface StoreLimits {
   /** The database's memory limit (DuckDB's memory_limit: "256MB"). */
@@ -64,18 +65,20 @@ export interface RetentionResult {
   sizeBytes: number;
 }
 
-type AppendFn = (a: DuckDBAppender, v: Exclude<Cell, null>) => void;
-
-const APPEND: Record<ColumnType, AppendFn> = {
-  TIMESTAMP: (a, v) => a.appendTimestamp(new DuckDBTimestampValue(BigInt(v) / 1000n)),
-  VARCHAR: (a, v) => a.appendVarchar(String(v)),
-  INTEGER: (a, v) => a.appendInteger(Number(v)),
-  UINTEGER: (a, v) => a.appendUInteger(Number(v)),
-  BIGINT: (a, v) => a.appendBigInt(BigInt(v)),
-  UBIGINT: (a, v) => a.appendUBigInt(BigInt(v)),
-  BOOLEAN: (a, v) => a.appendBoolean(Boolean(v)),
-  DOUBLE: (a, v) => a.appendDouble(Number(v)),
+/** Each column type: DuckDB's, and a cell as its value. */
+const TYPES: Record<ColumnType, { type: DuckDBType; value(v: Exclude<Cell, null>): DuckDBValue }> = {
+  TIMESTAMP: { type: TIMESTAMP, value: (v) => new DuckDBTimestampValue(BigInt(v) / 1000n) },
+  VARCHAR: { type: VARCHAR, value: (v) => String(v) },
+  INTEGER: { type: INTEGER, value: (v) => Number(v) },
+  UINTEGER: { type: UINTEGER, value: (v) => Number(v) },
+  BIGINT: { type: BIGINT, value: (v) => BigInt(v) },
+  UBIGINT: { type: UBIGINT, value: (v) => BigInt(v) },
+  BOOLEAN: { type: BOOLEAN, value: (v) => Boolean(v) },
+  DOUBLE: { type: DOUBLE, value: (v) => Number(v) },
 };
+
+/** Rows per data chunk: DuckDB's vector size. */
+const CHUNK_ROWS = 2048;
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
@@ -150,23 +153,34 @@ export class EventStore {
     return store;
   }
 
-  /** Appends rows, table by table, and flushes them (one transaction per table). */
-  append(batch: ReadonlyMap<TableName, readonly Cell[][]>): number {
+  /**
+   * Appends rows, table by table, a data chunk (column by column, up to
+   * 2048 rows) at a time, and flushes them (one transaction per table).
+   */
+  append(batch: Iterable<readonly [TableName, Columns]>): number {
     let n = 0;
-    for (const [table, rows] of batch) {
+    for (const [table, columns] of batch) {
       const a = this.appenders.get(table);
-      if (!a || !rows.length) continue;
-      const cols = a.def.columns;
-      for (const row of rows) {
-        for (let i = 0; i < cols.length; i++) {
-          const v = row[i];
-          if (v === null || v === undefined) a.appender.appendNull();
-          else APPEND[cols[i]!.type](a.appender, v);
-        }
-        a.appender.endRow();
+      const rows = columns[0]?.length ?? 0;
+      if (!a || !rows) continue;
+      if (columns.length !== a.def.columns.length) throw new Error(`${table}: ${columns.length} columns given, the table has ${a.def.columns.length}`);
+      const types = a.def.columns.map((col) => TYPES[col.type]);
+      for (let start = 0; start < rows; start += CHUNK_ROWS) {
+        const end = Math.min(rows, start + CHUNK_ROWS);
+        const chunk = DuckDBDataChunk.create(types.map((t) => t.type), end - start);
+        chunk.setColumns(types.map((t, i) => {
+          const col = columns[i]!;
+          const out: DuckDBValue[] = new Array(end - start);
+          for (let r = start; r < end; r++) {
+            const v = col[r];
+            out[r - start] = v === null || v === undefined ? null : t.value(v);
+          }
+          return out;
+        }));
+        a.appender.appendDataChunk(chunk);
       }
       a.appender.flushSync();
-      n += rows.length;
+      n += rows;
     }
     this.appended += n;
     return n;

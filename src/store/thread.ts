@@ -1,7 +1,7 @@
 // The agent's side of the store's thread (worker.ts): requests as promises.
 import { Worker } from 'node:worker_threads';
 import { QueryError, QueryLimitError, type QueryOptions, type QueryResult, type RetentionLimits, type RetentionResult, type StoreLimits } from './store.js';
-import type { Cell } from './rows.js';
+import type { Columns } from './rows.js';
 import type { TableName } from './schema.js';
 import type { StoreReply, StoreRequest } from './worker.js';
 
@@ -57,7 +57,7 @@ export class StoreThread {
     });
   }
 
-  append(batch: [TableName, Cell[][]][]): Promise<number> {
+  append(batch: [TableName, Columns][]): Promise<number> {
     return this.request({ op: 'append', batch });
   }
 
