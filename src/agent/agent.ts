@@ -5,7 +5,9 @@
 //
 //   process, file sensors ─┐
 //   policy engine ─────────┼─► EventPipeline ─► EventHub ─► history
-//   rules (LiveRules) ─────┘   (time order)              └► each GetEvents client (own filter, own bound)
+//   rules (LiveRules) ─────┘   (time order)  │            └► each GetEvents client (own filter, own bound)
+//                                            ├► store sink (bounded) ─► the store's thread (DuckDB; Query RPC)
+//                                            └► OTLP log sink (otlp.logs)
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
