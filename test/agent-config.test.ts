@@ -69,6 +69,15 @@ describe('agent configuration', () => {
     ]);
   });
 
+  test('the console: off by default; an address; refused without the store', () => {
+    assert.equal(parseAgentConfig('c.yaml', '').console, undefined);
+    assert.deepEqual(parseAgentConfig('c.yaml', 'console: {address: "127.0.0.1:9411"}').console, { host: '127.0.0.1', port: 9411 });
+    assert.deepEqual(problems('console: {address: "127.0.0.1:9411"}\nstore: {enabled: false}\n'), [
+      'agent.yaml:1:20: console.address: the console shows the store: it needs store.enabled',
+    ]);
+    assert.match(problems('console: {address: "nohost"}\n')[0]!, /console.address: expected host:port/);
+  });
+
   test('each problem as file:line:col: field: reason', () => {
     assert.deepEqual(problems('api:\n  sockt: /x\n'), [
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',

@@ -35,6 +35,7 @@ import { otlpRecord } from '../output/otlp-records.js';
 import { describeLosses, type Sink } from '../pipeline/index.js';
 import { StoreSink } from '../store/sink.js';
 import { StoreError, StoreThread } from '../store/thread.js';
+import { ConsoleServer } from './console.js';
 import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
@@ -45,7 +46,7 @@ const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
 
 /** Settings only a restart applies (the rest a reload does). */
 function restartOnly(c: AgentConfig): string {
-  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory, c.store]);
+  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory, c.store, c.console]);
 }
 
 /** How long the OTLP log output may take for what is queued when the agent stops. */
@@ -84,6 +85,7 @@ export class Agent {
   private storeThread: StoreThread | undefined;
   private storeSink: StoreSink<AgentEvent> | undefined;
   private retention: NodeJS.Timeout | undefined;
+  private console: ConsoleServer | undefined;
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
@@ -200,11 +202,17 @@ export class Agent {
     this.pipeline.start();
     this.api = await serveApi(c.api, this.service());
     if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);
+    if (c.console && this.storeThread) {
+      const store = this.storeThread;
+      const limits = { timeoutMs: c.store!.queryTimeoutMs, maxRows: 10_000 };
+      this.console = await ConsoleServer.start({ ...c.console, stateDirectory: c.stateDirectory, query: (sql) => store.query(sql, limits) });
+    }
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
       rules: this.rules.status().active, health: this.healthAddress(), metrics: this.telemetry?.metricsUrl,
-      otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined,
+      otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined, store: c.store?.path,
+      console: this.console ? `${this.console.url} (token in ${this.console.tokenFile})` : undefined,
     }, 'ready');
   }
 
@@ -236,7 +244,7 @@ export class Agent {
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp, state and store changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp, state, store and console changes take effect at the next restart');
       }
       this.config = next;
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
@@ -387,6 +395,8 @@ export class Agent {
     this.api = undefined;
     this.health?.close();
     this.health = undefined;
+    this.console?.close();
+    this.console = undefined;
     // Last: the final metric export, then BPF statistics off.
     await this.telemetry?.close();
     this.telemetry = undefined;

@@ -50,6 +50,8 @@ export interface AgentConfig {
   readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
   /** Where policies and rules added through the API are kept across restarts. */
   readonly stateDirectory: string;
+  /** The web console's host:port (docs/store.md); undefined: off. */
+  readonly console: { readonly host: string; readonly port: number } | undefined;
   /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
   readonly store: StoreConfig | undefined;
   /** Where each field was written, for errors found later (a policy path that does not load). */
@@ -96,6 +98,7 @@ const CONFIG_SCHEMA: Schema = {
     // interval: seconds, a fraction allowed (the schema's numbers are integers).
     otlp: { t: 'object', props: { endpoint: { t: 'string', minLength: 1 }, interval: { t: 'any' }, logs: { t: 'boolean' }, buffer: str } },
     state: { t: 'object', props: { directory: { t: 'string', minLength: 1 } } },
+    console: { t: 'object', props: { address: str } },
     store: {
       t: 'object',
       props: {
@@ -124,6 +127,7 @@ interface RawConfig {
   metrics?: { address?: string; bpfStats?: boolean } | null;
   otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
   state?: { directory?: string };
+  console?: { address?: string } | null;
   store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
 }
@@ -232,6 +236,9 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
       queryTimeoutMs: (o.query?.timeout ?? STORE_DEFAULTS.queryTimeoutMs / 1000) * 1000, queryMemoryBytes: memory ?? 0,
     };
   }
+  const consoleAddress = raw?.console?.address === undefined ? undefined : parseAddress(raw.console.address);
+  if (consoleAddress instanceof Error) at('console.address', consoleAddress.message);
+  else if (consoleAddress && !store) at('console.address', 'the console shows the store: it needs store.enabled');
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
     file: name,
@@ -246,6 +253,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     metrics,
     otlp,
     stateDirectory,
+    console: consoleAddress as AgentConfig['console'],
     store,
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
