@@ -89,7 +89,15 @@ export class StoreSink<E> implements PipelineSink<E> {
       this.noteLoss(sensor, 'queue_full', 1);
       return;
     }
-    const row = rowOf(se, this.opts.timeOf(e));
+    let row;
+    try {
+      row = rowOf(se, this.opts.timeOf(e));
+    } catch (err) {
+      // An event this version cannot make a row of: counted, and the pipeline goes on.
+      this.lastError = err instanceof Error ? err : new Error(String(err));
+      this.noteLoss(sensor, 'write_failed', 1);
+      return;
+    }
     let cols = this.gathering.get(row.table);
     if (!cols) this.gathering.set(row.table, (cols = row.values.map(() => [])));
     for (let i = 0; i < cols.length; i++) cols[i]!.push(row.values[i]!);
