@@ -33,3 +33,9 @@ fi
 if [ "$first_ok" = 0 ] || [ -n "$(find src/generated -newer dist/.tsbuildinfo -print -quit 2>/dev/null)" ]; then
   tsc
 fi
+
+# The web console's front end (console/ → dist/console/app.js), bundled with esbuild.
+if [ ! -f dist/console/app.js ] || [ -n "$(find console -newer dist/console/app.js -print -quit)" ]; then
+  npx --no-install esbuild console/app.tsx --bundle --minify --format=esm --target=es2022 --jsx=automatic \
+    --jsx-import-source=preact --outfile=dist/console/app.js --log-level=warning
+fi

@@ -51,6 +51,33 @@ describe('agent configuration', () => {
     assert.equal(parseAgentConfig('a.yaml', 'health: {address: "off"}').health, undefined);
   });
 
+  test('the store: on by default in the state directory; its limits read and checked', () => {
+    assert.deepEqual(parseAgentConfig('<defaults>', '').store, {
+      path: '/var/lib/vigil/store.duckdb', maxAgeMs: 24 * 3_600_000, maxBytes: 1 << 30, queueRows: 100_000, queryTimeoutMs: 10_000, queryMemoryBytes: 256 << 20,
+    });
+    assert.equal(parseAgentConfig('s.yaml', 'state: {directory: /srv/v/}').store?.path, '/srv/v/store.duckdb');
+    assert.equal(parseAgentConfig('s.yaml', 'store: {enabled: false}').store, undefined);
+    assert.deepEqual(parseAgentConfig('s.yaml', 'store: {path: /d/s.db, retention: {age: 7d, size: 64MiB}, queue: 5000, query: {timeout: 3, memory: 1GiB}}').store, {
+      path: '/d/s.db', maxAgeMs: 7 * 86_400_000, maxBytes: 64 << 20, queueRows: 5000, queryTimeoutMs: 3000, queryMemoryBytes: 1 << 30,
+    });
+    assert.deepEqual(problems('store:\n  path: rel.db\n  retention: {age: 10s, size: 1MiB}\n  queue: 10\n  query: {memory: lots}\n'), [
+      'agent.yaml:4:10: store.queue: must be >= 1000, found 10',
+      'agent.yaml:2:9: store.path: expected an absolute path, got "rel.db"',
+      'agent.yaml:3:20: store.retention.age: expected a duration of a minute or more (90m, 24h, 7d), got "10s"',
+      'agent.yaml:3:31: store.retention.size: at least 16MiB',
+      'agent.yaml:5:19: store.query.memory: expected a size such as 256MiB, got "lots"',
+    ]);
+  });
+
+  test('the console: off by default; an address; refused without the store', () => {
+    assert.equal(parseAgentConfig('c.yaml', '').console, undefined);
+    assert.deepEqual(parseAgentConfig('c.yaml', 'console: {address: "127.0.0.1:9411"}').console, { host: '127.0.0.1', port: 9411 });
+    assert.deepEqual(problems('console: {address: "127.0.0.1:9411"}\nstore: {enabled: false}\n'), [
+      'agent.yaml:1:20: console.address: the console shows the store: it needs store.enabled',
+    ]);
+    assert.match(problems('console: {address: "nohost"}\n')[0]!, /console.address: expected host:port/);
+  });
+
   test('each problem as file:line:col: field: reason', () => {
     assert.deepEqual(problems('api:\n  sockt: /x\n'), [
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',

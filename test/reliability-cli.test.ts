@@ -182,6 +182,15 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'negative number', argv: ['--last', '-5'], names: /--last: expected a positive integer, got "-5"/ },
     { kind: 'missing value', argv: ['--socket'], names: /--socket: a value is needed/ },
   ],
+  'query': [
+    { kind: 'missing argument', argv: [], names: /give a query: "SQL" or a name/ },
+    { kind: 'bad value', argv: ['SELECT 1', '--output', 'xml'], names: /--output: unknown format "xml"; available: table, json, csv/ },
+    { kind: 'bad value', argv: ['alerts', '--since', 'yesterday'], names: /--since: expected RFC 3339/ },
+    { kind: 'bad value', argv: ['process_tree', '--limit', '5'], names: /process_tree takes no --limit; it takes --at/ },
+    { kind: 'negative number', argv: ['SELECT 1', '--max-rows', '-5'], names: /--max-rows: expected a positive integer, got "-5"/ },
+    { kind: 'missing value', argv: ['SELECT 1', '--parquet'], names: /--parquet: a value is needed/ },
+    { kind: 'bad value', argv: ['--store', '/nonexistent/store.duckdb', 'SELECT 1'], names: /no such store file/ },
+  ],
   'bpf': [
     { kind: 'missing argument', argv: [], names: /give a subcommand: ls/ },
   ],

@@ -5,9 +5,12 @@
 //
 //   process, file, flow sensors ─┐                          ┌─► EventHub ─► history
 //   policy engine ───────────────┼─► EventPipeline ─────────┤             └► each GetEvents client (own filter, own bound)
-//   rules' syscall sensor ───────┘   (time order)           ├─► OTLP logs
+//   rules' syscall sensor ───────┘   (time order)           ├─► store sink (bounded) ─► the store's thread (DuckDB; Query RPC)
+//                                                            ├─► OTLP logs
 //                                                            └─► rules (every event once; alerts released right after it)
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ensureTracefs, NotSupportedError } from '../bpf/index.js';
 import { FilterSet } from '../sensors/filter.js';
@@ -32,6 +35,10 @@ import { Telemetry, otlpLogSink } from '../telemetry/index.js';
 import { eventFormatter, formatEvent } from '../output/event-format.js';
 import { otlpRecord } from '../output/otlp-records.js';
 import { describeLosses, type Sink } from '../pipeline/index.js';
+import { StoreSink } from '../store/sink.js';
+import { StoreError, StoreThread } from '../store/thread.js';
+import { ConsoleServer } from './console.js';
+import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
@@ -41,11 +48,15 @@ const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
 
 /** Settings only a restart applies (the rest a reload does). */
 function restartOnly(c: AgentConfig): string {
-  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory]);
+  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory, c.store, c.console]);
 }
 
 /** How long the OTLP log output may take for what is queued when the agent stops. */
 const OTLP_GRACE_MS = 250;
+/** How long the store may take to append what is queued when the agent stops. */
+const STORE_GRACE_MS = 1000;
+/** How often the store's retention runs. */
+const RETENTION_INTERVAL_MS = 60_000;
 
 const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
@@ -75,6 +86,11 @@ export class Agent {
   private telemetry: Telemetry | undefined;
   /** The OTLP log output (otlp.logs): one more sink of the pipeline, its queue the retry buffer. */
   private readonly otlpLogs: Sink<AgentEvent> | undefined;
+  /** The embedded store (store in the configuration) and its sink, behind its own bounded queue. */
+  private storeThread: StoreThread | undefined;
+  private storeSink: StoreSink<AgentEvent> | undefined;
+  private retention: NodeJS.Timeout | undefined;
+  private console: ConsoleServer | undefined;
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
@@ -162,6 +178,7 @@ export class Agent {
         otlp: c.otlp?.endpoint, otlpIntervalMs: c.otlp?.intervalMs ?? 10_000,
       }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules, firewall: this.firewall }, (line) => this.log.info({}, line));
     }
+    if (c.store) await this.openStore(c.store);
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
       kinds: [...this.processKinds],
@@ -203,13 +220,37 @@ export class Agent {
     this.pipeline.start();
     this.api = await serveApi(c.api, this.service());
     if (c.health) this.health = await this.serveHealth(c.health.host, c.health.port);
+    if (c.console && this.storeThread) {
+      const store = this.storeThread;
+      const limits = { timeoutMs: c.store!.queryTimeoutMs, maxRows: 10_000 };
+      this.console = await ConsoleServer.start({ ...c.console, stateDirectory: c.stateDirectory, query: (sql) => store.query(sql, limits) });
+    }
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
       rules: this.rules.status().active, rulesNotSensed: this.rules.unsensed.length ? this.rules.unsensed : undefined,
       health: this.healthAddress(), metrics: this.telemetry?.metricsUrl,
-      otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined,
+      otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined, store: c.store?.path,
+      console: this.console ? `${this.console.url} (token in ${this.console.tokenFile})` : undefined,
     }, 'ready');
+  }
+
+  /** Opens the store on its thread, adds its sink to the pipeline, and runs retention now and every minute. */
+  private async openStore(s: NonNullable<AgentConfig['store']>): Promise<void> {
+    mkdirSync(path.dirname(s.path), { recursive: true, mode: 0o700 });
+    this.storeThread = await StoreThread.open(s.path, { memoryLimit: `${Math.floor(s.queryMemoryBytes / (1 << 20))}MiB`, threads: 2 });
+    this.storeSink = new StoreSink<AgentEvent>(this.storeThread, {
+      capacityRows: s.queueRows, storeEvent: (e) => e, timeOf: agentEventTime, sensorOf: agentEventSensor,
+    });
+    this.pipeline.addSink(this.storeSink);
+    const retain = (): void => {
+      this.storeThread?.retain({ maxAgeMs: s.maxAgeMs, maxBytes: s.maxBytes }).then((r) => {
+        if (r.deleted) this.log.info({ deleted: r.deleted, sizeBytes: r.sizeBytes }, 'store retention');
+      }, (e: unknown) => this.log.warn({ err: (e as Error).message }, 'store retention failed'));
+    };
+    retain();
+    this.retention = setInterval(retain, RETENTION_INTERVAL_MS);
+    this.retention.unref();
   }
 
   /** The configuration changed (SIGHUP): what can change while running does; an error leaves the last one in force. */
@@ -223,7 +264,7 @@ export class Agent {
       await this.rules.setConfigured(next.rules);
       await this.applyFirewall(next);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp and state changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp, state, store and console changes take effect at the next restart');
       }
       this.config = next;
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
@@ -329,6 +370,13 @@ export class Agent {
           return { active: s.active, total: s.total };
         },
         ListRules: async () => this.rules.status(),
+        Query: async (r: { sql: string; maxRows: number }) => {
+          if (!this.storeThread || !this.config.store) throw new StoreError('the store is off in this agent\'s configuration (store.enabled: false)');
+          const res = await this.storeThread.query(r.sql, {
+            timeoutMs: this.config.store.queryTimeoutMs, maxRows: r.maxRows > 0 ? r.maxRows : DEFAULT_QUERY_OPTIONS.maxRows,
+          });
+          return { columns: res.columns, types: res.types, rows: res.rows.map((row) => JSON.stringify(row)), truncated: res.truncated };
+        },
       }),
     };
   }
@@ -369,7 +417,11 @@ export class Agent {
     this.policies.close();
     this.rules.close();
     // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.
-    await this.pipeline.close(this.otlpLogs ? OTLP_GRACE_MS : 0);
+    // (The grace is only waited for while an output still has something queued.)
+    await this.pipeline.close(Math.max(this.otlpLogs ? OTLP_GRACE_MS : 0, this.storeSink ? STORE_GRACE_MS : 0));
+    if (this.retention) clearInterval(this.retention);
+    await this.storeThread?.close();
+    this.storeThread = undefined;
     const unsent = this.otlpLogs?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
     if (unsent.length) this.log.warn({ output: this.otlpLogs!.name }, `not delivered: ${describeLosses(unsent)}`);
     this.hub.close();
@@ -377,6 +429,8 @@ export class Agent {
     this.api = undefined;
     this.health?.close();
     this.health = undefined;
+    this.console?.close();
+    this.console = undefined;
     // Last: the final metric export, then BPF statistics off.
     await this.telemetry?.close();
     this.telemetry = undefined;

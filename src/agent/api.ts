@@ -10,15 +10,17 @@ import { NotSupportedError } from '../bpf/index.js';
 import { agentService, socketTarget } from './proto.js';
 import { RequestError } from './subscription.js';
 import { PolicyStateError } from './policies.js';
+import { StoreError } from '../store/thread.js';
 
 /** A handler's failure as the gRPC status a client sees. */
 export function statusOf(e: unknown): grpc.ServiceError | Partial<grpc.StatusObject> {
   const details = e instanceof Error ? e.message : String(e);
   let code = grpc.status.INTERNAL;
   if (e instanceof PolicyStateError) code = e.code === 'not_found' ? grpc.status.NOT_FOUND : grpc.status.ALREADY_EXISTS;
-  else if (e instanceof NotSupportedError) code = grpc.status.FAILED_PRECONDITION;
+  else if (e instanceof Error && e.name === 'QueryLimitError') code = grpc.status.RESOURCE_EXHAUSTED;
+  else if (e instanceof NotSupportedError || e instanceof StoreError) code = grpc.status.FAILED_PRECONDITION;
   else if (e instanceof RequestError || (e as { diagnostics?: unknown } | null)?.diagnostics !== undefined
-    || (e instanceof Error && /^(Policy|Rules)\w*Error$/.test(e.name))) code = grpc.status.INVALID_ARGUMENT;
+    || (e instanceof Error && /^(Policy|Rules|Query)\w*Error$/.test(e.name))) code = grpc.status.INVALID_ARGUMENT;
   return { code, details };
 }
 

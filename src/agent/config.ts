@@ -54,6 +54,10 @@ export interface AgentConfig {
   readonly stateDirectory: string;
   /** XDP firewalls the agent keeps as written here, one per interface. */
   readonly firewall: readonly FirewallConfig[];
+  /** The web console's host:port (docs/store.md); undefined: off. */
+  readonly console: { readonly host: string; readonly port: number } | undefined;
+  /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
+  readonly store: StoreConfig | undefined;
   /** Where each field was written, for errors found later (a policy path that does not load). */
   readonly positions: Positions;
 }
@@ -67,6 +71,29 @@ export interface FirewallConfig {
   readonly block: readonly string[];
   readonly allow: readonly string[];
   readonly rateLimit: { readonly pps: number; readonly burst: number } | undefined;
+}
+
+export interface StoreConfig {
+  /** The DuckDB file (default: store.duckdb in the state directory). */
+  readonly path: string;
+  /** Rows older than this are deleted; the file is kept under maxBytes (the oldest rows go first). */
+  readonly maxAgeMs: number;
+  readonly maxBytes: number;
+  /** Rows queued for the store at most before events are dropped (and counted). */
+  readonly queueRows: number;
+  /** Each query's time limit, and the store's memory limit (queries run one at a time). */
+  readonly queryTimeoutMs: number;
+  readonly queryMemoryBytes: number;
+}
+
+export const STORE_DEFAULTS = { maxAgeMs: 24 * 3_600_000, maxBytes: 1 << 30, queueRows: 100_000, queryTimeoutMs: 10_000, queryMemoryBytes: 256 << 20 };
+
+const AGE_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "24h", "90m", "7d": ms; undefined if not a duration. */
+export function parseAge(v: string): number | undefined {
+  const m = /^(\d+)(s|m|h|d)$/.exec(v);
+  return m ? Number(m[1]) * AGE_UNIT_MS[m[2]!]! : undefined;
 }
 
 const str: Schema = { t: 'string' };
@@ -97,6 +124,16 @@ const CONFIG_SCHEMA: Schema = {
         },
       },
     },
+    console: { t: 'object', props: { address: str } },
+    store: {
+      t: 'object',
+      props: {
+        enabled: { t: 'boolean' }, path: { t: 'string', minLength: 1 },
+        retention: { t: 'object', props: { age: str, size: str } },
+        queue: { t: 'integer', min: 1000, max: 10_000_000 },
+        query: { t: 'object', props: { timeout: { t: 'integer', min: 1, max: 3600 }, memory: str } },
+      },
+    },
     network: {
       t: 'object',
       props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
@@ -116,6 +153,8 @@ interface RawConfig {
   metrics?: { address?: string; bpfStats?: boolean } | null;
   otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
   state?: { directory?: string };
+  console?: { address?: string } | null;
+  store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
 }
@@ -224,6 +263,27 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
       rateLimit: f.rateLimit && { pps: f.rateLimit.pps, burst: f.rateLimit.burst ?? f.rateLimit.pps },
     });
   });
+  let store: StoreConfig | undefined;
+  if (raw?.store?.enabled !== false) {
+    const o = raw?.store ?? {};
+    const path = o.path ?? `${stateDirectory.replace(/\/+$/, '')}/store.duckdb`;
+    if (o.path !== undefined && !o.path.startsWith('/')) at('store.path', `expected an absolute path, got "${o.path}"`);
+    const maxAgeMs = o.retention?.age === undefined ? STORE_DEFAULTS.maxAgeMs : parseAge(o.retention.age);
+    if (maxAgeMs === undefined || maxAgeMs < 60_000) at('store.retention.age', `expected a duration of a minute or more (90m, 24h, 7d), got "${o.retention?.age}"`);
+    const maxBytes = o.retention?.size === undefined ? STORE_DEFAULTS.maxBytes : parseByteSize(o.retention.size);
+    if (maxBytes === undefined) at('store.retention.size', `expected a size such as 512MiB or 1GiB, got "${o.retention?.size}"`);
+    else if (maxBytes < 16 << 20) at('store.retention.size', 'at least 16MiB');
+    const memory = o.query?.memory === undefined ? STORE_DEFAULTS.queryMemoryBytes : parseByteSize(o.query.memory);
+    if (memory === undefined) at('store.query.memory', `expected a size such as 256MiB, got "${o.query?.memory}"`);
+    else if (memory < 32 << 20) at('store.query.memory', 'at least 32MiB');
+    store = {
+      path, maxAgeMs: maxAgeMs ?? 0, maxBytes: maxBytes ?? 0, queueRows: o.queue ?? STORE_DEFAULTS.queueRows,
+      queryTimeoutMs: (o.query?.timeout ?? STORE_DEFAULTS.queryTimeoutMs / 1000) * 1000, queryMemoryBytes: memory ?? 0,
+    };
+  }
+  const consoleAddress = raw?.console?.address === undefined ? undefined : parseAddress(raw.console.address);
+  if (consoleAddress instanceof Error) at('console.address', consoleAddress.message);
+  else if (consoleAddress && !store) at('console.address', 'the console shows the store: it needs store.enabled');
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
     file: name,
@@ -239,6 +299,8 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     otlp,
     stateDirectory,
     firewall,
+    console: consoleAddress as AgentConfig['console'],
+    store,
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
   };

@@ -8,7 +8,7 @@ import { isPermissionError, missingCapabilities, PrivilegeError } from './privil
 /** The commands, in the order help lists them: each is ./commands/<name>.js, loaded when it runs. */
 const COMMANDS: readonly string[] = [
   'features', 'observe', 'rules', 'run', 'profile', 'top', 'firewall', 'netpolicy', 'bandwidth', 'policy', 'agent', 'events',
-  'doctor', 'bpf', 'trace',
+  'query', 'doctor', 'bpf', 'trace',
 ];
 
 async function loadCommand(name: string): Promise<Command> {
@@ -32,6 +32,7 @@ function help(): string {
     '  policy     TracingPolicies (Tetragon format): validate FILE..., compat DIR; add, delete, list, enable, disable in the agent',
     '  agent      the long-running agent: sensors, policies, rules from one config; a local gRPC API',
     '  events     stream events from the running agent (observe\'s filters and outputs, --last, --since)',
+    '  query      SQL over the agent\'s embedded store, and built-in queries (--list)',
     '  doctor     the host\'s eBPF hardening: each setting, what it means, what is recommended',
     '  bpf        what is loaded on this host: ls every BPF program, map and link, who holds it, what it costs',
     '  trace      compile and run a BPF C script (bcc-style, CO-RE), printing its maps',

@@ -1,6 +1,6 @@
 // The event pipeline: time-ordered merge of rings, bounded per-output queues
 // with loss accounting, back-pressure to the rings. See docs/ARCHITECTURE.md.
-export { EventPipeline, type EventPipelineOptions, type PipelineSource, type PipelineStats } from './pipeline.js';
+export { EventPipeline, type EventPipelineOptions, type PipelineSink, type PipelineSource, type PipelineStats } from './pipeline.js';
 export {
   eventKindLabel, eventSensor, eventTime, vigilEventOptions, VIGIL_EVENT_KINDS, type AlertEvent, type DnsEvent, type EventOf, type FlowEvent,
   type LostEvent, type PolicyMatchEvent, type VigilEvent, type VigilEventKind,

@@ -14,8 +14,29 @@
 // by the sinks' capacities, the merge's maxHeld and one bounded drain per ring. Losses go in-band (each
 // sink's lost record) and to stderr, at most once per reportIntervalMs.
 import { TimeOrderedMerge } from './merge.js';
-import { LossCounter, LOSS_REASON_TEXT, describeLosses, type Loss } from './loss.js';
-import type { Sink } from './sink.js';
+import { LossCounter, LOSS_REASON_TEXT, describeLosses, type Loss, type LossReason } from './loss.js';
+
+/**
+ * What the pipeline needs of a sink: a bounded queue that takes or counts
+ * each event (Sink, src/pipeline/sink.ts, for formatted lines; the store's
+ * sink for rows).
+ */
+export interface PipelineSink<E> {
+  readonly name: string;
+  /** Refusing events (its queue is full), or gone. */
+  readonly full: boolean;
+  readonly closed: boolean;
+  readonly lost: LossCounter;
+  readonly lastError: NodeJS.ErrnoException | Error | undefined;
+  /** Called when the sink has room again. */
+  onRoom: (() => void) | undefined;
+  offer(e: E): void;
+  noteLoss(sensor: string, reason: LossReason, count: number): void;
+  takeReport(): Loss[];
+  flush(): void;
+  settle(timeoutMs: number): Promise<boolean>;
+  close(): void;
+}
 
 /** A ring's reader, as the pipeline drives it (sensors have these methods). */
 export interface PipelineSource {
@@ -95,7 +116,7 @@ export class EventPipeline<E, S extends E = E> {
   private readonly sources: { sensor: string; source: PipelineSource }[] = [];
   /** The latest time pushed per sensor: how far a source with a backlog has been read. */
   private readonly readUpTo = new Map<string, bigint>();
-  private readonly sinks: Sink<S>[] = [];
+  private readonly sinks: PipelineSink<S>[] = [];
   private readonly merge: TimeOrderedMerge<E>;
   private readonly windowNs: bigint;
   private timer: NodeJS.Timeout | undefined;
@@ -128,7 +149,7 @@ export class EventPipeline<E, S extends E = E> {
     if (this.paused) source.pause();
   }
 
-  addSink(s: Sink<S>): void {
+  addSink(s: PipelineSink<S>): void {
     this.sinks.push(s);
     // Room again: read on now rather than at the next tick.
     s.onRoom = () => {
@@ -332,6 +353,6 @@ export class EventPipeline<E, S extends E = E> {
   }
 }
 
-function errText(e: NodeJS.ErrnoException): string {
-  return e.code ? `${e.code}: ${e.message.replace(/^\w+: /, '').replace(/, write$/, '')}` : e.message;
+function errText(e: NodeJS.ErrnoException | Error): string {
+  return 'code' in e && e.code ? `${String(e.code)}: ${e.message.replace(/^\w+: /, '').replace(/, write$/, '')}` : e.message;
 }

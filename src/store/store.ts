@@ -1,0 +1,275 @@
+// The embedded store: one DuckDB database file, the tables of schema.ts,
+// rows appended in batches through DuckDB's Appender (one per table, kept
+// open), retention by age and size, and sandboxed read-only queries.
+//
+// The sandbox is DuckDB's own: external access off (no file, no network,
+// no extension loading from SQL) and the configuration locked so no SET
+// turns it on again; only SELECT statements run (the agent's connection
+// writes, a query's never does); each query has a time limit (interrupted)
+// and the database a memory limit, with queries run one at a time, so the
+// limit is each query's.
+import { statSync } from 'node:fs';
+import {
+  BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, DuckDBTimestampValue, INTEGER, StatementType, TIMESTAMP, UBIGINT, UINTEGER, VARCHAR,
+  type DuckDBAppender, type DuckDBConnection, type DuckDBType, type DuckDBValue,
+} from '@duckdb/node-api';
+import { TABLES, createTableSql, type ColumnType, type TableDef, type TableName } from './schema.js';
+import type { Cell, Columns } from './rows.js';
+
+export interface StoreLimits {
+  /** The database's memory limit (DuckDB's memory_limit: "256MB"). */
+  memoryLimit: string;
+  /** Threads a query may use. */
+  threads: number;
+}
+
+export const DEFAULT_STORE_LIMITS: StoreLimits = { memoryLimit: '256MB', threads: 2 };
+
+export interface QueryOptions {
+  /** Interrupted after this long. */
+  timeoutMs: number;
+  /** Rows returned at most (the rest are not read; `truncated` says so). */
+  maxRows: number;
+}
+
+export const DEFAULT_QUERY_OPTIONS: QueryOptions = { timeoutMs: 10_000, maxRows: 100_000 };
+
+export interface QueryResult {
+  columns: string[];
+  /** DuckDB's type names (VARCHAR, BIGINT, TIMESTAMP, ...). */
+  types: string[];
+  /** Values as JSON takes them (64-bit integers and timestamps as text). */
+  rows: unknown[][];
+  truncated: boolean;
+}
+
+/** A query refused: bad SQL, or not read-only. The message is DuckDB's first line. */
+export class QueryError extends Error {
+  override readonly name = 'QueryError';
+}
+
+/** A query stopped at its time or memory limit. */
+export class QueryLimitError extends Error {
+  override readonly name = 'QueryLimitError';
+}
+
+export interface RetentionLimits {
+  /** Rows older than this go. */
+  maxAgeMs: number;
+  /** The database's used size (blocks in use and write-ahead log) is brought under this. */
+  maxBytes: number;
+}
+
+export interface RetentionResult {
+  deleted: number;
+  sizeBytes: number;
+}
+
+/** Each column type: DuckDB's, and a cell as its value. */
+const TYPES: Record<ColumnType, { type: DuckDBType; value(v: Exclude<Cell, null>): DuckDBValue }> = {
+  TIMESTAMP: { type: TIMESTAMP, value: (v) => new DuckDBTimestampValue(BigInt(v) / 1000n) },
+  VARCHAR: { type: VARCHAR, value: (v) => String(v) },
+  INTEGER: { type: INTEGER, value: (v) => Number(v) },
+  UINTEGER: { type: UINTEGER, value: (v) => Number(v) },
+  BIGINT: { type: BIGINT, value: (v) => BigInt(v) },
+  UBIGINT: { type: UBIGINT, value: (v) => BigInt(v) },
+  BOOLEAN: { type: BOOLEAN, value: (v) => Boolean(v) },
+  DOUBLE: { type: DOUBLE, value: (v) => Number(v) },
+};
+
+/** Rows per data chunk: DuckDB's vector size. */
+const CHUNK_ROWS = 2048;
+
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+
+/** Opens a DuckDB database with the sandbox's settings. */
+async function sandboxed(path: string, limits: StoreLimits, readOnly: boolean): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(path, {
+    access_mode: readOnly ? 'READ_ONLY' : 'READ_WRITE',
+    enable_external_access: 'false',
+    autoload_known_extensions: 'false',
+    autoinstall_known_extensions: 'false',
+    memory_limit: limits.memoryLimit,
+    threads: String(limits.threads),
+    lock_configuration: 'true',
+  });
+}
+
+/** Runs one read-only query on `conn`, within the options' limits. */
+async function readOnlyQuery(conn: DuckDBConnection, sql: string, o: QueryOptions): Promise<QueryResult> {
+  let statements;
+  try {
+    statements = await conn.extractStatements(sql);
+  } catch (e) {
+    throw new QueryError(firstLine(e));
+  }
+  if (statements.count === 0) throw new QueryError('no statement');
+  if (statements.count > 1) throw new QueryError('one statement at a time');
+  let prepared;
+  try {
+    prepared = await statements.prepare(0);
+  } catch (e) {
+    throw new QueryError(firstLine(e));
+  }
+  if (prepared.statementType !== StatementType.SELECT) {
+    throw new QueryError(`only SELECT queries run here (the store is read-only to queries; this is a ${StatementType[prepared.statementType]} statement)`);
+  }
+  const timer = setTimeout(() => conn.interrupt(), o.timeoutMs);
+  try {
+    const reader = await prepared.runAndReadUntil(o.maxRows + 1);
+    const rows = reader.getRowsJson() as unknown[][];
+    const truncated = rows.length > o.maxRows || !reader.done;
+    return { columns: reader.columnNames(), types: reader.columnTypes().map(String), rows: rows.slice(0, o.maxRows), truncated };
+  } catch (e) {
+    const msg = firstLine(e);
+    if (/interrupt/i.test(msg)) throw new QueryLimitError(`interrupted: the query ran past its time limit (${o.timeoutMs} ms)`);
+    if (/^Out of Memory/i.test(msg)) throw new QueryLimitError(`${msg} (the store's memory limit: store.query.memory)`);
+    throw new QueryError(msg);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class EventStore {
+  private readonly appenders = new Map<TableName, { appender: DuckDBAppender; def: TableDef }>();
+  private queries: Promise<unknown> = Promise.resolve();
+  /** Rows appended since the open. */
+  appended = 0;
+
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    private readonly writer: DuckDBConnection,
+    private readonly reader: DuckDBConnection,
+  ) {}
+
+  /** Opens (or makes) the store at `path`; the tables are made if missing, what is stored stays. */
+  static async open(path: string, limits: StoreLimits = DEFAULT_STORE_LIMITS): Promise<EventStore> {
+    const instance = await sandboxed(path, limits, false);
+    const writer = await instance.connect();
+    for (const t of TABLES) await writer.run(createTableSql(t));
+    const store = new EventStore(path, instance, writer, await instance.connect());
+    for (const def of TABLES) store.appenders.set(def.name as TableName, { appender: await writer.createAppender(def.name), def });
+    return store;
+  }
+
+  /**
+   * Appends rows, table by table, a data chunk (column by column, up to
+   * 2048 rows) at a time, and flushes them (one transaction per table).
+   */
+  append(batch: Iterable<readonly [TableName, Columns]>): number {
+    let n = 0;
+    for (const [table, columns] of batch) {
+      const a = this.appenders.get(table);
+      const rows = columns[0]?.length ?? 0;
+      if (!a || !rows) continue;
+      if (columns.length !== a.def.columns.length) throw new Error(`${table}: ${columns.length} columns given, the table has ${a.def.columns.length}`);
+      const types = a.def.columns.map((col) => TYPES[col.type]);
+      for (let start = 0; start < rows; start += CHUNK_ROWS) {
+        const end = Math.min(rows, start + CHUNK_ROWS);
+        const chunk = DuckDBDataChunk.create(types.map((t) => t.type), end - start);
+        chunk.setColumns(types.map((t, i) => {
+          const col = columns[i]!;
+          const out: DuckDBValue[] = new Array(end - start);
+          for (let r = start; r < end; r++) {
+            const v = col[r];
+            out[r - start] = v === null || v === undefined ? null : t.value(v);
+          }
+          return out;
+        }));
+        a.appender.appendDataChunk(chunk);
+      }
+      a.appender.flushSync();
+      n += rows;
+    }
+    this.appended += n;
+    return n;
+  }
+
+  /** A read-only query, after those before it (one at a time: the memory limit is each query's). */
+  query(sql: string, o: QueryOptions = DEFAULT_QUERY_OPTIONS): Promise<QueryResult> {
+    const run = this.queries.then(() => readOnlyQuery(this.reader, sql, o));
+    this.queries = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Bytes in use: DuckDB's used blocks and its write-ahead log. */
+  async sizeBytes(): Promise<number> {
+    const r = await this.writer.runAndReadAll('SELECT used_blocks * block_size AS used FROM pragma_database_size()');
+    const used = Number(r.getRowsJson()[0]?.[0] ?? 0);
+    const wal = statSync(`${this.path}.wal`, { throwIfNoEntry: false })?.size ?? 0;
+    return used + wal;
+  }
+
+  private async deleteBefore(cutoffUs: bigint): Promise<number> {
+    let deleted = 0;
+    for (const t of TABLES) {
+      const r = await this.writer.run(`DELETE FROM ${t.name} WHERE time < make_timestamp(${cutoffUs}::BIGINT)`);
+      deleted += Number(r.rowsChanged);
+    }
+    return deleted;
+  }
+
+  /**
+   * Deletes rows older than maxAgeMs; then, while the database uses more
+   * than maxBytes, the oldest tenth of the time it spans (down to an hour's
+   * worth at least each round), checkpointing so the space is reused.
+   */
+  async retain(l: RetentionLimits, nowMs = Date.now()): Promise<RetentionResult> {
+    let deleted = await this.deleteBefore(BigInt(nowMs - l.maxAgeMs) * 1000n);
+    if (deleted) await this.writer.run('CHECKPOINT');
+    let size = await this.sizeBytes();
+    for (let round = 0; size > l.maxBytes && round < 10; round++) {
+      const span = await this.writer.runAndReadAll(
+        `SELECT epoch_us(min(t)), epoch_us(max(t)) FROM (${TABLES.map((t) => `SELECT min(time) AS t FROM ${t.name} UNION ALL SELECT max(time) FROM ${t.name}`).join(' UNION ALL ')})`);
+      const [lo, hi] = (span.getRowsJson()[0] ?? []).map((v) => (v === null ? undefined : BigInt(v as string)));
+      if (lo === undefined || hi === undefined) break;
+      const step = (hi - lo) / 10n;
+      const n = await this.deleteBefore(lo + (step > 0n ? step : 1n));
+      deleted += n;
+      await this.writer.run('CHECKPOINT');
+      size = await this.sizeBytes();
+      if (n === 0) break;
+    }
+    return { deleted, sizeBytes: size };
+  }
+
+  /** Rows per table. */
+  async counts(): Promise<Record<string, number>> {
+    const r = await this.writer.runAndReadAll(TABLES.map((t) => `SELECT '${t.name}', count(*) FROM ${t.name}`).join(' UNION ALL '));
+    return Object.fromEntries(r.getRowsJson().map(([t, n]) => [String(t), Number(n)]));
+  }
+
+  close(): void {
+    for (const { appender } of this.appenders.values()) {
+      try {
+        appender.closeSync();
+      } catch {
+        // Flushed at every batch: nothing is left in it.
+      }
+    }
+    this.appenders.clear();
+    this.reader.closeSync();
+    this.writer.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** A store file opened read-only for `vigil query --store FILE` (the agent must not hold it). */
+export async function queryStoreFile(path: string, sql: string, o: QueryOptions = DEFAULT_QUERY_OPTIONS, limits = DEFAULT_STORE_LIMITS): Promise<QueryResult> {
+  if (!statSync(path, { throwIfNoEntry: false })?.isFile()) throw new QueryError(`${path}: no such store file`);
+  let instance: DuckDBInstance;
+  try {
+    instance = await sandboxed(path, limits, true);
+  } catch (e) {
+    const msg = firstLine(e);
+    throw new Error(/lock/i.test(msg) ? `${path}: in use by a running agent (query it through the agent: vigil query without --store)` : `${path}: ${msg}`);
+  }
+  const conn = await instance.connect();
+  try {
+    return await readOnlyQuery(conn, sql, o);
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}

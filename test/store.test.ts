@@ -1,0 +1,276 @@
+// The embedded store on a real DuckDB file (no kernel, no root): rows of
+// every kind, appends that survive a reopen, the query sandbox (files and the
+// network refused from SQL, only SELECT, time and memory limits), retention
+// by age and size, the sink's bounded queue, the named queries.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { EventStore, QueryError, QueryLimitError, queryStoreFile } from '../src/store/store.js';
+import { TABLES, TABLE_BY_NAME, schemaMarkdown, type TableName } from '../src/store/schema.js';
+import { columnsOf, rowOf, type Cell, type Columns, type StoreEvent } from '../src/store/rows.js';
+import { StoreSink, type RowWriter } from '../src/store/sink.js';
+import { NAMED_QUERIES, ParamError, namedQuery, namedSql, timeLiteral } from '../src/store/named.js';
+import { parseQueryArgs, formatCsv } from '../src/cli/commands/query.js';
+import { UsageError } from '../src/cli/command.js';
+import { repoPath } from '../src/util/paths.js';
+import type { FlowRecord } from '../src/network/flow-types.js';
+
+const MS = 1_000_000n;
+const nowNs = (): bigint => BigInt(Date.now()) * MS;
+
+function proc(pid: number, ppid: number, exe: string): Record<string, unknown> {
+  return {
+    pid, ppid, uid: 0, execId: `e${pid}`, parentExecId: `e${ppid}`, binary: exe, args: [exe, '-x'], cwd: '/', container: 'host',
+  };
+}
+
+function exec(pid: number, ppid: number, exe: string, timeNs = nowNs()): StoreEvent {
+  return { kind: 'exec', timeNs, timeBootNs: 0n, process: proc(pid, ppid, exe), parent: undefined } as unknown as StoreEvent;
+}
+
+function exit(pid: number, ppid: number, exe: string, timeNs = nowNs()): StoreEvent {
+  return {
+    kind: 'exit', timeNs, timeBootNs: 0n, process: proc(pid, ppid, exe), parent: undefined, status: 0, signal: null, signalName: null, coreDumped: false,
+  } as unknown as StoreEvent;
+}
+
+function flow(kind: 'flow' | 'dns', sent: number): StoreEvent {
+  const record = {
+    time: '', uuid: 'u', verdict: 'FORWARDED', IP: { source: '10.0.0.1', destination: '10.0.0.2', ipVersion: 'IPv4' },
+    l4: kind === 'dns' ? { UDP: { source_port: 40000, destination_port: 53 } } : { TCP: { source_port: 40000, destination_port: 443 } },
+    source: { process: { pid: 7, binary: '/usr/bin/curl', exec_id: 'e7', comm: 'curl' } }, destination: {},
+    Type: kind === 'dns' ? 'L7' : 'L3_L4', node_name: 'n', is_reply: false, traffic_direction: 'EGRESS', Summary: '',
+    event_kind: kind === 'dns' ? 'dns-query' : 'tcp-close', flow_id: 'f1', destination_names: ['example.com'],
+    traffic: { bytes_sent: sent, bytes_received: 2 * sent, packets_sent: 1, packets_received: 1 },
+    l7: kind === 'dns' ? { type: 'REQUEST', dns: { query: 'example.com.', qtypes: ['A'] } } : undefined,
+  } as unknown as FlowRecord;
+  return { kind, timeBootNs: 0n, record } as StoreEvent;
+}
+
+/** Events as the sink hands them over: each table's rows, column by column. */
+function batchOf(events: StoreEvent[], timeNs = nowNs()): [TableName, Columns][] {
+  const m = new Map<TableName, Cell[][]>();
+  for (const e of events) {
+    const r = rowOf(e, e.kind === 'exec' || e.kind === 'exit' ? e.timeNs : timeNs);
+    if (!m.has(r.table)) m.set(r.table, []);
+    m.get(r.table)!.push(r.values);
+  }
+  return [...m].map(([t, rows]) => [t, columnsOf(rows, TABLE_BY_NAME.get(t)!.columns.length)]);
+}
+
+describe('the embedded store', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-store-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('docs/store.md holds the schema as schema.ts defines it', () => {
+    assert.ok(readFileSync(repoPath('docs', 'store.md'), 'utf8').includes(schemaMarkdown()), 'docs/store.md is stale: paste schemaMarkdown()');
+  });
+
+  test('each kind\'s row has its table\'s columns', () => {
+    for (const e of [exec(1, 0, '/a'), exit(1, 0, '/a'), flow('flow', 10), flow('dns', 0)]) {
+      const r = rowOf(e, nowNs());
+      assert.equal(r.values.length, TABLE_BY_NAME.get(r.table)!.columns.length, r.table);
+    }
+  });
+
+  test('appended rows are queried, and stay across a reopen', async () => {
+    const file = path.join(dir, 'reopen.duckdb');
+    let s = await EventStore.open(file);
+    assert.equal(s.append(batchOf([exec(1, 0, '/sbin/init'), exec(10, 1, '/bin/sh'), flow('flow', 100), flow('dns', 0)])), 4);
+    s.close();
+    s = await EventStore.open(file);
+    try {
+      const counts = await s.counts();
+      assert.equal(counts.process_events, 2);
+      assert.equal(counts.flows, 1);
+      assert.equal(counts.dns, 1);
+      const r = await s.query("SELECT exe, args FROM process_events WHERE pid = 10");
+      assert.deepEqual(r.rows, [['/bin/sh', '-x']]);
+      const f = await s.query('SELECT dst_port, bytes_sent, dst_names, exe FROM flows');
+      assert.deepEqual(f.rows, [[443, '100', 'example.com', '/usr/bin/curl']]);
+      assert.deepEqual(f.types, ['INTEGER', 'UBIGINT', 'VARCHAR', 'VARCHAR']);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('SQL cannot reach files or the network, write, or change the sandbox', async () => {
+    let hits = 0;
+    const server = http.createServer((_req, res) => {
+      hits++;
+      res.end('a,b\n1,2\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const secret = path.join(dir, 'secret.csv');
+    writeFileSync(secret, 'a,b\n1,2\n');
+    const s = await EventStore.open(path.join(dir, 'sandbox.duckdb'));
+    try {
+      const refused: [string, RegExp][] = [
+        [`SELECT * FROM read_csv('${secret}')`, /disabled by configuration/],
+        [`SELECT * FROM read_csv('http://127.0.0.1:${port}/x.csv')`, /disabled by configuration|not (be )?loaded|httpfs/i],
+        [`SELECT * FROM read_text('/etc/hostname')`, /disabled by configuration/],
+        [`COPY process_events TO '${path.join(dir, 'out.csv')}'`, /only SELECT|disabled by configuration/],
+        [`ATTACH '${path.join(dir, 'other.duckdb')}'`, /only SELECT|disabled by configuration/],
+        ['SET enable_external_access = true', /only SELECT/],
+        ['INSTALL httpfs', /only SELECT/],
+        ['DELETE FROM process_events', /only SELECT/],
+        ['CREATE TABLE x (a INTEGER)', /only SELECT/],
+        ['SELECT 1; SELECT 2', /one statement/],
+        ['SELEC 1', /syntax error/],
+      ];
+      for (const [sql, why] of refused) {
+        await assert.rejects(s.query(sql), (e: Error) => e instanceof QueryError && why.test(e.message), sql);
+      }
+      assert.equal(hits, 0, 'no request reached the server');
+      // The file stays closed from a store file opened for queries too.
+      s.close();
+      await assert.rejects(queryStoreFile(path.join(dir, 'sandbox.duckdb'), `SELECT * FROM read_csv('${secret}')`), QueryError);
+      const ok = await queryStoreFile(path.join(dir, 'sandbox.duckdb'), 'SELECT count(*) AS n FROM process_events');
+      assert.deepEqual(ok.rows, [['0']]);
+    } finally {
+      server.close();
+      try {
+        s.close();
+      } catch {
+        // Closed above.
+      }
+    }
+  });
+
+  test('a query stops at its time limit and at the memory limit', async () => {
+    const s = await EventStore.open(path.join(dir, 'limits.duckdb'), { memoryLimit: '64MB', threads: 1 });
+    try {
+      const t0 = Date.now();
+      await assert.rejects(s.query('SELECT sum(a.range * b.range) FROM range(100000000) a, range(1000) b', { timeoutMs: 200, maxRows: 10 }),
+        (e: Error) => e instanceof QueryLimitError && /time limit/.test(e.message));
+      assert.ok(Date.now() - t0 < 5000, `stopped after ${Date.now() - t0} ms`);
+      await assert.rejects(s.query('SELECT list(range) FROM range(50000000)', { timeoutMs: 30_000, maxRows: 10 }),
+        (e: Error) => e instanceof QueryLimitError && /memory/i.test(e.message));
+      // And the next query runs.
+      const r = await s.query('SELECT 42 AS x', { timeoutMs: 1000, maxRows: 10 });
+      assert.deepEqual(r.rows, [[42]]);
+      const cut = await s.query('SELECT range FROM range(100)', { timeoutMs: 1000, maxRows: 5 });
+      assert.equal(cut.rows.length, 5);
+      assert.equal(cut.truncated, true);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('retention: rows past the age go; over the size, the oldest go first', async () => {
+    const s = await EventStore.open(path.join(dir, 'retention.duckdb'));
+    try {
+      const now = Date.now();
+      const hour = 3_600_000;
+      s.append(batchOf([exec(1, 0, '/old', BigInt(now - 25 * hour) * MS), exec(2, 0, '/new', BigInt(now - hour) * MS)]));
+      const r = await s.retain({ maxAgeMs: 24 * hour, maxBytes: 1 << 30 }, now);
+      assert.equal(r.deleted, 1);
+      assert.deepEqual((await s.query('SELECT exe FROM process_events')).rows, [['/new']]);
+      // ~25 MB of rows (random names: DuckDB compresses the rest) over 100 minutes; a 16 MB bound keeps the newest.
+      for (let m = 100; m > 0; m--) {
+        const rows: Cell[][] = [];
+        for (let i = 0; i < 1200; i++) rows.push(rowOf(exec(1000 + i, 1, `/bin/${randomBytes(100).toString('hex')}`), BigInt(now - m * 60_000) * MS).values);
+        s.append([['process_events', columnsOf(rows, rows[0]!.length)]]);
+      }
+      const before = await s.sizeBytes();
+      assert.ok(before > 16 << 20, `stored ${before} bytes`);
+      const after = await s.retain({ maxAgeMs: 24 * hour, maxBytes: 16 << 20 }, now);
+      assert.ok(after.deleted > 0);
+      assert.ok(after.sizeBytes <= 16 << 20, `${after.sizeBytes} bytes after retention`);
+      const oldest = String((await s.query('SELECT min(time) FROM process_events')).rows[0]![0]);
+      assert.ok(Date.parse(`${oldest.replace(' ', 'T')}Z`) > now - 100 * 60_000, `the oldest left: ${oldest}`);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('the sink: a bounded queue that drops and counts, one batch at a time', async () => {
+    const batches: number[] = [];
+    let release: (() => void) | undefined;
+    const writer: RowWriter = {
+      path: 'test',
+      append: (batch) => new Promise((resolve) => {
+        const n = batch.reduce((a, [, cols]) => a + cols[0]!.length, 0);
+        batches.push(n);
+        release = () => resolve(n);
+      }),
+    };
+    const sink = new StoreSink<StoreEvent>(writer, { capacityRows: 10, storeEvent: (e) => e, timeOf: () => nowNs(), sensorOf: () => 'process' });
+    for (let i = 0; i < 6; i++) sink.offer(exec(i, 0, '/x'));
+    sink.flush();
+    // While the first batch is appended, the next gathers up to the bound; the rest is counted.
+    for (let i = 0; i < 20; i++) sink.offer(exec(i, 0, '/x'));
+    assert.equal(sink.queuedRows, 10);
+    assert.equal(sink.full, true);
+    assert.deepEqual(sink.lost.entries(), [{ sensor: 'process', reason: 'queue_full', count: 16 }]);
+    sink.flush();
+    assert.deepEqual(batches, [6], 'one batch at a time');
+    release!();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(batches, [6, 4], 'the next batch goes when the first is in');
+    release!();
+    assert.equal(await sink.settle(1000), true);
+    assert.equal(sink.delivered, 10);
+    assert.equal(sink.full, false);
+    sink.close();
+    sink.offer(exec(1, 0, '/x'));
+    assert.equal(sink.lost.entries().find((l) => l.reason === 'output_closed')?.count, 1);
+  });
+
+  test('named queries run on the tables; a tree of the processes alive', async () => {
+    const s = await EventStore.open(path.join(dir, 'named.duckdb'));
+    try {
+      const t = nowNs() - 1000n * MS;
+      s.append(batchOf([exec(1, 0, '/sbin/init', t), exec(10, 1, '/bin/sh', t), exec(11, 10, '/bin/sleep', t), exec(12, 10, '/bin/true', t),
+        exit(12, 10, '/bin/true', t + MS), flow('flow', 500)]));
+      for (const q of NAMED_QUERIES) await s.query(namedSql(q, {}));
+      const tree = await s.query(namedSql(namedQuery('process_tree')!, {}));
+      assert.deepEqual(tree.rows.map((r) => [r[0], r[3]]), [['1', '/sbin/init'], ['  10', '/bin/sh'], ['    11', '/bin/sleep']]);
+      const talkers = await s.query(namedSql(namedQuery('top_talkers')!, { since: '1h' }));
+      assert.deepEqual(talkers.rows[0]!.slice(0, 2), ['/usr/bin/curl', 7]);
+      assert.throws(() => namedSql(namedQuery('alerts')!, { since: 'yesterday' }), (e: Error) => e instanceof ParamError && /--since/.test(e.message));
+      assert.throws(() => namedSql(namedQuery('alerts')!, { at: 'now' }), /takes no --at/);
+      assert.throws(() => namedSql(namedQuery('top_talkers')!, { limit: "1; DROP TABLE flows" }), /whole number/);
+      assert.equal(timeLiteral('2026-12-06T10:00:00Z'), "TIMESTAMP '2026-12-06 10:00:00.000'");
+    } finally {
+      s.close();
+    }
+  });
+
+  test('vigil query\'s arguments: one line for each mistake', () => {
+    const bad: [string[], RegExp][] = [
+      [[], /give a query/],
+      [['SELECT 1', 'SELECT 2'], /one query at a time/],
+      [['SELECT 1', '--since', '1h'], /parameter of the named queries/],
+      [['alerts', '--since', 'x'], /--since: expected/],
+      [['process_tree', '--limit', '3'], /takes no --limit/],
+      [['SELECT 1', '--output', 'xml'], /unknown format "xml"/],
+      [['SELECT 1', '--max-rows', '0'], /--max-rows/],
+      [['SELECT 1', '--store', 'f', '--socket', 's'], /give one/],
+      [['--list', 'x'], /takes no query/],
+      [['SELECT 1', '--bogus'], /unknown option --bogus/],
+    ];
+    for (const [argv, why] of bad) assert.throws(() => parseQueryArgs(argv), (e: Error) => e instanceof UsageError && why.test(e.message), argv.join(' '));
+    assert.match(parseQueryArgs(['top_talkers', '--limit', '3']).sql, /LIMIT 3$/);
+    assert.equal(formatCsv({ columns: ['a', 'b'], types: [], rows: [['x,y', 'say "hi"']], truncated: false }), 'a,b\n"x,y","say ""hi"""');
+  });
+
+  test('every table is made, even those no producer fills yet', async () => {
+    const s = await EventStore.open(path.join(dir, 'tables.duckdb'));
+    try {
+      const r = await s.query('SELECT table_name FROM information_schema.tables ORDER BY 1');
+      assert.deepEqual(r.rows.map((x) => x[0]), TABLES.map((t) => t.name).sort());
+    } finally {
+      s.close();
+    }
+  });
+});
