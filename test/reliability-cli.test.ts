@@ -183,7 +183,14 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'missing value', argv: ['--socket'], names: /--socket: a value is needed/ },
   ],
   'bpf': [
-    { kind: 'missing argument', argv: [], names: /give a subcommand: ls/ },
+    { kind: 'missing argument', argv: [], names: /give a subcommand: ls, watch/ },
+  ],
+  'bpf watch': [
+    { kind: 'bad value', argv: ['--output', 'xml'], names: /--output: unknown format "xml"; available: compact, json/ },
+    { kind: 'bad value', argv: ['--allow', 'not/absolute'], names: /--allow: "not\/absolute" is neither an absolute path nor a command name/ },
+    { kind: 'bad value', argv: ['--allow-file', '/nonexistent/allow'], names: /--allow-file: cannot read \/nonexistent\/allow: ENOENT/ },
+    { kind: 'negative number', argv: ['--duration', '-1'], names: /--duration: expected a positive number, got "-1"/ },
+    { kind: 'missing value', argv: ['--allow'], names: /--allow: a value is needed/ },
   ],
   'bpf ls': [
     { kind: 'bad value', argv: ['things'], names: /unknown kind "things"; available: programs, maps, links/ },

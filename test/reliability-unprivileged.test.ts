@@ -39,6 +39,7 @@ const COMMANDS: [string[], RegExp][] = [
   [['policy', 'compat', repoPath('policies')], /^vigil policy: reporting what loads on this kernel: it needs CAP_BPF and CAP_PERFMON/],
   [['agent', '--config', repoPath('test', 'fixtures', 'agent', 'agent.yaml')], /^vigil agent: needs CAP_BPF and CAP_PERFMON/],
   [['bpf', 'ls'], /^vigil bpf: needs CAP_SYS_ADMIN/],
+  [['bpf', 'watch'], /^vigil bpf: needs CAP_BPF and CAP_PERFMON/],
 ];
 
 function asNobody(argv: string[], caps = '-all'): { status: number | null; stdout: string; stderr: string } {
