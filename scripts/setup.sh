@@ -16,10 +16,12 @@ fi
 # iptables and nftables are the XDP firewall benchmark's peers; iperf3 drives
 # the bandwidth manager's tests and benchmark; prometheus scrapes the metrics
 # endpoint in its tests (they run their own server on a loopback port; the
-# package's service is left as Debian sets it up).
+# package's service is left as Debian sets it up); containerd (with runc) runs
+# the container-runtime tests' pods (they start their own daemon, with its own
+# directories and socket).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
           iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
-          iptables nftables iperf3 prometheus)
+          iptables nftables iperf3 prometheus containerd)
 
 APT_WHO="vigil setup"
 . scripts/apt.sh
