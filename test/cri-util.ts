@@ -203,3 +203,21 @@ function removeCgroupTree(dir: string): void {
     rmdirSync(dir);
   } catch { /* still populated: the kernel keeps it until its last process is gone */ }
 }
+
+/**
+ * A shell command that moves the shell into every cgroup of process `pid`
+ * (cgroup v2's and, on a hybrid host, each v1 hierarchy's): what it execs
+ * next runs in that container as far as its cgroups tell.
+ */
+export function joinCgroupsOf(pid: number): string {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' '))
+    .filter((f) => f[2] === 'cgroup' || f[2] === 'cgroup2');
+  const steps: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, ctrls = '', rel = ''] = line.split(/:(.*?):/);
+    const m = ctrls === '' ? mounts.find((f) => f[2] === 'cgroup2')
+      : mounts.find((f) => f[2] === 'cgroup' && ctrls.split(',').every((c) => f[3]!.split(',').includes(c)));
+    if (m) steps.push(`echo $$ > '${m[1]}${rel}/cgroup.procs'`);
+  }
+  return steps.join(' && ');
+}

@@ -12,7 +12,11 @@ import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
 import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
 import { FileSensor } from '../../sensors/file.js';
 import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
+import { existsSync } from 'node:fs';
 import { ProcessCache } from '../../process/cache.js';
+import type { ProcessInfo } from '../../process/types.js';
+import { CRI_SOCKETS, CriMetadata, type CriContainer } from '../../process/cri.js';
+import { PodFilter, type PodSelector } from '../../process/pod-filter.js';
 import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
 import { eventFormatter, JSON_OUTPUTS, type EventOutput } from '../../output/event-format.js';
 import { FieldMask, FieldMaskError } from '../../output/field-mask.js';
@@ -72,6 +76,15 @@ filters (in the kernel; a flag given more than once matches any of its values):
   --container ID|host processes in this container (id or unique id prefix),
                       or "host": processes in no container
 Different filters must all match.
+
+Kubernetes (in user space, from the CRI runtime's pod and container names):
+  --namespace NS      processes in pods of this namespace
+  --pod NAME          processes in this pod
+  --label KEY[=VALUE] processes in pods with this label (repeat: all must hold)
+  --cri-socket PATH   the runtime's socket (default: the first of
+                      ${CRI_SOCKETS.join(', ')} that exists; "none": no
+                      pod names); events of a process in a pod carry its pod,
+                      container, image and labels (Tetragon's "pod")
   --include-self      also Vigil's own activity (its reads of /proc and tracefs,
                       its threads, the helpers it runs), left out by default
 
@@ -130,6 +143,8 @@ export interface ObserveOptions {
   telemetry: TelemetryOptions;
   /** --fields: only these fields of each JSON line. */
   fields?: FieldMask | undefined;
+  /** --namespace, --pod, --label, --cri-socket. */
+  pods?: PodOptions;
 }
 
 /** The strict outputs (Tetragon's and Hubble's schemas only), which have no fork events. */
@@ -171,7 +186,35 @@ export const OBSERVE_FLAGS = {
 /** observe's flags that `vigil events` has not (the agent formats its lines). */
 const OBSERVE_ONLY_FLAGS = {
   fields: { type: 'string' },
+  namespace: { type: 'string', multiple: true },
+  pod: { type: 'string', multiple: true },
+  label: { type: 'string', multiple: true },
+  'cri-socket': { type: 'string' },
 } as const;
+
+/** --namespace, --pod, --label, --cri-socket: pods from a CRI runtime. */
+export interface PodOptions {
+  selector: PodSelector;
+  /** The runtime's socket: given, 'none', or undefined (the first of CRI_SOCKETS that exists). */
+  socket: string | undefined;
+}
+
+function parsePodFlags(values: { namespace?: string[]; pod?: string[]; label?: string[]; 'cri-socket'?: string }, flows: boolean): PodOptions {
+  const selector: PodSelector = { namespaces: values.namespace, pods: values.pod, labels: values.label };
+  let filter: PodFilter;
+  try {
+    filter = new PodFilter(selector);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (filter.active && flows) throw new UsageError('--namespace, --pod, --label: select processes\' events; flows are not named by pod');
+  const socket = values['cri-socket'];
+  if (socket !== undefined && socket !== 'none' && !socket.startsWith('/')) {
+    throw new UsageError(`--cri-socket: expected an absolute path or "none", got "${socket}"`);
+  }
+  if (filter.active && socket === 'none') throw new UsageError('--namespace, --pod, --label: pods come from a CRI runtime; not with --cri-socket none');
+  return { selector, socket };
+}
 
 /** --fields: the mask, refused with a format whose lines are not JSON. */
 function parseFields(list: string | undefined, format: string): FieldMask | undefined {
@@ -230,6 +273,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   return {
     ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
     fields: parseFields(values.fields, values.output),
+    pods: parsePodFlags(values, network !== undefined),
   };
 }
 
@@ -367,6 +411,43 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
   return { close, notes: flows?.sensor.limitations };
 }
 
+/** The runtime's socket: given, or the first default that exists; undefined with --cri-socket none or none found. */
+function criSocket(o: PodOptions | undefined): string | undefined {
+  if (o?.socket === 'none') return undefined;
+  return o?.socket ?? CRI_SOCKETS.find((s) => existsSync(s));
+}
+
+/**
+ * The CRI runtime's metadata: required (an error naming the socket) when a
+ * pod filter or --cri-socket asks for it; otherwise from a default socket if
+ * one answers, with a note on stderr if it does not.
+ */
+async function connectCri(o: PodOptions | undefined, required: boolean): Promise<CriMetadata | undefined> {
+  const socket = criSocket(o);
+  if (!socket) {
+    if (required) throw new Error(`--namespace, --pod, --label: no CRI runtime socket found (${CRI_SOCKETS.join(', ')}); give --cri-socket PATH`);
+    return undefined;
+  }
+  try {
+    return await CriMetadata.connect(socket, {
+      onError: (e) => process.stderr.write(`vigil observe: note: ${e.message}\n`),
+    });
+  } catch (e) {
+    if (required || o?.socket !== undefined) throw e;
+    process.stderr.write(`vigil observe: note: no pod names: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/** The pod metadata of an event's process (process and file events); undefined for others or outside pods. */
+function podOfEvent(e: VigilEvent, cache: ProcessCache, cri: CriMetadata | undefined): CriContainer | undefined {
+  let p: ProcessInfo | undefined;
+  if (e.kind === 'exec' || e.kind === 'exit' || e.kind === 'fork' || e.kind === 'exec_failed') p = e.process;
+  else if (e.kind === 'file') p = cache.get(e.task.pid, e.task.startBootNs, e.bootNs);
+  const c = p?.container;
+  return c === undefined || c === 'host' ? undefined : cri?.lookup(c.id);
+}
+
 export const command: Command = {
   name: 'observe',
   summary: 'stream events from the kernel (processes, files, network flows)',
@@ -381,10 +462,12 @@ export const command: Command = {
 
     using filter = observeFilterSet(o);
     using cache = new ProcessCache();
+    const podFilter = new PodFilter(o.pods?.selector ?? {});
+    using cri = await connectCri(o.pods, podFilter.active);
     const clock = BootClock.measure();
     // Flows alone in a table: hubble observe's columns.
     const hubbleTable = o.format === 'table' && o.sensors.length === 0;
-    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock };
+    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock, pods: cri };
     const format = eventFormatter(o.format, {
       ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
     });
@@ -395,6 +478,7 @@ export const command: Command = {
       header: o.format === 'table' ? header : undefined,
       watching: (o.network?.sensors ?? o.sensors).join(', '),
       start: (pipeline) => startSensors(o, pipeline, filter, cache),
+      filter: podFilter.active ? (e) => podFilter.matches(podOfEvent(e, cache, cri)) : undefined,
       telemetry: { options: o.telemetry, processCache: cache, json: eventFormatter('json', formatOptions) },
     });
   },
