@@ -34,6 +34,7 @@ import type { ProcessLookup } from '../process/types.js';
 import type { CriContainer } from '../process/cri.js';
 import { execId } from '../process/exec-id.js';
 import { rawShown } from '../sensors/file-events.js';
+import { nodeName } from '../util/node.js';
 
 export { execId };
 
@@ -218,7 +219,7 @@ export interface VigilProcess extends TetragonProcess {
 }
 
 export interface FormatterOptions {
-  /** Node name in envelopes and exec ids. Default os.hostname(). */
+  /** Node name in envelopes and exec ids. Default $NODE_NAME, else os.hostname(). */
   node?: string;
   /** The process cache, for --ancestors. */
   lookup?: ProcessLookup;
@@ -304,7 +305,7 @@ export class TetragonFormatter {
   private readonly c: Colors;
 
   constructor(readonly format: OutputFormat, private readonly opts: FormatterOptions = {}) {
-    this.node = opts.node ?? os.hostname();
+    this.node = opts.node ?? nodeName();
     this.host = opts.hostNamespaces ?? readHostNamespaces();
     this.c = colors(opts.color === true);
   }
