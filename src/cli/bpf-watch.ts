@@ -133,12 +133,21 @@ export async function runBpfWatch(argv: string[]): Promise<number> {
   const duration = positive('--duration', values.duration, false);
   const capacity = byteSize('--output-buffer', values['output-buffer'], 4 << 20);
   const entries = [...BUILTIN_BPF_LOADERS];
-  try {
-    for (const a of values.allow ?? []) entries.push(BpfLoaderAllowList.check(a));
-    if (values['allow-file'] !== undefined) entries.push(...BpfLoaderAllowList.fromFile(values['allow-file']));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new UsageError(err.code ? `--allow-file: cannot read ${values['allow-file']}: ${err.code}` : `--allow: ${err.message}`);
+  for (const a of values.allow ?? []) {
+    try {
+      entries.push(BpfLoaderAllowList.check(a));
+    } catch (e) {
+      throw new UsageError(`--allow: ${(e as Error).message}`);
+    }
+  }
+  const file = values['allow-file'];
+  if (file !== undefined) {
+    try {
+      entries.push(...BpfLoaderAllowList.fromFile(file));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new UsageError(`--allow-file: ${err.code ? `cannot read ${file}: ${err.code}` : err.message}`);
+    }
   }
   const allow = new BpfLoaderAllowList(entries);
   requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['bpf', 'watch', ...argv]);
