@@ -19,8 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { repoPath } from '../util/paths.js';
 
-/** Where CRI runtimes listen by default: containerd, CRI-O. */
-export const CRI_SOCKETS: readonly string[] = ['/run/containerd/containerd.sock', '/run/crio/crio.sock'];
+export { CRI_SOCKETS } from './cri-sockets.js';
 
 /** A container as its CRI runtime describes it, with its pod. */
 export interface CriContainer {

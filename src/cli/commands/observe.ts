@@ -15,7 +15,8 @@ import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { existsSync } from 'node:fs';
 import { ProcessCache } from '../../process/cache.js';
 import type { ProcessInfo } from '../../process/types.js';
-import { CRI_SOCKETS, CriMetadata, type CriContainer } from '../../process/cri.js';
+import type { CriContainer, CriMetadata } from '../../process/cri.js';
+import { CRI_SOCKETS } from '../../process/cri-sockets.js';
 import { PodFilter, type PodSelector } from '../../process/pod-filter.js';
 import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
 import { eventFormatter, JSON_OUTPUTS, type EventOutput } from '../../output/event-format.js';
@@ -428,6 +429,8 @@ async function connectCri(o: PodOptions | undefined, required: boolean): Promise
     if (required) throw new Error(`--namespace, --pod, --label: no CRI runtime socket found (${CRI_SOCKETS.join(', ')}); give --cri-socket PATH`);
     return undefined;
   }
+  // gRPC is loaded only when there is a runtime to ask.
+  const { CriMetadata } = await import('../../process/cri.js');
   try {
     return await CriMetadata.connect(socket, {
       onError: (e) => process.stderr.write(`vigil observe: note: ${e.message}\n`),
