@@ -17,6 +17,7 @@ FIXTURES += bench/.output/consumer
 FIXTURES += test/.output/fileops
 FIXTURES += test/.output/sysloop
 FIXTURES += test/.output/spawner test/.output/exit0
+FIXTURES += test/.output/pause
 FIXTURES += bench/.output/openstorm bench/.output/execstorm
 
 FIXTURES += test/.output/symtarget test/.output/symtarget-nopie test/.output/symtarget_cpp test/.output/libsymlib.so test/.output/libsymlib-stripped.so
@@ -53,6 +54,10 @@ test/.output/uprobe_target: test/fixtures/uprobe_target.c test/.output/libvigilt
 test/.output/spawner: test/fixtures/spawner.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Werror -o $@ $<
+
+test/.output/pause: test/fixtures/pause.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -static -o $@ $<
 
 test/.output/exit0: test/fixtures/exit0.c
 	@mkdir -p $(dir $@)

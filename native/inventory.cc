@@ -97,6 +97,20 @@ Napi::Value BpfIds(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// bpfTypeName(kind, value): libbpf's name of a program type (0), attach type (1) or link type (2);
+// null for a value this libbpf does not know.
+Napi::Value BpfTypeName(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(2);
+  int kind = info[0].As<Napi::Number>().Int32Value();
+  int value = info[1].As<Napi::Number>().Int32Value();
+  if (kind < 0 || kind > 2) return ThrowType(info.Env(), "bpfTypeName: kind is 0 (program), 1 (attach) or 2 (link)");
+  const char *name = kind == 0 ? libbpf_bpf_prog_type_str((enum bpf_prog_type)value)
+    : kind == 1 ? libbpf_bpf_attach_type_str((enum bpf_attach_type)value)
+    : libbpf_bpf_link_type_str((enum bpf_link_type)value);
+  if (!name) return info.Env().Null();
+  return Napi::String::New(info.Env(), name);
+}
+
 // bpfObjectInfo(kind, id): what the kernel says of the object, or null when it is gone.
 Napi::Value BpfObjectInfo(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);

@@ -107,6 +107,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "progInfo", ProgInfo);
   Export(env, exports, "bpfIds", BpfIds);
   Export(env, exports, "bpfObjectInfo", BpfObjectInfo);
+  Export(env, exports, "bpfTypeName", BpfTypeName);
   Export(env, exports, "enableStats", EnableStats);
   Export(env, exports, "mapCreate", MapCreate);
   Export(env, exports, "objPin", ObjPin);

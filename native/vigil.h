@@ -165,6 +165,7 @@ Napi::Object ProgInfoObject(Napi::Env env, const struct bpf_prog_info &pi, const
 Napi::Object MapInfoObject(Napi::Env env, const struct bpf_map_info &mi);
 Napi::Value BpfIds(const Napi::CallbackInfo &info);
 Napi::Value BpfObjectInfo(const Napi::CallbackInfo &info);
+Napi::Value BpfTypeName(const Napi::CallbackInfo &info);
 Napi::Value EnableStats(const Napi::CallbackInfo &info);
 Napi::Value MapCreate(const Napi::CallbackInfo &info);
 Napi::Value ObjPin(const Napi::CallbackInfo &info);

@@ -73,7 +73,7 @@ describe('vigil bpf ls', () => {
       [['ls', 'things'], 'vigil bpf: unknown kind "things"; available: programs, maps, links\n'],
       [['ls', '--stats', '0'], 'vigil bpf: --stats: expected seconds in 0.1..60, got "0"\n'],
       [['ls', 'maps', '--stats', '1'], 'vigil bpf: --stats: run-time statistics are the programs\'\n'],
-      [['list'], 'vigil bpf: unknown subcommand "list"; available: ls\n'],
+      [['list'], 'vigil bpf: unknown subcommand "list"; available: ls, watch\n'],
     ] as const) {
       const r = spawnSync(process.execPath, [VIGIL, 'bpf', ...args], { encoding: 'utf8' });
       assert.equal(r.status, 2, r.stderr);

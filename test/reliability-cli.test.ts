@@ -33,6 +33,9 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'bad value', argv: ['--sensors', 'nope'], names: /unknown sensor "nope"; available: exec, exit, fork, file, flow, dns/ },
     { kind: 'bad value', argv: ['--output', 'xml'], names: /--output: unknown format "xml"; available: / },
     { kind: 'bad value', argv: ['--pid', 'abc'], names: /--pid: expected an integer/ },
+    { kind: 'bad value', argv: ['--label', '=web'], names: /--label: expected KEY=VALUE or KEY, got "=web"/ },
+    { kind: 'bad value', argv: ['--cri-socket', 'run/x.sock'], names: /--cri-socket: expected an absolute path or "none", got "run\/x\.sock"/ },
+    { kind: 'bad value', argv: ['--sensors', 'flow', '--pod', 'web-0'], names: /--namespace, --pod, --label: select processes' events; flows are not named by pod/ },
     { kind: 'bad value', argv: ['--time-format', 'nope'], names: /--time-format: unknown layout "nope"; available: StampMilli, RFC3339/ },
     { kind: 'bad value', argv: ['--color', 'sometimes'], names: /--color: expected auto, always, never, got "sometimes"/ },
     { kind: 'negative number', argv: ['--duration', '-1'], names: /--duration: expected a positive number, got "-1"/ },
@@ -192,7 +195,14 @@ const BATTERY: Record<string, Case[]> = {
     { kind: 'bad value', argv: ['--store', '/nonexistent/store.duckdb', 'SELECT 1'], names: /no such store file/ },
   ],
   'bpf': [
-    { kind: 'missing argument', argv: [], names: /give a subcommand: ls/ },
+    { kind: 'missing argument', argv: [], names: /give a subcommand: ls, watch/ },
+  ],
+  'bpf watch': [
+    { kind: 'bad value', argv: ['--output', 'xml'], names: /--output: unknown format "xml"; available: compact, json/ },
+    { kind: 'bad value', argv: ['--allow', 'not/absolute'], names: /--allow: "not\/absolute" is neither an absolute path nor a command name/ },
+    { kind: 'bad value', argv: ['--allow-file', '/nonexistent/allow'], names: /--allow-file: cannot read \/nonexistent\/allow: ENOENT/ },
+    { kind: 'negative number', argv: ['--duration', '-1'], names: /--duration: expected a positive number, got "-1"/ },
+    { kind: 'missing value', argv: ['--allow'], names: /--allow: a value is needed/ },
   ],
   'bpf ls': [
     { kind: 'bad value', argv: ['things'], names: /unknown kind "things"; available: programs, maps, links/ },

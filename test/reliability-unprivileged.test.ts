@@ -40,6 +40,7 @@ const COMMANDS: [string[], RegExp][] = [
   [['agent', '--config', repoPath('test', 'fixtures', 'agent', 'agent.yaml')], /^vigil agent: needs CAP_BPF and CAP_PERFMON/],
   [['bpf', 'ls'], /^vigil bpf: needs CAP_SYS_ADMIN/],
   [['trace', repoPath('examples', 'read-sizes.bpf.c'), '--duration', '1'], /^vigil trace: needs CAP_BPF and CAP_PERFMON/],
+  [['bpf', 'watch'], /^vigil bpf: needs CAP_BPF and CAP_PERFMON/],
 ];
 
 function asNobody(argv: string[], caps = '-all'): { status: number | null; stdout: string; stderr: string } {

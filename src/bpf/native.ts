@@ -152,6 +152,8 @@ export interface NativeBinding {
   bpfObjectInfo(kind: 0, id: number): HostProgram | null;
   bpfObjectInfo(kind: 1, id: number): HostMap | null;
   bpfObjectInfo(kind: 2, id: number): HostLink | null;
+  /** libbpf's name of a program type (0), attach type (1) or link type (2); null when it does not know it. */
+  bpfTypeName(kind: 0 | 1 | 2, value: number): string | null;
   /** BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): run-time statistics for every program while the fd is open. */
   enableStats(): number;
   /** A ring buffer map's consumer and producer positions (bytes, monotonic). */

@@ -44,6 +44,8 @@ export interface StreamOptions {
   count?: number;
   /** What is watched, for the "watching ..." line. */
   watching: string;
+  /** Keeps only the events it returns true for (lost records always pass), before --count counts. */
+  filter?: (e: VigilEvent) => boolean;
   /** Starts the sensors, feeding `pipeline` (pipeline.hooks(name), pipeline.addSource). */
   start(pipeline: EventPipeline<VigilEvent>): Promise<StartedSensors>;
   /** --metrics, --bpf-stats, --otlp (docs/metrics.md). */
@@ -66,7 +68,8 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   let seen = 0;
   const pipeline = new EventPipeline<VigilEvent>({
     ...vigilEventOptions(o.clock),
-    accept: () => {
+    accept: (e) => {
+      if (o.filter && e.kind !== 'lost' && !o.filter(e)) return false;
       if (o.count === undefined) return true;
       if (seen >= o.count) return false;
       if (++seen >= o.count) stop('count');

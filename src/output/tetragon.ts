@@ -32,8 +32,10 @@ import {
   type SensorEvent,
 } from '../sensors/events.js';
 import type { ProcessLookup } from '../process/types.js';
+import type { CriContainer } from '../process/cri.js';
 import { execId } from '../process/exec-id.js';
 import { FILE_OPS, rawShown } from '../sensors/file-events.js';
+import { nodeName } from '../util/node.js';
 
 export { execId };
 
@@ -198,6 +200,16 @@ export interface TetragonProcess {
   binary_properties?: TetragonBinaryProperties;
   /** In a container: whether it descends from its pid namespace's init (false: entered from outside, nsenter, docker exec). */
   in_init_tree?: boolean;
+  /** In a Kubernetes pod whose runtime Vigil asks (FormatterOptions.pods). */
+  pod?: TetragonPod;
+}
+
+/** Tetragon's Pod: the process's Kubernetes pod and container, from the CRI runtime. */
+export interface TetragonPod {
+  namespace: string;
+  name: string;
+  container: { id: string; name: string; image: { id: string; name: string } };
+  pod_labels: Record<string, string>;
 }
 
 /** Vigil's json process: Tetragon's plus the cgroup v2 id, the container id ("host"; null when unknown), the tty. */
@@ -208,10 +220,12 @@ export interface VigilProcess extends TetragonProcess {
 }
 
 export interface FormatterOptions {
-  /** Node name in envelopes and exec ids. Default os.hostname(). */
+  /** Node name in envelopes and exec ids. Default $NODE_NAME, else os.hostname(). */
   node?: string;
   /** The process cache, for --ancestors. */
   lookup?: ProcessLookup;
+  /** Pod and container names by container id (a CRI runtime's, src/process/cri.ts): adds the process's pod. */
+  pods?: { lookup(containerId: string): CriContainer | undefined };
   /** Add "ancestors" (beyond the parent) to process events; compact/table: a "⇐ a ⇐ b" tail. */
   ancestors?: boolean;
   /** Namespace inodes of the host (default: read from /proc/1/ns). */
@@ -272,8 +286,17 @@ function cachedText(cache: TextCache, p: ProcessInfo, key: string, make: () => s
  * What a process's text depends on besides the image itself: every field the cache may still fill
  * in after the first event (parent link, container, flags from a later /proc read), and the exit.
  */
-function imageKey(p: ProcessInfo, exited: boolean): string {
-  return `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}`;
+function imageKey(p: ProcessInfo, exited: boolean, pod: CriContainer | undefined): string {
+  return `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}|${pod ? 'pod' : ''}`;
+}
+
+/** Tetragon's Pod of a CRI container (a sandbox's process: the pod, with its sandbox as the container). */
+export function tetragonPod(m: CriContainer): TetragonPod {
+  return {
+    namespace: m.pod.namespace, name: m.pod.name,
+    container: { id: m.id, name: m.name, image: { id: m.imageRef, name: m.image } },
+    pod_labels: { ...m.pod.labels },
+  };
 }
 
 function containerId(p: ProcessInfo): string | null {
@@ -299,7 +322,7 @@ export class TetragonFormatter {
   private readonly c: Colors;
 
   constructor(readonly format: OutputFormat, private readonly opts: FormatterOptions = {}) {
-    this.node = opts.node ?? os.hostname();
+    this.node = opts.node ?? nodeName();
     this.host = opts.hostNamespaces ?? readHostNamespaces();
     this.c = colors(opts.color === true);
   }
@@ -337,6 +360,8 @@ export class TetragonFormatter {
     };
     // Tetragon's docker: the first 15 digits of the container id.
     if (p.container !== undefined && p.container !== 'host') out.docker = strict ? p.container.id.slice(0, 15) : p.container.id;
+    const pod = this.podOf(p);
+    if (pod) out.pod = tetragonPod(pod);
     if (cap) out.cap = cap;
     if (p.ns) {
       const ns: Record<string, { inum: number; is_host: boolean }> = {};
@@ -349,6 +374,12 @@ export class TetragonFormatter {
     const init = this.inInitTree(p);
     if (init !== undefined) out.in_init_tree = init;
     return out;
+  }
+
+  /** The process's pod and container from the CRI runtime (FormatterOptions.pods), when it is in one. */
+  podOf(p: ProcessInfo): CriContainer | undefined {
+    if (!this.opts.pods || p.container === undefined || p.container === 'host') return undefined;
+    return this.opts.pods.lookup(p.container.id);
   }
 
   /** Vigil's json process: Tetragon's plus cgroup_id, container_id and tty. */
@@ -455,7 +486,7 @@ export class TetragonFormatter {
    * a host spawning thousands of processes (issue 11).
    */
   private processJson(p: ProcessInfo, exited = false): string {
-    return cachedText(this.jsonCache, p, imageKey(p, exited), () => JSON.stringify(this.process(p, exited)));
+    return cachedText(this.jsonCache, p, imageKey(p, exited, this.podOf(p)), () => JSON.stringify(this.process(p, exited)));
   }
 
   /** Process texts by image, least recently used first. */
@@ -468,7 +499,7 @@ export class TetragonFormatter {
    */
   private maskedProcessJson(p: ProcessInfo, exited: boolean, mask: FieldMask, bin?: TetragonBinaryProperties): string {
     if (bin) return JSON.stringify(mask.apply({ ...this.process(p, exited), binary_properties: bin }));
-    return cachedText(this.maskedCache, p, `${imageKey(p, exited)}|${mask.text}`, () => JSON.stringify(mask.apply(this.process(p, exited))));
+    return cachedText(this.maskedCache, p, `${imageKey(p, exited, this.podOf(p))}|${mask.text}`, () => JSON.stringify(mask.apply(this.process(p, exited))));
   }
 
   private readonly maskedCache: TextCache = new Map();
@@ -669,6 +700,8 @@ export class TetragonFormatter {
         return assertNever(e);
     }
     const chain = this.chain(p);
+    const pod = this.podOf(p);
+    if (pod) rest += c.dim(escapeControls(` [${pod.pod.namespace}/${pod.pod.name}${pod.name ? `/${pod.name}` : ''}]`));
     const line = `${label} ${rest}${chain ? c.dim(escapeControls(chain)) : ''}`;
     const t = this.opts.timeFormat;
     return t === undefined ? line : `${c.dim(formatTime(e.timeNs, t))}: ${line}`;

@@ -25,7 +25,6 @@
 // events were lost) are read from /proc on first lookup and marked
 // source 'procfs'. Their start time has clock-tick precision (10 ms), so a
 // kernel start time matches them when it falls in the same tick.
-import os from 'node:os';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BootClock } from '../util/clock.js';
@@ -33,6 +32,7 @@ import { cgroup2 } from '../bpf/mounts.js';
 import { execId } from './exec-id.js';
 import { ProcessInterner } from './intern.js';
 import { CgroupPaths, containerFromCgroupPath, containerFromProcCgroup, cgroupV2Path } from './container.js';
+import { nodeName } from '../util/node.js';
 import {
   HOST, type Capabilities, type ContainerInfo, type ExecRecord, type ExitInfo, type ExitRecord, type ForkRecord,
   type Host, type Namespaces, type ProcessCacheOptions, type ProcessCacheStats, type ProcessFlags, type ProcessInfo,
@@ -145,7 +145,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
   };
 
   constructor(opts: ProcessCacheOptions = {}) {
-    this.node = opts.node ?? os.hostname();
+    this.node = opts.node ?? nodeName();
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
     if (!(this.maxEntries >= 1)) throw new RangeError(`maxEntries must be at least 1, not ${this.maxEntries}`);

@@ -233,7 +233,7 @@ export interface ExitRecord {
 }
 
 export interface ProcessCacheOptions {
-  /** Node name in exec ids. Default os.hostname(). */
+  /** Node name in exec ids. Default $NODE_NAME, else os.hostname(). */
   node?: string;
   /** How long an exited (or replaced) image stays findable, ms. Default 10_000. */
   graceMs?: number;

@@ -1,5 +1,6 @@
 // vigil bpf ls: what is loaded on this host — every BPF program, map and
-// link, who holds it, and what it costs.
+// link, who holds it, and what it costs. vigil bpf watch: every load and
+// attach as it happens (src/cli/bpf-watch.ts).
 import { parseFlags } from '../flags.js';
 import type { Command } from '../command.js';
 import { runSubcommand, UsageError } from '../command.js';
@@ -7,6 +8,7 @@ import { requireCapabilities } from '../privileges.js';
 import { native } from '../../bpf/native.js';
 import { bpfInventory, type BpfInventory, type BpfOwner, type InventoryLink } from '../../sensors/bpf-inventory.js';
 import { BootClock, rfc3339Nano } from '../../util/clock.js';
+import { BPF_WATCH_USAGE, runBpfWatch } from '../bpf-watch.js';
 
 const usage = `usage: vigil bpf ls [programs|maps|links] [--json] [--stats S]
 
@@ -21,7 +23,9 @@ options:
               turned off after) and show each program's runs and run time in
               that window
   --json      the objects as JSON, one array
-  -h, --help`;
+  -h, --help
+
+${BPF_WATCH_USAGE}`;
 
 const KINDS = ['programs', 'maps', 'links'] as const;
 type Kind = (typeof KINDS)[number];
@@ -118,7 +122,7 @@ async function ls(argv: string[]): Promise<number> {
 
 export const command: Command = {
   name: 'bpf',
-  summary: 'what is loaded on this host: every BPF program, map and link, who holds it, what it costs',
+  summary: 'what is loaded on this host (every BPF program, map and link, who holds it, what it costs), and every load and attach as it happens',
   usage,
-  run: (argv) => runSubcommand(argv, { ls }),
+  run: (argv) => runSubcommand(argv, { ls, watch: runBpfWatch }),
 };

@@ -12,7 +12,12 @@ import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
 import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
 import { FileSensor } from '../../sensors/file.js';
 import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
+import { existsSync } from 'node:fs';
 import { ProcessCache } from '../../process/cache.js';
+import type { ProcessInfo } from '../../process/types.js';
+import type { CriContainer, CriMetadata } from '../../process/cri.js';
+import { CRI_SOCKETS } from '../../process/cri-sockets.js';
+import { PodFilter, type PodSelector } from '../../process/pod-filter.js';
 import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
 import { eventEncoder, eventFormatter, JSON_OUTPUTS, type EventOutput } from '../../output/event-format.js';
 import { FieldMask, FieldMaskError } from '../../output/field-mask.js';
@@ -84,6 +89,15 @@ Different filters must all match.
   --l7-capture BYTES  http, redis, pgsql: bytes of each socket call the
                       kernel sends up (default ${DEFAULT_CAPTURE_BYTES}, 16 to ${VIGIL_L7_DATA_MAX}): headers, not bodies
   --l7-full-capture   http, redis, pgsql: no redaction (secrets appear)
+
+Kubernetes (in user space, from the CRI runtime's pod and container names):
+  --namespace NS      processes in pods of this namespace
+  --pod NAME          processes in this pod
+  --label KEY[=VALUE] processes in pods with this label (repeat: all must hold)
+  --cri-socket PATH   the runtime's socket (default: the first of
+                      ${CRI_SOCKETS.join(', ')} that exists; "none": no
+                      pod names); events of a process in a pod carry its pod,
+                      container, image and labels (Tetragon's "pod")
   --include-self      also Vigil's own activity (its reads of /proc and tracefs,
                       its threads, the helpers it runs), left out by default
 
@@ -144,6 +158,8 @@ export interface ObserveOptions {
   fields?: FieldMask | undefined;
   /** http, redis, pgsql among --sensors: the L7 sensor's protocols and capture. */
   l7?: { protocols: L7Protocol[]; captureBytes: number; redact: boolean } | undefined;
+  /** --namespace, --pod, --label, --cri-socket. */
+  pods?: PodOptions;
 }
 
 /** The strict outputs (Tetragon's and Hubble's schemas only), which have no fork events. */
@@ -187,7 +203,35 @@ const OBSERVE_ONLY_FLAGS = {
   fields: { type: 'string' },
   'l7-capture': { type: 'string' },
   'l7-full-capture': { type: 'boolean' },
+  namespace: { type: 'string', multiple: true },
+  pod: { type: 'string', multiple: true },
+  label: { type: 'string', multiple: true },
+  'cri-socket': { type: 'string' },
 } as const;
+
+/** --namespace, --pod, --label, --cri-socket: pods from a CRI runtime. */
+export interface PodOptions {
+  selector: PodSelector;
+  /** The runtime's socket: given, 'none', or undefined (the first of CRI_SOCKETS that exists). */
+  socket: string | undefined;
+}
+
+function parsePodFlags(values: { namespace?: string[]; pod?: string[]; label?: string[]; 'cri-socket'?: string }, flows: boolean): PodOptions {
+  const selector: PodSelector = { namespaces: values.namespace, pods: values.pod, labels: values.label };
+  let filter: PodFilter;
+  try {
+    filter = new PodFilter(selector);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (filter.active && flows) throw new UsageError('--namespace, --pod, --label: select processes\' events; flows are not named by pod');
+  const socket = values['cri-socket'];
+  if (socket !== undefined && socket !== 'none' && !socket.startsWith('/')) {
+    throw new UsageError(`--cri-socket: expected an absolute path or "none", got "${socket}"`);
+  }
+  if (filter.active && socket === 'none') throw new UsageError('--namespace, --pod, --label: pods come from a CRI runtime; not with --cri-socket none');
+  return { selector, socket };
+}
 
 /** --fields: the mask, refused with a format whose lines are not JSON. */
 function parseFields(list: string | undefined, format: string): FieldMask | undefined {
@@ -260,6 +304,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
     ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
     fields: parseFields(values.fields, values.output),
     l7: protocols.length ? { protocols, captureBytes, redact: !values['l7-full-capture'] } : undefined,
+    pods: parsePodFlags(values, network !== undefined),
   };
 }
 
@@ -408,6 +453,45 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
   return { close, notes: flows?.sensor.limitations };
 }
 
+/** The runtime's socket: given, or the first default that exists; undefined with --cri-socket none or none found. */
+function criSocket(o: PodOptions | undefined): string | undefined {
+  if (o?.socket === 'none') return undefined;
+  return o?.socket ?? CRI_SOCKETS.find((s) => existsSync(s));
+}
+
+/**
+ * The CRI runtime's metadata: required (an error naming the socket) when a
+ * pod filter or --cri-socket asks for it; otherwise from a default socket if
+ * one answers, with a note on stderr if it does not.
+ */
+async function connectCri(o: PodOptions | undefined, required: boolean): Promise<CriMetadata | undefined> {
+  const socket = criSocket(o);
+  if (!socket) {
+    if (required) throw new Error(`--namespace, --pod, --label: no CRI runtime socket found (${CRI_SOCKETS.join(', ')}); give --cri-socket PATH`);
+    return undefined;
+  }
+  // gRPC is loaded only when there is a runtime to ask.
+  const { CriMetadata } = await import('../../process/cri.js');
+  try {
+    return await CriMetadata.connect(socket, {
+      onError: (e) => process.stderr.write(`vigil observe: note: ${e.message}\n`),
+    });
+  } catch (e) {
+    if (required || o?.socket !== undefined) throw e;
+    process.stderr.write(`vigil observe: note: no pod names: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/** The pod metadata of an event's process (process and file events); undefined for others or outside pods. */
+function podOfEvent(e: VigilEvent, cache: ProcessCache, cri: CriMetadata | undefined): CriContainer | undefined {
+  let p: ProcessInfo | undefined;
+  if (e.kind === 'exec' || e.kind === 'exit' || e.kind === 'fork' || e.kind === 'exec_failed') p = e.process;
+  else if (e.kind === 'file') p = cache.get(e.task.pid, e.task.startBootNs, e.bootNs);
+  const c = p?.container;
+  return c === undefined || c === 'host' ? undefined : cri?.lookup(c.id);
+}
+
 export const command: Command = {
   name: 'observe',
   summary: 'stream events from the kernel (processes, files, network flows)',
@@ -422,10 +506,12 @@ export const command: Command = {
 
     using filter = observeFilterSet(o);
     using cache = new ProcessCache();
+    const podFilter = new PodFilter(o.pods?.selector ?? {});
+    using cri = await connectCri(o.pods, podFilter.active);
     const clock = BootClock.measure();
     // Flows alone in a table: hubble observe's columns.
     const hubbleTable = o.format === 'table' && o.sensors.length === 0 && !o.l7;
-    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock };
+    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock, pods: cri };
     const format = eventEncoder(o.format, {
       ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
     });
@@ -436,6 +522,7 @@ export const command: Command = {
       header: o.format === 'table' ? header : undefined,
       watching: [...(o.network?.sensors ?? o.sensors), ...(o.l7?.protocols ?? [])].join(', '),
       start: (pipeline) => startSensors(o, pipeline, filter, cache),
+      filter: podFilter.active ? (e) => podFilter.matches(podOfEvent(e, cache, cri)) : undefined,
       telemetry: { options: o.telemetry, processCache: cache, json: eventFormatter('json', formatOptions) },
     });
   },
