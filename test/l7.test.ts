@@ -90,8 +90,10 @@ print(out.count(b'HTTP/1.1 200'))`]);
         // The client's view of the same request spans the server's.
         const c = client.find((x) => x.local.port === r.remote.port && x.target === r.target);
         assert.ok(c, `client record of ${r.target}`);
-        assert.ok(r.endBootNs > r.startBootNs && c.startBootNs <= r.startBootNs && c.endBootNs >= r.endBootNs,
-          `${r.target}: server ${r.startBootNs}..${r.endBootNs} within client ${c.startBootNs}..${c.endBootNs}`);
+        // The server's request starts within the client's span. Its end (the exit of its last write) may
+        // come after the client's read of those bytes returned: a loopback write wakes the reader before it returns.
+        assert.ok(r.endBootNs > r.startBootNs && c.startBootNs <= r.startBootNs && r.startBootNs <= c.endBootNs,
+          `${r.target}: server ${r.startBootNs}..${r.endBootNs} starts within client ${c.startBootNs}..${c.endBootNs}`);
         assert.doesNotMatch(r.target ?? '', /secret/);
       }
       // The pipelined client's requests finished within what it measured.
