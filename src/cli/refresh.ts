@@ -12,6 +12,7 @@
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, stdoutOutput, type PipelineSource } from '../pipeline/index.js';
 import { Shutdown } from './shutdown.js';
 import { UsageError } from './command.js';
+import { requireCapabilities } from './privileges.js';
 import type { parseArgs, ParseArgsConfig } from 'node:util';
 import { ids, parseFlags, positive } from './flags.js';
 import type { FilterOptions } from '../sensors/filter.js';
@@ -54,6 +55,21 @@ export function parseTopViewFlags<const T extends NonNullable<ParseArgsConfig['o
   const { values, positionals } = parseFlags({ args: argv, options: { ...TOP_FLAGS, ...options }, allowPositionals: true as const });
   if (positionals.length !== 1 || positionals[0] !== view) throw new UsageError(`expected "${view}", got ${positionals.join(' ')}`);
   return values;
+}
+
+/**
+ * A view's start: with -h or --help, its usage on stdout and undefined (the
+ * command ends, status 0); otherwise its options, parsed by `parse`, once
+ * the capabilities every view needs (CAP_BPF, CAP_PERFMON) are checked.
+ */
+export function topViewStart<O>(argv: string[], usage: string, parse: (argv: string[]) => O): O | undefined {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${usage}\n`);
+    return undefined;
+  }
+  const o = parse(argv);
+  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
+  return o;
 }
 
 export interface TopCommonOptions {

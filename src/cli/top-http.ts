@@ -1,10 +1,9 @@
 // vigil top http: per service and endpoint, requests/s, error rate and
 // p50/p90/p99 latency, from the L7 sensor's paired requests (kernel times),
 // over each interval.
-import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
 import { filterSetFromFlags, parseFlags } from './flags.js';
-import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, type TopCommonOptions } from './refresh.js';
+import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
 import { L7Sensor } from '../l7/sensor.js';
 import { LatencyHistogram } from '../l7/histogram.js';
 import type { L7Record } from '../l7/types.js';
@@ -97,12 +96,8 @@ function render(rows: HttpRow[], seconds: number, limit: number | undefined): st
 }
 
 export async function runTopHttp(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(`${TOP_HTTP_USAGE}\n`);
-    return 0;
-  }
-  const o = parseTopHttpArgs(argv);
-  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
+  const o = topViewStart(argv, TOP_HTTP_USAGE, parseTopHttpArgs);
+  if (!o) return 0;
   using filter = filterSetFromFlags(o.filter, o.container);
   const table = new HttpTopTable();
   const sensor = await L7Sensor.start({ filter, protocols: new Set(['http']), onRecord: (r) => table.add(r) });

@@ -7,10 +7,9 @@
 // flow sensor's close records (their final counters), so a short transfer
 // between two refreshes is not missed. The owning process is the one the
 // sensor saw connect or accept; connections older than Vigil show no pid.
-import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
 import { filterSetFromFlags, parseFlags } from './flags.js';
-import { fmtBytes, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, type TopCommonOptions } from './refresh.js';
+import { fmtBytes, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
@@ -190,12 +189,8 @@ export function tcpJson(s: TcpTopSnapshot, limit: number | undefined): object {
 // --- the command ----------------------------------------------------------------
 
 export async function runTopTcp(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(`${TOP_TCP_USAGE}\n`);
-    return 0;
-  }
-  const o = parseTopTcpArgs(argv);
-  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
+  const o = topViewStart(argv, TOP_TCP_USAGE, parseTopTcpArgs);
+  if (!o) return 0;
   using filter = filterSetFromFlags(o.filter, o.container);
   using cache = new ProcessCache();
   const table = new TcpTopTable();
