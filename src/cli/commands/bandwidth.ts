@@ -2,7 +2,7 @@
 // from the departure times a TC program stamps (src/network/bandwidth.ts).
 // State is pinned in bpffs, so each subcommand is a short process that
 // changes the running program's maps.
-import { parseFlags, byteSize } from '../flags.js';
+import { byteSize, parseSubcommand } from '../flags.js';
 import type { Command } from '../command.js';
 import { explainingErrors, UsageError } from '../command.js';
 import { requireCapabilities } from '../privileges.js';
@@ -66,7 +66,6 @@ const SUBCOMMANDS = {
   status: { ...IFACE, json: { type: 'boolean' } },
 } as const;
 type Subcommand = keyof typeof SUBCOMMANDS;
-const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
 
 interface Values {
   iface?: string;
@@ -153,16 +152,14 @@ function formatStatus(s: BandwidthStatus): string {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
-  const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
+  const parsed = parseSubcommand(argv, SUBCOMMANDS);
+  const sub = parsed.sub;
   const v = parsed.values as Values;
-  checkArgs(sub as Subcommand, parsed.positionals, v);
+  checkArgs(sub, parsed.positionals, v);
   // attach and detach load programs and change qdiscs; the rest read and write pinned maps.
   if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['bandwidth', ...argv]);
   else requireCapabilities('cannot read or change the bandwidth state (pinned maps)', ['CAP_BPF'], ['bandwidth', ...argv]);
-  return explainingErrors('bandwidth', [BandwidthError, TcError], () => execute(sub as Subcommand, v, parsed.positionals[0]));
+  return explainingErrors('bandwidth', [BandwidthError, TcError], () => execute(sub, v, parsed.positionals[0]));
 }
 
 async function execute(sub: Subcommand, v: Values, iface: string | undefined): Promise<number> {
