@@ -4,8 +4,8 @@
 // changes the running program's maps.
 import { byteSize, parseSubcommand } from '../flags.js';
 import type { Command } from '../command.js';
-import { explainingErrors, UsageError } from '../command.js';
-import { requireCapabilities } from '../privileges.js';
+import { explainingErrors, printStatuses, UsageError } from '../command.js';
+import { requireNetworkCapabilities } from '../privileges.js';
 import {
   Bandwidth, BandwidthError, type BandwidthStatus, type ClassSpec, type ClassTarget,
 } from '../../network/bandwidth.js';
@@ -157,8 +157,7 @@ async function run(argv: string[]): Promise<number> {
   const v = parsed.values as Values;
   checkArgs(sub, parsed.positionals, v);
   // attach and detach load programs and change qdiscs; the rest read and write pinned maps.
-  if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['bandwidth', ...argv]);
-  else requireCapabilities('cannot read or change the bandwidth state (pinned maps)', ['CAP_BPF'], ['bandwidth', ...argv]);
+  requireNetworkCapabilities('bandwidth', sub === 'attach' || sub === 'detach', 'cannot read or change the bandwidth state (pinned maps)', argv);
   return explainingErrors('bandwidth', [BandwidthError, TcError], () => execute(sub, v, parsed.positionals[0]));
 }
 
@@ -199,16 +198,15 @@ async function execute(sub: Subcommand, v: Values, iface: string | undefined): P
       out(`${bw.ifname}: class of ${t.kind} ${t.kind === 'cgroup' ? t.path : t.id} removed`);
       return 0;
     }
-    case 'status': {
-      const all: BandwidthStatus[] = [];
-      for (const n of v.iface ? [v.iface] : Bandwidth.list()) {
-        using bw = Bandwidth.open(n);
-        all.push(bw.status());
-      }
-      if (v.json) out(JSON.stringify({ interfaces: all }, null, 2));
-      else out(all.length ? all.map(formatStatus).join('\n\n') : 'no bandwidth manager is attached');
-      return 0;
-    }
+    case 'status':
+      return printStatuses({
+        names: v.iface ? [v.iface] : Bandwidth.list(), json: v.json === true, key: 'interfaces', format: formatStatus,
+        none: 'no bandwidth manager is attached',
+        read: (n) => {
+          using bw = Bandwidth.open(n);
+          return bw.status();
+        },
+      });
   }
 }
 

@@ -3,8 +3,8 @@
 // program's maps.
 import { parseSubcommand } from '../flags.js';
 import type { Command } from '../command.js';
-import { UsageError, explainingErrors } from '../command.js';
-import { requireCapabilities } from '../privileges.js';
+import { UsageError, explainingErrors, printStatuses } from '../command.js';
+import { requireNetworkCapabilities } from '../privileges.js';
 import { Firewall, FirewallError, type FirewallStatus, type XdpMode } from '../../network/firewall.js';
 import { CidrError, parseCidr } from '../../kernel/addr.js';
 import { VIGIL_FW_MAX_SOURCES } from '../../generated/firewall.js';
@@ -163,8 +163,7 @@ async function run(argv: string[]): Promise<number> {
   };
   checkArgs(sub, positionals, values, noPositionals);
   // attach and detach load or unload programs; the rest read and write pinned maps.
-  if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['firewall', ...argv]);
-  else requireCapabilities('cannot read or change the firewall state (pinned maps)', ['CAP_BPF'], ['firewall', ...argv]);
+  requireNetworkCapabilities('firewall', sub === 'attach' || sub === 'detach', 'cannot read or change the firewall state (pinned maps)', argv);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
   return explainingErrors('firewall', [FirewallError, CidrError], async () => {
     switch (sub) {
@@ -221,15 +220,14 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'status': {
         const top = intArg('top', values.top) ?? 10;
-        const names = values.iface ? [values.iface] : Firewall.list();
-        const all: FirewallStatus[] = [];
-        for (const n of names) {
-          using fw = Firewall.open(n);
-          all.push(fw.status({ top }));
-        }
-        if (values.json) out(JSON.stringify({ firewalls: all }, null, 2));
-        else out(all.length ? all.map(formatStatus).join('\n\n') : 'no firewall is attached');
-        return 0;
+        return printStatuses({
+          names: values.iface ? [values.iface] : Firewall.list(), json: values.json === true, key: 'firewalls', format: formatStatus,
+          none: 'no firewall is attached',
+          read: (n) => {
+            using fw = Firewall.open(n);
+            return fw.status({ top });
+          },
+        });
       }
     }
   });

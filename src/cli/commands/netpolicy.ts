@@ -5,7 +5,7 @@ import { parseSubcommand } from '../flags.js';
 import { readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { UsageError, explainingErrors } from '../command.js';
-import { requireCapabilities } from '../privileges.js';
+import { requireNetworkCapabilities } from '../privileges.js';
 import { parsePolicy, PolicyError, type PolicySpec } from '../../network/netpolicy-spec.js';
 import {
   applyPolicy, DenialWatch, ForegroundPolicy, NetPolicyError, policyStatus, removeAllPolicies, removePolicy, type PolicyStatus,
@@ -159,8 +159,7 @@ async function run(argv: string[]): Promise<number> {
     watchCount(values.count);
   }
   // apply and remove attach or detach cgroup programs; status and watch read pinned maps.
-  if (sub === 'apply' || sub === 'remove') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['netpolicy', ...argv]);
-  else requireCapabilities('cannot tell which policies are applied', ['CAP_BPF'], ['netpolicy', ...argv]);
+  requireNetworkCapabilities('netpolicy', sub === 'apply' || sub === 'remove', 'cannot tell which policies are applied', argv);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
   return explainingErrors('netpolicy', [PolicyError, NetPolicyError], async () => {
     switch (sub) {
