@@ -21,6 +21,7 @@ import { repoPath } from '../src/util/paths.js';
 import { Agent, cpuSeconds, falcoRules, waitedSeconds } from './agent.js';
 import { freePort } from '../src/util/net.js';
 import { count, markdownTable } from './table.js';
+import { runAsScript } from './script.js';
 
 export interface PhaseResult {
   name: string;
@@ -181,9 +182,4 @@ async function main(): Promise<void> {
   process.stdout.write(agentCostReport(r));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`bench: agent-cost: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
-}
+runAsScript(import.meta, 'agent-cost', main);

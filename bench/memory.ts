@@ -11,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import { Agent, agentCommands, execChurn, type AgentCommand, type MemorySample } from './agent.js';
 import { count, markdownTable } from './table.js';
+import { intFlag, runAsScript } from './script.js';
 
 export interface MemoryRunOptions {
   processes: number;
@@ -121,26 +122,16 @@ async function main(): Promise<void> {
       cpu: { type: 'string' },
     },
   });
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: expected an integer >= ${min}, got "${v}"`);
-    return n;
-  };
   const keys = ['observe', 'rules', 'policy'];
   const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? keys;
   for (const k of only) if (!keys.includes(k)) throw new Error(`--only: unknown command "${k}"; available: ${keys.join(', ')}`);
   const commands = agentCommands().filter((_, i) => only.includes(keys[i]!));
   const o: MemoryRunOptions = {
-    processes: int('processes', values.processes, 1), step: int('step', values.step, 1), settleS: int('settle', values.settle, 0),
-    vigil: values.vigil, cpu: values.cpu !== undefined ? int('cpu', values.cpu, 0) : undefined,
+    processes: intFlag('processes', values.processes, 1), step: intFlag('step', values.step, 1), settleS: intFlag('settle', values.settle, 0),
+    vigil: values.vigil, cpu: values.cpu !== undefined ? intFlag('cpu', values.cpu, 0) : undefined,
     log: (m) => process.stderr.write(`bench: ${m}\n`),
   };
   process.stdout.write(memoryBenchReport(await runMemoryBench(commands, o), o));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`bench memory: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
-}
+runAsScript(import.meta, 'memory', main);

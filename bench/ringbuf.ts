@@ -148,21 +148,24 @@ interface Consumer {
   takeOldestKtimeNs(): number;
 }
 
-/** Full decode through the generated codec: every field, into an object. */
-function objectConsumer(order: OrderCheck, pid: number, recordsPerCall: number): Consumer {
+/**
+ * What every consumer counts: records of the wrong size and those `check`
+ * finds wrong are bad, the others decoded; `check` reads a record and gives
+ * its bpf_ktime_get_ns() to `seen`, which keeps the oldest since the last take.
+ */
+function consumer(check: (view: DataView, offset: number, seen: (ktimeNs: number) => void) => boolean): Consumer {
   const size = vigilBenchRecord.size;
-  const argLimit = BigInt(recordsPerCall);
   let decoded = 0;
   let bad = 0;
   let oldest = 0;
+  const seen = (ktimeNs: number): void => {
+    if (oldest === 0) oldest = ktimeNs;
+  };
   return {
     onRecord(view, offset, len) {
       if (len !== size) { bad++; return; }
-      const r = vigilBenchRecord.decode(view, offset);
       decoded++;
-      const ktime = Number(r.ktime_ns);
-      if (oldest === 0) oldest = ktime;
-      if (r.pid !== pid || r.arg >= argLimit || r.pad.length !== 32 || !order.see(r.cpu, Number(r.seq), ktime)) bad++;
+      if (!check(view, offset, seen)) bad++;
     },
     decoded: () => decoded,
     bad: () => bad,
@@ -174,32 +177,28 @@ function objectConsumer(order: OrderCheck, pid: number, recordsPerCall: number):
   };
 }
 
+/** Full decode through the generated codec: every field, into an object. */
+function objectConsumer(order: OrderCheck, pid: number, recordsPerCall: number): Consumer {
+  const argLimit = BigInt(recordsPerCall);
+  return consumer((view, offset, seen) => {
+    const r = vigilBenchRecord.decode(view, offset);
+    const ktime = Number(r.ktime_ns);
+    seen(ktime);
+    return r.pid === pid && r.arg < argLimit && r.pad.length === 32 && order.see(r.cpu, Number(r.seq), ktime);
+  });
+}
+
 /** In place at the generated offsets: seq, ktime_ns, pid, cpu and arg read as numbers, no allocation. */
 function fieldConsumer(order: OrderCheck, pid: number, recordsPerCall: number): Consumer {
-  const size = vigilBenchRecord.size;
   const o = vigilBenchRecord.offsets;
   const oSeq = o.seq, oKtime = o.ktime_ns, oPid = o.pid, oCpu = o.cpu, oArg = o.arg;
   const u64n = codec.u64n.decode;
-  let decoded = 0;
-  let bad = 0;
-  let oldest = 0;
-  return {
-    onRecord(view, offset, len) {
-      if (len !== size) { bad++; return; }
-      decoded++;
-      const ktime = u64n(view, offset + oKtime);
-      if (oldest === 0) oldest = ktime;
-      if (view.getUint32(offset + oPid, true) !== pid || u64n(view, offset + oArg) >= recordsPerCall ||
-          !order.see(view.getUint32(offset + oCpu, true), u64n(view, offset + oSeq), ktime)) bad++;
-    },
-    decoded: () => decoded,
-    bad: () => bad,
-    takeOldestKtimeNs: () => {
-      const t = oldest;
-      oldest = 0;
-      return t;
-    },
-  };
+  return consumer((view, offset, seen) => {
+    const ktime = u64n(view, offset + oKtime);
+    seen(ktime);
+    return view.getUint32(offset + oPid, true) === pid && u64n(view, offset + oArg) < recordsPerCall &&
+      order.see(view.getUint32(offset + oCpu, true), u64n(view, offset + oSeq), ktime);
+  });
 }
 
 const BENCH_PRODUCED = 0;

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { Agent, agentCommands, type AgentCommand } from './agent.js';
 import { markdownTable } from './table.js';
 import { repoPath } from '../src/util/paths.js';
+import { runAsScript } from './script.js';
 
 export const SHUTDOWN_GOAL_MS = 500;
 
@@ -106,9 +107,4 @@ async function main(): Promise<void> {
   process.stdout.write(shutdownBenchReport(runs, only === undefined ? await durationOverrun(2, values.vigil) : undefined));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`bench shutdown: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
-}
+runAsScript(import.meta, 'shutdown', main);

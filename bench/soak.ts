@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { Agent, agentCommands, execChurn, type MemorySample } from './agent.js';
 import { count, markdownTable } from './table.js';
 import { repoPath } from '../src/util/paths.js';
+import { intFlag, runAsScript } from './script.js';
 
 export interface SoakOptions {
   durationS: number;
@@ -115,26 +116,16 @@ async function main(): Promise<void> {
       vigil: { type: 'string' },
     },
   });
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: expected an integer >= ${min}, got "${v}"`);
-    return n;
-  };
   if (!['observe', 'rules', 'policy'].includes(values.command)) {
     throw new Error(`--command: expected observe, rules or policy, got "${values.command}"`);
   }
   const o: SoakOptions = {
-    durationS: int('duration', values.duration, 10), intervalS: int('interval', values.interval, 1),
-    command: values.command as SoakOptions['command'], execRate: int('exec-rate', values['exec-rate'], 0),
-    openRate: int('open-rate', values['open-rate'], 0), vigil: values.vigil,
+    durationS: intFlag('duration', values.duration, 10), intervalS: intFlag('interval', values.interval, 1),
+    command: values.command as SoakOptions['command'], execRate: intFlag('exec-rate', values['exec-rate'], 0),
+    openRate: intFlag('open-rate', values['open-rate'], 0), vigil: values.vigil,
     log: (m) => process.stderr.write(`bench: ${m}\n`),
   };
   process.stdout.write(soakReport(await runSoak(o), o));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`bench soak: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
-}
+runAsScript(import.meta, 'soak', main);

@@ -81,36 +81,34 @@ export function vigilExec(): Tracer {
     }));
 }
 
-/** libbpf-tools opensnoop, unfiltered (as it is usually run), stdout to a file. */
-export function opensnoop(): Tracer {
+/**
+ * A libbpf-tools tool, unfiltered (as it is usually run), stdout to a file.
+ * Its header sits in a stdio buffer; its perf-buffer poll loop starts after
+ * attaching, so it is ready once it waits in epoll.
+ */
+function libbpfTool(tool: string, count: (out: string, t: Target) => number): Tracer {
   return {
-    name: 'opensnoop (libbpf-tools)',
-    shown: 'opensnoop > FILE',
-    argv: () => ['opensnoop'],
+    name: `${tool} (libbpf-tools)`,
+    shown: `${tool} > FILE`,
+    argv: () => [tool],
     sink: 'file',
-    // Its header sits in a stdio buffer; its perf-buffer poll loop starts after attaching.
     ready: (p) => inEpollWait(p.pid),
-    // "PID COMM FD ERR PATH"
-    count: (out, t) => countLines(out, ` ${t.path}`, (l) => l.startsWith(`${t.pid} `) && l.endsWith(` ${t.path}`)),
+    count,
     lost: (p) => lostLines(p.err),
   };
 }
 
-/** libbpf-tools execsnoop, unfiltered. */
+/** libbpf-tools opensnoop: "PID COMM FD ERR PATH". */
+export function opensnoop(): Tracer {
+  return libbpfTool('opensnoop', (out, t) => countLines(out, ` ${t.path}`, (l) => l.startsWith(`${t.pid} `) && l.endsWith(` ${t.path}`)));
+}
+
+/** libbpf-tools execsnoop: "PCOMM PID PPID RET ARGS". */
 export function execsnoop(): Tracer {
-  return {
-    name: 'execsnoop (libbpf-tools)',
-    shown: 'execsnoop > FILE',
-    argv: () => ['execsnoop'],
-    sink: 'file',
-    ready: (p) => inEpollWait(p.pid),
-    // "PCOMM PID PPID RET ARGS"
-    count: (out, t) => countLines(out, ` ${t.pid} `, (l) => {
-      const f = l.trim().split(/\s+/);
-      return f[2] === String(t.pid) && f[3] === '0';
-    }),
-    lost: (p) => lostLines(p.err),
-  };
+  return libbpfTool('execsnoop', (out, t) => countLines(out, ` ${t.pid} `, (l) => {
+    const f = l.trim().split(/\s+/);
+    return f[2] === String(t.pid) && f[3] === '0';
+  }));
 }
 
 /**

@@ -378,53 +378,23 @@ out:
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_READ, VIGIL_L7_INGRESS, ctx->args[0], ctx->args[1], 0, BUF_PLAIN);
-}
+/* The entry of syscall `name`(fd, buffer or vector or message, [vector length]):
+ * what l7_exit needs, stashed by thread. */
+#define L7_ENTER_PROBE(name, call, dir, iovcnt, buf)                                           \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                             \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)                                 \
+	{                                                                                       \
+		return l7_enter(call, dir, ctx->args[0], ctx->args[1], iovcnt, buf);            \
+	}
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_WRITE, VIGIL_L7_EGRESS, ctx->args[0], ctx->args[1], 0, BUF_PLAIN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_RECVFROM, VIGIL_L7_INGRESS, ctx->args[0], ctx->args[1], 0, BUF_PLAIN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_SENDTO, VIGIL_L7_EGRESS, ctx->args[0], ctx->args[1], 0, BUF_PLAIN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_READV, VIGIL_L7_INGRESS, ctx->args[0], ctx->args[1], ctx->args[2], BUF_IOV);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_WRITEV, VIGIL_L7_EGRESS, ctx->args[0], ctx->args[1], ctx->args[2], BUF_IOV);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_RECVMSG, VIGIL_L7_INGRESS, ctx->args[0], ctx->args[1], 0, BUF_MSG);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	return l7_enter(VIGIL_L7_SENDMSG, VIGIL_L7_EGRESS, ctx->args[0], ctx->args[1], 0, BUF_MSG);
-}
+L7_ENTER_PROBE(read, VIGIL_L7_READ, VIGIL_L7_INGRESS, 0, BUF_PLAIN)
+L7_ENTER_PROBE(write, VIGIL_L7_WRITE, VIGIL_L7_EGRESS, 0, BUF_PLAIN)
+L7_ENTER_PROBE(recvfrom, VIGIL_L7_RECVFROM, VIGIL_L7_INGRESS, 0, BUF_PLAIN)
+L7_ENTER_PROBE(sendto, VIGIL_L7_SENDTO, VIGIL_L7_EGRESS, 0, BUF_PLAIN)
+L7_ENTER_PROBE(readv, VIGIL_L7_READV, VIGIL_L7_INGRESS, ctx->args[2], BUF_IOV)
+L7_ENTER_PROBE(writev, VIGIL_L7_WRITEV, VIGIL_L7_EGRESS, ctx->args[2], BUF_IOV)
+L7_ENTER_PROBE(recvmsg, VIGIL_L7_RECVMSG, VIGIL_L7_INGRESS, 0, BUF_MSG)
+L7_ENTER_PROBE(sendmsg, VIGIL_L7_SENDMSG, VIGIL_L7_EGRESS, 0, BUF_MSG)
 
 /* sendfile64(out_fd, in_fd, offset, count): bytes accounted, none captured. */
 SEC("tracepoint/syscalls/sys_enter_sendfile64")

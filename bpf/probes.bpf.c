@@ -10,17 +10,16 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-SEC("tracepoint/syscalls/sys_enter_getpid")
-int probe_tracepoint(void *ctx)
-{
-	return 0;
-}
+/* A program of section `sec` that returns `verdict` and does nothing else. */
+#define PROBE(sec, name, ctx_type, verdict)                                        \
+	SEC(sec)                                                                    \
+	int name(ctx_type *ctx)                                                     \
+	{                                                                           \
+		return verdict;                                                     \
+	}
 
-SEC("raw_tracepoint/sys_enter")
-int probe_raw_tracepoint(struct bpf_raw_tracepoint_args *ctx)
-{
-	return 0;
-}
+PROBE("tracepoint/syscalls/sys_enter_getpid", probe_tracepoint, void, 0)
+PROBE("raw_tracepoint/sys_enter", probe_raw_tracepoint, struct bpf_raw_tracepoint_args, 0)
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(probe_tp_btf, struct pt_regs *regs, long id)
@@ -29,17 +28,8 @@ int BPF_PROG(probe_tp_btf, struct pt_regs *regs, long id)
 }
 
 /* kprobe and kprobe.multi: the target is chosen at attach time. */
-SEC("kprobe")
-int probe_kprobe(struct pt_regs *ctx)
-{
-	return 0;
-}
-
-SEC("kprobe.multi")
-int probe_kprobe_multi(struct pt_regs *ctx)
-{
-	return 0;
-}
+PROBE("kprobe", probe_kprobe, struct pt_regs, 0)
+PROBE("kprobe.multi", probe_kprobe_multi, struct pt_regs, 0)
 
 /* fentry/fexit need their target at load: do_unlinkat has been in every kernel
  * with BTF and is the classic example in libbpf-bootstrap. */
@@ -61,41 +51,12 @@ int BPF_PROG(probe_lsm, struct file *file, int ret)
 	return ret;
 }
 
-SEC("uprobe")
-int probe_uprobe(struct pt_regs *ctx)
-{
-	return 0;
-}
-
-SEC("perf_event")
-int probe_perf_event(struct bpf_perf_event_data *ctx)
-{
-	return 0;
-}
-
-SEC("xdp")
-int probe_xdp(struct xdp_md *ctx)
-{
-	return XDP_PASS;
-}
-
-SEC("tc")
-int probe_tc(struct __sk_buff *skb)
-{
-	return 0; /* TC_ACT_OK */
-}
-
-SEC("cgroup_skb/ingress")
-int probe_cgroup_skb(struct __sk_buff *skb)
-{
-	return 1; /* allow */
-}
-
-SEC("cgroup/connect4")
-int probe_cgroup_sock_addr(struct bpf_sock_addr *ctx)
-{
-	return 1; /* allow */
-}
+PROBE("uprobe", probe_uprobe, struct pt_regs, 0)
+PROBE("perf_event", probe_perf_event, struct bpf_perf_event_data, 0)
+PROBE("xdp", probe_xdp, struct xdp_md, XDP_PASS)
+PROBE("tc", probe_tc, struct __sk_buff, 0) /* TC_ACT_OK */
+PROBE("cgroup_skb/ingress", probe_cgroup_skb, struct __sk_buff, 1) /* allow */
+PROBE("cgroup/connect4", probe_cgroup_sock_addr, struct bpf_sock_addr, 1) /* allow */
 
 SEC("socket")
 int probe_socket_filter(struct __sk_buff *skb)
@@ -103,8 +64,4 @@ int probe_socket_filter(struct __sk_buff *skb)
 	return skb->len; /* keep the whole packet */
 }
 
-SEC("iter/task")
-int probe_iter(struct bpf_iter__task *ctx)
-{
-	return 0;
-}
+PROBE("iter/task", probe_iter, struct bpf_iter__task, 0)

@@ -4,7 +4,7 @@
 //   node dist/examples/exec-logger.js [--duration SECONDS]
 import { parseArgs } from 'node:util';
 import { RingBufferReader } from 'vigil/bpf';
-import { compile } from 'vigil/inline';
+import { compile, untilInterrupted } from 'vigil/inline';
 
 const { values } = parseArgs({ options: { duration: { type: 'string' } } });
 
@@ -52,11 +52,5 @@ using reader = RingBufferReader.open(obj.map('events'), {
   },
 });
 void link;
-await new Promise<void>((resolve) => {
-  // Until the duration, or Ctrl-C (a timer keeps node running: signal handlers do not).
-  const timer = setTimeout(resolve, values.duration ? Number(values.duration) * 1000 : 2 ** 31 - 1);
-  const stop = (): void => { clearTimeout(timer); resolve(); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-});
+await untilInterrupted(values.duration ? Number(values.duration) : undefined);
 reader.drain();

@@ -6,7 +6,7 @@
 //
 //   node dist/examples/http-latency.js --pid SERVER_PID [--duration SECONDS]
 import { parseArgs } from 'node:util';
-import { compile, formatHistogram, readHistogram } from 'vigil/inline';
+import { compile, formatHistogram, readHistogram, untilInterrupted } from 'vigil/inline';
 
 const { values } = parseArgs({ options: { pid: { type: 'string', default: '0' }, duration: { type: 'string' } } });
 
@@ -86,13 +86,7 @@ using obj = await spec.load({ constants: { target_tgid: Number(values.pid) } });
 const links = [...obj.spec.programs.keys()].map((name) => obj.program(name).attach());
 
 console.log(`tracing HTTP request latency of ${values.pid === '0' ? 'every process' : `pid ${values.pid}`}; Ctrl-C to end`);
-await new Promise<void>((resolve) => {
-  // Until the duration, or Ctrl-C (a timer keeps node running: signal handlers do not).
-  const timer = setTimeout(resolve, values.duration ? Number(values.duration) * 1000 : 2 ** 31 - 1);
-  const stop = (): void => { clearTimeout(timer); resolve(); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-});
+await untilInterrupted(values.duration ? Number(values.duration) : undefined);
 for (const l of links) l.close();
 const counts = readHistogram(obj.map('latency_us'));
 console.log(`${counts.reduce((a, b) => a + b, 0)} requests`);

@@ -9,7 +9,7 @@ import { mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BpfMap, TypedMap, codec, ensureBpffs } from 'vigil/bpf';
-import { compile } from 'vigil/inline';
+import { compile, untilInterrupted } from 'vigil/inline';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { dir: { type: 'string', default: '/sys/fs/bpf/vigil-example' } } });
 const pin = path.join(values.dir, 'exec_counts');
@@ -38,12 +38,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
   mkdirSync(values.dir, { recursive: true });
   obj.map('exec_counts').pin(pin);
   console.log(`counting executions (${link.description}); the counts are pinned at ${pin}`);
-  await new Promise<void>((resolve) => {
-    const alive = setInterval(() => {}, 1 << 30); // signal handlers alone do not keep node running
-    const stop = (): void => { clearInterval(alive); resolve(); };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilInterrupted();
   unlinkSync(pin); // the map lives on only while something holds it
   try {
     rmdirSync(values.dir);

@@ -6,7 +6,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import net from 'node:net';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import { cgroup2 } from '../src/bpf/index.js';
 import { containerCgroupIds } from '../src/process/container.js';
 import { ProcessCache } from '../src/process/cache.js';
 import { repoPath } from '../src/util/paths.js';
+import { freePort } from '../src/util/net.js';
 import { openFdCount, requireRoot, tracefs } from './helpers.js';
 import { Child, VethPair, sleep } from './attach-util.js';
 import { shapedFlow } from './shaped.js';
@@ -269,12 +269,7 @@ describe('network flows (real kernel)', () => {
   }
 
   test('a refused connect is a failed flow with its reason', async () => {
-    const probe = net.createServer();
-    probe.listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const port = (probe.address() as net.AddressInfo).port;
-    probe.close();
-    await once(probe, 'close');
+    const port = await freePort(); // nothing listens there: the connect is refused
     const cl = child(CLIENT, ['127.0.0.1', String(port), '1']);
     await cl.line(/^error ECONNREFUSED$/);
     const r = await waitFlow((f) => f.event_kind === 'tcp-failed' && f.l4.TCP?.destination_port === port, 'failed connect');
@@ -480,12 +475,7 @@ describe('network flows (real kernel)', () => {
 
   test('vigil observe --sensors flow: Hubble filters, --not, in-kernel --pid', async () => {
     const srv = await server('127.0.0.1', 3, 3);
-    const probe = net.createServer();
-    probe.listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const closedPort = (probe.address() as net.AddressInfo).port;
-    probe.close();
-    await once(probe, 'close');
+    const closedPort = await freePort();
     const run = async (): Promise<{ ok: Child; refused: Child }> => {
       const ok = child(CLIENT, ['127.0.0.1', String(srv.port), '3']);
       await ok.line(/^got 3$/);

@@ -30,13 +30,6 @@ function run(cmd: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-/** A sensor for the test, its records collected; closed (and checked for leaks) by done(). */
-async function sensor(protocols: L7Protocol[], captureBytes?: number): Promise<{ records: L7Record[]; s: L7Sensor }> {
-  const records: L7Record[] = [];
-  const s = await L7Sensor.start({ protocols: new Set(protocols), onRecord: (r) => records.push(r), pollIntervalMs: 20, captureBytes });
-  return { records, s };
-}
-
 describe('L7 sensor on real servers', () => {
   const suite = kernelSuite(async () => undefined, 'vigil-l7-');
   let fds = 0;
@@ -48,13 +41,29 @@ describe('L7 sensor on real servers', () => {
     for (const s of servers.splice(0)) await s.stop();
   });
 
-  test('Python http.server: keep-alive (curl), pipelining (sendmsg, readv), chunked; client and server agree', async () => {
-    const srv = await pythonHttp(suite.tmp);
+  /**
+   * Starts a server, then a sensor for `protocols` collecting its records,
+   * and runs `body`; closes the sensor and stops the server after it, failed
+   * or not (the server also at the suite's end, should the sensor not start).
+   */
+  async function traced(start: (tmp: string) => Promise<Server>, protocols: L7Protocol[],
+    body: (srv: Server, records: L7Record[]) => Promise<void>, captureBytes?: number): Promise<void> {
+    const srv = await start(suite.tmp);
     servers.push(srv);
+    const records: L7Record[] = [];
+    const s = await L7Sensor.start({ protocols: new Set(protocols), onRecord: (r) => records.push(r), pollIntervalMs: 20, captureBytes });
+    try {
+      await body(srv, records);
+    } finally {
+      s.close();
+      await srv.stop();
+    }
+  }
+
+  test('Python http.server: keep-alive (curl), pipelining (sendmsg, readv), chunked; client and server agree', async () => {
     // The whole of each call (the pipelined client reads three responses, a
     // 3 kB chunk among them, in one readv; the structure after a chunk must be captured).
-    const { records, s } = await sensor(['http'], 4096);
-    try {
+    await traced(pythonHttp, ['http'], async (srv, records) => {
       const base = `http://127.0.0.1:${srv.port}`;
       // One curl, one connection: keep-alive.
       run('curl', ['-s', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null',
@@ -100,17 +109,11 @@ print(out.count(b'HTTP/1.1 200'))`]);
       for (const r of client.filter((x) => x.comm === 'python3')) assert.ok(r.endBootNs - r.startBootNs <= clientNs);
       const chunked = server.find((r) => r.target === '/chunked')!;
       assert.ok(chunked.responseBytes > 3000, `chunked body counted: ${chunked.responseBytes}`);
-    } finally {
-      s.close();
-      await srv.stop();
-    }
+    }, 4096);
   });
 
   test('Redis: redis-cli commands and a pipelined batch (writev, recvmsg); errors by their prefix', async () => {
-    const srv = await redis(suite.tmp);
-    servers.push(srv);
-    const { records, s } = await sensor(['redis']);
-    try {
+    await traced(redis, ['redis'], async (srv, records) => {
       const cli = (...a: string[]): string => run('redis-cli', ['-p', String(srv.port), ...a]);
       cli('SET', 'user:1', 'secret-value');
       cli('GET', 'user:1');
@@ -147,17 +150,11 @@ s.close()`]);
       assert.doesNotMatch(JSON.stringify(records.map((r) => r.redis)), /secret/);
       const bigGet = records.find((r) => r.role === 'server' && r.local.port === srv.port && r.method === 'GET' && r.responseBytes > 20_000);
       assert.ok(bigGet, 'the 20 kB reply passed over by its length');
-    } finally {
-      s.close();
-      await srv.stop();
-    }
+    });
   });
 
   test('PostgreSQL: psql over TCP (SSL refused, startup, simple queries, an error); literals redacted', async () => {
-    const srv = await postgres(suite.tmp);
-    servers.push(srv);
-    const { records, s } = await sensor(['pgsql']);
-    try {
+    await traced(postgres, ['pgsql'], async (srv, records) => {
       spawnSync('psql', ['-h', '127.0.0.1', '-p', String(srv.port), '-U', 'postgres', '-d', 'postgres', '-X', '-q',
         '-c', 'SELECT 1', '-c', "SELECT 'alice'::text WHERE 2 > 1", '-c', 'SELEC 1',
         '-c', 'CREATE TABLE t (id int)', '-c', 'INSERT INTO t VALUES (7), (8)'], { encoding: 'utf8', timeout: 30_000 });
@@ -172,10 +169,7 @@ s.close()`]);
       const insert = records.find((r) => r.role === 'server' && r.target?.startsWith('INSERT'));
       assert.equal(insert?.pgsql?.tag, 'INSERT 0 2');
       assert.doesNotMatch(JSON.stringify(records.map((r) => r.target)), /alice/);
-    } finally {
-      s.close();
-      await srv.stop();
-    }
+    });
   });
 
   test('vigil observe --sensors http -o json: nginx (writev, sendfile) through the event pipeline', async () => {

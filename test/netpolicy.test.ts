@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { requireRoot, single, waitFor } from './helpers.js';
 import { Child, TestCgroup, connectHere, listenTcp } from './attach-util.js';
 import { requireFeature } from '../src/bpf/features.js';
@@ -83,9 +84,10 @@ describe('per-cgroup network policy (vigil netpolicy)', () => {
   /** Runs the client inside the cgroup; its results by target, and its pid. */
   const fromCgroup = (targets: string[]) => cgroup.runScript(CLIENT, targets);
 
-  function writePolicy(name: string, text: string): string {
+  /** Writes a policy file: YAML text as it is, or a policy (on the test's cgroup unless it names one) as YAML. */
+  function writePolicy(name: string, policy: string | Record<string, unknown>): string {
     const f = path.join(tmp, name);
-    writeFileSync(f, text);
+    writeFileSync(f, typeof policy === 'string' ? policy : YAML.stringify({ cgroup: cgroup.path, ...policy }));
     return f;
   }
 
@@ -118,23 +120,14 @@ describe('per-cgroup network policy (vigil netpolicy)', () => {
   test('apply: denied connects and sends fail with EPERM in the cgroup only, and are DENIED flows with the pid',
     async (t) => {
       if (!(await requireFeature(t, 'cgroup_sock_addr'))) return;
-      policyFile = writePolicy('deny.yaml', [
-        `cgroup: ${cgroup.path}`,
-        'default: allow',
-        'rules:',
-        '  - action: deny',
-        '    cidr: 127.0.0.1',
-        `    ports: [${ports.denied}]`,
-        '    protocol: tcp',
-        '    direction: egress',
-        '  - action: deny',
-        '    cidr: ::1/128',
-        `    ports: ${ports.denied6}`,
-        '  - action: deny',
-        '    protocol: udp',
-        `    ports: [${udpPorts.denied}]`,
-        '    direction: egress',
-      ].join('\n'));
+      policyFile = writePolicy('deny.yaml', {
+        default: 'allow',
+        rules: [
+          { action: 'deny', cidr: '127.0.0.1', ports: [ports.denied], protocol: 'tcp', direction: 'egress' },
+          { action: 'deny', cidr: '::1/128', ports: ports.denied6 },
+          { action: 'deny', protocol: 'udp', ports: [udpPorts.denied], direction: 'egress' },
+        ],
+      });
       const applied = vigilOk('netpolicy', 'apply', policyFile);
       assert.match(applied.stderr, new RegExp(`applied .*deny\\.yaml on ${cgroup.path} \\(cgroup id ${statSync(cgroup.path).ino}\\)`));
       watch = new DenialWatch({ onFlow: (f) => { shapedFlow(f); flows.push(f); }, rescanMs: 100 });
@@ -217,8 +210,9 @@ setTimeout(() => process.exit(3), 10000).unref();
       const m = await server.line(/^ports (\d+) (\d+)$/);
       const [denied, allowed] = [Number(m[1]), Number(m[2])];
       // Re-applied to the same cgroup: the rules are replaced in place.
-      const f = writePolicy('ingress.yaml', `cgroup: ${cgroup.path}\ndefault: allow\nrules:\n  - action: deny\n` +
-        `    direction: ingress\n    protocol: udp\n    ports: ${denied}\n`);
+      const f = writePolicy('ingress.yaml', {
+        default: 'allow', rules: [{ action: 'deny', direction: 'ingress', protocol: 'udp', ports: denied }],
+      });
       assert.match(vigilOk('netpolicy', 'apply', f).stderr, /updated/);
       const before = flows.length;
       const tx = dgram.createSocket('udp4');
@@ -245,7 +239,7 @@ setTimeout(() => process.exit(3), 10000).unref();
   });
 
   test('re-applying a policy replaces its rules: what was denied connects', async () => {
-    const f = writePolicy('open.yaml', `cgroup: ${cgroup.path}\ndefault: allow\n`);
+    const f = writePolicy('open.yaml', { default: 'allow' });
     assert.match(vigilOk('netpolicy', 'apply', f).stderr, /updated/);
     const { results } = await fromCgroup([`tcp:127.0.0.1:${ports.denied}`]);
     assert.deepEqual(results, { [`tcp:127.0.0.1:${ports.denied}`]: 'ok' });
@@ -253,15 +247,9 @@ setTimeout(() => process.exit(3), 10000).unref();
   });
 
   test('default deny: only what a rule allows gets out', async () => {
-    const f = writePolicy('strict.yaml', [
-      `cgroup: ${cgroup.path}`,
-      'default: deny',
-      'rules:',
-      '  - action: allow',
-      '    cidr: 127.0.0.0/8',
-      `    ports: [${ports.allowed}]`,
-      '    protocol: tcp',
-    ].join('\n'));
+    const f = writePolicy('strict.yaml', {
+      default: 'deny', rules: [{ action: 'allow', cidr: '127.0.0.0/8', ports: [ports.allowed], protocol: 'tcp' }],
+    });
     vigilOk('netpolicy', 'apply', f);
     // The CLI's stream this time: a separate process reading the pinned ring buffer. A BPF ring buffer has
     // one consumer position, so the in-process watch stops first (records wait in the ring until read).
@@ -295,7 +283,7 @@ setTimeout(() => process.exit(3), 10000).unref();
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim(), `vigil netpolicy: ${f}:5:5: rules[0].port: unknown field (expected one of: action, ` +
       'cidr, ports, protocol, direction)');
-    const missing = writePolicy('nocg.yaml', 'cgroup: vigil-no-such-cgroup-here\ndefault: deny\n');
+    const missing = writePolicy('nocg.yaml', { cgroup: 'vigil-no-such-cgroup-here', default: 'deny' });
     const r2 = vigil('netpolicy', 'apply', missing);
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /does not exist/);

@@ -15,7 +15,7 @@ import {
   ProcessSensor, decodeExecRecord, decodeExecFailedRecord, decodeSnapshot, joinLeafFirst, splitNul,
 } from '../src/sensors/process.js';
 import type { ExecEvent, ExecFailedEvent, ExitEvent, ForkEvent, ProcessEvent } from '../src/sensors/events.js';
-import { FilterSet } from '../src/sensors/filter.js';
+import { FilterSet, type FilterOptions } from '../src/sensors/filter.js';
 import { ProcessCache } from '../src/process/cache.js';
 import type { ProcessInfo } from '../src/process/types.js';
 import {
@@ -630,6 +630,21 @@ describe('ProcessSensor with in-kernel filters', () => {
     }
   }
 
+  /**
+   * Runs `script` (sh -c) under a sensor filtered by `options`: only one
+   * process's exec and exit pass (as `show` gives them: `want`); the others
+   * are dropped in the kernel.
+   */
+  async function onlyOnePasses(options: FilterOptions, script: string, show: (e: ProcessEvent) => unknown[], want: unknown[]): Promise<void> {
+    using filter = new FilterSet(options);
+    await withSensor(filter, async (s, events) => {
+      assert.equal(spawnSync('/bin/sh', ['-c', script], { stdio: 'ignore' }).status, 0);
+      await drainUntil(s, events, (e) => e.kind === 'exit');
+      assert.deepEqual(events.map((e) => [e.kind, ...show(e)]), [['exec', ...want], ['exit', ...want]]);
+      assert.ok(s.filterCounts().dropped > 0n, 'the other processes were dropped in the kernel');
+    });
+  }
+
   test('a filter that matches nothing drops every event in the kernel: nothing reaches user space', async (t) => {
     const why = await unsupported();
     if (why) return t.skip(why);
@@ -649,42 +664,23 @@ describe('ProcessSensor with in-kernel filters', () => {
     if (why) return t.skip(why);
     const comm = `vgl${randomBytes(4).toString('hex')}`;
     const bin = copyBinary(ECHO, tmp, comm);
-    using filter = new FilterSet({ comms: [comm] });
-    await withSensor(filter, async (s, events) => {
-      assert.equal(spawnSync('/bin/sh', ['-c', `${bin} x; /bin/true; true`]).status, 0);
-      s.drain();
-      await drainUntil(s, events, (e) => e.kind === 'exit');
-      assert.deepEqual(events.map((e) => [e.kind, e.process.comm]), [['exec', comm], ['exit', comm]]);
-      assert.ok(s.filterCounts().dropped > 0n);
-    });
+    await onlyOnePasses({ comms: [comm] }, `${bin} x; /bin/true; true`, (e) => [e.process.comm], [comm]);
   });
 
   test('--uid passes only processes running as that user', async (t) => {
     const why = await unsupported();
     if (why) return t.skip(why);
     const mark = marker('uid');
-    using filter = new FilterSet({ uids: [65534] });
-    await withSensor(filter, async (s, events) => {
-      const r = spawnSync('/bin/sh', ['-c',
-        `/bin/echo ${mark}; setpriv --reuid=65534 --regid=65534 --clear-groups /bin/echo ${mark}; true`], { stdio: 'ignore' });
-      assert.equal(r.status, 0);
-      await drainUntil(s, events, (e) => e.kind === 'exit');
-      assert.deepEqual(events.map((e) => [e.kind, e.process.uid, e.process.binary]), [['exec', 65534, ECHO], ['exit', 65534, ECHO]]);
-      assert.ok(s.filterCounts().dropped > 0n, 'root\'s echo, sh and setpriv were dropped in the kernel');
-    });
+    // root's echo, sh and setpriv are dropped.
+    await onlyOnePasses({ uids: [65534] }, `/bin/echo ${mark}; setpriv --reuid=65534 --regid=65534 --clear-groups /bin/echo ${mark}; true`,
+      (e) => [e.process.uid, e.process.binary], [65534, ECHO]);
   });
 
   test('--binary prefix: the verdict is taken at exec from the root-first path', async (t) => {
     const why = await unsupported();
     if (why) return t.skip(why);
     const bin = copyBinary(ECHO, tmp, 'vigil-prefix-echo');
-    using filter = new FilterSet({ binaryPrefixes: [`${tmp}/`] });
-    await withSensor(filter, async (s, events) => {
-      assert.equal(spawnSync('/bin/sh', ['-c', `/bin/echo no; ${bin} yes; true`], { stdio: 'ignore' }).status, 0);
-      await drainUntil(s, events, (e) => e.kind === 'exit');
-      assert.deepEqual(events.map((e) => [e.kind, e.process.binary]), [['exec', bin], ['exit', bin]]);
-      assert.ok(s.filterCounts().dropped > 0n);
-    });
+    await onlyOnePasses({ binaryPrefixes: [`${tmp}/`] }, `/bin/echo no; ${bin} yes; true`, (e) => [e.process.binary], [bin]);
   });
 
   test('--pid with --follow-children: the tree of a process that ran before the sensor, nothing else', async (t) => {

@@ -14,7 +14,8 @@ import { decodePprof, toPprof } from '../src/profile/pprof.js';
 import { formatOfFile, toJson } from '../src/profile/output.js';
 import { listProfiles, profileFileName, rotate } from '../src/profile/continuous.js';
 import { parseBytes, parseInterval } from '../src/cli/commands/profile.js';
-import { parseStack, type RawInterval } from '../src/profile/sampler.js';
+import type { RawInterval } from '../src/profile/sampler.js';
+import { stackFrames } from '../src/bpf/codec.js';
 import { Symbolizer } from '../src/kernel/symbols/index.js';
 
 const exe: Mapping = { start: 0x55550000n, end: 0x55560000n, fileOffset: 0x1000n, path: '/usr/bin/app', buildId: 'abcd' };
@@ -169,7 +170,7 @@ describe('profile outputs (no kernel)', () => {
     const b = Buffer.alloc(32);
     b.writeBigUInt64LE(0x1234n, 0);
     b.writeBigUInt64LE(0xffffffff81000000n, 8);
-    assert.deepEqual(parseStack(b), [0x1234n, 0xffffffff81000000n]);
+    assert.deepEqual(stackFrames(b), [0x1234n, 0xffffffff81000000n]);
   });
 
   test('continuous: file names sort by time; rotation keeps the newest within bounds and touches nothing else', () => {

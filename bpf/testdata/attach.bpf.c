@@ -90,44 +90,36 @@ HISTOGRAM(uprobe_exe_rets, __u64);
 HISTOGRAM(uprobe_lib_args, __u64);
 HISTOGRAM(uprobe_lib_rets, __u64);
 
+/* Counts `key` in `map` when the test process made the call. */
+static __always_inline int bump_target(void *map, __u64 key)
+{
+	if (is_target())
+		bump(map, &key);
+	return 0;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(uprobe_exe, int a, int b)
 {
-	__u64 key = (__u64)(__s64)a;
-
-	if (is_target())
-		bump(&uprobe_exe_args, &key);
-	return 0;
+	return bump_target(&uprobe_exe_args, (__u64)(__s64)a);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe_exe, int ret)
 {
-	__u64 key = (__u64)(__s64)ret;
-
-	if (is_target())
-		bump(&uprobe_exe_rets, &key);
-	return 0;
+	return bump_target(&uprobe_exe_rets, (__u64)(__s64)ret);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(uprobe_lib, long x)
 {
-	__u64 key = (__u64)x;
-
-	if (is_target())
-		bump(&uprobe_lib_args, &key);
-	return 0;
+	return bump_target(&uprobe_lib_args, (__u64)x);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe_lib, long ret)
 {
-	__u64 key = (__u64)ret;
-
-	if (is_target())
-		bump(&uprobe_lib_rets, &key);
-	return 0;
+	return bump_target(&uprobe_lib_rets, (__u64)ret);
 }
 
 /* --- perf_event: CPU-clock samples per CPU and of the test process ----- */

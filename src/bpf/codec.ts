@@ -146,3 +146,17 @@ export function decodeFromBuffer<T>(codec: Codec<T>, buf: Uint8Array, offset = 0
   }
   return codec.decode(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), offset);
 }
+
+/**
+ * The frames of a stack trace map's value (BPF_MAP_TYPE_STACK_TRACE): u64
+ * instruction pointers, innermost first, zero after the last.
+ */
+export function stackFrames(value: Buffer): bigint[] {
+  const frames: bigint[] = [];
+  for (let o = 0; o + 8 <= value.length; o += 8) {
+    const ip = value.readBigUInt64LE(o);
+    if (ip === 0n) break;
+    frames.push(ip);
+  }
+  return frames;
+}

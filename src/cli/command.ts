@@ -45,3 +45,17 @@ export async function explainingErrors(name: string, explained: readonly (abstra
     throw e;
   }
 }
+
+/**
+ * The `status` of a command that manages interfaces: each one's status
+ * (`read` opens and closes it), printed as JSON under `key`, or formatted and
+ * separated by blank lines (`none` when there is none). Returns status 0.
+ */
+export function printStatuses<T>(o: {
+  names: readonly string[]; read: (name: string) => T; json: boolean; key: string; format: (s: T) => string; none: string;
+}): number {
+  const all = o.names.map((n) => o.read(n));
+  const text = o.json ? JSON.stringify({ [o.key]: all }, null, 2) : all.length ? all.map(o.format).join('\n\n') : o.none;
+  process.stdout.write(`${text}\n`);
+  return 0;
+}

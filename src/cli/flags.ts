@@ -4,7 +4,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './command.js';
+import { UsageError, unknownSubcommand } from './command.js';
 import { formatByteSize, parseByteSize } from '../pipeline/size.js';
 import { FilterSet, type FilterOptions } from '../sensors/filter.js';
 import { ContainerLookupError, containerCgroupIds, containerCgroups } from '../process/container.js';
@@ -181,4 +181,20 @@ export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typ
         throw e;
     }
   }
+}
+
+/**
+ * argv's subcommand, one of the keys of `subcommands`, and the rest of argv
+ * parsed with that subcommand's own flags (a flag of another subcommand is
+ * refused, not ignored). A missing or unknown subcommand is a usage error
+ * that lists them.
+ */
+export function parseSubcommand<S extends Readonly<Record<string, FlagOptions>>>(argv: readonly string[], subcommands: S):
+  { sub: keyof S & string; positionals: string[]; values: Record<string, unknown> } {
+  const [sub, ...rest] = argv;
+  const names = Object.keys(subcommands).join(', ');
+  if (sub === undefined) throw new UsageError(`give a subcommand: ${names}`);
+  if (!Object.hasOwn(subcommands, sub)) throw unknownSubcommand(sub, names);
+  const { positionals, values } = parseFlags({ args: rest, allowPositionals: true, options: subcommands[sub] });
+  return { sub, positionals, values };
 }

@@ -50,6 +50,16 @@ export function requireCapabilities(what: string, needed: readonly Capability[],
   if (missing.length) throw new PrivilegeError(privilegeMessage(what, missing, needed, argv));
 }
 
+/**
+ * A network command's subcommand: one that attaches or detaches programs
+ * needs CAP_BPF and CAP_NET_ADMIN; one that reads or writes the pinned maps,
+ * CAP_BPF alone (`reading`: what it cannot do without).
+ */
+export function requireNetworkCapabilities(command: string, attaches: boolean, reading: string, argv: readonly string[]): void {
+  if (attaches) requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], [command, ...argv]);
+  else requireCapabilities(reading, ['CAP_BPF'], [command, ...argv]);
+}
+
 /** A refusal by the kernel's bpf() or perf calls (EPERM/EACCES), as opposed to a file's permissions. */
 export function isPermissionError(e: unknown): boolean {
   return e instanceof BpfError && (e.errno === 1 || e.errno === 13);

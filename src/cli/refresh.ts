@@ -12,7 +12,9 @@
 import { DEFAULT_OUTPUT_BUFFER, EventPipeline, Sink, stdoutOutput, type PipelineSource } from '../pipeline/index.js';
 import { Shutdown } from './shutdown.js';
 import { UsageError } from './command.js';
-import { ids, positive } from './flags.js';
+import { requireCapabilities } from './privileges.js';
+import type { parseArgs, ParseArgsConfig } from 'node:util';
+import { ids, parseFlags, positive } from './flags.js';
 import type { FilterOptions } from '../sensors/filter.js';
 
 /** The flags every `top` view takes (parseFlags options). */
@@ -27,6 +29,48 @@ export const TOP_FLAGS = {
   comm: { type: 'string', multiple: true },
   container: { type: 'string' },
 } as const;
+
+/**
+ * The view argv names (`vigil top VIEW`): its first positional, the values
+ * of TOP_FLAGS and of the view's own `valueFlags` skipped.
+ */
+export function topViewOf(argv: readonly string[], valueFlags: readonly string[] = []): string | undefined {
+  const withValue = new Set(valueFlags);
+  for (const [name, o] of Object.entries(TOP_FLAGS)) {
+    if (o.type !== 'string') continue;
+    withValue.add(`--${name}`);
+    if ('short' in o) withValue.add(`-${o.short}`);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (withValue.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+/** Parses a view's flags (TOP_FLAGS and its own `options`): one positional, the view's name. */
+export function parseTopViewFlags<const T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], view: string, options: T):
+  ReturnType<typeof parseArgs<{ options: typeof TOP_FLAGS & T; allowPositionals: true }>>['values'] {
+  const { values, positionals } = parseFlags({ args: argv, options: { ...TOP_FLAGS, ...options }, allowPositionals: true as const });
+  if (positionals.length !== 1 || positionals[0] !== view) throw new UsageError(`expected "${view}", got ${positionals.join(' ')}`);
+  return values;
+}
+
+/**
+ * A view's start: with -h or --help, its usage on stdout and undefined (the
+ * command ends, status 0); otherwise its options, parsed by `parse`, once
+ * the capabilities every view needs (CAP_BPF, CAP_PERFMON) are checked.
+ */
+export function topViewStart<O>(argv: string[], usage: string, parse: (argv: string[]) => O): O | undefined {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${usage}\n`);
+    return undefined;
+  }
+  const o = parse(argv);
+  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
+  return o;
+}
 
 export interface TopCommonOptions {
   intervalS: number;

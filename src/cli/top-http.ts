@@ -1,10 +1,9 @@
 // vigil top http: per service and endpoint, requests/s, error rate and
 // p50/p90/p99 latency, from the L7 sensor's paired requests (kernel times),
 // over each interval.
-import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
 import { filterSetFromFlags, parseFlags } from './flags.js';
-import { fmtCount, fmtNs, pad, refreshView, rpad, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from './refresh.js';
+import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
 import { L7Sensor } from '../l7/sensor.js';
 import { LatencyHistogram } from '../l7/histogram.js';
 import type { L7Record } from '../l7/types.js';
@@ -31,29 +30,11 @@ options:
 
 /** Whether argv asks for the http view (its first positional). */
 export function isTopHttp(argv: readonly string[]): boolean {
-  const withValue = new Set(['--interval', '--duration', '--limit', '--output', '-o', '--pid', '--uid', '--comm', '--container']);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (withValue.has(a)) {
-      i++;
-      continue;
-    }
-    if (a.startsWith('-')) continue;
-    return a === 'http';
-  }
-  return false;
+  return topViewOf(argv) === 'http';
 }
 
 export function parseTopHttpArgs(argv: string[]): TopCommonOptions {
-  let parsed;
-  try {
-    parsed = parseFlags({ args: argv, options: { ...TOP_FLAGS }, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1 || positionals[0] !== 'http') throw new UsageError(`expected "http", got ${positionals.join(' ')}`);
-  return topCommonOptions(values);
+  return topCommonOptions(parseTopViewFlags(argv, 'http', {}));
 }
 
 export interface HttpRow {
@@ -115,12 +96,8 @@ function render(rows: HttpRow[], seconds: number, limit: number | undefined): st
 }
 
 export async function runTopHttp(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(`${TOP_HTTP_USAGE}\n`);
-    return 0;
-  }
-  const o = parseTopHttpArgs(argv);
-  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
+  const o = topViewStart(argv, TOP_HTTP_USAGE, parseTopHttpArgs);
+  if (!o) return 0;
   using filter = filterSetFromFlags(o.filter, o.container);
   const table = new HttpTopTable();
   const sensor = await L7Sensor.start({ filter, protocols: new Set(['http']), onRecord: (r) => table.add(r) });

@@ -7,10 +7,9 @@
 // flow sensor's close records (their final counters), so a short transfer
 // between two refreshes is not missed. The owning process is the one the
 // sensor saw connect or accept; connections older than Vigil show no pid.
-import { requireCapabilities } from './privileges.js';
 import { UsageError } from './command.js';
 import { filterSetFromFlags, parseFlags } from './flags.js';
-import { fmtBytes, pad, refreshView, rpad, topCommonOptions, TOP_FLAGS, type TopCommonOptions } from './refresh.js';
+import { fmtBytes, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
@@ -45,31 +44,11 @@ export interface TopTcpOptions extends TopCommonOptions {
 
 /** Whether argv asks for the tcp view (the first positional, skipping option values). */
 export function isTopTcp(argv: readonly string[]): boolean {
-  const withValue = new Set(['--interval', '--duration', '--limit', '--output', '-o', '--pid', '--uid', '--comm',
-    '--container', '--sort']);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (withValue.has(a)) {
-      i++;
-      continue;
-    }
-    if (a.startsWith('-')) continue;
-    return a === 'tcp';
-  }
-  return false;
+  return topViewOf(argv, ['--sort']) === 'tcp';
 }
 
 export function parseTopTcpArgs(argv: string[]): TopTcpOptions {
-  let parsed;
-  try {
-    parsed = parseFlags({
-      args: argv, options: { ...TOP_FLAGS, sort: { type: 'string', default: 'rate' } }, strict: true, allowPositionals: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1 || positionals[0] !== 'tcp') throw new UsageError(`expected "tcp", got ${positionals.join(' ')}`);
+  const values = parseTopViewFlags(argv, 'tcp', { sort: { type: 'string', default: 'rate' } });
   if (values.sort !== 'rate' && values.sort !== 'bytes') throw new UsageError(`--sort: rate or bytes, got "${values.sort}"`);
   return { ...topCommonOptions(values), sort: values.sort };
 }
@@ -210,12 +189,8 @@ export function tcpJson(s: TcpTopSnapshot, limit: number | undefined): object {
 // --- the command ----------------------------------------------------------------
 
 export async function runTopTcp(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(`${TOP_TCP_USAGE}\n`);
-    return 0;
-  }
-  const o = parseTopTcpArgs(argv);
-  requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
+  const o = topViewStart(argv, TOP_TCP_USAGE, parseTopTcpArgs);
+  if (!o) return 0;
   using filter = filterSetFromFlags(o.filter, o.container);
   using cache = new ProcessCache();
   const table = new TcpTopTable();

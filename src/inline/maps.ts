@@ -1,6 +1,7 @@
 // Reading the maps vigil/lib.h declares: histograms (VIGIL_HISTOGRAM), stack
 // traces (VIGIL_STACK_TRACE), and printing a histogram as bcc does.
 import type { BpfMap } from '../bpf/map.js';
+import { stackFrames } from '../bpf/codec.js';
 
 /** The counts of a VIGIL_HISTOGRAM (an array of __u64), slot by slot. */
 export function readHistogram(map: BpfMap): number[] {
@@ -65,14 +66,7 @@ export function readStack(map: BpfMap, id: number): bigint[] {
   const key = Buffer.alloc(4);
   key.writeUInt32LE(id);
   const v = map.lookup(key);
-  if (!v) return [];
-  const frames: bigint[] = [];
-  for (let o = 0; o + 8 <= v.length; o += 8) {
-    const a = v.readBigUInt64LE(o);
-    if (a === 0n) break;
-    frames.push(a);
-  }
-  return frames;
+  return v ? stackFrames(v) : [];
 }
 
 /** An integer of 1, 2, 4 or 8 bytes as unsigned decimal; anything else as hex bytes. */

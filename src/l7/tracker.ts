@@ -8,20 +8,14 @@ import type { Segment } from './feed.js';
 import { HttpParser } from './http.js';
 import { PgsqlParser } from './pgsql.js';
 import { RedisParser } from './redis.js';
-import type { ConnParser, L7Endpoint, L7Pair, L7Protocol, L7Record, ParserOptions } from './types.js';
+import type { ConnParser, L7Context, L7Pair, L7Protocol, L7Record, ParserOptions } from './types.js';
 
 /** One call's bytes, decoded from the kernel's record. */
-export interface L7Data {
+export interface L7Data extends L7Context {
   conn: bigint;
   protocol: L7Protocol;
   egress: boolean;
   segment: Segment;
-  pid: number;
-  tid: number;
-  comm: string;
-  cgroupId: bigint;
-  local: L7Endpoint;
-  remote: L7Endpoint;
 }
 
 interface Conn {

@@ -12,16 +12,20 @@ export interface L7Endpoint {
 /** Which side of the connection the process is. */
 export type L7Role = 'server' | 'client';
 
-/** A request and its response, paired on one connection. */
-export interface L7Record {
-  protocol: L7Protocol;
-  role: L7Role;
+/** Who moved the bytes (the thread, its process and cgroup) and between which ends. */
+export interface L7Context {
   pid: number;
   tid: number;
   comm: string;
   cgroupId: bigint;
   local: L7Endpoint;
   remote: L7Endpoint;
+}
+
+/** A request and its response, paired on one connection. */
+export interface L7Record extends L7Context {
+  protocol: L7Protocol;
+  role: L7Role;
   /** The request's first byte and the response's last (CLOCK_BOOTTIME ns, kernel times). */
   startBootNs: bigint;
   endBootNs: bigint;
@@ -55,7 +59,7 @@ export interface Timed {
 }
 
 /** What a protocol's connection parser gives back, for the tracker to complete into records. */
-export type L7Pair = Omit<L7Record, 'pid' | 'tid' | 'comm' | 'cgroupId' | 'local' | 'remote' | 'role' | 'protocol'>;
+export type L7Pair = Omit<L7Record, keyof L7Context | 'role' | 'protocol'>;
 
 /** A protocol's parser of one connection: both directions, pairing requests and responses. */
 export interface ConnParser {

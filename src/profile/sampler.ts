@@ -151,17 +151,6 @@ export function validateFrequency(hz: number): number {
   return hz;
 }
 
-/** Parses a stack map value: u64 instruction pointers, leaf first, zero after the last. */
-export function parseStack(buf: Buffer): bigint[] {
-  const out: bigint[] = [];
-  for (let off = 0; off + 8 <= buf.length; off += 8) {
-    const ip = buf.readBigUInt64LE(off);
-    if (ip === 0n) break;
-    out.push(ip);
-  }
-  return out;
-}
-
 /**
  * A running profiler. Lifecycle: `await Sampler.start(opts)` (load, attach),
  * `collect()` each interval, `close()`.
@@ -308,7 +297,7 @@ export class Sampler extends Sensor {
       for (const id of ids) {
         keyBuf.writeUInt32LE(id, 0);
         const v = map.lookup(keyBuf, valueBuf);
-        if (v) seen[name].set(id, parseStack(v));
+        if (v) seen[name].set(id, codec.stackFrames(v));
         if (!keep[name].has(id)) map.delete(keyBuf);
       }
     }

@@ -261,6 +261,8 @@ export interface FieldTableOptions {
 }
 
 type One = (ev: RuleEvent) => FieldValue;
+/** A field of the event's process (undefined without one). */
+const P = (f: (p: RuleProcess, ev: RuleEvent) => FieldValue): One => (ev) => (ev.process ? f(ev.process, ev) : undefined);
 type Many = (ev: RuleEvent) => readonly Scalar[] | undefined;
 
 export class RuleFieldTable implements FieldTable<RuleEvent> {
@@ -406,7 +408,6 @@ export class RuleFieldTable implements FieldTable<RuleEvent> {
   }
 
   private declareProc(): void {
-    const P = (f: (p: RuleProcess, ev: RuleEvent) => FieldValue): One => (ev) => (ev.process ? f(ev.process, ev) : undefined);
     const PP = (f: (p: RuleProcess) => FieldValue): One => (ev) => {
       const pp = ev.process?.parent;
       return pp ? f(pp) : undefined;
@@ -490,37 +491,19 @@ export class RuleFieldTable implements FieldTable<RuleEvent> {
 
   private declareUser(): void {
     const users = this.users;
-    this.one('user.uid', 'number', 'effective user id', (ev) => ev.process?.uid);
-    this.one('user.name', 'string', 'user name', (ev) => {
-      const p = ev.process;
-      if (!p) return undefined;
-      return p.userName ?? (p.uid === undefined ? undefined : users.user(p.uid)?.name);
-    }, true);
-    this.one('user.homedir', 'string', 'home directory', (ev) => {
-      const uid = ev.process?.uid;
-      return uid === undefined ? undefined : users.user(uid)?.home;
-    });
-    this.one('user.shell', 'string', 'login shell', (ev) => {
-      const uid = ev.process?.uid;
-      return uid === undefined ? undefined : users.user(uid)?.shell;
-    });
-    this.one('user.loginuid', 'number', 'audit login uid (-1 when unset)', (ev) => {
-      const l = ev.process?.loginuid;
-      return l === undefined ? undefined : toSigned32(l);
-    });
-    this.one('user.loginname', 'string', 'name of the audit login user', (ev) => {
-      const p = ev.process;
-      if (!p) return undefined;
+    const user = (uid: number | undefined) => (uid === undefined ? undefined : users.user(uid));
+    this.one('user.uid', 'number', 'effective user id', P((p) => p.uid));
+    this.one('user.name', 'string', 'user name', P((p) => p.userName ?? user(p.uid)?.name), true);
+    this.one('user.homedir', 'string', 'home directory', P((p) => user(p.uid)?.home));
+    this.one('user.shell', 'string', 'login shell', P((p) => user(p.uid)?.shell));
+    this.one('user.loginuid', 'number', 'audit login uid (-1 when unset)',
+      P((p) => (p.loginuid === undefined ? undefined : toSigned32(p.loginuid))));
+    this.one('user.loginname', 'string', 'name of the audit login user', P((p) => {
       if (p.loginName !== undefined) return p.loginName;
-      if (p.loginuid === undefined || toSigned32(p.loginuid) < 0) return undefined;
-      return users.user(p.loginuid)?.name;
-    }, true);
-    this.one('group.gid', 'number', 'effective group id', (ev) => ev.process?.gid);
-    this.one('group.name', 'string', 'group name', (ev) => {
-      const p = ev.process;
-      if (!p) return undefined;
-      return p.groupName ?? (p.gid === undefined ? undefined : users.group(p.gid)?.name);
-    }, true);
+      return p.loginuid === undefined || toSigned32(p.loginuid) < 0 ? undefined : users.user(p.loginuid)?.name;
+    }), true);
+    this.one('group.gid', 'number', 'effective group id', P((p) => p.gid));
+    this.one('group.name', 'string', 'group name', P((p) => p.groupName ?? (p.gid === undefined ? undefined : users.group(p.gid)?.name)), true);
   }
 
   private declareFd(): void {

@@ -131,6 +131,11 @@ const RULE_KEYS = new Set([
 ]);
 const MACRO_KEYS = new Set(['macro', 'condition', 'append', 'override']);
 const LIST_KEYS = new Set(['list', 'items', 'append', 'override']);
+/** How Falco checks the names of lists and macros, and what it says when one is wrong. */
+const NAMED_ITEMS = {
+  list: { title: 'List', valid: isBareString, pattern: '([^()"\'[:space:]=,]+)', keys: LIST_KEYS },
+  macro: { title: 'Macro', valid: isIdentifier, pattern: '([a-zA-Z]+[a-zA-Z0-9_]*)', keys: MACRO_KEYS },
+} as const;
 const RULE_APPENDABLE = ['condition', 'output', 'desc', 'tags', 'exceptions'];
 const RULE_REPLACEABLE = ['condition', 'output', 'desc', 'priority', 'tags', 'exceptions', 'enabled', 'warn_evttypes', 'skip-if-unknown-filter'];
 
@@ -511,32 +516,31 @@ class FileReader {
         this.col.requirePlugin({ name, version, alternatives, pos: ppos }, this);
       }
     } else if (this.has(node, 'list')) {
-      const name = this.str(node, 'list', { kind: 'list', name: '' }, false);
-      const item: ItemRef = { kind: 'list', name };
-      if (!isBareString(name)) {
-        throw new LoadError('LOAD_ERR_YAML_VALIDATE', 'List has an invalid name. List names must match a regular expression: ([^()"\'[:space:]=,]+)', pos, item);
-      }
-      this.warnUnknownKeys(node, LIST_KEYS, item);
+      const item = this.namedItem(node, 'list', pos);
       const items = this.seqOfScalars(node, 'items', item, false)!;
-      const append = this.appends(node, 'items', item, pos);
-      if (append) this.col.appendList(name, items, pos);
-      else this.col.defineList(name, items, pos);
+      if (this.appends(node, 'items', item, pos)) this.col.appendList(item.name, items, pos);
+      else this.col.defineList(item.name, items, pos);
     } else if (this.has(node, 'macro')) {
-      const name = this.str(node, 'macro', { kind: 'macro', name: '' }, false);
-      const item: ItemRef = { kind: 'macro', name };
-      if (!isIdentifier(name)) {
-        throw new LoadError('LOAD_ERR_YAML_VALIDATE', 'Macro has an invalid name. Macro names must match a regular expression: ([a-zA-Z]+[a-zA-Z0-9_]*)', pos, item);
-      }
-      this.warnUnknownKeys(node, MACRO_KEYS, item);
+      const item = this.namedItem(node, 'macro', pos);
       const condition = this.text(node, 'condition', item);
-      const append = this.appends(node, 'condition', item, pos);
-      if (append) this.col.appendMacro(name, condition, pos);
-      else this.col.defineMacro(name, condition, pos);
+      if (this.appends(node, 'condition', item, pos)) this.col.appendMacro(item.name, condition, pos);
+      else this.col.defineMacro(item.name, condition, pos);
     } else if (this.has(node, 'rule')) {
       this.readRule(node, pos);
     } else {
       this.warn('LOAD_UNKNOWN_ITEM', 'Unknown top level item', pos, { kind: 'item', name: this.keys(node)[0]?.key ?? '' });
     }
+  }
+
+  /** A list or a macro: its name, checked as Falco checks it, and its unknown keys warned about. */
+  private namedItem(node: YAMLMap, kind: keyof typeof NAMED_ITEMS, pos: SourcePos): ItemRef {
+    const { title, valid, pattern, keys } = NAMED_ITEMS[kind];
+    const item: ItemRef = { kind, name: this.str(node, kind, { kind, name: '' }, false) };
+    if (!valid(item.name)) {
+      throw new LoadError('LOAD_ERR_YAML_VALIDATE', `${title} has an invalid name. ${title} names must match a regular expression: ${pattern}`, pos, item);
+    }
+    this.warnUnknownKeys(node, keys, item);
+    return item;
   }
 
   private readRule(node: YAMLMap, pos: SourcePos): void {

@@ -59,8 +59,8 @@ function toBig(flags: number | bigint): bigint {
   return typeof flags === 'bigint' ? flags : BigInt(flags >>> 0);
 }
 
-/** Names of the set bits of `table`, in table order, then what is left as hex. */
-function byTable(flags: bigint, table: FlagTable, out: string[]): bigint {
+/** Appends to `out` the names of the set bits of `table`, in table order, then what is left as hex. */
+function byTable(flags: bigint, table: FlagTable, out: string[] = []): string[] {
   let left = flags;
   for (const [name, bits] of table) {
     const b = BigInt(bits);
@@ -69,7 +69,8 @@ function byTable(flags: bigint, table: FlagTable, out: string[]): bigint {
       left &= ~b;
     }
   }
-  return left;
+  if (left) out.push(hex(left));
+  return out;
 }
 
 /**
@@ -99,9 +100,7 @@ export function decodeOpenFlags(flags: number | bigint, arch: FlagArch = hostFla
     ['O_CLOEXEC', 0o2000000],
     ['O_PATH', 0o10000000],
   ];
-  left = byTable(left, table, out);
-  if (left) out.push(hex(left));
-  return out;
+  return byTable(left, table, out);
 }
 
 // include/uapi/linux/fcntl.h: the same on every architecture.
@@ -116,10 +115,7 @@ const AT_FLAGS: FlagTable = [
 
 /** AT_* flags of unlinkat, linkat, fchownat, fchmodat2. (0x200 is AT_REMOVEDIR here, not AT_EACCESS.) */
 export function decodeAtFlags(flags: number | bigint): string[] {
-  const out: string[] = [];
-  const left = byTable(toBig(flags), AT_FLAGS, out);
-  if (left) out.push(hex(left));
-  return out;
+  return byTable(toBig(flags), AT_FLAGS);
 }
 
 const RENAME_FLAGS: FlagTable = [
@@ -129,10 +125,7 @@ const RENAME_FLAGS: FlagTable = [
 ];
 
 export function decodeRenameFlags(flags: number | bigint): string[] {
-  const out: string[] = [];
-  const left = byTable(toBig(flags), RENAME_FLAGS, out);
-  if (left) out.push(hex(left));
-  return out;
+  return byTable(toBig(flags), RENAME_FLAGS);
 }
 
 // openat2's struct open_how.resolve (include/uapi/linux/openat2.h).
@@ -146,10 +139,7 @@ const RESOLVE_FLAGS: FlagTable = [
 ];
 
 export function decodeResolveFlags(flags: number | bigint): string[] {
-  const out: string[] = [];
-  const left = byTable(toBig(flags), RESOLVE_FLAGS, out);
-  if (left) out.push(hex(left));
-  return out;
+  return byTable(toBig(flags), RESOLVE_FLAGS);
 }
 
 /** Which flag word a file syscall takes. */

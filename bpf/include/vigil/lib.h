@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "maps.h"
 
 /* Every program compiled at run time may call GPL-only helpers. */
 #ifndef VIGIL_NO_LICENSE
@@ -42,22 +43,12 @@ char VIGIL_LICENSE[] SEC("license") = "GPL";
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                  \
 	int syscall__exit_##name(struct syscall_trace_exit *args)
 
-/* Maps, BTF-defined (libbpf's form). */
+/* Maps, BTF-defined (libbpf's form), in the declarations of vigil/maps.h. */
 #define VIGIL_HASH(name, key_t, value_t, entries)                                  \
-	struct {                                                                    \
-		__uint(type, BPF_MAP_TYPE_HASH);                                    \
-		__uint(max_entries, entries);                                       \
-		__type(key, key_t);                                                 \
-		__type(value, value_t);                                             \
-	} name SEC(".maps")
+	VIGIL_KEYED_MAP(name, BPF_MAP_TYPE_HASH, entries, key_t, value_t)
 
 #define VIGIL_ARRAY(name, value_t, entries)                                         \
-	struct {                                                                    \
-		__uint(type, BPF_MAP_TYPE_ARRAY);                                   \
-		__uint(max_entries, entries);                                       \
-		__type(key, __u32);                                                 \
-		__type(value, value_t);                                             \
-	} name SEC(".maps")
+	VIGIL_INDEXED_MAP(name, BPF_MAP_TYPE_ARRAY, entries, value_t)
 
 /*
  * A ring buffer of `bytes` (a power of two, a multiple of the page size) and
@@ -66,27 +57,15 @@ char VIGIL_LICENSE[] SEC("license") = "GPL";
  * and losses are reported, never silent. Send with vigil_ringbuf_output().
  */
 #define VIGIL_RINGBUF(name, bytes)                                                  \
-	struct {                                                                    \
-		__uint(type, BPF_MAP_TYPE_RINGBUF);                                 \
-		__uint(max_entries, bytes);                                         \
-	} name SEC(".maps");                                                        \
-	struct {                                                                    \
-		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                            \
-		__uint(max_entries, 1);                                             \
-		__type(key, __u32);                                                 \
-		__type(value, __u64);                                               \
-	} name##_lost SEC(".maps")
+	VIGIL_RING_MAP(name, bytes);                                                \
+	VIGIL_INDEXED_MAP(name##_lost, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u64)
 
 /* Copies *data into ring `name`; a full ring counts the record in NAME_lost. 0 or -errno. */
 #define vigil_ringbuf_output(name, data)                                            \
 	({                                                                          \
 		long __vr = bpf_ringbuf_output(&name, (data), sizeof(*(data)), 0);  \
-		if (__vr) {                                                         \
-			__u32 __vz = 0;                                             \
-			__u64 *__vn = bpf_map_lookup_elem(&name##_lost, &__vz);     \
-			if (__vn)                                                   \
-				*__vn += 1;                                         \
-		}                                                                   \
+		if (__vr)                                                           \
+			vigil_count(&name##_lost, 0);                               \
 		__vr;                                                               \
 	})
 
@@ -98,13 +77,7 @@ char VIGIL_LICENSE[] SEC("license") = "GPL";
 #define VIGIL_HISTOGRAM(name, slots) VIGIL_ARRAY(name, __u64, slots)
 
 /* A stack-trace map (bcc's BPF_STACK_TRACE): ids from bpf_get_stackid(), frames read with readStack(). */
-#define VIGIL_STACK_TRACE(name, entries)                                            \
-	struct {                                                                    \
-		__uint(type, BPF_MAP_TYPE_STACK_TRACE);                             \
-		__uint(max_entries, entries);                                       \
-		__uint(key_size, sizeof(__u32));                                    \
-		__uint(value_size, 127 * sizeof(__u64));                            \
-	} name SEC(".maps")
+#define VIGIL_STACK_TRACE(name, entries) VIGIL_STACK_MAP(name, entries, 127)
 
 /* floor(log2(v)) + 1 for v > 0, 0 for 0: the slot of v in a log2 histogram. */
 static __always_inline __u32 vigil_log2_slot(__u64 v)

@@ -2,10 +2,10 @@
 // from the departure times a TC program stamps (src/network/bandwidth.ts).
 // State is pinned in bpffs, so each subcommand is a short process that
 // changes the running program's maps.
-import { parseFlags, byteSize } from '../flags.js';
+import { byteSize, parseSubcommand } from '../flags.js';
 import type { Command } from '../command.js';
-import { explainingErrors, UsageError } from '../command.js';
-import { requireCapabilities } from '../privileges.js';
+import { explainingErrors, printStatuses, UsageError } from '../command.js';
+import { requireNetworkCapabilities } from '../privileges.js';
 import {
   Bandwidth, BandwidthError, type BandwidthStatus, type ClassSpec, type ClassTarget,
 } from '../../network/bandwidth.js';
@@ -66,7 +66,6 @@ const SUBCOMMANDS = {
   status: { ...IFACE, json: { type: 'boolean' } },
 } as const;
 type Subcommand = keyof typeof SUBCOMMANDS;
-const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
 
 interface Values {
   iface?: string;
@@ -153,16 +152,13 @@ function formatStatus(s: BandwidthStatus): string {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown subcommand "${sub}"; available: ${SUBCOMMAND_NAMES}`);
-  const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
+  const parsed = parseSubcommand(argv, SUBCOMMANDS);
+  const sub = parsed.sub;
   const v = parsed.values as Values;
-  checkArgs(sub as Subcommand, parsed.positionals, v);
+  checkArgs(sub, parsed.positionals, v);
   // attach and detach load programs and change qdiscs; the rest read and write pinned maps.
-  if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['bandwidth', ...argv]);
-  else requireCapabilities('cannot read or change the bandwidth state (pinned maps)', ['CAP_BPF'], ['bandwidth', ...argv]);
-  return explainingErrors('bandwidth', [BandwidthError, TcError], () => execute(sub as Subcommand, v, parsed.positionals[0]));
+  requireNetworkCapabilities('bandwidth', sub === 'attach' || sub === 'detach', 'cannot read or change the bandwidth state (pinned maps)', argv);
+  return explainingErrors('bandwidth', [BandwidthError, TcError], () => execute(sub, v, parsed.positionals[0]));
 }
 
 async function execute(sub: Subcommand, v: Values, iface: string | undefined): Promise<number> {
@@ -202,16 +198,15 @@ async function execute(sub: Subcommand, v: Values, iface: string | undefined): P
       out(`${bw.ifname}: class of ${t.kind} ${t.kind === 'cgroup' ? t.path : t.id} removed`);
       return 0;
     }
-    case 'status': {
-      const all: BandwidthStatus[] = [];
-      for (const n of v.iface ? [v.iface] : Bandwidth.list()) {
-        using bw = Bandwidth.open(n);
-        all.push(bw.status());
-      }
-      if (v.json) out(JSON.stringify({ interfaces: all }, null, 2));
-      else out(all.length ? all.map(formatStatus).join('\n\n') : 'no bandwidth manager is attached');
-      return 0;
-    }
+    case 'status':
+      return printStatuses({
+        names: v.iface ? [v.iface] : Bandwidth.list(), json: v.json === true, key: 'interfaces', format: formatStatus,
+        none: 'no bandwidth manager is attached',
+        read: (n) => {
+          using bw = Bandwidth.open(n);
+          return bw.status();
+        },
+      });
   }
 }
 

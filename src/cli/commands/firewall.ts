@@ -1,10 +1,10 @@
 // vigil firewall: the XDP firewall (src/network/firewall.ts). State is pinned
 // in bpffs, so each subcommand is a short process that changes the running
 // program's maps.
-import { parseFlags } from '../flags.js';
+import { parseSubcommand } from '../flags.js';
 import type { Command } from '../command.js';
-import { UsageError, explainingErrors, unknownSubcommand } from '../command.js';
-import { requireCapabilities } from '../privileges.js';
+import { UsageError, explainingErrors, printStatuses } from '../command.js';
+import { requireNetworkCapabilities } from '../privileges.js';
 import { Firewall, FirewallError, type FirewallStatus, type XdpMode } from '../../network/firewall.js';
 import { CidrError, parseCidr } from '../../kernel/addr.js';
 import { VIGIL_FW_MAX_SOURCES } from '../../generated/firewall.js';
@@ -108,7 +108,6 @@ const SUBCOMMANDS = {
   status: { ...IFACE, json: { type: 'boolean' }, top: { type: 'string' } },
 } as const;
 type Subcommand = keyof typeof SUBCOMMANDS;
-const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
 
 /**
  * Everything about the arguments that can be checked without the kernel,
@@ -156,20 +155,15 @@ function checkArgs(sub: Subcommand, positionals: string[], values: { mode?: stri
 }
 
 async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
-  const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
-  const positionals = parsed.positionals;
-  const values = parsed.values as { iface?: string; mode?: string; pps?: string; burst?: string; off?: boolean; json?: boolean;
+  const { sub, positionals, values: parsed } = parseSubcommand(argv, SUBCOMMANDS);
+  const values = parsed as { iface?: string; mode?: string; pps?: string; burst?: string; off?: boolean; json?: boolean;
     top?: string };
   const noPositionals = (): void => {
     if (positionals.length) throw new UsageError(`${sub}: unexpected argument ${positionals[0]}`);
   };
-  checkArgs(sub as Subcommand, positionals, values, noPositionals);
+  checkArgs(sub, positionals, values, noPositionals);
   // attach and detach load or unload programs; the rest read and write pinned maps.
-  if (sub === 'attach' || sub === 'detach') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['firewall', ...argv]);
-  else requireCapabilities('cannot read or change the firewall state (pinned maps)', ['CAP_BPF'], ['firewall', ...argv]);
+  requireNetworkCapabilities('firewall', sub === 'attach' || sub === 'detach', 'cannot read or change the firewall state (pinned maps)', argv);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
   return explainingErrors('firewall', [FirewallError, CidrError], async () => {
     switch (sub) {
@@ -226,18 +220,15 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'status': {
         const top = intArg('top', values.top) ?? 10;
-        const names = values.iface ? [values.iface] : Firewall.list();
-        const all: FirewallStatus[] = [];
-        for (const n of names) {
-          using fw = Firewall.open(n);
-          all.push(fw.status({ top }));
-        }
-        if (values.json) out(JSON.stringify({ firewalls: all }, null, 2));
-        else out(all.length ? all.map(formatStatus).join('\n\n') : 'no firewall is attached');
-        return 0;
+        return printStatuses({
+          names: values.iface ? [values.iface] : Firewall.list(), json: values.json === true, key: 'firewalls', format: formatStatus,
+          none: 'no firewall is attached',
+          read: (n) => {
+            using fw = Firewall.open(n);
+            return fw.status({ top });
+          },
+        });
       }
-      default:
-        throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
     }
   });
 }

@@ -1,11 +1,11 @@
 // vigil netpolicy: per-cgroup network policy (src/network/netpolicy.ts).
 // Policies persist in bpffs after `apply` returns; `watch` streams their
 // denials as DENIED flows; `remove` detaches.
-import { parseFlags } from '../flags.js';
+import { parseSubcommand } from '../flags.js';
 import { readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
-import { UsageError, explainingErrors, unknownSubcommand } from '../command.js';
-import { requireCapabilities } from '../privileges.js';
+import { UsageError, explainingErrors } from '../command.js';
+import { requireNetworkCapabilities } from '../privileges.js';
 import { parsePolicy, PolicyError, type PolicySpec } from '../../network/netpolicy-spec.js';
 import {
   applyPolicy, DenialWatch, ForegroundPolicy, NetPolicyError, policyStatus, removeAllPolicies, removePolicy, type PolicyStatus,
@@ -140,16 +140,10 @@ const SUBCOMMANDS = {
   remove: { all: { type: 'boolean' } },
   watch: { ...OUTPUT, count: { type: 'string' } },
 } as const;
-type Subcommand = keyof typeof SUBCOMMANDS;
-const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS).join(', ');
 
 async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined) throw new UsageError(`give a subcommand: ${SUBCOMMAND_NAMES}`);
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
-  const parsed = parseFlags({ args: rest, allowPositionals: true, options: SUBCOMMANDS[sub as Subcommand] });
-  const positionals = parsed.positionals;
-  const values = parsed.values as { foreground?: boolean; output?: string; json?: boolean; all?: boolean; count?: string };
+  const { sub, positionals, values: parsed } = parseSubcommand(argv, SUBCOMMANDS);
+  const values = parsed as { foreground?: boolean; output?: string; json?: boolean; all?: boolean; count?: string };
   // Everything about the arguments that can be checked without the kernel, checked first (the
   // subcommands below rely on it): a typo is a usage error for anyone, privileged or not.
   if (sub === 'apply') {
@@ -165,8 +159,7 @@ async function run(argv: string[]): Promise<number> {
     watchCount(values.count);
   }
   // apply and remove attach or detach cgroup programs; status and watch read pinned maps.
-  if (sub === 'apply' || sub === 'remove') requireCapabilities('', ['CAP_BPF', 'CAP_NET_ADMIN'], ['netpolicy', ...argv]);
-  else requireCapabilities('cannot tell which policies are applied', ['CAP_BPF'], ['netpolicy', ...argv]);
+  requireNetworkCapabilities('netpolicy', sub === 'apply' || sub === 'remove', 'cannot tell which policies are applied', argv);
   const out = (s: string): void => { process.stdout.write(`${s}\n`); };
   return explainingErrors('netpolicy', [PolicyError, NetPolicyError], async () => {
     switch (sub) {
@@ -215,8 +208,6 @@ async function run(argv: string[]): Promise<number> {
         }), print, count);
         return 0;
       }
-      default:
-        throw unknownSubcommand(sub, SUBCOMMAND_NAMES);
     }
   });
 }
