@@ -16,8 +16,7 @@
 //
 // The protocol: proto/cri/api.proto, the part of CRI v1 (runtime.v1) used here.
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { repoPath } from '../util/paths.js';
+import { protoService } from '../util/grpc.js';
 
 export { CRI_SOCKETS } from './cri-sockets.js';
 
@@ -49,17 +48,8 @@ export interface CriPod {
 /** A CRI call, promise-shaped. */
 export type CriCall = <Res>(method: string, request: object, timeoutMs?: number) => Promise<Res>;
 
-let service: grpc.ServiceClientConstructor | undefined;
-
 function runtimeService(): grpc.ServiceClientConstructor {
-  if (service) return service;
-  const def = loadSync('cri/api.proto', {
-    includeDirs: [repoPath('proto')],
-    longs: String, enums: String, defaults: true, oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
-  service = pkg.runtime.v1.RuntimeService;
-  return service;
+  return protoService('cri/api.proto', 'runtime.v1.RuntimeService');
 }
 
 /** A client of a CRI runtime's RuntimeService on a unix socket. */
