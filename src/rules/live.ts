@@ -935,9 +935,22 @@ export class LiveRules {
     return new LiveRules(plan, cache, sensors, evaluator, pipeline, !opts.cache);
   }
 
-  /** Reads what the rings hold now and evaluates it, in time order. */
+  /** Reads what the rings hold now and evaluates it, in time order (all of it: no reorder window). */
   drain(): void {
     this.pipeline.drainAll();
+  }
+
+  /**
+   * The rules' rings as one source of another pipeline (`vigil run`'s): each of its cycles runs one
+   * of this pipeline's (read every ring, evaluate what the reorder window releases), and its
+   * back-pressure pauses these rings.
+   */
+  get source(): PipelineSource {
+    return {
+      drain: () => (this.pipeline.cycle(), 0),
+      pause: () => this.pause(),
+      resume: () => this.resume(),
+    };
   }
 
   /** Stops reading the rings (back-pressure: they fill, the kernel drops and counts); losses are still reported. */

@@ -318,7 +318,7 @@ export const command: Command = {
 
     if (live) {
       const l = live;
-      pipeline.addSource('rules', { drain: () => (l.drain(), 0), pause: () => l.pause(), resume: () => l.resume() });
+      pipeline.addSource('rules', l.source);
     }
     const policyReader = policies?.engine;
     if (policyReader) {
