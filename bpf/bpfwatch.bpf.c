@@ -103,6 +103,7 @@ static __always_inline int bpf_enter(long cmd, const void *uattr, long size, __u
 	ev->pid = id >> 32;
 	ev->tid = tid;
 	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->gid = bpf_get_current_uid_gid() >> 32;
 	ev->target_fd = -1;
 	ev->prog_fd = -1;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));

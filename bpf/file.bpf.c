@@ -221,16 +221,12 @@ static __always_inline __s32 syscall_nr(long id)
 
 static __always_inline struct file_scratch *get_scratch(void)
 {
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&file_scratch, &zero);
+	return vigil_slot0(file_scratch);
 }
 
 static __always_inline struct file_work *get_work(void)
 {
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&file_work, &zero);
+	return vigil_slot0(file_work);
 }
 
 /* The directory a relative name starts from: the cwd, or dfd's file. */

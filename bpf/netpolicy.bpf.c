@@ -377,29 +377,10 @@ static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 hook, bool
 	return 0;
 }
 
-SEC("cgroup/connect4")
-int np_connect4(struct bpf_sock_addr *ctx)
-{
-	return sock_addr(ctx, VIGIL_NP_CONNECT4, false);
-}
-
-SEC("cgroup/connect6")
-int np_connect6(struct bpf_sock_addr *ctx)
-{
-	return sock_addr(ctx, VIGIL_NP_CONNECT6, true);
-}
-
-SEC("cgroup/sendmsg4")
-int np_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	return sock_addr(ctx, VIGIL_NP_SENDMSG4, false);
-}
-
-SEC("cgroup/sendmsg6")
-int np_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return sock_addr(ctx, VIGIL_NP_SENDMSG6, true);
-}
+VIGIL_PROG_CALL("cgroup/connect4", np_connect4, struct bpf_sock_addr *, sock_addr(ctx, VIGIL_NP_CONNECT4, false));
+VIGIL_PROG_CALL("cgroup/connect6", np_connect6, struct bpf_sock_addr *, sock_addr(ctx, VIGIL_NP_CONNECT6, true));
+VIGIL_PROG_CALL("cgroup/sendmsg4", np_sendmsg4, struct bpf_sock_addr *, sock_addr(ctx, VIGIL_NP_SENDMSG4, false));
+VIGIL_PROG_CALL("cgroup/sendmsg6", np_sendmsg6, struct bpf_sock_addr *, sock_addr(ctx, VIGIL_NP_SENDMSG6, true));
 
 struct ports {
 	__be16 source;
@@ -514,14 +495,5 @@ static __always_inline int skb_hook(struct __sk_buff *skb, __u8 direction)
 	return 0;
 }
 
-SEC("cgroup_skb/ingress")
-int np_ingress(struct __sk_buff *skb)
-{
-	return skb_hook(skb, VIGIL_NP_INGRESS);
-}
-
-SEC("cgroup_skb/egress")
-int np_egress(struct __sk_buff *skb)
-{
-	return skb_hook(skb, VIGIL_NP_EGRESS);
-}
+VIGIL_PROG_CALL("cgroup_skb/ingress", np_ingress, struct __sk_buff *, skb_hook(ctx, VIGIL_NP_INGRESS));
+VIGIL_PROG_CALL("cgroup_skb/egress", np_egress, struct __sk_buff *, skb_hook(ctx, VIGIL_NP_EGRESS));

@@ -344,26 +344,7 @@ int policy_tree_moved(void *ctx)
 
 /* --- Deny: cgroup sock_addr (policy/deny.h) ---------------------------------------- */
 
-SEC("cgroup/connect4")
-int policy_connect4(struct bpf_sock_addr *ctx)
-{
-	return deny_run(ctx, VIGIL_POLICY_DENY_CONNECT, false);
-}
-
-SEC("cgroup/connect6")
-int policy_connect6(struct bpf_sock_addr *ctx)
-{
-	return deny_run(ctx, VIGIL_POLICY_DENY_CONNECT, true);
-}
-
-SEC("cgroup/sendmsg4")
-int policy_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	return deny_run(ctx, VIGIL_POLICY_DENY_SENDMSG, false);
-}
-
-SEC("cgroup/sendmsg6")
-int policy_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return deny_run(ctx, VIGIL_POLICY_DENY_SENDMSG, true);
-}
+VIGIL_PROG_CALL("cgroup/connect4", policy_connect4, struct bpf_sock_addr *, deny_run(ctx, VIGIL_POLICY_DENY_CONNECT, false));
+VIGIL_PROG_CALL("cgroup/connect6", policy_connect6, struct bpf_sock_addr *, deny_run(ctx, VIGIL_POLICY_DENY_CONNECT, true));
+VIGIL_PROG_CALL("cgroup/sendmsg4", policy_sendmsg4, struct bpf_sock_addr *, deny_run(ctx, VIGIL_POLICY_DENY_SENDMSG, false));
+VIGIL_PROG_CALL("cgroup/sendmsg6", policy_sendmsg6, struct bpf_sock_addr *, deny_run(ctx, VIGIL_POLICY_DENY_SENDMSG, true));

@@ -81,9 +81,7 @@ const volatile bool send_exit = true;
 
 static __always_inline struct process_scratch *scratch(void)
 {
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&process_scratch, &zero);
+	return vigil_slot0(process_scratch);
 }
 
 SEC("tracepoint/sched/sched_process_exec")

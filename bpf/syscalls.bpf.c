@@ -140,28 +140,6 @@ static __always_inline void *lookup_or_insert(void *map, const void *key, const 
 	return bpf_map_lookup_elem(map, key);
 }
 
-static __always_inline __u32 log2_u64(__u64 v)
-{
-	__u32 r, shift;
-
-	r = (v > 0xFFFFFFFFULL) << 5;
-	v >>= r;
-	shift = (v > 0xFFFF) << 4;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xFF) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xF) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
 static __always_inline enum file_kind file_kind(__u32 nr)
 {
 	switch (nr) {
@@ -291,7 +269,7 @@ static __always_inline void count_syscall(__u32 tgid, __u32 nr, __u64 ns, long r
 	st->total_ns += ns;
 	if (ns > st->max_ns)
 		st->max_ns = ns;
-	b = log2_u64(ns);
+	b = vigil_log2(ns);
 	if (b > VIGIL_SYSCALL_HIST_BUCKETS - 1)
 		b = VIGIL_SYSCALL_HIST_BUCKETS - 1;
 	/* Without the barrier clang bounds-checks a copy of b, drops the mask

@@ -14,37 +14,22 @@ namespace vigil {
 // ---------------------------------------------------------------------------
 // Maps (by fd, so pinned maps and maps of other objects work alike)
 
-Napi::Value MapLookup(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(4);
-  int err = bpf_map_lookup_elem_flags(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]),
-                                      (uint64_t)info[3].As<Napi::Number>().Int64Value());
-  return Found(info.Env(), "bpf_map_lookup_elem", err);
-}
+// Name(fd, ...): one call on the map behind the descriptor info[0].
+#define FD(i) info[i].As<Napi::Number>().Int32Value()
+#define FLAGS(i) (uint64_t)info[i].As<Napi::Number>().Int64Value()
+#define ON_MAP_FD(Name, nargs, result, fn, ...)                                \
+  Napi::Value Name(const Napi::CallbackInfo &info) {                           \
+    CHECK_ARGS(nargs);                                                         \
+    return result(info.Env(), #fn, fn(__VA_ARGS__));                           \
+  }
+// bpf_map_update_elem reports its failure in errno (Done takes either sign).
+#define UPDATED(env, op, err) Done(env, op, (err) ? errno : 0)
 
-Napi::Value MapLookupAndDelete(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  int err = bpf_map_lookup_and_delete_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]));
-  return Found(info.Env(), "bpf_map_lookup_and_delete_elem", err);
-}
-
-Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(4);
-  int err = bpf_map_update_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]),
-                                (uint64_t)info[3].As<Napi::Number>().Int64Value());
-  return Done(info.Env(), "bpf_map_update_elem", err ? errno : 0);
-}
-
-Napi::Value MapDelete(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(2);
-  int err = bpf_map_delete_elem(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]));
-  return Found(info.Env(), "bpf_map_delete_elem", err);
-}
-
-Napi::Value MapGetNextKey(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  int err = bpf_map_get_next_key(info[0].As<Napi::Number>().Int32Value(), BufData(info[1]), BufData(info[2]));
-  return Found(info.Env(), "bpf_map_get_next_key", err);
-}
+ON_MAP_FD(MapLookup, 4, Found, bpf_map_lookup_elem_flags, FD(0), BufData(info[1]), BufData(info[2]), FLAGS(3))
+ON_MAP_FD(MapLookupAndDelete, 3, Found, bpf_map_lookup_and_delete_elem, FD(0), BufData(info[1]), BufData(info[2]))
+ON_MAP_FD(MapUpdate, 4, UPDATED, bpf_map_update_elem, FD(0), BufData(info[1]), BufData(info[2]), FLAGS(3))
+ON_MAP_FD(MapDelete, 2, Found, bpf_map_delete_elem, FD(0), BufData(info[1]))
+ON_MAP_FD(MapGetNextKey, 3, Found, bpf_map_get_next_key, FD(0), BufData(info[1]), BufData(info[2]))
 
 // Batch lookup (and lookup-and-delete): returns the number of elements read
 // and whether the map is exhausted. inBatch/outBatch are opaque key-sized
@@ -93,25 +78,18 @@ Napi::Value MapDeleteBatch(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), count);
 }
 
-Napi::Value MapInfo(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(1);
-  struct bpf_map_info mi;
-  memset(&mi, 0, sizeof(mi));
-  __u32 len = sizeof(mi);
-  int err = bpf_obj_get_info_by_fd(info[0].As<Napi::Number>().Int32Value(), &mi, &len);
-  if (err) return ThrowErrno(info.Env(), "bpf_obj_get_info_by_fd", errno);
-  return MapInfoObject(info.Env(), mi);
-}
-
-Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(1);
-  struct bpf_prog_info pi;
-  memset(&pi, 0, sizeof(pi));
-  __u32 len = sizeof(pi);
-  int err = bpf_obj_get_info_by_fd(info[0].As<Napi::Number>().Int32Value(), &pi, &len);
-  if (err) return ThrowErrno(info.Env(), "bpf_obj_get_info_by_fd", errno);
-  return ProgInfoObject(info.Env(), pi, {});
-}
+// Name(fd): what bpf_obj_get_info_by_fd says of the map (or program) behind fd, as an object.
+#define ON_INFO(Name, InfoType, toObject)                                      \
+  Napi::Value Name(const Napi::CallbackInfo &info) {                           \
+    CHECK_ARGS(1);                                                             \
+    InfoType i;                                                                \
+    memset(&i, 0, sizeof(i));                                                  \
+    __u32 len = sizeof(i);                                                     \
+    if (bpf_obj_get_info_by_fd(FD(0), &i, &len)) return ThrowErrno(info.Env(), "bpf_obj_get_info_by_fd", errno); \
+    return toObject;                                                           \
+  }
+ON_INFO(MapInfo, struct bpf_map_info, MapInfoObject(info.Env(), i))
+ON_INFO(ProgInfo, struct bpf_prog_info, ProgInfoObject(info.Env(), i, {}))
 
 // Turns on run-time statistics (run_cnt, run_time_ns) for every program on
 // the host while the returned descriptor is open (BPF_ENABLE_STATS): closing

@@ -53,35 +53,35 @@ Napi::Value CloseObject(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-Napi::Value ObjectPrograms(const Napi::CallbackInfo &info) {
+// An array of one object per program (or map) of the object at info[0],
+// in the object's order; `fill` sets its fields.
+template <typename T, typename Next, typename Fill>
+static Napi::Value ListOf(const Napi::CallbackInfo &info, Next next, Fill fill) {
   ObjectHandle *h = GetObject(info, 0);
   if (!h) return info.Env().Undefined();
-  Napi::Env env = info.Env();
-  Napi::Array out = Napi::Array::New(env);
+  Napi::Array out = Napi::Array::New(info.Env());
   uint32_t i = 0;
-  struct bpf_program *p;
-  bpf_object__for_each_program(p, h->obj) {
-    Napi::Object o = Napi::Object::New(env);
+  for (T *x = next(h->obj, nullptr); x; x = next(h->obj, x)) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    fill(x, o);
+    out.Set(i++, o);
+  }
+  return out;
+}
+
+Napi::Value ObjectPrograms(const Napi::CallbackInfo &info) {
+  return ListOf<struct bpf_program>(info, bpf_object__next_program, [](struct bpf_program *p, Napi::Object o) {
     o.Set("name", bpf_program__name(p));
     o.Set("section", bpf_program__section_name(p));
     o.Set("type", (double)bpf_program__type(p));
     o.Set("expectedAttachType", (double)bpf_program__expected_attach_type(p));
     o.Set("autoload", bpf_program__autoload(p));
     o.Set("insnCount", (double)bpf_program__insn_cnt(p));
-    out.Set(i++, o);
-  }
-  return out;
+  });
 }
 
 Napi::Value ObjectMaps(const Napi::CallbackInfo &info) {
-  ObjectHandle *h = GetObject(info, 0);
-  if (!h) return info.Env().Undefined();
-  Napi::Env env = info.Env();
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  struct bpf_map *m;
-  bpf_object__for_each_map(m, h->obj) {
-    Napi::Object o = Napi::Object::New(env);
+  return ListOf<struct bpf_map>(info, bpf_object__next_map, [](struct bpf_map *m, Napi::Object o) {
     o.Set("name", bpf_map__name(m));
     o.Set("type", (double)bpf_map__type(m));
     o.Set("keySize", (double)bpf_map__key_size(m));
@@ -89,65 +89,32 @@ Napi::Value ObjectMaps(const Napi::CallbackInfo &info) {
     o.Set("maxEntries", (double)bpf_map__max_entries(m));
     o.Set("flags", (double)bpf_map__map_flags(m));
     o.Set("internal", bpf_map__is_internal(m));
-    out.Set(i++, o);
+  });
+}
+
+// Name(object, name, arg): one libbpf call on the program (or map) x named
+// info[1] of the object at info[0]; undefined, or the failure thrown.
+#define ON_NAMED(Name, nargs, Type, get, expr)                                 \
+  Napi::Value Name(const Napi::CallbackInfo &info) {                           \
+    CHECK_ARGS(nargs);                                                         \
+    Type *x = get(info, 0);                                                    \
+    if (!x) return info.Env().Undefined();                                     \
+    return expr;                                                               \
   }
-  return out;
-}
+#define ON_PROGRAM(Name, nargs, expr) ON_NAMED(Name, nargs, struct bpf_program, GetProgram, expr)
+#define ON_MAP(Name, nargs, expr) ON_NAMED(Name, nargs, struct bpf_map, GetMap, expr)
+#define DONE(fn, ...) Done(info.Env(), #fn, fn(__VA_ARGS__))
 
-Napi::Value ProgramSetAutoload(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  int err = bpf_program__set_autoload(p, info[2].As<Napi::Boolean>().Value());
-  return Done(info.Env(), "bpf_program__set_autoload", err);
-}
+ON_PROGRAM(ProgramSetAutoload, 3, DONE(bpf_program__set_autoload, x, info[2].As<Napi::Boolean>().Value()))
+ON_PROGRAM(ProgramSetAutoattach, 3, (bpf_program__set_autoattach(x, info[2].As<Napi::Boolean>().Value()), info.Env().Undefined()))
+ON_PROGRAM(ProgramSetType, 3, DONE(bpf_program__set_type, x, (enum bpf_prog_type)info[2].As<Napi::Number>().Uint32Value()))
+ON_PROGRAM(ProgramSetAttachTarget, 3, DONE(bpf_program__set_attach_target, x, 0, info[2].As<Napi::String>().Utf8Value().c_str()))
+ON_PROGRAM(ProgramFd, 2, Napi::Number::New(info.Env(), bpf_program__fd(x)))
 
-Napi::Value ProgramSetAutoattach(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  bpf_program__set_autoattach(p, info[2].As<Napi::Boolean>().Value());
-  return info.Env().Undefined();
-}
-
-Napi::Value ProgramSetType(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  int err = bpf_program__set_type(p, (enum bpf_prog_type)info[2].As<Napi::Number>().Uint32Value());
-  return Done(info.Env(), "bpf_program__set_type", err);
-}
-
-Napi::Value ProgramSetAttachTarget(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  std::string fn = info[2].As<Napi::String>().Utf8Value();
-  int err = bpf_program__set_attach_target(p, 0, fn.c_str());
-  return Done(info.Env(), "bpf_program__set_attach_target", err);
-}
-
-Napi::Value ProgramFd(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(2);
-  struct bpf_program *p = GetProgram(info, 0);
-  if (!p) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), bpf_program__fd(p));
-}
-
-Napi::Value MapFd(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(2);
-  struct bpf_map *m = GetMap(info, 0);
-  if (!m) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), bpf_map__fd(m));
-}
-
-Napi::Value MapSetMaxEntries(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  struct bpf_map *m = GetMap(info, 0);
-  if (!m) return info.Env().Undefined();
-  int err = bpf_map__set_max_entries(m, info[2].As<Napi::Number>().Uint32Value());
-  return Done(info.Env(), "bpf_map__set_max_entries", err);
-}
+ON_MAP(MapFd, 2, Napi::Number::New(info.Env(), bpf_map__fd(x)))
+ON_MAP(MapSetMaxEntries, 3, DONE(bpf_map__set_max_entries, x, info[2].As<Napi::Number>().Uint32Value()))
+ON_MAP(MapSetInitialValue, 3, DONE(bpf_map__set_initial_value, x, info[2].As<Napi::Buffer<char>>().Data(), info[2].As<Napi::Buffer<char>>().Length()))
+ON_MAP(MapReuseFd, 3, DONE(bpf_map__reuse_fd, x, info[2].As<Napi::Number>().Int32Value()))
 
 Napi::Value MapInitialValue(const Napi::CallbackInfo &info) {
   CHECK_ARGS(2);
@@ -157,23 +124,6 @@ Napi::Value MapInitialValue(const Napi::CallbackInfo &info) {
   const void *data = bpf_map__initial_value(m, &size);
   if (data == nullptr) return info.Env().Null();
   return Napi::Buffer<char>::Copy(info.Env(), (const char *)data, size);
-}
-
-Napi::Value MapSetInitialValue(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  struct bpf_map *m = GetMap(info, 0);
-  if (!m) return info.Env().Undefined();
-  auto buf = info[2].As<Napi::Buffer<char>>();
-  int err = bpf_map__set_initial_value(m, buf.Data(), buf.Length());
-  return Done(info.Env(), "bpf_map__set_initial_value", err);
-}
-
-Napi::Value MapReuseFd(const Napi::CallbackInfo &info) {
-  CHECK_ARGS(3);
-  struct bpf_map *m = GetMap(info, 0);
-  if (!m) return info.Env().Undefined();
-  int err = bpf_map__reuse_fd(m, info[2].As<Napi::Number>().Int32Value());
-  return Done(info.Env(), "bpf_map__reuse_fd", err);
 }
 
 // Load runs off the main thread: the verifier can take tens of milliseconds.

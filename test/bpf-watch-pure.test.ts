@@ -15,7 +15,7 @@ function record(f: Partial<Parameters<typeof vigilBpfwEvent.encode>[0]>): DataVi
   vigilBpfwEvent.encode({
     kind: VIGIL_BPFW_EVENT, cmd: 5, ktime: 5_000n, start_boottime: 1_000n, cgroup_id: 1n, ret: 7n, pid: 42, tid: 43, uid: 0,
     status: VIGIL_BPFW_HAS_PROG, prog_type: 5, insn_cnt: 22, prog_id: 900, attach_type: 0, target_fd: -1, prog_fd: -1,
-    link_id: 0, link_type: 0, str_len: 0, pad: 0, pad2: 0, prog_tag: Uint8Array.from([0xc0, 0xb1, 0xa8, 0x5f, 0xb7, 0x5d, 0xc7, 0x4b]),
+    link_id: 0, link_type: 0, str_len: 0, pad: 0, gid: 0, prog_tag: Uint8Array.from([0xc0, 0xb1, 0xa8, 0x5f, 0xb7, 0x5d, 0xc7, 0x4b]),
     prog_name: 'sys_enter_getpp', comm: 'bpftrace', str: '', ...f,
   }, view, 0);
   return view;
@@ -29,6 +29,7 @@ describe('bpf watch records', () => {
     assert.equal(e.ret, 7);
     assert.equal(e.error, undefined);
     assert.equal(e.task.comm, 'bpftrace');
+    assert.equal(e.task.gid, 0);
     assert.equal(e.timeNs, 1_000_000_000_000_005_000n);
   });
 

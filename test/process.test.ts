@@ -38,6 +38,15 @@ const marker = (what: string): string => `vigil-test-${what}-${randomBytes(4).to
 /** Why the kernel cannot run the sensor, or undefined. A probe that cannot tell fails. */
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 
+/** A test of the process sensor: skipped, saying why, where the kernel lacks what the sensor needs. */
+function kernelTest(name: string, fn: () => Promise<void>): void {
+  test(name, async (t) => {
+    const why = await unsupported();
+    if (why) return t.skip(why);
+    await fn();
+  });
+}
+
 /** A copy of a system binary under dir (a unique, known path and comm). */
 function copyBinary(from: string, dir: string, name: string): string {
   const to = path.join(dir, name);
@@ -645,9 +654,7 @@ describe('ProcessSensor with in-kernel filters', () => {
     });
   }
 
-  test('a filter that matches nothing drops every event in the kernel: nothing reaches user space', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('a filter that matches nothing drops every event in the kernel: nothing reaches user space', async () => {
     using filter = new FilterSet({ comms: ['no-such-comm'] });
     await withSensor(filter, async (s, events) => {
       for (let i = 0; i < 5; i++) assert.equal(spawnSync('/bin/sh', ['-c', '/bin/true; /nonexistent-x; true']).status, 0);
@@ -659,33 +666,25 @@ describe('ProcessSensor with in-kernel filters', () => {
     });
   });
 
-  test('--comm passes only that program\'s events', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('--comm passes only that program\'s events', async () => {
     const comm = `vgl${randomBytes(4).toString('hex')}`;
     const bin = copyBinary(ECHO, tmp, comm);
     await onlyOnePasses({ comms: [comm] }, `${bin} x; /bin/true; true`, (e) => [e.process.comm], [comm]);
   });
 
-  test('--uid passes only processes running as that user', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('--uid passes only processes running as that user', async () => {
     const mark = marker('uid');
     // root's echo, sh and setpriv are dropped.
     await onlyOnePasses({ uids: [65534] }, `/bin/echo ${mark}; setpriv --reuid=65534 --regid=65534 --clear-groups /bin/echo ${mark}; true`,
       (e) => [e.process.uid, e.process.binary], [65534, ECHO]);
   });
 
-  test('--binary prefix: the verdict is taken at exec from the root-first path', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('--binary prefix: the verdict is taken at exec from the root-first path', async () => {
     const bin = copyBinary(ECHO, tmp, 'vigil-prefix-echo');
     await onlyOnePasses({ binaryPrefixes: [`${tmp}/`] }, `/bin/echo no; ${bin} yes; true`, (e) => [e.process.binary], [bin]);
   });
 
-  test('--pid with --follow-children: the tree of a process that ran before the sensor, nothing else', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('--pid with --follow-children: the tree of a process that ran before the sensor, nothing else', async () => {
     const mark = marker('tree');
     // Waits for a line on stdin, then runs two levels of children.
     const sh = spawn('/bin/sh', ['-c', `read x; /bin/echo ${mark} >/dev/null; /bin/sh -c '/bin/echo ${mark} >/dev/null; true'`],
@@ -710,9 +709,7 @@ describe('ProcessSensor with in-kernel filters', () => {
     });
   });
 
-  test('a full ring loses events and says how many: none is silent', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('a full ring loses events and says how many: none is silent', async () => {
     const mark = marker('loss');
     let seen = 0;
     let reported = 0;
@@ -742,9 +739,7 @@ describe('ProcessSensor with in-kernel filters', () => {
 });
 
 describe('ProcessSensor records sent', () => {
-  test('exec only, without forks: no fork record crosses, exec and exit still do', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('exec only, without forks: no fork record crosses, exec and exit still do', async () => {
     requireRoot();
     using cache = new ProcessCache();
     const mark = marker('nofork');
@@ -764,9 +759,7 @@ describe('ProcessSensor records sent', () => {
 });
 
 describe('ProcessSensor lifecycle', () => {
-  test('start and close leave no descriptor behind', async (t) => {
-    const why = await unsupported();
-    if (why) return t.skip(why);
+  kernelTest('start and close leave no descriptor behind', async () => {
     BootClock.measure();
     using cache = new ProcessCache({ sweepIntervalMs: 0 });
     const warm = await ProcessSensor.start({ cache, onEvent: () => {} });

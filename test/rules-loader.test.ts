@@ -23,6 +23,11 @@ function firstError(...files: string[]): string {
   return formatDiagnostic(e).replace(/^rules/, 'f');
 }
 
+/** One rule item, a line before it (the positions the tests check count from 2): `more` are its other keys. */
+function rule(name: string, condition: string, priority: string, ...more: string[]): string {
+  return `\n- rule: ${name}\n  desc: d\n  condition: ${condition}\n  output: o\n  priority: ${priority}\n${more.map((k) => `  ${k}\n`).join('')}`;
+}
+
 const BASE = `
 - required_engine_version: 0.50.0
 - list: shells
@@ -39,18 +44,8 @@ const BASE = `
 
 describe('items and keys', () => {
   test('rule keys: desc, priority (any case), enabled, tags (sorted set), source', () => {
-    const r = load(`
-- rule: A
-  desc: d
-  condition: evt.type = open
-  output: o
-  priority: informational
-  enabled: false
-  tags: [z, a, z]
-  source: syscall
-  warn_evttypes: false
-  skip-if-unknown-filter: true
-`);
+    const r = load(rule('A', 'evt.type = open', 'informational',
+      'enabled: false', 'tags: [z, a, z]', 'source: syscall', 'warn_evttypes: false', 'skip-if-unknown-filter: true'));
     assert.ok(r.ok);
     const a = r.defs.rules.get('A')!;
     assert.equal(a.priority, 'Informational');
@@ -62,14 +57,7 @@ describe('items and keys', () => {
   });
 
   test('an unknown rule key is a warning naming the key', () => {
-    const m = messages(`
-- rule: A
-  desc: d
-  condition: evt.type = open
-  output: o
-  priority: INFO
-  colour: red
-`);
+    const m = messages(rule('A', 'evt.type = open', 'INFO', 'colour: red'));
     assert.ok(m.some((x) => /^rules0\.yaml:7:3: warning: rule 'A' key 'colour': Unknown key 'colour'/.test(x)), m.join('\n'));
   });
 
@@ -118,14 +106,7 @@ describe('items and keys', () => {
   });
 
   test('rules of other event sources are skipped, with the reason', () => {
-    const r = rulesReport(`
-- rule: Audit
-  desc: d
-  condition: ka.verb = create
-  output: o
-  priority: INFO
-  source: k8s_audit
-`);
+    const r = rulesReport(rule('Audit', 'ka.verb = create', 'INFO', 'source: k8s_audit'));
     assert.ok(r.ok);
     assert.deepEqual(r.skipped.map((s) => [s.name, s.reason]), [['Audit', "event source 'k8s_audit' is not one Vigil evaluates (it needs a Falco plugin)"]]);
     assert.ok(r.diagnostics.some((d) => d.code === 'LOAD_UNKNOWN_SOURCE' && d.message === 'Unknown source k8s_audit, skipping'));

@@ -95,7 +95,7 @@ export function jsonLine(w: WatchedLoad, node: string): string {
     ...(e.tracepoint !== undefined ? { tracepoint: e.tracepoint } : {}),
     ...(e.link ? { link: e.link } : {}),
     process: {
-      pid: e.task.pid, tid: e.task.tid, uid: e.task.uid, comm: e.task.comm,
+      pid: e.task.pid, tid: e.task.tid, uid: e.task.uid, gid: e.task.gid, comm: e.task.comm,
       binary: p?.binary ?? '', arguments: p ? p.args.slice(1).join(' ') : '',
       ...(p?.execId ? { exec_id: p.execId } : {}),
       ...(parent ? { parent } : {}),

@@ -72,7 +72,7 @@ export interface VigilBpfwEvent {
   /** __u16 at 90 */
   pad: number;
   /** __u32 at 92 */
-  pad2: number;
+  gid: number;
   /** __u8[8] at 96 */
   prog_tag: Uint8Array;
   /** char[16] at 104 */
@@ -83,9 +83,9 @@ export interface VigilBpfwEvent {
   str: string;
 }
 
-export const vigilBpfwEvent: Codec<VigilBpfwEvent> & { readonly offsets: Readonly<Record<'kind' | 'cmd' | 'ktime' | 'start_boottime' | 'cgroup_id' | 'ret' | 'pid' | 'tid' | 'uid' | 'status' | 'prog_type' | 'insn_cnt' | 'prog_id' | 'attach_type' | 'target_fd' | 'prog_fd' | 'link_id' | 'link_type' | 'str_len' | 'pad' | 'pad2' | 'prog_tag' | 'prog_name' | 'comm' | 'str', number>> } = {
+export const vigilBpfwEvent: Codec<VigilBpfwEvent> & { readonly offsets: Readonly<Record<'kind' | 'cmd' | 'ktime' | 'start_boottime' | 'cgroup_id' | 'ret' | 'pid' | 'tid' | 'uid' | 'status' | 'prog_type' | 'insn_cnt' | 'prog_id' | 'attach_type' | 'target_fd' | 'prog_fd' | 'link_id' | 'link_type' | 'str_len' | 'pad' | 'gid' | 'prog_tag' | 'prog_name' | 'comm' | 'str', number>> } = {
   size: 200,
-  offsets: { kind: 0, cmd: 4, ktime: 8, start_boottime: 16, cgroup_id: 24, ret: 32, pid: 40, tid: 44, uid: 48, status: 52, prog_type: 56, insn_cnt: 60, prog_id: 64, attach_type: 68, target_fd: 72, prog_fd: 76, link_id: 80, link_type: 84, str_len: 88, pad: 90, pad2: 92, prog_tag: 96, prog_name: 104, comm: 120, str: 136 },
+  offsets: { kind: 0, cmd: 4, ktime: 8, start_boottime: 16, cgroup_id: 24, ret: 32, pid: 40, tid: 44, uid: 48, status: 52, prog_type: 56, insn_cnt: 60, prog_id: 64, attach_type: 68, target_fd: 72, prog_fd: 76, link_id: 80, link_type: 84, str_len: 88, pad: 90, gid: 92, prog_tag: 96, prog_name: 104, comm: 120, str: 136 },
   decode(view: DataView, o: number): VigilBpfwEvent {
     return {
       kind: view.getUint32(o, true),
@@ -108,7 +108,7 @@ export const vigilBpfwEvent: Codec<VigilBpfwEvent> & { readonly offsets: Readonl
       link_type: view.getUint32(o + 84, true),
       str_len: view.getUint16(o + 88, true),
       pad: view.getUint16(o + 90, true),
-      pad2: view.getUint32(o + 92, true),
+      gid: view.getUint32(o + 92, true),
       prog_tag: new Uint8Array(view.buffer, view.byteOffset + o + 96, 8).slice(),
       prog_name: readCString(view, o + 104, 16),
       comm: readCString(view, o + 120, 16),
@@ -137,7 +137,7 @@ export const vigilBpfwEvent: Codec<VigilBpfwEvent> & { readonly offsets: Readonl
     view.setUint32(o + 84, value.link_type, true);
     view.setUint16(o + 88, value.str_len, true);
     view.setUint16(o + 90, value.pad, true);
-    view.setUint32(o + 92, value.pad2, true);
+    view.setUint32(o + 92, value.gid, true);
     putBytes(view, o + 96, 8, value.prog_tag, 'vigilBpfwEvent.prog_tag');
     cstring16.encode(value.prog_name, view, o + 104);
     cstring16.encode(value.comm, view, o + 120);

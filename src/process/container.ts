@@ -26,6 +26,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { cgroup2 } from '../bpf/mounts.js';
+import { parseLines } from '../util/text.js';
 import { HOST, type ContainerInfo, type ContainerRuntime, type Host } from './types.js';
 
 const ID = '([0-9a-f]{64})';
@@ -104,16 +105,13 @@ export interface ProcCgroupLine {
 
 /** Lines of /proc/<pid>/cgroup ("hierarchy-ID:controller-list:cgroup-path"). */
 export function parseProcCgroup(text: string): ProcCgroupLine[] {
-  const out: ProcCgroupLine[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
+  return parseLines(text, (line) => {
     const a = line.indexOf(':');
     const b = line.indexOf(':', a + 1);
-    if (a < 0 || b < 0) continue;
+    if (a < 0 || b < 0) return undefined;
     // The path is everything after the second colon: it may hold colons itself.
-    out.push({ hierarchy: Number(line.slice(0, a)), controllers: line.slice(a + 1, b), path: line.slice(b + 1) });
-  }
-  return out;
+    return { hierarchy: Number(line.slice(0, a)), controllers: line.slice(a + 1, b), path: line.slice(b + 1) };
+  });
 }
 
 /** The v2 path ("0::/...") of /proc/<pid>/cgroup, if the process has one. */

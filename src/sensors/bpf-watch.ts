@@ -23,7 +23,7 @@ import {
   vigilBpfwEvent, VIGIL_BPFW_EVENT, VIGIL_BPFW_HAS_LINK, VIGIL_BPFW_HAS_PROG, VIGIL_BPFW_RAW,
   VIGIL_BPFW_COMM_LEN, VIGIL_BPFW_NAME_LEN, VIGIL_BPFW_PERF_SET_BPF, VIGIL_BPFW_TAG_LEN, VIGIL_BPFW_STR_MAX,
 } from '../generated/bpfwatch.js';
-import { checkHeader, cText, text } from './record-text.js';
+import { checkHeader, cText, taskAt, text } from './record-text.js';
 import { Sensor, type RingSensorOptions } from './sensor.js';
 
 /** The bpf(2) commands watched, by number (include/uapi/linux/bpf.h). */
@@ -66,7 +66,7 @@ export interface BpfWatchEvent {
   link: { id: number; type: string } | undefined;
   /** raw_tracepoint_open: the tracepoint. */
   tracepoint: string | undefined;
-  task: { pid: number; tid: number; uid: number; comm: string; startBootNs: bigint; cgroupId: bigint };
+  task: { pid: number; tid: number; uid: number; gid: number; comm: string; startBootNs: bigint; cgroupId: bigint };
   /** Seen on raw_syscalls (no syscalls:sys_enter_bpf here). */
   raw: boolean;
 }
@@ -119,14 +119,7 @@ export function decodeBpfWatchRecord(view: DataView, offset: number, size: numbe
     targetFd: command === 'link_create' || command === 'prog_attach' || command === 'perf_set_bpf' ? targetFd : undefined,
     link: hasLink ? { id: view.getUint32(o + O.link_id, true), type: typeName(2, view.getUint32(o + O.link_type, true)) } : undefined,
     tracepoint: command === 'raw_tracepoint_open' ? text(view, o + O.str, strLen) : undefined,
-    task: {
-      pid: view.getUint32(o + O.pid, true),
-      tid: view.getUint32(o + O.tid, true),
-      uid: view.getUint32(o + O.uid, true),
-      comm: cText(view, o + O.comm, VIGIL_BPFW_COMM_LEN),
-      startBootNs: view.getBigUint64(o + O.start_boottime, true),
-      cgroupId: view.getBigUint64(o + O.cgroup_id, true),
-    },
+    task: taskAt(view, o, O, VIGIL_BPFW_COMM_LEN),
     raw: (status & VIGIL_BPFW_RAW) !== 0,
   };
 }

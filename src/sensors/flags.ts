@@ -113,10 +113,13 @@ const AT_FLAGS: FlagTable = [
   ['AT_RECURSIVE', 0x8000],
 ];
 
-/** AT_* flags of unlinkat, linkat, fchownat, fchmodat2. (0x200 is AT_REMOVEDIR here, not AT_EACCESS.) */
-export function decodeAtFlags(flags: number | bigint): string[] {
-  return byTable(toBig(flags), AT_FLAGS);
+/** The names of a flag word whose every bit is named by one table. */
+function tableDecoder(table: FlagTable): (flags: number | bigint) => string[] {
+  return (flags) => byTable(toBig(flags), table);
 }
+
+/** AT_* flags of unlinkat, linkat, fchownat, fchmodat2. (0x200 is AT_REMOVEDIR here, not AT_EACCESS.) */
+export const decodeAtFlags = tableDecoder(AT_FLAGS);
 
 const RENAME_FLAGS: FlagTable = [
   ['RENAME_NOREPLACE', 1],
@@ -124,9 +127,8 @@ const RENAME_FLAGS: FlagTable = [
   ['RENAME_WHITEOUT', 4],
 ];
 
-export function decodeRenameFlags(flags: number | bigint): string[] {
-  return byTable(toBig(flags), RENAME_FLAGS);
-}
+/** RENAME_* flags of renameat2. */
+export const decodeRenameFlags = tableDecoder(RENAME_FLAGS);
 
 // openat2's struct open_how.resolve (include/uapi/linux/openat2.h).
 const RESOLVE_FLAGS: FlagTable = [
@@ -138,9 +140,8 @@ const RESOLVE_FLAGS: FlagTable = [
   ['RESOLVE_CACHED', 0x20],
 ];
 
-export function decodeResolveFlags(flags: number | bigint): string[] {
-  return byTable(toBig(flags), RESOLVE_FLAGS);
-}
+/** RESOLVE_* flags of openat2's struct open_how. */
+export const decodeResolveFlags = tableDecoder(RESOLVE_FLAGS);
 
 /** Which flag word a file syscall takes. */
 export type FlagKind = 'open' | 'at' | 'rename' | 'none';

@@ -161,6 +161,15 @@ function cpuOffsets(valueSize: number): number[] {
   return Array.from({ length: numPossibleCpus() }, (_, cpu) => cpu * stride);
 }
 
+/** The CPUs' copies in a per-CPU value whose counters at countOffs (summed) are not 0: [offset, sum]. */
+function* busyCpus(v: DataView, cpus: readonly number[], ...countOffs: number[]): Generator<[offset: number, count: number]> {
+  for (const o of cpus) {
+    let c = 0;
+    for (const off of countOffs) c += u64(v, o + off);
+    if (c !== 0) yield [o, c];
+  }
+}
+
 /** Aggregates in kernel maps, read by snapshot() and fileSnapshot(): no ring (drain() reads nothing). */
 export class SyscallSensor extends Sensor {
   readonly arch: SyscallArch;
@@ -271,9 +280,7 @@ export class SyscallSensor extends Sensor {
       const hist = new Array<number>(VIGIL_SYSCALL_HIST_BUCKETS).fill(0);
       let n = 0, err = 0, total = 0, max = 0;
       let comm = '';
-      for (const o of cpus) {
-        const c = u64(v, o + off.count);
-        if (c === 0) continue;
+      for (const [o, c] of busyCpus(v, cpus, off.count)) {
         n += c;
         err += u64(v, o + off.errors);
         total += u64(v, o + off.total_ns);
@@ -332,9 +339,7 @@ export class SyscallSensor extends Sensor {
         const v = viewOf(vb);
         let n = 0, err = 0, dev = 0, ino = 0n, fd = -1, dirfd = -100;
         let comm = '';
-        for (const o of cpus) {
-          const c = u64(v, o + off.opens);
-          if (c === 0) continue;
+        for (const [o, c] of busyCpus(v, cpus, off.opens)) {
           n += c;
           err += u64(v, o + off.errors);
           comm ||= codec.readCString(v, o + off.comm, 16);
@@ -382,9 +387,7 @@ export class SyscallSensor extends Sensor {
         const v = viewOf(vb);
         let reads = 0, rb = 0, writes = 0, wb = 0, err = 0, fd = -1;
         let comm = '';
-        for (const o of cpus) {
-          const c = u64(v, o + off.reads) + u64(v, o + off.writes) + u64(v, o + off.errors);
-          if (c === 0) continue;
+        for (const [o] of busyCpus(v, cpus, off.reads, off.writes, off.errors)) {
           reads += u64(v, o + off.reads);
           rb += u64(v, o + off.read_bytes);
           writes += u64(v, o + off.writes);

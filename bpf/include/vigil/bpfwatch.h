@@ -72,7 +72,7 @@ struct vigil_bpfw_event {
 	__u32 link_type;
 	__u16 str_len;
 	__u16 pad;
-	__u32 pad2;
+	__u32 gid;
 	__u8 prog_tag[VIGIL_BPFW_TAG_LEN];
 	char prog_name[VIGIL_BPFW_NAME_LEN];
 	char comm[VIGIL_BPFW_COMM_LEN];

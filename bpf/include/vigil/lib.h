@@ -82,14 +82,7 @@ char VIGIL_LICENSE[] SEC("license") = "GPL";
 /* floor(log2(v)) + 1 for v > 0, 0 for 0: the slot of v in a log2 histogram. */
 static __always_inline __u32 vigil_log2_slot(__u64 v)
 {
-	__u32 r = 0;
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) { r += 1; }
-	return v ? r + 1 : 0;
+	return v ? vigil_log2(v) + 1 : 0;
 }
 
 static __always_inline void vigil_slot_add(void *map, __u32 slot, __u32 slots)

@@ -68,6 +68,30 @@
 #define __vigil_keep11(a, ...) __vigil_keep_one(a); __vigil_keep10(__VA_ARGS__)
 #define __vigil_keep12(a, ...) __vigil_keep_one(a); __vigil_keep11(__VA_ARGS__)
 
+/* A program whose whole body is one call (one of several entry points into a shared handler):
+ *   VIGIL_PROG_CALL("cgroup/connect4", np_connect4, struct bpf_sock_addr *, sock_addr(ctx, HOOK, false)); */
+#define VIGIL_PROG_CALL(sec, name, ctx_type, call)                                              \
+	SEC(sec) int name(ctx_type ctx) { return call; }
+
+/* Slot 0 of an array map (a per-CPU scratch buffer): NULL only where the map has none. */
+#define vigil_slot0(map) ({ __u32 __vigil_zero = 0; bpf_map_lookup_elem(&(map), &__vigil_zero); })
+
+/* floor(log2(v)) for v > 0, 0 for 0, without a branch. */
+static __always_inline __u32 vigil_log2(__u64 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFFFFFFULL) << 5;
+	v >>= r;
+#define __VIGIL_LOG2_STEP(limit, bits) shift = (v > (limit)) << (bits); v >>= shift; r |= shift
+	__VIGIL_LOG2_STEP(0xFFFF, 4);
+	__VIGIL_LOG2_STEP(0xFF, 3);
+	__VIGIL_LOG2_STEP(0xF, 2);
+	__VIGIL_LOG2_STEP(0x3, 1);
+#undef __VIGIL_LOG2_STEP
+	return r | (__u32)(v >> 1);
+}
+
 /* Adds one to slot `which` of a per-CPU __u64 array (a program's global counters). */
 static __always_inline void vigil_count(void *counters, __u32 which)
 {

@@ -1,5 +1,6 @@
 // /proc/PID/maps parsing and the per-process snapshot the symbolizer keeps.
 import { findRange } from '../../util/search.js';
+import { parseLines } from '../../util/text.js';
 import fs from 'node:fs';
 import type { Mapping } from './types.js';
 
@@ -18,29 +19,22 @@ export interface MapsLine {
 
 /** Parses the text of /proc/PID/maps. Malformed lines are skipped. */
 export function parseMaps(text: string): MapsLine[] {
-  const out: MapsLine[] = [];
-  for (const line of text.split('\n')) {
+  return parseLines(text, (line) => {
     // 7f1c2a000000-7f1c2a022000 r-xp 00002000 08:01 1234567   /usr/lib/libc.so.6
     const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/.exec(line);
-    if (!m) continue;
-    let path = m[7]!;
-    let deleted = false;
-    if (path.endsWith(' (deleted)')) {
-      path = path.slice(0, -' (deleted)'.length);
-      deleted = true;
-    }
-    out.push({
+    if (!m) return undefined;
+    const deleted = m[7]!.endsWith(' (deleted)');
+    return {
       start: BigInt('0x' + m[1]!),
       end: BigInt('0x' + m[2]!),
       perms: m[3]!,
       fileOffset: BigInt('0x' + m[4]!),
       dev: m[5]!,
       inode: Number(m[6]!),
-      path,
+      path: deleted ? m[7]!.slice(0, -' (deleted)'.length) : m[7]!,
       deleted,
-    });
-  }
-  return out;
+    };
+  });
 }
 
 /** An executable mapping with what is needed to find its file again. */

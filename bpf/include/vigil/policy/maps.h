@@ -361,16 +361,12 @@ static __always_inline void count(__u32 policy, __u32 which)
 
 static __always_inline struct evalbuf *evalbuf(void)
 {
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&eval_map, &zero);
+	return vigil_slot0(eval_map);
 }
 
 static __always_inline struct scratch *scratch(void)
 {
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&scratch_map, &zero);
+	return vigil_slot0(scratch_map);
 }
 
 #endif /* __VIGIL_POLICY_MAPS_H */
