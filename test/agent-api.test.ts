@@ -14,7 +14,7 @@
 //   reported as file:line:col and leaves the running one.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { copyFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -232,6 +232,55 @@ describe('the agent API: live changes and access', { timeout: 300_000 }, () => {
     agent.proc.kill('SIGHUP');
     assert.ok(await waitFor(() => agent.log.filter((l) => l.msg === 'configuration reloaded').length === 2, 60_000, 50));
     assert.equal((await cli(['policy', 'list'])).stdout, 'no policies\n', 'a policy gone from the configuration is deleted');
+  });
+
+  test('a policy directory mounted as a ConfigMap is watched: each update applies live, one that does not load leaves the running policies', async () => {
+    // kubelet's layout: the keys are links into ..data, a link to the current ..TIMESTAMP directory,
+    // replaced by an atomic rename at each update.
+    const dir = mkdtempSync(path.join(agent.dir, 'configmap-'));
+    let version = 0;
+    const publish = (files: Record<string, string>): void => {
+      const data = `..2026_12_06_${++version}`;
+      mkdirSync(path.join(dir, data));
+      for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, data, name), text);
+      symlinkSync(data, path.join(dir, '..data_tmp'));
+      renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      for (const name of Object.keys(files)) {
+        if (!existsSync(path.join(dir, name))) symlinkSync(path.join('..data', name), path.join(dir, name));
+      }
+      for (const e of readdirSync(dir)) {
+        if (e.startsWith('..2026') && e !== data) rmSync(path.join(dir, e), { recursive: true });
+        else if (!e.startsWith('.') && !(e in files)) rmSync(path.join(dir, e));
+      }
+    };
+    const applied = (): number => agent.log.filter((l) => l.msg === 'policy and rules files changed: applied').length;
+    const listed = async (): Promise<string[]> => [...(await cli(['policy', 'list'])).stdout.matchAll(/^(agent-test-cm\d) +enabled +config /gm)].map((m) => m[1]!);
+    publish({ 'one.yaml': policyYaml('agent-test-cm1', path.join(agent.dir, 'cm1')) });
+    const reloads = agent.log.filter((l) => l.msg === 'configuration reloaded').length;
+    const base = `api:\n  socket: ${agent.socket}\nhealth:\n  address: 127.0.0.1:0\nsensors: [exec]\n`;
+    writeFileSync(agent.configPath, `${base}policies:\n  - ${dir}\n`);
+    agent.proc.kill('SIGHUP');
+    assert.ok(await waitFor(() => agent.log.filter((l) => l.msg === 'configuration reloaded').length === reloads + 1, 60_000, 50));
+    assert.deepEqual(await listed(), ['agent-test-cm1'], 'the policy once, not again through ..data and its directory');
+
+    publish({ 'one.yaml': policyYaml('agent-test-cm1', path.join(agent.dir, 'cm1')), 'two.yaml': policyYaml('agent-test-cm2', path.join(agent.dir, 'cm2')) });
+    assert.ok(await waitFor(() => applied() === 1, 60_000, 50), JSON.stringify(agent.log.slice(-3)));
+    assert.deepEqual(await listed(), ['agent-test-cm1', 'agent-test-cm2']);
+
+    publish({ 'one.yaml': policyYaml('agent-test-cm1', path.join(agent.dir, 'cm1')), 'two.yaml': 'kind: TracingPolicy\nspec: [\n' });
+    assert.ok(await waitFor(() => agent.line('policy or rules files changed but do not load: the running ones stay') !== undefined, 60_000, 50));
+    const problems = agent.line('policy or rules files changed but do not load: the running ones stay')!.problems as string[];
+    assert.ok(problems.some((p) => p.startsWith(`${path.join(dir, 'two.yaml')}:`)), JSON.stringify(problems));
+    assert.deepEqual(await listed(), ['agent-test-cm1', 'agent-test-cm2'], 'the running policies stay');
+
+    publish({ 'one.yaml': policyYaml('agent-test-cm1', path.join(agent.dir, 'cm1')) });
+    assert.ok(await waitFor(() => applied() === 2, 60_000, 50), JSON.stringify(agent.log.slice(-3)));
+    assert.deepEqual(await listed(), ['agent-test-cm1'], 'a key gone from the ConfigMap is deleted');
+
+    writeFileSync(agent.configPath, base);
+    agent.proc.kill('SIGHUP');
+    assert.ok(await waitFor(() => agent.log.filter((l) => l.msg === 'configuration reloaded').length === reloads + 2, 60_000, 50));
+    assert.deepEqual(await listed(), []);
   });
 });
 

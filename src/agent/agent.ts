@@ -39,6 +39,7 @@ import { StoreSink } from '../store/sink.js';
 import { StoreError, StoreThread } from '../store/thread.js';
 import { ConsoleServer } from './console.js';
 import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
+import { PathWatcher } from './watch.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
@@ -91,6 +92,9 @@ export class Agent {
   private storeSink: StoreSink<AgentEvent> | undefined;
   private retention: NodeJS.Timeout | undefined;
   private console: ConsoleServer | undefined;
+  /** The configuration's policy and rules files: a change below them is applied live. */
+  private applyingFiles: Promise<void> | undefined;
+  private readonly files = new PathWatcher(() => void this.filesChanged(), (p, err) => this.log.warn({ path: p, err }, 'cannot watch for changes'));
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
@@ -225,6 +229,7 @@ export class Agent {
       const limits = { timeoutMs: c.store!.queryTimeoutMs, maxRows: 10_000 };
       this.console = await ConsoleServer.start({ ...c.console, stateDirectory: c.stateDirectory, query: (sql) => store.query(sql, limits) });
     }
+    this.files.set([...c.policies, ...c.rules]);
     this.state = 'ready';
     this.log.info({
       socket: c.api.socket, sensors: c.sensors, policies: this.policies.list().map((p) => p.name),
@@ -255,6 +260,8 @@ export class Agent {
 
   /** The configuration changed (SIGHUP): what can change while running does; an error leaves the last one in force. */
   async reload(next: AgentConfig): Promise<void> {
+    // A change of the files being applied finishes first (this reload then reads them again anyway).
+    await this.applyingFiles;
     if (this.state !== 'ready') return;
     this.state = 'reloading';
     try {
@@ -267,9 +274,33 @@ export class Agent {
         this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp, state, store and console changes take effect at the next restart');
       }
       this.config = next;
+      this.files.set([...next.policies, ...next.rules]);
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
     } finally {
       this.state = 'ready';
+    }
+  }
+
+  /**
+   * A policy or rules file of the configuration changed on disk (a mounted ConfigMap updated):
+   * the configuration's policies and rules read again and applied as a reload would; files
+   * that do not load leave the running ones. A change during a reload is read by that reload.
+   */
+  private async filesChanged(): Promise<void> {
+    if (this.state !== 'ready') return;
+    this.state = 'reloading';
+    let done!: () => void;
+    this.applyingFiles = new Promise((resolve) => (done = resolve));
+    try {
+      await this.policies.setConfigured(this.config.policies);
+      await this.rules.setConfigured(this.config.rules);
+      this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'policy and rules files changed: applied');
+    } catch (e) {
+      this.log.error({ problems: (e as Error).message.split('\n') }, 'policy or rules files changed but do not load: the running ones stay');
+    } finally {
+      this.state = 'ready';
+      this.applyingFiles = undefined;
+      done();
     }
   }
 
@@ -413,6 +444,7 @@ export class Agent {
    */
   async close(): Promise<void> {
     this.state = 'stopping';
+    this.files.stop();
     this.sensors?.close();
     this.policies.close();
     this.rules.close();

@@ -1439,6 +1439,9 @@ export function expandPolicyPaths(paths: readonly string[]): string[] {
   const walk = (dir: string): void => {
     const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
+      // Hidden entries are not policies: editors' swap files, and a mounted ConfigMap's own
+      // `..data` link and `..TIMESTAMP` directory (its keys are links into them, read once through those).
+      if (e.name.startsWith('.')) continue;
       const p = path.join(dir, e.name);
       const st = statSync(p, { throwIfNoEntry: false });
       if (st?.isDirectory()) walk(p);
