@@ -33,6 +33,7 @@ import {
 } from '../sensors/events.js';
 import type { ProcessLookup } from '../process/types.js';
 import type { CriContainer } from '../process/cri.js';
+import type { EngineContainer } from '../process/engine-api.js';
 import { execId } from '../process/exec-id.js';
 import { FILE_OPS, rawShown } from '../sensors/file-events.js';
 import { nodeName } from '../util/node.js';
@@ -217,6 +218,16 @@ export interface VigilProcess extends TetragonProcess {
   cgroup_id: number | string;
   container_id: string | null;
   tty?: string;
+  /** A Docker or Podman container's name, image and labels (FormatterOptions.containers), outside Kubernetes pods. */
+  container?: VigilContainer;
+}
+
+export interface VigilContainer {
+  name: string;
+  image: string;
+  image_id: string;
+  labels: Record<string, string>;
+  runtime: 'docker' | 'podman';
 }
 
 export interface FormatterOptions {
@@ -226,6 +237,8 @@ export interface FormatterOptions {
   lookup?: ProcessLookup;
   /** Pod and container names by container id (a CRI runtime's, src/process/cri.ts): adds the process's pod. */
   pods?: { lookup(containerId: string): CriContainer | undefined };
+  /** Container names by container id from Docker or Podman (src/process/engine-api.ts): adds the process's container. */
+  containers?: { lookup(containerId: string): EngineContainer | undefined };
   /** Add "ancestors" (beyond the parent) to process events; compact/table: a "⇐ a ⇐ b" tail. */
   ancestors?: boolean;
   /** Namespace inodes of the host (default: read from /proc/1/ns). */
@@ -286,8 +299,8 @@ function cachedText(cache: TextCache, p: ProcessInfo, key: string, make: () => s
  * What a process's text depends on besides the image itself: every field the cache may still fill
  * in after the first event (parent link, container, flags from a later /proc read), and the exit.
  */
-function imageKey(p: ProcessInfo, exited: boolean, pod: CriContainer | undefined): string {
-  return `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}|${pod ? 'pod' : ''}`;
+function imageKey(p: ProcessInfo, exited: boolean, named: string): string {
+  return `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}|${named}`;
 }
 
 /** Tetragon's Pod of a CRI container (a sandbox's process: the pod, with its sandbox as the container). */
@@ -382,10 +395,23 @@ export class TetragonFormatter {
     return this.opts.pods.lookup(p.container.id);
   }
 
-  /** Vigil's json process: Tetragon's plus cgroup_id, container_id and tty. */
+  /** A Docker or Podman container's names (FormatterOptions.containers), when the process is in one. */
+  engineContainerOf(p: ProcessInfo): EngineContainer | undefined {
+    if (!this.opts.containers || p.container === undefined || p.container === 'host') return undefined;
+    return this.opts.containers.lookup(p.container.id);
+  }
+
+  /** What names p's container so far (its text changes once a runtime's listing names it). */
+  private namedBy(p: ProcessInfo): string {
+    return this.podOf(p) ? 'pod' : this.engineContainerOf(p) ? 'container' : '';
+  }
+
+  /** Vigil's json process: Tetragon's plus cgroup_id, container_id, tty and a Docker or Podman container's names. */
   vigilProcess(p: ProcessInfo, exited = false): VigilProcess {
     const out: VigilProcess = { ...this.tetragonProcess(p, exited), cgroup_id: u64(p.cgroupId), container_id: containerId(p) };
     if (p.tty) out.tty = p.tty;
+    const c = out.pod ? undefined : this.engineContainerOf(p);
+    if (c) out.container = { name: c.name, image: c.image, image_id: c.imageId, labels: { ...c.labels }, runtime: c.runtime };
     return out;
   }
 
@@ -486,7 +512,7 @@ export class TetragonFormatter {
    * a host spawning thousands of processes (issue 11).
    */
   private processJson(p: ProcessInfo, exited = false): string {
-    return cachedText(this.jsonCache, p, imageKey(p, exited, this.podOf(p)), () => JSON.stringify(this.process(p, exited)));
+    return cachedText(this.jsonCache, p, imageKey(p, exited, this.namedBy(p)), () => JSON.stringify(this.process(p, exited)));
   }
 
   /** Process texts by image, least recently used first. */
@@ -499,7 +525,7 @@ export class TetragonFormatter {
    */
   private maskedProcessJson(p: ProcessInfo, exited: boolean, mask: FieldMask, bin?: TetragonBinaryProperties): string {
     if (bin) return JSON.stringify(mask.apply({ ...this.process(p, exited), binary_properties: bin }));
-    return cachedText(this.maskedCache, p, `${imageKey(p, exited, this.podOf(p))}|${mask.text}`, () => JSON.stringify(mask.apply(this.process(p, exited))));
+    return cachedText(this.maskedCache, p, `${imageKey(p, exited, this.namedBy(p))}|${mask.text}`, () => JSON.stringify(mask.apply(this.process(p, exited))));
   }
 
   private readonly maskedCache: TextCache = new Map();
@@ -702,6 +728,10 @@ export class TetragonFormatter {
     const chain = this.chain(p);
     const pod = this.podOf(p);
     if (pod) rest += c.dim(escapeControls(` [${pod.pod.namespace}/${pod.pod.name}${pod.name ? `/${pod.name}` : ''}]`));
+    else {
+      const ec = this.engineContainerOf(p);
+      if (ec) rest += c.dim(escapeControls(` [${ec.runtime}:${ec.name}]`));
+    }
     const line = `${label} ${rest}${chain ? c.dim(escapeControls(chain)) : ''}`;
     const t = this.opts.timeFormat;
     return t === undefined ? line : `${c.dim(formatTime(e.timeNs, t))}: ${line}`;

@@ -8,15 +8,13 @@
 //   cri.close();
 //
 // The runtime is asked for every pod and container at once (ListPodSandbox,
-// ListContainers), at start and again when an unknown id is looked up, at
-// most once per refreshMs: a listing is a few ms and a container starts far
-// less often than its processes make events. The table holds what the
-// runtime lists now (bounded by the host's containers), so it never grows
-// past it. A pod's sandbox (pause) container is in it too, as the pod.
+// ListContainers), kept as container-table.ts says. A pod's sandbox (pause)
+// container is in it too, as the pod.
 //
 // The protocol: proto/cri/api.proto, the part of CRI v1 (runtime.v1) used here.
 import * as grpc from '@grpc/grpc-js';
 import { protoService } from '../util/grpc.js';
+import { ContainerTable, type ContainerTableOptions } from './container-table.js';
 
 export { CRI_SOCKETS } from './cri-sockets.js';
 
@@ -117,23 +115,13 @@ export class CriClient implements Disposable {
   }
 }
 
-export interface CriMetadataOptions {
-  /** At most one listing per this many ms when lookups miss (default 1000). */
-  refreshMs?: number;
-  /** Told when a listing fails (the table keeps what it had). */
-  onError?: (err: Error) => void;
-}
+export type CriMetadataOptions = ContainerTableOptions;
 
-/** Container metadata by id, from a CRI runtime's listings. */
-export class CriMetadata implements Disposable {
-  private table = new Map<string, CriContainer>();
-  private lastRefresh = 0;
-  private inFlight: Promise<void> | undefined;
-  /** Listings made, and listings that failed. */
-  refreshes = 0;
-  failures = 0;
-
-  private constructor(readonly client: CriClient, private readonly o: CriMetadataOptions) {}
+/** Container metadata by id, from a CRI runtime's listings (the pod's sandbox among them, as the pod). */
+export class CriMetadata extends ContainerTable<CriContainer> implements Disposable {
+  private constructor(readonly client: CriClient, o: CriMetadataOptions) {
+    super(() => client.list(), o);
+  }
 
   /** Connects and makes the first listing; fails (naming the socket) when the runtime does not answer. */
   static async connect(socket: string, o: CriMetadataOptions = {}): Promise<CriMetadata> {
@@ -146,42 +134,6 @@ export class CriMetadata implements Disposable {
       throw e;
     }
     return m;
-  }
-
-  get size(): number {
-    return this.table.size;
-  }
-
-  /** Lists again now (one at a time: a call while one runs waits for it). */
-  refresh(): Promise<void> {
-    this.inFlight ??= (async () => {
-      this.lastRefresh = Date.now();
-      try {
-        const list = await this.client.list();
-        this.table = new Map(list.map((c) => [c.id, c]));
-        this.refreshes++;
-      } catch (e) {
-        this.failures++;
-        throw e;
-      } finally {
-        this.inFlight = undefined;
-      }
-    })();
-    return this.inFlight;
-  }
-
-  /**
-   * The container with this id from the last listing. A miss starts a new
-   * listing (at most one per refreshMs) and returns undefined: the events of
-   * a container's first milliseconds may go without its names.
-   */
-  lookup(id: string): CriContainer | undefined {
-    const c = this.table.get(id);
-    if (c) return c;
-    if (!this.inFlight && Date.now() - this.lastRefresh >= (this.o.refreshMs ?? 1000)) {
-      this.refresh().catch((e: Error) => this.o.onError?.(e));
-    }
-    return undefined;
   }
 
   close(): void {

@@ -17,6 +17,7 @@ import { ProcessCache } from '../../process/cache.js';
 import type { ProcessInfo } from '../../process/types.js';
 import type { CriContainer, CriMetadata } from '../../process/cri.js';
 import { CRI_SOCKETS } from '../../process/cri-sockets.js';
+import { ENGINE_SOCKETS, EngineMetadata } from '../../process/engine-api.js';
 import { PodFilter, type PodSelector } from '../../process/pod-filter.js';
 import { OUTPUT_FORMATS, TetragonFormatter } from '../../output/tetragon.js';
 import { eventEncoder, eventFormatter, JSON_OUTPUTS, type EventOutput } from '../../output/event-format.js';
@@ -98,6 +99,10 @@ Kubernetes (in user space, from the CRI runtime's pod and container names):
                       ${CRI_SOCKETS.join(', ')} that exists; "none": no
                       pod names); events of a process in a pod carry its pod,
                       container, image and labels (Tetragon's "pod")
+  --container-socket PATH  Docker's or Podman's API socket (default: the first of
+                      ${ENGINE_SOCKETS.join(', ')} that exists; "none":
+                      no names); json events of a process in a Docker or
+                      Podman container carry its name, image and labels
   --include-self      also Vigil's own activity (its reads of /proc and tracefs,
                       its threads, the helpers it runs), left out by default
 
@@ -207,6 +212,7 @@ const OBSERVE_ONLY_FLAGS = {
   pod: { type: 'string', multiple: true },
   label: { type: 'string', multiple: true },
   'cri-socket': { type: 'string' },
+  'container-socket': { type: 'string' },
 } as const;
 
 /** --namespace, --pod, --label, --cri-socket: pods from a CRI runtime. */
@@ -214,9 +220,12 @@ export interface PodOptions {
   selector: PodSelector;
   /** The runtime's socket: given, 'none', or undefined (the first of CRI_SOCKETS that exists). */
   socket: string | undefined;
+  /** Docker's or Podman's socket: given, 'none', or undefined (the first of ENGINE_SOCKETS that exists). */
+  engineSocket: string | undefined;
 }
 
-function parsePodFlags(values: { namespace?: string[]; pod?: string[]; label?: string[]; 'cri-socket'?: string }, flows: boolean): PodOptions {
+function parsePodFlags(values: { namespace?: string[]; pod?: string[]; label?: string[]; 'cri-socket'?: string; 'container-socket'?: string },
+  flows: boolean): PodOptions {
   const selector: PodSelector = { namespaces: values.namespace, pods: values.pod, labels: values.label };
   let filter: PodFilter;
   try {
@@ -225,12 +234,13 @@ function parsePodFlags(values: { namespace?: string[]; pod?: string[]; label?: s
     throw new UsageError((e as Error).message);
   }
   if (filter.active && flows) throw new UsageError('--namespace, --pod, --label: select processes\' events; flows are not named by pod');
-  const socket = values['cri-socket'];
-  if (socket !== undefined && socket !== 'none' && !socket.startsWith('/')) {
-    throw new UsageError(`--cri-socket: expected an absolute path or "none", got "${socket}"`);
+  for (const flag of ['cri-socket', 'container-socket'] as const) {
+    const v = values[flag];
+    if (v !== undefined && v !== 'none' && !v.startsWith('/')) throw new UsageError(`--${flag}: expected an absolute path or "none", got "${v}"`);
   }
+  const socket = values['cri-socket'];
   if (filter.active && socket === 'none') throw new UsageError('--namespace, --pod, --label: pods come from a CRI runtime; not with --cri-socket none');
-  return { selector, socket };
+  return { selector, socket, engineSocket: values['container-socket'] };
 }
 
 /** --fields: the mask, refused with a format whose lines are not JSON. */
@@ -483,6 +493,23 @@ async function connectCri(o: PodOptions | undefined, required: boolean): Promise
   }
 }
 
+/**
+ * Docker's or Podman's container names, from --container-socket or a default socket that exists;
+ * a socket that does not answer is a note (an error when it was given).
+ */
+async function connectEngine(o: PodOptions | undefined): Promise<EngineMetadata | undefined> {
+  if (o?.engineSocket === 'none') return undefined;
+  const socket = o?.engineSocket ?? ENGINE_SOCKETS.find((s) => existsSync(s));
+  if (!socket) return undefined;
+  try {
+    return await EngineMetadata.connect(socket, { onError: (e) => process.stderr.write(`vigil observe: note: ${e.message}\n`) });
+  } catch (e) {
+    if (o?.engineSocket !== undefined) throw e;
+    process.stderr.write(`vigil observe: note: no container names: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
 /** The pod metadata of an event's process (process and file events); undefined for others or outside pods. */
 function podOfEvent(e: VigilEvent, cache: ProcessCache, cri: CriMetadata | undefined): CriContainer | undefined {
   let p: ProcessInfo | undefined;
@@ -508,10 +535,11 @@ export const command: Command = {
     using cache = new ProcessCache();
     const podFilter = new PodFilter(o.pods?.selector ?? {});
     using cri = await connectCri(o.pods, podFilter.active);
+    const containers = await connectEngine(o.pods);
     const clock = BootClock.measure();
     // Flows alone in a table: hubble observe's columns.
     const hubbleTable = o.format === 'table' && o.sensors.length === 0 && !o.l7;
-    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock, pods: cri };
+    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock, pods: cri, containers };
     const format = eventEncoder(o.format, {
       ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
     });
