@@ -15,6 +15,7 @@ import {
 } from '@duckdb/node-api';
 import { TABLES, createTableSql, type ColumnType, type TableDef, type TableName } from './schema.js';
 import type { Cell, Columns } from './rows.js';
+import { compactSql, rollupOf, rollupSelectSql } from './rollup.js';
 
 export interface StoreLimits {
   /** The database's memory limit (DuckDB's memory_limit: "256MB"). */
@@ -65,20 +66,27 @@ export interface RetentionResult {
   sizeBytes: number;
 }
 
-/** Each column type: DuckDB's, and a cell as its value. */
+/** Each column type: DuckDB's, and a cell as its vector's item (no intermediate arrays). */
 const TYPES: Record<ColumnType, { type: DuckDBType; value(v: Exclude<Cell, null>): DuckDBValue }> = {
-  TIMESTAMP: { type: TIMESTAMP, value: (v) => new DuckDBTimestampValue(BigInt(v) / 1000n) },
-  VARCHAR: { type: VARCHAR, value: (v) => String(v) },
-  INTEGER: { type: INTEGER, value: (v) => Number(v) },
-  UINTEGER: { type: UINTEGER, value: (v) => Number(v) },
-  BIGINT: { type: BIGINT, value: (v) => BigInt(v) },
-  UBIGINT: { type: UBIGINT, value: (v) => BigInt(v) },
+  TIMESTAMP: { type: TIMESTAMP, value: (v) => new DuckDBTimestampValue(typeof v === 'bigint' ? v / 1000n : BigInt(Math.trunc(Number(v) / 1000))) },
+  VARCHAR: { type: VARCHAR, value: (v) => (typeof v === 'string' ? v : String(v)) },
+  INTEGER: { type: INTEGER, value: (v) => (typeof v === 'number' ? v : Number(v)) },
+  UINTEGER: { type: UINTEGER, value: (v) => (typeof v === 'number' ? v : Number(v)) },
+  BIGINT: { type: BIGINT, value: (v) => (typeof v === 'bigint' ? v : BigInt(v)) },
+  UBIGINT: { type: UBIGINT, value: (v) => (typeof v === 'bigint' ? v : BigInt(v)) },
   BOOLEAN: { type: BOOLEAN, value: (v) => Boolean(v) },
   DOUBLE: { type: DOUBLE, value: (v) => Number(v) },
 };
 
 /** Rows per data chunk: DuckDB's vector size. */
 const CHUNK_ROWS = 2048;
+
+/**
+ * The write-ahead log's size that makes a commit checkpoint: above DuckDB's
+ * 16 MB, fewer checkpoints rewrite the table's last, partial row group while
+ * rows stream in (the WAL is counted in the store's size for retention).
+ */
+const CHECKPOINT_THRESHOLD = '64MB';
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
@@ -91,6 +99,7 @@ async function sandboxed(path: string, limits: StoreLimits, readOnly: boolean): 
     autoinstall_known_extensions: 'false',
     memory_limit: limits.memoryLimit,
     threads: String(limits.threads),
+    ...(readOnly ? {} : { checkpoint_threshold: CHECKPOINT_THRESHOLD }),
     lock_configuration: 'true',
   });
 }
@@ -131,8 +140,12 @@ async function readOnlyQuery(conn: DuckDBConnection, sql: string, o: QueryOption
 }
 
 export class EventStore {
-  private readonly appenders = new Map<TableName, { appender: DuckDBAppender; def: TableDef }>();
+  private readonly appenders = new Map<TableName, { appender: DuckDBAppender; def: TableDef; types: (typeof TYPES)[ColumnType][] }>();
   private queries: Promise<unknown> = Promise.resolve();
+  /** The writer's work (appends, retention), one at a time: an append is a transaction of its own. */
+  private writing: Promise<unknown> = Promise.resolve();
+  /** l7_rollup is compacted before this (µs since the epoch). */
+  private compactedBeforeUs = 0n;
   /** Rows appended since the open. */
   appended = 0;
 
@@ -148,42 +161,74 @@ export class EventStore {
     const instance = await sandboxed(path, limits, false);
     const writer = await instance.connect();
     for (const t of TABLES) await writer.run(createTableSql(t));
+    // A store from before l7_rollup (or L7 records written around it): the rollup is made from them once.
+    const missing = await writer.runAndReadAll('SELECT (SELECT count(*) FROM l7_rollup) = 0 AND (SELECT count(*) FROM l7_records) > 0');
+    if (missing.getRowsJson()[0]?.[0] === true) await writer.run(`INSERT INTO l7_rollup ${rollupSelectSql('true')}`);
     const store = new EventStore(path, instance, writer, await instance.connect());
-    for (const def of TABLES) store.appenders.set(def.name as TableName, { appender: await writer.createAppender(def.name), def });
+    for (const def of TABLES) {
+      store.appenders.set(def.name as TableName, { appender: await writer.createAppender(def.name), def, types: def.columns.map((col) => TYPES[col.type]) });
+    }
     return store;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(work);
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes rows [start, end) of `columns` into a data chunk, straight into its vectors, and appends it. */
+  private appendChunk(a: { appender: DuckDBAppender; types: (typeof TYPES)[ColumnType][] }, columns: Columns, start: number, end: number): void {
+    const chunk = DuckDBDataChunk.create(a.types.map((t) => t.type), end - start);
+    for (let i = 0; i < a.types.length; i++) {
+      const vector = chunk.getColumnVector(i);
+      const col = columns[i]!;
+      const value = a.types[i]!.value;
+      for (let r = start; r < end; r++) {
+        const v = col[r];
+        vector.setItem(r - start, v === null || v === undefined ? null : value(v));
+      }
+      vector.flush();
+    }
+    a.appender.appendDataChunk(chunk);
   }
 
   /**
    * Appends rows, table by table, a data chunk (column by column, up to
-   * 2048 rows) at a time, and flushes them (one transaction per table).
+   * 2048 rows) at a time; L7 records add their rollup rows. The whole batch
+   * is one transaction (one commit, one sync of the write-ahead log).
    */
-  append(batch: Iterable<readonly [TableName, Columns]>): number {
-    let n = 0;
-    for (const [table, columns] of batch) {
-      const a = this.appenders.get(table);
-      const rows = columns[0]?.length ?? 0;
-      if (!a || !rows) continue;
-      if (columns.length !== a.def.columns.length) throw new Error(`${table}: ${columns.length} columns given, the table has ${a.def.columns.length}`);
-      const types = a.def.columns.map((col) => TYPES[col.type]);
-      for (let start = 0; start < rows; start += CHUNK_ROWS) {
-        const end = Math.min(rows, start + CHUNK_ROWS);
-        const chunk = DuckDBDataChunk.create(types.map((t) => t.type), end - start);
-        chunk.setColumns(types.map((t, i) => {
-          const col = columns[i]!;
-          const out: DuckDBValue[] = new Array(end - start);
-          for (let r = start; r < end; r++) {
-            const v = col[r];
-            out[r - start] = v === null || v === undefined ? null : t.value(v);
-          }
-          return out;
-        }));
-        a.appender.appendDataChunk(chunk);
+  append(batch: Iterable<readonly [TableName, Columns]>): Promise<number> {
+    return this.exclusive(async () => {
+      const tables: [TableName, Columns][] = [];
+      for (const [table, columns] of batch) {
+        const a = this.appenders.get(table);
+        if (!a) throw new Error(`${table}: no such table`);
+        if (!(columns[0]?.length ?? 0)) continue;
+        if (columns.length !== a.def.columns.length) throw new Error(`${table}: ${columns.length} columns given, the table has ${a.def.columns.length}`);
+        tables.push([table, columns]);
+        if (table === 'l7_records') tables.push(['l7_rollup', rollupOf(columns)]);
       }
-      a.appender.flushSync();
-      n += rows;
-    }
-    this.appended += n;
-    return n;
+      if (!tables.length) return 0;
+      let n = 0;
+      await this.writer.run('BEGIN TRANSACTION');
+      try {
+        for (const [table, columns] of tables) {
+          const a = this.appenders.get(table)!;
+          const rows = columns[0]!.length;
+          for (let start = 0; start < rows; start += CHUNK_ROWS) this.appendChunk(a, columns, start, Math.min(rows, start + CHUNK_ROWS));
+          a.appender.flushSync();
+          if (table !== 'l7_rollup') n += rows;
+        }
+        await this.writer.run('COMMIT');
+      } catch (e) {
+        for (const { appender } of this.appenders.values()) appender.clear();
+        await this.writer.run('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+      this.appended += n;
+      return n;
+    });
   }
 
   /** A read-only query, after those before it (one at a time: the memory limit is each query's). */
@@ -205,7 +250,8 @@ export class EventStore {
     let deleted = 0;
     for (const t of TABLES) {
       const r = await this.writer.run(`DELETE FROM ${t.name} WHERE time < make_timestamp(${cutoffUs}::BIGINT)`);
-      deleted += Number(r.rowsChanged);
+      // The rollup's rows summarise l7_records' and are not counted again.
+      if (t.name !== 'l7_rollup') deleted += Number(r.rowsChanged);
     }
     return deleted;
   }
@@ -215,7 +261,29 @@ export class EventStore {
    * than maxBytes, the oldest tenth of the time it spans (down to an hour's
    * worth at least each round), checkpointing so the space is reused.
    */
-  async retain(l: RetentionLimits, nowMs = Date.now()): Promise<RetentionResult> {
+  retain(l: RetentionLimits, nowMs = Date.now()): Promise<RetentionResult> {
+    return this.exclusive(async () => {
+      await this.compactRollup(nowMs);
+      return this.retainNow(l, nowMs);
+    });
+  }
+
+  /** Merges l7_rollup's partial rows (one set per append) of the minutes before the last one. */
+  private async compactRollup(nowMs: number): Promise<void> {
+    const before = (BigInt(nowMs) / 60_000n - 1n) * 60_000_000n;
+    if (before <= this.compactedBeforeUs) return;
+    await this.writer.run('BEGIN TRANSACTION');
+    try {
+      for (const sql of compactSql(this.compactedBeforeUs, before)) await this.writer.run(sql);
+      await this.writer.run('COMMIT');
+    } catch (e) {
+      await this.writer.run('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+    this.compactedBeforeUs = before;
+  }
+
+  private async retainNow(l: RetentionLimits, nowMs: number): Promise<RetentionResult> {
     let deleted = await this.deleteBefore(BigInt(nowMs - l.maxAgeMs) * 1000n);
     if (deleted) await this.writer.run('CHECKPOINT');
     let size = await this.sizeBytes();
@@ -238,6 +306,11 @@ export class EventStore {
   async counts(): Promise<Record<string, number>> {
     const r = await this.writer.runAndReadAll(TABLES.map((t) => `SELECT '${t.name}', count(*) FROM ${t.name}`).join(' UNION ALL '));
     return Object.fromEntries(r.getRowsJson().map(([t, n]) => [String(t), Number(n)]));
+  }
+
+  /** Resolves once the writes asked for so far are done (or failed). */
+  async idle(): Promise<void> {
+    await this.writing;
   }
 
   close(): void {
