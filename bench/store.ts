@@ -78,6 +78,7 @@ async function ingest(dir: string, name: string, perSecond: number, s: number): 
   const bytes = statSync(file).size;
   return `| ${perSecond > 0 ? `paced ${perSecond.toLocaleString('en')}/s` : 'unpaced'} | ${offered.toLocaleString('en')} | ${sink.delivered.toLocaleString('en')} | ` +
     `${dropped.toLocaleString('en')} | ${Math.round(sink.delivered / wall).toLocaleString('en')} | ${(cpu / wall).toFixed(2)} | ` +
+    `${Math.round(sink.delivered / cpu).toLocaleString('en')} | ` +
     `${(bytes / 2 ** 20).toFixed(1)} MiB (${(bytes / Math.max(1, sink.delivered)).toFixed(0)} B/row) |${settled ? '' : ' not settled'}`;
 }
 
@@ -120,7 +121,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-bench-store-'));
 try {
   const lines = [
     `## Store ingest (${os.availableParallelism()} CPUs, load average ${os.loadavg()[0]!.toFixed(1)} at the start; ${seconds} s each; a mix of file, exec and flow events)`, '',
-    '| run | offered | stored | dropped | rows/s | CPU (cores) | disk |', '|:--|--:|--:|--:|--:|--:|--:|',
+    '| run | offered | stored | dropped | rows/s | CPU (cores) | rows per CPU-second | disk |', '|:--|--:|--:|--:|--:|--:|--:|--:|',
   ];
   lines.push(await ingest(dir, 'unpaced', 0, seconds));
   lines.push(await ingest(dir, 'paced', rate, seconds));
