@@ -89,7 +89,7 @@ async function serviceStats(dir: string, rows: number): Promise<string[]> {
   const gen = await DuckDBInstance.create(file);
   const c = await gen.connect();
   const t0 = performance.now();
-  await c.run(`INSERT INTO l7_records SELECT now()::TIMESTAMP - to_microseconds((i % 3600000000)::BIGINT), 'http1', 'svc-' || (i % 20),
+  await c.run(`INSERT INTO l7_records SELECT now()::TIMESTAMP - to_microseconds(((i * 360) % 3600000000)::BIGINT), 'http1', 'svc-' || (i % 20),
     '10.0.0.1', '10.0.2.' || (i % 20), 8080, CASE WHEN i % 7 = 0 THEN 'POST' ELSE 'GET' END, '/api/v1/item/' || (i % 50),
     CASE WHEN i % 100 = 0 THEN 503 ELSE 200 END, (hash(i) % 500000000)::UBIGINT, 200, 2000, 1000 + i % 100, '/usr/bin/server', 'e', ''
     FROM range(${rows}) t(i)`);

@@ -303,9 +303,12 @@ export class EventStore {
   }
 
   /** Rows per table. */
-  async counts(): Promise<Record<string, number>> {
-    const r = await this.writer.runAndReadAll(TABLES.map((t) => `SELECT '${t.name}', count(*) FROM ${t.name}`).join(' UNION ALL '));
-    return Object.fromEntries(r.getRowsJson().map(([t, n]) => [String(t), Number(n)]));
+  counts(): Promise<Record<string, number>> {
+    // Between the writer's transactions: what is committed.
+    return this.exclusive(async () => {
+      const r = await this.writer.runAndReadAll(TABLES.map((t) => `SELECT '${t.name}', count(*) FROM ${t.name}`).join(' UNION ALL '));
+      return Object.fromEntries(r.getRowsJson().map(([t, n]) => [String(t), Number(n)]));
+    });
   }
 
   /** Resolves once the writes asked for so far are done (or failed). */
