@@ -1,6 +1,7 @@
 // The embedded store (docs/store.md): ingest rows/s through the agent's
 // store sink and the store's thread (DuckDB's Appender), unpaced and paced,
-// with losses, CPU and disk; then service_stats over 10 million generated L7
+// with losses, CPU and disk; L7 records straight to the store's thread (their
+// rollup kept at each append); then service_stats over 10 million generated L7
 // records. Alone: `node dist/bench/store.js [--seconds S] [--rate R] [--l7-rows N]`.
 // No kernel: the events are made here, as the pipeline would hand them over.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { StoreSink } from '../src/store/sink.js';
 import { StoreThread } from '../src/store/thread.js';
 import { EventStore } from '../src/store/store.js';
 import { namedQuery, namedSql } from '../src/store/named.js';
-import type { StoreEvent } from '../src/store/rows.js';
+import { columnsOf, type Cell, type Columns, type StoreEvent } from '../src/store/rows.js';
+import type { TableName } from '../src/store/schema.js';
 import type { FlowRecord } from '../src/network/flow-types.js';
 
 const { values } = parseArgs({
@@ -82,6 +84,30 @@ async function ingest(dir: string, name: string, perSecond: number, s: number): 
     `${(bytes / 2 ** 20).toFixed(1)} MiB (${(bytes / Math.max(1, sink.delivered)).toFixed(0)} B/row) |${settled ? '' : ' not settled'}`;
 }
 
+/** L7 records straight to the store's thread, batches of 5,000 for `s` seconds: the appends and the rollup kept with them. */
+async function ingestL7(dir: string, s: number): Promise<string> {
+  const file = path.join(dir, 'l7-ingest.duckdb');
+  const thread = await StoreThread.open(file, { memoryLimit: '256MiB', threads: 2 });
+  const rows: Cell[][] = [];
+  const now = BigInt(Date.now()) * 1_000_000n;
+  for (let i = 0; i < 5000; i++) {
+    rows.push([now + BigInt(i) * 1000n, 'http1', `svc-${i % 20}`, '10.0.0.1', `10.0.2.${i % 20}`, 8080, i % 7 ? 'GET' : 'POST', `/api/v1/item/${i % 50}`,
+      i % 100 ? 200 : 503, BigInt((i * 7919) % 500_000_000), 200n, 2000n, 1000 + (i % 100), '/usr/bin/server', `exec-${i % 100}`, '']);
+  }
+  const batch: [TableName, Columns][] = [['l7_records', columnsOf(rows, rows[0]!.length)]];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let stored = 0;
+  while (performance.now() - t0 < s * 1000) stored += await thread.append(batch);
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(process.cpuUsage(cpu0));
+  await thread.close();
+  const bytes = statSync(file).size;
+  return `| L7 records to the store's thread (rollup kept) | ${stored.toLocaleString('en')} | ${stored.toLocaleString('en')} | 0 | ` +
+    `${Math.round(stored / wall).toLocaleString('en')} | ${(cpu / wall).toFixed(2)} | ${Math.round(stored / cpu).toLocaleString('en')} | ` +
+    `${(bytes / 2 ** 20).toFixed(1)} MiB (${(bytes / Math.max(1, stored)).toFixed(0)} B/row) |`;
+}
+
 /** service_stats over `rows` generated L7 records (generated in SQL: the appends were measured above). */
 async function serviceStats(dir: string, rows: number): Promise<string[]> {
   const file = path.join(dir, 'l7.duckdb');
@@ -125,6 +151,7 @@ try {
   ];
   lines.push(await ingest(dir, 'unpaced', 0, seconds));
   lines.push(await ingest(dir, 'paced', rate, seconds));
+  lines.push(await ingestL7(dir, seconds));
   lines.push('', ...(l7Rows > 0 ? await serviceStats(dir, l7Rows) : []));
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {

@@ -1,7 +1,7 @@
 // The service map: who talks to whom, from the flows (processes to peers and
 // ports) and the L7 records (processes to services), laid out by dagre and
 // drawn as SVG: a node per process or peer, an edge per conversation with its
-// connections or requests.
+// connections or requests, red for failed connections or 5% errors or more.
 import dagre from '@dagrejs/dagre';
 import { useEffect, useState } from 'preact/hooks';
 import { ask, type Result } from './api';
@@ -15,7 +15,7 @@ async function edges(since: string): Promise<Edge[]> {
   const out: Edge[] = flows.rows.map((r) => ({ from: String(r[0]), to: `${r[1]}:${r[2]}`, label: `${r[4]} conn`, failed: Number(r[7]) > 0 }));
   const l7: Result = await ask({ sql: `SELECT exe, service, count(*) AS requests, count(*) FILTER (WHERE status >= 500) AS errors FROM l7_records
     WHERE time >= now()::TIMESTAMP - INTERVAL 15 MINUTE GROUP BY ALL ORDER BY requests DESC LIMIT 40` });
-  for (const r of l7.rows) out.push({ from: String(r[0]), to: String(r[1]), label: `${r[2]} req`, failed: Number(r[3]) > 0 });
+  for (const r of l7.rows) out.push({ from: String(r[0]), to: String(r[1]), label: `${r[2]} req`, failed: Number(r[3]) >= 0.05 * Number(r[2]) });
   return out;
 }
 

@@ -10,9 +10,12 @@
 // limit is each query's.
 import { statSync } from 'node:fs';
 import {
-  BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, DuckDBTimestampValue, INTEGER, StatementType, TIMESTAMP, UBIGINT, UINTEGER, VARCHAR,
-  type DuckDBAppender, type DuckDBConnection, type DuckDBType, type DuckDBValue,
+  BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, StatementType, TIMESTAMP, UBIGINT, UINTEGER, VARCHAR,
+  type DuckDBAppender, type DuckDBConnection, type DuckDBType,
 } from '@duckdb/node-api';
+// The bindings under @duckdb/node-api (its pinned version): a vector's memory, to write a column at once.
+import bindings from '@duckdb/node-bindings';
+import type * as duckdb from '@duckdb/node-bindings';
 import { TABLES, createTableSql, type ColumnType, type TableDef, type TableName } from './schema.js';
 import type { Cell, Columns } from './rows.js';
 import { compactSql, rollupOf, rollupSelectSql } from './rollup.js';
@@ -66,16 +69,107 @@ export interface RetentionResult {
   sizeBytes: number;
 }
 
-/** Each column type: DuckDB's, and a cell as its vector's item (no intermediate arrays). */
-const TYPES: Record<ColumnType, { type: DuckDBType; value(v: Exclude<Cell, null>): DuckDBValue }> = {
-  TIMESTAMP: { type: TIMESTAMP, value: (v) => new DuckDBTimestampValue(typeof v === 'bigint' ? v / 1000n : BigInt(Math.trunc(Number(v) / 1000))) },
-  VARCHAR: { type: VARCHAR, value: (v) => (typeof v === 'string' ? v : String(v)) },
-  INTEGER: { type: INTEGER, value: (v) => (typeof v === 'number' ? v : Number(v)) },
-  UINTEGER: { type: UINTEGER, value: (v) => (typeof v === 'number' ? v : Number(v)) },
-  BIGINT: { type: BIGINT, value: (v) => (typeof v === 'bigint' ? v : BigInt(v)) },
-  UBIGINT: { type: UBIGINT, value: (v) => (typeof v === 'bigint' ? v : BigInt(v)) },
-  BOOLEAN: { type: BOOLEAN, value: (v) => Boolean(v) },
-  DOUBLE: { type: DOUBLE, value: (v) => Number(v) },
+/** Writes cells [start, end) of a column into a data chunk's vector (rows 0 .. end - start). */
+type ColumnWriter = (vector: duckdb.Vector, col: readonly Cell[], start: number, end: number) => void;
+
+/** A validity mask with the nulls of cells [start, end) cleared; undefined when there is none. */
+function nullsOf(col: readonly Cell[], start: number, end: number): BigUint64Array | undefined {
+  let mask: BigUint64Array | undefined;
+  for (let r = start; r < end; r++) {
+    const v = col[r];
+    if (v !== null && v !== undefined) continue;
+    if (!mask) mask = new BigUint64Array(Math.ceil((end - start) / 64)).fill(0xffff_ffff_ffff_ffffn);
+    const i = r - start;
+    mask[i >> 6] = mask[i >> 6]! & ~(1n << BigInt(i & 63));
+  }
+  return mask;
+}
+
+function setNulls(vector: duckdb.Vector, mask: BigUint64Array | undefined): void {
+  if (!mask) return;
+  bindings.vector_ensure_validity_writable(vector);
+  bindings.copy_data_to_vector_validity(vector, 0, mask.buffer as ArrayBuffer, mask.byteOffset, mask.byteLength);
+}
+
+/**
+ * A fixed-width type: the values laid out as DuckDB keeps them (little
+ * endian) in one buffer, copied into the vector at once.
+ */
+function fixed(width: number, set: (d: DataView, offset: number, v: Exclude<Cell, null>) => void): ColumnWriter {
+  return (vector, col, start, end) => {
+    const buf = new ArrayBuffer((end - start) * width);
+    const d = new DataView(buf);
+    for (let r = start; r < end; r++) {
+      const v = col[r];
+      if (v !== null && v !== undefined) set(d, (r - start) * width, v);
+    }
+    bindings.copy_data_to_vector(vector, 0, buf, 0, buf.byteLength);
+    setNulls(vector, nullsOf(col, start, end));
+  };
+}
+
+const utf8 = new TextEncoder();
+/** DuckDB's string_t: 16 bytes, the length then the string itself when it is this long at most. */
+const STRING_T = 16;
+const INLINE_MAX = 12;
+
+/**
+ * VARCHAR: one call into DuckDB per distinct long string of the chunk, not
+ * one per value. A string of 12 bytes or less is written in its string_t
+ * slot (length, bytes: DuckDB's inline form, duckdb.h's duckdb_string_t);
+ * a longer one is given to DuckDB once (it copies it into the vector's
+ * string heap) and the other rows with it get a copy of that slot, pointing
+ * at the same bytes, which stay as long as the chunk does. Events repeat their
+ * process's binary, arguments, directory and exec id, so most long values are
+ * repeats.
+ */
+function writeVarchar(vector: duckdb.Vector, col: readonly Cell[], start: number, end: number): void {
+  const n = end - start;
+  const slots = new Uint8Array(n * STRING_T);
+  const view = new DataView(slots.buffer);
+  const firstRow = new Map<string, number>();
+  const repeats: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const v = col[start + r];
+    if (v === null || v === undefined) continue;
+    const s = typeof v === 'string' ? v : String(v);
+    if (s.length <= INLINE_MAX) {
+      const w = utf8.encodeInto(s, slots.subarray(r * STRING_T + 4, r * STRING_T + 4 + INLINE_MAX));
+      if (w.read === s.length) {
+        view.setUint32(r * STRING_T, w.written, true);
+        continue;
+      }
+    }
+    const first = firstRow.get(s);
+    if (first === undefined) {
+      firstRow.set(s, r);
+      bindings.vector_assign_string_element(vector, r, s);
+    } else repeats.push(r, first);
+  }
+  if (firstRow.size) {
+    // The slots DuckDB wrote for the long strings (length, prefix, pointer into the vector's heap).
+    const written = bindings.vector_get_data(vector, n * STRING_T);
+    for (const r of firstRow.values()) slots.set(written.subarray(r * STRING_T, (r + 1) * STRING_T), r * STRING_T);
+    for (let i = 0; i < repeats.length; i += 2) {
+      const r = repeats[i]!;
+      const first = repeats[i + 1]!;
+      slots.set(written.subarray(first * STRING_T, (first + 1) * STRING_T), r * STRING_T);
+    }
+  }
+  bindings.copy_data_to_vector(vector, 0, slots.buffer, 0, slots.byteLength);
+  setNulls(vector, nullsOf(col, start, end));
+}
+
+/** Each column type: DuckDB's, and how a column of cells is written into a vector. */
+const TYPES: Record<ColumnType, { type: DuckDBType; write: ColumnWriter }> = {
+  TIMESTAMP: { type: TIMESTAMP, write: fixed(8, (d, o, v) => d.setBigInt64(o, typeof v === 'bigint' ? v / 1000n : BigInt(Math.trunc(Number(v) / 1000)), true)) },
+  VARCHAR: { type: VARCHAR, write: writeVarchar },
+  INTEGER: { type: INTEGER, write: fixed(4, (d, o, v) => d.setInt32(o, Number(v), true)) },
+  UINTEGER: { type: UINTEGER, write: fixed(4, (d, o, v) => d.setUint32(o, Number(v), true)) },
+  BIGINT: { type: BIGINT, write: fixed(8, (d, o, v) => d.setBigInt64(o, typeof v === 'bigint' ? v : BigInt(v), true)) },
+  UBIGINT: { type: UBIGINT, write: fixed(8, (d, o, v) => d.setBigUint64(o, typeof v === 'bigint' ? v : BigInt(v), true)) },
+  BOOLEAN: { type: BOOLEAN, write: fixed(1, (d, o, v) => d.setUint8(o, v ? 1 : 0)) },
+  DOUBLE: { type: DOUBLE, write: fixed(8, (d, o, v) => d.setFloat64(o, Number(v), true)) },
 };
 
 /** Rows per data chunk: DuckDB's vector size. */
@@ -180,16 +274,7 @@ export class EventStore {
   /** Writes rows [start, end) of `columns` into a data chunk, straight into its vectors, and appends it. */
   private appendChunk(a: { appender: DuckDBAppender; types: (typeof TYPES)[ColumnType][] }, columns: Columns, start: number, end: number): void {
     const chunk = DuckDBDataChunk.create(a.types.map((t) => t.type), end - start);
-    for (let i = 0; i < a.types.length; i++) {
-      const vector = chunk.getColumnVector(i);
-      const col = columns[i]!;
-      const value = a.types[i]!.value;
-      for (let r = start; r < end; r++) {
-        const v = col[r];
-        vector.setItem(r - start, v === null || v === undefined ? null : value(v));
-      }
-      vector.flush();
-    }
+    for (let i = 0; i < a.types.length; i++) a.types[i]!.write(bindings.data_chunk_get_vector(chunk.chunk, i), columns[i]!, start, end);
     a.appender.appendDataChunk(chunk);
   }
 
