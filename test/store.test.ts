@@ -166,6 +166,33 @@ describe('the embedded store', () => {
     }
   });
 
+  test('values come back as appended: strings short and long, repeated, multi-byte, and nulls of every type', async () => {
+    const s = await EventStore.open(path.join(dir, 'values.duckdb'));
+    try {
+      // Around DuckDB's 12 inline bytes, in characters and in UTF-8 bytes; repeats in one chunk and across chunks.
+      const strings = [null, '', 'a', '123456789012', '1234567890123', 'é'.repeat(6), 'é'.repeat(7), '/usr/bin/some-long-binary', '/usr/bin/some-long-binary',
+        '日本語のテキストです', 'x\u0000y', `/tmp/${'z'.repeat(300)}`, 'a long one with a \u0000 in it'];
+      const n = 5000;
+      const width = TABLE_BY_NAME.get('file_events')!.columns.length;
+      const t0 = nowNs();
+      const rows: Cell[][] = [];
+      for (let i = 0; i < n; i++) {
+        rows.push([t0 + BigInt(i) * 1000n, strings[i % strings.length]!, 'openat', i % 7 ? i : null, 0, strings[(i + 5) % strings.length]!,
+          `/var/lib/x/${i % 100}/a-file-name`, null, i % 2 ? 'O_RDONLY O_CLOEXEC' : '', i % 3 ? -i : null, i % 11 ? BigInt(i) * 3_000_000_000n : null]);
+      }
+      assert.equal(await s.append([['file_events', columnsOf(rows, width)]]), n);
+      const r = await s.query('SELECT epoch_us(time), op, pid, comm, path, target, flags, ret, cgroup_id FROM file_events ORDER BY time', { timeoutMs: 10_000, maxRows: n });
+      assert.equal(r.rows.length, n);
+      const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+      for (let i = 0; i < n; i++) {
+        const w = rows[i]!;
+        assert.deepEqual(r.rows[i]!.map(text), [String((w[0] as bigint) / 1000n), w[1], w[3], w[5], w[6], null, w[8], w[9], w[10]].map(text), `row ${i}`);
+      }
+    } finally {
+      s.close();
+    }
+  });
+
   test('retention: rows past the age go; over the size, the oldest go first', async () => {
     const s = await EventStore.open(path.join(dir, 'retention.duckdb'));
     try {

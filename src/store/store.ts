@@ -143,7 +143,8 @@ function writeVarchar(vector: duckdb.Vector, col: readonly Cell[], start: number
     const first = firstRow.get(s);
     if (first === undefined) {
       firstRow.set(s, r);
-      bindings.vector_assign_string_element(vector, r, s);
+      // With its length: a NUL in it is kept (the C string call would stop there).
+      bindings.vector_assign_string_element_len(vector, r, utf8.encode(s));
     } else repeats.push(r, first);
   }
   if (firstRow.size) {
