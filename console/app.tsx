@@ -1,55 +1,42 @@
-// The agent's web console: the store's answers in the browser (processes,
-// alerts and policy events, the network, any SQL), refreshed every few
-// seconds. Bundled at build time with esbuild (scripts/build.sh) into
+// The agent's web console: its live event stream with filters, and the
+// store's answers in the browser (processes, alerts and policy events, the
+// service map, per-service charts, any SQL), refreshed every few seconds.
+// Bundled at build time with esbuild (scripts/build.sh) into
 // dist/console/app.js and served by the agent (src/agent/console.ts); no CDN.
-// The token comes in the address's fragment (#token=...), which browsers do
-// not send to servers, and is kept for the tab only.
-import { render } from 'preact';
+import { render, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-
-interface Result {
-  columns: string[];
-  types: string[];
-  rows: unknown[][];
-  truncated: boolean;
-}
+import { ask, token, type Result } from './api';
+import { Live } from './live';
+import { ServiceMap } from './servicemap';
+import { ServiceCharts } from './charts';
 
 interface View {
   id: string;
   title: string;
+  /** Drawn first (a live stream, a graph, charts). */
+  top?: () => ComponentChildren;
   /** Named queries (with parameters) shown one under the other. */
   queries: { named: string; params: Record<string, string>; caption: string }[];
 }
 
 const VIEWS: View[] = [
+  { id: 'live', title: 'Live', top: () => <Live />, queries: [] },
   { id: 'processes', title: 'Processes', queries: [{ named: 'process_tree', params: {}, caption: 'Running now' }] },
   { id: 'alerts', title: 'Alerts', queries: [{ named: 'alerts', params: { since: '24h' }, caption: 'Alerts and policy events, last 24 h' }] },
   {
-    id: 'network', title: 'Network', queries: [
+    id: 'network', title: 'Network', top: () => <section><h2>Service map, last hour</h2><ServiceMap since="1h" /></section>, queries: [
       { named: 'net_flow_graph', params: { since: '1h' }, caption: 'Who talks to whom, last hour' },
       { named: 'top_talkers', params: { since: '1h' }, caption: 'Top talkers, last hour' },
     ],
   },
-  { id: 'services', title: 'Services', queries: [{ named: 'service_stats', params: { since: '1h' }, caption: 'Requests per service and endpoint (L7 records)' }] },
+  {
+    id: 'services', title: 'Services', top: () => <section><h2>Per service, last hour</h2><ServiceCharts since="1 HOUR" /></section>,
+    queries: [
+      { named: 'service_stats', params: { since: '1h' }, caption: 'Requests per service and endpoint (L7 records)' },
+      { named: 'slow_requests', params: { since: '1h' }, caption: 'Slowest requests, last hour' },
+    ],
+  },
 ];
-
-function token(): string {
-  const m = /token=([^&]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem('vigil-token', decodeURIComponent(m[1]!));
-    history.replaceState(null, '', location.pathname);
-  }
-  return sessionStorage.getItem('vigil-token') ?? '';
-}
-
-async function ask(body: object): Promise<Result> {
-  const r = await fetch('/api/query', {
-    method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token()}` }, body: JSON.stringify(body),
-  });
-  const j = (await r.json()) as Result & { error?: string };
-  if (!r.ok) throw new Error(j.error ?? `HTTP ${r.status}`);
-  return j;
-}
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
@@ -100,7 +87,7 @@ function Sql() {
 }
 
 function App() {
-  const [view, setView] = useState(location.hash.startsWith('#view=') ? location.hash.slice(6) : 'processes');
+  const [view, setView] = useState(location.hash.startsWith('#view=') ? location.hash.slice(6) : 'live');
   const current = VIEWS.find((v) => v.id === view);
   return (
     <div>
@@ -113,6 +100,7 @@ function App() {
         </nav>
       </header>
       <main>
+        {current?.top?.()}
         {current ? current.queries.map((q) => <Query key={`${view}-${q.named}`} body={{ named: q.named, params: q.params }} caption={q.caption} refreshMs={5000} />) : <Sql />}
       </main>
     </div>

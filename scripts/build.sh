@@ -37,5 +37,5 @@ fi
 # The web console's front end (console/ → dist/console/app.js), bundled with esbuild.
 if [ ! -f dist/console/app.js ] || [ -n "$(find console -newer dist/console/app.js -print -quit)" ]; then
   npx --no-install esbuild console/app.tsx --bundle --minify --format=esm --target=es2022 --jsx=automatic \
-    --jsx-import-source=preact --outfile=dist/console/app.js --log-level=warning
+    --jsx-import-source=preact --loader:.css=text --outfile=dist/console/app.js --log-level=warning
 fi

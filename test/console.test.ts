@@ -1,16 +1,19 @@
 // The web console in a real browser: Debian's Chromium, headless, driven by
-// puppeteer-core, against a real agent fed by this test's own execs. The
-// Processes view shows the process just started; the SQL view runs a query;
-// without the token the API refuses. Screenshots go to
-// $VIGIL_SCREENSHOTS (default dist/test-screenshots/).
+// puppeteer-core, against a real agent fed by this test's own execs and
+// connections. The Live view streams the exec just made (and its filters
+// narrow it); the Processes view shows the process just started; the service
+// map shows the connection just made; the SQL view runs a query; without the
+// token the API refuses. Screenshots go to $VIGIL_SCREENSHOTS (default
+// dist/test-screenshots/).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { repoPath } from '../src/util/paths.js';
-import { requireRoot, tracefs, waitFor } from './helpers.js';
+import { missingFeature, requireRoot, tracefs, waitFor } from './helpers.js';
 import { TestAgent } from './agent-util.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -21,6 +24,11 @@ describe('the web console', { timeout: 180_000 }, () => {
   let sleeper: ChildProcess | undefined;
   let url: string;
   let token: string;
+  let flows = false;
+  const sql = async (q: string): Promise<string[][]> => {
+    const r = await fetch(`${url}api/query`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: JSON.stringify({ sql: q }) });
+    return ((await r.json()) as { rows: string[][] }).rows;
+  };
   const shots = process.env.VIGIL_SCREENSHOTS ?? repoPath('dist', 'test-screenshots');
 
   before(async () => {
@@ -28,7 +36,9 @@ describe('the web console', { timeout: 180_000 }, () => {
     tracefs();
     // scripts/setup.sh installs it (PACKAGES): missing, the test fails rather than skips.
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh`);
-    agent = await TestAgent.start('sensors: [exec, exit]\nconsole:\n  address: 127.0.0.1:0\n');
+    // The flow sensor's programs: where the probes say the kernel lacks them, the agent runs without it and the map is not checked.
+    flows = !(await missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']));
+    agent = await TestAgent.start(`sensors: [exec, exit${flows ? ', flow' : ''}]\nconsole:\n  address: 127.0.0.1:0\n`);
     const ready = agent.line('ready')!;
     url = /^(http:\S+)/.exec(String(ready.console))![1]!;
     const tokenFile = path.join(agent.dir, 'state', 'console.token');
@@ -53,6 +63,11 @@ describe('the web console', { timeout: 180_000 }, () => {
     assert.deepEqual(((await ok.json()) as { rows: unknown[] }).rows, [[1]]);
     const bad = await fetch(`${url}api/query`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: '{"sql":"DELETE FROM alerts"}' });
     assert.equal(bad.status, 400);
+    // The live stream too: the token, then a request the hub can serve.
+    assert.equal((await fetch(`${url}api/events`, { method: 'POST', body: '{}' })).status, 401);
+    const badKind = await fetch(`${url}api/events`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: '{"kinds":["nope"]}' });
+    assert.equal(badKind.status, 400);
+    assert.match(((await badKind.json()) as { error: string }).error, /unknown kind "nope"/);
   });
 
   test('the Processes view shows the process this test started; the SQL view answers', async () => {
@@ -72,6 +87,7 @@ describe('the web console', { timeout: 180_000 }, () => {
     await page.goto(`${url}#token=${encodeURIComponent(token)}`, { waitUntil: 'load' });
     // Evaluated in the page (a string: this file is type-checked without the DOM's types).
     const shows = (query: string): string => `document.querySelector('section[data-query="${query}"] table')?.textContent?.includes(${JSON.stringify(prog)})`;
+    await page.click('#tab-processes');
     await page.waitForFunction(shows('process_tree'), { timeout: 30_000 });
     const row = await page.$$eval('section[data-query="process_tree"] tr', (trs, p) => trs.map((t) => t.textContent ?? '').find((t) => t.includes(p as string)), prog);
     assert.match(row ?? '', new RegExp(`${sleeper.pid}`), 'its pid is on its row');
@@ -84,5 +100,51 @@ describe('the web console', { timeout: 180_000 }, () => {
     await page.waitForFunction(shows('sql'), { timeout: 15_000 });
     await page.screenshot({ path: path.join(shots, 'console-sql.png') });
     await page.close();
+  });
+  test('the Live view streams the exec just made, its filters narrow it; the service map shows the connection just made', async (t) => {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+    await page.goto(`${url}#token=${encodeURIComponent(token)}`, { waitUntil: 'load' });
+    await page.waitForFunction('document.getElementById("live-status")?.textContent === "live"', { timeout: 15_000 });
+    const prog = path.join(agent.dir, 'vgconsole-live');
+    copyFileSync('/usr/bin/true', prog);
+    const child = spawn(prog, [], { stdio: 'ignore' });
+    await new Promise((r) => child.on('exit', r));
+    const live = (text: string): string => `document.getElementById('live-events')?.textContent?.includes(${JSON.stringify(text)})`;
+    await page.waitForFunction(live(prog), { timeout: 20_000 });
+    await page.screenshot({ path: path.join(shots, 'console-live.png') });
+    // A binary prefix no process has: the stream starts again, and the exec is not in it.
+    await page.type('#live-binary', '/nonexistent/');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(`!${live(prog)}`, { timeout: 10_000 });
+    // Its own prefix: the history brings it back.
+    await page.$eval('#live-binary', (el) => { (el as unknown as { value: string }).value = ''; });
+    await page.type('#live-binary', agent.dir);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(live(prog), { timeout: 10_000 });
+    if (!flows) {
+      await page.close();
+      return t.skip('the kernel lacks the flow sensor\'s program kinds');
+    }
+    const server = net.createServer((c) => c.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const connect = (): void => {
+        const c = net.connect(port, '127.0.0.1', () => c.end());
+        c.on('error', () => undefined).resume();
+      };
+      connect();
+      assert.ok(await waitFor(async () => Number((await sql(`SELECT count(*) FROM flows WHERE dst_port = ${port}`))[0]![0]) > 0, 20_000, 250),
+        'the connection reached the store');
+      await page.click('#tab-network');
+      await page.waitForSelector(`svg#service-map g.node[data-name="127.0.0.1:${port}"]`, { timeout: 15_000 });
+      const edge = await page.$$eval('svg#service-map g.edge', (es, to) => es.some((e) => e.getAttribute('data-to') === to), `127.0.0.1:${port}`);
+      assert.ok(edge, 'an edge to the server');
+      await page.screenshot({ path: path.join(shots, 'console-network.png') });
+    } finally {
+      server.close();
+      await page.close();
+    }
   });
 });

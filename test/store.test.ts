@@ -84,7 +84,7 @@ describe('the embedded store', () => {
   test('appended rows are queried, and stay across a reopen', async () => {
     const file = path.join(dir, 'reopen.duckdb');
     let s = await EventStore.open(file);
-    assert.equal(s.append(batchOf([exec(1, 0, '/sbin/init'), exec(10, 1, '/bin/sh'), flow('flow', 100), flow('dns', 0)])), 4);
+    assert.equal(await s.append(batchOf([exec(1, 0, '/sbin/init'), exec(10, 1, '/bin/sh'), flow('flow', 100), flow('dns', 0)])), 4);
     s.close();
     s = await EventStore.open(file);
     try {
@@ -166,12 +166,39 @@ describe('the embedded store', () => {
     }
   });
 
+  test('values come back as appended: strings short and long, repeated, multi-byte, and nulls of every type', async () => {
+    const s = await EventStore.open(path.join(dir, 'values.duckdb'));
+    try {
+      // Around DuckDB's 12 inline bytes, in characters and in UTF-8 bytes; repeats in one chunk and across chunks.
+      const strings = [null, '', 'a', '123456789012', '1234567890123', 'é'.repeat(6), 'é'.repeat(7), '/usr/bin/some-long-binary', '/usr/bin/some-long-binary',
+        '日本語のテキストです', 'x\u0000y', `/tmp/${'z'.repeat(300)}`, 'a long one with a \u0000 in it'];
+      const n = 5000;
+      const width = TABLE_BY_NAME.get('file_events')!.columns.length;
+      const t0 = nowNs();
+      const rows: Cell[][] = [];
+      for (let i = 0; i < n; i++) {
+        rows.push([t0 + BigInt(i) * 1000n, strings[i % strings.length]!, 'openat', i % 7 ? i : null, 0, strings[(i + 5) % strings.length]!,
+          `/var/lib/x/${i % 100}/a-file-name`, null, i % 2 ? 'O_RDONLY O_CLOEXEC' : '', i % 3 ? -i : null, i % 11 ? BigInt(i) * 3_000_000_000n : null]);
+      }
+      assert.equal(await s.append([['file_events', columnsOf(rows, width)]]), n);
+      const r = await s.query('SELECT epoch_us(time), op, pid, comm, path, target, flags, ret, cgroup_id FROM file_events ORDER BY time', { timeoutMs: 10_000, maxRows: n });
+      assert.equal(r.rows.length, n);
+      const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+      for (let i = 0; i < n; i++) {
+        const w = rows[i]!;
+        assert.deepEqual(r.rows[i]!.map(text), [String((w[0] as bigint) / 1000n), w[1], w[3], w[5], w[6], null, w[8], w[9], w[10]].map(text), `row ${i}`);
+      }
+    } finally {
+      s.close();
+    }
+  });
+
   test('retention: rows past the age go; over the size, the oldest go first', async () => {
     const s = await EventStore.open(path.join(dir, 'retention.duckdb'));
     try {
       const now = Date.now();
       const hour = 3_600_000;
-      s.append(batchOf([exec(1, 0, '/old', BigInt(now - 25 * hour) * MS), exec(2, 0, '/new', BigInt(now - hour) * MS)]));
+      await s.append(batchOf([exec(1, 0, '/old', BigInt(now - 25 * hour) * MS), exec(2, 0, '/new', BigInt(now - hour) * MS)]));
       const r = await s.retain({ maxAgeMs: 24 * hour, maxBytes: 1 << 30 }, now);
       assert.equal(r.deleted, 1);
       assert.deepEqual((await s.query('SELECT exe FROM process_events')).rows, [['/new']]);
@@ -179,7 +206,7 @@ describe('the embedded store', () => {
       for (let m = 100; m > 0; m--) {
         const rows: Cell[][] = [];
         for (let i = 0; i < 1200; i++) rows.push(rowOf(exec(1000 + i, 1, `/bin/${randomBytes(100).toString('hex')}`), BigInt(now - m * 60_000) * MS).values);
-        s.append([['process_events', columnsOf(rows, rows[0]!.length)]]);
+        await s.append([['process_events', columnsOf(rows, rows[0]!.length)]]);
       }
       const before = await s.sizeBytes();
       assert.ok(before > 16 << 20, `stored ${before} bytes`);
@@ -230,7 +257,7 @@ describe('the embedded store', () => {
     const s = await EventStore.open(path.join(dir, 'named.duckdb'));
     try {
       const t = nowNs() - 1000n * MS;
-      s.append(batchOf([exec(1, 0, '/sbin/init', t), exec(10, 1, '/bin/sh', t), exec(11, 10, '/bin/sleep', t), exec(12, 10, '/bin/true', t),
+      await s.append(batchOf([exec(1, 0, '/sbin/init', t), exec(10, 1, '/bin/sh', t), exec(11, 10, '/bin/sleep', t), exec(12, 10, '/bin/true', t),
         exit(12, 10, '/bin/true', t + MS), flow('flow', 500)]));
       for (const q of NAMED_QUERIES) await s.query(namedSql(q, {}));
       const tree = await s.query(namedSql(namedQuery('process_tree')!, {}));
@@ -241,6 +268,66 @@ describe('the embedded store', () => {
       assert.throws(() => namedSql(namedQuery('alerts')!, { at: 'now' }), /takes no --at/);
       assert.throws(() => namedSql(namedQuery('top_talkers')!, { limit: "1; DROP TABLE flows" }), /whole number/);
       assert.equal(timeLiteral('2026-12-06T10:00:00Z'), "TIMESTAMP '2026-12-06 10:00:00.000'");
+    } finally {
+      s.close();
+    }
+  });
+
+  test('service_stats reads l7_rollup, kept at each append: exact counts, quantiles within 4.5%', async () => {
+    const file = path.join(dir, 'rollup.duckdb');
+    let s = await EventStore.open(file);
+    const width = TABLE_BY_NAME.get('l7_records')!.columns.length;
+    const now = Date.now();
+    const l7 = (t: number, service: string, p: string, status: number, latencyNs: number | null): Cell[] =>
+      [BigInt(t) * MS, 'http1', service, '10.0.0.1', '10.0.0.2', 80, 'GET', p, status, latencyNs === null ? null : BigInt(latencyNs), 10n, 20n, 1, '/srv', 'e', ''];
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    // 30 minutes of requests, in batches of a few hundred (each batch adds its own rollup rows), a few without a latency.
+    for (let b = 0; b < 30; b++) {
+      const rows: Cell[][] = [];
+      for (let i = 0; i < 300; i++) {
+        const t = now - 30 * 60_000 + b * 60_000 + Math.floor(random() * 60_000);
+        rows.push(l7(t, `svc-${i % 3}`, `/p${i % 2}`, random() < 0.05 ? 503 : 200, i % 50 === 0 ? null : Math.floor(1e5 + random() * 5e8)));
+      }
+      assert.equal(await s.append([['l7_records', columnsOf(rows, width)]]), 300);
+    }
+    const since = new Date(now - 17.5 * 60_000).toISOString();
+    const exact = async (): Promise<Map<string, number[]>> => new Map((await s.query(`SELECT service || ' ' || path, count(*), avg((status >= 500)::INTEGER),
+        quantile_cont(latency_ns, 0.5), quantile_cont(latency_ns, 0.99) FROM l7_records WHERE time >= TIMESTAMP '${since.replace('T', ' ').replace('Z', '')}'
+        GROUP BY ALL`)).rows.map((r) => [String(r[0]), r.slice(1).map(Number)]));
+    const check = async (): Promise<void> => {
+      const want = await exact();
+      const got = await s.query(namedSql(namedQuery('service_stats')!, { since, limit: '100' }));
+      assert.equal(got.rows.length, 6);
+      for (const r of got.rows) {
+        const w = want.get(`${r[0]} ${r[1]}`)!;
+        assert.equal(Number(r[2]), w[0], 'requests');
+        assert.ok(Math.abs(Number(r[3]) - w[1]!) < 1e-4, `error rate ${r[3]} vs ${w[1]}`);
+        for (const [i, q] of [[4, 2], [5, 3]] as const) {
+          const rel = Math.abs(Number(r[i]) * 1e6 - w[q]!) / w[q]!;
+          // The p99 of 300-odd values sits between two samples: the bucket's error plus that gap.
+          assert.ok(rel < (i === 4 ? 0.05 : 0.12), `${r[0]} ${r[1]}: quantile ${r[i]} ms vs ${w[q]! / 1e6} ms`);
+        }
+      }
+    };
+    try {
+      await check();
+      const partial = Number((await s.query('SELECT count(*) FROM l7_rollup')).rows[0]![0]);
+      await s.retain({ maxAgeMs: 24 * 3_600_000, maxBytes: 1 << 30 }, now);
+      const compacted = Number((await s.query('SELECT count(*) FROM l7_rollup')).rows[0]![0]);
+      assert.ok(compacted <= partial, `compaction: ${partial} rows, then ${compacted}`);
+      await check();
+      s.close();
+      // A store whose rollup is missing (made before it) gets it from l7_records when opened.
+      const { DuckDBInstance } = await import('@duckdb/node-api');
+      const raw = await DuckDBInstance.create(file);
+      const c = await raw.connect();
+      await c.run('DELETE FROM l7_rollup');
+      c.closeSync();
+      raw.closeSync();
+      s = await EventStore.open(file);
+      assert.ok(Number((await s.query('SELECT count(*) FROM l7_rollup')).rows[0]![0]) > 0);
+      await check();
     } finally {
       s.close();
     }

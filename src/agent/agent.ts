@@ -227,7 +227,13 @@ export class Agent {
     if (c.console && this.storeThread) {
       const store = this.storeThread;
       const limits = { timeoutMs: c.store!.queryTimeoutMs, maxRows: 10_000 };
-      this.console = await ConsoleServer.start({ ...c.console, stateDirectory: c.stateDirectory, query: (sql) => store.query(sql, limits) });
+      this.console = await ConsoleServer.start({
+        ...c.console, stateDirectory: c.stateDirectory, query: (sql) => store.query(sql, limits),
+        events: (r, open) => {
+          const sub = subscribe(r, this.cache, this.cache.node);
+          this.hub.attach(open() as unknown as Parameters<EventHub['attach']>[0], sub, { last: r.last, sinceNs: 0n, follow: true });
+        },
+      });
     }
     this.files.set([...c.policies, ...c.rules]);
     this.state = 'ready';

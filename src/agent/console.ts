@@ -10,12 +10,16 @@ import path from 'node:path';
 import { repoPath } from '../util/paths.js';
 import { namedQuery, namedSql, ParamError } from '../store/named.js';
 import type { QueryResult } from '../store/store.js';
+import { eventsRequest, HttpEventStream, type ConsoleEventsRequest } from './console-stream.js';
+import type { GetEventsRequest } from './subscription.js';
 
 export interface ConsoleOptions {
   host: string;
   port: number;
   stateDirectory: string;
   query(sql: string): Promise<QueryResult>;
+  /** A live event stream (the agent's event hub): checks the request (throws for one it cannot serve), then opens the stream. */
+  events?(r: GetEventsRequest, open: () => HttpEventStream): void;
 }
 
 /** The page: the bundle does the rest. */
@@ -30,6 +34,8 @@ section{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:8px 1
 h2{font-size:15px;margin:4px 0 8px} table{border-collapse:collapse;font:12px ui-monospace,monospace}
 th,td{text-align:left;padding:3px 10px;border-bottom:1px solid #eef0f3;white-space:pre} th{background:#f0f2f5}
 .error{color:#b00020} .empty{color:#777} textarea{width:100%;font:13px ui-monospace,monospace} button#run{margin:8px 0}
+.muted{color:#777;font-weight:normal;font-size:12px;margin-left:8px} .filters{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin-bottom:8px}
+#live-events td.kind{color:#2f6fd6} .charts{display:flex;gap:12px;align-items:flex-start;flex-wrap:wrap} h3{font-size:13px;margin:8px 0;width:100%}
 </style></head><body><div id="app"></div><script type="module" src="/app.js"></script></body></html>
 `;
 
@@ -67,7 +73,7 @@ export class ConsoleServer {
       const json = (status: number, body: object): void => send(status, 'application/json', JSON.stringify(body));
       if (req.method === 'GET' && url === '/') return send(200, 'text/html; charset=utf-8', PAGE);
       if (req.method === 'GET' && url === '/app.js') return send(200, 'text/javascript; charset=utf-8', app);
-      if (url !== '/api/query') return json(404, { error: 'not found' });
+      if (url !== '/api/query' && url !== '/api/events') return json(404, { error: 'not found' });
       if (req.method !== 'POST') return json(405, { error: 'POST only' });
       if (!authorized(req)) return json(401, { error: 'the token is missing or wrong (the console.token file in the agent\'s state directory)' });
       const chunks: Buffer[] = [];
@@ -78,9 +84,31 @@ export class ConsoleServer {
         else chunks.push(c);
       });
       req.on('end', () => {
+        let body: { sql?: unknown; named?: unknown; params?: unknown };
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+        } catch {
+          return json(400, { error: 'expected a JSON body' });
+        }
+        if (url === '/api/events') {
+          if (!o.events) return json(503, { error: 'no event stream here' });
+          let r: GetEventsRequest;
+          try {
+            r = eventsRequest(body as ConsoleEventsRequest);
+          } catch (e) {
+            return json(400, { error: (e as Error).message });
+          }
+          // The request is checked (subscribe) before the stream's headers go.
+          try {
+            o.events(r, () => new HttpEventStream(req, res));
+          } catch (e) {
+            if (!res.headersSent) return json(400, { error: (e as Error).message });
+            res.end(`${JSON.stringify({ error: (e as Error).message })}\n`);
+          }
+          return;
+        }
         let sql: string;
         try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { sql?: unknown; named?: unknown; params?: unknown };
           if (typeof body.named === 'string') {
             const q = namedQuery(body.named);
             if (!q) throw new ParamError(`no named query "${body.named}"`);

@@ -90,6 +90,14 @@ export const TABLES: readonly TableDef[] = [
       c('req_bytes', 'UBIGINT', 'request size'), c('resp_bytes', 'UBIGINT', 'response size'), pid, binary, execId, container],
   },
   {
+    name: 'l7_rollup', filled: false,
+    doc: 'l7_records summed per minute, service, endpoint and latency bucket, kept with each append (service_stats reads it): ' +
+      'a bucket is an eighth of a power of two of nanoseconds, 2^(b/8) to 2^((b+1)/8)',
+    columns: [c('time', 'TIMESTAMP', 'the minute (UTC)'), c('service', 'VARCHAR', 'as in l7_records'), c('endpoint', 'VARCHAR', 'l7_records\' path'),
+      c('latency_bucket', 'INTEGER', 'floor(log2(latency_ns) * 8); NULL: no latency'), c('requests', 'UBIGINT', 'requests'),
+      c('errors', 'UBIGINT', 'of which status >= 500')],
+  },
+  {
     name: 'profile_samples', doc: 'CPU profile samples, folded: the shape the profiler is to fill', filled: false,
     columns: [time, pid, execId, binary, c('stack', 'VARCHAR', 'frames root first, ";"-separated (folded)'),
       c('count', 'UBIGINT', 'samples of this stack in the interval')],
@@ -97,7 +105,7 @@ export const TABLES: readonly TableDef[] = [
 ];
 
 export type TableName = 'process_events' | 'file_events' | 'syscall_stats' | 'flows' | 'dns' | 'policy_events' | 'alerts' | 'l7_records' |
-  'profile_samples';
+  'l7_rollup' | 'profile_samples';
 
 export const TABLE_BY_NAME: ReadonlyMap<string, TableDef> = new Map(TABLES.map((t) => [t.name, t]));
 

@@ -10,11 +10,15 @@
 // limit is each query's.
 import { statSync } from 'node:fs';
 import {
-  BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, DuckDBTimestampValue, INTEGER, StatementType, TIMESTAMP, UBIGINT, UINTEGER, VARCHAR,
-  type DuckDBAppender, type DuckDBConnection, type DuckDBType, type DuckDBValue,
+  BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, StatementType, TIMESTAMP, UBIGINT, UINTEGER, VARCHAR,
+  type DuckDBAppender, type DuckDBConnection, type DuckDBType,
 } from '@duckdb/node-api';
+// The bindings under @duckdb/node-api (its pinned version): a vector's memory, to write a column at once.
+import bindings from '@duckdb/node-bindings';
+import type * as duckdb from '@duckdb/node-bindings';
 import { TABLES, createTableSql, type ColumnType, type TableDef, type TableName } from './schema.js';
 import type { Cell, Columns } from './rows.js';
+import { compactSql, rollupOf, rollupSelectSql } from './rollup.js';
 
 export interface StoreLimits {
   /** The database's memory limit (DuckDB's memory_limit: "256MB"). */
@@ -65,20 +69,119 @@ export interface RetentionResult {
   sizeBytes: number;
 }
 
-/** Each column type: DuckDB's, and a cell as its value. */
-const TYPES: Record<ColumnType, { type: DuckDBType; value(v: Exclude<Cell, null>): DuckDBValue }> = {
-  TIMESTAMP: { type: TIMESTAMP, value: (v) => new DuckDBTimestampValue(BigInt(v) / 1000n) },
-  VARCHAR: { type: VARCHAR, value: (v) => String(v) },
-  INTEGER: { type: INTEGER, value: (v) => Number(v) },
-  UINTEGER: { type: UINTEGER, value: (v) => Number(v) },
-  BIGINT: { type: BIGINT, value: (v) => BigInt(v) },
-  UBIGINT: { type: UBIGINT, value: (v) => BigInt(v) },
-  BOOLEAN: { type: BOOLEAN, value: (v) => Boolean(v) },
-  DOUBLE: { type: DOUBLE, value: (v) => Number(v) },
+/** Writes cells [start, end) of a column into a data chunk's vector (rows 0 .. end - start). */
+type ColumnWriter = (vector: duckdb.Vector, col: readonly Cell[], start: number, end: number) => void;
+
+/** A validity mask with the nulls of cells [start, end) cleared; undefined when there is none. */
+function nullsOf(col: readonly Cell[], start: number, end: number): BigUint64Array | undefined {
+  let mask: BigUint64Array | undefined;
+  for (let r = start; r < end; r++) {
+    const v = col[r];
+    if (v !== null && v !== undefined) continue;
+    if (!mask) mask = new BigUint64Array(Math.ceil((end - start) / 64)).fill(0xffff_ffff_ffff_ffffn);
+    const i = r - start;
+    mask[i >> 6] = mask[i >> 6]! & ~(1n << BigInt(i & 63));
+  }
+  return mask;
+}
+
+function setNulls(vector: duckdb.Vector, mask: BigUint64Array | undefined): void {
+  if (!mask) return;
+  bindings.vector_ensure_validity_writable(vector);
+  bindings.copy_data_to_vector_validity(vector, 0, mask.buffer as ArrayBuffer, mask.byteOffset, mask.byteLength);
+}
+
+/**
+ * A fixed-width type: the values laid out as DuckDB keeps them (little
+ * endian) in one buffer, copied into the vector at once.
+ */
+function fixed(width: number, set: (d: DataView, offset: number, v: Exclude<Cell, null>) => void): ColumnWriter {
+  return (vector, col, start, end) => {
+    const buf = new ArrayBuffer((end - start) * width);
+    const d = new DataView(buf);
+    for (let r = start; r < end; r++) {
+      const v = col[r];
+      if (v !== null && v !== undefined) set(d, (r - start) * width, v);
+    }
+    bindings.copy_data_to_vector(vector, 0, buf, 0, buf.byteLength);
+    setNulls(vector, nullsOf(col, start, end));
+  };
+}
+
+const utf8 = new TextEncoder();
+/** DuckDB's string_t: 16 bytes, the length then the string itself when it is this long at most. */
+const STRING_T = 16;
+const INLINE_MAX = 12;
+
+/**
+ * VARCHAR: one call into DuckDB per distinct long string of the chunk, not
+ * one per value. A string of 12 bytes or less is written in its string_t
+ * slot (length, bytes: DuckDB's inline form, duckdb.h's duckdb_string_t);
+ * a longer one is given to DuckDB once (it copies it into the vector's
+ * string heap) and the other rows with it get a copy of that slot, pointing
+ * at the same bytes, which stay as long as the chunk does. Events repeat their
+ * process's binary, arguments, directory and exec id, so most long values are
+ * repeats.
+ */
+function writeVarchar(vector: duckdb.Vector, col: readonly Cell[], start: number, end: number): void {
+  const n = end - start;
+  const slots = new Uint8Array(n * STRING_T);
+  const view = new DataView(slots.buffer);
+  const firstRow = new Map<string, number>();
+  const repeats: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const v = col[start + r];
+    if (v === null || v === undefined) continue;
+    const s = typeof v === 'string' ? v : String(v);
+    if (s.length <= INLINE_MAX) {
+      const w = utf8.encodeInto(s, slots.subarray(r * STRING_T + 4, r * STRING_T + 4 + INLINE_MAX));
+      if (w.read === s.length) {
+        view.setUint32(r * STRING_T, w.written, true);
+        continue;
+      }
+    }
+    const first = firstRow.get(s);
+    if (first === undefined) {
+      firstRow.set(s, r);
+      // With its length: a NUL in it is kept (the C string call would stop there).
+      bindings.vector_assign_string_element_len(vector, r, utf8.encode(s));
+    } else repeats.push(r, first);
+  }
+  if (firstRow.size) {
+    // The slots DuckDB wrote for the long strings (length, prefix, pointer into the vector's heap).
+    const written = bindings.vector_get_data(vector, n * STRING_T);
+    for (const r of firstRow.values()) slots.set(written.subarray(r * STRING_T, (r + 1) * STRING_T), r * STRING_T);
+    for (let i = 0; i < repeats.length; i += 2) {
+      const r = repeats[i]!;
+      const first = repeats[i + 1]!;
+      slots.set(written.subarray(first * STRING_T, (first + 1) * STRING_T), r * STRING_T);
+    }
+  }
+  bindings.copy_data_to_vector(vector, 0, slots.buffer, 0, slots.byteLength);
+  setNulls(vector, nullsOf(col, start, end));
+}
+
+/** Each column type: DuckDB's, and how a column of cells is written into a vector. */
+const TYPES: Record<ColumnType, { type: DuckDBType; write: ColumnWriter }> = {
+  TIMESTAMP: { type: TIMESTAMP, write: fixed(8, (d, o, v) => d.setBigInt64(o, typeof v === 'bigint' ? v / 1000n : BigInt(Math.trunc(Number(v) / 1000)), true)) },
+  VARCHAR: { type: VARCHAR, write: writeVarchar },
+  INTEGER: { type: INTEGER, write: fixed(4, (d, o, v) => d.setInt32(o, Number(v), true)) },
+  UINTEGER: { type: UINTEGER, write: fixed(4, (d, o, v) => d.setUint32(o, Number(v), true)) },
+  BIGINT: { type: BIGINT, write: fixed(8, (d, o, v) => d.setBigInt64(o, typeof v === 'bigint' ? v : BigInt(v), true)) },
+  UBIGINT: { type: UBIGINT, write: fixed(8, (d, o, v) => d.setBigUint64(o, typeof v === 'bigint' ? v : BigInt(v), true)) },
+  BOOLEAN: { type: BOOLEAN, write: fixed(1, (d, o, v) => d.setUint8(o, v ? 1 : 0)) },
+  DOUBLE: { type: DOUBLE, write: fixed(8, (d, o, v) => d.setFloat64(o, Number(v), true)) },
 };
 
 /** Rows per data chunk: DuckDB's vector size. */
 const CHUNK_ROWS = 2048;
+
+/**
+ * The write-ahead log's size that makes a commit checkpoint: above DuckDB's
+ * 16 MB, fewer checkpoints rewrite the table's last, partial row group while
+ * rows stream in (the WAL is counted in the store's size for retention).
+ */
+const CHECKPOINT_THRESHOLD = '64MB';
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
@@ -91,6 +194,7 @@ async function sandboxed(path: string, limits: StoreLimits, readOnly: boolean): 
     autoinstall_known_extensions: 'false',
     memory_limit: limits.memoryLimit,
     threads: String(limits.threads),
+    ...(readOnly ? {} : { checkpoint_threshold: CHECKPOINT_THRESHOLD }),
     lock_configuration: 'true',
   });
 }
@@ -131,8 +235,12 @@ async function readOnlyQuery(conn: DuckDBConnection, sql: string, o: QueryOption
 }
 
 export class EventStore {
-  private readonly appenders = new Map<TableName, { appender: DuckDBAppender; def: TableDef }>();
+  private readonly appenders = new Map<TableName, { appender: DuckDBAppender; def: TableDef; types: (typeof TYPES)[ColumnType][] }>();
   private queries: Promise<unknown> = Promise.resolve();
+  /** The writer's work (appends, retention), one at a time: an append is a transaction of its own. */
+  private writing: Promise<unknown> = Promise.resolve();
+  /** l7_rollup is compacted before this (µs since the epoch). */
+  private compactedBeforeUs = 0n;
   /** Rows appended since the open. */
   appended = 0;
 
@@ -148,42 +256,65 @@ export class EventStore {
     const instance = await sandboxed(path, limits, false);
     const writer = await instance.connect();
     for (const t of TABLES) await writer.run(createTableSql(t));
+    // A store from before l7_rollup (or L7 records written around it): the rollup is made from them once.
+    const missing = await writer.runAndReadAll('SELECT (SELECT count(*) FROM l7_rollup) = 0 AND (SELECT count(*) FROM l7_records) > 0');
+    if (missing.getRowsJson()[0]?.[0] === true) await writer.run(`INSERT INTO l7_rollup ${rollupSelectSql('true')}`);
     const store = new EventStore(path, instance, writer, await instance.connect());
-    for (const def of TABLES) store.appenders.set(def.name as TableName, { appender: await writer.createAppender(def.name), def });
+    for (const def of TABLES) {
+      store.appenders.set(def.name as TableName, { appender: await writer.createAppender(def.name), def, types: def.columns.map((col) => TYPES[col.type]) });
+    }
     return store;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(work);
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes rows [start, end) of `columns` into a data chunk, straight into its vectors, and appends it. */
+  private appendChunk(a: { appender: DuckDBAppender; types: (typeof TYPES)[ColumnType][] }, columns: Columns, start: number, end: number): void {
+    const chunk = DuckDBDataChunk.create(a.types.map((t) => t.type), end - start);
+    for (let i = 0; i < a.types.length; i++) a.types[i]!.write(bindings.data_chunk_get_vector(chunk.chunk, i), columns[i]!, start, end);
+    a.appender.appendDataChunk(chunk);
   }
 
   /**
    * Appends rows, table by table, a data chunk (column by column, up to
-   * 2048 rows) at a time, and flushes them (one transaction per table).
+   * 2048 rows) at a time; L7 records add their rollup rows. The whole batch
+   * is one transaction (one commit, one sync of the write-ahead log).
    */
-  append(batch: Iterable<readonly [TableName, Columns]>): number {
-    let n = 0;
-    for (const [table, columns] of batch) {
-      const a = this.appenders.get(table);
-      const rows = columns[0]?.length ?? 0;
-      if (!a || !rows) continue;
-      if (columns.length !== a.def.columns.length) throw new Error(`${table}: ${columns.length} columns given, the table has ${a.def.columns.length}`);
-      const types = a.def.columns.map((col) => TYPES[col.type]);
-      for (let start = 0; start < rows; start += CHUNK_ROWS) {
-        const end = Math.min(rows, start + CHUNK_ROWS);
-        const chunk = DuckDBDataChunk.create(types.map((t) => t.type), end - start);
-        chunk.setColumns(types.map((t, i) => {
-          const col = columns[i]!;
-          const out: DuckDBValue[] = new Array(end - start);
-          for (let r = start; r < end; r++) {
-            const v = col[r];
-            out[r - start] = v === null || v === undefined ? null : t.value(v);
-          }
-          return out;
-        }));
-        a.appender.appendDataChunk(chunk);
+  append(batch: Iterable<readonly [TableName, Columns]>): Promise<number> {
+    return this.exclusive(async () => {
+      const tables: [TableName, Columns][] = [];
+      for (const [table, columns] of batch) {
+        const a = this.appenders.get(table);
+        if (!a) throw new Error(`${table}: no such table`);
+        if (!(columns[0]?.length ?? 0)) continue;
+        if (columns.length !== a.def.columns.length) throw new Error(`${table}: ${columns.length} columns given, the table has ${a.def.columns.length}`);
+        tables.push([table, columns]);
+        if (table === 'l7_records') tables.push(['l7_rollup', rollupOf(columns)]);
       }
-      a.appender.flushSync();
-      n += rows;
-    }
-    this.appended += n;
-    return n;
+      if (!tables.length) return 0;
+      let n = 0;
+      await this.writer.run('BEGIN TRANSACTION');
+      try {
+        for (const [table, columns] of tables) {
+          const a = this.appenders.get(table)!;
+          const rows = columns[0]!.length;
+          for (let start = 0; start < rows; start += CHUNK_ROWS) this.appendChunk(a, columns, start, Math.min(rows, start + CHUNK_ROWS));
+          a.appender.flushSync();
+          if (table !== 'l7_rollup') n += rows;
+        }
+        await this.writer.run('COMMIT');
+      } catch (e) {
+        for (const { appender } of this.appenders.values()) appender.clear();
+        await this.writer.run('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+      this.appended += n;
+      return n;
+    });
   }
 
   /** A read-only query, after those before it (one at a time: the memory limit is each query's). */
@@ -205,7 +336,8 @@ export class EventStore {
     let deleted = 0;
     for (const t of TABLES) {
       const r = await this.writer.run(`DELETE FROM ${t.name} WHERE time < make_timestamp(${cutoffUs}::BIGINT)`);
-      deleted += Number(r.rowsChanged);
+      // The rollup's rows summarise l7_records' and are not counted again.
+      if (t.name !== 'l7_rollup') deleted += Number(r.rowsChanged);
     }
     return deleted;
   }
@@ -215,7 +347,29 @@ export class EventStore {
    * than maxBytes, the oldest tenth of the time it spans (down to an hour's
    * worth at least each round), checkpointing so the space is reused.
    */
-  async retain(l: RetentionLimits, nowMs = Date.now()): Promise<RetentionResult> {
+  retain(l: RetentionLimits, nowMs = Date.now()): Promise<RetentionResult> {
+    return this.exclusive(async () => {
+      await this.compactRollup(nowMs);
+      return this.retainNow(l, nowMs);
+    });
+  }
+
+  /** Merges l7_rollup's partial rows (one set per append) of the minutes before the last one. */
+  private async compactRollup(nowMs: number): Promise<void> {
+    const before = (BigInt(nowMs) / 60_000n - 1n) * 60_000_000n;
+    if (before <= this.compactedBeforeUs) return;
+    await this.writer.run('BEGIN TRANSACTION');
+    try {
+      for (const sql of compactSql(this.compactedBeforeUs, before)) await this.writer.run(sql);
+      await this.writer.run('COMMIT');
+    } catch (e) {
+      await this.writer.run('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+    this.compactedBeforeUs = before;
+  }
+
+  private async retainNow(l: RetentionLimits, nowMs: number): Promise<RetentionResult> {
     let deleted = await this.deleteBefore(BigInt(nowMs - l.maxAgeMs) * 1000n);
     if (deleted) await this.writer.run('CHECKPOINT');
     let size = await this.sizeBytes();
@@ -235,9 +389,17 @@ export class EventStore {
   }
 
   /** Rows per table. */
-  async counts(): Promise<Record<string, number>> {
-    const r = await this.writer.runAndReadAll(TABLES.map((t) => `SELECT '${t.name}', count(*) FROM ${t.name}`).join(' UNION ALL '));
-    return Object.fromEntries(r.getRowsJson().map(([t, n]) => [String(t), Number(n)]));
+  counts(): Promise<Record<string, number>> {
+    // Between the writer's transactions: what is committed.
+    return this.exclusive(async () => {
+      const r = await this.writer.runAndReadAll(TABLES.map((t) => `SELECT '${t.name}', count(*) FROM ${t.name}`).join(' UNION ALL '));
+      return Object.fromEntries(r.getRowsJson().map(([t, n]) => [String(t), Number(n)]));
+    });
+  }
+
+  /** Resolves once the writes asked for so far are done (or failed). */
+  async idle(): Promise<void> {
+    await this.writing;
   }
 
   close(): void {

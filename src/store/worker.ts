@@ -35,14 +35,15 @@ async function serve(): Promise<void> {
       );
     };
     switch (r.op) {
-      case 'append': reply(Promise.resolve().then(() => store.append(r.batch))); break;
+      case 'append': reply(store.append(r.batch)); break;
       case 'query': reply(store.query(r.sql, r.options)); break;
       case 'retain': reply(store.retain(r.limits)); break;
       case 'counts': reply(store.counts()); break;
       case 'close':
-        store.close();
-        reply(Promise.resolve(null));
-        port.close();
+        reply(store.idle().then(() => {
+          store.close();
+          return null;
+        }).finally(() => port.close()));
         break;
     }
   });
