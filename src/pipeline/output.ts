@@ -343,16 +343,23 @@ export class FileOutput implements LineOutput {
       close(this.closeAfterWrite, () => undefined);
       this.closeAfterWrite = undefined;
     }
-    const chunk = this.queue.shift();
-    if (!chunk || this.fd === undefined) {
+    if (this.queue.length === 0 || this.fd === undefined) {
       this.writing = false;
       for (const w of this.waiters.splice(0)) w();
       if (this.fd !== undefined) this.hooks.onDrained();
       return;
     }
     this.writing = true;
-    const pieces = this.brokenLine ? [Buffer.from('\n'), ...chunk.pieces] : chunk.pieces;
-    const total = this.brokenLine ? chunk.size + 1 : chunk.size;
+    // Every batch queued goes in this one write: batches queued while the event loop was busy
+    // (a long release formats thousands of lines) would otherwise wait a turn of the loop each.
+    const chunks = this.queue.splice(0);
+    const lead = this.brokenLine ? 1 : 0;
+    const pieces: Buffer[] = lead ? [Buffer.from('\n')] : [];
+    let total = lead;
+    for (const c of chunks) {
+      for (const p of c.pieces) pieces.push(p);
+      total += c.size;
+    }
     const fd = this.fd;
     let done = 0;
     const step = (): void => {
@@ -362,16 +369,36 @@ export class FileOutput implements LineOutput {
           done += n;
           if (done < total) return step();
           this.brokenLine = false;
-          this.pending -= chunk.size;
+          for (const c of chunks) this.pending -= c.size;
           return this.next();
         }
-        this.pending -= chunk.size;
-        this.hooks.onWriteFailed(err, chunk.events, chunk.owed);
-        if (done === 0) return this.next();
-        this.takeBack(fd, done, () => this.next());
+        this.failed(err, fd, chunks, done - lead);
       });
     };
     step();
+  }
+
+  /**
+   * A write of `chunks` failed after `written` of their bytes: the batches wholly written stay,
+   * the one the failure cut is lost (counted, and its written part taken back), and the batches
+   * after it were not tried: they go back to the front of the queue, tried again next.
+   */
+  private failed(err: NodeJS.ErrnoException, fd: number, chunks: Chunk[], written: number): void {
+    let i = 0;
+    let before = 0;
+    while (i < chunks.length && before + chunks[i]!.size <= written) {
+      this.pending -= chunks[i]!.size;
+      before += chunks[i++]!.size;
+    }
+    this.brokenLine = written < 0; // the lead newline itself was not written
+    const cut = chunks[i];
+    if (!cut) return this.next();
+    this.queue.unshift(...chunks.slice(i + 1));
+    this.pending -= cut.size;
+    this.hooks.onWriteFailed(err, cut.events, cut.owed);
+    const partial = written - before;
+    if (partial <= 0) return this.next();
+    this.takeBack(fd, partial, () => this.next());
   }
 
   /** Removes the `written` bytes of a batch that failed midway. */
