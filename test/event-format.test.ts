@@ -185,3 +185,35 @@ describe('the bytes of a file\'s write', () => {
     }
   });
 });
+
+describe('process texts kept per image', () => {
+  const shared = (l: ReturnType<TetragonFormatter['encode']>): Buffer | undefined =>
+    (l instanceof Fragments ? l.parts.find((x): x is Buffer => Buffer.isBuffer(x)) : undefined);
+
+  test('a field the cache fills in later makes the text again; a busy process keeps its bytes among 1,100 others', () => {
+    const procs = new FakeLookup();
+    const busy = procs.add(info({ pid: 300, comm: 'busy', ppid: 0 }));
+    const f = new TetragonFormatter('json', { node: 'node1', lookup: procs, hostNamespaces: {} });
+    const open = (pid: number) => ({ ...fileEvent({ syscall: 'openat', op: 'open', path: '/etc/hosts' }, pid), timeNs: at(1).timeNs });
+    for (let i = 0; i < 2; i++) f.encode(open(300));
+    const bytes = shared(f.encode(open(300)));
+    assert.ok(bytes, 'from the third event on, the text as shared bytes');
+    assert.equal(shared(f.encode(open(300))), bytes, 'the same bytes, not made again');
+    // Later the cache learns the cwd (a /proc read): the next line has it.
+    (busy as { cwd: string }).cwd = '/srv/new';
+    assert.equal((JSON.parse(String(f.encode(open(300)))) as { file: { process: { cwd: string } } }).file.process.cwd, '/srv/new');
+    const kept = (() => {
+      for (let i = 0; i < 3; i++) f.encode(open(300));
+      return shared(f.encode(open(300)));
+    })();
+    assert.ok(kept && kept !== bytes);
+    // 1,100 other processes (the cache keeps 1,024 texts), the busy one's events among them.
+    for (let i = 0; i < 1100; i++) {
+      procs.add(info({ pid: 1000 + i, comm: `p${i}`, ppid: 0 }));
+      f.encode(open(1000 + i));
+      if (i % 10 === 0) assert.equal(shared(f.encode(open(300))), kept, `still kept after ${i}`);
+    }
+    // The first of the others went out long ago: its text is made again (a string the first time).
+    assert.equal(shared(f.encode(open(1000))), undefined);
+  });
+});
