@@ -180,6 +180,12 @@ export interface RunOptions {
   tracerCpu?: number;
   /** Collect per-program run counts and times (needs kernel.bpf_stats_enabled = 1). */
   progStats?: boolean;
+  /**
+   * How long the tracer's output must stay the same size before it is stopped (default 300 ms).
+   * Tests that count every event wait longer: on a loaded host a reader still behind can be
+   * off its CPU that long, and stopping it then drops what it had not written yet.
+   */
+  quietMs?: number;
 }
 
 /** Whether the process is blocked in epoll_wait: a libbpf-tools tool in its perf-buffer poll loop, i.e. attached. */
@@ -336,12 +342,12 @@ export async function runTraced(tracer: Tracer | undefined, o: RunOptions): Prom
     const report = await storm.finished(stormTimeout);
     const progs = o.progStats ? progDeltas(progs0, progStats(proc.pid)) : undefined;
     // The tracer may still be writing what it received: wait until its output
-    // has not grown for 300 ms (bounded; the peers poll every 100 ms), then stop it.
+    // has not grown for quietMs (bounded; the peers poll every 100 ms), then stop it.
     if (tracer.sink !== 'null') {
       let last = fileSize(out);
       let lastGrowth = performance.now();
       const deadline = lastGrowth + 30_000;
-      while (performance.now() < deadline && performance.now() - lastGrowth < 300) {
+      while (performance.now() < deadline && performance.now() - lastGrowth < (o.quietMs ?? 300)) {
         await sleep(25);
         const s = fileSize(out);
         if (s !== last) {

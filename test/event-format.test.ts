@@ -6,12 +6,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent, eventEncoder, eventFormatter, formatEvent, type EventFormatter } from '../src/output/event-format.js';
 import { eventSensor, eventTime, VIGIL_EVENT_KINDS, type VigilEvent } from '../src/pipeline/index.js';
-import { TetragonFormatter } from '../src/output/tetragon.js';
+import { TetragonFormatter, fileMembers, fileObject } from '../src/output/tetragon.js';
 import { newFlowRecord } from '../src/network/flow-format.js';
 import { BootClock } from '../src/util/clock.js';
-import { Fragments, bytesOf } from '../src/pipeline/output.js';
+import { Fragments, bytesOf, piecesAfter, piecesOf } from '../src/pipeline/output.js';
 import { FieldMask } from '../src/output/field-mask.js';
 import { EPOCH, FakeLookup, START, fileEvent, info, sysEvent } from './rules-live-util.js';
+import type { FileEvent } from '../src/sensors/file-events.js';
 
 const clock = BootClock.fixed(EPOCH - START);
 const lookup = new FakeLookup();
@@ -136,10 +137,83 @@ describe('VigilEvent', () => {
         const written = lines.filter((l) => l !== undefined);
         const batch = { lines: encoded.filter((l) => l !== undefined), sensors: [] };
         assert.equal(bytesOf(batch).toString('utf8'), `${written.join('\n')}\n`, `${format} ${fields ? 'masked' : ''}`);
+        // A file's writev: the same bytes, the shared process texts written from their own buffers.
+        const pieces = piecesOf(batch);
+        assert.equal(Buffer.concat(pieces).toString('utf8'), `${written.join('\n')}\n`, `${format} ${fields ? 'masked' : ''} in pieces`);
         if (format !== 'compact' && !fields) {
           assert.ok(encoded.some((l) => l instanceof Fragments), `${format}: process texts shared as bytes`);
+          const shared = encoded.flatMap((l) => (l instanceof Fragments ? l.parts.filter((x) => Buffer.isBuffer(x)) : []));
+          assert.ok(shared.length > 0 && shared.every((b) => pieces.includes(b)), `${format}: shared bytes written where they are`);
         }
       }
     }
+  });
+});
+
+describe('the bytes of a file\'s write', () => {
+  test('piecesAfter: what is left of a write cut short anywhere, even inside a piece', () => {
+    const pieces = [Buffer.from('ab'), Buffer.alloc(600, 'x'), Buffer.from('c\n')];
+    const all = Buffer.concat(pieces);
+    for (let n = 0; n <= all.length; n++) assert.deepEqual(Buffer.concat(piecesAfter(pieces, n)), all.subarray(n), `after ${n}`);
+    assert.deepEqual(piecesAfter(pieces, all.length), []);
+  });
+
+  test('piecesOf: short shared bytes copied, long ones their own piece, text runs between them one piece each', () => {
+    const long = Buffer.alloc(700, 'p');
+    const short = Buffer.from('{"pid":1}');
+    const lines = [new Fragments(['{"a":', long, ',"b":', short, '}']), 'plain é', new Fragments(['{"c":', long, '}'])];
+    const pieces = piecesOf({ lines, sensors: [] });
+    assert.equal(Buffer.concat(pieces).toString('utf8'), `${lines.map(String).join('\n')}\n`);
+    assert.equal(pieces.filter((p) => p === long).length, 2, 'the long bytes twice, not copied');
+    assert.equal(pieces.length, 5, '"{"a":" | long | the text up to the next long | long | "}\\n"');
+    assert.equal(piecesOf({ lines: ['x', 'y'], sensors: [] }).length, 1, 'text alone: one buffer');
+  });
+
+  test('json file members made as text are what JSON.stringify writes of the object', () => {
+    const odd = ['/tmp/"quoted"\\back', '/tmp/\u0001ctl\n', '/tmp/ü€😀', '/tmp/lone\ud800', ''];
+    const cases: FileEvent[] = [
+      fileEvent({ syscall: 'openat', op: 'open', path: '/etc/passwd' }, 1),
+      fileEvent({ syscall: 'openat', op: 'open', path: '/etc/x', mode: 0o644, ret: -2, flags: Object.freeze(['O_WRONLY', 'O_CREAT']) }, 1),
+      fileEvent({ syscall: 'openat', op: 'open', path: '/etc/y', dev: 2049, ino: 2 ** 53 + 2, ret: 4 }, 1),
+      fileEvent({ syscall: 'renameat2', op: 'rename', path: '/a', target: '/b "c"', rawTarget: 'b "c"', flags: [] }, 1),
+      fileEvent({ syscall: 'symlinkat', op: 'symlink', path: '/l', target: '../t', rawTarget: '../t' }, 1),
+      ...odd.map((path) => fileEvent({ syscall: 'unlinkat', op: 'unlink', path, rawPath: `${path}/raw`, ret: 0 }, 1)),
+    ];
+    for (const e of cases) {
+      assert.equal(`{${fileMembers(e).slice(1)}}`, JSON.stringify(fileObject(e)), e.path);
+      assert.equal(fileMembers(e), fileMembers(e), 'flag texts kept per list');
+    }
+  });
+});
+
+describe('process texts kept per image', () => {
+  const shared = (l: ReturnType<TetragonFormatter['encode']>): Buffer | undefined =>
+    (l instanceof Fragments ? l.parts.find((x): x is Buffer => Buffer.isBuffer(x)) : undefined);
+
+  test('a field the cache fills in later makes the text again; a busy process keeps its bytes among 1,100 others', () => {
+    const procs = new FakeLookup();
+    const busy = procs.add(info({ pid: 300, comm: 'busy', ppid: 0 }));
+    const f = new TetragonFormatter('json', { node: 'node1', lookup: procs, hostNamespaces: {} });
+    const open = (pid: number) => ({ ...fileEvent({ syscall: 'openat', op: 'open', path: '/etc/hosts' }, pid), timeNs: at(1).timeNs });
+    for (let i = 0; i < 2; i++) f.encode(open(300));
+    const bytes = shared(f.encode(open(300)));
+    assert.ok(bytes, 'from the third event on, the text as shared bytes');
+    assert.equal(shared(f.encode(open(300))), bytes, 'the same bytes, not made again');
+    // Later the cache learns the cwd (a /proc read): the next line has it.
+    (busy as { cwd: string }).cwd = '/srv/new';
+    assert.equal((JSON.parse(String(f.encode(open(300)))) as { file: { process: { cwd: string } } }).file.process.cwd, '/srv/new');
+    const kept = (() => {
+      for (let i = 0; i < 3; i++) f.encode(open(300));
+      return shared(f.encode(open(300)));
+    })();
+    assert.ok(kept && kept !== bytes);
+    // 1,100 other processes (the cache keeps 1,024 texts), the busy one's events among them.
+    for (let i = 0; i < 1100; i++) {
+      procs.add(info({ pid: 1000 + i, comm: `p${i}`, ppid: 0 }));
+      f.encode(open(1000 + i));
+      if (i % 10 === 0) assert.equal(shared(f.encode(open(300))), kept, `still kept after ${i}`);
+    }
+    // The first of the others went out long ago: its text is made again (a string the first time).
+    assert.equal(shared(f.encode(open(1000))), undefined);
   });
 });

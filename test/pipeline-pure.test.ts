@@ -1,10 +1,14 @@
 // The event pipeline's logic without a kernel: the time-ordered merge, loss
-// accounting, sizes, and a sink over a stream that stops reading.
+// accounting, sizes, a sink over a stream that stops reading, and a file output's writes.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FileOutput, Fragments, type EventCounts } from '../src/pipeline/output.js';
 import {
   EventPipeline, HttpOutput, LossCounter, Sink, StreamOutput, TimeOrderedMerge, describeLosses, formatByteSize, parseByteSize,
   type PipelineSource,
@@ -299,5 +303,52 @@ describe('a consumer of every event (derive) and events the sinks are not offere
     assert.deepEqual(offered, ['alert1', 'file2', 'file3']);
     assert.equal(pipeline.stats.released, 3);
     await pipeline.close(0);
+  });
+});
+
+describe('a file output (one writev for every batch queued)', () => {
+  const hooksInto = (failed: { events: EventCounts; code?: string }[]) => ({
+    onWriteFailed: (err: NodeJS.ErrnoException, events: EventCounts) => failed.push({ events, code: err.code }),
+    onClosed: () => assert.fail('not closed'),
+    onDrained: () => undefined,
+  });
+  const batch = (sensor: string, n: number, text: string) => ({
+    lines: Array.from({ length: n }, (_, i) => new Fragments([`{"${sensor}":${i},"p":`, Buffer.alloc(600, text), '}'])),
+    sensors: Array.from({ length: n }, () => sensor),
+  });
+
+  test('batches queued while one is written go out together, whole and in order', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-fileout-'));
+    try {
+      const failed: { events: EventCounts }[] = [];
+      const out = FileOutput.open(path.join(dir, 'out.json'), hooksInto(failed));
+      const batches = [batch('a', 3, 'x'), batch('b', 2, 'y'), batch('c', 4, 'z')];
+      for (const b of batches) out.write(b);
+      assert.ok(out.pendingBytes > 0);
+      assert.equal(await out.settle(5000), true);
+      assert.equal(out.pendingBytes, 0);
+      out.close();
+      const want = batches.flatMap((b) => b.lines.map(String)).join('\n');
+      assert.equal(readFileSync(path.join(dir, 'out.json'), 'utf8'), `${want}\n`);
+      assert.deepEqual(failed, []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a failed write (ENOSPC, /dev/full) loses each batch once, counted by sensor; the ones after it are tried again', async () => {
+    const failed: { events: EventCounts; code?: string }[] = [];
+    const fd = openSync('/dev/full', 'w');
+    try {
+      const out = FileOutput.fromFd('/dev/full', fd, hooksInto(failed));
+      // The first is written at once; the next two wait and go in one write, whose failure cuts the first of them.
+      for (const b of [batch('a', 3, 'x'), batch('b', 2, 'y'), batch('c', 4, 'z')]) out.write(b);
+      await out.settle(5000);
+      assert.equal(out.pendingBytes, 0);
+      assert.deepEqual(failed.map((f) => [...f.events]), [[['a', 3]], [['b', 2]], [['c', 4]]]);
+      assert.ok(failed.every((f) => f.code === 'ENOSPC'));
+    } finally {
+      closeSync(fd);
+    }
   });
 });

@@ -279,29 +279,73 @@ function compactHead(p: ProcessInfo): string {
   return h;
 }
 
-type TextCache = Map<ProcessInfo, { key: string; json: string; used?: boolean; bytes?: Buffer }>;
+/**
+ * What a process's text depends on besides the image itself: every field the cache may still fill
+ * in after the first event (parent link, container, flags from a later /proc read), the exit, the
+ * pod, and the field mask it went through. Compared field by field on every event (no key string).
+ */
+interface ImageState {
+  readonly execId: string;
+  readonly parentExecId: string | undefined;
+  readonly container: string | null;
+  readonly source: ProcessInfo['source'];
+  readonly tid: number;
+  readonly euid: number;
+  readonly cwd: string;
+  readonly exited: boolean;
+  /** What names its container so far: 'pod', 'container' (Docker, Podman) or ''. */
+  readonly named: string;
+  readonly mask: FieldMask | undefined;
+}
 
-/** A process's text from `cache` when it was made for the same key, else made and kept; least recently used out first. */
-function cachedText(cache: TextCache, p: ProcessInfo, key: string, make: () => string): string {
-  const hit = cache.get(p);
-  cache.delete(p);
-  if (hit?.key === key) {
-    cache.set(p, hit);
-    return hit.json;
-  }
-  const json = make();
-  if (cache.size >= PROCESS_JSON_CACHE_MAX) cache.delete(cache.keys().next().value!);
-  cache.set(p, { key, json });
-  return json;
+interface CachedText extends ImageState {
+  json: string;
+  used?: boolean;
+  bytes?: Buffer;
+  /** The cache's clock when the entry last moved to the recent end. */
+  moved: number;
+}
+
+function sameImage(c: ImageState, p: ProcessInfo, exited: boolean, named: string, mask: FieldMask | undefined): boolean {
+  return c.execId === p.execId && c.parentExecId === p.parentExecId && c.container === containerId(p) &&
+    c.source === p.source && c.tid === p.tid && c.euid === p.euid && c.cwd === p.cwd && c.exited === exited &&
+    c.named === named && c.mask === mask;
 }
 
 /**
- * What a process's text depends on besides the image itself: every field the cache may still fill
- * in after the first event (parent link, container, flags from a later /proc read), and the exit.
+ * Process texts by image, least recently used out first. A hit moves its entry to the recent end
+ * only when it has not moved in the last TOUCH_SLACK uses: a storm of one process's events then
+ * costs a lookup, not a delete and an insert each. An entry that skipped its move is still among the
+ * last TOUCH_SLACK + 1 moved, far from the old end of a cache of PROCESS_JSON_CACHE_MAX.
  */
-function imageKey(p: ProcessInfo, exited: boolean, named: string): string {
-  return `${p.execId}|${p.parentExecId ?? ''}|${containerId(p) ?? ''}|${p.source}|${p.tid}|${p.euid}|${p.cwd}|${exited}|${named}`;
+class TextCache {
+  private readonly map = new Map<ProcessInfo, CachedText>();
+  private clock = 0;
+
+  /** p's entry for this state, made by `make` when missing or stale. */
+  get(p: ProcessInfo, exited: boolean, named: string, mask: FieldMask | undefined, make: () => string): CachedText {
+    const now = ++this.clock;
+    const hit = this.map.get(p);
+    if (hit && sameImage(hit, p, exited, named, mask)) {
+      if (now - hit.moved > TOUCH_SLACK) {
+        this.map.delete(p);
+        this.map.set(p, hit);
+        hit.moved = now;
+      }
+      return hit;
+    }
+    const entry: CachedText = {
+      execId: p.execId, parentExecId: p.parentExecId, container: containerId(p), source: p.source, tid: p.tid,
+      euid: p.euid, cwd: p.cwd, exited, named, mask, json: make(), moved: now,
+    };
+    if (hit) this.map.delete(p);
+    else if (this.map.size >= PROCESS_JSON_CACHE_MAX) this.map.delete(this.map.keys().next().value!);
+    this.map.set(p, entry);
+    return entry;
+  }
 }
+
+const TOUCH_SLACK = 64;
 
 /** Tetragon's Pod of a CRI container (a sandbox's process: the pod, with its sandbox as the container). */
 export function tetragonPod(m: CriContainer): TetragonPod {
@@ -512,11 +556,15 @@ export class TetragonFormatter {
    * a host spawning thousands of processes (issue 11).
    */
   private processJson(p: ProcessInfo, exited = false): string {
-    return cachedText(this.jsonCache, p, imageKey(p, exited, this.namedBy(p)), () => JSON.stringify(this.process(p, exited)));
+    return this.processText(p, exited).json;
+  }
+
+  private processText(p: ProcessInfo, exited: boolean): CachedText {
+    return this.jsonCache.get(p, exited, this.namedBy(p), undefined, () => JSON.stringify(this.process(p, exited)));
   }
 
   /** Process texts by image, least recently used first. */
-  private readonly jsonCache: TextCache = new Map();
+  private readonly jsonCache = new TextCache();
 
   /**
    * A process's object through a field mask, as JSON text; kept per image like processJson's
@@ -525,14 +573,17 @@ export class TetragonFormatter {
    */
   private maskedProcessJson(p: ProcessInfo, exited: boolean, mask: FieldMask, bin?: TetragonBinaryProperties): string {
     if (bin) return JSON.stringify(mask.apply({ ...this.process(p, exited), binary_properties: bin }));
-    return cachedText(this.maskedCache, p, `${imageKey(p, exited, this.namedBy(p))}|${mask.text}`, () => JSON.stringify(mask.apply(this.process(p, exited))));
+    return this.maskedCache.get(p, exited, this.namedBy(p), mask, () => JSON.stringify(mask.apply(this.process(p, exited)))).json;
   }
 
-  private readonly maskedCache: TextCache = new Map();
+  private readonly maskedCache = new TextCache();
 
   /** `{"<key>":{<masked body>},"node_name":..,"time":..}`: envelope() with --fields. */
-  private maskedEnvelope(mask: FieldMask, key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+  private maskedEnvelope(mask: FieldMask, key: string, e: SensorEvent, p: ProcessInfo, members: EnvelopeRest,
     timeNs: bigint): string {
+    // Members given as text (callers pass objects with a mask) are masked as the object they spell.
+    const rest = typeof members === 'string' ? (members ? JSON.parse(`{${members.slice(1)}}`) as Record<string, unknown> : undefined)
+      : members;
     const parts: string[] = [];
     const exited = e.kind === 'exit';
     const proc = mask.field('process');
@@ -565,17 +616,19 @@ export class TetragonFormatter {
    * `{"<key>":{"process":..,"parent":..,"ancestors":..,<rest>},"node_name":..,"time":..}`; with
    * `fragments`, as Fragments whose process texts are the cached UTF-8 bytes (written as they are).
    */
-  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: EnvelopeRest,
     timeNs: bigint): string;
-  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: EnvelopeRest,
     timeNs: bigint, fragments: boolean): Line;
-  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: Record<string, unknown> | undefined,
+  private envelope(key: string, e: SensorEvent, p: ProcessInfo, rest: EnvelopeRest,
     timeNs: bigint, fragments = false): Line {
     if (this.opts.fields) return this.maskedEnvelope(this.opts.fields, key, e, p, rest, timeNs);
     const parent = this.parentOf(e, p);
     const anc = this.ancestorsOf(p);
     let tail = '';
-    if (rest) {
+    if (typeof rest === 'string') {
+      tail = rest;
+    } else if (rest) {
       const r = JSON.stringify(rest);
       if (r.length > 2) tail = `,${r.slice(1, -1)}`;
     }
@@ -604,9 +657,8 @@ export class TetragonFormatter {
    * and shared by its later events. A process seen once (an exec of a short-lived one) costs no copy.
    */
   private processBytes(p: ProcessInfo, exited = false): string | Buffer {
-    const text = this.processJson(p, exited);
-    const hit = this.jsonCache.get(p);
-    if (!hit || hit.json !== text) return text;
+    const hit = this.processText(p, exited);
+    const text = hit.json;
     if (hit.bytes) return hit.bytes;
     if (!hit.used) {
       hit.used = true;
@@ -643,11 +695,8 @@ export class TetragonFormatter {
           filename: e.filename, arguments: tetragonArguments(e.args), cwd: e.cwd, ret: -e.errno, error: e.error,
         }, e.timeNs, fragments);
       case 'file':
-        return this.envelope('file', e, p, {
-          op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall,
-          raw_path: e.rawPath, ...(e.target !== null ? { raw_target: e.rawTarget } : {}),
-          ...(e.ino !== null ? { dev: e.dev, ino: e.ino } : {}),
-        }, e.timeNs, fragments);
+        // Through a field mask the members are an object to mask; otherwise their text, made directly.
+        return this.envelope('file', e, p, this.opts.fields ? fileObject(e) : fileMembers(e), e.timeNs, fragments);
       default:
         return assertNever(e);
     }
@@ -828,6 +877,47 @@ export function syscallFunction(name: string): string {
 }
 
 const SYSCALL_PREFIX = process.arch === 'arm64' ? '__arm64_sys_' : process.arch === 'x64' ? '__x64_sys_' : 'sys_';
+
+/**
+ * The members an envelope adds after process and parent: an object (JSON.stringify'd, or masked
+ * with --fields), or their JSON text already made (",\"op\":..."; "" for none).
+ */
+type EnvelopeRest = Record<string, unknown> | string | undefined;
+
+/** json's file members, as an object (for a field mask). */
+export function fileObject(e: FileEvent): Record<string, unknown> {
+  return {
+    op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall,
+    raw_path: e.rawPath, ...(e.target !== null ? { raw_target: e.rawTarget } : {}),
+    ...(e.ino !== null ? { dev: e.dev, ino: e.ino } : {}),
+  };
+}
+
+/**
+ * json's file members as text: what `JSON.stringify(fileObject(e))` writes between its braces
+ * (after a comma), made without the object (the open storm makes one per open). op and syscall
+ * are names from fixed tables (nothing to escape); numbers print as JSON prints them.
+ */
+export function fileMembers(e: FileEvent): string {
+  let s = `,"op":"${e.op}","path":${JSON.stringify(e.path)},"flags":${flagsJson(e.flags)},"mode":${e.mode},` +
+    `"ret":${e.ret},"target":${e.target === null ? 'null' : JSON.stringify(e.target)},"syscall":"${e.syscall}",` +
+    `"raw_path":${JSON.stringify(e.rawPath)}`;
+  if (e.target !== null) s += `,"raw_target":${JSON.stringify(e.rawTarget)}`;
+  if (e.ino !== null) s += `,"dev":${e.dev},"ino":${e.ino}`;
+  return s;
+}
+
+/** A flag list's JSON, once per list (the file sensor shares one frozen list per flag word). */
+function flagsJson(flags: readonly string[]): string {
+  let j = flagTexts.get(flags);
+  if (j === undefined) {
+    j = JSON.stringify(flags);
+    if (Object.isFrozen(flags)) flagTexts.set(flags, j);
+  }
+  return j;
+}
+
+const flagTexts = new WeakMap<readonly string[], string>();
 
 /** A file event's process_kprobe body (beside process and parent). */
 function fileKprobe(e: FileEvent): Record<string, unknown> {

@@ -3,7 +3,7 @@
 // events per sensor in them, so that a batch that never arrives is counted
 // as lost for the right sensors; both say how many bytes are still waiting
 // (the sink bounds that), and neither throws on a failed write.
-import { close, constants, fstatSync, ftruncate, openSync, readFileSync, write } from 'node:fs';
+import { close, constants, fstatSync, ftruncate, openSync, readFileSync, writev } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { Loss } from './loss.js';
 
@@ -84,6 +84,73 @@ export function bytesOf(b: Batch): Buffer {
 }
 
 const NEWLINE = 0x0a;
+
+/** Shared pieces at least this long are written from where they are (writev), not copied into the batch's buffer. */
+const SHARED_MIN = 512;
+
+/**
+ * The batch as bytesOf's bytes, in pieces for one writev: the shared bytes of Fragments (a
+ * process's JSON, kilobytes, the same for thousands of lines) are written from their own buffer,
+ * never copied; the text between them (and short shared pieces) is encoded into one buffer, each
+ * run of it one piece.
+ */
+export function piecesOf(b: Batch): Buffer[] {
+  let copied = 0;
+  let shared = 0;
+  for (const l of b.lines) {
+    if (typeof l === 'string') {
+      copied += Buffer.byteLength(l);
+    } else {
+      for (const p of l.parts) {
+        if (typeof p === 'string') copied += Buffer.byteLength(p);
+        else if (p.length >= SHARED_MIN) shared++;
+        else copied += p.length;
+      }
+    }
+    copied++;
+  }
+  if (shared === 0) return [bytesOf(b)];
+  const out = Buffer.allocUnsafe(copied) as Utf8Buffer;
+  const pieces: Buffer[] = [];
+  let at = 0;
+  let start = 0;
+  for (const l of b.lines) {
+    if (typeof l === 'string') {
+      at += HAS_UTF8_WRITE ? out.utf8Write(l, at) : out.write(l, at);
+    } else {
+      for (const p of l.parts) {
+        if (typeof p === 'string') {
+          at += HAS_UTF8_WRITE ? out.utf8Write(p, at) : out.write(p, at);
+        } else if (p.length < SHARED_MIN) {
+          out.set(p, at);
+          at += p.length;
+        } else {
+          if (at > start) pieces.push(out.subarray(start, at));
+          pieces.push(p);
+          start = at;
+        }
+      }
+    }
+    out[at++] = NEWLINE;
+  }
+  if (at > start) pieces.push(out.subarray(start, at));
+  return pieces;
+}
+
+/** The pieces after the first `n` bytes (what is left of a write cut short). */
+export function piecesAfter(pieces: readonly Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < pieces.length && n >= pieces[i]!.length) n -= pieces[i++]!.length;
+  const rest = pieces.slice(i);
+  if (n > 0 && rest.length) rest[0] = rest[0]!.subarray(n);
+  return rest;
+}
+
+function sizeOf(pieces: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
+}
 
 /**
  * Node's own UTF-8 writer: what Buffer.write calls after checking its arguments, which makes
@@ -206,7 +273,9 @@ export class StreamOutput implements LineOutput {
 }
 
 interface Chunk {
-  buf: Buffer;
+  /** The batch's bytes in pieces (piecesOf), written with one writev. */
+  pieces: Buffer[];
+  size: number;
   events: EventCounts;
   owed: Loss[];
 }
@@ -262,9 +331,10 @@ export class FileOutput implements LineOutput {
       this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'EBADF' }), events);
       return;
     }
-    const buf = bytesOf(batch);
-    this.queue.push({ buf, events, owed: lossesOf(batch.sensors) });
-    this.pending += buf.length;
+    const pieces = piecesOf(batch);
+    const size = sizeOf(pieces);
+    this.queue.push({ pieces, size, events, owed: lossesOf(batch.sensors) });
+    this.pending += size;
     if (!this.writing) this.next();
   }
 
@@ -273,34 +343,62 @@ export class FileOutput implements LineOutput {
       close(this.closeAfterWrite, () => undefined);
       this.closeAfterWrite = undefined;
     }
-    const chunk = this.queue.shift();
-    if (!chunk || this.fd === undefined) {
+    if (this.queue.length === 0 || this.fd === undefined) {
       this.writing = false;
       for (const w of this.waiters.splice(0)) w();
       if (this.fd !== undefined) this.hooks.onDrained();
       return;
     }
     this.writing = true;
-    let buf = chunk.buf;
-    if (this.brokenLine) buf = Buffer.concat([Buffer.from('\n'), buf]);
+    // Every batch queued goes in this one write: batches queued while the event loop was busy
+    // (a long release formats thousands of lines) would otherwise wait a turn of the loop each.
+    const chunks = this.queue.splice(0);
+    const lead = this.brokenLine ? 1 : 0;
+    const pieces: Buffer[] = lead ? [Buffer.from('\n')] : [];
+    let total = lead;
+    for (const c of chunks) {
+      for (const p of c.pieces) pieces.push(p);
+      total += c.size;
+    }
     const fd = this.fd;
     let done = 0;
     const step = (): void => {
-      write(fd, buf, done, buf.length - done, null, (err, n) => {
+      // libuv writes the pieces IOV_MAX at a time until all are written or one write fails.
+      writev(fd, done ? piecesAfter(pieces, done) : pieces, null, (err, n) => {
         if (!err) {
           done += n;
-          if (done < buf.length) return step();
+          if (done < total) return step();
           this.brokenLine = false;
-          this.pending -= chunk.buf.length;
+          for (const c of chunks) this.pending -= c.size;
           return this.next();
         }
-        this.pending -= chunk.buf.length;
-        this.hooks.onWriteFailed(err, chunk.events, chunk.owed);
-        if (done === 0) return this.next();
-        this.takeBack(fd, done, () => this.next());
+        this.failed(err, fd, chunks, done - lead);
       });
     };
     step();
+  }
+
+  /**
+   * A write of `chunks` failed after `written` of their bytes: the batches wholly written stay,
+   * the one the failure cut is lost (counted, and its written part taken back), and the batches
+   * after it were not tried: they go back to the front of the queue, tried again next.
+   */
+  private failed(err: NodeJS.ErrnoException, fd: number, chunks: Chunk[], written: number): void {
+    let i = 0;
+    let before = 0;
+    while (i < chunks.length && before + chunks[i]!.size <= written) {
+      this.pending -= chunks[i]!.size;
+      before += chunks[i++]!.size;
+    }
+    this.brokenLine = written < 0; // the lead newline itself was not written
+    const cut = chunks[i];
+    if (!cut) return this.next();
+    this.queue.unshift(...chunks.slice(i + 1));
+    this.pending -= cut.size;
+    this.hooks.onWriteFailed(err, cut.events, cut.owed);
+    const partial = written - before;
+    if (partial <= 0) return this.next();
+    this.takeBack(fd, partial, () => this.next());
   }
 
   /** Removes the `written` bytes of a batch that failed midway. */
@@ -333,7 +431,7 @@ export class FileOutput implements LineOutput {
     const fd = this.fd;
     this.fd = undefined;
     for (const c of this.queue.splice(0)) {
-      this.pending -= c.buf.length;
+      this.pending -= c.size;
       this.hooks.onClosed(Object.assign(new Error('output closed'), { code: 'EBADF' }), c.events);
     }
     // A write in flight still uses the descriptor: it is closed after it.
