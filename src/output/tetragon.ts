@@ -282,7 +282,7 @@ function compactHead(p: ProcessInfo): string {
 /**
  * What a process's text depends on besides the image itself: every field the cache may still fill
  * in after the first event (parent link, container, flags from a later /proc read), the exit, the
- * pod, and the field mask it went through. Compared field by field on every event (no key string).
+ * names of its pod or container, and the field mask it went through. Compared field by field on every event (no key string).
  */
 interface ImageState {
   readonly execId: string;
