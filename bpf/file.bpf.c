@@ -99,6 +99,7 @@ struct file_work {
 	__u8 work[WORK_SIZE];			/* a name made absolute and normalised */
 	__u8 raw[2][VIGIL_FILE_PATH_MAX];	/* the names as given */
 	struct vigil_path_key key;		/* the prefix filter's key */
+	struct pt_regs regs;			/* an open's registers at syscall entry */
 };
 
 VIGIL_INDEXED_MAP(file_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct file_scratch);
@@ -422,26 +423,36 @@ __noinline int file_opened(long fd)
 __noinline int file_top_allows(long fd)
 {
 	struct file_work *w = get_work();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct __vigil_path_measured m;
 	struct path fpath, root;
 	__u32 flags = 0, n, at = 0;
-	struct file *f;
+	struct fdtable *fdt;
+	struct fs_struct *fs;
+	struct file *f = NULL;
 
-	if (!w)
+	if (!w || fd < 0)
 		return 1;
-	f = vigil_task_fd_file(task, fd);
-	if (!f)
+	/* The task, its files, fd table and fs through BTF: plain loads the
+	 * kernel guards, not a helper call each. */
+	fdt = task->files->fdt;
+	if (!fdt || (unsigned long)fd >= fdt->max_fds)
+		return 1;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
 		return 1;
 	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	vigil_task_root_pwd(task, &root, NULL);
+	fs = task->fs;
+	if (!fs)
+		return 1;
+	root.dentry = fs->root.dentry;
+	root.mnt = fs->root.mnt;
 	vigil_path_measure(w->work, WORK_MASK, &fpath, &root, NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH,
 			   VIGIL_FILE_ERROR_PATH);
 	if (flags)
 		return 1;
 	/* "/top/" ("/" for the root), cut to the key: a cut name has no '/'
-	 * after it, so only prefixes of it match, as for the whole path. */
-	__builtin_memset(&w->key, 0, sizeof(w->key));
+	 * after it, so only prefixes of it match, as for the whole path. The
+	 * trie reads no byte past prefixlen: the rest of the key is not cleared. */
 	w->key.path[at++] = '/';
 	n = m.top_len;
 	if (n > sizeof(w->key.path) - 2)
@@ -743,59 +754,65 @@ static __always_inline __u32 open_mode_status(__u64 flags)
  * the syscall copied it), and is finished as any open: the opened file's
  * path, or a failed open's name made absolute and normalised.
  */
-static __always_inline int open_exit(struct trace_event_raw_sys_exit *ctx, __u16 syscall)
+static __always_inline bool open_filters_pass(long ret)
+{
+	if (!(vigil_filter_flags & VIGIL_FILTER_PATH))
+		return vigil_filter_pass();
+	if (!vigil_filter_task_pass() || (ret >= 0 && !file_top_allows(ret))) {
+		vigil_filter_count(false);
+		return false;
+	}
+	return true;
+}
+
+/* An open that passed the filters, made into a record and sent. Global:
+ * verified once, and the rejecting path of the programs stays short. */
+__noinline int file_open_send(long ret, __u32 syscall, __s32 nr)
 {
 	struct file_args a = { .syscall = syscall, .op = VIGIL_FILE_OP_OPEN, .dfd = AT_FDCWD };
 	struct open_how how = {};
-	struct file_scratch *s;
-	struct pt_regs regs;
-	long ret = ctx->ret;
+	struct file_scratch *s = get_scratch();
+	struct file_work *w = get_work();
+	struct pt_regs *regs;
 	__u64 size;
 
-	if (!(vigil_filter_flags & VIGIL_FILTER_PATH)) {
-		if (!vigil_filter_pass())
-			return 0;
-	} else if (!vigil_filter_task_pass() || (ret >= 0 && !file_top_allows(ret))) {
-		vigil_filter_count(false);
+	if (!s || !w)
 		return 0;
-	}
-	s = get_scratch();
-	if (!s)
-		return 0;
-	if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)bpf_task_pt_regs(bpf_get_current_task_btf())))
-		__builtin_memset(&regs, 0, sizeof(regs));
+	regs = &w->regs;
+	if (bpf_probe_read_kernel(regs, sizeof(*regs), (void *)bpf_task_pt_regs(bpf_get_current_task_btf())))
+		__builtin_memset(regs, 0, sizeof(*regs));
 	switch (syscall) {
 	case VIGIL_FILE_SYS_OPEN:	/* open(filename, flags, mode) */
-		a.path = (const char *)PT_REGS_PARM1_SYSCALL(&regs);
-		a.flags = (__u32)PT_REGS_PARM2_SYSCALL(&regs);
-		a.mode = PT_REGS_PARM3_SYSCALL(&regs);
+		a.path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
+		a.flags = (__u32)PT_REGS_PARM2_SYSCALL(regs);
+		a.mode = PT_REGS_PARM3_SYSCALL(regs);
 		a.status = open_mode_status(a.flags);
 		break;
 	case VIGIL_FILE_SYS_CREAT:	/* creat(pathname, mode) = open(pathname, O_CREAT|O_WRONLY|O_TRUNC, mode) */
-		a.path = (const char *)PT_REGS_PARM1_SYSCALL(&regs);
+		a.path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
 		a.flags = O_CREAT | O_WRONLY | O_TRUNC;
-		a.mode = PT_REGS_PARM2_SYSCALL(&regs);
+		a.mode = PT_REGS_PARM2_SYSCALL(regs);
 		a.status = VIGIL_FILE_HAS_MODE;
 		break;
 	case VIGIL_FILE_SYS_OPENAT:	/* openat(dfd, filename, flags, mode) */
-		a.dfd = PT_REGS_PARM1_SYSCALL(&regs);
-		a.path = (const char *)PT_REGS_PARM2_SYSCALL(&regs);
-		a.flags = (__u32)PT_REGS_PARM3_SYSCALL(&regs);
-		a.mode = PT_REGS_PARM4_SYSCALL(&regs);
+		a.dfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
+		a.flags = (__u32)PT_REGS_PARM3_SYSCALL(regs);
+		a.mode = PT_REGS_PARM4_SYSCALL(regs);
 		a.status = open_mode_status(a.flags);
 		break;
 	default:			/* openat2(dfd, filename, struct open_how *how, size_t usize) */
-		a.dfd = PT_REGS_PARM1_SYSCALL(&regs);
-		a.path = (const char *)PT_REGS_PARM2_SYSCALL(&regs);
+		a.dfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
 		/* An unreadable how failed the syscall (EFAULT); the record says 0. */
-		bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(&regs));
+		bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
 		a.flags = how.flags;
 		a.mode = how.mode;
 		a.resolve = how.resolve;
 		a.status = open_mode_status(how.flags);
 		break;
 	}
-	header_fill(&s->event, syscall_nr(ctx->id), &a);
+	header_fill(&s->event, nr, &a);
 	s->event.ret = ret;
 	file_read_names((__u64)a.path, 0, 0);
 	s->event.status &= ~FAULTED;
@@ -810,11 +827,15 @@ static __always_inline int open_exit(struct trace_event_raw_sys_exit *ctx, __u16
 	return 0;
 }
 
-#define OPEN_EXIT(name, id)							\
+#define OPEN_EXIT(name, sys)							\
 	SEC("tracepoint/syscalls/sys_exit_" #name)				\
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)			\
 	{									\
-		return open_exit(ctx, id);					\
+		long ret = ctx->ret;						\
+										\
+		if (open_filters_pass(ret))					\
+			file_open_send(ret, sys, syscall_nr(ctx->id));		\
+		return 0;							\
 	}
 
 OPEN_EXIT(open, VIGIL_FILE_SYS_OPEN)
