@@ -288,9 +288,10 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
       out.push('## Idle cost: filters that match nothing', '');
       out.push(workload, '');
       out.push(`Vigil runs with filters no event passes: \`--uid ${NOBODY_UID}\` with the file, exec and exit ` +
-        'sensors (the task filter rejects each syscall before anything is read), and `--path-prefix /nonexistent/` ' +
-        'with the file sensor (the name is read at entry; at exit the opened file\'s canonical path is walked in the ' +
-        'kernel, then rejected by the prefix: a symlink or ".." cannot move a file in or out of it). The ' +
+        'sensors (an open has one program, at exit; the task filter rejects it before anything is read), and ' +
+        '`--path-prefix /nonexistent/` with the file sensor (the same one program: the opened file\'s dentries are ' +
+        'walked up to its first path component, which no prefix allows, so nothing else is read; the walk is of ' +
+        'the file, not of the name as written: a symlink or ".." cannot move a file in or out of it). The ' +
         `peer is bpftrace with one probe on sys_enter_openat whose predicate (\`uid == ${NOBODY_UID}\`) is never ` +
         'true. *events received* should be 0.', '');
       out.push(markdownTable(COLUMNS('open'), tableRows(pick(idle), 'open', untraced)), '');

@@ -4,24 +4,28 @@
  * link/linkat, symlink/symlinkat, chmod/fchmodat/fchmodat2,
  * chown/fchownat/lchown, truncate (bpf/include/vigil/file.h).
  *
- * Entry (syscalls:sys_enter_<name>, one program per syscall): the task
- * filters first, so a filtered task costs only their map lookups and nothing
- * is stashed; then the names as given are read into per-CPU scratch memory.
- *   - An open: nothing more. Its canonical path is the file it opens, known
- *     only at exit; the raw name is stashed.
- *   - Any other call: each name is made absolute (the cwd's or the dirfd's
- *     path, walked root first, + '/' + the name) and normalised lexically
- *     (vigil/path.h); the path prefix filter decides on that; a record that
- *     passes is stashed, canonical names then raw names, under the thread id.
+ * Opens (exit_<name> at syscalls:sys_exit_<name>, no entry program): one
+ * program per call, so a filtered open costs one program run, as a single
+ * probe does. The task filters first, then with a path prefix the opened
+ * file's first component (file_top_allows); only a call that passes is read:
+ * its arguments from the registers saved at syscall entry, its name from the
+ * caller, the path of the struct file behind the returned descriptor (walked
+ * up to the process's root: what /proc/PID/fd/N shows) with its device and
+ * inode, or a failed open's name made absolute and normalised as below. The
+ * path prefix filter decides on that canonical path.
  *
- * Exit (syscalls:sys_exit_<name>, one program attached to each): a finished
- * record gets the result and goes to the ring from the stash with only the
- * bytes used. An open is finished now: the path of the struct file behind
- * the returned descriptor (walked up to the process's root: what
- * /proc/PID/fd/N shows), with its device and inode; a failed open's name is
- * made absolute and normalised as above. The path prefix filter decides on
- * that canonical path. A name the entry could not read (its page not
- * resident yet: FAULTED) is read, resolved and filtered at exit too.
+ * Any other call, entry (syscalls:sys_enter_<name>, one program per
+ * syscall): the task filters first, so a filtered task costs only their
+ * tests and nothing is stashed; then the names as given are read into
+ * per-CPU scratch memory, each made absolute (the cwd's or the dirfd's path,
+ * walked root first, + '/' + the name) and normalised lexically
+ * (vigil/path.h); the path prefix filter decides on that; a record that
+ * passes is stashed, canonical names then raw names, under the thread id.
+ *
+ * Exit (file_exit, attached to the other calls' syscalls:sys_exit_<name>): a
+ * finished record gets the result and goes to the ring from the stash with
+ * only the bytes used. A name the entry could not read (its page not
+ * resident yet: FAULTED) is read, resolved and filtered at exit.
  *
  * Verification cost: the steps (read names, resolve one name, walk an
  * opened file, filter, append the raw names, finish at exit) are global
