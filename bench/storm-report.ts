@@ -299,7 +299,7 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
       out.push('- with filters that match nothing, Vigil adds no more than a bpftrace probe whose predicate is ' +
         `always false: ${verdict(u <= b)} for the task filter (\`--uid\`: ${count(u)} ns per open, bpftrace ` +
         `${count(b)} ns). ` +
-        `The path filter (\`--path-prefix\`), which resolves every opened path first, adds ${count(pth)} ns ` +
+        `The path filter (\`--path-prefix\`), which walks each opened file up to its first component, adds ${count(pth)} ns ` +
         `(${u <= b && pth > b ? 'more than bpftrace: ' : ''}${verdict(pth <= b)}). Compare with the spread of ` +
         '*added, each run*.', '');
     }
