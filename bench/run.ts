@@ -58,6 +58,7 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --exec-repeat N       the same for the exec storm (1..9, default 3)
   --paced-rate N        opens/s of the paced open storm (files part; 0 skips it; default 5000)
   --no-bpf-stats        skip the "where the time goes" runs (kernel.bpf_stats_enabled)
+  --stats-repeat N      those runs per tracer, interleaved; median and spread shown (1..9, default 5)
   --help`;
 
 const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'bandwidth', 'flows', 'rules', 'policy', 'stall', 'headroom',
@@ -94,6 +95,7 @@ interface Config {
   execRepeat: number;
   pacedRate: number;
   bpfStats: boolean;
+  statsRepeat: number;
   producerCpu?: number;
   consumerCpu?: number;
 }
@@ -112,6 +114,7 @@ function config(argv: string[]): Config | undefined {
       only: { type: 'string' },
       'storm-ms': { type: 'string' },
       'storm-repeat': { type: 'string' },
+      'stats-repeat': { type: 'string' },
       'exec-repeat': { type: 'string' },
       'paced-rate': { type: 'string' },
       'no-bpf-stats': { type: 'boolean' },
@@ -147,6 +150,7 @@ function config(argv: string[]): Config | undefined {
     execRepeat: intOpt('exec-repeat', values['exec-repeat'], 3, 1, 9),
     pacedRate: intOpt('paced-rate', values['paced-rate'], 5000, 0, 1_000_000),
     bpfStats: !values['no-bpf-stats'],
+    statsRepeat: intOpt('stats-repeat', values['stats-repeat'], 5, 1, 9),
   };
 }
 
@@ -257,7 +261,8 @@ async function main(): Promise<number> {
 
   if (cfg.parts.has('ringbuf')) await ringbufSections(cfg, out);
   const storms = { repeat: cfg.stormRepeat, execRepeat: cfg.execRepeat, pacedRate: cfg.pacedRate,
-    durationMs: cfg.stormMs, workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, bpfStats: cfg.bpfStats, log };
+    durationMs: cfg.stormMs, workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, bpfStats: cfg.bpfStats,
+    statsRepeat: cfg.statsRepeat, log };
   if (cfg.parts.has('files') || cfg.parts.has('idle')) {
     await fileSections(storms, { files: cfg.parts.has('files'), idle: cfg.parts.has('idle') }, out);
   }

@@ -28,8 +28,10 @@ export interface StormBenchConfig {
   durationMs: number;
   workloadCpu?: number;
   tracerCpu?: number;
-  /** One extra run per tracer with kernel.bpf_stats_enabled, for the "where the time goes" table. */
+  /** Extra runs per tracer with kernel.bpf_stats_enabled, for the "where the time goes" table. */
   bpfStats: boolean;
+  /** How many of those runs per tracer (the median shown; default 1). */
+  statsRepeat?: number;
   /** Opens/s of the paced open storm (a rate Vigil's reader keeps up with); 0: not run. */
   pacedRate: number;
   log(msg: string): void;
@@ -286,9 +288,10 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
       out.push('## Idle cost: filters that match nothing', '');
       out.push(workload, '');
       out.push(`Vigil runs with filters no event passes: \`--uid ${NOBODY_UID}\` with the file, exec and exit ` +
-        'sensors (the task filter rejects each syscall before anything is read), and `--path-prefix /nonexistent/` ' +
-        'with the file sensor (the name is read at entry; at exit the opened file\'s canonical path is walked in the ' +
-        'kernel, then rejected by the prefix: a symlink or ".." cannot move a file in or out of it). The ' +
+        'sensors (an open has one program, at exit; the task filter rejects it before anything is read), and ' +
+        '`--path-prefix /nonexistent/` with the file sensor (the same one program: the opened file\'s dentries are ' +
+        'walked up to its first path component, which no prefix allows, so nothing else is read; the walk is of ' +
+        'the file, not of the name as written: a symlink or ".." cannot move a file in or out of it). The ' +
         `peer is bpftrace with one probe on sys_enter_openat whose predicate (\`uid == ${NOBODY_UID}\`) is never ` +
         'true. *events received* should be 0.', '');
       out.push(markdownTable(COLUMNS('open'), tableRows(pick(idle), 'open', untraced)), '');
@@ -296,7 +299,7 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
       out.push('- with filters that match nothing, Vigil adds no more than a bpftrace probe whose predicate is ' +
         `always false: ${verdict(u <= b)} for the task filter (\`--uid\`: ${count(u)} ns per open, bpftrace ` +
         `${count(b)} ns). ` +
-        `The path filter (\`--path-prefix\`), which resolves every opened path first, adds ${count(pth)} ns ` +
+        `The path filter (\`--path-prefix\`), which walks each opened file up to its first component, adds ${count(pth)} ns ` +
         `(${u <= b && pth > b ? 'more than bpftrace: ' : ''}${verdict(pth <= b)}). Compare with the spread of ` +
         '*added, each run*.', '');
     }
@@ -386,14 +389,15 @@ export async function execSection(cfg: StormBenchConfig, out: string[]): Promise
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
 /**
- * One more run per tracer with BPF run-time statistics on: what its BPF
- * programs cost per iteration of the loop, next to what the tracer adds in
- * total (from the timed runs, statistics off). The rest is outside the
- * programs: the tracepoint machinery and waking the reader.
+ * More runs per tracer with BPF run-time statistics on (cfg.statsRepeat,
+ * interleaved): what its BPF programs cost per iteration of the loop (the
+ * median over the runs, with the lowest..highest), next to what the tracer
+ * adds in total (from the timed runs, statistics off). The rest is outside
+ * the programs: the tracepoint machinery and waking the reader.
  */
 async function whereTheTimeGoes(diag: Row[], storm: StormOptions, res: Map<string, Measured>,
   cfg: StormBenchConfig, out: string[], unit: string): Promise<Map<string, number>> {
-  /** Per tracer: its programs' time per iteration. */
+  /** Per tracer: its programs' time per iteration (median of the runs). */
   const totals = new Map<string, number>();
   let previous: string;
   try {
@@ -402,52 +406,92 @@ async function whereTheTimeGoes(diag: Row[], storm: StormOptions, res: Map<strin
     out.push(`(BPF run-time statistics: ${STATS_SYSCTL} is not available; skipped.)`, '');
     return totals;
   }
-  const rows: string[][] = [];
+  const repeat = cfg.statsRepeat ?? 1;
+  /** Per tracer, per run: each program's run count and time per iteration, and the total. */
+  const runs = new Map<string, { total: number; progs: Map<string, { runs: number; ns: number; perRun: number }> }[]>();
+  const failed = new Map<string, string>();
   try {
     writeFileSync(STATS_SYSCTL, '1');
-    for (const row of diag) {
-      if (row.needs && !haveCommand(row.needs)) continue;
-      let r: TracedRun;
-      try {
-        r = await runTraced(row.tracer, { storm, tracerCpu: cfg.tracerCpu, progStats: true });
-      } catch (e) {
-        cfg.log(`bpf stats, ${row.key}: ${(e as Error).message}`);
-        rows.push([row.key, '-', '-', '-', '-', '-', `not run: ${(e as Error).message.split('\n')[0]}`]);
-        continue;
-      }
-      const n = r.storm.iterations;
-      const progs = (r.progs ?? []).filter((p) => p.runCnt > 0).sort((a, b) => b.runTimeNs - a.runTimeNs);
-      const total = progs.reduce((a, p) => a + p.runTimeNs, 0) / n;
-      totals.set(row.key, total);
-      const add = added(res.get(row.key));
-      cfg.log(`bpf stats, ${row.key}: ${progs.length} programs ran, ${count(total)} ns per ${unit}`);
-      rows.push([row.key, '**all programs**', '', '', `**${count(total)} ns**`,
-        Number.isFinite(add) ? `${count(add)} ns` : '-',
-        Number.isFinite(add) ? `${count(add - total)} ns` : '']);
-      const shown = progs.filter((p) => p.runTimeNs / n >= 1).slice(0, 6);
-      for (const p of shown) {
-        rows.push(['', p.name ?? `id ${p.id}`, (p.runCnt / n).toFixed(2), `${count(p.runTimeNs / p.runCnt)} ns`,
-          `${count(p.runTimeNs / n)} ns`, '', '']);
-      }
-      const rest = progs.filter((p) => !shown.includes(p));
-      if (rest.length) {
-        rows.push(['', `${rest.length} more`, (rest.reduce((a, p) => a + p.runCnt, 0) / n).toFixed(2), '',
-          `${count(rest.reduce((a, p) => a + p.runTimeNs, 0) / n)} ns`, '', '']);
+    for (let i = 0; i < repeat; i++) {
+      for (const row of diag) {
+        if (row.needs && !haveCommand(row.needs)) continue;
+        if (failed.has(row.key)) continue;
+        let r: TracedRun;
+        try {
+          r = await runTraced(row.tracer, { storm, tracerCpu: cfg.tracerCpu, progStats: true });
+        } catch (e) {
+          cfg.log(`bpf stats, ${row.key}: ${(e as Error).message}`);
+          failed.set(row.key, (e as Error).message.split('\n')[0]!);
+          continue;
+        }
+        const n = r.storm.iterations;
+        const progs = new Map<string, { runs: number; ns: number; perRun: number }>();
+        for (const p of r.progs ?? []) {
+          if (p.runCnt <= 0) continue;
+          const name = p.name ?? `id ${p.id}`;
+          const q = progs.get(name) ?? { runs: 0, ns: 0, perRun: 0 };
+          q.runs += p.runCnt / n;
+          q.ns += p.runTimeNs / n;
+          progs.set(name, q);
+        }
+        for (const q of progs.values()) q.perRun = q.runs > 0 ? q.ns / q.runs : 0;
+        const total = [...progs.values()].reduce((a, q) => a + q.ns, 0);
+        cfg.log(`bpf stats, ${row.key} (run ${i + 1} of ${repeat}): ${progs.size} programs ran, ` +
+          `${count(total)} ns per ${unit}`);
+        const list = runs.get(row.key) ?? [];
+        list.push({ total, progs });
+        runs.set(row.key, list);
       }
     }
   } finally {
     writeFileSync(STATS_SYSCTL, previous);
   }
+  const rows: string[][] = [];
+  for (const row of diag) {
+    const list = runs.get(row.key);
+    if (!list?.length) {
+      if (failed.has(row.key)) rows.push([row.key, '-', '-', '-', '-', '-', '-', `not run: ${failed.get(row.key)}`]);
+      continue;
+    }
+    const total = medianOf(list.map((x) => x.total));
+    totals.set(row.key, total);
+    const add = added(res.get(row.key));
+    const spread = list.length > 1 ? `${list.length} runs, ${count(Math.min(...list.map((x) => x.total)))}..` +
+      `${count(Math.max(...list.map((x) => x.total)))} ns` : '1 run';
+    rows.push([row.key, '**all programs**', '', '', `**${count(total)} ns**`, spread,
+      Number.isFinite(add) ? `${count(add)} ns` : '-',
+      Number.isFinite(add) ? `${count(add - total)} ns` : '']);
+    const names = [...new Set(list.flatMap((x) => [...x.progs.keys()]))];
+    const per = names.map((name) => {
+      const xs = list.map((x) => x.progs.get(name) ?? { runs: 0, ns: 0, perRun: 0 });
+      return { name, runs: medianOf(xs.map((x) => x.runs)), ns: medianOf(xs.map((x) => x.ns)),
+        perRun: medianOf(xs.filter((x) => x.runs > 0).map((x) => x.perRun)),
+        lo: Math.min(...xs.map((x) => x.ns)), hi: Math.max(...xs.map((x) => x.ns)) };
+    }).sort((a, b) => b.ns - a.ns);
+    const shown = per.filter((p) => p.ns >= 1).slice(0, 6);
+    for (const p of shown) {
+      rows.push(['', p.name, p.runs.toFixed(2), `${count(p.perRun)} ns`, `${count(p.ns)} ns`,
+        list.length > 1 ? `${count(p.lo)}..${count(p.hi)} ns` : '', '', '']);
+    }
+    const rest = per.filter((p) => !shown.includes(p));
+    if (rest.length) {
+      rows.push(['', `${rest.length} more`, rest.reduce((a, p) => a + p.runs, 0).toFixed(2), '',
+        `${count(rest.reduce((a, p) => a + p.ns, 0))} ns`, '', '', '']);
+    }
+  }
   out.push(`### Where the time goes (${storm.kind === 'open' ? 'open storm' : 'exec storm'})`, '');
-  out.push('One more run of each tracer with kernel.bpf_stats_enabled = 1, reading run_cnt and run_time_ns of ' +
+  out.push(`${repeat === 1 ? 'One more run' : `${repeat} more runs`} of each tracer with kernel.bpf_stats_enabled = 1` +
+    `${repeat > 1 ? ' (interleaved)' : ''}, reading run_cnt and run_time_ns of ` +
     `its BPF programs from /proc/<pid>/fdinfo before and after the loop. *runs per ${unit}* and *time per ${unit}* ` +
-    `divide by the loop's iterations (an unfiltered tracer's programs also ran for the rest of the host meanwhile). ` +
+    `divide by the loop's iterations (an unfiltered tracer's programs also ran for the rest of the host meanwhile)` +
+    `${repeat > 1 ? '; each is the median of the runs, *spread* the lowest..highest of the runs' : ''}. ` +
     `*added per ${unit}* is from the timed runs above (statistics off); *rest* is what is not in the programs: ` +
     'the tracepoint machinery (the syscall slow path; each syscall tracepoint fills a perf trace record before ' +
     'the program runs) and waking the reader, plus the noise of the timed runs.', '');
   out.push(markdownTable([
     { title: 'tracer', align: 'left' }, { title: 'program', align: 'left' }, { title: `runs per ${unit}` },
-    { title: 'time per run' }, { title: `time per ${unit}` }, { title: `added per ${unit}` }, { title: 'rest' },
+    { title: 'time per run' }, { title: `time per ${unit}` }, { title: 'spread' }, { title: `added per ${unit}` },
+    { title: 'rest' },
   ], rows), '');
   return totals;
 }
@@ -457,6 +501,6 @@ function inPrograms(totals: Map<string, number>, a: string, b: string, what: str
   const x = totals.get(a);
   const y = totals.get(b);
   if (x === undefined || y === undefined) return '';
-  return `- In the BPF programs alone (statistics run): ${a} ${count(x)} ns per open, ${b} ${count(y)} ns: ` +
+  return `- In the BPF programs alone (statistics runs, medians): ${a} ${count(x)} ns per open, ${b} ${count(y)} ns: ` +
     `${(x / y * 100).toFixed(0)}% (${what}: ${verdict(x <= y * limit)}).`;
 }

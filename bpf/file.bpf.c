@@ -4,24 +4,28 @@
  * link/linkat, symlink/symlinkat, chmod/fchmodat/fchmodat2,
  * chown/fchownat/lchown, truncate (bpf/include/vigil/file.h).
  *
- * Entry (syscalls:sys_enter_<name>, one program per syscall): the task
- * filters first, so a filtered task costs only their map lookups and nothing
- * is stashed; then the names as given are read into per-CPU scratch memory.
- *   - An open: nothing more. Its canonical path is the file it opens, known
- *     only at exit; the raw name is stashed.
- *   - Any other call: each name is made absolute (the cwd's or the dirfd's
- *     path, walked root first, + '/' + the name) and normalised lexically
- *     (vigil/path.h); the path prefix filter decides on that; a record that
- *     passes is stashed, canonical names then raw names, under the thread id.
+ * Opens (exit_<name> at syscalls:sys_exit_<name>, no entry program): one
+ * program per call, so a filtered open costs one program run, as a single
+ * probe does. The task filters first, then with a path prefix the opened
+ * file's first component (file_top_allows); only a call that passes is read:
+ * its arguments from the registers saved at syscall entry, its name from the
+ * caller, the path of the struct file behind the returned descriptor (walked
+ * up to the process's root: what /proc/PID/fd/N shows) with its device and
+ * inode, or a failed open's name made absolute and normalised as below. The
+ * path prefix filter decides on that canonical path.
  *
- * Exit (syscalls:sys_exit_<name>, one program attached to each): a finished
- * record gets the result and goes to the ring from the stash with only the
- * bytes used. An open is finished now: the path of the struct file behind
- * the returned descriptor (walked up to the process's root: what
- * /proc/PID/fd/N shows), with its device and inode; a failed open's name is
- * made absolute and normalised as above. The path prefix filter decides on
- * that canonical path. A name the entry could not read (its page not
- * resident yet: FAULTED) is read, resolved and filtered at exit too.
+ * Any other call, entry (syscalls:sys_enter_<name>, one program per
+ * syscall): the task filters first, so a filtered task costs only their
+ * tests and nothing is stashed; then the names as given are read into
+ * per-CPU scratch memory, each made absolute (the cwd's or the dirfd's path,
+ * walked root first, + '/' + the name) and normalised lexically
+ * (vigil/path.h); the path prefix filter decides on that; a record that
+ * passes is stashed, canonical names then raw names, under the thread id.
+ *
+ * Exit (file_exit, attached to the other calls' syscalls:sys_exit_<name>): a
+ * finished record gets the result and goes to the ring from the stash with
+ * only the bytes used. A name the entry could not read (its page not
+ * resident yet: FAULTED) is read, resolved and filtered at exit.
  *
  * Verification cost: the steps (read names, resolve one name, walk an
  * opened file, filter, append the raw names, finish at exit) are global
@@ -99,6 +103,7 @@ struct file_work {
 	__u8 work[WORK_SIZE];			/* a name made absolute and normalised */
 	__u8 raw[2][VIGIL_FILE_PATH_MAX];	/* the names as given */
 	struct vigil_path_key key;		/* the prefix filter's key */
+	struct pt_regs regs;			/* an open's registers at syscall entry */
 };
 
 VIGIL_INDEXED_MAP(file_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct file_scratch);
@@ -204,9 +209,6 @@ VIGIL_KEYED_MAP(retry, BPF_MAP_TYPE_HASH, 4096, __u32, struct file_names);
  * again, and decides the path filter then.
  */
 #define FAULTED (1u << 31)
-/* Set in status (never sent) on an open's stashed record: the blob holds
- * only the raw name; the exit makes the path. */
-#define AT_EXIT (1u << 30)
 #define EFAULT 14
 
 /*
@@ -421,26 +423,36 @@ __noinline int file_opened(long fd)
 __noinline int file_top_allows(long fd)
 {
 	struct file_work *w = get_work();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct __vigil_path_measured m;
 	struct path fpath, root;
 	__u32 flags = 0, n, at = 0;
-	struct file *f;
+	struct fdtable *fdt;
+	struct fs_struct *fs;
+	struct file *f = NULL;
 
-	if (!w)
+	if (!w || fd < 0)
 		return 1;
-	f = vigil_task_fd_file(task, fd);
-	if (!f)
+	/* The task, its files, fd table and fs through BTF: plain loads the
+	 * kernel guards, not a helper call each. */
+	fdt = task->files->fdt;
+	if (!fdt || (unsigned long)fd >= fdt->max_fds)
+		return 1;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
 		return 1;
 	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	vigil_task_root_pwd(task, &root, NULL);
+	fs = task->fs;
+	if (!fs)
+		return 1;
+	root.dentry = fs->root.dentry;
+	root.mnt = fs->root.mnt;
 	vigil_path_measure(w->work, WORK_MASK, &fpath, &root, NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH,
 			   VIGIL_FILE_ERROR_PATH);
 	if (flags)
 		return 1;
 	/* "/top/" ("/" for the root), cut to the key: a cut name has no '/'
-	 * after it, so only prefixes of it match, as for the whole path. */
-	__builtin_memset(&w->key, 0, sizeof(w->key));
+	 * after it, so only prefixes of it match, as for the whole path. The
+	 * trie reads no byte past prefixlen: the rest of the key is not cleared. */
 	w->key.path[at++] = '/';
 	n = m.top_len;
 	if (n > sizeof(w->key.path) - 2)
@@ -528,33 +540,12 @@ static __always_inline __u64 record_size(const struct vigil_file_event *ev, __u6
 	return size > max ? max : size;
 }
 
-static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, struct file_args *a)
+/* A record's header: the caller and the syscall's arguments (a). */
+static __always_inline void header_fill(struct vigil_file_event *ev, __s32 nr, const struct file_args *a)
 {
-	struct file_names names = {
-		.path = a->path, .target = a->target, .status = a->status,
-		.target_literal = a->target_literal,
-	};
-	struct task_struct *task;
-	struct vigil_file_event *ev;
-	struct file_scratch *s;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, size;
-	long err;
 
-	/* Task filters first: a filtered task is not read, resolved or stashed.
-	 * With a path filter the one count happens once the path is known. */
-	if (!(vigil_filter_flags & VIGIL_FILTER_PATH)) {
-		if (!vigil_filter_pass())
-			return 0;
-	} else if (!vigil_filter_task_pass()) {
-		vigil_filter_count(false);
-		return 0;
-	}
-	s = get_scratch();
-	if (!s)
-		return 0;
-	ev = &s->event;
-	task = (struct task_struct *)bpf_get_current_task();
 	ev->kind = VIGIL_FILE_EVENT;
 	ev->syscall = a->syscall;
 	ev->op = a->op;
@@ -570,18 +561,45 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 	ev->owner_uid = a->owner_uid;
 	ev->owner_gid = a->owner_gid;
 	ev->pid = id >> 32;
-	ev->tid = tid;
+	ev->tid = (__u32)id;
 	id = bpf_get_current_uid_gid();
 	ev->uid = (__u32)id;
 	ev->gid = id >> 32;
 	ev->status = a->status;
-	ev->nr = syscall_nr(ctx->id);
+	ev->nr = nr;
 	ev->dirfd = a->dfd;
 	ev->dirfd2 = a->dfd2;
 	ev->dev = 0;
 	ev->path_len = 0;
 	ev->target_len = 0;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, struct file_args *a)
+{
+	struct file_names names = {
+		.path = a->path, .target = a->target, .status = a->status,
+		.target_literal = a->target_literal,
+	};
+	struct vigil_file_event *ev;
+	struct file_scratch *s;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), size;
+	long err;
+
+	/* Task filters first: a filtered task is not read, resolved or stashed.
+	 * With a path filter the one count happens once the path is known. */
+	if (!(vigil_filter_flags & VIGIL_FILTER_PATH)) {
+		if (!vigil_filter_pass())
+			return 0;
+	} else if (!vigil_filter_task_pass()) {
+		vigil_filter_count(false);
+		return 0;
+	}
+	s = get_scratch();
+	if (!s)
+		return 0;
+	ev = &s->event;
+	header_fill(ev, syscall_nr(ctx->id), a);
 
 	file_read_names((__u64)a->path, (__u64)a->target, a->target_literal);
 	if (ev->status & FAULTED) {
@@ -593,10 +611,6 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 			return 0;
 		}
 		size = sizeof(*ev);
-	} else if (a->op == VIGIL_FILE_OP_OPEN) {
-		/* The path is the opened file's, known at exit: keep the raw name. */
-		ev->status |= AT_EXIT;
-		size = file_append_raw();
 	} else {
 		file_resolve(0);
 		if (a->target)
@@ -619,23 +633,19 @@ static __always_inline int file_enter(struct trace_event_raw_sys_enter *ctx, str
 }
 
 /*
- * A record whose names are finished at exit (an open: AT_EXIT; a name that
- * faulted at entry: FAULTED): the stashed header (from the small or the
- * large stash), the names as given (stashed, or read now), made canonical,
+ * A record whose names faulted at entry (FAULTED): the stashed header (from
+ * the small or the large stash), the names read now, made canonical,
  * filtered, sent from the scratch record. Global: verified once.
  */
 __noinline int file_finish(long ret, __u32 large)
 {
 	struct file_scratch *s = get_scratch();
-	struct file_work *w = get_work();
 	struct vigil_file_event *stashed;
 	struct file_names *n;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	const __u8 *blob;
-	__u32 len, has_target = 0;
 	__u64 size;
 
-	if (!s || !w)
+	if (!s)
 		return 0;
 	if (large) {
 		struct stash_large *lg = bpf_map_lookup_elem(&stash_large, &tid);
@@ -643,52 +653,27 @@ __noinline int file_finish(long ret, __u32 large)
 		if (!lg)
 			return 0;
 		stashed = &lg->event;
-		blob = lg->data;
 	} else {
 		struct stash_small *sm = bpf_map_lookup_elem(&stash_small, &tid);
 
 		if (!sm)
 			return 0;
 		stashed = &sm->event;
-		blob = sm->data;
 	}
 	s->event = *stashed;
-	if (s->event.status & FAULTED) {
-		n = bpf_map_lookup_elem(&retry, &tid);
-		if (!n)
-			return 0;
-		s->event.status = n->status;
-		has_target = n->target != NULL;
-		file_read_names((__u64)n->path, (__u64)n->target, n->target_literal);
-		bpf_map_delete_elem(&retry, &tid);
-	} else {
-		/* An open's raw name, as stashed (it is all the blob holds). */
-		len = s->event.raw_len;
-		if (len > STASH_SMALL_DATA && !large)
-			len = STASH_SMALL_DATA;
-		barrier_var(len);
-		len &= NAME_MASK;
-		if (len)
-			bpf_probe_read_kernel(w->raw[0], len, blob);
-		s->event.raw_len = len;
-	}
-	s->event.status &= ~(FAULTED | AT_EXIT);
+	n = bpf_map_lookup_elem(&retry, &tid);
+	if (!n)
+		return 0;
+	s->event.status = n->status;
+	file_read_names((__u64)n->path, (__u64)n->target, n->target_literal);
+	s->event.status &= ~FAULTED;
 	s->event.ret = ret;
 	s->event.path_len = 0;
 	s->event.target_len = 0;
-	if (s->event.op == VIGIL_FILE_OP_OPEN) {
-		/* The path filter's first components before the walk. */
-		if (ret >= 0 && (vigil_filter_flags & VIGIL_FILTER_PATH) && !file_top_allows(ret)) {
-			vigil_filter_count(false);
-			return 0;
-		}
-		if (ret < 0 || file_opened(ret))
-			file_resolve(0);
-	} else {
-		file_resolve(0);
-		if (has_target)
-			file_resolve(1);
-	}
+	file_resolve(0);
+	if (n->target)
+		file_resolve(1);
+	bpf_map_delete_elem(&retry, &tid);
 	if (!file_names_pass())
 		return 0;
 	size = file_append_raw();
@@ -699,14 +684,14 @@ __noinline int file_finish(long ret, __u32 large)
 }
 
 /* A stash entry (stash: size bytes, its record at ev) at its call's exit:
- * finished here (a name that faulted at entry, or one resolved at the exit)
- * or sent as stashed with the result; another syscall's is left alone. */
+ * finished here (a name that faulted at entry) or sent as stashed with the
+ * result; another syscall's is left alone. */
 static __always_inline void stash_exit(void *stash, struct vigil_file_event *ev, __u64 size, __s32 nr, long ret,
 				       __u32 large)
 {
 	if (ev->nr != nr)
 		return;
-	if (ev->status & (FAULTED | AT_EXIT)) {
+	if (ev->status & FAULTED) {
 		file_finish(ret, large);
 	} else {
 		ev->ret = ret;
@@ -715,7 +700,7 @@ static __always_inline void stash_exit(void *stash, struct vigil_file_event *ev,
 }
 
 /* The result, and the record to the ring. */
-SEC("tracepoint/syscalls/sys_exit_openat")
+SEC("tracepoint/syscalls/sys_exit_unlinkat")
 int file_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -758,33 +743,105 @@ static __always_inline __u32 open_mode_status(__u64 flags)
 	return flags & (O_CREAT | __O_TMPFILE) ? VIGIL_FILE_HAS_MODE : 0;
 }
 
-/* open(filename, flags, mode) */
-ENTER(open, .syscall = VIGIL_FILE_SYS_OPEN, .op = VIGIL_FILE_OP_OPEN, .dfd = AT_FDCWD,
-      .path = STR(0), .flags = (__u32)ARG(1), .mode = ARG(2), .status = open_mode_status((__u32)ARG(1)))
-/* openat(dfd, filename, flags, mode) */
-ENTER(openat, .syscall = VIGIL_FILE_SYS_OPENAT, .op = VIGIL_FILE_OP_OPEN, .dfd = ARG(0),
-      .path = STR(1), .flags = (__u32)ARG(2), .mode = ARG(3), .status = open_mode_status((__u32)ARG(2)))
-/* creat(pathname, mode) = open(pathname, O_CREAT|O_WRONLY|O_TRUNC, mode) */
-ENTER(creat, .syscall = VIGIL_FILE_SYS_CREAT, .op = VIGIL_FILE_OP_OPEN, .dfd = AT_FDCWD,
-      .path = STR(0), .flags = O_CREAT | O_WRONLY | O_TRUNC, .mode = ARG(1), .status = VIGIL_FILE_HAS_MODE)
-
-/* openat2(dfd, filename, struct open_how *how, size_t usize) */
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int enter_openat2(struct trace_event_raw_sys_enter *ctx)
+/*
+ * Opens: one program, at exit (syscalls:sys_exit_<name>), and no entry
+ * program. The filters come first: the task filters, then with a path
+ * filter the opened file's first path component (file_top_allows: the walk
+ * up its dentries reads no name). A rejected open costs this one program
+ * and reads nothing of the call. One that passes reads its arguments from
+ * the registers saved at syscall entry (still there at exit: the syscall
+ * does not change them), its name from the caller's memory (resident now:
+ * the syscall copied it), and is finished as any open: the opened file's
+ * path, or a failed open's name made absolute and normalised.
+ */
+static __always_inline bool open_filters_pass(long ret)
 {
-	struct open_how how = {};
-	struct file_args a = {
-		.syscall = VIGIL_FILE_SYS_OPENAT2, .op = VIGIL_FILE_OP_OPEN, .dfd = ARG(0), .path = STR(1),
-	};
-
-	/* An unreadable how fails the syscall (EFAULT); the record says 0. */
-	bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2));
-	a.flags = how.flags;
-	a.mode = how.mode;
-	a.resolve = how.resolve;
-	a.status = open_mode_status(how.flags);
-	return file_enter(ctx, &a);
+	if (!(vigil_filter_flags & VIGIL_FILTER_PATH))
+		return vigil_filter_pass();
+	if (!vigil_filter_task_pass() || (ret >= 0 && !file_top_allows(ret))) {
+		vigil_filter_count(false);
+		return false;
+	}
+	return true;
 }
+
+/* An open that passed the filters, made into a record and sent. Global:
+ * verified once, and the rejecting path of the programs stays short. */
+__noinline int file_open_send(long ret, __u32 syscall, __s32 nr)
+{
+	struct file_args a = { .syscall = syscall, .op = VIGIL_FILE_OP_OPEN, .dfd = AT_FDCWD };
+	struct open_how how = {};
+	struct file_scratch *s = get_scratch();
+	struct file_work *w = get_work();
+	struct pt_regs *regs;
+	__u64 size;
+
+	if (!s || !w)
+		return 0;
+	regs = &w->regs;
+	if (bpf_probe_read_kernel(regs, sizeof(*regs), (void *)bpf_task_pt_regs(bpf_get_current_task_btf())))
+		__builtin_memset(regs, 0, sizeof(*regs));
+	switch (syscall) {
+	case VIGIL_FILE_SYS_OPEN:	/* open(filename, flags, mode) */
+		a.path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
+		a.flags = (__u32)PT_REGS_PARM2_SYSCALL(regs);
+		a.mode = PT_REGS_PARM3_SYSCALL(regs);
+		a.status = open_mode_status(a.flags);
+		break;
+	case VIGIL_FILE_SYS_CREAT:	/* creat(pathname, mode) = open(pathname, O_CREAT|O_WRONLY|O_TRUNC, mode) */
+		a.path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
+		a.flags = O_CREAT | O_WRONLY | O_TRUNC;
+		a.mode = PT_REGS_PARM2_SYSCALL(regs);
+		a.status = VIGIL_FILE_HAS_MODE;
+		break;
+	case VIGIL_FILE_SYS_OPENAT:	/* openat(dfd, filename, flags, mode) */
+		a.dfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
+		a.flags = (__u32)PT_REGS_PARM3_SYSCALL(regs);
+		a.mode = PT_REGS_PARM4_SYSCALL(regs);
+		a.status = open_mode_status(a.flags);
+		break;
+	default:			/* openat2(dfd, filename, struct open_how *how, size_t usize) */
+		a.dfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
+		/* An unreadable how failed the syscall (EFAULT); the record says 0. */
+		bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
+		a.flags = how.flags;
+		a.mode = how.mode;
+		a.resolve = how.resolve;
+		a.status = open_mode_status(how.flags);
+		break;
+	}
+	header_fill(&s->event, nr, &a);
+	s->event.ret = ret;
+	file_read_names((__u64)a.path, 0, 0);
+	s->event.status &= ~FAULTED;
+	if (ret < 0 || file_opened(ret))
+		file_resolve(0);
+	if (!file_names_pass())
+		return 0;
+	size = file_append_raw();
+	if (size > sizeof(s->event) + VIGIL_FILE_DATA_MAX)
+		size = sizeof(s->event) + VIGIL_FILE_DATA_MAX;
+	vigil_output(&events, 0, s, size);
+	return 0;
+}
+
+#define OPEN_EXIT(name, sys)							\
+	SEC("tracepoint/syscalls/sys_exit_" #name)				\
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)			\
+	{									\
+		long ret = ctx->ret;						\
+										\
+		if (open_filters_pass(ret))					\
+			file_open_send(ret, sys, syscall_nr(ctx->id));		\
+		return 0;							\
+	}
+
+OPEN_EXIT(open, VIGIL_FILE_SYS_OPEN)
+OPEN_EXIT(openat, VIGIL_FILE_SYS_OPENAT)
+OPEN_EXIT(openat2, VIGIL_FILE_SYS_OPENAT2)
+OPEN_EXIT(creat, VIGIL_FILE_SYS_CREAT)
 
 /* unlink(pathname) */
 ENTER(unlink, .syscall = VIGIL_FILE_SYS_UNLINK, .op = VIGIL_FILE_OP_UNLINK, .dfd = AT_FDCWD, .path = STR(0))

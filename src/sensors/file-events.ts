@@ -55,7 +55,7 @@ export interface FileEvent {
   readonly kind: 'file';
   op: FileOp;
   syscall: FileSyscall;
-  /** When the syscall was entered, ns since the epoch. */
+  /** When the syscall was entered (an open: when it returned), ns since the epoch. */
   timeNs: bigint;
   /** ... and as CLOCK_BOOTTIME ns. */
   bootNs: bigint;

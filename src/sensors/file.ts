@@ -91,6 +91,11 @@ export const FILE_SYSCALLS: readonly { name: FileSyscall; id: number; flags: Fla
   { name: 'truncate', id: VIGIL_FILE_SYS_TRUNCATE, flags: 'none' },
 ];
 
+/** The open family: one program each, at exit, where the others have an entry and the shared exit. */
+function isOpen(s: FileSyscall): boolean {
+  return SYSCALL_BY_NAME.get(s)?.flags === 'open';
+}
+
 const SYSCALL_BY_ID = new Map(FILE_SYSCALLS.map((s) => [s.id, s]));
 const SYSCALL_BY_NAME = new Map(FILE_SYSCALLS.map((s) => [s.name, s]));
 
@@ -262,7 +267,8 @@ export class FileSensor extends Sensor {
     }
     const obj = await Sensor.loadObject('file', {
       // Programs of syscalls this kernel lacks stay out of the kernel.
-      filter: opts.filter, ring: opts, programs: ['file_exit', ...attached.map((s) => `enter_${s}`)], maxEntries,
+      filter: opts.filter, ring: opts, programs: [...(attached.some((s) => !isOpen(s)) ? ['file_exit'] : []),
+        ...attached.map((s) => (isOpen(s) ? `exit_${s}` : `enter_${s}`))], maxEntries,
     });
     const sensor = new FileSensor(obj, attached, missing);
     return sensor.starting(() => {
@@ -270,11 +276,16 @@ export class FileSensor extends Sensor {
       // Reader first, then exits, then entries: no record is made before
       // someone reads, and no entry is stashed before its exit can send it.
       // Entries are detached first (stage 0), so every stashed call still gets its exit.
+      // Opens have one program, at exit (it reads the arguments there).
       sensor.openRing(opts, sensor.decoding((view, offset, size) => decodeFileRecord(view, offset, size, clock, arch),
         (e) => opts.onEvent(e)));
-      const exit = obj.program('file_exit');
-      for (const s of attached) sensor.keep(exit.attachTracepoint('syscalls', `sys_exit_${s}`), 1);
-      for (const s of attached) sensor.keep(obj.program(`enter_${s}`).attachTracepoint('syscalls', `sys_enter_${s}`), 0);
+      for (const s of attached) {
+        const exit = obj.program(isOpen(s) ? `exit_${s}` : 'file_exit');
+        sensor.keep(exit.attachTracepoint('syscalls', `sys_exit_${s}`), 1);
+      }
+      for (const s of attached.filter((s) => !isOpen(s))) {
+        sensor.keep(obj.program(`enter_${s}`).attachTracepoint('syscalls', `sys_enter_${s}`), 0);
+      }
     });
   }
 }

@@ -40,6 +40,9 @@ export interface FilterOptions {
 const FLAG_MAP_NAMES = ['vigil_filter_pids', 'vigil_filter_uids', 'vigil_filter_comms', 'vigil_filter_cgroups',
   'vigil_filter_binaries', 'vigil_filter_paths', 'vigil_tracked', 'vigil_self_children'] as const;
 
+/** VIGIL_FILTER_INLINE_UIDS of filter.h. */
+const INLINE_UIDS = 4;
+
 const encoder = new TextEncoder();
 
 function pathKey(prefix: string, exact = false): { prefixlen: number; path: Uint8Array } {
@@ -199,7 +202,18 @@ export class FilterSet implements Disposable {
 
   /** Constants for LoadOptions.constants. */
   constants(): Record<string, ConstantValue> {
-    return { vigil_filter_flags: this.flags, vigil_filter_self: this.options.excludeSelf ? this.selfTgid : 0 };
+    const c: Record<string, ConstantValue> = {
+      vigil_filter_flags: this.flags, vigil_filter_self: this.options.excludeSelf ? this.selfTgid : 0,
+    };
+    // A few uids are compared in the program, without the map (filter.h).
+    const uids = [...new Set(this.options.uids ?? [])];
+    if (uids.length > 0 && uids.length <= INLINE_UIDS) {
+      const list = new Uint8Array(4 * INLINE_UIDS);
+      uids.forEach((u, i) => new DataView(list.buffer).setUint32(4 * i, u >>> 0, true));
+      c.vigil_filter_uid_count = uids.length;
+      c.vigil_filter_uid_list = list;
+    }
+    return c;
   }
 
   close(): void {

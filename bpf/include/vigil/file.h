@@ -2,7 +2,10 @@
 /* File events: one record per completed file syscall (bpf/file.bpf.c).
  *
  * The arguments are read at syscall entry (syscalls:sys_enter_*), the result
- * at exit (syscalls:sys_exit_*); the record is sent at exit. It is a fixed
+ * at exit (syscalls:sys_exit_*); the record is sent at exit. Opens (open,
+ * openat, openat2, creat) have no entry program: their exit reads the
+ * arguments from the registers saved at entry and the name from the caller
+ * (ktime is then the exit's time). It is a fixed
  * header followed by a data blob holding, in this order:
  *
  *   path        path_len bytes, no NUL: the file the syscall names, absolute

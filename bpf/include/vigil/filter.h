@@ -76,6 +76,14 @@ struct vigil_tracked_task {
 };
 
 const volatile __u32 vigil_filter_flags = 0;
+/*
+ * A --uid filter of at most VIGIL_FILTER_INLINE_UIDS users is also given as
+ * constants and compared in the program: no map lookup (the common case, one
+ * user, costs one comparison). 0: vigil_filter_uids decides.
+ */
+#define VIGIL_FILTER_INLINE_UIDS 4
+const volatile __u32 vigil_filter_uid_count = 0;
+const volatile __u32 vigil_filter_uid_list[VIGIL_FILTER_INLINE_UIDS] = {};
 /* Vigil's own thread group id: its events (and its helpers') are dropped. 0: kept. */
 const volatile __u32 vigil_filter_self = 0;
 
@@ -128,11 +136,28 @@ static __always_inline bool vigil_filter_count(bool pass)
 static __always_inline bool vigil_filter_task_pass(void)
 {
 	__u32 f = vigil_filter_flags;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid;
 
+	/* The uid first: the cheapest test that rejects (one comparison for a
+	 * user or a few), before Vigil's own tgid is even read. */
+	if (f & VIGIL_FILTER_UID) {
+		__u32 uid = (__u32)bpf_get_current_uid_gid();
+
+		if (vigil_filter_uid_count) {
+			bool hit = false;
+
+			for (int i = 0; i < VIGIL_FILTER_INLINE_UIDS; i++)
+				hit |= i < vigil_filter_uid_count && vigil_filter_uid_list[i] == uid;
+			if (!hit)
+				return false;
+		} else if (!bpf_map_lookup_elem(&vigil_filter_uids, &uid)) {
+			return false;
+		}
+	}
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (vigil_filter_is_self(tgid))
 		return false;
-	if (!(f & ~VIGIL_FILTER_PATH))
+	if (!(f & ~(VIGIL_FILTER_PATH | VIGIL_FILTER_UID)))
 		return true;
 	if (f & (VIGIL_FILTER_PID_TREE | VIGIL_FILTER_BINARY)) {
 		struct vigil_tracked_task *t = bpf_map_lookup_elem(&vigil_tracked, &tgid);
@@ -146,12 +171,6 @@ static __always_inline bool vigil_filter_task_pass(void)
 	}
 	if ((f & VIGIL_FILTER_PID) && !bpf_map_lookup_elem(&vigil_filter_pids, &tgid))
 		return false;
-	if (f & VIGIL_FILTER_UID) {
-		__u32 uid = (__u32)bpf_get_current_uid_gid();
-
-		if (!bpf_map_lookup_elem(&vigil_filter_uids, &uid))
-			return false;
-	}
 	if (f & VIGIL_FILTER_COMM) {
 		char comm[16] = {};
 
