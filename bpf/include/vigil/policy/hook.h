@@ -42,6 +42,21 @@ static __always_inline void header(struct run *r, __u32 hook_id)
 	ev->args[VIGIL_POLICY_RET_SLOT].value = 0;
 }
 
+/* A scoped policy's hook, run by a task outside its pods' cgroups: not this
+ * policy's event (nothing is captured, counted or done). One hash lookup,
+ * and none for a policy that is not scoped. */
+static __always_inline bool out_of_scope(struct run *r)
+{
+	struct vigil_policy_scope_key k;
+
+	if (!(r->h->flags & VIGIL_POLICY_HOOK_SCOPED))
+		return false;
+	k.policy = r->h->policy;
+	k.pad = 0;
+	k.cgroup = bpf_get_current_cgroup_id();
+	return !bpf_map_lookup_elem(&scope_cgroups, &k);
+}
+
 /* Before any capture: true, and the event counted as evaluated, when the
  * process pass (the selectors' process filters) or the prefilter (when
  * asked, and the hook has one) rules every selector out. */
@@ -101,7 +116,7 @@ __noinline int vg_entry(void)
 	struct stash_key key = {};
 	long err;
 
-	if (!run_load(&r))
+	if (!run_load(&r) || out_of_scope(&r))
 		return FINISH_NONE;
 	/* 0. The attachment's own conditions: not this hook's event otherwise. */
 	if (r.h->nconds && !vg_conds(0, 0))
@@ -151,7 +166,7 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 	struct stash_small *sm;
 	struct scratch *lg;
 
-	if (!run_load(&r))
+	if (!run_load(&r) || out_of_scope(&r))
 		return FINISH_NONE;
 	if (r.h->flags & VIGIL_POLICY_HOOK_EXIT_ONLY) {
 		/* Nothing was read at the entry: the conditions on the result, the
