@@ -152,6 +152,11 @@ export class CriMetadata implements Disposable {
     return this.table.size;
   }
 
+  /** Every container (and pod sandbox) of the last listing. */
+  containers(): IterableIterator<CriContainer> {
+    return this.table.values();
+  }
+
   /** Lists again now (one at a time: a call while one runs waits for it). */
   refresh(): Promise<void> {
     this.inFlight ??= (async () => {
