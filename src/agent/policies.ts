@@ -8,7 +8,7 @@ import { expandPolicyPaths, loadPolicySources, PolicyLoadError, type PolicySourc
 import { compilePolicies } from '../policy/hooks.js';
 import { PolicyEngine, type PolicyCounters } from '../policy/engine.js';
 import { connectScopeRuntime } from '../policy/index.js';
-import { PodScoper } from '../policy/pod-scope.js';
+import { PodScoper, podScopeOf } from '../policy/pod-scope.js';
 import type { CriMetadata } from '../process/cri.js';
 import type { PolicyTelemetry } from '../telemetry/sources.js';
 import type { CompiledPolicy, PolicyEvent } from '../policy/ir.js';
@@ -97,11 +97,12 @@ export class AgentPolicies implements PolicyTelemetry {
 
   private async load(p: CompiledPolicy): Promise<void> {
     const engine = await this.ensureEngine();
-    const scoper = p.dormant && p.spec.scope ? await this.ensureScoper(engine, p) : undefined;
-    if (scoper && p.spec.scope) {
+    const scope = podScopeOf(p);
+    const scoper = scope ? await this.ensureScoper(engine, p) : undefined;
+    if (scoper && scope) {
       // Scoped to pods: its hooks run only in its pods' cgroups, kept current by the scoper.
-      await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(p.spec.scope) });
-      scoper.track(p.name, p.spec.scope);
+      await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(scope) });
+      scoper.track(p.name, scope);
     } else if (p.dormant) {
       // No pod metadata: checked by the verifier, not attached.
       await engine.check({ ...p, hooks: p.dormantHooks ?? [] });

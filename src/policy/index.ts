@@ -7,7 +7,7 @@ export type { PolicyEngineOptions, PolicyCounters } from './engine.js';
 export { planPolicy, PolicyPlanError } from './plan.js';
 export type { PolicyPlan, PlanContext } from './plan.js';
 export { decodePolicyRecord, toPolicyEvent, argValue, eventActionOf } from './events.js';
-export { PodScoper, labelsMatch, scopeSelects, scopeCgroups, containerCgroupIndex } from './pod-scope.js';
+export { PodScoper, podScopeOf, labelsMatch, scopeSelects, scopeCgroups, containerCgroupIndex } from './pod-scope.js';
 
 import { loadPolicyFiles } from './loader.js';
 import { compilePolicies } from './hooks.js';
@@ -20,7 +20,7 @@ import { ProcessSensor } from '../sensors/process.js';
 import { existsSync } from 'node:fs';
 import { CRI_SOCKETS } from '../process/cri-sockets.js';
 import type { CriMetadata } from '../process/cri.js';
-import { PodScoper } from './pod-scope.js';
+import { PodScoper, podScopeOf } from './pod-scope.js';
 
 export interface StartPoliciesOptions {
   /** Policy files or directories (`vigil run --policy`); `files` is an alias. */
@@ -113,7 +113,7 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
     compiled.push(...fresh);
   }
   const warn = o.onWarning ?? ((d: PolicyDiagnostic) => process.stderr.write(`warning: ${formatDiagnostic(d)}\n`));
-  const cri = await connectScopeRuntime(compiled.filter((p) => p.dormant && p.spec.scope), o.criSocket, warn);
+  const cri = await connectScopeRuntime(compiled.filter((p) => podScopeOf(p)), o.criSocket, warn);
   let scoper: PodScoper | undefined;
   let sensor: ProcessSensor | undefined;
   const cache = o.cache;
@@ -148,10 +148,11 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
   try {
     if (cri) scoper = new PodScoper(engine, cri, { onError: (e) => process.stderr.write(`note: pods of scoped policies: ${e.message}\n`) });
     for (const p of compiled) {
-      if (p.dormant && scoper && p.spec.scope) {
+      const scope = podScopeOf(p);
+      if (scope && scoper) {
         // Scoped to pods: attached, its hooks running only in its pods' cgroups (none is the host's).
-        await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(p.spec.scope) });
-        scoper.track(p.name, p.spec.scope);
+        await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(scope) });
+        scoper.track(p.name, scope);
       } else if (p.dormant) {
         // No pod metadata: its programs are loaded into the kernel and verified, then unloaded (so what
         // would not work is said now); nothing is attached.

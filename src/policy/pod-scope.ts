@@ -21,7 +21,18 @@
 import { containerFromCgroupPath, walkCgroups, type CgroupDir } from '../process/container.js';
 import { HOST } from '../process/types.js';
 import type { CriContainer } from '../process/cri.js';
-import type { LabelSelector, PodScope } from './ir.js';
+import type { CompiledPolicy, LabelSelector, PodScope } from './ir.js';
+
+/**
+ * The pods a dormant policy would run in once a CRI runtime names them; undefined when it is not
+ * scoped, or cannot be yet (a uprobe with resolvePathInContainer names a file inside each container,
+ * which is not resolved there: attached on the host's path it would hook the wrong file).
+ */
+export function podScopeOf(p: CompiledPolicy): PodScope | undefined {
+  if (!p.dormant || !p.spec.scope) return undefined;
+  if ((p.dormantHooks ?? []).some((h) => h.target.kind === 'uprobe' && h.target.inContainer)) return undefined;
+  return p.spec.scope;
+}
 
 /** Kubernetes' label selector semantics: every requirement holds; an empty or absent selector selects everything. */
 export function labelsMatch(sel: LabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
