@@ -17,6 +17,7 @@ import YAML from 'yaml';
 import { startPolicies, type RunningPolicies } from '../src/policy/index.js';
 import type { PolicyEvent } from '../src/policy/ir.js';
 import { ProcessCache } from '../src/process/cache.js';
+import { AgentPolicies } from '../src/agent/policies.js';
 import { formatDiagnostic } from '../src/policy/schema.js';
 import { requireRoot, tracefs, waitFor } from './helpers.js';
 import { containerdInstalled, joinCgroupsOf, TestContainerd, type TestPod } from './cri-util.js';
@@ -122,6 +123,27 @@ describe('a namespaced policy affects only its pod\'s processes', () => {
     assert.equal(drained(a.pid)[0]!.action, 'KPROBE_ACTION_SIGKILL');
     assert.deepEqual([...drained(b.pid), ...drained(host.pid)], []);
     assert.equal(running!.engine.counters('scoped')!.actions.sigkill, 1n);
+  });
+
+  test('the agent\'s policies (cri.socket): scoped the same way, to its own namespace', async () => {
+    const seen: PolicyEvent[] = [];
+    const agent = new AgentPolicies({
+      cache, criSocket: ctd.socket, onEvent: (e) => seen.push(e), onLost: () => undefined, onBatchEnd: () => undefined,
+      onWarning: (d) => warnings.push(formatDiagnostic(d)),
+    });
+    try {
+      const yaml = policy('agent-scoped', 'team-b', dir, 'app');
+      assert.deepEqual(await agent.add([{ name: 'agent.yaml', content: yaml }], 'api'), ['agent-scoped']);
+      const a = catIn(podA, `${dir}/data`);
+      const b = catIn(podB, `${dir}/data`);
+      assert.ok(await waitFor(() => seen.some((e) => e.pid === b.pid), 3000, 20), 'pod B (team-b) is this policy\'s');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(seen.filter((e) => e.pid === a.pid), [], 'pod A (team-a) is not');
+      agent.delete('agent-scoped');
+      assert.deepEqual(agent.names, []);
+    } finally {
+      agent.close();
+    }
   });
 
   test('a pod made later in the namespace is covered once it execs; its cgroups leave when it goes', async () => {
