@@ -91,7 +91,12 @@ export class AgentPolicies implements PolicyTelemetry {
     if (this.scoper) return this.scoper;
     this.cri = await connectScopeRuntime([p], this.o.criSocket, this.o.onWarning);
     if (!this.cri) return undefined;
-    this.scoper = new PodScoper(engine, this.cri, { onError: (e) => this.o.onNote?.(`pods of scoped policies: ${e.message}`) });
+    this.scoper = new PodScoper(engine, this.cri, {
+      onError: (e) => this.o.onNote?.(`pods of scoped policies: ${e.message}`),
+      onChange: (name, ch) => {
+        if (ch.full) this.o.onNote?.(`policy "${name}": ${ch.full} cgroups of its pods did not fit in the kernel's table; it does not apply in them`);
+      },
+    });
     return this.scoper;
   }
 

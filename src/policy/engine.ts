@@ -223,12 +223,12 @@ export function hostNamespaceInode(kind: NamespaceKind): bigint {
   return namespaceInode(1, kind) || INIT_NS_INODES[kind] || namespaceInode('self', kind);
 }
 
-/** The kernel refused a program a policy needs: names the policy, the hook, the program and the verifier's line. */
 /** A policy scoped to pods (TracingPolicyNamespaced, podSelector, containerSelector): its hooks carry HOOK_SCOPED whoever adds it. */
 function isScoped(policy: CompiledPolicy): boolean {
   return policy.dormant !== undefined || policy.spec.dormant !== undefined || policy.spec.scope !== undefined;
 }
 
+/** The kernel refused a program a policy needs: names the policy, the hook, the program and the verifier's line. */
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
 }

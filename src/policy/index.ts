@@ -146,7 +146,14 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
     throw e;
   }
   try {
-    if (cri) scoper = new PodScoper(engine, cri, { onError: (e) => process.stderr.write(`note: pods of scoped policies: ${e.message}\n`) });
+    if (cri) {
+      scoper = new PodScoper(engine, cri, {
+        onError: (e) => process.stderr.write(`note: pods of scoped policies: ${e.message}\n`),
+        onChange: (name, ch) => {
+          if (ch.full) process.stderr.write(`warning: policy "${name}": ${ch.full} cgroups of its pods did not fit in the kernel's table; it does not apply in them\n`);
+        },
+      });
+    }
     for (const p of compiled) {
       const scope = podScopeOf(p);
       if (scope && scoper) {
