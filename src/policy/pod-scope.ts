@@ -1,7 +1,7 @@
 // Policies scoped to pods (TracingPolicyNamespaced, podSelector,
 // containerSelector): which cgroups their hooks run in. The kernel checks a
 // scoped hook's task against the policy's set of cgroup v2 ids first thing
-// (bpf/include/vigil/policy/hook.h, out_of_scope); this keeps those sets
+// (bpf/include/vigil/policy/hook.h, vg_out_of_scope); this keeps those sets
 // current from a CRI runtime's pods and the cgroup v2 tree:
 //
 //   const scoper = new PodScoper(engine, cri);       // cri: CriMetadata

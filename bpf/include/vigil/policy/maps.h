@@ -322,6 +322,7 @@ struct evalbuf {
 	struct vigil_policy_proc proc;		/* a process entry being built */
 	struct vigil_policy_sock sa;		/* cgroup programs: the address */
 	struct vigil_policy_sock sk;		/* ... and the socket */
+	struct vigil_policy_scope_key scope;	/* scope_cgroups key (vg_out_of_scope) */
 	__u8 work[WORK_SIZE];			/* path assembly */
 };
 
