@@ -25,6 +25,8 @@
  *                    exec-time namespaces and capabilities.
  *  policy_tree_moved ages the prefilter's cache when directories move.
  *
+ * A hook of a policy scoped to pods (VIGIL_POLICY_HOOK_SCOPED) first checks
+ * that the task's cgroup is one of the policy's (map scope_cgroups).
  * Judging is three steps, each cheap to skip:
  *  1. process pass: the selectors with only their process filters (binary,
  *     pids, namespaces, capabilities); when none can match, nothing is read;
@@ -112,6 +114,8 @@ const enum vigil_policy_prefilter_limits *unused_vigil_policy_prefilter_limits _
 const enum vigil_policy_prefilter_kind *unused_vigil_policy_prefilter_kind __attribute__((unused));
 const enum vigil_policy_raw_sys_limits *unused_vigil_policy_raw_sys_limits __attribute__((unused));
 const enum vigil_policy_prefilter_cache *unused_vigil_policy_prefilter_cache __attribute__((unused));
+const struct vigil_policy_scope_key *unused_vigil_policy_scope_key __attribute__((unused));
+const enum vigil_policy_scope_limits *unused_vigil_policy_scope_limits __attribute__((unused));
 
 /* --- tracepoints and raw_syscalls (policy/hook.h, policy/raw_sys.h) ---------------- */
 

@@ -78,6 +78,13 @@ describe('agent configuration', () => {
     assert.match(problems('console: {address: "nohost"}\n')[0]!, /console.address: expected host:port/);
   });
 
+  test('cri.socket: a default socket unless given; an absolute path or none', () => {
+    assert.deepEqual(parseAgentConfig('c.yaml', '').cri, { socket: undefined });
+    assert.deepEqual(parseAgentConfig('c.yaml', 'cri: {socket: /run/k3s/containerd/containerd.sock}').cri, { socket: '/run/k3s/containerd/containerd.sock' });
+    assert.deepEqual(parseAgentConfig('c.yaml', 'cri: {socket: none}').cri, { socket: 'none' });
+    assert.match(problems('cri: {socket: run/crio.sock}\n')[0]!, /cri\.socket: expected an absolute path or "none", got "run\/crio\.sock"/);
+  });
+
   test('each problem as file:line:col: field: reason', () => {
     assert.deepEqual(problems('api:\n  sockt: /x\n'), [
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',

@@ -139,7 +139,11 @@ export class Agent {
     };
     const p = this.pipeline;
     this.tap = {
-      push: (e) => p.push(e), kernelLost: lost, schedule: () => p.schedule(), addSource: (s, src) => p.addSource(s, src),
+      push: (e) => {
+        if (e.kind === 'exec') this.policies.noteExec(e.process.cgroupId);
+        p.push(e);
+      },
+      kernelLost: lost, schedule: () => p.schedule(), addSource: (s, src) => p.addSource(s, src),
     };
     this.policies = new AgentPolicies({
       cache: this.cache,
@@ -147,6 +151,8 @@ export class Agent {
       onLost: (n) => lost('policy', n),
       onBatchEnd: () => p.schedule(),
       onWarning: (d) => log.warn({ position: formatDiagnostic(d) }, 'policy warning'),
+      onNote: (m) => log.warn({}, m),
+      criSocket: config.cri.socket,
     });
     p.addSource('policy', this.policies.source);
     this.rules = new AgentRules({

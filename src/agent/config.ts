@@ -56,6 +56,8 @@ export interface AgentConfig {
   readonly firewall: readonly FirewallConfig[];
   /** The web console's host:port (docs/store.md); undefined: off. */
   readonly console: { readonly host: string; readonly port: number } | undefined;
+  /** The CRI runtime naming the pods of policies scoped to pods: a socket, 'none', or undefined (the first default that exists). */
+  readonly cri: { readonly socket: string | undefined };
   /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
   readonly store: StoreConfig | undefined;
   /** Where each field was written, for errors found later (a policy path that does not load). */
@@ -125,6 +127,7 @@ const CONFIG_SCHEMA: Schema = {
       },
     },
     console: { t: 'object', props: { address: str } },
+    cri: { t: 'object', props: { socket: { t: 'string', minLength: 1 } } },
     store: {
       t: 'object',
       props: {
@@ -154,6 +157,7 @@ interface RawConfig {
   otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
   state?: { directory?: string };
   console?: { address?: string } | null;
+  cri?: { socket?: string };
   store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
@@ -284,8 +288,11 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   const consoleAddress = raw?.console?.address === undefined ? undefined : parseAddress(raw.console.address);
   if (consoleAddress instanceof Error) at('console.address', consoleAddress.message);
   else if (consoleAddress && !store) at('console.address', 'the console shows the store: it needs store.enabled');
+  const criSocket = raw?.cri?.socket;
+  if (criSocket !== undefined && criSocket !== 'none' && !criSocket.startsWith('/')) at('cri.socket', `expected an absolute path or "none", got "${criSocket}"`);
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
+    cri: { socket: criSocket },
     file: name,
     api: { socket: raw.api?.socket ?? DEFAULT_SOCKET, group, clientBuffer: clientBuffer! },
     health: health as AgentConfig['health'],

@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { expandPolicyPaths, loadPolicySources, PolicyLoadError, type PolicySource } from '../policy/loader.js';
 import { compilePolicies } from '../policy/hooks.js';
 import { PolicyEngine, type PolicyCounters } from '../policy/engine.js';
+import { connectScopeRuntime } from '../policy/index.js';
+import { PodScoper, podScopeOf } from '../policy/pod-scope.js';
+import type { CriMetadata } from '../process/cri.js';
 import type { PolicyTelemetry } from '../telemetry/sources.js';
 import type { CompiledPolicy, PolicyEvent } from '../policy/ir.js';
 import type { PolicyDiagnostic } from '../policy/schema.js';
@@ -48,6 +51,10 @@ export interface AgentPoliciesOptions {
   onLost(count: number): void;
   onBatchEnd(): void;
   onWarning(d: PolicyDiagnostic): void;
+  /** The CRI runtime that names the pods of policies scoped to pods (a path, 'none', or undefined: a default socket). */
+  criSocket?: string;
+  /** A note (a failed listing of the pods). */
+  onNote?(message: string): void;
 }
 
 export class AgentPolicies implements PolicyTelemetry {
@@ -55,6 +62,8 @@ export class AgentPolicies implements PolicyTelemetry {
   readonly source = new SwappableSource();
   private engine: PolicyEngine | undefined;
   private readonly entries = new Map<string, Entry>();
+  private cri: CriMetadata | undefined;
+  private scoper: PodScoper | undefined;
 
   constructor(private readonly o: AgentPoliciesOptions) {}
 
@@ -77,11 +86,44 @@ export class AgentPolicies implements PolicyTelemetry {
     return compiled.map((policy) => ({ policy, source: sources.find((s) => s.name === policy.spec.file) ?? sources[0]! }));
   }
 
+  /** The pods' runtime and the scoper, connected at the first policy scoped to pods (tried again at the next while none answers). */
+  private async ensureScoper(engine: PolicyEngine, p: CompiledPolicy): Promise<PodScoper | undefined> {
+    if (this.scoper) return this.scoper;
+    this.cri = await connectScopeRuntime([p], this.o.criSocket, this.o.onWarning);
+    if (!this.cri) return undefined;
+    this.scoper = new PodScoper(engine, this.cri, {
+      onError: (e) => this.o.onNote?.(`pods of scoped policies: ${e.message}`),
+      onChange: (name, ch) => {
+        if (ch.full) this.o.onNote?.(`policy "${name}": ${ch.full} cgroups of its pods did not fit in the kernel's table; it does not apply in them`);
+      },
+    });
+    return this.scoper;
+  }
+
   private async load(p: CompiledPolicy): Promise<void> {
     const engine = await this.ensureEngine();
-    // A policy scoped to pods matches nothing here: checked by the verifier, not attached.
-    if (p.dormant) await engine.check({ ...p, hooks: p.dormantHooks ?? [] });
-    else await engine.add(p);
+    const scope = podScopeOf(p);
+    const scoper = scope ? await this.ensureScoper(engine, p) : undefined;
+    if (scoper && scope) {
+      // Scoped to pods: its hooks run only in its pods' cgroups, kept current by the scoper.
+      await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(scope) });
+      scoper.track(p.name, scope);
+    } else if (p.dormant) {
+      // No pod metadata: checked by the verifier, not attached.
+      await engine.check({ ...p, hooks: p.dormantHooks ?? [] });
+    } else {
+      await engine.add(p);
+    }
+  }
+
+  private unload(name: string): void {
+    this.scoper?.untrack(name);
+    this.engine?.remove(name);
+  }
+
+  /** A process exec'd in this cgroup: a new one lists the pods again (policies scoped to pods). */
+  noteExec(cgroupId: bigint): void {
+    this.scoper?.noteCgroup(cgroupId);
   }
 
   /** Adds policies (all or none: one that fails to load takes back those added before it). Returns their names. */
@@ -112,7 +154,7 @@ export class AgentPolicies implements PolicyTelemetry {
 
   delete(name: string): void {
     const e = this.entry(name);
-    if (e.enabled) this.engine?.remove(name);
+    if (e.enabled) this.unload(name);
     this.entries.delete(name);
   }
 
@@ -126,7 +168,7 @@ export class AgentPolicies implements PolicyTelemetry {
   disable(name: string): void {
     const e = this.entry(name);
     if (!e.enabled) return;
-    this.engine?.remove(name);
+    this.unload(name);
     e.enabled = false;
   }
 
@@ -218,6 +260,8 @@ export class AgentPolicies implements PolicyTelemetry {
   }
 
   close(): void {
+    this.scoper?.close();
+    this.cri?.close();
     this.engine?.close();
     this.source.set(undefined);
   }

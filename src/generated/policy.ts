@@ -52,6 +52,38 @@ export const VIGIL_POLICY_HOOK_RET_ERR = 4;
 export const VIGIL_POLICY_HOOK_EXIT_ONLY = 8;
 export const VIGIL_POLICY_HOOK_PROC_FILTERS = 16;
 export const VIGIL_POLICY_HOOK_CREDS_AT_ENTRY = 32;
+export const VIGIL_POLICY_HOOK_SCOPED = 64;
+
+/** struct vigil_policy_scope_key: 16 bytes. */
+export interface VigilPolicyScopeKey {
+  /** __u32 at 0 */
+  policy: number;
+  /** __u32 at 4 */
+  pad: number;
+  /** __u64 at 8 */
+  cgroup: bigint;
+}
+
+export const vigilPolicyScopeKey: Codec<VigilPolicyScopeKey> & { readonly offsets: Readonly<Record<'policy' | 'pad' | 'cgroup', number>> } = {
+  size: 16,
+  offsets: { policy: 0, pad: 4, cgroup: 8 },
+  decode(view: DataView, o: number): VigilPolicyScopeKey {
+    return {
+      policy: view.getUint32(o, true),
+      pad: view.getUint32(o + 4, true),
+      cgroup: view.getBigUint64(o + 8, true),
+    };
+  },
+  encode(value: VigilPolicyScopeKey, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 16).fill(0);
+    view.setUint32(o, value.policy, true);
+    view.setUint32(o + 4, value.pad, true);
+    view.setBigUint64(o + 8, value.cgroup, true);
+  },
+};
+
+// enum vigil_policy_scope_limits
+export const VIGIL_POLICY_MAX_SCOPED = 16384;
 
 // enum vigil_policy_loc
 export const VIGIL_POLICY_LOC_NONE = 0;

@@ -19,7 +19,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync, openSync, closeSync 
 import { lookup as dnsLookup } from 'node:dns/promises';
 import {
   BpfMap, ObjectSpec, PerCpuMap, RingBufferReader, TypedMap, closeAll, codec, cgroup2, ensureTracefs, type BpfObject, type Link,
-  MapType, NotSupportedError, UpdateFlags, VerifierError, probeHelper,
+  MapType, NotSupportedError, UpdateFlags, VerifierError, probeHelper, BpfError,
 } from '../bpf/index.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { BootClock } from '../util/clock.js';
@@ -42,7 +42,7 @@ import {
   VIGIL_POLICY_C_MATCHED, VIGIL_POLICY_C_POSTED, VIGIL_POLICY_C_RATE_LIMITED, VIGIL_POLICY_LOC_NONE,
   VIGIL_POLICY_MAX_ACTIONS, VIGIL_POLICY_MAX_ARGS, VIGIL_POLICY_MAX_CONDS, VIGIL_POLICY_MAX_DENY,
   VIGIL_POLICY_MAX_FILTERS, VIGIL_POLICY_MAX_HOOKS, VIGIL_POLICY_MAX_POLICIES, VIGIL_POLICY_MAX_SELECTORS,
-  VIGIL_POLICY_STACK_DEPTH, VIGIL_POLICY_STR_MAX,
+  VIGIL_POLICY_STACK_DEPTH, VIGIL_POLICY_STR_MAX, VIGIL_POLICY_HOOK_SCOPED, vigilPolicyScopeKey,
 } from '../generated/policy.js';
 import { Symbolizer, type Frame } from '../kernel/symbols/index.js';
 
@@ -140,6 +140,18 @@ interface LivePolicy {
   readonly slot: number;
   readonly plan: PolicyPlan;
   readonly hooks: LiveHook[];
+  /** Scoped to pods: its hooks run only in the cgroups of `cgroups` (scope_cgroups). */
+  readonly scoped: boolean;
+  /** The cgroup ids written to scope_cgroups for it. */
+  readonly cgroups: Set<bigint>;
+}
+
+/** What setScope() did. */
+export interface ScopeChange {
+  readonly added: number;
+  readonly removed: number;
+  /** Cgroups that did not fit in scope_cgroups (VIGIL_POLICY_MAX_SCOPED): the policy does not apply in them. */
+  readonly full: number;
 }
 
 type Part = 'procs' | 'uprobes' | 'deny' | 'kprobes' | 'kprobeOverride' | 'rawSyscalls';
@@ -211,6 +223,11 @@ export function hostNamespaceInode(kind: NamespaceKind): bigint {
   return namespaceInode(1, kind) || INIT_NS_INODES[kind] || namespaceInode('self', kind);
 }
 
+/** A policy scoped to pods (TracingPolicyNamespaced, podSelector, containerSelector): its hooks carry HOOK_SCOPED whoever adds it. */
+function isScoped(policy: CompiledPolicy): boolean {
+  return policy.dormant !== undefined || policy.spec.dormant !== undefined || policy.spec.scope !== undefined;
+}
+
 /** The kernel refused a program a policy needs: names the policy, the hook, the program and the verifier's line. */
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
@@ -242,7 +259,8 @@ export class PolicyEngine implements Disposable {
   private closed = false;
   /** Records of hooks already removed (dropped), and records that did not decode. */
   /** records read; dropped (hook gone); malformed; celRejected (posted, then refused by the selector's matchCEL). */
-  readonly stats = { records: 0, dropped: 0, malformed: 0, celRejected: 0 };
+  /** scopeFull: cgroups of scoped policies that did not fit in the kernel's table (VIGIL_POLICY_MAX_SCOPED). */
+  readonly stats = { records: 0, dropped: 0, malformed: 0, celRejected: 0, scopeFull: 0 };
 
   private readonly pfCache: PrefilterCache;
 
@@ -425,7 +443,7 @@ export class PolicyEngine implements Disposable {
    * when the policy cannot run here: PolicyPlanError / NotSupportedError name
    * the hook, the selector and the reason.
    */
-  async add(policy: CompiledPolicy): Promise<void> {
+  async add(policy: CompiledPolicy, o: { cgroups?: Iterable<bigint> } = {}): Promise<void> {
     if (this.closed) throw new Error('policy engine is closed');
     if (this.policies.has(policy.name)) throw new Error(`policy ${policy.name} is already loaded`);
     const hostNs = new Map<NamespaceKind, bigint>();
@@ -453,9 +471,11 @@ export class PolicyEngine implements Disposable {
       await this.ensureDenyAttached().catch(named(PART_ROLE.deny.stage, PART_ROLE.deny.turnOff));
     }
     const slot = this.policySlots.alloc(1);
-    const live: LivePolicy = { name: policy.name, slot, plan, hooks: [] };
+    const live: LivePolicy = { name: policy.name, slot, plan, hooks: [], scoped: isScoped(policy), cgroups: new Set() };
     try {
       this.zeroCounters(slot);
+      // A scoped policy's cgroups before its hooks: from its first event on, it runs only there.
+      if (live.scoped && o.cgroups) this.writeScope(live, new Set(o.cgroups));
       for (const ph of plan.hooks) live.hooks.push(this.programHook(live, ph));
       // Everything is written: now attach (an event can only find complete configuration).
       for (const h of live.hooks) {
@@ -492,7 +512,7 @@ export class PolicyEngine implements Disposable {
     const plan = planPolicy(policy, { hostNamespace: hostNamespaceInode });
     for (const p of neededParts(plan)) await this.partLoaded(p);
     const slot = this.policySlots.alloc(1);
-    const live: LivePolicy = { name: policy.name, slot, plan, hooks: [] };
+    const live: LivePolicy = { name: policy.name, slot, plan, hooks: [], scoped: isScoped(policy), cgroups: new Set() };
     try {
       for (const ph of plan.hooks) live.hooks.push(this.programHook(live, ph));
       for (const h of live.hooks) {
@@ -526,6 +546,57 @@ export class PolicyEngine implements Disposable {
       attachTargets: { [prog]: (at.kind === 'lsm' ? at.hook : at.function) ?? '' },
       reuseMaps: this.sharedMaps(),
     });
+  }
+
+  /** Whether a policy is loaded scoped to pods (its hooks run only in the cgroups setScope() gives it). */
+  isScoped(name: string): boolean {
+    return this.policies.get(name)?.scoped ?? false;
+  }
+
+  /**
+   * The cgroups a scoped policy's hooks run in are now `cgroups` (cgroup v2
+   * ids), live: the difference is written. Throws for a policy that is not
+   * loaded or not scoped (a policy for the whole host is never narrowed or
+   * widened here).
+   */
+  setScope(name: string, cgroups: ReadonlySet<bigint>): ScopeChange {
+    const live = this.policies.get(name);
+    if (!live) throw new Error(`no policy ${name}`);
+    if (!live.scoped) throw new Error(`policy ${name} is not scoped to pods`);
+    return this.writeScope(live, cgroups);
+  }
+
+  /** The cgroups written for a scoped policy. */
+  scopeOf(name: string): ReadonlySet<bigint> | undefined {
+    return this.policies.get(name)?.cgroups;
+  }
+
+  private writeScope(live: LivePolicy, want: ReadonlySet<bigint>): ScopeChange {
+    const m = new TypedMap(this.core.map('scope_cgroups'), vigilPolicyScopeKey, codec.u8);
+    const key = (cgroup: bigint) => ({ policy: live.slot, pad: 0, cgroup });
+    let added = 0;
+    let removed = 0;
+    let full = 0;
+    for (const id of [...live.cgroups]) {
+      if (want.has(id)) continue;
+      m.delete(key(id));
+      live.cgroups.delete(id);
+      removed++;
+    }
+    for (const id of want) {
+      if (live.cgroups.has(id)) continue;
+      try {
+        m.set(key(id), 1);
+      } catch (e) {
+        if (!(e instanceof BpfError && e.errno === 7)) throw e; // E2BIG: the table is full
+        full++;
+        continue;
+      }
+      live.cgroups.add(id);
+      added++;
+    }
+    this.stats.scopeFull += full;
+    return { added, removed, full };
   }
 
   /** Detaches a policy and frees its slots, live. false when no such policy. */
@@ -566,7 +637,7 @@ export class PolicyEngine implements Disposable {
         const conds: VigilPolicyCond[] = [...pa.kernel.conds];
         while (conds.length < VIGIL_POLICY_MAX_CONDS) conds.push({ where: noArg(), test: 0, op: 0, protocol: 0, pad: 0, value: 0n, families: 0n });
         const k: VigilPolicyHook = {
-          policy: live.slot, flags: pa.kernel.flags, source: pa.kernel.source, nargs: pa.kernel.args.length,
+          policy: live.slot, flags: pa.kernel.flags | (live.scoped ? VIGIL_POLICY_HOOK_SCOPED : 0), source: pa.kernel.source, nargs: pa.kernel.args.length,
           first_selector: selStart, nselectors: ph.selectors.length, nconds: pa.kernel.conds.length,
           prefilter: prefilterFlags(pa.kernel.prefilter), args, conds, ret: pa.kernel.ret ?? noArg(),
         };
@@ -852,6 +923,8 @@ export class PolicyEngine implements Disposable {
     }
     if (this.denyHooks.length !== before) this.writeDenySet();
     for (const h of live.hooks) this.teardownHook(h);
+    // Before the slot goes back: a policy given it later starts with no cgroup.
+    this.writeScope(live, new Set());
     this.policySlots.release(live.slot, 1);
     if (this.denyHooks.length === 0 && this.denyLinks.length) {
       for (const l of this.denyLinks) l.close();

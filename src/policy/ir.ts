@@ -283,6 +283,28 @@ export interface Dormant {
   readonly pos: SourcePos;
 }
 
+/** A Kubernetes label selector (requirements ANDed; an empty one selects everything). */
+export interface LabelSelector {
+  readonly matchLabels: Readonly<Record<string, string>>;
+  readonly matchExpressions: readonly {
+    readonly key: string;
+    readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    readonly values: readonly string[];
+  }[];
+}
+
+/**
+ * The pods a scoped policy applies to: containers of pods in `namespace`
+ * (TracingPolicyNamespaced; undefined: any namespace) whose pod labels match
+ * podSelector and whose container matches containerSelector (as Tetragon: the
+ * container's name is its label "name"). Never a host process.
+ */
+export interface PodScope {
+  readonly namespace?: string;
+  readonly podSelector?: LabelSelector;
+  readonly containerSelector?: LabelSelector;
+}
+
 // ---------------------------------------------------------------------------
 // Hooks as written (pure)
 
@@ -369,8 +391,13 @@ export interface PolicySpec {
   readonly options: Readonly<Record<string, string>>;
   /** spec.options policy-mode; undefined = enforce. */
   readonly mode?: PolicyMode;
-  /** Set when the policy is scoped to pods: it loads but matches nothing (no hook attached). */
+  /**
+   * Set when the policy is scoped to pods: without pod metadata it loads but matches nothing (no
+   * hook attached); with it, its hooks run only in its pods' cgroups (`scope`).
+   */
   readonly dormant?: Dormant;
+  /** Which pods, when dormant is set. */
+  readonly scope?: PodScope;
   readonly file: string;
   readonly pos: SourcePos;
 }

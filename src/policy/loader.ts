@@ -18,7 +18,7 @@ import {
 } from './schema.js';
 import {
   NAMESPACE_KINDS, type Action, type ArgFilter, type ArgOperator, type ArgSpec, type ArgType, type BinaryFilter,
-  type CapabilityFilter, type Dormant, type FilterValues, type HookSection, type HookSpec, type IntRange, type ListSpec,
+  type CapabilityFilter, type Dormant, type LabelSelector, type PodScope, type FilterValues, type HookSection, type HookSpec, type IntRange, type ListSpec,
   type NamespaceChangeFilter, type NamespaceFilter, type NamespaceKind, type PidFilter, type PolicyMode, type PolicySpec,
   type RateLimitScope, type Selector, type SourcePos, type CelFilter,
   INT_ARG_TYPES, PATH_ARG_TYPES, SOCK_ARG_TYPES, STRING_ARG_TYPES,
@@ -491,10 +491,16 @@ class DocReader {
     const annotations = raw.metadata.annotations ?? {};
     const labels = raw.metadata.labels ?? {};
     const dormant: Dormant | undefined = scope.length > 0 ? { reason: scope.join('; '), pos: scopePos ?? this.at(docPath || '') } : undefined;
+    const podScope: PodScope | undefined = dormant ? {
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(this.given(p('spec.podSelector'), spec.podSelector) ? { podSelector: labelSelectorOf(spec.podSelector!) } : {}),
+      ...(this.given(p('spec.containerSelector'), spec.containerSelector) ? { containerSelector: labelSelectorOf(spec.containerSelector!) } : {}),
+    } : undefined;
     if (dormant) {
       this.warnings.push({
         pos: dormant.pos, path: scopePath,
-        message: `policy "${name}" is loaded but matches nothing until pod metadata is available: ${dormant.reason}, and Vigil has no pod metadata yet (none of its hooks is attached; it never applies host-wide)`,
+        message: `policy "${name}" is loaded but matches nothing until pod metadata is available: ${dormant.reason}; its hooks run only ` +
+          'for the processes of those pods, in the cgroups a CRI runtime names (vigil run --cri-socket, the agent\'s cri.socket), and none is attached without one (it never applies host-wide)',
       });
     }
     return {
@@ -502,7 +508,7 @@ class DocReader {
       description: annotations['description'] ?? labels['description'],
       hooks: mode === 'monitor' ? hooks.map(monitorHook) : hooks,
       lists: [...lists.values()], options, file: this.file, pos: this.at(docPath || ''),
-      ...(mode ? { mode } : {}), ...(dormant ? { dormant } : {}),
+      ...(mode ? { mode } : {}), ...(dormant ? { dormant, scope: podScope } : {}),
     };
   }
 
@@ -1358,6 +1364,16 @@ function labelKeyProblem(key: string): string | undefined {
     return 'a name must be 1-63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
   }
   return undefined;
+}
+
+/** A label selector as the engine matches it (values copied, operators checked by labelSelector()). */
+function labelSelectorOf(s: RawLabelSelector): LabelSelector {
+  return {
+    matchLabels: { ...(s.matchLabels ?? {}) },
+    matchExpressions: (s.matchExpressions ?? []).map((e) => ({
+      key: e.key, operator: e.operator as LabelSelector['matchExpressions'][number]['operator'], values: [...(e.values ?? [])],
+    })),
+  };
 }
 
 /** A label selector in a few words: "app=web, tier in (a,b)". */

@@ -28,6 +28,11 @@ export class ContainerTable<T extends { readonly id: string }> {
     return this.table.size;
   }
 
+  /** Every container of the last listing. */
+  containers(): IterableIterator<T> {
+    return this.table.values();
+  }
+
   /** Lists again now (one at a time: a call while one runs waits for it). */
   refresh(): Promise<void> {
     this.inFlight ??= (async () => {

@@ -133,6 +133,24 @@ enum vigil_policy_hook_flag {
 	 * the entry, and the exit keeps that verdict (one selector at most has
 	 * them, so the verdict is the hook's). */
 	VIGIL_POLICY_HOOK_CREDS_AT_ENTRY = 1 << 5,
+	/* The policy is scoped to pods (TracingPolicyNamespaced, podSelector,
+	 * containerSelector): the hook runs only for tasks whose cgroup v2 id
+	 * is in the policy's set (map scope_cgroups, key struct
+	 * vigil_policy_scope_key), checked before anything else; an empty set
+	 * matches nothing. User space keeps the set (src/policy/pod-scope.ts). */
+	VIGIL_POLICY_HOOK_SCOPED = 1 << 6,
+};
+
+/* A key of scope_cgroups: (the policy's slot, a cgroup v2 id). */
+struct vigil_policy_scope_key {
+	__u32 policy;
+	__u32 pad;
+	__u64 cgroup;	/* bpf_get_current_cgroup_id(): the directory's inode */
+};
+
+enum vigil_policy_scope_limits {
+	/* (policy, cgroup) pairs of every scoped policy together. */
+	VIGIL_POLICY_MAX_SCOPED = 16384,
 };
 
 /* Where an argument's word comes from. */

@@ -43,6 +43,10 @@ rules:
   --policy FILE|DIR     Tetragon-style tracing policies, evaluated alongside (repeatable)
   --portable-hooks      serve the policies' kernel-function and LSM hooks by their
                         portable equivalents even where kprobes, fentry or BPF-LSM exist
+  --cri-socket PATH     the CRI runtime that names the pods of policies scoped to pods
+                        (TracingPolicyNamespaced, podSelector; default: the first of
+                        /run/containerd/containerd.sock, /run/crio/crio.sock that
+                        exists; none: such policies stay dormant)
   --min-priority P      load only rules at least this severe (emergency, alert,
                         critical, error, warning, notice, info, debug; default debug)
   --rule-matching M     first (default, as Falco): one alert per event, the first
@@ -80,6 +84,8 @@ ${TELEMETRY_USAGE}`;
 export interface RunOptions {
   rules: string[];
   policies: string[];
+  /** --cri-socket: a path, 'none', or undefined (a default socket). */
+  criSocket: string | undefined;
   output: OutputEncoding;
   /** --output tetragon: policy events in Tetragon's strict shape (policies only). */
   policyOutput: 'tetragon' | undefined;
@@ -109,6 +115,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
         rules: { type: 'string', multiple: true },
         policy: { type: 'string', multiple: true },
         'portable-hooks': { type: 'boolean', default: false },
+        'cri-socket': { type: 'string' },
         output: { type: 'string', short: 'o', default: 'text' },
         'min-priority': { type: 'string' },
         'rule-matching': { type: 'string', default: 'first' },
@@ -131,6 +138,11 @@ export function parseRunArgs(argv: string[]): RunOptions {
   // The hook resolver reads the switch from the environment (src/policy/hooks.ts liveKernel).
   if (values['portable-hooks']) process.env.VIGIL_PORTABLE_HOOKS = '1';
   if (!rules.length && !policies.length) throw new UsageError('give --rules FILE|DIR (and/or --policy FILE|DIR)');
+  const criSocket = values['cri-socket'];
+  if (criSocket !== undefined && criSocket !== 'none' && !criSocket.startsWith('/')) {
+    throw new UsageError(`--cri-socket: expected an absolute path or "none", got "${criSocket}"`);
+  }
+  if (criSocket !== undefined && !policies.length) throw new UsageError('--cri-socket: names the pods of policies; give --policy');
   if (values.output !== 'text' && values.output !== 'json' && values.output !== 'tetragon') {
     throw new UsageError(`--output: expected text, json or tetragon, got "${values.output}"`);
   }
@@ -177,7 +189,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
     throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
   }
   return {
-    rules, policies, output: tetragon ? 'json' : values.output as OutputEncoding, policyOutput: tetragon ? 'tetragon' : undefined,
+    rules, policies, criSocket, output: tetragon ? 'json' : values.output as OutputEncoding, policyOutput: tetragon ? 'tetragon' : undefined,
     minPriority, ruleMatching: rm, file: values.file, http: values.http,
     quiet: values.quiet, duration,
     filter: {
@@ -296,7 +308,7 @@ export const command: Command = {
       }
       if (o.policies.length) {
         policies = await startRunPolicies({
-          paths: o.policies, filter, cache, onLost,
+          paths: o.policies, filter, cache, onLost, criSocket: o.criSocket,
           onEvent: (event) => {
             pipeline.push({ kind: 'policy', event, timeBootNs: clock.toBootNs(event.timeNs) });
             pipeline.schedule();

@@ -63,7 +63,7 @@ __noinline int vg_deny_hook(__u32 i)
 	if (!(set->kinds[i] & e->st.deny_kind))
 		return 0;
 	e->st.hook_id = set->hooks[i];
-	if (!run_load(&r))
+	if (!run_load(&r) || vg_out_of_scope())
 		return 0;
 	header(&r, r.hook_id);
 	bpf_loop(r.h->nargs, deny_arg_step, &r, 0);

@@ -42,6 +42,27 @@ static __always_inline void header(struct run *r, __u32 hook_id)
 	ev->args[VIGIL_POLICY_RET_SLOT].value = 0;
 }
 
+/* 1 when the current hook (e->st.hook_id) is a scoped policy's and the task
+ * runs outside its pods' cgroups: not this policy's event (nothing is
+ * captured, counted or done). One hash lookup, none for a policy that is not
+ * scoped. Global, its key in map memory (evalbuf): the callers' frames do not
+ * grow (vg_leave's must stay at 96 bytes, see capture_all). */
+__noinline int vg_out_of_scope(void)
+{
+	struct evalbuf *e = evalbuf();
+	struct vigil_policy_hook *h;
+
+	if (!e)
+		return 1;
+	h = bpf_map_lookup_elem(&hooks, &e->st.hook_id);
+	if (!h || !(h->flags & VIGIL_POLICY_HOOK_SCOPED))
+		return 0;
+	e->scope.policy = h->policy;
+	e->scope.pad = 0;
+	e->scope.cgroup = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&scope_cgroups, &e->scope) == NULL;
+}
+
 /* Before any capture: true, and the event counted as evaluated, when the
  * process pass (the selectors' process filters) or the prefilter (when
  * asked, and the hook has one) rules every selector out. */
@@ -101,7 +122,7 @@ __noinline int vg_entry(void)
 	struct stash_key key = {};
 	long err;
 
-	if (!run_load(&r))
+	if (!run_load(&r) || vg_out_of_scope())
 		return FINISH_NONE;
 	/* 0. The attachment's own conditions: not this hook's event otherwise. */
 	if (r.h->nconds && !vg_conds(0, 0))
@@ -151,7 +172,7 @@ __noinline int vg_leave(__s64 ret, __s32 nr)
 	struct stash_small *sm;
 	struct scratch *lg;
 
-	if (!run_load(&r))
+	if (!run_load(&r) || vg_out_of_scope())
 		return FINISH_NONE;
 	if (r.h->flags & VIGIL_POLICY_HOOK_EXIT_ONLY) {
 		/* Nothing was read at the entry: the conditions on the result, the

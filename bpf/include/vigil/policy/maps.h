@@ -71,6 +71,15 @@ struct {
 	__type(value, struct vigil_policy_deny_set);
 } deny_set SEC(".maps");
 
+/* The cgroups of each scoped policy's pods (VIGIL_POLICY_HOOK_SCOPED). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_POLICY_MAX_SCOPED);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_policy_scope_key);
+	__type(value, __u8);
+} scope_cgroups SEC(".maps");
+
 /* The components each kernel hook's prefilter allows (see vigil/policy.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -313,6 +322,7 @@ struct evalbuf {
 	struct vigil_policy_proc proc;		/* a process entry being built */
 	struct vigil_policy_sock sa;		/* cgroup programs: the address */
 	struct vigil_policy_sock sk;		/* ... and the socket */
+	struct vigil_policy_scope_key scope;	/* scope_cgroups key (vg_out_of_scope) */
 	__u8 work[WORK_SIZE];			/* path assembly */
 };
 
