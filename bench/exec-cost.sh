@@ -33,7 +33,8 @@ cp /bin/true "$WORK/vtrue"
 one() { # tree index
   local tree=$1 i=$2 out=$WORK/out.json flags=''
   [ -n "$PROF" ] && flags=--perf-basic-prof
-  (cd "$tree" && exec node $flags --max-semi-space-size=2 --heap-growing-percent=50 bin/vigil observe \
+  # From the scratch directory: Node's --perf-basic-prof leaves its isolate logs in the cwd.
+  (cd "$WORK" && exec node $flags --max-semi-space-size=2 --heap-growing-percent=50 "$tree/bin/vigil" observe \
     --sensors exec --output json > "$out" 2> "$WORK/err") &
   local vp=$! pp=''
   sleep 4
