@@ -120,3 +120,48 @@ describe('--output tetragon', () => {
     assert.throws(() => checkShaped('tetragon', JSON.stringify(j)), /Vigil's cgroup_id/);
   });
 });
+
+describe('process text written without the object (processText)', () => {
+  // Every optional field on and off: the text must be JSON.stringify(process()) byte for byte.
+  const variants: Partial<ProcessInfo>[] = [
+    {},
+    { parentExecId: undefined, tty: undefined, container: 'host' },
+    { container: undefined, caps: undefined, ns: undefined, securebits: undefined },
+    { suid: undefined, sgid: undefined, fsuid: undefined, fsgid: undefined },
+    { sgid: undefined, fsgid: undefined },
+    { ns: { uts: 1, ipc: 2, mnt: 3, pid: 99, net: 5, cgroup: 6, user: 0 }, cwd: '/', source: 'fork' },
+    { caps: { effective: (1n << 41n) - 1n, permitted: (1n << 63n) | 5n, inheritable: 1n << 40n }, source: 'procfs' },
+    { cgroupId: (1n << 60n) + 3n, binary: 'a"b\\c\n\u0001é', cwd: '/tmp/\u2028x', args: ['x', 'a b', '"q"'] },
+    { source: 'iterator', flags: { binaryTruncated: true, argsTruncated: true, cwdTruncated: true, binaryError: true, argsError: true, cwdError: true } },
+    { pid: Number.NaN, auid: 4294967295, uid: 0, euid: 0 },
+  ];
+  const pods = {
+    lookup: () => ({
+      id: 'ab'.repeat(32), name: 'c', image: 'img', imageRef: 'sha256:1',
+      pod: { namespace: 'ns', name: 'p', uid: 'u', labels: { app: 'x\u0000y' } },
+    }),
+  };
+  const containers = {
+    lookup: () => ({ id: 'ab'.repeat(32), name: 'web"1', image: 'localhost/app:1', imageId: 'sha256:2', labels: { app: 'é' }, runtime: 'podman' }),
+  };
+  for (const format of ['json', 'tetragon'] as const) {
+    for (const named of ['', 'pods', 'containers', 'pods and containers'] as const) {
+      test(`${format}${named ? `, with ${named}` : ''}: the same text as JSON.stringify(process())`, () => {
+        const f = new TetragonFormatter(format, {
+          node: 'n', hostNamespaces: host, lookup: lookup(info({ source: 'fork' })),
+          ...(named.includes('pods') ? { pods: pods as never } : {}),
+          ...(named.includes('containers') ? { containers: containers as never } : {}),
+        });
+        for (const [i, over] of variants.entries()) {
+          const p = info(over);
+          for (const exited of [false, true]) {
+            // Twice: the second from the memoised capability and namespace texts.
+            for (let k = 0; k < 2; k++) {
+              assert.equal(f.processText(p, exited), JSON.stringify(f.process(p, exited)), `variant ${i}, exited ${exited}`);
+            }
+          }
+        }
+      });
+    }
+  }
+});

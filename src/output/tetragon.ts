@@ -31,7 +31,7 @@ import {
   assertNever, type ExecEvent, type ExecFailedEvent, type ExitEvent, type FileEvent, type ForkEvent, type ProcessInfo,
   type SensorEvent,
 } from '../sensors/events.js';
-import type { ProcessLookup } from '../process/types.js';
+import type { Capabilities, Namespaces, ProcessLookup } from '../process/types.js';
 import type { CriContainer } from '../process/cri.js';
 import type { EngineContainer } from '../process/engine-api.js';
 import { execId } from '../process/exec-id.js';
@@ -140,6 +140,11 @@ function processFlags(p: ProcessInfo, cloned: boolean): string {
 }
 
 /** A bigint as a JSON number when exact, else as a string (Vigil's json). */
+/** A number as JSON.stringify writes it (null for NaN and the infinities). */
+function num(v: number): string {
+  return Number.isFinite(v) ? String(v) : 'null';
+}
+
 function u64(v: bigint): number | string {
   return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
 }
@@ -556,12 +561,85 @@ export class TetragonFormatter {
    * a host spawning thousands of processes (issue 11).
    */
   private processJson(p: ProcessInfo, exited = false): string {
-    return this.processText(p, exited).json;
+    return this.cachedProcess(p, exited).json;
   }
 
-  private processText(p: ProcessInfo, exited: boolean): CachedText {
-    return this.jsonCache.get(p, exited, this.namedBy(p), undefined, () => JSON.stringify(this.process(p, exited)));
+  private cachedProcess(p: ProcessInfo, exited: boolean): CachedText {
+    return this.jsonCache.get(p, exited, this.namedBy(p), undefined, () => this.processText(p, exited));
   }
+
+  /**
+   * JSON.stringify(this.process(p, exited)), the same text, written without building the object:
+   * an exec's process is new and is serialised once, and its capability sets (~3 KB of names for
+   * root) and namespaces are the same objects for most processes (the cache interns them), so
+   * their texts are made once per set and spliced in. test/output-tetragon.test.ts holds the two
+   * equal over every optional field.
+   */
+  processText(p: ProcessInfo, exited = false): string {
+    const strict = this.format === 'tetragon';
+    let s = `{"exec_id":${JSON.stringify(p.execId)},"pid":${num(p.pid)},"uid":${num(p.euid)},"cwd":${JSON.stringify(p.cwd)}`
+      + `,"binary":${JSON.stringify(p.binary)},"arguments":${JSON.stringify(tetragonArguments(p.args))}`
+      + `,"flags":${JSON.stringify(processFlags(p, this.cloned(p)))},"start_time":"${rfc3339Nano(p.startTimeNs)}","auid":${num(p.auid)}`;
+    if (p.parentExecId !== undefined) s += `,"parent_exec_id":${JSON.stringify(p.parentExecId)}`;
+    s += `,"refcnt":${exited ? 0 : 1},"tid":${num(p.tid)}`
+      + `,"process_credentials":{"uid":${num(p.uid)},"gid":${num(p.gid)},"euid":${num(p.euid)},"egid":${num(p.egid)}`;
+    if (p.suid !== undefined) {
+      for (const [k, v] of [['suid', p.suid], ['sgid', p.sgid], ['fsuid', p.fsuid], ['fsgid', p.fsgid]] as const) {
+        if (v !== undefined) s += `,"${k}":${num(v)}`;
+      }
+    }
+    if (p.securebits !== undefined) s += `,"securebits":${JSON.stringify(secureBitsNames(p.securebits))}`;
+    const caps = p.caps && this.capsText(p.caps);
+    if (caps) s += `,"caps":${caps}`;
+    if (p.ns?.user) s += `,"user_ns":{"ns":{"inum":${num(p.ns.user)},"is_host":${this.host.user === p.ns.user}}}`;
+    s += '}';
+    if (p.container !== undefined && p.container !== 'host') {
+      s += `,"docker":${JSON.stringify(strict ? p.container.id.slice(0, 15) : p.container.id)}`;
+    }
+    const pod = this.podOf(p);
+    if (pod) s += `,"pod":${JSON.stringify(tetragonPod(pod))}`;
+    if (caps) s += `,"cap":${caps}`;
+    if (p.ns) s += `,"ns":${this.nsText(p.ns)}`;
+    const init = this.inInitTree(p);
+    if (init !== undefined) s += `,"in_init_tree":${init}`;
+    if (!strict) {
+      s += `,"cgroup_id":${JSON.stringify(u64(p.cgroupId))},"container_id":${JSON.stringify(containerId(p))}`;
+      if (p.tty) s += `,"tty":${JSON.stringify(p.tty)}`;
+      const c = pod ? undefined : this.engineContainerOf(p);
+      if (c) s += `,"container":${JSON.stringify({ name: c.name, image: c.image, image_id: c.imageId, labels: c.labels, runtime: c.runtime })}`;
+    }
+    return `${s}}`;
+  }
+
+  /** `{"permitted":[..],"effective":[..],"inheritable":[..]}` of a capability set, made once per (interned) set. */
+  private capsText(c: Capabilities): string {
+    let t = this.capsTexts.get(c);
+    if (t === undefined) {
+      const names = (m: bigint): string[] => (this.format === 'tetragon' ? knownCapabilityNames(m) : capabilityNames(m));
+      t = JSON.stringify({ permitted: names(c.permitted), effective: names(c.effective), inheritable: names(c.inheritable) });
+      this.capsTexts.set(c, t);
+    }
+    return t;
+  }
+
+  private readonly capsTexts = new WeakMap<Capabilities, string>();
+
+  /** Tetragon's ns object of a namespace set, made once per (interned) set. */
+  private nsText(n: Namespaces): string {
+    let t = this.nsTexts.get(n);
+    if (t === undefined) {
+      const ns: Record<string, { inum: number; is_host: boolean }> = {};
+      for (const [key, field] of NS_KEYS) {
+        const inum = n[field];
+        if (inum) ns[key] = { inum, is_host: this.host[key] === inum };
+      }
+      t = JSON.stringify(ns);
+      this.nsTexts.set(n, t);
+    }
+    return t;
+  }
+
+  private readonly nsTexts = new WeakMap<Namespaces, string>();
 
   /** Process texts by image, least recently used first. */
   private readonly jsonCache = new TextCache();
@@ -657,7 +735,7 @@ export class TetragonFormatter {
    * and shared by its later events. A process seen once (an exec of a short-lived one) costs no copy.
    */
   private processBytes(p: ProcessInfo, exited = false): string | Buffer {
-    const hit = this.processText(p, exited);
+    const hit = this.cachedProcess(p, exited);
     const text = hit.json;
     if (hit.bytes) return hit.bytes;
     if (!hit.used) {

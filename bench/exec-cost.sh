@@ -1,0 +1,76 @@
+#!/bin/bash
+# User-space CPU per exec event of `vigil observe --sensors exec --output json` into a file on
+# tmpfs, during an unpaced exec storm; two builds compared in paired runs (A, then B, N times).
+#
+#   bench/exec-cost.sh [--pairs N] [--seconds S] [--warm S] [--profile DIR] TREE_A TREE_B
+#
+# TREE_A/TREE_B are checkouts with dist/ built (the same one twice measures the noise). Each run:
+# observe starts, a warm-up storm of /bin/true (not counted), then the measured storm of a copy of
+# /bin/true for S seconds; the observe process's CPU time (utime + stime, /proc/PID/stat) is read
+# before the measured storm and again once every exec of the copy is in the output (at most 30 s
+# later). CPU per exec event = that CPU / the process_exec lines written meanwhile (every exec on
+# the host: the tracer is unfiltered). made/received/lost: the storm's iterations, the copy's
+# process_exec lines, the "lost" lines. --profile DIR also samples observe with `vigil profile`
+# (folded stacks, Node started with --perf-basic-prof for JIT frames).
+set -euo pipefail
+PAIRS=5 SECS=10 WARM=3 PROF=''
+while [ $# -gt 2 ]; do
+  case "$1" in
+    --pairs) PAIRS=$2; shift 2 ;;
+    --seconds) SECS=$2; shift 2 ;;
+    --warm) WARM=$2; shift 2 ;;
+    --profile) PROF=$2; mkdir -p "$PROF"; shift 2 ;;
+    *) echo "exec-cost: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ $# -eq 2 ] || { echo "exec-cost: two trees to compare" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+STORM=$HERE/bench/.output/execstorm
+WORK=$(mktemp -d /dev/shm/vigil-exec-cost.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cp /bin/true "$WORK/vtrue"
+
+one() { # tree index
+  local tree=$1 i=$2 out=$WORK/out.json flags=''
+  [ -n "$PROF" ] && flags=--perf-basic-prof
+  # From the scratch directory: Node's --perf-basic-prof leaves its isolate logs in the cwd.
+  (cd "$WORK" && exec node $flags --max-semi-space-size=2 --heap-growing-percent=50 "$tree/bin/vigil" observe \
+    --sensors exec --output json > "$out" 2> "$WORK/err") &
+  local vp=$! pp=''
+  sleep 4
+  [ "$WARM" -gt 0 ] && "$STORM" --program /bin/true --duration-ms $((WARM * 1000)) > /dev/null
+  if [ -n "$PROF" ]; then
+    "$HERE/bin/vigil" profile --pid $vp --duration $((SECS + 2)) --frequency 499 --quiet \
+      -o "$PROF/$(basename "$tree")-$i.folded" &
+    pp=$!
+  fi
+  local c0 b0 c1 b1 made n=0
+  c0=$(awk '{print $14 + $15}' /proc/$vp/stat); b0=$(stat -c %s "$out")
+  "$STORM" --program "$WORK/vtrue" --duration-ms $((SECS * 1000)) > "$WORK/storm"
+  made=$(grep -o 'iterations=[0-9]*' "$WORK/storm" | cut -d= -f2)
+  for _ in $(seq 60); do
+    n=$(grep -c "\"binary\":\"$WORK/vtrue\"" "$out" || true)
+    [ "$n" -ge "$made" ] && break
+    sleep 0.5
+  done
+  c1=$(awk '{print $14 + $15}' /proc/$vp/stat); b1=$(stat -c %s "$out")
+  [ -n "$pp" ] && wait $pp
+  kill -INT $vp; wait $vp || true
+  local execs lost
+  # (head closes the pipe early: tail's SIGPIPE is expected)
+  { tail -c +$((b0 + 1)) "$out" | head -c $((b1 - b0)) > "$WORK/window"; } || true
+  execs=$(grep -c '"process_exec"' "$WORK/window" || true)
+  lost=$(grep -c '^{"lost"' "$out" || true)
+  local hz; hz=$(getconf CLK_TCK)
+  echo "$(basename "$tree") run $i: cpu_ms=$(((c1 - c0) * 1000 / hz)) exec_events=$execs" \
+    "us_per_exec_event=$(((c1 - c0) * 1000000 / hz / (execs > 0 ? execs : 1)))" \
+    "made=$made received=$(grep -c "\"binary\":\"$WORK/vtrue\"" "$out" || true) lost_lines=$lost" \
+    "bytes_per_event=$(((b1 - b0) / (execs > 0 ? execs : 1)))"
+  grep -v 'watching' "$WORK/err" || true
+  rm -f "$out"
+}
+
+for i in $(seq "$PAIRS"); do
+  one "$1" "$i"
+  one "$2" "$i"
+done
