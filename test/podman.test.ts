@@ -17,6 +17,7 @@ import { mountTable } from '../src/bpf/mounts.js';
 import { repoPath } from '../src/util/paths.js';
 import { requireRoot, waitFor } from './helpers.js';
 import { VIGIL } from './observe-util.js';
+import { outputOf, TestAgent } from './agent-util.js';
 
 requireRoot();
 
@@ -151,6 +152,24 @@ describe('container names from Podman', { timeout: 180_000 }, () => {
     } finally {
       o.kill('SIGINT');
       await new Promise((resolve) => (o.exitCode !== null ? resolve(undefined) : o.once('exit', resolve)));
+    }
+  });
+
+  test('the agent (containerEngine.socket): a client\'s JSON events of the container carry its names', async () => {
+    const agent = await TestAgent.start(`sensors: [exec]\ncontainerEngine:\n  socket: ${podman.socket}\n`);
+    try {
+      assert.equal(agent.line('ready')?.containerEngine, `${podman.socket} (podman)`);
+      const client = agent.vigil(['events', '--sensors', 'exec', '--output', 'json', '--count', '1', '--binary', '/exit0']);
+      await agent.waitClients(1);
+      podman.podman('exec', NAME, '/exit0');
+      const out = await outputOf(client);
+      assert.equal(out.status, 0, out.stderr);
+      const line = JSON.parse(out.stdout.trim());
+      assert.equal(line.process_exec.process.container_id, ctr.id);
+      assert.equal(line.process_exec.process.container.name, NAME);
+      assert.equal(line.process_exec.process.container.labels.tier, 'back');
+    } finally {
+      await agent.stop();
     }
   });
 

@@ -40,6 +40,7 @@ import { StoreError, StoreThread } from '../store/thread.js';
 import { ConsoleServer } from './console.js';
 import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
 import { PathWatcher } from './watch.js';
+import { ContainerNames } from './names.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
@@ -49,7 +50,7 @@ const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
 
 /** Settings only a restart applies (the rest a reload does). */
 function restartOnly(c: AgentConfig): string {
-  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory, c.store, c.console]);
+  return JSON.stringify([c.api, c.health, c.sensors, c.network, c.includeSelf, c.metrics, c.otlp, c.stateDirectory, c.store, c.console, c.cri, c.containerEngine]);
 }
 
 /** How long the OTLP log output may take for what is queued when the agent stops. */
@@ -94,6 +95,8 @@ export class Agent {
   private console: ConsoleServer | undefined;
   /** The configuration's policy and rules files: a change below them is applied live. */
   private applyingFiles: Promise<void> | undefined;
+  /** Pod and container names for the events' processes (cri.socket, containerEngine.socket). */
+  private readonly names = new ContainerNames();
   private readonly files = new PathWatcher(() => void this.filesChanged(), (p, err) => this.log.warn({ path: p, err }, 'cannot watch for changes'));
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
@@ -125,7 +128,9 @@ export class Agent {
       sinksHoldBack: false,
     });
     if (config.otlp?.logs) {
-      const json = eventFormatter('json', { lookup: this.cache, node: this.cache.node, clock: this.clock });
+      const json = eventFormatter('json', {
+        lookup: this.cache, node: this.cache.node, clock: this.clock, pods: this.names.pods, containers: this.names.containers,
+      });
       this.otlpLogs = otlpLogSink<AgentEvent>({
         endpoint: config.otlp.endpoint, capacityBytes: config.otlp.bufferBytes, sensorOf: agentEventSensor, nowNs: wallNs,
         record: (e) => otlpRecord(e, agentEventTime(e), formatEvent(json, e)),
@@ -189,6 +194,7 @@ export class Agent {
       }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules, firewall: this.firewall }, (line) => this.log.info({}, line));
     }
     if (c.store) await this.openStore(c.store);
+    await this.names.connect(c, this.log);
     this.sensors = await startEventSensors({
       pipeline: this.tap, cache: this.cache, filter: this.filter,
       kinds: [...this.processKinds],
@@ -236,7 +242,7 @@ export class Agent {
       this.console = await ConsoleServer.start({
         ...c.console, stateDirectory: c.stateDirectory, query: (sql) => store.query(sql, limits),
         events: (r, open) => {
-          const sub = subscribe(r, this.cache, this.cache.node);
+          const sub = subscribe(r, this.cache, this.cache.node, this.names);
           this.hub.attach(open() as unknown as Parameters<EventHub['attach']>[0], sub, { last: r.last, sinceNs: 0n, follow: true });
         },
       });
@@ -249,6 +255,7 @@ export class Agent {
       health: this.healthAddress(), metrics: this.telemetry?.metricsUrl,
       otlp: c.otlp?.endpoint, bpfStats: c.metrics?.bpfStats || undefined, store: c.store?.path,
       console: this.console ? `${this.console.url} (token in ${this.console.tokenFile})` : undefined,
+      ...this.names.describe(),
     }, 'ready');
   }
 
@@ -283,7 +290,7 @@ export class Agent {
       await this.rules.setConfigured(next.rules);
       await this.applyFirewall(next);
       if (restartOnly(next) !== restartOnly(this.config)) {
-        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp, state, store and console changes take effect at the next restart');
+        this.log.warn({}, 'api, health, sensors, network, includeSelf, metrics, otlp, state, store, console, cri and containerEngine changes take effect at the next restart');
       }
       this.config = next;
       this.files.set([...next.policies, ...next.rules]);
@@ -367,7 +374,7 @@ export class Agent {
       GetEvents: (call: grpc.ServerWritableStream<GetEventsRequest, EventsResponse>) => {
         const r = call.request;
         try {
-          const sub = subscribe(r, this.cache, this.cache.node);
+          const sub = subscribe(r, this.cache, this.cache.node, this.names);
           this.hub.attach(call, sub, { last: r.last, sinceNs: BigInt(r.sinceNs || '0'), follow: r.follow });
         } catch (e) {
           if (!(e instanceof RequestError)) this.log.error({ err: (e as Error).message }, 'GetEvents failed');
@@ -458,6 +465,7 @@ export class Agent {
     this.state = 'stopping';
     this.files.stop();
     this.sensors?.close();
+    this.names.close();
     this.policies.close();
     this.rules.close();
     // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.

@@ -58,6 +58,8 @@ export interface AgentConfig {
   readonly console: { readonly host: string; readonly port: number } | undefined;
   /** The CRI runtime naming the pods of policies scoped to pods: a socket, 'none', or undefined (the first default that exists). */
   readonly cri: { readonly socket: string | undefined };
+  /** Docker's or Podman's API socket naming the containers of events: a socket, 'none', or undefined (the first default that exists). */
+  readonly containerEngine: { readonly socket: string | undefined };
   /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
   readonly store: StoreConfig | undefined;
   /** Where each field was written, for errors found later (a policy path that does not load). */
@@ -128,6 +130,7 @@ const CONFIG_SCHEMA: Schema = {
     },
     console: { t: 'object', props: { address: str } },
     cri: { t: 'object', props: { socket: { t: 'string', minLength: 1 } } },
+    containerEngine: { t: 'object', props: { socket: { t: 'string', minLength: 1 } } },
     store: {
       t: 'object',
       props: {
@@ -158,6 +161,7 @@ interface RawConfig {
   state?: { directory?: string };
   console?: { address?: string } | null;
   cri?: { socket?: string };
+  containerEngine?: { socket?: string };
   store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
@@ -289,10 +293,14 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   if (consoleAddress instanceof Error) at('console.address', consoleAddress.message);
   else if (consoleAddress && !store) at('console.address', 'the console shows the store: it needs store.enabled');
   const criSocket = raw?.cri?.socket;
-  if (criSocket !== undefined && criSocket !== 'none' && !criSocket.startsWith('/')) at('cri.socket', `expected an absolute path or "none", got "${criSocket}"`);
+  const engineSocket = raw?.containerEngine?.socket;
+  for (const [key, v] of [['cri.socket', criSocket], ['containerEngine.socket', engineSocket]] as const) {
+    if (v !== undefined && v !== 'none' && !v.startsWith('/')) at(key, `expected an absolute path or "none", got "${v}"`);
+  }
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
     cri: { socket: criSocket },
+    containerEngine: { socket: engineSocket },
     file: name,
     api: { socket: raw.api?.socket ?? DEFAULT_SOCKET, group, clientBuffer: clientBuffer! },
     health: health as AgentConfig['health'],

@@ -2,7 +2,7 @@
 // judged here in user space, since the agent's sensors watch everything for
 // every client) and how it wants them written (observe's formats, rendered
 // by the agent with its process cache).
-import { TetragonFormatter, OUTPUT_FORMATS, type OutputFormat } from '../output/tetragon.js';
+import { TetragonFormatter, OUTPUT_FORMATS, type FormatterOptions, type OutputFormat } from '../output/tetragon.js';
 import { PolicyEventFormatter } from '../output/policy-events.js';
 import { formatAlertJson, formatAlertText } from '../rules/output.js';
 import { parseTimeFormat, TIME_FORMATS } from '../util/clock.js';
@@ -81,7 +81,8 @@ function cgroupsOf(container: string): { ids: Set<bigint>; outside: boolean } | 
 }
 
 /** A client's filter and renderer. Throws RequestError for a value it cannot take. */
-export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: string): Subscription {
+export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: string,
+  names: Pick<FormatterOptions, 'pods' | 'containers'> = {}): Subscription {
   for (const k of r.kinds) {
     if (!(EVENT_KINDS as readonly string[]).includes(k)) throw new RequestError(`kinds: unknown kind "${k}"; available: ${EVENT_KINDS.join(', ')}`);
   }
@@ -122,7 +123,9 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
     return true;
   };
 
-  const formatterOptions = { lookup, node, ancestors: r.output?.ancestors ?? false, timeFormat, color: r.output?.color ?? false };
+  const formatterOptions = {
+    lookup, node, ancestors: r.output?.ancestors ?? false, timeFormat, color: r.output?.color ?? false, pods: names.pods, containers: names.containers,
+  };
   const tetragon = new TetragonFormatter(processFormat, formatterOptions);
   // Flows as observe writes them (Hubble's shapes; in a table of flows alone, hubble observe's columns).
   const flows = eventFormatter(format, { ...formatterOptions, hubbleTable: format === 'table' && flowsOnly });
