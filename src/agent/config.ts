@@ -58,6 +58,11 @@ export interface AgentConfig {
   readonly console: { readonly host: string; readonly port: number } | undefined;
   /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
   readonly store: StoreConfig | undefined;
+  /**
+   * BPF objects' signatures (docs/ebpf-security.md): unsigned objects refused unless `require` is false;
+   * `keys`: the public key files to trust (undefined: the build's, or VIGIL_TRUSTED_KEYS).
+   */
+  readonly signing: { readonly require: boolean; readonly keys: readonly string[] | undefined };
   /** Where each field was written, for errors found later (a policy path that does not load). */
   readonly positions: Positions;
 }
@@ -134,6 +139,7 @@ const CONFIG_SCHEMA: Schema = {
         query: { t: 'object', props: { timeout: { t: 'integer', min: 1, max: 3600 }, memory: str } },
       },
     },
+    signing: { t: 'object', props: { require: { t: 'boolean' }, keys: paths } },
     network: {
       t: 'object',
       props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
@@ -156,6 +162,7 @@ interface RawConfig {
   console?: { address?: string } | null;
   store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
+  signing?: { require?: boolean; keys?: string[] } | null;
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
 }
 
@@ -208,6 +215,11 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   if (group !== undefined && !/^[a-z_][a-z0-9_-]*\$?$|^\d+$/i.test(group)) at('api.group', `expected a group name or id, got "${group}"`);
   const health = parseAddress(raw?.health?.address ?? DEFAULT_HEALTH_ADDRESS);
   if (health instanceof Error) at('health.address', health.message);
+  (raw?.signing?.keys ?? []).forEach((p, i) => {
+    const path = `signing.keys[${i}]`;
+    if (!p.startsWith('/')) at(path, `expected an absolute path to a PEM ed25519 public key, got "${p}"`);
+    else if (!statSync(p, { throwIfNoEntry: false })?.isFile()) at(path, `no such file: ${p}`);
+  });
   for (const key of ['policies', 'rules'] as const) {
     (raw?.[key] ?? []).forEach((p, i) => {
       const path = `${key}[${i}]`;
@@ -301,6 +313,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     firewall,
     console: consoleAddress as AgentConfig['console'],
     store,
+    signing: { require: raw.signing?.require ?? true, keys: raw.signing?.keys?.length ? raw.signing.keys : undefined },
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
   };
