@@ -10,6 +10,9 @@ import { Agent } from '../../agent/agent.js';
 import { AgentConfigError, DEFAULT_CONFIG_PATH, loadAgentConfig, parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { agentLogger, type AgentLogger } from '../../agent/log.js';
 import { setSigningPolicy, trustedKeys } from '../../bpf/signing.js';
+import { native } from '../../bpf/native.js';
+import { ensureBpffs, ensureTracefs } from '../../bpf/mounts.js';
+import { agentCapabilities, dropCapabilities, type CapabilityNeed } from '../../agent/capabilities.js';
 
 const usage = `usage: vigil agent [--config FILE] [--check] [--require-signed | --allow-unsigned]
 
@@ -33,6 +36,36 @@ options:
                   load unsigned objects too (logged as a warning at every
                   start); a modified signed object is refused either way
   -h, --help`;
+
+/**
+ * Least privilege: down to the capabilities the configuration's features need (docs/agent.md,
+ * "Capabilities"), by an exec of the same command line with the bounding set lowered; the exec'd
+ * image comes back here, checks its sets and goes on. What needs more than that set at start only
+ * (mounting tracefs and bpffs when missing) is done before.
+ */
+function leastPrivilege(config: AgentConfig, log: AgentLogger): void {
+  if (!config.capabilities.drop) {
+    log.warn({}, 'capabilities.drop is false: the agent keeps every capability it was started with');
+    return;
+  }
+  const needs = agentCapabilities(config);
+  const keep = needs.map((n) => n.cap);
+  const why = Object.fromEntries(needs.map((n: CapabilityNeed) => [n.cap, n.why]));
+  const outcome = dropCapabilities(keep, (mask, env) => {
+    ensureTracefs();
+    ensureBpffs();
+    log.info({ keep }, 'capabilities: dropping all others (exec)');
+    const envp = Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+    return native().execWithCapabilities(Number(mask & 0xffffffffn), Number(mask >> 32n), process.execPath,
+      [process.execPath, ...process.execArgv, ...process.argv.slice(1)], envp);
+  });
+  if (outcome.state === 'cannot') {
+    log.warn({ kept: outcome.kept, needed: keep, extra: outcome.extra },
+      'capabilities: cannot drop the others without CAP_SETPCAP (a container\'s runtime fixes its bounding set: list only the needed ones there)');
+    return;
+  }
+  log.info({ kept: outcome.kept, why, how: outcome.state === 'dropped' ? 'dropped the rest at start' : 'held no others' }, 'capabilities');
+}
 
 /**
  * The signature policy from the configuration, and the flags over it. Turning the requirement off is
@@ -85,6 +118,7 @@ export const command: Command = {
     const network = config.sensors.includes('flow') || config.sensors.includes('dns');
     requireCapabilities('', network ? ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'] : ['CAP_BPF', 'CAP_PERFMON'], ['agent', ...argv]);
     const log = agentLogger(config.logLevel);
+    leastPrivilege(config, log);
     // Shutdown's own messages ("stopping...") as log lines too.
     const stderr = { write: (s: string) => (log.info(String(s).trim().replace(/^vigil agent: /, '')), true) } as unknown as NodeJS.WritableStream;
     using shutdown = new Shutdown('agent', { stderr });
