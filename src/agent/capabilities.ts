@@ -97,6 +97,7 @@ export function dropCapabilities(keep: readonly string[],
   const extra = wider();
   const kept = capabilityList(capabilitySet('CapEff') & mask);
   if (process.env[DROPPED_ENV] !== undefined) {
+    delete process.env[DROPPED_ENV]; // not for the processes the agent runs
     if (extra.length) throw new Error(`capabilities were dropped to ${keep.join(', ')} but the process still holds ${extra.join('; ')}`);
     return { state: 'dropped', kept };
   }
