@@ -12,6 +12,12 @@ HEADERS := $(wildcard bpf/include/vigil/*.h bpf/include/vigil/*/*.h) $(wildcard 
 BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard bpf/testdata/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 
+# Every object is signed (ed25519, X.bpf.o.sig beside it) and the loader checks
+# the signature before loading (docs/ebpf-security.md, "Signed programs").
+# SIGNING_KEY (or $$VIGIL_SIGNING_KEY): a packager's PEM ed25519 private key;
+# unset, the build makes its own key pair under $(OUT)/signing/.
+SIGNING_KEY ?= $(VIGIL_SIGNING_KEY)
+
 FIXTURES := test/.output/uprobe_target test/.output/libvigiltarget.so bench/.output/loadgen
 FIXTURES += bench/.output/consumer
 FIXTURES += test/.output/fileops
@@ -32,6 +38,7 @@ FIXTURES += test/.output/compatops
 .PHONY: all bpf fixtures clean
 all: bpf fixtures
 bpf: $(BPF_OBJS)
+	@node scripts/sign-objects.mjs $(if $(SIGNING_KEY),--key '$(SIGNING_KEY)') $(BPF_OBJS)
 fixtures: $(FIXTURES)
 
 # vmlinux.h is the running kernel's BTF as C. It is regenerated only when

@@ -6,6 +6,8 @@
 #include "vigil.h"
 
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace vigil {
 
@@ -32,6 +34,46 @@ Napi::Value ProbeHelper(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(),
                            libbpf_probe_bpf_helper((enum bpf_prog_type)info[0].As<Napi::Number>().Uint32Value(),
                                                    (enum bpf_func_id)info[1].As<Napi::Number>().Uint32Value(), nullptr));
+}
+
+// Kernel-side verification of signed programs (Linux 6.18: BPF_PROG_LOAD's
+// signature, signature_size and keyring_id). libbpf 1.1 and the UAPI headers
+// Vigil builds against predate those fields, so this is the bare bpf(2) call:
+// a two-instruction socket filter with a junk signature, checked against the
+// keyring given (0: the kernel's built-in keys). Returns 0 when the kernel
+// loaded it anyway (the program is closed at once), else the errno: E2BIG
+// when the kernel does not know the fields (nonzero bytes past its attr),
+// EOPNOTSUPP without CONFIG_SYSTEM_DATA_VERIFICATION, EBADMSG when it parsed
+// the junk as PKCS#7 and refused it.
+Napi::Value ProbeSignedProgLoad(const Napi::CallbackInfo &info) {
+  CHECK_ARGS(1);
+  // Offsets in union bpf_attr's BPF_PROG_LOAD part as of Linux 6.18.
+  constexpr size_t kSignature = 152, kSignatureSize = 160, kKeyringId = 164, kAttrSize = 168;
+  static_assert(offsetof(union bpf_attr, insns) == 8 && offsetof(union bpf_attr, license) == 16, "bpf_attr layout");
+  struct bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  unsigned char junk[16] = {0x30, 0x0e, 0x06, 0x09};  // a DER SEQUENCE that is no PKCS#7 message
+  unsigned char attr[kAttrSize] = {};
+  union bpf_attr head;
+  memset(&head, 0, sizeof(head));
+  head.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  head.insn_cnt = 2;
+  head.insns = (uintptr_t)insns;
+  head.license = (uintptr_t) "GPL";
+  memcpy(attr, &head, sizeof(head) < kSignature ? sizeof(head) : kSignature);
+  uint64_t sig = (uintptr_t)junk;
+  uint32_t sig_size = sizeof(junk);
+  int32_t keyring = info[0].As<Napi::Number>().Int32Value();
+  memcpy(attr + kSignature, &sig, sizeof(sig));
+  memcpy(attr + kSignatureSize, &sig_size, sizeof(sig_size));
+  memcpy(attr + kKeyringId, &keyring, sizeof(keyring));
+  long fd = syscall(__NR_bpf, BPF_PROG_LOAD, attr, kAttrSize);
+  if (fd >= 0) {
+    close((int)fd);
+    return Napi::Number::New(info.Env(), 0);
+  }
+  return Napi::Number::New(info.Env(), errno);
 }
 
 // ---------------------------------------------------------------------------

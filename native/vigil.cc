@@ -127,6 +127,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "probeProgType", ProbeProgType);
   Export(env, exports, "probeMapType", ProbeMapType);
   Export(env, exports, "probeHelper", ProbeHelper);
+  Export(env, exports, "probeSignedProgLoad", ProbeSignedProgLoad);
+  Export(env, exports, "execWithCapabilities", ExecWithCapabilities);
   Export(env, exports, "btfParse", BtfParse);
   Export(env, exports, "btfFindId", BtfFindId);
   Export(env, exports, "objectBtf", ObjectBtf);

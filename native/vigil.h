@@ -189,6 +189,8 @@ Napi::Value ReaderClose(const Napi::CallbackInfo &info);
 Napi::Value ProbeProgType(const Napi::CallbackInfo &info);
 Napi::Value ProbeMapType(const Napi::CallbackInfo &info);
 Napi::Value ProbeHelper(const Napi::CallbackInfo &info);
+Napi::Value ProbeSignedProgLoad(const Napi::CallbackInfo &info);
+Napi::Value ExecWithCapabilities(const Napi::CallbackInfo &info);
 Napi::Value BtfParse(const Napi::CallbackInfo &info);
 Napi::Value BtfFindId(const Napi::CallbackInfo &info);
 Napi::Value ObjectBtf(const Napi::CallbackInfo &info);

@@ -69,6 +69,18 @@ describe('agent configuration', () => {
     ]);
   });
 
+  test('signing: signatures required by default; off only when said; trusted keys as absolute paths of files', () => {
+    assert.deepEqual(parseAgentConfig('<defaults>', '').signing, { require: true, keys: undefined });
+    assert.deepEqual(parseAgentConfig('s.yaml', 'signing: {require: false}').signing, { require: false, keys: undefined });
+    const pkg = repoPath('package.json');
+    assert.deepEqual(parseAgentConfig('s.yaml', `signing: {keys: [${pkg}]}`).signing, { require: true, keys: [pkg] });
+    assert.deepEqual(problems('signing:\n  require: "no"\n'), ['agent.yaml:2:12: signing.require: expected a boolean (true or false), found the string "no"']);
+    assert.deepEqual(problems('signing:\n  keys: [vendor.pub, /nonexistent/vendor.pub]\n'), [
+      'agent.yaml:2:10: signing.keys[0]: expected an absolute path to a PEM ed25519 public key, got "vendor.pub"',
+      'agent.yaml:2:22: signing.keys[1]: no such file: /nonexistent/vendor.pub',
+    ]);
+  });
+
   test('the console: off by default; an address; refused without the store', () => {
     assert.equal(parseAgentConfig('c.yaml', '').console, undefined);
     assert.deepEqual(parseAgentConfig('c.yaml', 'console: {address: "127.0.0.1:9411"}').console, { host: '127.0.0.1', port: 9411 });

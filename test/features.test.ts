@@ -55,7 +55,11 @@ before(async () => {
 describe('probeAll', () => {
   test('returns the documented shape', () => {
     assert.deepEqual(Object.keys(report).sort(),
-      ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types']);
+      ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types', 'signing']);
+    // Signatures: Vigil's own check is the active one; the kernel's is probed to a definite answer.
+    assert.equal(report.signing.active, 'user-space');
+    assert.notEqual(report.signing.kernel.status, 'unknown', report.signing.kernel.reason);
+    assert.ok(report.signing.trusted_keys.length > 0, report.signing.problems.join('; '));
     assert.deepEqual(Object.keys(report.attach), [...ATTACH_NAMES]);
     assert.deepEqual(Object.keys(report.program_types), [...PROGRAM_KIND_NAMES]);
     assert.deepEqual(Object.keys(report.bpf_prog_types), [...PROGRAM_TYPE_NAMES]);
@@ -207,7 +211,10 @@ describe('vigil features', () => {
   test('--json prints the report as JSON that agrees with the probes, exit 0', () => {
     const out = execFileSync(process.execPath, [vigil, 'features', '--json'], { encoding: 'utf8' });
     const json = JSON.parse(out) as Record<string, Record<string, unknown>>;
-    assert.deepEqual(Object.keys(json).sort(), ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types']);
+    assert.deepEqual(Object.keys(json).sort(), ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types', 'signing']);
+    const signing = json.signing as unknown as { active: string; kernel: { status: string } };
+    assert.equal(signing.active, 'user-space');
+    assert.equal(signing.kernel.status, report.signing.kernel.status);
     assert.equal(json.kernel?.release, os.release());
     assert.equal(json.kernel?.btf, existsSync('/sys/kernel/btf/vmlinux'));
     assert.equal(typeof json.kernel?.lockdown, 'string');
@@ -227,7 +234,7 @@ describe('vigil features', () => {
     const r = spawnSync(process.execPath, [vigil, 'features'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const headings = r.stdout.split('\n').filter((l) => /^\S/.test(l));
-    assert.deepEqual(headings, ['kernel', 'attach kinds', 'kernel program types (BPF_PROG_TYPE_*)', 'helpers', 'map types', 'mounts']);
+    assert.deepEqual(headings, ['kernel', 'attach kinds', 'kernel program types (BPF_PROG_TYPE_*)', 'helpers', 'map types', 'mounts', 'program signatures']);
     // Each section once: program_types (--json) is a subset of the attach kinds and is not printed again.
     assert.equal(r.stdout.match(/^ {2}tracepoint +(yes|no|\?) /gm)?.length, 2, 'attach kinds and kernel program types');
   });

@@ -90,6 +90,9 @@ build_common() {
     mkdir -p "$stage/vigil/$(dirname "$f")"
     cp -a "$f" "$stage/vigil/$f"
   done
+  # The objects go with their signatures and the public key that checks them; the build's private
+  # signing key stays on the host.
+  rm -f "$stage/vigil/bpf/.output/signing/build.key"
   while IFS= read -r -d '' f; do
     if head -c 4 "$f" | grep -q ELF; then put_libs "$f" "$stage"; fi
   done < <(find "$stage/vigil/build" "$stage/vigil/test/.output" "$stage/vigil/bench/.output" -type f -print0 2>/dev/null)

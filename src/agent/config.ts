@@ -12,6 +12,7 @@ import type { SourcePos } from '../policy/ir.js';
 import { parseByteSize } from '../pipeline/size.js';
 import { parseListenAddress, type ListenAddress } from '../telemetry/address.js';
 import { CidrError, formatCidr, parseCidr } from '../kernel/addr.js';
+import { CAPABILITIES, capabilityName, capabilityNumber } from '../kernel/capabilities.js';
 import { VIGIL_FW_MAX_BURST, VIGIL_FW_MAX_PPS } from '../generated/firewall.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/vigil/agent.yaml';
@@ -62,6 +63,16 @@ export interface AgentConfig {
   readonly containerEngine: { readonly socket: string | undefined };
   /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
   readonly store: StoreConfig | undefined;
+  /**
+   * BPF objects' signatures (docs/ebpf-security.md): unsigned objects refused unless `require` is false;
+   * `keys`: the public key files to trust (undefined: the build's, or VIGIL_TRUSTED_KEYS).
+   */
+  readonly signing: { readonly require: boolean; readonly keys: readonly string[] | undefined };
+  /**
+   * Least privilege (docs/agent.md, "Capabilities"): drop every capability the configured features do not
+   * need at start (`drop`, default true), keeping `keep` as well.
+   */
+  readonly capabilities: { readonly drop: boolean; readonly keep: readonly string[] };
   /** Where each field was written, for errors found later (a policy path that does not load). */
   readonly positions: Positions;
 }
@@ -140,6 +151,8 @@ const CONFIG_SCHEMA: Schema = {
         query: { t: 'object', props: { timeout: { t: 'integer', min: 1, max: 3600 }, memory: str } },
       },
     },
+    signing: { t: 'object', props: { require: { t: 'boolean' }, keys: paths } },
+    capabilities: { t: 'object', props: { drop: { t: 'boolean' }, keep: { t: 'array', items: { t: 'string', minLength: 1 } } } },
     network: {
       t: 'object',
       props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
@@ -164,6 +177,8 @@ interface RawConfig {
   containerEngine?: { socket?: string };
   store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
+  signing?: { require?: boolean; keys?: string[] } | null;
+  capabilities?: { drop?: boolean; keep?: string[] } | null;
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
 }
 
@@ -216,6 +231,16 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   if (group !== undefined && !/^[a-z_][a-z0-9_-]*\$?$|^\d+$/i.test(group)) at('api.group', `expected a group name or id, got "${group}"`);
   const health = parseAddress(raw?.health?.address ?? DEFAULT_HEALTH_ADDRESS);
   if (health instanceof Error) at('health.address', health.message);
+  (raw?.signing?.keys ?? []).forEach((p, i) => {
+    const path = `signing.keys[${i}]`;
+    if (!p.startsWith('/')) at(path, `expected an absolute path to a PEM ed25519 public key, got "${p}"`);
+    else if (!statSync(p, { throwIfNoEntry: false })?.isFile()) at(path, `no such file: ${p}`);
+  });
+  const keep = (raw?.capabilities?.keep ?? []).map((c, i) => {
+    const n = capabilityNumber(c);
+    if (n === undefined || n >= CAPABILITIES.length) at(`capabilities.keep[${i}]`, `unknown capability "${c}" (e.g. CAP_SYS_PTRACE)`);
+    return n === undefined ? c : capabilityName(n);
+  });
   for (const key of ['policies', 'rules'] as const) {
     (raw?.[key] ?? []).forEach((p, i) => {
       const path = `${key}[${i}]`;
@@ -316,6 +341,8 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     firewall,
     console: consoleAddress as AgentConfig['console'],
     store,
+    capabilities: { drop: raw.capabilities?.drop ?? true, keep: [...new Set(keep)] },
+    signing: { require: raw.signing?.require ?? true, keys: raw.signing?.keys?.length ? raw.signing.keys : undefined },
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     positions,
   };

@@ -25,6 +25,7 @@ import { onlineCpus } from './program.js';
 import { cgroup2, ensureBpffs, ensureTracefs, mountTable, type MountState } from './mounts.js';
 import { MapType, ProgramType, type HelperName, type MapTypeName, type ProgramTypeName } from './types.js';
 import { bpfObjectPath } from '../util/paths.js';
+import { localSigningKey, signingPolicy, trustedKeys } from './signing.js';
 
 export type FeatureStatus = 'available' | 'unsupported' | 'unknown';
 
@@ -98,6 +99,22 @@ export interface FeatureReport {
   helpers: Record<string, FeatureResult>;
   map_types: Record<string, FeatureResult>;
   mounts: { tracefs: MountState; bpffs: MountState; cgroup2: MountState };
+  signing: SigningReport;
+}
+
+/** How BPF objects' signatures are checked here (src/bpf/signing.ts), and whether the kernel could. */
+export interface SigningReport {
+  /** The check in force: Vigil's own, in user space, before an object is parsed. */
+  active: 'user-space';
+  /** Objects without a signature are refused (--require-signed, VIGIL_REQUIRE_SIGNED). */
+  required: boolean;
+  trusted_keys: { id: string; file: string }[];
+  /** Trusted key files that could not be read. */
+  problems: string[];
+  /** The key objects compiled at run time are signed with, if any. */
+  local_key: { id: string; file: string } | null;
+  /** Kernel-side verification of signed programs (BPF_PROG_LOAD's signature, Linux 6.18). */
+  kernel: FeatureResult;
 }
 
 // ---------------------------------------------------------------------------
@@ -735,6 +752,52 @@ export function probeHelper(name: ProbedHelperName): Promise<FeatureResult> {
 }
 
 // ---------------------------------------------------------------------------
+// Signed programs: the kernel's own check (Linux 6.18 verifies a PKCS#7
+// signature over a program's instructions against a keyring at
+// BPF_PROG_LOAD), probed with a junk signature.
+
+const SIGNED_LOAD_NEEDS: Needs = { since: '6.18', config: ['CONFIG_SYSTEM_DATA_VERIFICATION'] };
+const NOT_USED = 'Vigil does not use it: the kernel checks a signed loader program (a light skeleton) whose ' +
+  'relocations and data are fixed when it is signed, while Vigil sets constants, map sizes and CO-RE relocations at ' +
+  'load time; its own ed25519 check in user space stays the active one';
+
+/** Whether the kernel verifies signed programs at load. Memoised. */
+export function probeKernelSignatures(): Promise<FeatureResult> {
+  return memoised('signing:kernel', async () => {
+    if (!privileged()) return unknown('could not tell: this process lacks CAP_BPF/CAP_SYS_ADMIN');
+    const errno = native().probeSignedProgLoad(0);
+    if (errno === 74) return available(`the kernel checked a junk PKCS#7 signature and refused it (EBADMSG); ${NOT_USED}`);
+    if (errno === 7) return unsupported(`BPF_PROG_LOAD has no signature here (E2BIG); ${needsText(SIGNED_LOAD_NEEDS)}`);
+    if (errno === 95) {
+      return unsupported(`the kernel knows signed program loads but cannot check a signature (EOPNOTSUPP); ${needsText(SIGNED_LOAD_NEEDS)}`);
+    }
+    if (errno === 0) return unknown('the kernel loaded a program with a junk signature (could not tell whether it checks signatures)');
+    return unknown(`a load with a junk signature failed with ${errnoName(errno)} (could not tell)`);
+  });
+}
+
+/** The signature check in force and the kernel's, for `vigil features`. */
+export async function signingReport(): Promise<SigningReport> {
+  const { keys, problems: unread } = trustedKeys();
+  const problems = [...unread];
+  let local: SigningReport['local_key'] = null;
+  try {
+    const k = localSigningKey();
+    if (k) local = { id: k.id, file: k.file };
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  return {
+    active: 'user-space',
+    required: signingPolicy().require,
+    trusted_keys: keys.map((k) => ({ id: k.id, file: k.file })),
+    problems,
+    local_key: local,
+    kernel: await probeKernelSignatures(),
+  };
+}
+
+// ---------------------------------------------------------------------------
 // Everything, for `vigil features`.
 
 /** Runs every probe (sequentially: each loads its own programs) and reports. */
@@ -751,7 +814,7 @@ export async function probeAll(): Promise<FeatureReport> {
   for (const name of HELPER_NAMES) helpers[name] = await probeHelper(name);
   const map_types: Record<string, FeatureResult> = {};
   for (const name of MAP_TYPE_NAMES) map_types[name] = await probeMapType(name);
-  return { kernel, program_types, bpf_prog_types, attach, helpers, map_types, mounts };
+  return { kernel, program_types, bpf_prog_types, attach, helpers, map_types, mounts, signing: await signingReport() };
 }
 
 /**

@@ -6,7 +6,12 @@
  * @module vigil/bpf
  */
 export { ObjectSpec, BpfObject } from './object.js';
-export type { ProgramSpec, MapSpec, LoadOptions, ConstantValue } from './object.js';
+export type { ProgramSpec, MapSpec, LoadOptions, ConstantValue, FromBufferOptions } from './object.js';
+export {
+  SignatureError, setSigningPolicy, signingPolicy, checkObjectSignature, signObject, keyIdOf, localSigningKey, trustedKeys,
+  buildKeyFiles, readSignatureFile,
+} from './signing.js';
+export type { SignatureState, SignatureFailure, SigningPolicy, TrustedKey } from './signing.js';
 export { Program, onlineCpus, parseCpuList } from './program.js';
 export type { UprobeOptions, PerfSamplingOptions } from './program.js';
 export { BpfMap, TypedMap, PerCpuMap, numPossibleCpus } from './map.js';

@@ -179,6 +179,10 @@ export interface NativeBinding {
   probeProgType(type: number): number;
   probeMapType(type: number): number;
   probeHelper(progType: number, helperId: number): number;
+  /** BPF_PROG_LOAD with a junk signature checked against keyring `keyringId`: 0 if loaded, else the errno. */
+  probeSignedProgLoad(keyringId: number): number;
+  /** Lowers the bounding, ambient and inheritable sets to keep (bits lo | hi << 32) and execs; returns only by throwing. */
+  execWithCapabilities(keepLo: number, keepHi: number, file: string, argv: string[], envp: string[]): never;
   btfParse(path: string, base?: string): (BtfTypeJson | null)[];
   btfFindId(path: string, name: string, kind: string): number;
   objectBtf(h: ObjectHandle): (BtfTypeJson | null)[] | null;

@@ -8,6 +8,7 @@ import { Btf, type BtfVariable } from './btf.js';
 import { BpfMap } from './map.js';
 import { Program } from './program.js';
 import { ProgramType, programTypeName } from './types.js';
+import { SignatureError, checkObjectSignature, readSignatureFile, signingPolicy, type SignatureState } from './signing.js';
 
 export interface ProgramSpec {
   name: string;
@@ -36,6 +37,15 @@ export interface LoadOptions {
   attachTargets?: Record<string, string>;
 }
 
+export interface FromBufferOptions {
+  /** The signature file's text (X.bpf.o.sig), checked before the object is parsed. */
+  signature?: string;
+  /** Load without a signature even where signatures are required: the caller's explicit choice. */
+  allowUnsigned?: boolean;
+  /** How errors name the object (its file); default the name. */
+  label?: string;
+}
+
 function withHandle<T>(image: Buffer, name: string, f: (h: ObjectHandle) => T): T {
   const n = native();
   let h: ObjectHandle;
@@ -59,15 +69,23 @@ export class ObjectSpec {
     readonly maps: ReadonlyMap<string, MapSpec>,
     readonly btf: Btf,
     readonly variables: ReadonlyMap<string, BtfVariable>,
+    /** What the signature check found (src/bpf/signing.ts). */
+    readonly signature: SignatureState,
   ) {}
 
+  /**
+   * Reads and parses an object file. Its signature (FILE.sig) is checked
+   * first: one that does not verify, or none while signatures are required,
+   * is a SignatureError and the object is not even parsed.
+   */
   static fromFile(file: string): ObjectSpec {
     const base = path.basename(file).replace(/\.bpf\.o$|\.o$/, '');
-    return ObjectSpec.fromBuffer(readFileSync(file), base);
+    return ObjectSpec.fromBuffer(readFileSync(file), base, { signature: readSignatureFile(file), label: file });
   }
 
-  /** Parses an object (libbpf open only: no syscall loads anything). */
-  static fromBuffer(image: Buffer, name: string): ObjectSpec {
+  /** Parses an object (libbpf open only: no syscall loads anything), after checking its signature. */
+  static fromBuffer(image: Buffer, name: string, o: FromBufferOptions = {}): ObjectSpec {
+    const signature = checkObjectSignature(o.label ?? name, image, o.signature, { allowUnsigned: o.allowUnsigned });
     return withHandle(image, name, (h) => {
       const n = native();
       const programs = new Map<string, ProgramSpec>();
@@ -80,12 +98,17 @@ export class ObjectSpec {
       const btf = Btf.fromTypes(n.objectBtf(h) ?? [null]);
       const variables = new Map<string, BtfVariable>();
       for (const v of btf.variables()) variables.set(v.name, v);
-      return new ObjectSpec(name, image, programs, maps, btf, variables);
+      return new ObjectSpec(name, image, programs, maps, btf, variables, signature);
     });
   }
 
   /** Loads into the kernel: verification runs on a worker thread. */
   async load(opts: LoadOptions = {}): Promise<BpfObject> {
+    // Required after this spec was parsed (the agent's policy is set before it loads anything).
+    if (this.signature.status === 'unsigned' && signingPolicy().require) {
+      throw new SignatureError(this.name, 'unsigned',
+        `${this.name} is not signed and signed objects are required (--require-signed): refusing to load it`);
+    }
     const n = native();
     let h: ObjectHandle;
     try {

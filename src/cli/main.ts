@@ -1,7 +1,7 @@
 // vigil: the command-line entry point.
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { NotSupportedError, VerifierError } from '../bpf/index.js';
+import { NotSupportedError, SignatureError, VerifierError } from '../bpf/index.js';
 import { effectiveCapabilities } from '../kernel/capabilities.js';
 import { isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
 
@@ -83,6 +83,10 @@ export function report(name: string, e: unknown): number {
   if (e instanceof NotSupportedError) {
     say(e.message);
     return 3;
+  }
+  if (e instanceof SignatureError) {
+    say(e.message);
+    return 1;
   }
   if (e instanceof VerifierError) {
     say(e.message);

@@ -9,6 +9,7 @@ import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSy
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ObjectSpec } from '../bpf/object.js';
+import { localSigningKey, signObject, signingPolicy } from '../bpf/signing.js';
 import { repoPath } from '../util/paths.js';
 import { defaultCacheDir, readTrusted, secureDir, writeAtomic } from './cache.js';
 import { CompileError, describeDiagnostics, parseDiagnostics } from './errors.js';
@@ -34,6 +35,13 @@ export interface CompileOptions {
   cacheDir?: string;
   /** The kernel BTF that vmlinux.h is made from; default /sys/kernel/btf/vmlinux. */
   btf?: string;
+  /**
+   * Leave the object unsigned, and let it load even where signed objects are
+   * required. Otherwise it is signed with the local key (VIGIL_SIGNING_KEY,
+   * else the build's own), and where signatures are required and there is no
+   * local key, compile() refuses.
+   */
+  unsigned?: boolean;
 }
 
 /** What compileObject() made, and how. */
@@ -47,6 +55,8 @@ export interface CompiledObject {
   cached: boolean;
   /** Milliseconds the whole call took. */
   ms: number;
+  /** The signature file's line (kept beside the object in the cache), when a local signing key signed it. */
+  signature: string | undefined;
 }
 
 /** The Debian packages that provide each tool, named when one is missing. */
@@ -192,6 +202,7 @@ export function pruneObjects(dir: string, max: number): number {
   for (const { f } of gone) {
     rmSync(path.join(dir, f), { force: true });
     rmSync(path.join(dir, f.replace(/\.bpf\.o$/, '.deps.json')), { force: true });
+    rmSync(path.join(dir, `${f}.sig`), { force: true });
   }
   return gone.length;
 }
@@ -228,13 +239,22 @@ export async function compileObject(source: string, o: CompileOptions = {}): Pro
   const objects = secureDir(root, path.join(root, 'objects'));
   const objectPath = path.join(objects, `${key}.bpf.o`);
   const depsPath = path.join(objects, `${key}.deps.json`);
+  const sigPath = `${objectPath}.sig`;
+  const signer = o.unsigned ? undefined : localSigningKey();
+  if (!o.unsigned && !signer && signingPolicy().require) {
+    throw new CompileError('signed objects are required (--require-signed) and there is no local signing key to sign a compiled ' +
+      'object with: set VIGIL_SIGNING_KEY to a PEM ed25519 private key, or compile with { unsigned: true }', { diagnostics: [] });
+  }
 
   const cachedImage = readTrusted(objectPath);
   const cachedDeps = readTrusted(depsPath);
-  if (cachedImage && cachedDeps && depsStillMatch(cachedDeps)) {
+  // A cached object is used with the signature it was cached with (checked when it is parsed: a
+  // modified one is refused, never signed again); one cached unsigned or by another key is compiled again.
+  const cachedSignature = signer ? readTrusted(sigPath)?.toString('utf8') : undefined;
+  if (cachedImage && cachedDeps && depsStillMatch(cachedDeps) && (!signer || cachedSignature?.includes(` ${signer.id} `))) {
     const now = new Date();
     utimesSync(objectPath, now, now); // recently used: pruned last
-    return { path: objectPath, image: cachedImage, key, cached: true, ms: performance.now() - started };
+    return { path: objectPath, image: cachedImage, key, cached: true, ms: performance.now() - started, signature: cachedSignature };
   }
 
   const work = mkdtempSync(path.join(secureDir(root, path.join(root, 'tmp')), `${name}-`));
@@ -258,10 +278,13 @@ export async function compileObject(source: string, o: CompileOptions = {}): Pro
     const deps: [string, string][] = parseDepFile(readFileSync(dep, 'utf8'))
       .filter((f) => f !== src && !f.endsWith('.o'))
       .map((f) => [f, sha256(readFileSync(f))]);
+    const signature = signer ? signObject(image, signer.key) : undefined;
     writeAtomic(depsPath, JSON.stringify({ deps } satisfies DepsRecord));
+    if (signature) writeAtomic(sigPath, signature);
+    else rmSync(sigPath, { force: true });
     writeAtomic(objectPath, image);
     pruneObjects(objects, MAX_CACHED_OBJECTS);
-    return { path: objectPath, image, key, cached: false, ms: performance.now() - started };
+    return { path: objectPath, image, key, cached: false, ms: performance.now() - started, signature };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -284,7 +307,7 @@ export async function compileObject(source: string, o: CompileOptions = {}): Pro
  */
 export async function compile(source: string, o: CompileOptions = {}): Promise<ObjectSpec> {
   const c = await compileObject(source, o);
-  return ObjectSpec.fromBuffer(c.image, o.name ?? 'inline');
+  return ObjectSpec.fromBuffer(c.image, o.name ?? 'inline', { signature: c.signature, allowUnsigned: o.unsigned, label: c.path });
 }
 
 /** compile() of a file: errors name the file. */

@@ -20,7 +20,12 @@ export function repoPath(...parts: string[]): string {
   return path.join(repoRoot(), ...parts);
 }
 
-/** A compiled BPF object: bpfObjectPath('exec') -> bpf/.output/exec.bpf.o. */
+/**
+ * A compiled BPF object: bpfObjectPath('exec') -> bpf/.output/exec.bpf.o, or
+ * $VIGIL_BPF_DIR/exec.bpf.o where the objects (and their signatures) were
+ * installed elsewhere.
+ */
 export function bpfObjectPath(name: string): string {
-  return repoPath('bpf', '.output', `${name}.bpf.o`);
+  const dir = process.env.VIGIL_BPF_DIR;
+  return dir ? path.join(path.resolve(dir), `${name}.bpf.o`) : repoPath('bpf', '.output', `${name}.bpf.o`);
 }

@@ -11,8 +11,10 @@ const usage = `usage: vigil features [--json] [--programs [--verifier-log OBJECT
 
 Probes the running kernel for real (loads, attaches and detaches tiny test
 programs, creates maps) and reports what it offers: kernel release, BTF, JIT,
-lockdown, ring buffer, program types, attach kinds, helpers, map types and the
-filesystems Vigil needs (tracefs, bpffs, cgroup2).
+lockdown, ring buffer, program types, attach kinds, helpers, map types, the
+filesystems Vigil needs (tracefs, bpffs, cgroup2), and how BPF objects'
+signatures are checked: in user space by Vigil (active), and whether the
+kernel could check signed programs itself.
 
 Each feature is "yes" (available), "no" (not supported: the reason says why
 and which kernel/config has it) or "?" (could not tell).
@@ -27,7 +29,9 @@ options:
            program that the kernel refuses (e.g. policy/policy_tp).
   --json   print the report as JSON:
            {"kernel":{...},"program_types":{NAME:{"available":bool,"reason":string,"status":...}},
-            "bpf_prog_types":{...},"attach":{...},"helpers":{...},"map_types":{...},"mounts":{...}}
+            "bpf_prog_types":{...},"attach":{...},"helpers":{...},"map_types":{...},"mounts":{...},
+            "signing":{"active":"user-space","required":bool,"trusted_keys":[{"id","file"}],"problems":[...],
+                       "local_key":{"id","file"}|null,"kernel":{"available","reason","status"}}}
            program_types: by kind (tracepoint, tp_btf, kprobe, fentry, lsm, uprobe, xdp, ...):
            usable here, i.e. the program loads and can be attached.
            bpf_prog_types: by kernel program type (BPF_PROG_TYPE_*): loads at all.
@@ -45,6 +49,8 @@ function toJson(report: FeatureReport): unknown {
     helpers: section(report.helpers),
     map_types: section(report.map_types),
     mounts: report.mounts,
+    signing: { ...report.signing, kernel: { available: report.signing.kernel.available, reason: report.signing.kernel.reason,
+      status: report.signing.kernel.status } },
   };
 }
 
@@ -62,6 +68,18 @@ function table(title: string, rows: Record<string, FeatureResult>): string[] {
 function mountLine(name: string, m: MountState): string {
   const where = m.path ? ` at ${m.path}` : '';
   return `  ${name.padEnd(8)} ${m.state}${where}${m.reason ? ` (${m.reason})` : ''}`;
+}
+
+function signingLines(s: FeatureReport['signing']): string[] {
+  const keys = s.trusted_keys.map((k) => `${k.id} (${k.file})`).join(', ') || 'none';
+  return [
+    'program signatures',
+    '  active    user space: ed25519, each object checked before it is parsed; a modified one is refused',
+    `  required  ${s.required ? 'yes: unsigned objects are refused' : 'no: unsigned objects load (--require-signed or VIGIL_REQUIRE_SIGNED=1 refuses them)'}`,
+    `  trusted   ${keys}${s.problems.length ? `; unreadable: ${s.problems.join('; ')}` : ''}`,
+    `  local     ${s.local_key ? `${s.local_key.id} (${s.local_key.file}): signs objects compiled here` : 'none: objects compiled here are unsigned'}`,
+    `  kernel    ${mark[s.kernel.status].padEnd(3)}  ${s.kernel.reason}`,
+  ];
 }
 
 function text(report: FeatureReport): string {
@@ -89,6 +107,8 @@ function text(report: FeatureReport): string {
     mountLine('tracefs', report.mounts.tracefs),
     mountLine('bpffs', report.mounts.bpffs),
     mountLine('cgroup2', report.mounts.cgroup2),
+    '',
+    ...signingLines(report.signing),
   ];
   return lines.join('\n');
 }
