@@ -532,6 +532,20 @@ __noinline int file_append_raw(void)
 	return sizeof(s->event) + off + s->event.raw_target_len;
 }
 
+/* The record in s sent if its names pass the path filters: its raw names appended, cut to what a
+ * record may carry. */
+static __always_inline void file_send_named(struct file_scratch *s)
+{
+	__u64 size;
+
+	if (!file_names_pass())
+		return;
+	size = file_append_raw();
+	if (size > sizeof(s->event) + VIGIL_FILE_DATA_MAX)
+		size = sizeof(s->event) + VIGIL_FILE_DATA_MAX;
+	vigil_output(&events, 0, s, size);
+}
+
 /* The record's size from its header, bounded. */
 static __always_inline __u64 record_size(const struct vigil_file_event *ev, __u64 max)
 {
@@ -643,7 +657,6 @@ __noinline int file_finish(long ret, __u32 large)
 	struct vigil_file_event *stashed;
 	struct file_names *n;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 size;
 
 	if (!s)
 		return 0;
@@ -674,12 +687,7 @@ __noinline int file_finish(long ret, __u32 large)
 	if (n->target)
 		file_resolve(1);
 	bpf_map_delete_elem(&retry, &tid);
-	if (!file_names_pass())
-		return 0;
-	size = file_append_raw();
-	if (size > sizeof(s->event) + VIGIL_FILE_DATA_MAX)
-		size = sizeof(s->event) + VIGIL_FILE_DATA_MAX;
-	vigil_output(&events, 0, s, size);
+	file_send_named(s);
 	return 0;
 }
 
@@ -774,7 +782,6 @@ __noinline int file_open_send(long ret, __u32 syscall, __s32 nr)
 	struct file_scratch *s = get_scratch();
 	struct file_work *w = get_work();
 	struct pt_regs *regs;
-	__u64 size;
 
 	if (!s || !w)
 		return 0;
@@ -818,12 +825,7 @@ __noinline int file_open_send(long ret, __u32 syscall, __s32 nr)
 	s->event.status &= ~FAULTED;
 	if (ret < 0 || file_opened(ret))
 		file_resolve(0);
-	if (!file_names_pass())
-		return 0;
-	size = file_append_raw();
-	if (size > sizeof(s->event) + VIGIL_FILE_DATA_MAX)
-		size = sizeof(s->event) + VIGIL_FILE_DATA_MAX;
-	vigil_output(&events, 0, s, size);
+	file_send_named(s);
 	return 0;
 }
 

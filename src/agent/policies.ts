@@ -9,6 +9,7 @@ import { compilePolicies } from '../policy/hooks.js';
 import { PolicyEngine, type PolicyCounters } from '../policy/engine.js';
 import { connectScopeRuntime } from '../policy/index.js';
 import { PodScoper, podScopeOf } from '../policy/pod-scope.js';
+import { startCompiled } from '../policy/index.js';
 import type { CriMetadata } from '../process/cri.js';
 import type { PolicyTelemetry } from '../telemetry/sources.js';
 import type { CompiledPolicy, PolicyEvent } from '../policy/ir.js';
@@ -102,18 +103,7 @@ export class AgentPolicies implements PolicyTelemetry {
 
   private async load(p: CompiledPolicy): Promise<void> {
     const engine = await this.ensureEngine();
-    const scope = podScopeOf(p);
-    const scoper = scope ? await this.ensureScoper(engine, p) : undefined;
-    if (scoper && scope) {
-      // Scoped to pods: its hooks run only in its pods' cgroups, kept current by the scoper.
-      await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(scope) });
-      scoper.track(p.name, scope);
-    } else if (p.dormant) {
-      // No pod metadata: checked by the verifier, not attached.
-      await engine.check({ ...p, hooks: p.dormantHooks ?? [] });
-    } else {
-      await engine.add(p);
-    }
+    await startCompiled(engine, p, podScopeOf(p) ? await this.ensureScoper(engine, p) : undefined);
   }
 
   private unload(name: string): void {

@@ -56,31 +56,7 @@ export function lossesOf(tags: readonly LineTag[]): Loss[] {
 /** The batch as bytes, each line ended by a newline. */
 export function bytesOf(b: Batch): Buffer {
   if (b.lines.every((l) => typeof l === 'string')) return Buffer.from(`${(b.lines as string[]).join('\n')}\n`);
-  // The exact size first, then every piece written in place: shared bytes copied natively, text encoded once.
-  let size = 0;
-  for (const l of b.lines) {
-    if (typeof l === 'string') size += Buffer.byteLength(l);
-    else for (const p of l.parts) size += typeof p === 'string' ? Buffer.byteLength(p) : p.length;
-    size++;
-  }
-  const out = Buffer.allocUnsafe(size) as Utf8Buffer;
-  let at = 0;
-  for (const l of b.lines) {
-    if (typeof l === 'string') {
-      at += HAS_UTF8_WRITE ? out.utf8Write(l, at) : out.write(l, at);
-    } else {
-      for (const p of l.parts) {
-        if (typeof p === 'string') {
-          at += HAS_UTF8_WRITE ? out.utf8Write(p, at) : out.write(p, at);
-        } else {
-          out.set(p, at); // a native copy (Buffer.copy goes through JavaScript for small pieces)
-          at += p.length;
-        }
-      }
-    }
-    out[at++] = NEWLINE;
-  }
-  return out;
+  return encode(b, Infinity)[0]!;
 }
 
 const NEWLINE = 0x0a;
@@ -95,21 +71,21 @@ const SHARED_MIN = 512;
  * run of it one piece.
  */
 export function piecesOf(b: Batch): Buffer[] {
+  return encode(b, SHARED_MIN);
+}
+
+/**
+ * The batch's lines encoded: text and shared pieces shorter than sharedMin written in place into one
+ * buffer of the exact size (shared bytes copied natively, text encoded once), longer shared pieces
+ * left where they are, between the runs of that buffer.
+ */
+function encode(b: Batch, sharedMin: number): Buffer[] {
   let copied = 0;
-  let shared = 0;
   for (const l of b.lines) {
-    if (typeof l === 'string') {
-      copied += Buffer.byteLength(l);
-    } else {
-      for (const p of l.parts) {
-        if (typeof p === 'string') copied += Buffer.byteLength(p);
-        else if (p.length >= SHARED_MIN) shared++;
-        else copied += p.length;
-      }
-    }
+    if (typeof l === 'string') copied += Buffer.byteLength(l);
+    else for (const p of l.parts) copied += typeof p === 'string' ? Buffer.byteLength(p) : p.length < sharedMin ? p.length : 0;
     copied++;
   }
-  if (shared === 0) return [bytesOf(b)];
   const out = Buffer.allocUnsafe(copied) as Utf8Buffer;
   const pieces: Buffer[] = [];
   let at = 0;
@@ -121,8 +97,8 @@ export function piecesOf(b: Batch): Buffer[] {
       for (const p of l.parts) {
         if (typeof p === 'string') {
           at += HAS_UTF8_WRITE ? out.utf8Write(p, at) : out.write(p, at);
-        } else if (p.length < SHARED_MIN) {
-          out.set(p, at);
+        } else if (p.length < sharedMin) {
+          out.set(p, at); // a native copy (Buffer.copy goes through JavaScript for small pieces)
           at += p.length;
         } else {
           if (at > start) pieces.push(out.subarray(start, at));
@@ -133,7 +109,7 @@ export function piecesOf(b: Batch): Buffer[] {
     }
     out[at++] = NEWLINE;
   }
-  if (at > start) pieces.push(out.subarray(start, at));
+  if (at > start || pieces.length === 0) pieces.push(out.subarray(start, at));
   return pieces;
 }
 

@@ -89,6 +89,24 @@ export async function connectScopeRuntime(dormant: readonly CompiledPolicy[], so
 }
 
 /**
+ * Starts one compiled policy in the engine. Scoped to pods, with a scoper: attached, its hooks
+ * running only in its pods' cgroups (none is the host's), kept current by the scoper. Scoped
+ * without pod metadata: its programs loaded and verified, then unloaded (so what would not work
+ * is said now), nothing attached. Otherwise attached.
+ */
+export async function startCompiled(engine: PolicyEngine, p: CompiledPolicy, scoper: PodScoper | undefined): Promise<void> {
+  const scope = podScopeOf(p);
+  if (scope && scoper) {
+    await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(scope) });
+    scoper.track(p.name, scope);
+  } else if (p.dormant) {
+    await engine.check({ ...p, hooks: p.dormantHooks ?? [] });
+  } else {
+    await engine.add(p);
+  }
+}
+
+/**
  * Loads, compiles and starts policies: the engine, one add() each, events to
  * onEvent. A policy that cannot run here
  * stops the start with its error (file:line:col from the front end, or the
@@ -154,20 +172,7 @@ export async function startPolicies(o: StartPoliciesOptions): Promise<RunningPol
         },
       });
     }
-    for (const p of compiled) {
-      const scope = podScopeOf(p);
-      if (scope && scoper) {
-        // Scoped to pods: attached, its hooks running only in its pods' cgroups (none is the host's).
-        await engine.add({ ...p, hooks: p.dormantHooks ?? [] }, { cgroups: scoper.cgroupsOf(scope) });
-        scoper.track(p.name, scope);
-      } else if (p.dormant) {
-        // No pod metadata: its programs are loaded into the kernel and verified, then unloaded (so what
-        // would not work is said now); nothing is attached.
-        await engine.check({ ...p, hooks: p.dormantHooks ?? [] });
-      } else {
-        await engine.add(p);
-      }
-    }
+    for (const p of compiled) await startCompiled(engine, p, scoper);
   } catch (e) {
     scoper?.close();
     engine.close();
