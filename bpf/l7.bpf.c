@@ -367,11 +367,17 @@ struct l7_route_state {
 	__u32 len, digit, hexl, alpha, dash, other, uuid;
 };
 
-struct l7_route_walk {
-	struct l7_route_state *st;
-};
-
 VIGIL_INDEXED_MAP(l7_route_state, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct l7_route_state);
+
+/* The walk's state, looked up by each step rather than passed through
+ * bpf_loop's context: 6.1 refuses the pointer read back from the caller's
+ * stack in a callback of a global function. */
+static __always_inline struct l7_route_state *route_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&l7_route_state, &zero);
+}
 /* Exchanges in progress, by connection: sized like l7_conns from user space when hist_http is on. */
 VIGIL_KEYED_MAP(l7_exch, BPF_MAP_TYPE_LRU_HASH, 1, __u64, struct l7_exch);
 /* The histograms, by endpoint: sized from user space (maxEndpoints) when hist_http is on. */
@@ -441,9 +447,15 @@ static __always_inline bool route_is_id(const struct l7_route_state *st)
  * end, a segment that is an id is replaced by {id}. */
 static long route_step(__u64 index, void *ctx)
 {
-	struct l7_route_state *st = ((struct l7_route_walk *)ctx)->st;
-	__u32 pos = st->pos, w = st->w, len = st->len, c = 0, lc;
+	struct l7_route_state *st = route_state();
+	__u32 pos, w, len, c = 0, lc;
 	bool stop;
+
+	if (!st)
+		return 1;
+	pos = st->pos;
+	w = st->w;
+	len = st->len;
 
 	if (pos < st->end)
 		c = st->in[pos & ROUTE_IN_MASK];
@@ -490,8 +502,12 @@ static long route_step(__u64 index, void *ctx)
 /* Zeroes out[] from w on (an {id} can leave a longer segment's bytes behind). */
 static long route_zero(__u64 index, void *ctx)
 {
-	struct l7_route_state *st = ((struct l7_route_walk *)ctx)->st;
-	__u64 at = st->w + index;
+	struct l7_route_state *st = route_state();
+	__u64 at;
+
+	if (!st)
+		return 1;
+	at = st->w + index;
 
 	if (at >= ROUTE_OUT)
 		return 1;
@@ -519,7 +535,6 @@ static __always_inline __u32 lat_bucket(__u64 ns)
 static __always_inline void exch_begin(struct l7_route_state *st, const struct l7_stash *s, __u64 sk, __u32 role,
 				       __u32 size, __u64 now)
 {
-	struct l7_route_walk walk = { .st = st };
 	struct sock *so = (struct sock *)sk;
 	__u32 n, skip = 0;
 	__u8 m;
@@ -552,10 +567,10 @@ static __always_inline void exch_begin(struct l7_route_state *st, const struct l
 	st->end = n;
 	st->w = st->seg = 0;
 	st->len = st->digit = st->hexl = st->alpha = st->dash = st->other = st->uuid = 0;
-	bpf_loop(ROUTE_READ, route_step, &walk, 0);
+	bpf_loop(ROUTE_READ, route_step, NULL, 0);
 	if (st->w > VIGIL_L7_ROUTE_MAX - 1)
 		st->w = VIGIL_L7_ROUTE_MAX - 1;
-	bpf_loop(ROUTE_OUT, route_zero, &walk, 0);
+	bpf_loop(ROUTE_OUT, route_zero, NULL, 0);
 	__builtin_memcpy(st->x.key.route, st->out, VIGIL_L7_ROUTE_MAX - 1);
 	if (bpf_map_update_elem(&l7_exch, &sk, &st->x, BPF_ANY))
 		vigil_count(&l7_counters, VIGIL_L7_HIST_NO_STATE);
