@@ -10,7 +10,10 @@ import { L7Tracker, type L7Data } from '../src/l7/tracker.js';
 import { redactQuery, redactSql, redactHeader } from '../src/l7/redact.js';
 import { routeTemplate } from '../src/l7/route.js';
 import type { ConnParser, L7Pair, L7Record } from '../src/l7/types.js';
-import { LatencyHistogram, bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
+import { LATENCY_BUCKETS, LatencyHistogram, bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
+import { HttpTopTable } from '../src/cli/top-http.js';
+import type { HttpHistograms } from '../src/l7/sensor.js';
+import { L7Metrics, MAX_SERIES, metricOf } from '../src/l7/metrics.js';
 
 /** Feeds calls to a parser: [egress, bytes, size?, captured?]; returns the pairs with their direction. */
 function run(p: ConnParser, calls: [boolean, string | Buffer, number?, number?][], closeAtEnd = false): L7Pair[] {
@@ -253,3 +256,72 @@ describe('log-linear latency histogram', () => {
     assert.equal(new LatencyHistogram().quantile(0.5), 0);
   });
 });
+
+describe('kernel histogram readings', () => {
+  test('since(): what an interval added; an exchange moved to a later bucket counts once', () => {
+    const before = LatencyHistogram.of([0, 2, 1]);
+    // One new exchange in bucket 0; one counted earlier in bucket 2 moved to bucket 40 (its response went on).
+    const now = LatencyHistogram.of(Object.assign(new Array<number>(LATENCY_BUCKETS).fill(0), { 0: 1, 1: 2, 2: 0, 40: 1 }));
+    const d = now.since(before);
+    assert.equal(d.total, 2);
+    assert.equal(d.counts[0], 1);
+    assert.equal(d.counts[2], 0);
+    assert.equal(d.counts[40], 1);
+    assert.equal(now.since(undefined).total, 4);
+  });
+
+  test('HttpTopTable: rows of what each reading added, busiest first, the overflow as one row', () => {
+    const hist = (counts: Record<number, number>): LatencyHistogram =>
+      LatencyHistogram.of(Object.assign(new Array<number>(LATENCY_BUCKETS).fill(0), counts));
+    const reading = (users: number, fail: number, other: number): HttpHistograms => ({
+      endpoints: [
+        { role: 'server', comm: 'nginx', port: 80, method: 'GET', route: '/users/{id}', count: users, errors: 0, sumNs: 0n,
+          hist: hist({ [latencyBucket(2_000_000)]: users }) },
+        { role: 'client', comm: 'curl', port: 80, remote: '10.0.0.1', method: 'GET', route: '/fail', count: fail, errors: fail, sumNs: 0n,
+          hist: hist({ [latencyBucket(50_000)]: fail }) },
+      ],
+      overflow: { count: other, errors: 0, sumNs: 0n, hist: hist({ 0: other }) },
+      overflowed: BigInt(other),
+    });
+    const t = new HttpTopTable();
+    assert.deepEqual(t.take(reading(10, 2, 0)).map((r) => [r.role, r.service, r.route, r.requests, r.errors]), [
+      ['server', 'nginx:80', '/users/{id}', 10, 0], ['client', 'curl->10.0.0.1:80', '/fail', 2, 2],
+    ]);
+    const rows = t.take(reading(15, 2, 3));
+    assert.deepEqual(rows.map((r) => [r.service, r.requests]), [['nginx:80', 5], ['(other endpoints)', 3]]);
+    assert.ok(rows[0]!.p50Ns >= 2_000_000 && rows[0]!.p99Ns <= 2_000_000 * 1.125);
+  });
+});
+
+describe('request-duration histograms (OpenTelemetry names)', () => {
+  const rec = (o: Partial<L7Record>): L7Record => ({
+    protocol: 'http', role: 'server', pid: 1, tid: 1, comm: 'srv', cgroupId: 0n, local: { ip: '127.0.0.1', port: 8080 },
+    remote: { ip: '127.0.0.1', port: 40000 }, startBootNs: 0n, endBootNs: 7_000_000n, requestBytes: 1, responseBytes: 1, method: 'GET',
+    route: '/users/{id}', status: 200, error: false, ...o,
+  });
+
+  test('metric and attributes per protocol and role; a database server\'s side is not counted', () => {
+    assert.deepEqual(metricOf(rec({})), ['http.server.request.duration',
+      { 'http.request.method': 'GET', 'http.route': '/users/{id}', 'http.response.status_code': '200', 'server.port': '8080' }]);
+    assert.equal(metricOf(rec({ role: 'client' }))?.[0], 'http.client.request.duration');
+    assert.deepEqual(metricOf(rec({ protocol: 'pgsql', role: 'client', method: 'QUERY', status: '42601', error: true })), ['db.client.operation.duration',
+      { 'db.system.name': 'postgresql', 'db.operation.name': 'QUERY', 'server.address': '127.0.0.1', 'server.port': '40000', 'error.type': '42601' }]);
+    assert.equal(metricOf(rec({ protocol: 'redis', role: 'server' })), undefined);
+  });
+
+  test('cumulative buckets, sum and count; label sets beyond the bound go to one "_other" series', () => {
+    const m = new L7Metrics();
+    m.observe(rec({}));
+    m.observe(rec({ endBootNs: 2_000_000_000n }));
+    const [s] = m.series();
+    assert.deepEqual(s!.buckets, [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
+    assert.equal(s!.count, 2);
+    assert.ok(Math.abs(s!.sumS - 2.007) < 1e-9);
+    for (let i = 0; i < MAX_SERIES + 5; i++) m.observe(rec({ route: `/r${i}` }));
+    const series = m.series();
+    assert.equal(series.length, MAX_SERIES + 1);
+    assert.equal(m.overflowed, 6);
+    assert.equal(series.find((x) => x.labels['http.route'] === '_other')?.count, 6);
+  });
+});
+
