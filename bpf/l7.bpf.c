@@ -43,7 +43,7 @@ VIGIL_KEEP_TYPES(enum vigil_l7_limits, enum vigil_l7_kind, enum vigil_l7_proto, 
 const volatile __u32 capture_bytes = 1024;
 /* Protocols to follow: bit (1 << enum vigil_l7_proto). */
 const volatile __u32 protocols = (1 << VIGIL_L7_PROTO_HTTP) | (1 << VIGIL_L7_PROTO_REDIS) |
-				 (1 << VIGIL_L7_PROTO_PGSQL);
+				 (1 << VIGIL_L7_PROTO_PGSQL) | (1 << VIGIL_L7_PROTO_MYSQL);
 
 /* Keep HTTP latency histograms per endpoint in the kernel (map l7_hist). */
 const volatile __u32 hist_http = 0;
@@ -187,6 +187,15 @@ static __always_inline __u8 infer(const __u8 *b, __u32 size)
 				return VIGIL_L7_PROTO_PGSQL;
 			if (b[0] == 'Q' && be32(b + 1) + 1 == size && be32(b + 1) >= 5)
 				return VIGIL_L7_PROTO_PGSQL;
+		}
+		/* MySQL/MariaDB: the server's greeting (sequence 0, protocol 10, a
+		 * version "N.") or a COM_QUERY, each the whole call. */
+		{
+			__u32 len = b[0] | ((__u32)b[1] << 8) | ((__u32)b[2] << 16);
+
+			if (len + 4 == size && b[3] == 0 &&
+			    ((b[4] == 0x0a && is_digit(b[5]) && b[6] == '.') || b[4] == 0x03))
+				return VIGIL_L7_PROTO_MYSQL;
 		}
 	}
 	/* Redis: a command, an array of bulk strings ("*2\r\n$3\r\nGET..."). */

@@ -14,6 +14,7 @@ import { LATENCY_BUCKETS, LatencyHistogram, bucketUpperNs, latencyBucket } from 
 import { HttpTopTable } from '../src/cli/top-http.js';
 import type { HttpHistograms } from '../src/l7/sensor.js';
 import { L7Metrics, MAX_SERIES, metricOf } from '../src/l7/metrics.js';
+import { MysqlParser } from '../src/l7/mysql.js';
 
 /** Feeds calls to a parser: [egress, bytes, size?, captured?]; returns the pairs with their direction. */
 function run(p: ConnParser, calls: [boolean, string | Buffer, number?, number?][], closeAtEnd = false): L7Pair[] {
@@ -322,6 +323,64 @@ describe('request-duration histograms (OpenTelemetry names)', () => {
     assert.equal(series.length, MAX_SERIES + 1);
     assert.equal(m.overflowed, 6);
     assert.equal(series.find((x) => x.labels['http.route'] === '_other')?.count, 6);
+  });
+});
+
+describe('MySQL/MariaDB', () => {
+  const pkt = (seq: number, payload: Buffer | string): Buffer => {
+    const p = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+    return Buffer.concat([Buffer.from([p.length & 0xff, (p.length >> 8) & 0xff, p.length >> 16, seq]), p]);
+  };
+  const OK = Buffer.from([0x00, 0, 0, 2, 0, 0, 0]);
+  const EOF = Buffer.from([0xfe, 0, 0, 2, 0]);
+  const greeting = pkt(0, Buffer.concat([Buffer.from([0x0a]), Buffer.from('5.5.5-10.11.19-MariaDB\0', 'latin1'), Buffer.alloc(40)]));
+  const login = (caps: number): Buffer => {
+    const b = Buffer.alloc(32);
+    b.writeUInt32LE(caps | 0x200, 0);
+    return pkt(1, Buffer.concat([b, Buffer.from('root\0\0', 'latin1')]));
+  };
+  const col = pkt(2, Buffer.concat([Buffer.from([3]), Buffer.from('def'), Buffer.alloc(20)]));
+  const row = (seq: number, v: string): Buffer => pkt(seq, Buffer.concat([Buffer.from([v.length]), Buffer.from(v)]));
+
+  test('handshake, a query\'s result set with and without EOF after the columns, an error; the server seen first', () => {
+    for (const deprecateEof of [false, true]) {
+      const rs = deprecateEof
+        ? Buffer.concat([pkt(1, Buffer.from([1])), col, row(3, 'a'), row(4, 'b'), pkt(5, Buffer.from([0xfe, 0, 0, 2, 0, 0, 0]))])
+        : Buffer.concat([pkt(1, Buffer.from([1])), col, pkt(3, EOF), row(4, 'a'), row(5, 'b'), pkt(6, EOF)]);
+      const pairs = run(new MysqlParser({ redact: true }), [
+        [true, greeting], [false, login(deprecateEof ? 1 << 24 : 0)], [true, pkt(2, OK)],
+        [false, pkt(0, "\x03SELECT name FROM t WHERE id = 42 AND n = 'alice'")], [true, rs],
+        [false, pkt(0, '\x03SELEC 1')], [true, pkt(1, Buffer.concat([Buffer.from([0xff, 0x28, 0x04]), Buffer.from('#42000syntax')]))],
+      ]);
+      assert.deepEqual(pairs.map((p) => [p.method, p.target, p.status, p.mysql?.rows, p.error]), [
+        ['CONNECT', undefined, 'OK', 0, false], ['QUERY', 'SELECT name FROM t WHERE id = ? AND n = ?', 'OK', 2, false],
+        ['QUERY', 'SELEC ?', '42000', 0, true],
+      ], `deprecateEof ${deprecateEof}`);
+      assert.equal(pairs[2]!.mysql?.code, 1064);
+    }
+  });
+
+  test('prepare and execute (the statement by its id), rows cut by the capture passed over by length; QUIT unanswered', () => {
+    const prepOk = Buffer.alloc(12);
+    prepOk.writeUInt32LE(7, 1);
+    prepOk.writeUInt16LE(1, 5);
+    prepOk.writeUInt16LE(1, 7);
+    const exec = Buffer.alloc(10);
+    exec[0] = 0x17;
+    exec.writeUInt32LE(7, 1);
+    const big = row(4, 'x'.repeat(200));
+    const rs = Buffer.concat([pkt(1, Buffer.from([1])), col, pkt(3, EOF), big, row(5, 'y'), pkt(6, EOF)]);
+    const pairs = run(new MysqlParser({ redact: true }), [
+      [true, greeting], [false, login(0)], [true, pkt(2, OK)],
+      [false, pkt(0, '\x16SELECT ? + 1')], [true, Buffer.concat([pkt(1, prepOk), col, pkt(3, EOF), col, pkt(5, EOF)])],
+      // The large row's tail uncaptured (10 of its bytes kept); the next row and the EOF in a call of their own.
+      [false, pkt(0, exec)], [true, rs.subarray(0, 60)], [true, rs.subarray(60, 42 + big.length), 42 + big.length - 60, 10],
+      [true, rs.subarray(42 + big.length)],
+      [false, pkt(0, '\x01')],
+    ], true);
+    assert.deepEqual(pairs.map((p) => [p.method, p.target, p.status, p.mysql?.rows]), [
+      ['CONNECT', undefined, 'OK', 0], ['PREPARE', 'SELECT ? + ?', 'OK', 0], ['EXECUTE', 'SELECT ? + ?', 'OK', 2],
+    ]);
   });
 });
 

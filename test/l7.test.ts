@@ -9,7 +9,7 @@ import { L7Sensor, type L7SensorOptions } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, openFdCount, waitFor } from './helpers.js';
 import { jsonLines, observeRun, runVigil } from './observe-util.js';
-import { nginx, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
+import { mariadb, nginx, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
 import { bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
 
 /** Records of the server side of `port`, as "KEY STATUS" counts. */
@@ -262,6 +262,56 @@ s.close()`]);
       assert.equal(h.overflowed, BigInt(h.overflow.count));
       assert.equal(h.overflow.hist.total, h.overflow.count);
     }, undefined, { histograms: { maxEndpoints: 3 }, records: false });
+  });
+
+  test('MariaDB: the mariadb client (COM_QUERY: rows, an error) and a prepared statement (COM_STMT_PREPARE, EXECUTE) from Python', async () => {
+    await traced(mariadb, ['mysql'], async (srv, records) => {
+      run('mariadb', ['-h', '127.0.0.1', '-P', String(srv.port), '-u', 'root', '--skip-ssl', '-e',
+        "SELECT 'alice', 2 UNION SELECT 'bob', 3; CREATE DATABASE d; CREATE TABLE d.t (id int); INSERT INTO d.t VALUES (7), (8)"]);
+      spawnSync('mariadb', ['-h', '127.0.0.1', '-P', String(srv.port), '-u', 'root', '--skip-ssl', '-e', 'SELEC 1'], { timeout: 30_000 });
+      // The binary protocol, which the mariadb client does not speak: a handshake without
+      // CLIENT_DEPRECATE_EOF (so EOF packets end the column lists), PREPARE, EXECUTE with 41, QUIT.
+      const got = run('python3', ['-c', `import socket, struct
+s = socket.create_connection(('127.0.0.1', ${srv.port}))
+# Buffered reads, as client libraries do (a 4-byte read of the header alone is not recognised by the kernel).
+f = s.makefile('rb')
+def read():
+    h = f.read(4)
+    return h[3], f.read(h[0] | h[1] << 8 | h[2] << 16)
+def send(seq, p): s.sendall(struct.pack('<I', len(p))[:3] + bytes([seq]) + p)
+read()
+caps = 0x200 | 0x8000 | 0x80000
+send(1, struct.pack('<IIB', caps, 1 << 24, 33) + bytes(23) + b'root\\0' + b'\\0' + b'mysql_native_password\\0')
+assert read()[1][0] == 0
+send(0, b'\\x16' + b'SELECT ? + 1 AS n')
+ok = read()[1]
+sid, cols, params = struct.unpack('<IHH', ok[1:9])
+for _ in range(params + 1 + cols + 1): read()
+send(0, b'\\x17' + struct.pack('<IBI', sid, 0, 1) + b'\\x00\\x01' + b'\\x08\\x00' + struct.pack('<q', 41))
+eofs, rows = 0, 0
+while eofs < 2:
+    p = read()[1]
+    if p[0] == 0xfe and len(p) < 9: eofs += 1
+    elif eofs == 1: rows += 1
+print(rows)
+send(0, b'\\x01')
+s.close()`]);
+      assert.equal(got.trim(), '1');
+      assert.ok(await waitFor(() => records.filter((r) => r.role === 'server' && r.local.port === srv.port).length >= 9, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      // "METHOD STATEMENT ROWS STATUS"
+      const key = (r: L7Record): string => `${r.method} ${r.target ?? ''} ${r.mysql?.rows}`;
+      assert.deepEqual(counts(records, srv.port, 'server', key), {
+        'CONNECT  0 OK': 3, 'QUERY SELECT ?, ? UNION SELECT ?, ? 2 OK': 1, 'QUERY CREATE DATABASE d 0 OK': 1,
+        'QUERY CREATE TABLE d.t (id int) 0 OK': 1, 'QUERY INSERT INTO d.t VALUES (?), (?) 0 OK': 1, 'QUERY SELEC ? 0 42000': 1,
+        'PREPARE SELECT ? + ? AS n 0 OK': 1, 'EXECUTE SELECT ? + ? AS n 1 OK': 1,
+      });
+      // The clients' view of the same (mariadb, python3).
+      assert.deepEqual(counts(records, srv.port, 'client', key), counts(records, srv.port, 'server', key));
+      assert.deepEqual([...new Set(records.filter((r) => r.role === 'client').map((r) => r.comm))].sort(), ['mariadb', 'python3']);
+      assert.equal(records.find((r) => r.role === 'server' && r.status === '42000')?.mysql?.code, 1064);
+      assert.doesNotMatch(JSON.stringify(records.map((r) => r.target)), /alice/);
+    });
   });
 
   test('no descriptors leak', () => {

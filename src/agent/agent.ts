@@ -46,7 +46,7 @@ import { L7_PROTOCOLS, type L7Protocol } from '../l7/types.js';
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
 const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
-  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [], http: [], redis: [], pgsql: [],
+  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [], http: [], redis: [], pgsql: [], mysql: [],
 };
 
 /** Settings only a restart applies (the rest a reload does). */

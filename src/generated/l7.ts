@@ -32,6 +32,7 @@ export const VIGIL_L7_PROTO_UNKNOWN = 0;
 export const VIGIL_L7_PROTO_HTTP = 1;
 export const VIGIL_L7_PROTO_REDIS = 2;
 export const VIGIL_L7_PROTO_PGSQL = 3;
+export const VIGIL_L7_PROTO_MYSQL = 4;
 export const VIGIL_L7_PROTO_NONE = 15;
 
 // enum vigil_l7_dir

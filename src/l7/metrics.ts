@@ -21,7 +21,7 @@ export const L7_METRIC_LABELS: Readonly<Record<L7MetricName, readonly string[]>>
   'db.client.operation.duration': ['db.system.name', 'db.operation.name', 'server.address', 'server.port', 'error.type'],
 };
 
-const DB_SYSTEMS: Readonly<Record<string, string>> = { redis: 'redis', pgsql: 'postgresql' };
+const DB_SYSTEMS: Readonly<Record<string, string>> = { redis: 'redis', pgsql: 'postgresql', mysql: 'mysql' };
 
 export interface L7Series {
   readonly metric: L7MetricName;

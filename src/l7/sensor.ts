@@ -10,7 +10,7 @@ import { checkHeader } from '../sensors/record-text.js';
 import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
 import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
-  VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL,
+  VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
   VIGIL_L7_PROTO_REDIS, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
   VIGIL_L7_ROLE_SERVER, vigilL7Hist, vigilL7HistKey,
 } from '../generated/l7.js';
@@ -18,7 +18,9 @@ import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
 import type { L7Protocol, L7Record } from './types.js';
 
-const PROTO_IDS: Record<L7Protocol, number> = { http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL };
+const PROTO_IDS: Record<L7Protocol, number> = {
+  http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL, mysql: VIGIL_L7_PROTO_MYSQL,
+};
 const PROTO_NAMES = new Map<number, L7Protocol>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Protocol]));
 
 /** The calls followed, by tracepoint name: [entry program, tracepoint]. */

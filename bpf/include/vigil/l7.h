@@ -42,6 +42,7 @@ enum vigil_l7_proto {
 	VIGIL_L7_PROTO_HTTP = 1,
 	VIGIL_L7_PROTO_REDIS = 2,
 	VIGIL_L7_PROTO_PGSQL = 3,
+	VIGIL_L7_PROTO_MYSQL = 4,
 	/* Not a protocol Vigil parses (or not one asked for): left alone. */
 	VIGIL_L7_PROTO_NONE = 15,
 };
