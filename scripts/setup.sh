@@ -16,8 +16,8 @@ fi
 # iptables and nftables are the XDP firewall benchmark's peers; iperf3 drives
 # the bandwidth manager's tests and benchmark; prometheus scrapes the metrics
 # endpoint in its tests (they run their own server on a loopback port; the
-# package's service is left as Debian sets it up); nginx, redis, postgresql
-# and curl are the real servers and clients of the L7 tests (each test starts
+# package's service is left as Debian sets it up); nginx, redis, postgresql,
+# mariadb and curl are the real servers and clients of the L7 tests (each test starts
 # its own on a free loopback port in a scratch directory); containerd (with
 # runc) runs the container-runtime tests' pods (they start their own daemon,
 # with its own directories and socket).
