@@ -378,9 +378,8 @@ struct l7_route_state {
 
 VIGIL_INDEXED_MAP(l7_route_state, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct l7_route_state);
 
-/* The walk's state, looked up by each step rather than passed through
- * bpf_loop's context: 6.1 refuses the pointer read back from the caller's
- * stack in a callback of a global function. */
+/* The walk's state, looked up by each step (a per-CPU array's lookup is
+ * inlined) rather than passed through bpf_loop's context. */
 static __always_inline struct l7_route_state *route_state(void)
 {
 	__u32 zero = 0;
@@ -457,7 +456,7 @@ static __always_inline bool route_is_id(const struct l7_route_state *st)
 static long route_step(__u64 index, void *ctx)
 {
 	struct l7_route_state *st = route_state();
-	__u32 pos, w, len, c = 0, lc;
+	__u32 pos, w, len, c = 0, lc, at;
 	bool stop;
 
 	if (!st)
@@ -466,10 +465,13 @@ static long route_step(__u64 index, void *ctx)
 	w = st->w;
 	len = st->len;
 
-	if (pos < st->end)
+	/* A full route ends as the path's end does. One compare of w, with a
+	 * constant: 6.1's verifier does not judge a register-to-register
+	 * compare, and two compares of w in a row gave it a dead path whose
+	 * contradictory bounds made the store below a scalar. */
+	if (pos < st->end && w < VIGIL_L7_ROUTE_MAX - 1)
 		c = st->in[pos & ROUTE_IN_MASK];
-	stop = c == ' ' || c == '?' || c == '#' || c == '\r' || c == '\n' || c == 0 ||
-	       w >= VIGIL_L7_ROUTE_MAX - 1;
+	stop = c == ' ' || c == '?' || c == '#' || c == '\r' || c == '\n' || c == 0;
 	if (c == '/' || stop) {
 		if (route_is_id(st)) {
 			__u32 sg = st->seg;
@@ -483,14 +485,18 @@ static long route_step(__u64 index, void *ctx)
 		st->w = w;
 		if (stop)
 			return 1;
-		st->out[w & ROUTE_OUT_MASK] = '/';
+		at = w;
+		barrier_var(at);
+		st->out[at & ROUTE_OUT_MASK] = '/';
 		st->w = w + 1;
 		st->seg = w + 1;
 		st->pos = pos + 1;
 		st->len = st->digit = st->hexl = st->alpha = st->dash = st->other = st->uuid = 0;
 		return 0;
 	}
-	st->out[w & ROUTE_OUT_MASK] = c;
+	at = w;
+	barrier_var(at);
+	st->out[at & ROUTE_OUT_MASK] = c;
 	st->w = w + 1;
 	st->pos = pos + 1;
 	st->len = len + 1;
