@@ -36,13 +36,19 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 VIGIL_KEEP_TYPES(enum vigil_l7_limits, enum vigil_l7_kind, enum vigil_l7_proto, enum vigil_l7_dir,
-		 enum vigil_l7_call, enum vigil_l7_counter, struct vigil_l7_event);
+		 enum vigil_l7_call, enum vigil_l7_counter, struct vigil_l7_event, enum vigil_l7_method,
+		 enum vigil_l7_role, struct vigil_l7_hist_key, struct vigil_l7_hist);
 
 /* Bytes of each call's data sent to user space (at most VIGIL_L7_DATA_MAX). */
 const volatile __u32 capture_bytes = 1024;
 /* Protocols to follow: bit (1 << enum vigil_l7_proto). */
 const volatile __u32 protocols = (1 << VIGIL_L7_PROTO_HTTP) | (1 << VIGIL_L7_PROTO_REDIS) |
-				 (1 << VIGIL_L7_PROTO_PGSQL);
+				 (1 << VIGIL_L7_PROTO_PGSQL) | (1 << VIGIL_L7_PROTO_MYSQL);
+
+/* Keep HTTP latency histograms per endpoint in the kernel (map l7_hist). */
+const volatile __u32 hist_http = 0;
+/* Send the calls' records to the ring (off: histograms only, nothing per call). */
+const volatile __u32 send_records = 1;
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -73,6 +79,8 @@ struct l7_stash {
 struct l7_conn {
 	__u8 proto;
 	__u8 tries;
+	__u8 role;		/* enum vigil_l7_role, from the first request's direction */
+	__u8 pad;
 };
 
 struct l7_scratch {
@@ -180,6 +188,15 @@ static __always_inline __u8 infer(const __u8 *b, __u32 size)
 			if (b[0] == 'Q' && be32(b + 1) + 1 == size && be32(b + 1) >= 5)
 				return VIGIL_L7_PROTO_PGSQL;
 		}
+		/* MySQL/MariaDB: the server's greeting (sequence 0, protocol 10, a
+		 * version "N.") or a COM_QUERY, each the whole call. */
+		{
+			__u32 len = b[0] | ((__u32)b[1] << 8) | ((__u32)b[2] << 16);
+
+			if (len + 4 == size && b[3] == 0 &&
+			    ((b[4] == 0x0a && is_digit(b[5]) && b[6] == '.') || b[4] == 0x03))
+				return VIGIL_L7_PROTO_MYSQL;
+		}
 	}
 	/* Redis: a command, an array of bulk strings ("*2\r\n$3\r\nGET..."). */
 	if (size >= 6 && b[0] == '*' && is_digit(b[1]) &&
@@ -204,13 +221,25 @@ static __always_inline const struct iovec *iov_of(const struct l7_stash *s, __u6
 	return mh.msg_iov;
 }
 
-/* Copies the first `want` bytes the call moved to dst; returns how many. */
-static __always_inline __u32 copy_data(__u8 *dst, const struct l7_stash *s, __u32 want)
+/* Copies the first `want` bytes the current thread's stashed call moved to
+ * the scratch's data; returns how many. A global function: verified once,
+ * whichever way l7_exit reached it (inference or not). */
+__noinline int l7_copy_data(__u64 want)
 {
+	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid(), off = 0;
 	const struct iovec *iov;
+	struct l7_scratch *sc;
+	struct l7_stash *s;
 	__u64 n = 0;
-	__u32 off = 0;
+	__u8 *dst;
 
+	s = bpf_map_lookup_elem(&l7_stash, &tid);
+	sc = bpf_map_lookup_elem(&l7_scratch, &zero);
+	if (!s || !sc)
+		return 0;
+	dst = sc->data;
+	/* An argument is any 64-bit value to the verifier: bound it where it sees it. */
+	want &= 2 * VIGIL_L7_DATA_MAX - 1;
 	if (want > VIGIL_L7_DATA_MAX)
 		want = VIGIL_L7_DATA_MAX;
 	if (s->buf == BUF_PLAIN) {
@@ -302,6 +331,348 @@ static __always_inline void fill_task(struct vigil_l7_event *ev)
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
+/*
+ * HTTP latency histograms in the kernel (hist_http): an exchange, request and
+ * response, is followed per connection in l7_exch. A call in the request's
+ * direction (a server's read, a client's write) that starts with a method,
+ * when no request is being read, begins one: its endpoint key (comm, service
+ * port or remote end, method, route template) is made here, the path's ids
+ * become {id} as src/l7/route.ts does. The response's first call reads the
+ * status; from then on each call of the response moves the exchange to the
+ * bucket of (its exit - the request's first byte). Pipelined requests that
+ * arrive in one call are one exchange here (the records keep them apart).
+ */
+enum { EXCH_REQUEST = 1, EXCH_RESPONSE = 2 };
+enum { SLOT_NONE = 0, SLOT_KEYED = 1, SLOT_OVERFLOW = 2 };
+
+struct l7_exch {
+	struct vigil_l7_hist_key key;
+	__u64 start_ns;
+	__u64 lat_ns;		/* the latency counted so far */
+	__u16 bucket;		/* the bucket it is counted in */
+	__u8 phase;
+	__u8 slot;		/* where it is counted: SLOT_* */
+	__u8 error;
+	__u8 pad[3];
+};
+
+#define ROUTE_READ 160		/* bytes of a request read: the method and the path */
+#define ROUTE_IN 256
+#define ROUTE_IN_MASK (ROUTE_IN - 1)
+#define ROUTE_OUT 128
+#define ROUTE_OUT_MASK (ROUTE_OUT - 1)
+
+_Static_assert(VIGIL_L7_ROUTE_MAX + 4 <= ROUTE_OUT, "room for a last {id}");
+_Static_assert(VIGIL_L7_HIST_BUCKETS == VIGIL_L7_HIST_SUB * VIGIL_L7_HIST_POWERS, "buckets");
+
+/* The templating walk's state: in per-CPU map memory, so that the verifier
+ * checks a step once (vigil/path.h says why), with the exchange it builds. */
+struct l7_route_state {
+	__u8 in[ROUTE_IN];
+	__u8 out[ROUTE_OUT];
+	struct l7_exch x;
+	__u32 pos, end, w, seg;
+	/* The current segment: its length and its bytes by class. */
+	__u32 len, digit, hexl, alpha, dash, other, uuid;
+};
+
+VIGIL_INDEXED_MAP(l7_route_state, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct l7_route_state);
+
+/* The walk's state, looked up by each step (a per-CPU array's lookup is
+ * inlined) rather than passed through bpf_loop's context. */
+static __always_inline struct l7_route_state *route_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&l7_route_state, &zero);
+}
+/* Exchanges in progress, by connection: sized like l7_conns from user space when hist_http is on. */
+VIGIL_KEYED_MAP(l7_exch, BPF_MAP_TYPE_LRU_HASH, 1, __u64, struct l7_exch);
+/* The histograms, by endpoint: sized from user space (maxEndpoints) when hist_http is on. */
+VIGIL_KEYED_MAP(l7_hist, BPF_MAP_TYPE_HASH, 1, struct vigil_l7_hist_key, struct vigil_l7_hist);
+/* [0]: the exchanges of endpoints l7_hist had no room for; [1]: zeros, inserted from. */
+VIGIL_INDEXED_MAP(l7_hist_other, BPF_MAP_TYPE_ARRAY, 2, struct vigil_l7_hist);
+
+/* The first n bytes of the call's data (the first iovec's), into dst; how many were read. */
+static __always_inline __u32 read_head(__u8 *dst, const struct l7_stash *s, __u64 n)
+{
+	const struct iovec *iov;
+	const void *src;
+	struct iovec v;
+	__u64 cnt = 0;
+
+	if (s->buf == BUF_PLAIN) {
+		src = (const void *)s->ptr;
+	} else {
+		iov = iov_of(s, &cnt);
+		if (!iov || !cnt || bpf_probe_read_user(&v, sizeof(v), iov))
+			return 0;
+		if (n > v.iov_len)
+			n = v.iov_len;
+		src = v.iov_base;
+	}
+	/* The mask shows the verifier a bound it keeps through the compare. */
+	n &= ROUTE_IN_MASK;
+	barrier_var(n);
+	if (n == 0 || n > ROUTE_READ)
+		return 0;
+	return bpf_probe_read_user(dst, n, src) ? 0 : n;
+}
+
+/* The request's method, and the length of "METHOD " in *skip; 0: not a request line. */
+static __always_inline __u8 method_of(const __u8 *b, __u32 *skip)
+{
+	if (b[0] == 'G' && b[1] == 'E' && b[2] == 'T' && b[3] == ' ')
+		return *skip = 4, VIGIL_L7_GET;
+	if (b[0] == 'P' && b[1] == 'O' && b[2] == 'S' && b[3] == 'T' && b[4] == ' ')
+		return *skip = 5, VIGIL_L7_POST;
+	if (b[0] == 'P' && b[1] == 'U' && b[2] == 'T' && b[3] == ' ')
+		return *skip = 4, VIGIL_L7_PUT;
+	if (b[0] == 'H' && b[1] == 'E' && b[2] == 'A' && b[3] == 'D' && b[4] == ' ')
+		return *skip = 5, VIGIL_L7_HEAD;
+	if (b[0] == 'D' && b[1] == 'E' && b[2] == 'L' && b[3] == 'E' && b[4] == 'T' && b[5] == 'E' && b[6] == ' ')
+		return *skip = 7, VIGIL_L7_DELETE;
+	if (b[0] == 'P' && b[1] == 'A' && b[2] == 'T' && b[3] == 'C' && b[4] == 'H' && b[5] == ' ')
+		return *skip = 6, VIGIL_L7_PATCH;
+	if (b[0] == 'O' && b[1] == 'P' && b[2] == 'T' && b[3] == 'I' && b[4] == 'O' && b[5] == 'N' &&
+	    b[6] == 'S' && b[7] == ' ')
+		return *skip = 8, VIGIL_L7_OPTIONS;
+	return 0;
+}
+
+/* The segment just read names one item among many (src/l7/route.ts): digits,
+ * a UUID, 16+ hex digits, or a 20+ byte token of letters and digits. */
+static __always_inline bool route_is_id(const struct l7_route_state *st)
+{
+	__u32 len = st->len, d = st->digit, hx = st->hexl;
+
+	return len && (d == len || (len == 36 && st->uuid == 4 && st->dash == 4 && d + hx == 32) ||
+		       (len >= 16 && d + hx == len) ||
+		       (len >= 20 && !st->other && d && hx + st->alpha));
+}
+
+/* One byte of the path: copied to out, classified; at a '/' or the path's
+ * end, a segment that is an id is replaced by {id}. */
+static long route_step(__u64 index, void *ctx)
+{
+	struct l7_route_state *st = route_state();
+	__u32 pos, w, len, c = 0, lc, at;
+	bool stop;
+
+	if (!st)
+		return 1;
+	pos = st->pos;
+	w = st->w;
+	len = st->len;
+
+	/* A full route ends as the path's end does. One compare of w, with a
+	 * constant: 6.1's verifier does not judge a register-to-register
+	 * compare, and two compares of w in a row gave it a dead path whose
+	 * contradictory bounds made the store below a scalar. */
+	if (pos < st->end && w < VIGIL_L7_ROUTE_MAX - 1)
+		c = st->in[pos & ROUTE_IN_MASK];
+	stop = c == ' ' || c == '?' || c == '#' || c == '\r' || c == '\n' || c == 0;
+	if (c == '/' || stop) {
+		if (route_is_id(st)) {
+			__u32 sg = st->seg;
+
+			st->out[sg & ROUTE_OUT_MASK] = '{';
+			st->out[(sg + 1) & ROUTE_OUT_MASK] = 'i';
+			st->out[(sg + 2) & ROUTE_OUT_MASK] = 'd';
+			st->out[(sg + 3) & ROUTE_OUT_MASK] = '}';
+			w = sg + 4;
+		}
+		st->w = w;
+		if (stop)
+			return 1;
+		at = w;
+		barrier_var(at);
+		st->out[at & ROUTE_OUT_MASK] = '/';
+		st->w = w + 1;
+		st->seg = w + 1;
+		st->pos = pos + 1;
+		st->len = st->digit = st->hexl = st->alpha = st->dash = st->other = st->uuid = 0;
+		return 0;
+	}
+	at = w;
+	barrier_var(at);
+	st->out[at & ROUTE_OUT_MASK] = c;
+	st->w = w + 1;
+	st->pos = pos + 1;
+	st->len = len + 1;
+	lc = c | 0x20;
+	if (c >= '0' && c <= '9')
+		st->digit++;
+	else if (lc >= 'a' && lc <= 'f')
+		st->hexl++;
+	else if (lc >= 'g' && lc <= 'z')
+		st->alpha++;
+	else if (c == '-' || c == '_')
+		st->dash++, st->uuid += c == '-' && (len == 8 || len == 13 || len == 18 || len == 23);
+	else
+		st->other++;
+	return 0;
+}
+
+/* Zeroes out[] from w on (an {id} can leave a longer segment's bytes behind). */
+static long route_zero(__u64 index, void *ctx)
+{
+	struct l7_route_state *st = route_state();
+	__u64 at;
+
+	if (!st)
+		return 1;
+	at = st->w + index;
+
+	if (at >= ROUTE_OUT)
+		return 1;
+	st->out[at & ROUTE_OUT_MASK] = 0;
+	return 0;
+}
+
+/* The log-linear bucket of a latency (src/l7/histogram.ts's latencyBucket). */
+static __always_inline __u32 lat_bucket(__u64 ns)
+{
+	__u64 v = ns, p = 0, b;
+
+	if (ns < (1ULL << VIGIL_L7_HIST_MIN_SHIFT))
+		return 0;
+	/* floor(log2(ns)) without branches: each step halves the width. */
+#define FLS_STEP(k) b = (((v >> (k)) + ((1ULL << (k)) - 1)) >> (k)) * (k); v >>= b; p += b;
+	FLS_STEP(32) FLS_STEP(16) FLS_STEP(8) FLS_STEP(4) FLS_STEP(2) FLS_STEP(1)
+#undef FLS_STEP
+	if (p - VIGIL_L7_HIST_MIN_SHIFT >= VIGIL_L7_HIST_POWERS)
+		return VIGIL_L7_HIST_BUCKETS - 1;
+	return (p - VIGIL_L7_HIST_MIN_SHIFT) * VIGIL_L7_HIST_SUB + ((ns >> (p - 3)) & (VIGIL_L7_HIST_SUB - 1));
+}
+
+/* A request begins on connection sk (the process its `role`): its exchange, keyed by endpoint. */
+static __always_inline void exch_begin(struct l7_route_state *st, const struct l7_stash *s, __u64 sk, __u32 role,
+				       __u32 size, __u64 now)
+{
+	struct sock *so = (struct sock *)sk;
+	__u32 n, skip = 0;
+	__u8 m;
+
+	n = read_head(st->in, s, size < ROUTE_READ ? size : ROUTE_READ);
+	if (n < 8)
+		return;
+	m = method_of(st->in, &skip);
+	if (!m)
+		return;
+	__builtin_memset(&st->x, 0, sizeof(st->x));
+	__builtin_memset(st->out, 0, sizeof(st->out));
+	bpf_get_current_comm(st->x.key.comm, sizeof(st->x.key.comm));
+	st->x.key.role = role;
+	st->x.key.method = m;
+	st->x.key.proto = VIGIL_L7_PROTO_HTTP;
+	if (role == VIGIL_L7_ROLE_SERVER) {
+		st->x.key.port = BPF_CORE_READ(so, __sk_common.skc_num);
+	} else {
+		st->x.key.port = bpf_ntohs(BPF_CORE_READ(so, __sk_common.skc_dport));
+		st->x.key.family = BPF_CORE_READ(so, __sk_common.skc_family);
+		if (st->x.key.family == AF_INET)
+			bpf_core_read(st->x.key.raddr, 4, &so->__sk_common.skc_daddr);
+		else
+			bpf_core_read(st->x.key.raddr, 16, &so->__sk_common.skc_v6_daddr);
+	}
+	st->x.start_ns = s->dir == VIGIL_L7_INGRESS ? now : s->enter_ns;
+	st->x.phase = EXCH_REQUEST;
+	st->pos = skip;
+	st->end = n;
+	st->w = st->seg = 0;
+	st->len = st->digit = st->hexl = st->alpha = st->dash = st->other = st->uuid = 0;
+	bpf_loop(ROUTE_READ, route_step, NULL, 0);
+	if (st->w > VIGIL_L7_ROUTE_MAX - 1)
+		st->w = VIGIL_L7_ROUTE_MAX - 1;
+	bpf_loop(ROUTE_OUT, route_zero, NULL, 0);
+	__builtin_memcpy(st->x.key.route, st->out, VIGIL_L7_ROUTE_MAX - 1);
+	if (bpf_map_update_elem(&l7_exch, &sk, &st->x, BPF_ANY))
+		vigil_count(&l7_counters, VIGIL_L7_HIST_NO_STATE);
+}
+
+/* The histogram an exchange is counted in (found or made on its first count). */
+static __always_inline struct vigil_l7_hist *exch_hist(struct l7_exch *x)
+{
+	struct vigil_l7_hist *h, *zeros;
+	__u32 zero = 0, one = 1;
+
+	if (x->slot == SLOT_OVERFLOW)
+		return bpf_map_lookup_elem(&l7_hist_other, &zero);
+	h = bpf_map_lookup_elem(&l7_hist, &x->key);
+	if (h || x->slot == SLOT_KEYED)
+		return h;
+	zeros = bpf_map_lookup_elem(&l7_hist_other, &one);
+	if (zeros)
+		bpf_map_update_elem(&l7_hist, &x->key, zeros, BPF_NOEXIST);
+	h = bpf_map_lookup_elem(&l7_hist, &x->key);
+	if (h)
+		return h;
+	x->slot = SLOT_OVERFLOW;
+	vigil_count(&l7_counters, VIGIL_L7_HIST_OVERFLOW);
+	return bpf_map_lookup_elem(&l7_hist_other, &zero);
+}
+
+/* The call of the stashed syscall moved `size` bytes on HTTP connection sk:
+ * a request begins, or its response goes on. A global function: verified once. */
+__noinline int l7_http_hist(__u64 sk, __u32 role, __u32 size)
+{
+	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid(), b, req_dir;
+	struct l7_route_state *st;
+	struct vigil_l7_hist *h;
+	struct l7_stash *s;
+	struct l7_exch *x;
+	__u64 now = bpf_ktime_get_boot_ns(), lat;
+	bool first;
+
+	s = bpf_map_lookup_elem(&l7_stash, &tid);
+	st = bpf_map_lookup_elem(&l7_route_state, &zero);
+	if (!s || !st)
+		return 0;
+	req_dir = role == VIGIL_L7_ROLE_SERVER ? VIGIL_L7_INGRESS : VIGIL_L7_EGRESS;
+	x = bpf_map_lookup_elem(&l7_exch, &sk);
+	if (s->dir == req_dir) {
+		/* Not the request's body: a new request (or bytes that are not one). */
+		if (s->buf != BUF_NONE && !(x && x->phase == EXCH_REQUEST))
+			exch_begin(st, s, sk, role, size, now);
+		return 0;
+	}
+	if (!x)
+		return 0;
+	if (x->phase == EXCH_REQUEST) {
+		__u32 status = 0;
+
+		/* "HTTP/1.x NNN" */
+		if (s->buf != BUF_NONE && size >= 12 && read_head(st->in, s, 12) == 12 && st->in[0] == 'H' &&
+		    st->in[4] == '/' && st->in[9] >= '0' && st->in[9] <= '9')
+			status = (st->in[9] - '0') * 100 + (st->in[10] - '0') * 10 + (st->in[11] - '0');
+		x->phase = EXCH_RESPONSE;
+		x->error = status >= (role == VIGIL_L7_ROLE_SERVER ? 500 : 400);
+	}
+	lat = now > x->start_ns ? now - x->start_ns : 0;
+	b = lat_bucket(lat) & (VIGIL_L7_HIST_BUCKETS - 1);
+	first = x->slot == SLOT_NONE;
+	h = exch_hist(x);
+	if (!h)
+		return 0;
+	if (first) {
+		/* First count: the exchange joins its endpoint's histogram. */
+		if (x->slot == SLOT_NONE)
+			x->slot = SLOT_KEYED;
+		__sync_fetch_and_add(&h->count, 1);
+		if (x->error)
+			__sync_fetch_and_add(&h->errors, 1);
+		__sync_fetch_and_add(&h->buckets[b], 1);
+	} else if (b != x->bucket) {
+		__sync_fetch_and_add(&h->buckets[x->bucket & (VIGIL_L7_HIST_BUCKETS - 1)], -1);
+		__sync_fetch_and_add(&h->buckets[b], 1);
+	}
+	__sync_fetch_and_add(&h->sum_ns, lat - x->lat_ns);
+	x->bucket = b;
+	x->lat_ns = lat;
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_exit_read")
 int l7_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -346,8 +717,15 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 			goto out;
 		}
 		c->proto = p;
+		/* A request line first: its reader is the server. */
+		if (p == VIGIL_L7_PROTO_HTTP && !(sc->data[0] == 'H' && sc->data[1] == 'T'))
+			c->role = s->dir == VIGIL_L7_INGRESS ? VIGIL_L7_ROLE_SERVER : VIGIL_L7_ROLE_CLIENT;
 	}
 	if (c->proto == VIGIL_L7_PROTO_NONE)
+		goto out;
+	if (hist_http && c->proto == VIGIL_L7_PROTO_HTTP && c->role != VIGIL_L7_ROLE_UNKNOWN)
+		l7_http_hist(key, c->role, ret);
+	if (!send_records)
 		goto out;
 	ev = &sc->ev;
 	ev->kind = VIGIL_L7_DATA;
@@ -365,7 +743,7 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 	want = capture_bytes < (__u64)ret ? capture_bytes : ret;
 	if (want < (__u64)ret)
 		vigil_count(&l7_counters, VIGIL_L7_DATA_CUT);
-	got = copy_data(sc->data, s, want);
+	got = l7_copy_data(want);
 	if (got < want && s->buf != BUF_NONE)
 		vigil_count(&l7_counters, VIGIL_L7_READ_FAILED);
 	/* got <= capture_bytes <= DATA_MAX; the mask shows the verifier a bound. */
@@ -424,8 +802,10 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (bpf_map_delete_elem(&l7_conns, &key))
 		return 0;
 	vigil_count(&l7_counters, VIGIL_L7_CONN_CLOSED);
+	if (hist_http)
+		bpf_map_delete_elem(&l7_exch, &key);
 	/* User space holds state only for connections it got data of. */
-	if (proto == VIGIL_L7_PROTO_UNKNOWN || proto == VIGIL_L7_PROTO_NONE)
+	if (proto == VIGIL_L7_PROTO_UNKNOWN || proto == VIGIL_L7_PROTO_NONE || !send_records)
 		return 0;
 	sc = bpf_map_lookup_elem(&l7_scratch, &zero);
 	if (!sc)

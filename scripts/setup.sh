@@ -16,14 +16,14 @@ fi
 # iptables and nftables are the XDP firewall benchmark's peers; iperf3 drives
 # the bandwidth manager's tests and benchmark; prometheus scrapes the metrics
 # endpoint in its tests (they run their own server on a loopback port; the
-# package's service is left as Debian sets it up); nginx, redis, postgresql
-# and curl are the real servers and clients of the L7 tests (each test starts
+# package's service is left as Debian sets it up); nginx, redis, postgresql,
+# mariadb and curl are the real servers and clients of the L7 tests (each test starts
 # its own on a free loopback port in a scratch directory); containerd (with
 # runc) runs the container-runtime tests' pods (they start their own daemon,
 # with its own directories and socket).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
           iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
-          iptables nftables iperf3 prometheus nginx-light redis-server postgresql curl containerd
+          iptables nftables iperf3 prometheus nginx-light redis-server postgresql mariadb-server curl containerd
           podman)
 
 APT_WHO="vigil setup"

@@ -10,7 +10,11 @@ import { L7Tracker, type L7Data } from '../src/l7/tracker.js';
 import { redactQuery, redactSql, redactHeader } from '../src/l7/redact.js';
 import { routeTemplate } from '../src/l7/route.js';
 import type { ConnParser, L7Pair, L7Record } from '../src/l7/types.js';
-import { LatencyHistogram, bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
+import { LATENCY_BUCKETS, LatencyHistogram, bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
+import { HttpTopTable } from '../src/cli/top-http.js';
+import type { HttpHistograms } from '../src/l7/sensor.js';
+import { L7Metrics, MAX_SERIES, metricOf } from '../src/l7/metrics.js';
+import { MysqlParser } from '../src/l7/mysql.js';
 
 /** Feeds calls to a parser: [egress, bytes, size?, captured?]; returns the pairs with their direction. */
 function run(p: ConnParser, calls: [boolean, string | Buffer, number?, number?][], closeAtEnd = false): L7Pair[] {
@@ -253,3 +257,130 @@ describe('log-linear latency histogram', () => {
     assert.equal(new LatencyHistogram().quantile(0.5), 0);
   });
 });
+
+describe('kernel histogram readings', () => {
+  test('since(): what an interval added; an exchange moved to a later bucket counts once', () => {
+    const before = LatencyHistogram.of([0, 2, 1]);
+    // One new exchange in bucket 0; one counted earlier in bucket 2 moved to bucket 40 (its response went on).
+    const now = LatencyHistogram.of(Object.assign(new Array<number>(LATENCY_BUCKETS).fill(0), { 0: 1, 1: 2, 2: 0, 40: 1 }));
+    const d = now.since(before);
+    assert.equal(d.total, 2);
+    assert.equal(d.counts[0], 1);
+    assert.equal(d.counts[2], 0);
+    assert.equal(d.counts[40], 1);
+    assert.equal(now.since(undefined).total, 4);
+  });
+
+  test('HttpTopTable: rows of what each reading added, busiest first, the overflow as one row', () => {
+    const hist = (counts: Record<number, number>): LatencyHistogram =>
+      LatencyHistogram.of(Object.assign(new Array<number>(LATENCY_BUCKETS).fill(0), counts));
+    const reading = (users: number, fail: number, other: number): HttpHistograms => ({
+      endpoints: [
+        { role: 'server', comm: 'nginx', port: 80, method: 'GET', route: '/users/{id}', count: users, errors: 0, sumNs: 0n,
+          hist: hist({ [latencyBucket(2_000_000)]: users }) },
+        { role: 'client', comm: 'curl', port: 80, remote: '10.0.0.1', method: 'GET', route: '/fail', count: fail, errors: fail, sumNs: 0n,
+          hist: hist({ [latencyBucket(50_000)]: fail }) },
+      ],
+      overflow: { count: other, errors: 0, sumNs: 0n, hist: hist({ 0: other }) },
+      overflowed: BigInt(other),
+    });
+    const t = new HttpTopTable();
+    assert.deepEqual(t.take(reading(10, 2, 0)).map((r) => [r.role, r.service, r.route, r.requests, r.errors]), [
+      ['server', 'nginx:80', '/users/{id}', 10, 0], ['client', 'curl->10.0.0.1:80', '/fail', 2, 2],
+    ]);
+    const rows = t.take(reading(15, 2, 3));
+    assert.deepEqual(rows.map((r) => [r.service, r.requests]), [['nginx:80', 5], ['(other endpoints)', 3]]);
+    assert.ok(rows[0]!.p50Ns >= 2_000_000 && rows[0]!.p99Ns <= 2_000_000 * 1.125);
+  });
+});
+
+describe('request-duration histograms (OpenTelemetry names)', () => {
+  const rec = (o: Partial<L7Record>): L7Record => ({
+    protocol: 'http', role: 'server', pid: 1, tid: 1, comm: 'srv', cgroupId: 0n, local: { ip: '127.0.0.1', port: 8080 },
+    remote: { ip: '127.0.0.1', port: 40000 }, startBootNs: 0n, endBootNs: 7_000_000n, requestBytes: 1, responseBytes: 1, method: 'GET',
+    route: '/users/{id}', status: 200, error: false, ...o,
+  });
+
+  test('metric and attributes per protocol and role; a database server\'s side is not counted', () => {
+    assert.deepEqual(metricOf(rec({})), ['http.server.request.duration',
+      { 'http.request.method': 'GET', 'http.route': '/users/{id}', 'http.response.status_code': '200', 'server.port': '8080' }]);
+    assert.equal(metricOf(rec({ role: 'client' }))?.[0], 'http.client.request.duration');
+    assert.deepEqual(metricOf(rec({ protocol: 'pgsql', role: 'client', method: 'QUERY', status: '42601', error: true })), ['db.client.operation.duration',
+      { 'db.system.name': 'postgresql', 'db.operation.name': 'QUERY', 'server.address': '127.0.0.1', 'server.port': '40000', 'error.type': '42601' }]);
+    assert.equal(metricOf(rec({ protocol: 'redis', role: 'server' })), undefined);
+  });
+
+  test('cumulative buckets, sum and count; label sets beyond the bound go to one "_other" series', () => {
+    const m = new L7Metrics();
+    m.observe(rec({}));
+    m.observe(rec({ endBootNs: 2_000_000_000n }));
+    const [s] = m.series();
+    assert.deepEqual(s!.buckets, [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
+    assert.equal(s!.count, 2);
+    assert.ok(Math.abs(s!.sumS - 2.007) < 1e-9);
+    for (let i = 0; i < MAX_SERIES + 5; i++) m.observe(rec({ route: `/r${i}` }));
+    const series = m.series();
+    assert.equal(series.length, MAX_SERIES + 1);
+    assert.equal(m.overflowed, 6);
+    assert.equal(series.find((x) => x.labels['http.route'] === '_other')?.count, 6);
+  });
+});
+
+describe('MySQL/MariaDB', () => {
+  const pkt = (seq: number, payload: Buffer | string): Buffer => {
+    const p = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+    return Buffer.concat([Buffer.from([p.length & 0xff, (p.length >> 8) & 0xff, p.length >> 16, seq]), p]);
+  };
+  const OK = Buffer.from([0x00, 0, 0, 2, 0, 0, 0]);
+  const EOF = Buffer.from([0xfe, 0, 0, 2, 0]);
+  const greeting = pkt(0, Buffer.concat([Buffer.from([0x0a]), Buffer.from('5.5.5-10.11.19-MariaDB\0', 'latin1'), Buffer.alloc(40)]));
+  const login = (caps: number): Buffer => {
+    const b = Buffer.alloc(32);
+    b.writeUInt32LE(caps | 0x200, 0);
+    return pkt(1, Buffer.concat([b, Buffer.from('root\0\0', 'latin1')]));
+  };
+  const col = pkt(2, Buffer.concat([Buffer.from([3]), Buffer.from('def'), Buffer.alloc(20)]));
+  const row = (seq: number, v: string): Buffer => pkt(seq, Buffer.concat([Buffer.from([v.length]), Buffer.from(v)]));
+
+  test('handshake, a query\'s result set with and without EOF after the columns, an error; the server seen first', () => {
+    for (const deprecateEof of [false, true]) {
+      const rs = deprecateEof
+        ? Buffer.concat([pkt(1, Buffer.from([1])), col, row(3, 'a'), row(4, 'b'), pkt(5, Buffer.from([0xfe, 0, 0, 2, 0, 0, 0]))])
+        : Buffer.concat([pkt(1, Buffer.from([1])), col, pkt(3, EOF), row(4, 'a'), row(5, 'b'), pkt(6, EOF)]);
+      const pairs = run(new MysqlParser({ redact: true }), [
+        [true, greeting], [false, login(deprecateEof ? 1 << 24 : 0)], [true, pkt(2, OK)],
+        [false, pkt(0, "\x03SELECT name FROM t WHERE id = 42 AND n = 'alice'")], [true, rs],
+        [false, pkt(0, '\x03SELEC 1')], [true, pkt(1, Buffer.concat([Buffer.from([0xff, 0x28, 0x04]), Buffer.from('#42000syntax')]))],
+      ]);
+      assert.deepEqual(pairs.map((p) => [p.method, p.target, p.status, p.mysql?.rows, p.error]), [
+        ['CONNECT', undefined, 'OK', 0, false], ['QUERY', 'SELECT name FROM t WHERE id = ? AND n = ?', 'OK', 2, false],
+        ['QUERY', 'SELEC ?', '42000', 0, true],
+      ], `deprecateEof ${deprecateEof}`);
+      assert.equal(pairs[2]!.mysql?.code, 1064);
+    }
+  });
+
+  test('prepare and execute (the statement by its id), rows cut by the capture passed over by length; QUIT unanswered', () => {
+    const prepOk = Buffer.alloc(12);
+    prepOk.writeUInt32LE(7, 1);
+    prepOk.writeUInt16LE(1, 5);
+    prepOk.writeUInt16LE(1, 7);
+    const exec = Buffer.alloc(10);
+    exec[0] = 0x17;
+    exec.writeUInt32LE(7, 1);
+    const big = row(4, 'x'.repeat(200));
+    const rs = Buffer.concat([pkt(1, Buffer.from([1])), col, pkt(3, EOF), big, row(5, 'y'), pkt(6, EOF)]);
+    const pairs = run(new MysqlParser({ redact: true }), [
+      [true, greeting], [false, login(0)], [true, pkt(2, OK)],
+      [false, pkt(0, '\x16SELECT ? + 1')], [true, Buffer.concat([pkt(1, prepOk), col, pkt(3, EOF), col, pkt(5, EOF)])],
+      // The large row's tail uncaptured (10 of its bytes kept); the next row and the EOF in a call of their own.
+      [false, pkt(0, exec)], [true, rs.subarray(0, 60)], [true, rs.subarray(60, 42 + big.length), 42 + big.length - 60, 10],
+      [true, rs.subarray(42 + big.length)],
+      [false, pkt(0, '\x01')],
+    ], true);
+    assert.deepEqual(pairs.map((p) => [p.method, p.target, p.status, p.mysql?.rows]), [
+      ['CONNECT', undefined, 'OK', 0], ['PREPARE', 'SELECT ? + ?', 'OK', 0], ['EXECUTE', 'SELECT ? + ?', 'OK', 2],
+    ]);
+  });
+});
+

@@ -129,3 +129,17 @@ export async function postgres(tmp: string): Promise<Server> {
   return serve(['runuser', '-u', 'postgres', '--', `${PG_BIN}/postgres`, '-D', path.join(dir, 'data'), '-p', String(port),
     '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'], port, 'postgres');
 }
+
+/**
+ * MariaDB from Debian (mariadbd as root, an empty data directory, no grant
+ * tables: any user and password are let in, as the tests' clients need).
+ */
+export async function mariadb(tmp: string): Promise<Server> {
+  const dir = path.join(tmp, 'mariadb');
+  mkdirSync(path.join(dir, 'data'), { recursive: true });
+  const port = await freePort();
+  return serve(['mariadbd', '--no-defaults', `--datadir=${dir}/data`, `--socket=${dir}/sock`, `--port=${port}`, '--bind-address=127.0.0.1',
+    '--user=root', '--skip-grant-tables', `--pid-file=${dir}/pid`, `--log-error=${dir}/error.log`, '--innodb-log-file-size=4M',
+    '--innodb-buffer-pool-size=8M'], port, 'mariadb');
+}
+

@@ -5,11 +5,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { L7Sensor } from '../src/l7/sensor.js';
+import { L7Sensor, type L7SensorOptions } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, openFdCount, waitFor } from './helpers.js';
 import { jsonLines, observeRun, runVigil } from './observe-util.js';
-import { nginx, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
+import { mariadb, nginx, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
+import { bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
 
 /** Records of the server side of `port`, as "KEY STATUS" counts. */
 function counts(records: readonly L7Record[], port: number, role: 'server' | 'client', key: (r: L7Record) => string):
@@ -47,13 +48,15 @@ describe('L7 sensor on real servers', () => {
    * or not (the server also at the suite's end, should the sensor not start).
    */
   async function traced(start: (tmp: string) => Promise<Server>, protocols: L7Protocol[],
-    body: (srv: Server, records: L7Record[]) => Promise<void>, captureBytes?: number): Promise<void> {
+    body: (srv: Server, records: L7Record[], sensor: L7Sensor) => Promise<void>, captureBytes?: number,
+    more: Pick<L7SensorOptions, 'histograms' | 'records'> = {}): Promise<void> {
     const srv = await start(suite.tmp);
     servers.push(srv);
     const records: L7Record[] = [];
-    const s = await L7Sensor.start({ protocols: new Set(protocols), onRecord: (r) => records.push(r), pollIntervalMs: 20, captureBytes });
+    const s = await L7Sensor.start({ protocols: new Set(protocols), onRecord: (r) => records.push(r), pollIntervalMs: 20, captureBytes,
+      ...more });
     try {
-      await body(srv, records);
+      await body(srv, records, s);
     } finally {
       s.close();
       await srv.stop();
@@ -205,6 +208,110 @@ s.close()`]);
     const rows = frame!.rows.filter((x) => x.role === 'server' && x.service === `python3:${srv.port}`);
     assert.deepEqual(rows.map((x) => [x.route, x.requests, x.errors]), [['/users/{id}', 10, 0], ['/fail', 2, 2]]);
     assert.ok(rows[0]!.p50Ns > 0 && rows[0]!.p50Ns <= rows[0]!.p99Ns);
+  });
+
+  test('kernel histograms: exact counts and errors per endpoint (as the records), quantiles within the client\'s time', async () => {
+    await traced(pythonHttp, ['http'], async (srv, records, sensor) => {
+      const base = `http://127.0.0.1:${srv.port}`;
+      const urls = [...[1, 2, 3, 4, 5, 6].map((i) => `${base}/users/${i}`), `${base}/users/9f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5b`,
+        `${base}/fail`, `${base}/fail`, `${base}/nothing?x=1`, `${base}/chunked`];
+      const t0 = process.hrtime.bigint();
+      run('curl', ['-s', ...urls.flatMap(() => ['-o', '/dev/null']), ...urls]);
+      const clientNs = Number(process.hrtime.bigint() - t0);
+      const server = (): L7Record[] => records.filter((r) => r.role === 'server' && r.local.port === srv.port);
+      assert.ok(await waitFor(() => server().length >= urls.length, 5000), `records: ${server().length}`);
+      const mine = sensor.httpHistograms().endpoints.filter((e) => e.role === 'server' && e.port === srv.port);
+      const got = Object.fromEntries(mine.map((e) => [`${e.comm} ${e.method} ${e.route}`, [e.count, e.errors]]));
+      assert.deepEqual(got, {
+        'python3 GET /users/{id}': [7, 0], 'python3 GET /fail': [2, 2], 'python3 GET /nothing': [1, 0], 'python3 GET /chunked': [1, 0],
+      });
+      // The same counts as the records the parsers paired.
+      const byRoute: Record<string, number> = {};
+      for (const r of server()) byRoute[r.route!] = (byRoute[r.route!] ?? 0) + 1;
+      assert.deepEqual(Object.fromEntries(mine.map((e) => [e.route, e.count])), byRoute);
+      const clients = sensor.httpHistograms().endpoints.filter((e) => e.role === 'client' && e.port === srv.port);
+      assert.equal(clients.reduce((a, e) => a + e.count, 0), urls.length);
+      assert.ok(clients.every((e) => e.comm === 'curl' && e.remote === '127.0.0.1'));
+      const bound = bucketUpperNs(latencyBucket(clientNs));
+      for (const e of [...mine, ...clients]) {
+        const p50 = e.hist.quantile(0.5);
+        const p99 = e.hist.quantile(0.99);
+        assert.equal(e.hist.total, e.count, `${e.route}: every exchange in one bucket`);
+        assert.ok(p50 > 0 && p50 <= p99 && p99 <= bound, `${e.role} ${e.route}: p50 ${p50} p99 ${p99}, client took ${clientNs} ns`);
+        assert.ok(e.sumNs > 0n && Number(e.sumNs) <= e.count * clientNs, `${e.route}: sum ${e.sumNs}`);
+      }
+      assert.equal(sensor.httpHistograms().overflowed, 0n);
+    }, undefined, { histograms: {} });
+  });
+
+  test('kernel histograms: endpoints beyond --max-endpoints go to the overflow histogram, counted', async () => {
+    await traced(pythonHttp, ['http'], async (srv, _records, sensor) => {
+      const base = `http://127.0.0.1:${srv.port}`;
+      const urls = ['/users/1', '/fail', '/nothing', '/chunked', '/a', '/b'].map((u) => `${base}${u}`);
+      run('curl', ['-s', ...urls.flatMap(() => ['-o', '/dev/null']), ...urls]);
+      // Each request is counted twice (server and client side): 12 in all, 3 in the table.
+      const total = (): number => {
+        const h = sensor.httpHistograms();
+        return h.endpoints.reduce((a, e) => a + e.count, 0) + h.overflow.count;
+      };
+      assert.ok(await waitFor(() => total() >= 2 * urls.length, 5000), `counted ${total()}`);
+      const h = sensor.httpHistograms();
+      assert.equal(h.endpoints.length, 3);
+      assert.equal(total(), 2 * urls.length);
+      assert.equal(h.overflow.count, 2 * urls.length - 3);
+      assert.equal(h.overflowed, BigInt(h.overflow.count));
+      assert.equal(h.overflow.hist.total, h.overflow.count);
+    }, undefined, { histograms: { maxEndpoints: 3 }, records: false });
+  });
+
+  test('MariaDB: the mariadb client (COM_QUERY: rows, an error) and a prepared statement (COM_STMT_PREPARE, EXECUTE) from Python', async () => {
+    await traced(mariadb, ['mysql'], async (srv, records) => {
+      run('mariadb', ['-h', '127.0.0.1', '-P', String(srv.port), '-u', 'root', '--skip-ssl', '-e',
+        "SELECT 'alice', 2 UNION SELECT 'bob', 3; CREATE DATABASE d; CREATE TABLE d.t (id int); INSERT INTO d.t VALUES (7), (8)"]);
+      spawnSync('mariadb', ['-h', '127.0.0.1', '-P', String(srv.port), '-u', 'root', '--skip-ssl', '-e', 'SELEC 1'], { timeout: 30_000 });
+      // The binary protocol, which the mariadb client does not speak: a handshake without
+      // CLIENT_DEPRECATE_EOF (so EOF packets end the column lists), PREPARE, EXECUTE with 41, QUIT.
+      const got = run('python3', ['-c', `import socket, struct
+s = socket.create_connection(('127.0.0.1', ${srv.port}))
+# Buffered reads, as client libraries do (a 4-byte read of the header alone is not recognised by the kernel).
+f = s.makefile('rb')
+def read():
+    h = f.read(4)
+    return h[3], f.read(h[0] | h[1] << 8 | h[2] << 16)
+def send(seq, p): s.sendall(struct.pack('<I', len(p))[:3] + bytes([seq]) + p)
+read()
+caps = 0x200 | 0x8000 | 0x80000
+send(1, struct.pack('<IIB', caps, 1 << 24, 33) + bytes(23) + b'root\\0' + b'\\0' + b'mysql_native_password\\0')
+assert read()[1][0] == 0
+send(0, b'\\x16' + b'SELECT ? + 1 AS n')
+ok = read()[1]
+sid, cols, params = struct.unpack('<IHH', ok[1:9])
+for _ in range(params + 1 + cols + 1): read()
+send(0, b'\\x17' + struct.pack('<IBI', sid, 0, 1) + b'\\x00\\x01' + b'\\x08\\x00' + struct.pack('<q', 41))
+eofs, rows = 0, 0
+while eofs < 2:
+    p = read()[1]
+    if p[0] == 0xfe and len(p) < 9: eofs += 1
+    elif eofs == 1: rows += 1
+print(rows)
+send(0, b'\\x01')
+s.close()`]);
+      assert.equal(got.trim(), '1');
+      assert.ok(await waitFor(() => records.filter((r) => r.role === 'server' && r.local.port === srv.port).length >= 9, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      // "METHOD STATEMENT ROWS STATUS"
+      const key = (r: L7Record): string => `${r.method} ${r.target ?? ''} ${r.mysql?.rows}`;
+      assert.deepEqual(counts(records, srv.port, 'server', key), {
+        'CONNECT  0 OK': 3, 'QUERY SELECT ?, ? UNION SELECT ?, ? 2 OK': 1, 'QUERY CREATE DATABASE d 0 OK': 1,
+        'QUERY CREATE TABLE d.t (id int) 0 OK': 1, 'QUERY INSERT INTO d.t VALUES (?), (?) 0 OK': 1, 'QUERY SELEC ? 0 42000': 1,
+        'PREPARE SELECT ? + ? AS n 0 OK': 1, 'EXECUTE SELECT ? + ? AS n 1 OK': 1,
+      });
+      // The clients' view of the same (mariadb, python3).
+      assert.deepEqual(counts(records, srv.port, 'client', key), counts(records, srv.port, 'server', key));
+      assert.deepEqual([...new Set(records.filter((r) => r.role === 'client').map((r) => r.comm))].sort(), ['mariadb', 'python3']);
+      assert.equal(records.find((r) => r.role === 'server' && r.status === '42000')?.mysql?.code, 1064);
+      assert.doesNotMatch(JSON.stringify(records.map((r) => r.target)), /alice/);
+    });
   });
 
   test('no descriptors leak', () => {

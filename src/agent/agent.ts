@@ -41,11 +41,14 @@ import { ConsoleServer } from './console.js';
 import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
 import { PathWatcher } from './watch.js';
 import { ContainerNames } from './names.js';
+import { L7Sensor } from '../l7/sensor.js';
+import { L7Metrics } from '../l7/metrics.js';
+import { L7_PROTOCOLS, type L7Protocol } from '../l7/types.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
 const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
-  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [],
+  exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [], http: [], redis: [], pgsql: [], mysql: [],
 };
 
 /** Settings only a restart applies (the rest a reload does). */
@@ -82,6 +85,9 @@ export class Agent {
   /** Kept policies and rules that did not load again at start: still kept, until deleted. */
   private unrestored: { policies: StoredPolicy[]; rules: StoredRules[] } = { policies: [], rules: [] };
   private sensors: EventSensors | undefined;
+  /** The L7 sensor (http, redis, pgsql in `sensors`) and its records' duration histograms (Prometheus). */
+  private l7: L7Sensor | undefined;
+  private l7Metrics: L7Metrics | undefined;
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
   private kernelLost = 0;
@@ -186,12 +192,15 @@ export class Agent {
 
   private async startAll(): Promise<void> {
     const c = this.config;
+    const protocols = c.sensors.filter((s): s is L7Protocol => (L7_PROTOCOLS as readonly string[]).includes(s));
+    if (protocols.length && c.metrics) this.l7Metrics = new L7Metrics();
     // Listening first: a busy metrics address fails before anything is loaded.
     if (c.metrics || c.otlp) {
       this.telemetry = await Telemetry.start({
         metrics: c.metrics?.address, bpfStats: c.metrics?.bpfStats ?? false, bpfStatsSetting: 'metrics.bpfStats',
         otlp: c.otlp?.endpoint, otlpIntervalMs: c.otlp?.intervalMs ?? 10_000,
-      }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules, firewall: this.firewall }, (line) => this.log.info({}, line));
+      }, { pipeline: this.pipeline, processCache: this.cache, policies: this.policies, rules: this.rules, firewall: this.firewall,
+        l7: this.l7Metrics }, (line) => this.log.info({}, line));
     }
     if (c.store) await this.openStore(c.store);
     await this.names.connect(c, this.log);
@@ -206,6 +215,21 @@ export class Agent {
         : undefined,
     });
     for (const note of this.sensors.flows?.sensor.limitations ?? []) this.log.info({ note }, 'flow sensor');
+    if (protocols.length) {
+      const p = this.pipeline;
+      const metrics = this.l7Metrics;
+      this.l7 = await L7Sensor.start({
+        filter: this.filter, protocols: new Set(protocols), captureBytes: c.l7.captureBytes, redact: !c.l7.fullCapture,
+        maxConnections: c.l7.maxConnections,
+        onRecord: (record) => {
+          metrics?.observe(record);
+          p.push({ kind: 'l7', timeBootNs: record.endBootNs, record });
+        },
+        onBatchEnd: () => p.schedule(), onLost: (n) => this.tap.kernelLost('l7', n),
+        ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
+      });
+      p.addSource(this.l7.name, this.l7);
+    }
     // What the API added before a restart (state.directory); a state others could write stops the start.
     let kept: ApiState;
     try {
@@ -466,6 +490,7 @@ export class Agent {
     this.files.stop();
     this.sensors?.close();
     this.names.close();
+    this.l7?.close();
     this.policies.close();
     this.rules.close();
     // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.

@@ -14,13 +14,16 @@ import { parseListenAddress, type ListenAddress } from '../telemetry/address.js'
 import { CidrError, formatCidr, parseCidr } from '../kernel/addr.js';
 import { CAPABILITIES, capabilityName, capabilityNumber } from '../kernel/capabilities.js';
 import { VIGIL_FW_MAX_BURST, VIGIL_FW_MAX_PPS } from '../generated/firewall.js';
+import { VIGIL_L7_DATA_MAX } from '../generated/l7.js';
+import { L7_PROTOCOLS } from '../l7/types.js';
+import { DEFAULT_CAPTURE_BYTES } from '../l7/sensor.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/vigil/agent.yaml';
 export const DEFAULT_SOCKET = '/run/vigil/vigil.sock';
 export const DEFAULT_HEALTH_ADDRESS = '127.0.0.1:9410';
 export const DEFAULT_STATE_DIRECTORY = '/var/lib/vigil';
 /** Sensors whose events the agent streams. */
-export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns'] as const;
+export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns', ...L7_PROTOCOLS] as const;
 export type AgentSensor = (typeof AGENT_SENSORS)[number];
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -51,6 +54,8 @@ export interface AgentConfig {
   readonly otlp: { readonly endpoint: string; readonly intervalMs: number; readonly logs: boolean; readonly bufferBytes: number } | undefined;
   /** The flow and dns sensors' settings (vigil observe's --dns-port, --udp-window). */
   readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
+  /** The L7 sensors' settings (http, redis, pgsql; docs/l7.md): observe's --l7-capture and --l7-full-capture. */
+  readonly l7: { readonly captureBytes: number; readonly fullCapture: boolean; readonly maxConnections: number };
   /** Where policies and rules added through the API are kept across restarts. */
   readonly stateDirectory: string;
   /** XDP firewalls the agent keeps as written here, one per interface. */
@@ -153,6 +158,13 @@ const CONFIG_SCHEMA: Schema = {
     },
     signing: { t: 'object', props: { require: { t: 'boolean' }, keys: paths } },
     capabilities: { t: 'object', props: { drop: { t: 'boolean' }, keep: { t: 'array', items: { t: 'string', minLength: 1 } } } },
+    l7: {
+      t: 'object',
+      props: {
+        captureBytes: { t: 'integer', min: 16, max: VIGIL_L7_DATA_MAX }, fullCapture: { t: 'boolean' },
+        maxConnections: { t: 'integer', min: 16, max: 1_048_576 },
+      },
+    },
     network: {
       t: 'object',
       props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
@@ -179,6 +191,7 @@ interface RawConfig {
   network?: { dnsPorts?: number[]; udpWindow?: number };
   signing?: { require?: boolean; keys?: string[] } | null;
   capabilities?: { drop?: boolean; keep?: string[] } | null;
+  l7?: { captureBytes?: number; fullCapture?: boolean; maxConnections?: number };
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
 }
 
@@ -344,6 +357,8 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     capabilities: { drop: raw.capabilities?.drop ?? true, keep: [...new Set(keep)] },
     signing: { require: raw.signing?.require ?? true, keys: raw.signing?.keys?.length ? raw.signing.keys : undefined },
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
+    l7: { captureBytes: raw.l7?.captureBytes ?? DEFAULT_CAPTURE_BYTES, fullCapture: raw.l7?.fullCapture ?? false,
+      maxConnections: raw.l7?.maxConnections ?? 16384 },
     positions,
   };
 }

@@ -65,6 +65,7 @@ function processOf(e: AgentEvent, lookup: ProcessLookup): ProcessInfo | undefine
     case 'policy': return e.event.process;
     case 'file': return lookup.get(e.task.pid, e.task.startBootNs, e.bootNs);
     case 'flow': case 'dns': return flowProcess(e.record, lookup);
+    case 'l7': return lookup.get(e.record.pid);
     default: return e.process;
   }
 }
@@ -148,6 +149,8 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
         // Falco's alerts have no Tetragon shape.
         case 'alert': return processFormat === 'tetragon' ? undefined : format === 'json' ? formatAlertJson(e.alert) : formatAlertText(e.alert);
         case 'flow': case 'dns': return formatEvent(flows, e);
+        // L7 records have no Tetragon or Hubble shape (as observe refuses them there).
+        case 'l7': return processFormat === 'tetragon' ? undefined : formatEvent(flows, e);
         case 'policy': return json ? policies.json(e.event) : policies.compact(e.event);
         default: return tetragon.line(e);
       }

@@ -1,27 +1,30 @@
 // vigil top http: per service and endpoint, requests/s, error rate and
-// p50/p90/p99 latency, from the L7 sensor's paired requests (kernel times),
-// over each interval.
+// p50/p90/p99 latency over each interval, from the latency histograms the
+// L7 sensor keeps in the kernel (nothing per request leaves the kernel).
 import { UsageError } from './command.js';
 import { filterSetFromFlags, parseFlags } from './flags.js';
 import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
-import { L7Sensor } from '../l7/sensor.js';
-import { LatencyHistogram } from '../l7/histogram.js';
-import type { L7Record } from '../l7/types.js';
+import { DEFAULT_MAX_ENDPOINTS, L7Sensor, type HttpHistograms } from '../l7/sensor.js';
+import type { LatencyHistogram } from '../l7/histogram.js';
 
 export const TOP_HTTP_USAGE = `usage: vigil top http [options]
 
 HTTP/1.x requests per service and endpoint, refreshed every interval:
 requests/s, errors (5xx for servers, 4xx and 5xx for clients), p50/p90/p99
 latency from the request's first byte to the response's last (kernel times
-of the socket calls; log-linear histograms, 1/8 of a power of two wide,
-kept per interval in Vigil). A service is the process and its listening
-port (role server) or the remote end it calls (role client); an endpoint is
-the method and the route template (ids as {id}). Busiest first.
+of the socket calls), from log-linear histograms (1/8 of a power of two
+wide) kept in the kernel per endpoint: no request leaves the kernel. A
+service is the process and its listening port (role server) or the remote
+end it calls (role client); an endpoint is the method and the route
+template (ids as {id}, the first 87 bytes). Busiest first.
 
 options:
   --interval S        seconds between refreshes (default 1)
   --duration S        stop after S seconds
   --limit N           at most N rows
+  --max-endpoints N   endpoints the kernel keeps histograms for (default 4096,
+                      ~1 KiB each); the exchanges of others are counted together
+                      in one row, "(other endpoints)"
   --output FORMAT     table (default) or json (one object per interval; with
                       --duration, one covering the whole time)
   --pid N, --follow-children, --uid N, --comm NAME, --container ID|host
@@ -33,12 +36,25 @@ export function isTopHttp(argv: readonly string[]): boolean {
   return topViewOf(argv) === 'http';
 }
 
-export function parseTopHttpArgs(argv: string[]): TopCommonOptions {
-  return topCommonOptions(parseTopViewFlags(argv, 'http', {}));
+export interface TopHttpOptions extends TopCommonOptions {
+  maxEndpoints: number;
+}
+
+/** Most endpoints --max-endpoints takes (a histogram is ~1 KiB of kernel memory). */
+const MAX_ENDPOINTS_LIMIT = 65_536;
+
+export function parseTopHttpArgs(argv: string[]): TopHttpOptions {
+  const values = parseTopViewFlags(argv, 'http', { 'max-endpoints': { type: 'string', default: String(DEFAULT_MAX_ENDPOINTS) } });
+  const n = Number(values['max-endpoints']);
+  if (!/^\d+$/.test(values['max-endpoints']) || n < 1 || n > MAX_ENDPOINTS_LIMIT) {
+    throw new UsageError(`--max-endpoints: expected 1 to ${MAX_ENDPOINTS_LIMIT}, got "${values['max-endpoints']}"`);
+  }
+  return { ...topCommonOptions(values), maxEndpoints: n };
 }
 
 export interface HttpRow {
-  role: 'server' | 'client';
+  /** 'other': the endpoints beyond the kernel's table (--max-endpoints), together. */
+  role: 'server' | 'client' | 'other';
   service: string;
   method: string;
   route: string;
@@ -49,37 +65,34 @@ export interface HttpRow {
   p99Ns: number;
 }
 
-interface Acc {
-  row: Omit<HttpRow, 'p50Ns' | 'p90Ns' | 'p99Ns'>;
+interface Seen {
+  count: number;
+  errors: number;
   hist: LatencyHistogram;
 }
 
-/** Records of an interval, aggregated; take() returns the rows and starts the next interval. Pure. */
+/** Readings of the kernel's histograms; take() returns what the interval since the last added. Pure. */
 export class HttpTopTable {
-  private acc = new Map<string, Acc>();
+  private prev = new Map<string, Seen>();
 
-  add(r: L7Record): void {
-    if (r.protocol !== 'http') return;
-    const service = r.role === 'server' ? `${r.comm}:${r.local.port}` : `${r.comm}->${r.remote.ip}:${r.remote.port}`;
-    const route = r.route ?? r.target ?? '';
-    const key = `${r.role}\0${service}\0${r.method}\0${route}`;
-    let a = this.acc.get(key);
-    if (!a) {
-      // Bounded: route templates keep the key space small; a flood of distinct routes is cut here.
-      if (this.acc.size >= 10_000) return;
-      a = { row: { role: r.role, service, method: r.method, route, requests: 0, errors: 0 }, hist: new LatencyHistogram() };
-      this.acc.set(key, a);
+  take(now: HttpHistograms): HttpRow[] {
+    const next = new Map<string, Seen>();
+    const rows: HttpRow[] = [];
+    const row = (key: string, base: Omit<HttpRow, 'requests' | 'errors' | 'p50Ns' | 'p90Ns' | 'p99Ns'>, s: Seen): void => {
+      next.set(key, s);
+      const before = this.prev.get(key);
+      const requests = s.count - (before?.count ?? 0);
+      if (requests <= 0) return;
+      const h = s.hist.since(before?.hist);
+      rows.push({ ...base, requests, errors: s.errors - (before?.errors ?? 0), p50Ns: h.quantile(0.5), p90Ns: h.quantile(0.9),
+        p99Ns: h.quantile(0.99) });
+    };
+    for (const e of now.endpoints) {
+      const service = e.role === 'server' ? `${e.comm}:${e.port}` : `${e.comm}->${e.remote}:${e.port}`;
+      row(`${e.role}\0${service}\0${e.method}\0${e.route}`, { role: e.role, service, method: e.method, route: e.route }, e);
     }
-    a.row.requests++;
-    if (r.error) a.row.errors++;
-    a.hist.add(Number(r.endBootNs - r.startBootNs));
-  }
-
-  take(): HttpRow[] {
-    const rows = [...this.acc.values()].map(({ row, hist }) => ({
-      ...row, p50Ns: hist.quantile(0.5), p90Ns: hist.quantile(0.9), p99Ns: hist.quantile(0.99),
-    }));
-    this.acc = new Map();
+    row('other', { role: 'other', service: '(other endpoints)', method: '', route: '' }, now.overflow);
+    this.prev = next;
     return rows.sort((a, b) => b.requests - a.requests || a.route.localeCompare(b.route));
   }
 }
@@ -100,7 +113,9 @@ export async function runTopHttp(argv: string[]): Promise<number> {
   if (!o) return 0;
   using filter = filterSetFromFlags(o.filter, o.container);
   const table = new HttpTopTable();
-  const sensor = await L7Sensor.start({ filter, protocols: new Set(['http']), onRecord: (r) => table.add(r) });
+  const sensor = await L7Sensor.start({
+    filter, protocols: new Set(['http']), onRecord: () => {}, records: false, histograms: { maxEndpoints: o.maxEndpoints },
+  });
   const json = o.output === 'json';
   const interactive = !json && process.stdout.isTTY === true;
   const limit = (): number | undefined => (interactive ? o.limit ?? Math.max(1, (process.stdout.rows || 24) - 3) : o.limit);
@@ -111,17 +126,17 @@ export async function runTopHttp(argv: string[]): Promise<number> {
     command: 'top', view: 'http', intervalS, durationS: o.durationS, json, interactive,
     sources: [{ name: sensor.name, source: sensor }],
     take: () => {
-      sensor.drain();
       const now = process.hrtime.bigint();
       const seconds = Math.max(Number(now - last) / 1e9, 1e-3);
       last = now;
-      const rows = table.take();
+      const hists = sensor.httpHistograms();
+      const rows = table.take(hists);
       const st = sensor.l7Stats();
       return {
         text: () => render(rows, seconds, limit()),
         json: () => ({
           interval_s: seconds, rows: rows.slice(0, o.limit).map((r) => ({ ...r, requests_per_s: r.requests / seconds })),
-          lost: st.lost, resyncs: st.tracker.resyncs, unanswered: st.tracker.unanswered,
+          overflowed: Number(hists.overflowed), no_state: Number(st.kernel.histNoState),
         }),
       };
     },

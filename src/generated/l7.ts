@@ -5,6 +5,7 @@ import type { Codec } from '../bpf/codec.js';
 import { cstring, readCString } from '../bpf/codec.js';
 
 const cstring16 = cstring(16);
+const cstring88 = cstring(88);
 
 function putBytes(view: DataView, offset: number, room: number, value: Uint8Array, what: string): void {
   if (value.length > room) throw new RangeError(`${what}: ${value.length} bytes, room for ${room}`);
@@ -16,6 +17,11 @@ export const VIGIL_L7_DATA_MAX = 4096;
 export const VIGIL_L7_IOV_MAX = 8;
 export const VIGIL_L7_INFER_TRIES = 4;
 export const VIGIL_L7_COMM_LEN = 16;
+export const VIGIL_L7_HIST_SUB = 8;
+export const VIGIL_L7_HIST_MIN_SHIFT = 10;
+export const VIGIL_L7_HIST_POWERS = 32;
+export const VIGIL_L7_HIST_BUCKETS = 256;
+export const VIGIL_L7_ROUTE_MAX = 88;
 
 // enum vigil_l7_kind
 export const VIGIL_L7_DATA = 1278690388;
@@ -26,6 +32,7 @@ export const VIGIL_L7_PROTO_UNKNOWN = 0;
 export const VIGIL_L7_PROTO_HTTP = 1;
 export const VIGIL_L7_PROTO_REDIS = 2;
 export const VIGIL_L7_PROTO_PGSQL = 3;
+export const VIGIL_L7_PROTO_MYSQL = 4;
 export const VIGIL_L7_PROTO_NONE = 15;
 
 // enum vigil_l7_dir
@@ -50,7 +57,23 @@ export const VIGIL_L7_CONN_NOT_L7 = 2;
 export const VIGIL_L7_STASH_FULL = 3;
 export const VIGIL_L7_DATA_CUT = 4;
 export const VIGIL_L7_READ_FAILED = 5;
-export const VIGIL_L7_COUNTERS = 6;
+export const VIGIL_L7_HIST_OVERFLOW = 6;
+export const VIGIL_L7_HIST_NO_STATE = 7;
+export const VIGIL_L7_COUNTERS = 8;
+
+// enum vigil_l7_method
+export const VIGIL_L7_GET = 1;
+export const VIGIL_L7_POST = 2;
+export const VIGIL_L7_PUT = 3;
+export const VIGIL_L7_HEAD = 4;
+export const VIGIL_L7_DELETE = 5;
+export const VIGIL_L7_PATCH = 6;
+export const VIGIL_L7_OPTIONS = 7;
+
+// enum vigil_l7_role
+export const VIGIL_L7_ROLE_UNKNOWN = 0;
+export const VIGIL_L7_ROLE_SERVER = 1;
+export const VIGIL_L7_ROLE_CLIENT = 2;
 
 /** struct vigil_l7_event: 112 bytes. */
 export interface VigilL7Event {
@@ -145,5 +168,101 @@ export const vigilL7Event: Codec<VigilL7Event> & { readonly offsets: Readonly<Re
     putBytes(view, o + 64, 16, value.laddr, 'vigilL7Event.laddr');
     putBytes(view, o + 80, 16, value.raddr, 'vigilL7Event.raddr');
     cstring16.encode(value.comm, view, o + 96);
+  },
+};
+
+/** struct vigil_l7_hist_key: 128 bytes. */
+export interface VigilL7HistKey {
+  /** char[16] at 0 */
+  comm: string;
+  /** __u8[16] at 16 */
+  raddr: Uint8Array;
+  /** __u16 at 32 */
+  port: number;
+  /** __u16 at 34 */
+  family: number;
+  /** __u8 at 36 */
+  role: number;
+  /** __u8 at 37 */
+  method: number;
+  /** __u8 at 38 */
+  proto: number;
+  /** __u8 at 39 */
+  pad: number;
+  /** char[88] at 40 */
+  route: string;
+}
+
+export const vigilL7HistKey: Codec<VigilL7HistKey> & { readonly offsets: Readonly<Record<'comm' | 'raddr' | 'port' | 'family' | 'role' | 'method' | 'proto' | 'pad' | 'route', number>> } = {
+  size: 128,
+  offsets: { comm: 0, raddr: 16, port: 32, family: 34, role: 36, method: 37, proto: 38, pad: 39, route: 40 },
+  decode(view: DataView, o: number): VigilL7HistKey {
+    return {
+      comm: readCString(view, o, 16),
+      raddr: new Uint8Array(view.buffer, view.byteOffset + o + 16, 16).slice(),
+      port: view.getUint16(o + 32, true),
+      family: view.getUint16(o + 34, true),
+      role: view.getUint8(o + 36),
+      method: view.getUint8(o + 37),
+      proto: view.getUint8(o + 38),
+      pad: view.getUint8(o + 39),
+      route: readCString(view, o + 40, 88),
+    };
+  },
+  encode(value: VigilL7HistKey, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 128).fill(0);
+    cstring16.encode(value.comm, view, o);
+    putBytes(view, o + 16, 16, value.raddr, 'vigilL7HistKey.raddr');
+    view.setUint16(o + 32, value.port, true);
+    view.setUint16(o + 34, value.family, true);
+    view.setUint8(o + 36, value.role);
+    view.setUint8(o + 37, value.method);
+    view.setUint8(o + 38, value.proto);
+    view.setUint8(o + 39, value.pad);
+    cstring88.encode(value.route, view, o + 40);
+  },
+};
+
+/** struct vigil_l7_hist: 1048 bytes. */
+export interface VigilL7Hist {
+  /** __u64 at 0 */
+  count: bigint;
+  /** __u64 at 8 */
+  errors: bigint;
+  /** __u64 at 16 */
+  sum_ns: bigint;
+  /** __u32[256] at 24 */
+  buckets: number[];
+}
+
+export const vigilL7Hist: Codec<VigilL7Hist> & { readonly offsets: Readonly<Record<'count' | 'errors' | 'sum_ns' | 'buckets', number>> } = {
+  size: 1048,
+  offsets: { count: 0, errors: 8, sum_ns: 16, buckets: 24 },
+  decode(view: DataView, o: number): VigilL7Hist {
+    const a0 = new Array<number>(256);
+    for (let i1 = 0; i1 < 256; i1++) {
+      const b2 = o + 24 + i1 * 4;
+      a0[i1] = view.getUint32(b2, true);
+    }
+    return {
+      count: view.getBigUint64(o, true),
+      errors: view.getBigUint64(o + 8, true),
+      sum_ns: view.getBigUint64(o + 16, true),
+      buckets: a0,
+    };
+  },
+  encode(value: VigilL7Hist, view: DataView, o: number): void {
+    new Uint8Array(view.buffer, view.byteOffset + o, 1048).fill(0);
+    view.setBigUint64(o, value.count, true);
+    view.setBigUint64(o + 8, value.errors, true);
+    view.setBigUint64(o + 16, value.sum_ns, true);
+    {
+      const a0 = value.buckets;
+      if (a0.length > 256) throw new RangeError(`vigilL7Hist.buckets: ${a0.length} elements, room for 256`);
+      for (let i1 = 0; i1 < a0.length; i1++) {
+        const e2 = a0[i1]!;
+        view.setUint32(o + 24 + i1 * 4, e2, true);
+      }
+    }
   },
 };

@@ -39,6 +39,7 @@ export function l7Object(r: L7Record, toRfc3339: (bootNs: bigint) => string): Re
     } : {}),
     ...(r.redis ? { redis: r.redis } : {}),
     ...(r.pgsql ? { pgsql: r.pgsql } : {}),
+    ...(r.mysql ? { mysql: r.mysql } : {}),
   };
 }
 

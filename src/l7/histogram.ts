@@ -1,6 +1,7 @@
 // Log-linear latency histograms: each power of two split in SUB linear
 // buckets (HDR-style), so a quantile is within 1/SUB (12.5%) of the truth
-// from 1 µs to ~70 minutes, in a fixed 8 x 32 buckets.
+// from 1 µs to ~70 minutes, in a fixed 8 x 32 buckets. The kernel keeps the
+// same buckets (bpf/l7.bpf.c, lat_bucket; vigil_l7_hist in bpf/include/vigil/l7.h).
 
 const SUB = 8;
 const MIN_SHIFT = 10; // 1024 ns: everything faster is in the first bucket
@@ -28,6 +29,26 @@ export function bucketUpperNs(b: number): number {
 export class LatencyHistogram {
   readonly counts = new Uint32Array(LATENCY_BUCKETS);
   total = 0;
+
+  /** A histogram of bucket counts (the kernel's). */
+  static of(counts: ArrayLike<number>): LatencyHistogram {
+    const h = new LatencyHistogram();
+    for (let b = 0; b < LATENCY_BUCKETS; b++) h.counts[b] = counts[b] ?? 0;
+    h.total = h.counts.reduce((a, c) => a + c, 0);
+    return h;
+  }
+
+  /**
+   * What was added since `before` (an earlier reading of the same totals).
+   * An exchange whose response went on between the readings moved to a later
+   * bucket (-1 in one, +1 in another): a bucket that shrank counts 0.
+   */
+  since(before: LatencyHistogram | undefined): LatencyHistogram {
+    const h = new LatencyHistogram();
+    for (let b = 0; b < LATENCY_BUCKETS; b++) h.counts[b] = Math.max(0, this.counts[b]! - (before?.counts[b] ?? 0));
+    h.total = h.counts.reduce((a, c) => a + c, 0);
+    return h;
+  }
 
   add(ns: number): void {
     this.counts[latencyBucket(ns)]!++;

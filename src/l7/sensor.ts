@@ -10,13 +10,17 @@ import { checkHeader } from '../sensors/record-text.js';
 import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
 import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
-  VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL,
-  VIGIL_L7_PROTO_REDIS, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL,
+  VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
+  VIGIL_L7_PROTO_REDIS, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
+  VIGIL_L7_ROLE_SERVER, vigilL7Hist, vigilL7HistKey,
 } from '../generated/l7.js';
+import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
 import type { L7Protocol, L7Record } from './types.js';
 
-const PROTO_IDS: Record<L7Protocol, number> = { http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL };
+const PROTO_IDS: Record<L7Protocol, number> = {
+  http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL, mysql: VIGIL_L7_PROTO_MYSQL,
+};
 const PROTO_NAMES = new Map<number, L7Protocol>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Protocol]));
 
 /** The calls followed, by tracepoint name: [entry program, tracepoint]. */
@@ -39,6 +43,42 @@ export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEv
   redact?: boolean;
   /** Connections followed at once, in the kernel and here (default 16,384). */
   maxConnections?: number;
+  /**
+   * Keep HTTP latency histograms per endpoint in the kernel (read with httpHistograms()).
+   * maxEndpoints: endpoints kept (default 4,096); exchanges of others go to one overflow histogram, counted.
+   */
+  histograms?: { maxEndpoints?: number };
+  /** Send each call's bytes to user space for records (default true; false: histograms only). */
+  records?: boolean;
+}
+
+/** Default endpoints (service, method, route) the kernel keeps histograms for. */
+export const DEFAULT_MAX_ENDPOINTS = 4096;
+
+/** HTTP methods by their number in a histogram key (enum vigil_l7_method). */
+const METHODS = ['', 'GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+/** An endpoint's histogram as the kernel keeps it: totals since the sensor started. */
+export interface EndpointHistogram {
+  role: 'server' | 'client';
+  comm: string;
+  /** Server: its listening port; client: the remote end it calls. */
+  port: number;
+  remote?: string;
+  method: string;
+  route: string;
+  count: number;
+  errors: number;
+  sumNs: bigint;
+  hist: LatencyHistogram;
+}
+
+/** The kernel's histograms: one per endpoint, and the overflow's (endpoints beyond maxEndpoints). */
+export interface HttpHistograms {
+  endpoints: EndpointHistogram[];
+  overflow: { count: number; errors: number; sumNs: bigint; hist: LatencyHistogram };
+  /** Exchanges counted in the overflow histogram. */
+  overflowed: bigint;
 }
 
 /** The kernel's counters and the tracker's. */
@@ -46,6 +86,10 @@ export interface L7Stats extends SensorStats {
   kernel: {
     connectionsNew: bigint; connectionsClosed: bigint; notL7: bigint; stashFull: bigint; dataCut: bigint;
     readFailed: bigint;
+    /** Exchanges counted in the overflow histogram (the endpoint table was full). */
+    histOverflow: bigint;
+    /** Requests whose exchange could not be kept (the exchange table's LRU). */
+    histNoState: bigint;
     /** Connections the kernel's table holds now. */
     live: number;
     /** Dropped from the kernel's table without a close seen (LRU): new - closed - live. */
@@ -76,11 +120,18 @@ export class L7Sensor extends Sensor {
     if (calls.length === 0) throw new NotSupportedError('syscall tracepoints', 'no socket read/write tracepoints here');
     let mask = 0;
     for (const p of o.protocols) mask |= 1 << PROTO_IDS[p];
+    const hist = o.histograms !== undefined;
+    if (hist && !o.protocols.has('http')) throw new RangeError('l7 sensor: histograms are of http');
+    const endpoints = o.histograms?.maxEndpoints ?? DEFAULT_MAX_ENDPOINTS;
+    if (!Number.isInteger(endpoints) || endpoints < 1) throw new RangeError(`l7 sensor: max endpoints ${endpoints}: expected a positive integer`);
+    const conns = o.maxConnections ?? 16384;
+    const records = o.records ?? true;
     const obj = await Sensor.loadObject('l7', {
-      filter: o.filter, ring: { ringBytes: o.ringBytes ?? 8 << 20, wakeupBytes: o.wakeupBytes },
+      filter: o.filter, ring: { ringBytes: records ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
       programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p)],
-      constants: { capture_bytes: capture, protocols: mask },
-      maxEntries: { l7_conns: o.maxConnections ?? 16384 },
+      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: records ? 1 : 0 },
+      // The exchange and histogram tables take memory only when histograms are kept.
+      maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1 },
     });
     const s = new L7Sensor(obj, o);
     return s.starting(() => {
@@ -121,6 +172,32 @@ export class L7Sensor extends Sensor {
     return undefined;
   }
 
+  /** The kernel's HTTP latency histograms (totals since start; take differences for an interval). */
+  httpHistograms(): HttpHistograms {
+    const endpoints: EndpointHistogram[] = [];
+    const view = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (const [k, v] of this.object.map('l7_hist').entries()) {
+      const key = vigilL7HistKey.decode(view(k), 0);
+      const h = vigilL7Hist.decode(view(v), 0);
+      const client = key.role !== VIGIL_L7_ROLE_SERVER;
+      endpoints.push({
+        role: client ? 'client' : 'server', comm: key.comm, port: key.port,
+        remote: client ? addressFromKernel(key.family, key.raddr).text : undefined,
+        method: METHODS[key.method] ?? '?', route: key.route, count: Number(h.count), errors: Number(h.errors), sumNs: h.sum_ns,
+        hist: LatencyHistogram.of(h.buckets),
+      });
+    }
+    const other = this.object.map('l7_hist_other').lookup(Buffer.alloc(4));
+    const o = other ? vigilL7Hist.decode(view(other), 0) : undefined;
+    const counters = new PerCpuMap(this.object.map('l7_counters'), codec.u32, codec.u64);
+    return {
+      endpoints,
+      overflow: { count: Number(o?.count ?? 0n), errors: Number(o?.errors ?? 0n), sumNs: o?.sum_ns ?? 0n,
+        hist: LatencyHistogram.of(o?.buckets ?? new Array<number>(LATENCY_BUCKETS).fill(0)) },
+      overflowed: (counters.get(VIGIL_L7_HIST_OVERFLOW) ?? []).reduce((a, b) => a + b, 0n),
+    };
+  }
+
   l7Stats(): L7Stats {
     const m = new PerCpuMap(this.object.map('l7_counters'), codec.u32, codec.u64);
     const sum = (i: number): bigint => (m.get(i) ?? []).reduce((a, b) => a + b, 0n);
@@ -133,7 +210,8 @@ export class L7Sensor extends Sensor {
       ...this.stats(),
       kernel: {
         connectionsNew: created, connectionsClosed: closed, notL7: sum(VIGIL_L7_CONN_NOT_L7), stashFull: sum(VIGIL_L7_STASH_FULL),
-        dataCut: sum(VIGIL_L7_DATA_CUT), readFailed: sum(VIGIL_L7_READ_FAILED), live, evicted: evicted > 0n ? evicted : 0n,
+        dataCut: sum(VIGIL_L7_DATA_CUT), readFailed: sum(VIGIL_L7_READ_FAILED), histOverflow: sum(VIGIL_L7_HIST_OVERFLOW),
+        histNoState: sum(VIGIL_L7_HIST_NO_STATE), live, evicted: evicted > 0n ? evicted : 0n,
       },
       tracker: this.tracker.stats(),
     };

@@ -8,6 +8,7 @@ import type { Segment } from './feed.js';
 import { HttpParser } from './http.js';
 import { PgsqlParser } from './pgsql.js';
 import { RedisParser } from './redis.js';
+import { MysqlParser } from './mysql.js';
 import type { ConnParser, L7Context, L7Pair, L7Protocol, L7Record, ParserOptions } from './types.js';
 
 /** One call's bytes, decoded from the kernel's record. */
@@ -108,6 +109,7 @@ export class L7Tracker {
       case 'http': return new HttpParser(this.o);
       case 'redis': return new RedisParser(this.o);
       case 'pgsql': return new PgsqlParser(this.o);
+      case 'mysql': return new MysqlParser(this.o);
       default: {
         const never: never = p;
         throw new Error(`no parser for ${String(never)}`);

@@ -1,7 +1,7 @@
 // What the L7 sensor reports: one record per request and its response.
 import type { Segment } from './feed.js';
 
-export const L7_PROTOCOLS = ['http', 'redis', 'pgsql'] as const;
+export const L7_PROTOCOLS = ['http', 'redis', 'pgsql', 'mysql'] as const;
 export type L7Protocol = (typeof L7_PROTOCOLS)[number];
 
 export interface L7Endpoint {
@@ -49,6 +49,8 @@ export interface L7Record extends L7Context {
   };
   redis?: { args: number; argv?: string[] };
   pgsql?: { tag?: string; rows: number; message?: string };
+  /** MySQL/MariaDB: rows of the result sets; an ERR's error number (and message with full capture). */
+  mysql?: { rows: number; code?: number; message?: string };
 }
 
 /** A message's framing facts that pairing needs. */

@@ -2,13 +2,14 @@
 // order. Pure: the sink builds rows on the agent's thread, the store's thread
 // appends them.
 import type { SensorEvent, ProcessInfo } from '../sensors/events.js';
-import type { AlertEvent, DnsEvent, FlowEvent, PolicyMatchEvent } from '../pipeline/events.js';
+import type { AlertEvent, DnsEvent, FlowEvent, L7Event, PolicyMatchEvent } from '../pipeline/events.js';
+import type { L7Record } from '../l7/types.js';
 import type { FlowEndpoint, FlowRecord } from '../network/flow-types.js';
 import { assertNever } from '../sensors/events.js';
 import type { TableName } from './schema.js';
 
 /** What the store keeps: the agent's events (lost records are counts, not rows). */
-export type StoreEvent = SensorEvent | FlowEvent | DnsEvent | PolicyMatchEvent | AlertEvent;
+export type StoreEvent = SensorEvent | FlowEvent | DnsEvent | PolicyMatchEvent | AlertEvent | L7Event;
 
 /** A value as the appender takes it: TIMESTAMP as ns since the epoch (bigint). */
 export type Cell = string | number | bigint | boolean | null;
@@ -70,6 +71,15 @@ function dnsRow(timeNs: bigint, r: FlowRecord): Cell[] {
     (d?.ips ?? []).join(','), r.l7?.latency_ns ?? null, server.ip, server.port, ...endpointCells(client)];
 }
 
+/** An L7 request: the server is the process (role server) or the remote end it called (client). */
+function l7Row(timeNs: bigint, r: L7Record): Cell[] {
+  const [client, server] = r.role === 'server' ? [r.remote, r.local] : [r.local, r.remote];
+  const service = r.role === 'server' ? `${r.comm}:${r.local.port}` : `${r.remote.ip}:${r.remote.port}`;
+  // The process cache's binary and exec id are not joined to L7 records yet: the comm stands for the binary.
+  return [timeNs, r.protocol, service, client.ip, server.ip, server.port, r.method, r.route ?? r.target ?? null,
+    typeof r.status === 'number' ? r.status : null, r.endBootNs - r.startBootNs, r.requestBytes, r.responseBytes, r.pid, r.comm, '', ''];
+}
+
 /** The row of an event; `timeNs` is its wall time (ns since the epoch). */
 export function rowOf(e: StoreEvent, timeNs: bigint): Row {
   switch (e.kind) {
@@ -100,6 +110,8 @@ export function rowOf(e: StoreEvent, timeNs: bigint): Row {
       const a = e.alert;
       return { table: 'alerts', values: [timeNs, a.rule, a.priority, a.source, a.tags.join(','), a.message, JSON.stringify(a.outputFields)] };
     }
+    case 'l7':
+      return { table: 'l7_records', values: l7Row(timeNs, e.record) };
     default:
       return assertNever(e);
   }

@@ -82,11 +82,11 @@ export const TABLES: readonly TableDef[] = [
       c('fields', 'VARCHAR', 'the output\'s fields as a JSON object')],
   },
   {
-    name: 'l7_records', doc: 'L7 requests (HTTP, ...), one row per request and its response: the shape the L7 capture is to fill', filled: false,
-    columns: [time, c('protocol', 'VARCHAR', 'http1, http2, grpc, ...'), c('service', 'VARCHAR', 'the server: its name or dst_ip:dst_port'),
+    name: 'l7_records', doc: 'L7 requests (HTTP, Redis, PostgreSQL, MySQL), one row per request and its response (the agent\'s http, redis, pgsql, mysql sensors)', filled: true,
+    columns: [time, c('protocol', 'VARCHAR', 'http, redis, pgsql, mysql'), c('service', 'VARCHAR', 'the server: comm:port (role server) or dst_ip:dst_port (client)'),
       c('src_ip', 'VARCHAR', 'client address'), c('dst_ip', 'VARCHAR', 'server address'), c('dst_port', 'INTEGER', 'server port'),
-      c('method', 'VARCHAR', 'GET, POST, gRPC method, ...'), c('path', 'VARCHAR', 'request path (the endpoint)'),
-      c('status', 'INTEGER', 'response status (HTTP status)'), c('latency_ns', 'UBIGINT', 'request to response'),
+      c('method', 'VARCHAR', 'GET, POST, gRPC method, ...'), c('path', 'VARCHAR', 'HTTP route template ({id}); the SQL statement, literals redacted'),
+      c('status', 'INTEGER', 'response status (HTTP status; null for the databases)'), c('latency_ns', 'UBIGINT', 'request to response'),
       c('req_bytes', 'UBIGINT', 'request size'), c('resp_bytes', 'UBIGINT', 'response size'), pid, binary, execId, container],
   },
   {

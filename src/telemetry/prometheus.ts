@@ -7,7 +7,47 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { METRICS, type TelemetryView } from './catalog.js';
 import { addressUrl, parseListenAddress, type ListenAddress } from './address.js';
-import type { TelemetrySources } from './sources.js';
+import type { L7Telemetry, TelemetrySources } from './sources.js';
+import { DURATION_BOUNDS_S, L7_METRIC_LABELS, type L7MetricName } from '../l7/metrics.js';
+
+/**
+ * An OpenTelemetry metric's Prometheus name, as OpenTelemetry's Prometheus
+ * exporters write it (dots to underscores, the unit's suffix): what
+ * dashboards made for the conventions look for, so no vigil_ prefix.
+ */
+export function otelPrometheusName(metric: string, unit: 's'): string {
+  return `${metric.replace(/\./g, '_')}${unit === 's' ? '_seconds' : ''}`;
+}
+
+const L7_HELP: Readonly<Record<L7MetricName, string>> = {
+  'http.server.request.duration': 'Duration of HTTP server requests (OpenTelemetry http.server.request.duration), from the socket calls.',
+  'http.client.request.duration': 'Duration of HTTP client requests (OpenTelemetry http.client.request.duration), from the socket calls.',
+  'db.client.operation.duration': 'Duration of database client operations, Redis and PostgreSQL (OpenTelemetry db.client.operation.duration).',
+};
+
+/** The L7 histograms as prom-client metrics whose values are read from `l7` at each scrape. */
+function registerL7(registry: Registry, l7: L7Telemetry): void {
+  for (const metric of Object.keys(L7_METRIC_LABELS) as L7MetricName[]) {
+    const name = otelPrometheusName(metric, 's');
+    const label = (k: string): string => k.replace(/\./g, '_');
+    registry.registerMetric({
+      name, help: L7_HELP[metric], type: 'histogram', aggregator: 'sum',
+      get: () => {
+        const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+        for (const s of l7.series()) {
+          if (s.metric !== metric) continue;
+          const labels = Object.fromEntries(Object.entries(s.labels).map(([k, v]) => [label(k), v]));
+          DURATION_BOUNDS_S.forEach((le, i) => values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: s.buckets[i]! }));
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: s.count });
+          values.push({ metricName: `${name}_sum`, labels, value: s.sumS });
+          values.push({ metricName: `${name}_count`, labels, value: s.count });
+        }
+        return { name, help: L7_HELP[metric], type: 'histogram', values, aggregator: 'sum' };
+      },
+      reset: () => {},
+    } as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+}
 
 /** Where a metric's values come from: the catalog, on each collection. */
 export function registryOf(view: TelemetryView): Registry {
@@ -34,6 +74,7 @@ export function registryOf(view: TelemetryView): Registry {
       });
     }
   }
+  if (view.sources.l7) registerL7(registry, view.sources.l7);
   return registry;
 }
 

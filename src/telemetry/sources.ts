@@ -3,6 +3,7 @@
 // are. A command (or the agent) fills a TelemetrySources in as its parts
 // start; every read happens at collection time (a scrape, an OTLP export), so
 // nothing is counted twice and the event path pays nothing for metrics.
+import type { L7Series } from '../l7/metrics.js';
 import type { Loss } from '../pipeline/loss.js';
 import type { PolicyCounters } from '../policy/engine.js';
 
@@ -56,8 +57,14 @@ export interface FirewallTelemetry {
   }[];
 }
 
+/** The L7 sensors' request-duration histograms (src/l7/metrics.ts). */
+export interface L7Telemetry {
+  series(): readonly L7Series[];
+}
+
 /** Everything metrics are read from; a part not running is left out. */
 export interface TelemetrySources {
+  l7?: L7Telemetry;
   pipeline?: PipelineTelemetry;
   policies?: PolicyTelemetry;
   rules?: RulesTelemetry;

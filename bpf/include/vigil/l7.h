@@ -20,6 +20,14 @@ enum vigil_l7_limits {
 	/* Calls that find no protocol before the connection is left alone. */
 	VIGIL_L7_INFER_TRIES = 4,
 	VIGIL_L7_COMM_LEN = 16,
+	/* Latency histograms: log-linear, VIGIL_L7_HIST_SUB buckets per power of
+	 * two from 2^VIGIL_L7_HIST_MIN_SHIFT ns (1 us), VIGIL_L7_HIST_POWERS powers. */
+	VIGIL_L7_HIST_SUB = 8,
+	VIGIL_L7_HIST_MIN_SHIFT = 10,
+	VIGIL_L7_HIST_POWERS = 32,
+	VIGIL_L7_HIST_BUCKETS = 256,
+	/* A route template's bytes in a histogram's key (NUL included). */
+	VIGIL_L7_ROUTE_MAX = 88,
 };
 
 /* The first __u32 of every record. */
@@ -34,6 +42,7 @@ enum vigil_l7_proto {
 	VIGIL_L7_PROTO_HTTP = 1,
 	VIGIL_L7_PROTO_REDIS = 2,
 	VIGIL_L7_PROTO_PGSQL = 3,
+	VIGIL_L7_PROTO_MYSQL = 4,
 	/* Not a protocol Vigil parses (or not one asked for): left alone. */
 	VIGIL_L7_PROTO_NONE = 15,
 };
@@ -70,7 +79,29 @@ enum vigil_l7_counter {
 	VIGIL_L7_DATA_CUT = 4,
 	/* Bytes of user memory that could not be read (a record without data). */
 	VIGIL_L7_READ_FAILED = 5,
-	VIGIL_L7_COUNTERS = 6,
+	/* Exchanges counted in the overflow histogram: the endpoint table was full. */
+	VIGIL_L7_HIST_OVERFLOW = 6,
+	/* Requests whose exchange state could not be kept (the exchange table's LRU). */
+	VIGIL_L7_HIST_NO_STATE = 7,
+	VIGIL_L7_COUNTERS = 8,
+};
+
+/* An HTTP request's method in a histogram key (0: not one of these). */
+enum vigil_l7_method {
+	VIGIL_L7_GET = 1,
+	VIGIL_L7_POST = 2,
+	VIGIL_L7_PUT = 3,
+	VIGIL_L7_HEAD = 4,
+	VIGIL_L7_DELETE = 5,
+	VIGIL_L7_PATCH = 6,
+	VIGIL_L7_OPTIONS = 7,
+};
+
+/* Which side of the connection the process is (vigil_l7_hist_key.role). */
+enum vigil_l7_role {
+	VIGIL_L7_ROLE_UNKNOWN = 0,
+	VIGIL_L7_ROLE_SERVER = 1,	/* it read the first request */
+	VIGIL_L7_ROLE_CLIENT = 2,	/* it wrote the first request */
 };
 
 /* One socket call that moved bytes (or a close): this header, then data_len bytes. */
@@ -95,6 +126,36 @@ struct vigil_l7_event {
 	__u8 laddr[16];			/* network order; IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	char comm[VIGIL_L7_COMM_LEN];
+};
+
+/*
+ * An endpoint of the in-kernel latency histograms (map l7_hist): a service
+ * (the process's comm, and its listening port as a server, or the address
+ * and port it calls as a client) and a method and route template.
+ */
+struct vigil_l7_hist_key {
+	char comm[VIGIL_L7_COMM_LEN];
+	__u8 raddr[16];			/* client: the server's address (network order); server: zero */
+	__u16 port;			/* server: the local port; client: the remote port */
+	__u16 family;			/* client: AF_INET or AF_INET6; server: 0 */
+	__u8 role;			/* enum vigil_l7_role */
+	__u8 method;			/* enum vigil_l7_method */
+	__u8 proto;			/* enum vigil_l7_proto */
+	__u8 pad;
+	char route[VIGIL_L7_ROUTE_MAX];	/* path template, ids as {id}, NUL-padded */
+};
+
+/*
+ * An endpoint's exchanges (request and response) since the sensor started.
+ * Latency is from the request's first byte (a read's exit, a write's entry)
+ * to the response's last byte seen so far: an exchange is counted at its
+ * response's first call and moved to a later bucket by each call after it.
+ */
+struct vigil_l7_hist {
+	__u64 count;
+	__u64 errors;			/* server: status >= 500; client: >= 400 */
+	__u64 sum_ns;
+	__u32 buckets[VIGIL_L7_HIST_BUCKETS];
 };
 
 #endif /* __VIGIL_L7_H */
