@@ -97,9 +97,7 @@ static __always_inline int bpf_enter(long cmd, const void *uattr, long size, __u
 	ev->kind = VIGIL_BPFW_EVENT;
 	ev->cmd = cmd;
 	ev->status = status;
-	ev->ktime = bpf_ktime_get_boot_ns();
-	ev->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
-	ev->cgroup_id = bpf_get_current_cgroup_id();
+	vigil_record_task(ev, task);
 	ev->pid = id >> 32;
 	ev->tid = tid;
 	ev->uid = (__u32)bpf_get_current_uid_gid();

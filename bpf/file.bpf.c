@@ -563,9 +563,7 @@ static __always_inline void header_fill(struct vigil_file_event *ev, __s32 nr, c
 	ev->kind = VIGIL_FILE_EVENT;
 	ev->syscall = a->syscall;
 	ev->op = a->op;
-	ev->ktime = bpf_ktime_get_boot_ns();
-	ev->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
-	ev->cgroup_id = bpf_get_current_cgroup_id();
+	vigil_record_task(ev, task);
 	ev->ret = 0;
 	ev->flags = a->flags;
 	ev->resolve = a->resolve;

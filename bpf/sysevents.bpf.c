@@ -184,9 +184,7 @@ static __always_inline int sys_enter(struct trace_event_raw_sys_enter *ctx, __u1
 	ev->kind = VIGIL_SYS_EVENT;
 	ev->call = call;
 	ev->status = status;
-	ev->ktime = bpf_ktime_get_boot_ns();
-	ev->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
-	ev->cgroup_id = bpf_get_current_cgroup_id();
+	vigil_record_task(ev, task);
 	BPF_CORE_READ_INTO(&ev->cap_effective, cred, cap_effective);
 	ev->ret = 0;
 	/* Only the call's own arguments: a syscalls: tracepoint's record ends

@@ -246,7 +246,8 @@ export function kernelInfo(): KernelInfo {
 
 let configCache: Map<string, string> | null | undefined;
 
-function kernelConfig(): Map<string, string> | null {
+/** The running kernel's build configuration (CONFIG_X -> y, m, n or a value); null when it cannot be read. */
+export function kernelConfig(): Map<string, string> | null {
   if (configCache !== undefined) return configCache;
   let text: string | undefined;
   try {

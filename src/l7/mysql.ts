@@ -11,9 +11,10 @@
 // EOF after the columns: CLIENT_DEPRECATE_EOF); more result sets follow while
 // the terminator says SERVER_MORE_RESULTS_EXIST. A TLS connection (the
 // client's SSLRequest) is left alone.
-import { Feed, type Segment } from './feed.js';
+import { DuplexParser, type PairOut } from './duplex.js';
+import type { Feed, Segment } from './feed.js';
 import { redactSql } from './redact.js';
-import { MAX_PENDING, type ConnParser, type L7Pair, type ParserOptions } from './types.js';
+import type { ParserOptions } from './types.js';
 
 /** Longest payload read for its text (a statement, an error). */
 const MAX_TEXT = 8192;
@@ -74,47 +75,29 @@ function statusOf(p: Packet): number {
   return b.length >= at + 2 ? b.readUInt16LE(at) : 0;
 }
 
-export class MysqlParser implements ConnParser {
-  resyncs = 0;
-  dropped = 0;
-  private requestEgress: boolean | undefined;
-  private readonly client = new Feed();
-  private readonly server = new Feed();
+export class MysqlParser extends DuplexParser<Request> {
   /** Between the greeting and the server's answer to the handshake response. */
   private connecting = false;
   private deprecateEof = false;
-  private dead = false;
-  private readonly pending: Request[] = [];
   private phase: Phase = { at: 'first' };
   private rows = 0;
   private replyBytes = 0;
   /** A statement being prepared: its text, until the server names its id. */
   private readonly statements = new Map<number, string | undefined>();
 
-  constructor(private readonly o: ParserOptions) {}
-
-  segment(egress: boolean, seg: Segment, out: (p: L7Pair, requestEgress: boolean) => void): void {
-    if (this.dead) return;
-    if (this.requestEgress === undefined) {
-      // The kernel recognised the connection by the server's greeting (protocol 10), or by a command.
-      const d = seg.data;
-      const greeting = d.length >= 5 && d[3] === 0 && d[4] === 0x0a;
-      this.requestEgress = greeting ? !egress : egress;
-    }
-    const fromClient = egress === this.requestEgress;
-    const f = fromClient ? this.client : this.server;
-    f.push(seg);
-    const ok = fromClient ? this.readClient() : this.readServer(out);
-    if (!ok) {
-      this.resyncs++;
-      f.reset();
-      if (!fromClient) this.phase = { at: 'first' };
-    }
+  constructor(private readonly o: ParserOptions) {
+    super();
   }
 
-  close(): void {
-    this.dropped += this.pending.length;
-    this.pending.length = 0;
+  /** The kernel recognised the connection by the server's greeting (protocol 10), or by a command. */
+  protected orient(egress: boolean, seg: Segment): boolean {
+    const d = seg.data;
+    const greeting = d.length >= 5 && d[3] === 0 && d[4] === 0x0a;
+    return greeting ? !egress : egress;
+  }
+
+  protected override resynced(fromClient: boolean): void {
+    if (!fromClient) this.phase = { at: 'first' };
   }
 
   /** The next packet, consumed; undefined to wait for more bytes; 'lost' when its start fell in a gap. */
@@ -134,20 +117,12 @@ export class MysqlParser implements ConnParser {
     return { seq, len, head, whole: head.length === len, startNs };
   }
 
-  private queue(r: Request): void {
-    if (this.pending.length >= MAX_PENDING) {
-      this.pending.shift();
-      this.dropped++;
-    }
-    this.pending.push(r);
-  }
-
   private statement(sql: string): string {
     const s = sql.trim();
     return this.o.redact ? redactSql(s) : s;
   }
 
-  private readClient(): boolean {
+  protected readClient(): boolean {
     for (;;) {
       const p = this.packet(this.client);
       if (p === 'lost') return false;
@@ -185,7 +160,7 @@ export class MysqlParser implements ConnParser {
     }
   }
 
-  private readServer(out: (p: L7Pair, requestEgress: boolean) => void): boolean {
+  protected readServer(out: PairOut): boolean {
     for (;;) {
       const p = this.packet(this.server);
       if (p === 'lost') return false;

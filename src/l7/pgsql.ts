@@ -6,9 +6,10 @@
 // Responses come in the order of the requests. An SSL or GSS encryption
 // request gets a one-byte answer: 'N' goes on in the clear; otherwise the
 // connection is encrypted and left alone.
-import { Feed, type Segment } from './feed.js';
+import { DuplexParser, type PairOut } from './duplex.js';
+import type { Feed, Segment } from './feed.js';
 import { redactSql } from './redact.js';
-import { MAX_PENDING, type ConnParser, type L7Pair, type ParserOptions } from './types.js';
+import type { ParserOptions } from './types.js';
 
 /** Longest message body read for its text (a query, a tag, an error). */
 const MAX_TEXT = 8192;
@@ -36,55 +37,35 @@ function cstring(b: Buffer, at = 0): string {
   return b.subarray(at, e < 0 ? b.length : e).toString('utf8');
 }
 
-export class PgsqlParser implements ConnParser {
-  resyncs = 0;
-  dropped = 0;
-  private requestEgress: boolean | undefined;
-  private readonly client = new Feed();
-  private readonly server = new Feed();
+export class PgsqlParser extends DuplexParser<Request> {
   /** The client's next message has no type byte (startup, SSL/GSS request). */
   private untyped = true;
   /** The server owes a one-byte answer to an encryption request. */
   private encryptionAnswer = false;
-  /** Encrypted: nothing more to read. */
-  private dead = false;
   private group: Request | undefined;
-  private readonly pending: Request[] = [];
   private reply: Reply = { rows: 0, bytes: 0 };
-  constructor(private readonly o: ParserOptions) {}
-
-  segment(egress: boolean, seg: Segment, out: (p: L7Pair, requestEgress: boolean) => void): void {
-    if (this.dead) return;
-    if (this.requestEgress === undefined) {
-      // The kernel recognised the connection by a client message: a startup
-      // (or encryption request), or a query when the connection was older.
-      this.requestEgress = egress;
-      const d = Buffer.from(seg.data);
-      this.untyped = d.length >= 8 && [STARTUP, SSL_REQUEST, GSS_REQUEST].includes(d.readUInt32BE(4));
-    }
-    const fromClient = egress === this.requestEgress;
-    const f = fromClient ? this.client : this.server;
-    f.push(seg);
-    const ok = fromClient ? this.readClient() : this.readServer(out);
-    if (!ok) {
-      this.resyncs++;
-      f.reset();
-      if (fromClient) this.group = undefined;
-    }
+  constructor(private readonly o: ParserOptions) {
+    super();
   }
 
-  close(): void {
-    this.dropped += this.pending.length + (this.group ? 1 : 0);
-    this.pending.length = 0;
+  /**
+   * The kernel recognised the connection by a client message: a startup (or encryption request),
+   * or a query when the connection was older.
+   */
+  protected orient(egress: boolean, seg: Segment): boolean {
+    const d = Buffer.from(seg.data);
+    this.untyped = d.length >= 8 && [STARTUP, SSL_REQUEST, GSS_REQUEST].includes(d.readUInt32BE(4));
+    return egress;
+  }
+
+  protected override resynced(fromClient: boolean): void {
+    if (fromClient) this.group = undefined;
+  }
+
+  override close(out: PairOut): void {
+    this.dropped += this.group ? 1 : 0;
     this.group = undefined;
-  }
-
-  private queue(r: Request): void {
-    if (this.pending.length >= MAX_PENDING) {
-      this.pending.shift();
-      this.dropped++;
-    }
-    this.pending.push(r);
+    super.close(out);
   }
 
   /** A message's body (whole when captured and small), or undefined when it was passed over. */
@@ -94,7 +75,7 @@ export class PgsqlParser implements ConnParser {
     return undefined;
   }
 
-  private readClient(): boolean {
+  protected readClient(): boolean {
     const f = this.client;
     for (;;) {
       if (f.skip > 0) return true;
@@ -154,7 +135,7 @@ export class PgsqlParser implements ConnParser {
     return { statement: this.o.redact ? redactSql(s) : s };
   }
 
-  private readServer(out: (p: L7Pair, requestEgress: boolean) => void): boolean {
+  protected readServer(out: PairOut): boolean {
     const f = this.server;
     for (;;) {
       if (f.skip > 0) return true;

@@ -76,4 +76,13 @@ static __always_inline long vigil_output(void *rb, __u32 ring, void *data, __u64
 	return err;
 }
 
+/* The task fields a record of the current task starts with: now (boot time), its process's start
+ * (the group leader's, which names the process with its pid) and its cgroup v2 id. */
+#define vigil_record_task(ev, task)                                                                \
+	do {                                                                                       \
+		(ev)->ktime = bpf_ktime_get_boot_ns();                                             \
+		(ev)->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);          \
+		(ev)->cgroup_id = bpf_get_current_cgroup_id();                                     \
+	} while (0)
+
 #endif /* __VIGIL_RINGBUF_H */
