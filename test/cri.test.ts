@@ -9,6 +9,7 @@ import { containerOfPid } from '../src/process/container.js';
 import { CriMetadata } from '../src/process/cri.js';
 import { requireRoot, waitFor } from './helpers.js';
 import { VIGIL } from './observe-util.js';
+import { outputOf, TestAgent } from './agent-util.js';
 import { containerdInstalled, joinCgroupsOf, TestContainerd, TEST_IMAGE, type TestPod } from './cri-util.js';
 
 requireRoot();
@@ -90,6 +91,49 @@ describe('CRI metadata from containerd', () => {
     });
     assert.ok(lines.every((l) => l.process_exec.process.pod?.name === 'web-0'), 'every event is the pod\'s');
     assert.ok(!other.out.includes('vigil-marker-in-pod'), other.out);
+  });
+
+  test('vigil events --pod from an agent naming pods (cri.socket): the pod\'s exec, not the host\'s', async () => {
+    const agent = await TestAgent.start(`sensors: [exec]\ncri:\n  socket: ${ctd.socket}\n`);
+    try {
+      assert.equal(agent.line('ready')?.cri, ctd.socket);
+      const client = agent.vigil(['events', '--sensors', 'exec', '-o', 'json', '--count', '1', '--pod', 'web-0', '--label', 'app=web']);
+      const out = outputOf(client);
+      await agent.waitClients(1);
+      spawnSync('/bin/true', ['vigil-marker-on-host']);
+      const inPod = spawnSync('sh', ['-c', `${joinCgroupsOf(pod.pid)} && exec /bin/true vigil-marker-in-pod`], { encoding: 'utf8' });
+      assert.equal(inPod.status, 0, inPod.stderr);
+      const r = await out;
+      assert.equal(r.status, 0, r.stderr);
+      const p = JSON.parse(r.stdout.trim()).process_exec.process;
+      assert.equal(p.arguments, 'vigil-marker-in-pod', 'the host\'s exec came first and was not passed');
+      assert.equal(p.pod.name, 'web-0');
+      assert.equal(p.pod.namespace, 'vigil-test');
+      const flows = await outputOf(agent.vigil(['events', '--sensors', 'flow', '--pod', 'web-0']));
+      assert.equal(flows.status, 2);
+      assert.equal(flows.stderr, 'vigil events: --namespace, --pod, --label: select processes\' events; flows are not named by pod\n');
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('vigil top syscalls --pod: the pod\'s processes counted in the kernel, not the host\'s', async () => {
+    const top = spawn(process.execPath, [VIGIL, 'top', 'syscalls', '--pod', 'web-0', '--cri-socket', ctd.socket, '--output', 'json',
+      '--duration', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = outputOf(top);
+    // Busy for the whole window: a shell in the pod's cgroups and one on the host, each spawning.
+    const busy = (prefix: string) => spawn('sh', ['-c', `${prefix}end=$(($(date +%s) + 4)); while [ $(date +%s) -lt $end ]; do /bin/true; done`]);
+    const inPod = busy(`${joinCgroupsOf(pod.pid)} && `);
+    const onHost = busy('');
+    const r = await out;
+    for (const c of [inPod, onHost]) c.kill();
+    assert.equal(r.status, 0, r.stderr);
+    const pids = new Set((JSON.parse(r.stdout) as { rows: { pid: number }[] }).rows.map((x) => x.pid));
+    assert.ok(pids.has(inPod.pid!), `the pod's shell (${inPod.pid}) was counted: ${[...pids].join(' ')}`);
+    assert.ok(!pids.has(onHost.pid!), `the host's shell (${onHost.pid}) was not`);
+    const none = spawnSync(process.execPath, [VIGIL, 'top', 'syscalls', '--namespace', 'elsewhere', '--cri-socket', ctd.socket], { encoding: 'utf8' });
+    assert.equal(none.status, 2);
+    assert.equal(none.stderr, 'vigil top: --namespace, --pod, --label: no running container of the CRI runtime\'s pods matches\n');
   });
 
   test('a socket nobody answers on: the error names it', async () => {

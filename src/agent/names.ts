@@ -14,8 +14,19 @@ export class ContainerNames {
   private cri: CriMetadata | undefined;
   private engine: EngineMetadata | undefined;
   /** For the formatters (FormatterOptions.pods and .containers): ask whatever is connected now. */
-  readonly pods = { lookup: (id: string): CriContainer | undefined => this.cri?.lookup(id) };
+  readonly pods: { lookup(id: string): CriContainer | undefined; readonly connected: boolean };
   readonly containers = { lookup: (id: string): EngineContainer | undefined => this.engine?.lookup(id) };
+
+  constructor() {
+    const names = this;
+    this.pods = {
+      lookup: (id) => names.cri?.lookup(id),
+      /** A CRI runtime answered at start. */
+      get connected() {
+        return names.cri !== undefined;
+      },
+    };
+  }
 
   /** Connects to the configured (or default) sockets; one that does not answer is a warning, the agent runs on. */
   async connect(c: AgentConfig, log: AgentLogger): Promise<void> {

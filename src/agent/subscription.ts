@@ -7,6 +7,7 @@ import { PolicyEventFormatter } from '../output/policy-events.js';
 import { formatAlertJson, formatAlertText } from '../rules/output.js';
 import { parseTimeFormat, TIME_FORMATS } from '../util/clock.js';
 import { containerCgroupIds, containerCgroups, ContainerLookupError } from '../process/container.js';
+import { PodFilter } from '../process/pod-filter.js';
 import type { ProcessInfo, ProcessLookup } from '../process/types.js';
 import type { LossReason } from '../pipeline/index.js';
 import { eventFormatter, formatEvent, type EventOutput } from '../output/event-format.js';
@@ -32,6 +33,16 @@ export interface GetEventsRequest {
   follow: boolean;
   /** Hubble's filters of flows (vigil observe --sensors flow's --to-port, --not --ip, ...). */
   flowFilters: { kind: string; value: string; negated: boolean }[];
+  /** Pods (observe's --namespace, --pod, --label); absent from older clients. */
+  namespaces?: string[];
+  pods?: string[];
+  labels?: string[];
+}
+
+/** The agent's pod and container names (names.ts); `pods.connected`: a CRI runtime answers. */
+export interface SubscriptionNames {
+  pods?: NonNullable<FormatterOptions['pods']> & { readonly connected?: boolean };
+  containers?: FormatterOptions['containers'];
 }
 
 /** A request the agent cannot serve: the message says which field and why. */
@@ -83,7 +94,7 @@ function cgroupsOf(container: string): { ids: Set<bigint>; outside: boolean } | 
 
 /** A client's filter and renderer. Throws RequestError for a value it cannot take. */
 export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: string,
-  names: Pick<FormatterOptions, 'pods' | 'containers'> = {}): Subscription {
+  names: SubscriptionNames = {}): Subscription {
   for (const k of r.kinds) {
     if (!(EVENT_KINDS as readonly string[]).includes(k)) throw new RequestError(`kinds: unknown kind "${k}"; available: ${EVENT_KINDS.join(', ')}`);
   }
@@ -113,7 +124,18 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
   const uids = r.uids.length ? new Set(r.uids) : undefined;
   const comms = r.comms.length ? new Set(r.comms) : undefined;
   const cgroups = cgroupsOf(r.container);
-  const processFilters = pids || uids || comms || r.binaryPrefixes.length || cgroups;
+  let podFilter: PodFilter;
+  try {
+    podFilter = new PodFilter({ namespaces: r.namespaces, pods: r.pods, labels: r.labels });
+  } catch (e) {
+    if (e instanceof RangeError) throw new RequestError(e.message.replace(/^--label/, 'labels'));
+    throw e;
+  }
+  if (podFilter.active) {
+    if (!names.pods?.connected) throw new RequestError('namespaces, pods, labels: the agent has no CRI runtime to name pods (its cri.socket)');
+    if (kinds.has('flow') || kinds.has('dns')) throw new RequestError('namespaces, pods, labels: select processes\' events; flows are not named by pod');
+  }
+  const processFilters = pids || uids || comms || r.binaryPrefixes.length || cgroups || podFilter.active;
 
   const processMatches = (p: ProcessInfo): boolean => {
     if (pids && !pids.has(p.pid) && !(r.followChildren && lookup.ancestors(p).some((a) => pids.has(a.pid)))) return false;
@@ -121,6 +143,10 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
     if (comms && !comms.has(p.comm)) return false;
     if (r.binaryPrefixes.length && !r.binaryPrefixes.some((b) => p.binary.startsWith(b))) return false;
     if (cgroups && cgroups.ids.has(p.cgroupId) === cgroups.outside) return false;
+    if (podFilter.active) {
+      const c = p.container;
+      if (!podFilter.matches(c === undefined || c === 'host' ? undefined : names.pods?.lookup(c.id))) return false;
+    }
     return true;
   };
 

@@ -14,8 +14,13 @@ import { Shutdown } from './shutdown.js';
 import { UsageError } from './command.js';
 import { requireCapabilities } from './privileges.js';
 import type { parseArgs, ParseArgsConfig } from 'node:util';
-import { ids, parseFlags, positive } from './flags.js';
-import type { FilterOptions } from '../sensors/filter.js';
+import { filterSetFromFlags, ids, parseFlags, positive } from './flags.js';
+import type { FilterOptions, FilterSet } from '../sensors/filter.js';
+import { existsSync } from 'node:fs';
+import { CRI_SOCKETS } from '../process/cri-sockets.js';
+import { PodFilter, type PodSelector } from '../process/pod-filter.js';
+import { walkCgroups } from '../process/container.js';
+import { containerCgroupIndex } from '../policy/pod-scope.js';
 
 /** The flags every `top` view takes (parseFlags options). */
 export const TOP_FLAGS = {
@@ -28,6 +33,10 @@ export const TOP_FLAGS = {
   uid: { type: 'string', multiple: true },
   comm: { type: 'string', multiple: true },
   container: { type: 'string' },
+  namespace: { type: 'string', multiple: true },
+  pod: { type: 'string', multiple: true },
+  label: { type: 'string', multiple: true },
+  'cri-socket': { type: 'string' },
 } as const;
 
 /**
@@ -79,12 +88,16 @@ export interface TopCommonOptions {
   output: 'table' | 'json';
   filter: FilterOptions;
   container: string | undefined;
+  /** --namespace, --pod, --label: the pods' cgroups, found when the view starts (topFilterSet). */
+  pods: PodSelector;
+  /** --cri-socket: the runtime naming the pods; undefined: the first default that exists. */
+  criSocket: string | undefined;
 }
 
 /** Checks the flags every view takes: timing, rows, output, the in-kernel filters. Pure. */
 export function topCommonOptions(values: {
   interval?: string; duration?: string; limit?: string; output: string; pid?: string[]; 'follow-children': boolean;
-  uid?: string[]; comm?: string[]; container?: string;
+  uid?: string[]; comm?: string[]; container?: string; namespace?: string[]; pod?: string[]; label?: string[]; 'cri-socket'?: string;
 }): TopCommonOptions {
   if (values.output !== 'table' && values.output !== 'json') {
     throw new UsageError(`--output: unknown format "${values.output}"; available: table, json`);
@@ -100,6 +113,16 @@ export function topCommonOptions(values: {
   if (container !== undefined && container !== 'host' && !/^[0-9a-fA-F]{1,64}$/.test(container)) {
     throw new UsageError(`--container: expected a container id (hex digits) or "host", got "${container}"`);
   }
+  const pods: PodSelector = { namespaces: values.namespace, pods: values.pod, labels: values.label };
+  let podsActive: boolean;
+  try {
+    podsActive = new PodFilter(pods).active;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (podsActive && container !== undefined) throw new UsageError('--container: not with --namespace, --pod, --label (they choose the containers)');
+  const criSocket = values['cri-socket'];
+  if (criSocket !== undefined && !criSocket.startsWith('/')) throw new UsageError(`--cri-socket: expected an absolute path, got "${criSocket}"`);
   return {
     intervalS: positive('--interval', values.interval, false) ?? 1,
     durationS: positive('--duration', values.duration, false),
@@ -107,7 +130,28 @@ export function topCommonOptions(values: {
     output: values.output,
     filter: { pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms: values.comm },
     container,
+    pods,
+    criSocket,
   };
+}
+
+/**
+ * The in-kernel filters of a view. With --namespace, --pod or --label, the CRI runtime's pods
+ * that match, as the cgroups of their containers (and every cgroup below them) now: the kernel
+ * drops every other task's activity; a pod made later is not counted (start the view again).
+ */
+export async function topFilterSet(o: TopCommonOptions): Promise<FilterSet> {
+  const select = new PodFilter(o.pods);
+  if (!select.active) return filterSetFromFlags(o.filter, o.container);
+  const socket = o.criSocket ?? CRI_SOCKETS.find((s) => existsSync(s));
+  if (!socket) throw new UsageError(`--namespace, --pod, --label: no CRI runtime socket found (${CRI_SOCKETS.join(', ')}); give --cri-socket PATH`);
+  // gRPC is loaded only when there is a runtime to ask.
+  const { CriMetadata } = await import('../process/cri.js');
+  using cri = await CriMetadata.connect(socket);
+  const index = containerCgroupIndex(walkCgroups());
+  const cgroupIds = [...new Set([...cri.containers()].filter((c) => select.matches(c)).flatMap((c) => index.get(c.id) ?? []))];
+  if (cgroupIds.length === 0) throw new UsageError('--namespace, --pod, --label: no running container of the CRI runtime\'s pods matches');
+  return filterSetFromFlags({ ...o.filter, cgroupIds }, undefined);
 }
 
 /** One refresh: its lines for a terminal or a table, its JSON object. */

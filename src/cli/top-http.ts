@@ -2,8 +2,8 @@
 // p50/p90/p99 latency over each interval, from the latency histograms the
 // L7 sensor keeps in the kernel (nothing per request leaves the kernel).
 import { UsageError } from './command.js';
-import { filterSetFromFlags, parseFlags } from './flags.js';
-import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
+import { parseFlags } from './flags.js';
+import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topFilterSet, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
 import { DEFAULT_MAX_ENDPOINTS, L7Sensor, type HttpHistograms } from '../l7/sensor.js';
 import type { LatencyHistogram } from '../l7/histogram.js';
 
@@ -27,7 +27,8 @@ options:
                       in one row, "(other endpoints)"
   --output FORMAT     table (default) or json (one object per interval; with
                       --duration, one covering the whole time)
-  --pid N, --follow-children, --uid N, --comm NAME, --container ID|host
+  --pid N, --follow-children, --uid N, --comm NAME, --container ID|host,
+  --namespace NS, --pod NAME, --label KEY[=VALUE], --cri-socket PATH
                       in-kernel filters, as vigil top's
   -h, --help`;
 
@@ -111,7 +112,7 @@ function render(rows: HttpRow[], seconds: number, limit: number | undefined): st
 export async function runTopHttp(argv: string[]): Promise<number> {
   const o = topViewStart(argv, TOP_HTTP_USAGE, parseTopHttpArgs);
   if (!o) return 0;
-  using filter = filterSetFromFlags(o.filter, o.container);
+  using filter = await topFilterSet(o);
   const table = new HttpTopTable();
   const sensor = await L7Sensor.start({
     filter, protocols: new Set(['http']), onRecord: () => {}, records: false, histograms: { maxEndpoints: o.maxEndpoints },

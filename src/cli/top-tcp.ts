@@ -8,8 +8,8 @@
 // between two refreshes is not missed. The owning process is the one the
 // sensor saw connect or accept; connections older than Vigil show no pid.
 import { UsageError } from './command.js';
-import { filterSetFromFlags, parseFlags } from './flags.js';
-import { fmtBytes, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
+import { parseFlags } from './flags.js';
+import { fmtBytes, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topFilterSet, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
 import type { FilterOptions } from '../sensors/filter.js';
 import { ProcessSensor } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
@@ -33,7 +33,8 @@ options:
   --sort rate|bytes   busiest now (default) or most bytes in total
   --output FORMAT     table (default) or json. json with --duration prints ONE
                       snapshot covering the S seconds, then exits
-  --pid N [--follow-children], --uid N, --comm NAME, --container ID|host
+  --pid N [--follow-children], --uid N, --comm NAME, --container ID|host,
+  --namespace NS, --pod NAME, --label KEY[=VALUE], --cri-socket PATH
                       in-kernel filters: only connections these processes
                       opened or accepted after the start
   -h, --help`;
@@ -191,7 +192,7 @@ export function tcpJson(s: TcpTopSnapshot, limit: number | undefined): object {
 export async function runTopTcp(argv: string[]): Promise<number> {
   const o = topViewStart(argv, TOP_TCP_USAGE, parseTopTcpArgs);
   if (!o) return 0;
-  using filter = filterSetFromFlags(o.filter, o.container);
+  using filter = await topFilterSet(o);
   using cache = new ProcessCache();
   const table = new TcpTopTable();
   // The process sensor keeps --pid --follow-children's tree current.

@@ -10,6 +10,7 @@ import { colorEnabled } from '../../output/color.js';
 import { FLOW_ONLY_FLAGS, OBSERVE_FLAGS, observeOptions } from './observe.js';
 import { flowFilterTerms, NETWORK_FLAGS } from '../observe-network.js';
 import { FlowFilter } from '../../network/flow-filter.js';
+import { PodFilter } from '../../process/pod-filter.js';
 import { AgentCallError, callError, connectAgent, socketPath } from '../../agent/client.js';
 import { DEFAULT_EVENT_KINDS, EVENT_KINDS } from '../../agent/events.js';
 import type { EventsResponse } from '../../agent/hub.js';
@@ -33,7 +34,9 @@ client has its own filters; the agent renders its lines.
   --socket PATH       the agent's socket (default $VIGIL_SOCKET, else /run/vigil/vigil.sock)
 
 filters (judged by the agent): --pid N [--follow-children], --uid N, --comm NAME,
-  --binary PREFIX, --path-prefix PATH, --container ID|host, as vigil observe
+  --binary PREFIX, --path-prefix PATH, --container ID|host, and Kubernetes'
+  --namespace NS, --pod NAME, --label KEY[=VALUE] (the agent's CRI runtime,
+  its cri.socket, names the pods), as vigil observe
   (a flow's process is its local endpoint's); flows and DNS: Hubble's filters
   as vigil observe --sensors flow takes them (--ip, --from-port, --to-fqdn,
   --protocol, --tcp-flags, --traffic-direction, -4, -6, --type, --verdict,
@@ -82,6 +85,7 @@ export function parseEventsArgs(argv: string[]) {
     options: {
       ...shared, ...FLOW_FILTER_FLAGS,
       socket: { type: 'string' }, last: { type: 'string' }, since: { type: 'string' }, follow: { type: 'boolean', default: false },
+      namespace: { type: 'string', multiple: true }, pod: { type: 'string', multiple: true }, label: { type: 'string', multiple: true },
     },
     allowPositionals: false,
     tokens: true,
@@ -111,11 +115,18 @@ export function parseEventsArgs(argv: string[]) {
   if (values.output === 'dict' && !kinds.every((k) => k === 'flow' || k === 'dns')) {
     throw new UsageError('--output dict: hubble observe\'s flow blocks, for --sensors flow,dns only; beside other kinds use compact, json, table or tetragon');
   }
+  const pods = { namespaces: values.namespace ?? [], pods: values.pod ?? [], labels: values.label ?? [] };
+  try {
+    if (new PodFilter(pods).active && flows) throw new UsageError('--namespace, --pod, --label: select processes\' events; flows are not named by pod');
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
   const o = observeOptions({ ...values, 'include-self': false }, kinds.includes('file'), false, flows);
   const last = positive('--last', values.last, true) ?? 0;
   const sinceNs = values.since === undefined ? 0n : parseSince(values.since);
   if (values.follow && !last && !sinceNs) throw new UsageError('--follow: goes with --last or --since (without them the stream is live)');
-  return { ...o, kinds, flowFilters, socket: socketPath(values.socket), last, sinceNs, follow: values.follow };
+  return { ...o, kinds, flowFilters, pods, socket: socketPath(values.socket), last, sinceNs, follow: values.follow };
 }
 
 export const command: Command = {
@@ -133,7 +144,7 @@ async function streamEvents(o: ReturnType<typeof parseEventsArgs>): Promise<numb
     kinds: o.kinds, pids: f.pids ?? [], followChildren: f.followChildren, uids: f.uids ?? [], comms: f.comms ?? [],
     binaryPrefixes: f.binaryPrefixes ?? [], pathPrefixes: f.pathPrefixes ?? [], container: o.container ?? '',
     output: { format: o.format, timeFormat: o.timeFormat, color: colorEnabled(o.color, process.stdout), ancestors: o.ancestors },
-    last: o.last, sinceNs: String(o.sinceNs), follow: o.follow, flowFilters: o.flowFilters,
+    last: o.last, sinceNs: String(o.sinceNs), follow: o.follow, flowFilters: o.flowFilters, ...o.pods,
   }) as grpc.ClientReadableStream<EventsResponse>;
   using shutdown = new Shutdown('events');
   let seen = 0;

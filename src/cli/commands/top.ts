@@ -9,9 +9,9 @@ import {
 } from '../../sensors/syscalls.js';
 import { isTopTcp, runTopTcp } from '../top-tcp.js';
 import { isTopHttp, runTopHttp } from '../top-http.js';
-import { filterSetFromFlags, parseFlags } from '../flags.js';
+import { parseFlags } from '../flags.js';
 import {
-  fmtBytes, fmtCount, fmtNs, pad, refreshView, rpad, topCommonOptions, TOP_FLAGS, type TopCommonOptions,
+  fmtBytes, fmtCount, fmtNs, pad, refreshView, rpad, topCommonOptions, topFilterSet, TOP_FLAGS, type TopCommonOptions,
 } from '../refresh.js';
 
 const VIEWS = ['syscalls', 'files'] as const;
@@ -49,6 +49,11 @@ options:
   --comm NAME         only tasks named NAME (repeatable; at most 15 bytes)
   --container ID|host only the container ID (a unique prefix is enough), or
                       only processes in no container
+  --namespace NS, --pod NAME, --label KEY[=VALUE]
+                      only the containers of these Kubernetes pods, as the CRI
+                      runtime lists them at start (--cri-socket PATH; default:
+                      the first of /run/containerd/containerd.sock,
+                      /run/crio/crio.sock that exists)
   -h, --help
 
 Kernel-side map overflows are reported in the header ("drops"), never hidden.`;
@@ -196,7 +201,7 @@ export const command: Command = {
     if (isTopHttp(argv)) return runTopHttp(argv);
     const o = parseTopArgs(argv);
     requireCapabilities('', ['CAP_BPF', 'CAP_PERFMON'], ['top', ...argv]);
-    using filter = filterSetFromFlags(o.filter, o.container);
+    using filter = await topFilterSet(o);
     const sensor = await SyscallSensor.start({
       filter, syscalls: o.view === 'syscalls', files: o.view === 'files', ignorePid: process.pid,
     });
