@@ -101,6 +101,8 @@ export class Agent {
   private console: ConsoleServer | undefined;
   /** The configuration's policy and rules files: a change below them is applied live. */
   private applyingFiles: Promise<void> | undefined;
+  /** The files changed while a reload or an apply ran. */
+  private filesPending = false;
   /** Pod and container names for the events' processes (cri.socket, containerEngine.socket). */
   private readonly names = new ContainerNames();
   private readonly files = new PathWatcher(() => void this.filesChanged(), (p, err) => this.log.warn({ path: p, err }, 'cannot watch for changes'));
@@ -321,15 +323,25 @@ export class Agent {
       this.log.info({ policies: this.policies.list().map((p) => p.name), rules: this.rules.status().active }, 'configuration reloaded');
     } finally {
       this.state = 'ready';
+      this.applyPendingFiles();
     }
+  }
+
+  /** Files that changed during a reload are read again once it is over (it may have read them before). */
+  private applyPendingFiles(): void {
+    if (!this.filesPending) return;
+    this.filesPending = false;
+    void this.filesChanged();
   }
 
   /**
    * A policy or rules file of the configuration changed on disk (a mounted ConfigMap updated):
    * the configuration's policies and rules read again and applied as a reload would; files
-   * that do not load leave the running ones. A change during a reload is read by that reload.
+   * that do not load leave the running ones. A change during a reload (or during the apply of an
+   * earlier change) is applied once that is over.
    */
   private async filesChanged(): Promise<void> {
+    if (this.state === 'reloading') this.filesPending = true;
     if (this.state !== 'ready') return;
     this.state = 'reloading';
     let done!: () => void;
@@ -344,6 +356,7 @@ export class Agent {
       this.state = 'ready';
       this.applyingFiles = undefined;
       done();
+      this.applyPendingFiles();
     }
   }
 
