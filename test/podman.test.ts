@@ -74,18 +74,23 @@ class TestPodman {
   }
 
   async stop(): Promise<void> {
-    if (existsSync(path.join(this.dir, 'root'))) spawnSync('podman', this.args(['rm', '-f', '-a']), { timeout: 60_000 });
-    if (this.service) {
-      this.service.kill();
-      await new Promise((resolve) => (this.service!.exitCode !== null ? resolve(undefined) : this.service!.once('exit', resolve)));
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-    // Empty by now: the containers' cgroups went with them, conmon's (libpod_parent/conmon) with the service.
-    for (const p of this.madeParents) {
-      for (const d of [path.join(p, 'conmon'), p]) {
-        try {
-          rmdirSync(d);
-        } catch { /* gone already, or not made here */ }
+    try {
+      // The API service first: nothing then writes to the root while its containers are removed.
+      if (this.service) {
+        this.service.kill();
+        await new Promise((resolve) => (this.service!.exitCode !== null ? resolve(undefined) : this.service!.once('exit', resolve)));
+      }
+      if (existsSync(path.join(this.dir, 'root'))) spawnSync('podman', this.args(['rm', '-f', '-a']), { timeout: 60_000 });
+      // vfs layers are many files; a conmon exiting late may still hold one for a moment.
+      rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } finally {
+      // Empty by now: the containers' cgroups went with them, conmon's (libpod_parent/conmon) with the service.
+      for (const p of this.madeParents) {
+        for (const d of [path.join(p, 'conmon'), p]) {
+          try {
+            rmdirSync(d);
+          } catch { /* gone already, or not made here */ }
+        }
       }
     }
   }

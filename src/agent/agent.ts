@@ -166,6 +166,7 @@ export class Agent {
       onWarning: (d) => log.warn({ position: formatDiagnostic(d) }, 'policy warning'),
       onNote: (m) => log.warn({}, m),
       criSocket: config.cri.socket,
+      cri: () => this.names.runtime(),
     });
     p.addSource('policy', this.policies.source);
     this.rules = new AgentRules({
@@ -502,9 +503,10 @@ export class Agent {
     this.state = 'stopping';
     this.files.stop();
     this.sensors?.close();
-    this.names.close();
     this.l7?.close();
+    // The policies' scoper first: it may share the names' CRI runtime.
     this.policies.close();
+    this.names.close();
     this.rules.close();
     // The OTLP output gets what is queued for it a moment (its retries end then); the clients get what the rings held.
     // (The grace is only waited for while an output still has something queued.)

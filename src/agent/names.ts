@@ -52,6 +52,11 @@ export class ContainerNames {
     }
   }
 
+  /** The CRI runtime's listing, when one answered at start: shared with the policies scoped to pods. */
+  runtime(): CriMetadata | undefined {
+    return this.cri;
+  }
+
   /** What the ready line says: the sockets that answered. */
   describe(): { cri?: string; containerEngine?: string } {
     return { cri: this.cri?.client.socket, containerEngine: this.engine ? `${this.engine.client.socket} (${this.engine.runtime})` : undefined };

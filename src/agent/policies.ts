@@ -54,6 +54,8 @@ export interface AgentPoliciesOptions {
   onWarning(d: PolicyDiagnostic): void;
   /** The CRI runtime that names the pods of policies scoped to pods (a path, 'none', or undefined: a default socket). */
   criSocket?: string;
+  /** The agent's own connection to that runtime, when it has one (names.ts): used instead of a second. */
+  cri?(): CriMetadata | undefined;
   /** A note (a failed listing of the pods). */
   onNote?(message: string): void;
 }
@@ -63,7 +65,8 @@ export class AgentPolicies implements PolicyTelemetry {
   readonly source = new SwappableSource();
   private engine: PolicyEngine | undefined;
   private readonly entries = new Map<string, Entry>();
-  private cri: CriMetadata | undefined;
+  /** A connection of its own to the pods' runtime, made when the agent has none to share. */
+  private ownCri: CriMetadata | undefined;
   private scoper: PodScoper | undefined;
 
   constructor(private readonly o: AgentPoliciesOptions) {}
@@ -90,9 +93,10 @@ export class AgentPolicies implements PolicyTelemetry {
   /** The pods' runtime and the scoper, connected at the first policy scoped to pods (tried again at the next while none answers). */
   private async ensureScoper(engine: PolicyEngine, p: CompiledPolicy): Promise<PodScoper | undefined> {
     if (this.scoper) return this.scoper;
-    this.cri = await connectScopeRuntime([p], this.o.criSocket, this.o.onWarning);
-    if (!this.cri) return undefined;
-    this.scoper = new PodScoper(engine, this.cri, {
+    let cri = this.o.cri?.();
+    if (!cri) cri = this.ownCri = await connectScopeRuntime([p], this.o.criSocket, this.o.onWarning);
+    if (!cri) return undefined;
+    this.scoper = new PodScoper(engine, cri, {
       onError: (e) => this.o.onNote?.(`pods of scoped policies: ${e.message}`),
       onChange: (name, ch) => {
         if (ch.full) this.o.onNote?.(`policy "${name}": ${ch.full} cgroups of its pods did not fit in the kernel's table; it does not apply in them`);
@@ -251,7 +255,7 @@ export class AgentPolicies implements PolicyTelemetry {
 
   close(): void {
     this.scoper?.close();
-    this.cri?.close();
+    this.ownCri?.close();
     this.engine?.close();
     this.source.set(undefined);
   }
