@@ -81,7 +81,10 @@ class TestPodman {
         await new Promise((resolve) => (this.service!.exitCode !== null ? resolve(undefined) : this.service!.once('exit', resolve)));
       }
       if (existsSync(path.join(this.dir, 'root'))) spawnSync('podman', this.args(['rm', '-f', '-a']), { timeout: 60_000 });
-      // vfs layers are many files; a conmon exiting late may still hold one for a moment.
+      // Podman's monitors (conmon) of this root outlive the removal and write their exit files into it:
+      // ended first (their command lines name this test's own directory), then the directory goes.
+      spawnSync('pkill', ['-KILL', '-f', this.dir]);
+      await waitFor(() => spawnSync('pgrep', ['-f', this.dir]).status !== 0, 5_000, 50);
       rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     } finally {
       // Empty by now: the containers' cgroups went with them, conmon's (libpod_parent/conmon) with the service.
