@@ -97,6 +97,15 @@ describe('agent configuration', () => {
     assert.match(problems('cri: {socket: run/crio.sock}\n')[0]!, /cri\.socket: expected an absolute path or "none", got "run\/crio\.sock"/);
   });
 
+  test('cluster: the name and node labels of every envelope; a label Kubernetes would refuse is named with its line', () => {
+    assert.equal(parseAgentConfig('c.yaml', '').cluster, undefined);
+    assert.deepEqual(parseAgentConfig('c.yaml', 'cluster:\n  name: prod-eu\n  nodeLabels:\n    topology.kubernetes.io/zone: eu-1a\n').cluster,
+      { name: 'prod-eu', labels: { 'topology.kubernetes.io/zone': 'eu-1a' } });
+    assert.deepEqual(problems('cluster:\n  nodeLabels:\n    role: "not a value"\n'),
+      ['agent.yaml:3:11: cluster.nodeLabels.role: "not a value" is not a label value (at most 63 of [A-Za-z0-9_.-], alphanumeric at both ends)']);
+    assert.match(problems('cluster:\n  nodeLabels:\n    "-bad": x\n')[0]!, /^agent\.yaml:3:\d+: cluster\.nodeLabels\.-bad: "-bad" is not a label key$/);
+  });
+
   test('each problem as file:line:col: field: reason', () => {
     assert.deepEqual(problems('api:\n  sockt: /x\n'), [
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',

@@ -27,7 +27,9 @@ describe('vigil events from one agent', { timeout: 240_000 }, () => {
     requireRoot();
     tracefs();
     // A busy host's events pass through too: a history long enough to hold this test's for a while.
-    agent = await TestAgent.start('sensors: [exec, file]\nhistory:\n  events: 20000\n', '  clientBuffer: 64KiB\n');
+    // The cluster's name and the node's labels go into every envelope (Tetragon's cluster_name, node_labels).
+    agent = await TestAgent.start('sensors: [exec, file]\nhistory:\n  events: 20000\n'
+      + 'cluster:\n  name: test-cluster\n  nodeLabels:\n    topology.kubernetes.io/zone: zone-a\n    role: edge\n', '  clientBuffer: 64KiB\n');
     // Programs with names of their own (comm), to filter on.
     bin = (name) => {
       const p = path.join(agent.dir, name);
@@ -53,8 +55,10 @@ describe('vigil events from one agent', { timeout: 240_000 }, () => {
     assert.equal(rb.status, 0, rb.stderr);
     assert.match(ra.stdout, /🚀 process \d+ \S*vgtest-a/);
     assert.doesNotMatch(ra.stdout, /files\/x/);
-    const ev = JSON.parse(rb.stdout.trim()) as { file?: { path?: string } };
+    const ev = JSON.parse(rb.stdout.trim()) as { file?: { path?: string }; cluster_name?: string; node_labels?: unknown };
     assert.ok(ev.file, rb.stdout);
+    assert.equal(ev.cluster_name, 'test-cluster', rb.stdout);
+    assert.deepEqual(ev.node_labels, { 'topology.kubernetes.io/zone': 'zone-a', role: 'edge' }, rb.stdout);
     assert.match(rb.stdout, new RegExp(`${files}/x`));
     assert.doesNotMatch(rb.stdout, /vgtest-a|process_exec/);
   });

@@ -26,3 +26,10 @@ test('an unknown flag is a one-line usage error (status 2) for every command', (
     assert.doesNotMatch(r.stderr, /\n\s+at /, what);
   }
 });
+
+test('a malformed VIGIL_NODE_LABELS is a one-line error (status 2) before anything is loaded', () => {
+  const r = spawnSync(process.execPath, [vigil, 'observe', '--sensors', 'exec', '--duration', '1'],
+    { encoding: 'utf8', timeout: 30_000, env: { ...process.env, VIGIL_NODE_LABELS: 'zone=a,nolabel' } });
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, 'vigil: VIGIL_NODE_LABELS: expected key=value, got "nolabel"\n');
+});

@@ -104,6 +104,7 @@ describe('deploy/kubernetes', () => {
     assert.match(configMap.data['agent.yaml']!, new RegExp(`health:\\n\\s+address: 0\\.0\\.0\\.0:${port('health')}`));
     assert.ok(config.otlp?.endpoint, 'an OTLP endpoint');
     assert.equal(agent.env.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
+    assert.equal(config.cluster?.name, 'kubernetes', 'the cluster\'s name in every envelope');
   });
 
   test('the config and policies are mounted where the command and the configuration look; the policies load', () => {

@@ -120,6 +120,10 @@ describe('every shaped line the suites make', () => {
   });
 });
 
+/** A cluster and node labels for the CLI (their envelopes carry them: Tetragon's cluster_name and node_labels, Hubble's flow node_labels). */
+const CLUSTER_ENV = { VIGIL_CLUSTER_NAME: 'test-cluster', VIGIL_NODE_LABELS: 'topology.kubernetes.io/zone=zone-a,role=edge' };
+const CLUSTER_TETRAGON = /"cluster_name":"test-cluster","node_labels":\{"topology.kubernetes.io\/zone":"zone-a","role":"edge"\}\}$/;
+
 describe('the CLI\'s shaped lines, real activity', () => {
   test('vigil observe --output tetragon: exec, exit and file events parse strictly', async (t) => {
     requireRoot();
@@ -129,10 +133,11 @@ describe('the CLI\'s shaped lines, real activity', () => {
     try {
       const r = await observeRun(['--output', 'tetragon', '--sensors', 'exec,exit,file', '--path-prefix', dir, '--duration', '2'], () => {
         spawnSync('/bin/sh', ['-c', `echo x > ${dir}/a && mv ${dir}/a ${dir}/b && /bin/true`]);
-      });
+      }, undefined, CLUSTER_ENV);
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.split('\n').filter(Boolean).map((line) => ({ shape: 'tetragon', line }));
       assert.deepEqual(failures(lines), []);
+      for (const { line } of lines) assert.match(line, CLUSTER_TETRAGON, line);
       const seen = kinds(lines);
       for (const k of ['process_exec', 'process_exit', 'process_kprobe']) assert.ok(seen.has(k), `no ${k} in ${r.stdout.slice(0, 2000)}`);
     } finally {
@@ -156,10 +161,11 @@ describe('the CLI\'s shaped lines, real activity', () => {
         `    selectors: [{matchBinaries: [{operator: In, values: ["${cat}"]}]}]`, ''].join('\n'));
       const r = await vigilRun(['run', '--policy', policy, '--output', 'tetragon', '--duration', '3'], 'running', () => {
         spawnSync(cat, ['/etc/hostname'], { stdio: 'ignore' });
-      });
+      }, undefined, CLUSTER_ENV);
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.split('\n').filter(Boolean).map((line) => ({ shape: 'tetragon', line }));
       assert.deepEqual(failures(lines), []);
+      for (const { line } of lines) assert.match(line, CLUSTER_TETRAGON, line);
       assert.ok(kinds(lines).has('process_kprobe'), `no process_kprobe in ${r.stdout.slice(0, 2000)}${r.stderr}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -183,10 +189,13 @@ describe('the CLI\'s shaped lines, real activity', () => {
             c.resume();
           });
         }
-      });
+      }, undefined, CLUSTER_ENV);
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.split('\n').filter(Boolean).map((line) => ({ shape: 'hubble', line }));
       assert.deepEqual(failures(lines), []);
+      for (const { line } of lines) {
+        if (line.includes('"flow"')) assert.match(line, /"node_labels":\["topology.kubernetes.io\/zone=zone-a","role=edge"\]/, line);
+      }
       const seen = kinds(lines);
       for (const k of ['flow:FORWARDED', 'flow:DROPPED']) assert.ok(seen.has(k), `no ${k} in ${r.stdout.slice(0, 2000)}`);
     } finally {

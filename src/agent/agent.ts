@@ -17,6 +17,7 @@ import { FilterSet } from '../sensors/filter.js';
 import type { ProcessEventKind } from '../sensors/process.js';
 import { ProcessCache } from '../process/cache.js';
 import { BootClock } from '../util/clock.js';
+import { setNodeCluster } from '../util/node.js';
 import { EventPipeline, type LossReason } from '../pipeline/index.js';
 import { startEventSensors, type EventSensors, type SensorPipeline } from '../pipeline/event-sensors.js';
 import { formatDiagnostic } from '../policy/schema.js';
@@ -109,6 +110,7 @@ export class Agent {
 
   private constructor(config: AgentConfig, private readonly log: AgentLogger) {
     this.config = config;
+    setNodeCluster(config.cluster);
     this.store = new StateStore(config.stateDirectory);
     this.filter = new FilterSet({ excludeSelf: !config.includeSelf });
     this.hub = new EventHub(config.historyEvents, config.api.clientBuffer, this.cache.node, log);
@@ -312,6 +314,7 @@ export class Agent {
     this.state = 'reloading';
     try {
       this.log.level = next.logLevel;
+      setNodeCluster(next.cluster);
       this.hub.resizeHistory(next.historyEvents);
       await this.policies.setConfigured(next.policies);
       await this.rules.setConfigured(next.rules);

@@ -17,6 +17,7 @@ import { VIGIL_FW_MAX_BURST, VIGIL_FW_MAX_PPS } from '../generated/firewall.js';
 import { VIGIL_L7_DATA_MAX } from '../generated/l7.js';
 import { L7_PROTOCOLS } from '../l7/types.js';
 import { DEFAULT_CAPTURE_BYTES } from '../l7/sensor.js';
+import { nodeLabelProblem, type NodeCluster } from '../util/node.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/vigil/agent.yaml';
 export const DEFAULT_SOCKET = '/run/vigil/vigil.sock';
@@ -66,6 +67,11 @@ export interface AgentConfig {
   readonly cri: { readonly socket: string | undefined };
   /** Docker's or Podman's API socket naming the containers of events: a socket, 'none', or undefined (the first default that exists). */
   readonly containerEngine: { readonly socket: string | undefined };
+  /**
+   * The cluster in every event's envelope (cluster_name, node_labels); undefined: $VIGIL_CLUSTER_NAME and
+   * $VIGIL_NODE_LABELS (src/util/node.ts).
+   */
+  readonly cluster: NodeCluster | undefined;
   /** The embedded store (docs/store.md); undefined: off (store.enabled: false). */
   readonly store: StoreConfig | undefined;
   /**
@@ -147,6 +153,7 @@ const CONFIG_SCHEMA: Schema = {
     console: { t: 'object', props: { address: str } },
     cri: { t: 'object', props: { socket: { t: 'string', minLength: 1 } } },
     containerEngine: { t: 'object', props: { socket: { t: 'string', minLength: 1 } } },
+    cluster: { t: 'object', props: { name: { t: 'string', minLength: 1 }, nodeLabels: { t: 'map', values: str } } },
     store: {
       t: 'object',
       props: {
@@ -187,6 +194,7 @@ interface RawConfig {
   console?: { address?: string } | null;
   cri?: { socket?: string };
   containerEngine?: { socket?: string };
+  cluster?: { name?: string; nodeLabels?: Record<string, string> } | null;
   store?: { enabled?: boolean; path?: string; retention?: { age?: string; size?: string }; queue?: number; query?: { timeout?: number; memory?: string } } | null;
   network?: { dnsPorts?: number[]; udpWindow?: number };
   signing?: { require?: boolean; keys?: string[] } | null;
@@ -335,9 +343,14 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   for (const [key, v] of [['cri.socket', criSocket], ['containerEngine.socket', engineSocket]] as const) {
     if (v !== undefined && v !== 'none' && !v.startsWith('/')) at(key, `expected an absolute path or "none", got "${v}"`);
   }
+  for (const [k, v] of Object.entries(raw?.cluster?.nodeLabels ?? {})) {
+    const problem = nodeLabelProblem(k, v);
+    if (problem) at(`cluster.nodeLabels.${k}`, problem);
+  }
   if (diags.length || !raw) throw new AgentConfigError(diags);
   return {
     cri: { socket: criSocket },
+    cluster: raw.cluster ? { name: raw.cluster.name ?? '', labels: { ...raw.cluster.nodeLabels } } : undefined,
     containerEngine: { socket: engineSocket },
     file: name,
     api: { socket: raw.api?.socket ?? DEFAULT_SOCKET, group, clientBuffer: clientBuffer! },

@@ -4,6 +4,7 @@ import { UsageError } from './command.js';
 import { NotSupportedError, SignatureError, VerifierError } from '../bpf/index.js';
 import { effectiveCapabilities } from '../kernel/capabilities.js';
 import { isPermissionError, missingCapabilities, PrivilegeError } from './privileges.js';
+import { nodeCluster } from '../util/node.js';
 
 /** The commands, in the order help lists them: each is ./commands/<name>.js, loaded when it runs. */
 const COMMANDS: readonly string[] = [
@@ -128,6 +129,12 @@ export async function main(argv: string[]): Promise<number> {
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(cmd.usage + '\n');
     return 0;
+  }
+  try {
+    nodeCluster();
+  } catch (e) {
+    process.stderr.write(`vigil: ${(e as Error).message}\n`);
+    return 2;
   }
   try {
     return await cmd.run(rest);

@@ -15,6 +15,7 @@ import { colors, type Colors } from '../output/color.js';
 import { dnsRcodeName } from './dns.js';
 import type { DropReason, FlowEndpoint, FlowEnvelope, FlowRecord, FlowEventKind } from './flow-types.js';
 import type { LossReason } from '../pipeline/loss.js';
+import { hubbleNodeLabels } from '../util/node.js';
 
 /** A record's time from ns since the epoch. */
 export function flowTime(epochNs: bigint): string {
@@ -53,7 +54,8 @@ export function newFlowRecord(input: RecordInput): FlowRecord {
 
 /** One JSON line (no newline), Hubble's envelope, Vigil's fields included (--output json). */
 export function flowToJson(rec: FlowRecord): string {
-  const env: FlowEnvelope = { flow: rec, node_name: rec.node_name, time: rec.time };
+  const labels = hubbleNodeLabels();
+  const env: FlowEnvelope = { flow: labels.length ? { ...rec, node_labels: labels } : rec, node_name: rec.node_name, time: rec.time };
   return JSON.stringify(env);
 }
 
@@ -96,6 +98,8 @@ export function hubbleFlow(rec: FlowRecord): Record<string, unknown> {
   f.destination = hubbleEndpoint(rec.destination);
   f.Type = rec.Type;
   f.node_name = rec.node_name;
+  const labels = hubbleNodeLabels();
+  if (labels.length) f.node_labels = labels;
   if (rec.source_names) f.source_names = rec.source_names;
   if (rec.destination_names) f.destination_names = rec.destination_names;
   if (rec.l7) {

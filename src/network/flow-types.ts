@@ -246,7 +246,8 @@ export interface FlowRecord {
 
 /** The JSON line envelope, like `hubble observe -o json`. */
 export interface FlowEnvelope {
-  flow: FlowRecord;
+  /** With Hubble's node_labels (`key=value`) when the node has labels. */
+  flow: FlowRecord & { node_labels?: string[] };
   node_name: string;
   time: string;
 }

@@ -17,6 +17,7 @@ import type { FlowRecord } from '../network/flow-types.js';
 import { formatAlertJson, formatAlertText } from '../rules/output.js';
 import { l7Compact, l7Object } from '../l7/format.js';
 import { BootClock, formatTime, rfc3339Nano } from '../util/clock.js';
+import { envelopeExtras } from '../util/node.js';
 import { colors } from './color.js';
 import { PolicyEventFormatter } from './policy-events.js';
 import { maskEnvelopeLine } from './field-mask.js';
@@ -83,6 +84,7 @@ function sysJson(e: SysEvent, node: string): string {
     },
     node_name: node,
     time: rfc3339Nano(e.timeNs),
+    ...envelopeExtras(),
   });
 }
 
@@ -150,7 +152,7 @@ function unmaskedFormatter(format: EventOutput, o: EventFormatOptions, tetragon:
   const timed = (timeNs: bigint, line: string): string =>
     (o.timeFormat === undefined ? line : `${formatTime(timeNs, o.timeFormat)}: ${line}`);
   const l7Json = (e: EventOf<'l7'>): string => JSON.stringify({
-    l7: l7Object(e.record, (ns) => rfc3339Nano(clock.toEpochNs(ns))), node_name: node, time: rfc3339Nano(clock.toEpochNs(e.timeBootNs)),
+    l7: l7Object(e.record, (ns) => rfc3339Nano(clock.toEpochNs(ns))), node_name: node, time: rfc3339Nano(clock.toEpochNs(e.timeBootNs)), ...envelopeExtras(),
   });
   const lostText = (e: EventOf<'lost'>): string => tetragon.lostLine(e.loss.count, e.loss.sensor,
     clock.toEpochNs(e.timeBootNs), e.loss.reason);

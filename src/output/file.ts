@@ -11,6 +11,7 @@
 // (pid, tid, uid, comm, start) stands in.
 import { errnoName } from '../kernel/errno.js';
 import { rfc3339Nano } from '../util/clock.js';
+import { envelopeExtras } from '../util/node.js';
 import { rawShown, type FileEvent } from '../sensors/file-events.js';
 import { formatMode } from '../sensors/flags.js';
 import { escapeControls } from './tetragon.js';
@@ -50,7 +51,7 @@ export function fileBody(e: FileEvent, process: object): object {
 
 /** One json line's object: {"file":{...},"node_name":..,"time":..}. */
 export function fileJson(e: FileEvent, node: string, process: object = fileTaskJson(e)): object {
-  return { file: fileBody(e, process), node_name: node, time: rfc3339Nano(e.timeNs) };
+  return { file: fileBody(e, process), node_name: node, time: rfc3339Nano(e.timeNs), ...envelopeExtras() };
 }
 
 /** "= 3", "= 0", "= -2 ENOENT". */

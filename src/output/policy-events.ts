@@ -14,6 +14,7 @@
 // 64-bit integers are strings, as protojson writes int64/uint64.
 import { decodeOpenFlags, formatMode } from '../sensors/flags.js';
 import { formatTime, rfc3339Nano, type TimeFormat } from '../util/clock.js';
+import { envelopeExtras } from '../util/node.js';
 import { syscallName } from '../kernel/syscalls.js';
 import {
   TetragonFormatter, capabilityNames, tetragonCapabilityName, escapeControls, knownCapabilityNames, secureBitsNames, type FormatterOptions, type TetragonProcess,
@@ -336,7 +337,7 @@ export class PolicyEventFormatter {
       const keep = TETRAGON_FIELDS[key];
       body = Object.fromEntries(Object.entries(body).filter(([k]) => keep.has(k)));
     }
-    return JSON.stringify({ [key]: body, node_name: this.node, time: rfc3339Nano(e.timeNs) });
+    return JSON.stringify({ [key]: body, node_name: this.node, time: rfc3339Nano(e.timeNs), ...envelopeExtras() });
   }
 
   compact(e: PolicyEvent): string {

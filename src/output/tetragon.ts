@@ -36,7 +36,7 @@ import type { CriContainer } from '../process/cri.js';
 import type { EngineContainer } from '../process/engine-api.js';
 import { execId } from '../process/exec-id.js';
 import { FILE_OPS, rawShown } from '../sensors/file-events.js';
-import { nodeName } from '../util/node.js';
+import { envelopeExtras, envelopeExtrasJson, nodeName } from '../util/node.js';
 
 export { execId };
 
@@ -679,7 +679,7 @@ export class TetragonFormatter {
       const r = JSON.stringify(mask.apply(rest));
       if (r.length > 2) parts.push(r.slice(1, -1));
     }
-    return `{"${key}":{${parts.join(',')}},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"}`;
+    return `{"${key}":{${parts.join(',')}},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"${envelopeExtrasJson()}}`;
   }
 
   /** The event's process as JSON text, with the exec's binary_properties. */
@@ -710,7 +710,7 @@ export class TetragonFormatter {
       const r = JSON.stringify(rest);
       if (r.length > 2) tail = `,${r.slice(1, -1)}`;
     }
-    tail += `},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"}`;
+    tail += `},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"${envelopeExtrasJson()}}`;
     const bin = e.kind === 'exec' ? this.binaryProperties(p) : undefined;
     if (fragments && !bin) {
       const parts: (string | Buffer)[] = [`{"${key}":{"process":`, this.processBytes(p, e.kind === 'exit')];
@@ -932,7 +932,7 @@ export class TetragonFormatter {
   lostLine(count: number, sensor: string, timeNs: bigint, reason: LossReason = 'ring_full'): string {
     if (this.format === 'tetragon') return tetragonLostLine(count, this.node, timeNs);
     if (this.format === 'json') {
-      return JSON.stringify({ lost: { count, sensor, reason }, node_name: this.node, time: rfc3339Nano(timeNs) });
+      return JSON.stringify({ lost: { count, sensor, reason }, node_name: this.node, time: rfc3339Nano(timeNs), ...envelopeExtras() });
     }
     return `⚠️ lost ${count} ${sensor} events (${LOSS_REASON_TEXT[reason]})`;
   }
@@ -943,7 +943,7 @@ export class TetragonFormatter {
  * schema has (the sensor and reason go to stderr).
  */
 export function tetragonLostLine(count: number, node: string, timeNs: bigint): string {
-  return JSON.stringify({ rate_limit_info: { number_of_dropped_process_events: String(count) }, node_name: node, time: rfc3339Nano(timeNs) });
+  return JSON.stringify({ rate_limit_info: { number_of_dropped_process_events: String(count) }, node_name: node, time: rfc3339Nano(timeNs), ...envelopeExtras() });
 }
 
 /** Process texts kept (~2 KB each): the processes active now, not every one the process cache remembers. */
