@@ -760,11 +760,13 @@ static __always_inline __u32 open_mode_status(__u64 flags)
  * the syscall copied it), and is finished as any open: the opened file's
  * path, or a failed open's name made absolute and normalised.
  */
-static __always_inline bool open_filters_pass(long ret)
+static __always_inline bool open_filters_pass(struct trace_event_raw_sys_exit *ctx)
 {
-	if (!(vigil_filter_flags & VIGIL_FILTER_PATH))
-		return vigil_filter_pass();
-	if (!vigil_filter_task_pass() || (ret >= 0 && !file_top_allows(ret))) {
+	__u32 f = vigil_filter_flags;
+
+	if (!(f & VIGIL_FILTER_PATH))
+		return vigil_filter_pass_with(f);
+	if (!vigil_filter_task_pass_with(f) || (ctx->ret >= 0 && !file_top_allows(ctx->ret))) {
 		vigil_filter_count(false);
 		return false;
 	}
@@ -831,10 +833,8 @@ __noinline int file_open_send(long ret, __u32 syscall, __s32 nr)
 	SEC("tracepoint/syscalls/sys_exit_" #name)				\
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)			\
 	{									\
-		long ret = ctx->ret;						\
-										\
-		if (open_filters_pass(ret))					\
-			file_open_send(ret, sys, syscall_nr(ctx->id));		\
+		if (open_filters_pass(ctx))					\
+			file_open_send(ctx->ret, sys, syscall_nr(ctx->id));	\
 		return 0;							\
 	}
 

@@ -69,6 +69,33 @@ describe('in-kernel filters', () => {
     });
   }
 
+  test('uid: each of up to four users compared in the program; five go to the map', async () => {
+    const me = process.getuid?.() ?? 0;
+    for (const uids of [[54321, 54322, me], [54321, 54322, 54323, me], [54321, 54322, 54323, 54324, me]]) {
+      await withFilter({ uids }, ['filter_getppid'], (obj) => {
+        getppid(25);
+        assert.ok(filterCounts(obj.map('vigil_filter_counts')).passed >= 25n, `uids ${uids.join(',')} pass`);
+      });
+      await withFilter({ uids: uids.slice(0, -1) }, ['filter_getppid'], (obj) => {
+        getppid(25);
+        const c = filterCounts(obj.map('vigil_filter_counts'));
+        assert.ok(c.passed === 0n && c.dropped >= 25n, `uids ${uids.slice(0, -1).join(',')} drop: ${c.passed}/${c.dropped}`);
+      });
+    }
+  });
+
+  test('countDropped: false: a dropped event is not counted, a passing one still is', async () => {
+    await withFilter({ uids: [54321], countDropped: false }, ['filter_getppid'], (obj) => {
+      getppid(25);
+      assert.deepEqual(filterCounts(obj.map('vigil_filter_counts')), { passed: 0n, dropped: 0n });
+    });
+    await withFilter({ uids: [process.getuid?.() ?? 0], countDropped: false }, ['filter_getppid'], (obj) => {
+      getppid(25);
+      const c = filterCounts(obj.map('vigil_filter_counts'));
+      assert.ok(c.passed >= 25n && c.dropped === 0n, `${c.passed}/${c.dropped}`);
+    });
+  });
+
   test('path prefix and pid tree: children forked after start follow their parent', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-filter-'));
     const inside = path.join(dir, 'watched');

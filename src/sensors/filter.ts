@@ -35,6 +35,11 @@ export interface FilterOptions {
    * --include-self; a library user who traces itself leaves it off.
    */
   excludeSelf?: boolean;
+  /**
+   * Count the events the filters drop (filterCounts().dropped; default true). Off, a rejected event
+   * costs only the test that rejects it: for streams that show no such count (`vigil observe`).
+   */
+  countDropped?: boolean;
 }
 
 const FLAG_MAP_NAMES = ['vigil_filter_pids', 'vigil_filter_uids', 'vigil_filter_comms', 'vigil_filter_cgroups',
@@ -205,6 +210,7 @@ export class FilterSet implements Disposable {
     const c: Record<string, ConstantValue> = {
       vigil_filter_flags: this.flags, vigil_filter_self: this.options.excludeSelf ? this.selfTgid : 0,
     };
+    if (this.options.countDropped === false) c.vigil_filter_count_dropped = 0;
     // A few uids are compared in the program, without the map (filter.h).
     const uids = [...new Set(this.options.uids ?? [])];
     if (uids.length > 0 && uids.length <= INLINE_UIDS) {

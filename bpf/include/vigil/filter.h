@@ -20,9 +20,11 @@
  * one comparison: vigil_tracked is read only while such a helper lives
  * (vigil_self_children counts them).
  *
- * A filtered-out event costs a few map lookups; it is counted in
- * vigil_filter_counts (per CPU: [VIGIL_FILTER_PASSED], [VIGIL_FILTER_DROPPED])
- * and never reaches user space.
+ * A filtered-out event costs a few map lookups; it never reaches user
+ * space. What passes is counted in vigil_filter_counts (per CPU:
+ * [VIGIL_FILTER_PASSED]); what is dropped too ([VIGIL_FILTER_DROPPED]) unless
+ * vigil_filter_count_dropped is 0, which leaves a rejected event nothing to
+ * do but the test that rejected it (a stream that shows no such count).
  */
 #ifndef __VIGIL_FILTER_H
 #define __VIGIL_FILTER_H
@@ -86,6 +88,8 @@ const volatile __u32 vigil_filter_uid_count = 0;
 const volatile __u32 vigil_filter_uid_list[VIGIL_FILTER_INLINE_UIDS] = {};
 /* Vigil's own thread group id: its events (and its helpers') are dropped. 0: kept. */
 const volatile __u32 vigil_filter_self = 0;
+/* 0: events the filters drop are not counted (vigil_filter_counts[VIGIL_FILTER_DROPPED] stays 0). */
+const volatile __u32 vigil_filter_count_dropped = 1;
 
 VIGIL_KEYED_MAP(vigil_filter_pids, BPF_MAP_TYPE_HASH, VIGIL_FILTER_MAX_VALUES, __u32, __u8);
 
@@ -128,14 +132,17 @@ static __always_inline bool vigil_filter_is_self(__u32 tgid)
 
 static __always_inline bool vigil_filter_count(bool pass)
 {
-	vigil_count(&vigil_filter_counts, pass ? VIGIL_FILTER_PASSED : VIGIL_FILTER_DROPPED);
+	if (pass || vigil_filter_count_dropped)
+		vigil_count(&vigil_filter_counts, pass ? VIGIL_FILTER_PASSED : VIGIL_FILTER_DROPPED);
 	return pass;
 }
 
-/* The task-level filters (everything but paths), for the current task. */
-static __always_inline bool vigil_filter_task_pass(void)
+/* The task-level filters (everything but paths), for the current task,
+ * with f = vigil_filter_flags. A load-time constant is read once: each read
+ * of a const volatile is a load the program keeps, although the verifier
+ * knows its value and prunes the branches on it. */
+static __always_inline bool vigil_filter_task_pass_with(__u32 f)
 {
-	__u32 f = vigil_filter_flags;
 	__u32 tgid;
 
 	/* The uid first: the cheapest test that rejects (one comparison for a
@@ -143,12 +150,16 @@ static __always_inline bool vigil_filter_task_pass(void)
 	if (f & VIGIL_FILTER_UID) {
 		__u32 uid = (__u32)bpf_get_current_uid_gid();
 
-		if (vigil_filter_uid_count) {
-			bool hit = false;
+		__u32 n = vigil_filter_uid_count;
 
-			for (int i = 0; i < VIGIL_FILTER_INLINE_UIDS; i++)
-				hit |= i < vigil_filter_uid_count && vigil_filter_uid_list[i] == uid;
-			if (!hit)
+		if (n) {
+			/* Short-circuited on the load-time count, so the
+			 * verifier prunes the comparisons past it: one user
+			 * is one comparison. */
+			if (uid != vigil_filter_uid_list[0] &&
+			    (n < 2 || uid != vigil_filter_uid_list[1]) &&
+			    (n < 3 || uid != vigil_filter_uid_list[2]) &&
+			    (n < 4 || uid != vigil_filter_uid_list[3]))
 				return false;
 		} else if (!bpf_map_lookup_elem(&vigil_filter_uids, &uid)) {
 			return false;
@@ -188,12 +199,22 @@ static __always_inline bool vigil_filter_task_pass(void)
 	return true;
 }
 
-/* Task filters, counted: call once per candidate event. */
+static __always_inline bool vigil_filter_task_pass(void)
+{
+	return vigil_filter_task_pass_with(vigil_filter_flags);
+}
+
+/* Task filters, counted, with f = vigil_filter_flags: call once per candidate event. */
+static __always_inline bool vigil_filter_pass_with(__u32 f)
+{
+	if (!f && !vigil_filter_self)
+		return true;
+	return vigil_filter_count(vigil_filter_task_pass_with(f));
+}
+
 static __always_inline bool vigil_filter_pass(void)
 {
-	if (!vigil_filter_flags && !vigil_filter_self)
-		return true;
-	return vigil_filter_count(vigil_filter_task_pass());
+	return vigil_filter_pass_with(vigil_filter_flags);
 }
 
 /* The task-level filters on a process given by its values (tgid, uid as

@@ -362,7 +362,8 @@ export function observeOptions(values: ObserveFlagValues, files: boolean, flows 
     filter: {
       pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms,
       binaryPrefixes: absolutePrefixes('--binary', values.binary), pathPrefixes,
-      excludeSelf: !values['include-self'],
+      // The stream shows no count of what the filters drop: a rejected event costs only its test.
+      excludeSelf: !values['include-self'], countDropped: false,
     },
     container,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'], DEFAULT_OUTPUT_BUFFER),
