@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { haveCommand } from './peers.js';
-import { runTraced, type StormOptions, type TracedRun, type Tracer } from './storm.js';
+import { runTraced, type ProgStat, type StormOptions, type TracedRun, type Tracer } from './storm.js';
 import {
   bpftraceExecs, bpftraceNever, bpftraceOpens, execsnoop, NOBODY_UID, opensnoop, SLIM_FIELDS, strace, vigilExec, vigilFiles,
   vigilFilesSlim, vigilIdlePath, vigilIdleUid,
@@ -317,6 +317,7 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
         parts.idle ? inPrograms(totals, uid.name, never.name, 'no more', 1) : '',
         parts.idle ? inPrograms(totals, pathIdle.name, never.name, 'no more', 1) : '',
       ].filter(Boolean);
+      if (parts.idle) lines.push(...await sideBySide([uid, pathIdle], never, storm, cfg));
       if (lines.length) out.push(...lines, '');
       cfg.log(`open storm, bpf stats: ${((Date.now() - t2) / 1000).toFixed(0)} s`);
     }
@@ -494,6 +495,39 @@ async function whereTheTimeGoes(diag: Row[], storm: StormOptions, res: Map<strin
     { title: 'rest' },
   ], rows), '');
   return totals;
+}
+
+/**
+ * The idle goal paired within each loop: each of Vigil's idle tracers attached together with the peer's
+ * always-false probe, so both programs see the same opens on the same machine at the same moment; per
+ * run, the ratio of their BPF run times per open; the median ratio with its spread.
+ */
+async function sideBySide(tracers: Tracer[], peer: Tracer, storm: StormOptions, cfg: StormBenchConfig): Promise<string[]> {
+  if (!haveCommand('bpftrace')) return [];
+  const lines: string[] = [];
+  const perOpen = (progs: ProgStat[] | undefined, n: number): number => (progs ?? []).reduce((a, p) => a + p.runTimeNs, 0) / n;
+  const previous = readFileSync(STATS_SYSCTL, 'utf8').trim();
+  try {
+    writeFileSync(STATS_SYSCTL, '1');
+    for (const t of tracers) {
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      for (let i = 0; i < (cfg.statsRepeat ?? 1); i++) {
+        const r = await runTraced(t, { storm, tracerCpu: cfg.tracerCpu, progStats: true, companion: peer });
+        ours.push(perOpen(r.progs, r.storm.iterations));
+        theirs.push(perOpen(r.companionProgs, r.storm.iterations));
+      }
+      const ratios = ours.map((x, i) => x / theirs[i]!);
+      const ratio = medianOf(ratios);
+      cfg.log(`side by side, ${t.name} and ${peer.name}: ratios ${ratios.map((x) => x.toFixed(2)).join(' ')}`);
+      lines.push(`- Side by side (both attached to the same loop, ${ratios.length} runs): ${t.name} ` +
+        `${count(medianOf(ours))} ns per open, ${peer.name} ${count(medianOf(theirs))} ns; ratio per run median ` +
+        `${ratio.toFixed(2)} (${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}) (no more: ${verdict(ratio <= 1)}).`);
+    }
+  } finally {
+    writeFileSync(STATS_SYSCTL, previous);
+  }
+  return lines;
 }
 
 /** A goal restated on the programs' own time, which the machine's drift disturbs far less. */

@@ -172,6 +172,8 @@ export interface TracedRun {
   tracerCpuSeconds?: number;
   /** Per-program deltas over the loop, when BPF stats were on. */
   progs?: ProgStat[];
+  /** The same for RunOptions.companion, attached to the same loop. */
+  companionProgs?: ProgStat[];
   notes: string[];
 }
 
@@ -186,6 +188,11 @@ export interface RunOptions {
    * off its CPU that long, and stopping it then drops what it had not written yet.
    */
   quietMs?: number;
+  /**
+   * A second tracer attached to the same loop at the same time (its output discarded), for
+   * progStats of both over one loop: the two programs' times are then paired run by run.
+   */
+  companion?: Tracer;
 }
 
 /** Whether the process is blocked in epoll_wait: a libbpf-tools tool in its perf-buffer poll loop, i.e. attached. */
@@ -319,6 +326,7 @@ export async function runTraced(tracer: Tracer | undefined, o: RunOptions): Prom
   const out = `/dev/shm/vigil-bench-${process.pid}-${++runs}.out`;
   const stormTimeout = o.storm.durationMs + 30_000;
   let p: Proc | undefined;
+  let q: Proc | undefined;
   try {
     if (!tracer) {
       storm.start();
@@ -336,11 +344,26 @@ export async function runTraced(tracer: Tracer | undefined, o: RunOptions): Prom
     }
     const proc = p;
     await proc.until(tracer.name, () => tracer.ready(proc, out), 30_000);
+    const other = o.companion;
+    if (other) {
+      const otherOut = `${out}.companion`;
+      const fd = openSync(other.sink === 'file' ? otherOut : '/dev/null', 'w');
+      try {
+        const [cmd, ...args] = other.argv(target, otherOut);
+        q = Proc.start(cmd!, args, o.tracerCpu, other.env, fd);
+      } finally {
+        closeSync(fd);
+      }
+      const companion = q;
+      await companion.until(other.name, () => other.ready(companion, otherOut), 30_000);
+    }
     const progs0 = o.progStats ? progStats(proc.pid) : [];
+    const other0 = o.progStats && q ? progStats(q.pid) : [];
     const cpu0 = proc.cpuSeconds();
     storm.start();
     const report = await storm.finished(stormTimeout);
     const progs = o.progStats ? progDeltas(progs0, progStats(proc.pid)) : undefined;
+    const companionProgs = o.progStats && q ? progDeltas(other0, progStats(q.pid)) : undefined;
     // The tracer may still be writing what it received: wait until its output
     // has not grown for quietMs (bounded; the peers poll every 100 ms), then stop it.
     if (tracer.sink !== 'null') {
@@ -369,11 +392,14 @@ export async function runTraced(tracer: Tracer | undefined, o: RunOptions): Prom
       lost: tracer.lost?.(proc, out),
       tracerCpuSeconds: cpu,
       progs,
+      companionProgs,
       notes,
     };
   } finally {
     storm.kill();
+    q?.kill();
     p?.kill();
     rmSync(out, { force: true });
+    rmSync(`${out}.companion`, { force: true });
   }
 }

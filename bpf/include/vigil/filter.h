@@ -161,8 +161,13 @@ static __always_inline bool vigil_filter_task_pass_with(__u32 f)
 			    (n < 3 || uid != vigil_filter_uid_list[2]) &&
 			    (n < 4 || uid != vigil_filter_uid_list[3]))
 				return false;
-		} else if (!bpf_map_lookup_elem(&vigil_filter_uids, &uid)) {
-			return false;
+		} else {
+			/* A copy for the key: the inline comparisons keep
+			 * uid in a register (no spill on their path). */
+			__u32 key = uid;
+
+			if (!bpf_map_lookup_elem(&vigil_filter_uids, &key))
+				return false;
 		}
 	}
 	tgid = bpf_get_current_pid_tgid() >> 32;
