@@ -9,7 +9,7 @@ import { MAX_PENDING, type ConnParser, type L7Pair, type ParserOptions } from '.
 const METHODS = /^(GET|POST|PUT|HEAD|DELETE|PATCH|OPTIONS|CONNECT|TRACE) (\S+) HTTP\/(1\.[01])$/;
 const STATUS = /^HTTP\/(1\.[01]) (\d{3})(?: .*)?$/;
 /** Most headers a record keeps of a message. */
-const MAX_HEADERS = 32;
+export const MAX_HEADERS = 32;
 const MAX_VALUE = 256;
 
 type Body = { kind: 'none' } | { kind: 'length'; n: number } | { kind: 'chunked' } | { kind: 'close' };
@@ -165,7 +165,7 @@ function bodyOf(h: Record<string, string>): Body | undefined {
 }
 
 /** Values a record keeps, cut to MAX_VALUE. */
-function kept(h: Record<string, string>): Record<string, string> {
+export function kept(h: Record<string, string>): Record<string, string> {
   const o: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) o[k] = v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}...` : v;
   return o;

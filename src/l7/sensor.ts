@@ -11,17 +11,18 @@ import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sen
 import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
   VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
-  VIGIL_L7_PROTO_REDIS, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
+  VIGIL_L7_PROTO_REDIS, VIGIL_L7_PROTO_HTTP2, VIGIL_L7_PROTO_KAFKA, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
   VIGIL_L7_ROLE_SERVER, vigilL7Hist, vigilL7HistKey,
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
-import type { L7Protocol, L7Record } from './types.js';
+import { L7_WIRES, WIRE_PROTOCOLS, type L7Protocol, type L7Record, type L7Wire } from './types.js';
 
-const PROTO_IDS: Record<L7Protocol, number> = {
-  http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL, mysql: VIGIL_L7_PROTO_MYSQL,
+const PROTO_IDS: Record<L7Wire, number> = {
+  http: VIGIL_L7_PROTO_HTTP, http2: VIGIL_L7_PROTO_HTTP2, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL,
+  mysql: VIGIL_L7_PROTO_MYSQL, kafka: VIGIL_L7_PROTO_KAFKA,
 };
-const PROTO_NAMES = new Map<number, L7Protocol>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Protocol]));
+const PROTO_NAMES = new Map<number, L7Wire>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Wire]));
 
 /** The calls followed, by tracepoint name: [entry program, tracepoint]. */
 const CALLS: readonly [string, string][] = [
@@ -119,7 +120,8 @@ export class L7Sensor extends Sensor {
     const calls = CALLS.filter(([, tp]) => existsSync(`${tracefs}/events/syscalls/sys_enter_${tp}`));
     if (calls.length === 0) throw new NotSupportedError('syscall tracepoints', 'no socket read/write tracepoints here');
     let mask = 0;
-    for (const p of o.protocols) mask |= 1 << PROTO_IDS[p];
+    // The wire protocols that carry the records asked for (http: HTTP/1.x and HTTP/2; grpc: HTTP/2).
+    for (const w of L7_WIRES) if (WIRE_PROTOCOLS[w].some((p) => o.protocols.has(p))) mask |= 1 << PROTO_IDS[w];
     const hist = o.histograms !== undefined;
     if (hist && !o.protocols.has('http')) throw new RangeError('l7 sensor: histograms are of http');
     const endpoints = o.histograms?.maxEndpoints ?? DEFAULT_MAX_ENDPOINTS;
