@@ -5,11 +5,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { L7Sensor, type L7SensorOptions } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, openFdCount, waitFor } from './helpers.js';
 import { jsonLines, observeRun, runVigil } from './observe-util.js';
-import { mariadb, nginx, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
+import { grpcServer, greeterProto, mariadb, modulePath, nginx, nodeHttp2, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
 import { bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
 
 /** Records of the server side of `port`, as "KEY STATUS" counts. */
@@ -311,6 +313,67 @@ s.close()`]);
       assert.deepEqual([...new Set(records.filter((r) => r.role === 'client').map((r) => r.comm))].sort(), ['mariadb', 'python3']);
       assert.equal(records.find((r) => r.role === 'server' && r.status === '42000')?.mysql?.code, 1064);
       assert.doesNotMatch(JSON.stringify(records.map((r) => r.target)), /alice/);
+    });
+  });
+
+  test('HTTP/2 (h2c): the node:http2 client and server, sequential and concurrent streams; client and server agree', async () => {
+    await traced(nodeHttp2, ['http'], async (srv, records) => {
+      const client = path.join(suite.tmp, 'h2-client.cjs');
+      writeFileSync(client, `const http2 = require('node:http2');
+const c = http2.connect('http://127.0.0.1:${srv.port}');
+const get = (p) => new Promise((ok, fail) => {
+  const r = c.request({ ':path': p, authorization: 'Bearer s3cret' });
+  r.on('response', () => {}); r.resume(); r.on('end', ok); r.on('error', fail); r.end();
+});
+(async () => {
+  for (const p of ['/users/1', '/users/2?token=secret', '/fail', '/nothing', '/users/3']) await get(p);
+  await Promise.all(['/users/4', '/users/5', '/users/6'].map(get));
+  c.close();
+})().catch((e) => { console.error(e.message); process.exit(1); });
+`);
+      run(process.execPath, [client]);
+      assert.ok(await waitFor(() => records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port).length >= 16, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      const key = (r: L7Record): string => `${r.protocol} ${r.http?.version} ${r.method} ${r.route}`;
+      assert.deepEqual(counts(records, srv.port, 'server', key), {
+        'http 2 GET /users/{id} 200': 6, 'http 2 GET /fail 500': 1, 'http 2 GET /nothing 404': 1,
+      });
+      assert.deepEqual(counts(records, srv.port, 'client', key), counts(records, srv.port, 'server', key));
+      const mine = records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port);
+      assert.deepEqual(mine.filter((r) => r.target?.includes('token')).map((r) => r.target), ['/users/2?token=?', '/users/2?token=?']);
+      assert.ok(mine.every((r) => r.http?.requestHeaders.authorization === '[redacted]'));
+      assert.deepEqual(mine.filter((r) => r.error).map((r) => `${r.role} ${r.status}`).sort(), ['client 404', 'client 500', 'server 500']);
+      for (const r of mine) assert.ok(r.endBootNs > r.startBootNs, `${r.role} ${r.target}: ends after it starts`);
+    });
+  });
+
+  test('gRPC: a @grpc/grpc-js server and client, unary calls OK and NOT_FOUND; service, method and grpc-status', async () => {
+    await traced(grpcServer, ['grpc'], async (srv, records) => {
+      const client = path.join(suite.tmp, 'grpc-client.cjs');
+      writeFileSync(client, `const grpc = require(${JSON.stringify(modulePath('@grpc/grpc-js'))});
+const loader = require(${JSON.stringify(modulePath('@grpc/proto-loader'))});
+const demo = grpc.loadPackageDefinition(loader.loadSync(${JSON.stringify(greeterProto(suite.tmp))})).demo;
+const c = new demo.Greeter('127.0.0.1:${srv.port}', grpc.credentials.createInsecure());
+const call = (name) => new Promise((ok) => c.SayHello({ name }, (err) => ok(err ? err.code : 0)));
+(async () => {
+  const codes = [];
+  for (const n of ['ann', 'bob', 'missing', 'cid', 'missing']) codes.push(await call(n));
+  console.log(codes.join(','));
+  c.close();
+})();
+`);
+      assert.equal(run(process.execPath, [client]).trim(), '0,0,5,0,5');
+      assert.ok(await waitFor(() => records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port).length >= 10, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      const key = (r: L7Record): string => `${r.protocol} ${r.grpc?.service}/${r.grpc?.method} ${r.error}`;
+      assert.deepEqual(counts(records, srv.port, 'server', key), {
+        'grpc demo.Greeter/SayHello false 0': 3, 'grpc demo.Greeter/SayHello false 5': 2,
+      });
+      assert.deepEqual(counts(records, srv.port, 'client', key), {
+        'grpc demo.Greeter/SayHello false 0': 3, 'grpc demo.Greeter/SayHello true 5': 2,
+      });
+      const failed = records.filter((r) => r.status === 5);
+      assert.ok(failed.every((r) => r.grpc?.message === '[redacted]' && r.target === '/demo.Greeter/SayHello'));
     });
   });
 

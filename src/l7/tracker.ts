@@ -63,9 +63,10 @@ export class L7Tracker {
   data(d: L7Data): void {
     if (!WIRE_PROTOCOLS[d.protocol].some((p) => this.o.protocols.has(p))) return;
     let c = this.conns.get(d.conn);
-    // A socket's address reused by a new connection whose predecessor's close was not seen.
-    if (c && (c.protocol !== d.protocol || c.last.remote.port !== d.remote.port || c.last.local.port !== d.local.port ||
-      c.last.remote.ip !== d.remote.ip)) {
+    // A socket's address reused by a new connection whose predecessor's close was not seen. A local
+    // port of 0 is the same connection's last reads after a reset unbound its socket (a GOAWAY read then).
+    if (c && (c.protocol !== d.protocol || c.last.remote.port !== d.remote.port ||
+      (c.last.local.port !== d.local.port && d.local.port !== 0) || c.last.remote.ip !== d.remote.ip)) {
       this.end(d.conn, c);
       c = undefined;
     }
