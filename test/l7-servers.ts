@@ -194,3 +194,28 @@ s.bindAsync('127.0.0.1:' + process.argv[2], grpc.ServerCredentials.createInsecur
   const port = await freePort();
   return serve([process.execPath, script, String(port)], port, 'grpc-js server');
 }
+
+/**
+ * A stand-in for a Kafka broker (none is packaged): a Node TCP server that answers each
+ * length-prefixed request with the response of its correlation id among `responses` (bytes
+ * the test made), none for the others (a produce with acks=0).
+ */
+export async function kafkaReplay(tmp: string, responses: Buffer[]): Promise<Server> {
+  const script = path.join(tmp, 'kafka-replay.cjs');
+  writeFileSync(script, `const net = require('node:net');
+const answers = new Map(process.argv.slice(3).map((h) => Buffer.from(h, 'hex')).map((b) => [b.readInt32BE(4), b]));
+net.createServer((s) => {
+  let buf = Buffer.alloc(0);
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 12 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const answer = answers.get(buf.readInt32BE(8));
+      buf = buf.subarray(4 + buf.readUInt32BE(0));
+      if (answer) s.write(answer);
+    }
+  });
+}).listen(Number(process.argv[2]), '127.0.0.1');
+`);
+  const port = await freePort();
+  return serve([process.execPath, script, String(port), ...responses.map((r) => r.toString('hex'))], port, 'kafka replay server');
+}

@@ -11,8 +11,9 @@ import { L7Sensor, type L7SensorOptions } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, openFdCount, waitFor } from './helpers.js';
 import { jsonLines, observeRun, runVigil } from './observe-util.js';
-import { grpcServer, greeterProto, mariadb, modulePath, nginx, nodeHttp2, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
+import { grpcServer, greeterProto, kafkaReplay, mariadb, modulePath, nginx, nodeHttp2, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
 import { bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
+import { fetchRequest, fetchResponse, produceRequest, produceResponse } from './kafka-bytes.js';
 
 /** Records of the server side of `port`, as "KEY STATUS" counts. */
 function counts(records: readonly L7Record[], port: number, role: 'server' | 'client', key: (r: L7Record) => string):
@@ -374,6 +375,37 @@ const call = (name) => new Promise((ok) => c.SayHello({ name }, (err) => ok(err 
       });
       const failed = records.filter((r) => r.status === 5);
       assert.ok(failed.every((r) => r.grpc?.message === '[redacted]' && r.target === '/demo.Greeter/SayHello'));
+    });
+  });
+
+  test('Kafka: requests and responses encoded by kafkajs, over loopback to a replaying peer (no broker is packaged)', async () => {
+    const requests = [await produceRequest(1, ['orders']), await produceRequest(2, ['audit'], 0), await fetchRequest(3, ['orders']),
+      await produceRequest(4, ['missing'])];
+    const responses = [produceResponse(1, [['orders', 0]]), fetchResponse(3, 'orders', 0, Buffer.alloc(30000, 1)),
+      produceResponse(4, [['missing', 3]])];
+    await traced((tmp) => kafkaReplay(tmp, responses), ['kafka'], async (srv, records) => {
+      const client = path.join(suite.tmp, 'kafka-client.cjs');
+      // One request per write, each awaited (but the acks=0 produce) before the next.
+      writeFileSync(client, `const net = require('node:net');
+const reqs = process.argv.slice(2).map((h) => Buffer.from(h, 'hex'));
+const s = net.connect(${srv.port}, '127.0.0.1', async () => {
+  let buf = Buffer.alloc(0);
+  let wake = () => {};
+  s.on('data', (d) => { buf = Buffer.concat([buf, d]); wake(); });
+  const answer = () => new Promise((ok) => { const check = () => {
+    if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) { buf = buf.subarray(4 + buf.readUInt32BE(0)); ok(); } else wake = check; }; check(); });
+  for (const [i, r] of reqs.entries()) { s.write(r); if (i !== 1) await answer(); }
+  s.end();
+});
+`);
+      run(process.execPath, [client, ...requests.map((r) => r.toString('hex'))]);
+      assert.ok(await waitFor(() => records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port).length >= 6, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      const key = (r: L7Record): string => `${r.method} ${r.target} ${r.kafka?.correlationId}`;
+      const want = { 'Produce orders 1 OK': 1, 'Fetch orders 3 OK': 1, 'Produce missing 4 UNKNOWN_TOPIC_OR_PARTITION': 1 };
+      assert.deepEqual(counts(records, srv.port, 'client', key), want);
+      assert.deepEqual(counts(records, srv.port, 'server', key), want);
+      assert.equal(records.find((r) => r.method === 'Fetch')?.responseBytes, responses[1]!.length);
     });
   });
 
