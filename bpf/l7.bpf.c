@@ -48,8 +48,10 @@ const volatile __u32 protocols = (1 << VIGIL_L7_PROTO_HTTP) | (1 << VIGIL_L7_PRO
 
 /* Keep HTTP latency histograms per endpoint in the kernel (map l7_hist). */
 const volatile __u32 hist_http = 0;
-/* Send the calls' records to the ring (off: histograms only, nothing per call). */
-const volatile __u32 send_records = 1;
+/* The protocols (bits of enum vigil_l7_proto) whose calls' records go to the
+ * ring: all by default; none for histograms only; HTTP/2's alone beside the
+ * HTTP/1.x histograms (`vigil top http`). */
+const volatile __u32 send_records = ~0u;
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -743,7 +745,7 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 		goto out;
 	if (hist_http && c->proto == VIGIL_L7_PROTO_HTTP && c->role != VIGIL_L7_ROLE_UNKNOWN)
 		l7_http_hist(key, c->role, ret);
-	if (!send_records)
+	if (!(send_records & (1u << c->proto)))
 		goto out;
 	ev = &sc->ev;
 	ev->kind = VIGIL_L7_DATA;
@@ -823,7 +825,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (hist_http)
 		bpf_map_delete_elem(&l7_exch, &key);
 	/* User space holds state only for connections it got data of. */
-	if (proto == VIGIL_L7_PROTO_UNKNOWN || proto == VIGIL_L7_PROTO_NONE || !send_records)
+	if (proto == VIGIL_L7_PROTO_UNKNOWN || proto == VIGIL_L7_PROTO_NONE || !(send_records & (1u << (proto & 15))))
 		return 0;
 	sc = bpf_map_lookup_elem(&l7_scratch, &zero);
 	if (!sc)

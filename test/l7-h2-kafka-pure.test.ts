@@ -10,6 +10,8 @@ import { Http2Parser, grpcError, grpcOfHttp, grpcPath } from '../src/l7/http2.js
 import { KafkaParser, kafkaError, parseKafkaRequest, parseKafkaResponse } from '../src/l7/kafka.js';
 import { L7Tracker, type L7Data } from '../src/l7/tracker.js';
 import { metricOf } from '../src/l7/metrics.js';
+import { LatencyHistogram } from '../src/l7/histogram.js';
+import { HttpTopTable, RecordHistograms } from '../src/cli/top-http.js';
 import type { L7Record } from '../src/l7/types.js';
 import { run } from './l7-calls.js';
 import { fetchRequest, fetchResponse, kafka, produceRequest, produceResponse } from './kafka-bytes.js';
@@ -228,5 +230,27 @@ describe('Kafka (bytes from kafkajs\'s encoders)', () => {
     assert.deepEqual(metricOf(records[1]!), ['rpc.client.duration', { 'rpc.system': 'grpc', 'rpc.service': 'demo.Greeter',
       'rpc.method': 'SayHello', 'rpc.grpc.status_code': '14', 'server.address': '127.0.0.1', 'server.port': '9092' }]);
     assert.equal(metricOf({ ...records[1]!, role: 'server' })?.[0], 'rpc.server.duration');
+  });
+});
+
+describe('vigil top http: HTTP/2 and gRPC endpoints from records', () => {
+  test('records make endpoint histograms beside the kernel\'s; beyond the bound they are counted in the overflow', () => {
+    const h = new RecordHistograms(2);
+    const rec = (path: string, role: 'server' | 'client', error = false): L7Record => ({
+      protocol: 'grpc', role, pid: 1, tid: 1, comm: 'node', cgroupId: 0n, local: { ip: '127.0.0.1', port: role === 'server' ? 50051 : 40000 },
+      remote: { ip: '127.0.0.1', port: role === 'server' ? 40000 : 50051 }, startBootNs: 0n, endBootNs: 2_000_000n, requestBytes: 1,
+      responseBytes: 1, method: 'M', target: path, route: path, status: error ? 5 : 0, error,
+    });
+    for (let i = 0; i < 3; i++) h.add(rec('/a.S/M', 'server'));
+    h.add(rec('/a.S/M', 'client', true));
+    h.add(rec('/a.S/N', 'server'));
+    const empty = { endpoints: [], overflow: { count: 0, errors: 0, sumNs: 0n, hist: new LatencyHistogram() }, overflowed: 0n };
+    const rows = new HttpTopTable().take(h.merged(empty));
+    assert.deepEqual(rows.map((r) => [r.role, r.service, r.method, r.route, r.requests, r.errors]), [
+      ['server', 'node:50051', 'GRPC', '/a.S/M', 3, 0],
+      ['other', '(other endpoints)', '', '', 1, 0],
+      ['client', 'node->127.0.0.1:50051', 'GRPC', '/a.S/M', 1, 1],
+    ]);
+    assert.equal(h.merged(empty).overflowed, 1n);
   });
 });

@@ -219,3 +219,21 @@ net.createServer((s) => {
   const port = await freePort();
   return serve([process.execPath, script, String(port), ...responses.map((r) => r.toString('hex'))], port, 'kafka replay server');
 }
+
+/** A @grpc/grpc-js client script: SayHello for ann, bob, missing, cid, missing in turn; prints the codes ("0,0,5,0,5"). */
+export function grpcClient(tmp: string, port: number): string {
+  const script = path.join(tmp, 'grpc-client.cjs');
+  writeFileSync(script, `const grpc = require(${JSON.stringify(modulePath('@grpc/grpc-js'))});
+const loader = require(${JSON.stringify(modulePath('@grpc/proto-loader'))});
+const demo = grpc.loadPackageDefinition(loader.loadSync(${JSON.stringify(greeterProto(tmp))})).demo;
+const c = new demo.Greeter('127.0.0.1:${port}', grpc.credentials.createInsecure());
+const call = (name) => new Promise((ok) => c.SayHello({ name }, (err) => ok(err ? err.code : 0)));
+(async () => {
+  const codes = [];
+  for (const n of ['ann', 'bob', 'missing', 'cid', 'missing']) codes.push(await call(n));
+  console.log(codes.join(','));
+  c.close();
+})();
+`);
+  return script;
+}

@@ -11,7 +11,7 @@ import { L7Sensor, type L7SensorOptions } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, openFdCount, waitFor } from './helpers.js';
 import { jsonLines, observeRun, runVigil } from './observe-util.js';
-import { grpcServer, greeterProto, kafkaReplay, mariadb, modulePath, nginx, nodeHttp2, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
+import { grpcClient, grpcServer, kafkaReplay, mariadb, nginx, nodeHttp2, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
 import { bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
 import { fetchRequest, fetchResponse, produceRequest, produceResponse } from './kafka-bytes.js';
 
@@ -213,6 +213,21 @@ s.close()`]);
     assert.ok(rows[0]!.p50Ns > 0 && rows[0]!.p50Ns <= rows[0]!.p99Ns);
   });
 
+  test('vigil top http -o json: gRPC endpoints (HTTP/2, from records) beside the kernel\'s HTTP/1.x histograms', async () => {
+    const srv = await grpcServer(suite.tmp);
+    servers.push(srv);
+    const client = grpcClient(suite.tmp, srv.port);
+    const r = await runVigil(['top', 'http', '-o', 'json', '--duration', '3'], () => {
+      assert.equal(run(process.execPath, [client]).trim(), '0,0,5,0,5');
+    }, { ready: 'counting http' }).finally(() => srv.stop());
+    assert.equal(r.code, 0, r.stderr);
+    const [frame] = jsonLines(r.stdout) as { rows: { role: string; service: string; method: string; route: string; requests: number;
+      errors: number }[] }[];
+    const rows = frame!.rows.filter((x) => x.service.endsWith(`:${srv.port}`)).map((x) => [x.role, x.method, x.route, x.requests, x.errors]);
+    // NOT_FOUND is the client's error, not the server's (OpenTelemetry's rule for gRPC).
+    assert.deepEqual(rows.sort(), [['client', 'GRPC', '/demo.Greeter/SayHello', 5, 2], ['server', 'GRPC', '/demo.Greeter/SayHello', 5, 0]]);
+  });
+
   test('kernel histograms: exact counts and errors per endpoint (as the records), quantiles within the client\'s time', async () => {
     await traced(pythonHttp, ['http'], async (srv, records, sensor) => {
       const base = `http://127.0.0.1:${srv.port}`;
@@ -350,19 +365,7 @@ const get = (p) => new Promise((ok, fail) => {
 
   test('gRPC: a @grpc/grpc-js server and client, unary calls OK and NOT_FOUND; service, method and grpc-status', async () => {
     await traced(grpcServer, ['grpc'], async (srv, records) => {
-      const client = path.join(suite.tmp, 'grpc-client.cjs');
-      writeFileSync(client, `const grpc = require(${JSON.stringify(modulePath('@grpc/grpc-js'))});
-const loader = require(${JSON.stringify(modulePath('@grpc/proto-loader'))});
-const demo = grpc.loadPackageDefinition(loader.loadSync(${JSON.stringify(greeterProto(suite.tmp))})).demo;
-const c = new demo.Greeter('127.0.0.1:${srv.port}', grpc.credentials.createInsecure());
-const call = (name) => new Promise((ok) => c.SayHello({ name }, (err) => ok(err ? err.code : 0)));
-(async () => {
-  const codes = [];
-  for (const n of ['ann', 'bob', 'missing', 'cid', 'missing']) codes.push(await call(n));
-  console.log(codes.join(','));
-  c.close();
-})();
-`);
+      const client = grpcClient(suite.tmp, srv.port);
       assert.equal(run(process.execPath, [client]).trim(), '0,0,5,0,5');
       assert.ok(await waitFor(() => records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port).length >= 10, 5000));
       await new Promise((r) => setTimeout(r, 200));

@@ -49,8 +49,11 @@ export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEv
    * maxEndpoints: endpoints kept (default 4,096); exchanges of others go to one overflow histogram, counted.
    */
   histograms?: { maxEndpoints?: number };
-  /** Send each call's bytes to user space for records (default true; false: histograms only). */
-  records?: boolean;
+  /**
+   * Send each call's bytes to user space for records (default true; false: histograms only; a list:
+   * only the connections that speak these, e.g. HTTP/2's beside HTTP/1.x's histograms).
+   */
+  records?: boolean | readonly L7Wire[];
 }
 
 /** Default endpoints (service, method, route) the kernel keeps histograms for. */
@@ -128,10 +131,11 @@ export class L7Sensor extends Sensor {
     if (!Number.isInteger(endpoints) || endpoints < 1) throw new RangeError(`l7 sensor: max endpoints ${endpoints}: expected a positive integer`);
     const conns = o.maxConnections ?? 16384;
     const records = o.records ?? true;
+    const recordMask = records === true ? 0xffffffff : records === false ? 0 : records.reduce((m, w) => m | (1 << PROTO_IDS[w]), 0);
     const obj = await Sensor.loadObject('l7', {
-      filter: o.filter, ring: { ringBytes: records ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
+      filter: o.filter, ring: { ringBytes: recordMask !== 0 ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
       programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p)],
-      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: records ? 1 : 0 },
+      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: recordMask },
       // The exchange and histogram tables take memory only when histograms are kept.
       maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1 },
     });
