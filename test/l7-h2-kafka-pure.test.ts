@@ -31,7 +31,7 @@ const data = (stream: number, n: number, end = false): Buffer => frame(0, end ? 
 
 /** One direction's HPACK encoder: header lists to blocks, its dynamic table kept across them. */
 function encoder(huffman = true): (h: [string, string][]) => Buffer {
-  const c = hpack.compressor.create({ table: { size: 4096 } });
+  const c = hpack.compressor.create({ table: { maxSize: 4096 } });
   return (h) => {
     c.write(h.map(([name, value]) => ({ name, value, huffman })));
     return c.read()!;
@@ -78,6 +78,26 @@ describe('HTTP/2', () => {
     assert.equal(first.endBootNs, 6100n);
     assert.equal(first.responseBytes, s1.length + 19 + 20009);
     assert.ok(s1.length < s3.length, 'the second response block refers to the first\'s table entries');
+  });
+
+  test('the dynamic table evicts as the encoder\'s does: 40 requests with 300-byte values, 3 per table', () => {
+    const req = encoder();
+    const res = encoder();
+    const calls: [boolean, Buffer][] = [[false, settings()]];
+    for (let i = 0; i < 40; i++) {
+      const stream = 2 * i + 1;
+      const block = req([[':method', 'GET'], [':scheme', 'http'], [':authority', 'h'], [':path', `/n/${i % 5}`], ['x-id', String(i % 7).repeat(300)]]);
+      calls.push([true, Buffer.concat([...(i === 0 ? [Buffer.from(PREFACE), settings()] : []), headers(stream, block, true)])]);
+      calls.push([false, headers(stream, res([[':status', '200'], ['x-id', String(i % 7).repeat(300)]]), true)]);
+    }
+    const p = new Http2Parser({ redact: true });
+    const pairs = run(p, calls);
+    assert.equal(p.lost, false);
+    assert.equal(pairs.length, 40);
+    pairs.forEach((x, i) => {
+      assert.equal(x.target, `/n/${i % 5}`);
+      assert.equal(x.http?.requestHeaders['x-id'], `${String(i % 7).repeat(256)}...`);
+    });
   });
 
   test('CONTINUATION frames carry the rest of a header block; a padded HEADERS frame', () => {

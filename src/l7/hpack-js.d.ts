@@ -12,6 +12,8 @@ declare module 'hpack.js' {
     execute(): void;
     read(): HpackHeader | null;
     on(event: 'error', listener: (err: Error) => void): this;
+    /** The table's size now (a size the encoder signalled does this too). */
+    updateTableSize(size: number): void;
   }
   interface Compressor {
     write(headers: { name: string; value: string; huffman?: boolean; neverIndex?: boolean }[]): boolean;
@@ -19,8 +21,9 @@ declare module 'hpack.js' {
     updateTableSize(size: number): void;
   }
   const hpack: {
-    decompressor: { create(options: { table: { size: number } }): Decompressor };
-    compressor: { create(options: { table: { size: number } }): Compressor };
+    /** table.maxSize: the largest size an update may set (and the size to start with). */
+    decompressor: { create(options: { table: { maxSize: number } }): Decompressor };
+    compressor: { create(options: { table: { maxSize: number } }): Compressor };
   };
   export = hpack;
 }

@@ -31,8 +31,13 @@ const END_STREAM = 0x1;
 const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
-/** The dynamic table's size until a SETTINGS_HEADER_TABLE_SIZE is acted on (RFC 9113 6.5.2). */
+/** The dynamic table's size until the encoder signals another (RFC 9113 6.5.2, RFC 7541 4.2). */
 const TABLE_SIZE = 4096;
+/**
+ * The largest size update followed: the peer's SETTINGS_HEADER_TABLE_SIZE bounds it, which an
+ * observer need not enforce (a larger one than this loses the connection, counted).
+ */
+const MAX_TABLE_SIZE = 1 << 20;
 
 /** gRPC codes a server counts as its own errors (OpenTelemetry's rule for rpc.server spans). */
 const GRPC_SERVER_ERRORS: ReadonlySet<number> = new Set([2, 4, 12, 13, 14, 15]);
@@ -81,6 +86,8 @@ interface Side {
   readonly egress: boolean;
   readonly feed: Feed;
   readonly hpack: ReturnType<typeof hpack.decompressor.create>;
+  /** The decoder's error on the last block. */
+  hpackError?: Error;
   /** The direction's first bytes were checked (preface or SETTINGS). */
   started: boolean;
   /** A header block waiting for its CONTINUATION frames. */
@@ -100,8 +107,14 @@ export class Http2Parser implements ConnParser {
   private readonly streams = new Map<number, Stream>();
 
   constructor(private readonly o: ParserOptions) {
-    const side = (egress: boolean): Side =>
-      ({ egress, feed: new Feed(), hpack: hpack.decompressor.create({ table: { size: TABLE_SIZE } }), started: false });
+    const side = (egress: boolean): Side => {
+      const s: Side = { egress, feed: new Feed(), hpack: hpack.decompressor.create({ table: { maxSize: MAX_TABLE_SIZE } }), started: false };
+      s.hpack.updateTableSize(TABLE_SIZE);
+      s.hpack.on('error', (e) => {
+        s.hpackError = e;
+      });
+      return s;
+    };
     this.sides = [side(false), side(true)];
   }
 
@@ -212,16 +225,11 @@ export class Http2Parser implements ConnParser {
 
   /** A header block's fields, or undefined when it does not decode (the HPACK state is lost). */
   private decode(side: Side, block: Buffer): [string, string][] | undefined {
-    let err: Error | undefined;
-    const onError = (e: Error): void => {
-      err = e;
-    };
-    side.hpack.on('error', onError);
     side.hpack.write(block);
     side.hpack.execute();
     const fields: [string, string][] = [];
     for (let h = side.hpack.read(); h !== null; h = side.hpack.read()) fields.push([h.name.toLowerCase(), h.value]);
-    return err ? undefined : fields;
+    return side.hpackError ? undefined : fields;
   }
 
   private message(side: Side, stream: number, fields: [string, string][], startNs: bigint, bytes: number): void {
