@@ -44,7 +44,7 @@ describe('HTTP/2', () => {
     const req = encoder();
     const res = encoder(false);
     const r = (stream: number, path: string): Buffer => headers(stream, req([[':method', 'GET'], [':scheme', 'http'],
-      [':authority', 'h:1'], [':path', path], ['authorization', 'Bearer secret'], ['x-trace', 'abc']]), true);
+      [':authority', 'h:1'], [':path', path], ['authorization', 'Bearer secret'], ['x-trace', 'abc'], ['cookie', 'a=1'], ['cookie', 'b=2']]), true);
     const s = (stream: number, status: string): Buffer => headers(stream, res([[':status', status], ['content-type', 'text/plain']]), false);
     const p = new Http2Parser({ redact: true });
     // Encoded in the order sent: each block may refer to the dynamic table's entries of the ones before.
@@ -73,6 +73,8 @@ describe('HTTP/2', () => {
     assert.equal(first.http?.host, 'h:1');
     assert.equal(first.http?.requestHeaders.authorization, '[redacted]');
     assert.equal(first.http?.requestHeaders['x-trace'], 'abc');
+    // HTTP/2 sends cookies as separate fields: each value redacted.
+    assert.equal(first.http?.requestHeaders.cookie, '[redacted], [redacted]');
     // From the request's write (call 1's entry) to the end of the last DATA frame's call (call 6).
     assert.equal(first.startBootNs, 1000n);
     assert.equal(first.endBootNs, 6100n);

@@ -9,7 +9,7 @@ import { MAX_PENDING, type ConnParser, type L7Pair, type ParserOptions } from '.
 const METHODS = /^(GET|POST|PUT|HEAD|DELETE|PATCH|OPTIONS|CONNECT|TRACE) (\S+) HTTP\/(1\.[01])$/;
 const STATUS = /^HTTP\/(1\.[01]) (\d{3})(?: .*)?$/;
 /** Most headers a record keeps of a message. */
-export const MAX_HEADERS = 32;
+const MAX_HEADERS = 32;
 const MAX_VALUE = 256;
 
 type Body = { kind: 'none' } | { kind: 'length'; n: number } | { kind: 'chunked' } | { kind: 'close' };
@@ -135,20 +135,22 @@ class Framer<H extends Head> {
   }
 }
 
+/**
+ * Adds a header (name lowercase) to a message's kept ones: a repeated name's values joined (each
+ * redacted: two Cookie lines, or HTTP/2's cookie fields), at most MAX_HEADERS names.
+ */
+export function keepHeader(h: Record<string, string>, name: string, value: string, redact: boolean): void {
+  const v = redact ? redactHeader(name, value) : value;
+  if (name in h) h[name] += `, ${v}`;
+  else if (Object.keys(h).length < MAX_HEADERS) h[name] = v;
+}
+
 function headers(lines: string[], redact: boolean): Record<string, string> | undefined {
   const h: Record<string, string> = {};
-  let n = 0;
   for (const l of lines) {
     const c = l.indexOf(':');
     if (c <= 0) return undefined;
-    const name = l.slice(0, c).trim().toLowerCase();
-    const value = l.slice(c + 1).trim();
-    if (name in h) {
-      h[name] += `, ${value}`;
-      continue;
-    }
-    if (n++ >= MAX_HEADERS) continue;
-    h[name] = redact ? redactHeader(name, value) : value;
+    keepHeader(h, l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim(), redact);
   }
   return h;
 }

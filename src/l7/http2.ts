@@ -14,8 +14,8 @@
 // the middle of the connection).
 import hpack from 'hpack.js';
 import { Feed, FEED_MAX_BYTES, type Segment } from './feed.js';
-import { kept, MAX_HEADERS } from './http.js';
-import { REDACTED, redactHeader, redactQuery } from './redact.js';
+import { keepHeader, kept } from './http.js';
+import { REDACTED, redactQuery } from './redact.js';
 import { routeTemplate } from './route.js';
 import { MAX_PENDING, type ConnParser, type L7Pair, type L7Role, type ParserOptions } from './types.js';
 
@@ -235,20 +235,10 @@ export class Http2Parser implements ConnParser {
   private message(side: Side, stream: number, fields: [string, string][], startNs: bigint, bytes: number): void {
     const pseudo: Record<string, string> = {};
     const headers: Record<string, string> = {};
-    let n = 0;
-    for (const [name, raw] of fields) {
-      if (name.startsWith(':')) {
-        pseudo[name] = raw;
-        continue;
-      }
+    for (const [name, value] of fields) {
+      if (name.startsWith(':')) pseudo[name] = value;
       // grpc-message is the application's text: it may quote what it was sent.
-      const value = !this.o.redact ? raw : name === 'grpc-message' ? REDACTED : redactHeader(name, raw);
-      if (name in headers) {
-        headers[name] += `, ${value}`;
-        continue;
-      }
-      if (n++ >= MAX_HEADERS) continue;
-      headers[name] = value;
+      else keepHeader(headers, name, this.o.redact && name === 'grpc-message' ? REDACTED : value, this.o.redact);
     }
     const m: Message = { pseudo, headers, bytes };
     const s = this.streams.get(stream);
