@@ -43,12 +43,15 @@ VIGIL_KEEP_TYPES(enum vigil_l7_limits, enum vigil_l7_kind, enum vigil_l7_proto, 
 const volatile __u32 capture_bytes = 1024;
 /* Protocols to follow: bit (1 << enum vigil_l7_proto). */
 const volatile __u32 protocols = (1 << VIGIL_L7_PROTO_HTTP) | (1 << VIGIL_L7_PROTO_REDIS) |
-				 (1 << VIGIL_L7_PROTO_PGSQL) | (1 << VIGIL_L7_PROTO_MYSQL);
+				 (1 << VIGIL_L7_PROTO_PGSQL) | (1 << VIGIL_L7_PROTO_MYSQL) |
+				 (1 << VIGIL_L7_PROTO_HTTP2) | (1 << VIGIL_L7_PROTO_KAFKA);
 
 /* Keep HTTP latency histograms per endpoint in the kernel (map l7_hist). */
 const volatile __u32 hist_http = 0;
-/* Send the calls' records to the ring (off: histograms only, nothing per call). */
-const volatile __u32 send_records = 1;
+/* The protocols (bits of enum vigil_l7_proto) whose calls' records go to the
+ * ring: all by default; none for histograms only; HTTP/2's alone beside the
+ * HTTP/1.x histograms (`vigil top http`). */
+const volatile __u32 send_records = ~0u;
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -197,6 +200,23 @@ static __always_inline __u8 infer(const __u8 *b, __u32 size)
 			    ((b[4] == 0x0a && is_digit(b[5]) && b[6] == '.') || b[4] == 0x03))
 				return VIGIL_L7_PROTO_MYSQL;
 		}
+		/* HTTP/2: the client's preface ("PRI * HTTP/2.0"), or a SETTINGS
+		 * frame (type 4, no flags, stream 0, a length that is a multiple of
+		 * 6), which each side sends first. */
+		if (b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*' && b[5] == ' ' &&
+		    b[6] == 'H' && b[7] == 'T')
+			return VIGIL_L7_PROTO_HTTP2;
+		if (size >= 9 && b[0] == 0 && b[1] == 0 && b[2] % 6 == 0 && b[3] == 4 && b[4] == 0 &&
+		    b[5] == 0 && b[6] == 0 && b[7] == 0 && b[8] == 0)
+			return VIGIL_L7_PROTO_HTTP2;
+		/* Kafka: a request header (length under 64 MiB, api key, version,
+		 * a non-negative correlation id, a client id that is null or
+		 * starts printable), at least a header's 14 bytes. */
+		if (size >= 14 && b[0] < 4 && be32(b) >= 10 && b[4] == 0 && b[5] <= 74 && b[6] == 0 &&
+		    b[7] <= 17 && b[8] < 0x80 &&
+		    ((b[12] == 0xff && b[13] == 0xff) ||
+		     (b[12] == 0 && b[13] > 0 && b[13] + 10 <= be32(b) && (size < 15 || (b[14] >= 0x20 && b[14] < 0x7f)))))
+			return VIGIL_L7_PROTO_KAFKA;
 	}
 	/* Redis: a command, an array of bulk strings ("*2\r\n$3\r\nGET..."). */
 	if (size >= 6 && b[0] == '*' && is_digit(b[1]) &&
@@ -725,7 +745,7 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 		goto out;
 	if (hist_http && c->proto == VIGIL_L7_PROTO_HTTP && c->role != VIGIL_L7_ROLE_UNKNOWN)
 		l7_http_hist(key, c->role, ret);
-	if (!send_records)
+	if (!(send_records & (1u << c->proto)))
 		goto out;
 	ev = &sc->ev;
 	ev->kind = VIGIL_L7_DATA;
@@ -805,7 +825,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (hist_http)
 		bpf_map_delete_elem(&l7_exch, &key);
 	/* User space holds state only for connections it got data of. */
-	if (proto == VIGIL_L7_PROTO_UNKNOWN || proto == VIGIL_L7_PROTO_NONE || !send_records)
+	if (proto == VIGIL_L7_PROTO_UNKNOWN || proto == VIGIL_L7_PROTO_NONE || !(send_records & (1u << (proto & 15))))
 		return 0;
 	sc = bpf_map_lookup_elem(&l7_scratch, &zero);
 	if (!sc)

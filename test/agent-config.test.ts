@@ -111,7 +111,7 @@ describe('agent configuration', () => {
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',
     ]);
     assert.deepEqual(problems('sensors: [exec, flows]\nhistory:\n  events: 2000000\n'), [
-      'agent.yaml:1:17: sensors[1]: "flows" is not allowed (did you mean "flow"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql',
+      'agent.yaml:1:17: sensors[1]: "flows" is not allowed (did you mean "flow"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql, grpc, kafka',
       'agent.yaml:3:11: history.events: must be <= 1000000, found 2000000',
     ]);
     assert.deepEqual(problems('api:\n  clientBuffer: lots\n'), ['agent.yaml:2:17: api.clientBuffer: expected a size such as 4MiB or 512KiB, got "lots"']);
@@ -168,7 +168,7 @@ describe('agent configuration', () => {
     assert.equal(r.status, 1);
     assert.deepEqual(r.stderr.trimEnd().split('\n'), [
       `vigil agent: ${bad}:3:3: api.clientBufer: unknown field "clientBufer" (did you mean "clientBuffer"?); api takes socket, group, clientBuffer`,
-      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql`,
+      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql, grpc, kafka`,
       `vigil agent: ${bad}:6:11: history.events: must be >= 0, found -1`,
       `vigil agent: ${bad}:8:12: health.address: expected host:port with an IP address (127.0.0.1:9410, [::1]:9410) or off, got "localhost:99999"`,
     ]);

@@ -15,21 +15,7 @@ import { HttpTopTable } from '../src/cli/top-http.js';
 import type { HttpHistograms } from '../src/l7/sensor.js';
 import { L7Metrics, MAX_SERIES, metricOf } from '../src/l7/metrics.js';
 import { MysqlParser } from '../src/l7/mysql.js';
-
-/** Feeds calls to a parser: [egress, bytes, size?, captured?]; returns the pairs with their direction. */
-function run(p: ConnParser, calls: [boolean, string | Buffer, number?, number?][], closeAtEnd = false): L7Pair[] {
-  const out: L7Pair[] = [];
-  let t = 0n;
-  for (const [egress, text, size, captured] of calls) {
-    const all = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
-    const n = size ?? all.length;
-    const data = all.subarray(0, Math.min(captured ?? all.length, all.length));
-    t += 1000n;
-    p.segment(egress, { data, size: n, firstNs: egress ? t : t + 100n, lastNs: t + 100n }, (x) => out.push(x));
-  }
-  if (closeAtEnd) p.close((x) => out.push(x));
-  return out;
-}
+import { run } from './l7-calls.js';
 
 const req = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: h\r\n${extra}\r\n`;
 const res = (status: number, body: string, extra = ''): string =>

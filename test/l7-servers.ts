@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../src/util/net.js';
 import { waitFor } from './helpers.js';
 
@@ -143,3 +144,96 @@ export async function mariadb(tmp: string): Promise<Server> {
     '--innodb-buffer-pool-size=8M'], port, 'mariadb');
 }
 
+
+/** The repository's root (dist/test/.. /..): Node scripts in the scratch directory load its node_modules by path. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** A package of the repository's node_modules, as a path a script can require. */
+export const modulePath = (name: string): string => path.join(ROOT, 'node_modules', name);
+
+/** Node's http2 server, cleartext (h2c): /users/N 200, /fail 500, else 404. */
+export async function nodeHttp2(tmp: string): Promise<Server> {
+  const script = path.join(tmp, 'h2-server.cjs');
+  writeFileSync(script, `const http2 = require('node:http2');
+const s = http2.createServer((req, res) => {
+  const status = req.url.startsWith('/users/') ? 200 : req.url === '/fail' ? 500 : 404;
+  res.writeHead(status, { 'content-type': 'text/plain' });
+  res.end(status === 200 ? '{"id": 1}' : '');
+});
+s.listen(Number(process.argv[2]), '127.0.0.1');
+`);
+  const port = await freePort();
+  return serve([process.execPath, script, String(port)], port, 'node http2 server');
+}
+
+/** The proto of the gRPC tests: demo.Greeter/SayHello. */
+export function greeterProto(tmp: string): string {
+  const file = path.join(tmp, 'greeter.proto');
+  writeFileSync(file, `syntax = "proto3";
+package demo;
+service Greeter { rpc SayHello (HelloRequest) returns (HelloReply); }
+message HelloRequest { string name = 1; }
+message HelloReply { string message = 1; }
+`);
+  return file;
+}
+
+/** A @grpc/grpc-js server of demo.Greeter: SayHello answers OK, or NOT_FOUND for the name "missing". */
+export async function grpcServer(tmp: string): Promise<Server> {
+  const script = path.join(tmp, 'grpc-server.cjs');
+  writeFileSync(script, `const grpc = require(${JSON.stringify(modulePath('@grpc/grpc-js'))});
+const loader = require(${JSON.stringify(modulePath('@grpc/proto-loader'))});
+const demo = grpc.loadPackageDefinition(loader.loadSync(${JSON.stringify(greeterProto(tmp))})).demo;
+const s = new grpc.Server();
+s.addService(demo.Greeter.service, {
+  SayHello: (call, cb) => call.request.name === 'missing'
+    ? cb({ code: grpc.status.NOT_FOUND, details: 'no user ' + call.request.name })
+    : cb(null, { message: 'hello ' + call.request.name }),
+});
+s.bindAsync('127.0.0.1:' + process.argv[2], grpc.ServerCredentials.createInsecure(), (err) => { if (err) { console.error(err.message); process.exit(1); } });
+`);
+  const port = await freePort();
+  return serve([process.execPath, script, String(port)], port, 'grpc-js server');
+}
+
+/**
+ * A stand-in for a Kafka broker (none is packaged): a Node TCP server that answers each
+ * length-prefixed request with the response of its correlation id among `responses` (bytes
+ * the test made), none for the others (a produce with acks=0).
+ */
+export async function kafkaReplay(tmp: string, responses: Buffer[]): Promise<Server> {
+  const script = path.join(tmp, 'kafka-replay.cjs');
+  writeFileSync(script, `const net = require('node:net');
+const answers = new Map(process.argv.slice(3).map((h) => Buffer.from(h, 'hex')).map((b) => [b.readInt32BE(4), b]));
+net.createServer((s) => {
+  let buf = Buffer.alloc(0);
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 12 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const answer = answers.get(buf.readInt32BE(8));
+      buf = buf.subarray(4 + buf.readUInt32BE(0));
+      if (answer) s.write(answer);
+    }
+  });
+}).listen(Number(process.argv[2]), '127.0.0.1');
+`);
+  const port = await freePort();
+  return serve([process.execPath, script, String(port), ...responses.map((r) => r.toString('hex'))], port, 'kafka replay server');
+}
+
+/** A @grpc/grpc-js client script: SayHello for ann, bob, missing, cid, missing in turn; prints the codes ("0,0,5,0,5"). */
+export function grpcClient(tmp: string, port: number): string {
+  const script = path.join(tmp, 'grpc-client.cjs');
+  writeFileSync(script, `const grpc = require(${JSON.stringify(modulePath('@grpc/grpc-js'))});
+const loader = require(${JSON.stringify(modulePath('@grpc/proto-loader'))});
+const demo = grpc.loadPackageDefinition(loader.loadSync(${JSON.stringify(greeterProto(tmp))})).demo;
+const c = new demo.Greeter('127.0.0.1:${port}', grpc.credentials.createInsecure());
+const call = (name) => new Promise((ok) => c.SayHello({ name }, (err) => ok(err ? err.code : 0)));
+(async () => {
+  const codes = [];
+  for (const n of ['ann', 'bob', 'missing', 'cid', 'missing']) codes.push(await call(n));
+  console.log(codes.join(','));
+  c.close();
+})();
+`);
+  return script;
+}

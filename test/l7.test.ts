@@ -5,12 +5,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { L7Sensor, type L7SensorOptions } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, openFdCount, waitFor } from './helpers.js';
 import { jsonLines, observeRun, runVigil } from './observe-util.js';
-import { mariadb, nginx, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
+import { grpcClient, grpcServer, kafkaReplay, mariadb, nginx, nodeHttp2, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
 import { bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
+import { fetchRequest, fetchResponse, produceRequest, produceResponse } from './kafka-bytes.js';
 
 /** Records of the server side of `port`, as "KEY STATUS" counts. */
 function counts(records: readonly L7Record[], port: number, role: 'server' | 'client', key: (r: L7Record) => string):
@@ -210,6 +213,21 @@ s.close()`]);
     assert.ok(rows[0]!.p50Ns > 0 && rows[0]!.p50Ns <= rows[0]!.p99Ns);
   });
 
+  test('vigil top http -o json: gRPC endpoints (HTTP/2, from records) beside the kernel\'s HTTP/1.x histograms', async () => {
+    const srv = await grpcServer(suite.tmp);
+    servers.push(srv);
+    const client = grpcClient(suite.tmp, srv.port);
+    const r = await runVigil(['top', 'http', '-o', 'json', '--duration', '3'], () => {
+      assert.equal(run(process.execPath, [client]).trim(), '0,0,5,0,5');
+    }, { ready: 'counting http' }).finally(() => srv.stop());
+    assert.equal(r.code, 0, r.stderr);
+    const [frame] = jsonLines(r.stdout) as { rows: { role: string; service: string; method: string; route: string; requests: number;
+      errors: number }[] }[];
+    const rows = frame!.rows.filter((x) => x.service.endsWith(`:${srv.port}`)).map((x) => [x.role, x.method, x.route, x.requests, x.errors]);
+    // NOT_FOUND is the client's error, not the server's (OpenTelemetry's rule for gRPC).
+    assert.deepEqual(rows.sort(), [['client', 'GRPC', '/demo.Greeter/SayHello', 5, 2], ['server', 'GRPC', '/demo.Greeter/SayHello', 5, 0]]);
+  });
+
   test('kernel histograms: exact counts and errors per endpoint (as the records), quantiles within the client\'s time', async () => {
     await traced(pythonHttp, ['http'], async (srv, records, sensor) => {
       const base = `http://127.0.0.1:${srv.port}`;
@@ -311,6 +329,86 @@ s.close()`]);
       assert.deepEqual([...new Set(records.filter((r) => r.role === 'client').map((r) => r.comm))].sort(), ['mariadb', 'python3']);
       assert.equal(records.find((r) => r.role === 'server' && r.status === '42000')?.mysql?.code, 1064);
       assert.doesNotMatch(JSON.stringify(records.map((r) => r.target)), /alice/);
+    });
+  });
+
+  test('HTTP/2 (h2c): the node:http2 client and server, sequential and concurrent streams; client and server agree', async () => {
+    await traced(nodeHttp2, ['http'], async (srv, records) => {
+      const client = path.join(suite.tmp, 'h2-client.cjs');
+      writeFileSync(client, `const http2 = require('node:http2');
+const c = http2.connect('http://127.0.0.1:${srv.port}');
+const get = (p) => new Promise((ok, fail) => {
+  const r = c.request({ ':path': p, authorization: 'Bearer s3cret' });
+  r.on('response', () => {}); r.resume(); r.on('end', ok); r.on('error', fail); r.end();
+});
+(async () => {
+  for (const p of ['/users/1', '/users/2?token=secret', '/fail', '/nothing', '/users/3']) await get(p);
+  await Promise.all(['/users/4', '/users/5', '/users/6'].map(get));
+  c.close();
+})().catch((e) => { console.error(e.message); process.exit(1); });
+`);
+      run(process.execPath, [client]);
+      assert.ok(await waitFor(() => records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port).length >= 16, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      const key = (r: L7Record): string => `${r.protocol} ${r.http?.version} ${r.method} ${r.route}`;
+      assert.deepEqual(counts(records, srv.port, 'server', key), {
+        'http 2 GET /users/{id} 200': 6, 'http 2 GET /fail 500': 1, 'http 2 GET /nothing 404': 1,
+      });
+      assert.deepEqual(counts(records, srv.port, 'client', key), counts(records, srv.port, 'server', key));
+      const mine = records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port);
+      assert.deepEqual(mine.filter((r) => r.target?.includes('token')).map((r) => r.target), ['/users/2?token=?', '/users/2?token=?']);
+      assert.ok(mine.every((r) => r.http?.requestHeaders.authorization === '[redacted]'));
+      assert.deepEqual(mine.filter((r) => r.error).map((r) => `${r.role} ${r.status}`).sort(), ['client 404', 'client 500', 'server 500']);
+      for (const r of mine) assert.ok(r.endBootNs > r.startBootNs, `${r.role} ${r.target}: ends after it starts`);
+    });
+  });
+
+  test('gRPC: a @grpc/grpc-js server and client, unary calls OK and NOT_FOUND; service, method and grpc-status', async () => {
+    await traced(grpcServer, ['grpc'], async (srv, records) => {
+      const client = grpcClient(suite.tmp, srv.port);
+      assert.equal(run(process.execPath, [client]).trim(), '0,0,5,0,5');
+      assert.ok(await waitFor(() => records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port).length >= 10, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      const key = (r: L7Record): string => `${r.protocol} ${r.grpc?.service}/${r.grpc?.method} ${r.error}`;
+      assert.deepEqual(counts(records, srv.port, 'server', key), {
+        'grpc demo.Greeter/SayHello false 0': 3, 'grpc demo.Greeter/SayHello false 5': 2,
+      });
+      assert.deepEqual(counts(records, srv.port, 'client', key), {
+        'grpc demo.Greeter/SayHello false 0': 3, 'grpc demo.Greeter/SayHello true 5': 2,
+      });
+      const failed = records.filter((r) => r.status === 5);
+      assert.ok(failed.every((r) => r.grpc?.message === '[redacted]' && r.target === '/demo.Greeter/SayHello'));
+    });
+  });
+
+  test('Kafka: requests and responses encoded by kafkajs, over loopback to a replaying peer (no broker is packaged)', async () => {
+    const requests = [await produceRequest(1, ['orders']), await produceRequest(2, ['audit'], 0), await fetchRequest(3, ['orders']),
+      await produceRequest(4, ['missing'])];
+    const responses = [produceResponse(1, [['orders', 0]]), fetchResponse(3, 'orders', 0, Buffer.alloc(30000, 1)),
+      produceResponse(4, [['missing', 3]])];
+    await traced((tmp) => kafkaReplay(tmp, responses), ['kafka'], async (srv, records) => {
+      const client = path.join(suite.tmp, 'kafka-client.cjs');
+      // One request per write, each awaited (but the acks=0 produce) before the next.
+      writeFileSync(client, `const net = require('node:net');
+const reqs = process.argv.slice(2).map((h) => Buffer.from(h, 'hex'));
+const s = net.connect(${srv.port}, '127.0.0.1', async () => {
+  let buf = Buffer.alloc(0);
+  let wake = () => {};
+  s.on('data', (d) => { buf = Buffer.concat([buf, d]); wake(); });
+  const answer = () => new Promise((ok) => { const check = () => {
+    if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) { buf = buf.subarray(4 + buf.readUInt32BE(0)); ok(); } else wake = check; }; check(); });
+  for (const [i, r] of reqs.entries()) { s.write(r); if (i !== 1) await answer(); }
+  s.end();
+});
+`);
+      run(process.execPath, [client, ...requests.map((r) => r.toString('hex'))]);
+      assert.ok(await waitFor(() => records.filter((r) => r.local.port === srv.port || r.remote.port === srv.port).length >= 6, 5000));
+      await new Promise((r) => setTimeout(r, 200));
+      const key = (r: L7Record): string => `${r.method} ${r.target} ${r.kafka?.correlationId}`;
+      const want = { 'Produce orders 1 OK': 1, 'Fetch orders 3 OK': 1, 'Produce missing 4 UNKNOWN_TOPIC_OR_PARTITION': 1 };
+      assert.deepEqual(counts(records, srv.port, 'client', key), want);
+      assert.deepEqual(counts(records, srv.port, 'server', key), want);
+      assert.equal(records.find((r) => r.method === 'Fetch')?.responseBytes, responses[1]!.length);
     });
   });
 

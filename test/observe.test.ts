@@ -50,7 +50,7 @@ describe('vigil observe flags (no kernel)', () => {
     [['--path-prefix', 'etc'], /--path-prefix: expected an absolute path/],
     [['--path-prefix', '/etc', '--sensors', 'exec'], /--path-prefix: filters file events; add file to --sensors/],
     [['--follow-children'], /--follow-children: needs --pid/],
-    [['--sensors', 'exec,syscall'], /unknown sensor "syscall"; available: exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql .*\(syscall counts are `vigil top syscalls`\)/],
+    [['--sensors', 'exec,syscall'], /unknown sensor "syscall"; available: exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql, grpc, kafka .*\(syscall counts are `vigil top syscalls`\)/],
     [['--sensors', ''], /--sensors: empty list/],
     [['--output', 'xml'], /--output: unknown format "xml"; available: compact, json, table/],
     [['--count', '0'], /--count: expected a positive integer, got "0"/],

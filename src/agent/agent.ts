@@ -50,6 +50,7 @@ export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
 const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
   exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [], http: [], redis: [], pgsql: [], mysql: [],
+  grpc: [], kafka: [],
 };
 
 /** Settings only a restart applies (the rest a reload does). */

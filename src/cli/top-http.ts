@@ -1,19 +1,25 @@
 // vigil top http: per service and endpoint, requests/s, error rate and
 // p50/p90/p99 latency over each interval, from the latency histograms the
-// L7 sensor keeps in the kernel (nothing per request leaves the kernel).
+// L7 sensor keeps in the kernel for HTTP/1.x (nothing per request leaves the
+// kernel), and from the records of HTTP/2 and gRPC connections, whose
+// headers only user space can decode (HPACK).
 import { UsageError } from './command.js';
 import { parseFlags } from './flags.js';
 import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topFilterSet, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
-import { DEFAULT_MAX_ENDPOINTS, L7Sensor, type HttpHistograms } from '../l7/sensor.js';
-import type { LatencyHistogram } from '../l7/histogram.js';
+import { DEFAULT_MAX_ENDPOINTS, L7Sensor, type EndpointHistogram, type HttpHistograms } from '../l7/sensor.js';
+import { LatencyHistogram } from '../l7/histogram.js';
+import type { L7Record } from '../l7/types.js';
 
 export const TOP_HTTP_USAGE = `usage: vigil top http [options]
 
-HTTP/1.x requests per service and endpoint, refreshed every interval:
+HTTP/1.x, HTTP/2 and gRPC requests per service and endpoint, refreshed every interval:
 requests/s, errors (5xx for servers, 4xx and 5xx for clients), p50/p90/p99
 latency from the request's first byte to the response's last (kernel times
 of the socket calls), from log-linear histograms (1/8 of a power of two
-wide) kept in the kernel per endpoint: no request leaves the kernel. A
+wide) kept in the kernel per endpoint for HTTP/1.x (no request leaves the
+kernel); HTTP/2 and gRPC connections' calls go to user space, whose HPACK
+decoding gives their endpoints (method GRPC: the path is the service and
+method), kept in the same histograms and bounded the same way. A
 service is the process and its listening port (role server) or the remote
 end it calls (role client); an endpoint is the method and the route
 template (ids as {id}, the first 87 bytes). Busiest first.
@@ -72,6 +78,54 @@ interface Seen {
   hist: LatencyHistogram;
 }
 
+/**
+ * Endpoint histograms from records (HTTP/2 and gRPC, whose headers the kernel cannot decode), as the
+ * kernel keeps HTTP/1.x's: totals since the start; beyond `max` endpoints, counted in `overflow`. Pure.
+ */
+export class RecordHistograms {
+  private readonly endpoints = new Map<string, EndpointHistogram>();
+  readonly overflow = { count: 0, errors: 0, sumNs: 0n, hist: new LatencyHistogram() };
+  overflowed = 0n;
+
+  constructor(private readonly max: number) {}
+
+  add(r: L7Record): void {
+    const port = r.role === 'server' ? r.local.port : r.remote.port;
+    const method = r.protocol === 'grpc' ? 'GRPC' : r.method;
+    const route = r.route ?? '';
+    const key = `${r.role}\0${r.comm}\0${port}\0${r.remote.ip}\0${method}\0${route}`;
+    let e: { count: number; errors: number; sumNs: bigint; hist: LatencyHistogram } | undefined = this.endpoints.get(key);
+    if (!e && this.endpoints.size >= this.max) {
+      e = this.overflow;
+      this.overflowed++;
+    }
+    if (!e) {
+      const ep: EndpointHistogram = { role: r.role, comm: r.comm, port, ...(r.role === 'client' ? { remote: r.remote.ip } : {}), method, route,
+        count: 0, errors: 0, sumNs: 0n, hist: new LatencyHistogram() };
+      this.endpoints.set(key, ep);
+      e = ep;
+    }
+    const ns = r.endBootNs - r.startBootNs;
+    e.count++;
+    if (r.error) e.errors++;
+    e.sumNs += ns;
+    e.hist.add(Number(ns));
+  }
+
+  /** The kernel's histograms with these beside them (a copy of each: readings must not change later). */
+  merged(kernel: HttpHistograms): HttpHistograms {
+    const copy = <T extends { count: number; errors: number; sumNs: bigint; hist: LatencyHistogram }>(h: T): T =>
+      ({ ...h, hist: LatencyHistogram.of(h.hist.counts) });
+    const o = kernel.overflow;
+    const hist = LatencyHistogram.of(o.hist.counts.map((c, b) => c + this.overflow.hist.counts[b]!));
+    return {
+      endpoints: [...kernel.endpoints, ...[...this.endpoints.values()].map(copy)],
+      overflow: { count: o.count + this.overflow.count, errors: o.errors + this.overflow.errors, sumNs: o.sumNs + this.overflow.sumNs, hist },
+      overflowed: kernel.overflowed + this.overflowed,
+    };
+  }
+}
+
 /** Readings of the kernel's histograms; take() returns what the interval since the last added. Pure. */
 export class HttpTopTable {
   private prev = new Map<string, Seen>();
@@ -114,8 +168,11 @@ export async function runTopHttp(argv: string[]): Promise<number> {
   if (!o) return 0;
   using filter = await topFilterSet(o);
   const table = new HttpTopTable();
+  const h2 = new RecordHistograms(o.maxEndpoints);
+  // HTTP/1.x is counted in the kernel; only HTTP/2 connections' calls come up, for their records.
   const sensor = await L7Sensor.start({
-    filter, protocols: new Set(['http']), onRecord: () => {}, records: false, histograms: { maxEndpoints: o.maxEndpoints },
+    filter, protocols: new Set(['http', 'grpc']), onRecord: (r) => h2.add(r), records: ['http2'],
+    histograms: { maxEndpoints: o.maxEndpoints },
   });
   const json = o.output === 'json';
   const interactive = !json && process.stdout.isTTY === true;
@@ -130,7 +187,7 @@ export async function runTopHttp(argv: string[]): Promise<number> {
       const now = process.hrtime.bigint();
       const seconds = Math.max(Number(now - last) / 1e9, 1e-3);
       last = now;
-      const hists = sensor.httpHistograms();
+      const hists = h2.merged(sensor.httpHistograms());
       const rows = table.take(hists);
       const st = sensor.l7Stats();
       return {

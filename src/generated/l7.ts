@@ -33,6 +33,8 @@ export const VIGIL_L7_PROTO_HTTP = 1;
 export const VIGIL_L7_PROTO_REDIS = 2;
 export const VIGIL_L7_PROTO_PGSQL = 3;
 export const VIGIL_L7_PROTO_MYSQL = 4;
+export const VIGIL_L7_PROTO_HTTP2 = 5;
+export const VIGIL_L7_PROTO_KAFKA = 6;
 export const VIGIL_L7_PROTO_NONE = 15;
 
 // enum vigil_l7_dir

@@ -40,13 +40,21 @@ export function l7Object(r: L7Record, toRfc3339: (bootNs: bigint) => string): Re
     ...(r.redis ? { redis: r.redis } : {}),
     ...(r.pgsql ? { pgsql: r.pgsql } : {}),
     ...(r.mysql ? { mysql: r.mysql } : {}),
+    ...(r.grpc ? { grpc: r.grpc } : {}),
+    ...(r.kafka ? {
+      kafka: {
+        api_version: r.kafka.apiVersion, correlation_id: r.kafka.correlationId,
+        ...(r.kafka.clientId !== undefined ? { client_id: r.kafka.clientId } : {}), topics: r.kafka.topics,
+        ...(r.kafka.errorCode !== undefined ? { error_code: r.kafka.errorCode } : {}),
+      },
+    } : {}),
   };
 }
 
 /** "http server 1234 nginx 127.0.0.1:8080 <- 127.0.0.1:5123 GET /users/{id} 200 1.234ms". Pure. */
 export function l7Compact(r: L7Record): string {
   const arrow = r.role === 'server' ? '<-' : '->';
-  const what = r.protocol === 'http' ? `${r.method} ${r.target ?? ''}`
+  const what = r.protocol === 'http' ? `${r.method} ${r.target ?? ''}` : r.protocol === 'grpc' ? r.target ?? r.method
     : r.target !== undefined ? `${r.method} ${r.target}` : r.method;
   const cut = what.length > 200 ? `${what.slice(0, 200)}...` : what;
   return `${r.protocol.padEnd(5)} ${r.role} ${r.pid} ${r.comm} ${endpoint(r.local)} ${arrow} ${endpoint(r.remote)} ${cut} ` +

@@ -135,20 +135,22 @@ class Framer<H extends Head> {
   }
 }
 
+/**
+ * Adds a header (name lowercase) to a message's kept ones: a repeated name's values joined (each
+ * redacted: two Cookie lines, or HTTP/2's cookie fields), at most MAX_HEADERS names.
+ */
+export function keepHeader(h: Record<string, string>, name: string, value: string, redact: boolean): void {
+  const v = redact ? redactHeader(name, value) : value;
+  if (name in h) h[name] += `, ${v}`;
+  else if (Object.keys(h).length < MAX_HEADERS) h[name] = v;
+}
+
 function headers(lines: string[], redact: boolean): Record<string, string> | undefined {
   const h: Record<string, string> = {};
-  let n = 0;
   for (const l of lines) {
     const c = l.indexOf(':');
     if (c <= 0) return undefined;
-    const name = l.slice(0, c).trim().toLowerCase();
-    const value = l.slice(c + 1).trim();
-    if (name in h) {
-      h[name] += `, ${value}`;
-      continue;
-    }
-    if (n++ >= MAX_HEADERS) continue;
-    h[name] = redact ? redactHeader(name, value) : value;
+    keepHeader(h, l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim(), redact);
   }
   return h;
 }
@@ -165,7 +167,7 @@ function bodyOf(h: Record<string, string>): Body | undefined {
 }
 
 /** Values a record keeps, cut to MAX_VALUE. */
-function kept(h: Record<string, string>): Record<string, string> {
+export function kept(h: Record<string, string>): Record<string, string> {
   const o: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) o[k] = v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}...` : v;
   return o;

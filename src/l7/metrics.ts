@@ -1,12 +1,15 @@
 // Request-duration histograms of the L7 records, named by the OpenTelemetry
 // semantic conventions: http.server.request.duration,
-// http.client.request.duration, db.client.operation.duration (seconds, the
+// http.client.request.duration, db.client.operation.duration,
+// rpc.server.duration and rpc.client.duration (gRPC),
+// messaging.client.operation.duration (Kafka) (seconds, the
 // conventions' recommended bucket bounds, their attributes as labels).
 // Bounded: at most MAX_SERIES label sets per metric; the requests of others
 // are counted in one series whose labels are all "_other".
 import type { L7Record } from './types.js';
 
-export type L7MetricName = 'http.server.request.duration' | 'http.client.request.duration' | 'db.client.operation.duration';
+export type L7MetricName = 'http.server.request.duration' | 'http.client.request.duration' | 'db.client.operation.duration' |
+  'rpc.server.duration' | 'rpc.client.duration' | 'messaging.client.operation.duration';
 
 /** The conventions' recommended explicit bounds for request durations, seconds. */
 export const DURATION_BOUNDS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -19,6 +22,10 @@ export const L7_METRIC_LABELS: Readonly<Record<L7MetricName, readonly string[]>>
   'http.server.request.duration': ['http.request.method', 'http.route', 'http.response.status_code', 'server.port'],
   'http.client.request.duration': ['http.request.method', 'server.address', 'server.port', 'http.response.status_code'],
   'db.client.operation.duration': ['db.system.name', 'db.operation.name', 'server.address', 'server.port', 'error.type'],
+  'rpc.server.duration': ['rpc.system', 'rpc.service', 'rpc.method', 'rpc.grpc.status_code', 'server.port'],
+  'rpc.client.duration': ['rpc.system', 'rpc.service', 'rpc.method', 'rpc.grpc.status_code', 'server.address', 'server.port'],
+  'messaging.client.operation.duration': ['messaging.system', 'messaging.operation.name', 'messaging.destination.name', 'server.address',
+    'server.port', 'error.type'],
 };
 
 const DB_SYSTEMS: Readonly<Record<string, string>> = { redis: 'redis', pgsql: 'postgresql', mysql: 'mysql' };
@@ -50,7 +57,18 @@ export function metricOf(r: L7Record): [L7MetricName, Record<string, string>] | 
     return ['http.client.request.duration', { 'http.request.method': r.method, 'server.address': r.remote.ip, 'server.port': String(r.remote.port),
       'http.response.status_code': status }];
   }
+  if (r.protocol === 'grpc') {
+    const rpc = { 'rpc.system': 'grpc', 'rpc.service': r.grpc?.service ?? '', 'rpc.method': r.grpc?.method ?? r.method, 'rpc.grpc.status_code': status };
+    return r.role === 'server' ? ['rpc.server.duration', { ...rpc, 'server.port': String(r.local.port) }]
+      : ['rpc.client.duration', { ...rpc, 'server.address': r.remote.ip, 'server.port': String(r.remote.port) }];
+  }
   if (r.role !== 'client') return undefined;
+  if (r.protocol === 'kafka') {
+    // One destination when the request named one topic (a batch of several has none, as the conventions say).
+    return ['messaging.client.operation.duration', { 'messaging.system': 'kafka', 'messaging.operation.name': r.method.toLowerCase(),
+      'messaging.destination.name': r.kafka?.topics.length === 1 ? r.kafka.topics[0]! : '', 'server.address': r.remote.ip,
+      'server.port': String(r.remote.port), 'error.type': r.error ? status : '' }];
+  }
   return ['db.client.operation.duration', { 'db.system.name': DB_SYSTEMS[r.protocol] ?? r.protocol, 'db.operation.name': r.method,
     'server.address': r.remote.ip, 'server.port': String(r.remote.port), 'error.type': r.error ? status : '' }];
 }

@@ -11,17 +11,18 @@ import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sen
 import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
   VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
-  VIGIL_L7_PROTO_REDIS, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
+  VIGIL_L7_PROTO_REDIS, VIGIL_L7_PROTO_HTTP2, VIGIL_L7_PROTO_KAFKA, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
   VIGIL_L7_ROLE_SERVER, vigilL7Hist, vigilL7HistKey,
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
-import type { L7Protocol, L7Record } from './types.js';
+import { L7_WIRES, WIRE_PROTOCOLS, type L7Protocol, type L7Record, type L7Wire } from './types.js';
 
-const PROTO_IDS: Record<L7Protocol, number> = {
-  http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL, mysql: VIGIL_L7_PROTO_MYSQL,
+const PROTO_IDS: Record<L7Wire, number> = {
+  http: VIGIL_L7_PROTO_HTTP, http2: VIGIL_L7_PROTO_HTTP2, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL,
+  mysql: VIGIL_L7_PROTO_MYSQL, kafka: VIGIL_L7_PROTO_KAFKA,
 };
-const PROTO_NAMES = new Map<number, L7Protocol>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Protocol]));
+const PROTO_NAMES = new Map<number, L7Wire>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Wire]));
 
 /** The calls followed, by tracepoint name: [entry program, tracepoint]. */
 const CALLS: readonly [string, string][] = [
@@ -48,8 +49,11 @@ export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEv
    * maxEndpoints: endpoints kept (default 4,096); exchanges of others go to one overflow histogram, counted.
    */
   histograms?: { maxEndpoints?: number };
-  /** Send each call's bytes to user space for records (default true; false: histograms only). */
-  records?: boolean;
+  /**
+   * Send each call's bytes to user space for records (default true; false: histograms only; a list:
+   * only the connections that speak these, e.g. HTTP/2's beside HTTP/1.x's histograms).
+   */
+  records?: boolean | readonly L7Wire[];
 }
 
 /** Default endpoints (service, method, route) the kernel keeps histograms for. */
@@ -119,17 +123,19 @@ export class L7Sensor extends Sensor {
     const calls = CALLS.filter(([, tp]) => existsSync(`${tracefs}/events/syscalls/sys_enter_${tp}`));
     if (calls.length === 0) throw new NotSupportedError('syscall tracepoints', 'no socket read/write tracepoints here');
     let mask = 0;
-    for (const p of o.protocols) mask |= 1 << PROTO_IDS[p];
+    // The wire protocols that carry the records asked for (http: HTTP/1.x and HTTP/2; grpc: HTTP/2).
+    for (const w of L7_WIRES) if (WIRE_PROTOCOLS[w].some((p) => o.protocols.has(p))) mask |= 1 << PROTO_IDS[w];
     const hist = o.histograms !== undefined;
     if (hist && !o.protocols.has('http')) throw new RangeError('l7 sensor: histograms are of http');
     const endpoints = o.histograms?.maxEndpoints ?? DEFAULT_MAX_ENDPOINTS;
     if (!Number.isInteger(endpoints) || endpoints < 1) throw new RangeError(`l7 sensor: max endpoints ${endpoints}: expected a positive integer`);
     const conns = o.maxConnections ?? 16384;
     const records = o.records ?? true;
+    const recordMask = records === true ? 0xffffffff : records === false ? 0 : records.reduce((m, w) => m | (1 << PROTO_IDS[w]), 0);
     const obj = await Sensor.loadObject('l7', {
-      filter: o.filter, ring: { ringBytes: records ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
+      filter: o.filter, ring: { ringBytes: recordMask !== 0 ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
       programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p)],
-      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: records ? 1 : 0 },
+      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: recordMask },
       // The exchange and histogram tables take memory only when histograms are kept.
       maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1 },
     });

@@ -9,19 +9,23 @@ import { HttpParser } from './http.js';
 import { PgsqlParser } from './pgsql.js';
 import { RedisParser } from './redis.js';
 import { MysqlParser } from './mysql.js';
-import type { ConnParser, L7Context, L7Pair, L7Protocol, L7Record, ParserOptions } from './types.js';
+import { Http2Parser, grpcError } from './http2.js';
+import { KafkaParser } from './kafka.js';
+import { WIRE_PROTOCOLS, type ConnParser, type L7Context, type L7Pair, type L7Protocol, type L7Record, type L7Wire,
+  type ParserOptions } from './types.js';
 
 /** One call's bytes, decoded from the kernel's record. */
 export interface L7Data extends L7Context {
   conn: bigint;
-  protocol: L7Protocol;
+  /** What the kernel inferred. */
+  protocol: L7Wire;
   egress: boolean;
   segment: Segment;
 }
 
 interface Conn {
   parser: ConnParser;
-  protocol: L7Protocol;
+  protocol: L7Wire;
   last: L7Data;
 }
 
@@ -57,11 +61,12 @@ export class L7Tracker {
   }
 
   data(d: L7Data): void {
-    if (!this.o.protocols.has(d.protocol)) return;
+    if (!WIRE_PROTOCOLS[d.protocol].some((p) => this.o.protocols.has(p))) return;
     let c = this.conns.get(d.conn);
-    // A socket's address reused by a new connection whose predecessor's close was not seen.
-    if (c && (c.protocol !== d.protocol || c.last.remote.port !== d.remote.port || c.last.local.port !== d.local.port ||
-      c.last.remote.ip !== d.remote.ip)) {
+    // A socket's address reused by a new connection whose predecessor's close was not seen. A local
+    // port of 0 is the same connection's last reads after a reset unbound its socket (a GOAWAY read then).
+    if (c && (c.protocol !== d.protocol || c.last.remote.port !== d.remote.port ||
+      (c.last.local.port !== d.local.port && d.local.port !== 0) || c.last.remote.ip !== d.remote.ip)) {
       this.end(d.conn, c);
       c = undefined;
     }
@@ -104,9 +109,11 @@ export class L7Tracker {
     this.unanswered += c.parser.dropped;
   }
 
-  private parser(p: L7Protocol): ConnParser {
+  private parser(p: L7Wire): ConnParser {
     switch (p) {
       case 'http': return new HttpParser(this.o);
+      case 'http2': return new Http2Parser(this.o);
+      case 'kafka': return new KafkaParser(this.o);
       case 'redis': return new RedisParser(this.o);
       case 'pgsql': return new PgsqlParser(this.o);
       case 'mysql': return new MysqlParser(this.o);
@@ -119,13 +126,16 @@ export class L7Tracker {
 
   private emit(c: Conn, p: L7Pair, requestEgress: boolean): void {
     const d = c.last;
+    const protocol: L7Protocol = p.protocol ?? WIRE_PROTOCOLS[c.protocol][0]!;
+    // HTTP/2 carries http and grpc: one of them may not be asked for.
+    if (!this.o.protocols.has(protocol)) return;
     const role = requestEgress ? 'client' : 'server';
-    const error = c.protocol === 'http' && typeof p.status === 'number'
-      ? p.status >= (role === 'client' ? 400 : 500) : p.error;
+    const error = protocol === 'http' && typeof p.status === 'number' ? p.status >= (role === 'client' ? 400 : 500)
+      : protocol === 'grpc' && typeof p.status === 'number' ? grpcError(p.status, role) : p.error;
     this.records++;
     this.onRecord({
-      protocol: c.protocol, role, pid: d.pid, tid: d.tid, comm: d.comm, cgroupId: d.cgroupId, local: d.local,
-      remote: d.remote, ...p, error,
+      role, pid: d.pid, tid: d.tid, comm: d.comm, cgroupId: d.cgroupId, local: d.local,
+      remote: d.remote, ...p, protocol, error,
     });
   }
 }

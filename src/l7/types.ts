@@ -1,8 +1,20 @@
 // What the L7 sensor reports: one record per request and its response.
 import type { Segment } from './feed.js';
 
-export const L7_PROTOCOLS = ['http', 'redis', 'pgsql', 'mysql'] as const;
+export const L7_PROTOCOLS = ['http', 'redis', 'pgsql', 'mysql', 'grpc', 'kafka'] as const;
 export type L7Protocol = (typeof L7_PROTOCOLS)[number];
+
+/**
+ * What the kernel tells a connection speaks. HTTP/2 carries two record
+ * protocols: `http` (version "2") and `grpc` (content-type application/grpc).
+ */
+export const L7_WIRES = ['http', 'http2', 'redis', 'pgsql', 'mysql', 'kafka'] as const;
+export type L7Wire = (typeof L7_WIRES)[number];
+
+/** The record protocols each wire protocol carries; the first is its records' unless a parser says otherwise. */
+export const WIRE_PROTOCOLS: Readonly<Record<L7Wire, readonly L7Protocol[]>> = {
+  http: ['http'], http2: ['http', 'grpc'], redis: ['redis'], pgsql: ['pgsql'], mysql: ['mysql'], kafka: ['kafka'],
+};
 
 export interface L7Endpoint {
   ip: string;
@@ -32,13 +44,13 @@ export interface L7Record extends L7Context {
   /** Bytes of the request and of the response, headers and bodies (as moved by the calls). */
   requestBytes: number;
   responseBytes: number;
-  /** HTTP method, Redis command, PostgreSQL operation (QUERY, EXECUTE, STARTUP). */
+  /** HTTP method, Redis command, PostgreSQL operation (QUERY, EXECUTE, STARTUP), gRPC method, Kafka API (Produce, Fetch). */
   method: string;
-  /** HTTP path (query values redacted); the SQL statement (literals redacted). */
+  /** HTTP path (query values redacted); the SQL statement (literals redacted); Kafka topics (comma-separated). */
   target?: string;
   /** HTTP route template (ids as {id}). */
   route?: string;
-  /** HTTP status; Redis "OK" or the error's prefix; PostgreSQL "OK" or the SQLSTATE. */
+  /** HTTP status; gRPC status code; Redis "OK" or the error's prefix; PostgreSQL "OK" or the SQLSTATE; Kafka "OK" or the error's name. */
   status: number | string;
   error: boolean;
   http?: {
@@ -51,6 +63,10 @@ export interface L7Record extends L7Context {
   pgsql?: { tag?: string; rows: number; message?: string };
   /** MySQL/MariaDB: rows of the result sets; an ERR's error number (and message with full capture). */
   mysql?: { rows: number; code?: number; message?: string };
+  /** gRPC: the service and method of the path, grpc-status (from the trailers), grpc-message (with full capture). */
+  grpc?: { service: string; method: string; status: number; message?: string };
+  /** Kafka: the request's API version, correlation id, client id, topics (as far as captured), the first error code. */
+  kafka?: { apiVersion: number; correlationId: number; clientId?: string; topics: string[]; errorCode?: number };
 }
 
 /** A message's framing facts that pairing needs. */
@@ -61,7 +77,10 @@ export interface Timed {
 }
 
 /** What a protocol's connection parser gives back, for the tracker to complete into records. */
-export type L7Pair = Omit<L7Record, keyof L7Context | 'role' | 'protocol'>;
+export type L7Pair = Omit<L7Record, keyof L7Context | 'role' | 'protocol'> & {
+  /** The record's protocol when the wire carries more than one (HTTP/2: http or grpc). */
+  protocol?: L7Protocol;
+};
 
 /** A protocol's parser of one connection: both directions, pairing requests and responses. */
 export interface ConnParser {

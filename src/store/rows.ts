@@ -77,7 +77,8 @@ function l7Row(timeNs: bigint, r: L7Record): Cell[] {
   const service = r.role === 'server' ? `${r.comm}:${r.local.port}` : `${r.remote.ip}:${r.remote.port}`;
   // The process cache's binary and exec id are not joined to L7 records yet: the comm stands for the binary.
   return [timeNs, r.protocol, service, client.ip, server.ip, server.port, r.method, r.route ?? r.target ?? null,
-    typeof r.status === 'number' ? r.status : null, r.endBootNs - r.startBootNs, r.requestBytes, r.responseBytes, r.pid, r.comm, '', ''];
+    // The column is the HTTP status: a gRPC code is not one.
+    r.protocol === 'http' && typeof r.status === 'number' ? r.status : null, r.endBootNs - r.startBootNs, r.requestBytes, r.responseBytes, r.pid, r.comm, '', ''];
 }
 
 /** The row of an event; `timeNs` is its wall time (ns since the epoch). */

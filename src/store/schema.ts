@@ -82,8 +82,8 @@ export const TABLES: readonly TableDef[] = [
       c('fields', 'VARCHAR', 'the output\'s fields as a JSON object')],
   },
   {
-    name: 'l7_records', doc: 'L7 requests (HTTP, Redis, PostgreSQL, MySQL), one row per request and its response (the agent\'s http, redis, pgsql, mysql sensors)', filled: true,
-    columns: [time, c('protocol', 'VARCHAR', 'http, redis, pgsql, mysql'), c('service', 'VARCHAR', 'the server: comm:port (role server) or dst_ip:dst_port (client)'),
+    name: 'l7_records', doc: 'L7 requests (HTTP, gRPC, Redis, PostgreSQL, MySQL, Kafka), one row per request and its response (the agent\'s http, grpc, redis, pgsql, mysql, kafka sensors)', filled: true,
+    columns: [time, c('protocol', 'VARCHAR', 'http, grpc, redis, pgsql, mysql, kafka'), c('service', 'VARCHAR', 'the server: comm:port (role server) or dst_ip:dst_port (client)'),
       c('src_ip', 'VARCHAR', 'client address'), c('dst_ip', 'VARCHAR', 'server address'), c('dst_port', 'INTEGER', 'server port'),
       c('method', 'VARCHAR', 'GET, POST, gRPC method, ...'), c('path', 'VARCHAR', 'HTTP route template ({id}); the SQL statement, literals redacted'),
       c('status', 'INTEGER', 'response status (HTTP status; null for the databases)'), c('latency_ns', 'UBIGINT', 'request to response'),

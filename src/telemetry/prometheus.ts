@@ -23,6 +23,9 @@ const L7_HELP: Readonly<Record<L7MetricName, string>> = {
   'http.server.request.duration': 'Duration of HTTP server requests (OpenTelemetry http.server.request.duration), from the socket calls.',
   'http.client.request.duration': 'Duration of HTTP client requests (OpenTelemetry http.client.request.duration), from the socket calls.',
   'db.client.operation.duration': 'Duration of database client operations, Redis and PostgreSQL (OpenTelemetry db.client.operation.duration).',
+  'rpc.server.duration': 'Duration of gRPC calls a server answered (OpenTelemetry rpc.server.duration), from the socket calls.',
+  'rpc.client.duration': 'Duration of gRPC calls a client made (OpenTelemetry rpc.client.duration), from the socket calls.',
+  'messaging.client.operation.duration': 'Duration of Kafka Produce and Fetch requests (OpenTelemetry messaging.client.operation.duration).',
 };
 
 /** The L7 histograms as prom-client metrics whose values are read from `l7` at each scrape. */

@@ -43,6 +43,8 @@ enum vigil_l7_proto {
 	VIGIL_L7_PROTO_REDIS = 2,
 	VIGIL_L7_PROTO_PGSQL = 3,
 	VIGIL_L7_PROTO_MYSQL = 4,
+	VIGIL_L7_PROTO_HTTP2 = 5,
+	VIGIL_L7_PROTO_KAFKA = 6,
 	/* Not a protocol Vigil parses (or not one asked for): left alone. */
 	VIGIL_L7_PROTO_NONE = 15,
 };

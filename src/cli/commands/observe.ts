@@ -68,8 +68,9 @@ sensors (--sensors, comma-separated; default: exec,exit,file):
           resolved), the name as given, flags, result
   flow, dns  network flows and DNS, with Hubble's filters (below); beside
           the others, one stream in kernel time order (--sensors exec,flow)
-  http, redis, pgsql, mysql  one record per request and its response
-          (HTTP/1.x, Redis RESP2/3, PostgreSQL, MySQL/MariaDB), from the socket calls' tracepoints:
+  http, grpc, redis, pgsql, mysql, kafka  one record per request and its response
+          (HTTP/1.x and HTTP/2, gRPC, Redis RESP2/3, PostgreSQL, MySQL/MariaDB,
+          Kafka Produce and Fetch), from the socket calls' tracepoints:
           process, both ends, method or command, path and route or
           statement, status, latency (kernel times), sizes. Header values
           of Authorization, Cookie and Set-Cookie, query-string values, SQL
@@ -87,7 +88,7 @@ filters (in the kernel; a flag given more than once matches any of its values):
   --container ID|host processes in this container (id or unique id prefix),
                       or "host": processes in no container
 Different filters must all match.
-  --l7-capture BYTES  http, redis, pgsql, mysql: bytes of each socket call the
+  --l7-capture BYTES  the L7 sensors: bytes of each socket call the
                       kernel sends up (default ${DEFAULT_CAPTURE_BYTES}, 16 to ${VIGIL_L7_DATA_MAX}): headers, not bodies
   --l7-full-capture   the L7 sensors: no redaction (secrets appear)
 
