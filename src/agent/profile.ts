@@ -17,6 +17,9 @@ export interface AgentProfileOptions {
   onError(message: string): void;
 }
 
+/** How long a stop waits for the symbol tables of the last interval (the rest of its frames go unnamed). */
+const CLOSE_SETTLE_MS = 1000;
+
 export class AgentProfile {
   private timer: NodeJS.Timeout | undefined;
   private cutting: Promise<void> | undefined;
@@ -47,17 +50,24 @@ export class AgentProfile {
       this.opts.sink.flush();
       this.rows += rows.length;
     } catch (e) {
-      this.opts.onError((e as Error).message.split('\n')[0]!);
+      // An interval cut short by the stop is not an error.
+      if (!(this.closed && settle)) this.opts.onError((e as Error).message.split('\n')[0]!);
     }
   }
 
-  /** The interval under way goes to the store too, then the sampler stops. */
+  /**
+   * The interval under way goes to the store too (its symbol tables waited
+   * for a second at most: a stop stays quick), then the sampler stops. A cut
+   * still waiting for its tables gives way to this one.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.timer) clearInterval(this.timer);
-    await this.cutting;
-    await this.cut(false);
     this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.profiler.settle(), new Promise((r) => (timer = setTimeout(r, CLOSE_SETTLE_MS)))]).catch(() => undefined);
+    clearTimeout(timer);
+    await this.cut(false);
     this.profiler.close();
   }
 }
