@@ -6,8 +6,8 @@
 // token the API refuses. HTTP requests made by curl to Python's http.server
 // show in the Services view (the latest requests, the per-service charts) and
 // on the service map; the Profile view's flame graph has a frame of a busy
-// function of a program the test runs (test/fixtures/profiletarget.c). Screenshots go to $VIGIL_SCREENSHOTS (default
-// dist/test-screenshots/).
+// function of a program the test runs (test/fixtures/profiletarget.c).
+// Screenshots go to $VIGIL_SCREENSHOTS (default dist/test-screenshots/).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -157,13 +157,14 @@ describe('the web console', { timeout: 180_000 }, () => {
       await page.setViewport({ width: 1280, height: 900 });
       await page.goto(`${url}#token=${encodeURIComponent(token)}`, { waitUntil: 'load' });
       await page.click('#tab-profile');
-      await page.waitForSelector('#flamegraph g.frame[name="busy_a"]', { timeout: 20_000 });
-      // The filter by process: the fixture's name keeps its frames; a name no process has leaves none.
+      await page.waitForSelector('#flamegraph g.frame', { timeout: 30_000 });
+      // The filter by process: the fixture's name keeps its frames alone.
       await page.type('#flame-process', 'profiletarget');
       await page.keyboard.press('Enter');
       // The processes are the frames under the root (d3 keeps each frame's node, with its depth, on its element).
       const processes = `[...document.querySelectorAll('#flamegraph g.frame')].filter((g) => g.__data__?.depth === 1).map((g) => g.getAttribute('name'))`;
-      await page.waitForFunction(`JSON.stringify(${processes}) === '["profiletarget"]'`, { timeout: 15_000 });
+      await page.waitForFunction(`JSON.stringify(${processes}) === '["profiletarget"]'`, { timeout: 30_000 });
+      await page.waitForSelector('#flamegraph g.frame[name="busy_a"]', { timeout: 15_000 });
       const frames = (await page.evaluate(`[...document.querySelectorAll('#flamegraph g.frame')].map((g) => g.getAttribute('name'))`)) as string[];
       assert.ok(frames.includes('busy_a') && frames.includes('cpu_loop'), `frames: ${frames.slice(0, 20).join(', ')}`);
       await page.screenshot({ path: path.join(shots, 'console-flamegraph.png') });

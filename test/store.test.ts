@@ -14,6 +14,7 @@ import { EventStore, QueryError, QueryLimitError, queryStoreFile } from '../src/
 import { TABLES, TABLE_BY_NAME, schemaMarkdown, type TableName } from '../src/store/schema.js';
 import { columnsOf, profileRows, rowOf, type Cell, type Columns, type StoreEvent } from '../src/store/rows.js';
 import { StoreThread } from '../src/store/thread.js';
+import { TableBuilder, decodeTable } from '../src/store/batch.js';
 import { STORE_DEFAULTS } from '../src/agent/config.js';
 import type { Profile, ProfileStack } from '../src/profile/profile.js';
 import type { ProcessInfo } from '../src/sensors/events.js';
@@ -403,6 +404,18 @@ describe('the embedded store', () => {
     } finally {
       s.close();
     }
+  });
+
+  test('encoded batches: a row with a value that cannot be encoded is taken back whole; decoded as given', () => {
+    const b = new TableBuilder(TABLE_BY_NAME.get('profile_samples')!, 1);
+    const t = nowNs();
+    b.push([t, 1, 'e1', '/a', 'a;b', 3, '']);
+    assert.throws(() => b.push([t, 2, 'e2', '/b', 'b;c', 'not a number', 'c1']), SyntaxError);
+    b.push([t, null, null, '/c', 'a;b', null, null]);
+    const enc = b.finish();
+    assert.equal(enc.rows, 2);
+    assert.deepEqual(decodeTable(enc), [[t, t], [1, null], ['e1', null], ['/a', '/c'], ['a;b', 'a;b'], [3n, null], ['', null]]);
+    assert.equal(enc.columns[4]!.strings!.filter((x) => x === 'a;b').length, 1, 'a column\'s distinct strings, once each');
   });
 
   test('paced at 100,000 rows a second through the sink and the store\'s thread, nothing is lost', async () => {

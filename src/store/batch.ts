@@ -55,6 +55,8 @@ const GET: Record<Exclude<ColumnType, 'VARCHAR'>, (d: DataView, offset: number) 
 
 interface ColumnBuilder {
   push(v: Cell, row: number): void;
+  /** Row `row` is NULL again (a row whose later value could not be encoded is taken back). */
+  clear(row: number): void;
   grow(capacity: number): void;
   finish(rows: number): EncodedColumn;
 }
@@ -79,6 +81,10 @@ class FixedBuilder implements ColumnBuilder {
     }
     this.set(this.view, row * this.width, v);
     this.valid[row >>> 5] = this.valid[row >>> 5]! | (1 << (row & 31));
+  }
+
+  clear(row: number): void {
+    this.valid[row >>> 5] = this.valid[row >>> 5]! & ~(1 << (row & 31));
   }
 
   grow(capacity: number): void {
@@ -122,6 +128,10 @@ class VarcharBuilder implements ColumnBuilder {
     this.ids[row] = id;
   }
 
+  clear(row: number): void {
+    this.ids[row] = -1;
+  }
+
   grow(capacity: number): void {
     const ids = new Int32Array(capacity);
     ids.set(this.ids);
@@ -144,13 +154,18 @@ export class TableBuilder {
     this.columns = def.columns.map((c) => (c.type === 'VARCHAR' ? new VarcharBuilder(capacity) : new FixedBuilder(WIDTH[c.type], SET[c.type], capacity)));
   }
 
-  /** One row, values in column order (a missing one is NULL). */
+  /** One row, values in column order (a missing one is NULL); a value that cannot be encoded throws, and the row is not added. */
   push(values: readonly Cell[]): void {
     if (this.rows === this.capacity) {
       this.capacity *= 2;
       for (const c of this.columns) c.grow(this.capacity);
     }
-    for (let i = 0; i < this.columns.length; i++) this.columns[i]!.push(values[i] ?? null, this.rows);
+    try {
+      for (let i = 0; i < this.columns.length; i++) this.columns[i]!.push(values[i] ?? null, this.rows);
+    } catch (e) {
+      for (const c of this.columns) c.clear(this.rows);
+      throw e;
+    }
     this.rows++;
   }
 

@@ -2,10 +2,10 @@
 // the agent's thread, encoded column by column as they are gathered
 // (batch.ts), wait in a bounded queue, and go to the store's thread as one
 // batch at a time, their buffers handed over rather than copied (appended
-// through DuckDB's Appender, table by table). While a batch is being appended the next one gathers; once the
-// queue holds capacityRows rows, events are counted as dropped (queue_full,
-// by sensor) until it is down to half, and the pipeline's other consumers
-// never wait for the store.
+// through DuckDB's Appender, table by table). While a batch is being
+// appended the next one gathers; once the queue holds capacityRows rows,
+// events are counted as dropped (queue_full, by sensor) until it is down to
+// half, and the pipeline's other consumers never wait for the store.
 import { LossCounter, type Loss, type LossReason } from '../pipeline/loss.js';
 import type { PipelineSink } from '../pipeline/pipeline.js';
 import { rowOf, type Cell, type StoreEvent } from './rows.js';
@@ -82,16 +82,14 @@ export class StoreSink<E> implements PipelineSink<E> {
     if (!se) return;
     const sensor = this.opts.sensorOf(e);
     if (!this.admit(sensor, 1)) return;
-    let row;
     try {
-      row = rowOf(se, this.opts.timeOf(e));
+      const row = rowOf(se, this.opts.timeOf(e));
+      this.gather(sensor, row.table, row.values);
     } catch (err) {
       // An event this version cannot make a row of: counted, and the pipeline goes on.
       this.lastError = err instanceof Error ? err : new Error(String(err));
       this.noteLoss(sensor, 'write_failed', 1);
-      return;
     }
-    this.gather(sensor, row.table, row.values);
   }
 
   /**
@@ -102,7 +100,12 @@ export class StoreSink<E> implements PipelineSink<E> {
   offerRows(sensor: string, table: TableName, rows: readonly Cell[][]): void {
     for (let r = 0; r < rows.length; r++) {
       if (!this.admit(sensor, rows.length - r)) return;
-      this.gather(sensor, table, rows[r]!);
+      try {
+        this.gather(sensor, table, rows[r]!);
+      } catch (err) {
+        this.lastError = err instanceof Error ? err : new Error(String(err));
+        this.noteLoss(sensor, 'write_failed', 1);
+      }
     }
   }
 
