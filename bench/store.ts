@@ -2,7 +2,7 @@
 // store sink and the store's thread (DuckDB's Appender), unpaced and paced,
 // with losses, CPU and disk; L7 records straight to the store's thread (their
 // rollup kept at each append); then service_stats over 10 million generated L7
-// records. Alone: `node dist/bench/store.js [--seconds S] [--rate R] [--l7-rows N]`.
+// records. Alone: `node dist/bench/store.js [--seconds S] [--rate R[,R...]] [--runs unpaced,paced,l7] [--l7-rows N]`.
 // No kernel: the events are made here, as the pipeline would hand them over.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -13,15 +13,19 @@ import { StoreSink } from '../src/store/sink.js';
 import { StoreThread } from '../src/store/thread.js';
 import { EventStore } from '../src/store/store.js';
 import { namedQuery, namedSql } from '../src/store/named.js';
-import { columnsOf, type Cell, type Columns, type StoreEvent } from '../src/store/rows.js';
-import type { TableName } from '../src/store/schema.js';
+import { columnsOf, type Cell, type StoreEvent } from '../src/store/rows.js';
+import { encodeColumns } from '../src/store/batch.js';
 import type { FlowRecord } from '../src/network/flow-types.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, rate: { type: 'string', default: '100000' }, 'l7-rows': { type: 'string', default: '10000000' } },
+  options: {
+    seconds: { type: 'string', default: '10' }, rate: { type: 'string', default: '100000' }, runs: { type: 'string', default: 'unpaced,paced,l7' },
+    'l7-rows': { type: 'string', default: '10000000' },
+  },
 });
 const seconds = Number(values.seconds);
-const rate = Number(values.rate);
+const rates = values.rate.split(',').map(Number);
+const runs = new Set(values.runs.split(','));
 const l7Rows = Number(values['l7-rows']);
 
 /** A mix like a busy host's: half file events, a third process events, the rest flows. */
@@ -94,11 +98,12 @@ async function ingestL7(dir: string, s: number): Promise<string> {
     rows.push([now + BigInt(i) * 1000n, 'http1', `svc-${i % 20}`, '10.0.0.1', `10.0.2.${i % 20}`, 8080, i % 7 ? 'GET' : 'POST', `/api/v1/item/${i % 50}`,
       i % 100 ? 200 : 503, BigInt((i * 7919) % 500_000_000), 200n, 2000n, 1000 + (i % 100), '/usr/bin/server', `exec-${i % 100}`, '']);
   }
-  const batch: [TableName, Columns][] = [['l7_records', columnsOf(rows, rows[0]!.length)]];
+  const columns = columnsOf(rows, rows[0]!.length);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let stored = 0;
-  while (performance.now() - t0 < s * 1000) stored += await thread.append(batch);
+  // Encoded each time, as the sink does (the buffers go to the store's thread).
+  while (performance.now() - t0 < s * 1000) stored += await thread.append([encodeColumns('l7_records', columns)]);
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(process.cpuUsage(cpu0));
   await thread.close();
@@ -149,9 +154,9 @@ try {
     `## Store ingest (${os.availableParallelism()} CPUs, load average ${os.loadavg()[0]!.toFixed(1)} at the start; ${seconds} s each; a mix of file, exec and flow events)`, '',
     '| run | offered | stored | dropped | rows/s | CPU (cores) | rows per CPU-second | disk |', '|:--|--:|--:|--:|--:|--:|--:|--:|',
   ];
-  lines.push(await ingest(dir, 'unpaced', 0, seconds));
-  lines.push(await ingest(dir, 'paced', rate, seconds));
-  lines.push(await ingestL7(dir, seconds));
+  if (runs.has('unpaced')) lines.push(await ingest(dir, 'unpaced', 0, seconds));
+  if (runs.has('paced')) for (const rate of rates) lines.push(await ingest(dir, `paced-${rate}`, rate, seconds));
+  if (runs.has('l7')) lines.push(await ingestL7(dir, seconds));
   lines.push('', ...(l7Rows > 0 ? await serviceStats(dir, l7Rows) : []));
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {

@@ -1,6 +1,7 @@
 // The agent's web console: its live event stream with filters, and the
 // store's answers in the browser (processes, alerts and policy events, the
-// service map, per-service charts, any SQL), refreshed every few seconds.
+// service map, per-service charts, the latest requests, a CPU flame graph, any
+// SQL), refreshed every few seconds.
 // Bundled at build time with esbuild (scripts/build.sh) into
 // dist/console/app.js and served by the agent (src/agent/console.ts); no CDN.
 import { render, type ComponentChildren } from 'preact';
@@ -9,6 +10,7 @@ import { ask, token, type Result } from './api';
 import { Live } from './live';
 import { ServiceMap } from './servicemap';
 import { ServiceCharts } from './charts';
+import { FlameGraph } from './flamegraph';
 
 interface View {
   id: string;
@@ -34,7 +36,12 @@ const VIEWS: View[] = [
     queries: [
       { named: 'service_stats', params: { since: '1h' }, caption: 'Requests per service and endpoint (L7 records)' },
       { named: 'slow_requests', params: { since: '1h' }, caption: 'Slowest requests, last hour' },
+      { named: 'http_data', params: { since: '1h', limit: '50' }, caption: 'Latest HTTP requests' },
     ],
+  },
+  {
+    id: 'profile', title: 'Profile', top: () => <FlameGraph />,
+    queries: [{ named: 'top_stacks', params: { since: '15m', limit: '20' }, caption: 'Most sampled stacks, last 15 minutes' }],
   },
 ];
 

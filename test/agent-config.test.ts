@@ -90,6 +90,18 @@ describe('agent configuration', () => {
     assert.match(problems('console: {address: "nohost"}\n')[0]!, /console.address: expected host:port/);
   });
 
+  test('the profile sensor: 49 Hz every 10 s by default; its settings checked; refused without the store', () => {
+    assert.deepEqual(parseAgentConfig('c.yaml', '').profile, { frequency: 49, intervalMs: 10_000 });
+    assert.deepEqual(parseAgentConfig('c.yaml', 'sensors: [exec, profile]\nprofile: {frequency: 99, interval: 2}').profile, { frequency: 99, intervalMs: 2000 });
+    assert.deepEqual(problems('sensors: [profile]\nprofile: {frequency: 5000, interval: 0}\n'), [
+      'agent.yaml:2:22: profile.frequency: must be <= 999, found 5000',
+      'agent.yaml:2:38: profile.interval: must be >= 1, found 0',
+    ]);
+    assert.deepEqual(problems('sensors: [profile]\nstore: {enabled: false}\n'), [
+      'agent.yaml:1:10: sensors: the profile sensor writes its stacks to the store: it needs store.enabled',
+    ]);
+  });
+
   test('cri.socket: a default socket unless given; an absolute path or none', () => {
     assert.deepEqual(parseAgentConfig('c.yaml', '').cri, { socket: undefined });
     assert.deepEqual(parseAgentConfig('c.yaml', 'cri: {socket: /run/k3s/containerd/containerd.sock}').cri, { socket: '/run/k3s/containerd/containerd.sock' });
@@ -111,7 +123,7 @@ describe('agent configuration', () => {
       'agent.yaml:2:3: api.sockt: unknown field "sockt" (did you mean "socket"?); api takes socket, group, clientBuffer',
     ]);
     assert.deepEqual(problems('sensors: [exec, flows]\nhistory:\n  events: 2000000\n'), [
-      'agent.yaml:1:17: sensors[1]: "flows" is not allowed (did you mean "flow"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql, grpc, kafka',
+      'agent.yaml:1:17: sensors[1]: "flows" is not allowed (did you mean "flow"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql, grpc, kafka, profile',
       'agent.yaml:3:11: history.events: must be <= 1000000, found 2000000',
     ]);
     assert.deepEqual(problems('api:\n  clientBuffer: lots\n'), ['agent.yaml:2:17: api.clientBuffer: expected a size such as 4MiB or 512KiB, got "lots"']);
@@ -168,7 +180,7 @@ describe('agent configuration', () => {
     assert.equal(r.status, 1);
     assert.deepEqual(r.stderr.trimEnd().split('\n'), [
       `vigil agent: ${bad}:3:3: api.clientBufer: unknown field "clientBufer" (did you mean "clientBuffer"?); api takes socket, group, clientBuffer`,
-      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql, grpc, kafka`,
+      `vigil agent: ${bad}:4:17: sensors[1]: "exits" is not allowed (did you mean "exit"?); expected one of exec, exit, fork, file, flow, dns, http, redis, pgsql, mysql, grpc, kafka, profile`,
       `vigil agent: ${bad}:6:11: history.events: must be >= 0, found -1`,
       `vigil agent: ${bad}:8:12: health.address: expected host:port with an IP address (127.0.0.1:9410, [::1]:9410) or off, got "localhost:99999"`,
     ]);

@@ -3,18 +3,24 @@
 // connections. The Live view streams the exec just made (and its filters
 // narrow it); the Processes view shows the process just started; the service
 // map shows the connection just made; the SQL view runs a query; without the
-// token the API refuses. Screenshots go to $VIGIL_SCREENSHOTS (default
-// dist/test-screenshots/).
+// token the API refuses. HTTP requests made by curl to Python's http.server
+// show in the Services view (the latest requests, the per-service charts) and
+// on the service map; the Profile view's flame graph has a frame of a busy
+// function of a program the test runs (test/fixtures/profiletarget.c).
+// Screenshots go to $VIGIL_SCREENSHOTS (default dist/test-screenshots/).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { repoPath } from '../src/util/paths.js';
 import { missingFeature, requireRoot, tracefs, waitFor } from './helpers.js';
 import { TestAgent } from './agent-util.js';
+import { pythonHttp, type Server } from './l7-servers.js';
+import { startFixture, waitExit } from './profile-util.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -39,7 +45,9 @@ describe('the web console', { timeout: 180_000 }, () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh`);
     // The flow sensor's programs: where the probes say the kernel lacks them, the agent runs without it and the map is not checked.
     flowsMissing = await missingFeature(['tracepoint', 'raw_tracepoint', 'cgroup_skb'], ['bpf_loop']);
-    agent = await TestAgent.start(`sensors: [exec, exit${flowsMissing ? '' : ', flow'}]\nconsole:\n  address: 127.0.0.1:0\n`);
+    // The profile sensor cuts an interval every 2 s here (10 s by default), at 99 Hz.
+    agent = await TestAgent.start(`sensors: [exec, exit, http, profile${flowsMissing ? '' : ', flow'}]\nprofile:\n  frequency: 99\n  interval: 2\n` +
+      'console:\n  address: 127.0.0.1:0\n');
     const ready = agent.line('ready')!;
     url = /^(http:\S+)/.exec(String(ready.console))![1]!;
     const tokenFile = path.join(agent.dir, 'state', 'console.token');
@@ -102,6 +110,75 @@ describe('the web console', { timeout: 180_000 }, () => {
     await page.screenshot({ path: path.join(shots, 'console-sql.png') });
     await page.close();
   });
+  test('the Services view shows the HTTP requests just made; the service map their service', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'vigil-console-http-'));
+    let srv: Server | undefined;
+    const page = await browser.newPage();
+    try {
+      srv = await pythonHttp(tmp);
+      const urls = [1, 2, 3].map((i) => `http://127.0.0.1:${srv!.port}/users/${i}`).concat(`http://127.0.0.1:${srv.port}/fail`);
+      const r = spawnSync('curl', ['-s', ...urls.flatMap(() => ['-o', '/dev/null']), ...urls], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const service = `python3:${srv.port}`;
+      assert.ok(await waitFor(async () => Number((await sql(`SELECT count(*) FROM l7_records WHERE service = '${service}'`))[0]![0]) >= 4, 20_000, 250),
+        'the requests reached the store');
+      await page.setViewport({ width: 1280, height: 1000 });
+      await page.goto(`${url}#token=${encodeURIComponent(token)}`, { waitUntil: 'load' });
+      await page.click('#tab-services');
+      const rowsOf = (query: string): string => `[...document.querySelectorAll('section[data-query="${query}"] tr')].map((t) => t.textContent)`;
+      await page.waitForFunction(`${rowsOf('http_data')}.filter((t) => t.includes(${JSON.stringify(service)})).length >= 4`, { timeout: 20_000 });
+      const rows = (await page.evaluate(rowsOf('http_data'))) as string[];
+      const mine = rows.filter((t) => t.includes(service));
+      assert.equal(mine.filter((t) => t.includes('/users/{id}') && t.includes('200')).length, 3, mine.join('\n'));
+      assert.equal(mine.filter((t) => t.includes('/fail') && t.includes('500')).length, 1, mine.join('\n'));
+      // service_stats: the route with its 3 requests; the charts: one row for the service.
+      await page.waitForFunction(`${rowsOf('service_stats')}.some((t) => t.includes(${JSON.stringify(service)}) && t.includes('/users/{id}'))`, { timeout: 15_000 });
+      await page.waitForSelector(`div.charts[data-service="${service}"]`, { timeout: 15_000 });
+      await page.screenshot({ path: path.join(shots, 'console-services.png'), fullPage: true });
+      await page.click('#tab-network');
+      await page.waitForSelector(`svg#service-map g.node[data-name="${service}"]`, { timeout: 15_000 });
+      await page.screenshot({ path: path.join(shots, 'console-network-l7.png') });
+    } finally {
+      await page.close();
+      await srv?.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('the Profile view\'s flame graph shows the busy function of a program this test runs', async () => {
+    const child = await startFixture('cpu', 8);
+    const page = await browser.newPage();
+    try {
+      child.stdin.write('\n');
+      // busy_a (and its caller cpu_loop) in the store: the profile sensor's intervals, folded and symbolised.
+      assert.ok(await waitFor(async () => Number((await sql(
+        `SELECT coalesce(sum(count), 0) FROM profile_samples WHERE pid = ${child.pid} AND stack LIKE '%;cpu_loop;%busy_a%'`))[0]![0]) > 0, 30_000, 500),
+      'the fixture\'s samples reached profile_samples');
+      await page.setViewport({ width: 1280, height: 900 });
+      await page.goto(`${url}#token=${encodeURIComponent(token)}`, { waitUntil: 'load' });
+      await page.click('#tab-profile');
+      await page.waitForSelector('#flamegraph g.frame', { timeout: 30_000 });
+      // The filter by process: the fixture's name keeps its frames alone.
+      await page.type('#flame-process', 'profiletarget');
+      await page.keyboard.press('Enter');
+      // The processes are the frames under the root (d3 keeps each frame's node, with its depth, on its element).
+      const processes = `[...document.querySelectorAll('#flamegraph g.frame')].filter((g) => g.__data__?.depth === 1).map((g) => g.getAttribute('name'))`;
+      await page.waitForFunction(`JSON.stringify(${processes}) === '["profiletarget"]'`, { timeout: 30_000 });
+      await page.waitForSelector('#flamegraph g.frame[name="busy_a"]', { timeout: 15_000 });
+      const frames = (await page.evaluate(`[...document.querySelectorAll('#flamegraph g.frame')].map((g) => g.getAttribute('name'))`)) as string[];
+      assert.ok(frames.includes('busy_a') && frames.includes('cpu_loop'), `frames: ${frames.slice(0, 20).join(', ')}`);
+      await page.screenshot({ path: path.join(shots, 'console-flamegraph.png') });
+      await page.$eval('#flame-process', (el) => { (el as unknown as { value: string }).value = ''; });
+      await page.type('#flame-process', 'no-such-process-here');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(`!document.querySelector('#flamegraph g.frame[name="busy_a"]')`, { timeout: 15_000 });
+    } finally {
+      await page.close();
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await waitExit(child, 5000);
+    }
+  });
+
   test('the Live view streams the exec just made, its filters narrow it; the service map shows the connection just made', async (t) => {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 800 });

@@ -12,7 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { EventStore, QueryError, QueryLimitError, queryStoreFile } from '../src/store/store.js';
 import { TABLES, TABLE_BY_NAME, schemaMarkdown, type TableName } from '../src/store/schema.js';
-import { columnsOf, rowOf, type Cell, type Columns, type StoreEvent } from '../src/store/rows.js';
+import { columnsOf, profileRows, rowOf, type Cell, type Columns, type StoreEvent } from '../src/store/rows.js';
+import { StoreThread } from '../src/store/thread.js';
+import { TableBuilder, decodeTable } from '../src/store/batch.js';
+import { STORE_DEFAULTS } from '../src/agent/config.js';
+import type { Profile, ProfileStack } from '../src/profile/profile.js';
+import type { ProcessInfo } from '../src/sensors/events.js';
 import { StoreSink, type RowWriter } from '../src/store/sink.js';
 import { NAMED_QUERIES, ParamError, namedQuery, namedSql, timeLiteral } from '../src/store/named.js';
 import { parseQueryArgs, formatCsv } from '../src/cli/commands/query.js';
@@ -226,12 +231,13 @@ describe('the embedded store', () => {
     const writer: RowWriter = {
       path: 'test',
       append: (batch) => new Promise((resolve) => {
-        const n = batch.reduce((a, [, cols]) => a + cols[0]!.length, 0);
+        const n = batch.reduce((a, t) => a + t.rows, 0);
         batches.push(n);
         release = () => resolve(n);
       }),
     };
     const sink = new StoreSink<StoreEvent>(writer, { capacityRows: 10, storeEvent: (e) => e, timeOf: () => nowNs(), sensorOf: () => 'process' });
+    const profileRow: Cell[] = [nowNs(), 1, '', '/x', 'x;y', 1, ''];
     for (let i = 0; i < 6; i++) sink.offer(exec(i, 0, '/x'));
     sink.flush();
     // While the first batch is appended, the next gathers up to the bound; the rest is counted.
@@ -241,6 +247,9 @@ describe('the embedded store', () => {
     assert.deepEqual(sink.lost.entries(), [{ sensor: 'process', reason: 'queue_full', count: 16 }]);
     sink.flush();
     assert.deepEqual(batches, [6], 'one batch at a time');
+    // Rows a producer makes itself (the profiler's) share the bound: while it drops, they are counted too.
+    sink.offerRows('profile', 'profile_samples', [profileRow, profileRow]);
+    assert.deepEqual(sink.lost.entries().find((l) => l.sensor === 'profile'), { sensor: 'profile', reason: 'queue_full', count: 2 });
     release!();
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(batches, [6, 4], 'the next batch goes when the first is in');
@@ -349,6 +358,87 @@ describe('the embedded store', () => {
     for (const [argv, why] of bad) assert.throws(() => parseQueryArgs(argv), (e: Error) => e instanceof UsageError && why.test(e.message), argv.join(' '));
     assert.match(parseQueryArgs(['top_talkers', '--limit', '3']).sql, /LIMIT 3$/);
     assert.equal(formatCsv({ columns: ['a', 'b'], types: [], rows: [['x,y', 'say "hi"']], truncated: false }), 'a,b\n"x,y","say ""hi"""');
+  });
+
+  test('profile samples: folded per process, filtered by process and container in top_stacks', async () => {
+    const frame = (name: string) => ({ name, module: '/x', offset: 0n, addr: 0n, kind: 'user' as const, symbolOffset: 0n });
+    const stack = (pid: number, process: string, frames: string[], count: number): ProfileStack =>
+      ({ pid, tid: pid, process, thread: process, exe: `/usr/bin/${process}`, frames: frames.map(frame), count, ns: count * 1e6 });
+    const profile = {
+      mode: 'cpu', frequency: 49, periodNs: 1e9 / 49, startMs: Date.now() - 10_000, endMs: Date.now(), counters: {}, warnings: [],
+      // Leaf first; two threads of pid 10 with one stack merge into one row.
+      stacks: [stack(10, 'app', ['spin', 'main'], 5), stack(10, 'app', ['spin', 'main'], 2), stack(11, 'db', ['scan;it', 'main'], 3)],
+    } as unknown as Profile;
+    const info = (pid: number) => (pid === 11 ? { execId: 'e11', binary: '/usr/bin/db', container: { id: 'c0ffee1234' } } : undefined) as ProcessInfo | undefined;
+    const rows = profileRows(profile, info);
+    assert.deepEqual(rows.map((r) => r.slice(1)), [[10, '', '/usr/bin/app', 'app;main;spin', 7, ''], [11, 'e11', '/usr/bin/db', 'db;main;scan:it', 3, 'c0ffee1234']]);
+    const s = await EventStore.open(path.join(dir, 'profile.duckdb'));
+    try {
+      await s.append([['profile_samples', columnsOf(rows, TABLE_BY_NAME.get('profile_samples')!.columns.length)]]);
+      const top = async (params: Record<string, string>) => (await s.query(namedSql(namedQuery('top_stacks')!, params))).rows.map((r) => [r[0], Number(r[1])]);
+      assert.deepEqual(await top({}), [['app;main;spin', 7], ['db;main;scan:it', 3]]);
+      assert.deepEqual(await top({ process: 'db' }), [['db;main;scan:it', 3]]);
+      assert.deepEqual(await top({ container: 'c0ffee' }), [['db;main;scan:it', 3]]);
+      assert.deepEqual(await top({ container: 'host' }), [['app;main;spin', 7]]);
+      assert.deepEqual(await top({ process: "it's" }), [], 'a quote is text, not SQL');
+      assert.deepEqual(await top({ until: '1h' }), [], 'before the range');
+      assert.throws(() => namedSql(namedQuery('top_stacks')!, { process: 'a\nb' }), (e: Error) => e instanceof ParamError && /--process/.test(e.message));
+    } finally {
+      s.close();
+    }
+  });
+
+  test('an older store without profile_samples.container_id gets the column', async () => {
+    const file = path.join(dir, 'old.duckdb');
+    (await EventStore.open(file)).close();
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const db = await DuckDBInstance.create(file);
+    const c = await db.connect();
+    await c.run('ALTER TABLE profile_samples DROP COLUMN container_id');
+    c.closeSync();
+    db.closeSync();
+    const s = await EventStore.open(file);
+    try {
+      const rows: Cell[][] = [[nowNs(), 1, '', '/x', 'x;y', 1, '']];
+      assert.equal(await s.append([['profile_samples', columnsOf(rows, 7)]]), 1);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('encoded batches: a row with a value that cannot be encoded is taken back whole; decoded as given', () => {
+    const b = new TableBuilder(TABLE_BY_NAME.get('profile_samples')!, 1);
+    const t = nowNs();
+    b.push([t, 1, 'e1', '/a', 'a;b', 3, '']);
+    assert.throws(() => b.push([t, 2, 'e2', '/b', 'b;c', 'not a number', 'c1']), SyntaxError);
+    b.push([t, null, null, '/c', 'a;b', null, null]);
+    const enc = b.finish();
+    assert.equal(enc.rows, 2);
+    assert.deepEqual(decodeTable(enc), [[t, t], [1, null], ['e1', null], ['/a', '/c'], ['a;b', 'a;b'], [3n, null], ['', null]]);
+    assert.equal(enc.columns[4]!.strings!.filter((x) => x === 'a;b').length, 1, 'a column\'s distinct strings, once each');
+  });
+
+  test('paced at 100,000 rows a second through the sink and the store\'s thread, nothing is lost', async () => {
+    const thread = await StoreThread.open(path.join(dir, 'paced.duckdb'), { memoryLimit: '256MiB', threads: 2 });
+    const sensorOf = (e: StoreEvent): string => (e.kind === 'file' ? 'file' : e.kind === 'flow' ? 'flow' : 'process');
+    const sink = new StoreSink<StoreEvent>(thread, { capacityRows: STORE_DEFAULTS.queueRows, storeEvent: (e) => e, timeOf: () => nowNs(), sensorOf });
+    const pool = [...Array.from({ length: 50 }, (_, i) => exec(1000 + i, 1, `/usr/bin/prog${i}`)), flow('flow', 10), flow('flow', 20)];
+    // 1,000 rows every 10 ms, as the pipeline's cycles hand them over: 300,000 rows in all (counted, not timed).
+    const total = 300_000;
+    try {
+      for (let offered = 0; offered < total;) {
+        for (let i = 0; i < 1000; i++, offered++) sink.offer(pool[offered % pool.length]!);
+        sink.flush();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(await sink.settle(120_000), true, 'the store took what was queued');
+      assert.deepEqual(sink.lost.entries(), [], 'nothing dropped');
+      assert.equal(sink.delivered, total);
+      const counts = await thread.counts();
+      assert.equal(counts.process_events! + counts.flows!, total);
+    } finally {
+      await thread.close();
+    }
   });
 
   test('every table is made, even those no producer fills yet', async () => {

@@ -45,12 +45,13 @@ import { ContainerNames } from './names.js';
 import { L7Sensor } from '../l7/sensor.js';
 import { L7Metrics } from '../l7/metrics.js';
 import { L7_PROTOCOLS, type L7Protocol } from '../l7/types.js';
+import { AgentProfile } from './profile.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
 
 const PROCESS_KINDS: Record<AgentSensor, ProcessEventKind[]> = {
   exec: ['exec', 'exec_failed'], exit: ['exit'], fork: ['fork'], file: [], flow: [], dns: [], http: [], redis: [], pgsql: [], mysql: [],
-  grpc: [], kafka: [],
+  grpc: [], kafka: [], profile: [],
 };
 
 /** Settings only a restart applies (the rest a reload does). */
@@ -90,6 +91,8 @@ export class Agent {
   /** The L7 sensor (http, redis, pgsql in `sensors`) and its records' duration histograms (Prometheus). */
   private l7: L7Sensor | undefined;
   private l7Metrics: L7Metrics | undefined;
+  /** The profile sensor: folded stacks to the store each profile.interval. */
+  private profile: AgentProfile | undefined;
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
   private kernelLost = 0;
@@ -235,6 +238,12 @@ export class Agent {
         ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
       });
       p.addSource(this.l7.name, this.l7);
+    }
+    if (c.sensors.includes('profile') && this.storeSink) {
+      this.profile = await AgentProfile.start({
+        ...c.profile, sink: this.storeSink, processOf: (pid) => this.cache.get(pid),
+        onError: (err) => this.log.warn({ err }, 'profile interval not stored'),
+      });
     }
     // What the API added before a restart (state.directory); a state others could write stops the start.
     let kept: ApiState;
@@ -508,6 +517,8 @@ export class Agent {
     this.files.stop();
     this.sensors?.close();
     this.l7?.close();
+    await this.profile?.close();
+    this.profile = undefined;
     // The policies' scoper first: it may share the names' CRI runtime.
     this.policies.close();
     this.names.close();

@@ -44,6 +44,8 @@ export function agentCapabilities(config: AgentConfig, kernelRelease: string = o
     need('CAP_PERFMON', 'tracepoints, kprobes and uprobes (perf events) and the programs\' reads of kernel memory');
   }
   if (config.sensors.includes('flow') || config.sensors.includes('dns')) need('CAP_NET_ADMIN', 'the flow and dns sensors (cgroup socket programs)');
+  if (config.sensors.includes('profile')) need('CAP_SYS_PTRACE', 'the profile sensor: the sampled processes\' memory maps and files (/proc/PID/maps, /proc/PID/root) for their symbols');
+  if (config.sensors.includes('profile')) need('CAP_SYSLOG', 'the profile sensor: kernel frames\' names (/proc/kallsyms shows its addresses to CAP_SYSLOG only)');
   if (config.firewall.length) need('CAP_NET_ADMIN', 'the XDP firewall');
   if (config.metrics?.bpfStats) need('CAP_SYS_ADMIN', 'metrics.bpfStats (BPF_ENABLE_STATS)');
   if (before(kernelRelease, 5, 11)) need('CAP_SYS_RESOURCE', 'raising RLIMIT_MEMLOCK (kernels before 5.11 charge BPF memory to it)');

@@ -24,7 +24,7 @@ export const DEFAULT_SOCKET = '/run/vigil/vigil.sock';
 export const DEFAULT_HEALTH_ADDRESS = '127.0.0.1:9410';
 export const DEFAULT_STATE_DIRECTORY = '/var/lib/vigil';
 /** Sensors whose events the agent streams. */
-export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns', ...L7_PROTOCOLS] as const;
+export const AGENT_SENSORS = ['exec', 'exit', 'fork', 'file', 'flow', 'dns', ...L7_PROTOCOLS, 'profile'] as const;
 export type AgentSensor = (typeof AGENT_SENSORS)[number];
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -57,6 +57,8 @@ export interface AgentConfig {
   readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
   /** The L7 sensors' settings (http, redis, pgsql; docs/l7.md): observe's --l7-capture and --l7-full-capture. */
   readonly l7: { readonly captureBytes: number; readonly fullCapture: boolean; readonly maxConnections: number };
+  /** The profile sensor's settings: CPU samples a second per CPU, and how often its folded stacks go to the store. */
+  readonly profile: { readonly frequency: number; readonly intervalMs: number };
   /** Where policies and rules added through the API are kept across restarts. */
   readonly stateDirectory: string;
   /** XDP firewalls the agent keeps as written here, one per interface. */
@@ -111,6 +113,9 @@ export interface StoreConfig {
   readonly queryTimeoutMs: number;
   readonly queryMemoryBytes: number;
 }
+
+/** 49 Hz: a prime (no beat with periodic work), about 0.1% of a CPU for the kernel's stack walks. */
+export const PROFILE_DEFAULTS = { frequency: 49, intervalMs: 10_000 };
 
 export const STORE_DEFAULTS = { maxAgeMs: 24 * 3_600_000, maxBytes: 1 << 30, queueRows: 100_000, queryTimeoutMs: 10_000, queryMemoryBytes: 256 << 20 };
 
@@ -172,6 +177,7 @@ const CONFIG_SCHEMA: Schema = {
         maxConnections: { t: 'integer', min: 16, max: 1_048_576 },
       },
     },
+    profile: { t: 'object', props: { frequency: { t: 'integer', min: 1, max: 999 /* the sampler's MAX_FREQUENCY */ }, interval: { t: 'integer', min: 1, max: 3600 } } },
     network: {
       t: 'object',
       props: { dnsPorts: { t: 'array', items: { t: 'integer', min: 1, max: 65535 }, maxItems: 4 }, udpWindow: { t: 'integer', min: 1, max: 3600 } },
@@ -200,6 +206,7 @@ interface RawConfig {
   signing?: { require?: boolean; keys?: string[] } | null;
   capabilities?: { drop?: boolean; keep?: string[] } | null;
   l7?: { captureBytes?: number; fullCapture?: boolean; maxConnections?: number };
+  profile?: { frequency?: number; interval?: number };
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
 }
 
@@ -338,6 +345,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
   const consoleAddress = raw?.console?.address === undefined ? undefined : parseAddress(raw.console.address);
   if (consoleAddress instanceof Error) at('console.address', consoleAddress.message);
   else if (consoleAddress && !store) at('console.address', 'the console shows the store: it needs store.enabled');
+  if (raw?.sensors?.includes('profile') && !store) at('sensors', 'the profile sensor writes its stacks to the store: it needs store.enabled');
   const criSocket = raw?.cri?.socket;
   const engineSocket = raw?.containerEngine?.socket;
   for (const [key, v] of [['cri.socket', criSocket], ['containerEngine.socket', engineSocket]] as const) {
@@ -372,6 +380,10 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     l7: { captureBytes: raw.l7?.captureBytes ?? DEFAULT_CAPTURE_BYTES, fullCapture: raw.l7?.fullCapture ?? false,
       maxConnections: raw.l7?.maxConnections ?? 16384 },
+    profile: {
+      frequency: raw.profile?.frequency ?? PROFILE_DEFAULTS.frequency,
+      intervalMs: raw.profile?.interval === undefined ? PROFILE_DEFAULTS.intervalMs : raw.profile.interval * 1000,
+    },
     positions,
   };
 }

@@ -27,15 +27,17 @@ export interface Loss {
 
 /** Counts per (sensor, reason); take() hands over what accumulated since the last take(). */
 export class LossCounter {
-  private readonly counts = new Map<string, Loss>();
+  /** By reason, then sensor: no key string made per loss (a full queue counts every event it drops). */
+  private readonly counts = new Map<LossReason, Map<string, Loss>>();
   private sum = 0;
 
   add(sensor: string, reason: LossReason, count = 1): void {
     if (count <= 0) return;
-    const key = `${reason}\0${sensor}`;
-    const l = this.counts.get(key);
+    let bySensor = this.counts.get(reason);
+    if (!bySensor) this.counts.set(reason, (bySensor = new Map()));
+    const l = bySensor.get(sensor);
     if (l) l.count += count;
-    else this.counts.set(key, { sensor, reason, count });
+    else bySensor.set(sensor, { sensor, reason, count });
     this.sum += count;
   }
 
@@ -50,7 +52,7 @@ export class LossCounter {
 
   /** The counts, sorted by reason then sensor. */
   entries(): Loss[] {
-    return [...this.counts.values()]
+    return [...this.counts.values()].flatMap((m) => [...m.values()])
       .map((l) => ({ ...l }))
       .sort((a, b) => (a.reason + a.sensor < b.reason + b.sensor ? -1 : a.reason + a.sensor > b.reason + b.sensor ? 1 : 0));
   }

@@ -6,7 +6,7 @@
 
 import { serviceStatsSql } from './rollup.js';
 
-export type ParamType = 'time' | 'count' | 'ms';
+export type ParamType = 'time' | 'count' | 'ms' | 'text';
 
 export interface NamedParam {
   readonly name: string;
@@ -56,7 +56,14 @@ function countLiteral(v: string): string {
   return v;
 }
 
+/** A text parameter as a SQL string literal (quotes doubled; no control characters). */
+function textLiteral(v: string): string {
+  if (v.length > 256 || /[\x00-\x1f]/.test(v)) throw new ParamError(`expected text of at most 256 characters without control characters, got ${JSON.stringify(v.slice(0, 40))}`);
+  return `'${v.replace(/'/g, "''")}'`;
+}
+
 const literal: Record<ParamType, (v: string) => string> = {
+  text: textLiteral,
   time: (v) => timeLiteral(v),
   count: countLiteral,
   ms: (v) => {
@@ -139,7 +146,22 @@ const slowRequests: NamedQuery = {
 FROM l7_records WHERE time >= ${p.since} AND latency_ns >= ${p.threshold} ORDER BY latency_ns DESC LIMIT ${p.limit}`,
 };
 
-export const NAMED_QUERIES: readonly NamedQuery[] = [processTree, alerts, topTalkers, netFlowGraph, httpData, serviceStats, slowRequests];
+const topStacks: NamedQuery = {
+  name: 'top_stacks', doc: 'CPU profile: the folded stacks sampled most between two times (profile sensor), for a flame graph',
+  params: [since, { name: 'until', type: 'time', doc: 'to TIME: RFC 3339 or a duration ago', default: 'now' },
+    { name: 'process', type: 'text', doc: 'only processes whose name (the stack\'s root) or executable path contains this', default: '' },
+    { name: 'container', type: 'text', doc: 'only this container (an id or its prefix; "host": no container)', default: '' },
+    { ...limit, default: '500' }],
+  tables: ['profile_samples'],
+  sql: (p) => `SELECT stack, sum(count) AS samples, round(100 * sum(count) / sum(sum(count)) OVER (), 2) AS percent,
+  count(DISTINCT pid) AS processes, string_agg(DISTINCT exe, ', ') AS exe
+FROM profile_samples WHERE time >= ${p.since} AND time <= ${p.until}
+  AND (${p.process} = '' OR contains(split_part(stack, ';', 1), ${p.process}) OR contains(exe, ${p.process}))
+  AND (${p.container} = '' OR (${p.container} = 'host' AND container_id = '') OR starts_with(container_id, ${p.container}))
+GROUP BY stack ORDER BY samples DESC, stack LIMIT ${p.limit}`,
+};
+
+export const NAMED_QUERIES: readonly NamedQuery[] = [processTree, alerts, topTalkers, netFlowGraph, httpData, serviceStats, slowRequests, topStacks];
 
 export function namedQuery(name: string): NamedQuery | undefined {
   return NAMED_QUERIES.find((q) => q.name === name);
@@ -163,12 +185,14 @@ export function namedSql(q: NamedQuery, given: Readonly<Record<string, string>>)
   return q.sql(values);
 }
 
+const PARAM_METAVAR: Record<ParamType, string> = { time: 'TIME', ms: 'MS', count: 'N', text: 'TEXT' };
+
 /** `vigil query --list`: each query, what it answers, its parameters and defaults. */
 export function describeNamedQueries(): string {
   const out: string[] = [];
   for (const q of NAMED_QUERIES) {
     out.push(`${q.name}  ${q.doc}`);
-    for (const p of q.params) out.push(`    --${p.name} ${p.type === 'time' ? 'TIME' : p.type === 'ms' ? 'MS' : 'N'}  ${p.doc} (default ${p.default})`);
+    for (const p of q.params) out.push(`    --${p.name} ${PARAM_METAVAR[p.type]}  ${p.doc} (default ${p.default === '' ? 'all' : p.default})`);
     out.push(`    reads: ${q.tables.join(', ')}`);
   }
   return out.join('\n');

@@ -6,6 +6,9 @@ import type { AlertEvent, DnsEvent, FlowEvent, L7Event, PolicyMatchEvent } from 
 import type { L7Record } from '../l7/types.js';
 import type { FlowEndpoint, FlowRecord } from '../network/flow-types.js';
 import { assertNever } from '../sensors/events.js';
+import type { Profile } from '../profile/profile.js';
+import { stackPath, stackWeight } from '../profile/profile.js';
+import { foldedName } from '../profile/folded.js';
 import type { TableName } from './schema.js';
 
 /** What the store keeps: the agent's events (lost records are counts, not rows). */
@@ -116,4 +119,27 @@ export function rowOf(e: StoreEvent, timeNs: bigint): Row {
     default:
       return assertNever(e);
   }
+}
+
+/**
+ * A profile's rows of profile_samples: its stacks folded (as `vigil profile
+ * --output folded` writes them) and merged per process, stamped with the
+ * interval's end. `processOf` names the process's exec id and container.
+ */
+export function profileRows(p: Profile, processOf: (pid: number) => ProcessInfo | undefined): Cell[][] {
+  const timeNs = BigInt(p.endMs) * 1_000_000n;
+  const byKey = new Map<string, Cell[]>();
+  for (const s of p.stacks) {
+    const w = stackWeight(p, s);
+    if (w <= 0) continue;
+    const stack = stackPath(s).map((f) => foldedName(f.name)).join(';');
+    const key = `${s.pid}\0${stack}`;
+    const row = byKey.get(key);
+    if (row) row[5] = (row[5] as number) + w;
+    else {
+      const info = s.pid ? processOf(s.pid) : undefined;
+      byKey.set(key, [timeNs, s.pid, info?.execId ?? '', info?.binary ?? (s.exe || s.process), stack, w, containerOf(info)]);
+    }
+  }
+  return [...byKey.values()];
 }

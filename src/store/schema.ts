@@ -98,9 +98,11 @@ export const TABLES: readonly TableDef[] = [
       c('errors', 'UBIGINT', 'of which status >= 500')],
   },
   {
-    name: 'profile_samples', doc: 'CPU profile samples, folded: the shape the profiler is to fill', filled: false,
-    columns: [time, pid, execId, binary, c('stack', 'VARCHAR', 'frames root first, ";"-separated (folded)'),
-      c('count', 'UBIGINT', 'samples of this stack in the interval')],
+    name: 'profile_samples', filled: true,
+    doc: 'CPU profile samples (the agent\'s profile sensor), folded and symbolised: one row per process and stack per interval (profile.interval)',
+    columns: [c('time', 'TIMESTAMP', 'the interval\'s end (UTC)'), pid, execId, binary,
+      c('stack', 'VARCHAR', 'frames root first, ";"-separated (folded): the process name, the thread\'s when it differs, then the functions'),
+      c('count', 'UBIGINT', 'samples of this stack in the interval'), container],
   },
 ];
 
@@ -112,6 +114,14 @@ export const TABLE_BY_NAME: ReadonlyMap<string, TableDef> = new Map(TABLES.map((
 /** The statement that makes a table (if it is not there: a restart keeps what is stored). */
 export function createTableSql(t: TableDef): string {
   return `CREATE TABLE IF NOT EXISTS ${t.name} (${t.columns.map((col) => `${col.name} ${col.type}`).join(', ')})`;
+}
+
+/**
+ * The statements that bring a table made by an older version up to this
+ * shape: columns are only ever added at the end (profile_samples' container_id).
+ */
+export function addColumnsSql(t: TableDef): string[] {
+  return t.columns.map((col) => `ALTER TABLE ${t.name} ADD COLUMN IF NOT EXISTS ${col.name} ${col.type}`);
 }
 
 /** The tables as Markdown (docs/store.md holds it; test/store.test.ts checks it is current). */

@@ -1,20 +1,22 @@
 // The store as one more sink of the agent's pipeline: events become rows on
-// the agent's thread, wait in a bounded queue, and go to the store's thread
-// as one batch at a time (appended through DuckDB's Appender, table by
-// table). While a batch is being appended the next one gathers; once the
-// queue holds capacityRows rows, events are counted as dropped (queue_full,
-// by sensor) until it is down to half, and the pipeline's other consumers
-// never wait for the store.
+// the agent's thread, encoded column by column as they are gathered
+// (batch.ts), wait in a bounded queue, and go to the store's thread as one
+// batch at a time, their buffers handed over rather than copied (appended
+// through DuckDB's Appender, table by table). While a batch is being
+// appended the next one gathers; once the queue holds capacityRows rows,
+// events are counted as dropped (queue_full, by sensor) until it is down to
+// half, and the pipeline's other consumers never wait for the store.
 import { LossCounter, type Loss, type LossReason } from '../pipeline/loss.js';
 import type { PipelineSink } from '../pipeline/pipeline.js';
-import { rowOf, type Columns, type StoreEvent } from './rows.js';
-import type { TableName } from './schema.js';
+import { rowOf, type Cell, type StoreEvent } from './rows.js';
+import { TABLE_BY_NAME, type TableName } from './schema.js';
+import { TableBuilder, type EncodedTable } from './batch.js';
 
 /** What the sink appends through (StoreThread; a test may give its own). */
 export interface RowWriter {
   readonly path: string;
-  /** Tables' rows, column by column. */
-  append(batch: [TableName, Columns][]): Promise<number>;
+  /** Tables' rows, encoded (the buffers are the writer's from then on). */
+  append(batch: EncodedTable[]): Promise<number>;
 }
 
 export interface StoreSinkOptions<E> {
@@ -34,7 +36,7 @@ export class StoreSink<E> implements PipelineSink<E> {
   onRoom: (() => void) | undefined;
   /** Rows appended. */
   delivered = 0;
-  private gathering = new Map<TableName, Columns>();
+  private gathering = new Map<TableName, TableBuilder>();
   private gatheringSensors = new Map<string, number>();
   private gatheringRows = 0;
   private inFlightRows = 0;
@@ -79,28 +81,53 @@ export class StoreSink<E> implements PipelineSink<E> {
     const se = this.opts.storeEvent(e);
     if (!se) return;
     const sensor = this.opts.sensorOf(e);
-    if (this.isClosed) {
-      this.noteLoss(sensor, 'output_closed', 1);
-      return;
-    }
-    this.refresh();
-    if (this.dropping || this.queuedRows >= this.opts.capacityRows) {
-      this.dropping = true;
-      this.noteLoss(sensor, 'queue_full', 1);
-      return;
-    }
-    let row;
+    if (!this.admit(sensor, 1)) return;
     try {
-      row = rowOf(se, this.opts.timeOf(e));
+      const row = rowOf(se, this.opts.timeOf(e));
+      this.gather(sensor, row.table, row.values);
     } catch (err) {
       // An event this version cannot make a row of: counted, and the pipeline goes on.
       this.lastError = err instanceof Error ? err : new Error(String(err));
       this.noteLoss(sensor, 'write_failed', 1);
-      return;
     }
-    let cols = this.gathering.get(row.table);
-    if (!cols) this.gathering.set(row.table, (cols = row.values.map(() => [])));
-    for (let i = 0; i < cols.length; i++) cols[i]!.push(row.values[i]!);
+  }
+
+  /**
+   * Rows a producer made itself (the profiler's folded stacks each interval),
+   * queued with the events' rows under the same bound: past it they are counted
+   * as dropped (queue_full) for `sensor`.
+   */
+  offerRows(sensor: string, table: TableName, rows: readonly Cell[][]): void {
+    for (let r = 0; r < rows.length; r++) {
+      if (!this.admit(sensor, rows.length - r)) return;
+      try {
+        this.gather(sensor, table, rows[r]!);
+      } catch (err) {
+        this.lastError = err instanceof Error ? err : new Error(String(err));
+        this.noteLoss(sensor, 'write_failed', 1);
+      }
+    }
+  }
+
+  /** Room for one more row? If not, the `count` rows on offer are counted as lost. */
+  private admit(sensor: string, count: number): boolean {
+    if (this.isClosed) {
+      this.noteLoss(sensor, 'output_closed', count);
+      return false;
+    }
+    this.refresh();
+    if (this.dropping || this.queuedRows >= this.opts.capacityRows) {
+      this.dropping = true;
+      this.noteLoss(sensor, 'queue_full', count);
+      return false;
+    }
+    return true;
+  }
+
+  private gather(sensor: string, table: TableName, values: readonly Cell[]): void {
+    let b = this.gathering.get(table);
+    if (!b) this.gathering.set(table, (b = new TableBuilder(TABLE_BY_NAME.get(table)!)));
+    b.push(values);
     this.gatheringRows++;
     this.gatheringSensors.set(sensor, (this.gatheringSensors.get(sensor) ?? 0) + 1);
   }
@@ -108,7 +135,7 @@ export class StoreSink<E> implements PipelineSink<E> {
   /** Sends what gathered as one batch, unless one is being appended (it then goes when that one is done). */
   flush(): void {
     if (this.inFlight || this.gatheringRows === 0) return;
-    const batch = [...this.gathering];
+    const batch = [...this.gathering.values()].map((b) => b.finish());
     const sensors = this.gatheringSensors;
     const n = this.gatheringRows;
     this.gathering = new Map();

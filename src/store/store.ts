@@ -16,8 +16,9 @@ import {
 // The bindings under @duckdb/node-api (its pinned version): a vector's memory, to write a column at once.
 import bindings from '@duckdb/node-bindings';
 import type * as duckdb from '@duckdb/node-bindings';
-import { TABLES, createTableSql, type ColumnType, type TableDef, type TableName } from './schema.js';
-import type { Cell, Columns } from './rows.js';
+import { TABLES, addColumnsSql, createTableSql, type ColumnType, type TableDef, type TableName } from './schema.js';
+import type { Columns } from './rows.js';
+import { WIDTH, decodeTable, encodeColumns, type EncodedTable } from './batch.js';
 import { compactSql, rollupOf, rollupSelectSql } from './rollup.js';
 
 export interface StoreLimits {
@@ -69,82 +70,56 @@ export interface RetentionResult {
   sizeBytes: number;
 }
 
-/** Writes cells [start, end) of a column into a data chunk's vector (rows 0 .. end - start). */
-type ColumnWriter = (vector: duckdb.Vector, col: readonly Cell[], start: number, end: number) => void;
-
-/** A validity mask with the nulls of cells [start, end) cleared; undefined when there is none. */
-function nullsOf(col: readonly Cell[], start: number, end: number): BigUint64Array | undefined {
-  let mask: BigUint64Array | undefined;
-  for (let r = start; r < end; r++) {
-    const v = col[r];
-    if (v !== null && v !== undefined) continue;
-    if (!mask) mask = new BigUint64Array(Math.ceil((end - start) / 64)).fill(0xffff_ffff_ffff_ffffn);
-    const i = r - start;
-    mask[i >> 6] = mask[i >> 6]! & ~(1n << BigInt(i & 63));
-  }
-  return mask;
-}
-
-function setNulls(vector: duckdb.Vector, mask: BigUint64Array | undefined): void {
-  if (!mask) return;
-  bindings.vector_ensure_validity_writable(vector);
-  bindings.copy_data_to_vector_validity(vector, 0, mask.buffer as ArrayBuffer, mask.byteOffset, mask.byteLength);
-}
-
-/**
- * A fixed-width type: the values laid out as DuckDB keeps them (little
- * endian) in one buffer, copied into the vector at once.
- */
-function fixed(width: number, set: (d: DataView, offset: number, v: Exclude<Cell, null>) => void): ColumnWriter {
-  return (vector, col, start, end) => {
-    const buf = new ArrayBuffer((end - start) * width);
-    const d = new DataView(buf);
-    for (let r = start; r < end; r++) {
-      const v = col[r];
-      if (v !== null && v !== undefined) set(d, (r - start) * width, v);
-    }
-    bindings.copy_data_to_vector(vector, 0, buf, 0, buf.byteLength);
-    setNulls(vector, nullsOf(col, start, end));
-  };
-}
-
 const utf8 = new TextEncoder();
 /** DuckDB's string_t: 16 bytes, the length then the string itself when it is this long at most. */
 const STRING_T = 16;
 const INLINE_MAX = 12;
 
+/** A VARCHAR column's distinct strings as UTF-8, each encoded once per batch (when a chunk first needs it). */
+class Utf8Strings {
+  private readonly bytes: (Uint8Array | undefined)[];
+  constructor(private readonly strings: readonly string[]) {
+    this.bytes = new Array<Uint8Array | undefined>(strings.length);
+  }
+  get(id: number): Uint8Array {
+    return (this.bytes[id] ??= utf8.encode(this.strings[id]!));
+  }
+}
+
 /**
- * VARCHAR: one call into DuckDB per distinct long string of the chunk, not
- * one per value. A string of 12 bytes or less is written in its string_t
- * slot (length, bytes: DuckDB's inline form, duckdb.h's duckdb_string_t);
- * a longer one is given to DuckDB once (it copies it into the vector's
- * string heap) and the other rows with it get a copy of that slot, pointing
- * at the same bytes, which stay as long as the chunk does. Events repeat their
- * process's binary, arguments, directory and exec id, so most long values are
- * repeats.
+ * VARCHAR rows [start, end) into a vector: one call into DuckDB per distinct
+ * long string of the chunk, not one per value. A string of 12 bytes or less
+ * is written in its string_t slot (length, bytes: DuckDB's inline form,
+ * duckdb.h's duckdb_string_t); a longer one is given to DuckDB once (it
+ * copies it into the vector's string heap) and the other rows with it get a
+ * copy of that slot, pointing at the same bytes, which stay as long as the
+ * chunk does.
  */
-function writeVarchar(vector: duckdb.Vector, col: readonly Cell[], start: number, end: number): void {
+function writeVarchar(vector: duckdb.Vector, ids: Int32Array, strings: Utf8Strings, start: number, end: number): void {
   const n = end - start;
   const slots = new Uint8Array(n * STRING_T);
   const view = new DataView(slots.buffer);
-  const firstRow = new Map<string, number>();
+  const firstRow = new Map<number, number>();
   const repeats: number[] = [];
+  let mask: Uint32Array | undefined;
   for (let r = 0; r < n; r++) {
-    const v = col[start + r];
-    if (v === null || v === undefined) continue;
-    const s = typeof v === 'string' ? v : String(v);
-    if (s.length <= INLINE_MAX) {
-      const w = utf8.encodeInto(s, slots.subarray(r * STRING_T + 4, r * STRING_T + 4 + INLINE_MAX));
-      if (w.read === s.length) {
-        view.setUint32(r * STRING_T, w.written, true);
-        continue;
-      }
+    const id = ids[start + r]!;
+    if (id < 0) {
+      mask ??= new Uint32Array(Math.ceil(n / 64) * 2).fill(0xffff_ffff);
+      mask[r >>> 5] = mask[r >>> 5]! & ~(1 << (r & 31));
+      continue;
     }
-    const first = firstRow.get(s);
+    const b = strings.get(id);
+    if (b.length <= INLINE_MAX) {
+      view.setUint32(r * STRING_T, b.length, true);
+      slots.set(b, r * STRING_T + 4);
+      continue;
+    }
+    const first = firstRow.get(id);
     if (first === undefined) {
-      firstRow.set(s, r);
+      firstRow.set(id, r);
       // With its length: a NUL in it is kept (the C string call would stop there).
-      bindings.vector_assign_string_element_len(vector, r, utf8.encode(s));
+      bindings.vector_assign_string_element_len(vector, r, b);
     } else repeats.push(r, first);
   }
   if (firstRow.size) {
@@ -158,19 +133,15 @@ function writeVarchar(vector: duckdb.Vector, col: readonly Cell[], start: number
     }
   }
   bindings.copy_data_to_vector(vector, 0, slots.buffer, 0, slots.byteLength);
-  setNulls(vector, nullsOf(col, start, end));
+  if (mask) {
+    bindings.vector_ensure_validity_writable(vector);
+    bindings.copy_data_to_vector_validity(vector, 0, mask.buffer as ArrayBuffer, 0, mask.byteLength);
+  }
 }
 
-/** Each column type: DuckDB's, and how a column of cells is written into a vector. */
-const TYPES: Record<ColumnType, { type: DuckDBType; write: ColumnWriter }> = {
-  TIMESTAMP: { type: TIMESTAMP, write: fixed(8, (d, o, v) => d.setBigInt64(o, typeof v === 'bigint' ? v / 1000n : BigInt(Math.trunc(Number(v) / 1000)), true)) },
-  VARCHAR: { type: VARCHAR, write: writeVarchar },
-  INTEGER: { type: INTEGER, write: fixed(4, (d, o, v) => d.setInt32(o, Number(v), true)) },
-  UINTEGER: { type: UINTEGER, write: fixed(4, (d, o, v) => d.setUint32(o, Number(v), true)) },
-  BIGINT: { type: BIGINT, write: fixed(8, (d, o, v) => d.setBigInt64(o, typeof v === 'bigint' ? v : BigInt(v), true)) },
-  UBIGINT: { type: UBIGINT, write: fixed(8, (d, o, v) => d.setBigUint64(o, typeof v === 'bigint' ? v : BigInt(v), true)) },
-  BOOLEAN: { type: BOOLEAN, write: fixed(1, (d, o, v) => d.setUint8(o, v ? 1 : 0)) },
-  DOUBLE: { type: DOUBLE, write: fixed(8, (d, o, v) => d.setFloat64(o, Number(v), true)) },
+/** Each column type as DuckDB names it. */
+const TYPES: Record<ColumnType, DuckDBType> = {
+  TIMESTAMP, VARCHAR, INTEGER, UINTEGER, BIGINT, UBIGINT, BOOLEAN, DOUBLE,
 };
 
 /** Rows per data chunk: DuckDB's vector size. */
@@ -235,7 +206,7 @@ async function readOnlyQuery(conn: DuckDBConnection, sql: string, o: QueryOption
 }
 
 export class EventStore {
-  private readonly appenders = new Map<TableName, { appender: DuckDBAppender; def: TableDef; types: (typeof TYPES)[ColumnType][] }>();
+  private readonly appenders = new Map<TableName, { appender: DuckDBAppender; def: TableDef; types: DuckDBType[] }>();
   private queries: Promise<unknown> = Promise.resolve();
   /** The writer's work (appends, retention), one at a time: an append is a transaction of its own. */
   private writing: Promise<unknown> = Promise.resolve();
@@ -255,7 +226,10 @@ export class EventStore {
   static async open(path: string, limits: StoreLimits = DEFAULT_STORE_LIMITS): Promise<EventStore> {
     const instance = await sandboxed(path, limits, false);
     const writer = await instance.connect();
-    for (const t of TABLES) await writer.run(createTableSql(t));
+    for (const t of TABLES) {
+      await writer.run(createTableSql(t));
+      for (const sql of addColumnsSql(t)) await writer.run(sql);
+    }
     // A store from before l7_rollup (or L7 records written around it): the rollup is made from them once.
     const missing = await writer.runAndReadAll('SELECT (SELECT count(*) FROM l7_rollup) = 0 AND (SELECT count(*) FROM l7_records) > 0');
     if (missing.getRowsJson()[0]?.[0] === true) await writer.run(`INSERT INTO l7_rollup ${rollupSelectSql('true')}`);
@@ -272,39 +246,70 @@ export class EventStore {
     return run;
   }
 
-  /** Writes rows [start, end) of `columns` into a data chunk, straight into its vectors, and appends it. */
-  private appendChunk(a: { appender: DuckDBAppender; types: (typeof TYPES)[ColumnType][] }, columns: Columns, start: number, end: number): void {
-    const chunk = DuckDBDataChunk.create(a.types.map((t) => t.type), end - start);
-    for (let i = 0; i < a.types.length; i++) a.types[i]!.write(bindings.data_chunk_get_vector(chunk.chunk, i), columns[i]!, start, end);
-    a.appender.appendDataChunk(chunk);
+  /** Appends an encoded table's rows, a data chunk (up to 2048 rows) at a time, each column copied straight into its vector. */
+  private appendTable(a: { appender: DuckDBAppender; def: TableDef; types: DuckDBType[] }, t: EncodedTable): void {
+    const cols = a.def.columns;
+    const strings = t.columns.map((c) => (c.strings ? new Utf8Strings(c.strings) : undefined));
+    const ids = t.columns.map((c) => (c.strings ? new Int32Array(c.data) : undefined));
+    for (let start = 0; start < t.rows; start += CHUNK_ROWS) {
+      const end = Math.min(t.rows, start + CHUNK_ROWS);
+      const n = end - start;
+      const chunk = DuckDBDataChunk.create(a.types, n);
+      for (let i = 0; i < cols.length; i++) {
+        const vector = bindings.data_chunk_get_vector(chunk.chunk, i);
+        const col = t.columns[i]!;
+        if (strings[i]) {
+          writeVarchar(vector, ids[i]!, strings[i]!, start, end);
+          continue;
+        }
+        const w = WIDTH[cols[i]!.type];
+        bindings.copy_data_to_vector(vector, 0, col.data, start * w, n * w);
+        if (col.valid) {
+          // A chunk starts on a 64-row boundary: its validity words are a slice of the column's.
+          bindings.vector_ensure_validity_writable(vector);
+          bindings.copy_data_to_vector_validity(vector, 0, col.valid, start / 8, Math.ceil(n / 64) * 8);
+        }
+      }
+      a.appender.appendDataChunk(chunk);
+    }
+  }
+
+  /** Appends rows given column by column (encoded here first; the agent's sink sends them encoded: appendEncoded). */
+  append(batch: Iterable<readonly [TableName, Columns]>): Promise<number> {
+    const tables: EncodedTable[] = [];
+    try {
+      for (const [table, columns] of batch) tables.push(encodeColumns(table, columns));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.appendEncoded(tables);
   }
 
   /**
-   * Appends rows, table by table, a data chunk (column by column, up to
-   * 2048 rows) at a time; L7 records add their rollup rows. The whole batch
-   * is one transaction (one commit, one sync of the write-ahead log).
+   * Appends encoded tables' rows (batch.ts); L7 records add their rollup
+   * rows. The whole batch is one transaction (one commit, one sync of the
+   * write-ahead log).
    */
-  append(batch: Iterable<readonly [TableName, Columns]>): Promise<number> {
+  appendEncoded(batch: readonly EncodedTable[]): Promise<number> {
     return this.exclusive(async () => {
-      const tables: [TableName, Columns][] = [];
-      for (const [table, columns] of batch) {
-        const a = this.appenders.get(table);
-        if (!a) throw new Error(`${table}: no such table`);
-        if (!(columns[0]?.length ?? 0)) continue;
-        if (columns.length !== a.def.columns.length) throw new Error(`${table}: ${columns.length} columns given, the table has ${a.def.columns.length}`);
-        tables.push([table, columns]);
-        if (table === 'l7_records') tables.push(['l7_rollup', rollupOf(columns)]);
+      const tables: EncodedTable[] = [];
+      for (const t of batch) {
+        const a = this.appenders.get(t.table);
+        if (!a) throw new Error(`${t.table}: no such table`);
+        if (!t.rows) continue;
+        if (t.columns.length !== a.def.columns.length) throw new Error(`${t.table}: ${t.columns.length} columns given, the table has ${a.def.columns.length}`);
+        tables.push(t);
+        if (t.table === 'l7_records') tables.push(encodeColumns('l7_rollup', rollupOf(decodeTable(t))));
       }
       if (!tables.length) return 0;
       let n = 0;
       await this.writer.run('BEGIN TRANSACTION');
       try {
-        for (const [table, columns] of tables) {
-          const a = this.appenders.get(table)!;
-          const rows = columns[0]!.length;
-          for (let start = 0; start < rows; start += CHUNK_ROWS) this.appendChunk(a, columns, start, Math.min(rows, start + CHUNK_ROWS));
+        for (const t of tables) {
+          const a = this.appenders.get(t.table)!;
+          this.appendTable(a, t);
           a.appender.flushSync();
-          if (table !== 'l7_rollup') n += rows;
+          if (t.table !== 'l7_rollup') n += t.rows;
         }
         await this.writer.run('COMMIT');
       } catch (e) {

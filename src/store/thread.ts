@@ -1,8 +1,7 @@
 // The agent's side of the store's thread (worker.ts): requests as promises.
 import { Worker } from 'node:worker_threads';
 import { QueryError, QueryLimitError, type QueryOptions, type QueryResult, type RetentionLimits, type RetentionResult, type StoreLimits } from './store.js';
-import type { Columns } from './rows.js';
-import type { TableName } from './schema.js';
+import { transferList, type EncodedTable } from './batch.js';
 import type { StoreReply, StoreRequest } from './worker.js';
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void };
@@ -48,17 +47,18 @@ export class StoreThread {
     return t;
   }
 
-  private request<T>(r: DistributiveOmit<StoreRequest, 'id'>): Promise<T> {
+  private request<T>(r: DistributiveOmit<StoreRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ ...r, id });
+      this.worker.postMessage({ ...r, id }, transfer);
     });
   }
 
-  append(batch: [TableName, Columns][]): Promise<number> {
-    return this.request({ op: 'append', batch });
+  /** Appends encoded tables; their buffers are handed to the store's thread (not copied), unusable here after. */
+  append(batch: EncodedTable[]): Promise<number> {
+    return this.request({ op: 'append', batch }, transferList(batch));
   }
 
   query(sql: string, options: QueryOptions): Promise<QueryResult> {

@@ -3,11 +3,10 @@
 // take its whole time limit). Requests come in order, replies carry their id.
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventStore, type QueryOptions, type RetentionLimits, type StoreLimits } from './store.js';
-import type { Columns } from './rows.js';
-import type { TableName } from './schema.js';
+import type { EncodedTable } from './batch.js';
 
 export type StoreRequest =
-  | { id: number; op: 'append'; batch: [TableName, Columns][] }
+  | { id: number; op: 'append'; batch: EncodedTable[] }
   | { id: number; op: 'query'; sql: string; options: QueryOptions }
   | { id: number; op: 'retain'; limits: RetentionLimits }
   | { id: number; op: 'counts' }
@@ -35,7 +34,7 @@ async function serve(): Promise<void> {
       );
     };
     switch (r.op) {
-      case 'append': reply(store.append(r.batch)); break;
+      case 'append': reply(store.appendEncoded(r.batch)); break;
       case 'query': reply(store.query(r.sql, r.options)); break;
       case 'retain': reply(store.retain(r.limits)); break;
       case 'counts': reply(store.counts()); break;

@@ -34,11 +34,15 @@ store.query settings).
   --socket PATH      the agent's socket (default $VIGIL_SOCKET, else /run/vigil/vigil.sock)
   --list             the built-in queries
 
-Parameters of the named queries: --since TIME, --at TIME (RFC 3339, a duration
-ago such as 30s, 5m, 1h30m, 2d, or now), --limit N, --threshold MS.
+Parameters of the named queries: --since TIME, --until TIME, --at TIME (RFC 3339,
+a duration ago such as 30s, 5m, 1h30m, 2d, or now), --limit N, --threshold MS,
+--process TEXT, --container TEXT (top_stacks).
 Bad SQL, a statement other than SELECT, or a bad flag: one line, exit status 2.`;
 
-const PARAM_FLAGS = { since: { type: 'string' }, at: { type: 'string' }, limit: { type: 'string' }, threshold: { type: 'string' } } as const;
+const PARAM_FLAGS = {
+  since: { type: 'string' }, until: { type: 'string' }, at: { type: 'string' }, limit: { type: 'string' }, threshold: { type: 'string' },
+  process: { type: 'string' }, container: { type: 'string' },
+} as const;
 
 export interface QueryArgs {
   list: boolean;
