@@ -43,6 +43,7 @@ import { PathWatcher } from './watch.js';
 import { ContainerNames } from './names.js';
 import { L7Sensor } from '../l7/sensor.js';
 import { L7Metrics } from '../l7/metrics.js';
+import { OtlpTraces, reportTraces } from '../telemetry/otlp-traces.js';
 import { L7_PROTOCOLS, type L7Protocol } from '../l7/types.js';
 
 export type AgentState = 'starting' | 'ready' | 'reloading' | 'stopping';
@@ -88,6 +89,8 @@ export class Agent {
   /** The L7 sensor (http, redis, pgsql in `sensors`) and its records' duration histograms (Prometheus). */
   private l7: L7Sensor | undefined;
   private l7Metrics: L7Metrics | undefined;
+  /** The http sensor's spans (otlp.traces). */
+  private traces: OtlpTraces | undefined;
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
   private kernelLost = 0;
@@ -221,11 +224,16 @@ export class Agent {
     if (protocols.length) {
       const p = this.pipeline;
       const metrics = this.l7Metrics;
+      const clock = this.clock;
+      const traces = c.otlp?.traces
+        ? (this.traces = new OtlpTraces({ endpoint: c.otlp.endpoint, toEpochNs: (ns) => clock.toEpochNs(ns), nowBootNs: () => clock.nowBootNs() }))
+        : undefined;
       this.l7 = await L7Sensor.start({
         filter: this.filter, protocols: new Set(protocols), captureBytes: c.l7.captureBytes, redact: !c.l7.fullCapture,
         maxConnections: c.l7.maxConnections,
         onRecord: (record) => {
           metrics?.observe(record);
+          traces?.observe(record);
           p.push({ kind: 'l7', timeBootNs: record.endBootNs, record });
         },
         onBatchEnd: () => p.schedule(), onLost: (n) => this.tap.kernelLost('l7', n),
@@ -514,6 +522,7 @@ export class Agent {
     if (this.retention) clearInterval(this.retention);
     await this.storeThread?.close();
     this.storeThread = undefined;
+    if (this.traces) reportTraces(await this.traces.close(OTLP_GRACE_MS), this.traces.description, (line) => this.log.warn({}, line));
     const unsent = this.otlpLogs?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
     if (unsent.length) this.log.warn({ output: this.otlpLogs!.name }, `not delivered: ${describeLosses(unsent)}`);
     this.hub.close();
