@@ -43,6 +43,7 @@ import { PathWatcher } from './watch.js';
 import { ContainerNames } from './names.js';
 import { L7Sensor } from '../l7/sensor.js';
 import { L7Metrics } from '../l7/metrics.js';
+import { ServiceMap, type ServiceEdge } from '../l7/servicemap.js';
 import { OtlpTraces, reportTraces } from '../telemetry/otlp-traces.js';
 import { L7_PROTOCOLS, type L7Protocol } from '../l7/types.js';
 
@@ -89,6 +90,8 @@ export class Agent {
   /** The L7 sensor (http, redis, pgsql in `sensors`) and its records' duration histograms (Prometheus). */
   private l7: L7Sensor | undefined;
   private l7Metrics: L7Metrics | undefined;
+  /** Who calls whom, from the L7 records (GetServiceMap, the console's map), and when the sensor started (ms). */
+  private serviceMap: { map: ServiceMap; sinceMs: number } | undefined;
   /** The http sensor's spans (otlp.traces). */
   private traces: OtlpTraces | undefined;
   private api: grpc.Server | undefined;
@@ -225,6 +228,8 @@ export class Agent {
       const p = this.pipeline;
       const metrics = this.l7Metrics;
       const clock = this.clock;
+      const map = new ServiceMap();
+      this.serviceMap = { map, sinceMs: Date.now() };
       const traces = c.otlp?.traces
         ? (this.traces = new OtlpTraces({ endpoint: c.otlp.endpoint, toEpochNs: (ns) => clock.toEpochNs(ns), nowBootNs: () => clock.nowBootNs() }))
         : undefined;
@@ -234,6 +239,7 @@ export class Agent {
         onRecord: (record) => {
           metrics?.observe(record);
           traces?.observe(record);
+          map.observe(record);
           p.push({ kind: 'l7', timeBootNs: record.endBootNs, record });
         },
         onBatchEnd: () => p.schedule(), onLost: (n) => this.tap.kernelLost('l7', n),
@@ -280,6 +286,7 @@ export class Agent {
           const sub = subscribe(r, this.cache, this.cache.node, this.names);
           this.hub.attach(open() as unknown as Parameters<EventHub['attach']>[0], sub, { last: r.last, sinceNs: 0n, follow: true });
         },
+        serviceMap: () => this.serviceMap && this.serviceMapResponse(),
       });
     }
     this.files.set([...c.policies, ...c.rules]);
@@ -466,6 +473,10 @@ export class Agent {
           return { active: s.active, total: s.total };
         },
         ListRules: async () => this.rules.status(),
+        GetServiceMap: async () => {
+          if (!this.serviceMap) throw new NotSupportedError('service map', 'no L7 sensor in this agent\'s configuration (sensors: http, redis, pgsql, mysql)');
+          return this.serviceMapResponse();
+        },
         Query: async (r: { sql: string; maxRows: number }) => {
           if (!this.storeThread || !this.config.store) throw new StoreError('the store is off in this agent\'s configuration (store.enabled: false)');
           const res = await this.storeThread.query(r.sql, {
@@ -475,6 +486,12 @@ export class Agent {
         },
       }),
     };
+  }
+
+  /** The edges since the L7 sensor started and the seconds they cover. */
+  private serviceMapResponse(): { seconds: number; edges: ServiceEdge[] } {
+    const m = this.serviceMap!;
+    return { seconds: (Date.now() - m.sinceMs) / 1000, edges: m.map.edges() };
   }
 
   private async policyChange(what: string, name: string, change: () => unknown): Promise<object> {
