@@ -20,6 +20,7 @@ import { runSymbolizeBench, symbolizeBenchReport } from './symbolize.js';
 import { runXdpBench, xdpBenchReport } from './xdp.js';
 import { bandwidthBenchReport, runBandwidthBench } from './bandwidth.js';
 import { runFlowsBench, flowsBenchReport } from './flows.js';
+import { haveL7Bench, l7BenchReport, runL7Bench } from './l7.js';
 import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
 import { runPolicyBench, policyBenchReport } from './policy.js';
 import { runStallBench, stallBenchReport } from './stall.js';
@@ -44,6 +45,8 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
                         bandwidth (EDT egress limits: accuracy at 1-1000 Mbit/s, CPU per packet against HTB,
                         10 and 1,000 classes; EDT needs the fq qdisc),
                         flows (flow tracking overhead on loopback TCP),
+                        l7 (the L7 sensor on nginx under wrk: paced at half the peak and at full load, pairs
+                        with and without vigil observe --sensors http; about 5 minutes),
                         rules (Falco stable rules: condition evals/s over recorded events, live pipeline
                         under the open storm),
                         policy (the built-in TracingPolicy library on the open and exec storms, in-kernel
@@ -61,7 +64,7 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
   --stats-repeat N      those runs per tracer, interleaved; median and spread shown (1..9, default 5)
   --help`;
 
-const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'bandwidth', 'flows', 'rules', 'policy', 'stall', 'headroom',
+const PARTS = ['ringbuf', 'files', 'idle', 'exec', 'profile', 'xdp', 'bandwidth', 'flows', 'l7', 'rules', 'policy', 'stall', 'headroom',
   'shutdown', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 /** memory takes about 15 minutes: only when asked for. */
@@ -274,6 +277,11 @@ async function main(): Promise<number> {
   }
   if (cfg.parts.has('xdp')) out.push(xdpBenchReport(await runXdpBench({ senderCpu: cfg.producerCpu, log })));
   if (cfg.parts.has('bandwidth')) out.push(bandwidthBenchReport(await runBandwidthBench({ log })));
+  if (cfg.parts.has('l7')) {
+    const missing = haveL7Bench();
+    if (missing) out.push('## L7 sensor overhead', '', `Skipped: ${missing}.`, '');
+    else out.push(l7BenchReport(await runL7Bench({ log })));
+  }
   if (cfg.parts.has('flows')) {
     out.push(flowsBenchReport(await runFlowsBench({ workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, log })));
   }

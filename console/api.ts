@@ -28,6 +28,16 @@ export async function ask(body: object): Promise<Result> {
   return j;
 }
 
+export interface ServiceEdge { from: string; to: string; protocol: string; requests: number; errors: number; p50Ns: number; p99Ns: number }
+
+/** The agent's service map (src/l7/servicemap.ts, as GetServiceMap gives it): who calls whom since the L7 sensor started. */
+export async function serviceMap(): Promise<{ seconds: number; edges: ServiceEdge[] }> {
+  const r = await fetch('/api/servicemap', { method: 'POST', headers: headers(), body: '{}' });
+  const j = (await r.json()) as { seconds: number; edges: ServiceEdge[]; error?: string };
+  if (!r.ok) throw new Error(j.error ?? `HTTP ${r.status}`);
+  return j;
+}
+
 export type StreamItem = { kind: string; timeNs: string; line: string } | { lost: { count: number; sensor: string; reason: string } } | { error: string };
 
 /** Reads the live stream until `signal` aborts it; each line to `onItem`. */

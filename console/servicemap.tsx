@@ -1,10 +1,11 @@
 // The service map: who talks to whom, from the flows (processes to peers and
-// ports) and the L7 records (processes to services), laid out by dagre and
+// ports) and the agent's L7 service map (src/l7/servicemap.ts: callers to
+// callees, the same edges as GetServiceMap and vigil servicemap), laid out by dagre and
 // drawn as SVG: a node per process or peer, an edge per conversation with its
 // connections or requests, red for failed connections or 5% errors or more.
 import dagre from '@dagrejs/dagre';
 import { useEffect, useState } from 'preact/hooks';
-import { ask, type Result } from './api';
+import { ask, serviceMap } from './api';
 
 interface Edge { from: string; to: string; label: string; failed: boolean }
 
@@ -13,9 +14,11 @@ const short = (s: string): string => (s.length > 34 ? `…${s.slice(-33)}` : s);
 async function edges(since: string): Promise<Edge[]> {
   const flows = await ask({ named: 'net_flow_graph', params: { since, limit: '60' } });
   const out: Edge[] = flows.rows.map((r) => ({ from: String(r[0]), to: `${r[1]}:${r[2]}`, label: `${r[4]} conn`, failed: Number(r[7]) > 0 }));
-  const l7: Result = await ask({ sql: `SELECT exe, service, count(*) AS requests, count(*) FILTER (WHERE status >= 500) AS errors FROM l7_records
-    WHERE time >= now()::TIMESTAMP - INTERVAL 15 MINUTE GROUP BY ALL ORDER BY requests DESC LIMIT 40` });
-  for (const r of l7.rows) out.push({ from: String(r[0]), to: String(r[1]), label: `${r[2]} req`, failed: Number(r[3]) >= 0.05 * Number(r[2]) });
+  // No L7 sensor in the agent: the flows alone.
+  const l7 = await serviceMap().catch(() => ({ edges: [] }));
+  for (const e of l7.edges.slice(0, 40)) {
+    out.push({ from: e.from, to: e.to, label: `${e.requests} req, p99 ${(e.p99Ns / 1e6).toFixed(1)} ms`, failed: e.errors >= 0.05 * e.requests });
+  }
   return out;
 }
 

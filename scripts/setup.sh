@@ -23,7 +23,7 @@ fi
 # with its own directories and socket).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
           iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
-          iptables nftables iperf3 prometheus nginx-light redis-server postgresql mariadb-server curl containerd
+          iptables nftables iperf3 prometheus nginx-light redis-server postgresql mariadb-server curl containerd wrk
           podman)
 
 APT_WHO="vigil setup"

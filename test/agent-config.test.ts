@@ -46,7 +46,8 @@ describe('agent configuration', () => {
     assert.equal(c.stateDirectory, '/srv/vigil');
     const t = parseAgentConfig('t.yaml', 'metrics: {bpfStats: true}\notlp: {endpoint: "http://127.0.0.1:4318", interval: 0.5, logs: false, buffer: 1MiB}\n');
     assert.deepEqual(t.metrics, { address: undefined, bpfStats: true });
-    assert.deepEqual(t.otlp, { endpoint: 'http://127.0.0.1:4318', intervalMs: 500, logs: false, bufferBytes: 1 << 20 });
+    assert.deepEqual(t.otlp, { endpoint: 'http://127.0.0.1:4318', intervalMs: 500, logs: false, bufferBytes: 1 << 20, traces: false });
+    assert.equal(parseAgentConfig('s.yaml', 'sensors: [http]\notlp: {endpoint: "http://c:4318", traces: true}').otlp?.traces, true);
     assert.equal(parseAgentConfig('o.yaml', 'otlp: {endpoint: "http://c:4318"}').otlp?.logs, true, 'events and alerts as log records by default');
     assert.equal(parseAgentConfig('a.yaml', 'health: {address: "off"}').health, undefined);
   });
@@ -150,6 +151,9 @@ describe('agent configuration', () => {
       'agent.yaml:2:13: otlp.endpoint: expected an http:// or https:// URL, got "ftp://x"',
       'agent.yaml:3:13: otlp.interval: expected seconds (more than 0, at most 86400), got 0',
       'agent.yaml:4:11: otlp.buffer: at least 64KiB',
+    ]);
+    assert.deepEqual(problems('sensors: [exec]\notlp: {endpoint: "http://c:4318", traces: true}\n'), [
+      'agent.yaml:2:43: otlp.traces: spans of HTTP requests: add http to sensors',
     ]);
     assert.deepEqual(problems('network: {dnsPorts: [53, 70000]}\n'), ['agent.yaml:1:26: network.dnsPorts[1]: must be <= 65535, found 70000']);
     assert.deepEqual(parseAgentConfig('n.yaml', 'sensors: [flow, dns]\nnetwork: {dnsPorts: [5353], udpWindow: 2}\n').network, { dnsPorts: [5353], udpWindowMs: 2000 });

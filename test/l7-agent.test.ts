@@ -53,6 +53,19 @@ describe('the L7 sensors in the agent', { timeout: 180_000 }, () => {
     assert.doesNotMatch(JSON.stringify(lines), /secret/);
   });
 
+  test('vigil servicemap --socket: the agent\'s map, curl → python3 with each request once', async () => {
+    let map: { seconds: number; edges: { from: string; to: string; protocol: string; requests: number; errors: number }[] } = { seconds: 0, edges: [] };
+    assert.ok(await waitFor(async () => {
+      const r = await outputOf(agent!.vigil(['servicemap', '--socket', agent!.socket]));
+      assert.equal(r.status, 0, r.stderr);
+      map = JSON.parse(r.stdout) as typeof map;
+      return map.edges.some((e) => e.from === 'curl' && e.to === 'python3' && e.requests >= 5);
+    }, 20_000, 300), JSON.stringify(map));
+    const edge = map.edges.find((e) => e.from === 'curl' && e.to === 'python3')!;
+    assert.deepEqual([edge.protocol, edge.requests, edge.errors], ['http', 5, 1]);
+    assert.ok(map.seconds > 0);
+  });
+
   test('the store\'s l7_records: one row per request, queried with vigil query', async () => {
     const sql = `SELECT path, status, count(*) AS n FROM l7_records WHERE protocol = 'http' AND dst_port = ${srv!.port} ` +
       `AND service LIKE 'python3:%' GROUP BY ALL ORDER BY path`;

@@ -8,8 +8,6 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -24,11 +22,7 @@ import { repoPath } from '../src/util/paths.js';
 const unsupported = (): Promise<string | undefined> => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']);
 const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => spawnSync(p, ['--version']).status === 0);
 
-interface Decoder { decode(b: Uint8Array): unknown; toObject(m: unknown, o: object): any }
-const proto = (createRequire(import.meta.url)('otlp-proto-root/build/src/generated/root.js') as any).opentelemetry.proto;
-const LOGS: Decoder = proto.collector.logs.v1.ExportLogsServiceRequest;
-const METRICS: Decoder = proto.collector.metrics.v1.ExportMetricsServiceRequest;
-const decode = (d: Decoder, body: Buffer): any => d.toObject(d.decode(body), { longs: String, enums: String, defaults: false });
+import { LOGS, METRICS, decode, receiver } from './otlp-receiver.js';
 
 
 /**
@@ -224,29 +218,6 @@ function execCount(requests: readonly { path: string; body: Buffer }[]): number 
   const p = metricsOf(requests).filter((m) => m.name === 'vigil_events')
     .flatMap((m) => m.sum.dataPoints).filter((d: any) => attrs(d.attributes).kind === 'exec').at(-1);
   return p === undefined ? undefined : Number(p.asDouble ?? p.asInt);
-}
-
-/** A collector on loopback: each request's path and body; `status` answers (200 unless set). */
-async function receiver(): Promise<{ url: string; requests: { path: string; body: Buffer }[]; status: number[]; close(): Promise<void> }> {
-  const requests: { path: string; body: Buffer }[] = [];
-  const status: number[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const code = status.shift() ?? 200;
-      if (code === 200) requests.push({ path: req.url ?? '', body: Buffer.concat(chunks) });
-      res.writeHead(code, { 'Content-Type': 'application/x-protobuf' }).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, status,
-    close: () => new Promise((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
 }
 
 describe('OTLP export; vigil run --metrics --otlp', () => {

@@ -44,6 +44,8 @@ import { PathWatcher } from './watch.js';
 import { ContainerNames } from './names.js';
 import { L7Sensor } from '../l7/sensor.js';
 import { L7Metrics } from '../l7/metrics.js';
+import { ServiceMap, type ServiceEdge } from '../l7/servicemap.js';
+import { OtlpTraces, reportTraces } from '../telemetry/otlp-traces.js';
 import { L7_PROTOCOLS, type L7Protocol } from '../l7/types.js';
 import { AgentProfile } from './profile.js';
 
@@ -93,6 +95,10 @@ export class Agent {
   private l7Metrics: L7Metrics | undefined;
   /** The profile sensor: folded stacks to the store each profile.interval. */
   private profile: AgentProfile | undefined;
+  /** Who calls whom, from the L7 records (GetServiceMap, the console's map), and when the sensor started (ms). */
+  private serviceMap: { map: ServiceMap; sinceMs: number } | undefined;
+  /** The http sensor's spans (otlp.traces). */
+  private traces: OtlpTraces | undefined;
   private api: grpc.Server | undefined;
   private health: http.Server | undefined;
   private kernelLost = 0;
@@ -227,11 +233,19 @@ export class Agent {
     if (protocols.length) {
       const p = this.pipeline;
       const metrics = this.l7Metrics;
+      const clock = this.clock;
+      const map = new ServiceMap();
+      this.serviceMap = { map, sinceMs: Date.now() };
+      const traces = c.otlp?.traces
+        ? (this.traces = new OtlpTraces({ endpoint: c.otlp.endpoint, toEpochNs: (ns) => clock.toEpochNs(ns), nowBootNs: () => clock.nowBootNs() }))
+        : undefined;
       this.l7 = await L7Sensor.start({
         filter: this.filter, protocols: new Set(protocols), captureBytes: c.l7.captureBytes, redact: !c.l7.fullCapture,
         maxConnections: c.l7.maxConnections,
         onRecord: (record) => {
           metrics?.observe(record);
+          traces?.observe(record);
+          map.observe(record);
           p.push({ kind: 'l7', timeBootNs: record.endBootNs, record });
         },
         onBatchEnd: () => p.schedule(), onLost: (n) => this.tap.kernelLost('l7', n),
@@ -284,6 +298,7 @@ export class Agent {
           const sub = subscribe(r, this.cache, this.cache.node, this.names);
           this.hub.attach(open() as unknown as Parameters<EventHub['attach']>[0], sub, { last: r.last, sinceNs: 0n, follow: true });
         },
+        serviceMap: () => this.serviceMap && this.serviceMapResponse(),
       });
     }
     this.files.set([...c.policies, ...c.rules]);
@@ -471,6 +486,10 @@ export class Agent {
           return { active: s.active, total: s.total };
         },
         ListRules: async () => this.rules.status(),
+        GetServiceMap: async () => {
+          if (!this.serviceMap) throw new NotSupportedError('service map', 'no L7 sensor in this agent\'s configuration (sensors: http, redis, pgsql, mysql)');
+          return this.serviceMapResponse();
+        },
         Query: async (r: { sql: string; maxRows: number }) => {
           if (!this.storeThread || !this.config.store) throw new StoreError('the store is off in this agent\'s configuration (store.enabled: false)');
           const res = await this.storeThread.query(r.sql, {
@@ -480,6 +499,12 @@ export class Agent {
         },
       }),
     };
+  }
+
+  /** The edges since the L7 sensor started and the seconds they cover. */
+  private serviceMapResponse(): { seconds: number; edges: ServiceEdge[] } {
+    const m = this.serviceMap!;
+    return { seconds: (Date.now() - m.sinceMs) / 1000, edges: m.map.edges() };
   }
 
   private async policyChange(what: string, name: string, change: () => unknown): Promise<object> {
@@ -529,6 +554,7 @@ export class Agent {
     if (this.retention) clearInterval(this.retention);
     await this.storeThread?.close();
     this.storeThread = undefined;
+    if (this.traces) reportTraces(await this.traces.close(OTLP_GRACE_MS), this.traces.description, (line) => this.log.warn({}, line));
     const unsent = this.otlpLogs?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
     if (unsent.length) this.log.warn({ output: this.otlpLogs!.name }, `not delivered: ${describeLosses(unsent)}`);
     this.hub.close();

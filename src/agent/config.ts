@@ -52,7 +52,11 @@ export interface AgentConfig {
   /** Prometheus at `address` (undefined: not served); BPF run-time statistics on (Prometheus and OTLP). */
   readonly metrics: { readonly address: ListenAddress | undefined; readonly bpfStats: boolean } | undefined;
   /** OTLP export: metrics every interval; events and alerts as log records (logs), queued up to bufferBytes. */
-  readonly otlp: { readonly endpoint: string; readonly intervalMs: number; readonly logs: boolean; readonly bufferBytes: number } | undefined;
+  readonly otlp: {
+    readonly endpoint: string; readonly intervalMs: number; readonly logs: boolean; readonly bufferBytes: number;
+    /** Spans of the http sensor's requests (docs/l7.md, "Traces"). */
+    readonly traces: boolean;
+  } | undefined;
   /** The flow and dns sensors' settings (vigil observe's --dns-port, --udp-window). */
   readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
   /** The L7 sensors' settings (http, redis, pgsql; docs/l7.md): observe's --l7-capture and --l7-full-capture. */
@@ -142,7 +146,7 @@ const CONFIG_SCHEMA: Schema = {
     log: { t: 'object', props: { level: { t: 'string', enum: LOG_LEVELS } } },
     metrics: { t: 'object', props: { address: str, bpfStats: { t: 'boolean' } } },
     // interval: seconds, a fraction allowed (the schema's numbers are integers).
-    otlp: { t: 'object', props: { endpoint: { t: 'string', minLength: 1 }, interval: { t: 'any' }, logs: { t: 'boolean' }, buffer: str } },
+    otlp: { t: 'object', props: { endpoint: { t: 'string', minLength: 1 }, interval: { t: 'any' }, logs: { t: 'boolean' }, traces: { t: 'boolean' }, buffer: str } },
     state: { t: 'object', props: { directory: { t: 'string', minLength: 1 } } },
     firewall: {
       t: 'array',
@@ -195,7 +199,7 @@ interface RawConfig {
   rules?: string[];
   log?: { level?: LogLevel };
   metrics?: { address?: string; bpfStats?: boolean } | null;
-  otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; buffer?: string } | null;
+  otlp?: { endpoint?: string; interval?: unknown; logs?: boolean; traces?: boolean; buffer?: string } | null;
   state?: { directory?: string };
   console?: { address?: string } | null;
   cri?: { socket?: string };
@@ -301,7 +305,8 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     if (typeof interval !== 'number' || !(interval > 0) || interval > 86_400) at('otlp.interval', `expected seconds (more than 0, at most 86400), got ${JSON.stringify(interval)}`);
     if (buffer === undefined) at('otlp.buffer', `expected a size such as 4MiB or 512KiB, got "${o.buffer}"`);
     else if (buffer < 64 << 10) at('otlp.buffer', 'at least 64KiB');
-    otlp = { endpoint: o.endpoint ?? '', intervalMs: Number(interval) * 1000, logs: o.logs ?? true, bufferBytes: buffer ?? 0 };
+    if (o.traces && !(raw.sensors ?? []).includes('http')) at('otlp.traces', 'spans of HTTP requests: add http to sensors');
+    otlp = { endpoint: o.endpoint ?? '', intervalMs: Number(interval) * 1000, logs: o.logs ?? true, bufferBytes: buffer ?? 0, traces: o.traces ?? false };
   }
   if (metrics?.bpfStats && !metrics.address && !otlp) at('metrics.bpfStats', 'the statistics would go nowhere; add metrics.address or an otlp section');
   const stateDirectory = raw?.state?.directory ?? DEFAULT_STATE_DIRECTORY;

@@ -20,6 +20,8 @@ export interface ConsoleOptions {
   query(sql: string): Promise<QueryResult>;
   /** A live event stream (the agent's event hub): checks the request (throws for one it cannot serve), then opens the stream. */
   events?(r: GetEventsRequest, open: () => HttpEventStream): void;
+  /** The service map of the L7 sensors (undefined: none running): what GetServiceMap answers. */
+  serviceMap?(): object | undefined;
 }
 
 /** The page: the bundle does the rest. */
@@ -73,7 +75,7 @@ export class ConsoleServer {
       const json = (status: number, body: object): void => send(status, 'application/json', JSON.stringify(body));
       if (req.method === 'GET' && url === '/') return send(200, 'text/html; charset=utf-8', PAGE);
       if (req.method === 'GET' && url === '/app.js') return send(200, 'text/javascript; charset=utf-8', app);
-      if (url !== '/api/query' && url !== '/api/events') return json(404, { error: 'not found' });
+      if (url !== '/api/query' && url !== '/api/events' && url !== '/api/servicemap') return json(404, { error: 'not found' });
       if (req.method !== 'POST') return json(405, { error: 'POST only' });
       if (!authorized(req)) return json(401, { error: 'the token is missing or wrong (the console.token file in the agent\'s state directory)' });
       const chunks: Buffer[] = [];
@@ -89,6 +91,10 @@ export class ConsoleServer {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
         } catch {
           return json(400, { error: 'expected a JSON body' });
+        }
+        if (url === '/api/servicemap') {
+          const map = o.serviceMap?.();
+          return map ? json(200, map) : json(503, { error: 'no L7 sensor in this agent (sensors: http, redis, pgsql, mysql)' });
         }
         if (url === '/api/events') {
           if (!o.events) return json(503, { error: 'no event stream here' });

@@ -9,7 +9,7 @@ import { nodeCluster } from '../util/node.js';
 /** The commands, in the order help lists them: each is ./commands/<name>.js, loaded when it runs. */
 const COMMANDS: readonly string[] = [
   'features', 'observe', 'rules', 'run', 'profile', 'top', 'firewall', 'netpolicy', 'bandwidth', 'policy', 'agent', 'events',
-  'query', 'doctor', 'bpf', 'trace',
+  'query', 'servicemap', 'doctor', 'bpf', 'trace',
 ];
 
 async function loadCommand(name: string): Promise<Command> {

@@ -50,6 +50,8 @@ export interface StreamOptions {
   start(pipeline: EventPipeline<VigilEvent>): Promise<StartedSensors>;
   /** --metrics, --bpf-stats, --otlp (docs/metrics.md). */
   telemetry?: StreamTelemetry;
+  /** Once the sensors are closed and the pipeline is drained, before the telemetry stops (the spans' last export). */
+  flush?: (report: (line: string) => void) => Promise<void>;
 }
 
 export interface StreamTelemetry {
@@ -120,6 +122,7 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   // pipeline releases it all in time order.
   await shutdown.close(() => sensors.close());
   const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
+  await o.flush?.(report);
   await telemetry?.close();
   if (!delivered && !stdout.closed && stdout.queuedBytes > 0) {
     report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);

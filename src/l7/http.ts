@@ -4,7 +4,7 @@
 import { Feed, type Segment } from './feed.js';
 import { redactHeader, redactQuery } from './redact.js';
 import { routeTemplate } from './route.js';
-import { MAX_PENDING, type ConnParser, type L7Pair, type ParserOptions } from './types.js';
+import { MAX_PENDING, type ConnParser, type L7Pair, type ParserOptions, type TraceParent } from './types.js';
 
 const METHODS = /^(GET|POST|PUT|HEAD|DELETE|PATCH|OPTIONS|CONNECT|TRACE) (\S+) HTTP\/(1\.[01])$/;
 const STATUS = /^HTTP\/(1\.[01]) (\d{3})(?: .*)?$/;
@@ -166,6 +166,15 @@ function bodyOf(h: Record<string, string>): Body | undefined {
   return undefined;
 }
 
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+/** A traceparent header's value (W3C Trace Context); undefined when invalid (version ff, zero ids, extra data in version 00). Pure. */
+export function parseTraceparent(value: string | undefined): TraceParent | undefined {
+  const m = value === undefined ? null : TRACEPARENT.exec(value.trim());
+  if (!m || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined) || /^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return undefined;
+  return { traceId: m[2]!, parentSpanId: m[3]!, sampled: (parseInt(m[4]!, 16) & 1) === 1 };
+}
+
 /** Values a record keeps, cut to MAX_VALUE. */
 export function kept(h: Record<string, string>): Record<string, string> {
   const o: Record<string, string> = {};
@@ -246,6 +255,7 @@ export class HttpParser implements ConnParser {
     this.answering = undefined;
     if (!req || res.status < 200) return;
     const target = this.o.redact ? redactQuery(req.target) : req.target;
+    const traceparent = parseTraceparent(req.headers.traceparent);
     out({
       startBootNs: req.startNs,
       endBootNs: endNs,
@@ -257,7 +267,7 @@ export class HttpParser implements ConnParser {
       status: res.status,
       error: res.status >= 500,
       http: {
-        version: res.version, ...(req.headers.host !== undefined ? { host: req.headers.host } : {}),
+        version: res.version, ...(req.headers.host !== undefined ? { host: req.headers.host } : {}), ...(traceparent ? { traceparent } : {}),
         requestHeaders: kept(req.headers), responseHeaders: kept(res.headers),
       },
     }, this.requestEgress!);

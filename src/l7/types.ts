@@ -34,6 +34,13 @@ export interface L7Context {
   remote: L7Endpoint;
 }
 
+/** A W3C traceparent: the trace and the caller's span (lowercase hex). */
+export interface TraceParent {
+  traceId: string;
+  parentSpanId: string;
+  sampled: boolean;
+}
+
 /** A request and its response, paired on one connection. */
 export interface L7Record extends L7Context {
   protocol: L7Protocol;
@@ -56,6 +63,8 @@ export interface L7Record extends L7Context {
   http?: {
     version: string;
     host?: string;
+    /** The request's W3C trace context (its traceparent header; not a secret, kept under redaction). */
+    traceparent?: TraceParent;
     requestHeaders: Record<string, string>;
     responseHeaders: Record<string, string>;
   };

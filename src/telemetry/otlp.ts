@@ -64,11 +64,11 @@ export interface OtlpOptions {
 }
 
 /** Records per request. */
-const BATCH_RECORDS = 512;
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
+export const BATCH_RECORDS = 512;
+export const RETRY_MIN_MS = 500;
+export const RETRY_MAX_MS = 30_000;
 
-function signalUrl(endpoint: string, signal: 'logs' | 'metrics'): string {
+export function signalUrl(endpoint: string, signal: 'logs' | 'metrics' | 'traces'): string {
   return `${endpoint.replace(/\/+$/, '')}/v1/${signal}`;
 }
 
@@ -76,12 +76,12 @@ export function vigilResource(): Resource {
   return resourceFromAttributes({ 'service.name': 'vigil', 'host.name': os.hostname() });
 }
 
-function hrTime(ns: bigint): [number, number] {
+export function hrTime(ns: bigint): [number, number] {
   return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
 }
 
 /** A failure that may pass: no answer at all, or the status codes OTLP/HTTP says to retry. */
-function retryable(err: Error | undefined): boolean {
+export function retryable(err: Error | undefined): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
   return typeof code !== 'number' || code === 429 || code === 502 || code === 503 || code === 504;
 }

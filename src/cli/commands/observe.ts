@@ -34,6 +34,7 @@ import {
 } from '../observe-network.js';
 import { streamEvents, type StartedSensors } from '../stream.js';
 import { L7Sensor, DEFAULT_CAPTURE_BYTES } from '../../l7/sensor.js';
+import { OtlpTraces, reportTraces } from '../../telemetry/otlp-traces.js';
 import { L7_PROTOCOLS, type L7Protocol } from '../../l7/types.js';
 import { VIGIL_L7_DATA_MAX } from '../../generated/l7.js';
 import { parseTelemetryFlags, TELEMETRY_FLAGS, TELEMETRY_USAGE, type TelemetryOptions } from '../telemetry.js';
@@ -91,6 +92,10 @@ Different filters must all match.
   --l7-capture BYTES  the L7 sensors: bytes of each socket call the
                       kernel sends up (default ${DEFAULT_CAPTURE_BYTES}, 16 to ${VIGIL_L7_DATA_MAX}): headers, not bodies
   --l7-full-capture   the L7 sensors: no redaction (secrets appear)
+  --otlp-traces       http: a span per request (SERVER for requests answered,
+                      CLIENT for requests made) to the --otlp collector
+                      (URL/v1/traces); a traceparent header gives the trace
+                      and parent ids (docs/l7.md, "Traces")
 
 Kubernetes (in user space, from the CRI runtime's pod and container names):
   --namespace NS      processes in pods of this namespace
@@ -163,7 +168,7 @@ export interface ObserveOptions {
   /** --fields: only these fields of each JSON line. */
   fields?: FieldMask | undefined;
   /** http, redis, pgsql among --sensors: the L7 sensor's protocols and capture. */
-  l7?: { protocols: L7Protocol[]; captureBytes: number; redact: boolean } | undefined;
+  l7?: { protocols: L7Protocol[]; captureBytes: number; redact: boolean; traces?: boolean } | undefined;
   /** --namespace, --pod, --label, --cri-socket. */
   pods?: PodOptions;
 }
@@ -209,6 +214,7 @@ const OBSERVE_ONLY_FLAGS = {
   fields: { type: 'string' },
   'l7-capture': { type: 'string' },
   'l7-full-capture': { type: 'boolean' },
+  'otlp-traces': { type: 'boolean' },
   namespace: { type: 'string', multiple: true },
   pod: { type: 'string', multiple: true },
   label: { type: 'string', multiple: true },
@@ -298,6 +304,8 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
       if ((values as Record<string, unknown>)[f] !== undefined) throw new UsageError(`--${f}: for L7 records; add http, redis or pgsql to --sensors`);
     }
   }
+  if (values['otlp-traces'] && !protocols.includes('http')) throw new UsageError('--otlp-traces: spans of HTTP requests; add http to --sensors');
+  if (values['otlp-traces'] && values.otlp === undefined) throw new UsageError('--otlp-traces: the spans would go nowhere; add --otlp URL');
   const captureBytes = positive('--l7-capture', values['l7-capture'], true) ?? DEFAULT_CAPTURE_BYTES;
   if (captureBytes < 16 || captureBytes > VIGIL_L7_DATA_MAX) {
     throw new UsageError(`--l7-capture: ${values['l7-capture']} is out of range; expected 16 to ${VIGIL_L7_DATA_MAX} bytes`);
@@ -314,7 +322,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   return {
     ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
     fields: parseFields(values.fields, values.output),
-    l7: protocols.length ? { protocols, captureBytes, redact: !values['l7-full-capture'] } : undefined,
+    l7: protocols.length ? { protocols, captureBytes, redact: !values['l7-full-capture'], traces: values['otlp-traces'] ?? false } : undefined,
     pods: parsePodFlags(values, network !== undefined),
   };
 }
@@ -397,7 +405,7 @@ function observeFilterSet(o: ObserveOptions): FilterSet {
  * (it is added first); the flow tracker reads it before describing a flow.
  */
 async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEvent>, filter: FilterSet,
-  cache: ProcessCache): Promise<StartedSensors> {
+  cache: ProcessCache, traces: OtlpTraces | undefined): Promise<StartedSensors> {
   const n = o.network;
   const userFilter = n ? new FlowFilter(n.terms) : undefined;
   const flow = n?.sensors.includes('flow') ?? false;
@@ -452,7 +460,10 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
     if (o.l7) {
       l7 = await L7Sensor.start({
         filter, protocols: new Set(o.l7.protocols), captureBytes: o.l7.captureBytes, redact: o.l7.redact,
-        onRecord: (record) => pipeline.push({ kind: 'l7', timeBootNs: record.endBootNs, record }),
+        onRecord: (record) => {
+          traces?.observe(record);
+          pipeline.push({ kind: 'l7', timeBootNs: record.endBootNs, record });
+        },
         onBatchEnd: () => pipeline.schedule(), onLost: (n) => pipeline.kernelLost('l7', n),
         ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
       });
@@ -546,12 +557,16 @@ export const command: Command = {
       ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
     });
     const header = hubbleTable ? flowTableHeader() : new TetragonFormatter('table', { node: cache.node }).header();
+    const traces = o.l7?.traces && o.telemetry.otlp
+      ? new OtlpTraces({ endpoint: o.telemetry.otlp, toEpochNs: (ns) => clock.toEpochNs(ns), nowBootNs: () => clock.nowBootNs() })
+      : undefined;
     return await streamEvents({
       command: 'observe', clock, format, outputBuffer: o.outputBuffer, duration: o.duration, count: o.count,
       untilMs: o.network?.untilMs,
       header: o.format === 'table' ? header : undefined,
       watching: [...(o.network?.sensors ?? o.sensors), ...(o.l7?.protocols ?? [])].join(', '),
-      start: (pipeline) => startSensors(o, pipeline, filter, cache),
+      start: (pipeline) => startSensors(o, pipeline, filter, cache, traces),
+      flush: traces && (async (report) => reportTraces(await traces.close(), traces.description, report)),
       filter: podFilter.active ? (e) => podFilter.matches(podOfEvent(e, cache, cri)) : undefined,
       telemetry: { options: o.telemetry, processCache: cache, json: eventFormatter('json', formatOptions) },
     });

@@ -1,0 +1,303 @@
+// The L7 sensor's cost on a real HTTP server (`--only l7`; alone:
+// `node dist/bench/l7.js [--runs 5] [--seconds 10]`): wrk (Debian's) against
+// nginx (Debian's, started here with its own configuration on a loopback
+// port, two workers, `return 200`), HTTP/1.1 keep-alive, without Vigil and
+// with `bin/vigil observe --sensors http --comm nginx --output json` writing
+// every record to a file, in pairs (the order alternating).
+//
+// First the peak (unpaced, no Vigil); then, at a fixed rate of half of it
+// (wrk paced by a Lua delay() per connection: wrk2 is not packaged), the
+// throughput, wrk's p99 latency, the records Vigil wrote against the
+// requests wrk made, and Vigil's CPU per request: its BPF programs' run time
+// (kernel.bpf_stats_enabled, the programs it holds, /proc/PID/fdinfo) plus
+// its process's CPU time, over the requests. Then at full load (unpaced,
+// both cores busy): the throughput with Vigil as a share of without.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BpfStatsSwitch } from '../src/telemetry/bpf-stats.js';
+import { freePort } from '../src/util/net.js';
+import { repoPath } from '../src/util/paths.js';
+import { cpuSeconds } from './agent.js';
+import { intFlag, runAsScript } from './script.js';
+import { progStats, type ProgStat } from './storm.js';
+import { vigilLost } from './tracers.js';
+import { count, markdownTable, percent, rate } from './table.js';
+
+export interface L7BenchOptions {
+  runs?: number;
+  seconds?: number;
+  log?: (msg: string) => void;
+}
+
+interface WrkRun {
+  requests: number;
+  seconds: number;
+  p99Ms: number;
+  errors: number;
+}
+
+interface VigilCost {
+  /** Records of nginx's side Vigil wrote. */
+  records: number;
+  /** Events Vigil said it lost. */
+  lost: number;
+  cpuS: number;
+  bpfNs: number;
+  bpfRuns: number;
+}
+
+interface Pair {
+  none: WrkRun;
+  vigil: WrkRun;
+  cost: VigilCost;
+}
+
+export interface L7BenchResult {
+  peak: number;
+  rate: number;
+  connections: number;
+  delayMs: number;
+  seconds: number;
+  paced: Pair[];
+  full: Pair[];
+  error?: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Connections of the full-load runs; paced runs wait DELAY_MS after each response on each connection. */
+const FULL_CONNECTIONS = 64;
+const DELAY_MS = 10;
+
+export function haveL7Bench(): string | undefined {
+  for (const c of ['wrk', 'nginx']) if (spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0) return `${c} is not installed (scripts/setup.sh)`;
+  return undefined;
+}
+
+async function startNginx(dir: string): Promise<{ proc: ChildProcess; port: number }> {
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  writeFileSync(path.join(dir, 'nginx.conf'), `daemon off;
+master_process on;
+worker_processes 2;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 2048; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / { default_type text/plain; return 200 "ok\\n"; }
+  }
+}
+`);
+  const proc = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    if (spawnSync('curl', ['-sf', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0) return { proc, port };
+    await sleep(25);
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`nginx did not answer on 127.0.0.1:${port}`);
+}
+
+/** wrk's latency figure ("1.23ms", "850.00us", "1.02s") in ms. */
+function latencyMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 1e-3, ms: 1, s: 1e3, m: 6e4 }[m[2] as 'us' | 'ms' | 's' | 'm'];
+}
+
+async function wrk(port: number, seconds: number, connections: number, script?: string, delayMs?: number): Promise<WrkRun> {
+  const args = ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script] : []),
+    `http://127.0.0.1:${port}/`, ...(delayMs ? ['--', String(delayMs)] : [])];
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let s = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (s += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (s += d));
+    const killer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
+    p.on('close', (code) => {
+      clearTimeout(killer);
+      if (code === 0) resolve(s);
+      else reject(new Error(`wrk ${args.join(' ')}: status ${code}: ${s.trim().split('\n').at(-1)}`));
+    });
+  });
+  const done = /(\d+) requests in ([\d.]+)(ms|s|m),/.exec(out);
+  if (!done) throw new Error(`wrk: no request count in its output: ${out.trim().split('\n').at(-1)}`);
+  const secs = Number(done[2]) * { ms: 1e-3, s: 1, m: 60 }[done[3] as 'ms' | 's' | 'm'];
+  const p99 = /^\s*99%\s+(\S+)/m.exec(out);
+  const errs = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requests: Number(done[1]), seconds: secs, p99Ms: p99 ? latencyMs(p99[1]!) : NaN,
+    errors: Number(errs?.[1] ?? 0) + (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0),
+  };
+}
+
+/** Lines of `file` containing `needle`, read in pieces (the file may be large). */
+function countIn(file: string, needle: string): number {
+  const text = readFileSync(file, 'latin1');
+  let n = 0;
+  for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length)) n++;
+  return n;
+}
+
+/** One run with Vigil observing nginx: wrk's result and what Vigil cost and wrote. */
+async function withVigil(dir: string, port: number, load: () => Promise<WrkRun>): Promise<{ run: WrkRun; cost: VigilCost }> {
+  const outFile = path.join(dir, 'records.json');
+  const fd = openSync(outFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(repoPath('bin', 'vigil'), ['observe', '--sensors', 'http', '--comm', 'nginx', '--output', 'json'],
+      { stdio: ['ignore', fd, 'pipe'] });
+  } finally {
+    closeSync(fd);
+  }
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-16_384)));
+  const exited = new Promise<void>((r) => child.on('close', () => r()));
+  try {
+    for (let i = 0; !stderr.includes('watching'); i++) {
+      if (i > 1500 || child.exitCode !== null) throw new Error(`vigil observe did not start: ${stderr.trim()}`);
+      await sleep(20);
+    }
+    const pid = child.pid!;
+    const cpu0 = cpuSeconds(pid) ?? 0;
+    const progs0 = progStats(pid);
+    const run = await load();
+    // The records of the last responses: read from the ring within the pipeline's cycle.
+    await sleep(500);
+    const cpu1 = cpuSeconds(pid) ?? 0;
+    const progs1 = progStats(pid);
+    child.kill('SIGINT');
+    await exited;
+    const sum = (ps: ProgStat[], k: 'runTimeNs' | 'runCnt'): number => ps.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
+    const lost = vigilLost(stderr);
+    return {
+      run,
+      cost: {
+        records: countIn(outFile, '"role":"server"'), lost, cpuS: cpu1 - cpu0,
+        bpfNs: sum(progs1, 'runTimeNs') - sum(progs0, 'runTimeNs'), bpfRuns: sum(progs1, 'runCnt') - sum(progs0, 'runCnt'),
+      },
+    };
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(outFile, { force: true });
+  }
+}
+
+export async function runL7Bench(o: L7BenchOptions = {}): Promise<L7BenchResult> {
+  const log = o.log ?? (() => {});
+  const runs = o.runs ?? 5;
+  const seconds = o.seconds ?? 10;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'vigil-bench-l7-'));
+  chmodSync(tmp, 0o755);
+  const res: L7BenchResult = { peak: 0, rate: 0, connections: 0, delayMs: DELAY_MS, seconds, paced: [], full: [] };
+  let nginx: ChildProcess | undefined;
+  // Every program's run time is counted while this is open (two clock reads per run, host-wide).
+  let stats: BpfStatsSwitch | undefined;
+  try {
+    const started = await startNginx(path.join(tmp, 'nginx'));
+    nginx = started.proc;
+    const port = started.port;
+    stats = BpfStatsSwitch.enable();
+    const script = path.join(tmp, 'pace.lua');
+    writeFileSync(script, 'local d = 10\nfunction init(args) d = tonumber(args[1]) end\nfunction delay() return d end\n');
+    log('l7: peak (unpaced, no Vigil)');
+    const peak = await wrk(port, Math.min(seconds, 5), FULL_CONNECTIONS);
+    res.peak = peak.requests / peak.seconds;
+    res.rate = res.peak / 2;
+    // Each connection: a request, its response, DELAY_MS; enough connections for half the peak.
+    res.connections = Math.max(2, Math.round((res.rate * DELAY_MS) / 1000));
+    for (const [mode, list] of [['paced', res.paced], ['full', res.full]] as const) {
+      for (let i = 0; i < runs; i++) {
+        log(`l7: ${mode} pair ${i + 1}/${runs}`);
+        const load = (): Promise<WrkRun> => (mode === 'paced'
+          ? wrk(port, seconds, res.connections, script, DELAY_MS) : wrk(port, seconds, FULL_CONNECTIONS));
+        // The order alternates, so that a drift of the machine's load does not side with one.
+        let none: WrkRun;
+        let w: { run: WrkRun; cost: VigilCost };
+        if (i % 2 === 0) {
+          none = await load();
+          w = await withVigil(tmp, port, load);
+        } else {
+          w = await withVigil(tmp, port, load);
+          none = await load();
+        }
+        list.push({ none, vigil: w.run, cost: w.cost });
+      }
+    }
+  } catch (e) {
+    res.error = (e as Error).message;
+  } finally {
+    stats?.close();
+    nginx?.kill('SIGQUIT');
+    await sleep(200);
+    nginx?.kill('SIGKILL');
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return res;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** "median (min..max)". */
+function spread(xs: number[], fmt: (n: number) => string): string {
+  return xs.length ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}..${fmt(Math.max(...xs))})` : '-';
+}
+
+export function l7BenchReport(r: L7BenchResult): string {
+  const out = ['## L7 sensor overhead: wrk against nginx, HTTP/1.1 keep-alive', ''];
+  out.push(`nginx (2 workers, \`return 200\`, access log off) on 127.0.0.1, wrk -t2 (Debian's packages), ${r.seconds} s per run, ` +
+    `${r.paced.length} pairs of runs per load, the order alternating; Vigil is \`bin/vigil observe --sensors http --comm nginx ` +
+    '--output json > file` (every request a JSON record). Peak (unpaced, no Vigil): ' +
+    `${rate(r.peak)} req/s; paced at half of it: ${r.connections} connections each waiting ${r.delayMs} ms after every response ` +
+    '(wrk\'s Lua delay(); the rate made is a little under the target by the latency). Medians with (min..max) over the pairs. ' +
+    '*CPU per request*: Vigil\'s BPF programs\' run time (bpf_stats, all their runs, in nginx and in wrk) plus the observe ' +
+    'process\'s CPU time, over the requests wrk made. *records/requests*: nginx\'s records Vigil wrote against the requests ' +
+    'wrk counted (wrk does not count the responses still in flight when it stops, so a few more records than requests is expected). ' +
+    'The machine is two vCPUs shared with other work: the spread shows that noise.', '');
+  if (r.error) out.push(`**Not complete**: ${r.error}`, '');
+  const row = (label: string, ps: Pair[]): string[] => {
+    const thr = (w: WrkRun): number => w.requests / w.seconds;
+    return [label, spread(ps.map((p) => thr(p.none)), rate), spread(ps.map((p) => thr(p.vigil)), rate),
+      spread(ps.map((p) => (100 * thr(p.vigil)) / thr(p.none)), (n) => `${n.toFixed(1)}%`),
+      spread(ps.map((p) => p.none.p99Ms), (n) => `${n.toFixed(2)} ms`), spread(ps.map((p) => p.vigil.p99Ms), (n) => `${n.toFixed(2)} ms`),
+      spread(ps.map((p) => (100 * (p.vigil.p99Ms - p.none.p99Ms)) / p.none.p99Ms), (n) => `${n >= 0 ? '+' : ''}${n.toFixed(0)}%`),
+      ps.map((p) => `${count(p.cost.records)}/${count(p.vigil.requests)}`).join(', '),
+      ps.map((p) => count(p.cost.lost)).join('/'),
+      spread(ps.map((p) => (p.cost.bpfNs / 1e3) / p.vigil.requests), (n) => `${n.toFixed(2)} µs`),
+      spread(ps.map((p) => (p.cost.cpuS * 1e6) / p.vigil.requests), (n) => `${n.toFixed(2)} µs`),
+      spread(ps.map((p) => (p.cost.bpfNs / 1e3 + p.cost.cpuS * 1e6) / p.vigil.requests), (n) => `${n.toFixed(2)} µs`),
+      percent(median(ps.map((p) => (100 * p.cost.cpuS) / p.vigil.seconds)))];
+  };
+  const rows = [r.paced.length ? row(`paced, ${rate(r.rate)}/s target`, r.paced) : undefined,
+    r.full.length ? row(`full load, ${FULL_CONNECTIONS} connections`, r.full) : undefined].filter((x): x is string[] => !!x);
+  out.push(markdownTable([
+    { title: 'load', align: 'left' }, { title: 'req/s, no Vigil' }, { title: 'req/s, Vigil' }, { title: 'with/without' },
+    { title: 'p99, no Vigil' }, { title: 'p99, Vigil' }, { title: 'p99 added' }, { title: 'records/requests (each pair)', align: 'left' },
+    { title: 'lost' }, { title: 'BPF per req' }, { title: 'observe CPU per req' }, { title: 'Vigil CPU per req' }, { title: 'observe CPU' },
+  ], rows), '');
+  return out.join('\n');
+}
+
+runAsScript(import.meta, 'l7', async () => {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, seconds: { type: 'string', default: '10' } } });
+  const missing = haveL7Bench();
+  if (missing) throw new Error(missing);
+  const r = await runL7Bench({ runs: intFlag('runs', values.runs, 1), seconds: intFlag('seconds', values.seconds, 1),
+    log: (m) => process.stderr.write(`bench: ${m}\n`) });
+  process.stdout.write(`${l7BenchReport(r)}\n`);
+  if (r.error) process.exitCode = 1;
+});
