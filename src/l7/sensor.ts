@@ -4,7 +4,8 @@
 //   const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: (r, t) => ... });
 //   ... s.close();   // detaches, reads what the ring holds (its closes complete their responses)
 import { existsSync } from 'node:fs';
-import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject } from '../bpf/index.js';
+import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject, type Link } from '../bpf/index.js';
+import { probeAttach } from '../bpf/features.js';
 import { addressFromKernel } from '../kernel/addr.js';
 import { checkHeader } from '../sensors/record-text.js';
 import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
@@ -12,16 +13,19 @@ import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
   VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
   VIGIL_L7_PROTO_REDIS, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
-  VIGIL_L7_ROLE_SERVER, vigilL7Hist, vigilL7HistKey,
+  VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_TLS_GO, VIGIL_L7_TLS_NO_SOCKET, VIGIL_L7_TLS_OPENSSL, vigilL7Hist,
+  vigilL7HistKey,
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
+import { planTls, TLS_PROGRAMS, type TlsLibrary, type TlsProblem, type TlsTarget } from './tls.js';
 import type { L7Protocol, L7Record } from './types.js';
 
 const PROTO_IDS: Record<L7Protocol, number> = {
   http: VIGIL_L7_PROTO_HTTP, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL, mysql: VIGIL_L7_PROTO_MYSQL,
 };
 const PROTO_NAMES = new Map<number, L7Protocol>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Protocol]));
+const TLS_NAMES = new Map<number, TlsLibrary>([[VIGIL_L7_TLS_OPENSSL, 'openssl'], [VIGIL_L7_TLS_GNUTLS, 'gnutls'], [VIGIL_L7_TLS_GO, 'go']]);
 
 /** The calls followed, by tracepoint name: [entry program, tracepoint]. */
 const CALLS: readonly [string, string][] = [
@@ -50,6 +54,20 @@ export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEv
   histograms?: { maxEndpoints?: number };
   /** Send each call's bytes to user space for records (default true; false: histograms only). */
   records?: boolean;
+  /**
+   * TLS plaintext through uprobes (default on where uprobes attach): OpenSSL, GnuTLS and Go
+   * crypto/tls in the files planTls finds when the sensor starts, and `binaries` (each an
+   * error in tlsReport() if it has no TLS library). false: off.
+   */
+  tls?: boolean | { binaries?: readonly string[] };
+}
+
+/** What TLS capture attached to, and what it could not (with why). */
+export interface TlsReport {
+  /** Off: why (turned off, or uprobes unavailable). */
+  off?: string;
+  attached: { library: TlsLibrary; name: string; probes: number }[];
+  failed: TlsProblem[];
 }
 
 /** Default endpoints (service, method, route) the kernel keeps histograms for. */
@@ -90,6 +108,8 @@ export interface L7Stats extends SensorStats {
     histOverflow: bigint;
     /** Requests whose exchange could not be kept (the exchange table's LRU). */
     histNoState: bigint;
+    /** TLS calls whose socket was not found (their records have no addresses). */
+    tlsNoSocket: bigint;
     /** Connections the kernel's table holds now. */
     live: number;
     /** Dropped from the kernel's table without a close seen (LRU): new - closed - live. */
@@ -100,6 +120,7 @@ export interface L7Stats extends SensorStats {
 
 export class L7Sensor extends Sensor {
   private readonly tracker: L7Tracker;
+  private tls: TlsReport = { attached: [], failed: [] };
 
   private constructor(obj: BpfObject, o: L7SensorOptions) {
     super('l7', obj);
@@ -126,12 +147,14 @@ export class L7Sensor extends Sensor {
     if (!Number.isInteger(endpoints) || endpoints < 1) throw new RangeError(`l7 sensor: max endpoints ${endpoints}: expected a positive integer`);
     const conns = o.maxConnections ?? 16384;
     const records = o.records ?? true;
+    const tls = await tlsPlan(o.tls);
     const obj = await Sensor.loadObject('l7', {
       filter: o.filter, ring: { ringBytes: records ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
-      programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p)],
-      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: records ? 1 : 0 },
+      programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p), ...(tls.targets ? TLS_PROGRAMS : [])],
+      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: records ? 1 : 0,
+        tls_sessions: tls.targets ? 1 : 0 },
       // The exchange and histogram tables take memory only when histograms are kept.
-      maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1 },
+      maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1, l7_tls_socks: tls.targets ? conns : 1 },
     });
     const s = new L7Sensor(obj, o);
     return s.starting(() => {
@@ -141,7 +164,29 @@ export class L7Sensor extends Sensor {
       for (const [, tp] of calls) s.keep(exit.attachTracepoint('syscalls', `sys_exit_${tp}`), 1);
       for (const [p, tp] of calls) s.keep(obj.program(p).attachTracepoint('syscalls', `sys_enter_${tp}`));
       s.keep(obj.program('enter_close').attachTracepoint('syscalls', 'sys_enter_close'));
+      s.tls = { off: tls.off, attached: [], failed: [...tls.problems] };
+      for (const t of tls.targets ?? []) s.attachTls(t);
     });
+  }
+
+  /** Attaches one file's TLS uprobes, all or none (a failure is reported, the others go on). */
+  private attachTls(t: TlsTarget): void {
+    const links: Link[] = [];
+    try {
+      for (const p of t.probes) links.push(this.object.program(p.program).attachUprobe({ binary: t.path, offset: p.offset, retprobe: p.retprobe }));
+    } catch (e) {
+      for (const l of links) l.close();
+      this.tls.failed.push({ name: t.name, library: t.library, reason: (e as Error).message });
+      return;
+    }
+    // Returns detach after the entries, as the syscalls' exits do.
+    t.probes.forEach((p, i) => this.keep(links[i]!, p.retprobe || p.program === 'tls_go_ret' ? 1 : 0));
+    this.tls.attached.push({ library: t.library, name: t.name, probes: t.probes.length });
+  }
+
+  /** What TLS capture attached to and what it could not. */
+  tlsReport(): TlsReport {
+    return { ...this.tls, attached: [...this.tls.attached], failed: [...this.tls.failed] };
   }
 
   /** Decodes one kernel record into the tracker; returns nothing (records come from the tracker). */
@@ -158,15 +203,16 @@ export class L7Sensor extends Sensor {
     if (!protocol) throw new RangeError(`l7 record: protocol ${h.proto}`);
     const egress = h.dir === VIGIL_L7_EGRESS;
     const data: L7Data = {
-      conn: h.conn, protocol, egress,
+      conn: h.conn, protocol, egress, tls: TLS_NAMES.get(h.tls),
       segment: {
         // Copied: the ring's memory is reused once the batch is read.
         data: new Uint8Array(view.buffer, view.byteOffset + off + vigilL7Event.size, h.data_len).slice(),
         size: h.size, firstNs: egress ? h.enter_ns : h.exit_ns, lastNs: h.exit_ns,
       },
       pid: h.pid, tid: h.tid, comm: h.comm, cgroupId: h.cgroup_id,
-      local: { ip: addressFromKernel(h.family, h.laddr).text, port: h.lport },
-      remote: { ip: addressFromKernel(h.family, h.raddr).text, port: h.rport },
+      // Family 0: a TLS session whose socket was not found (its ends unknown).
+      local: { ip: h.family ? addressFromKernel(h.family, h.laddr).text : '', port: h.lport },
+      remote: { ip: h.family ? addressFromKernel(h.family, h.raddr).text : '', port: h.rport },
     };
     this.tracker.data(data);
     return undefined;
@@ -211,7 +257,7 @@ export class L7Sensor extends Sensor {
       kernel: {
         connectionsNew: created, connectionsClosed: closed, notL7: sum(VIGIL_L7_CONN_NOT_L7), stashFull: sum(VIGIL_L7_STASH_FULL),
         dataCut: sum(VIGIL_L7_DATA_CUT), readFailed: sum(VIGIL_L7_READ_FAILED), histOverflow: sum(VIGIL_L7_HIST_OVERFLOW),
-        histNoState: sum(VIGIL_L7_HIST_NO_STATE), live, evicted: evicted > 0n ? evicted : 0n,
+        histNoState: sum(VIGIL_L7_HIST_NO_STATE), tlsNoSocket: sum(VIGIL_L7_TLS_NO_SOCKET), live, evicted: evicted > 0n ? evicted : 0n,
       },
       tracker: this.tracker.stats(),
     };
@@ -225,4 +271,13 @@ export class L7Sensor extends Sensor {
   protected override onClosed(): void {
     this.tracker.flush();
   }
+}
+
+/** TLS capture's plan: the files to attach to (targets undefined: off, and why). */
+async function tlsPlan(opt: L7SensorOptions['tls']): Promise<{ targets?: TlsTarget[]; problems: TlsProblem[]; off?: string }> {
+  if (opt === false) return { problems: [], off: 'turned off' };
+  const up = await probeAttach('uprobe');
+  if (!up.available) return { problems: [], off: `uprobes are not available here (${up.reason})` };
+  const { targets, problems } = planTls(typeof opt === 'object' ? opt.binaries ?? [] : []);
+  return { targets, problems };
 }

@@ -9,7 +9,7 @@ import { HttpParser } from './http.js';
 import { PgsqlParser } from './pgsql.js';
 import { RedisParser } from './redis.js';
 import { MysqlParser } from './mysql.js';
-import type { ConnParser, L7Context, L7Pair, L7Protocol, L7Record, ParserOptions } from './types.js';
+import type { ConnParser, L7Context, L7Pair, L7Protocol, L7Record, ParserOptions, TlsLibrary } from './types.js';
 
 /** One call's bytes, decoded from the kernel's record. */
 export interface L7Data extends L7Context {
@@ -17,6 +17,8 @@ export interface L7Data extends L7Context {
   protocol: L7Protocol;
   egress: boolean;
   segment: Segment;
+  /** The plaintext of this TLS library's calls (uprobes), not a socket's bytes. */
+  tls?: TlsLibrary;
 }
 
 interface Conn {
@@ -125,7 +127,7 @@ export class L7Tracker {
     this.records++;
     this.onRecord({
       protocol: c.protocol, role, pid: d.pid, tid: d.tid, comm: d.comm, cgroupId: d.cgroupId, local: d.local,
-      remote: d.remote, ...p, error,
+      remote: d.remote, ...(d.tls ? { tls: d.tls } : {}), ...p, error,
     });
   }
 }
