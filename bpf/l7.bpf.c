@@ -162,7 +162,8 @@ struct l7_tls_session {
 	__u32 pad;
 };
 
-VIGIL_KEYED_MAP(l7_tls_calls, BPF_MAP_TYPE_HASH, 8192, struct l7_tls_key, struct l7_tls_call);
+/* An LRU: a call whose return never comes (its thread or goroutine gone) ages out. */
+VIGIL_KEYED_MAP(l7_tls_calls, BPF_MAP_TYPE_LRU_HASH, 8192, struct l7_tls_key, struct l7_tls_call);
 /* The socket of each TLS session seen, by session and process. Sized like l7_conns from user space. */
 VIGIL_KEYED_MAP(l7_tls_socks, BPF_MAP_TYPE_LRU_HASH, 16384, struct l7_tls_session, __u64);
 

@@ -12,6 +12,7 @@ import { planFile, returnOffsets } from '../src/l7/tls.js';
 import type { L7Record } from '../src/l7/types.js';
 import { kernelSuite, missingFeature, openFdCount, waitFor } from './helpers.js';
 import { goHttps, nginx, nodeHttps, selfSignedCert, type Server } from './l7-servers.js';
+import { jsonLines, observeRun } from './observe-util.js';
 
 function run(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input, timeout: 30_000 });
@@ -139,6 +140,23 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
         assert.equal(r.local.ip, '127.0.0.1');
       }
     });
+  });
+
+  test('vigil observe --sensors http -o json: TLS records carry "tls"; --l7-no-tls has none', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    tls ??= selfSignedCert(suite.tmp);
+    const srv = await nginx(suite.tmp, tls);
+    servers.push(srv);
+    const base = `https://127.0.0.1:${srv.port}`;
+    const fetch = (): void => void run('curl', ['-sk', '--http1.1', '-o', '/dev/null', '-o', '/dev/null', `${base}/api/ok`, `${base}/missing/7`]);
+    const serverLines = (out: string) => jsonLines(out).filter((l) => l.l7?.role === 'server' && l.l7.local.port === srv.port);
+    const on = await observeRun(['--sensors', 'http', '-o', 'json'], fetch, (out) => serverLines(out).length >= 2);
+    assert.deepEqual(serverLines(on.stdout).map((l) => `${l.l7.tls} ${l.l7.target} ${l.l7.status}`).sort(),
+      ['openssl /api/ok 200', 'openssl /missing/7 404']);
+    // Off: for a fixed time, since nothing is to come (the encrypted bytes are no protocol).
+    const off = await observeRun(['--sensors', 'http', '-o', 'json', '--l7-no-tls', '--duration', '3'], fetch);
+    assert.equal(serverLines(off.stdout).length, 0);
+    assert.doesNotMatch(off.stderr, /TLS/);
   });
 
   test('tls: false attaches no uprobes; no file descriptors leak', async (t) => {

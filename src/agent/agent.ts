@@ -41,7 +41,7 @@ import { ConsoleServer } from './console.js';
 import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
 import { PathWatcher } from './watch.js';
 import { ContainerNames } from './names.js';
-import { L7Sensor } from '../l7/sensor.js';
+import { L7Sensor, tlsNotes } from '../l7/sensor.js';
 import { L7Metrics } from '../l7/metrics.js';
 import { L7_PROTOCOLS, type L7Protocol } from '../l7/types.js';
 
@@ -223,7 +223,7 @@ export class Agent {
       const metrics = this.l7Metrics;
       this.l7 = await L7Sensor.start({
         filter: this.filter, protocols: new Set(protocols), captureBytes: c.l7.captureBytes, redact: !c.l7.fullCapture,
-        maxConnections: c.l7.maxConnections,
+        maxConnections: c.l7.maxConnections, tls: c.l7.tls ? { binaries: c.l7.tlsBinaries } : false,
         onRecord: (record) => {
           metrics?.observe(record);
           p.push({ kind: 'l7', timeBootNs: record.endBootNs, record });
@@ -231,6 +231,8 @@ export class Agent {
         onBatchEnd: () => p.schedule(), onLost: (n) => this.tap.kernelLost('l7', n),
         ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
       });
+      for (const note of tlsNotes(this.l7.tlsReport())) this.log.warn({ note }, 'l7 sensor');
+      for (const a of this.l7.tlsReport().attached) this.log.info({ library: a.library, file: a.name, probes: a.probes }, 'l7 sensor: TLS plaintext');
       p.addSource(this.l7.name, this.l7);
     }
     // What the API added before a restart (state.directory); a state others could write stops the start.

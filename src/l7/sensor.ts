@@ -281,3 +281,9 @@ async function tlsPlan(opt: L7SensorOptions['tls']): Promise<{ targets?: TlsTarg
   const { targets, problems } = planTls(typeof opt === 'object' ? opt.binaries ?? [] : []);
   return { targets, problems };
 }
+
+/** What TLS capture could not do, as lines for a note (nothing when it is off by request or all attached). */
+export function tlsNotes(r: TlsReport): string[] {
+  if (r.off && r.off !== 'turned off') return [`no TLS plaintext: ${r.off}`];
+  return r.failed.map((f) => `no TLS plaintext from ${f.name}${f.library ? ` (${f.library})` : ''}: ${f.reason}`);
+}
