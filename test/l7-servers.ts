@@ -171,8 +171,9 @@ require('https').createServer({ cert: fs.readFileSync(process.argv[3]), key: fs.
 /**
  * A Go HTTPS server built here with Debian's Go (standard library only, no
  * network; HTTP/1.1 only): /missing 404, /count the requests served before it, else 200.
+ * Returns the executable; goHttps starts it.
  */
-export async function goHttps(tmp: string, tls: { cert: string; key: string }): Promise<Server & { exe: string }> {
+export function buildGoHttps(tmp: string): string {
   const dir = path.join(tmp, 'gohttps');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'go.mod'), 'module gohttps\n\ngo 1.17\n');
@@ -213,6 +214,11 @@ func main() {
     GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
   const b = spawnSync('go', ['build', '-o', exe, '.'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
   if (b.status !== 0) throw new Error(`go build failed: ${b.stderr}${b.error?.message ?? ''}`);
+  return exe;
+}
+
+/** Starts the server buildGoHttps built, with this certificate. */
+export async function goHttps(exe: string, tls: { cert: string; key: string }): Promise<Server> {
   const port = await freePort();
-  return { ...await serve([exe, String(port), tls.cert, tls.key], port, 'go https'), exe };
+  return serve([exe, String(port), tls.cert, tls.key], port, 'go https');
 }

@@ -11,7 +11,7 @@ import { L7Sensor } from '../src/l7/sensor.js';
 import { planFile, returnOffsets } from '../src/l7/tls.js';
 import type { L7Record } from '../src/l7/types.js';
 import { kernelSuite, missingFeature, openFdCount, waitFor } from './helpers.js';
-import { goHttps, nginx, nodeHttps, selfSignedCert, type Server } from './l7-servers.js';
+import { buildGoHttps, goHttps, nginx, nodeHttps, selfSignedCert, type Server } from './l7-servers.js';
 import { jsonLines, observeRun } from './observe-util.js';
 
 function run(cmd: string, args: string[], input?: string): string {
@@ -53,7 +53,10 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
     for (const s of servers.splice(0)) await s.stop();
   });
 
-  /** Starts the server (before the sensor: its executable is found among the processes), then the sensor; stops both after body. */
+  /**
+   * Starts the server (before the sensor: its executable is found among the processes), then
+   * the sensor (rescanning the processes every 200 ms); stops both after body.
+   */
   async function traced<S extends Server>(t: TestContext, start: (tmp: string) => Promise<S>,
     body: (srv: S, records: L7Record[], sensor: L7Sensor) => Promise<void>): Promise<void> {
     if (suite.skip) return t.skip(suite.skip);
@@ -61,7 +64,8 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
     const srv = await start(suite.tmp);
     servers.push(srv);
     const records: L7Record[] = [];
-    const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: (r) => records.push(r), pollIntervalMs: 20 });
+    const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: (r) => records.push(r), pollIntervalMs: 20,
+      tls: { rescanMs: 200 } });
     try {
       const rep = s.tlsReport();
       assert.equal(rep.off, undefined);
@@ -118,17 +122,22 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
     });
   });
 
-  test('a Go HTTPS server (crypto/tls, uprobes on its RETs): every request seen, the server lives on', async (t) => {
-    await traced(t, (tmp) => goHttps(tmp, tls), async (srv, records, s) => {
-      const go = s.tlsReport().attached.find((a) => a.library === 'go' && a.name === srv.exe);
-      assert.ok(go, `the Go server is attached: ${JSON.stringify(s.tlsReport())}`);
-      const base = `https://127.0.0.1:${srv.port}`;
+  test('a Go HTTPS server started after the sensor (found by its rescan; uprobes on its RETs): every request seen, the server lives on', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const exe = buildGoHttps(suite.tmp);
+    let srv: Server | undefined;
+    // The server starts once the sensor runs: the rescan finds it.
+    await traced(t, async () => ({ port: 0, pid: 0, stop: async () => srv?.stop() }), async (_, records, s) => {
+      const go = srv = await goHttps(exe, tls);
+      assert.ok(await waitFor(() => s.tlsReport().attached.some((a) => a.library === 'go' && a.name === exe), 10_000, 50),
+        `the Go server is attached: ${JSON.stringify(s.tlsReport())}`);
+      const base = `https://127.0.0.1:${go.port}`;
       const paths = ['/a/1', '/a/2', '/missing', '/a/3', '/missing'];
       for (let i = 0; i < 4; i++) run('curl', ['-sk', '--http1.1', ...paths.flatMap(() => ['-o', '/dev/null']), ...paths.map((p) => base + p)]);
       // The server answered every request it was sent: it counted them, and lives.
       assert.equal(run('curl', ['-sk', '--http1.1', `${base}/count`]), String(4 * paths.length));
-      assert.equal(spawnSync('kill', ['-0', String(srv.pid)]).status, 0, 'the Go server is alive');
-      const server = (r: L7Record): boolean => r.role === 'server' && r.pid === srv.pid;
+      assert.equal(spawnSync('kill', ['-0', String(go.pid)]).status, 0, 'the Go server is alive');
+      const server = (r: L7Record): boolean => r.role === 'server' && r.pid === go.pid;
       await waitFor(() => records.filter(server).length >= 21, 10_000, 20);
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(counts(records, server),
@@ -136,7 +145,7 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
       for (const r of records.filter(server)) {
         assert.equal(r.tls, 'go');
         // The socket from the tls.Conn's net.Conn: the tuple is known.
-        assert.equal(r.local.port, srv.port);
+        assert.equal(r.local.port, go.port);
         assert.equal(r.local.ip, '127.0.0.1');
       }
     });
@@ -149,7 +158,9 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
     servers.push(srv);
     const base = `https://127.0.0.1:${srv.port}`;
     const fetch = (): void => void run('curl', ['-sk', '--http1.1', '-o', '/dev/null', '-o', '/dev/null', `${base}/api/ok`, `${base}/missing/7`]);
-    const serverLines = (out: string) => jsonLines(out).filter((l) => l.l7?.role === 'server' && l.l7.local.port === srv.port);
+    // Whole lines only: until() sees the output as it is being written.
+    const serverLines = (out: string) => jsonLines(out.slice(0, out.lastIndexOf('\n') + 1))
+      .filter((l) => l.l7?.role === 'server' && l.l7.local.port === srv.port);
     const on = await observeRun(['--sensors', 'http', '-o', 'json'], fetch, (out) => serverLines(out).length >= 2);
     assert.deepEqual(serverLines(on.stdout).map((l) => `${l.l7.tls} ${l.l7.target} ${l.l7.status}`).sort(),
       ['openssl /api/ok 200', 'openssl /missing/7 404']);

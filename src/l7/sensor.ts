@@ -56,11 +56,15 @@ export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEv
   records?: boolean;
   /**
    * TLS plaintext through uprobes (default on where uprobes attach): OpenSSL, GnuTLS and Go
-   * crypto/tls in the files planTls finds when the sensor starts, and `binaries` (each an
-   * error in tlsReport() if it has no TLS library). false: off.
+   * crypto/tls in the files planTls finds when the sensor starts and every `rescanMs` (default
+   * 10 s; 0: never) after, and `binaries` (each an error in tlsReport() if it has no TLS
+   * library). false: off.
    */
-  tls?: boolean | { binaries?: readonly string[] };
+  tls?: boolean | { binaries?: readonly string[]; rescanMs?: number };
 }
+
+/** How often processes are looked at again for new TLS files (Node, Go, a library loaded later). */
+export const DEFAULT_TLS_RESCAN_MS = 10_000;
 
 /** What TLS capture attached to, and what it could not (with why). */
 export interface TlsReport {
@@ -121,6 +125,9 @@ export interface L7Stats extends SensorStats {
 export class L7Sensor extends Sensor {
   private readonly tracker: L7Tracker;
   private tls: TlsReport = { attached: [], failed: [] };
+  /** The files planned (device:inode), so that a rescan looks at new ones only. */
+  private readonly tlsSeen = new Set<string>();
+  private tlsTimer: NodeJS.Timeout | undefined;
 
   private constructor(obj: BpfObject, o: L7SensorOptions) {
     super('l7', obj);
@@ -147,7 +154,10 @@ export class L7Sensor extends Sensor {
     if (!Number.isInteger(endpoints) || endpoints < 1) throw new RangeError(`l7 sensor: max endpoints ${endpoints}: expected a positive integer`);
     const conns = o.maxConnections ?? 16384;
     const records = o.records ?? true;
-    const tls = await tlsPlan(o.tls);
+    const seen = new Set<string>();
+    const tls = await tlsPlan(o.tls, seen);
+    const rescanMs = typeof o.tls === 'object' ? o.tls.rescanMs ?? DEFAULT_TLS_RESCAN_MS : DEFAULT_TLS_RESCAN_MS;
+    if (!Number.isInteger(rescanMs) || rescanMs < 0) throw new RangeError(`l7 sensor: TLS rescan interval ${rescanMs}: expected whole milliseconds >= 0`);
     const obj = await Sensor.loadObject('l7', {
       filter: o.filter, ring: { ringBytes: records ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
       programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p), ...(tls.targets ? TLS_PROGRAMS : [])],
@@ -165,8 +175,27 @@ export class L7Sensor extends Sensor {
       for (const [p, tp] of calls) s.keep(obj.program(p).attachTracepoint('syscalls', `sys_enter_${tp}`));
       s.keep(obj.program('enter_close').attachTracepoint('syscalls', 'sys_enter_close'));
       s.tls = { off: tls.off, attached: [], failed: [...tls.problems] };
+      for (const id of seen) s.tlsSeen.add(id);
       for (const t of tls.targets ?? []) s.attachTls(t);
+      if (tls.targets && rescanMs > 0) {
+        s.tlsTimer = setInterval(() => s.rescanTls(), rescanMs);
+        s.tlsTimer.unref();
+      }
     });
+  }
+
+  /** Looks at the processes again: files not seen before (a Go or Node program started since) get their probes. */
+  private rescanTls(): void {
+    if (this.closed) return;
+    let plan: ReturnType<typeof planTls>;
+    try {
+      plan = planTls([], this.tlsSeen);
+    } catch (e) {
+      this.tls.failed.push({ name: '/proc', reason: `rescan: ${(e as Error).message}` });
+      return;
+    }
+    this.tls.failed.push(...plan.problems);
+    for (const t of plan.targets) this.attachTls(t);
   }
 
   /** Attaches one file's TLS uprobes, all or none (a failure is reported, the others go on). */
@@ -269,16 +298,17 @@ export class L7Sensor extends Sensor {
 
   /** The ring is read to its end before this: requests still open are counted as unanswered. */
   protected override onClosed(): void {
+    clearInterval(this.tlsTimer);
     this.tracker.flush();
   }
 }
 
 /** TLS capture's plan: the files to attach to (targets undefined: off, and why). */
-async function tlsPlan(opt: L7SensorOptions['tls']): Promise<{ targets?: TlsTarget[]; problems: TlsProblem[]; off?: string }> {
+async function tlsPlan(opt: L7SensorOptions['tls'], seen: Set<string>): Promise<{ targets?: TlsTarget[]; problems: TlsProblem[]; off?: string }> {
   if (opt === false) return { problems: [], off: 'turned off' };
   const up = await probeAttach('uprobe');
   if (!up.available) return { problems: [], off: `uprobes are not available here (${up.reason})` };
-  const { targets, problems } = planTls(typeof opt === 'object' ? opt.binaries ?? [] : []);
+  const { targets, problems } = planTls(typeof opt === 'object' ? opt.binaries ?? [] : [], seen);
   return { targets, problems };
 }
 

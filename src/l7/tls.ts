@@ -62,11 +62,12 @@ const GO_REGISTER_ABI = [1, 17] as const;
  * The files to put TLS uprobes on: the system's libraries, those processes
  * map, the executables processes run that carry a TLS library, and `extra`
  * (executables or libraries named by the user, each an error if it has none).
+ * `seen` (device:inode) holds the files already planned: given again (a
+ * rescan), only new files are looked at.
  */
-export function planTls(extra: readonly string[] = []): { targets: TlsTarget[]; problems: TlsProblem[] } {
+export function planTls(extra: readonly string[] = [], seen = new Set<string>()): { targets: TlsTarget[]; problems: TlsProblem[] } {
   const targets: TlsTarget[] = [];
   const problems: TlsProblem[] = [];
-  const seen = new Set<string>();
   const consider = (path: string, name: string, named: boolean): void => {
     let id: string;
     try {
