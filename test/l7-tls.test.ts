@@ -8,9 +8,9 @@ import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { L7Sensor } from '../src/l7/sensor.js';
-import { planFile, returnOffsets } from '../src/l7/tls.js';
+import { goVersion, planFile, planTls, returnOffsets } from '../src/l7/tls.js';
 import type { L7Record } from '../src/l7/types.js';
-import { kernelSuite, missingFeature, openFdCount, waitFor } from './helpers.js';
+import { kernelSuite, missingFeature, openFdCount, runCli, waitFor } from './helpers.js';
 import { buildGoHttps, goHttps, nginx, nodeHttps, selfSignedCert, type Server } from './l7-servers.js';
 import { jsonLines, observeRun } from './observe-util.js';
 
@@ -39,6 +39,30 @@ test('RET offsets: the returns of x86-64 code, by decoding it (not bytes that me
 test('a file that is no TLS library says so', () => {
   const r = planFile('/bin/true');
   assert.ok('problem' in r && r.problem?.reason.startsWith('defines none of SSL_read'), JSON.stringify(r));
+});
+
+test('the Go version from .go.buildinfo (inline strings, Go 1.18+)', () => {
+  const head = Buffer.alloc(32);
+  head.write('\xff Go buildinf:', 0, 'latin1');
+  head[14] = 8;
+  head[15] = 2;
+  const v = Buffer.from('go1.19.8');
+  assert.equal(goVersion(Buffer.concat([head, Buffer.from([v.length]), v, Buffer.from([0])])), 'go1.19.8');
+  assert.equal(goVersion(Buffer.from('not build info at all, not at all')), undefined);
+});
+
+test('a named file that cannot be opened is a problem, with why', () => {
+  const { problems } = planTls(['/nonexistent/tls-server']);
+  assert.deepEqual(problems.filter((p) => p.name === '/nonexistent/tls-server'), [{ name: '/nonexistent/tls-server', reason: 'cannot open it: ENOENT' }]);
+});
+
+test('observe: --l7-no-tls and --l7-tls-binary need an L7 sensor, and not both', () => {
+  const a = runCli('observe', '--sensors', 'exec', '--l7-no-tls');
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /--l7-no-tls: for L7 records/);
+  const b = runCli('observe', '--sensors', 'http', '--l7-no-tls', '--l7-tls-binary', '/bin/true');
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /--l7-tls-binary: TLS capture is off/);
 });
 
 describe('L7 sensor: TLS plaintext through uprobes', () => {
