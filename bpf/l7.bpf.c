@@ -17,10 +17,19 @@
  * size and the connection's ends.
  *
  * close(): the connection's entry is removed and user space told (of those
- * it has data of). The table
+ * it has data of), and so is its TLS plaintext's (below). The table
  * is an LRU hash: a connection whose close was not seen (its process exited,
  * or the descriptor was passed on) ages out; evictions are what user space
  * counts as new minus closed minus live entries.
+ *
+ * TLS (tls_sessions on): uprobes on a TLS library's read and write calls
+ * (tls_enter_*, tls_exit_*) stash the plaintext buffer by thread (Go: by
+ * goroutine), and at the call's return hand its bytes to the same path as a
+ * syscall's exit, on the connection's own plaintext entry (its socket | 1).
+ * The socket is the one a read or write syscall made inside the call used
+ * (the thread's TLS call is looked up by l7_enter), remembered per session
+ * for calls that make none (bytes a record already held); Go's is read from
+ * the tls.Conn's net.Conn (a *net.TCPConn: conn.fd.pfd.Sysfd).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -37,7 +46,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 VIGIL_KEEP_TYPES(enum vigil_l7_limits, enum vigil_l7_kind, enum vigil_l7_proto, enum vigil_l7_dir,
 		 enum vigil_l7_call, enum vigil_l7_counter, struct vigil_l7_event, enum vigil_l7_method,
-		 enum vigil_l7_role, struct vigil_l7_hist_key, struct vigil_l7_hist);
+		 enum vigil_l7_role, struct vigil_l7_hist_key, struct vigil_l7_hist, enum vigil_l7_tls);
 
 /* Bytes of each call's data sent to user space (at most VIGIL_L7_DATA_MAX). */
 const volatile __u32 capture_bytes = 1024;
@@ -52,6 +61,8 @@ const volatile __u32 hist_http = 0;
  * ring: all by default; none for histograms only; HTTP/2's alone beside the
  * HTTP/1.x histograms (`vigil top http`). */
 const volatile __u32 send_records = ~0u;
+/* TLS uprobes are attached: a socket call looks for the thread's TLS call. */
+const volatile __u32 tls_sessions = 0;
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -69,14 +80,15 @@ enum buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_MSG = 2, BUF_NONE = 3 };
 
 /* A call in flight. */
 struct l7_stash {
-	__u64 sk;
+	__u64 sk;		/* the connection's key (l7_conns) */
+	__u64 sock;		/* its struct sock (0: not known, a TLS session's) */
 	__u64 ptr;		/* buffer, iovec array or msghdr */
 	__u64 enter_ns;
 	__u32 iovcnt;
 	__u8 call;
 	__u8 dir;
 	__u8 buf;		/* enum buf_kind */
-	__u8 pad;
+	__u8 tls;		/* enum vigil_l7_tls */
 };
 
 struct l7_conn {
@@ -125,6 +137,50 @@ static __always_inline struct sock *tcp_sock_of(long fd)
 	return sk;
 }
 
+/*
+ * A TLS library's call in flight: by thread (OpenSSL, GnuTLS) or goroutine
+ * (Go, whose goroutines move between threads): the session, the plaintext
+ * buffer, and the socket a syscall inside the call used.
+ */
+struct l7_tls_key {
+	__u64 id;		/* thread id, or the goroutine's g */
+	__u32 tgid;
+	__u32 go;
+};
+
+struct l7_tls_call {
+	__u64 session;		/* SSL *, gnutls_session_t, *tls.Conn */
+	__u64 buf;
+	__u64 done;		/* SSL_read_ex/SSL_write_ex: where the byte count is stored */
+	__u64 enter_ns;
+	__u64 sk;		/* the socket (0: none seen yet) */
+	__u8 dir;
+	__u8 lib;		/* enum vigil_l7_tls */
+	__u8 pad[6];
+};
+
+struct l7_tls_session {
+	__u64 session;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* An LRU: a call whose return never comes (its thread or goroutine gone) ages out. */
+VIGIL_KEYED_MAP(l7_tls_calls, BPF_MAP_TYPE_LRU_HASH, 8192, struct l7_tls_key, struct l7_tls_call);
+/* The socket of each TLS session seen, by session and process. Sized like l7_conns from user space. */
+VIGIL_KEYED_MAP(l7_tls_socks, BPF_MAP_TYPE_LRU_HASH, 16384, struct l7_tls_session, __u64);
+
+/* A socket call on sk: the thread's TLS call in flight, if any, moves its bytes through it. */
+static __always_inline void tls_saw_socket(__u64 sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct l7_tls_key k = { .id = (__u32)id, .tgid = id >> 32 };
+	struct l7_tls_call *call = bpf_map_lookup_elem(&l7_tls_calls, &k);
+
+	if (call && !call->sk)
+		call->sk = sk;
+}
+
 static __always_inline int l7_enter(__u8 call, __u8 dir, long fd, __u64 ptr, __u64 iovcnt, __u8 buf)
 {
 	struct l7_stash s = {};
@@ -137,12 +193,15 @@ static __always_inline int l7_enter(__u8 call, __u8 dir, long fd, __u64 ptr, __u
 	if (!sk)
 		return 0;
 	key = (__u64)sk;
+	if (tls_sessions)
+		tls_saw_socket(key);
 	c = bpf_map_lookup_elem(&l7_conns, &key);
 	if (c && c->proto == VIGIL_L7_PROTO_NONE)
 		return 0;
 	if (!vigil_filter_pass())
 		return 0;
 	s.sk = key;
+	s.sock = key;
 	s.ptr = ptr;
 	s.enter_ns = bpf_ktime_get_boot_ns();
 	s.iovcnt = iovcnt;
@@ -570,7 +629,7 @@ static __always_inline __u32 lat_bucket(__u64 ns)
 static __always_inline void exch_begin(struct l7_route_state *st, const struct l7_stash *s, __u64 sk, __u32 role,
 				       __u32 size, __u64 now)
 {
-	struct sock *so = (struct sock *)sk;
+	struct sock *so = (struct sock *)s->sock;
 	__u32 n, skip = 0;
 	__u8 m;
 
@@ -693,22 +752,15 @@ __noinline int l7_http_hist(__u64 sk, __u32 role, __u32 size)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_read")
-int l7_exit(struct trace_event_raw_sys_exit *ctx)
+/* The thread's stashed call s moved ret (> 0) bytes: inference, histograms, the record. */
+static __always_inline void l7_done(struct l7_stash *s, long ret)
 {
 	struct l7_scratch *sc;
-	struct l7_stash *s;
 	struct l7_conn *c, fresh = {};
 	struct vigil_l7_event *ev;
-	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid(), want, got;
-	long ret = ctx->ret;
+	__u32 zero = 0, want, got;
 	__u64 key;
 
-	s = bpf_map_lookup_elem(&l7_stash, &tid);
-	if (!s)
-		return 0;
-	if (ret <= 0)
-		goto out;
 	key = s->sk;
 	c = bpf_map_lookup_elem(&l7_conns, &key);
 	if (!c) {
@@ -716,25 +768,25 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 			vigil_count(&l7_counters, VIGIL_L7_CONN_NEW);
 		c = bpf_map_lookup_elem(&l7_conns, &key);
 		if (!c)
-			goto out;
+			return;
 	}
 	sc = bpf_map_lookup_elem(&l7_scratch, &zero);
 	if (!sc)
-		goto out;
+		return;
 	if (c->proto == VIGIL_L7_PROTO_UNKNOWN) {
 		__u8 p;
 
 		if (s->buf == BUF_NONE)
-			goto out;
+			return;
 		__builtin_memset(sc->data, 0, PEEK);
 		peek_data(sc->data, s, ret);
 		p = infer(sc->data, ret);
 		if (p == VIGIL_L7_PROTO_UNKNOWN && ++c->tries < VIGIL_L7_INFER_TRIES)
-			goto out;
+			return;
 		if (p == VIGIL_L7_PROTO_UNKNOWN || !(protocols & (1 << p))) {
 			c->proto = VIGIL_L7_PROTO_NONE;
 			vigil_count(&l7_counters, VIGIL_L7_CONN_NOT_L7);
-			goto out;
+			return;
 		}
 		c->proto = p;
 		/* A request line first: its reader is the server. */
@@ -742,23 +794,23 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 			c->role = s->dir == VIGIL_L7_INGRESS ? VIGIL_L7_ROLE_SERVER : VIGIL_L7_ROLE_CLIENT;
 	}
 	if (c->proto == VIGIL_L7_PROTO_NONE)
-		goto out;
+		return;
 	if (hist_http && c->proto == VIGIL_L7_PROTO_HTTP && c->role != VIGIL_L7_ROLE_UNKNOWN)
 		l7_http_hist(key, c->role, ret);
 	if (!(send_records & (1u << c->proto)))
-		goto out;
+		return;
 	ev = &sc->ev;
 	ev->kind = VIGIL_L7_DATA;
 	ev->proto = c->proto;
 	ev->dir = s->dir;
 	ev->call = s->call;
-	ev->pad0 = 0;
+	ev->tls = s->tls;
 	ev->pad1 = 0;
 	ev->conn = key;
 	ev->enter_ns = s->enter_ns;
 	ev->exit_ns = bpf_ktime_get_boot_ns();
 	fill_task(ev);
-	fill_ends(ev, (struct sock *)key);
+	fill_ends(ev, (struct sock *)s->sock);
 	ev->size = ret;
 	want = capture_bytes < (__u64)ret ? capture_bytes : ret;
 	if (want < (__u64)ret)
@@ -771,7 +823,18 @@ int l7_exit(struct trace_event_raw_sys_exit *ctx)
 	barrier_var(got);
 	ev->data_len = got;
 	vigil_output(&events, 0, sc, sizeof(*ev) + got);
-out:
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int l7_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct l7_stash *s = bpf_map_lookup_elem(&l7_stash, &tid);
+
+	if (!s)
+		return 0;
+	if (ctx->ret > 0)
+		l7_done(s, ctx->ret);
 	bpf_map_delete_elem(&l7_stash, &tid);
 	return 0;
 }
@@ -801,35 +864,29 @@ int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 	return l7_enter(VIGIL_L7_SENDFILE, VIGIL_L7_EGRESS, ctx->args[0], 0, 0, BUF_NONE);
 }
 
-/* close(fd) of a followed connection: its entry goes, user space is told. */
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct trace_event_raw_sys_enter *ctx)
+/* Connection key's entry goes (its socket closed); user space is told. */
+static __always_inline void conn_closed(__u64 key)
 {
 	struct l7_scratch *sc;
 	struct l7_conn *c;
-	struct sock *sk = tcp_sock_of(ctx->args[0]);
 	__u32 zero = 0;
-	__u64 key;
 	__u8 proto;
 
-	if (!sk)
-		return 0;
-	key = (__u64)sk;
 	c = bpf_map_lookup_elem(&l7_conns, &key);
 	if (!c)
-		return 0;
+		return;
 	proto = c->proto;
 	if (bpf_map_delete_elem(&l7_conns, &key))
-		return 0;
+		return;
 	vigil_count(&l7_counters, VIGIL_L7_CONN_CLOSED);
 	if (hist_http)
 		bpf_map_delete_elem(&l7_exch, &key);
 	/* User space holds state only for connections it got data of. */
 	if (proto == VIGIL_L7_PROTO_UNKNOWN || proto == VIGIL_L7_PROTO_NONE || !(send_records & (1u << (proto & 15))))
-		return 0;
+		return;
 	sc = bpf_map_lookup_elem(&l7_scratch, &zero);
 	if (!sc)
-		return 0;
+		return;
 	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
 	sc->ev.kind = VIGIL_L7_CLOSE;
 	sc->ev.proto = proto;
@@ -837,5 +894,170 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	sc->ev.enter_ns = sc->ev.exit_ns = bpf_ktime_get_boot_ns();
 	fill_task(&sc->ev);
 	vigil_output(&events, 0, sc, sizeof(sc->ev));
+}
+
+/* close(fd) of a followed connection: its entries (the socket's, its TLS plaintext's) go. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct sock *sk = tcp_sock_of(ctx->args[0]);
+
+	if (!sk)
+		return 0;
+	conn_closed((__u64)sk);
+	if (tls_sessions)
+		conn_closed((__u64)sk | 1);
 	return 0;
 }
+
+/* --- TLS plaintext (uprobes) ------------------------------------------------ */
+
+/* A TLS call begins: what its return needs, by thread (go: by goroutine g). */
+static __always_inline int tls_begin(__u64 id, __u32 go, __u64 session, __u64 buf, __u64 done, __u8 dir, __u8 lib,
+				     __u64 sk)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct l7_tls_key k = { .id = id, .tgid = pid_tgid >> 32, .go = go };
+	struct l7_tls_call call = {
+		.session = session, .buf = buf, .done = done, .dir = dir, .lib = lib, .sk = sk,
+	};
+
+	if (!vigil_filter_pass())
+		return 0;
+	call.enter_ns = bpf_ktime_get_boot_ns();
+	if (bpf_map_update_elem(&l7_tls_calls, &k, &call, BPF_ANY))
+		vigil_count(&l7_counters, VIGIL_L7_STASH_FULL);
+	return 0;
+}
+
+/* A TLS call returns, having moved ret bytes of plaintext (ret <= 0: none): they go the way of a syscall's. */
+static __always_inline int tls_end(__u64 id, __u32 go, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
+	struct l7_tls_key k = { .id = id, .tgid = tgid, .go = go };
+	struct l7_tls_session sess = {};
+	struct l7_stash st = {}, *s;
+	struct l7_tls_call *call;
+	__u64 *known, sk;
+
+	call = bpf_map_lookup_elem(&l7_tls_calls, &k);
+	if (!call)
+		return 0;
+	/* SSL_read_ex/SSL_write_ex: 1 and the count stored, or 0. */
+	if (call->done) {
+		size_t n = 0;
+
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (const void *)call->done))
+			n = 0;
+		ret = n;
+	}
+	sess.session = call->session;
+	sess.tgid = tgid;
+	sk = call->sk;
+	if (sk) {
+		bpf_map_update_elem(&l7_tls_socks, &sess, &sk, BPF_ANY);
+	} else {
+		known = bpf_map_lookup_elem(&l7_tls_socks, &sess);
+		if (known)
+			sk = *known;
+	}
+	if (ret <= 0)
+		goto out;
+	if (sk) {
+		st.sk = sk | 1;
+		st.sock = sk;
+	} else {
+		/* The session and the process: never a kernel address (bit 63 clear), odd like a plaintext key. */
+		st.sk = (call->session & 0x0000ffffffffffffULL) | ((__u64)(tgid & 0x7fff) << 48) | 1;
+		vigil_count(&l7_counters, VIGIL_L7_TLS_NO_SOCKET);
+	}
+	st.ptr = call->buf;
+	st.enter_ns = call->enter_ns;
+	st.dir = call->dir;
+	st.call = call->dir == VIGIL_L7_INGRESS ? VIGIL_L7_TLS_READ : VIGIL_L7_TLS_WRITE;
+	st.buf = BUF_PLAIN;
+	st.tls = call->lib;
+	/* l7_done's helpers find the call under the thread id, as a syscall's. */
+	if (bpf_map_update_elem(&l7_stash, &tid, &st, BPF_ANY)) {
+		vigil_count(&l7_counters, VIGIL_L7_STASH_FULL);
+		goto out;
+	}
+	s = bpf_map_lookup_elem(&l7_stash, &tid);
+	if (s)
+		l7_done(s, ret);
+	bpf_map_delete_elem(&l7_stash, &tid);
+out:
+	bpf_map_delete_elem(&l7_tls_calls, &k);
+	return 0;
+}
+
+/* OpenSSL SSL_read/SSL_write(ssl, buf, num), SSL_read_ex/SSL_write_ex(ssl, buf, num, size_t *done);
+ * GnuTLS gnutls_record_recv/send(session, buf, size). */
+#define TLS_LIB_PROBES(name, lib, dir, done)                                                   \
+	SEC("uprobe")                                                                           \
+	int tls_enter_##name(struct pt_regs *ctx)                                               \
+	{                                                                                       \
+		return tls_begin((__u32)bpf_get_current_pid_tgid(), 0, PT_REGS_PARM1(ctx),     \
+				 PT_REGS_PARM2(ctx), done, dir, lib, 0);                       \
+	}                                                                                       \
+	SEC("uretprobe")                                                                        \
+	int tls_exit_##name(struct pt_regs *ctx)                                                \
+	{                                                                                       \
+		/* An int: -1 is 0xffffffff in RAX. */                                          \
+		return tls_end((__u32)bpf_get_current_pid_tgid(), 0, (int)PT_REGS_RC(ctx));    \
+	}
+
+TLS_LIB_PROBES(ssl_read, VIGIL_L7_TLS_OPENSSL, VIGIL_L7_INGRESS, 0)
+TLS_LIB_PROBES(ssl_write, VIGIL_L7_TLS_OPENSSL, VIGIL_L7_EGRESS, 0)
+TLS_LIB_PROBES(ssl_read_ex, VIGIL_L7_TLS_OPENSSL, VIGIL_L7_INGRESS, PT_REGS_PARM4(ctx))
+TLS_LIB_PROBES(ssl_write_ex, VIGIL_L7_TLS_OPENSSL, VIGIL_L7_EGRESS, PT_REGS_PARM4(ctx))
+TLS_LIB_PROBES(gnutls_recv, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_INGRESS, 0)
+TLS_LIB_PROBES(gnutls_send, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_EGRESS, 0)
+
+#if defined(__TARGET_ARCH_x86)
+/*
+ * Go crypto/tls (*Conn).Read/Write(c, b []byte) (int, error), register ABI
+ * (Go 1.17+): c in RAX, b's pointer in RBX; the current goroutine's g in R14.
+ * No uretprobe (it breaks Go's stack moves): user space attaches tls_go_ret
+ * at each RET of the function, where RAX holds the count.
+ *
+ * The socket: c.conn (a net.Conn interface: its data word at c+8) is a
+ * *net.TCPConn, whose first word is its *netFD; netFD.pfd.Sysfd is 16 bytes
+ * in (after the fdMutex). These layouts have not changed since Go 1.9; a
+ * descriptor that is not a TCP socket (another net.Conn) leaves it unknown.
+ */
+static __always_inline __u64 go_conn_sock(__u64 c)
+{
+	__u64 data = 0, nfd = 0;
+	long fd = -1;
+	struct sock *sk;
+
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(c + 8)) || !data)
+		return 0;
+	if (bpf_probe_read_user(&nfd, sizeof(nfd), (const void *)data) || !nfd)
+		return 0;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)(nfd + 16)) || fd < 0 || fd > 0xfffff)
+		return 0;
+	sk = tcp_sock_of(fd);
+	return (__u64)sk;
+}
+
+SEC("uprobe")
+int tls_go_read(struct pt_regs *ctx)
+{
+	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_INGRESS, VIGIL_L7_TLS_GO, go_conn_sock(ctx->ax));
+}
+
+SEC("uprobe")
+int tls_go_write(struct pt_regs *ctx)
+{
+	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_EGRESS, VIGIL_L7_TLS_GO, go_conn_sock(ctx->ax));
+}
+
+SEC("uprobe")
+int tls_go_ret(struct pt_regs *ctx)
+{
+	return tls_end(ctx->r14, 1, ctx->ax);
+}
+#endif

@@ -17,6 +17,8 @@ fi
 # the bandwidth manager's tests and benchmark; prometheus scrapes the metrics
 # endpoint in its tests (they run their own server on a loopback port; the
 # package's service is left as Debian sets it up); nginx, redis, postgresql,
+# golang-go builds the L7 TLS test's Go HTTPS server (standard library only, no
+# network) and gnutls-bin gives it gnutls-cli, a GnuTLS client.
 # mariadb and curl are the real servers and clients of the L7 tests (each test starts
 # its own on a free loopback port in a scratch directory); containerd (with
 # runc) runs the container-runtime tests' pods (they start their own daemon,
@@ -24,7 +26,7 @@ fi
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
           iproute2 iputils-ping bpftrace libbpf-tools strace linux-perf chromium
           iptables nftables iperf3 prometheus nginx-light redis-server postgresql mariadb-server curl containerd wrk
-          podman)
+          podman golang-go gnutls-bin)
 
 APT_WHO="vigil setup"
 . scripts/apt.sh

@@ -211,7 +211,11 @@ describe('vigil features', () => {
   test('--json prints the report as JSON that agrees with the probes, exit 0', () => {
     const out = execFileSync(process.execPath, [vigil, 'features', '--json'], { encoding: 'utf8' });
     const json = JSON.parse(out) as Record<string, Record<string, unknown>>;
-    assert.deepEqual(Object.keys(json).sort(), ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types', 'signing']);
+    assert.deepEqual(Object.keys(json).sort(), ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types', 'signing',
+      'tls_libraries', 'tls_problems']);
+    // The TLS libraries the L7 sensor would attach to: this host's libssl among them (Debian's curl needs it).
+    const tls = json.tls_libraries as unknown as { library: string; file: string; probes: number }[];
+    assert.ok(tls.some((l) => l.library === 'openssl' && /\/libssl\.so\.\d+$/.test(l.file) && l.probes >= 4), JSON.stringify(tls));
     const signing = json.signing as unknown as { active: string; kernel: { status: string } };
     assert.equal(signing.active, 'user-space');
     assert.equal(signing.kernel.status, report.signing.kernel.status);
@@ -234,7 +238,8 @@ describe('vigil features', () => {
     const r = spawnSync(process.execPath, [vigil, 'features'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const headings = r.stdout.split('\n').filter((l) => /^\S/.test(l));
-    assert.deepEqual(headings, ['kernel', 'attach kinds', 'kernel program types (BPF_PROG_TYPE_*)', 'helpers', 'map types', 'mounts', 'program signatures']);
+    assert.deepEqual(headings, ['kernel', 'attach kinds', 'kernel program types (BPF_PROG_TYPE_*)', 'helpers', 'map types', 'mounts', 'program signatures',
+      'TLS libraries (L7 plaintext through uprobes)']);
     // Each section once: program_types (--json) is a subset of the attach kinds and is not printed again.
     assert.equal(r.stdout.match(/^ {2}tracepoint +(yes|no|\?) /gm)?.length, 2, 'attach kinds and kernel program types');
   });

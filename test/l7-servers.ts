@@ -79,8 +79,19 @@ http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_foreve
   return serve(['python3', script, String(port)], port, 'python http.server');
 }
 
-/** nginx (master as root, worker as nobody): a static file (sent with sendfile) and /api/ok. */
-export async function nginx(tmp: string): Promise<Server> {
+/** A self-signed certificate for 127.0.0.1/localhost (openssl), its files in tmp. */
+export function selfSignedCert(tmp: string): { cert: string; key: string } {
+  const cert = path.join(tmp, 'cert.pem');
+  const key = path.join(tmp, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+  chmodSync(key, 0o644);
+  return { cert, key };
+}
+
+/** nginx (master as root, worker as nobody): a static file (sent with sendfile) and /api/ok; over TLS with `tls`. */
+export async function nginx(tmp: string, tls?: { cert: string; key: string }): Promise<Server> {
   const dir = path.join(tmp, 'nginx');
   mkdirSync(path.join(dir, 'www'), { recursive: true });
   chmodSync(tmp, 0o755);
@@ -99,7 +110,7 @@ http {
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
   uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls ? ` ssl;\n    ssl_certificate ${tls.cert};\n    ssl_certificate_key ${tls.key}` : ''};
     root ${dir}/www;
     location = /api/ok { default_type text/plain; return 200 "ok\\n"; }
   }
@@ -236,4 +247,71 @@ const call = (name) => new Promise((ok) => c.SayHello({ name }, (err) => ok(err 
 })();
 `);
   return script;
+}
+/** Node's https server (its own static OpenSSL): /ok 200, else 404. */
+export async function nodeHttps(tmp: string, tls: { cert: string; key: string }): Promise<Server> {
+  const script = path.join(tmp, 'https-server.cjs');
+  writeFileSync(script, `const fs = require('fs');
+require('https').createServer({ cert: fs.readFileSync(process.argv[3]), key: fs.readFileSync(process.argv[4]) }, (req, res) => {
+  res.writeHead(req.url === '/ok' ? 200 : 404, { 'content-type': 'text/plain' });
+  res.end(req.url === '/ok' ? 'ok' : 'no');
+}).listen(Number(process.argv[2]), '127.0.0.1');
+`);
+  const port = await freePort();
+  return serve([process.execPath, script, String(port), tls.cert, tls.key], port, 'node https');
+}
+
+/**
+ * A Go HTTPS server built here with Debian's Go (standard library only, no
+ * network; HTTP/1.1 only): /missing 404, /count the requests served before it, else 200.
+ * Returns the executable; goHttps starts it.
+ */
+export function buildGoHttps(tmp: string): string {
+  const dir = path.join(tmp, 'gohttps');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'go.mod'), 'module gohttps\n\ngo 1.17\n');
+  writeFileSync(path.join(dir, 'main.go'), `package main
+
+import (
+\t"crypto/tls"
+\t"fmt"
+\t"net/http"
+\t"os"
+\t"sync/atomic"
+)
+
+func main() {
+\tvar served int64
+\tmux := http.NewServeMux()
+\tmux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
+\t\tfmt.Fprintf(w, "%d", atomic.LoadInt64(&served))
+\t})
+\tmux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+\t\tatomic.AddInt64(&served, 1)
+\t\tif r.URL.Path == "/missing" {
+\t\t\thttp.NotFound(w, r)
+\t\t\treturn
+\t\t}
+\t\tw.Write([]byte("hello"))
+\t})
+\tsrv := &http.Server{Addr: "127.0.0.1:" + os.Args[1], Handler: mux,
+\t\tTLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+\tif err := srv.ListenAndServeTLS(os.Args[2], os.Args[3]); err != nil {
+\t\tfmt.Fprintln(os.Stderr, err)
+\t\tos.Exit(1)
+\t}
+}
+`);
+  const exe = path.join(dir, 'gohttps');
+  const env = { ...process.env, GOCACHE: path.join(dir, 'cache'), GOPATH: path.join(dir, 'gopath'), GOFLAGS: '-mod=mod',
+    GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
+  const b = spawnSync('go', ['build', '-o', exe, '.'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
+  if (b.status !== 0) throw new Error(`go build failed: ${b.stderr}${b.error?.message ?? ''}`);
+  return exe;
+}
+
+/** Starts the server buildGoHttps built, with this certificate. */
+export async function goHttps(exe: string, tls: { cert: string; key: string }): Promise<Server> {
+  const port = await freePort();
+  return serve([exe, String(port), tls.cert, tls.key], port, 'go https');
 }

@@ -42,7 +42,7 @@ import { ConsoleServer } from './console.js';
 import { DEFAULT_QUERY_OPTIONS } from '../store/store.js';
 import { PathWatcher } from './watch.js';
 import { ContainerNames } from './names.js';
-import { L7Sensor } from '../l7/sensor.js';
+import { L7Sensor, tlsNotes } from '../l7/sensor.js';
 import { L7Metrics } from '../l7/metrics.js';
 import { ServiceMap, type ServiceEdge } from '../l7/servicemap.js';
 import { OtlpTraces, reportTraces } from '../telemetry/otlp-traces.js';
@@ -241,7 +241,7 @@ export class Agent {
         : undefined;
       this.l7 = await L7Sensor.start({
         filter: this.filter, protocols: new Set(protocols), captureBytes: c.l7.captureBytes, redact: !c.l7.fullCapture,
-        maxConnections: c.l7.maxConnections,
+        maxConnections: c.l7.maxConnections, tls: c.l7.tls ? { binaries: c.l7.tlsBinaries } : false,
         onRecord: (record) => {
           metrics?.observe(record);
           traces?.observe(record);
@@ -251,6 +251,8 @@ export class Agent {
         onBatchEnd: () => p.schedule(), onLost: (n) => this.tap.kernelLost('l7', n),
         ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
       });
+      for (const note of tlsNotes(this.l7.tlsReport())) this.log.warn({ note }, 'l7 sensor');
+      for (const a of this.l7.tlsReport().attached) this.log.info({ library: a.library, file: a.name, probes: a.probes }, 'l7 sensor: TLS plaintext');
       p.addSource(this.l7.name, this.l7);
     }
     if (c.sensors.includes('profile') && this.storeSink) {

@@ -60,7 +60,11 @@ export interface AgentConfig {
   /** The flow and dns sensors' settings (vigil observe's --dns-port, --udp-window). */
   readonly network: { readonly dnsPorts: readonly number[]; readonly udpWindowMs: number };
   /** The L7 sensors' settings (http, redis, pgsql; docs/l7.md): observe's --l7-capture and --l7-full-capture. */
-  readonly l7: { readonly captureBytes: number; readonly fullCapture: boolean; readonly maxConnections: number };
+  readonly l7: {
+    readonly captureBytes: number; readonly fullCapture: boolean; readonly maxConnections: number;
+    /** TLS plaintext through uprobes (default true); binaries: more files to attach to. */
+    readonly tls: boolean; readonly tlsBinaries: readonly string[];
+  };
   /** The profile sensor's settings: CPU samples a second per CPU, and how often its folded stacks go to the store. */
   readonly profile: { readonly frequency: number; readonly intervalMs: number };
   /** Where policies and rules added through the API are kept across restarts. */
@@ -179,6 +183,7 @@ const CONFIG_SCHEMA: Schema = {
       props: {
         captureBytes: { t: 'integer', min: 16, max: VIGIL_L7_DATA_MAX }, fullCapture: { t: 'boolean' },
         maxConnections: { t: 'integer', min: 16, max: 1_048_576 },
+        tls: { t: 'boolean' }, tlsBinaries: paths,
       },
     },
     profile: { t: 'object', props: { frequency: { t: 'integer', min: 1, max: 999 /* the sampler's MAX_FREQUENCY */ }, interval: { t: 'integer', min: 1, max: 3600 } } },
@@ -209,7 +214,7 @@ interface RawConfig {
   network?: { dnsPorts?: number[]; udpWindow?: number };
   signing?: { require?: boolean; keys?: string[] } | null;
   capabilities?: { drop?: boolean; keep?: string[] } | null;
-  l7?: { captureBytes?: number; fullCapture?: boolean; maxConnections?: number };
+  l7?: { captureBytes?: number; fullCapture?: boolean; maxConnections?: number; tls?: boolean; tlsBinaries?: string[] };
   profile?: { frequency?: number; interval?: number };
   firewall?: { interface: string; mode?: 'native' | 'generic'; block?: string[]; allow?: string[]; rateLimit?: { pps: number; burst?: number } }[];
 }
@@ -384,7 +389,7 @@ export function parseAgentConfig(name: string, content: string): AgentConfig {
     signing: { require: raw.signing?.require ?? true, keys: raw.signing?.keys?.length ? raw.signing.keys : undefined },
     network: { dnsPorts: raw.network?.dnsPorts?.length ? [...new Set(raw.network.dnsPorts)] : [53], udpWindowMs: (raw.network?.udpWindow ?? 10) * 1000 },
     l7: { captureBytes: raw.l7?.captureBytes ?? DEFAULT_CAPTURE_BYTES, fullCapture: raw.l7?.fullCapture ?? false,
-      maxConnections: raw.l7?.maxConnections ?? 16384 },
+      maxConnections: raw.l7?.maxConnections ?? 16384, tls: raw.l7?.tls ?? true, tlsBinaries: raw.l7?.tlsBinaries ?? [] },
     profile: {
       frequency: raw.profile?.frequency ?? PROFILE_DEFAULTS.frequency,
       intervalMs: raw.profile?.interval === undefined ? PROFILE_DEFAULTS.intervalMs : raw.profile.interval * 1000,

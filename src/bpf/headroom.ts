@@ -51,7 +51,7 @@ export const HEAVIEST: Readonly<Record<string, { constants?: Record<string, Cons
     attachTargets: { policy_fentry: 'security_file_open', policy_fexit: 'security_file_open', policy_lsm: 'file_open' } },
   profile: { constants: { ...SELF, include_idle: 1, min_block_ns: 1n } },
   // l7: the largest capture (copies of up to 4 KiB over 8 iovecs), every protocol inferred.
-  l7: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, vigil_wakeup_bytes: 4096n, capture_bytes: 4096, protocols: 0x1e, hist_http: 1 } },
+  l7: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, vigil_wakeup_bytes: 4096n, capture_bytes: 4096, protocols: 0x1e, hist_http: 1, tls_sessions: 1 } },
 };
 
 /** The objects in bpf/ (not the test fixtures). */

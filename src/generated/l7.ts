@@ -51,6 +51,14 @@ export const VIGIL_L7_WRITEV = 6;
 export const VIGIL_L7_RECVMSG = 7;
 export const VIGIL_L7_SENDMSG = 8;
 export const VIGIL_L7_SENDFILE = 9;
+export const VIGIL_L7_TLS_READ = 10;
+export const VIGIL_L7_TLS_WRITE = 11;
+
+// enum vigil_l7_tls
+export const VIGIL_L7_TLS_NONE = 0;
+export const VIGIL_L7_TLS_OPENSSL = 1;
+export const VIGIL_L7_TLS_GNUTLS = 2;
+export const VIGIL_L7_TLS_GO = 3;
 
 // enum vigil_l7_counter
 export const VIGIL_L7_CONN_NEW = 0;
@@ -61,7 +69,8 @@ export const VIGIL_L7_DATA_CUT = 4;
 export const VIGIL_L7_READ_FAILED = 5;
 export const VIGIL_L7_HIST_OVERFLOW = 6;
 export const VIGIL_L7_HIST_NO_STATE = 7;
-export const VIGIL_L7_COUNTERS = 8;
+export const VIGIL_L7_TLS_NO_SOCKET = 8;
+export const VIGIL_L7_COUNTERS = 9;
 
 // enum vigil_l7_method
 export const VIGIL_L7_GET = 1;
@@ -88,7 +97,7 @@ export interface VigilL7Event {
   /** __u8 at 6 */
   call: number;
   /** __u8 at 7 */
-  pad0: number;
+  tls: number;
   /** __u64 at 8 */
   conn: bigint;
   /** __u64 at 16 */
@@ -121,16 +130,16 @@ export interface VigilL7Event {
   comm: string;
 }
 
-export const vigilL7Event: Codec<VigilL7Event> & { readonly offsets: Readonly<Record<'kind' | 'proto' | 'dir' | 'call' | 'pad0' | 'conn' | 'enter_ns' | 'exit_ns' | 'cgroup_id' | 'pid' | 'tid' | 'size' | 'data_len' | 'family' | 'lport' | 'rport' | 'pad1' | 'laddr' | 'raddr' | 'comm', number>> } = {
+export const vigilL7Event: Codec<VigilL7Event> & { readonly offsets: Readonly<Record<'kind' | 'proto' | 'dir' | 'call' | 'tls' | 'conn' | 'enter_ns' | 'exit_ns' | 'cgroup_id' | 'pid' | 'tid' | 'size' | 'data_len' | 'family' | 'lport' | 'rport' | 'pad1' | 'laddr' | 'raddr' | 'comm', number>> } = {
   size: 112,
-  offsets: { kind: 0, proto: 4, dir: 5, call: 6, pad0: 7, conn: 8, enter_ns: 16, exit_ns: 24, cgroup_id: 32, pid: 40, tid: 44, size: 48, data_len: 52, family: 56, lport: 58, rport: 60, pad1: 62, laddr: 64, raddr: 80, comm: 96 },
+  offsets: { kind: 0, proto: 4, dir: 5, call: 6, tls: 7, conn: 8, enter_ns: 16, exit_ns: 24, cgroup_id: 32, pid: 40, tid: 44, size: 48, data_len: 52, family: 56, lport: 58, rport: 60, pad1: 62, laddr: 64, raddr: 80, comm: 96 },
   decode(view: DataView, o: number): VigilL7Event {
     return {
       kind: view.getUint32(o, true),
       proto: view.getUint8(o + 4),
       dir: view.getUint8(o + 5),
       call: view.getUint8(o + 6),
-      pad0: view.getUint8(o + 7),
+      tls: view.getUint8(o + 7),
       conn: view.getBigUint64(o + 8, true),
       enter_ns: view.getBigUint64(o + 16, true),
       exit_ns: view.getBigUint64(o + 24, true),
@@ -154,7 +163,7 @@ export const vigilL7Event: Codec<VigilL7Event> & { readonly offsets: Readonly<Re
     view.setUint8(o + 4, value.proto);
     view.setUint8(o + 5, value.dir);
     view.setUint8(o + 6, value.call);
-    view.setUint8(o + 7, value.pad0);
+    view.setUint8(o + 7, value.tls);
     view.setBigUint64(o + 8, value.conn, true);
     view.setBigUint64(o + 16, value.enter_ns, true);
     view.setBigUint64(o + 24, value.exit_ns, true);

@@ -80,6 +80,7 @@ const PF_X = 1;
 const SHT_SYMTAB = 2;
 const SHT_NOTE = 7;
 const SHT_DYNSYM = 11;
+const SHT_NOBITS = 8;
 const SHN_UNDEF = 0;
 const STT_FUNC = 2;
 const STT_GNU_IFUNC = 10;
@@ -174,6 +175,10 @@ export class SymbolTable {
 
   start(i: number): number {
     return this.starts[i]!;
+  }
+
+  size(i: number): number {
+    return this.sizes[i]!;
   }
 
   /** The raw (mangled) name of function i. */
@@ -299,6 +304,30 @@ export class ElfFile {
   /** Does this file have a .symtab (is it not stripped)? Reads the section headers only. */
   hasSymtab(source: ByteSource): boolean {
     return this.readSections(source).some((s) => s.type === SHT_SYMTAB);
+  }
+
+  /** The contents of the section of this name (".go.buildinfo"; at most `max` bytes), or undefined. */
+  section(source: ByteSource, name: string, max = 1 << 16): Buffer | undefined {
+    const s = this.readSections(source).find((x) => x.name === name);
+    return s && s.type !== SHT_NOBITS ? source.read(s.offset, Math.min(s.size, max)) : undefined;
+  }
+
+  /** The file offset of a virtual address (through the PT_LOAD that maps it): where a uprobe goes. */
+  vaddrToFileOffset(vaddr: number): number {
+    const seg = this.loads.find((l) => vaddr >= l.vaddr && vaddr < l.vaddr + l.memsz);
+    return seg ? vaddr - seg.vaddr + seg.offset : vaddr;
+  }
+
+  /** The named functions this file defines: their file offsets and sizes (names it lacks are absent). */
+  functions(source: ByteSource, names: readonly string[]): Map<string, { offset: number; size: number }> {
+    const want = new Set(names);
+    const out = new Map<string, { offset: number; size: number }>();
+    const syms = this.symbols(source);
+    for (let i = 0; i < syms.count && out.size < want.size; i++) {
+      const name = syms.name(i);
+      if (want.has(name) && !out.has(name)) out.set(name, { offset: this.vaddrToFileOffset(syms.start(i)), size: syms.size(i) });
+    }
+    return out;
   }
 
   /** Function symbols of .symtab and .dynsym, merged, read from source (this same file). */

@@ -11,6 +11,8 @@ export function formatLatency(ns: bigint): string {
 }
 
 function endpoint(e: { ip: string; port: number }): string {
+  // A TLS session whose socket was not found (ip '').
+  if (e.ip === '') return '?';
   return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
 }
 
@@ -22,6 +24,7 @@ export function l7Object(r: L7Record, toRfc3339: (bootNs: bigint) => string): Re
     process: { pid: r.pid, tid: r.tid, comm: r.comm, cgroup_id: String(r.cgroupId) },
     local: r.local,
     remote: r.remote,
+    ...(r.tls ? { tls: r.tls } : {}),
     method: r.method,
     ...(r.target !== undefined ? { target: r.target } : {}),
     ...(r.route !== undefined ? { route: r.route } : {}),
@@ -51,12 +54,15 @@ export function l7Object(r: L7Record, toRfc3339: (bootNs: bigint) => string): Re
   };
 }
 
-/** "http server 1234 nginx 127.0.0.1:8080 <- 127.0.0.1:5123 GET /users/{id} 200 1.234ms". Pure. */
+/**
+ * "http server 1234 nginx 127.0.0.1:8080 <- 127.0.0.1:5123 GET /users/{id} 200 1.234ms"; TLS plaintext
+ * is "http+tls", and an end not known (a TLS session without its socket) "?". Pure.
+ */
 export function l7Compact(r: L7Record): string {
   const arrow = r.role === 'server' ? '<-' : '->';
   const what = r.protocol === 'http' ? `${r.method} ${r.target ?? ''}` : r.protocol === 'grpc' ? r.target ?? r.method
     : r.target !== undefined ? `${r.method} ${r.target}` : r.method;
   const cut = what.length > 200 ? `${what.slice(0, 200)}...` : what;
-  return `${r.protocol.padEnd(5)} ${r.role} ${r.pid} ${r.comm} ${endpoint(r.local)} ${arrow} ${endpoint(r.remote)} ${cut} ` +
+  return `${(r.tls ? `${r.protocol}+tls` : r.protocol).padEnd(5)} ${r.role} ${r.pid} ${r.comm} ${endpoint(r.local)} ${arrow} ${endpoint(r.remote)} ${cut} ` +
     `${r.status} ${formatLatency(r.endBootNs - r.startBootNs)}`;
 }

@@ -4,7 +4,8 @@
 //   const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: (r, t) => ... });
 //   ... s.close();   // detaches, reads what the ring holds (its closes complete their responses)
 import { existsSync } from 'node:fs';
-import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject } from '../bpf/index.js';
+import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject, type Link } from '../bpf/index.js';
+import { probeAttach } from '../bpf/features.js';
 import { addressFromKernel } from '../kernel/addr.js';
 import { checkHeader } from '../sensors/record-text.js';
 import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
@@ -12,10 +13,12 @@ import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
   VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
   VIGIL_L7_PROTO_REDIS, VIGIL_L7_PROTO_HTTP2, VIGIL_L7_PROTO_KAFKA, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
-  VIGIL_L7_ROLE_SERVER, vigilL7Hist, vigilL7HistKey,
+  VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_TLS_GO, VIGIL_L7_TLS_NO_SOCKET, VIGIL_L7_TLS_OPENSSL, vigilL7Hist,
+  vigilL7HistKey,
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
+import { planTls, TLS_PROGRAMS, type TlsLibrary, type TlsProblem, type TlsTarget } from './tls.js';
 import { L7_WIRES, WIRE_PROTOCOLS, type L7Protocol, type L7Record, type L7Wire } from './types.js';
 
 const PROTO_IDS: Record<L7Wire, number> = {
@@ -23,6 +26,7 @@ const PROTO_IDS: Record<L7Wire, number> = {
   mysql: VIGIL_L7_PROTO_MYSQL, kafka: VIGIL_L7_PROTO_KAFKA,
 };
 const PROTO_NAMES = new Map<number, L7Wire>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Wire]));
+const TLS_NAMES = new Map<number, TlsLibrary>([[VIGIL_L7_TLS_OPENSSL, 'openssl'], [VIGIL_L7_TLS_GNUTLS, 'gnutls'], [VIGIL_L7_TLS_GO, 'go']]);
 
 /** The calls followed, by tracepoint name: [entry program, tracepoint]. */
 const CALLS: readonly [string, string][] = [
@@ -54,6 +58,24 @@ export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEv
    * only the connections that speak these, e.g. HTTP/2's beside HTTP/1.x's histograms).
    */
   records?: boolean | readonly L7Wire[];
+  /**
+   * TLS plaintext through uprobes (default on where uprobes attach): OpenSSL, GnuTLS and Go
+   * crypto/tls in the files planTls finds when the sensor starts and every `rescanMs` (default
+   * 10 s; 0: never) after, and `binaries` (each an error in tlsReport() if it has no TLS
+   * library). false: off.
+   */
+  tls?: boolean | { binaries?: readonly string[]; rescanMs?: number };
+}
+
+/** How often processes are looked at again for new TLS files (Node, Go, a library loaded later). */
+export const DEFAULT_TLS_RESCAN_MS = 10_000;
+
+/** What TLS capture attached to, and what it could not (with why). */
+export interface TlsReport {
+  /** Off: why (turned off, or uprobes unavailable). */
+  off?: string;
+  attached: { library: TlsLibrary; name: string; probes: number }[];
+  failed: TlsProblem[];
 }
 
 /** Default endpoints (service, method, route) the kernel keeps histograms for. */
@@ -94,6 +116,8 @@ export interface L7Stats extends SensorStats {
     histOverflow: bigint;
     /** Requests whose exchange could not be kept (the exchange table's LRU). */
     histNoState: bigint;
+    /** TLS calls whose socket was not found (their records have no addresses). */
+    tlsNoSocket: bigint;
     /** Connections the kernel's table holds now. */
     live: number;
     /** Dropped from the kernel's table without a close seen (LRU): new - closed - live. */
@@ -104,6 +128,10 @@ export interface L7Stats extends SensorStats {
 
 export class L7Sensor extends Sensor {
   private readonly tracker: L7Tracker;
+  private tls: TlsReport = { attached: [], failed: [] };
+  /** The files planned (device:inode), so that a rescan looks at new ones only. */
+  private readonly tlsSeen = new Set<string>();
+  private tlsTimer: NodeJS.Timeout | undefined;
 
   private constructor(obj: BpfObject, o: L7SensorOptions) {
     super('l7', obj);
@@ -132,12 +160,17 @@ export class L7Sensor extends Sensor {
     const conns = o.maxConnections ?? 16384;
     const records = o.records ?? true;
     const recordMask = records === true ? 0xffffffff : records === false ? 0 : records.reduce((m, w) => m | (1 << PROTO_IDS[w]), 0);
+    const seen = new Set<string>();
+    const tls = await tlsPlan(o.tls, seen);
+    const rescanMs = typeof o.tls === 'object' ? o.tls.rescanMs ?? DEFAULT_TLS_RESCAN_MS : DEFAULT_TLS_RESCAN_MS;
+    if (!Number.isInteger(rescanMs) || rescanMs < 0) throw new RangeError(`l7 sensor: TLS rescan interval ${rescanMs}: expected whole milliseconds >= 0`);
     const obj = await Sensor.loadObject('l7', {
       filter: o.filter, ring: { ringBytes: recordMask !== 0 ? o.ringBytes ?? 8 << 20 : 4096 * 16, wakeupBytes: o.wakeupBytes },
-      programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p)],
-      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: recordMask },
+      programs: ['l7_exit', 'enter_close', ...calls.map(([p]) => p), ...(tls.targets ? TLS_PROGRAMS : [])],
+      constants: { capture_bytes: capture, protocols: mask, hist_http: hist ? 1 : 0, send_records: recordMask,
+        tls_sessions: tls.targets ? 1 : 0 },
       // The exchange and histogram tables take memory only when histograms are kept.
-      maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1 },
+      maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1, l7_tls_socks: tls.targets ? conns : 1 },
     });
     const s = new L7Sensor(obj, o);
     return s.starting(() => {
@@ -147,7 +180,48 @@ export class L7Sensor extends Sensor {
       for (const [, tp] of calls) s.keep(exit.attachTracepoint('syscalls', `sys_exit_${tp}`), 1);
       for (const [p, tp] of calls) s.keep(obj.program(p).attachTracepoint('syscalls', `sys_enter_${tp}`));
       s.keep(obj.program('enter_close').attachTracepoint('syscalls', 'sys_enter_close'));
+      s.tls = { off: tls.off, attached: [], failed: [...tls.problems] };
+      for (const id of seen) s.tlsSeen.add(id);
+      for (const t of tls.targets ?? []) s.attachTls(t);
+      if (tls.targets && rescanMs > 0) {
+        s.tlsTimer = setInterval(() => s.rescanTls(), rescanMs);
+        s.tlsTimer.unref();
+      }
     });
+  }
+
+  /** Looks at the processes again: files not seen before (a Go or Node program started since) get their probes. */
+  private rescanTls(): void {
+    if (this.closed) return;
+    let plan: ReturnType<typeof planTls>;
+    try {
+      plan = planTls([], this.tlsSeen);
+    } catch (e) {
+      this.tls.failed.push({ name: '/proc', reason: `rescan: ${(e as Error).message}` });
+      return;
+    }
+    this.tls.failed.push(...plan.problems);
+    for (const t of plan.targets) this.attachTls(t);
+  }
+
+  /** Attaches one file's TLS uprobes, all or none (a failure is reported, the others go on). */
+  private attachTls(t: TlsTarget): void {
+    const links: Link[] = [];
+    try {
+      for (const p of t.probes) links.push(this.object.program(p.program).attachUprobe({ binary: t.path, offset: p.offset, retprobe: p.retprobe }));
+    } catch (e) {
+      for (const l of links) l.close();
+      this.tls.failed.push({ name: t.name, library: t.library, reason: (e as Error).message });
+      return;
+    }
+    // Returns detach after the entries, as the syscalls' exits do.
+    t.probes.forEach((p, i) => this.keep(links[i]!, p.retprobe || p.program === 'tls_go_ret' ? 1 : 0));
+    this.tls.attached.push({ library: t.library, name: t.name, probes: t.probes.length });
+  }
+
+  /** What TLS capture attached to and what it could not. */
+  tlsReport(): TlsReport {
+    return { ...this.tls, attached: [...this.tls.attached], failed: [...this.tls.failed] };
   }
 
   /** Decodes one kernel record into the tracker; returns nothing (records come from the tracker). */
@@ -164,15 +238,16 @@ export class L7Sensor extends Sensor {
     if (!protocol) throw new RangeError(`l7 record: protocol ${h.proto}`);
     const egress = h.dir === VIGIL_L7_EGRESS;
     const data: L7Data = {
-      conn: h.conn, protocol, egress,
+      conn: h.conn, protocol, egress, tls: TLS_NAMES.get(h.tls),
       segment: {
         // Copied: the ring's memory is reused once the batch is read.
         data: new Uint8Array(view.buffer, view.byteOffset + off + vigilL7Event.size, h.data_len).slice(),
         size: h.size, firstNs: egress ? h.enter_ns : h.exit_ns, lastNs: h.exit_ns,
       },
       pid: h.pid, tid: h.tid, comm: h.comm, cgroupId: h.cgroup_id,
-      local: { ip: addressFromKernel(h.family, h.laddr).text, port: h.lport },
-      remote: { ip: addressFromKernel(h.family, h.raddr).text, port: h.rport },
+      // Family 0: a TLS session whose socket was not found (its ends unknown).
+      local: { ip: h.family ? addressFromKernel(h.family, h.laddr).text : '', port: h.lport },
+      remote: { ip: h.family ? addressFromKernel(h.family, h.raddr).text : '', port: h.rport },
     };
     this.tracker.data(data);
     return undefined;
@@ -217,7 +292,7 @@ export class L7Sensor extends Sensor {
       kernel: {
         connectionsNew: created, connectionsClosed: closed, notL7: sum(VIGIL_L7_CONN_NOT_L7), stashFull: sum(VIGIL_L7_STASH_FULL),
         dataCut: sum(VIGIL_L7_DATA_CUT), readFailed: sum(VIGIL_L7_READ_FAILED), histOverflow: sum(VIGIL_L7_HIST_OVERFLOW),
-        histNoState: sum(VIGIL_L7_HIST_NO_STATE), live, evicted: evicted > 0n ? evicted : 0n,
+        histNoState: sum(VIGIL_L7_HIST_NO_STATE), tlsNoSocket: sum(VIGIL_L7_TLS_NO_SOCKET), live, evicted: evicted > 0n ? evicted : 0n,
       },
       tracker: this.tracker.stats(),
     };
@@ -229,6 +304,22 @@ export class L7Sensor extends Sensor {
 
   /** The ring is read to its end before this: requests still open are counted as unanswered. */
   protected override onClosed(): void {
+    clearInterval(this.tlsTimer);
     this.tracker.flush();
   }
+}
+
+/** TLS capture's plan: the files to attach to (targets undefined: off, and why). */
+async function tlsPlan(opt: L7SensorOptions['tls'], seen: Set<string>): Promise<{ targets?: TlsTarget[]; problems: TlsProblem[]; off?: string }> {
+  if (opt === false) return { problems: [], off: 'turned off' };
+  const up = await probeAttach('uprobe');
+  if (!up.available) return { problems: [], off: `uprobes are not available here (${up.reason})` };
+  const { targets, problems } = planTls(typeof opt === 'object' ? opt.binaries ?? [] : [], seen);
+  return { targets, problems };
+}
+
+/** What TLS capture could not do, as lines for a note (nothing when it is off by request or all attached). */
+export function tlsNotes(r: TlsReport): string[] {
+  if (r.off && r.off !== 'turned off') return [`no TLS plaintext: ${r.off}`];
+  return r.failed.map((f) => `no TLS plaintext from ${f.name}${f.library ? ` (${f.library})` : ''}: ${f.reason}`);
 }

@@ -12,7 +12,7 @@ import { MysqlParser } from './mysql.js';
 import { Http2Parser, grpcError } from './http2.js';
 import { KafkaParser } from './kafka.js';
 import { WIRE_PROTOCOLS, type ConnParser, type L7Context, type L7Pair, type L7Protocol, type L7Record, type L7Wire,
-  type ParserOptions } from './types.js';
+  type ParserOptions, type TlsLibrary } from './types.js';
 
 /** One call's bytes, decoded from the kernel's record. */
 export interface L7Data extends L7Context {
@@ -21,6 +21,8 @@ export interface L7Data extends L7Context {
   protocol: L7Wire;
   egress: boolean;
   segment: Segment;
+  /** The plaintext of this TLS library's calls (uprobes), not a socket's bytes. */
+  tls?: TlsLibrary;
 }
 
 interface Conn {
@@ -135,7 +137,7 @@ export class L7Tracker {
     this.records++;
     this.onRecord({
       role, pid: d.pid, tid: d.tid, comm: d.comm, cgroupId: d.cgroupId, local: d.local,
-      remote: d.remote, ...p, protocol, error,
+      remote: d.remote, ...(d.tls ? { tls: d.tls } : {}), ...p, protocol, error,
     });
   }
 }

@@ -17,9 +17,13 @@ export const WIRE_PROTOCOLS: Readonly<Record<L7Wire, readonly L7Protocol[]>> = {
 };
 
 export interface L7Endpoint {
+  /** '' (and port 0): not known (TLS plaintext whose socket was not found). */
   ip: string;
   port: number;
 }
+
+/** A TLS library whose calls' plaintext the sensor reads (uprobes). */
+export type TlsLibrary = 'openssl' | 'gnutls' | 'go';
 
 /** Which side of the connection the process is. */
 export type L7Role = 'server' | 'client';
@@ -51,6 +55,8 @@ export interface L7Record extends L7Context {
   /** Bytes of the request and of the response, headers and bodies (as moved by the calls). */
   requestBytes: number;
   responseBytes: number;
+  /** Read from this TLS library's calls (plaintext by uprobes); absent: the socket's own bytes. */
+  tls?: TlsLibrary;
   /** HTTP method, Redis command, PostgreSQL operation (QUERY, EXECUTE, STARTUP), gRPC method, Kafka API (Produce, Fetch). */
   method: string;
   /** HTTP path (query values redacted); the SQL statement (literals redacted); Kafka topics (comma-separated). */

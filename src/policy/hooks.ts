@@ -187,15 +187,8 @@ export function liveKernel(opts: LiveKernelOptions = {}): KernelEnv {
         return { error: `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
       }
       try {
-        const elf = ElfFile.parse(src, path);
-        const syms = elf.symbols(src);
-        for (let i = 0; i < syms.count; i++) {
-          if (syms.name(i) !== symbol) continue;
-          const vaddr = syms.start(i);
-          const seg = elf.loads.find((l) => vaddr >= l.vaddr && vaddr < l.vaddr + l.memsz);
-          return { offset: seg ? vaddr - seg.vaddr + seg.offset : vaddr };
-        }
-        return { error: `${path} has no function symbol "${symbol}" (in .symtab or .dynsym)` };
+        const fn = ElfFile.parse(src, path).functions(src, [symbol]).get(symbol);
+        return fn ? { offset: fn.offset } : { error: `${path} has no function symbol "${symbol}" (in .symtab or .dynsym)` };
       } catch (e) {
         return { error: (e as Error).message };
       } finally {

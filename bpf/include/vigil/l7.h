@@ -8,6 +8,10 @@
  * whole of a small message). A sendfile moves `size` bytes and carries none.
  * A close() of a descriptor of a followed connection is a VIGIL_L7_CLOSE
  * record with no data (its table entry is gone; user space drops its state).
+ *
+ * TLS: uprobes on the libraries' read and write calls send the plaintext as
+ * records of calls VIGIL_L7_TLS_READ/WRITE with `tls` naming the library, on
+ * a connection of its own (conn | 1), through the same inference and table.
  */
 #ifndef __VIGIL_L7_H
 #define __VIGIL_L7_H
@@ -65,6 +69,18 @@ enum vigil_l7_call {
 	VIGIL_L7_RECVMSG = 7,
 	VIGIL_L7_SENDMSG = 8,
 	VIGIL_L7_SENDFILE = 9,
+	/* A TLS library's call, its plaintext (uprobes: SSL_read/SSL_write,
+	 * gnutls_record_recv/send, Go's crypto/tls (*Conn).Read/Write). */
+	VIGIL_L7_TLS_READ = 10,
+	VIGIL_L7_TLS_WRITE = 11,
+};
+
+/* The TLS library whose plaintext a record carries (vigil_l7_event.tls). */
+enum vigil_l7_tls {
+	VIGIL_L7_TLS_NONE = 0,
+	VIGIL_L7_TLS_OPENSSL = 1,
+	VIGIL_L7_TLS_GNUTLS = 2,
+	VIGIL_L7_TLS_GO = 3,
 };
 
 /* Counters (per CPU, map l7_counters). */
@@ -85,7 +101,10 @@ enum vigil_l7_counter {
 	VIGIL_L7_HIST_OVERFLOW = 6,
 	/* Requests whose exchange state could not be kept (the exchange table's LRU). */
 	VIGIL_L7_HIST_NO_STATE = 7,
-	VIGIL_L7_COUNTERS = 8,
+	/* TLS calls whose socket was not found (a memory BIO, as Node's): their
+	 * connection is the TLS session, their ends unknown (zero). */
+	VIGIL_L7_TLS_NO_SOCKET = 8,
+	VIGIL_L7_COUNTERS = 9,
 };
 
 /* An HTTP request's method in a histogram key (0: not one of these). */
@@ -112,8 +131,10 @@ struct vigil_l7_event {
 	__u8 proto;			/* enum vigil_l7_proto */
 	__u8 dir;			/* enum vigil_l7_dir */
 	__u8 call;			/* enum vigil_l7_call */
-	__u8 pad0;
-	__u64 conn;			/* the connection: its struct sock's address (unique while open) */
+	__u8 tls;			/* enum vigil_l7_tls: the plaintext of a TLS library's call */
+	__u64 conn;			/* the connection: its struct sock's address (unique while open);
+					 * a TLS one's plaintext: that address | 1 (or, its socket
+					 * unknown, the TLS session's address and the pid) */
 	__u64 enter_ns;			/* syscall entry, CLOCK_BOOTTIME ns */
 	__u64 exit_ns;			/* syscall exit */
 	__u64 cgroup_id;

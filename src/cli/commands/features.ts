@@ -6,6 +6,7 @@ import { requireCapabilities } from '../privileges.js';
 import { probeAll, type FeatureReport, type FeatureResult } from '../../bpf/features.js';
 import type { MountState } from '../../bpf/mounts.js';
 import { bpfObjects, formatHeadroom, measureAll, verifierLog } from '../../bpf/headroom.js';
+import { planTls } from '../../l7/tls.js';
 
 const usage = `usage: vigil features [--json] [--programs [--verifier-log OBJECT/PROGRAM]]
 
@@ -14,7 +15,8 @@ programs, creates maps) and reports what it offers: kernel release, BTF, JIT,
 lockdown, ring buffer, program types, attach kinds, helpers, map types, the
 filesystems Vigil needs (tracefs, bpffs, cgroup2), and how BPF objects'
 signatures are checked: in user space by Vigil (active), and whether the
-kernel could check signed programs itself.
+kernel could check signed programs itself. Also the TLS libraries whose
+plaintext the L7 sensor would read (uprobes; docs/l7.md).
 
 Each feature is "yes" (available), "no" (not supported: the reason says why
 and which kernel/config has it) or "?" (could not tell).
@@ -31,11 +33,21 @@ options:
            {"kernel":{...},"program_types":{NAME:{"available":bool,"reason":string,"status":...}},
             "bpf_prog_types":{...},"attach":{...},"helpers":{...},"map_types":{...},"mounts":{...},
             "signing":{"active":"user-space","required":bool,"trusted_keys":[{"id","file"}],"problems":[...],
-                       "local_key":{"id","file"}|null,"kernel":{"available","reason","status"}}}
+                       "local_key":{"id","file"}|null,"kernel":{"available","reason","status"}},
+            "tls_libraries":[{"library","file","probes"}],"tls_problems":[{"file","library"?,"reason"}]}
            program_types: by kind (tracepoint, tp_btf, kprobe, fentry, lsm, uprobe, xdp, ...):
            usable here, i.e. the program loads and can be attached.
            bpf_prog_types: by kernel program type (BPF_PROG_TYPE_*): loads at all.
   -h, --help`;
+
+/** The TLS libraries the L7 sensor would attach to now, and the files it could not serve. */
+function tlsFound(): { tls_libraries: { library: string; file: string; probes: number }[]; tls_problems: { file: string; library?: string; reason: string }[] } {
+  const { targets, problems } = planTls();
+  return {
+    tls_libraries: targets.map((t) => ({ library: t.library, file: t.name, probes: t.probes.length })),
+    tls_problems: problems.map((p) => ({ file: p.name, ...(p.library ? { library: p.library } : {}), reason: p.reason })),
+  };
+}
 
 function toJson(report: FeatureReport): unknown {
   // available and reason first: the documented shape; status adds the third value.
@@ -51,6 +63,7 @@ function toJson(report: FeatureReport): unknown {
     mounts: report.mounts,
     signing: { ...report.signing, kernel: { available: report.signing.kernel.available, reason: report.signing.kernel.reason,
       status: report.signing.kernel.status } },
+    ...tlsFound(),
   };
 }
 
@@ -109,6 +122,12 @@ function text(report: FeatureReport): string {
     mountLine('cgroup2', report.mounts.cgroup2),
     '',
     ...signingLines(report.signing),
+    '',
+    'TLS libraries (L7 plaintext through uprobes)',
+    ...((f) => [
+      ...f.tls_libraries.map((t) => `  ${t.library.padEnd(8)} ${t.file} (${t.probes} probes)`),
+      ...f.tls_problems.map((p) => `  ${(p.library ?? '-').padEnd(8)} ${p.file}: not served: ${p.reason}`),
+    ])(tlsFound()),
   ];
   return lines.join('\n');
 }

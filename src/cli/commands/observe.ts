@@ -33,7 +33,7 @@ import {
   type NetworkObserveOptions, type ProcessSensorName,
 } from '../observe-network.js';
 import { streamEvents, type StartedSensors } from '../stream.js';
-import { L7Sensor, DEFAULT_CAPTURE_BYTES } from '../../l7/sensor.js';
+import { L7Sensor, DEFAULT_CAPTURE_BYTES, tlsNotes } from '../../l7/sensor.js';
 import { OtlpTraces, reportTraces } from '../../telemetry/otlp-traces.js';
 import { L7_PROTOCOLS, type L7Protocol } from '../../l7/types.js';
 import { VIGIL_L7_DATA_MAX } from '../../generated/l7.js';
@@ -75,7 +75,8 @@ sensors (--sensors, comma-separated; default: exec,exit,file):
           process, both ends, method or command, path and route or
           statement, status, latency (kernel times), sizes. Header values
           of Authorization, Cookie and Set-Cookie, query-string values, SQL
-          literals and Redis arguments are redacted (docs/l7.md)
+          literals and Redis arguments are redacted (docs/l7.md). TLS plaintext
+          too (uprobes: OpenSSL, GnuTLS, Node, Go crypto/tls), as "http+tls"
 
 filters (in the kernel; a flag given more than once matches any of its values):
   --pid N             processes with this pid ...
@@ -96,6 +97,9 @@ Different filters must all match.
                       CLIENT for requests made) to the --otlp collector
                       (URL/v1/traces); a traceparent header gives the trace
                       and parent ids (docs/l7.md, "Traces")
+  --l7-no-tls         the L7 sensors: no TLS plaintext (no uprobes on TLS libraries)
+  --l7-tls-binary PATH  also put TLS uprobes on this executable or library
+                      (found by itself when a process runs or maps it at the start)
 
 Kubernetes (in user space, from the CRI runtime's pod and container names):
   --namespace NS      processes in pods of this namespace
@@ -168,7 +172,7 @@ export interface ObserveOptions {
   /** --fields: only these fields of each JSON line. */
   fields?: FieldMask | undefined;
   /** http, redis, pgsql among --sensors: the L7 sensor's protocols and capture. */
-  l7?: { protocols: L7Protocol[]; captureBytes: number; redact: boolean; traces?: boolean } | undefined;
+  l7?: { protocols: L7Protocol[]; captureBytes: number; redact: boolean; traces?: boolean; tls: false | { binaries: string[] } } | undefined;
   /** --namespace, --pod, --label, --cri-socket. */
   pods?: PodOptions;
 }
@@ -215,6 +219,8 @@ const OBSERVE_ONLY_FLAGS = {
   'l7-capture': { type: 'string' },
   'l7-full-capture': { type: 'boolean' },
   'otlp-traces': { type: 'boolean' },
+  'l7-no-tls': { type: 'boolean' },
+  'l7-tls-binary': { type: 'string', multiple: true },
   namespace: { type: 'string', multiple: true },
   pod: { type: 'string', multiple: true },
   label: { type: 'string', multiple: true },
@@ -300,7 +306,7 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   const sensors = named.filter((n): n is SensorName => (SENSORS as readonly string[]).includes(n));
   const protocols = named.filter((n): n is L7Protocol => (L7_PROTOCOLS as readonly string[]).includes(n));
   if (protocols.length === 0) {
-    for (const f of ['l7-capture', 'l7-full-capture']) {
+    for (const f of ['l7-capture', 'l7-full-capture', 'l7-no-tls', 'l7-tls-binary']) {
       if ((values as Record<string, unknown>)[f] !== undefined) throw new UsageError(`--${f}: for L7 records; add http, redis or pgsql to --sensors`);
     }
   }
@@ -310,6 +316,8 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   if (captureBytes < 16 || captureBytes > VIGIL_L7_DATA_MAX) {
     throw new UsageError(`--l7-capture: ${values['l7-capture']} is out of range; expected 16 to ${VIGIL_L7_DATA_MAX} bytes`);
   }
+  const tlsBinaries = values['l7-tls-binary'] ?? [];
+  if (values['l7-no-tls'] && tlsBinaries.length) throw new UsageError('--l7-tls-binary: TLS capture is off (--l7-no-tls)');
   if (protocols.length > 0 && STRICT_OUTPUTS.includes(values.output)) {
     throw new UsageError(`--output ${values.output}: its schema has no L7 records; use --output json or compact`);
   }
@@ -322,7 +330,10 @@ export function parseObserveArgs(argv: string[]): ObserveOptions {
   return {
     ...observeOptions(values, sensors.includes('file'), network !== undefined), sensors, network, telemetry: parseTelemetryFlags(values),
     fields: parseFields(values.fields, values.output),
-    l7: protocols.length ? { protocols, captureBytes, redact: !values['l7-full-capture'], traces: values['otlp-traces'] ?? false } : undefined,
+    l7: protocols.length
+      ? { protocols, captureBytes, redact: !values['l7-full-capture'], traces: values['otlp-traces'] ?? false,
+        tls: values['l7-no-tls'] ? false : { binaries: tlsBinaries } }
+      : undefined,
     pods: parsePodFlags(values, network !== undefined),
   };
 }
@@ -459,7 +470,7 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
     }
     if (o.l7) {
       l7 = await L7Sensor.start({
-        filter, protocols: new Set(o.l7.protocols), captureBytes: o.l7.captureBytes, redact: o.l7.redact,
+        filter, protocols: new Set(o.l7.protocols), captureBytes: o.l7.captureBytes, redact: o.l7.redact, tls: o.l7.tls,
         onRecord: (record) => {
           traces?.observe(record);
           pipeline.push({ kind: 'l7', timeBootNs: record.endBootNs, record });
@@ -467,6 +478,7 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
         onBatchEnd: () => pipeline.schedule(), onLost: (n) => pipeline.kernelLost('l7', n),
         ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
       });
+      for (const line of tlsNotes(l7.tlsReport())) process.stderr.write(`vigil observe: note: ${line}\n`);
       pipeline.addSource(l7.name, l7);
     }
   } catch (e) {
