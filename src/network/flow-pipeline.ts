@@ -9,12 +9,14 @@
 // cache when its connect is described.
 import { ProcessSensor } from '../sensors/process.js';
 import type { FilterSet } from '../sensors/filter.js';
+import type { RingOptions } from '../sensors/sensor.js';
 import { ProcessCache } from '../process/cache.js';
 import { BootClock } from '../util/clock.js';
 import { FlowSensor, type DnsCaptureEvent, type TcpFlowEvent } from './flow-sensor.js';
 import { FlowTracker } from './flow-tracker.js';
 import type { FlowRecord } from './flow-types.js';
 
+/** ring: the flow sensor's ring (size, batched wakeups, bounded drains); the object's defaults otherwise. */
 export interface FlowPipelineOptions {
   /** Each record, with the kernel time (CLOCK_BOOTTIME ns) of what it reports. */
   onFlow(rec: FlowRecord, timeBootNs: bigint): void;
@@ -25,6 +27,8 @@ export interface FlowPipelineOptions {
   /** The process cache (shared with other consumers); one is made (and closed) otherwise. */
   cache?: ProcessCache;
   tcp?: boolean;
+  /** TCP connect and accept records (FlowSensorOptions.tcpOpens). Default true. */
+  tcpOpens?: boolean;
   udp?: boolean;
   dns?: boolean;
   dnsPorts?: number[];
@@ -36,6 +40,7 @@ export interface FlowPipelineOptions {
    * (the default), or false (the cache reads /proc).
    */
   processSensor?: boolean | ProcessSensor;
+  ring?: RingOptions;
 }
 
 export class FlowPipeline implements Disposable {
@@ -75,7 +80,7 @@ export class FlowPipeline implements Disposable {
         else early.push(e);
       };
       sensor = await FlowSensor.start({
-        filter: opts.filter, tcp: opts.tcp, udp: opts.udp, dns: opts.dns, dnsPorts: opts.dnsPorts,
+        ...opts.ring, filter: opts.filter, tcp: opts.tcp, tcpOpens: opts.tcpOpens, udp: opts.udp, dns: opts.dns, dnsPorts: opts.dnsPorts,
         onTcp: queue, onDns: queue,
         onBatchEnd: () => self?.processPending(),
         onLost: (n) => opts.onLost?.(n, 'flow'),
@@ -131,6 +136,11 @@ export class FlowPipeline implements Disposable {
     this.proc?.drain();
     this.sensor.drain();
     this.processPending();
+  }
+
+  /** The last drain left records in the flow ring (a bounded drain): read again soon. */
+  get backlog(): boolean {
+    return this.sensor.backlog;
   }
 
   /** Stops reading the rings (back-pressure); losses are still counted. */

@@ -401,6 +401,7 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
   const flow = n?.sensors.includes('flow') ?? false;
   const want = {
     tcp: flow && (userFilter?.wants('tcp') ?? false),
+    tcpOpens: userFilter?.wantsTcpOpens() ?? true,
     udp: flow && (userFilter?.wants('udp') ?? false),
     dns: (n?.sensors.includes('dns') ?? false) && (userFilter?.wants('dns') ?? false),
   };
@@ -438,6 +439,8 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
     if (n) {
       const f = await FlowPipeline.start({
         filter, cache, processSensor: proc, ...want, dnsPorts: n.dnsPorts, udpWindowMs: n.udpWindowMs,
+        // Connection churn makes several records per connection: a ring for seconds of it, read in batches.
+        ring: { ringBytes: 32 << 20, wakeupBytes: 256 << 10, boundedDrain: true },
         onFlow: (record, timeBootNs) => {
           if (userFilter?.matches(record)) pipeline.push({ kind: record.l7?.dns ? 'dns' : 'flow', timeBootNs, record });
         },
@@ -445,7 +448,9 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
         onLost: (count, sensor) => pipeline.kernelLost(sensor, count),
       });
       flows = f;
-      pipeline.addSource('flow', { drain: () => (f.drain(), 0), pause: () => f.pause(), resume: () => f.resume() });
+      pipeline.addSource('flow', {
+        drain: () => (f.drain(), 0), get backlog() { return f.backlog; }, pause: () => f.pause(), resume: () => f.resume(),
+      });
     }
     if (o.l7) {
       l7 = await L7Sensor.start({
