@@ -14,7 +14,7 @@ export const NOBODY_UID = 54321;
  * {"lost":...} records on stdout; otherwise stderr lines ending "(ring buffer
  * full)", summed if the final line is missing).
  */
-function vigilLost(stderr: string): number {
+export function vigilLost(stderr: string): number {
   const total = [...stderr.matchAll(/^vigil observe: lost (\d+) events$/gm)].at(-1);
   if (total) return Number(total[1]);
   let n = 0;

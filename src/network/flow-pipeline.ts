@@ -16,6 +16,14 @@ import { FlowSensor, type DnsCaptureEvent, type TcpFlowEvent } from './flow-sens
 import { FlowTracker } from './flow-tracker.js';
 import type { FlowRecord } from './flow-types.js';
 
+/**
+ * The flow ring for connection churn: a connection makes up to four records
+ * (connect, accept, two closes on loopback) of 176 bytes, so 32 MiB holds
+ * seconds of churn at tens of thousands of connections a second, and the
+ * reader is woken once 256 KiB wait (the poll timer reads the rest).
+ */
+export const CHURN_RING: RingOptions = { ringBytes: 32 << 20, wakeupBytes: 256 << 10 };
+
 /** ring: the flow sensor's ring (size, batched wakeups, bounded drains); the object's defaults otherwise. */
 export interface FlowPipelineOptions {
   /** Each record, with the kernel time (CLOCK_BOOTTIME ns) of what it reports. */

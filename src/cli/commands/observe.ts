@@ -27,7 +27,7 @@ import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../..
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
 import { DEFAULT_OUTPUT_BUFFER, type EventPipeline, type VigilEvent } from '../../pipeline/index.js';
 import { FlowFilter, FLOW_FILTER_KINDS } from '../../network/flow-filter.js';
-import { FlowPipeline } from '../../network/flow-pipeline.js';
+import { CHURN_RING, FlowPipeline } from '../../network/flow-pipeline.js';
 import {
   kernelFilter, NETWORK_FLAGS, NETWORK_SENSORS, NETWORK_USAGE, networkObserveOptions, PROCESS_SENSORS,
   type NetworkObserveOptions, type ProcessSensorName,
@@ -439,8 +439,8 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
     if (n) {
       const f = await FlowPipeline.start({
         filter, cache, processSensor: proc, ...want, dnsPorts: n.dnsPorts, udpWindowMs: n.udpWindowMs,
-        // Connection churn makes several records per connection: a ring for seconds of it, read in batches.
-        ring: { ringBytes: 32 << 20, wakeupBytes: 256 << 10, boundedDrain: true },
+        // Read in bounded batches: the pipeline reads on while the flow source says it has a backlog.
+        ring: { ...CHURN_RING, boundedDrain: true },
         onFlow: (record, timeBootNs) => {
           if (userFilter?.matches(record)) pipeline.push({ kind: record.l7?.dns ? 'dns' : 'flow', timeBootNs, record });
         },
