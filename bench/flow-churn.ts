@@ -87,8 +87,9 @@ function vigilTracer(name: string, extra: string[], perConnection: number): Chur
 
 export function churnTracers(): ChurnTracer[] {
   return [
-    vigilTracer('Vigil, json, closes only', ['--tcp-flags', 'FIN', '--tcp-flags', 'RST'], 2),
-    vigilTracer('Vigil, json', [], 4),
+    // Rings for a whole run's records (176 bytes each): what the reader has not taken yet waits there.
+    vigilTracer('Vigil, json, closes only', ['--tcp-flags', 'FIN', '--tcp-flags', 'RST', '--ring-buffer', '128m'], 2),
+    vigilTracer('Vigil, json', ['--ring-buffer', '256m'], 4),
     {
       name: 'tcplife (libbpf-tools)', shown: 'tcplife > FILE', argv: ['tcplife'], perConnection: 2, needs: 'tcplife',
       ready: (p) => inEpollWait(p.pid),

@@ -440,7 +440,7 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
       const f = await FlowPipeline.start({
         filter, cache, processSensor: proc, ...want, dnsPorts: n.dnsPorts, udpWindowMs: n.udpWindowMs,
         // Read in bounded batches: the pipeline reads on while the flow source says it has a backlog.
-        ring: { ...CHURN_RING, boundedDrain: true },
+        ring: { ...CHURN_RING, ringBytes: n.ringBytes ?? CHURN_RING.ringBytes, boundedDrain: true },
         onFlow: (record, timeBootNs) => {
           if (userFilter?.matches(record)) pipeline.push({ kind: record.l7?.dns ? 'dns' : 'flow', timeBootNs, record });
         },
