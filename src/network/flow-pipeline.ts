@@ -21,13 +21,12 @@ import type { FlowRecord } from './flow-types.js';
  * (connect, accept, two closes on loopback) of 176 bytes, so 32 MiB holds
  * seconds of churn at tens of thousands of connections a second, and the
  * reader is woken once 256 KiB wait (the poll timer reads the rest). Batches
- * of 256 KiB (a bounded drain takes half: ~700 records) keep what a batch
- * turns into objects small enough to die young (a 1 MiB batch's ~3,000 flow
- * records outlived the young generation and were copied and promoted).
+ * of 256 KiB (a bounded drain takes half: ~700 records, not ~3,000) so that
+ * fewer records are objects at once; what that saves in garbage collection
+ * was within the development machine's noise.
  */
 export const CHURN_RING: RingOptions = { ringBytes: 32 << 20, wakeupBytes: 256 << 10, batchBytes: 256 << 10 };
 
-/** ring: the flow sensor's ring (size, batched wakeups, bounded drains); the object's defaults otherwise. */
 export interface FlowPipelineOptions {
   /** Each record, with the kernel time (CLOCK_BOOTTIME ns) of what it reports. */
   onFlow(rec: FlowRecord, timeBootNs: bigint): void;
@@ -51,6 +50,7 @@ export interface FlowPipelineOptions {
    * (the default), or false (the cache reads /proc).
    */
   processSensor?: boolean | ProcessSensor;
+  /** The flow sensor's ring (size, batched wakeups, bounded drains); the object's defaults otherwise. */
   ring?: RingOptions;
 }
 
