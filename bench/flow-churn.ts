@@ -15,12 +15,13 @@
 // over the run and its catching up, per record and per connection: wall time
 // is noisy on a shared machine, CPU time much less. Rows alternate (Vigil,
 // then tcplife, again), so each round is a pair.
-import { closeSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { repoPath } from '../src/util/paths.js';
 import { clientOnly, startServer, type ClientRun } from './flows.js';
 import { haveCommand, Proc } from './peers.js';
-import { countLines, inEpollWait, lostLines } from './storm.js';
+import { countLines, inEpollWait, lostLines, untilQuiet } from './storm.js';
+import { medianOf } from './storm-report.js';
 import { vigilLost } from './tracers.js';
 import { count, markdownTable, rate } from './table.js';
 
@@ -72,8 +73,6 @@ export interface ChurnOptions {
   log?: (msg: string) => void;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 function vigilTracer(name: string, extra: string[], perConnection: number): ChurnTracer {
   const args = ['observe', '--sensors', 'flow', '--output', 'json', ...extra];
   return {
@@ -104,14 +103,6 @@ export function churnTracers(): ChurnTracer[] {
   ];
 }
 
-function fileSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
 /** One bounded run: the tracer started and attached, the workload, the tracer's catching up, SIGINT. */
 async function runOne(t: ChurnTracer, port: number, o: Required<Pick<ChurnOptions, 'seconds' | 'threads'>> & ChurnOptions,
   file: string): Promise<ChurnRun> {
@@ -126,18 +117,9 @@ async function runOne(t: ChurnTracer, port: number, o: Required<Pick<ChurnOption
     await p.until(t.name, () => t.ready(p), 60_000);
     const cpu0 = p.cpuSeconds();
     const client = await clientOnly(o.workloadCpu, port, o.threads === 1 ? 'crr1' : 'crr4', o.seconds);
-    // Wait until the output has not grown for 2 s (bounded: 5 minutes).
+    // Until the output has not grown for 2 s (bounded: 5 minutes).
     const ended = performance.now();
-    let last = fileSize(file);
-    let grew = ended;
-    while (performance.now() - grew < 2000 && performance.now() - ended < 300_000) {
-      await sleep(100);
-      const s = fileSize(file);
-      if (s !== last) {
-        last = s;
-        grew = performance.now();
-      }
-    }
+    const grew = await untilQuiet(file, 2000, 300_000);
     const cpu = p.cpuSeconds() - cpu0;
     await p.stop('SIGINT', 60_000);
     return {
@@ -188,16 +170,9 @@ export async function runChurnBench(o: ChurnOptions = {}): Promise<ChurnResult> 
   return { rows, seconds, threads, placement };
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 function spread(xs: readonly number[], digits: number): string {
   if (!xs.length) return '';
-  const v = median(xs).toFixed(digits);
+  const v = medianOf(xs).toFixed(digits);
   return xs.length > 1 ? `${v} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : v;
 }
 
@@ -226,7 +201,7 @@ export function churnBenchReport(res: ChurnResult): string {
     }) : [];
     return [
       row.tracer,
-      rate(median(row.runs.map((r) => r.client.connections / r.client.seconds))) + '/s',
+      rate(medianOf(row.runs.map((r) => r.client.connections / r.client.seconds))) + '/s',
       row.runs.map((r) => count(r.made)).join(' / '),
       row.runs.map((r) => count(r.received)).join(' / '),
       row.runs.map((r) => count(r.lost)).join(' / '),

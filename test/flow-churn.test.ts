@@ -6,9 +6,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { repoPath } from '../src/util/paths.js';
-import { countLines } from '../bench/storm.js';
+import { countLines, untilQuiet } from '../bench/storm.js';
 import { missingFeature, requireRoot, tracefs } from './helpers.js';
 import { Child, sleep } from './attach-util.js';
 
@@ -47,14 +47,6 @@ srv.listen(0, '127.0.0.1', () => {
 });
 setTimeout(() => process.exit(3), 300000).unref();
 `;
-
-function fileSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
 
 describe('flow records at connection churn (real kernel)', () => {
   const children: (Child | ChildProcess)[] = [];
@@ -111,17 +103,7 @@ describe('flow records at connection churn (real kernel)', () => {
     assert.equal(Number(done[2]), 0, 'every connection of the churn succeeded');
     assert.equal(closed, connections);
     // Until the output has not grown for 2 s (bounded): Vigil may still be writing what it read.
-    let last = fileSize(file);
-    let grew = Date.now();
-    const bound = Date.now() + 120_000;
-    while (Date.now() - grew < 2000 && Date.now() < bound) {
-      await sleep(100);
-      const s = fileSize(file);
-      if (s !== last) {
-        last = s;
-        grew = Date.now();
-      }
-    }
+    await untilQuiet(file, 2000, 120_000);
     cli.kill('SIGINT');
     assert.equal(await exited, 0, err);
     return {
