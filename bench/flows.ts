@@ -33,8 +33,10 @@ export interface FlowsBenchOptions {
   log?: (msg: string) => void;
 }
 
-interface ClientRun {
+export interface ClientRun {
   ops: number;
+  /** Connections made (each a flow of its own). */
+  connections: number;
   bytes: number;
   seconds: number;
   errors: number;
@@ -69,14 +71,14 @@ function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, 
   return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
 }
 
-interface Server {
+export interface Server {
   proc: ChildProcess;
   port: number;
   /** The server's CPU time so far (it answers SIGUSR1), in seconds. */
   cpu(): Promise<number>;
 }
 
-async function startServer(cpu: number | undefined, maxSeconds: number): Promise<Server> {
+export async function startServer(cpu: number | undefined, maxSeconds: number): Promise<Server> {
   const [cmd, args] = pinned(cpu, tcpload(), ['serve', '0', String(maxSeconds)]);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -116,7 +118,7 @@ async function client(cpu: number | undefined, server: Server, w: FlowWorkload, 
   return { ...run, cpu: run.cpu + (s1 - s0) + (q1 - q0) };
 }
 
-function clientOnly(cpu: number | undefined, port: number, w: FlowWorkload, seconds: number): Promise<ClientRun> {
+export function clientOnly(cpu: number | undefined, port: number, w: FlowWorkload, seconds: number): Promise<ClientRun> {
   const spec = WORKLOADS[w];
   const args = spec.args[0] === 'stream' ? ['stream', String(port), String(seconds)]
     : [spec.args[0]!, String(port), String(seconds), spec.args[1]!];
@@ -130,13 +132,13 @@ function clientOnly(cpu: number | undefined, port: number, w: FlowWorkload, seco
     const timer = setTimeout(() => p.kill('SIGKILL'), (seconds + 10) * 1000);
     p.once('exit', (code) => {
       clearTimeout(timer);
-      const m = /done (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+      const m = /done (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
       if (code !== 0 || !m) {
         reject(new Error(`tcpload ${args.join(' ')}: exit ${code}: ${err.trim()}`));
         return;
       }
       resolve({ ops: Number(m[1]), bytes: Number(m[2]), seconds: Number(m[3]) / 1e9, errors: Number(m[4]),
-        cpu: Number(m[5]) / 1e9 });
+        cpu: Number(m[5]) / 1e9, connections: Number(m[6]) });
     });
   });
 }
@@ -162,7 +164,7 @@ export async function runFlowsBench(o: FlowsBenchOptions = {}): Promise<FlowsBen
   const budget = Math.ceil(workloads.length * repeat * 2 * (seconds + 3) + 60);
   const server = await startServer(o.workloadCpu, budget);
   try {
-    const { FlowPipeline } = await import('../src/network/flow-pipeline.js');
+    const { CHURN_RING, FlowPipeline } = await import('../src/network/flow-pipeline.js');
     // Warm-up: page in the binaries and the server's thread stacks.
     await client(o.workloadCpu, server, 'rr1', 0.3);
     for (let r = 0; r < repeat; r++) {
@@ -175,7 +177,7 @@ export async function runFlowsBench(o: FlowsBenchOptions = {}): Promise<FlowsBen
       let lost = 0;
       let pipeline;
       try {
-        pipeline = await FlowPipeline.start({ onFlow: () => { records++; }, onLost: (n) => { lost += n; } });
+        pipeline = await FlowPipeline.start({ onFlow: () => { records++; }, onLost: (n) => { lost += n; }, ring: CHURN_RING });
       } catch (e) {
         return { rows, durationMs, repeat, placement, error: `the flow pipeline did not start: ${(e as Error).message}` };
       }

@@ -21,6 +21,7 @@ import { runXdpBench, xdpBenchReport } from './xdp.js';
 import { bandwidthBenchReport, runBandwidthBench } from './bandwidth.js';
 import { runFlowsBench, flowsBenchReport } from './flows.js';
 import { haveL7Bench, l7BenchReport, runL7Bench } from './l7.js';
+import { churnBenchReport, runChurnBench } from './flow-churn.js';
 import { runRulesLiveBench, rulesLiveBenchReport } from './rules-live.js';
 import { runPolicyBench, policyBenchReport } from './policy.js';
 import { runStallBench, stallBenchReport } from './stall.js';
@@ -44,7 +45,8 @@ const USAGE = `usage: node dist/bench/run.js [options]    (npm run bench -- [opt
                         xdp (XDP firewall drops/s against iptables and nftables on a veth),
                         bandwidth (EDT egress limits: accuracy at 1-1000 Mbit/s, CPU per packet against HTB,
                         10 and 1,000 classes; EDT needs the fq qdisc),
-                        flows (flow tracking overhead on loopback TCP),
+                        flows (flow tracking overhead on loopback TCP; flow records at connection churn
+                        against tcplife, 5 runs of 10 s each),
                         l7 (the L7 sensor on nginx under wrk: paced at half the peak and at full load, pairs
                         with and without vigil observe --sensors http; about 5 minutes),
                         rules (Falco stable rules: condition evals/s over recorded events, live pipeline
@@ -284,6 +286,7 @@ async function main(): Promise<number> {
   }
   if (cfg.parts.has('flows')) {
     out.push(flowsBenchReport(await runFlowsBench({ workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, log })));
+    out.push(churnBenchReport(await runChurnBench({ workloadCpu: cfg.producerCpu, tracerCpu: cfg.consumerCpu, log })));
   }
 
   if (cfg.parts.has('rules')) out.push(rulesLiveBenchReport(await runRulesLiveBench({ workloadCpu: cfg.producerCpu, log })));

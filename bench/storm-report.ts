@@ -67,7 +67,7 @@ interface Measured {
   error?: string;
 }
 
-function medianOf(xs: readonly number[]): number {
+export function medianOf(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);

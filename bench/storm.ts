@@ -230,6 +230,25 @@ function fileSize(file: string): number {
 }
 
 /**
+ * Waits until `file` has not grown for quietMs (polled every 25 ms; bounded by boundMs): a
+ * tracer may still be writing what it received. Returns when it last grew (performance.now()).
+ */
+export async function untilQuiet(file: string, quietMs: number, boundMs: number): Promise<number> {
+  let last = fileSize(file);
+  let grew = performance.now();
+  const deadline = grew + boundMs;
+  while (performance.now() < deadline && performance.now() - grew < quietMs) {
+    await sleep(25);
+    const s = fileSize(file);
+    if (s !== last) {
+      last = s;
+      grew = performance.now();
+    }
+  }
+  return grew;
+}
+
+/**
  * Counts the lines of a file that contain `needle` ('' for any line) and, if given, pass
  * `accept` (called only for lines with the needle, so a cheap needle keeps a
  * large file fast). Streams it in chunks; lines are bytes up to '\n'.
@@ -367,17 +386,7 @@ export async function runTraced(tracer: Tracer | undefined, o: RunOptions): Prom
     // The tracer may still be writing what it received: wait until its output
     // has not grown for quietMs (bounded; the peers poll every 100 ms), then stop it.
     if (tracer.sink !== 'null') {
-      let last = fileSize(out);
-      let lastGrowth = performance.now();
-      const deadline = lastGrowth + 30_000;
-      while (performance.now() < deadline && performance.now() - lastGrowth < (o.quietMs ?? 300)) {
-        await sleep(25);
-        const s = fileSize(out);
-        if (s !== last) {
-          last = s;
-          lastGrowth = performance.now();
-        }
-      }
+      await untilQuiet(out, o.quietMs ?? 300, 30_000);
     } else {
       await sleep(300);
     }

@@ -12,7 +12,8 @@
  *   tcpload crr PORT SECONDS CONNS      the same with a new connection per
  *                                       request (connect, send, receive, close
  *                                       with RST: SO_LINGER 0, no TIME_WAIT)
- * Clients print "done <operations> <bytes> <elapsed ns> <errors> <own CPU ns>";
+ * Clients print "done <operations> <bytes> <elapsed ns> <errors> <own CPU ns> <connections>"
+ * (connections: every connect that succeeded, each a flow of its own);
  * they stop at SECONDS (at most 30). The server prints "cpu <own CPU ns>"
  * (every thread, ended ones too) on SIGUSR1. Loopback only.
  */
@@ -167,7 +168,7 @@ struct client {
 	int port;
 	unsigned long long deadline;
 	int crr;
-	unsigned long long ops, errors;
+	unsigned long long ops, errors, conns;
 };
 
 static int dial(int port, char kind)
@@ -193,9 +194,12 @@ static void *rr_client(void *arg)
 
 	memset(msg, 'q', sizeof(msg));
 	while (now_ns() < c->deadline) {
-		if (fd < 0 && (fd = dial(c->port, 'R')) < 0) {
-			c->errors++;
-			continue;
+		if (fd < 0) {
+			if ((fd = dial(c->port, 'R')) < 0) {
+				c->errors++;
+				continue;
+			}
+			c->conns++;
 		}
 		for (int i = 0; i < 8; i++) {
 			if (write_full(fd, msg, MSG) || read_full(fd, msg, MSG)) {
@@ -223,7 +227,7 @@ static void *rr_client(void *arg)
 
 int main(int argc, char **argv)
 {
-	unsigned long long start, ops = 0, errors = 0, bytes = 0;
+	unsigned long long start, ops = 0, errors = 0, bytes = 0, dialed = 0;
 	double seconds;
 	int port;
 
@@ -250,6 +254,7 @@ int main(int argc, char **argv)
 			perror("tcpload stream");
 			return 1;
 		}
+		dialed = 1;
 		memset(chunk, 's', sizeof(chunk));
 		while (now_ns() < deadline) {
 			if (write_full(fd, chunk, sizeof(chunk))) {
@@ -278,12 +283,13 @@ int main(int argc, char **argv)
 			pthread_join(th[i], NULL);
 			ops += cl[i].ops;
 			errors += cl[i].errors;
+			dialed += cl[i].conns;
 		}
 		bytes = ops * 2 * MSG;
 	} else {
 		fprintf(stderr, "tcpload: unknown mode %s\n", argv[1]);
 		return 2;
 	}
-	printf("done %llu %llu %llu %llu %llu\n", ops, bytes, now_ns() - start, errors, cpu_ns());
+	printf("done %llu %llu %llu %llu %llu %llu\n", ops, bytes, now_ns() - start, errors, cpu_ns(), dialed);
 	return 0;
 }

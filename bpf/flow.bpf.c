@@ -72,6 +72,9 @@ const volatile __u16 vigil_dns_ports[VIGIL_DNS_PORTS_MAX] = { 53, 0, 0, 0 };
 const volatile __u8 vigil_flow_want_tcp = 1;
 const volatile __u8 vigil_flow_want_udp = 1;
 const volatile __u8 vigil_flow_want_dns = 1;
+/* Send CONNECT and ACCEPT records (0: the output shows closes only, which
+ * carry the connection's totals; opens are still tracked for their owners). */
+const volatile __u8 vigil_flow_want_opens = 1;
 
 VIGIL_RING_MAP(events, 1 << 20);
 
@@ -255,7 +258,7 @@ int BPF_PROG(vigil_flow_tcp_state, const struct sock *sk, const int oldstate, co
 			return 0;
 		st->flags |= VIGIL_FLOW_F_ESTABLISHED;
 		st->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-		if ((st->flags & VIGIL_FLOW_F_ACTIVE) &&
+		if (vigil_flow_want_opens && (st->flags & VIGIL_FLOW_F_ACTIVE) &&
 		    owner_reported(&st->owner, st->flags & VIGIL_FLOW_F_OWNER))
 			send_tcp(sk, VIGIL_FLOW_TCP_CONNECT, oldstate, newstate, st, st->cookie);
 		return 0;
@@ -323,8 +326,9 @@ int vigil_flow_accept_exit(struct trace_event_raw_sys_exit *ctx)
 		bpf_map_delete_elem(&vigil_flow_tcp_states, &key);
 		return 0;
 	}
-	send_tcp(sk, VIGIL_FLOW_TCP_ACCEPT, BPF_CORE_READ(sk, __sk_common.skc_state),
-		 BPF_CORE_READ(sk, __sk_common.skc_state), st, st->cookie);
+	if (vigil_flow_want_opens)
+		send_tcp(sk, VIGIL_FLOW_TCP_ACCEPT, BPF_CORE_READ(sk, __sk_common.skc_state),
+			 BPF_CORE_READ(sk, __sk_common.skc_state), st, st->cookie);
 	return 0;
 }
 

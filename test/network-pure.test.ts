@@ -435,6 +435,15 @@ describe('flow filters', () => {
     assert.deepEqual(sel(T('type', 'trace'), T('traffic-direction', 'egress', true)), ['tcp:4']);
     assert.deepEqual(sel(T('ip-version', '6')), []);
     assert.deepEqual(sel(T('ip-version', '4', true)), []);
+    // Opens (SYN only) stay in the kernel when no --tcp-flags term can take them.
+    const opens = (...terms: FlowFilterTerm[]) => new FlowFilter(terms).wantsTcpOpens();
+    assert.equal(opens(), true);
+    assert.equal(opens(T('tcp-flags', 'fin'), T('tcp-flags', 'rst')), false);
+    assert.equal(opens(T('tcp-flags', 'fin'), T('tcp-flags', 'syn')), true);
+    assert.equal(opens(T('tcp-flags', 'SYN,ACK')), false);
+    assert.equal(opens(T('tcp-flags', 'syn', true)), false);
+    assert.equal(opens(T('tcp-flags', 'rst', true)), true);
+    assert.equal(opens(T('port', '80')), true);
     for (const [k, v, re] of [['fqdn', 'a b', /--fqdn/], ['tcp-flags', 'SYN,XMAS', /--tcp-flags: unknown flag "XMAS"/],
       ['traffic-direction', 'up', /--traffic-direction/], ['type', 'trace:to-endpoint', /--type/], ['ip-version', '5', /--ip-version/]] as const) {
       assert.throws(() => new FlowFilter([T(k, v)]), re);

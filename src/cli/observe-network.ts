@@ -42,7 +42,9 @@ filter negates it):
   --port N, --from-port N, --to-port N      source or destination port
   --protocol tcp|udp|icmp|dns               --verdict FORWARDED|DROPPED|DENIED
   --fqdn NAME, --from-fqdn NAME, --to-fqdn NAME   names from DNS answers ("*.example.com")
-  --tcp-flags SYN,ACK                       every flag of the list set (repeat: any list)
+  --tcp-flags SYN,ACK                       every flag of the list set (repeat: any list); when no
+                                            list can match a SYN (--tcp-flags FIN --tcp-flags RST),
+                                            opens stay in the kernel: one record per close, with totals
   --traffic-direction ingress|egress        -4, -6: IPv4 or IPv6 flows only
   --type trace|drop|l7|policy-verdict       Hubble's event types, as Vigil's flows are
   --pid N [--follow-children]               in the kernel: flows of these processes
@@ -66,6 +68,8 @@ output:
   --include-self    also Vigil's own flows (left out by default)
   --udp-window S    report UDP conversations every S seconds (default 10)
   --dns-port N      UDP port carrying DNS (default 53; up to 4, repeatable)
+  --ring-buffer SIZE  the flow ring (default 32MiB, a power of two): what the kernel
+                    holds while the output is behind (connection churn), before it drops
   --duration S, --count N, --output-buffer SIZE (as for process events), -h/--help`;
 
 export interface NetworkObserveOptions {
@@ -85,12 +89,15 @@ export interface NetworkObserveOptions {
   followChildren: boolean;
   /** --output-buffer: bytes stdout may hold unread before flows are dropped (counted). */
   outputBuffer: number;
+  /** --ring-buffer: the flow ring's size in bytes (a power of two); undefined: CHURN_RING's. */
+  ringBytes: number | undefined;
 }
 
 /** The flags only flows take (and their filters). */
 export const NETWORK_FLAGS = {
   'udp-window': { type: 'string' },
   'dns-port': { type: 'string', multiple: true },
+  'ring-buffer': { type: 'string' },
   not: { type: 'boolean', multiple: true },
   follow: { type: 'boolean', short: 'f', default: false },
   since: { type: 'string' },
@@ -100,6 +107,14 @@ export const NETWORK_FLAGS = {
   ipv6: { type: 'boolean', short: '6', multiple: true },
   ...Object.fromEntries(FLOW_FILTER_KINDS.map((k) => [k, { type: 'string' as const, multiple: true }])),
 } as const;
+
+/** --ring-buffer: a power of two from 1 MiB to 1 GiB (the kernel's ring buffers are sized in pages, by powers of two). */
+function ringSize(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = byteSize('--ring-buffer', v, 0, 1 << 20);
+  if (n > 1 << 30 || (n & (n - 1)) !== 0) throw new UsageError(`--ring-buffer: a power of two up to 1GiB, got "${v}"`);
+  return n;
+}
 
 /** Checks the parsed flags of a stream with network sensors. Pure. */
 export function networkObserveOptions(values: Record<string, unknown>,
@@ -160,6 +175,7 @@ export function networkObserveOptions(values: Record<string, unknown>,
     terms,
     followChildren,
     outputBuffer: byteSize('--output-buffer', values['output-buffer'] as string | undefined, DEFAULT_OUTPUT_BUFFER),
+    ringBytes: ringSize(values['ring-buffer'] as string | undefined),
   };
 }
 

@@ -129,10 +129,29 @@ export interface IpAddress {
   version: 4 | 6;
 }
 
+/**
+ * IPv4 addresses made recently, by value: a connection storm repeats a few
+ * addresses thousands of times a second, and each is made once. Shared: an
+ * IpAddress is never changed once made. Cleared when it reaches the bound.
+ */
+const v4Made = new Map<number, IpAddress>();
+const V4_MADE_MAX = 4096;
+
+function v4Address(b: Uint8Array, o: number): IpAddress {
+  const key = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+  let a = v4Made.get(key);
+  if (!a) {
+    if (v4Made.size >= V4_MADE_MAX) v4Made.clear();
+    a = { text: `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`, version: 4 };
+    v4Made.set(key, a);
+  }
+  return a;
+}
+
 /** The address of family (AF_INET / AF_INET6) in 16 kernel bytes at offset o. */
 export function addressFromKernel(family: number, b: Uint8Array, o = 0): IpAddress {
-  if (family === AF_INET) return { text: formatAddress(b.subarray(o, o + 4), 4), version: 4 };
-  if (isV4Mapped(b, o)) return { text: formatAddress(b.subarray(o + 12, o + 16), 4), version: 4 };
+  if (family === AF_INET) return v4Address(b, o);
+  if (isV4Mapped(b, o)) return v4Address(b, o + 12);
   return { text: formatAddress(b.subarray(o, o + 16), 6), version: 6 };
 }
 

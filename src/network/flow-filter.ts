@@ -211,6 +211,18 @@ export class FlowFilter {
     return !this.negative.some((t) => t.match(rec));
   }
 
+  /**
+   * Whether a TCP open (a connect or accept record: flags SYN only) can pass
+   * the --tcp-flags terms; false lets the kernel keep opens to itself
+   * (`--tcp-flags FIN --tcp-flags RST`: closes only, with their totals).
+   */
+  wantsTcpOpens(): boolean {
+    const open = { l4: { TCP: { flags: { SYN: true } } } } as unknown as FlowRecord;
+    const flags = this.positive.get('tcp-flags');
+    if (flags && !flags.some((t) => t.match(open))) return false;
+    return !this.negative.some((t) => t.kind === 'tcp-flags' && t.match(open));
+  }
+
   /** Whether any term could match a record of this protocol (to leave sensors off): false only when --protocol excludes it. */
   wants(protocol: 'tcp' | 'udp' | 'dns'): boolean {
     const p = this.positive.get('protocol');

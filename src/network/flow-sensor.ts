@@ -128,6 +128,11 @@ export interface UdpConversation {
 export interface FlowSensorOptions extends Omit<RingSensorOptions<never>, 'onEvent'> {
   /** TCP connections (default true). */
   tcp?: boolean;
+  /**
+   * TCP opens (connect, accept records; default true). false: only closes and
+   * failed opens leave the kernel, one record per socket with its totals.
+   */
+  tcpOpens?: boolean;
   /** UDP counters (default true). */
   udp?: boolean;
   /** DNS capture (default true). */
@@ -298,6 +303,7 @@ export class FlowSensor extends Sensor {
         vigil_flow_want_tcp: tcp ? 1 : 0,
         vigil_flow_want_udp: udp ? 1 : 0,
         vigil_flow_want_dns: dns ? 1 : 0,
+        vigil_flow_want_opens: opts.tcpOpens ?? true ? 1 : 0,
         vigil_dns_ports: portBytes,
       },
     });

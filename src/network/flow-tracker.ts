@@ -106,8 +106,6 @@ export class FlowTracker {
     // Source is the initiator: the local side for connect, the peer for accept.
     const localIsSource = !known || e.active;
     const direction: TrafficDirection = !known ? 'TRAFFIC_DIRECTION_UNKNOWN' : e.active ? 'EGRESS' : 'INGRESS';
-    const [src, dst] = localIsSource ? [e.local, e.remote] : [e.remote, e.local];
-    const [sport, dport] = localIsSource ? [e.localPort, e.remotePort] : [e.remotePort, e.localPort];
     const remoteNames = this.namesOf(e.remote.text);
     if (e.event === 'snapshot') throw new RangeError('FlowTracker.tcp: a snapshot is not a flow event');
     const kind = e.event === 'connect' ? 'tcp-connect' : e.event === 'accept' ? 'tcp-accept' :
@@ -116,29 +114,36 @@ export class FlowTracker {
     if (e.event === 'connect' || e.event === 'accept') flags = { SYN: true };
     else if (e.event === 'failed') flags = e.skErr === ECONNREFUSED ? { RST: true } : { SYN: true };
     else flags = e.skErr ? { RST: true } : { FIN: true };
-    const l4: FlowTcp = { source_port: sport, destination_port: dport, flags };
+    const l4: FlowTcp = localIsSource
+      ? { source_port: e.localPort, destination_port: e.remotePort, flags }
+      : { source_port: e.remotePort, destination_port: e.localPort, flags };
     const failed = e.event === 'failed';
+    // Fields left undefined are not in the record (newFlowRecord): one literal, no spreads, on this hot path.
     const rec = newFlowRecord({
       timeNs: this.time(e.timeBootNs),
       verdict: failed ? 'DROPPED' : 'FORWARDED',
-      ...(failed ? { drop_reason_desc: dropReason(e) } : {}),
-      IP: { source: src.text, destination: dst.text, ipVersion: e.local.version === 4 ? 'IPv4' : 'IPv6' },
+      drop_reason_desc: failed ? dropReason(e) : undefined,
+      IP: {
+        source: localIsSource ? e.local.text : e.remote.text, destination: localIsSource ? e.remote.text : e.local.text,
+        ipVersion: e.local.version === 4 ? 'IPv4' : 'IPv6',
+      },
       l4: { TCP: l4 },
       source: localIsSource ? local : {},
       destination: localIsSource ? {} : local,
       node_name: this.opts.node,
-      ...(remoteNames ? (localIsSource ? { destination_names: remoteNames } : { source_names: remoteNames }) : {}),
+      source_names: localIsSource ? undefined : remoteNames,
+      destination_names: localIsSource ? remoteNames : undefined,
       traffic_direction: direction,
       socket_cookie: Number(e.cookie),
-      ...(e.owner ? { cgroup_id: Number(e.owner.cgroupId) } : {}),
+      cgroup_id: e.owner ? Number(e.owner.cgroupId) : undefined,
       event_kind: kind,
       flow_id: `tcp:${e.cookie}`,
       traffic: {
         bytes_sent: e.bytesSent, bytes_received: e.bytesReceived, packets_sent: e.segsOut, packets_received: e.segsIn,
       },
       tcp_info: { state: e.newState, retransmits: e.retransmits, srtt_us: e.srttUs },
-      ...(known && e.startBootNs !== undefined && (e.event === 'close' || e.event === 'failed')
-        ? { duration_ns: Number(e.timeBootNs - e.startBootNs) } : {}),
+      duration_ns: known && e.startBootNs !== undefined && (e.event === 'close' || e.event === 'failed')
+        ? Number(e.timeBootNs - e.startBootNs) : undefined,
     });
     if (failed) rec.Summary += `; ${errnoName(e.skErr || ETIMEDOUT)} in ${e.oldState}`;
     this.opts.onFlow(rec, e.timeBootNs);

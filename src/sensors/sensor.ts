@@ -50,6 +50,8 @@ export interface RingOptions {
   wakeupBytes?: number;
   /** Read at most about half a reader batch per drain (back-pressure; see ReaderOptions.boundedDrain). */
   boundedDrain?: boolean;
+  /** The reader's batch buffer (ReaderOptions.batchBytes). Default 1 MiB. */
+  batchBytes?: number;
 }
 
 /** A ring sensor's options: its hooks, its ring, the in-kernel filters it shares with the others. */
@@ -152,6 +154,7 @@ export abstract class Sensor implements Disposable {
       onRecord,
       onBatchEnd: hooks.onBatchEnd ? () => hooks.onBatchEnd?.() : undefined,
       boundedDrain: hooks.boundedDrain,
+      batchBytes: hooks.batchBytes,
       onLost: (n) => {
         this.lostTotal += n;
         hooks.onLost?.(n);

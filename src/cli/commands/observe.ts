@@ -27,7 +27,7 @@ import { BootClock, parseTimeFormat, TIME_FORMATS, type TimeFormat } from '../..
 import { colorEnabled, COLOR_MODES, parseColorMode, type ColorMode } from '../../output/color.js';
 import { DEFAULT_OUTPUT_BUFFER, type EventPipeline, type VigilEvent } from '../../pipeline/index.js';
 import { FlowFilter, FLOW_FILTER_KINDS } from '../../network/flow-filter.js';
-import { FlowPipeline } from '../../network/flow-pipeline.js';
+import { CHURN_RING, FlowPipeline } from '../../network/flow-pipeline.js';
 import {
   kernelFilter, NETWORK_FLAGS, NETWORK_SENSORS, NETWORK_USAGE, networkObserveOptions, PROCESS_SENSORS,
   type NetworkObserveOptions, type ProcessSensorName,
@@ -422,6 +422,7 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
   const flow = n?.sensors.includes('flow') ?? false;
   const want = {
     tcp: flow && (userFilter?.wants('tcp') ?? false),
+    tcpOpens: userFilter?.wantsTcpOpens() ?? true,
     udp: flow && (userFilter?.wants('udp') ?? false),
     dns: (n?.sensors.includes('dns') ?? false) && (userFilter?.wants('dns') ?? false),
   };
@@ -459,6 +460,8 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
     if (n) {
       const f = await FlowPipeline.start({
         filter, cache, processSensor: proc, ...want, dnsPorts: n.dnsPorts, udpWindowMs: n.udpWindowMs,
+        // Read in bounded batches: the pipeline reads on while the flow source says it has a backlog.
+        ring: { ...CHURN_RING, ringBytes: n.ringBytes ?? CHURN_RING.ringBytes, boundedDrain: true },
         onFlow: (record, timeBootNs) => {
           if (userFilter?.matches(record)) pipeline.push({ kind: record.l7?.dns ? 'dns' : 'flow', timeBootNs, record });
         },
@@ -466,7 +469,9 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
         onLost: (count, sensor) => pipeline.kernelLost(sensor, count),
       });
       flows = f;
-      pipeline.addSource('flow', { drain: () => (f.drain(), 0), pause: () => f.pause(), resume: () => f.resume() });
+      pipeline.addSource('flow', {
+        drain: () => (f.drain(), 0), get backlog() { return f.backlog; }, pause: () => f.pause(), resume: () => f.resume(),
+      });
     }
     if (o.l7) {
       l7 = await L7Sensor.start({
