@@ -57,21 +57,32 @@ one() { # tree index
   (cd "$WORK" && exec node $flags --max-semi-space-size=2 --heap-growing-percent=50 "$tree/bin/vigil" observe \
     "${SENSORS[@]}" > "$out" 2> "$WORK/err") &
   local vp=$! pp=''
-  sleep 4
+  # Attached once it says what it watches (a loaded host can take longer than a few seconds).
+  for _ in $(seq 120); do grep -q watching "$WORK/err" 2> /dev/null && break; sleep 0.5; done
+  sleep 1
   [ "$WARM" -gt 0 ] && storm $((WARM * 1000)) > /dev/null
+  # The warm-up's events written before the measured window opens: its output stops growing.
+  local was=-1
+  for _ in $(seq 60); do
+    local now; now=$(stat -c %s "$out")
+    [ "$now" = "$was" ] && break
+    was=$now
+    sleep 0.5
+  done
   if [ -n "$PROF" ]; then
     "$HERE/bin/vigil" profile --pid $vp --duration $((SECS + 2)) --frequency 499 --quiet \
       -o "$PROF/$(basename "$tree")-$i.folded" &
     pp=$!
   fi
-  local c0 b0 c1 b1 made n=0
-  c0=$(awk '{print $14 + $15}' /proc/$vp/stat); b0=$(stat -c %s "$out")
+  local c0 b0 c1 b1 e0 made n=0
+  c0=$(awk '{print $14 + $15}' /proc/$vp/stat); b0=$(stat -c %s "$out"); e0=$(stat -c %s "$WORK/err")
   storm $((SECS * 1000)) > "$WORK/storm"
   made=$(grep -o 'iterations=[0-9]*' "$WORK/storm" | cut -d= -f2)
   for _ in $(seq 60); do
     n=$(tail -c +$((b0 + 1)) "$out" | grep -cF "$MATCH" || true)
     [ "$n" -ge "$made" ] && break
-    grep -q '^{"lost"\|lost' "$WORK/err" && [ -n "$OPEN" ] && sleep 2 && break
+    # Opens lost in the measured storm (the ring was full): what arrives is all there will be.
+    [ -n "$OPEN" ] && tail -c +$((e0 + 1)) "$WORK/err" | grep -q 'lost' && sleep 2 && break
     sleep 0.5
   done
   c1=$(awk '{print $14 + $15}' /proc/$vp/stat); b1=$(stat -c %s "$out")
