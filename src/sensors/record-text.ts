@@ -45,8 +45,9 @@ export function sharedText(view: DataView, offset: number, length: number): stri
   if (length > SHARED_MAX) return text(view, offset, length);
   const buf = bufferOf(view);
   const start = view.byteOffset + offset;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < length; i++) h = Math.imul(h ^ buf[start + i]!, 0x01000193);
+  // The slot by the length and the last 16 bytes (where paths differ most); the bytes compared whole below.
+  let h = Math.imul(0x811c9dc5 ^ length, 0x01000193);
+  for (let i = length > 16 ? length - 16 : 0; i < length; i++) h = Math.imul(h ^ buf[start + i]!, 0x01000193);
   const slot = (h >>> 0) & (SHARED_SLOTS - 1);
   const seen = sharedBytes[slot];
   if (seen !== undefined && seen.length === length) {
