@@ -183,6 +183,17 @@ describe('the bytes of a file\'s write', () => {
       assert.equal(`{${fileMembers(e).slice(1)}}`, JSON.stringify(fileObject(e)), e.path);
       assert.equal(fileMembers(e), fileMembers(e), 'flag texts kept per list');
     }
+    // The last event's text is reused only while every member is the same: each differing one in turn.
+    const base = fileEvent({ syscall: 'openat', op: 'open', path: '/etc/y', dev: 2049, ino: 7, ret: 4, mode: 0o600 }, 1);
+    const variants: Partial<FileEvent>[] = [{ path: '/etc/z' }, { rawPath: '/etc/./y' }, { ret: 5 }, { mode: 0o644 },
+      { ino: 8 }, { dev: 2050 }, { flags: Object.freeze(['O_WRONLY']) }, { syscall: 'open' }, { op: 'unlink', syscall: 'unlinkat' },
+      { target: '/t', rawTarget: 't' }];
+    for (const v of variants) {
+      const e = { ...base, ...v };
+      fileMembers(base);
+      assert.equal(`{${fileMembers(e).slice(1)}}`, JSON.stringify(fileObject(e)), JSON.stringify(v));
+      assert.equal(`{${fileMembers(base).slice(1)}}`, JSON.stringify(fileObject(base)), `after ${JSON.stringify(v)}`);
+    }
   });
 });
 

@@ -34,6 +34,8 @@ describe('field masks', () => {
     const sub = m.field('process');
     assert.ok(sub instanceof FieldMask);
     assert.deepEqual(sub.apply(event.process), { pid: 7 });
+    // One object per field: the formatter keeps a masked process's text by its mask (not remade per event).
+    assert.equal(m.field('process'), sub);
   });
 
   test('bad lists are refused with the path and why', () => {

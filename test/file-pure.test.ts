@@ -120,6 +120,29 @@ describe('file records', () => {
     assert.equal(c.mode, 0o644, 'the file type bits are not part of the mode shown');
   });
 
+  test('what repeats from record to record is shared, and only while it is the same', () => {
+    const a = record({ flags: 0o2000000n }, '/etc/passwd');
+    const e1 = decodeFileRecord(a.view, 8, a.size, clock, 'x86_64');
+    const e2 = decodeFileRecord(a.view, 8, a.size, clock, 'x86_64');
+    assert.equal(e1.task, e2.task, 'one task object for a thread\'s run of calls');
+    assert.ok(Object.isFrozen(e1.task) && Object.isFrozen(e1.eventFlags));
+    assert.equal(e1.rawFlags, 0o2000000n);
+    for (const [h, field] of [[{ pid: 12 }, 'pid'], [{ tid: 13 }, 'tid'], [{ uid: 5 }, 'uid'], [{ gid: 6 }, 'gid'],
+      [{ comm: 'dog' }, 'comm'], [{ start_boottime: (7n << 32n) | 1_000n }, 'startBootNs'], [{ cgroup_id: 78n }, 'cgroupId']] as const) {
+      const b = record({ flags: 0o2000000n, ...h }, '/etc/passwd');
+      const e = decodeFileRecord(b.view, 8, b.size, clock, 'x86_64');
+      assert.notEqual(e.task, e1.task, field);
+      const want = Object.values(h)[0];
+      assert.equal(e.task[field], want, field);
+    }
+    const c = record({ flags: (1n << 32n) | 1n, ino: (1n << 40n) + 3n, status: VIGIL_FILE_PATH_OPENED }, '/etc/passwe');
+    const e3 = decodeFileRecord(c.view, 8, c.size, clock, 'x86_64');
+    assert.equal(e3.path, '/etc/passwe', 'a path of the same length, other bytes');
+    assert.equal(e3.rawFlags, (1n << 32n) | 1n);
+    assert.equal(e3.ino, 2 ** 40 + 3);
+    assert.equal(decodeFileRecord(a.view, 8, a.size, clock, 'x86_64').path, '/etc/passwd');
+  });
+
   test('an opened file: the canonical path, the name as given, st_dev and st_ino', () => {
     // dev 259:3 in the kernel's encoding (major << 20 | minor) is st_dev 66307 (major << 8 | minor).
     const r = record({ status: VIGIL_FILE_PATH_OPENED, dev: (259 << 20) | 3, ino: 123456789n }, '/etc/shadow', '',

@@ -50,8 +50,13 @@ export class FieldMask {
   field(key: string): FieldMask | true | undefined {
     const sub = this.root.get(key);
     if (sub === undefined || sub === true) return sub;
-    return new FieldMask(sub, key);
+    // The same object every time: the formatter's text caches know a masked process by its mask.
+    let m = this.subMasks.get(key);
+    if (m === undefined) this.subMasks.set(key, m = new FieldMask(sub, key));
+    return m;
   }
+
+  private readonly subMasks = new Map<string, FieldMask>();
 
   /** The fields of `value` the mask keeps (a new object; arrays are masked element by element). */
   apply(value: unknown): unknown {

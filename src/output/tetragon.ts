@@ -36,7 +36,7 @@ import type { CriContainer } from '../process/cri.js';
 import type { EngineContainer } from '../process/engine-api.js';
 import { execId } from '../process/exec-id.js';
 import { FILE_OPS, rawShown } from '../sensors/file-events.js';
-import { envelopeExtras, envelopeExtrasJson, nodeName } from '../util/node.js';
+import { envelopeEndJson, envelopeExtras, envelopeExtrasJson, nodeName } from '../util/node.js';
 
 export { execId };
 
@@ -710,19 +710,21 @@ export class TetragonFormatter {
       const r = JSON.stringify(rest);
       if (r.length > 2) tail = `,${r.slice(1, -1)}`;
     }
-    tail += `},"node_name":${this.nodeJson},"time":"${rfc3339Nano(timeNs)}"${envelopeExtrasJson()}}`;
     const bin = e.kind === 'exec' ? this.binaryProperties(p) : undefined;
     if (fragments && !bin) {
-      const parts: (string | Buffer)[] = [`{"${key}":{"process":`, this.processBytes(p, e.kind === 'exit')];
+      const parts: (string | Buffer)[] = [envelopeHead(key), this.processBytes(p, e.kind === 'exit')];
       if (parent) parts.push(',"parent":', this.processBytes(parent));
       if (anc) {
         parts.push(',"ancestors":[');
         anc.forEach((a, i) => parts.push(...(i ? [',', this.processBytes(a)] : [this.processBytes(a)])));
         parts.push(']');
       }
-      parts.push(tail);
+      // The members and the time as pieces of their own: no text made per event by joining them.
+      if (tail) parts.push(tail);
+      parts.push(this.timeHead, rfc3339Nano(timeNs), envelopeEndJson());
       return new Fragments(parts);
     }
+    tail += `${this.timeHead}${rfc3339Nano(timeNs)}${envelopeEndJson()}`;
     let body = `"process":${this.envelopeProcess(e, p)}`;
     if (parent) body += `,"parent":${this.processJson(parent)}`;
     if (anc) body += `,"ancestors":[${anc.map((a) => this.processJson(a)).join(',')}]`;
@@ -749,6 +751,13 @@ export class TetragonFormatter {
   }
 
 
+
+  /** What comes between an envelope's members and its time: `},"node_name":..,"time":"`. */
+  private get timeHead(): string {
+    return (this.timeHeadCached ??= `},"node_name":${this.nodeJson},"time":"`);
+  }
+
+  private timeHeadCached: string | undefined;
 
   private get nodeJson(): string {
     return (this.nodeJsonCached ??= JSON.stringify(this.node));
@@ -962,6 +971,15 @@ const SYSCALL_PREFIX = process.arch === 'arm64' ? '__arm64_sys_' : process.arch 
  */
 type EnvelopeRest = Record<string, unknown> | string | undefined;
 
+const envelopeHeads = new Map<string, string>();
+
+/** `{"<key>":{"process":`, made once per key. */
+function envelopeHead(key: string): string {
+  let h = envelopeHeads.get(key);
+  if (h === undefined) envelopeHeads.set(key, h = `{"${key}":{"process":`);
+  return h;
+}
+
 /** json's file members, as an object (for a field mask). */
 export function fileObject(e: FileEvent): Record<string, unknown> {
   return {
@@ -977,13 +995,25 @@ export function fileObject(e: FileEvent): Record<string, unknown> {
  * are names from fixed tables (nothing to escape); numbers print as JSON prints them.
  */
 export function fileMembers(e: FileEvent): string {
+  const m = lastMembers;
+  // A storm repeats the same call on the same file: the last event's text again when every member is the same.
+  if (m !== undefined && m.op === e.op && m.path === e.path && m.flags === e.flags && m.mode === e.mode && m.ret === e.ret
+    && m.target === e.target && m.syscall === e.syscall && m.rawPath === e.rawPath && m.rawTarget === e.rawTarget
+    && m.dev === e.dev && m.ino === e.ino) return m.text;
   let s = `,"op":"${e.op}","path":${JSON.stringify(e.path)},"flags":${flagsJson(e.flags)},"mode":${e.mode},` +
     `"ret":${e.ret},"target":${e.target === null ? 'null' : JSON.stringify(e.target)},"syscall":"${e.syscall}",` +
     `"raw_path":${JSON.stringify(e.rawPath)}`;
   if (e.target !== null) s += `,"raw_target":${JSON.stringify(e.rawTarget)}`;
   if (e.ino !== null) s += `,"dev":${e.dev},"ino":${e.ino}`;
+  lastMembers = {
+    op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall, rawPath: e.rawPath,
+    rawTarget: e.rawTarget, dev: e.dev, ino: e.ino, text: s,
+  };
   return s;
 }
+
+type MemberFields = 'op' | 'path' | 'flags' | 'mode' | 'ret' | 'target' | 'syscall' | 'rawPath' | 'rawTarget' | 'dev' | 'ino';
+let lastMembers: (Pick<FileEvent, MemberFields> & { text: string }) | undefined;
 
 /** A flag list's JSON, once per list (the file sensor shares one frozen list per flag word). */
 function flagsJson(flags: readonly string[]): string {

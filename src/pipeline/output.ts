@@ -76,18 +76,23 @@ export function piecesOf(b: Batch): Buffer[] {
 
 /**
  * The batch's lines encoded: text and shared pieces shorter than sharedMin written in place into one
- * buffer of the exact size (shared bytes copied natively, text encoded once), longer shared pieces
- * left where they are, between the runs of that buffer.
+ * buffer (shared bytes copied natively, text encoded once), longer shared pieces left where they
+ * are, between the runs of that buffer. The buffer is sized for the worst case of the text (3
+ * UTF-8 bytes per UTF-16 unit) rather than measured piece by piece (one call into the encoder per
+ * piece instead of two); where the text was mostly ASCII, what was written is moved to a buffer
+ * of its size, so a queued batch holds no more than its bytes.
  */
 function encode(b: Batch, sharedMin: number): Buffer[] {
-  let copied = 0;
+  let bound = 0;
   for (const l of b.lines) {
-    if (typeof l === 'string') copied += Buffer.byteLength(l);
-    else for (const p of l.parts) copied += typeof p === 'string' ? Buffer.byteLength(p) : p.length < sharedMin ? p.length : 0;
-    copied++;
+    if (typeof l === 'string') bound += l.length * 3;
+    else for (const p of l.parts) bound += typeof p === 'string' ? p.length * 3 : p.length < sharedMin ? p.length : 0;
+    bound++;
   }
-  const out = Buffer.allocUnsafe(copied) as Utf8Buffer;
-  const pieces: Buffer[] = [];
+  const out = Buffer.allocUnsafe(bound) as Utf8Buffer;
+  // The buffer's runs as [start, end) pairs, each before the shared piece of the same index (or last).
+  const runs: number[] = [];
+  const shared: Buffer[] = [];
   let at = 0;
   let start = 0;
   for (const l of b.lines) {
@@ -101,15 +106,22 @@ function encode(b: Batch, sharedMin: number): Buffer[] {
           out.set(p, at); // a native copy (Buffer.copy goes through JavaScript for small pieces)
           at += p.length;
         } else {
-          if (at > start) pieces.push(out.subarray(start, at));
-          pieces.push(p);
+          runs.push(start, at);
+          shared.push(p);
           start = at;
         }
       }
     }
     out[at++] = NEWLINE;
   }
-  if (at > start || pieces.length === 0) pieces.push(out.subarray(start, at));
+  runs.push(start, at);
+  const text = at * 2 < bound ? Buffer.from(out.subarray(0, at)) : out;
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < runs.length; i += 2) {
+    if (runs[i + 1]! > runs[i]!) pieces.push(text.subarray(runs[i], runs[i + 1]));
+    if (i / 2 < shared.length) pieces.push(shared[i / 2]!);
+  }
+  if (pieces.length === 0) pieces.push(text.subarray(0, 0));
   return pieces;
 }
 

@@ -39,7 +39,7 @@ import type { FileEvent, FileEventFlags, FileOp, FileSyscall } from './file-even
 import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
 import { vigilPathKey, VIGIL_FILTER_PATH_MAX } from '../generated/filter.js';
 import { statDev } from './fd-paths.js';
-import { checkHeader, taskAt, text } from './record-text.js';
+import { checkHeader, sharedText, taskAt, text, u64Number, U64Memo } from './record-text.js';
 
 /**
  * The first components the path prefix filter allows (file_path_tops in
@@ -156,6 +156,29 @@ function cachedFlags(kind: FlagKind, low: number, high: number, resolve: bigint,
 
 const HOST_ARCH = hostFlagArch();
 
+const STATUS_FLAGS = VIGIL_FILE_TRUNC_PATH | VIGIL_FILE_TRUNC_TARGET | VIGIL_FILE_ERROR_PATH | VIGIL_FILE_ERROR_TARGET
+  | VIGIL_FILE_PATH_OPENED;
+const eventFlagSets = new Map<number, Readonly<FileEventFlags>>();
+
+/** A record status's flags: one frozen object per combination, shared by the events that have it. */
+function eventFlagsOf(status: number): Readonly<FileEventFlags> {
+  const s = status & STATUS_FLAGS;
+  let f = eventFlagSets.get(s);
+  if (f === undefined) {
+    f = Object.freeze({
+      pathTruncated: (s & VIGIL_FILE_TRUNC_PATH) !== 0,
+      targetTruncated: (s & VIGIL_FILE_TRUNC_TARGET) !== 0,
+      pathError: (s & VIGIL_FILE_ERROR_PATH) !== 0,
+      targetError: (s & VIGIL_FILE_ERROR_TARGET) !== 0,
+      pathOpened: (s & VIGIL_FILE_PATH_OPENED) !== 0,
+    });
+    eventFlagSets.set(s, f);
+  }
+  return f;
+}
+
+const rawFlagsMemo = new U64Memo();
+
 /**
  * Decodes one file record (header + path + target). Pure: no kernel, no
  * clock beyond the one given. Fields are read at the generated codec's
@@ -179,18 +202,12 @@ export function decodeFileRecord(view: DataView, offset: number, size: number, c
   const op = OPS[opId];
   if (!sc || !op) throw new RangeError(`file record with unknown syscall ${syscallId} or op ${opId}`);
   const s = view.getUint32(o + O.status, true);
-  const eventFlags: FileEventFlags = {
-    pathTruncated: (s & VIGIL_FILE_TRUNC_PATH) !== 0,
-    targetTruncated: (s & VIGIL_FILE_TRUNC_TARGET) !== 0,
-    pathError: (s & VIGIL_FILE_ERROR_PATH) !== 0,
-    targetError: (s & VIGIL_FILE_ERROR_TARGET) !== 0,
-    pathOpened: (s & VIGIL_FILE_PATH_OPENED) !== 0,
-  };
+  const eventFlags = eventFlagsOf(s);
   const blob = o + vigilFileEvent.size;
   const twoNames = op === 'rename' || op === 'link' || op === 'symlink';
-  const path = text(view, blob, pathLen);
-  const rawPath = text(view, blob + pathLen + targetLen, rawLen);
-  const target = twoNames ? text(view, blob + pathLen, targetLen) : null;
+  const path = sharedText(view, blob, pathLen);
+  const rawPath = sharedText(view, blob + pathLen + targetLen, rawLen);
+  const target = twoNames ? sharedText(view, blob + pathLen, targetLen) : null;
   const hasOwner = (s & VIGIL_FILE_HAS_OWNER) !== 0;
   const ownerUid = hasOwner ? view.getUint32(o + O.owner_uid, true) : UNCHANGED;
   const ownerGid = hasOwner ? view.getUint32(o + O.owner_gid, true) : UNCHANGED;
@@ -211,9 +228,9 @@ export function decodeFileRecord(view: DataView, offset: number, size: number, c
     // A symlink's target is literal: it is its own raw text (the kernel sends it once).
     rawTarget: target === null ? null : op === 'symlink' ? target : text(view, blob + pathLen + targetLen + rawLen, rawTargetLen),
     dev: eventFlags.pathOpened ? statDev(view.getUint32(o + O.dev, true)) : null,
-    ino: eventFlags.pathOpened ? Number(view.getBigUint64(o + O.ino, true)) : null,
+    ino: eventFlags.pathOpened ? u64Number(view, o + O.ino) : null,
     flags: cachedFlags(sc.flags, flagsLow, flagsHigh, resolve, arch),
-    rawFlags: flagsHigh ? view.getBigUint64(o + O.flags, true) : BigInt(flagsLow),
+    rawFlags: rawFlagsMemo.read(view, o + O.flags),
     mode: s & VIGIL_FILE_HAS_MODE ? view.getUint32(o + O.mode, true) & 0o7777 : null,
     ownerUid: ownerUid !== UNCHANGED ? ownerUid : null,
     ownerGid: ownerGid !== UNCHANGED ? ownerGid : null,

@@ -49,6 +49,7 @@ export function parseNodeLabels(text: string, source = 'VIGIL_NODE_LABELS'): Rec
 
 let configured: NodeCluster | undefined;
 let extrasJson: string | undefined;
+let endJson: string | undefined;
 
 /**
  * The agent's `cluster` configuration: replaces the environment's for every envelope made from now on
@@ -57,6 +58,7 @@ let extrasJson: string | undefined;
 export function setNodeCluster(cluster: NodeCluster | undefined): void {
   configured = cluster && { name: cluster.name, labels: { ...cluster.labels } };
   extrasJson = undefined;
+  endJson = undefined;
 }
 
 export function nodeCluster(): NodeCluster {
@@ -80,6 +82,11 @@ export function envelopeExtrasJson(): string {
   if (extrasJson !== undefined) return extrasJson;
   const members = JSON.stringify(envelopeExtras()).slice(1, -1);
   return extrasJson = members ? `,${members}` : '';
+}
+
+/** What ends an envelope after its time's digits: `"` (the time's closing quote), envelopeExtrasJson(), `}`. */
+export function envelopeEndJson(): string {
+  return endJson ??= `"${envelopeExtrasJson()}}`;
 }
 
 /** Hubble's Flow.node_labels: the node's labels as `key=value` strings. */
