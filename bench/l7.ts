@@ -24,6 +24,7 @@ import { cpuSeconds } from './agent.js';
 import { intFlag, runAsScript } from './script.js';
 import { progStats, type ProgStat } from './storm.js';
 import { vigilLost } from './tracers.js';
+import { writeNginxConf } from '../test/l7-servers.js';
 import { count, markdownTable, percent, rate } from './table.js';
 
 export interface L7BenchOptions {
@@ -81,23 +82,8 @@ async function startNginx(dir: string): Promise<{ proc: ChildProcess; port: numb
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   const port = await freePort();
-  writeFileSync(path.join(dir, 'nginx.conf'), `daemon off;
-master_process on;
-worker_processes 2;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 2048; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    location / { default_type text/plain; return 200 "ok\\n"; }
-  }
-}
-`);
+  writeNginxConf(dir, { workers: 2, connections: 2048, http: 'keepalive_requests 1000000;', listen: `127.0.0.1:${port}`,
+    server: 'location / { default_type text/plain; return 200 "ok\\n"; }' });
   const proc = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { stdio: 'ignore' });
   for (let i = 0; i < 200; i++) {
     if (spawnSync('curl', ['-sf', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0) return { proc, port };

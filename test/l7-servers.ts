@@ -90,6 +90,30 @@ export function selfSignedCert(tmp: string): { cert: string; key: string } {
   return { cert, key };
 }
 
+/**
+ * dir/nginx.conf: nginx in the foreground with its pid, logs and temporary files in dir, no access log,
+ * `http` added to its http block and one server listening at `listen` with `server` inside.
+ */
+export function writeNginxConf(dir: string, o: { workers: number; connections: number; http: string; listen: string; server: string }): void {
+  writeFileSync(path.join(dir, 'nginx.conf'), `daemon off;
+master_process on;
+worker_processes ${o.workers};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections ${o.connections}; }
+http {
+  access_log off;
+  ${o.http}
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server {
+    listen ${o.listen};
+    ${o.server}
+  }
+}
+`);
+}
+
 /** nginx (master as root, worker as nobody): a static file (sent with sendfile) and /api/ok; over TLS with `tls`. */
 export async function nginx(tmp: string, tls?: { cert: string; key: string }): Promise<Server> {
   const dir = path.join(tmp, 'nginx');
@@ -98,24 +122,9 @@ export async function nginx(tmp: string, tls?: { cert: string; key: string }): P
   chmodSync(dir, 0o755);
   writeFileSync(path.join(dir, 'www', 'big.bin'), Buffer.alloc(200_000, 7));
   const port = await freePort();
-  writeFileSync(path.join(dir, 'nginx.conf'), `daemon off;
-master_process on;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port}${tls ? ` ssl;\n    ssl_certificate ${tls.cert};\n    ssl_certificate_key ${tls.key}` : ''};
-    root ${dir}/www;
-    location = /api/ok { default_type text/plain; return 200 "ok\\n"; }
-  }
-}
-`);
+  writeNginxConf(dir, { workers: 1, connections: 64, http: 'sendfile on;',
+    listen: `127.0.0.1:${port}${tls ? ` ssl;\n    ssl_certificate ${tls.cert};\n    ssl_certificate_key ${tls.key}` : ''}`,
+    server: `root ${dir}/www;\n    location = /api/ok { default_type text/plain; return 200 "ok\\n"; }` });
   return serve(['nginx', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], port, 'nginx');
 }
 

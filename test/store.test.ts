@@ -68,6 +68,16 @@ function batchOf(events: StoreEvent[], timeNs = nowNs()): [TableName, Columns][]
   return [...m].map(([t, rows]) => [t, columnsOf(rows, TABLE_BY_NAME.get(t)!.columns.length)]);
 }
 
+/** One statement on a store file through DuckDB itself, as an older Vigil (or another tool) would have left it. */
+async function runOnFile(file: string, sql: string): Promise<void> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const db = await DuckDBInstance.create(file);
+  const c = await db.connect();
+  await c.run(sql);
+  c.closeSync();
+  db.closeSync();
+}
+
 describe('the embedded store', () => {
   let dir: string;
   before(() => {
@@ -328,12 +338,7 @@ describe('the embedded store', () => {
       await check();
       s.close();
       // A store whose rollup is missing (made before it) gets it from l7_records when opened.
-      const { DuckDBInstance } = await import('@duckdb/node-api');
-      const raw = await DuckDBInstance.create(file);
-      const c = await raw.connect();
-      await c.run('DELETE FROM l7_rollup');
-      c.closeSync();
-      raw.closeSync();
+      await runOnFile(file, 'DELETE FROM l7_rollup');
       s = await EventStore.open(file);
       assert.ok(Number((await s.query('SELECT count(*) FROM l7_rollup')).rows[0]![0]) > 0);
       await check();
@@ -391,12 +396,7 @@ describe('the embedded store', () => {
   test('an older store without profile_samples.container_id gets the column', async () => {
     const file = path.join(dir, 'old.duckdb');
     (await EventStore.open(file)).close();
-    const { DuckDBInstance } = await import('@duckdb/node-api');
-    const db = await DuckDBInstance.create(file);
-    const c = await db.connect();
-    await c.run('ALTER TABLE profile_samples DROP COLUMN container_id');
-    c.closeSync();
-    db.closeSync();
+    await runOnFile(file, 'ALTER TABLE profile_samples DROP COLUMN container_id');
     const s = await EventStore.open(file);
     try {
       const rows: Cell[][] = [[nowNs(), 1, '', '/x', 'x;y', 1, '']];

@@ -56,3 +56,13 @@ export function call<T>(client: AgentClient, method: string, request: object, ti
     });
   });
 }
+
+/** One unary call on a connection of its own to the agent at `socket`, closed after. */
+export async function callAgent<T>(socket: string, method: string, request: object): Promise<T> {
+  const client = connectAgent(socket);
+  try {
+    return await call<T>(client, method, request);
+  } finally {
+    client.close();
+  }
+}

@@ -34,6 +34,7 @@ function help(): string {
     '  agent      the long-running agent: sensors, policies, rules from one config; a local gRPC API',
     '  events     stream events from the running agent (observe\'s filters and outputs, --last, --since)',
     '  query      SQL over the agent\'s embedded store, and built-in queries (--list)',
+    '  servicemap who calls whom (HTTP, gRPC, Redis, PostgreSQL, MySQL, Kafka): rates, errors, p50/p99; JSON or DOT',
     '  doctor     the host\'s eBPF hardening: each setting, what it means, what is recommended',
     '  bpf        what is loaded on this host: ls every BPF program, map and link, who holds it, what it costs',
     '  trace      compile and run a BPF C script (bcc-style, CO-RE), printing its maps',

@@ -138,40 +138,41 @@ export function parseKafkaResponse(b: Buffer, req: Pick<KafkaRequest, 'apiKey' |
     if (errorCode === undefined || (errorCode === 0 && c !== 0)) errorCode = c;
   };
   if (v >= (FLEXIBLE[apiKey] ?? Infinity)) return { correlationId };
+  /** Each topic's name, then each partition's index and error code, `fixed` bytes, and the rest by `after`. */
+  const partitions = (fixed: number, after: () => void): void => {
+    for (let t = r.count(); t > 0; t--) {
+      r.string();
+      for (let p = r.count(); p > 0; p--) {
+        r.int32();
+        seen(r.int16());
+        r.skip(fixed);
+        after();
+      }
+    }
+  };
   walk(() => {
     if (apiKey === PRODUCE) {
-      for (let t = r.count(); t > 0; t--) {
-        r.string();
-        for (let p = r.count(); p > 0; p--) {
+      // base offset, log append time, log start offset; v8: record errors and the error message.
+      partitions(8 + (v >= 2 ? 8 : 0) + (v >= 5 ? 8 : 0), () => {
+        if (v < 8) return;
+        for (let e = r.count(); e > 0; e--) {
           r.int32();
-          seen(r.int16());
-          r.skip(8 + (v >= 2 ? 8 : 0) + (v >= 5 ? 8 : 0)); // base offset, log append time, log start offset
-          if (v >= 8) {
-            for (let e = r.count(); e > 0; e--) {
-              r.int32();
-              r.string();
-            }
-            r.string();
-          }
+          r.string();
         }
-      }
+        r.string();
+      });
     } else if (apiKey === FETCH) {
       if (v >= 1) r.int32(); // throttle_time_ms
       if (v >= 7) {
         seen(r.int16());
         r.int32(); // session_id
       }
-      for (let t = r.count(); t > 0; t--) {
-        r.string();
-        for (let p = r.count(); p > 0; p--) {
-          r.int32();
-          seen(r.int16());
-          r.skip(8 + (v >= 4 ? 8 : 0) + (v >= 5 ? 8 : 0)); // high watermark, last stable offset, log start offset
-          if (v >= 4) r.skip(r.count() * 16); // aborted transactions
-          if (v >= 11) r.int32(); // preferred read replica
-          r.bytes();
-        }
-      }
+      // high watermark, last stable offset, log start offset; aborted transactions, preferred read replica, records.
+      partitions(8 + (v >= 4 ? 8 : 0) + (v >= 5 ? 8 : 0), () => {
+        if (v >= 4) r.skip(r.count() * 16);
+        if (v >= 11) r.int32();
+        r.bytes();
+      });
     }
   });
   return { correlationId, ...(errorCode !== undefined ? { errorCode } : {}) };

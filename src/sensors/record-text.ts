@@ -99,13 +99,19 @@ export interface TaskOffsets {
   cgroup_id: number;
 }
 
+/** The task that made the call, as the kernel saw it (the process cache adds the rest by pid + startBootNs). */
 export interface RecordTask {
+  /** Thread group id. */
   pid: number;
   tid: number;
+  /** Real uid/gid of the caller. */
   uid: number;
   gid: number;
+  /** The kernel's short name (up to 15 bytes). */
   comm: string;
+  /** The process's start (its group leader's fork), CLOCK_BOOTTIME ns: with pid, which process this is. */
   startBootNs: bigint;
+  /** cgroup v2 id. */
   cgroupId: bigint;
 }
 

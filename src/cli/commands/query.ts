@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { parseFlags, positive } from '../flags.js';
-import { AgentCallError, call, connectAgent, socketPath } from '../../agent/client.js';
+import { AgentCallError, callAgent, socketPath } from '../../agent/client.js';
 import { NAMED_QUERIES, ParamError, describeNamedQueries, namedQuery, namedSql } from '../../store/named.js';
 import { DEFAULT_QUERY_OPTIONS, QueryError, queryStoreFile, type QueryResult } from '../../store/store.js';
 
@@ -144,16 +144,13 @@ async function writeParquet(r: QueryResult, file: string): Promise<void> {
 }
 
 async function viaAgent(a: QueryArgs): Promise<QueryResult> {
-  const client = connectAgent(a.socket);
   try {
-    const r = await call<{ columns: string[]; types: string[]; rows: string[]; truncated: boolean }>(client, 'Query', { sql: a.sql, maxRows: a.maxRows });
+    const r = await callAgent<{ columns: string[]; types: string[]; rows: string[]; truncated: boolean }>(a.socket, 'Query', { sql: a.sql, maxRows: a.maxRows });
     return { columns: r.columns, types: r.types, rows: r.rows.map((row) => JSON.parse(row) as unknown[]), truncated: r.truncated };
   } catch (e) {
     // The agent refused the SQL itself: the user's mistake, as on a store file.
     if (e instanceof AgentCallError && e.code === grpc.status.INVALID_ARGUMENT) throw new UsageError(e.message);
     throw e;
-  } finally {
-    client.close();
   }
 }
 

@@ -15,7 +15,7 @@ const FORMATS = ['json', 'dot'] as const;
 
 const usage = `usage: vigil servicemap [--format json|dot] [--duration S] [--protocols LIST] | --socket PATH
 
-Who calls whom over HTTP/1.x, Redis, PostgreSQL and MySQL (docs/l7.md,
+Who calls whom over HTTP, gRPC, Redis, PostgreSQL, MySQL and Kafka (docs/l7.md,
 "Service map"): an edge per caller and callee with requests/s, errors and
 p50/p99 latency (kernel times, within 12.5%). A node is a process (its name)
 where that side of the connection is on this host, else its address (the
@@ -57,35 +57,26 @@ export function parseServiceMapArgs(argv: string[]): ServiceMapArgs {
   };
 }
 
+async function fromAgent(o: ServiceMapArgs): Promise<number> {
+  const { callAgent, socketPath } = await import('../../agent/client.js');
+  const r = await callAgent<{ seconds: number; edges: (Omit<ServiceEdge, 'requests' | 'errors' | 'p50Ns' | 'p99Ns'> &
+    Record<'requests' | 'errors' | 'p50Ns' | 'p99Ns', string | number>)[] }>(socketPath(o.socket), 'GetServiceMap', {});
+  // uint64 fields come as strings.
+  const edges = r.edges.map((e) => ({ ...e, requests: Number(e.requests), errors: Number(e.errors), p50Ns: Number(e.p50Ns),
+    p99Ns: Number(e.p99Ns) }));
+  print(o.format, edges, r.seconds);
+  return 0;
+}
+
 function print(format: ServiceMapArgs['format'], edges: readonly ServiceEdge[], seconds: number): void {
   process.stdout.write(format === 'dot' ? serviceMapDot(edges, seconds) : `${JSON.stringify(serviceMapJson(edges, seconds))}\n`);
 }
 
-async function fromAgent(o: ServiceMapArgs): Promise<number> {
-  const { call, connectAgent, socketPath } = await import('../../agent/client.js');
-  const client = connectAgent(socketPath(o.socket));
-  try {
-    const r = await call<{ seconds: number; edges: (Omit<ServiceEdge, 'requests' | 'errors' | 'p50Ns' | 'p99Ns'> &
-      Record<'requests' | 'errors' | 'p50Ns' | 'p99Ns', string | number>)[] }>(client, 'GetServiceMap', {});
-    // uint64 fields come as strings.
-    const edges = r.edges.map((e) => ({ ...e, requests: Number(e.requests), errors: Number(e.errors), p50Ns: Number(e.p50Ns),
-      p99Ns: Number(e.p99Ns) }));
-    print(o.format, edges, r.seconds);
-  } finally {
-    client.close();
-  }
-  return 0;
-}
-
 export const command: Command = {
   name: 'servicemap',
-  summary: 'who calls whom (HTTP, Redis, PostgreSQL, MySQL): requests/s, errors, p50/p99, as JSON or Graphviz DOT',
+  summary: 'who calls whom (HTTP, gRPC, Redis, PostgreSQL, MySQL, Kafka): requests/s, errors, p50/p99, as JSON or Graphviz DOT',
   usage,
   async run(argv) {
-    if (argv.includes('-h') || argv.includes('--help')) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
     const o = parseServiceMapArgs(argv);
     if (o.socket !== undefined) return fromAgent(o);
     const tracefs = ensureTracefs();
