@@ -135,8 +135,10 @@ describe('the web console', { timeout: 180_000 }, () => {
       await page.waitForFunction(`${rowsOf('service_stats')}.some((t) => t.includes(${JSON.stringify(service)}) && t.includes('/users/{id}'))`, { timeout: 15_000 });
       await page.waitForSelector(`div.charts[data-service="${service}"]`, { timeout: 15_000 });
       await page.screenshot({ path: path.join(shots, 'console-services.png'), fullPage: true });
+      // The agent's L7 service map (src/l7/servicemap.ts): processes as nodes, curl's 4 requests to python3 as an edge.
       await page.click('#tab-network');
-      await page.waitForSelector(`svg#service-map g.node[data-name="${service}"]`, { timeout: 15_000 });
+      const edge = 'svg#service-map g.edge[data-from="curl"][data-to="python3"]';
+      await page.waitForFunction(`[...document.querySelectorAll('${edge}')].some((e) => /^4 req\\b/.test(e.textContent))`, { timeout: 15_000 });
       await page.screenshot({ path: path.join(shots, 'console-network-l7.png') });
     } finally {
       await page.close();

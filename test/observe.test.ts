@@ -33,7 +33,7 @@ describe('vigil observe flags (no kernel)', () => {
       '--ancestors']);
     assert.deepEqual(p.filter, {
       pids: [1, 20], followChildren: true, uids: [0, 1000], comms: ['bash', 'sh'], binaryPrefixes: ['/usr/bin/', '/tmp/'],
-      pathPrefixes: ['/etc/'], excludeSelf: true,
+      pathPrefixes: ['/etc/'], excludeSelf: true, countDropped: false,
     });
     assert.deepEqual([p.sensors, p.format, p.count, p.duration, p.ancestors, p.container],
       [['exec', 'fork', 'file'], 'table', 5, 1.5, true, 'host']);
