@@ -1,6 +1,5 @@
 // The file sensor's event (src/sensors/file.ts), one per completed file
 // syscall. Joined into the SensorEvent union in src/sensors/events.ts.
-import type { RecordTask } from './record-text.js';
 
 /** What the syscall does (see bpf/include/vigil/file.h, enum vigil_file_op). */
 export type FileOp = 'open' | 'unlink' | 'rmdir' | 'mkdir' | 'rename' | 'link' | 'symlink' | 'chmod' | 'chown' | 'truncate';
@@ -19,8 +18,21 @@ export type FileSyscall =
   | 'chown' | 'fchownat' | 'lchown'
   | 'truncate';
 
-/** The task that made the call, as the kernel saw it. */
-export type FileTask = RecordTask;
+/** The task that made the call, as the kernel saw it (the process cache adds the rest by pid + startBootNs). */
+export interface FileTask {
+  /** Thread group id. */
+  pid: number;
+  tid: number;
+  /** Real uid/gid of the caller. */
+  uid: number;
+  gid: number;
+  /** The kernel's short name (up to 15 bytes). */
+  comm: string;
+  /** The process's start (its group leader's fork), CLOCK_BOOTTIME ns: with pid, which process this is. */
+  startBootNs: bigint;
+  /** cgroup v2 id. */
+  cgroupId: bigint;
+}
 
 /** What the kernel could not deliver whole, and where the path came from. */
 export interface FileEventFlags {

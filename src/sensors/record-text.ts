@@ -1,5 +1,6 @@
 // Reading the records of the file and sysevents sensors in place: text from
 // the reader's batch memory, the header check, and the task fields both carry.
+import type { FileTask } from './file-events.js';
 
 /**
  * Bytes as UTF-8 text through a Buffer over the reader's batch memory (made
@@ -99,21 +100,8 @@ export interface TaskOffsets {
   cgroup_id: number;
 }
 
-/** The task that made the call, as the kernel saw it (the process cache adds the rest by pid + startBootNs). */
-export interface RecordTask {
-  /** Thread group id. */
-  pid: number;
-  tid: number;
-  /** Real uid/gid of the caller. */
-  uid: number;
-  gid: number;
-  /** The kernel's short name (up to 15 bytes). */
-  comm: string;
-  /** The process's start (its group leader's fork), CLOCK_BOOTTIME ns: with pid, which process this is. */
-  startBootNs: bigint;
-  /** cgroup v2 id. */
-  cgroupId: bigint;
-}
+/** The task fields the file and sysevents records carry (the file event's FileTask). */
+export type RecordTask = FileTask;
 
 const startMemo = new U64Memo();
 const cgroupMemo = new U64Memo();
