@@ -105,7 +105,10 @@ describe('CRI metadata from containerd', () => {
       assert.equal(inPod.status, 0, inPod.stderr);
       const r = await out;
       assert.equal(r.status, 0, r.stderr);
-      const p = JSON.parse(r.stdout.trim()).process_exec.process;
+      const ev = JSON.parse(r.stdout.trim()) as { process_exec?: { process: Record<string, any> } };
+      // Seen once in CI: a first line that was not an exec; say what it was.
+      assert.ok(ev.process_exec, `not an exec: ${r.stdout}${r.stderr}`);
+      const p = ev.process_exec.process;
       assert.equal(p.arguments, 'vigil-marker-in-pod', 'the host\'s exec came first and was not passed');
       assert.equal(p.pod.name, 'web-0');
       assert.equal(p.pod.namespace, 'vigil-test');
