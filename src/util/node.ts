@@ -48,6 +48,8 @@ export function parseNodeLabels(text: string, source = 'VIGIL_NODE_LABELS'): Rec
 }
 
 let configured: NodeCluster | undefined;
+type Extras = { readonly cluster_name?: string; readonly node_labels?: Readonly<Record<string, string>> };
+let extras: Extras | undefined;
 let extrasJson: string | undefined;
 let endJson: string | undefined;
 
@@ -57,6 +59,7 @@ let endJson: string | undefined;
  */
 export function setNodeCluster(cluster: NodeCluster | undefined): void {
   configured = cluster && { name: cluster.name, labels: { ...cluster.labels } };
+  extras = undefined;
   extrasJson = undefined;
   endJson = undefined;
 }
@@ -68,13 +71,17 @@ export function nodeCluster(): NodeCluster {
   };
 }
 
-/** The envelope's fields after `time` (GetEventsResponse's cluster_name = 1003, node_labels = 1004), set ones only. */
-export function envelopeExtras(): { cluster_name?: string; node_labels?: Record<string, string> } {
+/**
+ * The envelope's fields after `time` (GetEventsResponse's cluster_name = 1003, node_labels = 1004), set ones
+ * only: one frozen object until the cluster changes (spread into each envelope, not made per event).
+ */
+export function envelopeExtras(): Extras {
+  if (extras) return extras;
   const c = nodeCluster();
-  const out: { cluster_name?: string; node_labels?: Record<string, string> } = {};
+  const out: { cluster_name?: string; node_labels?: Readonly<Record<string, string>> } = {};
   if (c.name) out.cluster_name = c.name;
-  if (Object.keys(c.labels).length) out.node_labels = { ...c.labels };
-  return out;
+  if (Object.keys(c.labels).length) out.node_labels = Object.freeze({ ...c.labels });
+  return extras = Object.freeze(out);
 }
 
 /** envelopeExtras() as JSON members to splice after `"time":..`: `,"cluster_name":..,"node_labels":{..}`, or ''. */
