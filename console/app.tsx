@@ -32,7 +32,7 @@ const VIEWS: View[] = [
     ],
   },
   {
-    id: 'services', title: 'Services', top: () => <section><h2>Per service, last hour</h2><ServiceCharts since="1 HOUR" /></section>,
+    id: 'services', title: 'Services', top: () => <section><h2>Per service, last hour</h2><ServiceCharts since="1 HOUR" seconds={3600} /></section>,
     queries: [
       { named: 'service_stats', params: { since: '1h' }, caption: 'Requests per service and endpoint (L7 records)' },
       { named: 'slow_requests', params: { since: '1h' }, caption: 'Slowest requests, last hour' },

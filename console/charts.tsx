@@ -22,20 +22,25 @@ SELECT service, epoch(time) AS t, sum(n) AS requests, sum(e) AS errors,
   pow(2, (min(bucket) FILTER (WHERE bucket IS NOT NULL AND below >= 0.99 * timed) + 0.5) / 8) / 1e6 AS p99_ms
 FROM c GROUP BY service, time ORDER BY service, time`;
 
-function Chart({ title, xs, series }: { title: string; xs: number[]; series: { label: string; color: string; values: (number | null)[] }[] }) {
+/** The time axis spans the whole window asked for, ending now: uPlot's own range around one or two minutes of data would span years. */
+function Chart({ title, xs, series, span }: {
+  title: string; xs: number[]; series: { label: string; color: string; values: (number | null)[] }[]; span: [number, number];
+}) {
   const el = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!el.current) return;
     const plot = new uPlot({
       title, width: 360, height: 170, series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, points: { show: xs.length < 3 } }))],
+      scales: { x: { time: true, range: () => span } },
       axes: [{}, { size: 50 }],
     }, [xs, ...series.map((s) => s.values)] as uPlot.AlignedData, el.current);
     return () => plot.destroy();
-  }, [JSON.stringify([xs, series])]);
+  }, [JSON.stringify([xs, series, span])]);
   return <div class="chart" ref={el} />;
 }
 
-export function ServiceCharts({ since }: { since: string }) {
+/** `since` is a SQL interval (`1 HOUR`); `seconds` the same span, for the charts' time axis. */
+export function ServiceCharts({ since, seconds }: { since: string; seconds: number }) {
   const [r, setR] = useState<{ result?: Result; error?: string }>({});
   useEffect(() => {
     let live = true;
@@ -53,6 +58,8 @@ export function ServiceCharts({ since }: { since: string }) {
     by.get(s)!.push(row);
   }
   if (!by.size) return <p class="empty">no L7 records yet</p>;
+  const now = Math.ceil(Date.now() / 60_000) * 60;
+  const span: [number, number] = [now - seconds, now];
   const busiest = [...by].sort((a, b) => b[1].reduce((x, y) => x + Number(y[2]), 0) - a[1].reduce((x, y) => x + Number(y[2]), 0)).slice(0, 8);
   return (
     <div>
@@ -62,8 +69,8 @@ export function ServiceCharts({ since }: { since: string }) {
         return (
           <div class="charts" data-service={service}>
             <h3>{service}</h3>
-            <Chart title="requests / min" xs={xs} series={[{ label: 'requests', color: '#2f6fd6', values: num(2) }, { label: 'errors', color: '#d33', values: num(3) }]} />
-            <Chart title="latency (ms)" xs={xs} series={[{ label: 'p50', color: '#2a9d60', values: num(4) }, { label: 'p99', color: '#e08a00', values: num(5) }]} />
+            <Chart title="requests / min" xs={xs} series={[{ label: 'requests', color: '#2f6fd6', values: num(2) }, { label: 'errors', color: '#d33', values: num(3) }]} span={span} />
+            <Chart title="latency (ms)" xs={xs} series={[{ label: 'p50', color: '#2a9d60', values: num(4) }, { label: 'p99', color: '#e08a00', values: num(5) }]} span={span} />
           </div>
         );
       })}
