@@ -165,10 +165,32 @@ describe('the web console', { timeout: 180_000 }, () => {
       await page.keyboard.press('Enter');
       // The processes are the frames under the root (d3 keeps each frame's node, with its depth, on its element).
       const processes = `[...document.querySelectorAll('#flamegraph g.frame')].filter((g) => g.__data__?.depth === 1).map((g) => g.getAttribute('name'))`;
-      await page.waitForFunction(`JSON.stringify(${processes}) === '["profiletarget"]'`, { timeout: 30_000 });
+      // On a timeout, the failure shows the frames the graph has (name@depth, left..right, samples) and its status line.
+      const shown = (what: string) => async (e: Error): Promise<never> => {
+        const boxes = await page.evaluate(`[...document.querySelectorAll('#flamegraph g.frame')].slice(0, 16).map((g) => {
+          const r = g.querySelector('rect').getBoundingClientRect();
+          return g.getAttribute('name') + '@' + g.__data__?.depth + ' ' + Math.round(r.left) + '..' + Math.round(r.right) + ' v' + g.__data__?.value;
+        }).join('; ') + ' | svg ' + document.querySelector('#flamegraph svg')?.getBoundingClientRect().width +
+          ' | ' + document.querySelector('#flame-status')?.textContent + ' | input ' + document.querySelector('#flame-process')?.value`);
+        throw new Error(`the flame graph, not ${what}: ${String(boxes)} (${e.message})`);
+      };
+      await page.waitForFunction(`JSON.stringify(${processes}) === '["profiletarget"]'`, { timeout: 30_000 }).catch(shown('the fixture alone'));
       await page.waitForSelector('#flamegraph g.frame[name="busy_a"]', { timeout: 15_000 });
       const frames = (await page.evaluate(`[...document.querySelectorAll('#flamegraph g.frame')].map((g) => g.getAttribute('name'))`)) as string[];
       assert.ok(frames.includes('busy_a') && frames.includes('cpu_loop'), `frames: ${frames.slice(0, 20).join(', ')}`);
+      // Laid out as a flame graph: the root spans the graph's width, and every frame lies within its parent's span
+      // (d3 sets the widths on its next frame: wait for them).
+      const layout = `(() => {
+        const gs = [...document.querySelectorAll('#flamegraph g.frame')];
+        const svg = document.querySelector('#flamegraph svg');
+        const box = (g) => { const r = g.querySelector('rect').getBoundingClientRect(); return [r.left, r.right]; };
+        const root = gs.find((g) => g.__data__?.depth === 0);
+        if (!root || Math.abs(box(root)[1] - box(root)[0] - svg.getBoundingClientRect().width) > 1) return false;
+        const at = new Map(gs.map((g) => [g.__data__, g]));
+        return gs.every((g) => { const p = at.get(g.__data__.parent); if (!p) return true;
+          const [a, b] = box(g), [pa, pb] = box(p); return a >= pa - 1 && b <= pb + 1; });
+      })()`;
+      await page.waitForFunction(layout, { timeout: 15_000 }).catch(shown('laid out'));
       await page.screenshot({ path: path.join(shots, 'console-flamegraph.png') });
       await page.$eval('#flame-process', (el) => { (el as unknown as { value: string }).value = ''; });
       await page.type('#flame-process', 'no-such-process-here');
