@@ -40,8 +40,7 @@ const VIEWS: View[] = [
     ],
   },
   {
-    id: 'profile', title: 'Profile', top: () => <FlameGraph />,
-    queries: [{ named: 'top_stacks', params: { since: '15m', limit: '20' }, caption: 'Most sampled stacks, last 15 minutes' }],
+    id: 'profile', title: 'Profile', top: () => <FlameGraph />, queries: [],
   },
 ];
 

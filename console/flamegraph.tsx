@@ -37,19 +37,22 @@ export function treeOf(r: Result): Node {
   return root;
 }
 
+/** The most sampled stacks listed under the graph (same filters). */
+const TOP = 20;
+
 const RANGES: [string, string][] = [['5m', 'last 5 minutes'], ['15m', 'last 15 minutes'], ['1h', 'last hour'], ['6h', 'last 6 hours'], ['24h', 'last 24 hours']];
 
 export function FlameGraph() {
   const [since, setSince] = useState('15m');
   const [proc, setProc] = useState('');
   const [container, setContainer] = useState('');
-  const [state, setState] = useState<{ tree?: Node; stacks?: number; error?: string }>({});
+  const [state, setState] = useState<{ tree?: Node; stacks?: number; top?: unknown[][]; columns?: string[]; error?: string }>({});
   const el = useRef<HTMLDivElement>(null);
   useEffect(() => {
     let live = true;
     const load = (): void => {
       ask({ named: 'top_stacks', params: { since, process: proc, container, limit: String(STACKS) } }).then(
-        (r) => live && setState({ tree: treeOf(r), stacks: r.rows.length }),
+        (r) => live && setState({ tree: treeOf(r), stacks: r.rows.length, top: r.rows.slice(0, TOP), columns: r.columns }),
         (e: Error) => live && setState({ error: e.message }),
       );
     };
@@ -84,6 +87,21 @@ export function FlameGraph() {
       {state.error && <p class="error">{state.error}</p>}
       {state.tree && !state.tree.value && <p class="empty">no samples (the agent's profile sensor: profile in sensors)</p>}
       <div id="flamegraph" ref={el} />
+      {state.top && state.top.length > 0 && <StackTable columns={state.columns!} rows={state.top} />}
     </section>
+  );
+}
+
+/** The most sampled stacks under the graph's filters: the counts first, the stack (long) last. */
+function StackTable({ columns, rows }: { columns: string[]; rows: unknown[][] }) {
+  const order = ['samples', 'percent', 'processes', 'exe', 'stack'].map((c) => columns.indexOf(c)).filter((i) => i >= 0);
+  return (
+    <div id="flame-stacks">
+      <h3>Most sampled stacks</h3>
+      <table>
+        <thead><tr>{order.map((i) => <th>{columns[i]}</th>)}</tr></thead>
+        <tbody>{rows.map((r) => <tr>{order.map((i) => <td>{String(r[i] ?? '')}</td>)}</tr>)}</tbody>
+      </table>
+    </div>
   );
 }
