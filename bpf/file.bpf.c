@@ -45,6 +45,8 @@
 #include <bpf/bpf_core_read.h>
 #include "vigil/maps.h"
 #include "vigil/ringbuf.h"
+/* Tracepoint programs: the uid filter reads current->cred (vigil/filter.h). */
+#define VIGIL_FILTER_UID_FROM_TASK
 #include "vigil/filter.h"
 #include "vigil/path.h"
 #include "vigil/file.h"

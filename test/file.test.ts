@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileSensor, availableFileSyscalls } from '../src/sensors/file.js';
@@ -220,6 +220,33 @@ describe('FileSensor (real kernel)', () => {
       assert.deepEqual(mine[0]?.flags.slice(0, 3), ['O_WRONLY', 'O_CREAT', 'O_TRUNC']);
       assert.equal(mine[0]?.mode, 0o600);
       assert.ok((mine[0]?.ret ?? -1) >= 0);
+    } finally {
+      w.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('uid filter: an open by another user passes, this process\'s are dropped', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    if (process.getuid?.() !== 0) return t.skip('needs root to run a child as another user');
+    const other = 54321;
+    const dir = tempDir('uid');
+    chmodSync(dir, 0o755);
+    const w = await watch({ uids: [other], countDropped: true });
+    try {
+      const file = path.join(dir, 'theirs.txt');
+      closeSync(openSync(file, 'w', 0o644));
+      // The child's real uid is `other` (what the filter compares), set before it execs.
+      const r = spawnSync('/bin/cat', [file], { uid: other, gid: other, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const counts = w.sensor.filterCounts();
+      const events = w.stop();
+      assert.ok(events.length > 0 && events.every((e) => e.task.uid === other),
+        `only the other user's events: ${[...new Set(events.map((e) => e.task.uid))].join(',')}`);
+      const theirs = events.filter((e) => e.op === 'open' && e.path === file && e.task.pid === r.pid);
+      assert.equal(theirs.length, 1, 'the child\'s open of the file');
+      assert.equal(events.filter((e) => e.task.pid === process.pid).length, 0, 'this process is dropped in the kernel');
+      assert.ok(counts.dropped >= 1n, `dropped ${counts.dropped}`);
     } finally {
       w.stop();
       rmSync(dir, { recursive: true, force: true });
