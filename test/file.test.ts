@@ -203,6 +203,37 @@ describe('FileSensor (real kernel)', () => {
     }
   });
 
+  test('path prefix filter: an opened file\'s first component decides by its length before its name', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const dir = tempDir('top');
+    const top = dir.split('/')[1] ?? '';
+    const file = path.join(dir, 'f.txt');
+    closeSync(openSync(file, 'w', 0o600));
+    const opens = async (prefixes: string[]): Promise<{ seen: number; dropped: bigint }> => {
+      const w = await watch({ pathPrefixes: prefixes, countDropped: true });
+      try {
+        closeSync(openSync(file, 'r'));
+        const counts = w.sensor.filterCounts();
+        return { seen: w.stop().filter((e) => e.op === 'open' && e.path === file).length, dropped: counts.dropped };
+      } finally {
+        w.stop();
+      }
+    };
+    try {
+      // No top of that length: dropped on the length alone.
+      const other = await opens(['/nonexistent/', `/${'x'.repeat(top.length + 1)}/`]);
+      assert.equal(other.seen, 0);
+      assert.ok(other.dropped >= 1n, `dropped ${other.dropped}`);
+      // The same length, another name: the name decides.
+      assert.equal((await opens([`/${'x'.repeat(top.length)}/`])).seen, 0);
+      // A prefix without a second '/' allows longer first components.
+      assert.equal((await opens([`/${top.slice(0, -1)}`, '/nonexistent/'])).seen, 1);
+      assert.equal((await opens([`${dir}/`, '/nonexistent/'])).seen, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('pid filter: this process passes, a child does not', async (t) => {
     if (suite.skip) return t.skip(suite.skip);
     const dir = tempDir('pid');
