@@ -459,8 +459,10 @@ __noinline int file_top_allows(long fd)
 		return 1;
 	root.dentry = fs->root.dentry;
 	root.mnt = fs->root.mnt;
-	vigil_path_measure(w->work, WORK_MASK, &fpath, &root, NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH,
-			   VIGIL_FILE_ERROR_PATH);
+	/* A file on the mount of the task's root (the common case): that
+	 * mount's root through BTF, a plain load, not a helper's read. */
+	vigil_path_measure_in(w->work, WORK_MASK, &fpath, fpath.mnt == root.mnt ? root.mnt->mnt_root : NULL, &root,
+			      NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
 	if (flags)
 		return 1;
 	/* The length alone, where no top of that length exists: no name read. */
