@@ -45,6 +45,8 @@
 #include <bpf/bpf_core_read.h>
 #include "vigil/maps.h"
 #include "vigil/ringbuf.h"
+/* Tracepoint programs: the uid filter reads current->cred (vigil/filter.h). */
+#define VIGIL_FILTER_UID_FROM_TASK
 #include "vigil/filter.h"
 #include "vigil/path.h"
 #include "vigil/file.h"
@@ -197,6 +199,17 @@ struct file_args {
  */
 VIGIL_LAZY_MAP(file_path_tops, BPF_MAP_TYPE_LPM_TRIE, VIGIL_FILTER_MAX_VALUES,
 	       struct vigil_path_key, __u8);
+
+/*
+ * The lengths of a first component that no entry of file_path_tops allows,
+ * one bit each: bit n % 8 of byte n / 8 for a component of n bytes, bit 0
+ * for the path "/" itself. Set at load from the same prefixes
+ * (src/sensors/file.ts): "/top/" allows a component of exactly top's
+ * length, "/top" any from top's length up, "/" every length. A walked file
+ * whose first component has a marked length is dropped without reading the
+ * name or looking up the trie. All 0 (the default): the trie decides.
+ */
+const volatile __u8 file_top_len_none[(VIGIL_NAME_MAX + 1) / 8] = {};
 
 /* Names that faulted at entry, by thread id (see FAULTED). */
 VIGIL_KEYED_MAP(retry, BPF_MAP_TYPE_HASH, 4096, __u32, struct file_names);
@@ -446,10 +459,21 @@ __noinline int file_top_allows(long fd)
 		return 1;
 	root.dentry = fs->root.dentry;
 	root.mnt = fs->root.mnt;
-	vigil_path_measure(w->work, WORK_MASK, &fpath, &root, NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH,
-			   VIGIL_FILE_ERROR_PATH);
+	/* A file on the mount of the task's root (the common case): that
+	 * mount's root through BTF, a plain load, not a helper's read. */
+	vigil_path_measure_in(w->work, WORK_MASK, &fpath, fpath.mnt == root.mnt ? root.mnt->mnt_root : NULL, &root,
+			      NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
 	if (flags)
 		return 1;
+	/* The length alone, where no top of that length exists: no name read. */
+	n = m.top_name && m.top_len ? m.top_len : 0;
+	if (n < 8 * sizeof(file_top_len_none)) {
+		/* Bounded where the verifier sees it (the compiler tests a copy). */
+		barrier_var(n);
+		n &= 8 * sizeof(file_top_len_none) - 1;
+		if ((file_top_len_none[n / 8] >> (n % 8)) & 1)
+			return 0;
+	}
 	/* "/top/" ("/" for the root), cut to the key: a cut name has no '/'
 	 * after it, so only prefixes of it match, as for the whole path. The
 	 * trie reads no byte past prefixlen: the rest of the key is not cleared. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import {
   decodeAtFlags, decodeFileFlags, decodeOpenFlags, decodeRenameFlags, decodeResolveFlags, formatMode, openFlagValues,
 } from '../src/sensors/flags.js';
-import { availableFileSyscalls, decodeFileRecord, FILE_SYSCALLS, pathPrefixTops } from '../src/sensors/file.js';
+import { availableFileSyscalls, decodeFileRecord, FILE_SYSCALLS, pathPrefixTops, pathTopLengthsNone } from '../src/sensors/file.js';
 import type { FileEvent } from '../src/sensors/file-events.js';
 import { compactFile, fileJson, formatRet } from '../src/output/file.js';
 import { BootClock } from '../src/util/clock.js';
@@ -203,6 +203,25 @@ describe('path prefix filter: the first components checked before the walk', () 
     assert.deepEqual(pathPrefixTops(['/etc/ssh/', '/etc/', '/usr/local/bin/', '/et', '/', '/nonexistent/']),
       ['/etc/', '/usr/', '/et', '/', '/nonexistent/']);
     assert.deepEqual(pathPrefixTops([]), []);
+  });
+
+  test('the lengths of a first component no top allows, one bit each', () => {
+    const ruledOut = (tops: string[]): number[] => {
+      const none = pathTopLengthsNone(tops);
+      assert.equal(none.length, 32);
+      return [...Array(256).keys()].filter((n) => ((none[n >> 3] ?? 0) >> (n & 7)) & 1);
+    };
+    const all = [...Array(256).keys()];
+    // "/nonexistent/": a component of 11 bytes only; not the path "/" (0).
+    assert.deepEqual(ruledOut(['/nonexistent/']), all.filter((n) => n !== 11));
+    // "/et": "et", "etc", "etcetera"...: 2 bytes and more.
+    assert.deepEqual(ruledOut(['/et', '/usr/']), [0, 1]);
+    // Bytes, not characters.
+    assert.deepEqual(ruledOut(['/é/']), all.filter((n) => n !== 2));
+    // "/" allows every path; no prefix rules nothing out.
+    assert.deepEqual(ruledOut(['/', '/etc/']), []);
+    assert.deepEqual(ruledOut([]), []);
+    assert.deepEqual(ruledOut([`/${'x'.repeat(254)}/`]), all.filter((n) => n !== 254));
   });
 });
 

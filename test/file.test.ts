@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileSensor, availableFileSyscalls } from '../src/sensors/file.js';
@@ -203,6 +203,37 @@ describe('FileSensor (real kernel)', () => {
     }
   });
 
+  test('path prefix filter: an opened file\'s first component decides by its length before its name', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const dir = tempDir('top');
+    const top = dir.split('/')[1] ?? '';
+    const file = path.join(dir, 'f.txt');
+    closeSync(openSync(file, 'w', 0o600));
+    const opens = async (prefixes: string[]): Promise<{ seen: number; dropped: bigint }> => {
+      const w = await watch({ pathPrefixes: prefixes, countDropped: true });
+      try {
+        closeSync(openSync(file, 'r'));
+        const counts = w.sensor.filterCounts();
+        return { seen: w.stop().filter((e) => e.op === 'open' && e.path === file).length, dropped: counts.dropped };
+      } finally {
+        w.stop();
+      }
+    };
+    try {
+      // No top of that length: dropped on the length alone.
+      const other = await opens(['/nonexistent/', `/${'x'.repeat(top.length + 1)}/`]);
+      assert.equal(other.seen, 0);
+      assert.ok(other.dropped >= 1n, `dropped ${other.dropped}`);
+      // The same length, another name: the name decides.
+      assert.equal((await opens([`/${'x'.repeat(top.length)}/`])).seen, 0);
+      // A prefix without a second '/' allows longer first components.
+      assert.equal((await opens([`/${top.slice(0, -1)}`, '/nonexistent/'])).seen, 1);
+      assert.equal((await opens([`${dir}/`, '/nonexistent/'])).seen, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('pid filter: this process passes, a child does not', async (t) => {
     if (suite.skip) return t.skip(suite.skip);
     const dir = tempDir('pid');
@@ -220,6 +251,33 @@ describe('FileSensor (real kernel)', () => {
       assert.deepEqual(mine[0]?.flags.slice(0, 3), ['O_WRONLY', 'O_CREAT', 'O_TRUNC']);
       assert.equal(mine[0]?.mode, 0o600);
       assert.ok((mine[0]?.ret ?? -1) >= 0);
+    } finally {
+      w.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('uid filter: an open by another user passes, this process\'s are dropped', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    if (process.getuid?.() !== 0) return t.skip('needs root to run a child as another user');
+    const other = 54321;
+    const dir = tempDir('uid');
+    chmodSync(dir, 0o755);
+    const w = await watch({ uids: [other], countDropped: true });
+    try {
+      const file = path.join(dir, 'theirs.txt');
+      closeSync(openSync(file, 'w', 0o644));
+      // The child's real uid is `other` (what the filter compares), set before it execs.
+      const r = spawnSync('/bin/cat', [file], { uid: other, gid: other, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const counts = w.sensor.filterCounts();
+      const events = w.stop();
+      assert.ok(events.length > 0 && events.every((e) => e.task.uid === other),
+        `only the other user's events: ${[...new Set(events.map((e) => e.task.uid))].join(',')}`);
+      const theirs = events.filter((e) => e.op === 'open' && e.path === file && e.task.pid === r.pid);
+      assert.equal(theirs.length, 1, 'the child\'s open of the file');
+      assert.equal(events.filter((e) => e.task.pid === process.pid).length, 0, 'this process is dropped in the kernel');
+      assert.ok(counts.dropped >= 1n, `dropped ${counts.dropped}`);
     } finally {
       w.stop();
       rmSync(dir, { recursive: true, force: true });

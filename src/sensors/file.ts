@@ -55,6 +55,34 @@ export function pathPrefixTops(prefixes: readonly string[]): string[] {
   }))];
 }
 
+/** Bytes of a first component the kernel compares (NAME_MAX), + 1 for the path "/" itself. */
+const TOP_LENGTHS = 256;
+
+/**
+ * file_top_len_none (bpf/file.bpf.c): the lengths of a first component that
+ * none of the tops allows, one bit each (bit n % 8 of byte n / 8; n = 0 is
+ * the path "/"). "/top/" allows exactly top's length in bytes, "/top" any
+ * from it up, "/" (or anything not of those forms) every length. The kernel
+ * drops a file whose first component has a marked length before it reads
+ * the name.
+ */
+export function pathTopLengthsNone(tops: readonly string[]): Uint8Array {
+  const allowed = new Uint8Array(TOP_LENGTHS);
+  // No prefixes: the filter is off and nothing is ruled out.
+  if (tops.length === 0) allowed.fill(1);
+  for (const t of tops) {
+    const b = Buffer.from(t, 'utf8');
+    if (b.length < 2 || b[0] !== 0x2f) allowed.fill(1);
+    else if (b[b.length - 1] === 0x2f) allowed[Math.min(b.length - 2, TOP_LENGTHS - 1)] = 1;
+    else allowed.fill(1, Math.min(b.length - 1, TOP_LENGTHS - 1));
+  }
+  const none = new Uint8Array(TOP_LENGTHS / 8);
+  allowed.forEach((a, n) => {
+    if (!a) none[n >> 3] = (none[n >> 3] ?? 0) | (1 << (n & 7));
+  });
+  return none;
+}
+
 function writePathTops(obj: BpfObject, prefixes: readonly string[]): void {
   const m = new TypedMap(obj.map('file_path_tops'), vigilPathKey, codec.u8);
   for (const t of pathPrefixTops(prefixes)) {
@@ -286,6 +314,7 @@ export class FileSensor extends Sensor {
       // Programs of syscalls this kernel lacks stay out of the kernel.
       filter: opts.filter, ring: opts, programs: [...(attached.some((s) => !isOpen(s)) ? ['file_exit'] : []),
         ...attached.map((s) => (isOpen(s) ? `exit_${s}` : `enter_${s}`))], maxEntries,
+      constants: { file_top_len_none: pathTopLengthsNone(pathPrefixTops(opts.filter?.options.pathPrefixes ?? [])) },
     });
     const sensor = new FileSensor(obj, attached, missing);
     return sensor.starting(() => {

@@ -113,6 +113,26 @@ VIGIL_INDEXED_MAP(vigil_self_children, BPF_MAP_TYPE_ARRAY, 1, __u32);
 
 VIGIL_INDEXED_MAP(vigil_filter_counts, BPF_MAP_TYPE_PERCPU_ARRAY, 2, __u64);
 
+/*
+ * The current task's real uid in the initial user namespace: what
+ * bpf_get_current_uid_gid() returns in its low half (a kuid is that value;
+ * from_kuid(&init_user_ns, ...) is the identity). A program whose type may
+ * call bpf_get_current_task_btf() defines VIGIL_FILTER_UID_FROM_TASK before
+ * this header and reads current->cred->uid with two plain loads, the task
+ * pointer being inlined by the JITs that do so (x86-64 on recent kernels):
+ * no helper call on the rejecting path of a --uid filter.
+ */
+static __always_inline __u32 vigil_current_uid(void)
+{
+#ifdef VIGIL_FILTER_UID_FROM_TASK
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return task->cred->uid.val;
+#else
+	return (__u32)bpf_get_current_uid_gid();
+#endif
+}
+
 /* Whether tgid is Vigil itself or a helper it started (vigil_filter_self). */
 static __always_inline bool vigil_filter_is_self(__u32 tgid)
 {
@@ -148,8 +168,7 @@ static __always_inline bool vigil_filter_task_pass_with(__u32 f)
 	/* The uid first: the cheapest test that rejects (one comparison for a
 	 * user or a few), before Vigil's own tgid is even read. */
 	if (f & VIGIL_FILTER_UID) {
-		__u32 uid = (__u32)bpf_get_current_uid_gid();
-
+		__u32 uid = vigil_current_uid();
 		__u32 n = vigil_filter_uid_count;
 
 		if (n) {

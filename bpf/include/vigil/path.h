@@ -266,7 +266,7 @@ static __always_inline __u32 vigil_path_run(__u8 *buf, __u64 mask, __u32 pos, __
 					    __u32 mode, const struct path *path,
 					    const struct path *root, __u32 *flags,
 					    __u32 trunc_flag, __u32 err_flag,
-					    struct __vigil_path_measured *top)
+					    struct __vigil_path_measured *top, struct dentry *mnt_root)
 {
 	struct __vigil_path_walk w = { .buf = buf, .mask = mask };
 	struct __vigil_path_state *st;
@@ -298,7 +298,8 @@ static __always_inline __u32 vigil_path_run(__u8 *buf, __u64 mask, __u32 pos, __
 		*flags |= err_flag;
 		return 0;
 	}
-	st->mnt_root = BPF_CORE_READ(path->mnt, mnt_root);
+	/* path->mnt's root: given (read by the caller through BTF), or one more read. */
+	st->mnt_root = mnt_root ?: BPF_CORE_READ(path->mnt, mnt_root);
 	bpf_loop(VIGIL_PATH_DEPTH, vigil_path_step, &w, 0);
 	if (!st->done && !(st->flags & (trunc_flag | err_flag)))
 		st->flags |= trunc_flag;
@@ -318,7 +319,7 @@ static __always_inline __u32 vigil_path_leaf_first(__u8 *buf, __u32 mask, __u32 
 						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
 {
 	return vigil_path_run(buf, mask, start, max, __VIGIL_PATH_LEAF_FIRST, path, root, flags, trunc_flag,
-			      err_flag, NULL);
+			      err_flag, NULL, NULL);
 }
 
 /*
@@ -332,7 +333,7 @@ static __always_inline __u32 vigil_path_root_first(__u8 *buf, __u32 mask, __u32 
 						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
 {
 	__u32 len = vigil_path_run(buf, mask, end, max, __VIGIL_PATH_ROOT_FIRST, path, root, flags,
-				   trunc_flag, err_flag, NULL);
+				   trunc_flag, err_flag, NULL, NULL);
 
 	if (!len && max) {
 		len = 1;
@@ -356,7 +357,17 @@ static __always_inline __u32 vigil_path_measure(__u8 *buf, __u32 mask, const str
 						__u32 trunc_flag, __u32 err_flag)
 {
 	return vigil_path_run(buf, mask, max, max, __VIGIL_PATH_MEASURE, path, root, flags, trunc_flag,
-			      err_flag, top);
+			      err_flag, top, NULL);
+}
+
+/* vigil_path_measure where the caller knows path->mnt's root (mnt_root). */
+static __always_inline __u32 vigil_path_measure_in(__u8 *buf, __u32 mask, const struct path *path,
+						   struct dentry *mnt_root, const struct path *root, __u32 max,
+						   struct __vigil_path_measured *top, __u32 *flags,
+						   __u32 trunc_flag, __u32 err_flag)
+{
+	return vigil_path_run(buf, mask, max, max, __VIGIL_PATH_MEASURE, path, root, flags, trunc_flag,
+			      err_flag, top, mnt_root);
 }
 
 /* --- lexical normalisation (vigil_path_normalize) ------------------------ */
