@@ -1,6 +1,6 @@
 #!/bin/bash
 # User-space CPU per exec event of `vigil observe --sensors exec --output json` into a file on
-# tmpfs, during an unpaced exec storm; two builds compared in paired runs (A, then B, N times).
+# tmpfs, during an unpaced exec storm; two builds compared in paired runs (A then B, then B then A, N pairs).
 #
 #   bench/exec-cost.sh [--pairs N] [--seconds S] [--warm S] [--profile DIR]
 #                      [--open RATE [--output FORMAT] [--fields MASK]] TREE_A TREE_B
@@ -102,7 +102,7 @@ one() { # tree index
   rm -f "$out"
 }
 
+# The order alternates (A then B, then B then A): what the host does meanwhile falls on both alike.
 for i in $(seq "$PAIRS"); do
-  one "$1" "$i"
-  one "$2" "$i"
+  if [ $((i % 2)) -eq 1 ]; then one "$1" "$i"; one "$2" "$i"; else one "$2" "$i"; one "$1" "$i"; fi
 done

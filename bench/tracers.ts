@@ -53,6 +53,13 @@ export function vigilFilesSlim(path: string): Tracer {
     (out, t) => countLines(out, `"path":${JSON.stringify(t.path)}`, (line) => line.includes(`"pid":${t.pid},`)));
 }
 
+/** Vigil streaming every open of the workload's file as compact lines ("📂 open <pid> <binary> <path> ..."). */
+export function vigilFilesCompact(path: string): Tracer {
+  return vigil('Vigil, compact',
+    ['observe', '--sensors', 'file', '--path-prefix', path, '--output', 'compact'], 'file',
+    (out, t) => countLines(out, ` ${t.path} `, (line) => line.includes(` ${t.pid} `)));
+}
+
 /** Vigil with every process sensor and the file sensor, filtered to a uid nobody runs as. */
 export function vigilIdleUid(): Tracer {
   return vigil(`Vigil, --uid ${NOBODY_UID}`,

@@ -855,7 +855,7 @@ export class TetragonFormatter {
         break;
       case 'file':
         label = c.cyan(FILE_LABELS[e.op] ?? `📁 ${e.op.padEnd(7)}`);
-        rest = `${compactHead(p)} ${escapeControls(fileDetail(e))}`;
+        rest = `${compactHead(p)} ${escapedFileDetail(e)}`;
         if (e.ret < 0) rest = c.red(rest);
         break;
       default:
@@ -1041,6 +1041,33 @@ const FILE_LABELS: Readonly<Record<string, string>> = Object.fromEntries(
   FILE_OPS.map((op) => [op, `${op === 'open' ? '📬' : '📁'} ${op.padEnd(7)}`]));
 
 /** "<path>[ -> <target>] <FLAGS|...>[ mode=0644] <fd | ERRNO>" */
+/** Names escaped (escapeControls), by the name: a storm's events share their path strings. */
+const escapedNames = new Map<string, string>();
+const ESCAPED_NAMES_MAX = 4096;
+
+function escapedName(name: string): string {
+  let v = escapedNames.get(name);
+  if (v === undefined) {
+    v = escapeControls(name);
+    if (escapedNames.size >= ESCAPED_NAMES_MAX) escapedNames.clear();
+    escapedNames.set(name, v);
+  }
+  return v;
+}
+
+/**
+ * escapeControls(fileDetail(e)), piece by piece: escaping is per character, and only the names can
+ * hold control characters (flag names, the mode and the result are Vigil's own ASCII).
+ */
+function escapedFileDetail(e: FileEvent): string {
+  const raw = rawShown(e.path, e.rawPath);
+  let s = raw === undefined ? escapedName(e.path) : `${escapedName(e.path)} (as ${escapeControls(raw)})`;
+  if (e.target !== null) s += ` -> ${escapeControls(e.target)}`;
+  if (e.flags.length) s += ` ${e.flags.length === 1 ? e.flags[0]! : e.flags.join('|')}`;
+  if (e.mode !== null) s += ` mode=0${e.mode.toString(8)}`;
+  return `${s} ${e.ret < 0 ? errnoName(-e.ret) : e.ret}`;
+}
+
 function fileDetail(e: FileEvent): string {
   const raw = rawShown(e.path, e.rawPath);
   let s = raw === undefined ? e.path : `${e.path} (as ${raw})`;

@@ -22,6 +22,11 @@
 // always appended, and a release is a k-way merge of the lanes' heads (k
 // compares per event for k rings, instead of a heap's 2·log2(held); no
 // object per held event).
+//
+// A lane can also live outside the merge (addLane): a ring's raw records
+// held as bytes and decoded only when released (src/pipeline/record-lane.ts),
+// so that nothing of a held event is a JavaScript object the collector has
+// to copy while it waits out the window.
 
 export interface MergeOptions<E> {
   /** The event's kernel time (CLOCK_BOOTTIME ns). */
@@ -32,8 +37,19 @@ export interface MergeOptions<E> {
   maxHeld?: number;
 }
 
+/** A lane of held events sorted by (time, arrival), as the release reads it. */
+export interface MergeLane<E> {
+  /** Events held. */
+  readonly size: number;
+  /** The first held event's time and arrival number (size > 0). */
+  headTime(): bigint;
+  headSeq(): number;
+  /** Takes the first held event. */
+  shift(): E;
+}
+
 /** One ring's held events, sorted by (time, arrival); [head, length) is held. */
-class Lane<E> {
+class Lane<E> implements MergeLane<E> {
   times: bigint[] = [];
   seqs: number[] = [];
   events: E[] = [];
@@ -41,6 +57,14 @@ class Lane<E> {
 
   get size(): number {
     return this.times.length - this.head;
+  }
+
+  headTime(): bigint {
+    return this.times[this.head]!;
+  }
+
+  headSeq(): number {
+    return this.seqs[this.head]!;
   }
 
   insert(time: bigint, seq: number, e: E): void {
@@ -87,8 +111,8 @@ class Lane<E> {
 
 export class TimeOrderedMerge<E> {
   private readonly lanes = new Map<string, Lane<E>>();
-  /** The lanes as a list, for the release's scan. */
-  private readonly laneList: Lane<E>[] = [];
+  /** The lanes as a list, for the release's scan (with the lanes added from outside). */
+  private readonly laneList: MergeLane<E>[] = [];
   private seq = 0;
   private held = 0;
   /** Time of the last event released: an event stamped before it is late. */
@@ -127,18 +151,39 @@ export class TimeOrderedMerge<E> {
     return !late;
   }
 
+  /**
+   * A lane that holds its events itself (a ring's raw records): it calls
+   * admit() for each event it takes and gives them back through shift().
+   */
+  addLane(lane: MergeLane<E>): void {
+    this.laneList.push(lane);
+  }
+
+  /**
+   * Counts an event an added lane now holds (as push() counts its own);
+   * returns its arrival number, which the lane keeps with it for ties.
+   * A late one (stamped before what was already released) is counted as late.
+   */
+  admit(time: bigint): number {
+    if (time < this.releasedUpTo) this.late++;
+    this.held++;
+    return this.seq++;
+  }
+
   /** The lane whose head goes out next (earliest time, then earliest arrival), or undefined when none holds any. */
-  private next(): Lane<E> | undefined {
-    let best: Lane<E> | undefined;
+  private next(): MergeLane<E> | undefined {
+    let best: MergeLane<E> | undefined;
     let bestTime = 0n;
     let bestSeq = 0;
-    for (const l of this.laneList) {
-      if (l.head === l.times.length) continue;
-      const t = l.times[l.head]!;
-      if (!best || t < bestTime || (t === bestTime && l.seqs[l.head]! < bestSeq)) {
+    const lanes = this.laneList;
+    for (let i = 0; i < lanes.length; i++) {
+      const l = lanes[i]!;
+      if (l.size === 0) continue;
+      const t = l.headTime();
+      if (!best || t < bestTime || (t === bestTime && l.headSeq() < bestSeq)) {
         best = l;
         bestTime = t;
-        bestSeq = l.seqs[l.head]!;
+        bestSeq = l.headSeq();
       }
     }
     return best;
@@ -153,7 +198,7 @@ export class TimeOrderedMerge<E> {
     while (this.held) {
       if (stop?.()) return n;
       const lane = this.next()!;
-      const time = lane.times[lane.head]!;
+      const time = lane.headTime();
       if (time > watermark) {
         if (this.held <= this.maxHeld) break;
         this.early++;
@@ -173,7 +218,7 @@ export class TimeOrderedMerge<E> {
     let n = 0;
     while (this.held) {
       const lane = this.next()!;
-      const time = lane.times[lane.head]!;
+      const time = lane.headTime();
       const e = lane.shift();
       this.held--;
       if (time > this.releasedUpTo) this.releasedUpTo = time;

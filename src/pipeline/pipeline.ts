@@ -14,6 +14,7 @@
 // by the sinks' capacities, the merge's maxHeld and one bounded drain per ring. Losses go in-band (each
 // sink's lost record) and to stderr, at most once per reportIntervalMs.
 import { TimeOrderedMerge } from './merge.js';
+import { RecordLane, type RecordDecoder } from './record-lane.js';
 import { LossCounter, LOSS_REASON_TEXT, describeLosses, type Loss, type LossReason } from './loss.js';
 
 /**
@@ -182,6 +183,28 @@ export class EventPipeline<E, S extends E = E> {
       return;
     }
     this.merge.push(e);
+  }
+
+  /**
+   * A ring's raw records, held as bytes until released (src/pipeline/record-lane.ts) instead of
+   * pushed as decoded events: the returned handler takes each record as the reader gives it.
+   * `timeOf` reads a record's kernel time and throws on a record that would not decode (checked
+   * here, so that the decode at release cannot fail); `decode` makes the event at release.
+   */
+  holdRecords(sensor: string, timeOf: (view: DataView, offset: number, size: number) => bigint,
+    decode: RecordDecoder<E>): (view: DataView, offset: number, size: number) => void {
+    const lane = new RecordLane<E>(decode);
+    this.merge.addLane(lane);
+    let upTo = -1n;
+    return (view, offset, size) => {
+      const t = timeOf(view, offset, size);
+      if (t > upTo) {
+        upTo = t;
+        this.readUpTo.set(sensor, t);
+      }
+      if (this.closed || this.opts.reorder === false) this.emit(decode(view, offset, size));
+      else lane.hold(view, offset, size, t, this.merge.admit(t));
+    };
   }
 
   /** The kernel dropped `count` events of `sensor` (a sensor's onLost): every sink owes a lost record. */

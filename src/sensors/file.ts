@@ -146,6 +146,13 @@ export interface FileSensorOptions extends RingSensorOptions<FileEvent> {
   syscalls?: readonly FileSyscall[];
   /** Syscalls in flight at once (entered, not yet returned) the kernel can hold. Default 4096. */
   stashEntries?: number;
+  /**
+   * Each record as the ring gives it, instead of onEvent: the consumer holds
+   * the bytes and decodes them later with sensor.decode() (a pipeline's
+   * holdRecords). It throws on a record that would not decode (fileRecordTime
+   * checks that): counted as malformed.
+   */
+  onRecord?: (view: DataView, offset: number, size: number) => void;
 }
 
 /** A path the kernel kept only the leaf side of is shown as ".../leaf" (never as a shorter path that exists). */
@@ -207,16 +214,9 @@ function eventFlagsOf(status: number): Readonly<FileEventFlags> {
 
 const rawFlagsMemo = new U64Memo();
 
-/**
- * Decodes one file record (header + path + target). Pure: no kernel, no
- * clock beyond the one given. Fields are read at the generated codec's
- * offsets, only those the event carries (the full codec decode costs a
- * BigInt per 64-bit field).
- */
-export function decodeFileRecord(view: DataView, offset: number, size: number, clock: BootClock,
-  arch: FlagArch = HOST_ARCH): FileEvent {
-  checkHeader(view, offset, size, vigilFileEvent, VIGIL_FILE_EVENT, 'file record');
-  const o = offset;
+/** The lengths of a record's names, checked against its size; the syscall and op known. Throws otherwise. */
+function checkFileRecord(view: DataView, o: number, size: number): void {
+  checkHeader(view, o, size, vigilFileEvent, VIGIL_FILE_EVENT, 'file record');
   const pathLen = view.getUint16(o + O.path_len, true);
   const targetLen = view.getUint16(o + O.target_len, true);
   const rawLen = view.getUint16(o + O.raw_len, true);
@@ -226,15 +226,54 @@ export function decodeFileRecord(view: DataView, offset: number, size: number, c
   }
   const syscallId = view.getUint16(o + O.syscall, true);
   const opId = view.getUint16(o + O.op, true);
-  const sc = SYSCALL_BY_ID.get(syscallId);
-  const op = OPS[opId];
-  if (!sc || !op) throw new RangeError(`file record with unknown syscall ${syscallId} or op ${opId}`);
+  if (!SYSCALL_BY_ID.has(syscallId) || OPS[opId] === undefined) {
+    throw new RangeError(`file record with unknown syscall ${syscallId} or op ${opId}`);
+  }
+}
+
+/** Whether the `len` bytes at a and the `other` bytes at b are the same. */
+function sameBytes(view: DataView, a: number, b: number, len: number, other: number): boolean {
+  if (len !== other) return false;
+  let i = 0;
+  for (; i + 4 <= len; i += 4) if (view.getUint32(a + i, true) !== view.getUint32(b + i, true)) return false;
+  for (; i < len; i++) if (view.getUint8(a + i) !== view.getUint8(b + i)) return false;
+  return true;
+}
+
+/**
+ * A file record's kernel time (CLOCK_BOOTTIME ns), after the checks
+ * decodeFileRecord makes: a record this returns for decodes without error.
+ */
+export function fileRecordTime(view: DataView, offset: number, size: number): bigint {
+  checkFileRecord(view, offset, size);
+  return view.getBigUint64(offset + O.ktime, true);
+}
+
+/**
+ * Decodes one file record (header + path + target). Pure: no kernel, no
+ * clock beyond the one given. Fields are read at the generated codec's
+ * offsets, only those the event carries (the full codec decode costs a
+ * BigInt per 64-bit field).
+ */
+export function decodeFileRecord(view: DataView, offset: number, size: number, clock: BootClock,
+  arch: FlagArch = HOST_ARCH): FileEvent {
+  const o = offset;
+  checkFileRecord(view, o, size);
+  const pathLen = view.getUint16(o + O.path_len, true);
+  const targetLen = view.getUint16(o + O.target_len, true);
+  const rawLen = view.getUint16(o + O.raw_len, true);
+  const rawTargetLen = view.getUint16(o + O.raw_target_len, true);
+  const syscallId = view.getUint16(o + O.syscall, true);
+  const sc = SYSCALL_BY_ID.get(syscallId)!;
+  const op = OPS[view.getUint16(o + O.op, true)]!;
   const s = view.getUint32(o + O.status, true);
   const eventFlags = eventFlagsOf(s);
   const blob = o + vigilFileEvent.size;
   const twoNames = op === 'rename' || op === 'link' || op === 'symlink';
   const path = sharedText(view, blob, pathLen);
-  const rawPath = sharedText(view, blob + pathLen + targetLen, rawLen);
+  // An absolute name as given is mostly the path itself: the same string, not looked up again.
+  const rawPath = sameBytes(view, blob, blob + pathLen + targetLen, rawLen, pathLen) ? path
+    : sharedText(view, blob + pathLen + targetLen, rawLen);
   const target = twoNames ? sharedText(view, blob + pathLen, targetLen) : null;
   const hasOwner = (s & VIGIL_FILE_HAS_OWNER) !== 0;
   const ownerUid = hasOwner ? view.getUint32(o + O.owner_uid, true) : UNCHANGED;
@@ -282,10 +321,16 @@ export class FileSensor extends Sensor {
   /** Asked for (or all) but not on this kernel: no tracepoint. */
   readonly missing: readonly FileSyscall[];
 
-  private constructor(obj: BpfObject, attached: FileSyscall[], missing: FileSyscall[]) {
+  private constructor(obj: BpfObject, attached: FileSyscall[], missing: FileSyscall[], private readonly clock: BootClock,
+    private readonly arch: FlagArch) {
     super('file', obj);
     this.attached = attached;
     this.missing = missing;
+  }
+
+  /** A record given to onRecord, decoded (its bytes where the consumer keeps them). */
+  decode(view: DataView, offset: number, size: number): FileEvent {
+    return decodeFileRecord(view, offset, size, this.clock, this.arch);
   }
 
   static async start(opts: FileSensorOptions): Promise<FileSensor> {
@@ -316,15 +361,17 @@ export class FileSensor extends Sensor {
         ...attached.map((s) => (isOpen(s) ? `exit_${s}` : `enter_${s}`))], maxEntries,
       constants: { file_top_len_none: pathTopLengthsNone(pathPrefixTops(opts.filter?.options.pathPrefixes ?? [])) },
     });
-    const sensor = new FileSensor(obj, attached, missing);
+    const sensor = new FileSensor(obj, attached, missing, clock, arch);
     return sensor.starting(() => {
       writePathTops(obj, opts.filter?.options.pathPrefixes ?? []);
       // Reader first, then exits, then entries: no record is made before
       // someone reads, and no entry is stashed before its exit can send it.
       // Entries are detached first (stage 0), so every stashed call still gets its exit.
       // Opens have one program, at exit (it reads the arguments there).
-      sensor.openRing(opts, sensor.decoding((view, offset, size) => decodeFileRecord(view, offset, size, clock, arch),
-        (e) => opts.onEvent(e)));
+      const onRecord = opts.onRecord;
+      sensor.openRing(opts, onRecord
+        ? sensor.decoding((view, offset, size) => onRecord(view, offset, size), () => {})
+        : sensor.decoding((view, offset, size) => decodeFileRecord(view, offset, size, clock, arch), (e) => opts.onEvent(e)));
       for (const s of attached) {
         const exit = obj.program(isOpen(s) ? `exit_${s}` : 'file_exit');
         sensor.keep(exit.attachTracepoint('syscalls', `sys_exit_${s}`), 1);

@@ -10,7 +10,8 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { ensureTracefs, NotSupportedError } from '../../bpf/index.js';
 import { ProcessSensor, type ProcessEventKind } from '../../sensors/process.js';
-import { FileSensor } from '../../sensors/file.js';
+import { FileSensor, fileRecordTime } from '../../sensors/file.js';
+import type { FileEvent } from '../../sensors/file-events.js';
 import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { existsSync } from 'node:fs';
 import { ProcessCache } from '../../process/cache.js';
@@ -452,8 +453,11 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
   };
   try {
     if (o.sensors.includes('file')) {
+      // Held as the ring's bytes until released, decoded then (src/pipeline/record-lane.ts).
+      const decode = (view: DataView, offset: number, size: number): FileEvent => files!.decode(view, offset, size);
       files = await FileSensor.start({
         filter, ringBytes: 16 << 20, wakeupBytes: 256 << 10, ...pipeline.hooks('file'), boundedDrain: true,
+        onRecord: pipeline.holdRecords('file', fileRecordTime, decode),
       });
       pipeline.addSource(files.name, files);
     }
