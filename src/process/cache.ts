@@ -718,10 +718,20 @@ export class ProcessCache implements ProcessLookup, Disposable {
     };
   }
 
+  private lastCgroupPath: string | undefined;
+  private lastContainer: ContainerInfo | Host | undefined;
+
   /** Path and container of a cgroup from what the sensor sent: the path (or leaf name), else the id resolved in the tree. */
   private cgroupOf(id: bigint | undefined, given: string | undefined):
     { cgroupPath: string | undefined; container: ContainerInfo | Host | undefined } {
-    if (given !== undefined) return { cgroupPath: given, container: containerFromCgroupPath(given) };
+    if (given !== undefined) {
+      // Processes of one cgroup come one after another (the sensor gives the same string again).
+      if (given !== this.lastCgroupPath) {
+        this.lastCgroupPath = given;
+        this.lastContainer = containerFromCgroupPath(given);
+      }
+      return { cgroupPath: given, container: this.lastContainer };
+    }
     if (id === undefined || id === 0n) return { cgroupPath: undefined, container: undefined };
     const memo = this.containers.get(id);
     if (memo && memo.path !== undefined) return { cgroupPath: memo.path, container: memo.container };

@@ -34,7 +34,7 @@ import {
   type VigilTaskInfo,
 } from '../generated/process.js';
 import type {
-  ExecRecord, ExitRecord, ForkRecord, Namespaces, ProcessFlags, ProcessInfo, ProcessLookup,
+  Capabilities, ExecRecord, ExitRecord, ForkRecord, Namespaces, ProcessFlags, ProcessInfo, ProcessLookup,
 } from '../process/types.js';
 import type { ProcessEvent } from './events.js';
 import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
@@ -180,8 +180,35 @@ const lastCwd = new LastText();
 const lastCgroup = new LastText();
 const lastComm = new LastText();
 
+/**
+ * The capability sets and namespaces of the last exec record, and the words they were read from:
+ * the next record with the same words gets the same objects (no BigInts made; the process cache's
+ * interner then finds them at once).
+ */
+const lastSets = {
+  caps: new Uint32Array(6), capsValue: undefined as Capabilities | undefined,
+  ns: new Uint32Array(10), nsValue: undefined as Namespaces | undefined,
+};
+
+/** Whether the 32-bit words at `at` + each offset equal `last`'s (which then holds them). */
+function sameWords(view: DataView, at: number, offsets: readonly number[], last: Uint32Array): boolean {
+  let same = true;
+  for (let i = 0; i < offsets.length; i++) {
+    const w = view.getUint32(at + offsets[i]!, true);
+    if (w !== last[i]) {
+      same = false;
+      last[i] = w;
+    }
+  }
+  return same;
+}
+
 const EXEC = vigilExecEvent.offsets;
 const TASK = vigilTaskInfo.offsets;
+/** The capability masks' words (low and high of each), and the namespace inodes, in the task info. */
+const CAPS_WORDS = [TASK.cap_effective, TASK.cap_permitted, TASK.cap_inheritable].flatMap((o) => [o, o + 4]);
+const NS_WORDS = [TASK.ns_uts, TASK.ns_ipc, TASK.ns_mnt, TASK.ns_pid, TASK.ns_pid_for_children, TASK.ns_net, TASK.ns_time,
+  TASK.ns_time_for_children, TASK.ns_cgroup, TASK.ns_user];
 
 /** A NUL-terminated (or full) char array's text. */
 function cstringAt(view: DataView, offset: number, max: number): string {
@@ -231,6 +258,15 @@ export function decodeExecRecord(view: DataView, offset: number, size: number): 
   const u32 = (field: number): number => view.getUint32(t + field, true);
   const u64 = (field: number): bigint => view.getBigUint64(t + field, true);
   const nsMnt = u32(TASK.ns_mnt);
+  const capsSame = sameWords(view, t, CAPS_WORDS, lastSets.caps) && lastSets.capsValue !== undefined;
+  const caps = capsSame ? lastSets.capsValue!
+    : lastSets.capsValue = { effective: u64(TASK.cap_effective), permitted: u64(TASK.cap_permitted), inheritable: u64(TASK.cap_inheritable) };
+  const nsSame = nsMnt !== 0 && sameWords(view, t, NS_WORDS, lastSets.ns) && lastSets.nsValue !== undefined;
+  const ns: Namespaces | undefined = !nsMnt ? undefined : nsSame ? lastSets.nsValue : lastSets.nsValue = {
+    uts: u32(TASK.ns_uts), ipc: u32(TASK.ns_ipc), mnt: nsMnt, pid: u32(TASK.ns_pid),
+    pidForChildren: u32(TASK.ns_pid_for_children) || undefined, net: u32(TASK.ns_net), time: u32(TASK.ns_time) || undefined,
+    timeForChildren: u32(TASK.ns_time_for_children) || undefined, cgroup: u32(TASK.ns_cgroup), user: u32(TASK.ns_user),
+  };
   // One literal (no spread): a spread object took a slow path to define each later field and left
   // onExec's reads of it missing their inline caches.
   const record: ExecRecord = {
@@ -239,13 +275,8 @@ export function decodeExecRecord(view: DataView, offset: number, size: number): 
     comm: cstringAt(view, t + TASK.comm, VIGIL_COMM_LEN),
     suid: u32(TASK.suid), sgid: u32(TASK.sgid), fsuid: u32(TASK.fsuid), fsgid: u32(TASK.fsgid), securebits: u32(TASK.securebits),
     startBootNs: u64(TASK.start_boottime),
-    caps: { effective: u64(TASK.cap_effective), permitted: u64(TASK.cap_permitted), inheritable: u64(TASK.cap_inheritable) },
     // An exiting task has dropped its nsproxy: no namespaces then.
-    ns: nsMnt ? {
-      uts: u32(TASK.ns_uts), ipc: u32(TASK.ns_ipc), mnt: nsMnt, pid: u32(TASK.ns_pid),
-      pidForChildren: u32(TASK.ns_pid_for_children) || undefined, net: u32(TASK.ns_net), time: u32(TASK.ns_time) || undefined,
-      timeForChildren: u32(TASK.ns_time_for_children) || undefined, cgroup: u32(TASK.ns_cgroup), user: u32(TASK.ns_user),
-    } : undefined,
+    caps, ns,
     cgroupId: u64(TASK.cgroup_id),
     binary, args: splitNul(argsBytes), cwd,
     tty: ttyLen ? ttyDeviceName(utf8.decode(ttyBytes)) : undefined,
