@@ -94,15 +94,26 @@ export function joinLeafFirst(components: string[], truncated: boolean): string 
   return truncated ? `.../${path}` : `/${path}`;
 }
 
-export function decodeFlags(f: number): ProcessFlags {
-  return {
-    binaryTruncated: (f & VIGIL_EXEC_TRUNC_BINARY) !== 0,
-    argsTruncated: (f & VIGIL_EXEC_TRUNC_ARGS) !== 0,
-    cwdTruncated: (f & VIGIL_EXEC_TRUNC_CWD) !== 0,
-    binaryError: (f & VIGIL_EXEC_ERROR_BINARY) !== 0,
-    argsError: (f & VIGIL_EXEC_ERROR_ARGS) !== 0,
-    cwdError: (f & VIGIL_EXEC_ERROR_CWD) !== 0,
-  };
+const FLAG_BITS = VIGIL_EXEC_TRUNC_BINARY | VIGIL_EXEC_TRUNC_ARGS | VIGIL_EXEC_TRUNC_CWD | VIGIL_EXEC_ERROR_BINARY
+  | VIGIL_EXEC_ERROR_ARGS | VIGIL_EXEC_ERROR_CWD;
+/** The flag sets seen so far, frozen, by their bits: a record's flags are one of a handful of sets. */
+const flagSets = new Map<number, ProcessFlags>();
+
+export function decodeFlags(word: number): ProcessFlags {
+  const f = word & FLAG_BITS;
+  let set = flagSets.get(f);
+  if (set === undefined) {
+    set = Object.freeze({
+      binaryTruncated: (f & VIGIL_EXEC_TRUNC_BINARY) !== 0,
+      argsTruncated: (f & VIGIL_EXEC_TRUNC_ARGS) !== 0,
+      cwdTruncated: (f & VIGIL_EXEC_TRUNC_CWD) !== 0,
+      binaryError: (f & VIGIL_EXEC_ERROR_BINARY) !== 0,
+      argsError: (f & VIGIL_EXEC_ERROR_ARGS) !== 0,
+      cwdError: (f & VIGIL_EXEC_ERROR_CWD) !== 0,
+    });
+    flagSets.set(f, set);
+  }
+  return set;
 }
 
 function namespaces(t: VigilTaskInfo): Namespaces | undefined {
