@@ -243,6 +243,28 @@ describe('grace period and memory bound (fake clock)', () => {
     }
   });
 
+  test('a long churn: every exited image expires in the order it exited, none early, none left behind', () => {
+    const { cache, clock } = fakeCache({ graceMs: 100 });
+    const shell = cache.onExec(rec(50, 0, 1));
+    for (let i = 0; i < 20_000; i++) {
+      clock.t = i;
+      const pid = 1000 + i;
+      const start = 2n * S + BigInt(i) * 1_000_000n;
+      cache.onExec(rec(pid, 50, 2, { startBootNs: start, execBootNs: start + 1000n, parentStartBootNs: shell.startBootNs }));
+      cache.onExit({ pid, startBootNs: start, timeBootNs: start + 2000n });
+      // The images that exited within the grace period stay; the older ones are gone.
+      if (i % 997 === 0) {
+        assert.equal(cache.stats.retired, Math.min(i + 1, 100), `retired after ${i}`);
+        assert.equal(cache.stats.expired, Math.max(0, i + 1 - 100), `expired after ${i}`);
+      }
+    }
+    assert.equal(cache.getByExecId(shell.execId), shell);
+    clock.t = 20_200;
+    assert.equal(cache.sweep(), 100);
+    assert.equal(cache.size, 1, 'the shell alone');
+    assert.equal(cache.stats.retired, 0);
+  });
+
   test('lazy expiry on insert, without the timer', () => {
     const { cache, clock } = fakeCache({ graceMs: 100 });
     for (let i = 0; i < 1000; i++) {

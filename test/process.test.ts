@@ -24,7 +24,7 @@ import {
 import { BootClock, rfc3339Nano } from '../src/util/clock.js';
 import {
   vigilExecEvent, vigilExecFailedEvent, VIGIL_ARGS_MAX, VIGIL_PATH_DEPTH, VIGIL_PROCESS_EXEC,
-  VIGIL_PROCESS_EXEC_FAILED, VIGIL_EXEC_TRUNC_ARGS, VIGIL_EXEC_SNAPSHOT, VIGIL_EXEC_AT, type VigilTaskInfo,
+  VIGIL_PROCESS_EXEC_FAILED, VIGIL_EXEC_TRUNC_ARGS, VIGIL_EXEC_TRUNC_BINARY, VIGIL_EXEC_TRUNC_CWD, VIGIL_EXEC_SNAPSHOT, VIGIL_EXEC_AT, type VigilTaskInfo,
 } from '../src/generated/process.js';
 import { openFdCount, requireRoot, missingFeature, withDockerCgroup } from './helpers.js';
 import { shapedEvent } from './shaped.js';
@@ -128,6 +128,32 @@ describe('process records (no kernel)', () => {
     assert.equal(r.cgroupId, 77n);
     assert.equal(d.timeBootNs, 2_000n);
     assert.throws(() => decodeExecRecord(view, 0, size - 3), RangeError);
+  });
+
+  test('records one after another: what repeats is reused, what differs is decoded afresh', () => {
+    const parts = ['echo\0bin\0usr\0', 'echo\0', 'x\0tmp\0', 'a.scope\0'];
+    const decode = (p: string[], flags = 0, over: Partial<VigilTaskInfo> = {}) => {
+      const { view, size } = execRecord(p, flags, over);
+      return decodeExecRecord(view, 0, size).record;
+    };
+    const a = decode(parts);
+    const b = decode(parts, 0, { pid: 12 });
+    assert.equal(b.binary, a.binary);
+    assert.equal(b.caps, a.caps, 'the same capability words: the same object');
+    assert.equal(b.ns, a.ns, 'the same namespace words: the same object');
+    // The same bytes cut short: another text.
+    assert.equal(decode(parts, VIGIL_EXEC_TRUNC_BINARY | VIGIL_EXEC_TRUNC_CWD).binary, '.../usr/bin/echo');
+    assert.equal(decode(parts, VIGIL_EXEC_TRUNC_CWD).cwd, '.../tmp/x');
+    assert.equal(decode(parts).binary, '/usr/bin/echo');
+    // Each word that differs (a high half of a mask, one namespace) is seen.
+    const c = decode(parts, 0, { cap_permitted: 7n | (1n << 40n) });
+    assert.deepEqual(c.caps, { effective: 3n, permitted: 7n | (1n << 40n), inheritable: 0n });
+    assert.deepEqual(decode(parts, 0, { ns_net: 999 }).ns?.net, 999);
+    assert.deepEqual(decode(parts).ns?.net, 106);
+    assert.equal(decode(parts, 0, { ns_mnt: 0 }).ns, undefined, 'no namespaces (an exiting task)');
+    assert.deepEqual(decode(['sh\0bin\0', 'sh\0', 'y\0', 'b.scope\0']), { ...a, binary: '/bin/sh', args: ['sh'], cwd: '/y',
+      cgroupPath: '/b.scope' });
+    assert.deepEqual(decode(parts, 0, { comm: 'other' }).comm, 'other');
   });
 
   test('snapshot records back to back, and a torn stream is an error', () => {

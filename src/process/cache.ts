@@ -83,6 +83,61 @@ interface Node {
   retiredAt: number;
   /** The cache's move count when it last went to the back of byPid (touch). */
   movedAt: number;
+  /** Its place in the retirement queue (RetireQueue), 0 when not queued. */
+  ticket: number;
+}
+
+/**
+ * Retired images in the order they retired, the front expiring first. A Set used as this queue (add
+ * at the back, delete at the front) made every sweep walk past all the entries deleted at its front
+ * since V8 last rehashed the table: thousands per sweep in an exec storm, and a sweep runs at every
+ * exit. Here a deletion only clears the node's ticket; its stale slot is skipped once, at the front.
+ */
+class RetireQueue {
+  private nodes: (Node | undefined)[] = [];
+  private tickets: number[] = [];
+  private head = 0;
+  private issued = 0;
+  size = 0;
+
+  add(n: Node): void {
+    if (n.ticket !== 0) return;
+    n.ticket = ++this.issued;
+    this.nodes.push(n);
+    this.tickets.push(n.ticket);
+    this.size++;
+  }
+
+  delete(n: Node): void {
+    if (n.ticket === 0) return;
+    n.ticket = 0;
+    this.size--;
+  }
+
+  /** The image that retired first among those still queued. */
+  first(): Node | undefined {
+    const nodes = this.nodes;
+    while (this.head < nodes.length) {
+      const n = nodes[this.head];
+      if (n !== undefined && n.ticket === this.tickets[this.head]) return n;
+      nodes[this.head++] = undefined;
+    }
+    // Empty: start the arrays over.
+    if (this.head > 0) {
+      this.nodes = [];
+      this.tickets = [];
+      this.head = 0;
+    }
+    return undefined;
+  }
+
+  /** Drops the front's stale slots for good once they are most of the arrays. */
+  compact(): void {
+    if (this.head < 4096 || this.head * 2 < this.nodes.length) return;
+    this.nodes = this.nodes.slice(this.head);
+    this.tickets = this.tickets.slice(this.head);
+    this.head = 0;
+  }
 }
 
 /** task->exit_code as wait(2) reports it: exit status in bits 8-15, signal in 0-6, core dump in bit 7. */
@@ -134,7 +189,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
   private readonly byPid = new Map<number, Node>();
   private readonly byExecId = new Map<string, Node>();
   /** Retired images in the order they retired: the front expires first. */
-  private readonly queue = new Set<Node>();
+  private readonly queue = new RetireQueue();
   private readonly pinned = new Set<Node>();
   private readonly missing = new Map<number, number>();
   private readonly interner = new ProcessInterner();
@@ -181,28 +236,31 @@ export class ProcessCache implements ProcessLookup, Disposable {
     const source: ProcessSource = r.source ?? 'exec';
     const known = this.byExecId.get(id);
     const { cgroupPath, container } = this.cgroupOf(r.cgroupId, r.cgroupPath);
-    const fields = {
-      tid: r.tid ?? r.pid, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, suid: r.suid, sgid: r.sgid, fsuid: r.fsuid,
-      fsgid: r.fsgid, securebits: r.securebits, auid: r.auid, comm: r.comm,
-      binary: r.binary, args: r.args, cwd: r.cwd, tty: r.tty, caps: r.caps, ns: r.ns, cgroupId: r.cgroupId ?? 0n,
-      cgroupPath, container, flags: { ...NO_FLAGS, ...r.flags },
-    };
+    // share() makes the flags a complete, shared set.
+    const flags = (r.flags ?? NO_FLAGS) as ProcessFlags;
     if (known) {
       // The same image twice (the snapshot raced the sensor, or a fork image
       // the snapshot now describes): the fuller record wins.
-      if (known.info.source !== 'exec') this.share(Object.assign(known.info, fields, { source }));
+      if (known.info.source !== 'exec') {
+        this.share(Object.assign(known.info, {
+          tid: r.tid ?? r.pid, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, suid: r.suid, sgid: r.sgid, fsuid: r.fsuid,
+          fsgid: r.fsgid, securebits: r.securebits, auid: r.auid, comm: r.comm,
+          binary: r.binary, args: r.args, cwd: r.cwd, tty: r.tty, caps: r.caps, ns: r.ns, cgroupId: r.cgroupId ?? 0n,
+          cgroupPath, container, flags, source,
+        }));
+      }
       this.touch(known);
       return known.info;
     }
     // One literal with every field in the order onFork and readProc use: images share one object shape
     // (a spread here made each image a slower, larger object).
     const info: Info = {
-      execId: id, pid: r.pid, tid: fields.tid, ppid: r.ppid, parentExecId: undefined,
+      execId: id, pid: r.pid, tid: r.tid ?? r.pid, ppid: r.ppid, parentExecId: undefined,
       parentStartBootNs: r.parentStartBootNs, uid: r.uid, gid: r.gid, euid: r.euid, egid: r.egid, suid: r.suid, sgid: r.sgid,
       fsuid: r.fsuid, fsgid: r.fsgid, securebits: r.securebits, auid: r.auid,
       comm: r.comm, binary: r.binary, args: r.args, cwd: r.cwd, tty: r.tty, startBootNs: r.startBootNs,
-      startTimeNs: this.toEpochNs(r.startBootNs), execBootNs, caps: r.caps, ns: r.ns, cgroupId: fields.cgroupId,
-      cgroupPath, container, source, flags: fields.flags, exit: undefined, replaced: false,
+      startTimeNs: this.toEpochNs(r.startBootNs), execBootNs, caps: r.caps, ns: r.ns, cgroupId: r.cgroupId ?? 0n,
+      cgroupPath, container, source, flags, exit: undefined, replaced: false,
     };
     return this.insert(info);
   }
@@ -324,8 +382,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
   sweep(): number {
     const deadline = this.now() - this.graceMs;
     let dropped = 0;
-    for (const n of this.queue) {
-      if (n.retiredAt > deadline) break;
+    for (let n = this.queue.first(); n && n.retiredAt <= deadline; n = this.queue.first()) {
       this.queue.delete(n);
       if (n.refs > 0) {
         n.state = 'pinned';
@@ -336,6 +393,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
       this.counters.expired++;
       dropped++;
     }
+    this.queue.compact();
     return dropped;
   }
 
@@ -400,7 +458,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
 
   private insert(info: Info, parent?: Node): ProcessInfo {
     this.share(info);
-    const node: Node = { info, older: undefined, refs: 0, holdsParent: false, state: 'live', retiredAt: 0, movedAt: this.moves };
+    const node: Node = { info, older: undefined, refs: 0, holdsParent: false, state: 'live', retiredAt: 0, movedAt: this.moves, ticket: 0 };
     const p = parent ?? this.findParent(info.ppid, info.parentStartBootNs, info.startBootNs);
     if (p) this.link(node, p);
     this.byExecId.set(info.execId, node);
@@ -495,7 +553,7 @@ export class ProcessCache implements ProcessLookup, Disposable {
 
   private enforceCap(): void {
     while (this.byExecId.size > this.maxEntries) {
-      const victim = first(this.queue) ?? first(this.pinned);
+      const victim = this.queue.first() ?? first(this.pinned);
       if (victim) {
         this.drop(victim);
         this.counters.evictedRetired++;
@@ -660,10 +718,20 @@ export class ProcessCache implements ProcessLookup, Disposable {
     };
   }
 
+  private lastCgroupPath: string | undefined;
+  private lastContainer: ContainerInfo | Host | undefined;
+
   /** Path and container of a cgroup from what the sensor sent: the path (or leaf name), else the id resolved in the tree. */
   private cgroupOf(id: bigint | undefined, given: string | undefined):
     { cgroupPath: string | undefined; container: ContainerInfo | Host | undefined } {
-    if (given !== undefined) return { cgroupPath: given, container: containerFromCgroupPath(given) };
+    if (given !== undefined) {
+      // Processes of one cgroup come one after another (the sensor gives the same string again).
+      if (given !== this.lastCgroupPath) {
+        this.lastCgroupPath = given;
+        this.lastContainer = containerFromCgroupPath(given);
+      }
+      return { cgroupPath: given, container: this.lastContainer };
+    }
     if (id === undefined || id === 0n) return { cgroupPath: undefined, container: undefined };
     const memo = this.containers.get(id);
     if (memo && memo.path !== undefined) return { cgroupPath: memo.path, container: memo.container };

@@ -74,16 +74,32 @@ export class ProcessInterner {
     return FLAG_SETS[mask]!;
   }
 
+  /**
+   * The last set shared, compared first: an exec storm's processes run with the same credentials
+   * and namespaces one after another, and the comparison costs less than the table's key (three
+   * 64-bit masks or ten inode numbers made into a string).
+   */
+  private lastCaps: Capabilities | undefined;
+  private lastNs: Namespaces | undefined;
+
   caps(c: Capabilities | undefined): Capabilities | undefined {
     if (!c) return c;
-    return this.capSets.get(`${c.effective}:${c.permitted}:${c.inheritable}`,
+    const l = this.lastCaps;
+    if (l !== undefined && (l === c || (l.effective === c.effective && l.permitted === c.permitted && l.inheritable === c.inheritable))) {
+      return l;
+    }
+    return this.lastCaps = this.capSets.get(`${c.effective}:${c.permitted}:${c.inheritable}`,
       () => Object.freeze({ effective: c.effective, permitted: c.permitted, inheritable: c.inheritable }));
   }
 
   ns(n: Namespaces | undefined): Namespaces | undefined {
     if (!n) return n;
+    const l = this.lastNs;
+    if (l !== undefined && (l === n || (l.mnt === n.mnt && l.pid === n.pid && l.pidForChildren === n.pidForChildren
+      && l.net === n.net && l.user === n.user && l.uts === n.uts && l.ipc === n.ipc && l.cgroup === n.cgroup
+      && l.time === n.time && l.timeForChildren === n.timeForChildren))) return l;
     const key = `${n.uts}:${n.ipc}:${n.mnt}:${n.pid}:${n.pidForChildren}:${n.net}:${n.time}:${n.timeForChildren}:${n.cgroup}:${n.user}`;
-    return this.nsSets.get(key, () => Object.freeze({ ...n }));
+    return this.lastNs = this.nsSets.get(key, () => Object.freeze({ ...n }));
   }
 }
 

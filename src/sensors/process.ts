@@ -26,7 +26,7 @@ import type { BpfObject } from '../bpf/index.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { BootClock } from '../util/clock.js';
 import {
-  vigilExecEvent, vigilExecFailedEvent, vigilExitEvent, vigilForkEvent,
+  vigilExecEvent, vigilExecFailedEvent, vigilExitEvent, vigilForkEvent, vigilTaskInfo, VIGIL_COMM_LEN,
   VIGIL_PROCESS_EXEC, VIGIL_PROCESS_EXEC_FAILED, VIGIL_PROCESS_EXIT, VIGIL_PROCESS_FORK,
   VIGIL_EXEC_TRUNC_BINARY, VIGIL_EXEC_TRUNC_ARGS, VIGIL_EXEC_TRUNC_CWD, VIGIL_EXEC_TRUNC_CGROUP,
   VIGIL_EXEC_ERROR_BINARY, VIGIL_EXEC_ERROR_ARGS, VIGIL_EXEC_ERROR_CWD,
@@ -34,7 +34,7 @@ import {
   type VigilTaskInfo,
 } from '../generated/process.js';
 import type {
-  ExecRecord, ExitRecord, ForkRecord, Namespaces, ProcessFlags, ProcessInfo, ProcessLookup,
+  Capabilities, ExecRecord, ExitRecord, ForkRecord, Namespaces, ProcessFlags, ProcessInfo, ProcessLookup,
 } from '../process/types.js';
 import type { ProcessEvent } from './events.js';
 import { Sensor, tracepointPrerequisites, type RingSensorOptions } from './sensor.js';
@@ -94,15 +94,26 @@ export function joinLeafFirst(components: string[], truncated: boolean): string 
   return truncated ? `.../${path}` : `/${path}`;
 }
 
-export function decodeFlags(f: number): ProcessFlags {
-  return {
-    binaryTruncated: (f & VIGIL_EXEC_TRUNC_BINARY) !== 0,
-    argsTruncated: (f & VIGIL_EXEC_TRUNC_ARGS) !== 0,
-    cwdTruncated: (f & VIGIL_EXEC_TRUNC_CWD) !== 0,
-    binaryError: (f & VIGIL_EXEC_ERROR_BINARY) !== 0,
-    argsError: (f & VIGIL_EXEC_ERROR_ARGS) !== 0,
-    cwdError: (f & VIGIL_EXEC_ERROR_CWD) !== 0,
-  };
+const FLAG_BITS = VIGIL_EXEC_TRUNC_BINARY | VIGIL_EXEC_TRUNC_ARGS | VIGIL_EXEC_TRUNC_CWD | VIGIL_EXEC_ERROR_BINARY
+  | VIGIL_EXEC_ERROR_ARGS | VIGIL_EXEC_ERROR_CWD;
+/** The flag sets seen so far, frozen, by their bits: a record's flags are one of a handful of sets. */
+const flagSets = new Map<number, ProcessFlags>();
+
+export function decodeFlags(word: number): ProcessFlags {
+  const f = word & FLAG_BITS;
+  let set = flagSets.get(f);
+  if (set === undefined) {
+    set = Object.freeze({
+      binaryTruncated: (f & VIGIL_EXEC_TRUNC_BINARY) !== 0,
+      argsTruncated: (f & VIGIL_EXEC_TRUNC_ARGS) !== 0,
+      cwdTruncated: (f & VIGIL_EXEC_TRUNC_CWD) !== 0,
+      binaryError: (f & VIGIL_EXEC_ERROR_BINARY) !== 0,
+      argsError: (f & VIGIL_EXEC_ERROR_ARGS) !== 0,
+      cwdError: (f & VIGIL_EXEC_ERROR_CWD) !== 0,
+    });
+    flagSets.set(f, set);
+  }
+  return set;
 }
 
 function namespaces(t: VigilTaskInfo): Namespaces | undefined {
@@ -144,47 +155,147 @@ export interface DecodedExec {
   kthread: boolean;
 }
 
-/** Decodes one exec or snapshot record (header + blob). Pure. */
-export function decodeExecRecord(view: DataView, offset: number, size: number): DecodedExec {
-  const h = vigilExecEvent.decode(view, offset);
-  const lens = h.binary_len + h.args_len + h.cwd_len + h.cgroup_len + h.tty_len;
-  if (vigilExecEvent.size + lens > size || h.size > size) {
-    throw new RangeError(`exec record of ${size} bytes declares ${h.size} bytes (${lens} of data)`);
+/**
+ * The text of the last bytes seen in one place of a record (the binary, the working directory, the
+ * cgroup, comm): the same bytes again, as an exec storm sends them, give the same string without
+ * decoding, splitting and joining them again (and the process cache then interns a string whose
+ * hash is known already).
+ */
+class LastText {
+  private bytes = new Uint8Array(64);
+  private length = -1;
+  private tag = 0;
+  private text = '';
+
+  /** The text of src (made by make), the same when src's bytes and tag (what else make depends on) are. */
+  get(src: Uint8Array, tag: number, make: (b: Uint8Array) => string): string {
+    const n = src.length;
+    if (n === this.length && tag === this.tag) {
+      const b = this.bytes;
+      let i = 0;
+      while (i < n && b[i] === src[i]) i++;
+      if (i === n) return this.text;
+    }
+    const text = make(src);
+    if (n > this.bytes.length) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
+    this.bytes.set(src);
+    this.length = n;
+    this.tag = tag;
+    this.text = text;
+    return text;
   }
+}
+
+const lastBinary = new LastText();
+const lastCwd = new LastText();
+const lastCgroup = new LastText();
+const lastComm = new LastText();
+
+/**
+ * The capability sets and namespaces of the last exec record, and the words they were read from:
+ * the next record with the same words gets the same objects (no BigInts made; the process cache's
+ * interner then finds them at once).
+ */
+const lastSets = {
+  caps: new Uint32Array(6), capsValue: undefined as Capabilities | undefined,
+  ns: new Uint32Array(10), nsValue: undefined as Namespaces | undefined,
+};
+
+/** Whether the 32-bit words at `at` + each offset equal `last`'s (which then holds them). */
+function sameWords(view: DataView, at: number, offsets: readonly number[], last: Uint32Array): boolean {
+  let same = true;
+  for (let i = 0; i < offsets.length; i++) {
+    const w = view.getUint32(at + offsets[i]!, true);
+    if (w !== last[i]) {
+      same = false;
+      last[i] = w;
+    }
+  }
+  return same;
+}
+
+const EXEC = vigilExecEvent.offsets;
+const TASK = vigilTaskInfo.offsets;
+/** The capability masks' words (low and high of each), and the namespace inodes, in the task info. */
+const CAPS_WORDS = [TASK.cap_effective, TASK.cap_permitted, TASK.cap_inheritable].flatMap((o) => [o, o + 4]);
+const NS_WORDS = [TASK.ns_uts, TASK.ns_ipc, TASK.ns_mnt, TASK.ns_pid, TASK.ns_pid_for_children, TASK.ns_net, TASK.ns_time,
+  TASK.ns_time_for_children, TASK.ns_cgroup, TASK.ns_user];
+
+/** A NUL-terminated (or full) char array's text. */
+function cstringAt(view: DataView, offset: number, max: number): string {
+  const bytes = bytesAt(view, offset, max);
+  const end = bytes.indexOf(0);
+  return lastComm.get(end < 0 ? bytes : bytes.subarray(0, end), 0, (b) => utf8.decode(b));
+}
+
+/**
+ * Decodes one exec or snapshot record (header + blob). Pure. The header's fields are read where the
+ * generated codec's offsets put them, straight into the record (no header object, no task object).
+ */
+export function decodeExecRecord(view: DataView, offset: number, size: number): DecodedExec {
+  const u16 = (field: number): number => view.getUint16(offset + field, true);
+  const binaryLen = u16(EXEC.binary_len);
+  const argsLen = u16(EXEC.args_len);
+  const cwdLen = u16(EXEC.cwd_len);
+  const cgroupLen = u16(EXEC.cgroup_len);
+  const ttyLen = u16(EXEC.tty_len);
+  const declared = view.getUint32(offset + EXEC.size, true);
+  const lens = binaryLen + argsLen + cwdLen + cgroupLen + ttyLen;
+  if (vigilExecEvent.size + lens > size || declared > size) {
+    throw new RangeError(`exec record of ${size} bytes declares ${declared} bytes (${lens} of data)`);
+  }
+  const word = view.getUint32(offset + EXEC.flags, true);
+  const ktime = view.getBigUint64(offset + EXEC.ktime, true);
   let at = offset + vigilExecEvent.size;
   const take = (n: number): Uint8Array => {
     const b = bytesAt(view, at, n);
     at += n;
     return b;
   };
-  const flags = decodeFlags(h.flags);
-  const kthread = (h.flags & VIGIL_EXEC_KTHREAD) !== 0;
-  const binaryBytes = take(h.binary_len);
-  const argsBytes = take(h.args_len);
-  const cwdBytes = take(h.cwd_len);
-  const cgroupBytes = take(h.cgroup_len);
-  const ttyBytes = take(h.tty_len);
-  const binary = kthread || (!h.binary_len && flags.binaryError) ? '' : joinLeafFirst(splitNul(binaryBytes), flags.binaryTruncated);
-  const cwd = kthread || (!h.cwd_len && flags.cwdError) ? '' : joinLeafFirst(splitNul(cwdBytes), flags.cwdTruncated);
-  const snapshot = (h.flags & VIGIL_EXEC_SNAPSHOT) !== 0;
-  const t = h.task;
-  // One literal, no spread of taskFields(): a spread object took a slow path to define each
-  // later field and left onExec's reads of it missing their inline caches (a third of the
-  // decode's CPU in an exec storm).
+  const flags = decodeFlags(word);
+  const kthread = (word & VIGIL_EXEC_KTHREAD) !== 0;
+  const binaryBytes = take(binaryLen);
+  const argsBytes = take(argsLen);
+  const cwdBytes = take(cwdLen);
+  const cgroupBytes = take(cgroupLen);
+  const ttyBytes = take(ttyLen);
+  const binary = kthread || (!binaryLen && flags.binaryError) ? ''
+    : lastBinary.get(binaryBytes, +flags.binaryTruncated, (b) => joinLeafFirst(splitNul(b), flags.binaryTruncated));
+  const cwd = kthread || (!cwdLen && flags.cwdError) ? ''
+    : lastCwd.get(cwdBytes, +flags.cwdTruncated, (b) => joinLeafFirst(splitNul(b), flags.cwdTruncated));
+  const cgroupTruncated = (word & VIGIL_EXEC_TRUNC_CGROUP) !== 0;
+  const snapshot = (word & VIGIL_EXEC_SNAPSHOT) !== 0;
+  const t = offset + EXEC.task;
+  const u32 = (field: number): number => view.getUint32(t + field, true);
+  const u64 = (field: number): bigint => view.getBigUint64(t + field, true);
+  const nsMnt = u32(TASK.ns_mnt);
+  const capsSame = sameWords(view, t, CAPS_WORDS, lastSets.caps) && lastSets.capsValue !== undefined;
+  const caps = capsSame ? lastSets.capsValue!
+    : lastSets.capsValue = { effective: u64(TASK.cap_effective), permitted: u64(TASK.cap_permitted), inheritable: u64(TASK.cap_inheritable) };
+  const nsSame = nsMnt !== 0 && sameWords(view, t, NS_WORDS, lastSets.ns) && lastSets.nsValue !== undefined;
+  const ns: Namespaces | undefined = !nsMnt ? undefined : nsSame ? lastSets.nsValue : lastSets.nsValue = {
+    uts: u32(TASK.ns_uts), ipc: u32(TASK.ns_ipc), mnt: nsMnt, pid: u32(TASK.ns_pid),
+    pidForChildren: u32(TASK.ns_pid_for_children) || undefined, net: u32(TASK.ns_net), time: u32(TASK.ns_time) || undefined,
+    timeForChildren: u32(TASK.ns_time_for_children) || undefined, cgroup: u32(TASK.ns_cgroup), user: u32(TASK.ns_user),
+  };
+  // One literal (no spread): a spread object took a slow path to define each later field and left
+  // onExec's reads of it missing their inline caches.
   const record: ExecRecord = {
-    pid: t.pid, tid: t.tid, ppid: t.ppid, parentStartBootNs: t.parent_start_boottime,
-    uid: t.uid, gid: t.gid, euid: t.euid, egid: t.egid, auid: t.auid, comm: t.comm,
-    suid: t.suid, sgid: t.sgid, fsuid: t.fsuid, fsgid: t.fsgid, securebits: t.securebits,
-    startBootNs: t.start_boottime,
-    caps: { effective: t.cap_effective, permitted: t.cap_permitted, inheritable: t.cap_inheritable },
-    ns: namespaces(t), cgroupId: t.cgroup_id,
+    pid: u32(TASK.pid), tid: u32(TASK.tid), ppid: u32(TASK.ppid), parentStartBootNs: u64(TASK.parent_start_boottime),
+    uid: u32(TASK.uid), gid: u32(TASK.gid), euid: u32(TASK.euid), egid: u32(TASK.egid), auid: u32(TASK.auid),
+    comm: cstringAt(view, t + TASK.comm, VIGIL_COMM_LEN),
+    suid: u32(TASK.suid), sgid: u32(TASK.sgid), fsuid: u32(TASK.fsuid), fsgid: u32(TASK.fsgid), securebits: u32(TASK.securebits),
+    startBootNs: u64(TASK.start_boottime),
+    // An exiting task has dropped its nsproxy: no namespaces then.
+    caps, ns,
+    cgroupId: u64(TASK.cgroup_id),
     binary, args: splitNul(argsBytes), cwd,
-    tty: h.tty_len ? ttyDeviceName(utf8.decode(ttyBytes)) : undefined,
-    execBootNs: h.ktime,
-    cgroupPath: joinLeafFirst(splitNul(cgroupBytes), (h.flags & VIGIL_EXEC_TRUNC_CGROUP) !== 0),
+    tty: ttyLen ? ttyDeviceName(utf8.decode(ttyBytes)) : undefined,
+    execBootNs: ktime,
+    cgroupPath: lastCgroup.get(cgroupBytes, +cgroupTruncated, (b) => joinLeafFirst(splitNul(b), cgroupTruncated)),
     flags, source: snapshot ? 'iterator' : 'exec',
   };
-  return { record, timeBootNs: h.ktime, snapshot, kthread };
+  return { record, timeBootNs: ktime, snapshot, kthread };
 }
 
 /** Snapshot records written back to back by the iterator. */
@@ -369,6 +480,8 @@ export class ProcessSensor extends Sensor {
         const h = vigilForkEvent.decode(view, offset);
         this.counts.fork++;
         const process = cache.onFork(taskFields(h.task));
+        // Sent to feed the cache only (an exec-only consumer): no event made.
+        if (!this.wanted.has('fork')) return undefined;
         return { kind: 'fork', timeNs: toEpoch(h.ktime), timeBootNs: h.ktime, process, parent: cache.parentOf(process) };
       }
       case VIGIL_PROCESS_EXIT: {
@@ -380,6 +493,8 @@ export class ProcessSensor extends Sensor {
           return undefined;
         }
         const known = cache.onExit({ pid: h.pid, startBootNs: h.start_boottime, timeBootNs: h.ktime, code: h.exit_code });
+        // Exits always flow (they retire cache entries); the event only when someone wants it.
+        if (!this.wanted.has('exit')) return undefined;
         const process = known ?? transientInfo(cache.node, toEpoch, {
           pid: h.pid, tid: h.tid, ppid: h.ppid, startBootNs: h.start_boottime,
           parentStartBootNs: h.parent_start_boottime, comm: h.comm,
