@@ -45,7 +45,7 @@ export class Feed {
   lastNs = 0n;
   private marks: Mark[] = [];
 
-  /** Adds a call's bytes; what is owed (skip) is taken from them first. */
+  /** Adds a call's bytes (kept, not copied: the caller does not change them after); what is owed (skip) is taken from them first. */
   push(seg: Segment): void {
     let data = seg.data;
     let size = seg.size;
@@ -58,7 +58,8 @@ export class Feed {
     }
     if (size === 0) return;
     if (this.gap > 0) throw new Error('feed: bytes after a gap that was not consumed (resync first)');
-    this.buf = this.buf.length === 0 ? Buffer.from(data) : Buffer.concat([this.buf, data]);
+    // The segment's bytes are the feed's from now on (the sensor copied them out of the ring): viewed, not copied again.
+    this.buf = this.buf.length === 0 ? Buffer.from(data.buffer, data.byteOffset, data.length) : Buffer.concat([this.buf, data]);
     this.gap = size - data.length;
     this.marks.push({ left: size, firstNs: seg.firstNs, lastNs: seg.lastNs });
   }
