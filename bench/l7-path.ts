@@ -103,11 +103,14 @@ async function main(): Promise<void> {
     `median (min..max) of ${repeat}:`);
   // Young collections per request: the garbage made (each is a semi-space filled), a count the host's load does not change.
   let minor = 0;
+  let major = 0;
   let gcMs = 0;
   const obs = new PerformanceObserver((l) => {
     for (const e of l.getEntries()) {
       gcMs += e.duration;
-      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
     }
   });
   obs.observe({ entryTypes: ['gc'] });
@@ -115,13 +118,14 @@ async function main(): Promise<void> {
   for (let s = 1; s <= 4; s++) {
     const xs: number[] = [];
     await settle();
-    minor = 0;
+    minor = major = 0;
     gcMs = 0;
     for (let k = 0; k < repeat; k++) xs.push(run(requests, s));
     await settle();
     xs.sort((a, b) => a - b);
     console.log(`  ${names[s]!.padEnd(10)} ${xs[xs.length >> 1]!.toFixed(2)} µs (${xs[0]!.toFixed(2)}..${xs.at(-1)!.toFixed(2)}); ` +
-      `young GCs per 1000 requests ${((1000 * minor) / (repeat * requests)).toFixed(2)}, GC ${((1000 * gcMs) / (repeat * requests)).toFixed(2)} µs/request`);
+      `per 1000 requests: ${((1000 * minor) / (repeat * requests)).toFixed(2)} young, ${((1000 * major) / (repeat * requests)).toFixed(3)} full GCs, ` +
+      `GC ${((1000 * gcMs) / (repeat * requests)).toFixed(2)} µs/request`);
   }
   obs.disconnect();
 }

@@ -156,6 +156,11 @@ function addHeader(h: Record<string, string>, names: number, name: string, value
   return names;
 }
 
+/** What String.prototype.trim takes off a header's ends in a latin1 head (whitespace and NBSP). */
+function isBlank(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+}
+
 /** The header lines of a head's text from `from` (after its first line's CRLF); undefined when one is not "name: value". */
 function headers(text: string, from: number, redact: boolean): Record<string, string> | undefined {
   const h: Record<string, string> = {};
@@ -165,7 +170,16 @@ function headers(text: string, from: number, redact: boolean): Record<string, st
     if (end < 0) end = text.length;
     const c = text.indexOf(':', at);
     if (c <= at || c > end) return undefined;
-    names = addHeader(h, names, text.slice(at, c).trim().toLowerCase(), text.slice(c + 1, end).trim(), redact);
+    // One string for the name and one for the value: the blanks around them passed over, not trimmed off copies.
+    let ns = at;
+    let ne = c;
+    let vs = c + 1;
+    let ve = end;
+    while (ns < ne && isBlank(text.charCodeAt(ns))) ns++;
+    while (ne > ns && isBlank(text.charCodeAt(ne - 1))) ne--;
+    while (vs < ve && isBlank(text.charCodeAt(vs))) vs++;
+    while (ve > vs && isBlank(text.charCodeAt(ve - 1))) ve--;
+    names = addHeader(h, names, text.slice(ns, ne).toLowerCase(), text.slice(vs, ve), redact);
     at = end + 2;
   }
   return h;
