@@ -1,5 +1,5 @@
 // The L7 sensor's cost on a real HTTP server (`--only l7`; alone:
-// `node dist/bench/l7.js [--runs 5] [--seconds 10]`): wrk (Debian's) against
+// `node dist/bench/l7.js [--runs 5] [--seconds 10] [--no-peer]`): wrk (Debian's) against
 // nginx (Debian's, started here with its own configuration on a loopback
 // port, two workers, `return 200`), HTTP/1.1 keep-alive, without Vigil and
 // with `bin/vigil observe --sensors http --comm nginx --output json` writing
@@ -11,7 +11,9 @@
 // requests wrk made, and Vigil's CPU per request: its BPF programs' run time
 // (kernel.bpf_stats_enabled, the programs it holds, /proc/PID/fdinfo) plus
 // its process's CPU time, over the requests. Then at full load (unpaced,
-// both cores busy): the throughput with Vigil as a share of without.
+// both cores busy): the throughput with Vigil as a share of without. The
+// paced runs also run under bpftrace doing the same syscall capture (the
+// peers' way on a kernel without kprobes), its CPU per request beside Vigil's.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +31,8 @@ import { count, markdownTable, percent, rate } from './table.js';
 
 export interface L7BenchOptions {
   runs?: number;
+  /** The paced runs under bpftrace too (default true, where it is installed). */
+  peer?: boolean;
   seconds?: number;
   log?: (msg: string) => void;
 }
@@ -54,6 +58,8 @@ interface Pair {
   none: WrkRun;
   vigil: WrkRun;
   cost: VigilCost;
+  /** The same load under bpftrace (paced runs, where it is installed). */
+  peer?: { run: WrkRun; cost: VigilCost };
 }
 
 export interface L7BenchResult {
@@ -135,14 +141,67 @@ function countIn(file: string, needle: string): number {
   return n;
 }
 
-/** One run with Vigil observing nginx: wrk's result and what Vigil cost and wrote. */
-async function withVigil(dir: string, port: number, load: () => Promise<WrkRun>): Promise<{ run: WrkRun; cost: VigilCost }> {
-  const outFile = path.join(dir, 'records.json');
+/** A tracer of nginx's calls: how it is started, when it is ready, what it wrote. */
+interface TracerSpec {
+  argv: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Attached: from its stderr, or the file its output goes to. */
+  ready(stderr: string, outFile: string): boolean;
+  /** nginx's requests in its output file. */
+  records(outFile: string): number;
+  lost(stderr: string, outFile: string): number;
+}
+
+const VIGIL: TracerSpec = {
+  argv: [repoPath('bin', 'vigil'), 'observe', '--sensors', 'http', '--comm', 'nginx', '--output', 'json'],
+  ready: (stderr) => stderr.includes('watching'),
+  records: (f) => countIn(f, '"role":"server"'),
+  lost: (stderr) => vigilLost(stderr),
+};
+
+/** Bytes of each call bpftrace prints (its string limit, at most 200 in the packaged version). */
+const BPFTRACE_BYTES = 200;
+
+/**
+ * The peers' way on this kernel (no kprobes): bpftrace on the same syscall tracepoints, nginx's
+ * reads (read, recvfrom) and writes (writev, its responses) with their sizes, latencies and first
+ * bytes printed, one line a call; no pairing, no parsing. Requests: its lines of reads that begin
+ * with a method.
+ */
+const BPFTRACE_L7 = [
+  'BEGIN { printf("ready\\n"); }',
+  'tracepoint:syscalls:sys_enter_read /comm == "nginx"/ { @b[tid] = args->buf; @s[tid] = nsecs; }',
+  'tracepoint:syscalls:sys_enter_recvfrom /comm == "nginx"/ { @b[tid] = args->ubuf; @s[tid] = nsecs; }',
+  'tracepoint:syscalls:sys_exit_read, tracepoint:syscalls:sys_exit_recvfrom /@b[tid]/ { if (args->ret > 0) { ' +
+    'printf("R %d %d %d %r\\n", pid, args->ret, nsecs - @s[tid], buf(@b[tid], args->ret)); } delete(@b[tid]); delete(@s[tid]); }',
+  'tracepoint:syscalls:sys_enter_writev /comm == "nginx"/ { @v[tid] = args->vec; @s[tid] = nsecs; }',
+  'tracepoint:syscalls:sys_exit_writev /@v[tid]/ { if (args->ret > 0) { $v = (struct iovec *)@v[tid]; ' +
+    'printf("W %d %d %d %r\\n", pid, args->ret, nsecs - @s[tid], buf($v->iov_base, $v->iov_len)); } delete(@v[tid]); delete(@s[tid]); }',
+].join('\n');
+
+const BPFTRACE: TracerSpec = {
+  argv: ['bpftrace', '-e', BPFTRACE_L7],
+  env: { ...process.env, BPFTRACE_STRLEN: String(BPFTRACE_BYTES) },
+  ready: (_stderr, f) => readFileSync(f, 'latin1').includes('ready\n'),
+  records: (f) => countIn(f, ' GET /'),
+  lost: (stderr, f) => {
+    let n = 0;
+    for (const text of [stderr, readFileSync(f, 'latin1')]) for (const m of text.matchAll(/Lost (\d+) events/g)) n += Number(m[1]);
+    return n;
+  },
+};
+
+export function haveBpftrace(): boolean {
+  return spawnSync('sh', ['-c', 'command -v bpftrace']).status === 0;
+}
+
+/** One run with a tracer of nginx: wrk's result and what the tracer cost and wrote. */
+async function withTracer(dir: string, t: TracerSpec, load: () => Promise<WrkRun>): Promise<{ run: WrkRun; cost: VigilCost }> {
+  const outFile = path.join(dir, 'records.out');
   const fd = openSync(outFile, 'w');
   let child: ChildProcess;
   try {
-    child = spawn(repoPath('bin', 'vigil'), ['observe', '--sensors', 'http', '--comm', 'nginx', '--output', 'json'],
-      { stdio: ['ignore', fd, 'pipe'] });
+    child = spawn(t.argv[0]!, t.argv.slice(1), { stdio: ['ignore', fd, 'pipe'], env: t.env });
   } finally {
     closeSync(fd);
   }
@@ -150,8 +209,8 @@ async function withVigil(dir: string, port: number, load: () => Promise<WrkRun>)
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-16_384)));
   const exited = new Promise<void>((r) => child.on('close', () => r()));
   try {
-    for (let i = 0; !stderr.includes('watching'); i++) {
-      if (i > 1500 || child.exitCode !== null) throw new Error(`vigil observe did not start: ${stderr.trim()}`);
+    for (let i = 0; !t.ready(stderr, outFile); i++) {
+      if (i > 1500 || child.exitCode !== null) throw new Error(`${path.basename(t.argv[0]!)} did not start: ${stderr.trim()}`);
       await sleep(20);
     }
     const pid = child.pid!;
@@ -165,11 +224,10 @@ async function withVigil(dir: string, port: number, load: () => Promise<WrkRun>)
     child.kill('SIGINT');
     await exited;
     const sum = (ps: ProgStat[], k: 'runTimeNs' | 'runCnt'): number => ps.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
-    const lost = vigilLost(stderr);
     return {
       run,
       cost: {
-        records: countIn(outFile, '"role":"server"'), lost, cpuS: cpu1 - cpu0,
+        records: t.records(outFile), lost: t.lost(stderr, outFile), cpuS: cpu1 - cpu0,
         bpfNs: sum(progs1, 'runTimeNs') - sum(progs0, 'runTimeNs'), bpfRuns: sum(progs1, 'runCnt') - sum(progs0, 'runCnt'),
       },
     };
@@ -208,16 +266,20 @@ export async function runL7Bench(o: L7BenchOptions = {}): Promise<L7BenchResult>
         const load = (): Promise<WrkRun> => (mode === 'paced'
           ? wrk(port, seconds, res.connections, script, DELAY_MS) : wrk(port, seconds, FULL_CONNECTIONS));
         // The order alternates, so that a drift of the machine's load does not side with one.
+        const peer = mode === 'paced' && o.peer !== false && haveBpftrace();
         let none: WrkRun;
         let w: { run: WrkRun; cost: VigilCost };
+        let b: { run: WrkRun; cost: VigilCost } | undefined;
         if (i % 2 === 0) {
           none = await load();
-          w = await withVigil(tmp, port, load);
+          w = await withTracer(tmp, VIGIL, load);
+          if (peer) b = await withTracer(tmp, BPFTRACE, load);
         } else {
-          w = await withVigil(tmp, port, load);
+          if (peer) b = await withTracer(tmp, BPFTRACE, load);
+          w = await withTracer(tmp, VIGIL, load);
           none = await load();
         }
-        list.push({ none, vigil: w.run, cost: w.cost });
+        list.push({ none, vigil: w.run, cost: w.cost, ...(b ? { peer: b } : {}) });
       }
     }
   } catch (e) {
@@ -275,14 +337,39 @@ export function l7BenchReport(r: L7BenchResult): string {
     { title: 'p99, no Vigil' }, { title: 'p99, Vigil' }, { title: 'p99 added' }, { title: 'records/requests (each pair)', align: 'left' },
     { title: 'lost' }, { title: 'BPF per req' }, { title: 'observe CPU per req' }, { title: 'Vigil CPU per req' }, { title: 'observe CPU' },
   ], rows), '');
+  const peered = r.paced.filter((p) => p.peer);
+  if (peered.length) {
+    const perReq = (c: VigilCost, w: WrkRun): number => (c.bpfNs / 1e3 + c.cpuS * 1e6) / w.requests;
+    const thr = (w: WrkRun): number => w.requests / w.seconds;
+    out.push('The peers\' way on this kernel, paced as above, in the same rounds: bpftrace on the same syscall tracepoints ' +
+      `(nginx's read/recvfrom and writev, each call's size, latency and first ${BPFTRACE_BYTES} bytes printed to a file; ` +
+      'no pairing or parsing). *Vigil/bpftrace*: Vigil\'s CPU per request over bpftrace\'s, each round\'s.', '');
+    out.push(markdownTable([
+      { title: 'load', align: 'left' }, { title: 'req/s, bpftrace' }, { title: 'with/without' }, { title: 'p99, bpftrace' },
+      { title: 'requests printed/made (each pair)', align: 'left' }, { title: 'lost' }, { title: 'BPF per req' },
+      { title: 'bpftrace CPU per req' }, { title: 'total per req' }, { title: 'Vigil/bpftrace' },
+    ], [[`paced, ${rate(r.rate)}/s target`,
+      spread(peered.map((p) => thr(p.peer!.run)), rate),
+      spread(peered.map((p) => (100 * thr(p.peer!.run)) / thr(p.none)), (n) => `${n.toFixed(1)}%`),
+      spread(peered.map((p) => p.peer!.run.p99Ms), (n) => `${n.toFixed(2)} ms`),
+      peered.map((p) => `${count(p.peer!.cost.records)}/${count(p.peer!.run.requests)}`).join(', '),
+      peered.map((p) => count(p.peer!.cost.lost)).join('/'),
+      spread(peered.map((p) => (p.peer!.cost.bpfNs / 1e3) / p.peer!.run.requests), (n) => `${n.toFixed(2)} µs`),
+      spread(peered.map((p) => (p.peer!.cost.cpuS * 1e6) / p.peer!.run.requests), (n) => `${n.toFixed(2)} µs`),
+      spread(peered.map((p) => perReq(p.peer!.cost, p.peer!.run)), (n) => `${n.toFixed(2)} µs`),
+      spread(peered.map((p) => perReq(p.cost, p.vigil) / perReq(p.peer!.cost, p.peer!.run)), (n) => `${n.toFixed(2)}x`),
+    ]]), '');
+  }
   return out.join('\n');
 }
 
 runAsScript(import.meta, 'l7', async () => {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, seconds: { type: 'string', default: '10' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '5' }, seconds: { type: 'string', default: '10' }, 'no-peer': { type: 'boolean', default: false } },
+  });
   const missing = haveL7Bench();
   if (missing) throw new Error(missing);
-  const r = await runL7Bench({ runs: intFlag('runs', values.runs, 1), seconds: intFlag('seconds', values.seconds, 1),
+  const r = await runL7Bench({ runs: intFlag('runs', values.runs, 1), seconds: intFlag('seconds', values.seconds, 1), peer: !values['no-peer'],
     log: (m) => process.stderr.write(`bench: ${m}\n`) });
   process.stdout.write(`${l7BenchReport(r)}\n`);
   if (r.error) process.exitCode = 1;

@@ -189,6 +189,12 @@ static __always_inline int l7_enter(__u8 call, __u8 dir, long fd, __u64 ptr, __u
 	__u64 key;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
+	/* The task filters first: a process left out (the load generator
+	 * beside the server --comm names) pays for them alone, not for the
+	 * descriptor's walk to its socket. Its TLS calls are not followed
+	 * either (tls_begin filters alike), so it has none to tell of a socket. */
+	if (!vigil_filter_pass())
+		return 0;
 	sk = tcp_sock_of(fd);
 	if (!sk)
 		return 0;
@@ -197,8 +203,6 @@ static __always_inline int l7_enter(__u8 call, __u8 dir, long fd, __u64 ptr, __u
 		tls_saw_socket(key);
 	c = bpf_map_lookup_elem(&l7_conns, &key);
 	if (c && c->proto == VIGIL_L7_PROTO_NONE)
-		return 0;
-	if (!vigil_filter_pass())
 		return 0;
 	s.sk = key;
 	s.sock = key;

@@ -26,7 +26,7 @@ const UNIT = [
   'bandwidth-pure', 'cli-privileges', 'cli-usage', 'event-format', 'file-pure', 'kernel', 'netpolicy-spec', 'network-pure',
   'output-tetragon', 'policy-loader', 'policy-semantics',
   'profile-format', 'reliability-cli', 'rules-compile', 'rules-grammar', 'rules-live', 'rules-loader', 'rules-output',
-  'symbols-unit', 'syscalls-pure', 'agent-config', 'telemetry-pure', 'field-mask', 'hardening-pure', 'l7-pure', 'l7-h2-kafka-pure', 'store', 'bpf-watch-pure', 'pod-filter', 'pod-scope', 'deploy',
+  'symbols-unit', 'syscalls-pure', 'agent-config', 'telemetry-pure', 'field-mask', 'hardening-pure', 'l7-pure', 'l7-h2-kafka-pure', 'l7-decode', 'store', 'bpf-watch-pure', 'pod-filter', 'pod-scope', 'deploy',
   'signing-pure',
 ];
 

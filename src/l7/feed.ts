@@ -34,9 +34,12 @@ interface Mark {
 /** Most known bytes a direction holds unparsed (a header that never ends): beyond it, a resync. */
 export const FEED_MAX_BYTES = 64 << 10;
 
+/** What an empty feed holds: not a view of the last segment (which may share a pool's slab with others). */
+const EMPTY = Buffer.alloc(0);
+
 export class Feed {
   /** Known bytes not yet consumed. */
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   /** Gap bytes right after buf (the last call's uncaptured tail). */
   gap = 0;
   /** Bytes passed over that are still to come. */
@@ -45,7 +48,7 @@ export class Feed {
   lastNs = 0n;
   private marks: Mark[] = [];
 
-  /** Adds a call's bytes; what is owed (skip) is taken from them first. */
+  /** Adds a call's bytes (kept, not copied: the caller does not change them after); what is owed (skip) is taken from them first. */
   push(seg: Segment): void {
     let data = seg.data;
     let size = seg.size;
@@ -58,7 +61,9 @@ export class Feed {
     }
     if (size === 0) return;
     if (this.gap > 0) throw new Error('feed: bytes after a gap that was not consumed (resync first)');
-    this.buf = this.buf.length === 0 ? Buffer.from(data) : Buffer.concat([this.buf, data]);
+    // The segment's bytes are the feed's from now on (the sensor copied them out of the ring): viewed, not copied again.
+    this.buf = this.buf.length > 0 ? Buffer.concat([this.buf, data])
+      : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
     this.gap = size - data.length;
     this.marks.push({ left: size, firstNs: seg.firstNs, lastNs: seg.lastNs });
   }
@@ -85,7 +90,7 @@ export class Feed {
   /** Consumes n bytes (known, then the gap, then owed from later calls); returns the known ones consumed. */
   pass(n: number): Buffer {
     const known = this.buf.subarray(0, Math.min(n, this.buf.length));
-    this.buf = this.buf.subarray(known.length);
+    this.buf = known.length === this.buf.length ? EMPTY : this.buf.subarray(known.length);
     let rest = n - known.length;
     if (rest > 0 && this.buf.length === 0) {
       const g = Math.min(rest, this.gap);
@@ -115,7 +120,7 @@ export class Feed {
   reset(): void {
     const last = this.marks[this.marks.length - 1];
     if (last) this.lastNs = last.lastNs;
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     this.gap = 0;
     this.skip = 0;
     this.marks = [];

@@ -39,7 +39,8 @@ class Framer<H extends Head> {
   private body: 'length' | 'chunk-size' | 'chunk-data' | 'trailer' | 'close' | undefined;
   private counted = 0;
 
-  constructor(private readonly parseHead: (lines: string[], startNs: bigint) => H | undefined) {}
+  /** parseHead gets the head's text (without its blank line) and where its first line ends. */
+  constructor(private readonly parseHead: (text: string, lineEnd: number, startNs: bigint) => H | undefined) {}
 
   /** Messages whose head was read are given to onHead; completed ones to onDone. */
   run(onHead: (h: H) => void, onDone: (h: H, endNs: bigint) => void): 'ok' | 'stuck' {
@@ -49,8 +50,9 @@ class Framer<H extends Head> {
         const end = f.bytes.indexOf('\r\n\r\n');
         if (end < 0) return f.stuck || f.overflowing ? 'stuck' : 'ok';
         const startNs = f.headNs;
-        const text = f.pass(end + 4).toString('latin1');
-        const h = this.parseHead(text.slice(0, end).split('\r\n'), startNs);
+        const text = f.pass(end + 4).toString('latin1', 0, end);
+        const first = text.indexOf('\r\n');
+        const h = this.parseHead(text, first < 0 ? text.length : first, startNs);
         if (!h) return 'stuck';
         h.bytes = end + 4;
         this.cur = h;
@@ -140,17 +142,45 @@ class Framer<H extends Head> {
  * redacted: two Cookie lines, or HTTP/2's cookie fields), at most MAX_HEADERS names.
  */
 export function keepHeader(h: Record<string, string>, name: string, value: string, redact: boolean): void {
-  const v = redact ? redactHeader(name, value) : value;
-  if (name in h) h[name] += `, ${v}`;
-  else if (Object.keys(h).length < MAX_HEADERS) h[name] = v;
+  addHeader(h, Object.keys(h).length, name, value, redact);
 }
 
-function headers(lines: string[], redact: boolean): Record<string, string> | undefined {
+/** keepHeader with the count of names h holds known; returns the new count. */
+function addHeader(h: Record<string, string>, names: number, name: string, value: string, redact: boolean): number {
+  const v = redact ? redactHeader(name, value) : value;
+  if (name in h) h[name] += `, ${v}`;
+  else if (names < MAX_HEADERS) {
+    h[name] = v;
+    return names + 1;
+  }
+  return names;
+}
+
+/** What String.prototype.trim takes off a header's ends in a latin1 head (whitespace and NBSP). */
+function isBlank(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+}
+
+/** The header lines of a head's text from `from` (after its first line's CRLF); undefined when one is not "name: value". */
+function headers(text: string, from: number, redact: boolean): Record<string, string> | undefined {
   const h: Record<string, string> = {};
-  for (const l of lines) {
-    const c = l.indexOf(':');
-    if (c <= 0) return undefined;
-    keepHeader(h, l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim(), redact);
+  let names = 0;
+  for (let at = from; at < text.length;) {
+    let end = text.indexOf('\r\n', at);
+    if (end < 0) end = text.length;
+    const c = text.indexOf(':', at);
+    if (c <= at || c > end) return undefined;
+    // One string for the name and one for the value: the blanks around them passed over, not trimmed off copies.
+    let ns = at;
+    let ne = c;
+    let vs = c + 1;
+    let ve = end;
+    while (ns < ne && isBlank(text.charCodeAt(ns))) ns++;
+    while (ne > ns && isBlank(text.charCodeAt(ne - 1))) ne--;
+    while (vs < ve && isBlank(text.charCodeAt(vs))) vs++;
+    while (ve > vs && isBlank(text.charCodeAt(ve - 1))) ve--;
+    names = addHeader(h, names, text.slice(ns, ne).toLowerCase(), text.slice(vs, ve), redact);
+    at = end + 2;
   }
   return h;
 }
@@ -177,6 +207,10 @@ export function parseTraceparent(value: string | undefined): TraceParent | undef
 
 /** Values a record keeps, cut to MAX_VALUE. */
 export function kept(h: Record<string, string>): Record<string, string> {
+  // Mostly none is too long: the same object, not a copy.
+  let long = false;
+  for (const k in h) if (h[k]!.length > MAX_VALUE) long = true;
+  if (!long) return h;
   const o: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) o[k] = v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}...` : v;
   return o;
@@ -194,16 +228,16 @@ export class HttpParser implements ConnParser {
   private answering: Request | undefined;
 
   constructor(private readonly o: ParserOptions) {
-    this.requests = new Framer((lines, startNs) => {
-      const m = METHODS.exec(lines[0] ?? '');
-      const h = m && headers(lines.slice(1), o.redact);
+    this.requests = new Framer((text, lineEnd, startNs) => {
+      const m = METHODS.exec(text.slice(0, lineEnd));
+      const h = m && headers(text, lineEnd + 2, o.redact);
       if (!m || !h) return undefined;
       const body = bodyOf(h) ?? { kind: 'none' };
       return { startNs, bytes: 0, headers: h, body, method: m[1]!, target: m[2]!, version: m[3]! };
     });
-    this.responses = new Framer((lines, startNs) => {
-      const m = STATUS.exec(lines[0] ?? '');
-      const h = m && headers(lines.slice(1), o.redact);
+    this.responses = new Framer((text, lineEnd, startNs) => {
+      const m = STATUS.exec(text.slice(0, lineEnd));
+      const h = m && headers(text, lineEnd + 2, o.redact);
       if (!m || !h) return undefined;
       const status = Number(m[2]);
       const req = this.pending[0];

@@ -11,5 +11,7 @@ const TOKEN = /^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_-]{20,}$/;
 export function routeTemplate(path: string): string {
   const q = path.search(/[?#]/);
   const p = q < 0 ? path : path.slice(0, q);
+  // Without a digit no part is an id, unless a long one is all hex letters (a UUID's or a hash's without digits).
+  if (!/[0-9]|[a-f-]{16}/i.test(p)) return p;
   return p.split('/').map((s) => (NUMERIC.test(s) || UUID.test(s) || HEX.test(s) || TOKEN.test(s) ? '{id}' : s)).join('/');
 }

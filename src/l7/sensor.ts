@@ -7,26 +7,18 @@ import { existsSync } from 'node:fs';
 import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject, type Link } from '../bpf/index.js';
 import { probeAttach } from '../bpf/features.js';
 import { addressFromKernel } from '../kernel/addr.js';
-import { checkHeader } from '../sensors/record-text.js';
 import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
 import {
-  vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
-  VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
-  VIGIL_L7_PROTO_REDIS, VIGIL_L7_PROTO_HTTP2, VIGIL_L7_PROTO_KAFKA, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
-  VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_TLS_GO, VIGIL_L7_TLS_NO_SOCKET, VIGIL_L7_TLS_OPENSSL, vigilL7Hist,
+  VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_READ_FAILED,
+  VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE, VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_NO_SOCKET, vigilL7Hist,
   vigilL7HistKey,
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
-import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
+import { L7Decoder, PROTO_IDS } from './decode.js';
+import { L7Tracker, type TrackerStats } from './tracker.js';
 import { planTls, TLS_PROGRAMS, type TlsLibrary, type TlsProblem, type TlsTarget } from './tls.js';
 import { L7_WIRES, WIRE_PROTOCOLS, type L7Protocol, type L7Record, type L7Wire } from './types.js';
 
-const PROTO_IDS: Record<L7Wire, number> = {
-  http: VIGIL_L7_PROTO_HTTP, http2: VIGIL_L7_PROTO_HTTP2, redis: VIGIL_L7_PROTO_REDIS, pgsql: VIGIL_L7_PROTO_PGSQL,
-  mysql: VIGIL_L7_PROTO_MYSQL, kafka: VIGIL_L7_PROTO_KAFKA,
-};
-const PROTO_NAMES = new Map<number, L7Wire>(Object.entries(PROTO_IDS).map(([k, v]) => [v, k as L7Wire]));
-const TLS_NAMES = new Map<number, TlsLibrary>([[VIGIL_L7_TLS_OPENSSL, 'openssl'], [VIGIL_L7_TLS_GNUTLS, 'gnutls'], [VIGIL_L7_TLS_GO, 'go']]);
 
 /** The calls followed, by tracepoint name: [entry program, tracepoint]. */
 const CALLS: readonly [string, string][] = [
@@ -128,6 +120,7 @@ export interface L7Stats extends SensorStats {
 
 export class L7Sensor extends Sensor {
   private readonly tracker: L7Tracker;
+  private readonly decoder = new L7Decoder();
   private tls: TlsReport = { attached: [], failed: [] };
   /** The files planned (device:inode), so that a rescan looks at new ones only. */
   private readonly tlsSeen = new Set<string>();
@@ -226,30 +219,9 @@ export class L7Sensor extends Sensor {
 
   /** Decodes one kernel record into the tracker; returns nothing (records come from the tracker). */
   private record(view: DataView, off: number, size: number): undefined {
-    const close = size >= 4 && view.getUint32(off, true) === VIGIL_L7_CLOSE;
-    checkHeader(view, off, size, vigilL7Event, close ? VIGIL_L7_CLOSE : VIGIL_L7_DATA, 'l7 record');
-    const h = vigilL7Event.decode(view, off);
-    if (close) {
-      this.tracker.close(h.conn);
-      return undefined;
-    }
-    if (vigilL7Event.size + h.data_len > size || h.data_len > h.size) throw new RangeError('l7 record: data past its end');
-    const protocol = PROTO_NAMES.get(h.proto);
-    if (!protocol) throw new RangeError(`l7 record: protocol ${h.proto}`);
-    const egress = h.dir === VIGIL_L7_EGRESS;
-    const data: L7Data = {
-      conn: h.conn, protocol, egress, tls: TLS_NAMES.get(h.tls),
-      segment: {
-        // Copied: the ring's memory is reused once the batch is read.
-        data: new Uint8Array(view.buffer, view.byteOffset + off + vigilL7Event.size, h.data_len).slice(),
-        size: h.size, firstNs: egress ? h.enter_ns : h.exit_ns, lastNs: h.exit_ns,
-      },
-      pid: h.pid, tid: h.tid, comm: h.comm, cgroupId: h.cgroup_id,
-      // Family 0: a TLS session whose socket was not found (its ends unknown).
-      local: { ip: h.family ? addressFromKernel(h.family, h.laddr).text : '', port: h.lport },
-      remote: { ip: h.family ? addressFromKernel(h.family, h.raddr).text : '', port: h.rport },
-    };
-    this.tracker.data(data);
+    const k = this.decoder.decode(view, off, size);
+    if (k.close) this.tracker.close(k.conn);
+    else this.tracker.data(k.data);
     return undefined;
   }
 
