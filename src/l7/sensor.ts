@@ -13,7 +13,7 @@ import {
   vigilL7Event, VIGIL_L7_CLOSE, VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA,
   VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_EGRESS, VIGIL_L7_PROTO_HTTP, VIGIL_L7_PROTO_PGSQL, VIGIL_L7_PROTO_MYSQL,
   VIGIL_L7_PROTO_REDIS, VIGIL_L7_PROTO_HTTP2, VIGIL_L7_PROTO_KAFKA, VIGIL_L7_READ_FAILED, VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE,
-  VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_TLS_GO, VIGIL_L7_TLS_NO_SOCKET, VIGIL_L7_TLS_OPENSSL, vigilL7Hist,
+  VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_TLS_GO, VIGIL_L7_TLS_NO_SOCKET, VIGIL_L7_TLS_BOUND, VIGIL_L7_TLS_OPENSSL, vigilL7Hist,
   vigilL7HistKey,
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
@@ -118,6 +118,8 @@ export interface L7Stats extends SensorStats {
     histNoState: bigint;
     /** TLS calls whose socket was not found (their records have no addresses). */
     tlsNoSocket: bigint;
+    /** TLS sessions over memory BIOs (Node) whose socket was found from their ciphertext. */
+    tlsBound: bigint;
     /** Connections the kernel's table holds now. */
     live: number;
     /** Dropped from the kernel's table without a close seen (LRU): new - closed - live. */
@@ -292,7 +294,8 @@ export class L7Sensor extends Sensor {
       kernel: {
         connectionsNew: created, connectionsClosed: closed, notL7: sum(VIGIL_L7_CONN_NOT_L7), stashFull: sum(VIGIL_L7_STASH_FULL),
         dataCut: sum(VIGIL_L7_DATA_CUT), readFailed: sum(VIGIL_L7_READ_FAILED), histOverflow: sum(VIGIL_L7_HIST_OVERFLOW),
-        histNoState: sum(VIGIL_L7_HIST_NO_STATE), tlsNoSocket: sum(VIGIL_L7_TLS_NO_SOCKET), live, evicted: evicted > 0n ? evicted : 0n,
+        histNoState: sum(VIGIL_L7_HIST_NO_STATE), tlsNoSocket: sum(VIGIL_L7_TLS_NO_SOCKET),
+        tlsBound: sum(VIGIL_L7_TLS_BOUND), live, evicted: evicted > 0n ? evicted : 0n,
       },
       tracker: this.tracker.stats(),
     };

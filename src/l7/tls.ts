@@ -47,10 +47,18 @@ const OPENSSL: readonly [string, string][] = [
 const GNUTLS: readonly [string, string][] = [['gnutls_record_recv', 'gnutls_recv'], ['gnutls_record_send', 'gnutls_send']];
 const GO: readonly [string, string][] = [['crypto/tls.(*Conn).Read', 'tls_go_read'], ['crypto/tls.(*Conn).Write', 'tls_go_write']];
 
+/** A session's end (its plaintext connection ends; a session's address is reused by the next). */
+const FREE = { openssl: ['SSL_free', 'tls_free_ssl'], gnutls: ['gnutls_deinit', 'tls_free_gnutls'] } as const;
+/**
+ * OpenSSL's BIO_write, in an executable that carries OpenSSL (Node): its sessions write to memory
+ * BIOs, not sockets, and their socket is found by the ciphertext a socket write carries next.
+ */
+const BIO_WRITE = ['BIO_write', 'tls_bio_write'] as const;
+
 /** Every program TLS capture may attach (the sensor loads them all when it is on). */
 export const TLS_PROGRAMS: readonly string[] = [
   ...[...OPENSSL, ...GNUTLS].flatMap(([, p]) => [`tls_enter_${p}`, `tls_exit_${p}`]),
-  ...GO.map(([, p]) => p), 'tls_go_ret',
+  ...GO.map(([, p]) => p), 'tls_go_ret', FREE.openssl[1], FREE.gnutls[1], BIO_WRITE[1],
 ];
 
 const LIBRARY_FILE = /\/lib(ssl|gnutls)\.so(\.[0-9.]+)?$/;
@@ -113,7 +121,7 @@ export function planFile(path: string, name = path): { target: TlsTarget } | { p
     const elf = ElfFile.parse(src, name);
     const buildInfo = elf.section(src, '.go.buildinfo');
     if (buildInfo) return planGo(elf, src, name, path, buildInfo);
-    const fns = elf.functions(src, [...OPENSSL, ...GNUTLS].map(([f]) => f));
+    const fns = elf.functions(src, [...OPENSSL, ...GNUTLS, FREE.openssl, FREE.gnutls, BIO_WRITE].map(([f]) => f));
     for (const [library, table] of [['openssl', OPENSSL], ['gnutls', GNUTLS]] as const) {
       // Both directions, or nothing: half a conversation pairs nothing.
       if (!fns.has(table[0]![0]) || !fns.has(table[1]![0])) continue;
@@ -121,6 +129,12 @@ export function planFile(path: string, name = path): { target: TlsTarget } | { p
         { program: `tls_enter_${p}`, offset: fns.get(f)!.offset, retprobe: false, fn: f },
         { program: `tls_exit_${p}`, offset: fns.get(f)!.offset, retprobe: true, fn: f },
       ]);
+      const entry = ([f, p]: readonly [string, string]): TlsProbe[] =>
+        fns.has(f) ? [{ program: p, offset: fns.get(f)!.offset, retprobe: false, fn: f }] : [];
+      probes.push(...entry(FREE[library]));
+      // A shared libssl's sessions write to sockets (the syscall inside the call names it); BIO_write
+      // lives in libcrypto there. An executable's own OpenSSL (Node's) writes to memory.
+      if (library === 'openssl' && !LIBRARY_FILE.test(name)) probes.push(...entry(BIO_WRITE));
       return { target: { library, path, name, probes } };
     }
     return { problem: { name, reason: `defines none of ${[OPENSSL[0]![0], GNUTLS[0]![0], GO[0]![0]].join(', ')}` } };
