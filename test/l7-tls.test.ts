@@ -2,8 +2,10 @@
 // on loopback with a certificate made here: curl (OpenSSL) and gnutls-cli
 // (GnuTLS) against nginx (OpenSSL), curl against Node's https server (its
 // static OpenSSL) and against a Go server built here (crypto/tls: uprobes on
-// its RETs, the server must live on and answer every request). Exact counts
-// per path and status, on both sides where both are TLS.
+// its RETs, the server must live on and answer every request); HTTP/2 over
+// TLS (ALPN h2: Node's http2 secure server, its client, curl --http2) and
+// gRPC over TLS (grpc-js). Exact counts per path and status, on both sides
+// where both are TLS, and Node's records with their sockets' ends.
 import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -184,7 +186,8 @@ const get = (p) => new Promise((ok, fail) => {
 `);
       run(process.execPath, [client]);
       const base = `https://127.0.0.1:${srv.port}`;
-      assert.equal(run('curl', ['-sk', '--http2', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-w', '%{http_version} %{http_code},',
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      assert.equal(run('curl', ['-sk', '--http2', '-H', `traceparent: ${traceparent}`, '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-w', '%{http_version} %{http_code},',
         `${base}/users/9`, `${base}/nope`, `${base}/users/9`]), '2 200,2 404,2 200,');
       await waitFor(() => Object.values(h2Counts(records, srv.port)).reduce((a, b) => a + b, 0) >= 18, 10_000, 20);
       await new Promise((r) => setTimeout(r, 200));
@@ -204,6 +207,11 @@ const get = (p) => new Promise((ok, fail) => {
         assert.ok(clientEnds.has(`${r.remote.ip}:${r.remote.port}`), `${r.target}: from ${r.remote.ip}:${r.remote.port}`);
       }
       assert.equal(clientEnds.size, 2, 'two connections: the node client and curl');
+      // curl's traceparent (HPACK-coded) is its requests' trace context: its spans' parent.
+      const traced = mine.filter((r) => r.http?.traceparent);
+      assert.deepEqual(traced.map((r) => `${r.role} ${r.comm}`).sort(), [...Array(3).fill('client curl'), ...Array(3).fill('server node')]);
+      assert.ok(traced.every((r) => r.http!.traceparent!.traceId === '4bf92f3577b34da6a3ce929d0e0e4736' &&
+        r.http!.traceparent!.parentSpanId === '00f067aa0ba902b7'));
       assert.equal(s.l7Stats().kernel.tlsNoSocket, 0n);
       assert.equal(s.l7Stats().tracker.unanswered, 0);
     });
