@@ -1171,22 +1171,30 @@ int tls_free_gnutls(struct pt_regs *ctx)
  * No uretprobe (it breaks Go's stack moves): user space attaches tls_go_ret
  * at each RET of the function, where RAX holds the count.
  *
- * The socket: c.conn (a net.Conn interface: its data word at c+8) is a
- * *net.TCPConn, whose first word is its *netFD; netFD.pfd.Sysfd is 16 bytes
- * in (after the fdMutex). These layouts have not changed since Go 1.9; a
- * descriptor that is not a TCP socket (another net.Conn) leaves it unknown.
+ * The socket: c.conn (a net.Conn interface: its data word 8 bytes in) is a
+ * *net.TCPConn, which holds its *netFD (net.conn.fd); netFD.pfd.Sysfd is the
+ * descriptor. The offsets are the probe's cookie, which user space reads from
+ * the binary's DWARF (bits 0-15: tls.Conn.conn; 16-31: the *netFD in a
+ * TCPConn; 32-47: Sysfd in a netFD), or, without DWARF, the layout every Go
+ * since 1.9 has had (0, 0, 16; a cookie of 0 says the same). A descriptor
+ * that is not a TCP socket (another net.Conn) leaves the socket unknown.
  */
-static __always_inline __u64 go_conn_sock(__u64 c)
+static __always_inline __u64 go_conn_sock(__u64 c, __u64 cookie)
 {
-	__u64 data = 0, nfd = 0;
+	__u64 data = 0, nfd = 0, conn_off = 0, fd_off = 0, sysfd_off = 16;
 	long fd = -1;
 	struct sock *sk;
 
-	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(c + 8)) || !data)
+	if (cookie) {
+		conn_off = cookie & 0xffff;
+		fd_off = (cookie >> 16) & 0xffff;
+		sysfd_off = (cookie >> 32) & 0xffff;
+	}
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(c + conn_off + 8)) || !data)
 		return 0;
-	if (bpf_probe_read_user(&nfd, sizeof(nfd), (const void *)data) || !nfd)
+	if (bpf_probe_read_user(&nfd, sizeof(nfd), (const void *)(data + fd_off)) || !nfd)
 		return 0;
-	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)(nfd + 16)) || fd < 0 || fd > 0xfffff)
+	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)(nfd + sysfd_off)) || fd < 0 || fd > 0xfffff)
 		return 0;
 	sk = tcp_sock_of(fd);
 	return (__u64)sk;
@@ -1195,13 +1203,15 @@ static __always_inline __u64 go_conn_sock(__u64 c)
 SEC("uprobe")
 int tls_go_read(struct pt_regs *ctx)
 {
-	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_INGRESS, VIGIL_L7_TLS_GO, go_conn_sock(ctx->ax));
+	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_INGRESS, VIGIL_L7_TLS_GO,
+			 go_conn_sock(ctx->ax, bpf_get_attach_cookie(ctx)));
 }
 
 SEC("uprobe")
 int tls_go_write(struct pt_regs *ctx)
 {
-	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_EGRESS, VIGIL_L7_TLS_GO, go_conn_sock(ctx->ax));
+	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_EGRESS, VIGIL_L7_TLS_GO,
+			 go_conn_sock(ctx->ax, bpf_get_attach_cookie(ctx)));
 }
 
 SEC("uprobe")

@@ -297,9 +297,9 @@ require('https').createServer({ cert: fs.readFileSync(process.argv[3]), key: fs.
 /**
  * A Go HTTPS server built here with Debian's Go (standard library only, no
  * network; HTTP/1.1 only): /missing 404, /count the requests served before it, else 200.
- * Returns the executable; goHttps starts it.
+ * Returns the executable (`ldflags` given: another, built with them); goHttps starts it.
  */
-export function buildGoHttps(tmp: string): string {
+export function buildGoHttps(tmp: string, ldflags = ''): string {
   const dir = path.join(tmp, 'gohttps');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'go.mod'), 'module gohttps\n\ngo 1.17\n');
@@ -335,10 +335,10 @@ func main() {
 \t}
 }
 `);
-  const exe = path.join(dir, 'gohttps');
+  const exe = path.join(dir, ldflags ? `gohttps${ldflags.replace(/[^a-z]/g, '')}` : 'gohttps');
   const env = { ...process.env, GOCACHE: path.join(dir, 'cache'), GOPATH: path.join(dir, 'gopath'), GOFLAGS: '-mod=mod',
     GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
-  const b = spawnSync('go', ['build', '-o', exe, '.'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
+  const b = spawnSync('go', ['build', ...(ldflags ? [`-ldflags=${ldflags}`] : []), '-o', exe, '.'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
   if (b.status !== 0) throw new Error(`go build failed: ${b.stderr}${b.error?.message ?? ''}`);
   return exe;
 }

@@ -10,7 +10,7 @@ import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { L7Sensor } from '../src/l7/sensor.js';
+import { L7Sensor, tlsNotes } from '../src/l7/sensor.js';
 import { goVersion, planFile, planTls, returnOffsets } from '../src/l7/tls.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, missingFeature, openFdCount, runCli, waitFor } from './helpers.js';
@@ -255,6 +255,8 @@ const get = (p) => new Promise((ok, fail) => {
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(counts(records, server),
         { 'GET /a/1 200': 4, 'GET /a/2 200': 4, 'GET /a/3 200': 4, 'GET /missing 404': 8, 'GET /count 200': 1 });
+      // The offsets to its socket from its own DWARF (the test's build keeps it).
+      assert.deepEqual(s.tlsReport().attached.find((a) => a.name === exe)?.goLayout, { conn: 0, fd: 0, sysfd: 16, source: 'dwarf' });
       for (const r of records.filter(server)) {
         assert.equal(r.tls, 'go');
         // The socket from the tls.Conn's net.Conn: the tuple is known.
@@ -262,6 +264,22 @@ const get = (p) => new Promise((ok, fail) => {
         assert.equal(r.local.ip, '127.0.0.1');
       }
     });
+  });
+
+  test('a Go binary without DWARF (-ldflags=-w): the offsets are assumed, and the note says so', (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const withDwarf = planFile(buildGoHttps(suite.tmp));
+    assert.ok('target' in withDwarf);
+    assert.equal(withDwarf.target.goLayout?.source, 'dwarf');
+    const exe = buildGoHttps(suite.tmp, '-w');
+    const r = planFile(exe);
+    assert.ok('target' in r, 'problem' in r ? r.problem?.reason : '');
+    assert.deepEqual(r.target.goLayout, { conn: 0, fd: 0, sysfd: 16, source: 'assumed', reason: 'no DWARF (built with -ldflags=-w, or stripped)' });
+    // Both give the probes the same cookie: the layout has not changed.
+    const cookies = (p: typeof r.target.probes): (bigint | undefined)[] => p.filter((x) => x.program !== 'tls_go_ret').map((x) => x.cookie);
+    assert.deepEqual(cookies(r.target.probes), cookies(withDwarf.target.probes));
+    assert.deepEqual(tlsNotes({ attached: [{ library: 'go', name: exe, probes: 4, goLayout: r.target.goLayout }], failed: [] }),
+      [`TLS plaintext from ${exe} (go): the offsets to its sockets are assumed (those of Go 1.9 and later), no DWARF (built with -ldflags=-w, or stripped)`]);
   });
 
   test('vigil observe --sensors http -o json: TLS records carry "tls"; --l7-no-tls has none', async (t) => {

@@ -18,7 +18,7 @@ import {
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Tracker, type L7Data, type TrackerStats } from './tracker.js';
-import { planTls, TLS_PROGRAMS, type TlsLibrary, type TlsProblem, type TlsTarget } from './tls.js';
+import { planTls, TLS_PROGRAMS, type GoLayout, type TlsLibrary, type TlsProblem, type TlsTarget } from './tls.js';
 import { L7_WIRES, WIRE_PROTOCOLS, type L7Protocol, type L7Record, type L7Wire } from './types.js';
 
 const PROTO_IDS: Record<L7Wire, number> = {
@@ -74,7 +74,8 @@ export const DEFAULT_TLS_RESCAN_MS = 10_000;
 export interface TlsReport {
   /** Off: why (turned off, or uprobes unavailable). */
   off?: string;
-  attached: { library: TlsLibrary; name: string; probes: number }[];
+  /** goLayout (Go): the struct offsets that find a connection's socket, from DWARF or assumed (and why). */
+  attached: { library: TlsLibrary; name: string; probes: number; goLayout?: GoLayout }[];
   failed: TlsProblem[];
 }
 
@@ -210,7 +211,9 @@ export class L7Sensor extends Sensor {
   private attachTls(t: TlsTarget): void {
     const links: Link[] = [];
     try {
-      for (const p of t.probes) links.push(this.object.program(p.program).attachUprobe({ binary: t.path, offset: p.offset, retprobe: p.retprobe }));
+      for (const p of t.probes) {
+        links.push(this.object.program(p.program).attachUprobe({ binary: t.path, offset: p.offset, retprobe: p.retprobe, cookie: p.cookie }));
+      }
     } catch (e) {
       for (const l of links) l.close();
       this.tls.failed.push({ name: t.name, library: t.library, reason: (e as Error).message });
@@ -218,7 +221,7 @@ export class L7Sensor extends Sensor {
     }
     // Returns detach after the entries, as the syscalls' exits do.
     t.probes.forEach((p, i) => this.keep(links[i]!, p.retprobe || p.program === 'tls_go_ret' ? 1 : 0));
-    this.tls.attached.push({ library: t.library, name: t.name, probes: t.probes.length });
+    this.tls.attached.push({ library: t.library, name: t.name, probes: t.probes.length, ...(t.goLayout ? { goLayout: t.goLayout } : {}) });
   }
 
   /** What TLS capture attached to and what it could not. */
@@ -324,5 +327,10 @@ async function tlsPlan(opt: L7SensorOptions['tls'], seen: Set<string>): Promise<
 /** What TLS capture could not do, as lines for a note (nothing when it is off by request or all attached). */
 export function tlsNotes(r: TlsReport): string[] {
   if (r.off && r.off !== 'turned off') return [`no TLS plaintext: ${r.off}`];
-  return r.failed.map((f) => `no TLS plaintext from ${f.name}${f.library ? ` (${f.library})` : ''}: ${f.reason}`);
+  return [
+    ...r.failed.map((f) => `no TLS plaintext from ${f.name}${f.library ? ` (${f.library})` : ''}: ${f.reason}`),
+    // Attached, but its sockets are found through offsets not read from the binary itself.
+    ...r.attached.filter((a) => a.goLayout?.source === 'assumed').map((a) =>
+      `TLS plaintext from ${a.name} (go): the offsets to its sockets are assumed (those of Go 1.9 and later), ${a.goLayout!.reason}`),
+  ];
 }
