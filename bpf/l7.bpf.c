@@ -29,7 +29,10 @@
  * The socket is the one a read or write syscall made inside the call used
  * (the thread's TLS call is looked up by l7_enter), remembered per session
  * for calls that make none (bytes a record already held); Go's is read from
- * the tls.Conn's net.Conn (a *net.TCPConn: conn.fd.pfd.Sysfd).
+ * the tls.Conn's net.Conn (a *net.TCPConn: conn.fd.pfd.Sysfd, at offsets
+ * the probe's cookie gives); a memory BIO's (Node's) is the socket whose
+ * write carries the ciphertext the session last wrote to its BIO (prints,
+ * below). A session's end (SSL_free, gnutls_deinit) ends its plaintext entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -108,7 +108,7 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
   test('curl (OpenSSL) and gnutls-cli (GnuTLS) against nginx over TLS: both ends, plaintext', async (t) => {
     await traced(t, (tmp) => nginx(tmp, tls), async (srv, records, s) => {
       const base = `https://127.0.0.1:${srv.port}`;
-      // One connection, keep-alive, HTTP/1.1 (HTTP/2 is not parsed).
+      // One connection, keep-alive, HTTP/1.1 (HTTP/2 over TLS has its own test below).
       run('curl', ['-sk', '--http1.1', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null',
         `${base}/api/ok`, `${base}/api/ok?token=secret`, `${base}/missing`, `${base}/api/ok`]);
       run('gnutls-cli', ['--insecure', '--no-ca-verification', '-p', String(srv.port), '127.0.0.1'],
