@@ -29,7 +29,10 @@
  * The socket is the one a read or write syscall made inside the call used
  * (the thread's TLS call is looked up by l7_enter), remembered per session
  * for calls that make none (bytes a record already held); Go's is read from
- * the tls.Conn's net.Conn (a *net.TCPConn: conn.fd.pfd.Sysfd).
+ * the tls.Conn's net.Conn (a *net.TCPConn: conn.fd.pfd.Sysfd, at offsets
+ * the probe's cookie gives); a memory BIO's (Node's) is the socket whose
+ * write carries the ciphertext the session last wrote to its BIO (prints,
+ * below). A session's end (SSL_free, gnutls_deinit) ends its plaintext entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -170,6 +173,32 @@ VIGIL_KEYED_MAP(l7_tls_calls, BPF_MAP_TYPE_LRU_HASH, 8192, struct l7_tls_key, st
 /* The socket of each TLS session seen, by session and process. Sized like l7_conns from user space. */
 VIGIL_KEYED_MAP(l7_tls_socks, BPF_MAP_TYPE_LRU_HASH, 16384, struct l7_tls_session, __u64);
 
+/*
+ * A TLS session over a memory BIO (Node's: the library writes its records to
+ * memory, and the program writes that memory to the socket after the call
+ * returns) makes no syscall inside its calls. Its socket is found by its
+ * ciphertext: a BIO_write inside a call of a session whose socket is not
+ * known leaves the first TLS_PRINT bytes it writes (a record's header and
+ * random bytes: a handshake message's random, or ciphertext) by thread; a
+ * socket write of the same thread that starts with those bytes names the
+ * session's socket (l7_tls_socks). Sessions write before they carry
+ * plaintext (a client its ClientHello, a server its ServerHello), so the
+ * socket is known before the first request.
+ */
+#define TLS_PRINT 32
+/* Socket writes look for a print only this long after one was made. */
+#define TLS_PRINT_NS 2000000000ULL
+
+struct l7_tls_print {
+	__u64 session;
+	__u64 bytes[TLS_PRINT / 8];
+};
+
+/* The first bytes a session without a socket wrote to its BIO, by thread id. */
+VIGIL_KEYED_MAP(l7_tls_prints, BPF_MAP_TYPE_LRU_HASH, 1024, __u32, struct l7_tls_print);
+/* When a print was last made (boot ns; 0: never): socket writes cost nothing more otherwise. */
+__u64 tls_print_ns = 0;
+
 /* A socket call on sk: the thread's TLS call in flight, if any, moves its bytes through it. */
 static __always_inline void tls_saw_socket(__u64 sk)
 {
@@ -179,6 +208,44 @@ static __always_inline void tls_saw_socket(__u64 sk)
 
 	if (call && !call->sk)
 		call->sk = sk;
+}
+
+/* The first bytes of a socket write (its buffer, iovec array or msghdr) match a
+ * print of its thread: the print's session is over socket sk. A global function:
+ * verified once, not in each entry program. */
+__noinline int tls_match_print(__u64 sk, __u64 ptr, __u64 iovcnt, __u32 buf)
+{
+	__u64 id = bpf_get_current_pid_tgid(), head[TLS_PRINT / 8];
+	__u32 tid = (__u32)id;
+	struct l7_tls_session sess = {};
+	struct l7_tls_print *p;
+	struct user_msghdr mh;
+	struct iovec v;
+
+	p = bpf_map_lookup_elem(&l7_tls_prints, &tid);
+	if (!p)
+		return 0;
+	if (buf != BUF_PLAIN) {
+		if (buf == BUF_MSG) {
+			if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)ptr))
+				return 0;
+			ptr = (__u64)mh.msg_iov;
+			iovcnt = mh.msg_iovlen;
+		}
+		if (!iovcnt || bpf_probe_read_user(&v, sizeof(v), (const void *)ptr) || v.iov_len < TLS_PRINT)
+			return 0;
+		ptr = (__u64)v.iov_base;
+	}
+	if (bpf_probe_read_user(head, sizeof(head), (const void *)ptr))
+		return 0;
+	if (head[0] != p->bytes[0] || head[1] != p->bytes[1] || head[2] != p->bytes[2] || head[3] != p->bytes[3])
+		return 0;
+	sess.session = p->session;
+	sess.tgid = id >> 32;
+	if (bpf_map_update_elem(&l7_tls_socks, &sess, &sk, BPF_ANY) == 0)
+		vigil_count(&l7_counters, VIGIL_L7_TLS_BOUND);
+	bpf_map_delete_elem(&l7_tls_prints, &tid);
+	return 0;
 }
 
 static __always_inline int l7_enter(__u8 call, __u8 dir, long fd, __u64 ptr, __u64 iovcnt, __u8 buf)
@@ -199,8 +266,15 @@ static __always_inline int l7_enter(__u8 call, __u8 dir, long fd, __u64 ptr, __u
 	if (!sk)
 		return 0;
 	key = (__u64)sk;
-	if (tls_sessions)
+	if (tls_sessions) {
 		tls_saw_socket(key);
+		if (dir == VIGIL_L7_EGRESS && buf != BUF_NONE) {
+			__u64 made = *(volatile __u64 *)&tls_print_ns;
+
+			if (made && bpf_ktime_get_boot_ns() - made < TLS_PRINT_NS)
+				tls_match_print(key, ptr, iovcnt, buf);
+		}
+	}
 	c = bpf_map_lookup_elem(&l7_conns, &key);
 	if (c && c->proto == VIGIL_L7_PROTO_NONE)
 		return 0;
@@ -934,6 +1008,13 @@ static __always_inline int tls_begin(__u64 id, __u32 go, __u64 session, __u64 bu
 	return 0;
 }
 
+/* The connection key of a session whose socket is not known: the session and the
+ * process, never a kernel address (bit 63 clear), odd like a plaintext key. */
+static __always_inline __u64 session_key(__u64 session, __u32 tgid)
+{
+	return (session & 0x0000ffffffffffffULL) | ((__u64)(tgid & 0x7fff) << 48) | 1;
+}
+
 /* A TLS call returns, having moved ret bytes of plaintext (ret <= 0: none): they go the way of a syscall's. */
 static __always_inline int tls_end(__u64 id, __u32 go, long ret)
 {
@@ -972,8 +1053,7 @@ static __always_inline int tls_end(__u64 id, __u32 go, long ret)
 		st.sk = sk | 1;
 		st.sock = sk;
 	} else {
-		/* The session and the process: never a kernel address (bit 63 clear), odd like a plaintext key. */
-		st.sk = (call->session & 0x0000ffffffffffffULL) | ((__u64)(tgid & 0x7fff) << 48) | 1;
+		st.sk = session_key(call->session, tgid);
 		vigil_count(&l7_counters, VIGIL_L7_TLS_NO_SOCKET);
 	}
 	st.ptr = call->buf;
@@ -1019,6 +1099,78 @@ TLS_LIB_PROBES(ssl_write_ex, VIGIL_L7_TLS_OPENSSL, VIGIL_L7_EGRESS, PT_REGS_PARM
 TLS_LIB_PROBES(gnutls_recv, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_INGRESS, 0)
 TLS_LIB_PROBES(gnutls_send, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_EGRESS, 0)
 
+/* BIO_write(bio, data, len) inside a TLS call of a session whose socket is not
+ * known (OpenSSL in an executable: Node's memory BIOs): its first bytes, the
+ * thread's print (above), unless the thread has one of this session already
+ * (a flight of records, written to a buffering BIO and again, flushed, to the
+ * memory BIO: the socket write starts with the first). */
+SEC("uprobe")
+int tls_bio_write(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct l7_tls_key k = { .id = (__u32)id, .tgid = id >> 32 };
+	struct l7_tls_session sess = {};
+	struct l7_tls_print p = {}, *had;
+	struct l7_tls_call *call;
+	__u32 tid = (__u32)id;
+	const __u8 *head;
+
+	if ((int)PT_REGS_PARM3(ctx) < TLS_PRINT)
+		return 0;
+	call = bpf_map_lookup_elem(&l7_tls_calls, &k);
+	if (!call || call->sk)
+		return 0;
+	sess.session = call->session;
+	sess.tgid = id >> 32;
+	if (bpf_map_lookup_elem(&l7_tls_socks, &sess))
+		return 0;
+	had = bpf_map_lookup_elem(&l7_tls_prints, &tid);
+	if (had && had->session == call->session)
+		return 0;
+	if (bpf_probe_read_user(p.bytes, sizeof(p.bytes), (const void *)PT_REGS_PARM2(ctx)))
+		return 0;
+	/* A record (change_cipher_spec, alert, handshake, application_data; version 3.x), not a
+	 * handshake message on its way to the transcript's memory BIO. */
+	head = (const __u8 *)p.bytes;
+	if (head[0] < 0x14 || head[0] > 0x17 || head[1] != 3 || head[2] > 4)
+		return 0;
+	p.session = call->session;
+	bpf_map_update_elem(&l7_tls_prints, &tid, &p, BPF_ANY);
+	*(volatile __u64 *)&tls_print_ns = bpf_ktime_get_boot_ns();
+	return 0;
+}
+
+/* SSL_free(ssl), gnutls_deinit(session): the session ends, and with it its plaintext
+ * connection (its socket's may close later, or never: Node's sockets outlive nothing,
+ * but a session's address is reused by the next one). */
+static __always_inline int tls_free(__u64 session)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct l7_tls_session sess = { .session = session, .tgid = id >> 32 };
+	__u64 *known = bpf_map_lookup_elem(&l7_tls_socks, &sess), sk;
+
+	if (known) {
+		sk = *known;
+		bpf_map_delete_elem(&l7_tls_socks, &sess);
+		conn_closed(sk | 1);
+	} else {
+		conn_closed(session_key(session, sess.tgid));
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int tls_free_ssl(struct pt_regs *ctx)
+{
+	return tls_free(PT_REGS_PARM1(ctx));
+}
+
+SEC("uprobe")
+int tls_free_gnutls(struct pt_regs *ctx)
+{
+	return tls_free(PT_REGS_PARM1(ctx));
+}
+
 #if defined(__TARGET_ARCH_x86)
 /*
  * Go crypto/tls (*Conn).Read/Write(c, b []byte) (int, error), register ABI
@@ -1026,22 +1178,30 @@ TLS_LIB_PROBES(gnutls_send, VIGIL_L7_TLS_GNUTLS, VIGIL_L7_EGRESS, 0)
  * No uretprobe (it breaks Go's stack moves): user space attaches tls_go_ret
  * at each RET of the function, where RAX holds the count.
  *
- * The socket: c.conn (a net.Conn interface: its data word at c+8) is a
- * *net.TCPConn, whose first word is its *netFD; netFD.pfd.Sysfd is 16 bytes
- * in (after the fdMutex). These layouts have not changed since Go 1.9; a
- * descriptor that is not a TCP socket (another net.Conn) leaves it unknown.
+ * The socket: c.conn (a net.Conn interface: its data word 8 bytes in) is a
+ * *net.TCPConn, which holds its *netFD (net.conn.fd); netFD.pfd.Sysfd is the
+ * descriptor. The offsets are the probe's cookie, which user space reads from
+ * the binary's DWARF (bits 0-15: tls.Conn.conn; 16-31: the *netFD in a
+ * TCPConn; 32-47: Sysfd in a netFD), or, without DWARF, the layout every Go
+ * since 1.9 has had (0, 0, 16; a cookie of 0 says the same). A descriptor
+ * that is not a TCP socket (another net.Conn) leaves the socket unknown.
  */
-static __always_inline __u64 go_conn_sock(__u64 c)
+static __always_inline __u64 go_conn_sock(__u64 c, __u64 cookie)
 {
-	__u64 data = 0, nfd = 0;
+	__u64 data = 0, nfd = 0, conn_off = 0, fd_off = 0, sysfd_off = 16;
 	long fd = -1;
 	struct sock *sk;
 
-	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(c + 8)) || !data)
+	if (cookie) {
+		conn_off = cookie & 0xffff;
+		fd_off = (cookie >> 16) & 0xffff;
+		sysfd_off = (cookie >> 32) & 0xffff;
+	}
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(c + conn_off + 8)) || !data)
 		return 0;
-	if (bpf_probe_read_user(&nfd, sizeof(nfd), (const void *)data) || !nfd)
+	if (bpf_probe_read_user(&nfd, sizeof(nfd), (const void *)(data + fd_off)) || !nfd)
 		return 0;
-	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)(nfd + 16)) || fd < 0 || fd > 0xfffff)
+	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)(nfd + sysfd_off)) || fd < 0 || fd > 0xfffff)
 		return 0;
 	sk = tcp_sock_of(fd);
 	return (__u64)sk;
@@ -1050,13 +1210,15 @@ static __always_inline __u64 go_conn_sock(__u64 c)
 SEC("uprobe")
 int tls_go_read(struct pt_regs *ctx)
 {
-	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_INGRESS, VIGIL_L7_TLS_GO, go_conn_sock(ctx->ax));
+	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_INGRESS, VIGIL_L7_TLS_GO,
+			 go_conn_sock(ctx->ax, bpf_get_attach_cookie(ctx)));
 }
 
 SEC("uprobe")
 int tls_go_write(struct pt_regs *ctx)
 {
-	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_EGRESS, VIGIL_L7_TLS_GO, go_conn_sock(ctx->ax));
+	return tls_begin(ctx->r14, 1, ctx->ax, ctx->bx, 0, VIGIL_L7_EGRESS, VIGIL_L7_TLS_GO,
+			 go_conn_sock(ctx->ax, bpf_get_attach_cookie(ctx)));
 }
 
 SEC("uprobe")

@@ -27,7 +27,7 @@ const UNIT = [
   'output-tetragon', 'policy-loader', 'policy-semantics',
   'profile-format', 'reliability-cli', 'rules-compile', 'rules-grammar', 'rules-live', 'rules-loader', 'rules-output',
   'symbols-unit', 'syscalls-pure', 'agent-config', 'telemetry-pure', 'field-mask', 'hardening-pure', 'l7-pure', 'l7-h2-kafka-pure', 'l7-decode', 'store', 'bpf-watch-pure', 'pod-filter', 'pod-scope', 'deploy',
-  'signing-pure',
+  'signing-pure', 'dwarf-pure',
 ];
 
 const root = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..');

@@ -200,6 +200,42 @@ describe('Kafka (bytes from kafkajs\'s encoders)', () => {
     assert.equal(kafkaError(3), 'UNKNOWN_TOPIC_OR_PARTITION');
   });
 
+  test('flexible versions (Produce 9, Fetch 12 and 13): compact strings, arrays and records, tagged fields; topics by id have no names', () => {
+    // Encoded here: kafkajs speaks no flexible version. Unsigned varints, compact lengths plus one.
+    const uv = (n: number): number[] => { const o: number[] = []; do { o.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0)); n >>>= 7; } while (n); return o; };
+    const i16 = (n: number): number[] => [(n >> 8) & 0xff, n & 0xff];
+    const i32 = (n: number): number[] => [(n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+    const cstr = (t: string): number[] => [...uv(t.length + 1), ...Buffer.from(t)];
+    const arr = <T>(xs: readonly T[], f: (x: T) => number[]): number[] => [...uv(xs.length + 1), ...xs.flatMap(f)];
+    const noTags = [0];
+    const someTags = [...uv(1), ...uv(0), ...uv(3), 1, 2, 3]; // one tagged field, 3 bytes
+    const msg = (body: number[]): Buffer => Buffer.from([...i32(body.length), ...body]);
+    const header = (api: number, v: number, id: number): number[] => [...i16(api), ...i16(v), ...i32(id), ...i16(3), ...Buffer.from('app'), ...someTags];
+    const uuid = new Array<number>(16).fill(7);
+    const produce = msg([...header(0, 9, 21), 0, ...i16(-1), ...i32(30000),
+      ...arr(['orders', 'audit'], (t) => [...cstr(t), ...arr([0], (p) => [...i32(p), ...uv(11), ...new Array<number>(10).fill(9), ...noTags]), ...noTags]), ...noTags]);
+    assert.deepEqual(parseKafkaRequest(produce), { apiKey: 0, apiVersion: 9, correlationId: 21, clientId: 'app', topics: ['orders', 'audit'], noResponse: false });
+    const produceRes = msg([...i32(21), ...someTags,
+      ...arr<[string, number]>([['orders', 0], ['audit', 3]], ([t, e]) => [...cstr(t),
+        ...arr([0], (p) => [...i32(p), ...i16(e), ...new Array<number>(24).fill(0), ...arr([5], (b) => [...i32(b), 0, ...noTags]), 0, ...noTags]), ...noTags]),
+      ...i32(0), ...noTags]);
+    assert.deepEqual(parseKafkaResponse(produceRes, { apiKey: 0, apiVersion: 9 }), { correlationId: 21, errorCode: 3 });
+    const fetchBody = (v: number, topic: number[]): number[] => [...header(1, v, 22), ...i32(-1), ...i32(500), ...i32(1), ...i32(1 << 20), 0, ...i32(0), ...i32(-1),
+      ...arr([topic], (t) => [...t, ...arr([0, 1], (p) => [...i32(p), ...new Array<number>(28).fill(0), ...someTags]), ...noTags]),
+      ...arr([], () => []), ...cstr(''), ...noTags];
+    assert.deepEqual(parseKafkaRequest(msg(fetchBody(12, cstr('orders'))))?.topics, ['orders']);
+    const v13 = parseKafkaRequest(msg(fetchBody(13, uuid)));
+    assert.deepEqual([v13?.correlationId, v13?.topics], [22, []]);
+    const fetchRes = (v: number, topic: number[], err: number): Buffer => msg([...i32(22), ...noTags, ...i32(0), ...i16(0), ...i32(0),
+      ...arr([topic], (t) => [...t, ...arr([0], (p) => [...i32(p), ...i16(err), ...new Array<number>(24).fill(0),
+        ...arr([1], () => new Array<number>(16).fill(0).concat(noTags)), ...i32(-1), ...uv(4), 1, 2, 3, ...someTags]), ...noTags]), ...noTags]);
+    assert.deepEqual(parseKafkaResponse(fetchRes(12, cstr('orders'), 1), { apiKey: 1, apiVersion: 12 }), { correlationId: 22, errorCode: 1 });
+    assert.deepEqual(parseKafkaResponse(fetchRes(13, uuid, 0), { apiKey: 1, apiVersion: 13 }), { correlationId: 22, errorCode: 0 });
+    // Through the parser: a record with its topics and the error's name, not UNREAD.
+    const pairs = run(new KafkaParser({ redact: true }), [[true, produce], [false, produceRes]]);
+    assert.deepEqual(pairs.map((x) => [x.method, x.target, x.status, x.error, x.kafka?.apiVersion]), [['Produce', 'orders,audit', 'UNKNOWN_TOPIC_OR_PARTITION', true, 9]]);
+  });
+
   test('paired by correlation id across calls; a large fetch response cut by the capture; acks=0 makes no record', async () => {
     const big = fetchResponse(3, 'orders', 0, Buffer.alloc(50000, 1));
     const p = new KafkaParser({ redact: true });

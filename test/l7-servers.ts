@@ -185,6 +185,22 @@ s.listen(Number(process.argv[2]), '127.0.0.1');
   return serve([process.execPath, script, String(port)], port, 'node http2 server');
 }
 
+/** Node's http2 secure server (ALPN h2, its own static OpenSSL): /users/N 200, /fail 500, else 404. */
+export async function nodeHttp2Tls(tmp: string, tls: { cert: string; key: string }): Promise<Server> {
+  const script = path.join(tmp, 'h2-tls-server.cjs');
+  writeFileSync(script, `const http2 = require('node:http2');
+const fs = require('node:fs');
+const s = http2.createSecureServer({ cert: fs.readFileSync(process.argv[3]), key: fs.readFileSync(process.argv[4]) }, (req, res) => {
+  const status = req.url.startsWith('/users/') ? 200 : req.url === '/fail' ? 500 : 404;
+  res.writeHead(status, { 'content-type': 'text/plain' });
+  res.end(status === 200 ? '{"id": 1}' : '');
+});
+s.listen(Number(process.argv[2]), '127.0.0.1');
+`);
+  const port = await freePort();
+  return serve([process.execPath, script, String(port), tls.cert, tls.key], port, 'node http2 secure server');
+}
+
 /** The proto of the gRPC tests: demo.Greeter/SayHello. */
 export function greeterProto(tmp: string): string {
   const file = path.join(tmp, 'greeter.proto');
@@ -197,9 +213,12 @@ message HelloReply { string message = 1; }
   return file;
 }
 
-/** A @grpc/grpc-js server of demo.Greeter: SayHello answers OK, or NOT_FOUND for the name "missing". */
-export async function grpcServer(tmp: string): Promise<Server> {
-  const script = path.join(tmp, 'grpc-server.cjs');
+/**
+ * A @grpc/grpc-js server of demo.Greeter: SayHello answers OK, or NOT_FOUND for the name "missing";
+ * over TLS with `tls`.
+ */
+export async function grpcServer(tmp: string, tls?: { cert: string; key: string }): Promise<Server> {
+  const script = path.join(tmp, tls ? 'grpc-tls-server.cjs' : 'grpc-server.cjs');
   writeFileSync(script, `const grpc = require(${JSON.stringify(modulePath('@grpc/grpc-js'))});
 const loader = require(${JSON.stringify(modulePath('@grpc/proto-loader'))});
 const demo = grpc.loadPackageDefinition(loader.loadSync(${JSON.stringify(greeterProto(tmp))})).demo;
@@ -209,7 +228,9 @@ s.addService(demo.Greeter.service, {
     ? cb({ code: grpc.status.NOT_FOUND, details: 'no user ' + call.request.name })
     : cb(null, { message: 'hello ' + call.request.name }),
 });
-s.bindAsync('127.0.0.1:' + process.argv[2], grpc.ServerCredentials.createInsecure(), (err) => { if (err) { console.error(err.message); process.exit(1); } });
+const fs = require('node:fs');
+const creds = ${tls ? `grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(${JSON.stringify(tls.cert)}), private_key: fs.readFileSync(${JSON.stringify(tls.key)}) }], false)` : 'grpc.ServerCredentials.createInsecure()'};
+s.bindAsync('127.0.0.1:' + process.argv[2], creds, (err) => { if (err) { console.error(err.message); process.exit(1); } });
 `);
   const port = await freePort();
   return serve([process.execPath, script, String(port)], port, 'grpc-js server');
@@ -240,13 +261,16 @@ net.createServer((s) => {
   return serve([process.execPath, script, String(port), ...responses.map((r) => r.toString('hex'))], port, 'kafka replay server');
 }
 
-/** A @grpc/grpc-js client script: SayHello for ann, bob, missing, cid, missing in turn; prints the codes ("0,0,5,0,5"). */
-export function grpcClient(tmp: string, port: number): string {
-  const script = path.join(tmp, 'grpc-client.cjs');
+/**
+ * A @grpc/grpc-js client script: SayHello for ann, bob, missing, cid, missing in turn; prints the codes ("0,0,5,0,5").
+ * Over TLS with `caCert` (the server's certificate, trusted as its own authority).
+ */
+export function grpcClient(tmp: string, port: number, caCert?: string): string {
+  const script = path.join(tmp, caCert ? 'grpc-tls-client.cjs' : 'grpc-client.cjs');
   writeFileSync(script, `const grpc = require(${JSON.stringify(modulePath('@grpc/grpc-js'))});
 const loader = require(${JSON.stringify(modulePath('@grpc/proto-loader'))});
 const demo = grpc.loadPackageDefinition(loader.loadSync(${JSON.stringify(greeterProto(tmp))})).demo;
-const c = new demo.Greeter('127.0.0.1:${port}', grpc.credentials.createInsecure());
+const c = new demo.Greeter('127.0.0.1:${port}', ${caCert ? `grpc.credentials.createSsl(require('node:fs').readFileSync(${JSON.stringify(caCert)}))` : 'grpc.credentials.createInsecure()'});
 const call = (name) => new Promise((ok) => c.SayHello({ name }, (err) => ok(err ? err.code : 0)));
 (async () => {
   const codes = [];
@@ -273,9 +297,9 @@ require('https').createServer({ cert: fs.readFileSync(process.argv[3]), key: fs.
 /**
  * A Go HTTPS server built here with Debian's Go (standard library only, no
  * network; HTTP/1.1 only): /missing 404, /count the requests served before it, else 200.
- * Returns the executable; goHttps starts it.
+ * Returns the executable (`ldflags` given: another, built with them); goHttps starts it.
  */
-export function buildGoHttps(tmp: string): string {
+export function buildGoHttps(tmp: string, ldflags = ''): string {
   const dir = path.join(tmp, 'gohttps');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'go.mod'), 'module gohttps\n\ngo 1.17\n');
@@ -311,10 +335,10 @@ func main() {
 \t}
 }
 `);
-  const exe = path.join(dir, 'gohttps');
+  const exe = path.join(dir, ldflags ? `gohttps${ldflags.replace(/[^a-z]/g, '')}` : 'gohttps');
   const env = { ...process.env, GOCACHE: path.join(dir, 'cache'), GOPATH: path.join(dir, 'gopath'), GOFLAGS: '-mod=mod',
     GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
-  const b = spawnSync('go', ['build', '-o', exe, '.'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
+  const b = spawnSync('go', ['build', ...(ldflags ? [`-ldflags=${ldflags}`] : []), '-o', exe, '.'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
   if (b.status !== 0) throw new Error(`go build failed: ${b.stderr}${b.error?.message ?? ''}`);
   return exe;
 }

@@ -70,7 +70,8 @@ export const VIGIL_L7_READ_FAILED = 5;
 export const VIGIL_L7_HIST_OVERFLOW = 6;
 export const VIGIL_L7_HIST_NO_STATE = 7;
 export const VIGIL_L7_TLS_NO_SOCKET = 8;
-export const VIGIL_L7_COUNTERS = 9;
+export const VIGIL_L7_TLS_BOUND = 9;
+export const VIGIL_L7_COUNTERS = 10;
 
 // enum vigil_l7_method
 export const VIGIL_L7_GET = 1;

@@ -4,6 +4,7 @@
 // Files are read piecewise (header, program headers, notes, then only the symbol and string
 // tables) so a 100 MB binary costs a few MB of reads; symbols are parsed on first lookup.
 import fs from 'node:fs';
+import { inflateSync } from 'node:zlib';
 import { lastAtOrBelow } from '../util/search.js';
 import { KernelFileError } from './file-error.js';
 
@@ -81,6 +82,8 @@ const SHT_SYMTAB = 2;
 const SHT_NOTE = 7;
 const SHT_DYNSYM = 11;
 const SHT_NOBITS = 8;
+const SHF_COMPRESSED = 0x800;
+const ELFCOMPRESS_ZLIB = 1;
 const SHN_UNDEF = 0;
 const STT_FUNC = 2;
 const STT_GNU_IFUNC = 10;
@@ -100,6 +103,7 @@ export interface LoadSegment {
 interface Section {
   name: string;
   type: number;
+  flags: number;
   offset: number;
   size: number;
   link: number;
@@ -312,6 +316,28 @@ export class ElfFile {
     return s && s.type !== SHT_NOBITS ? source.read(s.offset, Math.min(s.size, max)) : undefined;
   }
 
+  /**
+   * A debugging section's contents, whole and decompressed: `.debug_X` as it is, compressed
+   * (SHF_COMPRESSED: an ELF compression header, then zlib) or the older `.zdebug_X` ("ZLIB",
+   * the size, then zlib). Undefined when the file has neither.
+   */
+  debugSection(source: ByteSource, name: string): Buffer | undefined {
+    const sections = this.readSections(source);
+    const plain = sections.find((x) => x.name === name && x.type !== SHT_NOBITS);
+    if (plain) {
+      const raw = source.read(plain.offset, plain.size);
+      if ((plain.flags & SHF_COMPRESSED) === 0) return raw;
+      const type = this.le ? raw.readUInt32LE(0) : raw.readUInt32BE(0);
+      if (type !== ELFCOMPRESS_ZLIB) throw new ElfError(this.file, `${name}: compression type ${type} (only zlib is read)`);
+      return inflateSync(raw.subarray(this.is64 ? 24 : 12));
+    }
+    const z = sections.find((x) => x.name === name.replace(/^\.debug_/, '.zdebug_') && x.type !== SHT_NOBITS);
+    if (!z) return undefined;
+    const raw = source.read(z.offset, z.size);
+    if (raw.toString('latin1', 0, 4) !== 'ZLIB') throw new ElfError(this.file, `${z.name}: no ZLIB header`);
+    return inflateSync(raw.subarray(12));
+  }
+
   /** The file offset of a virtual address (through the PT_LOAD that maps it): where a uprobe goes. */
   vaddrToFileOffset(vaddr: number): number {
     const seg = this.loads.find((l) => vaddr >= l.vaddr && vaddr < l.vaddr + l.memsz);
@@ -351,6 +377,7 @@ export class ElfFile {
         out.push({
           name: '',
           type: dv.getUint32(b + 4, le),
+          flags: num(dv.getBigUint64(b + 8, le)),
           addr: num(dv.getBigUint64(b + 16, le)),
           offset: num(dv.getBigUint64(b + 24, le)),
           size: num(dv.getBigUint64(b + 32, le)),
@@ -362,6 +389,7 @@ export class ElfFile {
         out.push({
           name: '',
           type: dv.getUint32(b + 4, le),
+          flags: dv.getUint32(b + 8, le),
           addr: dv.getUint32(b + 12, le),
           offset: dv.getUint32(b + 16, le),
           size: dv.getUint32(b + 20, le),

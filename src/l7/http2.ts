@@ -14,7 +14,7 @@
 // the middle of the connection).
 import hpack from 'hpack.js';
 import { Feed, FEED_MAX_BYTES, type Segment } from './feed.js';
-import { keepHeader, kept } from './http.js';
+import { keepHeader, kept, parseTraceparent } from './http.js';
 import { REDACTED, redactQuery } from './redact.js';
 import { routeTemplate } from './route.js';
 import { MAX_PENDING, type ConnParser, type L7Pair, type L7Role, type ParserOptions } from './types.js';
@@ -285,9 +285,10 @@ export class Http2Parser implements ConnParser {
     const res = s.response!;
     const path = req.pseudo[':path'] ?? '';
     const status = Number(res.pseudo[':status']);
+    const traceparent = parseTraceparent(req.headers.traceparent);
     const http = {
       version: '2', ...(req.pseudo[':authority'] !== undefined ? { host: req.pseudo[':authority'] } : {}),
-      requestHeaders: kept(req.headers), responseHeaders: kept({ ...res.headers, ...s.trailers }),
+      requestHeaders: kept(req.headers), responseHeaders: kept({ ...res.headers, ...s.trailers }), ...(traceparent ? { traceparent } : {}),
     };
     const base = {
       startBootNs: s.startNs, endBootNs: endNs, requestBytes: req.bytes, responseBytes: res.bytes,

@@ -4,8 +4,11 @@
 // codes, paired by correlation id (a broker answers in order, so requests
 // passed by are unanswered). A produce with acks=0 gets no response and makes
 // no record; other APIs (Metadata, ApiVersions, offsets, groups) are passed
-// over. Versions with flexible encoding (Produce 9+, Fetch 12+) are recorded
-// without topics or error codes (compact encodings are not read yet).
+// over. Flexible versions (KIP-482: Produce 9+, Fetch 12+) are read too:
+// compact strings, arrays and records (unsigned varint lengths, plus one),
+// tagged fields passed over, the request header's and the response header's
+// tags; from Produce 13 and Fetch 13 topics are named by id (a UUID), so
+// those records have error codes but no topics.
 import { DuplexParser, type PairOut } from './duplex.js';
 import type { Feed, Segment } from './feed.js';
 import type { ParserOptions } from './types.js';
@@ -14,6 +17,8 @@ const PRODUCE = 0;
 const FETCH = 1;
 /** The first versions with flexible (compact) encoding. */
 const FLEXIBLE: Readonly<Record<number, number>> = { [PRODUCE]: 9, [FETCH]: 12 };
+/** The first versions that name topics by id (a UUID) instead of by name. */
+const TOPIC_IDS: Readonly<Record<number, number>> = { [PRODUCE]: 13, [FETCH]: 13 };
 /** Bytes of a message read for its structure before the rest is passed over unread. */
 const MAX_READ = 4096;
 /** Topics a record keeps. */
@@ -56,6 +61,41 @@ class Reader {
     const n = this.int32();
     if (n > 0) this.take(n);
   }
+  /** An unsigned varint (at most 5 bytes: a 32-bit value). */
+  uvarint(): number {
+    let v = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const c = this.b.readUInt8(this.take(1));
+      v += (c & 0x7f) * 2 ** shift;
+      if ((c & 0x80) === 0) return v;
+    }
+    throw new RangeError('kafka: varint too long');
+  }
+  /** A compact (nullable) string: its length plus one, 0 for null. */
+  compactString(): string | undefined {
+    const n = this.uvarint() - 1;
+    if (n < 0) return undefined;
+    const at = this.take(n);
+    return this.b.toString('utf8', at, at + n);
+  }
+  /** A compact array's count (its count plus one; 0: null, no elements). */
+  compactCount(): number {
+    const n = this.uvarint() - 1;
+    if (n > 100000) throw new RangeError('kafka: array count');
+    return Math.max(n, 0);
+  }
+  /** Compact bytes (records): passed over. */
+  compactBytes(): void {
+    const n = this.uvarint() - 1;
+    if (n > 0) this.take(n);
+  }
+  /** A tagged-field section: passed over. */
+  tags(): void {
+    for (let n = this.uvarint(); n > 0; n--) {
+      this.uvarint();
+      this.take(this.uvarint());
+    }
+  }
   private take(n: number): number {
     if (this.at + n > this.b.length) throw new RangeError('kafka: past the captured bytes');
     const at = this.at;
@@ -93,12 +133,44 @@ export function parseKafkaRequest(b: Buffer): KafkaRequest | undefined {
   const correlationId = r.int32();
   const req: KafkaRequest = { apiKey, apiVersion, correlationId, topics: [], noResponse: false };
   walk(() => {
+    // The header's client id stays an int16-length string in flexible versions; their header has tags after it.
     const clientId = r.string();
     if (clientId !== undefined) req.clientId = clientId;
-    if (apiVersion >= (FLEXIBLE[apiKey] ?? Infinity)) return;
     const topic = (name: string | undefined): void => {
       if (name !== undefined && req.topics.length < MAX_TOPICS) req.topics.push(name);
     };
+    if (apiVersion >= (FLEXIBLE[apiKey] ?? Infinity)) {
+      r.tags();
+      const byId = apiVersion >= (TOPIC_IDS[apiKey] ?? Infinity);
+      const topicName = (): void => (byId ? r.skip(16) : topic(r.compactString()));
+      if (apiKey === PRODUCE) {
+        r.compactString(); // transactional_id
+        req.noResponse = r.int16() === 0; // acks
+        r.int32(); // timeout
+        for (let t = r.compactCount(); t > 0; t--) {
+          topicName();
+          for (let p = r.compactCount(); p > 0; p--) {
+            r.int32();
+            r.compactBytes();
+            r.tags();
+          }
+          r.tags();
+        }
+      } else if (apiKey === FETCH) {
+        // replica_id (before 15: a tagged field since), max_wait_ms, min_bytes, max_bytes, isolation_level, session id and epoch.
+        r.skip((apiVersion < 15 ? 4 : 0) + 12 + 1 + 8);
+        for (let t = r.compactCount(); t > 0; t--) {
+          topicName();
+          // partition, current leader epoch, fetch offset, last fetched epoch, log start offset, max bytes; tags.
+          for (let p = r.compactCount(); p > 0; p--) {
+            r.skip(32);
+            r.tags();
+          }
+          r.tags();
+        }
+      }
+      return;
+    }
     if (apiKey === PRODUCE) {
       if (apiVersion >= 3) r.string(); // transactional_id
       req.noResponse = r.int16() === 0; // acks
@@ -137,7 +209,10 @@ export function parseKafkaResponse(b: Buffer, req: Pick<KafkaRequest, 'apiKey' |
   const seen = (c: number): void => {
     if (errorCode === undefined || (errorCode === 0 && c !== 0)) errorCode = c;
   };
-  if (v >= (FLEXIBLE[apiKey] ?? Infinity)) return { correlationId };
+  if (v >= (FLEXIBLE[apiKey] ?? Infinity)) {
+    walk(() => flexibleResponse(r, apiKey, v, seen));
+    return { correlationId, ...(errorCode !== undefined ? { errorCode } : {}) };
+  }
   /** Each topic's name, then each partition's index and error code, `fixed` bytes, and the rest by `after`. */
   const partitions = (fixed: number, after: () => void): void => {
     for (let t = r.count(); t > 0; t--) {
@@ -176,6 +251,50 @@ export function parseKafkaResponse(b: Buffer, req: Pick<KafkaRequest, 'apiKey' |
     }
   });
   return { correlationId, ...(errorCode !== undefined ? { errorCode } : {}) };
+}
+
+/** A flexible version's response after its correlation id: the error codes, as far as captured. */
+function flexibleResponse(r: Reader, apiKey: number, v: number, seen: (code: number) => void): void {
+  r.tags(); // the response header's
+  const topicName = (): void => (v >= (TOPIC_IDS[apiKey] ?? Infinity) ? r.skip(16) : void r.compactString());
+  /** Each topic, then each partition's index and error code, `fixed` bytes, the rest by `after`, its tags. */
+  const partitions = (fixed: number, after: () => void): void => {
+    for (let t = r.compactCount(); t > 0; t--) {
+      topicName();
+      for (let p = r.compactCount(); p > 0; p--) {
+        r.int32();
+        seen(r.int16());
+        r.skip(fixed);
+        after();
+        r.tags();
+      }
+      r.tags();
+    }
+  };
+  if (apiKey === PRODUCE) {
+    // base offset, log append time, log start offset; record errors and the error message.
+    partitions(24, () => {
+      for (let e = r.compactCount(); e > 0; e--) {
+        r.int32();
+        r.compactString();
+        r.tags();
+      }
+      r.compactString();
+    });
+  } else if (apiKey === FETCH) {
+    r.int32(); // throttle_time_ms
+    seen(r.int16());
+    r.int32(); // session_id
+    // high watermark, last stable offset, log start offset; aborted transactions, preferred read replica, records.
+    partitions(24, () => {
+      for (let a = r.compactCount(); a > 0; a--) {
+        r.skip(16);
+        r.tags();
+      }
+      r.int32();
+      r.compactBytes();
+    });
+  }
 }
 
 interface Pending extends KafkaRequest {
@@ -252,7 +371,7 @@ export class KafkaParser extends DuplexParser<Pending> {
     out({
       startBootNs: req.startNs, endBootNs: endNs, requestBytes: req.bytes, responseBytes: bytes,
       method: API_NAMES[req.apiKey]!, ...(req.topics.length > 0 ? { target: req.topics.join(',') } : {}),
-      // A response whose error codes were not read (not captured, or a flexible version) claims no outcome.
+      // A response whose error codes were not read (not captured) claims no outcome.
       status: errorCode === undefined ? 'UNREAD' : kafkaError(errorCode), error: errorCode !== undefined && errorCode !== 0,
       kafka: {
         apiVersion: req.apiVersion, correlationId: req.correlationId, ...(req.clientId !== undefined ? { clientId: req.clientId } : {}),

@@ -10,13 +10,13 @@ import { addressFromKernel } from '../kernel/addr.js';
 import { Sensor, type RingSensorOptions, type SensorStats } from '../sensors/sensor.js';
 import {
   VIGIL_L7_CONN_CLOSED, VIGIL_L7_CONN_NEW, VIGIL_L7_CONN_NOT_L7, VIGIL_L7_DATA_CUT, VIGIL_L7_DATA_MAX, VIGIL_L7_READ_FAILED,
-  VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE, VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_NO_SOCKET, vigilL7Hist,
+  VIGIL_L7_STASH_FULL, VIGIL_L7_HIST_OVERFLOW, VIGIL_L7_HIST_NO_STATE, VIGIL_L7_ROLE_SERVER, VIGIL_L7_TLS_NO_SOCKET, VIGIL_L7_TLS_BOUND, vigilL7Hist,
   vigilL7HistKey,
 } from '../generated/l7.js';
 import { LatencyHistogram, LATENCY_BUCKETS } from './histogram.js';
 import { L7Decoder, PROTO_IDS } from './decode.js';
 import { L7Tracker, type TrackerStats } from './tracker.js';
-import { planTls, TLS_PROGRAMS, type TlsLibrary, type TlsProblem, type TlsTarget } from './tls.js';
+import { planTls, TLS_PROGRAMS, type GoLayout, type TlsLibrary, type TlsProblem, type TlsTarget } from './tls.js';
 import { L7_WIRES, WIRE_PROTOCOLS, type L7Protocol, type L7Record, type L7Wire } from './types.js';
 
 
@@ -66,7 +66,8 @@ export const DEFAULT_TLS_RESCAN_MS = 10_000;
 export interface TlsReport {
   /** Off: why (turned off, or uprobes unavailable). */
   off?: string;
-  attached: { library: TlsLibrary; name: string; probes: number }[];
+  /** goLayout (Go): the struct offsets that find a connection's socket, from DWARF or assumed (and why). */
+  attached: { library: TlsLibrary; name: string; probes: number; goLayout?: GoLayout }[];
   failed: TlsProblem[];
 }
 
@@ -110,6 +111,8 @@ export interface L7Stats extends SensorStats {
     histNoState: bigint;
     /** TLS calls whose socket was not found (their records have no addresses). */
     tlsNoSocket: bigint;
+    /** TLS sessions over memory BIOs (Node) whose socket was found from their ciphertext. */
+    tlsBound: bigint;
     /** Connections the kernel's table holds now. */
     live: number;
     /** Dropped from the kernel's table without a close seen (LRU): new - closed - live. */
@@ -201,7 +204,9 @@ export class L7Sensor extends Sensor {
   private attachTls(t: TlsTarget): void {
     const links: Link[] = [];
     try {
-      for (const p of t.probes) links.push(this.object.program(p.program).attachUprobe({ binary: t.path, offset: p.offset, retprobe: p.retprobe }));
+      for (const p of t.probes) {
+        links.push(this.object.program(p.program).attachUprobe({ binary: t.path, offset: p.offset, retprobe: p.retprobe, cookie: p.cookie }));
+      }
     } catch (e) {
       for (const l of links) l.close();
       this.tls.failed.push({ name: t.name, library: t.library, reason: (e as Error).message });
@@ -209,7 +214,7 @@ export class L7Sensor extends Sensor {
     }
     // Returns detach after the entries, as the syscalls' exits do.
     t.probes.forEach((p, i) => this.keep(links[i]!, p.retprobe || p.program === 'tls_go_ret' ? 1 : 0));
-    this.tls.attached.push({ library: t.library, name: t.name, probes: t.probes.length });
+    this.tls.attached.push({ library: t.library, name: t.name, probes: t.probes.length, ...(t.goLayout ? { goLayout: t.goLayout } : {}) });
   }
 
   /** What TLS capture attached to and what it could not. */
@@ -264,7 +269,8 @@ export class L7Sensor extends Sensor {
       kernel: {
         connectionsNew: created, connectionsClosed: closed, notL7: sum(VIGIL_L7_CONN_NOT_L7), stashFull: sum(VIGIL_L7_STASH_FULL),
         dataCut: sum(VIGIL_L7_DATA_CUT), readFailed: sum(VIGIL_L7_READ_FAILED), histOverflow: sum(VIGIL_L7_HIST_OVERFLOW),
-        histNoState: sum(VIGIL_L7_HIST_NO_STATE), tlsNoSocket: sum(VIGIL_L7_TLS_NO_SOCKET), live, evicted: evicted > 0n ? evicted : 0n,
+        histNoState: sum(VIGIL_L7_HIST_NO_STATE), tlsNoSocket: sum(VIGIL_L7_TLS_NO_SOCKET),
+        tlsBound: sum(VIGIL_L7_TLS_BOUND), live, evicted: evicted > 0n ? evicted : 0n,
       },
       tracker: this.tracker.stats(),
     };
@@ -293,5 +299,10 @@ async function tlsPlan(opt: L7SensorOptions['tls'], seen: Set<string>): Promise<
 /** What TLS capture could not do, as lines for a note (nothing when it is off by request or all attached). */
 export function tlsNotes(r: TlsReport): string[] {
   if (r.off && r.off !== 'turned off') return [`no TLS plaintext: ${r.off}`];
-  return r.failed.map((f) => `no TLS plaintext from ${f.name}${f.library ? ` (${f.library})` : ''}: ${f.reason}`);
+  return [
+    ...r.failed.map((f) => `no TLS plaintext from ${f.name}${f.library ? ` (${f.library})` : ''}: ${f.reason}`),
+    // Attached, but its sockets are found through offsets not read from the binary itself.
+    ...r.attached.filter((a) => a.goLayout?.source === 'assumed').map((a) =>
+      `TLS plaintext from ${a.name} (go): the offsets to its sockets are assumed (those of Go 1.9 and later), ${a.goLayout!.reason}`),
+  ];
 }

@@ -12,6 +12,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import iced from 'iced-x86';
 import { ElfFile, FdSource } from '../kernel/elf.js';
+import { memberOffsets, type MemberOffsets } from '../kernel/dwarf.js';
 import type { TlsLibrary } from './types.js';
 
 export type { TlsLibrary };
@@ -23,6 +24,8 @@ export interface TlsProbe {
   retprobe: boolean;
   /** The function it serves (for messages). */
   fn: string;
+  /** What bpf_get_attach_cookie() gives the program (Go: the struct offsets, GO_LAYOUT). */
+  cookie?: bigint;
 }
 
 /** A file to attach to: its library and probes. `path` opens it; `name` is what to call it. */
@@ -31,6 +34,62 @@ export interface TlsTarget {
   path: string;
   name: string;
   probes: TlsProbe[];
+  /** Go: where the offsets that find a connection's socket came from. */
+  goLayout?: GoLayout;
+}
+
+/**
+ * The offsets that lead from a *tls.Conn to its descriptor: tls.Conn.conn (a net.Conn), the
+ * *netFD in a net.TCPConn (net.conn.fd), and Sysfd in a netFD (netFD.pfd + poll.FD.Sysfd).
+ * `source`: read from the binary's DWARF, or assumed (the layout of every Go since 1.9) and why.
+ */
+export interface GoLayout {
+  conn: number;
+  fd: number;
+  sysfd: number;
+  source: 'dwarf' | 'assumed';
+  /** Assumed: why DWARF did not give them. */
+  reason?: string;
+}
+
+/** The layout every Go from 1.9 to today has: what is assumed without DWARF. */
+export const GO_ASSUMED_LAYOUT = { conn: 0, fd: 0, sysfd: 16 } as const;
+
+/** The structs and members whose offsets make a GoLayout. */
+const GO_MEMBERS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['crypto/tls.Conn', ['conn']], ['net.TCPConn', ['conn']], ['net.conn', ['fd']], ['net.netFD', ['pfd']], ['internal/poll.FD', ['Sysfd']],
+]);
+
+/** A Go binary's layout from its DWARF, or the assumed one and why. */
+export function goLayout(elf: ElfFile, src: FdSource): GoLayout {
+  const assumed = (reason: string): GoLayout => ({ ...GO_ASSUMED_LAYOUT, source: 'assumed', reason });
+  let info: Buffer | undefined;
+  let abbrev: Buffer | undefined;
+  try {
+    info = elf.debugSection(src, '.debug_info');
+    abbrev = elf.debugSection(src, '.debug_abbrev');
+  } catch (e) {
+    return assumed(`its DWARF cannot be read: ${(e as Error).message}`);
+  }
+  if (!info || !abbrev) return assumed('no DWARF (built with -ldflags=-w, or stripped)');
+  let m: MemberOffsets;
+  try {
+    m = memberOffsets({ info, abbrev, str: elf.debugSection(src, '.debug_str'), lineStr: elf.debugSection(src, '.debug_line_str') }, GO_MEMBERS);
+  } catch (e) {
+    return assumed(`its DWARF cannot be read: ${(e as Error).message}`);
+  }
+  const at = (s: string, f: string): number | undefined => m.get(s)?.get(f);
+  const missing = [...GO_MEMBERS].flatMap(([s, fs]) => fs.filter((f) => at(s, f) === undefined).map((f) => `${s}.${f}`));
+  if (missing.length > 0) return assumed(`its DWARF lacks ${missing.join(', ')}`);
+  const layout = { conn: at('crypto/tls.Conn', 'conn')!, fd: at('net.TCPConn', 'conn')! + at('net.conn', 'fd')!,
+    sysfd: at('net.netFD', 'pfd')! + at('internal/poll.FD', 'Sysfd')! };
+  if (Object.values(layout).some((v) => v > 0xffff)) return assumed('its DWARF gives offsets past 64 KiB');
+  return { ...layout, source: 'dwarf' };
+}
+
+/** A layout as tls_go_read/write's cookie (bpf/l7.bpf.c, go_conn_sock). */
+export function goLayoutCookie(l: GoLayout): bigint {
+  return BigInt(l.conn) | (BigInt(l.fd) << 16n) | (BigInt(l.sysfd) << 32n);
 }
 
 /** A file that TLS capture cannot serve, and why. */
@@ -47,10 +106,18 @@ const OPENSSL: readonly [string, string][] = [
 const GNUTLS: readonly [string, string][] = [['gnutls_record_recv', 'gnutls_recv'], ['gnutls_record_send', 'gnutls_send']];
 const GO: readonly [string, string][] = [['crypto/tls.(*Conn).Read', 'tls_go_read'], ['crypto/tls.(*Conn).Write', 'tls_go_write']];
 
+/** A session's end (its plaintext connection ends; a session's address is reused by the next). */
+const FREE = { openssl: ['SSL_free', 'tls_free_ssl'], gnutls: ['gnutls_deinit', 'tls_free_gnutls'] } as const;
+/**
+ * OpenSSL's BIO_write, in an executable that carries OpenSSL (Node): its sessions write to memory
+ * BIOs, not sockets, and their socket is found by the ciphertext a socket write carries next.
+ */
+const BIO_WRITE = ['BIO_write', 'tls_bio_write'] as const;
+
 /** Every program TLS capture may attach (the sensor loads them all when it is on). */
 export const TLS_PROGRAMS: readonly string[] = [
   ...[...OPENSSL, ...GNUTLS].flatMap(([, p]) => [`tls_enter_${p}`, `tls_exit_${p}`]),
-  ...GO.map(([, p]) => p), 'tls_go_ret',
+  ...GO.map(([, p]) => p), 'tls_go_ret', FREE.openssl[1], FREE.gnutls[1], BIO_WRITE[1],
 ];
 
 const LIBRARY_FILE = /\/lib(ssl|gnutls)\.so(\.[0-9.]+)?$/;
@@ -113,7 +180,7 @@ export function planFile(path: string, name = path): { target: TlsTarget } | { p
     const elf = ElfFile.parse(src, name);
     const buildInfo = elf.section(src, '.go.buildinfo');
     if (buildInfo) return planGo(elf, src, name, path, buildInfo);
-    const fns = elf.functions(src, [...OPENSSL, ...GNUTLS].map(([f]) => f));
+    const fns = elf.functions(src, [...OPENSSL, ...GNUTLS, FREE.openssl, FREE.gnutls, BIO_WRITE].map(([f]) => f));
     for (const [library, table] of [['openssl', OPENSSL], ['gnutls', GNUTLS]] as const) {
       // Both directions, or nothing: half a conversation pairs nothing.
       if (!fns.has(table[0]![0]) || !fns.has(table[1]![0])) continue;
@@ -121,6 +188,12 @@ export function planFile(path: string, name = path): { target: TlsTarget } | { p
         { program: `tls_enter_${p}`, offset: fns.get(f)!.offset, retprobe: false, fn: f },
         { program: `tls_exit_${p}`, offset: fns.get(f)!.offset, retprobe: true, fn: f },
       ]);
+      const entry = ([f, p]: readonly [string, string]): TlsProbe[] =>
+        fns.has(f) ? [{ program: p, offset: fns.get(f)!.offset, retprobe: false, fn: f }] : [];
+      probes.push(...entry(FREE[library]));
+      // A shared libssl's sessions write to sockets (the syscall inside the call names it); BIO_write
+      // lives in libcrypto there. An executable's own OpenSSL (Node's) writes to memory.
+      if (library === 'openssl' && !LIBRARY_FILE.test(name)) probes.push(...entry(BIO_WRITE));
       return { target: { library, path, name, probes } };
     }
     return { problem: { name, reason: `defines none of ${[OPENSSL[0]![0], GNUTLS[0]![0], GO[0]![0]].join(', ')}` } };
@@ -141,15 +214,17 @@ function planGo(elf: ElfFile, src: FdSource, name: string, path: string, buildIn
   }
   if (process.arch !== 'x64') return { problem: { name, library: 'go', reason: `Go on ${process.arch}: only x86-64 is supported` } };
   const probes: TlsProbe[] = [];
+  const layout = goLayout(elf, src);
+  const cookie = goLayoutCookie(layout);
   for (const [f, p] of GO) {
     const fn = fns.get(f);
     if (!fn) return { problem: { name, library: 'go', reason: `has no ${f}` } };
     const rets = returnOffsets(src.read(fn.offset, fn.size), fn.offset);
     if (rets.length === 0) return { problem: { name, library: 'go', reason: `${f}: no RET instruction found in its ${fn.size} bytes` } };
-    probes.push({ program: p, offset: fn.offset, retprobe: false, fn: f });
+    probes.push({ program: p, offset: fn.offset, retprobe: false, fn: f, cookie });
     for (const r of rets) probes.push({ program: 'tls_go_ret', offset: r, retprobe: false, fn: `${f} (RET at +0x${(r - fn.offset).toString(16)})` });
   }
-  return { target: { library: 'go', path, name, probes } };
+  return { target: { library: 'go', path, name, probes, goLayout: layout } };
 }
 
 /** The file offsets of the RET instructions of x86-64 code that starts at file offset `at`. */

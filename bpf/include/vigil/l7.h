@@ -104,7 +104,11 @@ enum vigil_l7_counter {
 	/* TLS calls whose socket was not found (a memory BIO, as Node's): their
 	 * connection is the TLS session, their ends unknown (zero). */
 	VIGIL_L7_TLS_NO_SOCKET = 8,
-	VIGIL_L7_COUNTERS = 9,
+	/* TLS sessions over a memory BIO (Node) whose socket was found: a
+	 * socket write of the thread carried the ciphertext the session had
+	 * just written to its BIO. */
+	VIGIL_L7_TLS_BOUND = 9,
+	VIGIL_L7_COUNTERS = 10,
 };
 
 /* An HTTP request's method in a histogram key (0: not one of these). */
