@@ -9,7 +9,7 @@
 //   node --max-semi-space-size=2 --heap-growing-percent=50 dist/bench/event-path.js
 //     [--events N] [--hold N] [--fields MASK]
 // (the flags bin/vigil runs Node with; the young generation's size is much of the answer)
-import { closeSync, mkdtempSync, openSync, rmSync, writevSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -17,16 +17,13 @@ import {
 } from '../src/generated/file.js';
 import { eventEncoder, encodeEvent } from '../src/output/event-format.js';
 import { FieldMask } from '../src/output/field-mask.js';
-import { piecesOf, type Line } from '../src/pipeline/output.js';
 import { execId } from '../src/process/exec-id.js';
 import type { ProcessInfo, ProcessLookup } from '../src/process/types.js';
 import { decodeFileRecord } from '../src/sensors/file.js';
 import type { FileEvent } from '../src/sensors/file-events.js';
 import { BootClock } from '../src/util/clock.js';
 import { intFlag, runAsScript } from './script.js';
-
-/** How much text a sink gathers before it hands a batch to its output (src/pipeline/sink.ts). */
-const BATCH_CHARS = 256 * 1024;
+import { HeldLines } from './stages.js';
 
 /** A root shell's image (full capability sets, host namespaces), as the process cache holds one. */
 function image(pid: number, binary: string, args: string[], parent?: ProcessInfo): ProcessInfo {
@@ -86,31 +83,11 @@ async function main(): Promise<void> {
   const fd = openSync(path.join(dir, 'out.json'), 'w');
   // 1 decode, 2 + format, 3 + encode (piecesOf), 4 + writev.
   const run = (n: number, stages: number): number => {
-    const fifo: (FileEvent | undefined)[] = new Array<FileEvent | undefined>(hold).fill(undefined);
-    let at = 0;
-    let lines: Line[] = [];
-    let chars = 0;
+    const out = new HeldLines<FileEvent>(hold, stages, { format: 2, encode: 3, writev: { stage: 4, fd } }, 'file', (e) => encodeEvent(encoder, e)!);
     const t0 = process.cpuUsage();
     for (let i = 0; i < n; i++) {
-      let e: FileEvent | undefined = decodeFileRecord(rec.view, (i % rec.count) * rec.stride, rec.size, clock);
-      if (hold) {
-        const held = fifo[at];
-        fifo[at] = e;
-        at = (at + 1) % hold;
-        e = held;
-      }
-      if (!e || stages < 2) continue;
-      const line = encodeEvent(encoder, e)!;
-      lines.push(line);
-      chars += line.length + 1;
-      if (chars < BATCH_CHARS) continue;
-      if (stages >= 3) {
-        const pieces = piecesOf({ lines, sensors: lines.map(() => 'file') });
-        // writevSync takes at most IOV_MAX (1,024) pieces at a time.
-        if (stages >= 4) for (let k = 0; k < pieces.length; k += 1024) writevSync(fd, pieces.slice(k, k + 1024));
-      }
-      lines = [];
-      chars = 0;
+      const e = decodeFileRecord(rec.view, (i % rec.count) * rec.stride, rec.size, clock);
+      if (e) out.push(e);
     }
     const t = process.cpuUsage(t0);
     return (t.user + t.system) / n;

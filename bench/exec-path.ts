@@ -10,20 +10,18 @@
 //
 //   node --max-semi-space-size=2 --heap-growing-percent=50 dist/bench/exec-path.js [--events N] [--hold N]
 // (the flags bin/vigil runs Node with)
-import { closeSync, mkdtempSync, openSync, rmSync, writevSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { VIGIL_PROCESS_EXEC, vigilExecEvent, vigilTaskInfo } from '../src/generated/process.js';
 import { eventEncoder, encodeEvent } from '../src/output/event-format.js';
-import { piecesOf, type Line } from '../src/pipeline/output.js';
 import { ProcessCache } from '../src/process/cache.js';
 import type { ExecEvent } from '../src/sensors/events.js';
 import { decodeExecRecord } from '../src/sensors/process.js';
 import { BootClock } from '../src/util/clock.js';
 import { intFlag, runAsScript } from './script.js';
+import { HeldLines } from './stages.js';
 
-/** How much text a sink gathers before it hands a batch to its output (src/pipeline/sink.ts). */
-const BATCH_CHARS = 256 * 1024;
 const ALL_CAPS = (1n << 41n) - 1n;
 
 /** Components leaf first, each NUL-terminated, as the BPF program sends a path. */
@@ -86,10 +84,7 @@ async function main(): Promise<void> {
   let pid = 1000;
   // 1 decode + cache (exec and exit), 2 + format, 3 + encode (piecesOf), 4 + writev.
   const run = (n: number, stages: number): number => {
-    const fifo: (ExecEvent | undefined)[] = new Array<ExecEvent | undefined>(hold).fill(undefined);
-    let at = 0;
-    let lines: Line[] = [];
-    let chars = 0;
+    const out = new HeldLines<ExecEvent>(hold, stages, { format: 2, encode: 3, writev: { stage: 4, fd } }, 'process', (e) => encodeEvent(encoder, e)!);
     const t0 = process.cpuUsage();
     for (let i = 0; i < n; i++) {
       pid = pid >= 4_000_000 ? 1000 : pid + 1;
@@ -101,28 +96,11 @@ async function main(): Promise<void> {
       rec.view.setBigUint64(vigilExecEvent.offsets.ktime, start + 200_000n, true);
       const d = decodeExecRecord(rec.view, 0, rec.size);
       const p = cache.onExec(d.record);
-      let e: ExecEvent | undefined = {
+      const e: ExecEvent = {
         kind: 'exec', timeNs: clock.toEpochNs(d.timeBootNs), timeBootNs: d.timeBootNs, process: p, parent: cache.parentOf(p),
       };
       cache.onExit({ pid, startBootNs: start, timeBootNs: start + 400_000n, code: 0 });
-      if (hold) {
-        const held = fifo[at];
-        fifo[at] = e;
-        at = (at + 1) % hold;
-        e = held;
-      }
-      if (!e || stages < 2) continue;
-      const line = encodeEvent(encoder, e)!;
-      lines.push(line);
-      chars += line.length + 1;
-      if (chars < BATCH_CHARS) continue;
-      if (stages >= 3) {
-        const pieces = piecesOf({ lines, sensors: lines.map(() => 'process') });
-        // writevSync takes at most IOV_MAX (1,024) pieces at a time.
-        if (stages >= 4) for (let k = 0; k < pieces.length; k += 1024) writevSync(fd, pieces.slice(k, k + 1024));
-      }
-      lines = [];
-      chars = 0;
+      out.push(e);
     }
     const t = process.cpuUsage(t0);
     return (t.user + t.system) / n;

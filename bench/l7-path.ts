@@ -15,12 +15,11 @@ import { L7Decoder } from '../src/l7/decode.js';
 import { L7Tracker } from '../src/l7/tracker.js';
 import type { L7Record } from '../src/l7/types.js';
 import { eventEncoder, encodeEvent } from '../src/output/event-format.js';
-import { piecesOf, type Line } from '../src/pipeline/output.js';
 import { BootClock } from '../src/util/clock.js';
 import { intFlag, runAsScript } from './script.js';
+import { HeldLines } from './stages.js';
 
 const CONNECTIONS = 64;
-const BATCH_CHARS = 256 * 1024;
 const REQUEST = 'GET / HTTP/1.1\r\nHost: 127.0.0.1:18777\r\n\r\n';
 const RESPONSE = 'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 07 Dec 2026 04:11:20 GMT\r\nContent-Type: text/plain\r\n' +
   'Content-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n';
@@ -64,28 +63,8 @@ async function main(): Promise<void> {
   // 1 decode, 2 + tracker (records), 3 + format, 4 + encode (piecesOf).
   const run = (n: number, stages: number): number => {
     const decoder = new L7Decoder();
-    const fifo: (L7Record | undefined)[] = new Array<L7Record | undefined>(hold).fill(undefined);
-    let at = 0;
-    let lines: Line[] = [];
-    let chars = 0;
-    const onRecord = (r: L7Record): void => {
-      let e: L7Record | undefined = r;
-      if (hold) {
-        const held = fifo[at];
-        fifo[at] = e;
-        at = (at + 1) % hold;
-        e = held;
-      }
-      if (!e || stages < 3) return;
-      const line = encodeEvent(encoder, { kind: 'l7', timeBootNs: e.endBootNs, record: e })!;
-      lines.push(line);
-      chars += line.length + 1;
-      if (chars < BATCH_CHARS) return;
-      if (stages >= 4) piecesOf({ lines, sensors: lines.map(() => 'l7') });
-      lines = [];
-      chars = 0;
-    };
-    const tracker = new L7Tracker({ redact: true, protocols: new Set(['http']) }, onRecord);
+    const out = new HeldLines<L7Record>(hold, stages, { format: 3, encode: 4 }, 'l7', (e) => encodeEvent(encoder, { kind: 'l7', timeBootNs: e.endBootNs, record: e })!);
+    const tracker = new L7Tracker({ redact: true, protocols: new Set(['http']) }, (r) => out.push(r));
     const t0 = process.cpuUsage();
     for (let i = 0; i < n;) {
       for (let k = 0; k < b.offs.length; k++) {

@@ -170,27 +170,18 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** A package of the repository's node_modules, as a path a script can require. */
 export const modulePath = (name: string): string => path.join(ROOT, 'node_modules', name);
 
-/** Node's http2 server, cleartext (h2c): /users/N 200, /fail 500, else 404. */
-export async function nodeHttp2(tmp: string): Promise<Server> {
-  const script = path.join(tmp, 'h2-server.cjs');
-  writeFileSync(script, `const http2 = require('node:http2');
-const s = http2.createServer((req, res) => {
-  const status = req.url.startsWith('/users/') ? 200 : req.url === '/fail' ? 500 : 404;
-  res.writeHead(status, { 'content-type': 'text/plain' });
-  res.end(status === 200 ? '{"id": 1}' : '');
-});
-s.listen(Number(process.argv[2]), '127.0.0.1');
-`);
-  const port = await freePort();
-  return serve([process.execPath, script, String(port)], port, 'node http2 server');
-}
-
-/** Node's http2 secure server (ALPN h2, its own static OpenSSL): /users/N 200, /fail 500, else 404. */
-export async function nodeHttp2Tls(tmp: string, tls: { cert: string; key: string }): Promise<Server> {
-  const script = path.join(tmp, 'h2-tls-server.cjs');
+/**
+ * Node's http2 server: /users/N 200, /fail 500, else 404. Cleartext (h2c), or with `tls` the secure server
+ * (ALPN h2, over Node's own static OpenSSL).
+ */
+export async function nodeHttp2(tmp: string, tls?: { cert: string; key: string }): Promise<Server> {
+  const script = path.join(tmp, tls ? 'h2-tls-server.cjs' : 'h2-server.cjs');
+  const make = tls
+    ? `http2.createSecureServer({ cert: fs.readFileSync(process.argv[3]), key: fs.readFileSync(process.argv[4]) }, `
+    : 'http2.createServer(';
   writeFileSync(script, `const http2 = require('node:http2');
 const fs = require('node:fs');
-const s = http2.createSecureServer({ cert: fs.readFileSync(process.argv[3]), key: fs.readFileSync(process.argv[4]) }, (req, res) => {
+const s = ${make}(req, res) => {
   const status = req.url.startsWith('/users/') ? 200 : req.url === '/fail' ? 500 : 404;
   res.writeHead(status, { 'content-type': 'text/plain' });
   res.end(status === 200 ? '{"id": 1}' : '');
@@ -198,7 +189,8 @@ const s = http2.createSecureServer({ cert: fs.readFileSync(process.argv[3]), key
 s.listen(Number(process.argv[2]), '127.0.0.1');
 `);
   const port = await freePort();
-  return serve([process.execPath, script, String(port), tls.cert, tls.key], port, 'node http2 secure server');
+  return serve([process.execPath, script, String(port), ...(tls ? [tls.cert, tls.key] : [])], port,
+    tls ? 'node http2 secure server' : 'node http2 server');
 }
 
 /** The proto of the gRPC tests: demo.Greeter/SayHello. */

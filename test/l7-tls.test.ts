@@ -14,7 +14,7 @@ import { L7Sensor, tlsNotes } from '../src/l7/sensor.js';
 import { goVersion, planFile, planTls, returnOffsets } from '../src/l7/tls.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
 import { kernelSuite, missingFeature, openFdCount, runCli, waitFor } from './helpers.js';
-import { buildGoHttps, goHttps, grpcClient, grpcServer, nginx, nodeHttp2Tls, nodeHttps, selfSignedCert, type Server } from './l7-servers.js';
+import { buildGoHttps, goHttps, grpcClient, grpcServer, nginx, nodeHttp2, nodeHttps, selfSignedCert, type Server } from './l7-servers.js';
 import { jsonLines, observeRun } from './observe-util.js';
 
 function run(cmd: string, args: string[], input?: string): string {
@@ -170,7 +170,7 @@ describe('L7 sensor: TLS plaintext through uprobes', () => {
   }
 
   test("HTTP/2 over TLS (ALPN h2): Node's http2 secure server, Node's http2 client and curl --http2; both ends, their tuples", async (t) => {
-    await traced(t, (tmp) => nodeHttp2Tls(tmp, tls), async (srv, records, s) => {
+    await traced(t, (tmp) => nodeHttp2(tmp, tls), async (srv, records, s) => {
       const client = `${suite.tmp}/h2-tls-client.cjs`;
       writeFileSync(client, `const http2 = require('node:http2');
 const c = http2.connect('https://127.0.0.1:${srv.port}', { ca: require('node:fs').readFileSync(${JSON.stringify(tls.cert)}) });
