@@ -28,6 +28,22 @@
 // so that nothing of a held event is a JavaScript object the collector has
 // to copy while it waits out the window.
 
+/**
+ * Where a record stamped `time` goes among times[head, end) (held in time order): after every one not later
+ * than it, so records of one time keep their arrival order. Nearly always in order: `end` (appended).
+ */
+export function insertionPoint(times: ArrayLike<bigint>, head: number, end: number, time: bigint): number {
+  if (end <= head || times[end - 1]! <= time) return end;
+  let lo = head;
+  let hi = end;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid]! <= time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export interface MergeOptions<E> {
   /** The event's kernel time (CLOCK_BOOTTIME ns). */
   timeOf(e: E): bigint;
@@ -69,17 +85,8 @@ class Lane<E> implements MergeLane<E> {
 
   insert(time: bigint, seq: number, e: E): void {
     const t = this.times;
-    let i = t.length;
-    // Nearly always in order: appended. Otherwise after every held event not later than it.
-    if (i > this.head && t[i - 1]! > time) {
-      let lo = this.head;
-      let hi = i;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (t[mid]! <= time) lo = mid + 1;
-        else hi = mid;
-      }
-      i = lo;
+    const i = insertionPoint(t, this.head, t.length, time);
+    if (i < t.length) {
       t.splice(i, 0, time);
       this.seqs.splice(i, 0, seq);
       this.events.splice(i, 0, e);

@@ -15,7 +15,7 @@
 // was released. A ring is nearly in order by itself: a record is almost
 // always appended; one that is earlier than the last held goes after every
 // held record not later than it.
-import type { MergeLane } from './merge.js';
+import { insertionPoint, type MergeLane } from './merge.js';
 
 const CHUNK_BYTES = 1 << 20;
 /** Emptied chunks kept for reuse (the rest are left to the collector). */
@@ -73,20 +73,9 @@ export class RecordLane<E> implements MergeLane<E> {
     c.used += (size + 7) & ~7;
     c.live++;
     if (this.tail === this.times.length) this.makeRoom();
-    let i = this.tail;
-    const t = this.times;
-    if (i > this.head && t[i - 1]! > time) {
-      let lo = this.head;
-      let hi = i;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (t[mid]! <= time) lo = mid + 1;
-        else hi = mid;
-      }
-      for (const a of [this.times, this.seqs, this.chunkOf, this.offsets, this.sizes]) a.copyWithin(lo + 1, lo, i);
-      i = lo;
-    }
-    t[i] = time;
+    const i = insertionPoint(this.times, this.head, this.tail, time);
+    if (i < this.tail) for (const a of [this.times, this.seqs, this.chunkOf, this.offsets, this.sizes]) a.copyWithin(i + 1, i, this.tail);
+    this.times[i] = time;
     this.seqs[i] = seq;
     this.chunkOf[i] = this.current;
     this.offsets[i] = at;
