@@ -78,6 +78,23 @@ describe('bench smoke: open and exec storms under vigil observe', () => {
     assert.equal(r.lost, 0, 'nothing counted lost');
   });
 
+  // Stopped while far behind: observe held (SIGSTOP) for the whole storm, then continued and
+  // interrupted at once, so the stop itself reads the ring, formats and writes every event. The
+  // stop's grace is for an output that takes nothing, not the time the stop's own work takes:
+  // every open is a line (it once wrote the first batch and dropped the rest as "output closed",
+  // counted nowhere: 1,585 of 50,000).
+  test('open storm while observe is held, stopped as soon as it runs: every event written, none lost', async (t) => {
+    if (ringbufProbe() === 0) return t.skip('the kernel has no BPF ring buffer (5.8+)');
+    const count = 50_000;
+    const r = await runTraced(vigilFilesSlim(file), {
+      storm: { kind: 'open', path: file, count, rate: 100_000, durationMs: 20_000 }, behind: true,
+    });
+    assert.equal(r.storm.iterations, count, 'the loop made every open');
+    assert.equal((r.received ?? 0) + (r.lost ?? 0), count, `every open written or counted lost: ${r.stderr}`);
+    assert.equal(r.received, count, 'the ring (16 MiB, ~77,000 such records) held the storm: every open is a line');
+    assert.equal(r.lost, 0);
+  });
+
   test('open storm, --uid nobody runs as: no event at all', async (t) => {
     if (ringbufProbe() === 0) return t.skip('the kernel has no BPF ring buffer (5.8+)');
     const r = await runTraced(vigilIdleUid(), {
