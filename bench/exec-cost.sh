@@ -82,8 +82,13 @@ one() { # tree index
   for _ in $(seq 60); do
     n=$(tail -c +$((b0 + 1)) "$out" | grep -cF "$MATCH" || true)
     [ "$n" -ge "$made" ] && break
-    # Opens lost in the measured storm (the ring was full): what arrives is all there will be.
-    [ -n "$OPEN" ] && tail -c +$((e0 + 1)) "$WORK/err" | grep -q 'lost' && sleep 2 && break
+    # Opens lost in the measured storm (the ring was full): what arrives is all there will be, once
+    # the output stops growing (a reader still behind writes on for a while).
+    if [ -n "$OPEN" ] && tail -c +$((e0 + 1)) "$WORK/err" | grep -q 'lost'; then
+      local s1; s1=$(stat -c %s "$out"); sleep 1
+      [ "$(stat -c %s "$out")" = "$s1" ] && break
+      continue
+    fi
     sleep 0.5
   done
   c1=$(awk '{print $14 + $15}' /proc/$vp/stat); b1=$(stat -c %s "$out")

@@ -349,7 +349,10 @@ export function progDeltas(before: ProgStat[], after: ProgStat[]): ProgStat[] {
   });
 }
 
-/** A tracer's BPF counters at one moment, summed over CPUs and over its objects. */
+/**
+ * A tracer's BPF counters at one moment, summed over CPUs and over every object it holds (observe
+ * with the file sensor also runs the process sensor: its passed events are in `passed` too).
+ */
 export interface KernelCounts {
   /** vigil_filter_counts[0]: events its in-kernel filters passed. */
   passed: number;
