@@ -100,7 +100,8 @@ one() { # tree index
   execs=$(grep -cF "$KIND" "$WORK/window" || true)
   # Lost records in either format: json's {"lost":{"count":N,...}}, compact's "⚠️ lost N file events (...)".
   lost=$(grep -cE '^(\{"lost"|⚠️ lost )' "$out" || true)
-  lostn=$(grep -oE '^(\{"lost":\{"count":|⚠️ lost )[0-9]+' "$out" | grep -oE '[0-9]+$' | awk '{ s += $1 } END { print s + 0 }')
+  lostn=$({ grep -oE '^(\{"lost":\{"count":|⚠️ lost )[0-9]+' "$out" || true; } | { grep -oE '[0-9]+$' || true; } |
+    awk '{ s += $1 } END { print s + 0 }')
   local hz; hz=$(getconf CLK_TCK)
   echo "$(basename "$tree") run $i: cpu_ms=$(((c1 - c0) * 1000 / hz)) events=$execs" \
     "us_per_event=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$execs" 'BEGIN { printf "%.2f", t * 1e6 / hz / (n > 0 ? n : 1) }')" \
