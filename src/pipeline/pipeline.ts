@@ -371,7 +371,8 @@ export class EventPipeline<E, S extends E = E> {
       for (;;) {
         const before = this.merge.size;
         this.merge.release(END_OF_TIME, this.emitOne, this.allFull);
-        if (this.merge.size === 0 || this.sinks.every((s) => s.closed)) break;
+        // graceMs 0: no wait at all (the outputs are gone, or the caller has no time).
+        if (this.merge.size === 0 || graceMs <= 0 || this.sinks.every((s) => s.closed)) break;
         if (this.merge.size < before) deadline = Date.now() + graceMs;
         else if (Date.now() >= deadline) break;
         for (const s of this.sinks) s.flush();
@@ -392,7 +393,7 @@ async function settleWhileMoving(s: PipelineSink<never>, graceMs: number): Promi
     const before = s.queuedBytes;
     if (await s.settle(graceMs)) return true;
     const after = s.queuedBytes;
-    if (before === undefined || after === undefined || after >= before) return false;
+    if (graceMs <= 0 || before === undefined || after === undefined || after >= before) return false;
   }
 }
 
