@@ -11,7 +11,8 @@
 # before the measured storm and again once every exec of the copy is in the output (at most 30 s
 # later). CPU per exec event = that CPU / the process_exec lines written meanwhile (every exec on
 # the host: the tracer is unfiltered). made/received/lost: the storm's iterations, the copy's
-# process_exec lines, the "lost" lines. --profile DIR also samples observe with `vigil profile`
+# process_exec lines, the lost records (lost_lines: json's {"lost":...} or compact's "⚠️ lost ...")
+# and the events they count (lost_events). --profile DIR also samples observe with `vigil profile`
 # (folded stacks, Node started with --perf-basic-prof for JIT frames).
 #
 # --open RATE measures the file event instead: `vigil observe --sensors file --path-prefix DIR/
@@ -81,8 +82,13 @@ one() { # tree index
   for _ in $(seq 60); do
     n=$(tail -c +$((b0 + 1)) "$out" | grep -cF "$MATCH" || true)
     [ "$n" -ge "$made" ] && break
-    # Opens lost in the measured storm (the ring was full): what arrives is all there will be.
-    [ -n "$OPEN" ] && tail -c +$((e0 + 1)) "$WORK/err" | grep -q 'lost' && sleep 2 && break
+    # Opens lost in the measured storm (the ring was full): what arrives is all there will be, once
+    # the output stops growing (a reader still behind writes on for a while).
+    if [ -n "$OPEN" ] && tail -c +$((e0 + 1)) "$WORK/err" | grep -q 'lost'; then
+      local s1; s1=$(stat -c %s "$out"); sleep 1
+      [ "$(stat -c %s "$out")" = "$s1" ] && break
+      continue
+    fi
     sleep 0.5
   done
   c1=$(awk '{print $14 + $15}' /proc/$vp/stat); b1=$(stat -c %s "$out")
@@ -92,11 +98,14 @@ one() { # tree index
   # (head closes the pipe early: tail's SIGPIPE is expected)
   { tail -c +$((b0 + 1)) "$out" | head -c $((b1 - b0)) > "$WORK/window"; } || true
   execs=$(grep -cF "$KIND" "$WORK/window" || true)
-  lost=$(grep -c '^{"lost"' "$out" || true)
+  # Lost records in either format: json's {"lost":{"count":N,...}}, compact's "⚠️ lost N file events (...)".
+  lost=$(grep -cE '^(\{"lost"|⚠️ lost )' "$out" || true)
+  lostn=$({ grep -oE '^(\{"lost":\{"count":|⚠️ lost )[0-9]+' "$out" || true; } | { grep -oE '[0-9]+$' || true; } |
+    awk '{ s += $1 } END { print s + 0 }')
   local hz; hz=$(getconf CLK_TCK)
   echo "$(basename "$tree") run $i: cpu_ms=$(((c1 - c0) * 1000 / hz)) events=$execs" \
     "us_per_event=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$execs" 'BEGIN { printf "%.2f", t * 1e6 / hz / (n > 0 ? n : 1) }')" \
-    "made=$made received=$(grep -cF "$MATCH" "$WORK/window" || true) lost_lines=$lost" \
+    "made=$made received=$(grep -cF "$MATCH" "$WORK/window" || true) lost_lines=$lost lost_events=$lostn" \
     "bytes_per_event=$(((b1 - b0) / (execs > 0 ? execs : 1)))"
   grep -v 'watching' "$WORK/err" || true
   rm -f "$out"

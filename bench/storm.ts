@@ -175,6 +175,10 @@ export interface TracedRun {
   /** The same for RunOptions.companion, attached to the same loop. */
   companionProgs?: ProgStat[];
   notes: string[];
+  /** What the tracer printed on stderr (its own account of what it did). */
+  stderr?: string;
+  /** RunOptions.kernelCounts: the tracer's own BPF counters just before it was stopped. */
+  kernel?: KernelCounts;
 }
 
 export interface RunOptions {
@@ -193,6 +197,16 @@ export interface RunOptions {
    * progStats of both over one loop: the two programs' times are then paired run by run.
    */
   companion?: Tracer;
+  /**
+   * Read the tracer's BPF counters (kernelCounts) just before stopping it: where a shortfall
+   * was lost, in the kernel or after it.
+   */
+  kernelCounts?: boolean;
+  /**
+   * The tracer held (SIGSTOP) from just before the loop starts until it ends, then continued and
+   * stopped (SIGINT) at once: it stops with the whole storm still to read, format and write.
+   */
+  behind?: boolean;
 }
 
 /** Whether the process is blocked in epoll_wait: a libbpf-tools tool in its perf-buffer poll loop, i.e. attached. */
@@ -335,6 +349,66 @@ export function progDeltas(before: ProgStat[], after: ProgStat[]): ProgStat[] {
   });
 }
 
+/**
+ * A tracer's BPF counters at one moment, summed over CPUs and over every object it holds (observe
+ * with the file sensor also runs the process sensor: its passed events are in `passed` too).
+ */
+export interface KernelCounts {
+  /** vigil_filter_counts[0]: events its in-kernel filters passed. */
+  passed: number;
+  /** vigil_lost: records the ring could not take. */
+  lost: number;
+  /** Program runs the kernel skipped (another BPF program was running on that CPU). */
+  recursionMisses: number;
+  /** Program runs (kernel.bpf_stats_enabled only; NaN otherwise). */
+  runCnt: number;
+}
+
+/** Sums a per-CPU array map's values at `index` (bpftool's JSON dump). */
+function mapSum(id: number, index?: number): number {
+  const json = execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(id)],
+    { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  let n = 0;
+  for (const e of JSON.parse(json) as { formatted?: { key: number; values: { value: number }[] } }[]) {
+    if (!e.formatted || (index !== undefined && e.formatted.key !== index)) continue;
+    for (const v of e.formatted.values) n += Number(v.value);
+  }
+  return n;
+}
+
+/** The counters of the BPF objects a process holds (from /proc/<pid>/fdinfo and bpftool). */
+export function kernelCounts(pid: number): KernelCounts {
+  const c: KernelCounts = { passed: 0, lost: 0, recursionMisses: 0, runCnt: 0 };
+  const maps = new Set<number>();
+  const progs = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let link: string;
+    let info: string;
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const field = (k: string): number => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+    if (link === 'anon_inode:bpf-map') maps.add(field('map_id'));
+    if (link === 'anon_inode:bpf-prog' && !progs.has(field('prog_id'))) {
+      progs.add(field('prog_id'));
+      c.runCnt += field('run_cnt');
+      c.recursionMisses += field('recursion_misses') || 0;
+    }
+  }
+  if (readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() !== '1') c.runCnt = NaN;
+  const shown = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show'],
+    { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] })) as { id: number; name?: string }[];
+  for (const m of shown) {
+    if (!maps.has(m.id)) continue;
+    if (m.name === 'vigil_filter_co') c.passed += mapSum(m.id, 0);
+    if (m.name === 'vigil_lost') c.lost += mapSum(m.id);
+  }
+  return c;
+}
+
 let runs = 0;
 
 /** One bounded run of the workload under one tracer (or none). */
@@ -379,18 +453,28 @@ export async function runTraced(tracer: Tracer | undefined, o: RunOptions): Prom
     const progs0 = o.progStats ? progStats(proc.pid) : [];
     const other0 = o.progStats && q ? progStats(q.pid) : [];
     const cpu0 = proc.cpuSeconds();
+    if (o.behind) process.kill(proc.pid, 'SIGSTOP');
     storm.start();
     const report = await storm.finished(stormTimeout);
+    if (o.behind) process.kill(proc.pid, 'SIGCONT');
     const progs = o.progStats ? progDeltas(progs0, progStats(proc.pid)) : undefined;
     const companionProgs = o.progStats && q ? progDeltas(other0, progStats(q.pid)) : undefined;
     // The tracer may still be writing what it received: wait until its output
     // has not grown for quietMs (bounded; the peers poll every 100 ms), then stop it.
-    if (tracer.sink !== 'null') {
+    if (o.behind) {
+      // Stopped at once: everything is still to be read.
+    } else if (tracer.sink !== 'null') {
       await untilQuiet(out, o.quietMs ?? 300, 30_000);
     } else {
       await sleep(300);
     }
     const cpu = proc.cpuSeconds() - cpu0;
+    let kernel: KernelCounts | undefined;
+    try {
+      kernel = o.kernelCounts ? kernelCounts(proc.pid) : undefined;
+    } catch {
+      // bpftool missing or failed: the run's counts stand without these.
+    }
     const code = await proc.stop('SIGINT');
     const notes: string[] = [];
     if (code !== 0 && code !== null && code !== 130) notes.push(`${tracer.name} exited ${code}`);
@@ -403,6 +487,8 @@ export async function runTraced(tracer: Tracer | undefined, o: RunOptions): Prom
       progs,
       companionProgs,
       notes,
+      stderr: proc.err,
+      kernel,
     };
   } finally {
     storm.kill();

@@ -15,7 +15,10 @@ import type { BootClock } from '../util/clock.js';
 import { Shutdown } from './shutdown.js';
 import { closingOnError, Telemetry, type TelemetryOptions } from './telemetry.js';
 
-/** How long a stop waits for stdout to take what is queued before giving it up (counted as not written). */
+/**
+ * How long a stop waits for stdout while it takes nothing before giving it up (what it did not take
+ * is counted lost); the wait goes on while it takes some (EventPipeline.close).
+ */
 const OUTPUT_GRACE_MS = 250;
 
 /** What the sensors started for a stream: how to close them, and what to say once they run. */
@@ -124,8 +127,13 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   const delivered = await pipeline.close(why === 'stdout closed' ? 0 : OUTPUT_GRACE_MS);
   await o.flush?.(report);
   await telemetry?.close();
-  if (!delivered && !stdout.closed && stdout.queuedBytes > 0) {
-    report(`stdout: ${formatByteSize(stdout.queuedBytes)} not written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
+  // What stdout did not take before it was given up on (pipeline.close closed it): lost events,
+  // unless its reader went away (`| head -1`), which is the reader's choice, not a loss.
+  const unwritten = why === 'stdout closed' ? 0
+    : stdout.lost.entries().filter((l) => l.reason === 'output_closed').reduce((a, l) => a + l.count, 0);
+  if (unwritten > 0) report(`stdout: ${unwritten} events not written (nothing taken for ${OUTPUT_GRACE_MS} ms while stopping)`);
+  if (!delivered && stdout.queuedBytes > 0) {
+    report(`stdout: ${formatByteSize(stdout.queuedBytes)} still being written (not taken within ${OUTPUT_GRACE_MS} ms of stopping)`);
     // The write the reader never takes would keep the process alive: once
     // this command has returned, leave (the timer fires only if it is stuck).
     setTimeout(() => process.exit(), 100).unref();
@@ -133,7 +141,8 @@ export async function streamEvents(o: StreamOptions): Promise<number> {
   // What the collector had not taken when the command stopped (the rest was reported as it happened).
   const unsent = otlp?.lost.entries().filter((l) => l.reason === 'output_closed') ?? [];
   if (unsent.length) report(`${otlp!.name}: not delivered: ${describeLosses(unsent)}`);
-  const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0);
+  const lostTotal = stdout.lost.entries().filter((l) => l.reason !== 'output_closed').reduce((a, l) => a + l.count, 0)
+    + unwritten;
   if (lostTotal > 0) report(`lost ${lostTotal} events`);
   return 0;
 }

@@ -37,6 +37,8 @@ export interface PipelineSink<E> {
   flush(): void;
   settle(timeoutMs: number): Promise<boolean>;
   close(): void;
+  /** Bytes taken and not yet written (close() waits on while this goes down). */
+  readonly queuedBytes?: number;
 }
 
 /** A ring's reader, as the pipeline drives it (sensors have these methods). */
@@ -349,30 +351,49 @@ export class EventPipeline<E, S extends E = E> {
   /**
    * Ends the pipeline: the caller has closed its sensors (their last records
    * came through push). Releases everything held, in order, flushes every
-   * sink and waits up to graceMs for the outputs; reports what was lost.
-   * Resolves true when every output took everything.
+   * sink and waits for the outputs; reports what was lost. Resolves true when
+   * every output took everything.
+   *
+   * graceMs bounds a wait in which nothing moves, not the whole stop: the
+   * release's own work (formatting what the rings still held, which after a
+   * backlog takes longer than the grace) does not use it up, and while an
+   * output keeps taking what is queued the wait goes on. A reader that takes
+   * nothing for graceMs is given up on: what it did not take is counted.
    */
   async close(graceMs = 1000): Promise<boolean> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    const deadline = Date.now() + graceMs;
     if (!this.closed) {
       this.closed = true;
-      // What is held goes out as the outputs take it, for up to graceMs;
-      // then the rest is offered at once (full sinks count it as dropped).
+      // What is held goes out as the outputs take it; then the rest is
+      // offered at once (full sinks count it as dropped).
+      let deadline = Date.now() + graceMs;
       for (;;) {
+        const before = this.merge.size;
         this.merge.release(END_OF_TIME, this.emitOne, this.allFull);
-        if (this.merge.size === 0 || Date.now() >= deadline || this.sinks.every((s) => s.closed)) break;
+        // graceMs 0: no wait at all (the outputs are gone, or the caller has no time).
+        if (this.merge.size === 0 || graceMs <= 0 || this.sinks.every((s) => s.closed)) break;
+        if (this.merge.size < before) deadline = Date.now() + graceMs;
+        else if (Date.now() >= deadline) break;
         for (const s of this.sinks) s.flush();
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       this.merge.flush(this.emitOne);
     }
-    const left = Math.max(0, deadline - Date.now());
-    const settled = await Promise.all(this.sinks.map((s) => s.settle(left)));
+    const settled = await Promise.all(this.sinks.map((s) => settleWhileMoving(s, graceMs)));
     this.reportLosses(true);
     for (const s of this.sinks) s.close();
     return settled.every(Boolean);
+  }
+}
+
+/** Waits for a sink's output to take everything, as long as each graceMs sees it take some. */
+async function settleWhileMoving(s: PipelineSink<never>, graceMs: number): Promise<boolean> {
+  for (;;) {
+    const before = s.queuedBytes;
+    if (await s.settle(graceMs)) return true;
+    const after = s.queuedBytes;
+    if (graceMs <= 0 || before === undefined || after === undefined || after >= before) return false;
   }
 }
 
