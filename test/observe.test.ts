@@ -27,6 +27,9 @@ describe('vigil observe flags (no kernel)', () => {
     const o = parseObserveArgs([]);
     assert.deepEqual(o.sensors, ['exec', 'exit', 'file']);
     assert.equal(o.format, 'compact');
+    assert.deepEqual([o.processCred, o.processNs], [false, false], 'as Tetragon\'s defaults');
+    const c = parseObserveArgs(['--process-cred', '--process-ns', '-o', 'json']);
+    assert.deepEqual([c.processCred, c.processNs], [true, true]);
     const p = parseObserveArgs(['--pid', '1', '--pid', '20', '--follow-children', '--uid', '0', '--uid', '1000',
       '--comm', 'bash', '--comm', 'sh', '--binary', '/usr/bin/', '--binary', '/tmp/', '--path-prefix', '/etc/',
       '--container', 'host', '--sensors', 'exec,fork,file', '--output', 'table', '--count', '5', '--duration', '1.5',
@@ -94,7 +97,7 @@ describe('vigil observe (real kernel)', () => {
     const comm = `vgl${randomBytes(4).toString('hex')}`;
     const bin = copyBinary(comm);
     const mark = marker('json');
-    const r = await observe(['--sensors', 'exec,exit,fork', '--comm', comm, '--output', 'json', '--count', '2'], () => {
+    const r = await observe(['--sensors', 'exec,exit,fork', '--comm', comm, '--output', 'json', '--count', '2', '--process-cred', '--process-ns'], () => {
       assert.equal(spawnSync('/bin/true').status, 0);
       assert.equal(spawnSync(bin, [mark, 'x y'], { cwd: s.tmp, stdio: 'ignore' }).status, 0);
     });
@@ -109,7 +112,7 @@ describe('vigil observe (real kernel)', () => {
     assert.equal(p.uid, process.getuid!());
     assert.equal(p.flags, 'execve');
     assert.equal(p.container_id, 'host');
-    assert.ok(p.exec_id && p.start_time && p.cap && p.ns, 'exec_id, start_time, cap, ns');
+    assert.ok(p.exec_id && p.start_time && p.cap && p.ns && p.process_credentials, 'exec_id, start_time, cap, ns, process_credentials');
     assert.equal(exec?.process_exec.parent.pid, process.pid);
     assert.equal(exec?.process_exec.parent.binary, realpathSync(process.execPath));
     assert.equal(exec?.process_exec.parent.exec_id, p.parent_exec_id);
@@ -221,6 +224,9 @@ describe('vigil observe (real kernel)', () => {
     assert.ok(f?.ret >= 0);
     assert.equal(f?.process.binary, SH);
     assert.equal(f?.parent.pid, process.pid);
+    for (const k of ['process_credentials', 'cap', 'ns']) {
+      assert.ok(!(k in f.process) && !(k in f.parent), `${k} only with --process-cred/--process-ns, as Tetragon's defaults`);
+    }
   });
 
   test('--fields: only the fields asked for (and node_name, time), in json and in strict Tetragon JSON', async (t) => {

@@ -41,7 +41,7 @@ describe('--output tetragon', () => {
     kind: 'exec', timeNs: 1_700_000_000_500_000_000n, timeBootNs: 5n, parent,
     process: info({ execBootNs: 5n, euid: 0, suid: 0, fsuid: 0, binary: '/usr/bin/passwd', args: ['passwd'] }),
   };
-  const f = new TetragonFormatter('tetragon', { node: 'n', hostNamespaces: host, lookup: lookup(forked) });
+  const f = new TetragonFormatter('tetragon', { node: 'n', hostNamespaces: host, lookup: lookup(forked), processCred: true, processNs: true });
 
   test('process_exec: clone, full credentials, refcnt, in_init_tree, binary_properties; no Vigil fields', () => {
     const e = body(f.line(exec), 'process_exec');
@@ -60,6 +60,28 @@ describe('--output tetragon', () => {
     assert.equal(p.docker, 'ab'.repeat(32).slice(0, 15), 'Tetragon\'s docker: the first 15 digits');
     for (const k of ['cgroup_id', 'container_id', 'tty']) assert.ok(!(k in p), k);
     assert.ok(!('binary_properties' in (e.parent as Obj)), 'binary_properties is the exec\'s own');
+  });
+
+  test('credentials and namespaces only when asked, as Tetragon\'s --enable-process-cred and --enable-process-ns', () => {
+    const plain = new TetragonFormatter('tetragon', { node: 'n', hostNamespaces: host, lookup: lookup(forked) });
+    for (const format of ['tetragon', 'json'] as const) {
+      const g = new TetragonFormatter(format, { node: 'n', hostNamespaces: host, lookup: lookup(forked) });
+      const line = g.line(exec)!;
+      const e = (JSON.parse(line) as Record<string, Obj>).process_exec!;
+      for (const who of [e.process, e.parent] as Obj[]) {
+        for (const k of ['process_credentials', 'cap', 'ns']) assert.ok(!(k in who), `${format}: ${k} without the option`);
+      }
+      const o = g.process(exec.process) as unknown as Obj;
+      assert.ok(!('process_credentials' in o) && !('cap' in o) && !('ns' in o), `${format}: the object (field masks, policies) too`);
+    }
+    const p = body(plain.line(exec), 'process_exec').process as Obj;
+    assert.equal(p.uid, 0, 'uid (the effective one) stays');
+    const cred = new TetragonFormatter('tetragon', { node: 'n', hostNamespaces: host, processCred: true });
+    const c = body(cred.line(exec), 'process_exec').process as Obj;
+    assert.ok('process_credentials' in c && 'cap' in c && !('ns' in c), 'cred alone: no ns');
+    const ns = new TetragonFormatter('tetragon', { node: 'n', hostNamespaces: host, processNs: true });
+    const n = body(ns.line(exec), 'process_exec').process as Obj;
+    assert.ok(!('process_credentials' in n) && 'ns' in n, 'ns alone: no credentials');
   });
 
   test('an exec that replaced an exec\'d image has no clone; without the image before, no binary_properties', () => {

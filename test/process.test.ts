@@ -205,7 +205,7 @@ describe('Tetragon formatter (no kernel)', () => {
   const exec: ExecEvent = { kind: 'exec', timeNs: 1_700_000_000_500_000_000n, timeBootNs: 3n, process: info(), parent };
 
   test('process_exec: Tetragon fields and Vigil extras', () => {
-    const f = new TetragonFormatter('json', { node: 'node1', hostNamespaces: host });
+    const f = new TetragonFormatter('json', { node: 'node1', hostNamespaces: host, processCred: true, processNs: true });
     const j = JSON.parse(f.json(exec)) as { process_exec: { process: Record<string, unknown>; parent: Record<string, unknown> }; node_name: string; time: string };
     const p = j.process_exec.process;
     assert.equal(j.node_name, 'node1');
@@ -497,7 +497,7 @@ describe('ProcessSensor (real kernel)', () => {
     chmodSync(sleeper, 0o4755);
     const { child, e } = await sleeperEvent([sleeper, '30']);
     assert.equal(e.process.euid, 65534, 'the set-user-ID bit took effect');
-    const p = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache }).json(e)).process_exec.process;
+    const p = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache, processCred: true }).json(e)).process_exec.process;
     assert.equal(p.flags, 'execve clone');
     assert.deepEqual(p.binary_properties, { setuid: 65534 }, 'not a raise: to nobody');
     assert.equal(p.uid, 65534);
@@ -547,9 +547,9 @@ describe('ProcessSensor (real kernel)', () => {
       assert.notEqual(its[n], mine[n], `${n} namespace is the unshared one`);
     }
     assert.equal(its.user, mine.user, 'user namespace not unshared');
-    const strict = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache }).json(e)).process_exec.process;
+    const strict = JSON.parse(new TetragonFormatter('tetragon', { lookup: cache, processNs: true }).json(e)).process_exec.process;
     assert.equal(strict.in_init_tree, true, 'pid 1 of its new pid namespace');
-    const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec.process;
+    const j = JSON.parse(new TetragonFormatter('json', { processNs: true }).json(e)).process_exec.process;
     assert.equal(j.ns.net.inum, its.net);
     child.kill('SIGKILL');
   });

@@ -23,6 +23,9 @@ describe('parseRunArgs', () => {
     assert.equal(o.ruleMatching, 'first');
     assert.equal(o.minPriority, 'Informational');
     assert.equal(o.duration, 1.5);
+    assert.deepEqual([o.processCred, o.processNs], [false, false]);
+    const c = parseRunArgs(['--policy', 'p.yaml', '-o', 'tetragon', '--process-cred', '--process-ns']);
+    assert.deepEqual([c.processCred, c.processNs], [true, true]);
     const j = parseRunArgs(['--rules', 'a', '-o', 'json', '--rule-matching', 'all', '--http', 'http://127.0.0.1:2801/', '--quiet',
       '--pid', '12', '--follow-children']);
     assert.equal(j.output, 'json');

@@ -131,7 +131,9 @@ describe('the CLI\'s shaped lines, real activity', () => {
     if (why) return t.skip(`this kernel lacks what the sensors need: ${why}`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-shaped-'));
     try {
-      const r = await observeRun(['--output', 'tetragon', '--sensors', 'exec,exit,file', '--path-prefix', dir, '--duration', '2'], () => {
+      // With credentials and namespaces: their capability, securebits and namespace fields parse strictly too.
+      const r = await observeRun(['--output', 'tetragon', '--sensors', 'exec,exit,file', '--path-prefix', dir, '--duration', '2',
+        '--process-cred', '--process-ns'], () => {
         spawnSync('/bin/sh', ['-c', `echo x > ${dir}/a && mv ${dir}/a ${dir}/b && /bin/true`]);
       }, undefined, CLUSTER_ENV);
       assert.equal(r.code, 0, r.stderr);
@@ -140,6 +142,8 @@ describe('the CLI\'s shaped lines, real activity', () => {
       for (const { line } of lines) assert.match(line, CLUSTER_TETRAGON, line);
       const seen = kinds(lines);
       for (const k of ['process_exec', 'process_exit', 'process_kprobe']) assert.ok(seen.has(k), `no ${k} in ${r.stdout.slice(0, 2000)}`);
+      const exec = lines.map(({ line }) => JSON.parse(line)).find((o) => o.process_exec)?.process_exec.process;
+      for (const k of ['process_credentials', 'cap', 'ns']) assert.ok(k in exec, `--process-cred --process-ns: no ${k}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

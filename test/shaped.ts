@@ -42,10 +42,13 @@ export function checkShaped(shape: Shape, line: string): void {
     for (const p of procs) {
       for (const k of VIGIL_PROCESS) assert.ok(!(k in p), `Vigil's ${k} in a Tetragon process: ${line}`);
       if (p.flags === 'unknown') continue;
-      for (const k of ['exec_id', 'pid', 'uid', 'binary', 'flags', 'start_time', 'auid', 'refcnt', 'tid', 'process_credentials']) {
+      for (const k of ['exec_id', 'pid', 'uid', 'binary', 'flags', 'start_time', 'auid', 'refcnt', 'tid']) {
         assert.ok(k in p, `${key}.process: no ${k}: ${line}`);
       }
-      assert.deepEqual(Object.keys(p.process_credentials as object).slice(0, 4), ['uid', 'gid', 'euid', 'egid'], line);
+      // With --process-cred (Tetragon's --enable-process-cred) only.
+      if ('process_credentials' in p) {
+        assert.deepEqual(Object.keys(p.process_credentials as object).slice(0, 4), ['uid', 'gid', 'euid', 'egid'], line);
+      }
     }
     for (const k of ['hook', 'portable']) assert.ok(!(k in (body as object)), `Vigil's ${k} in ${key}: ${line}`);
   } else if (o.flow !== undefined) {

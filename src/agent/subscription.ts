@@ -26,7 +26,8 @@ export interface GetEventsRequest {
   binaryPrefixes: string[];
   pathPrefixes: string[];
   container: string;
-  output: { format: string; timeFormat: string; color: boolean; ancestors: boolean } | null;
+  /** processCred, processNs: absent from older clients. */
+  output: { format: string; timeFormat: string; color: boolean; ancestors: boolean; processCred?: boolean; processNs?: boolean } | null;
   last: number;
   /** int64 as a string. */
   sinceNs: string;
@@ -151,7 +152,8 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
   };
 
   const formatterOptions = {
-    lookup, node, ancestors: r.output?.ancestors ?? false, timeFormat, color: r.output?.color ?? false, pods: names.pods, containers: names.containers,
+    lookup, node, ancestors: r.output?.ancestors ?? false,
+    processCred: r.output?.processCred ?? false, processNs: r.output?.processNs ?? false, timeFormat, color: r.output?.color ?? false, pods: names.pods, containers: names.containers,
   };
   const tetragon = new TetragonFormatter(processFormat, formatterOptions);
   // Flows as observe writes them (Hubble's shapes; in a table of flows alone, hubble observe's columns).

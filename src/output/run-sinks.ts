@@ -45,6 +45,9 @@ export interface RunSinkOptions {
   encoding: OutputEncoding;
   /** Policy events' format on stdout; default: json with the json encoding, else compact. */
   policyFormat?: PolicyOutputFormat;
+  /** Policy events' processes carry their credentials, their namespaces (FormatterOptions). */
+  processCred?: boolean;
+  processNs?: boolean;
   capacityBytes: number;
 }
 
@@ -53,7 +56,8 @@ export interface RunSinkOptions {
  * lines (beginning with their time, as observe's), their processes from `cache`.
  */
 export function stdoutRunSink(o: RunSinkOptions, cache?: ProcessLookup): Sink<RunEvent> {
-  const pf = new PolicyEventFormatter(o.policyFormat ?? (o.encoding === 'json' ? 'json' : 'compact'), { lookup: cache, timeFormat: 'StampMilli' });
+  const pf = new PolicyEventFormatter(o.policyFormat ?? (o.encoding === 'json' ? 'json' : 'compact'),
+    { lookup: cache, timeFormat: 'StampMilli', processCred: o.processCred, processNs: o.processNs });
   return new Sink<RunEvent>(stdoutOutput, {
     capacityBytes: o.capacityBytes,
     sensorOf: eventSensor,
@@ -95,7 +99,7 @@ export function httpRunSink(url: string, o: Omit<RunSinkOptions, 'encoding'>): {
 
 /** --otlp URL: alerts (Falco's JSON) and policy events (Tetragon's JSON) as OTLP log records. */
 export function otlpRunSink(o: Omit<RunSinkOptions, 'encoding'> & OtlpOptions, cache?: ProcessLookup): Sink<RunEvent> {
-  const pf = new PolicyEventFormatter('json', { lookup: cache, timeFormat: 'StampMilli' });
+  const pf = new PolicyEventFormatter('json', { lookup: cache, timeFormat: 'StampMilli', processCred: o.processCred, processNs: o.processNs });
   return otlpLogSink<RunEvent>({
     ...o,
     sensorOf: eventSensor,

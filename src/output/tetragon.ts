@@ -201,7 +201,8 @@ export interface TetragonProcess {
   cap?: TetragonCapabilities;
   ns?: Record<string, { inum: number; is_host: boolean }>;
   tid: number;
-  process_credentials: TetragonCredentials;
+  /** With FormatterOptions.processCred (Tetragon's --enable-process-cred). */
+  process_credentials?: TetragonCredentials;
   /** Exec events only. */
   binary_properties?: TetragonBinaryProperties;
   /** In a container: whether it descends from its pid namespace's init (false: entered from outside, nsenter, docker exec). */
@@ -254,6 +255,14 @@ export interface FormatterOptions {
   color?: boolean;
   /** json and tetragon: only these fields of each event (node_name and time stay). Default: every field. */
   fields?: FieldMask;
+  /**
+   * Processes carry process_credentials (every uid and gid, securebits, capability sets, user
+   * namespace) and cap, as Tetragon's --enable-process-cred adds them. Default off, as Tetragon's:
+   * for root the capability names are ~3 KB of each event's process and again of its parent.
+   */
+  processCred?: boolean;
+  /** Processes carry ns (their namespaces' inodes), as Tetragon's --enable-process-ns adds it. Default off, as Tetragon's. */
+  processNs?: boolean;
 }
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
@@ -432,12 +441,9 @@ export class TetragonFormatter {
   tetragonProcess(p: ProcessInfo, exited = false): TetragonProcess {
     const strict = this.format === 'tetragon';
     const caps = (m: bigint): string[] => (strict ? knownCapabilityNames(m) : capabilityNames(m));
-    const cap = p.caps && { permitted: caps(p.caps.permitted), effective: caps(p.caps.effective), inheritable: caps(p.caps.inheritable) };
-    const cred: TetragonCredentials = { uid: p.uid, gid: p.gid, euid: p.euid, egid: p.egid };
-    if (p.suid !== undefined) Object.assign(cred, { suid: p.suid, sgid: p.sgid, fsuid: p.fsuid, fsgid: p.fsgid });
-    if (p.securebits !== undefined) cred.securebits = secureBitsNames(p.securebits);
-    if (cap) cred.caps = cap;
-    if (p.ns?.user) cred.user_ns = { ns: { inum: p.ns.user, is_host: this.host.user === p.ns.user } };
+    const cap = this.opts.processCred && p.caps
+      ? { permitted: caps(p.caps.permitted), effective: caps(p.caps.effective), inheritable: caps(p.caps.inheritable) }
+      : undefined;
     const out: TetragonProcess = {
       exec_id: p.execId,
       pid: p.pid,
@@ -452,14 +458,21 @@ export class TetragonFormatter {
       // At the event's time, not the cache's now: an exec formatted after the exit was read still ran.
       refcnt: exited ? 0 : 1,
       tid: p.tid,
-      process_credentials: cred,
     };
+    if (this.opts.processCred) {
+      const cred: TetragonCredentials = { uid: p.uid, gid: p.gid, euid: p.euid, egid: p.egid };
+      if (p.suid !== undefined) Object.assign(cred, { suid: p.suid, sgid: p.sgid, fsuid: p.fsuid, fsgid: p.fsgid });
+      if (p.securebits !== undefined) cred.securebits = secureBitsNames(p.securebits);
+      if (cap) cred.caps = cap;
+      if (p.ns?.user) cred.user_ns = { ns: { inum: p.ns.user, is_host: this.host.user === p.ns.user } };
+      out.process_credentials = cred;
+    }
     // Tetragon's docker: the first 15 digits of the container id.
     if (p.container !== undefined && p.container !== 'host') out.docker = strict ? p.container.id.slice(0, 15) : p.container.id;
     const pod = this.podOf(p);
     if (pod) out.pod = tetragonPod(pod);
     if (cap) out.cap = cap;
-    if (p.ns) {
+    if (this.opts.processNs && p.ns) {
       const ns: Record<string, { inum: number; is_host: boolean }> = {};
       for (const [key, field] of NS_KEYS) {
         const inum = p.ns[field];
@@ -626,22 +639,24 @@ export class TetragonFormatter {
       + `,"binary":${JSON.stringify(p.binary)},"arguments":${JSON.stringify(tetragonArguments(p.args))}`
       + `,"flags":${JSON.stringify(processFlags(p, this.cloned(p)))},"start_time":"${rfc3339Nano(p.startTimeNs)}","auid":${num(p.auid)}`;
     if (p.parentExecId !== undefined) s += `,"parent_exec_id":${JSON.stringify(p.parentExecId)}`;
-    s += `,"refcnt":${exited ? 0 : 1},"tid":${num(p.tid)}`
-      + `,"process_credentials":{"uid":${num(p.uid)},"gid":${num(p.gid)},"euid":${num(p.euid)},"egid":${num(p.egid)}`;
-    if (p.suid !== undefined) {
-      s += `,"suid":${num(p.suid)}`;
-      if (p.sgid !== undefined) s += `,"sgid":${num(p.sgid)}`;
-      if (p.fsuid !== undefined) s += `,"fsuid":${num(p.fsuid)}`;
-      if (p.fsgid !== undefined) s += `,"fsgid":${num(p.fsgid)}`;
+    s += `,"refcnt":${exited ? 0 : 1},"tid":${num(p.tid)}`;
+    const caps = this.opts.processCred && p.caps ? this.capsText(p.caps) : undefined;
+    if (this.opts.processCred) {
+      s += `,"process_credentials":{"uid":${num(p.uid)},"gid":${num(p.gid)},"euid":${num(p.euid)},"egid":${num(p.egid)}`;
+      if (p.suid !== undefined) {
+        s += `,"suid":${num(p.suid)}`;
+        if (p.sgid !== undefined) s += `,"sgid":${num(p.sgid)}`;
+        if (p.fsuid !== undefined) s += `,"fsuid":${num(p.fsuid)}`;
+        if (p.fsgid !== undefined) s += `,"fsgid":${num(p.fsgid)}`;
+      }
+      if (p.securebits !== undefined) s += `,"securebits":${p.securebits === 0 ? '[]' : JSON.stringify(secureBitsNames(p.securebits))}`;
+      if (caps) {
+        out.push(`${s},"caps":`, caps);
+        s = '';
+      }
+      if (p.ns?.user) s += `,"user_ns":{"ns":{"inum":${num(p.ns.user)},"is_host":${this.host.user === p.ns.user}}}`;
+      s += '}';
     }
-    if (p.securebits !== undefined) s += `,"securebits":${p.securebits === 0 ? '[]' : JSON.stringify(secureBitsNames(p.securebits))}`;
-    const caps = p.caps && this.capsText(p.caps);
-    if (caps) {
-      out.push(`${s},"caps":`, caps);
-      s = '';
-    }
-    if (p.ns?.user) s += `,"user_ns":{"ns":{"inum":${num(p.ns.user)},"is_host":${this.host.user === p.ns.user}}}`;
-    s += '}';
     if (p.container !== undefined && p.container !== 'host') {
       s += `,"docker":${JSON.stringify(strict ? p.container.id.slice(0, 15) : p.container.id)}`;
     }
@@ -651,7 +666,7 @@ export class TetragonFormatter {
       out.push(`${s},"cap":`, caps);
       s = '';
     }
-    if (p.ns) {
+    if (this.opts.processNs && p.ns) {
       out.push(`${s},"ns":`, this.nsText(p.ns));
       s = '';
     }

@@ -18,6 +18,7 @@ import type { EventsResponse } from '../../agent/hub.js';
 const usage = `usage: vigil events [--sensors LIST] [filters] [--output compact|json|table|tetragon|jsonpb|dict]
                     [--last N] [--since TIME] [--follow] [--socket PATH]
                     [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
+                    [--process-cred] [--process-ns]
 
 Streams events from the running agent (vigil agent) to stdout, one line each,
 in the formats of \`vigil observe\`, until Ctrl-C, S seconds or N events. Each
@@ -42,8 +43,8 @@ filters (judged by the agent): --pid N [--follow-children], --uid N, --comm NAME
   --protocol, --tcp-flags, --traffic-direction, -4, -6, --type, --verdict,
   --not FILTER; vigil observe --sensors flow --help lists them).
 
-output: --output, --time-format, --color, --ancestors, --duration, --count as
-  vigil observe. --output-buffer SIZE: most output waiting for a slow reader of
+output: --output, --time-format, --color, --ancestors, --process-cred,
+  --process-ns, --duration, --count as vigil observe. --output-buffer SIZE: most output waiting for a slow reader of
   stdout before this client stops reading; the agent then cuts it off (a
   client that does not keep up never slows the agent) and says how many
   events it missed.
@@ -143,7 +144,8 @@ async function streamEvents(o: ReturnType<typeof parseEventsArgs>): Promise<numb
   const stream = client.GetEvents!({
     kinds: o.kinds, pids: f.pids ?? [], followChildren: f.followChildren, uids: f.uids ?? [], comms: f.comms ?? [],
     binaryPrefixes: f.binaryPrefixes ?? [], pathPrefixes: f.pathPrefixes ?? [], container: o.container ?? '',
-    output: { format: o.format, timeFormat: o.timeFormat, color: colorEnabled(o.color, process.stdout), ancestors: o.ancestors },
+    output: { format: o.format, timeFormat: o.timeFormat, color: colorEnabled(o.color, process.stdout), ancestors: o.ancestors,
+      processCred: o.processCred, processNs: o.processNs },
     last: o.last, sinceNs: String(o.sinceNs), follow: o.follow, flowFilters: o.flowFilters, ...o.pods,
   }) as grpc.ClientReadableStream<EventsResponse>;
   using shutdown = new Shutdown('events');

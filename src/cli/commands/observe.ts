@@ -56,6 +56,7 @@ const KINDS: Record<Exclude<SensorName, 'file'>, ProcessEventKind[]> = {
 
 const usage = `usage: vigil observe [--sensors LIST] [filters] [--output compact|json|table|tetragon]
                      [--fields LIST] [--time-format F] [--color WHEN] [--duration S] [--count N] [--ancestors]
+                     [--process-cred] [--process-ns]
 
 Streams events from the kernel to stdout, one line each, until Ctrl-C (SIGINT),
 SIGTERM, S seconds, or N events.
@@ -136,6 +137,11 @@ output:
                       filters): --fields process.pid,process.binary,path;
                       node_name, time and lost records stay
   --ancestors         add each process's ancestors beyond its parent
+  --process-cred      json, tetragon: add each process's credentials (all its
+                      uids and gids, securebits, capability sets: Tetragon's
+                      process_credentials and cap, as its --enable-process-cred)
+  --process-ns        json, tetragon: add each process's namespaces (Tetragon's
+                      ns, as its --enable-process-ns)
   --duration S        stop after S seconds (decimals allowed)
   --count N           stop after N events
   --output-buffer SIZE  most output waiting for a slow reader of stdout
@@ -160,6 +166,9 @@ export interface ObserveOptions {
   duration: number | undefined;
   count: number | undefined;
   ancestors: boolean;
+  /** --process-cred, --process-ns: processes carry their credentials, their namespaces (FormatterOptions). */
+  processCred: boolean;
+  processNs: boolean;
   filter: FilterOptions;
   /** --container: an id (prefix) or 'host'; resolved to cgroup ids at start. */
   container: string | undefined;
@@ -206,6 +215,8 @@ export const OBSERVE_FLAGS = {
   duration: { type: 'string' },
   count: { type: 'string' },
   ancestors: { type: 'boolean', default: false },
+  'process-cred': { type: 'boolean', default: false },
+  'process-ns': { type: 'boolean', default: false },
   ...PROCESS_FILTER_FLAGS,
   binary: { type: 'string', multiple: true },
   'path-prefix': { type: 'string', multiple: true },
@@ -277,6 +288,8 @@ export interface ObserveFlagValues {
   duration?: string;
   count?: string;
   ancestors: boolean;
+  'process-cred': boolean;
+  'process-ns': boolean;
   pid?: string[];
   'follow-children': boolean;
   uid?: string[];
@@ -380,6 +393,8 @@ export function observeOptions(values: ObserveFlagValues, files: boolean, flows 
     duration: positive('--duration', values.duration, false),
     count: positive('--count', values.count, true),
     ancestors: values.ancestors,
+    processCred: values['process-cred'],
+    processNs: values['process-ns'],
     filter: {
       pids, followChildren: values['follow-children'], uids: ids('--uid', values.uid, 0), comms,
       binaryPrefixes: absolutePrefixes('--binary', values.binary), pathPrefixes,
@@ -573,7 +588,7 @@ export const command: Command = {
     const clock = BootClock.measure();
     // Flows alone in a table: hubble observe's columns.
     const hubbleTable = o.format === 'table' && o.sensors.length === 0 && !o.l7;
-    const formatOptions = { lookup: cache, ancestors: o.ancestors, node: cache.node, timeFormat: o.timeFormat, clock, pods: cri, containers };
+    const formatOptions = { lookup: cache, ancestors: o.ancestors, processCred: o.processCred, processNs: o.processNs, node: cache.node, timeFormat: o.timeFormat, clock, pods: cri, containers };
     const format = eventEncoder(o.format, {
       ...formatOptions, color: colorEnabled(o.color, process.stdout) && o.format !== 'table', hubbleTable, fields: o.fields,
     });

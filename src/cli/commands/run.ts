@@ -58,6 +58,9 @@ alerts:
                         events: compact lines, or Vigil's Tetragon-shaped JSON
   --output tetragon     policies only (no --rules, --file, --http): policy events
                         as strict Tetragon JSON (docs/outputs.md)
+  --process-cred        policy events' processes carry their credentials
+                        (process_credentials, cap: Tetragon's --enable-process-cred)
+  --process-ns          and their namespaces (ns: Tetragon's --enable-process-ns)
   --file PATH           also append each alert to PATH (in the --output format)
   --http URL            also POST each alert's JSON to URL (falcosidekick: http://host:2801/)
   --quiet               no alerts on stdout (with --file or --http)
@@ -89,6 +92,9 @@ export interface RunOptions {
   output: OutputEncoding;
   /** --output tetragon: policy events in Tetragon's strict shape (policies only). */
   policyOutput: 'tetragon' | undefined;
+  /** --process-cred, --process-ns (FormatterOptions). */
+  processCred: boolean;
+  processNs: boolean;
   minPriority: Priority | undefined;
   ruleMatching: 'first' | 'all';
   file: string | undefined;
@@ -122,6 +128,8 @@ export function parseRunArgs(argv: string[]): RunOptions {
         file: { type: 'string' },
         http: { type: 'string' },
         quiet: { type: 'boolean', default: false },
+        'process-cred': { type: 'boolean', default: false },
+        'process-ns': { type: 'boolean', default: false },
         duration: { type: 'string' },
         ...PROCESS_FILTER_FLAGS,
         'output-buffer': { type: 'string' },
@@ -190,6 +198,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
   }
   return {
     rules, policies, criSocket, output: tetragon ? 'json' : values.output as OutputEncoding, policyOutput: tetragon ? 'tetragon' : undefined,
+    processCred: values['process-cred'], processNs: values['process-ns'],
     minPriority, ruleMatching: rm, file: values.file, http: values.http,
     quiet: values.quiet, duration,
     filter: {
@@ -254,7 +263,7 @@ export const command: Command = {
       ...vigilEventOptions(clock), report,
       onOutputsClosed: () => stop('outputs closed'),
     });
-    const sinkOpts = { encoding: o.output, policyFormat: o.policyOutput, capacityBytes: o.outputBuffer };
+    const sinkOpts = { encoding: o.output, policyFormat: o.policyOutput, processCred: o.processCred, processNs: o.processNs, capacityBytes: o.outputBuffer };
     const sinks: Sink<RunEvent>[] = [];
     if (!o.quiet) sinks.push(stdoutRunSink(sinkOpts, cache));
     if (o.file) {
