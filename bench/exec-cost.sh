@@ -55,7 +55,10 @@ one() { # tree index
   local tree=$1 i=$2 out=$WORK/out.json flags=''
   [ -n "$PROF" ] && flags=--perf-basic-prof
   # From the scratch directory: Node's --perf-basic-prof leaves its isolate logs in the cwd.
-  (cd "$WORK" && exec node $flags --max-semi-space-size=2 --heap-growing-percent=50 "$tree/bin/vigil" observe \
+  # Node's flags as the tree's bin/vigil gives them (its #! line): node runs the script, not env.
+  local node_flags
+  node_flags=$(head -1 "$tree/bin/vigil" | sed -n 's/^#!.*node //p')
+  (cd "$WORK" && exec node $flags $node_flags "$tree/bin/vigil" observe \
     "${SENSORS[@]}" > "$out" 2> "$WORK/err") &
   local vp=$! pp=''
   # Attached once it says what it watches (a loaded host can take longer than a few seconds).
