@@ -13,7 +13,8 @@
 # the host: the tracer is unfiltered). made/received/lost: the storm's iterations, the copy's
 # process_exec lines, the lost records (lost_lines: json's {"lost":...} or compact's "⚠️ lost ...")
 # and the events they count (lost_events). --profile DIR also samples observe with `vigil profile`
-# (folded stacks, Node started with --perf-basic-prof for JIT frames).
+# (folded stacks, Node started with --perf-basic-prof for JIT frames; PROF_HZ sets the sampling
+# frequency, default 499).
 #
 # --open RATE measures the file event instead: `vigil observe --sensors file --path-prefix DIR/
 # --output FORMAT` (default json; --fields MASK adds a field mask) while bench/.output/openstorm
@@ -74,7 +75,7 @@ one() { # tree index
     sleep 0.5
   done
   if [ -n "$PROF" ]; then
-    "$HERE/bin/vigil" profile --pid $vp --duration $((SECS + 2)) --frequency 499 --quiet \
+    "$HERE/bin/vigil" profile --pid $vp --duration $((SECS + 2)) --frequency ${PROF_HZ:-499} --quiet \
       -o "$PROF/$(basename "$tree")-$i.folded" &
     pp=$!
   fi

@@ -66,15 +66,20 @@ describe('vigil events from one agent', { timeout: 240_000 }, () => {
   test('--last and --since replay the history', async () => {
     execFileSync(bin('vgtest-h'));
     // Both asked at once: on a host busy enough (a build's file events) the history turns over in seconds.
-    const [last, since] = await Promise.all([
+    const [last, since, cred] = await Promise.all([
       outputOf(agent.vigil(['events', '--sensors', 'exec', '--comm', 'vgtest-h', '--last', '1'])),
       outputOf(agent.vigil(['events', '--sensors', 'exec', '--comm', 'vgtest-h', '--since', '5m', '-o', 'json'])),
+      outputOf(agent.vigil(['events', '--sensors', 'exec', '--comm', 'vgtest-h', '--since', '5m', '-o', 'json', '--process-cred'])),
     ]);
     assert.equal(last.status, 0, last.stderr);
     assert.match(last.stdout, /vgtest-h/);
     assert.equal(last.stdout.trim().split('\n').length, 1);
     assert.equal(since.status, 0, since.stderr);
     assert.match(since.stdout, /"process_exec"/);
+    // Credentials as the client asked (output.process_cred), as Tetragon's --enable-process-cred.
+    assert.doesNotMatch(since.stdout, /"process_credentials"/);
+    assert.equal(cred.status, 0, cred.stderr);
+    assert.match(cred.stdout, /"process_exec".*"process_credentials":\{"uid"/);
     const none = await outputOf(agent.vigil(['events', '--sensors', 'exec', '--comm', 'vgtest-h', '--since', '2099-01-01T00:00:00Z']));
     assert.equal(none.stdout, '', 'nothing from the future');
   });
