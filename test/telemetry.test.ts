@@ -440,10 +440,11 @@ describe('vigil agent: the metrics and otlp sections', () => {
       'sensors: [exec]', `metrics: {address: "127.0.0.1:${port}"}`, `otlp: {endpoint: "${rx.url}", buffer: 64KiB, interval: 60}`, '',
     ].join('\n'));
     try {
-      const out = await agent.eventsWhile(['--sensors', 'exec', '--binary', `${own.dir}/`, '--count', '40', '--duration', '60'],
-        () => { for (let i = 0; i < 5; i++) spawnSync(own.bin); });
+      // 150 execs of ~1 KB each as log records: more than the queue's 64 KiB.
+      const out = await agent.eventsWhile(['--sensors', 'exec', '--binary', `${own.dir}/`, '--count', '150', '--duration', '60'],
+        () => { for (let i = 0; i < 25; i++) spawnSync(own.bin); });
       assert.equal(out.status, 0, out.stderr);
-      assert.equal(out.stdout.trimEnd().split('\n').length, 40, 'the client got its 40 execs');
+      assert.equal(out.stdout.trimEnd().split('\n').length, 150, 'the client got its 150 execs');
       const series = `vigil_events_lost_total{sensor="process",reason="queue_full",output="otlp ${rx.url}/v1/logs"}`;
       assert.ok(await waitFor(async () => ((await scrape(port, series)) ?? 0) > 0, 10_000, 200), `queue_full counted (${await scrape(port, series)})`);
       assert.equal(rx.requests.filter((r) => r.path === '/v1/logs').length, 0, 'nothing was taken');
