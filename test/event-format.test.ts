@@ -196,6 +196,22 @@ describe('the bytes of a file\'s write', () => {
       assert.equal(`{${fileMembers(e).slice(1)}}`, JSON.stringify(fileObject(e)), JSON.stringify(v));
       assert.equal(`{${fileMembers(base).slice(1)}}`, JSON.stringify(fileObject(base)), `after ${JSON.stringify(v)}`);
     }
+    // Through a field mask, the same: the last event's masked members are reused only for the same members and mask.
+    const masks = [FieldMask.parse('process.pid,path,ret'), FieldMask.parse('op,flags,ino'), FieldMask.parse('process.pid')];
+    const formatters = masks.map((fields) => eventFormatter('json', { node: 'node1', lookup, hostNamespaces: {}, clock, fields }));
+    const expected = (mask: FieldMask, e: FileEvent): unknown => mask.apply(fileObject(e));
+    const members = (line: string | undefined): unknown => {
+      const { process: _p, parent: _q, ...rest } = (JSON.parse(line!) as { file: Record<string, unknown> }).file;
+      return rest;
+    };
+    const file200 = (v: Partial<FileEvent>): FileEvent => ({ ...base, ...v, task: { ...base.task, pid: 200, tid: 200 } });
+    for (const v of [{}, ...variants, {}]) {
+      for (let i = 0; i < masks.length; i++) {
+        const e = file200(v);
+        assert.deepEqual(members(formatEvent(formatters[i]!, e)), expected(masks[i]!, e), `${JSON.stringify(v)} through mask ${i}`);
+        assert.deepEqual(members(formatEvent(formatters[i]!, e)), expected(masks[i]!, e), `${JSON.stringify(v)} again through mask ${i}`);
+      }
+    }
   });
 });
 

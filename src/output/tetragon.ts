@@ -731,8 +731,9 @@ export class TetragonFormatter {
   private maskedEnvelope(mask: FieldMask, key: string, e: SensorEvent, p: ProcessInfo, members: EnvelopeRest,
     timeNs: bigint): string {
     // Members given as text (callers pass objects with a mask) are masked as the object they spell.
-    const rest = typeof members === 'string' ? (members ? JSON.parse(`{${members.slice(1)}}`) as Record<string, unknown> : undefined)
-      : members;
+    const rest = members instanceof MaskedMembers ? undefined
+      : typeof members === 'string' ? (members ? JSON.parse(`{${members.slice(1)}}`) as Record<string, unknown> : undefined)
+        : members;
     const parts: string[] = [];
     const exited = e.kind === 'exit';
     const proc = mask.field('process');
@@ -746,7 +747,9 @@ export class TetragonFormatter {
     if (ancestors) {
       parts.push(`"ancestors":[${ancestors.map((a) => (anc === true ? this.processJson(a) : this.maskedProcessJson(a, false, anc as FieldMask))).join(',')}]`);
     }
-    if (rest) {
+    if (members instanceof MaskedMembers) {
+      if (members.text) parts.push(members.text.slice(1));
+    } else if (rest) {
       const r = JSON.stringify(mask.apply(rest));
       if (r.length > 2) parts.push(r.slice(1, -1));
     }
@@ -865,8 +868,8 @@ export class TetragonFormatter {
           filename: e.filename, arguments: tetragonArguments(e.args), cwd: e.cwd, ret: -e.errno, error: e.error,
         }, e.timeNs, fragments);
       case 'file':
-        // Through a field mask the members are an object to mask; otherwise their text, made directly.
-        return this.envelope('file', e, p, this.opts.fields ? fileObject(e) : fileMembers(e), e.timeNs, fragments);
+        // Through a field mask the members masked; otherwise their text, made directly.
+        return this.envelope('file', e, p, this.opts.fields ? maskedFileMembers(e, this.opts.fields) : fileMembers(e), e.timeNs, fragments);
       default:
         return assertNever(e);
     }
@@ -1052,7 +1055,12 @@ const SYSCALL_PREFIX = process.arch === 'arm64' ? '__arm64_sys_' : process.arch 
  * The members an envelope adds after process and parent: an object (JSON.stringify'd, or masked
  * with --fields), or their JSON text already made (",\"op\":..."; "" for none).
  */
-type EnvelopeRest = Record<string, unknown> | string | undefined;
+type EnvelopeRest = Record<string, unknown> | string | MaskedMembers | undefined;
+
+/** Members already through the field mask: their text after a comma, '' when the mask keeps none. */
+class MaskedMembers {
+  constructor(readonly text: string) {}
+}
 
 const envelopeHeads = new Map<string, string>();
 
@@ -1080,9 +1088,7 @@ export function fileObject(e: FileEvent): Record<string, unknown> {
 export function fileMembers(e: FileEvent): string {
   const m = lastMembers;
   // A storm repeats the same call on the same file: the last event's text again when every member is the same.
-  if (m !== undefined && m.op === e.op && m.path === e.path && m.flags === e.flags && m.mode === e.mode && m.ret === e.ret
-    && m.target === e.target && m.syscall === e.syscall && m.rawPath === e.rawPath && m.rawTarget === e.rawTarget
-    && m.dev === e.dev && m.ino === e.ino) return m.text;
+  if (m !== undefined && sameMembers(m, e)) return m.text;
   let s = `,"op":"${e.op}","path":${JSON.stringify(e.path)},"flags":${flagsJson(e.flags)},"mode":${e.mode},` +
     `"ret":${e.ret},"target":${e.target === null ? 'null' : JSON.stringify(e.target)},"syscall":"${e.syscall}",` +
     `"raw_path":${JSON.stringify(e.rawPath)}`;
@@ -1097,6 +1103,29 @@ export function fileMembers(e: FileEvent): string {
 
 type MemberFields = 'op' | 'path' | 'flags' | 'mode' | 'ret' | 'target' | 'syscall' | 'rawPath' | 'rawTarget' | 'dev' | 'ino';
 let lastMembers: (Pick<FileEvent, MemberFields> & { text: string }) | undefined;
+let lastMasked: (Pick<FileEvent, MemberFields> & { mask: FieldMask; members: MaskedMembers }) | undefined;
+
+function sameMembers(m: Pick<FileEvent, MemberFields>, e: FileEvent): boolean {
+  return m.op === e.op && m.path === e.path && m.flags === e.flags && m.mode === e.mode && m.ret === e.ret
+    && m.target === e.target && m.syscall === e.syscall && m.rawPath === e.rawPath && m.rawTarget === e.rawTarget
+    && m.dev === e.dev && m.ino === e.ino;
+}
+
+/**
+ * The file members through a field mask (JSON.stringify(mask.apply(fileObject(e))) between its
+ * braces), the last event's again when its members and the mask are the same, as fileMembers.
+ */
+function maskedFileMembers(e: FileEvent, mask: FieldMask): MaskedMembers {
+  const m = lastMasked;
+  if (m !== undefined && m.mask === mask && sameMembers(m, e)) return m.members;
+  const r = JSON.stringify(mask.apply(fileObject(e)));
+  const members = new MaskedMembers(r.length > 2 ? `,${r.slice(1, -1)}` : '');
+  lastMasked = {
+    op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall, rawPath: e.rawPath,
+    rawTarget: e.rawTarget, dev: e.dev, ino: e.ino, mask, members,
+  };
+  return members;
+}
 
 /** A flag list's JSON, once per list (the file sensor shares one frozen list per flag word). */
 function flagsJson(flags: readonly string[]): string {
