@@ -129,8 +129,11 @@ function encode(b: Batch, sharedMin: number): Buffer[] {
   return pieces;
 }
 
-/** encode's scratch: kept up to this size; a batch whose text may be larger has a buffer of its own. */
-const SCRATCH_MAX = 16 << 20;
+/**
+ * encode's scratch: kept up to this size (it stays resident); a batch whose text may be larger has
+ * a buffer of its own. Sinks flush every 256 KiB of text, so a batch's worst case is about 1 MiB.
+ */
+const SCRATCH_MAX = 4 << 20;
 let scratch: Utf8Buffer | undefined;
 
 /** A buffer of at least `size` bytes to encode into, valid until the next call. */
