@@ -412,7 +412,7 @@ if (opts.exec) opts.kernels = vmSeries; // --exec is for the VMs
 // The VMs run side by side: each is one emulating host thread (QEMU_ACCEL),
 // so two of them take the machine's two cores; the host's run follows,
 // since it wants the cores itself. Their lines are told apart by prefix.
-const vmRuns = await Promise.all(opts.kernels.filter((k) => k !== 'host').map((k) => runVm(k, kernels.get(k), common, tests)));
-const results = opts.kernels.map((k) => (k === 'host' ? null : vmRuns.shift()));
-for (let i = 0; i < results.length; i++) if (results[i] === null) results[i] = await runHost(tests);
+const vmRuns = new Map(await Promise.all(vmSeries.map(async (k) => [k, await runVm(k, kernels.get(k), common, tests)])));
+const results = [];
+for (const k of opts.kernels) results.push(k === 'host' ? await runHost(tests) : vmRuns.get(k));
 process.exit(report(results, tests, Date.now() - t0) ? 0 : 1);

@@ -146,7 +146,7 @@ abstract class Reader implements Disposable {
     // The counters are a syscall per ring: a reader drained thousands of times a second (a storm,
     // read half a batch at a time) looks at them every LOST_CHECK_MS, and whenever the ring was
     // empty; the poll timer, a pause and close look too. A loss is reported that much later, never missed.
-    const now = n === 0 ? 0 : Date.now();
+    const now = Date.now();
     if (n === 0 || now - this.lostCheckedMs >= LOST_CHECK_MS) {
       this.lostCheckedMs = now;
       this.checkLost();

@@ -258,7 +258,7 @@ export interface FormatterOptions {
   /**
    * Processes carry process_credentials (every uid and gid, securebits, capability sets, user
    * namespace) and cap, as Tetragon's --enable-process-cred adds them. Default off, as Tetragon's:
-   * for root the capability names are ~3 KB of each event's process and again of its parent.
+   * for root the capability names are ~2.7 KB of each event's process and again of its parent.
    */
   processCred?: boolean;
   /** Processes carry ns (their namespaces' inodes), as Tetragon's --enable-process-ns adds it. Default off, as Tetragon's. */
@@ -748,7 +748,7 @@ export class TetragonFormatter {
       parts.push(`"ancestors":[${ancestors.map((a) => (anc === true ? this.processJson(a) : this.maskedProcessJson(a, false, anc as FieldMask))).join(',')}]`);
     }
     if (members instanceof MaskedMembers) {
-      if (members.text) parts.push(members.text.slice(1));
+      if (members.text) parts.push(members.text);
     } else if (rest) {
       const r = JSON.stringify(mask.apply(rest));
       if (r.length > 2) parts.push(r.slice(1, -1));
@@ -1053,11 +1053,12 @@ const SYSCALL_PREFIX = process.arch === 'arm64' ? '__arm64_sys_' : process.arch 
 
 /**
  * The members an envelope adds after process and parent: an object (JSON.stringify'd, or masked
- * with --fields), or their JSON text already made (",\"op\":..."; "" for none).
+ * with --fields), their JSON text already made (",\"op\":..."; "" for none), or their text already
+ * masked.
  */
 type EnvelopeRest = Record<string, unknown> | string | MaskedMembers | undefined;
 
-/** Members already through the field mask: their text after a comma, '' when the mask keeps none. */
+/** Members already through the field mask: their text between the braces, '' when the mask keeps none. */
 class MaskedMembers {
   constructor(readonly text: string) {}
 }
@@ -1094,16 +1095,20 @@ export function fileMembers(e: FileEvent): string {
     `"raw_path":${JSON.stringify(e.rawPath)}`;
   if (e.target !== null) s += `,"raw_target":${JSON.stringify(e.rawTarget)}`;
   if (e.ino !== null) s += `,"dev":${e.dev},"ino":${e.ino}`;
-  lastMembers = {
-    op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall, rawPath: e.rawPath,
-    rawTarget: e.rawTarget, dev: e.dev, ino: e.ino, text: s,
-  };
+  lastMembers = { ...memberFields(e), text: s };
   return s;
 }
 
 type MemberFields = 'op' | 'path' | 'flags' | 'mode' | 'ret' | 'target' | 'syscall' | 'rawPath' | 'rawTarget' | 'dev' | 'ino';
 let lastMembers: (Pick<FileEvent, MemberFields> & { text: string }) | undefined;
 let lastMasked: (Pick<FileEvent, MemberFields> & { mask: FieldMask; members: MaskedMembers }) | undefined;
+
+function memberFields(e: FileEvent): Pick<FileEvent, MemberFields> {
+  return {
+    op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall, rawPath: e.rawPath,
+    rawTarget: e.rawTarget, dev: e.dev, ino: e.ino,
+  };
+}
 
 function sameMembers(m: Pick<FileEvent, MemberFields>, e: FileEvent): boolean {
   return m.op === e.op && m.path === e.path && m.flags === e.flags && m.mode === e.mode && m.ret === e.ret
@@ -1119,11 +1124,8 @@ function maskedFileMembers(e: FileEvent, mask: FieldMask): MaskedMembers {
   const m = lastMasked;
   if (m !== undefined && m.mask === mask && sameMembers(m, e)) return m.members;
   const r = JSON.stringify(mask.apply(fileObject(e)));
-  const members = new MaskedMembers(r.length > 2 ? `,${r.slice(1, -1)}` : '');
-  lastMasked = {
-    op: e.op, path: e.path, flags: e.flags, mode: e.mode, ret: e.ret, target: e.target, syscall: e.syscall, rawPath: e.rawPath,
-    rawTarget: e.rawTarget, dev: e.dev, ino: e.ino, mask, members,
-  };
+  const members = new MaskedMembers(r.slice(1, -1));
+  lastMasked = { ...memberFields(e), mask, members };
   return members;
 }
 

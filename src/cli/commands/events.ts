@@ -44,10 +44,10 @@ filters (judged by the agent): --pid N [--follow-children], --uid N, --comm NAME
   --not FILTER; vigil observe --sensors flow --help lists them).
 
 output: --output, --time-format, --color, --ancestors, --process-cred,
-  --process-ns, --duration, --count as vigil observe. --output-buffer SIZE: most output waiting for a slow reader of
-  stdout before this client stops reading; the agent then cuts it off (a
-  client that does not keep up never slows the agent) and says how many
-  events it missed.
+  --process-ns, --duration, --count as vigil observe. --output-buffer SIZE:
+  most output waiting for a slow reader of stdout before this client stops
+  reading; the agent then cuts it off (a client that does not keep up never
+  slows the agent) and says how many events it missed.
 
 Events the agent could not see (its rings were full) come as lost records, as
 in observe. Exit status 1 when the agent cut this client off.`;
