@@ -11,6 +11,10 @@ HEADERS := $(wildcard bpf/include/vigil/*.h bpf/include/vigil/*/*.h) $(wildcard 
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard bpf/testdata/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
+# Sensors also built with direct loads (vigil/path.h, VIGIL_DIRECT_LOADS) as NAME.direct.bpf.o:
+# loaded instead of NAME.bpf.o where the kernel has the bpf_rdonly_cast kfunc (src/sensors/sensor.ts).
+DIRECT_OBJS := $(OUT)/file.direct.bpf.o $(OUT)/testdata/path.direct.bpf.o
+BPF_OBJS += $(DIRECT_OBJS)
 
 # Every object is signed (ed25519, X.bpf.o.sig beside it) and the loader checks
 # the signature before loading (docs/ebpf-security.md, "Signed programs").
@@ -49,6 +53,10 @@ $(VMLINUX):
 $(OUT)/%.bpf.o: bpf/%.bpf.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp && mv $@.tmp $@
+
+$(OUT)/%.direct.bpf.o: bpf/%.bpf.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -DVIGIL_DIRECT_LOADS -c $< -o $@.tmp && mv $@.tmp $@
 
 test/.output/libvigiltarget.so: test/fixtures/libvigiltarget.c
 	@mkdir -p $(dir $@)

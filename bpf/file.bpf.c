@@ -27,6 +27,13 @@
  * only the bytes used. A name the entry could not read (its page not
  * resident yet: FAULTED) is read, resolved and filtered at exit.
  *
+ * Built twice (Makefile): file.bpf.o reads kernel fields through
+ * bpf_probe_read_kernel; file.direct.bpf.o (VIGIL_DIRECT_LOADS, loaded
+ * where the kernel has the bpf_rdonly_cast kfunc) reads the path walks'
+ * dentries and mounts and the opened file with plain loads (vigil/path.h).
+ * In both, the task's files, fd table, fs and saved registers are read
+ * through BTF (bpf_get_current_task_btf, bpf_task_pt_regs).
+ *
  * Verification cost: the steps (read names, resolve one name, walk an
  * opened file, filter, append the raw names, finish at exit) are global
  * functions, each verified once whatever calls it and whatever the other
@@ -105,7 +112,6 @@ struct file_work {
 	__u8 work[WORK_SIZE];			/* a name made absolute and normalised */
 	__u8 raw[2][VIGIL_FILE_PATH_MAX];	/* the names as given */
 	struct vigil_path_key key;		/* the prefix filter's key */
-	struct pt_regs regs;			/* an open's registers at syscall entry */
 };
 
 VIGIL_INDEXED_MAP(file_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct file_scratch);
@@ -388,6 +394,52 @@ out:
 }
 
 /*
+ * The open file behind the current task's descriptor fd, or NULL; its path
+ * into *fpath and the task's root into *root. The task, its files, fd table
+ * and fs through BTF: plain loads the kernel guards, not a helper call each;
+ * the descriptor's slot by one read (an array of pointers has no type to
+ * load through); the file's fields by plain loads too where the object has
+ * direct loads (vigil/path.h).
+ */
+static __always_inline struct file *current_fd_file(long fd, struct path *fpath, struct path *root)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt;
+	struct fs_struct *fs;
+	struct file *f = NULL;
+
+	if (fd < 0)
+		return NULL;
+	fdt = task->files->fdt;
+	if (!fdt || (unsigned long)fd >= fdt->max_fds)
+		return NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
+		return NULL;
+	fs = task->fs;
+	if (!fs)
+		return NULL;
+	root->dentry = fs->root.dentry;
+	root->mnt = fs->root.mnt;
+#ifdef VIGIL_DIRECT_LOADS
+	fpath->dentry = VIGIL_CAST(f, struct file)->f_path.dentry;
+	fpath->mnt = VIGIL_CAST(f, struct file)->f_path.mnt;
+#else
+	BPF_CORE_READ_INTO(fpath, f, f_path);
+#endif
+	return f;
+}
+
+/* The root of a file's mount when it is the task's root mount (the common
+ * case), through BTF; NULL (the walk reads it) otherwise. */
+static __always_inline struct dentry *root_mount_root(const struct path *fpath)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vfsmount *mnt = task->fs->root.mnt;
+
+	return mnt && fpath->mnt == mnt ? mnt->mnt_root : NULL;
+}
+
+/*
  * The file an open returned: the path of the struct file behind fd (walked
  * root first up to the task's root: what /proc/PID/fd/N shows) into
  * s->data[0...], its device and inode into the header. Returns 0, or -1 when
@@ -398,7 +450,6 @@ __noinline int file_opened(long fd)
 {
 	struct file_scratch *s = get_scratch();
 	struct file_work *w = get_work();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct path fpath, root;
 	struct inode *inode;
 	struct file *f;
@@ -406,22 +457,30 @@ __noinline int file_opened(long fd)
 
 	if (!s || !w)
 		return -1;
-	f = vigil_task_fd_file(task, fd);
+	f = current_fd_file(fd, &fpath, &root);
 	if (!f)
 		return -1;
-	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	vigil_task_root_pwd(task, &root, NULL);
-	len = vigil_path_root_first(w->work, WORK_MASK, DIR_END, NAME_MAX_LEN, &fpath, &root, &flags,
-				    VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
+	len = vigil_path_run(w->work, WORK_MASK, DIR_END, NAME_MAX_LEN, __VIGIL_PATH_ROOT_FIRST, &fpath, &root,
+			     &flags, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH, NULL, root_mount_root(&fpath));
+	if (!len) {
+		len = 1;
+		w->work[(DIR_END - 1) & WORK_MASK] = '/';
+	}
 	if (flags & VIGIL_FILE_ERROR_PATH)
 		return -1;
 	barrier_var(len);
 	len &= NAME_MASK;
 	if (len)
 		bpf_probe_read_kernel(s->data, len, w->work + ((DIR_END - len) & WORK_MASK));
+#ifdef VIGIL_DIRECT_LOADS
+	inode = VIGIL_CAST(f, struct file)->f_inode;
+	s->event.ino = inode->i_ino;
+	s->event.dev = inode->i_sb->s_dev;
+#else
 	inode = BPF_CORE_READ(f, f_inode);
 	s->event.ino = BPF_CORE_READ(inode, i_ino);
 	s->event.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+#endif
 	s->event.status |= flags | VIGIL_FILE_PATH_OPENED;
 	s->event.path_len = len;
 	return 0;
@@ -436,32 +495,13 @@ __noinline int file_opened(long fd)
 __noinline int file_top_allows(long fd)
 {
 	struct file_work *w = get_work();
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct __vigil_path_measured m;
 	struct path fpath, root;
 	__u32 flags = 0, n, at = 0;
-	struct fdtable *fdt;
-	struct fs_struct *fs;
-	struct file *f = NULL;
 
-	if (!w || fd < 0)
+	if (!w || !current_fd_file(fd, &fpath, &root))
 		return 1;
-	/* The task, its files, fd table and fs through BTF: plain loads the
-	 * kernel guards, not a helper call each. */
-	fdt = task->files->fdt;
-	if (!fdt || (unsigned long)fd >= fdt->max_fds)
-		return 1;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
-		return 1;
-	BPF_CORE_READ_INTO(&fpath, f, f_path);
-	fs = task->fs;
-	if (!fs)
-		return 1;
-	root.dentry = fs->root.dentry;
-	root.mnt = fs->root.mnt;
-	/* A file on the mount of the task's root (the common case): that
-	 * mount's root through BTF, a plain load, not a helper's read. */
-	vigil_path_measure_in(w->work, WORK_MASK, &fpath, fpath.mnt == root.mnt ? root.mnt->mnt_root : NULL, &root,
+	vigil_path_measure_in(w->work, WORK_MASK, &fpath, root_mount_root(&fpath), &root,
 			      NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
 	if (flags)
 		return 1;
@@ -581,13 +621,12 @@ static __always_inline __u64 record_size(const struct vigil_file_event *ev, __u6
 /* A record's header: the caller and the syscall's arguments (a). */
 static __always_inline void header_fill(struct vigil_file_event *ev, __s32 nr, const struct file_args *a)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
 
 	ev->kind = VIGIL_FILE_EVENT;
 	ev->syscall = a->syscall;
 	ev->op = a->op;
-	vigil_record_task(ev, task);
+	vigil_record_current(ev);
 	ev->ret = 0;
 	ev->flags = a->flags;
 	ev->resolve = a->resolve;
@@ -804,39 +843,48 @@ __noinline int file_open_send(long ret, __u32 syscall, __s32 nr)
 	struct file_args a = { .syscall = syscall, .op = VIGIL_FILE_OP_OPEN, .dfd = AT_FDCWD };
 	struct open_how how = {};
 	struct file_scratch *s = get_scratch();
-	struct file_work *w = get_work();
 	struct pt_regs *regs;
+	__u64 p1, p2, p3, p4;
 
-	if (!s || !w)
+	if (!s)
 		return 0;
-	regs = &w->regs;
-	if (bpf_probe_read_kernel(regs, sizeof(*regs), (void *)bpf_task_pt_regs(bpf_get_current_task_btf())))
-		__builtin_memset(regs, 0, sizeof(*regs));
+	/* Read in place through BTF (plain loads), not copied out whole; all four up front, and made
+	 * plain numbers: a load the compiler merged across the branches (a register's and how's on the
+	 * stack, through one pointer) is refused by the verifier. */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	p1 = PT_REGS_PARM1_SYSCALL(regs);
+	p2 = PT_REGS_PARM2_SYSCALL(regs);
+	p3 = PT_REGS_PARM3_SYSCALL(regs);
+	p4 = PT_REGS_PARM4_SYSCALL(regs);
+	barrier_var(p1);
+	barrier_var(p2);
+	barrier_var(p3);
+	barrier_var(p4);
 	switch (syscall) {
 	case VIGIL_FILE_SYS_OPEN:	/* open(filename, flags, mode) */
-		a.path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
-		a.flags = (__u32)PT_REGS_PARM2_SYSCALL(regs);
-		a.mode = PT_REGS_PARM3_SYSCALL(regs);
+		a.path = (const char *)p1;
+		a.flags = (__u32)p2;
+		a.mode = p3;
 		a.status = open_mode_status(a.flags);
 		break;
 	case VIGIL_FILE_SYS_CREAT:	/* creat(pathname, mode) = open(pathname, O_CREAT|O_WRONLY|O_TRUNC, mode) */
-		a.path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
+		a.path = (const char *)p1;
 		a.flags = O_CREAT | O_WRONLY | O_TRUNC;
-		a.mode = PT_REGS_PARM2_SYSCALL(regs);
+		a.mode = p2;
 		a.status = VIGIL_FILE_HAS_MODE;
 		break;
 	case VIGIL_FILE_SYS_OPENAT:	/* openat(dfd, filename, flags, mode) */
-		a.dfd = PT_REGS_PARM1_SYSCALL(regs);
-		a.path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
-		a.flags = (__u32)PT_REGS_PARM3_SYSCALL(regs);
-		a.mode = PT_REGS_PARM4_SYSCALL(regs);
+		a.dfd = p1;
+		a.path = (const char *)p2;
+		a.flags = (__u32)p3;
+		a.mode = p4;
 		a.status = open_mode_status(a.flags);
 		break;
 	default:			/* openat2(dfd, filename, struct open_how *how, size_t usize) */
-		a.dfd = PT_REGS_PARM1_SYSCALL(regs);
-		a.path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
+		a.dfd = p1;
+		a.path = (const char *)p2;
 		/* An unreadable how failed the syscall (EFAULT); the record says 0. */
-		bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
+		bpf_probe_read_user(&how, sizeof(how), (void *)p3);
 		a.flags = how.flags;
 		a.mode = how.mode;
 		a.resolve = how.resolve;

@@ -8,10 +8,11 @@ import os from 'node:os';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  ATTACH_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROGRAM_KIND_NAMES, PROGRAM_TYPE_NAMES, kernelInfo, probeAll, probeAttach,
+  ATTACH_NAMES, HELPER_NAMES, KFUNC_NAMES, MAP_TYPE_NAMES, PROGRAM_KIND_NAMES, PROGRAM_TYPE_NAMES, kernelInfo, probeAll, probeAttach,
   requireFeature, type AttachName, type FeatureReport, type FeatureResult,
 } from '../src/bpf/features.js';
 import { ObjectSpec } from '../src/bpf/object.js';
+import { Btf } from '../src/bpf/btf.js';
 import { cgroup2, ensureTracefs, mountTable } from '../src/bpf/mounts.js';
 import { bpfObjectPath, repoPath } from '../src/util/paths.js';
 
@@ -55,7 +56,7 @@ before(async () => {
 describe('probeAll', () => {
   test('returns the documented shape', () => {
     assert.deepEqual(Object.keys(report).sort(),
-      ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types', 'signing']);
+      ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'kfuncs', 'map_types', 'mounts', 'program_types', 'signing']);
     // Signatures: Vigil's own check is the active one; the kernel's is probed to a definite answer.
     assert.equal(report.signing.active, 'user-space');
     assert.notEqual(report.signing.kernel.status, 'unknown', report.signing.kernel.reason);
@@ -64,8 +65,9 @@ describe('probeAll', () => {
     assert.deepEqual(Object.keys(report.program_types), [...PROGRAM_KIND_NAMES]);
     assert.deepEqual(Object.keys(report.bpf_prog_types), [...PROGRAM_TYPE_NAMES]);
     assert.deepEqual(Object.keys(report.helpers), [...HELPER_NAMES]);
+    assert.deepEqual(Object.keys(report.kfuncs), [...KFUNC_NAMES]);
     assert.deepEqual(Object.keys(report.map_types), [...MAP_TYPE_NAMES]);
-    for (const section of ['attach', 'program_types', 'bpf_prog_types', 'helpers', 'map_types'] as const) {
+    for (const section of ['attach', 'program_types', 'bpf_prog_types', 'helpers', 'kfuncs', 'map_types'] as const) {
       for (const [name, r] of Object.entries(report[section])) assertResult(`${section}.${name}`, r);
     }
     for (const name of ['tracefs', 'bpffs', 'cgroup2'] as const) {
@@ -83,10 +85,18 @@ describe('probeAll', () => {
 
   test('as root, every probe can tell', () => {
     assert.ok(root, 'the real-kernel tests run as root');
-    for (const section of ['attach', 'program_types', 'bpf_prog_types', 'helpers', 'map_types'] as const) {
+    for (const section of ['attach', 'program_types', 'bpf_prog_types', 'helpers', 'kfuncs', 'map_types'] as const) {
       for (const [name, r] of Object.entries(report[section])) {
         assert.notEqual(r.status, 'unknown', `${section}.${name}: ${r.reason}`);
       }
+    }
+  });
+
+  test('a kfunc is available exactly where the kernel\'s BTF has the function', () => {
+    const btf = Btf.fromFile('/sys/kernel/btf/vmlinux');
+    for (const name of KFUNC_NAMES) {
+      const has = btf.byName(name, 'FUNC') !== undefined;
+      assert.equal(report.kfuncs[name]!.status, has ? 'available' : 'unsupported', `${name}: ${report.kfuncs[name]!.reason}`);
     }
   });
 
@@ -211,7 +221,7 @@ describe('vigil features', () => {
   test('--json prints the report as JSON that agrees with the probes, exit 0', () => {
     const out = execFileSync(process.execPath, [vigil, 'features', '--json'], { encoding: 'utf8' });
     const json = JSON.parse(out) as Record<string, Record<string, unknown>>;
-    assert.deepEqual(Object.keys(json).sort(), ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'map_types', 'mounts', 'program_types', 'signing',
+    assert.deepEqual(Object.keys(json).sort(), ['attach', 'bpf_prog_types', 'helpers', 'kernel', 'kfuncs', 'map_types', 'mounts', 'program_types', 'signing',
       'tls_libraries', 'tls_problems']);
     // The TLS libraries the L7 sensor would attach to: this host's libssl among them where ldconfig lists one
     // (Debian's curl needs it; the kernel matrix's VMs have none), else node's own OpenSSL.
@@ -224,7 +234,7 @@ describe('vigil features', () => {
     assert.equal(json.kernel?.release, os.release());
     assert.equal(json.kernel?.btf, existsSync('/sys/kernel/btf/vmlinux'));
     assert.equal(typeof json.kernel?.lockdown, 'string');
-    for (const section of ['attach', 'program_types', 'bpf_prog_types', 'helpers', 'map_types'] as const) {
+    for (const section of ['attach', 'program_types', 'bpf_prog_types', 'helpers', 'kfuncs', 'map_types'] as const) {
       for (const [name, r] of Object.entries(report[section])) {
         const got = json[section]?.[name] as { available: boolean; reason: string; status: string } | undefined;
         assert.ok(got, `${section}.${name} missing from --json`);
@@ -240,7 +250,7 @@ describe('vigil features', () => {
     const r = spawnSync(process.execPath, [vigil, 'features'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const headings = r.stdout.split('\n').filter((l) => /^\S/.test(l));
-    assert.deepEqual(headings, ['kernel', 'attach kinds', 'kernel program types (BPF_PROG_TYPE_*)', 'helpers', 'map types', 'mounts', 'program signatures',
+    assert.deepEqual(headings, ['kernel', 'attach kinds', 'kernel program types (BPF_PROG_TYPE_*)', 'helpers', 'kernel functions (kfuncs)', 'map types', 'mounts', 'program signatures',
       'TLS libraries (L7 plaintext through uprobes)']);
     // Each section once: program_types (--json) is a subset of the attach kinds and is not printed again.
     assert.equal(r.stdout.match(/^ {2}tracepoint +(yes|no|\?) /gm)?.length, 2, 'attach kinds and kernel program types');

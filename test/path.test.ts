@@ -1,5 +1,7 @@
 // bpf/include/vigil/path.h on the real kernel: leaf-first and root-first walks
-// of an executable and a working directory (bpf/testdata/path.bpf.c).
+// of an executable and a working directory (bpf/testdata/path.bpf.c), in both
+// builds: fields read through bpf_probe_read_kernel, and with direct loads
+// (VIGIL_DIRECT_LOADS, where the kernel has the bpf_rdonly_cast kfunc).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,6 +9,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ObjectSpec } from '../src/bpf/index.js';
+import { probeKfunc } from '../src/bpf/features.js';
 import type { BpfObject } from '../src/bpf/index.js';
 import { bpfObjectPath } from '../src/util/paths.js';
 import { requireRoot, tracefs } from './helpers.js';
@@ -39,15 +42,33 @@ function read(obj: BpfObject): Walked {
   };
 }
 
-describe('path.h walks', () => {
+const BUILDS = [
+  { object: 'testdata/path', label: 'fields through bpf_probe_read_kernel', direct: false },
+  { object: 'testdata/path.direct', label: 'direct loads', direct: true },
+];
+
+/** The build's object loaded, or undefined when the kernel cannot take it (the test skipped, saying why). */
+async function load(t: { skip(msg: string): void }, b: (typeof BUILDS)[number]): Promise<BpfObject | undefined> {
+  if (b.direct) {
+    const k = await probeKfunc('bpf_rdonly_cast');
+    if (k.status === 'unsupported') {
+      t.skip(`no direct loads here: ${k.reason}`);
+      return undefined;
+    }
+  }
+  return ObjectSpec.fromFile(bpfObjectPath(b.object)).load({ constants: { target_ppid: process.pid } });
+}
+
+for (const b of BUILDS) describe(`path.h walks, ${b.label}`, () => {
   before(() => {
     requireRoot();
     tracefs();
   });
 
-  test('an executable and a deep cwd, both layouts', async () => {
-    const spec = ObjectSpec.fromFile(bpfObjectPath('testdata/path'));
-    using obj = await spec.load({ constants: { target_ppid: process.pid } });
+  test('an executable and a deep cwd, both layouts', async (t) => {
+    const loaded = await load(t, b);
+    if (!loaded) return;
+    using obj = loaded;
     using _link = obj.program('path_exec').attach();
     const top = mkdtempSync(path.join(os.tmpdir(), 'vigil-path-'));
     try {
@@ -76,9 +97,10 @@ describe('path.h walks', () => {
     }
   });
 
-  test('a mount point inside the path is crossed (tmpfs mounted on a subdirectory)', async () => {
-    const spec = ObjectSpec.fromFile(bpfObjectPath('testdata/path'));
-    using obj = await spec.load({ constants: { target_ppid: process.pid } });
+  test('a mount point inside the path is crossed (tmpfs mounted on a subdirectory)', async (t) => {
+    const loaded = await load(t, b);
+    if (!loaded) return;
+    using obj = loaded;
     using _link = obj.program('path_exec').attach();
     const top = mkdtempSync(path.join(os.tmpdir(), 'vigil-path-'));
     const mnt = path.join(top, 'mnt');

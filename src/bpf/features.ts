@@ -20,6 +20,7 @@ import { errnoName } from '../kernel/errno.js';
 import { kernelFunctions } from '../kernel/kallsyms.js';
 import { CAP_BPF, CAP_SYS_ADMIN, effectiveCapabilities, hasCapability } from '../kernel/capabilities.js';
 import { ObjectSpec, type BpfObject } from './object.js';
+import { Btf } from './btf.js';
 import type { Program } from './program.js';
 import { onlineCpus } from './program.js';
 import { cgroup2, ensureBpffs, ensureTracefs, mountTable, type MountState } from './mounts.js';
@@ -54,6 +55,9 @@ export const HELPER_NAMES = [
   'bpf_send_signal', 'bpf_override_return', 'bpf_d_path', 'bpf_get_stackid', 'bpf_loop', 'bpf_probe_read_user_str',
 ] as const satisfies readonly HelperName[];
 export type ProbedHelperName = (typeof HELPER_NAMES)[number];
+
+export const KFUNC_NAMES = ['bpf_rdonly_cast'] as const;
+export type ProbedKfuncName = (typeof KFUNC_NAMES)[number];
 
 export const MAP_TYPE_NAMES = [
   'hash', 'lru_hash', 'percpu_hash', 'percpu_array', 'array', 'ringbuf', 'perf_event_array', 'stack_trace',
@@ -97,6 +101,8 @@ export interface FeatureReport {
   bpf_prog_types: Record<string, FeatureResult>;
   attach: Record<AttachName, FeatureResult>;
   helpers: Record<string, FeatureResult>;
+  /** Kernel functions Vigil calls where the kernel has them (bpf/probe_kfuncs.bpf.c). */
+  kfuncs: Record<string, FeatureResult>;
   map_types: Record<string, FeatureResult>;
   mounts: { tracefs: MountState; bpffs: MountState; cgroup2: MountState };
   signing: SigningReport;
@@ -753,6 +759,51 @@ export function probeHelper(name: ProbedHelperName): Promise<FeatureResult> {
 }
 
 // ---------------------------------------------------------------------------
+// Kernel functions (kfuncs): a program calling the kfunc (bpf/probe_kfuncs.bpf.c).
+
+interface KfuncProbe {
+  program: string;
+  needs: Needs;
+}
+
+const kfuncProbes: Record<ProbedKfuncName, KfuncProbe> = {
+  bpf_rdonly_cast: { program: 'kfunc_rdonly_cast', needs: { since: '6.2', config: ['CONFIG_DEBUG_INFO_BTF'] } },
+};
+
+const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
+
+/** Whether the kernel's BTF has the function (a kfunc a program may call is one); false without BTF. */
+function kernelHasFunction(name: string): boolean {
+  try {
+    return native().btfFindId(VMLINUX_BTF, name, 'FUNC') >= 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The kernel functions an object calls (its BTF's .ksyms section) that this kernel lacks: libbpf
+ * cannot load such an object at all, whichever of its programs is asked for.
+ */
+export function missingKfuncs(objectFile: string): string[] {
+  const btf = Btf.fromFile(objectFile);
+  const ksyms = btf.byName('.ksyms', 'DATASEC');
+  const names = (ksyms?.vars ?? []).map((v) => btf.byId(v.type_id)).filter((t) => t.kind === 'FUNC').map((t) => t.name);
+  return names.filter((n) => !kernelHasFunction(n));
+}
+
+/** Whether a tracepoint program may call the kfunc here: the kernel has it and a program calling it loads. Memoised. */
+export function probeKfunc(name: ProbedKfuncName): Promise<FeatureResult> {
+  const probe = kfuncProbes[name];
+  return memoised(`kfunc:${name}`, async () => {
+    if (!kernelHasFunction(name)) return unsupported(`the kernel's BTF has no ${name}; ${needsText(probe.needs)}`);
+    return withProbeProgram('probe_kfuncs', probe.program, probe.needs, undefined,
+      async (_obj, section) => available(`loaded a ${section} program that calls ${name}`),
+      (e, what) => failure(e, `${what} calling ${name}`, probe.needs));
+  });
+}
+
+// ---------------------------------------------------------------------------
 // Signed programs: the kernel's own check (Linux 6.18 verifies a PKCS#7
 // signature over a program's instructions against a keyring at
 // BPF_PROG_LOAD), probed with a junk signature.
@@ -813,9 +864,11 @@ export async function probeAll(): Promise<FeatureReport> {
   for (const name of PROGRAM_TYPE_NAMES) bpf_prog_types[name] = await probeProgramType(name);
   const helpers: Record<string, FeatureResult> = {};
   for (const name of HELPER_NAMES) helpers[name] = await probeHelper(name);
+  const kfuncs: Record<string, FeatureResult> = {};
+  for (const name of KFUNC_NAMES) kfuncs[name] = await probeKfunc(name);
   const map_types: Record<string, FeatureResult> = {};
   for (const name of MAP_TYPE_NAMES) map_types[name] = await probeMapType(name);
-  return { kernel, program_types, bpf_prog_types, attach, helpers, map_types, mounts, signing: await signingReport() };
+  return { kernel, program_types, bpf_prog_types, attach, helpers, kfuncs, map_types, mounts, signing: await signingReport() };
 }
 
 /**

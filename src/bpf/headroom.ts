@@ -10,6 +10,7 @@ import path from 'node:path';
 import { ObjectSpec, type ConstantValue, type LoadOptions } from './object.js';
 import { NotSupportedError, VerifierError, BpfError } from './errors.js';
 import { repoPath } from '../util/paths.js';
+import { missingKfuncs } from './features.js';
 
 /** The verifier's limit on processed instructions (BPF_COMPLEXITY_LIMIT_INSNS). */
 export const VERIFIER_LIMIT = 1_000_000;
@@ -94,8 +95,15 @@ function heaviest(spec: ObjectSpec, program: string): LoadOptions {
 export async function measureObject(file: string, only?: readonly string[]): Promise<ProgramHeadroom[]> {
   const spec = ObjectSpec.fromFile(file);
   const out: ProgramHeadroom[] = [];
+  // A build that calls a kfunc this kernel lacks (NAME.direct.bpf.o before 6.2): loaded only where it has it.
+  const missing = missingKfuncs(file);
   for (const p of spec.programs.values()) {
     if (only && !only.includes(p.name)) continue;
+    if (missing.length) {
+      out.push({ object: spec.name, program: p.name, section: p.section, verifiedInsns: undefined, loadMs: 0,
+        status: 'unsupported', reason: `calls ${missing.join(', ')}, which this kernel's BTF lacks` });
+      continue;
+    }
     const opts = heaviest(spec, p.name);
     const t0 = process.hrtime.bigint();
     const row: ProgramHeadroom = { object: spec.name, program: p.name, section: p.section, verifiedInsns: undefined,

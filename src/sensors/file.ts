@@ -360,6 +360,7 @@ export class FileSensor extends Sensor {
       filter: opts.filter, ring: opts, programs: [...(attached.some((s) => !isOpen(s)) ? ['file_exit'] : []),
         ...attached.map((s) => (isOpen(s) ? `exit_${s}` : `enter_${s}`))], maxEntries,
       constants: { file_top_len_none: pathTopLengthsNone(pathPrefixTops(opts.filter?.options.pathPrefixes ?? [])) },
+      directLoads: true,
     });
     const sensor = new FileSensor(obj, attached, missing, clock, arch);
     return sensor.starting(() => {

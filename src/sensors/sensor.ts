@@ -27,7 +27,7 @@ import {
   ObjectSpec, RingBufferReader, NotSupportedError, closeAll, ensureTracefs,
 } from '../bpf/index.js';
 import type { Attachment, BpfObject, ConstantValue, ReaderStats, RecordHandler } from '../bpf/index.js';
-import { probeHelper } from '../bpf/features.js';
+import { probeHelper, probeKfunc } from '../bpf/features.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { filterCounts, type FilterSet } from './filter.js';
 
@@ -87,6 +87,17 @@ export interface LoadSensorOptions {
   objectPath?: string;
   /** The ring map's name (default `events`). */
   ringMap?: string;
+  /**
+   * The object is also built with direct loads (bpf/.output/<name>.direct.bpf.o, vigil/path.h's
+   * VIGIL_DIRECT_LOADS): that one is loaded where the kernel has the bpf_rdonly_cast kfunc.
+   */
+  directLoads?: boolean;
+}
+
+/** The object a sensor loads: its direct-loads build where asked for and the kernel can take it. */
+export async function sensorObjectPath(name: string, directLoads: boolean): Promise<string> {
+  if (directLoads && (await probeKfunc('bpf_rdonly_cast')).status === 'available') return bpfObjectPath(`${name}.direct`);
+  return bpfObjectPath(name);
 }
 
 /** tracefs mounted (tracepoints attach through it) and bpf_loop there (path walks); the tracefs path. */
@@ -116,10 +127,10 @@ export abstract class Sensor implements Disposable {
   }
 
   /** Loads a sensor object with the shared filter's constants and maps, the ring's size and wakeup threshold. */
-  protected static loadObject(name: string, o: LoadSensorOptions = {}): Promise<BpfObject> {
+  protected static async loadObject(name: string, o: LoadSensorOptions = {}): Promise<BpfObject> {
     const maxEntries = { ...(o.maxEntries ?? {}) };
     if (o.ring?.ringBytes) maxEntries[o.ringMap ?? 'events'] = o.ring.ringBytes;
-    return ObjectSpec.fromFile(o.objectPath ?? bpfObjectPath(name)).load({
+    return ObjectSpec.fromFile(o.objectPath ?? await sensorObjectPath(name, o.directLoads ?? false)).load({
       ...(o.programs ? { programs: o.programs } : {}),
       constants: {
         ...(o.filter?.constants() ?? {}),

@@ -81,6 +81,21 @@ static __always_inline struct mount *vigil_real_mount(struct vfsmount *vfsmnt)
 	return (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 }
 
+/*
+ * Direct loads (an object built with VIGIL_DIRECT_LOADS, loaded where the
+ * kernel has the bpf_rdonly_cast kfunc: 6.2 and later). The walk's
+ * pointers live in map memory, where the verifier knows them as numbers;
+ * bpf_rdonly_cast gives one back its kernel type (the verifier turns the
+ * call into a register move), and its fields are then read with plain
+ * loads the kernel guards (a fault reads 0), not a bpf_probe_read_kernel
+ * call each: a helper call, and copy_from_kernel_nofault's checks, per
+ * field. Objects built without it read every field through the helper.
+ */
+#ifdef VIGIL_DIRECT_LOADS
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define VIGIL_CAST(ptr, type) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+#endif
+
 /* What vigil_path_measure found. */
 struct __vigil_path_measured {
 	struct dentry *top;		/* the first component's dentry; NULL: the path is "/" */
@@ -145,6 +160,16 @@ struct __vigil_dentry_head {
 
 static __always_inline bool vigil_dentry_head(struct dentry *dentry, struct __vigil_dentry_head *h)
 {
+#ifdef VIGIL_DIRECT_LOADS
+	struct dentry *d = VIGIL_CAST(dentry, struct dentry);
+
+	/* Every dentry has a parent (the root is its own): none is a fault. */
+	h->parent = d->d_parent;
+	h->len = d->d_name.len;
+	h->hash_len = d->d_name.hash_len;
+	h->name = d->d_name.name;
+	return h->parent != NULL;
+#else
 	__u64 p = bpf_core_field_offset(struct dentry, d_parent);
 	__u64 l = bpf_core_field_offset(struct dentry, d_name.len);
 	__u64 hl = bpf_core_field_offset(struct dentry, d_name.hash_len);
@@ -166,6 +191,7 @@ static __always_inline bool vigil_dentry_head(struct dentry *dentry, struct __vi
 	h->hash_len = BPF_CORE_READ(dentry, d_name.hash_len);
 	h->name = BPF_CORE_READ(dentry, d_name.name);
 	return true;
+#endif
 }
 
 /* Writes one component; false when the walk must stop (flags say why). */
@@ -208,6 +234,9 @@ static __always_inline bool vigil_path_emit(struct __vigil_path_walk *w, struct 
 		st->len += n + 1;
 		return true;
 	}
+	/* The mask where the verifier sees it: the compiler, knowing n's range from the tests above,
+	 * would drop it as redundant and test a copy. */
+	barrier_var(n);
 	if (bpf_probe_read_kernel(w->buf + ((st->pos - st->len - n) & w->mask),
 				  n & VIGIL_NAME_MAX, h->name)) {
 		st->flags |= st->err_flag;
@@ -234,6 +263,18 @@ static long vigil_path_step(__u64 index, void *ctx)
 		return 1;
 	}
 	if (dentry == st->mnt_root || dentry == h.parent) {
+#ifdef VIGIL_DIRECT_LOADS
+		struct mount *mnt = VIGIL_CAST(vigil_real_mount(vfsmnt), struct mount);
+		struct mount *mnt_parent = mnt->mnt_parent;
+
+		if (mnt != mnt_parent) {
+			st->dentry = mnt->mnt_mountpoint;
+			st->vfsmnt = (struct vfsmount *)((__u64)mnt_parent +
+				bpf_core_field_offset(struct mount, mnt));
+			st->mnt_root = mnt_parent->mnt.mnt_root;
+			return 0;
+		}
+#else
 		struct mount *mnt = vigil_real_mount(vfsmnt);
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
@@ -245,6 +286,7 @@ static long vigil_path_step(__u64 index, void *ctx)
 			st->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 			return 0;
 		}
+#endif
 		/* The global root (outside the task's root): done. A file of
 		 * an internal mount (memfd, pipe: a pseudo dentry that is its
 		 * own parent) has no mount point: d_path shows its name alone. */
@@ -299,7 +341,11 @@ static __always_inline __u32 vigil_path_run(__u8 *buf, __u64 mask, __u32 pos, __
 		return 0;
 	}
 	/* path->mnt's root: given (read by the caller through BTF), or one more read. */
+#ifdef VIGIL_DIRECT_LOADS
+	st->mnt_root = mnt_root ?: VIGIL_CAST(path->mnt, struct vfsmount)->mnt_root;
+#else
 	st->mnt_root = mnt_root ?: BPF_CORE_READ(path->mnt, mnt_root);
+#endif
 	bpf_loop(VIGIL_PATH_DEPTH, vigil_path_step, &w, 0);
 	if (!st->done && !(st->flags & (trunc_flag | err_flag)))
 		st->flags |= trunc_flag;

@@ -85,4 +85,13 @@ static __always_inline long vigil_output(void *rb, __u32 ring, void *data, __u64
 		(ev)->cgroup_id = bpf_get_current_cgroup_id();                                     \
 	} while (0)
 
+/* vigil_record_task of the current task in a tracing program (tracepoints, raw tracepoints, kprobes:
+ * bpf_get_current_task_btf, 5.11): the start time through BTF, plain loads rather than two helper reads. */
+#define vigil_record_current(ev)                                                                   \
+	do {                                                                                       \
+		(ev)->ktime = bpf_ktime_get_boot_ns();                                             \
+		(ev)->start_boottime = bpf_get_current_task_btf()->group_leader->start_boottime;  \
+		(ev)->cgroup_id = bpf_get_current_cgroup_id();                                     \
+	} while (0)
+
 #endif /* __VIGIL_RINGBUF_H */

@@ -12,7 +12,7 @@ const usage = `usage: vigil features [--json] [--programs [--verifier-log OBJECT
 
 Probes the running kernel for real (loads, attaches and detaches tiny test
 programs, creates maps) and reports what it offers: kernel release, BTF, JIT,
-lockdown, ring buffer, program types, attach kinds, helpers, map types, the
+lockdown, ring buffer, program types, attach kinds, helpers, kfuncs, map types, the
 filesystems Vigil needs (tracefs, bpffs, cgroup2), and how BPF objects'
 signatures are checked: in user space by Vigil (active), and whether the
 kernel could check signed programs itself. Also the TLS libraries whose
@@ -31,13 +31,15 @@ options:
            program that the kernel refuses (e.g. policy/policy_tp).
   --json   print the report as JSON:
            {"kernel":{...},"program_types":{NAME:{"available":bool,"reason":string,"status":...}},
-            "bpf_prog_types":{...},"attach":{...},"helpers":{...},"map_types":{...},"mounts":{...},
+            "bpf_prog_types":{...},"attach":{...},"helpers":{...},"kfuncs":{...},"map_types":{...},"mounts":{...},
             "signing":{"active":"user-space","required":bool,"trusted_keys":[{"id","file"}],"problems":[...],
                        "local_key":{"id","file"}|null,"kernel":{"available","reason","status"}},
             "tls_libraries":[{"library","file","probes"}],"tls_problems":[{"file","library"?,"reason"}]}
            program_types: by kind (tracepoint, tp_btf, kprobe, fentry, lsm, uprobe, xdp, ...):
            usable here, i.e. the program loads and can be attached.
            bpf_prog_types: by kernel program type (BPF_PROG_TYPE_*): loads at all.
+           kfuncs: kernel functions Vigil's programs call where the kernel has them
+           (bpf_rdonly_cast: the file sensor's path walks read fields with plain loads).
   -h, --help`;
 
 /** The TLS libraries the L7 sensor would attach to now, and the files it could not serve. */
@@ -59,6 +61,7 @@ function toJson(report: FeatureReport): unknown {
     bpf_prog_types: section(report.bpf_prog_types),
     attach: section(report.attach),
     helpers: section(report.helpers),
+    kfuncs: section(report.kfuncs),
     map_types: section(report.map_types),
     mounts: report.mounts,
     signing: { ...report.signing, kernel: { available: report.signing.kernel.available, reason: report.signing.kernel.reason,
@@ -113,6 +116,8 @@ function text(report: FeatureReport): string {
     ...table('kernel program types (BPF_PROG_TYPE_*)', report.bpf_prog_types),
     '',
     ...table('helpers', report.helpers),
+    '',
+    ...table('kernel functions (kfuncs)', report.kfuncs),
     '',
     ...table('map types', report.map_types),
     '',
