@@ -424,6 +424,7 @@ export class ProcessSensor extends Sensor {
     if (failed) programs.push('enter_execve', 'enter_execveat', 'exit_execve', 'exit_execveat');
     const obj = await Sensor.loadObject('process', {
       filter: opts.filter, ring: opts, programs, constants: { send_exec_failed: failed, send_fork: sendFork },
+      directLoads: true,
     });
     const capable: ProcessEventKind[] = ['exec', 'exit'];
     if (failed) capable.push('exec_failed');
