@@ -637,6 +637,26 @@ describe('ProcessSensor (real kernel)', () => {
     });
   });
 
+  test('a failed exec is in the cgroup the kernel saw then: a process that moved after its exec', async (t) => {
+    if (skip) return t.skip(skip);
+    await withDockerCgroup(t, async ({ root, id, dir }) => {
+      const missing = `/nonexistent-${marker('moved')}/prog`;
+      // The shell's own exec (no fork): the cache has its image from its exec, in this test's cgroup. The
+      // record names the cgroup by id; the cache finds a new id's path by rescanning the tree, at most once
+      // a second (src/process/container.ts CgroupPaths): the exec comes after that second.
+      spawnSync('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && sleep 1.1 && exec ${missing}`], { encoding: 'utf8' });
+      const e = await c.find('exec_failed', (x) => x.filename === missing, 'the moved shell\'s failed exec');
+      assert.equal(e.process.binary, SH);
+      assert.equal(e.process.cgroupId, (await import('node:fs')).statSync(dir, { bigint: true }).ino);
+      assert.equal(e.process.cgroupPath, dir.slice(root.length));
+      assert.deepEqual(e.process.container, { id, runtime: 'docker' });
+      const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec_failed.process;
+      assert.equal(j.container_id, id);
+      // The cached image itself is unchanged: its exec was outside.
+      assert.notEqual(cache.get(e.process.pid, e.process.startBootNs)?.cgroupId, e.process.cgroupId);
+    });
+  });
+
   test('no record was malformed or lost', (t) => {
     if (skip) return t.skip(skip);
     assert.equal(c.sensor?.malformed, 0);

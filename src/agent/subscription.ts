@@ -75,7 +75,11 @@ function processOf(e: AgentEvent, lookup: ProcessLookup): ProcessInfo | undefine
   switch (e.kind) {
     case 'alert': return undefined;
     case 'policy': return e.event.process;
-    case 'file': return lookup.get(e.task.pid, e.task.startBootNs, e.bootNs);
+    case 'file': {
+      // Judged in the cgroup the kernel saw at the event, as observe's in-kernel filter does.
+      const p = lookup.get(e.task.pid, e.task.startBootNs, e.bootNs);
+      return p && (lookup.inCgroup?.(p, e.task.cgroupId) ?? p);
+    }
     case 'flow': case 'dns': return flowProcess(e.record, lookup);
     case 'l7': return lookup.get(e.record.pid);
     default: return e.process;

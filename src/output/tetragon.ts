@@ -581,7 +581,8 @@ export class TetragonFormatter {
     const t = e.task;
     // The image at the event's time: a redirect opened before an exec is the shell's.
     const known = this.opts.lookup?.get(t.pid, t.startBootNs, e.bootNs);
-    if (known) return known;
+    // In the cgroup the kernel saw at the event.
+    if (known) return this.opts.lookup?.inCgroup?.(known, t.cgroupId) ?? known;
     return {
       execId: execId(this.node, t.startBootNs, t.pid), pid: t.pid, tid: t.tid, ppid: 0, parentExecId: undefined,
       parentStartBootNs: undefined, uid: t.uid, gid: t.gid, euid: t.uid, egid: t.gid, auid: 4294967295, comm: t.comm,

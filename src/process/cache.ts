@@ -341,6 +341,18 @@ export class ProcessCache implements ProcessLookup, Disposable {
     return this.lookupProc(pid, startBootNs)?.info;
   }
 
+  /**
+   * info in the cgroup an event's record names (ProcessLookup.inCgroup). The image can be in another:
+   * read from /proc after the event, or left by a process that moved after its exec (runc joining a
+   * pod's cgroups before the exec of the pod's command, a $PATH search failing execs meanwhile); its
+   * events are where the kernel saw them, and so are the filters by container and pod that read them.
+   */
+  inCgroup(info: ProcessInfo, cgroupId: bigint): ProcessInfo {
+    if (cgroupId === 0n || info.cgroupId === cgroupId) return info;
+    const { cgroupPath, container } = this.cgroupOf(cgroupId, undefined);
+    return { ...info, cgroupId, cgroupPath, container };
+  }
+
   getByExecId(id: string): ProcessInfo | undefined {
     return this.byExecId.get(id)?.info;
   }

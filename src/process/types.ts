@@ -292,4 +292,9 @@ export interface ProcessLookup {
   parentOf(info: ProcessInfo): ProcessInfo | undefined;
   /** Parent, grandparent, ... up to max (default 64) or pid 1 included. */
   ancestors(info: ProcessInfo, max?: number): ProcessInfo[];
+  /**
+   * info as it was in the cgroup an event's record names (the kernel's, at the event): info itself
+   * when that is its cgroup (or the id is 0, unknown), else a copy in that cgroup, with its container.
+   */
+  inCgroup?(info: ProcessInfo, cgroupId: bigint): ProcessInfo;
 }

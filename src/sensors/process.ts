@@ -45,6 +45,7 @@ export interface ProcessTable extends ProcessLookup {
   onExec(r: ExecRecord): ProcessInfo;
   onFork(r: ForkRecord): ProcessInfo;
   onExit(r: ExitRecord): ProcessInfo | undefined;
+  inCgroup(info: ProcessInfo, cgroupId: bigint): ProcessInfo;
 }
 
 export type ProcessEventKind = ProcessEvent['kind'];
@@ -510,7 +511,9 @@ export class ProcessSensor extends Sensor {
       case VIGIL_PROCESS_EXEC_FAILED: {
         const d = decodeExecFailedRecord(view, offset, size);
         this.counts.execFailed++;
-        const process = cache.get(d.task.pid, d.task.startBootNs) ?? transientInfo(cache.node, toEpoch, d.task);
+        // In the cgroup it was in when it called exec (the cached image may say where it was at its exec).
+        const process = cache.inCgroup(cache.get(d.task.pid, d.task.startBootNs) ?? transientInfo(cache.node, toEpoch, d.task),
+          d.task.cgroupId);
         return {
           kind: 'exec_failed', timeNs: toEpoch(d.timeBootNs), timeBootNs: d.timeBootNs, process,
           parent: cache.parentOf(process), filename: d.filename, args: d.args, cwd: d.cwd, errno: d.errno,
