@@ -1,10 +1,11 @@
 // Container identification from cgroup paths: pure table of every runtime's
 // path shapes, then real cgroups named as each runtime names them, with a
-// test process moved in.
+// test process moved in; and the id-to-path index of the hierarchy.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   containerFromCgroupPath, containerFromProcCgroup, containerCgroupIds, containerCgroups, parseProcCgroup,
@@ -235,5 +236,47 @@ describe('real cgroups shaped as each runtime names them', () => {
     mk(`machine.slice/libpod-${y}.scope`);
     assert.throws(() => containerCgroupIds('abc', r), /ambiguous/);
     assert.deepEqual(containerCgroupIds('ABC1', r), [statSync(dx, { bigint: true }).ino]);
+  });
+});
+
+describe('CgroupPaths', () => {
+  test('a new cgroup is found at once; an id a scan missed waits for the next periodic scan', () => {
+    // Any directory tree stands for the cgroup hierarchy: ids are the directories' inodes.
+    const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-cgpaths-'));
+    try {
+      let now = 0;
+      const paths = new CgroupPaths(root, () => now, 1000);
+      const ino = (d: string) => statSync(path.join(root, d), { bigint: true }).ino;
+      mkdirSync(path.join(root, 'a'));
+      assert.equal(paths.get(ino('a')), '/a');
+      const scans = paths.scans;
+      // A container starting 1 ms later: its cgroup is new, the miss rescans at once.
+      now = 1;
+      mkdirSync(path.join(root, 'b'));
+      assert.equal(paths.get(ino('b')), '/b');
+      assert.equal(paths.scans, scans + 1);
+      // An id no scan finds (a cgroup removed before its record was read): one rescan, then it waits.
+      now = 2;
+      assert.equal(paths.get(12345678901n), undefined);
+      assert.equal(paths.get(12345678901n), undefined);
+      assert.equal(paths.scans, scans + 2);
+      // A new cgroup is still found at once; the missed id is asked again only after minRescanMs.
+      now = 3;
+      mkdirSync(path.join(root, 'c'));
+      assert.equal(paths.get(ino('c')), '/c');
+      assert.equal(paths.scans, scans + 3);
+      now = 500;
+      assert.equal(paths.get(12345678901n), undefined);
+      assert.equal(paths.scans, scans + 3);
+      now = 1004;
+      assert.equal(paths.get(12345678901n), undefined);
+      assert.equal(paths.scans, scans + 4);
+      // Known ids and 0 never rescan.
+      assert.equal(paths.get(ino('a')), '/a');
+      assert.equal(paths.get(0n), undefined);
+      assert.equal(paths.scans, scans + 4);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -641,10 +641,8 @@ describe('ProcessSensor (real kernel)', () => {
     if (skip) return t.skip(skip);
     await withDockerCgroup(t, async ({ root, id, dir }) => {
       const missing = `/nonexistent-${marker('moved')}/prog`;
-      // The shell's own exec (no fork): the cache has its image from its exec, in this test's cgroup. The
-      // record names the cgroup by id; the cache finds a new id's path by rescanning the tree, at most once
-      // a second (src/process/container.ts CgroupPaths): the exec comes after that second.
-      spawnSync('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && sleep 1.1 && exec ${missing}`], { encoding: 'utf8' });
+      // The shell's own exec (no fork): the cache has its image from its exec, in this test's cgroup.
+      spawnSync('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${missing}`], { encoding: 'utf8' });
       const e = await c.find('exec_failed', (x) => x.filename === missing, 'the moved shell\'s failed exec');
       assert.equal(e.process.binary, SH);
       assert.equal(e.process.cgroupId, (await import('node:fs')).statSync(dir, { bigint: true }).ino);

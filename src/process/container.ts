@@ -244,14 +244,21 @@ export function containerCgroupIds(id: string, root?: string): bigint[] {
   return all.filter((d) => tops.some((t) => d.path === t || d.path.startsWith(`${t}/`))).map((d) => d.id);
 }
 
+/** Ids a scan missed, remembered until the next periodic scan (beyond it, misses wait for that scan). */
+const MISSED_MAX = 1024;
+
 /**
  * cgroup id -> path in the v2 tree, for processes whose sensor sent only the
- * id. A miss rescans the tree, at most once per minRescanMs; paths of
- * cgroups removed since are forgotten on the rescan.
+ * id. A miss for an id no scan has missed yet rescans the tree at once: a
+ * cgroup made since the last scan is a container starting, whose first
+ * processes (its entrypoint) must carry it. An id a scan missed (its cgroup
+ * removed since) waits for the next scan, at most one per minRescanMs;
+ * paths of cgroups removed since are forgotten on a rescan.
  */
 export class CgroupPaths {
   private byId = new Map<bigint, string>();
   private lastScan = -Infinity;
+  private readonly missed = new Set<bigint>();
   /** Rescans done so far. */
   scans = 0;
 
@@ -264,9 +271,12 @@ export class CgroupPaths {
   get(id: bigint): string | undefined {
     const hit = this.byId.get(id);
     if (hit !== undefined || id === 0n) return hit;
-    if (this.now() - this.lastScan < this.minRescanMs) return undefined;
+    if (this.now() - this.lastScan >= this.minRescanMs) this.missed.clear();
+    else if (this.missed.has(id) || this.missed.size >= MISSED_MAX) return undefined;
     this.rescan();
-    return this.byId.get(id);
+    const found = this.byId.get(id);
+    if (found === undefined) this.missed.add(id);
+    return found;
   }
 
   rescan(): void {
