@@ -13,7 +13,7 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard bpf/testdata/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 # Sensors (and path.h's test object) also built with direct loads (vigil/path.h, VIGIL_DIRECT_LOADS) as NAME.direct.bpf.o:
 # loaded instead of NAME.bpf.o where the kernel has the bpf_rdonly_cast kfunc (src/sensors/sensor.ts).
-DIRECT_OBJS := $(OUT)/file.direct.bpf.o $(OUT)/process.direct.bpf.o $(OUT)/testdata/path.direct.bpf.o
+DIRECT_OBJS := $(OUT)/file.direct.bpf.o $(OUT)/process.direct.bpf.o $(OUT)/l7.direct.bpf.o $(OUT)/testdata/path.direct.bpf.o
 BPF_OBJS += $(DIRECT_OBJS)
 
 # Every object is signed (ed25519, X.bpf.o.sig beside it) and the loader checks

@@ -395,27 +395,18 @@ out:
 
 /*
  * The open file behind the current task's descriptor fd, or NULL; its path
- * into *fpath and the task's root into *root. The task, its files, fd table
- * and fs through BTF: plain loads the kernel guards, not a helper call each;
- * the descriptor's slot by one read (an array of pointers has no type to
- * load through); the file's fields by plain loads too where the object has
- * direct loads (vigil/path.h).
+ * into *fpath and the task's root into *root. The task and its fs through
+ * BTF (plain loads the kernel guards, not a helper call each); the file's
+ * fields by plain loads too where the object has direct loads (vigil/path.h).
  */
 static __always_inline struct file *current_fd_file(long fd, struct path *fpath, struct path *root)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt;
+	struct file *f = vigil_current_fd_file(fd);
 	struct fs_struct *fs;
-	struct file *f = NULL;
 
-	if (fd < 0)
+	if (!f)
 		return NULL;
-	fdt = task->files->fdt;
-	if (!fdt || (unsigned long)fd >= fdt->max_fds)
-		return NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
-		return NULL;
-	fs = task->fs;
+	fs = bpf_get_current_task_btf()->fs;
 	if (!fs)
 		return NULL;
 	root->dentry = fs->root.dentry;

@@ -118,14 +118,36 @@ VIGIL_RING_MAP(events, 4 * 1024 * 1024);
 /* The TCP socket behind fd of the current task, or NULL. */
 static __always_inline struct sock *tcp_sock_of(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file *f = vigil_task_fd_file(task, fd);
-	struct socket *so;
+	struct file *f = vigil_current_fd_file(fd);
 	struct sock *sk;
 	__u16 family;
 
 	if (!f)
 		return NULL;
+#ifdef VIGIL_DIRECT_LOADS
+	/* Plain loads through typed pointers (vigil/path.h), but the socket itself read as a number
+	 * (its callers keep it as a map key and pass it to global functions, which take no typed
+	 * kernel pointer). */
+	{
+		struct file *df = VIGIL_CAST(f, struct file);
+		struct socket *so = VIGIL_CAST(df->private_data, struct socket);
+		struct sock *dsk;
+
+		if ((df->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+			return NULL;
+		if (bpf_probe_read_kernel(&sk, sizeof(sk), &so->sk) || !sk)
+			return NULL;
+		dsk = VIGIL_CAST(sk, struct sock);
+		family = dsk->__sk_common.skc_family;
+		if (family != AF_INET && family != AF_INET6)
+			return NULL;
+		if (dsk->sk_type != SOCK_STREAM)
+			return NULL;
+		return sk;
+	}
+#else
+	struct socket *so;
+
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
 	so = BPF_CORE_READ(f, private_data);
@@ -138,6 +160,7 @@ static __always_inline struct sock *tcp_sock_of(long fd)
 	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
 		return NULL;
 	return sk;
+#endif
 }
 
 /*
@@ -464,6 +487,24 @@ static __always_inline void peek_data(__u8 *dst, const struct l7_stash *s, __u64
 /* Fills the connection's ends from the socket. */
 static __always_inline void fill_ends(struct vigil_l7_event *ev, struct sock *sk)
 {
+#ifdef VIGIL_DIRECT_LOADS
+	struct sock_common *c = &VIGIL_CAST(sk, struct sock)->__sk_common;
+
+	ev->family = c->skc_family;
+	ev->lport = c->skc_num;
+	ev->rport = bpf_ntohs(c->skc_dport);
+	__builtin_memset(ev->laddr, 0, sizeof(ev->laddr));
+	__builtin_memset(ev->raddr, 0, sizeof(ev->raddr));
+	if (ev->family == AF_INET) {
+		*(__u32 *)ev->laddr = c->skc_rcv_saddr;
+		*(__u32 *)ev->raddr = c->skc_daddr;
+	} else {
+		for (int i = 0; i < 4; i++) {
+			((__u32 *)ev->laddr)[i] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			((__u32 *)ev->raddr)[i] = c->skc_v6_daddr.in6_u.u6_addr32[i];
+		}
+	}
+#else
 	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	ev->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	ev->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
@@ -476,6 +517,7 @@ static __always_inline void fill_ends(struct vigil_l7_event *ev, struct sock *sk
 		bpf_core_read(ev->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(ev->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
+#endif
 }
 
 static __always_inline void fill_task(struct vigil_l7_event *ev)

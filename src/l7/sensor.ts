@@ -167,6 +167,7 @@ export class L7Sensor extends Sensor {
         tls_sessions: tls.targets ? 1 : 0 },
       // The exchange and histogram tables take memory only when histograms are kept.
       maxEntries: { l7_conns: conns, l7_exch: hist ? conns : 1, l7_hist: hist ? endpoints : 1, l7_tls_socks: tls.targets ? conns : 1 },
+      directLoads: true,
     });
     const s = new L7Sensor(obj, o);
     return s.starting(() => {

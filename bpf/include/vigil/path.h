@@ -592,6 +592,28 @@ static __always_inline struct file *vigil_task_fd_file(struct task_struct *task,
 	return f;
 }
 
+/*
+ * The open file behind the current task's descriptor fd, or NULL: the task,
+ * its files and fd table through BTF (bpf_get_current_task_btf, plain loads
+ * the kernel guards), the descriptor's slot by one read (an array of
+ * pointers has no type to load through). Tracing programs only.
+ */
+static __always_inline struct file *vigil_current_fd_file(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt;
+	struct file *f = NULL;
+
+	if (fd < 0)
+		return NULL;
+	fdt = task->files->fdt;
+	if (!fdt || (unsigned long)fd >= fdt->max_fds)
+		return NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]))
+		return NULL;
+	return f;
+}
+
 /* The current task's root (chroot-aware) and working directory. */
 static __always_inline void vigil_task_root_pwd(struct task_struct *task, struct path *root,
 						struct path *pwd)
