@@ -247,34 +247,32 @@ describe('CgroupPaths', () => {
       let now = 0;
       const paths = new CgroupPaths(root, () => now, 1000);
       const ino = (d: string) => statSync(path.join(root, d), { bigint: true }).ino;
-      mkdirSync(path.join(root, 'a'));
-      assert.equal(paths.get(ino('a')), '/a');
-      const scans = paths.scans;
+      const made = (d: string) => {
+        mkdirSync(path.join(root, d));
+        return ino(d);
+      };
+      const gone = 12345678901n;
+      // At time `at`, id asks for `want`; `rescans` made since the first.
+      let first = 0;
+      const ask = (at: number, id: bigint, want: string | undefined, rescans: number) => {
+        now = at;
+        assert.equal(paths.get(id), want, `at ${at} ms`);
+        assert.equal(paths.scans - first, rescans, `rescans at ${at} ms`);
+      };
+      assert.equal(paths.get(made('a')), '/a');
+      first = paths.scans;
       // A container starting 1 ms later: its cgroup is new, the miss rescans at once.
-      now = 1;
-      mkdirSync(path.join(root, 'b'));
-      assert.equal(paths.get(ino('b')), '/b');
-      assert.equal(paths.scans, scans + 1);
+      ask(1, made('b'), '/b', 1);
       // An id no scan finds (a cgroup removed before its record was read): one rescan, then it waits.
-      now = 2;
-      assert.equal(paths.get(12345678901n), undefined);
-      assert.equal(paths.get(12345678901n), undefined);
-      assert.equal(paths.scans, scans + 2);
+      ask(2, gone, undefined, 2);
+      ask(2, gone, undefined, 2);
       // A new cgroup is still found at once; the missed id is asked again only after minRescanMs.
-      now = 3;
-      mkdirSync(path.join(root, 'c'));
-      assert.equal(paths.get(ino('c')), '/c');
-      assert.equal(paths.scans, scans + 3);
-      now = 500;
-      assert.equal(paths.get(12345678901n), undefined);
-      assert.equal(paths.scans, scans + 3);
-      now = 1004;
-      assert.equal(paths.get(12345678901n), undefined);
-      assert.equal(paths.scans, scans + 4);
+      ask(3, made('c'), '/c', 3);
+      ask(500, gone, undefined, 3);
+      ask(1004, gone, undefined, 4);
       // Known ids and 0 never rescan.
-      assert.equal(paths.get(ino('a')), '/a');
-      assert.equal(paths.get(0n), undefined);
-      assert.equal(paths.scans, scans + 4);
+      ask(1005, ino('a'), '/a', 4);
+      ask(1005, 0n, undefined, 4);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

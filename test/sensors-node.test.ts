@@ -20,12 +20,18 @@ import { kernelSuite, missingFeature, waitFor } from './helpers.js';
 describe('file and process sensors, driven by node', () => {
   const suite = kernelSuite(() => missingFeature(['tracepoint', 'raw_tracepoint'], ['bpf_loop']), 'vigil-sensors-node-');
 
-  test('file: a create and an open below a mount point, a rename, an unlink; canonical paths, the opened file\'s identity', async (t) => {
-    if (suite.skip) return t.skip(suite.skip);
-    const mnt = path.join(suite.tmp, 'mnt');
+  /** A tmpfs on a new directory of the suite's (unmounted by the caller): paths below it cross a mount point. */
+  function mountedTmpfs(name: string): string {
+    const mnt = path.join(suite.tmp, name);
     mkdirSync(mnt);
     const m = spawnSync('mount', ['-t', 'tmpfs', 'vigiltest', mnt]);
     assert.equal(m.status, 0, m.stderr?.toString());
+    return mnt;
+  }
+
+  test('file: a create and an open below a mount point, a rename, an unlink; canonical paths, the opened file\'s identity', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const mnt = mountedTmpfs('mnt');
     const filter = new FilterSet({ pathPrefixes: [`${suite.tmp}/`] });
     const events: FileEvent[] = [];
     let sensor: FileSensor | undefined;
@@ -66,10 +72,7 @@ describe('file and process sensors, driven by node', () => {
 
   test('process: a child\'s exec (binary, arguments, cwd through a mount point) and its exit status', async (t) => {
     if (suite.skip) return t.skip(suite.skip);
-    const mnt = path.join(suite.tmp, 'pmnt');
-    mkdirSync(mnt);
-    const m = spawnSync('mount', ['-t', 'tmpfs', 'vigiltest', mnt]);
-    assert.equal(m.status, 0, m.stderr?.toString());
+    const mnt = mountedTmpfs('pmnt');
     using cache = new ProcessCache();
     const events: ProcessEvent[] = [];
     let sensor: ProcessSensor | undefined;
