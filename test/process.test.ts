@@ -650,8 +650,10 @@ describe('ProcessSensor (real kernel)', () => {
       assert.deepEqual(e.process.container, { id, runtime: 'docker' });
       const j = JSON.parse(new TetragonFormatter('json').json(e)).process_exec_failed.process;
       assert.equal(j.container_id, id);
-      // The cached image itself is unchanged: its exec was outside.
-      assert.notEqual(cache.get(e.process.pid, e.process.startBootNs)?.cgroupId, e.process.cgroupId);
+      // The cached image itself is unchanged: its exec was outside. Its copy in the cgroup is made once.
+      const image = cache.get(e.process.pid, e.process.startBootNs)!;
+      assert.notEqual(image.cgroupId, e.process.cgroupId);
+      assert.equal(cache.inCgroup(image, e.process.cgroupId), cache.inCgroup(image, e.process.cgroupId));
     });
   });
 

@@ -349,9 +349,18 @@ export class ProcessCache implements ProcessLookup, Disposable {
    */
   inCgroup(info: ProcessInfo, cgroupId: bigint): ProcessInfo {
     if (cgroupId === 0n || info.cgroupId === cgroupId) return info;
+    // One copy per image and cgroup, kept with the image: a process's later events in that cgroup share
+    // it (and the output's text cached for it) rather than each making one.
+    const kept = this.elsewhere.get(info);
+    if (kept?.cgroupId === cgroupId) return kept;
     const { cgroupPath, container } = this.cgroupOf(cgroupId, undefined);
-    return { ...info, cgroupId, cgroupPath, container };
+    const copy = { ...info, cgroupId, cgroupPath, container };
+    this.elsewhere.set(info, copy);
+    return copy;
   }
+
+  /** inCgroup's copies, by the image they copy. */
+  private readonly elsewhere = new WeakMap<ProcessInfo, ProcessInfo>();
 
   getByExecId(id: string): ProcessInfo | undefined {
     return this.byExecId.get(id)?.info;

@@ -39,7 +39,7 @@ options:
            usable here, i.e. the program loads and can be attached.
            bpf_prog_types: by kernel program type (BPF_PROG_TYPE_*): loads at all.
            kfuncs: kernel functions Vigil's programs call where the kernel has them
-           (bpf_rdonly_cast: the file sensor's path walks read fields with plain loads).
+           (bpf_rdonly_cast: the file, process and L7 sensors read kernel fields with plain loads).
   -h, --help`;
 
 /** The TLS libraries the L7 sensor would attach to now, and the files it could not serve. */
