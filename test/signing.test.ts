@@ -13,6 +13,7 @@ import { ObjectSpec, SignatureError, probeKernelSignatures, setSigningPolicy, si
 import { kernelConfig } from '../src/bpf/features.js';
 import { compile, compileObject } from '../src/inline/index.js';
 import { bpfObjectPath, repoPath } from '../src/util/paths.js';
+import { sensorObjectPath } from '../src/sensors/sensor.js';
 import { requireRoot, waitFor } from './helpers.js';
 
 requireRoot();
@@ -24,12 +25,16 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A copy of the build's objects and signatures (VIGIL_BPF_DIR), with `change` applied to process.bpf.o. */
+/** The process sensor's object as this kernel loads it: process.bpf.o, or its direct-loads build. */
+const PROCESS_OBJECT = path.basename(await sensorObjectPath('process', true));
+const processObjectRe = PROCESS_OBJECT.replace(/\./g, '\\.');
+
+/** A copy of the build's objects and signatures (VIGIL_BPF_DIR), with `change` applied to PROCESS_OBJECT. */
 function objectsWith(name: string, change: (obj: string) => void): string {
   const dir = path.join(tmp, name);
   const out = repoPath('bpf', '.output');
   cpSync(out, dir, { recursive: true, filter: (src) => src === out || /\.bpf\.o(\.sig)?$/.test(src) && path.dirname(src) === out });
-  change(path.join(dir, 'process.bpf.o'));
+  change(path.join(dir, PROCESS_OBJECT));
   return dir;
 }
 
@@ -56,7 +61,7 @@ test('the build\'s objects parse verified and load', async () => {
 test('a flipped byte: observe refuses to load, one line naming the object, status 1', () => {
   const r = observe({ VIGIL_BPF_DIR: flipped });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`^vigil observe: ${flipped}/process\\.bpf\\.o does not match its signature \\(key [0-9a-f]{16}\\): ` +
+  assert.match(r.stderr, new RegExp(`^vigil observe: ${flipped}/${processObjectRe} does not match its signature \\(key [0-9a-f]{16}\\): ` +
     'it was modified after it was signed; refusing to load it\n$'));
   assert.equal(r.stdout, '');
 });
@@ -64,7 +69,7 @@ test('a flipped byte: observe refuses to load, one line naming the object, statu
 test('unsigned: refused where required (VIGIL_REQUIRE_SIGNED=1), loaded where not', () => {
   const refused = observe({ VIGIL_BPF_DIR: unsigned, VIGIL_REQUIRE_SIGNED: '1' });
   assert.equal(refused.code, 1, refused.stderr);
-  assert.match(refused.stderr, new RegExp(`^vigil observe: ${unsigned}/process\\.bpf\\.o is not signed and signed objects are required`));
+  assert.match(refused.stderr, new RegExp(`^vigil observe: ${unsigned}/${processObjectRe} is not signed and signed objects are required`));
   const allowed = observe({ VIGIL_BPF_DIR: unsigned });
   assert.equal(allowed.code, 0, allowed.stderr);
   assert.match(allowed.stderr, /watching exec/);
@@ -92,7 +97,7 @@ async function agent(dir: string, flags: string[]): Promise<{ code: number | nul
 test('the agent requires signatures by default; --allow-unsigned loads unsigned objects, and says so', async () => {
   const refused = await agent(unsigned, []);
   assert.equal(refused.code, 1, refused.stderr);
-  assert.match(refused.stderr, /^vigil agent: .*process\.bpf\.o is not signed and signed objects are required/m);
+  assert.match(refused.stderr, new RegExp(`^vigil agent: .*${processObjectRe} is not signed and signed objects are required`, 'm'));
   assert.match(refused.stderr, /"msg":"BPF objects: only signed ones load"/);
   const allowed = await agent(unsigned, ['--allow-unsigned']);
   assert.equal(allowed.code, null, allowed.stderr);
