@@ -259,7 +259,7 @@ static __always_inline bool base_dir(struct task_struct *task, int dfd, struct p
 		BPF_CORE_READ_INTO(base, task, fs, pwd);
 		return true;
 	}
-	f = vigil_task_fd_file(task, dfd);
+	f = vigil_current_fd_file(dfd);
 	if (!f)
 		return false;
 	BPF_CORE_READ_INTO(base, f, f_path);
@@ -422,12 +422,9 @@ static __always_inline struct file *current_fd_file(long fd, struct path *fpath,
 
 /* The root of a file's mount when it is the task's root mount (the common
  * case), through BTF; NULL (the walk reads it) otherwise. */
-static __always_inline struct dentry *root_mount_root(const struct path *fpath)
+static __always_inline struct dentry *root_mount_root(const struct path *fpath, const struct path *root)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct vfsmount *mnt = task->fs->root.mnt;
-
-	return mnt && fpath->mnt == mnt ? mnt->mnt_root : NULL;
+	return root->mnt && fpath->mnt == root->mnt ? root->mnt->mnt_root : NULL;
 }
 
 /*
@@ -451,12 +448,8 @@ __noinline int file_opened(long fd)
 	f = current_fd_file(fd, &fpath, &root);
 	if (!f)
 		return -1;
-	len = vigil_path_run(w->work, WORK_MASK, DIR_END, NAME_MAX_LEN, __VIGIL_PATH_ROOT_FIRST, &fpath, &root,
-			     &flags, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH, NULL, root_mount_root(&fpath));
-	if (!len) {
-		len = 1;
-		w->work[(DIR_END - 1) & WORK_MASK] = '/';
-	}
+	len = vigil_path_root_first_in(w->work, WORK_MASK, DIR_END, NAME_MAX_LEN, &fpath, root_mount_root(&fpath, &root),
+				       &root, &flags, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
 	if (flags & VIGIL_FILE_ERROR_PATH)
 		return -1;
 	barrier_var(len);
@@ -492,7 +485,7 @@ __noinline int file_top_allows(long fd)
 
 	if (!w || !current_fd_file(fd, &fpath, &root))
 		return 1;
-	vigil_path_measure_in(w->work, WORK_MASK, &fpath, root_mount_root(&fpath), &root,
+	vigil_path_measure_in(w->work, WORK_MASK, &fpath, root_mount_root(&fpath, &root), &root,
 			      NAME_MAX_LEN, &m, &flags, VIGIL_FILE_TRUNC_PATH, VIGIL_FILE_ERROR_PATH);
 	if (flags)
 		return 1;

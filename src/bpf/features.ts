@@ -772,13 +772,21 @@ const kfuncProbes: Record<ProbedKfuncName, KfuncProbe> = {
 
 const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
-/** Whether the kernel's BTF has the function (a kfunc a program may call is one); false without BTF. */
+/** Answers of kernelHasFunction: each parses the whole of the kernel's BTF. */
+const kernelFunctionsFound = new Map<string, boolean>();
+
+/** Whether the kernel's BTF has the function (a kfunc a program may call is one); false without BTF. Memoised. */
 function kernelHasFunction(name: string): boolean {
-  try {
-    return native().btfFindId(VMLINUX_BTF, name, 'FUNC') >= 0;
-  } catch {
-    return false;
+  let found = kernelFunctionsFound.get(name);
+  if (found === undefined) {
+    try {
+      found = native().btfFindId(VMLINUX_BTF, name, 'FUNC') >= 0;
+    } catch {
+      found = false;
+    }
+    kernelFunctionsFound.set(name, found);
   }
+  return found;
 }
 
 /**

@@ -374,18 +374,27 @@ static __always_inline __u32 vigil_path_leaf_first(__u8 *buf, __u32 mask, __u32 
  * buf[end - len .. end). On error or truncation the part written so far is
  * still a well-formed "/x/y" (the leaf side).
  */
-static __always_inline __u32 vigil_path_root_first(__u8 *buf, __u32 mask, __u32 end, __u32 max,
-						   const struct path *path, const struct path *root,
-						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
+static __always_inline __u32 vigil_path_root_first_in(__u8 *buf, __u32 mask, __u32 end, __u32 max,
+						      const struct path *path, struct dentry *mnt_root,
+						      const struct path *root, __u32 *flags, __u32 trunc_flag,
+						      __u32 err_flag)
 {
 	__u32 len = vigil_path_run(buf, mask, end, max, __VIGIL_PATH_ROOT_FIRST, path, root, flags,
-				   trunc_flag, err_flag, NULL, NULL);
+				   trunc_flag, err_flag, NULL, mnt_root);
 
 	if (!len && max) {
 		len = 1;
 		buf[(end - 1) & mask] = '/';
 	}
 	return len;
+}
+
+/* vigil_path_root_first_in, path->mnt's root read by the walk. */
+static __always_inline __u32 vigil_path_root_first(__u8 *buf, __u32 mask, __u32 end, __u32 max,
+						   const struct path *path, const struct path *root,
+						   __u32 *flags, __u32 trunc_flag, __u32 err_flag)
+{
+	return vigil_path_root_first_in(buf, mask, end, max, path, NULL, root, flags, trunc_flag, err_flag);
 }
 
 /*
