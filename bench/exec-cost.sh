@@ -49,7 +49,8 @@ if [ -n "$OPEN" ]; then
 else
   SENSORS=(--sensors exec --output json)
   MATCH="\"binary\":\"$WORK/vtrue\"" KIND='"process_exec"'
-  storm() { "$STORM" --program "$WORK/vtrue" --duration-ms "$1"; }
+  # --count: the storm runs for its duration (execstorm stops at 20,000 execs otherwise).
+  storm() { "$STORM" --program "$WORK/vtrue" --count 10000000 --duration-ms "$1"; }
 fi
 
 one() { # tree index
