@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { AgentConfigError, parseAgentConfig, parseAddress } from '../src/agent/config.js';
 import { History } from '../src/agent/history.js';
+import { subscribe, type GetEventsRequest } from '../src/agent/subscription.js';
+import type { AgentEvent } from '../src/agent/events.js';
+import type { ProcessInfo, ProcessLookup } from '../src/process/types.js';
 import { parseEventsArgs, parseSince } from '../src/cli/commands/events.js';
 import { UsageError } from '../src/cli/command.js';
 import { repoPath } from '../src/util/paths.js';
@@ -240,5 +243,25 @@ describe('the history', () => {
     const none = new History<number>(0);
     none.push(1);
     assert.deepEqual(none.select(() => true, 0), []);
+  });
+});
+
+describe('a subscription\'s container filter', () => {
+  const request = (container: string): GetEventsRequest => ({
+    kinds: ['exec'], pids: [], followChildren: false, uids: [], comms: [], binaryPrefixes: [], pathPrefixes: [], container,
+    output: null, last: 0, sinceNs: '0', follow: true, flowFilters: [],
+  });
+  const exec = (container: ProcessInfo['container'], cgroupId: bigint): AgentEvent =>
+    ({ kind: 'exec', process: { pid: 10, uid: 0, comm: 'x', binary: '/x', cgroupId, container } as ProcessInfo } as AgentEvent);
+  const lookup = { get: () => undefined, getByExecId: () => undefined, ancestors: () => [] } as unknown as ProcessLookup;
+
+  test('host: a process in a container the subscription did not know of is not a host process', () => {
+    const s = subscribe(request('host'), lookup, 'n');
+    // A cgroup id no container had when the client subscribed (a container started since).
+    const later = 0xfffffff0n;
+    assert.equal(s.matches(exec({ id: 'a'.repeat(64), runtime: 'docker' }, later)), false);
+    assert.equal(s.matches(exec('host', later)), true);
+    // A cgroup the cache could not tell: outside the containers known at the start, a host process.
+    assert.equal(s.matches(exec(undefined, later)), true);
   });
 });

@@ -60,20 +60,28 @@ export function removeCgroupTree(root: string, rel: string): void {
  * Runs body with a fresh cgroup named like a docker container's
  * (<root>/vigil-test-XXXXXX.slice/docker-<64 hex>.scope), removed after;
  * skips t where the kernel has no cgroup v2 (mounting it if it is not yet).
+ * `later`: the cgroup is made when body calls make() (a container started
+ * after what the test runs has looked), not before body.
  */
 export async function withDockerCgroup(t: TestContext,
-  body: (c: { root: string; id: string; dir: string }) => Promise<void>): Promise<void> {
+  body: (c: { root: string; id: string; dir: string; make(): void }) => Promise<void>, o: { later?: boolean } = {}): Promise<void> {
   const cg = cgroup2(true);
   const root = cg.path;
   if (!root) return t.skip(`this kernel has no cgroup v2 (${cg.reason ?? 'not mountable'})`);
   const id = randomBytes(32).toString('hex');
   const dir = path.join(root, `vigil-test-${randomBytes(3).toString('hex')}.slice`, `docker-${id}.scope`);
-  mkdirSync(dir, { recursive: true });
+  const make = (): void => void mkdirSync(dir, { recursive: true });
+  if (!o.later) make();
   try {
-    await body({ root, id, dir });
+    await body({ root, id, dir, make });
   } finally {
-    rmdirSync(dir);
-    rmdirSync(path.dirname(dir));
+    for (const d of [dir, path.dirname(dir)]) {
+      try {
+        rmdirSync(d);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
   }
 }
 

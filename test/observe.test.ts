@@ -210,6 +210,26 @@ describe('vigil observe (real kernel)', () => {
     assert.match(bad.stderr, /--container: no cgroup of a container fedcba9876/);
   });
 
+  test('--container host: a container started after observe is left out, as one running before it', async (t) => {
+    if (s.skip) return t.skip(s.skip);
+    await withDockerCgroup(t, async ({ id, dir, make }) => {
+      const bin = copyBinary('vigil-host-echo');
+      const inside = marker('in-container');
+      const outside = marker('on-host');
+      // The kernel's filter holds the containers' cgroups of observe's start; this one is made after.
+      const r = await observe(['--sensors', 'exec', '--container', 'host', '--binary', `${s.tmp}/`, '--output', 'json',
+        '--count', '1'], () => {
+        make();
+        assert.equal(spawnSync('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${bin} ${inside}`]).status, 0);
+        assert.equal(spawnSync(bin, [outside]).status, 0);
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const execs = jsonLines(r.stdout).map((l) => l.process_exec?.process);
+      assert.deepEqual(execs.map((p) => [p?.arguments, p?.container_id]), [[outside, 'host']],
+        `the exec in container ${id.slice(0, 12)} is not a host process`);
+    }, { later: true });
+  });
+
   test('--sensors file --path-prefix: file events with their process', async (t) => {
     if (s.skip) return t.skip(s.skip);
     const target = path.join(s.tmp, `file-${randomBytes(4).toString('hex')}`);

@@ -147,7 +147,16 @@ export function subscribe(r: GetEventsRequest, lookup: ProcessLookup, node: stri
     if (uids && !uids.has(p.uid)) return false;
     if (comms && !comms.has(p.comm)) return false;
     if (r.binaryPrefixes.length && !r.binaryPrefixes.some((b) => p.binary.startsWith(b))) return false;
-    if (cgroups && cgroups.ids.has(p.cgroupId) === cgroups.outside) return false;
+    if (cgroups) {
+      // host: a process whose cgroup names a container is in one, whether or not that container was
+      // there when the client subscribed (its cgroup is then not among the ids read at the start).
+      const c = p.container;
+      if (cgroups.outside && c !== undefined) {
+        if (c !== 'host') return false;
+      } else if (cgroups.ids.has(p.cgroupId) === cgroups.outside) {
+        return false;
+      }
+    }
     if (podFilter.active) {
       const c = p.container;
       if (!podFilter.matches(c === undefined || c === 'host' ? undefined : names.pods?.lookup(c.id))) return false;

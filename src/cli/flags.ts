@@ -80,7 +80,11 @@ export function pathPrefixes(flag: string, values: string[] | undefined): string
   return absolutePrefixes(flag, absolutePrefixes(flag, values)?.map(canonicalPrefix));
 }
 
-/** --container ID|host as cgroup ids for the filter (the tree is read now: containers started later are not known). */
+/**
+ * --container ID|host as cgroup ids for the kernel's filter. The tree is read now: a container started
+ * later is not among them (with host, its processes pass the kernel's filter; observe drops them in
+ * user space by their cgroup's path).
+ */
 export function resolveContainer(filter: FilterOptions, container: string | undefined): FilterOptions {
   if (container === undefined) return filter;
   try {

@@ -559,13 +559,36 @@ async function connectEngine(o: PodOptions | undefined): Promise<EngineMetadata 
   }
 }
 
+/** The process of a process or file event (a file event's in the cgroup the kernel saw); undefined for others. */
+function processOfEvent(e: VigilEvent, cache: ProcessCache): ProcessInfo | undefined {
+  if (e.kind === 'exec' || e.kind === 'exit' || e.kind === 'fork' || e.kind === 'exec_failed') return e.process;
+  if (e.kind !== 'file') return undefined;
+  const p = cache.get(e.task.pid, e.task.startBootNs, e.bootNs);
+  return p && cache.inCgroup(p, e.task.cgroupId);
+}
+
 /** The pod metadata of an event's process (process and file events); undefined for others or outside pods. */
 function podOfEvent(e: VigilEvent, cache: ProcessCache, cri: CriMetadata | undefined): CriContainer | undefined {
-  let p: ProcessInfo | undefined;
-  if (e.kind === 'exec' || e.kind === 'exit' || e.kind === 'fork' || e.kind === 'exec_failed') p = e.process;
-  else if (e.kind === 'file') p = cache.get(e.task.pid, e.task.startBootNs, e.bootNs);
-  const c = p?.container;
+  const c = processOfEvent(e, cache)?.container;
   return c === undefined || c === 'host' ? undefined : cri?.lookup(c.id);
+}
+
+/**
+ * The user-space side of --container host: the kernel's filter holds the containers' cgroups of
+ * the start, so a container started later passes it; its processes are told by their cgroup's
+ * path here (the process cache names a new cgroup as its first event arrives).
+ */
+function outsideContainers(e: VigilEvent, cache: ProcessCache): boolean {
+  const c = processOfEvent(e, cache)?.container;
+  return c === undefined || c === 'host';
+}
+
+/** observe's filters in user space (undefined: none): the pod selector's, and --container host's. */
+function userSpaceFilter(o: ObserveOptions, podFilter: PodFilter, cache: ProcessCache, cri: CriMetadata | undefined):
+  ((e: VigilEvent) => boolean) | undefined {
+  const host = o.container === 'host';
+  if (!podFilter.active && !host) return undefined;
+  return (e) => (!host || outsideContainers(e, cache)) && (!podFilter.active || podFilter.matches(podOfEvent(e, cache, cri)));
 }
 
 export const command: Command = {
@@ -603,7 +626,7 @@ export const command: Command = {
       watching: [...(o.network?.sensors ?? o.sensors), ...(o.l7?.protocols ?? [])].join(', '),
       start: (pipeline) => startSensors(o, pipeline, filter, cache, traces),
       flush: traces && (async (report) => reportTraces(await traces.close(), traces.description, report)),
-      filter: podFilter.active ? (e) => podFilter.matches(podOfEvent(e, cache, cri)) : undefined,
+      filter: userSpaceFilter(o, podFilter, cache, cri),
       telemetry: { options: o.telemetry, processCache: cache, json: eventFormatter('json', formatOptions) },
     });
   },
