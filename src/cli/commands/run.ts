@@ -71,6 +71,8 @@ alerts:
 
 filters (in the kernel; as vigil observe):
   --pid N [--follow-children]   --uid N   --comm NAME   --container ID|host
+                        (host: outside the containers of the start; one
+                        started later passes, unlike in vigil observe)
   --include-self        also Vigil's own activity (left out by default)
 
   --duration S          stop after S seconds

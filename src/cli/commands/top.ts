@@ -48,7 +48,8 @@ options:
   --uid N             only processes of real uid N (repeatable)
   --comm NAME         only tasks named NAME (repeatable; at most 15 bytes)
   --container ID|host only the container ID (a unique prefix is enough), or
-                      only processes in no container
+                      only processes in no container (the containers of the
+                      start: one started later counts as host here)
   --namespace NS, --pod NAME, --label KEY[=VALUE]
                       only the containers of these Kubernetes pods, as the CRI
                       runtime lists them at start (--cri-socket PATH; default:
