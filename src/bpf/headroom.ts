@@ -51,8 +51,9 @@ export const HEAVIEST: Readonly<Record<string, { constants?: Record<string, Cons
   policy: { constants: { vigil_wakeup_bytes: 4096n, raw_tp_hook: 1 },
     attachTargets: { policy_fentry: 'security_file_open', policy_fexit: 'security_file_open', policy_lsm: 'file_open' } },
   profile: { constants: { ...SELF, include_idle: 1, min_block_ns: 1n } },
-  // l7: the largest capture (copies of up to 4 KiB over 8 iovecs), every protocol inferred.
-  l7: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, vigil_wakeup_bytes: 4096n, capture_bytes: 4096, protocols: 0x1e, hist_http: 1, tls_sessions: 1 } },
+  // l7: the largest capture (copies of up to 4 KiB over 8 iovecs), every protocol inferred (the six wires, as the
+  // default: 0x1e left HTTP/2 and Kafka out) and every record sent.
+  l7: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, vigil_wakeup_bytes: 4096n, capture_bytes: 4096, protocols: 0x7e, send_records: 0xffffffff, hist_http: 1, tls_sessions: 1 } },
 };
 
 /** The objects in bpf/ (not the test fixtures). */
