@@ -44,7 +44,8 @@ export const HEAVIEST: Readonly<Record<string, { constants?: Record<string, Cons
     send_exit: true, vigil_wakeup_bytes: 4096n } },
   file: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, vigil_wakeup_bytes: 4096n } },
   sysevents: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, send_without_addr: true, vigil_wakeup_bytes: 4096n } },
-  syscalls: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS } },
+  // syscalls: both aggregations (syscall counts and file I/O; the default is the first alone).
+  syscalls: { constants: { ...SELF, vigil_filter_flags: ALL_FILTERS, vigil_syscall_mode: 3 } },
   flow: { constants: { ...SELF, vigil_flow_want_tcp: 1, vigil_flow_want_udp: 1, vigil_flow_want_dns: 1, vigil_wakeup_bytes: 4096n } },
   netpolicy: { constants: { policy_cgroup_id: 1n, vigil_wakeup_bytes: 4096n } },
   // policy: vg_capture always calls vg_resolve (resolve paths), so every configuration verifies it.
