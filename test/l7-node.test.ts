@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { L7Sensor } from '../src/l7/sensor.js';
 import type { L7Record } from '../src/l7/types.js';
-import { kernelSuite, waitFor } from './helpers.js';
+import { kernelSuite, missingFeature, waitFor } from './helpers.js';
 
 /** ::1 is configured (on lo): /proc/net/if_inet6 lists it; no file, no IPv6 at all. */
 function hasIpv6Loopback(): boolean {
@@ -45,7 +45,7 @@ s.listen(0, host, async () => {
 `;
 
 describe('L7 sensor, Node http on loopback', () => {
-  const suite = kernelSuite(async () => undefined, 'vigil-l7-node-');
+  const suite = kernelSuite(() => missingFeature(['tracepoint']), 'vigil-l7-node-');
 
   for (const host of ['127.0.0.1', '::1']) {
     test(`${host}: four keep-alive requests, counted per route and status on both sides, with both ends`, async (t) => {

@@ -5,7 +5,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { kernelSuite } from './helpers.js';
+import { kernelSuite, missingFeature } from './helpers.js';
 import { runVigil, VIGIL } from './observe-util.js';
 import { pythonHttp, type Server } from './l7-servers.js';
 import { ServiceMap, serviceMapDot } from '../src/l7/servicemap.js';
@@ -50,7 +50,7 @@ describe('the service map (pure)', () => {
 });
 
 describe('vigil servicemap', { timeout: 120_000 }, () => {
-  const suite = kernelSuite(async () => undefined, 'vigil-servicemap-');
+  const suite = kernelSuite(() => missingFeature(['tracepoint']), 'vigil-servicemap-');
   let srv: Server | undefined;
   after(async () => srv?.stop());
 

@@ -7,7 +7,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { kernelSuite, waitFor } from './helpers.js';
+import { kernelSuite, missingFeature, waitFor } from './helpers.js';
 import { runVigil } from './observe-util.js';
 import { TRACES, decode, receiver } from './otlp-receiver.js';
 import { parseTraceparent } from '../src/l7/http.js';
@@ -84,7 +84,7 @@ const back = http.createServer((q, s) => s.end('back')).listen(0, '127.0.0.1', (
 });`;
 
 describe('vigil observe --otlp-traces', { timeout: 120_000 }, () => {
-  const suite = kernelSuite(async () => undefined);
+  const suite = kernelSuite(() => missingFeature(['tracepoint']));
   let rx: Awaited<ReturnType<typeof receiver>>;
   let servers: ChildProcess | undefined;
   before(async () => (rx = await receiver()));

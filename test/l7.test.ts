@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { L7Sensor, type L7SensorOptions } from '../src/l7/sensor.js';
 import type { L7Protocol, L7Record } from '../src/l7/types.js';
-import { kernelSuite, openFdCount, waitFor } from './helpers.js';
+import { kernelSuite, missingFeature, openFdCount, waitFor } from './helpers.js';
 import { jsonLines, observeRun, runVigil } from './observe-util.js';
 import { grpcClient, grpcServer, kafkaReplay, mariadb, nginx, nodeHttp2, postgres, pythonHttp, redis, type Server } from './l7-servers.js';
 import { bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
@@ -35,7 +35,7 @@ function run(cmd: string, args: string[], input?: string): string {
 }
 
 describe('L7 sensor on real servers', () => {
-  const suite = kernelSuite(async () => undefined, 'vigil-l7-');
+  const suite = kernelSuite(() => missingFeature(['tracepoint']), 'vigil-l7-');
   let fds = 0;
   const servers: Server[] = [];
   before(() => {

@@ -16,7 +16,7 @@ import { FilterSet, type FilterOptions } from '../../sensors/filter.js';
 import { existsSync } from 'node:fs';
 import { ProcessCache } from '../../process/cache.js';
 import type { ProcessInfo } from '../../process/types.js';
-import type { CriContainer, CriMetadata } from '../../process/cri.js';
+import type { CriMetadata } from '../../process/cri.js';
 import { CRI_SOCKETS } from '../../process/cri-sockets.js';
 import { ENGINE_SOCKETS, EngineMetadata } from '../../process/engine-api.js';
 import { PodFilter, type PodSelector } from '../../process/pod-filter.js';
@@ -567,28 +567,22 @@ function processOfEvent(e: VigilEvent, cache: ProcessCache): ProcessInfo | undef
   return p && cache.inCgroup(p, e.task.cgroupId);
 }
 
-/** The pod metadata of an event's process (process and file events); undefined for others or outside pods. */
-function podOfEvent(e: VigilEvent, cache: ProcessCache, cri: CriMetadata | undefined): CriContainer | undefined {
-  const c = processOfEvent(e, cache)?.container;
-  return c === undefined || c === 'host' ? undefined : cri?.lookup(c.id);
-}
-
 /**
- * The user-space side of --container host: the kernel's filter holds the containers' cgroups of
- * the start, so a container started later passes it; its processes are told by their cgroup's
- * path here (the process cache names a new cgroup as its first event arrives).
+ * observe's filters in user space (undefined: none): the pod selector's, and --container host's. The
+ * kernel's filter for host holds the containers' cgroups of the start, so a container started later
+ * passes it; its processes are told here by their cgroup's path (the process cache names a new cgroup
+ * as its first event arrives).
  */
-function outsideContainers(e: VigilEvent, cache: ProcessCache): boolean {
-  const c = processOfEvent(e, cache)?.container;
-  return c === undefined || c === 'host';
-}
-
-/** observe's filters in user space (undefined: none): the pod selector's, and --container host's. */
 function userSpaceFilter(o: ObserveOptions, podFilter: PodFilter, cache: ProcessCache, cri: CriMetadata | undefined):
   ((e: VigilEvent) => boolean) | undefined {
   const host = o.container === 'host';
   if (!podFilter.active && !host) return undefined;
-  return (e) => (!host || outsideContainers(e, cache)) && (!podFilter.active || podFilter.matches(podOfEvent(e, cache, cri)));
+  return (e) => {
+    const c = processOfEvent(e, cache)?.container;
+    const container = c === undefined || c === 'host' ? undefined : c;
+    if (host && container) return false;
+    return !podFilter.active || podFilter.matches(container && cri?.lookup(container.id));
+  };
 }
 
 export const command: Command = {
