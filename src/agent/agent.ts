@@ -250,6 +250,8 @@ export class Agent {
         },
         onBatchEnd: () => p.schedule(), onLost: (n) => this.tap.kernelLost('l7', n),
         ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
+        // Drained by the pipeline's cycle: no poll timer of the reader's own.
+        pollIntervalMs: 0,
       });
       for (const note of tlsNotes(this.l7.tlsReport())) this.log.warn({ note }, 'l7 sensor');
       for (const a of this.l7.tlsReport().attached) this.log.info({ library: a.library, file: a.name, probes: a.probes }, 'l7 sensor: TLS plaintext');

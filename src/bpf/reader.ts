@@ -46,6 +46,12 @@ export interface ReaderOptions {
 
 /** How often a busy reader's drains look at the kernel's loss counters (ms). */
 const LOST_CHECK_MS = 5;
+/**
+ * How often an idle reader's drains look (ms). A reserve fails only when the ring is full of records,
+ * so a ring found empty with nothing read since the last look lost nothing meanwhile; this bound is a
+ * second net, not the first.
+ */
+const IDLE_LOST_CHECK_MS = 1000;
 
 abstract class Reader implements Disposable {
   readonly stats: ReaderStats = { records: 0, batches: 0, lost: 0, oversize: 0 };
@@ -57,6 +63,8 @@ abstract class Reader implements Disposable {
   private pausedNow = false;
   /** Date.now() of drain's last look at the kernel's loss counters. */
   private lostCheckedMs = 0;
+  /** Records were read since that look. */
+  private readSinceLostCheck = false;
 
   protected constructor(protected readonly opts: ReaderOptions) {}
 
@@ -103,6 +111,14 @@ abstract class Reader implements Disposable {
     else this.drain();
   }
 
+  /**
+   * Reports what the kernel dropped since the last look, without reading records: for a paused
+   * reader whose owner drives it without the poll timer (pollIntervalMs 0).
+   */
+  checkLosses(): void {
+    if (this.handle) this.checkLost();
+  }
+
   /** True between pause() and resume(). */
   get paused(): boolean {
     return this.pausedNow;
@@ -144,11 +160,15 @@ abstract class Reader implements Disposable {
       this.opts.onLost?.(delta, -1);
     }
     // The counters are a syscall per ring: a reader drained thousands of times a second (a storm,
-    // read half a batch at a time) looks at them every LOST_CHECK_MS, and whenever the ring was
-    // empty; the poll timer, a pause and close look too. A loss is reported that much later, never missed.
+    // read half a batch at a time) looks at them every LOST_CHECK_MS, and once the ring is empty
+    // after records were read; an idle one every IDLE_LOST_CHECK_MS (a ring that held nothing
+    // cannot have been full); a pause and close look too. A loss is reported that much later, never missed.
+    if (n > 0) this.readSinceLostCheck = true;
     const now = Date.now();
-    if (n === 0 || now - this.lostCheckedMs >= LOST_CHECK_MS) {
+    if (n > 0 ? now - this.lostCheckedMs >= LOST_CHECK_MS
+      : this.readSinceLostCheck || now - this.lostCheckedMs >= IDLE_LOST_CHECK_MS) {
       this.lostCheckedMs = now;
+      this.readSinceLostCheck = false;
       this.checkLost();
     }
     return n;

@@ -56,6 +56,8 @@ export async function startEventSensors(o: EventSensorsOptions): Promise<EventSe
   const proc = await ProcessSensor.start({
     cache: o.cache, filter: o.filter, kinds: o.kinds, failedExecs: o.failedExecs, onEvent: (e) => pipeline.push(e), onLost: (n) => pipeline.kernelLost('process', n),
     onBatchEnd: () => pipeline.schedule(), ringBytes: 4 << 20, wakeupBytes: 64 << 10, boundedDrain: true,
+    // Drained by the pipeline's cycle: no poll timer of the reader's own.
+    pollIntervalMs: 0,
     // File events and flows need every process (forked ones too) in the cache.
     forks: o.forks || o.files || o.network !== undefined,
   });
@@ -72,6 +74,7 @@ export async function startEventSensors(o: EventSensorsOptions): Promise<EventSe
         onBatchEnd: () => pipeline.schedule(),
         onLost: (n) => pipeline.kernelLost('file', n),
         boundedDrain: true,
+        pollIntervalMs: 0,
       });
       pipeline.addSource('file', file);
     }

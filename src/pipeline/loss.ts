@@ -59,6 +59,8 @@ export class LossCounter {
 
   /** The counts, which are then reset. */
   take(): Loss[] {
+    // Asked every pipeline cycle: nothing counted, nothing made.
+    if (this.sum === 0) return [];
     const out = this.entries();
     this.counts.clear();
     this.sum = 0;

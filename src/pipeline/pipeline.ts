@@ -49,6 +49,11 @@ export interface PipelineSource {
   readonly backlog?: boolean;
   pause(): void;
   resume(): void;
+  /**
+   * Reports the ring's losses without reading it: the cycle asks a paused source, so that a reader
+   * without a poll timer of its own (hooks().pollIntervalMs) still reports what the kernel drops.
+   */
+  checkLosses?(): void;
 }
 
 /**
@@ -162,10 +167,15 @@ export class EventPipeline<E, S extends E = E> {
 
   /**
    * A sensor's hooks into this pipeline: its events pushed, its kernel losses
-   * counted under its name, a cycle scheduled when its ring wakes the reader.
+   * counted under its name, a cycle scheduled when its ring wakes the reader,
+   * and no poll timer of its reader's own: the cycle drains every source (add
+   * the sensor with addSource).
    */
-  hooks(sensor: string): { onEvent(e: E): void; onLost(count: number): void; onBatchEnd(): void } {
-    return { onEvent: (e) => this.push(e), onLost: (n) => this.kernelLost(sensor, n), onBatchEnd: () => this.schedule() };
+  hooks(sensor: string): { onEvent(e: E): void; onLost(count: number): void; onBatchEnd(): void; pollIntervalMs: number } {
+    return {
+      onEvent: (e) => this.push(e), onLost: (n) => this.kernelLost(sensor, n), onBatchEnd: () => this.schedule(),
+      pollIntervalMs: 0,
+    };
   }
 
   /** Starts the cycle timer. */
@@ -247,7 +257,9 @@ export class EventPipeline<E, S extends E = E> {
     this.backpressure();
     let more = false;
     if (this.paused) {
-      // What the last drains left in the merge goes out first, as room allows.
+      // What the last drains left in the merge goes out first, as room allows; the rings are not
+      // read, but what the kernel drops meanwhile is reported.
+      for (const { source } of this.sources) source.checkLosses?.();
       this.merge.release(this.releasedMark, this.emitOne, this.allFull);
     } else {
       // Everything stamped before T is read once each ring was drained to
@@ -291,8 +303,15 @@ export class EventPipeline<E, S extends E = E> {
 
   /** Pauses the sources when no sink can take more; resumes them when one can. */
   private backpressure(): void {
-    const open = this.sinks.filter((s) => !s.closed);
-    if (open.length === 0 && this.sinks.length > 0) {
+    // Loops, not filter/every: this runs twice a cycle, idle or not.
+    let open = 0;
+    let openFull = 0;
+    for (const s of this.sinks) {
+      if (s.closed) continue;
+      open++;
+      if (s.full) openFull++;
+    }
+    if (open === 0 && this.sinks.length > 0) {
       if (!this.outputsGone) {
         this.outputsGone = true;
         this.opts.onOutputsClosed?.();
@@ -301,7 +320,7 @@ export class EventPipeline<E, S extends E = E> {
     }
     // Also while the merge holds more than its bound (what full sinks could
     // not take): reading on would only grow it.
-    const full = (this.opts.sinksHoldBack !== false && open.length > 0 && open.every((s) => s.full)) || this.merge.size > this.merge.maxHeld;
+    const full = (this.opts.sinksHoldBack !== false && open > 0 && openFull === open) || this.merge.size > this.merge.maxHeld;
     if (full && !this.paused) {
       this.paused = true;
       this.pauseCount++;
@@ -320,7 +339,9 @@ export class EventPipeline<E, S extends E = E> {
     for (const l of kernel) lines.push(`lost ${l.count} ${l.sensor} events (${LOSS_REASON_TEXT[l.reason]})`);
     for (const s of this.sinks) {
       // ring_full is the kernel's, reported once above; a closed output is not news once all are closed.
-      const own = s.takeReport().filter((l) => l.reason !== 'ring_full' && !(l.reason === 'output_closed' && this.outputsGone));
+      const taken = s.takeReport();
+      if (!taken.length) continue;
+      const own = taken.filter((l) => l.reason !== 'ring_full' && !(l.reason === 'output_closed' && this.outputsGone));
       if (!own.length) continue;
       const n = own.reduce((a, l) => a + l.count, 0);
       const err = own.some((l) => l.reason === 'write_failed') && s.lastError ? ` [${errText(s.lastError)}]` : '';

@@ -44,7 +44,10 @@ export interface SensorHooks<E> {
 export interface RingOptions {
   /** Ring buffer size in bytes (power of two, >= page size). Default: the object's. */
   ringBytes?: number;
-  /** Reader poll interval, ms (bounds latency). Default 50. */
+  /**
+   * Reader poll interval, ms (bounds latency). Default 50. 0: no timer of its own, for a reader that
+   * its owner drains on a timer (a pipeline's source), which also asks for the losses while paused.
+   */
   pollIntervalMs?: number;
   /** Wake the reader only once this many bytes wait (0: every record). Default 0. */
   wakeupBytes?: number;
@@ -241,6 +244,11 @@ export abstract class Sensor implements Disposable {
   /** The last drain left records in the ring (boundedDrain). */
   get backlog(): boolean {
     return this.reader?.backlog ?? false;
+  }
+
+  /** Reports the ring's losses since the last look (a paused sensor whose reader has no poll timer). */
+  checkLosses(): void {
+    this.reader?.checkLosses();
   }
 
   /** Stops reading (back-pressure: the ring fills, the kernel drops and counts); losses are still reported. */

@@ -501,6 +501,8 @@ async function startSensors(o: ObserveOptions, pipeline: EventPipeline<VigilEven
         },
         onBatchEnd: () => pipeline.schedule(), onLost: (n) => pipeline.kernelLost('l7', n),
         ringBytes: 8 << 20, wakeupBytes: 256 << 10, boundedDrain: true,
+        // Drained by the pipeline's cycle: no poll timer of the reader's own.
+        pollIntervalMs: 0,
       });
       for (const line of tlsNotes(l7.tlsReport())) process.stderr.write(`vigil observe: note: ${line}\n`);
       pipeline.addSource(l7.name, l7);
