@@ -13,7 +13,9 @@
 // its process's CPU time, over the requests. Then at full load (unpaced,
 // both cores busy): the throughput with Vigil as a share of without. The
 // paced runs also run under bpftrace doing the same syscall capture (the
-// peers' way on a kernel without kprobes), its CPU per request beside Vigil's.
+// peers' way on a kernel without kprobes), its CPU per request beside Vigil's;
+// the full-load runs under `vigil top http` (the kernel's histograms alone) and
+// under empty programs on the same tracepoints (what the tracepoints cost).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -60,6 +62,10 @@ interface Pair {
   cost: VigilCost;
   /** The same load under bpftrace (paced runs, where it is installed). */
   peer?: { run: WrkRun; cost: VigilCost };
+  /** Full load: `vigil top http`, the kernel's histograms alone (nothing per request crosses to user space). */
+  kernelOnly?: { run: WrkRun; cost: VigilCost };
+  /** Full load: empty programs on the same syscall tracepoints (bpftrace, where it is installed). */
+  noop?: { run: WrkRun; cost: VigilCost };
 }
 
 export interface L7BenchResult {
@@ -191,6 +197,48 @@ const BPFTRACE: TracerSpec = {
   },
 };
 
+/**
+ * `vigil top http`: requests counted and their latency kept in the kernel's histograms, read once a
+ * second; no record per request leaves the kernel. Requests: the server rows' counts it printed.
+ */
+const VIGIL_TOP: TracerSpec = {
+  argv: [repoPath('bin', 'vigil'), 'top', 'http', '--comm', 'nginx', '--interval', '1', '--output', 'json'],
+  ready: (stderr) => stderr.includes('counting'),
+  records: (f) => {
+    let n = 0;
+    for (const line of readFileSync(f, 'latin1').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const rows = (JSON.parse(line) as { rows?: { role: string; requests: number }[] }).rows ?? [];
+      for (const r of rows) if (r.role === 'server') n += r.requests;
+    }
+    return n;
+  },
+  lost: (_stderr, f) => {
+    let n = 0;
+    for (const m of readFileSync(f, 'latin1').matchAll(/"overflowed":(\d+)/g)) n += Number(m[1]);
+    return n;
+  },
+};
+
+/**
+ * What the syscall tracepoints cost before any tracer's work: bpftrace with a program on each
+ * tracepoint the L7 sensor attaches to (the enters and exits of read, write, recvfrom, sendto,
+ * readv, writev, recvmsg, sendmsg and sendfile64, and close's enter) whose predicate is never true.
+ */
+const NOOP_CALLS = ['read', 'write', 'recvfrom', 'sendto', 'readv', 'writev', 'recvmsg', 'sendmsg', 'sendfile64'];
+const BPFTRACE_NOOP = [
+  'BEGIN { printf("ready\\n"); }',
+  `${NOOP_CALLS.flatMap((c) => [`tracepoint:syscalls:sys_enter_${c}`, `tracepoint:syscalls:sys_exit_${c}`]).join(', ')}, ` +
+    'tracepoint:syscalls:sys_enter_close /pid == 0/ { @n = count(); }',
+].join('\n');
+
+const NOOP: TracerSpec = {
+  argv: ['bpftrace', '-e', BPFTRACE_NOOP],
+  ready: (_stderr, f) => readFileSync(f, 'latin1').includes('ready\n'),
+  records: () => 0,
+  lost: () => 0,
+};
+
 export function haveBpftrace(): boolean {
   return spawnSync('sh', ['-c', 'command -v bpftrace']).status === 0;
 }
@@ -267,19 +315,23 @@ export async function runL7Bench(o: L7BenchOptions = {}): Promise<L7BenchResult>
           ? wrk(port, seconds, res.connections, script, DELAY_MS) : wrk(port, seconds, FULL_CONNECTIONS));
         // The order alternates, so that a drift of the machine's load does not side with one.
         const peer = mode === 'paced' && o.peer !== false && haveBpftrace();
-        let none: WrkRun;
-        let w: { run: WrkRun; cost: VigilCost };
-        let b: { run: WrkRun; cost: VigilCost } | undefined;
-        if (i % 2 === 0) {
-          none = await load();
-          w = await withTracer(tmp, VIGIL, load);
-          if (peer) b = await withTracer(tmp, BPFTRACE, load);
-        } else {
-          if (peer) b = await withTracer(tmp, BPFTRACE, load);
-          w = await withTracer(tmp, VIGIL, load);
-          none = await load();
-        }
-        list.push({ none, vigil: w.run, cost: w.cost, ...(b ? { peer: b } : {}) });
+        // At full load also the kernel's histograms alone, and the tracepoints alone.
+        const extra: [keyof Pair, TracerSpec][] = mode === 'full'
+          ? [['kernelOnly', VIGIL_TOP], ...(o.peer !== false && haveBpftrace() ? [['noop', NOOP] as [keyof Pair, TracerSpec]] : [])]
+          : peer ? [['peer', BPFTRACE]] : [];
+        const pair: Partial<Pair> = {};
+        const steps: (() => Promise<void>)[] = [
+          async () => { pair.none = await load(); },
+          async () => {
+            const w = await withTracer(tmp, VIGIL, load);
+            pair.vigil = w.run;
+            pair.cost = w.cost;
+          },
+          ...extra.map(([key, spec]) => async () => { (pair as Record<string, unknown>)[key] = await withTracer(tmp, spec, load); }),
+        ];
+        if (i % 2 === 1) steps.reverse();
+        for (const step of steps) await step();
+        list.push(pair as Pair);
       }
     }
   } catch (e) {
@@ -359,6 +411,35 @@ export function l7BenchReport(r: L7BenchResult): string {
       spread(peered.map((p) => perReq(p.peer!.cost, p.peer!.run)), (n) => `${n.toFixed(2)} µs`),
       spread(peered.map((p) => perReq(p.cost, p.vigil) / perReq(p.peer!.cost, p.peer!.run)), (n) => `${n.toFixed(2)}x`),
     ]]), '');
+  }
+  const extra = r.full.filter((p) => p.kernelOnly);
+  if (extra.length) {
+    const thr = (w: WrkRun): number => w.requests / w.seconds;
+    const ratio = (w: WrkRun | undefined, p: Pair): number => (w ? (100 * thr(w)) / thr(p.none) : NaN);
+    const perReq = (c: VigilCost, w: WrkRun): number => (c.bpfNs / 1e3 + c.cpuS * 1e6) / w.requests;
+    const noop = extra.filter((p) => p.noop);
+    out.push('Full load, in the same rounds: `vigil top http --comm nginx` (requests counted and latencies kept in the ' +
+      'kernel\'s histograms, nothing per request crossing to user space), and, where bpftrace is installed, programs ' +
+      'that do nothing on the same syscall tracepoints (the enters and exits of every call the L7 sensor follows, a ' +
+      'predicate never true): what the tracepoints cost before any tracer\'s work. *counted/made*: the requests ' +
+      '`vigil top` counted against wrk\'s.', '');
+    const rows2: string[][] = [[
+      '`vigil observe` (every record, JSON)', spread(extra.map((p) => ratio(p.vigil, p)), (n) => `${n.toFixed(1)}%`),
+      spread(extra.map((p) => perReq(p.cost, p.vigil)), (n) => `${n.toFixed(2)} µs`),
+      extra.map((p) => `${count(p.cost.records)}/${count(p.vigil.requests)}`).join(', '),
+    ], [
+      '`vigil top http` (kernel histograms)', spread(extra.map((p) => ratio(p.kernelOnly!.run, p)), (n) => `${n.toFixed(1)}%`),
+      spread(extra.map((p) => perReq(p.kernelOnly!.cost, p.kernelOnly!.run)), (n) => `${n.toFixed(2)} µs`),
+      extra.map((p) => `${count(p.kernelOnly!.cost.records)}/${count(p.kernelOnly!.run.requests)}`).join(', '),
+    ]];
+    if (noop.length) {
+      rows2.push(['empty programs on the tracepoints (bpftrace)', spread(noop.map((p) => ratio(p.noop!.run, p)), (n) => `${n.toFixed(1)}%`),
+        spread(noop.map((p) => perReq(p.noop!.cost, p.noop!.run)), (n) => `${n.toFixed(2)} µs`), '-']);
+    }
+    out.push(markdownTable([
+      { title: 'full load, tracer', align: 'left' }, { title: 'with/without' }, { title: 'tracer CPU per req (BPF + process)' },
+      { title: 'counted/made (each pair)', align: 'left' },
+    ], rows2), '');
   }
   return out.join('\n');
 }
