@@ -571,6 +571,8 @@ struct l7_route_state {
 	__u8 out[ROUTE_OUT];
 	struct l7_exch x;
 	__u32 pos, end, w, seg;
+	/* The furthest out[] was written before an {id} moved w back: out[w, hi) is stale. */
+	__u32 hi;
 	/* The current segment: its length and its bytes by class. */
 	__u32 len, digit, hexl, alpha, dash, other, uuid;
 };
@@ -675,6 +677,8 @@ static long route_step(__u64 index, void *ctx)
 		if (route_is_id(st)) {
 			__u32 sg = st->seg;
 
+			if (w > st->hi)
+				st->hi = w;
 			st->out[sg & ROUTE_OUT_MASK] = '{';
 			st->out[(sg + 1) & ROUTE_OUT_MASK] = 'i';
 			st->out[(sg + 2) & ROUTE_OUT_MASK] = 'd';
@@ -713,7 +717,8 @@ static long route_step(__u64 index, void *ctx)
 	return 0;
 }
 
-/* Zeroes out[] from w on (an {id} can leave a longer segment's bytes behind). */
+/* Zeroes out[] from w on, up to hi (an {id} can leave a longer segment's
+ * bytes behind; out[] was zeroed before the walk, so nothing past hi is). */
 static long route_zero(__u64 index, void *ctx)
 {
 	struct l7_route_state *st = route_state();
@@ -779,12 +784,18 @@ static __always_inline void exch_begin(struct l7_route_state *st, const struct l
 	st->x.phase = EXCH_REQUEST;
 	st->pos = skip;
 	st->end = n;
-	st->w = st->seg = 0;
+	st->w = st->seg = st->hi = 0;
 	st->len = st->digit = st->hexl = st->alpha = st->dash = st->other = st->uuid = 0;
 	bpf_loop(ROUTE_READ, route_step, NULL, 0);
 	if (st->w > VIGIL_L7_ROUTE_MAX - 1)
 		st->w = VIGIL_L7_ROUTE_MAX - 1;
-	bpf_loop(ROUTE_OUT, route_zero, NULL, 0);
+	/* Only the route's bytes are copied out: what lies past them does not matter. */
+	if (st->hi > VIGIL_L7_ROUTE_MAX - 1)
+		st->hi = VIGIL_L7_ROUTE_MAX - 1;
+	/* Most routes had no {id} shorter than its segment: nothing stale, no loop
+	 * (a walk over the whole of out[] was most of a request's exit). */
+	if (st->hi > st->w)
+		bpf_loop(st->hi - st->w, route_zero, NULL, 0);
 	__builtin_memcpy(st->x.key.route, st->out, VIGIL_L7_ROUTE_MAX - 1);
 	if (bpf_map_update_elem(&l7_exch, &sk, &st->x, BPF_ANY))
 		vigil_count(&l7_counters, VIGIL_L7_HIST_NO_STATE);
