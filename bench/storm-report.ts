@@ -15,7 +15,7 @@ import path from 'node:path';
 import { haveCommand } from './peers.js';
 import { runTraced, type ProgStat, type StormOptions, type TracedRun, type Tracer } from './storm.js';
 import {
-  bpftraceExecs, bpftraceNever, bpftraceOpens, execsnoop, NOBODY_UID, opensnoop, SLIM_FIELDS, strace, vigilExec, vigilFiles,
+  bpftraceExecs, bpftraceNever, bpftraceOpens, bpftracePathNever, execsnoop, NOBODY_UID, opensnoop, SLIM_FIELDS, strace, vigilExec, vigilFiles,
   vigilFilesSlim, vigilIdlePath, vigilIdleUid,
 } from './tracers.js';
 import { count, markdownTable, ms, percent, ratio } from './table.js';
@@ -322,7 +322,11 @@ export async function fileSections(cfg: StormBenchConfig, parts: { files: boolea
         parts.idle ? inPrograms(totals, uid.name, never.name, 'no more', 1) : '',
         parts.idle ? inPrograms(totals, pathIdle.name, never.name, 'no more', 1) : '',
       ].filter(Boolean);
-      if (parts.idle) lines.push(...await sideBySide([uid, pathIdle], never, storm, cfg));
+      if (parts.idle) {
+        lines.push(...await sideBySide([uid, pathIdle], never, storm, cfg));
+        // The path filter against bpftrace's own path filter, the same way.
+        lines.push(...await sideBySide([pathIdle], bpftracePathNever(), storm, cfg));
+      }
       if (lines.length) out.push(...lines, '');
       cfg.log(`open storm, bpf stats: ${((Date.now() - t2) / 1000).toFixed(0)} s`);
     }

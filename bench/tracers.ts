@@ -151,6 +151,16 @@ export function bpftraceNever(): Tracer {
   return bpftrace(`bpftrace /uid == ${NOBODY_UID}/`, `tracepoint:syscalls:sys_enter_openat /uid == ${NOBODY_UID}/ { }`);
 }
 
+/**
+ * bpftrace's own path filter that matches nothing: the name each openat was given, read from the
+ * caller and compared with /nonexistent/ (the like-for-like peer of `--path-prefix`, which resolves
+ * the opened file instead, so that a symlink or ".." cannot move it in or out of the prefix).
+ */
+export function bpftracePathNever(): Tracer {
+  return bpftrace('bpftrace /strncmp(path, "/nonexistent/")/',
+    'tracepoint:syscalls:sys_enter_openat /strncmp(str(args->filename), "/nonexistent/", 13) == 0/ { }');
+}
+
 /** bpftrace printing each exec on the host (pid, parent, file). */
 export function bpftraceExecs(): Tracer {
   return bpftrace('bpftrace printf',
