@@ -14,13 +14,16 @@
 // both cores busy): the throughput with Vigil as a share of without. The
 // paced runs also run under bpftrace doing the same syscall capture (the
 // peers' way on a kernel without kprobes), its CPU per request beside Vigil's;
-// the full-load runs under `vigil top http` (the kernel's histograms alone) and
-// under empty programs on the same tracepoints (what the tracepoints cost).
+// the full-load runs under `vigil top http` (the kernel's histograms alone), under
+// `vigil top http --capture packets` (the same histograms from cgroup skb programs
+// on nginx's cgroup: no syscall tracepoint) and under empty programs on the same
+// tracepoints (what the tracepoints cost).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { cgroup2 } from '../src/bpf/mounts.js';
 import { BpfStatsSwitch } from '../src/telemetry/bpf-stats.js';
 import { freePort } from '../src/util/net.js';
 import { repoPath } from '../src/util/paths.js';
@@ -64,6 +67,8 @@ interface Pair {
   peer?: { run: WrkRun; cost: VigilCost };
   /** Full load: `vigil top http`, the kernel's histograms alone (nothing per request crosses to user space). */
   kernelOnly?: { run: WrkRun; cost: VigilCost };
+  /** Full load: `vigil top http --capture packets`, the same histograms from nginx's cgroup's packets. */
+  packets?: { run: WrkRun; cost: VigilCost };
   /** Full load: empty programs on the same syscall tracepoints (bpftrace, where it is installed). */
   noop?: { run: WrkRun; cost: VigilCost };
 }
@@ -90,13 +95,46 @@ export function haveL7Bench(): string | undefined {
   return undefined;
 }
 
-async function startNginx(dir: string): Promise<{ proc: ChildProcess; port: number }> {
+/** nginx's own cgroup (for `--capture packets`), made before it starts: undefined without cgroup v2. */
+function nginxCgroup(): string | undefined {
+  const root = cgroup2().path;
+  if (!root) return undefined;
+  const dir = path.join(root, `vigil-bench-l7-${process.pid}`);
+  mkdirSync(dir);
+  return dir;
+}
+
+/** Kills what is left in it (cgroup.kill, 5.14), then rmdir, retried for ~2 s: a cgroup whose processes were just killed stays busy for a moment. */
+function removeCgroup(dir: string): void {
+  try {
+    writeFileSync(path.join(dir, 'cgroup.kill'), '1');
+  } catch {
+    // An older kernel: nginx's workers follow their master out.
+  }
+  for (let i = 0; ; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || i >= 100) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+}
+
+async function startNginx(dir: string, cgroup: string | undefined): Promise<{ proc: ChildProcess; port: number }> {
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   const port = await freePort();
   writeNginxConf(dir, { workers: 2, connections: 2048, http: 'keepalive_requests 1000000;', listen: `127.0.0.1:${port}`,
     server: 'location / { default_type text/plain; return 200 "ok\\n"; }' });
-  const proc = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { stdio: 'ignore' });
+  const argv = ['nginx', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')];
+  // In its cgroup before its sockets exist (a socket belongs to the cgroup it was made in).
+  const proc = cgroup
+    ? spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv], { stdio: 'ignore' })
+    : spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
   for (let i = 0; i < 200; i++) {
     if (spawnSync('curl', ['-sf', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0) return { proc, port };
     await sleep(25);
@@ -220,6 +258,11 @@ const VIGIL_TOP: TracerSpec = {
   },
 };
 
+/** `vigil top http --capture packets` on nginx's cgroup: the same histograms from its TCP segments. */
+function vigilTopPackets(cgroup: string): TracerSpec {
+  return { ...VIGIL_TOP, argv: [repoPath('bin', 'vigil'), 'top', 'http', '--capture', 'packets', '--cgroup', cgroup, '--interval', '1', '--output', 'json'] };
+}
+
 /**
  * What the syscall tracepoints cost before any tracer's work: bpftrace with a program on each
  * tracepoint the L7 sensor attaches to (the enters and exits of read, write, recvfrom, sendto,
@@ -293,10 +336,12 @@ export async function runL7Bench(o: L7BenchOptions = {}): Promise<L7BenchResult>
   chmodSync(tmp, 0o755);
   const res: L7BenchResult = { peak: 0, rate: 0, connections: 0, delayMs: DELAY_MS, seconds, paced: [], full: [] };
   let nginx: ChildProcess | undefined;
+  let cgroup: string | undefined;
   // Every program's run time is counted while this is open (two clock reads per run, host-wide).
   let stats: BpfStatsSwitch | undefined;
   try {
-    const started = await startNginx(path.join(tmp, 'nginx'));
+    cgroup = nginxCgroup();
+    const started = await startNginx(path.join(tmp, 'nginx'), cgroup);
     nginx = started.proc;
     const port = started.port;
     stats = BpfStatsSwitch.enable();
@@ -317,7 +362,8 @@ export async function runL7Bench(o: L7BenchOptions = {}): Promise<L7BenchResult>
         const peer = mode === 'paced' && o.peer !== false && haveBpftrace();
         // At full load also the kernel's histograms alone, and the tracepoints alone.
         const extra: [keyof Pair, TracerSpec][] = mode === 'full'
-          ? [['kernelOnly', VIGIL_TOP], ...(o.peer !== false && haveBpftrace() ? [['noop', NOOP] as [keyof Pair, TracerSpec]] : [])]
+          ? [['kernelOnly', VIGIL_TOP], ...(cgroup ? [['packets', vigilTopPackets(cgroup)] as [keyof Pair, TracerSpec]] : []),
+            ...(o.peer !== false && haveBpftrace() ? [['noop', NOOP] as [keyof Pair, TracerSpec]] : [])]
           : peer ? [['peer', BPFTRACE]] : [];
         const pair: Partial<Pair> = {};
         const steps: (() => Promise<void>)[] = [
@@ -341,6 +387,7 @@ export async function runL7Bench(o: L7BenchOptions = {}): Promise<L7BenchResult>
     nginx?.kill('SIGQUIT');
     await sleep(200);
     nginx?.kill('SIGKILL');
+    if (cgroup) removeCgroup(cgroup);
     rmSync(tmp, { recursive: true, force: true });
   }
   return res;
@@ -419,7 +466,9 @@ export function l7BenchReport(r: L7BenchResult): string {
     const perReq = (c: VigilCost, w: WrkRun): number => (c.bpfNs / 1e3 + c.cpuS * 1e6) / w.requests;
     const noop = extra.filter((p) => p.noop);
     out.push('Full load, in the same rounds: `vigil top http --comm nginx` (requests counted and latencies kept in the ' +
-      'kernel\'s histograms, nothing per request crossing to user space), and, where bpftrace is installed, programs ' +
+      'kernel\'s histograms, nothing per request crossing to user space), `vigil top http --capture packets --cgroup ' +
+      'NGINX` (the same histograms from cgroup skb programs on the cgroup nginx runs in: no syscall tracepoint on), and, ' +
+      'where bpftrace is installed, programs ' +
       'that do nothing on the same syscall tracepoints (the enters and exits of every call the L7 sensor follows, a ' +
       'predicate never true): what the tracepoints cost before any tracer\'s work. *counted/made*: the requests ' +
       '`vigil top` counted against wrk\'s.', '');
@@ -432,6 +481,13 @@ export function l7BenchReport(r: L7BenchResult): string {
       spread(extra.map((p) => perReq(p.kernelOnly!.cost, p.kernelOnly!.run)), (n) => `${n.toFixed(2)} µs`),
       extra.map((p) => `${count(p.kernelOnly!.cost.records)}/${count(p.kernelOnly!.run.requests)}`).join(', '),
     ]];
+    const pk = extra.filter((p) => p.packets);
+    if (pk.length) {
+      rows2.push(['`vigil top http --capture packets` (the same, from nginx\'s cgroup\'s segments)',
+        spread(pk.map((p) => ratio(p.packets!.run, p)), (n) => `${n.toFixed(1)}%`),
+        spread(pk.map((p) => perReq(p.packets!.cost, p.packets!.run)), (n) => `${n.toFixed(2)} µs`),
+        pk.map((p) => `${count(p.packets!.cost.records)}/${count(p.packets!.run.requests)}`).join(', ')]);
+    }
     if (noop.length) {
       rows2.push(['empty programs on the tracepoints (bpftrace)', spread(noop.map((p) => ratio(p.noop!.run, p)), (n) => `${n.toFixed(1)}%`),
         spread(noop.map((p) => perReq(p.noop!.cost, p.noop!.run)), (n) => `${n.toFixed(2)} µs`), '-']);

@@ -750,37 +750,25 @@ static __always_inline __u32 lat_bucket(__u64 ns)
 	return (p - VIGIL_L7_HIST_MIN_SHIFT) * VIGIL_L7_HIST_SUB + ((ns >> (p - 3)) & (VIGIL_L7_HIST_SUB - 1));
 }
 
-/* A request begins on connection sk (the process its `role`): its exchange, keyed by endpoint. */
-static __always_inline void exch_begin(struct l7_route_state *st, const struct l7_stash *s, __u64 sk, __u32 role,
-				       __u32 size, __u64 now)
+/*
+ * The request line in st->in[0, n): st->x made for it (method and route template, every other field
+ * zero, the caller's to fill). false when the bytes are not a request line.
+ */
+static __always_inline bool exch_parse(struct l7_route_state *st, __u32 n, __u32 role)
 {
-	struct sock *so = (struct sock *)s->sock;
-	__u32 n, skip = 0;
+	__u32 skip = 0;
 	__u8 m;
 
-	n = read_head(st->in, s, size < ROUTE_READ ? size : ROUTE_READ);
 	if (n < 8)
-		return;
+		return false;
 	m = method_of(st->in, &skip);
 	if (!m)
-		return;
+		return false;
 	__builtin_memset(&st->x, 0, sizeof(st->x));
 	__builtin_memset(st->out, 0, sizeof(st->out));
-	bpf_get_current_comm(st->x.key.comm, sizeof(st->x.key.comm));
 	st->x.key.role = role;
 	st->x.key.method = m;
 	st->x.key.proto = VIGIL_L7_PROTO_HTTP;
-	if (role == VIGIL_L7_ROLE_SERVER) {
-		st->x.key.port = BPF_CORE_READ(so, __sk_common.skc_num);
-	} else {
-		st->x.key.port = bpf_ntohs(BPF_CORE_READ(so, __sk_common.skc_dport));
-		st->x.key.family = BPF_CORE_READ(so, __sk_common.skc_family);
-		if (st->x.key.family == AF_INET)
-			bpf_core_read(st->x.key.raddr, 4, &so->__sk_common.skc_daddr);
-		else
-			bpf_core_read(st->x.key.raddr, 16, &so->__sk_common.skc_v6_daddr);
-	}
-	st->x.start_ns = s->dir == VIGIL_L7_INGRESS ? now : s->enter_ns;
 	st->x.phase = EXCH_REQUEST;
 	st->pos = skip;
 	st->end = n;
@@ -797,6 +785,29 @@ static __always_inline void exch_begin(struct l7_route_state *st, const struct l
 	if (st->hi > st->w)
 		bpf_loop(st->hi - st->w, route_zero, NULL, 0);
 	__builtin_memcpy(st->x.key.route, st->out, VIGIL_L7_ROUTE_MAX - 1);
+	return true;
+}
+
+/* A request begins on connection sk (the process its `role`): its exchange, keyed by endpoint. */
+static __always_inline void exch_begin(struct l7_route_state *st, const struct l7_stash *s, __u64 sk, __u32 role,
+				       __u32 size, __u64 now)
+{
+	struct sock *so = (struct sock *)s->sock;
+
+	if (!exch_parse(st, read_head(st->in, s, size < ROUTE_READ ? size : ROUTE_READ), role))
+		return;
+	bpf_get_current_comm(st->x.key.comm, sizeof(st->x.key.comm));
+	if (role == VIGIL_L7_ROLE_SERVER) {
+		st->x.key.port = BPF_CORE_READ(so, __sk_common.skc_num);
+	} else {
+		st->x.key.port = bpf_ntohs(BPF_CORE_READ(so, __sk_common.skc_dport));
+		st->x.key.family = BPF_CORE_READ(so, __sk_common.skc_family);
+		if (st->x.key.family == AF_INET)
+			bpf_core_read(st->x.key.raddr, 4, &so->__sk_common.skc_daddr);
+		else
+			bpf_core_read(st->x.key.raddr, 16, &so->__sk_common.skc_v6_daddr);
+	}
+	st->x.start_ns = s->dir == VIGIL_L7_INGRESS ? now : s->enter_ns;
 	if (bpf_map_update_elem(&l7_exch, &sk, &st->x, BPF_ANY))
 		vigil_count(&l7_counters, VIGIL_L7_HIST_NO_STATE);
 }
@@ -823,39 +834,23 @@ static __always_inline struct vigil_l7_hist *exch_hist(struct l7_exch *x)
 	return bpf_map_lookup_elem(&l7_hist_other, &zero);
 }
 
-/* The call of the stashed syscall moved `size` bytes on HTTP connection sk:
- * a request begins, or its response goes on. A global function: verified once. */
-__noinline int l7_http_hist(__u64 sk, __u32 role, __u32 size)
+/*
+ * A call or packet of exchange x's response at now: the first counts the exchange in its endpoint's
+ * histogram, with the status from head ("HTTP/1.x NNN", 12 bytes; NULL: unknown); each one after it
+ * moves the exchange to the bucket of its latency so far (the response's last byte).
+ */
+static __always_inline void exch_response(struct l7_exch *x, __u32 role, const __u8 *head, __u64 now)
 {
-	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid(), b, req_dir;
-	struct l7_route_state *st;
 	struct vigil_l7_hist *h;
-	struct l7_stash *s;
-	struct l7_exch *x;
-	__u64 now = bpf_ktime_get_boot_ns(), lat;
+	__u64 lat;
+	__u32 b;
 	bool first;
 
-	s = bpf_map_lookup_elem(&l7_stash, &tid);
-	st = bpf_map_lookup_elem(&l7_route_state, &zero);
-	if (!s || !st)
-		return 0;
-	req_dir = role == VIGIL_L7_ROLE_SERVER ? VIGIL_L7_INGRESS : VIGIL_L7_EGRESS;
-	x = bpf_map_lookup_elem(&l7_exch, &sk);
-	if (s->dir == req_dir) {
-		/* Not the request's body: a new request (or bytes that are not one). */
-		if (s->buf != BUF_NONE && !(x && x->phase == EXCH_REQUEST))
-			exch_begin(st, s, sk, role, size, now);
-		return 0;
-	}
-	if (!x)
-		return 0;
 	if (x->phase == EXCH_REQUEST) {
 		__u32 status = 0;
 
-		/* "HTTP/1.x NNN" */
-		if (s->buf != BUF_NONE && size >= 12 && read_head(st->in, s, 12) == 12 && st->in[0] == 'H' &&
-		    st->in[4] == '/' && st->in[9] >= '0' && st->in[9] <= '9')
-			status = (st->in[9] - '0') * 100 + (st->in[10] - '0') * 10 + (st->in[11] - '0');
+		if (head && head[0] == 'H' && head[4] == '/' && head[9] >= '0' && head[9] <= '9')
+			status = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
 		x->phase = EXCH_RESPONSE;
 		x->error = status >= (role == VIGIL_L7_ROLE_SERVER ? 500 : 400);
 	}
@@ -864,7 +859,7 @@ __noinline int l7_http_hist(__u64 sk, __u32 role, __u32 size)
 	first = x->slot == SLOT_NONE;
 	h = exch_hist(x);
 	if (!h)
-		return 0;
+		return;
 	if (first) {
 		/* First count: the exchange joins its endpoint's histogram. */
 		if (x->slot == SLOT_NONE)
@@ -880,6 +875,36 @@ __noinline int l7_http_hist(__u64 sk, __u32 role, __u32 size)
 	__sync_fetch_and_add(&h->sum_ns, lat - x->lat_ns);
 	x->bucket = b;
 	x->lat_ns = lat;
+}
+
+/* The call of the stashed syscall moved `size` bytes on HTTP connection sk:
+ * a request begins, or its response goes on. A global function: verified once. */
+__noinline int l7_http_hist(__u64 sk, __u32 role, __u32 size)
+{
+	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid(), req_dir;
+	struct l7_route_state *st;
+	struct l7_stash *s;
+	struct l7_exch *x;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	s = bpf_map_lookup_elem(&l7_stash, &tid);
+	st = bpf_map_lookup_elem(&l7_route_state, &zero);
+	if (!s || !st)
+		return 0;
+	req_dir = role == VIGIL_L7_ROLE_SERVER ? VIGIL_L7_INGRESS : VIGIL_L7_EGRESS;
+	x = bpf_map_lookup_elem(&l7_exch, &sk);
+	if (s->dir == req_dir) {
+		/* Not the request's body: a new request (or bytes that are not one). */
+		if (s->buf != BUF_NONE && !(x && x->phase == EXCH_REQUEST))
+			exch_begin(st, s, sk, role, size, now);
+		return 0;
+	}
+	if (!x)
+		return 0;
+	if (x->phase == EXCH_REQUEST && s->buf != BUF_NONE && size >= 12 && read_head(st->in, s, 12) == 12)
+		exch_response(x, role, st->in, now);
+	else
+		exch_response(x, role, NULL, now);
 	return 0;
 }
 
@@ -1042,6 +1067,175 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 }
 
 /* --- TLS plaintext (uprobes) ------------------------------------------------ */
+
+/*
+ * The HTTP/1.x histograms from packets (`vigil top http --capture packets`): two cgroup skb
+ * programs on a cgroup's ingress and egress instead of the syscall tracepoints, whose slow path
+ * every system call of every task pays while one of them is enabled; these run on a TCP segment of
+ * a socket in the cgroup, nothing else. A segment with payload, on a full socket: in the direction
+ * a request travels (ingress: the socket is the server's; egress: the client's) a request line
+ * begins an exchange, kept with the socket (l7_pkt_exch: socket storage, gone with the socket); in
+ * the other direction the response's segments count it as the syscall path's calls do (the first
+ * with the status, each one after it moving the exchange to its latency so far). Latency is from
+ * the request's first segment reaching the socket to the response's last segment leaving it. A
+ * segment has no process (an arriving one is handled in softirq): the key's comm is empty, and user
+ * space names a server by its listening port.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct l7_exch);
+} l7_pkt_exch SEC(".maps");
+
+/*
+ * Where a TCP segment's payload starts in skb (its data begins at the IP header), into *off; false
+ * for what is not TCP (or IPv6 with extension headers before it). The headers are read in place
+ * (they are in the linear part as the TCP stack builds and receives them); through
+ * bpf_skb_load_bytes where they are not.
+ */
+static __always_inline bool pkt_payload_at(struct __sk_buff *skb, __u32 *off)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct tcphdr *tp, th;
+	struct ipv6hdr ip6;
+	struct iphdr ip;
+	__u32 l4;
+
+	if (skb->protocol == bpf_htons(0x0800)) {
+		struct iphdr *p = data;
+
+		if ((void *)(p + 1) <= end) {
+			if (p->protocol != IPPROTO_TCP || p->ihl < 5)
+				return false;
+			l4 = p->ihl * 4;
+		} else {
+			if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.protocol != IPPROTO_TCP || ip.ihl < 5)
+				return false;
+			l4 = ip.ihl * 4;
+		}
+	} else if (skb->protocol == bpf_htons(0x86DD)) {
+		struct ipv6hdr *p = data;
+
+		/* Extension headers before TCP: not followed. */
+		if ((void *)(p + 1) <= end) {
+			if (p->nexthdr != IPPROTO_TCP)
+				return false;
+		} else if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) || ip6.nexthdr != IPPROTO_TCP) {
+			return false;
+		}
+		l4 = sizeof(ip6);
+	} else {
+		return false;
+	}
+	l4 &= 0x3f;
+	tp = data + l4;
+	if ((void *)(tp + 1) <= end) {
+		*off = l4 + tp->doff * 4;
+		return true;
+	}
+	if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
+		return false;
+	*off = l4 + th.doff * 4;
+	return true;
+}
+
+static __always_inline void l7_pkt(struct __sk_buff *skb, __u32 dir)
+{
+	struct l7_route_state *st;
+	struct bpf_sock *sk;
+	struct l7_exch *x;
+	__u32 zero = 0, off, len, n, role;
+	__u8 head[12];
+	__u64 now;
+
+	if (!pkt_payload_at(skb, &off))
+		return;
+	len = skb->len;
+	if (len <= off)
+		return;
+	len -= off;
+	sk = skb->sk;
+	if (!sk)
+		return;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return;
+	x = bpf_sk_storage_get(&l7_pkt_exch, sk, 0, 0);
+	if (x && x->phase) {
+		role = x->key.role;
+		if (dir != (role == VIGIL_L7_ROLE_SERVER ? VIGIL_L7_INGRESS : VIGIL_L7_EGRESS)) {
+			now = bpf_ktime_get_boot_ns();
+			if (x->phase == EXCH_REQUEST && len >= sizeof(head) &&
+			    !bpf_skb_load_bytes(skb, off, head, sizeof(head)))
+				exch_response(x, role, head, now);
+			else
+				exch_response(x, role, NULL, now);
+			return;
+		}
+		/* The request's body. */
+		if (x->phase == EXCH_REQUEST)
+			return;
+	}
+	/* The first 8 bytes alone first: a segment that begins no request (a body, TLS, another
+	 * protocol) costs no more. A connection is never given up on: one joined in the middle of a
+	 * long response begins at its next request. */
+	if (len < 8 || bpf_skb_load_bytes(skb, off, head, 8) || !method_of(head, &n))
+		return;
+	st = bpf_map_lookup_elem(&l7_route_state, &zero);
+	if (!st)
+		return;
+	n = len < ROUTE_READ ? len : ROUTE_READ;
+	/* The mask after the barrier: the compiler, knowing n's range, would drop it and pass len. */
+	barrier_var(n);
+	n &= ROUTE_IN_MASK;
+	if (n < 8 || bpf_skb_load_bytes(skb, off, st->in, n))
+		return;
+	role = dir == VIGIL_L7_INGRESS ? VIGIL_L7_ROLE_SERVER : VIGIL_L7_ROLE_CLIENT;
+	if (!exch_parse(st, n, role))
+		return;
+	if (role == VIGIL_L7_ROLE_SERVER) {
+		st->x.key.port = sk->src_port;
+	} else {
+		/* Each context field read once: the verifier refuses merged loads through it. */
+		__u32 family = sk->family, a0 = sk->dst_ip6[0], a1 = sk->dst_ip6[1], a2 = sk->dst_ip6[2],
+		      a3 = sk->dst_ip6[3], a4 = sk->dst_ip4;
+
+		st->x.key.port = bpf_ntohs(sk->dst_port);
+		st->x.key.family = family;
+		if (family == AF_INET) {
+			__builtin_memcpy(st->x.key.raddr, &a4, 4);
+		} else {
+			__builtin_memcpy(st->x.key.raddr, &a0, 4);
+			__builtin_memcpy(st->x.key.raddr + 4, &a1, 4);
+			__builtin_memcpy(st->x.key.raddr + 8, &a2, 4);
+			__builtin_memcpy(st->x.key.raddr + 12, &a3, 4);
+		}
+	}
+	st->x.start_ns = bpf_ktime_get_boot_ns();
+	if (!x)
+		x = bpf_sk_storage_get(&l7_pkt_exch, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!x) {
+		vigil_count(&l7_counters, VIGIL_L7_HIST_NO_STATE);
+		return;
+	}
+	__builtin_memcpy(x, &st->x, sizeof(*x));
+}
+
+/* Every segment passes: these programs count, they never judge. */
+SEC("cgroup_skb/ingress")
+int l7_pkt_in(struct __sk_buff *skb)
+{
+	l7_pkt(skb, VIGIL_L7_INGRESS);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int l7_pkt_out(struct __sk_buff *skb)
+{
+	l7_pkt(skb, VIGIL_L7_EGRESS);
+	return 1;
+}
 
 /* A TLS call begins: what its return needs, by thread (go: by goroutine g). */
 static __always_inline int tls_begin(__u64 id, __u32 go, __u64 session, __u64 buf, __u64 done, __u8 dir, __u8 lib,

@@ -2,10 +2,13 @@
 // process, over IPv4 and IPv6 loopback: no server package needed, so the
 // kernel matrix runs it on every kernel (each build of the sensor's objects:
 // with direct loads and with helper reads). Exact counts per route and
-// status on both sides, and each record's ends.
+// status on both sides, and each record's ends; and the kernel's HTTP/1.x
+// histograms from a cgroup's packets (capture: { packets }), with the pair in
+// a cgroup the test makes.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { TestCgroup } from './attach-util.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { L7Sensor } from '../src/l7/sensor.js';
@@ -79,6 +82,55 @@ describe('L7 sensor, Node http on loopback', () => {
         assert.notEqual(sv!.remote.port, port);
       } finally {
         s.close();
+      }
+    });
+  }
+});
+
+describe('L7 sensor, HTTP/1.x histograms from a cgroup\'s packets', () => {
+  const suite = kernelSuite(() => missingFeature(['cgroup_skb']), 'vigil-l7-pkt-');
+
+  for (const host of ['127.0.0.1', '::1']) {
+    test(`${host}: the pair in a test cgroup, each side's exchanges counted per route and status`, async (t) => {
+      if (suite.skip) return t.skip(suite.skip);
+      if (host === '::1' && !hasIpv6Loopback()) return t.skip('no IPv6 loopback here (/proc/net/if_inet6 has no ::1)');
+      const script = path.join(suite.tmp, 'http-pair.cjs');
+      writeFileSync(script, SCRIPT);
+      const cg = new TestCgroup('l7pkt');
+      cg.create();
+      try {
+        const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: () => {}, records: false, tls: false,
+          histograms: {}, capture: { packets: cg.path } });
+        try {
+          // Its sockets are made after it joined the cgroup: the shell moves itself in, then becomes node.
+          const r = spawnSync('sh', ['-c', `echo $$ > '${cg.path}/cgroup.procs' && exec '${process.execPath}' '${script}' '${host}'`],
+            { encoding: 'utf8', timeout: 30_000 });
+          assert.equal(r.status, 0, r.stderr);
+          const { port, codes } = JSON.parse(r.stdout) as { port: number; codes: number[] };
+          assert.deepEqual(codes, [200, 200, 200, 404]);
+          const rows = s.httpHistograms().endpoints.filter((e) => e.port === port)
+            .map((e) => `${e.role} ${e.comm}|${e.remote ?? ''} ${e.method} ${e.route} ${e.count}/${e.errors}`).sort();
+          // Servers count 5xx as errors, clients 4xx too; a segment has no process (comm empty).
+          assert.deepEqual(rows, [
+            `client |${host} GET /items/{id} 3/0`, `client |${host} GET /missing 1/1`,
+            'server | GET /items/{id} 3/0', 'server | GET /missing 1/0',
+          ]);
+          const all = s.httpHistograms();
+          assert.equal(all.overflowed, 0n);
+          for (const e of all.endpoints.filter((x) => x.port === port)) {
+            assert.equal(e.hist.counts.reduce((a, b) => a + b, 0), e.count, `${e.route}: one bucket per exchange`);
+            assert.ok(e.sumNs > 0n);
+          }
+          // Nothing outside the cgroup is seen: a pair in this process (not in it) is not counted.
+          const here = spawnSync(process.execPath, [script, host], { encoding: 'utf8', timeout: 30_000 });
+          assert.equal(here.status, 0, here.stderr);
+          const outside = (JSON.parse(here.stdout) as { port: number }).port;
+          assert.deepEqual(s.httpHistograms().endpoints.filter((e) => e.port === outside), []);
+        } finally {
+          s.close();
+        }
+      } finally {
+        await cg.remove();
       }
     });
   }

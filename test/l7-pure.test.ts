@@ -11,7 +11,9 @@ import { redactQuery, redactSql, redactHeader } from '../src/l7/redact.js';
 import { routeTemplate } from '../src/l7/route.js';
 import type { ConnParser, L7Pair, L7Record } from '../src/l7/types.js';
 import { LATENCY_BUCKETS, LatencyHistogram, bucketUpperNs, latencyBucket } from '../src/l7/histogram.js';
-import { HttpTopTable } from '../src/cli/top-http.js';
+import { HttpTopTable, parseTopHttpArgs } from '../src/cli/top-http.js';
+import { UsageError } from '../src/cli/command.js';
+import { listeningInodes } from '../src/l7/listeners.js';
 import type { HttpHistograms } from '../src/l7/sensor.js';
 import { L7Metrics, MAX_SERIES, metricOf } from '../src/l7/metrics.js';
 import { MysqlParser } from '../src/l7/mysql.js';
@@ -277,6 +279,41 @@ describe('kernel histogram readings', () => {
     const rows = t.take(reading(15, 2, 3));
     assert.deepEqual(rows.map((r) => [r.service, r.requests]), [['nginx:80', 5], ['(other endpoints)', 3]]);
     assert.ok(rows[0]!.p50Ns >= 2_000_000 && rows[0]!.p99Ns <= 2_000_000 * 1.125);
+  });
+});
+
+describe('vigil top http --capture packets', () => {
+  test('flags: packets takes --cgroup (relative to the cgroup v2 root or under it), never the process filters', (t) => {
+    assert.equal(parseTopHttpArgs(['http']).packets, undefined);
+    assert.throws(() => parseTopHttpArgs(['http', '--capture', 'packet']), (e: Error) => e instanceof UsageError && /--capture: expected/.test(e.message));
+    assert.throws(() => parseTopHttpArgs(['http', '--cgroup', 'x']), (e: Error) => e instanceof UsageError && /only with --capture packets/.test(e.message));
+    for (const f of [['--pid', '1'], ['--comm', 'nginx'], ['--follow-children'], ['--container', 'host'], ['--pod', 'web']]) {
+      assert.throws(() => parseTopHttpArgs(['http', '--capture', 'packets', ...f]),
+        (e: Error) => e instanceof UsageError && e.message.startsWith(`${f[0]}: not with --capture packets`), f.join(' '));
+    }
+    let root: string;
+    try {
+      root = parseTopHttpArgs(['http', '--capture', 'packets']).packets!;
+    } catch (e) {
+      return t.skip(`no cgroup v2 here: ${(e as Error).message}`);
+    }
+    assert.equal(parseTopHttpArgs(['http', '--capture', 'packets', '--cgroup', 'system.slice/nginx.service']).packets,
+      `${root}/system.slice/nginx.service`);
+    assert.equal(parseTopHttpArgs(['http', '--capture', 'packets', '--cgroup', `${root}/a`]).packets, `${root}/a`);
+    assert.equal(parseTopHttpArgs(['http', '--capture', 'packets', '--cgroup', '/a']).packets, `${root}/a`);
+    assert.throws(() => parseTopHttpArgs(['http', '--capture', 'packets', '--cgroup', '../../etc']),
+      (e: Error) => e instanceof UsageError && /is not under the cgroup v2 root/.test(e.message));
+  });
+
+  test('listening sockets from /proc/net/tcp: LISTEN rows only, port from the local address, by inode', () => {
+    const text = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0',
+      '   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 20 4 30 10 -1',
+      '   2: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 77 1',
+      '',
+    ].join('\n');
+    assert.deepEqual([...listeningInodes(text)], [['4242', 8080], ['77', 80]]);
   });
 });
 

@@ -2,12 +2,16 @@
 // p50/p90/p99 latency over each interval, from the latency histograms the
 // L7 sensor keeps in the kernel for HTTP/1.x (nothing per request leaves the
 // kernel), and from the records of HTTP/2 and gRPC connections, whose
-// headers only user space can decode (HPACK).
+// headers only user space can decode (HPACK). With --capture packets, HTTP/1.x
+// alone from a cgroup's packets: the syscall tracepoints stay off.
+import path from 'node:path';
 import { UsageError } from './command.js';
 import { parseFlags } from './flags.js';
 import { fmtCount, fmtNs, pad, refreshView, rpad, parseTopViewFlags, topCommonOptions, topFilterSet, topViewOf, topViewStart, type TopCommonOptions } from './refresh.js';
 import { DEFAULT_MAX_ENDPOINTS, L7Sensor, type EndpointHistogram, type HttpHistograms } from '../l7/sensor.js';
 import { LatencyHistogram } from '../l7/histogram.js';
+import { ListenerNames } from '../l7/listeners.js';
+import { cgroup2 } from '../bpf/mounts.js';
 import type { L7Record } from '../l7/types.js';
 
 export const TOP_HTTP_USAGE = `usage: vigil top http [options]
@@ -33,9 +37,22 @@ options:
                       in one row, "(other endpoints)"
   --output FORMAT     table (default) or json (one object per interval; with
                       --duration, one covering the whole time)
+  --capture WHERE     syscalls (default): the socket calls' tracepoints, for
+                      every process; packets: HTTP/1.x alone, from the TCP
+                      segments of one cgroup's sockets (cgroup skb programs),
+                      which leaves the syscall tracepoints off (while one is
+                      on, every system call on the host takes the kernel's
+                      slow path); latency is from the request's first segment
+                      in to the response's last out; a segment has no process:
+                      a server is named by the process listening on its port,
+                      a client is "?"; no HTTP/2, TLS or process filters
+  --cgroup DIR        with --capture packets: the cgroup v2 directory whose
+                      sockets (and its descendants') are seen, absolute or
+                      relative to the cgroup v2 root (default: the root, every
+                      socket on the host)
   --pid N, --follow-children, --uid N, --comm NAME, --container ID|host,
   --namespace NS, --pod NAME, --label KEY[=VALUE], --cri-socket PATH
-                      in-kernel filters, as vigil top's
+                      in-kernel filters, as vigil top's (not with --capture packets)
   -h, --help`;
 
 /** Whether argv asks for the http view (its first positional). */
@@ -45,18 +62,40 @@ export function isTopHttp(argv: readonly string[]): boolean {
 
 export interface TopHttpOptions extends TopCommonOptions {
   maxEndpoints: number;
+  /** --capture packets: the cgroup directory whose sockets are seen; undefined: the syscall tracepoints. */
+  packets?: string;
 }
+
+/** The task filters: a packet has no process to filter on. */
+const PROCESS_FLAGS = ['pid', 'follow-children', 'uid', 'comm', 'container', 'namespace', 'pod', 'label', 'cri-socket'] as const;
 
 /** Most endpoints --max-endpoints takes (a histogram is ~1 KiB of kernel memory). */
 const MAX_ENDPOINTS_LIMIT = 65_536;
 
 export function parseTopHttpArgs(argv: string[]): TopHttpOptions {
-  const values = parseTopViewFlags(argv, 'http', { 'max-endpoints': { type: 'string', default: String(DEFAULT_MAX_ENDPOINTS) } });
+  const values = parseTopViewFlags(argv, 'http', {
+    'max-endpoints': { type: 'string', default: String(DEFAULT_MAX_ENDPOINTS) },
+    capture: { type: 'string', default: 'syscalls' },
+    cgroup: { type: 'string' },
+  });
   const n = Number(values['max-endpoints']);
   if (!/^\d+$/.test(values['max-endpoints']) || n < 1 || n > MAX_ENDPOINTS_LIMIT) {
     throw new UsageError(`--max-endpoints: expected 1 to ${MAX_ENDPOINTS_LIMIT}, got "${values['max-endpoints']}"`);
   }
-  return { ...topCommonOptions(values), maxEndpoints: n };
+  if (values.capture === 'syscalls') {
+    if (values.cgroup !== undefined) throw new UsageError('--cgroup: only with --capture packets');
+    return { ...topCommonOptions(values), maxEndpoints: n };
+  }
+  if (values.capture !== 'packets') throw new UsageError(`--capture: expected syscalls or packets, got "${values.capture}"`);
+  // Before the filters' own checks: none of them applies here.
+  const given = PROCESS_FLAGS.find((f) => { const v = values[f]; return Array.isArray(v) ? v.length > 0 : v !== undefined && v !== false; });
+  if (given) throw new UsageError(`--${given}: not with --capture packets (a segment has no process; --cgroup chooses what is seen)`);
+  const root = cgroup2().path;
+  if (!root) throw new UsageError('--capture packets: no cgroup v2 hierarchy here');
+  const dir = values.cgroup === undefined ? root
+    : path.isAbsolute(values.cgroup) && values.cgroup.startsWith(`${root}/`) ? values.cgroup : path.join(root, values.cgroup);
+  if (dir !== root && !dir.startsWith(`${root}/`)) throw new UsageError(`--cgroup: ${values.cgroup} is not under the cgroup v2 root ${root}`);
+  return { ...topCommonOptions(values), maxEndpoints: n, packets: dir };
 }
 
 export interface HttpRow {
@@ -152,6 +191,14 @@ export class HttpTopTable {
   }
 }
 
+/** Endpoints without a process (from packets) named: a server by the process listening on its port, a client "?". */
+function named(h: HttpHistograms, listeners: ListenerNames): HttpHistograms {
+  for (const e of h.endpoints) {
+    if (e.comm === '') e.comm = (e.role === 'server' ? listeners.name(e.port) : undefined) ?? '?';
+  }
+  return h;
+}
+
 function render(rows: HttpRow[], seconds: number, limit: number | undefined): string[] {
   const out = [`${pad('ROLE', 7)}${pad('SERVICE', 28)}${pad('METHOD', 8)}${pad('ROUTE', 32)}${rpad('REQ/S', 9)}${rpad('ERR%', 7)}` +
     `${rpad('P50', 10)}${rpad('P90', 10)}${rpad('P99', 10)}`];
@@ -170,10 +217,16 @@ export async function runTopHttp(argv: string[]): Promise<number> {
   const table = new HttpTopTable();
   const h2 = new RecordHistograms(o.maxEndpoints);
   // HTTP/1.x is counted in the kernel; only HTTP/2 connections' calls come up, for their records.
-  const sensor = await L7Sensor.start({
-    filter, protocols: new Set(['http', 'grpc']), onRecord: (r) => h2.add(r), records: ['http2'],
-    histograms: { maxEndpoints: o.maxEndpoints },
-  });
+  const sensor = o.packets === undefined
+    ? await L7Sensor.start({
+      filter, protocols: new Set(['http', 'grpc']), onRecord: (r) => h2.add(r), records: ['http2'],
+      histograms: { maxEndpoints: o.maxEndpoints },
+    })
+    : await L7Sensor.start({
+      protocols: new Set(['http']), onRecord: () => {}, records: false, tls: false,
+      histograms: { maxEndpoints: o.maxEndpoints }, capture: { packets: o.packets },
+    });
+  const listeners = new ListenerNames();
   const json = o.output === 'json';
   const interactive = !json && process.stdout.isTTY === true;
   const limit = (): number | undefined => (interactive ? o.limit ?? Math.max(1, (process.stdout.rows || 24) - 3) : o.limit);
@@ -187,7 +240,7 @@ export async function runTopHttp(argv: string[]): Promise<number> {
       const now = process.hrtime.bigint();
       const seconds = Math.max(Number(now - last) / 1e9, 1e-3);
       last = now;
-      const hists = h2.merged(sensor.httpHistograms());
+      const hists = named(h2.merged(sensor.httpHistograms()), listeners);
       const rows = table.take(hists);
       const st = sensor.l7Stats();
       return {

@@ -1,9 +1,10 @@
 // The L7 sensor: bpf/l7.bpf.c on the syscall tracepoints, its records
-// through the connection tracker, one L7Record per request and response.
+// through the connection tracker, one L7Record per request and response; or,
+// for HTTP/1.x histograms alone, on a cgroup's packets (capture: { packets }).
 //
 //   const s = await L7Sensor.start({ protocols: new Set(['http']), onRecord: (r, t) => ... });
 //   ... s.close();   // detaches, reads what the ring holds (its closes complete their responses)
-import { existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { PerCpuMap, codec, ensureTracefs, NotSupportedError, type BpfObject, type Link } from '../bpf/index.js';
 import { probeAttach } from '../bpf/features.js';
 import { addressFromKernel } from '../kernel/addr.js';
@@ -57,6 +58,15 @@ export interface L7SensorOptions extends Omit<RingSensorOptions<L7Record>, 'onEv
    * library). false: off.
    */
   tls?: boolean | { binaries?: readonly string[]; rescanMs?: number };
+  /**
+   * Where exchanges are seen: 'syscalls' (default): the socket calls' tracepoints, for every protocol,
+   * records and TLS. { packets: DIR }: HTTP/1.x histograms alone, from cgroup skb programs on the
+   * cgroup v2 directory DIR (and every cgroup below it), which see a TCP segment of the cgroup's
+   * sockets and nothing else; the syscall tracepoints stay off (while one is on, every system call of
+   * every task takes the kernel's slow path). Needs histograms, records false, no TLS and no filter
+   * (a segment has no process: the cgroup chooses what is seen); endpoints' comm is empty.
+   */
+  capture?: 'syscalls' | { packets: string };
 }
 
 /** How often processes are looked at again for new TLS files (Node, Go, a library loaded later). */
@@ -136,6 +146,7 @@ export class L7Sensor extends Sensor {
   }
 
   static async start(o: L7SensorOptions): Promise<L7Sensor> {
+    if (typeof o.capture === 'object') return L7Sensor.startPackets(o, o.capture.packets);
     const t = ensureTracefs();
     if (!t.path) throw new NotSupportedError('tracefs', `the l7 sensor attaches to syscall tracepoints: ${t.reason ?? 'not mounted'}`);
     const tracefs = t.path;
@@ -185,6 +196,42 @@ export class L7Sensor extends Sensor {
         s.tlsTimer.unref();
       }
     });
+  }
+
+  /** The HTTP/1.x histograms from the packets of cgroup `dir` (L7SensorOptions.capture). */
+  private static async startPackets(o: L7SensorOptions, dir: string): Promise<L7Sensor> {
+    if (o.histograms === undefined) throw new RangeError('l7 sensor: packet capture keeps histograms only: give histograms');
+    if (o.records !== false) throw new RangeError('l7 sensor: packet capture sends no records: give records: false');
+    if (o.tls !== undefined && o.tls !== false) throw new RangeError('l7 sensor: packet capture sees no TLS plaintext: give tls: false');
+    if (o.filter !== undefined && o.filter.flags !== 0) {
+      throw new RangeError('l7 sensor: packet capture has no process to filter on: the cgroup chooses what is seen');
+    }
+    if (!o.protocols.has('http')) throw new RangeError('l7 sensor: histograms are of http');
+    const endpoints = o.histograms.maxEndpoints ?? DEFAULT_MAX_ENDPOINTS;
+    if (!Number.isInteger(endpoints) || endpoints < 1) throw new RangeError(`l7 sensor: max endpoints ${endpoints}: expected a positive integer`);
+    let fd: number;
+    try {
+      fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    } catch (e) {
+      throw new RangeError(`l7 sensor: cgroup ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    try {
+      const obj = await Sensor.loadObject('l7', {
+        ring: { ringBytes: 4096 * 16, wakeupBytes: o.wakeupBytes },
+        programs: ['l7_pkt_in', 'l7_pkt_out'],
+        constants: { hist_http: 1, send_records: 0, protocols: 1 << PROTO_IDS.http, tls_sessions: 0 },
+        maxEntries: { l7_conns: 1, l7_exch: 1, l7_hist: endpoints, l7_tls_socks: 1, l7_stash: 1 },
+        directLoads: true,
+      });
+      const s = new L7Sensor(obj, o);
+      return await s.starting(() => {
+        s.openRing(o, s.decoding((view, off, size) => s.record(view, off, size), () => {}));
+        s.tls = { off: 'packet capture', attached: [], failed: [] };
+        for (const p of ['l7_pkt_in', 'l7_pkt_out']) s.keep(obj.program(p).attachCgroup(fd, dir));
+      });
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Looks at the processes again: files not seen before (a Go or Node program started since) get their probes. */
