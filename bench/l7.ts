@@ -364,7 +364,8 @@ export async function runL7Bench(o: L7BenchOptions = {}): Promise<L7BenchResult>
         const extra: [keyof Pair, TracerSpec][] = mode === 'full'
           ? [['kernelOnly', VIGIL_TOP], ...(cgroup ? [['packets', vigilTopPackets(cgroup)] as [keyof Pair, TracerSpec]] : []),
             ...(o.peer !== false && haveBpftrace() ? [['noop', NOOP] as [keyof Pair, TracerSpec]] : [])]
-          : peer ? [['peer', BPFTRACE]] : [];
+          : [...(peer ? [['peer', BPFTRACE] as [keyof Pair, TracerSpec]] : []),
+            ...(cgroup ? [['packets', vigilTopPackets(cgroup)] as [keyof Pair, TracerSpec]] : [])];
         const pair: Partial<Pair> = {};
         const steps: (() => Promise<void>)[] = [
           async () => { pair.none = await load(); },
@@ -457,6 +458,28 @@ export function l7BenchReport(r: L7BenchResult): string {
       spread(peered.map((p) => (p.peer!.cost.cpuS * 1e6) / p.peer!.run.requests), (n) => `${n.toFixed(2)} µs`),
       spread(peered.map((p) => perReq(p.peer!.cost, p.peer!.run)), (n) => `${n.toFixed(2)} µs`),
       spread(peered.map((p) => perReq(p.cost, p.vigil) / perReq(p.peer!.cost, p.peer!.run)), (n) => `${n.toFixed(2)}x`),
+    ]]), '');
+  }
+  const pacedPk = r.paced.filter((p) => p.packets);
+  if (pacedPk.length) {
+    const thr = (w: WrkRun): number => w.requests / w.seconds;
+    out.push('Paced as above, in the same rounds: `vigil top http --capture packets --cgroup NGINX` (the kernel\'s HTTP/1.x ' +
+      'histograms from cgroup skb programs on the cgroup nginx runs in; nothing per request leaves the kernel). ' +
+      '*counted/made*: the requests it counted (its server rows) against wrk\'s; *lost*: exchanges counted in the overflow row.', '');
+    out.push(markdownTable([
+      { title: 'load', align: 'left' }, { title: 'req/s, Vigil' }, { title: 'with/without' }, { title: 'p99, Vigil' },
+      { title: 'p99 added' }, { title: 'counted/made (each pair)', align: 'left' }, { title: 'lost' }, { title: 'BPF per req' },
+      { title: 'top CPU per req' }, { title: 'Vigil CPU per req' },
+    ], [[`paced, ${rate(r.rate)}/s target`,
+      spread(pacedPk.map((p) => thr(p.packets!.run)), rate),
+      spread(pacedPk.map((p) => (100 * thr(p.packets!.run)) / thr(p.none)), (n) => `${n.toFixed(1)}%`),
+      spread(pacedPk.map((p) => p.packets!.run.p99Ms), (n) => `${n.toFixed(2)} ms`),
+      spread(pacedPk.map((p) => (100 * (p.packets!.run.p99Ms - p.none.p99Ms)) / p.none.p99Ms), (n) => `${n >= 0 ? '+' : ''}${n.toFixed(1)}%`),
+      pacedPk.map((p) => `${count(p.packets!.cost.records)}/${count(p.packets!.run.requests)}`).join(', '),
+      pacedPk.map((p) => count(p.packets!.cost.lost)).join('/'),
+      spread(pacedPk.map((p) => (p.packets!.cost.bpfNs / 1e3) / p.packets!.run.requests), (n) => `${n.toFixed(2)} µs`),
+      spread(pacedPk.map((p) => (p.packets!.cost.cpuS * 1e6) / p.packets!.run.requests), (n) => `${n.toFixed(2)} µs`),
+      spread(pacedPk.map((p) => (p.packets!.cost.bpfNs / 1e3 + p.packets!.cost.cpuS * 1e6) / p.packets!.run.requests), (n) => `${n.toFixed(2)} µs`),
     ]]), '');
   }
   const extra = r.full.filter((p) => p.kernelOnly);

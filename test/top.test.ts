@@ -137,6 +137,25 @@ describe('vigil top (real kernel)', () => {
     assert.ok(!snap.rows.some((x) => x.pid === top.child.pid), 'vigil leaves itself out');
   });
 
+  test('top syscalls streaming json, stopped between frames: its last frame holds the partial interval', async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const fx = startSysloop(suite.file);
+    // One frame a minute: the fixture runs and the stop comes long before the first.
+    const top = startTop(['syscalls', '--output', 'json', '--interval', '60']);
+    await top.ready;
+    await fx.go();
+    await fx.finish();
+    top.child.kill('SIGINT');
+    const r = await top.result;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.trim() !== '', 'a frame at the stop');
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, `one frame, at the stop: ${r.stdout.slice(0, 300)}`);
+    const snap = JSON.parse(lines[0] as string) as { interval_s: number; rows: { pid: number; syscall: string; count: number }[] };
+    assert.ok(snap.interval_s < 60, String(snap.interval_s));
+    assert.equal(snap.rows.find((x) => x.pid === fx.pid && x.syscall === 'getppid')?.count, LOOP_GETPPID);
+  });
+
   test('top files --output json shows the fixture\'s file with opens and read bytes', async (t) => {
     if (suite.skip) return t.skip(suite.skip);
     const fx = startSysloop(suite.file);

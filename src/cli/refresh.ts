@@ -270,7 +270,19 @@ export async function refreshView(o: RefreshOptions): Promise<number> {
       }
       draw();
       timer = setInterval(tick, o.intervalS * 1000);
-      await shutdown.stopped;
+      const why = await shutdown.stopped;
+      clearInterval(timer);
+      // A stream's last frame: what was counted since the one before (interval_s says how long), so
+      // that its frames add up to everything counted. Not for a screen, a closed stdout or an error.
+      if (!o.interactive && why !== 'stdout closed' && why !== 'error') {
+        while (busy) await new Promise((r) => setTimeout(r, 5));
+        try {
+          const f = await o.take();
+          out(o.json ? JSON.stringify(f.json()) : `${f.text().join('\n')}\n`);
+        } catch (e) {
+          report(`${o.view}: ${(e as Error).message}`);
+        }
+      }
     }
   } finally {
     if (timer) clearInterval(timer);

@@ -35,8 +35,9 @@ options:
   --max-endpoints N   endpoints the kernel keeps histograms for (default 4096,
                       ~1 KiB each); the exchanges of others are counted together
                       in one row, "(other endpoints)"
-  --output FORMAT     table (default) or json (one object per interval; with
-                      --duration, one covering the whole time)
+  --output FORMAT     table (default) or json (one object per interval, and on
+                      Ctrl-C one for the interval cut short; with --duration,
+                      one covering the whole time)
   --capture WHERE     syscalls (default): the socket calls' tracepoints, for
                       every process; packets: HTTP/1.x alone, from the TCP
                       segments of one cgroup's sockets (cgroup skb programs),

@@ -32,7 +32,9 @@ options:
   --limit N           at most N rows (default: what fits the terminal; all in json)
   --sort rate|bytes   busiest now (default) or most bytes in total
   --output FORMAT     table (default) or json. json with --duration prints ONE
-                      snapshot covering the S seconds, then exits
+                      snapshot covering the S seconds, then exits; without it,
+                      one per interval, and on Ctrl-C one for the interval cut
+                      short (interval_s)
   --pid N [--follow-children], --uid N, --comm NAME, --container ID|host,
   --namespace NS, --pod NAME, --label KEY[=VALUE], --cri-socket PATH
                       in-kernel filters: only connections these processes

@@ -42,7 +42,8 @@ options:
   --limit N           at most N rows (default: what fits the terminal; all in json)
   --output FORMAT     table (default) or json. json with --duration prints ONE
                       snapshot covering the S seconds, then exits; without it,
-                      one JSON object per line every interval
+                      one JSON object per line every interval, and on Ctrl-C
+                      one more for the interval it cut short (interval_s)
   --pid N             only process N (repeatable) ...
   --follow-children   ... and its descendants, also those forked later
   --uid N             only processes of real uid N (repeatable)
