@@ -1145,7 +1145,7 @@ static __always_inline void l7_pkt(struct __sk_buff *skb, __u32 dir)
 	struct l7_route_state *st;
 	struct bpf_sock *sk;
 	struct l7_exch *x;
-	__u32 zero = 0, off, len, n, role;
+	__u32 zero = 0, off, len, n, role, skip;
 	__u8 head[12];
 	__u64 now;
 
@@ -1180,7 +1180,7 @@ static __always_inline void l7_pkt(struct __sk_buff *skb, __u32 dir)
 	/* The first 8 bytes alone first: a segment that begins no request (a body, TLS, another
 	 * protocol) costs no more. A connection is never given up on: one joined in the middle of a
 	 * long response begins at its next request. */
-	if (len < 8 || bpf_skb_load_bytes(skb, off, head, 8) || !method_of(head, &n))
+	if (len < 8 || bpf_skb_load_bytes(skb, off, head, 8) || !method_of(head, &skip))
 		return;
 	st = bpf_map_lookup_elem(&l7_route_state, &zero);
 	if (!st)

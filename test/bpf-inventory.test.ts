@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { getppid, requireRoot, waitFor } from './helpers.js';
+import { getppid, requireRoot, stopChild, waitFor } from './helpers.js';
 import { VIGIL } from './observe-util.js';
 
 requireRoot();
@@ -29,8 +29,8 @@ describe('vigil bpf ls', () => {
     bt.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
     assert.ok(await waitFor(() => /Attaching 1 probe/.test(out), 30_000, 50), `bpftrace did not attach: ${out}`);
   });
-  after(() => {
-    bt?.kill('SIGINT');
+  after(async () => {
+    if (bt) await stopChild(bt);
   });
 
   test('a bpftrace program and its map, held by bpftrace; the program uses the map', () => {

@@ -155,6 +155,20 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
 }
 
 /**
+ * Stops a child with `signal`, then SIGKILL when it has not exited within graceMs: bpftrace can miss
+ * a SIGINT that lands just before it waits for events, and a child left running holds the test file
+ * (and the whole run) open.
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT', graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
  * Why the kernel cannot run the sensor: the first attach kind or helper the
  * feature probe says it lacks; undefined when it has them all. A probe that
  * cannot tell is an error, never a skip.
